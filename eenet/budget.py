@@ -1,0 +1,61 @@
+"""Budgets: average milliseconds per sample on the profiled device.
+
+A budget is either a number (ms/sample, the paper's unit) or a string "N%": N percent of the
+way from the cheapest exit's cost (0%) to the full model's cost (100%). The relative form is
+feasible on any machine, so it is the embedded default. A sweep is a list of such values, or
+"auto": evenly spaced points over the measured feasible range.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from eenet.errors import ConfigError
+
+AUTO_SWEEP_POINTS = 12
+
+
+def resolve_budget(spec: float | int | str, costs: np.ndarray, param: str = "budget") -> float:
+    """Budget in ms/sample; raise ConfigError if it is malformed or below the first exit's cost."""
+    costs = np.asarray(costs, dtype=np.float64)
+    lo, hi = float(costs[0]), float(costs[-1])
+    feasible = f"feasible range: {lo:.4g} to {hi:.4g} ms/sample, or 0% to 100%"
+    if isinstance(spec, bool):
+        raise ConfigError(f"{param}: expected ms/sample or 'N%', got {spec!r}")
+    if isinstance(spec, str):
+        text = spec.strip()
+        if text.endswith("%"):
+            try:
+                fraction = float(text[:-1]) / 100.0
+            except ValueError:
+                raise ConfigError(f"{param}: {spec!r} is not a percentage like '50%'") from None
+            if not 0.0 <= fraction <= 1.0:
+                raise ConfigError(f"{param}: {spec!r} is outside 0%..100%; {feasible}")
+            return lo + fraction * (hi - lo)
+        try:
+            spec = float(text)
+        except ValueError:
+            raise ConfigError(f"{param}: expected ms/sample or 'N%', got {spec!r}") from None
+    value = float(spec)
+    if not np.isfinite(value) or value < lo * (1 - 1e-9):
+        raise ConfigError(
+            f"{param}: {value:.4g} ms/sample is below the first exit's cost; {feasible}"
+        )
+    return value
+
+
+def resolve_sweep(
+    spec: str | Sequence[float | int | str], costs: np.ndarray, param: str = "budgets"
+) -> list[float]:
+    """Sorted unique sweep budgets in ms; "auto" spans the feasible range."""
+    costs = np.asarray(costs, dtype=np.float64)
+    if isinstance(spec, str):
+        if spec.strip().lower() != "auto":
+            raise ConfigError(f"{param}: expected 'auto' or a list of budgets, got {spec!r}")
+        return [float(b) for b in np.linspace(costs[0], costs[-1], AUTO_SWEEP_POINTS)]
+    if not isinstance(spec, Sequence) or len(spec) == 0:
+        raise ConfigError(f"{param}: expected 'auto' or a non-empty list of budgets, got {spec!r}")
+    values = [resolve_budget(b, costs, f"{param}[{i}]") for i, b in enumerate(spec)]
+    return sorted(set(values))

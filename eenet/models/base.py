@@ -1,0 +1,92 @@
+"""The one interface every multi-exit model implements.
+
+A multi-exit model is an input stem, a sequence of backbone *segments* and one classifier *head*
+per exit. Segment k runs after segment k-1; head k reads the state after segment k. Training runs
+everything; inference may stop after any segment (see `eenet.runtime`).
+
+The state that flows between segments is a tensor or a dict of tensors whose first dimension is
+the batch, so that a batch can be shrunk (samples that exit leave) with `select_batch`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+State = Any  # torch.Tensor | dict[str, torch.Tensor]
+
+
+def select_batch(state: State, index: torch.Tensor) -> State:
+    """Keep the samples `index` (first dimension) of a state or a batch of inputs."""
+    if isinstance(state, torch.Tensor):
+        return state[index]
+    if isinstance(state, dict):
+        return {key: select_batch(value, index) for key, value in state.items()}
+    if isinstance(state, (tuple, list)):
+        return type(state)(select_batch(value, index) for value in state)
+    raise TypeError(f"cannot index a state of type {type(state).__name__}")
+
+
+def batch_size_of(state: State) -> int:
+    """The batch dimension of a state or a batch of inputs."""
+    if isinstance(state, torch.Tensor):
+        return int(state.shape[0])
+    if isinstance(state, dict):
+        return batch_size_of(next(iter(state.values())))
+    if isinstance(state, (tuple, list)):
+        return batch_size_of(state[0])
+    raise TypeError(f"cannot size a state of type {type(state).__name__}")
+
+
+class MultiExitModel(nn.Module):
+    """Base class: subclasses fill `stem`, `segments` and `heads` (one head per segment)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem: nn.Module = nn.Identity()
+        self.segments = nn.ModuleList()
+        self.heads = nn.ModuleList()
+
+    @property
+    def n_exits(self) -> int:
+        return len(self.heads)
+
+    def begin(self, inputs: Any) -> State:
+        """Turn a batch of inputs into the state that segment 0 reads."""
+        return self.stem(inputs)
+
+    def run_segment(self, k: int, state: State) -> State:
+        """Advance the state through backbone segment k."""
+        return self.segments[k](state)
+
+    def run_head(self, k: int, state: State) -> torch.Tensor:
+        """Logits of exit k, [batch, n_classes], from the state after segment k."""
+        return self.heads[k](state)
+
+    def forward(self, inputs: Any, up_to: int | None = None) -> list[torch.Tensor]:
+        """Logits of exits 0..up_to (all exits by default), one [batch, n_classes] each."""
+        last = self.n_exits - 1 if up_to is None else up_to
+        state = self.begin(inputs)
+        logits = []
+        for k in range(last + 1):
+            state = self.run_segment(k, state)
+            logits.append(self.run_head(k, state))
+        return logits
+
+    def example_inputs(self, batch_size: int) -> Any:
+        """A batch of valid dummy inputs (used by profiling)."""
+        raise NotImplementedError
+
+    def segment_parameter_counts(self) -> dict[str, Any]:
+        """Parameter counts: total, backbone (stem + segments + last head) and early heads."""
+        def count(module: nn.Module) -> int:
+            return sum(p.numel() for p in module.parameters())
+
+        heads = [count(h) for h in self.heads]
+        return {
+            "total": count(self),
+            "backbone": count(self.stem) + sum(count(s) for s in self.segments) + heads[-1],
+            "exit_heads": heads[:-1],
+        }

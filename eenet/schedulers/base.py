@@ -1,0 +1,127 @@
+"""The exit-policy interface shared by every scheduler, and the code they share.
+
+A policy gives each exit k a score s_k(x) computed only from exits 0..k, and a threshold t_k;
+a sample leaves at the first k with s_k >= t_k, the last exit takes everything left
+(t_{K-1} = -inf). Thresholds come from a planned exit distribution (METHOD.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eenet.atomic import write_json
+from eenet.errors import ArtifactError
+from eenet.outputs import ExitOutputs
+
+POLICY_FILE = "policy.json"
+
+
+def thresholds_from_plan(scores: np.ndarray, fractions: np.ndarray) -> np.ndarray:
+    """Thresholds t_k so that round(pi_k * N) of the samples still present leave at exit k.
+
+    `scores` is [K, N] (validation), `fractions` the planned pi [K]. Exits planned to receive
+    no sample get +inf; the last exit gets -inf. Vectorised per exit (K is small).
+    """
+    n_exits, n = scores.shape
+    counts = np.round(np.asarray(fractions, dtype=np.float64) * n).astype(np.int64)
+    thresholds = np.full(n_exits, np.inf)
+    thresholds[-1] = -np.inf
+    present = np.ones(n, dtype=bool)
+    for k in range(n_exits - 1):
+        remaining = np.flatnonzero(present)
+        take = int(min(counts[k], remaining.size))
+        if take <= 0:
+            continue
+        ranked = np.sort(scores[k, remaining])[::-1]
+        thresholds[k] = ranked[take - 1]
+        present[remaining[scores[k, remaining] >= thresholds[k]]] = False
+    return thresholds
+
+
+def first_exit(scores: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """Index of the first exit whose score reaches its threshold, int64 [N]."""
+    passed = scores >= np.asarray(thresholds)[:, None]
+    passed[-1] = True
+    return passed.argmax(axis=0).astype(np.int64)
+
+
+@dataclass
+class FittedPolicy(ABC):
+    """A policy fitted at one budget: plain data that can be saved and reloaded."""
+
+    method: str
+    budget_ms: float
+    thresholds: np.ndarray
+    val_cost_ms: float = float("nan")
+    val_exit_fractions: list[float] = field(default_factory=list)
+    fit_seconds: float = 0.0
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @abstractmethod
+    def scores(self, log_probs: np.ndarray) -> np.ndarray:
+        """Scores [k, N] from log-probabilities [k, N, C] of exits 0..k-1 (causal per exit)."""
+
+    def decide(self, log_probs: np.ndarray) -> np.ndarray:
+        """Exit index of every sample, int64 [N], from all exits' log-probabilities."""
+        return first_exit(self.scores(log_probs), self.thresholds)
+
+    def exits_for(self, outputs: ExitOutputs) -> np.ndarray:
+        """Exit index of every sample of a split."""
+        return self.decide(outputs.log_probs())
+
+    # ---- persistence: JSON metadata (+ tensors written by subclasses)
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "budget_ms": self.budget_ms,
+            "thresholds": [float(t) for t in self.thresholds],
+            "val_cost_ms": self.val_cost_ms,
+            "val_exit_fractions": list(self.val_exit_fractions),
+            "fit_seconds": self.fit_seconds,
+            "settings": self.settings,
+        }
+
+    def save(self, directory: str | os.PathLike) -> Path:
+        """Write the policy as plain data under `directory` (never a pickle)."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.save_tensors(directory)
+        return write_json(directory / POLICY_FILE, self.metadata())
+
+    def save_tensors(self, directory: Path) -> None:  # noqa: B027 - optional hook
+        """Subclasses with weights write them here (safetensors)."""
+
+    @classmethod
+    def from_metadata(cls, meta: Mapping[str, Any], directory: Path) -> FittedPolicy:
+        return cls(
+            method=meta["method"],
+            budget_ms=float(meta["budget_ms"]),
+            thresholds=np.asarray(meta["thresholds"], dtype=np.float64),
+            val_cost_ms=float(meta.get("val_cost_ms", float("nan"))),
+            val_exit_fractions=list(meta.get("val_exit_fractions", [])),
+            fit_seconds=float(meta.get("fit_seconds", 0.0)),
+            settings=dict(meta.get("settings", {})),
+        )
+
+
+def read_policy_metadata(directory: str | os.PathLike) -> dict[str, Any]:
+    """Read and minimally validate a saved policy's JSON."""
+    path = Path(directory) / POLICY_FILE
+    if not path.is_file():
+        raise ArtifactError(f"{path}: fitted scheduler not found")
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(f"{path}: not valid JSON ({exc})") from None
+    for key in ("method", "budget_ms", "thresholds"):
+        if key not in meta:
+            raise ArtifactError(f"{path}: missing key {key!r}")
+    return meta
