@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.utils.data
 from torch import nn
 
 State = Any  # torch.Tensor | dict[str, torch.Tensor]
@@ -74,6 +75,10 @@ class MultiExitModel(nn.Module):
             state = self.run_segment(k, state)
             logits.append(self.run_head(k, state))
         return logits
+
+    def collate(self, items: list[Any]) -> Any:
+        """Batch a list of single inputs; text models tokenise here."""
+        return torch.utils.data.default_collate(items)
 
     def example_inputs(self, batch_size: int) -> Any:
         """A batch of valid dummy inputs (used by profiling)."""

@@ -1,0 +1,26 @@
+"""Dataset registry: each data set is prepared once into `data/<name>/` splits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from eenet.registry import resolve
+
+# name -> "module:prepare"; prepare(out_dir: Path, seed: int, **options) -> meta dict
+DATASETS: dict[str, str] = {
+    "mnist1d": "eenet.data.mnist1d:prepare_mnist1d",
+    "cifar10": "eenet.data.cifar:prepare_cifar10",
+    "cifar100": "eenet.data.cifar:prepare_cifar100",
+    "ag_news": "eenet.data.text:prepare_ag_news",
+    "sst2": "eenet.data.text:prepare_sst2",
+}
+
+
+def prepare_dataset(name: str, out_dir: str | Path, seed: int, **options: Any) -> dict[str, Any]:
+    """Download / generate data set `name` and write its train/val/test splits to `out_dir`."""
+    prepare = resolve(DATASETS, name, "data.dataset")
+    return prepare(Path(out_dir), seed, **options)
+
+
+__all__ = ["DATASETS", "prepare_dataset"]

@@ -1,0 +1,106 @@
+"""The prepared-data format every data set is written in, and its torch loader.
+
+`data/<name>/` holds `train.npz`, `val.npz`, `test.npz` (arrays `x` and `y`, no pickles) and
+`meta.json` with at least `dataset`, `kind` ("sequence", "image" or "text"), `num_classes` and
+`sizes`. Images are uint8 NHWC with `mean`/`std` per channel in the meta; sequences are float32
+[N, L]; texts are unicode arrays, tokenised later by the model's `collate`.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from eenet.atomic import write_json, write_with
+from eenet.errors import ArtifactError, ConfigError
+
+SPLITS = ("train", "val", "test")
+KINDS = ("sequence", "image", "text")
+
+
+def write_split(out_dir: Path, split: str, x: np.ndarray, y: np.ndarray) -> None:
+    """Atomically write one split."""
+    def _write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, x=x, y=np.asarray(y, dtype=np.int64))
+
+    write_with(out_dir / f"{split}.npz", _write)
+
+
+def write_meta(out_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
+    """Atomically write `meta.json` (written last: its presence marks a complete data set)."""
+    if meta.get("kind") not in KINDS:
+        raise ValueError(f"meta kind must be one of {KINDS}")
+    write_json(out_dir / "meta.json", meta)
+    return meta
+
+
+def read_meta(data_dir: str | Path) -> dict[str, Any]:
+    """Read a prepared data set's meta.json."""
+    path = Path(data_dir) / "meta.json"
+    if not path.is_file():
+        raise ArtifactError(f"{path}: prepared data not found (run the download stage)")
+    try:
+        return json.loads(path.read_text())
+    except ValueError as exc:
+        raise ArtifactError(f"{path}: not valid JSON ({exc})") from None
+
+
+def read_split(data_dir: str | Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Arrays (x, y) of one split."""
+    if split not in SPLITS:
+        raise ConfigError(f"split: unknown value {split!r}; allowed: {', '.join(SPLITS)}")
+    path = Path(data_dir) / f"{split}.npz"
+    if not path.is_file():
+        raise ArtifactError(f"{path}: split not found (run the download stage)")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return npz["x"], npz["y"].astype(np.int64)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
+        raise ArtifactError(f"{path}: not a readable split file ({exc})") from None
+
+
+class PreparedDataset(Dataset):
+    """A prepared split as (input, label) items; image splits can be augmented for training."""
+
+    def __init__(self, data_dir: str | Path, split: str, augment: bool = False) -> None:
+        self.meta = read_meta(data_dir)
+        self.kind = self.meta["kind"]
+        self.x, self.y = read_split(data_dir, split)
+        self.augment = augment and self.kind == "image"
+        if self.kind == "image":
+            mean = np.asarray(self.meta["mean"], dtype=np.float32).reshape(3, 1, 1)
+            std = np.asarray(self.meta["std"], dtype=np.float32).reshape(3, 1, 1)
+            self._mean, self._std = torch.from_numpy(mean), torch.from_numpy(std)
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+    def __getitem__(self, index: int) -> tuple[Any, int]:
+        label = int(self.y[index])
+        if self.kind == "text":
+            return str(self.x[index]), label
+        if self.kind == "sequence":
+            return torch.from_numpy(np.asarray(self.x[index], dtype=np.float32))[None, :], label
+        image = torch.from_numpy(np.ascontiguousarray(self.x[index])).permute(2, 0, 1).float()
+        image = (image / 255.0 - self._mean) / self._std
+        if self.augment:
+            image = _random_crop_flip(image)
+        return image, label
+
+
+def _random_crop_flip(image: torch.Tensor, padding: int = 4) -> torch.Tensor:
+    """Standard CIFAR augmentation: pad-4 random crop and horizontal flip."""
+    _, h, w = image.shape
+    padded = torch.nn.functional.pad(image, (padding,) * 4)
+    top, left = torch.randint(0, 2 * padding + 1, (2,)).tolist()
+    image = padded[:, top : top + h, left : left + w]
+    if torch.rand(()) < 0.5:
+        image = image.flip(-1)
+    return image

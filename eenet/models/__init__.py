@@ -1,0 +1,25 @@
+"""Multi-exit backbones behind one interface (`MultiExitModel`), built by name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eenet.models.base import MultiExitModel, batch_size_of, select_batch
+from eenet.registry import resolve
+
+# name -> "module:builder"; builder(num_classes: int, **options) -> MultiExitModel
+MODELS: dict[str, str] = {
+    "resnet1d_3": "eenet.models.resnet1d:build_resnet1d_3",
+    "resnet56_3": "eenet.models.resnet56:build_resnet56_3",
+    "densenet121_4": "eenet.models.densenet121:build_densenet121_4",
+    "bert_4": "eenet.models.bert:build_bert_4",
+}
+
+
+def build_model(name: str, num_classes: int, **options: Any) -> MultiExitModel:
+    """Build the registered model `name` for `num_classes` classes."""
+    builder = resolve(MODELS, name, "model.name")
+    return builder(num_classes, **options)
+
+
+__all__ = ["MODELS", "MultiExitModel", "batch_size_of", "build_model", "select_batch"]
