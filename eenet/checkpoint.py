@@ -1,0 +1,44 @@
+"""Training checkpoints: written atomically every epoch, read back with `weights_only=True`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from eenet.atomic import write_with
+from eenet.errors import ArtifactError
+
+CHECKPOINT_FILE = "last.pt"
+
+
+def config_fingerprint(config: Any) -> str:
+    """A stable hash of everything that defines a training run (params, data, model)."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def save_checkpoint(directory: str | os.PathLike, state: dict[str, Any]) -> Path:
+    """Atomically write a checkpoint (tensors, numbers, strings and dicts of them only)."""
+    path = Path(directory) / CHECKPOINT_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_with(path, lambda tmp: torch.save(state, tmp))
+
+
+def load_checkpoint(directory: str | os.PathLike) -> dict[str, Any] | None:
+    """The last checkpoint under `directory`, or None; refuses anything but plain tensors/data."""
+    path = Path(directory) / CHECKPOINT_FILE
+    if not path.is_file():
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise ArtifactError(f"{path}: refused to load, not a plain checkpoint ({first})") from None
+    except (RuntimeError, OSError, EOFError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ArtifactError(f"{path}: corrupt checkpoint ({first})") from None

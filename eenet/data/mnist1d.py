@@ -1,0 +1,58 @@
+"""MNIST-1D, the embedded default: generated offline by the `mnist1d` package."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eenet.data.prepared import write_meta, write_split
+from eenet.errors import ConfigError
+
+
+def prepare_mnist1d(
+    out_dir: Path, seed: int, num_samples: int = 20000, val_fraction: float = 0.2
+) -> dict[str, Any]:
+    """Generate MNIST-1D (`mnist1d.data.make_dataset`) and write train/val/test splits.
+
+    The package's own 80/20 split gives train and test; `val_fraction` of train is held out
+    as validation by `seed`. The generator itself is seeded by `seed` as well.
+    """
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    if int(num_samples) < 100:
+        raise ConfigError(f"data.num_samples: must be >= 100, got {num_samples}")
+    if not 0.0 < float(val_fraction) < 1.0:
+        raise ConfigError(f"data.val_fraction: must lie in (0, 1), got {val_fraction}")
+    args = get_dataset_args()
+    args.num_samples = int(num_samples)
+    args.seed = int(seed)
+    generated = make_dataset(args)
+    x_train = np.asarray(generated["x"], dtype=np.float32)
+    y_train = np.asarray(generated["y"], dtype=np.int64)
+    order = np.random.default_rng(seed).permutation(len(y_train))
+    n_val = int(round(val_fraction * len(y_train)))
+    val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
+    splits = {
+        "train": (x_train[train_idx], y_train[train_idx]),
+        "val": (x_train[val_idx], y_train[val_idx]),
+        "test": (
+            np.asarray(generated["x_test"], dtype=np.float32),
+            np.asarray(generated["y_test"], dtype=np.int64),
+        ),
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for split, (x, y) in splits.items():
+        write_split(out_dir, split, x, y)
+    return write_meta(
+        out_dir,
+        {
+            "dataset": "mnist1d",
+            "kind": "sequence",
+            "num_classes": 10,
+            "input_shape": [1, int(x_train.shape[1])],
+            "sizes": {split: int(len(y)) for split, (_, y) in splits.items()},
+            "seed": int(seed),
+        },
+    )

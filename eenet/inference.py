@@ -1,0 +1,34 @@
+"""Run a multi-exit model over a split and collect every exit's logits (exit-outputs contract)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+from tqdm.auto import tqdm
+
+from eenet.models.base import MultiExitModel
+from eenet.outputs import ExitOutputs
+from eenet.training import make_loader, to_device
+
+
+@torch.inference_mode()
+def collect_exit_logits(
+    model: MultiExitModel,
+    dataset: Dataset,
+    device: torch.device,
+    batch_size: int = 512,
+    progress: bool = False,
+) -> ExitOutputs:
+    """Logits of all exits on `dataset`, in order: float32 [n_exits, n_samples, n_classes]."""
+    model.eval().to(device)
+    loader = make_loader(dataset, model, batch_size, shuffle=False, seed=0)
+    chunks: list[np.ndarray] = []
+    labels: list[np.ndarray] = []
+    for inputs, y in tqdm(loader, desc="exit logits", leave=False, disable=not progress):
+        logits = model(to_device(inputs, device))
+        chunks.append(torch.stack(logits).float().cpu().numpy())
+        labels.append(y.numpy())
+    return ExitOutputs(
+        np.concatenate(chunks, axis=1).astype(np.float32), np.concatenate(labels).astype(np.int64)
+    )

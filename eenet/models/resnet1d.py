@@ -1,0 +1,80 @@
+"""The embedded default: a small multi-exit 1-D residual CNN for MNIST-1D (3 exits)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from eenet.models.base import MultiExitModel
+
+
+class ResidualBlock1d(nn.Module):
+    """Two 3-tap convolutions with batch norm and an identity (or 1x1) shortcut."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv1d(in_channels, out_channels, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm1d(out_channels)
+        self.conv2 = nn.Conv1d(out_channels, out_channels, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm1d(out_channels)
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or in_channels != out_channels:
+            self.shortcut = nn.Sequential(
+                nn.Conv1d(in_channels, out_channels, 1, stride, bias=False),
+                nn.BatchNorm1d(out_channels),
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return torch.relu(out + self.shortcut(x))
+
+
+class PoolHead1d(nn.Module):
+    """Exit head: global average pooling then a linear classifier."""
+
+    def __init__(self, channels: int, num_classes: int) -> None:
+        super().__init__()
+        self.fc = nn.Linear(channels, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x.mean(dim=-1))
+
+
+class ResNet1d(MultiExitModel):
+    """Stem conv, then one stage of residual blocks per exit, each stage wider and coarser."""
+
+    def __init__(
+        self,
+        num_classes: int,
+        widths: tuple[int, ...] = (16, 32, 64),
+        blocks: tuple[int, ...] = (1, 2, 2),
+        input_length: int = 40,
+    ) -> None:
+        super().__init__()
+        if len(widths) != len(blocks):
+            raise ValueError("widths and blocks need one entry per exit")
+        self.input_length = input_length
+        self.stem = nn.Sequential(
+            nn.Conv1d(1, widths[0], 5, 1, 2, bias=False), nn.BatchNorm1d(widths[0]), nn.ReLU()
+        )
+        channels = widths[0]
+        for stage, (width, depth) in enumerate(zip(widths, blocks, strict=True)):
+            layers = [ResidualBlock1d(channels, width, stride=1 if stage == 0 else 2)]
+            layers += [ResidualBlock1d(width, width) for _ in range(depth - 1)]
+            self.segments.append(nn.Sequential(*layers))
+            self.heads.append(PoolHead1d(width, num_classes))
+            channels = width
+
+    def example_inputs(self, batch_size: int) -> torch.Tensor:
+        return torch.randn(batch_size, 1, self.input_length)
+
+
+def build_resnet1d_3(
+    num_classes: int,
+    widths: tuple[int, ...] | list[int] = (16, 32, 64),
+    blocks: tuple[int, ...] | list[int] = (1, 2, 2),
+    input_length: int = 40,
+) -> ResNet1d:
+    """Default preset: 3 exits after stages of (1, 2, 2) residual blocks."""
+    return ResNet1d(num_classes, tuple(widths), tuple(blocks), input_length)

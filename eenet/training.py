@@ -1,0 +1,319 @@
+"""Multi-exit training: weighted exit losses, late self-distillation, checkpoint and resume.
+
+Loss (the authors' weighting): sum_k (k+1) * CE_k / (K (K+1)); in the last `distill_from`
+fraction of epochs, earlier exits are also distilled to the last one (KL at temperature T,
+weight `distill_weight`). Runs unchanged under `torchrun` (DDP; only rank 0 writes).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+from torch.utils.data.distributed import DistributedSampler
+from tqdm.auto import tqdm
+
+from eenet.checkpoint import load_checkpoint, save_checkpoint
+from eenet.errors import ConfigError, unknown_name
+from eenet.models.base import MultiExitModel
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("multistep", "onecycle", "linear", "constant")
+
+
+@dataclass
+class TrainConfig:
+    """The `train:` group of params.yaml."""
+
+    epochs: int = 15
+    batch_size: int = 128
+    optimizer: str = "adamw"
+    lr: float = 3e-3
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    schedule: str = "onecycle"
+    milestones: list[int] = field(default_factory=list)
+    gamma: float = 0.1
+    distill_weight: float = 0.01
+    distill_temperature: float = 3.0
+    distill_from: float = 0.75
+    seed: int = 0
+    threads: int = 0
+    num_workers: int = 0
+    device: str = "auto"
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> TrainConfig:
+        allowed = {f.name for f in fields(cls)}
+        for key in params:
+            if key not in allowed:
+                raise ConfigError(
+                    f"train.{key}: unknown key; allowed: {', '.join(sorted(allowed))}"
+                )
+        config = cls(**params)
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise unknown_name("train.optimizer", self.optimizer, OPTIMIZERS)
+        if self.schedule not in SCHEDULES:
+            raise unknown_name("train.schedule", self.schedule, SCHEDULES)
+        if self.epochs < 1:
+            raise ConfigError(f"train.epochs: must be >= 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise ConfigError(f"train.batch_size: must be >= 1, got {self.batch_size}")
+        if not self.lr > 0:
+            raise ConfigError(f"train.lr: must be > 0, got {self.lr}")
+        if not 0.0 <= self.distill_from <= 1.0:
+            raise ConfigError(f"train.distill_from: must lie in [0, 1], got {self.distill_from}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise unknown_name("train.device", self.device, ("auto", "cpu", "cuda"))
+
+
+def multi_exit_loss(
+    logits: Sequence[torch.Tensor],
+    labels: torch.Tensor,
+    distill_weight: float = 0.0,
+    temperature: float = 3.0,
+) -> torch.Tensor:
+    """sum_k (k+1) CE_k / (K(K+1)) plus optional distillation of exits 0..K-2 to exit K-1."""
+    n_exits = len(logits)
+    loss = sum((k + 1) * F.cross_entropy(z.float(), labels) for k, z in enumerate(logits))
+    loss = loss / (n_exits * (n_exits + 1))
+    if distill_weight > 0 and n_exits > 1:
+        teacher = F.log_softmax(logits[-1].detach().float() / temperature, dim=-1)
+        kd = sum(
+            F.kl_div(
+                F.log_softmax(z.float() / temperature, dim=-1),
+                teacher,
+                log_target=True,
+                reduction="batchmean",
+            )
+            for z in logits[:-1]
+        )
+        loss = loss + distill_weight * temperature**2 * kd / (n_exits - 1)
+    return loss
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' -> CUDA when present, else CPU; 'cuda' without a GPU is a ConfigError."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device: 'cuda' requested but no CUDA GPU is available; use auto or cpu")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch generators."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _rank() -> int:
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
+def _world_size() -> int:
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def init_distributed() -> bool:
+    """Join the process group when launched by torchrun (WORLD_SIZE > 1)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
+        return dist.is_initialized()
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    dist.init_process_group(backend=backend)
+    if torch.cuda.is_available():
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    return True
+
+
+def make_loader(
+    dataset: Dataset, model: MultiExitModel, batch_size: int, shuffle: bool, seed: int,
+    num_workers: int = 0,
+) -> DataLoader:
+    """A loader that batches inputs with the model's `collate`; sharded under DDP."""
+    def collate(items: list[tuple[Any, int]]) -> tuple[Any, torch.Tensor]:
+        inputs, labels = zip(*items, strict=True)
+        return model.collate(list(inputs)), torch.as_tensor(labels, dtype=torch.long)
+
+    sampler = None
+    if _world_size() > 1:
+        sampler = DistributedSampler(dataset, shuffle=shuffle, seed=seed)
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle and sampler is None,
+        sampler=sampler,
+        collate_fn=collate,
+        num_workers=num_workers,
+        generator=generator,
+        drop_last=shuffle,
+    )
+
+
+def to_device(batch: Any, device: torch.device) -> Any:
+    """Move a tensor or a dict/list of tensors to `device`."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(to_device(v, device) for v in batch)
+    return batch
+
+
+def _optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(
+            model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+        )
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def _scheduler(
+    optimizer: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int
+) -> torch.optim.lr_scheduler.LRScheduler:
+    """A per-step learning-rate schedule."""
+    total = cfg.epochs * steps_per_epoch
+    if cfg.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, cfg.lr, total_steps=total)
+    if cfg.schedule == "linear":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.0, 1 - s / total))
+    if cfg.schedule == "multistep":
+        steps = [m * steps_per_epoch for m in cfg.milestones]
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, steps, gamma=cfg.gamma)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
+
+
+@torch.inference_mode()
+def exit_accuracies(model: MultiExitModel, loader: DataLoader, device: torch.device) -> list[float]:
+    """Accuracy (percent) of every exit on a loader."""
+    model.eval()
+    correct = torch.zeros(model.n_exits, dtype=torch.long)
+    total = 0
+    for inputs, labels in loader:
+        logits = model(to_device(inputs, device))
+        labels = labels.to(device)
+        for k, z in enumerate(logits):
+            correct[k] += int((z.argmax(-1) == labels).sum())
+        total += int(labels.numel())
+    return (100.0 * correct.double() / max(total, 1)).tolist()
+
+
+EpochCallback = Callable[[int, dict[str, float]], None]
+
+
+def train_model(
+    model: MultiExitModel,
+    train_set: Dataset,
+    val_set: Dataset,
+    cfg: TrainConfig,
+    checkpoint_dir: str | Path,
+    fingerprint: str,
+    on_epoch: EpochCallback | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train all exits; checkpoint every epoch and resume a run with the same fingerprint.
+
+    Returns a summary: epochs run, resumed-from epoch, final per-exit validation accuracy.
+    """
+    distributed = init_distributed()
+    device = resolve_device(cfg.device)
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    seed_everything(cfg.seed)
+    model.to(device)
+    network: torch.nn.Module = model
+    if distributed:
+        ids = [device.index] if device.type == "cuda" else None
+        network = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+
+    train_loader = make_loader(train_set, model, cfg.batch_size, True, cfg.seed, cfg.num_workers)
+    val_loader = make_loader(val_set, model, 512, False, cfg.seed, cfg.num_workers)
+    optimizer = _optimizer(model, cfg)
+    scheduler = _scheduler(optimizer, cfg, max(len(train_loader), 1))
+    use_amp = device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+
+    start_epoch, resumed_from = 0, None
+    state = load_checkpoint(checkpoint_dir)
+    if state is not None and state.get("fingerprint") == fingerprint:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        torch.set_rng_state(state["rng"])
+        start_epoch = resumed_from = int(state["epoch"]) + 1
+
+    is_main = _rank() == 0
+    history: dict[str, float] = {}
+    for epoch in range(start_epoch, cfg.epochs):
+        model.train()
+        if isinstance(train_loader.sampler, DistributedSampler):
+            train_loader.sampler.set_epoch(epoch)
+        train_loader.generator.manual_seed(cfg.seed + epoch)
+        distill = cfg.distill_weight if epoch >= math.floor(cfg.distill_from * cfg.epochs) else 0.0
+        running, batches = 0.0, 0
+        bar = tqdm(
+            train_loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
+            disable=not (progress and is_main),
+        )
+        for inputs, labels in bar:
+            inputs, labels = to_device(inputs, device), labels.to(device)
+            with torch.autocast(device.type, enabled=use_amp):
+                logits = network(inputs)
+            loss = multi_exit_loss(logits, labels, distill, cfg.distill_temperature)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            running += float(loss.detach())
+            batches += 1
+        accuracies = exit_accuracies(model, val_loader, device)
+        history = {"train_loss": running / max(batches, 1)}
+        history.update({f"val_acc_exit{k}": a for k, a in enumerate(accuracies)})
+        if is_main:
+            save_checkpoint(
+                checkpoint_dir,
+                {
+                    "fingerprint": fingerprint,
+                    "epoch": epoch,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "scaler": scaler.state_dict(),
+                    "rng": torch.get_rng_state(),
+                },
+            )
+            if on_epoch is not None:
+                on_epoch(epoch, history)
+    if not history:  # resumed after the last epoch had already finished
+        accuracies = exit_accuracies(model, val_loader, device)
+        history = {f"val_acc_exit{k}": a for k, a in enumerate(accuracies)}
+    if distributed:
+        dist.barrier()
+    return {
+        "epochs": cfg.epochs,
+        "resumed_from_epoch": resumed_from,
+        "val_accuracy": [history.get(f"val_acc_exit{k}") for k in range(model.n_exits)],
+        "config": asdict(cfg),
+        "world_size": _world_size(),
+    }
