@@ -25,7 +25,8 @@ def collect_exit_logits(
     loader = make_loader(dataset, model, batch_size, shuffle=False, seed=0)
     chunks: list[np.ndarray] = []
     labels: list[np.ndarray] = []
-    for inputs, y in tqdm(loader, desc="exit logits", leave=False, disable=not progress):
+    bar = tqdm(loader, desc="exit logits", leave=False, disable=None if progress else True)
+    for inputs, y in bar:
         logits = model(to_device(inputs, device))
         chunks.append(torch.stack(logits).float().cpu().numpy())
         labels.append(y.numpy())

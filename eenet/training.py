@@ -122,6 +122,11 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def is_main_process() -> bool:
+    """True outside DDP and on rank 0 under DDP: the only process that writes artifacts."""
+    return _rank() == 0
+
+
 def _rank() -> int:
     return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
 
@@ -273,7 +278,7 @@ def train_model(
         running, batches = 0.0, 0
         bar = tqdm(
             train_loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
-            disable=not (progress and is_main),
+            disable=None if (progress and is_main) else True,  # None: only on a TTY
         )
         for inputs, labels in bar:
             inputs, labels = to_device(inputs, device), labels.to(device)
@@ -316,4 +321,5 @@ def train_model(
         "val_accuracy": [history.get(f"val_acc_exit{k}") for k in range(model.n_exits)],
         "config": asdict(cfg),
         "world_size": _world_size(),
+        "rank": _rank(),
     }

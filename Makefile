@@ -1,0 +1,29 @@
+# The README's two commands: `make repro` (set up + run the pipeline) and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+
+.PHONY: install repro test lint bench clean
+
+install: $(VENV)/.installed
+
+# torch and torchvision are pinned exactly: a looser range may fetch gigabytes of CUDA wheels.
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+repro: install
+	dvc repro
+
+test: install
+	ruff check .
+	python -m pytest -q
+
+bench: install
+	python benchmarks/schedulers.py
+	python benchmarks/runtime.py
+
+clean:
+	rm -rf data artifacts reports

@@ -1,0 +1,88 @@
+"""Report figures: accuracy against budget, and where samples leave."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from eenet.atomic import write_with  # noqa: E402
+
+LABELS = {
+    "eenet": "EENet (learned)",
+    "maxprob": "MSDNet (max prob)",
+    "entropy": "BranchyNet (entropy)",
+    "patience": "PABEE (patience)",
+    "oracle": "Oracle (upper bound)",
+}
+STYLES = {
+    "eenet": {"color": "tab:red", "marker": "o", "lw": 2.2},
+    "maxprob": {"color": "tab:blue", "marker": "s"},
+    "entropy": {"color": "tab:green", "marker": "^"},
+    "patience": {"color": "tab:purple", "marker": "v"},
+    "oracle": {"color": "black", "ls": "--", "marker": None, "lw": 1.2},
+}
+
+
+def _save(fig: plt.Figure, path: str | os.PathLike) -> None:
+    write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=130, bbox_inches="tight"))
+    plt.close(fig)
+
+
+def plot_accuracy_vs_budget(
+    sweep: pd.DataFrame, metrics: Mapping[str, Any], path: str | os.PathLike
+) -> Path:
+    """Test accuracy against realised ms/sample per method, plus single exits and the oracle."""
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    for method, rows in sweep.groupby("method", sort=False):
+        rows = rows.sort_values("budget_ms")
+        style = {"marker": "o", "ms": 4, **STYLES.get(method, {})}
+        ax.plot(
+            rows["test_cost_ms"], rows["test_accuracy"], label=LABELS.get(method, method), **style
+        )
+    exits = metrics["exits"]
+    ax.scatter(
+        [e["cost_ms"] for e in exits], [e["accuracy"] for e in exits],
+        marker="*", s=160, color="goldenrod", edgecolor="black", zorder=5, label="single exit k",
+    )
+    for k, e in enumerate(exits):
+        ax.annotate(f"exit {k}", (e["cost_ms"], e["accuracy"]), textcoords="offset points",
+                    xytext=(6, -12), fontsize=8)
+    ax.axvline(metrics["budget_ms"], color="gray", ls=":", lw=1)
+    ax.annotate("headline budget", (metrics["budget_ms"], ax.get_ylim()[0]), fontsize=8,
+                textcoords="offset points", xytext=(4, 6), color="gray")
+    ax.set_xlabel("average cost on test (ms / sample)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title("Accuracy vs budget")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    _save(fig, path)
+    return Path(path)
+
+
+def plot_exit_distribution(metrics: Mapping[str, Any], path: str | os.PathLike) -> Path:
+    """Stacked bars: fraction of test samples leaving at each exit, per method, at the headline."""
+    methods = metrics["methods"]
+    names = list(methods)
+    n_exits = len(metrics["exits"])
+    fig, ax = plt.subplots(figsize=(7.5, 4))
+    bottoms = [0.0] * len(names)
+    cmap = plt.get_cmap("viridis", n_exits)
+    for k in range(n_exits):
+        values = [methods[m]["exit_fractions"][k] for m in names]
+        ax.bar([LABELS.get(m, m) for m in names], values, bottom=bottoms, color=cmap(k),
+               label=f"exit {k}")
+        bottoms = [b + v for b, v in zip(bottoms, values, strict=True)]
+    ax.set_ylabel("fraction of test samples")
+    ax.set_title(f"Where samples leave at {metrics['budget_ms']:.4g} ms / sample")
+    ax.tick_params(axis="x", labelsize=8, rotation=15)
+    ax.legend(fontsize=8)
+    _save(fig, path)
+    return Path(path)

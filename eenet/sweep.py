@@ -1,0 +1,161 @@
+"""Fit every scheduler at every budget, and evaluate the fitted ones on a split.
+
+This is what the fit_schedulers and evaluate stages run; it is usable without DVC.
+Fitted schedulers live under one folder with an `index.json` manifest:
+`{"budget": <headline spec>, "headline_ms": ..., "sweep_ms": [...], "costs_ms": [...],
+"entries": [{"method", "budget_ms", "dir"}]}`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from eenet.atomic import atomic_directory, write_json
+from eenet.errors import ArtifactError, ConfigError, unknown_name
+from eenet.evaluation import evaluate_exits, oracle_exits
+from eenet.outputs import ExitOutputs, check_compatible
+from eenet.schedulers import available_methods, fit_policy, load_policy
+
+INDEX_FILE = "index.json"
+ORACLE = "oracle"
+
+
+def check_methods(methods: Sequence[str], param: str = "schedulers.methods") -> list[str]:
+    """The requested method names, each known; at least one."""
+    allowed = available_methods()
+    if isinstance(methods, str) or not methods:
+        raise ConfigError(f"{param}: expected a non-empty list; allowed: {', '.join(allowed)}")
+    for name in methods:
+        if name not in allowed:
+            raise unknown_name(param, name, allowed)
+    return list(dict.fromkeys(methods))
+
+
+def fit_all(
+    val: ExitOutputs,
+    costs: np.ndarray,
+    methods: Sequence[str],
+    sweep_ms: Sequence[float],
+    headline_ms: float,
+    out_dir: str | os.PathLike,
+    settings: Mapping[str, Mapping[str, Any]] | None = None,
+    seed: int = 0,
+    budget_spec: Any = None,
+) -> dict[str, Any]:
+    """Fit each method at each sweep budget and the headline budget; write them atomically."""
+    check_compatible(val, costs, "validation outputs vs latency")
+    methods = check_methods(methods)
+    budgets = sorted({float(b) for b in sweep_ms} | {float(headline_ms)})
+    settings = settings or {}
+    entries = []
+    with atomic_directory(out_dir) as tmp:
+        for method in methods:
+            for i, budget in enumerate(budgets):
+                policy = fit_policy(method, val, costs, budget, settings.get(method, {}), seed)
+                rel = f"{method}/{i:02d}"
+                policy.save(tmp / rel)
+                entries.append({"method": method, "budget_ms": budget, "dir": rel})
+        index = {
+            "budget": budget_spec,
+            "headline_ms": float(headline_ms),
+            "sweep_ms": [float(b) for b in sweep_ms],
+            "costs_ms": [float(c) for c in costs],
+            "n_classes": val.n_classes,
+            "entries": entries,
+        }
+        write_json(tmp / INDEX_FILE, index)
+    return index
+
+
+def read_index(scheduler_dir: str | os.PathLike) -> dict[str, Any]:
+    """The manifest of a folder of fitted schedulers."""
+    path = Path(scheduler_dir) / INDEX_FILE
+    if not path.is_file():
+        raise ArtifactError(f"{path}: fitted schedulers not found (run fit_schedulers)")
+    try:
+        return json.loads(path.read_text())
+    except ValueError as exc:
+        raise ArtifactError(f"{path}: not valid JSON ({exc})") from None
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)
+
+
+def _row(method: str, budget: float, result: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
+    row = {
+        "method": method,
+        "budget_ms": budget,
+        "test_accuracy": result["accuracy"],
+        "test_cost_ms": result["cost_ms"],
+    }
+    row.update(extra)
+    row.update({f"exit{k}_fraction": f for k, f in enumerate(result["exit_fractions"])})
+    return row
+
+
+def evaluate_all(
+    test: ExitOutputs, costs: np.ndarray, scheduler_dir: str | os.PathLike
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Evaluate every fitted scheduler (and the oracle) on `test`.
+
+    Returns the headline metrics (at the headline budget) and the method x budget sweep table.
+    """
+    index = read_index(scheduler_dir)
+    check_compatible(test, costs, "test outputs vs latency")
+    if not np.allclose(index["costs_ms"], costs):
+        raise ArtifactError(
+            f"{Path(scheduler_dir) / INDEX_FILE}: schedulers were fitted with costs "
+            f"{index['costs_ms']} but the latency table now says {costs.tolist()}; rerun fitting"
+        )
+    if index.get("n_classes") not in (None, test.n_classes):
+        raise ArtifactError(
+            f"{scheduler_dir}: schedulers were fitted on {index['n_classes']} classes, "
+            f"test outputs have {test.n_classes}"
+        )
+    log_probs = test.log_probs()
+    rows = []
+    for entry in index["entries"]:
+        policy = load_policy(Path(scheduler_dir) / entry["dir"])
+        result = evaluate_exits(test, policy.decide(log_probs), costs)
+        rows.append(
+            _row(
+                entry["method"], entry["budget_ms"], result,
+                val_cost_ms=policy.val_cost_ms, fit_seconds=policy.fit_seconds,
+            )
+        )
+    budgets = sorted({e["budget_ms"] for e in index["entries"]})
+    for budget in budgets:
+        result = evaluate_exits(test, oracle_exits(test, costs, budget), costs)
+        rows.append(_row(ORACLE, budget, result))
+    sweep = pd.DataFrame(rows)
+    headline = float(index["headline_ms"])
+    at_headline = sweep[np.isclose(sweep["budget_ms"], headline)]
+    metrics = {
+        "budget": index.get("budget"),
+        "budget_ms": headline,
+        "methods": {
+            row["method"]: {
+                "test_accuracy": round(float(row["test_accuracy"]), 4),
+                "test_cost_ms": float(row["test_cost_ms"]),
+                "val_cost_ms": _optional_float(row.get("val_cost_ms")),
+                "exit_fractions": [
+                    round(float(row[f"exit{k}_fraction"]), 4) for k in range(test.n_exits)
+                ],
+            }
+            for row in at_headline.to_dict("records")
+        },
+        "exits": [
+            {"accuracy": round(float(a), 4), "cost_ms": float(c)}
+            for a, c in zip(test.exit_accuracy(), costs, strict=True)
+        ],
+    }
+    sweep = sweep.sort_values(["method", "budget_ms"]).reset_index(drop=True)
+    return metrics, sweep

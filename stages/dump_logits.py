@@ -1,0 +1,36 @@
+"""Stage dump_logits: every exit's logits on the validation and test splits.
+
+Usage: python stages/dump_logits.py MODEL_DIR DATA_DIR OUT_DIR   (reads params.yaml: dump)
+"""
+
+import argparse
+from pathlib import Path
+
+from eenet.cli import run_stage
+from eenet.data.prepared import PreparedDataset
+from eenet.inference import collect_exit_logits
+from eenet.models.artifact import load_trained
+from eenet.outputs import save_exit_outputs
+from eenet.params import group, read_params
+from eenet.training import resolve_device
+
+
+def main(model_dir: str, data_dir: str, out_dir: str) -> None:
+    settings = group(read_params(), "dump")
+    model = load_trained(model_dir)
+    device = resolve_device(settings.get("device", "auto"))
+    for split in ("val", "test"):
+        outputs = collect_exit_logits(
+            model, PreparedDataset(data_dir, split), device, int(settings.get("batch_size", 512))
+        )
+        save_exit_outputs(Path(out_dir) / f"{split}.npz", outputs)
+        accuracy = ", ".join(f"{a:.2f}" for a in outputs.exit_accuracy())
+        print(f"{split}: {outputs.n_samples} samples, exit accuracy % [{accuracy}]")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    for name in ("model_dir", "data_dir", "out_dir"):
+        parser.add_argument(name)
+    args = parser.parse_args()
+    run_stage(main, args.model_dir, args.data_dir, args.out_dir)

@@ -1,0 +1,39 @@
+"""Stage evaluate: every fitted scheduler and the oracle on the test split.
+
+Usage: python stages/evaluate.py TEST_NPZ LATENCY_JSON SCHEDULER_DIR \
+       METRICS_JSON SWEEP_CSV CURVES_DIR
+"""
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from eenet.atomic import atomic_directory, write_json, write_text
+from eenet.cli import run_stage
+from eenet.outputs import load_exit_outputs, load_latency
+from eenet.sweep import evaluate_all
+
+
+def main(test_npz: str, latency_json: str, scheduler_dir: str, metrics_json: str,
+         sweep_csv: str, curves_dir: str) -> None:
+    costs = np.asarray(load_latency(latency_json)["cumulative_ms"])
+    metrics, sweep = evaluate_all(load_exit_outputs(test_npz), costs, scheduler_dir)
+    write_json(metrics_json, metrics)
+    write_text(sweep_csv, sweep.to_csv(index=False, float_format="%.6g"))
+    with atomic_directory(curves_dir) as tmp:
+        for method, rows in sweep.groupby("method"):
+            (Path(tmp) / f"{method}.csv").write_text(rows.to_csv(index=False, float_format="%.6g"))
+    for method, values in metrics["methods"].items():
+        print(f"{method:>9}: {values['test_accuracy']:6.2f}% at {values['test_cost_ms']:.4g} ms "
+              f"(budget {metrics['budget_ms']:.4g} ms)")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    for name in ("test_npz", "latency_json", "scheduler_dir", "metrics_json", "sweep_csv",
+                 "curves_dir"):
+        parser.add_argument(name)
+    a = parser.parse_args()
+    run_stage(main, a.test_npz, a.latency_json, a.scheduler_dir, a.metrics_json, a.sweep_csv,
+              a.curves_dir)

@@ -1,0 +1,34 @@
+"""Stage fit_schedulers: fit each method at the headline budget and every sweep budget.
+
+Usage: python stages/fit_schedulers.py VAL_NPZ LATENCY_JSON OUT_DIR
+(reads params.yaml: budget, budgets, schedulers)
+"""
+
+import argparse
+
+from eenet.budget import resolve_budget, resolve_sweep
+from eenet.cli import run_stage
+from eenet.outputs import load_exit_outputs, load_latency
+from eenet.params import group, read_params
+from eenet.sweep import fit_all
+
+
+def main(val_npz: str, latency_json: str, out_dir: str) -> None:
+    params = read_params()
+    settings = dict(group(params, "schedulers"))
+    costs = load_latency(latency_json)["cumulative_ms"]
+    headline = resolve_budget(group(params, "budget"), costs)
+    sweep = resolve_sweep(group(params, "budgets"), costs)
+    methods = settings.pop("methods", None)
+    seed = int(settings.pop("seed", 0))
+    index = fit_all(load_exit_outputs(val_npz), costs, methods, sweep, headline, out_dir,
+                    settings, seed, budget_spec=params["budget"])
+    print(f"fitted {len(index['entries'])} schedulers; headline budget {headline:.4g} ms/sample")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    for name in ("val_npz", "latency_json", "out_dir"):
+        parser.add_argument(name)
+    args = parser.parse_args()
+    run_stage(main, args.val_npz, args.latency_json, args.out_dir)

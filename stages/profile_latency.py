@@ -1,0 +1,40 @@
+"""Stage profile: cumulative cost (ms/sample) of reaching each exit, or an imported table.
+
+Usage: python stages/profile_latency.py MODEL_DIR OUT_JSON   (reads params.yaml: profile)
+"""
+
+import argparse
+
+from eenet.profiling import load_latency_table, profile_model
+
+from eenet.cli import run_stage
+from eenet.models.artifact import load_trained
+from eenet.outputs import save_latency
+from eenet.params import group, read_params
+
+
+def main(model_dir: str, out_json: str) -> None:
+    settings = dict(group(read_params(), "profile"))
+    table_path = settings.pop("table", None)
+    model = load_trained(model_dir)
+    if table_path:
+        table = load_latency_table(table_path)
+        if len(table["cumulative_ms"]) != model.n_exits:
+            from eenet.errors import ArtifactError
+
+            raise ArtifactError(
+                f"profile.table: {table_path} lists {len(table['cumulative_ms'])} exits, "
+                f"the model has {model.n_exits}"
+            )
+    else:
+        table = profile_model(model, **settings)
+    save_latency(out_json, table)
+    print(f"cumulative ms/sample per exit: {[round(c, 4) for c in table['cumulative_ms']]}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("model_dir")
+    parser.add_argument("out_json")
+    args = parser.parse_args()
+    run_stage(main, args.model_dir, args.out_json)

@@ -1,0 +1,53 @@
+"""Stage train: train every exit of the multi-exit model.
+
+Usage: python stages/train.py DATA_DIR MODEL_DIR CHECKPOINT_DIR LIVE_DIR
+(reads params.yaml: model, train)
+"""
+
+import argparse
+
+from dvclive import Live
+
+from eenet.checkpoint import config_fingerprint
+from eenet.cli import run_stage
+from eenet.data.prepared import PreparedDataset, read_meta
+from eenet.models import build_model
+from eenet.models.artifact import save_trained
+from eenet.params import group, read_params
+from eenet.training import TrainConfig, init_distributed, is_main_process, train_model
+
+
+def main(data_dir: str, model_dir: str, checkpoint_dir: str, live_dir: str) -> None:
+    params = read_params()
+    model_params = group(params, "model")
+    train_cfg = TrainConfig.from_params(group(params, "train"))
+    meta = read_meta(data_dir)
+    options = model_params.get("options", {}) or {}
+    model = build_model(model_params["name"], int(meta["num_classes"]), **options)
+    fingerprint = config_fingerprint({"model": model_params, "train": train_cfg, "data": meta})
+    train_set = PreparedDataset(data_dir, "train", augment=True)
+    val_set = PreparedDataset(data_dir, "val")
+    init_distributed()
+    if not is_main_process():  # under torchrun only rank 0 logs and writes artifacts
+        train_model(model, train_set, val_set, train_cfg, checkpoint_dir, fingerprint)
+        return
+    with Live(live_dir, dvcyaml=None, save_dvc_exp=False, resume=True) as live:
+        def log_epoch(epoch: int, values: dict[str, float]) -> None:
+            live.step = epoch
+            for name, value in values.items():
+                live.log_metric(name, value)
+            live.next_step()
+
+        summary = train_model(model, train_set, val_set, train_cfg, checkpoint_dir,
+                              fingerprint, on_epoch=log_epoch)
+    save_trained(model, model_dir, model_params["name"], int(meta["num_classes"]), options,
+                 extra={"dataset": meta["dataset"], "val_accuracy": summary["val_accuracy"]})
+    print(f"trained {model_params['name']}: val accuracy per exit {summary['val_accuracy']}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    for name in ("data_dir", "model_dir", "checkpoint_dir", "live_dir"):
+        parser.add_argument(name)
+    args = parser.parse_args()
+    run_stage(main, args.data_dir, args.model_dir, args.checkpoint_dir, args.live_dir)

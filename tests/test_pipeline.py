@@ -1,0 +1,147 @@
+"""The whole DVC pipeline at tiny size in a temporary git + DVC repo: outputs and rerun rules."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+ALL_STAGES = ["download", "train", "profile", "dump_logits", "fit_schedulers", "evaluate", "plot"]
+
+pytestmark = pytest.mark.slow
+
+
+def tiny_params() -> dict:
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["data"]["options"] = {"num_samples": 1500, "val_fraction": 0.3}
+    params["model"]["options"] = {"widths": [4, 8, 16], "blocks": [1, 1, 1]}
+    params["train"].update(epochs=2, batch_size=64)
+    params["profile"].update(warmup=2, repeats=15, device="cpu")
+    params["budgets"] = ["20%", "60%"]
+    return params
+
+
+def run(cmd: list[str], cwd: Path, env: dict[str, str], check: bool = True):
+    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{cmd} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def stages_run(output: str) -> list[str]:
+    return re.findall(r"Running stage '([\w-]+)'", output)
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """A temporary git + DVC repo holding the pipeline with tiny params, already reproduced."""
+    path = tmp_path_factory.mktemp("pipeline")
+    shutil.copytree(ROOT / "stages", path / "stages", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "eenet", path / "eenet", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "dvc.yaml", path / "dvc.yaml")
+    shutil.copy(ROOT / ".gitignore", path / ".gitignore")
+    (path / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
+    bin_dir = str(Path(sys.executable).parent)
+    env = {
+        **os.environ,
+        "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
+        "PYTHONPATH": str(path),
+        "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
+        "DVC_NO_ANALYTICS": "1",
+    }
+    dvc = [sys.executable, "-m", "dvc"]
+    run(["git", "init", "-q"], path, env)
+    run(dvc + ["init", "-q"], path, env)
+    run(dvc + ["config", "core.autostage", "true"], path, env)
+    first = run(dvc + ["repro"], path, env)
+    assert stages_run(first.stdout) == ALL_STAGES, first.stdout
+    run(["git", "add", "-A"], path, env)
+    run(["git", "commit", "-qm", "tiny pipeline"], path, env)
+    return path, env
+
+
+def exp_run(repo: tuple[Path, dict[str, str]], *overrides: str) -> list[str]:
+    path, env = repo
+    args = [sys.executable, "-m", "dvc", "exp", "run"]
+    for override in overrides:
+        args += ["-S", override]
+    result = run(args, path, env)
+    return stages_run(result.stdout)
+
+
+def test_first_run_leaves_every_report(repo):
+    path, _ = repo
+    metrics = json.loads((path / "reports/metrics.json").read_text())
+    assert set(metrics["methods"]) >= {"eenet", "maxprob", "entropy", "oracle"}
+    assert len(metrics["exits"]) == 3
+    costs = [e["cost_ms"] for e in metrics["exits"]]
+    assert costs == sorted(costs)
+    for values in metrics["methods"].values():
+        assert abs(sum(values["exit_fractions"]) - 1) < 1e-6
+        assert 0 <= values["test_accuracy"] <= 100
+    sweep = (path / "reports/sweep.csv").read_text().splitlines()
+    header = sweep[0].split(",")
+    assert {"method", "budget_ms", "test_accuracy", "test_cost_ms"} <= set(header)
+    # 3 methods + oracle, each at 2 sweep budgets + the headline budget
+    assert len(sweep) - 1 == 4 * 3
+    for png in ("accuracy_vs_budget.png", "exit_distribution.png"):
+        assert (path / "reports" / png).read_bytes()[:4] == b"\x89PNG"
+    assert (path / "reports/train/metrics.json").is_file()
+    assert (path / "dvc.lock").is_file()
+
+
+def test_second_repro_does_nothing(repo):
+    path, env = repo
+    result = run([sys.executable, "-m", "dvc", "repro"], path, env)
+    assert stages_run(result.stdout) == []
+
+
+def test_budget_change_reruns_only_scheduling(repo):
+    assert exp_run(repo, "budget=70%") == ["fit_schedulers", "evaluate", "plot"]
+    path, env = repo
+    diff = run([sys.executable, "-m", "dvc", "params", "diff", "--json"], path, env).stdout
+    assert "budget" in json.loads(diff)["params.yaml"]
+    show = run([sys.executable, "-m", "dvc", "exp", "show", "--json"], path, env).stdout
+    assert "test_accuracy" in show and "budget" in show
+
+
+def test_scheduler_setting_does_not_rerun_training(repo):
+    assert exp_run(repo, "schedulers.seed=1") == ["fit_schedulers", "evaluate", "plot"]
+
+
+def test_profile_setting_reruns_profile_and_downstream(repo):
+    ran = exp_run(repo, "profile.repeats=16")
+    assert ran == ["profile", "fit_schedulers", "evaluate", "plot"]
+
+
+def test_training_setting_reruns_train_and_downstream(repo):
+    ran = exp_run(repo, "train.epochs=1")
+    assert ran == ALL_STAGES[1:]
+
+
+def test_infeasible_budget_is_one_line_error(repo):
+    path, env = repo
+    params = yaml.safe_load((path / "params.yaml").read_text())
+    params["budget"] = 1e-9
+    (path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        result = run(
+            [sys.executable, "stages/fit_schedulers.py", "artifacts/logits/val.npz",
+             "artifacts/latency.json", str(path / "scratch")],
+            path, env, check=False,
+        )
+    finally:
+        run(["git", "checkout", "--", "params.yaml"], path, env)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "budget" in lines[0] and "feasible range" in lines[0] and "ms" in lines[0]
