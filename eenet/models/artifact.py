@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from safetensors import SafetensorsError
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from eenet.atomic import write_json, write_with
@@ -68,7 +68,7 @@ def load_trained(directory: str | os.PathLike, **override_options: Any) -> Multi
         raise ArtifactError(f"{weights}: model weights not found (run the train stage)")
     try:
         state = load_file(str(weights))
-    except (SafetensorsError, OSError, ValueError) as exc:
+    except (SafetensorError, OSError, ValueError) as exc:
         raise ArtifactError(f"{weights}: not a readable safetensors file ({exc})") from None
     try:
         model.load_state_dict(state)
