@@ -13,12 +13,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from eenet.atomic import write_json
-from eenet.errors import ArtifactError
+from eenet.errors import ArtifactError, ConfigError
 from eenet.outputs import ExitOutputs
 
 POLICY_FILE = "policy.json"
@@ -53,6 +53,31 @@ def first_exit(scores: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     return passed.argmax(axis=0).astype(np.int64)
 
 
+def exit_fractions(exits: np.ndarray, n_exits: int) -> list[float]:
+    """Fraction of samples leaving at each exit."""
+    counts = np.bincount(np.asarray(exits, dtype=np.int64), minlength=n_exits)
+    return (counts / max(1, len(exits))).tolist()
+
+
+def mean_cost(exits: np.ndarray, costs: np.ndarray) -> float:
+    """Average cost (ms/sample) of leaving at `exits`."""
+    return float(np.asarray(costs, dtype=np.float64)[np.asarray(exits, dtype=np.int64)].mean())
+
+
+def resolve_settings(
+    method: str, defaults: Mapping[str, Any], settings: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """Defaults overridden by `settings`; an unknown key is a one-line ConfigError."""
+    settings = dict(settings or {})
+    unknown = sorted(set(settings) - set(defaults))
+    if unknown:
+        allowed = ", ".join(sorted(defaults)) or "(none)"
+        raise ConfigError(
+            f"schedulers.{method}: unknown setting {unknown[0]!r}; allowed: {allowed}"
+        )
+    return {**defaults, **settings}
+
+
 @dataclass
 class FittedPolicy(ABC):
     """A policy fitted at one budget: plain data that can be saved and reloaded."""
@@ -65,6 +90,9 @@ class FittedPolicy(ABC):
     fit_seconds: float = 0.0
     settings: dict[str, Any] = field(default_factory=dict)
 
+    # True when `scores` does not depend on what was fitted (heuristics): callers may cache
+    fixed_scores: ClassVar[bool] = False
+
     @abstractmethod
     def scores(self, log_probs: np.ndarray) -> np.ndarray:
         """Scores [k, N] from log-probabilities [k, N, C] of exits 0..k-1 (causal per exit)."""
@@ -76,6 +104,17 @@ class FittedPolicy(ABC):
     def exits_for(self, outputs: ExitOutputs) -> np.ndarray:
         """Exit index of every sample of a split."""
         return self.decide(outputs.log_probs())
+
+    def apply_plan(self, val_scores: np.ndarray, plan: np.ndarray, costs: np.ndarray) -> None:
+        """Set thresholds realising `plan` on the validation scores, and record the result."""
+        self.thresholds = thresholds_from_plan(val_scores, plan)
+        self.record_validation(val_scores, costs)
+
+    def record_validation(self, val_scores: np.ndarray, costs: np.ndarray) -> None:
+        """Store the realised validation cost and exit fractions of the fitted thresholds."""
+        exits = first_exit(val_scores, self.thresholds)
+        self.val_cost_ms = mean_cost(exits, costs)
+        self.val_exit_fractions = exit_fractions(exits, val_scores.shape[0])
 
     # ---- persistence: JSON metadata (+ tensors written by subclasses)
     def metadata(self) -> dict[str, Any]:

@@ -1,0 +1,129 @@
+"""Budgeted evaluation, vectorised: accuracy and cost of exit decisions, the oracle upper
+bound, and method x budget sweeps (fit on validation, report on test)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from eenet.errors import ArtifactError, unknown_name
+from eenet.outputs import ExitOutputs, check_compatible, validate_costs
+from eenet.schedulers import available_methods, fit_log_probs
+from eenet.schedulers.base import exit_fractions, first_exit, mean_cost
+from eenet.schedulers.plans import check_budget
+
+ORACLE = "oracle"
+
+
+def _evaluate(correct: np.ndarray, exits: np.ndarray, costs: np.ndarray) -> dict[str, Any]:
+    exits = np.asarray(exits, dtype=np.int64)
+    hit = correct[exits, np.arange(exits.size)]
+    return {
+        "accuracy": 100.0 * float(hit.mean()),
+        "cost_ms": mean_cost(exits, costs),
+        "exit_fractions": exit_fractions(exits, correct.shape[0]),
+    }
+
+
+def evaluate_exits(outputs: ExitOutputs, exits: np.ndarray, costs: Any) -> dict[str, Any]:
+    """Accuracy (percent), mean cost (ms/sample) and exit fractions of per-sample exits."""
+    costs = validate_costs(costs)
+    check_compatible(outputs, costs)
+    return _evaluate(outputs.correct(), exits, costs)
+
+
+def _oracle(correct: np.ndarray, costs: np.ndarray, budget_ms: float) -> np.ndarray:
+    n = correct.shape[1]
+    exits = np.zeros(n, dtype=np.int64)
+    cheapest = correct.argmax(axis=0)  # first correct exit (0 if none)
+    movable = np.flatnonzero(~correct[0] & correct.any(axis=0))
+    move_cost = costs[cheapest[movable]] - costs[0]
+    order = np.argsort(move_cost, kind="stable")
+    spent = np.cumsum(move_cost[order])
+    take = spent <= (budget_ms - costs[0]) * n * (1 + 1e-12)
+    chosen = movable[order[take]]
+    exits[chosen] = cheapest[chosen]
+    return exits
+
+
+def oracle_exits(outputs: ExitOutputs, costs: Any, budget_ms: float) -> np.ndarray:
+    """UPPER BOUND, uses the labels: the most accurate exits whose mean cost stays <= B.
+
+    Every sample starts at exit 0; a sample wrong there but right later moves to its cheapest
+    correct exit; the cheapest moves are taken first while the mean cost stays within budget.
+    """
+    costs = validate_costs(costs)
+    check_compatible(outputs, costs)
+    budget_ms = check_budget(costs, budget_ms)
+    return _oracle(outputs.correct(), costs, budget_ms)
+
+
+def schedule_sweep(
+    val: ExitOutputs,
+    test: ExitOutputs,
+    costs: Any,
+    methods: Sequence[str],
+    budgets_ms: Sequence[float],
+    settings: Mapping[str, Mapping[str, Any]] | None = None,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
+    """Fit each method at each budget on `val`, evaluate on `test`: one dict per pair.
+
+    Keys: method, budget, test_accuracy (percent), test_cost, val_cost, val_accuracy,
+    exit_fractions (test), fit_seconds, upper_bound (True only for "oracle", which uses the
+    labels of each split and is not a policy).
+    """
+    costs = validate_costs(costs)
+    check_compatible(val, costs, "validation outputs and costs")
+    check_compatible(test, costs, "test outputs and costs")
+    if val.n_classes != test.n_classes:
+        raise ArtifactError(
+            f"test outputs have {test.n_classes} classes but validation outputs {val.n_classes}"
+        )
+    allowed = [*available_methods(), ORACLE]
+    for method in methods:
+        if method not in allowed:
+            raise unknown_name("schedulers.methods", method, allowed)
+    budgets = [check_budget(costs, b, "budgets") for b in budgets_ms]
+    settings = settings or {}
+    val_lp, test_lp = val.log_probs(), test.log_probs()
+    val_correct, test_correct = val.correct(), test.correct()
+    rows: list[dict[str, Any]] = []
+    for method in methods:
+        cache: dict[str, np.ndarray] = {}
+        for budget in budgets:
+            if method == ORACLE:
+                val_res = _evaluate(val_correct, _oracle(val_correct, costs, budget), costs)
+                test_res = _evaluate(test_correct, _oracle(test_correct, costs, budget), costs)
+                fit_seconds = 0.0
+            else:
+                policy = fit_log_probs(
+                    method, val_lp, val.labels, costs, budget, settings.get(method), seed
+                )
+                fit_seconds = policy.fit_seconds
+                if policy.fixed_scores and "val" in cache:
+                    val_scores, test_scores = cache["val"], cache["test"]
+                else:
+                    val_scores, test_scores = policy.scores(val_lp), policy.scores(test_lp)
+                    if policy.fixed_scores:
+                        cache.update(val=val_scores, test=test_scores)
+                val_exits = first_exit(val_scores, policy.thresholds)
+                test_exits = first_exit(test_scores, policy.thresholds)
+                val_res = _evaluate(val_correct, val_exits, costs)
+                test_res = _evaluate(test_correct, test_exits, costs)
+            rows.append(
+                {
+                    "method": method,
+                    "budget": float(budget),
+                    "test_accuracy": test_res["accuracy"],
+                    "test_cost": test_res["cost_ms"],
+                    "val_cost": val_res["cost_ms"],
+                    "val_accuracy": val_res["accuracy"],
+                    "exit_fractions": test_res["exit_fractions"],
+                    "fit_seconds": fit_seconds,
+                    "upper_bound": method == ORACLE,
+                }
+            )
+    return rows

@@ -1,0 +1,272 @@
+"""Per-exit latency: measure the cumulative cost of reaching each exit, or import a table.
+
+Reaching exit k means running the stem, segments 0..k and heads 0..k: exactly what the
+early-exit runtime (`eenet.runtime`) runs for a sample that leaves at exit k. Every repeat times
+the prefixes of all exits one after the other (interleaved), so slow drifts of the machine hit
+every exit alike; the median over repeats, divided by the batch size, is the cost per sample.
+
+On tiny models, noise can make two medians of neighbouring exits come out equal or in the wrong
+order. Then the measurement is repeated with twice as many repeats (pooled with the first), up
+to `max_rounds` times; if the medians are still not strictly increasing we stop with a one-line
+error rather than invent numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import platform
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from eenet.errors import ArtifactError, ConfigError, EENetError
+from eenet.models.base import MultiExitModel, batch_size_of
+from eenet.outputs import load_latency, validate_costs
+from eenet.training import to_device
+
+DEVICES = ("auto", "cpu", "cuda")
+SECONDS_UNITS = {"s", "sec", "secs", "second", "seconds"}
+MS_UNITS = {"ms", "msec", "millisecond", "milliseconds"}
+
+
+class MeasurementError(EENetError):
+    """A latency measurement that cannot be trusted (e.g. costs not strictly increasing)."""
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' picks CUDA when present; 'cuda' without a GPU is a one-line ConfigError."""
+    if name not in DEVICES and not str(name).startswith("cuda:"):
+        raise ConfigError(f"device: unknown value {name!r}; allowed: {', '.join(DEVICES)}")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if str(name).startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(
+            f"device: {name!r} requested but no CUDA GPU is available; use auto or cpu"
+        )
+    return torch.device(name)
+
+
+@contextmanager
+def num_threads(threads: int):
+    """Use `threads` torch CPU threads inside the block (0 = leave as is); restore afterwards."""
+    previous = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(int(threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def run_prefix(model: MultiExitModel, inputs: Any, k: int) -> torch.Tensor:
+    """Run stem, segments 0..k and heads 0..k (as the runtime does); return exit k's logits."""
+    state = model.begin(inputs)
+    logits = None
+    for j in range(k + 1):
+        state = model.run_segment(j, state)
+        logits = model.run_head(j, state)
+    return logits
+
+
+def _timer(device: torch.device) -> Callable[[Callable[[], Any]], float]:
+    """A function that times one call in milliseconds (CUDA events on GPU)."""
+    if device.type == "cuda":
+        def time_cuda(fn: Callable[[], Any]) -> float:
+            start = torch.cuda.Event(enable_timing=True)
+            end = torch.cuda.Event(enable_timing=True)
+            torch.cuda.synchronize(device)
+            start.record()
+            fn()
+            end.record()
+            torch.cuda.synchronize(device)
+            return float(start.elapsed_time(end))
+
+        return time_cuda
+
+    def time_cpu(fn: Callable[[], Any]) -> float:
+        start = time.perf_counter_ns()
+        fn()
+        return (time.perf_counter_ns() - start) / 1e6
+
+    return time_cpu
+
+
+def _time_prefixes(
+    model: MultiExitModel, inputs: Any, device: torch.device, repeats: int
+) -> np.ndarray:
+    """Milliseconds per call, [repeats, n_exits]; exits interleaved within each repeat."""
+    timer = _timer(device)
+    samples = np.empty((repeats, model.n_exits))
+    for r in range(repeats):
+        for k in range(model.n_exits):
+            samples[r, k] = timer(lambda k=k: run_prefix(model, inputs, k))
+    return samples
+
+
+def count_flops(model: MultiExitModel, inputs: Any) -> list[int]:
+    """FLOPs per sample of reaching each exit (cumulative), by `torch.utils.flop_counter`."""
+    n = batch_size_of(inputs)
+    flops = []
+    for k in range(model.n_exits):
+        counter = FlopCounterMode(display=False)
+        with counter:
+            run_prefix(model, inputs, k)
+        flops.append(int(round(counter.get_total_flops() / n)))
+    return flops
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return platform.processor() or platform.machine() or "cpu"
+
+
+def profile_model(
+    model: MultiExitModel,
+    *,
+    device: str = "auto",
+    batch_size: int = 1,
+    threads: int = 1,
+    warmup: int = 20,
+    repeats: int = 200,
+    inputs: Any = None,
+    max_rounds: int = 3,
+) -> dict[str, Any]:
+    """Measure the cumulative ms/sample of reaching each exit; a latency-contract dict.
+
+    `inputs` (a batch) replaces the model's `example_inputs(batch_size)`; the batch size is then
+    the inputs'. `threads` = 0 keeps torch's current thread count. The model is put in eval
+    mode on `device` for the measurement, then returned to its former device and mode.
+    """
+    for name, value, low in (("batch_size", batch_size, 1), ("threads", threads, 0),
+                             ("warmup", warmup, 0), ("repeats", repeats, 1),
+                             ("max_rounds", max_rounds, 1)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise ConfigError(f"profile.{name}: must be an integer >= {low}, got {value!r}")
+    target = resolve_device(device)
+    if model.n_exits < 1:
+        raise ConfigError("profile: the model has no exits")
+    first = next(model.parameters(), None)
+    home = first.device if first is not None else torch.device("cpu")
+    was_training = model.training
+    if inputs is None:
+        inputs = model.example_inputs(batch_size)
+    n = batch_size_of(inputs)
+    inputs = to_device(inputs, target)
+    model.eval().to(target)
+    try:
+        with num_threads(threads), torch.inference_mode():
+            used_threads = torch.get_num_threads()
+            flops = count_flops(model, inputs)
+            if warmup:
+                _time_prefixes(model, inputs, target, warmup)
+            samples = _time_prefixes(model, inputs, target, repeats)
+            rounds = 1
+            while not _strictly_increasing(np.median(samples, axis=0)) and rounds < max_rounds:
+                more = _time_prefixes(model, inputs, target, repeats * 2**rounds)
+                samples = np.concatenate([samples, more])
+                rounds += 1
+    finally:
+        model.to(home).train(was_training)
+    per_sample = samples / n
+    median = np.median(per_sample, axis=0)
+    if not _strictly_increasing(median):
+        raise MeasurementError(
+            f"profile: measured per-exit medians are not strictly increasing after "
+            f"{samples.shape[0]} repeats ({np.round(median, 6).tolist()} ms); raise "
+            f"profile.repeats or profile.batch_size, or import a table with profile.table"
+        )
+    return {
+        "cumulative_ms": median.tolist(),
+        "p50_ms": median.tolist(),
+        "p90_ms": np.percentile(per_sample, 90, axis=0).tolist(),
+        "mean_ms": per_sample.mean(axis=0).tolist(),
+        "flops": flops,
+        "device": target.type,
+        "device_name": _device_name(target),
+        "batch_size": n,
+        "threads": used_threads,
+        "warmup": warmup,
+        "repeats": int(samples.shape[0]),
+        "torch": torch.__version__,
+        "source": "measured",
+    }
+
+
+def _strictly_increasing(values: np.ndarray) -> bool:
+    return bool(np.all(np.diff(values) > 0))
+
+
+# ---------------------------------------------------------------- imported tables
+
+
+def _read_one_column(path: Path) -> tuple[list[float], str | None]:
+    """Values of a one-column CSV and the unit named by an optional header ('ms' or 's')."""
+    values: list[float] = []
+    header: str | None = None
+    with open(path, newline="") as fh:
+        for line_no, row in enumerate(csv.reader(fh), start=1):
+            cells = [cell.strip() for cell in row if cell.strip()]
+            if not cells:
+                continue
+            try:
+                values.append(float(cells[0]))
+            except ValueError:
+                if values or header is not None:
+                    raise ArtifactError(
+                        f"{path}: line {line_no}: not a number: {cells[0]!r}"
+                    ) from None
+                header = cells[0].lower()
+    return values, header
+
+
+def load_latency_table(path: str | os.PathLike, unit: str | None = None) -> dict[str, Any]:
+    """A latency table measured elsewhere: our JSON, or a one-column CSV of cumulative costs.
+
+    CSV values are milliseconds unless a header line or `unit` says seconds ('s'): the
+    authors' `seconds.csv` files hold cumulative milliseconds despite the name (ResNet-56 on
+    CIFAR-10: 2.31, 4.15, 4.93, the scale of the paper's 2.5 ms budget). `source` records the
+    path; measurement details the file does not give are None.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ArtifactError(f"profile.table: {path}: latency table not found")
+    if path.suffix.lower() == ".json":
+        table = load_latency(path)
+        table.setdefault("measured_as", table.get("source", "measured"))
+        table["source"] = str(path)
+        for key in ("device", "batch_size", "threads", "p50_ms", "p90_ms", "flops"):
+            table.setdefault(key, None)
+        return table
+    if path.suffix.lower() not in {".csv", ".txt"}:
+        raise ConfigError(
+            f"profile.table: {path}: expected a .json latency table or a one-column .csv"
+        )
+    values, header = _read_one_column(path)
+    chosen = (unit or header or "ms").lower()
+    if chosen in SECONDS_UNITS:
+        scale = 1000.0
+    elif chosen in MS_UNITS:
+        scale = 1.0
+    else:
+        raise ConfigError(
+            f"profile.table: {path}: unknown unit {chosen!r}; use 'ms' or 's' as the header"
+        )
+    costs = validate_costs([v * scale for v in values], str(path))
+    return {
+        "cumulative_ms": costs.tolist(),
+        "p50_ms": None,
+        "p90_ms": None,
+        "flops": None,
+        "device": None,
+        "batch_size": None,
+        "threads": None,
+        "source": str(path),
+    }

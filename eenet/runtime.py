@@ -1,0 +1,155 @@
+"""Real early exit: run a multi-exit model segment by segment and stop where the policy says.
+
+After exit k's head, the fitted policy scores the samples still in the batch from the
+log-probabilities of exits 0..k (computed exactly as the simulation computes them: float32
+logits -> float64 log-softmax, `ExitOutputs.log_probs`); samples whose score reaches t_k leave
+with exit k's prediction, the others continue in a smaller batch (`select_batch`). The last
+exit takes everyone left. Decisions are therefore identical to `policy.decide` on the dumped
+logits of the same model.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from eenet.errors import ArtifactError
+from eenet.models.base import MultiExitModel, batch_size_of, select_batch
+from eenet.outputs import ExitOutputs
+from eenet.profiling import resolve_device
+from eenet.schedulers.base import FittedPolicy
+from eenet.training import make_loader, to_device
+
+
+@dataclass
+class EarlyExitResult:
+    """Per-sample outcome of early-exit inference, in input order."""
+
+    predictions: np.ndarray  # int64 [N]
+    exits: np.ndarray  # int64 [N], exit index each sample left at
+    seconds: float = 0.0  # wall time of the whole run (device synchronised)
+    schedule_seconds: float = 0.0  # part of it spent scoring, deciding and shrinking batches
+    labels: np.ndarray | None = None  # int64 [N] when the inputs came with labels
+    logits: np.ndarray | None = None  # float32 [K, N, C] if kept; 0 for exits not computed
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.exits.shape[0])
+
+    def exit_fractions(self, n_exits: int) -> np.ndarray:
+        """Fraction of the samples that left at each exit, [n_exits]."""
+        return np.bincount(self.exits, minlength=n_exits) / max(self.n_samples, 1)
+
+    def accuracy(self) -> float:
+        """Percent correct (needs labels)."""
+        if self.labels is None:
+            raise ValueError("no labels")
+        return float(100.0 * (self.predictions == self.labels).mean())
+
+    @staticmethod
+    def concatenate(parts: list[EarlyExitResult]) -> EarlyExitResult:
+        labels = [p.labels for p in parts]
+        logits = [p.logits for p in parts]
+        return EarlyExitResult(
+            predictions=np.concatenate([p.predictions for p in parts]),
+            exits=np.concatenate([p.exits for p in parts]),
+            seconds=sum(p.seconds for p in parts),
+            schedule_seconds=sum(p.schedule_seconds for p in parts),
+            labels=None if any(x is None for x in labels) else np.concatenate(labels),
+            logits=None if any(x is None for x in logits) else np.concatenate(logits, axis=1),
+        )
+
+
+def log_probs64(logits: np.ndarray) -> np.ndarray:
+    """Float64 log-softmax of float32 logits [N, C], the same arithmetic as the simulation."""
+    return ExitOutputs(logits[None], np.zeros(logits.shape[0], dtype=np.int64)).log_probs()[0]
+
+
+class EarlyExitPredictor:
+    """A multi-exit model plus a fitted policy that really stops computing for exited samples."""
+
+    def __init__(self, model: MultiExitModel, policy: FittedPolicy, device: str = "auto") -> None:
+        if len(policy.thresholds) != model.n_exits:
+            raise ArtifactError(
+                f"policy {policy.method!r} has {len(policy.thresholds)} thresholds but the "
+                f"model has {model.n_exits} exits"
+            )
+        self.device = resolve_device(device)
+        self.model = model.eval().to(self.device)
+        self.policy = policy
+        self.thresholds = np.asarray(policy.thresholds, dtype=np.float64)
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    @torch.inference_mode()
+    def predict(self, inputs: Any, keep_logits: bool = False) -> EarlyExitResult:
+        """Early-exit predictions for one batch of inputs (any batch size >= 1).
+
+        `keep_logits` also returns the logits the run computed (exits 0..exit of each sample),
+        so that `policy.decide` can be replayed on exactly what the runtime saw.
+        """
+        n = batch_size_of(inputs)
+        last = self.model.n_exits - 1
+        predictions = np.full(n, -1, dtype=np.int64)
+        exits = np.full(n, -1, dtype=np.int64)
+        kept: np.ndarray | None = None
+        self._sync()
+        start = time.perf_counter()
+        schedule = 0.0
+        present = np.arange(n)  # original positions of the samples still in the batch
+        history: list[np.ndarray] = []  # float64 log-probs [len(present), C] of exits 0..k
+        state = self.model.begin(to_device(inputs, self.device))
+        for k in range(last + 1):
+            state = self.model.run_segment(k, state)
+            logits = self.model.run_head(k, state).float().cpu().numpy()
+            if keep_logits:
+                if kept is None:
+                    kept = np.zeros((last + 1, n, logits.shape[1]), dtype=np.float32)
+                kept[k, present] = logits
+            tick = time.perf_counter()
+            if k == last:
+                leave = np.ones(present.size, dtype=bool)
+            else:
+                history.append(log_probs64(logits))
+                score = self.policy.scores(np.stack(history))[k]
+                leave = score >= self.thresholds[k]
+            leaving = present[leave]
+            predictions[leaving] = logits[leave].argmax(axis=-1)
+            exits[leaving] = k
+            stay = ~leave
+            if not stay.any():
+                schedule += time.perf_counter() - tick
+                break
+            if leave.any():
+                present = present[stay]
+                history = [h[stay] for h in history]
+                keep = torch.from_numpy(np.flatnonzero(stay)).to(self.device)
+                state = select_batch(state, keep)
+            schedule += time.perf_counter() - tick
+        self._sync()
+        seconds = time.perf_counter() - start
+        return EarlyExitResult(predictions, exits, seconds, schedule, logits=kept)
+
+    def predict_batches(self, batches: Iterable[tuple[Any, torch.Tensor]]) -> EarlyExitResult:
+        """Run over (inputs, labels) batches, e.g. a DataLoader; results in order."""
+        parts = []
+        for inputs, labels in batches:
+            part = self.predict(inputs)
+            part.labels = np.asarray(labels, dtype=np.int64)
+            parts.append(part)
+        if not parts:
+            raise ArtifactError("no samples to predict")
+        return EarlyExitResult.concatenate(parts)
+
+    def predict_dataset(self, dataset: Dataset, batch_size: int = 1) -> EarlyExitResult:
+        """Run over a dataset of (input, label) items, batched with the model's `collate`."""
+        loader = make_loader(dataset, self.model, batch_size, shuffle=False, seed=0)
+        return self.predict_batches(loader)

@@ -1,0 +1,109 @@
+"""Exit policies behind one interface: fit on validation outputs + costs + budget, decide on
+any split, save as plain data (JSON + safetensors), load back.
+
+Methods: `eenet` (learned, Ilhan et al. WACV 2024), `maxprob` (MSDNet), `entropy`
+(BranchyNet), `patience` (PABEE). Each lives in its own module exposing `DEFAULTS` (allowed
+settings), a `FittedPolicy` subclass and `fit(log_probs, labels, costs, budget_ms, settings,
+seed)`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from eenet.errors import ArtifactError, unknown_name
+from eenet.outputs import ExitOutputs, check_compatible, validate_costs
+from eenet.schedulers.base import FittedPolicy, read_policy_metadata, resolve_settings
+from eenet.schedulers.plans import check_budget
+
+# method name -> (module, policy class)
+_METHODS: dict[str, tuple[str, str]] = {
+    "eenet": ("eenet.schedulers.eenet", "EENetPolicy"),
+    "maxprob": ("eenet.schedulers.maxprob", "MaxProbPolicy"),
+    "entropy": ("eenet.schedulers.entropy", "EntropyPolicy"),
+    "patience": ("eenet.schedulers.patience", "PatiencePolicy"),
+}
+
+__all__ = ["FittedPolicy", "available_methods", "fit_policy", "load_policy", "method_defaults"]
+
+
+def available_methods() -> list[str]:
+    """Names of the fitted methods."""
+    return list(_METHODS)
+
+
+def _module(method: str, param: str = "schedulers.methods") -> ModuleType:
+    if not isinstance(method, str) or method not in _METHODS:
+        raise unknown_name(param, method, _METHODS)
+    return importlib.import_module(_METHODS[method][0])
+
+
+def method_defaults(method: str) -> dict[str, Any]:
+    """The settings a method accepts, with their defaults."""
+    return dict(_module(method).DEFAULTS)
+
+
+def fit_log_probs(
+    method: str,
+    log_probs: np.ndarray,
+    labels: np.ndarray,
+    costs: np.ndarray,
+    budget_ms: float,
+    settings: Mapping[str, Any] | None = None,
+    seed: int = 0,
+) -> FittedPolicy:
+    """`fit_policy` on precomputed validation log-probabilities [K, N, C] (float64)."""
+    module = _module(method)
+    costs = validate_costs(costs)
+    if log_probs.shape[0] != costs.size:
+        raise ArtifactError(
+            f"inputs: exit outputs have {log_probs.shape[0]} exits but costs list {costs.size}"
+        )
+    budget_ms = check_budget(costs, budget_ms)
+    resolved = resolve_settings(method, module.DEFAULTS, settings)
+    start = time.perf_counter()
+    policy = module.fit(log_probs, labels, costs, budget_ms, resolved, int(seed))
+    policy.fit_seconds = time.perf_counter() - start
+    return policy
+
+
+def fit_policy(
+    method: str,
+    val: ExitOutputs,
+    costs: np.ndarray,
+    budget_ms: float,
+    settings: Mapping[str, Any] | None = None,
+    seed: int = 0,
+) -> FittedPolicy:
+    """Fit `method` on the validation split at `budget_ms` (ms/sample).
+
+    A budget below the first exit's cost is a ConfigError stating the feasible range; a budget
+    at or above the last exit's cost sends everything to the last exit (no early exit needed).
+    """
+    _module(method)
+    costs = validate_costs(costs)
+    check_compatible(val, costs, "validation outputs and costs")
+    return fit_log_probs(method, val.log_probs(), val.labels, costs, budget_ms, settings, seed)
+
+
+def load_policy(directory: str | os.PathLike) -> FittedPolicy:
+    """Load a fitted policy saved by `FittedPolicy.save`, dispatching on its `method`."""
+    meta = read_policy_metadata(directory)
+    method = meta["method"]
+    if method not in _METHODS:
+        raise ArtifactError(f"{directory}: unknown scheduler method {method!r}")
+    module_name, class_name = _METHODS[method]
+    cls = getattr(importlib.import_module(module_name), class_name)
+    try:
+        return cls.from_metadata(meta, Path(directory))
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ArtifactError(f"{directory}: malformed fitted scheduler ({exc})") from None
+

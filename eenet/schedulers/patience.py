@@ -1,0 +1,60 @@
+"""PABEE: leave once the prediction has stayed the same for P consecutive exits.
+
+The budget picks P and, between two P, a mix: the score is s_k = n_k + max_c p_k / 2, where
+n_k counts the consecutive exits up to k that agree with exit k's prediction. One threshold t,
+shared by exits 0..K-2 and solved on validation so the cost meets the budget, means: leave
+when n_k >= P = ceil(t), or n_k == floor(t) and the exit is confident enough. The confidence
+tie-break makes the mix deterministic (no random coin per sample).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from eenet.schedulers.base import FittedPolicy, first_exit, mean_cost
+from eenet.schedulers.plans import no_early_exit, solve_monotone_threshold
+from eenet.schedulers.scores import patience_counts
+
+DEFAULTS: dict[str, Any] = {}
+
+
+@dataclass
+class PatiencePolicy(FittedPolicy):
+    """Patience count plus half the max probability (tie-break within one patience level)."""
+
+    fixed_scores: ClassVar[bool] = True
+
+    def scores(self, log_probs: np.ndarray) -> np.ndarray:
+        counts = patience_counts(log_probs).astype(np.float64)
+        return counts + 0.5 * np.exp(np.asarray(log_probs, dtype=np.float64).max(axis=-1))
+
+
+def fit(
+    log_probs: np.ndarray,
+    labels: np.ndarray,
+    costs: np.ndarray,
+    budget_ms: float,
+    settings: Mapping[str, Any],
+    seed: int,
+) -> PatiencePolicy:
+    """One threshold for exits 0..K-2, chosen so the validation cost is closest to B."""
+    n_exits = log_probs.shape[0]
+    policy = PatiencePolicy("patience", budget_ms, np.full(n_exits, np.inf), settings=settings)
+    policy.thresholds[-1] = -np.inf
+    scores = policy.scores(log_probs)
+    if not no_early_exit(costs, budget_ms) and n_exits > 1:
+
+        def cost_at(t: float) -> float:
+            thresholds = np.full(n_exits, t)
+            thresholds[-1] = -np.inf
+            return mean_cost(first_exit(scores, thresholds), costs)
+
+        candidates = np.append(scores[:-1].ravel(), np.inf)
+        t = solve_monotone_threshold(candidates, cost_at, budget_ms)
+        policy.thresholds[:-1] = t
+    policy.record_validation(scores, costs)
+    return policy

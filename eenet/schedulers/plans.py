@@ -1,0 +1,140 @@
+"""Planned exit distributions shared by every scheduler.
+
+A plan pi (sum 1) has planned cost sum_k pi_k c_k. Plans are solved so this equals the budget
+B exactly, by bisection on one scalar (never a coarse grid). The thresholds that realise a plan
+on validation scores come from `base.thresholds_from_plan`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from eenet.errors import ConfigError
+
+_BISECT_STEPS = 200
+
+
+def check_budget(costs: np.ndarray, budget_ms: float, param: str = "budget") -> float:
+    """Return the budget as float; ConfigError (with the feasible range) if it is infeasible."""
+    costs = np.asarray(costs, dtype=np.float64)
+    try:
+        value = float(budget_ms)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{param}: expected ms/sample, got {budget_ms!r}") from None
+    lo, hi = float(costs[0]), float(costs[-1])
+    if not np.isfinite(value) or value < lo * (1 - 1e-9):
+        raise ConfigError(
+            f"{param}: {value:.4g} ms/sample is below the first exit's cost; "
+            f"feasible range: {lo:.4g} to {hi:.4g} ms/sample"
+        )
+    return value
+
+
+def no_early_exit(costs: np.ndarray, budget_ms: float) -> bool:
+    """A budget at or above the last exit's cost: everything may go to the last exit."""
+    return float(budget_ms) >= float(np.asarray(costs)[-1])
+
+
+def last_exit_plan(n_exits: int) -> np.ndarray:
+    plan = np.zeros(n_exits)
+    plan[-1] = 1.0
+    return plan
+
+
+def first_exit_plan(n_exits: int) -> np.ndarray:
+    plan = np.zeros(n_exits)
+    plan[0] = 1.0
+    return plan
+
+
+def plan_cost(plan: np.ndarray, costs: np.ndarray) -> float:
+    """Planned mean cost sum_k pi_k c_k."""
+    return float(np.dot(np.asarray(plan, dtype=np.float64), np.asarray(costs, dtype=np.float64)))
+
+
+def _solve_exponential_family(
+    log_base: np.ndarray, feature: np.ndarray, costs: np.ndarray, budget_ms: float
+) -> np.ndarray:
+    """pi proportional to exp(log_base + t * feature), t solved by bisection so cost == budget.
+
+    The planned cost is the mean of increasing costs under an exponential tilt along an
+    increasing feature, hence monotone in t.
+    """
+    costs = np.asarray(costs, dtype=np.float64)
+    if no_early_exit(costs, budget_ms):
+        return last_exit_plan(costs.size)
+    if budget_ms <= costs[0]:
+        return first_exit_plan(costs.size)
+
+    def plan_at(t: float) -> np.ndarray:
+        z = log_base + t * feature
+        w = np.exp(z - z.max())
+        return w / w.sum()
+
+    lo, hi = -1.0, 1.0
+    while plan_cost(plan_at(lo), costs) > budget_ms and lo > -1e6:
+        lo *= 2.0
+    while plan_cost(plan_at(hi), costs) < budget_ms and hi < 1e6:
+        hi *= 2.0
+    for _ in range(_BISECT_STEPS):
+        mid = 0.5 * (lo + hi)
+        if plan_cost(plan_at(mid), costs) < budget_ms:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo < 1e-13 * max(1.0, abs(mid)):
+            break
+    return plan_at(0.5 * (lo + hi))
+
+
+def geometric_plan(costs: np.ndarray, budget_ms: float) -> np.ndarray:
+    """pi_k proportional to q^k with q solved by bisection (on log q) so the cost is B."""
+    costs = np.asarray(costs, dtype=np.float64)
+    k = np.arange(costs.size, dtype=np.float64)
+    return _solve_exponential_family(np.zeros(costs.size), k, costs, budget_ms)
+
+
+def calibrated_plan(
+    base: np.ndarray, costs: np.ndarray, budget_ms: float, temperature: float = 1.0
+) -> np.ndarray:
+    """Calibrate a plan to the budget: pi proportional to base^temperature * exp(lam * c~).
+
+    c~ are the costs scaled to [0, 1]; lam is solved by bisection so the planned cost is B.
+    `temperature` 1 keeps the base's shape, 0 ignores it. A tiny floor keeps every exit
+    reachable so any budget in range can be met.
+    """
+    costs = np.asarray(costs, dtype=np.float64)
+    base = np.asarray(base, dtype=np.float64)
+    base = np.clip(base, 0.0, None) + 1e-6
+    base = base / base.sum()
+    span = costs[-1] - costs[0]
+    feature = (costs - costs[0]) / span if span > 0 else np.zeros_like(costs)
+    return _solve_exponential_family(temperature * np.log(base), feature, costs, budget_ms)
+
+
+def solve_monotone_threshold(
+    candidates: np.ndarray, cost_at: Callable[[float], float], budget_ms: float
+) -> float:
+    """Pick the candidate threshold whose (non-decreasing) cost is closest to the budget.
+
+    Binary search over the sorted candidates for the first one reaching the budget, then keep
+    whichever of it and its predecessor is closer (ties go to the cheaper one).
+    """
+    cand = np.unique(np.asarray(candidates, dtype=np.float64))
+    lo, hi = 0, cand.size - 1
+    if cost_at(cand[hi]) <= budget_ms:
+        return float(cand[hi])
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if cost_at(cand[mid]) >= budget_ms:
+            hi = mid
+        else:
+            lo = mid + 1
+    best = float(cand[lo])
+    if lo > 0:
+        below = float(cand[lo - 1])
+        if abs(cost_at(below) - budget_ms) <= abs(cost_at(best) - budget_ms):
+            best = below
+    return best

@@ -1,0 +1,59 @@
+"""Small real models and policies shared by the profiling and runtime tests."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from eenet.models.base import MultiExitModel
+from eenet.schedulers.base import FittedPolicy
+
+
+class TinyNet(MultiExitModel):
+    """A 1-D conv multi-exit net whose state is a dict (exercises dict shrinking)."""
+
+    def __init__(self, num_classes: int = 5, width: int = 8, length: int = 32,
+                 depths: tuple[int, ...] = (1, 2, 3)) -> None:
+        super().__init__()
+        self.length = length
+        self.stem = nn.Conv1d(1, width, 3, padding=1)
+        for depth in depths:
+            layers: list[nn.Module] = []
+            for _ in range(depth):
+                layers += [nn.Conv1d(width, width, 5, padding=2), nn.ReLU()]
+            self.segments.append(nn.Sequential(*layers))
+            self.heads.append(nn.Linear(width, num_classes))
+
+    def begin(self, inputs: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"h": self.stem(inputs), "scale": inputs.abs().mean(dim=(1, 2))}
+
+    def run_segment(self, k: int, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {"h": self.segments[k](state["h"]), "scale": state["scale"]}
+
+    def run_head(self, k: int, state: dict[str, torch.Tensor]) -> torch.Tensor:
+        pooled = state["h"].mean(dim=-1) * (1.0 + state["scale"][:, None])
+        return self.heads[k](pooled)
+
+    def example_inputs(self, batch_size: int) -> torch.Tensor:
+        return torch.randn(batch_size, 1, self.length)
+
+
+class MaxProbPolicy(FittedPolicy):
+    """Score = max softmax probability of the exit (MSDNet's rule)."""
+
+    def scores(self, log_probs: np.ndarray) -> np.ndarray:
+        return np.exp(log_probs.max(axis=-1))
+
+
+class PatienceMarginPolicy(FittedPolicy):
+    """A score that reads earlier exits: margin of exit k, +1 per earlier exit that agrees."""
+
+    def scores(self, log_probs: np.ndarray) -> np.ndarray:
+        probs = np.exp(log_probs)
+        top2 = np.sort(probs, axis=-1)[..., -2:]
+        margin = top2[..., 1] - top2[..., 0]
+        pred = log_probs.argmax(axis=-1)
+        agree = np.cumsum(np.concatenate(
+            [np.zeros_like(pred[:1]), (pred[1:] == pred[:-1]).astype(np.int64)]), axis=0)
+        return margin + agree

@@ -1,0 +1,147 @@
+"""Profiling: the latency contract, FLOPs, thread handling and imported tables."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from eenet.errors import ArtifactError, ConfigError
+from eenet.outputs import save_latency, validate_costs
+from eenet.profiling import load_latency_table, profile_model, run_prefix
+from tests.runtime_helpers import TinyNet
+
+
+@pytest.fixture(scope="module")
+def table() -> dict:
+    torch.manual_seed(0)
+    return profile_model(TinyNet(width=16, length=64), device="cpu", batch_size=4, threads=1,
+                         warmup=3, repeats=25)
+
+
+def test_profile_follows_the_latency_contract(table: dict) -> None:
+    n_exits = 3
+    for key in ("cumulative_ms", "p50_ms", "p90_ms", "flops"):
+        assert len(table[key]) == n_exits, key
+    validate_costs(table["cumulative_ms"])  # finite, > 0, strictly increasing
+    assert table["device"] == "cpu"
+    assert table["batch_size"] == 4 and table["threads"] == 1
+    assert table["source"] == "measured"
+    assert table["repeats"] >= 25
+    assert all(p90 >= p50 for p50, p90 in zip(table["p50_ms"], table["p90_ms"], strict=True))
+    json.dumps(table)  # plain data
+
+
+def test_flops_are_cumulative_and_increasing(table: dict) -> None:
+    flops = np.asarray(table["flops"])
+    assert (flops > 0).all() and (np.diff(flops) > 0).all()
+    # width 16, length 64, kernel 5: every conv layer costs 2*16*16*5*64 per sample
+    layer = 2 * 16 * 16 * 5 * 64
+    assert flops[1] - flops[0] == 2 * layer + 2 * 16 * 5  # two more convs and one more head
+    assert flops[2] - flops[1] == 3 * layer + 2 * 16 * 5
+
+
+def test_threads_restored_and_model_left_as_found() -> None:
+    model = TinyNet().train()
+    before = torch.get_num_threads()
+    table = profile_model(model, device="cpu", threads=1, warmup=0, repeats=5)
+    assert torch.get_num_threads() == before
+    assert table["threads"] == 1
+    assert model.training
+
+
+def test_given_inputs_set_the_batch_size() -> None:
+    model = TinyNet()
+    table = profile_model(model, device="cpu", inputs=model.example_inputs(3), warmup=0,
+                          repeats=5)
+    assert table["batch_size"] == 3
+
+
+def test_run_prefix_gives_the_exit_logits() -> None:
+    model = TinyNet().eval()
+    x = model.example_inputs(2)
+    with torch.inference_mode():
+        full = model(x)
+        for k in range(model.n_exits):
+            assert torch.equal(run_prefix(model, x, k), full[k])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"device": "tpu"}, "device: unknown value 'tpu'"),
+        ({"repeats": 0}, "profile.repeats"),
+        ({"batch_size": -1}, "profile.batch_size"),
+        ({"threads": 1.5}, "profile.threads"),
+    ],
+)
+def test_bad_settings_are_one_line_errors(kwargs: dict, match: str) -> None:
+    with pytest.raises(ConfigError, match=match) as info:
+        profile_model(TinyNet(), **kwargs)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_cuda_without_gpu_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="no CUDA GPU"):
+        profile_model(TinyNet(), device="cuda")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_profile_on_gpu() -> None:
+    table = profile_model(TinyNet(), device="cuda", warmup=3, repeats=20)
+    assert table["device"] == "cuda"
+    validate_costs(table["cumulative_ms"])
+
+
+# ---------------------------------------------------------------- imported tables
+
+
+def test_import_json_table_records_its_path(tmp_path, table: dict) -> None:
+    path = save_latency(tmp_path / "target.json", table)
+    imported = load_latency_table(path)
+    assert imported["cumulative_ms"] == pytest.approx(table["cumulative_ms"])
+    assert imported["source"] == str(path)
+    assert imported["measured_as"] == "measured"
+    assert imported["flops"] == table["flops"]
+
+
+def test_import_authors_seconds_csv_as_ms(tmp_path) -> None:
+    path = tmp_path / "seconds.csv"
+    path.write_text("2.31\n4.15\n4.93")  # the authors' ResNet-56 / CIFAR-10 file
+    imported = load_latency_table(path)
+    assert imported["cumulative_ms"] == [2.31, 4.15, 4.93]
+    assert imported["source"] == str(path)
+    assert imported["device"] is None
+
+
+def test_import_csv_in_seconds(tmp_path) -> None:
+    path = tmp_path / "costs.csv"
+    path.write_text("seconds\n0.0021\n0.004\n")
+    assert load_latency_table(path)["cumulative_ms"] == pytest.approx([2.1, 4.0])
+    plain = tmp_path / "plain.csv"
+    plain.write_text("0.5\n1.5\n")
+    assert load_latency_table(plain, unit="s")["cumulative_ms"] == pytest.approx([500, 1500])
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "error", "match"),
+    [
+        ("missing.csv", None, ArtifactError, "not found"),
+        ("down.csv", "3\n2\n", ArtifactError, "strictly increasing"),
+        ("bad.csv", "1\nfast\n", ArtifactError, "not a number"),
+        ("unit.csv", "minutes\n1\n2\n", ConfigError, "unknown unit"),
+        ("table.yaml", "a: 1\n", ConfigError, "expected a .json"),
+        ("broken.json", "{", ArtifactError, "not valid JSON"),
+        ("nokey.json", "{}", ArtifactError, "cumulative_ms"),
+    ],
+)
+def test_bad_tables_are_one_line_errors(tmp_path, name, text, error, match) -> None:
+    path = tmp_path / name
+    if text is not None:
+        path.write_text(text)
+    with pytest.raises(error, match=match) as info:
+        load_latency_table(path)
+    assert "\n" not in str(info.value)

@@ -1,0 +1,156 @@
+"""Real early exit gives exactly the simulated decisions and predictions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from eenet.errors import ArtifactError
+from eenet.outputs import ExitOutputs
+from eenet.runtime import EarlyExitPredictor, EarlyExitResult
+from eenet.schedulers.base import thresholds_from_plan
+from tests.runtime_helpers import MaxProbPolicy, PatienceMarginPolicy, TinyNet
+
+N = 96
+
+
+@pytest.fixture(scope="module")
+def model() -> TinyNet:
+    torch.manual_seed(0)
+    return TinyNet(num_classes=5).eval()
+
+
+def make_inputs(model: TinyNet, seed: int) -> torch.Tensor:
+    torch.manual_seed(seed)
+    return model.example_inputs(N) * torch.linspace(0.2, 3.0, N)[:, None, None]
+
+
+@pytest.fixture(scope="module")
+def inputs(model: TinyNet) -> torch.Tensor:
+    """The 'test split'."""
+    return make_inputs(model, 1)
+
+
+@pytest.fixture(scope="module")
+def val_inputs(model: TinyNet) -> torch.Tensor:
+    """The 'validation split' thresholds are fitted on."""
+    return make_inputs(model, 2)
+
+
+def simulate(model: TinyNet, inputs: torch.Tensor, policy) -> tuple[np.ndarray, np.ndarray]:
+    """What the pipeline does: dump every exit's logits (one batch), then decide on them."""
+    with torch.inference_mode():
+        logits = torch.stack(model(inputs)).numpy()
+    outputs = ExitOutputs(logits, np.zeros(logits.shape[1], dtype=np.int64))
+    exits = policy.decide(outputs.log_probs())
+    return outputs.predictions()[exits, np.arange(len(exits))], exits
+
+
+def fitted(policy_cls, model, inputs, fractions) -> object:
+    """Thresholds from a planned exit distribution on the model's scores on `inputs`."""
+    with torch.inference_mode():
+        logits = torch.stack(model(inputs)).numpy()
+    probe = policy_cls("probe", 1.0, np.zeros(model.n_exits))
+    scores = probe.scores(ExitOutputs(logits, np.zeros(N, dtype=np.int64)).log_probs())
+    thresholds = thresholds_from_plan(scores, np.asarray(fractions))
+    return policy_cls("test", 1.0, thresholds)
+
+
+def run_in_batches(predictor, inputs, batch_size, keep_logits=False):
+    parts = [predictor.predict(inputs[i:i + batch_size], keep_logits=keep_logits)
+             for i in range(0, N, batch_size)]
+    return EarlyExitResult.concatenate(parts)
+
+
+PLANS = [(0.3, 0.3, 0.4), (0.6, 0.0, 0.4), (0.0, 0.5, 0.5), (0.0, 0.0, 1.0), (1.0, 0.0, 0.0)]
+POLICIES = [MaxProbPolicy, PatienceMarginPolicy]
+
+
+@pytest.mark.parametrize("policy_cls", POLICIES)
+@pytest.mark.parametrize("fractions", PLANS)
+@pytest.mark.parametrize("batch_size", [1, 7, N])
+def test_runtime_equals_simulation(model, inputs, val_inputs, policy_cls, fractions,
+                                   batch_size) -> None:
+    """Fitted on 'val', run on 'test': same exit and same class as the simulation."""
+    policy = fitted(policy_cls, model, val_inputs, fractions)
+    want_pred, want_exit = simulate(model, inputs, policy)
+    result = run_in_batches(EarlyExitPredictor(model, policy, device="cpu"), inputs, batch_size)
+    np.testing.assert_array_equal(result.exits, want_exit)
+    np.testing.assert_array_equal(result.predictions, want_pred)
+
+
+@pytest.mark.parametrize("policy_cls", POLICIES)
+@pytest.mark.parametrize("fractions", PLANS)
+@pytest.mark.parametrize("batch_size", [1, 5, N])
+def test_runtime_replays_exactly_even_at_ties(model, inputs, policy_cls, fractions,
+                                              batch_size) -> None:
+    """Thresholds fitted on the same samples sit exactly on some scores (ties); the runtime's
+    decisions equal `policy.decide` on the very logits it computed, at any batch size."""
+    policy = fitted(policy_cls, model, inputs, fractions)
+    predictor = EarlyExitPredictor(model, policy, device="cpu")
+    result = run_in_batches(predictor, inputs, batch_size, keep_logits=True)
+    outputs = ExitOutputs(result.logits, np.zeros(N, dtype=np.int64))
+    np.testing.assert_array_equal(result.exits, policy.decide(outputs.log_probs()))
+    np.testing.assert_array_equal(
+        result.predictions, outputs.predictions()[result.exits, np.arange(N)]
+    )
+    if batch_size == N:  # one batch: the logits are the dump's, the plan is met exactly
+        np.testing.assert_array_equal(result.exits, simulate(model, inputs, policy)[1])
+        planned = np.round(np.asarray(fractions) * N).astype(int)
+        np.testing.assert_array_equal(np.bincount(result.exits, minlength=3), planned)
+
+
+def test_infinite_thresholds_send_everyone_to_the_last_exit(model, inputs) -> None:
+    policy = MaxProbPolicy("none", 1.0, np.array([np.inf, np.inf, -np.inf]))
+    result = EarlyExitPredictor(model, policy, device="cpu").predict(inputs)
+    assert (result.exits == 2).all()
+    with torch.inference_mode():
+        np.testing.assert_array_equal(result.predictions, model(inputs)[2].numpy().argmax(-1))
+
+
+def test_minus_infinite_thresholds_stop_everyone_at_exit_0(model, inputs) -> None:
+    policy = MaxProbPolicy("all", 1.0, np.full(3, -np.inf))
+    result = EarlyExitPredictor(model, policy, device="cpu").predict(inputs)
+    assert (result.exits == 0).all()
+    np.testing.assert_array_equal(result.exit_fractions(3), [1.0, 0.0, 0.0])
+
+
+class CountingSegments(TinyNet):
+    """TinyNet that records how many samples each segment really processed."""
+
+    def __init__(self) -> None:
+        super().__init__(num_classes=5)
+        self.seen: list[int] = []
+
+    def run_segment(self, k, state):
+        self.seen.append(int(state["h"].shape[0]))
+        return super().run_segment(k, state)
+
+
+def test_exited_samples_are_not_computed_further(inputs) -> None:
+    torch.manual_seed(0)
+    model = CountingSegments().eval()
+    policy = fitted(MaxProbPolicy, model, inputs, (0.5, 0.25, 0.25))
+    model.seen.clear()
+    result = EarlyExitPredictor(model, policy, device="cpu").predict(inputs)
+    counts = np.bincount(result.exits, minlength=3)
+    assert model.seen == [N, N - counts[0], counts[2]]
+
+
+def test_policy_with_wrong_number_of_exits_is_an_artifact_error(model) -> None:
+    policy = MaxProbPolicy("bad", 1.0, np.array([0.5, -np.inf]))
+    with pytest.raises(ArtifactError, match="2 thresholds but the model has 3 exits"):
+        EarlyExitPredictor(model, policy, device="cpu")
+
+
+def test_predict_batches_keeps_order_and_labels(model, inputs) -> None:
+    policy = fitted(MaxProbPolicy, model, inputs, (0.4, 0.3, 0.3))
+    labels = torch.arange(N) % 5
+    batches = [(inputs[i:i + 10], labels[i:i + 10]) for i in range(0, N, 10)]
+    result = EarlyExitPredictor(model, policy, device="cpu").predict_batches(batches)
+    want_pred, want_exit = simulate(model, inputs, policy)
+    np.testing.assert_array_equal(result.exits, want_exit)
+    np.testing.assert_array_equal(result.labels, labels.numpy())
+    assert result.accuracy() == pytest.approx(100 * (want_pred == labels.numpy()).mean())
+    assert result.seconds > 0 and 0 < result.schedule_seconds < result.seconds
