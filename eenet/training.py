@@ -225,6 +225,19 @@ def exit_accuracies(model: MultiExitModel, loader: DataLoader, device: torch.dev
 EpochCallback = Callable[[int, dict[str, float]], None]
 
 
+def resumable_checkpoint(
+    checkpoint_dir: str | Path, fingerprint: str, epochs: int
+) -> dict[str, Any] | None:
+    """The checkpoint of an unfinished run with the same fingerprint, else None.
+
+    A finished run is not resumed: the stage reruns because something it depends on changed.
+    """
+    state = load_checkpoint(checkpoint_dir)
+    if state is None or state.get("fingerprint") != fingerprint:
+        return None
+    return state if int(state["epoch"]) + 1 < epochs else None
+
+
 def train_model(
     model: MultiExitModel,
     train_set: Dataset,
@@ -258,8 +271,8 @@ def train_model(
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
 
     start_epoch, resumed_from = 0, None
-    state = load_checkpoint(checkpoint_dir)
-    if state is not None and state.get("fingerprint") == fingerprint:
+    state = resumable_checkpoint(checkpoint_dir, fingerprint, cfg.epochs)
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -310,9 +323,6 @@ def train_model(
             )
             if on_epoch is not None:
                 on_epoch(epoch, history)
-    if not history:  # resumed after the last epoch had already finished
-        accuracies = exit_accuracies(model, val_loader, device)
-        history = {f"val_acc_exit{k}": a for k, a in enumerate(accuracies)}
     if distributed:
         dist.barrier()
     return {

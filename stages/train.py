@@ -14,7 +14,14 @@ from eenet.data.prepared import PreparedDataset, read_meta
 from eenet.models import build_model
 from eenet.models.artifact import save_trained
 from eenet.params import group, read_params
-from eenet.training import TrainConfig, init_distributed, is_main_process, train_model
+from eenet.training import (
+    TrainConfig,
+    init_distributed,
+    is_main_process,
+    resumable_checkpoint,
+    seed_everything,
+    train_model,
+)
 
 
 def main(data_dir: str, model_dir: str, checkpoint_dir: str, live_dir: str) -> None:
@@ -23,6 +30,7 @@ def main(data_dir: str, model_dir: str, checkpoint_dir: str, live_dir: str) -> N
     train_cfg = TrainConfig.from_params(group(params, "train"))
     meta = read_meta(data_dir)
     options = model_params.get("options", {}) or {}
+    seed_everything(train_cfg.seed)  # before building: initial weights are seeded too
     model = build_model(model_params["name"], int(meta["num_classes"]), **options)
     fingerprint = config_fingerprint({"model": model_params, "train": train_cfg, "data": meta})
     train_set = PreparedDataset(data_dir, "train", augment=True)
@@ -31,7 +39,8 @@ def main(data_dir: str, model_dir: str, checkpoint_dir: str, live_dir: str) -> N
     if not is_main_process():  # under torchrun only rank 0 logs and writes artifacts
         train_model(model, train_set, val_set, train_cfg, checkpoint_dir, fingerprint)
         return
-    with Live(live_dir, dvcyaml=None, save_dvc_exp=False, resume=True) as live:
+    resuming = resumable_checkpoint(checkpoint_dir, fingerprint, train_cfg.epochs) is not None
+    with Live(live_dir, dvcyaml=None, save_dvc_exp=False, resume=resuming) as live:
         def log_epoch(epoch: int, values: dict[str, float]) -> None:
             live.step = epoch
             for name, value in values.items():
