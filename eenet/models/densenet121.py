@@ -71,9 +71,7 @@ class DenseNetCifarMultiExit(MultiExitModel):
                 out_channels = int(channels * reduction)
                 layers.append(Transition(channels, out_channels))
                 channels = out_channels
-                self.heads.append(
-                    ConvExitHead(channels, num_classes, reduction=BOTTLENECK_WIDTH)
-                )
+                self.heads.append(ConvExitHead(channels, num_classes, reduction=BOTTLENECK_WIDTH))
             else:
                 self.heads.append(PoolLinearHead(channels, num_classes, pre_norm=True))
             self.segments.append(nn.Sequential(*layers))
