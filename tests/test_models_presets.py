@@ -5,7 +5,17 @@ from __future__ import annotations
 import pytest
 import torch
 
+from eenet.errors import EENetError
 from eenet.models import build_model
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny ops on a shared machine run far faster without an OpenMP thread pool."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -78,3 +88,171 @@ def test_small_cnn_variants_train_a_step():
             optimizer.step()
             losses.append(loss.item())
         assert losses[-1] < losses[0], name
+
+
+# --- BERT: a tiny BertConfig and WordPiece vocabulary drive the real modules and tokenizer ---
+
+TEXTS = [
+    "game team win match",
+    "stocks market profit .",
+    "software computer internet research space microsoft software computer",
+    "government minister election",
+]
+
+
+@pytest.fixture(scope="module")
+def vocab(tmp_path_factory):
+    from tests.preset_fixtures import write_vocab
+
+    return write_vocab(tmp_path_factory.mktemp("bert") / "vocab.txt")
+
+
+def tiny_bert(vocab, **options):
+    from tests.preset_fixtures import tiny_bert_config
+
+    n_tokens = len(vocab.read_text().split())
+    settings = {
+        "pretrained": None,
+        "config": tiny_bert_config(n_tokens),
+        "tokenizer": str(vocab),
+        "exit_layers": (1, 2, 3, 4),
+        "max_length": 16,
+        **options,
+    }
+    return build_model("bert_4", 4, **settings)
+
+
+def test_bert_4_default_counts_without_download():
+    model = build_model("bert_4", 4, pretrained=None)
+    counts = model.segment_parameter_counts()
+    head = 768 * 768 + 768 + 768 * 4 + 4
+    assert counts["exit_heads"] == [head] * 3
+    assert counts["total"] == 108_891_648 + 4 * head  # BertModel without pooler + 4 heads
+    assert [len(s.layers) for s in model.segments] == [3, 3, 3, 3]
+    assert model.tokenizer is None
+    with pytest.raises(EENetError, match="model.tokenizer"):
+        model.collate(["x"])
+
+
+def test_bert_tokenises_and_returns_one_output_per_exit(vocab):
+    model = tiny_bert(vocab).eval()
+    batch = model.collate(TEXTS)
+    assert set(batch) == {"input_ids", "token_type_ids", "attention_mask"}
+    assert batch["input_ids"].shape == (4, 10)  # [CLS] + 8 words + [SEP], padded to the longest
+    assert batch["attention_mask"].sum(1).tolist() == [6, 6, 10, 5]
+    assert (batch["input_ids"] == 1).sum() == 0  # every fixture word is in the vocabulary
+    with torch.no_grad():
+        logits = model(batch)
+    assert [tuple(x.shape) for x in logits] == [(4, 4)] * 4
+    long = model.collate([" ".join(["game"] * 50)])
+    assert long["input_ids"].shape == (1, 16)
+    example = model.example_inputs(3)
+    assert example["input_ids"].shape == (3, 16)
+    assert len(model(example)) == 4
+
+
+@pytest.mark.parametrize("attention", ["eager", "sdpa"])
+def test_bert_segments_match_bert_model_with_padding(vocab, attention):
+    from transformers import BertConfig, BertModel
+
+    from eenet.models.bert import BertMultiExit, load_tokenizer
+    from tests.preset_fixtures import tiny_bert_config
+
+    torch.manual_seed(0)
+    config = BertConfig(**tiny_bert_config(40), attn_implementation=attention)
+    bert = BertModel(config).eval()
+    model = BertMultiExit(bert, 4, (2, 4), tokenizer=load_tokenizer(vocab)).eval()
+    batch = model.collate(TEXTS)
+    with torch.no_grad():
+        reference = bert(**batch).last_hidden_state
+        state = model.begin(batch)
+        for k in range(model.n_exits):
+            state = model.run_segment(k, state)
+    real = batch["attention_mask"].bool()
+    torch.testing.assert_close(state["hidden"][real], reference[real])
+
+
+def test_bert_padding_does_not_change_predictions(vocab):
+    model = tiny_bert(vocab).eval()
+    with torch.no_grad():
+        alone = model(model.collate([TEXTS[3]]))
+        padded = model(model.collate([TEXTS[3], TEXTS[2]]))
+    for a, p in zip(alone, padded, strict=True):
+        torch.testing.assert_close(a[0], p[0], atol=1e-5, rtol=1e-4)
+
+
+def test_bert_state_can_shrink_between_segments(vocab):
+    from eenet.models import select_batch
+
+    model = tiny_bert(vocab).eval()
+    batch = model.collate(TEXTS)
+    keep = torch.tensor([0, 2])
+    with torch.no_grad():
+        full = model(batch)
+        state = model.run_segment(0, model.begin(batch))
+        state = select_batch(state, keep)
+        late = model.run_head(1, model.run_segment(1, state))
+    torch.testing.assert_close(late, full[1][keep], atol=1e-5, rtol=1e-4)
+
+
+def test_bert_trains_with_adamw(vocab):
+    torch.manual_seed(0)
+    model = tiny_bert(vocab)
+    batch = model.collate(TEXTS)
+    labels = torch.tensor([1, 2, 3, 0])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    weights = [(k + 1) / 10 for k in range(4)]  # the authors' (k+1) / (K(K+1)/2) weighting
+    losses = []
+    for _ in range(40):
+        optimizer.zero_grad()
+        logits = model(batch)
+        loss = sum(
+            w * torch.nn.functional.cross_entropy(z, labels)
+            for w, z in zip(weights, logits, strict=True)
+        )
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0], losses
+
+
+def test_bert_loads_pretrained_from_a_local_folder(vocab, tmp_path):
+    from transformers import BertConfig, BertModel
+
+    from eenet.models.bert import load_tokenizer
+    from tests.preset_fixtures import tiny_bert_config
+
+    torch.manual_seed(0)
+    source = BertModel(BertConfig(**tiny_bert_config(40)))
+    source.save_pretrained(tmp_path)
+    load_tokenizer(vocab).save_pretrained(tmp_path)
+    model = build_model("bert_4", 2, pretrained=str(tmp_path), exit_layers=(2, 4), max_length=16)
+    torch.testing.assert_close(
+        model.stem.word_embeddings.weight, source.embeddings.word_embeddings.weight
+    )
+    for head in model.heads:
+        torch.testing.assert_close(head.dense.weight, source.pooler.dense.weight)
+    assert model(model.collate(TEXTS[:2]))[1].shape == (2, 2)
+
+
+def test_bert_missing_pretrained_offline_is_one_line(tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    for source in ("eenet-test/no-such-bert", str(tmp_path)):
+        with pytest.raises(EENetError) as info:
+            build_model("bert_4", 2, pretrained=source)
+        message = str(info.value)
+        assert "\n" not in message and "model.pretrained" in message
+        assert "config.json" in message
+
+
+def test_bert_rejects_bad_exit_layers(vocab):
+    with pytest.raises(EENetError, match="model.exit_layers"):
+        tiny_bert(vocab, exit_layers=(2, 1, 4))
+    with pytest.raises(EENetError, match="model.exit_layers"):
+        tiny_bert(vocab, exit_layers=(1, 2))
+    with pytest.raises(EENetError, match="model.max_length"):
+        tiny_bert(vocab, max_length=512)
