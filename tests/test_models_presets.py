@@ -256,3 +256,29 @@ def test_bert_rejects_bad_exit_layers(vocab):
         tiny_bert(vocab, exit_layers=(1, 2))
     with pytest.raises(EENetError, match="model.max_length"):
         tiny_bert(vocab, max_length=512)
+
+
+def test_models_command_lists_exits_and_counts(capsys):
+    import json
+
+    from eenet.cli import main
+
+    assert main(["models", "--classes", "100", "--json"]) == 0
+    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
+    assert {"resnet56_3", "densenet121_4", "bert_4"} <= set(rows)
+    assert rows["densenet121_4"]["n_exits"] == 4
+    assert rows["densenet121_4"]["total"] == 1_207_768
+    assert rows["densenet121_4"]["exit_heads"] == [9_148, 33_748, 129_604]
+    assert rows["bert_4"]["n_exits"] == 4
+    assert main(["models", "--model", "resnet56_3"]) == 0
+    table = capsys.readouterr().out
+    assert "939,438" in table and "869,530" in table and "14,090, 55,818" in table
+
+
+def test_models_command_errors_are_one_line(capsys):
+    from eenet.cli import main
+
+    assert main(["models", "--model", "nope"]) == 2
+    assert main(["models", "--classes", "1"]) == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 2 and "model.name" in errors[0] and "--classes" in errors[1]
