@@ -282,3 +282,19 @@ def test_models_command_errors_are_one_line(capsys):
     assert main(["models", "--classes", "1"]) == 2
     errors = capsys.readouterr().err.strip().splitlines()
     assert len(errors) == 2 and "model.name" in errors[0] and "--classes" in errors[1]
+
+
+def test_bert_weights_round_trip_through_safetensors(vocab, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    torch.manual_seed(0)
+    model = tiny_bert(vocab).eval()
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(tmp_path / "model.safetensors"))
+    torch.manual_seed(1)
+    other = tiny_bert(vocab).eval()
+    other.load_state_dict(load_file(str(tmp_path / "model.safetensors")))
+    batch = model.collate(TEXTS)
+    with torch.no_grad():
+        for a, b in zip(model(batch), other(batch), strict=True):
+            torch.testing.assert_close(a, b)
