@@ -78,7 +78,8 @@ def _where_to_put(source: TextSource) -> str:
     return (
         f"run `datasets.load_dataset({source.hub_id!r}"
         + (f", {source.hub_config!r}" if source.hub_config else "")
-        + ")` once with network to fill the Hugging Face cache (~/.cache/huggingface/datasets), "
+        + ")` once with network to fill the Hugging Face cache ($HF_HOME, default "
+        "~/.cache/huggingface), "
         f"or save the {wanted} splits with columns {source.text_column},label as CSV / JSON "
         "lines / parquet files named after the splits into a folder and set data.local_path to it"
     )
