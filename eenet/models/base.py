@@ -86,6 +86,7 @@ class MultiExitModel(nn.Module):
 
     def segment_parameter_counts(self) -> dict[str, Any]:
         """Parameter counts: total, backbone (stem + segments + last head) and early heads."""
+
         def count(module: nn.Module) -> int:
             return sum(p.numel() for p in module.parameters())
 

@@ -1,0 +1,87 @@
+"""`eenet models`: every registered model with its exits and parameter counts.
+
+Counts are for `--classes` output classes. Models are built on PyTorch's meta device (shapes
+only, no memory, no initialisation) and without pretrained weights (BERT from the default
+`BertConfig`, which has bert-base-uncased's shape), so counting needs no download.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+import torch
+
+from eenet.errors import ConfigError
+from eenet.models import MODELS, build_model
+
+# Options that make a model buildable offline for counting; the architecture is unchanged.
+COUNT_OPTIONS: dict[str, dict[str, Any]] = {"bert_4": {"pretrained": None}}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "models", help="list the registered models with exits and parameter counts",
+        description=__doc__,
+    )  # fmt: skip
+    parser.add_argument("--classes", type=int, default=10, help="output classes (default: 10)")
+    parser.add_argument("--model", action="append", help="only this model (repeatable)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.set_defaults(func=handle)
+
+
+def describe(name: str, num_classes: int) -> dict[str, Any]:
+    """Exits and parameter counts of model `name` for `num_classes` classes."""
+    options = COUNT_OPTIONS.get(name, {})
+    with torch.device("meta"):
+        model = build_model(name, num_classes, **options)
+    counts = model.segment_parameter_counts()
+    return {
+        "name": name,
+        "num_classes": num_classes,
+        "n_exits": model.n_exits,
+        "total": counts["total"],
+        "backbone": counts["backbone"],
+        "exit_heads": counts["exit_heads"],
+    }
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    """A plain-text table, one model per line."""
+    header = ("model", "exits", "total", "backbone", "early exit heads")
+    lines = [
+        (
+            r["name"],
+            str(r["n_exits"]),
+            f"{r['total']:,}",
+            f"{r['backbone']:,}",
+            ", ".join(f"{h:,}" for h in r["exit_heads"]) or "-",
+        )
+        for r in rows
+    ]
+    widths = [max(len(x) for x in column) for column in zip(header, *lines, strict=False)]
+    return "\n".join(
+        "  ".join(cell.ljust(w) if i in (0, 4) else cell.rjust(w)
+                  for i, (cell, w) in enumerate(zip(line, widths, strict=True))).rstrip()
+        for line in [header, *lines]
+    )  # fmt: skip
+
+
+def handle(args: argparse.Namespace) -> int:
+    if args.classes < 2:
+        raise ConfigError(f"--classes: must be >= 2, got {args.classes}")
+    rows = []
+    for name in args.model or list(MODELS):
+        try:
+            rows.append(describe(name, args.classes))
+        except ModuleNotFoundError as exc:
+            if exc.name != MODELS[name].partition(":")[0]:
+                raise
+            # registered, but its module is not part of this installation
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(f"parameters for {args.classes} classes (backbone = stem + segments + last head)")
+        print(format_table(rows))
+    return 0

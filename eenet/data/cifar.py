@@ -1,0 +1,109 @@
+"""CIFAR-10 / CIFAR-100 through torchvision, written in the prepared image format.
+
+Validation is `val_size` (5,000, as the authors) training images held out by the seed; test is
+the official test set. Images are stored uint8 NHWC; the per-channel mean / std of the training
+split go to the meta.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eenet.data.prepared import write_meta
+from eenet.data.splits import check_options, holdout, write_splits
+from eenet.errors import EENetError
+
+DEFAULT_ROOT = "data/raw"
+OPTIONS = ("root", "val_size", "download", "checksums")
+
+
+def _dataset_class(name: str, checksums: bool) -> type:
+    """torchvision's CIFAR10 / CIFAR100; without `checksums`, a subclass that skips the MD5s."""
+    from torchvision.datasets import CIFAR10, CIFAR100
+
+    base = {"cifar10": CIFAR10, "cifar100": CIFAR100}[name]
+    if checksums:
+        return base
+    return type(
+        f"{base.__name__}Unverified",
+        (base,),
+        {
+            "train_list": [[file, None] for file, _ in base.train_list],
+            "test_list": [[file, None] for file, _ in base.test_list],
+            "meta": {**base.meta, "md5": None},
+        },
+    )
+
+
+def _load(name: str, root: Path, download: bool, checksums: bool) -> tuple[Any, Any]:
+    """(train, test) torchvision datasets, or a one-line error saying what to download where."""
+    cls = _dataset_class(name, checksums)
+    try:
+        return cls(str(root), train=True, download=download), cls(str(root), train=False)
+    except (OSError, RuntimeError, ValueError) as exc:
+        folder = root / cls.base_folder
+        if not folder.is_dir() and not download:
+            reason = "folder not found and download=False"
+        elif folder.is_dir() and isinstance(exc, RuntimeError):
+            reason = "files missing or failing torchvision's checksums"
+        else:
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise EENetError(
+            f"{name}: could not load {root / cls.base_folder} ({reason}); download {cls.url} "
+            f"and extract it into {root}/ so that {root / cls.base_folder}/ exists"
+        ) from None
+
+
+def prepare_cifar(
+    name: str,
+    out_dir: Path,
+    seed: int,
+    root: str | Path = DEFAULT_ROOT,
+    val_size: int = 5000,
+    download: bool = True,
+    checksums: bool = True,
+) -> dict[str, Any]:
+    """Load CIFAR `name` from `root` (downloading it if allowed) and write the splits."""
+    root = Path(root)
+    train, test = _load(name, root, download, checksums)
+    x_all = np.ascontiguousarray(train.data, dtype=np.uint8)
+    y_all = np.asarray(train.targets, dtype=np.int64)
+    train_idx, val_idx = holdout(len(y_all), val_size, seed)
+    x_train = x_all[train_idx]
+    pixels = x_train.reshape(-1, 3).astype(np.float64) / 255.0
+    splits = {
+        "train": (x_train, y_all[train_idx]),
+        "val": (x_all[val_idx], y_all[val_idx]),
+        "test": (np.ascontiguousarray(test.data, dtype=np.uint8), np.asarray(test.targets)),
+    }
+    sizes = write_splits(Path(out_dir), splits)
+    return write_meta(
+        Path(out_dir),
+        {
+            "dataset": name,
+            "kind": "image",
+            "num_classes": len(train.classes),
+            "classes": list(train.classes),
+            "input_shape": [3, 32, 32],
+            "mean": pixels.mean(axis=0).tolist(),
+            "std": pixels.std(axis=0).tolist(),
+            "sizes": sizes,
+            "seed": int(seed),
+            "val_size": int(val_size),
+        },
+    )
+
+
+def prepare_cifar10(out_dir: Path, seed: int, **options: Any) -> dict[str, Any]:
+    """CIFAR-10: 45,000 train / 5,000 val (held out by seed) / 10,000 test."""
+    check_options("cifar10", options, OPTIONS)
+    return prepare_cifar("cifar10", out_dir, seed, **options)
+
+
+def prepare_cifar100(out_dir: Path, seed: int, **options: Any) -> dict[str, Any]:
+    """CIFAR-100 (fine labels): 45,000 train / 5,000 val (held out by seed) / 10,000 test."""
+    check_options("cifar100", options, OPTIONS)
+    return prepare_cifar("cifar100", out_dir, seed, **options)

@@ -1,0 +1,193 @@
+"""AG News and GLUE SST-2 through Hugging Face `datasets`, written in the prepared text format.
+
+- AG News (`fancyzhx/ag_news`): `val_size` = 10,000 training texts held out by the seed as
+  validation (as the authors); test = the official test split (7,600).
+- SST-2 (`nyu-mll/glue`, config `sst2`): GLUE's test split has no labels, so test = GLUE's
+  validation split (872) and validation = `val_size` = 872 training sentences held out by the
+  seed (the authors' hold-out size; train keeps the other 66,477).
+
+Texts are stored as numpy unicode arrays (no pickles) and tokenised later by the model's
+`collate`. Offline use: `HF_DATASETS_OFFLINE=1` with a filled Hugging Face cache, or local
+files through `local_path` (a folder with `train.*` / `test.*` / `validation.*` files in CSV,
+JSON lines or parquet, or a `save_to_disk` folder) or `data_files` (split -> file).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eenet.data.prepared import write_meta
+from eenet.data.splits import check_options, holdout, write_splits
+from eenet.errors import ConfigError, EENetError
+
+OPTIONS = ("val_size", "max_train_samples", "local_path", "data_files", "hub_id", "cache_dir")
+FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
+
+
+@dataclass(frozen=True)
+class TextSource:
+    """Where a text data set lives on the hub and how its columns and splits are named."""
+
+    name: str
+    hub_id: str
+    hub_config: str | None
+    text_column: str
+    train_split: str
+    test_split: str
+    class_names: tuple[str, ...]
+
+
+AG_NEWS = TextSource(
+    "ag_news", "fancyzhx/ag_news", None, "text", "train", "test",
+    ("World", "Sports", "Business", "Sci/Tech"),
+)  # fmt: skip
+SST2 = TextSource(
+    "sst2", "nyu-mll/glue", "sst2", "sentence", "train", "validation", ("negative", "positive")
+)
+
+
+def _offline() -> bool:
+    """Whether Hugging Face offline mode is on (environment or the library's own setting)."""
+    import datasets.config
+
+    flags = (os.environ.get(v, "") for v in ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE"))
+    return bool(datasets.config.HF_HUB_OFFLINE) or any(
+        f.upper() in {"1", "ON", "YES", "TRUE"} for f in flags
+    )
+
+
+def _builder_for(files: dict[str, Any]) -> str:
+    """The `datasets` packaged builder (csv / json / parquet) for local data files."""
+    suffixes = {Path(str(p)).suffix for v in files.values() for p in np.atleast_1d(v)}
+    builders = {FORMATS.get(s) for s in suffixes}
+    if len(builders) != 1 or None in builders:
+        raise ConfigError(
+            f"data.data_files: use one of {', '.join(sorted(FORMATS))} files, "
+            f"got {sorted(suffixes)}"
+        )
+    return builders.pop()
+
+
+def _where_to_put(source: TextSource) -> str:
+    wanted = f"{source.train_split} and {source.test_split}"
+    return (
+        f"run `datasets.load_dataset({source.hub_id!r}"
+        + (f", {source.hub_config!r}" if source.hub_config else "")
+        + ")` once with network to fill the Hugging Face cache ($HF_HOME, default "
+        "~/.cache/huggingface), "
+        f"or save the {wanted} splits with columns {source.text_column},label as CSV / JSON "
+        "lines / parquet files named after the splits into a folder and set data.local_path to it"
+    )
+
+
+def load_text_splits(
+    source: TextSource,
+    local_path: str | Path | None = None,
+    data_files: dict[str, Any] | None = None,
+    hub_id: str | None = None,
+    cache_dir: str | None = None,
+) -> Any:
+    """A `datasets.DatasetDict` from local files, a saved folder or the hub (one-line errors)."""
+    import datasets
+
+    try:
+        if local_path is not None and (Path(local_path) / "dataset_dict.json").is_file():
+            return datasets.load_from_disk(str(local_path))
+        if local_path is not None:
+            if not Path(local_path).is_dir():
+                raise FileNotFoundError(f"data.local_path {local_path} is not a folder")
+            return datasets.load_dataset(
+                str(local_path), data_files=data_files, cache_dir=cache_dir
+            )
+        if data_files:
+            files = {k: [str(p) for p in np.atleast_1d(v)] for k, v in data_files.items()}
+            return datasets.load_dataset(_builder_for(files), data_files=files, cache_dir=cache_dir)
+        return datasets.load_dataset(
+            hub_id or source.hub_id, source.hub_config, cache_dir=cache_dir
+        )
+    except (OSError, ValueError) as exc:  # ConnectionError and FileNotFoundError are OSErrors
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        mode = "offline mode, " if _offline() else ""
+        raise EENetError(
+            f"{source.name}: could not load the data ({mode}{first_line}); {_where_to_put(source)}"
+        ) from None
+
+
+def _columns(split: Any, source: TextSource, split_name: str) -> tuple[np.ndarray, np.ndarray]:
+    """(texts as a numpy unicode array, int64 labels) of one `datasets` split."""
+    missing = {source.text_column, "label"} - set(split.column_names)
+    if missing:
+        raise EENetError(
+            f"{source.name}: split {split_name!r} lacks column(s) {', '.join(sorted(missing))}; "
+            f"it has {', '.join(split.column_names)}"
+        )
+    texts = np.asarray([str(t) for t in split[source.text_column]], dtype=np.str_)
+    labels = np.asarray(split["label"], dtype=np.int64)
+    bad = labels[(labels < 0) | (labels >= len(source.class_names))]
+    if bad.size:
+        raise EENetError(
+            f"{source.name}: split {split_name!r} has labels outside "
+            f"0..{len(source.class_names) - 1} (e.g. {int(bad[0])}); it must be a labelled split"
+        )
+    return texts, labels
+
+
+def prepare_text(
+    source: TextSource,
+    out_dir: Path,
+    seed: int,
+    val_size: int,
+    max_train_samples: int | None = None,
+    **load_options: Any,
+) -> dict[str, Any]:
+    """Load `source`, hold out `val_size` training texts by seed, write train / val / test."""
+    loaded = load_text_splits(source, **load_options)
+    for split in (source.train_split, source.test_split):
+        if split not in loaded:
+            raise EENetError(
+                f"{source.name}: no {split!r} split in the loaded data (it has "
+                f"{', '.join(loaded)}); {_where_to_put(source)}"
+            )
+    x_all, y_all = _columns(loaded[source.train_split], source, source.train_split)
+    train_idx, val_idx = holdout(len(y_all), val_size, seed)
+    if max_train_samples is not None:
+        if int(max_train_samples) < 1:
+            raise ConfigError(f"data.max_train_samples: must be >= 1, got {max_train_samples}")
+        keep = np.random.default_rng(seed + 1).permutation(len(train_idx))[: int(max_train_samples)]
+        train_idx = np.sort(train_idx[keep])
+    splits = {
+        "train": (x_all[train_idx], y_all[train_idx]),
+        "val": (x_all[val_idx], y_all[val_idx]),
+        "test": _columns(loaded[source.test_split], source, source.test_split),
+    }
+    sizes = write_splits(Path(out_dir), splits)
+    return write_meta(
+        Path(out_dir),
+        {
+            "dataset": source.name,
+            "kind": "text",
+            "num_classes": len(source.class_names),
+            "classes": list(source.class_names),
+            "sizes": sizes,
+            "seed": int(seed),
+            "val_size": int(val_size),
+            "test_from": source.test_split,
+        },
+    )
+
+
+def prepare_ag_news(out_dir: Path, seed: int, **options: Any) -> dict[str, Any]:
+    """AG News: 110,000 train / 10,000 val (held out by seed) / 7,600 test, 4 classes."""
+    check_options("ag_news", options, OPTIONS)
+    return prepare_text(AG_NEWS, out_dir, seed, **{"val_size": 10_000, **options})
+
+
+def prepare_sst2(out_dir: Path, seed: int, **options: Any) -> dict[str, Any]:
+    """SST-2: 66,477 train / 872 val (held out by seed) / 872 test (GLUE validation), 2 classes."""
+    check_options("sst2", options, OPTIONS)
+    return prepare_text(SST2, out_dir, seed, **{"val_size": 872, **options})

@@ -1,0 +1,215 @@
+"""`bert-base-uncased` with exits after encoder layers 3, 6, 9 and 12 (4 exits).
+
+Built from transformers' own `BertModel` modules: the embeddings are the stem, each segment is
+a group of `BertLayer`s run one at a time, and each exit has a pooler-style head: the [CLS]
+hidden state, dense + tanh, dropout, linear. With pretrained weights, every head's dense layer
+starts from the pretrained pooler (the pooler itself is not kept). The state between segments is
+`{"hidden": [B, L, H], "mask": [B, L]}`; each segment turns the 2-D padding mask into the
+attention mask the configured attention implementation expects (`create_bidirectional_mask`,
+as `BertModel.forward` does), so padding is masked in every layer and a shrunk batch keeps a
+matching mask.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from eenet.errors import ConfigError, EENetError
+from eenet.models.base import MultiExitModel
+
+DEFAULT_PRETRAINED = "bert-base-uncased"
+DEFAULT_EXIT_LAYERS = (3, 6, 9, 12)
+
+
+class BertSegment(nn.Module):
+    """Consecutive `BertLayer`s applied to `{"hidden", "mask"}` with the padding mask."""
+
+    def __init__(self, layers: Sequence[nn.Module], config: Any) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+        self.config = config
+
+    def forward(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        from transformers.masking_utils import create_bidirectional_mask
+
+        hidden, mask = state["hidden"], state["mask"]
+        attention_mask = create_bidirectional_mask(
+            config=self.config, inputs_embeds=hidden, attention_mask=mask
+        )
+        for layer in self.layers:
+            hidden = layer(hidden, attention_mask)
+        return {"hidden": hidden, "mask": mask}
+
+
+class BertExitHead(nn.Module):
+    """Pooler-style classifier on the [CLS] token: dense + tanh, dropout, linear."""
+
+    def __init__(self, hidden_size: int, num_classes: int, dropout: float) -> None:
+        super().__init__()
+        self.dense = nn.Linear(hidden_size, hidden_size)
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(hidden_size, num_classes)
+
+    def forward(self, state: dict[str, torch.Tensor]) -> torch.Tensor:
+        pooled = torch.tanh(self.dense(state["hidden"][:, 0]))
+        return self.classifier(self.dropout(pooled))
+
+
+class BertMultiExit(MultiExitModel):
+    """A `BertModel` split into segments ending at `exit_layers`, one head per exit."""
+
+    def __init__(
+        self,
+        bert: nn.Module,
+        num_classes: int,
+        exit_layers: Sequence[int] = DEFAULT_EXIT_LAYERS,
+        max_length: int = 128,
+        tokenizer: Any = None,
+        pooler_init: bool = False,
+    ) -> None:
+        super().__init__()
+        config = bert.config
+        self.config = config
+        self.max_length = int(max_length)
+        self.tokenizer = tokenizer
+        self.stem = bert.embeddings
+        dropout = config.classifier_dropout
+        dropout = config.hidden_dropout_prob if dropout is None else dropout
+        start = 0
+        for end in exit_layers:
+            self.segments.append(BertSegment(bert.encoder.layer[start:end], config))
+            self.heads.append(BertExitHead(config.hidden_size, num_classes, dropout))
+            start = end
+        self._init_heads(bert.pooler if pooler_init and bert.pooler is not None else None)
+
+    def _init_heads(self, pooler: nn.Module | None) -> None:
+        """BERT's initialisation for the heads; dense layers copy the pretrained pooler if any."""
+        for head in self.heads:
+            for linear in (head.dense, head.classifier):
+                nn.init.normal_(linear.weight, std=self.config.initializer_range)
+                nn.init.zeros_(linear.bias)
+            if pooler is not None:
+                head.dense.load_state_dict(pooler.dense.state_dict())
+
+    def begin(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        hidden = self.stem(
+            input_ids=inputs["input_ids"], token_type_ids=inputs.get("token_type_ids")
+        )
+        mask = inputs.get("attention_mask")
+        if mask is None:
+            mask = torch.ones(inputs["input_ids"].shape, dtype=torch.long, device=hidden.device)
+        return {"hidden": hidden, "mask": mask}
+
+    def collate(self, items: list[str]) -> dict[str, torch.Tensor]:
+        """Tokenise a list of texts: [CLS] text [SEP], padded to the longest, truncated."""
+        if self.tokenizer is None:
+            raise ConfigError(
+                "model.tokenizer: this BERT model has no tokenizer (built without pretrained "
+                "weights); set model.tokenizer to a tokenizer name, folder or vocab.txt"
+            )
+        encoded = self.tokenizer(
+            [str(t) for t in items],
+            padding=True,
+            truncation=True,
+            max_length=self.max_length,
+            return_tensors="pt",
+        )
+        return {key: encoded[key] for key in ("input_ids", "token_type_ids", "attention_mask")}
+
+    def example_inputs(self, batch_size: int) -> dict[str, torch.Tensor]:
+        """Random token ids at the full `max_length`, no padding (the worst case for latency)."""
+        shape = (batch_size, self.max_length)
+        return {
+            "input_ids": torch.randint(0, self.config.vocab_size, shape),
+            "token_type_ids": torch.zeros(shape, dtype=torch.long),
+            "attention_mask": torch.ones(shape, dtype=torch.long),
+        }
+
+
+def _missing(what: str, source: str, exc: Exception) -> EENetError:
+    """One-line error for pretrained files that cannot be loaded."""
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    folder = "a folder holding config.json, model.safetensors and vocab.txt"
+    if source.startswith((".", "/", "~")) or Path(source).exists():
+        return EENetError(f"model.{what}: could not load {source!r} ({first}); it must be {folder}")
+    return EENetError(
+        f"model.{what}: could not load {source!r} ({first}); with network it is downloaded into "
+        f"the Hugging Face cache ($HF_HOME, default ~/.cache/huggingface/hub); offline, run "
+        f"`hf download {source}` where there is network and copy that cache here, or set "
+        f"model.{what} to {folder}"
+    )
+
+
+def load_tokenizer(source: str | Path) -> Any:
+    """A fast BERT tokenizer from a hub name, a folder, or a `vocab.txt` file."""
+    from transformers import BertTokenizerFast
+
+    path = Path(source)
+    if path.is_file():
+        if path.name != "vocab.txt":
+            raise ConfigError(f"model.tokenizer: a file must be named vocab.txt, got {path.name}")
+        path = path.parent
+    try:
+        return BertTokenizerFast.from_pretrained(str(path) if path.is_dir() else str(source))
+    except (OSError, ValueError) as exc:
+        raise _missing("tokenizer", str(source), exc) from None
+
+
+def load_bert(pretrained: str | None, config: dict[str, Any] | None) -> nn.Module:
+    """`BertModel` with pretrained weights, or randomly initialised from `BertConfig(**config)`."""
+    from transformers import BertConfig, BertModel
+
+    if pretrained is None:
+        return BertModel(BertConfig(**(config or {})))
+    try:
+        return BertModel.from_pretrained(pretrained, **(config or {}))
+    except (OSError, ValueError) as exc:
+        raise _missing("pretrained", pretrained, exc) from None
+
+
+def build_bert_4(
+    num_classes: int,
+    pretrained: str | None = DEFAULT_PRETRAINED,
+    max_length: int = 128,
+    config: dict[str, Any] | None = None,
+    tokenizer: str | None = None,
+    exit_layers: Sequence[int] = DEFAULT_EXIT_LAYERS,
+) -> BertMultiExit:
+    """BERT with exits after `exit_layers`; `pretrained=None` builds a random-init model.
+
+    `config` overrides `BertConfig` fields (the whole config without `pretrained`), `tokenizer`
+    defaults to `pretrained`; without either, `collate` is unavailable but counting and
+    `example_inputs` work.
+    """
+    bert = load_bert(pretrained, config)
+    layers = [int(k) for k in exit_layers]
+    n_layers = bert.config.num_hidden_layers
+    if (
+        not layers
+        or layers[-1] != n_layers
+        or any(b <= a for a, b in zip([0, *layers], layers, strict=False))
+    ):
+        raise ConfigError(
+            f"model.exit_layers: must increase strictly from >= 1 and end at the last layer "
+            f"({n_layers}), got {list(exit_layers)}"
+        )
+    if not 2 <= int(max_length) <= bert.config.max_position_embeddings:
+        raise ConfigError(
+            f"model.max_length: must lie in [2, {bert.config.max_position_embeddings}], "
+            f"got {max_length}"
+        )
+    source = tokenizer if tokenizer is not None else pretrained
+    loaded = load_tokenizer(source) if source is not None else None
+    return BertMultiExit(
+        bert,
+        num_classes,
+        layers,
+        max_length=max_length,
+        tokenizer=loaded,
+        pooler_init=pretrained is not None,
+    )

@@ -1,0 +1,47 @@
+"""Exit heads shared by the CIFAR presets (the authors' 3-conv exit classifier)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class ConvExitHead(nn.Sequential):
+    """Three 3x3 conv + BN + ReLU layers, global average pooling and a linear classifier.
+
+    The first convolution reduces the channels by `reduction` (the backbone's bottleneck
+    expansion, 4 for both presets); the other two keep the reduced width. Convolutions have no
+    bias (batch norm follows), as in the authors' `exit_classifier`.
+    """
+
+    def __init__(
+        self, in_channels: int, num_classes: int, n_convs: int = 3, reduction: int = 4
+    ) -> None:
+        width = in_channels // reduction
+        layers: list[nn.Module] = []
+        channels = in_channels
+        for _ in range(n_convs):
+            layers += [
+                nn.Conv2d(channels, width, 3, padding=1, bias=False),
+                nn.BatchNorm2d(width),
+                nn.ReLU(inplace=True),
+            ]
+            channels = width
+        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, num_classes)]
+        super().__init__(*layers)
+
+
+class PoolLinearHead(nn.Sequential):
+    """Final classifier: optional BN + ReLU, global average pooling, linear."""
+
+    def __init__(self, in_channels: int, num_classes: int, pre_norm: bool = False) -> None:
+        layers: list[nn.Module] = []
+        if pre_norm:
+            layers += [nn.BatchNorm2d(in_channels), nn.ReLU(inplace=True)]
+        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(in_channels, num_classes)]
+        super().__init__(*layers)
+
+
+def random_images(batch_size: int, size: int = 32) -> torch.Tensor:
+    """A batch of normalised-looking random CIFAR-sized images, [B, 3, size, size]."""
+    return torch.randn(batch_size, 3, size, size)

@@ -1,0 +1,183 @@
+"""The paper presets' data: CIFAR through torchvision, AG News / SST-2 through `datasets`."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from eenet.data import prepare_dataset
+from eenet.data.prepared import PreparedDataset, read_meta, read_split
+from eenet.errors import EENetError
+from tests.preset_fixtures import write_ag_news, write_cifar10, write_cifar100, write_sst2
+
+
+@pytest.fixture(scope="module")
+def cifar_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("raw")
+    write_cifar10(root)
+    write_cifar100(root)
+    return root
+
+
+def test_cifar10_prepare_holds_out_val_by_seed(cifar_root, tmp_path):
+    meta = prepare_dataset(
+        "cifar10",
+        tmp_path / "a",
+        3,
+        root=cifar_root,
+        val_size=50,
+        download=False,
+        checksums=False,
+    )
+    assert meta["kind"] == "image" and meta["num_classes"] == 10
+    assert meta["sizes"] == {"train": 150, "val": 50, "test": 30}
+    assert read_meta(tmp_path / "a") == meta
+    x, y = read_split(tmp_path / "a", "train")
+    assert x.dtype == np.uint8 and x.shape == (150, 32, 32, 3) and y.dtype == np.int64
+    assert len(meta["mean"]) == 3 and all(0.2 < s < 0.4 for s in meta["std"])
+    # same seed -> same split; another seed -> another split
+    prepare_dataset(
+        "cifar10",
+        tmp_path / "b",
+        3,
+        root=cifar_root,
+        val_size=50,
+        download=False,
+        checksums=False,
+    )
+    prepare_dataset(
+        "cifar10",
+        tmp_path / "c",
+        4,
+        root=cifar_root,
+        val_size=50,
+        download=False,
+        checksums=False,
+    )
+    val_a, val_b = read_split(tmp_path / "a", "val")[0], read_split(tmp_path / "b", "val")[0]
+    assert np.array_equal(val_a, val_b)
+    assert not np.array_equal(val_a, read_split(tmp_path / "c", "val")[0])
+    image, label = PreparedDataset(tmp_path / "a", "train", augment=True)[0]
+    assert tuple(image.shape) == (3, 32, 32) and 0 <= label < 10
+
+
+def test_cifar_train_and_val_partition_the_training_set(cifar_root, tmp_path):
+    prepare_dataset(
+        "cifar100", tmp_path, 0, root=cifar_root, val_size=40, download=False, checksums=False
+    )
+    meta = read_meta(tmp_path)
+    assert meta["num_classes"] == 100 and meta["sizes"] == {"train": 160, "val": 40, "test": 30}
+    train, val = read_split(tmp_path, "train")[0], read_split(tmp_path, "val")[0]
+    rows = {row.tobytes() for row in np.concatenate([train, val])}
+    assert len(rows) == 200
+
+
+def test_cifar_checksums_reject_files_that_are_not_the_official_ones(cifar_root, tmp_path):
+    with pytest.raises(EENetError, match="checksums") as info:
+        prepare_dataset("cifar10", tmp_path, 0, root=cifar_root, download=False)
+    assert "\n" not in str(info.value)
+
+
+def test_cifar_missing_offline_says_what_to_download_and_where(tmp_path):
+    with pytest.raises(EENetError) as info:
+        prepare_dataset("cifar100", tmp_path / "out", 0, root=tmp_path / "raw", download=False)
+    message = str(info.value)
+    assert "\n" not in message
+    assert "cifar-100-python.tar.gz" in message and str(tmp_path / "raw") in message
+
+
+def test_cifar_rejects_unknown_options(cifar_root, tmp_path):
+    with pytest.raises(EENetError, match="data.colour"):
+        prepare_dataset("cifar10", tmp_path, 0, root=cifar_root, colour=True)
+
+
+def test_ag_news_prepare_from_local_files(tmp_path):
+    folder = write_ag_news(tmp_path / "ag_news", n_train=60, n_test=20)
+    meta = prepare_dataset(
+        "ag_news",
+        tmp_path / "out",
+        0,
+        local_path=folder,
+        val_size=10,
+        cache_dir=str(tmp_path / "cache"),
+    )
+    assert meta["kind"] == "text" and meta["num_classes"] == 4
+    assert meta["sizes"] == {"train": 50, "val": 10, "test": 20}
+    x, y = read_split(tmp_path / "out", "train")
+    assert x.dtype.kind == "U" and y.dtype == np.int64 and set(y) <= {0, 1, 2, 3}
+    with np.load(tmp_path / "out" / "train.npz", allow_pickle=False) as npz:
+        assert npz["x"].dtype.kind == "U"  # readable without pickles
+    text, label = PreparedDataset(tmp_path / "out", "val")[0]
+    assert isinstance(text, str) and text.endswith(".") and 0 <= label < 4
+
+
+def test_ag_news_max_train_samples_caps_train_only(tmp_path):
+    folder = write_ag_news(tmp_path / "ag_news")
+    meta = prepare_dataset(
+        "ag_news",
+        tmp_path / "out",
+        0,
+        local_path=folder,
+        val_size=10,
+        max_train_samples=7,
+        cache_dir=str(tmp_path / "cache"),
+    )
+    assert meta["sizes"] == {"train": 7, "val": 10, "test": 20}
+
+
+def test_sst2_uses_glue_validation_as_test_and_holds_out_train(tmp_path):
+    folder = write_sst2(tmp_path / "sst2", n_train=60, n_val=20)
+    meta = prepare_dataset(
+        "sst2",
+        tmp_path / "out",
+        1,
+        data_files={
+            "train": str(folder / "train.jsonl"),
+            "validation": str(folder / "validation.jsonl"),
+        },
+        val_size=12,
+        cache_dir=str(tmp_path / "cache"),
+    )
+    assert meta["num_classes"] == 2 and meta["test_from"] == "validation"
+    assert meta["sizes"] == {"train": 48, "val": 12, "test": 20}
+    test_x, test_y = read_split(tmp_path / "out", "test")
+    assert set(test_y) <= {0, 1} and all(t.startswith("a ") for t in test_x)
+
+
+def test_sst2_default_holds_out_872(tmp_path):
+    folder = write_sst2(tmp_path / "sst2", n_train=900, n_val=5)
+    meta = prepare_dataset(
+        "sst2", tmp_path / "out", 0, local_path=folder, cache_dir=str(tmp_path / "cache")
+    )
+    assert meta["sizes"] == {"train": 28, "val": 872, "test": 5}
+
+
+def test_text_offline_without_cache_is_one_line(tmp_path, monkeypatch):
+    import datasets.config
+
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    for name, hub_id in (("ag_news", "fancyzhx/ag_news"), ("sst2", "nyu-mll/glue")):
+        with pytest.raises(EENetError) as info:
+            prepare_dataset(name, tmp_path / name, 0, cache_dir=str(tmp_path / "cache"))
+        message = str(info.value)
+        assert "\n" not in message and "offline mode" in message
+        assert hub_id in message and "data.local_path" in message
+
+
+def test_text_missing_local_folder_and_unlabelled_test_are_one_line_errors(tmp_path):
+    with pytest.raises(EENetError, match="not a folder"):
+        prepare_dataset("ag_news", tmp_path / "o", 0, local_path=tmp_path / "nowhere")
+    folder = write_sst2(tmp_path / "sst2")
+    with pytest.raises(EENetError, match="labelled split"):
+        prepare_dataset(
+            "sst2",
+            tmp_path / "o",
+            0,
+            val_size=5,
+            cache_dir=str(tmp_path / "cache"),
+            data_files={
+                "train": str(folder / "train.jsonl"),
+                "validation": str(folder / "test.jsonl"),
+            },
+        )

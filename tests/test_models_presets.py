@@ -1,0 +1,300 @@
+"""The paper presets: exact architectures (parameter counts) and per-exit forward passes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from eenet.errors import EENetError
+from eenet.models import build_model
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny ops on a shared machine run far faster without an OpenMP thread pool."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def resnet56() -> torch.nn.Module:
+    return build_model("resnet56_3", 10)
+
+
+@pytest.fixture(scope="module")
+def densenet121() -> torch.nn.Module:
+    return build_model("densenet121_4", 100)
+
+
+def test_resnet56_matches_the_authors_parameter_counts(resnet56):
+    counts = resnet56.segment_parameter_counts()
+    assert counts == {"total": 939_438, "backbone": 869_530, "exit_heads": [14_090, 55_818]}
+    assert resnet56.n_exits == 3
+
+
+def test_densenet121_matches_the_authors_parameter_counts(densenet121):
+    counts = densenet121.segment_parameter_counts()
+    assert counts == {
+        "total": 1_207_768,
+        "backbone": 1_035_268,
+        "exit_heads": [9_148, 33_748, 129_604],
+    }
+    assert densenet121.n_exits == 4
+
+
+@pytest.mark.parametrize(
+    ("fixture", "num_classes", "n_exits"),
+    [("resnet56", 10, 3), ("densenet121", 100, 4)],
+)
+def test_cnn_presets_forward_one_output_per_exit(request, fixture, num_classes, n_exits):
+    model = request.getfixturevalue(fixture).eval()
+    inputs = model.example_inputs(2)
+    assert inputs.shape == (2, 3, 32, 32)
+    with torch.no_grad():
+        logits = model(inputs)
+        partial = model(inputs, up_to=1)
+    assert [tuple(x.shape) for x in logits] == [(2, num_classes)] * n_exits
+    assert len(partial) == 2
+    for full, early in zip(logits[:2], partial, strict=True):
+        torch.testing.assert_close(full, early)
+
+
+def test_resnet_segments_exit_at_blocks_9_and_18(resnet56):
+    assert [len(segment) for segment in resnet56.segments] == [9, 9, 9]
+    state = resnet56.begin(torch.zeros(1, 3, 32, 32))
+    shapes = []
+    for k in range(3):
+        state = resnet56.run_segment(k, state)
+        shapes.append(tuple(state.shape[1:]))
+    assert shapes == [(64, 32, 32), (128, 16, 16), (256, 8, 8)]
+
+
+def test_small_cnn_variants_train_a_step():
+    torch.manual_seed(0)
+    for name, options in (
+        ("resnet56_3", {"blocks": (1, 1, 1), "base_width": 4}),
+        ("densenet121_4", {"blocks": (1, 1, 1, 1), "growth": 4}),
+    ):
+        model = build_model(name, 5, **options)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        x, y = model.example_inputs(8), torch.arange(8) % 5
+        losses = []
+        for _ in range(4):
+            optimizer.zero_grad()
+            loss = sum(torch.nn.functional.cross_entropy(z, y) for z in model(x))
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        assert losses[-1] < losses[0], name
+
+
+# --- BERT: a tiny BertConfig and WordPiece vocabulary drive the real modules and tokenizer ---
+
+TEXTS = [
+    "game team win match",
+    "stocks market profit .",
+    "software computer internet research space microsoft software computer",
+    "government minister election",
+]
+
+
+@pytest.fixture(scope="module")
+def vocab(tmp_path_factory):
+    from tests.preset_fixtures import write_vocab
+
+    return write_vocab(tmp_path_factory.mktemp("bert") / "vocab.txt")
+
+
+def tiny_bert(vocab, **options):
+    from tests.preset_fixtures import tiny_bert_config
+
+    n_tokens = len(vocab.read_text().split())
+    settings = {
+        "pretrained": None,
+        "config": tiny_bert_config(n_tokens),
+        "tokenizer": str(vocab),
+        "exit_layers": (1, 2, 3, 4),
+        "max_length": 16,
+        **options,
+    }
+    return build_model("bert_4", 4, **settings)
+
+
+def test_bert_4_default_counts_without_download():
+    model = build_model("bert_4", 4, pretrained=None)
+    counts = model.segment_parameter_counts()
+    head = 768 * 768 + 768 + 768 * 4 + 4
+    assert counts["exit_heads"] == [head] * 3
+    assert counts["total"] == 108_891_648 + 4 * head  # BertModel without pooler + 4 heads
+    assert [len(s.layers) for s in model.segments] == [3, 3, 3, 3]
+    assert model.tokenizer is None
+    with pytest.raises(EENetError, match="model.tokenizer"):
+        model.collate(["x"])
+
+
+def test_bert_tokenises_and_returns_one_output_per_exit(vocab):
+    model = tiny_bert(vocab).eval()
+    batch = model.collate(TEXTS)
+    assert set(batch) == {"input_ids", "token_type_ids", "attention_mask"}
+    assert batch["input_ids"].shape == (4, 10)  # [CLS] + 8 words + [SEP], padded to the longest
+    assert batch["attention_mask"].sum(1).tolist() == [6, 6, 10, 5]
+    assert (batch["input_ids"] == 1).sum() == 0  # every fixture word is in the vocabulary
+    with torch.no_grad():
+        logits = model(batch)
+    assert [tuple(x.shape) for x in logits] == [(4, 4)] * 4
+    long = model.collate([" ".join(["game"] * 50)])
+    assert long["input_ids"].shape == (1, 16)
+    example = model.example_inputs(3)
+    assert example["input_ids"].shape == (3, 16)
+    assert len(model(example)) == 4
+
+
+@pytest.mark.parametrize("attention", ["eager", "sdpa"])
+def test_bert_segments_match_bert_model_with_padding(vocab, attention):
+    from transformers import BertConfig, BertModel
+
+    from eenet.models.bert import BertMultiExit, load_tokenizer
+    from tests.preset_fixtures import tiny_bert_config
+
+    torch.manual_seed(0)
+    config = BertConfig(**tiny_bert_config(40), attn_implementation=attention)
+    bert = BertModel(config).eval()
+    model = BertMultiExit(bert, 4, (2, 4), tokenizer=load_tokenizer(vocab)).eval()
+    batch = model.collate(TEXTS)
+    with torch.no_grad():
+        reference = bert(**batch).last_hidden_state
+        state = model.begin(batch)
+        for k in range(model.n_exits):
+            state = model.run_segment(k, state)
+    real = batch["attention_mask"].bool()
+    torch.testing.assert_close(state["hidden"][real], reference[real])
+
+
+def test_bert_padding_does_not_change_predictions(vocab):
+    model = tiny_bert(vocab).eval()
+    with torch.no_grad():
+        alone = model(model.collate([TEXTS[3]]))
+        padded = model(model.collate([TEXTS[3], TEXTS[2]]))
+    for a, p in zip(alone, padded, strict=True):
+        torch.testing.assert_close(a[0], p[0], atol=1e-5, rtol=1e-4)
+
+
+def test_bert_state_can_shrink_between_segments(vocab):
+    from eenet.models import select_batch
+
+    model = tiny_bert(vocab).eval()
+    batch = model.collate(TEXTS)
+    keep = torch.tensor([0, 2])
+    with torch.no_grad():
+        full = model(batch)
+        state = model.run_segment(0, model.begin(batch))
+        state = select_batch(state, keep)
+        late = model.run_head(1, model.run_segment(1, state))
+    torch.testing.assert_close(late, full[1][keep], atol=1e-5, rtol=1e-4)
+
+
+def test_bert_trains_with_adamw(vocab):
+    torch.manual_seed(0)
+    model = tiny_bert(vocab)
+    batch = model.collate(TEXTS)
+    labels = torch.tensor([1, 2, 3, 0])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    weights = [(k + 1) / 10 for k in range(4)]  # the authors' (k+1) / (K(K+1)/2) weighting
+    losses = []
+    for _ in range(40):
+        optimizer.zero_grad()
+        logits = model(batch)
+        loss = sum(
+            w * torch.nn.functional.cross_entropy(z, labels)
+            for w, z in zip(weights, logits, strict=True)
+        )
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0], losses
+
+
+def test_bert_loads_pretrained_from_a_local_folder(vocab, tmp_path):
+    from transformers import BertConfig, BertModel
+
+    from eenet.models.bert import load_tokenizer
+    from tests.preset_fixtures import tiny_bert_config
+
+    torch.manual_seed(0)
+    source = BertModel(BertConfig(**tiny_bert_config(40)))
+    source.save_pretrained(tmp_path)
+    load_tokenizer(vocab).save_pretrained(tmp_path)
+    model = build_model("bert_4", 2, pretrained=str(tmp_path), exit_layers=(2, 4), max_length=16)
+    torch.testing.assert_close(
+        model.stem.word_embeddings.weight, source.embeddings.word_embeddings.weight
+    )
+    for head in model.heads:
+        torch.testing.assert_close(head.dense.weight, source.pooler.dense.weight)
+    assert model(model.collate(TEXTS[:2]))[1].shape == (2, 2)
+
+
+def test_bert_missing_pretrained_offline_is_one_line(tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    for source in ("eenet-test/no-such-bert", str(tmp_path)):
+        with pytest.raises(EENetError) as info:
+            build_model("bert_4", 2, pretrained=source)
+        message = str(info.value)
+        assert "\n" not in message and "model.pretrained" in message
+        assert "config.json" in message
+
+
+def test_bert_rejects_bad_exit_layers(vocab):
+    with pytest.raises(EENetError, match="model.exit_layers"):
+        tiny_bert(vocab, exit_layers=(2, 1, 4))
+    with pytest.raises(EENetError, match="model.exit_layers"):
+        tiny_bert(vocab, exit_layers=(1, 2))
+    with pytest.raises(EENetError, match="model.max_length"):
+        tiny_bert(vocab, max_length=512)
+
+
+def test_models_command_lists_exits_and_counts(capsys):
+    import json
+
+    from eenet.cli import main
+
+    assert main(["models", "--classes", "100", "--json"]) == 0
+    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
+    assert {"resnet56_3", "densenet121_4", "bert_4"} <= set(rows)
+    assert rows["densenet121_4"]["n_exits"] == 4
+    assert rows["densenet121_4"]["total"] == 1_207_768
+    assert rows["densenet121_4"]["exit_heads"] == [9_148, 33_748, 129_604]
+    assert rows["bert_4"]["n_exits"] == 4
+    assert main(["models", "--model", "resnet56_3"]) == 0
+    table = capsys.readouterr().out
+    assert "939,438" in table and "869,530" in table and "14,090, 55,818" in table
+
+
+def test_models_command_errors_are_one_line(capsys):
+    from eenet.cli import main
+
+    assert main(["models", "--model", "nope"]) == 2
+    assert main(["models", "--classes", "1"]) == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 2 and "model.name" in errors[0] and "--classes" in errors[1]
+
+
+def test_bert_weights_round_trip_through_safetensors(vocab, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    torch.manual_seed(0)
+    model = tiny_bert(vocab).eval()
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(tmp_path / "model.safetensors"))
+    torch.manual_seed(1)
+    other = tiny_bert(vocab).eval()
+    other.load_state_dict(load_file(str(tmp_path / "model.safetensors")))
+    batch = model.collate(TEXTS)
+    with torch.no_grad():
+        for a, b in zip(model(batch), other(batch), strict=True):
+            torch.testing.assert_close(a, b)
