@@ -28,7 +28,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from eenet.errors import ArtifactError, ConfigError, EENetError
 from eenet.models.base import MultiExitModel, batch_size_of
-from eenet.outputs import load_latency, validate_costs
+from eenet.outputs import ExitOutputs, load_latency, validate_costs
 from eenet.training import to_device
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -65,13 +65,32 @@ def num_threads(threads: int):
         torch.set_num_threads(previous)
 
 
-def run_prefix(model: MultiExitModel, inputs: Any, k: int) -> torch.Tensor:
-    """Run stem, segments 0..k and heads 0..k (as the runtime does); return exit k's logits."""
+def log_probs64(logits: np.ndarray) -> np.ndarray:
+    """Float64 log-softmax of float32 logits [N, C], the same arithmetic as the simulation."""
+    return ExitOutputs(logits[None], np.zeros(logits.shape[0], dtype=np.int64)).log_probs()[0]
+
+
+def decision_step(logits: torch.Tensor) -> np.ndarray:
+    """The policy-independent work the runtime does after an early exit's head: logits to the
+    host, float64 log-softmax, a score (max log-probability, the cheapest policy's) and the
+    threshold test."""
+    log_probs = log_probs64(logits.float().cpu().numpy())
+    return log_probs.max(axis=-1) >= 0.0
+
+
+def run_prefix(model: MultiExitModel, inputs: Any, k: int, decisions: bool = False) -> Any:
+    """Run stem, segments 0..k and heads 0..k (as the runtime does); return exit k's logits.
+
+    With `decisions`, also do the runtime's `decision_step` after every head but the model's
+    last (a sample leaving at exit k < K-1 was decided on at exits 0..k).
+    """
     state = model.begin(inputs)
     logits = None
     for j in range(k + 1):
         state = model.run_segment(j, state)
         logits = model.run_head(j, state)
+        if decisions and j < model.n_exits - 1:
+            decision_step(logits)
     return logits
 
 
@@ -99,14 +118,14 @@ def _timer(device: torch.device) -> Callable[[Callable[[], Any]], float]:
 
 
 def _time_prefixes(
-    model: MultiExitModel, inputs: Any, device: torch.device, repeats: int
+    model: MultiExitModel, inputs: Any, device: torch.device, repeats: int, decisions: bool
 ) -> np.ndarray:
     """Milliseconds per call, [repeats, n_exits]; exits interleaved within each repeat."""
     timer = _timer(device)
     samples = np.empty((repeats, model.n_exits))
     for r in range(repeats):
         for k in range(model.n_exits):
-            samples[r, k] = timer(lambda k=k: run_prefix(model, inputs, k))
+            samples[r, k] = timer(lambda k=k: run_prefix(model, inputs, k, decisions))
     return samples
 
 
@@ -138,12 +157,15 @@ def profile_model(
     repeats: int = 200,
     inputs: Any = None,
     max_rounds: int = 3,
+    decisions: bool = True,
 ) -> dict[str, Any]:
     """Measure the cumulative ms/sample of reaching each exit; a latency-contract dict.
 
     `inputs` (a batch) replaces the model's `example_inputs(batch_size)`; the batch size is then
     the inputs'. `threads` = 0 keeps torch's current thread count. The model is put in eval
     mode on `device` for the measurement, then returned to its former device and mode.
+    `decisions` (default) includes the runtime's per-exit decision work (`decision_step`) in
+    the cost, so the plan matches real early exit; False times the network alone.
     """
     for name, value, low in (("batch_size", batch_size, 1), ("threads", threads, 0),
                              ("warmup", warmup, 0), ("repeats", repeats, 1),
@@ -166,11 +188,11 @@ def profile_model(
             used_threads = torch.get_num_threads()
             flops = count_flops(model, inputs)
             if warmup:
-                _time_prefixes(model, inputs, target, warmup)
-            samples = _time_prefixes(model, inputs, target, repeats)
+                _time_prefixes(model, inputs, target, warmup, decisions)
+            samples = _time_prefixes(model, inputs, target, repeats, decisions)
             rounds = 1
             while not _strictly_increasing(np.median(samples, axis=0)) and rounds < max_rounds:
-                more = _time_prefixes(model, inputs, target, repeats * 2**rounds)
+                more = _time_prefixes(model, inputs, target, repeats * 2**rounds, decisions)
                 samples = np.concatenate([samples, more])
                 rounds += 1
     finally:
@@ -193,6 +215,7 @@ def profile_model(
         "device_name": _device_name(target),
         "batch_size": n,
         "threads": used_threads,
+        "decisions": bool(decisions),
         "warmup": warmup,
         "repeats": int(samples.shape[0]),
         "torch": torch.__version__,

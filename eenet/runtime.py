@@ -21,8 +21,7 @@ from torch.utils.data import Dataset
 
 from eenet.errors import ArtifactError
 from eenet.models.base import MultiExitModel, batch_size_of, select_batch
-from eenet.outputs import ExitOutputs
-from eenet.profiling import resolve_device
+from eenet.profiling import log_probs64, resolve_device
 from eenet.schedulers.base import FittedPolicy
 from eenet.training import make_loader, to_device
 
@@ -64,11 +63,6 @@ class EarlyExitResult:
             labels=None if any(x is None for x in labels) else np.concatenate(labels),
             logits=None if any(x is None for x in logits) else np.concatenate(logits, axis=1),
         )
-
-
-def log_probs64(logits: np.ndarray) -> np.ndarray:
-    """Float64 log-softmax of float32 logits [N, C], the same arithmetic as the simulation."""
-    return ExitOutputs(logits[None], np.zeros(logits.shape[0], dtype=np.int64)).log_probs()[0]
 
 
 class EarlyExitPredictor:

@@ -139,3 +139,12 @@ def test_predict_cli_missing_policy(workspace, tmp_path, capsys) -> None:
     rc = main(["predict", "--model", str(workspace["root"] / "model"), "--policy",
                str(tmp_path), "--data", str(workspace["data"])])
     assert rc == 2 and "fitted scheduler not found" in capsys.readouterr().err
+
+
+def test_benchmark_skips_without_pipeline_artifacts(tmp_path, monkeypatch, capsys) -> None:
+    from benchmarks import runtime as bench
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.argv", ["runtime"])
+    bench.main()
+    assert capsys.readouterr().out.startswith("skipped: pipeline artifacts missing")

@@ -28,7 +28,7 @@ def test_profile_follows_the_latency_contract(table: dict) -> None:
     validate_costs(table["cumulative_ms"])  # finite, > 0, strictly increasing
     assert table["device"] == "cpu"
     assert table["batch_size"] == 4 and table["threads"] == 1
-    assert table["source"] == "measured"
+    assert table["source"] == "measured" and table["decisions"] is True
     assert table["repeats"] >= 25
     assert all(p90 >= p50 for p50, p90 in zip(table["p50_ms"], table["p90_ms"], strict=True))
     json.dumps(table)  # plain data
@@ -145,3 +145,16 @@ def test_bad_tables_are_one_line_errors(tmp_path, name, text, error, match) -> N
     with pytest.raises(error, match=match) as info:
         load_latency_table(path)
     assert "\n" not in str(info.value)
+
+
+def test_network_only_profile_is_recorded() -> None:
+    table = profile_model(TinyNet(), device="cpu", warmup=0, repeats=5, decisions=False)
+    assert table["decisions"] is False
+    validate_costs(table["cumulative_ms"])
+
+
+def test_decisions_do_not_change_the_logits() -> None:
+    model = TinyNet().eval()
+    x = model.example_inputs(4)
+    with torch.inference_mode():
+        assert torch.equal(run_prefix(model, x, 1, decisions=True), model(x)[1])

@@ -1,0 +1,175 @@
+"""Benchmark: does real early exit cost what the latency profile planned?
+
+For one method at 3 budgets of the fitted sweep, on the test split: measured mean ms/sample of
+real early exit (`EarlyExitPredictor`) at batch 1 and batch 64, against the cost the profile
+plans for exactly those samples' exits (sum of cumulative exit costs / N); the speed-up over
+running the full model the same way, with both accuracies; the scheduler's own overhead.
+The profile in `--latency` is usually measured at batch 1; for batch 64 the model is profiled
+again here at batch 64 so the plan compares like with like. Prints figures; asserts nothing.
+
+Usage (from the repository root, after `dvc repro`):
+    python -m benchmarks.runtime [--model artifacts/model] [--latency artifacts/latency.json]
+        [--schedulers artifacts/schedulers] [--data data/mnist1d] [--method eenet]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from eenet.data.prepared import PreparedDataset
+from eenet.inference import collect_exit_logits
+from eenet.models.artifact import load_trained
+from eenet.models.base import MultiExitModel
+from eenet.outputs import load_latency
+from eenet.profiling import num_threads, profile_model, resolve_device, run_prefix
+from eenet.runtime import EarlyExitPredictor, EarlyExitResult
+from eenet.schedulers import load_policy
+from eenet.training import make_loader, to_device
+
+
+def batches(model: MultiExitModel, dataset, batch_size: int, limit: int) -> list[tuple[Any, Any]]:
+    """Pre-collated (inputs, labels) batches of the first `limit` samples (loading untimed)."""
+    out, seen = [], 0
+    for inputs, labels in make_loader(dataset, model, batch_size, shuffle=False, seed=0):
+        out.append((inputs, labels))
+        seen += len(labels)
+        if seen >= limit:
+            break
+    return out
+
+
+def run_early_exit(
+    predictor: EarlyExitPredictor, data: list, device
+) -> tuple[EarlyExitResult, np.ndarray]:
+    """The concatenated result and the seconds of each batch."""
+    parts = []
+    for inputs, labels in data:
+        part = predictor.predict(to_device(inputs, device))
+        part.labels = labels.numpy()
+        parts.append(part)
+    return EarlyExitResult.concatenate(parts), np.array([p.seconds for p in parts])
+
+
+def robust_ms(per_call: np.ndarray, exits: np.ndarray, n_exits: int) -> float:
+    """Batch 1: mean over samples of the median ms of the samples that left at the same exit
+    (robust to other processes on a shared machine, like the profile's median)."""
+    ms = 1000.0 * per_call
+    return float(sum(np.median(ms[exits == k]) * (exits == k).sum()
+                     for k in range(n_exits) if (exits == k).any()) / exits.size)
+
+
+@torch.inference_mode()
+def run_full(model: MultiExitModel, data: list, device) -> tuple[np.ndarray, float]:
+    """Seconds per batch and accuracy of the full model (last exit), timed like the runtime."""
+    seconds, correct, n = [], 0, 0
+    for inputs, labels in data:
+        inputs = to_device(inputs, device)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        logits = run_prefix(model, inputs, model.n_exits - 1).float().cpu().numpy()
+        seconds.append(time.perf_counter() - start)
+        correct += int((logits.argmax(-1) == labels.numpy()).sum())
+        n += len(labels)
+    return np.asarray(seconds), 100.0 * correct / n
+
+
+def pick_entries(index: dict[str, Any], method: str, budgets: list[float] | None) -> list[dict]:
+    """Three fitted entries of `method`: the requested budgets, or 25/50/75 % of the sweep."""
+    entries = sorted((e for e in index["entries"] if e["method"] == method),
+                     key=lambda e: e["budget_ms"])
+    if not entries:
+        methods = sorted({e["method"] for e in index["entries"]})
+        raise SystemExit(f"no fitted {method!r} schedulers; fitted methods: {methods}")
+    if budgets:
+        return [min(entries, key=lambda e, b=b: abs(e["budget_ms"] - b)) for b in budgets]
+    below = [e for e in entries if e["budget_ms"] < index["costs_ms"][-1]] or entries
+    picks = np.unique(np.round(np.linspace(0.2, 0.8, 3) * (len(below) - 1)).astype(int))
+    return [below[i] for i in picks]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="artifacts/model")
+    parser.add_argument("--latency", default="artifacts/latency.json")
+    parser.add_argument("--schedulers", default="artifacts/schedulers")
+    parser.add_argument("--data", default="data/mnist1d")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--method", default="eenet")
+    parser.add_argument("--budgets", type=float, nargs="*", help="ms; default 25/50/75 %% of sweep")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, default=None, help="default: the profile's")
+    parser.add_argument("--samples-b1", type=int, default=1000, help="samples timed at batch 1")
+    parser.add_argument("--big-batch", type=int, default=64)
+    args = parser.parse_args()
+
+    needed = [Path(args.model), Path(args.latency), Path(args.schedulers) / "index.json",
+              Path(args.data) / "meta.json"]
+    missing = [str(p) for p in needed if not p.exists()]
+    if missing:
+        print(f"skipped: pipeline artifacts missing ({', '.join(missing)}); run `dvc repro`")
+        return
+    device = resolve_device(args.device)
+    latency = load_latency(args.latency)
+    costs = np.asarray(latency["cumulative_ms"])
+    threads = args.threads if args.threads is not None else int(latency.get("threads") or 1)
+    index = json.loads((Path(args.schedulers) / "index.json").read_text())
+    model = load_trained(args.model).to(device)
+    dataset = PreparedDataset(args.data, args.split)
+    test = collect_exit_logits(model, dataset, device)
+
+    with num_threads(threads):
+        big = profile_model(model, device=str(device), batch_size=args.big_batch,
+                            threads=threads, warmup=10, repeats=50)
+        costs_big = np.asarray(big["cumulative_ms"])
+        runs = {1: batches(model, dataset, 1, args.samples_b1),
+                args.big_batch: batches(model, dataset, args.big_batch, len(dataset))}
+        print(f"device {device} ({latency.get('device_name', '')}), threads {threads}, "
+              f"profile source {latency.get('source')}")
+        print(f"profile batch {latency.get('batch_size')}: cumulative ms/sample "
+              f"{np.round(costs, 4).tolist()}; batch {args.big_batch}: "
+              f"{np.round(costs_big, 4).tolist()}")
+        full = {bs: run_full(model, data, device) for bs, data in runs.items()}
+        header = (f"{'method':8} {'budget':>7} {'batch':>5} {'n':>5} {'planned':>8} "
+                  f"{'measured':>8} {'ratio':>6} {'robust':>6} {'full':>7} {'speedup':>7} "
+                  f"{'acc':>6} {'acc_full':>8} {'sched_ms':>8} {'sched%':>6} {'sim_ok':>6}")
+        print(header)
+        for entry in pick_entries(index, args.method, args.budgets):
+            policy = load_policy(Path(args.schedulers) / entry["dir"])
+            predictor = EarlyExitPredictor(model, policy, device=str(device))
+            simulated = policy.decide(test.log_probs())
+            for bs, data in runs.items():
+                run_early_exit(predictor, data[:2], device)  # warm-up
+                result, per_call = run_early_exit(predictor, data, device)
+                n = result.n_samples
+                plan = costs if bs == 1 else costs_big
+                planned = float(plan[result.exits].mean())
+                measured = 1000.0 * result.seconds / n
+                full_ms = 1000.0 * full[bs][0].sum() / n
+                if bs == 1:  # medians, as the profile: per exit, then weighted by exit counts
+                    robust = robust_ms(per_call, result.exits, model.n_exits) / planned
+                    speedup = float(np.median(full[bs][0]) * 1000.0) / (robust * planned)
+                else:
+                    robust, speedup = float("nan"), full_ms / measured
+                print(f"{args.method:8} {entry['budget_ms']:7.4f} {bs:5d} {n:5d} "
+                      f"{planned:8.4f} {measured:8.4f} {measured / planned:6.3f} {robust:6.3f} "
+                      f"{full_ms:7.4f} {speedup:7.2f} {result.accuracy():6.2f} "
+                      f"{full[bs][1]:8.2f} {1000.0 * result.schedule_seconds / n:8.4f} "
+                      f"{100.0 * result.schedule_seconds / result.seconds:6.1f} "
+                      f"{bool((result.exits == simulated[:n]).all())!s:>6}")
+    print("planned = profiled cost of the exits actually taken (ms/sample); ratio = mean "
+          "measured/planned; robust = the same with per-exit medians (batch 1); full = mean ms "
+          "of the whole model run the same way; speedup = full/early exit (medians at batch 1);"
+          " sched = scoring, deciding, shrinking; sim_ok = exits equal the simulation")
+
+
+if __name__ == "__main__":
+    main()
