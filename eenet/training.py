@@ -29,6 +29,7 @@ from eenet.models.base import MultiExitModel
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("multistep", "onecycle", "linear", "constant")
+DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass
@@ -77,8 +78,8 @@ class TrainConfig:
             raise ConfigError(f"train.lr: must be > 0, got {self.lr}")
         if not 0.0 <= self.distill_from <= 1.0:
             raise ConfigError(f"train.distill_from: must lie in [0, 1], got {self.distill_from}")
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise unknown_name("train.device", self.device, ("auto", "cpu", "cuda"))
+        if self.device not in DEVICES:
+            raise unknown_name("train.device", self.device, DEVICES)
 
 
 def multi_exit_loss(
