@@ -46,7 +46,7 @@ def describe(annotation: Any) -> str:
     """A short English name of what an annotation allows."""
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin in (typing.Union, types.UnionType):
-        return " or ".join(describe(a) for a in args)
+        return " or ".join(dict.fromkeys(describe(a) for a in args))
     if origin is typing.Literal:
         return "one of " + ", ".join(repr(a) for a in args)
     if origin in (list, tuple, Sequence):
