@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import runpy
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
+
+from eenet.cli import run_stage as run_stage_main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -58,3 +62,16 @@ def assert_one_line_error(result: subprocess.CompletedProcess, message: str) -> 
     assert result.returncode == 2, (result.returncode, result.stderr)
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines() == [f"error: {message}"], result.stderr
+
+
+def stage_error(capsys: pytest.CaptureFixture[str], stage: str, *args: str) -> str:
+    """Run a stage's main in-process as its `__main__` does; return its one error line."""
+    main = runpy.run_path(str(ROOT / "stages" / f"{stage}.py"))["main"]
+    with pytest.raises(SystemExit) as exc:
+        run_stage_main(main, *args)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    return lines[0].removeprefix("error: ")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import re
-import runpy
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -19,14 +18,19 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
 
-from eenet.cli import run_stage as run_stage_main
 from eenet.data import prepare_dataset
 from eenet.models import build_model
 from eenet.models.artifact import save_trained
 from eenet.outputs import ExitOutputs, save_exit_outputs, save_latency
 from eenet.sweep import fit_all
 from eenet.synthetic import make_split_pair
-from tests.robust_helpers import ROOT, assert_one_line_error, run_stage, tiny_params, write_params
+from tests.robust_helpers import (
+    assert_one_line_error,
+    run_stage,
+    stage_error,
+    tiny_params,
+    write_params,
+)
 
 EENET_FAST = {"max_epochs": 20, "restarts": 1}
 VAL, TEST = "artifacts/logits/val.npz", "artifacts/logits/test.npz"
@@ -68,19 +72,6 @@ def ws(workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path
     shutil.copytree(workspace, path, symlinks=True)
     monkeypatch.chdir(path)
     return path
-
-
-def stage_error(capsys: pytest.CaptureFixture[str], stage: str, *args: str) -> str:
-    """Run a stage's main like its `__main__` does; return its one error line."""
-    main = runpy.run_path(str(ROOT / "stages" / f"{stage}.py"))["main"]
-    with pytest.raises(SystemExit) as exc:
-        run_stage_main(main, *args)
-    assert exc.value.code == 2
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    return lines[0].removeprefix("error: ")
 
 
 # ---------------------------------------------------------------- params.yaml
