@@ -73,11 +73,10 @@ def test_killed_training_resumes_from_its_last_checkpoint(tmp_path: Path) -> Non
 
 
 def test_finished_training_is_not_resumed(tmp_path: Path) -> None:
-    _setup(tmp_path)
     params = tiny_params()
-    params["data"]["options"]["num_samples"] = 3000
     params["train"].update(epochs=1, batch_size=64)
     write_params(tmp_path, params)
+    prepare_dataset("mnist1d", tmp_path / "data", 0, **params["data"]["options"])
     check_ok(run_stage("train", tmp_path, *TRAIN_ARGS))
     again = check_ok(run_stage("train", tmp_path, *TRAIN_ARGS))
     assert "resuming" not in again.stdout
