@@ -4,8 +4,10 @@ For one method at 3 budgets of the fitted sweep, on the test split: measured mea
 real early exit (`EarlyExitPredictor`) at batch 1 and batch 64, against the cost the profile
 plans for exactly those samples' exits (sum of cumulative exit costs / N); the speed-up over
 running the full model the same way, with both accuracies; the scheduler's own overhead.
-The profile in `--latency` is usually measured at batch 1; for batch 64 the model is profiled
-again here at batch 64 so the plan compares like with like. Prints figures; asserts nothing.
+`planned` comes from profiling this very policy here (the runtime forced to each exit, the
+policy's scorer included) at the batch size of the row; `plan_ref` from the `--latency` table
+(the pipeline's profile, reference max-probability decision work, batch 1). Prints figures;
+asserts nothing.
 
 Usage (from the repository root, after `dvc repro`):
     python -m benchmarks.runtime [--model artifacts/model] [--latency artifacts/latency.json]
@@ -127,46 +129,57 @@ def main() -> None:
     test = collect_exit_logits(model, dataset, device)
 
     with num_threads(threads):
-        big = profile_model(model, device=str(device), batch_size=args.big_batch,
-                            threads=threads, warmup=10, repeats=50)
-        costs_big = np.asarray(big["cumulative_ms"])
         runs = {1: batches(model, dataset, 1, args.samples_b1),
                 args.big_batch: batches(model, dataset, args.big_batch, len(dataset))}
         print(f"device {device} ({latency.get('device_name', '')}), threads {threads}, "
-              f"profile source {latency.get('source')}")
-        print(f"profile batch {latency.get('batch_size')}: cumulative ms/sample "
-              f"{np.round(costs, 4).tolist()}; batch {args.big_batch}: "
-              f"{np.round(costs_big, 4).tolist()}")
+              f"profile {args.latency}: source {latency.get('source')}, batch "
+              f"{latency.get('batch_size')}, decisions {latency.get('decision_policy')}, "
+              f"cumulative ms/sample {np.round(costs, 4).tolist()}")
         full = {bs: run_full(model, data, device) for bs, data in runs.items()}
-        header = (f"{'method':8} {'budget':>7} {'batch':>5} {'n':>5} {'planned':>8} "
-                  f"{'measured':>8} {'ratio':>6} {'robust':>6} {'full':>7} {'speedup':>7} "
-                  f"{'acc':>6} {'acc_full':>8} {'sched_ms':>8} {'sched%':>6} {'sim_ok':>6}")
-        print(header)
+        header = (f"{'method':8} {'budget':>7} {'batch':>5} {'n':>5} {'plan_ref':>8} "
+                  f"{'planned':>8} {'measured':>8} {'ratio':>6} {'robust':>6} {'r_ref':>6} "
+                  f"{'full':>7} {'speedup':>7} {'acc':>6} {'acc_full':>8} {'sched_ms':>8} "
+                  f"{'sched%':>6} {'sim_ok':>6}")
+        rows = []
         for entry in pick_entries(index, args.method, args.budgets):
             policy = load_policy(Path(args.schedulers) / entry["dir"])
             predictor = EarlyExitPredictor(model, policy, device=str(device))
             simulated = policy.decide(test.log_probs())
+            # this policy's own profile: the runtime forced to each exit, its scorer included
+            plans = {bs: np.asarray(profile_model(
+                model, device=str(device), batch_size=bs, threads=threads, policy=policy,
+                warmup=20 if bs == 1 else 10, repeats=200 if bs == 1 else 50)["cumulative_ms"])
+                for bs in runs}
+            print(f"{args.method} {entry['budget_ms']:.4f}: profiled ms/sample with its scorer "
+                  + ", ".join(f"batch {bs}: {np.round(c, 4).tolist()}" for bs, c in plans.items()))
             for bs, data in runs.items():
                 run_early_exit(predictor, data[:2], device)  # warm-up
                 result, per_call = run_early_exit(predictor, data, device)
                 n = result.n_samples
-                plan = costs if bs == 1 else costs_big
-                planned = float(plan[result.exits].mean())
+                planned = float(plans[bs][result.exits].mean())
+                plan_ref = float(costs[result.exits].mean()) if bs == 1 else float("nan")
                 measured = 1000.0 * result.seconds / n
                 full_ms = 1000.0 * full[bs][0].sum() / n
                 if bs == 1:  # medians, as the profile: per exit, then weighted by exit counts
-                    robust = robust_ms(per_call, result.exits, model.n_exits) / planned
-                    speedup = float(np.median(full[bs][0]) * 1000.0) / (robust * planned)
+                    robust_abs = robust_ms(per_call, result.exits, model.n_exits)
+                    robust = robust_abs / planned
+                    speedup = float(np.median(full[bs][0]) * 1000.0) / robust_abs
+                    r_ref = robust_abs / plan_ref
                 else:
-                    robust, speedup = float("nan"), full_ms / measured
-                print(f"{args.method:8} {entry['budget_ms']:7.4f} {bs:5d} {n:5d} "
-                      f"{planned:8.4f} {measured:8.4f} {measured / planned:6.3f} {robust:6.3f} "
-                      f"{full_ms:7.4f} {speedup:7.2f} {result.accuracy():6.2f} "
-                      f"{full[bs][1]:8.2f} {1000.0 * result.schedule_seconds / n:8.4f} "
-                      f"{100.0 * result.schedule_seconds / result.seconds:6.1f} "
-                      f"{bool((result.exits == simulated[:n]).all())!s:>6}")
-    print("planned = profiled cost of the exits actually taken (ms/sample); ratio = mean "
-          "measured/planned; robust = the same with per-exit medians (batch 1); full = mean ms "
+                    robust, r_ref, speedup = float("nan"), float("nan"), full_ms / measured
+                rows.append(f"{args.method:8} {entry['budget_ms']:7.4f} {bs:5d} {n:5d} "
+                            f"{plan_ref:8.4f} {planned:8.4f} {measured:8.4f} "
+                            f"{measured / planned:6.3f} {robust:6.3f} {r_ref:6.3f} "
+                            f"{full_ms:7.4f} {speedup:7.2f} {result.accuracy():6.2f} "
+                            f"{full[bs][1]:8.2f} {1000.0 * result.schedule_seconds / n:8.4f} "
+                            f"{100.0 * result.schedule_seconds / result.seconds:6.1f} "
+                            f"{bool((result.exits == simulated[:n]).all())!s:>6}")
+        print(header)
+        print("\n".join(rows))
+    print("planned = cost of the exits actually taken (ms/sample) from a profile of this "
+          "policy at this batch size; plan_ref = the same from --latency (batch 1); ratio = mean "
+          "measured/planned; robust = the same with per-exit medians (batch 1); r_ref = robust "
+          "against plan_ref; full = mean ms "
           "of the whole model run the same way; speedup = full/early exit (medians at batch 1);"
           " sched = scoring, deciding, shrinking; sim_ok = exits equal the simulation")
 

@@ -10,6 +10,7 @@ logits of the same model.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -174,3 +175,68 @@ class EarlyExitPredictor:
         """Run over a dataset of (input, label) items, batched with the model's `collate`."""
         loader = make_loader(dataset, self.model, batch_size, shuffle=False, seed=0)
         return self.predict_batches(loader)
+
+
+def measure_real_latency(
+    model_dir: str | os.PathLike,
+    policy_dir: str | os.PathLike,
+    data_dir: str | os.PathLike,
+    batch_size: int = 1,
+    *,
+    split: str = "test",
+    device: str = "auto",
+    threads: int = 1,
+    limit: int | None = None,
+    warmup_batches: int = 2,
+) -> dict[str, Any]:
+    """Real early exit of a saved model + policy on a prepared split, without DVC.
+
+    Batches are collated before timing; the first `warmup_batches` are run untimed. Returns
+    plain data: mean and median ms/sample (median over calls, per sample), scheduler ms/sample,
+    exit fractions, accuracy, and the exits' ids so a caller can compare with a plan.
+    """
+    from eenet.data.prepared import PreparedDataset
+    from eenet.devices import num_threads
+    from eenet.models.artifact import load_trained
+    from eenet.schedulers import load_policy
+
+    target = resolve_device(device)
+    model = load_trained(model_dir)
+    policy = load_policy(policy_dir)
+    dataset = PreparedDataset(data_dir, split)
+    predictor = EarlyExitPredictor(model, policy, device=str(target))
+    batches = []
+    seen = 0
+    for inputs, labels in make_loader(dataset, model, batch_size, shuffle=False, seed=0):
+        batches.append((to_device(inputs, target), labels))
+        seen += len(labels)
+        if limit is not None and seen >= limit:
+            break
+    with num_threads(threads):
+        for inputs, _ in batches[:warmup_batches]:
+            predictor.predict(inputs)
+        parts = []
+        for inputs, labels in batches:
+            part = predictor.predict(inputs)
+            part.labels = np.asarray(labels, dtype=np.int64)
+            parts.append(part)
+        used_threads = torch.get_num_threads()
+    if not parts:
+        raise ArtifactError(f"{data_dir}: split {split!r} has no samples")
+    result = EarlyExitResult.concatenate(parts)
+    per_call = np.array([1000.0 * p.seconds / p.n_samples for p in parts])
+    n = result.n_samples
+    return {
+        "method": policy.method,
+        "budget_ms": float(policy.budget_ms),
+        "batch_size": int(batch_size),
+        "n_samples": n,
+        "device": target.type,
+        "threads": used_threads,
+        "ms_per_sample": 1000.0 * result.seconds / n,
+        "median_ms_per_sample": float(np.median(per_call)),
+        "schedule_ms_per_sample": 1000.0 * result.schedule_seconds / n,
+        "exit_fractions": result.exit_fractions(model.n_exits).tolist(),
+        "accuracy": result.accuracy(),
+        "exits": result.exits.tolist(),
+    }
