@@ -4,9 +4,11 @@ For one method at 3 budgets of the fitted sweep, on the test split: measured mea
 real early exit (`EarlyExitPredictor`) at batch 1 and batch 64, against the cost the profile
 plans for exactly those samples' exits (sum of cumulative exit costs / N); the speed-up over
 running the full model the same way, with both accuracies; the scheduler's own overhead.
-`planned` comes from profiling this very policy here (the runtime forced to each exit, the
-policy's scorer included) at the batch size of the row; `plan_ref` from the `--latency` table
-(the pipeline's profile, reference max-probability decision work, batch 1). Prints figures;
+`planned` comes from profiling this very policy here with the profiler's own functions
+(`prefix_calls` + `time_prefixes`: the runtime forced to each exit, the policy's scorer
+included) at the batch size of the row, in blocks interleaved with the real run; `plan_ref`
+from the `--latency` table (the pipeline's profile, reference max-probability decision work,
+batch 1). Prints figures;
 asserts nothing.
 
 Usage (from the repository root, after `dvc repro`):
@@ -30,7 +32,7 @@ from eenet.inference import collect_exit_logits
 from eenet.models.artifact import load_trained
 from eenet.models.base import MultiExitModel
 from eenet.outputs import load_latency
-from eenet.profiling import num_threads, profile_model, resolve_device, run_prefix
+from eenet.profiling import num_threads, prefix_calls, resolve_device, run_prefix, time_prefixes
 from eenet.runtime import EarlyExitPredictor, EarlyExitResult
 from eenet.schedulers import load_policy
 from eenet.training import make_loader, to_device
@@ -111,6 +113,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="default: the profile's")
     parser.add_argument("--samples-b1", type=int, default=1000, help="samples timed at batch 1")
     parser.add_argument("--big-batch", type=int, default=64)
+    parser.add_argument("--blocks", type=int, default=5,
+                        help="profile/run blocks interleaved per row (shared-machine drift)")
+    parser.add_argument("--repeats", type=int, default=200, help="profile repeats per row")
     args = parser.parse_args()
 
     needed = [Path(args.model), Path(args.latency), Path(args.schedulers) / "index.json",
@@ -135,7 +140,7 @@ def main() -> None:
               f"profile {args.latency}: source {latency.get('source')}, batch "
               f"{latency.get('batch_size')}, decisions {latency.get('decision_policy')}, "
               f"cumulative ms/sample {np.round(costs, 4).tolist()}")
-        full = {bs: run_full(model, data, device) for bs, data in runs.items()}
+        full = {bs: run_full(model, data, device) for bs, data in runs.items()}  # accuracy
         header = (f"{'method':8} {'budget':>7} {'batch':>5} {'n':>5} {'plan_ref':>8} "
                   f"{'planned':>8} {'measured':>8} {'ratio':>6} {'robust':>6} {'r_ref':>6} "
                   f"{'full':>7} {'speedup':>7} {'acc':>6} {'acc_full':>8} {'sched_ms':>8} "
@@ -145,28 +150,43 @@ def main() -> None:
             policy = load_policy(Path(args.schedulers) / entry["dir"])
             predictor = EarlyExitPredictor(model, policy, device=str(device))
             simulated = policy.decide(test.log_probs())
-            # this policy's own profile: the runtime forced to each exit, its scorer included
-            plans = {bs: np.asarray(profile_model(
-                model, device=str(device), batch_size=bs, threads=threads, policy=policy,
-                warmup=20 if bs == 1 else 10, repeats=200 if bs == 1 else 50)["cumulative_ms"])
-                for bs in runs}
-            print(f"{args.method} {entry['budget_ms']:.4f}: profiled ms/sample with its scorer "
-                  + ", ".join(f"batch {bs}: {np.round(c, 4).tolist()}" for bs, c in plans.items()))
+            plans: dict[int, np.ndarray] = {}
             for bs, data in runs.items():
-                run_early_exit(predictor, data[:2], device)  # warm-up
-                result, per_call = run_early_exit(predictor, data, device)
+                # the profiler's own measurement of this policy (the runtime forced to each
+                # exit, its scorer included), interleaved in blocks with the real run so that
+                # load from other processes hits plan and measurement alike
+                calls = prefix_calls(model, to_device(model.example_inputs(bs), device), device,
+                                     policy=policy)
+                time_prefixes(calls, device, 10)  # warm-up
+                run_early_exit(predictor, data[:2], device)
+                profiled, parts, per_call, full_s = [], [], [], []
+                for block in np.array_split(np.arange(len(data)), args.blocks):
+                    chunk = [data[i] for i in block]
+                    profiled.append(time_prefixes(calls, device, args.repeats // args.blocks))
+                    part, seconds = run_early_exit(predictor, chunk, device)
+                    parts.append(part)
+                    per_call.append(seconds)
+                    full_s.append(run_full(model, chunk, device)[0])
+                full_s = np.concatenate(full_s)
+                plans[bs] = np.median(np.concatenate(profiled), axis=0) / bs
+                result = EarlyExitResult.concatenate(parts)
+                per_call = np.concatenate(per_call)
                 n = result.n_samples
                 planned = float(plans[bs][result.exits].mean())
                 plan_ref = float(costs[result.exits].mean()) if bs == 1 else float("nan")
                 measured = 1000.0 * result.seconds / n
-                full_ms = 1000.0 * full[bs][0].sum() / n
+                full_ms = 1000.0 * full_s.sum() / n
                 if bs == 1:  # medians, as the profile: per exit, then weighted by exit counts
                     robust_abs = robust_ms(per_call, result.exits, model.n_exits)
                     robust = robust_abs / planned
-                    speedup = float(np.median(full[bs][0]) * 1000.0) / robust_abs
+                    speedup = float(np.median(full_s) * 1000.0) / robust_abs
                     r_ref = robust_abs / plan_ref
                 else:
                     robust, r_ref, speedup = float("nan"), float("nan"), full_ms / measured
+                if bs == args.big_batch:
+                    print(f"{args.method} {entry['budget_ms']:.4f}: profiled ms/sample with its "
+                          "scorer " + ", ".join(f"batch {b}: {np.round(c, 4).tolist()}"
+                                                for b, c in plans.items()))
                 rows.append(f"{args.method:8} {entry['budget_ms']:7.4f} {bs:5d} {n:5d} "
                             f"{plan_ref:8.4f} {planned:8.4f} {measured:8.4f} "
                             f"{measured / planned:6.3f} {robust:6.3f} {r_ref:6.3f} "

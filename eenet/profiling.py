@@ -108,7 +108,7 @@ def _timer(device: torch.device) -> Callable[[Callable[[], Any]], float]:
     return time_cpu
 
 
-def _time_prefixes(
+def time_prefixes(
     calls: list[Callable[[], Any]], device: torch.device, repeats: int
 ) -> np.ndarray:
     """Milliseconds per call, [repeats, n_exits]; exits interleaved within each repeat."""
@@ -182,11 +182,11 @@ def profile_model(
             flops = count_flops(model, inputs)
             calls = prefix_calls(model, inputs, target, decisions, policy)
             if warmup:
-                _time_prefixes(calls, target, warmup)
-            samples = _time_prefixes(calls, target, repeats)
+                time_prefixes(calls, target, warmup)
+            samples = time_prefixes(calls, target, repeats)
             rounds = 1
             while not _strictly_increasing(np.median(samples, axis=0)) and rounds < max_rounds:
-                more = _time_prefixes(calls, target, repeats * 2**rounds)
+                more = time_prefixes(calls, target, repeats * 2**rounds)
                 samples = np.concatenate([samples, more])
                 rounds += 1
     finally:
