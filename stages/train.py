@@ -18,7 +18,6 @@ from eenet.training import (
     TrainConfig,
     init_distributed,
     is_main_process,
-    resumable_checkpoint,
     seed_everything,
     train_model,
 )
@@ -39,8 +38,8 @@ def main(data_dir: str, model_dir: str, checkpoint_dir: str, live_dir: str) -> N
     if not is_main_process():  # under torchrun only rank 0 logs and writes artifacts
         train_model(model, train_set, val_set, train_cfg, checkpoint_dir, fingerprint)
         return
-    resuming = resumable_checkpoint(checkpoint_dir, fingerprint, train_cfg.epochs) is not None
-    with Live(live_dir, dvcyaml=None, save_dvc_exp=False, resume=resuming) as live:
+    # a fresh log every run: a resumed run replays the finished epochs from its checkpoint
+    with Live(live_dir, dvcyaml=None, save_dvc_exp=False, resume=False) as live:
         def log_epoch(epoch: int, values: dict[str, float]) -> None:
             live.step = epoch
             for name, value in values.items():
