@@ -96,6 +96,8 @@ def _top_from_weights(weights: Mapping[str, np.ndarray]) -> int:
 
 def _score_logits(weights: Mapping[str, np.ndarray], feats: list[np.ndarray]) -> np.ndarray:
     n = feats[0].shape[0]
+    if "g0.w1" not in weights:  # fitted without training (no early exit needed): no scores
+        return np.zeros((len(feats), n))
     prev = np.zeros((n, 0))
     rows = []
     for k, d in enumerate(feats):
@@ -357,6 +359,13 @@ def _fit(
     n_exits, n = log_probs.shape[:2]
     correct_np = log_probs.argmax(-1) == labels[None, :]  # [K, N]
     policy = EENetPolicy("eenet", budget_ms, np.zeros(n_exits), settings=dict(settings))
+    if no_early_exit(costs, budget_ms) or n_exits == 1:
+        policy.thresholds = np.full(n_exits, np.inf)
+        policy.thresholds[-1] = -np.inf
+        policy.plan = last_exit_plan(n_exits).tolist()
+        policy.plan_source = "last_exit (budget >= the last exit's cost: no early exit needed)"
+        policy.record_validation(np.zeros((n_exits, n)), costs)
+        return policy
     feats = data_features(log_probs, int(settings["top_probs"]))
     data = [torch.from_numpy(d.astype(np.float32)) for d in feats]
     correct = torch.from_numpy(correct_np.T.astype(np.float32))  # [N, K]
@@ -364,7 +373,6 @@ def _fit(
     n_hold = min(n - 1, max(1, int(round(float(settings["holdout"]) * n))))
     hold_idx, fit_idx = np.sort(perm[:n_hold]), np.sort(perm[n_hold:])
     costs_t = torch.from_numpy(np.asarray(costs, dtype=np.float32))
-    target = min(float(budget_ms), float(costs[-1]))
 
     best: tuple[float, dict[str, np.ndarray]] | None = None
     for restart in range(int(settings["restarts"])):
@@ -374,7 +382,7 @@ def _fit(
             torch.from_numpy(fit_idx),
             torch.from_numpy(hold_idx),
             costs_t,
-            target,
+            float(budget_ms),
             settings,
             seed * 1000 + restart,
         )
@@ -390,14 +398,10 @@ def _fit(
     assert best is not None
     policy.weights = {**best[1], "top": np.array([int(settings["top_probs"])], dtype=np.int64)}
     val_scores = _score_logits(policy.weights, feats)
-    if no_early_exit(costs, budget_ms):
-        name, plan = "last_exit", last_exit_plan(n_exits)
-        thresholds = thresholds_from_plan(val_scores, plan)
-    else:
-        pi = mean_assignment(policy.weights, feats)
-        _, name, plan, thresholds = _best_plan(
-            val_scores, correct_np, _candidate_plans(pi, costs, budget_ms, settings)
-        )
+    pi = mean_assignment(policy.weights, feats)
+    _, name, plan, thresholds = _best_plan(
+        val_scores, correct_np, _candidate_plans(pi, costs, budget_ms, settings)
+    )
     policy.thresholds, policy.plan, policy.plan_source = thresholds, plan.tolist(), name
     policy.record_validation(val_scores, costs)
     return policy
