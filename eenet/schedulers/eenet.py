@@ -29,13 +29,20 @@ from safetensors.numpy import load_file, save_file
 from eenet.atomic import write_with
 from eenet.errors import ArtifactError, ConfigError
 from eenet.schedulers.base import FittedPolicy, first_exit, thresholds_from_plan
-from eenet.schedulers.plans import calibrated_plan, geometric_plan, last_exit_plan, no_early_exit
+from eenet.schedulers.plans import (
+    calibrated_plan,
+    geometric_plan,
+    last_exit_plan,
+    no_early_exit,
+    refine_plan,
+)
 from eenet.schedulers.scores import entropy
 
 WEIGHTS_FILE = "eenet.safetensors"
 
 DEFAULTS: dict[str, Any] = {
     "top_probs": 5,  # p_k features: the 5 largest probabilities, sorted (0 = all C, raw)
+    "agreement": True,  # add exit k's agreement with exit k-1 to its features (k >= 1)
     "hidden": 32,  # hidden units of every score / assignment MLP
     "lr": 0.01,  # AdamW learning rate (full batch)
     "weight_decay": 0.01,  # AdamW decoupled weight decay
@@ -49,6 +56,8 @@ DEFAULTS: dict[str, Any] = {
     "beta": 1.0,  # target_k proportional to a_k^beta
     "plan_temperatures": [1.0, 0.5, 2.0, 0.0],  # calibrated plans pi^tau * exp(lam c) tried
     "geometric_candidate": True,  # also try the heuristics' geometric plan on EENet scores
+    "refine_plan": True,  # pattern-search the chosen plan at constant cost on validation
+    "refine_min_gain": 2,  # ... keeping a move only if it gains more than this many samples
     "threads": 1,  # torch threads while fitting (tiny matmuls: more threads only contend)
 }
 
@@ -56,23 +65,30 @@ DEFAULTS: dict[str, Any] = {
 # ------------------------------------------------------------------ features and forward
 
 
-def data_features(log_probs: np.ndarray, top: int = 0) -> list[np.ndarray]:
-    """Per exit k: [p_k, max p_k, 1 - H(p_k)/log C] as float64 [N, m + 2].
+def data_features(log_probs: np.ndarray, top: int = 0, agreement: bool = False) -> list[np.ndarray]:
+    """Per exit k: [p_k, max p_k, 1 - H(p_k)/log C (, agreement)] as float64 [N, d_k].
 
-    `top` = 0 keeps p_k as it is (m = C, the paper); `top` > 0 keeps the `top` largest
-    probabilities in decreasing order (m = min(top, C)): class-agnostic, so it generalises
-    from a few thousand validation samples where 100 class-specific inputs overfit.
+    `top` = 0 keeps p_k as it is (C values, the paper); `top` > 0 keeps the `top` largest
+    probabilities in decreasing order: class-agnostic, so it generalises from a few thousand
+    validation samples where 100 class-specific inputs overfit. `agreement` adds, for k >= 1,
+    whether exit k predicts the same class as exit k-1 and the probability exit k gives to
+    exit k-1's class (still causal: exits k-1 and k only).
     """
     log_probs = np.asarray(log_probs, dtype=np.float64)
     probs = np.exp(log_probs)
     conf = 1.0 - entropy(log_probs) / math.log(log_probs.shape[-1])
-    if top > 0:
-        m = min(int(top), probs.shape[-1])
-        probs = -np.sort(-probs, axis=-1)[..., :m]
-    return [
-        np.concatenate([probs[k], probs[k].max(axis=-1, keepdims=True), conf[k][:, None]], 1)
-        for k in range(log_probs.shape[0])
-    ]
+    preds = log_probs.argmax(-1)
+    rows = np.arange(probs.shape[1])
+    feats = []
+    for k in range(log_probs.shape[0]):
+        p = probs[k]
+        shown = -np.sort(-p, axis=-1)[:, : min(int(top), p.shape[-1])] if top > 0 else p
+        parts = [shown, p.max(axis=-1, keepdims=True), conf[k][:, None]]
+        if agreement and k > 0:
+            same = (preds[k] == preds[k - 1]).astype(np.float64)
+            parts += [same[:, None], p[rows, preds[k - 1]][:, None]]
+        feats.append(np.concatenate(parts, 1))
+    return feats
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -86,12 +102,15 @@ def _mlp_np(w: Mapping[str, np.ndarray], prefix: str, x: np.ndarray) -> np.ndarr
 
 def score_logits(weights: Mapping[str, np.ndarray], log_probs: np.ndarray) -> np.ndarray:
     """g_k(x_k) for the exits given, [k, N]; causal: row j uses exits 0..j only."""
-    return _score_logits(weights, data_features(log_probs, _top_from_weights(weights)))
+    top, agreement = _feature_options(weights)
+    return _score_logits(weights, data_features(log_probs, top, agreement))
 
 
-def _top_from_weights(weights: Mapping[str, np.ndarray]) -> int:
-    """The `top` used at fit time, recorded in the weights file (0 = raw p_k)."""
-    return int(np.asarray(weights.get("top", np.zeros(1)))[0])
+def _feature_options(weights: Mapping[str, np.ndarray]) -> tuple[int, bool]:
+    """The feature options used at fit time, recorded in the weights file."""
+    top = int(np.asarray(weights.get("top", np.zeros(1)))[0])
+    agreement = bool(np.asarray(weights.get("agreement", np.zeros(1)))[0])
+    return top, agreement
 
 
 def _score_logits(weights: Mapping[str, np.ndarray], feats: list[np.ndarray]) -> np.ndarray:
@@ -174,10 +193,10 @@ class _MLP:
 class _Nets:
     """Score networks g_k and assignment networks h_k for K exits."""
 
-    def __init__(self, n_exits: int, n_classes: int, hidden: int, seed: int) -> None:
+    def __init__(self, in_dims: list[int], hidden: int, seed: int) -> None:
         gen = torch.Generator().manual_seed(seed)
-        self.g = [_MLP(n_classes + 2 + k, hidden, gen) for k in range(n_exits)]
-        self.h = [_MLP(n_classes + 2 + k, hidden, gen) for k in range(n_exits)]
+        self.g = [_MLP(d + k, hidden, gen) for k, d in enumerate(in_dims)]
+        self.h = [_MLP(d + k, hidden, gen) for k, d in enumerate(in_dims)]
 
     def score_params(self) -> list[torch.Tensor]:
         return [t for m in self.g for t in m.params.values()]
@@ -239,7 +258,7 @@ def _train_once(
     seed: int,
 ) -> dict[str, np.ndarray]:
     """One restart: alternate score / assignment phases; return the best state (a copy)."""
-    nets = _Nets(len(data), data[0].shape[1] - 2, int(s["hidden"]), seed)
+    nets = _Nets([d.shape[1] for d in data], int(s["hidden"]), seed)
     opt_g = torch.optim.AdamW(nets.score_params(), lr=s["lr"], weight_decay=s["weight_decay"])
     opt_h = torch.optim.AdamW(nets.assign_params(), lr=s["lr"], weight_decay=s["weight_decay"])
     fit_data = [d[fit_idx] for d in data]
@@ -366,7 +385,7 @@ def _fit(
         policy.plan_source = "last_exit (budget >= the last exit's cost: no early exit needed)"
         policy.record_validation(np.zeros((n_exits, n)), costs)
         return policy
-    feats = data_features(log_probs, int(settings["top_probs"]))
+    feats = data_features(log_probs, int(settings["top_probs"]), bool(settings["agreement"]))
     data = [torch.from_numpy(d.astype(np.float32)) for d in feats]
     correct = torch.from_numpy(correct_np.T.astype(np.float32))  # [N, K]
     perm = np.random.default_rng(seed).permutation(n)
@@ -396,12 +415,27 @@ def _fit(
         if best is None or acc > best[0] + 1e-12:
             best = (acc, state)
     assert best is not None
-    policy.weights = {**best[1], "top": np.array([int(settings["top_probs"])], dtype=np.int64)}
+    policy.weights = {
+        **best[1],
+        "top": np.array([int(settings["top_probs"])], dtype=np.int64),
+        "agreement": np.array([int(bool(settings["agreement"]))], dtype=np.int64),
+    }
     val_scores = _score_logits(policy.weights, feats)
     pi = mean_assignment(policy.weights, feats)
     _, name, plan, thresholds = _best_plan(
         val_scores, correct_np, _candidate_plans(pi, costs, budget_ms, settings)
     )
+    if settings["refine_plan"]:
+        cols = np.arange(n)
+
+        def hits(candidate: np.ndarray) -> float:
+            exits = first_exit(val_scores, thresholds_from_plan(val_scores, candidate))
+            return float(correct_np[exits, cols].sum())
+
+        refined, _ = refine_plan(plan, costs, hits, min_gain=float(settings["refine_min_gain"]))
+        if not np.array_equal(refined, plan):
+            name, plan = f"{name}+refined", refined
+            thresholds = thresholds_from_plan(val_scores, plan)
     policy.thresholds, policy.plan, policy.plan_source = thresholds, plan.tolist(), name
     policy.record_validation(val_scores, costs)
     return policy
