@@ -49,15 +49,17 @@ DEFAULTS: dict[str, Any] = {
     "max_epochs": 400,  # full-batch steps, upper bound
     "period": 10,  # steps per alternation phase (score, then assignment)
     "patience": 6,  # early stopping: score phases without held-out improvement
-    "restarts": 2,  # independent initialisations; best by held-out accuracy at B
-    "holdout": 0.25,  # fraction of validation held out for early stopping / restarts
+    "folds": 2,  # cross-fitting folds = ensemble members (each early-stops on its fold)
+    "restarts": 1,  # initialisations per fold; best by held-out accuracy at B
     "alpha_kl": 1e-3,  # weight of KL(target || r)
     "alpha_cost": 1e-2,  # weight of the budget term
     "beta": 1.0,  # target_k proportional to a_k^beta
     "plan_temperatures": [1.0, 0.5, 2.0, 0.0],  # calibrated plans pi^tau * exp(lam c) tried
     "geometric_candidate": True,  # also try the heuristics' geometric plan on EENet scores
     "refine_plan": True,  # pattern-search the chosen plan at constant cost on validation
-    "refine_min_gain": 2,  # ... keeping a move only if it gains more than this many samples
+    "refine_min_gain": 0.0005,  # ... keeping a move only if it gains > this fraction (>= 2)
+    "switch_z": 2.0,  # leave the geometric plan only if out-of-fold val gain has z >= this
+    "refine_z": 3.0,  # ... and a refined (searched) plan only if its gain has z >= this
     "threads": 1,  # torch threads while fitting (tiny matmuls: more threads only contend)
 }
 
@@ -113,17 +115,31 @@ def _feature_options(weights: Mapping[str, np.ndarray]) -> tuple[int, bool]:
     return top, agreement
 
 
-def _score_logits(weights: Mapping[str, np.ndarray], feats: list[np.ndarray]) -> np.ndarray:
-    n = feats[0].shape[0]
-    if "g0.w1" not in weights:  # fitted without training (no early exit needed): no scores
-        return np.zeros((len(feats), n))
-    prev = np.zeros((n, 0))
+def _members(weights: Mapping[str, np.ndarray]) -> list[str]:
+    """Weight-name prefixes of the ensemble members ("" for a single unprefixed network)."""
+    if "members" in weights:
+        return [f"m{i}." for i in range(int(np.asarray(weights["members"])[0]))]
+    return [""] if "g0.w1" in weights else []
+
+
+def _member_logits(
+    weights: Mapping[str, np.ndarray], feats: list[np.ndarray], prefix: str
+) -> np.ndarray:
+    prev = np.zeros((feats[0].shape[0], 0))
     rows = []
     for k, d in enumerate(feats):
-        z = _mlp_np(weights, f"g{k}", np.concatenate([d, prev], 1))
+        z = _mlp_np(weights, f"{prefix}g{k}", np.concatenate([d, prev], 1))
         rows.append(z)
         prev = np.concatenate([prev, _sigmoid(z)[:, None]], 1)
     return np.stack(rows)
+
+
+def _score_logits(weights: Mapping[str, np.ndarray], feats: list[np.ndarray]) -> np.ndarray:
+    """Mean over ensemble members of g_k(x_k), [k, N] (zeros when nothing was trained)."""
+    members = _members(weights)
+    if not members:  # fitted without training (no early exit needed): no scores
+        return np.zeros((len(feats), feats[0].shape[0]))
+    return np.mean([_member_logits(weights, feats, m) for m in members], axis=0)
 
 
 # ------------------------------------------------------------------ the policy
@@ -298,18 +314,20 @@ def _train_once(
 
 
 def mean_assignment(weights: Mapping[str, np.ndarray], feats: list[np.ndarray]) -> np.ndarray:
-    """pi = mean over samples of r = softmax_k h_k(x_k), [K] (fit time only)."""
-    a = _sigmoid(_score_logits(weights, feats))
-    u = np.stack(
-        [
-            _mlp_np(weights, f"h{k}", np.concatenate([d, a[:k].T], 1))
-            for k, d in enumerate(feats)
-        ],
-        1,
-    )
-    u = u - u.max(1, keepdims=True)
-    r = np.exp(u) / np.exp(u).sum(1, keepdims=True)
-    return r.mean(0)
+    """pi = mean over samples (and members) of r = softmax_k h_k(x_k), [K] (fit time only)."""
+    plans = []
+    for m in _members(weights):
+        a = _sigmoid(_member_logits(weights, feats, m))
+        u = np.stack(
+            [
+                _mlp_np(weights, f"{m}h{k}", np.concatenate([d, a[:k].T], 1))
+                for k, d in enumerate(feats)
+            ],
+            1,
+        )
+        u = u - u.max(1, keepdims=True)
+        plans.append((np.exp(u) / np.exp(u).sum(1, keepdims=True)).mean(0))
+    return np.mean(plans, axis=0)
 
 
 def _candidate_plans(
@@ -337,12 +355,62 @@ def _best_plan(
     return best
 
 
+def _hits(scores: np.ndarray, correct: np.ndarray, plan: np.ndarray) -> np.ndarray:
+    """Whether each sample is answered correctly under the thresholds realising `plan`."""
+    exits = first_exit(scores, thresholds_from_plan(scores, plan))
+    return correct[exits, np.arange(scores.shape[1])]
+
+
+def paired_z(hits: np.ndarray, baseline: np.ndarray) -> float:
+    """Sign-test statistic of `hits` over `baseline` on the same samples (wins - losses)."""
+    wins = int((hits & ~baseline).sum())
+    losses = int((~hits & baseline).sum())
+    return (wins - losses) / math.sqrt(max(1, wins + losses))
+
+
+def _choose_plan(
+    scores: np.ndarray,
+    correct: np.ndarray,
+    pi: np.ndarray,
+    costs: np.ndarray,
+    budget: float,
+    s: Mapping[str, Any],
+) -> tuple[str, np.ndarray]:
+    """The plan used at inference, chosen on out-of-fold validation scores.
+
+    Candidates: EENet's pi calibrated to the budget (several temperatures) and the best of
+    them refined at constant cost. The baseline is the geometric plan (if enabled, else the
+    first candidate); a candidate replaces it only when it answers significantly more
+    validation samples correctly (paired sign test z >= `switch_z`, `refine_z` for the
+    searched plan), so noise in a few
+    thousand samples cannot make EENet's plan worse than the heuristics'.
+    """
+    options = _candidate_plans(pi, costs, budget, s)
+    baseline_name, baseline_plan = options[-1] if s["geometric_candidate"] else options[0]
+    base_hits = _hits(scores, correct, baseline_plan)
+    scored = [(float(_hits(scores, correct, p).sum()), name, p) for name, p in options]
+    if s["refine_plan"]:
+        _, name, start = max(scored, key=lambda item: item[0])
+        min_gain = max(2.0, float(s["refine_min_gain"]) * scores.shape[1])
+        refined, value = refine_plan(
+            start, costs, lambda p: float(_hits(scores, correct, p).sum()), min_gain=min_gain
+        )
+        scored.append((value, f"{name}+refined", refined))
+    best_name, best_plan, best_value = baseline_name, baseline_plan, float(base_hits.sum())
+    for value, name, plan in scored:
+        # a searched plan has had more chances to look good by luck: it must clear a higher bar
+        bar = float(s["refine_z"] if name.endswith("+refined") else s["switch_z"])
+        if value > best_value and paired_z(_hits(scores, correct, plan), base_hits) >= bar:
+            best_name, best_plan, best_value = name, plan, value
+    return best_name, best_plan
+
+
 def _check(s: Mapping[str, Any]) -> None:
     for key in ("hidden", "max_epochs", "period", "restarts", "threads"):
         if int(s[key]) < 1:
             raise ConfigError(f"schedulers.eenet.{key}: must be >= 1, got {s[key]!r}")
-    if not 0.0 < float(s["holdout"]) < 1.0:
-        raise ConfigError(f"schedulers.eenet.holdout: must be in (0, 1), got {s['holdout']!r}")
+    if int(s["folds"]) < 2:
+        raise ConfigError(f"schedulers.eenet.folds: must be >= 2, got {s['folds']!r}")
     if float(s["lr"]) <= 0:
         raise ConfigError(f"schedulers.eenet.lr: must be > 0, got {s['lr']!r}")
     if not s["plan_temperatures"] and not s["geometric_candidate"]:
@@ -388,54 +456,50 @@ def _fit(
     feats = data_features(log_probs, int(settings["top_probs"]), bool(settings["agreement"]))
     data = [torch.from_numpy(d.astype(np.float32)) for d in feats]
     correct = torch.from_numpy(correct_np.T.astype(np.float32))  # [N, K]
-    perm = np.random.default_rng(seed).permutation(n)
-    n_hold = min(n - 1, max(1, int(round(float(settings["holdout"]) * n))))
-    hold_idx, fit_idx = np.sort(perm[:n_hold]), np.sort(perm[n_hold:])
     costs_t = torch.from_numpy(np.asarray(costs, dtype=np.float32))
+    n_folds = min(int(settings["folds"]), n)
+    fold_of = np.empty(n, dtype=np.int64)
+    fold_of[np.random.default_rng(seed).permutation(n)] = np.arange(n) % n_folds
 
-    best: tuple[float, dict[str, np.ndarray]] | None = None
-    for restart in range(int(settings["restarts"])):
-        state = _train_once(
-            data,
-            correct,
-            torch.from_numpy(fit_idx),
-            torch.from_numpy(hold_idx),
-            costs_t,
-            float(budget_ms),
-            settings,
-            seed * 1000 + restart,
-        )
+    # cross-fitting: member f trains on the other folds, early-stops on fold f, and scores
+    # fold f out of sample; the plan is chosen on these honest out-of-fold scores.
+    weights: dict[str, np.ndarray] = {}
+    oof = np.zeros((n_exits, n))
+    for fold in range(n_folds):
+        hold_idx, fit_idx = np.flatnonzero(fold_of == fold), np.flatnonzero(fold_of != fold)
         hold_feats = [d[hold_idx] for d in feats]
-        pi = mean_assignment(state, hold_feats)
-        acc = _best_plan(
-            _score_logits(state, hold_feats),
-            correct_np[:, hold_idx],
-            _candidate_plans(pi, costs, budget_ms, settings),
-        )[0]
-        if best is None or acc > best[0] + 1e-12:
-            best = (acc, state)
-    assert best is not None
+        best: tuple[float, dict[str, np.ndarray]] | None = None
+        for restart in range(int(settings["restarts"])):
+            state = _train_once(
+                data,
+                correct,
+                torch.from_numpy(fit_idx),
+                torch.from_numpy(hold_idx),
+                costs_t,
+                float(budget_ms),
+                settings,
+                seed * 1000 + fold * 100 + restart,
+            )
+            acc = _best_plan(
+                _score_logits(state, hold_feats),
+                correct_np[:, hold_idx],
+                _candidate_plans(mean_assignment(state, hold_feats), costs, budget_ms, settings),
+            )[0]
+            if best is None or acc > best[0] + 1e-12:
+                best = (acc, state)
+        assert best is not None
+        weights.update({f"m{fold}.{key}": value for key, value in best[1].items()})
+        oof[:, hold_idx] = _score_logits(best[1], hold_feats)
     policy.weights = {
-        **best[1],
+        **weights,
+        "members": np.array([n_folds], dtype=np.int64),
         "top": np.array([int(settings["top_probs"])], dtype=np.int64),
         "agreement": np.array([int(bool(settings["agreement"]))], dtype=np.int64),
     }
-    val_scores = _score_logits(policy.weights, feats)
     pi = mean_assignment(policy.weights, feats)
-    _, name, plan, thresholds = _best_plan(
-        val_scores, correct_np, _candidate_plans(pi, costs, budget_ms, settings)
-    )
-    if settings["refine_plan"]:
-        cols = np.arange(n)
-
-        def hits(candidate: np.ndarray) -> float:
-            exits = first_exit(val_scores, thresholds_from_plan(val_scores, candidate))
-            return float(correct_np[exits, cols].sum())
-
-        refined, _ = refine_plan(plan, costs, hits, min_gain=float(settings["refine_min_gain"]))
-        if not np.array_equal(refined, plan):
-            name, plan = f"{name}+refined", refined
-            thresholds = thresholds_from_plan(val_scores, plan)
-    policy.thresholds, policy.plan, policy.plan_source = thresholds, plan.tolist(), name
+    name, plan = _choose_plan(oof, correct_np, pi, costs, budget_ms, settings)
+    val_scores = _score_logits(policy.weights, feats)
+    policy.thresholds = thresholds_from_plan(val_scores, plan)
+    policy.plan, policy.plan_source = plan.tolist(), name
     policy.record_validation(val_scores, costs)
     return policy
