@@ -7,11 +7,14 @@ are trained in alternation (score: BCE weighted by the detached, per-exit normal
 assignment: alpha_kl KL(a^beta / sum || r) + alpha_cost |mean cost of r - B| / B). The plan
 pi = mean r is calibrated to the budget and thresholds on the scores come from it.
 
-Departures from the paper (see docs/schedulers.md): full-batch AdamW with a larger learning
-rate and step-based alternation; early stopping on a held-out part of validation; restarts
-and the final plan chosen by validation accuracy at the budget among calibrated versions of
-pi (and the geometric plan); ranking by the score logit g_k (same order as a_k, no ties at
-1.0). Inference runs the same feature code in numpy float64 from safetensors weights.
+Departures from the paper (see docs/schedulers.md): class-agnostic p_k features (sorted top
+probabilities) plus agreement with the previous exit; full-batch AdamW with a larger learning
+rate and step-based alternation; cross-fitting (each of `folds` members trains on the other
+folds and early-stops on its own; inference averages their score logits); the plan chosen on
+out-of-fold scores among pi calibrated to the budget, its constant-cost refinement and the
+geometric plan, leaving the geometric plan only on a significant validation gain; ranking by
+the score logit g_k (same order as a_k, no ties at 1.0). Inference runs the same feature code
+in numpy float64 from safetensors weights.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ WEIGHTS_FILE = "eenet.safetensors"
 DEFAULTS: dict[str, Any] = {
     "top_probs": 5,  # p_k features: the 5 largest probabilities, sorted (0 = all C, raw)
     "agreement": True,  # add exit k's agreement with exit k-1 to its features (k >= 1)
+    "log_scale": False,  # feed log p, log max p, log(H/log C) instead of p, max p, 1-H/log C
     "hidden": 32,  # hidden units of every score / assignment MLP
     "lr": 0.01,  # AdamW learning rate (full batch)
     "weight_decay": 0.01,  # AdamW decoupled weight decay
@@ -51,6 +55,7 @@ DEFAULTS: dict[str, Any] = {
     "patience": 6,  # early stopping: score phases without held-out improvement
     "folds": 2,  # cross-fitting folds = ensemble members (each early-stops on its fold)
     "restarts": 1,  # initialisations per fold; best by held-out accuracy at B
+    "uniform_weight": 0.0,  # share of equal per-sample weight mixed into the r weights
     "alpha_kl": 1e-3,  # weight of KL(target || r)
     "alpha_cost": 1e-2,  # weight of the budget term
     "beta": 1.0,  # target_k proportional to a_k^beta
@@ -67,7 +72,9 @@ DEFAULTS: dict[str, Any] = {
 # ------------------------------------------------------------------ features and forward
 
 
-def data_features(log_probs: np.ndarray, top: int = 0, agreement: bool = False) -> list[np.ndarray]:
+def data_features(
+    log_probs: np.ndarray, top: int = 0, agreement: bool = False, log_scale: bool = False
+) -> list[np.ndarray]:
     """Per exit k: [p_k, max p_k, 1 - H(p_k)/log C (, agreement)] as float64 [N, d_k].
 
     `top` = 0 keeps p_k as it is (C values, the paper); `top` > 0 keeps the `top` largest
@@ -86,6 +93,9 @@ def data_features(log_probs: np.ndarray, top: int = 0, agreement: bool = False) 
         p = probs[k]
         shown = -np.sort(-p, axis=-1)[:, : min(int(top), p.shape[-1])] if top > 0 else p
         parts = [shown, p.max(axis=-1, keepdims=True), conf[k][:, None]]
+        if log_scale:  # same information, resolution where confident samples crowd near 1
+            parts = [np.log(np.clip(shown, 1e-12, None)), log_probs[k].max(-1, keepdims=True),
+                     np.log(np.clip(1.0 - conf[k], 1e-12, None))[:, None]]
         if agreement and k > 0:
             same = (preds[k] == preds[k - 1]).astype(np.float64)
             parts += [same[:, None], p[rows, preds[k - 1]][:, None]]
@@ -104,15 +114,15 @@ def _mlp_np(w: Mapping[str, np.ndarray], prefix: str, x: np.ndarray) -> np.ndarr
 
 def score_logits(weights: Mapping[str, np.ndarray], log_probs: np.ndarray) -> np.ndarray:
     """g_k(x_k) for the exits given, [k, N]; causal: row j uses exits 0..j only."""
-    top, agreement = _feature_options(weights)
-    return _score_logits(weights, data_features(log_probs, top, agreement))
+    return _score_logits(weights, data_features(log_probs, *_feature_options(weights)))
 
 
-def _feature_options(weights: Mapping[str, np.ndarray]) -> tuple[int, bool]:
+def _feature_options(weights: Mapping[str, np.ndarray]) -> tuple[int, bool, bool]:
     """The feature options used at fit time, recorded in the weights file."""
     top = int(np.asarray(weights.get("top", np.zeros(1)))[0])
     agreement = bool(np.asarray(weights.get("agreement", np.zeros(1)))[0])
-    return top, agreement
+    log_scale = bool(np.asarray(weights.get("log_scale", np.zeros(1)))[0])
+    return top, agreement, log_scale
 
 
 def _members(weights: Mapping[str, np.ndarray]) -> list[str]:
@@ -245,9 +255,13 @@ class _Nets:
         return out
 
 
-def _weighted_bce(z: torch.Tensor, y: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
-    """Mean over exits of the BCE weighted by r (detached, normalised over samples per exit)."""
+def _weighted_bce(
+    z: torch.Tensor, y: torch.Tensor, r: torch.Tensor, uniform: float = 0.0
+) -> torch.Tensor:
+    """Mean over exits of the BCE weighted by r (detached, normalised over samples per exit),
+    mixed with a share `uniform` of equal weights."""
     w = r / r.sum(0, keepdim=True).clamp_min(1e-12)
+    w = (1.0 - uniform) * w + uniform / r.shape[0]
     bce = torch.nn.functional.binary_cross_entropy_with_logits(z, y, reduction="none")
     return (w * bce).sum(0).mean()
 
@@ -290,7 +304,7 @@ def _train_once(
         for _ in range(period):
             opt_g.zero_grad(set_to_none=True)
             z, _ = nets.scores(fit_data)
-            _weighted_bce(z, y_fit, r).backward()
+            _weighted_bce(z, y_fit, r, float(s["uniform_weight"])).backward()
             opt_g.step()
             step += 1
         # assignment phase: a and the features are fixed while only h trains
@@ -305,7 +319,7 @@ def _train_once(
         with torch.no_grad():
             z, xs = nets.scores(hold_data)
             r = torch.softmax(nets.assign_logits(xs), 1)
-            loss = float(_weighted_bce(z, y_hold, r))
+            loss = float(_weighted_bce(z, y_hold, r, float(s["uniform_weight"])))
         if loss < best_loss - 1e-6:
             best_loss, best_state, stale = loss, nets.state(), 0
         else:
@@ -453,7 +467,8 @@ def _fit(
         policy.plan_source = "last_exit (budget >= the last exit's cost: no early exit needed)"
         policy.record_validation(np.zeros((n_exits, n)), costs)
         return policy
-    feats = data_features(log_probs, int(settings["top_probs"]), bool(settings["agreement"]))
+    options = (int(settings["top_probs"]), bool(settings["agreement"]), bool(settings["log_scale"]))
+    feats = data_features(log_probs, *options)
     data = [torch.from_numpy(d.astype(np.float32)) for d in feats]
     correct = torch.from_numpy(correct_np.T.astype(np.float32))  # [N, K]
     costs_t = torch.from_numpy(np.asarray(costs, dtype=np.float32))
@@ -495,6 +510,7 @@ def _fit(
         "members": np.array([n_folds], dtype=np.int64),
         "top": np.array([int(settings["top_probs"])], dtype=np.int64),
         "agreement": np.array([int(bool(settings["agreement"]))], dtype=np.int64),
+        "log_scale": np.array([int(bool(settings["log_scale"]))], dtype=np.int64),
     }
     pi = mean_assignment(policy.weights, feats)
     name, plan = _choose_plan(oof, correct_np, pi, costs, budget_ms, settings)
