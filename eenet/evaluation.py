@@ -69,21 +69,16 @@ def evaluate_policies(
 ) -> list[dict[str, Any]]:
     """Evaluate fitted policies (None = the oracle at that budget) on one split.
 
-    Scores of heuristics do not depend on the fit, so they are computed once per method.
+    Work that does not depend on the fit (heuristic scores, EENet's input features) is shared
+    through a cache, so a sweep costs little more than one policy.
     """
-    cache: dict[str, np.ndarray] = {}
+    cache: dict[Any, np.ndarray] = {}
     results = []
     for policy, budget in zip(policies, budgets_ms, strict=True):
         if policy is None:
             exits = _oracle(correct, costs, budget)
         else:
-            if policy.fixed_scores and policy.method in cache:
-                scores = cache[policy.method]
-            else:
-                scores = policy.scores(log_probs)
-                if policy.fixed_scores:
-                    cache[policy.method] = scores
-            exits = first_exit(scores, policy.thresholds)
+            exits = first_exit(policy.scores_cached(log_probs, cache), policy.thresholds)
         results.append(_evaluate(correct, exits, costs))
     return results
 

@@ -90,3 +90,16 @@ def test_sweep_is_deterministic():
     b = schedule_sweep(val, test, costs, ["eenet", "patience"], [1.8], {"eenet": FAST_EENET})
     strip = [{k: v for k, v in r.items() if k != "fit_seconds"} for r in a]
     assert strip == [{k: v for k, v in r.items() if k != "fit_seconds"} for r in b]
+
+
+def test_cached_scores_match_direct_scores():
+    from eenet.schedulers import fit_policy
+
+    val, test = make_split_pair(3, 10, 600, 600, seed=3)
+    costs = make_costs(3)
+    lp = test.log_probs()
+    cache: dict = {}
+    for method, settings in (("eenet", FAST_EENET), ("entropy", {})):
+        for budget in (1.5, 2.5):
+            policy = fit_policy(method, val, costs, budget, settings)
+            np.testing.assert_array_equal(policy.scores_cached(lp, cache), policy.scores(lp))

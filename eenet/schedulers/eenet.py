@@ -166,6 +166,14 @@ class EENetPolicy(FittedPolicy):
     def scores(self, log_probs: np.ndarray) -> np.ndarray:
         return score_logits(self.weights, log_probs)
 
+    def scores_cached(self, log_probs: np.ndarray, cache: dict[Any, np.ndarray]) -> np.ndarray:
+        """Policies fitted at other budgets share the (budget-independent) input features."""
+        options = _feature_options(self.weights)
+        key = ("eenet_features", *options)
+        if key not in cache:
+            cache[key] = data_features(log_probs, *options)  # type: ignore[assignment]
+        return _score_logits(self.weights, cache[key])  # type: ignore[arg-type]
+
     def metadata(self) -> dict[str, Any]:
         meta = super().metadata()
         meta.update(plan=list(self.plan), plan_source=self.plan_source, weights=WEIGHTS_FILE)
