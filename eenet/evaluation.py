@@ -11,7 +11,7 @@ import numpy as np
 from eenet.errors import ArtifactError, unknown_name
 from eenet.outputs import ExitOutputs, check_compatible, validate_costs
 from eenet.schedulers import available_methods, fit_log_probs
-from eenet.schedulers.base import exit_fractions, first_exit, mean_cost
+from eenet.schedulers.base import FittedPolicy, exit_fractions, first_exit, mean_cost
 from eenet.schedulers.plans import check_budget
 
 ORACLE = "oracle"
@@ -60,6 +60,29 @@ def oracle_exits(outputs: ExitOutputs, costs: Any, budget_ms: float) -> np.ndarr
     return _oracle(outputs.correct(), costs, budget_ms)
 
 
+def evaluate_policies(
+    policies: Sequence[FittedPolicy | None],
+    budgets_ms: Sequence[float],
+    log_probs: np.ndarray,
+    correct: np.ndarray,
+    costs: np.ndarray,
+) -> list[dict[str, Any]]:
+    """Evaluate fitted policies (None = the oracle at that budget) on one split.
+
+    Work that does not depend on the fit (heuristic scores, EENet's input features) is shared
+    through a cache, so a sweep costs little more than one policy.
+    """
+    cache: dict[Any, np.ndarray] = {}
+    results = []
+    for policy, budget in zip(policies, budgets_ms, strict=True):
+        if policy is None:
+            exits = _oracle(correct, costs, budget)
+        else:
+            exits = first_exit(policy.scores_cached(log_probs, cache), policy.thresholds)
+        results.append(_evaluate(correct, exits, costs))
+    return results
+
+
 def schedule_sweep(
     val: ExitOutputs,
     test: ExitOutputs,
@@ -92,36 +115,26 @@ def schedule_sweep(
     val_correct, test_correct = val.correct(), test.correct()
     rows: list[dict[str, Any]] = []
     for method in methods:
-        cache: dict[str, np.ndarray] = {}
-        for budget in budgets:
-            if method == ORACLE:
-                val_res = _evaluate(val_correct, _oracle(val_correct, costs, budget), costs)
-                test_res = _evaluate(test_correct, _oracle(test_correct, costs, budget), costs)
-                fit_seconds = 0.0
-            else:
-                policy = fit_log_probs(
-                    method, val_lp, val.labels, costs, budget, settings.get(method), seed
-                )
-                fit_seconds = policy.fit_seconds
-                if policy.fixed_scores and "val" in cache:
-                    val_scores, test_scores = cache["val"], cache["test"]
-                else:
-                    val_scores, test_scores = policy.scores(val_lp), policy.scores(test_lp)
-                    if policy.fixed_scores:
-                        cache.update(val=val_scores, test=test_scores)
-                val_exits = first_exit(val_scores, policy.thresholds)
-                test_exits = first_exit(test_scores, policy.thresholds)
-                val_res = _evaluate(val_correct, val_exits, costs)
-                test_res = _evaluate(test_correct, test_exits, costs)
+        if method == ORACLE:
+            policies: list[FittedPolicy | None] = [None] * len(budgets)
+        else:
+            policies = [
+                fit_log_probs(method, val_lp, val.labels, costs, b, settings.get(method), seed)
+                for b in budgets
+            ]
+        val_res = evaluate_policies(policies, budgets, val_lp, val_correct, costs)
+        test_res = evaluate_policies(policies, budgets, test_lp, test_correct, costs)
+        for budget, policy, v, t in zip(budgets, policies, val_res, test_res, strict=True):
+            fit_seconds = 0.0 if policy is None else policy.fit_seconds
             rows.append(
                 {
                     "method": method,
                     "budget": float(budget),
-                    "test_accuracy": test_res["accuracy"],
-                    "test_cost": test_res["cost_ms"],
-                    "val_cost": val_res["cost_ms"],
-                    "val_accuracy": val_res["accuracy"],
-                    "exit_fractions": test_res["exit_fractions"],
+                    "test_accuracy": t["accuracy"],
+                    "test_cost": t["cost_ms"],
+                    "val_cost": v["cost_ms"],
+                    "val_accuracy": v["accuracy"],
+                    "exit_fractions": t["exit_fractions"],
                     "fit_seconds": fit_seconds,
                     "upper_bound": method == ORACLE,
                 }

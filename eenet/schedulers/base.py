@@ -97,6 +97,15 @@ class FittedPolicy(ABC):
     def scores(self, log_probs: np.ndarray) -> np.ndarray:
         """Scores [k, N] from log-probabilities [k, N, C] of exits 0..k-1 (causal per exit)."""
 
+    def scores_cached(self, log_probs: np.ndarray, cache: dict[Any, np.ndarray]) -> np.ndarray:
+        """`scores(log_probs)`, sharing work through `cache` between policies on one split."""
+        if not self.fixed_scores:
+            return self.scores(log_probs)
+        key = ("scores", self.method)
+        if key not in cache:
+            cache[key] = self.scores(log_probs)
+        return cache[key]
+
     def decide(self, log_probs: np.ndarray) -> np.ndarray:
         """Exit index of every sample, int64 [N], from all exits' log-probabilities."""
         return first_exit(self.scores(log_probs), self.thresholds)

@@ -7,11 +7,14 @@ are trained in alternation (score: BCE weighted by the detached, per-exit normal
 assignment: alpha_kl KL(a^beta / sum || r) + alpha_cost |mean cost of r - B| / B). The plan
 pi = mean r is calibrated to the budget and thresholds on the scores come from it.
 
-Departures from the paper (see docs/schedulers.md): full-batch AdamW with a larger learning
-rate and step-based alternation; early stopping on a held-out part of validation; restarts
-and the final plan chosen by validation accuracy at the budget among calibrated versions of
-pi (and the geometric plan); ranking by the score logit g_k (same order as a_k, no ties at
-1.0). Inference runs the same feature code in numpy float64 from safetensors weights.
+Departures from the paper (see docs/schedulers.md): class-agnostic p_k features (sorted top
+probabilities) plus agreement with the previous exit; full-batch AdamW with a larger learning
+rate and step-based alternation; cross-fitting (each of `folds` members trains on the other
+folds and early-stops on its own; inference averages their score logits); the plan chosen on
+out-of-fold scores among pi calibrated to the budget, its constant-cost refinement and the
+geometric plan, leaving the geometric plan only on a significant validation gain; ranking by
+the score logit g_k (same order as a_k, no ties at 1.0). Inference runs the same feature code
+in numpy float64 from safetensors weights.
 """
 
 from __future__ import annotations
@@ -29,26 +32,39 @@ from safetensors.numpy import load_file, save_file
 from eenet.atomic import write_with
 from eenet.errors import ArtifactError, ConfigError
 from eenet.schedulers.base import FittedPolicy, first_exit, thresholds_from_plan
-from eenet.schedulers.plans import calibrated_plan, geometric_plan, last_exit_plan, no_early_exit
+from eenet.schedulers.plans import (
+    calibrated_plan,
+    geometric_plan,
+    last_exit_plan,
+    no_early_exit,
+    refine_plan,
+)
 from eenet.schedulers.scores import entropy
 
 WEIGHTS_FILE = "eenet.safetensors"
 
 DEFAULTS: dict[str, Any] = {
     "top_probs": 5,  # p_k features: the 5 largest probabilities, sorted (0 = all C, raw)
+    "agreement": True,  # add exit k's agreement with exit k-1 to its features (k >= 1)
+    "log_scale": False,  # feed log p, log max p, log(H/log C) instead of p, max p, 1-H/log C
     "hidden": 32,  # hidden units of every score / assignment MLP
     "lr": 0.01,  # AdamW learning rate (full batch)
     "weight_decay": 0.01,  # AdamW decoupled weight decay
     "max_epochs": 400,  # full-batch steps, upper bound
     "period": 10,  # steps per alternation phase (score, then assignment)
     "patience": 6,  # early stopping: score phases without held-out improvement
-    "restarts": 2,  # independent initialisations; best by held-out accuracy at B
-    "holdout": 0.25,  # fraction of validation held out for early stopping / restarts
+    "folds": 2,  # cross-fitting folds = ensemble members (each early-stops on its fold)
+    "restarts": 1,  # initialisations per fold; best by held-out accuracy at B
+    "uniform_weight": 0.0,  # share of equal per-sample weight mixed into the r weights
     "alpha_kl": 1e-3,  # weight of KL(target || r)
     "alpha_cost": 1e-2,  # weight of the budget term
     "beta": 1.0,  # target_k proportional to a_k^beta
     "plan_temperatures": [1.0, 0.5, 2.0, 0.0],  # calibrated plans pi^tau * exp(lam c) tried
     "geometric_candidate": True,  # also try the heuristics' geometric plan on EENet scores
+    "refine_plan": True,  # pattern-search the chosen plan at constant cost on validation
+    "refine_min_gain": 0.0005,  # ... keeping a move only if it gains > this fraction (>= 2)
+    "switch_z": 2.0,  # leave the geometric plan only if out-of-fold val gain has z >= this
+    "refine_z": 3.0,  # ... and a refined (searched) plan only if its gain has z >= this
     "threads": 1,  # torch threads while fitting (tiny matmuls: more threads only contend)
 }
 
@@ -56,23 +72,35 @@ DEFAULTS: dict[str, Any] = {
 # ------------------------------------------------------------------ features and forward
 
 
-def data_features(log_probs: np.ndarray, top: int = 0) -> list[np.ndarray]:
-    """Per exit k: [p_k, max p_k, 1 - H(p_k)/log C] as float64 [N, m + 2].
+def data_features(
+    log_probs: np.ndarray, top: int = 0, agreement: bool = False, log_scale: bool = False
+) -> list[np.ndarray]:
+    """Per exit k: [p_k, max p_k, 1 - H(p_k)/log C (, agreement)] as float64 [N, d_k].
 
-    `top` = 0 keeps p_k as it is (m = C, the paper); `top` > 0 keeps the `top` largest
-    probabilities in decreasing order (m = min(top, C)): class-agnostic, so it generalises
-    from a few thousand validation samples where 100 class-specific inputs overfit.
+    `top` = 0 keeps p_k as it is (C values, the paper); `top` > 0 keeps the `top` largest
+    probabilities in decreasing order: class-agnostic, so it generalises from a few thousand
+    validation samples where 100 class-specific inputs overfit. `agreement` adds, for k >= 1,
+    whether exit k predicts the same class as exit k-1 and the probability exit k gives to
+    exit k-1's class (still causal: exits k-1 and k only).
     """
     log_probs = np.asarray(log_probs, dtype=np.float64)
     probs = np.exp(log_probs)
     conf = 1.0 - entropy(log_probs) / math.log(log_probs.shape[-1])
-    if top > 0:
-        m = min(int(top), probs.shape[-1])
-        probs = -np.sort(-probs, axis=-1)[..., :m]
-    return [
-        np.concatenate([probs[k], probs[k].max(axis=-1, keepdims=True), conf[k][:, None]], 1)
-        for k in range(log_probs.shape[0])
-    ]
+    preds = log_probs.argmax(-1)
+    rows = np.arange(probs.shape[1])
+    feats = []
+    for k in range(log_probs.shape[0]):
+        p = probs[k]
+        shown = -np.sort(-p, axis=-1)[:, : min(int(top), p.shape[-1])] if top > 0 else p
+        parts = [shown, p.max(axis=-1, keepdims=True), conf[k][:, None]]
+        if log_scale:  # same information, resolution where confident samples crowd near 1
+            parts = [np.log(np.clip(shown, 1e-12, None)), log_probs[k].max(-1, keepdims=True),
+                     np.log(np.clip(1.0 - conf[k], 1e-12, None))[:, None]]
+        if agreement and k > 0:
+            same = (preds[k] == preds[k - 1]).astype(np.float64)
+            parts += [same[:, None], p[rows, preds[k - 1]][:, None]]
+        feats.append(np.concatenate(parts, 1))
+    return feats
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -86,23 +114,42 @@ def _mlp_np(w: Mapping[str, np.ndarray], prefix: str, x: np.ndarray) -> np.ndarr
 
 def score_logits(weights: Mapping[str, np.ndarray], log_probs: np.ndarray) -> np.ndarray:
     """g_k(x_k) for the exits given, [k, N]; causal: row j uses exits 0..j only."""
-    return _score_logits(weights, data_features(log_probs, _top_from_weights(weights)))
+    return _score_logits(weights, data_features(log_probs, *_feature_options(weights)))
 
 
-def _top_from_weights(weights: Mapping[str, np.ndarray]) -> int:
-    """The `top` used at fit time, recorded in the weights file (0 = raw p_k)."""
-    return int(np.asarray(weights.get("top", np.zeros(1)))[0])
+def _feature_options(weights: Mapping[str, np.ndarray]) -> tuple[int, bool, bool]:
+    """The feature options used at fit time, recorded in the weights file."""
+    top = int(np.asarray(weights.get("top", np.zeros(1)))[0])
+    agreement = bool(np.asarray(weights.get("agreement", np.zeros(1)))[0])
+    log_scale = bool(np.asarray(weights.get("log_scale", np.zeros(1)))[0])
+    return top, agreement, log_scale
 
 
-def _score_logits(weights: Mapping[str, np.ndarray], feats: list[np.ndarray]) -> np.ndarray:
-    n = feats[0].shape[0]
-    prev = np.zeros((n, 0))
+def _members(weights: Mapping[str, np.ndarray]) -> list[str]:
+    """Weight-name prefixes of the ensemble members ("" for a single unprefixed network)."""
+    if "members" in weights:
+        return [f"m{i}." for i in range(int(np.asarray(weights["members"])[0]))]
+    return [""] if "g0.w1" in weights else []
+
+
+def _member_logits(
+    weights: Mapping[str, np.ndarray], feats: list[np.ndarray], prefix: str
+) -> np.ndarray:
+    prev = np.zeros((feats[0].shape[0], 0))
     rows = []
     for k, d in enumerate(feats):
-        z = _mlp_np(weights, f"g{k}", np.concatenate([d, prev], 1))
+        z = _mlp_np(weights, f"{prefix}g{k}", np.concatenate([d, prev], 1))
         rows.append(z)
         prev = np.concatenate([prev, _sigmoid(z)[:, None]], 1)
     return np.stack(rows)
+
+
+def _score_logits(weights: Mapping[str, np.ndarray], feats: list[np.ndarray]) -> np.ndarray:
+    """Mean over ensemble members of g_k(x_k), [k, N] (zeros when nothing was trained)."""
+    members = _members(weights)
+    if not members:  # fitted without training (no early exit needed): no scores
+        return np.zeros((len(feats), feats[0].shape[0]))
+    return np.mean([_member_logits(weights, feats, m) for m in members], axis=0)
 
 
 # ------------------------------------------------------------------ the policy
@@ -118,6 +165,14 @@ class EENetPolicy(FittedPolicy):
 
     def scores(self, log_probs: np.ndarray) -> np.ndarray:
         return score_logits(self.weights, log_probs)
+
+    def scores_cached(self, log_probs: np.ndarray, cache: dict[Any, np.ndarray]) -> np.ndarray:
+        """Policies fitted at other budgets share the (budget-independent) input features."""
+        options = _feature_options(self.weights)
+        key = ("eenet_features", *options)
+        if key not in cache:
+            cache[key] = data_features(log_probs, *options)  # type: ignore[assignment]
+        return _score_logits(self.weights, cache[key])  # type: ignore[arg-type]
 
     def metadata(self) -> dict[str, Any]:
         meta = super().metadata()
@@ -172,10 +227,10 @@ class _MLP:
 class _Nets:
     """Score networks g_k and assignment networks h_k for K exits."""
 
-    def __init__(self, n_exits: int, n_classes: int, hidden: int, seed: int) -> None:
+    def __init__(self, in_dims: list[int], hidden: int, seed: int) -> None:
         gen = torch.Generator().manual_seed(seed)
-        self.g = [_MLP(n_classes + 2 + k, hidden, gen) for k in range(n_exits)]
-        self.h = [_MLP(n_classes + 2 + k, hidden, gen) for k in range(n_exits)]
+        self.g = [_MLP(d + k, hidden, gen) for k, d in enumerate(in_dims)]
+        self.h = [_MLP(d + k, hidden, gen) for k, d in enumerate(in_dims)]
 
     def score_params(self) -> list[torch.Tensor]:
         return [t for m in self.g for t in m.params.values()]
@@ -208,9 +263,13 @@ class _Nets:
         return out
 
 
-def _weighted_bce(z: torch.Tensor, y: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
-    """Mean over exits of the BCE weighted by r (detached, normalised over samples per exit)."""
+def _weighted_bce(
+    z: torch.Tensor, y: torch.Tensor, r: torch.Tensor, uniform: float = 0.0
+) -> torch.Tensor:
+    """Mean over exits of the BCE weighted by r (detached, normalised over samples per exit),
+    mixed with a share `uniform` of equal weights."""
     w = r / r.sum(0, keepdim=True).clamp_min(1e-12)
+    w = (1.0 - uniform) * w + uniform / r.shape[0]
     bce = torch.nn.functional.binary_cross_entropy_with_logits(z, y, reduction="none")
     return (w * bce).sum(0).mean()
 
@@ -237,7 +296,7 @@ def _train_once(
     seed: int,
 ) -> dict[str, np.ndarray]:
     """One restart: alternate score / assignment phases; return the best state (a copy)."""
-    nets = _Nets(len(data), data[0].shape[1] - 2, int(s["hidden"]), seed)
+    nets = _Nets([d.shape[1] for d in data], int(s["hidden"]), seed)
     opt_g = torch.optim.AdamW(nets.score_params(), lr=s["lr"], weight_decay=s["weight_decay"])
     opt_h = torch.optim.AdamW(nets.assign_params(), lr=s["lr"], weight_decay=s["weight_decay"])
     fit_data = [d[fit_idx] for d in data]
@@ -253,7 +312,7 @@ def _train_once(
         for _ in range(period):
             opt_g.zero_grad(set_to_none=True)
             z, _ = nets.scores(fit_data)
-            _weighted_bce(z, y_fit, r).backward()
+            _weighted_bce(z, y_fit, r, float(s["uniform_weight"])).backward()
             opt_g.step()
             step += 1
         # assignment phase: a and the features are fixed while only h trains
@@ -268,7 +327,7 @@ def _train_once(
         with torch.no_grad():
             z, xs = nets.scores(hold_data)
             r = torch.softmax(nets.assign_logits(xs), 1)
-            loss = float(_weighted_bce(z, y_hold, r))
+            loss = float(_weighted_bce(z, y_hold, r, float(s["uniform_weight"])))
         if loss < best_loss - 1e-6:
             best_loss, best_state, stale = loss, nets.state(), 0
         else:
@@ -277,18 +336,20 @@ def _train_once(
 
 
 def mean_assignment(weights: Mapping[str, np.ndarray], feats: list[np.ndarray]) -> np.ndarray:
-    """pi = mean over samples of r = softmax_k h_k(x_k), [K] (fit time only)."""
-    a = _sigmoid(_score_logits(weights, feats))
-    u = np.stack(
-        [
-            _mlp_np(weights, f"h{k}", np.concatenate([d, a[:k].T], 1))
-            for k, d in enumerate(feats)
-        ],
-        1,
-    )
-    u = u - u.max(1, keepdims=True)
-    r = np.exp(u) / np.exp(u).sum(1, keepdims=True)
-    return r.mean(0)
+    """pi = mean over samples (and members) of r = softmax_k h_k(x_k), [K] (fit time only)."""
+    plans = []
+    for m in _members(weights):
+        a = _sigmoid(_member_logits(weights, feats, m))
+        u = np.stack(
+            [
+                _mlp_np(weights, f"{m}h{k}", np.concatenate([d, a[:k].T], 1))
+                for k, d in enumerate(feats)
+            ],
+            1,
+        )
+        u = u - u.max(1, keepdims=True)
+        plans.append((np.exp(u) / np.exp(u).sum(1, keepdims=True)).mean(0))
+    return np.mean(plans, axis=0)
 
 
 def _candidate_plans(
@@ -316,12 +377,62 @@ def _best_plan(
     return best
 
 
+def _hits(scores: np.ndarray, correct: np.ndarray, plan: np.ndarray) -> np.ndarray:
+    """Whether each sample is answered correctly under the thresholds realising `plan`."""
+    exits = first_exit(scores, thresholds_from_plan(scores, plan))
+    return correct[exits, np.arange(scores.shape[1])]
+
+
+def paired_z(hits: np.ndarray, baseline: np.ndarray) -> float:
+    """Sign-test statistic of `hits` over `baseline` on the same samples (wins - losses)."""
+    wins = int((hits & ~baseline).sum())
+    losses = int((~hits & baseline).sum())
+    return (wins - losses) / math.sqrt(max(1, wins + losses))
+
+
+def _choose_plan(
+    scores: np.ndarray,
+    correct: np.ndarray,
+    pi: np.ndarray,
+    costs: np.ndarray,
+    budget: float,
+    s: Mapping[str, Any],
+) -> tuple[str, np.ndarray]:
+    """The plan used at inference, chosen on out-of-fold validation scores.
+
+    Candidates: EENet's pi calibrated to the budget (several temperatures) and the best of
+    them refined at constant cost. The baseline is the geometric plan (if enabled, else the
+    first candidate); a candidate replaces it only when it answers significantly more
+    validation samples correctly (paired sign test z >= `switch_z`, `refine_z` for the
+    searched plan), so noise in a few
+    thousand samples cannot make EENet's plan worse than the heuristics'.
+    """
+    options = _candidate_plans(pi, costs, budget, s)
+    baseline_name, baseline_plan = options[-1] if s["geometric_candidate"] else options[0]
+    base_hits = _hits(scores, correct, baseline_plan)
+    scored = [(float(_hits(scores, correct, p).sum()), name, p) for name, p in options]
+    if s["refine_plan"]:
+        _, name, start = max(scored, key=lambda item: item[0])
+        min_gain = max(2.0, float(s["refine_min_gain"]) * scores.shape[1])
+        refined, value = refine_plan(
+            start, costs, lambda p: float(_hits(scores, correct, p).sum()), min_gain=min_gain
+        )
+        scored.append((value, f"{name}+refined", refined))
+    best_name, best_plan, best_value = baseline_name, baseline_plan, float(base_hits.sum())
+    for value, name, plan in scored:
+        # a searched plan has had more chances to look good by luck: it must clear a higher bar
+        bar = float(s["refine_z"] if name.endswith("+refined") else s["switch_z"])
+        if value > best_value and paired_z(_hits(scores, correct, plan), base_hits) >= bar:
+            best_name, best_plan, best_value = name, plan, value
+    return best_name, best_plan
+
+
 def _check(s: Mapping[str, Any]) -> None:
     for key in ("hidden", "max_epochs", "period", "restarts", "threads"):
         if int(s[key]) < 1:
             raise ConfigError(f"schedulers.eenet.{key}: must be >= 1, got {s[key]!r}")
-    if not 0.0 < float(s["holdout"]) < 1.0:
-        raise ConfigError(f"schedulers.eenet.holdout: must be in (0, 1), got {s['holdout']!r}")
+    if int(s["folds"]) < 2:
+        raise ConfigError(f"schedulers.eenet.folds: must be >= 2, got {s['folds']!r}")
     if float(s["lr"]) <= 0:
         raise ConfigError(f"schedulers.eenet.lr: must be > 0, got {s['lr']!r}")
     if not s["plan_temperatures"] and not s["geometric_candidate"]:
@@ -357,47 +468,62 @@ def _fit(
     n_exits, n = log_probs.shape[:2]
     correct_np = log_probs.argmax(-1) == labels[None, :]  # [K, N]
     policy = EENetPolicy("eenet", budget_ms, np.zeros(n_exits), settings=dict(settings))
-    feats = data_features(log_probs, int(settings["top_probs"]))
+    if no_early_exit(costs, budget_ms) or n_exits == 1:
+        policy.thresholds = np.full(n_exits, np.inf)
+        policy.thresholds[-1] = -np.inf
+        policy.plan = last_exit_plan(n_exits).tolist()
+        policy.plan_source = "last_exit (budget >= the last exit's cost: no early exit needed)"
+        policy.record_validation(np.zeros((n_exits, n)), costs)
+        return policy
+    options = (int(settings["top_probs"]), bool(settings["agreement"]), bool(settings["log_scale"]))
+    feats = data_features(log_probs, *options)
     data = [torch.from_numpy(d.astype(np.float32)) for d in feats]
     correct = torch.from_numpy(correct_np.T.astype(np.float32))  # [N, K]
-    perm = np.random.default_rng(seed).permutation(n)
-    n_hold = min(n - 1, max(1, int(round(float(settings["holdout"]) * n))))
-    hold_idx, fit_idx = np.sort(perm[:n_hold]), np.sort(perm[n_hold:])
     costs_t = torch.from_numpy(np.asarray(costs, dtype=np.float32))
-    target = min(float(budget_ms), float(costs[-1]))
+    n_folds = min(int(settings["folds"]), n)
+    fold_of = np.empty(n, dtype=np.int64)
+    fold_of[np.random.default_rng(seed).permutation(n)] = np.arange(n) % n_folds
 
-    best: tuple[float, dict[str, np.ndarray]] | None = None
-    for restart in range(int(settings["restarts"])):
-        state = _train_once(
-            data,
-            correct,
-            torch.from_numpy(fit_idx),
-            torch.from_numpy(hold_idx),
-            costs_t,
-            target,
-            settings,
-            seed * 1000 + restart,
-        )
+    # cross-fitting: member f trains on the other folds, early-stops on fold f, and scores
+    # fold f out of sample; the plan is chosen on these honest out-of-fold scores.
+    weights: dict[str, np.ndarray] = {}
+    oof = np.zeros((n_exits, n))
+    for fold in range(n_folds):
+        hold_idx, fit_idx = np.flatnonzero(fold_of == fold), np.flatnonzero(fold_of != fold)
         hold_feats = [d[hold_idx] for d in feats]
-        pi = mean_assignment(state, hold_feats)
-        acc = _best_plan(
-            _score_logits(state, hold_feats),
-            correct_np[:, hold_idx],
-            _candidate_plans(pi, costs, budget_ms, settings),
-        )[0]
-        if best is None or acc > best[0] + 1e-12:
-            best = (acc, state)
-    assert best is not None
-    policy.weights = {**best[1], "top": np.array([int(settings["top_probs"])], dtype=np.int64)}
+        best: tuple[float, dict[str, np.ndarray]] | None = None
+        for restart in range(int(settings["restarts"])):
+            state = _train_once(
+                data,
+                correct,
+                torch.from_numpy(fit_idx),
+                torch.from_numpy(hold_idx),
+                costs_t,
+                float(budget_ms),
+                settings,
+                seed * 1000 + fold * 100 + restart,
+            )
+            acc = _best_plan(
+                _score_logits(state, hold_feats),
+                correct_np[:, hold_idx],
+                _candidate_plans(mean_assignment(state, hold_feats), costs, budget_ms, settings),
+            )[0]
+            if best is None or acc > best[0] + 1e-12:
+                best = (acc, state)
+        assert best is not None
+        weights.update({f"m{fold}.{key}": value for key, value in best[1].items()})
+        oof[:, hold_idx] = _score_logits(best[1], hold_feats)
+    policy.weights = {
+        **weights,
+        "members": np.array([n_folds], dtype=np.int64),
+        "top": np.array([int(settings["top_probs"])], dtype=np.int64),
+        "agreement": np.array([int(bool(settings["agreement"]))], dtype=np.int64),
+        "log_scale": np.array([int(bool(settings["log_scale"]))], dtype=np.int64),
+    }
+    pi = mean_assignment(policy.weights, feats)
+    name, plan = _choose_plan(oof, correct_np, pi, costs, budget_ms, settings)
     val_scores = _score_logits(policy.weights, feats)
-    if no_early_exit(costs, budget_ms):
-        name, plan = "last_exit", last_exit_plan(n_exits)
-        thresholds = thresholds_from_plan(val_scores, plan)
-    else:
-        pi = mean_assignment(policy.weights, feats)
-        _, name, plan, thresholds = _best_plan(
-            val_scores, correct_np, _candidate_plans(pi, costs, budget_ms, settings)
-        )
-    policy.thresholds, policy.plan, policy.plan_source = thresholds, plan.tolist(), name
+    policy.thresholds = thresholds_from_plan(val_scores, plan)
+    policy.plan, policy.plan_source = plan.tolist(), name
     policy.record_validation(val_scores, costs)
     return policy

@@ -161,12 +161,13 @@ def refine_plan(
     score: Callable[[np.ndarray], float],
     steps: tuple[float, ...] = (0.08, 0.04, 0.02, 0.01),
     max_moves: int = 40,
+    min_gain: float = 0.0,
 ) -> tuple[np.ndarray, float]:
     """Pattern search for the plan maximising `score` at the same planned cost.
 
     From `plan`, try moves of each step size along every cost-neutral direction (both signs),
-    keep a move only if it strictly improves `score`, shrink the step when none does. Plans
-    stay non-negative and sum to one; the planned cost does not change.
+    keep a move only if it improves `score` by more than `min_gain`, shrink the step when none
+    does. Plans stay non-negative and sum to one; the planned cost does not change.
     """
     plan = np.asarray(plan, dtype=np.float64)
     best = score(plan)
@@ -181,7 +182,7 @@ def refine_plan(
                         continue
                     cand = np.clip(cand, 0.0, None)
                     value = score(cand)
-                    if value > best:
+                    if value > best + min_gain:
                         plan, best, moved = cand, value, True
             if not moved:
                 break

@@ -1,0 +1,110 @@
+"""`eenet schedule`: fit exit policies on anyone's validation outputs, report on test.
+
+    eenet schedule --val VAL.npz --test TEST.npz --costs COSTS --method eenet,maxprob \\
+        --budgets 1.5,2.0,2.5 [--json] [--seed N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from eenet.budget import resolve_budget
+from eenet.errors import ConfigError, unknown_name
+from eenet.evaluation import ORACLE, schedule_sweep
+from eenet.outputs import check_compatible, load_costs, load_exit_outputs
+from eenet.schedulers import available_methods
+
+JSON_KEYS = (
+    "method",
+    "budget",
+    "test_accuracy",
+    "test_cost",
+    "val_cost",
+    "val_accuracy",
+    "exit_fractions",
+    "fit_seconds",
+    "upper_bound",
+)
+
+
+def register(subparsers: Any) -> None:
+    allowed = ",".join([*available_methods(), ORACLE])
+    parser = subparsers.add_parser(
+        "schedule",
+        help="fit budgeted exit policies on validation outputs and evaluate them on test",
+        description="Fit each method at each budget on VAL, report accuracy and cost on TEST.",
+    )
+    parser.add_argument("--val", required=True, help="validation exit outputs (.npz)")
+    parser.add_argument("--test", required=True, help="test exit outputs (.npz)")
+    parser.add_argument(
+        "--costs",
+        required=True,
+        help="cumulative per-exit ms: latency .json, one-column .csv, or a list like 1,2,3.5",
+    )
+    parser.add_argument(
+        "--method", default="eenet", help=f"one or a comma list of: {allowed} (default eenet)"
+    )
+    parser.add_argument(
+        "--budgets", required=True, help="comma list of budgets in ms/sample (or N%% of range)"
+    )
+    parser.add_argument("--json", action="store_true", help="print a JSON list, one per budget")
+    parser.add_argument("--seed", type=int, default=0, help="seed for EENet (default 0)")
+    parser.set_defaults(func=handler)
+
+
+def parse_methods(text: str) -> list[str]:
+    """Comma list of method names, validated."""
+    allowed = [*available_methods(), ORACLE]
+    methods = [m.strip() for m in text.split(",") if m.strip()]
+    if not methods:
+        raise ConfigError(f"--method: empty; allowed: {', '.join(sorted(allowed))}")
+    for method in methods:
+        if method not in allowed:
+            raise unknown_name("--method", method, allowed)
+    return list(dict.fromkeys(methods))
+
+
+def parse_budgets(text: str, costs: Any) -> list[float]:
+    """Comma list of budgets (ms/sample or 'N%'), each checked against the feasible range."""
+    parts = [b.strip() for b in text.split(",") if b.strip()]
+    if not parts:
+        raise ConfigError("--budgets: expected a comma list of ms/sample values, got nothing")
+    values = [resolve_budget(b, costs, "--budgets") for b in parts]
+    return list(dict.fromkeys(values))
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    """A readable table, one line per (method, budget)."""
+    header = (
+        f"{'method':<10} {'budget':>8} {'test acc %':>10} {'test ms':>8} {'val ms':>8} "
+        f"{'fit s':>6}  exit fractions (test)"
+    )
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        name = r["method"] + ("*" if r.get("upper_bound") else "")
+        fractions = " ".join(f"{f:.3f}" for f in r["exit_fractions"])
+        lines.append(
+            f"{name:<10} {r['budget']:>8.4g} {r['test_accuracy']:>10.2f} {r['test_cost']:>8.4g} "
+            f"{r['val_cost']:>8.4g} {r['fit_seconds']:>6.2f}  {fractions}"
+        )
+    if any(r.get("upper_bound") for r in rows):
+        lines.append("* oracle: upper bound that uses the labels; not a policy")
+    return "\n".join(lines)
+
+
+def handler(args: argparse.Namespace) -> int:
+    methods = parse_methods(args.method)
+    costs = load_costs(args.costs)
+    budgets = parse_budgets(args.budgets, costs)
+    val = load_exit_outputs(args.val)
+    test = load_exit_outputs(args.test)
+    check_compatible(val, costs, args.val)
+    check_compatible(test, costs, args.test)
+    rows = schedule_sweep(val, test, costs, methods, budgets, seed=args.seed)
+    if args.json:
+        print(json.dumps([{k: r[k] for k in JSON_KEYS} for r in rows], indent=2))
+    else:
+        print(format_table(rows))
+    return 0

@@ -1,0 +1,21 @@
+"""Shared fixtures: small synthetic multi-exit outputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from eenet.synthetic import make_costs, make_split_pair
+
+# Small, fast EENet settings for tests (the defaults are for real fits).
+FAST_EENET = {"max_epochs": 60, "restarts": 1, "period": 10}
+
+
+@pytest.fixture(scope="session")
+def pair():
+    return make_split_pair(n_exits=3, n_classes=10, n_val=2000, n_test=2000, seed=5)
+
+
+@pytest.fixture(scope="session")
+def costs() -> np.ndarray:
+    return make_costs(3, 1.0, 3.0)

@@ -1,0 +1,105 @@
+"""Budgeted evaluation: accuracy/cost bookkeeping, the oracle upper bound, sweeps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from eenet.errors import ConfigError
+from eenet.evaluation import _oracle, evaluate_exits, oracle_exits, schedule_sweep
+from eenet.outputs import ExitOutputs
+from eenet.synthetic import make_costs, make_exit_outputs, make_split_pair
+from tests.conftest import FAST_EENET
+
+
+def _hand_outputs() -> ExitOutputs:
+    # 2 exits, 4 samples, 2 classes; exit 0 right on samples 0, 1; exit 1 right on 0, 2, 3
+    logits = np.array(
+        [
+            [[2, 0], [0, 2], [2, 0], [2, 0]],
+            [[2, 0], [2, 0], [0, 2], [0, 2]],
+        ],
+        dtype=np.float32,
+    )
+    return ExitOutputs(logits, np.array([0, 1, 1, 1]))
+
+
+def test_evaluate_exits_by_hand():
+    res = evaluate_exits(_hand_outputs(), np.array([0, 0, 1, 0]), [1.0, 3.0])
+    assert res["accuracy"] == pytest.approx(75.0)
+    assert res["cost_ms"] == pytest.approx(1.5)
+    assert res["exit_fractions"] == [0.75, 0.25]
+
+
+def test_oracle_by_hand():
+    out, costs = _hand_outputs(), [1.0, 3.0]
+    np.testing.assert_array_equal(oracle_exits(out, costs, 1.0), [0, 0, 0, 0])
+    np.testing.assert_array_equal(oracle_exits(out, costs, 1.5), [0, 0, 1, 0])
+    np.testing.assert_array_equal(oracle_exits(out, costs, 3.0), [0, 0, 1, 1])
+    with pytest.raises(ConfigError, match="feasible range"):
+        oracle_exits(out, costs, 0.9)
+
+
+def test_oracle_stays_within_budget_and_is_monotone():
+    out, costs = make_exit_outputs(4, 20, 3000, seed=2), make_costs(4)
+    correct = out.correct()
+    prev = -1.0
+    for budget in np.linspace(1.0, 4.0, 13):
+        res = evaluate_exits(out, _oracle(correct, costs, budget), costs)
+        assert res["cost_ms"] <= budget + 1e-9
+        assert res["accuracy"] >= prev
+        prev = res["accuracy"]
+    assert prev == pytest.approx(100.0 * correct.any(0).mean())
+
+
+def test_sweep_rows_and_oracle_upper_bound():
+    val, test = make_split_pair(3, 10, 1500, 1500, seed=4)
+    costs = make_costs(3, 1.0, 3.0)
+    methods = ["maxprob", "entropy", "patience", "eenet", "oracle"]
+    budgets = [1.3, 2.0, 2.7]
+    rows = schedule_sweep(val, test, costs, methods, budgets, {"eenet": FAST_EENET})
+    assert [(r["method"], r["budget"]) for r in rows] == [(m, b) for m in methods for b in budgets]
+    correct = test.correct()
+    for r in rows:
+        assert set(r) >= {"test_accuracy", "test_cost", "val_cost", "exit_fractions", "fit_seconds"}
+        assert sum(r["exit_fractions"]) == pytest.approx(1.0)
+        if r["method"] == "oracle":
+            assert r["upper_bound"] and r["test_cost"] <= r["budget"] + 1e-9
+            continue
+        assert r["val_cost"] == pytest.approx(r["budget"], rel=0.01)
+        assert abs(r["test_cost"] / r["budget"] - 1) < 0.05
+        # the oracle at the realised cost is an upper bound on every policy
+        at = max(r["test_cost"], r["budget"])
+        bound = evaluate_exits(test, _oracle(correct, costs, at), costs)
+        assert bound["accuracy"] >= r["test_accuracy"]
+
+
+def test_sweep_rejects_unknown_method_and_bad_budget():
+    val, test = make_split_pair(3, 10, 300, 300, seed=1)
+    costs = make_costs(3)
+    with pytest.raises(ConfigError, match="allowed: eenet, entropy, maxprob, oracle, patience"):
+        schedule_sweep(val, test, costs, ["best"], [2.0])
+    with pytest.raises(ConfigError, match="budgets.*feasible range"):
+        schedule_sweep(val, test, costs, ["maxprob"], [0.1])
+
+
+def test_sweep_is_deterministic():
+    val, test = make_split_pair(3, 10, 800, 800, seed=9)
+    costs = make_costs(3)
+    a = schedule_sweep(val, test, costs, ["eenet", "patience"], [1.8], {"eenet": FAST_EENET})
+    b = schedule_sweep(val, test, costs, ["eenet", "patience"], [1.8], {"eenet": FAST_EENET})
+    strip = [{k: v for k, v in r.items() if k != "fit_seconds"} for r in a]
+    assert strip == [{k: v for k, v in r.items() if k != "fit_seconds"} for r in b]
+
+
+def test_cached_scores_match_direct_scores():
+    from eenet.schedulers import fit_policy
+
+    val, test = make_split_pair(3, 10, 600, 600, seed=3)
+    costs = make_costs(3)
+    lp = test.log_probs()
+    cache: dict = {}
+    for method, settings in (("eenet", FAST_EENET), ("entropy", {})):
+        for budget in (1.5, 2.5):
+            policy = fit_policy(method, val, costs, budget, settings)
+            np.testing.assert_array_equal(policy.scores_cached(lp, cache), policy.scores(lp))

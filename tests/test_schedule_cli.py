@@ -1,0 +1,89 @@
+"""`eenet schedule` end to end through a subprocess: outputs, cost formats, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from eenet.outputs import save_exit_outputs, save_latency
+from eenet.synthetic import make_split_pair
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("schedule")
+    val, test = make_split_pair(3, 10, 1000, 1000, seed=2)
+    save_exit_outputs(root / "val.npz", val)
+    save_exit_outputs(root / "test.npz", test)
+    np.savez(root / "test_probs.npz", probs=test.probs(), labels=test.labels)
+    (root / "seconds.csv").write_text("1.0\n2.0\n3.0\n")
+    save_latency(root / "latency.json", {"cumulative_ms": [1.0, 2.0, 3.0], "source": "test"})
+    return root
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "eenet.cli", "schedule", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_json_output_with_csv_costs_and_probs_input(files):
+    proc = _run(
+        "--val", str(files / "val.npz"), "--test", str(files / "test_probs.npz"),
+        "--costs", str(files / "seconds.csv"), "--method", "maxprob,oracle",
+        "--budgets", "1.5,2.5", "--json",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)
+    assert [(r["method"], r["budget"]) for r in rows] == [
+        ("maxprob", 1.5), ("maxprob", 2.5), ("oracle", 1.5), ("oracle", 2.5)
+    ]  # fmt: skip
+    for key in ("test_accuracy", "test_cost", "val_cost", "exit_fractions", "fit_seconds"):
+        assert key in rows[0]
+    assert rows[2]["test_accuracy"] >= rows[0]["test_accuracy"]
+
+
+@pytest.mark.parametrize(
+    ("costs", "methods"), [("latency.json", "entropy,patience"), ("1,2,3", "eenet")]
+)
+def test_table_output_with_json_or_list_costs(files, costs, methods):
+    spec = str(files / costs) if costs.endswith(".json") else costs
+    proc = _run(
+        "--val", str(files / "val.npz"), "--test", str(files / "test.npz"),
+        "--costs", spec, "--method", methods, "--budgets", "2.0",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].split()[:2] == ["method", "budget"]
+    assert [ln.split()[0] for ln in lines[2:]] == methods.split(",")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--method", "best"], "--method: unknown value 'best'; allowed: eenet, entropy"),
+        (["--budgets", "0.2"], "feasible range: 1 to 3 ms/sample"),
+        (["--costs", "1,2"], "3 exits but costs list 2"),
+        (["--costs", "3,2,1"], "strictly increasing"),
+        (["--val", "missing.npz"], "missing.npz: exit outputs file not found"),
+    ],
+)
+def test_bad_inputs_give_one_line_errors(files, args, message):
+    base = {
+        "--val": str(files / "val.npz"), "--test": str(files / "test.npz"),
+        "--costs": "1,2,3", "--method": "maxprob", "--budgets": "2.0",
+    }  # fmt: skip
+    base.update(dict(zip(args[::2], args[1::2], strict=False)))
+    proc = _run(*[x for kv in base.items() for x in kv])
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr

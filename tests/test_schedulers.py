@@ -1,0 +1,188 @@
+"""Invariants of every exit policy: budget, causality, persistence, determinism, errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from eenet.errors import ArtifactError, ConfigError
+from eenet.evaluation import _evaluate
+from eenet.outputs import ExitOutputs
+from eenet.schedulers import available_methods, fit_policy, load_policy, method_defaults
+from eenet.schedulers.base import first_exit, thresholds_from_plan
+from eenet.schedulers.plans import (
+    calibrated_plan,
+    cost_neutral_directions,
+    geometric_plan,
+    plan_cost,
+    refine_plan,
+)
+from eenet.schedulers.scores import neg_normalised_entropy
+from eenet.synthetic import make_split_pair
+from tests.conftest import FAST_EENET
+
+METHODS = ["maxprob", "entropy", "patience", "eenet"]
+
+
+def _settings(method: str) -> dict:
+    return dict(FAST_EENET) if method == "eenet" else {}
+
+
+def test_registry_lists_the_four_methods():
+    assert sorted(available_methods()) == sorted(METHODS)
+
+
+@pytest.mark.parametrize("budget", [1.0, 1.3, 1.8, 2.5, 2.95])
+def test_geometric_plan_meets_budget_exactly(costs, budget):
+    plan = geometric_plan(costs, budget)
+    assert plan.min() >= 0 and plan.sum() == pytest.approx(1.0)
+    assert plan_cost(plan, costs) == pytest.approx(budget, abs=1e-9)
+    assert np.all(np.diff(plan) <= 1e-12) or budget > costs.mean()  # q < 1 below the middle
+
+
+def test_calibrated_plan_and_refinement_keep_the_cost(costs):
+    plan = calibrated_plan(np.array([0.2, 0.0, 0.8]), costs, 1.7)
+    assert plan_cost(plan, costs) == pytest.approx(1.7, abs=1e-9)
+    for v in cost_neutral_directions(costs):
+        assert v.sum() == pytest.approx(0) and v @ costs == pytest.approx(0)
+    target = np.array([0.5, 0.3, 0.2])
+    refined, _ = refine_plan(plan, costs, lambda p: -float(np.abs(p - target).sum()))
+    assert plan_cost(refined, costs) == pytest.approx(1.7, abs=1e-9)
+
+
+def test_thresholds_realise_the_plan():
+    rng = np.random.default_rng(0)
+    scores = rng.standard_normal((3, 1000))
+    exits = first_exit(scores, thresholds_from_plan(scores, np.array([0.5, 0.3, 0.2])))
+    assert np.bincount(exits, minlength=3).tolist() == [500, 300, 200]
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("budget", [1.2, 1.9, 2.6])
+def test_budget_met_on_validation(pair, costs, method, budget):
+    val, _ = pair
+    policy = fit_policy(method, val, costs, budget, _settings(method))
+    assert policy.val_cost_ms == pytest.approx(budget, rel=0.01)
+    assert sum(policy.val_exit_fractions) == pytest.approx(1.0)
+    assert policy.thresholds[-1] == -np.inf
+
+
+@pytest.mark.parametrize("method", ["maxprob", "entropy", "patience"])
+def test_heuristic_accuracy_grows_with_budget(pair, costs, method):
+    val, _ = pair
+    correct = val.correct()
+    lp = val.log_probs()
+    accs = []
+    for budget in np.linspace(1.0, 2.2, 7):
+        policy = fit_policy(method, val, costs, budget)
+        accs.append(_evaluate(correct, policy.decide(lp), costs)["accuracy"])
+    assert all(b >= a - 0.3 for a, b in zip(accs, accs[1:], strict=False)), accs
+    assert accs[-1] > accs[0] + 10
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_scores_are_causal(pair, costs, method):
+    val, _ = pair
+    policy = fit_policy(method, val, costs, 1.8, _settings(method))
+    lp = val.log_probs()
+    full = policy.scores(lp)
+    for j in range(lp.shape[0]):
+        np.testing.assert_array_equal(policy.scores(lp[: j + 1])[j], full[j])
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_save_load_round_trip(tmp_path, pair, costs, method):
+    val, test = pair
+    policy = fit_policy(method, val, costs, 1.8, _settings(method))
+    policy.save(tmp_path / method)
+    meta = json.loads((tmp_path / method / "policy.json").read_text())
+    assert meta["method"] == method
+    suffixes = {p.suffix for p in (tmp_path / method).iterdir()}
+    assert suffixes <= {".json", ".safetensors"}
+    loaded = load_policy(tmp_path / method)
+    assert type(loaded) is type(policy)
+    np.testing.assert_array_equal(loaded.thresholds, policy.thresholds)
+    np.testing.assert_array_equal(loaded.exits_for(test), policy.exits_for(test))
+
+
+def test_load_rejects_missing_or_corrupt(tmp_path):
+    with pytest.raises(ArtifactError):
+        load_policy(tmp_path)
+    (tmp_path / "policy.json").write_text("{not json")
+    with pytest.raises(ArtifactError):
+        load_policy(tmp_path)
+
+
+def test_eenet_is_deterministic(pair, costs):
+    val, test = pair
+    a = fit_policy("eenet", val, costs, 1.6, FAST_EENET, seed=3)
+    b = fit_policy("eenet", val, costs, 1.6, FAST_EENET, seed=3)
+    np.testing.assert_array_equal(a.thresholds, b.thresholds)
+    np.testing.assert_array_equal(a.exits_for(test), b.exits_for(test))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_budget_at_or_above_last_exit_means_no_early_exit(pair, costs, method):
+    val, test = pair
+    policy = fit_policy(method, val, costs, 5.0, _settings(method))
+    assert (policy.exits_for(test) == 2).all()
+
+
+def test_infeasible_budget_states_the_range(pair, costs):
+    with pytest.raises(ConfigError, match="feasible range: 1 to 3"):
+        fit_policy("maxprob", pair[0], costs, 0.5)
+
+
+def test_unknown_method_and_setting_are_one_line_errors(pair, costs):
+    with pytest.raises(ConfigError, match="schedulers.methods.*allowed: eenet, entropy"):
+        fit_policy("random", pair[0], costs, 2.0)
+    with pytest.raises(ConfigError, match="'lrate'; allowed: .*lr") as err:
+        fit_policy("eenet", pair[0], costs, 2.0, {"lrate": 1})
+    assert "\n" not in str(err.value)
+    with pytest.raises(ConfigError, match="allowed: \\(none\\)"):
+        fit_policy("maxprob", pair[0], costs, 2.0, {"q": 0.5})
+    assert "hidden" in method_defaults("eenet")
+
+
+def test_mismatched_costs_rejected(pair):
+    with pytest.raises(ArtifactError, match="3 exits but costs list 2"):
+        fit_policy("entropy", pair[0], np.array([1.0, 2.0]), 1.5)
+
+
+def test_entropy_score_is_finite_with_zero_probabilities():
+    logits = np.array([[[0.0, -1e4, -1e4], [5.0, 5.0, 5.0]]], dtype=np.float32)
+    out = ExitOutputs(logits, np.array([0, 1]))
+    scores = neg_normalised_entropy(out.log_probs())
+    assert np.isfinite(scores).all()
+    assert scores[0, 0] == pytest.approx(0.0, abs=1e-9)
+    assert scores[0, 1] == pytest.approx(-1.0)
+
+
+def _scrambled_confidence(outputs: ExitOutputs, exit_index: int, seed: int) -> ExitOutputs:
+    """Keep every prediction but make one exit's confidence pure noise."""
+    rng = np.random.default_rng(seed)
+    logits = outputs.logits.copy()
+    preds = logits[exit_index].argmax(-1)
+    n, c = logits.shape[1:]
+    noisy = np.zeros((n, c), dtype=np.float32)
+    noisy[np.arange(n), preds] = rng.uniform(0.5, 6.0, n)
+    logits[exit_index] = noisy
+    return ExitOutputs(logits, outputs.labels)
+
+
+def test_eenet_beats_the_heuristics_when_confidence_needs_context(costs):
+    # Exit 1's own confidence is noise; exit 0's scores still say which samples are easy.
+    val, test = make_split_pair(3, 10, 3000, 3000, seed=11)
+    val, test = _scrambled_confidence(val, 1, 1), _scrambled_confidence(test, 1, 2)
+    lp, correct = test.log_probs(), test.correct()
+    margins = []
+    for budget in (1.6, 2.0, 2.4):
+        best = max(
+            _evaluate(correct, fit_policy(m, val, costs, budget).decide(lp), costs)["accuracy"]
+            for m in ("maxprob", "entropy")
+        )
+        policy = fit_policy("eenet", val, costs, budget, {"restarts": 1, "max_epochs": 150})
+        margins.append(_evaluate(correct, policy.decide(lp), costs)["accuracy"] - best)
+    assert min(margins) >= 0 and np.mean(margins) > 0.5, margins
