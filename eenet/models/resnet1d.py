@@ -47,8 +47,8 @@ class ResNet1d(MultiExitModel):
     def __init__(
         self,
         num_classes: int,
-        widths: tuple[int, ...] = (16, 32, 64),
-        blocks: tuple[int, ...] = (1, 2, 2),
+        widths: tuple[int, ...] = (8, 16, 64),
+        blocks: tuple[int, ...] = (1, 1, 2),
         input_length: int = 40,
     ) -> None:
         super().__init__()
@@ -72,9 +72,9 @@ class ResNet1d(MultiExitModel):
 
 def build_resnet1d_3(
     num_classes: int,
-    widths: tuple[int, ...] | list[int] = (16, 32, 64),
-    blocks: tuple[int, ...] | list[int] = (1, 2, 2),
+    widths: tuple[int, ...] | list[int] = (8, 16, 64),
+    blocks: tuple[int, ...] | list[int] = (1, 1, 2),
     input_length: int = 40,
 ) -> ResNet1d:
-    """Default preset: 3 exits after stages of (1, 2, 2) residual blocks."""
+    """Default preset: 3 exits after stages of (1, 1, 2) residual blocks of 8, 16, 64 channels."""
     return ResNet1d(num_classes, tuple(widths), tuple(blocks), input_length)
