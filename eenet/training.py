@@ -230,9 +230,13 @@ def resumable_checkpoint(
     """The checkpoint of an unfinished run with the same fingerprint, else None.
 
     A finished run is not resumed: the stage reruns because something it depends on changed.
+    Nor is a run of another number of DDP processes (its steps per epoch, hence its learning
+    rate schedule, differ).
     """
     state = load_checkpoint(checkpoint_dir)
     if state is None or state.get("fingerprint") != fingerprint:
+        return None
+    if int(state.get("world_size", 1)) != world_size():
         return None
     return state if int(state["epoch"]) + 1 < epochs else None
 
@@ -342,6 +346,7 @@ def train_model(
                     "scheduler": scheduler.state_dict(),
                     "scaler": scaler.state_dict(),
                     "rng": torch.get_rng_state(),
+                    "world_size": world_size(),
                 },
             )
             if on_epoch is not None:

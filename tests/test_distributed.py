@@ -16,6 +16,7 @@ import yaml
 from eenet.checkpoint import load_checkpoint, save_checkpoint
 from eenet.data import prepare_dataset
 from eenet.models.artifact import load_trained
+from eenet.training import resumable_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGE = str(ROOT / "stages" / "train.py")
@@ -116,3 +117,14 @@ def test_ddp_resumes_an_interrupted_run(runs, data):
     assert "resumed from the checkpoint at epoch 1" in result.stdout
     assert load_checkpoint(ddp / "ckpt")["epoch"] == 1
     assert load_trained(ddp / "model").n_exits == 3
+
+
+def test_a_checkpoint_of_another_world_size_is_not_resumed(runs):
+    """Steps per epoch (and so the lr schedule) depend on the number of processes."""
+    _, ddp = runs
+    state = load_checkpoint(ddp / "ckpt")
+    assert state["world_size"] == 2
+    save_checkpoint(ddp / "ckpt", {**state, "epoch": 0})
+    assert resumable_checkpoint(ddp / "ckpt", state["fingerprint"], 2) is None  # 1 process here
+    save_checkpoint(ddp / "ckpt", {**state, "epoch": 0, "world_size": 1})
+    assert resumable_checkpoint(ddp / "ckpt", state["fingerprint"], 2) is not None
