@@ -25,6 +25,14 @@ from eenet.atomic import write_json, write_with
 from eenet.errors import ArtifactError, ConfigError
 
 
+def log_softmax64(logits: np.ndarray) -> np.ndarray:
+    """Float64 log-softmax over the last axis of float32 logits: the one arithmetic used by the
+    simulation (`ExitOutputs.log_probs`) and by real early exit (`eenet.runtime`)."""
+    z = logits.astype(np.float64)
+    z = z - z.max(axis=-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+
 @dataclass(frozen=True)
 class ExitOutputs:
     """What every exit of a multi-exit model produced on one split."""
@@ -46,9 +54,7 @@ class ExitOutputs:
 
     def log_probs(self) -> np.ndarray:
         """Log-softmax of the logits in float64, [n_exits, n_samples, n_classes]."""
-        z = self.logits.astype(np.float64)
-        z = z - z.max(axis=-1, keepdims=True)
-        return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+        return log_softmax64(self.logits)
 
     def probs(self) -> np.ndarray:
         """Softmax of the logits in float64, [n_exits, n_samples, n_classes]."""

@@ -8,13 +8,14 @@ from typing import Any
 
 import yaml
 
+from eenet.config import validate_params
 from eenet.errors import ConfigError
 
 DEFAULT_PARAMS = "params.yaml"
 
 
 def read_params(path: str | os.PathLike = DEFAULT_PARAMS) -> dict[str, Any]:
-    """The whole params file as a dict (safe YAML)."""
+    """The whole params file as a dict (safe YAML), validated against the schema."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: params file not found")
@@ -24,7 +25,7 @@ def read_params(path: str | os.PathLike = DEFAULT_PARAMS) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     if not isinstance(params, dict):
         raise ConfigError(f"{path}: expected a mapping of parameter groups")
-    return params
+    return validate_params(params)
 
 
 def group(params: dict[str, Any], name: str) -> Any:

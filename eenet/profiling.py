@@ -1,7 +1,9 @@
 """Per-exit latency: measure the cumulative cost of reaching each exit, or import a table.
 
-Reaching exit k means running the stem, segments 0..k and heads 0..k: exactly what the
-early-exit runtime (`eenet.runtime`) runs for a sample that leaves at exit k. Every repeat times
+Reaching exit k is timed as the early-exit runtime itself delivering a prediction at exit k:
+`EarlyExitPredictor.predict_exit` (stem, segments and heads 0..k, the policy's scoring at exits
+0..k, host transfers, bookkeeping), the same code path `predict` runs, so the planned cost is
+the measured one by construction up to noise. Every repeat times
 the prefixes of all exits one after the other (interleaved), so slow drifts of the machine hit
 every exit alike; the median over repeats, divided by the batch size, is the cost per sample.
 
@@ -18,7 +20,6 @@ import os
 import platform
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +27,13 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from eenet.devices import num_threads, resolve_device
 from eenet.errors import ArtifactError, ConfigError, EENetError
 from eenet.models.base import MultiExitModel, batch_size_of
-from eenet.outputs import load_latency, validate_costs
+from eenet.outputs import load_latency, log_softmax64, validate_costs
+from eenet.schedulers.base import FittedPolicy
 from eenet.training import to_device
 
-DEVICES = ("auto", "cpu", "cuda")
 SECONDS_UNITS = {"s", "sec", "secs", "second", "seconds"}
 MS_UNITS = {"ms", "msec", "millisecond", "milliseconds"}
 
@@ -40,39 +42,47 @@ class MeasurementError(EENetError):
     """A latency measurement that cannot be trusted (e.g. costs not strictly increasing)."""
 
 
-def resolve_device(name: str) -> torch.device:
-    """'auto' picks CUDA when present; 'cuda' without a GPU is a one-line ConfigError."""
-    if name not in DEVICES and not str(name).startswith("cuda:"):
-        raise ConfigError(f"device: unknown value {name!r}; allowed: {', '.join(DEVICES)}")
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if str(name).startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(
-            f"device: {name!r} requested but no CUDA GPU is available; use auto or cpu"
-        )
-    return torch.device(name)
+def log_probs64(logits: np.ndarray) -> np.ndarray:
+    """Float64 log-softmax of float32 logits [N, C], the same arithmetic as the simulation."""
+    return log_softmax64(logits)
 
 
-@contextmanager
-def num_threads(threads: int):
-    """Use `threads` torch CPU threads inside the block (0 = leave as is); restore afterwards."""
-    previous = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(int(threads))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
+def reference_policy(n_exits: int) -> FittedPolicy:
+    """The decision work a profile includes when no policy is given: MSDNet's max
+    log-probability score (the cheapest registered policy's; a learned scorer costs more)."""
+    from eenet.schedulers.maxprob import MaxProbPolicy
+
+    return MaxProbPolicy("maxprob", float("nan"), np.zeros(n_exits))
 
 
-def run_prefix(model: MultiExitModel, inputs: Any, k: int) -> torch.Tensor:
-    """Run stem, segments 0..k and heads 0..k (as the runtime does); return exit k's logits."""
+def run_prefix(model: MultiExitModel, inputs: Any, k: int) -> Any:
+    """The network alone up to exit k: stem, segments 0..k, heads 0..k; exit k's logits."""
     state = model.begin(inputs)
     logits = None
     for j in range(k + 1):
         state = model.run_segment(j, state)
         logits = model.run_head(j, state)
     return logits
+
+
+def prefix_calls(
+    model: MultiExitModel,
+    inputs: Any,
+    device: torch.device,
+    decisions: bool = True,
+    policy: FittedPolicy | None = None,
+) -> list[Callable[[], Any]]:
+    """The call timed for each exit k. With `decisions`, the runtime's own code path: an
+    `EarlyExitPredictor` forced to let every sample leave at k (`predict_exit`), so the cost
+    includes the policy's scoring at exits 0..k, host transfers and bookkeeping exactly as
+    real early exit pays them. Without, the network prefix alone (`run_prefix`)."""
+    if not decisions:
+        return [lambda k=k: run_prefix(model, inputs, k) for k in range(model.n_exits)]
+    from eenet.runtime import EarlyExitPredictor
+
+    policy = policy if policy is not None else reference_policy(model.n_exits)
+    predictor = EarlyExitPredictor(model, policy, device=str(device))
+    return [lambda k=k: predictor.predict_exit(inputs, k) for k in range(model.n_exits)]
 
 
 def _timer(device: torch.device) -> Callable[[Callable[[], Any]], float]:
@@ -98,15 +108,15 @@ def _timer(device: torch.device) -> Callable[[Callable[[], Any]], float]:
     return time_cpu
 
 
-def _time_prefixes(
-    model: MultiExitModel, inputs: Any, device: torch.device, repeats: int
+def time_prefixes(
+    calls: list[Callable[[], Any]], device: torch.device, repeats: int
 ) -> np.ndarray:
     """Milliseconds per call, [repeats, n_exits]; exits interleaved within each repeat."""
     timer = _timer(device)
-    samples = np.empty((repeats, model.n_exits))
+    samples = np.empty((repeats, len(calls)))
     for r in range(repeats):
-        for k in range(model.n_exits):
-            samples[r, k] = timer(lambda k=k: run_prefix(model, inputs, k))
+        for k, call in enumerate(calls):
+            samples[r, k] = timer(call)
     return samples
 
 
@@ -138,12 +148,17 @@ def profile_model(
     repeats: int = 200,
     inputs: Any = None,
     max_rounds: int = 3,
+    decisions: bool = True,
+    policy: FittedPolicy | None = None,
 ) -> dict[str, Any]:
     """Measure the cumulative ms/sample of reaching each exit; a latency-contract dict.
 
     `inputs` (a batch) replaces the model's `example_inputs(batch_size)`; the batch size is then
     the inputs'. `threads` = 0 keeps torch's current thread count. The model is put in eval
     mode on `device` for the measurement, then returned to its former device and mode.
+    `decisions` (default) times the runtime itself forced to exit at k (`prefix_calls`), so the
+    plan is what real early exit costs; the scoring is `policy`'s (default: `reference_policy`,
+    max log-probability). False times the network alone.
     """
     for name, value, low in (("batch_size", batch_size, 1), ("threads", threads, 0),
                              ("warmup", warmup, 0), ("repeats", repeats, 1),
@@ -165,12 +180,13 @@ def profile_model(
         with num_threads(threads), torch.inference_mode():
             used_threads = torch.get_num_threads()
             flops = count_flops(model, inputs)
+            calls = prefix_calls(model, inputs, target, decisions, policy)
             if warmup:
-                _time_prefixes(model, inputs, target, warmup)
-            samples = _time_prefixes(model, inputs, target, repeats)
+                time_prefixes(calls, target, warmup)
+            samples = time_prefixes(calls, target, repeats)
             rounds = 1
             while not _strictly_increasing(np.median(samples, axis=0)) and rounds < max_rounds:
-                more = _time_prefixes(model, inputs, target, repeats * 2**rounds)
+                more = time_prefixes(calls, target, repeats * 2**rounds)
                 samples = np.concatenate([samples, more])
                 rounds += 1
     finally:
@@ -193,6 +209,10 @@ def profile_model(
         "device_name": _device_name(target),
         "batch_size": n,
         "threads": used_threads,
+        "decisions": bool(decisions),
+        "decision_policy": (policy.method if policy is not None else "maxprob")
+        if decisions else None,
+        "timed": "EarlyExitPredictor.predict_exit" if decisions else "run_prefix",
         "warmup": warmup,
         "repeats": int(samples.shape[0]),
         "torch": torch.__version__,

@@ -10,6 +10,7 @@ logits of the same model.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -19,10 +20,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from eenet.devices import resolve_device
 from eenet.errors import ArtifactError
 from eenet.models.base import MultiExitModel, batch_size_of, select_batch
-from eenet.outputs import ExitOutputs
-from eenet.profiling import resolve_device
+from eenet.outputs import log_softmax64
 from eenet.schedulers.base import FittedPolicy
 from eenet.training import make_loader, to_device
 
@@ -66,13 +67,17 @@ class EarlyExitResult:
         )
 
 
-def log_probs64(logits: np.ndarray) -> np.ndarray:
-    """Float64 log-softmax of float32 logits [N, C], the same arithmetic as the simulation."""
-    return ExitOutputs(logits[None], np.zeros(logits.shape[0], dtype=np.int64)).log_probs()[0]
+def forced_exit_thresholds(n_exits: int) -> np.ndarray:
+    """Thresholds no score reaches: used with `EarlyExitPredictor.predict_exit`."""
+    return np.full(n_exits, np.inf)
 
 
 class EarlyExitPredictor:
-    """A multi-exit model plus a fitted policy that really stops computing for exited samples."""
+    """A multi-exit model plus a fitted policy that really stops computing for exited samples.
+
+    `predict` and `predict_exit` (every sample forced to leave at one exit, which is what the
+    latency profile times) share one code path, `_run`.
+    """
 
     def __init__(self, model: MultiExitModel, policy: FittedPolicy, device: str = "auto") -> None:
         if len(policy.thresholds) != model.n_exits:
@@ -84,55 +89,72 @@ class EarlyExitPredictor:
         self.model = model.eval().to(self.device)
         self.policy = policy
         self.thresholds = np.asarray(policy.thresholds, dtype=np.float64)
+        self._never = forced_exit_thresholds(model.n_exits)
 
     def _sync(self) -> None:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
 
-    @torch.inference_mode()
     def predict(self, inputs: Any, keep_logits: bool = False) -> EarlyExitResult:
         """Early-exit predictions for one batch of inputs (any batch size >= 1).
 
         `keep_logits` also returns the logits the run computed (exits 0..exit of each sample),
         so that `policy.decide` can be replayed on exactly what the runtime saw.
         """
+        return self._run(inputs, self.thresholds, self.model.n_exits - 1, keep_logits)
+
+    def predict_exit(self, inputs: Any, k: int, keep_logits: bool = False) -> EarlyExitResult:
+        """Every sample leaves at exit `k`, doing all the work of a real exit there: segments and
+        heads 0..k, the policy's scores at exits 0..k (before the last exit) with thresholds no
+        score passes before k, the bookkeeping. The latency profile times this call."""
+        if not 0 <= k < self.model.n_exits:
+            raise ValueError(f"exit {k} out of range 0..{self.model.n_exits - 1}")
+        return self._run(inputs, self._never, k, keep_logits)
+
+    @torch.inference_mode()
+    def _run(self, inputs: Any, thresholds: np.ndarray, stop: int,
+             keep_logits: bool) -> EarlyExitResult:
+        """Run exits 0..`stop`; at exit k < K-1 score the samples present and let those with
+        score >= thresholds[k] leave; everyone still present leaves at `stop`."""
+        model = self.model
+        scores = self.policy.scores
+        last = model.n_exits - 1
         n = batch_size_of(inputs)
-        last = self.model.n_exits - 1
-        predictions = np.full(n, -1, dtype=np.int64)
-        exits = np.full(n, -1, dtype=np.int64)
+        predictions = np.empty(n, dtype=np.int64)
+        exits = np.empty(n, dtype=np.int64)
         kept: np.ndarray | None = None
+        history: np.ndarray | None = None  # float64 log-probs [K-1, len(present), C]
+        present = np.arange(n)  # original positions of the samples still in the batch
         self._sync()
         start = time.perf_counter()
         schedule = 0.0
-        present = np.arange(n)  # original positions of the samples still in the batch
-        history: list[np.ndarray] = []  # float64 log-probs [len(present), C] of exits 0..k
-        state = self.model.begin(to_device(inputs, self.device))
-        for k in range(last + 1):
-            state = self.model.run_segment(k, state)
-            logits = self.model.run_head(k, state).float().cpu().numpy()
+        state = model.begin(to_device(inputs, self.device))
+        for k in range(stop + 1):
+            state = model.run_segment(k, state)
+            logits = model.run_head(k, state).float().cpu().numpy()
+            tick = time.perf_counter()
             if keep_logits:
                 if kept is None:
                     kept = np.zeros((last + 1, n, logits.shape[1]), dtype=np.float32)
                 kept[k, present] = logits
-            tick = time.perf_counter()
-            if k == last:
-                leave = np.ones(present.size, dtype=bool)
-            else:
-                history.append(log_probs64(logits))
-                score = self.policy.scores(np.stack(history))[k]
-                leave = score >= self.thresholds[k]
-            leaving = present[leave]
-            predictions[leaving] = logits[leave].argmax(axis=-1)
-            exits[leaving] = k
-            stay = ~leave
-            if not stay.any():
+            if k < last:
+                if history is None:
+                    history = np.empty((last, *logits.shape))
+                history[k] = log_softmax64(logits)
+                leave = scores(history[:k + 1])[k] >= thresholds[k]
+            if k == stop or leave.all():
+                predictions[present] = logits.argmax(axis=-1)
+                exits[present] = k
                 schedule += time.perf_counter() - tick
                 break
             if leave.any():
+                leaving = present[leave]
+                predictions[leaving] = logits[leave].argmax(axis=-1)
+                exits[leaving] = k
+                stay = ~leave
                 present = present[stay]
-                history = [h[stay] for h in history]
-                keep = torch.from_numpy(np.flatnonzero(stay)).to(self.device)
-                state = select_batch(state, keep)
+                history = history[:, stay]
+                state = select_batch(state, torch.from_numpy(np.flatnonzero(stay)).to(self.device))
             schedule += time.perf_counter() - tick
         self._sync()
         seconds = time.perf_counter() - start
@@ -153,3 +175,68 @@ class EarlyExitPredictor:
         """Run over a dataset of (input, label) items, batched with the model's `collate`."""
         loader = make_loader(dataset, self.model, batch_size, shuffle=False, seed=0)
         return self.predict_batches(loader)
+
+
+def measure_real_latency(
+    model_dir: str | os.PathLike,
+    policy_dir: str | os.PathLike,
+    data_dir: str | os.PathLike,
+    batch_size: int = 1,
+    *,
+    split: str = "test",
+    device: str = "auto",
+    threads: int = 1,
+    limit: int | None = None,
+    warmup_batches: int = 2,
+) -> dict[str, Any]:
+    """Real early exit of a saved model + policy on a prepared split, without DVC.
+
+    Batches are collated before timing; the first `warmup_batches` are run untimed. Returns
+    plain data: mean and median ms/sample (median over calls, per sample), scheduler ms/sample,
+    exit fractions, accuracy, and the exits' ids so a caller can compare with a plan.
+    """
+    from eenet.data.prepared import PreparedDataset
+    from eenet.devices import num_threads
+    from eenet.models.artifact import load_trained
+    from eenet.schedulers import load_policy
+
+    target = resolve_device(device)
+    model = load_trained(model_dir)
+    policy = load_policy(policy_dir)
+    dataset = PreparedDataset(data_dir, split)
+    predictor = EarlyExitPredictor(model, policy, device=str(target))
+    batches = []
+    seen = 0
+    for inputs, labels in make_loader(dataset, model, batch_size, shuffle=False, seed=0):
+        batches.append((to_device(inputs, target), labels))
+        seen += len(labels)
+        if limit is not None and seen >= limit:
+            break
+    with num_threads(threads):
+        for inputs, _ in batches[:warmup_batches]:
+            predictor.predict(inputs)
+        parts = []
+        for inputs, labels in batches:
+            part = predictor.predict(inputs)
+            part.labels = np.asarray(labels, dtype=np.int64)
+            parts.append(part)
+        used_threads = torch.get_num_threads()
+    if not parts:
+        raise ArtifactError(f"{data_dir}: split {split!r} has no samples")
+    result = EarlyExitResult.concatenate(parts)
+    per_call = np.array([1000.0 * p.seconds / p.n_samples for p in parts])
+    n = result.n_samples
+    return {
+        "method": policy.method,
+        "budget_ms": float(policy.budget_ms),
+        "batch_size": int(batch_size),
+        "n_samples": n,
+        "device": target.type,
+        "threads": used_threads,
+        "ms_per_sample": 1000.0 * result.seconds / n,
+        "median_ms_per_sample": float(np.median(per_call)),
+        "schedule_ms_per_sample": 1000.0 * result.schedule_seconds / n,
+        "exit_fractions": result.exit_fractions(model.n_exits).tolist(),
+        "accuracy": result.accuracy(),
+        "exits": result.exits.tolist(),
+    }

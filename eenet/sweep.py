@@ -80,9 +80,13 @@ def read_index(scheduler_dir: str | os.PathLike) -> dict[str, Any]:
     if not path.is_file():
         raise ArtifactError(f"{path}: fitted schedulers not found (run fit_schedulers)")
     try:
-        return json.loads(path.read_text())
+        index = json.loads(path.read_text())
     except ValueError as exc:
         raise ArtifactError(f"{path}: not valid JSON ({exc})") from None
+    missing = [k for k in ("headline_ms", "costs_ms", "entries") if k not in index]
+    if not isinstance(index, dict) or missing:
+        raise ArtifactError(f"{path}: not a scheduler index (missing {', '.join(missing)})")
+    return index
 
 
 def _optional_float(value: Any) -> float | None:
@@ -99,6 +103,27 @@ def _row(method: str, budget: float, result: Mapping[str, Any], **extra: Any) ->
     row.update(extra)
     row.update({f"exit{k}_fraction": f for k, f in enumerate(result["exit_fractions"])})
     return row
+
+
+def decide_checked(
+    policy: Any, log_probs: np.ndarray, scheduler_dir: str | os.PathLike, entry: Mapping
+) -> np.ndarray:
+    """`policy.decide`, with a policy that does not fit the outputs as a one-line ArtifactError."""
+    where = Path(scheduler_dir) / entry["dir"]
+    if len(policy.thresholds) != log_probs.shape[0]:
+        raise ArtifactError(
+            f"{where}: fitted for {len(policy.thresholds)} exits, the outputs have "
+            f"{log_probs.shape[0]}"
+        )
+    try:
+        exits = policy.decide(log_probs)
+    except (ValueError, KeyError, IndexError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ArtifactError(
+            f"{where}: fitted scheduler does not fit outputs of {log_probs.shape[0]} exits x "
+            f"{log_probs.shape[2]} classes ({first})"
+        ) from None
+    return exits
 
 
 def evaluate_all(
@@ -124,7 +149,8 @@ def evaluate_all(
     rows = []
     for entry in index["entries"]:
         policy = load_policy(Path(scheduler_dir) / entry["dir"])
-        result = evaluate_exits(test, policy.decide(log_probs), costs)
+        result = evaluate_exits(test, decide_checked(policy, log_probs, scheduler_dir, entry),
+                                costs)
         rows.append(
             _row(
                 entry["method"], entry["budget_ms"], result,

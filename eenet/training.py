@@ -37,6 +37,7 @@ from eenet.models.base import MultiExitModel
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("multistep", "onecycle", "linear", "constant")
+DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass
@@ -85,8 +86,8 @@ class TrainConfig:
             raise ConfigError(f"train.lr: must be > 0, got {self.lr}")
         if not 0.0 <= self.distill_from <= 1.0:
             raise ConfigError(f"train.distill_from: must lie in [0, 1], got {self.distill_from}")
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise unknown_name("train.device", self.device, ("auto", "cpu", "cuda"))
+        if self.device not in DEVICES:
+            raise unknown_name("train.device", self.device, DEVICES)
 
 
 def distill_weight_for_epoch(cfg: TrainConfig, epoch: int) -> float:
@@ -307,6 +308,7 @@ def train_model(
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda")
 
     start_epoch, resumed_from = 0, None
+    log: list[dict[str, float]] = []  # every finished epoch's metrics, kept in the checkpoint
     state = resumable_checkpoint(checkpoint_dir, fingerprint, cfg.epochs)
     if state is not None:  # every process loads the same checkpoint, before DDP wraps the model
         model.load_state_dict(state["model"])
@@ -315,6 +317,13 @@ def train_model(
         scaler.load_state_dict(state["scaler"])
         torch.set_rng_state(state["rng"])
         start_epoch = resumed_from = int(state["epoch"]) + 1
+        log = [dict(values) for values in state.get("history", [])]
+        if is_main_process():
+            print(f"resuming from epoch {start_epoch} of {cfg.epochs} ({start_epoch} done, "
+                  f"checkpoint {Path(checkpoint_dir) / 'last.pt'})", flush=True)
+            if on_epoch is not None:  # replay the finished epochs into a fresh log
+                for done, values in enumerate(log):
+                    on_epoch(done, values)
     network: torch.nn.Module = model
     if distributed:
         ids = [device.index] if device.type == "cuda" else None
@@ -335,6 +344,7 @@ def train_model(
         accuracies = exit_accuracies(model, val_loader, device)
         history = {"train_loss": train_loss}
         history.update({f"val_acc_exit{k}": a for k, a in enumerate(accuracies)})
+        log.append(history)
         if is_main:
             save_checkpoint(
                 checkpoint_dir,
@@ -347,6 +357,7 @@ def train_model(
                     "scaler": scaler.state_dict(),
                     "rng": torch.get_rng_state(),
                     "world_size": world_size(),
+                    "history": log,
                 },
             )
             if on_epoch is not None:

@@ -11,14 +11,16 @@ import numpy as np
 
 from eenet.atomic import atomic_directory, write_json, write_text
 from eenet.cli import run_stage
-from eenet.outputs import load_exit_outputs, load_latency
+from eenet.outputs import check_compatible, load_exit_outputs, load_latency
 from eenet.sweep import evaluate_all
 
 
 def main(test_npz: str, latency_json: str, scheduler_dir: str, metrics_json: str,
          sweep_csv: str, curves_dir: str) -> None:
     costs = np.asarray(load_latency(latency_json)["cumulative_ms"])
-    metrics, sweep = evaluate_all(load_exit_outputs(test_npz), costs, scheduler_dir)
+    test = load_exit_outputs(test_npz)
+    check_compatible(test, costs, f"{test_npz} vs {latency_json}")
+    metrics, sweep = evaluate_all(test, costs, scheduler_dir)
     write_json(metrics_json, metrics)
     write_text(sweep_csv, sweep.to_csv(index=False, float_format="%.6g"))
     with atomic_directory(curves_dir) as tmp:

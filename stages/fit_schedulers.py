@@ -6,9 +6,11 @@ Usage: python stages/fit_schedulers.py VAL_NPZ LATENCY_JSON OUT_DIR
 
 import argparse
 
+import numpy as np
+
 from eenet.budget import resolve_budget, resolve_sweep
 from eenet.cli import run_stage
-from eenet.outputs import load_exit_outputs, load_latency
+from eenet.outputs import check_compatible, load_exit_outputs, load_latency
 from eenet.params import group, read_params
 from eenet.sweep import fit_all
 
@@ -21,7 +23,9 @@ def main(val_npz: str, latency_json: str, out_dir: str) -> None:
     sweep = resolve_sweep(group(params, "budgets"), costs)
     methods = settings.pop("methods", None)
     seed = int(settings.pop("seed", 0))
-    index = fit_all(load_exit_outputs(val_npz), costs, methods, sweep, headline, out_dir,
+    val = load_exit_outputs(val_npz)
+    check_compatible(val, np.asarray(costs), f"{val_npz} vs {latency_json}")
+    index = fit_all(val, costs, methods, sweep, headline, out_dir,
                     settings, seed, budget_spec=params["budget"])
     print(f"fitted {len(index['entries'])} schedulers; headline budget {headline:.4g} ms/sample")
 

@@ -5,12 +5,11 @@ Usage: python stages/profile_latency.py MODEL_DIR OUT_JSON   (reads params.yaml:
 
 import argparse
 
-from eenet.profiling import load_latency_table, profile_model
-
 from eenet.cli import run_stage
 from eenet.models.artifact import load_trained
 from eenet.outputs import save_latency
 from eenet.params import group, read_params
+from eenet.profiling import load_latency_table, profile_model
 
 
 def main(model_dir: str, out_json: str) -> None:

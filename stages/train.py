@@ -18,7 +18,7 @@ from eenet.distributed import init_distributed, is_main_process, shutdown_distri
 from eenet.models import MultiExitModel, build_model
 from eenet.models.artifact import save_trained
 from eenet.params import group, read_params
-from eenet.training import TrainConfig, resumable_checkpoint, seed_everything, train_model
+from eenet.training import TrainConfig, seed_everything, train_model
 
 
 def main(data_dir: str, model_dir: str, checkpoint_dir: str, live_dir: str) -> None:
@@ -49,8 +49,8 @@ def _train_and_save(
     options: dict[str, Any], model_dir: str, checkpoint_dir: str, live_dir: str,
 ) -> None:
     """Rank 0 (or the only process): train with dvclive logging, then write the artifact."""
-    resuming = resumable_checkpoint(checkpoint_dir, fingerprint, train_cfg.epochs) is not None
-    with Live(live_dir, dvcyaml=None, save_dvc_exp=False, resume=resuming) as live:
+    # a fresh log every run: a resumed run replays the finished epochs from its checkpoint
+    with Live(live_dir, dvcyaml=None, save_dvc_exp=False, resume=False) as live:
         def log_epoch(epoch: int, values: dict[str, float]) -> None:
             live.step = epoch
             for name, value in values.items():
@@ -59,8 +59,6 @@ def _train_and_save(
 
         summary = train_model(model, train_set, val_set, train_cfg, checkpoint_dir,
                               fingerprint, on_epoch=log_epoch)
-    if summary["resumed_from_epoch"] is not None:
-        print(f"resumed from the checkpoint at epoch {summary['resumed_from_epoch']}")
     save_trained(model, model_dir, model_params["name"], int(meta["num_classes"]), options,
                  extra={"dataset": meta["dataset"], "val_accuracy": summary["val_accuracy"]})
     print(f"trained {model_params['name']}: val accuracy per exit {summary['val_accuracy']}")

@@ -108,15 +108,18 @@ def test_ddp_resumes_an_interrupted_run(runs, data):
     """A checkpoint left after epoch 0 makes the next torchrun run continue at epoch 1."""
     _, ddp = runs
     state = load_checkpoint(ddp / "ckpt")
-    # rewind the finished 2-epoch checkpoint to "interrupted after epoch 0": epoch and lr steps
+    # rewind the finished 2-epoch checkpoint to "interrupted after epoch 0": epoch, lr steps, log
     schedule = state["scheduler"]
     schedule["last_epoch"] //= 2
     schedule["_step_count"] = schedule["last_epoch"] + 1
-    save_checkpoint(ddp / "ckpt", {**state, "epoch": 0, "scheduler": schedule})
+    history = state["history"][:1]
+    save_checkpoint(ddp / "ckpt", {**state, "epoch": 0, "scheduler": schedule, "history": history})
     result = train(ddp, data, 2)
-    assert "resumed from the checkpoint at epoch 1" in result.stdout
+    assert result.stdout.count("resuming from epoch 1 of 2") == 1  # rank 0 only
     assert load_checkpoint(ddp / "ckpt")["epoch"] == 1
     assert load_trained(ddp / "model").n_exits == 3
+    rows = (ddp / "live/plots/metrics/train_loss.tsv").read_text().splitlines()
+    assert len(rows) == 1 + 2  # epoch 0 replayed from the checkpoint, epoch 1 trained
 
 
 def test_a_checkpoint_of_another_world_size_is_not_resumed(runs):

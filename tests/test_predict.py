@@ -139,3 +139,26 @@ def test_predict_cli_missing_policy(workspace, tmp_path, capsys) -> None:
     rc = main(["predict", "--model", str(workspace["root"] / "model"), "--policy",
                str(tmp_path), "--data", str(workspace["data"])])
     assert rc == 2 and "fitted scheduler not found" in capsys.readouterr().err
+
+
+def test_benchmark_skips_without_pipeline_artifacts(tmp_path, monkeypatch, capsys) -> None:
+    from benchmarks import runtime as bench
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.argv", ["runtime"])
+    bench.main()
+    assert capsys.readouterr().out.startswith("skipped: pipeline artifacts missing")
+
+
+def test_measure_real_latency_without_dvc(workspace, policy_dir) -> None:
+    from eenet.runtime import measure_real_latency
+
+    out = measure_real_latency(workspace["root"] / "model", policy_dir, workspace["data"],
+                               batch_size=8, device="cpu", limit=40)
+    assert out["n_samples"] == 40 and out["batch_size"] == 8
+    assert out["ms_per_sample"] > 0 and out["schedule_ms_per_sample"] >= 0
+    assert sum(out["exit_fractions"]) == pytest.approx(1.0)
+    policy = load_policy(policy_dir)
+    np.testing.assert_array_equal(out["exits"],
+                                  policy.decide(workspace["test"].log_probs())[:40])
+    json.dumps(out)

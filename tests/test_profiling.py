@@ -10,8 +10,9 @@ import torch
 
 from eenet.errors import ArtifactError, ConfigError
 from eenet.outputs import save_latency, validate_costs
-from eenet.profiling import load_latency_table, profile_model, run_prefix
-from tests.runtime_helpers import TinyNet
+from eenet.profiling import load_latency_table, prefix_calls, profile_model, run_prefix
+from eenet.runtime import EarlyExitPredictor
+from tests.runtime_helpers import MaxProbPolicy, TinyNet
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +29,7 @@ def test_profile_follows_the_latency_contract(table: dict) -> None:
     validate_costs(table["cumulative_ms"])  # finite, > 0, strictly increasing
     assert table["device"] == "cpu"
     assert table["batch_size"] == 4 and table["threads"] == 1
-    assert table["source"] == "measured"
+    assert table["source"] == "measured" and table["decisions"] is True
     assert table["repeats"] >= 25
     assert all(p90 >= p50 for p50, p90 in zip(table["p50_ms"], table["p90_ms"], strict=True))
     json.dumps(table)  # plain data
@@ -145,3 +146,93 @@ def test_bad_tables_are_one_line_errors(tmp_path, name, text, error, match) -> N
     with pytest.raises(error, match=match) as info:
         load_latency_table(path)
     assert "\n" not in str(info.value)
+
+
+def test_network_only_profile_is_recorded() -> None:
+    table = profile_model(TinyNet(), device="cpu", warmup=0, repeats=5, decisions=False)
+    assert table["decisions"] is False
+    validate_costs(table["cumulative_ms"])
+
+
+def test_forced_exit_predicts_with_the_exit_logits() -> None:
+    model = TinyNet().eval()
+    x = model.example_inputs(4)
+    calls = prefix_calls(model, x, torch.device("cpu"))
+    with torch.inference_mode():
+        full = model(x)
+    for k, call in enumerate(calls):
+        result = call()
+        assert (result.exits == k).all()
+        np.testing.assert_array_equal(result.predictions, full[k].numpy().argmax(-1))
+
+
+class Recording(TinyNet):
+    """TinyNet that logs every model call with its batch size."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.log: list[tuple[str, int, int]] = []
+
+    def begin(self, inputs):
+        self.log.append(("begin", -1, int(inputs.shape[0])))
+        return super().begin(inputs)
+
+    def run_segment(self, k, state):
+        self.log.append(("segment", k, int(state["h"].shape[0])))
+        return super().run_segment(k, state)
+
+    def run_head(self, k, state):
+        self.log.append(("head", k, int(state["h"].shape[0])))
+        return super().run_head(k, state)
+
+
+class ScoreLog(MaxProbPolicy):
+    """MaxProbPolicy that logs the shape of what it scores."""
+
+    calls: list[tuple[int, ...]] = []
+
+    def scores(self, log_probs):
+        self.calls.append(tuple(log_probs.shape))
+        return super().scores(log_probs)
+
+
+@pytest.mark.parametrize("batch_size", [1, 6])
+def test_profiled_prefix_runs_what_the_runtime_runs_to_exit_k(batch_size: int) -> None:
+    """Structural: the call timed for exit k runs the same model calls (segments, heads, batch
+    sizes) and the same policy scoring as the runtime when every sample leaves at exit k."""
+    torch.manual_seed(0)
+    model = Recording().eval()
+    x = model.example_inputs(batch_size)
+    n_exits = model.n_exits
+    policy = ScoreLog("log", 1.0, np.zeros(n_exits))
+    calls = prefix_calls(model, x, torch.device("cpu"), policy=policy)
+    for k in range(n_exits):
+        model.log.clear()
+        ScoreLog.calls = []
+        profiled = calls[k]()
+        profiled_log, profiled_scores = list(model.log), list(ScoreLog.calls)
+        # the runtime with thresholds that send every sample to exit k
+        thresholds = np.full(n_exits, np.inf)
+        thresholds[k:] = -np.inf
+        runtime = EarlyExitPredictor(model, ScoreLog("log", 1.0, thresholds), device="cpu")
+        model.log.clear()
+        ScoreLog.calls = []
+        real = runtime.predict(x)
+        assert (real.exits == k).all()
+        assert model.log == profiled_log
+        assert ScoreLog.calls == profiled_scores
+        np.testing.assert_array_equal(real.predictions, profiled.predictions)
+        want = [("begin", -1, batch_size)]
+        for j in range(k + 1):
+            want += [("segment", j, batch_size), ("head", j, batch_size)]
+        assert profiled_log == want
+        assert profiled_scores == [(j + 1, batch_size, 5) for j in range(min(k + 1, n_exits - 1))]
+
+
+def test_profile_records_the_policy_it_timed() -> None:
+    model = TinyNet()
+    table = profile_model(model, device="cpu", warmup=0, repeats=5,
+                          policy=MaxProbPolicy("custom", 1.0, np.zeros(3)))
+    assert table["decision_policy"] == "custom"
+    assert table["timed"] == "EarlyExitPredictor.predict_exit"
+    assert profile_model(model, device="cpu", warmup=0, repeats=5)["decision_policy"] == "maxprob"

@@ -138,3 +138,51 @@ def solve_monotone_threshold(
         if abs(cost_at(below) - budget_ms) <= abs(cost_at(best) - budget_ms):
             best = below
     return best
+
+
+def cost_neutral_directions(costs: np.ndarray) -> list[np.ndarray]:
+    """Directions v with sum v = 0 and sum v c = 0 (moving along them keeps the cost), one per
+    triple of exits, scaled to unit L1 norm."""
+    costs = np.asarray(costs, dtype=np.float64)
+    n = costs.size
+    dirs = []
+    for i in range(n):
+        for j in range(i + 1, n):
+            for m in range(j + 1, n):
+                v = np.zeros(n)
+                v[i], v[j], v[m] = costs[m] - costs[j], costs[i] - costs[m], costs[j] - costs[i]
+                dirs.append(v / np.abs(v).sum())
+    return dirs
+
+
+def refine_plan(
+    plan: np.ndarray,
+    costs: np.ndarray,
+    score: Callable[[np.ndarray], float],
+    steps: tuple[float, ...] = (0.08, 0.04, 0.02, 0.01),
+    max_moves: int = 40,
+) -> tuple[np.ndarray, float]:
+    """Pattern search for the plan maximising `score` at the same planned cost.
+
+    From `plan`, try moves of each step size along every cost-neutral direction (both signs),
+    keep a move only if it strictly improves `score`, shrink the step when none does. Plans
+    stay non-negative and sum to one; the planned cost does not change.
+    """
+    plan = np.asarray(plan, dtype=np.float64)
+    best = score(plan)
+    dirs = cost_neutral_directions(costs)
+    for step in steps:
+        for _ in range(max_moves):
+            moved = False
+            for v in dirs:
+                for sign in (1.0, -1.0):
+                    cand = plan + sign * step * v
+                    if cand.min() < -1e-12:
+                        continue
+                    cand = np.clip(cand, 0.0, None)
+                    value = score(cand)
+                    if value > best:
+                        plan, best, moved = cand, value, True
+            if not moved:
+                break
+    return plan, best

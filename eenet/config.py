@@ -1,0 +1,317 @@
+"""The typed schema of `params.yaml`, checked up front by every stage (`validate_params`).
+
+Allowed keys and their types are derived from the code they configure, not listed twice:
+`data.options` from the data set's prepare function, `model.options` from the model builder,
+`train` from `TrainConfig`, `profile` from `profile_model`'s keyword arguments, and
+`schedulers.<method>` from `method_defaults(method)`. Every problem is one `ConfigError` line
+naming the key path, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import os
+import types
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from eenet.errors import ConfigError, unknown_name
+
+Spec = dict[str, Any]  # key -> type annotation (Any: not type-checked)
+
+# Smallest allowed value of integer settings that count things.
+MINIMUMS: dict[str, int] = {
+    "train.epochs": 1,
+    "train.batch_size": 1,
+    "train.threads": 0,
+    "train.num_workers": 0,
+    "profile.batch_size": 1,
+    "profile.threads": 0,
+    "profile.warmup": 0,
+    "profile.repeats": 1,
+    "profile.max_rounds": 1,
+    "dump.batch_size": 1,
+}
+DUMP_SPEC: Spec = {"batch_size": int, "device": str}
+
+
+# ---------------------------------------------------------------- types
+
+
+def describe(annotation: Any) -> str:
+    """A short English name of what an annotation allows."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(dict.fromkeys(describe(a) for a in args))
+    if origin is typing.Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin in (list, tuple, Sequence):
+        inner = [a for a in args if a is not Ellipsis]
+        if len(set(inner)) != 1:
+            return "a list"
+        item = describe(inner[0])
+        plural = f"{item.split(' ', 1)[-1]}s" if item.startswith("a") else item
+        return f"a list of {plural}"
+    if origin in (dict, Mapping) or annotation in (dict, Mapping):
+        return "a mapping"
+    names = {bool: "true/false", int: "an integer", float: "a number", str: "a string",
+             type(None): "null", list: "a list", Path: "a path", os.PathLike: "a path"}
+    return names.get(annotation, getattr(annotation, "__name__", str(annotation)))
+
+
+def matches(value: Any, annotation: Any) -> bool:
+    """Whether a YAML value fits an annotation (unknown annotations accept anything)."""
+    if annotation is Any or annotation is inspect.Parameter.empty:
+        return True
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return any(matches(value, a) for a in args)
+    if origin is typing.Literal:
+        return value in args
+    if origin in (list, tuple, Sequence) or annotation in (list, tuple):
+        inner = [a for a in args if a is not Ellipsis]
+        item = inner[0] if len(set(inner)) == 1 else Any
+        return isinstance(value, list) and all(matches(v, item) for v in value)
+    if origin in (dict, Mapping) or annotation in (dict, Mapping):
+        return isinstance(value, dict)
+    if annotation is type(None) or annotation is None:
+        return value is None
+    if annotation is bool:
+        return isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation in (str, Path, os.PathLike):
+        return isinstance(value, str)
+    return True
+
+
+def check_value(path: str, value: Any, annotation: Any) -> None:
+    """Raise a ConfigError when `value` does not fit `annotation` or is below its minimum."""
+    if not matches(value, annotation):
+        hint = ""
+        if isinstance(value, str) and _is_number(value):
+            hint = " (YAML reads it as text; write it with a dot, e.g. 3.0e-3)"
+        raise ConfigError(f"{path}: expected {describe(annotation)}, got {value!r}{hint}")
+    low = MINIMUMS.get(path)
+    if low is not None and isinstance(value, int) and value < low:
+        raise ConfigError(f"{path}: must be an integer >= {low}, got {value!r}")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def check_mapping(path: str, value: Any, spec: Spec) -> dict[str, Any]:
+    """Check that `value` is a mapping whose keys are in `spec` and whose values fit it."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: expected a mapping of {', '.join(spec)}, got {value!r}")
+    for key, item in value.items():
+        if key not in spec:
+            allowed = ", ".join(sorted(spec)) or "(none)"
+            raise ConfigError(f"{path}.{key}: unknown key; allowed: {allowed}")
+        check_value(f"{path}.{key}", item, spec[key])
+    return value
+
+
+# ---------------------------------------------------------------- specs from the code
+
+
+def signature_spec(function: Callable[..., Any], skip: int = 0, keyword_only: bool = False) -> Spec:
+    """Parameters of `function` (after the first `skip`) with their annotations.
+
+    Parameters annotated `Any` cannot come from YAML (tensors, callables) and are left out.
+    """
+    try:
+        hints = typing.get_type_hints(function)
+    except Exception:  # noqa: BLE001 - unresolvable annotations: check keys only
+        hints = {}
+    spec: Spec = {}
+    for i, param in enumerate(inspect.signature(function).parameters.values()):
+        if i < skip or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        if keyword_only and param.kind is not param.KEYWORD_ONLY:
+            continue
+        annotation = hints.get(param.name, Any)
+        if keyword_only and annotation is Any:
+            continue
+        spec[param.name] = annotation
+    return spec
+
+
+def options_spec(function: Callable[..., Any], skip: int) -> Spec | None:
+    """The options a builder / prepare function takes; None when they cannot be known.
+
+    A function taking `**options` names them in its module's `OPTIONS`.
+    """
+    spec = signature_spec(function, skip)
+    params = inspect.signature(function).parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        listed = getattr(inspect.getmodule(function), "OPTIONS", None)
+        if listed is None:
+            return None
+        spec.update({name: Any for name in listed if name not in spec})
+    return spec
+
+
+def _registered(table: Mapping[str, str], name: Any, param: str) -> Callable[..., Any]:
+    """The registered function of `name`, or a ConfigError naming `param`."""
+    from eenet.registry import resolve
+
+    if not isinstance(name, str) or name not in table:
+        raise unknown_name(param, name, table)
+    try:
+        return resolve(table, name, param)
+    except ImportError as exc:
+        raise ConfigError(
+            f"{param}: {name!r} cannot be used here, its code failed to import ({exc})"
+        ) from None
+
+
+def _check_options(path: str, options: Any, function: Callable[..., Any], skip: int) -> None:
+    if options is None:
+        return
+    spec = options_spec(function, skip)
+    if spec is None:
+        if not isinstance(options, dict):
+            raise ConfigError(f"{path}: expected a mapping, got {options!r}")
+        return
+    check_mapping(path, options, spec)
+
+
+# ---------------------------------------------------------------- groups
+
+
+def check_budget_spec(path: str, value: Any) -> None:
+    """A budget: ms/sample > 0, or 'N%' with 0 <= N <= 100."""
+    allowed = "a number of ms/sample > 0 or a percentage 'N%' with 0 <= N <= 100"
+    if isinstance(value, str) and value.strip().endswith("%"):
+        try:
+            percent = float(value.strip()[:-1])
+        except ValueError:
+            percent = math.nan
+        if not 0.0 <= percent <= 100.0:
+            raise ConfigError(f"{path}: {value!r} is not allowed; expected {allowed}")
+        return
+    if isinstance(value, str) and _is_number(value):
+        value = float(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{path}: {value!r} is not allowed; expected {allowed}")
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{path}: {value!r} is not allowed; expected {allowed}")
+
+
+def check_budgets(path: str, value: Any) -> None:
+    """The sweep: 'auto' or a non-empty list of budgets."""
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return
+    if not isinstance(value, list) or not value:
+        raise ConfigError(
+            f"{path}: expected 'auto' or a non-empty list of budgets, got {value!r}"
+        )
+    for i, item in enumerate(value):
+        check_budget_spec(f"{path}[{i}]", item)
+
+
+def check_data(path: str, value: Any) -> None:
+    from eenet.data import DATASETS
+
+    check_mapping(path, value, {"dataset": str, "seed": int, "options": dict | None})
+    if "dataset" in value:
+        prepare = _registered(DATASETS, value["dataset"], f"{path}.dataset")
+        _check_options(f"{path}.options", value.get("options"), prepare, skip=2)
+
+
+def check_model(path: str, value: Any) -> None:
+    from eenet.models import MODELS
+
+    check_mapping(path, value, {"name": str, "options": dict | None})
+    if "name" in value:
+        builder = _registered(MODELS, value["name"], f"{path}.name")
+        _check_options(f"{path}.options", value.get("options"), builder, skip=1)
+
+
+def check_train(path: str, value: Any) -> None:
+    from eenet.training import TrainConfig
+
+    hints = typing.get_type_hints(TrainConfig)
+    check_mapping(path, value, {f.name: hints[f.name] for f in fields(TrainConfig)})
+    TrainConfig.from_params(value)  # value checks: names, ranges
+
+
+def _check_device(path: str, value: Any) -> None:
+    from eenet.training import DEVICES
+
+    if isinstance(value, dict) and "device" in value and value["device"] not in DEVICES:
+        raise unknown_name(f"{path}.device", value["device"], DEVICES)
+
+
+def check_profile(path: str, value: Any) -> None:
+    from eenet.profiling import profile_model
+
+    spec = signature_spec(profile_model, keyword_only=True)
+    for runtime_object in ("inputs", "policy"):  # arguments for code, not settings
+        spec.pop(runtime_object, None)
+    spec["table"] = str | None
+    check_mapping(path, value, spec)
+    _check_device(path, value)
+
+
+def check_dump(path: str, value: Any) -> None:
+    check_mapping(path, value, DUMP_SPEC)
+    _check_device(path, value)
+
+
+def check_schedulers(path: str, value: Any) -> None:
+    from eenet.schedulers import available_methods, method_defaults
+    from eenet.sweep import check_methods
+
+    methods = available_methods()
+    spec: Spec = {"methods": Any, "seed": int, **{m: dict for m in methods}}
+    check_mapping(path, value, spec)
+    if "methods" in value:
+        check_methods(value["methods"], f"{path}.methods")
+    for method in methods:
+        if method in value and value[method] is not None:
+            defaults = method_defaults(method)
+            check_mapping(
+                f"{path}.{method}",
+                value[method],
+                {k: (Any if d is None else float if type(d) is float else type(d))
+                 for k, d in defaults.items()},
+            )
+
+
+def check_setup(path: str, value: Any) -> None:
+    check_value(path, value, str)
+
+
+GROUPS: dict[str, Callable[[str, Any], None]] = {
+    "setup": check_setup,
+    "budget": check_budget_spec,
+    "budgets": check_budgets,
+    "data": check_data,
+    "model": check_model,
+    "train": check_train,
+    "profile": check_profile,
+    "dump": check_dump,
+    "schedulers": check_schedulers,
+}
+
+
+def validate_params(params: dict[str, Any]) -> dict[str, Any]:
+    """Check every group present in `params`; return `params` unchanged or raise ConfigError."""
+    for key, value in params.items():
+        if key not in GROUPS:
+            raise ConfigError(f"{key}: unknown top-level key; allowed: {', '.join(GROUPS)}")
+        GROUPS[key](key, value)
+    return params

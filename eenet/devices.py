@@ -1,0 +1,36 @@
+"""Device and CPU-thread selection shared by profiling, the runtime and the benchmark."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import torch
+
+from eenet.errors import ConfigError
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' picks CUDA when present; 'cuda' without a GPU is a one-line ConfigError."""
+    if name not in DEVICES and not str(name).startswith("cuda:"):
+        raise ConfigError(f"device: unknown value {name!r}; allowed: {', '.join(DEVICES)}")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if str(name).startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(
+            f"device: {name!r} requested but no CUDA GPU is available; use auto or cpu"
+        )
+    return torch.device(name)
+
+
+@contextmanager
+def num_threads(threads: int):
+    """Use `threads` torch CPU threads inside the block (0 = leave as is); restore afterwards."""
+    previous = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(int(threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

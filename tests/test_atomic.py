@@ -1,0 +1,146 @@
+"""Atomic writes: every artifact write goes through `eenet.atomic`; an interrupted write leaves
+the old artifact intact and no temporary file behind."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from eenet import atomic
+from eenet.checkpoint import save_checkpoint
+from eenet.models import build_model
+from eenet.models.artifact import save_trained
+from eenet.outputs import ExitOutputs, save_exit_outputs, save_latency
+from tests.robust_helpers import ROOT
+
+# call name -> index of the argument that is the destination (None: the object it is called on)
+WRITERS: dict[str, int | None] = {
+    "open": 0, "write_text": None, "write_bytes": None, "save": 1, "savez": 0,
+    "savez_compressed": 0, "save_file": 1, "savefig": 0, "to_csv": 0, "dump": 1,
+}
+
+
+class Interrupted(Exception):
+    pass
+
+
+def _destinations(path: Path) -> list[tuple[int, str]]:
+    """(line, destination source) of every file-writing call in a module."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+        if name not in WRITERS:
+            continue
+        if name == "open":
+            mode = node.args[1] if len(node.args) > 1 else None
+            if not (isinstance(mode, ast.Constant) and set(str(mode.value)) & set("wax")):
+                continue
+        index = WRITERS[name]
+        if index is None:
+            target = func.value if isinstance(func, ast.Attribute) else None
+        else:
+            target = node.args[index] if len(node.args) > index else None
+        if target is None:  # e.g. to_csv() returning text: nothing written
+            continue
+        found.append((node.lineno, ast.unparse(target)))
+    return found
+
+
+def test_every_artifact_write_goes_to_a_temporary_path() -> None:
+    """Writers only ever write to the temporary path `eenet.atomic` hands them (`tmp...`).
+
+    dvclive's training log under reports/train is written by dvclive itself and is not scanned.
+    """
+    files = [*(ROOT / "eenet").rglob("*.py"), *(ROOT / "stages").glob("*.py")]
+    offenders = [
+        f"{path.relative_to(ROOT)}:{line} writes {target}"
+        for path in files if path.name != "atomic.py"
+        for line, target in _destinations(path)
+        if "tmp" not in target and target not in ("sys.stdout", "fh")  # fh: open(tmp, ...)
+    ]
+    assert offenders == []
+
+
+def _no_temporaries(folder: Path) -> None:
+    assert [p.name for p in folder.iterdir() if p.name.startswith(".")] == []
+
+
+def test_interrupted_write_keeps_the_old_file(tmp_path: Path) -> None:
+    target = tmp_path / "metrics.json"
+    atomic.write_json(target, {"old": 1})
+
+    def half_then_fail(tmp: Path) -> None:
+        tmp.write_text('{"new": ')
+        raise Interrupted
+
+    with pytest.raises(Interrupted):
+        atomic.write_with(target, half_then_fail)
+    assert target.read_text() == '{\n  "old": 1\n}\n'
+    _no_temporaries(tmp_path)
+
+
+def test_interrupted_folder_write_keeps_the_old_folder(tmp_path: Path) -> None:
+    target = tmp_path / "schedulers"
+    with atomic.atomic_directory(target) as tmp:
+        (tmp / "index.json").write_text("old")
+    with pytest.raises(Interrupted), atomic.atomic_directory(target) as tmp:
+        (tmp / "index.json").write_text("new")
+        (tmp / "half").write_text("x")
+        raise Interrupted
+    assert sorted(p.name for p in target.iterdir()) == ["index.json"]
+    assert (target / "index.json").read_text() == "old"
+    _no_temporaries(tmp_path)
+
+
+def _outputs(value: float) -> ExitOutputs:
+    return ExitOutputs(np.full((2, 4, 3), value, dtype=np.float32), np.arange(4) % 3)
+
+
+def _fail_midway(monkeypatch: pytest.MonkeyPatch, module: object, name: str) -> None:
+    """Make `module.name(obj, dest, ...)`-style writers write a few bytes and then fail."""
+    def partial(*args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        dest = next(a for a in args if isinstance(a, (str, Path)) or hasattr(a, "write"))
+        if hasattr(dest, "write"):
+            dest.write(b"PK\x03\x04 half")
+        else:
+            Path(dest).write_bytes(b"half")
+        raise Interrupted
+
+    monkeypatch.setattr(module, name, partial)
+
+
+@pytest.mark.parametrize("artifact", ["exit outputs", "latency", "checkpoint", "weights"])
+def test_interrupted_artifact_writers_keep_the_old_artifact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, artifact: str
+) -> None:
+    import eenet.checkpoint
+    import eenet.models.artifact
+    import eenet.outputs
+
+    model = build_model("resnet1d_3", 10, widths=[4, 8, 16], blocks=[1, 1, 1])
+    writers = {
+        "exit outputs": (tmp_path / "val.npz", lambda: save_exit_outputs(
+            tmp_path / "val.npz", _outputs(1.0)), (eenet.outputs.np, "savez")),
+        "latency": (tmp_path / "latency.json", lambda: save_latency(
+            tmp_path / "latency.json", {"cumulative_ms": [1.0, 2.0]}),
+            (eenet.atomic.Path, "write_text")),
+        "checkpoint": (tmp_path / "last.pt", lambda: save_checkpoint(
+            tmp_path, {"epoch": 1, "w": torch.ones(3)}), (eenet.checkpoint.torch, "save")),
+        "weights": (tmp_path / "model.safetensors", lambda: save_trained(
+            model, tmp_path, "resnet1d_3", 10), (eenet.models.artifact, "save_file")),
+    }
+    path, write, (module, name) = writers[artifact]
+    write()
+    old = path.read_bytes()
+    _fail_midway(monkeypatch, module, name)
+    with pytest.raises(Interrupted):
+        write()
+    assert path.read_bytes() == old
+    _no_temporaries(tmp_path)

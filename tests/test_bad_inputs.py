@@ -1,0 +1,299 @@
+"""A catalogue of bad inputs: each gives one exact error line, exit status 2, no traceback.
+
+Params cases go through the download stage (every stage validates the whole params.yaml
+first); artifact cases go through the stage that reads the bad file. Stages run in-process
+through `eenet.cli.run_stage` (what their `__main__` does); a few also as real subprocesses.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file, save_file
+
+from eenet.data import prepare_dataset
+from eenet.models import build_model
+from eenet.models.artifact import save_trained
+from eenet.outputs import ExitOutputs, save_exit_outputs, save_latency
+from eenet.sweep import fit_all
+from eenet.synthetic import make_split_pair
+from tests.robust_helpers import (
+    assert_one_line_error,
+    run_stage,
+    stage_error,
+    tiny_params,
+    write_params,
+)
+
+EENET_FAST = {"max_epochs": 20, "restarts": 1}
+VAL, TEST = "artifacts/logits/val.npz", "artifacts/logits/test.npz"
+LATENCY, SCHEDULERS, MODEL = "artifacts/latency.json", "artifacts/schedulers", "artifacts/model"
+FIT_ARGS = (VAL, LATENCY, SCHEDULERS)
+EVAL_ARGS = (TEST, LATENCY, SCHEDULERS, "reports/metrics.json", "reports/sweep.csv",
+             "reports/curves")
+ALLOWED_BUDGET = "expected a number of ms/sample > 0 or a percentage 'N%' with 0 <= N <= 100"
+
+
+def base_params() -> dict[str, Any]:
+    params = tiny_params()
+    params["schedulers"].update(methods=["maxprob", "eenet"], eenet=dict(EENET_FAST))
+    return params
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Good artifacts of every stage: prepared data, a tiny model, logits, costs, schedulers."""
+    ws = tmp_path_factory.mktemp("good")
+    params = base_params()
+    write_params(ws, params)
+    prepare_dataset("mnist1d", ws / "data", 0, num_samples=200, val_fraction=0.3)
+    options = params["model"]["options"]
+    save_trained(build_model("resnet1d_3", 10, **options), ws / MODEL, "resnet1d_3", 10, options)
+    val, test = make_split_pair(n_exits=3, n_classes=10, n_val=300, n_test=300)
+    save_exit_outputs(ws / VAL, val)
+    save_exit_outputs(ws / TEST, test)
+    save_latency(ws / LATENCY, {"cumulative_ms": [1.0, 2.0, 3.0], "source": "test"})
+    fit_all(val, np.array([1.0, 2.0, 3.0]), ["maxprob", "eenet"], [1.5, 2.5], 2.0,
+            ws / SCHEDULERS, {"eenet": EENET_FAST}, 0, budget_spec=2.0)
+    return ws
+
+
+@pytest.fixture
+def ws(workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private copy of the good workspace, as the current directory."""
+    path = tmp_path / "ws"
+    shutil.copytree(workspace, path, symlinks=True)
+    monkeypatch.chdir(path)
+    return path
+
+
+# ---------------------------------------------------------------- params.yaml
+
+
+def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    def edit(params: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        node = params
+        for key in parents:
+            node = node[key]
+        node[last] = value
+
+    return edit
+
+
+PARAM_CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
+    ("unknown top-level key", _set("budjet", 3),
+     "budjet: unknown top-level key; allowed: setup, budget, budgets, data, model, train, "
+     "profile, dump, schedulers"),
+    ("epochs not a number", _set("train.epochs", "ten"),
+     "train.epochs: expected an integer, got 'ten'"),
+    ("negative epochs", _set("train.epochs", -3), "train.epochs: must be an integer >= 1, got -3"),
+    ("zero batch size", _set("train.batch_size", 0),
+     "train.batch_size: must be an integer >= 1, got 0"),
+    ("lr in YAML 1.1 exponent form", _set("train.lr", "3e-3"),
+     "train.lr: expected a number, got '3e-3' (YAML reads it as text; write it with a dot, "
+     "e.g. 3.0e-3)"),
+    ("unknown train key", _set("train.epoch", 3),
+     "train.epoch: unknown key; allowed: batch_size, device, distill_from, distill_temperature, "
+     "distill_weight, epochs, gamma, lr, milestones, momentum, num_workers, optimizer, schedule, "
+     "seed, threads, weight_decay"),
+    ("unknown optimizer", _set("train.optimizer", "rmsprop"),
+     "train.optimizer: unknown value 'rmsprop'; allowed: adam, adamw, sgd"),
+    ("unknown device", _set("dump.device", "tpu"),
+     "dump.device: unknown value 'tpu'; allowed: auto, cpu, cuda"),
+    ("unknown dataset", _set("data.dataset", "mnist"),
+     "data.dataset: unknown value 'mnist'; allowed: ag_news, cifar10, cifar100, mnist1d, sst2"),
+    ("unknown data option", _set("data.options.num_sample", 500),
+     "data.options.num_sample: unknown key; allowed: num_samples, val_fraction"),
+    ("unknown model", _set("model.name", "resnet"),
+     "model.name: unknown value 'resnet'; allowed: bert_4, densenet121_4, resnet1d_3, resnet56_3"),
+    ("unknown model option", _set("model.options.width", [4, 8, 16]),
+     "model.options.width: unknown key; allowed: blocks, input_length, widths"),
+    ("model option of the wrong type", _set("model.options.widths", "wide"),
+     "model.options.widths: expected a list of integers, got 'wide'"),
+    ("unknown method", _set("schedulers.methods", ["eenet", "bogus"]),
+     "schedulers.methods: unknown value 'bogus'; allowed: eenet, entropy, maxprob, patience"),
+    ("unknown scheduler setting", _set("schedulers.maxprob", {"temperature": 2}),
+     "schedulers.maxprob.temperature: unknown key; allowed: (none)"),
+    ("scheduler setting of the wrong type", _set("schedulers.eenet.hidden", "big"),
+     "schedulers.eenet.hidden: expected an integer, got 'big'"),
+    ("zero budget", _set("budget", 0), f"budget: 0 is not allowed; {ALLOWED_BUDGET}"),
+    ("negative budget", _set("budget", -1.5), f"budget: -1.5 is not allowed; {ALLOWED_BUDGET}"),
+    ("malformed budget", _set("budget", "fast"),
+     f"budget: 'fast' is not allowed; {ALLOWED_BUDGET}"),
+    ("percentage budget above 100%", _set("budget", "150%"),
+     f"budget: '150%' is not allowed; {ALLOWED_BUDGET}"),
+    ("empty budget sweep", _set("budgets", []),
+     "budgets: expected 'auto' or a non-empty list of budgets, got []"),
+    ("bad budget in the sweep", _set("budgets", ["30%", 0]),
+     f"budgets[1]: 0 is not allowed; {ALLOWED_BUDGET}"),
+    ("zero profiling repeats", _set("profile.repeats", 0),
+     "profile.repeats: must be an integer >= 1, got 0"),
+    ("unknown profile key", _set("profile.inputs", 3),
+     "profile.inputs: unknown key; allowed: batch_size, decisions, device, max_rounds, repeats, "
+     "table, threads, warmup"),
+]
+
+
+@pytest.mark.parametrize(("edit", "message"), [c[1:] for c in PARAM_CASES],
+                         ids=[c[0] for c in PARAM_CASES])
+def test_bad_params(ws: Path, capsys: pytest.CaptureFixture[str], edit, message: str) -> None:
+    params = copy.deepcopy(base_params())
+    edit(params)
+    write_params(ws, params)
+    assert stage_error(capsys, "download", "data/out") == message
+    assert not (ws / "data/out").exists()
+
+
+def test_unreadable_params_file(ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (ws / "params.yaml").write_text("train: [epochs: 3\n")
+    message = stage_error(capsys, "download", "data/out")
+    assert re.fullmatch(r"params\.yaml: not valid YAML \(.+\)", message), message
+
+
+# ---------------------------------------------------------------- artifacts
+
+
+def _save_npz(path: Path, **arrays: np.ndarray) -> None:
+    with open(path, "wb") as fh:
+        np.savez(fh, **arrays)
+
+
+def _three_exits_latency_four(ws: Path) -> None:
+    save_latency(ws / LATENCY, {"cumulative_ms": [1.0, 2.0, 3.0, 4.0]})
+
+
+def _non_increasing_costs(ws: Path) -> None:
+    (ws / LATENCY).write_text('{"cumulative_ms": [1.0, 3.0, 2.0]}')
+
+
+def _nan_logits(ws: Path) -> None:
+    with np.load(ws / VAL) as npz:
+        logits, labels = npz["logits"].copy(), npz["labels"]
+    logits[1, 5, 2] = np.nan
+    _save_npz(ws / VAL, logits=logits, labels=labels)
+
+
+def _labels_count_mismatch(ws: Path) -> None:
+    with np.load(ws / VAL) as npz:
+        _save_npz(ws / VAL, logits=npz["logits"], labels=npz["labels"][:-1])
+
+
+def _truncated_npz(ws: Path) -> None:
+    data = (ws / VAL).read_bytes()
+    (ws / VAL).write_bytes(data[: len(data) // 2])
+
+
+def _corrupt_latency_json(ws: Path) -> None:
+    (ws / LATENCY).write_text('{"cumulative_ms": [1.0, 2.0')
+
+
+def _hundred_class_test(ws: Path) -> None:
+    test = make_split_pair(n_exits=3, n_classes=100, n_val=10, n_test=200)[1]
+    save_exit_outputs(ws / TEST, ExitOutputs(test.logits, test.labels))
+
+
+def _eenet_weights_wrong_shape(ws: Path) -> None:
+    path = ws / SCHEDULERS / "eenet/00/eenet.safetensors"
+    weights = load_file(str(path))
+    weights["g0.w1"] = np.zeros((weights["g0.w1"].shape[0] + 3, 4), dtype=np.float32)
+    save_file(weights, str(path))
+
+
+def _corrupt_index(ws: Path) -> None:
+    (ws / SCHEDULERS / "index.json").write_text('{"entries": []}')
+
+
+def _truncated_model_weights(ws: Path) -> None:
+    path = ws / MODEL / "model.safetensors"
+    path.write_bytes(path.read_bytes()[:100])
+
+
+def _model_weights_other_shape(ws: Path) -> None:
+    other = build_model("resnet1d_3", 10, widths=[8, 8, 16], blocks=[1, 1, 1])
+    save_trained(other, ws / "other", "resnet1d_3", 10)
+    shutil.copy(ws / "other/model.safetensors", ws / MODEL / "model.safetensors")
+
+
+def _missing_data(ws: Path) -> None:
+    (ws / "data/meta.json").unlink()
+
+
+def _budget_below_first_exit(ws: Path) -> None:
+    params = base_params()
+    params["budget"] = 0.5
+    write_params(ws, params)
+
+
+ARTIFACT_CASES: list[tuple[str, Callable[[Path], None], str, tuple[str, ...], str]] = [
+    ("val has 3 exits, latency 4", _three_exits_latency_four, "fit_schedulers", FIT_ARGS,
+     re.escape(f"{VAL} vs {LATENCY}: exit outputs have 3 exits but costs list 4")),
+    ("non-increasing costs", _non_increasing_costs, "fit_schedulers", FIT_ARGS,
+     re.escape(f"{LATENCY}: cumulative costs must be strictly increasing, got [1.0, 3.0, 2.0]")),
+    ("NaN logits", _nan_logits, "fit_schedulers", FIT_ARGS,
+     re.escape(f"{VAL}: logits contain NaN or inf")),
+    ("labels and logits disagree", _labels_count_mismatch, "fit_schedulers", FIT_ARGS,
+     re.escape(f"{VAL}: labels must be [n_samples] with n_samples=300, got shape (299,)")),
+    ("truncated npz", _truncated_npz, "fit_schedulers", FIT_ARGS,
+     re.escape(f"{VAL}: not a readable npz file (") + r".+\)"),
+    ("corrupt latency json", _corrupt_latency_json, "evaluate", EVAL_ARGS,
+     re.escape(f"{LATENCY}: not valid JSON (") + r".+\)"),
+    ("scheduler fitted on 10 classes applied to 100", _hundred_class_test, "evaluate", EVAL_ARGS,
+     re.escape(f"{SCHEDULERS}: schedulers were fitted on 10 classes, test outputs have 100")),
+    ("eenet weights of the wrong shape", _eenet_weights_wrong_shape, "evaluate", EVAL_ARGS,
+     re.escape(f"{SCHEDULERS}/eenet/00: fitted scheduler does not fit outputs of 3 exits x "
+               "10 classes (") + r".+\)"),
+    ("malformed scheduler index", _corrupt_index, "evaluate", EVAL_ARGS,
+     re.escape(f"{SCHEDULERS}/index.json: not a scheduler index (missing headline_ms, "
+               "costs_ms)")),
+    ("truncated model weights", _truncated_model_weights, "dump_logits",
+     (MODEL, "data", "artifacts/logits"),
+     re.escape(f"{MODEL}/model.safetensors: not a readable safetensors file (") + r".+\)"),
+    ("model weights of another shape", _model_weights_other_shape, "dump_logits",
+     (MODEL, "data", "artifacts/logits"),
+     re.escape(f"{MODEL}/model.safetensors: weights do not match resnet1d_3 (") + r".+\)"),
+    ("prepared data missing", _missing_data, "dump_logits", (MODEL, "data", "artifacts/logits"),
+     re.escape("data/meta.json: prepared data not found (run the download stage)")),
+    ("budget below the first exit's cost", _budget_below_first_exit, "fit_schedulers", FIT_ARGS,
+     re.escape("budget: 0.5 ms/sample is below the first exit's cost; feasible range: 1 to 3 "
+               "ms/sample, or 0% to 100%")),
+]
+
+
+@pytest.mark.parametrize(("corrupt", "stage", "args", "pattern"),
+                         [c[1:] for c in ARTIFACT_CASES], ids=[c[0] for c in ARTIFACT_CASES])
+def test_bad_artifacts(ws: Path, capsys: pytest.CaptureFixture[str], corrupt, stage: str,
+                       args: tuple[str, ...], pattern: str) -> None:
+    corrupt(ws)
+    before = {p: p.read_bytes() for p in ws.rglob("*") if p.is_file()}
+    message = stage_error(capsys, stage, *args)
+    assert re.fullmatch(pattern, message), message
+    after = {p: p.read_bytes() for p in ws.rglob("*") if p.is_file()}
+    assert after == before  # a failed stage leaves every artifact as it was
+
+
+# ---------------------------------------------------------------- real processes
+
+
+@pytest.mark.parametrize(
+    ("stage", "args", "edit", "message"),
+    [
+        ("train", ("data", MODEL, "artifacts/checkpoints", "reports/train"),
+         _set("train.epochs", "ten"), "train.epochs: expected an integer, got 'ten'"),
+        ("fit_schedulers", FIT_ARGS, _set("budgets", []),
+         "budgets: expected 'auto' or a non-empty list of budgets, got []"),
+    ],
+    ids=["train", "fit_schedulers"],
+)
+def test_stage_process_exits_2_without_traceback(ws: Path, stage, args, edit, message) -> None:
+    params = base_params()
+    edit(params)
+    write_params(ws, params)
+    assert_one_line_error(run_stage(stage, ws, *args), message)

@@ -1,0 +1,48 @@
+"""The params schema accepts every shipped configuration and derives what it allows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from eenet.config import describe, validate_params
+from eenet.errors import ConfigError
+from tests.robust_helpers import ROOT
+
+PRESETS = sorted(p.stem for p in (ROOT / "conf/preset").glob("*.yaml"))
+
+
+def test_params_yaml_is_valid() -> None:
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    assert validate_params(params) is params
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_every_preset_is_valid(preset: str) -> None:
+    hydra = pytest.importorskip("hydra")
+    from omegaconf import OmegaConf
+
+    with hydra.initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
+        params = OmegaConf.to_container(hydra.compose("config", overrides=[f"preset={preset}"]))
+    validate_params(params)
+
+
+def test_allowed_scheduler_settings_follow_the_method_defaults(monkeypatch) -> None:
+    import eenet.schedulers.maxprob as maxprob
+
+    params = {"schedulers": {"methods": ["maxprob"], "maxprob": {"margin": 0.5}}}
+    with pytest.raises(ConfigError, match=r"maxprob\.margin: unknown key; allowed: \(none\)"):
+        validate_params(params)
+    monkeypatch.setattr(maxprob, "DEFAULTS", {"margin": 0.0})
+    validate_params(params)
+    params["schedulers"]["maxprob"]["margin"] = "wide"
+    with pytest.raises(ConfigError, match=r"maxprob\.margin: expected a number, got 'wide'"):
+        validate_params(params)
+
+
+def test_descriptions() -> None:
+    assert describe(list[int] | tuple[int, ...]) == "a list of integers"
+    assert describe(str | None) == "a string or null"
+    assert describe(Path) == "a path"

@@ -1,0 +1,63 @@
+"""Presets are Hydra config groups: params.yaml is the default composition; each preset composes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+ROOT = Path(__file__).resolve().parents[1]
+PRESETS = sorted(p.stem for p in (ROOT / "conf/preset").glob("*.yaml"))
+
+
+def composed(*overrides: str) -> dict:
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
+        return OmegaConf.to_container(compose("config", overrides=list(overrides)))
+
+
+def test_params_yaml_is_the_default_composition():
+    assert yaml.safe_load((ROOT / "params.yaml").read_text()) == composed()
+
+
+def test_every_paper_setup_has_a_preset():
+    assert {"default", "resnet56_3", "densenet121_4", "bert_4_ag_news", "bert_4_sst2"} <= set(
+        PRESETS
+    )
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_preset_replaces_whole_groups(preset):
+    params = composed(f"preset={preset}")
+    default = composed()
+    assert params["setup"] == preset
+    assert set(params) == set(default)
+    for group in ("data", "model", "train"):
+        assert set(params[group]) == set(default[group])
+    # a preset's options never inherit the default's (Hydra would merge dicts)
+    if params["model"]["name"] != default["model"]["name"]:
+        assert not set(params["model"]["options"]) & set(default["model"]["options"])
+    if params["data"]["dataset"] != default["data"]["dataset"]:
+        assert not set(params["data"]["options"]) & set(default["data"]["options"])
+
+
+@pytest.mark.parametrize(
+    ("preset", "dataset", "model", "budget"),
+    [
+        ("resnet56_3", "cifar10", "resnet56_3", 2.5),
+        ("densenet121_4", "cifar100", "densenet121_4", 6.5),
+        ("bert_4_ag_news", "ag_news", "bert_4", 125),
+        ("bert_4_sst2", "sst2", "bert_4", 125),
+    ],
+)
+def test_paper_presets_carry_the_seed_budgets(preset, dataset, model, budget):
+    params = composed(f"preset={preset}")
+    assert (params["data"]["dataset"], params["model"]["name"]) == (dataset, model)
+    assert params["budget"] == budget
+
+
+def test_budget_override_applies_after_the_preset():
+    assert composed("preset=resnet56_3", "budget=3.0")["budget"] == 3.0
+    assert composed("budget=70%")["budget"] == "70%"

@@ -1,0 +1,82 @@
+"""Training is killed (SIGKILL) mid-run, run again, and continues from its last checkpoint."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from eenet.checkpoint import load_checkpoint
+from eenet.data import prepare_dataset
+from tests.robust_helpers import (
+    check_ok,
+    run_stage,
+    stage_command,
+    stage_env,
+    tiny_params,
+    write_params,
+)
+
+pytestmark = pytest.mark.slow
+EPOCHS = 5
+TRAIN_ARGS = ("data", "artifacts/model", "artifacts/checkpoints", "reports/train")
+
+
+def _setup(path: Path) -> None:
+    params = tiny_params()
+    params["data"]["options"]["num_samples"] = 3000
+    params["train"].update(epochs=EPOCHS, batch_size=32)
+    write_params(path, params)
+    prepare_dataset("mnist1d", path / "data", 0, **params["data"]["options"])
+
+
+def test_killed_training_resumes_from_its_last_checkpoint(tmp_path: Path) -> None:
+    _setup(tmp_path)
+    checkpoint = tmp_path / "artifacts/checkpoints/last.pt"
+    proc = subprocess.Popen(
+        stage_command("train", *TRAIN_ARGS), cwd=tmp_path, env=stage_env(),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        while not checkpoint.exists() and proc.poll() is None:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "training finished before it could be killed"
+    done = int(load_checkpoint(checkpoint.parent)["epoch"]) + 1
+    assert 1 <= done < EPOCHS
+    assert not (tmp_path / "artifacts/model/model.safetensors").exists()
+
+    result = check_ok(run_stage("train", tmp_path, *TRAIN_ARGS))
+    assert f"resuming from epoch {done} of {EPOCHS}" in result.stdout
+    assert int(load_checkpoint(checkpoint.parent)["epoch"]) == EPOCHS - 1
+    metrics = json.loads((tmp_path / "reports/train/metrics.json").read_text())
+    assert metrics["step"] == EPOCHS - 1
+    curve = pd.read_csv(tmp_path / "reports/train/plots/metrics/train_loss.tsv", sep="\t")
+    assert curve["step"].tolist() == list(range(EPOCHS))
+    assert (tmp_path / "artifacts/model/model.safetensors").is_file()
+
+    # the resumed run ends where an uninterrupted run ends: same weights, bit for bit
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    (fresh / "params.yaml").write_text((tmp_path / "params.yaml").read_text())
+    (fresh / "data").symlink_to(tmp_path / "data")
+    check_ok(run_stage("train", fresh, *TRAIN_ARGS))
+    weights = "artifacts/model/model.safetensors"
+    assert (fresh / weights).read_bytes() == (tmp_path / weights).read_bytes()
+
+
+def test_finished_training_is_not_resumed(tmp_path: Path) -> None:
+    params = tiny_params()
+    params["train"].update(epochs=1, batch_size=64)
+    write_params(tmp_path, params)
+    prepare_dataset("mnist1d", tmp_path / "data", 0, **params["data"]["options"])
+    check_ok(run_stage("train", tmp_path, *TRAIN_ARGS))
+    again = check_ok(run_stage("train", tmp_path, *TRAIN_ARGS))
+    assert "resuming" not in again.stdout
