@@ -166,3 +166,16 @@ def test_artifact_reloads_from_its_own_folder(trained):
         assert [tuple(z.shape) for z in model(batch)] == [(2, case.n_classes)] * case.n_exits
     else:
         assert not (moved / "assets").exists()
+
+
+def test_artifact_without_its_assets_is_a_one_line_error(trained):
+    case, tmp = trained
+    if case.model != "bert_4":
+        pytest.skip("only models that save assets")
+    from eenet.errors import ArtifactError
+
+    broken = shutil.copytree(tmp / "model", tmp / "broken-model")
+    shutil.rmtree(broken / "assets")
+    with pytest.raises(ArtifactError, match="assets folder is missing") as info:
+        load_trained(broken)
+    assert "\n" not in str(info.value)
