@@ -8,7 +8,6 @@ weight `distill_weight`). Runs unchanged under `torchrun` (DDP; only rank 0 writ
 from __future__ import annotations
 
 import math
-import os
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -17,13 +16,22 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.distributed import DistributedSampler
 from tqdm.auto import tqdm
 
 from eenet.checkpoint import load_checkpoint, save_checkpoint
+from eenet.distributed import (
+    all_reduce_sum,
+    barrier,
+    init_distributed,
+    is_distributed,
+    is_main_process,
+    local_device,
+    rank,
+    world_size,
+)
 from eenet.errors import ConfigError, unknown_name
 from eenet.models.base import MultiExitModel
 
@@ -82,6 +90,11 @@ class TrainConfig:
             raise unknown_name("train.device", self.device, DEVICES)
 
 
+def distill_weight_for_epoch(cfg: TrainConfig, epoch: int) -> float:
+    """Self-distillation weight of 0-based `epoch`: on from epoch floor(distill_from * epochs)."""
+    return cfg.distill_weight if epoch >= math.floor(cfg.distill_from * cfg.epochs) else 0.0
+
+
 def multi_exit_loss(
     logits: Sequence[torch.Tensor],
     labels: torch.Tensor,
@@ -123,42 +136,26 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def is_main_process() -> bool:
-    """True outside DDP and on rank 0 under DDP: the only process that writes artifacts."""
-    return _rank() == 0
-
-
-def _rank() -> int:
-    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
-
-
-def _world_size() -> int:
-    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
-
-
-def init_distributed() -> bool:
-    """Join the process group when launched by torchrun (WORLD_SIZE > 1)."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
-        return dist.is_initialized()
-    backend = "nccl" if torch.cuda.is_available() else "gloo"
-    dist.init_process_group(backend=backend)
-    if torch.cuda.is_available():
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    return True
-
-
 def make_loader(
     dataset: Dataset, model: MultiExitModel, batch_size: int, shuffle: bool, seed: int,
-    num_workers: int = 0,
+    num_workers: int = 0, shard: bool = False,
 ) -> DataLoader:
-    """A loader that batches inputs with the model's `collate`; sharded under DDP."""
+    """A loader that batches inputs with the model's `collate`.
+
+    With `shard` under DDP, each process reads its own part: training (`shuffle`) through a
+    `DistributedSampler` (equal batch counts on every rank, as DDP needs), evaluation through
+    every `world_size`-th sample from `rank` (each sample exactly once over all ranks).
+    """
     def collate(items: list[tuple[Any, int]]) -> tuple[Any, torch.Tensor]:
         inputs, labels = zip(*items, strict=True)
         return model.collate(list(inputs)), torch.as_tensor(labels, dtype=torch.long)
 
     sampler = None
-    if _world_size() > 1:
-        sampler = DistributedSampler(dataset, shuffle=shuffle, seed=seed)
+    if shard and is_distributed():
+        if shuffle:
+            sampler = DistributedSampler(dataset, shuffle=True, seed=seed)
+        else:
+            sampler = range(rank(), len(dataset), world_size())
     generator = torch.Generator().manual_seed(seed)
     return DataLoader(
         dataset,
@@ -210,7 +207,7 @@ def _scheduler(
 
 @torch.inference_mode()
 def exit_accuracies(model: MultiExitModel, loader: DataLoader, device: torch.device) -> list[float]:
-    """Accuracy (percent) of every exit on a loader."""
+    """Accuracy (percent) of every exit on a loader; summed over all processes under DDP."""
     model.eval()
     correct = torch.zeros(model.n_exits, dtype=torch.long)
     total = 0
@@ -220,6 +217,8 @@ def exit_accuracies(model: MultiExitModel, loader: DataLoader, device: torch.dev
         for k, z in enumerate(logits):
             correct[k] += int((z.argmax(-1) == labels).sum())
         total += int(labels.numel())
+    counts = all_reduce_sum(torch.cat([correct, torch.tensor([total])]))
+    correct, total = counts[:-1], int(counts[-1])
     return (100.0 * correct.double() / max(total, 1)).tolist()
 
 
@@ -232,11 +231,48 @@ def resumable_checkpoint(
     """The checkpoint of an unfinished run with the same fingerprint, else None.
 
     A finished run is not resumed: the stage reruns because something it depends on changed.
+    Nor is a run of another number of DDP processes (its steps per epoch, hence its learning
+    rate schedule, differ).
     """
     state = load_checkpoint(checkpoint_dir)
     if state is None or state.get("fingerprint") != fingerprint:
         return None
+    if int(state.get("world_size", 1)) != world_size():
+        return None
     return state if int(state["epoch"]) + 1 < epochs else None
+
+
+def _train_epoch(
+    network: torch.nn.Module,
+    loader: DataLoader,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    scaler: torch.amp.GradScaler,
+    device: torch.device,
+    distill: float,
+    temperature: float,
+    desc: str,
+    progress: bool,
+) -> float:
+    """One pass over `loader`; the mean training loss over all batches of all processes."""
+    use_amp = device.type == "cuda"
+    running, batches = 0.0, 0
+    # disable=None: a bar only on a TTY; only rank 0 shows one
+    bar = tqdm(loader, desc=desc, leave=False, disable=None if progress else True)
+    for inputs, labels in bar:
+        inputs, labels = to_device(inputs, device), labels.to(device)
+        with torch.autocast(device.type, enabled=use_amp):
+            logits = network(inputs)
+        loss = multi_exit_loss(logits, labels, distill, temperature)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        scheduler.step()
+        running += float(loss.detach())
+        batches += 1
+    totals = all_reduce_sum(torch.tensor([running, batches], dtype=torch.float64))
+    return float(totals[0] / max(float(totals[1]), 1.0))
 
 
 def train_model(
@@ -251,30 +287,30 @@ def train_model(
 ) -> dict[str, Any]:
     """Train all exits; checkpoint every epoch and resume a run with the same fingerprint.
 
-    Returns a summary: epochs run, resumed-from epoch, final per-exit validation accuracy.
+    Under torchrun (DDP) every process trains on its shard of the data; validation accuracy and
+    the training loss are reduced over all processes; only rank 0 writes the checkpoint and
+    calls `on_epoch`. All processes leave together (a barrier), so rank 0 may write artifacts
+    right after. Returns a summary: epochs run, resumed-from epoch, final per-exit validation
+    accuracy.
     """
     distributed = init_distributed()
-    device = resolve_device(cfg.device)
+    device = local_device(resolve_device(cfg.device))
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
     model.to(device)
-    network: torch.nn.Module = model
-    if distributed:
-        ids = [device.index] if device.type == "cuda" else None
-        network = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
-
-    train_loader = make_loader(train_set, model, cfg.batch_size, True, cfg.seed, cfg.num_workers)
-    val_loader = make_loader(val_set, model, 512, False, cfg.seed, cfg.num_workers)
+    train_loader = make_loader(
+        train_set, model, cfg.batch_size, True, cfg.seed, cfg.num_workers, shard=True
+    )
+    val_loader = make_loader(val_set, model, 512, False, cfg.seed, cfg.num_workers, shard=True)
     optimizer = _optimizer(model, cfg)
     scheduler = _scheduler(optimizer, cfg, max(len(train_loader), 1))
-    use_amp = device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda")
 
     start_epoch, resumed_from = 0, None
     log: list[dict[str, float]] = []  # every finished epoch's metrics, kept in the checkpoint
     state = resumable_checkpoint(checkpoint_dir, fingerprint, cfg.epochs)
-    if state is not None:
+    if state is not None:  # every process loads the same checkpoint, before DDP wraps the model
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -282,40 +318,31 @@ def train_model(
         torch.set_rng_state(state["rng"])
         start_epoch = resumed_from = int(state["epoch"]) + 1
         log = [dict(values) for values in state.get("history", [])]
-        if _rank() == 0:
+        if is_main_process():
             print(f"resuming from epoch {start_epoch} of {cfg.epochs} ({start_epoch} done, "
                   f"checkpoint {Path(checkpoint_dir) / 'last.pt'})", flush=True)
             if on_epoch is not None:  # replay the finished epochs into a fresh log
                 for done, values in enumerate(log):
                     on_epoch(done, values)
+    network: torch.nn.Module = model
+    if distributed:
+        ids = [device.index] if device.type == "cuda" else None
+        network = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
 
-    is_main = _rank() == 0
+    is_main = is_main_process()
     history: dict[str, float] = {}
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
         if isinstance(train_loader.sampler, DistributedSampler):
             train_loader.sampler.set_epoch(epoch)
         train_loader.generator.manual_seed(cfg.seed + epoch)
-        distill = cfg.distill_weight if epoch >= math.floor(cfg.distill_from * cfg.epochs) else 0.0
-        running, batches = 0.0, 0
-        bar = tqdm(
-            train_loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
-            disable=None if (progress and is_main) else True,  # None: only on a TTY
+        train_loss = _train_epoch(
+            network, train_loader, optimizer, scheduler, scaler, device,
+            distill_weight_for_epoch(cfg, epoch), cfg.distill_temperature,
+            f"epoch {epoch + 1}/{cfg.epochs}", progress and is_main,
         )
-        for inputs, labels in bar:
-            inputs, labels = to_device(inputs, device), labels.to(device)
-            with torch.autocast(device.type, enabled=use_amp):
-                logits = network(inputs)
-            loss = multi_exit_loss(logits, labels, distill, cfg.distill_temperature)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            running += float(loss.detach())
-            batches += 1
         accuracies = exit_accuracies(model, val_loader, device)
-        history = {"train_loss": running / max(batches, 1)}
+        history = {"train_loss": train_loss}
         history.update({f"val_acc_exit{k}": a for k, a in enumerate(accuracies)})
         log.append(history)
         if is_main:
@@ -329,18 +356,18 @@ def train_model(
                     "scheduler": scheduler.state_dict(),
                     "scaler": scaler.state_dict(),
                     "rng": torch.get_rng_state(),
+                    "world_size": world_size(),
                     "history": log,
                 },
             )
             if on_epoch is not None:
                 on_epoch(epoch, history)
-    if distributed:
-        dist.barrier()
+    barrier()
     return {
         "epochs": cfg.epochs,
         "resumed_from_epoch": resumed_from,
         "val_accuracy": [history.get(f"val_acc_exit{k}") for k in range(model.n_exits)],
         "config": asdict(cfg),
-        "world_size": _world_size(),
-        "rank": _rank(),
+        "world_size": world_size(),
+        "rank": rank(),
     }

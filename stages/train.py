@@ -1,26 +1,24 @@
 """Stage train: train every exit of the multi-exit model.
 
 Usage: python stages/train.py DATA_DIR MODEL_DIR CHECKPOINT_DIR LIVE_DIR
-(reads params.yaml: model, train)
+(reads params.yaml: model, train). Runs unchanged under
+`torchrun --nproc_per_node N stages/train.py ...` (DDP): every process trains on its shard,
+only rank 0 logs (dvclive), checkpoints and writes the model artifact.
 """
 
 import argparse
+from typing import Any
 
 from dvclive import Live
 
 from eenet.checkpoint import config_fingerprint
 from eenet.cli import run_stage
 from eenet.data.prepared import PreparedDataset, read_meta
-from eenet.models import build_model
+from eenet.distributed import init_distributed, is_main_process, shutdown_distributed
+from eenet.models import MultiExitModel, build_model
 from eenet.models.artifact import save_trained
 from eenet.params import group, read_params
-from eenet.training import (
-    TrainConfig,
-    init_distributed,
-    is_main_process,
-    seed_everything,
-    train_model,
-)
+from eenet.training import TrainConfig, seed_everything, train_model
 
 
 def main(data_dir: str, model_dir: str, checkpoint_dir: str, live_dir: str) -> None:
@@ -35,9 +33,22 @@ def main(data_dir: str, model_dir: str, checkpoint_dir: str, live_dir: str) -> N
     train_set = PreparedDataset(data_dir, "train", augment=True)
     val_set = PreparedDataset(data_dir, "val")
     init_distributed()
-    if not is_main_process():  # under torchrun only rank 0 logs and writes artifacts
-        train_model(model, train_set, val_set, train_cfg, checkpoint_dir, fingerprint)
-        return
+    try:
+        if is_main_process():
+            _train_and_save(model, train_set, val_set, train_cfg, fingerprint, meta,
+                            model_params, options, model_dir, checkpoint_dir, live_dir)
+        else:  # under torchrun only rank 0 logs and writes artifacts
+            train_model(model, train_set, val_set, train_cfg, checkpoint_dir, fingerprint)
+    finally:
+        shutdown_distributed()
+
+
+def _train_and_save(
+    model: MultiExitModel, train_set: PreparedDataset, val_set: PreparedDataset,
+    train_cfg: TrainConfig, fingerprint: str, meta: dict[str, Any], model_params: dict[str, Any],
+    options: dict[str, Any], model_dir: str, checkpoint_dir: str, live_dir: str,
+) -> None:
+    """Rank 0 (or the only process): train with dvclive logging, then write the artifact."""
     # a fresh log every run: a resumed run replays the finished epochs from its checkpoint
     with Live(live_dir, dvcyaml=None, save_dvc_exp=False, resume=False) as live:
         def log_epoch(epoch: int, values: dict[str, float]) -> None:

@@ -8,6 +8,10 @@ starts from the pretrained pooler (the pooler itself is not kept). The state bet
 attention mask the configured attention implementation expects (`create_bidirectional_mask`,
 as `BertModel.forward` does), so padding is masked in every layer and a shrunk batch keeps a
 matching mask.
+
+A trained model reloads offline: `save_pretrained_assets` writes its `BertConfig` and tokenizer
+files into the artifact, and the builder's `assets` option rebuilds from exactly those files
+(`BertMultiExit.from_assets`), never from `pretrained` (see `eenet.models.artifact`).
 """
 
 from __future__ import annotations
@@ -96,6 +100,37 @@ class BertMultiExit(MultiExitModel):
             if pooler is not None:
                 head.dense.load_state_dict(pooler.dense.state_dict())
 
+    def save_pretrained_assets(self, folder: Path) -> None:
+        """Write the `BertConfig` (config.json) and the tokenizer files into `folder`."""
+        folder = Path(folder)
+        self.config.to_json_file(str(folder / "config.json"))
+        if self.tokenizer is not None:
+            self.tokenizer.save_pretrained(str(folder))
+
+    @classmethod
+    def from_assets(
+        cls,
+        folder: str | Path,
+        num_classes: int,
+        exit_layers: Sequence[int] = DEFAULT_EXIT_LAYERS,
+        max_length: int = 128,
+    ) -> BertMultiExit:
+        """The architecture saved by `save_pretrained_assets`, randomly initialised, offline."""
+        from transformers import BertConfig, BertModel
+
+        folder = Path(folder)
+        try:
+            config = BertConfig.from_json_file(str(folder / "config.json"))
+        except (OSError, ValueError) as exc:
+            raise EENetError(f"{folder}: cannot read the saved BertConfig ({exc})") from None
+        layers = _check_layers(exit_layers, max_length, config)
+        tokenizer = None
+        if any((folder / name).is_file() for name in ("tokenizer.json", "vocab.txt")):
+            from transformers import BertTokenizerFast
+
+            tokenizer = BertTokenizerFast.from_pretrained(str(folder), local_files_only=True)
+        return cls(BertModel(config), num_classes, layers, max_length, tokenizer=tokenizer)
+
     def begin(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         hidden = self.stem(
             input_ids=inputs["input_ids"], token_type_ids=inputs.get("token_type_ids")
@@ -172,23 +207,10 @@ def load_bert(pretrained: str | None, config: dict[str, Any] | None) -> nn.Modul
         raise _missing("pretrained", pretrained, exc) from None
 
 
-def build_bert_4(
-    num_classes: int,
-    pretrained: str | None = DEFAULT_PRETRAINED,
-    max_length: int = 128,
-    config: dict[str, Any] | None = None,
-    tokenizer: str | None = None,
-    exit_layers: Sequence[int] = DEFAULT_EXIT_LAYERS,
-) -> BertMultiExit:
-    """BERT with exits after `exit_layers`; `pretrained=None` builds a random-init model.
-
-    `config` overrides `BertConfig` fields (the whole config without `pretrained`), `tokenizer`
-    defaults to `pretrained`; without either, `collate` is unavailable but counting and
-    `example_inputs` work.
-    """
-    bert = load_bert(pretrained, config)
+def _check_layers(exit_layers: Sequence[int], max_length: int, config: Any) -> list[int]:
+    """`exit_layers` as ints; a ConfigError unless they and `max_length` fit the `BertConfig`."""
+    n_layers = config.num_hidden_layers
     layers = [int(k) for k in exit_layers]
-    n_layers = bert.config.num_hidden_layers
     if (
         not layers
         or layers[-1] != n_layers
@@ -198,11 +220,35 @@ def build_bert_4(
             f"model.exit_layers: must increase strictly from >= 1 and end at the last layer "
             f"({n_layers}), got {list(exit_layers)}"
         )
-    if not 2 <= int(max_length) <= bert.config.max_position_embeddings:
+    if not 2 <= int(max_length) <= config.max_position_embeddings:
         raise ConfigError(
-            f"model.max_length: must lie in [2, {bert.config.max_position_embeddings}], "
+            f"model.max_length: must lie in [2, {config.max_position_embeddings}], "
             f"got {max_length}"
         )
+    return layers
+
+
+def build_bert_4(
+    num_classes: int,
+    pretrained: str | None = DEFAULT_PRETRAINED,
+    max_length: int = 128,
+    config: dict[str, Any] | None = None,
+    tokenizer: str | None = None,
+    exit_layers: Sequence[int] = DEFAULT_EXIT_LAYERS,
+    assets: str | None = None,
+) -> BertMultiExit:
+    """BERT with exits after `exit_layers`; `pretrained=None` builds a random-init model.
+
+    `config` overrides `BertConfig` fields (the whole config without `pretrained`), `tokenizer`
+    defaults to `pretrained`; without either, `collate` is unavailable but counting and
+    `example_inputs` work. `assets` (set by `load_trained`) rebuilds a trained model's saved
+    architecture and tokenizer from that folder instead, ignoring `pretrained`, `config` and
+    `tokenizer`.
+    """
+    if assets is not None:
+        return BertMultiExit.from_assets(assets, num_classes, exit_layers, max_length)
+    bert = load_bert(pretrained, config)
+    layers = _check_layers(exit_layers, max_length, bert.config)
     source = tokenizer if tokenizer is not None else pretrained
     loaded = load_tokenizer(source) if source is not None else None
     return BertMultiExit(

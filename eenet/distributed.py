@@ -1,0 +1,77 @@
+"""PyTorch DDP plumbing for runs launched by `torchrun` (a no-op in a single process).
+
+`torchrun --nproc_per_node N` sets `WORLD_SIZE`, `RANK` and `LOCAL_RANK`; `init_distributed`
+joins the process group (gloo for CPU tensors, NCCL for CUDA tensors when a GPU is present).
+Only rank 0 (`is_main_process`) writes artifacts, checkpoints and logs.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.distributed as dist
+
+
+def is_distributed() -> bool:
+    """True inside an initialised process group of more than one process."""
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def rank() -> int:
+    """This process's rank (0 outside DDP)."""
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
+def world_size() -> int:
+    """Number of processes (1 outside DDP)."""
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def is_main_process() -> bool:
+    """True outside DDP and on rank 0 under DDP: the only process that writes artifacts."""
+    return rank() == 0
+
+
+def init_distributed() -> bool:
+    """Join the process group when launched by torchrun (WORLD_SIZE > 1); True if joined."""
+    if dist.is_available() and dist.is_initialized():
+        return True
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return False
+    if torch.cuda.is_available():
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        backend = "cpu:gloo,cuda:nccl"  # CPU tensors (train.device: cpu) work too
+    else:
+        backend = "gloo"
+    dist.init_process_group(backend=backend)
+    return True
+
+
+def local_device(device: torch.device) -> torch.device:
+    """`device` pinned to this process's GPU under DDP (cuda -> cuda:LOCAL_RANK)."""
+    if device.type == "cuda" and device.index is None and is_distributed():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return device
+
+
+def barrier() -> None:
+    """Wait for every process (no-op outside DDP)."""
+    if is_distributed():
+        dist.barrier()
+
+
+def all_reduce_sum(values: torch.Tensor) -> torch.Tensor:
+    """Element-wise sum of `values` over all processes (a copy; unchanged outside DDP)."""
+    total = values.detach().clone()
+    if is_distributed():
+        if dist.get_backend() == "nccl":
+            total = total.cuda()
+        dist.all_reduce(total, op=dist.ReduceOp.SUM)
+    return total.cpu()
+
+
+def shutdown_distributed() -> None:
+    """Leave the process group (call once, at the end of the run)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()

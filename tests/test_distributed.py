@@ -1,0 +1,133 @@
+"""The train stage under torchrun: 2 CPU processes (gloo) against a single-process run."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from eenet.checkpoint import load_checkpoint, save_checkpoint
+from eenet.data import prepare_dataset
+from eenet.models.artifact import load_trained
+from eenet.training import resumable_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+STAGE = str(ROOT / "stages" / "train.py")
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def params() -> dict:
+    return {
+        "model": {"name": "resnet1d_3", "options": {"widths": [4, 8, 8], "blocks": [1, 1, 1]}},
+        "train": {"epochs": 2, "batch_size": 32, "threads": 1, "device": "cpu", "seed": 0},
+    }
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("mnist1d")
+    prepare_dataset("mnist1d", folder, 0, num_samples=600)
+    return folder
+
+
+def train(workdir: Path, data: Path, processes: int) -> subprocess.CompletedProcess:
+    """Run the train stage in `workdir` (its params.yaml), under torchrun if `processes` > 1."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    params_file = workdir / "params.yaml"
+    if not params_file.exists():
+        params_file.write_text(yaml.safe_dump(params()))
+    launcher = [sys.executable]
+    if processes > 1:
+        launcher += [
+            "-m", "torch.distributed.run", "--nproc_per_node", str(processes),
+            "--master_addr", "127.0.0.1", "--master_port", str(free_port()),
+        ]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [*launcher, STAGE, str(data), "model", "ckpt", "live"],
+        cwd=workdir, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory, data: Path) -> tuple[Path, Path]:
+    base = tmp_path_factory.mktemp("runs")
+    train(base / "single", data, 1)
+    result = train(base / "ddp", data, 2)
+    assert result.stdout.count("trained resnet1d_3") == 1  # only rank 0 reports and saves
+    return base / "single", base / "ddp"
+
+
+def test_ddp_writes_the_artifact_once(runs):
+    _, ddp = runs
+    assert sorted(p.name for p in (ddp / "model").iterdir()) == ["config.json", "model.safetensors"]
+    assert [p.name for p in (ddp / "ckpt").iterdir()] == ["last.pt"]
+    written = {p.relative_to(ddp).as_posix() for p in ddp.rglob("*") if p.is_file()}
+    assert not any("rank" in name or name.endswith(".tmp") for name in written), written
+
+
+def test_ddp_artifact_matches_a_single_process_run(runs):
+    single, ddp = runs
+    one, two = load_trained(single / "model"), load_trained(ddp / "model")
+    assert one.n_exits == two.n_exits == 3
+    shapes = {k: tuple(v.shape) for k, v in one.state_dict().items()}
+    assert shapes == {k: tuple(v.shape) for k, v in two.state_dict().items()}
+    config = json.loads((ddp / "model/config.json").read_text())
+    assert config["n_exits"] == 3 and config["num_classes"] == 10
+    assert all(0.0 <= a <= 100.0 for a in config["val_accuracy"])
+    batch = torch.randn(5, 1, 40)
+    assert [tuple(z.shape) for z in two(batch)] == [(5, 10)] * 3
+
+
+def test_ddp_logs_metrics_once(runs):
+    _, ddp = runs
+    metrics = json.loads((ddp / "live/metrics.json").read_text())
+    assert metrics["step"] == 1
+    assert {"train_loss", "val_acc_exit0", "val_acc_exit2"} <= set(metrics)
+    rows = (ddp / "live/plots/metrics/train_loss.tsv").read_text().splitlines()
+    assert len(rows) == 1 + 2  # header + one row per epoch: one writer
+
+
+def test_ddp_resumes_an_interrupted_run(runs, data):
+    """A checkpoint left after epoch 0 makes the next torchrun run continue at epoch 1."""
+    _, ddp = runs
+    state = load_checkpoint(ddp / "ckpt")
+    # rewind the finished 2-epoch checkpoint to "interrupted after epoch 0": epoch, lr steps, log
+    schedule = state["scheduler"]
+    schedule["last_epoch"] //= 2
+    schedule["_step_count"] = schedule["last_epoch"] + 1
+    history = state["history"][:1]
+    save_checkpoint(ddp / "ckpt", {**state, "epoch": 0, "scheduler": schedule, "history": history})
+    result = train(ddp, data, 2)
+    assert result.stdout.count("resuming from epoch 1 of 2") == 1  # rank 0 only
+    assert load_checkpoint(ddp / "ckpt")["epoch"] == 1
+    assert load_trained(ddp / "model").n_exits == 3
+    rows = (ddp / "live/plots/metrics/train_loss.tsv").read_text().splitlines()
+    assert len(rows) == 1 + 2  # epoch 0 replayed from the checkpoint, epoch 1 trained
+
+
+def test_a_checkpoint_of_another_world_size_is_not_resumed(runs):
+    """Steps per epoch (and so the lr schedule) depend on the number of processes."""
+    _, ddp = runs
+    state = load_checkpoint(ddp / "ckpt")
+    assert state["world_size"] == 2
+    save_checkpoint(ddp / "ckpt", {**state, "epoch": 0})
+    assert resumable_checkpoint(ddp / "ckpt", state["fingerprint"], 2) is None  # 1 process here
+    save_checkpoint(ddp / "ckpt", {**state, "epoch": 0, "world_size": 1})
+    assert resumable_checkpoint(ddp / "ckpt", state["fingerprint"], 2) is not None

@@ -1,0 +1,82 @@
+"""The authors' training recipe: weighted exit losses and late self-distillation."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from eenet import training
+from eenet.data import prepare_dataset
+from eenet.data.prepared import PreparedDataset
+from eenet.models import build_model
+from eenet.training import TrainConfig, distill_weight_for_epoch, multi_exit_loss
+
+
+def random_logits(n_exits: int, seed: int) -> tuple[list[torch.Tensor], torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    logits = [torch.randn(8, 5, generator=gen) * 3 for _ in range(n_exits)]
+    return logits, torch.randint(0, 5, (8,), generator=gen)
+
+
+def by_hand(logits: list[torch.Tensor], labels: torch.Tensor, weight: float, t: float):
+    """sum_k (k+1) CE_k / (K(K+1)) + weight * T^2 * mean_k<K-1 KL(p_last^T || p_k^T)."""
+    n = len(logits)
+    ce = [-z.log_softmax(-1)[torch.arange(len(labels)), labels].mean() for z in logits]
+    loss = sum((k + 1) * ce[k] for k in range(n)) / (n * (n + 1))
+    teacher = (logits[-1] / t).softmax(-1)
+    kl = [
+        (teacher * (teacher.log() - (z / t).log_softmax(-1))).sum(-1).mean() for z in logits[:-1]
+    ]
+    return loss + weight * t**2 * sum(kl) / (n - 1)
+
+
+@pytest.mark.parametrize("n_exits", [2, 3, 4])
+@pytest.mark.parametrize("weight", [0.0, 0.01, 0.5])
+def test_multi_exit_loss_matches_a_hand_computation(n_exits, weight):
+    logits, labels = random_logits(n_exits, seed=n_exits)
+    expected = by_hand(logits, labels, weight, 3.0)
+    got = multi_exit_loss(logits, labels, distill_weight=weight, temperature=3.0)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_distillation_does_not_train_the_teacher():
+    logits, labels = random_logits(4, seed=7)
+    logits = [z.requires_grad_() for z in logits]
+    extra = multi_exit_loss(logits, labels, 0.01, 3.0) - multi_exit_loss(logits, labels, 0.0)
+    grads = torch.autograd.grad(extra, logits)
+    assert float(grads[-1].abs().max()) == 0.0
+    assert all(float(g.abs().max()) > 0 for g in grads[:-1])
+
+
+@pytest.mark.parametrize("epochs", [1, 2, 3, 8, 150])
+def test_distillation_runs_in_the_last_quarter_of_epochs(epochs):
+    cfg = TrainConfig(epochs=epochs, distill_weight=0.01, distill_from=0.75)
+    first = math.floor(0.75 * epochs)
+    weights = [distill_weight_for_epoch(cfg, e) for e in range(epochs)]
+    assert weights == [0.0] * first + [0.01] * (epochs - first)
+    assert weights[-1] == 0.01  # the last epoch always distils
+
+
+def test_train_model_uses_the_weight_of_each_epoch(tmp_path, monkeypatch):
+    """Record the distillation weight every training step gets, epoch by epoch."""
+    torch.set_num_threads(1)
+    prepare_dataset("mnist1d", tmp_path / "data", 0, num_samples=300)
+    train_set = PreparedDataset(tmp_path / "data", "train")
+    val_set = PreparedDataset(tmp_path / "data", "val")
+    model = build_model("resnet1d_3", 10, widths=[4, 4, 4], blocks=[1, 1, 1])
+    cfg = TrainConfig(epochs=4, batch_size=64, threads=1, device="cpu", schedule="constant")
+    per_epoch: list[set[float]] = [set()]
+
+    def recording_loss(logits, labels, distill_weight=0.0, temperature=3.0):
+        per_epoch[-1].add(distill_weight)
+        assert temperature == cfg.distill_temperature
+        return multi_exit_loss(logits, labels, distill_weight, temperature)
+
+    monkeypatch.setattr(training, "multi_exit_loss", recording_loss)
+    training.train_model(
+        model, train_set, val_set, cfg, tmp_path / "ckpt", "fp",
+        on_epoch=lambda epoch, values: per_epoch.append(set()), progress=False,
+    )
+    assert per_epoch[:-1] == [{0.0}, {0.0}, {0.0}, {cfg.distill_weight}]
