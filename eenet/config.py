@@ -249,7 +249,7 @@ def check_train(path: str, value: Any) -> None:
 
 
 def _check_device(path: str, value: Any) -> None:
-    from eenet.training import DEVICES
+    from eenet.devices import DEVICES
 
     if isinstance(value, dict) and "device" in value and value["device"] not in DEVICES:
         raise unknown_name(f"{path}.device", value["device"], DEVICES)

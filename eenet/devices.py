@@ -11,15 +11,15 @@ from eenet.errors import ConfigError
 DEVICES = ("auto", "cpu", "cuda")
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str, param: str = "device") -> torch.device:
     """'auto' picks CUDA when present; 'cuda' without a GPU is a one-line ConfigError."""
     if name not in DEVICES and not str(name).startswith("cuda:"):
-        raise ConfigError(f"device: unknown value {name!r}; allowed: {', '.join(DEVICES)}")
+        raise ConfigError(f"{param}: unknown value {name!r}; allowed: {', '.join(DEVICES)}")
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if str(name).startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(
-            f"device: {name!r} requested but no CUDA GPU is available; use auto or cpu"
+            f"{param}: {name!r} requested but no CUDA GPU is available; use auto or cpu"
         )
     return torch.device(name)
 

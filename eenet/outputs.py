@@ -12,7 +12,6 @@ a comma-separated list.
 from __future__ import annotations
 
 import csv
-import json
 import os
 import zipfile
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ import numpy as np
 
 from eenet.atomic import write_json, write_with
 from eenet.errors import ArtifactError, ConfigError
+from eenet.jsonio import read_json_object
 
 
 def log_softmax64(logits: np.ndarray) -> np.ndarray:
@@ -172,15 +172,7 @@ def save_latency(path: str | os.PathLike, table: dict[str, Any]) -> Path:
 
 def load_latency(path: str | os.PathLike) -> dict[str, Any]:
     """Load a latency JSON (the costs contract), validating `cumulative_ms`."""
-    path = Path(path)
-    if not path.is_file():
-        raise ArtifactError(f"{path}: latency file not found")
-    try:
-        table = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise ArtifactError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(table, dict) or "cumulative_ms" not in table:
-        raise ArtifactError(f"{path}: expected a JSON object with 'cumulative_ms'")
+    table = read_json_object(path, "latency table", required=("cumulative_ms",))
     table["cumulative_ms"] = validate_costs(table["cumulative_ms"], str(path)).tolist()
     return table
 

@@ -165,7 +165,7 @@ def profile_model(
                              ("max_rounds", max_rounds, 1)):
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
             raise ConfigError(f"profile.{name}: must be an integer >= {low}, got {value!r}")
-    target = resolve_device(device)
+    target = resolve_device(device, "profile.device")
     if model.n_exits < 1:
         raise ConfigError("profile: the model has no exits")
     first = next(model.parameters(), None)

@@ -8,7 +8,6 @@ Fitted schedulers live under one folder with an `index.json` manifest:
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -20,6 +19,7 @@ import pandas as pd
 from eenet.atomic import atomic_directory, write_json
 from eenet.errors import ArtifactError, ConfigError, unknown_name
 from eenet.evaluation import evaluate_exits, oracle_exits
+from eenet.jsonio import read_json_object
 from eenet.outputs import ExitOutputs, check_compatible
 from eenet.schedulers import available_methods, fit_policy, load_policy
 
@@ -76,17 +76,10 @@ def fit_all(
 
 def read_index(scheduler_dir: str | os.PathLike) -> dict[str, Any]:
     """The manifest of a folder of fitted schedulers."""
-    path = Path(scheduler_dir) / INDEX_FILE
-    if not path.is_file():
-        raise ArtifactError(f"{path}: fitted schedulers not found (run fit_schedulers)")
-    try:
-        index = json.loads(path.read_text())
-    except ValueError as exc:
-        raise ArtifactError(f"{path}: not valid JSON ({exc})") from None
-    missing = [k for k in ("headline_ms", "costs_ms", "entries") if k not in index]
-    if not isinstance(index, dict) or missing:
-        raise ArtifactError(f"{path}: not a scheduler index (missing {', '.join(missing)})")
-    return index
+    return read_json_object(
+        Path(scheduler_dir) / INDEX_FILE, "scheduler index", "run fit_schedulers",
+        required=("headline_ms", "costs_ms", "entries"),
+    )
 
 
 def _optional_float(value: Any) -> float | None:

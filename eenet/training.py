@@ -22,6 +22,7 @@ from torch.utils.data.distributed import DistributedSampler
 from tqdm.auto import tqdm
 
 from eenet.checkpoint import load_checkpoint, save_checkpoint
+from eenet.devices import DEVICES, resolve_device
 from eenet.distributed import (
     all_reduce_sum,
     barrier,
@@ -37,7 +38,6 @@ from eenet.models.base import MultiExitModel
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("multistep", "onecycle", "linear", "constant")
-DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass
@@ -118,15 +118,6 @@ def multi_exit_loss(
         )
         loss = loss + distill_weight * temperature**2 * kd / (n_exits - 1)
     return loss
-
-
-def resolve_device(name: str) -> torch.device:
-    """'auto' -> CUDA when present, else CPU; 'cuda' without a GPU is a ConfigError."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device: 'cuda' requested but no CUDA GPU is available; use auto or cpu")
-    return torch.device(name)
 
 
 def seed_everything(seed: int) -> None:
@@ -294,7 +285,7 @@ def train_model(
     accuracy.
     """
     distributed = init_distributed()
-    device = local_device(resolve_device(cfg.device))
+    device = local_device(resolve_device(cfg.device, "train.device"))
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)

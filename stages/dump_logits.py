@@ -8,17 +8,17 @@ from pathlib import Path
 
 from eenet.cli import run_stage
 from eenet.data.prepared import PreparedDataset
+from eenet.devices import resolve_device
 from eenet.inference import collect_exit_logits
 from eenet.models.artifact import load_trained
 from eenet.outputs import save_exit_outputs
 from eenet.params import group, read_params
-from eenet.training import resolve_device
 
 
 def main(model_dir: str, data_dir: str, out_dir: str) -> None:
     settings = group(read_params(), "dump")
     model = load_trained(model_dir)
-    device = resolve_device(settings.get("device", "auto"))
+    device = resolve_device(settings.get("device", "auto"), "dump.device")
     for split in ("val", "test"):
         outputs = collect_exit_logits(
             model, PreparedDataset(data_dir, split), device, int(settings.get("batch_size", 512))

@@ -201,10 +201,14 @@ def _hundred_class_test(ws: Path) -> None:
 
 
 def _eenet_weights_wrong_shape(ws: Path) -> None:
-    path = ws / SCHEDULERS / "eenet/00/eenet.safetensors"
-    weights = load_file(str(path))
-    weights["g0.w1"] = np.zeros((weights["g0.w1"].shape[0] + 3, 4), dtype=np.float32)
-    save_file(weights, str(path))
+    """Widen the first weight matrix of every fitted EENet policy that has one."""
+    for path in sorted((ws / SCHEDULERS / "eenet").glob("*/eenet.safetensors")):
+        weights = load_file(str(path))
+        matrices = [key for key, value in weights.items() if value.ndim == 2]
+        if matrices:
+            rows = weights[matrices[0]].shape[0]
+            weights[matrices[0]] = np.zeros((rows + 3, 4), dtype=np.float32)
+            save_file(weights, str(path))
 
 
 def _corrupt_index(ws: Path) -> None:
@@ -248,10 +252,10 @@ ARTIFACT_CASES: list[tuple[str, Callable[[Path], None], str, tuple[str, ...], st
     ("scheduler fitted on 10 classes applied to 100", _hundred_class_test, "evaluate", EVAL_ARGS,
      re.escape(f"{SCHEDULERS}: schedulers were fitted on 10 classes, test outputs have 100")),
     ("eenet weights of the wrong shape", _eenet_weights_wrong_shape, "evaluate", EVAL_ARGS,
-     re.escape(f"{SCHEDULERS}/eenet/00: fitted scheduler does not fit outputs of 3 exits x "
-               "10 classes (") + r".+\)"),
+     re.escape(f"{SCHEDULERS}/eenet/") + r"\d\d"
+     + re.escape(": fitted scheduler does not fit outputs of 3 exits x 10 classes (") + r".+\)"),
     ("malformed scheduler index", _corrupt_index, "evaluate", EVAL_ARGS,
-     re.escape(f"{SCHEDULERS}/index.json: not a scheduler index (missing headline_ms, "
+     re.escape(f"{SCHEDULERS}/index.json: not a valid scheduler index (missing headline_ms, "
                "costs_ms)")),
     ("truncated model weights", _truncated_model_weights, "dump_logits",
      (MODEL, "data", "artifacts/logits"),

@@ -8,7 +8,6 @@ sequences are float32 [N, L]; texts are unicode arrays, tokenised later by the m
 
 from __future__ import annotations
 
-import json
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from torch.utils.data import Dataset
 
 from eenet.atomic import write_json, write_with
 from eenet.errors import ArtifactError, ConfigError
+from eenet.jsonio import read_json_object
 
 SPLITS = ("train", "val", "test")
 KINDS = ("sequence", "image", "text")
@@ -47,13 +47,10 @@ def write_meta(out_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
 
 def read_meta(data_dir: str | Path) -> dict[str, Any]:
     """Read a prepared data set's meta.json."""
-    path = Path(data_dir) / "meta.json"
-    if not path.is_file():
-        raise ArtifactError(f"{path}: prepared data not found (run the download stage)")
-    try:
-        return json.loads(path.read_text())
-    except ValueError as exc:
-        raise ArtifactError(f"{path}: not valid JSON ({exc})") from None
+    return read_json_object(
+        Path(data_dir) / "meta.json", "prepared data", "run the download stage",
+        required=("kind", "num_classes"),
+    )
 
 
 def read_split(data_dir: str | Path, split: str) -> tuple[np.ndarray, np.ndarray]:

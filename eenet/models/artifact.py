@@ -15,7 +15,6 @@ The protocol, generic over models:
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
@@ -26,6 +25,7 @@ from safetensors.torch import load_file, save_file
 
 from eenet.atomic import atomic_directory, write_json, write_with
 from eenet.errors import ArtifactError
+from eenet.jsonio import read_json_object
 from eenet.models import MultiExitModel, build_model
 
 WEIGHTS_FILE = "model.safetensors"
@@ -77,17 +77,10 @@ def _assets_option(directory: Path, config: dict[str, Any]) -> dict[str, Any]:
 
 def read_trained_config(directory: str | os.PathLike) -> dict[str, Any]:
     """The config.json of a trained-model artifact."""
-    path = Path(directory) / CONFIG_FILE
-    if not path.is_file():
-        raise ArtifactError(f"{path}: trained model config not found (run the train stage)")
-    try:
-        config = json.loads(path.read_text())
-    except ValueError as exc:
-        raise ArtifactError(f"{path}: not valid JSON ({exc})") from None
-    for key in ("name", "num_classes"):
-        if key not in config:
-            raise ArtifactError(f"{path}: missing key {key!r}")
-    return config
+    return read_json_object(
+        Path(directory) / CONFIG_FILE, "trained model config", "run the train stage",
+        required=("name", "num_classes"),
+    )
 
 
 def load_trained(directory: str | os.PathLike, **override_options: Any) -> MultiExitModel:

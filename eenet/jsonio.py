@@ -1,0 +1,30 @@
+"""Reading JSON artifacts: a missing, unreadable or incomplete file is a one-line error."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from eenet.errors import ArtifactError
+
+
+def read_json_object(
+    path: str | os.PathLike, what: str, hint: str = "", required: Iterable[str] = ()
+) -> dict[str, Any]:
+    """Load a JSON object; errors name the file, what it should be, and how to get it."""
+    path = Path(path)
+    if not path.is_file():
+        raise ArtifactError(f"{path}: {what} not found{f' ({hint})' if hint else ''}")
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise ArtifactError(f"{path}: expected a JSON object ({what})")
+    missing = [key for key in required if key not in value]
+    if missing:
+        raise ArtifactError(f"{path}: not a valid {what} (missing {', '.join(missing)})")
+    return value
