@@ -117,7 +117,8 @@ class EarlyExitPredictor:
         """Run exits 0..`stop`; at exit k < K-1 score the samples present and let those with
         score >= thresholds[k] leave; everyone still present leaves at `stop`."""
         model = self.model
-        scores = self.policy.scores
+        score_step = self.policy.score_step
+        carry: np.ndarray | None = None  # the policy's per-sample state between exits
         last = model.n_exits - 1
         n = batch_size_of(inputs)
         predictions = np.empty(n, dtype=np.int64)
@@ -141,7 +142,8 @@ class EarlyExitPredictor:
                 if history is None:
                     history = np.empty((last, *logits.shape))
                 history[k] = log_softmax64(logits)
-                leave = scores(history[:k + 1])[k] >= thresholds[k]
+                score, carry = score_step(k, history[:k + 1], carry)
+                leave = score >= thresholds[k]
             if k == stop or leave.all():
                 predictions[present] = logits.argmax(axis=-1)
                 exits[present] = k
@@ -154,6 +156,7 @@ class EarlyExitPredictor:
                 stay = ~leave
                 present = present[stay]
                 history = history[:, stay]
+                carry = None if carry is None else carry[stay]
                 state = select_batch(state, torch.from_numpy(np.flatnonzero(stay)).to(self.device))
             schedule += time.perf_counter() - tick
         self._sync()

@@ -7,7 +7,6 @@ a sample leaves at the first k with s_k >= t_k, the last exit takes everything l
 
 from __future__ import annotations
 
-import json
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -18,7 +17,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from eenet.atomic import write_json
-from eenet.errors import ArtifactError, ConfigError
+from eenet.errors import ConfigError
+from eenet.jsonio import read_json_object
 from eenet.outputs import ExitOutputs
 
 POLICY_FILE = "policy.json"
@@ -106,6 +106,18 @@ class FittedPolicy(ABC):
             cache[key] = self.scores(log_probs)
         return cache[key]
 
+    def score_step(
+        self, k: int, history: np.ndarray, carry: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Exit k's scores during real early exit, [N], from `history` = log-probabilities of
+        exits 0..k of the samples still present, [k+1, N, C].
+
+        `carry` is what the previous call returned (None at exit 0): per-sample state with
+        samples on axis 0, which the caller shrinks with the batch. Equals `scores(history)[k]`;
+        subclasses override it to do O(1) work per exit instead of rescoring exits 0..k.
+        """
+        return self.scores(history)[k], None
+
     def decide(self, log_probs: np.ndarray) -> np.ndarray:
         """Exit index of every sample, int64 [N], from all exits' log-probabilities."""
         return first_exit(self.scores(log_probs), self.thresholds)
@@ -162,14 +174,9 @@ class FittedPolicy(ABC):
 
 def read_policy_metadata(directory: str | os.PathLike) -> dict[str, Any]:
     """Read and minimally validate a saved policy's JSON."""
-    path = Path(directory) / POLICY_FILE
-    if not path.is_file():
-        raise ArtifactError(f"{path}: fitted scheduler not found")
-    try:
-        meta = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise ArtifactError(f"{path}: not valid JSON ({exc})") from None
-    for key in ("method", "budget_ms", "thresholds"):
-        if key not in meta:
-            raise ArtifactError(f"{path}: missing key {key!r}")
-    return meta
+    return read_json_object(
+        Path(directory) / POLICY_FILE,
+        "fitted scheduler",
+        "fit it with `eenet schedule` or the fit_schedulers stage",
+        required=("method", "budget_ms", "thresholds"),
+    )
