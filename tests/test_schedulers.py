@@ -186,3 +186,61 @@ def test_eenet_beats_the_heuristics_when_confidence_needs_context(costs):
         policy = fit_policy("eenet", val, costs, budget, {"restarts": 1, "max_epochs": 150})
         margins.append(_evaluate(correct, policy.decide(lp), costs)["accuracy"] - best)
     assert min(margins) >= 0 and np.mean(margins) > 0.5, margins
+
+
+def _chained_step_scores(policy, lp: np.ndarray, seed: int) -> list[np.ndarray]:
+    """score_step over exits 0..K-2 as the runtime calls it: random samples leave after each
+    exit and the carry shrinks with the batch. Returns, per exit, the positions of the samples
+    present and their scores."""
+    rng = np.random.default_rng(seed)
+    present, carry, out = np.arange(lp.shape[1]), None, []
+    for k in range(lp.shape[0] - 1):
+        score, carry = policy.score_step(k, lp[: k + 1, present], carry)
+        out.append((present.copy(), score))
+        stay = rng.random(present.size) < 0.7
+        present = present[stay]
+        carry = None if carry is None else carry[stay]
+    return out
+
+
+@pytest.mark.parametrize("source", ["learned", "maxprob", "entropy"])
+def test_eenet_step_scores_equal_batch_scores(pair, costs, source):
+    val, test = pair
+    policy = fit_policy("eenet", val, costs, 1.8, FAST_EENET)
+    policy.score_source = source
+    lp = test.log_probs()
+    full = policy.scores(lp)
+    steps = _chained_step_scores(policy, lp, seed=len(source))
+    for k, (rows, score) in enumerate(steps):
+        np.testing.assert_array_equal(score, full[k, rows])
+
+
+def test_eenet_falls_back_to_the_heuristic_when_its_scores_do_not_help(pair, costs):
+    # a barely trained score network ranks no better than max p: the guard keeps max p
+    val, test = pair
+    policy = fit_policy("eenet", val, costs, 1.8, {"max_epochs": 1, "period": 1,
+                                                   "refine_plan": False})
+    assert (policy.score_source, policy.plan_source) == ("maxprob", "geometric")
+    heuristic = fit_policy("maxprob", val, costs, 1.8)
+    np.testing.assert_array_equal(policy.exits_for(test), heuristic.exits_for(test))
+
+
+def test_eenet_score_source_round_trip_and_corruption(tmp_path, pair, costs):
+    val, test = pair
+    policy = fit_policy("eenet", val, costs, 1.8, FAST_EENET)
+    policy.score_source = "entropy"
+    policy.save(tmp_path / "p")
+    loaded = load_policy(tmp_path / "p")
+    assert loaded.score_source == "entropy"
+    np.testing.assert_array_equal(loaded.exits_for(test), policy.exits_for(test))
+    meta = json.loads((tmp_path / "p" / "policy.json").read_text())
+    meta["score_source"] = "magic"
+    (tmp_path / "p" / "policy.json").write_text(json.dumps(meta))
+    with pytest.raises(ArtifactError, match="unknown score_source 'magic'; allowed: learned"):
+        load_policy(tmp_path / "p")
+
+
+def test_eenet_score_candidates_are_validated(pair, costs):
+    val, _ = pair
+    with pytest.raises(ConfigError, match="schedulers.eenet.score_candidates"):
+        fit_policy("eenet", val, costs, 1.8, {**FAST_EENET, "score_candidates": ["oracle"]})

@@ -39,9 +39,12 @@ from eenet.schedulers.plans import (
     no_early_exit,
     refine_plan,
 )
-from eenet.schedulers.scores import entropy
+from eenet.schedulers.scores import entropy, max_log_prob, neg_normalised_entropy
 
 WEIGHTS_FILE = "eenet.safetensors"
+LEARNED = "learned"
+# fixed score functions the learned score must beat (the heuristics' confidences)
+FIXED_SCORES = {"maxprob": max_log_prob, "entropy": neg_normalised_entropy}
 
 DEFAULTS: dict[str, Any] = {
     "top_probs": 5,  # p_k features: the 5 largest probabilities, sorted (0 = all C, raw)
@@ -66,7 +69,21 @@ DEFAULTS: dict[str, Any] = {
     "switch_z": 2.0,  # leave the geometric plan only if out-of-fold val gain has z >= this
     "refine_z": 3.0,  # ... and a refined (searched) plan only if its gain has z >= this
     "threads": 1,  # torch threads while fitting (tiny matmuls: more threads only contend)
+    "score_candidates": ["maxprob", "entropy"],  # fixed scores the learned one must beat
 }
+
+
+def score_targets(correct: np.ndarray, target: str) -> np.ndarray:
+    """What g_k learns to predict, float32 [K, N], from correctness [K, N].
+
+    "correct": exit k is right (the paper). "no_loss": leaving at k loses nothing against
+    the last exit (exit k right, or the last exit wrong too), i.e. 1 - P(only continuing
+    fixes the sample): hopeless samples are sent out early instead of using the budget.
+    """
+    if target == "correct":
+        return correct.astype(np.float32)
+    return (correct | ~correct[-1:]).astype(np.float32)
+
 
 
 # ------------------------------------------------------------------ features and forward
@@ -84,23 +101,35 @@ def data_features(
     exit k-1's class (still causal: exits k-1 and k only).
     """
     log_probs = np.asarray(log_probs, dtype=np.float64)
-    probs = np.exp(log_probs)
-    conf = 1.0 - entropy(log_probs) / math.log(log_probs.shape[-1])
-    preds = log_probs.argmax(-1)
-    rows = np.arange(probs.shape[1])
-    feats = []
-    for k in range(log_probs.shape[0]):
-        p = probs[k]
-        shown = -np.sort(-p, axis=-1)[:, : min(int(top), p.shape[-1])] if top > 0 else p
-        parts = [shown, p.max(axis=-1, keepdims=True), conf[k][:, None]]
-        if log_scale:  # same information, resolution where confident samples crowd near 1
-            parts = [np.log(np.clip(shown, 1e-12, None)), log_probs[k].max(-1, keepdims=True),
-                     np.log(np.clip(1.0 - conf[k], 1e-12, None))[:, None]]
-        if agreement and k > 0:
-            same = (preds[k] == preds[k - 1]).astype(np.float64)
-            parts += [same[:, None], p[rows, preds[k - 1]][:, None]]
-        feats.append(np.concatenate(parts, 1))
-    return feats
+    return [
+        exit_features(log_probs[k], log_probs[k - 1] if k > 0 else None, top, agreement,
+                      log_scale)
+        for k in range(log_probs.shape[0])
+    ]
+
+
+def exit_features(
+    log_probs: np.ndarray,
+    previous: np.ndarray | None,
+    top: int = 0,
+    agreement: bool = False,
+    log_scale: bool = False,
+) -> np.ndarray:
+    """One exit's data features [N, d] from its log-probabilities [N, C] and, for the
+    agreement features, the previous exit's (None at exit 0). See `data_features`."""
+    log_probs = np.asarray(log_probs, dtype=np.float64)
+    p = np.exp(log_probs)
+    conf = 1.0 - entropy(log_probs[None])[0] / math.log(log_probs.shape[-1])
+    shown = -np.sort(-p, axis=-1)[:, : min(int(top), p.shape[-1])] if top > 0 else p
+    parts = [shown, p.max(axis=-1, keepdims=True), conf[:, None]]
+    if log_scale:  # same information, resolution where confident samples crowd near 1
+        parts = [np.log(np.clip(shown, 1e-12, None)), log_probs.max(-1, keepdims=True),
+                 np.log(np.clip(1.0 - conf, 1e-12, None))[:, None]]
+    if agreement and previous is not None:
+        pred, before = log_probs.argmax(-1), np.asarray(previous).argmax(-1)
+        same = (pred == before).astype(np.float64)
+        parts += [same[:, None], p[np.arange(p.shape[0]), before][:, None]]
+    return np.concatenate(parts, 1)
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -162,12 +191,40 @@ class EENetPolicy(FittedPolicy):
     weights: dict[str, np.ndarray] = field(default_factory=dict)
     plan: list[float] = field(default_factory=list)
     plan_source: str = ""
+    score_source: str = LEARNED  # "learned" (g_k) or a fixed score of FIXED_SCORES
 
     def scores(self, log_probs: np.ndarray) -> np.ndarray:
+        if self.score_source in FIXED_SCORES:
+            return FIXED_SCORES[self.score_source](log_probs)
         return score_logits(self.weights, log_probs)
+
+    def score_step(
+        self, k: int, history: np.ndarray, carry: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Exit k's score from exits k-1 and k only; carry = the members' a_0..a_{k-1},
+        [N, members, k]. Equal to `scores(history)[k]`."""
+        if self.score_source in FIXED_SCORES:
+            return FIXED_SCORES[self.score_source](history[k : k + 1])[0], None
+        members = _members(self.weights)
+        n = history.shape[1]
+        if not members:
+            return np.zeros(n), None
+        x = exit_features(history[k], history[k - 1] if k > 0 else None,
+                          *_feature_options(self.weights))
+        prev = carry if carry is not None else np.zeros((n, len(members), 0))
+        z = np.stack([
+            _mlp_np(self.weights, f"{m}g{k}", np.concatenate([x, prev[:, i]], 1))
+            for i, m in enumerate(members)
+        ])
+        return z.mean(axis=0), np.concatenate([prev, _sigmoid(z).T[:, :, None]], 2)
 
     def scores_cached(self, log_probs: np.ndarray, cache: dict[Any, np.ndarray]) -> np.ndarray:
         """Policies fitted at other budgets share the (budget-independent) input features."""
+        if self.score_source in FIXED_SCORES:  # same key as the heuristic policies use
+            key = ("scores", self.score_source)
+            if key not in cache:
+                cache[key] = self.scores(log_probs)
+            return cache[key]
         options = _feature_options(self.weights)
         key = ("eenet_features", *options)
         if key not in cache:
@@ -176,7 +233,8 @@ class EENetPolicy(FittedPolicy):
 
     def metadata(self) -> dict[str, Any]:
         meta = super().metadata()
-        meta.update(plan=list(self.plan), plan_source=self.plan_source, weights=WEIGHTS_FILE)
+        meta.update(plan=list(self.plan), plan_source=self.plan_source,
+                    score_source=self.score_source, weights=WEIGHTS_FILE)
         return meta
 
     def save_tensors(self, directory: Path) -> None:
@@ -197,6 +255,11 @@ class EENetPolicy(FittedPolicy):
             raise ArtifactError(f"{path}: not a readable safetensors file ({exc})") from None
         base.plan = list(meta.get("plan", []))
         base.plan_source = str(meta.get("plan_source", ""))
+        base.score_source = str(meta.get("score_source", LEARNED))
+        if base.score_source != LEARNED and base.score_source not in FIXED_SCORES:
+            allowed = ", ".join([LEARNED, *FIXED_SCORES])
+            raise ArtifactError(f"{directory / 'policy.json'}: unknown score_source "
+                                f"{base.score_source!r}; allowed: {allowed}")
         return base
 
 
@@ -390,41 +453,57 @@ def paired_z(hits: np.ndarray, baseline: np.ndarray) -> float:
     return (wins - losses) / math.sqrt(max(1, wins + losses))
 
 
-def _choose_plan(
-    scores: np.ndarray,
+def _choose_rule(
+    score_sets: Mapping[str, np.ndarray],
     correct: np.ndarray,
     pi: np.ndarray,
     costs: np.ndarray,
     budget: float,
     s: Mapping[str, Any],
-) -> tuple[str, np.ndarray]:
-    """The plan used at inference, chosen on out-of-fold validation scores.
+) -> tuple[str, str, np.ndarray]:
+    """(score source, plan name, plan) used at inference, chosen on validation.
 
-    Candidates: EENet's pi calibrated to the budget (several temperatures) and the best of
-    them refined at constant cost. The baseline is the geometric plan (if enabled, else the
-    first candidate); a candidate replaces it only when it answers significantly more
-    validation samples correctly (paired sign test z >= `switch_z`, `refine_z` for the
-    searched plan), so noise in a few
-    thousand samples cannot make EENet's plan worse than the heuristics'.
+    `score_sets` maps each candidate score to its validation scores [K, N]: the learned g_k
+    out of fold (honest), and the fixed confidences of `score_candidates` (nothing fitted).
+    Each is tried with every candidate plan (EENet's pi calibrated to the budget at several
+    temperatures, the geometric plan) and the best pair is refined at constant cost. The
+    baseline is the best fixed score with the geometric plan (what the heuristics do) or, with
+    no fixed candidates, the learned score with the geometric plan. A pair replaces it only if
+    it answers significantly more validation samples correctly (paired sign test z >=
+    `switch_z`, `refine_z` for the searched plan), so noise in a few thousand samples cannot
+    make EENet worse than the heuristics.
     """
-    options = _candidate_plans(pi, costs, budget, s)
-    baseline_name, baseline_plan = options[-1] if s["geometric_candidate"] else options[0]
-    base_hits = _hits(scores, correct, baseline_plan)
-    scored = [(float(_hits(scores, correct, p).sum()), name, p) for name, p in options]
+    plans = _candidate_plans(pi, costs, budget, s)
+    baseline_plan = plans[-1] if s["geometric_candidate"] else plans[0]
+    fixed = [name for name in score_sets if name != LEARNED]
+    pairs = [(src, name, plan) for src in score_sets for name, plan in plans]
+    hits = {(src, name): _hits(score_sets[src], correct, plan) for src, name, plan in pairs}
+    # the baseline: the first fixed score, or another fixed one only if significantly better
+    bases = [(src, baseline_plan[0]) for src in (fixed or [LEARNED])]
+    base_key = bases[0]
+    for key in bases[1:]:
+        if paired_z(hits[key], hits[base_key]) >= float(s["switch_z"]):
+            base_key = key
+    best = (base_key[0], base_key[1], baseline_plan[1])
+    base_hits = hits[base_key]
+    scored = [(int(hits[(src, name)].sum()), src, name, plan) for src, name, plan in pairs]
     if s["refine_plan"]:
-        _, name, start = max(scored, key=lambda item: item[0])
-        min_gain = max(2.0, float(s["refine_min_gain"]) * scores.shape[1])
-        refined, value = refine_plan(
-            start, costs, lambda p: float(_hits(scores, correct, p).sum()), min_gain=min_gain
+        _, src, name, start = max(scored, key=lambda item: item[0])
+        min_gain = max(2.0, float(s["refine_min_gain"]) * correct.shape[1])
+        refined, _ = refine_plan(
+            start, costs, lambda p: float(_hits(score_sets[src], correct, p).sum()),
+            min_gain=min_gain,
         )
-        scored.append((value, f"{name}+refined", refined))
-    best_name, best_plan, best_value = baseline_name, baseline_plan, float(base_hits.sum())
-    for value, name, plan in scored:
+        hits[(src, f"{name}+refined")] = _hits(score_sets[src], correct, refined)
+        scored.append((int(hits[(src, f"{name}+refined")].sum()), src, f"{name}+refined",
+                       refined))
+    best_value = int(base_hits.sum())
+    for value, src, name, plan in scored:
         # a searched plan has had more chances to look good by luck: it must clear a higher bar
         bar = float(s["refine_z"] if name.endswith("+refined") else s["switch_z"])
-        if value > best_value and paired_z(_hits(scores, correct, plan), base_hits) >= bar:
-            best_name, best_plan, best_value = name, plan, value
-    return best_name, best_plan
+        if value > best_value and paired_z(hits[(src, name)], base_hits) >= bar:
+            best, best_value = (src, name, plan), value
+    return best
 
 
 def _check(s: Mapping[str, Any]) -> None:
@@ -437,6 +516,12 @@ def _check(s: Mapping[str, Any]) -> None:
         raise ConfigError(f"schedulers.eenet.lr: must be > 0, got {s['lr']!r}")
     if not s["plan_temperatures"] and not s["geometric_candidate"]:
         raise ConfigError("schedulers.eenet.plan_temperatures: empty and no geometric candidate")
+    candidates = s["score_candidates"]
+    if not isinstance(candidates, list | tuple) or any(c not in FIXED_SCORES for c in candidates):
+        raise ConfigError(
+            f"schedulers.eenet.score_candidates: expected a list of {', '.join(FIXED_SCORES)}, "
+            f"got {candidates!r}"
+        )
 
 
 def fit(
@@ -521,8 +606,11 @@ def _fit(
         "log_scale": np.array([int(bool(settings["log_scale"]))], dtype=np.int64),
     }
     pi = mean_assignment(policy.weights, feats)
-    name, plan = _choose_plan(oof, correct_np, pi, costs, budget_ms, settings)
-    val_scores = _score_logits(policy.weights, feats)
+    score_sets = {LEARNED: oof}
+    score_sets.update({src: FIXED_SCORES[src](log_probs) for src in settings["score_candidates"]})
+    source, name, plan = _choose_rule(score_sets, correct_np, pi, costs, budget_ms, settings)
+    policy.score_source = source
+    val_scores = _score_logits(policy.weights, feats) if source == LEARNED else score_sets[source]
     policy.thresholds = thresholds_from_plan(val_scores, plan)
     policy.plan, policy.plan_source = plan.tolist(), name
     policy.record_validation(val_scores, costs)
