@@ -10,11 +10,12 @@ pi = mean r is calibrated to the budget and thresholds on the scores come from i
 Departures from the paper (see docs/schedulers.md): class-agnostic p_k features (sorted top
 probabilities) plus agreement with the previous exit; full-batch AdamW with a larger learning
 rate and step-based alternation; cross-fitting (each of `folds` members trains on the other
-folds and early-stops on its own; inference averages their score logits); the plan chosen on
-out-of-fold scores among pi calibrated to the budget, its constant-cost refinement and the
-geometric plan, leaving the geometric plan only on a significant validation gain; ranking by
-the score logit g_k (same order as a_k, no ties at 1.0). Inference runs the same feature code
-in numpy float64 from safetensors weights.
+folds and early-stops on its own; inference averages their score logits); the score (learned,
+or the heuristics' max p / entropy) and the plan (pi calibrated to the budget, the geometric
+plan, a constant-cost refinement) chosen on out-of-fold validation accuracy, leaving the
+heuristics' choice (max p, geometric plan) only on a significant gain; ranking by the score
+logit g_k (same order as a_k, no ties at 1.0). Inference runs the same feature code in numpy
+float64 from safetensors weights, one exit at a time during real early exit (`score_step`).
 """
 
 from __future__ import annotations
