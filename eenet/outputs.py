@@ -33,8 +33,8 @@ def log_softmax64(logits: np.ndarray, out: np.ndarray | None = None) -> np.ndarr
     array when None) with ufuncs called directly and in place: the per-call overhead matters
     at batch 1, where the runtime calls this once per exit."""
     z = np.empty(logits.shape, dtype=np.float64) if out is None else out
-    np.copyto(z, logits)
-    np.subtract(z, np.maximum.reduce(z, axis=-1, keepdims=True), out=z)
+    top = np.maximum.reduce(logits, axis=-1, keepdims=True)  # exact in float32 as in float64
+    np.subtract(logits, top, out=z, dtype=np.float64)  # both cast to float64 exactly first
     total = np.add.reduce(np.exp(z), axis=-1, keepdims=True)
     return np.subtract(z, np.log(total, out=total), out=z)
 
