@@ -8,8 +8,14 @@ running the full model the same way, with both accuracies; the scheduler's own o
 (`prefix_calls` + `time_prefixes`: the runtime forced to each exit, the policy's scorer
 included) at the batch size of the row, in blocks interleaved with the real run; `plan_ref`
 from the `--latency` table (the pipeline's profile, reference max-probability decision work,
-batch 1). Prints figures;
-asserts nothing.
+batch 1).
+
+A forced-exit profile at batch 64 sends all 64 samples through every segment up to k; in real
+early exit the batch shrinks as samples leave, so later segments run at smaller, less efficient
+batches. `shrink` is the plan that accounts for this: the same forced-exit profile also taken
+at the powers of two below the big batch, exit k's step (difference of consecutive exits)
+interpolated at the number of samples really present at exit k in each call, summed.
+Prints figures; asserts nothing.
 
 Usage (from the repository root, after `dvc repro`):
     python -m benchmarks.runtime [--model artifacts/model] [--latency artifacts/latency.json]
@@ -51,9 +57,9 @@ def batches(model: MultiExitModel, dataset, batch_size: int, limit: int) -> list
 
 def run_early_exit(
     predictor: EarlyExitPredictor, data: list, device
-) -> tuple[EarlyExitResult, np.ndarray]:
-    """The concatenated result and the seconds of each call, timed from outside the call (what
-    a caller sees, as the profile times it)."""
+) -> tuple[list[EarlyExitResult], np.ndarray]:
+    """The result of each call and its seconds, timed from outside the call (what a caller
+    sees, as the profile times it)."""
     parts, seconds = [], []
     for inputs, labels in data:
         inputs = to_device(inputs, device)
@@ -64,11 +70,34 @@ def run_early_exit(
         seconds.append(time.perf_counter() - start)
         part.labels = labels.numpy()
         parts.append(part)
-    return EarlyExitResult.concatenate(parts), np.array(seconds)
+    return parts, np.array(seconds)
 
 
-def result_exits(parts: list[EarlyExitResult]) -> np.ndarray:
-    return np.concatenate([p.exits for p in parts])
+def present_counts(parts: list[EarlyExitResult], n_exits: int) -> np.ndarray:
+    """Samples still in the batch when each call reached exit k, int [calls, n_exits]."""
+    return np.stack([(p.exits[:, None] >= np.arange(n_exits)).sum(axis=0) for p in parts])
+
+
+def step_ms(call_ms: np.ndarray) -> np.ndarray:
+    """Per-call ms of exit k's step alone (segment, head, scoring at k) from forced-exit call
+    times [..., n_exits]: differences of consecutive exits."""
+    return np.diff(call_ms, axis=-1, prepend=0.0)
+
+
+def shrink_plan_ms(sizes: np.ndarray, call_ms: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Planned ms of each real call when exit k's step runs at the batch still present there:
+    sum_k step_k(n_k), step_k linearly interpolated between the profiled batch `sizes` [S]
+    (`call_ms` [S, n_exits], medians of the forced-exit calls); 0 where nobody is left."""
+    steps = step_ms(call_ms)
+    per_exit = np.stack([np.interp(counts[:, k], sizes, steps[:, k])
+                         for k in range(steps.shape[1])], axis=1)  # loop over exits only
+    return np.where(counts > 0, per_exit, 0.0).sum(axis=1)
+
+
+def profile_sizes(big_batch: int) -> np.ndarray:
+    """Batch sizes profiled for the shrink-aware plan: powers of two up to `big_batch`, and it."""
+    powers = 2 ** np.arange(int(np.log2(big_batch)) + 1)
+    return np.unique(np.append(powers, big_batch))
 
 
 def robust_ms(per_call: np.ndarray, exits: np.ndarray, n_exits: int) -> float:
@@ -151,73 +180,107 @@ def main() -> None:
               f"{latency.get('batch_size')}, decisions {latency.get('decision_policy')}, "
               f"cumulative ms/sample {np.round(costs, 4).tolist()}")
         full = {bs: run_full(model, data, device) for bs, data in runs.items()}  # accuracy
-        header = (f"{'method':8} {'budget':>7} {'batch':>5} {'n':>5} {'plan_ref':>8} "
-                  f"{'planned':>8} {'measured':>8} {'ratio':>6} {'r_mean':>6} {'robust':>6}"
-                  f" {'r_ref':>6} "
-                  f"{'full':>7} {'speedup':>7} {'acc':>6} {'acc_full':>8} {'sched_ms':>8} "
-                  f"{'sched%':>6} {'sim_ok':>6}")
         rows = []
         for entry in pick_entries(index, args.method, args.budgets):
             policy = load_policy(Path(args.schedulers) / entry["dir"])
             predictor = EarlyExitPredictor(model, policy, device=str(device))
             simulated = policy.decide(test.log_probs())
-            plans: dict[int, np.ndarray] = {}
             for bs, data in runs.items():
-                # the profiler's own measurement of this policy (the runtime forced to each
-                # exit, its scorer included), interleaved in blocks with the real run so that
-                # load from other processes hits plan and measurement alike
-                calls = prefix_calls(model, to_device(model.example_inputs(bs), device), device,
-                                     policy=policy)
-                time_prefixes(calls, device, 10)  # warm-up
-                run_early_exit(predictor, data[:2], device)
-                profiled, parts, per_call, full_s = [], [], [], []
-                for block in np.array_split(np.arange(len(data)), args.blocks):
-                    chunk = [data[i] for i in block]
-                    profiled.append(time_prefixes(calls, device, args.repeats // args.blocks))
-                    part, seconds = run_early_exit(predictor, chunk, device)
-                    parts.append(part)
-                    per_call.append(seconds)
-                    full_s.append(run_full(model, chunk, device)[0])
-                full_s = np.concatenate(full_s)
-                profiled = np.concatenate(profiled)
-                plans[bs] = np.median(profiled, axis=0) / bs
-                planned_mean = float((profiled.mean(axis=0) / bs)[result_exits(parts)].mean())
-                result = EarlyExitResult.concatenate(parts)
-                per_call = np.concatenate(per_call)
-                n = result.n_samples
-                planned = float(plans[bs][result.exits].mean())
-                plan_ref = float(costs[result.exits].mean()) if bs == 1 else float("nan")
-                measured = 1000.0 * per_call.sum() / n
-                full_ms = 1000.0 * full_s.sum() / n
-                if bs == 1:  # medians, as the profile: per exit, then weighted by exit counts
-                    robust_abs = robust_ms(per_call, result.exits, model.n_exits)
-                    robust = robust_abs / planned
-                    speedup = float(np.median(full_s) * 1000.0) / robust_abs
-                    r_ref = robust_abs / plan_ref
-                else:
-                    robust, r_ref, speedup = float("nan"), float("nan"), full_ms / measured
-                if bs == args.big_batch:
-                    print(f"{args.method} {entry['budget_ms']:.4f}: profiled ms/sample with its "
-                          "scorer " + ", ".join(f"batch {b}: {np.round(c, 4).tolist()}"
-                                                for b, c in plans.items()))
-                rows.append(f"{args.method:8} {entry['budget_ms']:7.4f} {bs:5d} {n:5d} "
-                            f"{plan_ref:8.4f} {planned:8.4f} {measured:8.4f} "
-                            f"{measured / planned:6.3f} {measured / planned_mean:6.3f} "
-                            f"{robust:6.3f} {r_ref:6.3f} "
-                            f"{full_ms:7.4f} {speedup:7.2f} {result.accuracy():6.2f} "
-                            f"{full[bs][1]:8.2f} {1000.0 * result.schedule_seconds / n:8.4f} "
-                            f"{100.0 * result.schedule_seconds / result.seconds:6.1f} "
-                            f"{bool((result.exits == simulated[:n]).all())!s:>6}")
-        print(header)
+                row = measure_row(model, policy, predictor, data, device, bs, args)
+                row.update(method=args.method, budget=entry["budget_ms"], bs=bs,
+                           acc_full=full[bs][1], costs=costs,
+                           sim_ok=bool((row["result"].exits == simulated[:row["n"]]).all()))
+                if bs > 1:
+                    print_steps(args.method, entry["budget_ms"], row["sizes"], row["call_ms"])
+                rows.append(format_row(row))
+        print(HEADER)
         print("\n".join(rows))
-    print("planned = cost of the exits actually taken (ms/sample) from a profile of this "
-          "policy at this batch size; plan_ref = the same from --latency (batch 1); ratio = mean "
-          "measured/planned; r_mean = mean measured / plan from the profile's means; robust = "
-          "measured/planned with per-exit medians (batch 1); r_ref = robust "
-          "against plan_ref; full = mean ms "
-          "of the whole model run the same way; speedup = full/early exit (medians at batch 1);"
-          " sched = scoring, deciding, shrinking; sim_ok = exits equal the simulation")
+    print(LEGEND)
 
+
+HEADER = (f"{'method':8} {'budget':>7} {'batch':>5} {'n':>5} {'plan_ref':>8} {'planned':>8} "
+          f"{'measured':>8} {'ratio':>6} {'r_mean':>6} {'robust':>6} {'r_ref':>6} "
+          f"{'shrink':>8} {'r_shrink':>8} {'r_sh_med':>8} {'full':>7} {'speedup':>7} {'acc':>6} "
+          f"{'acc_full':>8} {'sched_ms':>8} {'sched%':>6} {'sim_ok':>6}")
+
+LEGEND = (
+    "planned = cost of the exits actually taken (ms/sample) from a profile of this policy at "
+    "this batch size (forced exits: the whole batch reaches exit k); plan_ref = the same from "
+    "--latency (batch 1); ratio = mean measured/planned; r_mean = mean measured / plan from the "
+    "profile's means; robust = measured/planned with per-exit medians (batch 1); r_ref = robust "
+    "against plan_ref; shrink = plan with exit k's step costed at the batch size really present "
+    "at exit k (profiled at powers of two, interpolated), r_shrink = measured/shrink, r_sh_med = "
+    "median over calls of call ms / its shrink plan; full = "
+    "mean ms of the whole model run the same way; speedup = full/early exit (medians at batch "
+    "1); sched = scoring, deciding, shrinking; sim_ok = exits equal the simulation")
+
+
+def measure_row(model: MultiExitModel, policy, predictor: EarlyExitPredictor, data: list,
+                device, bs: int, args: argparse.Namespace) -> dict[str, Any]:
+    """Profile this policy (forced exits, at `bs` and, for bs > 1, at the smaller powers of
+    two) in blocks interleaved with the real run and the full model; timings of one row."""
+    sizes = profile_sizes(bs) if bs > 1 else np.array([1])
+    calls = {int(b): prefix_calls(model, to_device(model.example_inputs(int(b)), device), device,
+                                  policy=policy) for b in sizes}
+    for size_calls in calls.values():
+        time_prefixes(size_calls, device, 10)  # warm-up
+    run_early_exit(predictor, data[:2], device)
+    profiled: dict[int, list[np.ndarray]] = {b: [] for b in calls}
+    parts, per_call, full_s = [], [], []
+    for block in np.array_split(np.arange(len(data)), args.blocks):
+        chunk = [data[i] for i in block]
+        for b, size_calls in calls.items():
+            profiled[b].append(time_prefixes(size_calls, device, args.repeats // args.blocks))
+        block_parts, seconds = run_early_exit(predictor, chunk, device)
+        parts += block_parts
+        per_call.append(seconds)
+        full_s.append(run_full(model, chunk, device)[0])
+    samples = {b: np.concatenate(t) for b, t in profiled.items()}
+    call_ms = np.stack([np.median(samples[int(b)], axis=0) for b in sizes])  # [S, K]
+    result = EarlyExitResult.concatenate(parts)
+    n = result.n_samples
+    shrink_calls = shrink_plan_ms(sizes, call_ms, present_counts(parts, model.n_exits))
+    per_call = np.concatenate(per_call)
+    return {
+        "result": result, "n": n, "sizes": sizes, "call_ms": call_ms,
+        "per_call": per_call, "full_s": np.concatenate(full_s),
+        "plan": call_ms[-1] / bs, "plan_mean": samples[bs].mean(axis=0) / bs,
+        "shrink": float(shrink_calls.sum() / n),
+        "r_shrink_median": float(np.median(1000.0 * per_call / shrink_calls)),
+    }
+
+
+def print_steps(method: str, budget: float, sizes: np.ndarray, call_ms: np.ndarray) -> None:
+    """Per-sample ms of each exit's step (segment, head, scoring) at each profiled batch size:
+    how much less efficient the smaller batches left after early exits are."""
+    steps = step_ms(call_ms) / sizes[:, None]
+    print(f"{method} {budget:.4f}: forced-exit ms/sample of each exit's step by batch size: "
+          + "; ".join(f"b={b}: {np.round(st, 4).tolist()}" for b, st in zip(sizes, steps,
+                                                                            strict=True)))
+
+
+def format_row(row: dict[str, Any]) -> str:
+    """One printed row of figures (ratios against each plan)."""
+    result, bs, n = row["result"], row["bs"], row["n"]
+    per_call, full_s = row["per_call"], row["full_s"]
+    planned = float(row["plan"][result.exits].mean())
+    planned_mean = float(row["plan_mean"][result.exits].mean())
+    plan_ref = float(row["costs"][result.exits].mean()) if bs == 1 else float("nan")
+    measured = 1000.0 * per_call.sum() / n
+    full_ms = 1000.0 * full_s.sum() / n
+    if bs == 1:  # medians, as the profile: per exit, then weighted by exit counts
+        robust_abs = robust_ms(per_call, result.exits, len(row["plan"]))
+        robust, r_ref = robust_abs / planned, robust_abs / plan_ref
+        speedup = float(np.median(full_s) * 1000.0) / robust_abs
+    else:
+        robust, r_ref, speedup = float("nan"), float("nan"), full_ms / measured
+    return (f"{row['method']:8} {row['budget']:7.4f} {bs:5d} {n:5d} {plan_ref:8.4f} "
+            f"{planned:8.4f} {measured:8.4f} {measured / planned:6.3f} "
+            f"{measured / planned_mean:6.3f} {robust:6.3f} {r_ref:6.3f} {row['shrink']:8.4f} "
+            f"{measured / row['shrink']:8.3f} {row['r_shrink_median']:8.3f} {full_ms:7.4f} "
+            f"{speedup:7.2f} {result.accuracy():6.2f} {row['acc_full']:8.2f} "
+            f"{1000.0 * result.schedule_seconds / n:8.4f} "
+            f"{100.0 * result.schedule_seconds / result.seconds:6.1f} {row['sim_ok']!s:>6}")
 
 if __name__ == "__main__":
     main()

@@ -25,12 +25,18 @@ from eenet.errors import ArtifactError, ConfigError
 from eenet.jsonio import read_json_object
 
 
-def log_softmax64(logits: np.ndarray) -> np.ndarray:
+def log_softmax64(logits: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Float64 log-softmax over the last axis of float32 logits: the one arithmetic used by the
-    simulation (`ExitOutputs.log_probs`) and by real early exit (`eenet.runtime`)."""
-    z = logits.astype(np.float64)
-    z = z - z.max(axis=-1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    simulation (`ExitOutputs.log_probs`) and by real early exit (`eenet.runtime`).
+
+    z = x - max x; z - log(sum exp z), written into `out` (float64, the logits' shape; a new
+    array when None) with ufuncs called directly and in place: the per-call overhead matters
+    at batch 1, where the runtime calls this once per exit."""
+    z = np.empty(logits.shape, dtype=np.float64) if out is None else out
+    top = np.maximum.reduce(logits, axis=-1, keepdims=True)  # exact in float32 as in float64
+    np.subtract(logits, top, out=z, dtype=np.float64)  # both cast to float64 exactly first
+    total = np.add.reduce(np.exp(z), axis=-1, keepdims=True)
+    return np.subtract(z, np.log(total, out=total), out=z)
 
 
 @dataclass(frozen=True)

@@ -90,6 +90,7 @@ class EarlyExitPredictor:
         self.policy = policy
         self.thresholds = np.asarray(policy.thresholds, dtype=np.float64)
         self._never = forced_exit_thresholds(model.n_exits)
+        self._cpu = self.device.type == "cpu"
 
     def _sync(self) -> None:
         if self.device.type == "cuda":
@@ -111,13 +112,25 @@ class EarlyExitPredictor:
             raise ValueError(f"exit {k} out of range 0..{self.model.n_exits - 1}")
         return self._run(inputs, self._never, k, keep_logits)
 
+    def _host(self, logits: torch.Tensor) -> np.ndarray:
+        """Exit logits as float32 numpy on the host (no torch call beyond `numpy` when they
+        already are float32 on the CPU, the batch-1 CPU case)."""
+        if self._cpu and logits.dtype == torch.float32:
+            return logits.numpy()
+        return logits.float().cpu().numpy()
+
     @torch.inference_mode()
     def _run(self, inputs: Any, thresholds: np.ndarray, stop: int,
              keep_logits: bool) -> EarlyExitResult:
         """Run exits 0..`stop`; at exit k < K-1 score the samples present and let those with
-        score >= thresholds[k] leave; everyone still present leaves at `stop`."""
+        score >= thresholds[k] leave; everyone still present leaves at `stop`.
+
+        Per exit, the scheduling work is: exit k's log-softmax written in place into the
+        history, the policy's `score_step` for exit k, one comparison and one count; the
+        batch is shrunk (state, history, carry) only when some but not all samples leave."""
         model = self.model
         score_step = self.policy.score_step
+        limits = thresholds.tolist()  # python floats: cheapest to compare against
         carry: np.ndarray | None = None  # the policy's per-sample state between exits
         last = model.n_exits - 1
         n = batch_size_of(inputs)
@@ -132,27 +145,29 @@ class EarlyExitPredictor:
         state = model.begin(to_device(inputs, self.device))
         for k in range(stop + 1):
             state = model.run_segment(k, state)
-            logits = model.run_head(k, state).float().cpu().numpy()
+            logits = self._host(model.run_head(k, state))
             tick = time.perf_counter()
             if keep_logits:
                 if kept is None:
                     kept = np.zeros((last + 1, n, logits.shape[1]), dtype=np.float32)
                 kept[k, present] = logits
+            leaving = present.size
             if k < last:
                 if history is None:
                     history = np.empty((last, *logits.shape))
-                history[k] = log_softmax64(logits)
+                log_softmax64(logits, out=history[k])
                 score, carry = score_step(k, history[:k + 1], carry)
-                leave = score >= thresholds[k]
-            if k == stop or leave.all():
+                leave = score >= limits[k]
+                leaving = np.count_nonzero(leave)
+            if k == stop or leaving == present.size:
                 predictions[present] = logits.argmax(axis=-1)
                 exits[present] = k
                 schedule += time.perf_counter() - tick
                 break
-            if leave.any():
-                leaving = present[leave]
-                predictions[leaving] = logits[leave].argmax(axis=-1)
-                exits[leaving] = k
+            if leaving:
+                gone = present[leave]
+                predictions[gone] = logits[leave].argmax(axis=-1)
+                exits[gone] = k
                 stay = ~leave
                 present = present[stay]
                 history = history[:, stay]

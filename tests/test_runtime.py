@@ -10,6 +10,8 @@ from eenet.errors import ArtifactError
 from eenet.outputs import ExitOutputs
 from eenet.runtime import EarlyExitPredictor, EarlyExitResult
 from eenet.schedulers.base import thresholds_from_plan
+from eenet.schedulers.entropy import EntropyPolicy
+from eenet.schedulers.patience import PatiencePolicy
 from tests.runtime_helpers import MaxProbPolicy, PatienceMarginPolicy, TinyNet
 
 N = 96
@@ -64,7 +66,9 @@ def run_in_batches(predictor, inputs, batch_size, keep_logits=False):
 
 
 PLANS = [(0.3, 0.3, 0.4), (0.6, 0.0, 0.4), (0.0, 0.5, 0.5), (0.0, 0.0, 1.0), (1.0, 0.0, 0.0)]
-POLICIES = [MaxProbPolicy, PatienceMarginPolicy]
+# test policies (default score_step, rescoring exits 0..k) and registered ones with their own
+# score_step (patience carries per-sample state that the runtime shrinks with the batch)
+POLICIES = [MaxProbPolicy, PatienceMarginPolicy, EntropyPolicy, PatiencePolicy]
 
 
 @pytest.mark.parametrize("policy_cls", POLICIES)

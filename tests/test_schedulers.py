@@ -92,6 +92,41 @@ def test_scores_are_causal(pair, costs, method):
         np.testing.assert_array_equal(policy.scores(lp[: j + 1])[j], full[j])
 
 
+HEURISTICS = ["maxprob", "entropy", "patience"]
+
+
+@pytest.mark.parametrize("method", HEURISTICS)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_score_step_chained_equals_scores(pair, costs, method, seed):
+    """Real early exit's per-exit scoring, with random samples leaving after every exit and the
+    carry shrunk with them (as `EarlyExitPredictor` does), gives exactly `scores()`."""
+    val, _ = pair
+    policy = fit_policy(method, val, costs, 1.8)
+    lp = val.log_probs()
+    full = policy.scores(lp)
+    rng = np.random.default_rng(seed)
+    present = np.arange(lp.shape[1])
+    history = lp[:, present]
+    carry = None
+    for k in range(lp.shape[0]):
+        score, carry = policy.score_step(k, history[: k + 1], carry)
+        np.testing.assert_array_equal(score, full[k, present])
+        stay = rng.random(present.size) < 0.7
+        present, history = present[stay], history[:, stay]
+        carry = None if carry is None else carry[stay]
+
+
+@pytest.mark.parametrize("method", HEURISTICS)
+def test_score_step_without_carry_rescores_history(pair, costs, method):
+    """A caller with no carry at exit k > 0 still gets `scores(history)[k]`."""
+    val, _ = pair
+    policy = fit_policy(method, val, costs, 1.8)
+    lp = val.log_probs()
+    for k in range(lp.shape[0]):
+        score, _ = policy.score_step(k, lp[: k + 1], None)
+        np.testing.assert_array_equal(score, policy.scores(lp)[k])
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_save_load_round_trip(tmp_path, pair, costs, method):
     val, test = pair

@@ -32,6 +32,23 @@ class PatiencePolicy(FittedPolicy):
         counts = patience_counts(log_probs).astype(np.float64)
         return counts + 0.5 * np.exp(np.asarray(log_probs, dtype=np.float64).max(axis=-1))
 
+    def score_step(
+        self, k: int, history: np.ndarray, carry: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Exit k's scores from exit k and the carry: int64 [N, 2] = (exit k-1's prediction,
+        its patience count) per sample; returns exit k's (prediction, count) as the new carry.
+        Without a carry (exit 0, or a caller starting late) the counts come from `history`."""
+        log_probs = history[k]  # float64 [N, C]
+        preds = log_probs.argmax(axis=-1)
+        if carry is None:
+            counts = patience_counts(history[:k + 1])[k]
+        else:
+            counts = np.where(preds == carry[:, 0], carry[:, 1] + 1, 1)
+        score = counts + 0.5 * np.exp(log_probs.max(axis=-1))  # int64 + float64: as `scores`
+        state = np.empty((preds.size, 2), dtype=np.int64)
+        state[:, 0], state[:, 1] = preds, counts
+        return score, state
+
 
 def fit(
     log_probs: np.ndarray,
