@@ -253,7 +253,7 @@ ARTIFACT_CASES: list[tuple[str, Callable[[Path], None], str, tuple[str, ...], st
      re.escape(f"{SCHEDULERS}: schedulers were fitted on 10 classes, test outputs have 100")),
     ("eenet weights of the wrong shape", _eenet_weights_wrong_shape, "evaluate", EVAL_ARGS,
      re.escape(f"{SCHEDULERS}/eenet/") + r"\d\d"
-     + re.escape(": fitted scheduler does not fit outputs of 3 exits x 10 classes (") + r".+\)"),
+     + re.escape("/eenet.safetensors: EENet weights of the wrong shape (") + r".+\)"),
     ("malformed scheduler index", _corrupt_index, "evaluate", EVAL_ARGS,
      re.escape(f"{SCHEDULERS}/index.json: not a valid scheduler index (missing headline_ms, "
                "costs_ms)")),

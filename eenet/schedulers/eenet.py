@@ -254,6 +254,7 @@ class EENetPolicy(FittedPolicy):
             base.weights = dict(load_file(str(path)))
         except Exception as exc:  # safetensors raises its own error types
             raise ArtifactError(f"{path}: not a readable safetensors file ({exc})") from None
+        check_weights(base.weights, path)
         base.plan = list(meta.get("plan", []))
         base.plan_source = str(meta.get("plan_source", ""))
         base.score_source = str(meta.get("score_source", LEARNED))
@@ -262,6 +263,24 @@ class EENetPolicy(FittedPolicy):
             raise ArtifactError(f"{directory / 'policy.json'}: unknown score_source "
                                 f"{base.score_source!r}; allowed: {allowed}")
         return base
+
+
+def check_weights(weights: Mapping[str, np.ndarray], path: Path) -> None:
+    """Every score / assignment MLP must be in -> hidden -> 1 with matching shapes."""
+    for name in weights:
+        if not name.endswith(".w1"):
+            continue
+        net = name[: -len(".w1")]
+        try:
+            shapes = [np.shape(weights[f"{net}.{key}"]) for key in ("w1", "b1", "w2", "b2")]
+        except KeyError as exc:
+            raise ArtifactError(f"{path}: EENet weights incomplete (missing {exc})") from None
+        hidden = shapes[0][1] if len(shapes[0]) == 2 else -1
+        if shapes[1:] != [(hidden,), (hidden, 1), (1,)]:
+            raise ArtifactError(
+                f"{path}: EENet weights of the wrong shape ({net}: w1 {shapes[0]}, "
+                f"b1 {shapes[1]}, w2 {shapes[2]}, b2 {shapes[3]})"
+            )
 
 
 # ------------------------------------------------------------------ training
