@@ -67,24 +67,11 @@ DEFAULTS: dict[str, Any] = {
     "geometric_candidate": True,  # also try the heuristics' geometric plan on EENet scores
     "refine_plan": True,  # pattern-search the chosen plan at constant cost on validation
     "refine_min_gain": 0.0005,  # ... keeping a move only if it gains > this fraction (>= 2)
-    "switch_z": 2.0,  # leave the geometric plan only if out-of-fold val gain has z >= this
+    "switch_z": 2.0,  # leave the heuristic baseline only if out-of-fold val gain has z >= this
     "refine_z": 3.0,  # ... and a refined (searched) plan only if its gain has z >= this
     "threads": 1,  # torch threads while fitting (tiny matmuls: more threads only contend)
     "score_candidates": ["maxprob", "entropy"],  # fixed scores the learned one must beat
 }
-
-
-def score_targets(correct: np.ndarray, target: str) -> np.ndarray:
-    """What g_k learns to predict, float32 [K, N], from correctness [K, N].
-
-    "correct": exit k is right (the paper). "no_loss": leaving at k loses nothing against
-    the last exit (exit k right, or the last exit wrong too), i.e. 1 - P(only continuing
-    fixes the sample): hopeless samples are sent out early instead of using the budget.
-    """
-    if target == "correct":
-        return correct.astype(np.float32)
-    return (correct | ~correct[-1:]).astype(np.float32)
-
 
 
 # ------------------------------------------------------------------ features and forward
@@ -487,25 +474,25 @@ def _choose_rule(
     out of fold (honest), and the fixed confidences of `score_candidates` (nothing fitted).
     Each is tried with every candidate plan (EENet's pi calibrated to the budget at several
     temperatures, the geometric plan) and the best pair is refined at constant cost. The
-    baseline is the best fixed score with the geometric plan (what the heuristics do) or, with
-    no fixed candidates, the learned score with the geometric plan. A pair replaces it only if
+    baseline is the first fixed score with the geometric plan (what the heuristics do; another
+    fixed score only if significantly better) or, with no fixed candidates, the learned score
+    with the geometric plan. A pair replaces the baseline only if
     it answers significantly more validation samples correctly (paired sign test z >=
     `switch_z`, `refine_z` for the searched plan), so noise in a few thousand samples cannot
     make EENet worse than the heuristics.
     """
     plans = _candidate_plans(pi, costs, budget, s)
-    baseline_plan = plans[-1] if s["geometric_candidate"] else plans[0]
+    base_name, base_plan = plans[-1] if s["geometric_candidate"] else plans[0]
     fixed = [name for name in score_sets if name != LEARNED]
     pairs = [(src, name, plan) for src in score_sets for name, plan in plans]
     hits = {(src, name): _hits(score_sets[src], correct, plan) for src, name, plan in pairs}
     # the baseline: the first fixed score, or another fixed one only if significantly better
-    bases = [(src, baseline_plan[0]) for src in (fixed or [LEARNED])]
-    base_key = bases[0]
-    for key in bases[1:]:
-        if paired_z(hits[key], hits[base_key]) >= float(s["switch_z"]):
-            base_key = key
-    best = (base_key[0], base_key[1], baseline_plan[1])
-    base_hits = hits[base_key]
+    base_src, *others = fixed or [LEARNED]
+    for src in others:
+        if paired_z(hits[(src, base_name)], hits[(base_src, base_name)]) >= float(s["switch_z"]):
+            base_src = src
+    best = (base_src, base_name, base_plan)
+    base_hits = hits[(base_src, base_name)]
     scored = [(int(hits[(src, name)].sum()), src, name, plan) for src, name, plan in pairs]
     if s["refine_plan"]:
         _, src, name, start = max(scored, key=lambda item: item[0])
