@@ -40,7 +40,7 @@ from eenet.schedulers.plans import (
     no_early_exit,
     refine_plan,
 )
-from eenet.schedulers.scores import entropy, max_log_prob, neg_normalised_entropy
+from eenet.schedulers.scores import entropy_of, max_log_prob, neg_normalised_entropy
 
 WEIGHTS_FILE = "eenet.safetensors"
 LEARNED = "learned"
@@ -104,29 +104,93 @@ def exit_features(
     log_scale: bool = False,
 ) -> np.ndarray:
     """One exit's data features [N, d] from its log-probabilities [N, C] and, for the
-    agreement features, the previous exit's (None at exit 0). See `data_features`."""
+    agreement features, the previous exit's (None at exit 0). See `data_features`.
+
+    Few numpy calls: it runs once per exit per batch during real early exit, where at batch 1
+    each call's fixed overhead, not the arithmetic, is the cost."""
     log_probs = np.asarray(log_probs, dtype=np.float64)
     p = np.exp(log_probs)
-    conf = 1.0 - entropy(log_probs[None])[0] / math.log(log_probs.shape[-1])
-    shown = -np.sort(-p, axis=-1)[:, : min(int(top), p.shape[-1])] if top > 0 else p
-    parts = [shown, p.max(axis=-1, keepdims=True), conf[:, None]]
+    conf = 1.0 - entropy_of(p, log_probs) / math.log(log_probs.shape[-1])
+    if top > 0:  # sorted decreasing; its first column is max p
+        shown = np.sort(p, axis=-1)[:, : -min(int(top), p.shape[-1]) - 1 : -1]
+        top_p = shown[:, :1]
+    else:
+        shown, top_p = p, p.max(axis=-1, keepdims=True)
+    parts = [shown, top_p, conf[:, None]]
     if log_scale:  # same information, resolution where confident samples crowd near 1
-        parts = [np.log(np.clip(shown, 1e-12, None)), log_probs.max(-1, keepdims=True),
+        parts = [np.log(np.clip(shown, 1e-12, None)), np.log(top_p),
                  np.log(np.clip(1.0 - conf, 1e-12, None))[:, None]]
     if agreement and previous is not None:
-        pred, before = log_probs.argmax(-1), np.asarray(previous).argmax(-1)
-        same = (pred == before).astype(np.float64)
+        before = np.asarray(previous).argmax(-1)
+        same = log_probs.argmax(-1) == before
         parts += [same[:, None], p[np.arange(p.shape[0]), before][:, None]]
-    return np.concatenate(parts, 1)
+    return np.concatenate(parts, 1, dtype=np.float64)
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * z))
 
 
-def _mlp_np(w: Mapping[str, np.ndarray], prefix: str, x: np.ndarray) -> np.ndarray:
-    hidden = np.maximum(x @ w[f"{prefix}.w1"].astype(np.float64) + w[f"{prefix}.b1"], 0.0)
-    return (hidden @ w[f"{prefix}.w2"].astype(np.float64) + w[f"{prefix}.b2"])[:, 0]
+@dataclass(frozen=True)
+class ExitScorer:
+    """Exit k's score networks of all M ensemble members fused into one two-layer net:
+    member i's g_k on [x_k, a^i_0..a^i_{k-1}] is block i of w1 / b1 / w2 / b2, so one call
+    scores every member (zeros elsewhere add exact zeros); a last output column is the
+    members' mean (the ensemble's score)."""
+
+    w1: np.ndarray  # [d + M*k, M*H]: data-feature rows shared, then member-major a rows
+    b1: np.ndarray  # [M*H]
+    w2: np.ndarray  # [M*H, M + 1], block diagonal, then the mean of the M columns
+    b2: np.ndarray  # [M + 1]
+
+    def logits(self, features: np.ndarray, carry: np.ndarray | None) -> np.ndarray:
+        """Every member's g_k and their mean, [N, M + 1]; `carry` = the members'
+        a_0..a_{k-1}, [N, M, k]."""
+        if carry is not None and carry.shape[2]:
+            features = np.concatenate([features, carry.reshape(carry.shape[0], -1)], 1)
+        # einsum, not BLAS matmul: a row's result must not depend on the batch size (BLAS
+        # picks kernels by shape, and a 1-ulp difference could move a sample across its
+        # threshold between real early exit at batch 1 and the simulation on the full split)
+        hidden = np.einsum("nd,dh->nh", features, self.w1)
+        hidden += self.b1
+        np.maximum(hidden, 0.0, out=hidden)
+        z = np.einsum("nh,hm->nm", hidden, self.w2)
+        z += self.b2
+        return z
+
+
+def compile_scorer(weights: Mapping[str, np.ndarray]) -> list[ExitScorer]:
+    """The fused float64 score networks of every exit (empty when nothing was trained)."""
+    members = _members(weights)
+    scorers: list[ExitScorer] = []
+    n = len(members)
+    for k in range(sum(1 for name in weights if name.startswith(f"{members[0]}g")
+                       and name.endswith(".w1")) if members else 0):
+        nets = [{key: np.asarray(weights[f"{m}g{k}.{key}"], dtype=np.float64)
+                 for key in ("w1", "b1", "w2", "b2")} for m in members]
+        d, hidden = nets[0]["w1"].shape[0] - k, nets[0]["w1"].shape[1]
+        w1 = np.zeros((d + n * k, n * hidden))
+        w2 = np.zeros((n * hidden, n + 1))
+        for i, net in enumerate(nets):
+            cols = slice(i * hidden, (i + 1) * hidden)
+            w1[:d, cols] = net["w1"][:d]
+            w1[d + i * k : d + (i + 1) * k, cols] = net["w1"][d:]
+            w2[cols, i] = net["w2"][:, 0]
+        w2[:, n] = w2[:, :n].sum(axis=1) / n
+        b2 = np.concatenate([net["b2"] for net in nets])
+        scorers.append(ExitScorer(
+            w1, np.concatenate([net["b1"] for net in nets]), w2, np.append(b2, b2.mean())
+        ))
+    return scorers
+
+
+def _step(
+    scorer: ExitScorer, features: np.ndarray, carry: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exit k's score logit (member mean) and the carry extended by the members' a_k."""
+    z = scorer.logits(features, carry)
+    a = _sigmoid(z[:, :-1])[:, :, None]
+    return z[:, -1], a if carry is None else np.concatenate([carry, a], 2)
 
 
 def score_logits(weights: Mapping[str, np.ndarray], log_probs: np.ndarray) -> np.ndarray:
@@ -149,24 +213,25 @@ def _members(weights: Mapping[str, np.ndarray]) -> list[str]:
     return [""] if "g0.w1" in weights else []
 
 
-def _member_logits(
-    weights: Mapping[str, np.ndarray], feats: list[np.ndarray], prefix: str
-) -> np.ndarray:
-    prev = np.zeros((feats[0].shape[0], 0))
-    rows = []
-    for k, d in enumerate(feats):
-        z = _mlp_np(weights, f"{prefix}g{k}", np.concatenate([d, prev], 1))
+def _member_probabilities(
+    weights: Mapping[str, np.ndarray], feats: list[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(mean score logits [K, N], every member's a_k [N, M, K]) over the exits of `feats`."""
+    scorers = compile_scorer(weights)
+    n = feats[0].shape[0]
+    if not scorers:  # fitted without training (no early exit needed): no scores
+        return np.zeros((len(feats), n)), np.zeros((n, 0, len(feats)))
+    carry, rows = None, []
+    for scorer, x in zip(scorers, feats, strict=False):
+        z, carry = _step(scorer, x, carry)
         rows.append(z)
-        prev = np.concatenate([prev, _sigmoid(z)[:, None]], 1)
-    return np.stack(rows)
+    assert carry is not None
+    return np.stack(rows), carry
 
 
 def _score_logits(weights: Mapping[str, np.ndarray], feats: list[np.ndarray]) -> np.ndarray:
     """Mean over ensemble members of g_k(x_k), [k, N] (zeros when nothing was trained)."""
-    members = _members(weights)
-    if not members:  # fitted without training (no early exit needed): no scores
-        return np.zeros((len(feats), feats[0].shape[0]))
-    return np.mean([_member_logits(weights, feats, m) for m in members], axis=0)
+    return _member_probabilities(weights, feats)[0]
 
 
 # ------------------------------------------------------------------ the policy
@@ -180,6 +245,12 @@ class EENetPolicy(FittedPolicy):
     plan: list[float] = field(default_factory=list)
     plan_source: str = ""
     score_source: str = LEARNED  # "learned" (g_k) or a fixed score of FIXED_SCORES
+    _scorers: list[ExitScorer] = field(default_factory=list, init=False, repr=False,
+                                       compare=False)
+    _options: tuple[int, bool, bool] = field(default=(0, False, False), init=False,
+                                             repr=False, compare=False)
+    _compiled_from: Mapping[str, np.ndarray] | None = field(default=None, init=False,
+                                                            repr=False, compare=False)
 
     def scores(self, log_probs: np.ndarray) -> np.ndarray:
         if self.score_source in FIXED_SCORES:
@@ -193,18 +264,14 @@ class EENetPolicy(FittedPolicy):
         [N, members, k]. Equal to `scores(history)[k]`."""
         if self.score_source in FIXED_SCORES:
             return FIXED_SCORES[self.score_source](history[k : k + 1])[0], None
-        members = _members(self.weights)
-        n = history.shape[1]
-        if not members:
-            return np.zeros(n), None
-        x = exit_features(history[k], history[k - 1] if k > 0 else None,
-                          *_feature_options(self.weights))
-        prev = carry if carry is not None else np.zeros((n, len(members), 0))
-        z = np.stack([
-            _mlp_np(self.weights, f"{m}g{k}", np.concatenate([x, prev[:, i]], 1))
-            for i, m in enumerate(members)
-        ])
-        return z.mean(axis=0), np.concatenate([prev, _sigmoid(z).T[:, :, None]], 2)
+        if self._compiled_from is not self.weights:  # compile once per weights object
+            self._scorers = compile_scorer(self.weights)
+            self._options = _feature_options(self.weights)
+            self._compiled_from = self.weights
+        if not self._scorers:
+            return np.zeros(history.shape[1]), None
+        x = exit_features(history[k], history[k - 1] if k > 0 else None, *self._options)
+        return _step(self._scorers[k], x, carry)
 
     def scores_cached(self, log_probs: np.ndarray, cache: dict[Any, np.ndarray]) -> np.ndarray:
         """Policies fitted at other budgets share the (budget-independent) input features."""
@@ -407,19 +474,22 @@ def _train_once(
 
 def mean_assignment(weights: Mapping[str, np.ndarray], feats: list[np.ndarray]) -> np.ndarray:
     """pi = mean over samples (and members) of r = softmax_k h_k(x_k), [K] (fit time only)."""
+    _, a = _member_probabilities(weights, feats)  # [N, M, K]
     plans = []
-    for m in _members(weights):
-        a = _sigmoid(_member_logits(weights, feats, m))
-        u = np.stack(
-            [
-                _mlp_np(weights, f"{m}h{k}", np.concatenate([d, a[:k].T], 1))
-                for k, d in enumerate(feats)
-            ],
-            1,
-        )
+    for i, m in enumerate(_members(weights)):
+        u = np.stack([
+            _mlp(weights, f"{m}h{k}", np.concatenate([d, a[:, i, :k]], 1))
+            for k, d in enumerate(feats)
+        ], 1)
         u = u - u.max(1, keepdims=True)
         plans.append((np.exp(u) / np.exp(u).sum(1, keepdims=True)).mean(0))
     return np.mean(plans, axis=0)
+
+
+def _mlp(w: Mapping[str, np.ndarray], prefix: str, x: np.ndarray) -> np.ndarray:
+    """One unfused in -> hidden (ReLU) -> 1 network of the weights, in float64, [N]."""
+    hidden = np.maximum(x @ w[f"{prefix}.w1"].astype(np.float64) + w[f"{prefix}.b1"], 0.0)
+    return (hidden @ w[f"{prefix}.w2"].astype(np.float64) + w[f"{prefix}.b2"])[:, 0]
 
 
 def _candidate_plans(

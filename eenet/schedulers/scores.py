@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import torch
+
+_MOST_NEGATIVE = np.finfo(np.float64).min  # stands in for log 0 = -inf: 0 * it = 0
 
 
 def max_log_prob(log_probs: np.ndarray) -> np.ndarray:
@@ -20,9 +21,15 @@ def max_log_prob(log_probs: np.ndarray) -> np.ndarray:
 
 
 def entropy(log_probs: np.ndarray) -> np.ndarray:
-    """Entropy H(p_k) in nats, [K, N]; p = 0 contributes 0 (torch.special.entr), never NaN."""
-    p = torch.from_numpy(np.exp(np.asarray(log_probs, dtype=np.float64)))
-    return torch.special.entr(p).sum(dim=-1).numpy()
+    """Entropy H(p_k) in nats, [K, N]; p = 0 contributes 0, never NaN."""
+    log_probs = np.asarray(log_probs, dtype=np.float64)
+    return entropy_of(np.exp(log_probs), log_probs)
+
+
+def entropy_of(probs: np.ndarray, log_probs: np.ndarray) -> np.ndarray:
+    """-sum_c p log p over the last axis from both p and log p (float64; log p = -inf where
+    p = 0 contributes 0). Three numpy calls: cheap at batch 1 in the runtime."""
+    return -np.einsum("...c,...c->...", probs, np.maximum(log_probs, _MOST_NEGATIVE))
 
 
 def neg_normalised_entropy(log_probs: np.ndarray) -> np.ndarray:
