@@ -35,6 +35,7 @@ import torch
 
 from eenet.data.prepared import PreparedDataset
 from eenet.inference import collect_exit_logits
+from eenet.measurement import robust_ms_per_sample
 from eenet.models.artifact import load_trained
 from eenet.models.base import MultiExitModel
 from eenet.outputs import load_latency
@@ -98,14 +99,6 @@ def profile_sizes(big_batch: int) -> np.ndarray:
     """Batch sizes profiled for the shrink-aware plan: powers of two up to `big_batch`, and it."""
     powers = 2 ** np.arange(int(np.log2(big_batch)) + 1)
     return np.unique(np.append(powers, big_batch))
-
-
-def robust_ms(per_call: np.ndarray, exits: np.ndarray, n_exits: int) -> float:
-    """Batch 1: mean over samples of the median ms of the samples that left at the same exit
-    (robust to other processes on a shared machine, like the profile's median)."""
-    ms = 1000.0 * per_call
-    return float(sum(np.median(ms[exits == k]) * (exits == k).sum()
-                     for k in range(n_exits) if (exits == k).any()) / exits.size)
 
 
 @torch.inference_mode()
@@ -269,7 +262,7 @@ def format_row(row: dict[str, Any]) -> str:
     measured = 1000.0 * per_call.sum() / n
     full_ms = 1000.0 * full_s.sum() / n
     if bs == 1:  # medians, as the profile: per exit, then weighted by exit counts
-        robust_abs = robust_ms(per_call, result.exits, len(row["plan"]))
+        robust_abs = robust_ms_per_sample(1000.0 * per_call, result.exits, 1)
         robust, r_ref = robust_abs / planned, robust_abs / plan_ref
         speedup = float(np.median(full_s) * 1000.0) / robust_abs
     else:

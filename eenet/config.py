@@ -271,6 +271,13 @@ def check_dump(path: str, value: Any) -> None:
     _check_device(path, value)
 
 
+def check_measure(path: str, value: Any) -> None:
+    from eenet.measurement import measure_headline
+
+    check_mapping(path, value, signature_spec(measure_headline, keyword_only=True))
+    _check_device(path, value)
+
+
 def check_schedulers(path: str, value: Any) -> None:
     from eenet.schedulers import available_methods, method_defaults
     from eenet.sweep import check_methods
@@ -304,6 +311,7 @@ GROUPS: dict[str, Callable[[str, Any], None]] = {
     "train": check_train,
     "profile": check_profile,
     "dump": check_dump,
+    "measure": check_measure,
     "schedulers": check_schedulers,
 }
 

@@ -210,7 +210,8 @@ def measure_real_latency(
     """Real early exit of a saved model + policy on a prepared split, without DVC.
 
     Batches are collated before timing; the first `warmup_batches` are run untimed. Returns
-    plain data: mean and median ms/sample (median over calls, per sample), scheduler ms/sample,
+    plain data: mean and median ms/sample (median over calls, per sample), each call's
+    ms/sample, scheduler ms/sample,
     exit fractions, accuracy, and the exits' ids so a caller can compare with a plan.
     """
     from eenet.data.prepared import PreparedDataset
@@ -253,6 +254,7 @@ def measure_real_latency(
         "threads": used_threads,
         "ms_per_sample": 1000.0 * result.seconds / n,
         "median_ms_per_sample": float(np.median(per_call)),
+        "call_ms": per_call.tolist(),  # ms/sample of each call, in order
         "schedule_ms_per_sample": 1000.0 * result.schedule_seconds / n,
         "exit_fractions": result.exit_fractions(model.n_exits).tolist(),
         "accuracy": result.accuracy(),

@@ -91,7 +91,7 @@ def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
 PARAM_CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("unknown top-level key", _set("budjet", 3),
      "budjet: unknown top-level key; allowed: setup, budget, budgets, data, model, train, "
-     "profile, dump, schedulers"),
+     "profile, dump, measure, schedulers"),
     ("epochs not a number", _set("train.epochs", "ten"),
      "train.epochs: expected an integer, got 'ten'"),
     ("negative epochs", _set("train.epochs", -3), "train.epochs: must be an integer >= 1, got -3"),
@@ -136,6 +136,10 @@ PARAM_CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
      f"budgets[1]: 0 is not allowed; {ALLOWED_BUDGET}"),
     ("zero profiling repeats", _set("profile.repeats", 0),
      "profile.repeats: must be an integer >= 1, got 0"),
+    ("measure setting of the wrong type", _set("measure.limit", "all"),
+     "measure.limit: expected an integer, got 'all'"),
+    ("unknown measure device", _set("measure.device", "tpu"),
+     "measure.device: unknown value 'tpu'; allowed: auto, cpu, cuda"),
     ("unknown profile key", _set("profile.inputs", 3),
      "profile.inputs: unknown key; allowed: batch_size, decisions, device, max_rounds, repeats, "
      "table, threads, warmup"),

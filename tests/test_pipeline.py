@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-ALL_STAGES = ["download", "train", "profile", "dump_logits", "fit_schedulers", "evaluate", "plot"]
+ALL_STAGES = ["download", "train", "profile", "dump_logits", "fit_schedulers", "evaluate",
+              "measure", "plot"]
 
 pytestmark = pytest.mark.slow
 
@@ -26,6 +27,7 @@ def tiny_params() -> dict:
     params["train"].update(epochs=2, batch_size=64)
     params["profile"].update(warmup=2, repeats=15, device="cpu")
     params["budgets"] = ["20%", "60%"]
+    params["measure"].update(limit=60, warmup=2, repeats=15, device="cpu")
     return params
 
 
@@ -102,6 +104,26 @@ def test_first_run_leaves_every_report(repo):
     assert (path / "dvc.lock").is_file()
 
 
+def test_measure_stage_runs_real_early_exit_at_the_headline(repo):
+    path, _ = repo
+    report = json.loads((path / "reports/latency_real.json").read_text())
+    metrics = json.loads((path / "reports/metrics.json").read_text())
+    assert report["enabled"] and report["n_samples"] == 60 and report["batch_size"] == 1
+    assert report["budget_ms"] == pytest.approx(metrics["budget_ms"])
+    assert set(report["methods"]) == {"eenet", "maxprob", "entropy"}
+    for row in report["methods"].values():
+        assert row["exits_match_simulation"] is True
+        assert row["ms_per_sample"] > row["schedule_ms_per_sample"] > 0
+        assert row["ratio"] == pytest.approx(row["ms_per_sample"] / row["planned_ms"])
+        assert abs(sum(row["exit_fractions"]) - 1) < 1e-9
+
+
+def test_measure_setting_reruns_only_measure(repo):
+    assert exp_run(repo, "measure.enabled=false") == ["measure"]
+    path, _ = repo
+    assert json.loads((path / "reports/latency_real.json").read_text()) == {"enabled": False}
+
+
 def test_second_repro_does_nothing(repo):
     path, env = repo
     result = run([sys.executable, "-m", "dvc", "repro"], path, env)
@@ -109,7 +131,7 @@ def test_second_repro_does_nothing(repo):
 
 
 def test_budget_change_reruns_only_scheduling(repo):
-    assert exp_run(repo, "budget=70%") == ["fit_schedulers", "evaluate", "plot"]
+    assert exp_run(repo, "budget=70%") == ["fit_schedulers", "evaluate", "measure", "plot"]
     path, env = repo
     diff = run([sys.executable, "-m", "dvc", "params", "diff", "--json"], path, env).stdout
     assert "budget" in json.loads(diff)["params.yaml"]
@@ -118,12 +140,12 @@ def test_budget_change_reruns_only_scheduling(repo):
 
 
 def test_scheduler_setting_does_not_rerun_training(repo):
-    assert exp_run(repo, "schedulers.seed=1") == ["fit_schedulers", "evaluate", "plot"]
+    assert exp_run(repo, "schedulers.seed=1") == ["fit_schedulers", "evaluate", "measure", "plot"]
 
 
 def test_profile_setting_reruns_profile_and_downstream(repo):
     ran = exp_run(repo, "profile.repeats=16")
-    assert ran == ["profile", "fit_schedulers", "evaluate", "plot"]
+    assert ran == ["profile", "fit_schedulers", "evaluate", "measure", "plot"]
 
 
 def test_training_setting_reruns_train_and_downstream(repo):

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from eenet.errors import ArtifactError
+from eenet.errors import ArtifactError, ConfigError
+from eenet.measurement import measure_headline
 from eenet.outputs import ExitOutputs
 from eenet.runtime import EarlyExitPredictor, EarlyExitResult
 from eenet.schedulers.base import thresholds_from_plan
@@ -158,3 +159,10 @@ def test_predict_batches_keeps_order_and_labels(model, inputs) -> None:
     np.testing.assert_array_equal(result.labels, labels.numpy())
     assert result.accuracy() == pytest.approx(100 * (want_pred == labels.numpy()).mean())
     assert result.seconds > 0 and 0 < result.schedule_seconds < result.seconds
+
+
+def test_measure_settings_are_checked_before_anything_loads(tmp_path):
+    paths = [tmp_path / name for name in ("model", "data", "schedulers", "lat.json", "t.npz")]
+    with pytest.raises(ConfigError, match=r"^measure\.limit: must be an integer >= 0, got -1$"):
+        measure_headline(*paths, limit=-1)
+    assert measure_headline(*paths, enabled=False) == {"enabled": False}
