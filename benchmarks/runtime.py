@@ -7,8 +7,8 @@ running the full model the same way, with both accuracies; the scheduler's own o
 `planned` comes from profiling this very policy here with the profiler's own functions
 (`prefix_calls` + `time_prefixes`: the runtime forced to each exit, the policy's scorer
 included) at the batch size of the row, in blocks interleaved with the real run; `plan_ref`
-from the `--latency` table (the pipeline's profile, reference max-probability decision work,
-batch 1).
+is the pipeline's plan for this policy: the `--latency` table (reference max-probability
+decision work, batch 1) plus the scoring cost charged to it (`planned_costs_ms`).
 
 A forced-exit profile at batch 64 sends all 64 samples through every segment up to k; in real
 early exit the batch shrinks as samples leave, so later segments run at smaller, less efficient
@@ -181,7 +181,7 @@ def main() -> None:
             for bs, data in runs.items():
                 row = measure_row(model, policy, predictor, data, device, bs, args)
                 row.update(method=args.method, budget=entry["budget_ms"], bs=bs,
-                           acc_full=full[bs][1], costs=costs,
+                           acc_full=full[bs][1], costs=policy.cost_table(costs),
                            sim_ok=bool((row["result"].exits == simulated[:row["n"]]).all()))
                 if bs > 1:
                     print_steps(args.method, entry["budget_ms"], row["sizes"], row["call_ms"])
@@ -198,8 +198,9 @@ HEADER = (f"{'method':8} {'budget':>7} {'batch':>5} {'n':>5} {'plan_ref':>8} {'p
 
 LEGEND = (
     "planned = cost of the exits actually taken (ms/sample) from a profile of this policy at "
-    "this batch size (forced exits: the whole batch reaches exit k); plan_ref = the same from "
-    "--latency (batch 1); ratio = mean measured/planned; r_mean = mean measured / plan from the "
+    "this batch size (forced exits: the whole batch reaches exit k); plan_ref = the pipeline's "
+    "plan for this policy (--latency, batch 1, plus its charged scoring cost); ratio = mean "
+    "measured/planned; r_mean = mean measured / plan from the "
     "profile's means; robust = measured/planned with per-exit medians (batch 1); r_ref = robust "
     "against plan_ref; shrink = plan with exit k's step costed at the batch size really present "
     "at exit k (profiled at powers of two, interpolated), r_shrink = measured/shrink, r_sh_med = "

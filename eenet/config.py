@@ -271,6 +271,14 @@ def check_dump(path: str, value: Any) -> None:
     _check_device(path, value)
 
 
+def check_scoring(path: str, value: Any) -> None:
+    from eenet.scoring_cost import profile_scoring
+
+    spec = signature_spec(profile_scoring, keyword_only=True)
+    spec.pop("batch_size", None)  # the latency profile's batch size, not a setting
+    check_mapping(path, value, spec)
+
+
 def check_measure(path: str, value: Any) -> None:
     from eenet.measurement import measure_headline
 
@@ -311,6 +319,7 @@ GROUPS: dict[str, Callable[[str, Any], None]] = {
     "train": check_train,
     "profile": check_profile,
     "dump": check_dump,
+    "scoring": check_scoring,
     "measure": check_measure,
     "schedulers": check_schedulers,
 }

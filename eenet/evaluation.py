@@ -70,7 +70,8 @@ def evaluate_policies(
     """Evaluate fitted policies (None = the oracle at that budget) on one split.
 
     Work that does not depend on the fit (heuristic scores, EENet's input features) is shared
-    through a cache, so a sweep costs little more than one policy.
+    through a cache, so a sweep costs little more than one policy. A policy's cost is counted
+    with its own planned costs (`cost_table`: its scoring cost included where it was charged).
     """
     cache: dict[Any, np.ndarray] = {}
     results = []
@@ -79,7 +80,8 @@ def evaluate_policies(
             exits = _oracle(correct, costs, budget)
         else:
             exits = first_exit(policy.scores_cached(log_probs, cache), policy.thresholds)
-        results.append(_evaluate(correct, exits, costs))
+        results.append(_evaluate(correct, exits, costs if policy is None
+                                 else policy.cost_table(costs)))
     return results
 
 

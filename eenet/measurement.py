@@ -2,8 +2,9 @@
 
 For every method fitted at the headline budget: run the model with real early exit
 (`measure_real_latency`) on the first samples of a split, and compare the measured ms/sample
-with the cost the pipeline planned for exactly those samples' exits (mean of the profile's
-cumulative cost of each sample's exit), and with a profile of the running policy itself taken
+with the cost the pipeline planned for exactly those samples' exits (mean of the policy's
+planned cumulative cost of each sample's exit: the profile's, plus its charged scoring cost),
+and with a profile of the running policy itself taken
 now on this machine (its own scorer's cost included, the machine's current load). Also checks
 that the real exits equal the simulated ones from the dumped logits. What the measure stage
 runs; usable without DVC.
@@ -93,13 +94,15 @@ def measure_headline(
         if n > log_probs.shape[1]:
             raise ArtifactError(f"{test_npz}: {log_probs.shape[1]} samples, the split in "
                                 f"{data_dir} has more; rerun dump_logits")
-        simulated = load_policy(policy_dir).decide(log_probs[:, :n])
+        policy = load_policy(policy_dir)
+        simulated = policy.decide(log_probs[:, :n])
         own = profile_model(model, device=device, batch_size=batch_size, threads=threads,
-                            warmup=warmup, repeats=repeats, policy=load_policy(policy_dir))
+                            warmup=warmup, repeats=repeats, policy=policy)
         own_costs = np.asarray(own["cumulative_ms"])
         call_ms = np.asarray(real["call_ms"])
         robust = robust_ms_per_sample(call_ms, exits, batch_size)
-        planned, planned_own = float(planned_costs[exits].mean()), float(own_costs[exits].mean())
+        plan = policy.cost_table(planned_costs)  # the profile + its charged scoring cost
+        planned, planned_own = float(plan[exits].mean()), float(own_costs[exits].mean())
         methods[entry["method"]] = {
             "ms_per_sample": real["ms_per_sample"],
             "robust_ms_per_sample": robust,

@@ -142,8 +142,12 @@ def evaluate_all(
     rows = []
     for entry in index["entries"]:
         policy = load_policy(Path(scheduler_dir) / entry["dir"])
-        result = evaluate_exits(test, decide_checked(policy, log_probs, scheduler_dir, entry),
-                                costs)
+        exits = decide_checked(policy, log_probs, scheduler_dir, entry)
+        try:
+            own_costs = policy.cost_table(costs)
+        except ValueError as exc:
+            raise ArtifactError(f"{Path(scheduler_dir) / entry['dir']}: {exc}") from None
+        result = evaluate_exits(test, exits, own_costs)
         rows.append(
             _row(
                 entry["method"], entry["budget_ms"], result,

@@ -1,7 +1,10 @@
 """Stage fit_schedulers: fit each method at the headline budget and every sweep budget.
 
-Usage: python stages/fit_schedulers.py VAL_NPZ LATENCY_JSON OUT_DIR
+Usage: python stages/fit_schedulers.py VAL_NPZ LATENCY_JSON SCORING_JSON OUT_DIR
 (reads params.yaml: budget, budgets, schedulers)
+
+SCORING_JSON (stage profile_scoring) gives the extra cost of EENet's learned scorer per exit;
+EENet plans with it (`schedulers.eenet.scorer_extra_ms`) unless that is set explicitly.
 """
 
 import argparse
@@ -12,10 +15,11 @@ from eenet.budget import resolve_budget, resolve_sweep
 from eenet.cli import run_stage
 from eenet.outputs import check_compatible, load_exit_outputs, load_latency
 from eenet.params import group, read_params
+from eenet.scoring_cost import load_scoring
 from eenet.sweep import fit_all
 
 
-def main(val_npz: str, latency_json: str, out_dir: str) -> None:
+def main(val_npz: str, latency_json: str, scoring_json: str, out_dir: str) -> None:
     params = read_params()
     settings = dict(group(params, "schedulers"))
     costs = load_latency(latency_json)["cumulative_ms"]
@@ -25,6 +29,10 @@ def main(val_npz: str, latency_json: str, out_dir: str) -> None:
     seed = int(settings.pop("seed", 0))
     val = load_exit_outputs(val_npz)
     check_compatible(val, np.asarray(costs), f"{val_npz} vs {latency_json}")
+    eenet = dict(settings.get("eenet") or {})
+    if not eenet.get("scorer_extra_ms"):  # an explicit setting wins over the measured table
+        eenet["scorer_extra_ms"] = load_scoring(scoring_json, len(costs))["extra_ms"]["eenet"]
+    settings["eenet"] = eenet
     index = fit_all(val, costs, methods, sweep, headline, out_dir,
                     settings, seed, budget_spec=params["budget"])
     print(f"fitted {len(index['entries'])} schedulers; headline budget {headline:.4g} ms/sample")
@@ -32,7 +40,7 @@ def main(val_npz: str, latency_json: str, out_dir: str) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    for name in ("val_npz", "latency_json", "out_dir"):
+    for name in ("val_npz", "latency_json", "scoring_json", "out_dir"):
         parser.add_argument(name)
     args = parser.parse_args()
-    run_stage(main, args.val_npz, args.latency_json, args.out_dir)
+    run_stage(main, args.val_npz, args.latency_json, args.scoring_json, args.out_dir)

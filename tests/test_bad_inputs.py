@@ -18,10 +18,12 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
 
+from eenet.atomic import write_json
 from eenet.data import prepare_dataset
 from eenet.models import build_model
 from eenet.models.artifact import save_trained
 from eenet.outputs import ExitOutputs, save_exit_outputs, save_latency
+from eenet.scoring_cost import profile_scoring
 from eenet.sweep import fit_all
 from eenet.synthetic import make_split_pair
 from tests.robust_helpers import (
@@ -35,7 +37,8 @@ from tests.robust_helpers import (
 EENET_FAST = {"max_epochs": 20, "restarts": 1}
 VAL, TEST = "artifacts/logits/val.npz", "artifacts/logits/test.npz"
 LATENCY, SCHEDULERS, MODEL = "artifacts/latency.json", "artifacts/schedulers", "artifacts/model"
-FIT_ARGS = (VAL, LATENCY, SCHEDULERS)
+SCORING = "artifacts/scoring.json"
+FIT_ARGS = (VAL, LATENCY, SCORING, SCHEDULERS)
 EVAL_ARGS = (TEST, LATENCY, SCHEDULERS, "reports/metrics.json", "reports/sweep.csv",
              "reports/curves")
 ALLOWED_BUDGET = "expected a number of ms/sample > 0 or a percentage 'N%' with 0 <= N <= 100"
@@ -60,6 +63,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     save_exit_outputs(ws / VAL, val)
     save_exit_outputs(ws / TEST, test)
     save_latency(ws / LATENCY, {"cumulative_ms": [1.0, 2.0, 3.0], "source": "test"})
+    write_json(ws / SCORING, profile_scoring(val.log_probs(), warmup=2, repeats=20))
     fit_all(val, np.array([1.0, 2.0, 3.0]), ["maxprob", "eenet"], [1.5, 2.5], 2.0,
             ws / SCHEDULERS, {"eenet": EENET_FAST}, 0, budget_spec=2.0)
     return ws
@@ -91,7 +95,7 @@ def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
 PARAM_CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("unknown top-level key", _set("budjet", 3),
      "budjet: unknown top-level key; allowed: setup, budget, budgets, data, model, train, "
-     "profile, dump, measure, schedulers"),
+     "profile, dump, scoring, measure, schedulers"),
     ("epochs not a number", _set("train.epochs", "ten"),
      "train.epochs: expected an integer, got 'ten'"),
     ("negative epochs", _set("train.epochs", -3), "train.epochs: must be an integer >= 1, got -3"),
@@ -136,6 +140,10 @@ PARAM_CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
      f"budgets[1]: 0 is not allowed; {ALLOWED_BUDGET}"),
     ("zero profiling repeats", _set("profile.repeats", 0),
      "profile.repeats: must be an integer >= 1, got 0"),
+    ("scoring setting of the wrong type", _set("scoring.charge", "yes"),
+     "scoring.charge: expected true/false, got 'yes'"),
+    ("scoring batch size is the profile's", _set("scoring.batch_size", 4),
+     "scoring.batch_size: unknown key; allowed: charge, repeats, warmup"),
     ("measure setting of the wrong type", _set("measure.limit", "all"),
      "measure.limit: expected an integer, got 'all'"),
     ("unknown measure device", _set("measure.device", "tpu"),
@@ -234,6 +242,10 @@ def _missing_data(ws: Path) -> None:
     (ws / "data/meta.json").unlink()
 
 
+def _scoring_for_two_exits(ws: Path) -> None:
+    write_json(ws / SCORING, {"charged": True, "extra_ms": {"eenet": [0.0, 0.01]}})
+
+
 def _budget_below_first_exit(ws: Path) -> None:
     params = base_params()
     params["budget"] = 0.5
@@ -269,6 +281,8 @@ ARTIFACT_CASES: list[tuple[str, Callable[[Path], None], str, tuple[str, ...], st
      re.escape(f"{MODEL}/model.safetensors: weights do not match resnet1d_3 (") + r".+\)"),
     ("prepared data missing", _missing_data, "dump_logits", (MODEL, "data", "artifacts/logits"),
      re.escape("data/meta.json: prepared data not found (run the download stage)")),
+    ("scoring table for another model", _scoring_for_two_exits, "fit_schedulers", FIT_ARGS,
+     re.escape(f"{SCORING}: 2 exits, the latency table has 3; rerun profile_scoring")),
     ("budget below the first exit's cost", _budget_below_first_exit, "fit_schedulers", FIT_ARGS,
      re.escape("budget: 0.5 ms/sample is below the first exit's cost; feasible range: 1 to 3 "
                "ms/sample, or 0% to 100%")),

@@ -24,7 +24,7 @@ PIPELINE = [
     ("train", "data", "artifacts/model", "artifacts/checkpoints", "reports/train"),
     ("dump_logits", "artifacts/model", "data", "artifacts/logits"),
     ("fit_schedulers", "artifacts/logits/val.npz", "artifacts/latency.json",
-     "artifacts/schedulers"),
+     "artifacts/scoring.json", "artifacts/schedulers"),
     ("evaluate", "artifacts/logits/test.npz", "artifacts/latency.json", "artifacts/schedulers",
      "reports/metrics.json", "reports/sweep.csv", "reports/curves"),
 ]
@@ -37,6 +37,8 @@ def _reproduce(path: Path, table: Path) -> Path:
     write_params(path, params)
     (path / "artifacts").mkdir()
     shutil.copy(table, path / "artifacts/latency.json")
+    # measured tables (timings) are inputs here, fixed: the rest must be deterministic
+    shutil.copy(table.with_name("scoring.json"), path / "artifacts/scoring.json")
     for stage, *args in PIPELINE:
         check_ok(run_stage(stage, path, *args))
     return path
@@ -45,6 +47,8 @@ def _reproduce(path: Path, table: Path) -> Path:
 def test_same_params_give_identical_logits_and_metrics(tmp_path: Path) -> None:
     table = tmp_path / "latency.json"
     table.write_text(json.dumps({"cumulative_ms": [0.05, 0.08, 0.12], "source": "fixed"}))
+    table.with_name("scoring.json").write_text(
+        json.dumps({"charged": True, "extra_ms": {"eenet": [0.004, 0.009, 0.009]}}))
     with ThreadPoolExecutor(2) as pool:
         first, second = pool.map(_reproduce, [tmp_path / "a", tmp_path / "b"], [table] * 2)
     for split in ("val", "test"):

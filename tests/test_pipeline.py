@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-ALL_STAGES = ["download", "train", "profile", "dump_logits", "fit_schedulers", "evaluate",
-              "measure", "plot"]
+ALL_STAGES = ["download", "train", "profile", "dump_logits", "profile_scoring", "fit_schedulers",
+              "evaluate", "measure", "plot"]
 
 pytestmark = pytest.mark.slow
 
@@ -28,6 +28,7 @@ def tiny_params() -> dict:
     params["profile"].update(warmup=2, repeats=15, device="cpu")
     params["budgets"] = ["20%", "60%"]
     params["measure"].update(limit=60, warmup=2, repeats=15, device="cpu")
+    params["scoring"].update(warmup=5, repeats=50)
     return params
 
 
@@ -143,9 +144,38 @@ def test_scheduler_setting_does_not_rerun_training(repo):
     assert exp_run(repo, "schedulers.seed=1") == ["fit_schedulers", "evaluate", "measure", "plot"]
 
 
+def test_eenet_architecture_reruns_its_scoring_profile_and_training_setting_does_not(repo):
+    ran = exp_run(repo, "schedulers.eenet.hidden=16")
+    assert ran == ["profile_scoring", "fit_schedulers", "evaluate", "measure", "plot"]
+    assert exp_run(repo, "schedulers.eenet.lr=0.02") == ["fit_schedulers", "evaluate",
+                                                          "measure", "plot"]
+
+
+def test_charged_scoring_reaches_the_eenet_policies(repo):
+    path, _ = repo
+    scoring = json.loads((path / "artifacts/scoring.json").read_text())
+    extra = scoring["extra_ms"]["eenet"]
+    assert scoring["charged"] and len(extra) == 3 and extra[1] == extra[2]
+    index = json.loads((path / "artifacts/schedulers/index.json").read_text())
+    for entry in index["entries"]:
+        policy_json = path / "artifacts/schedulers" / entry["dir"] / "policy.json"
+        meta = json.loads(policy_json.read_text())
+        planned = meta["planned_costs_ms"]
+        if entry["method"] == "eenet" and meta["score_source"] == "learned" and any(
+            t != float("inf") for t in meta["thresholds"][:-1]
+        ):
+            assert planned == pytest.approx([c + e for c, e in
+                                             zip(index["costs_ms"], extra, strict=True)])
+        elif entry["method"] != "eenet" or meta["score_source"] != "learned":
+            assert planned == pytest.approx(index["costs_ms"])
+        # the budget is met on validation with the costs the policy was planned with
+        assert meta["val_cost_ms"] == pytest.approx(entry["budget_ms"], rel=0.01) or (
+            meta["val_cost_ms"] < entry["budget_ms"])
+
+
 def test_profile_setting_reruns_profile_and_downstream(repo):
     ran = exp_run(repo, "profile.repeats=16")
-    assert ran == ["profile", "fit_schedulers", "evaluate", "measure", "plot"]
+    assert ran == ["profile", "profile_scoring", "fit_schedulers", "evaluate", "measure", "plot"]
 
 
 def test_training_setting_reruns_train_and_downstream(repo):
@@ -161,7 +191,7 @@ def test_infeasible_budget_is_one_line_error(repo):
     try:
         result = run(
             [sys.executable, "stages/fit_schedulers.py", "artifacts/logits/val.npz",
-             "artifacts/latency.json", str(path / "scratch")],
+             "artifacts/latency.json", "artifacts/scoring.json", str(path / "scratch")],
             path, env, check=False,
         )
     finally:

@@ -89,6 +89,9 @@ class FittedPolicy(ABC):
     val_exit_fractions: list[float] = field(default_factory=list)
     fit_seconds: float = 0.0
     settings: dict[str, Any] = field(default_factory=dict)
+    # cumulative ms/sample per exit the thresholds were planned with (the latency table, plus
+    # the policy's own scoring cost where it was charged); empty: the shared latency table
+    planned_costs: list[float] = field(default_factory=list)
 
     # True when `scores` does not depend on what was fitted (heuristics): callers may cache
     fixed_scores: ClassVar[bool] = False
@@ -136,6 +139,17 @@ class FittedPolicy(ABC):
         exits = first_exit(val_scores, self.thresholds)
         self.val_cost_ms = mean_cost(exits, costs)
         self.val_exit_fractions = exit_fractions(exits, val_scores.shape[0])
+        self.planned_costs = [float(c) for c in costs]
+
+    def cost_table(self, costs: np.ndarray) -> np.ndarray:
+        """The per-exit costs this policy really runs at: its planned costs, or `costs` (the
+        shared latency table) for a policy saved without them."""
+        if not self.planned_costs:
+            return np.asarray(costs, dtype=np.float64)
+        if len(self.planned_costs) != np.size(costs):
+            raise ValueError(f"planned for {len(self.planned_costs)} exits, the costs list "
+                             f"{np.size(costs)}")
+        return np.asarray(self.planned_costs, dtype=np.float64)
 
     # ---- persistence: JSON metadata (+ tensors written by subclasses)
     def metadata(self) -> dict[str, Any]:
@@ -147,6 +161,7 @@ class FittedPolicy(ABC):
             "val_exit_fractions": list(self.val_exit_fractions),
             "fit_seconds": self.fit_seconds,
             "settings": self.settings,
+            "planned_costs_ms": list(self.planned_costs),
         }
 
     def save(self, directory: str | os.PathLike) -> Path:
@@ -169,6 +184,7 @@ class FittedPolicy(ABC):
             val_exit_fractions=list(meta.get("val_exit_fractions", [])),
             fit_seconds=float(meta.get("fit_seconds", 0.0)),
             settings=dict(meta.get("settings", {})),
+            planned_costs=[float(c) for c in meta.get("planned_costs_ms", [])],
         )
 
 

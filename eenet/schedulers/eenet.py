@@ -71,6 +71,10 @@ DEFAULTS: dict[str, Any] = {
     "refine_z": 3.0,  # ... and a refined (searched) plan only if its gain has z >= this
     "threads": 1,  # torch threads while fitting (tiny matmuls: more threads only contend)
     "score_candidates": ["maxprob", "entropy"],  # fixed scores the learned one must beat
+    # extra ms/sample of reaching each exit when the learned score runs instead of max p (the
+    # scoring the latency profile includes): planned and charged with it; [] = not charged.
+    # The pipeline fills it from artifacts/scoring.json (stage profile_scoring).
+    "scorer_extra_ms": [],
 }
 
 
@@ -493,11 +497,13 @@ def _mlp(w: Mapping[str, np.ndarray], prefix: str, x: np.ndarray) -> np.ndarray:
 
 
 def _candidate_plans(
-    pi: np.ndarray, costs: np.ndarray, budget: float, s: Mapping[str, Any]
+    pi: np.ndarray | None, costs: np.ndarray, budget: float, s: Mapping[str, Any]
 ) -> list[tuple[str, np.ndarray]]:
-    temps = [float(t) for t in s["plan_temperatures"]]
+    """EENet's pi calibrated at each temperature, then the geometric plan (last); only the
+    geometric plan when there is no pi (nothing trained)."""
+    temps = [float(t) for t in s["plan_temperatures"]] if pi is not None else []
     plans = [(f"eenet_tau{t:g}", calibrated_plan(pi, costs, budget, t)) for t in temps]
-    if s["geometric_candidate"]:
+    if s["geometric_candidate"] or pi is None:
         plans.append(("geometric", geometric_plan(costs, budget)))
     return plans
 
@@ -533,8 +539,8 @@ def paired_z(hits: np.ndarray, baseline: np.ndarray) -> float:
 def _choose_rule(
     score_sets: Mapping[str, np.ndarray],
     correct: np.ndarray,
-    pi: np.ndarray,
-    costs: np.ndarray,
+    pi: np.ndarray | None,
+    source_costs: Mapping[str, np.ndarray],
     budget: float,
     s: Mapping[str, Any],
 ) -> tuple[str, str, np.ndarray]:
@@ -546,29 +552,32 @@ def _choose_rule(
     temperatures, the geometric plan) and the best pair is refined at constant cost. The
     baseline is the first fixed score with the geometric plan (what the heuristics do; another
     fixed score only if significantly better) or, with no fixed candidates, the learned score
-    with the geometric plan. A pair replaces the baseline only if
+    with the geometric plan. Each score's plans are made with its own costs (`source_costs`:
+    the learned score's include its scoring cost where charged). A pair replaces the baseline
+    only if
     it answers significantly more validation samples correctly (paired sign test z >=
     `switch_z`, `refine_z` for the searched plan), so noise in a few thousand samples cannot
     make EENet worse than the heuristics.
     """
-    plans = _candidate_plans(pi, costs, budget, s)
-    base_name, base_plan = plans[-1] if s["geometric_candidate"] else plans[0]
+    plans = {src: _candidate_plans(pi, source_costs[src], budget, s) for src in score_sets}
+    base_at = -1 if s["geometric_candidate"] or pi is None else 0
     fixed = [name for name in score_sets if name != LEARNED]
-    pairs = [(src, name, plan) for src in score_sets for name, plan in plans]
+    pairs = [(src, name, plan) for src in score_sets for name, plan in plans[src]]
     hits = {(src, name): _hits(score_sets[src], correct, plan) for src, name, plan in pairs}
     # the baseline: the first fixed score, or another fixed one only if significantly better
     base_src, *others = fixed or [LEARNED]
+    base_name = plans[base_src][base_at][0]
     for src in others:
         if paired_z(hits[(src, base_name)], hits[(base_src, base_name)]) >= float(s["switch_z"]):
             base_src = src
-    best = (base_src, base_name, base_plan)
+    best = (base_src, base_name, plans[base_src][base_at][1])
     base_hits = hits[(base_src, base_name)]
     scored = [(int(hits[(src, name)].sum()), src, name, plan) for src, name, plan in pairs]
     if s["refine_plan"]:
         _, src, name, start = max(scored, key=lambda item: item[0])
         min_gain = max(2.0, float(s["refine_min_gain"]) * correct.shape[1])
         refined, _ = refine_plan(
-            start, costs, lambda p: float(_hits(score_sets[src], correct, p).sum()),
+            start, source_costs[src], lambda p: float(_hits(score_sets[src], correct, p).sum()),
             min_gain=min_gain,
         )
         hits[(src, f"{name}+refined")] = _hits(score_sets[src], correct, refined)
@@ -637,17 +646,66 @@ def _fit(
         policy.plan_source = "last_exit (budget >= the last exit's cost: no early exit needed)"
         policy.record_validation(np.zeros((n_exits, n)), costs)
         return policy
-    options = (int(settings["top_probs"]), bool(settings["agreement"]), bool(settings["log_scale"]))
-    feats = data_features(log_probs, *options)
+    costs = np.asarray(costs, dtype=np.float64)
+    learned_costs = costs + _scorer_extra(settings, n_exits)
+    fixed = list(settings["score_candidates"])
+    source_costs = {LEARNED: learned_costs, **{src: costs for src in fixed}}
+    feats = data_features(log_probs, *_options(settings))
+    score_sets: dict[str, np.ndarray] = {}
+    pi = None
+    rule_budget = budget_ms
+    # the learned score is trained unless its own scoring cost alone makes the budget
+    # infeasible (then only a fixed score can meet it)
+    if budget_ms >= learned_costs[0] or not fixed:
+        rule_budget = max(budget_ms, float(learned_costs[0]))
+        policy.weights, score_sets[LEARNED] = _train_members(
+            feats, correct_np, learned_costs, rule_budget, settings, seed
+        )
+        pi = mean_assignment(policy.weights, feats)
+    score_sets.update({src: FIXED_SCORES[src](log_probs) for src in fixed})
+    source, name, plan = _choose_rule(score_sets, correct_np, pi, source_costs, rule_budget,
+                                      settings)
+    policy.score_source = source
+    val_scores = _score_logits(policy.weights, feats) if source == LEARNED else score_sets[source]
+    policy.thresholds = thresholds_from_plan(val_scores, plan)
+    policy.plan, policy.plan_source = plan.tolist(), name
+    policy.record_validation(val_scores, source_costs[source])
+    return policy
+
+
+def _options(settings: Mapping[str, Any]) -> tuple[int, bool, bool]:
+    return int(settings["top_probs"]), bool(settings["agreement"]), bool(settings["log_scale"])
+
+
+def _scorer_extra(settings: Mapping[str, Any], n_exits: int) -> np.ndarray:
+    """`scorer_extra_ms` as [K] (zeros when not charged); a wrong length is a ConfigError."""
+    extra = np.asarray(settings["scorer_extra_ms"] or np.zeros(n_exits), dtype=np.float64)
+    if extra.shape != (n_exits,) or not np.isfinite(extra).all():
+        raise ConfigError(
+            f"schedulers.eenet.scorer_extra_ms: expected {n_exits} finite values (one per "
+            f"exit) or [], got {settings['scorer_extra_ms']!r}"
+        )
+    return extra
+
+
+def _train_members(
+    feats: list[np.ndarray],
+    correct_np: np.ndarray,
+    costs: np.ndarray,
+    budget_ms: float,
+    settings: Mapping[str, Any],
+    seed: int,
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Cross-fitting: member f trains on the other folds, early-stops on fold f and scores
+    fold f out of sample. Returns the members' weights and the out-of-fold score logits
+    [K, N] (honest: the plan is chosen on them)."""
+    n_exits, n = correct_np.shape
     data = [torch.from_numpy(d.astype(np.float32)) for d in feats]
     correct = torch.from_numpy(correct_np.T.astype(np.float32))  # [N, K]
     costs_t = torch.from_numpy(np.asarray(costs, dtype=np.float32))
     n_folds = min(int(settings["folds"]), n)
     fold_of = np.empty(n, dtype=np.int64)
     fold_of[np.random.default_rng(seed).permutation(n)] = np.arange(n) % n_folds
-
-    # cross-fitting: member f trains on the other folds, early-stops on fold f, and scores
-    # fold f out of sample; the plan is chosen on these honest out-of-fold scores.
     weights: dict[str, np.ndarray] = {}
     oof = np.zeros((n_exits, n))
     for fold in range(n_folds):
@@ -675,20 +733,36 @@ def _fit(
         assert best is not None
         weights.update({f"m{fold}.{key}": value for key, value in best[1].items()})
         oof[:, hold_idx] = _score_logits(best[1], hold_feats)
-    policy.weights = {
-        **weights,
-        "members": np.array([n_folds], dtype=np.int64),
-        "top": np.array([int(settings["top_probs"])], dtype=np.int64),
-        "agreement": np.array([int(bool(settings["agreement"]))], dtype=np.int64),
-        "log_scale": np.array([int(bool(settings["log_scale"]))], dtype=np.int64),
+    weights.update(_header(n_folds, settings))
+    return weights, oof
+
+
+def _header(members: int, settings: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """The non-network entries of a weights file: member count and feature options."""
+    top, agreement, log_scale = _options(settings)
+    return {
+        "members": np.array([members], dtype=np.int64),
+        "top": np.array([top], dtype=np.int64),
+        "agreement": np.array([int(agreement)], dtype=np.int64),
+        "log_scale": np.array([int(log_scale)], dtype=np.int64),
     }
-    pi = mean_assignment(policy.weights, feats)
-    score_sets = {LEARNED: oof}
-    score_sets.update({src: FIXED_SCORES[src](log_probs) for src in settings["score_candidates"]})
-    source, name, plan = _choose_rule(score_sets, correct_np, pi, costs, budget_ms, settings)
-    policy.score_source = source
-    val_scores = _score_logits(policy.weights, feats) if source == LEARNED else score_sets[source]
-    policy.thresholds = thresholds_from_plan(val_scores, plan)
-    policy.plan, policy.plan_source = plan.tolist(), name
-    policy.record_validation(val_scores, costs)
-    return policy
+
+
+def untrained_policy(
+    n_exits: int, n_classes: int, settings: Mapping[str, Any] | None = None, seed: int = 0
+) -> EENetPolicy:
+    """A learned-score EENet policy of the configured architecture (`folds` members, `hidden`
+    units, the feature options) with random weights and no early exit: what its scorer costs
+    does not depend on training, so this is what the scoring profile times."""
+    s = {**DEFAULTS, **(settings or {})}
+    blank = np.zeros((1, n_classes))
+    dims = [exit_features(blank, blank if k else None, *_options(s)).shape[1]
+            for k in range(n_exits)]
+    weights = _header(int(s["folds"]), s)
+    for member in range(int(s["folds"])):
+        state = _Nets(dims, int(s["hidden"]), seed + member).state()
+        weights.update({f"m{member}.{key}": value for key, value in state.items()})
+    thresholds = np.full(n_exits, np.inf)
+    thresholds[-1] = -np.inf
+    return EENetPolicy("eenet", float("inf"), thresholds, settings=dict(s), weights=weights)
+
