@@ -57,8 +57,9 @@ def measure_headline(
 ) -> dict[str, Any]:
     """Measured vs planned ms/sample of real early exit at the headline budget, per method.
 
-    `limit` caps the test samples run (0 = the whole split); `warmup` / `repeats` are for the
-    profile of each running policy (as in the profile stage). Returns plain data (the measure
+    `limit` caps the test samples run (0 = the whole split); `warmup` untimed batches precede
+    each timed run, and `warmup` / `repeats` also drive the profile of each running policy (as
+    in the profile stage). Returns plain data (the measure
     stage's metrics JSON); `enabled` False returns `{"enabled": False}` and measures nothing.
     """
     if not enabled:
@@ -87,8 +88,8 @@ def measure_headline(
             continue
         policy_dir = Path(scheduler_dir) / entry["dir"]
         real = measure_real_latency(model_dir, policy_dir, data_dir, batch_size,
-                                    device=device, threads=threads,
-                                    limit=limit or None)
+                                    device=device, threads=threads, limit=limit or None,
+                                    warmup_batches=max(2, warmup))
         exits = np.asarray(real["exits"], dtype=np.int64)
         n = exits.size
         if n > log_probs.shape[1]:
