@@ -1,13 +1,13 @@
 """Does real early exit cost what was planned? Measure it at the headline budget.
 
 For every method fitted at the headline budget: run the model with real early exit
-(`measure_real_latency`) on the first samples of a split, and compare the measured ms/sample
-with the cost the pipeline planned for exactly those samples' exits (mean of the policy's
-planned cumulative cost of each sample's exit: the profile's, plus its charged scoring cost),
-and with a profile of the running policy itself taken
-now on this machine (its own scorer's cost included, the machine's current load). Also checks
-that the real exits equal the simulated ones from the dumped logits. What the measure stage
-runs; usable without DVC.
+(`EarlyExitPredictor`) on the first samples of the test split, the methods taking turns,
+and compare the measured ms/sample with the cost the pipeline planned for exactly those
+samples' exits (mean of the policy's planned cumulative cost of each sample's exit: the
+profile's, plus its charged scoring cost), and with a profile of the running policy itself
+taken now on this machine (its own scorer's cost included, the machine's current load).
+Also checks that the real exits equal the simulated ones from the dumped logits. What the
+measure stage runs; usable without DVC.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from eenet.errors import ArtifactError, ConfigError
 from eenet.outputs import load_exit_outputs, load_latency
@@ -33,8 +34,8 @@ def robust_ms_per_sample(call_ms: np.ndarray, exits: np.ndarray, batch_size: int
 
 
 def _check(settings: dict[str, Any]) -> None:
-    for name, low in (("batch_size", 1), ("limit", 0), ("threads", 0), ("warmup", 0),
-                      ("repeats", 1)):
+    for name, low in (("batch_size", 1), ("limit", 0), ("rounds", 1), ("threads", 0),
+                      ("warmup", 0), ("repeats", 1)):
         value = settings[name]
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
             raise ConfigError(f"measure.{name}: must be an integer >= {low}, got {value!r}")
@@ -50,6 +51,7 @@ def measure_headline(
     enabled: bool = True,
     batch_size: int = 1,
     limit: int = 500,
+    rounds: int = 5,
     threads: int = 1,
     device: str = "auto",
     warmup: int = 20,
@@ -57,77 +59,102 @@ def measure_headline(
 ) -> dict[str, Any]:
     """Measured vs planned ms/sample of real early exit at the headline budget, per method.
 
-    `limit` caps the test samples run (0 = the whole split); `warmup` untimed batches precede
-    each timed run, and `warmup` / `repeats` also drive the profile of each running policy (as
-    in the profile stage). Returns plain data (the measure
-    stage's metrics JSON); `enabled` False returns `{"enabled": False}` and measures nothing.
+    `limit` caps the test samples run (0 = the whole split). Every method runs them `rounds`
+    times, the methods taking turns within each round (a slow moment of a shared machine then
+    hits each alike), after `warmup` untimed batches each; a call's time is its median over the
+    rounds. `warmup` / `repeats` also drive the profile of each running policy (as in the
+    profile stage). Returns plain data (the measure stage's metrics JSON); `enabled` False
+    returns `{"enabled": False}` and measures nothing.
     """
     if not enabled:
         return {"enabled": False}
-    settings = {"batch_size": batch_size, "limit": limit, "threads": threads,
-                "warmup": warmup, "repeats": repeats}
-    _check(settings)
+    _check({"batch_size": batch_size, "limit": limit, "rounds": rounds, "threads": threads,
+            "warmup": warmup, "repeats": repeats})
+    from eenet.data.prepared import PreparedDataset
+    from eenet.devices import num_threads, resolve_device
     from eenet.models.artifact import load_trained
     from eenet.profiling import profile_model
-    from eenet.runtime import measure_real_latency
+    from eenet.runtime import EarlyExitPredictor, EarlyExitResult, collate_split
     from eenet.schedulers import load_policy
 
+    target = resolve_device(device, "measure.device")
     latency = load_latency(latency_json)
     planned_costs = np.asarray(latency["cumulative_ms"], dtype=np.float64)
     index = read_index(scheduler_dir)
     headline = float(index["headline_ms"])
-    test = load_exit_outputs(test_npz)
-    log_probs = test.log_probs()
+    entries = [e for e in index["entries"] if np.isclose(float(e["budget_ms"]), headline)]
+    if not entries:
+        raise ArtifactError(f"{scheduler_dir}: no scheduler fitted at the headline budget "
+                            f"{headline:.6g} ms")
+    log_probs = load_exit_outputs(test_npz).log_probs()
     model = load_trained(model_dir)
     if model.n_exits != planned_costs.size:
         raise ArtifactError(f"{latency_json}: {planned_costs.size} exits, the model in "
                             f"{model_dir} has {model.n_exits}")
+    policies = {e["method"]: load_policy(Path(scheduler_dir) / e["dir"]) for e in entries}
+    batches = collate_split(model, PreparedDataset(data_dir, "test"), batch_size,
+                            limit or None, target)
+    n = sum(len(labels) for _, labels in batches)
+    if n > log_probs.shape[1]:
+        raise ArtifactError(f"{test_npz}: {log_probs.shape[1]} samples, the split in "
+                            f"{data_dir} has more; rerun dump_logits")
+    sizes = np.array([len(labels) for _, labels in batches])
+    seconds = {m: np.zeros((rounds, len(batches))) for m in policies}
+    schedule = {m: np.zeros(rounds) for m in policies}
+    results: dict[str, EarlyExitResult] = {}
+    with num_threads(threads):
+        used_threads = torch.get_num_threads()
+        predictors = {m: EarlyExitPredictor(model, p, device=str(target))
+                      for m, p in policies.items()}
+        for predictor in predictors.values():
+            for inputs, _ in batches[:max(2, warmup)]:
+                predictor.predict(inputs)
+        for r in range(rounds):
+            for method, predictor in predictors.items():
+                parts = [predictor.predict(inputs) for inputs, _ in batches]
+                seconds[method][r] = [p.seconds for p in parts]
+                schedule[method][r] = sum(p.schedule_seconds for p in parts)
+                if r == 0:
+                    for part, (_, labels) in zip(parts, batches, strict=True):
+                        part.labels = np.asarray(labels, dtype=np.int64)
+                    results[method] = EarlyExitResult.concatenate(parts)
+        # each policy's own forced-exit profile, after the real runs (it moves the model)
+        own = {m: np.asarray(profile_model(model, device=str(target), batch_size=batch_size,
+                                           threads=threads, warmup=warmup, repeats=repeats,
+                                           policy=p)["cumulative_ms"])
+               for m, p in policies.items()}
     methods: dict[str, Any] = {}
-    for entry in index["entries"]:
-        if not np.isclose(float(entry["budget_ms"]), headline):
-            continue
-        policy_dir = Path(scheduler_dir) / entry["dir"]
-        real = measure_real_latency(model_dir, policy_dir, data_dir, batch_size,
-                                    device=device, threads=threads, limit=limit or None,
-                                    warmup_batches=max(2, warmup))
-        exits = np.asarray(real["exits"], dtype=np.int64)
-        n = exits.size
-        if n > log_probs.shape[1]:
-            raise ArtifactError(f"{test_npz}: {log_probs.shape[1]} samples, the split in "
-                                f"{data_dir} has more; rerun dump_logits")
-        policy = load_policy(policy_dir)
-        simulated = policy.decide(log_probs[:, :n])
-        own = profile_model(model, device=device, batch_size=batch_size, threads=threads,
-                            warmup=warmup, repeats=repeats, policy=policy)
-        own_costs = np.asarray(own["cumulative_ms"])
-        call_ms = np.asarray(real["call_ms"])
+    for method, policy in policies.items():
+        result = results[method]
+        exits = result.exits
+        call_ms = np.median(1000.0 * seconds[method] / sizes, axis=0)
+        mean_ms = float(1000.0 * seconds[method].sum(axis=1).mean() / n)
         robust = robust_ms_per_sample(call_ms, exits, batch_size)
         plan = policy.cost_table(planned_costs)  # the profile + its charged scoring cost
-        planned, planned_own = float(plan[exits].mean()), float(own_costs[exits].mean())
-        methods[entry["method"]] = {
-            "ms_per_sample": real["ms_per_sample"],
+        planned, planned_own = float(plan[exits].mean()), float(own[method][exits].mean())
+        methods[method] = {
+            "ms_per_sample": mean_ms,
             "robust_ms_per_sample": robust,
             "planned_ms": planned,
-            "ratio": real["ms_per_sample"] / planned,
+            "ratio": mean_ms / planned,
             "ratio_robust": robust / planned,
             "own_profile_planned_ms": planned_own,
-            "ratio_own_profile": real["ms_per_sample"] / planned_own,
+            "ratio_own_profile": mean_ms / planned_own,
             "ratio_own_profile_robust": robust / planned_own,
-            "schedule_ms_per_sample": real["schedule_ms_per_sample"],
-            "accuracy": real["accuracy"],
-            "exit_fractions": real["exit_fractions"],
-            "exits_match_simulation": bool(np.array_equal(exits, simulated)),
+            "schedule_ms_per_sample": float(1000.0 * schedule[method].mean() / n),
+            "accuracy": result.accuracy(),
+            "exit_fractions": result.exit_fractions(model.n_exits).tolist(),
+            "exits_match_simulation": bool(np.array_equal(exits,
+                                                          policy.decide(log_probs[:, :n]))),
         }
-    if not methods:
-        raise ArtifactError(f"{scheduler_dir}: no scheduler fitted at the headline budget "
-                            f"{headline:.6g} ms")
     return {
         "enabled": True,
         "budget_ms": headline,
         "batch_size": batch_size,
         "n_samples": n,
-        "device": real["device"],
-        "threads": real["threads"],
+        "rounds": rounds,
+        "device": target.type,
+        "threads": used_threads,
         "plan": str(latency.get("source", "measured")),
         "methods": methods,
     }

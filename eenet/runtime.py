@@ -195,6 +195,21 @@ class EarlyExitPredictor:
         return self.predict_batches(loader)
 
 
+def collate_split(
+    model: MultiExitModel, dataset: Dataset, batch_size: int, limit: int | None,
+    device: torch.device,
+) -> list[tuple[Any, torch.Tensor]]:
+    """The first `limit` samples (all when None) as model-ready (inputs on `device`, labels)
+    batches, in order: collated before any timing."""
+    batches, seen = [], 0
+    for inputs, labels in make_loader(dataset, model, batch_size, shuffle=False, seed=0):
+        batches.append((to_device(inputs, device), labels))
+        seen += len(labels)
+        if limit is not None and seen >= limit:
+            break
+    return batches
+
+
 def measure_real_latency(
     model_dir: str | os.PathLike,
     policy_dir: str | os.PathLike,
@@ -222,15 +237,8 @@ def measure_real_latency(
     target = resolve_device(device)
     model = load_trained(model_dir)
     policy = load_policy(policy_dir)
-    dataset = PreparedDataset(data_dir, split)
     predictor = EarlyExitPredictor(model, policy, device=str(target))
-    batches = []
-    seen = 0
-    for inputs, labels in make_loader(dataset, model, batch_size, shuffle=False, seed=0):
-        batches.append((to_device(inputs, target), labels))
-        seen += len(labels)
-        if limit is not None and seen >= limit:
-            break
+    batches = collate_split(model, PreparedDataset(data_dir, split), batch_size, limit, target)
     with num_threads(threads):
         for inputs, _ in batches[:warmup_batches]:
             predictor.predict(inputs)
