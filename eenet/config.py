@@ -103,6 +103,14 @@ def check_value(path: str, value: Any, annotation: Any) -> None:
         raise ConfigError(f"{path}: must be an integer >= {low}, got {value!r}")
 
 
+def check_minimums(group: str, values: Mapping[str, tuple[Any, int]]) -> None:
+    """Each `name: (value, low)` must be an integer (not a bool) >= low, else a one-line
+    ConfigError naming `group.name` (for settings passed in code, not only from YAML)."""
+    for name, (value, low) in values.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise ConfigError(f"{group}.{name}: must be an integer >= {low}, got {value!r}")
+
+
 def _is_number(text: str) -> bool:
     try:
         float(text)

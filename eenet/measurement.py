@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from eenet.errors import ArtifactError, ConfigError
+from eenet.config import check_minimums
+from eenet.errors import ArtifactError
 from eenet.outputs import load_exit_outputs, load_latency
 from eenet.sweep import read_index
 
@@ -31,14 +32,6 @@ def robust_ms_per_sample(call_ms: np.ndarray, exits: np.ndarray, batch_size: int
         return float(np.median(call_ms))
     return float(sum(np.median(call_ms[exits == k]) * np.count_nonzero(exits == k)
                      for k in np.unique(exits)) / exits.size)
-
-
-def _check(settings: dict[str, Any]) -> None:
-    for name, low in (("batch_size", 1), ("limit", 0), ("rounds", 1), ("threads", 0),
-                      ("warmup", 0), ("repeats", 1)):
-        value = settings[name]
-        if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            raise ConfigError(f"measure.{name}: must be an integer >= {low}, got {value!r}")
 
 
 def measure_headline(
@@ -68,8 +61,9 @@ def measure_headline(
     """
     if not enabled:
         return {"enabled": False}
-    _check({"batch_size": batch_size, "limit": limit, "rounds": rounds, "threads": threads,
-            "warmup": warmup, "repeats": repeats})
+    check_minimums("measure", {"batch_size": (batch_size, 1), "limit": (limit, 0),
+                               "rounds": (rounds, 1), "threads": (threads, 0),
+                               "warmup": (warmup, 0), "repeats": (repeats, 1)})
     from eenet.data.prepared import PreparedDataset
     from eenet.devices import num_threads, resolve_device
     from eenet.models.artifact import load_trained

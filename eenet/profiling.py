@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from eenet.config import check_minimums
 from eenet.devices import num_threads, resolve_device
 from eenet.errors import ArtifactError, ConfigError, EENetError
 from eenet.models.base import MultiExitModel, batch_size_of
@@ -160,11 +161,9 @@ def profile_model(
     plan is what real early exit costs; the scoring is `policy`'s (default: `reference_policy`,
     max log-probability). False times the network alone.
     """
-    for name, value, low in (("batch_size", batch_size, 1), ("threads", threads, 0),
-                             ("warmup", warmup, 0), ("repeats", repeats, 1),
-                             ("max_rounds", max_rounds, 1)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            raise ConfigError(f"profile.{name}: must be an integer >= {low}, got {value!r}")
+    check_minimums("profile", {"batch_size": (batch_size, 1), "threads": (threads, 0),
+                               "warmup": (warmup, 0), "repeats": (repeats, 1),
+                               "max_rounds": (max_rounds, 1)})
     target = resolve_device(device, "profile.device")
     if model.n_exits < 1:
         raise ConfigError("profile: the model has no exits")

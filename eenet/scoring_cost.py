@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from eenet.errors import ArtifactError, ConfigError
+from eenet.config import check_minimums
+from eenet.errors import ArtifactError
 from eenet.jsonio import read_json_object
 from eenet.schedulers.base import FittedPolicy
 
@@ -38,10 +39,8 @@ def time_scoring(
     `batch_size` samples of `log_probs` [K, N, C]; the policies take turns within every
     repeat, so a slow moment of the machine hits each alike.
     """
-    for name, value, low in (("batch_size", batch_size, 1), ("warmup", warmup, 0),
-                             ("repeats", repeats, 1)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            raise ConfigError(f"scoring.{name}: must be an integer >= {low}, got {value!r}")
+    check_minimums("scoring", {"batch_size": (batch_size, 1), "warmup": (warmup, 0),
+                               "repeats": (repeats, 1)})
     n_exits = log_probs.shape[0]
     rows = np.arange(batch_size) % log_probs.shape[1]
     history = np.ascontiguousarray(np.asarray(log_probs, dtype=np.float64)[: n_exits - 1][:, rows])
