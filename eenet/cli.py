@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from eenet.commands import COMMAND_MODULES
 from eenet.errors import EENetError
@@ -39,6 +40,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EENetError as exc:
         print(f"eenet {args.command}: error: {exc}", file=sys.stderr)
         return 2
+
+
+def stage_cli(main_function: Callable[..., None], description: str | None) -> None:
+    """A stage script's `__main__`: its positional arguments are `main_function`'s parameters
+    (the stage's input and output paths, in order); run it through `run_stage`."""
+    names = list(inspect.signature(main_function).parameters)
+    parser = argparse.ArgumentParser(description=description)
+    for name in names:
+        parser.add_argument(name)
+    args = parser.parse_args()
+    run_stage(main_function, *(getattr(args, name) for name in names))
 
 
 def run_stage(main_function, *args, **kwargs) -> None:  # noqa: ANN001

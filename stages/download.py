@@ -3,10 +3,8 @@
 Usage: python stages/download.py OUT_DIR   (reads params.yaml: data)
 """
 
-import argparse
-
 from eenet.atomic import atomic_directory
-from eenet.cli import run_stage
+from eenet.cli import stage_cli
 from eenet.data import prepare_dataset
 from eenet.params import group, read_params
 
@@ -19,6 +17,4 @@ def main(out_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("out_dir")
-    run_stage(main, parser.parse_args().out_dir)
+    stage_cli(main, __doc__)

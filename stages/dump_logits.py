@@ -3,10 +3,9 @@
 Usage: python stages/dump_logits.py MODEL_DIR DATA_DIR OUT_DIR   (reads params.yaml: dump)
 """
 
-import argparse
 from pathlib import Path
 
-from eenet.cli import run_stage
+from eenet.cli import stage_cli
 from eenet.data.prepared import PreparedDataset
 from eenet.devices import resolve_device
 from eenet.inference import collect_exit_logits
@@ -29,8 +28,4 @@ def main(model_dir: str, data_dir: str, out_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    for name in ("model_dir", "data_dir", "out_dir"):
-        parser.add_argument(name)
-    args = parser.parse_args()
-    run_stage(main, args.model_dir, args.data_dir, args.out_dir)
+    stage_cli(main, __doc__)

@@ -4,13 +4,12 @@ Usage: python stages/evaluate.py TEST_NPZ LATENCY_JSON SCHEDULER_DIR \
        METRICS_JSON SWEEP_CSV CURVES_DIR
 """
 
-import argparse
 from pathlib import Path
 
 import numpy as np
 
 from eenet.atomic import atomic_directory, write_json, write_text
-from eenet.cli import run_stage
+from eenet.cli import stage_cli
 from eenet.outputs import check_compatible, load_exit_outputs, load_latency
 from eenet.sweep import evaluate_all
 
@@ -32,10 +31,4 @@ def main(test_npz: str, latency_json: str, scheduler_dir: str, metrics_json: str
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    for name in ("test_npz", "latency_json", "scheduler_dir", "metrics_json", "sweep_csv",
-                 "curves_dir"):
-        parser.add_argument(name)
-    a = parser.parse_args()
-    run_stage(main, a.test_npz, a.latency_json, a.scheduler_dir, a.metrics_json, a.sweep_csv,
-              a.curves_dir)
+    stage_cli(main, __doc__)

@@ -7,12 +7,10 @@ SCORING_JSON (stage profile_scoring) gives the extra cost of EENet's learned sco
 EENet plans with it (`schedulers.eenet.scorer_extra_ms`) unless that is set explicitly.
 """
 
-import argparse
-
 import numpy as np
 
 from eenet.budget import resolve_budget, resolve_sweep
-from eenet.cli import run_stage
+from eenet.cli import stage_cli
 from eenet.outputs import check_compatible, load_exit_outputs, load_latency
 from eenet.params import group, read_params
 from eenet.scoring_cost import load_scoring
@@ -39,8 +37,4 @@ def main(val_npz: str, latency_json: str, scoring_json: str, out_dir: str) -> No
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    for name in ("val_npz", "latency_json", "scoring_json", "out_dir"):
-        parser.add_argument(name)
-    args = parser.parse_args()
-    run_stage(main, args.val_npz, args.latency_json, args.scoring_json, args.out_dir)
+    stage_cli(main, __doc__)

@@ -4,10 +4,8 @@ Usage: python stages/measure_latency.py MODEL_DIR DATA_DIR SCHEDULER_DIR LATENCY
        TEST_NPZ OUT_JSON   (reads params.yaml: measure)
 """
 
-import argparse
-
 from eenet.atomic import write_json
-from eenet.cli import run_stage
+from eenet.cli import stage_cli
 from eenet.measurement import measure_headline
 from eenet.params import group, read_params
 
@@ -29,10 +27,4 @@ def main(model_dir: str, data_dir: str, scheduler_dir: str, latency_json: str, t
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    for name in ("model_dir", "data_dir", "scheduler_dir", "latency_json", "test_npz",
-                 "out_json"):
-        parser.add_argument(name)
-    a = parser.parse_args()
-    run_stage(main, a.model_dir, a.data_dir, a.scheduler_dir, a.latency_json, a.test_npz,
-              a.out_json)
+    stage_cli(main, __doc__)

@@ -3,13 +3,12 @@
 Usage: python stages/plot.py METRICS_JSON SWEEP_CSV ACCURACY_PNG EXITS_PNG
 """
 
-import argparse
 import json
 from pathlib import Path
 
 import pandas as pd
 
-from eenet.cli import run_stage
+from eenet.cli import stage_cli
 from eenet.errors import ArtifactError
 from eenet.plotting import plot_accuracy_vs_budget, plot_exit_distribution
 
@@ -29,8 +28,4 @@ def main(metrics_json: str, sweep_csv: str, accuracy_png: str, exits_png: str) -
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    for name in ("metrics_json", "sweep_csv", "accuracy_png", "exits_png"):
-        parser.add_argument(name)
-    a = parser.parse_args()
-    run_stage(main, a.metrics_json, a.sweep_csv, a.accuracy_png, a.exits_png)
+    stage_cli(main, __doc__)

@@ -3,9 +3,7 @@
 Usage: python stages/profile_latency.py MODEL_DIR OUT_JSON   (reads params.yaml: profile)
 """
 
-import argparse
-
-from eenet.cli import run_stage
+from eenet.cli import stage_cli
 from eenet.models.artifact import load_trained
 from eenet.outputs import save_latency
 from eenet.params import group, read_params
@@ -32,8 +30,4 @@ def main(model_dir: str, out_json: str) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("model_dir")
-    parser.add_argument("out_json")
-    args = parser.parse_args()
-    run_stage(main, args.model_dir, args.out_json)
+    stage_cli(main, __doc__)

@@ -4,10 +4,8 @@ Usage: python stages/profile_scoring.py LATENCY_JSON VAL_NPZ OUT_JSON
 (reads params.yaml: scoring, and the schedulers.eenet keys that shape its scorer)
 """
 
-import argparse
-
 from eenet.atomic import write_json
-from eenet.cli import run_stage
+from eenet.cli import stage_cli
 from eenet.outputs import check_compatible, load_exit_outputs, load_latency
 from eenet.params import group, read_params
 from eenet.scoring_cost import ARCHITECTURE, profile_scoring
@@ -31,8 +29,4 @@ def main(latency_json: str, val_npz: str, out_json: str) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    for name in ("latency_json", "val_npz", "out_json"):
-        parser.add_argument(name)
-    a = parser.parse_args()
-    run_stage(main, a.latency_json, a.val_npz, a.out_json)
+    stage_cli(main, __doc__)

@@ -6,13 +6,12 @@ Usage: python stages/train.py DATA_DIR MODEL_DIR CHECKPOINT_DIR LIVE_DIR
 only rank 0 logs (dvclive), checkpoints and writes the model artifact.
 """
 
-import argparse
 from typing import Any
 
 from dvclive import Live
 
 from eenet.checkpoint import config_fingerprint
-from eenet.cli import run_stage
+from eenet.cli import stage_cli
 from eenet.data.prepared import PreparedDataset, read_meta
 from eenet.distributed import init_distributed, is_main_process, shutdown_distributed
 from eenet.models import MultiExitModel, build_model
@@ -65,8 +64,4 @@ def _train_and_save(
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    for name in ("data_dir", "model_dir", "checkpoint_dir", "live_dir"):
-        parser.add_argument(name)
-    args = parser.parse_args()
-    run_stage(main, args.data_dir, args.model_dir, args.checkpoint_dir, args.live_dir)
+    stage_cli(main, __doc__)
