@@ -478,7 +478,13 @@ def _train_once(
 
 def mean_assignment(weights: Mapping[str, np.ndarray], feats: list[np.ndarray]) -> np.ndarray:
     """pi = mean over samples (and members) of r = softmax_k h_k(x_k), [K] (fit time only)."""
-    _, a = _member_probabilities(weights, feats)  # [N, M, K]
+    return _mean_assignment(weights, feats, _member_probabilities(weights, feats)[1])
+
+
+def _mean_assignment(
+    weights: Mapping[str, np.ndarray], feats: list[np.ndarray], a: np.ndarray
+) -> np.ndarray:
+    """`mean_assignment` given the members' a_k [N, M, K] already computed on `feats`."""
     plans = []
     for i, m in enumerate(_members(weights)):
         u = np.stack([
@@ -652,7 +658,7 @@ def _fit(
     source_costs = {LEARNED: learned_costs, **{src: costs for src in fixed}}
     feats = data_features(log_probs, *_options(settings))
     score_sets: dict[str, np.ndarray] = {}
-    pi = None
+    pi = val_logits = None
     rule_budget = budget_ms
     # the learned score is trained unless its own scoring cost alone makes the budget
     # infeasible (then only a fixed score can meet it)
@@ -661,12 +667,13 @@ def _fit(
         policy.weights, score_sets[LEARNED] = _train_members(
             feats, correct_np, learned_costs, rule_budget, settings, seed
         )
-        pi = mean_assignment(policy.weights, feats)
+        val_logits, val_a = _member_probabilities(policy.weights, feats)
+        pi = _mean_assignment(policy.weights, feats, val_a)
     score_sets.update({src: FIXED_SCORES[src](log_probs) for src in fixed})
     source, name, plan = _choose_rule(score_sets, correct_np, pi, source_costs, rule_budget,
                                       settings)
     policy.score_source = source
-    val_scores = _score_logits(policy.weights, feats) if source == LEARNED else score_sets[source]
+    val_scores = val_logits if source == LEARNED else score_sets[source]
     policy.thresholds = thresholds_from_plan(val_scores, plan)
     policy.plan, policy.plan_source = plan.tolist(), name
     policy.record_validation(val_scores, source_costs[source])
@@ -711,7 +718,7 @@ def _train_members(
     for fold in range(n_folds):
         hold_idx, fit_idx = np.flatnonzero(fold_of == fold), np.flatnonzero(fold_of != fold)
         hold_feats = [d[hold_idx] for d in feats]
-        best: tuple[float, dict[str, np.ndarray]] | None = None
+        best: tuple[float, dict[str, np.ndarray], np.ndarray] | None = None
         for restart in range(int(settings["restarts"])):
             state = _train_once(
                 data,
@@ -723,16 +730,15 @@ def _train_members(
                 settings,
                 seed * 1000 + fold * 100 + restart,
             )
-            acc = _best_plan(
-                _score_logits(state, hold_feats),
-                correct_np[:, hold_idx],
-                _candidate_plans(mean_assignment(state, hold_feats), costs, budget_ms, settings),
-            )[0]
+            hold_logits, hold_a = _member_probabilities(state, hold_feats)
+            pi = _mean_assignment(state, hold_feats, hold_a)
+            acc = _best_plan(hold_logits, correct_np[:, hold_idx],
+                             _candidate_plans(pi, costs, budget_ms, settings))[0]
             if best is None or acc > best[0] + 1e-12:
-                best = (acc, state)
+                best = (acc, state, hold_logits)
         assert best is not None
         weights.update({f"m{fold}.{key}": value for key, value in best[1].items()})
-        oof[:, hold_idx] = _score_logits(best[1], hold_feats)
+        oof[:, hold_idx] = best[2]
     weights.update(_header(n_folds, settings))
     return weights, oof
 
