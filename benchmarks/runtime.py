@@ -40,20 +40,9 @@ from eenet.models.artifact import load_trained
 from eenet.models.base import MultiExitModel
 from eenet.outputs import load_latency
 from eenet.profiling import num_threads, prefix_calls, resolve_device, run_prefix, time_prefixes
-from eenet.runtime import EarlyExitPredictor, EarlyExitResult
+from eenet.runtime import EarlyExitPredictor, EarlyExitResult, collate_split
 from eenet.schedulers import load_policy
-from eenet.training import make_loader, to_device
-
-
-def batches(model: MultiExitModel, dataset, batch_size: int, limit: int) -> list[tuple[Any, Any]]:
-    """Pre-collated (inputs, labels) batches of the first `limit` samples (loading untimed)."""
-    out, seen = [], 0
-    for inputs, labels in make_loader(dataset, model, batch_size, shuffle=False, seed=0):
-        out.append((inputs, labels))
-        seen += len(labels)
-        if seen >= limit:
-            break
-    return out
+from eenet.training import to_device
 
 
 def run_early_exit(
@@ -166,8 +155,8 @@ def main() -> None:
     test = collect_exit_logits(model, dataset, device)
 
     with num_threads(threads):
-        runs = {1: batches(model, dataset, 1, args.samples_b1),
-                args.big_batch: batches(model, dataset, args.big_batch, len(dataset))}
+        runs = {1: collate_split(model, dataset, 1, args.samples_b1, device),
+                args.big_batch: collate_split(model, dataset, args.big_batch, None, device)}
         print(f"device {device} ({latency.get('device_name', '')}), threads {threads}, "
               f"profile {args.latency}: source {latency.get('source')}, batch "
               f"{latency.get('batch_size')}, decisions {latency.get('decision_policy')}, "
