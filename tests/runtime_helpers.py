@@ -9,6 +9,9 @@ from torch import nn
 from eenet.models.base import MultiExitModel
 from eenet.schedulers.base import FittedPolicy
 
+# where real early exit is checked: the CPU always, the GPU too on a machine that has one
+DEVICES = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
+
 
 class TinyNet(MultiExitModel):
     """A 1-D conv multi-exit net whose state is a dict (exercises dict shrinking)."""

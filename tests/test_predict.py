@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import json
 
@@ -16,6 +17,7 @@ from eenet.models import build_model
 from eenet.models.artifact import save_trained
 from eenet.runtime import EarlyExitPredictor
 from eenet.schedulers import available_methods, fit_policy, load_policy
+from tests.runtime_helpers import DEVICES
 
 COSTS = np.array([1.0, 2.0, 3.5])
 OPTIONS = {"widths": [4, 8, 8], "blocks": [1, 1, 1]}
@@ -44,19 +46,40 @@ def workspace(tmp_path_factory):
     return {"root": root, "model": model, "data": data, "val": val, "test": test}
 
 
+@pytest.fixture(scope="module")
+def on_device(workspace):
+    """The workspace's model and its val/test exit outputs computed on each device (the GPU's
+    own dump when one is present, as the pipeline's dump stage does there)."""
+    cache: dict[str, dict] = {"cpu": workspace}
+
+    def get(device: str) -> dict:
+        if device not in cache:
+            model = copy.deepcopy(workspace["model"]).to(device)
+            cache[device] = {split: collect_exit_logits(
+                model, PreparedDataset(workspace["data"], split), torch.device(device))
+                for split in ("val", "test")} | {"model": model}
+        return cache[device]
+
+    return get
+
+
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("method", available_methods())
 @pytest.mark.parametrize("budget", [1.6, 2.4, 3.5])
-def test_every_method_runs_as_simulated(workspace, method, budget, tmp_path) -> None:
-    """Fitted on val logits, saved and reloaded: runtime == simulation on the test split."""
+def test_every_method_runs_as_simulated(workspace, on_device, method, budget, device,
+                                        tmp_path) -> None:
+    """Fitted on val logits, saved and reloaded: runtime == simulation on the test split, on
+    the CPU and (where present) on the GPU, at batch 1 and 64."""
     if not _method_available(method):
         pytest.skip(f"scheduler {method!r} not in this checkout yet")
-    policy = fit_policy(method, workspace["val"], COSTS, budget)
+    dumped = on_device(device)
+    policy = fit_policy(method, dumped["val"], COSTS, budget)
     policy.save(tmp_path / method)
     policy = load_policy(tmp_path / method)
-    test = workspace["test"]
+    test = dumped["test"]
     want = policy.decide(test.log_probs())
     for batch_size in (1, 64):
-        result = EarlyExitPredictor(workspace["model"], policy, device="cpu").predict_dataset(
+        result = EarlyExitPredictor(dumped["model"], policy, device=device).predict_dataset(
             PreparedDataset(workspace["data"], "test"), batch_size=batch_size
         )
         np.testing.assert_array_equal(result.exits, want)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -13,7 +15,7 @@ from eenet.runtime import EarlyExitPredictor, EarlyExitResult
 from eenet.schedulers.base import thresholds_from_plan
 from eenet.schedulers.entropy import EntropyPolicy
 from eenet.schedulers.patience import PatiencePolicy
-from tests.runtime_helpers import MaxProbPolicy, PatienceMarginPolicy, TinyNet
+from tests.runtime_helpers import DEVICES, MaxProbPolicy, PatienceMarginPolicy, TinyNet
 
 N = 96
 
@@ -41,10 +43,21 @@ def val_inputs(model: TinyNet) -> torch.Tensor:
     return make_inputs(model, 2)
 
 
+def on_device(model: TinyNet, device: str) -> TinyNet:
+    """The model itself on the CPU, a copy on any other device (the fixture stays put)."""
+    return model if device == "cpu" else copy.deepcopy(model).to(device)
+
+
+def exit_logits(model: TinyNet, inputs: torch.Tensor) -> np.ndarray:
+    """Every exit's logits of one batch, computed where the model is (as the dump does)."""
+    device = next(model.parameters()).device
+    with torch.inference_mode():
+        return torch.stack(model(inputs.to(device))).cpu().numpy()
+
+
 def simulate(model: TinyNet, inputs: torch.Tensor, policy) -> tuple[np.ndarray, np.ndarray]:
     """What the pipeline does: dump every exit's logits (one batch), then decide on them."""
-    with torch.inference_mode():
-        logits = torch.stack(model(inputs)).numpy()
+    logits = exit_logits(model, inputs)
     outputs = ExitOutputs(logits, np.zeros(logits.shape[1], dtype=np.int64))
     exits = policy.decide(outputs.log_probs())
     return outputs.predictions()[exits, np.arange(len(exits))], exits
@@ -52,8 +65,7 @@ def simulate(model: TinyNet, inputs: torch.Tensor, policy) -> tuple[np.ndarray, 
 
 def fitted(policy_cls, model, inputs, fractions) -> object:
     """Thresholds from a planned exit distribution on the model's scores on `inputs`."""
-    with torch.inference_mode():
-        logits = torch.stack(model(inputs)).numpy()
+    logits = exit_logits(model, inputs)
     probe = policy_cls("probe", 1.0, np.zeros(model.n_exits))
     scores = probe.scores(ExitOutputs(logits, np.zeros(N, dtype=np.int64)).log_probs())
     thresholds = thresholds_from_plan(scores, np.asarray(fractions))
@@ -72,28 +84,33 @@ PLANS = [(0.3, 0.3, 0.4), (0.6, 0.0, 0.4), (0.0, 0.5, 0.5), (0.0, 0.0, 1.0), (1.
 POLICIES = [MaxProbPolicy, PatienceMarginPolicy, EntropyPolicy, PatiencePolicy]
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("policy_cls", POLICIES)
 @pytest.mark.parametrize("fractions", PLANS)
 @pytest.mark.parametrize("batch_size", [1, 7, N])
 def test_runtime_equals_simulation(model, inputs, val_inputs, policy_cls, fractions,
-                                   batch_size) -> None:
-    """Fitted on 'val', run on 'test': same exit and same class as the simulation."""
-    policy = fitted(policy_cls, model, val_inputs, fractions)
-    want_pred, want_exit = simulate(model, inputs, policy)
-    result = run_in_batches(EarlyExitPredictor(model, policy, device="cpu"), inputs, batch_size)
+                                   batch_size, device) -> None:
+    """Fitted on 'val', run on 'test': same exit and same class as the simulation (logits
+    dumped on the same device in one batch, runtime in batches of `batch_size`)."""
+    net = on_device(model, device)
+    policy = fitted(policy_cls, net, val_inputs, fractions)
+    want_pred, want_exit = simulate(net, inputs, policy)
+    result = run_in_batches(EarlyExitPredictor(net, policy, device=device), inputs, batch_size)
     np.testing.assert_array_equal(result.exits, want_exit)
     np.testing.assert_array_equal(result.predictions, want_pred)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("policy_cls", POLICIES)
 @pytest.mark.parametrize("fractions", PLANS)
 @pytest.mark.parametrize("batch_size", [1, 5, N])
 def test_runtime_replays_exactly_even_at_ties(model, inputs, policy_cls, fractions,
-                                              batch_size) -> None:
+                                              batch_size, device) -> None:
     """Thresholds fitted on the same samples sit exactly on some scores (ties); the runtime's
     decisions equal `policy.decide` on the very logits it computed, at any batch size."""
-    policy = fitted(policy_cls, model, inputs, fractions)
-    predictor = EarlyExitPredictor(model, policy, device="cpu")
+    net = on_device(model, device)
+    policy = fitted(policy_cls, net, inputs, fractions)
+    predictor = EarlyExitPredictor(net, policy, device=device)
     result = run_in_batches(predictor, inputs, batch_size, keep_logits=True)
     outputs = ExitOutputs(result.logits, np.zeros(N, dtype=np.int64))
     np.testing.assert_array_equal(result.exits, policy.decide(outputs.log_probs()))
@@ -101,7 +118,7 @@ def test_runtime_replays_exactly_even_at_ties(model, inputs, policy_cls, fractio
         result.predictions, outputs.predictions()[result.exits, np.arange(N)]
     )
     if batch_size == N:  # one batch: the logits are the dump's, the plan is met exactly
-        np.testing.assert_array_equal(result.exits, simulate(model, inputs, policy)[1])
+        np.testing.assert_array_equal(result.exits, simulate(net, inputs, policy)[1])
         planned = np.round(np.asarray(fractions) * N).astype(int)
         np.testing.assert_array_equal(np.bincount(result.exits, minlength=3), planned)
 

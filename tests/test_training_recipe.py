@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
 from eenet import training
 from eenet.data import prepare_dataset
-from eenet.data.prepared import PreparedDataset
+from eenet.data.prepared import PreparedDataset, write_meta, write_split
 from eenet.models import build_model
+from eenet.models.artifact import load_trained, save_trained
 from eenet.training import TrainConfig, distill_weight_for_epoch, multi_exit_loss
 
 
@@ -80,3 +82,57 @@ def test_train_model_uses_the_weight_of_each_epoch(tmp_path, monkeypatch):
         on_epoch=lambda epoch, values: per_epoch.append(set()), progress=False,
     )
     assert per_epoch[:-1] == [{0.0}, {0.0}, {0.0}, {cfg.distill_weight}]
+
+
+def write_waves(root, n_train: int = 2000, n_val: int = 500, length: int = 40) -> None:
+    """A learnable toy sequence set: class k is a noisy sine of frequency k + 1."""
+    rng = np.random.default_rng(0)
+    t = np.arange(length) / length
+    for split, n in (("train", n_train), ("val", n_val)):
+        labels = rng.integers(0, 10, n)
+        phase = rng.uniform(0, 2 * np.pi, (n, 1))
+        x = np.sin(2 * np.pi * (labels[:, None] + 1) * t + phase)
+        write_split(root, split, (x + 0.3 * rng.standard_normal(x.shape)).astype(np.float32),
+                    labels)
+    write_meta(root, {"dataset": "waves", "kind": "sequence", "num_classes": 10,
+                      "sizes": {"train": n_train, "val": n_val}})
+
+
+class Interrupted(Exception):
+    """Stands in for a kill after a checkpoint was written."""
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_gpu_mixed_precision_training_resumes_and_loads_on_the_cpu(tmp_path):
+    """train.device cuda: autocast + GradScaler train every exit well above chance; a run
+    stopped after its second epoch resumes from the checkpoint (scaler state included); the
+    saved artifact loads on the CPU and predicts what the GPU model predicts."""
+    write_waves(tmp_path / "data")
+    train_set = PreparedDataset(tmp_path / "data", "train")
+    val_set = PreparedDataset(tmp_path / "data", "val")
+    options = {"widths": [8, 16, 32], "blocks": [1, 1, 1]}
+    cfg = TrainConfig(epochs=6, batch_size=64, lr=0.01, device="cuda")
+
+    def stop_after_second(epoch: int, values: dict) -> None:
+        if epoch == 1:
+            raise Interrupted
+
+    model = build_model("resnet1d_3", 10, **options)
+    with pytest.raises(Interrupted):
+        training.train_model(model, train_set, val_set, cfg, tmp_path / "ckpt", "fp",
+                             on_epoch=stop_after_second, progress=False)
+    model = build_model("resnet1d_3", 10, **options)
+    summary = training.train_model(model, train_set, val_set, cfg, tmp_path / "ckpt", "fp",
+                                   progress=False)
+    assert summary["resumed_from_epoch"] == 2
+    assert next(model.parameters()).is_cuda
+    assert min(summary["val_accuracy"]) > 50.0, summary["val_accuracy"]  # chance: 10 %
+
+    save_trained(model, tmp_path / "model", "resnet1d_3", 10, options)
+    on_cpu = load_trained(tmp_path / "model")
+    x = torch.from_numpy(np.stack([val_set[i][0].numpy() for i in range(200)]))
+    with torch.inference_mode():
+        gpu = torch.stack(model.eval()(x.cuda())).cpu()
+        cpu = torch.stack(on_cpu(x))
+    torch.testing.assert_close(cpu, gpu, rtol=1e-2, atol=1e-2)  # TF32 convolutions on GPU
+    assert (cpu.argmax(-1) == gpu.argmax(-1)).float().mean() > 0.99
