@@ -39,7 +39,14 @@ from eenet.measurement import robust_ms_per_sample
 from eenet.models.artifact import load_trained
 from eenet.models.base import MultiExitModel
 from eenet.outputs import load_latency
-from eenet.profiling import num_threads, prefix_calls, resolve_device, run_prefix, time_prefixes
+from eenet.profiling import (
+    num_threads,
+    prefix_calls,
+    resolve_device,
+    run_prefix,
+    time_prefixes,
+    warm_up,
+)
 from eenet.runtime import EarlyExitPredictor, EarlyExitResult, collate_split
 from eenet.schedulers import load_policy
 from eenet.training import to_device
@@ -206,7 +213,7 @@ def measure_row(model: MultiExitModel, policy, predictor: EarlyExitPredictor, da
     calls = {int(b): prefix_calls(model, to_device(model.example_inputs(int(b)), device), device,
                                   policy=policy) for b in sizes}
     for size_calls in calls.values():
-        time_prefixes(size_calls, device, 10)  # warm-up
+        warm_up(size_calls, device, 10)
     run_early_exit(predictor, data[:2], device)
     profiled: dict[int, list[np.ndarray]] = {b: [] for b in calls}
     parts, per_call, full_s = [], [], []

@@ -12,15 +12,22 @@ DEVICES = ("auto", "cpu", "cuda")
 
 
 def resolve_device(name: str, param: str = "device") -> torch.device:
-    """'auto' picks CUDA when present; 'cuda' without a GPU is a one-line ConfigError."""
-    if name not in DEVICES and not str(name).startswith("cuda:"):
+    """'auto' picks CUDA when present; 'cuda' without a GPU, or 'cuda:N' past the machine's
+    GPUs, is a one-line ConfigError."""
+    name = str(name)
+    index = name.partition(":")[2] if name.startswith("cuda:") else None
+    if name not in DEVICES and not (index and index.isdigit()):
         raise ConfigError(f"{param}: unknown value {name!r}; allowed: {', '.join(DEVICES)}")
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if str(name).startswith("cuda") and not torch.cuda.is_available():
+    if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(
             f"{param}: {name!r} requested but no CUDA GPU is available; use auto or cpu"
         )
+    if index is not None and int(index) >= torch.cuda.device_count():
+        count = torch.cuda.device_count()
+        raise ConfigError(f"{param}: {name!r} requested but this machine has {count} CUDA "
+                          f"GPU{'s' if count != 1 else ''} (cuda:0..cuda:{count - 1})")
     return torch.device(name)
 
 

@@ -121,6 +121,32 @@ def time_prefixes(
     return samples
 
 
+# A GPU drops its clocks when idle and needs a moment of work to raise them again; a profile
+# taken before that reads slow. So warming up runs blocks of `warmup` rounds until a block is
+# no more than WARMUP_SETTLED faster than the one before, for at least WARMUP_MIN_SECONDS on
+# the device, and stops after WARMUP_MAX_SECONDS whatever happens.
+WARMUP_SETTLED = 0.02
+WARMUP_MIN_SECONDS = {"cuda": 1.0}
+WARMUP_MAX_SECONDS = 10.0
+
+
+def warm_up(calls: list[Callable[[], Any]], device: torch.device, rounds: int) -> int:
+    """Untimed rounds of every call until the machine runs them at speed; rounds run."""
+    if rounds == 0:
+        return 0
+    start = time.perf_counter()
+    previous = float(np.median(time_prefixes(calls, device, rounds).sum(axis=1)))
+    done = rounds
+    while time.perf_counter() - start < WARMUP_MAX_SECONDS:
+        block = float(np.median(time_prefixes(calls, device, rounds).sum(axis=1)))
+        done += rounds
+        settled = block >= (1.0 - WARMUP_SETTLED) * previous
+        if settled and time.perf_counter() - start >= WARMUP_MIN_SECONDS.get(device.type, 0.0):
+            break
+        previous = block
+    return done
+
+
 def count_flops(model: MultiExitModel, inputs: Any) -> list[int]:
     """FLOPs per sample of reaching each exit (cumulative), by `torch.utils.flop_counter`."""
     n = batch_size_of(inputs)
@@ -180,8 +206,7 @@ def profile_model(
             used_threads = torch.get_num_threads()
             flops = count_flops(model, inputs)
             calls = prefix_calls(model, inputs, target, decisions, policy)
-            if warmup:
-                time_prefixes(calls, target, warmup)
+            warmed = warm_up(calls, target, warmup)
             samples = time_prefixes(calls, target, repeats)
             rounds = 1
             while not _strictly_increasing(np.median(samples, axis=0)) and rounds < max_rounds:
@@ -213,6 +238,7 @@ def profile_model(
         if decisions else None,
         "timed": "EarlyExitPredictor.predict_exit" if decisions else "run_prefix",
         "warmup": warmup,
+        "warmup_rounds": warmed,  # rounds run before timing (until at speed; see warm_up)
         "repeats": int(samples.shape[0]),
         "torch": torch.__version__,
         "source": "measured",

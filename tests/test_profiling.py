@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pytest
 import torch
 
+from eenet.devices import resolve_device
 from eenet.errors import ArtifactError, ConfigError
 from eenet.outputs import save_latency, validate_costs
-from eenet.profiling import load_latency_table, prefix_calls, profile_model, run_prefix
+from eenet.profiling import (
+    load_latency_table,
+    prefix_calls,
+    profile_model,
+    run_prefix,
+    warm_up,
+)
 from eenet.runtime import EarlyExitPredictor
 from tests.runtime_helpers import MaxProbPolicy, TinyNet
 
@@ -236,3 +244,31 @@ def test_profile_records_the_policy_it_timed() -> None:
     assert table["decision_policy"] == "custom"
     assert table["timed"] == "EarlyExitPredictor.predict_exit"
     assert profile_model(model, device="cpu", warmup=0, repeats=5)["decision_policy"] == "maxprob"
+
+
+def test_gpu_index_past_the_machines_gpus_is_a_config_error(monkeypatch) -> None:
+    """'cuda:7' on a one-GPU machine: a one-line error naming the GPUs there, not a CUDA
+    'invalid device ordinal' at the first tensor moved (seen on a GPU machine)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(ConfigError, match=r"^device: 'cuda:7' requested but this machine has 1 "
+                                          r"CUDA GPU \(cuda:0\.\.cuda:0\)$"):
+        resolve_device("cuda:7")
+    assert resolve_device("cuda:0") == torch.device("cuda", 0)
+    with pytest.raises(ConfigError, match=r"^device: unknown value 'cuda:x'; allowed: auto"):
+        resolve_device("cuda:x")
+
+
+def test_warm_up_runs_until_the_calls_stop_getting_faster() -> None:
+    """A call that starts slow (a GPU at idle clocks) and speeds up over its first 13 runs:
+    warming up goes on, in blocks of 3 rounds, until a block is no faster than the last."""
+    made = [0]
+
+    def speeding_up() -> None:  # 2.8 ms, 2.6 ms, ... then 0.5 ms from the 13th call on
+        made[0] += 1
+        time.sleep(max(0.0005, 0.003 - 0.0002 * made[0]))
+
+    done = warm_up([speeding_up], torch.device("cpu"), 3)
+    assert done == made[0] and done % 3 == 0
+    assert 15 <= done <= 30
+    assert warm_up([speeding_up], torch.device("cpu"), 0) == 0
