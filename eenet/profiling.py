@@ -121,10 +121,11 @@ def time_prefixes(
     return samples
 
 
-# A GPU drops its clocks when idle and needs a moment of work to raise them again; a profile
-# taken before that reads slow. So warming up runs blocks of `warmup` rounds until a block is
-# no more than WARMUP_SETTLED faster than the one before, for at least WARMUP_MIN_SECONDS on
-# the device, and stops after WARMUP_MAX_SECONDS whatever happens.
+# The first moments of work in a process run slow (an H200 here: the GPU idles at 345 MHz, and
+# the first blocks of a fresh process took 0.87-0.90 ms to reach exit 0, later ones 0.50). So
+# warming up runs blocks of `warmup` rounds until a block is no more than WARMUP_SETTLED faster
+# than the one before, for at least WARMUP_MIN_SECONDS on the device, and stops after
+# WARMUP_MAX_SECONDS whatever happens.
 WARMUP_SETTLED = 0.02
 WARMUP_MIN_SECONDS = {"cuda": 1.0}
 WARMUP_MAX_SECONDS = 10.0
