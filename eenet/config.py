@@ -283,7 +283,8 @@ def check_scoring(path: str, value: Any) -> None:
     from eenet.scoring_cost import profile_scoring
 
     spec = signature_spec(profile_scoring, keyword_only=True)
-    spec.pop("batch_size", None)  # the latency profile's batch size, not a setting
+    for profile_key in ("device", "batch_size", "threads"):  # the latency profile's
+        spec.pop(profile_key, None)
     check_mapping(path, value, spec)
 
 

@@ -1,103 +1,151 @@
-"""What a scheduler's own scoring costs during real early exit, per exit, on this host.
+"""What each scheduler's own scoring costs during real early exit, per exit, on this host.
 
 The latency profile times the runtime with the reference scorer (max log-probability, the
-cheapest). EENet's learned scorer (features + its members' networks, numpy on the host) costs
-more per scored exit; this module measures how much more, so that plans can charge it:
-`extra_ms[k]` is the additional ms/sample of reaching exit k (scoring happens at exits
-0..K-2 of a sample's path). What the profile_scoring stage runs; usable without DVC.
+cheapest). The other policies do more per scored exit: entropy reads the whole distribution,
+patience keeps its agreement count, EENet's learned scorer computes features and runs its
+member networks. This module measures how much more, inside the runtime itself: the runtime
+forced to each exit (`predict_exit`, the call the profile times) with each policy, the
+policies taking turns in every round (in alternating order), reading the part of each call
+spent scheduling (`schedule_seconds`: scoring, deciding, bookkeeping). The network's own
+time is the same for every policy and stays out, with its noise.
+
+`extra_ms[method][k]` = median scheduling ms/sample of reaching exit k with the method minus
+the reference's, made non-negative and non-decreasing in k (scoring only accumulates along a
+sample's path). What the profile_scoring stage runs; usable without DVC.
 """
 
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import torch
 
 from eenet.config import check_minimums
 from eenet.errors import ArtifactError
 from eenet.jsonio import read_json_object
+from eenet.models.base import MultiExitModel
 from eenet.schedulers.base import FittedPolicy
 
 REFERENCE = "maxprob"
+CHARGED = ("entropy", "patience", "eenet")  # methods whose scoring costs more than the reference
 # the schedulers.eenet settings that shape the learned scorer (and so its cost)
 ARCHITECTURE = ("top_probs", "agreement", "log_scale", "hidden", "folds")
 
 
-def time_scoring(
+def scoring_policies(
+    n_exits: int, n_classes: int, eenet_settings: Mapping[str, Any] | None = None
+) -> dict[str, FittedPolicy]:
+    """The reference and one policy of each charged method. Their thresholds do not matter:
+    the forced-exit calls timed here let no sample leave before its exit."""
+    from eenet.profiling import reference_policy
+    from eenet.schedulers.eenet import untrained_policy
+    from eenet.schedulers.entropy import EntropyPolicy
+    from eenet.schedulers.patience import PatiencePolicy
+
+    never = np.full(n_exits, np.inf)
+    return {
+        REFERENCE: reference_policy(n_exits),
+        "entropy": EntropyPolicy("entropy", float("nan"), never.copy()),
+        "patience": PatiencePolicy("patience", float("nan"), never.copy()),
+        "eenet": untrained_policy(n_exits, n_classes, eenet_settings),
+    }
+
+
+def time_scheduling(
+    model: MultiExitModel,
     policies: Mapping[str, FittedPolicy],
-    log_probs: np.ndarray,
+    *,
+    device: str = "cpu",
     batch_size: int = 1,
+    threads: int = 1,
     warmup: int = 100,
-    repeats: int = 1000,
+    repeats: int = 500,
 ) -> dict[str, np.ndarray]:
-    """Median ms/sample of each policy's `score_step` at exits 0..K-2, {name: [K-1]}.
+    """Median scheduling ms/sample of reaching each exit with each policy, {name: [K]}.
 
-    Calls are chained as the runtime chains them (the carry passed on), on the first
-    `batch_size` samples of `log_probs` [K, N, C]; the policies take turns within every
-    repeat, so a slow moment of the machine hits each alike.
-    """
-    check_minimums("scoring", {"batch_size": (batch_size, 1), "warmup": (warmup, 0),
-                               "repeats": (repeats, 1)})
-    n_exits = log_probs.shape[0]
-    rows = np.arange(batch_size) % log_probs.shape[1]
-    history = np.ascontiguousarray(np.asarray(log_probs, dtype=np.float64)[: n_exits - 1][:, rows])
-    clock = time.perf_counter_ns
-    samples = {name: np.zeros((repeats, n_exits - 1)) for name in policies}
-    for repeat in range(warmup + repeats):
-        for name, policy in policies.items():
-            carry = None
-            for k in range(n_exits - 1):
-                start = clock()
-                _, carry = policy.score_step(k, history[: k + 1], carry)
-                if repeat >= warmup:
-                    samples[name][repeat - warmup, k] = clock() - start
-    return {name: np.median(t, axis=0) / 1e6 / batch_size for name, t in samples.items()}
+    Every round runs the forced exit k of every policy for every k, the policies in
+    alternating order from round to round (neither always first after the network)."""
+    check_minimums("scoring", {"batch_size": (batch_size, 1), "threads": (threads, 0),
+                               "warmup": (warmup, 0), "repeats": (repeats, 1)})
+    from eenet.devices import num_threads, resolve_device
+    from eenet.runtime import EarlyExitPredictor
+    from eenet.training import to_device
+
+    target = resolve_device(device, "scoring.device")
+    names = list(policies)
+    n_exits = model.n_exits
+    samples = {name: np.empty((repeats, n_exits)) for name in names}
+    with num_threads(threads), torch.inference_mode():
+        predictors = {name: EarlyExitPredictor(model, policy, device=str(target))
+                      for name, policy in policies.items()}
+        inputs = to_device(model.example_inputs(batch_size), target)
+        for repeat in range(warmup + repeats):
+            order = names if repeat % 2 == 0 else names[::-1]
+            for k in range(n_exits):
+                for name in order:
+                    seconds = predictors[name].predict_exit(inputs, k).schedule_seconds
+                    if repeat >= warmup:
+                        samples[name][repeat - warmup, k] = seconds
+    return {name: 1000.0 * np.median(t, axis=0) / batch_size for name, t in samples.items()}
 
 
-def extra_costs(scoring_ms: np.ndarray, reference_ms: np.ndarray) -> np.ndarray:
-    """Additional cumulative ms/sample of reaching each exit, [K], from per-exit scoring times
-    [K-1] of a scorer and of the reference: exit k pays the differences at exits 0..min(k, K-2)."""
-    step = np.asarray(scoring_ms, dtype=np.float64) - np.asarray(reference_ms, dtype=np.float64)
-    cumulative = np.cumsum(step)
-    return np.append(cumulative, cumulative[-1] if cumulative.size else 0.0)
+def extra_costs(scheduling_ms: Mapping[str, np.ndarray]) -> dict[str, list[float]]:
+    """Each charged method's extra cumulative ms/sample over the reference, [K] per method:
+    non-negative and non-decreasing in k."""
+    reference = np.asarray(scheduling_ms[REFERENCE], dtype=np.float64)
+    return {
+        name: np.maximum.accumulate(np.maximum(np.asarray(t) - reference, 0.0)).tolist()
+        for name, t in scheduling_ms.items() if name != REFERENCE
+    }
 
 
 def profile_scoring(
-    log_probs: np.ndarray,
+    model: MultiExitModel,
     eenet_settings: Mapping[str, Any] | None = None,
     *,
     charge: bool = True,
+    device: str = "cpu",
     batch_size: int = 1,
+    threads: int = 1,
     warmup: int = 100,
-    repeats: int = 1000,
+    repeats: int = 500,
 ) -> dict[str, Any]:
-    """The scoring table the pipeline plans with: EENet's learned scorer (configured
-    architecture) timed against the reference on validation log-probabilities [K, N, C].
-    `charge` False records zeros (plans then ignore scoring cost beyond the reference's)."""
-    from eenet.profiling import reference_policy
-    from eenet.schedulers.eenet import untrained_policy
-
-    n_exits, _, n_classes = log_probs.shape
+    """The scoring table the pipeline plans with: every charged method's extra scheduling
+    cost per exit over the reference, measured in the runtime on `device` (EENet's scorer of
+    the configured architecture). `charge` False records zeros."""
+    n_exits = model.n_exits
     table: dict[str, Any] = {"charged": bool(charge), "reference": REFERENCE,
-                             "batch_size": batch_size, "device": "host cpu (numpy)"}
+                             "batch_size": batch_size, "device": str(device),
+                             "measured_in": "EarlyExitPredictor.predict_exit schedule_seconds"}
     if not charge or n_exits < 2:
-        table["extra_ms"] = {"eenet": [0.0] * n_exits}
+        table["extra_ms"] = {name: [0.0] * n_exits for name in CHARGED}
         return table
-    times = time_scoring(
-        {REFERENCE: reference_policy(n_exits),
-         "eenet": untrained_policy(n_exits, n_classes, eenet_settings)},
-        log_probs, batch_size, warmup, repeats,
-    )
+    policies = scoring_policies(n_exits, _num_classes(model), eenet_settings)
+    times = time_scheduling(model, policies, device=device, batch_size=batch_size,
+                            threads=threads, warmup=warmup, repeats=repeats)
     table.update(
+        threads=threads,
         warmup=warmup,
         repeats=repeats,
-        scoring_ms={name: t.tolist() for name, t in times.items()},
-        extra_ms={"eenet": extra_costs(times["eenet"], times[REFERENCE]).tolist()},
+        scheduling_ms={name: t.tolist() for name, t in times.items()},
+        extra_ms=extra_costs(times),
     )
     return table
+
+
+def _num_classes(model: MultiExitModel) -> int:
+    """Classes of the model's exits, from one forward pass of an example input."""
+    from eenet.profiling import run_prefix
+    from eenet.training import to_device
+
+    first = next(model.parameters(), None)
+    device = first.device if first is not None else torch.device("cpu")
+    with torch.inference_mode():
+        return int(run_prefix(model.eval(), to_device(model.example_inputs(1), device),
+                              0).shape[-1])
 
 
 def load_scoring(path: str | os.PathLike, n_exits: int | None = None) -> dict[str, Any]:
@@ -106,11 +154,21 @@ def load_scoring(path: str | os.PathLike, n_exits: int | None = None) -> dict[st
     table = read_json_object(path, "scoring table", "run profile_scoring",
                              required=("charged", "extra_ms"))
     extra = table["extra_ms"]
-    if not isinstance(extra, dict) or not isinstance(extra.get("eenet"), list) or not all(
-        isinstance(v, int | float) and np.isfinite(v) for v in extra["eenet"]
-    ):
-        raise ArtifactError(f"{path}: extra_ms.eenet must be a list of finite numbers")
-    if n_exits is not None and len(extra["eenet"]) != n_exits:
-        raise ArtifactError(f"{path}: {len(extra['eenet'])} exits, the latency table has "
-                            f"{n_exits}; rerun profile_scoring")
+    if not isinstance(extra, dict):
+        raise ArtifactError(f"{path}: extra_ms must map method names to lists of numbers")
+    for name, values in extra.items():
+        if not isinstance(values, list) or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v)
+            for v in values
+        ):
+            raise ArtifactError(f"{path}: extra_ms.{name} must be a list of finite numbers")
+        if n_exits is not None and len(values) != n_exits:
+            raise ArtifactError(f"{path}: {len(values)} exits, the latency table has "
+                                f"{n_exits}; rerun profile_scoring")
     return table
+
+
+def method_extra(table: Mapping[str, Any], method: str, n_exits: int) -> np.ndarray:
+    """The extra ms/sample per exit a method is charged by a scoring table (zeros if none)."""
+    values = table["extra_ms"].get(method)
+    return np.zeros(n_exits) if values is None else np.asarray(values, dtype=np.float64)

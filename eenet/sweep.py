@@ -48,20 +48,36 @@ def fit_all(
     settings: Mapping[str, Mapping[str, Any]] | None = None,
     seed: int = 0,
     budget_spec: Any = None,
+    charged: Mapping[str, Sequence[float]] | None = None,
 ) -> dict[str, Any]:
-    """Fit each method at each sweep budget and the headline budget; write them atomically."""
+    """Fit each method at each sweep budget and the headline budget; write them atomically.
+
+    `charged` maps a method to the extra ms/sample per exit its own scoring costs over the
+    latency table's reference scoring (stage profile_scoring): the method plans with costs +
+    extra. A budget below its charged first-exit cost is fitted at that cost (everyone leaves
+    at exit 0, which still costs more than the budget) and the entry records `fitted_ms`.
+    """
     check_compatible(val, costs, "validation outputs vs latency")
     methods = check_methods(methods)
     budgets = sorted({float(b) for b in sweep_ms} | {float(headline_ms)})
     settings = settings or {}
+    charged = charged or {}
     entries = []
     with atomic_directory(out_dir) as tmp:
         for method in methods:
+            method_costs = np.asarray(costs, dtype=np.float64)
+            if method in charged:
+                method_costs = method_costs + np.asarray(charged[method], dtype=np.float64)
             for i, budget in enumerate(budgets):
-                policy = fit_policy(method, val, costs, budget, settings.get(method, {}), seed)
+                fitted_ms = max(budget, float(method_costs[0]))
+                policy = fit_policy(method, val, method_costs, fitted_ms,
+                                    settings.get(method, {}), seed)
                 rel = f"{method}/{i:02d}"
                 policy.save(tmp / rel)
-                entries.append({"method": method, "budget_ms": budget, "dir": rel})
+                entry = {"method": method, "budget_ms": budget, "dir": rel}
+                if fitted_ms > budget:
+                    entry["fitted_ms"] = fitted_ms
+                entries.append(entry)
         index = {
             "budget": budget_spec,
             "headline_ms": float(headline_ms),

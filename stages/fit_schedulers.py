@@ -3,8 +3,10 @@
 Usage: python stages/fit_schedulers.py VAL_NPZ LATENCY_JSON SCORING_JSON OUT_DIR
 (reads params.yaml: budget, budgets, schedulers)
 
-SCORING_JSON (stage profile_scoring) gives the extra cost of EENet's learned scorer per exit;
-EENet plans with it (`schedulers.eenet.scorer_extra_ms`) unless that is set explicitly.
+SCORING_JSON (stage profile_scoring) gives each method's extra scoring cost per exit over
+the latency profile's reference (max p) scoring: entropy and patience plan with it, EENet
+charges it to its learned score and its entropy candidate (`schedulers.eenet.scorer_extra_ms`,
+`fixed_extra_ms`, unless set explicitly).
 """
 
 import numpy as np
@@ -13,7 +15,7 @@ from eenet.budget import resolve_budget, resolve_sweep
 from eenet.cli import stage_cli
 from eenet.outputs import check_compatible, load_exit_outputs, load_latency
 from eenet.params import group, read_params
-from eenet.scoring_cost import load_scoring
+from eenet.scoring_cost import load_scoring, method_extra
 from eenet.sweep import fit_all
 
 
@@ -27,13 +29,23 @@ def main(val_npz: str, latency_json: str, scoring_json: str, out_dir: str) -> No
     seed = int(settings.pop("seed", 0))
     val = load_exit_outputs(val_npz)
     check_compatible(val, np.asarray(costs), f"{val_npz} vs {latency_json}")
+    scoring = load_scoring(scoring_json, len(costs))
     eenet = dict(settings.get("eenet") or {})
     if not eenet.get("scorer_extra_ms"):  # an explicit setting wins over the measured table
-        eenet["scorer_extra_ms"] = load_scoring(scoring_json, len(costs))["extra_ms"]["eenet"]
+        eenet["scorer_extra_ms"] = method_extra(scoring, "eenet", len(costs)).tolist()
+    if not eenet.get("fixed_extra_ms"):  # EENet's fixed score candidates, charged likewise
+        eenet["fixed_extra_ms"] = {m: method_extra(scoring, m, len(costs)).tolist()
+                                   for m in ("entropy",) if m in scoring["extra_ms"]}
     settings["eenet"] = eenet
+    charged = {m: method_extra(scoring, m, len(costs)) for m in scoring["extra_ms"]
+               if m != "eenet"}
     index = fit_all(val, costs, methods, sweep, headline, out_dir,
-                    settings, seed, budget_spec=params["budget"])
+                    settings, seed, budget_spec=params["budget"], charged=charged)
     print(f"fitted {len(index['entries'])} schedulers; headline budget {headline:.4g} ms/sample")
+    for entry in index["entries"]:
+        if "fitted_ms" in entry:
+            print(f"  {entry['method']} at {entry['budget_ms']:.4g} ms: below its charged "
+                  f"first-exit cost, fitted at {entry['fitted_ms']:.4g} ms (all leave at exit 0)")
 
 
 if __name__ == "__main__":

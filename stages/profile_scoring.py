@@ -1,31 +1,38 @@
-"""Stage profile_scoring: the extra cost of EENet's learned scorer per exit, on this host.
+"""Stage profile_scoring: each scheduler's extra scoring cost per exit, in the runtime.
 
-Usage: python stages/profile_scoring.py LATENCY_JSON VAL_NPZ OUT_JSON
-(reads params.yaml: scoring, and the schedulers.eenet keys that shape its scorer)
+Usage: python stages/profile_scoring.py MODEL_DIR LATENCY_JSON OUT_JSON
+(reads params.yaml: scoring, and the schedulers.eenet keys that shape its scorer; device,
+batch size and threads are the latency profile's)
 """
 
 from eenet.atomic import write_json
 from eenet.cli import stage_cli
-from eenet.outputs import check_compatible, load_exit_outputs, load_latency
+from eenet.errors import ArtifactError
+from eenet.models.artifact import load_trained
+from eenet.outputs import load_latency
 from eenet.params import group, read_params
 from eenet.scoring_cost import ARCHITECTURE, profile_scoring
 
 
-def main(latency_json: str, val_npz: str, out_json: str) -> None:
+def main(model_dir: str, latency_json: str, out_json: str) -> None:
     params = read_params()
     settings = dict(group(params, "scoring"))
     eenet = dict(group(params, "schedulers").get("eenet") or {})
     latency = load_latency(latency_json)
-    val = load_exit_outputs(val_npz)
-    check_compatible(val, latency["cumulative_ms"], f"{val_npz} vs {latency_json}")
+    model = load_trained(model_dir)
+    if len(latency["cumulative_ms"]) != model.n_exits:
+        raise ArtifactError(f"{latency_json}: {len(latency['cumulative_ms'])} exits, the model "
+                            f"in {model_dir} has {model.n_exits}; rerun profile")
     table = profile_scoring(
-        val.log_probs(), {k: v for k, v in eenet.items() if k in ARCHITECTURE},
-        batch_size=int(latency.get("batch_size", 1)), **settings,
+        model, {k: v for k, v in eenet.items() if k in ARCHITECTURE},
+        device=latency.get("device") or "cpu", batch_size=int(latency.get("batch_size") or 1),
+        threads=int(latency.get("threads") or 1), **settings,
     )
     write_json(out_json, table)
-    extra = [round(v * 1000, 1) for v in table["extra_ms"]["eenet"]]
-    print(f"EENet learned scorer: +{extra} us/sample to reach each exit "
-          f"({'charged' if table['charged'] else 'not charged'})")
+    charged = "charged" if table["charged"] else "not charged"
+    for name, extra in table["extra_ms"].items():
+        print(f"{name:>9} scoring: +{[round(v * 1000, 1) for v in extra]} us/sample to reach "
+              f"each exit ({charged})")
 
 
 if __name__ == "__main__":

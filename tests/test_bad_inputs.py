@@ -58,12 +58,13 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_params(ws, params)
     prepare_dataset("mnist1d", ws / "data", 0, num_samples=200, val_fraction=0.3)
     options = params["model"]["options"]
-    save_trained(build_model("resnet1d_3", 10, **options), ws / MODEL, "resnet1d_3", 10, options)
+    model = build_model("resnet1d_3", 10, **options)
+    save_trained(model, ws / MODEL, "resnet1d_3", 10, options)
     val, test = make_split_pair(n_exits=3, n_classes=10, n_val=300, n_test=300)
     save_exit_outputs(ws / VAL, val)
     save_exit_outputs(ws / TEST, test)
     save_latency(ws / LATENCY, {"cumulative_ms": [1.0, 2.0, 3.0], "source": "test"})
-    write_json(ws / SCORING, profile_scoring(val.log_probs(), warmup=2, repeats=20))
+    write_json(ws / SCORING, profile_scoring(model, warmup=2, repeats=20))
     fit_all(val, np.array([1.0, 2.0, 3.0]), ["maxprob", "eenet"], [1.5, 2.5], 2.0,
             ws / SCHEDULERS, {"eenet": EENET_FAST}, 0, budget_spec=2.0)
     return ws

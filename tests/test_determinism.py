@@ -48,7 +48,8 @@ def test_same_params_give_identical_logits_and_metrics(tmp_path: Path) -> None:
     table = tmp_path / "latency.json"
     table.write_text(json.dumps({"cumulative_ms": [0.05, 0.08, 0.12], "source": "fixed"}))
     table.with_name("scoring.json").write_text(
-        json.dumps({"charged": True, "extra_ms": {"eenet": [0.004, 0.009, 0.009]}}))
+        json.dumps({"charged": True, "extra_ms": {"eenet": [0.004, 0.009, 0.009],
+                                                  "entropy": [0.001, 0.002, 0.002]}}))
     with ThreadPoolExecutor(2) as pool:
         first, second = pool.map(_reproduce, [tmp_path / "a", tmp_path / "b"], [table] * 2)
     for split in ("val", "test"):

@@ -59,6 +59,19 @@ def test_thresholds_realise_the_plan():
     assert np.bincount(exits, minlength=3).tolist() == [500, 300, 200]
 
 
+def test_an_exit_planned_to_take_everyone_left_takes_everyone_on_any_split():
+    """Not only the samples scoring at least the lowest validation score: a test sample
+    scoring lower must not run on to an exit the plan gave nobody."""
+    rng = np.random.default_rng(0)
+    scores = rng.standard_normal((3, 1000))
+    assert thresholds_from_plan(scores, np.array([1.0, 0.0, 0.0])).tolist() == [
+        -np.inf, np.inf, -np.inf]
+    thresholds = thresholds_from_plan(scores, np.array([0.6, 0.4, 0.0]))
+    assert thresholds[1] == -np.inf and np.isfinite(thresholds[0])
+    lower = scores - 10.0  # every score below anything seen on validation
+    assert (first_exit(lower, thresholds) == 1).all()
+
+
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("budget", [1.2, 1.9, 2.6])
 def test_budget_met_on_validation(pair, costs, method, budget):

@@ -1,4 +1,4 @@
-"""Charging EENet's learned scorer: its measured cost, the plans made with it, evaluation."""
+"""Charging each scheduler's own scoring: its measured cost, the plans made with it."""
 
 from __future__ import annotations
 
@@ -6,19 +6,26 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from eenet.errors import ArtifactError, ConfigError
 from eenet.evaluation import evaluate_policies
 from eenet.schedulers import fit_policy, load_policy
 from eenet.schedulers.eenet import check_weights, untrained_policy
-from eenet.scoring_cost import extra_costs, load_scoring, profile_scoring, time_scoring
+from eenet.scoring_cost import CHARGED, extra_costs, load_scoring, profile_scoring
+from eenet.sweep import fit_all
 from tests.conftest import FAST_EENET
+from tests.runtime_helpers import TinyNet
 
 
-def test_extra_cost_accumulates_over_the_scored_exits():
-    # scoring happens at exits 0..K-2: the last exit pays for all of them, nothing more
-    extra = extra_costs(np.array([0.010, 0.030]), np.array([0.001, 0.002]))
-    assert extra == pytest.approx([0.009, 0.037, 0.037])
+def test_extra_cost_is_the_difference_to_the_reference_kept_non_decreasing():
+    # scoring accumulates along a sample's path: a noisy dip (or a negative) is clamped
+    extra = extra_costs({"maxprob": np.array([0.10, 0.20, 0.30]),
+                         "entropy": np.array([0.105, 0.19, 0.32]),
+                         "eenet": np.array([0.13, 0.26, 0.36])})
+    assert set(extra) == {"entropy", "eenet"}
+    assert extra["entropy"] == pytest.approx([0.005, 0.005, 0.02])
+    assert extra["eenet"] == pytest.approx([0.03, 0.06, 0.06])
 
 
 def test_untrained_policy_has_the_configured_scorer(pair, tmp_path):
@@ -35,22 +42,40 @@ def test_untrained_policy_has_the_configured_scorer(pair, tmp_path):
         np.testing.assert_array_equal(step, full[k])
 
 
-def test_scoring_profile_runs_and_can_be_switched_off(pair):
-    val, _ = pair
-    lp = val.log_probs()
-    times = time_scoring({"eenet": untrained_policy(3, 10)}, lp, batch_size=2, warmup=2,
-                         repeats=20)
-    assert times["eenet"].shape == (2,) and (times["eenet"] > 0).all()
-    table = profile_scoring(lp, {"hidden": 8}, warmup=2, repeats=20)
-    assert table["charged"] and set(table["scoring_ms"]) == {"maxprob", "eenet"}
-    extra = table["extra_ms"]["eenet"]
-    assert len(extra) == 3 and extra[2] == extra[1]
-    assert profile_scoring(lp, charge=False) == {
-        "charged": False, "reference": "maxprob", "batch_size": 1,
-        "device": "host cpu (numpy)", "extra_ms": {"eenet": [0.0, 0.0, 0.0]},
-    }
+def test_scoring_is_measured_in_the_runtime_and_can_be_switched_off():
+    torch.manual_seed(0)
+    model = TinyNet(num_classes=5)
+    table = profile_scoring(model, {"hidden": 8}, warmup=2, repeats=20)
+    assert table["charged"] and table["device"] == "cpu"
+    assert set(table["scheduling_ms"]) == {"maxprob", "entropy", "patience", "eenet"}
+    assert set(table["extra_ms"]) == set(CHARGED)
+    for extra in table["extra_ms"].values():
+        assert len(extra) == 3 and min(extra) >= 0 and extra == sorted(extra)
+    # the learned scorer (features + member networks) costs more than max p at every exit
+    assert table["extra_ms"]["eenet"][0] > 0
+    off = profile_scoring(model, charge=False)
+    assert off["extra_ms"] == {name: [0.0, 0.0, 0.0] for name in CHARGED}
     with pytest.raises(ConfigError, match=r"^scoring\.repeats: must be an integer >= 1, got 0$"):
-        profile_scoring(lp, repeats=0)
+        profile_scoring(model, repeats=0)
+
+
+def test_heuristics_plan_with_their_charged_costs(pair, costs, tmp_path):
+    """fit_all with a charged entropy: its plan and evaluation use costs + extra; a budget below
+    its charged first exit is fitted there (everyone at exit 0) and says so."""
+    val, _ = pair
+    extra = np.array([0.2, 0.3, 0.3])
+    index = fit_all(val, costs, ["entropy", "maxprob"], [1.1, 1.9], 1.9, tmp_path / "s",
+                    charged={"entropy": extra})
+    by_key = {(e["method"], e["budget_ms"]): e for e in index["entries"]}
+    charged = load_policy(tmp_path / "s" / by_key[("entropy", 1.9)]["dir"])
+    free = load_policy(tmp_path / "s" / by_key[("maxprob", 1.9)]["dir"])
+    assert charged.planned_costs == pytest.approx(costs + extra)
+    assert free.planned_costs == pytest.approx(costs)
+    assert charged.val_cost_ms == pytest.approx(1.9, rel=0.01)
+    assert by_key[("entropy", 1.1)]["fitted_ms"] == pytest.approx(costs[0] + 0.2)
+    assert "fitted_ms" not in by_key[("maxprob", 1.1)]
+    lowest = load_policy(tmp_path / "s" / by_key[("entropy", 1.1)]["dir"])
+    assert (lowest.decide(val.log_probs()) == 0).all()
 
 
 def _learned(extra: list[float]) -> dict:
@@ -98,3 +123,16 @@ def test_bad_scorer_cost_settings_and_tables_are_one_line_errors(pair, costs, tm
     path.write_text(json.dumps({"charged": True, "extra_ms": {"eenet": ["a"]}}))
     with pytest.raises(ArtifactError, match=r"extra_ms\.eenet must be a list of finite"):
         load_scoring(path)
+
+
+def test_eenet_charges_its_fixed_entropy_candidate_too(pair, costs):
+    val, _ = pair
+    settings = {**FAST_EENET, "score_candidates": ["entropy"], "scorer_extra_ms": [0.5] * 3,
+                "fixed_extra_ms": {"entropy": [0.1, 0.15, 0.15]}}
+    policy = fit_policy("eenet", val, costs, 1.2, settings)  # learned: 1.5 ms at exit 0
+    assert policy.score_source == "entropy"
+    assert policy.planned_costs == pytest.approx(costs + np.array([0.1, 0.15, 0.15]))
+    assert policy.val_cost_ms == pytest.approx(1.2, rel=0.01)
+    with pytest.raises(ConfigError, match=r"^schedulers\.eenet\.fixed_extra_ms: expected "
+                                          r"\{score: 3 finite values\}"):
+        fit_policy("eenet", val, costs, 1.9, {**settings, "fixed_extra_ms": {"oracle": [0] * 3}})

@@ -28,7 +28,9 @@ def thresholds_from_plan(scores: np.ndarray, fractions: np.ndarray) -> np.ndarra
     """Thresholds t_k so that round(pi_k * N) of the samples still present leave at exit k.
 
     `scores` is [K, N] (validation), `fractions` the planned pi [K]. Exits planned to receive
-    no sample get +inf; the last exit gets -inf. Vectorised per exit (K is small).
+    no sample get +inf; the last exit gets -inf, and so does an exit planned to take every
+    sample still present (on any split everyone left leaves there, not only those scoring
+    at least the lowest validation score). Vectorised per exit (K is small).
     """
     n_exits, n = scores.shape
     counts = np.round(np.asarray(fractions, dtype=np.float64) * n).astype(np.int64)
@@ -40,6 +42,9 @@ def thresholds_from_plan(scores: np.ndarray, fractions: np.ndarray) -> np.ndarra
         take = int(min(counts[k], remaining.size))
         if take <= 0:
             continue
+        if take == remaining.size:
+            thresholds[k] = -np.inf
+            break
         ranked = np.sort(scores[k, remaining])[::-1]
         thresholds[k] = ranked[take - 1]
         present[remaining[scores[k, remaining] >= thresholds[k]]] = False

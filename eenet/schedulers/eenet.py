@@ -75,6 +75,9 @@ DEFAULTS: dict[str, Any] = {
     # scoring the latency profile includes): planned and charged with it; [] = not charged.
     # The pipeline fills it from artifacts/scoring.json (stage profile_scoring).
     "scorer_extra_ms": [],
+    # the same for the fixed scores of `score_candidates`, {name: [K]} (entropy's costs more
+    # than max p's); {} = not charged. Filled by the pipeline likewise.
+    "fixed_extra_ms": {},
 }
 
 
@@ -654,16 +657,20 @@ def _fit(
         return policy
     costs = np.asarray(costs, dtype=np.float64)
     learned_costs = costs + _scorer_extra(settings, n_exits)
-    fixed = list(settings["score_candidates"])
-    source_costs = {LEARNED: learned_costs, **{src: costs for src in fixed}}
+    source_costs = {LEARNED: learned_costs, **_fixed_costs(settings, costs)}
+    # a fixed score whose own scoring cost alone breaks the budget is not a candidate
+    fixed = [src for src in settings["score_candidates"]
+             if source_costs[src][0] <= budget_ms] or list(settings["score_candidates"])
     feats = data_features(log_probs, *_options(settings))
     score_sets: dict[str, np.ndarray] = {}
     pi = val_logits = None
-    rule_budget = budget_ms
+    # the least a rule can cost when every fixed candidate's own scoring breaks the budget
+    rule_budget = max(budget_ms, min(float(source_costs[src][0]) for src in fixed)) if fixed \
+        else budget_ms
     # the learned score is trained unless its own scoring cost alone makes the budget
     # infeasible (then only a fixed score can meet it)
     if budget_ms >= learned_costs[0] or not fixed:
-        rule_budget = max(budget_ms, float(learned_costs[0]))
+        rule_budget = max(rule_budget, float(learned_costs[0]))
         policy.weights, score_sets[LEARNED] = _train_members(
             feats, correct_np, learned_costs, rule_budget, settings, seed
         )
@@ -693,6 +700,22 @@ def _scorer_extra(settings: Mapping[str, Any], n_exits: int) -> np.ndarray:
             f"exit) or [], got {settings['scorer_extra_ms']!r}"
         )
     return extra
+
+
+def _fixed_costs(settings: Mapping[str, Any], costs: np.ndarray) -> dict[str, np.ndarray]:
+    """Each fixed score candidate's costs: `costs` plus its `fixed_extra_ms` if charged."""
+    extra = settings["fixed_extra_ms"] or {}
+    if not isinstance(extra, Mapping) or any(
+        name not in FIXED_SCORES or np.shape(values) != costs.shape
+        or not np.isfinite(np.asarray(values, dtype=np.float64)).all()
+        for name, values in extra.items()
+    ):
+        raise ConfigError(
+            f"schedulers.eenet.fixed_extra_ms: expected {{score: {costs.size} finite values}} "
+            f"for scores among {', '.join(FIXED_SCORES)}, or {{}}; got {extra!r}"
+        )
+    return {src: costs + np.asarray(extra.get(src, np.zeros(costs.size)), dtype=np.float64)
+            for src in settings["score_candidates"]}
 
 
 def _train_members(
