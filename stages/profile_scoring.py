@@ -2,7 +2,7 @@
 
 Usage: python stages/profile_scoring.py MODEL_DIR LATENCY_JSON OUT_JSON
 (reads params.yaml: scoring, and the schedulers.eenet keys that shape its scorer; device,
-batch size and threads are the latency profile's)
+batch size and threads are the latency profile's; for an imported table, this host's CPU)
 """
 
 from eenet.atomic import write_json
@@ -23,9 +23,13 @@ def main(model_dir: str, latency_json: str, out_json: str) -> None:
     if len(latency["cumulative_ms"]) != model.n_exits:
         raise ArtifactError(f"{latency_json}: {len(latency['cumulative_ms'])} exits, the model "
                             f"in {model_dir} has {model.n_exits}; rerun profile")
+    # a table imported from another device (profile.table) names a device this host may not
+    # have: the scoring is then measured on this host's CPU
+    measured_here = latency.get("source", "measured") == "measured"
     table = profile_scoring(
         model, {k: v for k, v in eenet.items() if k in ARCHITECTURE},
-        device=latency.get("device") or "cpu", batch_size=int(latency.get("batch_size") or 1),
+        device=(latency.get("device") if measured_here else None) or "cpu",
+        batch_size=int(latency.get("batch_size") or 1),
         threads=int(latency.get("threads") or 1), **settings,
     )
     write_json(out_json, table)

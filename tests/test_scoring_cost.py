@@ -10,11 +10,15 @@ import torch
 
 from eenet.errors import ArtifactError, ConfigError
 from eenet.evaluation import evaluate_policies
+from eenet.models import build_model
+from eenet.models.artifact import save_trained
+from eenet.outputs import save_latency
 from eenet.schedulers import fit_policy, load_policy
 from eenet.schedulers.eenet import check_weights, untrained_policy
 from eenet.scoring_cost import CHARGED, extra_costs, load_scoring, profile_scoring
 from eenet.sweep import fit_all
 from tests.conftest import FAST_EENET
+from tests.robust_helpers import check_ok, run_stage, tiny_params, write_params
 from tests.runtime_helpers import TinyNet
 
 
@@ -136,3 +140,20 @@ def test_eenet_charges_its_fixed_entropy_candidate_too(pair, costs):
     with pytest.raises(ConfigError, match=r"^schedulers\.eenet\.fixed_extra_ms: expected "
                                           r"\{score: 3 finite values\}"):
         fit_policy("eenet", val, costs, 1.9, {**settings, "fixed_extra_ms": {"oracle": [0] * 3}})
+
+
+def test_stage_measures_on_this_hosts_cpu_for_a_table_imported_from_a_gpu(tmp_path):
+    """profile.table imported from a GPU machine: the table says cuda, this host may have no
+    GPU; the scoring is measured here on the CPU instead of failing."""
+    params = tiny_params()
+    params["scoring"].update(warmup=2, repeats=10)
+    write_params(tmp_path, params)
+    options = params["model"]["options"]
+    save_trained(build_model("resnet1d_3", 10, **options), tmp_path / "model", "resnet1d_3", 10,
+                 options)
+    save_latency(tmp_path / "latency.json", {
+        "cumulative_ms": [1.0, 2.0, 3.0], "device": "cuda", "batch_size": 1,
+        "source": "gpu_box/latency.json"})
+    check_ok(run_stage("profile_scoring", tmp_path, "model", "latency.json", "scoring.json"))
+    table = load_scoring(tmp_path / "scoring.json", 3)
+    assert table["device"] == "cpu" and set(table["extra_ms"]) == set(CHARGED)
