@@ -19,6 +19,7 @@ Usage (repository root, after `dvc repro` here or anywhere):
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import shutil
@@ -39,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def device_params(params: dict[str, Any], device: str) -> dict[str, Any]:
     """params.yaml with every measuring stage on `device`."""
-    params = json.loads(json.dumps(params))
+    params = copy.deepcopy(params)
     for name in ("profile", "dump", "measure"):
         params[name]["device"] = device
     return params

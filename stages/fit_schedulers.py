@@ -15,6 +15,7 @@ from eenet.budget import resolve_budget, resolve_sweep
 from eenet.cli import stage_cli
 from eenet.outputs import check_compatible, load_exit_outputs, load_latency
 from eenet.params import group, read_params
+from eenet.schedulers.eenet import FIXED_SCORES
 from eenet.scoring_cost import load_scoring, method_extra
 from eenet.sweep import fit_all
 
@@ -30,17 +31,16 @@ def main(val_npz: str, latency_json: str, scoring_json: str, out_dir: str) -> No
     val = load_exit_outputs(val_npz)
     check_compatible(val, np.asarray(costs), f"{val_npz} vs {latency_json}")
     scoring = load_scoring(scoring_json, len(costs))
+    charged = {m: method_extra(scoring, m, len(costs)) for m in scoring["extra_ms"]}
     eenet = dict(settings.get("eenet") or {})
     if not eenet.get("scorer_extra_ms"):  # an explicit setting wins over the measured table
         eenet["scorer_extra_ms"] = method_extra(scoring, "eenet", len(costs)).tolist()
     if not eenet.get("fixed_extra_ms"):  # EENet's fixed score candidates, charged likewise
-        eenet["fixed_extra_ms"] = {m: method_extra(scoring, m, len(costs)).tolist()
-                                   for m in ("entropy",) if m in scoring["extra_ms"]}
+        eenet["fixed_extra_ms"] = {m: e.tolist() for m, e in charged.items() if m in FIXED_SCORES}
     settings["eenet"] = eenet
-    charged = {m: method_extra(scoring, m, len(costs)) for m in scoring["extra_ms"]
-               if m != "eenet"}
-    index = fit_all(val, costs, methods, sweep, headline, out_dir,
-                    settings, seed, budget_spec=params["budget"], charged=charged)
+    index = fit_all(val, costs, methods, sweep, headline, out_dir, settings, seed,
+                    budget_spec=params["budget"],
+                    charged={m: e for m, e in charged.items() if m != "eenet"})
     print(f"fitted {len(index['entries'])} schedulers; headline budget {headline:.4g} ms/sample")
     for entry in index["entries"]:
         if "fitted_ms" in entry:

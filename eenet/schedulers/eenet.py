@@ -665,8 +665,8 @@ def _fit(
     score_sets: dict[str, np.ndarray] = {}
     pi = val_logits = None
     # the least a rule can cost when every fixed candidate's own scoring breaks the budget
-    rule_budget = max(budget_ms, min(float(source_costs[src][0]) for src in fixed)) if fixed \
-        else budget_ms
+    rule_budget = max(budget_ms, min((float(source_costs[src][0]) for src in fixed),
+                                     default=budget_ms))
     # the learned score is trained unless its own scoring cost alone makes the budget
     # infeasible (then only a fixed score can meet it)
     if budget_ms >= learned_costs[0] or not fixed:
