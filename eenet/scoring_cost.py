@@ -32,7 +32,7 @@ from eenet.schedulers.base import FittedPolicy
 REFERENCE = "maxprob"
 CHARGED = ("entropy", "patience", "eenet")  # methods whose scoring costs more than the reference
 # the schedulers.eenet settings that shape the learned scorer (and so its cost)
-ARCHITECTURE = ("top_probs", "agreement", "log_scale", "hidden", "folds")
+ARCHITECTURE = ("top_probs", "agreement", "log_scale", "hidden", "folds", "lookahead")
 
 
 def scoring_policies(

@@ -12,6 +12,7 @@ from eenet.evaluation import _evaluate
 from eenet.outputs import ExitOutputs
 from eenet.schedulers import available_methods, fit_policy, load_policy, method_defaults
 from eenet.schedulers.base import first_exit, thresholds_from_plan
+from eenet.schedulers.eenet import lookahead_scores, solve_lookahead
 from eenet.schedulers.plans import (
     calibrated_plan,
     cost_neutral_directions,
@@ -251,7 +252,7 @@ def _chained_step_scores(policy, lp: np.ndarray, seed: int) -> list[np.ndarray]:
     return out
 
 
-@pytest.mark.parametrize("source", ["learned", "maxprob", "entropy"])
+@pytest.mark.parametrize("source", ["learned", "lookahead", "maxprob", "entropy"])
 def test_eenet_step_scores_equal_batch_scores(pair, costs, source):
     val, test = pair
     policy = fit_policy("eenet", val, costs, 1.8, FAST_EENET)
@@ -292,3 +293,85 @@ def test_eenet_score_candidates_are_validated(pair, costs):
     val, _ = pair
     with pytest.raises(ConfigError, match="schedulers.eenet.score_candidates"):
         fit_policy("eenet", val, costs, 1.8, {**FAST_EENET, "score_candidates": ["oracle"]})
+
+
+def _overthinking_pair(seed: int) -> tuple[ExitOutputs, ExitOutputs]:
+    """4 exits whose last one is worse than the third on a quarter of the samples that the
+    third gets right (its logits replaced by noise there): spending more can cost accuracy."""
+    val, test = make_split_pair(4, 10, 4000, 4000, seed=seed)
+    out = []
+    for i, split in enumerate((val, test)):
+        rng = np.random.default_rng(seed * 10 + i)
+        logits = split.logits.copy()
+        spoil = (logits[2].argmax(-1) == split.labels) & (rng.random(split.n_samples) < 0.25)
+        logits[3, spoil] = rng.standard_normal((int(spoil.sum()), logits.shape[2])) * 3
+        out.append(ExitOutputs(logits, split.labels))
+    return out[0], out[1]
+
+
+def test_lookahead_rule_meets_the_budget_and_spends_more_with_more():
+    rng = np.random.default_rng(0)
+    costs = np.array([1.0, 2.0, 3.0, 4.0])
+    looks = [rng.standard_normal((3000, 4 - k)) for k in range(3)] + [np.zeros((3000, 0))]
+    zero = np.array([0.0, 0.0, 0.0, -np.inf])
+    spent = []
+    for budget in (1.2, 2.0, 2.8, 3.6):
+        lam, plan = solve_lookahead(looks, costs, budget)
+        exits = first_exit(lookahead_scores(looks, costs, lam), zero)
+        assert costs[exits].mean() <= budget + 1e-12
+        assert costs[exits].mean() >= budget - 3 / 3000  # a few samples' worth below at most
+        np.testing.assert_allclose(plan, np.bincount(exits, minlength=4) / 3000)
+        spent.append(costs[exits].mean())
+    assert spent == sorted(spent)
+    # an expensive budget that the rule at lam = 0 would not spend is spent at lam < 0
+    assert solve_lookahead(looks, costs, 3.9)[0] < 0
+
+
+def test_eenet_lookahead_stops_before_an_exit_that_overthinks():
+    # spending the whole budget with max p sends samples on to an exit that gets a quarter of
+    # exit 2's right answers wrong; the lookahead heads see it coming (P(right at 3) is low
+    # where exit 2's answer would be right) and keep them at exit 2.
+    val, test = _overthinking_pair(3)
+    costs = np.array([1.0, 2.0, 3.0, 4.0])
+    lp, correct = test.log_probs(), test.correct()
+    margins = []
+    for budget in (3.2, 3.6):
+        best = max(
+            _evaluate(correct, fit_policy(m, val, costs, budget).decide(lp), costs)["accuracy"]
+            for m in ("maxprob", "entropy")
+        )
+        policy = fit_policy("eenet", val, costs, budget, {"refine_plan": False})
+        assert policy.score_source == "lookahead", (budget, policy.plan_source)
+        result = _evaluate(correct, policy.decide(lp), costs)
+        assert result["cost_ms"] <= budget * 1.03
+        margins.append(result["accuracy"] - best)
+    assert min(margins) > 1.0, margins
+    without = fit_policy("eenet", val, costs, 3.6, {"refine_plan": False, "lookahead": False})
+    assert without.score_source != "lookahead" and not any(".f" in k for k in without.weights)
+
+
+def test_eenet_lookahead_round_trip_and_corruption(tmp_path, pair, costs):
+    val, test = pair
+    policy = fit_policy("eenet", val, costs, 1.8, FAST_EENET)
+    policy.score_source = "lookahead"
+    policy.save(tmp_path / "p")
+    loaded = load_policy(tmp_path / "p")
+    assert loaded.score_source == "lookahead"
+    assert loaded.lookahead_lambda == policy.lookahead_lambda
+    np.testing.assert_array_equal(loaded.exits_for(test), policy.exits_for(test))
+    meta_path = tmp_path / "p" / "policy.json"
+    meta = json.loads(meta_path.read_text())
+    broken = {k: v for k, v in meta.items() if k != "lookahead_lambda"}
+    meta_path.write_text(json.dumps(broken))
+    with pytest.raises(ArtifactError, match="needs a number lookahead_lambda"):
+        load_policy(tmp_path / "p")
+    meta_path.write_text(json.dumps({**meta, "lookahead_costs_ms": [1.0]}))
+    with pytest.raises(ArtifactError, match="lookahead_costs_ms needs 3 values"):
+        load_policy(tmp_path / "p")
+    plain = fit_policy("eenet", val, costs, 1.8, {**FAST_EENET, "lookahead": False})
+    plain.save(tmp_path / "q")
+    meta = json.loads((tmp_path / "q" / "policy.json").read_text())
+    meta.update(score_source="lookahead", lookahead_lambda=0.1, lookahead_costs_ms=[1, 2, 3])
+    (tmp_path / "q" / "policy.json").write_text(json.dumps(meta))
+    with pytest.raises(ArtifactError, match="no lookahead heads"):
+        load_policy(tmp_path / "q")

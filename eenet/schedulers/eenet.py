@@ -14,8 +14,10 @@ folds and early-stops on its own; inference averages their score logits); the sc
 or the heuristics' max p / entropy) and the plan (pi calibrated to the budget, the geometric
 plan, a constant-cost refinement) chosen on out-of-fold validation accuracy, leaving the
 heuristics' choice (max p, geometric plan) only on a significant gain; ranking by the score
-logit g_k (same order as a_k, no ties at 1.0). Inference runs the same feature code in numpy
-float64 from safetensors weights, one exit at a time during real early exit (`score_step`).
+logit g_k (same order as a_k, no ties at 1.0); lookahead heads f_k estimating P(exit j right
+| x_k) for j >= k, whose stop value P_k - max_j (P_j - lam (c_j - c_k)) is one more candidate
+score (lam solved for the budget). Inference runs the same feature code in numpy float64 from
+safetensors weights, one exit at a time during real early exit (`score_step`).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from eenet.schedulers.scores import entropy_of, max_log_prob, neg_normalised_ent
 
 WEIGHTS_FILE = "eenet.safetensors"
 LEARNED = "learned"
+LOOKAHEAD = "lookahead"  # stop value from the lookahead heads (departure 8)
 # fixed score functions the learned score must beat (the heuristics' confidences)
 FIXED_SCORES = {"maxprob": max_log_prob, "entropy": neg_normalised_entropy}
 
@@ -69,6 +72,7 @@ DEFAULTS: dict[str, Any] = {
     "refine_min_gain": 0.0005,  # ... keeping a move only if it gains > this fraction (>= 2)
     "switch_z": 2.0,  # leave the heuristic baseline only if out-of-fold val gain has z >= this
     "refine_z": 3.0,  # ... and a refined (searched) plan only if its gain has z >= this
+    "lookahead": True,  # also train lookahead heads f_k: P(exit j right | x_k), j >= k
     "threads": 1,  # torch threads while fitting (tiny matmuls: more threads only contend)
     "score_candidates": ["maxprob", "entropy"],  # fixed scores the learned one must beat
     # extra ms/sample of reaching each exit when the learned score runs instead of max p (the
@@ -140,19 +144,22 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class ExitScorer:
-    """Exit k's score networks of all M ensemble members fused into one two-layer net:
-    member i's g_k on [x_k, a^i_0..a^i_{k-1}] is block i of w1 / b1 / w2 / b2, so one call
-    scores every member (zeros elsewhere add exact zeros); a last output column is the
-    members' mean (the ensemble's score)."""
+    """Exit k's networks of all M ensemble members fused into one two-layer net: member i's
+    g_k on [x_k, a^i_0..a^i_{k-1}] is hidden block i of w1 / b1 (then, with lookahead heads,
+    member i's f_k is hidden block M + i), so one call scores every member (zeros elsewhere
+    add exact zeros). Output columns: the M members' g_k, their mean (the ensemble's score),
+    then the members' mean of the `looks` lookahead logits (exits k..K-1)."""
 
-    w1: np.ndarray  # [d + M*k, M*H]: data-feature rows shared, then member-major a rows
-    b1: np.ndarray  # [M*H]
-    w2: np.ndarray  # [M*H, M + 1], block diagonal, then the mean of the M columns
-    b2: np.ndarray  # [M + 1]
+    w1: np.ndarray  # [d + M*k, blocks]: data-feature rows shared, then member-major a rows
+    b1: np.ndarray  # [blocks]
+    w2: np.ndarray  # [blocks, M + 1 + looks]
+    b2: np.ndarray  # [M + 1 + looks]
+    members: int
+    looks: int = 0
 
     def logits(self, features: np.ndarray, carry: np.ndarray | None) -> np.ndarray:
-        """Every member's g_k and their mean, [N, M + 1]; `carry` = the members'
-        a_0..a_{k-1}, [N, M, k]."""
+        """Every member's g_k, their mean and the mean lookahead logits, [N, M + 1 + looks];
+        `carry` = the members' a_0..a_{k-1}, [N, M, k]."""
         if carry is not None and carry.shape[2]:
             features = np.concatenate([features, carry.reshape(carry.shape[0], -1)], 1)
         # einsum, not BLAS matmul: a row's result must not depend on the batch size (BLAS
@@ -166,38 +173,70 @@ class ExitScorer:
         return z
 
 
+def _net(weights: Mapping[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+    return {key: np.asarray(weights[f"{prefix}.{key}"], dtype=np.float64)
+            for key in ("w1", "b1", "w2", "b2")}
+
+
 def compile_scorer(weights: Mapping[str, np.ndarray]) -> list[ExitScorer]:
-    """The fused float64 score networks of every exit (empty when nothing was trained)."""
+    """The fused float64 networks of every exit (empty when nothing was trained)."""
     members = _members(weights)
-    scorers: list[ExitScorer] = []
     n = len(members)
-    for k in range(sum(1 for name in weights if name.startswith(f"{members[0]}g")
-                       and name.endswith(".w1")) if members else 0):
-        nets = [{key: np.asarray(weights[f"{m}g{k}.{key}"], dtype=np.float64)
-                 for key in ("w1", "b1", "w2", "b2")} for m in members]
-        d, hidden = nets[0]["w1"].shape[0] - k, nets[0]["w1"].shape[1]
-        w1 = np.zeros((d + n * k, n * hidden))
-        w2 = np.zeros((n * hidden, n + 1))
-        for i, net in enumerate(nets):
-            cols = slice(i * hidden, (i + 1) * hidden)
+    n_exits = sum(1 for name in weights if members and name.startswith(f"{members[0]}g")
+                  and name.endswith(".w1"))
+    scorers: list[ExitScorer] = []
+    for k in range(n_exits):
+        nets = [_net(weights, f"{m}g{k}") for m in members]
+        heads = ([_net(weights, f"{m}f{k}") for m in members]
+                 if f"{members[0]}f{k}.w1" in weights else [])
+        d = nets[0]["w1"].shape[0] - k
+        looks = heads[0]["w2"].shape[1] if heads else 0
+        blocks = nets + heads
+        edges = np.cumsum([0, *(net["w1"].shape[1] for net in blocks)])
+        w1 = np.zeros((d + n * k, edges[-1]))
+        w2 = np.zeros((edges[-1], n + 1 + looks))
+        b2 = np.zeros(n + 1 + looks)
+        for i, net in enumerate(blocks):
+            cols, member = slice(edges[i], edges[i + 1]), i % n
             w1[:d, cols] = net["w1"][:d]
-            w1[d + i * k : d + (i + 1) * k, cols] = net["w1"][d:]
-            w2[cols, i] = net["w2"][:, 0]
-        w2[:, n] = w2[:, :n].sum(axis=1) / n
-        b2 = np.concatenate([net["b2"] for net in nets])
-        scorers.append(ExitScorer(
-            w1, np.concatenate([net["b1"] for net in nets]), w2, np.append(b2, b2.mean())
-        ))
+            w1[d + member * k : d + (member + 1) * k, cols] = net["w1"][d:]
+            if i < n:
+                w2[cols, i], b2[i] = net["w2"][:, 0], net["b2"][0]
+            else:
+                w2[cols, n + 1 :] = net["w2"] / n
+        w2[:, n], b2[n] = w2[:, :n].sum(axis=1) / n, b2[:n].mean()
+        if heads:
+            b2[n + 1 :] = np.mean([net["b2"] for net in heads], axis=0)
+        b1 = np.concatenate([net["b1"] for net in blocks])
+        scorers.append(ExitScorer(w1, b1, w2, b2, n, looks))
     return scorers
 
 
 def _step(
     scorer: ExitScorer, features: np.ndarray, carry: np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Exit k's score logit (member mean) and the carry extended by the members' a_k."""
+    """Exit k's outputs [N, M + 1 + looks] (see ExitScorer) and the carry extended by the
+    members' a_k."""
     z = scorer.logits(features, carry)
-    a = _sigmoid(z[:, :-1])[:, :, None]
-    return z[:, -1], a if carry is None else np.concatenate([carry, a], 2)
+    a = _sigmoid(z[:, : scorer.members])[:, :, None]
+    return z, a if carry is None else np.concatenate([carry, a], 2)
+
+
+def stop_value(look_logits: np.ndarray, costs_ahead: np.ndarray, lam: float) -> np.ndarray:
+    """Value of leaving at exit k over the best continuation, [N]: P(right at k) minus the
+    max over later exits j of P(right at j) - lam (c_j - c_k). `look_logits` [N, K-k] are the
+    lookahead logits for exits k..K-1, `costs_ahead` their costs [K-k]."""
+    p = _sigmoid(look_logits)
+    ahead = p[:, 1:] - lam * (costs_ahead[1:] - costs_ahead[0])
+    return p[:, 0] - ahead.max(axis=1)
+
+
+def lookahead_scores(looks: list[np.ndarray], costs: np.ndarray, lam: float) -> np.ndarray:
+    """`stop_value` at every exit but the last (zeros there: it takes everyone left), [K, N]."""
+    out = np.zeros((len(looks), looks[0].shape[0]))
+    for k, z in enumerate(looks[:-1]):
+        out[k] = stop_value(z, np.asarray(costs, dtype=np.float64)[k:], lam)
+    return out
 
 
 def score_logits(weights: Mapping[str, np.ndarray], log_probs: np.ndarray) -> np.ndarray:
@@ -220,20 +259,29 @@ def _members(weights: Mapping[str, np.ndarray]) -> list[str]:
     return [""] if "g0.w1" in weights else []
 
 
+def _forward(
+    weights: Mapping[str, np.ndarray], feats: list[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """(mean score logits [K, N], every member's a_k [N, M, K], mean lookahead logits per exit
+    [N, looks_k]) over the exits of `feats`."""
+    scorers = compile_scorer(weights)
+    n = feats[0].shape[0]
+    if not scorers:  # fitted without training (no early exit needed): no scores
+        return np.zeros((len(feats), n)), np.zeros((n, 0, len(feats))), []
+    carry, rows, looks = None, [], []
+    for scorer, x in zip(scorers, feats, strict=False):
+        z, carry = _step(scorer, x, carry)
+        rows.append(z[:, scorer.members])
+        looks.append(z[:, scorer.members + 1 :])
+    assert carry is not None
+    return np.stack(rows), carry, looks
+
+
 def _member_probabilities(
     weights: Mapping[str, np.ndarray], feats: list[np.ndarray]
 ) -> tuple[np.ndarray, np.ndarray]:
     """(mean score logits [K, N], every member's a_k [N, M, K]) over the exits of `feats`."""
-    scorers = compile_scorer(weights)
-    n = feats[0].shape[0]
-    if not scorers:  # fitted without training (no early exit needed): no scores
-        return np.zeros((len(feats), n)), np.zeros((n, 0, len(feats)))
-    carry, rows = None, []
-    for scorer, x in zip(scorers, feats, strict=False):
-        z, carry = _step(scorer, x, carry)
-        rows.append(z)
-    assert carry is not None
-    return np.stack(rows), carry
+    return _forward(weights, feats)[:2]
 
 
 def _score_logits(weights: Mapping[str, np.ndarray], feats: list[np.ndarray]) -> np.ndarray:
@@ -246,12 +294,15 @@ def _score_logits(weights: Mapping[str, np.ndarray], feats: list[np.ndarray]) ->
 
 @dataclass
 class EENetPolicy(FittedPolicy):
-    """Thresholds on the score logits g_k; weights kept as plain float32 arrays."""
+    """Thresholds on the score logits g_k (or on a fixed score, or on the lookahead stop
+    value); weights kept as plain float32 arrays."""
 
     weights: dict[str, np.ndarray] = field(default_factory=dict)
     plan: list[float] = field(default_factory=list)
     plan_source: str = ""
-    score_source: str = LEARNED  # "learned" (g_k) or a fixed score of FIXED_SCORES
+    score_source: str = LEARNED  # "learned" (g_k), "lookahead" or a score of FIXED_SCORES
+    lookahead_lambda: float = 0.0  # the lookahead stop value's price of a ms (accuracy / ms)
+    lookahead_costs: list[float] = field(default_factory=list)  # ... and the costs it uses
     _scorers: list[ExitScorer] = field(default_factory=list, init=False, repr=False,
                                        compare=False)
     _options: tuple[int, bool, bool] = field(default=(0, False, False), init=False,
@@ -262,7 +313,21 @@ class EENetPolicy(FittedPolicy):
     def scores(self, log_probs: np.ndarray) -> np.ndarray:
         if self.score_source in FIXED_SCORES:
             return FIXED_SCORES[self.score_source](log_probs)
-        return score_logits(self.weights, log_probs)
+        return self._learned_scores(
+            data_features(log_probs, *_feature_options(self.weights)), log_probs.shape[0]
+        )
+
+    def _learned_scores(self, feats: list[np.ndarray], n_exits: int) -> np.ndarray:
+        """g_k, or the lookahead stop value, of the exits of `feats` ([k, N])."""
+        if self.score_source != LOOKAHEAD:
+            return _score_logits(self.weights, feats)
+        looks = _forward(self.weights, feats)[2]
+        costs = np.asarray(self.lookahead_costs, dtype=np.float64)
+        scores = np.zeros((len(feats), feats[0].shape[0]))
+        for k, z in enumerate(looks):  # exits before the last: those with lookahead heads
+            if z.shape[1] > 1:
+                scores[k] = stop_value(z, costs[k:], self.lookahead_lambda)
+        return scores
 
     def score_step(
         self, k: int, history: np.ndarray, carry: np.ndarray | None
@@ -277,8 +342,15 @@ class EENetPolicy(FittedPolicy):
             self._compiled_from = self.weights
         if not self._scorers:
             return np.zeros(history.shape[1]), None
+        scorer = self._scorers[k]
         x = exit_features(history[k], history[k - 1] if k > 0 else None, *self._options)
-        return _step(self._scorers[k], x, carry)
+        z, carry = _step(scorer, x, carry)
+        if self.score_source != LOOKAHEAD:
+            return z[:, scorer.members], carry
+        if scorer.looks < 2:  # the last exit: it takes everyone left
+            return np.zeros(z.shape[0]), carry
+        costs = np.asarray(self.lookahead_costs, dtype=np.float64)[k:]
+        return stop_value(z[:, scorer.members + 1 :], costs, self.lookahead_lambda), carry
 
     def scores_cached(self, log_probs: np.ndarray, cache: dict[Any, np.ndarray]) -> np.ndarray:
         """Policies fitted at other budgets share the (budget-independent) input features."""
@@ -291,12 +363,15 @@ class EENetPolicy(FittedPolicy):
         key = ("eenet_features", *options)
         if key not in cache:
             cache[key] = data_features(log_probs, *options)  # type: ignore[assignment]
-        return _score_logits(self.weights, cache[key])  # type: ignore[arg-type]
+        return self._learned_scores(cache[key], log_probs.shape[0])  # type: ignore[arg-type]
 
     def metadata(self) -> dict[str, Any]:
         meta = super().metadata()
         meta.update(plan=list(self.plan), plan_source=self.plan_source,
                     score_source=self.score_source, weights=WEIGHTS_FILE)
+        if self.score_source == LOOKAHEAD:
+            meta.update(lookahead_lambda=float(self.lookahead_lambda),
+                        lookahead_costs_ms=[float(c) for c in self.lookahead_costs])
         return meta
 
     def save_tensors(self, directory: Path) -> None:
@@ -319,15 +394,37 @@ class EENetPolicy(FittedPolicy):
         base.plan = list(meta.get("plan", []))
         base.plan_source = str(meta.get("plan_source", ""))
         base.score_source = str(meta.get("score_source", LEARNED))
-        if base.score_source != LEARNED and base.score_source not in FIXED_SCORES:
-            allowed = ", ".join([LEARNED, *FIXED_SCORES])
-            raise ArtifactError(f"{directory / 'policy.json'}: unknown score_source "
-                                f"{base.score_source!r}; allowed: {allowed}")
+        where = directory / "policy.json"
+        if base.score_source not in (LEARNED, LOOKAHEAD, *FIXED_SCORES):
+            allowed = ", ".join([LEARNED, LOOKAHEAD, *FIXED_SCORES])
+            raise ArtifactError(f"{where}: unknown score_source {base.score_source!r}; "
+                                f"allowed: {allowed}")
+        if base.score_source == LOOKAHEAD:
+            _load_lookahead(base, meta, where)
         return base
 
 
+def _load_lookahead(policy: EENetPolicy, meta: Mapping[str, Any], where: Path) -> None:
+    """The lookahead rule's price and costs from policy.json, checked against the weights."""
+    try:
+        policy.lookahead_lambda = float(meta["lookahead_lambda"])
+        policy.lookahead_costs = [float(c) for c in meta["lookahead_costs_ms"]]
+    except (KeyError, TypeError, ValueError):
+        raise ArtifactError(f"{where}: score_source 'lookahead' needs a number "
+                            "lookahead_lambda and a list lookahead_costs_ms") from None
+    n_exits = len(policy.thresholds)
+    if len(policy.lookahead_costs) != n_exits or not math.isfinite(policy.lookahead_lambda):
+        raise ArtifactError(f"{where}: lookahead_costs_ms needs {n_exits} values (one per "
+                            f"exit) and lookahead_lambda a finite number")
+    heads = [scorer.looks for scorer in compile_scorer(policy.weights)]
+    if heads[:-1] != list(range(n_exits, 1, -1)):
+        raise ArtifactError(f"{where}: score_source 'lookahead' but the weights have no "
+                            "lookahead heads for every exit before the last")
+
+
 def check_weights(weights: Mapping[str, np.ndarray], path: Path) -> None:
-    """Every score / assignment MLP must be in -> hidden -> 1 with matching shapes."""
+    """Every score / assignment MLP must be in -> hidden -> 1 (a lookahead head:
+    -> hidden -> its exits) with matching shapes."""
     for name in weights:
         if not name.endswith(".w1"):
             continue
@@ -337,7 +434,9 @@ def check_weights(weights: Mapping[str, np.ndarray], path: Path) -> None:
         except KeyError as exc:
             raise ArtifactError(f"{path}: EENet weights incomplete (missing {exc})") from None
         hidden = shapes[0][1] if len(shapes[0]) == 2 else -1
-        if shapes[1:] != [(hidden,), (hidden, 1), (1,)]:
+        # g_k / h_k have one output; a lookahead head f_k one per exit k..K-1
+        outputs = shapes[3][0] if net.rsplit(".", 1)[-1].startswith("f") and shapes[3] else 1
+        if shapes[1:] != [(hidden,), (hidden, outputs), (outputs,)]:
             raise ArtifactError(
                 f"{path}: EENet weights of the wrong shape ({net}: w1 {shapes[0]}, "
                 f"b1 {shapes[1]}, w2 {shapes[2]}, b2 {shapes[3]})"
@@ -348,9 +447,9 @@ def check_weights(weights: Mapping[str, np.ndarray], path: Path) -> None:
 
 
 class _MLP:
-    """in -> hidden (ReLU) -> 1, parameters initialised from a private generator."""
+    """in -> hidden (ReLU) -> outputs, parameters initialised from a private generator."""
 
-    def __init__(self, in_dim: int, hidden: int, gen: torch.Generator) -> None:
+    def __init__(self, in_dim: int, hidden: int, gen: torch.Generator, outputs: int = 1) -> None:
         def uniform(shape: tuple[int, ...], fan_in: int) -> torch.Tensor:
             bound = 1.0 / math.sqrt(fan_in)
             t = (torch.rand(shape, generator=gen, dtype=torch.float32) * 2 - 1) * bound
@@ -359,13 +458,21 @@ class _MLP:
         self.params = {
             "w1": uniform((in_dim, hidden), in_dim),
             "b1": uniform((hidden,), in_dim),
-            "w2": uniform((hidden, 1), hidden),
-            "b2": uniform((1,), hidden),
+            "w2": uniform((hidden, outputs), hidden),
+            "b2": uniform((outputs,), hidden),
         }
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+    def outputs(self, x: torch.Tensor) -> torch.Tensor:
+        """[N, outputs]."""
         p = self.params
-        return (torch.relu(x @ p["w1"] + p["b1"]) @ p["w2"] + p["b2"])[:, 0]
+        return torch.relu(x @ p["w1"] + p["b1"]) @ p["w2"] + p["b2"]
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.outputs(x)[:, 0]
+
+    def state(self) -> dict[str, np.ndarray]:
+        return {key: t.detach().clone().numpy().astype(np.float32)
+                for key, t in self.params.items()}
 
 
 class _Nets:
@@ -402,8 +509,7 @@ class _Nets:
         out = {}
         for name, nets in (("g", self.g), ("h", self.h)):
             for k, m in enumerate(nets):
-                for key, t in m.params.items():
-                    out[f"{name}{k}.{key}"] = t.detach().clone().numpy().astype(np.float32)
+                out.update({f"{name}{k}.{key}": value for key, value in m.state().items()})
         return out
 
 
@@ -479,6 +585,75 @@ def _train_once(
     return best_state
 
 
+def _train_lookahead(
+    feats: list[np.ndarray],
+    correct_np: np.ndarray,
+    state: Mapping[str, np.ndarray],
+    fit_idx: np.ndarray,
+    hold_idx: np.ndarray,
+    s: Mapping[str, Any],
+    seed: int,
+) -> dict[str, np.ndarray]:
+    """Lookahead heads f_k (k < K-1) of one member: on g's inputs [x_k, a_0..a_{k-1}] (the
+    member's trained a), logits of "exit j is right" for j = k..K-1, plain BCE, full-batch
+    AdamW, early-stopped on the member's held-out fold like g. Weights f{k}.*."""
+    n_exits = correct_np.shape[0]
+    a = _member_probabilities(state, feats)[1][:, 0, :]  # [N, K], this member's a_k
+    gen = torch.Generator().manual_seed(seed)
+    out: dict[str, np.ndarray] = {}
+    for k in range(n_exits - 1):
+        x = torch.from_numpy(np.concatenate([feats[k], a[:, :k]], 1).astype(np.float32))
+        y = torch.from_numpy(correct_np[k:].T.astype(np.float32))
+        head = _MLP(x.shape[1], int(s["hidden"]), gen, outputs=n_exits - k)
+        opt = torch.optim.AdamW(list(head.params.values()), lr=s["lr"],
+                                weight_decay=s["weight_decay"])
+        x_fit, y_fit, x_hold, y_hold = x[fit_idx], y[fit_idx], x[hold_idx], y[hold_idx]
+        best_loss, best_state, stale, step = math.inf, head.state(), 0, 0
+        period = max(1, int(s["period"]))
+        while step < int(s["max_epochs"]) and stale < int(s["patience"]):
+            for _ in range(period):
+                opt.zero_grad(set_to_none=True)
+                bce = torch.nn.functional.binary_cross_entropy_with_logits
+                bce(head.outputs(x_fit), y_fit).backward()
+                opt.step()
+                step += 1
+            with torch.no_grad():
+                loss = float(torch.nn.functional.binary_cross_entropy_with_logits(
+                    head.outputs(x_hold), y_hold))
+            if loss < best_loss - 1e-6:
+                best_loss, best_state, stale = loss, head.state(), 0
+            else:
+                stale += 1
+        out.update({f"f{k}.{key}": value for key, value in best_state.items()})
+    return out
+
+
+def solve_lookahead(
+    looks: list[np.ndarray], costs: np.ndarray, budget: float
+) -> tuple[float, np.ndarray]:
+    """(lam, exit distribution) of the lookahead rule "leave at the first exit whose stop
+    value is >= 0" with the smallest price lam whose mean cost on these samples is <= budget,
+    by bisection (a higher price never sends a sample further). lam < 0 spends budget where
+    continuing costs the least accuracy, when the rule at lam = 0 spends less than B."""
+    costs = np.asarray(costs, dtype=np.float64)
+    zero = np.zeros(len(looks))
+    zero[-1] = -np.inf
+
+    def exits(lam: float) -> np.ndarray:
+        return first_exit(lookahead_scores(looks, costs, lam), zero)
+
+    span = 2.0 / max(float(np.diff(costs).min()), 1e-9)  # beyond: everyone at exit 0 / K-1
+    lo, hi = -span, span
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if costs[exits(mid)].mean() <= budget:
+            hi = mid
+        else:
+            lo = mid
+    chosen = exits(hi)
+    return hi, np.bincount(chosen, minlength=len(looks)) / chosen.size
+
+
 def mean_assignment(weights: Mapping[str, np.ndarray], feats: list[np.ndarray]) -> np.ndarray:
     """pi = mean over samples (and members) of r = softmax_k h_k(x_k), [K] (fit time only)."""
     return _mean_assignment(weights, feats, _member_probabilities(weights, feats)[1])
@@ -552,13 +727,15 @@ def _choose_rule(
     source_costs: Mapping[str, np.ndarray],
     budget: float,
     s: Mapping[str, Any],
+    own_plans: Mapping[str, list[tuple[str, np.ndarray]]] | None = None,
 ) -> tuple[str, str, np.ndarray]:
     """(score source, plan name, plan) used at inference, chosen on validation.
 
     `score_sets` maps each candidate score to its validation scores [K, N]: the learned g_k
-    out of fold (honest), and the fixed confidences of `score_candidates` (nothing fitted).
-    Each is tried with every candidate plan (EENet's pi calibrated to the budget at several
-    temperatures, the geometric plan) and the best pair is refined at constant cost. The
+    and the lookahead stop value out of fold (honest), and the fixed confidences of
+    `score_candidates` (nothing fitted). Each is tried with its `own_plans` (the lookahead
+    rule's exit distribution) and every candidate plan (EENet's pi calibrated to the budget at
+    several temperatures, the geometric plan) and the best pair is refined at constant cost. The
     baseline is the first fixed score with the geometric plan (what the heuristics do; another
     fixed score only if significantly better) or, with no fixed candidates, the learned score
     with the geometric plan. Each score's plans are made with its own costs (`source_costs`:
@@ -568,9 +745,11 @@ def _choose_rule(
     `switch_z`, `refine_z` for the searched plan), so noise in a few thousand samples cannot
     make EENet worse than the heuristics.
     """
-    plans = {src: _candidate_plans(pi, source_costs[src], budget, s) for src in score_sets}
+    own_plans = own_plans or {}
+    plans = {src: [*own_plans.get(src, []), *_candidate_plans(pi, source_costs[src], budget, s)]
+             for src in score_sets}
     base_at = -1 if s["geometric_candidate"] or pi is None else 0
-    fixed = [name for name in score_sets if name != LEARNED]
+    fixed = [name for name in score_sets if name in FIXED_SCORES]
     pairs = [(src, name, plan) for src in score_sets for name, plan in plans[src]]
     hits = {(src, name): _hits(score_sets[src], correct, plan) for src, name, plan in pairs}
     # the baseline: the first fixed score, or another fixed one only if significantly better
@@ -663,6 +842,7 @@ def _fit(
              if source_costs[src][0] <= budget_ms] or list(settings["score_candidates"])
     feats = data_features(log_probs, *_options(settings))
     score_sets: dict[str, np.ndarray] = {}
+    own_plans: dict[str, list[tuple[str, np.ndarray]]] = {}
     pi = val_logits = None
     # the least a rule can cost when every fixed candidate's own scoring breaks the budget
     rule_budget = max(budget_ms, min((float(source_costs[src][0]) for src in fixed),
@@ -671,16 +851,27 @@ def _fit(
     # infeasible (then only a fixed score can meet it)
     if budget_ms >= learned_costs[0] or not fixed:
         rule_budget = max(rule_budget, float(learned_costs[0]))
-        policy.weights, score_sets[LEARNED] = _train_members(
+        policy.weights, score_sets[LEARNED], oof_looks = _train_members(
             feats, correct_np, learned_costs, rule_budget, settings, seed
         )
         val_logits, val_a = _member_probabilities(policy.weights, feats)
         pi = _mean_assignment(policy.weights, feats, val_a)
+        if oof_looks is not None:  # the lookahead rule at the price that meets the budget
+            policy.lookahead_lambda, natural = solve_lookahead(oof_looks, learned_costs,
+                                                               rule_budget)
+            policy.lookahead_costs = learned_costs.tolist()
+            score_sets[LOOKAHEAD] = lookahead_scores(oof_looks, learned_costs,
+                                                     policy.lookahead_lambda)
+            source_costs[LOOKAHEAD] = learned_costs
+            own_plans[LOOKAHEAD] = [("lookahead", natural)]
     score_sets.update({src: FIXED_SCORES[src](log_probs) for src in fixed})
     source, name, plan = _choose_rule(score_sets, correct_np, pi, source_costs, rule_budget,
-                                      settings)
+                                      settings, own_plans)
     policy.score_source = source
-    val_scores = val_logits if source == LEARNED else score_sets[source]
+    if source in FIXED_SCORES:
+        val_scores = score_sets[source]
+    else:  # the ensemble's scores on all of validation, as at inference
+        val_scores = policy.scores(log_probs) if source == LOOKAHEAD else val_logits
     policy.thresholds = thresholds_from_plan(val_scores, plan)
     policy.plan, policy.plan_source = plan.tolist(), name
     policy.record_validation(val_scores, source_costs[source])
@@ -725,10 +916,11 @@ def _train_members(
     budget_ms: float,
     settings: Mapping[str, Any],
     seed: int,
-) -> tuple[dict[str, np.ndarray], np.ndarray]:
+) -> tuple[dict[str, np.ndarray], np.ndarray, list[np.ndarray] | None]:
     """Cross-fitting: member f trains on the other folds, early-stops on fold f and scores
-    fold f out of sample. Returns the members' weights and the out-of-fold score logits
-    [K, N] (honest: the plan is chosen on them)."""
+    fold f out of sample. Returns the members' weights, the out-of-fold score logits [K, N]
+    and, with `lookahead`, the out-of-fold lookahead logits per exit [N, looks_k] (honest:
+    the rule is chosen on them)."""
     n_exits, n = correct_np.shape
     data = [torch.from_numpy(d.astype(np.float32)) for d in feats]
     correct = torch.from_numpy(correct_np.T.astype(np.float32))  # [N, K]
@@ -738,6 +930,7 @@ def _train_members(
     fold_of[np.random.default_rng(seed).permutation(n)] = np.arange(n) % n_folds
     weights: dict[str, np.ndarray] = {}
     oof = np.zeros((n_exits, n))
+    oof_looks = [np.zeros((n, n_exits - k if k < n_exits - 1 else 0)) for k in range(n_exits)]
     for fold in range(n_folds):
         hold_idx, fit_idx = np.flatnonzero(fold_of == fold), np.flatnonzero(fold_of != fold)
         hold_feats = [d[hold_idx] for d in feats]
@@ -760,10 +953,16 @@ def _train_members(
             if best is None or acc > best[0] + 1e-12:
                 best = (acc, state, hold_logits)
         assert best is not None
-        weights.update({f"m{fold}.{key}": value for key, value in best[1].items()})
+        state = dict(best[1])
+        if settings["lookahead"]:
+            state.update(_train_lookahead(feats, correct_np, state, fit_idx, hold_idx, settings,
+                                          seed * 1000 + fold * 100 + 99))
+            for k, z in enumerate(_forward(state, hold_feats)[2]):
+                oof_looks[k][hold_idx] = z
+        weights.update({f"m{fold}.{key}": value for key, value in state.items()})
         oof[:, hold_idx] = best[2]
     weights.update(_header(n_folds, settings))
-    return weights, oof
+    return weights, oof, (oof_looks if settings["lookahead"] else None)
 
 
 def _header(members: int, settings: Mapping[str, Any]) -> dict[str, np.ndarray]:
@@ -781,8 +980,8 @@ def untrained_policy(
     n_exits: int, n_classes: int, settings: Mapping[str, Any] | None = None, seed: int = 0
 ) -> EENetPolicy:
     """A learned-score EENet policy of the configured architecture (`folds` members, `hidden`
-    units, the feature options) with random weights and no early exit: what its scorer costs
-    does not depend on training, so this is what the scoring profile times."""
+    units, the feature options, lookahead heads) with random weights and no early exit: what
+    its scorer costs does not depend on training, so this is what the scoring profile times."""
     s = {**DEFAULTS, **(settings or {})}
     blank = np.zeros((1, n_classes))
     dims = [exit_features(blank, blank if k else None, *_options(s)).shape[1]
@@ -790,8 +989,16 @@ def untrained_policy(
     weights = _header(int(s["folds"]), s)
     for member in range(int(s["folds"])):
         state = _Nets(dims, int(s["hidden"]), seed + member).state()
+        if s["lookahead"]:
+            gen = torch.Generator().manual_seed(seed + member)
+            for k in range(n_exits - 1):
+                head = _MLP(dims[k] + k, int(s["hidden"]), gen, outputs=n_exits - k)
+                state.update({f"f{k}.{key}": value for key, value in head.state().items()})
         weights.update({f"m{member}.{key}": value for key, value in state.items()})
     thresholds = np.full(n_exits, np.inf)
     thresholds[-1] = -np.inf
-    return EENetPolicy("eenet", float("inf"), thresholds, settings=dict(s), weights=weights)
+    # with lookahead heads, the dearer of the two learned scores (the stop value on top)
+    return EENetPolicy("eenet", float("inf"), thresholds, settings=dict(s), weights=weights,
+                       score_source=LOOKAHEAD if s["lookahead"] else LEARNED,
+                       lookahead_costs=np.arange(n_exits, dtype=np.float64).tolist())
 
