@@ -313,11 +313,9 @@ class EENetPolicy(FittedPolicy):
     def scores(self, log_probs: np.ndarray) -> np.ndarray:
         if self.score_source in FIXED_SCORES:
             return FIXED_SCORES[self.score_source](log_probs)
-        return self._learned_scores(
-            data_features(log_probs, *_feature_options(self.weights)), log_probs.shape[0]
-        )
+        return self._learned_scores(data_features(log_probs, *_feature_options(self.weights)))
 
-    def _learned_scores(self, feats: list[np.ndarray], n_exits: int) -> np.ndarray:
+    def _learned_scores(self, feats: list[np.ndarray]) -> np.ndarray:
         """g_k, or the lookahead stop value, of the exits of `feats` ([k, N])."""
         if self.score_source != LOOKAHEAD:
             return _score_logits(self.weights, feats)
@@ -363,7 +361,7 @@ class EENetPolicy(FittedPolicy):
         key = ("eenet_features", *options)
         if key not in cache:
             cache[key] = data_features(log_probs, *options)  # type: ignore[assignment]
-        return self._learned_scores(cache[key], log_probs.shape[0])  # type: ignore[arg-type]
+        return self._learned_scores(cache[key])  # type: ignore[arg-type]
 
     def metadata(self) -> dict[str, Any]:
         meta = super().metadata()
