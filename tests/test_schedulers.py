@@ -274,14 +274,21 @@ def test_eenet_falls_back_to_the_heuristic_when_its_scores_do_not_help(pair, cos
     np.testing.assert_array_equal(policy.exits_for(test), heuristic.exits_for(test))
 
 
-def test_eenet_score_source_round_trip_and_corruption(tmp_path, pair, costs):
+def _saved_and_loaded_as(source: str, directory, pair, costs):
+    """An EENet policy switched to `source`, saved to `directory` and loaded back; asserts that
+    the loaded one decides the same test exits."""
     val, test = pair
     policy = fit_policy("eenet", val, costs, 1.8, FAST_EENET)
-    policy.score_source = "entropy"
-    policy.save(tmp_path / "p")
-    loaded = load_policy(tmp_path / "p")
-    assert loaded.score_source == "entropy"
+    policy.score_source = source
+    policy.save(directory)
+    loaded = load_policy(directory)
+    assert loaded.score_source == source
     np.testing.assert_array_equal(loaded.exits_for(test), policy.exits_for(test))
+    return policy, loaded
+
+
+def test_eenet_score_source_round_trip_and_corruption(tmp_path, pair, costs):
+    _saved_and_loaded_as("entropy", tmp_path / "p", pair, costs)
     meta = json.loads((tmp_path / "p" / "policy.json").read_text())
     meta["score_source"] = "magic"
     (tmp_path / "p" / "policy.json").write_text(json.dumps(meta))
@@ -351,14 +358,9 @@ def test_eenet_lookahead_stops_before_an_exit_that_overthinks():
 
 
 def test_eenet_lookahead_round_trip_and_corruption(tmp_path, pair, costs):
-    val, test = pair
-    policy = fit_policy("eenet", val, costs, 1.8, FAST_EENET)
-    policy.score_source = "lookahead"
-    policy.save(tmp_path / "p")
-    loaded = load_policy(tmp_path / "p")
-    assert loaded.score_source == "lookahead"
+    val, _ = pair
+    policy, loaded = _saved_and_loaded_as("lookahead", tmp_path / "p", pair, costs)
     assert loaded.lookahead_lambda == policy.lookahead_lambda
-    np.testing.assert_array_equal(loaded.exits_for(test), policy.exits_for(test))
     meta_path = tmp_path / "p" / "policy.json"
     meta = json.loads(meta_path.read_text())
     broken = {k: v for k, v in meta.items() if k != "lookahead_lambda"}
