@@ -23,7 +23,7 @@ safetensors weights, one exit at a time during real early exit (`score_step`).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -231,11 +231,14 @@ def stop_value(look_logits: np.ndarray, costs_ahead: np.ndarray, lam: float) -> 
     return p[:, 0] - ahead.max(axis=1)
 
 
-def lookahead_scores(looks: list[np.ndarray], costs: np.ndarray, lam: float) -> np.ndarray:
+def lookahead_scores(
+    looks: list[np.ndarray], costs: np.ndarray | list[float], lam: float
+) -> np.ndarray:
     """`stop_value` at every exit but the last (zeros there: it takes everyone left), [K, N]."""
+    costs = np.asarray(costs, dtype=np.float64)
     out = np.zeros((len(looks), looks[0].shape[0]))
     for k, z in enumerate(looks[:-1]):
-        out[k] = stop_value(z, np.asarray(costs, dtype=np.float64)[k:], lam)
+        out[k] = stop_value(z, costs[k:], lam)
     return out
 
 
@@ -319,13 +322,8 @@ class EENetPolicy(FittedPolicy):
         """g_k, or the lookahead stop value, of the exits of `feats` ([k, N])."""
         if self.score_source != LOOKAHEAD:
             return _score_logits(self.weights, feats)
-        looks = _forward(self.weights, feats)[2]
-        costs = np.asarray(self.lookahead_costs, dtype=np.float64)
-        scores = np.zeros((len(feats), feats[0].shape[0]))
-        for k, z in enumerate(looks):  # exits before the last: those with lookahead heads
-            if z.shape[1] > 1:
-                scores[k] = stop_value(z, costs[k:], self.lookahead_lambda)
-        return scores
+        return lookahead_scores(_forward(self.weights, feats)[2], self.lookahead_costs,
+                                self.lookahead_lambda)
 
     def score_step(
         self, k: int, history: np.ndarray, carry: np.ndarray | None
@@ -550,9 +548,9 @@ def _train_once(
     fit_data = [d[fit_idx] for d in data]
     hold_data = [d[hold_idx] for d in data]
     y_fit, y_hold = correct[fit_idx], correct[hold_idx]
-    best_loss, best_state, stale, step = math.inf, nets.state(), 0, 0
-    period, max_steps = max(1, int(s["period"])), int(s["max_epochs"])
-    while step < max_steps and stale < int(s["patience"]):
+    period = max(1, int(s["period"]))
+
+    def phases() -> int:
         # score phase: r is fixed while only g trains
         with torch.no_grad():
             _, xs = nets.scores(fit_data)
@@ -562,7 +560,6 @@ def _train_once(
             z, _ = nets.scores(fit_data)
             _weighted_bce(z, y_fit, r, float(s["uniform_weight"])).backward()
             opt_g.step()
-            step += 1
         # assignment phase: a and the features are fixed while only h trains
         with torch.no_grad():
             z, xs = nets.scores(fit_data)
@@ -571,13 +568,31 @@ def _train_once(
             opt_h.zero_grad(set_to_none=True)
             _assign_loss(nets.assign_logits(xs), a, costs, budget, s).backward()
             opt_h.step()
-            step += 1
+        return 2 * period
+
+    def hold_loss() -> float:
         with torch.no_grad():
             z, xs = nets.scores(hold_data)
             r = torch.softmax(nets.assign_logits(xs), 1)
-            loss = float(_weighted_bce(z, y_hold, r, float(s["uniform_weight"])))
+            return float(_weighted_bce(z, y_hold, r, float(s["uniform_weight"])))
+
+    return _early_stopped(phases, hold_loss, nets.state, s)
+
+
+def _early_stopped(
+    phases: Callable[[], int],
+    hold_loss: Callable[[], float],
+    state: Callable[[], dict[str, np.ndarray]],
+    s: Mapping[str, Any],
+) -> dict[str, np.ndarray]:
+    """Run training `phases` (each returns the steps it took) until `max_epochs` steps or
+    `patience` phases without a held-out loss improvement; the best `state` (a copy)."""
+    best_loss, best_state, stale, step = math.inf, state(), 0, 0
+    while step < int(s["max_epochs"]) and stale < int(s["patience"]):
+        step += phases()
+        loss = hold_loss()
         if loss < best_loss - 1e-6:
-            best_loss, best_state, stale = loss, nets.state(), 0
+            best_loss, best_state, stale = loss, state(), 0
         else:
             stale += 1
     return best_state
@@ -602,28 +617,40 @@ def _train_lookahead(
     for k in range(n_exits - 1):
         x = torch.from_numpy(np.concatenate([feats[k], a[:, :k]], 1).astype(np.float32))
         y = torch.from_numpy(correct_np[k:].T.astype(np.float32))
-        head = _MLP(x.shape[1], int(s["hidden"]), gen, outputs=n_exits - k)
-        opt = torch.optim.AdamW(list(head.params.values()), lr=s["lr"],
-                                weight_decay=s["weight_decay"])
-        x_fit, y_fit, x_hold, y_hold = x[fit_idx], y[fit_idx], x[hold_idx], y[hold_idx]
-        best_loss, best_state, stale, step = math.inf, head.state(), 0, 0
-        period = max(1, int(s["period"]))
-        while step < int(s["max_epochs"]) and stale < int(s["patience"]):
-            for _ in range(period):
-                opt.zero_grad(set_to_none=True)
-                bce = torch.nn.functional.binary_cross_entropy_with_logits
-                bce(head.outputs(x_fit), y_fit).backward()
-                opt.step()
-                step += 1
-            with torch.no_grad():
-                loss = float(torch.nn.functional.binary_cross_entropy_with_logits(
-                    head.outputs(x_hold), y_hold))
-            if loss < best_loss - 1e-6:
-                best_loss, best_state, stale = loss, head.state(), 0
-            else:
-                stale += 1
+        best_state = _fit_head(x, y, fit_idx, hold_idx, gen, s)
         out.update({f"f{k}.{key}": value for key, value in best_state.items()})
     return out
+
+
+def _fit_head(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    fit_idx: np.ndarray,
+    hold_idx: np.ndarray,
+    gen: torch.Generator,
+    s: Mapping[str, Any],
+) -> dict[str, np.ndarray]:
+    """One multi-output head x -> logits of the targets y: plain BCE on `fit_idx`, full-batch
+    AdamW, early-stopped on `hold_idx`; its best state."""
+    head = _MLP(x.shape[1], int(s["hidden"]), gen, outputs=y.shape[1])
+    opt = torch.optim.AdamW(list(head.params.values()), lr=s["lr"],
+                            weight_decay=s["weight_decay"])
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    x_fit, y_fit, x_hold, y_hold = x[fit_idx], y[fit_idx], x[hold_idx], y[hold_idx]
+    period = max(1, int(s["period"]))
+
+    def phase() -> int:
+        for _ in range(period):
+            opt.zero_grad(set_to_none=True)
+            bce(head.outputs(x_fit), y_fit).backward()
+            opt.step()
+        return period
+
+    def hold_loss() -> float:
+        with torch.no_grad():
+            return float(bce(head.outputs(x_hold), y_hold))
+
+    return _early_stopped(phase, hold_loss, head.state, s)
 
 
 def solve_lookahead(
@@ -841,7 +868,7 @@ def _fit(
     feats = data_features(log_probs, *_options(settings))
     score_sets: dict[str, np.ndarray] = {}
     own_plans: dict[str, list[tuple[str, np.ndarray]]] = {}
-    pi = val_logits = None
+    pi = val_logits = val_looks = None
     # the least a rule can cost when every fixed candidate's own scoring breaks the budget
     rule_budget = max(budget_ms, min((float(source_costs[src][0]) for src in fixed),
                                      default=budget_ms))
@@ -852,7 +879,7 @@ def _fit(
         policy.weights, score_sets[LEARNED], oof_looks = _train_members(
             feats, correct_np, learned_costs, rule_budget, settings, seed
         )
-        val_logits, val_a = _member_probabilities(policy.weights, feats)
+        val_logits, val_a, val_looks = _forward(policy.weights, feats)
         pi = _mean_assignment(policy.weights, feats, val_a)
         if oof_looks is not None:  # the lookahead rule at the price that meets the budget
             policy.lookahead_lambda, natural = solve_lookahead(oof_looks, learned_costs,
@@ -868,8 +895,10 @@ def _fit(
     policy.score_source = source
     if source in FIXED_SCORES:
         val_scores = score_sets[source]
-    else:  # the ensemble's scores on all of validation, as at inference
-        val_scores = policy.scores(log_probs) if source == LOOKAHEAD else val_logits
+    elif source == LOOKAHEAD:  # the ensemble's scores on all of validation, as at inference
+        val_scores = lookahead_scores(val_looks, learned_costs, policy.lookahead_lambda)
+    else:
+        val_scores = val_logits
     policy.thresholds = thresholds_from_plan(val_scores, plan)
     policy.plan, policy.plan_source = plan.tolist(), name
     policy.record_validation(val_scores, source_costs[source])
@@ -928,7 +957,8 @@ def _train_members(
     fold_of[np.random.default_rng(seed).permutation(n)] = np.arange(n) % n_folds
     weights: dict[str, np.ndarray] = {}
     oof = np.zeros((n_exits, n))
-    oof_looks = [np.zeros((n, n_exits - k if k < n_exits - 1 else 0)) for k in range(n_exits)]
+    oof_looks = ([np.zeros((n, n_exits - k if k < n_exits - 1 else 0)) for k in range(n_exits)]
+                 if settings["lookahead"] else None)
     for fold in range(n_folds):
         hold_idx, fit_idx = np.flatnonzero(fold_of == fold), np.flatnonzero(fold_of != fold)
         hold_feats = [d[hold_idx] for d in feats]
@@ -952,15 +982,15 @@ def _train_members(
                 best = (acc, state, hold_logits)
         assert best is not None
         state = dict(best[1])
-        if settings["lookahead"]:
+        if oof_looks is not None:
             state.update(_train_lookahead(feats, correct_np, state, fit_idx, hold_idx, settings,
                                           seed * 1000 + fold * 100 + 99))
-            for k, z in enumerate(_forward(state, hold_feats)[2]):
-                oof_looks[k][hold_idx] = z
+            for rows, z in zip(oof_looks, _forward(state, hold_feats)[2], strict=True):
+                rows[hold_idx] = z
         weights.update({f"m{fold}.{key}": value for key, value in state.items()})
         oof[:, hold_idx] = best[2]
     weights.update(_header(n_folds, settings))
-    return weights, oof, (oof_looks if settings["lookahead"] else None)
+    return weights, oof, oof_looks
 
 
 def _header(members: int, settings: Mapping[str, Any]) -> dict[str, np.ndarray]:
