@@ -1,14 +1,16 @@
 """Schedulers benchmark: EENet vs the heuristics vs the oracle, accuracy x budget.
 
     python benchmarks/schedulers.py [--val artifacts/logits/val.npz --test ... --costs ...]
-        [--budgets 20] [--held-out] [--threads 2]
+        [--budgets 20] [--held-out] [--real-held-out] [--threads 2]
 
 For the default pipeline's outputs (skipped with a message when absent), a harder synthetic
-case (4 exits, 100 classes, 10k validation) and, with --held-out, a few synthetic
-configurations not used for tuning, it prints: test accuracy per method x budget, EENet's
-margin over the better of maxprob/entropy per budget and on average, the worst budget miss
-(realised test cost vs budget, %, every method), EENet fit times, and the time to evaluate
-all methods x budgets on test (fitting excluded).
+case (4 exits, 100 classes, 10k validation), with --held-out a few synthetic configurations
+not used for tuning, and with --real-held-out small real networks trained on fresh MNIST-1D
+draws (benchmarks/real_outputs.py), it prints: test accuracy per method x budget, EENet's
+margin over the better of maxprob/entropy per budget and on average (with a paired sign-test
+z on the test samples: a negative margin with |z| < 2 is within one test draw's noise), the
+worst budget miss (realised test cost vs budget, %, every method), EENet fit times, and the
+time to evaluate all methods x budgets on test (fitting excluded).
 """
 
 from __future__ import annotations
@@ -19,10 +21,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from real_outputs import REAL_HELD_OUT, trained_outputs  # beside this script (run as a script)
 
 from eenet.evaluation import evaluate_policies
 from eenet.outputs import ExitOutputs, check_compatible, load_costs, load_exit_outputs
-from eenet.schedulers import fit_log_probs
+from eenet.schedulers import FittedPolicy, fit_log_probs
+from eenet.schedulers.base import first_exit
+from eenet.schedulers.eenet import paired_z
 from eenet.synthetic import make_costs, make_split_pair
 
 METHODS = ["maxprob", "entropy", "patience", "eenet"]
@@ -50,32 +55,60 @@ def run_case(
     }
     eval_seconds = time.perf_counter() - start
 
+    def hits(policy: FittedPolicy) -> np.ndarray:  # which test samples the policy gets right
+        exits = first_exit(policy.scores(test_lp), policy.thresholds)
+        return test_correct[exits, np.arange(exits.size)]
+
+    def cost_noise_pct(policy: FittedPolicy, budget: float) -> float:
+        """Standard error of (test cost - validation cost) / budget, percent: how far a
+        realised cost strays from the budget by the sampling of the two splits alone."""
+        table = policy.cost_table(costs)
+        variances = [table[first_exit(policy.scores(lp), policy.thresholds)].var() / lp.shape[1]
+                     for lp in (val_lp, test_lp)]
+        return 100 * float(np.sqrt(sum(variances))) / budget
+
     print(f"\n=== {name}: {val.n_exits} exits, {val.n_classes} classes, "
-          f"{val.n_samples} val / {test.n_samples} test; costs {np.round(costs, 4).tolist()} ms")
+          f"{val.n_samples} val / {test.n_samples} test; costs {np.round(costs, 4).tolist()}")
     print("exit accuracy (test): " + ", ".join(f"{a:.2f}" for a in test.exit_accuracy()))
     cols = [*METHODS, "oracle"]
-    print(f"{'budget':>8} " + " ".join(f"{m:>9}" for m in cols) + f" {'margin':>7} {'miss %':>7}")
-    margins, misses = [], []
+    print(f"{'budget':>8} " + " ".join(f"{m:>9}" for m in cols)
+          + f" {'margin':>7} {'z':>5} {'miss %':>7}")
+    margins, zs = [], []
+    misses = {m: [] for m in METHODS}  # |realised test cost / budget - 1|, percent
     for i, b in enumerate(budgets):
         acc = {m: results[m][i]["accuracy"] for m in cols}
-        margin = acc["eenet"] - max(acc["maxprob"], acc["entropy"])
-        miss = max(abs(results[m][i]["cost_ms"] / b - 1) * 100 for m in METHODS)
+        rival = max(("maxprob", "entropy"), key=lambda m: acc[m])
+        margin = acc["eenet"] - acc[rival]
+        # paired sign test on the test samples: is the margin more than this draw's noise?
+        z = paired_z(hits(policies["eenet"][i]), hits(policies[rival][i]))
+        for m in METHODS:
+            misses[m].append(abs(results[m][i]["cost_ms"] / b - 1) * 100)
+        miss = max(misses[m][-1] for m in METHODS)
         margins.append(margin)
-        misses.append(miss)
+        zs.append(z)
         print(f"{b:>8.4g} " + " ".join(f"{acc[m]:>9.2f}" for m in cols)
-              + f" {margin:>+7.2f} {miss:>7.2f}")
+              + f" {margin:>+7.2f} {z:>+5.1f} {miss:>7.2f}")
+    worst_m, worst_i = max(((m, i) for m in METHODS for i in range(len(budgets))),
+                           key=lambda mi: misses[mi[0]][mi[1]])
+    noise = cost_noise_pct(policies[worst_m][worst_i], budgets[worst_i])
     fits = [p.fit_seconds for p in policies["eenet"]]
     summary = {
         "mean_margin": float(np.mean(margins)),
         "min_margin": float(np.min(margins)),
-        "worst_miss_pct": float(np.max(misses)),
+        "min_z": float(np.min(zs)),
+        "worst_miss_pct": float(max(np.max(v) for v in misses.values())),
+        "eenet_miss_pct": float(np.max(misses["eenet"])),
+        "worst_miss_noise_pct": noise,
         "fit_mean_s": float(np.mean(fits)),
         "fit_max_s": float(np.max(fits)),
         "eval_s": eval_seconds,
     }
     print(f"EENet margin over best of maxprob/entropy: mean {summary['mean_margin']:+.2f}, "
-          f"min {summary['min_margin']:+.2f} points; worst budget miss (all methods) "
-          f"{summary['worst_miss_pct']:.2f} %")
+          f"min {summary['min_margin']:+.2f} points (paired test z at the worst budget "
+          f"{zs[int(np.argmin(margins))]:+.1f}, lowest z {summary['min_z']:+.1f}); worst budget "
+          f"miss (all methods) {summary['worst_miss_pct']:.2f} % ("
+          + ", ".join(f"{m} {np.max(v):.2f}" for m, v in misses.items())
+          + f"); sampling noise of the worst (standard error of test - val cost): {noise:.2f} %")
     print(f"EENet fit: mean {summary['fit_mean_s']:.2f} s, max {summary['fit_max_s']:.2f} s per "
           f"budget; evaluating {len(cols)} methods x {len(budgets)} budgets on test: "
           f"{eval_seconds:.2f} s")
@@ -89,6 +122,8 @@ def main() -> None:
     parser.add_argument("--costs", default="artifacts/latency.json")
     parser.add_argument("--budgets", type=int, default=20, help="budgets per sweep")
     parser.add_argument("--held-out", action="store_true", help="also run held-out synthetics")
+    parser.add_argument("--real-held-out", action="store_true",
+                        help="also train small real networks on fresh MNIST-1D draws (minutes)")
     parser.add_argument("--skip-hard", action="store_true", help="skip the 4x100 synthetic case")
     parser.add_argument("--threads", type=int, default=2, help="torch threads for evaluation")
     args = parser.parse_args()
@@ -113,10 +148,18 @@ def main() -> None:
             val, test = make_split_pair(n_exits, n_classes, n_val, 10_000, seed=seed)
             name = f"held-out {n_exits}x{n_classes}, {n_val} val"
             summaries[name] = run_case(name, val, test, make_costs(n_exits), args.budgets)
-    print("\nsummary: case | mean margin | min margin | worst miss % | EENet fit mean/max s")
+    if args.real_held_out:
+        for case in REAL_HELD_OUT:
+            val, test, mflops = trained_outputs(case)
+            summaries[case.name] = run_case(f"{case.name} (costs in MFLOPs)", val, test, mflops,
+                                            args.budgets)
+    print("\nsummary: case | mean margin | min margin | lowest test z | worst miss % all methods"
+          " / EENet | its sampling noise % | EENet fit mean/max s")
     for name, s in summaries.items():
-        print(f"{name:<32} {s['mean_margin']:>+6.2f} {s['min_margin']:>+6.2f} "
-              f"{s['worst_miss_pct']:>6.2f} {s['fit_mean_s']:>6.2f}/{s['fit_max_s']:.2f}")
+        print(f"{name:<32} {s['mean_margin']:>+6.2f} {s['min_margin']:>+6.2f} {s['min_z']:>+5.1f} "
+              f"{s['worst_miss_pct']:>6.2f} / {s['eenet_miss_pct']:.2f} "
+              f"{s['worst_miss_noise_pct']:>5.2f} "
+              f"{s['fit_mean_s']:>6.2f}/{s['fit_max_s']:.2f}")
 
 
 if __name__ == "__main__":

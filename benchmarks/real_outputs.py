@@ -1,0 +1,73 @@
+"""Exit outputs of real networks the schedulers were never tuned on, made in a few minutes.
+
+Each case draws a fresh MNIST-1D data set (its own seed and size), trains a small multi-exit
+1-D ResNet on it (its own exits, widths and training length) with the package's own data,
+model, training and inference code, and returns the validation and test exit outputs with
+the cumulative cost of reaching each exit in MFLOPs per sample (deterministic, unlike a
+timing). Used by `benchmarks/schedulers.py --real-held-out`.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from eenet.data import prepare_dataset
+from eenet.data.prepared import PreparedDataset
+from eenet.inference import collect_exit_logits
+from eenet.models import build_model
+from eenet.outputs import ExitOutputs
+from eenet.profiling import count_flops
+from eenet.training import TrainConfig, seed_everything, train_model
+
+
+@dataclass(frozen=True)
+class RealCase:
+    """One held-out network: data seed and size, architecture, training length."""
+
+    seed: int
+    num_samples: int  # MNIST-1D samples generated: 80 % train + val (20 % of it val), 20 % test
+    widths: tuple[int, ...]  # one stage (and one exit) per width
+    epochs: int
+    distill_weight: float = 0.01
+
+    @property
+    def name(self) -> str:
+        n_val = int(self.num_samples * 0.8 * 0.2)
+        return (f"real {len(self.widths)} exits {list(self.widths)}, {self.epochs} ep, "
+                f"{n_val} val")
+
+
+# chosen once, never tuned against: 3 or 4 exits, weak to strong first exits, 3k-8k validation
+REAL_HELD_OUT = [
+    RealCase(seed=201, num_samples=20_000, widths=(8, 16, 32, 64), epochs=10),
+    RealCase(seed=202, num_samples=50_000, widths=(4, 8, 32), epochs=8),
+    RealCase(seed=203, num_samples=25_000, widths=(8, 16, 64), epochs=4),
+    RealCase(seed=204, num_samples=40_000, widths=(4, 8, 16, 32), epochs=6, distill_weight=0.0),
+]
+
+
+def trained_outputs(case: RealCase) -> tuple[ExitOutputs, ExitOutputs, np.ndarray]:
+    """(validation outputs, test outputs, cumulative MFLOPs per exit) of one trained case."""
+    with tempfile.TemporaryDirectory(prefix="eenet-real-") as tmp:
+        data_dir = Path(tmp) / "data"
+        meta = prepare_dataset("mnist1d", data_dir, case.seed, num_samples=case.num_samples)
+        seed_everything(case.seed)
+        model = build_model("resnet1d_3", int(meta["num_classes"]), widths=list(case.widths),
+                            blocks=[1] * len(case.widths))
+        config = TrainConfig(epochs=case.epochs, seed=case.seed,
+                             distill_weight=case.distill_weight, device="cpu")
+        train_model(model, PreparedDataset(data_dir, "train", augment=True),
+                    PreparedDataset(data_dir, "val"), config, Path(tmp) / "checkpoints",
+                    fingerprint=f"real-held-out-{case.seed}", progress=False)
+        model.eval()
+        cpu = torch.device("cpu")
+        val, test = (collect_exit_logits(model, PreparedDataset(data_dir, split), cpu)
+                     for split in ("val", "test"))
+        with torch.no_grad():
+            flops = count_flops(model, model.example_inputs(1))
+    return val, test, np.asarray(flops, dtype=np.float64) / 1e6
