@@ -9,8 +9,11 @@ not used for tuning, and with --real-held-out small real networks trained on fre
 draws (benchmarks/real_outputs.py), it prints: test accuracy per method x budget, EENet's
 margin over the better of maxprob/entropy per budget and on average (with a paired sign-test
 z on the test samples: a negative margin with |z| < 2 is within one test draw's noise), the
-worst budget miss (realised test cost vs budget, %, every method), EENet fit times, and the
-time to evaluate all methods x budgets on test (fitting excluded).
+margin at equal realised test cost (the heuristics' accuracy interpolated along their sweep
+at EENet's realised cost: a method that overspends the budget on a test draw buys accuracy
+with it), the worst budget miss (realised test cost vs budget, %, per method, and the
+sampling noise of the worst), EENet fit times, and the time to evaluate all methods x
+budgets on test (fitting excluded).
 """
 
 from __future__ import annotations
@@ -59,6 +62,11 @@ def run_case(
         exits = first_exit(policy.scores(test_lp), policy.thresholds)
         return test_correct[exits, np.arange(exits.size)]
 
+    def at_cost(method: str, cost: float) -> float:
+        """`method`'s test accuracy at realised test cost `cost`, interpolated along its sweep."""
+        points = sorted((r["cost_ms"], r["accuracy"]) for r in results[method])
+        return float(np.interp(cost, [c for c, _ in points], [a for _, a in points]))
+
     def cost_noise_pct(policy: FittedPolicy, budget: float) -> float:
         """Standard error of (test cost - validation cost) / budget, percent: how far a
         realised cost strays from the budget by the sampling of the two splits alone."""
@@ -72,8 +80,8 @@ def run_case(
     print("exit accuracy (test): " + ", ".join(f"{a:.2f}" for a in test.exit_accuracy()))
     cols = [*METHODS, "oracle"]
     print(f"{'budget':>8} " + " ".join(f"{m:>9}" for m in cols)
-          + f" {'margin':>7} {'z':>5} {'miss %':>7}")
-    margins, zs = [], []
+          + f" {'margin':>7} {'z':>5} {'matched':>7} {'miss %':>7}")
+    margins, zs, matched = [], [], []
     misses = {m: [] for m in METHODS}  # |realised test cost / budget - 1|, percent
     for i, b in enumerate(budgets):
         acc = {m: results[m][i]["accuracy"] for m in cols}
@@ -81,13 +89,17 @@ def run_case(
         margin = acc["eenet"] - acc[rival]
         # paired sign test on the test samples: is the margin more than this draw's noise?
         z = paired_z(hits(policies["eenet"][i]), hits(policies[rival][i]))
+        # the same comparison at equal realised test cost: a heuristic that overspends the
+        # budget on this test draw buys accuracy with it
+        eenet_cost = results["eenet"][i]["cost_ms"]
+        matched.append(acc["eenet"] - max(at_cost(m, eenet_cost) for m in ("maxprob", "entropy")))
         for m in METHODS:
             misses[m].append(abs(results[m][i]["cost_ms"] / b - 1) * 100)
         miss = max(misses[m][-1] for m in METHODS)
         margins.append(margin)
         zs.append(z)
         print(f"{b:>8.4g} " + " ".join(f"{acc[m]:>9.2f}" for m in cols)
-              + f" {margin:>+7.2f} {z:>+5.1f} {miss:>7.2f}")
+              + f" {margin:>+7.2f} {z:>+5.1f} {matched[-1]:>+7.2f} {miss:>7.2f}")
     worst_m, worst_i = max(((m, i) for m in METHODS for i in range(len(budgets))),
                            key=lambda mi: misses[mi[0]][mi[1]])
     noise = cost_noise_pct(policies[worst_m][worst_i], budgets[worst_i])
@@ -96,6 +108,7 @@ def run_case(
         "mean_margin": float(np.mean(margins)),
         "min_margin": float(np.min(margins)),
         "min_z": float(np.min(zs)),
+        "min_matched": float(np.min(matched)),
         "worst_miss_pct": float(max(np.max(v) for v in misses.values())),
         "eenet_miss_pct": float(np.max(misses["eenet"])),
         "worst_miss_noise_pct": noise,
@@ -105,7 +118,9 @@ def run_case(
     }
     print(f"EENet margin over best of maxprob/entropy: mean {summary['mean_margin']:+.2f}, "
           f"min {summary['min_margin']:+.2f} points (paired test z at the worst budget "
-          f"{zs[int(np.argmin(margins))]:+.1f}, lowest z {summary['min_z']:+.1f}); worst budget "
+          f"{zs[int(np.argmin(margins))]:+.1f}, lowest z {summary['min_z']:+.1f}); at equal "
+          f"realised test cost: mean {np.mean(matched):+.2f}, min {summary['min_matched']:+.2f};"
+          f" worst budget "
           f"miss (all methods) {summary['worst_miss_pct']:.2f} % ("
           + ", ".join(f"{m} {np.max(v):.2f}" for m, v in misses.items())
           + f"); sampling noise of the worst (standard error of test - val cost): {noise:.2f} %")
@@ -153,10 +168,11 @@ def main() -> None:
             val, test, mflops = trained_outputs(case)
             summaries[case.name] = run_case(f"{case.name} (costs in MFLOPs)", val, test, mflops,
                                             args.budgets)
-    print("\nsummary: case | mean margin | min margin | lowest test z | worst miss % all methods"
-          " / EENet | its sampling noise % | EENet fit mean/max s")
+    print("\nsummary: case | mean margin | min margin | lowest test z | min margin at equal cost"
+          " | worst miss % all methods / EENet | its sampling noise % | EENet fit mean/max s")
     for name, s in summaries.items():
         print(f"{name:<32} {s['mean_margin']:>+6.2f} {s['min_margin']:>+6.2f} {s['min_z']:>+5.1f} "
+              f"{s['min_matched']:>+6.2f} "
               f"{s['worst_miss_pct']:>6.2f} / {s['eenet_miss_pct']:.2f} "
               f"{s['worst_miss_noise_pct']:>5.2f} "
               f"{s['fit_mean_s']:>6.2f}/{s['fit_max_s']:.2f}")
