@@ -171,7 +171,7 @@ def main() -> None:
     print("\nsummary: case | mean margin | min margin | lowest test z | min margin at equal cost"
           " | worst miss % all methods / EENet | its sampling noise % | EENet fit mean/max s")
     for name, s in summaries.items():
-        print(f"{name:<32} {s['mean_margin']:>+6.2f} {s['min_margin']:>+6.2f} {s['min_z']:>+5.1f} "
+        print(f"{name:<44} {s['mean_margin']:>+6.2f} {s['min_margin']:>+6.2f} {s['min_z']:>+5.1f} "
               f"{s['min_matched']:>+6.2f} "
               f"{s['worst_miss_pct']:>6.2f} / {s['eenet_miss_pct']:.2f} "
               f"{s['worst_miss_noise_pct']:>5.2f} "
