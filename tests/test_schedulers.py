@@ -173,6 +173,21 @@ def test_eenet_is_deterministic(pair, costs):
 
 
 @pytest.mark.parametrize("method", METHODS)
+def test_every_method_is_invariant_to_the_cost_unit(method):
+    # the same table in ms and in seconds (the authors' seconds.csv) gives the same policy;
+    # EENet on outputs where it uses its own (lookahead) rule, not the heuristics' fallback
+    val, test = _overthinking_pair(3)
+    costs = np.array([1.0, 2.0, 3.0, 4.0])
+    settings = {"refine_plan": False} if method == "eenet" else {}
+    in_ms = fit_policy(method, val, costs, 3.6, settings, seed=3)
+    in_seconds = fit_policy(method, val, costs / 1000, 3.6 / 1000, settings, seed=3)
+    if method == "eenet":
+        assert in_ms.score_source == in_seconds.score_source == "lookahead"
+        assert in_seconds.lookahead_lambda / 1000 == pytest.approx(in_ms.lookahead_lambda, rel=1e-9)
+    np.testing.assert_array_equal(in_ms.exits_for(test), in_seconds.exits_for(test))
+
+
+@pytest.mark.parametrize("method", METHODS)
 def test_budget_at_or_above_last_exit_means_no_early_exit(pair, costs, method):
     val, test = pair
     policy = fit_policy(method, val, costs, 5.0, _settings(method))

@@ -669,9 +669,10 @@ def solve_lookahead(
 
     span = 2.0 / max(float(np.diff(costs).min()), 1e-9)  # beyond: everyone at exit 0 / K-1
     lo, hi = -span, span
+    within = budget * (1 + 1e-12)  # a mean that equals the budget up to rounding meets it
     for _ in range(60):
         mid = 0.5 * (lo + hi)
-        if costs[exits(mid)].mean() <= budget:
+        if costs[exits(mid)].mean() <= within:
             hi = mid
         else:
             lo = mid
@@ -951,7 +952,9 @@ def _train_members(
     n_exits, n = correct_np.shape
     data = [torch.from_numpy(d.astype(np.float32)) for d in feats]
     correct = torch.from_numpy(correct_np.T.astype(np.float32))  # [N, K]
-    costs_t = torch.from_numpy(np.asarray(costs, dtype=np.float32))
+    # the networks see costs in units of the budget: the same policy whatever the cost unit
+    # (ms, seconds, FLOPs), with no float32 rounding of tiny or huge numbers
+    costs_t = torch.from_numpy((np.asarray(costs, dtype=np.float64) / budget_ms).astype(np.float32))
     n_folds = min(int(settings["folds"]), n)
     fold_of = np.empty(n, dtype=np.int64)
     fold_of[np.random.default_rng(seed).permutation(n)] = np.arange(n) % n_folds
@@ -970,7 +973,7 @@ def _train_members(
                 torch.from_numpy(fit_idx),
                 torch.from_numpy(hold_idx),
                 costs_t,
-                float(budget_ms),
+                1.0,
                 settings,
                 seed * 1000 + fold * 100 + restart,
             )
