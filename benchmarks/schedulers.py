@@ -42,6 +42,29 @@ HELD_OUT = [  # (exits, classes, n_val, seed): not used while tuning
 ]
 
 
+def hits_on(policy: FittedPolicy, log_probs: np.ndarray, correct: np.ndarray) -> np.ndarray:
+    """Which samples of a split the policy answers correctly."""
+    exits = first_exit(policy.scores(log_probs), policy.thresholds)
+    return correct[exits, np.arange(exits.size)]
+
+
+def accuracy_at_cost(sweep: list[dict[str, float]], cost: float) -> float:
+    """A method's test accuracy at realised test cost `cost`, interpolated along its sweep."""
+    points = sorted((r["cost_ms"], r["accuracy"]) for r in sweep)
+    return float(np.interp(cost, [c for c, _ in points], [a for _, a in points]))
+
+
+def cost_noise_pct(
+    policy: FittedPolicy, costs: np.ndarray, budget: float, splits: tuple[np.ndarray, ...]
+) -> float:
+    """Standard error of (test cost - validation cost) / budget, percent: how far a realised
+    cost strays from the budget by the sampling of the two splits (log-probs) alone."""
+    table = policy.cost_table(costs)
+    variances = [table[first_exit(policy.scores(lp), policy.thresholds)].var() / lp.shape[1]
+                 for lp in splits]
+    return 100 * float(np.sqrt(sum(variances))) / budget
+
+
 def run_case(
     name: str, val: ExitOutputs, test: ExitOutputs, costs: np.ndarray, n_budgets: int
 ) -> dict[str, float]:
@@ -58,23 +81,6 @@ def run_case(
     }
     eval_seconds = time.perf_counter() - start
 
-    def hits(policy: FittedPolicy) -> np.ndarray:  # which test samples the policy gets right
-        exits = first_exit(policy.scores(test_lp), policy.thresholds)
-        return test_correct[exits, np.arange(exits.size)]
-
-    def at_cost(method: str, cost: float) -> float:
-        """`method`'s test accuracy at realised test cost `cost`, interpolated along its sweep."""
-        points = sorted((r["cost_ms"], r["accuracy"]) for r in results[method])
-        return float(np.interp(cost, [c for c, _ in points], [a for _, a in points]))
-
-    def cost_noise_pct(policy: FittedPolicy, budget: float) -> float:
-        """Standard error of (test cost - validation cost) / budget, percent: how far a
-        realised cost strays from the budget by the sampling of the two splits alone."""
-        table = policy.cost_table(costs)
-        variances = [table[first_exit(policy.scores(lp), policy.thresholds)].var() / lp.shape[1]
-                     for lp in (val_lp, test_lp)]
-        return 100 * float(np.sqrt(sum(variances))) / budget
-
     print(f"\n=== {name}: {val.n_exits} exits, {val.n_classes} classes, "
           f"{val.n_samples} val / {test.n_samples} test; costs {np.round(costs, 4).tolist()}")
     print("exit accuracy (test): " + ", ".join(f"{a:.2f}" for a in test.exit_accuracy()))
@@ -88,11 +94,13 @@ def run_case(
         rival = max(("maxprob", "entropy"), key=lambda m: acc[m])
         margin = acc["eenet"] - acc[rival]
         # paired sign test on the test samples: is the margin more than this draw's noise?
-        z = paired_z(hits(policies["eenet"][i]), hits(policies[rival][i]))
+        z = paired_z(hits_on(policies["eenet"][i], test_lp, test_correct),
+                     hits_on(policies[rival][i], test_lp, test_correct))
         # the same comparison at equal realised test cost: a heuristic that overspends the
         # budget on this test draw buys accuracy with it
         eenet_cost = results["eenet"][i]["cost_ms"]
-        matched.append(acc["eenet"] - max(at_cost(m, eenet_cost) for m in ("maxprob", "entropy")))
+        matched.append(acc["eenet"] - max(accuracy_at_cost(results[m], eenet_cost)
+                                          for m in ("maxprob", "entropy")))
         for m in METHODS:
             misses[m].append(abs(results[m][i]["cost_ms"] / b - 1) * 100)
         miss = max(misses[m][-1] for m in METHODS)
@@ -102,7 +110,7 @@ def run_case(
               + f" {margin:>+7.2f} {z:>+5.1f} {matched[-1]:>+7.2f} {miss:>7.2f}")
     worst_m, worst_i = max(((m, i) for m in METHODS for i in range(len(budgets))),
                            key=lambda mi: misses[mi[0]][mi[1]])
-    noise = cost_noise_pct(policies[worst_m][worst_i], budgets[worst_i])
+    noise = cost_noise_pct(policies[worst_m][worst_i], costs, budgets[worst_i], (val_lp, test_lp))
     fits = [p.fit_seconds for p in policies["eenet"]]
     summary = {
         "mean_margin": float(np.mean(margins)),
