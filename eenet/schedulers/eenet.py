@@ -521,14 +521,16 @@ def _weighted_bce(
 
 
 def _assign_loss(
-    u: torch.Tensor, a: torch.Tensor, costs: torch.Tensor, budget: float, s: Mapping[str, Any]
+    u: torch.Tensor, a: torch.Tensor, costs: torch.Tensor, s: Mapping[str, Any]
 ) -> torch.Tensor:
+    """alpha_kl KL(a^beta / sum || r) + alpha_cost |mean cost of r - B| / B, with `costs` in
+    units of the budget B (so the budget term is |mean cost - 1|)."""
     log_r = torch.log_softmax(u, 1)
     target = a.clamp_min(1e-12) ** s["beta"]
     target = target / target.sum(1, keepdim=True)
     kl = (target * (target.log() - log_r)).sum(1).mean()
     cost = (log_r.exp() @ costs).mean()
-    return s["alpha_kl"] * kl + s["alpha_cost"] * (cost - budget).abs() / budget
+    return s["alpha_kl"] * kl + s["alpha_cost"] * (cost - 1.0).abs()
 
 
 def _train_once(
@@ -537,11 +539,11 @@ def _train_once(
     fit_idx: torch.Tensor,
     hold_idx: torch.Tensor,
     costs: torch.Tensor,
-    budget: float,
     s: Mapping[str, Any],
     seed: int,
 ) -> dict[str, np.ndarray]:
-    """One restart: alternate score / assignment phases; return the best state (a copy)."""
+    """One restart: alternate score / assignment phases; return the best state (a copy).
+    `costs` are in units of the budget."""
     nets = _Nets([d.shape[1] for d in data], int(s["hidden"]), seed)
     opt_g = torch.optim.AdamW(nets.score_params(), lr=s["lr"], weight_decay=s["weight_decay"])
     opt_h = torch.optim.AdamW(nets.assign_params(), lr=s["lr"], weight_decay=s["weight_decay"])
@@ -566,7 +568,7 @@ def _train_once(
             a = torch.sigmoid(z)
         for _ in range(period):
             opt_h.zero_grad(set_to_none=True)
-            _assign_loss(nets.assign_logits(xs), a, costs, budget, s).backward()
+            _assign_loss(nets.assign_logits(xs), a, costs, s).backward()
             opt_h.step()
         return 2 * period
 
@@ -973,7 +975,6 @@ def _train_members(
                 torch.from_numpy(fit_idx),
                 torch.from_numpy(hold_idx),
                 costs_t,
-                1.0,
                 settings,
                 seed * 1000 + fold * 100 + restart,
             )
