@@ -29,7 +29,6 @@ from real_outputs import REAL_HELD_OUT, trained_outputs  # beside this script (r
 from eenet.evaluation import evaluate_policies
 from eenet.outputs import ExitOutputs, check_compatible, load_costs, load_exit_outputs
 from eenet.schedulers import FittedPolicy, fit_log_probs
-from eenet.schedulers.base import first_exit
 from eenet.schedulers.eenet import paired_z
 from eenet.synthetic import make_costs, make_split_pair
 
@@ -44,7 +43,7 @@ HELD_OUT = [  # (exits, classes, n_val, seed): not used while tuning
 
 def hits_on(policy: FittedPolicy, log_probs: np.ndarray, correct: np.ndarray) -> np.ndarray:
     """Which samples of a split the policy answers correctly."""
-    exits = first_exit(policy.scores(log_probs), policy.thresholds)
+    exits = policy.decide(log_probs)
     return correct[exits, np.arange(exits.size)]
 
 
@@ -60,8 +59,7 @@ def cost_noise_pct(
     """Standard error of (test cost - validation cost) / budget, percent: how far a realised
     cost strays from the budget by the sampling of the two splits (log-probs) alone."""
     table = policy.cost_table(costs)
-    variances = [table[first_exit(policy.scores(lp), policy.thresholds)].var() / lp.shape[1]
-                 for lp in splits]
+    variances = [table[policy.decide(lp)].var() / lp.shape[1] for lp in splits]
     return 100 * float(np.sqrt(sum(variances))) / budget
 
 
