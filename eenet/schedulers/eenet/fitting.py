@@ -1,0 +1,137 @@
+"""Fitting EENet at a budget: train the networks, choose the rule, set the thresholds."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+from eenet.schedulers.base import thresholds_from_plan
+from eenet.schedulers.eenet.features import data_features, exit_features
+from eenet.schedulers.eenet.lookahead import lookahead_scores, solve_lookahead
+from eenet.schedulers.eenet.policy import EENetPolicy
+from eenet.schedulers.eenet.scorer import forward, mean_assignment_from
+from eenet.schedulers.eenet.selection import choose_rule
+from eenet.schedulers.eenet.settings import (
+    DEFAULTS,
+    FIXED_SCORES,
+    LEARNED,
+    LOOKAHEAD,
+    check_settings,
+    feature_options,
+    fixed_costs,
+    scorer_extra,
+)
+from eenet.schedulers.eenet.training import MLP, ScoreAssignmentNets, train_members, weights_header
+from eenet.schedulers.plans import last_exit_plan, no_early_exit
+
+
+def fit(
+    log_probs: np.ndarray,
+    labels: np.ndarray,
+    costs: np.ndarray,
+    budget_ms: float,
+    settings: Mapping[str, Any],
+    seed: int,
+) -> EENetPolicy:
+    """Train score + assignment networks on validation, then plan and thresholds at B."""
+    check_settings(settings)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(int(settings["threads"]))
+    try:
+        return _fit(log_probs, labels, costs, budget_ms, settings, seed)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _fit(
+    log_probs: np.ndarray,
+    labels: np.ndarray,
+    costs: np.ndarray,
+    budget_ms: float,
+    settings: Mapping[str, Any],
+    seed: int,
+) -> EENetPolicy:
+    n_exits, n = log_probs.shape[:2]
+    correct_np = log_probs.argmax(-1) == labels[None, :]  # [K, N]
+    policy = EENetPolicy("eenet", budget_ms, np.zeros(n_exits), settings=dict(settings))
+    if no_early_exit(costs, budget_ms) or n_exits == 1:
+        policy.thresholds = np.full(n_exits, np.inf)
+        policy.thresholds[-1] = -np.inf
+        policy.plan = last_exit_plan(n_exits).tolist()
+        policy.plan_source = "last_exit (budget >= the last exit's cost: no early exit needed)"
+        policy.record_validation(np.zeros((n_exits, n)), costs)
+        return policy
+    costs = np.asarray(costs, dtype=np.float64)
+    learned_costs = costs + scorer_extra(settings, n_exits)
+    source_costs = {LEARNED: learned_costs, **fixed_costs(settings, costs)}
+    # a fixed score whose own scoring cost alone breaks the budget is not a candidate
+    fixed = [src for src in settings["score_candidates"]
+             if source_costs[src][0] <= budget_ms] or list(settings["score_candidates"])
+    feats = data_features(log_probs, *feature_options(settings))
+    score_sets: dict[str, np.ndarray] = {}
+    own_plans: dict[str, list[tuple[str, np.ndarray]]] = {}
+    pi = val_logits = val_looks = None
+    # the least a rule can cost when every fixed candidate's own scoring breaks the budget
+    rule_budget = max(budget_ms, min((float(source_costs[src][0]) for src in fixed),
+                                     default=budget_ms))
+    # the learned score is trained unless its own scoring cost alone makes the budget
+    # infeasible (then only a fixed score can meet it)
+    if budget_ms >= learned_costs[0] or not fixed:
+        rule_budget = max(rule_budget, float(learned_costs[0]))
+        policy.weights, score_sets[LEARNED], oof_looks = train_members(
+            feats, correct_np, learned_costs, rule_budget, settings, seed
+        )
+        val_logits, val_a, val_looks = forward(policy.weights, feats)
+        pi = mean_assignment_from(policy.weights, feats, val_a)
+        if oof_looks is not None:  # the lookahead rule at the price that meets the budget
+            policy.lookahead_lambda, natural = solve_lookahead(oof_looks, learned_costs,
+                                                               rule_budget)
+            policy.lookahead_costs = learned_costs.tolist()
+            score_sets[LOOKAHEAD] = lookahead_scores(oof_looks, learned_costs,
+                                                     policy.lookahead_lambda)
+            source_costs[LOOKAHEAD] = learned_costs
+            own_plans[LOOKAHEAD] = [("lookahead", natural)]
+    score_sets.update({src: FIXED_SCORES[src](log_probs) for src in fixed})
+    source, name, plan = choose_rule(score_sets, correct_np, pi, source_costs, rule_budget,
+                                      settings, own_plans)
+    policy.score_source = source
+    if source in FIXED_SCORES:
+        val_scores = score_sets[source]
+    elif source == LOOKAHEAD:  # the ensemble's scores on all of validation, as at inference
+        val_scores = lookahead_scores(val_looks, learned_costs, policy.lookahead_lambda)
+    else:
+        val_scores = val_logits
+    policy.thresholds = thresholds_from_plan(val_scores, plan)
+    policy.plan, policy.plan_source = plan.tolist(), name
+    policy.record_validation(val_scores, source_costs[source])
+    return policy
+
+
+def untrained_policy(
+    n_exits: int, n_classes: int, settings: Mapping[str, Any] | None = None, seed: int = 0
+) -> EENetPolicy:
+    """A learned-score EENet policy of the configured architecture (`folds` members, `hidden`
+    units, the feature options, lookahead heads) with random weights and no early exit: what
+    its scorer costs does not depend on training, so this is what the scoring profile times."""
+    s = {**DEFAULTS, **(settings or {})}
+    blank = np.zeros((1, n_classes))
+    dims = [exit_features(blank, blank if k else None, *feature_options(s)).shape[1]
+            for k in range(n_exits)]
+    weights = weights_header(int(s["folds"]), s)
+    for member in range(int(s["folds"])):
+        state = ScoreAssignmentNets(dims, int(s["hidden"]), seed + member).state()
+        if s["lookahead"]:
+            gen = torch.Generator().manual_seed(seed + member)
+            for k in range(n_exits - 1):
+                head = MLP(dims[k] + k, int(s["hidden"]), gen, outputs=n_exits - k)
+                state.update({f"f{k}.{key}": value for key, value in head.state().items()})
+        weights.update({f"m{member}.{key}": value for key, value in state.items()})
+    thresholds = np.full(n_exits, np.inf)
+    thresholds[-1] = -np.inf
+    # with lookahead heads, the dearer of the two learned scores (the stop value on top)
+    return EENetPolicy("eenet", float("inf"), thresholds, settings=dict(s), weights=weights,
+                       score_source=LOOKAHEAD if s["lookahead"] else LEARNED,
+                       lookahead_costs=np.arange(n_exits, dtype=np.float64).tolist())

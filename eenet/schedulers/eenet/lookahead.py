@@ -1,0 +1,56 @@
+"""The lookahead rule (departure 8): leave at exit k when P(right at k) is at least the best
+continuation's P(right at j) minus lam (c_j - c_k), with lam solved for the budget."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from eenet.schedulers.base import first_exit
+from eenet.schedulers.eenet.scorer import sigmoid
+
+
+def stop_value(look_logits: np.ndarray, costs_ahead: np.ndarray, lam: float) -> np.ndarray:
+    """Value of leaving at exit k over the best continuation, [N]: P(right at k) minus the
+    max over later exits j of P(right at j) - lam (c_j - c_k). `look_logits` [N, K-k] are the
+    lookahead logits for exits k..K-1, `costs_ahead` their costs [K-k]."""
+    p = sigmoid(look_logits)
+    ahead = p[:, 1:] - lam * (costs_ahead[1:] - costs_ahead[0])
+    return p[:, 0] - ahead.max(axis=1)
+
+
+def lookahead_scores(
+    looks: list[np.ndarray], costs: np.ndarray | list[float], lam: float
+) -> np.ndarray:
+    """`stop_value` at every exit but the last (zeros there: it takes everyone left), [K, N]."""
+    costs = np.asarray(costs, dtype=np.float64)
+    out = np.zeros((len(looks), looks[0].shape[0]))
+    for k, z in enumerate(looks[:-1]):
+        out[k] = stop_value(z, costs[k:], lam)
+    return out
+
+
+def solve_lookahead(
+    looks: list[np.ndarray], costs: np.ndarray, budget: float
+) -> tuple[float, np.ndarray]:
+    """(lam, exit distribution) of the lookahead rule "leave at the first exit whose stop
+    value is >= 0" with the smallest price lam whose mean cost on these samples is <= budget,
+    by bisection (a higher price never sends a sample further). lam < 0 spends budget where
+    continuing costs the least accuracy, when the rule at lam = 0 spends less than B."""
+    costs = np.asarray(costs, dtype=np.float64)
+    zero = np.zeros(len(looks))
+    zero[-1] = -np.inf
+
+    def exits(lam: float) -> np.ndarray:
+        return first_exit(lookahead_scores(looks, costs, lam), zero)
+
+    span = 2.0 / max(float(np.diff(costs).min()), 1e-9)  # beyond: everyone at exit 0 / K-1
+    lo, hi = -span, span
+    within = budget * (1 + 1e-12)  # a mean that equals the budget up to rounding meets it
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if costs[exits(mid)].mean() <= within:
+            hi = mid
+        else:
+            lo = mid
+    chosen = exits(hi)
+    return hi, np.bincount(chosen, minlength=len(looks)) / chosen.size

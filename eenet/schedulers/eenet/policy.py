@@ -1,0 +1,154 @@
+"""The fitted EENet policy: thresholds on its chosen score, weights in safetensors."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from safetensors.numpy import load_file, save_file
+
+from eenet.atomic import write_with
+from eenet.errors import ArtifactError
+from eenet.schedulers.base import FittedPolicy
+from eenet.schedulers.eenet.features import data_features, exit_features
+from eenet.schedulers.eenet.lookahead import lookahead_scores, stop_value
+from eenet.schedulers.eenet.scorer import (
+    ExitScorer,
+    check_weights,
+    compile_scorer,
+    forward,
+    mean_score_logits,
+    recorded_feature_options,
+    step_exit,
+)
+from eenet.schedulers.eenet.settings import FIXED_SCORES, LEARNED, LOOKAHEAD
+
+WEIGHTS_FILE = "eenet.safetensors"
+
+
+@dataclass
+class EENetPolicy(FittedPolicy):
+    """Thresholds on the score logits g_k (or on a fixed score, or on the lookahead stop
+    value); weights kept as plain float32 arrays."""
+
+    weights: dict[str, np.ndarray] = field(default_factory=dict)
+    plan: list[float] = field(default_factory=list)
+    plan_source: str = ""
+    score_source: str = LEARNED  # "learned" (g_k), "lookahead" or a score of FIXED_SCORES
+    lookahead_lambda: float = 0.0  # the lookahead stop value's price of a ms (accuracy / ms)
+    lookahead_costs: list[float] = field(default_factory=list)  # ... and the costs it uses
+    _scorers: list[ExitScorer] = field(default_factory=list, init=False, repr=False,
+                                       compare=False)
+    _options: tuple[int, bool, bool] = field(default=(0, False, False), init=False,
+                                             repr=False, compare=False)
+    _compiled_from: Mapping[str, np.ndarray] | None = field(default=None, init=False,
+                                                            repr=False, compare=False)
+
+    def scores(self, log_probs: np.ndarray) -> np.ndarray:
+        if self.score_source in FIXED_SCORES:
+            return FIXED_SCORES[self.score_source](log_probs)
+        options = recorded_feature_options(self.weights)
+        return self._learned_scores(data_features(log_probs, *options))
+
+    def _learned_scores(self, feats: list[np.ndarray]) -> np.ndarray:
+        """g_k, or the lookahead stop value, of the exits of `feats` ([k, N])."""
+        if self.score_source != LOOKAHEAD:
+            return mean_score_logits(self.weights, feats)
+        return lookahead_scores(forward(self.weights, feats)[2], self.lookahead_costs,
+                                self.lookahead_lambda)
+
+    def score_step(
+        self, k: int, history: np.ndarray, carry: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Exit k's score from exits k-1 and k only; carry = the members' a_0..a_{k-1},
+        [N, members, k]. Equal to `scores(history)[k]`."""
+        if self.score_source in FIXED_SCORES:
+            return FIXED_SCORES[self.score_source](history[k : k + 1])[0], None
+        if self._compiled_from is not self.weights:  # compile once per weights object
+            self._scorers = compile_scorer(self.weights)
+            self._options = recorded_feature_options(self.weights)
+            self._compiled_from = self.weights
+        if not self._scorers:
+            return np.zeros(history.shape[1]), None
+        scorer = self._scorers[k]
+        x = exit_features(history[k], history[k - 1] if k > 0 else None, *self._options)
+        z, carry = step_exit(scorer, x, carry)
+        if self.score_source != LOOKAHEAD:
+            return z[:, scorer.members], carry
+        if scorer.looks < 2:  # the last exit: it takes everyone left
+            return np.zeros(z.shape[0]), carry
+        costs = np.asarray(self.lookahead_costs, dtype=np.float64)[k:]
+        return stop_value(z[:, scorer.members + 1 :], costs, self.lookahead_lambda), carry
+
+    def scores_cached(self, log_probs: np.ndarray, cache: dict[Any, np.ndarray]) -> np.ndarray:
+        """Policies fitted at other budgets share the (budget-independent) input features."""
+        if self.score_source in FIXED_SCORES:  # same key as the heuristic policies use
+            key = ("scores", self.score_source)
+            if key not in cache:
+                cache[key] = self.scores(log_probs)
+            return cache[key]
+        options = recorded_feature_options(self.weights)
+        key = ("eenet_features", *options)
+        if key not in cache:
+            cache[key] = data_features(log_probs, *options)  # type: ignore[assignment]
+        return self._learned_scores(cache[key])  # type: ignore[arg-type]
+
+    def metadata(self) -> dict[str, Any]:
+        meta = super().metadata()
+        meta.update(plan=list(self.plan), plan_source=self.plan_source,
+                    score_source=self.score_source, weights=WEIGHTS_FILE)
+        if self.score_source == LOOKAHEAD:
+            meta.update(lookahead_lambda=float(self.lookahead_lambda),
+                        lookahead_costs_ms=[float(c) for c in self.lookahead_costs])
+        return meta
+
+    def save_tensors(self, directory: Path) -> None:
+        def _write(tmp: Path) -> None:
+            save_file({k: np.ascontiguousarray(v) for k, v in self.weights.items()}, str(tmp))
+
+        write_with(directory / WEIGHTS_FILE, _write)
+
+    @classmethod
+    def from_metadata(cls, meta: Mapping[str, Any], directory: Path) -> EENetPolicy:
+        base = FittedPolicy.from_metadata.__func__(cls, meta, directory)  # type: ignore[attr-defined]
+        path = directory / meta.get("weights", WEIGHTS_FILE)
+        if not path.is_file():
+            raise ArtifactError(f"{path}: EENet weights not found")
+        try:
+            base.weights = dict(load_file(str(path)))
+        except Exception as exc:  # safetensors raises its own error types
+            raise ArtifactError(f"{path}: not a readable safetensors file ({exc})") from None
+        check_weights(base.weights, path)
+        base.plan = list(meta.get("plan", []))
+        base.plan_source = str(meta.get("plan_source", ""))
+        base.score_source = str(meta.get("score_source", LEARNED))
+        where = directory / "policy.json"
+        if base.score_source not in (LEARNED, LOOKAHEAD, *FIXED_SCORES):
+            allowed = ", ".join([LEARNED, LOOKAHEAD, *FIXED_SCORES])
+            raise ArtifactError(f"{where}: unknown score_source {base.score_source!r}; "
+                                f"allowed: {allowed}")
+        if base.score_source == LOOKAHEAD:
+            _load_lookahead(base, meta, where)
+        return base
+
+
+def _load_lookahead(policy: EENetPolicy, meta: Mapping[str, Any], where: Path) -> None:
+    """The lookahead rule's price and costs from policy.json, checked against the weights."""
+    try:
+        policy.lookahead_lambda = float(meta["lookahead_lambda"])
+        policy.lookahead_costs = [float(c) for c in meta["lookahead_costs_ms"]]
+    except (KeyError, TypeError, ValueError):
+        raise ArtifactError(f"{where}: score_source 'lookahead' needs a number "
+                            "lookahead_lambda and a list lookahead_costs_ms") from None
+    n_exits = len(policy.thresholds)
+    if len(policy.lookahead_costs) != n_exits or not math.isfinite(policy.lookahead_lambda):
+        raise ArtifactError(f"{where}: lookahead_costs_ms needs {n_exits} values (one per "
+                            f"exit) and lookahead_lambda a finite number")
+    heads = [scorer.looks for scorer in compile_scorer(policy.weights)]
+    if heads[:-1] != list(range(n_exits, 1, -1)):
+        raise ArtifactError(f"{where}: score_source 'lookahead' but the weights have no "
+                            "lookahead heads for every exit before the last")

@@ -1,0 +1,199 @@
+"""The trained networks at inference: numpy float64 forward passes over the weights file.
+
+Score networks g_k (and lookahead heads f_k) of all ensemble members are fused per exit into
+one two-layer network (`ExitScorer`); `forward` runs them exit after exit, carrying each
+member's a_k into the next exit's input. Also the fit-time mean assignment pi and the shape
+check of a loaded weights file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from eenet.errors import ArtifactError
+from eenet.schedulers.eenet.features import data_features
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
+@dataclass(frozen=True)
+class ExitScorer:
+    """Exit k's networks of all M ensemble members fused into one two-layer net: member i's
+    g_k on [x_k, a^i_0..a^i_{k-1}] is hidden block i of w1 / b1 (then, with lookahead heads,
+    member i's f_k is hidden block M + i), so one call scores every member (zeros elsewhere
+    add exact zeros). Output columns: the M members' g_k, their mean (the ensemble's score),
+    then the members' mean of the `looks` lookahead logits (exits k..K-1)."""
+
+    w1: np.ndarray  # [d + M*k, blocks]: data-feature rows shared, then member-major a rows
+    b1: np.ndarray  # [blocks]
+    w2: np.ndarray  # [blocks, M + 1 + looks]
+    b2: np.ndarray  # [M + 1 + looks]
+    members: int
+    looks: int = 0
+
+    def logits(self, features: np.ndarray, carry: np.ndarray | None) -> np.ndarray:
+        """Every member's g_k, their mean and the mean lookahead logits, [N, M + 1 + looks];
+        `carry` = the members' a_0..a_{k-1}, [N, M, k]."""
+        if carry is not None and carry.shape[2]:
+            features = np.concatenate([features, carry.reshape(carry.shape[0], -1)], 1)
+        # einsum, not BLAS matmul: a row's result must not depend on the batch size (BLAS
+        # picks kernels by shape, and a 1-ulp difference could move a sample across its
+        # threshold between real early exit at batch 1 and the simulation on the full split)
+        hidden = np.einsum("nd,dh->nh", features, self.w1)
+        hidden += self.b1
+        np.maximum(hidden, 0.0, out=hidden)
+        z = np.einsum("nh,hm->nm", hidden, self.w2)
+        z += self.b2
+        return z
+
+
+def _net(weights: Mapping[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+    return {key: np.asarray(weights[f"{prefix}.{key}"], dtype=np.float64)
+            for key in ("w1", "b1", "w2", "b2")}
+
+
+def compile_scorer(weights: Mapping[str, np.ndarray]) -> list[ExitScorer]:
+    """The fused float64 networks of every exit (empty when nothing was trained)."""
+    members = member_prefixes(weights)
+    n = len(members)
+    n_exits = sum(1 for name in weights if members and name.startswith(f"{members[0]}g")
+                  and name.endswith(".w1"))
+    scorers: list[ExitScorer] = []
+    for k in range(n_exits):
+        nets = [_net(weights, f"{m}g{k}") for m in members]
+        heads = ([_net(weights, f"{m}f{k}") for m in members]
+                 if f"{members[0]}f{k}.w1" in weights else [])
+        d = nets[0]["w1"].shape[0] - k
+        looks = heads[0]["w2"].shape[1] if heads else 0
+        blocks = nets + heads
+        edges = np.cumsum([0, *(net["w1"].shape[1] for net in blocks)])
+        w1 = np.zeros((d + n * k, edges[-1]))
+        w2 = np.zeros((edges[-1], n + 1 + looks))
+        b2 = np.zeros(n + 1 + looks)
+        for i, net in enumerate(blocks):
+            cols, member = slice(edges[i], edges[i + 1]), i % n
+            w1[:d, cols] = net["w1"][:d]
+            w1[d + member * k : d + (member + 1) * k, cols] = net["w1"][d:]
+            if i < n:
+                w2[cols, i], b2[i] = net["w2"][:, 0], net["b2"][0]
+            else:
+                w2[cols, n + 1 :] = net["w2"] / n
+        w2[:, n], b2[n] = w2[:, :n].sum(axis=1) / n, b2[:n].mean()
+        if heads:
+            b2[n + 1 :] = np.mean([net["b2"] for net in heads], axis=0)
+        b1 = np.concatenate([net["b1"] for net in blocks])
+        scorers.append(ExitScorer(w1, b1, w2, b2, n, looks))
+    return scorers
+
+
+def step_exit(
+    scorer: ExitScorer, features: np.ndarray, carry: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exit k's outputs [N, M + 1 + looks] (see ExitScorer) and the carry extended by the
+    members' a_k."""
+    z = scorer.logits(features, carry)
+    a = sigmoid(z[:, : scorer.members])[:, :, None]
+    return z, a if carry is None else np.concatenate([carry, a], 2)
+
+
+def score_logits(weights: Mapping[str, np.ndarray], log_probs: np.ndarray) -> np.ndarray:
+    """g_k(x_k) for the exits given, [k, N]; causal: row j uses exits 0..j only."""
+    return mean_score_logits(weights, data_features(log_probs, *recorded_feature_options(weights)))
+
+
+def recorded_feature_options(weights: Mapping[str, np.ndarray]) -> tuple[int, bool, bool]:
+    """The feature options used at fit time, recorded in the weights file."""
+    top = int(np.asarray(weights.get("top", np.zeros(1)))[0])
+    agreement = bool(np.asarray(weights.get("agreement", np.zeros(1)))[0])
+    log_scale = bool(np.asarray(weights.get("log_scale", np.zeros(1)))[0])
+    return top, agreement, log_scale
+
+
+def member_prefixes(weights: Mapping[str, np.ndarray]) -> list[str]:
+    """Weight-name prefixes of the ensemble members ("" for a single unprefixed network)."""
+    if "members" in weights:
+        return [f"m{i}." for i in range(int(np.asarray(weights["members"])[0]))]
+    return [""] if "g0.w1" in weights else []
+
+
+def forward(
+    weights: Mapping[str, np.ndarray], feats: list[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """(mean score logits [K, N], every member's a_k [N, M, K], mean lookahead logits per exit
+    [N, looks_k]) over the exits of `feats`."""
+    scorers = compile_scorer(weights)
+    n = feats[0].shape[0]
+    if not scorers:  # fitted without training (no early exit needed): no scores
+        return np.zeros((len(feats), n)), np.zeros((n, 0, len(feats))), []
+    carry, rows, looks = None, [], []
+    for scorer, x in zip(scorers, feats, strict=False):
+        z, carry = step_exit(scorer, x, carry)
+        rows.append(z[:, scorer.members])
+        looks.append(z[:, scorer.members + 1 :])
+    assert carry is not None
+    return np.stack(rows), carry, looks
+
+
+def member_probabilities(
+    weights: Mapping[str, np.ndarray], feats: list[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(mean score logits [K, N], every member's a_k [N, M, K]) over the exits of `feats`."""
+    return forward(weights, feats)[:2]
+
+
+def mean_score_logits(weights: Mapping[str, np.ndarray], feats: list[np.ndarray]) -> np.ndarray:
+    """Mean over ensemble members of g_k(x_k), [k, N] (zeros when nothing was trained)."""
+    return member_probabilities(weights, feats)[0]
+
+
+def mean_assignment(weights: Mapping[str, np.ndarray], feats: list[np.ndarray]) -> np.ndarray:
+    """pi = mean over samples (and members) of r = softmax_k h_k(x_k), [K] (fit time only)."""
+    return mean_assignment_from(weights, feats, member_probabilities(weights, feats)[1])
+
+
+def mean_assignment_from(
+    weights: Mapping[str, np.ndarray], feats: list[np.ndarray], a: np.ndarray
+) -> np.ndarray:
+    """`mean_assignment` given the members' a_k [N, M, K] already computed on `feats`."""
+    plans = []
+    for i, m in enumerate(member_prefixes(weights)):
+        u = np.stack([
+            _mlp(weights, f"{m}h{k}", np.concatenate([d, a[:, i, :k]], 1))
+            for k, d in enumerate(feats)
+        ], 1)
+        u = u - u.max(1, keepdims=True)
+        plans.append((np.exp(u) / np.exp(u).sum(1, keepdims=True)).mean(0))
+    return np.mean(plans, axis=0)
+
+
+def _mlp(w: Mapping[str, np.ndarray], prefix: str, x: np.ndarray) -> np.ndarray:
+    """One unfused in -> hidden (ReLU) -> 1 network of the weights, in float64, [N]."""
+    hidden = np.maximum(x @ w[f"{prefix}.w1"].astype(np.float64) + w[f"{prefix}.b1"], 0.0)
+    return (hidden @ w[f"{prefix}.w2"].astype(np.float64) + w[f"{prefix}.b2"])[:, 0]
+
+
+def check_weights(weights: Mapping[str, np.ndarray], path: Path) -> None:
+    """Every score / assignment MLP must be in -> hidden -> 1 (a lookahead head:
+    -> hidden -> its exits) with matching shapes."""
+    for name in weights:
+        if not name.endswith(".w1"):
+            continue
+        net = name[: -len(".w1")]
+        try:
+            shapes = [np.shape(weights[f"{net}.{key}"]) for key in ("w1", "b1", "w2", "b2")]
+        except KeyError as exc:
+            raise ArtifactError(f"{path}: EENet weights incomplete (missing {exc})") from None
+        hidden = shapes[0][1] if len(shapes[0]) == 2 else -1
+        # g_k / h_k have one output; a lookahead head f_k one per exit k..K-1
+        outputs = shapes[3][0] if net.rsplit(".", 1)[-1].startswith("f") and shapes[3] else 1
+        if shapes[1:] != [(hidden,), (hidden, outputs), (outputs,)]:
+            raise ArtifactError(
+                f"{path}: EENet weights of the wrong shape ({net}: w1 {shapes[0]}, "
+                f"b1 {shapes[1]}, w2 {shapes[2]}, b2 {shapes[3]})"
+            )

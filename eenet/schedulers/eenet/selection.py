@@ -1,0 +1,114 @@
+"""Choosing EENet's rule on validation: which score (learned, lookahead or a heuristic's) and
+which plan, leaving the heuristics' choice only on a significant out-of-fold gain."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from eenet.schedulers.base import first_exit, thresholds_from_plan
+from eenet.schedulers.eenet.settings import FIXED_SCORES, LEARNED
+from eenet.schedulers.plans import calibrated_plan, geometric_plan, refine_plan
+
+
+def candidate_plans(
+    pi: np.ndarray | None, costs: np.ndarray, budget: float, s: Mapping[str, Any]
+) -> list[tuple[str, np.ndarray]]:
+    """EENet's pi calibrated at each temperature, then the geometric plan (last); only the
+    geometric plan when there is no pi (nothing trained)."""
+    temps = [float(t) for t in s["plan_temperatures"]] if pi is not None else []
+    plans = [(f"eenet_tau{t:g}", calibrated_plan(pi, costs, budget, t)) for t in temps]
+    if s["geometric_candidate"] or pi is None:
+        plans.append(("geometric", geometric_plan(costs, budget)))
+    return plans
+
+
+def best_plan(
+    scores: np.ndarray, correct: np.ndarray, plans: list[tuple[str, np.ndarray]]
+) -> tuple[float, str, np.ndarray, np.ndarray]:
+    """(accuracy, name, plan, thresholds) of the most accurate plan; ties keep the first."""
+    best: tuple[float, str, np.ndarray, np.ndarray] | None = None
+    cols = np.arange(scores.shape[1])
+    for name, plan in plans:
+        thresholds = thresholds_from_plan(scores, plan)
+        acc = float(correct[first_exit(scores, thresholds), cols].mean())
+        if best is None or acc > best[0] + 1e-12:
+            best = (acc, name, plan, thresholds)
+    assert best is not None
+    return best
+
+
+def _hits(scores: np.ndarray, correct: np.ndarray, plan: np.ndarray) -> np.ndarray:
+    """Whether each sample is answered correctly under the thresholds realising `plan`."""
+    exits = first_exit(scores, thresholds_from_plan(scores, plan))
+    return correct[exits, np.arange(scores.shape[1])]
+
+
+def paired_z(hits: np.ndarray, baseline: np.ndarray) -> float:
+    """Sign-test statistic of `hits` over `baseline` on the same samples (wins - losses)."""
+    wins = int((hits & ~baseline).sum())
+    losses = int((~hits & baseline).sum())
+    return (wins - losses) / math.sqrt(max(1, wins + losses))
+
+
+def choose_rule(
+    score_sets: Mapping[str, np.ndarray],
+    correct: np.ndarray,
+    pi: np.ndarray | None,
+    source_costs: Mapping[str, np.ndarray],
+    budget: float,
+    s: Mapping[str, Any],
+    own_plans: Mapping[str, list[tuple[str, np.ndarray]]] | None = None,
+) -> tuple[str, str, np.ndarray]:
+    """(score source, plan name, plan) used at inference, chosen on validation.
+
+    `score_sets` maps each candidate score to its validation scores [K, N]: the learned g_k
+    and the lookahead stop value out of fold (honest), and the fixed confidences of
+    `score_candidates` (nothing fitted). Each is tried with its `own_plans` (the lookahead
+    rule's exit distribution) and every candidate plan (EENet's pi calibrated to the budget at
+    several temperatures, the geometric plan) and the best pair is refined at constant cost. The
+    baseline is the first fixed score with the geometric plan (what the heuristics do; another
+    fixed score only if significantly better) or, with no fixed candidates, the learned score
+    with the geometric plan. Each score's plans are made with its own costs (`source_costs`:
+    the learned score's include its scoring cost where charged). A pair replaces the baseline
+    only if
+    it answers significantly more validation samples correctly (paired sign test z >=
+    `switch_z`, `refine_z` for the searched plan), so noise in a few thousand samples cannot
+    make EENet worse than the heuristics.
+    """
+    own_plans = own_plans or {}
+    plans = {src: [*own_plans.get(src, []), *candidate_plans(pi, source_costs[src], budget, s)]
+             for src in score_sets}
+    base_at = -1 if s["geometric_candidate"] or pi is None else 0
+    fixed = [name for name in score_sets if name in FIXED_SCORES]
+    pairs = [(src, name, plan) for src in score_sets for name, plan in plans[src]]
+    hits = {(src, name): _hits(score_sets[src], correct, plan) for src, name, plan in pairs}
+    # the baseline: the first fixed score, or another fixed one only if significantly better
+    base_src, *others = fixed or [LEARNED]
+    base_name = plans[base_src][base_at][0]
+    for src in others:
+        if paired_z(hits[(src, base_name)], hits[(base_src, base_name)]) >= float(s["switch_z"]):
+            base_src = src
+    best = (base_src, base_name, plans[base_src][base_at][1])
+    base_hits = hits[(base_src, base_name)]
+    scored = [(int(hits[(src, name)].sum()), src, name, plan) for src, name, plan in pairs]
+    if s["refine_plan"]:
+        _, src, name, start = max(scored, key=lambda item: item[0])
+        min_gain = max(2.0, float(s["refine_min_gain"]) * correct.shape[1])
+        refined, _ = refine_plan(
+            start, source_costs[src], lambda p: float(_hits(score_sets[src], correct, p).sum()),
+            min_gain=min_gain,
+        )
+        hits[(src, f"{name}+refined")] = _hits(score_sets[src], correct, refined)
+        scored.append((int(hits[(src, f"{name}+refined")].sum()), src, f"{name}+refined",
+                       refined))
+    best_value = int(base_hits.sum())
+    for value, src, name, plan in scored:
+        # a searched plan has had more chances to look good by luck: it must clear a higher bar
+        bar = float(s["refine_z"] if name.endswith("+refined") else s["switch_z"])
+        if value > best_value and paired_z(hits[(src, name)], base_hits) >= bar:
+            best, best_value = (src, name, plan), value
+    return best

@@ -1,0 +1,99 @@
+"""EENet's settings: their defaults, the score sources, and the checks on them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from eenet.errors import ConfigError
+from eenet.schedulers.scores import max_log_prob, neg_normalised_entropy
+
+LEARNED = "learned"
+LOOKAHEAD = "lookahead"  # stop value from the lookahead heads (departure 8)
+# fixed score functions the learned score must beat (the heuristics' confidences)
+FIXED_SCORES = {"maxprob": max_log_prob, "entropy": neg_normalised_entropy}
+
+DEFAULTS: dict[str, Any] = {
+    "top_probs": 5,  # p_k features: the 5 largest probabilities, sorted (0 = all C, raw)
+    "agreement": True,  # add exit k's agreement with exit k-1 to its features (k >= 1)
+    "log_scale": False,  # feed log p, log max p, log(H/log C) instead of p, max p, 1-H/log C
+    "hidden": 32,  # hidden units of every score / assignment MLP
+    "lr": 0.01,  # AdamW learning rate (full batch)
+    "weight_decay": 0.01,  # AdamW decoupled weight decay
+    "max_epochs": 400,  # full-batch steps, upper bound
+    "period": 10,  # steps per alternation phase (score, then assignment)
+    "patience": 6,  # early stopping: score phases without held-out improvement
+    "folds": 2,  # cross-fitting folds = ensemble members (each early-stops on its fold)
+    "restarts": 1,  # initialisations per fold; best by held-out accuracy at B
+    "uniform_weight": 0.0,  # share of equal per-sample weight mixed into the r weights
+    "alpha_kl": 1e-3,  # weight of KL(target || r)
+    "alpha_cost": 1e-2,  # weight of the budget term
+    "beta": 1.0,  # target_k proportional to a_k^beta
+    "plan_temperatures": [1.0, 0.5, 2.0, 0.0],  # calibrated plans pi^tau * exp(lam c) tried
+    "geometric_candidate": True,  # also try the heuristics' geometric plan on EENet scores
+    "refine_plan": True,  # pattern-search the chosen plan at constant cost on validation
+    "refine_min_gain": 0.0005,  # ... keeping a move only if it gains > this fraction (>= 2)
+    "switch_z": 2.0,  # leave the heuristic baseline only if out-of-fold val gain has z >= this
+    "refine_z": 3.0,  # ... and a refined (searched) plan only if its gain has z >= this
+    "lookahead": True,  # also train lookahead heads f_k: P(exit j right | x_k), j >= k
+    "threads": 1,  # torch threads while fitting (tiny matmuls: more threads only contend)
+    "score_candidates": ["maxprob", "entropy"],  # fixed scores the learned one must beat
+    # extra ms/sample of reaching each exit when the learned score runs instead of max p (the
+    # scoring the latency profile includes): planned and charged with it; [] = not charged.
+    # The pipeline fills it from artifacts/scoring.json (stage profile_scoring).
+    "scorer_extra_ms": [],
+    # the same for the fixed scores of `score_candidates`, {name: [K]} (entropy's costs more
+    # than max p's); {} = not charged. Filled by the pipeline likewise.
+    "fixed_extra_ms": {},
+}
+
+
+def check_settings(s: Mapping[str, Any]) -> None:
+    for key in ("hidden", "max_epochs", "period", "restarts", "threads"):
+        if int(s[key]) < 1:
+            raise ConfigError(f"schedulers.eenet.{key}: must be >= 1, got {s[key]!r}")
+    if int(s["folds"]) < 2:
+        raise ConfigError(f"schedulers.eenet.folds: must be >= 2, got {s['folds']!r}")
+    if float(s["lr"]) <= 0:
+        raise ConfigError(f"schedulers.eenet.lr: must be > 0, got {s['lr']!r}")
+    if not s["plan_temperatures"] and not s["geometric_candidate"]:
+        raise ConfigError("schedulers.eenet.plan_temperatures: empty and no geometric candidate")
+    candidates = s["score_candidates"]
+    if not isinstance(candidates, list | tuple) or any(c not in FIXED_SCORES for c in candidates):
+        raise ConfigError(
+            f"schedulers.eenet.score_candidates: expected a list of {', '.join(FIXED_SCORES)}, "
+            f"got {candidates!r}"
+        )
+
+
+def feature_options(settings: Mapping[str, Any]) -> tuple[int, bool, bool]:
+    return int(settings["top_probs"]), bool(settings["agreement"]), bool(settings["log_scale"])
+
+
+def scorer_extra(settings: Mapping[str, Any], n_exits: int) -> np.ndarray:
+    """`scorer_extra_ms` as [K] (zeros when not charged); a wrong length is a ConfigError."""
+    extra = np.asarray(settings["scorer_extra_ms"] or np.zeros(n_exits), dtype=np.float64)
+    if extra.shape != (n_exits,) or not np.isfinite(extra).all():
+        raise ConfigError(
+            f"schedulers.eenet.scorer_extra_ms: expected {n_exits} finite values (one per "
+            f"exit) or [], got {settings['scorer_extra_ms']!r}"
+        )
+    return extra
+
+
+def fixed_costs(settings: Mapping[str, Any], costs: np.ndarray) -> dict[str, np.ndarray]:
+    """Each fixed score candidate's costs: `costs` plus its `fixed_extra_ms` if charged."""
+    extra = settings["fixed_extra_ms"] or {}
+    if not isinstance(extra, Mapping) or any(
+        name not in FIXED_SCORES or np.shape(values) != costs.shape
+        or not np.isfinite(np.asarray(values, dtype=np.float64)).all()
+        for name, values in extra.items()
+    ):
+        raise ConfigError(
+            f"schedulers.eenet.fixed_extra_ms: expected {{score: {costs.size} finite values}} "
+            f"for scores among {', '.join(FIXED_SCORES)}, or {{}}; got {extra!r}"
+        )
+    return {src: costs + np.asarray(extra.get(src, np.zeros(costs.size)), dtype=np.float64)
+            for src in settings["score_candidates"]}

@@ -1,0 +1,301 @@
+"""Training EENet's networks on validation outputs (torch, full batch, cross-fitted).
+
+Score networks g_k and assignment networks h_k train in alternation; each of `folds`
+members trains on the other folds and early-stops on its own, which it then scores out of
+sample; lookahead heads f_k train on the member's trained a_k.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+from eenet.schedulers.eenet.scorer import forward, mean_assignment_from, member_probabilities
+from eenet.schedulers.eenet.selection import best_plan, candidate_plans
+from eenet.schedulers.eenet.settings import feature_options
+
+
+class MLP:
+    """in -> hidden (ReLU) -> outputs, parameters initialised from a private generator."""
+
+    def __init__(self, in_dim: int, hidden: int, gen: torch.Generator, outputs: int = 1) -> None:
+        def uniform(shape: tuple[int, ...], fan_in: int) -> torch.Tensor:
+            bound = 1.0 / math.sqrt(fan_in)
+            t = (torch.rand(shape, generator=gen, dtype=torch.float32) * 2 - 1) * bound
+            return t.requires_grad_()
+
+        self.params = {
+            "w1": uniform((in_dim, hidden), in_dim),
+            "b1": uniform((hidden,), in_dim),
+            "w2": uniform((hidden, outputs), hidden),
+            "b2": uniform((outputs,), hidden),
+        }
+
+    def outputs(self, x: torch.Tensor) -> torch.Tensor:
+        """[N, outputs]."""
+        p = self.params
+        return torch.relu(x @ p["w1"] + p["b1"]) @ p["w2"] + p["b2"]
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.outputs(x)[:, 0]
+
+    def state(self) -> dict[str, np.ndarray]:
+        return {key: t.detach().clone().numpy().astype(np.float32)
+                for key, t in self.params.items()}
+
+
+class ScoreAssignmentNets:
+    """Score networks g_k and assignment networks h_k for K exits."""
+
+    def __init__(self, in_dims: list[int], hidden: int, seed: int) -> None:
+        gen = torch.Generator().manual_seed(seed)
+        self.g = [MLP(d + k, hidden, gen) for k, d in enumerate(in_dims)]
+        self.h = [MLP(d + k, hidden, gen) for k, d in enumerate(in_dims)]
+
+    def score_params(self) -> list[torch.Tensor]:
+        return [t for m in self.g for t in m.params.values()]
+
+    def assign_params(self) -> list[torch.Tensor]:
+        return [t for m in self.h for t in m.params.values()]
+
+    def scores(self, data: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Score logits z [N, K] (with grad) and the features x_k with detached a_j."""
+        prev = data[0].new_zeros((data[0].shape[0], 0))
+        zs, xs = [], []
+        for k, d in enumerate(data):
+            x = torch.cat([d, prev], 1)
+            z = self.g[k](x)
+            zs.append(z)
+            xs.append(x)
+            prev = torch.cat([prev, torch.sigmoid(z.detach())[:, None]], 1)
+        return torch.stack(zs, 1), xs
+
+    def assign_logits(self, xs: list[torch.Tensor]) -> torch.Tensor:
+        return torch.stack([self.h[k](x) for k, x in enumerate(xs)], 1)
+
+    def state(self) -> dict[str, np.ndarray]:
+        """A detached copy of every weight (so later training cannot change it)."""
+        out = {}
+        for name, nets in (("g", self.g), ("h", self.h)):
+            for k, m in enumerate(nets):
+                out.update({f"{name}{k}.{key}": value for key, value in m.state().items()})
+        return out
+
+
+def _weighted_bce(
+    z: torch.Tensor, y: torch.Tensor, r: torch.Tensor, uniform: float = 0.0
+) -> torch.Tensor:
+    """Mean over exits of the BCE weighted by r (detached, normalised over samples per exit),
+    mixed with a share `uniform` of equal weights."""
+    w = r / r.sum(0, keepdim=True).clamp_min(1e-12)
+    w = (1.0 - uniform) * w + uniform / r.shape[0]
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(z, y, reduction="none")
+    return (w * bce).sum(0).mean()
+
+
+def _assign_loss(
+    u: torch.Tensor, a: torch.Tensor, costs: torch.Tensor, s: Mapping[str, Any]
+) -> torch.Tensor:
+    """alpha_kl KL(a^beta / sum || r) + alpha_cost |mean cost of r - B| / B, with `costs` in
+    units of the budget B (so the budget term is |mean cost - 1|)."""
+    log_r = torch.log_softmax(u, 1)
+    target = a.clamp_min(1e-12) ** s["beta"]
+    target = target / target.sum(1, keepdim=True)
+    kl = (target * (target.log() - log_r)).sum(1).mean()
+    cost = (log_r.exp() @ costs).mean()
+    return s["alpha_kl"] * kl + s["alpha_cost"] * (cost - 1.0).abs()
+
+
+def _train_once(
+    data: list[torch.Tensor],
+    correct: torch.Tensor,
+    fit_idx: torch.Tensor,
+    hold_idx: torch.Tensor,
+    costs: torch.Tensor,
+    s: Mapping[str, Any],
+    seed: int,
+) -> dict[str, np.ndarray]:
+    """One restart: alternate score / assignment phases; return the best state (a copy).
+    `costs` are in units of the budget."""
+    nets = ScoreAssignmentNets([d.shape[1] for d in data], int(s["hidden"]), seed)
+    opt_g = torch.optim.AdamW(nets.score_params(), lr=s["lr"], weight_decay=s["weight_decay"])
+    opt_h = torch.optim.AdamW(nets.assign_params(), lr=s["lr"], weight_decay=s["weight_decay"])
+    fit_data = [d[fit_idx] for d in data]
+    hold_data = [d[hold_idx] for d in data]
+    y_fit, y_hold = correct[fit_idx], correct[hold_idx]
+    period = max(1, int(s["period"]))
+
+    def phases() -> int:
+        # score phase: r is fixed while only g trains
+        with torch.no_grad():
+            _, xs = nets.scores(fit_data)
+            r = torch.softmax(nets.assign_logits(xs), 1)
+        for _ in range(period):
+            opt_g.zero_grad(set_to_none=True)
+            z, _ = nets.scores(fit_data)
+            _weighted_bce(z, y_fit, r, float(s["uniform_weight"])).backward()
+            opt_g.step()
+        # assignment phase: a and the features are fixed while only h trains
+        with torch.no_grad():
+            z, xs = nets.scores(fit_data)
+            a = torch.sigmoid(z)
+        for _ in range(period):
+            opt_h.zero_grad(set_to_none=True)
+            _assign_loss(nets.assign_logits(xs), a, costs, s).backward()
+            opt_h.step()
+        return 2 * period
+
+    def hold_loss() -> float:
+        with torch.no_grad():
+            z, xs = nets.scores(hold_data)
+            r = torch.softmax(nets.assign_logits(xs), 1)
+            return float(_weighted_bce(z, y_hold, r, float(s["uniform_weight"])))
+
+    return _early_stopped(phases, hold_loss, nets.state, s)
+
+
+def _early_stopped(
+    phases: Callable[[], int],
+    hold_loss: Callable[[], float],
+    state: Callable[[], dict[str, np.ndarray]],
+    s: Mapping[str, Any],
+) -> dict[str, np.ndarray]:
+    """Run training `phases` (each returns the steps it took) until `max_epochs` steps or
+    `patience` phases without a held-out loss improvement; the best `state` (a copy)."""
+    best_loss, best_state, stale, step = math.inf, state(), 0, 0
+    while step < int(s["max_epochs"]) and stale < int(s["patience"]):
+        step += phases()
+        loss = hold_loss()
+        if loss < best_loss - 1e-6:
+            best_loss, best_state, stale = loss, state(), 0
+        else:
+            stale += 1
+    return best_state
+
+
+def _train_lookahead(
+    feats: list[np.ndarray],
+    correct_np: np.ndarray,
+    state: Mapping[str, np.ndarray],
+    fit_idx: np.ndarray,
+    hold_idx: np.ndarray,
+    s: Mapping[str, Any],
+    seed: int,
+) -> dict[str, np.ndarray]:
+    """Lookahead heads f_k (k < K-1) of one member: on g's inputs [x_k, a_0..a_{k-1}] (the
+    member's trained a), logits of "exit j is right" for j = k..K-1, plain BCE, full-batch
+    AdamW, early-stopped on the member's held-out fold like g. Weights f{k}.*."""
+    n_exits = correct_np.shape[0]
+    a = member_probabilities(state, feats)[1][:, 0, :]  # [N, K], this member's a_k
+    gen = torch.Generator().manual_seed(seed)
+    out: dict[str, np.ndarray] = {}
+    for k in range(n_exits - 1):
+        x = torch.from_numpy(np.concatenate([feats[k], a[:, :k]], 1).astype(np.float32))
+        y = torch.from_numpy(correct_np[k:].T.astype(np.float32))
+        best_state = _fit_head(x, y, fit_idx, hold_idx, gen, s)
+        out.update({f"f{k}.{key}": value for key, value in best_state.items()})
+    return out
+
+
+def _fit_head(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    fit_idx: np.ndarray,
+    hold_idx: np.ndarray,
+    gen: torch.Generator,
+    s: Mapping[str, Any],
+) -> dict[str, np.ndarray]:
+    """One multi-output head x -> logits of the targets y: plain BCE on `fit_idx`, full-batch
+    AdamW, early-stopped on `hold_idx`; its best state."""
+    head = MLP(x.shape[1], int(s["hidden"]), gen, outputs=y.shape[1])
+    opt = torch.optim.AdamW(list(head.params.values()), lr=s["lr"],
+                            weight_decay=s["weight_decay"])
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    x_fit, y_fit, x_hold, y_hold = x[fit_idx], y[fit_idx], x[hold_idx], y[hold_idx]
+    period = max(1, int(s["period"]))
+
+    def phase() -> int:
+        for _ in range(period):
+            opt.zero_grad(set_to_none=True)
+            bce(head.outputs(x_fit), y_fit).backward()
+            opt.step()
+        return period
+
+    def hold_loss() -> float:
+        with torch.no_grad():
+            return float(bce(head.outputs(x_hold), y_hold))
+
+    return _early_stopped(phase, hold_loss, head.state, s)
+
+
+def train_members(
+    feats: list[np.ndarray],
+    correct_np: np.ndarray,
+    costs: np.ndarray,
+    budget_ms: float,
+    settings: Mapping[str, Any],
+    seed: int,
+) -> tuple[dict[str, np.ndarray], np.ndarray, list[np.ndarray] | None]:
+    """Cross-fitting: member f trains on the other folds, early-stops on fold f and scores
+    fold f out of sample. Returns the members' weights, the out-of-fold score logits [K, N]
+    and, with `lookahead`, the out-of-fold lookahead logits per exit [N, looks_k] (honest:
+    the rule is chosen on them)."""
+    n_exits, n = correct_np.shape
+    data = [torch.from_numpy(d.astype(np.float32)) for d in feats]
+    correct = torch.from_numpy(correct_np.T.astype(np.float32))  # [N, K]
+    # the networks see costs in units of the budget: the same policy whatever the cost unit
+    # (ms, seconds, FLOPs), with no float32 rounding of tiny or huge numbers
+    costs_t = torch.from_numpy((np.asarray(costs, dtype=np.float64) / budget_ms).astype(np.float32))
+    n_folds = min(int(settings["folds"]), n)
+    fold_of = np.empty(n, dtype=np.int64)
+    fold_of[np.random.default_rng(seed).permutation(n)] = np.arange(n) % n_folds
+    weights: dict[str, np.ndarray] = {}
+    oof = np.zeros((n_exits, n))
+    oof_looks = ([np.zeros((n, n_exits - k if k < n_exits - 1 else 0)) for k in range(n_exits)]
+                 if settings["lookahead"] else None)
+    for fold in range(n_folds):
+        hold_idx, fit_idx = np.flatnonzero(fold_of == fold), np.flatnonzero(fold_of != fold)
+        hold_feats = [d[hold_idx] for d in feats]
+        best: tuple[float, dict[str, np.ndarray], np.ndarray] | None = None
+        for restart in range(int(settings["restarts"])):
+            state = _train_once(
+                data,
+                correct,
+                torch.from_numpy(fit_idx),
+                torch.from_numpy(hold_idx),
+                costs_t,
+                settings,
+                seed * 1000 + fold * 100 + restart,
+            )
+            hold_logits, hold_a = member_probabilities(state, hold_feats)
+            pi = mean_assignment_from(state, hold_feats, hold_a)
+            acc = best_plan(hold_logits, correct_np[:, hold_idx],
+                             candidate_plans(pi, costs, budget_ms, settings))[0]
+            if best is None or acc > best[0] + 1e-12:
+                best = (acc, state, hold_logits)
+        assert best is not None
+        state = dict(best[1])
+        if oof_looks is not None:
+            state.update(_train_lookahead(feats, correct_np, state, fit_idx, hold_idx, settings,
+                                          seed * 1000 + fold * 100 + 99))
+            for rows, z in zip(oof_looks, forward(state, hold_feats)[2], strict=True):
+                rows[hold_idx] = z
+        weights.update({f"m{fold}.{key}": value for key, value in state.items()})
+        oof[:, hold_idx] = best[2]
+    weights.update(weights_header(n_folds, settings))
+    return weights, oof, oof_looks
+
+
+def weights_header(members: int, settings: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """The non-network entries of a weights file: member count and feature options."""
+    top, agreement, log_scale = feature_options(settings)
+    return {
+        "members": np.array([members], dtype=np.int64),
+        "top": np.array([top], dtype=np.int64),
+        "agreement": np.array([int(agreement)], dtype=np.int64),
+        "log_scale": np.array([int(log_scale)], dtype=np.int64),
+    }
