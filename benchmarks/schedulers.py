@@ -1,7 +1,7 @@
 """Schedulers benchmark: EENet vs the heuristics vs the oracle, accuracy x budget.
 
     python benchmarks/schedulers.py [--val artifacts/logits/val.npz --test ... --costs ...]
-        [--budgets 20] [--held-out] [--real-held-out] [--threads 2]
+        [--budgets 20] [--held-out] [--real-held-out] [--expected N] [--threads 2]
 
 For the default pipeline's outputs (skipped with a message when absent), a harder synthetic
 case (4 exits, 100 classes, 10k validation), with --held-out a few synthetic configurations
@@ -13,7 +13,10 @@ margin at equal realised test cost (the heuristics' accuracy interpolated along 
 at EENet's realised cost: a method that overspends the budget on a test draw buys accuracy
 with it), the worst budget miss (realised test cost vs budget, %, per method, and the
 sampling noise of the worst), EENet fit times, and the time to evaluate all methods x
-budgets on test (fitting excluded).
+budgets on test (fitting excluded). With --expected N, the same fitted policies of each
+synthetic case are also evaluated on a fresh draw of N test samples from the case's
+distribution: their margins in expectation over test draws (a 10k test draw's noise gone),
+nominal and at equal realised cost.
 """
 
 from __future__ import annotations
@@ -63,10 +66,29 @@ def cost_noise_pct(
     return 100 * float(np.sqrt(sum(variances))) / budget
 
 
+def margins_on(
+    results: dict[str, list[dict[str, float]]], index: int
+) -> tuple[float, float]:
+    """EENet's margin over the better of maxprob / entropy at budget `index` of evaluated
+    sweeps: nominal, and at EENet's realised cost (the heuristics interpolated there)."""
+    nominal = results["eenet"][index]["accuracy"] - max(
+        results[m][index]["accuracy"] for m in ("maxprob", "entropy"))
+    cost = results["eenet"][index]["cost_ms"]
+    matched = results["eenet"][index]["accuracy"] - max(
+        accuracy_at_cost(results[m], cost) for m in ("maxprob", "entropy"))
+    return nominal, matched
+
+
 def run_case(
-    name: str, val: ExitOutputs, test: ExitOutputs, costs: np.ndarray, n_budgets: int
+    name: str,
+    val: ExitOutputs,
+    test: ExitOutputs,
+    costs: np.ndarray,
+    n_budgets: int,
+    expected: ExitOutputs | None = None,
 ) -> dict[str, float]:
-    """Fit every method at every budget on val, evaluate on test, print the figures."""
+    """Fit every method at every budget on val, evaluate on test (and on a large `expected`
+    draw of the same distribution, if given), print the figures."""
     budgets = np.linspace(costs[0], costs[-1], n_budgets + 2)[1:-1].tolist()
     val_lp, test_lp, test_correct = val.log_probs(), test.log_probs(), test.correct()
     policies = {
@@ -78,34 +100,44 @@ def run_case(
         for m, ps in {**policies, "oracle": [None] * len(budgets)}.items()
     }
     eval_seconds = time.perf_counter() - start
+    in_expectation = None  # the same policies on a large fresh draw: no test-draw noise
+    if expected is not None:
+        in_expectation = {
+            m: evaluate_policies(policies[m], budgets, expected.log_probs(), expected.correct(),
+                                 costs)
+            for m in ("maxprob", "entropy", "eenet")
+        }
 
     print(f"\n=== {name}: {val.n_exits} exits, {val.n_classes} classes, "
           f"{val.n_samples} val / {test.n_samples} test; costs {np.round(costs, 4).tolist()}")
     print("exit accuracy (test): " + ", ".join(f"{a:.2f}" for a in test.exit_accuracy()))
     cols = [*METHODS, "oracle"]
     print(f"{'budget':>8} " + " ".join(f"{m:>9}" for m in cols)
-          + f" {'margin':>7} {'z':>5} {'matched':>7} {'miss %':>7}")
-    margins, zs, matched = [], [], []
+          + f" {'margin':>7} {'z':>5} {'matched':>7} {'miss %':>7}"
+          + (f" {'E margin':>8} {'E match':>7}" if in_expectation else ""))
+    margins, zs, matched, expected_margins = [], [], [], []
     misses = {m: [] for m in METHODS}  # |realised test cost / budget - 1|, percent
     for i, b in enumerate(budgets):
         acc = {m: results[m][i]["accuracy"] for m in cols}
         rival = max(("maxprob", "entropy"), key=lambda m: acc[m])
-        margin = acc["eenet"] - acc[rival]
+        # the margin, and the same comparison at equal realised test cost: a heuristic that
+        # overspends the budget on this test draw buys accuracy with it
+        margin, at_cost = margins_on(results, i)
         # paired sign test on the test samples: is the margin more than this draw's noise?
         z = paired_z(hits_on(policies["eenet"][i], test_lp, test_correct),
                      hits_on(policies[rival][i], test_lp, test_correct))
-        # the same comparison at equal realised test cost: a heuristic that overspends the
-        # budget on this test draw buys accuracy with it
-        eenet_cost = results["eenet"][i]["cost_ms"]
-        matched.append(acc["eenet"] - max(accuracy_at_cost(results[m], eenet_cost)
-                                          for m in ("maxprob", "entropy")))
         for m in METHODS:
             misses[m].append(abs(results[m][i]["cost_ms"] / b - 1) * 100)
         miss = max(misses[m][-1] for m in METHODS)
         margins.append(margin)
         zs.append(z)
-        print(f"{b:>8.4g} " + " ".join(f"{acc[m]:>9.2f}" for m in cols)
-              + f" {margin:>+7.2f} {z:>+5.1f} {matched[-1]:>+7.2f} {miss:>7.2f}")
+        matched.append(at_cost)
+        row = (f"{b:>8.4g} " + " ".join(f"{acc[m]:>9.2f}" for m in cols)
+               + f" {margin:>+7.2f} {z:>+5.1f} {at_cost:>+7.2f} {miss:>7.2f}")
+        if in_expectation:
+            expected_margins.append(margins_on(in_expectation, i))
+            row += f" {expected_margins[-1][0]:>+8.2f} {expected_margins[-1][1]:>+7.2f}"
+        print(row)
     worst_m, worst_i = max(((m, i) for m in METHODS for i in range(len(budgets))),
                            key=lambda mi: misses[mi[0]][mi[1]])
     noise = cost_noise_pct(policies[worst_m][worst_i], costs, budgets[worst_i], (val_lp, test_lp))
@@ -130,10 +162,30 @@ def run_case(
           f"miss (all methods) {summary['worst_miss_pct']:.2f} % ("
           + ", ".join(f"{m} {np.max(v):.2f}" for m, v in misses.items())
           + f"); sampling noise of the worst (standard error of test - val cost): {noise:.2f} %")
+    if expected_margins:
+        nominal, at_cost = (np.array(column) for column in zip(*expected_margins, strict=True))
+        summary.update(expected_mean=float(nominal.mean()), expected_min=float(nominal.min()),
+                       expected_min_matched=float(at_cost.min()))
+        print(f"In expectation (the same policies on a fresh draw of {expected.n_samples} test "
+              f"samples): margin mean {nominal.mean():+.2f}, min {nominal.min():+.2f}; at "
+              f"equal realised cost mean {at_cost.mean():+.2f}, min {at_cost.min():+.2f}")
     print(f"EENet fit: mean {summary['fit_mean_s']:.2f} s, max {summary['fit_max_s']:.2f} s per "
           f"budget; evaluating {len(cols)} methods x {len(budgets)} budgets on test: "
           f"{eval_seconds:.2f} s")
     return summary
+
+
+def expected_draw(val: ExitOutputs, seed: int, n_samples: int) -> ExitOutputs | None:
+    """A fresh test draw of `n_samples` from the distribution of the synthetic case whose
+    validation split `val` was drawn by `make_split_pair(..., seed=seed)` (the same
+    validation split comes first, so the fitted policies are those of the case); None when
+    `n_samples` is 0."""
+    if n_samples <= 0:
+        return None
+    same_val, draw = make_split_pair(val.n_exits, val.n_classes, val.n_samples, n_samples,
+                                     seed=seed)
+    assert np.array_equal(same_val.logits, val.logits), "not the case's distribution"
+    return draw
 
 
 def main() -> None:
@@ -146,6 +198,9 @@ def main() -> None:
     parser.add_argument("--real-held-out", action="store_true",
                         help="also train small real networks on fresh MNIST-1D draws (minutes)")
     parser.add_argument("--skip-hard", action="store_true", help="skip the 4x100 synthetic case")
+    parser.add_argument("--expected", type=int, default=0, metavar="N",
+                        help="also evaluate each synthetic case's policies on a fresh draw of "
+                             "N test samples (margins in expectation over test draws)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads for evaluation")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -162,13 +217,15 @@ def main() -> None:
     if not args.skip_hard:
         val, test = make_split_pair(4, 100, 10_000, 10_000, seed=7)
         summaries["synthetic 4x100"] = run_case(
-            "harder synthetic", val, test, make_costs(4), args.budgets
+            "harder synthetic", val, test, make_costs(4), args.budgets,
+            expected_draw(val, 7, args.expected),
         )
     if args.held_out:
         for n_exits, n_classes, n_val, seed in HELD_OUT:
             val, test = make_split_pair(n_exits, n_classes, n_val, 10_000, seed=seed)
             name = f"held-out {n_exits}x{n_classes}, {n_val} val"
-            summaries[name] = run_case(name, val, test, make_costs(n_exits), args.budgets)
+            summaries[name] = run_case(name, val, test, make_costs(n_exits), args.budgets,
+                                       expected_draw(val, seed, args.expected))
     if args.real_held_out:
         for case in REAL_HELD_OUT:
             val, test, mflops = trained_outputs(case)
@@ -182,6 +239,13 @@ def main() -> None:
               f"{s['worst_miss_pct']:>6.2f} / {s['eenet_miss_pct']:.2f} "
               f"{s['worst_miss_noise_pct']:>5.2f} "
               f"{s['fit_mean_s']:>6.2f}/{s['fit_max_s']:.2f}")
+    expected_cases = {name: s for name, s in summaries.items() if "expected_mean" in s}
+    if expected_cases:
+        print(f"\nin expectation (fresh draw of {args.expected} test samples): case | mean "
+              "margin | min margin | min margin at equal cost")
+        for name, s in expected_cases.items():
+            print(f"{name:<44} {s['expected_mean']:>+6.2f} {s['expected_min']:>+6.2f} "
+                  f"{s['expected_min_matched']:>+6.2f}")
 
 
 if __name__ == "__main__":
