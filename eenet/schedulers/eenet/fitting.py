@@ -54,6 +54,8 @@ def _fit(
     settings: Mapping[str, Any],
     seed: int,
 ) -> EENetPolicy:
+    """`fit` inside its torch thread setting: the learned score (and lookahead heads) trained
+    unless the budget rules them out, the rule chosen on validation, thresholds set."""
     n_exits, n = log_probs.shape[:2]
     correct_np = log_probs.argmax(-1) == labels[None, :]  # [K, N]
     policy = EENetPolicy("eenet", budget_ms, np.zeros(n_exits), settings=dict(settings))
