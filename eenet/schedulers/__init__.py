@@ -2,9 +2,10 @@
 any split, save as plain data (JSON + safetensors), load back.
 
 Methods: `eenet` (learned, Ilhan et al. WACV 2024), `maxprob` (MSDNet), `entropy`
-(BranchyNet), `patience` (PABEE). Each lives in its own module exposing `DEFAULTS` (allowed
-settings), a `FittedPolicy` subclass and `fit(log_probs, labels, costs, budget_ms, settings,
-seed)`; `maxprob` and `entropy` share their policy and fit through `heuristic.py`.
+(BranchyNet), `patience` (PABEE). Each lives in its own module (EENet in a package of them)
+exposing `DEFAULTS` (allowed settings), a `FittedPolicy` subclass and `fit(log_probs, labels,
+costs, budget_ms, settings, seed)`; `maxprob` and `entropy` share their policy and fit through
+`heuristic.py`.
 """
 
 from __future__ import annotations
