@@ -340,7 +340,7 @@ def test_lookahead_rule_meets_the_budget_and_spends_more_with_more():
     for budget in (1.2, 2.0, 2.8, 3.6):
         lam, plan = solve_lookahead(looks, costs, budget)
         exits = first_exit(lookahead_scores(looks, costs, lam), zero)
-        assert costs[exits].mean() <= budget + 1e-12
+        assert costs[exits].mean() <= budget * (1 + 1e-12)  # the solver's own tolerance
         assert costs[exits].mean() >= budget - 3 / 3000  # a few samples' worth below at most
         np.testing.assert_allclose(plan, np.bincount(exits, minlength=4) / 3000)
         spent.append(costs[exits].mean())
