@@ -4,7 +4,8 @@ Each case draws a fresh MNIST-1D data set (its own seed and size), trains a smal
 1-D ResNet on it (its own exits, widths and training length) with the package's own data,
 model, training and inference code, and returns the validation and test exit outputs with
 the cumulative cost of reaching each exit in MFLOPs per sample (deterministic, unlike a
-timing). Used by `benchmarks/schedulers.py --real-held-out`.
+timing), and on request the network's outputs on a fresh draw of the same distribution (the
+MNIST-1D generator with another seed). Used by `benchmarks/schedulers.py --real-held-out`.
 """
 
 from __future__ import annotations
@@ -51,8 +52,15 @@ REAL_HELD_OUT = [
 ]
 
 
-def trained_outputs(case: RealCase) -> tuple[ExitOutputs, ExitOutputs, np.ndarray]:
-    """(validation outputs, test outputs, cumulative MFLOPs per exit) of one trained case."""
+# the generator seed of a case's fresh draw: the case's seed plus this (no case's own seed)
+FRESH_SEED_OFFSET = 100_000
+
+
+def trained_outputs(
+    case: RealCase, fresh_samples: int = 0
+) -> tuple[ExitOutputs, ExitOutputs, np.ndarray, ExitOutputs | None]:
+    """(validation outputs, test outputs, cumulative MFLOPs per exit, outputs on a fresh draw
+    of `fresh_samples` or None) of one trained case."""
     with tempfile.TemporaryDirectory(prefix="eenet-real-") as tmp:
         data_dir = Path(tmp) / "data"
         meta = prepare_dataset("mnist1d", data_dir, case.seed, num_samples=case.num_samples)
@@ -70,4 +78,13 @@ def trained_outputs(case: RealCase) -> tuple[ExitOutputs, ExitOutputs, np.ndarra
                      for split in ("val", "test"))
         with torch.no_grad():
             flops = count_flops(model, model.example_inputs(1))
-    return val, test, np.asarray(flops, dtype=np.float64) / 1e6
+        fresh = None
+        if fresh_samples > 0:
+            fresh_dir = Path(tmp) / "fresh"
+            prepare_dataset("mnist1d", fresh_dir, case.seed + FRESH_SEED_OFFSET,
+                            num_samples=fresh_samples)
+            parts = [collect_exit_logits(model, PreparedDataset(fresh_dir, split), cpu)
+                     for split in ("train", "val", "test")]  # every sample of the draw
+            fresh = ExitOutputs(np.concatenate([p.logits for p in parts], axis=1),
+                                np.concatenate([p.labels for p in parts]))
+    return val, test, np.asarray(flops, dtype=np.float64) / 1e6, fresh

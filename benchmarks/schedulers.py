@@ -14,9 +14,11 @@ at EENet's realised cost: a method that overspends the budget on a test draw buy
 with it), the worst budget miss (realised test cost vs budget, %, per method, and the
 sampling noise of the worst), EENet fit times, and the time to evaluate all methods x
 budgets on test (fitting excluded). With --expected N, the same fitted policies of each
-synthetic case are also evaluated on a fresh draw of N test samples from the case's
-distribution: their margins in expectation over test draws (a 10k test draw's noise gone),
-nominal and at equal realised cost.
+synthetic and real held-out case are also evaluated on a fresh draw of N test samples from
+the case's distribution (for a real case: its trained network on N new MNIST-1D samples):
+their margins in expectation over test draws (a test draw's noise gone), nominal and at
+equal realised cost, and their budget misses in expectation (what remains is the
+validation split's sampling).
 """
 
 from __future__ import annotations
@@ -79,6 +81,11 @@ def margins_on(
     return nominal, matched
 
 
+def worst_miss_pct(sweep: list[dict[str, float]], budgets: list[float]) -> float:
+    """The largest |realised cost / budget - 1| of an evaluated sweep, percent."""
+    return max(abs(r["cost_ms"] / b - 1) * 100 for r, b in zip(sweep, budgets, strict=True))
+
+
 def run_case(
     name: str,
     val: ExitOutputs,
@@ -105,7 +112,7 @@ def run_case(
         in_expectation = {
             m: evaluate_policies(policies[m], budgets, expected.log_probs(), expected.correct(),
                                  costs)
-            for m in ("maxprob", "entropy", "eenet")
+            for m in METHODS
         }
 
     print(f"\n=== {name}: {val.n_exits} exits, {val.n_classes} classes, "
@@ -162,13 +169,18 @@ def run_case(
           f"miss (all methods) {summary['worst_miss_pct']:.2f} % ("
           + ", ".join(f"{m} {np.max(v):.2f}" for m, v in misses.items())
           + f"); sampling noise of the worst (standard error of test - val cost): {noise:.2f} %")
-    if expected_margins:
+    if in_expectation:
         nominal, at_cost = (np.array(column) for column in zip(*expected_margins, strict=True))
+        expected_misses = {m: worst_miss_pct(in_expectation[m], budgets) for m in METHODS}
         summary.update(expected_mean=float(nominal.mean()), expected_min=float(nominal.min()),
-                       expected_min_matched=float(at_cost.min()))
+                       expected_min_matched=float(at_cost.min()),
+                       expected_miss_pct=max(expected_misses.values()),
+                       expected_eenet_miss_pct=expected_misses["eenet"])
         print(f"In expectation (the same policies on a fresh draw of {expected.n_samples} test "
               f"samples): margin mean {nominal.mean():+.2f}, min {nominal.min():+.2f}; at "
-              f"equal realised cost mean {at_cost.mean():+.2f}, min {at_cost.min():+.2f}")
+              f"equal realised cost mean {at_cost.mean():+.2f}, min {at_cost.min():+.2f}; "
+              "worst budget miss " + ", ".join(f"{m} {v:.2f}" for m, v in
+                                                expected_misses.items()) + " %")
     print(f"EENet fit: mean {summary['fit_mean_s']:.2f} s, max {summary['fit_max_s']:.2f} s per "
           f"budget; evaluating {len(cols)} methods x {len(budgets)} budgets on test: "
           f"{eval_seconds:.2f} s")
@@ -228,9 +240,9 @@ def main() -> None:
                                        expected_draw(val, seed, args.expected))
     if args.real_held_out:
         for case in REAL_HELD_OUT:
-            val, test, mflops = trained_outputs(case)
+            val, test, mflops, fresh = trained_outputs(case, args.expected)
             summaries[case.name] = run_case(f"{case.name} (costs in MFLOPs)", val, test, mflops,
-                                            args.budgets)
+                                            args.budgets, fresh)
     print("\nsummary: case | mean margin | min margin | lowest test z | min margin at equal cost"
           " | worst miss % all methods / EENet | its sampling noise % | EENet fit mean/max s")
     for name, s in summaries.items():
@@ -242,10 +254,12 @@ def main() -> None:
     expected_cases = {name: s for name, s in summaries.items() if "expected_mean" in s}
     if expected_cases:
         print(f"\nin expectation (fresh draw of {args.expected} test samples): case | mean "
-              "margin | min margin | min margin at equal cost")
+              "margin | min margin | min margin at equal cost | worst miss % all methods / "
+              "EENet")
         for name, s in expected_cases.items():
             print(f"{name:<44} {s['expected_mean']:>+6.2f} {s['expected_min']:>+6.2f} "
-                  f"{s['expected_min_matched']:>+6.2f}")
+                  f"{s['expected_min_matched']:>+6.2f} {s['expected_miss_pct']:>6.2f} / "
+                  f"{s['expected_eenet_miss_pct']:.2f}")
 
 
 if __name__ == "__main__":
