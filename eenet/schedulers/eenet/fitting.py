@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from eenet.devices import num_threads
 from eenet.schedulers.base import thresholds_from_plan
 from eenet.schedulers.eenet.features import data_features, exit_features
 from eenet.schedulers.eenet.lookahead import lookahead_scores, solve_lookahead
@@ -36,14 +37,11 @@ def fit(
     settings: Mapping[str, Any],
     seed: int,
 ) -> EENetPolicy:
-    """Train score + assignment networks on validation, then plan and thresholds at B."""
+    """Train score + assignment networks on validation, then plan and thresholds at B (torch
+    on `threads` threads meanwhile)."""
     check_settings(settings)
-    previous = torch.get_num_threads()
-    torch.set_num_threads(int(settings["threads"]))
-    try:
+    with num_threads(int(settings["threads"])):
         return _fit(log_probs, labels, costs, budget_ms, settings, seed)
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _fit(
@@ -54,7 +52,7 @@ def _fit(
     settings: Mapping[str, Any],
     seed: int,
 ) -> EENetPolicy:
-    """`fit` inside its torch thread setting: the learned score (and lookahead heads) trained
+    """`fit` within its thread setting: the learned score (and lookahead heads) trained
     unless the budget rules them out, the rule chosen on validation, thresholds set."""
     n_exits, n = log_probs.shape[:2]
     correct_np = log_probs.argmax(-1) == labels[None, :]  # [K, N]
