@@ -81,9 +81,9 @@ def margins_on(
     return nominal, matched
 
 
-def worst_miss_pct(sweep: list[dict[str, float]], budgets: list[float]) -> float:
-    """The largest |realised cost / budget - 1| of an evaluated sweep, percent."""
-    return max(abs(r["cost_ms"] / b - 1) * 100 for r, b in zip(sweep, budgets, strict=True))
+def misses_pct(sweep: list[dict[str, float]], budgets: list[float]) -> list[float]:
+    """|realised cost / budget - 1| at each budget of an evaluated sweep, percent."""
+    return [abs(r["cost_ms"] / b - 1) * 100 for r, b in zip(sweep, budgets, strict=True)]
 
 
 def run_case(
@@ -109,9 +109,9 @@ def run_case(
     eval_seconds = time.perf_counter() - start
     in_expectation = None  # the same policies on a large fresh draw: no test-draw noise
     if expected is not None:
+        expected_lp, expected_correct = expected.log_probs(), expected.correct()
         in_expectation = {
-            m: evaluate_policies(policies[m], budgets, expected.log_probs(), expected.correct(),
-                                 costs)
+            m: evaluate_policies(policies[m], budgets, expected_lp, expected_correct, costs)
             for m in METHODS
         }
 
@@ -123,7 +123,7 @@ def run_case(
           + f" {'margin':>7} {'z':>5} {'matched':>7} {'miss %':>7}"
           + (f" {'E margin':>8} {'E match':>7}" if in_expectation else ""))
     margins, zs, matched, expected_margins = [], [], [], []
-    misses = {m: [] for m in METHODS}  # |realised test cost / budget - 1|, percent
+    misses = {m: misses_pct(results[m], budgets) for m in METHODS}
     for i, b in enumerate(budgets):
         acc = {m: results[m][i]["accuracy"] for m in cols}
         rival = max(("maxprob", "entropy"), key=lambda m: acc[m])
@@ -133,9 +133,7 @@ def run_case(
         # paired sign test on the test samples: is the margin more than this draw's noise?
         z = paired_z(hits_on(policies["eenet"][i], test_lp, test_correct),
                      hits_on(policies[rival][i], test_lp, test_correct))
-        for m in METHODS:
-            misses[m].append(abs(results[m][i]["cost_ms"] / b - 1) * 100)
-        miss = max(misses[m][-1] for m in METHODS)
+        miss = max(misses[m][i] for m in METHODS)
         margins.append(margin)
         zs.append(z)
         matched.append(at_cost)
@@ -171,7 +169,7 @@ def run_case(
           + f"); sampling noise of the worst (standard error of test - val cost): {noise:.2f} %")
     if in_expectation:
         nominal, at_cost = (np.array(column) for column in zip(*expected_margins, strict=True))
-        expected_misses = {m: worst_miss_pct(in_expectation[m], budgets) for m in METHODS}
+        expected_misses = {m: max(misses_pct(in_expectation[m], budgets)) for m in METHODS}
         summary.update(expected_mean=float(nominal.mean()), expected_min=float(nominal.min()),
                        expected_min_matched=float(at_cost.min()),
                        expected_miss_pct=max(expected_misses.values()),
