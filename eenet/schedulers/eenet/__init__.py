@@ -29,13 +29,7 @@ from eenet.schedulers.eenet.features import data_features, exit_features
 from eenet.schedulers.eenet.fitting import fit, untrained_policy
 from eenet.schedulers.eenet.lookahead import lookahead_scores, solve_lookahead, stop_value
 from eenet.schedulers.eenet.policy import WEIGHTS_FILE, EENetPolicy
-from eenet.schedulers.eenet.scorer import (
-    ExitScorer,
-    check_weights,
-    compile_scorer,
-    mean_assignment,
-    score_logits,
-)
+from eenet.schedulers.eenet.scorer import ExitScorer, check_weights, compile_scorer
 from eenet.schedulers.eenet.selection import paired_z
 from eenet.schedulers.eenet.settings import DEFAULTS, FIXED_SCORES, LEARNED, LOOKAHEAD
 
@@ -53,9 +47,7 @@ __all__ = [
     "exit_features",
     "fit",
     "lookahead_scores",
-    "mean_assignment",
     "paired_z",
-    "score_logits",
     "solve_lookahead",
     "stop_value",
     "untrained_policy",

@@ -13,7 +13,7 @@ from eenet.schedulers.base import thresholds_from_plan
 from eenet.schedulers.eenet.features import data_features, exit_features
 from eenet.schedulers.eenet.lookahead import lookahead_scores, solve_lookahead
 from eenet.schedulers.eenet.policy import EENetPolicy
-from eenet.schedulers.eenet.scorer import forward, mean_assignment_from
+from eenet.schedulers.eenet.scorer import forward, mean_assignment
 from eenet.schedulers.eenet.selection import choose_rule
 from eenet.schedulers.eenet.settings import (
     DEFAULTS,
@@ -85,7 +85,7 @@ def _fit(
             feats, correct_np, learned_costs, rule_budget, settings, seed
         )
         val_logits, val_a, val_looks = forward(policy.weights, feats)
-        pi = mean_assignment_from(policy.weights, feats, val_a)
+        pi = mean_assignment(policy.weights, feats, val_a)
         if oof_looks is not None:  # the lookahead rule at the price that meets the budget
             policy.lookahead_lambda, natural = solve_lookahead(oof_looks, learned_costs,
                                                                rule_budget)

@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 
 from eenet.errors import ArtifactError
-from eenet.schedulers.eenet.features import data_features
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -102,11 +101,6 @@ def step_exit(
     return z, a if carry is None else np.concatenate([carry, a], 2)
 
 
-def score_logits(weights: Mapping[str, np.ndarray], log_probs: np.ndarray) -> np.ndarray:
-    """g_k(x_k) for the exits given, [k, N]; causal: row j uses exits 0..j only."""
-    return mean_score_logits(weights, data_features(log_probs, *recorded_feature_options(weights)))
-
-
 def recorded_feature_options(weights: Mapping[str, np.ndarray]) -> tuple[int, bool, bool]:
     """The feature options used at fit time, recorded in the weights file."""
     top = int(np.asarray(weights.get("top", np.zeros(1)))[0])
@@ -152,15 +146,11 @@ def mean_score_logits(weights: Mapping[str, np.ndarray], feats: list[np.ndarray]
     return member_probabilities(weights, feats)[0]
 
 
-def mean_assignment(weights: Mapping[str, np.ndarray], feats: list[np.ndarray]) -> np.ndarray:
-    """pi = mean over samples (and members) of r = softmax_k h_k(x_k), [K] (fit time only)."""
-    return mean_assignment_from(weights, feats, member_probabilities(weights, feats)[1])
-
-
-def mean_assignment_from(
+def mean_assignment(
     weights: Mapping[str, np.ndarray], feats: list[np.ndarray], a: np.ndarray
 ) -> np.ndarray:
-    """`mean_assignment` given the members' a_k [N, M, K] already computed on `feats`."""
+    """pi = mean over samples (and members) of r = softmax_k h_k(x_k), [K] (fit time only),
+    given the members' a_k [N, M, K] computed on `feats`."""
     plans = []
     for i, m in enumerate(member_prefixes(weights)):
         u = np.stack([

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from eenet.schedulers.eenet.scorer import forward, mean_assignment_from, member_probabilities
+from eenet.schedulers.eenet.scorer import forward, mean_assignment, member_probabilities
 from eenet.schedulers.eenet.selection import best_plan, candidate_plans
 from eenet.schedulers.eenet.settings import feature_options
 
@@ -272,7 +272,7 @@ def train_members(
                 seed * 1000 + fold * 100 + restart,
             )
             hold_logits, hold_a = member_probabilities(state, hold_feats)
-            pi = mean_assignment_from(state, hold_feats, hold_a)
+            pi = mean_assignment(state, hold_feats, hold_a)
             acc = best_plan(hold_logits, correct_np[:, hold_idx],
                              candidate_plans(pi, costs, budget_ms, settings))[0]
             if best is None or acc > best[0] + 1e-12:
