@@ -39,7 +39,9 @@ def resolve_budget(spec: float | int | str, costs: np.ndarray, param: str = "bud
         except ValueError:
             raise ConfigError(f"{param}: expected ms/sample or 'N%', got {spec!r}") from None
     value = float(spec)
-    if not np.isfinite(value) or value < lo * (1 - 1e-9):
+    if not np.isfinite(value):
+        raise ConfigError(f"{param}: {value} is not a finite number of ms/sample; {feasible}")
+    if value < lo * (1 - 1e-9):
         raise ConfigError(
             f"{param}: {value:.4g} ms/sample is below the first exit's cost; {feasible}"
         )

@@ -70,6 +70,8 @@ def test_table_output_with_json_or_list_costs(files, costs, methods):
     [
         (["--method", "best"], "--method: unknown value 'best'; allowed: eenet, entropy"),
         (["--budgets", "0.2"], "feasible range: 1 to 3 ms/sample"),
+        (["--budgets", "nan"], "nan is not a finite number of ms/sample; feasible range: 1 to 3"),
+        (["--budgets", "inf"], "inf is not a finite number of ms/sample; feasible range: 1 to 3"),
         (["--costs", "1,2"], "3 exits but costs list 2"),
         (["--costs", "3,2,1"], "strictly increasing"),
         (["--val", "missing.npz"], "missing.npz: exit outputs file not found"),

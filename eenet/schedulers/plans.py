@@ -24,10 +24,12 @@ def check_budget(costs: np.ndarray, budget_ms: float, param: str = "budget") -> 
     except (TypeError, ValueError):
         raise ConfigError(f"{param}: expected ms/sample, got {budget_ms!r}") from None
     lo, hi = float(costs[0]), float(costs[-1])
-    if not np.isfinite(value) or value < lo * (1 - 1e-9):
+    feasible = f"feasible range: {lo:.4g} to {hi:.4g} ms/sample"
+    if not np.isfinite(value):
+        raise ConfigError(f"{param}: {value} is not a finite number of ms/sample; {feasible}")
+    if value < lo * (1 - 1e-9):
         raise ConfigError(
-            f"{param}: {value:.4g} ms/sample is below the first exit's cost; "
-            f"feasible range: {lo:.4g} to {hi:.4g} ms/sample"
+            f"{param}: {value:.4g} ms/sample is below the first exit's cost; {feasible}"
         )
     return value
 
