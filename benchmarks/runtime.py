@@ -57,14 +57,15 @@ def run_early_exit(
 ) -> tuple[list[EarlyExitResult], np.ndarray]:
     """The result of each call and its seconds, timed from outside the call (what a caller
     sees, as the profile times it)."""
-    parts, seconds = [], []
+    parts, seconds, seen = [], [], 0
     for inputs, labels in data:
         inputs = to_device(inputs, device)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         start = time.perf_counter()
-        part = predictor.predict(inputs)
+        part = predictor.predict(inputs, first_index=seen)
         seconds.append(time.perf_counter() - start)
+        seen += part.n_samples
         part.labels = labels.numpy()
         parts.append(part)
     return parts, np.array(seconds)

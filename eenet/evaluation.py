@@ -11,7 +11,7 @@ import numpy as np
 from eenet.errors import ArtifactError, unknown_name
 from eenet.outputs import ExitOutputs, check_compatible, validate_costs
 from eenet.schedulers import available_methods, fit_log_probs
-from eenet.schedulers.base import FittedPolicy, exit_fractions, first_exit, mean_cost
+from eenet.schedulers.base import FittedPolicy, exit_fractions, mean_cost
 from eenet.schedulers.plans import check_budget
 
 ORACLE = "oracle"
@@ -79,7 +79,7 @@ def evaluate_policies(
         if policy is None:
             exits = _oracle(correct, costs, budget)
         else:
-            exits = first_exit(policy.scores_cached(log_probs, cache), policy.thresholds)
+            exits = policy.exits_from_scores(policy.scores_cached(log_probs, cache))
         results.append(_evaluate(correct, exits, costs if policy is None
                                  else policy.cost_table(costs)))
     return results

@@ -93,6 +93,7 @@ def measure_headline(
         raise ArtifactError(f"{test_npz}: {log_probs.shape[1]} samples, the split in "
                             f"{data_dir} has more; rerun dump_logits")
     sizes = np.array([len(labels) for _, labels in batches])
+    starts = (np.cumsum(sizes) - sizes).tolist()  # each batch's first sample in the split
     seconds = {m: np.zeros((rounds, len(batches))) for m in policies}
     schedule = {m: np.zeros(rounds) for m in policies}
     results: dict[str, EarlyExitResult] = {}
@@ -105,7 +106,8 @@ def measure_headline(
                 predictor.predict(inputs)
         for r in range(rounds):
             for method, predictor in predictors.items():
-                parts = [predictor.predict(inputs) for inputs, _ in batches]
+                parts = [predictor.predict(inputs, first_index=start)
+                         for (inputs, _), start in zip(batches, starts, strict=True)]
                 seconds[method][r] = [p.seconds for p in parts]
                 schedule[method][r] = sum(p.schedule_seconds for p in parts)
                 if r == 0:

@@ -24,7 +24,7 @@ from eenet.devices import resolve_device
 from eenet.errors import ArtifactError
 from eenet.models.base import MultiExitModel, batch_size_of, select_batch
 from eenet.outputs import log_softmax64
-from eenet.schedulers.base import FittedPolicy
+from eenet.schedulers.base import FittedPolicy, tie_uniforms
 from eenet.training import make_loader, to_device
 
 
@@ -89,6 +89,7 @@ class EarlyExitPredictor:
         self.model = model.eval().to(self.device)
         self.policy = policy
         self.thresholds = np.asarray(policy.thresholds, dtype=np.float64)
+        self.tie_shares = list(policy.tie_shares)  # empty: no tie split
         self._never = forced_exit_thresholds(model.n_exits)
         self._cpu = self.device.type == "cpu"
 
@@ -96,13 +97,18 @@ class EarlyExitPredictor:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
 
-    def predict(self, inputs: Any, keep_logits: bool = False) -> EarlyExitResult:
+    def predict(self, inputs: Any, keep_logits: bool = False,
+                first_index: int = 0) -> EarlyExitResult:
         """Early-exit predictions for one batch of inputs (any batch size >= 1).
 
         `keep_logits` also returns the logits the run computed (exits 0..exit of each sample),
         so that `policy.decide` can be replayed on exactly what the runtime saw.
+        `first_index` is the index of the batch's first sample in the stream it comes from:
+        a policy that splits samples tied at a threshold splits them by that index, so
+        batches of a split, each given its offset, decide as the whole split at once.
         """
-        return self._run(inputs, self.thresholds, self.model.n_exits - 1, keep_logits)
+        return self._run(inputs, self.thresholds, self.model.n_exits - 1, keep_logits,
+                         self.tie_shares, first_index)
 
     def predict_exit(self, inputs: Any, k: int, keep_logits: bool = False) -> EarlyExitResult:
         """Every sample leaves at exit `k`, doing all the work of a real exit there: segments and
@@ -120,10 +126,11 @@ class EarlyExitPredictor:
         return logits.float().cpu().numpy()
 
     @torch.inference_mode()
-    def _run(self, inputs: Any, thresholds: np.ndarray, stop: int,
-             keep_logits: bool) -> EarlyExitResult:
+    def _run(self, inputs: Any, thresholds: np.ndarray, stop: int, keep_logits: bool,
+             tie_shares: list[float] | None = None, first_index: int = 0) -> EarlyExitResult:
         """Run exits 0..`stop`; at exit k < K-1 score the samples present and let those with
-        score >= thresholds[k] leave; everyone still present leaves at `stop`.
+        score >= thresholds[k] leave (those scoring exactly thresholds[k] by their tie share,
+        where the policy has one below 1); everyone still present leaves at `stop`.
 
         Per exit, the scheduling work is: exit k's log-softmax written in place into the
         history, the policy's `score_step` for exit k, one comparison and one count; the
@@ -158,6 +165,9 @@ class EarlyExitPredictor:
                 log_softmax64(logits, out=history[k])
                 score, carry = score_step(k, history[:k + 1], carry)
                 leave = score >= limits[k]
+                if tie_shares and tie_shares[k] < 1.0:
+                    tied = np.flatnonzero(score == limits[k])
+                    leave[tied] = tie_uniforms(first_index + present[tied], k) < tie_shares[k]
                 leaving = np.count_nonzero(leave)
             if k == stop or leaving == present.size:
                 predictions[present] = logits.argmax(axis=-1)
@@ -180,9 +190,10 @@ class EarlyExitPredictor:
 
     def predict_batches(self, batches: Iterable[tuple[Any, torch.Tensor]]) -> EarlyExitResult:
         """Run over (inputs, labels) batches, e.g. a DataLoader; results in order."""
-        parts = []
+        parts, seen = [], 0
         for inputs, labels in batches:
-            part = self.predict(inputs)
+            part = self.predict(inputs, first_index=seen)
+            seen += part.n_samples
             part.labels = np.asarray(labels, dtype=np.int64)
             parts.append(part)
         if not parts:
@@ -242,9 +253,10 @@ def measure_real_latency(
     with num_threads(threads):
         for inputs, _ in batches[:warmup_batches]:
             predictor.predict(inputs)
-        parts = []
+        parts, seen = [], 0
         for inputs, labels in batches:
-            part = predictor.predict(inputs)
+            part = predictor.predict(inputs, first_index=seen)
+            seen += part.n_samples
             part.labels = np.asarray(labels, dtype=np.int64)
             parts.append(part)
         used_threads = torch.get_num_threads()

@@ -49,6 +49,13 @@ class MaxProbPolicy(FittedPolicy):
         return np.exp(log_probs.max(axis=-1))
 
 
+class CoarseMaxProbPolicy(FittedPolicy):
+    """Max probability rounded to one decimal: many samples tie at every threshold."""
+
+    def scores(self, log_probs: np.ndarray) -> np.ndarray:
+        return np.round(np.exp(log_probs.max(axis=-1)), 1)
+
+
 class PatienceMarginPolicy(FittedPolicy):
     """A score that reads earlier exits: margin of exit k, +1 per earlier exit that agrees."""
 

@@ -15,7 +15,13 @@ from eenet.runtime import EarlyExitPredictor, EarlyExitResult
 from eenet.schedulers.base import thresholds_from_plan
 from eenet.schedulers.entropy import EntropyPolicy
 from eenet.schedulers.patience import PatiencePolicy
-from tests.runtime_helpers import DEVICES, MaxProbPolicy, PatienceMarginPolicy, TinyNet
+from tests.runtime_helpers import (
+    DEVICES,
+    CoarseMaxProbPolicy,
+    MaxProbPolicy,
+    PatienceMarginPolicy,
+    TinyNet,
+)
 
 N = 96
 
@@ -68,12 +74,13 @@ def fitted(policy_cls, model, inputs, fractions) -> object:
     logits = exit_logits(model, inputs)
     probe = policy_cls("probe", 1.0, np.zeros(model.n_exits))
     scores = probe.scores(ExitOutputs(logits, np.zeros(N, dtype=np.int64)).log_probs())
-    thresholds = thresholds_from_plan(scores, np.asarray(fractions))
-    return policy_cls("test", 1.0, thresholds)
+    policy = policy_cls("test", 1.0, np.zeros(model.n_exits))
+    policy.set_rule(*thresholds_from_plan(scores, np.asarray(fractions)))
+    return policy
 
 
 def run_in_batches(predictor, inputs, batch_size, keep_logits=False):
-    parts = [predictor.predict(inputs[i:i + batch_size], keep_logits=keep_logits)
+    parts = [predictor.predict(inputs[i:i + batch_size], keep_logits=keep_logits, first_index=i)
              for i in range(0, N, batch_size)]
     return EarlyExitResult.concatenate(parts)
 
@@ -96,6 +103,21 @@ def test_runtime_equals_simulation(model, inputs, val_inputs, policy_cls, fracti
     policy = fitted(policy_cls, net, val_inputs, fractions)
     want_pred, want_exit = simulate(net, inputs, policy)
     result = run_in_batches(EarlyExitPredictor(net, policy, device=device), inputs, batch_size)
+    np.testing.assert_array_equal(result.exits, want_exit)
+    np.testing.assert_array_equal(result.predictions, want_pred)
+
+
+@pytest.mark.parametrize("batch_size", [1, 5, N])
+def test_runtime_splits_tied_samples_as_the_simulation(model, inputs, batch_size) -> None:
+    """A score with many exact ties: the thresholds split the tied samples (tie shares < 1),
+    the plan is met exactly, and batches given their offsets decide as the whole split."""
+    fractions = (0.3, 0.3, 0.4)
+    policy = fitted(CoarseMaxProbPolicy, model, inputs, fractions)
+    assert policy.tie_shares and min(policy.tie_shares[:-1]) < 1.0
+    want_pred, want_exit = simulate(model, inputs, policy)
+    planned = np.round(np.asarray(fractions) * N).astype(int)
+    np.testing.assert_array_equal(np.bincount(want_exit, minlength=3), planned)
+    result = run_in_batches(EarlyExitPredictor(model, policy), inputs, batch_size)
     np.testing.assert_array_equal(result.exits, want_exit)
     np.testing.assert_array_equal(result.predictions, want_pred)
 

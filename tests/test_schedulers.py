@@ -56,8 +56,55 @@ def test_calibrated_plan_and_refinement_keep_the_cost(costs):
 def test_thresholds_realise_the_plan():
     rng = np.random.default_rng(0)
     scores = rng.standard_normal((3, 1000))
-    exits = first_exit(scores, thresholds_from_plan(scores, np.array([0.5, 0.3, 0.2])))
+    exits = first_exit(scores, *thresholds_from_plan(scores, np.array([0.5, 0.3, 0.2])))
     assert np.bincount(exits, minlength=3).tolist() == [500, 300, 200]
+
+
+def test_thresholds_split_samples_tied_at_a_threshold():
+    """30 % of exit 0's scores are exactly 1.0 (saturated probabilities): a plan sending 20 %
+    out there is met exactly on validation by a tie share, and on a new split up to noise."""
+
+    def draw(seed: int, n: int) -> np.ndarray:
+        rng = np.random.default_rng(seed)
+        scores = rng.uniform(0.0, 1.0, (3, n))
+        scores[0, rng.random(n) < 0.3] = 1.0
+        return scores
+
+    plan = np.array([0.2, 0.5, 0.3])
+    scores = draw(0, 10_000)
+    thresholds, shares = thresholds_from_plan(scores, plan)
+    assert thresholds[0] == 1.0 and 0.5 < shares[0] < 0.8 and shares[1] == 1.0
+    exits = first_exit(scores, thresholds, shares)
+    assert np.bincount(exits, minlength=3).tolist() == [2000, 5000, 3000]
+    fresh = np.bincount(first_exit(draw(1, 100_000), thresholds, shares), minlength=3)
+    np.testing.assert_allclose(fresh / 100_000, plan, atol=0.02)
+    assert (first_exit(scores, thresholds) == 0).mean() > 0.28  # without the split: all leave
+    _, untied = thresholds_from_plan(np.random.default_rng(2).standard_normal((3, 1000)), plan)
+    assert untied.tolist() == [1.0, 1.0, 1.0]
+
+
+def _saturated(outputs: ExitOutputs, scale: float) -> ExitOutputs:
+    """The outputs as someone's float16 probabilities: confident rows round to exactly one-hot
+    (what `load_exit_outputs` makes of a `probs` file)."""
+    logits = outputs.logits.astype(np.float64) * scale
+    probs = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    probs = (probs / probs.sum(axis=-1, keepdims=True)).astype(np.float16).astype(np.float64)
+    with np.errstate(divide="ignore"):
+        return ExitOutputs(np.maximum(np.log(probs), -1e4).astype(np.float32), outputs.labels)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("budget", [1.4, 2.2, 2.6])
+def test_budget_met_when_probabilities_saturate(pair, costs, method, budget):
+    """18 % of the samples are exactly one-hot at exit 0 and half at exit 1 (every heuristic
+    score ties there); the budget is still met on validation, and within 3 % on test."""
+    val, test = (_saturated(split, 10.0) for split in pair)
+    one_hot = (val.log_probs().max(axis=-1) == 0.0).mean(axis=1)
+    assert one_hot[0] > 0.15 and one_hot[1] > 0.4
+    policy = fit_policy(method, val, costs, budget, _settings(method))
+    assert policy.val_cost_ms == pytest.approx(budget, rel=0.01)
+    test_cost = _evaluate(test.correct(), policy.exits_for(test), costs)["cost_ms"]
+    assert test_cost == pytest.approx(budget, rel=0.03)
 
 
 def test_an_exit_planned_to_take_everyone_left_takes_everyone_on_any_split():
@@ -65,9 +112,9 @@ def test_an_exit_planned_to_take_everyone_left_takes_everyone_on_any_split():
     scoring lower must not run on to an exit the plan gave nobody."""
     rng = np.random.default_rng(0)
     scores = rng.standard_normal((3, 1000))
-    assert thresholds_from_plan(scores, np.array([1.0, 0.0, 0.0])).tolist() == [
+    assert thresholds_from_plan(scores, np.array([1.0, 0.0, 0.0]))[0].tolist() == [
         -np.inf, np.inf, -np.inf]
-    thresholds = thresholds_from_plan(scores, np.array([0.6, 0.4, 0.0]))
+    thresholds, _ = thresholds_from_plan(scores, np.array([0.6, 0.4, 0.0]))
     assert thresholds[1] == -np.inf and np.isfinite(thresholds[0])
     lower = scores - 10.0  # every score below anything seen on validation
     assert (first_exit(lower, thresholds) == 1).all()
@@ -154,6 +201,20 @@ def test_save_load_round_trip(tmp_path, pair, costs, method):
     assert type(loaded) is type(policy)
     np.testing.assert_array_equal(loaded.thresholds, policy.thresholds)
     np.testing.assert_array_equal(loaded.exits_for(test), policy.exits_for(test))
+
+
+def test_tie_shares_are_saved_checked_and_reloaded(tmp_path, pair, costs):
+    val, test = (_saturated(split, 10.0) for split in pair)
+    policy = fit_policy("maxprob", val, costs, 2.6)
+    assert min(policy.tie_shares) < 1.0
+    policy.save(tmp_path)
+    loaded = load_policy(tmp_path)
+    assert loaded.tie_shares == policy.tie_shares
+    np.testing.assert_array_equal(loaded.exits_for(test), policy.exits_for(test))
+    meta = json.loads((tmp_path / "policy.json").read_text())
+    (tmp_path / "policy.json").write_text(json.dumps({**meta, "tie_shares": [0.5, 2.0, 1.0]}))
+    with pytest.raises(ArtifactError, match=r"tie_shares needs one value in \[0, 1\] per exit"):
+        load_policy(tmp_path)
 
 
 def test_load_rejects_missing_or_corrupt(tmp_path):

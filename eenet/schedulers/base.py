@@ -24,18 +24,37 @@ from eenet.outputs import ExitOutputs
 POLICY_FILE = "policy.json"
 
 
-def thresholds_from_plan(scores: np.ndarray, fractions: np.ndarray) -> np.ndarray:
-    """Thresholds t_k so that round(pi_k * N) of the samples still present leave at exit k.
+def tie_uniforms(indices: np.ndarray, k: int) -> np.ndarray:
+    """A pseudo-random number in [0, 1) per (sample index, exit k), float64 [N]: splitmix64 of
+    the pair, so it depends on neither the scores nor the batching. It splits the samples tied
+    at a threshold (deterministically: the same index and exit always give the same number)."""
+    z = (np.asarray(indices, dtype=np.uint64) << np.uint64(16)) + np.uint64(k)
+    z = z + np.uint64(0x9E3779B97F4A7C15)  # numpy arrays wrap around on uint64 overflow
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(11)).astype(np.float64) * 2.0**-53
 
-    `scores` is [K, N] (validation), `fractions` the planned pi [K]. Exits planned to receive
-    no sample get +inf; the last exit gets -inf, and so does an exit planned to take every
-    sample still present (on any split everyone left leaves there, not only those scoring
-    at least the lowest validation score). Vectorised per exit (K is small).
+
+def thresholds_from_plan(
+    scores: np.ndarray, fractions: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Thresholds t_k and tie shares q_k so that round(pi_k * N) of the samples still present
+    leave at exit k.
+
+    `scores` is [K, N] (validation), `fractions` the planned pi [K]. A sample leaves at exit k
+    if s_k > t_k, or s_k == t_k and its `tie_uniforms` number is below q_k: samples tied at the
+    threshold (saturated probabilities, say) are split so the plan is met exactly; q_k = 1
+    (all tied samples leave) wherever there is no tie to split. Exits planned to receive no
+    sample get +inf; the last exit gets -inf, and so does an exit planned to take every sample
+    still present (on any split everyone left leaves there, not only those scoring at least
+    the lowest validation score). Vectorised per exit (K is small).
     """
     n_exits, n = scores.shape
     counts = np.round(np.asarray(fractions, dtype=np.float64) * n).astype(np.int64)
     thresholds = np.full(n_exits, np.inf)
     thresholds[-1] = -np.inf
+    shares = np.ones(n_exits)
     present = np.ones(n, dtype=bool)
     for k in range(n_exits - 1):
         remaining = np.flatnonzero(present)
@@ -45,15 +64,36 @@ def thresholds_from_plan(scores: np.ndarray, fractions: np.ndarray) -> np.ndarra
         if take == remaining.size:
             thresholds[k] = -np.inf
             break
-        ranked = np.sort(scores[k, remaining])[::-1]
-        thresholds[k] = ranked[take - 1]
-        present[remaining[scores[k, remaining] >= thresholds[k]]] = False
-    return thresholds
+        here = scores[k, remaining]
+        threshold = np.sort(here)[::-1][take - 1]
+        leave = here >= threshold
+        tied = np.flatnonzero(here == threshold)
+        extra = take - (int(leave.sum()) - tied.size)  # tied samples to let go, >= 1
+        if extra < tied.size:
+            draws = tie_uniforms(remaining[tied], k)
+            ranked = np.sort(draws)
+            shares[k] = 0.5 * (ranked[extra - 1] + ranked[extra])
+            leave[tied] = draws < shares[k]
+        thresholds[k] = threshold
+        present[remaining[leave]] = False
+    return thresholds, shares
 
 
-def first_exit(scores: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
-    """Index of the first exit whose score reaches its threshold, int64 [N]."""
-    passed = scores >= np.asarray(thresholds)[:, None]
+def first_exit(
+    scores: np.ndarray,
+    thresholds: np.ndarray,
+    shares: np.ndarray | None = None,
+    first_index: int = 0,
+) -> np.ndarray:
+    """Index of the first exit whose score reaches its threshold, int64 [N]. With tie
+    `shares` (see `thresholds_from_plan`), a sample scoring exactly t_k leaves if its
+    `tie_uniforms` number (sample indices counted from `first_index`) is below q_k."""
+    thresholds = np.asarray(thresholds, dtype=np.float64)
+    passed = scores >= thresholds[:, None]
+    if shares is not None:
+        for k in np.flatnonzero(np.asarray(shares)[:-1] < 1.0):  # only exits with a tie split
+            tied = np.flatnonzero(scores[k] == thresholds[k])
+            passed[k, tied] = tie_uniforms(first_index + tied, int(k)) < shares[k]
     passed[-1] = True
     return passed.argmax(axis=0).astype(np.int64)
 
@@ -97,6 +137,9 @@ class FittedPolicy(ABC):
     # cumulative ms/sample per exit the thresholds were planned with (the latency table, plus
     # the policy's own scoring cost where it was charged); empty: the shared latency table
     planned_costs: list[float] = field(default_factory=list)
+    # per exit, the share of samples tied exactly at its threshold that leave there (see
+    # `thresholds_from_plan`); empty: all of them, as everywhere without a tie to split
+    tie_shares: list[float] = field(default_factory=list)
 
     # True when `scores` does not depend on what was fitted (heuristics): callers may cache
     fixed_scores: ClassVar[bool] = False
@@ -126,9 +169,14 @@ class FittedPolicy(ABC):
         """
         return self.scores(history)[k], None
 
+    def exits_from_scores(self, scores: np.ndarray, first_index: int = 0) -> np.ndarray:
+        """Exit index of every sample, int64 [N], from its scores [K, N] (tied samples split
+        by their index, counted from `first_index`)."""
+        return first_exit(scores, self.thresholds, self.tie_shares or None, first_index)
+
     def decide(self, log_probs: np.ndarray) -> np.ndarray:
         """Exit index of every sample, int64 [N], from all exits' log-probabilities."""
-        return first_exit(self.scores(log_probs), self.thresholds)
+        return self.exits_from_scores(self.scores(log_probs))
 
     def exits_for(self, outputs: ExitOutputs) -> np.ndarray:
         """Exit index of every sample of a split."""
@@ -136,12 +184,18 @@ class FittedPolicy(ABC):
 
     def apply_plan(self, val_scores: np.ndarray, plan: np.ndarray, costs: np.ndarray) -> None:
         """Set thresholds realising `plan` on the validation scores, and record the result."""
-        self.thresholds = thresholds_from_plan(val_scores, plan)
+        self.set_rule(*thresholds_from_plan(val_scores, plan))
         self.record_validation(val_scores, costs)
+
+    def set_rule(self, thresholds: np.ndarray, shares: np.ndarray | None = None) -> None:
+        """Thresholds and tie shares (None or all 1: no tie split) of the fitted rule."""
+        self.thresholds = np.asarray(thresholds, dtype=np.float64)
+        split = shares is not None and bool((np.asarray(shares) < 1.0).any())
+        self.tie_shares = [float(q) for q in shares] if split else []
 
     def record_validation(self, val_scores: np.ndarray, costs: np.ndarray) -> None:
         """Store the realised validation cost and exit fractions of the fitted thresholds."""
-        exits = first_exit(val_scores, self.thresholds)
+        exits = self.exits_from_scores(val_scores)
         self.val_cost_ms = mean_cost(exits, costs)
         self.val_exit_fractions = exit_fractions(exits, val_scores.shape[0])
         self.planned_costs = [float(c) for c in costs]
@@ -167,6 +221,7 @@ class FittedPolicy(ABC):
             "fit_seconds": self.fit_seconds,
             "settings": self.settings,
             "planned_costs_ms": list(self.planned_costs),
+            "tie_shares": list(self.tie_shares),
         }
 
     def save(self, directory: str | os.PathLike) -> Path:
@@ -181,6 +236,11 @@ class FittedPolicy(ABC):
 
     @classmethod
     def from_metadata(cls, meta: Mapping[str, Any], directory: Path) -> FittedPolicy:
+        shares = [float(q) for q in meta.get("tie_shares", [])]
+        if shares and (len(shares) != len(meta["thresholds"])
+                       or not all(0.0 <= q <= 1.0 for q in shares)):
+            raise ValueError(f"tie_shares needs one value in [0, 1] per exit "
+                             f"({len(meta['thresholds'])}), got {shares}")
         return cls(
             method=meta["method"],
             budget_ms=float(meta["budget_ms"]),
@@ -190,6 +250,7 @@ class FittedPolicy(ABC):
             fit_seconds=float(meta.get("fit_seconds", 0.0)),
             settings=dict(meta.get("settings", {})),
             planned_costs=[float(c) for c in meta.get("planned_costs_ms", [])],
+            tie_shares=shares,
         )
 
 

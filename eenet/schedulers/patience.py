@@ -4,7 +4,9 @@ The budget picks P and, between two P, a mix: the score is s_k = n_k + max_c p_k
 n_k counts the consecutive exits up to k that agree with exit k's prediction. One threshold t,
 shared by exits 0..K-2 and solved on validation so the cost meets the budget, means: leave
 when n_k >= P = ceil(t), or n_k == floor(t) and the exit is confident enough. The confidence
-tie-break makes the mix deterministic (no random coin per sample).
+tie-break makes the mix deterministic (no random coin per sample). Where many samples still tie
+at t (max p saturated at exactly 1.0), a share of them leaves (`base.tie_uniforms`), solved so
+the validation cost meets the budget.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from eenet.schedulers.plans import no_early_exit, solve_monotone_threshold
 from eenet.schedulers.scores import patience_counts
 
 DEFAULTS: dict[str, Any] = {}
+_TIE_BISECT_STEPS = 40  # q to 1e-12: finer than the gap between two samples' tie numbers
 
 
 @dataclass
@@ -73,5 +76,35 @@ def fit(
         candidates = np.append(scores[:-1].ravel(), np.inf)
         t = solve_monotone_threshold(candidates, cost_at, budget_ms)
         policy.thresholds[:-1] = t
+        if cost_at(t) > budget_ms:  # a tie split can only sit at the cheaper neighbour
+            cheaper = candidates[candidates < t]
+            t = float(cheaper.max()) if cheaper.size else t
+        if np.count_nonzero(scores[:-1] == t) > 1:
+            policy.thresholds[:-1] = t
+            policy.set_rule(policy.thresholds, _tie_shares(scores, policy.thresholds, costs,
+                                                           budget_ms))
     policy.record_validation(scores, costs)
     return policy
+
+
+def _tie_shares(
+    scores: np.ndarray, thresholds: np.ndarray, costs: np.ndarray, budget_ms: float
+) -> np.ndarray:
+    """One tie share q for exits 0..K-2 (samples scoring exactly t leave if their
+    `tie_uniforms` number is below q), by bisection so the validation cost is closest to B:
+    saturated max p (exactly 1.0) makes many samples tie at one patience level."""
+    n_exits = scores.shape[0]
+
+    def cost_at(q: float) -> float:  # non-increasing in q: a larger q only lets more leave
+        shares = np.full(n_exits, q)
+        shares[-1] = 1.0
+        return mean_cost(first_exit(scores, thresholds, shares), costs)
+
+    lo, hi = 0.0, 1.0  # cost_at(1) <= B: t was chosen on the cheaper side
+    for _ in range(_TIE_BISECT_STEPS):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if cost_at(mid) > budget_ms else (lo, mid)
+    q = lo if abs(cost_at(lo) - budget_ms) < abs(cost_at(hi) - budget_ms) else hi
+    shares = np.full(n_exits, q)
+    shares[-1] = 1.0
+    return shares

@@ -104,7 +104,7 @@ def _fit(
         val_scores = lookahead_scores(val_looks, learned_costs, policy.lookahead_lambda)
     else:
         val_scores = val_logits
-    policy.thresholds = thresholds_from_plan(val_scores, plan)
+    policy.set_rule(*thresholds_from_plan(val_scores, plan))
     policy.plan, policy.plan_source = plan.tolist(), name
     policy.record_validation(val_scores, source_costs[source])
     return policy

@@ -26,24 +26,16 @@ def candidate_plans(
     return plans
 
 
-def best_plan(
+def best_plan_accuracy(
     scores: np.ndarray, correct: np.ndarray, plans: list[tuple[str, np.ndarray]]
-) -> tuple[float, str, np.ndarray, np.ndarray]:
-    """(accuracy, name, plan, thresholds) of the most accurate plan; ties keep the first."""
-    best: tuple[float, str, np.ndarray, np.ndarray] | None = None
-    cols = np.arange(scores.shape[1])
-    for name, plan in plans:
-        thresholds = thresholds_from_plan(scores, plan)
-        acc = float(correct[first_exit(scores, thresholds), cols].mean())
-        if best is None or acc > best[0] + 1e-12:
-            best = (acc, name, plan, thresholds)
-    assert best is not None
-    return best
+) -> float:
+    """Accuracy of the most accurate of `plans`, each realised by thresholds on `scores`."""
+    return max(float(_hits(scores, correct, plan).mean()) for _, plan in plans)
 
 
 def _hits(scores: np.ndarray, correct: np.ndarray, plan: np.ndarray) -> np.ndarray:
-    """Whether each sample is answered correctly under the thresholds realising `plan`."""
-    exits = first_exit(scores, thresholds_from_plan(scores, plan))
+    """Whether each sample is answered correctly under the rule realising `plan`."""
+    exits = first_exit(scores, *thresholds_from_plan(scores, plan))
     return correct[exits, np.arange(scores.shape[1])]
 
 

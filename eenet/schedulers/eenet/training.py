@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from eenet.schedulers.eenet.scorer import forward, mean_assignment, member_probabilities
-from eenet.schedulers.eenet.selection import best_plan, candidate_plans
+from eenet.schedulers.eenet.selection import best_plan_accuracy, candidate_plans
 from eenet.schedulers.eenet.settings import feature_options
 
 
@@ -273,8 +273,8 @@ def train_members(
             )
             hold_logits, hold_a = member_probabilities(state, hold_feats)
             pi = mean_assignment(state, hold_feats, hold_a)
-            acc = best_plan(hold_logits, correct_np[:, hold_idx],
-                             candidate_plans(pi, costs, budget_ms, settings))[0]
+            acc = best_plan_accuracy(hold_logits, correct_np[:, hold_idx],
+                                     candidate_plans(pi, costs, budget_ms, settings))
             if best is None or acc > best[0] + 1e-12:
                 best = (acc, state, hold_logits)
         assert best is not None
