@@ -17,11 +17,31 @@ from eenet.errors import ConfigError
 AUTO_SWEEP_POINTS = 12
 
 
+def feasible_range(costs: np.ndarray, percent: bool = False) -> str:
+    """'feasible range: <first exit's cost> to <full model's cost> ms/sample' for errors, and
+    ', or 0% to 100%' where the relative form is accepted too."""
+    text = f"feasible range: {float(costs[0]):.4g} to {float(costs[-1]):.4g} ms/sample"
+    return f"{text}, or 0% to 100%" if percent else text
+
+
+def check_budget_ms(
+    value: float, costs: np.ndarray, param: str = "budget", percent: bool = False
+) -> float:
+    """`value` (ms/sample) if it is finite and not below the first exit's cost; otherwise a
+    one-line ConfigError naming `param` and the feasible range."""
+    if not np.isfinite(value):
+        raise ConfigError(f"{param}: {value} is not a finite number of ms/sample; "
+                          f"{feasible_range(costs, percent)}")
+    if value < float(costs[0]) * (1 - 1e-9):
+        raise ConfigError(f"{param}: {value:.4g} ms/sample is below the first exit's cost; "
+                          f"{feasible_range(costs, percent)}")
+    return value
+
+
 def resolve_budget(spec: float | int | str, costs: np.ndarray, param: str = "budget") -> float:
     """Budget in ms/sample; raise ConfigError if it is malformed or below the first exit's cost."""
     costs = np.asarray(costs, dtype=np.float64)
     lo, hi = float(costs[0]), float(costs[-1])
-    feasible = f"feasible range: {lo:.4g} to {hi:.4g} ms/sample, or 0% to 100%"
     if isinstance(spec, bool):
         raise ConfigError(f"{param}: expected ms/sample or 'N%', got {spec!r}")
     if isinstance(spec, str):
@@ -32,20 +52,14 @@ def resolve_budget(spec: float | int | str, costs: np.ndarray, param: str = "bud
             except ValueError:
                 raise ConfigError(f"{param}: {spec!r} is not a percentage like '50%'") from None
             if not 0.0 <= fraction <= 1.0:
-                raise ConfigError(f"{param}: {spec!r} is outside 0%..100%; {feasible}")
+                raise ConfigError(f"{param}: {spec!r} is outside 0%..100%; "
+                                  f"{feasible_range(costs, percent=True)}")
             return lo + fraction * (hi - lo)
         try:
             spec = float(text)
         except ValueError:
             raise ConfigError(f"{param}: expected ms/sample or 'N%', got {spec!r}") from None
-    value = float(spec)
-    if not np.isfinite(value):
-        raise ConfigError(f"{param}: {value} is not a finite number of ms/sample; {feasible}")
-    if value < lo * (1 - 1e-9):
-        raise ConfigError(
-            f"{param}: {value:.4g} ms/sample is below the first exit's cost; {feasible}"
-        )
-    return value
+    return check_budget_ms(float(spec), costs, param, percent=True)
 
 
 def resolve_sweep(

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from eenet.budget import check_budget_ms
 from eenet.errors import ConfigError
 
 _BISECT_STEPS = 200
@@ -23,15 +24,7 @@ def check_budget(costs: np.ndarray, budget_ms: float, param: str = "budget") -> 
         value = float(budget_ms)
     except (TypeError, ValueError):
         raise ConfigError(f"{param}: expected ms/sample, got {budget_ms!r}") from None
-    lo, hi = float(costs[0]), float(costs[-1])
-    feasible = f"feasible range: {lo:.4g} to {hi:.4g} ms/sample"
-    if not np.isfinite(value):
-        raise ConfigError(f"{param}: {value} is not a finite number of ms/sample; {feasible}")
-    if value < lo * (1 - 1e-9):
-        raise ConfigError(
-            f"{param}: {value:.4g} ms/sample is below the first exit's cost; {feasible}"
-        )
-    return value
+    return check_budget_ms(value, costs, param)
 
 
 def no_early_exit(costs: np.ndarray, budget_ms: float) -> bool:
