@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from eenet.schedulers.base import FittedPolicy, first_exit, mean_cost
-from eenet.schedulers.plans import no_early_exit, solve_monotone_threshold
+from eenet.schedulers.plans import bisect_to_budget, no_early_exit, solve_monotone_threshold
 from eenet.schedulers.scores import patience_counts
 
 DEFAULTS: dict[str, Any] = {}
@@ -75,36 +75,37 @@ def fit(
 
         candidates = np.append(scores[:-1].ravel(), np.inf)
         t = solve_monotone_threshold(candidates, cost_at, budget_ms)
+        shares = None
+        # many samples tied at the cheaper side of the budget (max p saturated at exactly
+        # 1.0): let a share of them leave there instead
+        cheaper = float(candidates.max(where=candidates < t, initial=-np.inf))
+        tied_t = t if cost_at(t) <= budget_ms else cheaper
+        if np.count_nonzero(scores[:-1] == tied_t) > 1:
+            t = tied_t
+            shares = _tie_shares(scores, t, costs, budget_ms)
         policy.thresholds[:-1] = t
-        if cost_at(t) > budget_ms:  # a tie split can only sit at the cheaper neighbour
-            cheaper = candidates[candidates < t]
-            t = float(cheaper.max()) if cheaper.size else t
-        if np.count_nonzero(scores[:-1] == t) > 1:
-            policy.thresholds[:-1] = t
-            policy.set_rule(policy.thresholds, _tie_shares(scores, policy.thresholds, costs,
-                                                           budget_ms))
+        policy.set_rule(policy.thresholds, shares)
     policy.record_validation(scores, costs)
     return policy
 
 
 def _tie_shares(
-    scores: np.ndarray, thresholds: np.ndarray, costs: np.ndarray, budget_ms: float
+    scores: np.ndarray, t: float, costs: np.ndarray, budget_ms: float
 ) -> np.ndarray:
-    """One tie share q for exits 0..K-2 (samples scoring exactly t leave if their
-    `tie_uniforms` number is below q), by bisection so the validation cost is closest to B:
-    saturated max p (exactly 1.0) makes many samples tie at one patience level."""
+    """One tie share q for exits 0..K-2 at the shared threshold t (samples scoring exactly t
+    leave if their `tie_uniforms` number is below q), by bisection so the validation cost is
+    closest to B; cost_at(1) <= B, since t sits on the cheaper side."""
     n_exits = scores.shape[0]
+    thresholds = np.full(n_exits, t)
+    thresholds[-1] = -np.inf
 
-    def cost_at(q: float) -> float:  # non-increasing in q: a larger q only lets more leave
+    def shares_at(q: float) -> np.ndarray:
         shares = np.full(n_exits, q)
         shares[-1] = 1.0
-        return mean_cost(first_exit(scores, thresholds, shares), costs)
+        return shares
 
-    lo, hi = 0.0, 1.0  # cost_at(1) <= B: t was chosen on the cheaper side
-    for _ in range(_TIE_BISECT_STEPS):
-        mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if cost_at(mid) > budget_ms else (lo, mid)
-    q = lo if abs(cost_at(lo) - budget_ms) < abs(cost_at(hi) - budget_ms) else hi
-    shares = np.full(n_exits, q)
-    shares[-1] = 1.0
-    return shares
+    def cost_at(q: float) -> float:  # non-increasing in q: a larger q only lets more leave
+        return mean_cost(first_exit(scores, thresholds, shares_at(q)), costs)
+
+    lo, hi = bisect_to_budget(cost_at, 0.0, 1.0, budget_ms, _TIE_BISECT_STEPS)
+    return shares_at(lo if abs(cost_at(lo) - budget_ms) < abs(cost_at(hi) - budget_ms) else hi)

@@ -135,6 +135,21 @@ def solve_monotone_threshold(
     return best
 
 
+def bisect_to_budget(
+    cost_at: Callable[[float], float], lo: float, hi: float, budget_ms: float, steps: int
+) -> tuple[float, float]:
+    """Bracket [lo, hi] around the smallest parameter whose cost is <= the budget, for a cost
+    non-increasing in the parameter (cost_at(hi) <= budget < cost_at(lo) kept), after `steps`
+    halvings."""
+    for _ in range(steps):
+        mid = 0.5 * (lo + hi)
+        if cost_at(mid) <= budget_ms:
+            hi = mid
+        else:
+            lo = mid
+    return lo, hi
+
+
 def cost_neutral_directions(costs: np.ndarray) -> list[np.ndarray]:
     """Directions v with sum v = 0 and sum v c = 0 (moving along them keeps the cost), one per
     triple of exits, scaled to unit L1 norm."""

@@ -7,6 +7,9 @@ import numpy as np
 
 from eenet.schedulers.base import first_exit
 from eenet.schedulers.eenet.scorer import sigmoid
+from eenet.schedulers.plans import bisect_to_budget
+
+_BISECT_STEPS = 60  # the price lam to 2^-60 of its bracket
 
 
 def stop_value(look_logits: np.ndarray, costs_ahead: np.ndarray, lam: float) -> np.ndarray:
@@ -44,13 +47,8 @@ def solve_lookahead(
         return first_exit(lookahead_scores(looks, costs, lam), zero)
 
     span = 2.0 / max(float(np.diff(costs).min()), 1e-9)  # beyond: everyone at exit 0 / K-1
-    lo, hi = -span, span
     within = budget * (1 + 1e-12)  # a mean that equals the budget up to rounding meets it
-    for _ in range(60):
-        mid = 0.5 * (lo + hi)
-        if costs[exits(mid)].mean() <= within:
-            hi = mid
-        else:
-            lo = mid
+    _, hi = bisect_to_budget(lambda lam: costs[exits(lam)].mean(), -span, span, within,
+                             _BISECT_STEPS)
     chosen = exits(hi)
     return hi, np.bincount(chosen, minlength=len(looks)) / chosen.size
