@@ -24,7 +24,7 @@ from eenet.devices import resolve_device
 from eenet.errors import ArtifactError
 from eenet.models.base import MultiExitModel, batch_size_of, select_batch
 from eenet.outputs import log_softmax64
-from eenet.schedulers.base import FittedPolicy, tie_uniforms
+from eenet.schedulers.base import FittedPolicy, split_ties
 from eenet.training import make_loader, to_device
 
 
@@ -166,8 +166,7 @@ class EarlyExitPredictor:
                 score, carry = score_step(k, history[:k + 1], carry)
                 leave = score >= limits[k]
                 if tie_shares and tie_shares[k] < 1.0:
-                    tied = np.flatnonzero(score == limits[k])
-                    leave[tied] = tie_uniforms(first_index + present[tied], k) < tie_shares[k]
+                    split_ties(leave, score, limits[k], tie_shares[k], first_index + present, k)
                 leaving = np.count_nonzero(leave)
             if k == stop or leaving == present.size:
                 predictions[present] = logits.argmax(axis=-1)

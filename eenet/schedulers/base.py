@@ -36,6 +36,17 @@ def tie_uniforms(indices: np.ndarray, k: int) -> np.ndarray:
     return (z >> np.uint64(11)).astype(np.float64) * 2.0**-53
 
 
+def split_ties(
+    leave: np.ndarray, scores: np.ndarray, threshold: float, share: float, ids: np.ndarray,
+    k: int,
+) -> None:
+    """In place: of the samples scoring exactly `threshold` at exit k, only those whose
+    `tie_uniforms` number (of their index in the split, `ids`) is below `share` leave. The
+    rule of the simulation (`first_exit`) and of real early exit alike."""
+    tied = np.flatnonzero(scores == threshold)
+    leave[tied] = tie_uniforms(ids[tied], k) < share
+
+
 def thresholds_from_plan(
     scores: np.ndarray, fractions: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -91,9 +102,9 @@ def first_exit(
     thresholds = np.asarray(thresholds, dtype=np.float64)
     passed = scores >= thresholds[:, None]
     if shares is not None:
+        ids = first_index + np.arange(scores.shape[1])
         for k in np.flatnonzero(np.asarray(shares)[:-1] < 1.0):  # only exits with a tie split
-            tied = np.flatnonzero(scores[k] == thresholds[k])
-            passed[k, tied] = tie_uniforms(first_index + tied, int(k)) < shares[k]
+            split_ties(passed[k], scores[k], thresholds[k], shares[k], ids, int(k))
     passed[-1] = True
     return passed.argmax(axis=0).astype(np.int64)
 
