@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from eenet.errors import ArtifactError, ConfigError
 from eenet.evaluation import _evaluate
-from eenet.outputs import ExitOutputs
+from eenet.outputs import ExitOutputs, load_exit_outputs
 from eenet.schedulers import available_methods, fit_policy, load_policy, method_defaults
 from eenet.schedulers.base import first_exit, thresholds_from_plan
 from eenet.schedulers.eenet import lookahead_scores, solve_lookahead
@@ -83,22 +84,23 @@ def test_thresholds_split_samples_tied_at_a_threshold():
     assert untied.tolist() == [1.0, 1.0, 1.0]
 
 
-def _saturated(outputs: ExitOutputs, scale: float) -> ExitOutputs:
-    """The outputs as someone's float16 probabilities: confident rows round to exactly one-hot
-    (what `load_exit_outputs` makes of a `probs` file)."""
+def _saturated(outputs: ExitOutputs, scale: float, path: Path) -> ExitOutputs:
+    """The outputs (logits times `scale`) saved as someone's float16 `probs` file at `path` and
+    loaded back: confident rows round to exactly one-hot."""
     logits = outputs.logits.astype(np.float64) * scale
     probs = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    probs = (probs / probs.sum(axis=-1, keepdims=True)).astype(np.float16).astype(np.float64)
-    with np.errstate(divide="ignore"):
-        return ExitOutputs(np.maximum(np.log(probs), -1e4).astype(np.float32), outputs.labels)
+    probs /= probs.sum(axis=-1, keepdims=True)
+    np.savez(path, probs=probs.astype(np.float16), labels=outputs.labels)
+    return load_exit_outputs(path)
 
 
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("budget", [1.4, 2.2, 2.6])
-def test_budget_met_when_probabilities_saturate(pair, costs, method, budget):
+def test_budget_met_when_probabilities_saturate(tmp_path, pair, costs, method, budget):
     """18 % of the samples are exactly one-hot at exit 0 and half at exit 1 (every heuristic
     score ties there); the budget is still met on validation, and within 3 % on test."""
-    val, test = (_saturated(split, 10.0) for split in pair)
+    val, test = (_saturated(split, 10.0, tmp_path / f"{name}.npz")
+                 for split, name in zip(pair, ("val", "test"), strict=True))
     one_hot = (val.log_probs().max(axis=-1) == 0.0).mean(axis=1)
     assert one_hot[0] > 0.15 and one_hot[1] > 0.4
     policy = fit_policy(method, val, costs, budget, _settings(method))
@@ -204,7 +206,8 @@ def test_save_load_round_trip(tmp_path, pair, costs, method):
 
 
 def test_tie_shares_are_saved_checked_and_reloaded(tmp_path, pair, costs):
-    val, test = (_saturated(split, 10.0) for split in pair)
+    val, test = (_saturated(split, 10.0, tmp_path / f"{name}.npz")
+                 for split, name in zip(pair, ("val", "test"), strict=True))
     policy = fit_policy("maxprob", val, costs, 2.6)
     assert min(policy.tie_shares) < 1.0
     policy.save(tmp_path)
