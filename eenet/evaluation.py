@@ -85,49 +85,64 @@ def evaluate_policies(
     return results
 
 
-def schedule_sweep(
-    val: ExitOutputs,
-    test: ExitOutputs,
-    costs: Any,
-    methods: Sequence[str],
-    budgets_ms: Sequence[float],
-    settings: Mapping[str, Mapping[str, Any]] | None = None,
-    seed: int = 0,
-) -> list[dict[str, Any]]:
-    """Fit each method at each budget on `val`, evaluate on `test`: one dict per pair.
-
-    Keys: method, budget, test_accuracy (percent), test_cost, val_cost, val_accuracy,
-    exit_fractions (test), fit_seconds, upper_bound (True only for "oracle", which uses the
-    labels of each split and is not a policy).
-    """
-    costs = validate_costs(costs)
+def check_split_pair(val: ExitOutputs, test: ExitOutputs, costs: np.ndarray) -> None:
+    """Validation and test outputs that fit the costs and each other (one-line errors)."""
     check_compatible(val, costs, "validation outputs and costs")
     check_compatible(test, costs, "test outputs and costs")
     if val.n_classes != test.n_classes:
         raise ArtifactError(
             f"test outputs have {test.n_classes} classes but validation outputs {val.n_classes}"
         )
+
+
+def fit_sweep(
+    val: ExitOutputs,
+    costs: Any,
+    methods: Sequence[str],
+    budgets_ms: Sequence[float],
+    settings: Mapping[str, Mapping[str, Any]] | None = None,
+    seed: int = 0,
+) -> tuple[list[float], dict[str, list[FittedPolicy | None]]]:
+    """Fit each method at each budget on `val`: (the checked budgets, {method: [policy per
+    budget]}); the oracle's entries are None (it is computed on each split from its labels)."""
+    costs = validate_costs(costs)
+    check_compatible(val, costs, "validation outputs and costs")
     allowed = [*available_methods(), ORACLE]
     for method in methods:
         if method not in allowed:
             raise unknown_name("schedulers.methods", method, allowed)
     budgets = [check_budget(costs, b, "budgets") for b in budgets_ms]
     settings = settings or {}
+    val_lp = val.log_probs()
+    fitted: dict[str, list[FittedPolicy | None]] = {}
+    for method in methods:
+        fitted[method] = [None] * len(budgets) if method == ORACLE else [
+            fit_log_probs(method, val_lp, val.labels, costs, b, settings.get(method), seed)
+            for b in budgets
+        ]
+    return budgets, fitted
+
+
+def evaluate_sweep(
+    val: ExitOutputs,
+    test: ExitOutputs,
+    costs: Any,
+    budgets_ms: Sequence[float],
+    fitted: Mapping[str, Sequence[FittedPolicy | None]],
+) -> list[dict[str, Any]]:
+    """Rows of `fit_sweep`'s policies evaluated on `val` and `test`: one dict per (method,
+    budget). Keys: method, budget, test_accuracy (percent), test_cost, val_cost, val_accuracy,
+    exit_fractions (test), fit_seconds, upper_bound (True only for "oracle", which uses the
+    labels of each split and is not a policy)."""
+    costs = validate_costs(costs)
+    check_split_pair(val, test, costs)
     val_lp, test_lp = val.log_probs(), test.log_probs()
     val_correct, test_correct = val.correct(), test.correct()
     rows: list[dict[str, Any]] = []
-    for method in methods:
-        if method == ORACLE:
-            policies: list[FittedPolicy | None] = [None] * len(budgets)
-        else:
-            policies = [
-                fit_log_probs(method, val_lp, val.labels, costs, b, settings.get(method), seed)
-                for b in budgets
-            ]
-        val_res = evaluate_policies(policies, budgets, val_lp, val_correct, costs)
-        test_res = evaluate_policies(policies, budgets, test_lp, test_correct, costs)
-        for budget, policy, v, t in zip(budgets, policies, val_res, test_res, strict=True):
-            fit_seconds = 0.0 if policy is None else policy.fit_seconds
+    for method, policies in fitted.items():
+        val_res = evaluate_policies(policies, budgets_ms, val_lp, val_correct, costs)
+        test_res = evaluate_policies(policies, budgets_ms, test_lp, test_correct, costs)
+        for budget, policy, v, t in zip(budgets_ms, policies, val_res, test_res, strict=True):
             rows.append(
                 {
                     "method": method,
@@ -137,8 +152,25 @@ def schedule_sweep(
                     "val_cost": v["cost_ms"],
                     "val_accuracy": v["accuracy"],
                     "exit_fractions": t["exit_fractions"],
-                    "fit_seconds": fit_seconds,
+                    "fit_seconds": 0.0 if policy is None else policy.fit_seconds,
                     "upper_bound": method == ORACLE,
                 }
             )
     return rows
+
+
+def schedule_sweep(
+    val: ExitOutputs,
+    test: ExitOutputs,
+    costs: Any,
+    methods: Sequence[str],
+    budgets_ms: Sequence[float],
+    settings: Mapping[str, Mapping[str, Any]] | None = None,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
+    """Fit each method at each budget on `val`, evaluate on `test`: one dict per pair (the
+    keys of `evaluate_sweep`)."""
+    costs = validate_costs(costs)
+    check_split_pair(val, test, costs)  # before the fits, which take seconds
+    budgets, fitted = fit_sweep(val, costs, methods, budgets_ms, settings, seed)
+    return evaluate_sweep(val, test, costs, budgets, fitted)

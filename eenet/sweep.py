@@ -62,32 +62,51 @@ def fit_all(
     budgets = sorted({float(b) for b in sweep_ms} | {float(headline_ms)})
     settings = settings or {}
     charged = charged or {}
+    fitted = []
+    for method in methods:
+        method_costs = np.asarray(costs, dtype=np.float64)
+        if method in charged:
+            method_costs = method_costs + np.asarray(charged[method], dtype=np.float64)
+        for budget in budgets:
+            fitted_ms = max(budget, float(method_costs[0]))
+            policy = fit_policy(method, val, method_costs, fitted_ms,
+                                settings.get(method, {}), seed)
+            entry: dict[str, Any] = {"method": method, "budget_ms": budget, "policy": policy}
+            if fitted_ms > budget:
+                entry["fitted_ms"] = fitted_ms
+            fitted.append(entry)
+    index = {
+        "budget": budget_spec,
+        "headline_ms": float(headline_ms),
+        "sweep_ms": [float(b) for b in sweep_ms],
+        "costs_ms": [float(c) for c in costs],
+        "n_classes": val.n_classes,
+    }
+    return save_policies(out_dir, fitted, index)
+
+
+def save_policies(
+    out_dir: str | os.PathLike,
+    fitted: Sequence[Mapping[str, Any]],
+    index: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Write fitted policies as one folder of schedulers, atomically (a previous one at
+    `out_dir` is replaced whole): each under `<method>/<NN>`, numbered per method in the
+    given order, and `index.json` = `index` + `entries`. Each item of `fitted` has method,
+    budget_ms and policy; its other keys go into its entry as they are."""
     entries = []
+    numbers: dict[str, int] = {}
     with atomic_directory(out_dir) as tmp:
-        for method in methods:
-            method_costs = np.asarray(costs, dtype=np.float64)
-            if method in charged:
-                method_costs = method_costs + np.asarray(charged[method], dtype=np.float64)
-            for i, budget in enumerate(budgets):
-                fitted_ms = max(budget, float(method_costs[0]))
-                policy = fit_policy(method, val, method_costs, fitted_ms,
-                                    settings.get(method, {}), seed)
-                rel = f"{method}/{i:02d}"
-                policy.save(tmp / rel)
-                entry = {"method": method, "budget_ms": budget, "dir": rel}
-                if fitted_ms > budget:
-                    entry["fitted_ms"] = fitted_ms
-                entries.append(entry)
-        index = {
-            "budget": budget_spec,
-            "headline_ms": float(headline_ms),
-            "sweep_ms": [float(b) for b in sweep_ms],
-            "costs_ms": [float(c) for c in costs],
-            "n_classes": val.n_classes,
-            "entries": entries,
-        }
-        write_json(tmp / INDEX_FILE, index)
-    return index
+        for item in fitted:
+            method = item["method"]
+            numbers[method] = numbers.get(method, -1) + 1
+            rel = f"{method}/{numbers[method]:02d}"
+            item["policy"].save(tmp / rel)
+            extra = {k: v for k, v in item.items() if k not in ("method", "budget_ms", "policy")}
+            entries.append({"method": method, "budget_ms": item["budget_ms"], "dir": rel, **extra})
+        manifest = {**index, "entries": entries}
+        write_json(tmp / INDEX_FILE, manifest)
+    return manifest
 
 
 def read_index(scheduler_dir: str | os.PathLike) -> dict[str, Any]:

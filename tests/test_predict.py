@@ -185,3 +185,29 @@ def test_measure_real_latency_without_dvc(workspace, policy_dir) -> None:
     np.testing.assert_array_equal(out["exits"],
                                   policy.decide(workspace["test"].log_probs())[:40])
     json.dumps(out)
+
+
+def test_policies_saved_by_schedule_run_in_predict(workspace, tmp_path, capsys) -> None:
+    """Bring-your-own-outputs round trip: `eenet schedule --save` on dumped exit outputs, then
+    `eenet predict --policy` with one saved policy exits each test sample where it decides."""
+    from eenet.outputs import save_exit_outputs
+
+    save_exit_outputs(tmp_path / "val.npz", workspace["val"])
+    save_exit_outputs(tmp_path / "test.npz", workspace["test"])
+    rc = main(["schedule", "--val", str(tmp_path / "val.npz"), "--test",
+               str(tmp_path / "test.npz"), "--costs", ",".join(map(str, COSTS)),
+               "--method", "eenet,entropy", "--budgets", "1.8,2.6", "--json",
+               "--save", str(tmp_path / "fitted")])
+    assert rc == 0
+    rows = json.loads(capsys.readouterr().out)
+    for i, row in enumerate(r for r in rows if r["method"] == "eenet"):
+        policy_dir = tmp_path / "fitted" / "eenet" / f"{i:02d}"
+        rc = main(["predict", "--model", str(workspace["root"] / "model"), "--policy",
+                   str(policy_dir), "--data", str(workspace["data"]), "--device", "cpu",
+                   "--batch-size", "7", "--json"])
+        assert rc == 0
+        report = json.loads(capsys.readouterr().out)
+        assert report["summary"]["method"] == "eenet"
+        want = load_policy(policy_dir).decide(workspace["test"].log_probs())
+        assert report["exits"] == want.tolist()
+        assert report["summary"]["exit_fractions"] == pytest.approx(row["exit_fractions"])

@@ -89,3 +89,58 @@ def test_bad_inputs_give_one_line_errors(files, args, message):
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_saved_policies_reproduce_the_reported_rows(files, tmp_path):
+    """--save writes a schedulers folder (no oracle: it is no policy); evaluating the reloaded
+    policies on test gives exactly the rows the command printed."""
+    from eenet.outputs import load_exit_outputs
+    from eenet.schedulers import load_policy
+    from eenet.sweep import evaluate_all, read_index
+
+    out = tmp_path / "policies"
+    proc = _run(
+        "--val", str(files / "val.npz"), "--test", str(files / "test.npz"), "--costs", "1,2,3",
+        "--method", "eenet,maxprob,patience,oracle", "--budgets", "1.5,2.5", "--json",
+        "--save", str(out),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert f"saved 6 fitted policies to {out}" in proc.stderr
+    rows = {(r["method"], r["budget"]): r for r in json.loads(proc.stdout)}
+    index = read_index(out)
+    assert [(e["method"], e["budget_ms"]) for e in index["entries"]] == [
+        (m, b) for m in ("eenet", "maxprob", "patience") for b in (1.5, 2.5)
+    ]
+    assert index["headline_ms"] == 1.5 and index["costs_ms"] == [1.0, 2.0, 3.0]
+    assert load_policy(out / "eenet" / "01").budget_ms == 2.5
+    _, sweep = evaluate_all(load_exit_outputs(files / "test.npz"), np.array([1.0, 2.0, 3.0]), out)
+    assert len(sweep) == len(rows)  # the evaluate stage adds the oracle back
+    for r in sweep.to_dict("records"):
+        want = rows[(r["method"], r["budget_ms"])]
+        assert r["test_accuracy"] == want["test_accuracy"]
+        assert r["test_cost_ms"] == want["test_cost"]
+        assert [r[f"exit{k}_fraction"] for k in range(3)] == want["exit_fractions"]
+
+
+def test_save_refuses_a_folder_it_did_not_write(files, tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    proc = _run(
+        "--val", str(files / "val.npz"), "--test", str(files / "test.npz"), "--costs", "1,2,3",
+        "--method", "maxprob", "--budgets", "2.0", "--save", str(tmp_path),
+    )  # fmt: skip
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "--save:" in proc.stderr and "not empty and holds no index.json" in proc.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+def test_budget_at_or_above_the_full_cost_is_noted(files):
+    proc = _run(
+        "--val", str(files / "val.npz"), "--test", str(files / "test.npz"), "--costs", "1,2,3",
+        "--method", "maxprob,eenet", "--budgets", "2.0,3.0,3.5", "--json",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    notes = [ln for ln in proc.stderr.splitlines() if ln.startswith("note:")]
+    assert len(notes) == 2 and "3.5 ms/sample is at or above the last exit's cost (3)" in notes[1]
+    for r in json.loads(proc.stdout):
+        assert (r["exit_fractions"][-1] == 1.0) == (r["budget"] >= 3.0)

@@ -1,20 +1,27 @@
 """`eenet schedule`: fit exit policies on anyone's validation outputs, report on test.
 
     eenet schedule --val VAL.npz --test TEST.npz --costs COSTS --method eenet,maxprob \\
-        --budgets 1.5,2.0,2.5 [--json] [--seed N]
+        --budgets 1.5,2.0,2.5 [--json] [--seed N] [--save DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
+from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from eenet.budget import resolve_budget
 from eenet.errors import ConfigError, unknown_name
-from eenet.evaluation import ORACLE, schedule_sweep
+from eenet.evaluation import ORACLE, check_split_pair, evaluate_sweep, fit_sweep
 from eenet.outputs import check_compatible, load_costs, load_exit_outputs
 from eenet.schedulers import available_methods
+from eenet.schedulers.base import FittedPolicy
+from eenet.schedulers.plans import no_early_exit
+from eenet.sweep import INDEX_FILE, save_policies
 
 JSON_KEYS = (
     "method",
@@ -51,6 +58,12 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print a JSON list, one per budget")
     parser.add_argument("--seed", type=int, default=0, help="seed for EENet (default 0)")
+    parser.add_argument(
+        "--save",
+        metavar="DIR",
+        help="also write the fitted policies to DIR (<method>/<NN>/ + index.json), for "
+        "`eenet predict --policy` and `eenet.schedulers.load_policy`",
+    )
     parser.set_defaults(func=handler)
 
 
@@ -94,6 +107,37 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def check_save_dir(path: str) -> None:
+    """--save may name a new or empty folder, or one of fitted schedulers (replaced whole)."""
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"--save: {folder} is a file; give a folder")
+    if folder.is_dir() and any(folder.iterdir()) and not (folder / INDEX_FILE).is_file():
+        raise ConfigError(f"--save: {folder} is not empty and holds no {INDEX_FILE} of fitted "
+                          "schedulers; give a new or empty folder (a schedulers folder is "
+                          "replaced)")
+
+
+def save_fitted(
+    path: str,
+    fitted: dict[str, list[FittedPolicy | None]],
+    budgets: list[float],
+    costs: np.ndarray,
+    n_classes: int,
+    seed: int,
+) -> None:
+    """The fitted policies (not the oracle, which is no policy) as a schedulers folder;
+    the first budget is its headline."""
+    items = [{"method": method, "budget_ms": budget, "policy": policy}
+             for method, policies in fitted.items()
+             for budget, policy in zip(budgets, policies, strict=True) if policy is not None]
+    index = {"budget": budgets[0], "headline_ms": budgets[0], "sweep_ms": budgets,
+             "costs_ms": [float(c) for c in costs], "n_classes": n_classes, "seed": seed,
+             "fitted_by": "eenet schedule"}
+    save_policies(path, items, index)
+    print(f"saved {len(items)} fitted policies to {path}", file=sys.stderr)
+
+
 def handler(args: argparse.Namespace) -> int:
     methods = parse_methods(args.method)
     costs = load_costs(args.costs)
@@ -102,7 +146,18 @@ def handler(args: argparse.Namespace) -> int:
     test = load_exit_outputs(args.test)
     check_compatible(val, costs, args.val)
     check_compatible(test, costs, args.test)
-    rows = schedule_sweep(val, test, costs, methods, budgets, seed=args.seed)
+    if args.save:
+        check_save_dir(args.save)
+    check_split_pair(val, test, costs)
+    for budget in budgets:
+        if no_early_exit(costs, budget):
+            print(f"note: --budgets {budget:g} ms/sample is at or above the last exit's cost "
+                  f"({costs[-1]:g}): no early exit is needed, every fitted method sends all "
+                  "samples to the last exit", file=sys.stderr)
+    budgets, fitted = fit_sweep(val, costs, methods, budgets, seed=args.seed)
+    rows = evaluate_sweep(val, test, costs, budgets, fitted)
+    if args.save:
+        save_fitted(args.save, fitted, budgets, costs, val.n_classes, args.seed)
     if args.json:
         print(json.dumps([{k: r[k] for k in JSON_KEYS} for r in rows], indent=2))
     else:
