@@ -211,3 +211,23 @@ def test_policies_saved_by_schedule_run_in_predict(workspace, tmp_path, capsys) 
         want = load_policy(policy_dir).decide(workspace["test"].log_probs())
         assert report["exits"] == want.tolist()
         assert report["summary"]["exit_fractions"] == pytest.approx(row["exit_fractions"])
+
+
+def test_predict_cli_names_the_policies_of_a_schedulers_folder(workspace, tmp_path,
+                                                                 capsys) -> None:
+    from eenet.sweep import save_policies
+
+    fitted = [{"method": "maxprob", "budget_ms": b, "policy": fit_policy("maxprob",
+              workspace["val"], COSTS, b)} for b in (1.6, 2.4)]
+    save_policies(tmp_path / "fitted", fitted, {"headline_ms": 1.6, "costs_ms": COSTS.tolist()})
+    base = ["predict", "--model", str(workspace["root"] / "model"), "--data",
+            str(workspace["data"]), "--policy"]
+    assert main([*base, str(tmp_path / "fitted")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is a folder of 2 fitted schedulers; give one of them, " \
+        f"e.g. {tmp_path / 'fitted' / 'maxprob' / '00'} (maxprob at 1.6 ms/sample" in err
+    assert main([*base, str(tmp_path / "fitted" / "maxprob")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "holds 2 fitted schedulers in subfolders (00, 01)" in err
+    assert main([*base, str(tmp_path / "fitted" / "maxprob" / "01")]) == 0
+    assert "maxprob @ 2.4 ms" in capsys.readouterr().out

@@ -88,6 +88,31 @@ def _batches(inputs: torch.Tensor, labels: np.ndarray | None, size: int):
         yield inputs[i:i + size], y
 
 
+def check_policy_dir(path: str) -> Path:
+    """--policy names one fitted scheduler; a folder of them (or of one method's) is a
+    one-line error that names the folders to choose from."""
+    from eenet.schedulers.base import POLICY_FILE
+    from eenet.sweep import INDEX_FILE, read_index
+
+    folder = Path(path)
+    if (folder / POLICY_FILE).is_file() or not folder.is_dir():
+        return folder
+    if (folder / INDEX_FILE).is_file():
+        entries = read_index(folder)["entries"]
+        if entries:
+            first = entries[0]
+            raise ConfigError(
+                f"--policy: {folder} is a folder of {len(entries)} fitted schedulers; give one "
+                f"of them, e.g. {folder / first['dir']} ({first['method']} at "
+                f"{float(first['budget_ms']):.4g} ms/sample; all are listed in "
+                f"{folder / INDEX_FILE})")
+    inside = sorted(p.parent.name for p in folder.glob(f"*/{POLICY_FILE}"))
+    if inside:
+        raise ConfigError(f"--policy: {folder} holds {len(inside)} fitted schedulers in "
+                          f"subfolders ({', '.join(inside)}); give one of them")
+    return folder
+
+
 def handle(args: argparse.Namespace) -> int:
     from eenet.data.prepared import PreparedDataset, read_meta
     from eenet.models.artifact import load_trained, read_trained_config
@@ -97,7 +122,7 @@ def handle(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size: must be >= 1, got {args.batch_size}")
     model = load_trained(args.model)
-    policy = load_policy(args.policy)
+    policy = load_policy(check_policy_dir(args.policy))
     predictor = EarlyExitPredictor(model, policy, device=args.device)
     if args.data:
         classes = int(read_trained_config(args.model)["num_classes"])
