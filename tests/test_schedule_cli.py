@@ -144,3 +144,35 @@ def test_budget_at_or_above_the_full_cost_is_noted(files):
     assert len(notes) == 2 and "3.5 ms/sample is at or above the last exit's cost (3)" in notes[1]
     for r in json.loads(proc.stdout):
         assert (r["exit_fractions"][-1] == 1.0) == (r["budget"] >= 3.0)
+
+
+def test_auto_budgets_span_the_feasible_range_without_notes(files):
+    proc = _run(
+        "--val", str(files / "val.npz"), "--test", str(files / "test.npz"), "--costs", "1,2,3",
+        "--method", "maxprob,entropy", "--budgets", "auto", "--json",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "note:" not in proc.stderr
+    rows = json.loads(proc.stdout)
+    budgets = [r["budget"] for r in rows if r["method"] == "maxprob"]
+    assert budgets == pytest.approx(np.linspace(1.0, 3.0, 12).tolist())
+    assert [r["budget"] for r in rows if r["method"] == "entropy"] == budgets
+
+
+def test_table_ends_with_eenets_margin_over_the_better_heuristic(files):
+    from eenet.commands.schedule import eenet_margins
+
+    args = ("--val", str(files / "val.npz"), "--test", str(files / "test.npz"), "--costs",
+            "1,2,3", "--method", "maxprob,entropy,eenet", "--budgets", "1.5,2.5")
+    table, as_json = _run(*args), _run(*args, "--json")
+    assert table.returncode == 0 and as_json.returncode == 0, table.stderr + as_json.stderr
+    rows = json.loads(as_json.stdout)
+    acc = {(r["method"], r["budget"]): r["test_accuracy"] for r in rows}
+    want = [(b, acc[("eenet", b)] - max(acc[("maxprob", b)], acc[("entropy", b)]))
+            for b in (1.5, 2.5)]
+    assert eenet_margins(rows) == want
+    footer = table.stdout.splitlines()[-1]
+    assert footer == (f"eenet - best of maxprob/entropy (test accuracy points): "
+                      f"{want[0][1]:+.2f} at 1.5, {want[1][1]:+.2f} at 2.5; "
+                      f"mean {(want[0][1] + want[1][1]) / 2:+.2f}")
+    assert eenet_margins([r for r in rows if r["method"] != "eenet"]) == []

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from eenet.budget import resolve_budget
+from eenet.budget import resolve_budget, resolve_sweep
 from eenet.errors import ConfigError, unknown_name
 from eenet.evaluation import ORACLE, check_split_pair, evaluate_sweep, fit_sweep
 from eenet.outputs import check_compatible, load_costs, load_exit_outputs
@@ -23,6 +23,8 @@ from eenet.schedulers.base import FittedPolicy
 from eenet.schedulers.plans import no_early_exit
 from eenet.sweep import INDEX_FILE, save_policies
 
+AUTO = "auto"
+HEURISTICS = ("maxprob", "entropy")  # EENet's margin is over the better of these
 JSON_KEYS = (
     "method",
     "budget",
@@ -54,7 +56,10 @@ def register(subparsers: Any) -> None:
         "--method", default="eenet", help=f"one or a comma list of: {allowed} (default eenet)"
     )
     parser.add_argument(
-        "--budgets", required=True, help="comma list of budgets in ms/sample (or N%% of range)"
+        "--budgets",
+        required=True,
+        help="comma list of budgets in ms/sample (or N%% of the range from the first exit's "
+        "cost to the last's), or 'auto': 12 budgets over that range",
     )
     parser.add_argument("--json", action="store_true", help="print a JSON list, one per budget")
     parser.add_argument("--seed", type=int, default=0, help="seed for EENet (default 0)")
@@ -80,7 +85,10 @@ def parse_methods(text: str) -> list[str]:
 
 
 def parse_budgets(text: str, costs: Any) -> list[float]:
-    """Comma list of budgets (ms/sample or 'N%'), each checked against the feasible range."""
+    """Comma list of budgets (ms/sample or 'N%'), each checked against the feasible range, or
+    'auto': the pipeline's sweep over the feasible range, first exit's cost to the last's."""
+    if text.strip().lower() == AUTO:
+        return resolve_sweep(AUTO, costs, "--budgets")
     parts = [b.strip() for b in text.split(",") if b.strip()]
     if not parts:
         raise ConfigError("--budgets: expected a comma list of ms/sample values, got nothing")
@@ -104,7 +112,25 @@ def format_table(rows: list[dict[str, Any]]) -> str:
         )
     if any(r.get("upper_bound") for r in rows):
         lines.append("* oracle: upper bound that uses the labels; not a policy")
+    margins = eenet_margins(rows)
+    if margins:
+        shown = ", ".join(f"{m:+.2f} at {b:.4g}" for b, m in margins)
+        mean = sum(m for _, m in margins) / len(margins)
+        lines.append(f"eenet - best of {'/'.join(HEURISTICS)} (test accuracy points): {shown}; "
+                     f"mean {mean:+.2f}")
     return "\n".join(lines)
+
+
+def eenet_margins(rows: list[dict[str, Any]]) -> list[tuple[float, float]]:
+    """(budget, EENet's test accuracy minus the better heuristic's) at each budget where EENet
+    and at least one of the heuristics ran; empty otherwise."""
+    accuracy = {(r["method"], r["budget"]): r["test_accuracy"] for r in rows}
+    margins = []
+    for (method, budget), value in accuracy.items():
+        rivals = [accuracy[(h, budget)] for h in HEURISTICS if (h, budget) in accuracy]
+        if method == "eenet" and rivals:
+            margins.append((budget, value - max(rivals)))
+    return margins
 
 
 def check_save_dir(path: str) -> None:
@@ -149,7 +175,7 @@ def handler(args: argparse.Namespace) -> int:
     if args.save:
         check_save_dir(args.save)
     check_split_pair(val, test, costs)
-    for budget in budgets:
+    for budget in budgets if args.budgets.strip().lower() != AUTO else []:
         if no_early_exit(costs, budget):
             print(f"note: --budgets {budget:g} ms/sample is at or above the last exit's cost "
                   f"({costs[-1]:g}): no early exit is needed, every fitted method sends all "
