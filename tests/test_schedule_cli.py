@@ -34,6 +34,11 @@ def _run(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+def _run_on(files, *args: str) -> subprocess.CompletedProcess:
+    """`eenet schedule` on the module's validation and test outputs."""
+    return _run("--val", str(files / "val.npz"), "--test", str(files / "test.npz"), *args)
+
+
 def test_json_output_with_csv_costs_and_probs_input(files):
     proc = _run(
         "--val", str(files / "val.npz"), "--test", str(files / "test_probs.npz"),
@@ -55,10 +60,7 @@ def test_json_output_with_csv_costs_and_probs_input(files):
 )
 def test_table_output_with_json_or_list_costs(files, costs, methods):
     spec = str(files / costs) if costs.endswith(".json") else costs
-    proc = _run(
-        "--val", str(files / "val.npz"), "--test", str(files / "test.npz"),
-        "--costs", spec, "--method", methods, "--budgets", "2.0",
-    )  # fmt: skip
+    proc = _run_on(files, "--costs", spec, "--method", methods, "--budgets", "2.0")
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0].split()[:2] == ["method", "budget"]
@@ -99,11 +101,8 @@ def test_saved_policies_reproduce_the_reported_rows(files, tmp_path):
     from eenet.sweep import evaluate_all, read_index
 
     out = tmp_path / "policies"
-    proc = _run(
-        "--val", str(files / "val.npz"), "--test", str(files / "test.npz"), "--costs", "1,2,3",
-        "--method", "eenet,maxprob,patience,oracle", "--budgets", "1.5,2.5", "--json",
-        "--save", str(out),
-    )  # fmt: skip
+    proc = _run_on(files, "--costs", "1,2,3", "--method", "eenet,maxprob,patience,oracle",
+                   "--budgets", "1.5,2.5", "--json", "--save", str(out))
     assert proc.returncode == 0, proc.stderr
     assert f"saved 6 fitted policies to {out}" in proc.stderr
     rows = {(r["method"], r["budget"]): r for r in json.loads(proc.stdout)}
@@ -124,10 +123,8 @@ def test_saved_policies_reproduce_the_reported_rows(files, tmp_path):
 
 def test_save_refuses_a_folder_it_did_not_write(files, tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
-    proc = _run(
-        "--val", str(files / "val.npz"), "--test", str(files / "test.npz"), "--costs", "1,2,3",
-        "--method", "maxprob", "--budgets", "2.0", "--save", str(tmp_path),
-    )  # fmt: skip
+    proc = _run_on(files, "--costs", "1,2,3", "--method", "maxprob", "--budgets", "2.0",
+                   "--save", str(tmp_path))
     assert proc.returncode == 2 and proc.stdout == ""
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert "--save:" in proc.stderr and "not empty and holds no index.json" in proc.stderr
@@ -135,10 +132,8 @@ def test_save_refuses_a_folder_it_did_not_write(files, tmp_path):
 
 
 def test_budget_at_or_above_the_full_cost_is_noted(files):
-    proc = _run(
-        "--val", str(files / "val.npz"), "--test", str(files / "test.npz"), "--costs", "1,2,3",
-        "--method", "maxprob,eenet", "--budgets", "2.0,3.0,3.5", "--json",
-    )  # fmt: skip
+    proc = _run_on(files, "--costs", "1,2,3", "--method", "maxprob,eenet", "--budgets",
+                   "2.0,3.0,3.5", "--json")
     assert proc.returncode == 0, proc.stderr
     notes = [ln for ln in proc.stderr.splitlines() if ln.startswith("note:")]
     assert len(notes) == 2 and "3.5 ms/sample is at or above the last exit's cost (3)" in notes[1]
@@ -147,10 +142,8 @@ def test_budget_at_or_above_the_full_cost_is_noted(files):
 
 
 def test_auto_budgets_span_the_feasible_range_without_notes(files):
-    proc = _run(
-        "--val", str(files / "val.npz"), "--test", str(files / "test.npz"), "--costs", "1,2,3",
-        "--method", "maxprob,entropy", "--budgets", "auto", "--json",
-    )  # fmt: skip
+    proc = _run_on(files, "--costs", "1,2,3", "--method", "maxprob,entropy", "--budgets",
+                   "auto", "--json")
     assert proc.returncode == 0, proc.stderr
     assert "note:" not in proc.stderr
     rows = json.loads(proc.stdout)
@@ -162,9 +155,8 @@ def test_auto_budgets_span_the_feasible_range_without_notes(files):
 def test_table_ends_with_eenets_margin_over_the_better_heuristic(files):
     from eenet.commands.schedule import eenet_margins
 
-    args = ("--val", str(files / "val.npz"), "--test", str(files / "test.npz"), "--costs",
-            "1,2,3", "--method", "maxprob,entropy,eenet", "--budgets", "1.5,2.5")
-    table, as_json = _run(*args), _run(*args, "--json")
+    args = ("--costs", "1,2,3", "--method", "maxprob,entropy,eenet", "--budgets", "1.5,2.5")
+    table, as_json = _run_on(files, *args), _run_on(files, *args, "--json")
     assert table.returncode == 0 and as_json.returncode == 0, table.stderr + as_json.stderr
     rows = json.loads(as_json.stdout)
     acc = {(r["method"], r["budget"]): r["test_accuracy"] for r in rows}
