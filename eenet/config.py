@@ -96,7 +96,8 @@ def check_value(path: str, value: Any, annotation: Any) -> None:
     if not matches(value, annotation):
         hint = ""
         if isinstance(value, str) and _is_number(value):
-            hint = " (YAML reads it as text; write it with a dot, e.g. 3.0e-3)"
+            hint = (" (YAML reads it as text; write it with a dot and a signed exponent, e.g. "
+                    "3.0e-3 or 1.0e+9)")
         raise ConfigError(f"{path}: expected {describe(annotation)}, got {value!r}{hint}")
     low = MINIMUMS.get(path)
     if low is not None and isinstance(value, int) and value < low:

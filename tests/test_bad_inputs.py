@@ -103,8 +103,8 @@ PARAM_CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("zero batch size", _set("train.batch_size", 0),
      "train.batch_size: must be an integer >= 1, got 0"),
     ("lr in YAML 1.1 exponent form", _set("train.lr", "3e-3"),
-     "train.lr: expected a number, got '3e-3' (YAML reads it as text; write it with a dot, "
-     "e.g. 3.0e-3)"),
+     "train.lr: expected a number, got '3e-3' (YAML reads it as text; write it with a dot and "
+     "a signed exponent, e.g. 3.0e-3 or 1.0e+9)"),
     ("unknown train key", _set("train.epoch", 3),
      "train.epoch: unknown key; allowed: batch_size, device, distill_from, distill_temperature, "
      "distill_weight, epochs, gamma, lr, milestones, momentum, num_workers, optimizer, schedule, "

@@ -77,6 +77,12 @@ def test_table_output_with_json_or_list_costs(files, costs, methods):
         (["--costs", "1,2"], "3 exits but costs list 2"),
         (["--costs", "3,2,1"], "strictly increasing"),
         (["--val", "missing.npz"], "missing.npz: exit outputs file not found"),
+        (["--set", "maxprob"], "--set: expected METHOD.KEY=VALUE (e.g. eenet.hidden=64)"),
+        (["--set", "maxprob.x=1"], "--set: schedulers.maxprob.x: unknown key; allowed: (none)"),
+        (["--set", "eenet.hidden=8"], "'eenet' is not a fitted method of --method (maxprob)"),
+        (["--method", "eenet", "--set", "eenet.hidden=abc"],
+         "--set: schedulers.eenet.hidden: expected an integer, got 'abc'"),
+        (["--method", "eenet", "--set", "eenet.lr=1e-3"], "write it with a dot and a signed"),
     ],
 )
 def test_bad_inputs_give_one_line_errors(files, args, message):
@@ -168,3 +174,21 @@ def test_table_ends_with_eenets_margin_over_the_better_heuristic(files):
                       f"{want[0][1]:+.2f} at 1.5, {want[1][1]:+.2f} at 2.5; "
                       f"mean {(want[0][1] + want[1][1]) / 2:+.2f}")
     assert eenet_margins([r for r in rows if r["method"] != "eenet"]) == []
+
+
+def test_settings_reach_the_fit(files, tmp_path):
+    """--set as params.yaml's schedulers group: with EENet's bars to leave the heuristic
+    baseline out of reach it keeps max p's rule (same rows as max p), and the saved policy
+    records the settings it was fitted with."""
+    from eenet.schedulers import load_policy
+
+    proc = _run_on(files, "--costs", "1,2,3", "--method", "eenet,maxprob", "--budgets",
+                   "1.4,2.2", "--json", "--set", "eenet.switch_z=1.0e+9", "--set",
+                   "eenet.refine_z=1.0e+9", "--save", str(tmp_path / "fitted"))
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)
+    keys = ("budget", "test_accuracy", "test_cost", "val_cost", "exit_fractions")
+    eenet = [[r[k] for k in keys] for r in rows if r["method"] == "eenet"]
+    assert eenet == [[r[k] for k in keys] for r in rows if r["method"] == "maxprob"]
+    settings = load_policy(tmp_path / "fitted" / "eenet" / "00").settings
+    assert settings["switch_z"] == settings["refine_z"] == 1.0e9 and settings["hidden"] == 32

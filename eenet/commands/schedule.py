@@ -1,7 +1,7 @@
 """`eenet schedule`: fit exit policies on anyone's validation outputs, report on test.
 
     eenet schedule --val VAL.npz --test TEST.npz --costs COSTS --method eenet,maxprob \\
-        --budgets 1.5,2.0,2.5 [--json] [--seed N] [--save DIR]
+        --budgets 1.5,2.0,2.5 [--json] [--seed N] [--set eenet.hidden=64] [--save DIR]
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 from eenet.budget import resolve_budget, resolve_sweep
+from eenet.config import check_schedulers
 from eenet.errors import ConfigError, unknown_name
 from eenet.evaluation import ORACLE, check_split_pair, evaluate_sweep, fit_sweep
 from eenet.outputs import check_compatible, load_costs, load_exit_outputs
@@ -64,6 +66,13 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--json", action="store_true", help="print a JSON list, one per budget")
     parser.add_argument("--seed", type=int, default=0, help="seed for EENet (default 0)")
     parser.add_argument(
+        "--set",
+        action="append",
+        metavar="METHOD.KEY=VALUE",
+        help="a method's setting, as params.yaml's schedulers.<method> (VALUE read as YAML; "
+        "repeatable), e.g. --set eenet.hidden=64",
+    )
+    parser.add_argument(
         "--save",
         metavar="DIR",
         help="also write the fitted policies to DIR (<method>/<NN>/ + index.json), for "
@@ -94,6 +103,30 @@ def parse_budgets(text: str, costs: Any) -> list[float]:
         raise ConfigError("--budgets: expected a comma list of ms/sample values, got nothing")
     values = [resolve_budget(b, costs, "--budgets") for b in parts]
     return list(dict.fromkeys(values))
+
+
+def parse_settings(items: list[str] | None, methods: list[str]) -> dict[str, dict[str, Any]]:
+    """--set METHOD.KEY=VALUE items as {method: {key: value}}, checked as params.yaml's
+    `schedulers` group is (known keys, typed values); each method among `methods`."""
+    settings: dict[str, dict[str, Any]] = {}
+    for item in items or []:
+        name, equals, text = item.partition("=")
+        method, dot, key = name.strip().partition(".")
+        if not equals or not dot or not key:
+            raise ConfigError(f"--set: expected METHOD.KEY=VALUE (e.g. eenet.hidden=64), got "
+                              f"{item!r}")
+        if method not in methods or method == ORACLE:
+            raise ConfigError(f"--set: {item!r}: {method!r} is not a fitted method of --method "
+                              f"({', '.join(m for m in methods if m != ORACLE)})")
+        try:
+            settings.setdefault(method, {})[key] = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise ConfigError(f"--set: {item!r}: the value is not valid YAML") from None
+    try:
+        check_schedulers("schedulers", settings)
+    except ConfigError as exc:
+        raise ConfigError(f"--set: {exc}") from None
+    return settings
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
@@ -166,6 +199,7 @@ def save_fitted(
 
 def handler(args: argparse.Namespace) -> int:
     methods = parse_methods(args.method)
+    settings = parse_settings(args.set, methods)
     costs = load_costs(args.costs)
     budgets = parse_budgets(args.budgets, costs)
     val = load_exit_outputs(args.val)
@@ -180,7 +214,7 @@ def handler(args: argparse.Namespace) -> int:
             print(f"note: --budgets {budget:g} ms/sample is at or above the last exit's cost "
                   f"({costs[-1]:g}): no early exit is needed, every fitted method sends all "
                   "samples to the last exit", file=sys.stderr)
-    budgets, fitted = fit_sweep(val, costs, methods, budgets, seed=args.seed)
+    budgets, fitted = fit_sweep(val, costs, methods, budgets, settings, seed=args.seed)
     rows = evaluate_sweep(val, test, costs, budgets, fitted)
     if args.save:
         save_fitted(args.save, fitted, budgets, costs, val.n_classes, args.seed)
