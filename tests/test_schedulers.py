@@ -381,6 +381,34 @@ def test_eenet_score_candidates_are_validated(pair, costs):
         fit_policy("eenet", val, costs, 1.8, {**FAST_EENET, "score_candidates": ["oracle"]})
 
 
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ({"weight_decay": -0.5}, "weight_decay: must be a finite number >= 0, got -0.5"),
+        ({"patience": 0}, "patience: must be an integer >= 1, got 0"),
+        ({"top_probs": -1}, "top_probs: must be an integer >= 0, got -1"),
+        ({"hidden": 2.5}, "hidden: must be an integer >= 1, got 2.5"),
+        ({"folds": True}, "folds: must be an integer >= 2, got True"),
+        ({"lr": float("inf")}, "lr: must be a finite number > 0, got inf"),
+        ({"beta": 0}, "beta: must be a finite number > 0, got 0"),
+        ({"uniform_weight": 2.0}, "uniform_weight: must be a finite number >= 0 and <= 1, got 2.0"),
+        ({"switch_z": float("nan")}, "switch_z: must be a finite number, got nan"),
+        ({"refine_z": "3"}, "refine_z: must be a finite number, got '3'"),
+        ({"plan_temperatures": [1.0, -1.0]},
+         "plan_temperatures[1]: must be a finite number >= 0, got -1.0"),
+        ({"plan_temperatures": 1.0}, "plan_temperatures: expected a list of numbers >= 0, got 1.0"),
+    ],
+)
+def test_eenet_settings_out_of_range_are_one_line_errors(pair, costs, setting, message):
+    """Each numeric setting has a range: outside it (or of the wrong type, from Python) a
+    one-line ConfigError naming it, before anything trains (torch would reject a negative
+    weight decay with a traceback; a negative patience or temperature ran silently)."""
+    val, _ = pair
+    with pytest.raises(ConfigError) as err:
+        fit_policy("eenet", val, costs, 1.8, {**FAST_EENET, **setting})
+    assert str(err.value) == f"schedulers.eenet.{message}"
+
+
 def _overthinking_pair(seed: int) -> tuple[ExitOutputs, ExitOutputs]:
     """4 exits whose last one is worse than the third on a quarter of the samples that the
     third gets right (its logits replaced by noise there): spending more can cost accuracy."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
@@ -50,14 +52,50 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+# integer settings that count things: their smallest allowed value
+INTEGER_MINIMUMS = {"top_probs": 0, "hidden": 1, "max_epochs": 1, "period": 1, "patience": 1,
+                    "folds": 2, "restarts": 1, "threads": 1}
+# number settings: (lowest allowed, whether the lowest itself is allowed, highest allowed)
+NUMBER_RANGES = {
+    "lr": (0.0, False, math.inf),
+    "weight_decay": (0.0, True, math.inf),
+    "alpha_kl": (0.0, True, math.inf),
+    "alpha_cost": (0.0, True, math.inf),
+    "beta": (0.0, False, math.inf),
+    "uniform_weight": (0.0, True, 1.0),
+    "refine_min_gain": (0.0, True, 1.0),
+    "switch_z": (-math.inf, True, math.inf),
+    "refine_z": (-math.inf, True, math.inf),
+}
+
+
+def _check_number(key: str, value: Any, low: float, low_ok: bool, high: float) -> None:
+    """A finite number within [low or (low, high]; otherwise a one-line ConfigError."""
+    number = value if isinstance(value, Real) and not isinstance(value, bool) else math.nan
+    if math.isfinite(number) and (number >= low if low_ok else number > low) and number <= high:
+        return
+    bounds = [f"{'>=' if low_ok else '>'} {low:g}"] if math.isfinite(low) else []
+    bounds += [f"<= {high:g}"] if math.isfinite(high) else []
+    allowed = " ".join(["a finite number", " and ".join(bounds)]).strip()
+    raise ConfigError(f"schedulers.eenet.{key}: must be {allowed}, got {value!r}")
+
+
 def check_settings(s: Mapping[str, Any]) -> None:
-    for key in ("hidden", "max_epochs", "period", "restarts", "threads"):
-        if int(s[key]) < 1:
-            raise ConfigError(f"schedulers.eenet.{key}: must be >= 1, got {s[key]!r}")
-    if int(s["folds"]) < 2:
-        raise ConfigError(f"schedulers.eenet.folds: must be >= 2, got {s['folds']!r}")
-    if float(s["lr"]) <= 0:
-        raise ConfigError(f"schedulers.eenet.lr: must be > 0, got {s['lr']!r}")
+    """Every numeric setting in its range (one-line ConfigError naming it), and the score and
+    plan candidates usable."""
+    for key, low in INTEGER_MINIMUMS.items():
+        value = s[key]
+        if not isinstance(value, Integral) or isinstance(value, bool) or value < low:
+            raise ConfigError(f"schedulers.eenet.{key}: must be an integer >= {low}, got "
+                              f"{value!r}")
+    for key, (low, low_ok, high) in NUMBER_RANGES.items():
+        _check_number(key, s[key], low, low_ok, high)
+    temperatures = s["plan_temperatures"]
+    if not isinstance(temperatures, list | tuple):
+        raise ConfigError(f"schedulers.eenet.plan_temperatures: expected a list of numbers "
+                          f">= 0, got {temperatures!r}")
+    for i, value in enumerate(temperatures):
+        _check_number(f"plan_temperatures[{i}]", value, 0.0, True, math.inf)
     if not s["plan_temperatures"] and not s["geometric_candidate"]:
         raise ConfigError("schedulers.eenet.plan_temperatures: empty and no geometric candidate")
     candidates = s["score_candidates"]
