@@ -105,6 +105,14 @@ PARAM_CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("lr in YAML 1.1 exponent form", _set("train.lr", "3e-3"),
      "train.lr: expected a number, got '3e-3' (YAML reads it as text; write it with a dot and "
      "a signed exponent, e.g. 3.0e-3 or 1.0e+9)"),
+    ("negative weight decay", _set("train.weight_decay", -0.1),
+     "train.weight_decay: must be a finite number >= 0, got -0.1"),
+    ("momentum of 1", _set("train.momentum", 1.0),
+     "train.momentum: must be a finite number >= 0 and < 1, got 1.0"),
+    ("zero distillation temperature", _set("train.distill_temperature", 0.0),
+     "train.distill_temperature: must be a finite number > 0, got 0.0"),
+    ("milestones out of order", _set("train.milestones", [8, 4]),
+     "train.milestones: must be increasing epoch numbers >= 1, got [8, 4]"),
     ("unknown train key", _set("train.epoch", 3),
      "train.epoch: unknown key; allowed: batch_size, device, distill_from, distill_temperature, "
      "distill_weight, epochs, gamma, lr, milestones, momentum, num_workers, optimizer, schedule, "
