@@ -90,6 +90,32 @@ def test_small_cnn_variants_train_a_step():
         assert losses[-1] < losses[0], name
 
 
+@pytest.mark.parametrize(
+    ("name", "options", "message"),
+    [
+        ("resnet1d_3", {"widths": [0, 8, 8]},
+         "model.options.widths: expected integers >= 1, one per exit, got [0, 8, 8]"),
+        ("resnet1d_3", {"widths": [4, 8]}, "model.options.blocks: expected 2 integers >= 1 (as "
+         "many as widths), one per exit, got (1, 1, 2)"),
+        ("resnet1d_3", {"input_length": 0},
+         "model.options.input_length: expected an integer >= 1, got 0"),
+        ("resnet56_3", {"blocks": []},
+         "model.options.blocks: expected integers >= 1, one per exit, got []"),
+        ("resnet56_3", {"base_width": -2}, "model.options.base_width: expected an integer >= 1"),
+        ("densenet121_4", {"blocks": [6, 0, 24, 16]},
+         "model.options.blocks: expected integers >= 1, one per exit, got [6, 0, 24, 16]"),
+        ("densenet121_4", {"growth": 2.5}, "model.options.growth: expected an integer >= 1"),
+    ],
+)
+def test_bad_architecture_options_are_one_line_errors(name, options, message):
+    """Sizes that count things must be integers >= 1, one per exit (a zero width built a model
+    that failed later, a negative one was a torch traceback, a widths / blocks mismatch a
+    ValueError)."""
+    with pytest.raises(EENetError) as err:
+        build_model(name, 10, **options)
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
 # --- BERT: a tiny BertConfig and WordPiece vocabulary drive the real modules and tokenizer ---
 
 TEXTS = [

@@ -10,13 +10,40 @@ the batch, so that a batch can be shrunk (samples that exit leave) with `select_
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 import torch.utils.data
 from torch import nn
 
+from eenet.errors import ConfigError
+
 State = Any  # torch.Tensor | dict[str, torch.Tensor]
+
+
+def check_counts(
+    param: str, values: Any, length: int | None = None, like: str = ""
+) -> tuple[int, ...]:
+    """Model options that count things (widths, blocks, layers per exit): integers >= 1, one per
+    exit (`length` of them when given, as many as the option `like`; at least one); a one-line
+    ConfigError otherwise."""
+    items = list(values) if isinstance(values, Sequence) and not isinstance(values, str) else []
+    valid = bool(items) and all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in items
+    )
+    if not valid or (length is not None and len(items) != length):
+        count = f"{length} integers >= 1" if length else "integers >= 1"
+        count += f" (as many as {like})" if like else ""
+        raise ConfigError(f"model.options.{param}: expected {count}, one per exit, got {values!r}")
+    return tuple(items)
+
+
+def check_count(param: str, value: Any) -> int:
+    """A model option that is one integer >= 1 (a base width, a growth rate)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError(f"model.options.{param}: expected an integer >= 1, got {value!r}")
+    return value
 
 
 def select_batch(state: State, index: torch.Tensor) -> State:

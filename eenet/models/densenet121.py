@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from eenet.models.base import MultiExitModel
+from eenet.models.base import MultiExitModel, check_count, check_counts
 from eenet.models.cifar_heads import ConvExitHead, PoolLinearHead, random_images
 
 BOTTLENECK_WIDTH = 4  # the 1x1 convolution outputs 4 * growth channels
@@ -60,6 +60,8 @@ class DenseNetCifarMultiExit(MultiExitModel):
         reduction: float = 0.5,
     ) -> None:
         super().__init__()
+        blocks = check_counts("blocks", blocks)
+        check_count("growth", growth)
         channels = 2 * growth
         self.stem = nn.Conv2d(3, channels, 3, padding=1, bias=False)
         for index, n_layers in enumerate(blocks):
@@ -84,4 +86,4 @@ def build_densenet121_4(
     num_classes: int, blocks: Sequence[int] = (6, 12, 24, 16), growth: int = 12
 ) -> DenseNetCifarMultiExit:
     """The paper's DenseNet-121/4 (defaults); `blocks` / `growth` only shrink it for tests."""
-    return DenseNetCifarMultiExit(num_classes, blocks=tuple(blocks), growth=growth)
+    return DenseNetCifarMultiExit(num_classes, blocks=blocks, growth=growth)

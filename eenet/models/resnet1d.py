@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from eenet.models.base import MultiExitModel
+from eenet.models.base import MultiExitModel, check_count, check_counts
 
 
 class ResidualBlock1d(nn.Module):
@@ -52,8 +52,9 @@ class ResNet1d(MultiExitModel):
         input_length: int = 40,
     ) -> None:
         super().__init__()
-        if len(widths) != len(blocks):
-            raise ValueError("widths and blocks need one entry per exit")
+        widths = check_counts("widths", widths)
+        blocks = check_counts("blocks", blocks, len(widths), like="widths")
+        check_count("input_length", input_length)
         self.input_length = input_length
         self.stem = nn.Sequential(
             nn.Conv1d(1, widths[0], 5, 1, 2, bias=False), nn.BatchNorm1d(widths[0]), nn.ReLU()
@@ -77,4 +78,4 @@ def build_resnet1d_3(
     input_length: int = 40,
 ) -> ResNet1d:
     """Default preset: 3 exits after stages of (1, 1, 2) residual blocks of 8, 16, 64 channels."""
-    return ResNet1d(num_classes, tuple(widths), tuple(blocks), input_length)
+    return ResNet1d(num_classes, widths, blocks, input_length)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from eenet.models.base import MultiExitModel
+from eenet.models.base import MultiExitModel, check_count, check_counts
 from eenet.models.cifar_heads import ConvExitHead, PoolLinearHead, random_images
 
 EXPANSION = 4
@@ -61,6 +61,8 @@ class ResNetCifarMultiExit(MultiExitModel):
         self, num_classes: int, blocks: Sequence[int] = (9, 9, 9), base_width: int = 16
     ) -> None:
         super().__init__()
+        blocks = check_counts("blocks", blocks)
+        check_count("base_width", base_width)
         self.stem = nn.Sequential(
             nn.Conv2d(3, base_width, 3, padding=1, bias=False),
             nn.BatchNorm2d(base_width),
@@ -84,4 +86,4 @@ def build_resnet56_3(
     num_classes: int, blocks: Sequence[int] = (9, 9, 9), base_width: int = 16
 ) -> ResNetCifarMultiExit:
     """The paper's ResNet-56/3 (defaults); `blocks` / `base_width` only shrink it for tests."""
-    return ResNetCifarMultiExit(num_classes, blocks=tuple(blocks), base_width=base_width)
+    return ResNetCifarMultiExit(num_classes, blocks=blocks, base_width=base_width)
