@@ -16,6 +16,7 @@ import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields
+from numbers import Real
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +111,28 @@ def check_minimums(group: str, values: Mapping[str, tuple[Any, int]]) -> None:
     for name, (value, low) in values.items():
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
             raise ConfigError(f"{group}.{name}: must be an integer >= {low}, got {value!r}")
+
+
+def check_number(
+    param: str,
+    value: Any,
+    low: float = -math.inf,
+    high: float = math.inf,
+    *,
+    low_ok: bool = True,
+    high_ok: bool = True,
+) -> None:
+    """`value` must be a finite number (not a bool) from `low` to `high`, each bound allowed
+    itself unless `low_ok` / `high_ok` is False; else a one-line ConfigError naming `param`."""
+    number = value if isinstance(value, Real) and not isinstance(value, bool) else math.nan
+    above = number >= low if low_ok else number > low
+    below = number <= high if high_ok else number < high
+    if math.isfinite(number) and above and below:
+        return
+    bounds = [f"{'>=' if low_ok else '>'} {low:g}"] if math.isfinite(low) else []
+    bounds += [f"{'<=' if high_ok else '<'} {high:g}"] if math.isfinite(high) else []
+    allowed = " ".join(["a finite number", " and ".join(bounds)]).strip()
+    raise ConfigError(f"{param}: must be {allowed}, got {value!r}")
 
 
 def _is_number(text: str) -> bool:

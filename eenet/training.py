@@ -22,6 +22,7 @@ from torch.utils.data.distributed import DistributedSampler
 from tqdm.auto import tqdm
 
 from eenet.checkpoint import load_checkpoint, save_checkpoint
+from eenet.config import check_number
 from eenet.devices import DEVICES, resolve_device
 from eenet.distributed import (
     all_reduce_sum,
@@ -84,11 +85,11 @@ class TrainConfig:
             raise ConfigError(f"train.batch_size: must be >= 1, got {self.batch_size}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ConfigError(f"train.lr: must be > 0, got {self.lr}")
-        self._check_range("weight_decay", 0.0, math.inf)
-        self._check_range("momentum", 0.0, 1.0, high_ok=False)
-        self._check_range("gamma", 0.0, math.inf, low_ok=False)
-        self._check_range("distill_weight", 0.0, math.inf)
-        self._check_range("distill_temperature", 0.0, math.inf, low_ok=False)
+        check_number("train.weight_decay", self.weight_decay, 0.0)
+        check_number("train.momentum", self.momentum, 0.0, 1.0, high_ok=False)
+        check_number("train.gamma", self.gamma, 0.0, low_ok=False)
+        check_number("train.distill_weight", self.distill_weight, 0.0)
+        check_number("train.distill_temperature", self.distill_temperature, 0.0, low_ok=False)
         steps = self.milestones
         integers = all(isinstance(m, int) and not isinstance(m, bool) for m in steps)
         if not integers or any(b <= a for a, b in zip([0, *steps], steps, strict=False)):
@@ -98,19 +99,6 @@ class TrainConfig:
             raise ConfigError(f"train.distill_from: must lie in [0, 1], got {self.distill_from}")
         if self.device not in DEVICES:
             raise unknown_name("train.device", self.device, DEVICES)
-
-
-    def _check_range(self, key: str, low: float, high: float, *, low_ok: bool = True,
-                     high_ok: bool = True) -> None:
-        """A finite number between `low` and `high` (each allowed or not); else ConfigError."""
-        value = getattr(self, key)
-        above = value >= low if low_ok else value > low
-        below = value <= high if high_ok else value < high
-        if isinstance(value, bool) or not (math.isfinite(value) and above and below):
-            bounds = [f"{'>=' if low_ok else '>'} {low:g}"]
-            bounds += [f"{'<=' if high_ok else '<'} {high:g}"] if math.isfinite(high) else []
-            raise ConfigError(f"train.{key}: must be a finite number {' and '.join(bounds)}, "
-                              f"got {value}")
 
 
 def distill_weight_for_epoch(cfg: TrainConfig, epoch: int) -> float:

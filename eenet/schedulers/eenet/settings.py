@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 
+from eenet.config import check_minimums, check_number
 from eenet.errors import ConfigError
 from eenet.schedulers.scores import max_log_prob, neg_normalised_entropy
 
@@ -52,6 +52,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+GROUP = "schedulers.eenet"  # where the settings live in params.yaml (named in errors)
 # integer settings that count things: their smallest allowed value
 INTEGER_MINIMUMS = {"top_probs": 0, "hidden": 1, "max_epochs": 1, "period": 1, "patience": 1,
                     "folds": 2, "restarts": 1, "threads": 1}
@@ -69,39 +70,24 @@ NUMBER_RANGES = {
 }
 
 
-def _check_number(key: str, value: Any, low: float, low_ok: bool, high: float) -> None:
-    """A finite number within [low or (low, high]; otherwise a one-line ConfigError."""
-    number = value if isinstance(value, Real) and not isinstance(value, bool) else math.nan
-    if math.isfinite(number) and (number >= low if low_ok else number > low) and number <= high:
-        return
-    bounds = [f"{'>=' if low_ok else '>'} {low:g}"] if math.isfinite(low) else []
-    bounds += [f"<= {high:g}"] if math.isfinite(high) else []
-    allowed = " ".join(["a finite number", " and ".join(bounds)]).strip()
-    raise ConfigError(f"schedulers.eenet.{key}: must be {allowed}, got {value!r}")
-
-
 def check_settings(s: Mapping[str, Any]) -> None:
     """Every numeric setting in its range (one-line ConfigError naming it), and the score and
     plan candidates usable."""
-    for key, low in INTEGER_MINIMUMS.items():
-        value = s[key]
-        if not isinstance(value, Integral) or isinstance(value, bool) or value < low:
-            raise ConfigError(f"schedulers.eenet.{key}: must be an integer >= {low}, got "
-                              f"{value!r}")
+    check_minimums(GROUP, {key: (s[key], low) for key, low in INTEGER_MINIMUMS.items()})
     for key, (low, low_ok, high) in NUMBER_RANGES.items():
-        _check_number(key, s[key], low, low_ok, high)
+        check_number(f"{GROUP}.{key}", s[key], low, high, low_ok=low_ok)
     temperatures = s["plan_temperatures"]
     if not isinstance(temperatures, list | tuple):
-        raise ConfigError(f"schedulers.eenet.plan_temperatures: expected a list of numbers "
-                          f">= 0, got {temperatures!r}")
+        raise ConfigError(f"{GROUP}.plan_temperatures: expected a list of numbers >= 0, got "
+                          f"{temperatures!r}")
     for i, value in enumerate(temperatures):
-        _check_number(f"plan_temperatures[{i}]", value, 0.0, True, math.inf)
+        check_number(f"{GROUP}.plan_temperatures[{i}]", value, 0.0)
     if not s["plan_temperatures"] and not s["geometric_candidate"]:
-        raise ConfigError("schedulers.eenet.plan_temperatures: empty and no geometric candidate")
+        raise ConfigError(f"{GROUP}.plan_temperatures: empty and no geometric candidate")
     candidates = s["score_candidates"]
     if not isinstance(candidates, list | tuple) or any(c not in FIXED_SCORES for c in candidates):
         raise ConfigError(
-            f"schedulers.eenet.score_candidates: expected a list of {', '.join(FIXED_SCORES)}, "
+            f"{GROUP}.score_candidates: expected a list of {', '.join(FIXED_SCORES)}, "
             f"got {candidates!r}"
         )
 
