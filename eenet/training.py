@@ -83,8 +83,7 @@ class TrainConfig:
             raise ConfigError(f"train.epochs: must be >= 1, got {self.epochs}")
         if self.batch_size < 1:
             raise ConfigError(f"train.batch_size: must be >= 1, got {self.batch_size}")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise ConfigError(f"train.lr: must be > 0, got {self.lr}")
+        check_number("train.lr", self.lr, 0.0, low_ok=False)
         check_number("train.weight_decay", self.weight_decay, 0.0)
         check_number("train.momentum", self.momentum, 0.0, 1.0, high_ok=False)
         check_number("train.gamma", self.gamma, 0.0, low_ok=False)

@@ -98,13 +98,15 @@ def test_small_cnn_variants_train_a_step():
         ("resnet1d_3", {"widths": [4, 8]}, "model.options.blocks: expected 2 integers >= 1 (as "
          "many as widths), one per exit, got (1, 1, 2)"),
         ("resnet1d_3", {"input_length": 0},
-         "model.options.input_length: expected an integer >= 1, got 0"),
+         "model.options.input_length: must be an integer >= 1, got 0"),
         ("resnet56_3", {"blocks": []},
          "model.options.blocks: expected integers >= 1, one per exit, got []"),
-        ("resnet56_3", {"base_width": -2}, "model.options.base_width: expected an integer >= 1"),
+        ("resnet56_3", {"base_width": -2},
+         "model.options.base_width: must be an integer >= 1, got -2"),
         ("densenet121_4", {"blocks": [6, 0, 24, 16]},
          "model.options.blocks: expected integers >= 1, one per exit, got [6, 0, 24, 16]"),
-        ("densenet121_4", {"growth": 2.5}, "model.options.growth: expected an integer >= 1"),
+        ("densenet121_4", {"growth": 2.5},
+         "model.options.growth: must be an integer >= 1, got 2.5"),
     ],
 )
 def test_bad_architecture_options_are_one_line_errors(name, options, message):

@@ -39,13 +39,6 @@ def check_counts(
     return tuple(items)
 
 
-def check_count(param: str, value: Any) -> int:
-    """A model option that is one integer >= 1 (a base width, a growth rate)."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ConfigError(f"model.options.{param}: expected an integer >= 1, got {value!r}")
-    return value
-
-
 def select_batch(state: State, index: torch.Tensor) -> State:
     """Keep the samples `index` (first dimension) of a state or a batch of inputs."""
     if isinstance(state, torch.Tensor):

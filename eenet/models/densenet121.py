@@ -14,7 +14,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from eenet.models.base import MultiExitModel, check_count, check_counts
+from eenet.config import check_minimums
+from eenet.models.base import MultiExitModel, check_counts
 from eenet.models.cifar_heads import ConvExitHead, PoolLinearHead, random_images
 
 BOTTLENECK_WIDTH = 4  # the 1x1 convolution outputs 4 * growth channels
@@ -61,7 +62,7 @@ class DenseNetCifarMultiExit(MultiExitModel):
     ) -> None:
         super().__init__()
         blocks = check_counts("blocks", blocks)
-        check_count("growth", growth)
+        check_minimums("model.options", {"growth": (growth, 1)})
         channels = 2 * growth
         self.stem = nn.Conv2d(3, channels, 3, padding=1, bias=False)
         for index, n_layers in enumerate(blocks):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from eenet.models.base import MultiExitModel, check_count, check_counts
+from eenet.config import check_minimums
+from eenet.models.base import MultiExitModel, check_counts
 
 
 class ResidualBlock1d(nn.Module):
@@ -54,7 +55,7 @@ class ResNet1d(MultiExitModel):
         super().__init__()
         widths = check_counts("widths", widths)
         blocks = check_counts("blocks", blocks, len(widths), like="widths")
-        check_count("input_length", input_length)
+        check_minimums("model.options", {"input_length": (input_length, 1)})
         self.input_length = input_length
         self.stem = nn.Sequential(
             nn.Conv1d(1, widths[0], 5, 1, 2, bias=False), nn.BatchNorm1d(widths[0]), nn.ReLU()

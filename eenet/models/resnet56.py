@@ -13,7 +13,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from eenet.models.base import MultiExitModel, check_count, check_counts
+from eenet.config import check_minimums
+from eenet.models.base import MultiExitModel, check_counts
 from eenet.models.cifar_heads import ConvExitHead, PoolLinearHead, random_images
 
 EXPANSION = 4
@@ -62,7 +63,7 @@ class ResNetCifarMultiExit(MultiExitModel):
     ) -> None:
         super().__init__()
         blocks = check_counts("blocks", blocks)
-        check_count("base_width", base_width)
+        check_minimums("model.options", {"base_width": (base_width, 1)})
         self.stem = nn.Sequential(
             nn.Conv2d(3, base_width, 3, padding=1, bias=False),
             nn.BatchNorm2d(base_width),
