@@ -123,6 +123,19 @@ def fit_sweep(
     return budgets, fitted
 
 
+def _evaluate_split(
+    outputs: ExitOutputs,
+    costs: np.ndarray,
+    budgets_ms: Sequence[float],
+    fitted: Mapping[str, Sequence[FittedPolicy | None]],
+) -> dict[str, list[dict[str, Any]]]:
+    """Every method's policies evaluated on one split; its float64 log-probabilities live only
+    here, so a sweep holds one split's at a time (they are 2x the logits' size)."""
+    log_probs, correct = outputs.log_probs(), outputs.correct()
+    return {method: evaluate_policies(policies, budgets_ms, log_probs, correct, costs)
+            for method, policies in fitted.items()}
+
+
 def evaluate_sweep(
     val: ExitOutputs,
     test: ExitOutputs,
@@ -136,13 +149,12 @@ def evaluate_sweep(
     labels of each split and is not a policy)."""
     costs = validate_costs(costs)
     check_split_pair(val, test, costs)
-    val_lp, test_lp = val.log_probs(), test.log_probs()
-    val_correct, test_correct = val.correct(), test.correct()
+    val_res, test_res = (_evaluate_split(split, costs, budgets_ms, fitted) for split in (val, test))
     rows: list[dict[str, Any]] = []
     for method, policies in fitted.items():
-        val_res = evaluate_policies(policies, budgets_ms, val_lp, val_correct, costs)
-        test_res = evaluate_policies(policies, budgets_ms, test_lp, test_correct, costs)
-        for budget, policy, v, t in zip(budgets_ms, policies, val_res, test_res, strict=True):
+        for budget, policy, v, t in zip(
+            budgets_ms, policies, val_res[method], test_res[method], strict=True
+        ):
             rows.append(
                 {
                     "method": method,
