@@ -85,14 +85,19 @@ def evaluate_policies(
     return results
 
 
-def check_split_pair(val: ExitOutputs, test: ExitOutputs, costs: np.ndarray) -> None:
-    """Validation and test outputs that fit the costs and each other (one-line errors)."""
-    check_compatible(val, costs, "validation outputs and costs")
-    check_compatible(test, costs, "test outputs and costs")
+def check_split_pair(
+    val: ExitOutputs,
+    test: ExitOutputs,
+    costs: np.ndarray,
+    names: tuple[str, str] = ("validation outputs", "test outputs"),
+) -> None:
+    """Validation and test outputs that fit the costs and each other (one-line errors that
+    call them by `names`, e.g. their files)."""
+    check_compatible(val, costs, f"{names[0]} and costs")
+    check_compatible(test, costs, f"{names[1]} and costs")
     if val.n_classes != test.n_classes:
-        raise ArtifactError(
-            f"test outputs have {test.n_classes} classes but validation outputs {val.n_classes}"
-        )
+        raise ArtifactError(f"{names[1]}: {test.n_classes} classes, but {names[0]}: "
+                            f"{val.n_classes}; both must come from the same model")
 
 
 def fit_sweep(

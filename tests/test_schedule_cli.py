@@ -20,6 +20,7 @@ def files(tmp_path_factory):
     save_exit_outputs(root / "val.npz", val)
     save_exit_outputs(root / "test.npz", test)
     np.savez(root / "test_probs.npz", probs=test.probs(), labels=test.labels)
+    save_exit_outputs(root / "test_5_classes.npz", make_split_pair(3, 5, 10, 10, seed=3)[1])
     (root / "seconds.csv").write_text("1.0\n2.0\n3.0\n")
     save_latency(root / "latency.json", {"cumulative_ms": [1.0, 2.0, 3.0], "source": "test"})
     return root
@@ -74,7 +75,9 @@ def test_table_output_with_json_or_list_costs(files, costs, methods):
         (["--budgets", "0.2"], "feasible range: 1 to 3 ms/sample"),
         (["--budgets", "nan"], "nan is not a finite number of ms/sample; feasible range: 1 to 3"),
         (["--budgets", "inf"], "inf is not a finite number of ms/sample; feasible range: 1 to 3"),
-        (["--costs", "1,2"], "3 exits but costs list 2"),
+        (["--costs", "1,2"], "val.npz and costs: exit outputs have 3 exits but costs list 2"),
+        (["--test", "test_5_classes.npz"],
+         "test_5_classes.npz: 5 classes, but {files}/val.npz: 10; both must come from the same"),
         (["--costs", "3,2,1"], "strictly increasing"),
         (["--val", "missing.npz"], "missing.npz: exit outputs file not found"),
         (["--set", "maxprob"], "--set: expected METHOD.KEY=VALUE (e.g. eenet.hidden=64)"),
@@ -90,12 +93,14 @@ def test_bad_inputs_give_one_line_errors(files, args, message):
         "--val": str(files / "val.npz"), "--test": str(files / "test.npz"),
         "--costs": "1,2,3", "--method": "maxprob", "--budgets": "2.0",
     }  # fmt: skip
-    base.update(dict(zip(args[::2], args[1::2], strict=False)))
+    given = {key: str(files / value) if value.endswith(".npz") and value != "missing.npz"
+             else value for key, value in zip(args[::2], args[1::2], strict=False)}
+    base.update(given)
     proc = _run(*[x for kv in base.items() for x in kv])
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
-    assert message in proc.stderr
+    assert message.format(files=files) in proc.stderr
     assert "Traceback" not in proc.stderr
 
 

@@ -19,7 +19,7 @@ from eenet.budget import resolve_budget, resolve_sweep
 from eenet.config import check_schedulers
 from eenet.errors import ConfigError, unknown_name
 from eenet.evaluation import ORACLE, check_split_pair, evaluate_sweep, fit_sweep
-from eenet.outputs import check_compatible, load_costs, load_exit_outputs
+from eenet.outputs import load_costs, load_exit_outputs
 from eenet.schedulers import available_methods
 from eenet.schedulers.base import FittedPolicy
 from eenet.schedulers.plans import no_early_exit
@@ -204,11 +204,9 @@ def handler(args: argparse.Namespace) -> int:
     budgets = parse_budgets(args.budgets, costs)
     val = load_exit_outputs(args.val)
     test = load_exit_outputs(args.test)
-    check_compatible(val, costs, args.val)
-    check_compatible(test, costs, args.test)
+    check_split_pair(val, test, costs, (args.val, args.test))
     if args.save:
         check_save_dir(args.save)
-    check_split_pair(val, test, costs)
     for budget in budgets if args.budgets.strip().lower() != AUTO else []:
         if no_early_exit(costs, budget):
             print(f"note: --budgets {budget:g} ms/sample is at or above the last exit's cost "
