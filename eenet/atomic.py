@@ -15,6 +15,19 @@ from pathlib import Path
 from typing import Any
 
 
+def _umask() -> int:
+    """The process's umask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _publish_mode(path: Path, directory: bool = False) -> None:
+    """Give a temporary file or folder the mode a plain open()/mkdir() would have (mkstemp and
+    mkdtemp make them private, 0600 / 0700, whatever the umask)."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path in the target's folder; rename it onto `path` on success."""
@@ -25,6 +38,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        if tmp.exists():
+            _publish_mode(tmp)
         os.replace(tmp, target)
     finally:
         if tmp.exists():
@@ -59,6 +74,7 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
         yield tmp
+        _publish_mode(tmp, directory=True)
         old = None
         if target.exists():
             old = target.with_name(f".{target.name}.old")

@@ -4,6 +4,8 @@ the old artifact intact and no temporary file behind."""
 from __future__ import annotations
 
 import ast
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -144,3 +146,21 @@ def test_interrupted_artifact_writers_keep_the_old_artifact(
         write()
     assert path.read_bytes() == old
     _no_temporaries(tmp_path)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_written_files_and_folders_follow_the_umask(tmp_path, umask) -> None:
+    """Artifacts get the mode a plain write would give them (readable by others under umask
+    022), not the private mode of the temporary file or folder they were written in."""
+    previous = os.umask(umask)
+    try:
+        atomic.write_text(tmp_path / "metrics.json", "{}\n")
+        save_exit_outputs(tmp_path / "val.npz", ExitOutputs(np.zeros((2, 3, 4), np.float32),
+                                                            np.zeros(3, np.int64)))
+        with atomic.atomic_directory(tmp_path / "schedulers") as folder:
+            atomic.write_text(folder / "index.json", "{}\n")
+    finally:
+        os.umask(previous)
+    for name in ("metrics.json", "val.npz", "schedulers/index.json"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o666 & ~umask, name
+    assert stat.S_IMODE((tmp_path / "schedulers").stat().st_mode) == 0o777 & ~umask
