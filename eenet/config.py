@@ -37,6 +37,8 @@ MINIMUMS: dict[str, int] = {
     "profile.max_rounds": 1,
     "dump.batch_size": 1,
 }
+SEED_MAX = 2**32 - 1  # numpy's legacy seeding (np.random.seed) takes no more
+SEEDS = ("data.seed", "train.seed", "schedulers.seed")
 DUMP_SPEC: Spec = {"batch_size": int, "device": str}
 
 
@@ -103,6 +105,14 @@ def check_value(path: str, value: Any, annotation: Any) -> None:
     low = MINIMUMS.get(path)
     if low is not None and isinstance(value, int) and value < low:
         raise ConfigError(f"{path}: must be an integer >= {low}, got {value!r}")
+    if path in SEEDS:
+        check_seed(path, value)
+
+
+def check_seed(param: str, value: Any) -> None:
+    """A random seed: an integer (not a bool) from 0 to SEED_MAX, else a one-line ConfigError."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= SEED_MAX:
+        raise ConfigError(f"{param}: must be an integer from 0 to {SEED_MAX}, got {value!r}")
 
 
 def check_minimums(group: str, values: Mapping[str, tuple[Any, int]]) -> None:

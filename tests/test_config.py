@@ -46,3 +46,19 @@ def test_descriptions() -> None:
     assert describe(list[int] | tuple[int, ...]) == "a list of integers"
     assert describe(str | None) == "a string or null"
     assert describe(Path) == "a path"
+
+
+@pytest.mark.parametrize("group", ["data", "train", "schedulers"])
+@pytest.mark.parametrize("seed", [-1, 2**32, True])
+def test_seeds_are_checked(group: str, seed: object) -> None:
+    """numpy's seeding takes integers from 0 to 2**32 - 1: anything else is named up front,
+    not a ValueError from inside a stage."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params[group]["seed"] = seed
+    message = (f"{group}.seed: expected an integer, got True" if seed is True else
+               f"{group}.seed: must be an integer from 0 to 4294967295, got {seed}")
+    with pytest.raises(ConfigError) as caught:
+        validate_params(params)
+    assert str(caught.value) == message
+    params[group]["seed"] = 2**32 - 1
+    validate_params(params)

@@ -86,6 +86,7 @@ def test_table_output_with_json_or_list_costs(files, costs, methods):
         (["--method", "eenet", "--set", "eenet.hidden=abc"],
          "--set: schedulers.eenet.hidden: expected an integer, got 'abc'"),
         (["--method", "eenet", "--set", "eenet.lr=1e-3"], "write it with a dot and a signed"),
+        (["--seed", "-1"], "--seed: must be an integer from 0 to 4294967295, got -1"),
     ],
 )
 def test_bad_inputs_give_one_line_errors(files, args, message):

@@ -16,7 +16,7 @@ import numpy as np
 import yaml
 
 from eenet.budget import resolve_budget, resolve_sweep
-from eenet.config import check_schedulers
+from eenet.config import check_schedulers, check_seed
 from eenet.errors import ConfigError, unknown_name
 from eenet.evaluation import ORACLE, check_split_pair, evaluate_sweep, fit_sweep
 from eenet.outputs import load_costs, load_exit_outputs
@@ -198,6 +198,7 @@ def save_fitted(
 
 
 def handler(args: argparse.Namespace) -> int:
+    check_seed("--seed", args.seed)
     methods = parse_methods(args.method)
     settings = parse_settings(args.set, methods)
     costs = load_costs(args.costs)
