@@ -347,6 +347,10 @@ def check_schedulers(path: str, value: Any) -> None:
                 {k: (Any if d is None else float if type(d) is float else type(d))
                  for k, d in defaults.items()},
             )
+    if isinstance(value.get("eenet"), dict):  # EENet's ranges too, before anything is fitted
+        from eenet.schedulers.eenet.settings import check_settings
+
+        check_settings({**method_defaults("eenet"), **value["eenet"]})
 
 
 def check_setup(path: str, value: Any) -> None:

@@ -62,3 +62,13 @@ def test_seeds_are_checked(group: str, seed: object) -> None:
     assert str(caught.value) == message
     params[group]["seed"] = 2**32 - 1
     validate_params(params)
+
+
+def test_eenet_ranges_are_checked_with_the_params() -> None:
+    """An EENet setting out of range stops every stage up front (not only the fit)."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["schedulers"].setdefault("eenet", {})["uniform_weight"] = 2.0
+    with pytest.raises(ConfigError) as caught:
+        validate_params(params)
+    assert str(caught.value) == ("schedulers.eenet.uniform_weight: must be a finite number >= 0 "
+                                 "and <= 1, got 2.0")

@@ -86,6 +86,8 @@ def test_table_output_with_json_or_list_costs(files, costs, methods):
         (["--method", "eenet", "--set", "eenet.hidden=abc"],
          "--set: schedulers.eenet.hidden: expected an integer, got 'abc'"),
         (["--method", "eenet", "--set", "eenet.lr=1e-3"], "write it with a dot and a signed"),
+        (["--method", "eenet", "--set", "eenet.hidden=0"],
+         "--set: schedulers.eenet.hidden: must be an integer >= 1, got 0"),
         (["--seed", "-1"], "--seed: must be an integer from 0 to 4294967295, got -1"),
     ],
 )
@@ -198,3 +200,25 @@ def test_settings_reach_the_fit(files, tmp_path):
     assert eenet == [[r[k] for k in keys] for r in rows if r["method"] == "maxprob"]
     settings = load_policy(tmp_path / "fitted" / "eenet" / "00").settings
     assert settings["switch_z"] == settings["refine_z"] == 1.0e9 and settings["hidden"] == 32
+
+
+def test_a_budget_missed_on_a_tiny_validation_set_is_noted(tmp_path, files):
+    """Five validation samples realise a plan only in fifths: the overrun is said on stderr
+    (one line, naming the worst policy), and not said when validation meets the budgets."""
+    val, _ = make_split_pair(3, 10, 5, 10, seed=4)
+    save_exit_outputs(tmp_path / "val5.npz", val)
+    proc = _run("--val", str(tmp_path / "val5.npz"), "--test", str(files / "test.npz"),
+                "--costs", "1,2,4", "--method", "maxprob,oracle", "--budgets", "1.5,2", "--json")
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)
+    over = [r for r in rows if r["method"] == "maxprob" and r["val_cost"] > 1.01 * r["budget"]]
+    assert over, rows
+    worst = max(over, key=lambda r: r["val_cost"] / r["budget"])
+    assert proc.stderr.strip().splitlines() == [
+        f"note: {len(over)} fitted policies cost more than their budget on validation, up to "
+        f"{100 * (worst['val_cost'] / worst['budget'] - 1):.1f} % (maxprob at "
+        f"{worst['budget']:g}: {worst['val_cost']:.4g}): 5 validation samples realise a planned "
+        "exit distribution only in whole samples; more validation samples meet budgets closely"
+    ]
+    proc = _run_on(files, "--costs", "1,2,3", "--method", "maxprob", "--budgets", "1.5,2.5")
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
