@@ -222,3 +222,18 @@ def test_a_budget_missed_on_a_tiny_validation_set_is_noted(tmp_path, files):
     ]
     proc = _run_on(files, "--costs", "1,2,3", "--method", "maxprob", "--budgets", "1.5,2.5")
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+
+
+def test_auto_budgets_of_a_single_exit_model_are_one_point(tmp_path):
+    """With one exit the feasible range is a single cost: 'auto' gives one budget, not 12
+    copies of it."""
+    from eenet.outputs import ExitOutputs
+
+    for name, split in zip(("val", "test"), make_split_pair(3, 10, 200, 200, seed=4),
+                           strict=True):
+        save_exit_outputs(tmp_path / f"{name}.npz", ExitOutputs(split.logits[-1:], split.labels))
+    proc = _run("--val", str(tmp_path / "val.npz"), "--test", str(tmp_path / "test.npz"),
+                "--costs", "4", "--method", "maxprob,oracle", "--budgets", "auto", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert [(r["method"], r["budget"]) for r in json.loads(proc.stdout)] == [
+        ("maxprob", 4.0), ("oracle", 4.0)]

@@ -63,7 +63,9 @@ def register(subparsers: Any) -> None:
         help="comma list of budgets in ms/sample (or N%% of the range from the first exit's "
         "cost to the last's), or 'auto': 12 budgets over that range",
     )
-    parser.add_argument("--json", action="store_true", help="print a JSON list, one per budget")
+    parser.add_argument(
+        "--json", action="store_true", help="print a JSON list, one object per method and budget"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed for EENet (default 0)")
     parser.add_argument(
         "--set",
@@ -96,8 +98,8 @@ def parse_methods(text: str) -> list[str]:
 def parse_budgets(text: str, costs: Any) -> list[float]:
     """Comma list of budgets (ms/sample or 'N%'), each checked against the feasible range, or
     'auto': the pipeline's sweep over the feasible range, first exit's cost to the last's."""
-    if text.strip().lower() == AUTO:
-        return resolve_sweep(AUTO, costs, "--budgets")
+    if text.strip().lower() == AUTO:  # one point when the costs leave no range (one exit)
+        return list(dict.fromkeys(resolve_sweep(AUTO, costs, "--budgets")))
     parts = [b.strip() for b in text.split(",") if b.strip()]
     if not parts:
         raise ConfigError("--budgets: expected a comma list of ms/sample values, got nothing")
