@@ -309,7 +309,7 @@ def test_models_command_errors_are_one_line(capsys):
     assert main(["models", "--model", "nope"]) == 2
     assert main(["models", "--classes", "1"]) == 2
     errors = capsys.readouterr().err.strip().splitlines()
-    assert len(errors) == 2 and "model.name" in errors[0] and "--classes" in errors[1]
+    assert len(errors) == 2 and "--model" in errors[0] and "--classes" in errors[1]
 
 
 def test_bert_weights_round_trip_through_safetensors(vocab, tmp_path):

@@ -5,6 +5,11 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +25,7 @@ from eenet.schedulers import available_methods, fit_policy, load_policy
 from tests.runtime_helpers import DEVICES
 
 COSTS = np.array([1.0, 2.0, 3.5])
+REPO = Path(__file__).resolve().parents[1]
 OPTIONS = {"widths": [4, 8, 8], "blocks": [1, 1, 1]}
 
 
@@ -231,3 +237,182 @@ def test_predict_cli_names_the_policies_of_a_schedulers_folder(workspace, tmp_pa
     assert err.count("\n") == 1 and "holds 2 fitted schedulers in subfolders (00, 01)" in err
     assert main([*base, str(tmp_path / "fitted" / "maxprob" / "01")]) == 0
     assert "maxprob @ 2.4 ms" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- the CLI as a user runs it
+
+
+def _cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    """`python -m eenet.cli ARGS` in a fresh process, as a user runs it."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "eenet.cli", *args], capture_output=True,
+                          text=True, env=env, cwd=cwd or REPO, timeout=300)
+
+
+def _one_line_error(done: subprocess.CompletedProcess, message: str) -> None:
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1, done.stderr
+    assert message in done.stderr, done.stderr
+
+
+def _predict(workspace, policy, *extra: str, cwd=None) -> subprocess.CompletedProcess:
+    return _cli("predict", "--model", str(workspace["root"] / "model"), "--policy",
+                str(policy), "--device", "cpu", *extra, cwd=cwd)
+
+
+@pytest.fixture(scope="module")
+def twelve_class_policies(tmp_path_factory, workspace):
+    """Policies fitted by `eenet schedule --save` on 12-class outputs (the model has 10), one
+    of them copied out of its schedulers folder, and one fitted on 2-exit outputs."""
+    from eenet.outputs import save_exit_outputs
+    from eenet.synthetic import make_split_pair
+
+    root = tmp_path_factory.mktemp("other_outputs")
+    val, test = make_split_pair(3, 12, 300, 100, seed=1)
+    save_exit_outputs(root / "val.npz", val)
+    save_exit_outputs(root / "test.npz", test)
+    rc = main(["schedule", "--val", str(root / "val.npz"), "--test", str(root / "test.npz"),
+               "--costs", "1,2,4", "--method", "eenet,maxprob", "--budgets", "2", "--save",
+               str(root / "fitted"), "--set", "eenet.top_probs=0", "--set",
+               "eenet.score_candidates=[]", "--set", "eenet.max_epochs=20"])
+    assert rc == 0
+    shutil.copytree(root / "fitted" / "eenet" / "00", root / "alone")
+    two_exits = make_split_pair(2, 10, 300, 10, seed=2)[0]
+    fit_policy("maxprob", two_exits, np.array([1.0, 2.0]), 1.5).save(root / "two_exits")
+    return root
+
+
+@pytest.mark.parametrize(
+    ("policy", "message"),
+    [
+        ("fitted/eenet/00", "was fitted for 12 classes, the model has 10"),  # index.json
+        ("fitted/maxprob/00", "was fitted for 12 classes, the model has 10"),  # index.json
+        ("alone", "was fitted for 12 classes, the model has 10"),  # eenet weights' shapes
+        ("two_exits", "was fitted for 2 exits, the model has 3"),
+    ],
+)
+def test_predict_rejects_a_policy_fitted_for_another_model(workspace, twelve_class_policies,
+                                                           policy, message) -> None:
+    done = _predict(workspace, twelve_class_policies / policy, "--data",
+                    str(workspace["data"]))
+    _one_line_error(done, f"--policy: {twelve_class_policies / policy} {message}")
+
+
+def test_policy_check_lets_this_models_policies_run(workspace, policy_dir, tmp_path) -> None:
+    """A policy fitted on this model's outputs (top_probs = 0: its weights show 10 classes)
+    passes the check and runs."""
+    from eenet.commands.predict import check_policy_fits, weights_classes
+
+    policy = fit_policy("eenet", workspace["val"], COSTS, 2.0,
+                        {"top_probs": 0, "score_candidates": [], "max_epochs": 20})
+    assert weights_classes(policy, 10) == 10
+    policy.save(tmp_path / "eenet")
+    check_policy_fits(load_policy(tmp_path / "eenet"), tmp_path / "eenet", 3, 10)
+    done = _predict(workspace, tmp_path / "eenet", "--data", str(workspace["data"]), "--json")
+    assert done.returncode == 0, done.stderr
+    want = policy.decide(workspace["test"].log_probs())
+    assert json.loads(done.stdout)["exits"] == want.tolist()
+
+
+def test_threads_default_is_the_profiles(workspace, policy_dir) -> None:
+    """--threads defaults to the latency profile's thread count (profile_model's default and
+    params.yaml's profile.threads), is applied for the run and reported; 0 is refused."""
+    import inspect
+
+    import yaml
+
+    from eenet.commands.predict import DEFAULT_THREADS
+    from eenet.profiling import profile_model
+
+    profile_default = inspect.signature(profile_model).parameters["threads"].default
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    assert DEFAULT_THREADS == profile_default == params["profile"]["threads"]
+    base = ["--data", str(workspace["data"]), "--batch-size", "1"]
+    done = _predict(workspace, policy_dir, *base, "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["summary"]["threads"] == DEFAULT_THREADS
+    done = _predict(workspace, policy_dir, *base)
+    assert "ms/sample measured on cpu (batch 1, 1 thread; planned " in done.stdout
+    done = _predict(workspace, policy_dir, *base, "--threads", "2", "--json")
+    assert json.loads(done.stdout)["summary"]["threads"] == 2
+    _one_line_error(_predict(workspace, policy_dir, *base, "--threads", "0"),
+                    "--threads: must be >= 1, got 0")
+    assert "default: 1, the latency profile's default" in " ".join(
+        _cli("predict", "--help").stdout.split())
+
+
+def test_summary_reports_the_plans_cost_of_the_exits_taken(workspace, policy_dir,
+                                                          tmp_path) -> None:
+    done = _predict(workspace, policy_dir, "--data", str(workspace["data"]), "--json")
+    report = json.loads(done.stdout)
+    planned = np.asarray(load_policy(policy_dir).planned_costs)
+    assert report["summary"]["planned_ms_per_sample"] == pytest.approx(
+        planned[report["exits"]].mean())
+
+
+@pytest.mark.parametrize(
+    ("out", "message"),
+    [
+        ("folder", "--out: folder names a folder; give a file path, e.g. folder/predictions.json"),
+        ("new/", "--out: new/ names a folder; give a file path"),
+        ("afile/pred.json", "--out: afile is a file, not a folder"),
+    ],
+)
+def test_predict_out_must_name_a_file(workspace, policy_dir, tmp_path, out, message) -> None:
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "afile").write_text("")
+    done = _predict(workspace, policy_dir, "--data", str(workspace["data"]), "--out", out,
+                    cwd=tmp_path)
+    _one_line_error(done, message)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "folder"]
+
+
+def test_predict_out_creates_missing_folders(workspace, policy_dir, tmp_path) -> None:
+    out = tmp_path / "new" / "deeper" / "pred.json"
+    done = _predict(workspace, policy_dir, "--data", str(workspace["data"]), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(out.read_text())["summary"]["samples"] == 100
+    assert [p.name for p in out.parent.iterdir()] == ["pred.json"]  # no temporary left
+
+
+@pytest.mark.parametrize(
+    ("y", "message"),
+    [
+        (np.arange(50), "'y' must lie in [0, 9] (the model has 10 classes), got [0, 49]"),
+        (np.arange(50) % 10 - 1, "'y' must lie in [0, 9] (the model has 10 classes), got [-1, 8]"),
+        ((np.arange(50) % 10).astype(np.float64), "'y' must hold integer class labels, got "
+                                                  "dtype float64"),
+        (np.arange(50) % 2 == 0, "'y' must hold integer class labels, got dtype bool"),
+        (np.arange(49) % 10, "'y' must have one label per sample"),
+    ],
+)
+def test_predict_checks_input_labels(workspace, policy_dir, tmp_path, y, message) -> None:
+    x = np.load(workspace["data"] / "test.npz")["x"][:50]
+    np.savez(tmp_path / "xy.npz", x=x, y=y)
+    done = _predict(workspace, policy_dir, "--input", str(tmp_path / "xy.npz"))
+    _one_line_error(done, f"--input: {tmp_path / 'xy.npz'}: {message}")
+
+
+def test_predict_input_labels_of_any_integer_dtype(workspace, policy_dir, tmp_path) -> None:
+    x = np.load(workspace["data"] / "test.npz")["x"][:50]
+    y = workspace["test"].labels[:50]
+    np.savez(tmp_path / "xy.npz", x=x, y=y.astype(np.uint8))
+    done = _predict(workspace, policy_dir, "--input", str(tmp_path / "xy.npz"), "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["summary"]["accuracy"] == pytest.approx(
+        100 * (np.array(report["predictions"]) == y).mean())
+
+
+def test_predict_texts_for_a_numeric_model(workspace, policy_dir, tmp_path) -> None:
+    np.save(tmp_path / "t.npy", np.array(["a short text", "another one"]))
+    done = _predict(workspace, policy_dir, "--input", str(tmp_path / "t.npy"))
+    _one_line_error(done, "the model takes numeric arrays, got dtype <U12")
+
+
+def test_models_command_names_the_flag() -> None:
+    done = _cli("models", "--model", "resnet1d_3", "--model", "foo")
+    _one_line_error(done, "eenet models: error: --model: unknown value 'foo'; allowed: bert_4, "
+                          "densenet121_4, resnet1d_3, resnet56_3")
+    done = _cli("models", "--model", "resnet1d_3", "--model", "resnet1d_3", "--json")
+    assert [row["name"] for row in json.loads(done.stdout)] == ["resnet1d_3"]

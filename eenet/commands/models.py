@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from eenet.errors import ConfigError
+from eenet.errors import ConfigError, unknown_name
 from eenet.models import MODELS, build_model
 
 # Options that make a model buildable offline for counting; the architecture is unchanged.
@@ -71,13 +71,20 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 def handle(args: argparse.Namespace) -> int:
     if args.classes < 2:
         raise ConfigError(f"--classes: must be >= 2, got {args.classes}")
+    for name in args.model or []:
+        if name not in MODELS:
+            raise unknown_name("--model", name, MODELS)
     rows = []
-    for name in args.model or list(MODELS):
+    for name in dict.fromkeys(args.model or MODELS):
         try:
             rows.append(describe(name, args.classes))
         except ModuleNotFoundError as exc:
-            if exc.name != MODELS[name].partition(":")[0]:
+            module = MODELS[name].partition(":")[0]
+            if exc.name != module:
                 raise
+            if args.model:  # asked for by name: say why there is no row
+                raise ConfigError(f"--model: {name!r} is registered, but its module {module} "
+                                  f"is not part of this installation") from None
             # registered, but its module is not part of this installation
     if args.json:
         print(json.dumps(rows, indent=2))

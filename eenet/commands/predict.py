@@ -1,25 +1,37 @@
 """`eenet predict`: real early-exit inference with a trained model and a fitted scheduler.
 
 Reads a prepared split (`--data DIR --split test`) or an input file (`--input x.npy`, or an
-`.npz` with `x` and optionally `y`); prints a summary, or JSON with per-sample predictions and
-exit indices (`--json`, `--out FILE`).
+`.npz` with `x` and optionally integer labels `y`); prints a summary, or JSON with per-sample
+predictions and exit indices (`--json`, `--out FILE`). Runs on `--threads` torch CPU threads
+(default 1, as the latency profile), so the measured ms/sample compares with the policy's plan.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import zipfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from eenet.atomic import write_json
+from eenet.devices import num_threads
 from eenet.errors import ArtifactError, ConfigError
 from eenet.models.base import MultiExitModel
+
+if TYPE_CHECKING:
+    from eenet.runtime import EarlyExitPredictor, EarlyExitResult
+    from eenet.schedulers.base import FittedPolicy
+
+# The latency profile's default thread count (params.yaml profile.threads, `profile_model`):
+# predictions timed on as many threads as the plan was profiled on compare with it.
+DEFAULT_THREADS = 1
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,56 +48,87 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--split", default="test", help="split of --data (default: test)")
     parser.add_argument("--batch-size", type=int, default=64, help="samples per batch")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    parser.add_argument(
+        "--threads", type=int, default=DEFAULT_THREADS, metavar="N",
+        help=f"torch CPU threads for the run, >= 1 (default: {DEFAULT_THREADS}, the latency "
+             "profile's default, so the measured ms/sample compares with the plan)",
+    )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print per-sample results as JSON")
-    parser.add_argument("--out", help="write per-sample results as JSON to this file")
+    parser.add_argument("--out", help="write per-sample results as JSON to this file (missing "
+                                      "folders are created)")
     parser.set_defaults(func=handle)
 
 
-def read_input_file(path: str | Path, model: MultiExitModel) -> tuple[Any, np.ndarray | None]:
-    """Inputs shaped as the model takes them (a channel axis is added if missing), labels."""
+def read_input_file(
+    path: str | Path, model: MultiExitModel, num_classes: int
+) -> tuple[torch.Tensor | list[str], np.ndarray | None]:
+    """Inputs as the model takes them (samples shaped as its example inputs, a missing channel
+    axis added; or texts, for a model that tokenises them in `collate`), and labels
+    (integers in [0, `num_classes`), or None)."""
     path = Path(path)
-    if not path.is_file():
-        raise ArtifactError(f"--input: {path}: file not found")
-    labels = None
-    try:
-        if path.suffix.lower() == ".npz":
-            with np.load(path, allow_pickle=False) as npz:
-                if "x" not in npz.files:
-                    raise ArtifactError(
-                        f"--input: {path}: expected an array 'x', found {npz.files}"
-                    )
-                x = npz["x"]
-                labels = npz["y"].astype(np.int64) if "y" in npz.files else None
-        elif path.suffix.lower() == ".npy":
-            x = np.load(path, allow_pickle=False)
-        else:
-            raise ConfigError(f"--input: {path}: expected a .npy or .npz file")
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise ArtifactError(f"--input: {path}: not a readable numpy file ({exc})") from None
+    x, labels = _load_arrays(path)
     if x.ndim < 1 or x.shape[0] < 1:
         raise ArtifactError(f"--input: {path}: no samples (shape {x.shape})")
-    if labels is not None and labels.shape != (x.shape[0],):
-        raise ArtifactError(f"--input: {path}: 'y' must have one label per sample")
-    if x.dtype.kind in "US":  # texts: the model's collate tokenises them
-        return model.collate([str(t) for t in x]), labels
-    inputs = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    if labels is not None:
+        labels = check_labels(path, labels, x.shape[0], num_classes)
     example = model.example_inputs(1)
-    if isinstance(example, torch.Tensor):
-        if inputs.ndim == example.ndim - 1:
-            inputs = inputs.unsqueeze(1)
-        if inputs.shape[1:] != example.shape[1:]:
-            raise ArtifactError(
-                f"--input: {path}: samples of shape {tuple(x.shape[1:])} do not fit the model "
-                f"(expects {tuple(example.shape[1:])})"
-            )
+    takes_texts = not isinstance(example, torch.Tensor)
+    if (x.dtype.kind in "US") != takes_texts:
+        wanted = "texts (an array of strings)" if takes_texts else "numeric arrays"
+        raise ArtifactError(f"--input: {path}: the model takes {wanted}, got dtype {x.dtype}")
+    if takes_texts:
+        return [str(t) for t in x], labels
+    inputs = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    if inputs.ndim == example.ndim - 1:
+        inputs = inputs.unsqueeze(1)
+    if inputs.shape[1:] != example.shape[1:]:
+        raise ArtifactError(
+            f"--input: {path}: samples of shape {tuple(x.shape[1:])} do not fit the model "
+            f"(expects {tuple(example.shape[1:])})"
+        )
     return inputs, labels
 
 
-def _batches(inputs: torch.Tensor, labels: np.ndarray | None, size: int):
-    n = inputs.shape[0]
+def _load_arrays(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """`x` and `y` (None when absent) of a .npy (x only) or .npz file, without pickles."""
+    if not path.is_file():
+        raise ArtifactError(f"--input: {path}: file not found")
+    suffix = path.suffix.lower()
+    if suffix not in (".npy", ".npz"):
+        raise ConfigError(f"--input: {path}: expected a .npy or .npz file")
+    try:
+        if suffix == ".npy":
+            return np.load(path, allow_pickle=False), None
+        with np.load(path, allow_pickle=False) as npz:
+            if "x" not in npz.files:
+                raise ArtifactError(f"--input: {path}: expected an array 'x', found {npz.files}")
+            return npz["x"], npz["y"] if "y" in npz.files else None
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise ArtifactError(f"--input: {path}: not a readable numpy file ({exc})") from None
+
+
+def check_labels(path: Path, y: np.ndarray, n_samples: int, num_classes: int) -> np.ndarray:
+    """`y` as int64: one integer label per sample, each in [0, num_classes)."""
+    if y.shape != (n_samples,):
+        raise ArtifactError(f"--input: {path}: 'y' must have one label per sample")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise ArtifactError(f"--input: {path}: 'y' must hold integer class labels, got dtype "
+                            f"{y.dtype}")
+    if y.size and (y.min() < 0 or y.max() >= num_classes):
+        raise ArtifactError(f"--input: {path}: 'y' must lie in [0, {num_classes - 1}] (the "
+                            f"model has {num_classes} classes), got [{y.min()}, {y.max()}]")
+    return y.astype(np.int64)
+
+
+def _batches(model: MultiExitModel, inputs: torch.Tensor | list[str],
+             labels: np.ndarray | None, size: int):
+    """(inputs, labels) batches of `size` samples, texts tokenised by the model's `collate`;
+    labels -1 when unknown."""
+    n = len(inputs)
     for i in range(0, n, size):
         y = labels[i:i + size] if labels is not None else np.full(min(size, n - i), -1)
-        yield inputs[i:i + size], y
+        part = inputs[i:i + size]
+        yield (model.collate(part) if isinstance(part, list) else part), y
 
 
 def check_policy_dir(path: str) -> Path:
@@ -113,30 +156,120 @@ def check_policy_dir(path: str) -> Path:
     return folder
 
 
+def index_classes(folder: Path) -> int | None:
+    """`n_classes` recorded by the schedulers folder (`index.json`) that lists `folder`."""
+    from eenet.sweep import INDEX_FILE, read_index
+
+    for root in (folder.parent, folder.parent.parent):
+        if not (root / INDEX_FILE).is_file():
+            continue
+        try:
+            index = read_index(root)
+        except ArtifactError:
+            return None  # an unreadable index is only context here, not the input
+        listed = {(root / str(e.get("dir", ""))).resolve()
+                  for e in index["entries"] if isinstance(e, dict)}
+        classes = index.get("n_classes")
+        if folder.resolve() in listed and isinstance(classes, int):
+            return classes
+    return None
+
+
+def weights_classes(policy: FittedPolicy, num_classes: int) -> int | None:
+    """Classes an EENet policy's networks take, where their inputs show them (`top_probs` = 0:
+    every class's probability is a feature of exit 0)."""
+    from eenet.schedulers.eenet.features import exit_features
+    from eenet.schedulers.eenet.scorer import member_prefixes, recorded_feature_options
+
+    weights = getattr(policy, "weights", None)
+    if not weights or not member_prefixes(weights):
+        return None
+    options = recorded_feature_options(weights)
+    first = weights.get(f"{member_prefixes(weights)[0]}g0.w1")
+    if options[0] != 0 or first is None:
+        return None
+    extra = exit_features(np.zeros((1, num_classes)), None, *options).shape[1] - num_classes
+    return int(np.shape(first)[0]) - extra
+
+
+def check_policy_fits(policy: FittedPolicy, folder: Path, n_exits: int, num_classes: int) -> None:
+    """A policy fitted on another model's outputs (other exits or classes) is a one-line
+    ArtifactError naming --policy, before any inference."""
+    from eenet.outputs import log_softmax64
+    from eenet.sweep import decide_checked
+
+    fitted = len(policy.thresholds)
+    if fitted != n_exits:
+        raise ArtifactError(f"--policy: {folder} was fitted for {fitted} exits, the model has "
+                            f"{n_exits}")
+    classes = index_classes(folder) or weights_classes(policy, num_classes)
+    if classes is not None and classes != num_classes:
+        raise ArtifactError(f"--policy: {folder} was fitted for {classes} classes, the model "
+                            f"has {num_classes}; fit it on this model's exit outputs")
+    probe = np.random.default_rng(0).standard_normal((n_exits, 2, num_classes))
+    try:  # anything else that does not fit: decide on two samples of the model's shape
+        decide_checked(policy, log_softmax64(probe.astype(np.float32)), folder, {"dir": "."})
+    except ArtifactError as exc:
+        raise ArtifactError(f"--policy: {exc}") from None
+
+
+def check_out_path(path: str | None) -> Path | None:
+    """--out names a file whose nearest existing ancestor is a writable folder (checked before
+    any work; missing folders are created when writing)."""
+    if path is None:
+        return None
+    out = Path(path)
+    if out.is_dir() or path.endswith(tuple(filter(None, (os.sep, os.altsep)))):
+        raise ConfigError(f"--out: {path} names a folder; give a file path, e.g. "
+                          f"{out / 'predictions.json'}")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"--out: {parent} is a file, not a folder; give a file path "
+                                  f"in a folder")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise ConfigError(f"--out: cannot write in {parent} (permission denied)")
+            break
+    return out
+
+
+def check_args(args: argparse.Namespace) -> Path | None:
+    """The numeric flags' minimums and --out; returns the --out path."""
+    if args.batch_size < 1:
+        raise ConfigError(f"--batch-size: must be >= 1, got {args.batch_size}")
+    if args.threads < 1:
+        raise ConfigError(f"--threads: must be >= 1, got {args.threads}")
+    return check_out_path(args.out)
+
+
+def planned_ms(policy: FittedPolicy, exits: np.ndarray) -> float | None:
+    """Mean ms/sample the policy's plan charges for these exits (None: saved without it)."""
+    if not policy.planned_costs or not exits.size:
+        return None
+    return float(np.asarray(policy.planned_costs, dtype=np.float64)[exits].mean())
+
+
+def write_report(out: Path, report: dict[str, Any]) -> None:
+    """Atomically write the JSON report; an OS refusal is a one-line error naming --out."""
+    try:
+        write_json(out, report)
+    except OSError as exc:
+        raise ArtifactError(f"--out: cannot write {out} ({exc.strerror or exc})") from None
+
+
 def handle(args: argparse.Namespace) -> int:
-    from eenet.data.prepared import PreparedDataset, read_meta
     from eenet.models.artifact import load_trained, read_trained_config
     from eenet.runtime import EarlyExitPredictor
     from eenet.schedulers import load_policy
 
-    if args.batch_size < 1:
-        raise ConfigError(f"--batch-size: must be >= 1, got {args.batch_size}")
+    out = check_args(args)
     model = load_trained(args.model)
-    policy = load_policy(check_policy_dir(args.policy))
+    classes = int(read_trained_config(args.model)["num_classes"])
+    folder = check_policy_dir(args.policy)
+    policy = load_policy(folder)
+    check_policy_fits(policy, folder, model.n_exits, classes)
     predictor = EarlyExitPredictor(model, policy, device=args.device)
-    if args.data:
-        classes = int(read_trained_config(args.model)["num_classes"])
-        if int(read_meta(args.data).get("num_classes", classes)) != classes:
-            raise ArtifactError(f"--data: {args.data} does not have the model's {classes} classes")
-        result = predictor.predict_dataset(PreparedDataset(args.data, args.split), args.batch_size)
-        has_labels = True
-    else:
-        inputs, labels = read_input_file(args.input, model)
-        if not isinstance(inputs, torch.Tensor):
-            result = predictor.predict(inputs)
-        else:
-            result = predictor.predict_batches(_batches(inputs, labels, args.batch_size))
-        has_labels = labels is not None
+    result, has_labels, threads = run(args, predictor, classes)
     fractions = result.exit_fractions(model.n_exits)
     summary = {
         "samples": result.n_samples,
@@ -145,7 +278,9 @@ def handle(args: argparse.Namespace) -> int:
         "exit_fractions": fractions.tolist(),
         "accuracy": result.accuracy() if has_labels else None,
         "measured_ms_per_sample": 1000.0 * result.seconds / result.n_samples,
+        "planned_ms_per_sample": planned_ms(policy, result.exits),
         "batch_size": args.batch_size,
+        "threads": threads,
         "device": str(predictor.device),
     }
     report = {
@@ -153,16 +288,51 @@ def handle(args: argparse.Namespace) -> int:
         "predictions": result.predictions.tolist(),
         "exits": result.exits.tolist(),
     }
-    if args.out:
-        write_json(args.out, report)
+    if out is not None:
+        write_report(out, report)
     if args.json:
         json.dump(report, sys.stdout)
         sys.stdout.write("\n")
     else:
-        accuracy = f", accuracy {summary['accuracy']:.2f} %" if has_labels else ""
-        print(
-            f"{result.n_samples} samples, {policy.method} @ {policy.budget_ms:g} ms: exit "
-            f"fractions {np.round(fractions, 3).tolist()}{accuracy}, "
-            f"{summary['measured_ms_per_sample']:.4f} ms/sample measured on {predictor.device}"
-        )
+        print(summary_line(summary, fractions))
     return 0
+
+
+def run(args: argparse.Namespace, predictor: EarlyExitPredictor,
+        classes: int) -> tuple[EarlyExitResult, bool, int]:
+    """Early exit over --data or --input on --threads torch threads: the result, whether the
+    labels are known, and the thread count it ran on."""
+    from eenet.data.prepared import PreparedDataset, read_meta
+    from eenet.training import make_loader
+
+    model = predictor.model
+    if args.data:
+        if int(read_meta(args.data).get("num_classes", classes)) != classes:
+            raise ArtifactError(f"--data: {args.data} does not have the model's {classes} classes")
+        dataset = PreparedDataset(args.data, args.split)
+        batches: Iterable[tuple[Any, Any]] = make_loader(dataset, model, args.batch_size,
+                                                          shuffle=False, seed=0)
+        has_labels = True
+    else:
+        inputs, labels = read_input_file(args.input, model, classes)
+        batches = _batches(model, inputs, labels, args.batch_size)
+        has_labels = labels is not None
+    with num_threads(args.threads):
+        threads = torch.get_num_threads()
+        result = predictor.predict_batches(batches)
+    return result, has_labels, threads
+
+
+def summary_line(summary: dict[str, Any], fractions: np.ndarray) -> str:
+    """The one-line text summary."""
+    accuracy = summary["accuracy"]
+    planned = summary["planned_ms_per_sample"]
+    threads = summary["threads"]
+    return (
+        f"{summary['samples']} samples, {summary['method']} @ {summary['budget_ms']:g} ms: exit "
+        f"fractions {np.round(fractions, 3).tolist()}"
+        f"{'' if accuracy is None else f', accuracy {accuracy:.2f} %'}, "
+        f"{summary['measured_ms_per_sample']:.4f} ms/sample measured on {summary['device']} "
+        f"(batch {summary['batch_size']}, {threads} thread{'s' if threads != 1 else ''}"
+        f"{'' if planned is None else f'; planned {planned:.4f} at the profiled batch size'})"
+    )
