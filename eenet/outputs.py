@@ -2,17 +2,23 @@
 
 Exit outputs (`<split>.npz`): `logits` float32 [n_exits, n_samples, n_classes] (raw, before
 softmax) and `labels` int64 [n_samples]. A file holding `probs` instead of `logits` is accepted
-(its log is used as logits, which gives the same softmax).
+(its log is used as logits, which gives the same softmax) if they are probabilities: finite, in
+[0, 1] and summing to 1 over the classes, within PROB_TOLERANCE. A file holding both is an error.
 
 Costs (`latency.json`): `cumulative_ms`, one per exit, strictly increasing, plus measurement
-metadata. Costs can also be read from a one-column CSV (the authors' `seconds.csv`) or given as
-a comma-separated list.
+metadata. Costs can also be read from a one-column CSV (the authors' `seconds.csv`: UTF-8, one
+number per line, an optional header on the first line; an existing file without a .json/.csv
+suffix is read as one) or given as a comma-separated list.
 """
 
 from __future__ import annotations
 
 import csv
+import io
+import json
+import numbers
 import os
+import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +29,10 @@ import numpy as np
 from eenet.atomic import write_json, write_with
 from eenet.errors import ArtifactError, ConfigError
 from eenet.jsonio import read_json_object
+
+SECONDS_UNITS = {"s", "sec", "secs", "second", "seconds"}  # CSV cost headers meaning seconds
+MS_UNITS = {"ms", "msec", "millisecond", "milliseconds"}
+PROB_TOLERANCE = 1e-2  # how far `probs` may stray from [0, 1] and from summing to 1 (float16)
 
 
 def log_softmax64(logits: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -120,28 +130,95 @@ def save_exit_outputs(path: str | os.PathLike, outputs: ExitOutputs) -> Path:
     return write_with(path, _write)
 
 
+def _reject_directory(path: Path, wanted: str) -> None:
+    """A directory where a file is expected is a one-line error saying which file to give."""
+    if path.is_dir():
+        raise ArtifactError(f"{path}: is a directory; give {wanted} file")
+
+
+def _real_array(array: np.ndarray, name: str, path: Path) -> np.ndarray:
+    """`array` unchanged if it holds real numbers (ints or floats); complex, bool or text is an
+    error (a cast would silently drop the imaginary part or invent numbers)."""
+    if array.dtype.kind not in "iuf":
+        raise ArtifactError(
+            f"{path}: {name} must be real numbers (float or int), got dtype {array.dtype}"
+        )
+    return array
+
+
+def _logits_as_float32(logits: np.ndarray, path: Path) -> np.ndarray:
+    """Logits cast to float32; finite values beyond float32's range are a one-line error (no
+    numpy overflow warning)."""
+    with np.errstate(over="ignore"):
+        cast = logits.astype(np.float32)
+    if not np.isfinite(cast).all() and np.isfinite(logits).all():
+        raise ArtifactError(
+            f"{path}: logits exceed the float32 range (|x| <= {np.finfo(np.float32).max:.4g})"
+        )
+    return cast
+
+
+def _check_probs(probs: np.ndarray, path: Path) -> None:
+    """Probabilities: finite, in [0, 1], each row summing to 1, all within PROB_TOLERANCE
+    (float16 rounding). Shapes are left to `validate_exit_outputs`."""
+    if probs.ndim != 3 or probs.size == 0:
+        return
+    if not np.isfinite(probs).all():
+        raise ArtifactError(f"{path}: probs contain NaN or inf")
+    if probs.min() < 0:
+        raise ArtifactError(f"{path}: probs contain negative values")
+    if probs.max() > 1 + PROB_TOLERANCE:
+        raise ArtifactError(f"{path}: probs must lie in [0, 1], got a value of {probs.max():.6g}")
+    sums = probs.sum(axis=-1)
+    off = np.abs(sums - 1) > PROB_TOLERANCE
+    if off.any():
+        exit_k, sample = (int(i[0]) for i in np.nonzero(off))
+        raise ArtifactError(
+            f"{path}: probs must sum to 1 over the classes (within {PROB_TOLERANCE}); "
+            f"exit {exit_k}, sample {sample} sums to {sums[exit_k, sample]:.6g}"
+        )
+
+
+def _logits_from_probs(probs: np.ndarray, path: Path) -> np.ndarray:
+    """Validated probabilities' log as float32 logits (the same softmax)."""
+    probs = probs.astype(np.float64)
+    _check_probs(probs, path)
+    with np.errstate(divide="ignore"):
+        return np.maximum(np.log(probs), -1e4).astype(np.float32)
+
+
+def _read_npz_arrays(npz: np.lib.npyio.NpzFile, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(float32 logits, labels) from an open npz holding `labels` and `logits` or `probs`."""
+    keys = set(npz.files)
+    if "labels" not in keys or not ({"logits", "probs"} & keys):
+        raise ArtifactError(
+            f"{path}: expected arrays 'logits' (or 'probs') and 'labels', found {sorted(keys)}"
+        )
+    if {"logits", "probs"} <= keys:
+        raise ArtifactError(
+            f"{path}: holds both 'logits' and 'probs'; expected one of them (and 'labels')"
+        )
+    labels = npz["labels"]
+    if "logits" in keys:
+        return _logits_as_float32(_real_array(npz["logits"], "logits", path), path), labels
+    return _logits_from_probs(_real_array(npz["probs"], "probs", path), path), labels
+
+
 def load_exit_outputs(path: str | os.PathLike) -> ExitOutputs:
     """Load and validate an exit-outputs npz (`logits` or `probs`, and `labels`)."""
     path = Path(path)
+    _reject_directory(path, "an exit-outputs .npz")
     if not path.is_file():
         raise ArtifactError(f"{path}: exit outputs file not found")
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            keys = set(npz.files)
-            if "labels" not in keys or not ({"logits", "probs"} & keys):
-                raise ArtifactError(
-                    f"{path}: expected arrays 'logits' (or 'probs') and 'labels', "
-                    f"found {sorted(keys)}"
-                )
-            labels = npz["labels"]
-            if "logits" in keys:
-                logits = npz["logits"].astype(np.float32)
-            else:
-                probs = npz["probs"].astype(np.float64)
-                if probs.min() < 0:
-                    raise ArtifactError(f"{path}: probs contain negative values")
-                with np.errstate(divide="ignore"):
-                    logits = np.maximum(np.log(probs), -1e4).astype(np.float32)
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise ArtifactError(
+                f"{path}: a single .npy array, not an .npz archive; expected an .npz with "
+                "arrays 'logits' (or 'probs') and 'labels' (np.savez)"
+            )
+        with loaded as npz:
+            logits, labels = _read_npz_arrays(npz, path)
     except ArtifactError:
         raise
     except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:
@@ -154,11 +231,47 @@ def load_exit_outputs(path: str | os.PathLike) -> ExitOutputs:
 # ---------------------------------------------------------------- costs
 
 
+def _show(value: Any) -> str:
+    """A value as its JSON text where it has one (null, true, "1"), else its repr; at most 60
+    characters."""
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _is_real_number(value: Any) -> bool:
+    """An int or float (Python or numpy); bools are not numbers here."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def _check_cost_entries(costs: Any, source: str) -> None:
+    """Every entry of a list of costs is a number; anything else is a one-line error."""
+    if isinstance(costs, (list, tuple)):
+        for index, entry in enumerate(costs):
+            if not _is_real_number(entry):
+                raise ArtifactError(
+                    f"{source}: cumulative costs must be numbers (ms per exit), "
+                    f"got {_show(entry)} at index {index}"
+                )
+    elif np.asarray(costs).dtype.kind not in "iuf":
+        raise ArtifactError(
+            f"{source}: cumulative costs must be a list of numbers (ms per exit), "
+            f"got {_show(costs)}"
+        )
+
+
 def validate_costs(costs: Any, source: str = "costs") -> np.ndarray:
     """Return costs as float64 [n_exits]; they must be finite, positive, strictly increasing."""
+    _check_cost_entries(costs, source)
     arr = np.asarray(costs, dtype=np.float64)
-    if arr.ndim != 1 or arr.size < 1:
-        raise ArtifactError(f"{source}: cumulative costs must be a non-empty list, got {arr.shape}")
+    if arr.ndim == 1 and arr.size == 0:
+        raise ArtifactError(f"{source}: no cumulative costs given; expected one number per exit")
+    if arr.ndim != 1:
+        raise ArtifactError(
+            f"{source}: cumulative costs must be a flat list of numbers, got shape {arr.shape}"
+        )
     if not np.isfinite(arr).all() or (arr <= 0).any():
         raise ArtifactError(
             f"{source}: cumulative costs must be finite and > 0, got {arr.tolist()}"
@@ -178,43 +291,98 @@ def save_latency(path: str | os.PathLike, table: dict[str, Any]) -> Path:
 
 def load_latency(path: str | os.PathLike) -> dict[str, Any]:
     """Load a latency JSON (the costs contract), validating `cumulative_ms`."""
+    _reject_directory(Path(path), "a latency .json")
     table = read_json_object(path, "latency table", required=("cumulative_ms",))
     table["cumulative_ms"] = validate_costs(table["cumulative_ms"], str(path)).tolist()
     return table
 
 
-def _read_csv_costs(path: Path) -> list[float]:
+def _read_text(path: Path) -> str:
+    """A costs file's text (a UTF-8 byte-order mark dropped); other encodings or binary data
+    are a one-line error."""
+    not_text = f"{path}: not a UTF-8 text file; expected a one-column CSV of cumulative ms"
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise ArtifactError(not_text) from None
+    except OSError as exc:
+        raise ArtifactError(f"{path}: costs file not readable ({exc.strerror})") from None
+    if "\0" in text:  # UTF-16 without a byte-order mark decodes, with NULs
+        raise ArtifactError(not_text)
+    return text
+
+
+def _too_many_fields(path: Path, line_no: int, cells: list[str]) -> ArtifactError:
+    """Error for a CSV row with more than one value, hinting at a decimal comma."""
+    shown = ",".join(cells)
+    hint = ""
+    if len(cells) == 2 and re.fullmatch(r"[+-]?\d+", cells[0]) and re.fullmatch(r"\d+", cells[1]):
+        hint = f" (decimal comma? write {cells[0]}.{cells[1]})"
+    return ArtifactError(
+        f"{path}: line {line_no}: {shown!r} has {len(cells)} fields{hint}; "
+        "expected one cumulative ms value per line"
+    )
+
+
+def read_cost_column(path: Path) -> tuple[list[float], str | None]:
+    """Values of a one-column CSV (one number per non-blank line) and its header, lower-cased,
+    if the first non-blank line is one (e.g. a unit: 'ms', 's'); None otherwise."""
     values: list[float] = []
-    with open(path, newline="") as fh:
-        for row in csv.reader(fh):
-            cells = [c.strip() for c in row if c.strip()]
-            if not cells:
-                continue
-            try:
-                values.append(float(cells[0]))
-            except ValueError:
-                if values:  # a header is only allowed on the first line
-                    raise ArtifactError(f"{path}: not a number: {cells[0]!r}") from None
-    return values
+    header: str | None = None
+    reader = csv.reader(io.StringIO(_read_text(path), newline=""))
+    first = True
+    for row in reader:
+        cells = [c.strip() for c in row if c.strip()]
+        if not cells:
+            continue
+        if len(cells) > 1:
+            raise _too_many_fields(path, reader.line_num, cells)
+        try:
+            values.append(float(cells[0]))
+        except ValueError:
+            if not first:  # a header is only allowed on the first non-blank line
+                raise ArtifactError(
+                    f"{path}: line {reader.line_num}: not a number: {cells[0]!r}"
+                ) from None
+            header = cells[0].lower()
+        first = False
+    return values, header
+
+
+def csv_costs_ms(path: Path) -> list[float]:
+    """A one-column CSV's costs in ms: its values, times 1000 under a header naming seconds."""
+    values, header = read_cost_column(path)
+    scale = 1000.0 if header in SECONDS_UNITS else 1.0
+    return [v * scale for v in values]
+
+
+def _parse_comma_list(text: str) -> list[float] | None:
+    """Values of "1.0,2.0,3.5"; None when `text` is not such a list."""
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        return None
 
 
 def load_costs(spec: str | os.PathLike) -> np.ndarray:
-    """Cumulative per-exit costs (ms) from a latency JSON, a one-column CSV, or "1.0,2.0,3.5"."""
+    """Cumulative per-exit costs (ms) from a latency JSON, a one-column CSV (any other existing
+    file is read as one), or "1.0,2.0,3.5"."""
     text = str(spec)
     path = Path(text)
     if path.suffix.lower() == ".json":
         return np.asarray(load_latency(path)["cumulative_ms"], dtype=np.float64)
-    if path.suffix.lower() in {".csv", ".txt"}:
-        if not path.is_file():
-            raise ArtifactError(f"{path}: costs file not found")
-        return validate_costs(_read_csv_costs(path), str(path))
-    try:
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise ConfigError(
-            f"costs: {text!r} is neither a .json/.csv file nor a comma list of ms values"
-        ) from None
-    return validate_costs(values, "costs")
+    if path.suffix.lower() not in {".csv", ".txt"}:
+        values = _parse_comma_list(text)
+        if values is not None:
+            return validate_costs(values, "costs")
+        if not (path.is_file() or path.is_dir()):
+            raise ConfigError(
+                f"costs: {text!r} is neither a .json/.csv file nor a comma list of ms values"
+            )
+    _reject_directory(path, "a .json latency table or a one-column .csv")
+    if not path.is_file():
+        raise ArtifactError(f"{path}: costs file not found")
+    return validate_costs(csv_costs_ms(path), str(path))
 
 
 def check_compatible(outputs: ExitOutputs, costs: np.ndarray, source: str = "inputs") -> None:

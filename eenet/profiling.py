@@ -15,7 +15,6 @@ error rather than invent numbers.
 
 from __future__ import annotations
 
-import csv
 import os
 import platform
 import time
@@ -31,12 +30,16 @@ from eenet.config import check_minimums
 from eenet.devices import num_threads, resolve_device
 from eenet.errors import ArtifactError, ConfigError, EENetError
 from eenet.models.base import MultiExitModel, batch_size_of
-from eenet.outputs import load_latency, log_softmax64, validate_costs
+from eenet.outputs import (
+    MS_UNITS,
+    SECONDS_UNITS,
+    load_latency,
+    log_softmax64,
+    read_cost_column,
+    validate_costs,
+)
 from eenet.schedulers.base import FittedPolicy
 from eenet.training import to_device
-
-SECONDS_UNITS = {"s", "sec", "secs", "second", "seconds"}
-MS_UNITS = {"ms", "msec", "millisecond", "milliseconds"}
 
 
 class MeasurementError(EENetError):
@@ -253,26 +256,6 @@ def _strictly_increasing(values: np.ndarray) -> bool:
 # ---------------------------------------------------------------- imported tables
 
 
-def _read_one_column(path: Path) -> tuple[list[float], str | None]:
-    """Values of a one-column CSV and the unit named by an optional header ('ms' or 's')."""
-    values: list[float] = []
-    header: str | None = None
-    with open(path, newline="") as fh:
-        for line_no, row in enumerate(csv.reader(fh), start=1):
-            cells = [cell.strip() for cell in row if cell.strip()]
-            if not cells:
-                continue
-            try:
-                values.append(float(cells[0]))
-            except ValueError:
-                if values or header is not None:
-                    raise ArtifactError(
-                        f"{path}: line {line_no}: not a number: {cells[0]!r}"
-                    ) from None
-                header = cells[0].lower()
-    return values, header
-
-
 def load_latency_table(path: str | os.PathLike, unit: str | None = None) -> dict[str, Any]:
     """A latency table measured elsewhere: our JSON, or a one-column CSV of cumulative costs.
 
@@ -295,7 +278,7 @@ def load_latency_table(path: str | os.PathLike, unit: str | None = None) -> dict
         raise ConfigError(
             f"profile.table: {path}: expected a .json latency table or a one-column .csv"
         )
-    values, header = _read_one_column(path)
+    values, header = read_cost_column(path)
     chosen = (unit or header or "ms").lower()
     if chosen in SECONDS_UNITS:
         scale = 1000.0

@@ -10,6 +10,9 @@ from __future__ import annotations
 import copy
 import re
 import shutil
+import subprocess
+import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,9 +23,10 @@ from safetensors.numpy import load_file, save_file
 
 from eenet.atomic import write_json
 from eenet.data import prepare_dataset
+from eenet.errors import ArtifactError
 from eenet.models import build_model
 from eenet.models.artifact import save_trained
-from eenet.outputs import ExitOutputs, save_exit_outputs, save_latency
+from eenet.outputs import ExitOutputs, load_exit_outputs, save_exit_outputs, save_latency
 from eenet.scoring_cost import profile_scoring
 from eenet.sweep import fit_all
 from eenet.synthetic import make_split_pair
@@ -216,6 +220,22 @@ def _corrupt_latency_json(ws: Path) -> None:
     (ws / LATENCY).write_text('{"cumulative_ms": [1.0, 2.0')
 
 
+def _logits_and_probs(ws: Path) -> None:
+    with np.load(ws / VAL) as npz:
+        logits, labels = npz["logits"], npz["labels"]
+    probs = ExitOutputs(logits, labels).probs()
+    _save_npz(ws / VAL, logits=logits, probs=probs, labels=labels)
+
+
+def _latency_directory(ws: Path) -> None:
+    (ws / LATENCY).unlink()
+    (ws / LATENCY).mkdir()
+
+
+def _null_cost(ws: Path) -> None:
+    (ws / LATENCY).write_text('{"cumulative_ms": [1.0, null, 3.0]}')
+
+
 def _hundred_class_test(ws: Path) -> None:
     test = make_split_pair(n_exits=3, n_classes=100, n_val=10, n_test=200)[1]
     save_exit_outputs(ws / TEST, ExitOutputs(test.logits, test.labels))
@@ -270,6 +290,12 @@ ARTIFACT_CASES: list[tuple[str, Callable[[Path], None], str, tuple[str, ...], st
      re.escape(f"{VAL}: logits contain NaN or inf")),
     ("labels and logits disagree", _labels_count_mismatch, "fit_schedulers", FIT_ARGS,
      re.escape(f"{VAL}: labels must be [n_samples] with n_samples=300, got shape (299,)")),
+    ("both logits and probs", _logits_and_probs, "fit_schedulers", FIT_ARGS,
+     re.escape(f"{VAL}: holds both 'logits' and 'probs'; expected one of them (and 'labels')")),
+    ("latency table is a directory", _latency_directory, "fit_schedulers", FIT_ARGS,
+     re.escape(f"{LATENCY}: is a directory; give a latency .json file")),
+    ("null cost", _null_cost, "evaluate", EVAL_ARGS,
+     re.escape(f"{LATENCY}: cumulative costs must be numbers (ms per exit), got null at index 1")),
     ("truncated npz", _truncated_npz, "fit_schedulers", FIT_ARGS,
      re.escape(f"{VAL}: not a readable npz file (") + r".+\)"),
     ("corrupt latency json", _corrupt_latency_json, "evaluate", EVAL_ARGS,
@@ -310,6 +336,99 @@ def test_bad_artifacts(ws: Path, capsys: pytest.CaptureFixture[str], corrupt, st
     assert after == before  # a failed stage leaves every artifact as it was
 
 
+# ---------------------------------------------------------------- exit outputs, through the loader
+
+LABELS = np.array([0, 1, 2, 0])
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    exp = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
+def _probs() -> np.ndarray:
+    """Probabilities of 2 exits x 4 samples x 3 classes."""
+    return _softmax(np.random.default_rng(0).standard_normal((2, 4, 3)))
+
+
+def _with(value: float, at: tuple[int, ...], array: np.ndarray) -> np.ndarray:
+    array = array.copy()
+    array[at] = value
+    return array
+
+
+def _zero_row(probs: np.ndarray) -> np.ndarray:
+    probs = probs.copy()
+    probs[1, 2] = 0.0
+    return probs
+
+
+EXPECTED_NPZ = "expected an .npz with arrays 'logits' (or 'probs') and 'labels' (np.savez)"
+LOADER_CASES: list[tuple[str, dict[str, np.ndarray], str]] = [
+    ("complex logits", {"logits": _probs() * (1 + 1j), "labels": LABELS},
+     "logits must be real numbers (float or int), got dtype complex128"),
+    ("text logits", {"logits": np.full((2, 4, 3), "1.5"), "labels": LABELS},
+     "logits must be real numbers (float or int), got dtype <U3"),
+    ("logits beyond float32", {"logits": np.full((2, 4, 3), 1e300), "labels": LABELS},
+     "logits exceed the float32 range (|x| <= 3.403e+38)"),
+    ("complex probs", {"probs": _probs().astype(np.complex64), "labels": LABELS},
+     "probs must be real numbers (float or int), got dtype complex64"),
+    ("probs above 1", {"probs": _with(1.5, (0, 1, 2), _probs()), "labels": LABELS},
+     "probs must lie in [0, 1], got a value of 1.5"),
+    ("probs row of zeros", {"probs": _zero_row(_probs()), "labels": LABELS},
+     "probs must sum to 1 over the classes (within 0.01); exit 1, sample 2 sums to 0"),
+    ("probs row not summing to 1", {"probs": _probs() * 0.9, "labels": LABELS},
+     "probs must sum to 1 over the classes (within 0.01); exit 0, sample 0 sums to 0.9"),
+    ("NaN probs", {"probs": _with(np.nan, (1, 0, 0), _probs()), "labels": LABELS},
+     "probs contain NaN or inf"),
+    ("negative probs", {"probs": _with(-0.1, (0, 0, 0), _probs()), "labels": LABELS},
+     "probs contain negative values"),
+    ("both logits and probs", {"logits": np.log(_probs()), "probs": _probs(), "labels": LABELS},
+     "holds both 'logits' and 'probs'; expected one of them (and 'labels')"),
+]
+
+
+@pytest.mark.parametrize(("arrays", "message"), [c[1:] for c in LOADER_CASES],
+                         ids=[c[0] for c in LOADER_CASES])
+def test_bad_exit_outputs(tmp_path: Path, arrays: dict[str, np.ndarray], message: str) -> None:
+    path = tmp_path / "val.npz"
+    _save_npz(path, **arrays)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # one error, no numpy warnings before it
+        with pytest.raises(ArtifactError) as err:
+            load_exit_outputs(path)
+    assert str(err.value) == f"{path}: {message}"
+
+
+def test_npy_or_directory_is_not_exit_outputs(tmp_path: Path) -> None:
+    np.save(tmp_path / "logits.npy", np.log(_probs()))
+    with pytest.raises(ArtifactError) as err:
+        load_exit_outputs(tmp_path / "logits.npy")
+    assert str(err.value) == (
+        f"{tmp_path / 'logits.npy'}: a single .npy array, not an .npz archive; {EXPECTED_NPZ}"
+    )
+    (tmp_path / "val.npz").mkdir()
+    with pytest.raises(ArtifactError) as err:
+        load_exit_outputs(tmp_path / "val.npz")
+    assert str(err.value) == (
+        f"{tmp_path / 'val.npz'}: is a directory; give an exit-outputs .npz file"
+    )
+
+
+def test_float16_probs_within_tolerance_keep_their_logits(tmp_path: Path) -> None:
+    """Rounded float16 probabilities (rows off 1 by up to the tolerance, values a hair above 1)
+    still load, as the log of the probabilities."""
+    probs = _probs().astype(np.float16)
+    probs[0, 0] = [1.0, 0.0, 0.0]
+    probs[1, 3] = [0.5, 0.25, 0.2551]  # sums to 1.005
+    _save_npz(tmp_path / "val.npz", probs=probs, labels=LABELS)
+    outputs = load_exit_outputs(tmp_path / "val.npz")
+    with np.errstate(divide="ignore"):
+        want = np.maximum(np.log(probs.astype(np.float64)), -1e4).astype(np.float32)
+    np.testing.assert_array_equal(outputs.logits, want)
+    np.testing.assert_array_equal(outputs.labels, LABELS)
+
+
 # ---------------------------------------------------------------- real processes
 
 
@@ -328,3 +447,27 @@ def test_stage_process_exits_2_without_traceback(ws: Path, stage, args, edit, me
     edit(params)
     write_params(ws, params)
     assert_one_line_error(run_stage(stage, ws, *args), message)
+
+
+@pytest.mark.parametrize(
+    ("write", "message"),
+    [
+        (lambda fh: np.savez(fh, logits=np.full((3, 4, 10), 1e300), labels=LABELS),
+         "val.npz: logits exceed the float32 range (|x| <= 3.403e+38)"),
+        (lambda fh: np.save(fh, np.zeros((3, 4, 10))),
+         f"val.npz: a single .npy array, not an .npz archive; {EXPECTED_NPZ}"),
+    ],
+    ids=["float64 logits beyond float32", "npy instead of npz"],
+)
+def test_schedule_on_bad_exit_outputs_prints_one_line(ws: Path, write, message: str) -> None:
+    """No numpy warning lines before the error: stderr is the error line alone."""
+    with open(ws / "val.npz", "wb") as fh:
+        write(fh)
+    proc = subprocess.run(
+        [sys.executable, "-m", "eenet.cli", "schedule", "--val", "val.npz", "--test", TEST,
+         "--costs", "1,2,3", "--method", "maxprob", "--budgets", "2.0"],
+        cwd=ws, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert "Traceback" not in proc.stderr and "Warning" not in proc.stderr
+    assert proc.stderr.splitlines() == [f"eenet schedule: error: {message}"]

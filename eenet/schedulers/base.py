@@ -2,7 +2,7 @@
 
 A policy gives each exit k a score s_k(x) computed only from exits 0..k, and a threshold t_k;
 a sample leaves at the first k with s_k >= t_k, the last exit takes everything left
-(t_{K-1} = -inf). Thresholds come from a planned exit distribution (METHOD.md).
+(t_{K-1} = -inf). Thresholds come from a planned exit distribution (docs/method.md).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ DEFAULTS: dict[str, Any] = {}
 
 @dataclass
 class EntropyPolicy(HeuristicPolicy):
-    """s_k = -H(p_k)/log C (METHOD.md's 1 - H/log C shifted by a constant)."""
+    """s_k = -H(p_k)/log C (docs/method.md's 1 - H/log C shifted by a constant)."""
 
     def exit_score(self, log_probs: np.ndarray) -> np.ndarray:
         return neg_normalised_entropy(log_probs)

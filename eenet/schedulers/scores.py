@@ -1,6 +1,6 @@
 """Per-exit confidence scores from log-probabilities [K, N, C] (float64), all causal per exit.
 
-For ranking, monotone transforms of METHOD.md's scores are used where they avoid ties:
+For ranking, monotone transforms of docs/method.md's scores are used where they avoid ties:
 log max_c p instead of max_c p (max p rounds to exactly 1.0 for confident samples, its log
 keeps them apart), and -H(p)/log C instead of 1 - H(p)/log C (same order, no cancellation
 against 1 for confident samples).

@@ -1,0 +1,240 @@
+"""Per-exit costs from every accepted source: what is read, and one exact error line for what is
+not (through `load_costs` and `validate_costs`, and a few through `eenet schedule`)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from eenet.errors import ArtifactError, ConfigError
+from eenet.outputs import load_costs, save_exit_outputs, validate_costs
+from eenet.synthetic import make_split_pair
+
+COLUMN = "expected one cumulative ms value per line"
+NOT_TEXT = "not a UTF-8 text file; expected a one-column CSV of cumulative ms"
+CSV_WANTED = "a .json latency table or a one-column .csv file"
+CSV_DIRECTORY = f"is a directory; give {CSV_WANTED}"
+
+
+def _write(path: Path, content: str | bytes) -> Path:
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    return path
+
+
+# ---------------------------------------------------------------- valid files
+
+
+VALID_FILES: list[tuple[str, str | bytes]] = [
+    ("seconds.csv", "2.31\n4.15\n4.93\n"),
+    ("header.csv", "ms\n2.31\n4.15\n4.93"),
+    ("bom.csv", "\ufeff2.31\n4.15\n4.93\n".encode()),
+    ("bom_header.csv", "\ufeffms\n2.31\n4.15\n4.93\n".encode()),
+    ("windows.csv", b"2.31\r\n4.15\r\n\r\n4.93\r\n"),
+    ("blank_lines.txt", "\n\nms\n\n2.31\n  \n4.15\n4.93\n\n"),
+    ("seconds", "2.31\n4.15\n4.93\n"),  # the authors' file, without a suffix
+]
+
+
+@pytest.mark.parametrize(("name", "content"), VALID_FILES, ids=[f[0] for f in VALID_FILES])
+def test_one_column_csv_is_read(tmp_path: Path, name: str, content: str | bytes) -> None:
+    costs = load_costs(_write(tmp_path / name, content))
+    assert costs.dtype == np.float64
+    assert costs.tolist() == [2.31, 4.15, 4.93]
+
+
+@pytest.mark.parametrize("header", ["s", "Seconds", "sec"])
+def test_a_seconds_header_is_converted_to_ms(tmp_path: Path, header: str) -> None:
+    """The CLI reads a unit header as the profile's table import does: seconds become ms."""
+    costs = load_costs(_write(tmp_path / "costs.csv", f"{header}\n0.00231\n0.00415\n0.00493\n"))
+    np.testing.assert_allclose(costs, [2.31, 4.15, 4.93], rtol=1e-12)
+
+
+def test_a_comma_list_wins_over_a_file_of_that_name(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    _write(tmp_path / "1,2", "5\n6\n")
+    assert load_costs("1,2").tolist() == [1.0, 2.0]
+
+
+def test_valid_costs_keep_their_float64_values() -> None:
+    for given in ([1, 2.5, 3], (1.0, 2.0), np.array([1, 2], dtype=np.int32),
+                  [np.float32(0.5), np.float64(1.5), np.int64(2)]):
+        got = validate_costs(given)
+        assert got.dtype == np.float64
+        np.testing.assert_array_equal(got, np.asarray(given, dtype=np.float64))
+
+
+# ---------------------------------------------------------------- bad CSV files
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("1,5\n2,5\n4,5\n", f"line 1: '1,5' has 2 fields (decimal comma? write 1.5); {COLUMN}"),
+        ("ms\n2.31\n4,15\n", f"line 3: '4,15' has 2 fields (decimal comma? write 4.15); {COLUMN}"),
+        ("exit,ms\n0,1.0\n1,2.0\n2,4.0", f"line 1: 'exit,ms' has 2 fields; {COLUMN}"),
+        ("0,1.0\n1,2.0\n", f"line 1: '0,1.0' has 2 fields; {COLUMN}"),
+        ("1.0\n2.0;3.0,4.0\n", f"line 2: '2.0;3.0,4.0' has 2 fields; {COLUMN}"),
+        ("ms\nms\n1.0\n", "line 2: not a number: 'ms'"),
+        ("\n1.0\ntotal\n", "line 3: not a number: 'total'"),
+        ("", "no cumulative costs given; expected one number per exit"),
+        ("ms\n", "no cumulative costs given; expected one number per exit"),
+    ],
+    ids=["decimal commas", "decimal comma after a header", "two columns with a header",
+         "two columns", "three values", "second header", "text after a value", "empty",
+         "header only"],
+)
+def test_bad_csv_is_one_line_naming_file_and_line(tmp_path: Path, content: str,
+                                                  message: str) -> None:
+    path = _write(tmp_path / "costs.csv", content)
+    with pytest.raises(ArtifactError) as err:
+        load_costs(path)
+    assert str(err.value) == f"{path}: {message}"
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["1.0\n2.0\n".encode("utf-16"), "1.0\n2.0\n".encode("utf-16-le"), b"\x93NUMPY\x01\x00\xff"],
+    ids=["utf-16", "utf-16 without a byte-order mark", "binary"],
+)
+def test_non_utf8_file_is_one_line(tmp_path: Path, content: bytes) -> None:
+    for name in ("costs.csv", "seconds"):
+        path = _write(tmp_path / name, content)
+        with pytest.raises(ArtifactError) as err:
+            load_costs(path)
+        assert str(err.value) == f"{path}: {NOT_TEXT}"
+
+
+@pytest.mark.parametrize("name", ["costs.csv", "seconds", "latency.json"])
+def test_directory_is_one_line(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    path.mkdir()
+    wanted = "a latency .json file" if name.endswith(".json") else CSV_WANTED
+    with pytest.raises(ArtifactError) as err:
+        load_costs(path)
+    assert str(err.value) == f"{path}: is a directory; give {wanted}"
+
+
+def test_neither_file_nor_list_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_costs(str(tmp_path / "missing"))
+    assert str(err.value) == (
+        f"costs: {str(tmp_path / 'missing')!r} is neither a .json/.csv file nor a comma list "
+        "of ms values"
+    )
+
+
+# ---------------------------------------------------------------- bad JSON and lists
+
+
+@pytest.mark.parametrize(
+    ("cumulative_ms", "shown"),
+    [
+        ('{"a": 1}', 'a list of numbers (ms per exit), got {"a": 1}'),
+        ('"1,2,3"', 'a list of numbers (ms per exit), got "1,2,3"'),
+        ("null", "a list of numbers (ms per exit), got null"),
+        ("[1.0, null, 3.0]", "numbers (ms per exit), got null at index 1"),
+        ("[true, 2.0, 3.0]", "numbers (ms per exit), got true at index 0"),
+        ('[1.0, "2.0", 3.0]', 'numbers (ms per exit), got "2.0" at index 1'),
+        ("[[1.0], [2.0]]", "numbers (ms per exit), got [1.0] at index 0"),
+        ('[{"ms": 1.0}]', 'numbers (ms per exit), got {"ms": 1.0} at index 0'),
+    ],
+)
+def test_non_numeric_json_costs_are_one_line(tmp_path: Path, cumulative_ms: str,
+                                             shown: str) -> None:
+    path = _write(tmp_path / "latency.json", f'{{"cumulative_ms": {cumulative_ms}}}')
+    with pytest.raises(ArtifactError) as err:
+        load_costs(path)
+    assert str(err.value) == f"{path}: cumulative costs must be {shown}"
+
+
+@pytest.mark.parametrize("spec", ["", " ", ",", " , "])
+def test_empty_comma_list_says_no_costs(spec: str) -> None:
+    with pytest.raises(ArtifactError) as err:
+        load_costs(spec)
+    assert str(err.value) == "costs: no cumulative costs given; expected one number per exit"
+
+
+def test_validate_costs_rejects_bools_and_other_shapes() -> None:
+    cases = [
+        ([1.0, True], "costs: cumulative costs must be numbers (ms per exit), got true at "
+                      "index 1"),
+        (np.array([True, False]), "costs: cumulative costs must be a list of numbers (ms per "
+                                  "exit), got array([ True, False])"),
+        (np.ones((2, 2)), "costs: cumulative costs must be a flat list of numbers, got shape "
+                          "(2, 2)"),
+        (np.array([]), "costs: no cumulative costs given; expected one number per exit"),
+    ]
+    for costs, message in cases:
+        with pytest.raises(ArtifactError) as err:
+            validate_costs(costs)
+        assert str(err.value) == message
+    with pytest.raises(ArtifactError, match=r"must be numbers \(ms per exit\), got .+ at index 0"):
+        validate_costs([np.bool_(True), 2.0])
+
+
+# ---------------------------------------------------------------- through `eenet schedule`
+
+
+@pytest.fixture(scope="module")
+def outputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("cost_inputs")
+    val, test = make_split_pair(3, 10, 200, 200, seed=4)
+    save_exit_outputs(root / "val.npz", val)
+    save_exit_outputs(root / "test.npz", test)
+    return root
+
+
+def _schedule(outputs: Path, costs: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "eenet.cli", "schedule", "--val", str(outputs / "val.npz"),
+         "--test", str(outputs / "test.npz"), "--costs", costs, "--method", "maxprob",
+         "--budgets", "2.0", "--json"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+def test_authors_seconds_file_without_suffix_and_with_bom(outputs: Path, tmp_path: Path) -> None:
+    path = _write(tmp_path / "seconds", "\ufeff1.0\r\n2.0\r\n3.0\r\n".encode())
+    proc = _schedule(outputs, str(path))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("[")
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("seconds.csv", "1,5\n2,5\n3,5\n",
+         f"line 1: '1,5' has 2 fields (decimal comma? write 1.5); {COLUMN}"),
+        ("seconds.csv", "1.0\n2.0\n3.0\n".encode("utf-16"), NOT_TEXT),
+        ("latency.json", '{"cumulative_ms": {"a": 1}}',
+         'cumulative costs must be a list of numbers (ms per exit), got {"a": 1}'),
+        ("folder", None, CSV_DIRECTORY),
+    ],
+    ids=["decimal commas", "utf-16", "costs as a mapping", "directory"],
+)
+def test_schedule_prints_one_line(outputs: Path, tmp_path: Path, name: str,
+                                  content: str | bytes | None, message: str) -> None:
+    path = tmp_path / name
+    if content is None:
+        path.mkdir()
+    else:
+        _write(path, content)
+    proc = _schedule(outputs, str(path))
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.splitlines() == [f"eenet schedule: error: {path}: {message}"]
+
+
+def test_schedule_empty_costs_list_is_one_line(outputs: Path) -> None:
+    proc = _schedule(outputs, "")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.splitlines() == [
+        "eenet schedule: error: costs: no cumulative costs given; expected one number per exit"
+    ]
