@@ -19,7 +19,7 @@ def read_json_object(
     if not path.is_file():
         raise ArtifactError(f"{path}: {what} not found{f' ({hint})' if hint else ''}")
     try:
-        value = json.loads(path.read_text())
+        value = json.loads(path.read_text(encoding="utf-8-sig"))  # a BOM is no error
     except (OSError, ValueError) as exc:
         raise ArtifactError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(value, dict):

@@ -238,3 +238,9 @@ def test_schedule_empty_costs_list_is_one_line(outputs: Path) -> None:
     assert proc.stderr.splitlines() == [
         "eenet schedule: error: costs: no cumulative costs given; expected one number per exit"
     ]
+
+
+def test_a_latency_json_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    """Editors on Windows save JSON with a UTF-8 BOM; it is read like any other."""
+    path = _write(tmp_path / "latency.json", '\ufeff{"cumulative_ms": [1.0, 2.5]}'.encode())
+    assert load_costs(path).tolist() == [1.0, 2.5]
