@@ -179,3 +179,41 @@ def test_artifact_without_its_assets_is_a_one_line_error(trained):
     with pytest.raises(ArtifactError, match="assets folder is missing") as info:
         load_trained(broken)
     assert "\n" not in str(info.value)
+
+
+def test_predict_runs_texts_in_batches_with_their_labels(trained):
+    """`eenet predict --input` with texts and labels on a trained BERT preset: batched like
+    any input (3 per batch here), and every sample exits where the policy decides on the
+    model's own outputs for that text."""
+    case, tmp = trained
+    if case.model != "bert_4":
+        pytest.skip("text models only")
+    import subprocess
+    import sys
+
+    from eenet.outputs import log_softmax64
+    from eenet.schedulers import fit_policy
+
+    val = load_exit_outputs(tmp / "logits" / "val.npz")
+    costs = np.arange(1.0, case.n_exits + 1)
+    policy = fit_policy("maxprob", val, costs, float(costs.mean()))
+    policy.save(tmp / "policy")
+    texts = np.array(["good great film .", "stocks market shares .", "a film .",
+                      "great game", "market"])
+    labels = np.arange(texts.size) % case.n_classes
+    np.savez(tmp / "texts.npz", x=texts, y=labels)
+    done = subprocess.run(
+        [sys.executable, "-m", "eenet.cli", "predict", "--model", str(tmp / "model"),
+         "--policy", str(tmp / "policy"), "--input", str(tmp / "texts.npz"),
+         "--batch-size", "3", "--device", "cpu", "--json"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    model = load_trained(tmp / "model").eval()
+    with torch.no_grad():
+        logits = np.stack([z.numpy() for z in model(model.collate(texts.tolist()))])
+    exits = policy.decide(log_softmax64(logits.astype(np.float32)))
+    assert report["summary"]["samples"] == texts.size
+    assert report["exits"] == exits.tolist()
+    assert report["predictions"] == logits[exits, np.arange(texts.size)].argmax(-1).tolist()
