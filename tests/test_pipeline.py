@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -52,6 +53,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]
     shutil.copytree(ROOT / "eenet", path / "eenet", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "dvc.yaml", path / "dvc.yaml")
     shutil.copy(ROOT / ".gitignore", path / ".gitignore")
+    shutil.copytree(ROOT / "plots", path / "plots")  # the plot templates dvc.yaml names
     (path / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
     bin_dir = str(Path(sys.executable).parent)
     env = {
@@ -137,8 +139,27 @@ def test_budget_change_reruns_only_scheduling(repo):
     path, env = repo
     diff = run([sys.executable, "-m", "dvc", "params", "diff", "--json"], path, env).stdout
     assert "budget" in json.loads(diff)["params.yaml"]
-    show = run([sys.executable, "-m", "dvc", "exp", "show", "--json"], path, env).stdout
-    assert "test_accuracy" in show and "budget" in show
+    show = json.loads(run([sys.executable, "-m", "dvc", "exp", "show", "--json"], path,
+                          env).stdout)
+    rows = list(_revisions(show))
+    assert len(rows) >= 2  # the baseline commit and the experiment
+    for row in rows:  # every revision's metrics, not only the workspace's (git tracks them)
+        metrics = row["data"]["metrics"]["reports/metrics.json"]
+        assert "error" not in metrics, (row.get("name"), metrics)
+        assert "test_accuracy" in metrics["data"]["methods"]["eenet"]
+
+
+def _revisions(show: Any) -> Any:
+    """Every revision entry (workspace, commits, experiments) of `dvc exp show --json`."""
+    if isinstance(show, dict):
+        if isinstance(show.get("data"), dict) and "metrics" in show["data"]:
+            yield show
+        for value in show.values():
+            yield from _revisions(value)
+    elif isinstance(show, list):
+        for item in show:
+            yield from _revisions(item)
+
 
 
 def test_scheduler_setting_does_not_rerun_training(repo):
@@ -208,3 +229,15 @@ def test_infeasible_budget_is_one_line_error(repo):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert "budget" in lines[0] and "feasible range" in lines[0] and "ms" in lines[0]
+
+
+def test_plots_follow_the_methods_run(repo):
+    """The accuracy plots draw whichever methods ran (here without EENet), one colour each.
+    Last in the module: it leaves the workspace without EENet."""
+    assert "plot" in exp_run(repo, "schedulers.methods=[maxprob,entropy]")
+    path, env = repo
+    shown = json.loads(run([sys.executable, "-m", "dvc", "plots", "show", "--json"], path,
+                           env).stdout)
+    assert not shown.get("errors"), shown.get("errors")
+    values = shown["data"]["accuracy_vs_budget"][0]["content"]["data"]["values"]
+    assert {v["method"] for v in values} == {"maxprob", "entropy", "oracle"}
