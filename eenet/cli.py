@@ -40,6 +40,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EENetError as exc:
         print(f"eenet {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"eenet {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 def stage_cli(main_function: Callable[..., None], description: str | None) -> None:
@@ -60,6 +63,10 @@ def run_stage(main_function, *args, **kwargs) -> None:  # noqa: ANN001
     except EENetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    except KeyboardInterrupt:  # Ctrl-C: one line, the shell's status for SIGINT
+        print("interrupted (no half-written artifact is left; training resumes from its last "
+              "checkpoint)", file=sys.stderr)
+        raise SystemExit(130) from None
 
 
 if __name__ == "__main__":

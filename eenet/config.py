@@ -100,7 +100,8 @@ def check_value(path: str, value: Any, annotation: Any) -> None:
         hint = ""
         if isinstance(value, str) and _is_number(value):
             hint = (" (YAML reads it as text; write it with a dot and a signed exponent, e.g. "
-                    "3.0e-3 or 1.0e+9)")
+                    "3.0e-3 or 1.0e+9)" if "e" in value.lower() else
+                    " (YAML reads a quoted number as text; write it without quotes)")
         raise ConfigError(f"{path}: expected {describe(annotation)}, got {value!r}{hint}")
     low = MINIMUMS.get(path)
     if low is not None and isinstance(value, int) and value < low:

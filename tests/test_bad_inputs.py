@@ -104,6 +104,11 @@ PARAM_CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("epochs not a number", _set("train.epochs", "ten"),
      "train.epochs: expected an integer, got 'ten'"),
     ("negative epochs", _set("train.epochs", -3), "train.epochs: must be an integer >= 1, got -3"),
+    ("quoted epochs", _set("train.epochs", "15"),
+     "train.epochs: expected an integer, got '15' (YAML reads a quoted number as text; write it "
+     "without quotes)"),
+    ("too few generated samples", _set("data.options.num_samples", 50),
+     "data.options.num_samples: must be >= 100, got 50"),
     ("zero batch size", _set("train.batch_size", 0),
      "train.batch_size: must be an integer >= 1, got 0"),
     ("lr in YAML 1.1 exponent form", _set("train.lr", "3e-3"),
@@ -471,3 +476,19 @@ def test_schedule_on_bad_exit_outputs_prints_one_line(ws: Path, write, message: 
     assert proc.returncode == 2 and proc.stdout == ""
     assert "Traceback" not in proc.stderr and "Warning" not in proc.stderr
     assert proc.stderr.splitlines() == [f"eenet schedule: error: {message}"]
+
+
+def test_ctrl_c_in_a_stage_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    """Ctrl-C during a stage ends it with one line and the shell's SIGINT status, not a
+    traceback."""
+    from eenet.cli import run_stage as run_stage_main
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(SystemExit) as caught:
+        run_stage_main(interrupted)
+    assert caught.value.code == 130
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "interrupted (no half-written artifact is left; training resumes from its last "
+        "checkpoint)"]

@@ -22,9 +22,9 @@ def prepare_mnist1d(
     from mnist1d.data import get_dataset_args, make_dataset
 
     if int(num_samples) < 100:
-        raise ConfigError(f"data.num_samples: must be >= 100, got {num_samples}")
+        raise ConfigError(f"data.options.num_samples: must be >= 100, got {num_samples}")
     if not 0.0 < float(val_fraction) < 1.0:
-        raise ConfigError(f"data.val_fraction: must lie in (0, 1), got {val_fraction}")
+        raise ConfigError(f"data.options.val_fraction: must lie in (0, 1), got {val_fraction}")
     args = get_dataset_args()
     args.num_samples = int(num_samples)
     args.seed = int(seed)

@@ -157,7 +157,9 @@ def prepare_text(
     train_idx, val_idx = holdout(len(y_all), val_size, seed)
     if max_train_samples is not None:
         if int(max_train_samples) < 1:
-            raise ConfigError(f"data.max_train_samples: must be >= 1, got {max_train_samples}")
+            raise ConfigError(
+                f"data.options.max_train_samples: must be >= 1, got {max_train_samples}"
+            )
         keep = np.random.default_rng(seed + 1).permutation(len(train_idx))[: int(max_train_samples)]
         train_idx = np.sort(train_idx[keep])
     splits = {
