@@ -99,9 +99,9 @@ def feature_options(settings: Mapping[str, Any]) -> tuple[int, bool, bool]:
 def scorer_extra(settings: Mapping[str, Any], n_exits: int) -> np.ndarray:
     """`scorer_extra_ms` as [K] (zeros when not charged); a wrong length is a ConfigError."""
     extra = np.asarray(settings["scorer_extra_ms"] or np.zeros(n_exits), dtype=np.float64)
-    if extra.shape != (n_exits,) or not np.isfinite(extra).all():
+    if extra.shape != (n_exits,) or not np.isfinite(extra).all() or (extra < 0).any():
         raise ConfigError(
-            f"schedulers.eenet.scorer_extra_ms: expected {n_exits} finite values (one per "
+            f"schedulers.eenet.scorer_extra_ms: expected {n_exits} finite values >= 0 (one per "
             f"exit) or [], got {settings['scorer_extra_ms']!r}"
         )
     return extra
@@ -113,10 +113,12 @@ def fixed_costs(settings: Mapping[str, Any], costs: np.ndarray) -> dict[str, np.
     if not isinstance(extra, Mapping) or any(
         name not in FIXED_SCORES or np.shape(values) != costs.shape
         or not np.isfinite(np.asarray(values, dtype=np.float64)).all()
+        or (np.asarray(values, dtype=np.float64) < 0).any()
         for name, values in extra.items()
     ):
         raise ConfigError(
-            f"schedulers.eenet.fixed_extra_ms: expected {{score: {costs.size} finite values}} "
+            f"schedulers.eenet.fixed_extra_ms: expected {{score: {costs.size} finite values "
+            f">= 0}} "
             f"for scores among {', '.join(FIXED_SCORES)}, or {{}}; got {extra!r}"
         )
     return {src: costs + np.asarray(extra.get(src, np.zeros(costs.size)), dtype=np.float64)
