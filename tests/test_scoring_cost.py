@@ -118,8 +118,8 @@ def test_bad_scorer_cost_settings_and_tables_are_one_line_errors(pair, costs, tm
     val, _ = pair
     with pytest.raises(ConfigError) as err:
         fit_policy("eenet", val, costs, 1.9, _learned([0.1, 0.2]))
-    assert str(err.value) == ("schedulers.eenet.scorer_extra_ms: expected 3 finite values (one "
-                              "per exit) or [], got [0.1, 0.2]")
+    assert str(err.value) == ("schedulers.eenet.scorer_extra_ms: expected 3 finite values >= 0 "
+                              "(one per exit) or [], got [0.1, 0.2]")
     path = tmp_path / "scoring.json"
     path.write_text(json.dumps({"charged": True, "extra_ms": {"eenet": [0.0, 0.1]}}))
     with pytest.raises(ArtifactError, match=r"2 exits, the latency table has 3; rerun "):
@@ -138,7 +138,7 @@ def test_eenet_charges_its_fixed_entropy_candidate_too(pair, costs):
     assert policy.planned_costs == pytest.approx(costs + np.array([0.1, 0.15, 0.15]))
     assert policy.val_cost_ms == pytest.approx(1.2, rel=0.01)
     with pytest.raises(ConfigError, match=r"^schedulers\.eenet\.fixed_extra_ms: expected "
-                                          r"\{score: 3 finite values\}"):
+                                          r"\{score: 3 finite values >= 0\}"):
         fit_policy("eenet", val, costs, 1.9, {**settings, "fixed_extra_ms": {"oracle": [0] * 3}})
 
 
