@@ -58,9 +58,11 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
     return write_with(path, lambda tmp: tmp.write_text(text))
 
 
-def write_json(path: str | os.PathLike, obj: Any) -> Path:
-    """Atomically write `obj` as indented JSON."""
-    return write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+def write_json(path: str | os.PathLike, obj: Any, strict: bool = False) -> Path:
+    """Atomically write `obj` as indented JSON; `strict`: refuse NaN and infinities (which
+    Python writes as NaN / Infinity, not JSON)."""
+    return write_text(path, json.dumps(obj, indent=2, sort_keys=False, allow_nan=not strict)
+                      + "\n")
 
 
 @contextmanager

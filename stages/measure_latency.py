@@ -19,6 +19,9 @@ def main(model_dir: str, data_dir: str, scheduler_dir: str, latency_json: str, t
     if not report["enabled"]:
         print("measure.enabled is false: nothing measured")
         return
+    if report["plan"] != "measured":
+        print(f"note: the plan is a latency table imported from {report['plan']}: 'ratio' "
+              "compares this host's time with it; 'ratio_own_profile' compares like with like")
     for method, row in report["methods"].items():
         print(f"{method:>9}: {row['ms_per_sample']:.4g} ms/sample measured, "
               f"{row['planned_ms']:.4g} planned (ratio {row['ratio']:.3f}, medians "

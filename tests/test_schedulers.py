@@ -490,3 +490,29 @@ def test_eenet_lookahead_round_trip_and_corruption(tmp_path, pair, costs):
     (tmp_path / "q" / "policy.json").write_text(json.dumps(meta))
     with pytest.raises(ArtifactError, match="no lookahead heads"):
         load_policy(tmp_path / "q")
+
+
+@pytest.mark.parametrize("method", ["maxprob", "patience", "eenet"])
+def test_saved_policies_are_strict_json_and_old_files_still_load(pair, costs, tmp_path, method):
+    """policy.json parses with a strict JSON reader (the last threshold, -inf, is written as
+    the text "-inf", not Python's -Infinity that jq and JavaScript refuse), reloads to the same
+    decisions, and a file written the old way still loads."""
+    val, test = pair
+    policy = fit_policy(method, val, costs, 1.6, FAST_EENET if method == "eenet" else None)
+    policy.save(tmp_path / "new")
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"not strict JSON: {constant}")
+
+    meta = json.loads((tmp_path / "new/policy.json").read_text(), parse_constant=refuse)
+    assert meta["thresholds"][-1] == "-inf"
+    expected = policy.exits_for(test)
+    np.testing.assert_array_equal(load_policy(tmp_path / "new").exits_for(test), expected)
+    old = tmp_path / "old"
+    old.mkdir()
+    for item in (tmp_path / "new").iterdir():
+        (old / item.name).write_bytes(item.read_bytes())
+    meta["thresholds"] = [float(t) for t in meta["thresholds"]]
+    (old / "policy.json").write_text(json.dumps(meta))  # Python's default: -Infinity
+    assert "-Infinity" in (old / "policy.json").read_text()
+    np.testing.assert_array_equal(load_policy(old).exits_for(test), expected)

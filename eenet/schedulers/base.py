@@ -7,6 +7,7 @@ a sample leaves at the first k with s_k >= t_k, the last exit takes everything l
 
 from __future__ import annotations
 
+import math
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -134,6 +135,14 @@ def resolve_settings(
     return {**defaults, **settings}
 
 
+def json_number(value: float) -> float | str:
+    """`value` for strict JSON: a finite float as is, an infinity or NaN as the text float()
+    reads back ("inf", "-inf", "nan"; JSON has no such numbers, jq and JavaScript refuse
+    Python's -Infinity)."""
+    value = float(value)
+    return value if math.isfinite(value) else str(value)
+
+
 @dataclass
 class FittedPolicy(ABC):
     """A policy fitted at one budget: plain data that can be saved and reloaded."""
@@ -226,8 +235,8 @@ class FittedPolicy(ABC):
         return {
             "method": self.method,
             "budget_ms": self.budget_ms,
-            "thresholds": [float(t) for t in self.thresholds],
-            "val_cost_ms": self.val_cost_ms,
+            "thresholds": [json_number(t) for t in self.thresholds],
+            "val_cost_ms": json_number(self.val_cost_ms),
             "val_exit_fractions": list(self.val_exit_fractions),
             "fit_seconds": self.fit_seconds,
             "settings": self.settings,
@@ -240,7 +249,7 @@ class FittedPolicy(ABC):
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         self.save_tensors(directory)
-        return write_json(directory / POLICY_FILE, self.metadata())
+        return write_json(directory / POLICY_FILE, self.metadata(), strict=True)
 
     def save_tensors(self, directory: Path) -> None:  # noqa: B027 - optional hook
         """Subclasses with weights write them here (safetensors)."""
@@ -255,7 +264,7 @@ class FittedPolicy(ABC):
         return cls(
             method=meta["method"],
             budget_ms=float(meta["budget_ms"]),
-            thresholds=np.asarray(meta["thresholds"], dtype=np.float64),
+            thresholds=np.array([float(t) for t in meta["thresholds"]], dtype=np.float64),
             val_cost_ms=float(meta.get("val_cost_ms", float("nan"))),
             val_exit_fractions=list(meta.get("val_exit_fractions", [])),
             fit_seconds=float(meta.get("fit_seconds", 0.0)),
