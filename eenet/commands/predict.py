@@ -13,7 +13,6 @@ import json
 import os
 import sys
 import zipfile
-from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -303,24 +302,19 @@ def run(args: argparse.Namespace, predictor: EarlyExitPredictor,
     """Early exit over --data or --input on --threads torch threads: the result, whether the
     labels are known, and the thread count it ran on."""
     from eenet.data.prepared import PreparedDataset, read_meta
-    from eenet.training import make_loader
 
     model = predictor.model
     if args.data:
         if int(read_meta(args.data).get("num_classes", classes)) != classes:
             raise ArtifactError(f"--data: {args.data} does not have the model's {classes} classes")
         dataset = PreparedDataset(args.data, args.split)
-        batches: Iterable[tuple[Any, Any]] = make_loader(dataset, model, args.batch_size,
-                                                          shuffle=False, seed=0)
-        has_labels = True
-    else:
-        inputs, labels = read_input_file(args.input, model, classes)
-        batches = _batches(model, inputs, labels, args.batch_size)
-        has_labels = labels is not None
+        with num_threads(args.threads):
+            return (predictor.predict_dataset(dataset, args.batch_size), True,
+                    torch.get_num_threads())
+    inputs, labels = read_input_file(args.input, model, classes)
     with num_threads(args.threads):
-        threads = torch.get_num_threads()
-        result = predictor.predict_batches(batches)
-    return result, has_labels, threads
+        return (predictor.predict_batches(_batches(model, inputs, labels, args.batch_size)),
+                labels is not None, torch.get_num_threads())
 
 
 def summary_line(summary: dict[str, Any], fractions: np.ndarray) -> str:

@@ -95,10 +95,15 @@ def parse_methods(text: str) -> list[str]:
     return list(dict.fromkeys(methods))
 
 
+def is_auto(text: str) -> bool:
+    """Whether --budgets asks for the pipeline's automatic sweep."""
+    return text.strip().lower() == AUTO
+
+
 def parse_budgets(text: str, costs: Any) -> list[float]:
     """Comma list of budgets (ms/sample or 'N%'), each checked against the feasible range, or
     'auto': the pipeline's sweep over the feasible range, first exit's cost to the last's."""
-    if text.strip().lower() == AUTO:  # one point when the costs leave no range (one exit)
+    if is_auto(text):  # one point when the costs leave no range (one exit)
         return list(dict.fromkeys(resolve_sweep(AUTO, costs, "--budgets")))
     parts = [b.strip() for b in text.split(",") if b.strip()]
     if not parts:
@@ -227,7 +232,7 @@ def handler(args: argparse.Namespace) -> int:
     check_split_pair(val, test, costs, (args.val, args.test))
     if args.save:
         check_save_dir(args.save)
-    for budget in budgets if args.budgets.strip().lower() != AUTO else []:
+    for budget in [] if is_auto(args.budgets) else budgets:
         if no_early_exit(costs, budget):
             print(f"note: --budgets {budget:g} ms/sample is at or above the last exit's cost "
                   f"({costs[-1]:g}): no early exit is needed, every fitted method sends all "
