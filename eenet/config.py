@@ -331,7 +331,7 @@ def check_measure(path: str, value: Any) -> None:
 
 
 def check_schedulers(path: str, value: Any) -> None:
-    from eenet.schedulers import available_methods, method_defaults
+    from eenet.schedulers import available_methods, check_method_settings, method_defaults
     from eenet.sweep import check_methods
 
     methods = available_methods()
@@ -348,10 +348,7 @@ def check_schedulers(path: str, value: Any) -> None:
                 {k: (Any if d is None else float if type(d) is float else type(d))
                  for k, d in defaults.items()},
             )
-    if isinstance(value.get("eenet"), dict):  # EENet's ranges too, before anything is fitted
-        from eenet.schedulers.eenet.settings import check_settings
-
-        check_settings({**method_defaults("eenet"), **value["eenet"]})
+            check_method_settings(method, value[method])  # its ranges, before anything fits
 
 
 def check_setup(path: str, value: Any) -> None:

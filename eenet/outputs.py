@@ -89,29 +89,37 @@ class ExitOutputs:
         return 100.0 * self.correct().mean(axis=1)
 
 
+def checked_labels(labels: np.ndarray, n_samples: int, n_classes: int, source: str,
+                   name: str = "labels") -> np.ndarray:
+    """`labels` as int64 after checking them: one integer per sample, each in [0, n_classes);
+    an ArtifactError naming `source` and the array's `name` otherwise."""
+    if labels.ndim != 1 or labels.shape[0] != n_samples:
+        raise ArtifactError(
+            f"{source}: {name} must be [n_samples] with n_samples={n_samples}, "
+            f"got shape {labels.shape}"
+        )
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise ArtifactError(f"{source}: {name} must be integers, got dtype {labels.dtype}")
+    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+        raise ArtifactError(
+            f"{source}: {name} must lie in [0, {n_classes - 1}] ({n_classes} classes), "
+            f"got [{labels.min()}, {labels.max()}]"
+        )
+    return labels.astype(np.int64, copy=False)
+
+
 def validate_exit_outputs(outputs: ExitOutputs, source: str = "exit outputs") -> ExitOutputs:
     """Check shapes, dtypes, finiteness and label range; raise ArtifactError naming `source`."""
-    logits, labels = outputs.logits, outputs.labels
+    logits = outputs.logits
     if logits.ndim != 3:
         raise ArtifactError(
             f"{source}: logits must be [n_exits, n_samples, n_classes], got shape {logits.shape}"
         )
-    if labels.ndim != 1 or labels.shape[0] != logits.shape[1]:
-        raise ArtifactError(
-            f"{source}: labels must be [n_samples] with n_samples={logits.shape[1]}, "
-            f"got shape {labels.shape}"
-        )
     if logits.shape[0] < 1 or logits.shape[1] < 1 or logits.shape[2] < 2:
         raise ArtifactError(f"{source}: need >=1 exit, >=1 sample, >=2 classes; got {logits.shape}")
-    if not np.issubdtype(labels.dtype, np.integer):
-        raise ArtifactError(f"{source}: labels must be integers, got dtype {labels.dtype}")
+    checked_labels(outputs.labels, logits.shape[1], logits.shape[2], source)
     if not np.isfinite(logits).all():
         raise ArtifactError(f"{source}: logits contain NaN or inf")
-    if labels.min() < 0 or labels.max() >= logits.shape[2]:
-        raise ArtifactError(
-            f"{source}: labels must lie in [0, {logits.shape[2] - 1}], "
-            f"got [{labels.min()}, {labels.max()}]"
-        )
     return outputs
 
 
@@ -223,9 +231,8 @@ def load_exit_outputs(path: str | os.PathLike) -> ExitOutputs:
         raise
     except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:
         raise ArtifactError(f"{path}: not a readable npz file ({exc})") from None
-    if not np.issubdtype(labels.dtype, np.integer):
-        raise ArtifactError(f"{path}: labels must be integers, got dtype {labels.dtype}")
-    return validate_exit_outputs(ExitOutputs(logits, labels.astype(np.int64)), str(path))
+    validate_exit_outputs(ExitOutputs(logits, labels), str(path))
+    return ExitOutputs(logits, labels.astype(np.int64, copy=False))
 
 
 # ---------------------------------------------------------------- costs
@@ -349,10 +356,19 @@ def read_cost_column(path: Path) -> tuple[list[float], str | None]:
     return values, header
 
 
+def ms_per_unit(unit: str | None) -> float | None:
+    """Milliseconds in one `unit` of a costs column (its header, any case): 1000 for seconds,
+    1 for ms or no unit; None for a unit neither names."""
+    if unit is None or unit.lower() in MS_UNITS:
+        return 1.0
+    return 1000.0 if unit.lower() in SECONDS_UNITS else None
+
+
 def csv_costs_ms(path: Path) -> list[float]:
-    """A one-column CSV's costs in ms: its values, times 1000 under a header naming seconds."""
+    """A one-column CSV's costs in ms: its values, times 1000 under a header naming seconds
+    (any other header is a column name: ms)."""
     values, header = read_cost_column(path)
-    scale = 1000.0 if header in SECONDS_UNITS else 1.0
+    scale = ms_per_unit(header) or 1.0
     return [v * scale for v in values]
 
 

@@ -31,10 +31,9 @@ from eenet.devices import num_threads, resolve_device
 from eenet.errors import ArtifactError, ConfigError, EENetError
 from eenet.models.base import MultiExitModel, batch_size_of
 from eenet.outputs import (
-    MS_UNITS,
-    SECONDS_UNITS,
     load_latency,
     log_softmax64,
+    ms_per_unit,
     read_cost_column,
     validate_costs,
 )
@@ -279,14 +278,11 @@ def load_latency_table(path: str | os.PathLike, unit: str | None = None) -> dict
             f"profile.table: {path}: expected a .json latency table or a one-column .csv"
         )
     values, header = read_cost_column(path)
-    chosen = (unit or header or "ms").lower()
-    if chosen in SECONDS_UNITS:
-        scale = 1000.0
-    elif chosen in MS_UNITS:
-        scale = 1.0
-    else:
+    scale = ms_per_unit(unit or header)
+    if scale is None:
         raise ConfigError(
-            f"profile.table: {path}: unknown unit {chosen!r}; use 'ms' or 's' as the header"
+            f"profile.table: {path}: unknown unit {unit or header!r}; use 'ms' or 's' as the "
+            "header"
         )
     costs = validate_costs([v * scale for v in values], str(path))
     return {

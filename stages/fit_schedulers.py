@@ -16,7 +16,7 @@ from eenet.cli import stage_cli
 from eenet.outputs import check_compatible, load_exit_outputs, load_latency
 from eenet.params import group, read_params
 from eenet.schedulers.eenet import FIXED_SCORES
-from eenet.schedulers.plans import no_early_exit
+from eenet.schedulers.plans import no_early_exit_note
 from eenet.scoring_cost import load_scoring, method_extra
 from eenet.sweep import fit_all
 
@@ -43,9 +43,9 @@ def main(val_npz: str, latency_json: str, scoring_json: str, out_dir: str) -> No
                     budget_spec=params["budget"],
                     charged={m: e for m, e in charged.items() if m != "eenet"})
     print(f"fitted {len(index['entries'])} schedulers; headline budget {headline:.4g} ms/sample")
-    if no_early_exit(np.asarray(costs), headline):
-        print(f"  note: the headline budget is at or above the last exit's cost ({costs[-1]:.4g} "
-              "ms): no early exit is needed, every method sends all samples to the last exit")
+    note = no_early_exit_note(np.asarray(costs), headline, "budget")
+    if note:
+        print(f"  {note}")
     for entry in index["entries"]:
         if "fitted_ms" in entry:
             print(f"  {entry['method']} at {entry['budget_ms']:.4g} ms: below its charged "

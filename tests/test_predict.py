@@ -378,12 +378,12 @@ def test_predict_out_creates_missing_folders(workspace, policy_dir, tmp_path) ->
 @pytest.mark.parametrize(
     ("y", "message"),
     [
-        (np.arange(50), "'y' must lie in [0, 9] (the model has 10 classes), got [0, 49]"),
-        (np.arange(50) % 10 - 1, "'y' must lie in [0, 9] (the model has 10 classes), got [-1, 8]"),
-        ((np.arange(50) % 10).astype(np.float64), "'y' must hold integer class labels, got "
+        (np.arange(50), "'y' must lie in [0, 9] (10 classes), got [0, 49]"),
+        (np.arange(50) % 10 - 1, "'y' must lie in [0, 9] (10 classes), got [-1, 8]"),
+        ((np.arange(50) % 10).astype(np.float64), "'y' must be integers, got "
                                                   "dtype float64"),
-        (np.arange(50) % 2 == 0, "'y' must hold integer class labels, got dtype bool"),
-        (np.arange(49) % 10, "'y' must have one label per sample"),
+        (np.arange(50) % 2 == 0, "'y' must be integers, got dtype bool"),
+        (np.arange(49) % 10, "'y' must be [n_samples] with n_samples=50, got shape (49,)"),
     ],
 )
 def test_predict_checks_input_labels(workspace, policy_dir, tmp_path, y, message) -> None:

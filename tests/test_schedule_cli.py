@@ -150,7 +150,8 @@ def test_budget_at_or_above_the_full_cost_is_noted(files):
                    "2.0,3.0,3.5", "--json")
     assert proc.returncode == 0, proc.stderr
     notes = [ln for ln in proc.stderr.splitlines() if ln.startswith("note:")]
-    assert len(notes) == 2 and "3.5 ms/sample is at or above the last exit's cost (3)" in notes[1]
+    assert len(notes) == 2
+    assert "--budgets 3.5 ms/sample is at or above the last exit's cost (3 ms)" in notes[1]
     for r in json.loads(proc.stdout):
         assert (r["exit_fractions"][-1] == 1.0) == (r["budget"] >= 3.0)
 

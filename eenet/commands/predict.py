@@ -23,6 +23,7 @@ from eenet.atomic import write_json
 from eenet.devices import num_threads
 from eenet.errors import ArtifactError, ConfigError
 from eenet.models.base import MultiExitModel
+from eenet.outputs import checked_labels
 
 if TYPE_CHECKING:
     from eenet.runtime import EarlyExitPredictor, EarlyExitResult
@@ -69,7 +70,7 @@ def read_input_file(
     if x.ndim < 1 or x.shape[0] < 1:
         raise ArtifactError(f"--input: {path}: no samples (shape {x.shape})")
     if labels is not None:
-        labels = check_labels(path, labels, x.shape[0], num_classes)
+        labels = checked_labels(labels, x.shape[0], num_classes, f"--input: {path}", "'y'")
     example = model.example_inputs(1)
     takes_texts = not isinstance(example, torch.Tensor)
     if (x.dtype.kind in "US") != takes_texts:
@@ -104,19 +105,6 @@ def _load_arrays(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
             return npz["x"], npz["y"] if "y" in npz.files else None
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise ArtifactError(f"--input: {path}: not a readable numpy file ({exc})") from None
-
-
-def check_labels(path: Path, y: np.ndarray, n_samples: int, num_classes: int) -> np.ndarray:
-    """`y` as int64: one integer label per sample, each in [0, num_classes)."""
-    if y.shape != (n_samples,):
-        raise ArtifactError(f"--input: {path}: 'y' must have one label per sample")
-    if not np.issubdtype(y.dtype, np.integer):
-        raise ArtifactError(f"--input: {path}: 'y' must hold integer class labels, got dtype "
-                            f"{y.dtype}")
-    if y.size and (y.min() < 0 or y.max() >= num_classes):
-        raise ArtifactError(f"--input: {path}: 'y' must lie in [0, {num_classes - 1}] (the "
-                            f"model has {num_classes} classes), got [{y.min()}, {y.max()}]")
-    return y.astype(np.int64)
 
 
 def _batches(model: MultiExitModel, inputs: torch.Tensor | list[str],

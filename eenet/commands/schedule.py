@@ -22,7 +22,7 @@ from eenet.evaluation import ORACLE, check_split_pair, evaluate_sweep, fit_sweep
 from eenet.outputs import load_costs, load_exit_outputs
 from eenet.schedulers import available_methods
 from eenet.schedulers.base import FittedPolicy
-from eenet.schedulers.plans import no_early_exit
+from eenet.schedulers.plans import no_early_exit_note
 from eenet.sweep import INDEX_FILE, save_policies
 
 AUTO = "auto"
@@ -233,10 +233,9 @@ def handler(args: argparse.Namespace) -> int:
     if args.save:
         check_save_dir(args.save)
     for budget in [] if is_auto(args.budgets) else budgets:
-        if no_early_exit(costs, budget):
-            print(f"note: --budgets {budget:g} ms/sample is at or above the last exit's cost "
-                  f"({costs[-1]:g}): no early exit is needed, every fitted method sends all "
-                  "samples to the last exit", file=sys.stderr)
+        note = no_early_exit_note(costs, budget, "--budgets")
+        if note:
+            print(note, file=sys.stderr)
     budgets, fitted = fit_sweep(val, costs, methods, budgets, settings, seed=args.seed)
     rows = evaluate_sweep(val, test, costs, budgets, fitted)
     note = validation_overrun_note(rows, val.n_samples)

@@ -33,7 +33,14 @@ _METHODS: dict[str, tuple[str, str]] = {
     "patience": ("eenet.schedulers.patience", "PatiencePolicy"),
 }
 
-__all__ = ["FittedPolicy", "available_methods", "fit_policy", "load_policy", "method_defaults"]
+__all__ = [
+    "FittedPolicy",
+    "available_methods",
+    "check_method_settings",
+    "fit_policy",
+    "load_policy",
+    "method_defaults",
+]
 
 
 def available_methods() -> list[str]:
@@ -50,6 +57,15 @@ def _module(method: str, param: str = "schedulers.methods") -> ModuleType:
 def method_defaults(method: str) -> dict[str, Any]:
     """The settings a method accepts, with their defaults."""
     return dict(_module(method).DEFAULTS)
+
+
+def check_method_settings(method: str, settings: Mapping[str, Any] | None) -> None:
+    """`settings` over `method`'s defaults within the method's own ranges: its module's
+    `check_settings` where it has one (one-line ConfigError naming the setting)."""
+    module = _module(method)
+    check = getattr(module, "check_settings", None)
+    if check is not None:
+        check(resolve_settings(method, module.DEFAULTS, settings))
 
 
 def fit_log_probs(

@@ -32,6 +32,16 @@ def no_early_exit(costs: np.ndarray, budget_ms: float) -> bool:
     return float(budget_ms) >= float(np.asarray(costs)[-1])
 
 
+def no_early_exit_note(costs: np.ndarray, budget_ms: float, name: str) -> str | None:
+    """The note for a budget (`name`: the parameter that gave it) at or above the last exit's
+    cost; None for a budget that needs early exit."""
+    if not no_early_exit(costs, budget_ms):
+        return None
+    return (f"note: {name} {budget_ms:.4g} ms/sample is at or above the last exit's cost "
+            f"({float(np.asarray(costs)[-1]):.4g} ms): no early exit is needed, every method "
+            "sends all samples to the last exit")
+
+
 def last_exit_plan(n_exits: int) -> np.ndarray:
     plan = np.zeros(n_exits)
     plan[-1] = 1.0

@@ -31,7 +31,13 @@ from eenet.schedulers.eenet.lookahead import lookahead_scores, solve_lookahead, 
 from eenet.schedulers.eenet.policy import WEIGHTS_FILE, EENetPolicy
 from eenet.schedulers.eenet.scorer import ExitScorer, check_weights, compile_scorer
 from eenet.schedulers.eenet.selection import paired_z
-from eenet.schedulers.eenet.settings import DEFAULTS, FIXED_SCORES, LEARNED, LOOKAHEAD
+from eenet.schedulers.eenet.settings import (
+    DEFAULTS,
+    FIXED_SCORES,
+    LEARNED,
+    LOOKAHEAD,
+    check_settings,
+)
 
 __all__ = [
     "DEFAULTS",
@@ -41,6 +47,7 @@ __all__ = [
     "WEIGHTS_FILE",
     "EENetPolicy",
     "ExitScorer",
+    "check_settings",
     "check_weights",
     "compile_scorer",
     "data_features",
