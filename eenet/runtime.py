@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,6 +66,21 @@ class EarlyExitResult:
             labels=None if any(x is None for x in labels) else np.concatenate(labels),
             logits=None if any(x is None for x in logits) else np.concatenate(logits, axis=1),
         )
+
+
+@contextmanager
+def evaluating(model: torch.nn.Module) -> Iterator[None]:
+    """The model in eval mode inside the block (no dropout, batch norm's running statistics,
+    which stay untouched), back in its former mode afterwards. Costs one attribute read when
+    the model already is in eval mode."""
+    training = model.training
+    if training:
+        model.eval()
+    try:
+        yield
+    finally:
+        if training:
+            model.train()
 
 
 def forced_exit_thresholds(n_exits: int) -> np.ndarray:
@@ -125,9 +141,17 @@ class EarlyExitPredictor:
             return logits.numpy()
         return logits.float().cpu().numpy()
 
-    @torch.inference_mode()
     def _run(self, inputs: Any, thresholds: np.ndarray, stop: int, keep_logits: bool,
              tie_shares: list[float] | None = None, first_index: int = 0) -> EarlyExitResult:
+        """`_steps` with the model in eval mode (a caller may have put it back in training
+        mode since the predictor was made: dropout and batch statistics would then change the
+        predictions and the exits), its mode restored afterwards."""
+        with evaluating(self.model):
+            return self._steps(inputs, thresholds, stop, keep_logits, tie_shares, first_index)
+
+    @torch.inference_mode()
+    def _steps(self, inputs: Any, thresholds: np.ndarray, stop: int, keep_logits: bool,
+               tie_shares: list[float] | None = None, first_index: int = 0) -> EarlyExitResult:
         """Run exits 0..`stop`; at exit k < K-1 score the samples present and let those with
         score >= thresholds[k] leave (those scoring exactly thresholds[k] by their tie share,
         where the policy has one below 1); everyone still present leaves at `stop`.

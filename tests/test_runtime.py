@@ -182,6 +182,39 @@ def test_exited_samples_are_not_computed_further(inputs) -> None:
     assert model.seen == [N, N - counts[0], counts[2]]
 
 
+class DropoutNet(TinyNet):
+    """TinyNet with dropout and batch norm before its heads (both differ in training mode)."""
+
+    def __init__(self) -> None:
+        super().__init__(num_classes=5)
+        self.drop = torch.nn.Dropout(0.5)
+        self.norm = torch.nn.BatchNorm1d(8)
+
+    def run_head(self, k, state):
+        return self.heads[k](self.drop(self.norm(state["h"])).mean(dim=-1))
+
+
+def test_a_model_put_back_in_training_mode_still_runs_in_eval_mode(inputs, val_inputs) -> None:
+    """A caller training the model between calls (model.train()) gets the eval-mode decisions,
+    its batch norm statistics untouched, and its model back in training mode."""
+    torch.manual_seed(0)
+    model = DropoutNet().eval()
+    policy = fitted(MaxProbPolicy, model, val_inputs, (0.4, 0.3, 0.3))
+    want_pred, want_exit = simulate(model, inputs, policy)
+    predictor = EarlyExitPredictor(model, policy, device="cpu")
+    running = model.norm.running_mean.clone()
+    model.train()
+    for batch_size in (1, 7, N):
+        result = run_in_batches(predictor, inputs, batch_size)
+        np.testing.assert_array_equal(result.exits, want_exit)
+        np.testing.assert_array_equal(result.predictions, want_pred)
+        assert model.training
+    assert torch.equal(model.norm.running_mean, running)
+    forced = predictor.predict_exit(inputs, 1)
+    np.testing.assert_array_equal(forced.predictions, exit_logits(model.eval(), inputs)[1]
+                                  .argmax(-1))
+
+
 def test_policy_with_wrong_number_of_exits_is_an_artifact_error(model) -> None:
     policy = MaxProbPolicy("bad", 1.0, np.array([0.5, -np.inf]))
     with pytest.raises(ArtifactError, match="2 thresholds but the model has 3 exits"):
