@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Subset
 
 from eenet.devices import resolve_device
 from eenet.errors import ArtifactError
@@ -233,15 +233,12 @@ def collate_split(
     model: MultiExitModel, dataset: Dataset, batch_size: int, limit: int | None,
     device: torch.device,
 ) -> list[tuple[Any, torch.Tensor]]:
-    """The first `limit` samples (all when None) as model-ready (inputs on `device`, labels)
-    batches, in order: collated before any timing."""
-    batches, seen = [], 0
-    for inputs, labels in make_loader(dataset, model, batch_size, shuffle=False, seed=0):
-        batches.append((to_device(inputs, device), labels))
-        seen += len(labels)
-        if limit is not None and seen >= limit:
-            break
-    return batches
+    """The first `limit` samples (all when None or 0), exactly, as model-ready (inputs on
+    `device`, labels) batches, in order: collated before any timing."""
+    if limit:
+        dataset = Subset(dataset, range(min(int(limit), len(dataset))))
+    return [(to_device(inputs, device), labels)
+            for inputs, labels in make_loader(dataset, model, batch_size, shuffle=False, seed=0)]
 
 
 def measure_real_latency(
@@ -258,16 +255,21 @@ def measure_real_latency(
 ) -> dict[str, Any]:
     """Real early exit of a saved model + policy on a prepared split, without DVC.
 
-    Batches are collated before timing; the first `warmup_batches` are run untimed. Returns
+    `limit` caps the samples run (None or 0: the whole split). Batches are collated before
+    timing; the first `warmup_batches` are run untimed. Returns
     plain data: mean and median ms/sample (median over calls, per sample), each call's
     ms/sample, scheduler ms/sample,
     exit fractions, accuracy, and the exits' ids so a caller can compare with a plan.
     """
+    from eenet.config import check_minimums
     from eenet.data.prepared import PreparedDataset
     from eenet.devices import num_threads
     from eenet.models.artifact import load_trained
     from eenet.schedulers import load_policy
 
+    check_minimums("measure_real_latency", {
+        "batch_size": (batch_size, 1), "threads": (threads, 0),
+        "warmup_batches": (warmup_batches, 0), "limit": (0 if limit is None else limit, 0)})
     target = resolve_device(device)
     model = load_trained(model_dir)
     policy = load_policy(policy_dir)

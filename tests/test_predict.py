@@ -193,6 +193,39 @@ def test_measure_real_latency_without_dvc(workspace, policy_dir) -> None:
     json.dumps(out)
 
 
+@pytest.mark.parametrize("batch_size,limit", [(7, 20), (64, 10), (3, 500), (200, 0)])
+def test_measured_samples_are_exactly_the_first_limit(workspace, policy_dir, batch_size,
+                                                      limit) -> None:
+    """`limit` (measure.limit) counts samples, not batches: a batch size that does not divide
+    it runs exactly `limit` samples (not a whole last batch more); 0 or more than the split:
+    the whole split."""
+    from eenet.runtime import collate_split, measure_real_latency
+
+    want = min(limit or 100, 100)
+    batches = collate_split(workspace["model"], PreparedDataset(workspace["data"], "test"),
+                            batch_size, limit, torch.device("cpu"))
+    assert sum(len(labels) for _, labels in batches) == want
+    assert max(len(labels) for _, labels in batches) == min(batch_size, want)
+    out = measure_real_latency(workspace["root"] / "model", policy_dir, workspace["data"],
+                               batch_size=batch_size, device="cpu", limit=limit)
+    assert out["n_samples"] == len(out["exits"]) == want
+    np.testing.assert_array_equal(
+        out["exits"], load_policy(policy_dir).decide(workspace["test"].log_probs())[:want])
+
+
+@pytest.mark.parametrize("setting,value", [("batch_size", 0), ("threads", -1), ("limit", -5),
+                                           ("warmup_batches", -1)])
+def test_measure_real_latency_settings_are_one_line_errors(workspace, policy_dir, setting,
+                                                           value) -> None:
+    from eenet.errors import ConfigError
+    from eenet.runtime import measure_real_latency
+
+    with pytest.raises(ConfigError, match=rf"^measure_real_latency\.{setting}: must be an "
+                                          rf"integer >= \d, got {value}$"):
+        measure_real_latency(workspace["root"] / "model", policy_dir, workspace["data"],
+                             device="cpu", **{setting: value})
+
+
 def test_policies_saved_by_schedule_run_in_predict(workspace, tmp_path, capsys) -> None:
     """Bring-your-own-outputs round trip: `eenet schedule --save` on dumped exit outputs, then
     `eenet predict --policy` with one saved policy exits each test sample where it decides."""
