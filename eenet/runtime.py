@@ -211,13 +211,16 @@ class EarlyExitPredictor:
         seconds = time.perf_counter() - start
         return EarlyExitResult(predictions, exits, seconds, schedule, logits=kept)
 
-    def predict_batches(self, batches: Iterable[tuple[Any, torch.Tensor]]) -> EarlyExitResult:
-        """Run over (inputs, labels) batches, e.g. a DataLoader; results in order."""
+    def predict_batches(self, batches: Iterable[Any]) -> EarlyExitResult:
+        """Run over the batches of e.g. a DataLoader, results in order: (inputs, labels) pairs,
+        or inputs alone (a tensor, a dict, or the one-item list of `TensorDataset(x)`), then
+        the result has no labels."""
         parts, seen = [], 0
-        for inputs, labels in batches:
+        for batch in batches:
+            inputs, labels = split_batch(batch)
             part = self.predict(inputs, first_index=seen)
             seen += part.n_samples
-            part.labels = np.asarray(labels, dtype=np.int64)
+            part.labels = labels
             parts.append(part)
         if not parts:
             raise ArtifactError("no samples to predict")
@@ -227,6 +230,21 @@ class EarlyExitPredictor:
         """Run over a dataset of (input, label) items, batched with the model's `collate`."""
         loader = make_loader(dataset, self.model, batch_size, shuffle=False, seed=0)
         return self.predict_batches(loader)
+
+
+def split_batch(batch: Any) -> tuple[Any, np.ndarray | None]:
+    """A loader's batch as (inputs, int64 labels on the host, or None when it has none)."""
+    if not isinstance(batch, tuple | list):
+        return batch, None
+    if len(batch) == 1:
+        return batch[0], None
+    if len(batch) != 2:
+        raise ArtifactError(f"predict_batches: a batch of {len(batch)} items; expected "
+                            f"(inputs, labels) or inputs alone")
+    inputs, labels = batch
+    if isinstance(labels, torch.Tensor):
+        labels = labels.detach().cpu().numpy()
+    return inputs, np.asarray(labels, dtype=np.int64)
 
 
 def collate_split(

@@ -233,6 +233,25 @@ def test_predict_batches_keeps_order_and_labels(model, inputs) -> None:
     assert result.seconds > 0 and 0 < result.schedule_seconds < result.seconds
 
 
+def test_predict_batches_takes_a_dataloader_with_or_without_labels(model, inputs) -> None:
+    """A DataLoader of TensorDataset(x, y) gives labels; of TensorDataset(x), or bare input
+    batches, none: same exits either way."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    policy = fitted(MaxProbPolicy, model, inputs, (0.4, 0.3, 0.3))
+    predictor = EarlyExitPredictor(model, policy, device="cpu")
+    labels = torch.arange(N) % 5
+    labelled = predictor.predict_batches(DataLoader(TensorDataset(inputs, labels),
+                                                    batch_size=7))
+    np.testing.assert_array_equal(labelled.labels, labels.numpy())
+    for batches in (DataLoader(TensorDataset(inputs), batch_size=7), inputs.split(7)):
+        result = predictor.predict_batches(batches)
+        assert result.labels is None
+        np.testing.assert_array_equal(result.exits, labelled.exits)
+    with pytest.raises(ArtifactError, match="a batch of 3 items"):
+        predictor.predict_batches([(inputs, labels, labels)])
+
+
 def test_measure_settings_are_checked_before_anything_loads(tmp_path):
     paths = [tmp_path / name for name in ("model", "data", "schedulers", "lat.json", "t.npz")]
     with pytest.raises(ConfigError, match=r"^measure\.limit: must be an integer >= 0, got -1$"):
