@@ -145,10 +145,11 @@ def test_predict_cli_on_an_input_file(workspace, policy_dir, tmp_path, capsys) -
         (["--input", "bad.npy"], "do not fit the model"),
         (["--input", "x.txt"], "expected a .npy or .npz"),
         (["--data", "nowhere"], "prepared data not found"),
-        (["--data", "DATA", "--split", "dev"], "split: unknown value 'dev'"),
+        (["--data", "DATA", "--split", "dev"], "error: --split: unknown value 'dev'"),
         (["--data", "DATA", "--batch-size", "0"], "--batch-size"),
         (["--data", "DATA", "--device", "cuda:7" if torch.cuda.is_available() else "cuda"],
-         "cuda"),
+         "error: --device: 'cuda"),
+        (["--data", "DATA", "--device", "gpu"], "error: --device: unknown value 'gpu'"),
     ],
 )
 def test_predict_cli_errors_are_one_line(workspace, policy_dir, tmp_path, monkeypatch, capsys,

@@ -221,7 +221,14 @@ def check_out_path(path: str | None) -> Path | None:
 
 
 def check_args(args: argparse.Namespace) -> Path | None:
-    """The numeric flags' minimums and --out; returns the --out path."""
+    """The numeric flags' minimums, --split, --device and --out (each error names its flag);
+    returns the --out path."""
+    from eenet.data.prepared import SPLITS
+    from eenet.devices import resolve_device
+
+    if args.data and args.split not in SPLITS:
+        raise ConfigError(f"--split: unknown value {args.split!r}; allowed: {', '.join(SPLITS)}")
+    resolve_device(args.device, "--device")
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size: must be >= 1, got {args.batch_size}")
     if args.threads < 1:
