@@ -292,10 +292,10 @@ def check_train(path: str, value: Any) -> None:
 
 
 def _check_device(path: str, value: Any) -> None:
-    from eenet.devices import DEVICES
+    from eenet.devices import check_device_name
 
-    if isinstance(value, dict) and "device" in value and value["device"] not in DEVICES:
-        raise unknown_name(f"{path}.device", value["device"], DEVICES)
+    if isinstance(value, dict) and "device" in value:
+        check_device_name(value["device"], f"{path}.device")
 
 
 def check_profile(path: str, value: Any) -> None:

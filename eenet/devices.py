@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
+from typing import Any
 
 import torch
 
@@ -11,13 +12,22 @@ from eenet.errors import ConfigError
 DEVICES = ("auto", "cpu", "cuda")
 
 
+def check_device_name(name: Any, param: str = "device") -> str:
+    """`name` as a device name (one of DEVICES, or 'cuda:N'), whether or not this machine has
+    that device; anything else is a one-line ConfigError naming `param`."""
+    text = str(name)
+    index = text.partition(":")[2] if text.startswith("cuda:") else None
+    if text not in DEVICES and not (index and index.isdigit()):
+        raise ConfigError(f"{param}: unknown value {text!r}; allowed: {', '.join(DEVICES)}, "
+                          "cuda:N")
+    return text
+
+
 def resolve_device(name: str, param: str = "device") -> torch.device:
     """'auto' picks CUDA when present; 'cuda' without a GPU, or 'cuda:N' past the machine's
     GPUs, is a one-line ConfigError."""
-    name = str(name)
+    name = check_device_name(name, param)
     index = name.partition(":")[2] if name.startswith("cuda:") else None
-    if name not in DEVICES and not (index and index.isdigit()):
-        raise ConfigError(f"{param}: unknown value {name!r}; allowed: {', '.join(DEVICES)}")
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -24,6 +24,10 @@ from eenet.errors import ArtifactError
 from eenet.outputs import load_exit_outputs, load_latency
 from eenet.sweep import read_index
 
+if TYPE_CHECKING:
+    from eenet.models.base import MultiExitModel
+    from eenet.schedulers.base import FittedPolicy
+
 
 def robust_ms_per_sample(call_ms: np.ndarray, exits: np.ndarray, batch_size: int) -> float:
     """A load-robust ms/sample, the profile's statistic. Batch 1: the median ms of the samples
@@ -32,6 +36,21 @@ def robust_ms_per_sample(call_ms: np.ndarray, exits: np.ndarray, batch_size: int
         return float(np.median(call_ms))
     return float(sum(np.median(call_ms[exits == k]) * np.count_nonzero(exits == k)
                      for k in np.unique(exits)) / exits.size)
+
+
+def own_profile(model: MultiExitModel, policy: FittedPolicy, method: str, device: str,
+                batch_size: int, threads: int, warmup: int, repeats: int) -> np.ndarray:
+    """The running policy's forced-exit profile (ms/sample to reach each exit), taken with the
+    measure settings; a failed one names them."""
+    from eenet.profiling import NotIncreasingError, profile_model
+
+    try:
+        return np.asarray(profile_model(model, device=device, batch_size=batch_size,
+                                        threads=threads, warmup=warmup, repeats=repeats,
+                                        policy=policy)["cumulative_ms"])
+    except NotIncreasingError as exc:
+        raise NotIncreasingError(exc.medians, exc.repeats, f"measure: {method}'s own profile",
+                                 "raise measure.repeats or measure.batch_size") from None
 
 
 def measure_headline(
@@ -67,7 +86,6 @@ def measure_headline(
     from eenet.data.prepared import PreparedDataset
     from eenet.devices import num_threads, resolve_device
     from eenet.models.artifact import load_trained
-    from eenet.profiling import profile_model
     from eenet.runtime import EarlyExitPredictor, EarlyExitResult, collate_split
     from eenet.schedulers import load_policy
 
@@ -115,9 +133,7 @@ def measure_headline(
                         part.labels = np.asarray(labels, dtype=np.int64)
                     results[method] = EarlyExitResult.concatenate(parts)
         # each policy's own forced-exit profile, after the real runs (it moves the model)
-        own = {m: np.asarray(profile_model(model, device=str(target), batch_size=batch_size,
-                                           threads=threads, warmup=warmup, repeats=repeats,
-                                           policy=p)["cumulative_ms"])
+        own = {m: own_profile(model, p, m, str(target), batch_size, threads, warmup, repeats)
                for m, p in policies.items()}
     methods: dict[str, Any] = {}
     for method, policy in policies.items():
@@ -152,5 +168,17 @@ def measure_headline(
         "device": target.type,
         "threads": used_threads,
         "plan": str(latency.get("source", "measured")),
+        "plan_batch_size": latency.get("batch_size"),
         "methods": methods,
     }
+
+
+def batch_size_note(report: dict[str, Any]) -> str | None:
+    """A note when the measurement ran at another batch size than the profile behind the plan
+    (a shrinking batch runs less efficiently: 'ratio' then compares unlike things)."""
+    planned_at = report.get("plan_batch_size")
+    if not report.get("enabled") or planned_at in (None, report["batch_size"]):
+        return None
+    return (f"note: measured at batch {report['batch_size']}, the plan was profiled at batch "
+            f"{planned_at}: 'ratio' compares the two batch sizes; 'ratio_own_profile' compares "
+            "like with like (docs/runtime.md)")

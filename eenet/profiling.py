@@ -45,6 +45,16 @@ class MeasurementError(EENetError):
     """A latency measurement that cannot be trusted (e.g. costs not strictly increasing)."""
 
 
+class NotIncreasingError(MeasurementError):
+    """Per-exit medians not strictly increasing: `medians` (ms) after `repeats` timings; the
+    message names the settings of `group` that would help."""
+
+    def __init__(self, medians: list[float], repeats: int, group: str, advice: str) -> None:
+        self.medians, self.repeats = medians, repeats
+        super().__init__(f"{group}: measured per-exit medians are not strictly increasing "
+                         f"after {repeats} repeats ({medians} ms); {advice}")
+
+
 def log_probs64(logits: np.ndarray) -> np.ndarray:
     """Float64 log-softmax of float32 logits [N, C], the same arithmetic as the simulation."""
     return log_softmax64(logits)
@@ -221,11 +231,9 @@ def profile_model(
     per_sample = samples / n
     median = np.median(per_sample, axis=0)
     if not _strictly_increasing(median):
-        raise MeasurementError(
-            f"profile: measured per-exit medians are not strictly increasing after "
-            f"{samples.shape[0]} repeats ({np.round(median, 6).tolist()} ms); raise "
-            f"profile.repeats or profile.batch_size, or import a table with profile.table"
-        )
+        raise NotIncreasingError(np.round(median, 6).tolist(), samples.shape[0], "profile",
+                                 "raise profile.repeats or profile.batch_size, or import a "
+                                 "table with profile.table")
     return {
         "cumulative_ms": median.tolist(),
         "p50_ms": median.tolist(),

@@ -102,6 +102,20 @@ def extra_costs(scheduling_ms: Mapping[str, np.ndarray]) -> dict[str, list[float
     }
 
 
+def scoring_device(latency: Mapping[str, Any], source: str) -> str:
+    """Where to time the scoring: the profile's device; this host's CPU for a table imported
+    from another device (its device may not be here). A profile taken on a GPU this host lacks
+    is a one-line ArtifactError naming the profile `source`."""
+    if latency.get("source", "measured") != "measured":
+        return "cpu"
+    device = str(latency.get("device") or "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ArtifactError(f"{source}: profiled on {device}, which this host lacks; the "
+                            "scoring is timed on the profile's device: rerun profile here "
+                            "(dvc repro -f profile) or profile_scoring on the GPU host")
+    return device
+
+
 def profile_scoring(
     model: MultiExitModel,
     eenet_settings: Mapping[str, Any] | None = None,

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from eenet.checkpoint import load_checkpoint, save_checkpoint
 from eenet.config import check_number
-from eenet.devices import DEVICES, resolve_device
+from eenet.devices import check_device_name, resolve_device
 from eenet.distributed import (
     all_reduce_sum,
     barrier,
@@ -96,8 +96,7 @@ class TrainConfig:
                               f"{self.milestones}")
         if not 0.0 <= self.distill_from <= 1.0:
             raise ConfigError(f"train.distill_from: must lie in [0, 1], got {self.distill_from}")
-        if self.device not in DEVICES:
-            raise unknown_name("train.device", self.device, DEVICES)
+        check_device_name(self.device, "train.device")
 
 
 def distill_weight_for_epoch(cfg: TrainConfig, epoch: int) -> float:

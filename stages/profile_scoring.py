@@ -11,7 +11,7 @@ from eenet.errors import ArtifactError
 from eenet.models.artifact import load_trained
 from eenet.outputs import load_latency
 from eenet.params import group, read_params
-from eenet.scoring_cost import ARCHITECTURE, profile_scoring
+from eenet.scoring_cost import ARCHITECTURE, profile_scoring, scoring_device
 
 
 def main(model_dir: str, latency_json: str, out_json: str) -> None:
@@ -23,12 +23,9 @@ def main(model_dir: str, latency_json: str, out_json: str) -> None:
     if len(latency["cumulative_ms"]) != model.n_exits:
         raise ArtifactError(f"{latency_json}: {len(latency['cumulative_ms'])} exits, the model "
                             f"in {model_dir} has {model.n_exits}; rerun profile")
-    # a table imported from another device (profile.table) names a device this host may not
-    # have: the scoring is then measured on this host's CPU
-    measured_here = latency.get("source", "measured") == "measured"
     table = profile_scoring(
         model, {k: v for k, v in eenet.items() if k in ARCHITECTURE},
-        device=(latency.get("device") if measured_here else None) or "cpu",
+        device=scoring_device(latency, latency_json),
         batch_size=int(latency.get("batch_size") or 1),
         threads=int(latency.get("threads") or 1), **settings,
     )

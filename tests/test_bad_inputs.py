@@ -129,7 +129,7 @@ PARAM_CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("unknown optimizer", _set("train.optimizer", "rmsprop"),
      "train.optimizer: unknown value 'rmsprop'; allowed: adam, adamw, sgd"),
     ("unknown device", _set("dump.device", "tpu"),
-     "dump.device: unknown value 'tpu'; allowed: auto, cpu, cuda"),
+     "dump.device: unknown value 'tpu'; allowed: auto, cpu, cuda, cuda:N"),
     ("unknown dataset", _set("data.dataset", "mnist"),
      "data.dataset: unknown value 'mnist'; allowed: ag_news, cifar10, cifar100, mnist1d, sst2"),
     ("unknown data option", _set("data.options.num_sample", 500),
@@ -165,7 +165,7 @@ PARAM_CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("measure setting of the wrong type", _set("measure.limit", "all"),
      "measure.limit: expected an integer, got 'all'"),
     ("unknown measure device", _set("measure.device", "tpu"),
-     "measure.device: unknown value 'tpu'; allowed: auto, cpu, cuda"),
+     "measure.device: unknown value 'tpu'; allowed: auto, cpu, cuda, cuda:N"),
     ("unknown profile key", _set("profile.inputs", 3),
      "profile.inputs: unknown key; allowed: batch_size, decisions, device, max_rounds, repeats, "
      "table, threads, warmup"),

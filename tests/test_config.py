@@ -72,3 +72,16 @@ def test_eenet_ranges_are_checked_with_the_params() -> None:
         validate_params(params)
     assert str(caught.value) == ("schedulers.eenet.uniform_weight: must be a finite number >= 0 "
                                  "and <= 1, got 2.0")
+
+
+@pytest.mark.parametrize("group", ["profile", "dump", "measure", "train"])
+def test_a_numbered_gpu_passes_the_params_check(group: str) -> None:
+    """'cuda:1' is a device wherever the runtime takes one (the params check knows no GPUs:
+    a stage resolves the device, and names a missing one, when it runs)."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params[group]["device"] = "cuda:1"
+    validate_params(params)
+    params[group]["device"] = "cuda:x"
+    with pytest.raises(ConfigError, match=rf"^{group}\.device: unknown value 'cuda:x'; allowed: "
+                                          r"auto, cpu, cuda, cuda:N$"):
+        validate_params(params)

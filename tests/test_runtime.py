@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from eenet.errors import ArtifactError, ConfigError
-from eenet.measurement import measure_headline
+from eenet.measurement import batch_size_note, measure_headline, own_profile
 from eenet.outputs import ExitOutputs
 from eenet.runtime import EarlyExitPredictor, EarlyExitResult
 from eenet.schedulers.base import thresholds_from_plan
@@ -280,3 +280,29 @@ def test_measure_settings_are_checked_before_anything_loads(tmp_path):
     with pytest.raises(ConfigError, match=r"^measure\.limit: must be an integer >= 0, got -1$"):
         measure_headline(*paths, limit=-1)
     assert measure_headline(*paths, enabled=False) == {"enabled": False}
+
+
+def test_measure_notes_a_batch_size_other_than_the_plans() -> None:
+    report = {"enabled": True, "batch_size": 8, "plan_batch_size": 1}
+    note = batch_size_note(report)
+    assert note is not None and note.startswith("note: measured at batch 8, the plan was "
+                                                "profiled at batch 1")
+    for same in ({**report, "plan_batch_size": 8}, {**report, "plan_batch_size": None},
+                 {"enabled": False}):
+        assert batch_size_note(same) is None
+
+
+def test_a_failed_own_profile_names_the_measure_settings(model, monkeypatch) -> None:
+    """The running policy's own profile is taken with measure.warmup / repeats: when its
+    medians are not increasing, the advice names those, not profile.*."""
+    import eenet.profiling as profiling
+
+    def not_increasing(*args, **kwargs):
+        raise profiling.NotIncreasingError([0.2, 0.1], 200, "profile", "raise profile.repeats")
+
+    monkeypatch.setattr(profiling, "profile_model", not_increasing)
+    with pytest.raises(profiling.MeasurementError) as caught:
+        own_profile(model, None, "entropy", "cpu", 1, 1, 0, 200)
+    assert str(caught.value) == (
+        "measure: entropy's own profile: measured per-exit medians are not strictly increasing "
+        "after 200 repeats ([0.2, 0.1] ms); raise measure.repeats or measure.batch_size")

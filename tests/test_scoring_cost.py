@@ -15,7 +15,13 @@ from eenet.models.artifact import save_trained
 from eenet.outputs import save_latency
 from eenet.schedulers import fit_policy, load_policy
 from eenet.schedulers.eenet import check_weights, untrained_policy
-from eenet.scoring_cost import CHARGED, extra_costs, load_scoring, profile_scoring
+from eenet.scoring_cost import (
+    CHARGED,
+    extra_costs,
+    load_scoring,
+    profile_scoring,
+    scoring_device,
+)
 from eenet.sweep import fit_all
 from tests.conftest import FAST_EENET
 from tests.robust_helpers import check_ok, run_stage, tiny_params, write_params
@@ -157,3 +163,16 @@ def test_stage_measures_on_this_hosts_cpu_for_a_table_imported_from_a_gpu(tmp_pa
     check_ok(run_stage("profile_scoring", tmp_path, "model", "latency.json", "scoring.json"))
     table = load_scoring(tmp_path / "scoring.json", 3)
     assert table["device"] == "cpu" and set(table["extra_ms"]) == set(CHARGED)
+
+
+def test_scoring_is_timed_on_the_profiles_device_or_named_as_missing():
+    """The scoring is timed where the profile was; a table imported from elsewhere on this
+    host's CPU; a GPU profile on a host without that GPU names the profile file."""
+    assert scoring_device({"device": "cpu", "source": "measured"}, "lat.json") == "cpu"
+    assert scoring_device({"device": "cuda", "source": "gpu/lat.json"}, "lat.json") == "cpu"
+    if torch.cuda.is_available():
+        assert scoring_device({"device": "cuda", "source": "measured"}, "lat.json") == "cuda"
+        return
+    with pytest.raises(ArtifactError, match=r"^lat\.json: profiled on cuda, which this host "
+                                            r"lacks; .* rerun profile here"):
+        scoring_device({"device": "cuda", "source": "measured"}, "lat.json")
