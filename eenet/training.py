@@ -169,6 +169,20 @@ def make_loader(
     )
 
 
+def check_train_size(n_samples: int, batch_size: int) -> None:
+    """A one-line ConfigError unless the training split fills at least one batch per process:
+    training drops the last incomplete batch, so a larger batch would train nothing."""
+    if n_samples == 0:
+        raise ConfigError("train: the training split is empty (rerun the download stage)")
+    per_process = math.ceil(n_samples / world_size())
+    if batch_size > per_process:
+        where = f" per process ({n_samples} over {world_size()})" if world_size() > 1 else ""
+        raise ConfigError(
+            f"train.batch_size: {batch_size} is more than the {per_process} training "
+            f"samples{where}, so no batch would be trained; use at most {per_process}"
+        )
+
+
 def to_device(batch: Any, device: torch.device) -> Any:
     """Move a tensor or a dict/list of tensors to `device`."""
     if isinstance(batch, torch.Tensor):
@@ -299,6 +313,7 @@ def train_model(
         torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
     model.to(device)
+    check_train_size(len(train_set), cfg.batch_size)
     train_loader = make_loader(
         train_set, model, cfg.batch_size, True, cfg.seed, cfg.num_workers, shard=True
     )

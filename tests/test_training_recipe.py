@@ -11,6 +11,7 @@ import torch
 from eenet import training
 from eenet.data import prepare_dataset
 from eenet.data.prepared import PreparedDataset, write_meta, write_split
+from eenet.errors import ConfigError
 from eenet.models import build_model
 from eenet.models.artifact import load_trained, save_trained
 from eenet.training import TrainConfig, distill_weight_for_epoch, multi_exit_loss
@@ -82,6 +83,26 @@ def test_train_model_uses_the_weight_of_each_epoch(tmp_path, monkeypatch):
         on_epoch=lambda epoch, values: per_epoch.append(set()), progress=False,
     )
     assert per_epoch[:-1] == [{0.0}, {0.0}, {0.0}, {cfg.distill_weight}]
+
+
+def test_a_batch_larger_than_the_training_split_is_a_one_line_error(tmp_path):
+    """Training drops the last incomplete batch: a batch larger than the split trained nothing,
+    logged a training loss of 0.0 and saved the untrained model as if trained."""
+    write_waves(tmp_path / "data", n_train=50, n_val=20)
+    train_set = PreparedDataset(tmp_path / "data", "train")
+    val_set = PreparedDataset(tmp_path / "data", "val")
+    model = build_model("resnet1d_3", 10, widths=[4, 4, 4], blocks=[1, 1, 1])
+    cfg = TrainConfig(epochs=1, batch_size=64, threads=1, device="cpu")
+    with pytest.raises(ConfigError) as err:
+        training.train_model(model, train_set, val_set, cfg, tmp_path / "ckpt", "fp",
+                             progress=False)
+    assert str(err.value) == ("train.batch_size: 64 is more than the 50 training samples, so "
+                              "no batch would be trained; use at most 50")
+    assert not (tmp_path / "ckpt").exists()
+    cfg.batch_size = 50  # one full batch is enough
+    summary = training.train_model(model, train_set, val_set, cfg, tmp_path / "ckpt", "fp",
+                                   progress=False)
+    assert summary["epochs"] == 1
 
 
 def write_waves(root, n_train: int = 2000, n_val: int = 500, length: int = 40) -> None:
