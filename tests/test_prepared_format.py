@@ -5,8 +5,11 @@ from __future__ import annotations
 import zipfile
 
 import numpy as np
+import pytest
 
+from eenet.data import prepare_dataset
 from eenet.data.prepared import PreparedDataset, read_split, write_meta, write_split
+from eenet.errors import ConfigError
 
 
 def test_text_split_round_trips_compressed(tmp_path):
@@ -34,3 +37,23 @@ def test_image_split_round_trips_compressed(tmp_path):
     x_back, y_back = read_split(tmp_path, "val")
     np.testing.assert_array_equal(x_back, x)
     np.testing.assert_array_equal(y_back, np.arange(20) % 10)
+
+
+@pytest.mark.parametrize(("fraction", "held_out"), [(0.001, 0), (0.999, 80)])
+def test_mnist1d_val_fraction_leaving_a_split_empty_is_a_one_line_error(tmp_path, fraction,
+                                                                       held_out):
+    """A fraction inside (0, 1) can still round to no validation sample or no training sample
+    of a small data set: the download succeeded and training then reported 0 % validation
+    accuracy, or failed with a sampler traceback."""
+    with pytest.raises(ConfigError) as err:
+        prepare_dataset("mnist1d", tmp_path / "data", 0, num_samples=100, val_fraction=fraction)
+    assert str(err.value) == (
+        f"data.options.val_fraction: {fraction} holds out {held_out} of the 80 training samples "
+        "(num_samples 100); train and val need one each, e.g. from 0.0125 to 0.9875"
+    )
+    assert not (tmp_path / "data" / "meta.json").exists()
+
+
+def test_mnist1d_holds_out_val_fraction_of_the_training_split(tmp_path):
+    meta = prepare_dataset("mnist1d", tmp_path / "data", 0, num_samples=100, val_fraction=0.0125)
+    assert meta["sizes"] == {"train": 79, "val": 1, "test": 20}

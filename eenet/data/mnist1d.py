@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from eenet.data.prepared import write_meta, write_split
+from eenet.data.splits import holdout
 from eenet.errors import ConfigError
 
 
@@ -31,9 +32,8 @@ def prepare_mnist1d(
     generated = make_dataset(args)
     x_train = np.asarray(generated["x"], dtype=np.float32)
     y_train = np.asarray(generated["y"], dtype=np.int64)
-    order = np.random.default_rng(seed).permutation(len(y_train))
-    n_val = int(round(val_fraction * len(y_train)))
-    val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
+    n_val = _val_count(len(y_train), float(val_fraction), int(num_samples))
+    train_idx, val_idx = holdout(len(y_train), n_val, seed)
     splits = {
         "train": (x_train[train_idx], y_train[train_idx]),
         "val": (x_train[val_idx], y_train[val_idx]),
@@ -56,3 +56,15 @@ def prepare_mnist1d(
             "seed": int(seed),
         },
     )
+
+
+def _val_count(n_train: int, val_fraction: float, num_samples: int) -> int:
+    """Samples `val_fraction` holds out of `n_train`: at least one, and one left to train on."""
+    n_val = int(round(val_fraction * n_train))
+    if not 0 < n_val < n_train:
+        raise ConfigError(
+            f"data.options.val_fraction: {val_fraction} holds out {n_val} of the {n_train} "
+            f"training samples (num_samples {num_samples}); train and val need one each, e.g. "
+            f"from {1 / n_train:.4g} to {(n_train - 1) / n_train:.4g}"
+        )
+    return n_val
