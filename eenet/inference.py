@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch.utils.data import Dataset
-from tqdm.auto import tqdm
+from tqdm import tqdm  # not tqdm.auto: its asyncio class calls iter() on the loader at once
 
 from eenet.models.base import MultiExitModel
 from eenet.outputs import ExitOutputs

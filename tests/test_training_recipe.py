@@ -157,3 +157,45 @@ def test_gpu_mixed_precision_training_resumes_and_loads_on_the_cpu(tmp_path):
         cpu = torch.stack(on_cpu(x))
     torch.testing.assert_close(cpu, gpu, rtol=1e-2, atol=1e-2)  # TF32 convolutions on GPU
     assert (cpu.argmax(-1) == gpu.argmax(-1)).float().mean() > 0.99
+
+
+class CountingLoader(torch.utils.data.DataLoader):
+    """A DataLoader that counts the iterators made from it."""
+
+    iterators = 0
+
+    def __iter__(self):
+        type(self).iterators += 1
+        return super().__iter__()
+
+
+def test_an_epoch_makes_one_loader_iterator(tmp_path, monkeypatch):
+    """tqdm.auto's class called iter() on the loader when wrapping it, then again to loop: each
+    epoch started its DataLoader workers twice (the first ones only prefetched, for nothing) and
+    drew the shuffle from another generator state, so num_workers changed the trained weights."""
+    write_waves(tmp_path / "data", n_train=64, n_val=16)
+    train_set = PreparedDataset(tmp_path / "data", "train")
+    val_set = PreparedDataset(tmp_path / "data", "val")
+    monkeypatch.setattr(training, "DataLoader", CountingLoader)
+    model = build_model("resnet1d_3", 10, widths=[4, 4, 4], blocks=[1, 1, 1])
+    cfg = TrainConfig(epochs=2, batch_size=32, threads=1, device="cpu")
+    training.train_model(model, train_set, val_set, cfg, tmp_path / "ckpt", "fp", progress=False)
+    assert CountingLoader.iterators == 2 * 2  # per epoch: one training pass, one validation
+
+
+def test_num_workers_does_not_change_the_trained_weights(tmp_path):
+    """Without augmentation, loading in worker processes gives the same batches in the same
+    order, so the same weights as loading in the main process."""
+    write_waves(tmp_path / "data", n_train=96, n_val=16)
+    train_set = PreparedDataset(tmp_path / "data", "train")
+    val_set = PreparedDataset(tmp_path / "data", "val")
+    weights = []
+    for workers in (0, 1):
+        training.seed_everything(0)
+        model = build_model("resnet1d_3", 10, widths=[4, 4, 4], blocks=[1, 1, 1])
+        cfg = TrainConfig(epochs=1, batch_size=32, threads=1, device="cpu", num_workers=workers)
+        training.train_model(model, train_set, val_set, cfg, tmp_path / f"ckpt{workers}", "fp",
+                             progress=False)
+        weights.append(model.state_dict())
+    for name, value in weights[0].items():
+        assert torch.equal(value, weights[1][name]), name
