@@ -265,22 +265,29 @@ def check_budgets(path: str, value: Any) -> None:
         check_budget_spec(f"{path}[{i}]", item)
 
 
+def check_required(path: str, value: dict[str, Any], keys: Sequence[str]) -> None:
+    """Each of `keys` must be in the mapping `value` (the stages read them without a default)."""
+    for key in keys:
+        if key not in value:
+            raise ConfigError(f"{path}.{key}: missing (required, with {', '.join(keys)})")
+
+
 def check_data(path: str, value: Any) -> None:
     from eenet.data import DATASETS
 
     check_mapping(path, value, {"dataset": str, "seed": int, "options": dict | None})
-    if "dataset" in value:
-        prepare = _registered(DATASETS, value["dataset"], f"{path}.dataset")
-        _check_options(f"{path}.options", value.get("options"), prepare, skip=2)
+    check_required(path, value, ("dataset", "seed"))
+    prepare = _registered(DATASETS, value["dataset"], f"{path}.dataset")
+    _check_options(f"{path}.options", value.get("options"), prepare, skip=2)
 
 
 def check_model(path: str, value: Any) -> None:
     from eenet.models import MODELS
 
     check_mapping(path, value, {"name": str, "options": dict | None})
-    if "name" in value:
-        builder = _registered(MODELS, value["name"], f"{path}.name")
-        _check_options(f"{path}.options", value.get("options"), builder, skip=1)
+    check_required(path, value, ("name",))
+    builder = _registered(MODELS, value["name"], f"{path}.name")
+    _check_options(f"{path}.options", value.get("options"), builder, skip=1)
 
 
 def check_train(path: str, value: Any) -> None:

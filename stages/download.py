@@ -12,7 +12,8 @@ from eenet.params import group, read_params
 def main(out_dir: str) -> None:
     data = group(read_params(), "data")
     with atomic_directory(out_dir) as tmp:
-        meta = prepare_dataset(data["dataset"], tmp, int(data["seed"]), **data.get("options", {}))
+        meta = prepare_dataset(data["dataset"], tmp, int(data["seed"]),
+                               **(data.get("options") or {}))
     print(f"prepared {meta['dataset']}: {meta['sizes']} -> {out_dir}")
 
 

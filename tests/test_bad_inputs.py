@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import re
+import runpy
 import shutil
 import subprocess
 import sys
@@ -31,6 +32,7 @@ from eenet.scoring_cost import profile_scoring
 from eenet.sweep import fit_all
 from eenet.synthetic import make_split_pair
 from tests.robust_helpers import (
+    ROOT,
     assert_one_line_error,
     run_stage,
     stage_error,
@@ -97,6 +99,17 @@ def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
     return edit
 
 
+def _del(path: str) -> Callable[[dict[str, Any]], None]:
+    def edit(params: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        node = params
+        for key in parents:
+            node = node[key]
+        del node[last]
+
+    return edit
+
+
 PARAM_CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("unknown top-level key", _set("budjet", 3),
      "budjet: unknown top-level key; allowed: setup, budget, budgets, data, model, train, "
@@ -134,6 +147,11 @@ PARAM_CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
      "data.dataset: unknown value 'mnist'; allowed: ag_news, cifar10, cifar100, mnist1d, sst2"),
     ("unknown data option", _set("data.options.num_sample", 500),
      "data.options.num_sample: unknown key; allowed: num_samples, val_fraction"),
+    ("data seed missing", _del("data.seed"),
+     "data.seed: missing (required, with dataset, seed)"),
+    ("data set missing", _del("data.dataset"),
+     "data.dataset: missing (required, with dataset, seed)"),
+    ("model name missing", _del("model.name"), "model.name: missing (required, with name)"),
     ("unknown model", _set("model.name", "resnet"),
      "model.name: unknown value 'resnet'; allowed: bert_4, densenet121_4, resnet1d_3, resnet56_3"),
     ("unknown model option", _set("model.options.width", [4, 8, 16]),
@@ -180,6 +198,25 @@ def test_bad_params(ws: Path, capsys: pytest.CaptureFixture[str], edit, message:
     write_params(ws, params)
     assert stage_error(capsys, "download", "data/out") == message
     assert not (ws / "data/out").exists()
+
+
+def test_empty_data_options_take_the_defaults(ws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`options:` left empty in params.yaml is null (the schema allows it): the download stage
+    passes no options instead of failing with a TypeError traceback."""
+    import eenet.data
+
+    calls: list[dict[str, Any]] = []
+
+    def prepare(name: str, out_dir: Path, seed: int, **options: Any) -> dict[str, Any]:
+        calls.append(options)
+        return {"dataset": name, "sizes": {}}
+
+    monkeypatch.setattr(eenet.data, "prepare_dataset", prepare)
+    params = base_params()
+    params["data"]["options"] = None
+    write_params(ws, params)
+    runpy.run_path(str(ROOT / "stages" / "download.py"))["main"]("data/out")
+    assert calls == [{}]
 
 
 def test_unreadable_params_file(ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
