@@ -8,6 +8,7 @@ through `eenet.cli.run_stage` (what their `__main__` does); a few also as real s
 from __future__ import annotations
 
 import copy
+import json
 import re
 import runpy
 import shutil
@@ -309,6 +310,14 @@ def _model_weights_other_shape(ws: Path) -> None:
     shutil.copy(ws / "other/model.safetensors", ws / MODEL / "model.safetensors")
 
 
+def _edit_model_config(**changes: Any) -> Callable[[Path], None]:
+    def edit(ws: Path) -> None:
+        path = ws / MODEL / "config.json"
+        write_json(path, {**json.loads(path.read_text()), **changes})
+
+    return edit
+
+
 def _missing_data(ws: Path) -> None:
     (ws / "data/meta.json").unlink()
 
@@ -355,7 +364,31 @@ ARTIFACT_CASES: list[tuple[str, Callable[[Path], None], str, tuple[str, ...], st
      re.escape(f"{MODEL}/model.safetensors: not a readable safetensors file (") + r".+\)"),
     ("model weights of another shape", _model_weights_other_shape, "dump_logits",
      (MODEL, "data", "artifacts/logits"),
-     re.escape(f"{MODEL}/model.safetensors: weights do not match resnet1d_3 (") + r".+\)"),
+     re.escape(f"{MODEL}/model.safetensors: weights do not match resnet1d_3 with the options "
+               "of config.json (size mismatch for stem.0.weight: copying a param with shape "
+               "torch.Size([8, 1, 5]) from checkpoint, the shape in current model is "
+               "torch.Size([4, 1, 5]).)")),
+    ("model config with options of another model", _edit_model_config(options={"growth": 12}),
+     "dump_logits", (MODEL, "data", "artifacts/logits"),
+     re.escape(f"{MODEL}/config.json: options.growth: unknown key; allowed: blocks, input_length, "
+               "widths")),
+    ("model config with null options", _edit_model_config(options=None), "dump_logits",
+     (MODEL, "data", "artifacts/logits"),
+     re.escape(f"{MODEL}/model.safetensors: weights do not match resnet1d_3 with the options "
+               "of config.json (Missing key(s) in state_dict: segments.2.1.conv1.weight, ")
+     + r".+ \(10 in all\)\)"),
+    ("model config with classes as text", _edit_model_config(num_classes="10"), "dump_logits",
+     (MODEL, "data", "artifacts/logits"),
+     re.escape(f"{MODEL}/config.json: num_classes must be an integer >= 1, got '10'")),
+    ("model config naming no model", _edit_model_config(name="resnet"), "profile_latency",
+     (MODEL, LATENCY),
+     re.escape(f"{MODEL}/config.json: name 'resnet' is not a registered model; allowed: "
+               "bert_4, densenet121_4, resnet1d_3, resnet56_3")),
+    ("model weights of another model", _edit_model_config(name="resnet56_3", options={}),
+     "dump_logits", (MODEL, "data", "artifacts/logits"),
+     re.escape(f"{MODEL}/model.safetensors: weights do not match resnet56_3 with the options of "
+               "config.json (Missing key(s) in state_dict: segments.0.0.conv3.weight, ")
+     + r".+ \(\d+ in all\)\)"),
     ("prepared data missing", _missing_data, "dump_logits", (MODEL, "data", "artifacts/logits"),
      re.escape("data/meta.json: prepared data not found (run the download stage)")),
     ("scoring table for another model", _scoring_for_two_exits, "fit_schedulers", FIT_ARGS,

@@ -24,7 +24,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from eenet.atomic import atomic_directory, write_json, write_with
-from eenet.errors import ArtifactError
+from eenet.errors import ArtifactError, ConfigError
 from eenet.jsonio import read_json_object
 from eenet.models import MultiExitModel, build_model
 
@@ -76,11 +76,45 @@ def _assets_option(directory: Path, config: dict[str, Any]) -> dict[str, Any]:
 
 
 def read_trained_config(directory: str | os.PathLike) -> dict[str, Any]:
-    """The config.json of a trained-model artifact."""
-    return read_json_object(
-        Path(directory) / CONFIG_FILE, "trained model config", "run the train stage",
-        required=("name", "num_classes"),
+    """The config.json of a trained-model artifact, its name, classes and options checked."""
+    path = Path(directory) / CONFIG_FILE
+    config = read_json_object(
+        path, "trained model config", "run the train stage", required=("name", "num_classes")
     )
+    _check_config(path, config)
+    return config
+
+
+def _check_config(path: Path, config: dict[str, Any]) -> None:
+    """A one-line ArtifactError naming the file unless `name` is a registered model, the classes
+    an integer >= 1 and `options` (null or a mapping) options its builder takes."""
+    from eenet.config import check_mapping, options_spec
+    from eenet.models import MODELS
+    from eenet.registry import resolve
+
+    name, classes, options = config["name"], config["num_classes"], config.get("options")
+    if not isinstance(name, str) or name not in MODELS:
+        raise ArtifactError(f"{path}: name {name!r} is not a registered model; allowed: "
+                            f"{', '.join(sorted(MODELS))}")
+    if isinstance(classes, bool) or not isinstance(classes, int) or classes < 1:
+        raise ArtifactError(f"{path}: num_classes must be an integer >= 1, got {classes!r}")
+    spec = options_spec(resolve(MODELS, name, "model.name"), skip=1)
+    try:
+        if options is not None:
+            check_mapping("options", options, spec or {})
+    except ConfigError as exc:
+        raise ArtifactError(f"{path}: {exc}") from None
+
+
+def _mismatch(exc: RuntimeError) -> str:
+    """The first specific line of load_state_dict's error (a missing key, a size mismatch)."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    line = lines[1] if len(lines) > 1 else (lines[0] if lines else type(exc).__name__)
+    head, colon, keys = line.partition(": ")
+    names = [k.strip().strip('".') for k in keys.split(",")] if colon else []
+    if head.endswith("key(s) in state_dict") and len(names) > 3:
+        return f"{head}: {', '.join(names[:3])}, ... ({len(names)} in all)"
+    return line
 
 
 def load_trained(directory: str | os.PathLike, **override_options: Any) -> MultiExitModel:
@@ -90,8 +124,12 @@ def load_trained(directory: str | os.PathLike, **override_options: Any) -> Multi
     """
     directory = Path(directory)
     config = read_trained_config(directory)
-    options = {**config.get("options", {}), **_assets_option(directory, config), **override_options}
-    model = build_model(config["name"], int(config["num_classes"]), **options)
+    options = {**(config.get("options") or {}), **_assets_option(directory, config),
+               **override_options}
+    try:
+        model = build_model(config["name"], config["num_classes"], **options)
+    except ConfigError as exc:  # options that no longer build (an edited config.json)
+        raise ArtifactError(f"{directory / CONFIG_FILE}: {exc}") from None
     weights = directory / WEIGHTS_FILE
     if not weights.is_file():
         raise ArtifactError(f"{weights}: model weights not found (run the train stage)")
@@ -102,6 +140,6 @@ def load_trained(directory: str | os.PathLike, **override_options: Any) -> Multi
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise ArtifactError(f"{weights}: weights do not match {config['name']} ({first})") from None
+        raise ArtifactError(f"{weights}: weights do not match {config['name']} with the options "
+                            f"of {CONFIG_FILE} ({_mismatch(exc)})") from None
     return model.eval()
