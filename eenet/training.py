@@ -240,20 +240,32 @@ EpochCallback = Callable[[int, dict[str, float]], None]
 
 
 def resumable_checkpoint(
-    checkpoint_dir: str | Path, fingerprint: str, epochs: int
+    checkpoint_dir: str | Path, fingerprint: str, epochs: int,
+    model: torch.nn.Module | None = None,
 ) -> dict[str, Any] | None:
     """The checkpoint of an unfinished run with the same fingerprint, else None.
 
     A finished run is not resumed: the stage reruns because something it depends on changed.
     Nor is a run of another number of DDP processes (its steps per epoch, hence its learning
-    rate schedule, differ).
+    rate schedule, differ), nor, given `model`, one whose weights do not fit it (the model's
+    code changed with the same params).
     """
     state = load_checkpoint(checkpoint_dir)
     if state is None or state.get("fingerprint") != fingerprint:
         return None
     if int(state.get("world_size", 1)) != world_size():
         return None
+    if model is not None and not same_shapes(state.get("model", {}), model.state_dict()):
+        return None
     return state if int(state["epoch"]) + 1 < epochs else None
+
+
+def same_shapes(saved: dict[str, Any], current: dict[str, torch.Tensor]) -> bool:
+    """Whether two state dicts hold the same names with tensors of the same shapes."""
+    return saved.keys() == current.keys() and all(
+        isinstance(saved[k], torch.Tensor) and saved[k].shape == v.shape
+        for k, v in current.items()
+    )
 
 
 def _train_epoch(
@@ -324,7 +336,7 @@ def train_model(
 
     start_epoch, resumed_from = 0, None
     log: list[dict[str, float]] = []  # every finished epoch's metrics, kept in the checkpoint
-    state = resumable_checkpoint(checkpoint_dir, fingerprint, cfg.epochs)
+    state = resumable_checkpoint(checkpoint_dir, fingerprint, cfg.epochs, model)
     if state is not None:  # every process loads the same checkpoint, before DDP wraps the model
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])

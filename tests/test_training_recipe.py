@@ -199,3 +199,25 @@ def test_num_workers_does_not_change_the_trained_weights(tmp_path):
         weights.append(model.state_dict())
     for name, value in weights[0].items():
         assert torch.equal(value, weights[1][name]), name
+
+
+def test_a_checkpoint_of_another_architecture_is_not_resumed(tmp_path):
+    """A run stopped, then the model's code changed (same params, so the same fingerprint):
+    the checkpoint's weights no longer fit, and resuming was a load_state_dict traceback."""
+    from eenet.checkpoint import load_checkpoint, save_checkpoint
+
+    write_waves(tmp_path / "data", n_train=64, n_val=16)
+    train_set = PreparedDataset(tmp_path / "data", "train")
+    val_set = PreparedDataset(tmp_path / "data", "val")
+    cfg = TrainConfig(epochs=2, batch_size=32, threads=1, device="cpu")
+    model = build_model("resnet1d_3", 10, widths=[4, 4, 4], blocks=[1, 1, 1])
+    training.train_model(model, train_set, val_set, cfg, tmp_path / "ckpt", "fp", progress=False)
+    state = load_checkpoint(tmp_path / "ckpt")
+    save_checkpoint(tmp_path / "ckpt", {**state, "epoch": 0})  # as if stopped after epoch 1
+    same = build_model("resnet1d_3", 10, widths=[4, 4, 4], blocks=[1, 1, 1])
+    assert training.resumable_checkpoint(tmp_path / "ckpt", "fp", 2, same) is not None
+    other = build_model("resnet1d_3", 10, widths=[4, 4, 8], blocks=[1, 1, 1])
+    assert training.resumable_checkpoint(tmp_path / "ckpt", "fp", 2, other) is None
+    summary = training.train_model(other, train_set, val_set, cfg, tmp_path / "ckpt", "fp",
+                                   progress=False)
+    assert summary["resumed_from_epoch"] is None
