@@ -158,7 +158,7 @@ def test_bert_4_default_counts_without_download():
     assert counts["total"] == 108_891_648 + 4 * head  # BertModel without pooler + 4 heads
     assert [len(s.layers) for s in model.segments] == [3, 3, 3, 3]
     assert model.tokenizer is None
-    with pytest.raises(EENetError, match="model.tokenizer"):
+    with pytest.raises(EENetError, match="model.options.tokenizer"):
         model.collate(["x"])
 
 
@@ -273,16 +273,16 @@ def test_bert_missing_pretrained_offline_is_one_line(tmp_path, monkeypatch):
         with pytest.raises(EENetError) as info:
             build_model("bert_4", 2, pretrained=source)
         message = str(info.value)
-        assert "\n" not in message and "model.pretrained" in message
+        assert "\n" not in message and "model.options.pretrained" in message
         assert "config.json" in message
 
 
 def test_bert_rejects_bad_exit_layers(vocab):
-    with pytest.raises(EENetError, match="model.exit_layers"):
+    with pytest.raises(EENetError, match="model.options.exit_layers"):
         tiny_bert(vocab, exit_layers=(2, 1, 4))
-    with pytest.raises(EENetError, match="model.exit_layers"):
+    with pytest.raises(EENetError, match="model.options.exit_layers"):
         tiny_bert(vocab, exit_layers=(1, 2))
-    with pytest.raises(EENetError, match="model.max_length"):
+    with pytest.raises(EENetError, match="model.options.max_length"):
         tiny_bert(vocab, max_length=512)
 
 

@@ -144,8 +144,9 @@ class BertMultiExit(MultiExitModel):
         """Tokenise a list of texts: [CLS] text [SEP], padded to the longest, truncated."""
         if self.tokenizer is None:
             raise ConfigError(
-                "model.tokenizer: this BERT model has no tokenizer (built without pretrained "
-                "weights); set model.tokenizer to a tokenizer name, folder or vocab.txt"
+                "model.options.tokenizer: this BERT model has no tokenizer (built without "
+                "pretrained weights); set model.options.tokenizer to a tokenizer name, folder "
+                "or vocab.txt"
             )
         encoded = self.tokenizer(
             [str(t) for t in items],
@@ -170,13 +171,14 @@ def _missing(what: str, source: str, exc: Exception) -> EENetError:
     """One-line error for pretrained files that cannot be loaded."""
     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
     folder = "a folder holding config.json, model.safetensors and vocab.txt"
+    param = f"model.options.{what}"
     if source.startswith((".", "/", "~")) or Path(source).exists():
-        return EENetError(f"model.{what}: could not load {source!r} ({first}); it must be {folder}")
+        return EENetError(f"{param}: could not load {source!r} ({first}); it must be {folder}")
     return EENetError(
-        f"model.{what}: could not load {source!r} ({first}); with network it is downloaded into "
+        f"{param}: could not load {source!r} ({first}); with network it is downloaded into "
         f"the Hugging Face cache ($HF_HOME, default ~/.cache/huggingface/hub); offline, run "
         f"`hf download {source}` where there is network and copy that cache here, or set "
-        f"model.{what} to {folder}"
+        f"{param} to {folder}"
     )
 
 
@@ -187,7 +189,9 @@ def load_tokenizer(source: str | Path) -> Any:
     path = Path(source)
     if path.is_file():
         if path.name != "vocab.txt":
-            raise ConfigError(f"model.tokenizer: a file must be named vocab.txt, got {path.name}")
+            raise ConfigError(
+                f"model.options.tokenizer: a file must be named vocab.txt, got {path.name}"
+            )
         path = path.parent
     try:
         return BertTokenizerFast.from_pretrained(str(path) if path.is_dir() else str(source))
@@ -217,12 +221,12 @@ def _check_layers(exit_layers: Sequence[int], max_length: int, config: Any) -> l
         or any(b <= a for a, b in zip([0, *layers], layers, strict=False))
     ):
         raise ConfigError(
-            f"model.exit_layers: must increase strictly from >= 1 and end at the last layer "
-            f"({n_layers}), got {list(exit_layers)}"
+            f"model.options.exit_layers: must increase strictly from >= 1 and end at the last "
+            f"layer ({n_layers}), got {list(exit_layers)}"
         )
     if not 2 <= int(max_length) <= config.max_position_embeddings:
         raise ConfigError(
-            f"model.max_length: must lie in [2, {config.max_position_embeddings}], "
+            f"model.options.max_length: must lie in [2, {config.max_position_embeddings}], "
             f"got {max_length}"
         )
     return layers
