@@ -136,6 +136,29 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+class LabelledCollate:
+    """Batch (input, label) items: the inputs with `collate`, the labels as int64.
+
+    A module-level class, not a closure: DataLoader workers started by spawn or forkserver
+    (macOS, Windows, Linux from Python 3.14) receive the collate function pickled.
+    """
+
+    def __init__(self, collate: Callable[[list[Any]], Any]) -> None:
+        self.collate = collate
+
+    def __call__(self, items: list[tuple[Any, int]]) -> tuple[Any, torch.Tensor]:
+        inputs, labels = zip(*items, strict=True)
+        return self.collate(list(inputs)), torch.as_tensor(labels, dtype=torch.long)
+
+
+def input_collate(model: MultiExitModel) -> Callable[[list[Any]], Any]:
+    """The model's `collate`; torch's default_collate where the model keeps the default, so that
+    workers get no pickled copy of the model."""
+    if type(model).collate is MultiExitModel.collate:
+        return torch.utils.data.default_collate
+    return model.collate
+
+
 def make_loader(
     dataset: Dataset, model: MultiExitModel, batch_size: int, shuffle: bool, seed: int,
     num_workers: int = 0, shard: bool = False,
@@ -146,10 +169,6 @@ def make_loader(
     `DistributedSampler` (equal batch counts on every rank, as DDP needs), evaluation through
     every `world_size`-th sample from `rank` (each sample exactly once over all ranks).
     """
-    def collate(items: list[tuple[Any, int]]) -> tuple[Any, torch.Tensor]:
-        inputs, labels = zip(*items, strict=True)
-        return model.collate(list(inputs)), torch.as_tensor(labels, dtype=torch.long)
-
     sampler = None
     if shard and is_distributed():
         if shuffle:
@@ -162,7 +181,7 @@ def make_loader(
         batch_size=batch_size,
         shuffle=shuffle and sampler is None,
         sampler=sampler,
-        collate_fn=collate,
+        collate_fn=LabelledCollate(input_collate(model)),
         num_workers=num_workers,
         generator=generator,
         drop_last=shuffle,

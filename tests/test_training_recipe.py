@@ -221,3 +221,19 @@ def test_a_checkpoint_of_another_architecture_is_not_resumed(tmp_path):
     summary = training.train_model(other, train_set, val_set, cfg, tmp_path / "ckpt", "fp",
                                    progress=False)
     assert summary["resumed_from_epoch"] is None
+
+
+def test_loader_workers_started_by_spawn_get_their_batches(tmp_path):
+    """Workers started by spawn (macOS' and Windows' default, Linux's forkserver from Python
+    3.14) receive the collate function pickled: a closure failed with "Can't pickle local
+    object", so train.num_workers > 0 (the CIFAR presets' 2) could not train there."""
+    import pickle
+
+    write_waves(tmp_path / "data", n_train=64, n_val=16)
+    train_set = PreparedDataset(tmp_path / "data", "train")
+    model = build_model("resnet1d_3", 10, widths=[4, 4, 4], blocks=[1, 1, 1])
+    loader = training.make_loader(train_set, model, 32, True, 0, num_workers=1)
+    assert len(pickle.dumps(loader.collate_fn)) < 1000  # the model's weights are not sent
+    loader.multiprocessing_context = "spawn"
+    inputs, labels = next(iter(loader))
+    assert inputs.shape == (32, 1, 40) and labels.dtype == torch.long
