@@ -87,8 +87,18 @@ def test_cifar_missing_offline_says_what_to_download_and_where(tmp_path):
 
 
 def test_cifar_rejects_unknown_options(cifar_root, tmp_path):
-    with pytest.raises(EENetError, match="data.colour"):
+    with pytest.raises(EENetError, match=r"^data\.options\.colour: not an option"):
         prepare_dataset("cifar10", tmp_path, 0, root=cifar_root, colour=True)
+
+
+def test_cifar_val_size_beyond_the_training_split_names_its_params_path(cifar_root, tmp_path):
+    """Errors name the key as written in params.yaml (data.options.val_size): 'data.val_size'
+    is refused there as an unknown key of data."""
+    with pytest.raises(EENetError) as err:
+        prepare_dataset("cifar10", tmp_path, 0, root=cifar_root, val_size=200, download=False,
+                        checksums=False)
+    assert str(err.value) == ("data.options.val_size: must lie in [1, 199] for 200 training "
+                              "samples, got 200")
 
 
 def test_ag_news_prepare_from_local_files(tmp_path):
@@ -162,7 +172,7 @@ def test_text_offline_without_cache_is_one_line(tmp_path, monkeypatch):
             prepare_dataset(name, tmp_path / name, 0, cache_dir=str(tmp_path / "cache"))
         message = str(info.value)
         assert "\n" not in message and "offline mode" in message
-        assert hub_id in message and "data.local_path" in message
+        assert hub_id in message and "data.options.local_path" in message
 
 
 def test_text_missing_local_folder_and_unlabelled_test_are_one_line_errors(tmp_path):

@@ -43,4 +43,4 @@ def test_ag_news_offline_says_how_to_provide_the_data(tmp_path: Path) -> None:
     line = _download(tmp_path, "ag_news", {}, HF_HOME=str(empty), HF_DATASETS_OFFLINE="1",
                      HF_HUB_OFFLINE="1")
     assert line.startswith("error: ag_news: could not load the data (offline mode, "), line
-    assert "data.local_path" in line and "Hugging Face cache" in line
+    assert "data.options.local_path" in line and "Hugging Face cache" in line

@@ -11,7 +11,7 @@ from eenet.errors import ConfigError
 
 
 def holdout(
-    n: int, n_val: int, seed: int, param: str = "data.val_size"
+    n: int, n_val: int, seed: int, param: str = "data.options.val_size"
 ) -> tuple[np.ndarray, np.ndarray]:
     """Indices (train, val), each sorted: `n_val` of `n` samples held out by `seed`."""
     if not 0 < int(n_val) < int(n):
@@ -35,6 +35,6 @@ def check_options(dataset: str, options: dict, allowed: tuple[str, ...]) -> None
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         raise ConfigError(
-            f"data.{unknown[0]}: not an option of data set {dataset!r}; allowed: "
+            f"data.options.{unknown[0]}: not an option of data set {dataset!r}; allowed: "
             + ", ".join(allowed)
         )

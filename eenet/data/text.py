@@ -67,7 +67,7 @@ def _builder_for(files: dict[str, Any]) -> str:
     builders = {FORMATS.get(s) for s in suffixes}
     if len(builders) != 1 or None in builders:
         raise ConfigError(
-            f"data.data_files: use one of {', '.join(sorted(FORMATS))} files, "
+            f"data.options.data_files: use one of {', '.join(sorted(FORMATS))} files, "
             f"got {sorted(suffixes)}"
         )
     return builders.pop()
@@ -81,7 +81,8 @@ def _where_to_put(source: TextSource) -> str:
         + ")` once with network to fill the Hugging Face cache ($HF_HOME, default "
         "~/.cache/huggingface), "
         f"or save the {wanted} splits with columns {source.text_column},label as CSV / JSON "
-        "lines / parquet files named after the splits into a folder and set data.local_path to it"
+        "lines / parquet files named after the splits into a folder and set "
+        "data.options.local_path to it"
     )
 
 
@@ -100,7 +101,7 @@ def load_text_splits(
             return datasets.load_from_disk(str(local_path))
         if local_path is not None:
             if not Path(local_path).is_dir():
-                raise FileNotFoundError(f"data.local_path {local_path} is not a folder")
+                raise FileNotFoundError(f"data.options.local_path {local_path} is not a folder")
             return datasets.load_dataset(
                 str(local_path), data_files=data_files, cache_dir=cache_dir
             )
