@@ -287,6 +287,23 @@ def same_shapes(saved: dict[str, Any], current: dict[str, torch.Tensor]) -> bool
     )
 
 
+def rng_states(device: torch.device) -> dict[str, Any]:
+    """The random states a resumed run continues from: the CPU generator's, and on a GPU the
+    CUDA generators' (dropout, e.g. BERT's, draws from them there)."""
+    states: dict[str, Any] = {"rng": torch.get_rng_state()}
+    if device.type == "cuda":
+        states["cuda_rng"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def restore_rng_states(state: dict[str, Any], device: torch.device) -> None:
+    """Put back what `rng_states` saved (CUDA states only on a GPU with as many devices)."""
+    torch.set_rng_state(state["rng"])
+    cuda = state.get("cuda_rng")
+    if device.type == "cuda" and cuda is not None and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)
+
+
 def _train_epoch(
     network: torch.nn.Module,
     loader: DataLoader,
@@ -361,7 +378,7 @@ def train_model(
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         scaler.load_state_dict(state["scaler"])
-        torch.set_rng_state(state["rng"])
+        restore_rng_states(state, device)
         start_epoch = resumed_from = int(state["epoch"]) + 1
         log = [dict(values) for values in state.get("history", [])]
         if is_main_process():
@@ -401,7 +418,7 @@ def train_model(
                     "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(),
                     "scaler": scaler.state_dict(),
-                    "rng": torch.get_rng_state(),
+                    **rng_states(device),
                     "world_size": world_size(),
                     "history": log,
                 },

@@ -237,3 +237,22 @@ def test_loader_workers_started_by_spawn_get_their_batches(tmp_path):
     loader.multiprocessing_context = "spawn"
     inputs, labels = next(iter(loader))
     assert inputs.shape == (32, 1, 40) and labels.dtype == torch.long
+
+
+def test_checkpoints_keep_the_cuda_generators_on_a_gpu(monkeypatch):
+    """On a GPU dropout draws from the CUDA generators: a resumed run restarted them from the
+    seed (only the CPU generator was saved), so it did not continue as the stopped run would."""
+    saved = [torch.tensor([1, 2], dtype=torch.uint8)]
+    restored = []
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: saved)
+    monkeypatch.setattr(torch.cuda, "set_rng_state_all", restored.append)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    cpu_state = torch.get_rng_state()
+    states = training.rng_states(torch.device("cuda"))
+    assert states["cuda_rng"] is saved and torch.equal(states["rng"], cpu_state)
+    assert "cuda_rng" not in training.rng_states(torch.device("cpu"))
+    torch.rand(3)
+    training.restore_rng_states(states, torch.device("cuda"))
+    assert restored == [saved] and torch.equal(torch.get_rng_state(), cpu_state)
+    training.restore_rng_states(states, torch.device("cpu"))  # a GPU run resumed on a CPU
+    assert restored == [saved]
