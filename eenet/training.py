@@ -112,8 +112,7 @@ def multi_exit_loss(
 ) -> torch.Tensor:
     """sum_k (k+1) CE_k / (K(K+1)) plus optional distillation of exits 0..K-2 to exit K-1."""
     n_exits = len(logits)
-    loss = sum((k + 1) * F.cross_entropy(z.float(), labels) for k, z in enumerate(logits))
-    loss = loss / (n_exits * (n_exits + 1))
+    loss = exit_weighted_ce(logits, labels)
     if distill_weight > 0 and n_exits > 1:
         teacher = F.log_softmax(logits[-1].detach().float() / temperature, dim=-1)
         kd = sum(
@@ -127,6 +126,13 @@ def multi_exit_loss(
         )
         loss = loss + distill_weight * temperature**2 * kd / (n_exits - 1)
     return loss
+
+
+def exit_weighted_ce(logits: Sequence[torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
+    """The loss without distillation: sum_k (k+1) CE_k / (K(K+1))."""
+    n_exits = len(logits)
+    loss = sum((k + 1) * F.cross_entropy(z.float(), labels) for k, z in enumerate(logits))
+    return loss / (n_exits * (n_exits + 1))
 
 
 def seed_everything(seed: int) -> None:
@@ -315,10 +321,11 @@ def _train_epoch(
     temperature: float,
     desc: str,
     progress: bool,
-) -> float:
-    """One pass over `loader`; the mean training loss over all batches of all processes."""
+) -> tuple[float, float]:
+    """One pass over `loader`; the mean training loss (the objective) and its exit-weighted
+    cross-entropy alone (without distillation), over all batches of all processes."""
     use_amp = device.type == "cuda"
-    running, batches = 0.0, 0
+    running, running_ce, batches = 0.0, 0.0, 0
     # disable=None: a bar only on a TTY; only rank 0 shows one
     bar = tqdm(loader, desc=desc, leave=False, disable=None if progress else True)
     for inputs, labels in bar:
@@ -332,9 +339,17 @@ def _train_epoch(
         scaler.update()
         scheduler.step()
         running += float(loss.detach())
+        running_ce += float(loss.detach()) if distill == 0 else _exit_ce(logits, labels)
         batches += 1
-    totals = all_reduce_sum(torch.tensor([running, batches], dtype=torch.float64))
-    return float(totals[0] / max(float(totals[1]), 1.0))
+    totals = all_reduce_sum(torch.tensor([running, running_ce, batches], dtype=torch.float64))
+    n = max(float(totals[2]), 1.0)
+    return float(totals[0] / n), float(totals[1] / n)
+
+
+@torch.no_grad()
+def _exit_ce(logits: Sequence[torch.Tensor], labels: torch.Tensor) -> float:
+    """The loss's exit-weighted cross-entropy part alone (no distillation)."""
+    return float(exit_weighted_ce(logits, labels))
 
 
 def train_model(
@@ -399,13 +414,14 @@ def train_model(
         if isinstance(train_loader.sampler, DistributedSampler):
             train_loader.sampler.set_epoch(epoch)
         train_loader.generator.manual_seed(cfg.seed + epoch)
-        train_loss = _train_epoch(
+        train_loss, train_ce = _train_epoch(
             network, train_loader, optimizer, scheduler, scaler, device,
             distill_weight_for_epoch(cfg, epoch), cfg.distill_temperature,
             f"epoch {epoch + 1}/{cfg.epochs}", progress and is_main,
         )
         accuracies = exit_accuracies(model, val_loader, device)
-        history = {"train_loss": train_loss}
+        # train_ce: comparable across epochs; train_loss steps up where distillation starts
+        history = {"train_loss": train_loss, "train_ce": train_ce}
         history.update({f"val_acc_exit{k}": a for k, a in enumerate(accuracies)})
         log.append(history)
         if is_main:
