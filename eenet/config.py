@@ -194,7 +194,8 @@ def signature_spec(function: Callable[..., Any], skip: int = 0, keyword_only: bo
 def options_spec(function: Callable[..., Any], skip: int) -> Spec | None:
     """The options a builder / prepare function takes; None when they cannot be known.
 
-    A function taking `**options` names them in its module's `OPTIONS`.
+    A function taking `**options` names them in its module's `OPTIONS`: a mapping of each
+    name to its type annotation (or a sequence of names, not type-checked).
     """
     spec = signature_spec(function, skip)
     params = inspect.signature(function).parameters.values()
@@ -202,7 +203,8 @@ def options_spec(function: Callable[..., Any], skip: int) -> Spec | None:
         listed = getattr(inspect.getmodule(function), "OPTIONS", None)
         if listed is None:
             return None
-        spec.update({name: Any for name in listed if name not in spec})
+        types_ = listed if isinstance(listed, Mapping) else dict.fromkeys(listed, Any)
+        spec.update({name: kind for name, kind in types_.items() if name not in spec})
     return spec
 
 

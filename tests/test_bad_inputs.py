@@ -111,6 +111,13 @@ def _del(path: str) -> Callable[[dict[str, Any]], None]:
     return edit
 
 
+def _data(dataset: str, **options: Any) -> Callable[[dict[str, Any]], None]:
+    def edit(params: dict[str, Any]) -> None:
+        params["data"] = {"dataset": dataset, "seed": 0, "options": options}
+
+    return edit
+
+
 PARAM_CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("unknown top-level key", _set("budjet", 3),
      "budjet: unknown top-level key; allowed: setup, budget, budgets, data, model, train, "
@@ -153,6 +160,15 @@ PARAM_CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("data set missing", _del("data.dataset"),
      "data.dataset: missing (required, with dataset, seed)"),
     ("model name missing", _del("model.name"), "model.name: missing (required, with name)"),
+    ("CIFAR val_size in YAML 1.1 exponent form", _data("cifar10", val_size="5e3"),
+     "data.options.val_size: expected an integer, got '5e3' (YAML reads it as text; write it "
+     "with a dot and a signed exponent, e.g. 3.0e-3 or 1.0e+9)"),
+    ("CIFAR download as a word", _data("cifar100", download="no"),
+     "data.options.download: expected true/false, got 'no'"),
+    ("text training cap as a word", _data("ag_news", max_train_samples="all"),
+     "data.options.max_train_samples: expected an integer or null, got 'all'"),
+    ("text data files as one name", _data("sst2", data_files="train.csv"),
+     "data.options.data_files: expected a mapping or null, got 'train.csv'"),
     ("unknown model", _set("model.name", "resnet"),
      "model.name: unknown value 'resnet'; allowed: bert_4, densenet121_4, resnet1d_3, resnet56_3"),
     ("unknown model option", _set("model.options.width", [4, 8, 16]),

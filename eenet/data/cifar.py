@@ -17,7 +17,8 @@ from eenet.data.splits import check_options, holdout, write_splits
 from eenet.errors import EENetError
 
 DEFAULT_ROOT = "data/raw"
-OPTIONS = ("root", "val_size", "download", "checksums")
+# the options prepare_cifar10 / prepare_cifar100 pass on to prepare_cifar, with their types
+OPTIONS = {"root": str, "val_size": int, "download": bool, "checksums": bool}
 
 
 def _dataset_class(name: str, checksums: bool) -> type:

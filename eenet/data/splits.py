@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,7 @@ def write_splits(out_dir: Path, splits: dict[str, tuple[np.ndarray, np.ndarray]]
     return {split: int(len(y)) for split, (_, y) in splits.items()}
 
 
-def check_options(dataset: str, options: dict, allowed: tuple[str, ...]) -> None:
+def check_options(dataset: str, options: dict, allowed: Collection[str]) -> None:
     """Reject data options this data set does not take, naming the allowed ones."""
     unknown = sorted(set(options) - set(allowed))
     if unknown:

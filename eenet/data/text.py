@@ -25,7 +25,11 @@ from eenet.data.prepared import write_meta
 from eenet.data.splits import check_options, holdout, write_splits
 from eenet.errors import ConfigError, EENetError
 
-OPTIONS = ("val_size", "max_train_samples", "local_path", "data_files", "hub_id", "cache_dir")
+# the options prepare_ag_news / prepare_sst2 pass on (to prepare_text, load_text_splits)
+OPTIONS = {
+    "val_size": int, "max_train_samples": int | None, "local_path": str | None,
+    "data_files": dict | None, "hub_id": str | None, "cache_dir": str | None,
+}
 FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
 
 
