@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import random
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -23,7 +24,7 @@ from tqdm import tqdm  # not tqdm.auto: its asyncio class calls iter() on the lo
 
 from eenet.checkpoint import load_checkpoint, save_checkpoint
 from eenet.config import check_number
-from eenet.devices import check_device_name, resolve_device
+from eenet.devices import check_device_name, num_threads, resolve_device
 from eenet.distributed import (
     all_reduce_sum,
     barrier,
@@ -370,10 +371,37 @@ def train_model(
     right after. Returns a summary: epochs run, resumed-from epoch, final per-exit validation
     accuracy.
     """
+    with num_threads(cfg.threads):  # torch's thread count restored afterwards
+        return _train_model(model, train_set, val_set, cfg, checkpoint_dir, fingerprint,
+                            on_epoch, progress)
+
+
+def milestones_note(cfg: TrainConfig) -> str | None:
+    """A note for multistep milestones at or past the last epoch: the learning rate never
+    drops there (e.g. a preset's milestones after `-S train.epochs=2`)."""
+    late = [m for m in cfg.milestones if m >= cfg.epochs]
+    if cfg.schedule != "multistep" or not late:
+        return None
+    return (f"note: train.milestones {late} lie at or past the last epoch ({cfg.epochs}): the "
+            "learning rate is not lowered there")
+
+
+def _train_model(
+    model: MultiExitModel,
+    train_set: Dataset,
+    val_set: Dataset,
+    cfg: TrainConfig,
+    checkpoint_dir: str | Path,
+    fingerprint: str,
+    on_epoch: EpochCallback | None,
+    progress: bool,
+) -> dict[str, Any]:
+    """`train_model` inside its thread setting."""
     distributed = init_distributed()
     device = local_device(resolve_device(cfg.device, "train.device"))
-    if cfg.threads > 0:
-        torch.set_num_threads(cfg.threads)
+    note = milestones_note(cfg)
+    if note and is_main_process():
+        print(note, file=sys.stderr, flush=True)
     seed_everything(cfg.seed)
     model.to(device)
     check_train_size(len(train_set), cfg.batch_size)

@@ -273,3 +273,30 @@ def test_training_curves_log_the_cross_entropy_without_distillation(tmp_path):
                          on_epoch=lambda epoch, values: logged.append(values), progress=False)
     assert logged[0]["train_ce"] == pytest.approx(logged[0]["train_loss"], rel=1e-9)
     assert logged[1]["train_loss"] > logged[1]["train_ce"] > 0  # distilling in epoch 2
+
+
+def test_training_restores_the_thread_count_and_notes_late_milestones(tmp_path, capsys):
+    """train_model from Python leaves torch's thread count as it found it; multistep
+    milestones the run never reaches (a preset's [50, 100] after epochs=1) get a note."""
+    write_waves(tmp_path / "data", n_train=64, n_val=16)
+    train_set = PreparedDataset(tmp_path / "data", "train")
+    val_set = PreparedDataset(tmp_path / "data", "val")
+    model = build_model("resnet1d_3", 10, widths=[4, 4, 4], blocks=[1, 1, 1])
+    cfg = TrainConfig(epochs=1, batch_size=32, threads=1, device="cpu", schedule="multistep",
+                      milestones=[1, 50])
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        training.train_model(model, train_set, val_set, cfg, tmp_path / "ckpt", "fp",
+                             progress=False)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert ("note: train.milestones [1, 50] lie at or past the last epoch (1): the learning "
+            "rate is not lowered there") in capsys.readouterr().err
+    cfg.epochs = 2
+    assert training.milestones_note(cfg) == (
+        "note: train.milestones [50] lie at or past the last epoch (2): the learning rate is "
+        "not lowered there")
+    cfg.schedule = "onecycle"
+    assert training.milestones_note(cfg) is None
