@@ -104,10 +104,11 @@ def _timer(device: torch.device) -> Callable[[Callable[[], Any]], float]:
         def time_cuda(fn: Callable[[], Any]) -> float:
             start = torch.cuda.Event(enable_timing=True)
             end = torch.cuda.Event(enable_timing=True)
+            stream = torch.cuda.current_stream(device)  # `device`'s, not the current device's
             torch.cuda.synchronize(device)
-            start.record()
+            start.record(stream)
             fn()
-            end.record()
+            end.record(stream)
             torch.cuda.synchronize(device)
             return float(start.elapsed_time(end))
 
