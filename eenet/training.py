@@ -372,8 +372,87 @@ def train_model(
     accuracy.
     """
     with num_threads(cfg.threads):  # torch's thread count restored afterwards
-        return _train_model(model, train_set, val_set, cfg, checkpoint_dir, fingerprint,
-                            on_epoch, progress)
+        distributed = init_distributed()
+        device = local_device(resolve_device(cfg.device, "train.device"))
+        note = milestones_note(cfg)
+        if note and is_main_process():
+            print(note, file=sys.stderr, flush=True)
+        seed_everything(cfg.seed)
+        model.to(device)
+        check_train_size(len(train_set), cfg.batch_size)
+        train_loader = make_loader(
+            train_set, model, cfg.batch_size, True, cfg.seed, cfg.num_workers, shard=True
+        )
+        val_loader = make_loader(val_set, model, 512, False, cfg.seed, cfg.num_workers, shard=True)
+        optimizer = _optimizer(model, cfg)
+        scheduler = _scheduler(optimizer, cfg, max(len(train_loader), 1))
+        scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda")
+
+        start_epoch, resumed_from = 0, None
+        log: list[dict[str, float]] = []  # every finished epoch's metrics, kept in the checkpoint
+        state = resumable_checkpoint(checkpoint_dir, fingerprint, cfg.epochs, model)
+        if state is not None:  # every process loads the same checkpoint, before DDP wraps the model
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            scaler.load_state_dict(state["scaler"])
+            restore_rng_states(state, device)
+            start_epoch = resumed_from = int(state["epoch"]) + 1
+            log = [dict(values) for values in state.get("history", [])]
+            if is_main_process():
+                print(f"resuming from epoch {start_epoch} of {cfg.epochs} ({start_epoch} done, "
+                      f"checkpoint {Path(checkpoint_dir) / 'last.pt'})", flush=True)
+                if on_epoch is not None:  # replay the finished epochs into a fresh log
+                    for done, values in enumerate(log):
+                        on_epoch(done, values)
+        network: torch.nn.Module = model
+        if distributed:
+            ids = [device.index] if device.type == "cuda" else None
+            network = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+
+        is_main = is_main_process()
+        history: dict[str, float] = {}
+        for epoch in range(start_epoch, cfg.epochs):
+            model.train()
+            if isinstance(train_loader.sampler, DistributedSampler):
+                train_loader.sampler.set_epoch(epoch)
+            train_loader.generator.manual_seed(cfg.seed + epoch)
+            train_loss, train_ce = _train_epoch(
+                network, train_loader, optimizer, scheduler, scaler, device,
+                distill_weight_for_epoch(cfg, epoch), cfg.distill_temperature,
+                f"epoch {epoch + 1}/{cfg.epochs}", progress and is_main,
+            )
+            accuracies = exit_accuracies(model, val_loader, device)
+            # train_ce: comparable across epochs; train_loss steps up where distillation starts
+            history = {"train_loss": train_loss, "train_ce": train_ce}
+            history.update({f"val_acc_exit{k}": a for k, a in enumerate(accuracies)})
+            log.append(history)
+            if is_main:
+                save_checkpoint(
+                    checkpoint_dir,
+                    {
+                        "fingerprint": fingerprint,
+                        "epoch": epoch,
+                        "model": model.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(),
+                        "scaler": scaler.state_dict(),
+                        **rng_states(device),
+                        "world_size": world_size(),
+                        "history": log,
+                    },
+                )
+                if on_epoch is not None:
+                    on_epoch(epoch, history)
+        barrier()
+        return {
+            "epochs": cfg.epochs,
+            "resumed_from_epoch": resumed_from,
+            "val_accuracy": [history.get(f"val_acc_exit{k}") for k in range(model.n_exits)],
+            "config": asdict(cfg),
+            "world_size": world_size(),
+            "rank": rank(),
+        }
 
 
 def milestones_note(cfg: TrainConfig) -> str | None:
@@ -384,97 +463,3 @@ def milestones_note(cfg: TrainConfig) -> str | None:
         return None
     return (f"note: train.milestones {late} lie at or past the last epoch ({cfg.epochs}): the "
             "learning rate is not lowered there")
-
-
-def _train_model(
-    model: MultiExitModel,
-    train_set: Dataset,
-    val_set: Dataset,
-    cfg: TrainConfig,
-    checkpoint_dir: str | Path,
-    fingerprint: str,
-    on_epoch: EpochCallback | None,
-    progress: bool,
-) -> dict[str, Any]:
-    """`train_model` inside its thread setting."""
-    distributed = init_distributed()
-    device = local_device(resolve_device(cfg.device, "train.device"))
-    note = milestones_note(cfg)
-    if note and is_main_process():
-        print(note, file=sys.stderr, flush=True)
-    seed_everything(cfg.seed)
-    model.to(device)
-    check_train_size(len(train_set), cfg.batch_size)
-    train_loader = make_loader(
-        train_set, model, cfg.batch_size, True, cfg.seed, cfg.num_workers, shard=True
-    )
-    val_loader = make_loader(val_set, model, 512, False, cfg.seed, cfg.num_workers, shard=True)
-    optimizer = _optimizer(model, cfg)
-    scheduler = _scheduler(optimizer, cfg, max(len(train_loader), 1))
-    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda")
-
-    start_epoch, resumed_from = 0, None
-    log: list[dict[str, float]] = []  # every finished epoch's metrics, kept in the checkpoint
-    state = resumable_checkpoint(checkpoint_dir, fingerprint, cfg.epochs, model)
-    if state is not None:  # every process loads the same checkpoint, before DDP wraps the model
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        restore_rng_states(state, device)
-        start_epoch = resumed_from = int(state["epoch"]) + 1
-        log = [dict(values) for values in state.get("history", [])]
-        if is_main_process():
-            print(f"resuming from epoch {start_epoch} of {cfg.epochs} ({start_epoch} done, "
-                  f"checkpoint {Path(checkpoint_dir) / 'last.pt'})", flush=True)
-            if on_epoch is not None:  # replay the finished epochs into a fresh log
-                for done, values in enumerate(log):
-                    on_epoch(done, values)
-    network: torch.nn.Module = model
-    if distributed:
-        ids = [device.index] if device.type == "cuda" else None
-        network = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
-
-    is_main = is_main_process()
-    history: dict[str, float] = {}
-    for epoch in range(start_epoch, cfg.epochs):
-        model.train()
-        if isinstance(train_loader.sampler, DistributedSampler):
-            train_loader.sampler.set_epoch(epoch)
-        train_loader.generator.manual_seed(cfg.seed + epoch)
-        train_loss, train_ce = _train_epoch(
-            network, train_loader, optimizer, scheduler, scaler, device,
-            distill_weight_for_epoch(cfg, epoch), cfg.distill_temperature,
-            f"epoch {epoch + 1}/{cfg.epochs}", progress and is_main,
-        )
-        accuracies = exit_accuracies(model, val_loader, device)
-        # train_ce: comparable across epochs; train_loss steps up where distillation starts
-        history = {"train_loss": train_loss, "train_ce": train_ce}
-        history.update({f"val_acc_exit{k}": a for k, a in enumerate(accuracies)})
-        log.append(history)
-        if is_main:
-            save_checkpoint(
-                checkpoint_dir,
-                {
-                    "fingerprint": fingerprint,
-                    "epoch": epoch,
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "scaler": scaler.state_dict(),
-                    **rng_states(device),
-                    "world_size": world_size(),
-                    "history": log,
-                },
-            )
-            if on_epoch is not None:
-                on_epoch(epoch, history)
-    barrier()
-    return {
-        "epochs": cfg.epochs,
-        "resumed_from_epoch": resumed_from,
-        "val_accuracy": [history.get(f"val_acc_exit{k}") for k in range(model.n_exits)],
-        "config": asdict(cfg),
-        "world_size": world_size(),
-        "rank": rank(),
-    }
