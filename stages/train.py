@@ -16,6 +16,7 @@ from eenet.data.prepared import PreparedDataset, read_meta
 from eenet.distributed import init_distributed, is_main_process, shutdown_distributed
 from eenet.models import MultiExitModel, build_model
 from eenet.models.artifact import save_trained
+from eenet.models.base import check_input_shape
 from eenet.params import group, read_params
 from eenet.training import TrainConfig, seed_everything, train_model
 
@@ -28,6 +29,7 @@ def main(data_dir: str, model_dir: str, checkpoint_dir: str, live_dir: str) -> N
     options = model_params.get("options", {}) or {}
     seed_everything(train_cfg.seed)  # before building: initial weights are seeded too
     model = build_model(model_params["name"], int(meta["num_classes"]), **options)
+    check_input_shape(model, meta.get("input_shape"), f"the data in {data_dir}")
     fingerprint = config_fingerprint({"model": model_params, "train": train_cfg, "data": meta})
     train_set = PreparedDataset(data_dir, "train", augment=True)
     val_set = PreparedDataset(data_dir, "val")

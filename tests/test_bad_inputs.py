@@ -236,6 +236,20 @@ def test_empty_data_options_take_the_defaults(ws: Path, monkeypatch: pytest.Monk
     assert calls == [{}]
 
 
+def test_model_inputs_of_another_shape_than_the_data(ws: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """The 1-D ResNet trains on any length, but the profile times its example inputs: a
+    model.options.input_length other than the data's is named before anything trains."""
+    params = base_params()
+    params["model"]["options"]["input_length"] = 72
+    write_params(ws, params)
+    message = stage_error(capsys, "train", "data", "model", "ckpt", "live")
+    assert message == ("model.options: the model's inputs are shaped [1, 72] but the data in "
+                       "data holds samples shaped [1, 40]; set the model's input options to "
+                       "match (e.g. model.options.input_length)")
+    assert not (ws / "ckpt").exists() and not (ws / "model").exists()
+
+
 def test_unreadable_params_file(ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (ws / "params.yaml").write_text("train: [epochs: 3\n")
     message = stage_error(capsys, "download", "data/out")

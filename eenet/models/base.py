@@ -116,3 +116,21 @@ class MultiExitModel(nn.Module):
             "backbone": count(self.stem) + sum(count(s) for s in self.segments) + heads[-1],
             "exit_heads": heads[:-1],
         }
+
+
+def check_input_shape(model: MultiExitModel, input_shape: Sequence[int] | None,
+                      source: str) -> None:
+    """A model taking tensors must take samples of the data's shape (`input_shape`, from
+    `source`): its example inputs are what the latency profile times, so a mismatch that
+    still trains (a length-agnostic network) would profile other inputs. One-line ConfigError;
+    models taking texts, or data without a recorded shape, pass."""
+    example = model.example_inputs(1)
+    if input_shape is None or not isinstance(example, torch.Tensor):
+        return
+    takes = [int(d) for d in example.shape[1:]]
+    if takes != [int(d) for d in input_shape]:
+        raise ConfigError(
+            f"model.options: the model's inputs are shaped {takes} but {source} holds samples "
+            f"shaped {list(input_shape)}; set the model's input options to match (e.g. "
+            "model.options.input_length)"
+        )
