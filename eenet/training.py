@@ -417,6 +417,9 @@ def train_model(
             if isinstance(train_loader.sampler, DistributedSampler):
                 train_loader.sampler.set_epoch(epoch)
             train_loader.generator.manual_seed(cfg.seed + epoch)
+            set_epoch = getattr(train_set, "set_epoch", None)  # its augmentation draws
+            if set_epoch is not None:
+                set_epoch(epoch, cfg.seed)
             train_loss, train_ce = _train_epoch(
                 network, train_loader, optimizer, scheduler, scaler, device,
                 distill_weight_for_epoch(cfg, epoch), cfg.distill_temperature,

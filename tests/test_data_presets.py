@@ -191,3 +191,37 @@ def test_text_missing_local_folder_and_unlabelled_test_are_one_line_errors(tmp_p
                 "validation": str(folder / "test.jsonl"),
             },
         )
+
+
+def test_augmentation_is_a_crop_and_flip_drawn_per_sample_and_epoch(cifar_root, tmp_path):
+    """Each training image is a 32x32 window of itself padded by 4 (zeros, after
+    normalisation), maybe mirrored; the draw depends on (seed, epoch, index) only, never on the
+    global generator, so loader workers see the same draws as the main process."""
+    import torch
+
+    prepare_dataset("cifar10", tmp_path, 0, root=cifar_root, val_size=50, download=False,
+                    checksums=False)
+    plain = PreparedDataset(tmp_path, "train")
+    augmented = PreparedDataset(tmp_path, "train", augment=True)
+    draws = set()
+    for epoch in range(4):
+        augmented.set_epoch(epoch, seed=7)
+        for index in range(3):
+            torch.manual_seed(epoch * 10 + index)  # the global generator must not matter
+            image = augmented[index][0]
+            torch.manual_seed(999)
+            assert torch.equal(image, augmented[index][0])
+            padded = torch.nn.functional.pad(plain[index][0], (4, 4, 4, 4))
+            windows = {(top, left, flip) for top in range(9) for left in range(9)
+                       for flip in (False, True)
+                       if torch.equal(image, (padded.flip(-1) if flip else padded)
+                                      [:, top:top + 32, left:left + 32])}
+            assert windows, (epoch, index)
+            draws.add((index, frozenset(windows)))
+    assert len(draws) > 6  # the epochs draw differently
+    def epoch_images(seed: int) -> list:
+        augmented.set_epoch(0, seed=seed)
+        return [augmented[i][0] for i in range(10)]
+
+    assert not all(torch.equal(a, b) for a, b in zip(epoch_images(7), epoch_images(8),
+                                                     strict=True))

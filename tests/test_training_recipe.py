@@ -201,6 +201,28 @@ def test_num_workers_does_not_change_the_trained_weights(tmp_path):
         assert torch.equal(value, weights[1][name]), name
 
 
+def test_num_workers_does_not_change_weights_trained_with_augmentation(tmp_path):
+    """CIFAR augmentation draws each sample's crop and flip from (seed, epoch, index): a
+    worker process draws what the main process would, so the weights are the same."""
+    from tests.preset_fixtures import write_cifar10
+
+    root = write_cifar10(tmp_path / "raw", per_batch=16)
+    prepare_dataset("cifar10", tmp_path / "data", 0, root=root, val_size=16, download=False,
+                    checksums=False)
+    train_set = PreparedDataset(tmp_path / "data", "train", augment=True)
+    val_set = PreparedDataset(tmp_path / "data", "val")
+    weights = []
+    for workers in (0, 2):
+        training.seed_everything(0)
+        model = build_model("resnet56_3", 10, blocks=[1, 1, 1], base_width=4)
+        cfg = TrainConfig(epochs=2, batch_size=16, threads=1, device="cpu", num_workers=workers)
+        training.train_model(model, train_set, val_set, cfg, tmp_path / f"ckpt{workers}", "fp",
+                             progress=False)
+        weights.append(model.state_dict())
+    for name, value in weights[0].items():
+        assert torch.equal(value, weights[1][name]), name
+
+
 def test_a_checkpoint_of_another_architecture_is_not_resumed(tmp_path):
     """A run stopped, then the model's code changed (same params, so the same fingerprint):
     the checkpoint's weights no longer fit, and resuming was a load_state_dict traceback."""

@@ -68,17 +68,28 @@ def read_split(data_dir: str | Path, split: str) -> tuple[np.ndarray, np.ndarray
 
 
 class PreparedDataset(Dataset):
-    """A prepared split as (input, label) items; image splits can be augmented for training."""
+    """A prepared split as (input, label) items; image splits can be augmented for training.
+
+    Augmentation (torchvision's pad-4 random crop and horizontal flip, the standard CIFAR
+    recipe) draws each sample's crop and flip from (seed, epoch, index), set by `set_epoch`:
+    the same whatever process loads the sample, so the number of loader workers does not
+    change the trained weights."""
 
     def __init__(self, data_dir: str | Path, split: str, augment: bool = False) -> None:
         self.meta = read_meta(data_dir)
         self.kind = self.meta["kind"]
         self.x, self.y = read_split(data_dir, split)
         self.augment = augment and self.kind == "image"
+        self._draw = (0, 0)  # (seed, epoch) of the augmentation draws
         if self.kind == "image":
             mean = np.asarray(self.meta["mean"], dtype=np.float32).reshape(3, 1, 1)
             std = np.asarray(self.meta["std"], dtype=np.float32).reshape(3, 1, 1)
             self._mean, self._std = torch.from_numpy(mean), torch.from_numpy(std)
+            self._transform = _crop_flip(tuple(self.x.shape[1:3]))
+
+    def set_epoch(self, epoch: int, seed: int = 0) -> None:
+        """Draw this epoch's augmentations (before the loader's iterator is made)."""
+        self._draw = (int(seed), int(epoch))
 
     def __len__(self) -> int:
         return int(self.y.shape[0])
@@ -92,16 +103,20 @@ class PreparedDataset(Dataset):
         image = torch.from_numpy(np.ascontiguousarray(self.x[index])).permute(2, 0, 1).float()
         image = (image / 255.0 - self._mean) / self._std
         if self.augment:
-            image = _random_crop_flip(image)
+            with torch.random.fork_rng(devices=[]):  # the caller's generator stays untouched
+                torch.manual_seed(_sample_seed(*self._draw, int(index)))
+                image = self._transform(image)
         return image, label
 
 
-def _random_crop_flip(image: torch.Tensor, padding: int = 4) -> torch.Tensor:
-    """Standard CIFAR augmentation: pad-4 random crop and horizontal flip."""
-    _, h, w = image.shape
-    padded = torch.nn.functional.pad(image, (padding,) * 4)
-    top, left = torch.randint(0, 2 * padding + 1, (2,)).tolist()
-    image = padded[:, top : top + h, left : left + w]
-    if torch.rand(()) < 0.5:
-        image = image.flip(-1)
-    return image
+def _crop_flip(size: tuple[int, int], padding: int = 4) -> Any:
+    """Standard CIFAR augmentation (torchvision): pad-`padding` random crop, horizontal flip."""
+    from torchvision.transforms import v2
+
+    return v2.Compose([v2.RandomCrop(list(size), padding=padding), v2.RandomHorizontalFlip()])
+
+
+def _sample_seed(seed: int, epoch: int, index: int) -> int:
+    """One sample's augmentation seed in one epoch of a run: distinct for every (seed, epoch,
+    index) a run meets."""
+    return int(np.random.SeedSequence([seed, epoch, index]).generate_state(1, np.uint64)[0])
