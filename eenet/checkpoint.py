@@ -23,10 +23,19 @@ def config_fingerprint(config: Any) -> str:
 
 
 def save_checkpoint(directory: str | os.PathLike, state: dict[str, Any]) -> Path:
-    """Atomically write a checkpoint (tensors, numbers, strings and dicts of them only)."""
+    """Atomically write a checkpoint (tensors, numbers, strings and dicts of them only).
+
+    Through an open file: torch.save given a path names the archive's records after the
+    file, here a random temporary name, so equal states gave different bytes (and DVC saw a
+    changed output on every identical rerun)."""
     path = Path(directory) / CHECKPOINT_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    return write_with(path, lambda tmp: torch.save(state, tmp))
+
+    def _write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:
+            torch.save(state, fh)
+
+    return write_with(path, _write)
 
 
 def load_checkpoint(directory: str | os.PathLike) -> dict[str, Any] | None:

@@ -164,3 +164,12 @@ def test_written_files_and_folders_follow_the_umask(tmp_path, umask) -> None:
     for name in ("metrics.json", "val.npz", "schedulers/index.json"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o666 & ~umask, name
     assert stat.S_IMODE((tmp_path / "schedulers").stat().st_mode) == 0o777 & ~umask
+
+
+def test_an_equal_checkpoint_is_written_as_equal_bytes(tmp_path: Path) -> None:
+    """A rerun that trains the same weights writes the same checkpoint file (DVC then sees an
+    unchanged output), although every write goes through a fresh temporary name."""
+    state = {"epoch": 3, "w": torch.arange(5.0), "rng": torch.get_rng_state()}
+    first = save_checkpoint(tmp_path / "a", state).read_bytes()
+    assert save_checkpoint(tmp_path / "b", state).read_bytes() == first
+    assert save_checkpoint(tmp_path / "a", state).read_bytes() == first
