@@ -183,22 +183,30 @@ def test_an_epoch_makes_one_loader_iterator(tmp_path, monkeypatch):
     assert CountingLoader.iterators == 2 * 2  # per epoch: one training pass, one validation
 
 
+def _weights_by_workers(tmp_path, train_set, val_set, build, workers: int, **cfg) -> dict:
+    """The weights `build()` trains to, loading with `workers` loader processes."""
+    training.seed_everything(0)
+    model = build()
+    config = TrainConfig(threads=1, device="cpu", num_workers=workers, **cfg)
+    training.train_model(model, train_set, val_set, config, tmp_path / f"ckpt{workers}", "fp",
+                         progress=False)
+    return model.state_dict()
+
+
+def _assert_same_weights(first: dict, second: dict) -> None:
+    for name, value in first.items():
+        assert torch.equal(value, second[name]), name
+
+
 def test_num_workers_does_not_change_the_trained_weights(tmp_path):
     """Without augmentation, loading in worker processes gives the same batches in the same
     order, so the same weights as loading in the main process."""
     write_waves(tmp_path / "data", n_train=96, n_val=16)
-    train_set = PreparedDataset(tmp_path / "data", "train")
-    val_set = PreparedDataset(tmp_path / "data", "val")
-    weights = []
-    for workers in (0, 1):
-        training.seed_everything(0)
-        model = build_model("resnet1d_3", 10, widths=[4, 4, 4], blocks=[1, 1, 1])
-        cfg = TrainConfig(epochs=1, batch_size=32, threads=1, device="cpu", num_workers=workers)
-        training.train_model(model, train_set, val_set, cfg, tmp_path / f"ckpt{workers}", "fp",
-                             progress=False)
-        weights.append(model.state_dict())
-    for name, value in weights[0].items():
-        assert torch.equal(value, weights[1][name]), name
+    sets = PreparedDataset(tmp_path / "data", "train"), PreparedDataset(tmp_path / "data", "val")
+    weights = [_weights_by_workers(
+        tmp_path, *sets, lambda: build_model("resnet1d_3", 10, widths=[4, 4, 4], blocks=[1, 1, 1]),
+        workers, epochs=1, batch_size=32) for workers in (0, 1)]
+    _assert_same_weights(*weights)
 
 
 def test_num_workers_does_not_change_weights_trained_with_augmentation(tmp_path):
@@ -209,18 +217,12 @@ def test_num_workers_does_not_change_weights_trained_with_augmentation(tmp_path)
     root = write_cifar10(tmp_path / "raw", per_batch=16)
     prepare_dataset("cifar10", tmp_path / "data", 0, root=root, val_size=16, download=False,
                     checksums=False)
-    train_set = PreparedDataset(tmp_path / "data", "train", augment=True)
-    val_set = PreparedDataset(tmp_path / "data", "val")
-    weights = []
-    for workers in (0, 2):
-        training.seed_everything(0)
-        model = build_model("resnet56_3", 10, blocks=[1, 1, 1], base_width=4)
-        cfg = TrainConfig(epochs=2, batch_size=16, threads=1, device="cpu", num_workers=workers)
-        training.train_model(model, train_set, val_set, cfg, tmp_path / f"ckpt{workers}", "fp",
-                             progress=False)
-        weights.append(model.state_dict())
-    for name, value in weights[0].items():
-        assert torch.equal(value, weights[1][name]), name
+    sets = (PreparedDataset(tmp_path / "data", "train", augment=True),
+            PreparedDataset(tmp_path / "data", "val"))
+    weights = [_weights_by_workers(
+        tmp_path, *sets, lambda: build_model("resnet56_3", 10, blocks=[1, 1, 1], base_width=4),
+        workers, epochs=2, batch_size=16) for workers in (0, 2)]
+    _assert_same_weights(*weights)
 
 
 def test_a_checkpoint_of_another_architecture_is_not_resumed(tmp_path):
