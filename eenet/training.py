@@ -339,8 +339,9 @@ def _train_epoch(
         scaler.step(optimizer)
         scaler.update()
         scheduler.step()
-        running += float(loss.detach())
-        running_ce += float(loss.detach()) if distill == 0 else _exit_ce(logits, labels)
+        value = float(loss.detach())  # one device sync per batch
+        running += value
+        running_ce += value if distill == 0 else _exit_ce(logits, labels)
         batches += 1
     totals = all_reduce_sum(torch.tensor([running, running_ce, batches], dtype=torch.float64))
     n = max(float(totals[2]), 1.0)
@@ -353,6 +354,7 @@ def _exit_ce(logits: Sequence[torch.Tensor], labels: torch.Tensor) -> float:
     return float(exit_weighted_ce(logits, labels))
 
 
+@num_threads(0)  # torch's thread count as the caller had it, restored on return
 def train_model(
     model: MultiExitModel,
     train_set: Dataset,
@@ -371,91 +373,92 @@ def train_model(
     right after. Returns a summary: epochs run, resumed-from epoch, final per-exit validation
     accuracy.
     """
-    with num_threads(cfg.threads):  # torch's thread count restored afterwards
-        distributed = init_distributed()
-        device = local_device(resolve_device(cfg.device, "train.device"))
-        note = milestones_note(cfg)
-        if note and is_main_process():
-            print(note, file=sys.stderr, flush=True)
-        seed_everything(cfg.seed)
-        model.to(device)
-        check_train_size(len(train_set), cfg.batch_size)
-        train_loader = make_loader(
-            train_set, model, cfg.batch_size, True, cfg.seed, cfg.num_workers, shard=True
+    distributed = init_distributed()
+    device = local_device(resolve_device(cfg.device, "train.device"))
+    if cfg.threads > 0:  # restored on return (the decorator)
+        torch.set_num_threads(cfg.threads)
+    note = milestones_note(cfg)
+    if note and is_main_process():
+        print(note, file=sys.stderr, flush=True)
+    seed_everything(cfg.seed)
+    model.to(device)
+    check_train_size(len(train_set), cfg.batch_size)
+    train_loader = make_loader(
+        train_set, model, cfg.batch_size, True, cfg.seed, cfg.num_workers, shard=True
+    )
+    val_loader = make_loader(val_set, model, 512, False, cfg.seed, cfg.num_workers, shard=True)
+    optimizer = _optimizer(model, cfg)
+    scheduler = _scheduler(optimizer, cfg, max(len(train_loader), 1))
+    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda")
+
+    start_epoch, resumed_from = 0, None
+    log: list[dict[str, float]] = []  # every finished epoch's metrics, kept in the checkpoint
+    state = resumable_checkpoint(checkpoint_dir, fingerprint, cfg.epochs, model)
+    if state is not None:  # every process loads the same checkpoint, before DDP wraps the model
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        restore_rng_states(state, device)
+        start_epoch = resumed_from = int(state["epoch"]) + 1
+        log = [dict(values) for values in state.get("history", [])]
+        if is_main_process():
+            print(f"resuming from epoch {start_epoch} of {cfg.epochs} ({start_epoch} done, "
+                  f"checkpoint {Path(checkpoint_dir) / 'last.pt'})", flush=True)
+            if on_epoch is not None:  # replay the finished epochs into a fresh log
+                for done, values in enumerate(log):
+                    on_epoch(done, values)
+    network: torch.nn.Module = model
+    if distributed:
+        ids = [device.index] if device.type == "cuda" else None
+        network = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+
+    is_main = is_main_process()
+    history: dict[str, float] = {}
+    for epoch in range(start_epoch, cfg.epochs):
+        model.train()
+        if isinstance(train_loader.sampler, DistributedSampler):
+            train_loader.sampler.set_epoch(epoch)
+        train_loader.generator.manual_seed(cfg.seed + epoch)
+        set_epoch = getattr(train_set, "set_epoch", None)  # its augmentation draws
+        if set_epoch is not None:
+            set_epoch(epoch, cfg.seed)
+        train_loss, train_ce = _train_epoch(
+            network, train_loader, optimizer, scheduler, scaler, device,
+            distill_weight_for_epoch(cfg, epoch), cfg.distill_temperature,
+            f"epoch {epoch + 1}/{cfg.epochs}", progress and is_main,
         )
-        val_loader = make_loader(val_set, model, 512, False, cfg.seed, cfg.num_workers, shard=True)
-        optimizer = _optimizer(model, cfg)
-        scheduler = _scheduler(optimizer, cfg, max(len(train_loader), 1))
-        scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda")
-
-        start_epoch, resumed_from = 0, None
-        log: list[dict[str, float]] = []  # every finished epoch's metrics, kept in the checkpoint
-        state = resumable_checkpoint(checkpoint_dir, fingerprint, cfg.epochs, model)
-        if state is not None:  # every process loads the same checkpoint, before DDP wraps the model
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-            scaler.load_state_dict(state["scaler"])
-            restore_rng_states(state, device)
-            start_epoch = resumed_from = int(state["epoch"]) + 1
-            log = [dict(values) for values in state.get("history", [])]
-            if is_main_process():
-                print(f"resuming from epoch {start_epoch} of {cfg.epochs} ({start_epoch} done, "
-                      f"checkpoint {Path(checkpoint_dir) / 'last.pt'})", flush=True)
-                if on_epoch is not None:  # replay the finished epochs into a fresh log
-                    for done, values in enumerate(log):
-                        on_epoch(done, values)
-        network: torch.nn.Module = model
-        if distributed:
-            ids = [device.index] if device.type == "cuda" else None
-            network = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
-
-        is_main = is_main_process()
-        history: dict[str, float] = {}
-        for epoch in range(start_epoch, cfg.epochs):
-            model.train()
-            if isinstance(train_loader.sampler, DistributedSampler):
-                train_loader.sampler.set_epoch(epoch)
-            train_loader.generator.manual_seed(cfg.seed + epoch)
-            set_epoch = getattr(train_set, "set_epoch", None)  # its augmentation draws
-            if set_epoch is not None:
-                set_epoch(epoch, cfg.seed)
-            train_loss, train_ce = _train_epoch(
-                network, train_loader, optimizer, scheduler, scaler, device,
-                distill_weight_for_epoch(cfg, epoch), cfg.distill_temperature,
-                f"epoch {epoch + 1}/{cfg.epochs}", progress and is_main,
+        accuracies = exit_accuracies(model, val_loader, device)
+        # train_ce: comparable across epochs; train_loss steps up where distillation starts
+        history = {"train_loss": train_loss, "train_ce": train_ce}
+        history.update({f"val_acc_exit{k}": a for k, a in enumerate(accuracies)})
+        log.append(history)
+        if is_main:
+            save_checkpoint(
+                checkpoint_dir,
+                {
+                    "fingerprint": fingerprint,
+                    "epoch": epoch,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "scaler": scaler.state_dict(),
+                    **rng_states(device),
+                    "world_size": world_size(),
+                    "history": log,
+                },
             )
-            accuracies = exit_accuracies(model, val_loader, device)
-            # train_ce: comparable across epochs; train_loss steps up where distillation starts
-            history = {"train_loss": train_loss, "train_ce": train_ce}
-            history.update({f"val_acc_exit{k}": a for k, a in enumerate(accuracies)})
-            log.append(history)
-            if is_main:
-                save_checkpoint(
-                    checkpoint_dir,
-                    {
-                        "fingerprint": fingerprint,
-                        "epoch": epoch,
-                        "model": model.state_dict(),
-                        "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict(),
-                        "scaler": scaler.state_dict(),
-                        **rng_states(device),
-                        "world_size": world_size(),
-                        "history": log,
-                    },
-                )
-                if on_epoch is not None:
-                    on_epoch(epoch, history)
-        barrier()
-        return {
-            "epochs": cfg.epochs,
-            "resumed_from_epoch": resumed_from,
-            "val_accuracy": [history.get(f"val_acc_exit{k}") for k in range(model.n_exits)],
-            "config": asdict(cfg),
-            "world_size": world_size(),
-            "rank": rank(),
-        }
+            if on_epoch is not None:
+                on_epoch(epoch, history)
+    barrier()
+    return {
+        "epochs": cfg.epochs,
+        "resumed_from_epoch": resumed_from,
+        "val_accuracy": [history.get(f"val_acc_exit{k}") for k in range(model.n_exits)],
+        "config": asdict(cfg),
+        "world_size": world_size(),
+        "rank": rank(),
+    }
 
 
 def milestones_note(cfg: TrainConfig) -> str | None:
