@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,21 +65,6 @@ class EarlyExitResult:
             labels=None if any(x is None for x in labels) else np.concatenate(labels),
             logits=None if any(x is None for x in logits) else np.concatenate(logits, axis=1),
         )
-
-
-@contextmanager
-def evaluating(model: torch.nn.Module) -> Iterator[None]:
-    """The model in eval mode inside the block (no dropout, batch norm's running statistics,
-    which stay untouched), back in its former mode afterwards. Costs one attribute read when
-    the model already is in eval mode."""
-    training = model.training
-    if training:
-        model.eval()
-    try:
-        yield
-    finally:
-        if training:
-            model.train()
 
 
 def forced_exit_thresholds(n_exits: int) -> np.ndarray:
@@ -151,12 +135,14 @@ class EarlyExitPredictor:
         latency profile times (from outside `predict_exit`)."""
         self._sync()
         start = time.perf_counter()
-        if not self.model.training:  # the usual case: no context manager in the timed path
+        training = self.model.training
+        if training:
+            self.model.eval()
+        try:
             result = self._steps(inputs, thresholds, stop, keep_logits, tie_shares, first_index)
-        else:
-            with evaluating(self.model):
-                result = self._steps(inputs, thresholds, stop, keep_logits, tie_shares,
-                                     first_index)
+        finally:
+            if training:
+                self.model.train()
         self._sync()
         result.seconds = time.perf_counter() - start
         return result
