@@ -173,12 +173,20 @@ def measure_headline(
     }
 
 
-def batch_size_note(report: dict[str, Any]) -> str | None:
-    """A note when the measurement ran at another batch size than the profile behind the plan
-    (a shrinking batch runs less efficiently: 'ratio' then compares unlike things)."""
+def report_notes(report: dict[str, Any]) -> list[str]:
+    """Notes on what `ratio` compares, when it is not like with like: a plan imported from
+    another device, or measured at another batch size than the plan was profiled at (a
+    shrinking batch runs less efficiently). 'ratio_own_profile' compares like with like."""
+    if not report.get("enabled"):
+        return []
+    notes = []
+    if report["plan"] != "measured":
+        notes.append(f"note: the plan is a latency table imported from {report['plan']}: "
+                     "'ratio' compares this host's time with it; 'ratio_own_profile' compares "
+                     "like with like")
     planned_at = report.get("plan_batch_size")
-    if not report.get("enabled") or planned_at in (None, report["batch_size"]):
-        return None
-    return (f"note: measured at batch {report['batch_size']}, the plan was profiled at batch "
-            f"{planned_at}: 'ratio' compares the two batch sizes; 'ratio_own_profile' compares "
-            "like with like (docs/runtime.md)")
+    if planned_at not in (None, report["batch_size"]):
+        notes.append(f"note: measured at batch {report['batch_size']}, the plan was profiled "
+                     f"at batch {planned_at}: 'ratio' compares the two batch sizes; "
+                     "'ratio_own_profile' compares like with like (docs/runtime.md)")
+    return notes

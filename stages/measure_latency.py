@@ -6,7 +6,7 @@ Usage: python stages/measure_latency.py MODEL_DIR DATA_DIR SCHEDULER_DIR LATENCY
 
 from eenet.atomic import write_json
 from eenet.cli import stage_cli
-from eenet.measurement import batch_size_note, measure_headline
+from eenet.measurement import measure_headline, report_notes
 from eenet.params import group, read_params
 
 
@@ -19,11 +19,7 @@ def main(model_dir: str, data_dir: str, scheduler_dir: str, latency_json: str, t
     if not report["enabled"]:
         print("measure.enabled is false: nothing measured")
         return
-    if report["plan"] != "measured":
-        print(f"note: the plan is a latency table imported from {report['plan']}: 'ratio' "
-              "compares this host's time with it; 'ratio_own_profile' compares like with like")
-    note = batch_size_note(report)
-    if note:
+    for note in report_notes(report):
         print(note)
     for method, row in report["methods"].items():
         print(f"{method:>9}: {row['ms_per_sample']:.4g} ms/sample measured, "

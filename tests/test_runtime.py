@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from eenet.errors import ArtifactError, ConfigError
-from eenet.measurement import batch_size_note, measure_headline, own_profile
+from eenet.measurement import measure_headline, own_profile, report_notes
 from eenet.outputs import ExitOutputs
 from eenet.runtime import EarlyExitPredictor, EarlyExitResult
 from eenet.schedulers.base import thresholds_from_plan
@@ -283,13 +283,17 @@ def test_measure_settings_are_checked_before_anything_loads(tmp_path):
 
 
 def test_measure_notes_a_batch_size_other_than_the_plans() -> None:
-    report = {"enabled": True, "batch_size": 8, "plan_batch_size": 1}
-    note = batch_size_note(report)
-    assert note is not None and note.startswith("note: measured at batch 8, the plan was "
-                                                "profiled at batch 1")
+    report = {"enabled": True, "batch_size": 8, "plan_batch_size": 1, "plan": "measured"}
+    notes = report_notes(report)
+    assert len(notes) == 1 and notes[0].startswith("note: measured at batch 8, the plan was "
+                                                   "profiled at batch 1")
     for same in ({**report, "plan_batch_size": 8}, {**report, "plan_batch_size": None},
                  {"enabled": False}):
-        assert batch_size_note(same) is None
+        assert report_notes(same) == []
+    imported = report_notes({**report, "plan_batch_size": 8, "plan": "gpu/latency.json"})
+    assert imported == ["note: the plan is a latency table imported from gpu/latency.json: "
+                        "'ratio' compares this host's time with it; 'ratio_own_profile' "
+                        "compares like with like"]
 
 
 def test_a_failed_own_profile_names_the_measure_settings(model, monkeypatch) -> None:
