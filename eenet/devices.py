@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from contextlib import contextmanager
 from typing import Any
 
@@ -10,42 +12,69 @@ import torch
 from eenet.errors import ConfigError
 
 DEVICES = ("auto", "cpu", "cuda")
+_NOTED: set[str] = set()  # thread-count notes already printed by this process
 
 
 def check_device_name(name: Any, param: str = "device") -> str:
     """`name` as a device name (one of DEVICES, or 'cuda:N'), whether or not this machine has
     that device; anything else is a one-line ConfigError naming `param`."""
     text = str(name)
-    index = text.partition(":")[2] if text.startswith("cuda:") else None
-    if text not in DEVICES and not (index and index.isdigit()):
+    if text not in DEVICES and _cuda_index(text) is None:
         raise ConfigError(f"{param}: unknown value {text!r}; allowed: {', '.join(DEVICES)}, "
                           "cuda:N")
     return text
+
+
+def _cuda_index(name: str) -> int | None:
+    """N of a 'cuda:N' name; None for anything else."""
+    index = name.partition(":")[2] if name.startswith("cuda:") else ""
+    return int(index) if index.isdigit() else None
 
 
 def resolve_device(name: str, param: str = "device") -> torch.device:
     """'auto' picks CUDA when present; 'cuda' without a GPU, or 'cuda:N' past the machine's
     GPUs, is a one-line ConfigError."""
     name = check_device_name(name, param)
-    index = name.partition(":")[2] if name.startswith("cuda:") else None
+    index = _cuda_index(name)
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(
             f"{param}: {name!r} requested but no CUDA GPU is available; use auto or cpu"
         )
-    if index is not None and int(index) >= torch.cuda.device_count():
+    if index is not None and index >= torch.cuda.device_count():
         count = torch.cuda.device_count()
         raise ConfigError(f"{param}: {name!r} requested but this machine has {count} CUDA "
                           f"GPU{'s' if count != 1 else ''} (cuda:0..cuda:{count - 1})")
     return torch.device(name)
 
 
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity where the OS reports one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def thread_count_note(threads: int, param: str) -> str | None:
+    """A note when `threads` (the setting `param`) exceeds the CPUs this process may use."""
+    cpus = available_cpus()
+    if threads <= cpus:
+        return None
+    return (f"note: {param} {threads} is more than the {cpus} CPUs available here: the threads "
+            f"contend for them, so work runs (and is timed) slower than with {cpus}")
+
+
 @contextmanager
-def num_threads(threads: int):
-    """Use `threads` torch CPU threads inside the block (0 = leave as is); restore afterwards."""
+def num_threads(threads: int, param: str = "threads"):
+    """Use `threads` torch CPU threads inside the block (0 = leave as is); restore afterwards.
+    More threads than CPUs gets a note on stderr naming the setting `param` (once a process)."""
     previous = torch.get_num_threads()
     if threads:
+        note = thread_count_note(int(threads), param)
+        if note and note not in _NOTED:
+            _NOTED.add(note)
+            print(note, file=sys.stderr)
         torch.set_num_threads(int(threads))
     try:
         yield

@@ -115,7 +115,7 @@ def measure_headline(
     seconds = {m: np.zeros((rounds, len(batches))) for m in policies}
     schedule = {m: np.zeros(rounds) for m in policies}
     results: dict[str, EarlyExitResult] = {}
-    with num_threads(threads):
+    with num_threads(threads, "measure.threads"):
         used_threads = torch.get_num_threads()
         predictors = {m: EarlyExitPredictor(model, p, device=str(target))
                       for m, p in policies.items()}

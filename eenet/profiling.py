@@ -216,7 +216,7 @@ def profile_model(
     inputs = to_device(inputs, target)
     model.eval().to(target)
     try:
-        with num_threads(threads), torch.inference_mode():
+        with num_threads(threads, "profile.threads"), torch.inference_mode():
             used_threads = torch.get_num_threads()
             flops = count_flops(model, inputs)
             calls = prefix_calls(model, inputs, target, decisions, policy)

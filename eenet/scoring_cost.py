@@ -78,7 +78,7 @@ def time_scheduling(
     names = list(policies)
     n_exits = model.n_exits
     samples = {name: np.empty((repeats, n_exits)) for name in names}
-    with num_threads(threads), torch.inference_mode():
+    with num_threads(threads, "profile.threads"), torch.inference_mode():
         predictors = {name: EarlyExitPredictor(model, policy, device=str(target))
                       for name, policy in policies.items()}
         inputs = to_device(model.example_inputs(batch_size), target)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from eenet.devices import resolve_device
+from eenet.devices import available_cpus, resolve_device
 from eenet.errors import ArtifactError, ConfigError
 from eenet.outputs import save_latency, validate_costs
 from eenet.profiling import (
@@ -59,6 +59,20 @@ def test_threads_restored_and_model_left_as_found() -> None:
     assert torch.get_num_threads() == before
     assert table["threads"] == 1
     assert model.training
+
+
+def test_more_threads_than_cpus_gets_one_note_naming_the_setting(capsys) -> None:
+    """profile.threads above the machine's CPUs still runs (as asked), with a note on stderr
+    that the threads contend; a count the machine has gets none."""
+    too_many = available_cpus() + 1
+    table = profile_model(TinyNet(), device="cpu", threads=too_many, warmup=0, repeats=3)
+    profile_model(TinyNet(), device="cpu", threads=too_many, warmup=0, repeats=3)
+    assert table["threads"] == too_many
+    err = capsys.readouterr().err
+    assert err.count("note: profile.threads") == 1, err
+    assert f"profile.threads {too_many} is more than the {available_cpus()} CPUs" in err
+    profile_model(TinyNet(), device="cpu", threads=1, warmup=0, repeats=3)
+    assert "note:" not in capsys.readouterr().err
 
 
 def test_given_inputs_set_the_batch_size() -> None:

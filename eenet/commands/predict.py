@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import zipfile
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -303,13 +304,13 @@ def run(args: argparse.Namespace, predictor: EarlyExitPredictor,
         if int(read_meta(args.data).get("num_classes", classes)) != classes:
             raise ArtifactError(f"--data: {args.data} does not have the model's {classes} classes")
         dataset = PreparedDataset(args.data, args.split)
-        with num_threads(args.threads):
-            return (predictor.predict_dataset(dataset, args.batch_size), True,
-                    torch.get_num_threads())
-    inputs, labels = read_input_file(args.input, model, classes)
-    with num_threads(args.threads):
-        return (predictor.predict_batches(_batches(model, inputs, labels, args.batch_size)),
-                labels is not None, torch.get_num_threads())
+        predict, labelled = partial(predictor.predict_dataset, dataset, args.batch_size), True
+    else:
+        inputs, labels = read_input_file(args.input, model, classes)
+        batches = _batches(model, inputs, labels, args.batch_size)
+        predict, labelled = partial(predictor.predict_batches, batches), labels is not None
+    with num_threads(args.threads, "--threads"):
+        return predict(), labelled, torch.get_num_threads()
 
 
 def summary_line(summary: dict[str, Any], fractions: np.ndarray) -> str:

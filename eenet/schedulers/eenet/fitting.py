@@ -40,7 +40,7 @@ def fit(
     """Train score + assignment networks on validation, then plan and thresholds at B (torch
     on `threads` threads meanwhile)."""
     check_settings(settings)
-    with num_threads(int(settings["threads"])):
+    with num_threads(int(settings["threads"]), "schedulers.eenet.threads"):
         return _fit(log_probs, labels, costs, budget_ms, settings, seed)
 
 
