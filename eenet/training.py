@@ -158,14 +158,6 @@ class LabelledCollate:
         return self.collate(list(inputs)), torch.as_tensor(labels, dtype=torch.long)
 
 
-def input_collate(model: MultiExitModel) -> Callable[[list[Any]], Any]:
-    """The model's `collate`; torch's default_collate where the model keeps the default, so that
-    workers get no pickled copy of the model."""
-    if type(model).collate is MultiExitModel.collate:
-        return torch.utils.data.default_collate
-    return model.collate
-
-
 def make_loader(
     dataset: Dataset, model: MultiExitModel, batch_size: int, shuffle: bool, seed: int,
     num_workers: int = 0, shard: bool = False,
@@ -188,7 +180,7 @@ def make_loader(
         batch_size=batch_size,
         shuffle=shuffle and sampler is None,
         sampler=sampler,
-        collate_fn=LabelledCollate(input_collate(model)),
+        collate_fn=LabelledCollate(model.collate_function()),  # holds no model
         num_workers=num_workers,
         generator=generator,
         drop_last=shuffle,

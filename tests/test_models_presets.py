@@ -179,6 +179,24 @@ def test_bert_tokenises_and_returns_one_output_per_exit(vocab):
     assert len(model(example)) == 4
 
 
+def test_bert_loader_workers_get_the_tokenizer_not_the_model(vocab):
+    """DataLoader workers started by spawn (macOS, Windows) receive the collate function
+    pickled: it must batch as the model does without carrying the model's weights."""
+    import pickle
+
+    from eenet.training import make_loader
+
+    model = tiny_bert(vocab).eval()
+    items = list(zip(TEXTS, range(len(TEXTS)), strict=True))
+    collate = make_loader(items, model, batch_size=4, shuffle=False, seed=0).collate_fn
+    shipped = pickle.dumps(collate)
+    assert len(shipped) < len(pickle.dumps(model)) / 10
+    inputs, labels = pickle.loads(shipped)(items)  # what a spawned worker runs
+    expected = model.collate(TEXTS)
+    assert all(torch.equal(inputs[key], expected[key]) for key in expected)
+    assert labels.tolist() == [0, 1, 2, 3]
+
+
 @pytest.mark.parametrize("attention", ["eager", "sdpa"])
 def test_bert_segments_match_bert_model_with_padding(vocab, attention):
     from transformers import BertConfig, BertModel

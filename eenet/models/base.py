@@ -10,7 +10,7 @@ the batch, so that a batch can be shrunk (samples that exit leave) with `select_
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -98,7 +98,12 @@ class MultiExitModel(nn.Module):
 
     def collate(self, items: list[Any]) -> Any:
         """Batch a list of single inputs; text models tokenise here."""
-        return torch.utils.data.default_collate(items)
+        return self.collate_function()(items)
+
+    def collate_function(self) -> Callable[[list[Any]], Any]:
+        """What `collate` does, as a callable that holds no model: DataLoader workers started
+        by spawn or forkserver receive it pickled."""
+        return torch.utils.data.default_collate
 
     def example_inputs(self, batch_size: int) -> Any:
         """A batch of valid dummy inputs (used by profiling)."""

@@ -30,6 +30,25 @@ DEFAULT_PRETRAINED = "bert-base-uncased"
 DEFAULT_EXIT_LAYERS = (3, 6, 9, 12)
 
 
+class Tokenise:
+    """Texts to BERT inputs: [CLS] text [SEP], padded to the longest, truncated to
+    `max_length`; holds only the tokenizer, so it pickles small."""
+
+    def __init__(self, tokenizer: Any, max_length: int) -> None:
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+
+    def __call__(self, items: list[str]) -> dict[str, torch.Tensor]:
+        encoded = self.tokenizer(
+            [str(t) for t in items],
+            padding=True,
+            truncation=True,
+            max_length=self.max_length,
+            return_tensors="pt",
+        )
+        return {key: encoded[key] for key in ("input_ids", "token_type_ids", "attention_mask")}
+
+
 class BertSegment(nn.Module):
     """Consecutive `BertLayer`s applied to `{"hidden", "mask"}` with the padding mask."""
 
@@ -142,20 +161,17 @@ class BertMultiExit(MultiExitModel):
 
     def collate(self, items: list[str]) -> dict[str, torch.Tensor]:
         """Tokenise a list of texts: [CLS] text [SEP], padded to the longest, truncated."""
+        return self.collate_function()(items)
+
+    def collate_function(self) -> Tokenise:
+        """The tokenizer and length limit alone: loader workers get these, not the model."""
         if self.tokenizer is None:
             raise ConfigError(
                 "model.options.tokenizer: this BERT model has no tokenizer (built without "
                 "pretrained weights); set model.options.tokenizer to a tokenizer name, folder "
                 "or vocab.txt"
             )
-        encoded = self.tokenizer(
-            [str(t) for t in items],
-            padding=True,
-            truncation=True,
-            max_length=self.max_length,
-            return_tensors="pt",
-        )
-        return {key: encoded[key] for key in ("input_ids", "token_type_ids", "attention_mask")}
+        return Tokenise(self.tokenizer, self.max_length)
 
     def example_inputs(self, batch_size: int) -> dict[str, torch.Tensor]:
         """Random token ids at the full `max_length`, no padding (the worst case for latency)."""
