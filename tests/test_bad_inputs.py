@@ -209,6 +209,12 @@ PARAM_CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
      "measure.limit: expected an integer, got 'all'"),
     ("unknown measure device", _set("measure.device", "tpu"),
      "measure.device: unknown value 'tpu'; allowed: auto, cpu, cuda, cuda:N"),
+    ("zero measure rounds", _set("measure.rounds", 0),
+     "measure.rounds: must be an integer >= 1, got 0"),
+    ("negative measure limit", _set("measure.limit", -1),
+     "measure.limit: must be an integer >= 0, got -1"),
+    ("zero scoring repeats", _set("scoring.repeats", 0),
+     "scoring.repeats: must be an integer >= 1, got 0"),
     ("unknown profile key", _set("profile.inputs", 3),
      "profile.inputs: unknown key; allowed: batch_size, decisions, device, max_rounds, repeats, "
      "table, threads, warmup"),
