@@ -366,6 +366,10 @@ def _missing_data(ws: Path) -> None:
     (ws / "data/meta.json").unlink()
 
 
+def _missing_test_split(ws: Path) -> None:
+    (ws / "data/test.npz").unlink()  # val is dumped first: it must not replace the old val.npz
+
+
 def _scoring_for_two_exits(ws: Path) -> None:
     write_json(ws / SCORING, {"charged": True, "extra_ms": {"eenet": [0.0, 0.01]}})
 
@@ -435,6 +439,9 @@ ARTIFACT_CASES: list[tuple[str, Callable[[Path], None], str, tuple[str, ...], st
      + r".+ \(\d+ in all\)\)"),
     ("prepared data missing", _missing_data, "dump_logits", (MODEL, "data", "artifacts/logits"),
      re.escape("data/meta.json: prepared data not found (run the download stage)")),
+    ("test split missing", _missing_test_split, "dump_logits",
+     (MODEL, "data", "artifacts/logits"),
+     re.escape("data/test.npz: split not found (run the download stage)")),
     ("scoring table for another model", _scoring_for_two_exits, "fit_schedulers", FIT_ARGS,
      re.escape(f"{SCORING}: 2 exits, the latency table has 3; rerun profile_scoring")),
     ("budget below the first exit's cost", _budget_below_first_exit, "fit_schedulers", FIT_ARGS,
