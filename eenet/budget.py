@@ -54,7 +54,8 @@ def resolve_budget(spec: float | int | str, costs: np.ndarray, param: str = "bud
             if not 0.0 <= fraction <= 1.0:
                 raise ConfigError(f"{param}: {spec!r} is outside 0%..100%; "
                                   f"{feasible_range(costs, percent=True)}")
-            return lo + fraction * (hi - lo)
+            # 100% is the full model's cost itself (lo + (hi - lo) can miss it by a rounding)
+            return hi if fraction == 1.0 else lo + fraction * (hi - lo)
         try:
             spec = float(text)
         except ValueError:

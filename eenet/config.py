@@ -36,6 +36,14 @@ MINIMUMS: dict[str, int] = {
     "profile.repeats": 1,
     "profile.max_rounds": 1,
     "dump.batch_size": 1,
+    "scoring.warmup": 0,
+    "scoring.repeats": 1,
+    "measure.batch_size": 1,
+    "measure.limit": 0,
+    "measure.rounds": 1,
+    "measure.threads": 0,
+    "measure.warmup": 0,
+    "measure.repeats": 1,
 }
 SEED_MAX = 2**32 - 1  # numpy's legacy seeding (np.random.seed) takes no more
 SEEDS = ("data.seed", "train.seed", "schedulers.seed")

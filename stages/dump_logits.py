@@ -5,6 +5,7 @@ Usage: python stages/dump_logits.py MODEL_DIR DATA_DIR OUT_DIR   (reads params.y
 
 from pathlib import Path
 
+from eenet.atomic import atomic_directory
 from eenet.cli import stage_cli
 from eenet.data.prepared import PreparedDataset
 from eenet.devices import resolve_device
@@ -18,13 +19,13 @@ def main(model_dir: str, data_dir: str, out_dir: str) -> None:
     settings = group(read_params(), "dump")
     model = load_trained(model_dir)
     device = resolve_device(settings.get("device", "auto"), "dump.device")
-    for split in ("val", "test"):
-        outputs = collect_exit_logits(
-            model, PreparedDataset(data_dir, split), device, int(settings.get("batch_size", 512))
-        )
-        save_exit_outputs(Path(out_dir) / f"{split}.npz", outputs)
-        accuracy = ", ".join(f"{a:.2f}" for a in outputs.exit_accuracy())
-        print(f"{split}: {outputs.n_samples} samples, exit accuracy % [{accuracy}]")
+    with atomic_directory(out_dir) as tmp:  # both splits from this model, or the old pair
+        for split in ("val", "test"):
+            outputs = collect_exit_logits(model, PreparedDataset(data_dir, split), device,
+                                          int(settings.get("batch_size", 512)))
+            save_exit_outputs(Path(tmp) / f"{split}.npz", outputs)
+            accuracy = ", ".join(f"{a:.2f}" for a in outputs.exit_accuracy())
+            print(f"{split}: {outputs.n_samples} samples, exit accuracy % [{accuracy}]")
 
 
 if __name__ == "__main__":

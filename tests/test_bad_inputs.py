@@ -181,6 +181,14 @@ PARAM_CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
      "schedulers.maxprob.temperature: unknown key; allowed: (none)"),
     ("scheduler setting of the wrong type", _set("schedulers.eenet.hidden", "big"),
      "schedulers.eenet.hidden: expected an integer, got 'big'"),
+    ("EENet scorer cost as text", _set("schedulers.eenet.scorer_extra_ms", ["0.1", "0.2"]),
+     "schedulers.eenet.scorer_extra_ms[0]: must be a finite number >= 0, got '0.1'"),
+    ("EENet fixed score cost as text",
+     _set("schedulers.eenet.fixed_extra_ms", {"entropy": [0.0, "fast", 0.1]}),
+     "schedulers.eenet.fixed_extra_ms.entropy[1]: must be a finite number >= 0, got 'fast'"),
+    ("EENet cost of an unknown fixed score",
+     _set("schedulers.eenet.fixed_extra_ms", {"patience": [0.0, 0.1, 0.2]}),
+     "schedulers.eenet.fixed_extra_ms: unknown value 'patience'; allowed: entropy, maxprob"),
     ("zero budget", _set("budget", 0), f"budget: 0 is not allowed; {ALLOWED_BUDGET}"),
     ("negative budget", _set("budget", -1.5), f"budget: -1.5 is not allowed; {ALLOWED_BUDGET}"),
     ("malformed budget", _set("budget", "fast"),
@@ -201,6 +209,12 @@ PARAM_CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
      "measure.limit: expected an integer, got 'all'"),
     ("unknown measure device", _set("measure.device", "tpu"),
      "measure.device: unknown value 'tpu'; allowed: auto, cpu, cuda, cuda:N"),
+    ("zero measure rounds", _set("measure.rounds", 0),
+     "measure.rounds: must be an integer >= 1, got 0"),
+    ("negative measure limit", _set("measure.limit", -1),
+     "measure.limit: must be an integer >= 0, got -1"),
+    ("zero scoring repeats", _set("scoring.repeats", 0),
+     "scoring.repeats: must be an integer >= 1, got 0"),
     ("unknown profile key", _set("profile.inputs", 3),
      "profile.inputs: unknown key; allowed: batch_size, decisions, device, max_rounds, repeats, "
      "table, threads, warmup"),
@@ -352,6 +366,10 @@ def _missing_data(ws: Path) -> None:
     (ws / "data/meta.json").unlink()
 
 
+def _missing_test_split(ws: Path) -> None:
+    (ws / "data/test.npz").unlink()  # val is dumped first: it must not replace the old val.npz
+
+
 def _scoring_for_two_exits(ws: Path) -> None:
     write_json(ws / SCORING, {"charged": True, "extra_ms": {"eenet": [0.0, 0.01]}})
 
@@ -421,6 +439,9 @@ ARTIFACT_CASES: list[tuple[str, Callable[[Path], None], str, tuple[str, ...], st
      + r".+ \(\d+ in all\)\)"),
     ("prepared data missing", _missing_data, "dump_logits", (MODEL, "data", "artifacts/logits"),
      re.escape("data/meta.json: prepared data not found (run the download stage)")),
+    ("test split missing", _missing_test_split, "dump_logits",
+     (MODEL, "data", "artifacts/logits"),
+     re.escape("data/test.npz: split not found (run the download stage)")),
     ("scoring table for another model", _scoring_for_two_exits, "fit_schedulers", FIT_ARGS,
      re.escape(f"{SCORING}: 2 exits, the latency table has 3; rerun profile_scoring")),
     ("budget below the first exit's cost", _budget_below_first_exit, "fit_schedulers", FIT_ARGS,

@@ -398,11 +398,18 @@ def test_eenet_score_candidates_are_validated(pair, costs):
          "plan_temperatures[1]: must be a finite number >= 0, got -1.0"),
         ({"plan_temperatures": 1.0}, "plan_temperatures: expected a list of numbers >= 0, got 1.0"),
         ({"scorer_extra_ms": [-0.1, 0.0, 0.0]},
-         "scorer_extra_ms: expected 3 finite values >= 0 (one per exit) or [], got "
-         "[-0.1, 0.0, 0.0]"),
+         "scorer_extra_ms[0]: must be a finite number >= 0, got -0.1"),
+        ({"scorer_extra_ms": ["0.1", 0.0, 0.0]},
+         "scorer_extra_ms[0]: must be a finite number >= 0, got '0.1'"),
+        ({"scorer_extra_ms": [0.1, 0.2]},
+         "scorer_extra_ms: expected 3 finite values >= 0 (one per exit) or [], got [0.1, 0.2]"),
         ({"fixed_extra_ms": {"entropy": [0.0, -1.0, 0.0]}},
+         "fixed_extra_ms.entropy[1]: must be a finite number >= 0, got -1.0"),
+        ({"fixed_extra_ms": {"entropy": [0.0, "a", 0.0]}},
+         "fixed_extra_ms.entropy[1]: must be a finite number >= 0, got 'a'"),
+        ({"fixed_extra_ms": {"entropy": [0.0]}},
          "fixed_extra_ms: expected {score: 3 finite values >= 0} for scores among maxprob, "
-         "entropy, or {}; got {'entropy': [0.0, -1.0, 0.0]}"),
+         "entropy, or {}; got {'entropy': [0.0]}"),
     ],
 )
 def test_eenet_settings_out_of_range_are_one_line_errors(pair, costs, setting, message):

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from eenet.config import check_minimums, check_number
-from eenet.errors import ConfigError
+from eenet.errors import ConfigError, unknown_name
 from eenet.schedulers.scores import max_log_prob, neg_normalised_entropy
 
 LEARNED = "learned"
@@ -90,6 +90,25 @@ def check_settings(s: Mapping[str, Any]) -> None:
             f"{GROUP}.score_candidates: expected a list of {', '.join(FIXED_SCORES)}, "
             f"got {candidates!r}"
         )
+    check_extra_ms(f"{GROUP}.scorer_extra_ms", s["scorer_extra_ms"])
+    fixed = s["fixed_extra_ms"] or {}
+    if not isinstance(fixed, Mapping):
+        raise ConfigError(f"{GROUP}.fixed_extra_ms: expected a mapping of score name to ms per "
+                          f"exit, or {{}}; got {fixed!r}")
+    for name, values in fixed.items():
+        if name not in FIXED_SCORES:
+            raise unknown_name(f"{GROUP}.fixed_extra_ms", name, FIXED_SCORES)
+        check_extra_ms(f"{GROUP}.fixed_extra_ms.{name}", values)
+
+
+def check_extra_ms(param: str, values: Any) -> None:
+    """Extra scoring ms per exit: a list of finite numbers >= 0 (its length is checked against
+    the exits when fitting), else a one-line ConfigError naming `param`."""
+    if not isinstance(values, list | tuple):
+        raise ConfigError(f"{param}: expected a list of ms per exit (numbers >= 0), "
+                          f"got {values!r}")
+    for i, value in enumerate(values):
+        check_number(f"{param}[{i}]", value, 0.0)
 
 
 def feature_options(settings: Mapping[str, Any]) -> tuple[int, bool, bool]:
