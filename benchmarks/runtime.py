@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from eenet.batching import to_device
 from eenet.data.prepared import PreparedDataset
 from eenet.inference import collect_exit_logits
 from eenet.measurement import robust_ms_per_sample
@@ -49,7 +50,6 @@ from eenet.profiling import (
 )
 from eenet.runtime import EarlyExitPredictor, EarlyExitResult, collate_split
 from eenet.schedulers import load_policy
-from eenet.training import to_device
 
 
 def run_early_exit(

@@ -7,9 +7,9 @@ import torch
 from torch.utils.data import Dataset
 from tqdm import tqdm  # not tqdm.auto: its asyncio class calls iter() on the loader at once
 
+from eenet.batching import make_loader, to_device
 from eenet.models.base import MultiExitModel
 from eenet.outputs import ExitOutputs
-from eenet.training import make_loader, to_device
 
 
 @torch.inference_mode()

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from eenet.batching import to_device
 from eenet.config import check_minimums
 from eenet.devices import num_threads, resolve_device
 from eenet.errors import ArtifactError, ConfigError, EENetError
@@ -38,7 +39,6 @@ from eenet.outputs import (
     validate_costs,
 )
 from eenet.schedulers.base import FittedPolicy
-from eenet.training import to_device
 
 
 class MeasurementError(EENetError):

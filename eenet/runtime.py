@@ -20,12 +20,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Subset
 
+from eenet.batching import make_loader, to_device
 from eenet.devices import resolve_device
 from eenet.errors import ArtifactError
 from eenet.models.base import MultiExitModel, batch_size_of, select_batch
 from eenet.outputs import log_softmax64
 from eenet.schedulers.base import FittedPolicy, split_ties
-from eenet.training import make_loader, to_device
 
 
 @dataclass

@@ -70,9 +70,9 @@ def time_scheduling(
     alternating order from round to round (neither always first after the network)."""
     check_minimums("scoring", {"batch_size": (batch_size, 1), "threads": (threads, 0),
                                "warmup": (warmup, 0), "repeats": (repeats, 1)})
+    from eenet.batching import to_device
     from eenet.devices import num_threads, resolve_device
     from eenet.runtime import EarlyExitPredictor
-    from eenet.training import to_device
 
     target = resolve_device(device, "scoring.device")
     names = list(policies)
@@ -152,8 +152,8 @@ def profile_scoring(
 
 def _num_classes(model: MultiExitModel) -> int:
     """Classes of the model's exits, from one forward pass of an example input."""
+    from eenet.batching import to_device
     from eenet.profiling import run_prefix
-    from eenet.training import to_device
 
     first = next(model.parameters(), None)
     device = first.device if first is not None else torch.device("cpu")

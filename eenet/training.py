@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm  # not tqdm.auto: its asyncio class calls iter() on the loader at once
 
+from eenet.batching import make_loader, to_device
 from eenet.checkpoint import load_checkpoint, save_checkpoint
 from eenet.config import check_number
 from eenet.devices import check_device_name, num_threads, resolve_device
@@ -29,7 +30,6 @@ from eenet.distributed import (
     all_reduce_sum,
     barrier,
     init_distributed,
-    is_distributed,
     is_main_process,
     local_device,
     rank,
@@ -143,50 +143,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-class LabelledCollate:
-    """Batch (input, label) items: the inputs with `collate`, the labels as int64.
-
-    A module-level class, not a closure: DataLoader workers started by spawn or forkserver
-    (macOS, Windows, Linux from Python 3.14) receive the collate function pickled.
-    """
-
-    def __init__(self, collate: Callable[[list[Any]], Any]) -> None:
-        self.collate = collate
-
-    def __call__(self, items: list[tuple[Any, int]]) -> tuple[Any, torch.Tensor]:
-        inputs, labels = zip(*items, strict=True)
-        return self.collate(list(inputs)), torch.as_tensor(labels, dtype=torch.long)
-
-
-def make_loader(
-    dataset: Dataset, model: MultiExitModel, batch_size: int, shuffle: bool, seed: int,
-    num_workers: int = 0, shard: bool = False,
-) -> DataLoader:
-    """A loader that batches inputs with the model's `collate`.
-
-    With `shard` under DDP, each process reads its own part: training (`shuffle`) through a
-    `DistributedSampler` (equal batch counts on every rank, as DDP needs), evaluation through
-    every `world_size`-th sample from `rank` (each sample exactly once over all ranks).
-    """
-    sampler = None
-    if shard and is_distributed():
-        if shuffle:
-            sampler = DistributedSampler(dataset, shuffle=True, seed=seed)
-        else:
-            sampler = range(rank(), len(dataset), world_size())
-    generator = torch.Generator().manual_seed(seed)
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=shuffle and sampler is None,
-        sampler=sampler,
-        collate_fn=LabelledCollate(model.collate_function()),  # holds no model
-        num_workers=num_workers,
-        generator=generator,
-        drop_last=shuffle,
-    )
-
-
 def check_train_size(n_samples: int, batch_size: int) -> None:
     """A one-line ConfigError unless the training split fills at least one batch per process:
     training drops the last incomplete batch, so a larger batch would train nothing."""
@@ -199,17 +155,6 @@ def check_train_size(n_samples: int, batch_size: int) -> None:
             f"train.batch_size: {batch_size} is more than the {per_process} training "
             f"samples{where}, so no batch would be trained; use at most {per_process}"
         )
-
-
-def to_device(batch: Any, device: torch.device) -> Any:
-    """Move a tensor or a dict/list of tensors to `device`."""
-    if isinstance(batch, torch.Tensor):
-        return batch.to(device, non_blocking=True)
-    if isinstance(batch, dict):
-        return {k: to_device(v, device) for k, v in batch.items()}
-    if isinstance(batch, (list, tuple)):
-        return type(batch)(to_device(v, device) for v in batch)
-    return batch
 
 
 def _optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:

@@ -184,7 +184,7 @@ def test_bert_loader_workers_get_the_tokenizer_not_the_model(vocab):
     pickled: it must batch as the model does without carrying the model's weights."""
     import pickle
 
-    from eenet.training import make_loader
+    from eenet.batching import make_loader
 
     model = tiny_bert(vocab).eval()
     items = list(zip(TEXTS, range(len(TEXTS)), strict=True))

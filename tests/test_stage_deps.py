@@ -27,9 +27,6 @@ STAGES: dict[str, Any] = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages
 # atomic writes, JSON reading, name registries and device / thread selection.
 NOT_CONTENT = {"eenet/params.py", "eenet/config.py", "eenet/errors.py", "eenet/atomic.py",
                "eenet/jsonio.py", "eenet/registry.py", "eenet/devices.py", "eenet/cli.py"}
-# Run by these stages but deliberately not deps: the profiles only move their example inputs
-# with eenet.training.to_device, and must not re-time every exit after each training-loop edit.
-NOT_LISTED = {("profile", "eenet/training.py"), ("profile_scoring", "eenet/training.py")}
 # Listed though a tiny run may not call it: every policy's base class (its tie splitting runs
 # only on tied scores).
 LISTED_UNCALLED = {"eenet/schedulers/base.py"}
@@ -88,7 +85,7 @@ def _covered(path: str, deps: list[str]) -> bool:
 @pytest.mark.parametrize("stage", list(STAGES))
 def test_stage_deps_are_the_code_it_runs(used: dict[str, set[str]], stage: str) -> None:
     deps = [d for d in STAGES[stage]["deps"] if isinstance(d, str)]
-    ran = {f for f in used[stage] if f not in NOT_CONTENT and (stage, f) not in NOT_LISTED}
+    ran = {f for f in used[stage] if f not in NOT_CONTENT}
     missing = sorted(f for f in ran if not _covered(f, deps))
     assert not missing, f"{stage} runs {missing}, which its dvc.yaml deps do not list"
     unused = [d for d in deps if d.startswith("eenet/") and d not in LISTED_UNCALLED

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from eenet import training
+from eenet import batching, training
 from eenet.data import prepare_dataset
 from eenet.data.prepared import PreparedDataset, write_meta, write_split
 from eenet.errors import ConfigError
@@ -176,7 +176,7 @@ def test_an_epoch_makes_one_loader_iterator(tmp_path, monkeypatch):
     write_waves(tmp_path / "data", n_train=64, n_val=16)
     train_set = PreparedDataset(tmp_path / "data", "train")
     val_set = PreparedDataset(tmp_path / "data", "val")
-    monkeypatch.setattr(training, "DataLoader", CountingLoader)
+    monkeypatch.setattr(batching, "DataLoader", CountingLoader)
     model = build_model("resnet1d_3", 10, widths=[4, 4, 4], blocks=[1, 1, 1])
     cfg = TrainConfig(epochs=2, batch_size=32, threads=1, device="cpu")
     training.train_model(model, train_set, val_set, cfg, tmp_path / "ckpt", "fp", progress=False)
@@ -256,7 +256,7 @@ def test_loader_workers_started_by_spawn_get_their_batches(tmp_path):
     write_waves(tmp_path / "data", n_train=64, n_val=16)
     train_set = PreparedDataset(tmp_path / "data", "train")
     model = build_model("resnet1d_3", 10, widths=[4, 4, 4], blocks=[1, 1, 1])
-    loader = training.make_loader(train_set, model, 32, True, 0, num_workers=1)
+    loader = batching.make_loader(train_set, model, 32, True, 0, num_workers=1)
     assert len(pickle.dumps(loader.collate_fn)) < 1000  # the model's weights are not sent
     loader.multiprocessing_context = "spawn"
     inputs, labels = next(iter(loader))
