@@ -403,6 +403,12 @@ def test_eenet_score_candidates_are_validated(pair, costs):
         ({"fixed_extra_ms": {"entropy": [0.0, -1.0, 0.0]}},
          "fixed_extra_ms: expected {score: 3 finite values >= 0} for scores among maxprob, "
          "entropy, or {}; got {'entropy': [0.0, -1.0, 0.0]}"),
+        ({"scorer_extra_ms": ["fast", 0.0, 0.0]},
+         "scorer_extra_ms: expected 3 finite values >= 0 (one per exit) or [], got "
+         "['fast', 0.0, 0.0]"),
+        ({"fixed_extra_ms": {"entropy": [0.0, "slow", 0.0]}},
+         "fixed_extra_ms: expected {score: 3 finite values >= 0} for scores among maxprob, "
+         "entropy, or {}; got {'entropy': [0.0, 'slow', 0.0]}"),
     ],
 )
 def test_eenet_settings_out_of_range_are_one_line_errors(pair, costs, setting, message):

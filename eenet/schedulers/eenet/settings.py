@@ -96,10 +96,24 @@ def feature_options(settings: Mapping[str, Any]) -> tuple[int, bool, bool]:
     return int(settings["top_probs"]), bool(settings["agreement"]), bool(settings["log_scale"])
 
 
+def _extra_ms(values: Any) -> np.ndarray | None:
+    """Extra ms per exit as float64, or None where they are not numbers (text, say)."""
+    try:
+        return np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+
+
+def _valid_extra(extra: np.ndarray | None, shape: tuple[int, ...]) -> bool:
+    """Whether `extra` is `shape` finite numbers >= 0."""
+    return (extra is not None and extra.shape == shape and bool(np.isfinite(extra).all())
+            and not (extra < 0).any())
+
+
 def scorer_extra(settings: Mapping[str, Any], n_exits: int) -> np.ndarray:
     """`scorer_extra_ms` as [K] (zeros when not charged); a wrong length is a ConfigError."""
-    extra = np.asarray(settings["scorer_extra_ms"] or np.zeros(n_exits), dtype=np.float64)
-    if extra.shape != (n_exits,) or not np.isfinite(extra).all() or (extra < 0).any():
+    extra = _extra_ms(settings["scorer_extra_ms"] or np.zeros(n_exits))
+    if extra is None or not _valid_extra(extra, (n_exits,)):
         raise ConfigError(
             f"schedulers.eenet.scorer_extra_ms: expected {n_exits} finite values >= 0 (one per "
             f"exit) or [], got {settings['scorer_extra_ms']!r}"
@@ -111,9 +125,7 @@ def fixed_costs(settings: Mapping[str, Any], costs: np.ndarray) -> dict[str, np.
     """Each fixed score candidate's costs: `costs` plus its `fixed_extra_ms` if charged."""
     extra = settings["fixed_extra_ms"] or {}
     if not isinstance(extra, Mapping) or any(
-        name not in FIXED_SCORES or np.shape(values) != costs.shape
-        or not np.isfinite(np.asarray(values, dtype=np.float64)).all()
-        or (np.asarray(values, dtype=np.float64) < 0).any()
+        name not in FIXED_SCORES or not _valid_extra(_extra_ms(values), costs.shape)
         for name, values in extra.items()
     ):
         raise ConfigError(
