@@ -274,6 +274,18 @@ def test_unknown_method_and_setting_are_one_line_errors(pair, costs):
     assert "hidden" in method_defaults("eenet")
 
 
+def test_eenet_on_one_validation_sample_is_a_one_line_error(pair, costs):
+    """Cross-fitting needs a sample to fit on and one to hold out: one validation sample is
+    a one-line error (it was a ZeroDivisionError in the score loss); two are enough."""
+    val = pair[0]
+    one = ExitOutputs(val.logits[:, :1], val.labels[:1])
+    with pytest.raises(ArtifactError, match="EENet needs at least 2 validation samples"):
+        fit_policy("eenet", one, costs, 2.0, FAST_EENET)
+    assert (fit_policy("eenet", one, costs, 3.0, FAST_EENET).exits_for(one) == 2).all()
+    two = ExitOutputs(val.logits[:, :2], val.labels[:2])
+    assert fit_policy("eenet", two, costs, 2.0, FAST_EENET).exits_for(pair[1]).shape == (2000,)
+
+
 def test_mismatched_costs_rejected(pair):
     with pytest.raises(ArtifactError, match="3 exits but costs list 2"):
         fit_policy("entropy", pair[0], np.array([1.0, 2.0]), 1.5)
