@@ -145,6 +145,33 @@ def test_save_refuses_a_folder_it_did_not_write(files, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
 
 
+def test_save_under_a_file_is_refused_before_fitting(files, tmp_path):
+    """--save inside a path that runs through a file can never be written: a one-line error
+    before any fitting (it was a FileExistsError traceback after fitting)."""
+    (tmp_path / "notes.txt").write_text("mine")
+    proc = _run_on(files, "--costs", "1,2,3", "--method", "eenet", "--budgets", "2.0",
+                   "--save", str(tmp_path / "notes.txt" / "policies"))
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip().splitlines() == [
+        f"eenet schedule: error: --save: {tmp_path / 'notes.txt'} is a file, not a folder; "
+        "give a folder path that can be created"
+    ]
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_save_that_the_system_refuses_is_one_line(files, tmp_path):
+    """An OS refusal while writing --save (here a folder name longer than the file system
+    allows) is a one-line error naming --save, not an OSError traceback."""
+    out = tmp_path / ("p" * 300)
+    proc = _run_on(files, "--costs", "1,2,3", "--method", "maxprob", "--budgets", "2.0",
+                   "--save", str(out))
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip().splitlines() == [
+        f"eenet schedule: error: --save: cannot write {out} (File name too long)"
+    ]
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_budget_at_or_above_the_full_cost_is_noted(files):
     proc = _run_on(files, "--costs", "1,2,3", "--method", "maxprob,eenet", "--budgets",
                    "2.0,3.0,3.5", "--json")

@@ -17,7 +17,7 @@ import yaml
 
 from eenet.budget import resolve_budget, resolve_sweep
 from eenet.config import check_schedulers, check_seed
-from eenet.errors import ConfigError, unknown_name
+from eenet.errors import ArtifactError, ConfigError, unknown_name
 from eenet.evaluation import ORACLE, check_split_pair, evaluate_sweep, fit_sweep
 from eenet.outputs import load_costs, load_exit_outputs
 from eenet.schedulers import available_methods
@@ -191,14 +191,28 @@ def validation_overrun_note(rows: list[dict[str, Any]], n_val: int, tolerance: f
 
 
 def check_save_dir(path: str) -> None:
-    """--save may name a new or empty folder, or one of fitted schedulers (replaced whole)."""
-    folder = Path(path)
+    """--save may name a new or empty folder, or one of fitted schedulers (replaced whole);
+    checked before any fitting."""
+    try:
+        _check_save_folder(Path(path))
+    except OSError as exc:  # a name the file system refuses, say
+        raise ConfigError(f"--save: cannot write {path} ({exc.strerror or exc})") from None
+
+
+def _check_save_folder(folder: Path) -> None:
+    """`check_save_dir` on the folder (OS errors pass through)."""
     if folder.exists() and not folder.is_dir():
         raise ConfigError(f"--save: {folder} is a file; give a folder")
     if folder.is_dir() and any(folder.iterdir()) and not (folder / INDEX_FILE).is_file():
         raise ConfigError(f"--save: {folder} is not empty and holds no {INDEX_FILE} of fitted "
                           "schedulers; give a new or empty folder (a schedulers folder is "
                           "replaced)")
+    for parent in folder.parents:  # the nearest existing folder above it must be one
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"--save: {parent} is a file, not a folder; give a folder "
+                                  "path that can be created")
+            break
 
 
 def save_fitted(
@@ -217,7 +231,10 @@ def save_fitted(
     index = {"budget": budgets[0], "headline_ms": budgets[0], "sweep_ms": budgets,
              "costs_ms": [float(c) for c in costs], "n_classes": n_classes, "seed": seed,
              "fitted_by": "eenet schedule"}
-    save_policies(path, items, index)
+    try:
+        save_policies(path, items, index)
+    except OSError as exc:
+        raise ArtifactError(f"--save: cannot write {path} ({exc.strerror or exc})") from None
     print(f"saved {len(items)} fitted policies to {path}", file=sys.stderr)
 
 
