@@ -220,6 +220,19 @@ def test_tie_shares_are_saved_checked_and_reloaded(tmp_path, pair, costs):
         load_policy(tmp_path)
 
 
+def test_planned_costs_of_another_exit_count_are_rejected_on_load(tmp_path, pair, costs):
+    """policy.json's planned_costs_ms must give one cost per exit (or none): two for three
+    exits loaded silently and made `eenet predict` fail with an IndexError after inference."""
+    fit_policy("maxprob", pair[0], costs, 2.0).save(tmp_path)
+    meta = json.loads((tmp_path / "policy.json").read_text())
+    (tmp_path / "policy.json").write_text(json.dumps({**meta, "planned_costs_ms": [1.0, 2.0]}))
+    with pytest.raises(ArtifactError, match=r"planned_costs_ms needs one cost per exit \(3\) "
+                       r"or none, got \[1.0, 2.0\]"):
+        load_policy(tmp_path)
+    (tmp_path / "policy.json").write_text(json.dumps({**meta, "planned_costs_ms": []}))
+    assert load_policy(tmp_path).planned_costs == []
+
+
 def test_load_rejects_missing_or_corrupt(tmp_path):
     with pytest.raises(ArtifactError):
         load_policy(tmp_path)
