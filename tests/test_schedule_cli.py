@@ -172,6 +172,20 @@ def test_save_that_the_system_refuses_is_one_line(files, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_save_with_only_the_oracle_is_refused(files, tmp_path):
+    """The oracle is no policy: --save with --method oracle alone would write a schedulers
+    folder listing nothing (which evaluate_all then failed on with a KeyError)."""
+    out = tmp_path / "policies"
+    proc = _run_on(files, "--costs", "1,2,3", "--method", "oracle", "--budgets", "2.0",
+                   "--save", str(out))
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip().splitlines() == [
+        "eenet schedule: error: --save: --method oracle fits no policy (it is an upper bound "
+        "that uses the labels); add a fitted method: eenet, maxprob, entropy, patience"
+    ]
+    assert not out.exists()
+
+
 def test_budget_at_or_above_the_full_cost_is_noted(files):
     proc = _run_on(files, "--costs", "1,2,3", "--method", "maxprob,eenet", "--budgets",
                    "2.0,3.0,3.5", "--json")

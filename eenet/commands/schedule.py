@@ -249,6 +249,10 @@ def handler(args: argparse.Namespace) -> int:
     check_split_pair(val, test, costs, (args.val, args.test))
     if args.save:
         check_save_dir(args.save)
+        if methods == [ORACLE]:
+            raise ConfigError("--save: --method oracle fits no policy (it is an upper bound "
+                              "that uses the labels); add a fitted method: "
+                              f"{', '.join(available_methods())}")
     for budget in [] if is_auto(args.budgets) else budgets:
         note = no_early_exit_note(costs, budget, "--budgets")
         if note:
