@@ -460,6 +460,20 @@ def _overthinking_pair(seed: int) -> tuple[ExitOutputs, ExitOutputs]:
     return out[0], out[1]
 
 
+def test_lookahead_rule_is_invariant_to_a_tiny_cost_unit():
+    """The same costs in a unit 1e12 times smaller give the same rule: the price's search
+    bracket scaled with the costs' gaps only above an absolute 1e-9, so with gaps of 1e-12
+    the rule could not spend little enough (EENet then overspent its budget by a third)."""
+    rng = np.random.default_rng(0)
+    costs = np.array([1.0, 2.0, 3.0, 4.0])
+    looks = [rng.standard_normal((3000, 4 - k)) for k in range(3)] + [np.zeros((3000, 0))]
+    for budget in (1.2, 2.8):
+        lam, plan = solve_lookahead(looks, costs, budget)
+        tiny_lam, tiny_plan = solve_lookahead(looks, costs * 1e-12, budget * 1e-12)
+        np.testing.assert_array_equal(tiny_plan, plan)
+        assert tiny_lam * 1e-12 == pytest.approx(lam, rel=1e-6)
+
+
 def test_lookahead_rule_meets_the_budget_and_spends_more_with_more():
     rng = np.random.default_rng(0)
     costs = np.array([1.0, 2.0, 3.0, 4.0])
