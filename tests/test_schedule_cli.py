@@ -172,6 +172,27 @@ def test_save_that_the_system_refuses_is_one_line(files, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_save_keeps_files_that_are_not_fitted_schedulers(files, tmp_path):
+    """A schedulers folder is replaced whole, so one that also holds other files (here the
+    very outputs being read) is refused: they were deleted."""
+    out = tmp_path / "policies"
+    args = ("--costs", "1,2,3", "--method", "maxprob", "--budgets", "2.0", "--save", str(out))
+    assert _run_on(files, *args).returncode == 0
+    for name in ("val.npz", "test.npz"):
+        (out / name).write_bytes((files / name).read_bytes())
+    proc = _run("--val", str(out / "val.npz"), "--test", str(out / "test.npz"), *args)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip().splitlines() == [
+        f"eenet schedule: error: --save: {out} holds test.npz, val.npz beside its fitted "
+        "schedulers, which replacing it would delete; give a new or empty folder"
+    ]
+    assert sorted(p.name for p in out.iterdir()) == ["index.json", "maxprob", "test.npz",
+                                                     "val.npz"]
+    (out / "val.npz").unlink()
+    (out / "test.npz").unlink()
+    assert _run_on(files, *args).returncode == 0  # a schedulers folder alone is replaced
+
+
 def test_save_with_only_the_oracle_is_refused(files, tmp_path):
     """The oracle is no policy: --save with --method oracle alone would write a schedulers
     folder listing nothing (which evaluate_all then failed on with a KeyError)."""

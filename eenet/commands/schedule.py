@@ -207,12 +207,26 @@ def _check_save_folder(folder: Path) -> None:
         raise ConfigError(f"--save: {folder} is not empty and holds no {INDEX_FILE} of fitted "
                           "schedulers; give a new or empty folder (a schedulers folder is "
                           "replaced)")
+    strangers = _not_schedulers(folder) if folder.is_dir() else []
+    if strangers:  # replacing the folder would delete them (an input file among them, say)
+        raise ConfigError(f"--save: {folder} holds {', '.join(strangers[:3])}"
+                          f"{', ...' if len(strangers) > 3 else ''} beside its fitted "
+                          "schedulers, which replacing it would delete; give a new or empty "
+                          "folder")
     for parent in folder.parents:  # the nearest existing folder above it must be one
         if parent.exists():
             if not parent.is_dir():
                 raise ConfigError(f"--save: {parent} is a file, not a folder; give a folder "
                                   "path that can be created")
             break
+
+
+def _not_schedulers(folder: Path) -> list[str]:
+    """Names in `folder` that a folder of fitted schedulers does not hold (its index and one
+    folder per method), sorted."""
+    methods = set(available_methods())
+    return sorted(p.name for p in folder.iterdir()
+                  if p.name != INDEX_FILE and not (p.is_dir() and p.name in methods))
 
 
 def save_fitted(
