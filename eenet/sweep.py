@@ -163,7 +163,8 @@ def evaluate_all(
     """
     index = read_index(scheduler_dir)
     check_compatible(test, costs, "test outputs vs latency")
-    if not np.allclose(index["costs_ms"], costs):
+    fitted_costs = np.asarray(index["costs_ms"], dtype=np.float64)
+    if fitted_costs.shape != np.shape(costs) or not np.allclose(fitted_costs, costs):
         raise ArtifactError(
             f"{Path(scheduler_dir) / INDEX_FILE}: schedulers were fitted with costs "
             f"{index['costs_ms']} but the latency table now says {costs.tolist()}; rerun fitting"

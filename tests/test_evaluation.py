@@ -103,3 +103,21 @@ def test_cached_scores_match_direct_scores():
         for budget in (1.5, 2.5):
             policy = fit_policy(method, val, costs, budget, settings)
             np.testing.assert_array_equal(policy.scores_cached(lp, cache), policy.scores(lp))
+
+
+def test_evaluate_all_on_outputs_of_another_exit_count_is_one_line(tmp_path):
+    """Schedulers fitted for 2 exits, evaluated against a 3-exit latency table and outputs: a
+    one-line ArtifactError naming the index (it was numpy's broadcast ValueError)."""
+    from eenet.errors import ArtifactError
+    from eenet.evaluation import fit_sweep
+    from eenet.sweep import INDEX_FILE, evaluate_all, save_policies
+
+    val, test = make_split_pair(3, 10, 200, 200, seed=1)
+    two = ExitOutputs(val.logits[:2], val.labels)
+    budgets, fitted = fit_sweep(two, [1.0, 2.0], ["maxprob"], [1.5])
+    entry = {"method": "maxprob", "budget_ms": budgets[0], "policy": fitted["maxprob"][0]}
+    save_policies(tmp_path, [entry], {"headline_ms": 1.5, "costs_ms": [1.0, 2.0]})
+    with pytest.raises(ArtifactError, match=r"fitted with costs \[1.0, 2.0\] but the latency table "
+                       r"now says \[1.0, 2.0, 3.0\]") as err:
+        evaluate_all(test, np.array([1.0, 2.0, 3.0]), tmp_path)
+    assert str(err.value).startswith(str(tmp_path / INDEX_FILE))

@@ -145,6 +145,68 @@ def test_save_refuses_a_folder_it_did_not_write(files, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
 
 
+def test_save_under_a_file_is_refused_before_fitting(files, tmp_path):
+    """--save inside a path that runs through a file can never be written: a one-line error
+    before any fitting (it was a FileExistsError traceback after fitting)."""
+    (tmp_path / "notes.txt").write_text("mine")
+    proc = _run_on(files, "--costs", "1,2,3", "--method", "eenet", "--budgets", "2.0",
+                   "--save", str(tmp_path / "notes.txt" / "policies"))
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip().splitlines() == [
+        f"eenet schedule: error: --save: {tmp_path / 'notes.txt'} is a file, not a folder; "
+        "give a folder path that can be created"
+    ]
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_save_that_the_system_refuses_is_one_line(files, tmp_path):
+    """An OS refusal while writing --save (here a folder name longer than the file system
+    allows) is a one-line error naming --save, not an OSError traceback."""
+    out = tmp_path / ("p" * 300)
+    proc = _run_on(files, "--costs", "1,2,3", "--method", "maxprob", "--budgets", "2.0",
+                   "--save", str(out))
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip().splitlines() == [
+        f"eenet schedule: error: --save: cannot write {out} (File name too long)"
+    ]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_save_keeps_files_that_are_not_fitted_schedulers(files, tmp_path):
+    """A schedulers folder is replaced whole, so one that also holds other files (here the
+    very outputs being read) is refused: they were deleted."""
+    out = tmp_path / "policies"
+    args = ("--costs", "1,2,3", "--method", "maxprob", "--budgets", "2.0", "--save", str(out))
+    assert _run_on(files, *args).returncode == 0
+    for name in ("val.npz", "test.npz"):
+        (out / name).write_bytes((files / name).read_bytes())
+    proc = _run("--val", str(out / "val.npz"), "--test", str(out / "test.npz"), *args)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip().splitlines() == [
+        f"eenet schedule: error: --save: {out} holds test.npz, val.npz beside its fitted "
+        "schedulers, which replacing it would delete; give a new or empty folder"
+    ]
+    assert sorted(p.name for p in out.iterdir()) == ["index.json", "maxprob", "test.npz",
+                                                     "val.npz"]
+    (out / "val.npz").unlink()
+    (out / "test.npz").unlink()
+    assert _run_on(files, *args).returncode == 0  # a schedulers folder alone is replaced
+
+
+def test_save_with_only_the_oracle_is_refused(files, tmp_path):
+    """The oracle is no policy: --save with --method oracle alone would write a schedulers
+    folder listing nothing (which evaluate_all then failed on with a KeyError)."""
+    out = tmp_path / "policies"
+    proc = _run_on(files, "--costs", "1,2,3", "--method", "oracle", "--budgets", "2.0",
+                   "--save", str(out))
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip().splitlines() == [
+        "eenet schedule: error: --save: --method oracle fits no policy (it is an upper bound "
+        "that uses the labels); add a fitted method: eenet, maxprob, entropy, patience"
+    ]
+    assert not out.exists()
+
+
 def test_budget_at_or_above_the_full_cost_is_noted(files):
     proc = _run_on(files, "--costs", "1,2,3", "--method", "maxprob,eenet", "--budgets",
                    "2.0,3.0,3.5", "--json")

@@ -220,6 +220,19 @@ def test_tie_shares_are_saved_checked_and_reloaded(tmp_path, pair, costs):
         load_policy(tmp_path)
 
 
+def test_planned_costs_of_another_exit_count_are_rejected_on_load(tmp_path, pair, costs):
+    """policy.json's planned_costs_ms must give one cost per exit (or none): two for three
+    exits loaded silently and made `eenet predict` fail with an IndexError after inference."""
+    fit_policy("maxprob", pair[0], costs, 2.0).save(tmp_path)
+    meta = json.loads((tmp_path / "policy.json").read_text())
+    (tmp_path / "policy.json").write_text(json.dumps({**meta, "planned_costs_ms": [1.0, 2.0]}))
+    with pytest.raises(ArtifactError, match=r"planned_costs_ms needs one cost per exit \(3\) "
+                       r"or none, got \[1.0, 2.0\]"):
+        load_policy(tmp_path)
+    (tmp_path / "policy.json").write_text(json.dumps({**meta, "planned_costs_ms": []}))
+    assert load_policy(tmp_path).planned_costs == []
+
+
 def test_load_rejects_missing_or_corrupt(tmp_path):
     with pytest.raises(ArtifactError):
         load_policy(tmp_path)
@@ -272,6 +285,18 @@ def test_unknown_method_and_setting_are_one_line_errors(pair, costs):
     with pytest.raises(ConfigError, match="allowed: \\(none\\)"):
         fit_policy("maxprob", pair[0], costs, 2.0, {"q": 0.5})
     assert "hidden" in method_defaults("eenet")
+
+
+def test_eenet_on_one_validation_sample_is_a_one_line_error(pair, costs):
+    """Cross-fitting needs a sample to fit on and one to hold out: one validation sample is
+    a one-line error (it was a ZeroDivisionError in the score loss); two are enough."""
+    val = pair[0]
+    one = ExitOutputs(val.logits[:, :1], val.labels[:1])
+    with pytest.raises(ArtifactError, match="EENet needs at least 2 validation samples"):
+        fit_policy("eenet", one, costs, 2.0, FAST_EENET)
+    assert (fit_policy("eenet", one, costs, 3.0, FAST_EENET).exits_for(one) == 2).all()
+    two = ExitOutputs(val.logits[:, :2], val.labels[:2])
+    assert fit_policy("eenet", two, costs, 2.0, FAST_EENET).exits_for(pair[1]).shape == (2000,)
 
 
 def test_mismatched_costs_rejected(pair):
@@ -434,6 +459,20 @@ def _overthinking_pair(seed: int) -> tuple[ExitOutputs, ExitOutputs]:
         logits[3, spoil] = rng.standard_normal((int(spoil.sum()), logits.shape[2])) * 3
         out.append(ExitOutputs(logits, split.labels))
     return out[0], out[1]
+
+
+def test_lookahead_rule_is_invariant_to_a_tiny_cost_unit():
+    """The same costs in a unit 1e12 times smaller give the same rule: the price's search
+    bracket scaled with the costs' gaps only above an absolute 1e-9, so with gaps of 1e-12
+    the rule could not spend little enough (EENet then overspent its budget by a third)."""
+    rng = np.random.default_rng(0)
+    costs = np.array([1.0, 2.0, 3.0, 4.0])
+    looks = [rng.standard_normal((3000, 4 - k)) for k in range(3)] + [np.zeros((3000, 0))]
+    for budget in (1.2, 2.8):
+        lam, plan = solve_lookahead(looks, costs, budget)
+        tiny_lam, tiny_plan = solve_lookahead(looks, costs * 1e-12, budget * 1e-12)
+        np.testing.assert_array_equal(tiny_plan, plan)
+        assert tiny_lam * 1e-12 == pytest.approx(lam, rel=1e-6)
 
 
 def test_lookahead_rule_meets_the_budget_and_spends_more_with_more():

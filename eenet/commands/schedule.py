@@ -17,7 +17,7 @@ import yaml
 
 from eenet.budget import resolve_budget, resolve_sweep
 from eenet.config import check_schedulers, check_seed
-from eenet.errors import ConfigError, unknown_name
+from eenet.errors import ArtifactError, ConfigError, unknown_name
 from eenet.evaluation import ORACLE, check_split_pair, evaluate_sweep, fit_sweep
 from eenet.outputs import load_costs, load_exit_outputs
 from eenet.schedulers import available_methods
@@ -191,14 +191,42 @@ def validation_overrun_note(rows: list[dict[str, Any]], n_val: int, tolerance: f
 
 
 def check_save_dir(path: str) -> None:
-    """--save may name a new or empty folder, or one of fitted schedulers (replaced whole)."""
-    folder = Path(path)
+    """--save may name a new or empty folder, or one of fitted schedulers (replaced whole);
+    checked before any fitting."""
+    try:
+        _check_save_folder(Path(path))
+    except OSError as exc:  # a name the file system refuses, say
+        raise ConfigError(f"--save: cannot write {path} ({exc.strerror or exc})") from None
+
+
+def _check_save_folder(folder: Path) -> None:
+    """`check_save_dir` on the folder (OS errors pass through)."""
     if folder.exists() and not folder.is_dir():
         raise ConfigError(f"--save: {folder} is a file; give a folder")
     if folder.is_dir() and any(folder.iterdir()) and not (folder / INDEX_FILE).is_file():
         raise ConfigError(f"--save: {folder} is not empty and holds no {INDEX_FILE} of fitted "
                           "schedulers; give a new or empty folder (a schedulers folder is "
                           "replaced)")
+    strangers = _not_schedulers(folder) if folder.is_dir() else []
+    if strangers:  # replacing the folder would delete them (an input file among them, say)
+        raise ConfigError(f"--save: {folder} holds {', '.join(strangers[:3])}"
+                          f"{', ...' if len(strangers) > 3 else ''} beside its fitted "
+                          "schedulers, which replacing it would delete; give a new or empty "
+                          "folder")
+    for parent in folder.parents:  # the nearest existing folder above it must be one
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"--save: {parent} is a file, not a folder; give a folder "
+                                  "path that can be created")
+            break
+
+
+def _not_schedulers(folder: Path) -> list[str]:
+    """Names in `folder` that a folder of fitted schedulers does not hold (its index and one
+    folder per method), sorted."""
+    methods = set(available_methods())
+    return sorted(p.name for p in folder.iterdir()
+                  if p.name != INDEX_FILE and not (p.is_dir() and p.name in methods))
 
 
 def save_fitted(
@@ -217,7 +245,10 @@ def save_fitted(
     index = {"budget": budgets[0], "headline_ms": budgets[0], "sweep_ms": budgets,
              "costs_ms": [float(c) for c in costs], "n_classes": n_classes, "seed": seed,
              "fitted_by": "eenet schedule"}
-    save_policies(path, items, index)
+    try:
+        save_policies(path, items, index)
+    except OSError as exc:
+        raise ArtifactError(f"--save: cannot write {path} ({exc.strerror or exc})") from None
     print(f"saved {len(items)} fitted policies to {path}", file=sys.stderr)
 
 
@@ -232,6 +263,10 @@ def handler(args: argparse.Namespace) -> int:
     check_split_pair(val, test, costs, (args.val, args.test))
     if args.save:
         check_save_dir(args.save)
+        if methods == [ORACLE]:
+            raise ConfigError("--save: --method oracle fits no policy (it is an upper bound "
+                              "that uses the labels); add a fitted method: "
+                              f"{', '.join(available_methods())}")
     for budget in [] if is_auto(args.budgets) else budgets:
         note = no_early_exit_note(costs, budget, "--budgets")
         if note:

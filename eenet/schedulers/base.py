@@ -261,6 +261,10 @@ class FittedPolicy(ABC):
                        or not all(0.0 <= q <= 1.0 for q in shares)):
             raise ValueError(f"tie_shares needs one value in [0, 1] per exit "
                              f"({len(meta['thresholds'])}), got {shares}")
+        planned = [float(c) for c in meta.get("planned_costs_ms", [])]
+        if planned and len(planned) != len(meta["thresholds"]):
+            raise ValueError(f"planned_costs_ms needs one cost per exit "
+                             f"({len(meta['thresholds'])}) or none, got {planned}")
         return cls(
             method=meta["method"],
             budget_ms=float(meta["budget_ms"]),
@@ -269,7 +273,7 @@ class FittedPolicy(ABC):
             val_exit_fractions=list(meta.get("val_exit_fractions", [])),
             fit_seconds=float(meta.get("fit_seconds", 0.0)),
             settings=dict(meta.get("settings", {})),
-            planned_costs=[float(c) for c in meta.get("planned_costs_ms", [])],
+            planned_costs=planned,
             tie_shares=shares,
         )
 

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from eenet.errors import ArtifactError
 from eenet.schedulers.eenet.scorer import forward, mean_assignment, member_probabilities
 from eenet.schedulers.eenet.selection import best_plan_accuracy, candidate_plans
 from eenet.schedulers.eenet.settings import feature_options
@@ -245,6 +246,9 @@ def train_members(
     and, with `lookahead`, the out-of-fold lookahead logits per exit [N, looks_k] (honest:
     the rule is chosen on them)."""
     n_exits, n = correct_np.shape
+    if n < 2:  # a member needs a sample to fit on and one to early-stop on
+        raise ArtifactError(f"validation outputs: EENet needs at least 2 validation samples "
+                            f"to cross-fit its scorer, got {n}")
     data = [torch.from_numpy(d.astype(np.float32)) for d in feats]
     correct = torch.from_numpy(correct_np.T.astype(np.float32))  # [N, K]
     # the networks see costs in units of the budget: the same policy whatever the cost unit
