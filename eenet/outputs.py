@@ -2,8 +2,9 @@
 
 Exit outputs (`<split>.npz`): `logits` float32 [n_exits, n_samples, n_classes] (raw, before
 softmax) and `labels` int64 [n_samples]. A file holding `probs` instead of `logits` is accepted
-(its log is used as logits, which gives the same softmax) if they are probabilities: finite, in
-[0, 1] and summing to 1 over the classes, within PROB_TOLERANCE. A file holding both is an error.
+(its log is used as logits, which gives the same softmax) if they are probabilities: finite,
+never negative, and at most 1 and summing to 1 over the classes within PROB_TOLERANCE. A file
+holding both is an error.
 
 Costs (`latency.json`): `cumulative_ms`, one per exit, strictly increasing, plus measurement
 metadata. Costs can also be read from a one-column CSV (the authors' `seconds.csv`: UTF-8, one
@@ -167,9 +168,13 @@ def _logits_as_float32(logits: np.ndarray, path: Path) -> np.ndarray:
 
 
 def _check_probs(probs: np.ndarray, path: Path) -> None:
-    """Probabilities: finite, in [0, 1], each row summing to 1, all within PROB_TOLERANCE
-    (float16 rounding). Shapes are left to `validate_exit_outputs`."""
-    if probs.ndim != 3 or probs.size == 0:
+    """Probabilities [n_exits, n_samples, n_classes]: finite, never negative, at most
+    1 + PROB_TOLERANCE, each row summing to 1 within PROB_TOLERANCE (float16 rounding)."""
+    if probs.ndim != 3:
+        raise ArtifactError(
+            f"{path}: probs must be [n_exits, n_samples, n_classes], got shape {probs.shape}"
+        )
+    if probs.size == 0:
         return
     if not np.isfinite(probs).all():
         raise ArtifactError(f"{path}: probs contain NaN or inf")
@@ -351,9 +356,26 @@ def read_cost_column(path: Path) -> tuple[list[float], str | None]:
                 raise ArtifactError(
                     f"{path}: line {reader.line_num}: not a number: {cells[0]!r}"
                 ) from None
+            if _several_numbers(cells[0]):  # '1;2;3': not a header
+                raise ArtifactError(
+                    f"{path}: line {reader.line_num}: {cells[0]!r} holds several numbers; "
+                    "expected one cumulative cost per line (a one-column CSV)"
+                ) from None
             header = cells[0].lower()
         first = False
     return values, header
+
+
+def _several_numbers(cell: str) -> bool:
+    """Whether `cell` is numbers joined by semicolons, tabs or spaces ('1;2;3')."""
+    parts = [p for p in re.split(r"[;\t ]+", cell) if p]
+    if len(parts) < 2:
+        return False
+    try:
+        [float(p) for p in parts]
+    except ValueError:
+        return False
+    return True
 
 
 def ms_per_unit(unit: str | None) -> float | None:

@@ -509,6 +509,8 @@ LOADER_CASES: list[tuple[str, dict[str, np.ndarray], str]] = [
      "probs contain NaN or inf"),
     ("negative probs", {"probs": _with(-0.1, (0, 0, 0), _probs()), "labels": LABELS},
      "probs contain negative values"),
+    ("probs of two axes", {"probs": _probs()[0], "labels": LABELS},
+     "probs must be [n_exits, n_samples, n_classes], got shape (4, 3)"),
     ("both logits and probs", {"logits": np.log(_probs()), "probs": _probs(), "labels": LABELS},
      "holds both 'logits' and 'probs'; expected one of them (and 'labels')"),
 ]

@@ -85,10 +85,14 @@ def test_valid_costs_keep_their_float64_values() -> None:
         ("\n1.0\ntotal\n", "line 3: not a number: 'total'"),
         ("", "no cumulative costs given; expected one number per exit"),
         ("ms\n", "no cumulative costs given; expected one number per exit"),
+        ("1;2;3\n", "line 1: '1;2;3' holds several numbers; expected one cumulative cost per "
+                    "line (a one-column CSV)"),
+        ("0.5 1.0 2.0", "line 1: '0.5 1.0 2.0' holds several numbers; expected one cumulative "
+                        "cost per line (a one-column CSV)"),
     ],
     ids=["decimal commas", "decimal comma after a header", "two columns with a header",
          "two columns", "three values", "second header", "text after a value", "empty",
-         "header only"],
+         "header only", "semicolons on one line", "spaces on one line"],
 )
 def test_bad_csv_is_one_line_naming_file_and_line(tmp_path: Path, content: str,
                                                   message: str) -> None:

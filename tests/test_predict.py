@@ -271,6 +271,9 @@ def test_predict_cli_names_the_policies_of_a_schedulers_folder(workspace, tmp_pa
     assert err.count("\n") == 1 and "holds 2 fitted schedulers in subfolders (00, 01)" in err
     assert main([*base, str(tmp_path / "fitted" / "maxprob" / "01")]) == 0
     assert "maxprob @ 2.4 ms" in capsys.readouterr().out
+    # the policy's own file names its folder (it said ".../policy.json/policy.json: not found")
+    assert main([*base, str(tmp_path / "fitted" / "maxprob" / "01" / "policy.json")]) == 0
+    assert "maxprob @ 2.4 ms" in capsys.readouterr().out
 
 
 # ---------------------------------------------------------------- the CLI as a user runs it

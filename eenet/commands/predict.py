@@ -120,12 +120,14 @@ def _batches(model: MultiExitModel, inputs: torch.Tensor | list[str],
 
 
 def check_policy_dir(path: str) -> Path:
-    """--policy names one fitted scheduler; a folder of them (or of one method's) is a
-    one-line error that names the folders to choose from."""
+    """--policy names one fitted scheduler (its folder, or its policy.json); a folder of them
+    (or of one method's) is a one-line error that names the folders to choose from."""
     from eenet.schedulers.base import POLICY_FILE
     from eenet.sweep import INDEX_FILE, read_index
 
     folder = Path(path)
+    if folder.name == POLICY_FILE and folder.is_file():  # the policy's file: its folder
+        return folder.parent
     if (folder / POLICY_FILE).is_file() or not folder.is_dir():
         return folder
     if (folder / INDEX_FILE).is_file():
