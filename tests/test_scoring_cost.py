@@ -148,6 +148,19 @@ def test_eenet_charges_its_fixed_entropy_candidate_too(pair, costs):
         fit_policy("eenet", val, costs, 1.9, {**settings, "fixed_extra_ms": {"oracle": [0] * 3}})
 
 
+def test_eenet_meets_a_budget_only_its_learned_score_can(pair, costs):
+    """Every fixed candidate's charged first exit above the budget, the learned score's below:
+    the learned rule is fitted at the budget itself (it was fitted at the fixed candidates'
+    first-exit cost, so it spent more than the budget)."""
+    val, _ = pair
+    settings = {**FAST_EENET, "scorer_extra_ms": [0.05] * 3,
+                "fixed_extra_ms": {"maxprob": [0.4] * 3, "entropy": [0.5] * 3}}
+    policy = fit_policy("eenet", val, costs, 1.2, settings)  # fixed: 1.4 and 1.5 at exit 0
+    assert policy.score_source in ("learned", "lookahead")
+    assert policy.val_cost_ms <= 1.2 * (1 + 1e-9)
+    assert policy.val_cost_ms == pytest.approx(1.2, rel=0.01)
+
+
 def test_stage_measures_on_this_hosts_cpu_for_a_table_imported_from_a_gpu(tmp_path):
     """profile.table imported from a GPU machine: the table says cuda, this host may have no
     GPU; the scoring is measured here on the CPU instead of failing."""

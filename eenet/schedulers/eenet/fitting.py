@@ -67,19 +67,20 @@ def _fit(
     costs = np.asarray(costs, dtype=np.float64)
     learned_costs = costs + scorer_extra(settings, n_exits)
     source_costs = {LEARNED: learned_costs, **fixed_costs(settings, costs)}
-    # a fixed score whose own scoring cost alone breaks the budget is not a candidate
-    fixed = [src for src in settings["score_candidates"]
-             if source_costs[src][0] <= budget_ms] or list(settings["score_candidates"])
+    # a score whose own scoring cost alone breaks the budget is not a candidate, unless none
+    # meets it: then the cheapest fixed ones (or the learned one, with no fixed candidates)
+    learned_feasible = budget_ms >= learned_costs[0]
+    fixed = [src for src in settings["score_candidates"] if source_costs[src][0] <= budget_ms]
+    if not fixed and not learned_feasible:
+        fixed = list(settings["score_candidates"])
     feats = data_features(log_probs, *feature_options(settings))
     score_sets: dict[str, np.ndarray] = {}
     own_plans: dict[str, list[tuple[str, np.ndarray]]] = {}
     pi = val_logits = val_looks = None
-    # the least a rule can cost when every fixed candidate's own scoring breaks the budget
+    # the least a rule can cost when no candidate's own scoring meets the budget
     rule_budget = max(budget_ms, min((float(source_costs[src][0]) for src in fixed),
                                      default=budget_ms))
-    # the learned score is trained unless its own scoring cost alone makes the budget
-    # infeasible (then only a fixed score can meet it)
-    if budget_ms >= learned_costs[0] or not fixed:
+    if learned_feasible or not fixed:
         rule_budget = max(rule_budget, float(learned_costs[0]))
         policy.weights, score_sets[LEARNED], oof_looks = train_members(
             feats, correct_np, learned_costs, rule_budget, settings, seed
