@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pandas as pd
 import pytest
+import yaml
 
 from eenet import plotting
 
@@ -43,3 +47,20 @@ def test_oracle_upper_bound_spans_the_budget_sweep(figures, tmp_path):
     assert max(x) == pytest.approx(0.41) and min(x) == pytest.approx(0.14)
     assert all(b >= a for a, b in zip(y, y[1:], strict=False))
     assert list(x) == sorted(x)
+
+
+def test_dvc_plots_name_their_units_and_the_upper_bound():
+    """`dvc plots show` titled its axes with the raw field names (budget_ms, test_accuracy)
+    and showed the oracle as one more method; each axis now states its unit and the template
+    names the oracle an upper bound. Every file a plot reads is committed."""
+    root = Path(__file__).resolve().parents[1]
+    plots = yaml.safe_load((root / "dvc.yaml").read_text())["plots"]
+    defined = [next(iter(p.values())) for p in plots if isinstance(p, dict)]
+    assert defined
+    for spec in defined:
+        assert "ms / sample" in spec["x_label"] and "(%)" in spec["y_label"], spec
+        for path, field in spec["y"].items():
+            header = (root / path).read_text().splitlines()[0].split(",")
+            assert {spec["x"], field} <= set(header), (path, header)
+        template = json.loads((root / spec["template"]).read_text())
+        assert "oracle (upper bound)" in json.dumps(template.get("transform", []))
