@@ -71,7 +71,8 @@ def plot_accuracy_vs_budget(
         ax.annotate(f"exit {k}", (e["cost_ms"], e["accuracy"]), textcoords="offset points",
                     xytext=(6, -12), fontsize=8)
     ax.axvline(metrics["budget_ms"], color="gray", ls=":", lw=1)
-    ax.annotate("headline budget", (metrics["budget_ms"], ax.get_ylim()[0]), fontsize=8,
+    ax.annotate(f"headline budget {metrics['budget_ms']:.3g} ms", (metrics["budget_ms"],
+                ax.get_ylim()[0]), fontsize=8,
                 textcoords="offset points", xytext=(4, 6), color="gray")
     ax.set_xlabel("average cost on test (ms / sample)")
     ax.set_ylabel("test accuracy (%)")
@@ -98,6 +99,10 @@ def plot_exit_distribution(metrics: Mapping[str, Any], path: str | os.PathLike) 
     ax.set_ylabel("fraction of test samples")
     ax.set_title(f"Where samples leave at {metrics['budget_ms']:.4g} ms / sample")
     ax.tick_params(axis="x", labelsize=8, rotation=15)
-    ax.legend(fontsize=8)
+    ax.set_ylim(0.0, 1.0)
+    # outside the axes: inside, it covered the top of the first method's bars
+    handles, labels = ax.get_legend_handles_labels()
+    ax.legend(handles[::-1], labels[::-1], fontsize=8,  # top to bottom, as the stack
+              loc="upper left", bbox_to_anchor=(1.01, 1.0))
     _save(fig, path)
     return Path(path)

@@ -64,3 +64,14 @@ def test_dvc_plots_name_their_units_and_the_upper_bound():
             assert {spec["x"], field} <= set(header), (path, header)
         template = json.loads((root / spec["template"]).read_text())
         assert "oracle (upper bound)" in json.dumps(template.get("transform", []))
+
+
+def test_exit_distribution_legend_covers_no_bar(figures, tmp_path):
+    """The exit legend sat inside the axes, over the top of the first method's bars."""
+    plotting.plot_exit_distribution(METRICS, tmp_path / "e.png")
+    fig = figures[0]
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    legend = ax.get_legend().get_window_extent()
+    bars = [patch.get_window_extent() for patch in ax.patches]
+    assert bars and not any(legend.overlaps(bar) for bar in bars)
