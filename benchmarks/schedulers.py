@@ -86,6 +86,26 @@ def misses_pct(sweep: list[dict[str, float]], budgets: list[float]) -> list[floa
     return [abs(r["cost_ms"] / b - 1) * 100 for r, b in zip(sweep, budgets, strict=True)]
 
 
+def rule_of(policy: FittedPolicy) -> str:
+    """EENet's chosen rule: its score source and plan, e.g. 'maxprob / geometric'."""
+    return f"{getattr(policy, 'score_source', '?')} / {getattr(policy, 'plan_source', '?')}"
+
+
+def rule_summary(policies: list[FittedPolicy]) -> str:
+    """Where EENet's rules come from: how many budgets use a trained score (learned g_k or
+    the lookahead stop value), and how many a heuristic's score with another plan than the
+    heuristics' geometric one (the no-early-exit budgets count as neither)."""
+    sources = [getattr(p, "score_source", "") for p in policies]
+    trained = sum(s in ("learned", "lookahead")
+                  and not getattr(p, "plan_source", "").startswith("last_exit")
+                  for s, p in zip(sources, policies, strict=True))
+    replanned = sum(s in ("maxprob", "entropy") and getattr(p, "plan_source", "") != "geometric"
+                    for s, p in zip(sources, policies, strict=True))
+    return (f"EENet's rule: a trained score (learned or lookahead) at {trained} of "
+            f"{len(policies)} budgets; a heuristic's score with a plan chosen on validation at "
+            f"{replanned}; the heuristics' own rule at the rest")
+
+
 def run_case(
     name: str,
     val: ExitOutputs,
@@ -121,7 +141,7 @@ def run_case(
     cols = [*METHODS, "oracle"]
     print(f"{'budget':>8} " + " ".join(f"{m:>9}" for m in cols)
           + f" {'margin':>7} {'z':>5} {'matched':>7} {'miss %':>7}"
-          + (f" {'E margin':>8} {'E match':>7}" if in_expectation else ""))
+          + (f" {'E margin':>8} {'E match':>7}" if in_expectation else "") + "  EENet's rule")
     margins, zs, matched, expected_margins = [], [], [], []
     misses = {m: misses_pct(results[m], budgets) for m in METHODS}
     for i, b in enumerate(budgets):
@@ -142,7 +162,7 @@ def run_case(
         if in_expectation:
             expected_margins.append(margins_on(in_expectation, i))
             row += f" {expected_margins[-1][0]:>+8.2f} {expected_margins[-1][1]:>+7.2f}"
-        print(row)
+        print(f"{row}  {rule_of(policies['eenet'][i])}")
     worst_m, worst_i = max(((m, i) for m in METHODS for i in range(len(budgets))),
                            key=lambda mi: misses[mi[0]][mi[1]])
     noise = cost_noise_pct(policies[worst_m][worst_i], costs, budgets[worst_i], (val_lp, test_lp))
@@ -179,6 +199,7 @@ def run_case(
               f"equal realised cost mean {at_cost.mean():+.2f}, min {at_cost.min():+.2f}; "
               "worst budget miss " + ", ".join(f"{m} {v:.2f}" for m, v in
                                                 expected_misses.items()) + " %")
+    print(rule_summary(policies["eenet"]))
     print(f"EENet fit: mean {summary['fit_mean_s']:.2f} s, max {summary['fit_max_s']:.2f} s per "
           f"budget; evaluating {len(cols)} methods x {len(budgets)} budgets on test: "
           f"{eval_seconds:.2f} s")
