@@ -86,11 +86,6 @@ def misses_pct(sweep: list[dict[str, float]], budgets: list[float]) -> list[floa
     return [abs(r["cost_ms"] / b - 1) * 100 for r, b in zip(sweep, budgets, strict=True)]
 
 
-def rule_of(policy: FittedPolicy) -> str:
-    """EENet's chosen rule: its score source and plan, e.g. 'maxprob / geometric'."""
-    return f"{getattr(policy, 'score_source', '?')} / {getattr(policy, 'plan_source', '?')}"
-
-
 def rule_summary(policies: list[FittedPolicy]) -> str:
     """Where EENet's rules come from: how many budgets use a trained score (learned g_k or
     the lookahead stop value), and how many a heuristic's score with another plan than the
@@ -162,7 +157,7 @@ def run_case(
         if in_expectation:
             expected_margins.append(margins_on(in_expectation, i))
             row += f" {expected_margins[-1][0]:>+8.2f} {expected_margins[-1][1]:>+7.2f}"
-        print(f"{row}  {rule_of(policies['eenet'][i])}")
+        print(f"{row}  {policies['eenet'][i].rule()}")
     worst_m, worst_i = max(((m, i) for m in METHODS for i in range(len(budgets))),
                            key=lambda mi: misses[mi[0]][mi[1]])
     noise = cost_noise_pct(policies[worst_m][worst_i], costs, budgets[worst_i], (val_lp, test_lp))

@@ -188,12 +188,13 @@ def evaluate_all(
             _row(
                 entry["method"], entry["budget_ms"], result,
                 val_cost_ms=policy.val_cost_ms, fit_seconds=policy.fit_seconds,
+                rule=policy.rule(),
             )
         )
     budgets = sorted({e["budget_ms"] for e in index["entries"]})
     for budget in budgets:
         result = evaluate_exits(test, oracle_exits(test, costs, budget), costs)
-        rows.append(_row(ORACLE, budget, result))
+        rows.append(_row(ORACLE, budget, result, rule="oracle (knows the labels)"))
     sweep = pd.DataFrame(rows)
     headline = float(index["headline_ms"])
     at_headline = sweep[np.isclose(sweep["budget_ms"], headline)]

@@ -121,3 +121,27 @@ def test_evaluate_all_on_outputs_of_another_exit_count_is_one_line(tmp_path):
                        r"now says \[1.0, 2.0, 3.0\]") as err:
         evaluate_all(test, np.array([1.0, 2.0, 3.0]), tmp_path)
     assert str(err.value).startswith(str(tmp_path / INDEX_FILE))
+
+
+def test_sweep_names_each_policys_rule(tmp_path):
+    """sweep.csv says which rule each fitted policy is: the heuristics' score with the geometric
+    plan, EENet's chosen score source and plan (a heuristic's score, its learned score or the
+    lookahead stop value), patience's own rule, the oracle as such."""
+    from eenet.schedulers import load_policy
+    from eenet.sweep import evaluate_all, fit_all
+
+    val, test = make_split_pair(3, 10, 600, 600, seed=4)
+    costs = make_costs(3, 1.0, 3.0)
+    index = fit_all(val, costs, ["eenet", "maxprob", "entropy", "patience"], [1.4], 2.2,
+                    tmp_path, settings={"eenet": FAST_EENET})
+    _, sweep = evaluate_all(test, costs, tmp_path)
+    for entry in index["entries"]:
+        row = sweep[(sweep["method"] == entry["method"])
+                    & np.isclose(sweep["budget_ms"], entry["budget_ms"])].iloc[0]
+        policy = load_policy(tmp_path / entry["dir"])
+        expected = {"maxprob": "maxprob / geometric", "entropy": "entropy / geometric",
+                    "patience": "patience",
+                    "eenet": f"{getattr(policy, 'score_source', '')} / "
+                             f"{getattr(policy, 'plan_source', '')}"}[entry["method"]]
+        assert row["rule"] == expected
+    assert set(sweep.loc[sweep["method"] == "oracle", "rule"]) == {"oracle (knows the labels)"}

@@ -198,6 +198,10 @@ class FittedPolicy(ABC):
         """Exit index of every sample, int64 [N], from all exits' log-probabilities."""
         return self.exits_from_scores(self.scores(log_probs))
 
+    def rule(self) -> str:
+        """The fitted rule in a few words (score / plan), for reports."""
+        return self.method
+
     def exits_for(self, outputs: ExitOutputs) -> np.ndarray:
         """Exit index of every sample of a split."""
         return self.decide(outputs.log_probs())

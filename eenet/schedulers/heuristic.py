@@ -34,6 +34,9 @@ class HeuristicPolicy(FittedPolicy):
     def scores(self, log_probs: np.ndarray) -> np.ndarray:
         return self.exit_score(log_probs)
 
+    def rule(self) -> str:
+        return f"{self.method} / geometric"
+
     def score_step(
         self, k: int, history: np.ndarray, carry: np.ndarray | None
     ) -> tuple[np.ndarray, None]:

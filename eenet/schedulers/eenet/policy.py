@@ -48,6 +48,13 @@ class EENetPolicy(FittedPolicy):
     _compiled_from: Mapping[str, np.ndarray] | None = field(default=None, init=False,
                                                             repr=False, compare=False)
 
+    def rule(self) -> str:
+        """Its score source and plan, e.g. 'maxprob / eenet_tau0+refined' (a heuristic's
+        score with a plan chosen on validation) or 'lookahead / lookahead'."""
+        if self.plan_source.startswith("last_exit"):
+            return "last exit (no early exit)"
+        return f"{self.score_source} / {self.plan_source}"
+
     def scores(self, log_probs: np.ndarray) -> np.ndarray:
         if self.score_source in FIXED_SCORES:
             return FIXED_SCORES[self.score_source](log_probs)
