@@ -151,7 +151,7 @@ def evaluate_sweep(
     """Rows of `fit_sweep`'s policies evaluated on `val` and `test`: one dict per (method,
     budget). Keys: method, budget, test_accuracy (percent), test_cost, val_cost, val_accuracy,
     exit_fractions (test), fit_seconds, upper_bound (True only for "oracle", which uses the
-    labels of each split and is not a policy)."""
+    labels of each split and is not a policy), rule (`FittedPolicy.rule`: score / plan)."""
     costs = validate_costs(costs)
     check_split_pair(val, test, costs)
     val_res, test_res = (_evaluate_split(split, costs, budgets_ms, fitted) for split in (val, test))
@@ -171,6 +171,7 @@ def evaluate_sweep(
                     "exit_fractions": t["exit_fractions"],
                     "fit_seconds": 0.0 if policy is None else policy.fit_seconds,
                     "upper_bound": method == ORACLE,
+                    "rule": "oracle (knows the labels)" if policy is None else policy.rule(),
                 }
             )
     return rows
