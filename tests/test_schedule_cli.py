@@ -54,6 +54,8 @@ def test_json_output_with_csv_costs_and_probs_input(files):
     for key in ("test_accuracy", "test_cost", "val_cost", "exit_fractions", "fit_seconds"):
         assert key in rows[0]
     assert rows[2]["test_accuracy"] >= rows[0]["test_accuracy"]
+    assert [r["rule"] for r in rows] == (["maxprob / geometric"] * 2
+                                         + ["oracle (knows the labels)"] * 2)
 
 
 @pytest.mark.parametrize(
