@@ -110,11 +110,37 @@ def save_policies(
 
 
 def read_index(scheduler_dir: str | os.PathLike) -> dict[str, Any]:
-    """The manifest of a folder of fitted schedulers."""
-    return read_json_object(
-        Path(scheduler_dir) / INDEX_FILE, "scheduler index", "run fit_schedulers",
-        required=("headline_ms", "costs_ms", "entries"),
-    )
+    """The manifest of a folder of fitted schedulers, its fields checked (one-line
+    ArtifactError naming the file: a hand-edited or truncated index)."""
+    path = Path(scheduler_dir) / INDEX_FILE
+    index = read_json_object(path, "scheduler index", "run fit_schedulers",
+                             required=("headline_ms", "costs_ms", "entries"))
+    problem = _index_problem(index)
+    if problem:
+        raise ArtifactError(f"{path}: {problem}; rerun fit_schedulers (or eenet schedule --save)")
+    return index
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _index_problem(index: Mapping[str, Any]) -> str | None:
+    """What is wrong with an index's fields, or None."""
+    if not _is_number(index["headline_ms"]):
+        return f"headline_ms must be a number, got {index['headline_ms']!r}"
+    costs = index["costs_ms"]
+    if not isinstance(costs, list) or not costs or not all(_is_number(c) for c in costs):
+        return f"costs_ms must be a list of numbers, got {costs!r}"
+    entries = index["entries"]
+    if not isinstance(entries, list) or not entries:
+        return "entries must be a non-empty list of fitted schedulers"
+    for i, entry in enumerate(entries):
+        if not (isinstance(entry, dict) and isinstance(entry.get("method"), str)
+                and isinstance(entry.get("dir"), str) and _is_number(entry.get("budget_ms"))):
+            return (f"entries[{i}] must hold a method and a dir (text) and a budget_ms "
+                    f"(number), got {entry!r}")
+    return None
 
 
 def _optional_float(value: Any) -> float | None:

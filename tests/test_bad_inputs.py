@@ -343,6 +343,19 @@ def _corrupt_index(ws: Path) -> None:
     (ws / SCHEDULERS / "index.json").write_text('{"entries": []}')
 
 
+def _edit_index(**changes: Any) -> Callable[[Path], None]:
+    """Replace fields of the fitted schedulers' index (a hand-edited index)."""
+
+    def edit(ws: Path) -> None:
+        path = ws / SCHEDULERS / "index.json"
+        index = json.loads(path.read_text())
+        for key, value in changes.items():
+            index[key] = value(index[key]) if callable(value) else value
+        path.write_text(json.dumps(index))
+
+    return edit
+
+
 def _truncated_model_weights(ws: Path) -> None:
     path = ws / MODEL / "model.safetensors"
     path.write_bytes(path.read_bytes()[:100])
@@ -407,6 +420,18 @@ ARTIFACT_CASES: list[tuple[str, Callable[[Path], None], str, tuple[str, ...], st
     ("malformed scheduler index", _corrupt_index, "evaluate", EVAL_ARGS,
      re.escape(f"{SCHEDULERS}/index.json: not a valid scheduler index (missing headline_ms, "
                "costs_ms)")),
+    ("scheduler index without entries", _edit_index(entries=[]), "evaluate", EVAL_ARGS,
+     re.escape(f"{SCHEDULERS}/index.json: entries must be a non-empty list of fitted "
+               "schedulers; rerun fit_schedulers (or eenet schedule --save)")),
+    ("scheduler index entry without a budget",
+     _edit_index(entries=lambda entries: [{k: v for k, v in entries[0].items()
+                                           if k != "budget_ms"}, *entries[1:]]),
+     "evaluate", EVAL_ARGS,
+     re.escape(f"{SCHEDULERS}/index.json: entries[0] must hold a method and a dir (text) and "
+               "a budget_ms (number), got {") + r".+"),
+    ("scheduler index costs as text", _edit_index(costs_ms="0.1,0.2,0.4"), "evaluate",
+     EVAL_ARGS, re.escape(f"{SCHEDULERS}/index.json: costs_ms must be a list of numbers, got "
+                          "'0.1,0.2,0.4'; rerun fit_schedulers (or eenet schedule --save)")),
     ("truncated model weights", _truncated_model_weights, "dump_logits",
      (MODEL, "data", "artifacts/logits"),
      re.escape(f"{MODEL}/model.safetensors: not a readable safetensors file (") + r".+\)"),
