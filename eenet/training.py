@@ -112,21 +112,31 @@ def multi_exit_loss(
     temperature: float = 3.0,
 ) -> torch.Tensor:
     """sum_k (k+1) CE_k / (K(K+1)) plus optional distillation of exits 0..K-2 to exit K-1."""
+    return exit_losses(logits, labels, distill_weight, temperature)[0]
+
+
+def exit_losses(
+    logits: Sequence[torch.Tensor],
+    labels: torch.Tensor,
+    distill_weight: float = 0.0,
+    temperature: float = 3.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(`multi_exit_loss`, its exit-weighted cross-entropy part alone), computed once."""
     n_exits = len(logits)
-    loss = exit_weighted_ce(logits, labels)
-    if distill_weight > 0 and n_exits > 1:
-        teacher = F.log_softmax(logits[-1].detach().float() / temperature, dim=-1)
-        kd = sum(
-            F.kl_div(
-                F.log_softmax(z.float() / temperature, dim=-1),
-                teacher,
-                log_target=True,
-                reduction="batchmean",
-            )
-            for z in logits[:-1]
+    ce = exit_weighted_ce(logits, labels)
+    if distill_weight <= 0 or n_exits < 2:
+        return ce, ce
+    teacher = F.log_softmax(logits[-1].detach().float() / temperature, dim=-1)
+    kd = sum(
+        F.kl_div(
+            F.log_softmax(z.float() / temperature, dim=-1),
+            teacher,
+            log_target=True,
+            reduction="batchmean",
         )
-        loss = loss + distill_weight * temperature**2 * kd / (n_exits - 1)
-    return loss
+        for z in logits[:-1]
+    )
+    return ce + distill_weight * temperature**2 * kd / (n_exits - 1), ce
 
 
 def exit_weighted_ce(logits: Sequence[torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
@@ -270,25 +280,19 @@ def _train_epoch(
         inputs, labels = to_device(inputs, device), labels.to(device)
         with torch.autocast(device.type, enabled=use_amp):
             logits = network(inputs)
-        loss = multi_exit_loss(logits, labels, distill, temperature)
+        loss, ce = exit_losses(logits, labels, distill, temperature)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
         scheduler.step()
-        value = float(loss.detach())  # one device sync per batch
+        value, value_ce = torch.stack([loss.detach(), ce.detach()]).tolist()  # one sync
         running += value
-        running_ce += value if distill == 0 else _exit_ce(logits, labels)
+        running_ce += value_ce
         batches += 1
     totals = all_reduce_sum(torch.tensor([running, running_ce, batches], dtype=torch.float64))
     n = max(float(totals[2]), 1.0)
     return float(totals[0] / n), float(totals[1] / n)
-
-
-@torch.no_grad()
-def _exit_ce(logits: Sequence[torch.Tensor], labels: torch.Tensor) -> float:
-    """The loss's exit-weighted cross-entropy part alone (no distillation)."""
-    return float(exit_weighted_ce(logits, labels))
 
 
 @num_threads(0)  # torch's thread count as the caller had it, restored on return

@@ -14,7 +14,12 @@ from eenet.data.prepared import PreparedDataset, write_meta, write_split
 from eenet.errors import ConfigError
 from eenet.models import build_model
 from eenet.models.artifact import load_trained, save_trained
-from eenet.training import TrainConfig, distill_weight_for_epoch, multi_exit_loss
+from eenet.training import (
+    TrainConfig,
+    distill_weight_for_epoch,
+    exit_losses,
+    multi_exit_loss,
+)
 
 
 def random_logits(n_exits: int, seed: int) -> tuple[list[torch.Tensor], torch.Tensor]:
@@ -75,9 +80,9 @@ def test_train_model_uses_the_weight_of_each_epoch(tmp_path, monkeypatch):
     def recording_loss(logits, labels, distill_weight=0.0, temperature=3.0):
         per_epoch[-1].add(distill_weight)
         assert temperature == cfg.distill_temperature
-        return multi_exit_loss(logits, labels, distill_weight, temperature)
+        return exit_losses(logits, labels, distill_weight, temperature)
 
-    monkeypatch.setattr(training, "multi_exit_loss", recording_loss)
+    monkeypatch.setattr(training, "exit_losses", recording_loss)
     training.train_model(
         model, train_set, val_set, cfg, tmp_path / "ckpt", "fp",
         on_epoch=lambda epoch, values: per_epoch.append(set()), progress=False,
