@@ -15,6 +15,7 @@ from eenet.schedulers.base import FittedPolicy, exit_fractions, mean_cost
 from eenet.schedulers.plans import check_budget
 
 ORACLE = "oracle"
+ORACLE_RULE = "oracle (knows the labels)"  # its `rule` in reports: an upper bound, not a policy
 
 
 def _evaluate(correct: np.ndarray, exits: np.ndarray, costs: np.ndarray) -> dict[str, Any]:
@@ -171,7 +172,7 @@ def evaluate_sweep(
                     "exit_fractions": t["exit_fractions"],
                     "fit_seconds": 0.0 if policy is None else policy.fit_seconds,
                     "upper_bound": method == ORACLE,
-                    "rule": "oracle (knows the labels)" if policy is None else policy.rule(),
+                    "rule": ORACLE_RULE if policy is None else policy.rule(),
                 }
             )
     return rows

@@ -253,7 +253,7 @@ def _show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _is_real_number(value: Any) -> bool:
+def is_real_number(value: Any) -> bool:
     """An int or float (Python or numpy); bools are not numbers here."""
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
@@ -262,7 +262,7 @@ def _check_cost_entries(costs: Any, source: str) -> None:
     """Every entry of a list of costs is a number; anything else is a one-line error."""
     if isinstance(costs, (list, tuple)):
         for index, entry in enumerate(costs):
-            if not _is_real_number(entry):
+            if not is_real_number(entry):
                 raise ArtifactError(
                     f"{source}: cumulative costs must be numbers (ms per exit), "
                     f"got {_show(entry)} at index {index}"

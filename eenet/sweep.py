@@ -18,13 +18,12 @@ import pandas as pd
 
 from eenet.atomic import atomic_directory, write_json
 from eenet.errors import ArtifactError, ConfigError, unknown_name
-from eenet.evaluation import evaluate_exits, oracle_exits
+from eenet.evaluation import ORACLE, ORACLE_RULE, evaluate_exits, oracle_exits
 from eenet.jsonio import read_json_object
-from eenet.outputs import ExitOutputs, check_compatible
+from eenet.outputs import ExitOutputs, check_compatible, is_real_number
 from eenet.schedulers import available_methods, fit_policy, load_policy
 
 INDEX_FILE = "index.json"
-ORACLE = "oracle"
 
 
 def check_methods(methods: Sequence[str], param: str = "schedulers.methods") -> list[str]:
@@ -121,23 +120,19 @@ def read_index(scheduler_dir: str | os.PathLike) -> dict[str, Any]:
     return index
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
 def _index_problem(index: Mapping[str, Any]) -> str | None:
     """What is wrong with an index's fields, or None."""
-    if not _is_number(index["headline_ms"]):
+    if not is_real_number(index["headline_ms"]):
         return f"headline_ms must be a number, got {index['headline_ms']!r}"
     costs = index["costs_ms"]
-    if not isinstance(costs, list) or not costs or not all(_is_number(c) for c in costs):
+    if not isinstance(costs, list) or not costs or not all(is_real_number(c) for c in costs):
         return f"costs_ms must be a list of numbers, got {costs!r}"
     entries = index["entries"]
     if not isinstance(entries, list) or not entries:
         return "entries must be a non-empty list of fitted schedulers"
     for i, entry in enumerate(entries):
         if not (isinstance(entry, dict) and isinstance(entry.get("method"), str)
-                and isinstance(entry.get("dir"), str) and _is_number(entry.get("budget_ms"))):
+                and isinstance(entry.get("dir"), str) and is_real_number(entry.get("budget_ms"))):
             return (f"entries[{i}] must hold a method and a dir (text) and a budget_ms "
                     f"(number), got {entry!r}")
     return None
@@ -220,7 +215,7 @@ def evaluate_all(
     budgets = sorted({e["budget_ms"] for e in index["entries"]})
     for budget in budgets:
         result = evaluate_exits(test, oracle_exits(test, costs, budget), costs)
-        rows.append(_row(ORACLE, budget, result, rule="oracle (knows the labels)"))
+        rows.append(_row(ORACLE, budget, result, rule=ORACLE_RULE))
     sweep = pd.DataFrame(rows)
     headline = float(index["headline_ms"])
     at_headline = sweep[np.isclose(sweep["budget_ms"], headline)]
