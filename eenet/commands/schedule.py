@@ -139,10 +139,10 @@ def parse_settings(items: list[str] | None, methods: list[str]) -> dict[str, dic
 
 def format_table(rows: list[dict[str, Any]]) -> str:
     """A readable table, one line per (method, budget)."""
-    n_exits = max((len(r["exit_fractions"]) for r in rows), default=1)
+    width = 7 * max((len(r["exit_fractions"]) for r in rows), default=1)  # fractions column
     header = (
         f"{'method':<10} {'budget':>8} {'test acc %':>10} {'test ms':>8} {'val ms':>8} "
-        f"{'fit s':>6}  {'exit fractions (test)':<{7 * n_exits}} rule"
+        f"{'fit s':>6}  {'exit fractions (test)':<{width}} rule"
     )
     lines = [header, "-" * len(header)]
     for r in rows:
@@ -150,7 +150,7 @@ def format_table(rows: list[dict[str, Any]]) -> str:
         fractions = " ".join(f"{f:.3f}" for f in r["exit_fractions"])
         lines.append(
             f"{name:<10} {r['budget']:>8.4g} {r['test_accuracy']:>10.2f} {r['test_cost']:>8.4g} "
-            f"{r['val_cost']:>8.4g} {r['fit_seconds']:>6.2f}  {fractions:<{7 * n_exits}} "
+            f"{r['val_cost']:>8.4g} {r['fit_seconds']:>6.2f}  {fractions:<{width}} "
             f"{r['rule']}"
         )
     if any(r.get("upper_bound") for r in rows):
