@@ -562,3 +562,17 @@ def test_saved_policies_are_strict_json_and_old_files_still_load(pair, costs, tm
     (old / "policy.json").write_text(json.dumps(meta))  # Python's default: -Infinity
     assert "-Infinity" in (old / "policy.json").read_text()
     np.testing.assert_array_equal(load_policy(old).exits_for(test), expected)
+
+
+def test_eenet_folds_above_the_validation_size_is_a_one_line_error(pair, costs):
+    """Each cross-fitting member early-stops on its own fold: more folds than validation
+    samples is a one-line error naming the setting (it silently became one fold per sample,
+    a scorer of that many members); as many folds as samples still fits."""
+    val = pair[0]
+    three = ExitOutputs(val.logits[:, :3], val.labels[:3])
+    with pytest.raises(ConfigError, match=r"schedulers.eenet.folds: 4 folds but 3 validation "
+                       r"samples; allowed: 2 to 3") as err:
+        fit_policy("eenet", three, costs, 2.0, {**FAST_EENET, "folds": 4})
+    assert "\n" not in str(err.value)
+    policy = fit_policy("eenet", three, costs, 2.0, {**FAST_EENET, "folds": 3})
+    assert int(policy.weights["members"][0]) == 3
