@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from eenet.atomic import atomic_directory, write_json
+from eenet.atomic import atomic_directory, atomic_path, write_json
 from eenet.errors import ArtifactError, ConfigError, unknown_name
 from eenet.evaluation import ORACLE, ORACLE_RULE, evaluate_exits, oracle_exits
 from eenet.jsonio import read_json_object
@@ -218,7 +218,12 @@ def evaluate_all(
         rows.append(_row(ORACLE, budget, result, rule=ORACLE_RULE))
     sweep = pd.DataFrame(rows)
     headline = float(index["headline_ms"])
-    at_headline = sweep[np.isclose(sweep["budget_ms"], headline)]
+    # exact: the index lists the headline among its budgets (two sweep budgets within a
+    # rounding of it would otherwise both count as the headline's row)
+    at_headline = sweep[sweep["budget_ms"] == headline]
+    if not (at_headline["method"] != ORACLE).any():
+        raise ArtifactError(f"{Path(scheduler_dir) / INDEX_FILE}: no fitted scheduler at "
+                            f"headline_ms {headline!r}; rerun fit_schedulers")
     metrics = {
         "budget": index.get("budget"),
         "budget_ms": headline,
@@ -240,3 +245,18 @@ def evaluate_all(
     }
     sweep = sweep.sort_values(["method", "budget_ms"]).reset_index(drop=True)
     return metrics, sweep
+
+
+def write_reports(metrics: Mapping[str, Any], sweep: pd.DataFrame, metrics_json: str | os.PathLike,
+                  sweep_csv: str | os.PathLike, curves_dir: str | os.PathLike) -> None:
+    """`evaluate_all`'s results as the evaluate stage's three outputs: metrics JSON, the sweep
+    CSV and one curve CSV per method in `curves_dir`. All three are written in full to
+    temporary paths first and renamed in together at the end: an interrupt or error leaves
+    the old three, never new metrics beside an old sweep."""
+    with (atomic_path(metrics_json) as metrics_tmp, atomic_path(sweep_csv) as sweep_tmp,
+          atomic_directory(curves_dir) as curves_tmp):
+        write_json(metrics_tmp, metrics)
+        sweep_tmp.write_text(sweep.to_csv(index=False, float_format="%.6g"))
+        for method, rows in sweep.groupby("method"):
+            (curves_tmp / f"{method}.csv").write_text(
+                rows.to_csv(index=False, float_format="%.6g"))

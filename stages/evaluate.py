@@ -4,14 +4,11 @@ Usage: python stages/evaluate.py TEST_NPZ LATENCY_JSON SCHEDULER_DIR \
        METRICS_JSON SWEEP_CSV CURVES_DIR
 """
 
-from pathlib import Path
-
 import numpy as np
 
-from eenet.atomic import atomic_directory, write_json, write_text
 from eenet.cli import stage_cli
 from eenet.outputs import check_compatible, load_exit_outputs, load_latency
-from eenet.sweep import evaluate_all
+from eenet.sweep import evaluate_all, write_reports
 
 
 def main(test_npz: str, latency_json: str, scheduler_dir: str, metrics_json: str,
@@ -20,11 +17,7 @@ def main(test_npz: str, latency_json: str, scheduler_dir: str, metrics_json: str
     test = load_exit_outputs(test_npz)
     check_compatible(test, costs, f"{test_npz} vs {latency_json}")
     metrics, sweep = evaluate_all(test, costs, scheduler_dir)
-    write_json(metrics_json, metrics)
-    write_text(sweep_csv, sweep.to_csv(index=False, float_format="%.6g"))
-    with atomic_directory(curves_dir) as tmp:
-        for method, rows in sweep.groupby("method"):
-            (Path(tmp) / f"{method}.csv").write_text(rows.to_csv(index=False, float_format="%.6g"))
+    write_reports(metrics, sweep, metrics_json, sweep_csv, curves_dir)
     for method, values in metrics["methods"].items():
         print(f"{method:>9}: {values['test_accuracy']:6.2f}% at {values['test_cost_ms']:.4g} ms "
               f"(budget {metrics['budget_ms']:.4g} ms)")

@@ -145,3 +145,56 @@ def test_sweep_names_each_policys_rule(tmp_path):
                              f"{getattr(policy, 'plan_source', '')}"}[entry["method"]]
         assert row["rule"] == expected
     assert set(sweep.loc[sweep["method"] == "oracle", "rule"]) == {"oracle (knows the labels)"}
+
+
+def test_headline_metrics_come_from_the_headline_budget_alone(tmp_path):
+    """metrics.json's methods are the fits at exactly the index's headline budget: a sweep
+    budget a rounding away from it does not overwrite them (np.isclose matched both), and an
+    index whose headline has no fit is a one-line error naming it."""
+    import json
+
+    from eenet.errors import ArtifactError
+    from eenet.sweep import INDEX_FILE, evaluate_all, fit_all
+
+    val, test = make_split_pair(3, 10, 400, 400, seed=2)
+    costs = make_costs(3, 1.0, 3.0)
+    headline, near = 1.5, 1.5 * (1 + 1e-9)
+    fit_all(val, costs, ["maxprob"], [1.2, near], headline, tmp_path)
+    metrics, sweep = evaluate_all(test, costs, tmp_path)
+    row = sweep[(sweep["method"] == "maxprob") & (sweep["budget_ms"] == headline)].iloc[0]
+    got = metrics["methods"]["maxprob"]
+    assert got["test_cost_ms"] == float(row["test_cost_ms"])
+    assert set(metrics["methods"]) == {"maxprob", "oracle"}
+    index = json.loads((tmp_path / INDEX_FILE).read_text())
+    index["headline_ms"] = 1.7
+    (tmp_path / INDEX_FILE).write_text(json.dumps(index))
+    with pytest.raises(ArtifactError, match=r"no fitted scheduler at headline_ms 1.7") as err:
+        evaluate_all(test, costs, tmp_path)
+    assert "\n" not in str(err.value)
+
+
+def test_evaluate_reports_are_replaced_together_or_not_at_all(tmp_path):
+    """The evaluate stage's three outputs are renamed in together after all are written: a
+    failure while writing the curves (here a method name no file can have) leaves the old
+    metrics, sweep and curves as they were; a good write replaces all three."""
+    import pandas as pd
+
+    from eenet.sweep import write_reports
+
+    paths = (tmp_path / "metrics.json", tmp_path / "sweep.csv", tmp_path / "curves")
+    good = pd.DataFrame({"method": ["maxprob", "oracle"], "budget_ms": [1.0, 1.0]})
+    write_reports({"budget_ms": 1.0}, good, *paths)
+
+    def state() -> tuple[str, str, list[str]]:
+        return (paths[0].read_text(), paths[1].read_text(),
+                sorted(p.name for p in paths[2].iterdir()))
+
+    before = state()
+    assert before[2] == ["maxprob.csv", "oracle.csv"]
+    bad = pd.DataFrame({"method": ["maxprob", "no/such/dir"], "budget_ms": [2.0, 2.0]})
+    with pytest.raises(OSError):
+        write_reports({"budget_ms": 2.0}, bad, *paths)
+    assert state() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["curves", "metrics.json", "sweep.csv"]
+    write_reports({"budget_ms": 3.0}, good.assign(budget_ms=3.0), *paths)
+    assert '"budget_ms": 3.0' in paths[0].read_text() and "3" in paths[1].read_text()
