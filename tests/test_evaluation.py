@@ -198,3 +198,31 @@ def test_evaluate_reports_are_replaced_together_or_not_at_all(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["curves", "metrics.json", "sweep.csv"]
     write_reports({"budget_ms": 3.0}, good.assign(budget_ms=3.0), *paths)
     assert '"budget_ms": 3.0' in paths[0].read_text() and "3" in paths[1].read_text()
+
+
+def _best_by_enumeration(correct: np.ndarray, costs: np.ndarray, budget: float) -> float:
+    """Highest accuracy (percent) over every assignment of the samples to exits whose mean
+    cost stays within `budget`: the oracle's definition, checked by brute force."""
+    import itertools
+
+    n_exits, n = correct.shape
+    grid = np.array(list(itertools.product(range(n_exits), repeat=n)))  # [K^N, N]
+    within = costs[grid].mean(axis=1) <= budget + 1e-12
+    hits = correct[grid, np.arange(n)].sum(axis=1)
+    return 100.0 * hits[within].max() / n
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_oracle_is_the_best_assignment_within_the_budget(seed):
+    """On small random instances (uneven exit costs, samples right at some exits only) the
+    oracle's accuracy equals the best of all K^N exit assignments within the budget, and its
+    own cost stays within it: an upper bound on any policy, and a tight one."""
+    rng = np.random.default_rng(seed)
+    n_exits, n = 3, 7
+    correct = rng.random((n_exits, n)) < np.array([[0.3], [0.5], [0.7]])
+    costs = np.sort(rng.uniform(0.5, 5.0, n_exits))
+    for budget in np.linspace(costs[0], costs[-1], 9):
+        exits = _oracle(correct, costs, budget)
+        got = 100.0 * correct[exits, np.arange(n)].mean()
+        assert costs[exits].mean() <= budget * (1 + 1e-9)
+        assert got == pytest.approx(_best_by_enumeration(correct, costs, budget)), budget
