@@ -11,6 +11,7 @@ import pytest
 
 from eenet.atomic import write_json
 from eenet.budget import resolve_budget, resolve_sweep
+from eenet.errors import ConfigError
 from eenet.outputs import save_exit_outputs, save_latency
 from eenet.synthetic import make_split_pair
 from tests.robust_helpers import ROOT, tiny_params, write_params
@@ -45,3 +46,45 @@ def test_stage_at_hundred_percent_needs_no_early_exit(
     budgets = [e["budget_ms"] for e in index["entries"]]
     assert len(budgets) == 12 and np.all(np.diff(budgets) > 0.01)
     assert "no early exit is needed" in capsys.readouterr().out
+
+
+def test_percent_budgets_interpolate_between_the_first_and_last_exit() -> None:
+    """'N%' is N percent of the way from the first exit's cost to the last's (costs 1, 2, 5:
+    the range is 4 ms wide, so 25% is 2 ms, 50% 3 ms); numbers and numeric text are ms."""
+    costs = [1.0, 2.0, 5.0]
+    assert resolve_budget("25%", costs) == 2.0
+    assert resolve_budget(" 50% ", costs) == 3.0
+    assert resolve_budget("12.5%", costs) == 1.5
+    assert resolve_budget("2.5", costs) == 2.5
+    assert resolve_budget(7, costs) == 7.0  # above the full model: allowed (no early exit)
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("150%", r"^budget: '150%' is outside 0%\.\.100%; feasible range: 1 to 5 ms/sample, "
+                 r"or 0% to 100%$"),
+        ("-5%", r"^budget: '-5%' is outside 0%\.\.100%"),
+        ("half%", r"^budget: 'half%' is not a percentage like '50%'$"),
+        ("fast", r"^budget: expected ms/sample or 'N%', got 'fast'$"),
+        (True, r"^budget: expected ms/sample or 'N%', got True$"),
+        (0.5, r"^budget: 0\.5 ms/sample is below the first exit's cost; feasible range: 1 to 5"),
+    ],
+)
+def test_malformed_or_infeasible_budgets_are_one_line_errors(spec, message) -> None:
+    with pytest.raises(ConfigError, match=message):
+        resolve_budget(spec, [1.0, 2.0, 5.0])
+
+
+def test_sweep_is_sorted_unique_ms_and_auto_spans_the_range() -> None:
+    costs = [1.0, 2.0, 5.0]
+    assert resolve_sweep(["50%", 2.0, 5, "25%", "3"], costs) == [2.0, 3.0, 5.0]
+    auto = resolve_sweep(" AUTO ", costs)
+    assert len(auto) == 12 and auto[0] == 1.0 and auto[-1] == 5.0
+    np.testing.assert_allclose(np.diff(auto), 4.0 / 11)
+    with pytest.raises(ConfigError, match=r"^budgets\[1\]: 0\.5 ms/sample is below"):
+        resolve_sweep([2.0, 0.5], costs)
+    with pytest.raises(ConfigError, match=r"^budgets: expected 'auto' or a list of budgets"):
+        resolve_sweep("all", costs)
+    with pytest.raises(ConfigError, match=r"^budgets: expected 'auto' or a non-empty list"):
+        resolve_sweep([], costs)
