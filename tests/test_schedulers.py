@@ -576,3 +576,31 @@ def test_eenet_folds_above_the_validation_size_is_a_one_line_error(pair, costs):
     assert "\n" not in str(err.value)
     policy = fit_policy("eenet", three, costs, 2.0, {**FAST_EENET, "folds": 3})
     assert int(policy.weights["members"][0]) == 3
+
+
+def test_monotone_threshold_is_the_candidate_closest_to_the_budget():
+    """Cost 1 ms per unit of threshold on candidates 0..9 (given unsorted, with repeats): the
+    solver returns the candidate whose cost is nearest the budget, the cheaper one of two
+    equally near, and the ends of the range outside it."""
+    from eenet.schedulers.plans import solve_monotone_threshold
+
+    candidates = np.array([7, 3, 0, 9, 3, 1, 2, 8, 4, 5, 6, 6], dtype=np.float64)
+    for budget, want in [(4.3, 4.0), (4.7, 5.0), (4.5, 4.0), (4.0, 4.0), (0.2, 0.0),
+                         (-3.0, 0.0), (8.6, 9.0), (12.0, 9.0)]:
+        assert solve_monotone_threshold(candidates, float, budget) == want, budget
+
+
+def test_bisection_brackets_the_smallest_parameter_within_the_budget():
+    """A step cost (3 ms below 0.25, 2 ms up to 0.75, then 1 ms), as a tie share's cost is: a
+    budget equal to a plateau's cost is met at the plateau's start, one between two plateaus
+    at the start of the cheaper one; the bracket keeps cost(hi) <= budget < cost(lo)."""
+    from eenet.schedulers.plans import bisect_to_budget
+
+    def cost(q: float) -> float:
+        return 3.0 if q < 0.25 else 2.0 if q < 0.75 else 1.0
+
+    for budget, start in [(2.0, 0.25), (2.5, 0.25), (1.0, 0.75), (1.5, 0.75)]:
+        lo, hi = bisect_to_budget(cost, 0.0, 1.0, budget, 40)
+        assert cost(hi) <= budget < cost(lo)
+        assert lo <= start <= hi and hi - lo < 1e-9, (budget, lo, hi)
+
