@@ -604,3 +604,12 @@ def test_bisection_brackets_the_smallest_parameter_within_the_budget():
         assert cost(hi) <= budget < cost(lo)
         assert lo <= start <= hi and hi - lo < 1e-9, (budget, lo, hi)
 
+
+def test_thresholds_send_the_rounded_planned_count_to_each_exit():
+    """round(pi_k * N) samples leave at exit k also where pi_k * N is not a whole number
+    (a plan of thirds over 1000 samples: 333.7, 333.3 and 333.0 planned)."""
+    rng = np.random.default_rng(1)
+    scores = rng.standard_normal((3, 1000))
+    plan = np.array([0.3337, 0.3333, 0.3330])
+    exits = first_exit(scores, *thresholds_from_plan(scores, plan))
+    assert np.bincount(exits, minlength=3).tolist() == [334, 333, 333]
