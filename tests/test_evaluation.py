@@ -226,3 +226,49 @@ def test_oracle_is_the_best_assignment_within_the_budget(seed):
         got = 100.0 * correct[exits, np.arange(n)].mean()
         assert costs[exits].mean() <= budget * (1 + 1e-9)
         assert got == pytest.approx(_best_by_enumeration(correct, costs, budget)), budget
+
+
+def test_evaluate_all_rows_and_metrics_recompute_from_the_saved_policies(tmp_path):
+    """Every sweep row, and metrics.json at the headline, equals what the saved policy's own
+    exits give on test, counted by hand: accuracy, cost at the policy's planned costs (a
+    charged method's scoring cost included), exit fractions, its validation cost; the oracle
+    at each budget; each exit's own accuracy and cost."""
+    from eenet.schedulers import load_policy
+    from eenet.sweep import evaluate_all, fit_all
+
+    val, test = make_split_pair(3, 10, 600, 500, seed=6)
+    costs = make_costs(3, 1.0, 3.0)
+    extra = np.array([0.1, 0.2, 0.2])
+    index = fit_all(val, costs, ["maxprob", "entropy", "patience"], [1.4, 2.4], 1.9, tmp_path,
+                    budget_spec="45%", charged={"entropy": extra})
+    metrics, sweep = evaluate_all(test, costs, tmp_path)
+    correct, n = test.correct(), test.n_samples
+    rows = {(r["method"], r["budget_ms"]): r for r in sweep.to_dict("records")}
+    assert len(rows) == len(sweep) == 4 * 3
+
+    def check(row, exits, table):
+        assert row["test_accuracy"] == pytest.approx(100.0 * correct[exits, np.arange(n)].mean())
+        assert row["test_cost_ms"] == pytest.approx(table[exits].mean())
+        fractions = np.bincount(exits, minlength=3) / n
+        assert [row[f"exit{k}_fraction"] for k in range(3)] == pytest.approx(fractions)
+
+    for entry in index["entries"]:
+        policy = load_policy(tmp_path / entry["dir"])
+        row = rows[(entry["method"], entry["budget_ms"])]
+        table = costs + extra if entry["method"] == "entropy" else costs
+        check(row, policy.decide(test.log_probs()), table)
+        assert row["val_cost_ms"] == policy.val_cost_ms
+        got = metrics["methods"][entry["method"]]
+        if entry["budget_ms"] == 1.9:
+            assert got["test_accuracy"] == pytest.approx(row["test_accuracy"], abs=1e-4)
+            assert got["test_cost_ms"] == row["test_cost_ms"]
+            assert got["val_cost_ms"] == policy.val_cost_ms
+            assert got["exit_fractions"] == pytest.approx(
+                [row[f"exit{k}_fraction"] for k in range(3)], abs=1e-4)
+    for budget in (1.4, 1.9, 2.4):
+        check(rows[("oracle", budget)], _oracle(correct, costs, budget), costs)
+    assert metrics["budget"] == "45%" and metrics["budget_ms"] == 1.9
+    assert metrics["methods"]["oracle"]["val_cost_ms"] is None
+    assert metrics["exits"] == [
+        {"accuracy": pytest.approx(100.0 * correct[k].mean(), abs=1e-4), "cost_ms": costs[k]}
+        for k in range(3)]
