@@ -173,3 +173,22 @@ def test_an_equal_checkpoint_is_written_as_equal_bytes(tmp_path: Path) -> None:
     first = save_checkpoint(tmp_path / "a", state).read_bytes()
     assert save_checkpoint(tmp_path / "b", state).read_bytes() == first
     assert save_checkpoint(tmp_path / "a", state).read_bytes() == first
+
+
+def test_folder_replacement_leaves_no_old_copy_even_after_a_crash(tmp_path: Path) -> None:
+    """Replacing a folder moves the old one aside and deletes it; a `.<name>.old` left by a
+    run killed between the two renames (a non-empty folder, which a rename cannot replace)
+    does not block the next write."""
+    target = tmp_path / "schedulers"
+    for content in ("first", "second"):
+        with atomic.atomic_directory(target) as tmp:
+            (tmp / "index.json").write_text(content)
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["schedulers"]
+        assert (target / "index.json").read_text() == content
+    stale = tmp_path / ".schedulers.old"
+    stale.mkdir()
+    (stale / "index.json").write_text("from a killed run")
+    with atomic.atomic_directory(target) as tmp:
+        (tmp / "index.json").write_text("third")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["schedulers"]
+    assert (target / "index.json").read_text() == "third"
