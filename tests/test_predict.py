@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import os
 import shutil
@@ -27,10 +26,6 @@ from tests.runtime_helpers import DEVICES
 COSTS = np.array([1.0, 2.0, 3.5])
 REPO = Path(__file__).resolve().parents[1]
 OPTIONS = {"widths": [4, 8, 8], "blocks": [1, 1, 1]}
-
-
-def _method_available(method: str) -> bool:
-    return importlib.util.find_spec(f"eenet.schedulers.{method}") is not None
 
 
 @pytest.fixture(scope="module")
@@ -76,8 +71,6 @@ def test_every_method_runs_as_simulated(workspace, on_device, method, budget, de
                                         tmp_path) -> None:
     """Fitted on val logits, saved and reloaded: runtime == simulation on the test split, on
     the CPU and (where present) on the GPU, at batch 1 and 64."""
-    if not _method_available(method):
-        pytest.skip(f"scheduler {method!r} not in this checkout yet")
     dumped = on_device(device)
     policy = fit_policy(method, dumped["val"], COSTS, budget)
     policy.save(tmp_path / method)
