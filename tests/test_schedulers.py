@@ -125,9 +125,13 @@ def test_an_exit_planned_to_take_everyone_left_takes_everyone_on_any_split():
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("budget", [1.2, 1.9, 2.6])
 def test_budget_met_on_validation(pair, costs, method, budget):
+    """Met to within the rounding of the planned exit counts to whole samples: each of the
+    K-1 early exits' counts is off by at most half a sample, and a sample costs at most
+    c_K - c_1 more or less (a 1 % tolerance hid misses of 20 samples here)."""
     val, _ = pair
     policy = fit_policy(method, val, costs, budget, _settings(method))
-    assert policy.val_cost_ms == pytest.approx(budget, rel=0.01)
+    slack = (costs.size - 1) / 2 * (costs[-1] - costs[0]) / val.n_samples
+    assert abs(policy.val_cost_ms - budget) <= slack * (1 + 1e-9)
     assert sum(policy.val_exit_fractions) == pytest.approx(1.0)
     assert policy.thresholds[-1] == -np.inf
 
