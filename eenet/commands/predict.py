@@ -22,7 +22,7 @@ import torch
 
 from eenet.atomic import write_json
 from eenet.devices import num_threads
-from eenet.errors import ArtifactError, ConfigError
+from eenet.errors import ArtifactError, ConfigError, numpy_load_problem
 from eenet.models.base import MultiExitModel
 from eenet.outputs import checked_labels
 
@@ -105,7 +105,8 @@ def _load_arrays(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
                 raise ArtifactError(f"--input: {path}: expected an array 'x', found {npz.files}")
             return npz["x"], npz["y"] if "y" in npz.files else None
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise ArtifactError(f"--input: {path}: not a readable numpy file ({exc})") from None
+        raise ArtifactError(f"--input: {path}: not a readable numpy file "
+                            f"({numpy_load_problem(exc)})") from None
 
 
 def _batches(model: MultiExitModel, inputs: torch.Tensor | list[str],
