@@ -47,8 +47,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     source.add_argument("--data", help="prepared data dir (data/<dataset>)")
     source.add_argument("--input", help=".npy inputs, or .npz with 'x' (and optional 'y')")
     parser.add_argument("--split", default="test", help="split of --data (default: test)")
-    parser.add_argument("--batch-size", type=int, default=64, help="samples per batch")
-    parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    parser.add_argument("--batch-size", type=int, default=64,
+                        help="samples per batch (default 64; the plan was profiled at the "
+                             "profile's batch size, 1 by default)")
+    parser.add_argument("--device", default="auto",
+                        help="auto | cpu | cuda | cuda:N (default: auto)")
     parser.add_argument(
         "--threads", type=int, default=DEFAULT_THREADS, metavar="N",
         help=f"torch CPU threads for the run, >= 1 (default: {DEFAULT_THREADS}, the latency "
