@@ -583,6 +583,17 @@ def test_other_file_as_exit_outputs_names_no_pickle(tmp_path: Path, text: str,
     assert str(err.value) == f"{path}: not a readable npz file ({reason})"
 
 
+def test_model_file_instead_of_its_folder(tmp_path: Path) -> None:
+    from eenet.models.artifact import read_trained_config
+
+    (tmp_path / "latency.json").write_text("{}")
+    with pytest.raises(ArtifactError) as err:
+        read_trained_config(tmp_path / "latency.json")
+    assert str(err.value) == (f"{tmp_path / 'latency.json'}: is a file; give the trained "
+                              "model's folder (the train stage's artifacts/model, holding "
+                              "config.json)")
+
+
 def test_float16_probs_within_tolerance_keep_their_logits(tmp_path: Path) -> None:
     """Rounded float16 probabilities (rows off 1 by up to the tolerance, values a hair above 1)
     still load, as the log of the probabilities."""
