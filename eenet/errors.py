@@ -21,3 +21,14 @@ def unknown_name(param: str, value: object, allowed: Iterable[str]) -> ConfigErr
     """Error for a name that is not in a registry, listing what is allowed."""
     choices = ", ".join(sorted(allowed))
     return ConfigError(f"{param}: unknown value {value!r}; allowed: {choices}")
+
+
+def numpy_load_problem(exc: Exception) -> str:
+    """Why `np.load(..., allow_pickle=False)` refused a file, in words for the user: numpy
+    takes any file that is neither an .npz archive nor an .npy array for a pickle and advises
+    loading it unsafely, which is never what is wanted here."""
+    if isinstance(exc, ValueError) and "pickle" in str(exc):
+        return "neither an .npz archive nor an .npy array"
+    if isinstance(exc, EOFError):
+        return "empty or truncated"
+    return str(exc)

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from eenet.atomic import write_json, write_with
-from eenet.errors import ArtifactError, ConfigError
+from eenet.errors import ArtifactError, ConfigError, numpy_load_problem
 from eenet.jsonio import read_json_object
 
 SECONDS_UNITS = {"s", "sec", "secs", "second", "seconds"}  # CSV cost headers meaning seconds
@@ -235,7 +235,8 @@ def load_exit_outputs(path: str | os.PathLike) -> ExitOutputs:
     except ArtifactError:
         raise
     except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:
-        raise ArtifactError(f"{path}: not a readable npz file ({exc})") from None
+        raise ArtifactError(f"{path}: not a readable npz file ({numpy_load_problem(exc)})"
+                            ) from None
     validate_exit_outputs(ExitOutputs(logits, labels), str(path))
     return ExitOutputs(logits, labels.astype(np.int64, copy=False))
 

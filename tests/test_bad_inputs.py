@@ -568,6 +568,32 @@ def test_npy_or_directory_is_not_exit_outputs(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize(("text", "reason"), [
+    ('{"cumulative_ms": [1, 2, 3]}', "neither an .npz archive nor an .npy array"),
+    ("", "empty or truncated"),
+], ids=["json file", "empty file"])
+def test_other_file_as_exit_outputs_names_no_pickle(tmp_path: Path, text: str,
+                                                    reason: str) -> None:
+    """numpy takes any other file for a pickle and advises unpickling it: the error says what
+    the file is not instead."""
+    path = tmp_path / "val.npz"
+    path.write_text(text)
+    with pytest.raises(ArtifactError) as err:
+        load_exit_outputs(path)
+    assert str(err.value) == f"{path}: not a readable npz file ({reason})"
+
+
+def test_model_file_instead_of_its_folder(tmp_path: Path) -> None:
+    from eenet.models.artifact import read_trained_config
+
+    (tmp_path / "latency.json").write_text("{}")
+    with pytest.raises(ArtifactError) as err:
+        read_trained_config(tmp_path / "latency.json")
+    assert str(err.value) == (f"{tmp_path / 'latency.json'}: is a file; give the trained "
+                              "model's folder (the train stage's artifacts/model, holding "
+                              "config.json)")
+
+
 def test_float16_probs_within_tolerance_keep_their_logits(tmp_path: Path) -> None:
     """Rounded float16 probabilities (rows off 1 by up to the tolerance, values a hair above 1)
     still load, as the log of the probabilities."""

@@ -52,6 +52,20 @@ def test_untrained_policy_has_the_configured_scorer(pair, tmp_path):
         np.testing.assert_array_equal(step, full[k])
 
 
+def test_too_many_folds_is_an_error_not_out_of_memory(pair, monkeypatch):
+    """The fused scorer grows with the square of `folds` (folds=5000 asked for ~25 GiB and
+    the scoring profile was killed for memory): past the limit, a one-line error naming it.
+    The limit is lowered here so that the scorer before the check stays small."""
+    from eenet.schedulers.eenet import scorer
+
+    monkeypatch.setattr(scorer, "MAX_FUSED_BYTES", 2**19, raising=False)
+    val, _ = pair
+    policy = untrained_policy(3, val.n_classes, {"folds": 64, "hidden": 8})
+    with pytest.raises(ConfigError, match=r"^schedulers\.eenet\.folds: 64 members would need "
+                       r"[0-9.]+ GiB for one exit's fused scorer .+; lower folds or hidden"):
+        policy.scores(val.log_probs())
+
+
 def test_scoring_is_measured_in_the_runtime_and_can_be_switched_off():
     torch.manual_seed(0)
     model = TinyNet(num_classes=5)

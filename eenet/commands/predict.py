@@ -22,7 +22,7 @@ import torch
 
 from eenet.atomic import write_json
 from eenet.devices import num_threads
-from eenet.errors import ArtifactError, ConfigError
+from eenet.errors import ArtifactError, ConfigError, numpy_load_problem
 from eenet.models.base import MultiExitModel
 from eenet.outputs import checked_labels
 
@@ -47,8 +47,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     source.add_argument("--data", help="prepared data dir (data/<dataset>)")
     source.add_argument("--input", help=".npy inputs, or .npz with 'x' (and optional 'y')")
     parser.add_argument("--split", default="test", help="split of --data (default: test)")
-    parser.add_argument("--batch-size", type=int, default=64, help="samples per batch")
-    parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    parser.add_argument("--batch-size", type=int, default=64,
+                        help="samples per batch (default 64; the plan was profiled at the "
+                             "profile's batch size, 1 by default)")
+    parser.add_argument("--device", default="auto",
+                        help="auto | cpu | cuda | cuda:N (default: auto)")
     parser.add_argument(
         "--threads", type=int, default=DEFAULT_THREADS, metavar="N",
         help=f"torch CPU threads for the run, >= 1 (default: {DEFAULT_THREADS}, the latency "
@@ -105,7 +108,8 @@ def _load_arrays(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
                 raise ArtifactError(f"--input: {path}: expected an array 'x', found {npz.files}")
             return npz["x"], npz["y"] if "y" in npz.files else None
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise ArtifactError(f"--input: {path}: not a readable numpy file ({exc})") from None
+        raise ArtifactError(f"--input: {path}: not a readable numpy file "
+                            f"({numpy_load_problem(exc)})") from None
 
 
 def _batches(model: MultiExitModel, inputs: torch.Tensor | list[str],

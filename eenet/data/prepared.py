@@ -17,7 +17,7 @@ import torch
 from torch.utils.data import Dataset
 
 from eenet.atomic import write_json, write_with
-from eenet.errors import ArtifactError, ConfigError
+from eenet.errors import ArtifactError, ConfigError, numpy_load_problem
 from eenet.jsonio import read_json_object
 
 SPLITS = ("train", "val", "test")
@@ -64,7 +64,8 @@ def read_split(data_dir: str | Path, split: str) -> tuple[np.ndarray, np.ndarray
         with np.load(path, allow_pickle=False) as npz:
             return npz["x"], npz["y"].astype(np.int64)
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
-        raise ArtifactError(f"{path}: not a readable split file ({exc})") from None
+        raise ArtifactError(f"{path}: not a readable split file ({numpy_load_problem(exc)})"
+                            ) from None
 
 
 class PreparedDataset(Dataset):

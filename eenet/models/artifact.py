@@ -77,6 +77,9 @@ def _assets_option(directory: Path, config: dict[str, Any]) -> dict[str, Any]:
 
 def read_trained_config(directory: str | os.PathLike) -> dict[str, Any]:
     """The config.json of a trained-model artifact, its name, classes and options checked."""
+    if Path(directory).is_file():  # not "<file>/config.json not found"
+        raise ArtifactError(f"{directory}: is a file; give the trained model's folder (the train "
+                            f"stage's artifacts/model, holding {CONFIG_FILE})")
     path = Path(directory) / CONFIG_FILE
     config = read_json_object(
         path, "trained model config", "run the train stage", required=("name", "num_classes")

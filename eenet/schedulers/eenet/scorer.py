@@ -14,7 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from eenet.errors import ArtifactError
+from eenet.errors import ArtifactError, ConfigError
+
+# Largest fused network of one exit (w1 and w2, float64): it grows with the square of the
+# members (`folds`), and a typo there must be an error, not the machine out of memory.
+MAX_FUSED_BYTES = 2**30
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -72,6 +76,7 @@ def compile_scorer(weights: Mapping[str, np.ndarray]) -> list[ExitScorer]:
         looks = heads[0]["w2"].shape[1] if heads else 0
         blocks = nets + heads
         edges = np.cumsum([0, *(net["w1"].shape[1] for net in blocks)])
+        check_fused_size(n, int(edges[-1]), d + n * k + n + 1 + looks)
         w1 = np.zeros((d + n * k, edges[-1]))
         w2 = np.zeros((edges[-1], n + 1 + looks))
         b2 = np.zeros(n + 1 + looks)
@@ -89,6 +94,18 @@ def compile_scorer(weights: Mapping[str, np.ndarray]) -> list[ExitScorer]:
         b1 = np.concatenate([net["b1"] for net in blocks])
         scorers.append(ExitScorer(w1, b1, w2, b2, n, looks))
     return scorers
+
+
+def check_fused_size(members: int, hidden: int, columns: int) -> None:
+    """A fused exit network of `hidden` units with `columns` input rows and output columns in
+    all must fit MAX_FUSED_BYTES; else a one-line ConfigError naming `folds` (and `hidden`)."""
+    size = 8 * hidden * columns
+    if size > MAX_FUSED_BYTES:
+        raise ConfigError(
+            f"schedulers.eenet.folds: {members} members would need {size / 2**30:.1f} GiB for "
+            f"one exit's fused scorer ({hidden} hidden units in all; it grows with the square "
+            f"of folds); lower folds or hidden (at most {MAX_FUSED_BYTES / 2**30:g} GiB)"
+        )
 
 
 def step_exit(
