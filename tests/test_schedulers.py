@@ -617,3 +617,17 @@ def test_thresholds_send_the_rounded_planned_count_to_each_exit():
     plan = np.array([0.3337, 0.3333, 0.3330])
     exits = first_exit(scores, *thresholds_from_plan(scores, plan))
     assert np.bincount(exits, minlength=3).tolist() == [334, 333, 333]
+
+
+def test_eenet_at_the_first_exits_cost_trains_nothing(pair, costs):
+    """At a budget of exactly exit 0's cost every sample must leave there, whatever the score:
+    EENet gives that rule with a fixed score and trains no networks (it trained for seconds);
+    just above it, it trains."""
+    val, test = pair
+    first = float(np.asarray(costs)[0])
+    policy = fit_policy("eenet", val, costs, first, FAST_EENET)
+    assert policy.weights == {} and policy.score_source in ("maxprob", "entropy")
+    assert (policy.exits_for(test) == 0).all()
+    assert policy.val_cost_ms == pytest.approx(first)
+    above = fit_policy("eenet", val, costs, first * 1.2, FAST_EENET)
+    assert "members" in above.weights

@@ -69,7 +69,9 @@ def _fit(
     source_costs = {LEARNED: learned_costs, **fixed_costs(settings, costs)}
     # a score whose own scoring cost alone breaks the budget is not a candidate, unless none
     # meets it: then the cheapest fixed ones (or the learned one, with no fixed candidates)
-    learned_feasible = budget_ms >= learned_costs[0]
+    # (at exactly its first exit's cost every sample leaves there whatever the score: the
+    # fixed scores give that rule without training networks for nothing)
+    learned_feasible = budget_ms > learned_costs[0]
     fixed = [src for src in settings["score_candidates"] if source_costs[src][0] <= budget_ms]
     if not fixed and not learned_feasible:
         fixed = list(settings["score_candidates"])
