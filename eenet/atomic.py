@@ -77,15 +77,13 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp
         _publish_mode(tmp, directory=True)
-        old = None
+        old = target.with_name(f".{target.name}.old")
+        if old.exists():  # left by a run killed between the two renames below
+            shutil.rmtree(old)
         if target.exists():
-            old = target.with_name(f".{target.name}.old")
-            if old.exists():
-                shutil.rmtree(old)
             os.replace(target, old)
         os.replace(tmp, target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

@@ -71,7 +71,8 @@ def resolve_sweep(
     if isinstance(spec, str):
         if spec.strip().lower() != "auto":
             raise ConfigError(f"{param}: expected 'auto' or a list of budgets, got {spec!r}")
-        return [float(b) for b in np.linspace(costs[0], costs[-1], AUTO_SWEEP_POINTS)]
+        # unique: one point when the costs leave no range (one exit)
+        return sorted({float(b) for b in np.linspace(costs[0], costs[-1], AUTO_SWEEP_POINTS)})
     if not isinstance(spec, Sequence) or len(spec) == 0:
         raise ConfigError(f"{param}: expected 'auto' or a non-empty list of budgets, got {spec!r}")
     values = [resolve_budget(b, costs, f"{param}[{i}]") for i, b in enumerate(spec)]

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import pickle
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,8 @@ def load_checkpoint(directory: str | os.PathLike) -> dict[str, Any] | None:
     path = Path(directory) / CHECKPOINT_FILE
     if not path.is_file():
         return None
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; else it is garbage
+        raise ArtifactError(f"{path}: corrupt checkpoint (not a torch.save archive)")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import os
+import shutil
 import stat
 from pathlib import Path
 
@@ -192,3 +193,10 @@ def test_folder_replacement_leaves_no_old_copy_even_after_a_crash(tmp_path: Path
         (tmp / "index.json").write_text("third")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["schedulers"]
     assert (target / "index.json").read_text() == "third"
+    # killed after the first rename: the target is gone, the old copy stays beside it
+    shutil.rmtree(target)
+    stale.mkdir()
+    (stale / "index.json").write_text("from a killed run")
+    with atomic.atomic_directory(target) as tmp:
+        (tmp / "index.json").write_text("fourth")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["schedulers"]

@@ -88,3 +88,9 @@ def test_sweep_is_sorted_unique_ms_and_auto_spans_the_range() -> None:
         resolve_sweep("all", costs)
     with pytest.raises(ConfigError, match=r"^budgets: expected 'auto' or a non-empty list"):
         resolve_sweep([], costs)
+
+
+def test_auto_sweep_of_one_exit_is_one_budget() -> None:
+    """With one exit there is no range: 'auto' is that exit's cost once (index.json's
+    sweep_ms listed it 12 times)."""
+    assert resolve_sweep("auto", np.array([4.0])) == [4.0]

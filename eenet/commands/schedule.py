@@ -104,8 +104,8 @@ def is_auto(text: str) -> bool:
 def parse_budgets(text: str, costs: Any) -> list[float]:
     """Comma list of budgets (ms/sample or 'N%'), each checked against the feasible range, or
     'auto': the pipeline's sweep over the feasible range, first exit's cost to the last's."""
-    if is_auto(text):  # one point when the costs leave no range (one exit)
-        return list(dict.fromkeys(resolve_sweep(AUTO, costs, "--budgets")))
+    if is_auto(text):
+        return resolve_sweep(AUTO, costs, "--budgets")
     parts = [b.strip() for b in text.split(",") if b.strip()]
     if not parts:
         raise ConfigError("--budgets: expected a comma list of ms/sample values, got nothing")
