@@ -44,7 +44,7 @@ def load_checkpoint(directory: str | os.PathLike) -> dict[str, Any] | None:
     path = Path(directory) / CHECKPOINT_FILE
     if not path.is_file():
         return None
-    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; else it is garbage
+    if not (zipfile.is_zipfile(path) or _starts_as_pickle(path)):  # neither torch format
         raise ArtifactError(f"{path}: corrupt checkpoint (not a torch.save archive)")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
@@ -54,3 +54,10 @@ def load_checkpoint(directory: str | os.PathLike) -> dict[str, Any] | None:
     except (RuntimeError, OSError, EOFError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ArtifactError(f"{path}: corrupt checkpoint ({first})") from None
+
+
+def _starts_as_pickle(path: Path) -> bool:
+    """Whether the file begins like a pickle (protocol 2+), torch's legacy format: loaded with
+    weights_only and refused there if it holds more than plain data."""
+    with open(path, "rb") as fh:
+        return fh.read(1) == b"\x80"
