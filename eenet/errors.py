@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 
 class EENetError(Exception):
@@ -32,3 +33,16 @@ def numpy_load_problem(exc: Exception) -> str:
     if isinstance(exc, EOFError):
         return "empty or truncated"
     return str(exc)
+
+
+@contextmanager
+def naming(param: str) -> Iterator[None]:
+    """Prefix any EENetError raised inside with `param` (e.g. a CLI flag), so the one-line
+    error says which input it is about; one already naming `param` passes unchanged."""
+    try:
+        yield
+    except EENetError as exc:
+        message = str(exc)
+        if message.startswith(f"{param}:"):
+            raise
+        raise type(exc)(f"{param}: {message}") from None

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from eenet.atomic import write_json, write_with
-from eenet.errors import ArtifactError, ConfigError, numpy_load_problem
+from eenet.errors import ArtifactError, ConfigError, naming, numpy_load_problem
 from eenet.jsonio import read_json_object
 
 SECONDS_UNITS = {"s", "sec", "secs", "second", "seconds"}  # CSV cost headers meaning seconds
@@ -396,28 +396,35 @@ def csv_costs_ms(path: Path) -> list[float]:
 
 
 def _parse_comma_list(text: str) -> list[float] | None:
-    """Values of "1.0,2.0,3.5"; None when `text` is not such a list."""
+    """Values of "1.0,2.0,3.5"; None when `text` is not such a list (an empty item included)."""
     try:
-        return [float(v) for v in text.split(",") if v.strip()]
+        return [float(v) for v in text.split(",")]
     except ValueError:
         return None
 
 
-def load_costs(spec: str | os.PathLike) -> np.ndarray:
+def load_costs(spec: str | os.PathLike, name: str | None = None) -> np.ndarray:
     """Cumulative per-exit costs (ms) from a latency JSON, a one-column CSV (any other existing
-    file is read as one), or "1.0,2.0,3.5"."""
-    text = str(spec)
+    file is read as one), or "1.0,2.0,3.5"; `name` (e.g. a CLI flag) prefixes every error."""
+    if name is None:
+        return _load_costs(str(spec), "costs")
+    with naming(name):
+        return _load_costs(str(spec), name)
+
+
+def _load_costs(text: str, label: str) -> np.ndarray:
+    """`load_costs` of `text`; errors not about a file name `label`."""
     path = Path(text)
     if path.suffix.lower() == ".json":
         return np.asarray(load_latency(path)["cumulative_ms"], dtype=np.float64)
     if path.suffix.lower() not in {".csv", ".txt"}:
-        values = _parse_comma_list(text)
+        values = _parse_comma_list(text) if text.replace(",", "").strip() else []
         if values is not None:
-            return validate_costs(values, "costs")
+            return validate_costs(values, label)
         if not (path.is_file() or path.is_dir()):
-            raise ConfigError(
-                f"costs: {text!r} is neither a .json/.csv file nor a comma list of ms values"
-            )
+            empty = " (it has an empty item)" if "" in map(str.strip, text.split(",")) else ""
+            raise ConfigError(f"{label}: {text!r} is neither a .json/.csv file nor a comma list "
+                              f"of ms values{empty}")
     _reject_directory(path, "a .json latency table or a one-column .csv")
     if not path.is_file():
         raise ArtifactError(f"{path}: costs file not found")

@@ -649,7 +649,7 @@ def test_schedule_on_bad_exit_outputs_prints_one_line(ws: Path, write, message: 
     )  # fmt: skip
     assert proc.returncode == 2 and proc.stdout == ""
     assert "Traceback" not in proc.stderr and "Warning" not in proc.stderr
-    assert proc.stderr.splitlines() == [f"eenet schedule: error: {message}"]
+    assert proc.stderr.splitlines() == [f"eenet schedule: error: --val: {message}"]
 
 
 def test_ctrl_c_in_a_stage_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:

@@ -233,14 +233,14 @@ def test_schedule_prints_one_line(outputs: Path, tmp_path: Path, name: str,
     proc = _schedule(outputs, str(path))
     assert proc.returncode == 2 and proc.stdout == ""
     assert "Traceback" not in proc.stderr
-    assert proc.stderr.splitlines() == [f"eenet schedule: error: {path}: {message}"]
+    assert proc.stderr.splitlines() == [f"eenet schedule: error: --costs: {path}: {message}"]
 
 
 def test_schedule_empty_costs_list_is_one_line(outputs: Path) -> None:
     proc = _schedule(outputs, "")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.splitlines() == [
-        "eenet schedule: error: costs: no cumulative costs given; expected one number per exit"
+        "eenet schedule: error: --costs: no cumulative costs given; expected one number per exit"
     ]
 
 

@@ -17,7 +17,7 @@ import yaml
 
 from eenet.budget import resolve_budget, resolve_sweep
 from eenet.config import check_schedulers, check_seed
-from eenet.errors import ArtifactError, ConfigError, unknown_name
+from eenet.errors import ArtifactError, ConfigError, naming, unknown_name
 from eenet.evaluation import ORACLE, check_split_pair, evaluate_sweep, fit_sweep
 from eenet.outputs import load_costs, load_exit_outputs
 from eenet.schedulers import available_methods
@@ -26,6 +26,7 @@ from eenet.schedulers.plans import no_early_exit_note
 from eenet.sweep import INDEX_FILE, save_policies
 
 AUTO = "auto"
+EENET = "eenet"
 HEURISTICS = ("maxprob", "entropy")  # EENet's margin is over the better of these
 JSON_KEYS = (
     "method",
@@ -106,9 +107,12 @@ def parse_budgets(text: str, costs: Any) -> list[float]:
     'auto': the pipeline's sweep over the feasible range, first exit's cost to the last's."""
     if is_auto(text):
         return resolve_sweep(AUTO, costs, "--budgets")
-    parts = [b.strip() for b in text.split(",") if b.strip()]
-    if not parts:
+    parts = [b.strip() for b in text.split(",")]
+    if not any(parts):
         raise ConfigError("--budgets: expected a comma list of ms/sample values, got nothing")
+    if not all(parts):
+        raise ConfigError(f"--budgets: {text!r} has an empty item; expected a comma list like "
+                          "1.5,2.0,2.5")
     values = [resolve_budget(b, costs, "--budgets") for b in parts]
     return list(dict.fromkeys(values))
 
@@ -171,7 +175,7 @@ def eenet_margins(rows: list[dict[str, Any]]) -> list[tuple[float, float]]:
     margins = []
     for (method, budget), value in accuracy.items():
         rivals = [accuracy[(h, budget)] for h in HEURISTICS if (h, budget) in accuracy]
-        if method == "eenet" and rivals:
+        if method == EENET and rivals:
             margins.append((budget, value - max(rivals)))
     return margins
 
@@ -259,10 +263,17 @@ def handler(args: argparse.Namespace) -> int:
     check_seed("--seed", args.seed)
     methods = parse_methods(args.method)
     settings = parse_settings(args.set, methods)
-    costs = load_costs(args.costs)
+    costs = load_costs(args.costs, "--costs")
+    if EENET in settings:  # imports torch: only when EENet is fitted
+        from eenet.schedulers.eenet.settings import check_exit_counts
+
+        with naming("--set"):
+            check_exit_counts(settings[EENET], costs)
     budgets = parse_budgets(args.budgets, costs)
-    val = load_exit_outputs(args.val)
-    test = load_exit_outputs(args.test)
+    with naming("--val"):
+        val = load_exit_outputs(args.val)
+    with naming("--test"):
+        test = load_exit_outputs(args.test)
     check_split_pair(val, test, costs, (args.val, args.test))
     if args.save:
         check_save_dir(args.save)

@@ -126,6 +126,14 @@ def scorer_extra(settings: Mapping[str, Any], n_exits: int) -> np.ndarray:
     return extra
 
 
+def check_exit_counts(overrides: Mapping[str, Any], costs: np.ndarray) -> None:
+    """The per-exit lists among `overrides` (`scorer_extra_ms`, `fixed_extra_ms`) have one
+    value per exit of `costs`; checked before fitting, a ConfigError naming the setting."""
+    settings = {**DEFAULTS, **overrides}
+    scorer_extra(settings, costs.size)
+    fixed_costs(settings, costs)
+
+
 def fixed_costs(settings: Mapping[str, Any], costs: np.ndarray) -> dict[str, np.ndarray]:
     """Each fixed score candidate's costs: `costs` plus its `fixed_extra_ms` if charged."""
     extra = settings["fixed_extra_ms"] or {}
