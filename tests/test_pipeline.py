@@ -15,20 +15,19 @@ import numpy as np
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.robust_helpers import ROOT, tiny_params
+
 ALL_STAGES = ["download", "train", "profile", "dump_logits", "profile_scoring", "fit_schedulers",
               "evaluate", "measure", "plot"]
 
 pytestmark = pytest.mark.slow
 
 
-def tiny_params() -> dict:
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["data"]["options"] = {"num_samples": 1500, "val_fraction": 0.3}
-    params["model"]["options"] = {"widths": [4, 8, 16], "blocks": [1, 1, 1]}
-    params["train"].update(epochs=2, batch_size=64)
-    params["profile"].update(warmup=2, repeats=15, device="cpu")
-    params["budgets"] = ["20%", "60%"]
+def pipeline_params() -> dict:
+    """The shared tiny params, a little larger (the rerun rules need every stage to matter)."""
+    params = tiny_params(budgets=["20%", "60%"])
+    params["data"]["options"]["num_samples"] = 1500
+    params["profile"].update(warmup=2, repeats=15)
     params["measure"].update(limit=60, warmup=2, repeats=15, device="cpu")
     params["scoring"].update(warmup=5, repeats=50)
     return params
@@ -54,7 +53,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]
     shutil.copy(ROOT / "dvc.yaml", path / "dvc.yaml")
     shutil.copy(ROOT / ".gitignore", path / ".gitignore")
     shutil.copytree(ROOT / "plots", path / "plots")  # the plot templates dvc.yaml names
-    (path / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
+    (path / "params.yaml").write_text(yaml.safe_dump(pipeline_params(), sort_keys=False))
     bin_dir = str(Path(sys.executable).parent)
     env = {
         **os.environ,
