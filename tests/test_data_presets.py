@@ -101,6 +101,53 @@ def test_cifar_val_size_beyond_the_training_split_names_its_params_path(cifar_ro
                               "samples, got 200")
 
 
+def _damage(folder, kind):
+    """Damage one CIFAR-10 batch file of a copied fixture in the way `kind` names."""
+    import pickle
+
+    batch = folder / "data_batch_2"
+    if kind == "truncated":
+        batch.write_bytes(batch.read_bytes()[:1000])
+    elif kind == "empty":
+        batch.write_bytes(b"")
+    elif kind == "no labels":
+        batch.write_bytes(pickle.dumps({"data": np.zeros((5, 3072), np.uint8)}))
+    elif kind == "label 42":
+        batch.write_bytes(pickle.dumps({"data": np.zeros((5, 3072), np.uint8),
+                                        "labels": [0, 1, 2, 3, 42]}))
+    elif kind == "fewer labels":
+        batch.write_bytes(pickle.dumps({"data": np.zeros((5, 3072), np.uint8),
+                                        "labels": [0, 1, 2]}))
+    else:  # "no test images"
+        (folder / "test_batch").write_bytes(pickle.dumps(
+            {"data": np.zeros((0, 3072), np.uint8), "labels": []}))
+
+
+@pytest.mark.parametrize(("kind", "reason"), [
+    ("truncated", "a batch file is corrupt or not in CIFAR's format: pickle data was truncated"),
+    ("empty", "a batch file is corrupt or not in CIFAR's format"),
+    ("no labels", "a batch file is corrupt or not in CIFAR's format: missing entry"),
+    ("label 42", "has training labels outside 0..9 (e.g. 42; 10 classes in its meta file)"),
+    ("fewer labels", "holds 165 training images but 163 labels"),
+    ("no test images", "holds no test images"),
+])
+def test_cifar_damaged_files_without_checksums_are_one_line_errors(cifar_root, tmp_path, kind,
+                                                                   reason):
+    """With checksums off torchvision reads whatever is there: a truncated or empty batch
+    file was a pickle traceback, and labels beyond the classes or a label list shorter than
+    the images were written as data (images and labels silently misaligned)."""
+    import shutil
+
+    shutil.copytree(cifar_root / "cifar-10-batches-py", tmp_path / "raw" / "cifar-10-batches-py")
+    _damage(tmp_path / "raw" / "cifar-10-batches-py", kind)
+    with pytest.raises(EENetError) as err:
+        prepare_dataset("cifar10", tmp_path / "out", 0, root=tmp_path / "raw", val_size=10,
+                        download=False, checksums=False)
+    message = str(err.value)
+    assert reason in message and "\n" not in message and message.startswith("cifar10: ")
+    assert not (tmp_path / "out" / "meta.json").exists()
+
+
 def test_ag_news_prepare_from_local_files(tmp_path):
     folder = write_ag_news(tmp_path / "ag_news", n_train=60, n_test=20)
     meta = prepare_dataset(
