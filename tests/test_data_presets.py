@@ -240,6 +240,56 @@ def test_text_missing_local_folder_and_unlabelled_test_are_one_line_errors(tmp_p
         )
 
 
+def _unfit_ag_news(folder, kind):
+    """AG News fixture files, then changed in the way `kind` names; returns the local_path."""
+    import csv
+
+    import datasets
+
+    write_ag_news(folder)
+    with open(folder / "train.csv", newline="") as fh:
+        rows = list(csv.reader(fh))
+    names = ("World", "Sports", "Business", "Sci/Tech")
+    if kind in ("saved, test filtered to nothing", "saved, test without rows"):
+        loaded = datasets.load_dataset(str(folder), cache_dir=str(folder.parent / "cache"))
+        test = loaded["test"]
+        test = (test.filter(lambda row: False) if kind.endswith("nothing")
+                else test.select([]))
+        datasets.DatasetDict({"train": loaded["train"], "test": test}).save_to_disk(
+            folder.parent / "saved")
+        return folder.parent / "saved"
+    if kind == "train has category, test label":
+        rows[0] = ["text", "category"]
+    elif kind == "class names":
+        rows[1:] = [[text, names[int(label)]] for text, label in rows[1:]]
+    else:  # "an empty label cell"
+        rows[5][1] = ""
+    with open(folder / "train.csv", "w", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    return folder
+
+
+@pytest.mark.parametrize(("kind", "reason"), [
+    ("train has category, test label", "(All the data files must have the same columns"),
+    ("class names", "split 'train' column label must hold class numbers 0..3 (World, Sports, "
+                    "Business, Sci/Tech), got '"),
+    ("an empty label cell", "split 'train' column label must hold class numbers 0..3 (World, "
+                            "Sports, Business, Sci/Tech), got None"),
+    ("saved, test filtered to nothing", "split 'test' is empty"),
+    ("saved, test without rows", "is a split empty?"),
+])
+def test_text_local_data_that_does_not_fit_is_a_one_line_error(tmp_path, kind, reason):
+    """Local splits whose columns differ, labels that are class names or empty cells, and an
+    empty saved split were tracebacks (DatasetGenerationCastError, int() of a name or of None,
+    an IndexError in load_from_disk), or were written (an empty test split)."""
+    local = _unfit_ag_news(tmp_path / "ag_news", kind)
+    with pytest.raises(EENetError) as err:
+        prepare_dataset("ag_news", tmp_path / "out", 0, local_path=local, val_size=10,
+                        cache_dir=str(tmp_path / "cache"))
+    message = str(err.value)
+    assert reason in message and "\n" not in message and message.startswith("ag_news: ")
+
+
 def test_augmentation_is_a_crop_and_flip_drawn_per_sample_and_epoch(cifar_root, tmp_path):
     """Each training image is a 32x32 window of itself padded by 4 (zeros, after
     normalisation), maybe mirrored; the draw depends on (seed, epoch, index) only, never on the
