@@ -290,6 +290,20 @@ def test_text_local_data_that_does_not_fit_is_a_one_line_error(tmp_path, kind, r
     assert reason in message and "\n" not in message and message.startswith("ag_news: ")
 
 
+def test_text_missing_local_file_names_it_without_every_known_extension(tmp_path):
+    """With local_path, data_files are found in that folder; a missing one was named with a
+    list of ~300 file extensions `datasets` supports, burying the file in a 5,000-character
+    line."""
+    folder = write_ag_news(tmp_path / "ag_news")
+    with pytest.raises(EENetError) as err:
+        prepare_dataset("ag_news", tmp_path / "out", 0, local_path=folder, val_size=10,
+                        data_files={"train": "nope.csv", "test": "test.csv"},
+                        cache_dir=str(tmp_path / "cache"))
+    message = str(err.value)
+    assert f"(Unable to find '{folder / 'nope.csv'}'); " in message
+    assert "\n" not in message and len(message) < 600
+
+
 def test_augmentation_is_a_crop_and_flip_drawn_per_sample_and_epoch(cifar_root, tmp_path):
     """Each training image is a 32x32 window of itself padded by 4 (zeros, after
     normalisation), maybe mirrored; the draw depends on (seed, epoch, index) only, never on the
