@@ -101,6 +101,53 @@ def test_cifar_val_size_beyond_the_training_split_names_its_params_path(cifar_ro
                               "samples, got 200")
 
 
+def _damage(folder, kind):
+    """Damage one CIFAR-10 batch file of a copied fixture in the way `kind` names."""
+    import pickle
+
+    batch = folder / "data_batch_2"
+    if kind == "truncated":
+        batch.write_bytes(batch.read_bytes()[:1000])
+    elif kind == "empty":
+        batch.write_bytes(b"")
+    elif kind == "no labels":
+        batch.write_bytes(pickle.dumps({"data": np.zeros((5, 3072), np.uint8)}))
+    elif kind == "label 42":
+        batch.write_bytes(pickle.dumps({"data": np.zeros((5, 3072), np.uint8),
+                                        "labels": [0, 1, 2, 3, 42]}))
+    elif kind == "fewer labels":
+        batch.write_bytes(pickle.dumps({"data": np.zeros((5, 3072), np.uint8),
+                                        "labels": [0, 1, 2]}))
+    else:  # "no test images"
+        (folder / "test_batch").write_bytes(pickle.dumps(
+            {"data": np.zeros((0, 3072), np.uint8), "labels": []}))
+
+
+@pytest.mark.parametrize(("kind", "reason"), [
+    ("truncated", "a batch file is corrupt or not in CIFAR's format: pickle data was truncated"),
+    ("empty", "a batch file is corrupt or not in CIFAR's format"),
+    ("no labels", "a batch file is corrupt or not in CIFAR's format: missing entry"),
+    ("label 42", "has training labels outside 0..9 (e.g. 42; 10 classes in its meta file)"),
+    ("fewer labels", "holds 165 training images but 163 labels"),
+    ("no test images", "holds no test images"),
+])
+def test_cifar_damaged_files_without_checksums_are_one_line_errors(cifar_root, tmp_path, kind,
+                                                                   reason):
+    """With checksums off torchvision reads whatever is there: a truncated or empty batch
+    file was a pickle traceback, and labels beyond the classes or a label list shorter than
+    the images were written as data (images and labels silently misaligned)."""
+    import shutil
+
+    shutil.copytree(cifar_root / "cifar-10-batches-py", tmp_path / "raw" / "cifar-10-batches-py")
+    _damage(tmp_path / "raw" / "cifar-10-batches-py", kind)
+    with pytest.raises(EENetError) as err:
+        prepare_dataset("cifar10", tmp_path / "out", 0, root=tmp_path / "raw", val_size=10,
+                        download=False, checksums=False)
+    message = str(err.value)
+    assert reason in message and "\n" not in message and message.startswith("cifar10: ")
+    assert not (tmp_path / "out" / "meta.json").exists()
+
+
 def test_ag_news_prepare_from_local_files(tmp_path):
     folder = write_ag_news(tmp_path / "ag_news", n_train=60, n_test=20)
     meta = prepare_dataset(
@@ -191,6 +238,70 @@ def test_text_missing_local_folder_and_unlabelled_test_are_one_line_errors(tmp_p
                 "validation": str(folder / "test.jsonl"),
             },
         )
+
+
+def _unfit_ag_news(folder, kind):
+    """AG News fixture files, then changed in the way `kind` names; returns the local_path."""
+    import csv
+
+    import datasets
+
+    write_ag_news(folder)
+    with open(folder / "train.csv", newline="") as fh:
+        rows = list(csv.reader(fh))
+    names = ("World", "Sports", "Business", "Sci/Tech")
+    if kind in ("saved, test filtered to nothing", "saved, test without rows"):
+        loaded = datasets.load_dataset(str(folder), cache_dir=str(folder.parent / "cache"))
+        test = loaded["test"]
+        test = (test.filter(lambda row: False) if kind.endswith("nothing")
+                else test.select([]))
+        datasets.DatasetDict({"train": loaded["train"], "test": test}).save_to_disk(
+            folder.parent / "saved")
+        return folder.parent / "saved"
+    if kind == "train has category, test label":
+        rows[0] = ["text", "category"]
+    elif kind == "class names":
+        rows[1:] = [[text, names[int(label)]] for text, label in rows[1:]]
+    else:  # "an empty label cell"
+        rows[5][1] = ""
+    with open(folder / "train.csv", "w", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    return folder
+
+
+@pytest.mark.parametrize(("kind", "reason"), [
+    ("train has category, test label", "(All the data files must have the same columns"),
+    ("class names", "split 'train' column label must hold class numbers 0..3 (World, Sports, "
+                    "Business, Sci/Tech), got '"),
+    ("an empty label cell", "split 'train' column label must hold class numbers 0..3 (World, "
+                            "Sports, Business, Sci/Tech), got None"),
+    ("saved, test filtered to nothing", "split 'test' is empty"),
+    ("saved, test without rows", "is a split empty?"),
+])
+def test_text_local_data_that_does_not_fit_is_a_one_line_error(tmp_path, kind, reason):
+    """Local splits whose columns differ, labels that are class names or empty cells, and an
+    empty saved split were tracebacks (DatasetGenerationCastError, int() of a name or of None,
+    an IndexError in load_from_disk), or were written (an empty test split)."""
+    local = _unfit_ag_news(tmp_path / "ag_news", kind)
+    with pytest.raises(EENetError) as err:
+        prepare_dataset("ag_news", tmp_path / "out", 0, local_path=local, val_size=10,
+                        cache_dir=str(tmp_path / "cache"))
+    message = str(err.value)
+    assert reason in message and "\n" not in message and message.startswith("ag_news: ")
+
+
+def test_text_missing_local_file_names_it_without_every_known_extension(tmp_path):
+    """With local_path, data_files are found in that folder; a missing one was named with a
+    list of ~300 file extensions `datasets` supports, burying the file in a 5,000-character
+    line."""
+    folder = write_ag_news(tmp_path / "ag_news")
+    with pytest.raises(EENetError) as err:
+        prepare_dataset("ag_news", tmp_path / "out", 0, local_path=folder, val_size=10,
+                        data_files={"train": "nope.csv", "test": "test.csv"},
+                        cache_dir=str(tmp_path / "cache"))
+    message = str(err.value)
+    assert f"(Unable to find '{folder / 'nope.csv'}'); " in message
+    assert "\n" not in message and len(message) < 600
 
 
 def test_augmentation_is_a_crop_and_flip_drawn_per_sample_and_epoch(cifar_root, tmp_path):

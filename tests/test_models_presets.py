@@ -269,7 +269,7 @@ def test_bert_loads_pretrained_from_a_local_folder(vocab, tmp_path):
     from tests.preset_fixtures import tiny_bert_config
 
     torch.manual_seed(0)
-    source = BertModel(BertConfig(**tiny_bert_config(40)))
+    source = BertModel(BertConfig(**tiny_bert_config(len(vocab.read_text().split()))))
     source.save_pretrained(tmp_path)
     load_tokenizer(vocab).save_pretrained(tmp_path)
     model = build_model("bert_4", 2, pretrained=str(tmp_path), exit_layers=(2, 4), max_length=16)
@@ -302,6 +302,81 @@ def test_bert_rejects_bad_exit_layers(vocab):
         tiny_bert(vocab, exit_layers=(1, 2))
     with pytest.raises(EENetError, match="model.options.max_length"):
         tiny_bert(vocab, max_length=512)
+
+
+@pytest.fixture(scope="module")
+def tiny_pretrained(vocab, tmp_path_factory):
+    """A local 'pretrained' tiny BERT folder (config.json, model.safetensors, vocab.txt)."""
+    import shutil
+
+    from transformers import BertConfig, BertModel
+
+    from tests.preset_fixtures import tiny_bert_config
+
+    folder = tmp_path_factory.mktemp("pretrained")
+    BertModel(BertConfig(**tiny_bert_config(len(vocab.read_text().split())))).save_pretrained(
+        folder)
+    shutil.copy(vocab, folder / "vocab.txt")
+    return folder
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"config": {"vocab_sise": 42}},
+     "model.options.config.vocab_sise: not a BertConfig field; allowed: add_cross_attention"),
+    ({"config": {"num_hidden_layers": "4"}},
+     "model.options.config.num_hidden_layers: Field 'num_hidden_layers' expected int, got str"),
+    ({"config": {"hidden_size": 30, "num_attention_heads": 4}},
+     "model.options.config: The hidden size (30) is not a multiple of the number of attention "
+     "heads (4)"),
+    ({"config": {"vocab_size": 30}},
+     "model.options.tokenizer: the tokenizer has 42 tokens but the model's vocab_size is 30"),
+    ({"tokenizer": "EMPTY"}, "model.options.tokenizer: 'EMPTY' holds no vocabulary"),
+    ({"pretrained": "PRE", "config": {"vocab_sise": 1}},
+     "model.options.config.vocab_sise: not a BertConfig field"),
+    ({"pretrained": "PRE", "config": {"hidden_size": 64}},
+     "model.options.config.hidden_size: 64 differs from 32 of the pretrained weights 'PRE'"),
+    ({"pretrained": "PRE", "config": {"hidden_dropout_prob": 2.0}},
+     "model.options.config: dropout probability has to be between 0 and 1"),
+    ({"pretrained": "PRE-WITHOUT-VOCAB", "tokenizer": None},
+     "model.options.pretrained: 'PRE-WITHOUT-VOCAB' holds no vocabulary"),
+])
+def test_bert_config_and_tokenizer_problems_are_one_line_errors(
+    vocab, tiny_pretrained, tmp_path, options, message
+):
+    """BertConfig overrides with an unknown field were silently ignored (a default-size BERT
+    was trained) or a TypeError with pretrained weights; a bad value, a size the pretrained
+    weights lack, or sizes that do not build were tracebacks or blamed on `pretrained`; a
+    tokenizer folder without a vocabulary mapped every word to [UNK] and trained; a tokenizer
+    larger than vocab_size failed in the embedding at the first rare token."""
+    import shutil
+
+    (tmp_path / "EMPTY").mkdir()
+    shutil.copytree(tiny_pretrained, tmp_path / "PRE-WITHOUT-VOCAB")
+    (tmp_path / "PRE-WITHOUT-VOCAB" / "vocab.txt").unlink()
+    shutil.copytree(tiny_pretrained, tmp_path / "PRE")
+    from tests.preset_fixtures import tiny_bert_config
+
+    settings = dict(options)
+    for key in ("pretrained", "tokenizer"):
+        if isinstance(settings.get(key), str) and settings[key].isupper():
+            settings[key] = str(tmp_path / settings[key])
+    if "pretrained" not in settings and "config" in settings:  # a tiny config, changed
+        settings["config"] = {**tiny_bert_config(len(vocab.read_text().split())),
+                              **settings["config"]}
+    with pytest.raises(EENetError) as err:
+        tiny_bert(vocab, **settings)
+    text = str(err.value).replace(str(tmp_path) + "/", "")
+    assert text.startswith(message) and "\n" not in text
+
+
+def test_bert_config_overrides_that_fit_still_apply(tiny_pretrained):
+    """Overrides the pretrained weights allow keep working: fewer layers, another dropout."""
+    model = build_model("bert_4", 2, pretrained=str(tiny_pretrained), exit_layers=(1, 2),
+                        max_length=16, config={"num_hidden_layers": 2,
+                                               "hidden_dropout_prob": 0.2})
+    assert [len(s.layers) for s in model.segments] == [1, 1]
+    assert model.config.hidden_dropout_prob == 0.2
+    assert model(model.collate(TEXTS[:2]))[1].shape == (2, 2)
 
 
 def test_models_command_lists_exits_and_counts(capsys):

@@ -7,6 +7,7 @@ split go to the meta.
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -44,18 +45,47 @@ def _load(name: str, root: Path, download: bool, checksums: bool) -> tuple[Any, 
     cls = _dataset_class(name, checksums)
     try:
         return cls(str(root), train=True, download=download), cls(str(root), train=False)
-    except (OSError, RuntimeError, ValueError) as exc:
+    except (OSError, RuntimeError, ValueError, pickle.UnpicklingError, EOFError, KeyError,
+            TypeError, IndexError) as exc:  # the last five: a corrupt or foreign batch file
         folder = root / cls.base_folder
         if not folder.is_dir() and not download:
             reason = "folder not found and download=False"
         elif folder.is_dir() and isinstance(exc, RuntimeError):
             reason = "files missing or failing torchvision's checksums"
+        elif isinstance(exc, (pickle.UnpicklingError, EOFError, KeyError, TypeError, IndexError)):
+            problem = f"missing entry {exc}" if isinstance(exc, KeyError) else (
+                " ".join(str(exc).split()) or type(exc).__name__)
+            reason = f"a batch file is corrupt or not in CIFAR's format: {problem}"
         else:
             reason = " ".join(str(exc).split()) or type(exc).__name__
         raise EENetError(
             f"{name}: could not load {root / cls.base_folder} ({reason}); download {cls.url} "
             f"and extract it into {root}/ so that {root / cls.base_folder}/ exists"
         ) from None
+
+
+def _check_loaded(name: str, folder: Path, train: Any, test: Any) -> None:
+    """One-line EENetError unless each split has images, one label per image and every label
+    a class of the meta file (torchvision checks none of this; without `checksums` a damaged
+    or foreign batch file would otherwise be written as data)."""
+    n_classes = len(train.classes)
+    for split, data in (("training", train), ("test", test)):
+        labels = np.asarray(data.targets)
+        if len(data.data) == 0:
+            raise EENetError(f"{name}: {folder} holds no {split} images; its files are damaged "
+                             "(set data.options.checksums: true to verify them)")
+        if len(labels) != len(data.data):
+            raise EENetError(
+                f"{name}: {folder} holds {len(data.data)} {split} images but {len(labels)} "
+                "labels; its files are damaged (set data.options.checksums: true to verify them)"
+            )
+        bad = labels[(labels < 0) | (labels >= n_classes)]
+        if bad.size:
+            raise EENetError(
+                f"{name}: {folder} has {split} labels outside 0..{n_classes - 1} (e.g. "
+                f"{int(bad[0])}; {n_classes} classes in its meta file); its files are damaged "
+                "(set data.options.checksums: true to verify them)"
+            )
 
 
 def prepare_cifar(
@@ -70,6 +100,7 @@ def prepare_cifar(
     """Load CIFAR `name` from `root` (downloading it if allowed) and write the splits."""
     root = Path(root)
     train, test = _load(name, root, download, checksums)
+    _check_loaded(name, root / train.base_folder, train, test)
     x_all = np.ascontiguousarray(train.data, dtype=np.uint8)
     y_all = np.asarray(train.targets, dtype=np.int64)
     train_idx, val_idx = holdout(len(y_all), val_size, seed)

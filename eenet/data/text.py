@@ -99,6 +99,7 @@ def load_text_splits(
 ) -> Any:
     """A `datasets.DatasetDict` from local files, a saved folder or the hub (one-line errors)."""
     import datasets
+    import datasets.exceptions
 
     try:
         if local_path is not None and (Path(local_path) / "dataset_dict.json").is_file():
@@ -115,12 +116,30 @@ def load_text_splits(
         return datasets.load_dataset(
             hub_id or source.hub_id, source.hub_config, cache_dir=cache_dir
         )
-    except (OSError, ValueError) as exc:  # ConnectionError and FileNotFoundError are OSErrors
-        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    # ConnectionError and FileNotFoundError are OSErrors; DatasetsError: files that do not
+    # parse or whose columns differ; IndexError: a saved split without rows (load_from_disk)
+    except (OSError, ValueError, IndexError, datasets.exceptions.DatasetsError) as exc:
         mode = "offline mode, " if _offline() else ""
         raise EENetError(
-            f"{source.name}: could not load the data ({mode}{first_line}); {_where_to_put(source)}"
+            f"{source.name}: could not load the data ({mode}{_problem(exc)}); "
+            f"{_where_to_put(source)}"
         ) from None
+
+
+def _problem(exc: BaseException) -> str:
+    """The first specific line of a loading error: `datasets` wraps a failure while reading
+    files in a generic first line, with the reason on a later line or in the chained cause."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if lines and lines[0].startswith("An error occurred while generating the dataset"):
+        if len(lines) > 1:
+            return lines[1]
+        if exc.__cause__ is not None:
+            return _problem(exc.__cause__)
+    if isinstance(exc, IndexError):
+        return f"{lines[0] if lines else 'IndexError'}: is a split empty?"
+    # a missing local file: drop the list of every extension `datasets` knows (~300 of them)
+    return (lines[0].split(" with any supported extension [")[0] if lines
+            else type(exc).__name__)
 
 
 def _columns(split: Any, source: TextSource, split_name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -131,8 +150,11 @@ def _columns(split: Any, source: TextSource, split_name: str) -> tuple[np.ndarra
             f"{source.name}: split {split_name!r} lacks column(s) {', '.join(sorted(missing))}; "
             f"it has {', '.join(split.column_names)}"
         )
+    if len(split) == 0:
+        raise EENetError(f"{source.name}: split {split_name!r} is empty; it needs labelled "
+                         f"{source.text_column},label rows")
     texts = np.asarray([str(t) for t in split[source.text_column]], dtype=np.str_)
-    labels = np.asarray(split["label"], dtype=np.int64)
+    labels = _class_numbers(split["label"], source, split_name)
     bad = labels[(labels < 0) | (labels >= len(source.class_names))]
     if bad.size:
         raise EENetError(
@@ -140,6 +162,27 @@ def _columns(split: Any, source: TextSource, split_name: str) -> tuple[np.ndarra
             f"0..{len(source.class_names) - 1} (e.g. {int(bad[0])}); it must be a labelled split"
         )
     return texts, labels
+
+
+def _is_class_number(value: Any) -> bool:
+    """An integer (or an integral float, as CSV readers give) that is not a bool."""
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    return isinstance(value, (int, np.integer)) or (
+        isinstance(value, (float, np.floating)) and float(value).is_integer()
+    )
+
+
+def _class_numbers(values: list[Any], source: TextSource, split_name: str) -> np.ndarray:
+    """A split's `label` column as int64, or a one-line EENetError naming a value that is not a
+    class number (a class name, an empty cell, a fraction)."""
+    bad = [v for v in values if not _is_class_number(v)][:1]
+    if bad:
+        raise EENetError(
+            f"{source.name}: split {split_name!r} column label must hold class numbers "
+            f"0..{len(source.class_names) - 1} ({', '.join(source.class_names)}), got {bad[0]!r}"
+        )
+    return np.asarray(values, dtype=np.int64)
 
 
 def prepare_text(

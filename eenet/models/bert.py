@@ -183,9 +183,14 @@ class BertMultiExit(MultiExitModel):
         }
 
 
+def _first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none)."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0].strip()
+
+
 def _missing(what: str, source: str, exc: Exception) -> EENetError:
     """One-line error for pretrained files that cannot be loaded."""
-    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    first = _first_line(exc)
     folder = "a folder holding config.json, model.safetensors and vocab.txt"
     param = f"model.options.{what}"
     if source.startswith((".", "/", "~")) or Path(source).exists():
@@ -198,33 +203,83 @@ def _missing(what: str, source: str, exc: Exception) -> EENetError:
     )
 
 
-def load_tokenizer(source: str | Path) -> Any:
-    """A fast BERT tokenizer from a hub name, a folder, or a `vocab.txt` file."""
+def load_tokenizer(source: str | Path, what: str = "tokenizer") -> Any:
+    """A fast BERT tokenizer from a hub name, a folder, or a `vocab.txt` file; `what` is the
+    option it comes from (`tokenizer`, or `pretrained` when that is the default source)."""
     from transformers import BertTokenizerFast
 
+    param = f"model.options.{what}"
     path = Path(source)
     if path.is_file():
         if path.name != "vocab.txt":
-            raise ConfigError(
-                f"model.options.tokenizer: a file must be named vocab.txt, got {path.name}"
-            )
+            raise ConfigError(f"{param}: a file must be named vocab.txt, got {path.name}")
         path = path.parent
     try:
-        return BertTokenizerFast.from_pretrained(str(path) if path.is_dir() else str(source))
+        tokenizer = BertTokenizerFast.from_pretrained(str(path) if path.is_dir() else str(source))
     except (OSError, ValueError) as exc:
-        raise _missing("tokenizer", str(source), exc) from None
+        raise _missing(what, str(source), exc) from None
+    if len(tokenizer) <= len(tokenizer.all_special_tokens):  # a folder without vocabulary
+        raise ConfigError(
+            f"{param}: {str(source)!r} holds no vocabulary (only the special tokens); give a "
+            "folder with vocab.txt or tokenizer.json, or a vocab.txt file"
+        )
+    return tokenizer
+
+
+# BertConfig fields that fix the shape of pretrained weights (num_hidden_layers may shrink)
+WEIGHT_SHAPES = ("vocab_size", "hidden_size", "intermediate_size", "max_position_embeddings",
+                 "type_vocab_size")
+
+
+def bert_config(pretrained: str | None, overrides: dict[str, Any] | None) -> Any:
+    """`pretrained`'s `BertConfig` (the defaults without it) with `overrides` set; a one-line
+    ConfigError naming `model.options.config.<field>` for a field BertConfig does not have, a
+    value it refuses, or a weight shape the pretrained weights do not have."""
+    from huggingface_hub.errors import StrictDataclassError
+    from transformers import BertConfig
+
+    overrides = dict(overrides or {})
+    fields = sorted(k for k in BertConfig().to_dict() if not k.startswith("_"))
+    unknown = sorted(set(overrides) - set(fields))
+    if unknown:
+        raise ConfigError(f"model.options.config.{unknown[0]}: not a BertConfig field; "
+                          f"allowed: {', '.join(fields)}")
+    if pretrained is None:
+        config = BertConfig()
+    else:
+        try:
+            config = BertConfig.from_pretrained(pretrained)
+        except (OSError, ValueError) as exc:
+            raise _missing("pretrained", pretrained, exc) from None
+    for key, value in overrides.items():
+        if pretrained is not None and key in WEIGHT_SHAPES and value != getattr(config, key):
+            raise ConfigError(
+                f"model.options.config.{key}: {value!r} differs from {getattr(config, key)!r} "
+                f"of the pretrained weights {pretrained!r}, which would not fit; keep it, or set "
+                "model.options.pretrained: null to train from scratch"
+            )
+        try:
+            setattr(config, key, value)
+        except (StrictDataclassError, TypeError, ValueError) as exc:
+            cause = exc.__cause__ or exc
+            raise ConfigError(f"model.options.config.{key}: {_first_line(cause)}") from None
+    return config
 
 
 def load_bert(pretrained: str | None, config: dict[str, Any] | None) -> nn.Module:
     """`BertModel` with pretrained weights, or randomly initialised from `BertConfig(**config)`."""
-    from transformers import BertConfig, BertModel
+    from transformers import BertModel
 
-    if pretrained is None:
-        return BertModel(BertConfig(**(config or {})))
+    settings = bert_config(pretrained, config)
     try:
-        return BertModel.from_pretrained(pretrained, **(config or {}))
+        if pretrained is None:
+            return BertModel(settings)
+        return BertModel.from_pretrained(pretrained, config=settings)
     except (OSError, ValueError) as exc:
-        raise _missing("pretrained", pretrained, exc) from None
+        if isinstance(exc, ValueError) and (config or pretrained is None):
+            # the settings do not build (e.g. hidden_size not a multiple of the heads)
+            raise ConfigError(f"model.options.config: {_first_line(exc)}") from None
+        raise _missing("pretrained", str(pretrained), exc) from None
 
 
 def _check_layers(exit_layers: Sequence[int], max_length: int, config: Any) -> list[int]:
@@ -269,8 +324,14 @@ def build_bert_4(
         return BertMultiExit.from_assets(assets, num_classes, exit_layers, max_length)
     bert = load_bert(pretrained, config)
     layers = _check_layers(exit_layers, max_length, bert.config)
-    source = tokenizer if tokenizer is not None else pretrained
-    loaded = load_tokenizer(source) if source is not None else None
+    source, what = (tokenizer, "tokenizer") if tokenizer is not None else (pretrained, "pretrained")
+    loaded = load_tokenizer(source, what) if source is not None else None
+    if loaded is not None and len(loaded) > bert.config.vocab_size:
+        raise ConfigError(
+            f"model.options.{what}: the tokenizer has {len(loaded)} tokens but the model's "
+            f"vocab_size is {bert.config.vocab_size}: token ids would fall outside the "
+            "embedding; use a matching tokenizer or set model.options.config.vocab_size"
+        )
     return BertMultiExit(
         bert,
         num_classes,
