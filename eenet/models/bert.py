@@ -235,8 +235,12 @@ def bert_config(pretrained: str | None, overrides: dict[str, Any] | None) -> Any
     """`pretrained`'s `BertConfig` (the defaults without it) with `overrides` set; a one-line
     ConfigError naming `model.options.config.<field>` for a field BertConfig does not have, a
     value it refuses, or a weight shape the pretrained weights do not have."""
-    from huggingface_hub.errors import StrictDataclassError
     from transformers import BertConfig
+
+    try:  # huggingface_hub's strict dataclasses (BertConfig with transformers >= 5) refuse values
+        from huggingface_hub.errors import StrictDataclassError
+    except ImportError:  # older versions: a refused value is a TypeError / ValueError
+        StrictDataclassError = TypeError
 
     overrides = dict(overrides or {})
     fields = sorted(k for k in BertConfig().to_dict() if not k.startswith("_"))
