@@ -15,6 +15,7 @@ import torch
 
 from eenet import atomic
 from eenet.checkpoint import save_checkpoint
+from eenet.errors import ArtifactError
 from eenet.models import build_model
 from eenet.models.artifact import save_trained
 from eenet.outputs import ExitOutputs, save_exit_outputs, save_latency
@@ -200,3 +201,32 @@ def test_folder_replacement_leaves_no_old_copy_even_after_a_crash(tmp_path: Path
     with atomic.atomic_directory(target) as tmp:
         (tmp / "index.json").write_text("fourth")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["schedulers"]
+
+
+def test_an_interrupted_model_save_keeps_the_whole_old_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Weights and config.json are swapped in together: a save interrupted after the new
+    weights were written (at the config) leaves the old weights beside the old config."""
+    import eenet.models.artifact
+
+    folder = tmp_path / "model"
+    save_trained(build_model("resnet1d_3", 10, widths=[4, 8, 16], blocks=[1, 1, 1]), folder,
+                 "resnet1d_3", 10, {"widths": [4, 8, 16], "blocks": [1, 1, 1]})
+    old = {p.name: p.read_bytes() for p in folder.iterdir()}
+    wider = build_model("resnet1d_3", 10, widths=[4, 8, 32], blocks=[1, 1, 1])
+    monkeypatch.setattr(eenet.models.artifact, "write_json",
+                        lambda *args, **kwargs: (_ for _ in ()).throw(Interrupted()))
+    with pytest.raises(Interrupted):
+        save_trained(wider, folder, "resnet1d_3", 10, {"widths": [4, 8, 32], "blocks": [1, 1, 1]})
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == old
+    _no_temporaries(tmp_path)
+
+
+def test_a_model_is_not_saved_over_a_folder_of_other_files(tmp_path: Path) -> None:
+    """The model folder is replaced whole, so a folder holding anything else is refused."""
+    (tmp_path / "notes.txt").write_text("keep me")
+    model = build_model("resnet1d_3", 10, widths=[4, 8, 16], blocks=[1, 1, 1])
+    with pytest.raises(ArtifactError, match=r"holds notes.txt besides a trained model"):
+        save_trained(model, tmp_path, "resnet1d_3", 10)
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]

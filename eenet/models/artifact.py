@@ -16,14 +16,13 @@ The protocol, generic over models:
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from eenet.atomic import atomic_directory, write_json, write_with
+from eenet.atomic import atomic_directory, write_json
 from eenet.errors import ArtifactError, ConfigError
 from eenet.jsonio import read_json_object
 from eenet.models import MultiExitModel, build_model
@@ -41,11 +40,12 @@ def save_trained(
     options: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Path:
-    """Write weights (safetensors), the model's assets if any, and config.json (last)."""
+    """Write the artifact folder whole: weights (safetensors), the model's assets if any, and
+    config.json, into a temporary folder swapped in for `directory` at the end (readers see the
+    old model or the new one, never a mix; an interrupted write leaves the old one)."""
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    check_replaceable(directory)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    write_with(directory / WEIGHTS_FILE, lambda tmp: save_file(state, str(tmp)))
     config = {
         "name": name,
         "num_classes": int(num_classes),
@@ -53,15 +53,29 @@ def save_trained(
         "options": options or {},
         **(extra or {}),
     }
-    save_assets = getattr(model, "save_pretrained_assets", None)
-    if callable(save_assets):
-        with atomic_directory(directory / ASSETS_DIR) as tmp:
-            save_assets(tmp)
-        config["assets"] = ASSETS_DIR
-    elif (directory / ASSETS_DIR).is_dir():  # left by an earlier model saved here
-        shutil.rmtree(directory / ASSETS_DIR)
-    write_json(directory / CONFIG_FILE, config)
+    with atomic_directory(directory) as tmp:
+        save_file(state, str(tmp / WEIGHTS_FILE))
+        save_assets = getattr(model, "save_pretrained_assets", None)
+        if callable(save_assets):
+            (tmp / ASSETS_DIR).mkdir()
+            save_assets(tmp / ASSETS_DIR)
+            config["assets"] = ASSETS_DIR
+        write_json(tmp / CONFIG_FILE, config)
     return directory
+
+
+def check_replaceable(directory: Path) -> None:
+    """`directory` is new, empty or a trained model's folder (it is replaced whole); anything
+    else is a one-line ArtifactError, so that no other files are lost."""
+    if directory.exists() and not directory.is_dir():
+        raise ArtifactError(f"{directory}: is a file; give a folder for the trained model")
+    others = sorted(p.name for p in directory.iterdir()
+                    if p.name not in {WEIGHTS_FILE, CONFIG_FILE, ASSETS_DIR}
+                    ) if directory.is_dir() else []
+    if others:
+        raise ArtifactError(f"{directory}: holds {', '.join(others[:3])}"
+                            f"{' ...' if len(others) > 3 else ''} besides a trained model; "
+                            "give a new folder or a trained model's (it is replaced whole)")
 
 
 def _assets_option(directory: Path, config: dict[str, Any]) -> dict[str, Any]:
