@@ -7,7 +7,7 @@ import pytest
 
 from eenet.data import prepare_dataset
 from eenet.data.prepared import PreparedDataset, read_meta, read_split
-from eenet.errors import EENetError
+from eenet.errors import ConfigError, EENetError
 from tests.preset_fixtures import write_ag_news, write_cifar10, write_cifar100, write_sst2
 
 
@@ -302,6 +302,14 @@ def test_text_missing_local_file_names_it_without_every_known_extension(tmp_path
     message = str(err.value)
     assert f"(Unable to find '{folder / 'nope.csv'}'); " in message
     assert "\n" not in message and len(message) < 600
+
+
+def test_text_empty_data_files_is_refused_not_taken_for_the_hub(tmp_path, monkeypatch):
+    """`data_files: {}` read as null went to the hub (offline: an error about the cache)."""
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    with pytest.raises(ConfigError, match=r"^data.options.data_files: empty; give \{split"):
+        prepare_dataset("ag_news", tmp_path / "out", 0, data_files={},
+                        cache_dir=str(tmp_path / "cache"))
 
 
 def test_augmentation_is_a_crop_and_flip_drawn_per_sample_and_epoch(cifar_root, tmp_path):

@@ -101,6 +101,9 @@ def load_text_splits(
     import datasets
     import datasets.exceptions
 
+    if data_files is not None and not data_files:  # {} would quietly mean the hub
+        raise ConfigError("data.options.data_files: empty; give {split: file, ...} or null "
+                          "(local_path or the Hugging Face hub)")
     try:
         if local_path is not None and (Path(local_path) / "dataset_dict.json").is_file():
             return datasets.load_from_disk(str(local_path))
