@@ -304,6 +304,22 @@ def test_text_missing_local_file_names_it_without_every_known_extension(tmp_path
     assert "\n" not in message and len(message) < 600
 
 
+def test_text_unreadable_local_files_are_named_without_hub_advice(tmp_path):
+    """A failure to read the user's own files names them and the layout they need; the advice
+    to fill the Hugging Face cache was beside the point there."""
+    folder = write_ag_news(tmp_path / "ag_news")
+    (folder / "test.csv").write_text("")
+    with pytest.raises(EENetError) as err:
+        prepare_dataset("ag_news", tmp_path / "out", 0, local_path=folder, val_size=10,
+                        cache_dir=str(tmp_path / "cache"))
+    message = str(err.value)
+    assert message.startswith(f"ag_news: could not load the data of data.options.local_path "
+                              f"({folder}) (")
+    assert message.endswith("expected the train and test splits with columns text,label as "
+                            "CSV / JSON lines / parquet files named after the splits")
+    assert "Hugging Face" not in message and "\n" not in message
+
+
 def test_text_empty_data_files_is_refused_not_taken_for_the_hub(tmp_path, monkeypatch):
     """`data_files: {}` read as null went to the hub (offline: an error about the cache)."""
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")

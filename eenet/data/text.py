@@ -77,16 +77,20 @@ def _builder_for(files: dict[str, Any]) -> str:
     return builders.pop()
 
 
+def _file_layout(source: TextSource) -> str:
+    """What local files of `source` must look like."""
+    return (f"expected the {source.train_split} and {source.test_split} splits with columns "
+            f"{source.text_column},label as CSV / JSON lines / parquet files named after the "
+            "splits")
+
+
 def _where_to_put(source: TextSource) -> str:
-    wanted = f"{source.train_split} and {source.test_split}"
     return (
         f"run `datasets.load_dataset({source.hub_id!r}"
         + (f", {source.hub_config!r}" if source.hub_config else "")
         + ")` once with network to fill the Hugging Face cache ($HF_HOME, default "
-        "~/.cache/huggingface), "
-        f"or save the {wanted} splits with columns {source.text_column},label as CSV / JSON "
-        "lines / parquet files named after the splits into a folder and set "
-        "data.options.local_path to it"
+        f"~/.cache/huggingface), or set data.options.local_path to a folder of files "
+        f"({_file_layout(source).removeprefix('expected ')})"
     )
 
 
@@ -104,12 +108,13 @@ def load_text_splits(
     if data_files is not None and not data_files:  # {} would quietly mean the hub
         raise ConfigError("data.options.data_files: empty; give {split: file, ...} or null "
                           "(local_path or the Hugging Face hub)")
+    if local_path is not None and not Path(local_path).is_dir():
+        raise ConfigError(f"data.options.local_path: {local_path} is not a folder; "
+                          f"{_file_layout(source)} in a folder")
     try:
         if local_path is not None and (Path(local_path) / "dataset_dict.json").is_file():
             return datasets.load_from_disk(str(local_path))
         if local_path is not None:
-            if not Path(local_path).is_dir():
-                raise FileNotFoundError(f"data.options.local_path {local_path} is not a folder")
             return datasets.load_dataset(
                 str(local_path), data_files=data_files, cache_dir=cache_dir
             )
@@ -122,6 +127,13 @@ def load_text_splits(
     # ConnectionError and FileNotFoundError are OSErrors; DatasetsError: files that do not
     # parse or whose columns differ; IndexError: a saved split without rows (load_from_disk)
     except (OSError, ValueError, IndexError, datasets.exceptions.DatasetsError) as exc:
+        if local_path is not None or data_files:  # the user's files: no advice on the hub
+            where = f"data.options.local_path ({local_path})" if local_path is not None else (
+                "data.options.data_files")
+            raise EENetError(
+                f"{source.name}: could not load the data of {where} ({_problem(exc)}); "
+                f"{_file_layout(source)}"
+            ) from None
         mode = "offline mode, " if _offline() else ""
         raise EENetError(
             f"{source.name}: could not load the data ({mode}{_problem(exc)}); "
