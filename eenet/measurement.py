@@ -73,10 +73,10 @@ def measure_headline(
 
     `limit` caps the test samples run (0 = the whole split). Every method runs them `rounds`
     times, the methods taking turns within each round (a slow moment of a shared machine then
-    hits each alike), after `warmup` untimed batches each; a call's time is its median over the
-    rounds. `warmup` / `repeats` also drive the profile of each running policy (as in the
-    profile stage). Returns plain data (the measure stage's metrics JSON); `enabled` False
-    returns `{"enabled": False}` and measures nothing.
+    hits each alike), after `warmup` (at least 2) untimed batches each; a call's time is its
+    median over the rounds. `warmup` / `repeats` also drive the profile of each running policy
+    (as in the profile stage). Returns plain data (the measure stage's metrics JSON); `enabled`
+    False returns `{"enabled": False}` and measures nothing.
     """
     if not enabled:
         return {"enabled": False}
