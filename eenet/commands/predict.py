@@ -22,7 +22,7 @@ import torch
 
 from eenet.atomic import write_json
 from eenet.devices import num_threads
-from eenet.errors import ArtifactError, ConfigError, numpy_load_problem
+from eenet.errors import ArtifactError, ConfigError, naming, numpy_load_problem
 from eenet.models.base import MultiExitModel
 from eenet.outputs import checked_labels
 
@@ -201,10 +201,8 @@ def check_policy_fits(policy: FittedPolicy, folder: Path, n_exits: int, num_clas
         raise ArtifactError(f"--policy: {folder} was fitted for {classes} classes, the model "
                             f"has {num_classes}; fit it on this model's exit outputs")
     probe = np.random.default_rng(0).standard_normal((n_exits, 2, num_classes))
-    try:  # anything else that does not fit: decide on two samples of the model's shape
+    with naming("--policy"):  # anything else that does not fit: decide on two samples of it
         decide_checked(policy, log_softmax64(probe.astype(np.float32)), folder, {"dir": "."})
-    except ArtifactError as exc:
-        raise ArtifactError(f"--policy: {exc}") from None
 
 
 def check_out_path(path: str | None) -> Path | None:

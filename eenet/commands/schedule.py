@@ -134,10 +134,8 @@ def parse_settings(items: list[str] | None, methods: list[str]) -> dict[str, dic
             settings.setdefault(method, {})[key] = yaml.safe_load(text)
         except yaml.YAMLError:
             raise ConfigError(f"--set: {item!r}: the value is not valid YAML") from None
-    try:
+    with naming("--set"):
         check_schedulers("schedulers", settings)
-    except ConfigError as exc:
-        raise ConfigError(f"--set: {exc}") from None
     return settings
 
 

@@ -20,6 +20,8 @@ from eenet.errors import EENetError
 DEFAULT_ROOT = "data/raw"
 # the options prepare_cifar10 / prepare_cifar100 pass on to prepare_cifar, with their types
 OPTIONS = {"root": str, "val_size": int, "download": bool, "checksums": bool}
+# what torchvision raises on a corrupt or foreign batch file (checksums off)
+CORRUPT_BATCH = (pickle.UnpicklingError, EOFError, KeyError, TypeError, IndexError)
 
 
 def _dataset_class(name: str, checksums: bool) -> type:
@@ -45,14 +47,13 @@ def _load(name: str, root: Path, download: bool, checksums: bool) -> tuple[Any, 
     cls = _dataset_class(name, checksums)
     try:
         return cls(str(root), train=True, download=download), cls(str(root), train=False)
-    except (OSError, RuntimeError, ValueError, pickle.UnpicklingError, EOFError, KeyError,
-            TypeError, IndexError) as exc:  # the last five: a corrupt or foreign batch file
+    except (OSError, RuntimeError, ValueError, *CORRUPT_BATCH) as exc:
         folder = root / cls.base_folder
         if not folder.is_dir() and not download:
             reason = "folder not found and download=False"
         elif folder.is_dir() and isinstance(exc, RuntimeError):
             reason = "files missing or failing torchvision's checksums"
-        elif isinstance(exc, (pickle.UnpicklingError, EOFError, KeyError, TypeError, IndexError)):
+        elif isinstance(exc, CORRUPT_BATCH):
             problem = f"missing entry {exc}" if isinstance(exc, KeyError) else (
                 " ".join(str(exc).split()) or type(exc).__name__)
             reason = f"a batch file is corrupt or not in CIFAR's format: {problem}"

@@ -243,14 +243,13 @@ def bert_config(pretrained: str | None, overrides: dict[str, Any] | None) -> Any
         StrictDataclassError = TypeError
 
     overrides = dict(overrides or {})
-    fields = sorted(k for k in BertConfig().to_dict() if not k.startswith("_"))
+    config = BertConfig()
+    fields = sorted(k for k in config.to_dict() if not k.startswith("_"))
     unknown = sorted(set(overrides) - set(fields))
     if unknown:
         raise ConfigError(f"model.options.config.{unknown[0]}: not a BertConfig field; "
                           f"allowed: {', '.join(fields)}")
-    if pretrained is None:
-        config = BertConfig()
-    else:
+    if pretrained is not None:
         try:
             config = BertConfig.from_pretrained(pretrained)
         except (OSError, ValueError) as exc:
