@@ -17,33 +17,37 @@ from eenet.errors import ConfigError
 AUTO_SWEEP_POINTS = 12
 
 
-def feasible_range(costs: np.ndarray, percent: bool = False) -> str:
-    """'feasible range: <first exit's cost> to <full model's cost> ms/sample' for errors, and
-    ', or 0% to 100%' where the relative form is accepted too."""
-    text = f"feasible range: {float(costs[0]):.4g} to {float(costs[-1]):.4g} ms/sample"
+def feasible_range(costs: np.ndarray, percent: bool = False, unit: str = "ms") -> str:
+    """'feasible range: <first exit's cost> to <full model's cost> ms/sample' (costs in `unit`)
+    for errors, and ', or 0% to 100%' where the relative form is accepted too."""
+    text = f"feasible range: {float(costs[0]):.4g} to {float(costs[-1]):.4g} {unit}/sample"
     return f"{text}, or 0% to 100%" if percent else text
 
 
 def check_budget_ms(
-    value: float, costs: np.ndarray, param: str = "budget", percent: bool = False
+    value: float, costs: np.ndarray, param: str = "budget", percent: bool = False,
+    unit: str = "ms",
 ) -> float:
-    """`value` (ms/sample) if it is finite and not below the first exit's cost; otherwise a
-    one-line ConfigError naming `param` and the feasible range."""
+    """`value` (ms/sample, or `unit`) if it is finite and not below the first exit's cost;
+    otherwise a one-line ConfigError naming `param` and the feasible range."""
     if not np.isfinite(value):
-        raise ConfigError(f"{param}: {value} is not a finite number of ms/sample; "
-                          f"{feasible_range(costs, percent)}")
+        raise ConfigError(f"{param}: {value} is not a finite number of {unit}/sample; "
+                          f"{feasible_range(costs, percent, unit)}")
     if value < float(costs[0]) * (1 - 1e-9):
-        raise ConfigError(f"{param}: {value:.4g} ms/sample is below the first exit's cost; "
-                          f"{feasible_range(costs, percent)}")
+        raise ConfigError(f"{param}: {value:.4g} {unit}/sample is below the first exit's cost; "
+                          f"{feasible_range(costs, percent, unit)}")
     return value
 
 
-def resolve_budget(spec: float | int | str, costs: np.ndarray, param: str = "budget") -> float:
-    """Budget in ms/sample; raise ConfigError if it is malformed or below the first exit's cost."""
+def resolve_budget(
+    spec: float | int | str, costs: np.ndarray, param: str = "budget", unit: str = "ms"
+) -> float:
+    """Budget in ms/sample (or the costs' `unit`); raise ConfigError if it is malformed or below
+    the first exit's cost."""
     costs = np.asarray(costs, dtype=np.float64)
     lo, hi = float(costs[0]), float(costs[-1])
     if isinstance(spec, bool):
-        raise ConfigError(f"{param}: expected ms/sample or 'N%', got {spec!r}")
+        raise ConfigError(f"{param}: expected {unit}/sample or 'N%', got {spec!r}")
     if isinstance(spec, str):
         text = spec.strip()
         if text.endswith("%"):
@@ -53,14 +57,14 @@ def resolve_budget(spec: float | int | str, costs: np.ndarray, param: str = "bud
                 raise ConfigError(f"{param}: {spec!r} is not a percentage like '50%'") from None
             if not 0.0 <= fraction <= 1.0:
                 raise ConfigError(f"{param}: {spec!r} is outside 0%..100%; "
-                                  f"{feasible_range(costs, percent=True)}")
+                                  f"{feasible_range(costs, True, unit)}")
             # 100% is the full model's cost itself (lo + (hi - lo) can miss it by a rounding)
             return hi if fraction == 1.0 else lo + fraction * (hi - lo)
         try:
             spec = float(text)
         except ValueError:
-            raise ConfigError(f"{param}: expected ms/sample or 'N%', got {spec!r}") from None
-    return check_budget_ms(float(spec), costs, param, percent=True)
+            raise ConfigError(f"{param}: expected {unit}/sample or 'N%', got {spec!r}") from None
+    return check_budget_ms(float(spec), costs, param, percent=True, unit=unit)
 
 
 def resolve_sweep(

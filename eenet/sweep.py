@@ -22,6 +22,7 @@ from eenet.evaluation import ORACLE, ORACLE_RULE, evaluate_exits, oracle_exits
 from eenet.jsonio import read_json_object
 from eenet.outputs import ExitOutputs, check_compatible, is_real_number
 from eenet.schedulers import available_methods, fit_policy, load_policy
+from eenet.schedulers.base import DEFAULT_COST_UNIT, cost_unit_problem
 
 INDEX_FILE = "index.json"
 
@@ -127,6 +128,9 @@ def _index_problem(index: Mapping[str, Any]) -> str | None:
     costs = index["costs_ms"]
     if not isinstance(costs, list) or not costs or not all(is_real_number(c) for c in costs):
         return f"costs_ms must be a list of numbers, got {costs!r}"
+    unit_problem = cost_unit_problem(index.get("cost_unit", DEFAULT_COST_UNIT))
+    if unit_problem:
+        return f"cost_unit {unit_problem}"
     entries = index["entries"]
     if not isinstance(entries, list) or not entries:
         return "entries must be a non-empty list of fitted schedulers"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -244,6 +245,30 @@ def test_policies_saved_by_schedule_run_in_predict(workspace, tmp_path, capsys) 
         want = load_policy(policy_dir).decide(workspace["test"].log_probs())
         assert report["exits"] == want.tolist()
         assert report["summary"]["exit_fractions"] == pytest.approx(row["exit_fractions"])
+
+
+def test_predict_summary_says_the_policys_cost_unit(workspace, tmp_path, capsys) -> None:
+    """A policy fitted on costs in MFLOPs (`eenet schedule --cost-unit MFLOPs`): the summary
+    gives its budget and plan in MFLOPs, and only the measured time in ms."""
+    from eenet.outputs import save_exit_outputs
+
+    save_exit_outputs(tmp_path / "val.npz", workspace["val"])
+    save_exit_outputs(tmp_path / "test.npz", workspace["test"])
+    assert main(["schedule", "--val", str(tmp_path / "val.npz"), "--test",
+                 str(tmp_path / "test.npz"), "--costs", ",".join(map(str, COSTS)),
+                 "--method", "maxprob", "--budgets", "1.8", "--cost-unit", "MFLOPs",
+                 "--save", str(tmp_path / "fitted")]) == 0
+    capsys.readouterr()
+    base = ["predict", "--model", str(workspace["root"] / "model"), "--data",
+            str(workspace["data"]), "--device", "cpu", "--policy"]
+    assert main([*base, str(tmp_path / "fitted")]) == 2
+    assert "(maxprob at 1.8 MFLOPs/sample;" in capsys.readouterr().err
+    assert main([*base, str(tmp_path / "fitted" / "maxprob" / "00")]) == 0
+    line = capsys.readouterr().out
+    assert "maxprob @ 1.8 MFLOPs: " in line and " ms/sample measured on cpu" in line
+    assert re.search(r"; planned [0-9.]+ MFLOPs/sample\)$", line.strip()), line
+    assert main([*base, str(tmp_path / "fitted" / "maxprob" / "00"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["summary"]["cost_unit"] == "MFLOPs"
 
 
 def test_predict_cli_names_the_policies_of_a_schedulers_folder(workspace, tmp_path,

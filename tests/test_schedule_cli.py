@@ -100,6 +100,13 @@ def test_table_output_with_json_or_list_costs(files, costs, methods):
         (["--method", "eenet", "--set", "eenet.fixed_extra_ms={entropy: [0.1, 0.2]}"],
          "--set: schedulers.eenet.fixed_extra_ms: expected {{score: 3 finite values >= 0}}"),
         (["--seed", "-1"], "--seed: must be an integer from 0 to 4294967295, got -1"),
+        (["--cost-unit", ""], "--cost-unit: must be a unit's name such as ms, s or MFLOPs"),
+        (["--cost-unit", "giga flops"], "--cost-unit: must be one word of at most 16 printable"),
+        (["--costs", "latency.json", "--cost-unit", "MFLOPs"],
+         "--cost-unit: {files}/latency.json is a latency table, in ms; got 'MFLOPs'"),
+        (["--cost-unit", "MFLOPs", "--budgets", "0.5"],
+         "--budgets: 0.5 MFLOPs/sample is below the first exit's cost; feasible range: 1 to 3 "
+         "MFLOPs/sample"),
     ],
 )
 def test_bad_inputs_give_one_line_errors(files, args, message):
@@ -107,7 +114,8 @@ def test_bad_inputs_give_one_line_errors(files, args, message):
         "--val": str(files / "val.npz"), "--test": str(files / "test.npz"),
         "--costs": "1,2,3", "--method": "maxprob", "--budgets": "2.0",
     }  # fmt: skip
-    given = {key: str(files / value) if value.endswith(".npz") and value != "missing.npz"
+    given = {key: str(files / value) if value.endswith((".npz", ".json"))
+             and value != "missing.npz"
              else value for key, value in zip(args[::2], args[1::2], strict=False)}
     base.update(given)
     proc = _run(*[x for kv in base.items() for x in kv])
@@ -311,3 +319,44 @@ def test_auto_budgets_of_a_single_exit_model_are_one_point(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert [(r["method"], r["budget"]) for r in json.loads(proc.stdout)] == [
         ("maxprob", 4.0), ("oracle", 4.0)]
+
+
+def test_cost_unit_labels_the_table_and_the_saved_policies(files, tmp_path):
+    """Costs in another unit (MFLOPs) fit the same policies; the table, the notes and the saved
+    policies say the unit instead of ms, and `eenet predict` reads it back."""
+    from eenet.schedulers import load_policy
+    from eenet.sweep import read_index
+
+    args = ("--costs", "1,2,3", "--method", "maxprob,entropy", "--budgets", "1.5,3")
+    plain = _run_on(files, *args, "--json")
+    proc = _run_on(files, *args, "--cost-unit", "MFLOPs", "--save", str(tmp_path / "fitted"))
+    assert proc.returncode == 0, proc.stderr
+    header = proc.stdout.splitlines()[0].split()
+    assert header[2:7] == ["test", "acc", "%", "test", "MFLOPs"] and "ms" not in header
+    assert "--budgets 3 MFLOPs/sample is at or above the last exit's cost (3 MFLOPs)" in proc.stderr
+    rows = proc.stdout.splitlines()[2:6]
+    for row, want in zip(rows, json.loads(plain.stdout), strict=True):
+        assert float(row.split()[2]) == pytest.approx(want["test_accuracy"], abs=0.005)
+    assert read_index(tmp_path / "fitted")["cost_unit"] == "MFLOPs"
+    policy = load_policy(tmp_path / "fitted" / "entropy" / "00")
+    assert policy.cost_unit == "MFLOPs"
+    saved = json.loads((tmp_path / "fitted" / "entropy" / "00" / "policy.json").read_text())
+    assert saved["cost_unit"] == "MFLOPs"
+
+
+def test_a_policy_in_ms_is_saved_as_before(files, tmp_path):
+    """The default unit is the contract's (ms): policy files do not spell it (the pipeline's
+    stay as they were), and load back in ms."""
+    from eenet.schedulers import load_policy
+
+    proc = _run_on(files, "--costs", "1,2,3", "--method", "maxprob", "--budgets", "2",
+                   "--save", str(tmp_path / "fitted"))
+    assert proc.returncode == 0, proc.stderr
+    folder = tmp_path / "fitted" / "maxprob" / "00"
+    assert "cost_unit" not in json.loads((folder / "policy.json").read_text())
+    assert load_policy(folder).cost_unit == "ms"
+    (folder / "policy.json").write_text(json.dumps(
+        {**json.loads((folder / "policy.json").read_text()), "cost_unit": ["ms"]}))
+    with pytest.raises(Exception, match="malformed fitted scheduler .*cost_unit must be a "
+                                        "unit's name"):
+        load_policy(folder)

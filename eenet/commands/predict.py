@@ -25,6 +25,7 @@ from eenet.devices import num_threads
 from eenet.errors import ArtifactError, ConfigError, naming, numpy_load_problem
 from eenet.models.base import MultiExitModel
 from eenet.outputs import checked_labels
+from eenet.schedulers.base import DEFAULT_COST_UNIT
 
 if TYPE_CHECKING:
     from eenet.runtime import EarlyExitPredictor, EarlyExitResult
@@ -135,13 +136,14 @@ def check_policy_dir(path: str) -> Path:
     if (folder / POLICY_FILE).is_file() or not folder.is_dir():
         return folder
     if (folder / INDEX_FILE).is_file():
-        entries = read_index(folder)["entries"]
+        index = read_index(folder)
+        entries, unit = index["entries"], index.get("cost_unit", DEFAULT_COST_UNIT)
         if entries:
             first = entries[0]
             raise ConfigError(
                 f"--policy: {folder} is a folder of {len(entries)} fitted schedulers; give one "
                 f"of them, e.g. {folder / first['dir']} ({first['method']} at "
-                f"{float(first['budget_ms']):.4g} ms/sample; all are listed in "
+                f"{float(first['budget_ms']):.4g} {unit}/sample; all are listed in "
                 f"{folder / INDEX_FILE})")
     inside = sorted(p.parent.name for p in folder.glob(f"*/{POLICY_FILE}"))
     if inside:
@@ -242,7 +244,8 @@ def check_args(args: argparse.Namespace) -> Path | None:
 
 
 def planned_ms(policy: FittedPolicy, exits: np.ndarray) -> float | None:
-    """Mean ms/sample the policy's plan charges for these exits (None: saved without it)."""
+    """Mean ms/sample (or the policy's cost unit) the policy's plan charges for these exits
+    (None: saved without it)."""
     if not policy.planned_costs or not exits.size:
         return None
     return float(np.asarray(policy.planned_costs, dtype=np.float64)[exits].mean())
@@ -274,6 +277,7 @@ def handle(args: argparse.Namespace) -> int:
         "samples": result.n_samples,
         "method": policy.method,
         "budget_ms": policy.budget_ms,
+        "cost_unit": policy.cost_unit,
         "exit_fractions": fractions.tolist(),
         "accuracy": result.accuracy() if has_labels else None,
         "measured_ms_per_sample": 1000.0 * result.seconds / result.n_samples,
@@ -322,11 +326,16 @@ def summary_line(summary: dict[str, Any], fractions: np.ndarray) -> str:
     accuracy = summary["accuracy"]
     planned = summary["planned_ms_per_sample"]
     threads = summary["threads"]
+    unit = summary["cost_unit"]
+    # a plan in ms compares with the measured time; one in another unit (MFLOPs) does not
+    plan = (f"; planned {planned:.4f} at the profiled batch size" if unit == DEFAULT_COST_UNIT
+            else f"; planned {planned:.4g} {unit}/sample")
     return (
-        f"{summary['samples']} samples, {summary['method']} @ {summary['budget_ms']:g} ms: exit "
+        f"{summary['samples']} samples, {summary['method']} @ {summary['budget_ms']:g} {unit}: "
+        "exit "
         f"fractions {np.round(fractions, 3).tolist()}"
         f"{'' if accuracy is None else f', accuracy {accuracy:.2f} %'}, "
         f"{summary['measured_ms_per_sample']:.4f} ms/sample measured on {summary['device']} "
         f"(batch {summary['batch_size']}, {threads} thread{'s' if threads != 1 else ''}"
-        f"{'' if planned is None else f'; planned {planned:.4f} at the profiled batch size'})"
+        f"{'' if planned is None else plan})"
     )

@@ -1,7 +1,8 @@
 """`eenet schedule`: fit exit policies on anyone's validation outputs, report on test.
 
     eenet schedule --val VAL.npz --test TEST.npz --costs COSTS --method eenet,maxprob \\
-        --budgets 1.5,2.0,2.5 [--json] [--seed N] [--set eenet.hidden=64] [--save DIR]
+        --budgets 1.5,2.0,2.5 [--json] [--seed N] [--set eenet.hidden=64] [--save DIR] \\
+        [--cost-unit MFLOPs]
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from eenet.errors import ArtifactError, ConfigError, naming, unknown_name
 from eenet.evaluation import ORACLE, check_split_pair, evaluate_sweep, fit_sweep
 from eenet.outputs import load_costs, load_exit_outputs
 from eenet.schedulers import available_methods
-from eenet.schedulers.base import FittedPolicy
+from eenet.schedulers.base import DEFAULT_COST_UNIT, FittedPolicy, cost_unit_problem
 from eenet.schedulers.plans import no_early_exit_note
 from eenet.sweep import INDEX_FILE, save_policies
 
@@ -54,7 +55,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--costs",
         required=True,
-        help="cumulative per-exit ms: latency .json, one-column .csv, or a list like 1,2,3.5",
+        help="cumulative per-exit costs, ms unless --cost-unit: latency .json, one-column .csv, "
+        "or a list like 1,2,3.5",
     )
     parser.add_argument(
         "--method", default="eenet", help=f"one or a comma list of: {allowed} (default eenet)"
@@ -62,8 +64,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--budgets",
         required=True,
-        help="comma list of budgets in ms/sample (or N%% of the range from the first exit's "
-        "cost to the last's), or 'auto': 12 budgets over that range",
+        help="comma list of budgets in ms/sample or --cost-unit (or N%% of the range from the "
+        "first exit's cost to the last's), or 'auto': 12 budgets over that range",
     )
     parser.add_argument(
         "--json", action="store_true", help="print a JSON list, one object per method and budget"
@@ -75,6 +77,13 @@ def register(subparsers: Any) -> None:
         metavar="METHOD.KEY=VALUE",
         help="a method's setting, as params.yaml's schedulers.<method> (VALUE read as YAML; "
         "repeatable), e.g. --set eenet.hidden=64",
+    )
+    parser.add_argument(
+        "--cost-unit",
+        default=DEFAULT_COST_UNIT,
+        metavar="UNIT",
+        help="the unit of --costs and --budgets, for the table and saved policies (default ms, "
+        "a latency .json's; e.g. MFLOPs or s: the policies do not depend on it)",
     )
     parser.add_argument(
         "--save",
@@ -102,18 +111,20 @@ def is_auto(text: str) -> bool:
     return text.strip().lower() == AUTO
 
 
-def parse_budgets(text: str, costs: Any) -> list[float]:
-    """Comma list of budgets (ms/sample or 'N%'), each checked against the feasible range, or
-    'auto': the pipeline's sweep over the feasible range, first exit's cost to the last's."""
+def parse_budgets(text: str, costs: Any, unit: str = DEFAULT_COST_UNIT) -> list[float]:
+    """Comma list of budgets (ms/sample, or the costs' `unit`, or 'N%'), each checked against
+    the feasible range, or 'auto': the pipeline's sweep over the feasible range, first exit's
+    cost to the last's."""
     if is_auto(text):
         return resolve_sweep(AUTO, costs, "--budgets")
     parts = [b.strip() for b in text.split(",")]
     if not any(parts):
-        raise ConfigError("--budgets: expected a comma list of ms/sample values, got nothing")
+        raise ConfigError(f"--budgets: expected a comma list of {unit}/sample values, got "
+                          "nothing")
     if not all(parts):
         raise ConfigError(f"--budgets: {text!r} has an empty item; expected a comma list like "
                           "1.5,2.0,2.5")
-    values = [resolve_budget(b, costs, "--budgets") for b in parts]
+    values = [resolve_budget(b, costs, "--budgets", unit) for b in parts]
     return list(dict.fromkeys(values))
 
 
@@ -139,11 +150,24 @@ def parse_settings(items: list[str] | None, methods: list[str]) -> dict[str, dic
     return settings
 
 
-def format_table(rows: list[dict[str, Any]]) -> str:
-    """A readable table, one line per (method, budget)."""
+def check_cost_unit(unit: str, costs_spec: str) -> str:
+    """--cost-unit: a short word; a latency .json's costs are ms, so it must be ms with one."""
+    problem = cost_unit_problem(unit)
+    if problem:
+        raise ConfigError(f"--cost-unit: {problem}")
+    if unit != DEFAULT_COST_UNIT and Path(costs_spec).suffix.lower() == ".json":
+        raise ConfigError(f"--cost-unit: {costs_spec} is a latency table, in "
+                          f"{DEFAULT_COST_UNIT}; got {unit!r} (leave --cost-unit out)")
+    return unit
+
+
+def format_table(rows: list[dict[str, Any]], unit: str = DEFAULT_COST_UNIT) -> str:
+    """A readable table, one line per (method, budget), costs in `unit`."""
     width = 7 * max((len(r["exit_fractions"]) for r in rows), default=1)  # fractions column
+    cost = max(8, len(f"test {unit}"))  # the cost columns' width
     header = (
-        f"{'method':<10} {'budget':>8} {'test acc %':>10} {'test ms':>8} {'val ms':>8} "
+        f"{'method':<10} {'budget':>8} {'test acc %':>10} {'test ' + unit:>{cost}} "
+        f"{'val ' + unit:>{cost}} "
         f"{'fit s':>6}  {'exit fractions (test)':<{width}} rule"
     )
     lines = [header, "-" * len(header)]
@@ -151,9 +175,9 @@ def format_table(rows: list[dict[str, Any]]) -> str:
         name = r["method"] + ("*" if r.get("upper_bound") else "")
         fractions = " ".join(f"{f:.3f}" for f in r["exit_fractions"])
         lines.append(
-            f"{name:<10} {r['budget']:>8.4g} {r['test_accuracy']:>10.2f} {r['test_cost']:>8.4g} "
-            f"{r['val_cost']:>8.4g} {r['fit_seconds']:>6.2f}  {fractions:<{width}} "
-            f"{r['rule']}"
+            f"{name:<10} {r['budget']:>8.4g} {r['test_accuracy']:>10.2f} "
+            f"{r['test_cost']:>{cost}.4g} {r['val_cost']:>{cost}.4g} "
+            f"{r['fit_seconds']:>6.2f}  {fractions:<{width}} {r['rule']}"
         )
     if any(r.get("upper_bound") for r in rows):
         lines.append("* oracle: upper bound that uses the labels; not a policy")
@@ -241,15 +265,21 @@ def save_fitted(
     costs: np.ndarray,
     n_classes: int,
     seed: int,
+    unit: str = DEFAULT_COST_UNIT,
 ) -> None:
     """The fitted policies (not the oracle, which is no policy) as a schedulers folder;
-    the first budget is its headline."""
+    the first budget is its headline; costs in `unit` (recorded in the index, and in each
+    policy where it is not ms)."""
+    for policies in fitted.values():
+        for policy in policies:
+            if policy is not None:
+                policy.cost_unit = unit
     items = [{"method": method, "budget_ms": budget, "policy": policy}
              for method, policies in fitted.items()
              for budget, policy in zip(budgets, policies, strict=True) if policy is not None]
     index = {"budget": budgets[0], "headline_ms": budgets[0], "sweep_ms": budgets,
              "costs_ms": [float(c) for c in costs], "n_classes": n_classes, "seed": seed,
-             "fitted_by": "eenet schedule"}
+             "fitted_by": "eenet schedule", "cost_unit": unit}
     try:
         save_policies(path, items, index)
     except OSError as exc:
@@ -261,13 +291,14 @@ def handler(args: argparse.Namespace) -> int:
     check_seed("--seed", args.seed)
     methods = parse_methods(args.method)
     settings = parse_settings(args.set, methods)
+    unit = check_cost_unit(args.cost_unit, args.costs)
     costs = load_costs(args.costs, "--costs")
     if EENET in settings:  # imports torch: only when EENet is fitted
         from eenet.schedulers.eenet.settings import check_exit_counts
 
         with naming("--set"):
             check_exit_counts(settings[EENET], costs)
-    budgets = parse_budgets(args.budgets, costs)
+    budgets = parse_budgets(args.budgets, costs, unit)
     with naming("--val"):
         val = load_exit_outputs(args.val)
     with naming("--test"):
@@ -280,7 +311,7 @@ def handler(args: argparse.Namespace) -> int:
                               "that uses the labels); add a fitted method: "
                               f"{', '.join(available_methods())}")
     for budget in [] if is_auto(args.budgets) else budgets:
-        note = no_early_exit_note(costs, budget, "--budgets")
+        note = no_early_exit_note(costs, budget, "--budgets", unit)
         if note:
             print(note, file=sys.stderr)
     budgets, fitted = fit_sweep(val, costs, methods, budgets, settings, seed=args.seed)
@@ -289,9 +320,9 @@ def handler(args: argparse.Namespace) -> int:
     if note:
         print(note, file=sys.stderr)
     if args.save:
-        save_fitted(args.save, fitted, budgets, costs, val.n_classes, args.seed)
+        save_fitted(args.save, fitted, budgets, costs, val.n_classes, args.seed, unit)
     if args.json:
         print(json.dumps([{k: r[k] for k in JSON_KEYS} for r in rows], indent=2))
     else:
-        print(format_table(rows))
+        print(format_table(rows, unit))
     return 0

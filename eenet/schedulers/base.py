@@ -23,6 +23,9 @@ from eenet.jsonio import read_json_object
 from eenet.outputs import ExitOutputs
 
 POLICY_FILE = "policy.json"
+# the costs contract's unit (latency tables are ms/sample); `eenet schedule` takes others
+DEFAULT_COST_UNIT = "ms"
+MAX_UNIT_LENGTH = 16
 
 
 def tie_uniforms(indices: np.ndarray, k: int) -> np.ndarray:
@@ -135,6 +138,17 @@ def resolve_settings(
     return {**defaults, **settings}
 
 
+def cost_unit_problem(unit: Any) -> str | None:
+    """What makes `unit` unusable as a cost unit's name (a short word such as ms, s, MFLOPs),
+    or None."""
+    if not isinstance(unit, str) or not unit.strip():
+        return f"must be a unit's name such as ms, s or MFLOPs, got {unit!r}"
+    if len(unit) > MAX_UNIT_LENGTH or not unit.isprintable() or any(c.isspace() for c in unit):
+        return (f"must be one word of at most {MAX_UNIT_LENGTH} printable characters (e.g. ms, "
+                f"s, MFLOPs), got {unit!r}")
+    return None
+
+
 def json_number(value: float) -> float | str:
     """`value` for strict JSON: a finite float as is, an infinity or NaN as the text float()
     reads back ("inf", "-inf", "nan"; JSON has no such numbers, jq and JavaScript refuse
@@ -160,6 +174,8 @@ class FittedPolicy(ABC):
     # per exit, the share of samples tied exactly at its threshold that leave there (see
     # `thresholds_from_plan`); empty: all of them, as everywhere without a tie to split
     tie_shares: list[float] = field(default_factory=list)
+    # the unit of the budget and costs (`eenet schedule --cost-unit`); the pipeline's is ms
+    cost_unit: str = DEFAULT_COST_UNIT
 
     # True when `scores` does not depend on what was fitted (heuristics): callers may cache
     fixed_scores: ClassVar[bool] = False
@@ -246,6 +262,8 @@ class FittedPolicy(ABC):
             "settings": self.settings,
             "planned_costs_ms": list(self.planned_costs),
             "tie_shares": list(self.tie_shares),
+            # only another unit is written: a policy file without one is in ms, as before
+            **({"cost_unit": self.cost_unit} if self.cost_unit != DEFAULT_COST_UNIT else {}),
         }
 
     def save(self, directory: str | os.PathLike) -> Path:
@@ -269,6 +287,10 @@ class FittedPolicy(ABC):
         if planned and len(planned) != len(meta["thresholds"]):
             raise ValueError(f"planned_costs_ms needs one cost per exit "
                              f"({len(meta['thresholds'])}) or none, got {planned}")
+        unit = meta.get("cost_unit", DEFAULT_COST_UNIT)
+        problem = cost_unit_problem(unit)
+        if problem:
+            raise ValueError(f"cost_unit {problem}")
         return cls(
             method=meta["method"],
             budget_ms=float(meta["budget_ms"]),
@@ -279,6 +301,7 @@ class FittedPolicy(ABC):
             settings=dict(meta.get("settings", {})),
             planned_costs=planned,
             tie_shares=shares,
+            cost_unit=unit,
         )
 
 

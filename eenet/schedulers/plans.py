@@ -32,13 +32,15 @@ def no_early_exit(costs: np.ndarray, budget_ms: float) -> bool:
     return float(budget_ms) >= float(np.asarray(costs)[-1])
 
 
-def no_early_exit_note(costs: np.ndarray, budget_ms: float, name: str) -> str | None:
-    """The note for a budget (`name`: the parameter that gave it) at or above the last exit's
-    cost; None for a budget that needs early exit."""
+def no_early_exit_note(
+    costs: np.ndarray, budget_ms: float, name: str, unit: str = "ms"
+) -> str | None:
+    """The note for a budget (`name`: the parameter that gave it; costs in `unit`) at or above
+    the last exit's cost; None for a budget that needs early exit."""
     if not no_early_exit(costs, budget_ms):
         return None
-    return (f"note: {name} {budget_ms:.4g} ms/sample is at or above the last exit's cost "
-            f"({float(np.asarray(costs)[-1]):.4g} ms): no early exit is needed, every method "
+    return (f"note: {name} {budget_ms:.4g} {unit}/sample is at or above the last exit's cost "
+            f"({float(np.asarray(costs)[-1]):.4g} {unit}): no early exit is needed, every method "
             "sends all samples to the last exit")
 
 
