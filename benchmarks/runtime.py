@@ -19,7 +19,7 @@ Prints figures; asserts nothing.
 
 Usage (from the repository root, after `dvc repro`):
     python -m benchmarks.runtime [--model artifacts/model] [--latency artifacts/latency.json]
-        [--schedulers artifacts/schedulers] [--data data/mnist1d] [--method eenet]
+        [--schedulers artifacts/schedulers] [--data data/mnist1d] [--method eenet[,maxprob]]
 """
 
 from __future__ import annotations
@@ -136,7 +136,9 @@ def main() -> None:
     parser.add_argument("--schedulers", default="artifacts/schedulers")
     parser.add_argument("--data", default="data/mnist1d")
     parser.add_argument("--split", default="test")
-    parser.add_argument("--method", default="eenet")
+    parser.add_argument("--method", default="eenet",
+                        help="a method, or a comma list measured one after another in this run "
+                             "(e.g. eenet,maxprob: their ratios then share the machine's state)")
     parser.add_argument("--budgets", type=float, nargs="*", help="ms; default 25/50/75 %% of sweep")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=None, help="default: the profile's")
@@ -171,17 +173,19 @@ def main() -> None:
               f"cumulative ms/sample {np.round(costs, 4).tolist()}")
         full = {bs: run_full(model, data, device) for bs, data in runs.items()}  # accuracy
         rows = []
-        for entry in pick_entries(index, args.method, args.budgets):
+        methods = [m.strip() for m in args.method.split(",") if m.strip()]
+        picked = [(m, e) for m in methods for e in pick_entries(index, m, args.budgets)]
+        for method, entry in picked:
             policy = load_policy(Path(args.schedulers) / entry["dir"])
             predictor = EarlyExitPredictor(model, policy, device=str(device))
             simulated = policy.decide(test.log_probs())
             for bs, data in runs.items():
                 row = measure_row(model, policy, predictor, data, device, bs, args)
-                row.update(method=args.method, budget=entry["budget_ms"], bs=bs,
+                row.update(method=method, budget=entry["budget_ms"], bs=bs,
                            acc_full=full[bs][1], costs=policy.cost_table(costs),
                            sim_ok=bool((row["result"].exits == simulated[:row["n"]]).all()))
                 if bs > 1:
-                    print_steps(args.method, entry["budget_ms"], row["sizes"], row["call_ms"])
+                    print_steps(method, entry["budget_ms"], row["sizes"], row["call_ms"])
                 rows.append(format_row(row))
         print(HEADER)
         print("\n".join(rows))
