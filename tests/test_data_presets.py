@@ -262,6 +262,9 @@ def _unfit_ag_news(folder, kind):
         rows[0] = ["text", "category"]
     elif kind == "class names":
         rows[1:] = [[text, names[int(label)]] for text, label in rows[1:]]
+    elif kind == "an empty test file":
+        (folder / "test.csv").write_text("")
+        return folder
     else:  # "an empty label cell"
         rows[5][1] = ""
     with open(folder / "train.csv", "w", newline="") as fh:
@@ -277,17 +280,21 @@ def _unfit_ag_news(folder, kind):
                             "Sports, Business, Sci/Tech), got None"),
     ("saved, test filtered to nothing", "split 'test' is empty"),
     ("saved, test without rows", "is a split empty?"),
+    ("an empty test file", "data.options.local_path: {local}/test.csv is empty (0 bytes); "
+                           "expected the train and test splits"),
 ])
 def test_text_local_data_that_does_not_fit_is_a_one_line_error(tmp_path, kind, reason):
     """Local splits whose columns differ, labels that are class names or empty cells, and an
     empty saved split were tracebacks (DatasetGenerationCastError, int() of a name or of None,
-    an IndexError in load_from_disk), or were written (an empty test split)."""
+    an IndexError in load_from_disk), or were written (an empty test split); an empty file's
+    reason was `datasets`' "No columns to parse from file"."""
     local = _unfit_ag_news(tmp_path / "ag_news", kind)
     with pytest.raises(EENetError) as err:
         prepare_dataset("ag_news", tmp_path / "out", 0, local_path=local, val_size=10,
                         cache_dir=str(tmp_path / "cache"))
     message = str(err.value)
-    assert reason in message and "\n" not in message and message.startswith("ag_news: ")
+    assert reason.format(local=local) in message and "\n" not in message
+    assert message.startswith("ag_news: ")
 
 
 def test_text_missing_local_file_names_it_without_every_known_extension(tmp_path):
@@ -308,7 +315,7 @@ def test_text_unreadable_local_files_are_named_without_hub_advice(tmp_path):
     """A failure to read the user's own files names them and the layout they need; the advice
     to fill the Hugging Face cache was beside the point there."""
     folder = write_ag_news(tmp_path / "ag_news")
-    (folder / "test.csv").write_text("")
+    (folder / "test.csv").write_text('text,label\n"a text whose quote never closes,1\n')
     with pytest.raises(EENetError) as err:
         prepare_dataset("ag_news", tmp_path / "out", 0, local_path=folder, val_size=10,
                         cache_dir=str(tmp_path / "cache"))

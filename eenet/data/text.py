@@ -111,6 +111,11 @@ def load_text_splits(
     if local_path is not None and not Path(local_path).is_dir():
         raise ConfigError(f"data.options.local_path: {local_path} is not a folder; "
                           f"{_file_layout(source)} in a folder")
+    empty = _empty_files(local_path, data_files)
+    if empty:
+        where = "data.options.local_path" if local_path is not None else "data.options.data_files"
+        raise EENetError(f"{source.name}: {where}: {empty[0]} is empty (0 bytes); "
+                         f"{_file_layout(source)}")
     try:
         if local_path is not None and (Path(local_path) / "dataset_dict.json").is_file():
             return datasets.load_from_disk(str(local_path))
@@ -139,6 +144,20 @@ def load_text_splits(
             f"{source.name}: could not load the data ({mode}{_problem(exc)}); "
             f"{_where_to_put(source)}"
         ) from None
+
+
+def _empty_files(local_path: str | Path | None, data_files: dict[str, Any] | None) -> list[Path]:
+    """The user's data files of 0 bytes (`datasets` says only "No columns to parse from file"):
+    those `data_files` names (in `local_path` when given), or the data files in `local_path`."""
+    folder = Path(local_path) if local_path is not None else None
+    if data_files:
+        paths = [folder / str(p) if folder is not None else Path(str(p))
+                 for v in data_files.values() for p in np.atleast_1d(v)]
+    elif folder is not None:
+        paths = sorted(p for p in folder.rglob("*") if p.suffix in FORMATS)
+    else:
+        return []
+    return [p for p in paths if p.is_file() and p.stat().st_size == 0]
 
 
 def _problem(exc: BaseException) -> str:
