@@ -9,15 +9,31 @@ feasible on any machine, so it is the embedded default. A sweep is a list of suc
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from eenet.errors import ConfigError
 
 AUTO_SWEEP_POINTS = 12
+# the costs contract's unit (latency tables are ms/sample); `eenet schedule --cost-unit` names
+# another (MFLOPs, s): only cost ratios shape a policy
+DEFAULT_COST_UNIT = "ms"
+MAX_UNIT_LENGTH = 16
 
 
-def feasible_range(costs: np.ndarray, percent: bool = False, unit: str = "ms") -> str:
+def cost_unit_problem(unit: Any) -> str | None:
+    """What makes `unit` unusable as a cost unit's name (a short word such as ms, s, MFLOPs),
+    or None."""
+    if not isinstance(unit, str) or not unit.strip():
+        return f"must be a unit's name such as ms, s or MFLOPs, got {unit!r}"
+    if len(unit) > MAX_UNIT_LENGTH or not unit.isprintable() or any(c.isspace() for c in unit):
+        return (f"must be one word of at most {MAX_UNIT_LENGTH} printable characters (e.g. ms, "
+                f"s, MFLOPs), got {unit!r}")
+    return None
+
+
+def feasible_range(costs: np.ndarray, percent: bool = False, unit: str = DEFAULT_COST_UNIT) -> str:
     """'feasible range: <first exit's cost> to <full model's cost> ms/sample' (costs in `unit`)
     for errors, and ', or 0% to 100%' where the relative form is accepted too."""
     text = f"feasible range: {float(costs[0]):.4g} to {float(costs[-1]):.4g} {unit}/sample"
@@ -26,7 +42,7 @@ def feasible_range(costs: np.ndarray, percent: bool = False, unit: str = "ms") -
 
 def check_budget_ms(
     value: float, costs: np.ndarray, param: str = "budget", percent: bool = False,
-    unit: str = "ms",
+    unit: str = DEFAULT_COST_UNIT,
 ) -> float:
     """`value` (ms/sample, or `unit`) if it is finite and not below the first exit's cost;
     otherwise a one-line ConfigError naming `param` and the feasible range."""
@@ -40,7 +56,7 @@ def check_budget_ms(
 
 
 def resolve_budget(
-    spec: float | int | str, costs: np.ndarray, param: str = "budget", unit: str = "ms"
+    spec: float | int | str, costs: np.ndarray, param: str = "budget", unit: str = DEFAULT_COST_UNIT
 ) -> float:
     """Budget in ms/sample (or the costs' `unit`); raise ConfigError if it is malformed or below
     the first exit's cost."""

@@ -17,12 +17,12 @@ import numpy as np
 import pandas as pd
 
 from eenet.atomic import atomic_directory, atomic_path, write_json
+from eenet.budget import DEFAULT_COST_UNIT, cost_unit_problem
 from eenet.errors import ArtifactError, ConfigError, unknown_name
 from eenet.evaluation import ORACLE, ORACLE_RULE, evaluate_exits, oracle_exits
 from eenet.jsonio import read_json_object
 from eenet.outputs import ExitOutputs, check_compatible, is_real_number
 from eenet.schedulers import available_methods, fit_policy, load_policy
-from eenet.schedulers.base import DEFAULT_COST_UNIT, cost_unit_problem
 
 INDEX_FILE = "index.json"
 

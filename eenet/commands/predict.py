@@ -21,11 +21,11 @@ import numpy as np
 import torch
 
 from eenet.atomic import write_json
+from eenet.budget import DEFAULT_COST_UNIT
 from eenet.devices import num_threads
 from eenet.errors import ArtifactError, ConfigError, naming, numpy_load_problem
 from eenet.models.base import MultiExitModel
 from eenet.outputs import checked_labels
-from eenet.schedulers.base import DEFAULT_COST_UNIT
 
 if TYPE_CHECKING:
     from eenet.runtime import EarlyExitPredictor, EarlyExitResult

@@ -16,13 +16,13 @@ from typing import Any
 import numpy as np
 import yaml
 
-from eenet.budget import resolve_budget, resolve_sweep
+from eenet.budget import DEFAULT_COST_UNIT, cost_unit_problem, resolve_budget, resolve_sweep
 from eenet.config import check_schedulers, check_seed
 from eenet.errors import ArtifactError, ConfigError, naming, unknown_name
 from eenet.evaluation import ORACLE, check_split_pair, evaluate_sweep, fit_sweep
 from eenet.outputs import load_costs, load_exit_outputs
 from eenet.schedulers import available_methods
-from eenet.schedulers.base import DEFAULT_COST_UNIT, FittedPolicy, cost_unit_problem
+from eenet.schedulers.base import FittedPolicy
 from eenet.schedulers.plans import no_early_exit_note
 from eenet.sweep import INDEX_FILE, save_policies
 

@@ -148,12 +148,13 @@ def load_text_splits(
 
 def _empty_files(local_path: str | Path | None, data_files: dict[str, Any] | None) -> list[Path]:
     """The user's data files of 0 bytes (`datasets` says only "No columns to parse from file"):
-    those `data_files` names (in `local_path` when given), or the data files in `local_path`."""
+    those `data_files` names (in `local_path` when given), or the data files in `local_path`
+    (none in a `save_to_disk` folder)."""
     folder = Path(local_path) if local_path is not None else None
     if data_files:
         paths = [folder / str(p) if folder is not None else Path(str(p))
                  for v in data_files.values() for p in np.atleast_1d(v)]
-    elif folder is not None:
+    elif folder is not None and not (folder / "dataset_dict.json").is_file():  # not saved
         paths = sorted(p for p in folder.rglob("*") if p.suffix in FORMATS)
     else:
         return []

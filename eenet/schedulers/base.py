@@ -18,14 +18,12 @@ from typing import Any, ClassVar
 import numpy as np
 
 from eenet.atomic import write_json
+from eenet.budget import DEFAULT_COST_UNIT, cost_unit_problem
 from eenet.errors import ConfigError
 from eenet.jsonio import read_json_object
 from eenet.outputs import ExitOutputs
 
 POLICY_FILE = "policy.json"
-# the costs contract's unit (latency tables are ms/sample); `eenet schedule` takes others
-DEFAULT_COST_UNIT = "ms"
-MAX_UNIT_LENGTH = 16
 
 
 def tie_uniforms(indices: np.ndarray, k: int) -> np.ndarray:
@@ -136,17 +134,6 @@ def resolve_settings(
             f"schedulers.{method}: unknown setting {unknown[0]!r}; allowed: {allowed}"
         )
     return {**defaults, **settings}
-
-
-def cost_unit_problem(unit: Any) -> str | None:
-    """What makes `unit` unusable as a cost unit's name (a short word such as ms, s, MFLOPs),
-    or None."""
-    if not isinstance(unit, str) or not unit.strip():
-        return f"must be a unit's name such as ms, s or MFLOPs, got {unit!r}"
-    if len(unit) > MAX_UNIT_LENGTH or not unit.isprintable() or any(c.isspace() for c in unit):
-        return (f"must be one word of at most {MAX_UNIT_LENGTH} printable characters (e.g. ms, "
-                f"s, MFLOPs), got {unit!r}")
-    return None
 
 
 def json_number(value: float) -> float | str:

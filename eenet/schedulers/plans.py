@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from eenet.budget import check_budget_ms
+from eenet.budget import DEFAULT_COST_UNIT, check_budget_ms
 from eenet.errors import ConfigError
 
 _BISECT_STEPS = 200
@@ -33,7 +33,7 @@ def no_early_exit(costs: np.ndarray, budget_ms: float) -> bool:
 
 
 def no_early_exit_note(
-    costs: np.ndarray, budget_ms: float, name: str, unit: str = "ms"
+    costs: np.ndarray, budget_ms: float, name: str, unit: str = DEFAULT_COST_UNIT
 ) -> str | None:
     """The note for a budget (`name`: the parameter that gave it; costs in `unit`) at or above
     the last exit's cost; None for a budget that needs early exit."""
