@@ -1,23 +1,25 @@
 """Schedulers benchmark: EENet vs the heuristics vs the oracle, accuracy x budget.
 
     python benchmarks/schedulers.py [--val artifacts/logits/val.npz --test ... --costs ...]
-        [--budgets 20] [--held-out] [--real-held-out] [--expected N] [--threads 2]
+        [--budgets 20] [--held-out] [--real-held-out] [--entropy-favoured] [--expected N]
+        [--threads 2]
 
 For the default pipeline's outputs (skipped with a message when absent), a harder synthetic
-case (4 exits, 100 classes, 10k validation), with --held-out a few synthetic configurations
-not used for tuning, and with --real-held-out small real networks trained on fresh MNIST-1D
-draws (benchmarks/real_outputs.py), it prints: test accuracy per method x budget, EENet's
-margin over the better of maxprob/entropy per budget and on average (with a paired sign-test
-z on the test samples: a negative margin with |z| < 2 is within one test draw's noise), the
-margin at equal realised test cost (the heuristics' accuracy interpolated along their sweep
-at EENet's realised cost: a method that overspends the budget on a test draw buys accuracy
-with it), the worst budget miss (realised test cost vs budget, %, per method, and the
-sampling noise of the worst), EENet fit times, and the time to evaluate all methods x
-budgets on test (fitting excluded). With --expected N, the same fitted policies of each
-synthetic and real held-out case are also evaluated on a fresh draw of N test samples from
-the case's distribution (for a real case: its trained network on N new MNIST-1D samples):
-their margins in expectation over test draws (a test draw's noise gone), nominal and at
-equal realised cost, and their budget misses in expectation (what remains is the
+case (4 exits, 100 classes, 10k validation), with --held-out a few synthetic configurations not
+used for tuning, and with --real-held-out small real networks trained on fresh MNIST-1D draws
+(benchmarks/real_outputs.py), and with --entropy-favoured synthetic outputs on which entropy
+ranks samples better than max p (benchmarks/runner_up_outputs.py), it prints: test accuracy per
+method x budget, EENet's margin over the better of maxprob/entropy per budget and on average
+(with a paired sign-test z on the test samples: a negative margin with |z| < 2 is within one
+test draw's noise), the margin at equal realised test cost (the heuristics' accuracy
+interpolated along their sweep at EENet's realised cost: a method that overspends the budget on
+a test draw buys accuracy with it), the worst budget miss (realised test cost vs budget, %, per
+method, and the sampling noise of the worst), EENet fit times, and the time to evaluate all
+methods x budgets on test (fitting excluded). With --expected N, the same fitted policies of
+each synthetic, real held-out and entropy-favoured case are also evaluated on a fresh draw of N
+test samples from the case's distribution (for a real case: its trained network on N new
+MNIST-1D samples): their margins in expectation over test draws (a test draw's noise gone),
+nominal and at equal realised cost, and their budget misses in expectation (what remains is the
 validation split's sampling).
 """
 
@@ -30,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from real_outputs import REAL_HELD_OUT, trained_outputs  # beside this script (run as a script)
+from runner_up_outputs import ENTROPY_FAVOURED, split_pair
 
 from eenet.evaluation import evaluate_policies
 from eenet.outputs import ExitOutputs, check_compatible, load_costs, load_exit_outputs
@@ -223,6 +226,8 @@ def main() -> None:
     parser.add_argument("--held-out", action="store_true", help="also run held-out synthetics")
     parser.add_argument("--real-held-out", action="store_true",
                         help="also train small real networks on fresh MNIST-1D draws (minutes)")
+    parser.add_argument("--entropy-favoured", action="store_true",
+                        help="also run synthetic cases where entropy beats max p")
     parser.add_argument("--skip-hard", action="store_true", help="skip the 4x100 synthetic case")
     parser.add_argument("--expected", type=int, default=0, metavar="N",
                         help="also evaluate each synthetic case's policies on a fresh draw of "
@@ -256,6 +261,11 @@ def main() -> None:
         for case in REAL_HELD_OUT:
             val, test, mflops, fresh = trained_outputs(case, args.expected)
             summaries[case.name] = run_case(f"{case.name} (costs in MFLOPs)", val, test, mflops,
+                                            args.budgets, fresh)
+    if args.entropy_favoured:
+        for case in ENTROPY_FAVOURED:
+            val, test, fresh = split_pair(case, 10_000, args.expected)
+            summaries[case.name] = run_case(case.name, val, test, make_costs(case.n_exits),
                                             args.budgets, fresh)
     print("\nsummary: case | mean margin | min margin | lowest test z | min margin at equal cost"
           " | worst miss % all methods / EENet | its sampling noise % | EENet fit mean/max s")
