@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+from schedulers import hits_on  # the schedulers benchmark beside this script
 
 from eenet.outputs import ExitOutputs
 from eenet.schedulers import fit_log_probs
@@ -29,27 +30,19 @@ BARS = {"z >= 2 (default)": 2.0, "z >= 1": 1.0, "z >= 0.5": 0.5, "any gain": 0.0
 HEURISTICS = ("maxprob", "entropy")
 
 
-def correct_of(outputs: ExitOutputs) -> tuple[np.ndarray, np.ndarray]:
-    """(log-probabilities [K, N, C], whether each exit is right [K, N])."""
-    log_probs = outputs.log_probs()
-    return log_probs, log_probs.argmax(-1) == outputs.labels[None, :]
-
-
 def shortfalls(val: ExitOutputs, fresh: ExitOutputs, costs: np.ndarray,
                n_budgets: int) -> dict[str, list[float]]:
     """Per bar, the picked baseline's expected accuracy minus the better heuristic's, at each
     budget strictly inside the feasible range."""
-    val_lp, val_ok = correct_of(val)
-    fresh_lp, fresh_ok = correct_of(fresh)
+    val_lp, val_ok = val.log_probs(), val.correct()
+    fresh_lp, fresh_ok = fresh.log_probs(), fresh.correct()
     out: dict[str, list[float]] = {bar: [] for bar in BARS}
     for budget in np.linspace(costs[0], costs[-1], n_budgets + 2)[1:-1]:
         val_hits, expected = {}, {}
         for method in HEURISTICS:
             policy = fit_log_probs(method, val_lp, val.labels, costs, float(budget))
-            exits = policy.decide(val_lp)
-            val_hits[method] = val_ok[exits, np.arange(exits.size)]
-            exits = policy.decide(fresh_lp)
-            expected[method] = 100.0 * fresh_ok[exits, np.arange(exits.size)].mean()
+            val_hits[method] = hits_on(policy, val_lp, val_ok)
+            expected[method] = 100.0 * hits_on(policy, fresh_lp, fresh_ok).mean()
         z = paired_z(val_hits["entropy"], val_hits["maxprob"])
         best = max(expected.values())
         for bar, threshold in BARS.items():

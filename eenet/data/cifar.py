@@ -20,6 +20,8 @@ from eenet.errors import EENetError
 DEFAULT_ROOT = "data/raw"
 # the options prepare_cifar10 / prepare_cifar100 pass on to prepare_cifar, with their types
 OPTIONS = {"root": str, "val_size": int, "download": bool, "checksums": bool}
+# the advice of every check on loaded data: torchvision verifies files only with checksums
+DAMAGED = "its files are damaged (set data.options.checksums: true to verify them)"
 # what torchvision raises on a corrupt or foreign batch file (checksums off)
 CORRUPT_BATCH = (pickle.UnpicklingError, EOFError, KeyError, TypeError, IndexError)
 
@@ -73,19 +75,17 @@ def _check_loaded(name: str, folder: Path, train: Any, test: Any) -> None:
     for split, data in (("training", train), ("test", test)):
         labels = np.asarray(data.targets)
         if len(data.data) == 0:
-            raise EENetError(f"{name}: {folder} holds no {split} images; its files are damaged "
-                             "(set data.options.checksums: true to verify them)")
+            raise EENetError(f"{name}: {folder} holds no {split} images; {DAMAGED}")
         if len(labels) != len(data.data):
             raise EENetError(
                 f"{name}: {folder} holds {len(data.data)} {split} images but {len(labels)} "
-                "labels; its files are damaged (set data.options.checksums: true to verify them)"
+                f"labels; {DAMAGED}"
             )
         bad = labels[(labels < 0) | (labels >= n_classes)]
         if bad.size:
             raise EENetError(
                 f"{name}: {folder} has {split} labels outside 0..{n_classes - 1} (e.g. "
-                f"{int(bad[0])}; {n_classes} classes in its meta file); its files are damaged "
-                "(set data.options.checksums: true to verify them)"
+                f"{int(bad[0])}; {n_classes} classes in its meta file); {DAMAGED}"
             )
 
 

@@ -117,7 +117,7 @@ def load_text_splits(
         raise EENetError(f"{source.name}: {where}: {empty[0]} is empty (0 bytes); "
                          f"{_file_layout(source)}")
     try:
-        if local_path is not None and (Path(local_path) / "dataset_dict.json").is_file():
+        if local_path is not None and _saved_to_disk(Path(local_path)):
             return datasets.load_from_disk(str(local_path))
         if local_path is not None:
             return datasets.load_dataset(
@@ -146,6 +146,11 @@ def load_text_splits(
         ) from None
 
 
+def _saved_to_disk(folder: Path) -> bool:
+    """Whether `folder` is a `DatasetDict.save_to_disk` folder (not data files)."""
+    return (folder / "dataset_dict.json").is_file()
+
+
 def _empty_files(local_path: str | Path | None, data_files: dict[str, Any] | None) -> list[Path]:
     """The user's data files of 0 bytes (`datasets` says only "No columns to parse from file"):
     those `data_files` names (in `local_path` when given), or the data files in `local_path`
@@ -154,7 +159,7 @@ def _empty_files(local_path: str | Path | None, data_files: dict[str, Any] | Non
     if data_files:
         paths = [folder / str(p) if folder is not None else Path(str(p))
                  for v in data_files.values() for p in np.atleast_1d(v)]
-    elif folder is not None and not (folder / "dataset_dict.json").is_file():  # not saved
+    elif folder is not None and not _saved_to_disk(folder):
         paths = sorted(p for p in folder.rglob("*") if p.suffix in FORMATS)
     else:
         return []
