@@ -53,6 +53,7 @@ def test_json_output_with_csv_costs_and_probs_input(files):
     ]  # fmt: skip
     for key in ("test_accuracy", "test_cost", "val_cost", "exit_fractions", "fit_seconds"):
         assert key in rows[0]
+    assert {r["cost_unit"] for r in rows} == {"ms"}
     assert rows[2]["test_accuracy"] >= rows[0]["test_accuracy"]
     assert [r["rule"] for r in rows] == (["maxprob / geometric"] * 2
                                          + ["oracle (knows the labels)"] * 2)
@@ -342,6 +343,12 @@ def test_cost_unit_labels_the_table_and_the_saved_policies(files, tmp_path):
     assert policy.cost_unit == "MFLOPs"
     saved = json.loads((tmp_path / "fitted" / "entropy" / "00" / "policy.json").read_text())
     assert saved["cost_unit"] == "MFLOPs"
+    as_json = _run_on(files, *args, "--cost-unit", "MFLOPs", "--json")
+    assert [r["cost_unit"] for r in json.loads(as_json.stdout)] == ["MFLOPs"] * 4
+    strip = [{k: v for k, v in r.items() if k not in ("cost_unit", "fit_seconds")}
+             for r in json.loads(as_json.stdout)]
+    assert strip == [{k: v for k, v in r.items() if k not in ("cost_unit", "fit_seconds")}
+                     for r in json.loads(plain.stdout)]
 
 
 def test_a_policy_in_ms_is_saved_as_before(files, tmp_path):

@@ -32,6 +32,7 @@ HEURISTICS = ("maxprob", "entropy")  # EENet's margin is over the better of thes
 JSON_KEYS = (
     "method",
     "budget",
+    "cost_unit",  # of budget, test_cost and val_cost: --cost-unit (ms by default)
     "test_accuracy",
     "test_cost",
     "val_cost",
@@ -322,6 +323,7 @@ def handler(args: argparse.Namespace) -> int:
     if args.save:
         save_fitted(args.save, fitted, budgets, costs, val.n_classes, args.seed, unit)
     if args.json:
+        rows = [{**r, "cost_unit": unit} for r in rows]
         print(json.dumps([{k: r[k] for k in JSON_KEYS} for r in rows], indent=2))
     else:
         print(format_table(rows, unit))
