@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from eenet.atomic import write_json, write_with
+from eenet.budget import DEFAULT_COST_UNIT
 from eenet.errors import ArtifactError, ConfigError, naming, numpy_load_problem
 from eenet.jsonio import read_json_object
 
@@ -387,12 +388,21 @@ def ms_per_unit(unit: str | None) -> float | None:
     return 1000.0 if unit.lower() in SECONDS_UNITS else None
 
 
-def csv_costs_ms(path: Path) -> list[float]:
-    """A one-column CSV's costs in ms: its values, times 1000 under a header naming seconds
-    (any other header is a column name: ms)."""
+def csv_costs(path: Path, unit: str = DEFAULT_COST_UNIT) -> list[float]:
+    """A one-column CSV's costs in `unit`: its values, converted where its header names a time
+    unit (seconds or ms) and `unit` is one too (any other header is a column name: the values
+    are in `unit` as they are). A time header with a `unit` that is no time (MFLOPs) is a
+    one-line ConfigError."""
     values, header = read_cost_column(path)
-    scale = ms_per_unit(header) or 1.0
-    return [v * scale for v in values]
+    header_ms = ms_per_unit(header) if header is not None else None
+    if header_ms is None:
+        return values
+    unit_ms = ms_per_unit(unit)
+    if unit_ms is None:
+        raise ConfigError(f"{path}: its header says the costs are in {header!r}, a time, but "
+                          f"the cost unit is {unit!r}; give the unit as ms or s, or drop the "
+                          "header")
+    return [v * header_ms / unit_ms for v in values]
 
 
 def _parse_comma_list(text: str) -> list[float] | None:
@@ -403,17 +413,20 @@ def _parse_comma_list(text: str) -> list[float] | None:
         return None
 
 
-def load_costs(spec: str | os.PathLike, name: str | None = None) -> np.ndarray:
-    """Cumulative per-exit costs (ms) from a latency JSON, a one-column CSV (any other existing
-    file is read as one), or "1.0,2.0,3.5"; `name` (e.g. a CLI flag) prefixes every error."""
+def load_costs(
+    spec: str | os.PathLike, name: str | None = None, unit: str = DEFAULT_COST_UNIT
+) -> np.ndarray:
+    """Cumulative per-exit costs in `unit` (ms by default) from a latency JSON (ms), a
+    one-column CSV (any other existing file is read as one; a header naming seconds or ms is
+    converted to `unit`), or "1.0,2.0,3.5"; `name` (e.g. a CLI flag) prefixes every error."""
     if name is None:
-        return _load_costs(str(spec), "costs")
+        return _load_costs(str(spec), "costs", unit)
     with naming(name):
-        return _load_costs(str(spec), name)
+        return _load_costs(str(spec), name, unit)
 
 
-def _load_costs(text: str, label: str) -> np.ndarray:
-    """`load_costs` of `text`; errors not about a file name `label`."""
+def _load_costs(text: str, label: str, unit: str = DEFAULT_COST_UNIT) -> np.ndarray:
+    """`load_costs` of `text` in `unit`; errors not about a file name `label`."""
     path = Path(text)
     if path.suffix.lower() == ".json":
         return np.asarray(load_latency(path)["cumulative_ms"], dtype=np.float64)
@@ -428,7 +441,7 @@ def _load_costs(text: str, label: str) -> np.ndarray:
     _reject_directory(path, "a .json latency table or a one-column .csv")
     if not path.is_file():
         raise ArtifactError(f"{path}: costs file not found")
-    return validate_costs(csv_costs_ms(path), str(path))
+    return validate_costs(csv_costs(path, unit), str(path))
 
 
 def check_compatible(outputs: ExitOutputs, costs: np.ndarray, source: str = "inputs") -> None:

@@ -3,6 +3,7 @@ not (through `load_costs` and `validate_costs`, and a few through `eenet schedul
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -54,6 +55,27 @@ def test_a_seconds_header_is_converted_to_ms(tmp_path: Path, header: str) -> Non
     """The CLI reads a unit header as the profile's table import does: seconds become ms."""
     costs = load_costs(_write(tmp_path / "costs.csv", f"{header}\n0.00231\n0.00415\n0.00493\n"))
     np.testing.assert_allclose(costs, [2.31, 4.15, 4.93], rtol=1e-12)
+
+
+@pytest.mark.parametrize(("header", "unit", "want"), [
+    ("s", "s", [0.00231, 0.00415, 0.00493]),
+    ("seconds", "sec", [0.00231, 0.00415, 0.00493]),
+    ("ms", "s", [2.31e-6, 4.15e-6, 4.93e-6]),
+    ("cost", "MFLOPs", [0.00231, 0.00415, 0.00493]),  # a column name: the values as they are
+])
+def test_a_time_header_is_converted_to_the_cost_unit(tmp_path: Path, header: str, unit: str,
+                                                     want: list[float]) -> None:
+    """Costs asked for in seconds (`--cost-unit s`) from a CSV whose header says seconds stay
+    seconds; they were converted to ms and then labelled seconds, 1000x too large."""
+    path = _write(tmp_path / "costs.csv", f"{header}\n0.00231\n0.00415\n0.00493\n")
+    np.testing.assert_allclose(load_costs(path, unit=unit), want, rtol=1e-12)
+
+
+def test_a_time_header_with_a_cost_unit_that_is_no_time_is_one_line(tmp_path: Path) -> None:
+    path = _write(tmp_path / "costs.csv", "s\n0.001\n0.002\n")
+    with pytest.raises(ConfigError, match=r"^--costs: .*costs.csv: its header says the costs are "
+                       r"in 's', a time, but the cost unit is 'MFLOPs'"):
+        load_costs(path, "--costs", "MFLOPs")
 
 
 def test_a_comma_list_wins_over_a_file_of_that_name(tmp_path: Path, monkeypatch) -> None:
@@ -234,6 +256,22 @@ def test_schedule_prints_one_line(outputs: Path, tmp_path: Path, name: str,
     assert proc.returncode == 2 and proc.stdout == ""
     assert "Traceback" not in proc.stderr
     assert proc.stderr.splitlines() == [f"eenet schedule: error: --costs: {path}: {message}"]
+
+
+def test_schedule_seconds_csv_with_cost_unit_seconds(outputs: Path, tmp_path: Path) -> None:
+    """`--cost-unit s` on a CSV headed 's': budgets in seconds are feasible and every cost is
+    reported in seconds (the costs were read as ms: 0.002 s was 'below the first exit')."""
+    path = _write(tmp_path / "seconds.csv", "s\n0.001\n0.002\n0.003\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "eenet.cli", "schedule", "--val", str(outputs / "val.npz"),
+         "--test", str(outputs / "test.npz"), "--costs", str(path), "--method", "maxprob",
+         "--budgets", "0.002", "--cost-unit", "s", "--json"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    (row,) = json.loads(proc.stdout)
+    assert row["budget"] == 0.002 and row["cost_unit"] == "s"
+    assert 0.001 <= row["val_cost"] <= 0.002 * 1.001
 
 
 def test_schedule_empty_costs_list_is_one_line(outputs: Path) -> None:

@@ -293,7 +293,7 @@ def handler(args: argparse.Namespace) -> int:
     methods = parse_methods(args.method)
     settings = parse_settings(args.set, methods)
     unit = check_cost_unit(args.cost_unit, args.costs)
-    costs = load_costs(args.costs, "--costs")
+    costs = load_costs(args.costs, "--costs", unit)
     if EENET in settings:  # imports torch: only when EENet is fitted
         from eenet.schedulers.eenet.settings import check_exit_counts
 
