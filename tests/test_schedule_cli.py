@@ -213,6 +213,24 @@ def test_save_keeps_files_that_are_not_fitted_schedulers(files, tmp_path):
     assert _run_on(files, *args).returncode == 0  # a schedulers folder alone is replaced
 
 
+@pytest.mark.parametrize("stranger", ["maxprob/notes.txt", "maxprob/00/notes.txt"])
+def test_save_keeps_files_inside_the_method_folders(files, tmp_path, stranger):
+    """A file of the user's inside a method's folder or a policy's folder of a schedulers
+    folder is refused too: replacing the folder deleted it (only top-level names were
+    checked)."""
+    out = tmp_path / "policies"
+    args = ("--costs", "1,2,3", "--method", "maxprob", "--budgets", "2.0", "--save", str(out))
+    assert _run_on(files, *args).returncode == 0
+    (out / stranger).write_text("mine")
+    proc = _run_on(files, *args)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip().splitlines() == [
+        f"eenet schedule: error: --save: {out} holds {stranger} beside its fitted "
+        "schedulers, which replacing it would delete; give a new or empty folder"
+    ]
+    assert (out / stranger).read_text() == "mine"
+
+
 def test_save_with_only_the_oracle_is_refused(files, tmp_path):
     """The oracle is no policy: --save with --method oracle alone would write a schedulers
     folder listing nothing (which evaluate_all then failed on with a KeyError)."""

@@ -22,7 +22,7 @@ from eenet.errors import ArtifactError, ConfigError, naming, unknown_name
 from eenet.evaluation import ORACLE, check_split_pair, evaluate_sweep, fit_sweep
 from eenet.outputs import load_costs, load_exit_outputs
 from eenet.schedulers import available_methods
-from eenet.schedulers.base import FittedPolicy
+from eenet.schedulers.base import POLICY_FILE, FittedPolicy
 from eenet.schedulers.plans import no_early_exit_note
 from eenet.sweep import INDEX_FILE, save_policies
 
@@ -252,11 +252,29 @@ def _check_save_folder(folder: Path) -> None:
 
 
 def _not_schedulers(folder: Path) -> list[str]:
-    """Names in `folder` that a folder of fitted schedulers does not hold (its index and one
-    folder per method), sorted."""
+    """Paths in `folder` (relative, sorted) that a folder of fitted schedulers does not hold:
+    anything beside its index and one folder per method of policy folders (each its
+    policy.json and weights)."""
     methods = set(available_methods())
-    return sorted(p.name for p in folder.iterdir()
-                  if p.name != INDEX_FILE and not (p.is_dir() and p.name in methods))
+    strangers = []
+    for entry in folder.iterdir():
+        if entry.name == INDEX_FILE:
+            continue
+        if not (entry.is_dir() and entry.name in methods):
+            strangers.append(entry.name)
+            continue
+        for policy in entry.iterdir():
+            if not (policy.is_dir() and (policy / POLICY_FILE).is_file()):
+                strangers.append(f"{entry.name}/{policy.name}")
+                continue
+            strangers += [f"{entry.name}/{policy.name}/{p.name}" for p in policy.iterdir()
+                          if not (p.is_file() and _policy_file(p.name))]
+    return sorted(strangers)
+
+
+def _policy_file(name: str) -> bool:
+    """Whether a file named `name` is one a fitted policy writes (its JSON or weights)."""
+    return name == POLICY_FILE or name.endswith(".safetensors")
 
 
 def save_fitted(
