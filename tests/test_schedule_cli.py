@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -229,6 +230,27 @@ def test_save_keeps_files_inside_the_method_folders(files, tmp_path, stranger):
         "schedulers, which replacing it would delete; give a new or empty folder"
     ]
     assert (out / stranger).read_text() == "mine"
+
+
+@pytest.mark.parametrize("save", [".", ".."])
+def test_save_to_the_current_folder_is_one_line(files, tmp_path, save):
+    """--save . in an empty working folder was a ValueError traceback after fitting (the
+    folder is swapped by renaming, and '.' has no name); the current folder, or one holding
+    it, is refused before fitting."""
+    here = tmp_path / "work"
+    here.mkdir()
+    proc = subprocess.run(
+        [sys.executable, "-m", "eenet.cli", "schedule", "--val", str(files / "val.npz"),
+         "--test", str(files / "test.npz"), "--costs", "1,2,3", "--method", "maxprob",
+         "--budgets", "2.0", "--save", save],
+        capture_output=True, text=True, timeout=120, cwd=here,
+    )  # fmt: skip
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip().splitlines() == [
+        f"eenet schedule: error: --save: {save} is the current folder or holds it, which "
+        f"saving replaces whole; give a folder inside it, e.g. {Path(save) / 'fitted'}"
+    ]
+    assert list(here.iterdir()) == []
 
 
 def test_save_with_only_the_oracle_is_refused(files, tmp_path):

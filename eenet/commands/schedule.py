@@ -233,6 +233,10 @@ def _check_save_folder(folder: Path) -> None:
     """`check_save_dir` on the folder (OS errors pass through)."""
     if folder.exists() and not folder.is_dir():
         raise ConfigError(f"--save: {folder} is a file; give a folder")
+    here = Path.cwd()
+    if folder.resolve() in (here, *here.parents):  # replacing it would pull the folder away
+        raise ConfigError(f"--save: {folder} is the current folder or holds it, which saving "
+                          f"replaces whole; give a folder inside it, e.g. {folder / 'fitted'}")
     if folder.is_dir() and any(folder.iterdir()) and not (folder / INDEX_FILE).is_file():
         raise ConfigError(f"--save: {folder} is not empty and holds no {INDEX_FILE} of fitted "
                           "schedulers; give a new or empty folder (a schedulers folder is "
