@@ -253,6 +253,16 @@ def test_save_to_the_current_folder_is_one_line(files, tmp_path, save):
     assert list(here.iterdir()) == []
 
 
+def test_an_empty_save_is_one_line(files):
+    """--save '' (an unset shell variable, say) was ignored: the run ended as if saved."""
+    proc = _run_on(files, "--costs", "1,2,3", "--method", "maxprob", "--budgets", "2.0",
+                   "--save", "")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip().splitlines() == [
+        "eenet schedule: error: --save: '' is no folder name; give a folder to write, e.g. fitted"
+    ]
+
+
 def test_save_with_only_the_oracle_is_refused(files, tmp_path):
     """The oracle is no policy: --save with --method oracle alone would write a schedulers
     folder listing nothing (which evaluate_all then failed on with a KeyError)."""

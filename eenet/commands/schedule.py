@@ -223,6 +223,9 @@ def validation_overrun_note(rows: list[dict[str, Any]], n_val: int, tolerance: f
 def check_save_dir(path: str) -> None:
     """--save may name a new or empty folder, or one of fitted schedulers (replaced whole);
     checked before any fitting."""
+    if not path.strip():
+        raise ConfigError(f"--save: {path!r} is no folder name; give a folder to write, e.g. "
+                          "fitted")
     try:
         _check_save_folder(Path(path))
     except OSError as exc:  # a name the file system refuses, say
@@ -327,7 +330,7 @@ def handler(args: argparse.Namespace) -> int:
     with naming("--test"):
         test = load_exit_outputs(args.test)
     check_split_pair(val, test, costs, (args.val, args.test))
-    if args.save:
+    if args.save is not None:
         check_save_dir(args.save)
         if methods == [ORACLE]:
             raise ConfigError("--save: --method oracle fits no policy (it is an upper bound "
@@ -342,7 +345,7 @@ def handler(args: argparse.Namespace) -> int:
     note = validation_overrun_note(rows, val.n_samples)
     if note:
         print(note, file=sys.stderr)
-    if args.save:
+    if args.save is not None:
         save_fitted(args.save, fitted, budgets, costs, val.n_classes, args.seed, unit)
     if args.json:
         rows = [{**r, "cost_unit": unit} for r in rows]
