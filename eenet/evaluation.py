@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from eenet.errors import ArtifactError, unknown_name
-from eenet.outputs import ExitOutputs, check_compatible, validate_costs
+from eenet.outputs import ExitOutputs, check_compatible, validate_costs, validate_exit_outputs
 from eenet.schedulers import available_methods, fit_log_probs
 from eenet.schedulers.base import FittedPolicy, exit_fractions, mean_cost
 from eenet.schedulers.plans import check_budget
@@ -31,6 +31,7 @@ def _evaluate(correct: np.ndarray, exits: np.ndarray, costs: np.ndarray) -> dict
 def evaluate_exits(outputs: ExitOutputs, exits: np.ndarray, costs: Any) -> dict[str, Any]:
     """Accuracy (percent), mean cost (ms/sample) and exit fractions of per-sample exits."""
     costs = validate_costs(costs)
+    validate_exit_outputs(outputs)
     check_compatible(outputs, costs)
     return _evaluate(outputs.correct(), exits, costs)
 
@@ -56,6 +57,7 @@ def oracle_exits(outputs: ExitOutputs, costs: Any, budget_ms: float) -> np.ndarr
     correct exit; the cheapest moves are taken first while the mean cost stays within budget.
     """
     costs = validate_costs(costs)
+    validate_exit_outputs(outputs)
     check_compatible(outputs, costs)
     budget_ms = check_budget(costs, budget_ms)
     return _oracle(outputs.correct(), costs, budget_ms)
@@ -94,6 +96,8 @@ def check_split_pair(
 ) -> None:
     """Validation and test outputs that fit the costs and each other (one-line errors that
     call them by `names`, e.g. their files)."""
+    validate_exit_outputs(val, names[0])
+    validate_exit_outputs(test, names[1])
     check_compatible(val, costs, f"{names[0]} and costs")
     check_compatible(test, costs, f"{names[1]} and costs")
     if val.n_classes != test.n_classes:
@@ -112,6 +116,7 @@ def fit_sweep(
     """Fit each method at each budget on `val`: (the checked budgets, {method: [policy per
     budget]}); the oracle's entries are None (it is computed on each split from its labels)."""
     costs = validate_costs(costs)
+    validate_exit_outputs(val, "validation outputs")
     check_compatible(val, costs, "validation outputs and costs")
     allowed = [*available_methods(), ORACLE]
     for method in methods:

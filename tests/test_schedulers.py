@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from eenet.errors import ArtifactError, ConfigError
-from eenet.evaluation import _evaluate
+from eenet.evaluation import _evaluate, oracle_exits, schedule_sweep
 from eenet.outputs import ExitOutputs, load_exit_outputs
 from eenet.schedulers import available_methods, fit_policy, load_policy, method_defaults
 from eenet.schedulers.base import first_exit, thresholds_from_plan
@@ -306,6 +306,37 @@ def test_eenet_on_one_validation_sample_is_a_one_line_error(pair, costs):
 def test_mismatched_costs_rejected(pair):
     with pytest.raises(ArtifactError, match="3 exits but costs list 2"):
         fit_policy("entropy", pair[0], np.array([1.0, 2.0]), 1.5)
+
+
+def _broken(outputs: ExitOutputs, what: str) -> ExitOutputs:
+    """`outputs` with NaN logits on 10 % of exit 0's rows, or labels one too short."""
+    if what == "nan":
+        logits = outputs.logits.copy()
+        logits[0, : outputs.n_samples // 10] = np.nan
+        return ExitOutputs(logits, outputs.labels)
+    return ExitOutputs(outputs.logits, outputs.labels[:-1])
+
+
+@pytest.mark.parametrize(("what", "message"), [
+    ("nan", "logits contain NaN or inf"),
+    ("short", r"labels must be \[n_samples\] with n_samples=2000, got shape \(1999,\)"),
+])
+def test_the_python_api_checks_exit_outputs_it_is_given(pair, costs, what, message):
+    """ExitOutputs built in Python are not loaded through `load_exit_outputs`: fit_policy and
+    schedule_sweep fitted on NaN logits without a word (validation cost 80 % over the
+    budget), and labels of the wrong length were a numpy broadcasting traceback."""
+    val, test = pair
+    bad = _broken(val, what)
+    with pytest.raises(ArtifactError, match=f"^validation outputs: {message}"):
+        fit_policy("maxprob", bad, costs, 1.5)
+    with pytest.raises(ArtifactError, match=f"^validation outputs: {message}"):
+        schedule_sweep(bad, test, costs, ["maxprob", "oracle"], [1.5])
+    with pytest.raises(ArtifactError, match=f"^test outputs: {message}"):
+        schedule_sweep(val, _broken(test, what), costs, ["maxprob"], [1.5])
+    with pytest.raises(ArtifactError, match=message):
+        fit_policy("maxprob", val, costs, 1.5).exits_for(_broken(test, what))
+    with pytest.raises(ArtifactError, match=message):
+        oracle_exits(bad, costs, 1.5)
 
 
 def test_entropy_score_is_finite_with_zero_probabilities():

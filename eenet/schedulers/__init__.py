@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from eenet.errors import ArtifactError, unknown_name
-from eenet.outputs import ExitOutputs, check_compatible, validate_costs
+from eenet.outputs import ExitOutputs, check_compatible, validate_costs, validate_exit_outputs
 from eenet.schedulers.base import FittedPolicy, read_policy_metadata, resolve_settings
 from eenet.schedulers.plans import check_budget
 
@@ -107,6 +107,7 @@ def fit_policy(
     """
     _module(method)
     costs = validate_costs(costs)
+    validate_exit_outputs(val, "validation outputs")
     check_compatible(val, costs, "validation outputs and costs")
     return fit_log_probs(method, val.log_probs(), val.labels, costs, budget_ms, settings, seed)
 

@@ -21,7 +21,7 @@ from eenet.atomic import write_json
 from eenet.budget import DEFAULT_COST_UNIT, cost_unit_problem
 from eenet.errors import ConfigError
 from eenet.jsonio import read_json_object
-from eenet.outputs import ExitOutputs
+from eenet.outputs import ExitOutputs, validate_exit_outputs
 
 POLICY_FILE = "policy.json"
 
@@ -206,8 +206,8 @@ class FittedPolicy(ABC):
         return self.method
 
     def exits_for(self, outputs: ExitOutputs) -> np.ndarray:
-        """Exit index of every sample of a split."""
-        return self.decide(outputs.log_probs())
+        """Exit index of every sample of a split (checked: finite logits, labels in range)."""
+        return self.decide(validate_exit_outputs(outputs).log_probs())
 
     def apply_plan(self, val_scores: np.ndarray, plan: np.ndarray, costs: np.ndarray) -> None:
         """Set thresholds realising `plan` on the validation scores, and record the result."""
