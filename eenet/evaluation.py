@@ -28,11 +28,27 @@ def _evaluate(correct: np.ndarray, exits: np.ndarray, costs: np.ndarray) -> dict
     }
 
 
+def checked_exits(exits: Any, n_exits: int, n_samples: int) -> np.ndarray:
+    """`exits` as int64 [n_samples] after checking them: one integer exit index per sample,
+    each in [0, n_exits); a one-line ArtifactError otherwise."""
+    exits = np.asarray(exits)
+    if exits.shape != (n_samples,):
+        raise ArtifactError(f"exits: expected one exit index per sample, shape ({n_samples},); "
+                            f"got shape {exits.shape}")
+    if exits.dtype.kind not in "iu":
+        raise ArtifactError(f"exits: must be integer exit indices, got dtype {exits.dtype}")
+    if exits.size and (exits.min() < 0 or exits.max() >= n_exits):
+        raise ArtifactError(f"exits: must lie in [0, {n_exits - 1}] ({n_exits} exits), got "
+                            f"[{exits.min()}, {exits.max()}]")
+    return exits.astype(np.int64, copy=False)
+
+
 def evaluate_exits(outputs: ExitOutputs, exits: np.ndarray, costs: Any) -> dict[str, Any]:
     """Accuracy (percent), mean cost (ms/sample) and exit fractions of per-sample exits."""
     costs = validate_costs(costs)
     validate_exit_outputs(outputs)
     check_compatible(outputs, costs)
+    exits = checked_exits(exits, outputs.n_exits, outputs.n_samples)
     return _evaluate(outputs.correct(), exits, costs)
 
 

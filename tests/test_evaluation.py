@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from eenet.errors import ConfigError
+from eenet.errors import ArtifactError, ConfigError
 from eenet.evaluation import _oracle, evaluate_exits, oracle_exits, schedule_sweep
 from eenet.outputs import ExitOutputs
 from eenet.synthetic import make_costs, make_exit_outputs, make_split_pair
@@ -272,3 +272,19 @@ def test_evaluate_all_rows_and_metrics_recompute_from_the_saved_policies(tmp_pat
     assert metrics["exits"] == [
         {"accuracy": pytest.approx(100.0 * correct[k].mean(), abs=1e-4), "cost_ms": costs[k]}
         for k in range(3)]
+
+
+@pytest.mark.parametrize(("exits", "message"), [
+    (np.zeros(3, dtype=np.int64), r"exits: expected one exit index per sample, shape \(200,\); "
+                                  r"got shape \(3,\)"),
+    (np.full(200, 0.7), "exits: must be integer exit indices, got dtype float64"),
+    (np.full(200, 3), r"exits: must lie in \[0, 2\] \(3 exits\), got \[3, 3\]"),
+    (np.full(200, -1), r"exits: must lie in \[0, 2\] \(3 exits\), got \[-1, -1\]"),
+])
+def test_evaluate_exits_checks_the_exits(exits, message):
+    """Three exit indices for 200 samples were scored on the first three samples alone,
+    fractional ones were truncated, and out-of-range ones were an IndexError or a bincount
+    ValueError: each is now a one-line ArtifactError."""
+    val, _ = make_split_pair(3, 10, 200, 10, seed=0)
+    with pytest.raises(ArtifactError, match=f"^{message}$"):
+        evaluate_exits(val, exits, [1.0, 2.0, 3.0])
