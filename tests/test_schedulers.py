@@ -339,6 +339,22 @@ def test_the_python_api_checks_exit_outputs_it_is_given(pair, costs, what, messa
         oracle_exits(bad, costs, 1.5)
 
 
+@pytest.mark.parametrize("method", ["maxprob", "patience"])
+def test_a_policy_given_outputs_of_another_exit_count_is_one_line(pair, costs, method):
+    """exits_for / decide on a 4-exit model's outputs with a 3-exit policy was a numpy
+    broadcasting traceback."""
+    policy = fit_policy(method, pair[0], costs, 2.0)
+    four, _ = make_split_pair(4, 10, 50, 10, seed=1)
+    message = (rf"^{method} policy: fitted for 3 exits; expected log-probabilities \[3, "
+               r"n_samples, n_classes\], got shape \(4, 50, 10\)$")
+    with pytest.raises(ArtifactError, match=message):
+        policy.exits_for(four)
+    with pytest.raises(ArtifactError, match=message):
+        policy.decide(four.log_probs())
+    with pytest.raises(ArtifactError, match=r"got shape \(50, 10\)$"):
+        policy.decide(four.log_probs()[0])
+
+
 def test_entropy_score_is_finite_with_zero_probabilities():
     logits = np.array([[[0.0, -1e4, -1e4], [5.0, 5.0, 5.0]]], dtype=np.float32)
     out = ExitOutputs(logits, np.array([0, 1]))

@@ -19,7 +19,7 @@ import numpy as np
 
 from eenet.atomic import write_json
 from eenet.budget import DEFAULT_COST_UNIT, cost_unit_problem
-from eenet.errors import ConfigError
+from eenet.errors import ArtifactError, ConfigError
 from eenet.jsonio import read_json_object
 from eenet.outputs import ExitOutputs, validate_exit_outputs
 
@@ -198,7 +198,14 @@ class FittedPolicy(ABC):
         return first_exit(scores, self.thresholds, self.tie_shares or None, first_index)
 
     def decide(self, log_probs: np.ndarray) -> np.ndarray:
-        """Exit index of every sample, int64 [N], from all exits' log-probabilities."""
+        """Exit index of every sample, int64 [N], from all exits' log-probabilities [K, N, C]
+        (K: the exits it was fitted for; anything else is a one-line ArtifactError)."""
+        shape = np.shape(log_probs)
+        if len(shape) != 3 or shape[0] != len(self.thresholds):
+            raise ArtifactError(
+                f"{self.method} policy: fitted for {len(self.thresholds)} exits; expected "
+                f"log-probabilities [{len(self.thresholds)}, n_samples, n_classes], got shape "
+                f"{shape}")
         return self.exits_from_scores(self.scores(log_probs))
 
     def rule(self) -> str:
