@@ -666,6 +666,19 @@ def test_thresholds_send_the_rounded_planned_count_to_each_exit():
     assert np.bincount(exits, minlength=3).tolist() == [334, 333, 333]
 
 
+@pytest.mark.parametrize("method", ["maxprob", "entropy", "patience"])
+def test_at_the_first_exits_cost_every_test_sample_leaves_there(pair, costs, method):
+    """Fitted on few validation samples at exactly exit 0's cost, patience kept a threshold
+    at the lowest validation score, so test samples scoring lower ran on (test cost over the
+    budget); every sample must leave at exit 0 on any split."""
+    val, test = pair
+    few = ExitOutputs(val.logits[:, :20], val.labels[:20])
+    first = float(np.asarray(costs)[0])
+    policy = fit_policy(method, few, costs, first)
+    assert (policy.exits_for(test) == 0).all()
+    assert policy.val_cost_ms == pytest.approx(first)
+
+
 def test_eenet_at_the_first_exits_cost_trains_nothing(pair, costs):
     """At a budget of exactly exit 0's cost every sample must leave there, whatever the score:
     EENet gives that rule with a fixed score and trains no networks (it trained for seconds);

@@ -66,7 +66,9 @@ def fit(
     policy = PatiencePolicy("patience", budget_ms, np.full(n_exits, np.inf), settings=settings)
     policy.thresholds[-1] = -np.inf
     scores = policy.scores(log_probs)
-    if not no_early_exit(costs, budget_ms) and n_exits > 1:
+    if budget_ms <= costs[0]:  # the first exit's cost: everyone leaves there, whatever the score
+        policy.thresholds[:] = -np.inf
+    elif not no_early_exit(costs, budget_ms) and n_exits > 1:
 
         def cost_at(t: float) -> float:
             thresholds = np.full(n_exits, t)
