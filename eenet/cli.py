@@ -8,8 +8,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import inspect
+import os
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from types import FrameType
 
 from eenet.commands import COMMAND_MODULES
 from eenet.errors import EENetError
@@ -56,10 +61,44 @@ def stage_cli(main_function: Callable[..., None], description: str | None) -> No
     run_stage(main_function, *(getattr(args, name) for name in names))
 
 
-def run_stage(main_function, *args, **kwargs) -> None:  # noqa: ANN001
-    """Run a stage's main; turn user errors into a one-line message and exit status 2."""
+class Terminated(BaseException):
+    """SIGTERM arrived during a stage. Raised in the stage's main thread like Ctrl-C's
+    KeyboardInterrupt (a BaseException, so no `except Exception` swallows it), so that the
+    `finally` blocks of `eenet.atomic` remove their temporary files and folders: Python's
+    default SIGTERM action ends the process at once and left them behind."""
+
+
+@contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """Inside the block, SIGTERM raises `Terminated` in this process. A child forked meanwhile
+    (a DataLoader worker) keeps the default action: it dies as before. Only the main thread
+    may install a handler; elsewhere nothing changes. The previous handler is put back."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    owner = os.getpid()
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if os.getpid() != owner:  # a forked child: die by the signal, as by default
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, handler)
     try:
-        main_function(*args, **kwargs)
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_stage(main_function, *args, **kwargs) -> None:  # noqa: ANN001
+    """Run a stage's main; turn user errors into a one-line message and exit status 2, and
+    Ctrl-C (SIGINT) or SIGTERM into one line and the shell's status for that signal, after
+    the interrupted write's temporary files are removed."""
+    try:
+        with sigterm_raises():
+            main_function(*args, **kwargs)
     except EENetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -67,6 +106,10 @@ def run_stage(main_function, *args, **kwargs) -> None:  # noqa: ANN001
         print("interrupted (no half-written artifact is left; training resumes from its last "
               "checkpoint)", file=sys.stderr)
         raise SystemExit(130) from None
+    except Terminated:  # SIGTERM (kill, timeout, a job scheduler): likewise, status 128 + 15
+        print("terminated (no half-written artifact is left; training resumes from its last "
+              "checkpoint)", file=sys.stderr)
+        raise SystemExit(128 + signal.SIGTERM) from None
 
 
 if __name__ == "__main__":

@@ -6,7 +6,10 @@ from __future__ import annotations
 import ast
 import os
 import shutil
+import signal
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -230,3 +233,46 @@ def test_a_model_is_not_saved_over_a_folder_of_other_files(tmp_path: Path) -> No
     with pytest.raises(ArtifactError, match=r"holds notes.txt besides a trained model"):
         save_trained(model, tmp_path, "resnet1d_3", 10)
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+# a stage's main, run as its `__main__` runs it, killed with SIGTERM while its output folder is
+# half written
+_SIGTERM_STAGE = """
+import sys, time
+from pathlib import Path
+from eenet.atomic import atomic_directory
+from eenet.cli import run_stage
+
+def main(out: str) -> None:
+    with atomic_directory(out) as tmp:
+        (tmp / "val.npz").write_bytes(b"half")
+        print("writing", flush=True)
+        time.sleep(60)
+
+run_stage(main, sys.argv[1])
+"""
+
+
+def test_a_stage_terminated_with_sigterm_leaves_no_temporaries(tmp_path: Path) -> None:
+    """SIGTERM (kill, timeout, a job scheduler) cleans up like Ctrl-C: Python's default action
+    ended the process at once and left `.logits.*.tmp/` with half a val.npz beside the output."""
+    target = tmp_path / "artifacts" / "logits"
+    with atomic.atomic_directory(target) as tmp:
+        (tmp / "val.npz").write_text("old")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SIGTERM_STAGE, str(target)], cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proc.stdout.readline() == "writing\n"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert err.strip().splitlines() == [
+        "terminated (no half-written artifact is left; training resumes from its last "
+        "checkpoint)"]
+    assert (target / "val.npz").read_text() == "old"
+    _no_temporaries(target.parent)
