@@ -1,12 +1,15 @@
 """Atomic artifact writes: write to a temporary file beside the target, then rename.
 
 A stage killed mid-write leaves either the old artifact or the new one, never half of one.
+Temporary names carry the writer's process id: the next write to the same target removes
+what a writer killed outright (SIGKILL, out of memory) had no chance to clean up.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -28,12 +31,48 @@ def _publish_mode(path: Path, directory: bool = False) -> None:
     os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
 
 
+def _temporary_prefix(target: Path) -> str:
+    """The start of this process's temporary names for `target`: `.<name>.<pid>.`"""
+    return f".{target.name}.{os.getpid()}."
+
+
+def _running(pid: int) -> bool:
+    """Whether a process `pid` runs on this host (True where that cannot be told)."""
+    if os.name != "posix":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. another user's process
+        return True
+    return True
+
+
+def remove_stale_temporaries(target: Path) -> None:
+    """Remove the temporary files and folders beside `target` whose writer no longer runs
+    (killed before its cleanup could run); those of running processes are left alone."""
+    if not target.parent.is_dir():
+        return
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.(\d+)\.[^.]+\.tmp")
+    for path in target.parent.iterdir():
+        match = pattern.fullmatch(path.name)
+        if match is None or _running(int(match.group(1))):
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path in the target's folder; rename it onto `path` on success."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    remove_stale_temporaries(target)
+    fd, tmp_name = tempfile.mkstemp(prefix=_temporary_prefix(target), suffix=".tmp",
+                                    dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -73,7 +112,9 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    remove_stale_temporaries(target)
+    tmp = Path(tempfile.mkdtemp(prefix=_temporary_prefix(target), suffix=".tmp",
+                                dir=target.parent))
     try:
         yield tmp
         _publish_mode(tmp, directory=True)

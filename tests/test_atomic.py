@@ -276,3 +276,41 @@ def test_a_stage_terminated_with_sigterm_leaves_no_temporaries(tmp_path: Path) -
         "checkpoint)"]
     assert (target / "val.npz").read_text() == "old"
     _no_temporaries(target.parent)
+
+
+_KILLED_WRITER = """
+import sys, time
+from eenet.atomic import atomic_directory, atomic_path
+
+with atomic_directory(sys.argv[1]) as folder, atomic_path(sys.argv[2]) as file:
+    (folder / "val.npz").write_bytes(b"half")
+    file.write_text('{"half": ')
+    print("writing", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_the_next_write_removes_what_a_killed_writer_left(tmp_path: Path) -> None:
+    """SIGKILL (or the out-of-memory killer) runs no cleanup: its half-written temporaries
+    stayed beside the outputs for good (a model's weights, reports/ files git then lists).
+    The next write to the same target removes them; a running writer's are kept."""
+    folder, file = tmp_path / "logits", tmp_path / "metrics.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_WRITER, str(folder), str(file)],
+        env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proc.stdout.readline() == "writing\n"
+    finally:
+        proc.kill()
+        proc.wait()
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert [name.split(".")[1] for name in left] == ["logits", "metrics"], left
+    running = tmp_path / f".logits.{os.getpid()}.abcd1234.tmp"  # a writer still at work
+    running.mkdir()
+
+    with atomic.atomic_directory(folder) as tmp:
+        (tmp / "val.npz").write_text("new")
+    atomic.write_json(file, {"new": 1})
+    assert sorted(p.name for p in tmp_path.iterdir()) == [running.name, "logits",
+                                                          "metrics.json"]
