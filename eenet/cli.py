@@ -70,9 +70,11 @@ class Terminated(BaseException):
 
 @contextmanager
 def sigterm_raises() -> Iterator[None]:
-    """Inside the block, SIGTERM raises `Terminated` in this process. A child forked meanwhile
-    (a DataLoader worker) keeps the default action: it dies as before. Only the main thread
-    may install a handler; elsewhere nothing changes. The previous handler is put back."""
+    """Inside the block, SIGTERM raises `Terminated` in this process. From then on a child's
+    end is no error: DataLoader workers get the signal with their process group and die by it,
+    and torch's SIGCHLD handler would raise that over `Terminated`, with a traceback. A child
+    forked meanwhile keeps SIGTERM's default action. Only the main thread may install a
+    handler; elsewhere nothing changes. The previous SIGTERM handler is put back."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -83,6 +85,7 @@ def sigterm_raises() -> Iterator[None]:
             signal.signal(signum, signal.SIG_DFL)
             os.kill(os.getpid(), signum)
             return
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the process ends: not put back
         raise Terminated
 
     previous = signal.signal(signal.SIGTERM, handler)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import time
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from eenet.checkpoint import load_checkpoint
 from eenet.data import prepare_dataset
@@ -80,3 +82,41 @@ def test_finished_training_is_not_resumed(tmp_path: Path) -> None:
     check_ok(run_stage("train", tmp_path, *TRAIN_ARGS))
     again = check_ok(run_stage("train", tmp_path, *TRAIN_ARGS))
     assert "resuming" not in again.stdout
+
+
+def test_sigterm_to_training_with_workers_is_one_line_and_it_resumes(tmp_path: Path) -> None:
+    """`kill -TERM -<group>` (a job scheduler, `timeout`) reaches the DataLoader workers too:
+    torch's SIGCHLD handler raised their death by the signal while the stage cleaned up, and a
+    traceback came before its one line. Now: that line alone, status 143, and the next run
+    resumes."""
+    _setup(tmp_path)
+    params = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    params["train"].update(epochs=200, num_workers=2)
+    write_params(tmp_path, params)
+    checkpoint = tmp_path / "artifacts/checkpoints/last.pt"
+    proc = subprocess.Popen(
+        stage_command("train", *TRAIN_ARGS), cwd=tmp_path, env=stage_env(),
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    try:
+        while not checkpoint.exists() and proc.poll() is None:
+            time.sleep(0.02)
+        time.sleep(0.5)  # into the next epoch, its workers running
+        os.killpg(proc.pid, signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert err.strip().splitlines() == [
+        "terminated (no half-written artifact is left; training resumes from its last "
+        "checkpoint)"]
+    assert [p.name for p in checkpoint.parent.iterdir()] == ["last.pt"]
+    done = int(load_checkpoint(checkpoint.parent)["epoch"]) + 1
+
+    again = subprocess.Popen(stage_command("train", *TRAIN_ARGS), cwd=tmp_path, env=stage_env(),
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert again.stdout.readline().startswith(f"resuming from epoch {done} of 200")
+    finally:
+        again.kill()
+        again.wait()
