@@ -121,6 +121,21 @@ def test_measure_stage_runs_real_early_exit_at_the_headline(repo):
         assert abs(sum(row["exit_fractions"]) - 1) < 1e-9
 
 
+def test_measure_reports_the_batch_it_ran_when_the_limit_is_smaller(repo):
+    """measure.limit below measure.batch_size: the calls run at the limit, and the report (and
+    each policy's own profile) says that batch size, not the one asked for."""
+    from eenet.measurement import measure_headline
+
+    path, _ = repo
+    report = measure_headline(
+        path / "artifacts/model", path / "data/mnist1d", path / "artifacts/schedulers",
+        path / "artifacts/latency.json", path / "artifacts/logits/test.npz",
+        batch_size=64, limit=24, rounds=1, warmup=2, repeats=5, device="cpu",
+    )  # fmt: skip
+    assert report["n_samples"] == 24 and report["batch_size"] == 24
+    assert all(row["exits_match_simulation"] for row in report["methods"].values())
+
+
 def test_measure_setting_reruns_only_measure(repo):
     assert exp_run(repo, "measure.enabled=false") == ["measure"]
     path, _ = repo
