@@ -430,6 +430,17 @@ def test_predict_out_creates_missing_folders(workspace, policy_dir, tmp_path) ->
     assert [p.name for p in out.parent.iterdir()] == ["pred.json"]  # no temporary left
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_predict_out_refuses_a_pipe_or_device(workspace, policy_dir, tmp_path) -> None:
+    """The atomic write renames a temporary file onto --out: on a named pipe (or a device such
+    as /dev/null, as root) that would replace the node itself with a regular file."""
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    done = _predict(workspace, policy_dir, "--data", str(workspace["data"]), "--out", str(pipe))
+    _one_line_error(done, f"--out: {pipe} is not a regular file (a device, pipe or socket)")
+    assert pipe.is_fifo() and [p.name for p in tmp_path.iterdir()] == ["pipe"]
+
+
 @pytest.mark.parametrize(
     ("y", "message"),
     [

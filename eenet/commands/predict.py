@@ -216,6 +216,9 @@ def check_out_path(path: str | None) -> Path | None:
     if out.is_dir() or path.endswith(tuple(filter(None, (os.sep, os.altsep)))):
         raise ConfigError(f"--out: {path} names a folder; give a file path, e.g. "
                           f"{out / 'predictions.json'}")
+    if out.exists() and not out.is_file():  # the atomic rename would replace the node itself
+        raise ConfigError(f"--out: {path} is not a regular file (a device, pipe or socket); "
+                          f"give a file path")
     for parent in out.parents:
         if parent.exists():
             if not parent.is_dir():
