@@ -470,6 +470,27 @@ def test_predict_input_labels_of_any_integer_dtype(workspace, policy_dir, tmp_pa
         100 * (np.array(report["predictions"]) == y).mean())
 
 
+@pytest.mark.parametrize("archive", [True, False])
+def test_predict_input_read_as_what_the_file_holds(workspace, policy_dir, tmp_path,
+                                                   archive) -> None:
+    """An .npz archive named .npy, or an .npy array named .npz: read as what it holds (was a
+    traceback: an NpzFile has no `ndim`, an array no context manager)."""
+    x = np.load(workspace["data"] / "test.npz")["x"][:20]
+    y = workspace["test"].labels[:20]
+    path = tmp_path / ("xy.npy" if archive else "x.npz")
+    with open(path, "wb") as f:  # np.save / np.savez would append their own suffix
+        if archive:
+            np.savez(f, x=x, y=y)
+        else:
+            np.save(f, x)
+    done = _predict(workspace, policy_dir, "--input", str(path), "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    want = load_policy(policy_dir).decide(workspace["test"].log_probs()[:, :20])
+    assert report["exits"] == want.tolist()
+    assert (report["summary"]["accuracy"] is not None) == archive
+
+
 def test_predict_texts_for_a_numeric_model(workspace, policy_dir, tmp_path) -> None:
     np.save(tmp_path / "t.npy", np.array(["a short text", "another one"]))
     done = _predict(workspace, policy_dir, "--input", str(tmp_path / "t.npy"))

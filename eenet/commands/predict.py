@@ -95,16 +95,18 @@ def read_input_file(
 
 
 def _load_arrays(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
-    """`x` and `y` (None when absent) of a .npy (x only) or .npz file, without pickles."""
+    """`x` and `y` (None when absent) of a .npy (x only) or .npz file, without pickles; read
+    as what the file holds (an .npz archive named .npy, or an array named .npz, reads too)."""
     if not path.is_file():
         raise ArtifactError(f"--input: {path}: file not found")
     suffix = path.suffix.lower()
     if suffix not in (".npy", ".npz"):
         raise ConfigError(f"--input: {path}: expected a .npy or .npz file")
     try:
-        if suffix == ".npy":
-            return np.load(path, allow_pickle=False), None
-        with np.load(path, allow_pickle=False) as npz:
+        loaded = np.load(path, allow_pickle=False)  # what the file holds, whatever its suffix
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            return loaded, None
+        with loaded as npz:
             if "x" not in npz.files:
                 raise ArtifactError(f"--input: {path}: expected an array 'x', found {npz.files}")
             return npz["x"], npz["y"] if "y" in npz.files else None
