@@ -494,7 +494,19 @@ def test_predict_input_read_as_what_the_file_holds(workspace, policy_dir, tmp_pa
 def test_predict_texts_for_a_numeric_model(workspace, policy_dir, tmp_path) -> None:
     np.save(tmp_path / "t.npy", np.array(["a short text", "another one"]))
     done = _predict(workspace, policy_dir, "--input", str(tmp_path / "t.npy"))
-    _one_line_error(done, "the model takes numeric arrays, got dtype <U12")
+    _one_line_error(done, "the model takes numeric arrays (bool, integer or float), got dtype "
+                          "<U12")
+
+
+@pytest.mark.parametrize(
+    "dtype", [np.complex64, np.dtype([("a", np.float32, (40,))]), "datetime64[D]"])
+def test_predict_input_of_a_non_real_dtype(workspace, policy_dir, tmp_path, dtype) -> None:
+    """Complex inputs were cast to float32 with a ComplexWarning (imaginary part dropped) and
+    run; records and dates were refused as 'samples of shape ()'."""
+    np.save(tmp_path / "x.npy", np.zeros((5, 40) if dtype == np.complex64 else 5, dtype=dtype))
+    done = _predict(workspace, policy_dir, "--input", str(tmp_path / "x.npy"))
+    _one_line_error(done, f"--input: {tmp_path / 'x.npy'}: the model takes numeric arrays "
+                          f"(bool, integer or float), got dtype {np.dtype(dtype)}")
 
 
 def test_models_command_names_the_flag() -> None:

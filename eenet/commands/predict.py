@@ -78,8 +78,11 @@ def read_input_file(
         labels = checked_labels(labels, x.shape[0], num_classes, f"--input: {path}", "'y'")
     example = model.example_inputs(1)
     takes_texts = not isinstance(example, torch.Tensor)
-    if (x.dtype.kind in "US") != takes_texts:
-        wanted = "texts (an array of strings)" if takes_texts else "numeric arrays"
+    # texts are str / bytes; numbers bool, integer or float (complex would lose its imaginary
+    # part in the cast to float32; structured records and dates are no model inputs)
+    if x.dtype.kind not in ("US" if takes_texts else "biuf"):
+        wanted = ("texts (an array of strings)" if takes_texts
+                  else "numeric arrays (bool, integer or float)")
         raise ArtifactError(f"--input: {path}: the model takes {wanted}, got dtype {x.dtype}")
     if takes_texts:
         return [str(t) for t in x], labels
