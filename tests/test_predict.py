@@ -498,6 +498,17 @@ def test_predict_texts_for_a_numeric_model(workspace, policy_dir, tmp_path) -> N
                           "<U12")
 
 
+@pytest.mark.parametrize("value", [np.nan, np.inf, 1e300])
+def test_predict_input_must_be_finite(workspace, policy_dir, tmp_path, value) -> None:
+    """A NaN (or an inf, or a float64 beyond float32's range) in an input made NaN logits: the
+    sample scored below every threshold and left at the last exit with class 0, silently."""
+    x = np.load(workspace["data"] / "test.npz")["x"][:5].astype(np.float64)
+    x[2, 7] = value
+    np.save(tmp_path / "x.npy", x)
+    done = _predict(workspace, policy_dir, "--input", str(tmp_path / "x.npy"))
+    _one_line_error(done, f"--input: {tmp_path / 'x.npy'}: 1 value not finite as float32")
+
+
 @pytest.mark.parametrize(
     "dtype", [np.complex64, np.dtype([("a", np.float32, (40,))]), "datetime64[D]"])
 def test_predict_input_of_a_non_real_dtype(workspace, policy_dir, tmp_path, dtype) -> None:

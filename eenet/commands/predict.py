@@ -86,7 +86,13 @@ def read_input_file(
         raise ArtifactError(f"--input: {path}: the model takes {wanted}, got dtype {x.dtype}")
     if takes_texts:
         return [str(t) for t in x], labels
-    inputs = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    with np.errstate(over="ignore"):  # a float64 beyond float32's range: inf, refused below
+        values = np.ascontiguousarray(x, dtype=np.float32)
+    bad = values.size - int(np.count_nonzero(np.isfinite(values)))
+    if bad:  # NaN logits score below every threshold: such samples left, garbage, at the last
+        raise ArtifactError(f"--input: {path}: {bad} value{'s' if bad != 1 else ''} not finite "
+                            f"as float32 (NaN, inf, or beyond +-3.4e38); inputs must be finite")
+    inputs = torch.from_numpy(values)
     if inputs.ndim == example.ndim - 1:
         inputs = inputs.unsqueeze(1)
     if inputs.shape[1:] != example.shape[1:]:
