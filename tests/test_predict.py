@@ -405,6 +405,27 @@ def test_summary_reports_the_plans_cost_of_the_exits_taken(workspace, policy_dir
         planned[report["exits"]].mean())
 
 
+@pytest.mark.parametrize("source", ["--data", "--input"])
+def test_predict_batch_size_beyond_the_samples(workspace, policy_dir, tmp_path, source) -> None:
+    """A --batch-size past sys.maxsize made the DataLoader's islice raise (traceback); any
+    batch size beyond the samples runs them as one batch, as the simulation decides them."""
+    np.save(tmp_path / "x.npy", np.load(workspace["data"] / "test.npz")["x"])
+    where = str(workspace["data"]) if source == "--data" else str(tmp_path / "x.npy")
+    done = _predict(workspace, policy_dir, source, where, "--batch-size", str(10**20), "--json")
+    assert done.returncode == 0, done.stderr
+    want = load_policy(policy_dir).decide(workspace["test"].log_probs())
+    assert json.loads(done.stdout)["exits"] == want.tolist()
+
+
+def test_measure_real_latency_batch_size_beyond_the_split(workspace, policy_dir) -> None:
+    from eenet.runtime import measure_real_latency
+
+    report = measure_real_latency(workspace["root"] / "model", policy_dir, workspace["data"],
+                                  batch_size=10**20, device="cpu", limit=30)
+    want = load_policy(policy_dir).decide(workspace["test"].log_probs()[:, :30])
+    assert report["n_samples"] == 30 and report["exits"] == want.tolist()
+
+
 @pytest.mark.parametrize(
     ("out", "message"),
     [
