@@ -165,6 +165,28 @@ def test_predict_cli_missing_policy(workspace, tmp_path, capsys) -> None:
     assert rc == 2 and "fitted scheduler not found" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--model", "nowhere", "--model: nowhere/config.json: trained model config not found"),
+        ("--model", "x.npy", "--model: x.npy: is a file; give the trained model's folder"),
+        ("--policy", "nowhere", "--policy: nowhere/policy.json: fitted scheduler not found"),
+        ("--policy", "x.npy", "--policy: x.npy is a file; give a fitted scheduler's folder or "
+                              "its policy.json"),
+        ("--data", "nowhere", "--data: nowhere/meta.json: prepared data not found"),
+    ],
+)
+def test_predict_errors_about_a_path_name_its_flag(workspace, policy_dir, tmp_path, flag, value,
+                                                   message) -> None:
+    """A missing or wrong --model, --policy or --data path was an error naming only the file."""
+    np.save(tmp_path / "x.npy", np.zeros((2, 40), dtype=np.float32))
+    given = {"--model": str(workspace["root"] / "model"), "--policy": str(policy_dir),
+             "--data": str(workspace["data"]), flag: value}
+    done = _cli("predict", *(a for item in given.items() for a in item), "--device", "cpu",
+                cwd=tmp_path)
+    _one_line_error(done, f"eenet predict: error: {message}")
+
+
 def test_benchmark_skips_without_pipeline_artifacts(tmp_path, monkeypatch, capsys) -> None:
     from benchmarks import runtime as bench
 

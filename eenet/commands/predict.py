@@ -144,6 +144,9 @@ def check_policy_dir(path: str) -> Path:
     folder = Path(path)
     if folder.name == POLICY_FILE and folder.is_file():  # the policy's file: its folder
         return folder.parent
+    if folder.is_file():
+        raise ConfigError(f"--policy: {folder} is a file; give a fitted scheduler's folder or "
+                          f"its {POLICY_FILE}")
     if (folder / POLICY_FILE).is_file() or not folder.is_dir():
         return folder
     if (folder / INDEX_FILE).is_file():
@@ -279,10 +282,12 @@ def handle(args: argparse.Namespace) -> int:
     from eenet.schedulers import load_policy
 
     out = check_args(args)
-    model = load_trained(args.model)
-    classes = int(read_trained_config(args.model)["num_classes"])
-    folder = check_policy_dir(args.policy)
-    policy = load_policy(folder)
+    with naming("--model"):  # a missing or broken artifact: the error names the flag
+        model = load_trained(args.model)
+        classes = int(read_trained_config(args.model)["num_classes"])
+    with naming("--policy"):
+        folder = check_policy_dir(args.policy)
+        policy = load_policy(folder)
     check_policy_fits(policy, folder, model.n_exits, classes)
     predictor = EarlyExitPredictor(model, policy, device=args.device)
     result, has_labels, threads = run(args, predictor, classes)
@@ -323,9 +328,10 @@ def run(args: argparse.Namespace, predictor: EarlyExitPredictor,
 
     model = predictor.model
     if args.data:
-        if int(read_meta(args.data).get("num_classes", classes)) != classes:
-            raise ArtifactError(f"--data: {args.data} does not have the model's {classes} classes")
-        dataset = PreparedDataset(args.data, args.split)
+        with naming("--data"):
+            if int(read_meta(args.data).get("num_classes", classes)) != classes:
+                raise ArtifactError(f"{args.data} does not have the model's {classes} classes")
+            dataset = PreparedDataset(args.data, args.split)
         predict, labelled = partial(predictor.predict_dataset, dataset, args.batch_size), True
     else:
         inputs, labels = read_input_file(args.input, model, classes)
