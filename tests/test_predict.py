@@ -449,6 +449,27 @@ def test_measure_real_latency_batch_size_beyond_the_split(workspace, policy_dir)
 
 
 @pytest.mark.parametrize(
+    ("x", "kind", "message"),
+    [
+        (np.zeros((6, 60), dtype=np.float32), "sequence",
+         "samples of shape (1, 60) do not fit the model (expects (1, 40))"),
+        (np.array(["a text"] * 6), "text", "holds texts; the model takes tensors"),
+    ],
+)
+def test_predict_data_must_fit_the_model(workspace, policy_dir, tmp_path, x, kind,
+                                         message) -> None:
+    """--input refused samples of another shape, but --data ran them: this network pools over
+    any length, so it predicted, silently, on inputs it was not trained for."""
+    for split in ("train", "val", "test"):
+        write_split(tmp_path, split, x, np.arange(6) % 10)
+    write_meta(tmp_path, {"dataset": "toy", "kind": kind, "num_classes": 10,
+                          "sizes": {"train": 6, "val": 6, "test": 6}})
+    done = _predict(workspace, policy_dir, "--data", str(tmp_path))
+    _one_line_error(done, f"--data: {tmp_path}")
+    assert message in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize(
     ("out", "message"),
     [
         ("folder", "--out: folder names a folder; give a file path, e.g. folder/predictions.json"),

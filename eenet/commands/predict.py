@@ -28,6 +28,8 @@ from eenet.models.base import MultiExitModel
 from eenet.outputs import checked_labels
 
 if TYPE_CHECKING:
+    from torch.utils.data import Dataset
+
     from eenet.runtime import EarlyExitPredictor, EarlyExitResult
     from eenet.schedulers.base import FittedPolicy
 
@@ -332,6 +334,7 @@ def run(args: argparse.Namespace, predictor: EarlyExitPredictor,
             if int(read_meta(args.data).get("num_classes", classes)) != classes:
                 raise ArtifactError(f"{args.data} does not have the model's {classes} classes")
             dataset = PreparedDataset(args.data, args.split)
+        check_data_fits(model, dataset, args.data)
         predict, labelled = partial(predictor.predict_dataset, dataset, args.batch_size), True
     else:
         inputs, labels = read_input_file(args.input, model, classes)
@@ -339,6 +342,23 @@ def run(args: argparse.Namespace, predictor: EarlyExitPredictor,
         predict, labelled = partial(predictor.predict_batches, batches), labels is not None
     with num_threads(args.threads, "--threads"):
         return predict(), labelled, torch.get_num_threads()
+
+
+def check_data_fits(model: MultiExitModel, dataset: Dataset, data_dir: str) -> None:
+    """--data's samples are what the model takes (texts or tensors shaped as its example
+    inputs), as --input's must be: a network that pools over any length would otherwise run,
+    and predict, on inputs it was not trained for. One-line ArtifactError naming --data."""
+    if not len(dataset):
+        return
+    example = model.example_inputs(1)
+    takes_texts = not isinstance(example, torch.Tensor)
+    sample = dataset[0][0]
+    if isinstance(sample, str) != takes_texts:
+        wanted, held = ("texts", "tensors") if takes_texts else ("tensors", "texts")
+        raise ArtifactError(f"--data: {data_dir} holds {held}; the model takes {wanted}")
+    if not takes_texts and tuple(sample.shape) != tuple(example.shape[1:]):
+        raise ArtifactError(f"--data: {data_dir}: samples of shape {tuple(sample.shape)} do not "
+                            f"fit the model (expects {tuple(example.shape[1:])})")
 
 
 def summary_line(summary: dict[str, Any], fractions: np.ndarray) -> str:
