@@ -29,7 +29,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from eenet.batching import to_device
 from eenet.config import check_minimums
 from eenet.devices import num_threads, resolve_device
-from eenet.errors import ArtifactError, ConfigError, EENetError
+from eenet.errors import ArtifactError, ConfigError, EENetError, naming
 from eenet.models.base import MultiExitModel, batch_size_of
 from eenet.outputs import (
     load_latency,
@@ -270,11 +270,17 @@ def load_latency_table(path: str | os.PathLike, unit: str | None = None) -> dict
     CSV values are milliseconds unless a header line or `unit` says seconds ('s'): the
     authors' `seconds.csv` files hold cumulative milliseconds despite the name (ResNet-56 on
     CIFAR-10: 2.31, 4.15, 4.93, the scale of the paper's 2.5 ms budget). `source` records the
-    path; measurement details the file does not give are None.
+    path; measurement details the file does not give are None. Every error names
+    `profile.table`, the parameter that gives the file.
     """
-    path = Path(path)
+    with naming("profile.table"):
+        return _load_latency_table(Path(path), unit)
+
+
+def _load_latency_table(path: Path, unit: str | None) -> dict[str, Any]:
+    """`load_latency_table` of `path`, its errors not yet naming the parameter."""
     if not path.is_file():
-        raise ArtifactError(f"profile.table: {path}: latency table not found")
+        raise ArtifactError(f"{path}: latency table not found")
     if path.suffix.lower() == ".json":
         table = load_latency(path)
         table.setdefault("measured_as", table.get("source", "measured"))
@@ -284,13 +290,13 @@ def load_latency_table(path: str | os.PathLike, unit: str | None = None) -> dict
         return table
     if path.suffix.lower() not in {".csv", ".txt"}:
         raise ConfigError(
-            f"profile.table: {path}: expected a .json latency table or a one-column .csv"
+            f"{path}: expected a .json latency table or a one-column .csv"
         )
     values, header = read_cost_column(path)
     scale = ms_per_unit(unit or header)
     if scale is None:
         raise ConfigError(
-            f"profile.table: {path}: unknown unit {unit or header!r}; use 'ms' or 's' as the "
+            f"{path}: unknown unit {unit or header!r}; use 'ms' or 's' as the "
             "header"
         )
     costs = validate_costs([v * scale for v in values], str(path))

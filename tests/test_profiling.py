@@ -168,6 +168,7 @@ def test_bad_tables_are_one_line_errors(tmp_path, name, text, error, match) -> N
     with pytest.raises(error, match=match) as info:
         load_latency_table(path)
     assert "\n" not in str(info.value)
+    assert str(info.value).startswith(f"profile.table: {path}")
 
 
 def test_network_only_profile_is_recorded() -> None:
