@@ -98,9 +98,12 @@ def read_input_file(
     if inputs.ndim == example.ndim - 1:
         inputs = inputs.unsqueeze(1)
     if inputs.shape[1:] != example.shape[1:]:
+        sample = tuple(example.shape[1:])
+        lone = tuple(x.shape) in (sample, sample[1:])  # one sample, without its sample axis
+        hint = f"; for one sample, give 'x' the shape {(1, *x.shape)}" if lone else ""
         raise ArtifactError(
             f"--input: {path}: samples of shape {tuple(x.shape[1:])} do not fit the model "
-            f"(expects {tuple(example.shape[1:])})"
+            f"(expects {sample}){hint}"
         )
     return inputs, labels
 
