@@ -61,6 +61,10 @@ def stage_cli(main_function: Callable[..., None], description: str | None) -> No
     run_stage(main_function, *(getattr(args, name) for name in names))
 
 
+# what a stage stopped by Ctrl-C or SIGTERM says after its one word
+STOPPED_NOTE = "no half-written artifact is left; training resumes from its last checkpoint"
+
+
 class Terminated(BaseException):
     """SIGTERM arrived during a stage. Raised in the stage's main thread like Ctrl-C's
     KeyboardInterrupt (a BaseException, so no `except Exception` swallows it), so that the
@@ -106,12 +110,10 @@ def run_stage(main_function, *args, **kwargs) -> None:  # noqa: ANN001
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     except KeyboardInterrupt:  # Ctrl-C: one line, the shell's status for SIGINT
-        print("interrupted (no half-written artifact is left; training resumes from its last "
-              "checkpoint)", file=sys.stderr)
+        print(f"interrupted ({STOPPED_NOTE})", file=sys.stderr)
         raise SystemExit(130) from None
     except Terminated:  # SIGTERM (kill, timeout, a job scheduler): likewise, status 128 + 15
-        print("terminated (no half-written artifact is left; training resumes from its last "
-              "checkpoint)", file=sys.stderr)
+        print(f"terminated ({STOPPED_NOTE})", file=sys.stderr)
         raise SystemExit(128 + signal.SIGTERM) from None
 
 

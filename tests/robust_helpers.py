@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import runpy
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from eenet.cli import STOPPED_NOTE
 from eenet.cli import run_stage as run_stage_main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,3 +77,9 @@ def stage_error(capsys: pytest.CaptureFixture[str], stage: str, *args: str) -> s
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), err
     return lines[0].removeprefix("error: ")
+
+
+def assert_terminated(proc: subprocess.Popen, err: str) -> None:
+    """A stage stopped by SIGTERM: the shell's status for it and one line on stderr."""
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert err.strip().splitlines() == [f"terminated ({STOPPED_NOTE})"]

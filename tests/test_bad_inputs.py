@@ -24,6 +24,7 @@ import pytest
 from safetensors.numpy import load_file, save_file
 
 from eenet.atomic import write_json
+from eenet.cli import STOPPED_NOTE
 from eenet.data import prepare_dataset
 from eenet.errors import ArtifactError
 from eenet.models import build_model
@@ -663,6 +664,4 @@ def test_ctrl_c_in_a_stage_is_one_line(capsys: pytest.CaptureFixture[str]) -> No
     with pytest.raises(SystemExit) as caught:
         run_stage_main(interrupted)
     assert caught.value.code == 130
-    assert capsys.readouterr().err.strip().splitlines() == [
-        "interrupted (no half-written artifact is left; training resumes from its last "
-        "checkpoint)"]
+    assert capsys.readouterr().err.strip().splitlines() == [f"interrupted ({STOPPED_NOTE})"]
