@@ -101,6 +101,9 @@ def test_table_output_with_json_or_list_costs(files, costs, methods):
          "--set: schedulers.eenet.scorer_extra_ms: expected 3 finite values >= 0 (one per exit)"),
         (["--method", "eenet", "--set", "eenet.fixed_extra_ms={entropy: [0.1, 0.2]}"],
          "--set: schedulers.eenet.fixed_extra_ms: expected {{score: 3 finite values >= 0}}"),
+        (["--method", "eenet", "--set", "eenet.folds=1001"],
+         "--set: schedulers.eenet.folds: 1001 folds but 1000 validation samples; allowed: 2 to "
+         "1000"),
         (["--seed", "-1"], "--seed: must be an integer from 0 to 4294967295, got -1"),
         (["--cost-unit", ""], "--cost-unit: must be a unit's name such as ms, s or MFLOPs"),
         (["--cost-unit", "giga flops"], "--cost-unit: must be one word of at most 16 printable"),

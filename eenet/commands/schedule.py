@@ -330,6 +330,11 @@ def handler(args: argparse.Namespace) -> int:
     with naming("--test"):
         test = load_exit_outputs(args.test)
     check_split_pair(val, test, costs, (args.val, args.test))
+    if "folds" in settings.get(EENET, {}):  # checked before any fitting, as --set's own
+        from eenet.schedulers.eenet.settings import check_fold_count
+
+        with naming("--set"):
+            check_fold_count(int(settings[EENET]["folds"]), val.n_samples)
     if args.save is not None:
         check_save_dir(args.save)
         if methods == [ORACLE]:

@@ -134,6 +134,14 @@ def check_exit_counts(overrides: Mapping[str, Any], costs: np.ndarray) -> None:
     fixed_costs(settings, costs)
 
 
+def check_fold_count(n_folds: int, n_samples: int) -> None:
+    """Every member early-stops on its own fold, so each fold needs a validation sample: a
+    ConfigError naming `schedulers.eenet.folds` when there are more folds than samples."""
+    if n_folds > n_samples:
+        raise ConfigError(f"schedulers.eenet.folds: {n_folds} folds but {n_samples} validation "
+                          f"samples; allowed: 2 to {n_samples}")
+
+
 def fixed_costs(settings: Mapping[str, Any], costs: np.ndarray) -> dict[str, np.ndarray]:
     """Each fixed score candidate's costs: `costs` plus its `fixed_extra_ms` if charged."""
     extra = settings["fixed_extra_ms"] or {}

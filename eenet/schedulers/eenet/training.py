@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from eenet.errors import ArtifactError, ConfigError
+from eenet.errors import ArtifactError
 from eenet.schedulers.eenet.scorer import forward, mean_assignment, member_probabilities
 from eenet.schedulers.eenet.selection import best_plan_accuracy, candidate_plans
-from eenet.schedulers.eenet.settings import feature_options
+from eenet.schedulers.eenet.settings import check_fold_count, feature_options
 
 
 class MLP:
@@ -255,9 +255,7 @@ def train_members(
     # (ms, seconds, FLOPs), with no float32 rounding of tiny or huge numbers
     costs_t = torch.from_numpy((np.asarray(costs, dtype=np.float64) / budget_ms).astype(np.float32))
     n_folds = int(settings["folds"])
-    if n_folds > n:  # every member early-stops on its own fold: a fold needs a sample
-        raise ConfigError(f"schedulers.eenet.folds: {n_folds} folds but {n} validation "
-                          f"samples; allowed: 2 to {n}")
+    check_fold_count(n_folds, n)
     fold_of = np.empty(n, dtype=np.int64)
     fold_of[np.random.default_rng(seed).permutation(n)] = np.arange(n) % n_folds
     weights: dict[str, np.ndarray] = {}
