@@ -39,6 +39,9 @@ def make_loader(
     `DistributedSampler` (equal batch counts on every rank, as DDP needs), evaluation through
     every `world_size`-th sample from `rank` (each sample exactly once over all ranks).
     """
+    if not shuffle:  # one batch past the dataset's size batches the same, and a DataLoader
+        # takes no batch size beyond sys.maxsize (training drops a short last batch: kept)
+        batch_size = min(int(batch_size), max(len(dataset), 1))
     sampler = None
     if shard and is_distributed():
         if shuffle:

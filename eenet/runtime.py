@@ -223,16 +223,8 @@ class EarlyExitPredictor:
     def predict_dataset(self, dataset: Dataset, batch_size: int = 1) -> EarlyExitResult:
         """Run over a dataset of (input, label) items, batched with the model's `collate`
         (a `batch_size` beyond the dataset: one batch of all of it)."""
-        loader = make_loader(dataset, self.model, whole_batch(batch_size, dataset),
-                             shuffle=False, seed=0)
+        loader = make_loader(dataset, self.model, batch_size, shuffle=False, seed=0)
         return self.predict_batches(loader)
-
-
-def whole_batch(batch_size: int, dataset: Dataset) -> int:
-    """`batch_size` capped at the dataset's size (a DataLoader's sampler takes no batch size
-    beyond sys.maxsize, and a bigger one batches the same); one below 1 stays, for the loader
-    to refuse."""
-    return min(int(batch_size), max(len(dataset), 1))
 
 
 def split_batch(batch: Any) -> tuple[Any, np.ndarray | None]:
@@ -258,8 +250,8 @@ def collate_split(
     `device`, labels) batches, in order: collated before any timing."""
     if limit:
         dataset = Subset(dataset, range(min(int(limit), len(dataset))))
-    loader = make_loader(dataset, model, whole_batch(batch_size, dataset), shuffle=False, seed=0)
-    return [(to_device(inputs, device), labels) for inputs, labels in loader]
+    return [(to_device(inputs, device), labels)
+            for inputs, labels in make_loader(dataset, model, batch_size, shuffle=False, seed=0)]
 
 
 def measure_real_latency(

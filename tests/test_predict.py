@@ -442,6 +442,15 @@ def test_predict_batch_size_beyond_the_samples(workspace, policy_dir, tmp_path, 
     assert json.loads(done.stdout)["exits"] == want.tolist()
 
 
+def test_dumping_logits_with_a_batch_size_beyond_the_split(workspace) -> None:
+    """dump.batch_size past sys.maxsize (the DataLoader's limit) batches the whole split once:
+    the loader caps any evaluation batch at the split's size, for every caller."""
+    dumped = collect_exit_logits(workspace["model"], PreparedDataset(workspace["data"], "test"),
+                                 torch.device("cpu"), batch_size=10**20)
+    np.testing.assert_allclose(dumped.logits, workspace["test"].logits, rtol=1e-5, atol=1e-5)
+    assert np.array_equal(dumped.labels, workspace["test"].labels)
+
+
 def test_measure_real_latency_batch_size_beyond_the_split(workspace, policy_dir) -> None:
     from eenet.runtime import measure_real_latency
 
