@@ -78,8 +78,8 @@ def read_input_file(
         raise ArtifactError(f"--input: {path}: no samples (shape {x.shape})")
     if labels is not None:
         labels = checked_labels(labels, x.shape[0], num_classes, f"--input: {path}", "'y'")
-    example = model.example_inputs(1)
-    takes_texts = not isinstance(example, torch.Tensor)
+    sample = _sample_shape(model)
+    takes_texts = sample is None
     # texts are str / bytes; numbers bool, integer or float (complex would lose its imaginary
     # part in the cast to float32; structured records and dates are no model inputs)
     if x.dtype.kind not in ("US" if takes_texts else "biuf"):
@@ -95,17 +95,25 @@ def read_input_file(
         raise ArtifactError(f"--input: {path}: {bad} value{'s' if bad != 1 else ''} not finite "
                             f"as float32 (NaN, inf, or beyond +-3.4e38); inputs must be finite")
     inputs = torch.from_numpy(values)
-    if inputs.ndim == example.ndim - 1:
+    if inputs.ndim == len(sample):  # no channel axis
         inputs = inputs.unsqueeze(1)
-    if inputs.shape[1:] != example.shape[1:]:
-        sample = tuple(example.shape[1:])
+    if tuple(inputs.shape[1:]) != sample:
         lone = tuple(x.shape) in (sample, sample[1:])  # one sample, without its sample axis
         hint = f"; for one sample, give 'x' the shape {(1, *x.shape)}" if lone else ""
-        raise ArtifactError(
-            f"--input: {path}: samples of shape {tuple(x.shape[1:])} do not fit the model "
-            f"(expects {sample}){hint}"
-        )
+        raise ArtifactError(f"--input: {path}: {_misfit(x.shape[1:], sample)}{hint}")
     return inputs, labels
+
+
+def _sample_shape(model: MultiExitModel) -> tuple[int, ...] | None:
+    """The shape of one input sample the model takes (its example input's, without the batch
+    axis), or None for a model that takes texts (tokenised in its `collate`)."""
+    example = model.example_inputs(1)
+    return tuple(example.shape[1:]) if isinstance(example, torch.Tensor) else None
+
+
+def _misfit(shape: tuple[int, ...], wanted: tuple[int, ...]) -> str:
+    """The error text for samples of `shape` given to a model taking `wanted`."""
+    return f"samples of shape {tuple(shape)} do not fit the model (expects {wanted})"
 
 
 def _load_arrays(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
@@ -353,15 +361,14 @@ def check_data_fits(model: MultiExitModel, dataset: Dataset, data_dir: str) -> N
     and predict, on inputs it was not trained for. One-line ArtifactError naming --data."""
     if not len(dataset):
         return
-    example = model.example_inputs(1)
-    takes_texts = not isinstance(example, torch.Tensor)
+    wanted = _sample_shape(model)
+    takes_texts = wanted is None
     sample = dataset[0][0]
     if isinstance(sample, str) != takes_texts:
-        wanted, held = ("texts", "tensors") if takes_texts else ("tensors", "texts")
-        raise ArtifactError(f"--data: {data_dir} holds {held}; the model takes {wanted}")
-    if not takes_texts and tuple(sample.shape) != tuple(example.shape[1:]):
-        raise ArtifactError(f"--data: {data_dir}: samples of shape {tuple(sample.shape)} do not "
-                            f"fit the model (expects {tuple(example.shape[1:])})")
+        kinds = ("texts", "tensors") if takes_texts else ("tensors", "texts")
+        raise ArtifactError(f"--data: {data_dir} holds {kinds[1]}; the model takes {kinds[0]}")
+    if not takes_texts and tuple(sample.shape) != wanted:
+        raise ArtifactError(f"--data: {data_dir}: {_misfit(sample.shape, wanted)}")
 
 
 def summary_line(summary: dict[str, Any], fractions: np.ndarray) -> str:
