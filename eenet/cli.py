@@ -50,19 +50,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def stage_cli(main_function: Callable[..., None], description: str | None) -> None:
+def stage_cli(
+    main_function: Callable[..., None], description: str | None, resumes: bool = False
+) -> None:
     """A stage script's `__main__`: its positional arguments are `main_function`'s parameters
-    (the stage's input and output paths, in order); run it through `run_stage`."""
+    (the stage's input and output paths, in order); run it through `run_stage`. `resumes`:
+    a rerun of this stage continues from its checkpoint (training) instead of starting over."""
     names = list(inspect.signature(main_function).parameters)
     parser = argparse.ArgumentParser(description=description)
     for name in names:
         parser.add_argument(name)
     args = parser.parse_args()
-    run_stage(main_function, *(getattr(args, name) for name in names))
+    run_stage(main_function, *(getattr(args, name) for name in names), resumes=resumes)
 
 
-# what a stage stopped by Ctrl-C or SIGTERM says after its one word
-STOPPED_NOTE = "no half-written artifact is left; training resumes from its last checkpoint"
+# what a stage stopped by Ctrl-C or SIGTERM says after its one word: its outputs are written
+# atomically, and a rerun does the stage's work again from the start ...
+STOPPED_NOTE = "no half-written artifact is left; a rerun starts the stage over"
+# ... except training's (`resumes`): it checkpoints every epoch and continues from there
+RESUMES_NOTE = (
+    "no half-written artifact is left; a rerun resumes training from its last checkpoint"
+)
 
 
 class Terminated(BaseException):
@@ -99,10 +107,12 @@ def sigterm_raises() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def run_stage(main_function, *args, **kwargs) -> None:  # noqa: ANN001
+def run_stage(main_function, *args, resumes: bool = False, **kwargs) -> None:  # noqa: ANN001
     """Run a stage's main; turn user errors into a one-line message and exit status 2, and
     Ctrl-C (SIGINT) or SIGTERM into one line and the shell's status for that signal, after
-    the interrupted write's temporary files are removed."""
+    the interrupted write's temporary files are removed. The line says what a rerun does:
+    resume from the last checkpoint where `resumes` (training), else start the stage over."""
+    note = RESUMES_NOTE if resumes else STOPPED_NOTE
     try:
         with sigterm_raises():
             main_function(*args, **kwargs)
@@ -110,10 +120,10 @@ def run_stage(main_function, *args, **kwargs) -> None:  # noqa: ANN001
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     except KeyboardInterrupt:  # Ctrl-C: one line, the shell's status for SIGINT
-        print(f"interrupted ({STOPPED_NOTE})", file=sys.stderr)
+        print(f"interrupted ({note})", file=sys.stderr)
         raise SystemExit(130) from None
     except Terminated:  # SIGTERM (kill, timeout, a job scheduler): likewise, status 128 + 15
-        print(f"terminated ({STOPPED_NOTE})", file=sys.stderr)
+        print(f"terminated ({note})", file=sys.stderr)
         raise SystemExit(128 + signal.SIGTERM) from None
 
 

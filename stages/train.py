@@ -66,4 +66,4 @@ def _train_and_save(
 
 
 if __name__ == "__main__":
-    stage_cli(main, __doc__)
+    stage_cli(main, __doc__, resumes=True)

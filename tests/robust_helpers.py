@@ -79,7 +79,8 @@ def stage_error(capsys: pytest.CaptureFixture[str], stage: str, *args: str) -> s
     return lines[0].removeprefix("error: ")
 
 
-def assert_terminated(proc: subprocess.Popen, err: str) -> None:
-    """A stage stopped by SIGTERM: the shell's status for it and one line on stderr."""
+def assert_terminated(proc: subprocess.Popen, err: str, note: str = STOPPED_NOTE) -> None:
+    """A stage stopped by SIGTERM: the shell's status for it and one line on stderr, with the
+    stage's note (`eenet.cli.RESUMES_NOTE` for training)."""
     assert proc.returncode == 128 + signal.SIGTERM, err
-    assert err.strip().splitlines() == [f"terminated ({STOPPED_NOTE})"]
+    assert err.strip().splitlines() == [f"terminated ({note})"]

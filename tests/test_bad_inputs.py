@@ -12,6 +12,7 @@ import json
 import re
 import runpy
 import shutil
+import signal
 import subprocess
 import sys
 import warnings
@@ -21,10 +22,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+import yaml
 from safetensors.numpy import load_file, save_file
 
 from eenet.atomic import write_json
-from eenet.cli import STOPPED_NOTE
+from eenet.cli import RESUMES_NOTE, STOPPED_NOTE, Terminated
 from eenet.data import prepare_dataset
 from eenet.errors import ArtifactError
 from eenet.models import build_model
@@ -665,3 +667,39 @@ def test_ctrl_c_in_a_stage_is_one_line(capsys: pytest.CaptureFixture[str]) -> No
         run_stage_main(interrupted)
     assert caught.value.code == 130
     assert capsys.readouterr().err.strip().splitlines() == [f"interrupted ({STOPPED_NOTE})"]
+
+
+STAGE_COMMANDS = {name: stage["cmd"] for name, stage in
+                  yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].items()}
+
+
+@pytest.mark.parametrize("stop, word, status", [
+    (KeyboardInterrupt, "interrupted", 130), (Terminated, "terminated", 128 + signal.SIGTERM),
+], ids=["ctrl-c", "sigterm"])
+@pytest.mark.parametrize("stage", list(STAGE_COMMANDS))
+def test_a_stopped_stage_says_what_a_rerun_does(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], stage: str,
+    stop: type[BaseException], word: str, status: int,
+) -> None:
+    """Each stage script, run as its dvc.yaml command runs it and stopped at once: only the
+    train stage says a rerun resumes from its checkpoint. Every stage said so before, though
+    the others keep none and start over."""
+    import eenet.cli
+
+    script, *args = STAGE_COMMANDS[stage].replace("${data.dataset}", "mnist1d").split()[1:]
+    run_stage_main = eenet.cli.run_stage
+
+    def stopped_at_once(main: Callable[..., None], *args: str, **kwargs: Any) -> None:
+        def stopped(*_: str) -> None:
+            raise stop
+
+        run_stage_main(stopped, *args, **kwargs)
+
+    monkeypatch.setattr(eenet.cli, "run_stage", stopped_at_once)
+    monkeypatch.setattr(sys, "argv", [script, *args])
+    with pytest.raises(SystemExit) as caught:
+        runpy.run_path(str(ROOT / script), run_name="__main__")
+    assert caught.value.code == status
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [f"{word} ({RESUMES_NOTE if stage == 'train' else STOPPED_NOTE})"]
+    assert ("checkpoint" in lines[0]) == (stage == "train")

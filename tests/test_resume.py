@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from eenet.checkpoint import load_checkpoint
+from eenet.cli import RESUMES_NOTE
 from eenet.data import prepare_dataset
 from tests.robust_helpers import (
     assert_terminated,
@@ -88,8 +89,8 @@ def test_finished_training_is_not_resumed(tmp_path: Path) -> None:
 def test_sigterm_to_training_with_workers_is_one_line_and_it_resumes(tmp_path: Path) -> None:
     """`kill -TERM -<group>` (a job scheduler, `timeout`) reaches the DataLoader workers too:
     torch's SIGCHLD handler raised their death by the signal while the stage cleaned up, and a
-    traceback came before its one line. Now: that line alone, status 143, and the next run
-    resumes."""
+    traceback came before its one line. Now: that line alone (saying the rerun resumes),
+    status 143, and the next run resumes."""
     _setup(tmp_path)
     params = yaml.safe_load((tmp_path / "params.yaml").read_text())
     params["train"].update(epochs=200, num_workers=2)
@@ -107,7 +108,7 @@ def test_sigterm_to_training_with_workers_is_one_line_and_it_resumes(tmp_path: P
         _, err = proc.communicate(timeout=120)
     finally:
         proc.kill()
-    assert_terminated(proc, err)
+    assert_terminated(proc, err, RESUMES_NOTE)  # the one stage whose rerun resumes
     assert [p.name for p in checkpoint.parent.iterdir()] == ["last.pt"]
     done = int(load_checkpoint(checkpoint.parent)["epoch"]) + 1
 
