@@ -176,6 +176,17 @@ def _revisions(show: Any) -> Any:
 
 
 
+def test_queued_experiment_does_not_retrain(repo):
+    """`dvc exp run --temp` (what every `--queue`d experiment runs in) works in a fresh
+    workspace holding what git and DVC's cache hold, as a clone after `dvc pull` does. The
+    training checkpoint was declared as an uncached output: missing there, DVC trained again
+    for a budget change."""
+    path, env = repo
+    result = run([sys.executable, "-m", "dvc", "exp", "run", "--temp", "-S", "budget=60%"],
+                 path, env)
+    assert stages_run(result.stdout) == ["fit_schedulers", "evaluate", "measure", "plot"]
+
+
 def test_scheduler_setting_does_not_rerun_training(repo):
     assert exp_run(repo, "schedulers.seed=1") == ["fit_schedulers", "evaluate", "measure", "plot"]
 
