@@ -45,6 +45,17 @@ MINIMUMS: dict[str, int] = {
     "measure.warmup": 0,
     "measure.repeats": 1,
 }
+# Most torch CPU threads a setting may ask for: more than the logical CPUs of any common
+# machine (and more threads than CPUs only contend, see `eenet.devices.thread_count_note`),
+# while far more crash inside torch (here 10**5 threads were a segmentation fault, 10**9 asked
+# libgomp for 216 GB, and past 2**31 torch cannot take the count).
+THREADS_MAX = 1024
+# Largest allowed value of integer settings (each has a minimum above too).
+MAXIMUMS: dict[str, int] = {
+    "train.threads": THREADS_MAX,
+    "profile.threads": THREADS_MAX,
+    "measure.threads": THREADS_MAX,
+}
 SEED_MAX = 2**32 - 1  # numpy's legacy seeding (np.random.seed) takes no more
 SEEDS = ("data.seed", "train.seed", "schedulers.seed")
 DUMP_SPEC: Spec = {"batch_size": int, "device": str}
@@ -112,8 +123,8 @@ def check_value(path: str, value: Any, annotation: Any) -> None:
                     " (YAML reads a quoted number as text; write it without quotes)")
         raise ConfigError(f"{path}: expected {describe(annotation)}, got {value!r}{hint}")
     low = MINIMUMS.get(path)
-    if low is not None and isinstance(value, int) and value < low:
-        raise ConfigError(f"{path}: must be an integer >= {low}, got {value!r}")
+    if low is not None and isinstance(value, int):
+        check_integer(path, value, low, MAXIMUMS.get(path))
     if path in SEEDS:
         check_seed(path, value)
 
@@ -124,12 +135,26 @@ def check_seed(param: str, value: Any) -> None:
         raise ConfigError(f"{param}: must be an integer from 0 to {SEED_MAX}, got {value!r}")
 
 
-def check_minimums(group: str, values: Mapping[str, tuple[Any, int]]) -> None:
-    """Each `name: (value, low)` must be an integer (not a bool) >= low, else a one-line
-    ConfigError naming `group.name` (for settings passed in code, not only from YAML)."""
+def check_minimums(
+    group: str,
+    values: Mapping[str, tuple[Any, int]],
+    highs: Mapping[str, int] | None = None,
+) -> None:
+    """Each `name: (value, low)` must be an integer (not a bool) >= low (and <= `highs[name]`
+    where given), else a one-line ConfigError naming `group.name` (for settings passed in
+    code, not only from YAML)."""
     for name, (value, low) in values.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            raise ConfigError(f"{group}.{name}: must be an integer >= {low}, got {value!r}")
+        check_integer(f"{group}.{name}", value, low, (highs or {}).get(name))
+
+
+def check_integer(param: str, value: Any, low: int, high: int | None = None) -> None:
+    """`value` must be an integer (not a bool) >= `low` (and <= `high` unless None); else a
+    one-line ConfigError naming `param` and the allowed range."""
+    valid = isinstance(value, int) and not isinstance(value, bool) and value >= low
+    if valid and (high is None or value <= high):
+        return
+    allowed = f">= {low}" if high is None else f"from {low} to {high}"
+    raise ConfigError(f"{param}: must be an integer {allowed}, got {value!r}")
 
 
 def check_number(

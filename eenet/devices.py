@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from eenet.config import THREADS_MAX, check_integer
 from eenet.errors import ConfigError
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -68,7 +69,9 @@ def thread_count_note(threads: int, param: str) -> str | None:
 @contextmanager
 def num_threads(threads: int, param: str = "threads"):
     """Use `threads` torch CPU threads inside the block (0 = leave as is); restore afterwards.
-    More threads than CPUs gets a note on stderr naming the setting `param` (once a process)."""
+    More threads than CPUs gets a note on stderr naming the setting `param` (once a process);
+    more than THREADS_MAX is a one-line ConfigError naming it (torch would crash)."""
+    check_integer(param, int(threads), 0, THREADS_MAX)
     previous = torch.get_num_threads()
     if threads:
         note = thread_count_note(int(threads), param)

@@ -274,7 +274,7 @@ def measure_real_latency(
     ms/sample, scheduler ms/sample,
     exit fractions, accuracy, and the exits' ids so a caller can compare with a plan.
     """
-    from eenet.config import check_minimums
+    from eenet.config import THREADS_MAX, check_minimums
     from eenet.data.prepared import PreparedDataset
     from eenet.devices import num_threads
     from eenet.models.artifact import load_trained
@@ -282,7 +282,8 @@ def measure_real_latency(
 
     check_minimums("measure_real_latency", {
         "batch_size": (batch_size, 1), "threads": (threads, 0),
-        "warmup_batches": (warmup_batches, 0), "limit": (0 if limit is None else limit, 0)})
+        "warmup_batches": (warmup_batches, 0), "limit": (0 if limit is None else limit, 0)},
+        {"threads": THREADS_MAX})
     target = resolve_device(device)
     model = load_trained(model_dir)
     policy = load_policy(policy_dir)

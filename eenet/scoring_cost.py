@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from eenet.config import check_minimums
+from eenet.config import THREADS_MAX, check_minimums
 from eenet.errors import ArtifactError
 from eenet.jsonio import read_json_object
 from eenet.models.base import MultiExitModel
@@ -69,7 +69,8 @@ def time_scheduling(
     Every round runs the forced exit k of every policy for every k, the policies in
     alternating order from round to round (neither always first after the network)."""
     check_minimums("scoring", {"batch_size": (batch_size, 1), "threads": (threads, 0),
-                               "warmup": (warmup, 0), "repeats": (repeats, 1)})
+                               "warmup": (warmup, 0), "repeats": (repeats, 1)},
+                   {"threads": THREADS_MAX})
     from eenet.batching import to_device
     from eenet.devices import num_threads, resolve_device
     from eenet.runtime import EarlyExitPredictor

@@ -24,7 +24,7 @@ from tqdm import tqdm  # not tqdm.auto: its asyncio class calls iter() on the lo
 
 from eenet.batching import make_loader, to_device
 from eenet.checkpoint import load_checkpoint, save_checkpoint
-from eenet.config import check_number
+from eenet.config import THREADS_MAX, check_integer, check_number
 from eenet.devices import check_device_name, num_threads, resolve_device
 from eenet.distributed import (
     all_reduce_sum,
@@ -84,6 +84,7 @@ class TrainConfig:
             raise ConfigError(f"train.epochs: must be >= 1, got {self.epochs}")
         if self.batch_size < 1:
             raise ConfigError(f"train.batch_size: must be >= 1, got {self.batch_size}")
+        check_integer("train.threads", self.threads, 0, THREADS_MAX)
         check_number("train.lr", self.lr, 0.0, low_ok=False)
         check_number("train.weight_decay", self.weight_decay, 0.0)
         check_number("train.momentum", self.momentum, 0.0, 1.0, high_ok=False)
@@ -316,6 +317,7 @@ def train_model(
     """
     distributed = init_distributed()
     device = local_device(resolve_device(cfg.device, "train.device"))
+    check_integer("train.threads", cfg.threads, 0, THREADS_MAX)
     if cfg.threads > 0:  # restored on return (the decorator)
         torch.set_num_threads(cfg.threads)
     note = milestones_note(cfg)

@@ -202,6 +202,8 @@ PARAM_CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
      "budgets: expected 'auto' or a non-empty list of budgets, got []"),
     ("bad budget in the sweep", _set("budgets", ["30%", 0]),
      f"budgets[1]: 0 is not allowed; {ALLOWED_BUDGET}"),
+    ("a billion training threads", _set("train.threads", 10**9),
+     "train.threads: must be an integer from 0 to 1024, got 1000000000"),
     ("zero profiling repeats", _set("profile.repeats", 0),
      "profile.repeats: must be an integer >= 1, got 0"),
     ("scoring setting of the wrong type", _set("scoring.charge", "yes"),

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from eenet.config import describe, validate_params
+from eenet.config import THREADS_MAX, describe, validate_params
 from eenet.errors import ConfigError
 from tests.robust_helpers import ROOT
 
@@ -72,6 +72,25 @@ def test_eenet_ranges_are_checked_with_the_params() -> None:
         validate_params(params)
     assert str(caught.value) == ("schedulers.eenet.uniform_weight: must be a finite number >= 0 "
                                  "and <= 1, got 2.0")
+
+
+@pytest.mark.parametrize("key", ["train.threads", "profile.threads", "measure.threads",
+                                 "schedulers.eenet.threads"])
+@pytest.mark.parametrize("threads", [10**9, 2**40, -1])
+def test_thread_counts_past_the_cap_are_named_up_front(key: str, threads: int) -> None:
+    """10**9 threads crashed libgomp (out of memory) and 2**40 overflowed torch's
+    set_num_threads, each a traceback from inside a stage: the most is THREADS_MAX."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    *path, name = key.split(".")
+    group = params[path[0]] if len(path) == 1 else params[path[0]][path[1]]
+    group[name] = threads
+    low = 1 if key.startswith("schedulers") else 0
+    with pytest.raises(ConfigError) as caught:
+        validate_params(params)
+    assert str(caught.value) == (f"{key}: must be an integer from {low} to {THREADS_MAX}, "
+                                 f"got {threads}")
+    group[name] = THREADS_MAX
+    validate_params(params)
 
 
 @pytest.mark.parametrize("group", ["profile", "dump", "measure", "train"])

@@ -234,14 +234,15 @@ def test_measured_samples_are_exactly_the_first_limit(workspace, policy_dir, bat
 
 
 @pytest.mark.parametrize("setting,value", [("batch_size", 0), ("threads", -1), ("limit", -5),
-                                           ("warmup_batches", -1)])
+                                           ("warmup_batches", -1), ("threads", 2**40)])
 def test_measure_real_latency_settings_are_one_line_errors(workspace, policy_dir, setting,
                                                            value) -> None:
     from eenet.errors import ConfigError
     from eenet.runtime import measure_real_latency
 
+    allowed = "from 0 to 1024" if setting == "threads" else r">= \d"
     with pytest.raises(ConfigError, match=rf"^measure_real_latency\.{setting}: must be an "
-                                          rf"integer >= \d, got {value}$"):
+                                          rf"integer {allowed}, got {value}$"):
         measure_real_latency(workspace["root"] / "model", policy_dir, workspace["data"],
                              device="cpu", **{setting: value})
 
@@ -416,7 +417,11 @@ def test_threads_default_is_the_profiles(workspace, policy_dir) -> None:
     done = _predict(workspace, policy_dir, *base, "--threads", "2", "--json")
     assert json.loads(done.stdout)["summary"]["threads"] == 2
     _one_line_error(_predict(workspace, policy_dir, *base, "--threads", "0"),
-                    "--threads: must be >= 1, got 0")
+                    "--threads: must be from 1 to 1024, got 0")
+    # 10**9 threads crashed libgomp (out of memory), 2**40 overflowed torch.set_num_threads
+    for threads in ("1000000000", str(2**40)):
+        _one_line_error(_predict(workspace, policy_dir, *base, "--threads", threads),
+                        f"--threads: must be from 1 to 1024, got {threads}")
     assert "default: 1, the latency profile's default" in " ".join(
         _cli("predict", "--help").stdout.split())
 

@@ -61,6 +61,25 @@ def test_threads_restored_and_model_left_as_found() -> None:
     assert model.training
 
 
+@pytest.mark.parametrize("threads", [10**9, 2**40])
+def test_thread_counts_past_the_cap_are_one_line_errors(threads: int) -> None:
+    """Settings passed in code, not from params.yaml: 10**9 threads crashed libgomp (out of
+    memory), 2**40 overflowed torch.set_num_threads; now each names its setting, before the
+    thread count changes."""
+    from eenet.devices import num_threads
+    from eenet.training import TrainConfig
+
+    before = torch.get_num_threads()
+    message = rf"must be an integer from 0 to 1024, got {threads}$"
+    with pytest.raises(ConfigError, match=rf"^profile\.threads: {message}"):
+        profile_model(TinyNet(), device="cpu", threads=threads, warmup=0, repeats=3)
+    with pytest.raises(ConfigError, match=rf"^--jobs: {message}"), num_threads(threads, "--jobs"):
+        pass
+    with pytest.raises(ConfigError, match=rf"^train\.threads: {message}"):
+        TrainConfig(threads=threads).validate()
+    assert torch.get_num_threads() == before
+
+
 def test_more_threads_than_cpus_gets_one_note_naming_the_setting(capsys) -> None:
     """profile.threads above the machine's CPUs still runs (as asked), with a note on stderr
     that the threads contend; a count the machine has gets none."""

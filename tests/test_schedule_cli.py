@@ -101,6 +101,8 @@ def test_table_output_with_json_or_list_costs(files, costs, methods):
          "--set: schedulers.eenet.scorer_extra_ms: expected 3 finite values >= 0 (one per exit)"),
         (["--method", "eenet", "--set", "eenet.fixed_extra_ms={entropy: [0.1, 0.2]}"],
          "--set: schedulers.eenet.fixed_extra_ms: expected {{score: 3 finite values >= 0}}"),
+        (["--method", "eenet", "--set", "eenet.threads=1099511627776"],
+         "--set: schedulers.eenet.threads: must be an integer from 1 to 1024, got 1099511627776"),
         (["--method", "eenet", "--set", "eenet.folds=1001"],
          "--set: schedulers.eenet.folds: 1001 folds but 1000 validation samples; allowed: 2 to "
          "1000"),

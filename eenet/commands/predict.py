@@ -22,6 +22,7 @@ import torch
 
 from eenet.atomic import write_json
 from eenet.budget import DEFAULT_COST_UNIT
+from eenet.config import THREADS_MAX
 from eenet.devices import num_threads
 from eenet.errors import ArtifactError, ConfigError, naming, numpy_load_problem
 from eenet.models.base import MultiExitModel
@@ -57,8 +58,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="auto | cpu | cuda | cuda:N (default: auto)")
     parser.add_argument(
         "--threads", type=int, default=DEFAULT_THREADS, metavar="N",
-        help=f"torch CPU threads for the run, >= 1 (default: {DEFAULT_THREADS}, the latency "
-             "profile's default, so the measured ms/sample compares with the plan)",
+        help=f"torch CPU threads for the run, 1 to {THREADS_MAX} (default: {DEFAULT_THREADS}, "
+             "the latency profile's default, so the measured ms/sample compares with the plan)",
     )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print per-sample results as JSON")
     parser.add_argument("--out", help="write per-sample results as JSON to this file (missing "
@@ -268,8 +269,8 @@ def check_args(args: argparse.Namespace) -> Path | None:
     resolve_device(args.device, "--device")
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size: must be >= 1, got {args.batch_size}")
-    if args.threads < 1:
-        raise ConfigError(f"--threads: must be >= 1, got {args.threads}")
+    if not 1 <= args.threads <= THREADS_MAX:
+        raise ConfigError(f"--threads: must be from 1 to {THREADS_MAX}, got {args.threads}")
     return check_out_path(args.out)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from eenet.config import check_minimums, check_number
+from eenet.config import THREADS_MAX, check_minimums, check_number
 from eenet.errors import ConfigError, unknown_name
 from eenet.schedulers.scores import max_log_prob, neg_normalised_entropy
 
@@ -56,6 +56,8 @@ GROUP = "schedulers.eenet"  # where the settings live in params.yaml (named in e
 # integer settings that count things: their smallest allowed value
 INTEGER_MINIMUMS = {"top_probs": 0, "hidden": 1, "max_epochs": 1, "period": 1, "patience": 1,
                     "folds": 2, "restarts": 1, "threads": 1}
+# ... and the largest, where one is needed for the work not to fail
+INTEGER_MAXIMUMS = {"threads": THREADS_MAX}
 # number settings: (lowest allowed, whether the lowest itself is allowed, highest allowed)
 NUMBER_RANGES = {
     "lr": (0.0, False, math.inf),
@@ -73,7 +75,8 @@ NUMBER_RANGES = {
 def check_settings(s: Mapping[str, Any]) -> None:
     """Every numeric setting in its range (one-line ConfigError naming it), and the score and
     plan candidates usable."""
-    check_minimums(GROUP, {key: (s[key], low) for key, low in INTEGER_MINIMUMS.items()})
+    check_minimums(GROUP, {key: (s[key], low) for key, low in INTEGER_MINIMUMS.items()},
+                   INTEGER_MAXIMUMS)
     for key, (low, low_ok, high) in NUMBER_RANGES.items():
         check_number(f"{GROUP}.{key}", s[key], low, high, low_ok=low_ok)
     temperatures = s["plan_temperatures"]
