@@ -93,6 +93,21 @@ def test_thread_counts_past_the_cap_are_named_up_front(key: str, threads: int) -
     validate_params(params)
 
 
+def test_eenet_hidden_units_past_the_cap_are_named_up_front() -> None:
+    """10**9 hidden units asked torch for 28 GB at once (a traceback from inside the scoring
+    profile or the fit): the most is HIDDEN_MAX."""
+    from eenet.schedulers.eenet.settings import HIDDEN_MAX
+
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["schedulers"]["eenet"]["hidden"] = 10**9
+    with pytest.raises(ConfigError) as caught:
+        validate_params(params)
+    assert str(caught.value) == ("schedulers.eenet.hidden: must be an integer from 1 to "
+                                 f"{HIDDEN_MAX}, got 1000000000")
+    params["schedulers"]["eenet"]["hidden"] = HIDDEN_MAX
+    validate_params(params)
+
+
 @pytest.mark.parametrize("group", ["profile", "dump", "measure", "train"])
 def test_a_numbered_gpu_passes_the_params_check(group: str) -> None:
     """'cuda:1' is a device wherever the runtime takes one (the params check knows no GPUs:

@@ -66,6 +66,14 @@ def test_too_many_folds_is_an_error_not_out_of_memory(pair, monkeypatch):
         policy.scores(val.log_probs())
 
 
+def test_too_many_hidden_units_are_an_error_before_any_network_is_made():
+    """profile_scoring builds the configured scorer with random weights: 10**9 hidden units
+    asked torch for 28 GB at once (a traceback); now the settings are checked first."""
+    with pytest.raises(ConfigError, match=r"^schedulers\.eenet\.hidden: must be an integer "
+                                          r"from 1 to 4096, got 1000000000$"):
+        profile_scoring(TinyNet(num_classes=5), {"hidden": 10**9}, warmup=1, repeats=2)
+
+
 def test_scoring_is_measured_in_the_runtime_and_can_be_switched_off():
     torch.manual_seed(0)
     model = TinyNet(num_classes=5)

@@ -120,6 +120,7 @@ def untrained_policy(
     units, the feature options, lookahead heads) with random weights and no early exit: what
     its scorer costs does not depend on training, so this is what the scoring profile times."""
     s = {**DEFAULTS, **(settings or {})}
+    check_settings(s)
     blank = np.zeros((1, n_classes))
     dims = [exit_features(blank, blank if k else None, *feature_options(s)).shape[1]
             for k in range(n_exits)]

@@ -56,8 +56,12 @@ GROUP = "schedulers.eenet"  # where the settings live in params.yaml (named in e
 # integer settings that count things: their smallest allowed value
 INTEGER_MINIMUMS = {"top_probs": 0, "hidden": 1, "max_epochs": 1, "period": 1, "patience": 1,
                     "folds": 2, "restarts": 1, "threads": 1}
+# Most hidden units of a network: training holds a few [validation samples, hidden] float32
+# activations per exit and network. With 3 exits over 3200 samples, 4096 units peaked at 1.6 GB
+# (65536: 7.5 GB, 40 s a step); 10**9 asked for 28 GB at once, a torch traceback.
+HIDDEN_MAX = 4096
 # ... and the largest, where one is needed for the work not to fail
-INTEGER_MAXIMUMS = {"threads": THREADS_MAX}
+INTEGER_MAXIMUMS = {"hidden": HIDDEN_MAX, "threads": THREADS_MAX}
 # number settings: (lowest allowed, whether the lowest itself is allowed, highest allowed)
 NUMBER_RANGES = {
     "lr": (0.0, False, math.inf),
