@@ -269,6 +269,19 @@ def test_model_inputs_of_another_shape_than_the_data(ws: Path,
     assert not (ws / "ckpt").exists() and not (ws / "model").exists()
 
 
+def test_a_model_too_large_to_build(ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A width of 10**9 asked torch for 192 GB at once (a traceback from the train stage): the
+    parameters the options give are counted first, and past MAX_WEIGHTS it is one line."""
+    params = base_params()
+    params["model"]["options"]["widths"] = [4, 8, 10**9]
+    write_params(ws, params)
+    message = stage_error(capsys, "train", "data", "model", "ckpt", "live")
+    assert message == ("model.options: widths [4, 8, 1000000000] and blocks [1, 1, 1] give the "
+                       "model 3e+18 parameters (1.12e+10 GiB as float32); allowed: at most "
+                       "1073741824 (4 GiB)")
+    assert not (ws / "ckpt").exists() and not (ws / "model").exists()
+
+
 def test_unreadable_params_file(ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (ws / "params.yaml").write_text("train: [epochs: 3\n")
     message = stage_error(capsys, "download", "data/out")

@@ -107,6 +107,23 @@ def test_small_cnn_variants_train_a_step():
          "model.options.blocks: expected integers >= 1, one per exit, got [6, 0, 24, 16]"),
         ("densenet121_4", {"growth": 2.5},
          "model.options.growth: must be an integer >= 1, got 2.5"),
+        # sizes past MAX_WEIGHTS: torch tried to allocate them (192 GB for the first), a
+        # traceback, or a billion blocks were built one by one
+        ("resnet1d_3", {"widths": [8, 16, 10**9]},
+         "model.options: widths [8, 16, 1000000000] and blocks [1, 1, 2] give the model 9e+18 "
+         "parameters (3.35e+10 GiB as float32); allowed: at most 1073741824 (4 GiB)"),
+        ("resnet1d_3", {"blocks": [1, 1, 10**9]},
+         "model.options: widths [8, 16, 64] and blocks [1, 1, 1000000000] give the model "
+         "2.48e+13 parameters"),
+        ("resnet56_3", {"base_width": 10**9},
+         "model.options: blocks [9, 9, 9] and base_width 1000000000 give the model 3.6e+21 "
+         "parameters"),
+        ("densenet121_4", {"growth": 10**9},
+         "model.options: blocks [6, 12, 24, 16] and growth 1000000000 give the model 7.83e+21 "
+         "parameters"),
+        ("densenet121_4", {"blocks": [6, 12, 24, 10**9]},
+         "model.options: blocks [6, 12, 24, 1000000000] and growth 12 give the model 3e+20 "
+         "parameters"),
     ],
 )
 def test_bad_architecture_options_are_one_line_errors(name, options, message):
@@ -116,6 +133,30 @@ def test_bad_architecture_options_are_one_line_errors(name, options, message):
     with pytest.raises(EENetError) as err:
         build_model(name, 10, **options)
     assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),  # options in the order weight_count takes them
+    [
+        ("resnet1d_3", {"widths": [8, 16, 64], "blocks": [1, 1, 2]}),
+        ("resnet1d_3", {"widths": [8, 8, 8], "blocks": [2, 3, 1]}),
+        ("resnet1d_3", {"widths": [8, 4, 12, 12], "blocks": [1, 2, 1, 3]}),
+        ("resnet56_3", {"blocks": [9, 9, 9], "base_width": 16}),
+        ("resnet56_3", {"blocks": [1, 2, 1, 1], "base_width": 3}),
+        ("densenet121_4", {"blocks": [6, 12, 24, 16], "growth": 12}),
+        ("densenet121_4", {"blocks": [2, 3], "growth": 5}),
+    ],
+)
+def test_the_size_check_counts_the_parameters_the_model_gets(name, options):
+    """The size check counts the parameters from the options, before building: exactly what
+    the built model holds."""
+    from importlib import import_module
+
+    from eenet.models import MODELS
+
+    count = import_module(MODELS[name].partition(":")[0]).weight_count
+    model = build_model(name, 7, **options)
+    assert count(7, *options.values()) == sum(p.numel() for p in model.parameters())
 
 
 # --- BERT: a tiny BertConfig and WordPiece vocabulary drive the real modules and tokenizer ---

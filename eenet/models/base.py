@@ -10,6 +10,7 @@ the batch, so that a batch can be shrunk (samples that exit leave) with `select_
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -20,6 +21,12 @@ from torch import nn
 from eenet.errors import ConfigError
 
 State = Any  # torch.Tensor | dict[str, torch.Tensor]
+
+# Most parameters a model's size options may give it: 2**30, 4 GiB as float32, and training
+# holds four such copies (weights, gradients, AdamW's two moments), 16 GiB. The presets hold
+# far fewer (ResNet-56/3 0.94M, DenseNet-121/4 1.2M, BERT-base 110M; BERT-large 335M); a width
+# of 10**9 asked torch for 192 GB at once, a traceback.
+MAX_WEIGHTS = 2**30
 
 
 def check_counts(
@@ -37,6 +44,22 @@ def check_counts(
         count += f" (as many as {like})" if like else ""
         raise ConfigError(f"model.options.{param}: expected {count}, one per exit, got {values!r}")
     return tuple(items)
+
+
+def check_weight_count(sizes: str, weights: int) -> None:
+    """A model whose size options (`sizes`, e.g. "widths [8, 16, 64] and blocks [1, 1, 2]") give
+    it `weights` parameters may have at most MAX_WEIGHTS; else a one-line ConfigError naming
+    them, before anything is built."""
+    if weights > MAX_WEIGHTS:
+        gib = weights / 2**28 if weights < 10**300 else math.inf  # float32: 2**28 a GiB
+        raise ConfigError(f"model.options: {sizes} give the model {_count(weights)} parameters "
+                          f"({_count(gib)} GiB as float32); allowed: at most {MAX_WEIGHTS} "
+                          f"({MAX_WEIGHTS // 2**28} GiB)")
+
+
+def _count(number: float) -> str:
+    """`number` in 3 significant digits (past 1e300 only that)."""
+    return f"{number:.3g}" if number < 1e300 else "over 1e300"
 
 
 def select_batch(state: State, index: torch.Tensor) -> State:

@@ -31,6 +31,19 @@ class ConvExitHead(nn.Sequential):
         super().__init__(*layers)
 
 
+def conv_head_weights(in_channels: int, num_classes: int, n_convs: int = 3,
+                      reduction: int = 4) -> int:
+    """Parameters of `ConvExitHead(in_channels, num_classes, n_convs, reduction)`."""
+    width = in_channels // reduction
+    convs = 9 * width * (in_channels + (n_convs - 1) * width) + 2 * n_convs * width
+    return convs + (width + 1) * num_classes
+
+
+def pool_head_weights(in_channels: int, num_classes: int, pre_norm: bool = False) -> int:
+    """Parameters of `PoolLinearHead(in_channels, num_classes, pre_norm)`."""
+    return (2 * in_channels if pre_norm else 0) + (in_channels + 1) * num_classes
+
+
 class PoolLinearHead(nn.Sequential):
     """Final classifier: optional BN + ReLU, global average pooling, linear."""
 

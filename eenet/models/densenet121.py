@@ -10,13 +10,20 @@ parameters, 1,035,268 without the three early heads (9,148, 33,748 and 129,604).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from fractions import Fraction
 
 import torch
 from torch import nn
 
 from eenet.config import check_minimums
-from eenet.models.base import MultiExitModel, check_counts
-from eenet.models.cifar_heads import ConvExitHead, PoolLinearHead, random_images
+from eenet.models.base import MultiExitModel, check_counts, check_weight_count
+from eenet.models.cifar_heads import (
+    ConvExitHead,
+    PoolLinearHead,
+    conv_head_weights,
+    pool_head_weights,
+    random_images,
+)
 
 BOTTLENECK_WIDTH = 4  # the 1x1 convolution outputs 4 * growth channels
 
@@ -63,6 +70,8 @@ class DenseNetCifarMultiExit(MultiExitModel):
         super().__init__()
         blocks = check_counts("blocks", blocks)
         check_minimums("model.options", {"growth": (growth, 1)})
+        check_weight_count(f"blocks {list(blocks)} and growth {growth}",
+                           weight_count(num_classes, blocks, growth, reduction))
         channels = 2 * growth
         self.stem = nn.Conv2d(3, channels, 3, padding=1, bias=False)
         for index, n_layers in enumerate(blocks):
@@ -81,6 +90,27 @@ class DenseNetCifarMultiExit(MultiExitModel):
 
     def example_inputs(self, batch_size: int) -> torch.Tensor:
         return random_images(batch_size)
+
+
+def weight_count(num_classes: int, blocks: Sequence[int], growth: int,
+                 reduction: float = 0.5) -> int:
+    """The parameters of `DenseNetCifarMultiExit(num_classes, blocks, growth, reduction)`,
+    counted without building it."""
+    inner = BOTTLENECK_WIDTH * growth
+    channels = 2 * growth
+    count = 27 * channels  # stem: 3x3 convolution from RGB
+    for index, n_layers in enumerate(blocks):
+        # layer j reads channels + j * growth: batch norm and 1x1 convolution over them
+        read = n_layers * channels + growth * n_layers * (n_layers - 1) // 2
+        count += read * (2 + inner) + n_layers * (2 * inner + 9 * inner * growth)
+        channels += n_layers * growth
+        if index == len(blocks) - 1:
+            return count + pool_head_weights(channels, num_classes, pre_norm=True)
+        out = int(Fraction(reduction) * channels)  # int(channels * reduction), exact if huge
+        count += (2 + out) * channels  # transition: batch norm and 1x1 convolution
+        count += conv_head_weights(out, num_classes, reduction=BOTTLENECK_WIDTH)
+        channels = out
+    return count
 
 
 def build_densenet121_4(

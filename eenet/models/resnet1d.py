@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from eenet.config import check_minimums
-from eenet.models.base import MultiExitModel, check_counts
+from eenet.models.base import MultiExitModel, check_counts, check_weight_count
 
 
 class ResidualBlock1d(nn.Module):
@@ -56,6 +56,8 @@ class ResNet1d(MultiExitModel):
         widths = check_counts("widths", widths)
         blocks = check_counts("blocks", blocks, len(widths), like="widths")
         check_minimums("model.options", {"input_length": (input_length, 1)})
+        check_weight_count(f"widths {list(widths)} and blocks {list(blocks)}",
+                           weight_count(num_classes, widths, blocks))
         self.input_length = input_length
         self.stem = nn.Sequential(
             nn.Conv1d(1, widths[0], 5, 1, 2, bias=False), nn.BatchNorm1d(widths[0]), nn.ReLU()
@@ -70,6 +72,24 @@ class ResNet1d(MultiExitModel):
 
     def example_inputs(self, batch_size: int) -> torch.Tensor:
         return torch.randn(batch_size, 1, self.input_length)
+
+
+def weight_count(num_classes: int, widths: tuple[int, ...], blocks: tuple[int, ...]) -> int:
+    """The parameters of `ResNet1d(num_classes, widths, blocks)`, counted without building it."""
+    count = 7 * widths[0]  # stem: 5-tap convolution and batch norm
+    channels = widths[0]
+    for stage, (width, depth) in enumerate(zip(widths, blocks, strict=True)):
+        count += _block_weights(channels, width, stage > 0 or channels != width)
+        count += (depth - 1) * _block_weights(width, width, False)
+        count += (width + 1) * num_classes  # the exit's linear classifier
+        channels = width
+    return count
+
+
+def _block_weights(in_channels: int, out_channels: int, projects: bool) -> int:
+    """Parameters of a `ResidualBlock1d` (with a 1x1 shortcut if it `projects`)."""
+    count = 3 * (in_channels + out_channels) * out_channels + 4 * out_channels
+    return count + (in_channels + 2) * out_channels if projects else count
 
 
 def build_resnet1d_3(

@@ -14,8 +14,14 @@ import torch
 from torch import nn
 
 from eenet.config import check_minimums
-from eenet.models.base import MultiExitModel, check_counts
-from eenet.models.cifar_heads import ConvExitHead, PoolLinearHead, random_images
+from eenet.models.base import MultiExitModel, check_counts, check_weight_count
+from eenet.models.cifar_heads import (
+    ConvExitHead,
+    PoolLinearHead,
+    conv_head_weights,
+    pool_head_weights,
+    random_images,
+)
 
 EXPANSION = 4
 
@@ -64,6 +70,8 @@ class ResNetCifarMultiExit(MultiExitModel):
         super().__init__()
         blocks = check_counts("blocks", blocks)
         check_minimums("model.options", {"base_width": (base_width, 1)})
+        check_weight_count(f"blocks {list(blocks)} and base_width {base_width}",
+                           weight_count(num_classes, blocks, base_width))
         self.stem = nn.Sequential(
             nn.Conv2d(3, base_width, 3, padding=1, bias=False),
             nn.BatchNorm2d(base_width),
@@ -81,6 +89,30 @@ class ResNetCifarMultiExit(MultiExitModel):
 
     def example_inputs(self, batch_size: int) -> torch.Tensor:
         return random_images(batch_size)
+
+
+def weight_count(num_classes: int, blocks: Sequence[int], base_width: int) -> int:
+    """The parameters of `ResNetCifarMultiExit(num_classes, blocks, base_width)`, counted
+    without building it."""
+    count = 29 * base_width  # stem: 3x3 convolution from RGB and batch norm
+    channels = base_width
+    for index, n_blocks in enumerate(blocks):
+        planes = base_width * 2**index
+        out = planes * EXPANSION
+        count += _bottleneck_weights(channels, planes, index > 0 or channels != out)
+        count += (n_blocks - 1) * _bottleneck_weights(out, planes, False)
+        channels = out
+        last = index == len(blocks) - 1
+        count += (pool_head_weights(channels, num_classes) if last else
+                  conv_head_weights(channels, num_classes, reduction=EXPANSION))
+    return count
+
+
+def _bottleneck_weights(in_channels: int, planes: int, projects: bool) -> int:
+    """Parameters of a `Bottleneck` (with a projection shortcut if it `projects`)."""
+    out = planes * EXPANSION
+    count = (in_channels + 9 * planes + out) * planes + 2 * (2 * planes + out)
+    return count + (in_channels + 2) * out if projects else count
 
 
 def build_resnet56_3(
