@@ -380,6 +380,13 @@ def tiny_pretrained(vocab, tmp_path_factory):
      "model.options.config: dropout probability has to be between 0 and 1"),
     ({"pretrained": "PRE-WITHOUT-VOCAB", "tokenizer": None},
      "model.options.pretrained: 'PRE-WITHOUT-VOCAB' holds no vocabulary"),
+    # sizes past MAX_WEIGHTS: torch was asked for them (or built layer after layer)
+    ({"config": {"hidden_size": 2 * 10**9}},
+     "model.options: config sizes (vocab_size 42, hidden_size 2000000000, num_hidden_layers 4, "
+     "intermediate_size 64, max_position_embeddings 64, type_vocab_size 2) give the model "
+     "6.8e+19 parameters (2.53e+11 GiB as float32); allowed: at most 1073741824 (4 GiB)"),
+    ({"pretrained": "PRE", "config": {"num_hidden_layers": 10**9}},
+     "model.options: config sizes (vocab_size 42, hidden_size 32, num_hidden_layers 1000000000"),
 ])
 def test_bert_config_and_tokenizer_problems_are_one_line_errors(
     vocab, tiny_pretrained, tmp_path, options, message
@@ -408,6 +415,35 @@ def test_bert_config_and_tokenizer_problems_are_one_line_errors(
         tiny_bert(vocab, **settings)
     text = str(err.value).replace(str(tmp_path) + "/", "")
     assert text.startswith(message) and "\n" not in text
+
+
+@pytest.mark.parametrize("config", [{}, {"hidden_size": 24, "num_attention_heads": 4,
+                                         "intermediate_size": 10, "type_vocab_size": 3}])
+def test_the_bert_size_check_counts_the_parameters_bert_model_gets(vocab, config):
+    from transformers import BertConfig, BertModel
+
+    from eenet.models.bert import bert_weight_count
+    from tests.preset_fixtures import tiny_bert_config
+
+    settings = BertConfig(**{**tiny_bert_config(len(vocab.read_text().split())), **config})
+    built = sum(p.numel() for p in BertModel(settings).parameters())
+    assert bert_weight_count(settings) == built
+
+
+def test_a_saved_bert_config_too_large_to_build_is_one_line(vocab, tmp_path):
+    """A trained model's saved BertConfig is rebuilt from its sizes: past MAX_WEIGHTS (an
+    edited config.json) torch was asked for them; now it is the size check's one line."""
+    import json
+
+    from eenet.models.bert import BertMultiExit
+
+    tiny_bert(vocab).save_pretrained_assets(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**config, "vocab_size": 10**12}))
+    with pytest.raises(EENetError, match=r"^model\.options: config sizes \(vocab_size "
+                                         r"1000000000000, hidden_size 32, .+ give the model "
+                                         r"3\.2e\+13 parameters"):
+        BertMultiExit.from_assets(tmp_path, 2, (1, 2, 3, 4), 16)
 
 
 def test_bert_config_overrides_that_fit_still_apply(tiny_pretrained):

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from eenet.errors import ConfigError, EENetError
-from eenet.models.base import MultiExitModel
+from eenet.models.base import MultiExitModel, check_weight_count
 
 DEFAULT_PRETRAINED = "bert-base-uncased"
 DEFAULT_EXIT_LAYERS = (3, 6, 9, 12)
@@ -143,6 +143,7 @@ class BertMultiExit(MultiExitModel):
         except (OSError, ValueError) as exc:
             raise EENetError(f"{folder}: cannot read the saved BertConfig ({exc})") from None
         layers = _check_layers(exit_layers, max_length, config)
+        check_bert_size(config)
         tokenizer = None
         if any((folder / name).is_file() for name in ("tokenizer.json", "vocab.txt")):
             from transformers import BertTokenizerFast
@@ -227,6 +228,9 @@ def load_tokenizer(source: str | Path, what: str = "tokenizer") -> Any:
 
 
 # BertConfig fields that fix the shape of pretrained weights (num_hidden_layers may shrink)
+# the BertConfig fields that size a BertModel's parameters
+SIZES = ("vocab_size", "hidden_size", "num_hidden_layers", "intermediate_size",
+         "max_position_embeddings", "type_vocab_size")
 WEIGHT_SHAPES = ("vocab_size", "hidden_size", "intermediate_size", "max_position_embeddings",
                  "type_vocab_size")
 
@@ -269,11 +273,29 @@ def bert_config(pretrained: str | None, overrides: dict[str, Any] | None) -> Any
     return config
 
 
+def bert_weight_count(config: Any) -> int:
+    """The parameters of `BertModel(config)` (embeddings, encoder layers without cross-attention,
+    pooler), counted from the config's sizes without building it."""
+    hidden, inner = int(config.hidden_size), int(config.intermediate_size)
+    tables = (int(config.vocab_size) + int(config.max_position_embeddings)
+              + int(config.type_vocab_size))
+    layer = 4 * hidden * hidden + 2 * hidden * inner + 9 * hidden + inner
+    return (tables + 3) * hidden + hidden * hidden + int(config.num_hidden_layers) * layer
+
+
+def check_bert_size(config: Any) -> None:
+    """A one-line ConfigError naming the config's sizes when they give BertModel more than
+    MAX_WEIGHTS parameters, before anything is built."""
+    sizes = ", ".join(f"{key} {getattr(config, key)}" for key in SIZES)
+    check_weight_count(f"config sizes ({sizes})", bert_weight_count(config))
+
+
 def load_bert(pretrained: str | None, config: dict[str, Any] | None) -> nn.Module:
     """`BertModel` with pretrained weights, or randomly initialised from `BertConfig(**config)`."""
     from transformers import BertModel
 
     settings = bert_config(pretrained, config)
+    check_bert_size(settings)
     try:
         if pretrained is None:
             return BertModel(settings)
