@@ -269,6 +269,31 @@ def test_model_inputs_of_another_shape_than_the_data(ws: Path,
     assert not (ws / "ckpt").exists() and not (ws / "model").exists()
 
 
+def test_model_inputs_too_long_to_make_are_compared_first(
+        ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An input_length of 10**12 made the shape check ask torch for one 4 TB example (a
+    traceback); the shapes are compared without allocating it, and the check draws the same
+    random numbers as before (training after it is unchanged)."""
+    import torch
+
+    from eenet.models.base import check_input_shape
+
+    params = base_params()
+    params["model"]["options"]["input_length"] = 10**12
+    write_params(ws, params)
+    message = stage_error(capsys, "train", "data", "model", "ckpt", "live")
+    assert message == ("model.options: the model's inputs are shaped [1, 1000000000000] but the "
+                       "data in data holds samples shaped [1, 40]; set the model's input "
+                       "options to match (e.g. model.options.input_length)")
+    model = build_model("resnet1d_3", 10)
+    torch.manual_seed(0)
+    model.example_inputs(1)
+    expected = torch.randn(4)
+    torch.manual_seed(0)
+    check_input_shape(model, [1, 40], "the data")
+    assert torch.equal(torch.randn(4), expected)
+
+
 def test_a_model_too_large_to_build(ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A width of 10**9 asked torch for 192 GB at once (a traceback from the train stage): the
     parameters the options give are counted first, and past MAX_WEIGHTS it is one line."""

@@ -151,9 +151,30 @@ def check_input_shape(model: MultiExitModel, input_shape: Sequence[int] | None,
     """A model taking tensors must take samples of the data's shape (`input_shape`, from
     `source`): its example inputs are what the latency profile times, so a mismatch that
     still trains (a length-agnostic network) would profile other inputs. One-line ConfigError;
-    models taking texts, or data without a recorded shape, pass."""
+    models taking texts, or data without a recorded shape, pass. The shapes are compared on
+    the meta device first, so a mismatch allocates nothing (an input_length of 10**12 asked
+    torch for 4 TB); then the example is made as before (the same random draws)."""
+    if input_shape is not None:
+        _check_sample(_meta_example(model), input_shape, source)
     example = model.example_inputs(1)
-    if input_shape is None or not isinstance(example, torch.Tensor):
+    if input_shape is not None:
+        _check_sample(example, input_shape, source)
+
+
+def _meta_example(model: MultiExitModel) -> Any:
+    """The model's example inputs of one sample on the meta device: shapes, no memory or
+    random draws (None where its `example_inputs` cannot run there)."""
+    try:
+        with torch.device("meta"):
+            return model.example_inputs(1)
+    except Exception:  # noqa: BLE001 - a model's own code: then only the real example is checked
+        return None
+
+
+def _check_sample(example: Any, input_shape: Sequence[int], source: str) -> None:
+    """A one-line ConfigError when `example` is a tensor whose samples are not shaped
+    `input_shape` (from `source`)."""
+    if not isinstance(example, torch.Tensor):
         return
     takes = [int(d) for d in example.shape[1:]]
     if takes != [int(d) for d in input_shape]:
