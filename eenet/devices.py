@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -64,6 +66,30 @@ def thread_count_note(threads: int, param: str) -> str | None:
         return None
     return (f"note: {param} {threads} is more than the {cpus} CPUs available here: the threads "
             f"contend for them, so work runs (and is timed) slower than with {cpus}")
+
+
+@contextmanager
+def memory_names(param: str, value: int) -> Iterator[None]:
+    """torch failing to allocate memory inside the block is a one-line ConfigError naming the
+    setting `param` (= `value`) with the size it tried; other errors pass."""
+    try:
+        yield
+    except RuntimeError as exc:
+        reason = allocation_failure(exc)
+        if reason is None:
+            raise
+        raise ConfigError(f"{param}: {value} does not fit in memory ({reason}); lower it") from None
+
+
+def allocation_failure(exc: BaseException) -> str | None:
+    """What failed to be allocated when `exc` is torch's out-of-memory error (a CUDA device's,
+    or the CPU allocator's, which raises a plain RuntimeError); None for any other error."""
+    text = str(exc)
+    cpu = isinstance(exc, RuntimeError) and "can't allocate memory" in text
+    if not (cpu or isinstance(exc, torch.OutOfMemoryError)):
+        return None
+    tried = re.search(r"(?i)tried to allocate ([\d.]+ ?\w+)", text)
+    return f"tried to allocate {tried.group(1)}" if tried else "out of memory"
 
 
 @contextmanager

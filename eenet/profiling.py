@@ -28,9 +28,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from eenet.batching import to_device
 from eenet.config import THREADS_MAX, check_minimums
-from eenet.devices import num_threads, resolve_device
+from eenet.devices import memory_names, num_threads, resolve_device
 from eenet.errors import ArtifactError, ConfigError, EENetError, naming
-from eenet.models.base import MultiExitModel, batch_size_of
+from eenet.models.base import MultiExitModel, batch_size_of, check_example_batch
 from eenet.outputs import (
     load_latency,
     log_softmax64,
@@ -211,12 +211,15 @@ def profile_model(
     home = first.device if first is not None else torch.device("cpu")
     was_training = model.training
     if inputs is None:
-        inputs = model.example_inputs(batch_size)
+        check_example_batch(model, batch_size, "profile.batch_size")
+        with memory_names("profile.batch_size", batch_size):
+            inputs = model.example_inputs(batch_size)
     n = batch_size_of(inputs)
     inputs = to_device(inputs, target)
     model.eval().to(target)
     try:
-        with num_threads(threads, "profile.threads"), torch.inference_mode():
+        with (num_threads(threads, "profile.threads"), torch.inference_mode(),
+              memory_names("profile.batch_size", n)):
             used_threads = torch.get_num_threads()
             flops = count_flops(model, inputs)
             calls = prefix_calls(model, inputs, target, decisions, policy)

@@ -294,6 +294,17 @@ def test_model_inputs_too_long_to_make_are_compared_first(
     assert torch.equal(torch.randn(4), expected)
 
 
+def test_a_profile_batch_too_large_to_make(ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """profile.batch_size 10**9 asked torch for 160 GB of example inputs (a traceback)."""
+    params = base_params()
+    params["profile"]["batch_size"] = 10**9
+    write_params(ws, params)
+    assert stage_error(capsys, "profile_latency", MODEL, "latency.json") == (
+        "profile.batch_size: 1000000000 samples of the model's example inputs (160 bytes each) "
+        "would take 149 GiB; allowed: at most 6710886 samples (1 GiB)")
+    assert not (ws / "latency.json").exists()
+
+
 def test_a_model_too_large_to_build(ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A width of 10**9 asked torch for 192 GB at once (a traceback from the train stage): the
     parameters the options give are counted first, and past MAX_WEIGHTS it is one line."""

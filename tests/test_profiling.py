@@ -80,6 +80,32 @@ def test_thread_counts_past_the_cap_are_one_line_errors(threads: int) -> None:
     assert torch.get_num_threads() == before
 
 
+class _BlowUp(TinyNet):
+    """Its stem's output is 2**30 times longer than its inputs: small example inputs, and a
+    forward pass far too large for any machine's memory."""
+
+    def begin(self, inputs: torch.Tensor) -> dict[str, torch.Tensor]:
+        state = super().begin(inputs)
+        return {**state, "h": state["h"].repeat(1, 1, 2**30)}
+
+
+def test_a_profile_batch_that_does_not_fit_in_memory_is_one_line() -> None:
+    """profile.batch_size 10**9 asked torch for 160 GB of example inputs, and a batch whose
+    forward pass needs more memory than there is was a torch traceback: the example's size is
+    checked from one sample first, and torch failing to allocate during the profile names the
+    batch size. A fitting batch is profiled as before."""
+    with pytest.raises(ConfigError) as caught:
+        profile_model(TinyNet(), device="cpu", batch_size=10**9, warmup=0, repeats=3)
+    assert str(caught.value) == ("profile.batch_size: 1000000000 samples of the model's example "
+                                 "inputs (128 bytes each) would take 119 GiB; allowed: at most "
+                                 "8388608 samples (1 GiB)")
+    with pytest.raises(ConfigError, match=r"^profile\.batch_size: 64 does not fit in memory "
+                                          r"\(tried to allocate \d+ bytes\); lower it$"):
+        profile_model(_BlowUp(), device="cpu", batch_size=64, warmup=0, repeats=3)
+    assert profile_model(TinyNet(), device="cpu", batch_size=8, warmup=0,
+                         repeats=5)["batch_size"] == 8
+
+
 def test_more_threads_than_cpus_gets_one_note_naming_the_setting(capsys) -> None:
     """profile.threads above the machine's CPUs still runs (as asked), with a note on stderr
     that the threads contend; a count the machine has gets none."""

@@ -27,6 +27,9 @@ State = Any  # torch.Tensor | dict[str, torch.Tensor]
 # far fewer (ResNet-56/3 0.94M, DenseNet-121/4 1.2M, BERT-base 110M; BERT-large 335M); a width
 # of 10**9 asked torch for 192 GB at once, a traceback.
 MAX_WEIGHTS = 2**30
+# Most bytes of example inputs made at once (the latency profile's batch): 1 GiB, ~87k CIFAR
+# images or BERT inputs of 512 tokens; a profile.batch_size of 10**9 asked torch for 160 GB.
+MAX_EXAMPLE_BYTES = 2**30
 
 
 def check_counts(
@@ -169,6 +172,28 @@ def _meta_example(model: MultiExitModel) -> Any:
             return model.example_inputs(1)
     except Exception:  # noqa: BLE001 - a model's own code: then only the real example is checked
         return None
+
+
+def check_example_batch(model: MultiExitModel, batch_size: int, param: str) -> None:
+    """`batch_size` samples of the model's example inputs may take at most MAX_EXAMPLE_BYTES
+    (one sample measured on the meta device, nothing allocated); else a one-line ConfigError
+    naming `param` and the most samples allowed."""
+    per_sample = _nbytes(_meta_example(model))
+    if per_sample and batch_size * per_sample > MAX_EXAMPLE_BYTES:
+        gib = batch_size * per_sample / 2**30 if batch_size < 10**300 else math.inf
+        raise ConfigError(f"{param}: {batch_size} samples of the model's example inputs "
+                          f"({per_sample} bytes each) would take {_count(gib)} GiB; allowed: "
+                          f"at most {MAX_EXAMPLE_BYTES // per_sample} samples "
+                          f"({MAX_EXAMPLE_BYTES // 2**30} GiB)")
+
+
+def _nbytes(inputs: Any) -> int:
+    """Bytes of a tensor, or of the tensors in a dict / list / tuple (0 for anything else)."""
+    if isinstance(inputs, torch.Tensor):
+        return inputs.numel() * inputs.element_size()
+    if isinstance(inputs, dict):
+        inputs = list(inputs.values())
+    return sum(_nbytes(item) for item in inputs) if isinstance(inputs, list | tuple) else 0
 
 
 def _check_sample(example: Any, input_shape: Sequence[int], source: str) -> None:
