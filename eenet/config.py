@@ -50,12 +50,26 @@ MINIMUMS: dict[str, int] = {
 # while far more crash inside torch (here 10**5 threads were a segmentation fault, 10**9 asked
 # libgomp for 216 GB, and past 2**31 torch cannot take the count).
 THREADS_MAX = 1024
+# Most rounds of a timing count (warm-up, repeats, measure rounds): a million rounds take
+# minutes per exit even at 0.1 ms and their median settled long before; the times are kept in
+# one array, which numpy could not make for 10**10 repeats (224 GiB) or past 2**63.
+TIMING_MAX = 10**6
 # Largest allowed value of integer settings (each has a minimum above too).
 MAXIMUMS: dict[str, int] = {
     "train.threads": THREADS_MAX,
     "profile.threads": THREADS_MAX,
+    "profile.warmup": TIMING_MAX,
+    "profile.repeats": TIMING_MAX,
+    "scoring.warmup": TIMING_MAX,
+    "scoring.repeats": TIMING_MAX,
+    "measure.rounds": TIMING_MAX,
     "measure.threads": THREADS_MAX,
+    "measure.warmup": TIMING_MAX,
+    "measure.repeats": TIMING_MAX,
 }
+# the maximums of settings checked in code by the same names (`check_minimums`' highs)
+TIMING_HIGHS = {"threads": THREADS_MAX, "warmup": TIMING_MAX, "repeats": TIMING_MAX,
+                "rounds": TIMING_MAX}
 SEED_MAX = 2**32 - 1  # numpy's legacy seeding (np.random.seed) takes no more
 SEEDS = ("data.seed", "train.seed", "schedulers.seed")
 DUMP_SPEC: Spec = {"batch_size": int, "device": str}

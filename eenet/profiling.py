@@ -27,7 +27,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from eenet.batching import to_device
-from eenet.config import THREADS_MAX, check_minimums
+from eenet.config import TIMING_HIGHS, check_minimums
 from eenet.devices import memory_names, num_threads, resolve_device
 from eenet.errors import ArtifactError, ConfigError, EENetError, naming
 from eenet.models.base import MultiExitModel, batch_size_of, check_example_batch
@@ -203,7 +203,7 @@ def profile_model(
     """
     check_minimums("profile", {"batch_size": (batch_size, 1), "threads": (threads, 0),
                                "warmup": (warmup, 0), "repeats": (repeats, 1),
-                               "max_rounds": (max_rounds, 1)}, {"threads": THREADS_MAX})
+                               "max_rounds": (max_rounds, 1)}, TIMING_HIGHS)
     target = resolve_device(device, "profile.device")
     if model.n_exits < 1:
         raise ConfigError("profile: the model has no exits")

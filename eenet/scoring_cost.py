@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from eenet.config import THREADS_MAX, check_minimums
+from eenet.config import TIMING_HIGHS, check_minimums
 from eenet.errors import ArtifactError
 from eenet.jsonio import read_json_object
 from eenet.models.base import MultiExitModel
@@ -70,7 +70,7 @@ def time_scheduling(
     alternating order from round to round (neither always first after the network)."""
     check_minimums("scoring", {"batch_size": (batch_size, 1), "threads": (threads, 0),
                                "warmup": (warmup, 0), "repeats": (repeats, 1)},
-                   {"threads": THREADS_MAX})
+                   TIMING_HIGHS)
     from eenet.batching import to_device
     from eenet.devices import num_threads, resolve_device
     from eenet.runtime import EarlyExitPredictor

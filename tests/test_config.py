@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from eenet.config import THREADS_MAX, describe, validate_params
+from eenet.config import THREADS_MAX, TIMING_MAX, describe, validate_params
 from eenet.errors import ConfigError
 from tests.robust_helpers import ROOT
 
@@ -90,6 +90,24 @@ def test_thread_counts_past_the_cap_are_named_up_front(key: str, threads: int) -
     assert str(caught.value) == (f"{key}: must be an integer from {low} to {THREADS_MAX}, "
                                  f"got {threads}")
     group[name] = THREADS_MAX
+    validate_params(params)
+
+
+@pytest.mark.parametrize(("key", "low"), [
+    ("profile.warmup", 0), ("profile.repeats", 1), ("scoring.warmup", 0), ("scoring.repeats", 1),
+    ("measure.rounds", 1), ("measure.warmup", 0), ("measure.repeats", 1)])
+def test_timing_counts_past_the_cap_are_named_up_front(key: str, low: int) -> None:
+    """Each timing count's times are kept in one array: numpy could not make it for 10**10
+    rounds (224 GiB for the profile's repeats) or past 2**63, a traceback from inside a stage;
+    the most is TIMING_MAX."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    group, name = key.split(".")
+    params[group][name] = 10**10
+    with pytest.raises(ConfigError) as caught:
+        validate_params(params)
+    assert str(caught.value) == (f"{key}: must be an integer from {low} to {TIMING_MAX}, got "
+                                 "10000000000")
+    params[group][name] = TIMING_MAX
     validate_params(params)
 
 

@@ -80,6 +80,15 @@ def test_thread_counts_past_the_cap_are_one_line_errors(threads: int) -> None:
     assert torch.get_num_threads() == before
 
 
+@pytest.mark.parametrize(("setting", "low"), [("warmup", 0), ("repeats", 1)])
+def test_profile_timing_counts_past_the_cap_are_one_line(setting: str, low: int) -> None:
+    """np.empty((repeats, exits)) failed for 10**10 (224 GiB) and past 2**63 (a traceback)."""
+    for value in (10**10, 2**70):
+        with pytest.raises(ConfigError, match=rf"^profile\.{setting}: must be an integer from "
+                                              rf"{low} to 1000000, got {value}$"):
+            profile_model(TinyNet(), device="cpu", **{"warmup": 0, "repeats": 3, setting: value})
+
+
 class _BlowUp(TinyNet):
     """Its stem's output is 2**30 times longer than its inputs: small example inputs, and a
     forward pass far too large for any machine's memory."""

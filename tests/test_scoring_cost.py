@@ -74,6 +74,15 @@ def test_too_many_hidden_units_are_an_error_before_any_network_is_made():
         profile_scoring(TinyNet(num_classes=5), {"hidden": 10**9}, warmup=1, repeats=2)
 
 
+@pytest.mark.parametrize("repeats", [10**10, 2**70])
+def test_scoring_repeats_past_the_cap_are_one_line(repeats: int) -> None:
+    """The times are kept in one [repeats, exits] array: numpy could not make it for 10**10
+    repeats (224 GiB) or past 2**63 (a traceback); at most TIMING_MAX."""
+    with pytest.raises(ConfigError, match=rf"^scoring\.repeats: must be an integer from 1 to "
+                                          rf"1000000, got {repeats}$"):
+        profile_scoring(TinyNet(num_classes=5), repeats=repeats)
+
+
 def test_scoring_is_measured_in_the_runtime_and_can_be_switched_off():
     torch.manual_seed(0)
     model = TinyNet(num_classes=5)
@@ -87,7 +96,8 @@ def test_scoring_is_measured_in_the_runtime_and_can_be_switched_off():
     assert table["extra_ms"]["eenet"][0] > 0
     off = profile_scoring(model, charge=False)
     assert off["extra_ms"] == {name: [0.0, 0.0, 0.0] for name in CHARGED}
-    with pytest.raises(ConfigError, match=r"^scoring\.repeats: must be an integer >= 1, got 0$"):
+    with pytest.raises(ConfigError, match=r"^scoring\.repeats: must be an integer from 1 to "
+                                          r"1000000, got 0$"):
         profile_scoring(model, repeats=0)
 
 
