@@ -50,6 +50,9 @@ MINIMUMS: dict[str, int] = {
 # while far more crash inside torch (here 10**5 threads were a segmentation fault, 10**9 asked
 # libgomp for 216 GB, and past 2**31 torch cannot take the count).
 THREADS_MAX = 1024
+# Most DataLoader worker processes: likewise more than the CPUs of any common machine (torch
+# warns past the CPU count); 10**9 forked until the system's process limit, then hung.
+WORKERS_MAX = 1024
 # Most rounds of a timing count (warm-up, repeats, measure rounds): a million rounds take
 # minutes per exit even at 0.1 ms and their median settled long before; the times are kept in
 # one array, which numpy could not make for 10**10 repeats (224 GiB) or past 2**63.
@@ -57,6 +60,7 @@ TIMING_MAX = 10**6
 # Largest allowed value of integer settings (each has a minimum above too).
 MAXIMUMS: dict[str, int] = {
     "train.threads": THREADS_MAX,
+    "train.num_workers": WORKERS_MAX,
     "profile.threads": THREADS_MAX,
     "profile.warmup": TIMING_MAX,
     "profile.repeats": TIMING_MAX,

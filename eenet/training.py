@@ -24,7 +24,7 @@ from tqdm import tqdm  # not tqdm.auto: its asyncio class calls iter() on the lo
 
 from eenet.batching import make_loader, to_device
 from eenet.checkpoint import load_checkpoint, save_checkpoint
-from eenet.config import THREADS_MAX, check_integer, check_number
+from eenet.config import THREADS_MAX, WORKERS_MAX, check_integer, check_number
 from eenet.devices import check_device_name, num_threads, resolve_device
 from eenet.distributed import (
     all_reduce_sum,
@@ -84,7 +84,7 @@ class TrainConfig:
             raise ConfigError(f"train.epochs: must be >= 1, got {self.epochs}")
         if self.batch_size < 1:
             raise ConfigError(f"train.batch_size: must be >= 1, got {self.batch_size}")
-        check_integer("train.threads", self.threads, 0, THREADS_MAX)
+        self.check_parallelism()
         check_number("train.lr", self.lr, 0.0, low_ok=False)
         check_number("train.weight_decay", self.weight_decay, 0.0)
         check_number("train.momentum", self.momentum, 0.0, 1.0, high_ok=False)
@@ -99,6 +99,12 @@ class TrainConfig:
         if not 0.0 <= self.distill_from <= 1.0:
             raise ConfigError(f"train.distill_from: must lie in [0, 1], got {self.distill_from}")
         check_device_name(self.device, "train.device")
+
+    def check_parallelism(self) -> None:
+        """`threads` at most THREADS_MAX and `num_workers` at most WORKERS_MAX, else a one-line
+        ConfigError naming it (past them torch crashed, or the loader forked without end)."""
+        check_integer("train.threads", self.threads, 0, THREADS_MAX)
+        check_integer("train.num_workers", self.num_workers, 0, WORKERS_MAX)
 
 
 def distill_weight_for_epoch(cfg: TrainConfig, epoch: int) -> float:
@@ -317,7 +323,7 @@ def train_model(
     """
     distributed = init_distributed()
     device = local_device(resolve_device(cfg.device, "train.device"))
-    check_integer("train.threads", cfg.threads, 0, THREADS_MAX)
+    cfg.check_parallelism()
     if cfg.threads > 0:  # restored on return (the decorator)
         torch.set_num_threads(cfg.threads)
     note = milestones_note(cfg)

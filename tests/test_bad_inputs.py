@@ -202,6 +202,8 @@ PARAM_CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
      "budgets: expected 'auto' or a non-empty list of budgets, got []"),
     ("bad budget in the sweep", _set("budgets", ["30%", 0]),
      f"budgets[1]: 0 is not allowed; {ALLOWED_BUDGET}"),
+    ("a billion loader workers", _set("train.num_workers", 10**9),
+     "train.num_workers: must be an integer from 0 to 1024, got 1000000000"),
     ("a billion training threads", _set("train.threads", 10**9),
      "train.threads: must be an integer from 0 to 1024, got 1000000000"),
     ("ten billion profiling repeats", _set("profile.repeats", 10**10),

@@ -110,6 +110,23 @@ def test_a_batch_larger_than_the_training_split_is_a_one_line_error(tmp_path):
     assert summary["epochs"] == 1
 
 
+def test_loader_workers_past_the_cap_are_a_one_line_error(tmp_path):
+    """train.num_workers 10**9 made the DataLoader fork worker processes until the system's
+    process limit, then hang: at most WORKERS_MAX, named before any worker starts, from
+    params.yaml (TrainConfig.from_params) and from code (train_model)."""
+    write_waves(tmp_path / "data", n_train=50, n_val=20)
+    message = "train.num_workers: must be an integer from 0 to 1024, got 1000000000"
+    with pytest.raises(ConfigError, match=f"^{message}$"):
+        TrainConfig.from_params({"num_workers": 10**9})
+    cfg = TrainConfig(epochs=1, batch_size=50, threads=1, device="cpu", num_workers=10**9)
+    model = build_model("resnet1d_3", 10, widths=[4, 4, 4], blocks=[1, 1, 1])
+    with pytest.raises(ConfigError, match=f"^{message}$"):
+        training.train_model(model, PreparedDataset(tmp_path / "data", "train"),
+                             PreparedDataset(tmp_path / "data", "val"), cfg, tmp_path / "ckpt",
+                             "fp", progress=False)
+    assert not (tmp_path / "ckpt").exists()
+
+
 def write_waves(root, n_train: int = 2000, n_val: int = 500, length: int = 40) -> None:
     """A learnable toy sequence set: class k is a noisy sine of frequency k + 1."""
     rng = np.random.default_rng(0)
