@@ -473,6 +473,20 @@ def test_models_command_lists_exits_and_counts(capsys):
     assert "939,438" in table and "869,530" in table and "14,090, 55,818" in table
 
 
+def test_models_command_counts_any_size_on_the_meta_device(capsys):
+    """`eenet models` builds on the meta device (no memory), so the size check lets any count
+    through there: 10**12 classes give models far past MAX_WEIGHTS, counted, not refused."""
+    import json
+
+    from eenet.cli import main
+    from eenet.models.base import MAX_WEIGHTS
+
+    assert main(["models", "--classes", str(10**12), "--model", "resnet1d_3", "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)[0]
+    # each exit's classifier holds width + 1 parameters per class; the rest 43,448
+    assert row["total"] == (8 + 16 + 64 + 3) * 10**12 + 43_448 > MAX_WEIGHTS
+
+
 def test_models_command_errors_are_one_line(capsys):
     from eenet.cli import main
 
