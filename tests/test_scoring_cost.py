@@ -23,6 +23,7 @@ from eenet.scoring_cost import (
     scoring_device,
 )
 from eenet.sweep import fit_all
+from eenet.synthetic import make_costs
 from tests.conftest import FAST_EENET
 from tests.robust_helpers import check_ok, run_stage, tiny_params, write_params
 from tests.runtime_helpers import TinyNet
@@ -52,18 +53,18 @@ def test_untrained_policy_has_the_configured_scorer(pair, tmp_path):
         np.testing.assert_array_equal(step, full[k])
 
 
-def test_too_many_folds_is_an_error_not_out_of_memory(pair, monkeypatch):
+def test_too_many_folds_is_an_error_not_out_of_memory(pair):
     """The fused scorer grows with the square of `folds` (folds=5000 asked for ~25 GiB and
-    the scoring profile was killed for memory): past the limit, a one-line error naming it.
-    The limit is lowered here so that the scorer before the check stays small."""
-    from eenet.schedulers.eenet import scorer
-
-    monkeypatch.setattr(scorer, "MAX_FUSED_BYTES", 2**19, raising=False)
-    val, _ = pair
-    policy = untrained_policy(3, val.n_classes, {"folds": 64, "hidden": 8})
-    with pytest.raises(ConfigError, match=r"^schedulers\.eenet\.folds: 64 members would need "
-                       r"[0-9.]+ GiB for one exit's fused scorer .+; lower folds or hidden"):
-        policy.scores(val.log_probs())
+    the scoring profile was killed for memory): past the limit, a one-line error naming it,
+    before any member is built (the scoring profile built all 5000 first, the fit trained
+    all of them first: minutes, then the error)."""
+    val, costs = pair[0], make_costs(3, 1.0, 3.0)
+    message = (r"^schedulers\.eenet\.folds: {} members would need [0-9.]+ GiB for one exit's "
+               r"fused scorer .+; lower folds or hidden")
+    with pytest.raises(ConfigError, match=message.format(5000)):
+        untrained_policy(3, val.n_classes, {"folds": 5000, "hidden": 8})
+    with pytest.raises(ConfigError, match=message.format(2000)):
+        fit_policy("eenet", val, costs, 2.0, {**FAST_EENET, "folds": 2000, "score_candidates": []})
 
 
 def test_too_many_hidden_units_are_an_error_before_any_network_is_made():

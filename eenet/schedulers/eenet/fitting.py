@@ -13,7 +13,7 @@ from eenet.schedulers.base import thresholds_from_plan
 from eenet.schedulers.eenet.features import data_features, exit_features
 from eenet.schedulers.eenet.lookahead import lookahead_scores, solve_lookahead
 from eenet.schedulers.eenet.policy import EENetPolicy
-from eenet.schedulers.eenet.scorer import forward, mean_assignment
+from eenet.schedulers.eenet.scorer import check_fused_sizes, forward, mean_assignment
 from eenet.schedulers.eenet.selection import choose_rule
 from eenet.schedulers.eenet.settings import (
     DEFAULTS,
@@ -124,6 +124,7 @@ def untrained_policy(
     blank = np.zeros((1, n_classes))
     dims = [exit_features(blank, blank if k else None, *feature_options(s)).shape[1]
             for k in range(n_exits)]
+    check_fused_sizes(int(s["folds"]), int(s["hidden"]), dims, bool(s["lookahead"]))
     weights = weights_header(int(s["folds"]), s)
     for member in range(int(s["folds"])):
         state = ScoreAssignmentNets(dims, int(s["hidden"]), seed + member).state()

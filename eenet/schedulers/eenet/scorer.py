@@ -8,7 +8,7 @@ check of a loaded weights file.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,6 +106,16 @@ def check_fused_size(members: int, hidden: int, columns: int) -> None:
             f"one exit's fused scorer ({hidden} hidden units in all; it grows with the square "
             f"of folds); lower folds or hidden (at most {MAX_FUSED_BYTES / 2**30:g} GiB)"
         )
+
+
+def check_fused_sizes(members: int, hidden: int, dims: Sequence[int], lookahead: bool) -> None:
+    """`check_fused_size` for every exit of a scorer before any of it is built or trained:
+    `members` networks of `hidden` units per exit on `dims[k]` data features (and with
+    `lookahead`, as many heads at every exit but the last, one logit per exit from k on)."""
+    for k, d in enumerate(dims):
+        looks = len(dims) - k if lookahead and k < len(dims) - 1 else 0
+        blocks = members * (2 if looks else 1)
+        check_fused_size(members, blocks * hidden, d + members * k + members + 1 + looks)
 
 
 def step_exit(

@@ -15,7 +15,12 @@ import numpy as np
 import torch
 
 from eenet.errors import ArtifactError
-from eenet.schedulers.eenet.scorer import forward, mean_assignment, member_probabilities
+from eenet.schedulers.eenet.scorer import (
+    check_fused_sizes,
+    forward,
+    mean_assignment,
+    member_probabilities,
+)
 from eenet.schedulers.eenet.selection import best_plan_accuracy, candidate_plans
 from eenet.schedulers.eenet.settings import check_fold_count, feature_options
 
@@ -256,6 +261,8 @@ def train_members(
     costs_t = torch.from_numpy((np.asarray(costs, dtype=np.float64) / budget_ms).astype(np.float32))
     n_folds = int(settings["folds"])
     check_fold_count(n_folds, n)
+    check_fused_sizes(n_folds, int(settings["hidden"]), [f.shape[1] for f in feats],
+                      bool(settings["lookahead"]))
     fold_of = np.empty(n, dtype=np.int64)
     fold_of[np.random.default_rng(seed).permutation(n)] = np.arange(n) % n_folds
     weights: dict[str, np.ndarray] = {}
