@@ -253,6 +253,24 @@ def test_eenet_is_deterministic(pair, costs):
     np.testing.assert_array_equal(a.exits_for(test), b.exits_for(test))
 
 
+@pytest.mark.parametrize("folds", [2, 3])
+def test_eenet_members_trained_at_once_give_the_same_policy(pair, costs, monkeypatch, folds):
+    """The cross-fitted members train on a thread each (one per CPU): bit for bit the same
+    weights and thresholds as one after another."""
+    import eenet.schedulers.eenet.training as training
+
+    val, _ = pair
+    settings = {**FAST_EENET, "folds": folds}
+    monkeypatch.setattr(training, "fold_workers", lambda n_folds: 1)
+    alone = fit_policy("eenet", val, costs, 1.6, settings, seed=3)
+    monkeypatch.setattr(training, "fold_workers", lambda n_folds: n_folds)
+    together = fit_policy("eenet", val, costs, 1.6, settings, seed=3)
+    np.testing.assert_array_equal(alone.thresholds, together.thresholds)
+    assert alone.weights.keys() == together.weights.keys()
+    for key, value in alone.weights.items():
+        np.testing.assert_array_equal(value, together.weights[key], err_msg=key)
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_every_method_is_invariant_to_the_cost_unit(method):
     # the same table in ms and in seconds (the authors' seconds.csv) gives the same policy;
