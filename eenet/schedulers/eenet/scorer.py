@@ -76,7 +76,7 @@ def compile_scorer(weights: Mapping[str, np.ndarray]) -> list[ExitScorer]:
         looks = heads[0]["w2"].shape[1] if heads else 0
         blocks = nets + heads
         edges = np.cumsum([0, *(net["w1"].shape[1] for net in blocks)])
-        check_fused_size(n, int(edges[-1]), d + n * k + n + 1 + looks)
+        check_fused_size(n, int(edges[-1]), d, k, looks)
         w1 = np.zeros((d + n * k, edges[-1]))
         w2 = np.zeros((edges[-1], n + 1 + looks))
         b2 = np.zeros(n + 1 + looks)
@@ -96,10 +96,12 @@ def compile_scorer(weights: Mapping[str, np.ndarray]) -> list[ExitScorer]:
     return scorers
 
 
-def check_fused_size(members: int, hidden: int, columns: int) -> None:
-    """A fused exit network of `hidden` units with `columns` input rows and output columns in
-    all must fit MAX_FUSED_BYTES; else a one-line ConfigError naming `folds` (and `hidden`)."""
-    size = 8 * hidden * columns
+def check_fused_size(members: int, hidden: int, features: int, k: int, looks: int) -> None:
+    """Exit k's fused network of `hidden` units in all must fit MAX_FUSED_BYTES; else a
+    one-line ConfigError naming `folds` (and `hidden`). Its input rows: `features` data
+    features and each member's k earlier a_j; its output columns: each member's score, their
+    mean and `looks` lookahead logits."""
+    size = 8 * hidden * (features + members * k + members + 1 + looks)
     if size > MAX_FUSED_BYTES:
         raise ConfigError(
             f"schedulers.eenet.folds: {members} members would need {size / 2**30:.1f} GiB for "
@@ -115,7 +117,7 @@ def check_fused_sizes(members: int, hidden: int, dims: Sequence[int], lookahead:
     for k, d in enumerate(dims):
         looks = len(dims) - k if lookahead and k < len(dims) - 1 else 0
         blocks = members * (2 if looks else 1)
-        check_fused_size(members, blocks * hidden, d + members * k + members + 1 + looks)
+        check_fused_size(members, blocks * hidden, d, k, looks)
 
 
 def step_exit(
