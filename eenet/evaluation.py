@@ -98,6 +98,7 @@ def evaluate_policies(
         if policy is None:
             exits = _oracle(correct, costs, budget)
         else:
+            policy.check_classes(log_probs.shape[2], "the outputs have")
             exits = policy.exits_from_scores(policy.scores_cached(log_probs, cache))
         results.append(_evaluate(correct, exits, costs if policy is None
                                  else policy.cost_table(costs)))

@@ -181,6 +181,7 @@ class EarlyExitPredictor:
             leaving = present.size
             if k < last:
                 if history is None:
+                    self.policy.check_classes(logits.shape[1], "the model's exits give")
                     history = np.empty((last, *logits.shape))
                 log_softmax64(logits, out=history[k])
                 score, carry = score_step(k, history[:k + 1], carry)

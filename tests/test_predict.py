@@ -358,6 +358,7 @@ def twelve_class_policies(tmp_path_factory, workspace):
                "eenet.score_candidates=[]", "--set", "eenet.max_epochs=20"])
     assert rc == 0
     shutil.copytree(root / "fitted" / "eenet" / "00", root / "alone")
+    shutil.copytree(root / "fitted" / "maxprob" / "00", root / "maxprob_alone")
     two_exits = make_split_pair(2, 10, 300, 10, seed=2)[0]
     fit_policy("maxprob", two_exits, np.array([1.0, 2.0]), 1.5).save(root / "two_exits")
     return root
@@ -368,7 +369,9 @@ def twelve_class_policies(tmp_path_factory, workspace):
     [
         ("fitted/eenet/00", "was fitted for 12 classes, the model has 10"),  # index.json
         ("fitted/maxprob/00", "was fitted for 12 classes, the model has 10"),  # index.json
-        ("alone", "was fitted for 12 classes, the model has 10"),  # eenet weights' shapes
+        ("alone", "was fitted for 12 classes, the model has 10"),  # its policy.json
+        # copied out of its folder: ran on the 10-class model before policies recorded classes
+        ("maxprob_alone", "was fitted for 12 classes, the model has 10"),
         ("two_exits", "was fitted for 2 exits, the model has 3"),
     ],
 )

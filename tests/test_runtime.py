@@ -160,6 +160,22 @@ def test_minus_infinite_thresholds_stop_everyone_at_exit_0(model, inputs) -> Non
     np.testing.assert_array_equal(result.exit_fractions(3), [1.0, 0.0, 0.0])
 
 
+def test_a_policy_fitted_on_another_class_count_is_refused_at_the_first_exit(model,
+                                                                          inputs) -> None:
+    """A policy records the class count of the outputs it was fitted on: the runtime refuses
+    a model whose exits give another count with one line (it ran and scored them before),
+    and runs the model it was fitted for."""
+    policy = MaxProbPolicy("other", 1.0, np.array([0.0, 0.0, -np.inf]), n_classes=7)
+    with pytest.raises(ArtifactError, match=r"^other policy: fitted on exit outputs of 7 "
+                                            r"classes; the model's exits give 5$"):
+        EarlyExitPredictor(model, policy, device="cpu").predict(inputs)
+    policy.n_classes = 5
+    want = simulate(model, inputs, policy)
+    result = EarlyExitPredictor(model, policy, device="cpu").predict(inputs)
+    np.testing.assert_array_equal(result.predictions, want[0])
+    np.testing.assert_array_equal(result.exits, want[1])
+
+
 class CountingSegments(TinyNet):
     """TinyNet that records how many samples each segment really processed."""
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from eenet.errors import ArtifactError, ConfigError
-from eenet.evaluation import _evaluate, oracle_exits, schedule_sweep
+from eenet.evaluation import _evaluate, evaluate_policies, oracle_exits, schedule_sweep
 from eenet.outputs import ExitOutputs, load_exit_outputs
 from eenet.schedulers import available_methods, fit_policy, load_policy, method_defaults
 from eenet.schedulers.base import first_exit, thresholds_from_plan
@@ -371,6 +371,42 @@ def test_a_policy_given_outputs_of_another_exit_count_is_one_line(pair, costs, m
         policy.decide(four.log_probs())
     with pytest.raises(ArtifactError, match=r"got shape \(50, 10\)$"):
         policy.decide(four.log_probs()[0])
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_policy_records_its_class_count_and_refuses_other_outputs(tmp_path, pair, costs,
+                                                                    method):
+    """A policy fitted on 10-class outputs ran on 12-class ones without a word once copied out
+    of its schedulers folder (index.json held the only record of the class count): it now
+    records n_classes in policy.json, and deciding or evaluating on outputs of another class
+    count is a one-line error. A file without the record (written before) still loads and
+    decides as before; a malformed one is refused."""
+    val, test = pair
+    policy = fit_policy(method, val, costs, 1.8, _settings(method))
+    assert policy.n_classes == 10
+    policy.save(tmp_path / "p")
+    loaded = load_policy(tmp_path / "p")
+    assert loaded.n_classes == 10
+    twelve = make_split_pair(3, 12, 40, 40, seed=3)[1]
+    message = rf"^{method} policy: fitted on exit outputs of 10 classes; the "
+    with pytest.raises(ArtifactError, match=message + r"log-probabilities have 12$"):
+        loaded.exits_for(twelve)
+    correct = twelve.correct()
+    with pytest.raises(ArtifactError, match=message + r"outputs have 12$"):
+        evaluate_policies([loaded], [1.8], twelve.log_probs(), correct, costs)
+    meta = json.loads((tmp_path / "p" / "policy.json").read_text())
+    assert meta["n_classes"] == 10
+    for bad in (0, "10", 2.5, True):
+        (tmp_path / "p" / "policy.json").write_text(json.dumps({**meta, "n_classes": bad}))
+        with pytest.raises(ArtifactError, match=r"malformed fitted scheduler \(n_classes must "
+                                                rf"be an integer >= 1, got {bad!r}\)$"):
+            load_policy(tmp_path / "p")
+    del meta["n_classes"]
+    (tmp_path / "p" / "policy.json").write_text(json.dumps(meta))
+    old = load_policy(tmp_path / "p")
+    assert old.n_classes is None
+    np.testing.assert_array_equal(old.exits_for(test), policy.exits_for(test))
+    assert old.exits_for(twelve).shape == (40,)
 
 
 def test_entropy_score_is_finite_with_zero_probabilities():

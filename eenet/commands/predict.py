@@ -226,7 +226,8 @@ def check_policy_fits(policy: FittedPolicy, folder: Path, n_exits: int, num_clas
     if fitted != n_exits:
         raise ArtifactError(f"--policy: {folder} was fitted for {fitted} exits, the model has "
                             f"{n_exits}")
-    classes = index_classes(folder) or weights_classes(policy, num_classes)
+    classes = (policy.n_classes or index_classes(folder)
+               or weights_classes(policy, num_classes))
     if classes is not None and classes != num_classes:
         raise ArtifactError(f"--policy: {folder} was fitted for {classes} classes, the model "
                             f"has {num_classes}; fit it on this model's exit outputs")

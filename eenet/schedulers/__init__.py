@@ -89,6 +89,7 @@ def fit_log_probs(
     start = time.perf_counter()
     policy = module.fit(log_probs, labels, costs, budget_ms, resolved, int(seed))
     policy.fit_seconds = time.perf_counter() - start
+    policy.n_classes = int(log_probs.shape[2])
     return policy
 
 

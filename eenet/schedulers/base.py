@@ -163,6 +163,9 @@ class FittedPolicy(ABC):
     tie_shares: list[float] = field(default_factory=list)
     # the unit of the budget and costs (`eenet schedule --cost-unit`); the pipeline's is ms
     cost_unit: str = DEFAULT_COST_UNIT
+    # classes of the exit outputs it was fitted on: outputs with another count are refused;
+    # None: not recorded (a policy file written before the count was)
+    n_classes: int | None = None
 
     # True when `scores` does not depend on what was fitted (heuristics): callers may cache
     fixed_scores: ClassVar[bool] = False
@@ -206,7 +209,15 @@ class FittedPolicy(ABC):
                 f"{self.method} policy: fitted for {len(self.thresholds)} exits; expected "
                 f"log-probabilities [{len(self.thresholds)}, n_samples, n_classes], got shape "
                 f"{shape}")
+        self.check_classes(shape[2], "the log-probabilities have")
         return self.exits_from_scores(self.scores(log_probs))
+
+    def check_classes(self, n_classes: int, have: str) -> None:
+        """Outputs of `n_classes` classes are ones this policy was fitted for, else a one-line
+        ArtifactError ("... fitted on 10 classes; <have> 100"). Unrecorded: anything goes."""
+        if self.n_classes is not None and n_classes != self.n_classes:
+            raise ArtifactError(f"{self.method} policy: fitted on exit outputs of "
+                                f"{self.n_classes} classes; {have} {n_classes}")
 
     def rule(self) -> str:
         """The fitted rule in a few words (score / plan), for reports."""
@@ -258,6 +269,7 @@ class FittedPolicy(ABC):
             "tie_shares": list(self.tie_shares),
             # only another unit is written: a policy file without one is in ms, as before
             **({"cost_unit": self.cost_unit} if self.cost_unit != DEFAULT_COST_UNIT else {}),
+            **({"n_classes": self.n_classes} if self.n_classes is not None else {}),
         }
 
     def save(self, directory: str | os.PathLike) -> Path:
@@ -285,6 +297,9 @@ class FittedPolicy(ABC):
         problem = cost_unit_problem(unit)
         if problem:
             raise ValueError(f"cost_unit {problem}")
+        classes = meta.get("n_classes")
+        if classes is not None and (type(classes) is not int or classes < 1):
+            raise ValueError(f"n_classes must be an integer >= 1, got {classes!r}")
         return cls(
             method=meta["method"],
             budget_ms=float(meta["budget_ms"]),
@@ -296,6 +311,7 @@ class FittedPolicy(ABC):
             planned_costs=planned,
             tie_shares=shares,
             cost_unit=unit,
+            n_classes=classes,
         )
 
 

@@ -139,4 +139,5 @@ def untrained_policy(
     # with lookahead heads, the dearer of the two learned scores (the stop value on top)
     return EENetPolicy("eenet", float("inf"), thresholds, settings=dict(s), weights=weights,
                        score_source=LOOKAHEAD if s["lookahead"] else LEARNED,
-                       lookahead_costs=np.arange(n_exits, dtype=np.float64).tolist())
+                       lookahead_costs=np.arange(n_exits, dtype=np.float64).tolist(),
+                       n_classes=n_classes)
