@@ -266,6 +266,19 @@ def _strictly_increasing(values: np.ndarray) -> bool:
 
 # ---------------------------------------------------------------- imported tables
 
+# the folder the profile stage lists as a DVC dependency: a table edited there reruns profile
+WATCHED_TABLES = Path("latency_tables")
+
+
+def unwatched_table_note(path: str | os.PathLike, watched: Path = WATCHED_TABLES) -> str | None:
+    """A note when `profile.table` names a file outside the `watched` folder (relative to the
+    working directory): DVC does not see edits to it, so a rerun would keep the old costs."""
+    resolved, folder = Path(path).resolve(), watched.resolve()
+    if resolved.is_relative_to(folder):
+        return None
+    return (f"note: profile.table {path} is outside {watched}/, which DVC watches: after "
+            f"editing it, run `dvc repro -f profile` (or move it into {watched}/)")
+
 
 def load_latency_table(path: str | os.PathLike, unit: str | None = None) -> dict[str, Any]:
     """A latency table measured elsewhere: our JSON, or a one-column CSV of cumulative costs.

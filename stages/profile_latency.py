@@ -3,11 +3,13 @@
 Usage: python stages/profile_latency.py MODEL_DIR OUT_JSON   (reads params.yaml: profile)
 """
 
+import sys
+
 from eenet.cli import stage_cli
 from eenet.models.artifact import load_trained
 from eenet.outputs import save_latency
 from eenet.params import group, read_params
-from eenet.profiling import load_latency_table, profile_model
+from eenet.profiling import load_latency_table, profile_model, unwatched_table_note
 
 
 def main(model_dir: str, out_json: str) -> None:
@@ -16,6 +18,9 @@ def main(model_dir: str, out_json: str) -> None:
     model = load_trained(model_dir)
     if table_path:
         table = load_latency_table(table_path)
+        note = unwatched_table_note(table_path)
+        if note:
+            print(note, file=sys.stderr)
         if len(table["cumulative_ms"]) != model.n_exits:
             from eenet.errors import ArtifactError
 

@@ -53,6 +53,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]
     shutil.copy(ROOT / "dvc.yaml", path / "dvc.yaml")
     shutil.copy(ROOT / ".gitignore", path / ".gitignore")
     shutil.copytree(ROOT / "plots", path / "plots")  # the plot templates dvc.yaml names
+    shutil.copytree(ROOT / "latency_tables", path / "latency_tables")  # profile's watched folder
     (path / "params.yaml").write_text(yaml.safe_dump(pipeline_params(), sort_keys=False))
     bin_dir = str(Path(sys.executable).parent)
     env = {
@@ -266,3 +267,24 @@ def test_plots_follow_the_methods_run(repo):
     assert not shown.get("errors"), shown.get("errors")
     values = shown["data"]["accuracy_vs_budget"][0]["content"]["data"]["values"]
     assert {v["method"] for v in values} == {"maxprob", "entropy", "oracle"}
+
+
+def test_editing_an_imported_table_in_latency_tables_reruns_profile(repo):
+    """profile.table's file is named by a parameter, so DVC did not see it edited in place:
+    the stage kept the old costs. latency_tables/ is a dependency of profile: an edit there
+    reruns it with the new costs (runs last: it leaves the table set in the workspace)."""
+    path, env = repo
+    table = path / "latency_tables" / "target.csv"
+
+    def imported(text: str) -> list[str]:
+        table.write_text(text)
+        run(["git", "add", "-A"], path, env)
+        run(["git", "commit", "-qm", "table"], path, env)
+        return exp_run(repo, "profile.table=latency_tables/target.csv")
+
+    assert imported("ms\n0.1\n0.2\n0.4\n")[:2] == ["profile", "profile_scoring"]
+    latency = json.loads((path / "artifacts/latency.json").read_text())
+    assert latency["cumulative_ms"] == [0.1, 0.2, 0.4]
+    assert imported("ms\n0.1\n0.3\n0.4\n")[:2] == ["profile", "profile_scoring"]
+    latency = json.loads((path / "artifacts/latency.json").read_text())
+    assert latency["cumulative_ms"] == [0.1, 0.3, 0.4]

@@ -341,3 +341,19 @@ def test_warm_up_runs_until_the_calls_stop_getting_faster() -> None:
     assert done == made[0] and done % 3 == 0
     assert 15 <= done <= 30
     assert warm_up([speeding_up], torch.device("cpu"), 0) == 0
+
+
+def test_a_table_outside_the_watched_folder_gets_a_note(tmp_path, monkeypatch) -> None:
+    """profile.table inside latency_tables/ (which dvc.yaml lists for profile) needs no note;
+    one elsewhere is read, with a note that DVC does not see edits to it."""
+    from eenet.profiling import unwatched_table_note
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "latency_tables").mkdir()
+    assert unwatched_table_note("latency_tables/gpu.csv") is None
+    assert unwatched_table_note(tmp_path / "latency_tables" / "sub" / "gpu.json") is None
+    note = unwatched_table_note("elsewhere/gpu.csv")
+    assert note == ("note: profile.table elsewhere/gpu.csv is outside latency_tables/, which "
+                    "DVC watches: after editing it, run `dvc repro -f profile` (or move it "
+                    "into latency_tables/)")
+    assert unwatched_table_note("latency_tables/../gpu.csv") is not None
