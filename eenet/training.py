@@ -25,7 +25,13 @@ from tqdm import tqdm  # not tqdm.auto: its asyncio class calls iter() on the lo
 from eenet.batching import make_loader, to_device
 from eenet.checkpoint import load_checkpoint, save_checkpoint
 from eenet.config import THREADS_MAX, WORKERS_MAX, check_integer, check_number
-from eenet.devices import check_device_name, num_threads, resolve_device
+from eenet.devices import (
+    allocation_failure,
+    check_device_name,
+    memory_names,
+    num_threads,
+    resolve_device,
+)
 from eenet.distributed import (
     all_reduce_sum,
     barrier,
@@ -206,7 +212,10 @@ def exit_accuracies(model: MultiExitModel, loader: DataLoader, device: torch.dev
     correct = torch.zeros(model.n_exits, dtype=torch.long)
     total = 0
     for inputs, labels in loader:
-        logits = model(to_device(inputs, device))
+        try:
+            logits = model(to_device(inputs, device))
+        except RuntimeError as exc:
+            raise validation_memory_error(exc, loader.batch_size) from None
         labels = labels.to(device)
         for k, z in enumerate(logits):
             correct[k] += int((z.argmax(-1) == labels).sum())
@@ -214,6 +223,18 @@ def exit_accuracies(model: MultiExitModel, loader: DataLoader, device: torch.dev
     counts = all_reduce_sum(torch.cat([correct, torch.tensor([total])]))
     correct, total = counts[:-1], int(counts[-1])
     return (100.0 * correct.double() / max(total, 1)).tolist()
+
+
+def validation_memory_error(exc: RuntimeError, batch_size: int | None) -> Exception:
+    """The validation pass's allocation failure as a one-line ConfigError (its batches are a
+    fixed size, no setting: the model, or the device, is what does not fit); `exc` itself for
+    any other error."""
+    reason = allocation_failure(exc)
+    if reason is None:
+        return exc
+    return ConfigError(f"train: the validation pass (batches of {batch_size} samples) does not "
+                       f"fit in memory ({reason}); use smaller model.options, or a "
+                       "train.device with more memory")
 
 
 EpochCallback = Callable[[int, dict[str, float]], None]
@@ -276,20 +297,24 @@ def _train_epoch(
     temperature: float,
     desc: str,
     progress: bool,
+    batch_size: int,
 ) -> tuple[float, float]:
     """One pass over `loader`; the mean training loss (the objective) and its exit-weighted
-    cross-entropy alone (without distillation), over all batches of all processes."""
+    cross-entropy alone (without distillation), over all batches of all processes. torch
+    failing to allocate in a step's forward or backward pass is a one-line ConfigError naming
+    train.batch_size (= `batch_size`)."""
     use_amp = device.type == "cuda"
     running, running_ce, batches = 0.0, 0.0, 0
     # disable=None: a bar only on a TTY; only rank 0 shows one
     bar = tqdm(loader, desc=desc, leave=False, disable=None if progress else True)
     for inputs, labels in bar:
-        inputs, labels = to_device(inputs, device), labels.to(device)
-        with torch.autocast(device.type, enabled=use_amp):
-            logits = network(inputs)
-        loss, ce = exit_losses(logits, labels, distill, temperature)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
+        with memory_names("train.batch_size", batch_size):
+            inputs, labels = to_device(inputs, device), labels.to(device)
+            with torch.autocast(device.type, enabled=use_amp):
+                logits = network(inputs)
+            loss, ce = exit_losses(logits, labels, distill, temperature)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
         scheduler.step()
@@ -375,7 +400,7 @@ def train_model(
         train_loss, train_ce = _train_epoch(
             network, train_loader, optimizer, scheduler, scaler, device,
             distill_weight_for_epoch(cfg, epoch), cfg.distill_temperature,
-            f"epoch {epoch + 1}/{cfg.epochs}", progress and is_main,
+            f"epoch {epoch + 1}/{cfg.epochs}", progress and is_main, cfg.batch_size,
         )
         accuracies = exit_accuracies(model, val_loader, device)
         # train_ce: comparable across epochs; train_loss steps up where distillation starts

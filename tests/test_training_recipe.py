@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
 import torch
 
 from eenet import batching, training
+from eenet.checkpoint import load_checkpoint
 from eenet.data import prepare_dataset
 from eenet.data.prepared import PreparedDataset, write_meta, write_split
 from eenet.errors import ConfigError
@@ -20,6 +22,7 @@ from eenet.training import (
     exit_losses,
     multi_exit_loss,
 )
+from tests.runtime_helpers import TinyNet
 
 
 def random_logits(n_exits: int, seed: int) -> tuple[list[torch.Tensor], torch.Tensor]:
@@ -124,6 +127,80 @@ def test_loader_workers_past_the_cap_are_a_one_line_error(tmp_path):
         training.train_model(model, PreparedDataset(tmp_path / "data", "train"),
                              PreparedDataset(tmp_path / "data", "val"), cfg, tmp_path / "ckpt",
                              "fp", progress=False)
+    assert not (tmp_path / "ckpt").exists()
+
+
+class _HugeGradient(torch.autograd.Function):
+    """The identity, whose backward pass asks torch for 4 PiB."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        return grad + torch.empty(2**40, 2**10).sum()
+
+
+class _BlowUpIn(TinyNet):
+    """A TinyNet whose training forward pass, training backward pass or validation (eval-mode)
+    pass (`mode`) asks for far more memory than any machine has, once `armed`."""
+
+    def __init__(self, mode: str) -> None:
+        super().__init__(num_classes=10)
+        self.mode, self.armed = mode, False
+
+    def begin(self, inputs: torch.Tensor) -> dict[str, torch.Tensor]:
+        state = super().begin(inputs)
+        if not self.armed or (self.mode == "validation") == self.training:
+            return state
+        if self.mode == "backward":
+            return {**state, "h": _HugeGradient.apply(state["h"])}
+        return {**state, "h": state["h"].repeat(1, 1, 2**30)}
+
+
+@pytest.mark.parametrize("mode", ["forward", "backward"])
+def test_a_training_batch_that_does_not_fit_in_memory_is_one_line(tmp_path, mode):
+    """A training step whose forward or backward pass needs more memory than there is was a
+    torch traceback; it is a one-line error naming train.batch_size, as profile.batch_size's
+    is. Failing in the second epoch leaves the first epoch's checkpoint whole (no temporary
+    file beside it), and a run that fits resumes from it."""
+    write_waves(tmp_path / "data", n_train=50, n_val=20)
+    train_set = PreparedDataset(tmp_path / "data", "train")
+    val_set = PreparedDataset(tmp_path / "data", "val")
+    cfg = TrainConfig(epochs=3, batch_size=10, threads=1, device="cpu")
+    model = _BlowUpIn(mode)
+
+    def arm(epoch: int, values: dict) -> None:
+        model.armed = True
+
+    with pytest.raises(ConfigError, match=r"^train\.batch_size: 10 does not fit in memory "
+                                          r"\(tried to allocate \d+ bytes\); lower it$"):
+        training.train_model(model, train_set, val_set, cfg, tmp_path / "ckpt", "fp",
+                             on_epoch=arm, progress=False)
+    assert [p.name for p in (tmp_path / "ckpt").iterdir()] == ["last.pt"]
+    assert load_checkpoint(tmp_path / "ckpt")["epoch"] == 0
+    model.armed = False
+    summary = training.train_model(model, train_set, val_set, cfg, tmp_path / "ckpt", "fp",
+                                   progress=False)
+    assert summary["resumed_from_epoch"] == 1
+
+
+def test_a_validation_pass_that_does_not_fit_in_memory_is_one_line(tmp_path):
+    """The validation pass runs batches of a fixed size (512, or the whole split when
+    smaller): torch failing to allocate there was a traceback; it is a one-line error that says
+    so (no setting names that batch), before any checkpoint is written."""
+    write_waves(tmp_path / "data", n_train=50, n_val=20)
+    model = _BlowUpIn("validation")
+    model.armed = True
+    cfg = TrainConfig(epochs=1, batch_size=10, threads=1, device="cpu")
+    with pytest.raises(ConfigError) as caught:
+        training.train_model(model, PreparedDataset(tmp_path / "data", "train"),
+                             PreparedDataset(tmp_path / "data", "val"), cfg, tmp_path / "ckpt",
+                             "fp", progress=False)
+    assert re.fullmatch(r"train: the validation pass \(batches of 20 samples\) does not fit in "
+                        r"memory \(tried to allocate \d+ bytes\); use smaller model\.options, "
+                        r"or a train\.device with more memory", str(caught.value)), caught.value
     assert not (tmp_path / "ckpt").exists()
 
 
