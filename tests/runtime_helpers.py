@@ -42,6 +42,15 @@ class TinyNet(MultiExitModel):
         return torch.randn(batch_size, 1, self.length)
 
 
+class BlowUpNet(TinyNet):
+    """Its stem's output is 2**30 times longer than its inputs: small inputs, and a forward
+    pass far too large for any machine's memory (torch fails to allocate it at once)."""
+
+    def begin(self, inputs: torch.Tensor) -> dict[str, torch.Tensor]:
+        state = super().begin(inputs)
+        return {**state, "h": state["h"].repeat(1, 1, 2**30)}
+
+
 class MaxProbPolicy(FittedPolicy):
     """Score = max softmax probability of the exit (MSDNet's rule)."""
 

@@ -22,7 +22,8 @@ from eenet.models import build_model
 from eenet.models.artifact import save_trained
 from eenet.runtime import EarlyExitPredictor
 from eenet.schedulers import available_methods, fit_policy, load_policy
-from tests.runtime_helpers import DEVICES
+from tests.robust_helpers import stage_error, tiny_params, write_params
+from tests.runtime_helpers import DEVICES, BlowUpNet
 
 COSTS = np.array([1.0, 2.0, 3.5])
 REPO = Path(__file__).resolve().parents[1]
@@ -457,6 +458,30 @@ def test_dumping_logits_with_a_batch_size_beyond_the_split(workspace) -> None:
                                  torch.device("cpu"), batch_size=10**20)
     np.testing.assert_allclose(dumped.logits, workspace["test"].logits, rtol=1e-5, atol=1e-5)
     assert np.array_equal(dumped.labels, workspace["test"].labels)
+
+
+def test_dumping_logits_that_do_not_fit_in_memory_is_one_line(workspace, tmp_path,
+                                                              monkeypatch, capsys) -> None:
+    """A batch whose forward pass needs more memory than there is was a torch traceback from
+    the dump_logits stage; it is one line naming dump.batch_size, as profile.batch_size's is,
+    and the stage's previous outputs are left as they were."""
+    import eenet.models.artifact
+
+    monkeypatch.setattr(eenet.models.artifact, "load_trained",
+                        lambda directory: BlowUpNet(num_classes=10, length=40))
+    params = tiny_params()
+    params["dump"]["batch_size"] = 16
+    write_params(tmp_path, params)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "logits").mkdir()
+    (tmp_path / "logits" / "val.npz").write_bytes(b"the previous outputs")
+    message = stage_error(capsys, "dump_logits", str(workspace["root"] / "model"),
+                          str(workspace["data"]), "logits")
+    assert re.fullmatch(r"dump\.batch_size: 16 does not fit in memory \(tried to allocate "
+                        r"\d+ bytes\); lower it", message), message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["logits", "params.yaml"]
+    assert [p.name for p in (tmp_path / "logits").iterdir()] == ["val.npz"]
+    assert (tmp_path / "logits" / "val.npz").read_bytes() == b"the previous outputs"
 
 
 def test_measure_real_latency_batch_size_beyond_the_split(workspace, policy_dir) -> None:
