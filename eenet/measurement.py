@@ -85,7 +85,7 @@ def measure_headline(
                                "warmup": (warmup, 0), "repeats": (repeats, 1)},
                    TIMING_HIGHS)
     from eenet.data.prepared import PreparedDataset
-    from eenet.devices import num_threads, resolve_device
+    from eenet.devices import memory_names, num_threads, resolve_device
     from eenet.models.artifact import load_trained
     from eenet.runtime import EarlyExitPredictor, EarlyExitResult, collate_split
     from eenet.schedulers import load_policy
@@ -113,6 +113,7 @@ def measure_headline(
         raise ArtifactError(f"{test_npz}: {log_probs.shape[1]} samples, the split in "
                             f"{data_dir} has more; rerun dump_logits")
     sizes = np.array([len(labels) for _, labels in batches])
+    asked = batch_size  # the setting, named when its batches do not fit in memory
     # fewer samples than a batch (`limit` or the split): the calls ran at that size, and the
     # policies' own profiles and the report compare like with like at it
     batch_size = int(sizes.max())
@@ -124,19 +125,20 @@ def measure_headline(
         used_threads = torch.get_num_threads()
         predictors = {m: EarlyExitPredictor(model, p, device=str(target))
                       for m, p in policies.items()}
-        for predictor in predictors.values():
-            for inputs, _ in batches[:max(2, warmup)]:
-                predictor.predict(inputs)
-        for r in range(rounds):
-            for method, predictor in predictors.items():
-                parts = [predictor.predict(inputs, first_index=start)
-                         for (inputs, _), start in zip(batches, starts, strict=True)]
-                seconds[method][r] = [p.seconds for p in parts]
-                schedule[method][r] = sum(p.schedule_seconds for p in parts)
-                if r == 0:
-                    for part, (_, labels) in zip(parts, batches, strict=True):
-                        part.labels = np.asarray(labels, dtype=np.int64)
-                    results[method] = EarlyExitResult.concatenate(parts)
+        with memory_names("measure.batch_size", asked):  # the batches are on `target` already
+            for predictor in predictors.values():
+                for inputs, _ in batches[:max(2, warmup)]:
+                    predictor.predict(inputs)
+            for r in range(rounds):
+                for method, predictor in predictors.items():
+                    parts = [predictor.predict(inputs, first_index=start)
+                             for (inputs, _), start in zip(batches, starts, strict=True)]
+                    seconds[method][r] = [p.seconds for p in parts]
+                    schedule[method][r] = sum(p.schedule_seconds for p in parts)
+                    if r == 0:
+                        for part, (_, labels) in zip(parts, batches, strict=True):
+                            part.labels = np.asarray(labels, dtype=np.int64)
+                        results[method] = EarlyExitResult.concatenate(parts)
         # each policy's own forced-exit profile, after the real runs (it moves the model)
         own = {m: own_profile(model, p, m, str(target), batch_size, threads, warmup, repeats)
                for m, p in policies.items()}

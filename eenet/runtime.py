@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +22,7 @@ import torch
 from torch.utils.data import Dataset, Subset
 
 from eenet.batching import make_loader, to_device
-from eenet.devices import resolve_device
+from eenet.devices import memory_names, resolve_device
 from eenet.errors import ArtifactError
 from eenet.models.base import MultiExitModel, batch_size_of, select_batch
 from eenet.outputs import log_softmax64
@@ -206,14 +207,18 @@ class EarlyExitPredictor:
             schedule += time.perf_counter() - tick
         return EarlyExitResult(predictions, exits, 0.0, schedule, logits=kept)  # `_run` times
 
-    def predict_batches(self, batches: Iterable[Any]) -> EarlyExitResult:
+    def predict_batches(self, batches: Iterable[Any],
+                        batch_setting: tuple[str, int] | None = None) -> EarlyExitResult:
         """Run over the batches of e.g. a DataLoader, results in order: (inputs, labels) pairs,
         or inputs alone (a tensor, a dict, or the one-item list of `TensorDataset(x)`), then
-        the result has no labels."""
+        the result has no labels. `batch_setting`: the (name, value) of the setting that sized
+        the batches; torch failing to allocate while running a batch is then a one-line
+        ConfigError naming it."""
         parts, seen = [], 0
         for batch in batches:
             inputs, labels = split_batch(batch)
-            part = self.predict(inputs, first_index=seen)
+            with memory_names(*batch_setting) if batch_setting else nullcontext():
+                part = self.predict(inputs, first_index=seen)
             seen += part.n_samples
             part.labels = labels
             parts.append(part)
@@ -221,11 +226,13 @@ class EarlyExitPredictor:
             raise ArtifactError("no samples to predict")
         return EarlyExitResult.concatenate(parts)
 
-    def predict_dataset(self, dataset: Dataset, batch_size: int = 1) -> EarlyExitResult:
+    def predict_dataset(self, dataset: Dataset, batch_size: int = 1,
+                        setting: str | None = None) -> EarlyExitResult:
         """Run over a dataset of (input, label) items, batched with the model's `collate`
-        (a `batch_size` beyond the dataset: one batch of all of it)."""
+        (a `batch_size` beyond the dataset: one batch of all of it). `setting`: the name of the
+        setting that gave `batch_size`, named when a batch does not fit in memory."""
         loader = make_loader(dataset, self.model, batch_size, shuffle=False, seed=0)
-        return self.predict_batches(loader)
+        return self.predict_batches(loader, (setting, batch_size) if setting else None)
 
 
 def split_batch(batch: Any) -> tuple[Any, np.ndarray | None]:
@@ -290,7 +297,7 @@ def measure_real_latency(
     policy = load_policy(policy_dir)
     predictor = EarlyExitPredictor(model, policy, device=str(target))
     batches = collate_split(model, PreparedDataset(data_dir, split), batch_size, limit, target)
-    with num_threads(threads):
+    with num_threads(threads), memory_names("measure_real_latency.batch_size", batch_size):
         for inputs, _ in batches[:warmup_batches]:
             predictor.predict(inputs)
         parts, seen = [], 0

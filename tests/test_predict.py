@@ -17,6 +17,7 @@ import torch
 
 from eenet.cli import main
 from eenet.data.prepared import PreparedDataset, write_meta, write_split
+from eenet.errors import ConfigError
 from eenet.inference import collect_exit_logits
 from eenet.models import build_model
 from eenet.models.artifact import save_trained
@@ -482,6 +483,64 @@ def test_dumping_logits_that_do_not_fit_in_memory_is_one_line(workspace, tmp_pat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["logits", "params.yaml"]
     assert [p.name for p in (tmp_path / "logits").iterdir()] == ["val.npz"]
     assert (tmp_path / "logits" / "val.npz").read_bytes() == b"the previous outputs"
+
+
+MEMORY = r"does not fit in memory \(tried to allocate \d+ bytes\); lower it"
+
+
+@pytest.fixture
+def blows_up(monkeypatch):
+    """Every trained model loads as a `BlowUpNet` of the workspace's classes and inputs."""
+    import eenet.models.artifact
+
+    monkeypatch.setattr(eenet.models.artifact, "load_trained",
+                        lambda directory: BlowUpNet(num_classes=10, length=40))
+
+
+@pytest.mark.parametrize("source", ["--data", "--input"])
+def test_predict_batches_that_do_not_fit_in_memory_are_one_line(workspace, policy_dir, tmp_path,
+                                                                blows_up, capsys,
+                                                                source) -> None:
+    """A batch whose early-exit run needs more memory than there is was a torch traceback
+    from `eenet predict`; it is one line naming --batch-size, as the profile's is."""
+    np.save(tmp_path / "x.npy", np.load(workspace["data"] / "test.npz")["x"][:20])
+    where = str(workspace["data"]) if source == "--data" else str(tmp_path / "x.npy")
+    rc = main(["predict", "--model", str(workspace["root"] / "model"), "--policy",
+               str(policy_dir), source, where, "--batch-size", "8", "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert re.fullmatch(rf"eenet predict: error: --batch-size: 8 {MEMORY}\n", err), err
+
+
+def test_measuring_batches_that_do_not_fit_in_memory_is_one_line(workspace, policy_dir,
+                                                                 tmp_path, blows_up,
+                                                                 monkeypatch, capsys) -> None:
+    """The measure stage's real early-exit runs, and `measure_real_latency`'s, of batches
+    that need more memory than there is were torch tracebacks; each is one line naming its
+    batch size setting (the stage writes no report)."""
+    from eenet.outputs import save_exit_outputs, save_latency
+    from eenet.runtime import measure_real_latency
+
+    schedulers = tmp_path / "schedulers"
+    shutil.copytree(policy_dir, schedulers / "maxprob")
+    (schedulers / "index.json").write_text(json.dumps({
+        "headline_ms": 2.0, "costs_ms": COSTS.tolist(),
+        "entries": [{"method": "maxprob", "dir": "maxprob", "budget_ms": 2.0}]}))
+    save_latency(tmp_path / "latency.json", {"cumulative_ms": COSTS.tolist()})
+    save_exit_outputs(tmp_path / "test.npz", workspace["test"])
+    params = tiny_params()
+    params["measure"].update(batch_size=8, limit=20, rounds=1, warmup=0, repeats=3,
+                             device="cpu")
+    write_params(tmp_path, params)
+    monkeypatch.chdir(tmp_path)
+    message = stage_error(capsys, "measure_latency", str(workspace["root"] / "model"),
+                          str(workspace["data"]), "schedulers", "latency.json", "test.npz",
+                          "report.json")
+    assert re.fullmatch(rf"measure\.batch_size: 8 {MEMORY}", message), message
+    assert not (tmp_path / "report.json").exists()
+    with pytest.raises(ConfigError, match=rf"^measure_real_latency\.batch_size: 8 {MEMORY}$"):
+        measure_real_latency(workspace["root"] / "model", policy_dir, workspace["data"],
+                             batch_size=8, device="cpu", limit=20)
 
 
 def test_measure_real_latency_batch_size_beyond_the_split(workspace, policy_dir) -> None:

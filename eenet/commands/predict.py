@@ -348,11 +348,13 @@ def run(args: argparse.Namespace, predictor: EarlyExitPredictor,
                 raise ArtifactError(f"{args.data} does not have the model's {classes} classes")
             dataset = PreparedDataset(args.data, args.split)
         check_data_fits(model, dataset, args.data)
-        predict, labelled = partial(predictor.predict_dataset, dataset, args.batch_size), True
+        predict = partial(predictor.predict_dataset, dataset, args.batch_size, "--batch-size")
+        labelled = True
     else:
         inputs, labels = read_input_file(args.input, model, classes)
         batches = _batches(model, inputs, labels, args.batch_size)
-        predict, labelled = partial(predictor.predict_batches, batches), labels is not None
+        predict = partial(predictor.predict_batches, batches, ("--batch-size", args.batch_size))
+        labelled = labels is not None
     with num_threads(args.threads, "--threads"):
         return predict(), labelled, torch.get_num_threads()
 
