@@ -276,8 +276,9 @@ def test_model_inputs_of_another_shape_than_the_data(ws: Path,
 def test_model_inputs_too_long_to_make_are_compared_first(
         ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """An input_length of 10**12 made the shape check ask torch for one 4 TB example (a
-    traceback); the shapes are compared without allocating it, and the check draws the same
-    random numbers as before (training after it is unchanged)."""
+    traceback); the model's options refuse it (at most 2**28, one sample of 1 GiB), and within
+    them the shapes are compared without allocating the example, drawing the same random
+    numbers as before (training after it is unchanged)."""
     import torch
 
     from eenet.models.base import check_input_shape
@@ -286,7 +287,12 @@ def test_model_inputs_too_long_to_make_are_compared_first(
     params["model"]["options"]["input_length"] = 10**12
     write_params(ws, params)
     message = stage_error(capsys, "train", "data", "model", "ckpt", "live")
-    assert message == ("model.options: the model's inputs are shaped [1, 1000000000000] but the "
+    assert message == ("model.options.input_length: must be an integer from 1 to 268435456, "
+                       "got 1000000000000")
+    params["model"]["options"]["input_length"] = 2**28
+    write_params(ws, params)
+    message = stage_error(capsys, "train", "data", "model", "ckpt", "live")
+    assert message == ("model.options: the model's inputs are shaped [1, 268435456] but the "
                        "data in data holds samples shaped [1, 40]; set the model's input "
                        "options to match (e.g. model.options.input_length)")
     model = build_model("resnet1d_3", 10)
@@ -433,6 +439,15 @@ def _edit_model_config(**changes: Any) -> Callable[[Path], None]:
     return edit
 
 
+def _edit_model_options(**changes: Any) -> Callable[[Path], None]:
+    def edit(ws: Path) -> None:
+        path = ws / MODEL / "config.json"
+        config = json.loads(path.read_text())
+        write_json(path, {**config, "options": {**config["options"], **changes}})
+
+    return edit
+
+
 def _missing_data(ws: Path) -> None:
     (ws / "data/meta.json").unlink()
 
@@ -511,6 +526,16 @@ ARTIFACT_CASES: list[tuple[str, Callable[[Path], None], str, tuple[str, ...], st
     ("model config with classes as text", _edit_model_config(num_classes="10"), "dump_logits",
      (MODEL, "data", "artifacts/logits"),
      re.escape(f"{MODEL}/config.json: num_classes must be an integer >= 1, got '10'")),
+    # an input_length too long to make: the profile's example inputs were a torch traceback
+    # (past 2**63 torch cannot size them), dump_logits ran the artifact as if whole
+    ("model config with an input length past any machine", _edit_model_options(
+        input_length=10**30), "profile_latency", (MODEL, LATENCY),
+     re.escape(f"{MODEL}/config.json: model.options.input_length: must be an integer from 1 to "
+               f"268435456, got {10**30}")),
+    ("model config with a 4 TB input length", _edit_model_options(input_length=10**12),
+     "dump_logits", (MODEL, "data", "artifacts/logits"),
+     re.escape(f"{MODEL}/config.json: model.options.input_length: must be an integer from 1 to "
+               "268435456, got 1000000000000")),
     ("model config naming no model", _edit_model_config(name="resnet"), "profile_latency",
      (MODEL, LATENCY),
      re.escape(f"{MODEL}/config.json: name 'resnet' is not a registered model; allowed: "

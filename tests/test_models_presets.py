@@ -98,7 +98,12 @@ def test_small_cnn_variants_train_a_step():
         ("resnet1d_3", {"widths": [4, 8]}, "model.options.blocks: expected 2 integers >= 1 (as "
          "many as widths), one per exit, got (1, 1, 2)"),
         ("resnet1d_3", {"input_length": 0},
-         "model.options.input_length: must be an integer >= 1, got 0"),
+         "model.options.input_length: must be an integer from 1 to 268435456, got 0"),
+        # a sample past 1 GiB: 10**12 asked torch for 4 TB, 10**30 could not be sized (a
+        # traceback each, at the first example input)
+        ("resnet1d_3", {"input_length": 10**12},
+         "model.options.input_length: must be an integer from 1 to 268435456, got "
+         "1000000000000"),
         ("resnet56_3", {"blocks": []},
          "model.options.blocks: expected integers >= 1, one per exit, got []"),
         ("resnet56_3", {"base_width": -2},

@@ -543,6 +543,26 @@ def test_measuring_batches_that_do_not_fit_in_memory_is_one_line(workspace, poli
                              batch_size=8, device="cpu", limit=20)
 
 
+@pytest.mark.parametrize("length", [10**12, 2**62, 10**30])
+def test_predict_a_model_config_with_an_input_length_past_any_machine(workspace, policy_dir,
+                                                                      tmp_path, capsys,
+                                                                      length) -> None:
+    """A hand-edited config.json with options.input_length 10**12 asked torch for a 4 TB
+    example input (2**62: a tensor size overflow, 10**30: not even an integer to torch), a
+    traceback from `eenet predict`; loading the artifact names the file and the option."""
+    model = tmp_path / "model"
+    shutil.copytree(workspace["root"] / "model", model)
+    config = json.loads((model / "config.json").read_text())
+    config["options"]["input_length"] = length
+    (model / "config.json").write_text(json.dumps(config))
+    rc = main(["predict", "--model", str(model), "--policy", str(policy_dir), "--data",
+               str(workspace["data"]), "--device", "cpu"])
+    assert rc == 2
+    assert capsys.readouterr().err == (
+        f"eenet predict: error: --model: {model}/config.json: model.options.input_length: "
+        f"must be an integer from 1 to 268435456, got {length}\n")
+
+
 def test_measure_real_latency_batch_size_beyond_the_split(workspace, policy_dir) -> None:
     from eenet.runtime import measure_real_latency
 

@@ -6,7 +6,17 @@ import torch
 from torch import nn
 
 from eenet.config import check_minimums
-from eenet.models.base import MultiExitModel, check_counts, check_weight_count
+from eenet.models.base import (
+    MAX_EXAMPLE_BYTES,
+    MultiExitModel,
+    check_counts,
+    check_weight_count,
+)
+
+# Longest input: one sample of float32 example inputs within MAX_EXAMPLE_BYTES (2**28 values,
+# 1 GiB). An input_length of 10**12 (e.g. a hand-edited config.json) asked torch for 4 TB at
+# the first example input, and past 2**63 torch could not even size the tensor: tracebacks.
+MAX_INPUT_LENGTH = MAX_EXAMPLE_BYTES // 4
 
 
 class ResidualBlock1d(nn.Module):
@@ -55,7 +65,8 @@ class ResNet1d(MultiExitModel):
         super().__init__()
         widths = check_counts("widths", widths)
         blocks = check_counts("blocks", blocks, len(widths), like="widths")
-        check_minimums("model.options", {"input_length": (input_length, 1)})
+        check_minimums("model.options", {"input_length": (input_length, 1)},
+                       {"input_length": MAX_INPUT_LENGTH})
         check_weight_count(f"widths {list(widths)} and blocks {list(blocks)}",
                            weight_count(num_classes, widths, blocks))
         self.input_length = input_length
