@@ -445,10 +445,67 @@ def test_a_saved_bert_config_too_large_to_build_is_one_line(vocab, tmp_path):
     tiny_bert(vocab).save_pretrained_assets(tmp_path)
     config = json.loads((tmp_path / "config.json").read_text())
     (tmp_path / "config.json").write_text(json.dumps({**config, "vocab_size": 10**12}))
-    with pytest.raises(EENetError, match=r"^model\.options: config sizes \(vocab_size "
-                                         r"1000000000000, hidden_size 32, .+ give the model "
-                                         r"3\.2e\+13 parameters"):
+    with pytest.raises(EENetError, match=rf"^{tmp_path}/config\.json: model\.options: config "
+                                         r"sizes \(vocab_size 1000000000000, hidden_size 32, .+ "
+                                         r"give the model 3\.2e\+13 parameters"):
         BertMultiExit.from_assets(tmp_path, 2, (1, 2, 3, 4), 16)
+
+
+@pytest.mark.parametrize(("edit", "problem"), [
+    # each was a traceback from inside transformers / torch (its type after the case)
+    ({"hidden_size": -16}, "hidden_size: must be an integer >= 1, got -16"),  # RuntimeError
+    ({"hidden_size": 0}, "hidden_size: must be an integer >= 1, got 0"),  # ZeroDivisionError
+    ({"num_attention_heads": 0}, "num_attention_heads: must be an integer >= 1, got 0"),
+    ({"intermediate_size": -1}, "intermediate_size: must be an integer >= 1, got -1"),
+    ({"hidden_act": "nope"}, "hidden_act: unknown activation 'nope'; allowed: gelu, "),  # KeyError
+    ({"num_hidden_layers": "4"}, "not a valid BertConfig (Field 'num_hidden_layers' expected "
+                                 "int, got str (value: '4'))"),  # StrictDataclassError
+    ({"dtype": "nope"}, "not a valid BertConfig (module 'torch' has no attribute 'nope')"),
+    ({"num_attention_heads": 3}, "does not build (The hidden size (32) is not a multiple of the "
+                                 "number of attention heads (3))"),  # ValueError
+    ({"hidden_dropout_prob": 2.0}, "does not build (dropout probability has to be between 0 "
+                                   "and 1, but got 2.0)"),  # ValueError
+    ({"initializer_range": -1.0}, "does not build (normal expects std >= 0.0, but found std "
+                                  "-1)"),  # RuntimeError
+    ({"pad_token_id": 10**6}, "does not build (Padding_idx must be within num_embeddings)"),
+    (None, "not a valid BertConfig (transformers.models.bert.configuration_bert.BertConfig() "
+           "argument after ** must be a mapping, not list)"),  # TypeError
+])
+def test_a_hand_edited_saved_bert_config_is_one_line(vocab, tmp_path, edit, problem):
+    """A trained BERT is rebuilt from the BertConfig saved in its artifact (assets/config.json):
+    values BertModel refuses there were tracebacks from `load_trained` (every stage that reads
+    the model, and `eenet predict`); they are one line naming that file and the field."""
+    import json
+
+    from eenet.errors import ArtifactError
+    from eenet.models.artifact import load_trained, save_trained
+
+    options = {"pretrained": None, "config": {}, "exit_layers": [1, 2, 3, 4], "max_length": 16}
+    save_trained(tiny_bert(vocab), tmp_path / "model", "bert_4", 4, options)
+    path = tmp_path / "model" / "assets" / "config.json"
+    config = json.loads(path.read_text())
+    path.write_text(json.dumps([1] if edit is None else {**config, **edit}))
+    with pytest.raises(ArtifactError) as err:
+        load_trained(tmp_path / "model")
+    assert str(err.value).startswith(f"{path}: {problem}"), err.value
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(("config", "message"), [
+    ({"hidden_size": -16}, "model.options.config.hidden_size: must be an integer >= 1, got -16"),
+    ({"num_attention_heads": 0},
+     "model.options.config.num_attention_heads: must be an integer >= 1, got 0"),
+    ({"hidden_act": "nope"}, "model.options.config.hidden_act: unknown activation 'nope'; "
+                             "allowed: gelu, "),
+])
+def test_bert_config_values_that_do_not_build_are_one_line(vocab, config, message):
+    """The same values as model.options.config in params.yaml were tracebacks when training
+    (a negative dimension, a division by zero, a KeyError)."""
+    from tests.preset_fixtures import tiny_bert_config
+
+    with pytest.raises(EENetError) as err:
+        tiny_bert(vocab, config={**tiny_bert_config(len(vocab.read_text().split())), **config})
+    assert str(err.value).startswith(message) and "\n" not in str(err.value), err.value
 
 
 def test_bert_config_overrides_that_fit_still_apply(tiny_pretrained):

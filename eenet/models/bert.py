@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from eenet.errors import ConfigError, EENetError
+from eenet.errors import ArtifactError, ConfigError, EENetError
 from eenet.models.base import MultiExitModel, check_weight_count
 
 DEFAULT_PRETRAINED = "bert-base-uncased"
@@ -137,19 +137,39 @@ class BertMultiExit(MultiExitModel):
         """The architecture saved by `save_pretrained_assets`, randomly initialised, offline."""
         from transformers import BertConfig, BertModel
 
+        try:  # huggingface_hub's strict dataclasses (BertConfig with transformers >= 5)
+            from huggingface_hub.errors import StrictDataclassError
+        except ImportError:  # older versions: a refused value is a TypeError / ValueError
+            StrictDataclassError = TypeError
+
         folder = Path(folder)
+        path = folder / "config.json"
         try:
-            config = BertConfig.from_json_file(str(folder / "config.json"))
+            config = BertConfig.from_json_file(str(path))
         except (OSError, ValueError) as exc:
             raise EENetError(f"{folder}: cannot read the saved BertConfig ({exc})") from None
+        except (StrictDataclassError, TypeError, AttributeError, KeyError) as exc:  # a field
+            # of the wrong type (dtype: a name torch lacks), or no JSON object at all (an
+            # edited file): a traceback before
+            raise ArtifactError(f"{path}: not a valid BertConfig "
+                                f"({_first_line(exc.__cause__ or exc)})") from None
         layers = _check_layers(exit_layers, max_length, config)
-        check_bert_size(config)
+        problem = bert_config_problem(config)
+        if problem:
+            raise ArtifactError(f"{path}: {problem}")
+        try:
+            check_bert_size(config)
+        except ConfigError as exc:
+            raise ArtifactError(f"{path}: {exc}") from None
         tokenizer = None
         if any((folder / name).is_file() for name in ("tokenizer.json", "vocab.txt")):
             from transformers import BertTokenizerFast
 
             tokenizer = BertTokenizerFast.from_pretrained(str(folder), local_files_only=True)
-        return cls(BertModel(config), num_classes, layers, max_length, tokenizer=tokenizer)
+        try:
+            return cls(BertModel(config), num_classes, layers, max_length, tokenizer=tokenizer)
+        except BUILD_ERRORS as exc:  # values BertModel refuses (heads, dropout, init range)
+            raise ArtifactError(f"{path}: does not build ({_first_line(exc)})") from None
 
     def begin(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         hidden = self.stem(
@@ -283,6 +303,28 @@ def bert_weight_count(config: Any) -> int:
     return (tables + 3) * hidden + hidden * hidden + int(config.num_hidden_layers) * layer
 
 
+# What BertModel (and the heads' initialisation) raise for config values they refuse: hidden
+# sizes not a multiple of the heads, dropout outside [0, 1], a negative init range, ...
+BUILD_ERRORS = (ValueError, TypeError, KeyError, IndexError, RuntimeError, AssertionError,
+                ZeroDivisionError)
+
+
+def bert_config_problem(config: Any) -> str | None:
+    """What in a BertConfig BertModel would fail on with a bare traceback: a size or the head
+    count not an integer >= 1 (a negative dimension, a division by zero), an activation it does
+    not know (a KeyError); None when there is nothing of that."""
+    from transformers.activations import ACT2FN
+
+    for key in (*SIZES, "num_attention_heads"):
+        value = getattr(config, key, None)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            return f"{key}: must be an integer >= 1, got {value!r}"
+    act = config.hidden_act
+    if not (callable(act) or (isinstance(act, str) and act in ACT2FN)):
+        return f"hidden_act: unknown activation {act!r}; allowed: {', '.join(sorted(ACT2FN))}"
+    return None
+
+
 def check_bert_size(config: Any) -> None:
     """A one-line ConfigError naming the config's sizes when they give BertModel more than
     MAX_WEIGHTS parameters, before anything is built."""
@@ -295,6 +337,9 @@ def load_bert(pretrained: str | None, config: dict[str, Any] | None) -> nn.Modul
     from transformers import BertModel
 
     settings = bert_config(pretrained, config)
+    problem = bert_config_problem(settings)
+    if problem:
+        raise ConfigError(f"model.options.config.{problem}")
     check_bert_size(settings)
     try:
         if pretrained is None:
