@@ -421,12 +421,14 @@ def test_threads_default_is_the_profiles(workspace, policy_dir) -> None:
     assert "ms/sample measured on cpu (batch 1, 1 thread; planned " in done.stdout
     done = _predict(workspace, policy_dir, *base, "--threads", "2", "--json")
     assert json.loads(done.stdout)["summary"]["threads"] == 2
+    _one_line_error(_predict(workspace, policy_dir, *base, "--batch-size", "0"),
+                    "--batch-size: must be an integer >= 1, got 0")
     _one_line_error(_predict(workspace, policy_dir, *base, "--threads", "0"),
-                    "--threads: must be from 1 to 1024, got 0")
+                    "--threads: must be an integer from 1 to 1024, got 0")
     # 10**9 threads crashed libgomp (out of memory), 2**40 overflowed torch.set_num_threads
     for threads in ("1000000000", str(2**40)):
         _one_line_error(_predict(workspace, policy_dir, *base, "--threads", threads),
-                        f"--threads: must be from 1 to 1024, got {threads}")
+                        f"--threads: must be an integer from 1 to 1024, got {threads}")
     assert "default: 1, the latency profile's default" in " ".join(
         _cli("predict", "--help").stdout.split())
 

@@ -22,7 +22,7 @@ import torch
 
 from eenet.atomic import write_json
 from eenet.budget import DEFAULT_COST_UNIT
-from eenet.config import THREADS_MAX
+from eenet.config import THREADS_MAX, check_integer
 from eenet.devices import num_threads
 from eenet.errors import ArtifactError, ConfigError, naming, numpy_load_problem
 from eenet.models.base import MultiExitModel
@@ -268,10 +268,8 @@ def check_args(args: argparse.Namespace) -> Path | None:
     if args.data and args.split not in SPLITS:
         raise ConfigError(f"--split: unknown value {args.split!r}; allowed: {', '.join(SPLITS)}")
     resolve_device(args.device, "--device")
-    if args.batch_size < 1:
-        raise ConfigError(f"--batch-size: must be >= 1, got {args.batch_size}")
-    if not 1 <= args.threads <= THREADS_MAX:
-        raise ConfigError(f"--threads: must be from 1 to {THREADS_MAX}, got {args.threads}")
+    check_integer("--batch-size", args.batch_size, 1)
+    check_integer("--threads", args.threads, 1, THREADS_MAX)
     return check_out_path(args.out)
 
 
