@@ -69,16 +69,16 @@ def thread_count_note(threads: int, param: str) -> str | None:
 
 
 @contextmanager
-def memory_names(param: str, value: int) -> Iterator[None]:
+def memory_names(param: str, value: int, fix: str = "lower it") -> Iterator[None]:
     """torch failing to allocate memory inside the block is a one-line ConfigError naming the
-    setting `param` (= `value`) with the size it tried; other errors pass."""
+    setting `param` (= `value`) with the size it tried, and the `fix`; other errors pass."""
     try:
         yield
     except RuntimeError as exc:
         reason = allocation_failure(exc)
         if reason is None:
             raise
-        raise ConfigError(f"{param}: {value} does not fit in memory ({reason}); lower it") from None
+        raise ConfigError(f"{param}: {value} does not fit in memory ({reason}); {fix}") from None
 
 
 def allocation_failure(exc: BaseException) -> str | None:

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from eenet.config import TIMING_HIGHS, check_minimums
+from eenet.config import THREADS_MAX, TIMING_HIGHS, check_minimums
 from eenet.errors import ArtifactError
 from eenet.jsonio import read_json_object
 from eenet.models.base import MultiExitModel
@@ -63,23 +63,31 @@ def time_scheduling(
     threads: int = 1,
     warmup: int = 100,
     repeats: int = 500,
+    batch_param: str = "scoring.batch_size",
+    batch_fix: str = "lower it",
 ) -> dict[str, np.ndarray]:
     """Median scheduling ms/sample of reaching each exit with each policy, {name: [K]}.
 
     Every round runs the forced exit k of every policy for every k, the policies in
-    alternating order from round to round (neither always first after the network)."""
+    alternating order from round to round (neither always first after the network).
+    Example inputs past MAX_EXAMPLE_BYTES, or torch failing to allocate during the runs, are
+    one-line ConfigErrors naming `batch_param` (where the batch size comes from; the latter
+    with `batch_fix`)."""
     check_minimums("scoring", {"batch_size": (batch_size, 1), "threads": (threads, 0),
                                "warmup": (warmup, 0), "repeats": (repeats, 1)},
                    TIMING_HIGHS)
     from eenet.batching import to_device
-    from eenet.devices import num_threads, resolve_device
+    from eenet.devices import memory_names, num_threads, resolve_device
+    from eenet.models.base import check_example_batch
     from eenet.runtime import EarlyExitPredictor
 
     target = resolve_device(device, "scoring.device")
+    check_example_batch(model, batch_size, batch_param)
     names = list(policies)
     n_exits = model.n_exits
     samples = {name: np.empty((repeats, n_exits)) for name in names}
-    with num_threads(threads, "profile.threads"), torch.inference_mode():
+    with (num_threads(threads, "profile.threads"), torch.inference_mode(),
+          memory_names(batch_param, batch_size, batch_fix)):
         predictors = {name: EarlyExitPredictor(model, policy, device=str(target))
                       for name, policy in policies.items()}
         inputs = to_device(model.example_inputs(batch_size), target)
@@ -117,6 +125,30 @@ def scoring_device(latency: Mapping[str, Any], source: str) -> str:
     return device
 
 
+def latency_timing(latency: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """`profile_scoring`'s batch size and threads from a latency table (the profile's; null or
+    absent, as in an imported CSV: 1), with the name and fix its memory errors give: the
+    table's `batch_size` field in `source`. A value that is no integer in range is a one-line
+    ArtifactError naming `source` and the field."""
+    imported = latency.get("source", "measured") != "measured"
+    table = f"the imported table {latency.get('source')} (profile.table)"
+    rerun = f"fix {table} and rerun profile" if imported else "rerun profile"
+    values = {}
+    for key, high in (("batch_size", None), ("threads", THREADS_MAX)):
+        value = latency.get(key)
+        if value is None:
+            value = 1
+        elif (isinstance(value, bool) or not isinstance(value, int) or value < 1
+              or (high is not None and value > high)):
+            allowed = ">= 1" if high is None else f"from 1 to {high}"
+            raise ArtifactError(f"{source}: {key}: must be an integer {allowed} or null, got "
+                                f"{value!r}; {rerun}")
+        values[key] = value
+    lower = f"lower it in {table}" if imported else "lower profile.batch_size"
+    return {**values, "batch_param": f"{source}: batch_size",
+            "batch_fix": f"{lower} and rerun profile"}
+
+
 def profile_scoring(
     model: MultiExitModel,
     eenet_settings: Mapping[str, Any] | None = None,
@@ -127,10 +159,13 @@ def profile_scoring(
     threads: int = 1,
     warmup: int = 100,
     repeats: int = 500,
+    batch_param: str = "scoring.batch_size",
+    batch_fix: str = "lower it",
 ) -> dict[str, Any]:
     """The scoring table the pipeline plans with: every charged method's extra scheduling
     cost per exit over the reference, measured in the runtime on `device` (EENet's scorer of
-    the configured architecture). `charge` False records zeros."""
+    the configured architecture). `charge` False records zeros. A batch too large for memory
+    names `batch_param` (see `time_scheduling`; the stage gives `latency_timing`'s)."""
     n_exits = model.n_exits
     table: dict[str, Any] = {"charged": bool(charge), "reference": REFERENCE,
                              "batch_size": batch_size, "device": str(device),
@@ -140,7 +175,8 @@ def profile_scoring(
         return table
     policies = scoring_policies(n_exits, _num_classes(model), eenet_settings)
     times = time_scheduling(model, policies, device=device, batch_size=batch_size,
-                            threads=threads, warmup=warmup, repeats=repeats)
+                            threads=threads, warmup=warmup, repeats=repeats,
+                            batch_param=batch_param, batch_fix=batch_fix)
     table.update(
         threads=threads,
         warmup=warmup,

@@ -11,7 +11,12 @@ from eenet.errors import ArtifactError
 from eenet.models.artifact import load_trained
 from eenet.outputs import load_latency
 from eenet.params import group, read_params
-from eenet.scoring_cost import ARCHITECTURE, profile_scoring, scoring_device
+from eenet.scoring_cost import (
+    ARCHITECTURE,
+    latency_timing,
+    profile_scoring,
+    scoring_device,
+)
 
 
 def main(model_dir: str, latency_json: str, out_json: str) -> None:
@@ -25,9 +30,8 @@ def main(model_dir: str, latency_json: str, out_json: str) -> None:
                             f"in {model_dir} has {model.n_exits}; rerun profile")
     table = profile_scoring(
         model, {k: v for k, v in eenet.items() if k in ARCHITECTURE},
-        device=scoring_device(latency, latency_json),
-        batch_size=int(latency.get("batch_size") or 1),
-        threads=int(latency.get("threads") or 1), **settings,
+        device=scoring_device(latency, latency_json), **latency_timing(latency, latency_json),
+        **settings,
     )
     write_json(out_json, table)
     charged = "charged" if table["charged"] else "not charged"

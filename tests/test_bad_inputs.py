@@ -49,6 +49,7 @@ VAL, TEST = "artifacts/logits/val.npz", "artifacts/logits/test.npz"
 LATENCY, SCHEDULERS, MODEL = "artifacts/latency.json", "artifacts/schedulers", "artifacts/model"
 SCORING = "artifacts/scoring.json"
 FIT_ARGS = (VAL, LATENCY, SCORING, SCHEDULERS)
+SCORING_ARGS = (MODEL, LATENCY, SCORING)
 EVAL_ARGS = (TEST, LATENCY, SCHEDULERS, "reports/metrics.json", "reports/sweep.csv",
              "reports/curves")
 ALLOWED_BUDGET = "expected a number of ms/sample > 0 or a percentage 'N%' with 0 <= N <= 100"
@@ -460,6 +461,16 @@ def _scoring_for_two_exits(ws: Path) -> None:
     write_json(ws / SCORING, {"charged": True, "extra_ms": {"eenet": [0.0, 0.01]}})
 
 
+def _profiled(**fields: Any) -> Callable[[Path], None]:
+    """A measured latency profile on this CPU with `fields` set (a hand-edited one)."""
+
+    def edit(ws: Path) -> None:
+        save_latency(ws / LATENCY, {"cumulative_ms": [1.0, 2.0, 3.0], "source": "measured",
+                                    "device": "cpu", "batch_size": 1, "threads": 1, **fields})
+
+    return edit
+
+
 def _budget_below_first_exit(ws: Path) -> None:
     params = base_params()
     params["budget"] = 0.5
@@ -552,6 +563,25 @@ ARTIFACT_CASES: list[tuple[str, Callable[[Path], None], str, tuple[str, ...], st
      re.escape("data/test.npz: split not found (run the download stage)")),
     ("scoring table for another model", _scoring_for_two_exits, "fit_schedulers", FIT_ARGS,
      re.escape(f"{SCORING}: 2 exits, the latency table has 3; rerun profile_scoring")),
+    # profile_scoring times the scoring at the latency table's batch size and threads: 10**9
+    # asked torch for 160 GB of example inputs, text or a list was a traceback from int(),
+    # 0 became 1 and 2.5 became 2 silently, -3 named scoring.batch_size (no such setting)
+    ("latency batch size past any machine", _profiled(batch_size=10**9), "profile_scoring",
+     SCORING_ARGS,
+     re.escape(f"{LATENCY}: batch_size: 1000000000 samples of the model's example inputs (160 "
+               "bytes each) would take 149 GiB; allowed: at most 6710886 samples (1 GiB)")),
+    *[(f"latency batch size {value!r}", _profiled(batch_size=value), "profile_scoring",
+       SCORING_ARGS,
+       re.escape(f"{LATENCY}: batch_size: must be an integer >= 1 or null, got {value!r}; "
+                 "rerun profile")) for value in ("abc", 0, -3, 2.5, True, [1])],
+    ("latency threads as text", _profiled(threads="two"), "profile_scoring", SCORING_ARGS,
+     re.escape(f"{LATENCY}: threads: must be an integer from 1 to 1024 or null, got 'two'; "
+               "rerun profile")),
+    ("imported latency table with batch size 0",
+     _profiled(batch_size=0, source="latency_tables/gpu.json"), "profile_scoring",
+     SCORING_ARGS,
+     re.escape(f"{LATENCY}: batch_size: must be an integer >= 1 or null, got 0; fix the "
+               "imported table latency_tables/gpu.json (profile.table) and rerun profile")),
     ("budget below the first exit's cost", _budget_below_first_exit, "fit_schedulers", FIT_ARGS,
      re.escape("budget: 0.5 ms/sample is below the first exit's cost; feasible range: 1 to 3 "
                "ms/sample, or 0% to 100%")),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -25,7 +26,7 @@ from eenet.scoring_cost import (
 from eenet.sweep import fit_all
 from eenet.synthetic import make_costs
 from tests.conftest import FAST_EENET
-from tests.robust_helpers import check_ok, run_stage, tiny_params, write_params
+from tests.robust_helpers import check_ok, run_stage, stage_error, tiny_params, write_params
 from tests.runtime_helpers import TinyNet
 
 
@@ -222,3 +223,41 @@ def test_scoring_is_timed_on_the_profiles_device_or_named_as_missing():
     with pytest.raises(ArtifactError, match=r"^lat\.json: profiled on cuda, which this host "
                                             r"lacks; .* rerun profile here"):
         scoring_device({"device": "cuda", "source": "measured"}, "lat.json")
+
+
+class _BlowsUpPastOneSample(TinyNet):
+    """One sample runs (the scoring profile reads the classes from one); a batch of more needs
+    far more memory than any machine has (its stem's output 2**30 times longer)."""
+
+    def begin(self, inputs: torch.Tensor) -> dict[str, torch.Tensor]:
+        state = super().begin(inputs)
+        if inputs.shape[0] == 1:
+            return state
+        return {**state, "h": state["h"].repeat(1, 1, 2**30)}
+
+
+@pytest.mark.parametrize(("source", "fix"), [
+    ("measured", "lower profile.batch_size and rerun profile"),
+    ("gpu_box/latency.json", "lower it in the imported table gpu_box/latency.json "
+                             "(profile.table) and rerun profile"),
+])
+def test_a_scoring_batch_that_does_not_fit_in_memory_names_the_latency_file(
+        tmp_path, monkeypatch, capsys, source, fix) -> None:
+    """The scoring is timed at the latency profile's batch size: a batch whose run needs more
+    memory than there is was a torch traceback from profile_scoring; it is one line naming the
+    latency file's batch_size (where the size comes from), and no scoring table is written."""
+    import eenet.models.artifact
+
+    monkeypatch.setattr(eenet.models.artifact, "load_trained",
+                        lambda directory: _BlowsUpPastOneSample(num_classes=10))
+    params = tiny_params()
+    params["scoring"].update(warmup=0, repeats=1)
+    write_params(tmp_path, params)
+    save_latency(tmp_path / "latency.json", {
+        "cumulative_ms": [1.0, 2.0, 3.0], "source": source, "device": "cpu", "batch_size": 16,
+        "threads": 1})
+    monkeypatch.chdir(tmp_path)
+    message = stage_error(capsys, "profile_scoring", "model", "latency.json", "scoring.json")
+    assert re.fullmatch(r"latency\.json: batch_size: 16 does not fit in memory \(tried to "
+                        rf"allocate \d+ bytes\); {re.escape(fix)}", message), message
+    assert not (tmp_path / "scoring.json").exists()
