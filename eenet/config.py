@@ -362,7 +362,7 @@ def check_profile(path: str, value: Any) -> None:
     from eenet.profiling import profile_model
 
     spec = signature_spec(profile_model, keyword_only=True)
-    for runtime_object in ("inputs", "policy"):  # arguments for code, not settings
+    for runtime_object in ("inputs", "policy", "group"):  # arguments for code, not settings
         spec.pop(runtime_object, None)
     spec["table"] = str | None
     check_mapping(path, value, spec)

@@ -41,13 +41,13 @@ def robust_ms_per_sample(call_ms: np.ndarray, exits: np.ndarray, batch_size: int
 def own_profile(model: MultiExitModel, policy: FittedPolicy, method: str, device: str,
                 batch_size: int, threads: int, warmup: int, repeats: int) -> np.ndarray:
     """The running policy's forced-exit profile (ms/sample to reach each exit), taken with the
-    measure settings; a failed one names them."""
+    measure settings; a failed one (not increasing, a batch too large for memory) names them."""
     from eenet.profiling import NotIncreasingError, profile_model
 
     try:
         return np.asarray(profile_model(model, device=device, batch_size=batch_size,
                                         threads=threads, warmup=warmup, repeats=repeats,
-                                        policy=policy)["cumulative_ms"])
+                                        policy=policy, group="measure")["cumulative_ms"])
     except NotIncreasingError as exc:
         raise NotIncreasingError(exc.medians, exc.repeats, f"measure: {method}'s own profile",
                                  "raise measure.repeats or measure.batch_size") from None

@@ -191,6 +191,7 @@ def profile_model(
     max_rounds: int = 3,
     decisions: bool = True,
     policy: FittedPolicy | None = None,
+    group: str = "profile",
 ) -> dict[str, Any]:
     """Measure the cumulative ms/sample of reaching each exit; a latency-contract dict.
 
@@ -199,27 +200,28 @@ def profile_model(
     mode on `device` for the measurement, then returned to its former device and mode.
     `decisions` (default) times the runtime itself forced to exit at k (`prefix_calls`), so the
     plan is what real early exit costs; the scoring is `policy`'s (default: `reference_policy`,
-    max log-probability). False times the network alone.
+    max log-probability). False times the network alone. Errors name the settings of `group`
+    (e.g. `measure` for its profile of each running policy).
     """
-    check_minimums("profile", {"batch_size": (batch_size, 1), "threads": (threads, 0),
+    check_minimums(group, {"batch_size": (batch_size, 1), "threads": (threads, 0),
                                "warmup": (warmup, 0), "repeats": (repeats, 1),
                                "max_rounds": (max_rounds, 1)}, TIMING_HIGHS)
-    target = resolve_device(device, "profile.device")
+    target = resolve_device(device, f"{group}.device")
     if model.n_exits < 1:
         raise ConfigError("profile: the model has no exits")
     first = next(model.parameters(), None)
     home = first.device if first is not None else torch.device("cpu")
     was_training = model.training
     if inputs is None:
-        check_example_batch(model, batch_size, "profile.batch_size")
-        with memory_names("profile.batch_size", batch_size):
+        check_example_batch(model, batch_size, f"{group}.batch_size")
+        with memory_names(f"{group}.batch_size", batch_size):
             inputs = model.example_inputs(batch_size)
     n = batch_size_of(inputs)
     inputs = to_device(inputs, target)
     model.eval().to(target)
     try:
-        with (num_threads(threads, "profile.threads"), torch.inference_mode(),
-              memory_names("profile.batch_size", n)):
+        with (num_threads(threads, f"{group}.threads"), torch.inference_mode(),
+              memory_names(f"{group}.batch_size", n)):
             used_threads = torch.get_num_threads()
             flops = count_flops(model, inputs)
             calls = prefix_calls(model, inputs, target, decisions, policy)

@@ -514,14 +514,11 @@ def test_predict_batches_that_do_not_fit_in_memory_are_one_line(workspace, polic
     assert re.fullmatch(rf"eenet predict: error: --batch-size: 8 {MEMORY}\n", err), err
 
 
-def test_measuring_batches_that_do_not_fit_in_memory_is_one_line(workspace, policy_dir,
-                                                                 tmp_path, blows_up,
-                                                                 monkeypatch, capsys) -> None:
-    """The measure stage's real early-exit runs, and `measure_real_latency`'s, of batches
-    that need more memory than there is were torch tracebacks; each is one line naming its
-    batch size setting (the stage writes no report)."""
+def _measure_workspace(workspace, policy_dir, tmp_path, monkeypatch) -> None:
+    """The measure stage's inputs besides the model and data in `tmp_path` (the current
+    folder): a maxprob scheduler at the headline budget, its costs and test logits, and
+    params.yaml measuring 20 samples in batches of 8."""
     from eenet.outputs import save_exit_outputs, save_latency
-    from eenet.runtime import measure_real_latency
 
     schedulers = tmp_path / "schedulers"
     shutil.copytree(policy_dir, schedulers / "maxprob")
@@ -535,6 +532,17 @@ def test_measuring_batches_that_do_not_fit_in_memory_is_one_line(workspace, poli
                              device="cpu")
     write_params(tmp_path, params)
     monkeypatch.chdir(tmp_path)
+
+
+def test_measuring_batches_that_do_not_fit_in_memory_is_one_line(workspace, policy_dir,
+                                                                 tmp_path, blows_up,
+                                                                 monkeypatch, capsys) -> None:
+    """The measure stage's real early-exit runs, and `measure_real_latency`'s, of batches
+    that need more memory than there is were torch tracebacks; each is one line naming its
+    batch size setting (the stage writes no report)."""
+    from eenet.runtime import measure_real_latency
+
+    _measure_workspace(workspace, policy_dir, tmp_path, monkeypatch)
     message = stage_error(capsys, "measure_latency", str(workspace["root"] / "model"),
                           str(workspace["data"]), "schedulers", "latency.json", "test.npz",
                           "report.json")
@@ -563,6 +571,18 @@ def test_predict_a_model_config_with_an_input_length_past_any_machine(workspace,
     assert capsys.readouterr().err == (
         f"eenet predict: error: --model: {model}/config.json: model.options.input_length: "
         f"must be an integer from 1 to 268435456, got {length}\n")
+
+
+def test_measures_own_profile_that_does_not_fit_in_memory_names_measure_batch_size() -> None:
+    """measure profiles each running policy at measure.batch_size, through the profile's code:
+    a batch that does not fit in memory there was named profile.batch_size, a setting the
+    measure stage does not read."""
+    from eenet.measurement import own_profile
+    from eenet.profiling import reference_policy
+
+    with pytest.raises(ConfigError, match=rf"^measure\.batch_size: 8 {MEMORY}$"):
+        own_profile(BlowUpNet(num_classes=10, length=40), reference_policy(3), "maxprob",
+                    "cpu", 8, 1, 0, 3)
 
 
 def test_measure_real_latency_batch_size_beyond_the_split(workspace, policy_dir) -> None:
