@@ -582,6 +582,15 @@ ARTIFACT_CASES: list[tuple[str, Callable[[Path], None], str, tuple[str, ...], st
      SCORING_ARGS,
      re.escape(f"{LATENCY}: batch_size: must be an integer >= 1 or null, got 0; fix the "
                "imported table latency_tables/gpu.json (profile.table) and rerun profile")),
+    # a hand-edited n_exits was ignored: the model was rebuilt with its own count
+    ("model config with another exit count", _edit_model_config(n_exits=4), "dump_logits",
+     (MODEL, "data", "artifacts/logits"),
+     re.escape(f"{MODEL}/config.json: n_exits is 4, but resnet1d_3 built with its options has "
+               "3 exits")),
+    ("model config with the exit count as text", _edit_model_config(n_exits="3"),
+     "profile_latency", (MODEL, LATENCY),
+     re.escape(f"{MODEL}/config.json: n_exits is '3', but resnet1d_3 built with its options "
+               "has 3 exits")),
     ("budget below the first exit's cost", _budget_below_first_exit, "fit_schedulers", FIT_ARGS,
      re.escape("budget: 0.5 ms/sample is below the first exit's cost; feasible range: 1 to 3 "
                "ms/sample, or 0% to 100%")),
@@ -705,6 +714,16 @@ def test_model_file_instead_of_its_folder(tmp_path: Path) -> None:
     assert str(err.value) == (f"{tmp_path / 'latency.json'}: is a file; give the trained "
                               "model's folder (the train stage's artifacts/model, holding "
                               "config.json)")
+
+
+def test_a_model_config_without_n_exits_still_loads(ws: Path) -> None:
+    """n_exits is checked where config.json records it (save_trained always does); a config
+    without one (written by hand) loads as before."""
+    from eenet.models.artifact import load_trained
+
+    path = ws / MODEL / "config.json"
+    write_json(path, {k: v for k, v in json.loads(path.read_text()).items() if k != "n_exits"})
+    assert load_trained(ws / MODEL).n_exits == 3
 
 
 def test_float16_probs_within_tolerance_keep_their_logits(tmp_path: Path) -> None:

@@ -138,6 +138,7 @@ def load_trained(directory: str | os.PathLike, **override_options: Any) -> Multi
     """Rebuild a trained model from its artifact and load its weights (no pickle), in eval mode.
 
     Needs nothing outside `directory`: a model with assets is rebuilt from them (see above).
+    config.json's `n_exits`, where present, must be the rebuilt model's (one-line ArtifactError).
     """
     directory = Path(directory)
     config = read_trained_config(directory)
@@ -147,6 +148,10 @@ def load_trained(directory: str | os.PathLike, **override_options: Any) -> Multi
         model = build_model(config["name"], config["num_classes"], **options)
     except ConfigError as exc:  # options that no longer build (an edited config.json)
         raise ArtifactError(f"{directory / CONFIG_FILE}: {exc}") from None
+    n_exits = config.get("n_exits", model.n_exits)  # recorded by save_trained; absent: not checked
+    if isinstance(n_exits, bool) or n_exits != model.n_exits:
+        raise ArtifactError(f"{directory / CONFIG_FILE}: n_exits is {n_exits!r}, but "
+                            f"{config['name']} built with its options has {model.n_exits} exits")
     weights = directory / WEIGHTS_FILE
     if not weights.is_file():
         raise ArtifactError(f"{weights}: model weights not found (run the train stage)")
