@@ -24,7 +24,12 @@ from torch.utils.data import Dataset, Subset
 from eenet.batching import make_loader, to_device
 from eenet.devices import memory_names, resolve_device
 from eenet.errors import ArtifactError
-from eenet.models.base import MultiExitModel, batch_size_of, select_batch
+from eenet.models.base import (
+    MultiExitModel,
+    batch_size_of,
+    check_data_fits,
+    select_batch,
+)
 from eenet.outputs import log_softmax64
 from eenet.schedulers.base import FittedPolicy, split_ties
 
@@ -296,7 +301,9 @@ def measure_real_latency(
     model = load_trained(model_dir)
     policy = load_policy(policy_dir)
     predictor = EarlyExitPredictor(model, policy, device=str(target))
-    batches = collate_split(model, PreparedDataset(data_dir, split), batch_size, limit, target)
+    dataset = PreparedDataset(data_dir, split)
+    check_data_fits(model, dataset, str(data_dir), f"the model in {model_dir}")
+    batches = collate_split(model, dataset, batch_size, limit, target)
     with num_threads(threads), memory_names("measure_real_latency.batch_size", batch_size):
         for inputs, _ in batches[:warmup_batches]:
             predictor.predict(inputs)

@@ -591,6 +591,12 @@ ARTIFACT_CASES: list[tuple[str, Callable[[Path], None], str, tuple[str, ...], st
      "profile_latency", (MODEL, LATENCY),
      re.escape(f"{MODEL}/config.json: n_exits is '3', but resnet1d_3 built with its options "
                "has 3 exits")),
+    # a hand-edited input length the data does not have: dump_logits ran the length-40 data
+    # through the model (it pools over any length) without a word
+    ("model config with another input length than the data",
+     _edit_model_options(input_length=41), "dump_logits", (MODEL, "data", "artifacts/logits"),
+     re.escape(f"data: samples of shape (1, 40) do not fit the model in {MODEL} (expects "
+               "(1, 41))")),
     ("budget below the first exit's cost", _budget_below_first_exit, "fit_schedulers", FIT_ARGS,
      re.escape("budget: 0.5 ms/sample is below the first exit's cost; feasible range: 1 to 3 "
                "ms/sample, or 0% to 100%")),

@@ -585,6 +585,31 @@ def test_measures_own_profile_that_does_not_fit_in_memory_names_measure_batch_si
                     "cpu", 8, 1, 0, 3)
 
 
+def test_measuring_data_the_model_does_not_take_is_one_line(workspace, policy_dir, tmp_path,
+                                                            monkeypatch, capsys) -> None:
+    """A model whose config.json was hand-edited to input_length 41 ran the length-40 test
+    split (the network pools over any length) in the measure stage and in
+    `measure_real_latency`, without a word; each now names the data and the model with both
+    shapes, before running anything (the stage writes no report)."""
+    from eenet.errors import ArtifactError
+    from eenet.runtime import measure_real_latency
+
+    model = tmp_path / "model"
+    shutil.copytree(workspace["root"] / "model", model)
+    config = json.loads((model / "config.json").read_text())
+    config["options"]["input_length"] = 41
+    (model / "config.json").write_text(json.dumps(config))
+    _measure_workspace(workspace, policy_dir, tmp_path, monkeypatch)
+    data = workspace["data"]
+    misfit = f"{data}: samples of shape (1, 40) do not fit the model in model (expects (1, 41))"
+    assert stage_error(capsys, "measure_latency", "model", str(data), "schedulers",
+                       "latency.json", "test.npz", "report.json") == misfit
+    assert not (tmp_path / "report.json").exists()
+    with pytest.raises(ArtifactError) as caught:
+        measure_real_latency("model", policy_dir, data, batch_size=8, device="cpu", limit=20)
+    assert str(caught.value) == misfit
+
+
 def test_measure_real_latency_batch_size_beyond_the_split(workspace, policy_dir) -> None:
     from eenet.runtime import measure_real_latency
 

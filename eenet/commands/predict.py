@@ -25,12 +25,15 @@ from eenet.budget import DEFAULT_COST_UNIT
 from eenet.config import THREADS_MAX, check_integer
 from eenet.devices import num_threads
 from eenet.errors import ArtifactError, ConfigError, naming, numpy_load_problem
-from eenet.models.base import MultiExitModel
+from eenet.models.base import (
+    MultiExitModel,
+    check_data_fits,
+    input_sample_shape,
+    sample_misfit,
+)
 from eenet.outputs import checked_labels
 
 if TYPE_CHECKING:
-    from torch.utils.data import Dataset
-
     from eenet.runtime import EarlyExitPredictor, EarlyExitResult
     from eenet.schedulers.base import FittedPolicy
 
@@ -79,7 +82,7 @@ def read_input_file(
         raise ArtifactError(f"--input: {path}: no samples (shape {x.shape})")
     if labels is not None:
         labels = checked_labels(labels, x.shape[0], num_classes, f"--input: {path}", "'y'")
-    sample = _sample_shape(model)
+    sample = input_sample_shape(model)
     takes_texts = sample is None
     # texts are str / bytes; numbers bool, integer or float (complex would lose its imaginary
     # part in the cast to float32; structured records and dates are no model inputs)
@@ -101,20 +104,8 @@ def read_input_file(
     if tuple(inputs.shape[1:]) != sample:
         lone = tuple(x.shape) in (sample, sample[1:])  # one sample, without its sample axis
         hint = f"; for one sample, give 'x' the shape {(1, *x.shape)}" if lone else ""
-        raise ArtifactError(f"--input: {path}: {_misfit(x.shape[1:], sample)}{hint}")
+        raise ArtifactError(f"--input: {path}: {sample_misfit(x.shape[1:], sample)}{hint}")
     return inputs, labels
-
-
-def _sample_shape(model: MultiExitModel) -> tuple[int, ...] | None:
-    """The shape of one input sample the model takes (its example input's, without the batch
-    axis), or None for a model that takes texts (tokenised in its `collate`)."""
-    example = model.example_inputs(1)
-    return tuple(example.shape[1:]) if isinstance(example, torch.Tensor) else None
-
-
-def _misfit(shape: tuple[int, ...], wanted: tuple[int, ...]) -> str:
-    """The error text for samples of `shape` given to a model taking `wanted`."""
-    return f"samples of shape {tuple(shape)} do not fit the model (expects {wanted})"
 
 
 def _load_arrays(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
@@ -345,7 +336,7 @@ def run(args: argparse.Namespace, predictor: EarlyExitPredictor,
             if int(read_meta(args.data).get("num_classes", classes)) != classes:
                 raise ArtifactError(f"{args.data} does not have the model's {classes} classes")
             dataset = PreparedDataset(args.data, args.split)
-        check_data_fits(model, dataset, args.data)
+        check_data_fits(model, dataset, f"--data: {args.data}")
         predict = partial(predictor.predict_dataset, dataset, args.batch_size, "--batch-size")
         labelled = True
     else:
@@ -355,22 +346,6 @@ def run(args: argparse.Namespace, predictor: EarlyExitPredictor,
         labelled = labels is not None
     with num_threads(args.threads, "--threads"):
         return predict(), labelled, torch.get_num_threads()
-
-
-def check_data_fits(model: MultiExitModel, dataset: Dataset, data_dir: str) -> None:
-    """--data's samples are what the model takes (texts or tensors shaped as its example
-    inputs), as --input's must be: a network that pools over any length would otherwise run,
-    and predict, on inputs it was not trained for. One-line ArtifactError naming --data."""
-    if not len(dataset):
-        return
-    wanted = _sample_shape(model)
-    takes_texts = wanted is None
-    sample = dataset[0][0]
-    if isinstance(sample, str) != takes_texts:
-        kinds = ("texts", "tensors") if takes_texts else ("tensors", "texts")
-        raise ArtifactError(f"--data: {data_dir} holds {kinds[1]}; the model takes {kinds[0]}")
-    if not takes_texts and tuple(sample.shape) != wanted:
-        raise ArtifactError(f"--data: {data_dir}: {_misfit(sample.shape, wanted)}")
 
 
 def summary_line(summary: dict[str, Any], fractions: np.ndarray) -> str:

@@ -18,7 +18,7 @@ import torch
 import torch.utils.data
 from torch import nn
 
-from eenet.errors import ConfigError
+from eenet.errors import ArtifactError, ConfigError
 
 State = Any  # torch.Tensor | dict[str, torch.Tensor]
 
@@ -163,6 +163,42 @@ def check_input_shape(model: MultiExitModel, input_shape: Sequence[int] | None,
     example = model.example_inputs(1)
     if input_shape is not None:
         _check_sample(example, input_shape, source)
+
+
+def input_sample_shape(model: MultiExitModel) -> tuple[int, ...] | None:
+    """The shape of one input sample the model takes (its example input's without the batch
+    axis, read on the meta device where the model allows: nothing allocated), or None for a
+    model whose inputs are no tensor (texts, tokenised in its `collate`)."""
+    example = _meta_example(model)
+    if example is None:
+        example = model.example_inputs(1)
+    return tuple(int(d) for d in example.shape[1:]) if isinstance(example, torch.Tensor) else None
+
+
+def sample_misfit(shape: Sequence[int], wanted: Sequence[int], model_name: str = "the model"
+                  ) -> str:
+    """The error text for samples of `shape` given to a model (`model_name`) taking `wanted`."""
+    return (f"samples of shape {tuple(int(d) for d in shape)} do not fit {model_name} "
+            f"(expects {tuple(wanted)})")
+
+
+def check_data_fits(model: MultiExitModel, dataset: torch.utils.data.Dataset, where: str,
+                    model_name: str = "the model") -> None:
+    """A data set's samples are what the model takes: texts, or tensors shaped as its example
+    inputs (the first sample checked, once: a prepared split's are all alike). A network that
+    pools over any length would otherwise run, silently, on inputs it was not built for. A
+    one-line ArtifactError naming `where` (the data) and `model_name`; models taking texts
+    (BERT) only check that the data holds texts."""
+    if not len(dataset):
+        return
+    wanted = input_sample_shape(model)
+    takes_texts = wanted is None
+    sample = dataset[0][0]
+    if isinstance(sample, str) != takes_texts:
+        kinds = ("texts", "tensors") if takes_texts else ("tensors", "texts")
+        raise ArtifactError(f"{where} holds {kinds[1]}; {model_name} takes {kinds[0]}")
+    if not takes_texts and tuple(sample.shape) != wanted:
+        raise ArtifactError(f"{where}: {sample_misfit(sample.shape, wanted, model_name)}")
 
 
 def _meta_example(model: MultiExitModel) -> Any:
