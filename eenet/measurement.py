@@ -84,10 +84,9 @@ def measure_headline(
                                "rounds": (rounds, 1), "threads": (threads, 0),
                                "warmup": (warmup, 0), "repeats": (repeats, 1)},
                    TIMING_HIGHS)
-    from eenet.data.prepared import PreparedDataset
+    from eenet.data.prepared import split_for_model
     from eenet.devices import memory_names, num_threads, resolve_device
     from eenet.models.artifact import load_trained
-    from eenet.models.base import check_data_fits
     from eenet.runtime import EarlyExitPredictor, EarlyExitResult, collate_split
     from eenet.schedulers import load_policy
 
@@ -107,9 +106,8 @@ def measure_headline(
         raise ArtifactError(f"{latency_json}: {planned_costs.size} exits, the model in "
                             f"{model_dir} has {model.n_exits}")
     policies = {e["method"]: load_policy(Path(scheduler_dir) / e["dir"]) for e in entries}
-    dataset = PreparedDataset(data_dir, "test")
-    check_data_fits(model, dataset, str(data_dir), f"the model in {model_dir}")
-    batches = collate_split(model, dataset, batch_size, limit or None, target)
+    batches = collate_split(model, split_for_model(model, model_dir, data_dir, "test"),
+                            batch_size, limit or None, target)
     n = sum(len(labels) for _, labels in batches)
     if n > log_probs.shape[1]:
         raise ArtifactError(f"{test_npz}: {log_probs.shape[1]} samples, the split in "

@@ -24,12 +24,7 @@ from torch.utils.data import Dataset, Subset
 from eenet.batching import make_loader, to_device
 from eenet.devices import memory_names, resolve_device
 from eenet.errors import ArtifactError
-from eenet.models.base import (
-    MultiExitModel,
-    batch_size_of,
-    check_data_fits,
-    select_batch,
-)
+from eenet.models.base import MultiExitModel, batch_size_of, select_batch
 from eenet.outputs import log_softmax64
 from eenet.schedulers.base import FittedPolicy, split_ties
 
@@ -288,7 +283,7 @@ def measure_real_latency(
     exit fractions, accuracy, and the exits' ids so a caller can compare with a plan.
     """
     from eenet.config import THREADS_MAX, check_minimums
-    from eenet.data.prepared import PreparedDataset
+    from eenet.data.prepared import split_for_model
     from eenet.devices import num_threads
     from eenet.models.artifact import load_trained
     from eenet.schedulers import load_policy
@@ -301,9 +296,8 @@ def measure_real_latency(
     model = load_trained(model_dir)
     policy = load_policy(policy_dir)
     predictor = EarlyExitPredictor(model, policy, device=str(target))
-    dataset = PreparedDataset(data_dir, split)
-    check_data_fits(model, dataset, str(data_dir), f"the model in {model_dir}")
-    batches = collate_split(model, dataset, batch_size, limit, target)
+    batches = collate_split(model, split_for_model(model, model_dir, data_dir, split),
+                            batch_size, limit, target)
     with num_threads(threads), memory_names("measure_real_latency.batch_size", batch_size):
         for inputs, _ in batches[:warmup_batches]:
             predictor.predict(inputs)

@@ -7,11 +7,10 @@ from pathlib import Path
 
 from eenet.atomic import atomic_directory
 from eenet.cli import stage_cli
-from eenet.data.prepared import PreparedDataset
+from eenet.data.prepared import split_for_model
 from eenet.devices import resolve_device
 from eenet.inference import collect_exit_logits
 from eenet.models.artifact import load_trained
-from eenet.models.base import check_data_fits
 from eenet.outputs import save_exit_outputs
 from eenet.params import group, read_params
 
@@ -22,8 +21,7 @@ def main(model_dir: str, data_dir: str, out_dir: str) -> None:
     device = resolve_device(settings.get("device", "auto"), "dump.device")
     with atomic_directory(out_dir) as tmp:  # both splits from this model, or the old pair
         for split in ("val", "test"):
-            dataset = PreparedDataset(data_dir, split)
-            check_data_fits(model, dataset, data_dir, f"the model in {model_dir}")
+            dataset = split_for_model(model, model_dir, data_dir, split)
             outputs = collect_exit_logits(model, dataset, device,
                                           int(settings.get("batch_size", 512)))
             save_exit_outputs(Path(tmp) / f"{split}.npz", outputs)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -19,6 +19,9 @@ from torch.utils.data import Dataset
 from eenet.atomic import write_json, write_with
 from eenet.errors import ArtifactError, ConfigError, numpy_load_problem
 from eenet.jsonio import read_json_object
+
+if TYPE_CHECKING:
+    from eenet.models.base import MultiExitModel
 
 SPLITS = ("train", "val", "test")
 KINDS = ("sequence", "image", "text")
@@ -108,6 +111,17 @@ class PreparedDataset(Dataset):
                 torch.manual_seed(_sample_seed(*self._draw, int(index)))
                 image = self._transform(image)
         return image, label
+
+
+def split_for_model(model: MultiExitModel, model_dir: str | Path, data_dir: str | Path,
+                    split: str) -> PreparedDataset:
+    """A prepared split to run the model of `model_dir` on, refused in one line when its
+    samples are not what that model takes (`eenet.models.base.check_data_fits`)."""
+    from eenet.models.base import check_data_fits
+
+    dataset = PreparedDataset(data_dir, split)
+    check_data_fits(model, dataset, str(data_dir), f"the model in {model_dir}")
+    return dataset
 
 
 def _crop_flip(size: tuple[int, int], padding: int = 4) -> Any:
