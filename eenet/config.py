@@ -57,23 +57,13 @@ WORKERS_MAX = 1024
 # minutes per exit even at 0.1 ms and their median settled long before; the times are kept in
 # one array, which numpy could not make for 10**10 repeats (224 GiB) or past 2**63.
 TIMING_MAX = 10**6
-# Largest allowed value of integer settings (each has a minimum above too).
-MAXIMUMS: dict[str, int] = {
-    "train.threads": THREADS_MAX,
-    "train.num_workers": WORKERS_MAX,
-    "profile.threads": THREADS_MAX,
-    "profile.warmup": TIMING_MAX,
-    "profile.repeats": TIMING_MAX,
-    "scoring.warmup": TIMING_MAX,
-    "scoring.repeats": TIMING_MAX,
-    "measure.rounds": TIMING_MAX,
-    "measure.threads": THREADS_MAX,
-    "measure.warmup": TIMING_MAX,
-    "measure.repeats": TIMING_MAX,
-}
-# the maximums of settings checked in code by the same names (`check_minimums`' highs)
-TIMING_HIGHS = {"threads": THREADS_MAX, "warmup": TIMING_MAX, "repeats": TIMING_MAX,
-                "rounds": TIMING_MAX}
+# Largest allowed value of counting settings, by their name in any group: the highs of
+# `check_minimums` for settings passed in code, and (as `MAXIMUMS`) of params.yaml's paths.
+COUNT_MAXIMUMS: dict[str, int] = {"threads": THREADS_MAX, "num_workers": WORKERS_MAX,
+                                  "warmup": TIMING_MAX, "repeats": TIMING_MAX,
+                                  "rounds": TIMING_MAX}
+MAXIMUMS: dict[str, int] = {path: COUNT_MAXIMUMS[name] for path in MINIMUMS
+                            if (name := path.rsplit(".", 1)[1]) in COUNT_MAXIMUMS}
 SEED_MAX = 2**32 - 1  # numpy's legacy seeding (np.random.seed) takes no more
 SEEDS = ("data.seed", "train.seed", "schedulers.seed")
 DUMP_SPEC: Spec = {"batch_size": int, "device": str}
@@ -165,14 +155,19 @@ def check_minimums(
         check_integer(f"{group}.{name}", value, low, (highs or {}).get(name))
 
 
-def check_integer(param: str, value: Any, low: int, high: int | None = None) -> None:
-    """`value` must be an integer (not a bool) >= `low` (and <= `high` unless None); else a
-    one-line ConfigError naming `param` and the allowed range."""
+def check_integer(
+    param: str, value: Any, low: int, high: int | None = None, *, nullable: bool = False
+) -> None:
+    """`value` must be an integer (not a bool) >= `low` (and <= `high` unless None), or None
+    where `nullable`; else a one-line ConfigError naming `param` and the allowed range."""
+    if nullable and value is None:
+        return
     valid = isinstance(value, int) and not isinstance(value, bool) and value >= low
     if valid and (high is None or value <= high):
         return
     allowed = f">= {low}" if high is None else f"from {low} to {high}"
-    raise ConfigError(f"{param}: must be an integer {allowed}, got {value!r}")
+    null = " or null" if nullable else ""
+    raise ConfigError(f"{param}: must be an integer {allowed}{null}, got {value!r}")
 
 
 def check_number(

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from eenet.config import TIMING_HIGHS, check_minimums
+from eenet.config import COUNT_MAXIMUMS, check_minimums
 from eenet.errors import ArtifactError
 from eenet.outputs import load_exit_outputs, load_latency
 from eenet.sweep import read_index
@@ -83,7 +83,7 @@ def measure_headline(
     check_minimums("measure", {"batch_size": (batch_size, 1), "limit": (limit, 0),
                                "rounds": (rounds, 1), "threads": (threads, 0),
                                "warmup": (warmup, 0), "repeats": (repeats, 1)},
-                   TIMING_HIGHS)
+                   COUNT_MAXIMUMS)
     from eenet.data.prepared import split_for_model
     from eenet.devices import memory_names, num_threads, resolve_device
     from eenet.models.artifact import load_trained

@@ -29,6 +29,7 @@ import numpy as np
 
 from eenet.atomic import write_json, write_with
 from eenet.budget import DEFAULT_COST_UNIT
+from eenet.config import THREADS_MAX, check_integer
 from eenet.errors import ArtifactError, ConfigError, naming, numpy_load_problem
 from eenet.jsonio import read_json_object
 
@@ -295,6 +296,21 @@ def validate_costs(costs: Any, source: str = "costs") -> np.ndarray:
             f"{source}: cumulative costs must be strictly increasing, got {arr.tolist()}"
         )
     return arr
+
+
+def latency_timing_fields(table: dict[str, Any], source: str, fix: str) -> dict[str, int]:
+    """A latency table's `batch_size` and `threads` (null or absent, as in an imported CSV: 1).
+    A value that is no integer in range (batch size >= 1, threads from 1 to THREADS_MAX) is a
+    one-line ArtifactError naming `source` and the field, ending with `fix`."""
+    values = {}
+    for key, high in (("batch_size", None), ("threads", THREADS_MAX)):
+        value = table.get(key)
+        try:
+            check_integer(key, value, 1, high, nullable=True)
+        except ConfigError as exc:
+            raise ArtifactError(f"{source}: {exc}; {fix}") from None
+        values[key] = 1 if value is None else value
+    return values
 
 
 def save_latency(path: str | os.PathLike, table: dict[str, Any]) -> Path:

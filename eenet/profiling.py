@@ -27,11 +27,12 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from eenet.batching import to_device
-from eenet.config import TIMING_HIGHS, check_minimums
+from eenet.config import COUNT_MAXIMUMS, check_minimums
 from eenet.devices import memory_names, num_threads, resolve_device
 from eenet.errors import ArtifactError, ConfigError, EENetError, naming
 from eenet.models.base import MultiExitModel, batch_size_of, check_example_batch
 from eenet.outputs import (
+    latency_timing_fields,
     load_latency,
     log_softmax64,
     ms_per_unit,
@@ -205,7 +206,7 @@ def profile_model(
     """
     check_minimums(group, {"batch_size": (batch_size, 1), "threads": (threads, 0),
                                "warmup": (warmup, 0), "repeats": (repeats, 1),
-                               "max_rounds": (max_rounds, 1)}, TIMING_HIGHS)
+                               "max_rounds": (max_rounds, 1)}, COUNT_MAXIMUMS)
     target = resolve_device(device, f"{group}.device")
     if model.n_exits < 1:
         raise ConfigError("profile: the model has no exits")
@@ -305,6 +306,7 @@ def _load_latency_table(path: Path, unit: str | None) -> dict[str, Any]:
         table["source"] = str(path)
         for key in ("device", "batch_size", "threads", "p50_ms", "p90_ms", "flops"):
             table.setdefault(key, None)
+        latency_timing_fields(table, str(path), "fix the table")  # profile_scoring's timing
         return table
     if path.suffix.lower() not in {".csv", ".txt"}:
         raise ConfigError(

@@ -23,10 +23,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from eenet.config import THREADS_MAX, TIMING_HIGHS, check_minimums
+from eenet.config import COUNT_MAXIMUMS, check_minimums
 from eenet.errors import ArtifactError
 from eenet.jsonio import read_json_object
 from eenet.models.base import MultiExitModel
+from eenet.outputs import latency_timing_fields
 from eenet.schedulers.base import FittedPolicy
 
 REFERENCE = "maxprob"
@@ -75,7 +76,7 @@ def time_scheduling(
     with `batch_fix`)."""
     check_minimums("scoring", {"batch_size": (batch_size, 1), "threads": (threads, 0),
                                "warmup": (warmup, 0), "repeats": (repeats, 1)},
-                   TIMING_HIGHS)
+                   COUNT_MAXIMUMS)
     from eenet.batching import to_device
     from eenet.devices import memory_names, num_threads, resolve_device
     from eenet.models.base import check_example_batch
@@ -133,17 +134,7 @@ def latency_timing(latency: Mapping[str, Any], source: str) -> dict[str, Any]:
     imported = latency.get("source", "measured") != "measured"
     table = f"the imported table {latency.get('source')} (profile.table)"
     rerun = f"fix {table} and rerun profile" if imported else "rerun profile"
-    values = {}
-    for key, high in (("batch_size", None), ("threads", THREADS_MAX)):
-        value = latency.get(key)
-        if value is None:
-            value = 1
-        elif (isinstance(value, bool) or not isinstance(value, int) or value < 1
-              or (high is not None and value > high)):
-            allowed = ">= 1" if high is None else f"from 1 to {high}"
-            raise ArtifactError(f"{source}: {key}: must be an integer {allowed} or null, got "
-                                f"{value!r}; {rerun}")
-        values[key] = value
+    values = latency_timing_fields(latency, source, rerun)
     lower = f"lower it in {table}" if imported else "lower profile.batch_size"
     return {**values, "batch_param": f"{source}: batch_size",
             "batch_fix": f"{lower} and rerun profile"}

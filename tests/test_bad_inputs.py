@@ -587,10 +587,12 @@ ARTIFACT_CASES: list[tuple[str, Callable[[Path], None], str, tuple[str, ...], st
      (MODEL, "data", "artifacts/logits"),
      re.escape(f"{MODEL}/config.json: n_exits is 4, but resnet1d_3 built with its options has "
                "3 exits")),
+    ("model config with the exit count as a float", _edit_model_config(n_exits=3.0),
+     "profile_latency", (MODEL, LATENCY),
+     re.escape(f"{MODEL}/config.json: n_exits: expected an integer, got 3.0")),
     ("model config with the exit count as text", _edit_model_config(n_exits="3"),
      "profile_latency", (MODEL, LATENCY),
-     re.escape(f"{MODEL}/config.json: n_exits is '3', but resnet1d_3 built with its options "
-               "has 3 exits")),
+     re.escape(f"{MODEL}/config.json: n_exits: expected an integer, got '3'")),
     # a hand-edited input length the data does not have: dump_logits ran the length-40 data
     # through the model (it pools over any length) without a word
     ("model config with another input length than the data",

@@ -213,6 +213,12 @@ def test_import_csv_in_seconds(tmp_path) -> None:
         ("table.yaml", "a: 1\n", ConfigError, "expected a .json"),
         ("broken.json", "{", ArtifactError, "not valid JSON"),
         ("nokey.json", "{}", ArtifactError, "cumulative_ms"),
+        # profile_scoring times at the table's batch size and threads: a bad one used to be
+        # copied into artifacts/latency.json and refused only there, a stage later
+        ("batch.json", '{"cumulative_ms": [1, 2], "batch_size": 0}', ArtifactError,
+         r"batch_size: must be an integer >= 1 or null, got 0; fix the table$"),
+        ("threads.json", '{"cumulative_ms": [1, 2], "threads": "two"}', ArtifactError,
+         r"threads: must be an integer from 1 to 1024 or null, got 'two'; fix the table$"),
     ],
 )
 def test_bad_tables_are_one_line_errors(tmp_path, name, text, error, match) -> None:

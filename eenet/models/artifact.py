@@ -149,7 +149,10 @@ def load_trained(directory: str | os.PathLike, **override_options: Any) -> Multi
     except ConfigError as exc:  # options that no longer build (an edited config.json)
         raise ArtifactError(f"{directory / CONFIG_FILE}: {exc}") from None
     n_exits = config.get("n_exits", model.n_exits)  # recorded by save_trained; absent: not checked
-    if isinstance(n_exits, bool) or n_exits != model.n_exits:
+    if type(n_exits) is not int:  # 3.0, True or '3' are no exit counts
+        raise ArtifactError(f"{directory / CONFIG_FILE}: n_exits: expected an integer, got "
+                            f"{n_exits!r}")
+    if n_exits != model.n_exits:
         raise ArtifactError(f"{directory / CONFIG_FILE}: n_exits is {n_exits!r}, but "
                             f"{config['name']} built with its options has {model.n_exits} exits")
     weights = directory / WEIGHTS_FILE
