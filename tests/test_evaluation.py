@@ -93,16 +93,41 @@ def test_sweep_is_deterministic():
 
 
 def test_cached_scores_match_direct_scores():
+    """One cache shared by every kind of policy, in an order that mixes them (as
+    `evaluate_policies` allows): each gets exactly its own `scores()`. Heuristics of different
+    methods, EENet policies whose score is a heuristic's, its learned score or its lookahead
+    value, and EENet fitted with other feature options must not be handed each other's
+    cached work."""
+    import copy
+
+    from eenet.evaluation import evaluate_policies
     from eenet.schedulers import fit_policy
 
     val, test = make_split_pair(3, 10, 600, 600, seed=3)
     costs = make_costs(3)
     lp = test.log_probs()
+    policies = []
+    for budget in (1.5, 2.5):
+        policies += [fit_policy(m, val, costs, budget) for m in ("maxprob", "entropy", "patience")]
+    eenet = fit_policy("eenet", val, costs, 1.5, FAST_EENET)
+    for source in ("entropy", "learned", "maxprob", "lookahead"):
+        policies.append(copy.copy(eenet))
+        policies[-1].score_source = source
+    fewer = fit_policy("eenet", val, costs, 1.5, {**FAST_EENET, "top_probs": 2,
+                                                   "agreement": False})
+    fewer.score_source = "learned"
+    policies.append(fewer)
+    order = np.random.default_rng(0).permutation(len(policies))
     cache: dict = {}
-    for method, settings in (("eenet", FAST_EENET), ("entropy", {})):
-        for budget in (1.5, 2.5):
-            policy = fit_policy(method, val, costs, budget, settings)
-            np.testing.assert_array_equal(policy.scores_cached(lp, cache), policy.scores(lp))
+    for i in np.concatenate([order, order[::-1]]):
+        np.testing.assert_array_equal(policies[i].scores_cached(lp, cache),
+                                      policies[i].scores(lp), err_msg=str(i))
+    correct = test.correct()
+    shared = evaluate_policies(policies, [1.5] * len(policies), lp, correct, costs)
+    for policy, result in zip(policies, shared, strict=True):
+        exits = policy.decide(lp)
+        assert result["accuracy"] == pytest.approx(100.0 * correct[exits, np.arange(600)].mean())
+        assert result["exit_fractions"] == pytest.approx(np.bincount(exits, minlength=3) / 600)
 
 
 def test_evaluate_all_on_outputs_of_another_exit_count_is_one_line(tmp_path):
