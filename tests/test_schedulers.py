@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -237,12 +238,26 @@ def test_planned_costs_of_another_exit_count_are_rejected_on_load(tmp_path, pair
     assert load_policy(tmp_path).planned_costs == []
 
 
-def test_load_rejects_missing_or_corrupt(tmp_path):
-    with pytest.raises(ArtifactError):
+@pytest.mark.parametrize(("content", "message"), [
+    (None, r"policy\.json: fitted scheduler not found \(fit it with `eenet schedule` or the "
+           r"fit_schedulers stage\)"),
+    ("{not json", r"policy\.json: not valid JSON \(Expecting property name.*\)"),
+    ("[1]", r"policy\.json: expected a JSON object \(fitted scheduler\)"),
+    ('{"method": "maxprob"}',
+     r"policy\.json: not a valid fitted scheduler \(missing budget_ms, thresholds\)"),
+    ('{"method": "random", "budget_ms": 1, "thresholds": [0]}',
+     r"unknown scheduler method 'random'; allowed: eenet, entropy, maxprob, patience"),
+    ('{"method": ["maxprob"], "budget_ms": 1, "thresholds": [0]}',  # was a TypeError
+     r"unknown scheduler method \['maxprob'\]; allowed: eenet, entropy, maxprob, patience"),
+])
+def test_load_rejects_missing_or_corrupt(tmp_path, content, message):
+    """Each way a policy folder can be unusable is a one-line ArtifactError naming the file
+    (or folder) and what is wrong with it."""
+    if content is not None:
+        (tmp_path / "policy.json").write_text(content)
+    with pytest.raises(ArtifactError, match=f"^{re.escape(str(tmp_path))}/?.*{message}$") as err:
         load_policy(tmp_path)
-    (tmp_path / "policy.json").write_text("{not json")
-    with pytest.raises(ArtifactError):
-        load_policy(tmp_path)
+    assert "\n" not in str(err.value)
 
 
 def test_eenet_is_deterministic(pair, costs):

@@ -117,8 +117,9 @@ def load_policy(directory: str | os.PathLike) -> FittedPolicy:
     """Load a fitted policy saved by `FittedPolicy.save`, dispatching on its `method`."""
     meta = read_policy_metadata(directory)
     method = meta["method"]
-    if method not in _METHODS:
-        raise ArtifactError(f"{directory}: unknown scheduler method {method!r}")
+    if not isinstance(method, str) or method not in _METHODS:  # a list is unhashable
+        raise ArtifactError(f"{directory}: unknown scheduler method {method!r}; "
+                            f"allowed: {', '.join(sorted(_METHODS))}")
     module_name, class_name = _METHODS[method]
     cls = getattr(importlib.import_module(module_name), class_name)
     try:
