@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from eenet.errors import ArtifactError
 from eenet.outputs import save_exit_outputs, save_latency
 from eenet.synthetic import make_split_pair
 
@@ -421,6 +422,6 @@ def test_a_policy_in_ms_is_saved_as_before(files, tmp_path):
     assert load_policy(folder).cost_unit == "ms"
     (folder / "policy.json").write_text(json.dumps(
         {**json.loads((folder / "policy.json").read_text()), "cost_unit": ["ms"]}))
-    with pytest.raises(Exception, match="malformed fitted scheduler .*cost_unit must be a "
-                                        "unit's name"):
+    with pytest.raises(ArtifactError, match="malformed fitted scheduler .*cost_unit must be a "
+                                            "unit's name"):
         load_policy(folder)
