@@ -124,14 +124,19 @@ def test_predict_cli_on_an_input_file(workspace, policy_dir, tmp_path, capsys) -
     assert rc == 0
     line = capsys.readouterr().out.strip()
     assert line.startswith("50 samples, maxprob @ 2 ms: exit fractions") and "accuracy" not in line
+    want = load_policy(policy_dir).decide(workspace["test"].log_probs()[:, :50])
+    fractions = json.loads(re.search(r"exit fractions (\[[^]]*\])", line).group(1))
+    assert fractions == pytest.approx(np.bincount(want, minlength=3) / 50, abs=1e-4)
     np.savez(tmp_path / "xy.npz", x=x[:, None, :], y=np.arange(50) % 10)
     rc = main(["predict", "--model", str(workspace["root"] / "model"), "--policy",
                str(policy_dir), "--input", str(tmp_path / "xy.npz"), "--device", "cpu", "--json"])
     assert rc == 0
     report = json.loads(capsys.readouterr().out)
-    want = load_policy(policy_dir).decide(workspace["test"].log_probs()[:, :50])
     assert report["exits"] == want.tolist()
-    assert report["summary"]["accuracy"] is not None
+    predictions = workspace["test"].predictions()[want, np.arange(50)]
+    assert report["predictions"] == predictions.tolist()
+    assert report["summary"]["accuracy"] == pytest.approx(
+        100 * (predictions == np.arange(50) % 10).mean())
 
 
 @pytest.mark.parametrize(
@@ -144,7 +149,8 @@ def test_predict_cli_on_an_input_file(workspace, policy_dir, tmp_path, capsys) -
         (["--input", "x.txt"], "expected a .npy or .npz"),
         (["--data", "nowhere"], "prepared data not found"),
         (["--data", "DATA", "--split", "dev"], "error: --split: unknown value 'dev'"),
-        (["--data", "DATA", "--batch-size", "0"], "--batch-size"),
+        (["--data", "DATA", "--batch-size", "0"],
+         "error: --batch-size: must be an integer >= 1, got 0\n"),
         (["--data", "DATA", "--device", "cuda:7" if torch.cuda.is_available() else "cuda"],
          "error: --device: 'cuda"),
         (["--data", "DATA", "--device", "gpu"], "error: --device: unknown value 'gpu'"),
