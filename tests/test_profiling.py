@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
@@ -339,19 +338,58 @@ def test_gpu_index_past_the_machines_gpus_is_a_config_error(monkeypatch) -> None
         resolve_device("cuda:x")
 
 
-def test_warm_up_runs_until_the_calls_stop_getting_faster() -> None:
-    """A call that starts slow (a GPU at idle clocks) and speeds up over its first 13 runs:
-    warming up goes on, in blocks of 3 rounds, until a block is no faster than the last."""
+class _Clock:
+    """A stand-in for `time` in eenet.profiling: a call "takes" what it adds to `ns`, so the
+    warm-up's decisions follow the durations given, not the machine's load."""
+
+    def __init__(self) -> None:
+        self.ns = 0
+
+    def perf_counter_ns(self) -> int:
+        return self.ns
+
+    def perf_counter(self) -> float:
+        return self.ns / 1e9
+
+
+def test_warm_up_runs_until_the_calls_stop_getting_faster(monkeypatch) -> None:
+    """A call that starts slow (a GPU at idle clocks) and speeds up over its first 13 runs
+    (2.8 ms, 2.6 ms, ... then 0.5 ms from the 13th call on): warming up goes on, in blocks of 3
+    rounds, until a block is no faster than the last. Block medians 2.6, 2.0, 1.4, 0.8, 0.5,
+    0.5 ms: the sixth block is the first no faster than the one before, 18 calls in all."""
+    import eenet.profiling as profiling
+
+    clock = _Clock()
+    monkeypatch.setattr(profiling, "time", clock)
     made = [0]
 
-    def speeding_up() -> None:  # 2.8 ms, 2.6 ms, ... then 0.5 ms from the 13th call on
+    def speeding_up() -> None:
         made[0] += 1
-        time.sleep(max(0.0005, 0.003 - 0.0002 * made[0]))
+        clock.ns += round(max(0.5, 3.0 - 0.2 * made[0]) * 1e6)
 
     done = warm_up([speeding_up], torch.device("cpu"), 3)
-    assert done == made[0] and done % 3 == 0
-    assert 15 <= done <= 30
+    assert done == made[0] == 18
     assert warm_up([speeding_up], torch.device("cpu"), 0) == 0
+    assert made[0] == 18
+
+
+def test_warm_up_stops_after_its_time_cap(monkeypatch) -> None:
+    """A call that never settles (each one 5 % faster than the last) is warmed up for
+    WARMUP_MAX_SECONDS and no longer: the block that crosses the cap is the last."""
+    import eenet.profiling as profiling
+
+    clock = _Clock()
+    monkeypatch.setattr(profiling, "time", clock)
+    durations = []
+
+    def ever_faster() -> None:
+        durations.append(1e9 * 0.95 ** len(durations))  # 1 s, 0.95 s, ...
+        clock.ns += round(durations[-1])
+
+    done = warm_up([ever_faster], torch.device("cpu"), 2)
+    assert done == len(durations) and done % 2 == 0
+    spent = np.cumsum(durations) / 1e9
+    assert spent[-3] < profiling.WARMUP_MAX_SECONDS <= spent[-1]
 
 
 def test_a_table_outside_the_watched_folder_gets_a_note(tmp_path, monkeypatch) -> None:
