@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import json
+
 import numpy as np
 import pytest
 
@@ -148,6 +151,11 @@ def test_cifar_damaged_files_without_checksums_are_one_line_errors(cifar_root, t
     assert not (tmp_path / "out" / "meta.json").exists()
 
 
+def _csv_rows(path) -> list[tuple[str, int]]:
+    with open(path, newline="") as fh:
+        return [(row["text"], int(row["label"])) for row in csv.DictReader(fh)]
+
+
 def test_ag_news_prepare_from_local_files(tmp_path):
     folder = write_ag_news(tmp_path / "ag_news", n_train=60, n_test=20)
     meta = prepare_dataset(
@@ -164,8 +172,14 @@ def test_ag_news_prepare_from_local_files(tmp_path):
     assert x.dtype.kind == "U" and y.dtype == np.int64 and set(y) <= {0, 1, 2, 3}
     with np.load(tmp_path / "out" / "train.npz", allow_pickle=False) as npz:
         assert npz["x"].dtype.kind == "U"  # readable without pickles
+    # each text keeps its own label: train and val partition train.csv, test is test.csv
+    rows = {name: _csv_rows(folder / f"{name}.csv") for name in ("train", "test")}
+    prepared = {split: list(zip(*(a.tolist() for a in read_split(tmp_path / "out", split)),
+                                strict=True)) for split in ("train", "val", "test")}
+    assert sorted(prepared["train"] + prepared["val"]) == sorted(rows["train"])
+    assert prepared["test"] == rows["test"]
     text, label = PreparedDataset(tmp_path / "out", "val")[0]
-    assert isinstance(text, str) and text.endswith(".") and 0 <= label < 4
+    assert (text, label) == prepared["val"][0]
 
 
 def test_ag_news_max_train_samples_caps_train_only(tmp_path):
@@ -198,7 +212,13 @@ def test_sst2_uses_glue_validation_as_test_and_holds_out_train(tmp_path):
     assert meta["num_classes"] == 2 and meta["test_from"] == "validation"
     assert meta["sizes"] == {"train": 48, "val": 12, "test": 20}
     test_x, test_y = read_split(tmp_path / "out", "test")
-    assert set(test_y) <= {0, 1} and all(t.startswith("a ") for t in test_x)
+    validation = [json.loads(line) for line in (folder / "validation.jsonl").open()]
+    assert test_x.tolist() == [row["sentence"] for row in validation]
+    assert test_y.tolist() == [row["label"] for row in validation]
+    train = [json.loads(line) for line in (folder / "train.jsonl").open()]
+    held = [(t, int(lab)) for split in ("train", "val")
+            for t, lab in zip(*read_split(tmp_path / "out", split), strict=True)]
+    assert sorted(held) == sorted((row["sentence"], row["label"]) for row in train)
 
 
 def test_sst2_default_holds_out_872(tmp_path):
