@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import pickle
 
 import numpy as np
 import pytest
@@ -73,6 +74,17 @@ def test_cifar_train_and_val_partition_the_training_set(cifar_root, tmp_path):
     train, val = read_split(tmp_path, "train")[0], read_split(tmp_path, "val")[0]
     rows = {row.tobytes() for row in np.concatenate([train, val])}
     assert len(rows) == 200
+    # each image keeps its own (fine) label: the pairs are the raw files', test row for row
+    for raw_name, splits in (("train", ("train", "val")), ("test", ("test",))):
+        with open(cifar_root / "cifar-100-python" / raw_name, "rb") as fh:
+            raw = pickle.load(fh)  # the test's own fixture file
+        want = sorted(zip((r.tobytes() for r in raw["data"]), raw["fine_labels"], strict=True))
+        got = []
+        for split in splits:
+            x, y = read_split(tmp_path, split)
+            planes = x.transpose(0, 3, 1, 2).reshape(len(x), -1)  # HWC back to CIFAR's rows
+            got += zip((r.tobytes() for r in planes), y.tolist(), strict=True)
+        assert sorted(got) == want, raw_name
 
 
 def test_cifar_checksums_reject_files_that_are_not_the_official_ones(cifar_root, tmp_path):
