@@ -41,7 +41,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not as a traceback at exit
+        return status
+    except BrokenPipeError:
+        # the reader closed the pipe (`eenet predict --json | head`): stop quietly, as tools
+        # killed by SIGPIPE do; stdout goes to /dev/null so the exit's flush cannot fail again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except EENetError as exc:
         print(f"eenet {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -425,3 +425,19 @@ def test_a_policy_in_ms_is_saved_as_before(files, tmp_path):
     with pytest.raises(ArtifactError, match="malformed fitted scheduler .*cost_unit must be a "
                                             "unit's name"):
         load_policy(folder)
+
+
+@pytest.mark.parametrize("json_output", [True, False])
+def test_a_reader_that_closes_the_pipe_ends_it_quietly(files, json_output):
+    """`eenet schedule --json | head -c 1`: the output's reader is gone before it is written.
+    That was a BrokenPipeError traceback (and another while flushing at exit); now no word
+    on stderr and the status of a process stopped by SIGPIPE, as `yes | head` gives."""
+    args = ["--val", str(files / "val.npz"), "--test", str(files / "test.npz"),
+            "--costs", "1,2,3", "--method", "maxprob", "--budgets", "1.5"]
+    proc = subprocess.Popen(  # the reader closes before the command has imported anything
+        [sys.executable, "-m", "eenet.cli", "schedule", *args, *(["--json"] * json_output)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141, stderr
+    assert stderr == ""
