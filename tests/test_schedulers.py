@@ -389,6 +389,32 @@ def test_a_policy_given_outputs_of_another_exit_count_is_one_line(pair, costs, m
 
 
 @pytest.mark.parametrize("method", METHODS)
+def test_decide_refuses_logits_or_probabilities(pair, costs, method):
+    """`decide` takes log-probabilities; given the raw logits or the probabilities instead,
+    every policy decided without a word (max p's order on logits is another order). Now a
+    one-line error; log-probabilities of float16 probabilities (rows off 1 by the loader's
+    tolerance) still decide."""
+    val, test = pair
+    policy = fit_policy(method, val, costs, 1.8, _settings(method))
+    message = (r"^log_probs: expected log-probabilities \[exits, samples, classes\], each "
+               r"row's exp summing to 1 \(within 0\.01\); got sums from \S+ to \S+: pass "
+               r"logits through log_softmax \(ExitOutputs\.log_probs\(\)\)$")
+    shifted = test.log_probs() + 3.0  # logits of the same probabilities, not normalised
+    with pytest.raises(ArtifactError, match=message):
+        policy.decide(shifted)
+    with pytest.raises(ArtifactError, match=message):
+        policy.decide(test.probs())
+    nan_row = test.log_probs().copy()
+    nan_row[1, 5, 0] = np.nan
+    with pytest.raises(ArtifactError, match=message):
+        policy.decide(nan_row)
+    with np.errstate(divide="ignore"):  # float16 rounds small probabilities to 0
+        rounded = np.log(test.probs().astype(np.float16).astype(np.float64))
+    assert policy.decide(rounded).shape == (test.n_samples,)
+    np.testing.assert_array_equal(policy.decide(test.log_probs()), policy.exits_for(test))
+
+
+@pytest.mark.parametrize("method", METHODS)
 def test_a_policy_records_its_class_count_and_refuses_other_outputs(tmp_path, pair, costs,
                                                                     method):
     """A policy fitted on 10-class outputs ran on 12-class ones without a word once copied out

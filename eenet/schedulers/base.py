@@ -21,9 +21,12 @@ from eenet.atomic import write_json
 from eenet.budget import DEFAULT_COST_UNIT, cost_unit_problem
 from eenet.errors import ArtifactError, ConfigError
 from eenet.jsonio import read_json_object
-from eenet.outputs import ExitOutputs, validate_exit_outputs
+from eenet.outputs import PROB_TOLERANCE, ExitOutputs, validate_exit_outputs
 
 POLICY_FILE = "policy.json"
+# `decide` checks that its input rows are log-probabilities on this many samples (a mistake
+# such as passing raw logits shows in every row; checking all would cost more than deciding)
+LOG_PROB_CHECK_SAMPLES = 1024
 
 
 def tie_uniforms(indices: np.ndarray, k: int) -> np.ndarray:
@@ -90,6 +93,25 @@ def thresholds_from_plan(
         thresholds[k] = threshold
         present[remaining[leave]] = False
     return thresholds, shares
+
+
+def check_log_probabilities(log_probs: np.ndarray) -> None:
+    """Each class row of `log_probs` [K, N, C] (its first LOG_PROB_CHECK_SAMPLES samples) must
+    be a log-probability vector: exp summing to 1 within PROB_TOLERANCE, as loaded outputs'
+    `log_probs()` are. Raw logits or probabilities are a one-line ArtifactError: every policy
+    would decide on them without a word, and wrongly."""
+    head = np.asarray(log_probs[:, :LOG_PROB_CHECK_SAMPLES], dtype=np.float64)
+    if head.size == 0:
+        return
+    with np.errstate(over="ignore", invalid="ignore"):
+        top = head.max(axis=-1, keepdims=True)
+        sums = np.exp(top[..., 0]) * np.exp(head - top).sum(axis=-1)
+    if np.all(np.abs(sums - 1.0) <= PROB_TOLERANCE):  # NaN fails too
+        return
+    raise ArtifactError(
+        "log_probs: expected log-probabilities [exits, samples, classes], each row's exp "
+        f"summing to 1 (within {PROB_TOLERANCE}); got sums from {np.nanmin(sums):.3g} to "
+        f"{np.nanmax(sums):.3g}: pass logits through log_softmax (ExitOutputs.log_probs())")
 
 
 def first_exit(
@@ -210,6 +232,7 @@ class FittedPolicy(ABC):
                 f"log-probabilities [{len(self.thresholds)}, n_samples, n_classes], got shape "
                 f"{shape}")
         self.check_classes(shape[2], "the log-probabilities have")
+        check_log_probabilities(log_probs)
         return self.exits_from_scores(self.scores(log_probs))
 
     def check_classes(self, n_classes: int, have: str) -> None:
