@@ -28,6 +28,10 @@ def numpy_load_problem(exc: Exception) -> str:
     """Why `np.load(..., allow_pickle=False)` refused a file, in words for the user: numpy
     takes any file that is neither an .npz archive nor an .npy array for a pickle and advises
     loading it unsafely, which is never what is wanted here."""
+    if isinstance(exc, ValueError) and str(exc).startswith("Object arrays cannot be loaded"):
+        # an .npy (or an array of an .npz) of dtype object: its items are pickled Python objects
+        return ("an array of Python objects (dtype object), which is never unpickled; save "
+                "numbers or strings")
     if isinstance(exc, ValueError) and "pickle" in str(exc):
         return "neither an .npz archive nor an .npy array"
     if isinstance(exc, EOFError):

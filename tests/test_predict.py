@@ -767,3 +767,22 @@ def test_models_command_names_the_flag() -> None:
                           "densenet121_4, resnet1d_3, resnet56_3")
     done = _cli("models", "--model", "resnet1d_3", "--model", "resnet1d_3", "--json")
     assert [row["name"] for row in json.loads(done.stdout)] == ["resnet1d_3"]
+
+
+@pytest.mark.parametrize("archive", [False, True])
+def test_an_input_of_python_objects_is_not_called_a_non_numpy_file(tmp_path, archive) -> None:
+    """An .npy (or an .npz's 'x') of dtype object was refused as 'neither an .npz archive nor
+    an .npy array', which it is: the error now says what it holds and what to save."""
+    from eenet.commands.predict import _load_arrays
+    from eenet.errors import ArtifactError
+
+    objects = np.array([1, "a"], dtype=object)
+    path = tmp_path / ("x.npz" if archive else "x.npy")
+    if archive:
+        np.savez(path, x=objects)
+    else:
+        np.save(path, objects, allow_pickle=True)
+    with pytest.raises(ArtifactError, match=r"^--input: .*: not a readable numpy file \(an array "
+                                            r"of Python objects \(dtype object\)") as info:
+        _load_arrays(path)
+    assert "neither" not in str(info.value) and "\n" not in str(info.value)
