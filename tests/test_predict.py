@@ -786,3 +786,12 @@ def test_an_input_of_python_objects_is_not_called_a_non_numpy_file(tmp_path, arc
                                             r"of Python objects \(dtype object\)") as info:
         _load_arrays(path)
     assert "neither" not in str(info.value) and "\n" not in str(info.value)
+
+
+def test_an_input_folder_is_called_a_folder(tmp_path) -> None:
+    """`--input` naming a folder said 'file not found' of a path that exists."""
+    from eenet.commands.predict import _load_arrays
+
+    with pytest.raises(ConfigError, match=r"^--input: .* is a folder; give a \.npy or \.npz "
+                                          r"file$"):
+        _load_arrays(tmp_path)

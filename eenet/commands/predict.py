@@ -111,6 +111,8 @@ def read_input_file(
 def _load_arrays(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     """`x` and `y` (None when absent) of a .npy (x only) or .npz file, without pickles; read
     as what the file holds (an .npz archive named .npy, or an array named .npz, reads too)."""
+    if path.is_dir():
+        raise ConfigError(f"--input: {path} is a folder; give a .npy or .npz file")
     if not path.is_file():
         raise ArtifactError(f"--input: {path}: file not found")
     suffix = path.suffix.lower()
