@@ -457,7 +457,10 @@ def test_predict_batch_size_beyond_the_samples(workspace, policy_dir, tmp_path, 
     done = _predict(workspace, policy_dir, source, where, "--batch-size", str(10**20), "--json")
     assert done.returncode == 0, done.stderr
     want = load_policy(policy_dir).decide(workspace["test"].log_probs())
-    assert json.loads(done.stdout)["exits"] == want.tolist()
+    report = json.loads(done.stdout)
+    assert report["exits"] == want.tolist()
+    # the summary gives the batch it ran at (was the flag's 10**20, for one batch of 100)
+    assert report["summary"]["batch_size"] == len(want) == 100
 
 
 def test_dumping_logits_with_a_batch_size_beyond_the_split(workspace) -> None:

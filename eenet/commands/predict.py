@@ -307,7 +307,8 @@ def handle(args: argparse.Namespace) -> int:
         "accuracy": result.accuracy() if has_labels else None,
         "measured_ms_per_sample": 1000.0 * result.seconds / result.n_samples,
         "planned_ms_per_sample": planned_ms(policy, result.exits),
-        "batch_size": args.batch_size,
+        # the batch it ran at: fewer samples than --batch-size ran as one smaller batch
+        "batch_size": min(args.batch_size, result.n_samples),
         "threads": threads,
         "device": str(predictor.device),
     }
