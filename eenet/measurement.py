@@ -86,8 +86,13 @@ def measure_headline(
                    COUNT_MAXIMUMS)
     from eenet.data.prepared import split_for_model
     from eenet.devices import memory_names, num_threads, resolve_device
-    from eenet.models.artifact import load_trained
-    from eenet.runtime import EarlyExitPredictor, EarlyExitResult, collate_split
+    from eenet.models.artifact import load_trained, read_trained_config
+    from eenet.runtime import (
+        EarlyExitPredictor,
+        EarlyExitResult,
+        check_policy_for_model,
+        collate_split,
+    )
     from eenet.schedulers import load_policy
 
     target = resolve_device(device, "measure.device")
@@ -106,6 +111,10 @@ def measure_headline(
         raise ArtifactError(f"{latency_json}: {planned_costs.size} exits, the model in "
                             f"{model_dir} has {model.n_exits}")
     policies = {e["method"]: load_policy(Path(scheduler_dir) / e["dir"]) for e in entries}
+    classes = int(read_trained_config(model_dir)["num_classes"])
+    for e in entries:
+        check_policy_for_model(policies[e["method"]], Path(scheduler_dir) / e["dir"],
+                               model.n_exits, classes, model_dir)
     batches = collate_split(model, split_for_model(model, model_dir, data_dir, "test"),
                             batch_size, limit or None, target)
     n = sum(len(labels) for _, labels in batches)

@@ -250,6 +250,21 @@ def split_batch(batch: Any) -> tuple[Any, np.ndarray | None]:
     return inputs, np.asarray(labels, dtype=np.int64)
 
 
+def check_policy_for_model(policy: FittedPolicy, policy_dir: str | os.PathLike,
+                           n_exits: int, num_classes: int,
+                           model_dir: str | os.PathLike) -> None:
+    """A policy fitted on another model's outputs (other exit count, or other classes where the
+    policy records them) is a one-line ArtifactError naming both folders, before any run."""
+    fitted = len(policy.thresholds)
+    if fitted != n_exits:
+        raise ArtifactError(f"{policy_dir}: {policy.method} policy fitted for {fitted} exits, "
+                            f"the model in {model_dir} has {n_exits}")
+    try:
+        policy.check_classes(num_classes, f"the model in {model_dir} has")
+    except ArtifactError as exc:
+        raise ArtifactError(f"{policy_dir}: {exc}") from None
+
+
 def collate_split(
     model: MultiExitModel, dataset: Dataset, batch_size: int, limit: int | None,
     device: torch.device,
@@ -285,7 +300,7 @@ def measure_real_latency(
     from eenet.config import THREADS_MAX, check_minimums
     from eenet.data.prepared import split_for_model
     from eenet.devices import num_threads
-    from eenet.models.artifact import load_trained
+    from eenet.models.artifact import load_trained, read_trained_config
     from eenet.schedulers import load_policy
 
     check_minimums("measure_real_latency", {
@@ -295,6 +310,8 @@ def measure_real_latency(
     target = resolve_device(device)
     model = load_trained(model_dir)
     policy = load_policy(policy_dir)
+    check_policy_for_model(policy, policy_dir, model.n_exits,
+                           int(read_trained_config(model_dir)["num_classes"]), model_dir)
     predictor = EarlyExitPredictor(model, policy, device=str(target))
     batches = collate_split(model, split_for_model(model, model_dir, data_dir, split),
                             batch_size, limit, target)

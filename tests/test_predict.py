@@ -798,3 +798,38 @@ def test_an_input_folder_is_called_a_folder(tmp_path) -> None:
     with pytest.raises(ConfigError, match=r"^--input: .* is a folder; give a \.npy or \.npz "
                                           r"file$"):
         _load_arrays(tmp_path)
+
+
+@pytest.mark.parametrize(("policy", "message"), [
+    ("fitted/maxprob/00", "maxprob policy: fitted on exit outputs of 12 classes; the model in "
+                          "{model} has 10"),
+    ("two_exits", "maxprob policy fitted for 2 exits, the model in {model} has 3"),
+])
+def test_measuring_a_policy_of_another_model_names_both_folders(workspace, twelve_class_policies,
+                                                               tmp_path, policy, message) -> None:
+    """measure_real_latency and measure_headline said 'policy 'maxprob' has 2 thresholds but
+    the model has 3 exits' (or '... the model's exits give 10', after the stem and first
+    segment had run), naming neither the policy's folder nor the model's."""
+    from eenet.errors import ArtifactError
+    from eenet.measurement import measure_headline
+    from eenet.outputs import save_exit_outputs, save_latency
+    from eenet.runtime import measure_real_latency
+
+    model = workspace["root"] / "model"
+    want = f"^{re.escape(str(twelve_class_policies / policy))}: " + re.escape(
+        message.format(model=model)) + "$"
+    with pytest.raises(ArtifactError, match=want):
+        measure_real_latency(model, twelve_class_policies / policy, workspace["data"],
+                             device="cpu", limit=3)
+    schedulers = tmp_path / "schedulers"
+    shutil.copytree(twelve_class_policies / policy, schedulers / "maxprob")
+    (schedulers / "index.json").write_text(json.dumps({
+        "headline_ms": 2.0, "costs_ms": COSTS.tolist(),
+        "entries": [{"method": "maxprob", "dir": "maxprob", "budget_ms": 2.0}]}))
+    save_latency(tmp_path / "latency.json", {"cumulative_ms": COSTS.tolist()})
+    save_exit_outputs(tmp_path / "test.npz", workspace["test"])
+    want = f"^{re.escape(str(schedulers / 'maxprob'))}: " + re.escape(
+        message.format(model=model)) + "$"
+    with pytest.raises(ArtifactError, match=want):
+        measure_headline(model, workspace["data"], schedulers, tmp_path / "latency.json",
+                         tmp_path / "test.npz", device="cpu", limit=3, rounds=1, repeats=3)
