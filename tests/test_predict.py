@@ -115,6 +115,15 @@ def test_predict_cli_on_a_split(workspace, policy_dir, capsys) -> None:
     assert sum(summary["exit_fractions"]) == pytest.approx(1.0)
 
 
+def test_predict_summary_of_one_sample_says_sample(workspace, policy_dir, tmp_path,
+                                                    capsys) -> None:
+    """The text summary said "1 samples"."""
+    np.save(tmp_path / "one.npy", np.load(workspace["data"] / "test.npz")["x"][:1])
+    assert main(["predict", "--model", str(workspace["root"] / "model"), "--policy",
+                 str(policy_dir), "--input", str(tmp_path / "one.npy"), "--device", "cpu"]) == 0
+    assert capsys.readouterr().out.startswith("1 sample, maxprob @ 2 ms: exit fractions")
+
+
 def test_predict_cli_on_an_input_file(workspace, policy_dir, tmp_path, capsys) -> None:
     x = np.load(workspace["data"] / "test.npz")["x"][:50]
     np.save(tmp_path / "x.npy", x)

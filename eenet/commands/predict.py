@@ -361,7 +361,8 @@ def summary_line(summary: dict[str, Any], fractions: np.ndarray) -> str:
     plan = (f"; planned {planned:.4f} at the profiled batch size" if unit == DEFAULT_COST_UNIT
             else f"; planned {planned:.4g} {unit}/sample")
     return (
-        f"{summary['samples']} samples, {summary['method']} @ {summary['budget_ms']:g} {unit}: "
+        f"{summary['samples']} sample{'s' if summary['samples'] != 1 else ''}, "
+        f"{summary['method']} @ {summary['budget_ms']:g} {unit}: "
         "exit "
         f"fractions {np.round(fractions, 3).tolist()}"
         f"{'' if accuracy is None else f', accuracy {accuracy:.2f} %'}, "
