@@ -365,6 +365,24 @@ def test_a_budget_missed_on_a_tiny_validation_set_is_noted(tmp_path, files):
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
 
 
+def test_a_budget_below_the_charged_first_exit_is_noted_as_such(files):
+    """EENet charged a scoring cost that puts its first exit above the budget sends everyone
+    to exit 0, over the budget: the note says so, not that 1,000 validation samples were too
+    few (what it said before)."""
+    proc = _run_on(files, "--costs", "1,2,3", "--method", "eenet,maxprob", "--budgets", "1.2,2",
+                   "--set", "eenet.scorer_extra_ms=[0.5, 0, 0]", "--set",
+                   "eenet.fixed_extra_ms={maxprob: [0.5, 0, 0]}", "--set",
+                   "eenet.score_candidates=[maxprob]", "--set", "eenet.max_epochs=10", "--json")
+    assert proc.returncode == 0, proc.stderr
+    eenet = {r["budget"]: r for r in json.loads(proc.stdout) if r["method"] == "eenet"}
+    assert eenet[1.2]["val_cost"] == 1.5 and eenet[1.2]["exit_fractions"][0] == 1.0
+    assert proc.stderr.strip().splitlines() == [
+        "note: eenet at 1.2: with its own scoring cost charged (--set eenet.scorer_extra_ms / "
+        "fixed_extra_ms) its first exit costs 1.5 ms/sample, more than the budget; it sends "
+        "every sample to exit 0 there"
+    ]
+
+
 def test_auto_budgets_of_a_single_exit_model_are_one_point(tmp_path):
     """With one exit the feasible range is a single cost: 'auto' gives one budget, not 12
     copies of it."""

@@ -203,12 +203,44 @@ def eenet_margins(rows: list[dict[str, Any]]) -> list[tuple[float, float]]:
     return margins
 
 
-def validation_overrun_note(rows: list[dict[str, Any]], n_val: int, tolerance: float = 0.01
-                            ) -> str | None:
+def charged_floors(fitted: dict[str, list[FittedPolicy | None]], budgets: list[float],
+                   costs: np.ndarray) -> dict[tuple[str, float], float]:
+    """(method, budget) -> the first exit's cost in the costs that policy planned with (its
+    own scoring cost included where `--set` charged it), for every fitted policy whose first
+    exit costs more than its budget: no rule of it can meet the budget."""
+    floors = {}
+    for method, policies in fitted.items():
+        for budget, policy in zip(budgets, policies, strict=True):
+            first = None if policy is None else float(policy.cost_table(costs)[0])
+            if first is not None and first > budget * (1.0 + 1e-9):
+                floors[(method, budget)] = first
+    return floors
+
+
+def charged_floor_notes(floors: dict[tuple[str, float], float],
+                        unit: str = DEFAULT_COST_UNIT) -> list[str]:
+    """One line per method whose charged scoring cost puts its first exit above some budgets
+    (`charged_floors`): every sample leaves at exit 0 there, above the budget."""
+    notes = []
+    for method in dict.fromkeys(m for m, _ in floors):
+        budgets = [b for m, b in floors if m == method]
+        first = max(floors[(method, b)] for b in budgets)
+        notes.append(f"note: {method} at {', '.join(f'{b:g}' for b in budgets)}: with its own "
+                     f"scoring cost charged (--set {method}.scorer_extra_ms / fixed_extra_ms) "
+                     f"its first exit costs {first:.4g} {unit}/sample, more than the budget; "
+                     "it sends every sample to exit 0 there")
+    return notes
+
+
+def validation_overrun_note(rows: list[dict[str, Any]], n_val: int, tolerance: float = 0.01,
+                            charged: Any = ()) -> str | None:
     """A one-line note when fitted policies cost more than their budget on validation itself
     (by more than `tolerance`): a plan is realised in whole samples, so few validation samples
-    round it coarsely. None when every policy meets its budget."""
+    round it coarsely. None when every policy meets its budget. Rows whose (method, budget) is
+    in `charged` (`charged_floors`: their charged first exit alone breaks the budget) have
+    their own note and are left out."""
     over = [r for r in rows if not r.get("upper_bound")
+            and (r["method"], r["budget"]) not in charged
             and r["val_cost"] > r["budget"] * (1.0 + tolerance)]
     if not over:
         return None
@@ -347,7 +379,10 @@ def handler(args: argparse.Namespace) -> int:
             print(note, file=sys.stderr)
     budgets, fitted = fit_sweep(val, costs, methods, budgets, settings, seed=args.seed)
     rows = evaluate_sweep(val, test, costs, budgets, fitted)
-    note = validation_overrun_note(rows, val.n_samples)
+    floors = charged_floors(fitted, budgets, costs)
+    for note in charged_floor_notes(floors, unit):
+        print(note, file=sys.stderr)
+    note = validation_overrun_note(rows, val.n_samples, charged=floors)
     if note:
         print(note, file=sys.stderr)
     if args.save is not None:
