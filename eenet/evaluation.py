@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from eenet.errors import ArtifactError, unknown_name
+from eenet.errors import ArtifactError, ConfigError, unknown_name
 from eenet.outputs import ExitOutputs, check_compatible, validate_costs, validate_exit_outputs
 from eenet.schedulers import available_methods, fit_log_probs
 from eenet.schedulers.base import FittedPolicy, exit_fractions, mean_cost
@@ -136,6 +136,9 @@ def fit_sweep(
     validate_exit_outputs(val, "validation outputs")
     check_compatible(val, costs, "validation outputs and costs")
     allowed = [*available_methods(), ORACLE]
+    if isinstance(methods, str):  # its letters would be taken for method names, one by one
+        raise ConfigError(f"schedulers.methods: expected a list of method names, got "
+                          f"{methods!r}; e.g. [{methods!r}]")
     for method in methods:
         if method not in allowed:
             raise unknown_name("schedulers.methods", method, allowed)

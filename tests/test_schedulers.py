@@ -313,6 +313,24 @@ def test_infeasible_budget_states_the_range(pair, costs):
         fit_policy("maxprob", pair[0], costs, 0.5)
 
 
+def test_api_mistakes_are_one_line_errors_naming_the_parameter(pair, costs):
+    """What `eenet schedule` checks on its flags, the Python API checks too: a bool budget was
+    fitted as 1.0 ms, a negative or missing seed was numpy's or int()'s error from inside
+    EENet's training, and a method name given as a string was taken letter by letter
+    ("unknown value 'm'")."""
+    val, test = pair
+    with pytest.raises(ConfigError, match="^budget: expected ms/sample, got True$"):
+        fit_policy("maxprob", val, costs, True)
+    for seed in (-1, None, 1.5):
+        with pytest.raises(ConfigError, match=f"^seed: must be an integer from 0 to .*, got "
+                                              f"{re.escape(repr(seed))}$"):
+            fit_policy("eenet", val, costs, 2.0, FAST_EENET, seed=seed)
+    fit_policy("maxprob", val, costs, 2.0, seed=np.int64(3))  # numpy integers stay accepted
+    with pytest.raises(ConfigError, match=r"^schedulers.methods: expected a list of method "
+                                          r"names, got 'maxprob'; e.g. \['maxprob'\]$"):
+        schedule_sweep(val, test, costs, "maxprob", [2.0])
+
+
 def test_unknown_method_and_setting_are_one_line_errors(pair, costs):
     with pytest.raises(ConfigError, match="schedulers.methods.*allowed: eenet, entropy"):
         fit_policy("random", pair[0], costs, 2.0)

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from eenet.config import check_seed
 from eenet.errors import ArtifactError, unknown_name
 from eenet.outputs import ExitOutputs, check_compatible, validate_costs, validate_exit_outputs
 from eenet.schedulers.base import FittedPolicy, read_policy_metadata, resolve_settings
@@ -85,6 +86,7 @@ def fit_log_probs(
             f"inputs: exit outputs have {log_probs.shape[0]} exits but costs list {costs.size}"
         )
     budget_ms = check_budget(costs, budget_ms)
+    check_seed("seed", int(seed) if isinstance(seed, np.integer) else seed)
     resolved = resolve_settings(method, module.DEFAULTS, settings)
     start = time.perf_counter()
     policy = module.fit(log_probs, labels, costs, budget_ms, resolved, int(seed))
