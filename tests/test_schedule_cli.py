@@ -110,6 +110,8 @@ def test_table_output_with_json_or_list_costs(files, costs, methods):
          "--set: schedulers.eenet.folds: 1001 folds but 1000 validation samples; allowed: 2 to "
          "1000"),
         (["--seed", "-1"], "--seed: must be an integer from 0 to 4294967295, got -1"),
+        (["--budgets", "auto,2.5"], "--budgets: 'auto,2.5': 'auto' stands alone (the 12 budgets "
+         "of the feasible range); or give a comma list of ms/sample values or N%"),
         (["--cost-unit", ""], "--cost-unit: must be a unit's name such as ms, s or MFLOPs"),
         (["--cost-unit", "giga flops"], "--cost-unit: must be one word of at most 16 printable"),
         (["--costs", "latency.json", "--cost-unit", "MFLOPs"],

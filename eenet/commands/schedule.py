@@ -16,7 +16,13 @@ from typing import Any
 import numpy as np
 import yaml
 
-from eenet.budget import DEFAULT_COST_UNIT, cost_unit_problem, resolve_budget, resolve_sweep
+from eenet.budget import (
+    AUTO_SWEEP_POINTS,
+    DEFAULT_COST_UNIT,
+    cost_unit_problem,
+    resolve_budget,
+    resolve_sweep,
+)
 from eenet.config import check_schedulers, check_seed
 from eenet.errors import ArtifactError, ConfigError, naming, unknown_name
 from eenet.evaluation import ORACLE, check_split_pair, evaluate_sweep, fit_sweep
@@ -125,6 +131,10 @@ def parse_budgets(text: str, costs: Any, unit: str = DEFAULT_COST_UNIT) -> list[
     if not all(parts):
         raise ConfigError(f"--budgets: {text!r} has an empty item; expected a comma list like "
                           "1.5,2.0,2.5")
+    if any(is_auto(b) for b in parts):
+        raise ConfigError(f"--budgets: {text!r}: 'auto' stands alone (the {AUTO_SWEEP_POINTS} "
+                          f"budgets of the feasible range); or give a comma list of "
+                          f"{unit}/sample values or N%")
     values = [resolve_budget(b, costs, "--budgets", unit) for b in parts]
     return list(dict.fromkeys(values))
 
