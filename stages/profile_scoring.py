@@ -22,14 +22,14 @@ from eenet.scoring_cost import (
 def main(model_dir: str, latency_json: str, out_json: str) -> None:
     params = read_params()
     settings = dict(group(params, "scoring"))
-    eenet = dict(group(params, "schedulers").get("eenet") or {})
+    eenet = group(params, "schedulers").get("eenet") or {}
     latency = load_latency(latency_json)
     model = load_trained(model_dir)
     if len(latency["cumulative_ms"]) != model.n_exits:
         raise ArtifactError(f"{latency_json}: {len(latency['cumulative_ms'])} exits, the model "
                             f"in {model_dir} has {model.n_exits}; rerun profile")
     table = profile_scoring(
-        model, {k: v for k, v in eenet.items() if k in ARCHITECTURE},
+        model, {k: eenet[k] for k in ARCHITECTURE if k in eenet},  # dvc.yaml lists just these
         device=scoring_device(latency, latency_json), **latency_timing(latency, latency_json),
         **settings,
     )

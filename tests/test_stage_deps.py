@@ -1,23 +1,26 @@
-"""dvc.yaml lists exactly the eenet code each stage runs.
+"""dvc.yaml lists exactly the eenet code and the params each stage uses.
 
 Every stage runs in-process, in order, on a tiny workspace while a profiler records the eenet
-files whose functions it calls (outside the params check every stage makes up front). A file
-that runs but is not among the stage's `deps` leaves its artifact stale after a change; an
-eenet dep that never runs reruns the stage for nothing.
+files whose functions it calls (outside the params check every stage makes up front), and
+`read_params` hands it a mapping that records every params value it fetches. A file or param
+that is used but not among the stage's `deps` / `params` leaves its artifact stale after a
+change; a listed one that is never used reruns the stage for nothing.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import runpy
 import sys
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 import yaml
 
+import eenet.params
 from tests.robust_helpers import ROOT, tiny_params, write_params
 
 pytestmark = pytest.mark.slow
@@ -40,10 +43,79 @@ def _validating(frame: FrameType | None) -> bool:
     return False
 
 
-def _run_traced(stage: str) -> set[str]:
-    """The eenet files whose functions run while `stage`'s script runs its dvc.yaml command."""
+class _Reads(dict):
+    """Params that record, in `log`, the dotted key of every value fetched from them.
+
+    A nested mapping comes back as another `_Reads` and is not itself a read (its keys are):
+    the log holds leaf keys, `schedulers.eenet.hidden`, so a stage that copies or unpacks a
+    whole group reads every key in it, and one that picks keys reads just those. A key asked
+    for but absent is a read too: adding it to params.yaml would change what the stage does.
+    """
+
+    def __init__(self, data: dict[str, Any], log: set[str], prefix: str = "") -> None:
+        super().__init__({k: _Reads(v, log, f"{prefix}{k}.") if isinstance(v, dict) and v else v
+                          for k, v in data.items()})
+        self._log, self._prefix = log, prefix
+
+    def _fetch(self, key: Any, *default: Any) -> Any:
+        value = super().get(key, *default) if default else super().__getitem__(key)
+        if not isinstance(value, _Reads):
+            self._log.add(f"{self._prefix}{key}")
+        return value
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._fetch(key)
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return self._fetch(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(super().get(key), _Reads):
+            self._log.add(f"{self._prefix}{key}")
+        return super().__contains__(key)
+
+    def __iter__(self) -> Any:  # overridden, so dict(x), {**x} and f(**x) go through [] above
+        return super().__iter__()
+
+    def items(self) -> Any:
+        return [(k, self[k]) for k in self]
+
+    def values(self) -> Any:
+        return [self[k] for k in self]
+
+    def copy(self) -> dict[str, Any]:
+        return {k: self[k] for k in self}
+
+    def pop(self, key: Any, *default: Any) -> Any:
+        value = self._fetch(key, *default)
+        super().pop(key, None)
+        return value
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        value = self._fetch(key, default)
+        super().setdefault(key, default)
+        return value
+
+
+class Run(NamedTuple):
+    files: set[str]  # eenet files whose functions ran
+    params: set[str]  # dotted params keys read
+
+
+def _run_traced(stage: str) -> Run:
+    """What runs while `stage`'s script runs its dvc.yaml command: the eenet files whose
+    functions it calls, and the params keys it reads. `read_params` validates the whole file
+    before the recording mapping wraps it, so that check reads nothing here."""
     script, *args = STAGES[stage]["cmd"].replace("${data.dataset}", "mnist1d").split()[1:]
-    main = runpy.run_path(str(ROOT / script))["main"]
+    read_params, reads = eenet.params.read_params, set()
+    with pytest.MonkeyPatch.context() as patch:  # the script imports the patched function
+        patch.setattr(eenet.params, "read_params", lambda *a, **k: _Reads(read_params(*a, **k),
+                                                                           reads))
+        main = runpy.run_path(str(ROOT / script))["main"]
+        return Run(_profiled(main, args), reads)
+
+
+def _profiled(main: Any, args: list[str]) -> set[str]:
     prefix, used = str(ROOT / "eenet") + os.sep, set()
 
     def record(frame: FrameType, event: str, arg: Any) -> None:
@@ -61,8 +133,9 @@ def _run_traced(stage: str) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def used(tmp_path_factory: pytest.TempPathFactory) -> dict[str, set[str]]:
-    """Per stage, the eenet files it ran, the whole pipeline run once at tiny size."""
+def used(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
+    """Per stage, the eenet files it ran and the params it read, the whole pipeline run once
+    at tiny size."""
     params = tiny_params(budgets=["50%"])
     params["data"]["options"] = {"num_samples": 300, "val_fraction": 0.3}
     params["scoring"].update(warmup=1, repeats=3)
@@ -83,11 +156,31 @@ def _covered(path: str, deps: list[str]) -> bool:
 
 
 @pytest.mark.parametrize("stage", list(STAGES))
-def test_stage_deps_are_the_code_it_runs(used: dict[str, set[str]], stage: str) -> None:
+def test_stage_deps_are_the_code_it_runs(used: dict[str, Run], stage: str) -> None:
     deps = [d for d in STAGES[stage]["deps"] if isinstance(d, str)]
-    ran = {f for f in used[stage] if f not in NOT_CONTENT}
+    ran = {f for f in used[stage].files if f not in NOT_CONTENT}
     missing = sorted(f for f in ran if not _covered(f, deps))
     assert not missing, f"{stage} runs {missing}, which its dvc.yaml deps do not list"
     unused = [d for d in deps if d.startswith("eenet/") and d not in LISTED_UNCALLED
               and not any(_covered(f, [d]) for f in ran)]
     assert not unused, f"{stage} lists {unused} in its dvc.yaml deps but never runs them"
+
+
+def _under(key: str, listed: str) -> bool:
+    return key == listed or key.startswith(listed + ".")
+
+
+@pytest.mark.parametrize("stage", list(STAGES))
+def test_stage_params_are_the_params_it_reads(used: dict[str, Run], stage: str) -> None:
+    """At dvc.yaml's granularity: `train` covers every train.* key, `schedulers.eenet.hidden`
+    just that one. A key interpolated into the stage's cmd / paths (`${data.dataset}`) counts
+    as tracked: dvc.lock records the resolved cmd and paths, so a change to it reruns the stage
+    though no `params` entry names it (and it need not be read: the command uses it)."""
+    listed = STAGES[stage].get("params", [])
+    assert all(isinstance(p, str) for p in listed), f"{stage}: params from other files"
+    interpolated = set(re.findall(r"\$\{([^}]+)\}", yaml.safe_dump(STAGES[stage])))
+    read = used[stage].params
+    stale = sorted(k for k in read if not any(_under(k, p) for p in [*listed, *interpolated]))
+    assert not stale, f"{stage} reads params {stale}, which its dvc.yaml params do not list"
+    unused = [p for p in listed if not any(_under(k, p) for k in read)]
+    assert not unused, f"{stage} lists {unused} in its dvc.yaml params but never reads them"
