@@ -63,7 +63,7 @@ def test_dvc_plots_name_their_units_and_the_upper_bound():
             header = (root / path).read_text().splitlines()[0].split(",")
             assert {spec["x"], field} <= set(header), (path, header)
         template = json.loads((root / spec["template"]).read_text())
-        assert "oracle (upper bound)" in json.dumps(template.get("transform", []))
+        assert plotting.LABELS["oracle"] in json.dumps(template.get("transform", []))
 
 
 def test_exit_distribution_legend_covers_no_bar(figures, tmp_path):
@@ -75,3 +75,34 @@ def test_exit_distribution_legend_covers_no_bar(figures, tmp_path):
     legend = ax.get_legend().get_window_extent()
     bars = [patch.get_window_extent() for patch in ax.patches]
     assert bars and not any(legend.overlaps(bar) for bar in bars)
+
+
+def _template_mapping(template: dict, target: str) -> dict[str, str]:
+    """The {from: to} table of the template's calculate transform that makes `target`."""
+    import re
+
+    expr = next(t["calculate"] for t in template["transform"] if t["as"] == target)
+    return dict(re.findall(r"'([^']+)': '([^']+)'", expr))
+
+
+def test_dvc_plots_show_each_method_as_the_png_does():
+    """`dvc plots show` coloured methods by Vega's palette in name order: EENet came out blue
+    and max-prob red, the PNG's colours swapped, under raw names (eenet, maxprob) and told
+    apart by colour alone. The template now names, colours and marks each method as the PNG
+    does (a marker per method: readable in grayscale), and its revision legend shows dashes."""
+    from matplotlib.colors import to_hex
+
+    root = Path(__file__).resolve().parents[1]
+    template = json.loads((root / "plots" / "by_method.json").read_text())
+    labels = _template_mapping(template, "method")
+    colours = _template_mapping(template, "method_colour")
+    shapes = _template_mapping(template, "method_shape")
+    assert labels == plotting.LABELS
+    for method, label in plotting.LABELS.items():
+        assert colours[label] == to_hex(plotting.STYLES[method]["color"]), method
+        assert label in shapes, method
+    assert len(set(shapes.values())) == len(shapes)
+    line, points = template["layer"]
+    assert points["encoding"]["color"]["field"] == points["encoding"]["shape"]["field"]
+    assert line["encoding"]["strokeDash"]["legend"]["symbolType"] == "stroke"
+
