@@ -106,3 +106,34 @@ def test_dvc_plots_show_each_method_as_the_png_does():
     assert points["encoding"]["color"]["field"] == points["encoding"]["shape"]["field"]
     assert line["encoding"]["strokeDash"]["legend"]["symbolType"] == "stroke"
 
+
+def test_eenet_stays_visible_where_a_baseline_coincides(figures, tmp_path):
+    """At and above the default headline max-prob's curve is EENet's: drawn after it with
+    markers of the same size, it hid EENet's markers and most of its line."""
+    same = SWEEP[SWEEP["method"] == "maxprob"].assign(method="eenet")
+    plotting.plot_accuracy_vs_budget(pd.concat([same, SWEEP]), METRICS, tmp_path / "a.png")
+    eenet = _line(figures[0], plotting.LABELS["eenet"])
+    maxprob = _line(figures[0], plotting.LABELS["maxprob"])
+    assert list(eenet.get_xdata()) == list(maxprob.get_xdata())
+    assert eenet.get_zorder() < maxprob.get_zorder()
+    assert eenet.get_markersize() > maxprob.get_markersize()
+    assert eenet.get_linewidth() > maxprob.get_linewidth()
+
+
+def test_titles_say_what_is_plotted_and_at_which_budget(figures, tmp_path):
+    """The accuracy figure was titled 'Accuracy vs budget' over an axis of realised test cost;
+    the exit figure named the ms but not that it is the test split at the headline budget.
+    Both list the methods in the same order (metrics.json's: schedulers.methods, then the
+    oracle); the accuracy figure's was alphabetical by method name."""
+    metrics = {**METRICS, "budget": "50%",
+               "methods": {m: METRICS["methods"][m] for m in ("oracle", "maxprob")}}
+    plotting.plot_accuracy_vs_budget(SWEEP, metrics, tmp_path / "a.png")
+    plotting.plot_exit_distribution(metrics, tmp_path / "e.png")
+    accuracy, exits = (fig.axes[0] for fig in figures)
+    assert "test accuracy" in accuracy.get_title().lower()
+    assert "realised" in accuracy.get_title()
+    title = exits.get_title()
+    assert "test" in title and "headline budget" in title and "50%" in title, title
+    legend = [t.get_text() for t in accuracy.get_legend().get_texts()]
+    bars = [t.get_text() for t in exits.get_xticklabels()]
+    assert legend[:2] == bars == [plotting.LABELS["oracle"], plotting.LABELS["maxprob"]]
