@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Container
 from pathlib import Path
 from typing import Any
 
@@ -221,8 +222,10 @@ def charged_floors(fitted: dict[str, list[FittedPolicy | None]], budgets: list[f
     floors = {}
     for method, policies in fitted.items():
         for budget, policy in zip(budgets, policies, strict=True):
-            first = None if policy is None else float(policy.cost_table(costs)[0])
-            if first is not None and first > budget * (1.0 + 1e-9):
+            if policy is None:  # the oracle: no policy, nothing charged
+                continue
+            first = float(policy.cost_table(costs)[0])
+            if first > budget * (1.0 + 1e-9):
                 floors[(method, budget)] = first
     return floors
 
@@ -243,7 +246,7 @@ def charged_floor_notes(floors: dict[tuple[str, float], float],
 
 
 def validation_overrun_note(rows: list[dict[str, Any]], n_val: int, tolerance: float = 0.01,
-                            charged: Any = ()) -> str | None:
+                            charged: Container[tuple[str, float]] = ()) -> str | None:
     """A one-line note when fitted policies cost more than their budget on validation itself
     (by more than `tolerance`): a plan is realised in whole samples, so few validation samples
     round it coarsely. None when every policy meets its budget. Rows whose (method, budget) is
