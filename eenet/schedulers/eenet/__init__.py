@@ -38,6 +38,7 @@ from eenet.schedulers.eenet.settings import (
     LOOKAHEAD,
     check_settings,
 )
+from eenet.schedulers.eenet.training import load_optimizer_machinery as prepare
 
 __all__ = [
     "DEFAULTS",
@@ -55,6 +56,7 @@ __all__ = [
     "fit",
     "lookahead_scores",
     "paired_z",
+    "prepare",
     "solve_lookahead",
     "stop_value",
     "untrained_policy",

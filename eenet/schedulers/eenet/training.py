@@ -321,6 +321,14 @@ def train_members(
     return weights, oof, oof_looks
 
 
+def load_optimizer_machinery() -> None:
+    """Construct one throwaway torch optimizer: the first in a process loads torch.compile's
+    machinery (torch._dynamo, with sympy), about 3 s here, once. Done before a fit's clock
+    starts, so `fit_seconds` times the fit, not a library load (as torch's own import is not
+    timed); a later call costs microseconds."""
+    torch.optim.AdamW([torch.zeros(1, requires_grad=True)])
+
+
 def fold_workers(n_folds: int) -> int:
     """Members trained at once: one per CPU this process may use, at most one per fold. Each
     member runs its tiny matmuls on one torch thread and owns its generators, so the result
