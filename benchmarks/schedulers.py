@@ -168,6 +168,8 @@ def run_case(
     summary = {
         "mean_margin": float(np.mean(margins)),
         "min_margin": float(np.min(margins)),
+        "budgets_below": int(np.sum(np.array(margins) < 0)),
+        "n_budgets": len(budgets),
         "min_z": float(np.min(zs)),
         "min_matched": float(np.min(matched)),
         "worst_miss_pct": float(max(np.max(v) for v in misses.values())),
@@ -189,6 +191,7 @@ def run_case(
         nominal, at_cost = (np.array(column) for column in zip(*expected_margins, strict=True))
         expected_misses = {m: max(misses_pct(in_expectation[m], budgets)) for m in METHODS}
         summary.update(expected_mean=float(nominal.mean()), expected_min=float(nominal.min()),
+                       expected_below=int(np.sum(nominal < 0)),
                        expected_min_matched=float(at_cost.min()),
                        expected_miss_pct=max(expected_misses.values()),
                        expected_eenet_miss_pct=expected_misses["eenet"])
@@ -202,6 +205,38 @@ def run_case(
           f"budget; evaluating {len(cols)} methods x {len(budgets)} budgets on test: "
           f"{eval_seconds:.2f} s")
     return summary
+
+
+def print_targets(summaries: dict[str, dict[str, float]]) -> None:
+    """Issue 4's targets, case by case: whether each holds on this run, with its figure."""
+    def verdict(ok: bool) -> str:
+        return "holds" if ok else "FAILS"
+
+    print("\ntargets (per case: holds / FAILS, with the figure):")
+    for name, s in summaries.items():
+        below = (f"{s['budgets_below']} of {s['n_budgets']} budgets below, min "
+                 f"{s['min_margin']:+.2f} (z {s['min_z']:+.1f}; at equal cost "
+                 f"{s['min_matched']:+.2f})")
+        if "expected_below" in s:
+            below += (f"; in expectation {s['expected_below']} below, min "
+                      f"{s['expected_min']:+.2f}, at equal cost {s['expected_min_matched']:+.2f}")
+        print(f"{name}:\n"
+              f"  EENet >= better of max p / entropy at every budget: "
+              f"{verdict(s['min_margin'] >= 0)} ({below})\n"
+              f"  EENet above it on average: {verdict(s['mean_margin'] > 0)} "
+              f"({s['mean_margin']:+.2f})\n"
+              f"  every method's realised test cost within 3 % of every budget: "
+              f"{verdict(s['worst_miss_pct'] <= 3)} ({s['worst_miss_pct']:.2f} %"
+              + (f"; in expectation {s['expected_miss_pct']:.2f} %" if "expected_miss_pct" in s
+                 else "") + ")")
+    hard = summaries.get("synthetic 4x100")
+    if hard is not None:
+        print(f"synthetic 4x100 (10k val, 4 exits, 100 classes):\n"
+              f"  EENet fit <= 10 s per budget: {verdict(hard['fit_max_s'] <= 10)} (max "
+              f"{hard['fit_max_s']:.2f} s, mean {hard['fit_mean_s']:.2f} s)\n"
+              f"  5 methods x {hard['n_budgets']} budgets evaluated on 10k test < 2 s: "
+              f"{verdict(hard['eval_s'] < 2)} ({hard['eval_s']:.2f} s"
+              + ("" if hard["n_budgets"] == 20 else "; the target is at 20 budgets") + ")")
 
 
 def expected_draw(val: ExitOutputs, seed: int, n_samples: int) -> ExitOutputs | None:
@@ -284,6 +319,7 @@ def main() -> None:
             print(f"{name:<44} {s['expected_mean']:>+6.2f} {s['expected_min']:>+6.2f} "
                   f"{s['expected_min_matched']:>+6.2f} {s['expected_miss_pct']:>6.2f} / "
                   f"{s['expected_eenet_miss_pct']:.2f}")
+    print_targets(summaries)
 
 
 if __name__ == "__main__":
