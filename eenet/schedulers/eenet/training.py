@@ -130,11 +130,12 @@ def _train_once(
     """One restart: alternate score / assignment phases; return the best state (a copy).
     `costs` are in units of the budget."""
     nets = ScoreAssignmentNets([d.shape[1] for d in data], int(s["hidden"]), seed)
-    # foreach: one call per step for all of a network's tensors (the same numbers, less Python)
+    # fused: torch's one-kernel AdamW step for all of a network's tensors (the fit's tiny steps
+    # are mostly optimizer overhead: ~15 % faster than foreach, same update up to rounding)
     opt_g = torch.optim.AdamW(nets.score_params(), lr=s["lr"], weight_decay=s["weight_decay"],
-                              foreach=True)
+                              fused=True)
     opt_h = torch.optim.AdamW(nets.assign_params(), lr=s["lr"], weight_decay=s["weight_decay"],
-                              foreach=True)
+                              fused=True)
     fit_data = [d[fit_idx] for d in data]
     hold_data = [d[hold_idx] for d in data]
     y_fit, y_hold = correct[fit_idx], correct[hold_idx]
@@ -224,7 +225,7 @@ def _fit_head(
     AdamW, early-stopped on `hold_idx`; its best state."""
     head = MLP(x.shape[1], int(s["hidden"]), gen, outputs=y.shape[1])
     opt = torch.optim.AdamW(list(head.params.values()), lr=s["lr"],
-                            weight_decay=s["weight_decay"], foreach=True)
+                            weight_decay=s["weight_decay"], fused=True)
     bce = torch.nn.functional.binary_cross_entropy_with_logits
     x_fit, y_fit, x_hold, y_hold = x[fit_idx], y[fit_idx], x[hold_idx], y[hold_idx]
     period = max(1, int(s["period"]))
