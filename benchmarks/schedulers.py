@@ -215,7 +215,7 @@ def print_targets(summaries: dict[str, dict[str, float]]) -> None:
     print("\ntargets (per case: holds / FAILS, with the figure):")
     for name, s in summaries.items():
         below = (f"{s['budgets_below']} of {s['n_budgets']} budgets below, min "
-                 f"{s['min_margin']:+.2f} (z {s['min_z']:+.1f}; at equal cost "
+                 f"{s['min_margin']:+.2f} (lowest test z {s['min_z']:+.1f}; at equal cost "
                  f"{s['min_matched']:+.2f})")
         if "expected_below" in s:
             below += (f"; in expectation {s['expected_below']} below, min "
