@@ -130,12 +130,8 @@ def _train_once(
     """One restart: alternate score / assignment phases; return the best state (a copy).
     `costs` are in units of the budget."""
     nets = ScoreAssignmentNets([d.shape[1] for d in data], int(s["hidden"]), seed)
-    # fused: torch's one-kernel AdamW step for all of a network's tensors (the fit's tiny steps
-    # are mostly optimizer overhead: ~15 % faster than foreach, same update up to rounding)
-    opt_g = torch.optim.AdamW(nets.score_params(), lr=s["lr"], weight_decay=s["weight_decay"],
-                              fused=True)
-    opt_h = torch.optim.AdamW(nets.assign_params(), lr=s["lr"], weight_decay=s["weight_decay"],
-                              fused=True)
+    opt_g = adamw(nets.score_params(), s)
+    opt_h = adamw(nets.assign_params(), s)
     fit_data = [d[fit_idx] for d in data]
     hold_data = [d[hold_idx] for d in data]
     y_fit, y_hold = correct[fit_idx], correct[hold_idx]
@@ -224,8 +220,7 @@ def _fit_head(
     """One multi-output head x -> logits of the targets y: plain BCE on `fit_idx`, full-batch
     AdamW, early-stopped on `hold_idx`; its best state."""
     head = MLP(x.shape[1], int(s["hidden"]), gen, outputs=y.shape[1])
-    opt = torch.optim.AdamW(list(head.params.values()), lr=s["lr"],
-                            weight_decay=s["weight_decay"], fused=True)
+    opt = adamw(list(head.params.values()), s)
     bce = torch.nn.functional.binary_cross_entropy_with_logits
     x_fit, y_fit, x_hold, y_hold = x[fit_idx], y[fit_idx], x[hold_idx], y[hold_idx]
     period = max(1, int(s["period"]))
@@ -320,6 +315,14 @@ def train_members(
         oof[:, hold_idx] = hold_logits
     weights.update(weights_header(n_folds, settings))
     return weights, oof, oof_looks
+
+
+def adamw(params: list[torch.Tensor], s: Mapping[str, Any]) -> torch.optim.AdamW:
+    """The optimizer of every network EENet trains: AdamW at the settings' `lr` and
+    `weight_decay`, fused (torch's one-kernel step for all of a network's tensors: the fit's
+    tiny full-batch steps are mostly optimizer overhead; ~15 % faster than foreach, the same
+    update up to rounding)."""
+    return torch.optim.AdamW(params, lr=s["lr"], weight_decay=s["weight_decay"], fused=True)
 
 
 def load_optimizer_machinery() -> None:
