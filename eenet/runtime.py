@@ -23,7 +23,7 @@ from torch.utils.data import Dataset, Subset
 
 from eenet.batching import make_loader, to_device
 from eenet.devices import memory_names, resolve_device
-from eenet.errors import ArtifactError
+from eenet.errors import ArtifactError, naming
 from eenet.models.base import MultiExitModel, batch_size_of, select_batch
 from eenet.outputs import log_softmax64
 from eenet.schedulers.base import FittedPolicy, split_ties
@@ -255,14 +255,8 @@ def check_policy_for_model(policy: FittedPolicy, policy_dir: str | os.PathLike,
                            model_dir: str | os.PathLike) -> None:
     """A policy fitted on another model's outputs (other exit count, or other classes where the
     policy records them) is a one-line ArtifactError naming both folders, before any run."""
-    fitted = len(policy.thresholds)
-    if fitted != n_exits:
-        raise ArtifactError(f"{policy_dir}: {policy.method} policy fitted for {fitted} exits, "
-                            f"the model in {model_dir} has {n_exits}")
-    try:
-        policy.check_classes(num_classes, f"the model in {model_dir} has")
-    except ArtifactError as exc:
-        raise ArtifactError(f"{policy_dir}: {exc}") from None
+    with naming(str(policy_dir)):
+        policy.check_fits(n_exits, num_classes, f"the model in {model_dir} has")
 
 
 def collate_split(

@@ -18,7 +18,7 @@ import pandas as pd
 
 from eenet.atomic import atomic_directory, atomic_path, write_json
 from eenet.budget import DEFAULT_COST_UNIT, cost_unit_problem
-from eenet.errors import ArtifactError, ConfigError, unknown_name
+from eenet.errors import ArtifactError, ConfigError, naming, unknown_name
 from eenet.evaluation import ORACLE, ORACLE_RULE, evaluate_exits, oracle_exits
 from eenet.jsonio import read_json_object
 from eenet.outputs import ExitOutputs, check_compatible, is_real_number
@@ -161,22 +161,17 @@ def _row(method: str, budget: float, result: Mapping[str, Any], **extra: Any) ->
 def decide_checked(
     policy: Any, log_probs: np.ndarray, scheduler_dir: str | os.PathLike, entry: Mapping
 ) -> np.ndarray:
-    """`policy.decide`, with a policy that does not fit the outputs as a one-line ArtifactError."""
-    where = Path(scheduler_dir) / entry["dir"]
-    if len(policy.thresholds) != log_probs.shape[0]:
-        raise ArtifactError(
-            f"{where}: fitted for {len(policy.thresholds)} exits, the outputs have "
-            f"{log_probs.shape[0]}"
-        )
-    try:
-        exits = policy.decide(log_probs)
-    except (ValueError, KeyError, IndexError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ArtifactError(
-            f"{where}: fitted scheduler does not fit outputs of {log_probs.shape[0]} exits x "
-            f"{log_probs.shape[2]} classes ({first})"
-        ) from None
-    return exits
+    """`policy.decide`, with a policy that does not fit the outputs as a one-line ArtifactError
+    naming its folder."""
+    n_exits, _, n_classes = log_probs.shape
+    with naming(str(Path(scheduler_dir) / entry["dir"])):
+        policy.check_fits(n_exits, n_classes, "the outputs have")
+        try:
+            return policy.decide(log_probs)
+        except (ValueError, KeyError, IndexError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ArtifactError(f"fitted scheduler does not fit outputs of {n_exits} exits x "
+                                f"{n_classes} classes ({first})") from None
 
 
 def evaluate_all(

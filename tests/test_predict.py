@@ -384,19 +384,23 @@ def twelve_class_policies(tmp_path_factory, workspace):
 @pytest.mark.parametrize(
     ("policy", "message"),
     [
-        ("fitted/eenet/00", "was fitted for 12 classes, the model has 10"),  # index.json
-        ("fitted/maxprob/00", "was fitted for 12 classes, the model has 10"),  # index.json
-        ("alone", "was fitted for 12 classes, the model has 10"),  # its policy.json
+        ("fitted/eenet/00", "eenet policy: fitted on exit outputs of 12 classes; the model "
+                            "has 10"),  # index.json
+        ("fitted/maxprob/00", "maxprob policy: fitted on exit outputs of 12 classes; the model "
+                              "has 10"),  # index.json
+        ("alone", "eenet policy: fitted on exit outputs of 12 classes; the model has 10"),
         # copied out of its folder: ran on the 10-class model before policies recorded classes
-        ("maxprob_alone", "was fitted for 12 classes, the model has 10"),
-        ("two_exits", "was fitted for 2 exits, the model has 3"),
+        ("maxprob_alone", "maxprob policy: fitted on exit outputs of 12 classes; the model has "
+                          "10"),
+        ("two_exits", "maxprob policy: fitted for 2 exits; the model has 3"),
     ],
 )
 def test_predict_rejects_a_policy_fitted_for_another_model(workspace, twelve_class_policies,
                                                            policy, message) -> None:
+    """The same words as evaluation and the runtime use (FittedPolicy.check_fits)."""
     done = _predict(workspace, twelve_class_policies / policy, "--data",
                     str(workspace["data"]))
-    _one_line_error(done, f"--policy: {twelve_class_policies / policy} {message}")
+    _one_line_error(done, f"--policy: {twelve_class_policies / policy}: {message}")
 
 
 def test_policy_check_lets_this_models_policies_run(workspace, policy_dir, tmp_path) -> None:
@@ -812,7 +816,7 @@ def test_an_input_folder_is_called_a_folder(tmp_path) -> None:
 @pytest.mark.parametrize(("policy", "message"), [
     ("fitted/maxprob/00", "maxprob policy: fitted on exit outputs of 12 classes; the model in "
                           "{model} has 10"),
-    ("two_exits", "maxprob policy fitted for 2 exits, the model in {model} has 3"),
+    ("two_exits", "maxprob policy: fitted for 2 exits; the model in {model} has 3"),
 ])
 def test_measuring_a_policy_of_another_model_names_both_folders(workspace, twelve_class_policies,
                                                                tmp_path, policy, message) -> None:

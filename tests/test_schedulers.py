@@ -64,6 +64,17 @@ def test_thresholds_realise_the_plan():
     assert np.bincount(exits, minlength=3).tolist() == [500, 300, 200]
 
 
+def test_thresholds_round_the_cumulative_plan_so_no_rounding_error_accumulates():
+    """Each of three exits planned 1.5 of 10 samples: rounding each exit alone would send 2, 2,
+    2 (6 by exit 2 where 4.5 are planned, a cost error of 1.5 samples); the samples that have
+    left by each exit stay within half a sample of the plan."""
+    scores = np.random.default_rng(0).standard_normal((4, 10))
+    plan = np.array([0.15, 0.15, 0.15, 0.55])
+    exits = first_exit(scores, *thresholds_from_plan(scores, plan))
+    left_by = np.cumsum(np.bincount(exits, minlength=4))
+    assert np.abs(left_by - np.cumsum(plan) * 10).max() <= 0.5
+
+
 def test_thresholds_split_samples_tied_at_a_threshold():
     """30 % of exit 0's scores are exactly 1.0 (saturated probabilities): a plan sending 20 %
     out there is met exactly on validation by a tie share, and on a new split up to noise."""
@@ -413,6 +424,23 @@ def test_the_python_api_checks_exit_outputs_it_is_given(pair, costs, what, messa
         fit_policy("maxprob", val, costs, 1.5).exits_for(_broken(test, what))
     with pytest.raises(ArtifactError, match=message):
         oracle_exits(bad, costs, 1.5)
+
+
+def test_evaluating_a_saved_policy_on_other_outputs_names_its_folder(tmp_path, pair, costs):
+    """The sweep's check says the same as the runtime's and predict's (`check_fits`), and both
+    mismatches name the policy's folder (a class mismatch did not)."""
+    from eenet.sweep import decide_checked
+
+    policy = fit_policy("maxprob", pair[0], costs, 2.0)
+    four, _ = make_split_pair(4, 10, 50, 10, seed=1)
+    twelve, _ = make_split_pair(3, 12, 50, 10, seed=1)
+    where = re.escape(str(tmp_path / "maxprob" / "00"))
+    for outputs, problem in ((four, "fitted for 3 exits; the outputs have 4"),
+                             (twelve, "fitted on exit outputs of 10 classes; the outputs have 12")):
+        with pytest.raises(ArtifactError, match=rf"^{where}: maxprob policy: {problem}$"):
+            decide_checked(policy, outputs.log_probs(), tmp_path, {"dir": "maxprob/00"})
+    exits = decide_checked(policy, pair[1].log_probs(), tmp_path, {"dir": "maxprob/00"})
+    assert exits.tolist() == policy.decide(pair[1].log_probs()).tolist()
 
 
 @pytest.mark.parametrize("method", ["maxprob", "patience"])

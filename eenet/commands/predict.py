@@ -215,15 +215,10 @@ def check_policy_fits(policy: FittedPolicy, folder: Path, n_exits: int, num_clas
     from eenet.outputs import log_softmax64
     from eenet.sweep import decide_checked
 
-    fitted = len(policy.thresholds)
-    if fitted != n_exits:
-        raise ArtifactError(f"--policy: {folder} was fitted for {fitted} exits, the model has "
-                            f"{n_exits}")
-    classes = (policy.n_classes or index_classes(folder)
-               or weights_classes(policy, num_classes))
-    if classes is not None and classes != num_classes:
-        raise ArtifactError(f"--policy: {folder} was fitted for {classes} classes, the model "
-                            f"has {num_classes}; fit it on this model's exit outputs")
+    with naming(f"--policy: {folder}"):
+        classes = (None if policy.n_classes is not None  # recorded: the check reads it
+                   else index_classes(folder) or weights_classes(policy, num_classes))
+        policy.check_fits(n_exits, num_classes, "the model has", classes)
     probe = np.random.default_rng(0).standard_normal((n_exits, 2, num_classes))
     with naming("--policy"):  # anything else that does not fit: decide on two samples of it
         decide_checked(policy, log_softmax64(probe.astype(np.float32)), folder, {"dir": "."})

@@ -55,8 +55,8 @@ def split_ties(
 def thresholds_from_plan(
     scores: np.ndarray, fractions: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Thresholds t_k and tie shares q_k so that round(pi_k * N) of the samples still present
-    leave at exit k.
+    """Thresholds t_k and tie shares q_k so that round((pi_0 + ... + pi_k) * N) of the
+    samples have left by exit k.
 
     `scores` is [K, N] (validation), `fractions` the planned pi [K]. A sample leaves at exit k
     if s_k > t_k, or s_k == t_k and its `tie_uniforms` number is below q_k: samples tied at the
@@ -64,10 +64,13 @@ def thresholds_from_plan(
     (all tied samples leave) wherever there is no tie to split. Exits planned to receive no
     sample get +inf; the last exit gets -inf, and so does an exit planned to take every sample
     still present (on any split everyone left leaves there, not only those scoring at least
-    the lowest validation score). Vectorised per exit (K is small).
+    the lowest validation score). The cumulative counts are rounded, not each exit's: each
+    exit's share then misses its plan by under one sample, and no error accumulates into the
+    cost. Vectorised per exit (K is small).
     """
     n_exits, n = scores.shape
-    counts = np.round(np.asarray(fractions, dtype=np.float64) * n).astype(np.int64)
+    cumulative = np.round(np.cumsum(np.asarray(fractions, dtype=np.float64)) * n)
+    counts = np.diff(cumulative.astype(np.int64), prepend=0)
     thresholds = np.full(n_exits, np.inf)
     thresholds[-1] = -np.inf
     shares = np.ones(n_exits)
@@ -235,12 +238,25 @@ class FittedPolicy(ABC):
         check_log_probabilities(log_probs)
         return self.exits_from_scores(self.scores(log_probs))
 
-    def check_classes(self, n_classes: int, have: str) -> None:
+    def check_fits(self, n_exits: int, n_classes: int, have: str,
+                   fitted_classes: int | None = None) -> None:
+        """Outputs of `n_exits` exits and `n_classes` classes are ones this policy was fitted
+        for, else a one-line ArtifactError ("maxprob policy: fitted for 3 exits; <have> 4").
+        The one check every consumer of a loaded policy (evaluation, runtime, predict) runs."""
+        fitted = len(self.thresholds)
+        if n_exits != fitted:
+            raise ArtifactError(f"{self.method} policy: fitted for {fitted} exits; {have} "
+                                f"{n_exits}")
+        self.check_classes(n_classes, have, fitted_classes)
+
+    def check_classes(self, n_classes: int, have: str, fitted: int | None = None) -> None:
         """Outputs of `n_classes` classes are ones this policy was fitted for, else a one-line
-        ArtifactError ("... fitted on 10 classes; <have> 100"). Unrecorded: anything goes."""
-        if self.n_classes is not None and n_classes != self.n_classes:
+        ArtifactError ("... fitted on 10 classes; <have> 100"). `fitted`: the count where the
+        policy does not record it (known from elsewhere); unknown: anything goes."""
+        fitted = self.n_classes if self.n_classes is not None else fitted
+        if fitted is not None and n_classes != fitted:
             raise ArtifactError(f"{self.method} policy: fitted on exit outputs of "
-                                f"{self.n_classes} classes; {have} {n_classes}")
+                                f"{fitted} classes; {have} {n_classes}")
 
     def rule(self) -> str:
         """The fitted rule in a few words (score / plan), for reports."""
