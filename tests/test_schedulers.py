@@ -701,7 +701,7 @@ def test_lookahead_rule_is_invariant_to_a_tiny_cost_unit():
     for budget in (1.2, 2.8):
         lam, plan = solve_lookahead(looks, costs, budget)
         tiny_lam, tiny_plan = solve_lookahead(looks, costs * 1e-12, budget * 1e-12)
-        np.testing.assert_array_equal(tiny_plan, plan)
+        np.testing.assert_allclose(tiny_plan, plan, rtol=0, atol=1e-12)  # up to rounding
         assert tiny_lam * 1e-12 == pytest.approx(lam, rel=1e-6)
 
 
@@ -716,11 +716,35 @@ def test_lookahead_rule_meets_the_budget_and_spends_more_with_more():
         exits = first_exit(lookahead_scores(looks, costs, lam), zero)
         assert costs[exits].mean() <= budget * (1 + 1e-12)  # the solver's own tolerance
         assert costs[exits].mean() >= budget - 3 / 3000  # a few samples' worth below at most
-        np.testing.assert_allclose(plan, np.bincount(exits, minlength=4) / 3000)
+        # the plan is the rule's distribution, topped up by a fraction of the one sample
+        # whose switch jumps over the budget, to cost exactly B
+        np.testing.assert_allclose(plan, np.bincount(exits, minlength=4) / 3000, atol=1 / 3000)
+        assert plan_cost(plan, costs) == pytest.approx(budget, rel=1e-12)
         spent.append(costs[exits].mean())
     assert spent == sorted(spent)
     # an expensive budget that the rule at lam = 0 would not spend is spent at lam < 0
     assert solve_lookahead(looks, costs, 3.9)[0] < 0
+
+
+def test_lookahead_plan_costs_the_budget_when_stop_values_tie():
+    """Lookahead logits of a few distinct values (one-hot probabilities give such): whole
+    groups of samples switch exit at one price, and the rule at the price that meets B spent
+    well under it. The plan mixes the two sides of the jump, and thresholds on the stop
+    values realise it on these samples to half a sample's worth, splitting the tied ones."""
+    rng = np.random.default_rng(0)
+    costs = np.array([1.0, 2.0, 3.0, 4.0])
+    looks = ([rng.integers(-2, 3, (3000, 4 - k)).astype(np.float64) for k in range(3)]
+             + [np.zeros((3000, 0))])
+    zero = np.array([0.0, 0.0, 0.0, -np.inf])
+    for budget in (1.5, 2.2, 2.9):
+        lam, plan = solve_lookahead(looks, costs, budget)
+        scores = lookahead_scores(looks, costs, lam)
+        rule_cost = costs[first_exit(scores, zero)].mean()
+        assert plan_cost(plan, costs) == pytest.approx(budget, rel=1e-12)
+        exits = first_exit(scores, *thresholds_from_plan(scores, plan))
+        assert abs(costs[exits].mean() - budget) <= 0.5 * 3.0 / 3000 * (1 + 1e-9)
+        assert rule_cost <= budget
+    assert rule_cost < budget - 0.01  # at 2.9 the rule alone spends more than 1 % under B
 
 
 def test_eenet_lookahead_stops_before_an_exit_that_overthinks():
