@@ -2,12 +2,13 @@
 
 For a machine that has the accelerator but perhaps not DVC: takes the trained model and the
 prepared data of a `dvc repro` run (`artifacts/model`, `data/<dataset>`), and in a work folder
-runs dvc.yaml's own commands for profile -> dump_logits -> profile_scoring -> fit_schedulers ->
-evaluate -> measure, with `profile.device`, `dump.device` and `measure.device` set to `--device`
-(every other parameter as in params.yaml). Then `benchmarks.runtime` on that device against the
-device's own latency table and schedulers (batch 1 and 64), and a check of the one thing the
-runtime's equality with the simulation rests on there: that exit logits do not depend on the
-batch size they were computed in (the dump runs batches of 512, the runtime batches of 1).
+runs dvc.yaml's own commands for profile -> dump_logits -> profile_scoring -> fit_headline ->
+fit_schedulers -> evaluate -> measure, with `profile.device`, `dump.device` and
+`measure.device` set to `--device` (every other parameter as in params.yaml). Then
+`benchmarks.runtime` on that device against the device's own latency table and schedulers
+(batch 1 and 64), and a check of the one thing the runtime's equality with the simulation
+rests on there: that exit logits do not depend on the batch size they were computed in (the
+dump runs batches of 512, the runtime batches of 1).
 
 Prints figures, asserts nothing; writes stages.log, runtime.txt, summary.json and sweep.csv
 under --out.
@@ -34,7 +35,8 @@ import numpy as np
 import torch
 import yaml
 
-STAGES = ["profile", "dump_logits", "profile_scoring", "fit_schedulers", "evaluate", "measure"]
+STAGES = ["profile", "dump_logits", "profile_scoring", "fit_headline", "fit_schedulers",
+          "evaluate", "measure"]
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -98,13 +100,12 @@ def batch_invariance(work: Path, device: torch.device) -> dict[str, Any]:
     dataset = PreparedDataset(work / "data" / params["data"]["dataset"], "test")
     big = collect_exit_logits(model, dataset, device, batch_size=512)
     one = collect_exit_logits(model, dataset, device, batch_size=1)
-    index = json.loads((work / "artifacts/schedulers/index.json").read_text())
+    index = json.loads((work / "artifacts/headline/index.json").read_text())
     flips = {}
     for entry in index["entries"]:
-        if np.isclose(entry["budget_ms"], index["headline_ms"]):
-            policy = load_policy(work / "artifacts/schedulers" / entry["dir"])
-            flips[entry["method"]] = int(
-                (policy.decide(big.log_probs()) != policy.decide(one.log_probs())).sum())
+        policy = load_policy(work / "artifacts/headline" / entry["dir"])
+        flips[entry["method"]] = int(
+            (policy.decide(big.log_probs()) != policy.decide(one.log_probs())).sum())
     return {
         "max_abs_logit_diff": float(np.abs(big.logits - one.logits).max()),
         "prediction_flips_per_exit": (big.predictions() != one.predictions()).sum(1).tolist(),

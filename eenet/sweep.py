@@ -3,7 +3,8 @@
 This is what the fit_schedulers and evaluate stages run; it is usable without DVC.
 Fitted schedulers live under one folder with an `index.json` manifest:
 `{"budget": <headline spec>, "headline_ms": ..., "sweep_ms": [...], "costs_ms": [...],
-"entries": [{"method", "budget_ms", "dir"}]}`.
+"entries": [{"method", "budget_ms", "dir"}]}`. A folder of sweep fits alone (the pipeline's
+fit_schedulers; its headline fits are fit_headline's folder) has no `headline_ms`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from eenet.outputs import ExitOutputs, check_compatible, is_real_number
 from eenet.schedulers import available_methods, fit_policy, load_policy
 
 INDEX_FILE = "index.json"
+FITTING_STAGES = "fit_headline / fit_schedulers"  # the pipeline stages that write such folders
 
 
 def check_methods(methods: Sequence[str], param: str = "schedulers.methods") -> list[str]:
@@ -43,14 +45,15 @@ def fit_all(
     costs: np.ndarray,
     methods: Sequence[str],
     sweep_ms: Sequence[float],
-    headline_ms: float,
+    headline_ms: float | None,
     out_dir: str | os.PathLike,
     settings: Mapping[str, Mapping[str, Any]] | None = None,
     seed: int = 0,
     budget_spec: Any = None,
     charged: Mapping[str, Sequence[float]] | None = None,
 ) -> dict[str, Any]:
-    """Fit each method at each sweep budget and the headline budget; write them atomically.
+    """Fit each method at each sweep budget and the headline budget (None: none, a folder of
+    sweep fits alone); write them atomically.
 
     `charged` maps a method to the extra ms/sample per exit its own scoring costs over the
     latency table's reference scoring (stage profile_scoring): the method plans with costs +
@@ -59,7 +62,8 @@ def fit_all(
     """
     check_compatible(val, costs, "validation outputs vs latency")
     methods = check_methods(methods)
-    budgets = sorted({float(b) for b in sweep_ms} | {float(headline_ms)})
+    headline = set() if headline_ms is None else {float(headline_ms)}
+    budgets = sorted({float(b) for b in sweep_ms} | headline)
     settings = settings or {}
     charged = charged or {}
     fitted = []
@@ -76,8 +80,8 @@ def fit_all(
                 entry["fitted_ms"] = fitted_ms
             fitted.append(entry)
     index = {
-        "budget": budget_spec,
-        "headline_ms": float(headline_ms),
+        **({} if headline_ms is None else {"budget": budget_spec,
+                                           "headline_ms": float(headline_ms)}),
         "sweep_ms": [float(b) for b in sweep_ms],
         "costs_ms": [float(c) for c in costs],
         "n_classes": val.n_classes,
@@ -109,21 +113,23 @@ def save_policies(
     return manifest
 
 
-def read_index(scheduler_dir: str | os.PathLike) -> dict[str, Any]:
+def read_index(scheduler_dir: str | os.PathLike, headline: bool = True) -> dict[str, Any]:
     """The manifest of a folder of fitted schedulers, its fields checked (one-line
-    ArtifactError naming the file: a hand-edited or truncated index)."""
+    ArtifactError naming the file: a hand-edited or truncated index); `headline`: it must
+    record the headline budget (a folder of sweep fits alone does not)."""
     path = Path(scheduler_dir) / INDEX_FILE
-    index = read_json_object(path, "scheduler index", "run fit_schedulers",
-                             required=("headline_ms", "costs_ms", "entries"))
+    required = ("headline_ms",) * headline + ("costs_ms", "entries")
+    index = read_json_object(path, "scheduler index", f"run {FITTING_STAGES}", required=required)
     problem = _index_problem(index)
     if problem:
-        raise ArtifactError(f"{path}: {problem}; rerun fit_schedulers (or eenet schedule --save)")
+        raise ArtifactError(f"{path}: {problem}; rerun {FITTING_STAGES} (or eenet schedule "
+                            "--save)")
     return index
 
 
 def _index_problem(index: Mapping[str, Any]) -> str | None:
     """What is wrong with an index's fields, or None."""
-    if not is_real_number(index["headline_ms"]):
+    if "headline_ms" in index and not is_real_number(index["headline_ms"]):
         return f"headline_ms must be a number, got {index['headline_ms']!r}"
     costs = index["costs_ms"]
     if not isinstance(costs, list) or not costs or not all(is_real_number(c) for c in costs):
@@ -174,45 +180,66 @@ def decide_checked(
                                 f"{n_classes} classes ({first})") from None
 
 
-def evaluate_all(
-    test: ExitOutputs, costs: np.ndarray, scheduler_dir: str | os.PathLike
-) -> tuple[dict[str, Any], pd.DataFrame]:
-    """Evaluate every fitted scheduler (and the oracle) on `test`.
-
-    Returns the headline metrics (at the headline budget) and the method x budget sweep table.
-    """
-    index = read_index(scheduler_dir)
-    check_compatible(test, costs, "test outputs vs latency")
+def _check_index_fits(folder: Path, index: Mapping[str, Any], test: ExitOutputs,
+                      costs: np.ndarray) -> None:
+    """A one-line ArtifactError where a schedulers folder was fitted with other costs or
+    another class count than the test outputs and latency table have."""
     fitted_costs = np.asarray(index["costs_ms"], dtype=np.float64)
     if fitted_costs.shape != np.shape(costs) or not np.allclose(fitted_costs, costs):
         raise ArtifactError(
-            f"{Path(scheduler_dir) / INDEX_FILE}: schedulers were fitted with costs "
+            f"{folder / INDEX_FILE}: schedulers were fitted with costs "
             f"{index['costs_ms']} but the latency table now says {costs.tolist()}; rerun fitting"
         )
     if index.get("n_classes") not in (None, test.n_classes):
         raise ArtifactError(
-            f"{scheduler_dir}: schedulers were fitted on {index['n_classes']} classes, "
+            f"{folder}: schedulers were fitted on {index['n_classes']} classes, "
             f"test outputs have {test.n_classes}"
         )
+
+
+def evaluate_all(
+    test: ExitOutputs,
+    costs: np.ndarray,
+    scheduler_dir: str | os.PathLike,
+    sweep_dir: str | os.PathLike | None = None,
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Evaluate every fitted scheduler (and the oracle) on `test`.
+
+    `scheduler_dir` holds the fits at the headline budget (and maybe the sweep's, as `eenet
+    schedule --save` writes them); `sweep_dir`, when given, a folder of sweep fits alone (the
+    pipeline's fit_schedulers). A method fitted at the same budget in both counts once, from
+    `scheduler_dir`. Returns the headline metrics (at the headline budget) and the method x
+    budget sweep table.
+    """
+    index = read_index(scheduler_dir)
+    folders = [(Path(scheduler_dir), index)]
+    if sweep_dir is not None:
+        folders.append((Path(sweep_dir), read_index(sweep_dir, headline=False)))
+    check_compatible(test, costs, "test outputs vs latency")
+    for folder, folder_index in folders:
+        _check_index_fits(folder, folder_index, test, costs)
     log_probs = test.log_probs()
-    rows = []
-    for entry in index["entries"]:
-        policy = load_policy(Path(scheduler_dir) / entry["dir"])
-        exits = decide_checked(policy, log_probs, scheduler_dir, entry)
-        try:
-            own_costs = policy.cost_table(costs)
-        except ValueError as exc:
-            raise ArtifactError(f"{Path(scheduler_dir) / entry['dir']}: {exc}") from None
-        result = evaluate_exits(test, exits, own_costs)
-        rows.append(
-            _row(
-                entry["method"], entry["budget_ms"], result,
-                val_cost_ms=policy.val_cost_ms, fit_seconds=policy.fit_seconds,
-                rule=policy.rule(),
+    rows, seen = [], set()
+    for folder, folder_index in folders:
+        for entry in folder_index["entries"]:
+            if (entry["method"], entry["budget_ms"]) in seen:
+                continue
+            seen.add((entry["method"], entry["budget_ms"]))
+            policy = load_policy(folder / entry["dir"])
+            exits = decide_checked(policy, log_probs, folder, entry)
+            try:
+                own_costs = policy.cost_table(costs)
+            except ValueError as exc:
+                raise ArtifactError(f"{folder / entry['dir']}: {exc}") from None
+            result = evaluate_exits(test, exits, own_costs)
+            rows.append(
+                _row(
+                    entry["method"], entry["budget_ms"], result,
+                    val_cost_ms=policy.val_cost_ms, fit_seconds=policy.fit_seconds,
+                    rule=policy.rule(),
+                )
             )
-        )
-    budgets = sorted({e["budget_ms"] for e in index["entries"]})
-    for budget in budgets:
+    for budget in sorted({budget for _, budget in seen}):
         result = evaluate_exits(test, oracle_exits(test, costs, budget), costs)
         rows.append(_row(ORACLE, budget, result, rule=ORACLE_RULE))
     sweep = pd.DataFrame(rows)
@@ -222,7 +249,7 @@ def evaluate_all(
     at_headline = sweep[sweep["budget_ms"] == headline]
     if not (at_headline["method"] != ORACLE).any():
         raise ArtifactError(f"{Path(scheduler_dir) / INDEX_FILE}: no fitted scheduler at "
-                            f"headline_ms {headline!r}; rerun fit_schedulers")
+                            f"headline_ms {headline!r}; rerun {FITTING_STAGES}")
     metrics = {
         "budget": index.get("budget"),
         "budget_ms": headline,

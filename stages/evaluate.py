@@ -1,7 +1,9 @@
 """Stage evaluate: every fitted scheduler and the oracle on the test split.
 
-Usage: python stages/evaluate.py TEST_NPZ LATENCY_JSON SCHEDULER_DIR \
+Usage: python stages/evaluate.py TEST_NPZ LATENCY_JSON HEADLINE_DIR SWEEP_DIR \
        METRICS_JSON SWEEP_CSV CURVES_DIR
+
+HEADLINE_DIR (stage fit_headline) gives metrics.json; both folders give the sweep's rows.
 """
 
 import numpy as np
@@ -11,12 +13,12 @@ from eenet.outputs import check_compatible, load_exit_outputs, load_latency
 from eenet.sweep import evaluate_all, write_reports
 
 
-def main(test_npz: str, latency_json: str, scheduler_dir: str, metrics_json: str,
-         sweep_csv: str, curves_dir: str) -> None:
+def main(test_npz: str, latency_json: str, headline_dir: str, sweep_dir: str,
+         metrics_json: str, sweep_csv: str, curves_dir: str) -> None:
     costs = np.asarray(load_latency(latency_json)["cumulative_ms"])
     test = load_exit_outputs(test_npz)
     check_compatible(test, costs, f"{test_npz} vs {latency_json}")
-    metrics, sweep = evaluate_all(test, costs, scheduler_dir)
+    metrics, sweep = evaluate_all(test, costs, headline_dir, sweep_dir)
     write_reports(metrics, sweep, metrics_json, sweep_csv, curves_dir)
     for method, values in metrics["methods"].items():
         print(f"{method:>9}: {values['test_accuracy']:6.2f}% at {values['test_cost_ms']:.4g} ms "

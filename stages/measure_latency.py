@@ -1,7 +1,9 @@
 """Stage measure: real early exit at the headline budget, measured against the plan.
 
-Usage: python stages/measure_latency.py MODEL_DIR DATA_DIR SCHEDULER_DIR LATENCY_JSON \
+Usage: python stages/measure_latency.py MODEL_DIR DATA_DIR HEADLINE_DIR LATENCY_JSON \
        TEST_NPZ OUT_JSON   (reads params.yaml: measure)
+
+HEADLINE_DIR: stage fit_headline's folder (any schedulers folder that records a headline).
 """
 
 from eenet.atomic import write_json
@@ -10,10 +12,10 @@ from eenet.measurement import measure_headline, report_notes
 from eenet.params import group, read_params
 
 
-def main(model_dir: str, data_dir: str, scheduler_dir: str, latency_json: str, test_npz: str,
+def main(model_dir: str, data_dir: str, headline_dir: str, latency_json: str, test_npz: str,
          out_json: str) -> None:
     settings = dict(group(read_params(), "measure"))
-    report = measure_headline(model_dir, data_dir, scheduler_dir, latency_json, test_npz,
+    report = measure_headline(model_dir, data_dir, headline_dir, latency_json, test_npz,
                               **settings)
     write_json(out_json, report)
     if not report["enabled"]:

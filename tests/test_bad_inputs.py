@@ -47,10 +47,11 @@ from tests.robust_helpers import (
 EENET_FAST = {"max_epochs": 20, "restarts": 1}
 VAL, TEST = "artifacts/logits/val.npz", "artifacts/logits/test.npz"
 LATENCY, SCHEDULERS, MODEL = "artifacts/latency.json", "artifacts/schedulers", "artifacts/model"
-SCORING = "artifacts/scoring.json"
+SCORING, HEADLINE = "artifacts/scoring.json", "artifacts/headline"
 FIT_ARGS = (VAL, LATENCY, SCORING, SCHEDULERS)
+HEADLINE_FIT_ARGS = (VAL, LATENCY, SCORING, HEADLINE)
 SCORING_ARGS = (MODEL, LATENCY, SCORING)
-EVAL_ARGS = (TEST, LATENCY, SCHEDULERS, "reports/metrics.json", "reports/sweep.csv",
+EVAL_ARGS = (TEST, LATENCY, HEADLINE, SCHEDULERS, "reports/metrics.json", "reports/sweep.csv",
              "reports/curves")
 ALLOWED_BUDGET = "expected a number of ms/sample > 0 or a percentage 'N%' with 0 <= N <= 100"
 
@@ -76,8 +77,10 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     save_exit_outputs(ws / TEST, test)
     save_latency(ws / LATENCY, {"cumulative_ms": [1.0, 2.0, 3.0], "source": "test"})
     write_json(ws / SCORING, profile_scoring(model, warmup=2, repeats=20))
-    fit_all(val, np.array([1.0, 2.0, 3.0]), ["maxprob", "eenet"], [1.5, 2.5], 2.0,
-            ws / SCHEDULERS, {"eenet": EENET_FAST}, 0, budget_spec=2.0)
+    costs, settings = np.array([1.0, 2.0, 3.0]), {"eenet": EENET_FAST}
+    fit_all(val, costs, ["maxprob", "eenet"], [1.5, 2.5], None, ws / SCHEDULERS, settings, 0)
+    fit_all(val, costs, ["maxprob", "eenet"], [], 2.0, ws / HEADLINE, settings, 0,
+            budget_spec=2.0)
     return ws
 
 
@@ -404,15 +407,18 @@ def _eenet_weights_wrong_shape(ws: Path) -> None:
             save_file(weights, str(path))
 
 
-def _corrupt_index(ws: Path) -> None:
-    (ws / SCHEDULERS / "index.json").write_text('{"entries": []}')
+def _corrupt_index(folder: str) -> Callable[[Path], None]:
+    def corrupt(ws: Path) -> None:
+        (ws / folder / "index.json").write_text('{"entries": []}')
+
+    return corrupt
 
 
 def _edit_index(**changes: Any) -> Callable[[Path], None]:
-    """Replace fields of the fitted schedulers' index (a hand-edited index)."""
+    """Replace fields of the headline schedulers' index (a hand-edited index)."""
 
     def edit(ws: Path) -> None:
-        path = ws / SCHEDULERS / "index.json"
+        path = ws / HEADLINE / "index.json"
         index = json.loads(path.read_text())
         for key, value in changes.items():
             index[key] = value(index[key]) if callable(value) else value
@@ -497,25 +503,29 @@ ARTIFACT_CASES: list[tuple[str, Callable[[Path], None], str, tuple[str, ...], st
     ("corrupt latency json", _corrupt_latency_json, "evaluate", EVAL_ARGS,
      re.escape(f"{LATENCY}: not valid JSON (") + r".+\)"),
     ("scheduler fitted on 10 classes applied to 100", _hundred_class_test, "evaluate", EVAL_ARGS,
-     re.escape(f"{SCHEDULERS}: schedulers were fitted on 10 classes, test outputs have 100")),
+     re.escape(f"{HEADLINE}: schedulers were fitted on 10 classes, test outputs have 100")),
     ("eenet weights of the wrong shape", _eenet_weights_wrong_shape, "evaluate", EVAL_ARGS,
      re.escape(f"{SCHEDULERS}/eenet/") + r"\d\d"
      + re.escape("/eenet.safetensors: EENet weights of the wrong shape (") + r".+\)"),
-    ("malformed scheduler index", _corrupt_index, "evaluate", EVAL_ARGS,
-     re.escape(f"{SCHEDULERS}/index.json: not a valid scheduler index (missing headline_ms, "
+    ("malformed scheduler index", _corrupt_index(HEADLINE), "evaluate", EVAL_ARGS,
+     re.escape(f"{HEADLINE}/index.json: not a valid scheduler index (missing headline_ms, "
                "costs_ms)")),
+    # the sweep's folder records no headline (fit_headline's does): not asked for there
+    ("malformed sweep index", _corrupt_index(SCHEDULERS), "evaluate", EVAL_ARGS,
+     re.escape(f"{SCHEDULERS}/index.json: not a valid scheduler index (missing costs_ms)")),
     ("scheduler index without entries", _edit_index(entries=[]), "evaluate", EVAL_ARGS,
-     re.escape(f"{SCHEDULERS}/index.json: entries must be a non-empty list of fitted "
-               "schedulers; rerun fit_schedulers (or eenet schedule --save)")),
+     re.escape(f"{HEADLINE}/index.json: entries must be a non-empty list of fitted "
+               "schedulers; rerun fit_headline / fit_schedulers (or eenet schedule --save)")),
     ("scheduler index entry without a budget",
      _edit_index(entries=lambda entries: [{k: v for k, v in entries[0].items()
                                            if k != "budget_ms"}, *entries[1:]]),
      "evaluate", EVAL_ARGS,
-     re.escape(f"{SCHEDULERS}/index.json: entries[0] must hold a method and a dir (text) and "
+     re.escape(f"{HEADLINE}/index.json: entries[0] must hold a method and a dir (text) and "
                "a budget_ms (number), got {") + r".+"),
     ("scheduler index costs as text", _edit_index(costs_ms="0.1,0.2,0.4"), "evaluate",
-     EVAL_ARGS, re.escape(f"{SCHEDULERS}/index.json: costs_ms must be a list of numbers, got "
-                          "'0.1,0.2,0.4'; rerun fit_schedulers (or eenet schedule --save)")),
+     EVAL_ARGS, re.escape(f"{HEADLINE}/index.json: costs_ms must be a list of numbers, got "
+                          "'0.1,0.2,0.4'; rerun fit_headline / fit_schedulers (or eenet "
+                          "schedule --save)")),
     ("truncated model weights", _truncated_model_weights, "dump_logits",
      (MODEL, "data", "artifacts/logits"),
      re.escape(f"{MODEL}/model.safetensors: not a readable safetensors file (") + r".+\)"),
@@ -599,7 +609,8 @@ ARTIFACT_CASES: list[tuple[str, Callable[[Path], None], str, tuple[str, ...], st
      _edit_model_options(input_length=41), "dump_logits", (MODEL, "data", "artifacts/logits"),
      re.escape(f"data: samples of shape (1, 40) do not fit the model in {MODEL} (expects "
                "(1, 41))")),
-    ("budget below the first exit's cost", _budget_below_first_exit, "fit_schedulers", FIT_ARGS,
+    ("budget below the first exit's cost", _budget_below_first_exit, "fit_headline",
+     HEADLINE_FIT_ARGS,
      re.escape("budget: 0.5 ms/sample is below the first exit's cost; feasible range: 1 to 3 "
                "ms/sample, or 0% to 100%")),
 ]

@@ -1,4 +1,4 @@
-"""Budgets in ms or 'N%', and the sweep, as the fit_schedulers stage resolves them."""
+"""Budgets in ms or 'N%', and the sweep, as fit_headline and fit_schedulers resolve them."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from eenet.atomic import write_json
 from eenet.budget import resolve_budget, resolve_sweep
 from eenet.errors import ConfigError
 from eenet.outputs import save_exit_outputs, save_latency
+from eenet.sweep import evaluate_all
 from eenet.synthetic import make_split_pair
 from tests.robust_helpers import ROOT, tiny_params, write_params
 
@@ -29,23 +30,30 @@ def test_hundred_percent_is_the_full_models_cost() -> None:
 def test_stage_at_hundred_percent_needs_no_early_exit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """budget: 100% with budgets: auto is the sweep's last point: fitted once per method, and
-    the stage says no early exit is needed."""
+    """budget: 100% with budgets: auto is the sweep's last point: fit_headline fits it (and
+    says no early exit is needed), fit_schedulers fits it again as the sweep's last budget, at
+    exactly the same ms, and evaluation counts each method there once."""
     params = tiny_params(budget="100%", budgets="auto")
     params["schedulers"]["methods"] = ["maxprob"]
     write_params(tmp_path, params)
-    val, _ = make_split_pair(n_exits=3, n_classes=10, n_val=300, n_test=10)
+    val, test = make_split_pair(n_exits=3, n_classes=10, n_val=300, n_test=50)
     save_exit_outputs(tmp_path / "val.npz", val)
     save_latency(tmp_path / "latency.json", {"cumulative_ms": COSTS, "source": "test"})
     write_json(tmp_path / "scoring.json", {"charged": False, "extra_ms": {}})
     monkeypatch.chdir(tmp_path)
-    main = runpy.run_path(str(ROOT / "stages" / "fit_schedulers.py"))["main"]
-    main("val.npz", "latency.json", "scoring.json", "schedulers")
-    index = json.loads((tmp_path / "schedulers" / "index.json").read_text())
-    assert index["headline_ms"] == 0.41
-    budgets = [e["budget_ms"] for e in index["entries"]]
-    assert len(budgets) == 12 and np.all(np.diff(budgets) > 0.01)
+    for stage, out in (("fit_headline", "headline"), ("fit_schedulers", "schedulers")):
+        main = runpy.run_path(str(ROOT / "stages" / f"{stage}.py"))["main"]
+        main("val.npz", "latency.json", "scoring.json", out)
+    headline = json.loads((tmp_path / "headline" / "index.json").read_text())
+    assert headline["headline_ms"] == 0.41
+    assert [e["budget_ms"] for e in headline["entries"]] == [0.41]
     assert "no early exit is needed" in capsys.readouterr().out
+    sweep = json.loads((tmp_path / "schedulers" / "index.json").read_text())
+    assert "headline_ms" not in sweep
+    budgets = [e["budget_ms"] for e in sweep["entries"]]
+    assert len(budgets) == 12 and np.all(np.diff(budgets) > 0.01) and budgets[-1] == 0.41
+    _, rows = evaluate_all(test, np.asarray(COSTS), "headline", "schedulers")
+    assert rows.groupby("method").size().to_dict() == {"maxprob": 12, "oracle": 12}
 
 
 def test_percent_budgets_interpolate_between_the_first_and_last_exit() -> None:

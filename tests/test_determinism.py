@@ -23,10 +23,12 @@ PIPELINE = [
     ("download", "data"),
     ("train", "data", "artifacts/model", "artifacts/checkpoints", "reports/train"),
     ("dump_logits", "artifacts/model", "data", "artifacts/logits"),
+    ("fit_headline", "artifacts/logits/val.npz", "artifacts/latency.json",
+     "artifacts/scoring.json", "artifacts/headline"),
     ("fit_schedulers", "artifacts/logits/val.npz", "artifacts/latency.json",
      "artifacts/scoring.json", "artifacts/schedulers"),
-    ("evaluate", "artifacts/logits/test.npz", "artifacts/latency.json", "artifacts/schedulers",
-     "reports/metrics.json", "reports/sweep.csv", "reports/curves"),
+    ("evaluate", "artifacts/logits/test.npz", "artifacts/latency.json", "artifacts/headline",
+     "artifacts/schedulers", "reports/metrics.json", "reports/sweep.csv", "reports/curves"),
 ]
 
 
@@ -56,7 +58,7 @@ def test_same_params_give_identical_logits_and_metrics(tmp_path: Path) -> None:
         name = f"artifacts/logits/{split}.npz"
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
     for name in ("reports/metrics.json", "artifacts/model/model.safetensors",
-                 "artifacts/schedulers/index.json"):
+                 "artifacts/headline/index.json", "artifacts/schedulers/index.json"):
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
     metrics = json.loads((first / "reports/metrics.json").read_text())
     assert set(metrics["methods"]) == {"eenet", "maxprob", "entropy", "oracle"}

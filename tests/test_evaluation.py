@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
+import pandas as pd
 import pytest
 
 from eenet.errors import ArtifactError, ConfigError
@@ -195,6 +198,35 @@ def test_headline_metrics_come_from_the_headline_budget_alone(tmp_path):
     (tmp_path / INDEX_FILE).write_text(json.dumps(index))
     with pytest.raises(ArtifactError, match=r"no fitted scheduler at headline_ms 1.7") as err:
         evaluate_all(test, costs, tmp_path)
+    assert "\n" not in str(err.value)
+
+
+def test_headline_and_sweep_folders_evaluate_as_one(tmp_path):
+    """The pipeline's two folders (fit_headline's, fit_schedulers') give the rows one folder of
+    the same fits gives, each (method, budget) once; a sweep folder fitted with other costs
+    is a one-line error naming that folder."""
+    import json
+
+    from eenet.sweep import INDEX_FILE, evaluate_all, fit_all
+
+    val, test = make_split_pair(3, 10, 400, 400, seed=3)
+    costs = make_costs(3, 1.0, 3.0)
+    fit_all(val, costs, ["maxprob", "entropy"], [1.2, 1.5, 2.4], 1.5, tmp_path / "one")
+    fit_all(val, costs, ["maxprob", "entropy"], [], 1.5, tmp_path / "headline")
+    fit_all(val, costs, ["maxprob", "entropy"], [1.2, 1.5, 2.4], None, tmp_path / "sweep")
+    assert "headline_ms" not in json.loads((tmp_path / "sweep" / INDEX_FILE).read_text())
+    metrics, sweep = evaluate_all(test, costs, tmp_path / "one")
+    split_metrics, split_sweep = evaluate_all(test, costs, tmp_path / "headline",
+                                              tmp_path / "sweep")
+    assert split_metrics == metrics
+    assert len(split_sweep) == 3 * 3  # two methods and the oracle at three budgets
+    pd.testing.assert_frame_equal(split_sweep.drop(columns="fit_seconds"),
+                                  sweep.drop(columns="fit_seconds"))
+    other_costs = tmp_path / "other"
+    fit_all(val, costs * 1.1, ["maxprob"], [1.5], None, other_costs)
+    with pytest.raises(ArtifactError, match="^" + re.escape(
+            f"{other_costs / INDEX_FILE}: schedulers were fitted with costs")) as err:
+        evaluate_all(test, costs, tmp_path / "headline", other_costs)
     assert "\n" not in str(err.value)
 
 

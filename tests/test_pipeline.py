@@ -17,8 +17,9 @@ import yaml
 
 from tests.robust_helpers import ROOT, tiny_params
 
-ALL_STAGES = ["download", "train", "profile", "dump_logits", "profile_scoring", "fit_schedulers",
-              "evaluate", "measure", "plot"]
+ALL_STAGES = ["download", "train", "profile", "dump_logits", "profile_scoring", "fit_headline",
+              "fit_schedulers", "evaluate", "measure", "plot"]
+BOTH_FITS = ["fit_headline", "fit_schedulers", "evaluate", "measure", "plot"]
 
 pytestmark = pytest.mark.slow
 
@@ -129,7 +130,7 @@ def test_measure_reports_the_batch_it_ran_when_the_limit_is_smaller(repo):
 
     path, _ = repo
     report = measure_headline(
-        path / "artifacts/model", path / "data/mnist1d", path / "artifacts/schedulers",
+        path / "artifacts/model", path / "data/mnist1d", path / "artifacts/headline",
         path / "artifacts/latency.json", path / "artifacts/logits/test.npz",
         batch_size=64, limit=24, rounds=1, warmup=2, repeats=5, device="cpu",
     )  # fmt: skip
@@ -149,8 +150,9 @@ def test_second_repro_does_nothing(repo):
     assert stages_run(result.stdout) == []
 
 
-def test_budget_change_reruns_only_scheduling(repo):
-    assert exp_run(repo, "budget=70%") == ["fit_schedulers", "evaluate", "measure", "plot"]
+def test_budget_change_refits_the_headline_alone(repo):
+    """`budget` is fit_headline's: the sweep's fits stay as they are."""
+    assert exp_run(repo, "budget=70%") == ["fit_headline", "evaluate", "measure", "plot"]
     path, env = repo
     diff = run([sys.executable, "-m", "dvc", "params", "diff", "--json"], path, env).stdout
     assert "budget" in json.loads(diff)["params.yaml"]
@@ -185,18 +187,31 @@ def test_queued_experiment_does_not_retrain(repo):
     path, env = repo
     result = run([sys.executable, "-m", "dvc", "exp", "run", "--temp", "-S", "budget=60%"],
                  path, env)
-    assert stages_run(result.stdout) == ["fit_schedulers", "evaluate", "measure", "plot"]
+    assert stages_run(result.stdout) == ["fit_headline", "evaluate", "measure", "plot"]
+
+
+def test_sweep_change_refits_the_sweep_alone_and_measures_nothing(repo):
+    """`budgets` is fit_schedulers': the headline's policies, and so measure, stay; the sweep
+    table then holds the new budgets beside the headline's."""
+    path, _ = repo
+    assert exp_run(repo, "budgets=[30%,80%]") == ["fit_schedulers", "evaluate", "plot"]
+    sweep = json.loads((path / "artifacts/schedulers/index.json").read_text())
+    headline = json.loads((path / "artifacts/headline/index.json").read_text())
+    rows = (path / "reports/sweep.csv").read_text().splitlines()
+    assert len(sweep["sweep_ms"]) == 2 and len(rows) - 1 == 4 * 3
+    budgets = {float(line.split(",")[1]) for line in rows[1:]}
+    assert len(budgets) == 3 and any(
+        abs(b - headline["headline_ms"]) < 1e-5 * b for b in budgets)
 
 
 def test_scheduler_setting_does_not_rerun_training(repo):
-    assert exp_run(repo, "schedulers.seed=1") == ["fit_schedulers", "evaluate", "measure", "plot"]
+    assert exp_run(repo, "schedulers.seed=1") == BOTH_FITS
 
 
 def test_eenet_architecture_reruns_its_scoring_profile_and_training_setting_does_not(repo):
     ran = exp_run(repo, "schedulers.eenet.hidden=16")
-    assert ran == ["profile_scoring", "fit_schedulers", "evaluate", "measure", "plot"]
-    assert exp_run(repo, "schedulers.eenet.lr=0.02") == ["fit_schedulers", "evaluate",
-                                                          "measure", "plot"]
+    assert ran == ["profile_scoring", *BOTH_FITS]
+    assert exp_run(repo, "schedulers.eenet.lr=0.02") == BOTH_FITS
 
 
 def test_charged_scoring_reaches_every_policy(repo):
@@ -207,10 +222,11 @@ def test_charged_scoring_reaches_every_policy(repo):
     assert scoring["charged"] and set(scoring["extra_ms"]) == {"entropy", "patience", "eenet"}
     for extra in scoring["extra_ms"].values():
         assert len(extra) == 3 and min(extra) >= 0 and extra == sorted(extra)
-    index = json.loads((path / "artifacts/schedulers/index.json").read_text())
-    costs = np.asarray(index["costs_ms"])
-    for entry in index["entries"]:
-        policy_json = path / "artifacts/schedulers" / entry["dir"] / "policy.json"
+    folders = [path / "artifacts/headline", path / "artifacts/schedulers"]
+    fitted = [(folder, json.loads((folder / "index.json").read_text())) for folder in folders]
+    costs = np.asarray(fitted[0][1]["costs_ms"])
+    for folder, entry in ((f, e) for f, index in fitted for e in index["entries"]):
+        policy_json = folder / entry["dir"] / "policy.json"
         meta = json.loads(policy_json.read_text())
         method, planned = entry["method"], meta["planned_costs_ms"]
         if method == "eenet":  # charged as the score it runs, unless nobody exits early
@@ -230,7 +246,7 @@ def test_charged_scoring_reaches_every_policy(repo):
 
 def test_profile_setting_reruns_profile_and_downstream(repo):
     ran = exp_run(repo, "profile.repeats=16")
-    assert ran == ["profile", "profile_scoring", "fit_schedulers", "evaluate", "measure", "plot"]
+    assert ran == ["profile", "profile_scoring", *BOTH_FITS]
 
 
 def test_training_setting_reruns_train_and_downstream(repo):
@@ -245,7 +261,7 @@ def test_infeasible_budget_is_one_line_error(repo):
     (path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     try:
         result = run(
-            [sys.executable, "stages/fit_schedulers.py", "artifacts/logits/val.npz",
+            [sys.executable, "stages/fit_headline.py", "artifacts/logits/val.npz",
              "artifacts/latency.json", "artifacts/scoring.json", str(path / "scratch")],
             path, env, check=False,
         )

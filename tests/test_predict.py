@@ -320,7 +320,8 @@ def test_predict_cli_names_the_policies_of_a_schedulers_folder(workspace, tmp_pa
 
     fitted = [{"method": "maxprob", "budget_ms": b, "policy": fit_policy("maxprob",
               workspace["val"], COSTS, b)} for b in (1.6, 2.4)]
-    save_policies(tmp_path / "fitted", fitted, {"headline_ms": 1.6, "costs_ms": COSTS.tolist()})
+    # a sweep's folder, as fit_schedulers writes it: its index records no headline
+    save_policies(tmp_path / "fitted", fitted, {"sweep_ms": [1.6, 2.4], "costs_ms": COSTS.tolist()})
     base = ["predict", "--model", str(workspace["root"] / "model"), "--data",
             str(workspace["data"]), "--policy"]
     assert main([*base, str(tmp_path / "fitted")]) == 2

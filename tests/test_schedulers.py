@@ -265,7 +265,7 @@ def test_planned_costs_of_another_exit_count_are_rejected_on_load(tmp_path, pair
 
 @pytest.mark.parametrize(("content", "message"), [
     (None, r"policy\.json: fitted scheduler not found \(fit it with `eenet schedule` or the "
-           r"fit_schedulers stage\)"),
+           r"fit_headline / fit_schedulers stages\)"),
     ("{not json", r"policy\.json: not valid JSON \(Expecting property name.*\)"),
     ("[1]", r"policy\.json: expected a JSON object \(fitted scheduler\)"),
     ('{"method": "maxprob"}',

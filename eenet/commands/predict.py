@@ -157,7 +157,7 @@ def check_policy_dir(path: str) -> Path:
     if (folder / POLICY_FILE).is_file() or not folder.is_dir():
         return folder
     if (folder / INDEX_FILE).is_file():
-        index = read_index(folder)
+        index = read_index(folder, headline=False)
         entries, unit = index["entries"], index.get("cost_unit", DEFAULT_COST_UNIT)
         if entries:
             first = entries[0]
@@ -181,7 +181,7 @@ def index_classes(folder: Path) -> int | None:
         if not (root / INDEX_FILE).is_file():
             continue
         try:
-            index = read_index(root)
+            index = read_index(root, headline=False)
         except ArtifactError:
             return None  # an unreadable index is only context here, not the input
         listed = {(root / str(e.get("dir", ""))).resolve()

@@ -359,6 +359,6 @@ def read_policy_metadata(directory: str | os.PathLike) -> dict[str, Any]:
     return read_json_object(
         Path(directory) / POLICY_FILE,
         "fitted scheduler",
-        "fit it with `eenet schedule` or the fit_schedulers stage",
+        "fit it with `eenet schedule` or the fit_headline / fit_schedulers stages",
         required=("method", "budget_ms", "thresholds"),
     )

@@ -1,0 +1,75 @@
+"""Fit the pipeline's schedulers from its artifacts: what fit_headline and fit_schedulers run.
+
+Both stages fit every method of `schedulers.methods` on the validation exit outputs, each
+planning with the latency profile's costs plus its own measured scoring cost (the
+profile_scoring table), and write one schedulers folder (`eenet.sweep`'s format). They differ
+only in the budgets: fit_headline fits the headline `budget` alone (what measure runs and
+metrics.json reports), fit_schedulers the `budgets` sweep (the plots). Two stages, so that a
+change of one reruns its own fits only. Usable without DVC.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from eenet.budget import resolve_budget, resolve_sweep
+from eenet.outputs import check_compatible, load_exit_outputs, load_latency
+from eenet.schedulers.eenet import FIXED_SCORES
+from eenet.scoring_cost import load_scoring, method_extra
+from eenet.sweep import fit_all
+
+
+def charged_settings(
+    schedulers: Mapping[str, Any], scoring: Mapping[str, Any], n_exits: int
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Per-method settings (`schedulers` less methods and seed) with EENet's scoring costs
+    filled in from the measured table, and the extra ms per exit each other method is
+    charged. An explicit `schedulers.eenet.scorer_extra_ms` / `fixed_extra_ms` wins over the
+    table."""
+    settings = {k: v for k, v in schedulers.items() if k not in ("methods", "seed")}
+    charged = {m: method_extra(scoring, m, n_exits) for m in scoring["extra_ms"]}
+    eenet = dict(settings.get("eenet") or {})
+    if not eenet.get("scorer_extra_ms"):
+        eenet["scorer_extra_ms"] = method_extra(scoring, "eenet", n_exits).tolist()
+    if not eenet.get("fixed_extra_ms"):  # EENet's fixed score candidates, charged likewise
+        eenet["fixed_extra_ms"] = {m: e.tolist() for m, e in charged.items() if m in FIXED_SCORES}
+    settings["eenet"] = eenet
+    return settings, {m: e for m, e in charged.items() if m != "eenet"}
+
+
+def fit_from_artifacts(
+    val_npz: str | os.PathLike,
+    latency_json: str | os.PathLike,
+    scoring_json: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    schedulers: Mapping[str, Any],
+    *,
+    budget: Any = None,
+    budgets: Any = None,
+) -> dict[str, Any]:
+    """Fit every method of `schedulers` at the headline `budget` or at the `budgets` sweep
+    (params.yaml's specs: ms/sample or 'N%'; give exactly one) and write them to `out_dir`.
+    Returns the folder's index; a headline folder records `headline_ms` and the `budget`
+    spec, a sweep folder `sweep_ms`."""
+    if (budget is None) == (budgets is None):
+        raise TypeError("fit_from_artifacts: give exactly one of budget and budgets")
+    costs = np.asarray(load_latency(latency_json)["cumulative_ms"], dtype=np.float64)
+    headline = None if budget is None else resolve_budget(budget, costs)
+    sweep = [] if budgets is None else resolve_sweep(budgets, costs)
+    val = load_exit_outputs(val_npz)
+    check_compatible(val, costs, f"{val_npz} vs {latency_json}")
+    settings, charged = charged_settings(schedulers, load_scoring(scoring_json, costs.size),
+                                         costs.size)
+    return fit_all(val, costs, schedulers.get("methods"), sweep, headline, out_dir, settings,
+                   int(schedulers.get("seed", 0)), budget_spec=budget, charged=charged)
+
+
+def below_first_exit_notes(index: Mapping[str, Any]) -> list[str]:
+    """One line per fit whose budget was below its method's charged first-exit cost."""
+    return [f"  {e['method']} at {e['budget_ms']:.4g} ms: below its charged first-exit cost, "
+            f"fitted at {e['fitted_ms']:.4g} ms (all leave at exit 0)"
+            for e in index["entries"] if "fitted_ms" in e]

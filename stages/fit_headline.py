@@ -1,0 +1,33 @@
+"""Stage fit_headline: fit each method at the headline budget.
+
+Usage: python stages/fit_headline.py VAL_NPZ LATENCY_JSON SCORING_JSON OUT_DIR
+(reads params.yaml: budget, schedulers)
+
+The policies measure runs and metrics.json reports. SCORING_JSON (stage profile_scoring)
+gives each method's extra scoring cost per exit, charged in its plan (see eenet.fitting).
+"""
+
+import numpy as np
+
+from eenet.cli import stage_cli
+from eenet.fitting import below_first_exit_notes, fit_from_artifacts
+from eenet.params import group, read_params
+from eenet.schedulers.plans import no_early_exit_note
+
+
+def main(val_npz: str, latency_json: str, scoring_json: str, out_dir: str) -> None:
+    params = read_params()
+    index = fit_from_artifacts(val_npz, latency_json, scoring_json, out_dir,
+                               group(params, "schedulers"), budget=group(params, "budget"))
+    headline = index["headline_ms"]
+    print(f"fitted {len(index['entries'])} schedulers at the headline budget "
+          f"{headline:.4g} ms/sample")
+    note = no_early_exit_note(np.asarray(index["costs_ms"]), headline, "budget")
+    if note:
+        print(f"  {note}")
+    for line in below_first_exit_notes(index):
+        print(line)
+
+
+if __name__ == "__main__":
+    stage_cli(main, __doc__)
