@@ -81,11 +81,7 @@ class EarlyExitPredictor:
     """
 
     def __init__(self, model: MultiExitModel, policy: FittedPolicy, device: str = "auto") -> None:
-        if len(policy.thresholds) != model.n_exits:
-            raise ArtifactError(
-                f"policy {policy.method!r} has {len(policy.thresholds)} thresholds but the "
-                f"model has {model.n_exits} exits"
-            )
+        policy.check_exits(model.n_exits, "the model has")
         self.device = resolve_device(device)
         self.model = model.eval().to(self.device)
         self.policy = policy

@@ -461,14 +461,39 @@ def test_a_policy_given_outputs_of_another_exit_count_is_one_line(pair, costs, m
     broadcasting traceback."""
     policy = fit_policy(method, pair[0], costs, 2.0)
     four, _ = make_split_pair(4, 10, 50, 10, seed=1)
-    message = (rf"^{method} policy: fitted for 3 exits; expected log-probabilities \[3, "
-               r"n_samples, n_classes\], got shape \(4, 50, 10\)$")
+    message = rf"^{method} policy: fitted for 3 exits; the log-probabilities have 4$"
     with pytest.raises(ArtifactError, match=message):
         policy.exits_for(four)
     with pytest.raises(ArtifactError, match=message):
         policy.decide(four.log_probs())
-    with pytest.raises(ArtifactError, match=r"got shape \(50, 10\)$"):
+    with pytest.raises(ArtifactError, match=rf"^{method} policy: fitted for 3 exits; expected "
+                                            r"log-probabilities \[3, n_samples, n_classes\], "
+                                            r"got shape \(50, 10\)$"):
         policy.decide(four.log_probs()[0])
+
+
+def test_check_fits_asks_for_a_class_count_only_where_the_policy_records_none(pair, costs):
+    """`check_fits` takes the fallback class count as a function, called only when the policy
+    records no count of its own (the recorded one comes first)."""
+    policy = fit_policy("maxprob", pair[0], costs, 2.0)
+    asked = []
+
+    def fallback() -> int:
+        asked.append(True)
+        return 12
+
+    policy.check_fits(3, 10, "the model has", fallback)  # recorded: 10 classes
+    assert policy.n_classes == 10 and not asked
+    with pytest.raises(ArtifactError, match=r"^maxprob policy: fitted for 3 exits; the model "
+                                            r"has 4$"):
+        policy.check_fits(4, 10, "the model has", fallback)
+    assert not asked
+    policy.n_classes = None
+    with pytest.raises(ArtifactError, match=r"^maxprob policy: fitted on exit outputs of 12 "
+                                            r"classes; the model has 10$"):
+        policy.check_fits(3, 10, "the model has", fallback)
+    assert asked == [True]
+    policy.check_fits(3, 10, "the model has", lambda: None)  # unknown: anything goes
 
 
 @pytest.mark.parametrize("method", METHODS)

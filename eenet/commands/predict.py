@@ -216,9 +216,8 @@ def check_policy_fits(policy: FittedPolicy, folder: Path, n_exits: int, num_clas
     from eenet.sweep import decide_checked
 
     with naming(f"--policy: {folder}"):
-        classes = (None if policy.n_classes is not None  # recorded: the check reads it
-                   else index_classes(folder) or weights_classes(policy, num_classes))
-        policy.check_fits(n_exits, num_classes, "the model has", classes)
+        policy.check_fits(n_exits, num_classes, "the model has",
+                          lambda: index_classes(folder) or weights_classes(policy, num_classes))
     probe = np.random.default_rng(0).standard_normal((n_exits, 2, num_classes))
     with naming("--policy"):  # anything else that does not fit: decide on two samples of it
         decide_checked(policy, log_softmax64(probe.astype(np.float32)), folder, {"dir": "."})

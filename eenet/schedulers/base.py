@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -27,6 +27,9 @@ POLICY_FILE = "policy.json"
 # `decide` checks that its input rows are log-probabilities on this many samples (a mistake
 # such as passing raw logits shows in every row; checking all would cost more than deciding)
 LOG_PROB_CHECK_SAMPLES = 1024
+# a class count a policy was fitted on where it records none: the count, a function giving it
+# (called only when needed), or None (unknown)
+ClassCount = int | Callable[[], int | None] | None
 
 
 def tie_uniforms(indices: np.ndarray, k: int) -> np.ndarray:
@@ -229,31 +232,41 @@ class FittedPolicy(ABC):
         """Exit index of every sample, int64 [N], from all exits' log-probabilities [K, N, C]
         (K: the exits it was fitted for; anything else is a one-line ArtifactError)."""
         shape = np.shape(log_probs)
-        if len(shape) != 3 or shape[0] != len(self.thresholds):
+        if len(shape) != 3:
             raise ArtifactError(
                 f"{self.method} policy: fitted for {len(self.thresholds)} exits; expected "
                 f"log-probabilities [{len(self.thresholds)}, n_samples, n_classes], got shape "
                 f"{shape}")
+        self.check_exits(shape[0], "the log-probabilities have")
         self.check_classes(shape[2], "the log-probabilities have")
         check_log_probabilities(log_probs)
         return self.exits_from_scores(self.scores(log_probs))
 
     def check_fits(self, n_exits: int, n_classes: int, have: str,
-                   fitted_classes: int | None = None) -> None:
+                   fitted_classes: ClassCount = None) -> None:
         """Outputs of `n_exits` exits and `n_classes` classes are ones this policy was fitted
         for, else a one-line ArtifactError ("maxprob policy: fitted for 3 exits; <have> 4").
         The one check every consumer of a loaded policy (evaluation, runtime, predict) runs."""
+        self.check_exits(n_exits, have)
+        self.check_classes(n_classes, have, fitted_classes)
+
+    def check_exits(self, n_exits: int, have: str) -> None:
+        """`n_exits` exits are what this policy was fitted for, else a one-line ArtifactError
+        ("maxprob policy: fitted for 3 exits; <have> 4")."""
         fitted = len(self.thresholds)
         if n_exits != fitted:
             raise ArtifactError(f"{self.method} policy: fitted for {fitted} exits; {have} "
                                 f"{n_exits}")
-        self.check_classes(n_classes, have, fitted_classes)
 
-    def check_classes(self, n_classes: int, have: str, fitted: int | None = None) -> None:
+    def check_classes(self, n_classes: int, have: str, fitted: ClassCount = None) -> None:
         """Outputs of `n_classes` classes are ones this policy was fitted for, else a one-line
         ArtifactError ("... fitted on 10 classes; <have> 100"). `fitted`: the count where the
-        policy does not record it (known from elsewhere); unknown: anything goes."""
-        fitted = self.n_classes if self.n_classes is not None else fitted
+        policy does not record it (known from elsewhere), or a function giving it, called only
+        then; unknown (None): anything goes."""
+        if self.n_classes is not None:
+            fitted = self.n_classes
+        elif callable(fitted):
+            fitted = fitted()
         if fitted is not None and n_classes != fitted:
             raise ArtifactError(f"{self.method} policy: fitted on exit outputs of "
                                 f"{fitted} classes; {have} {n_classes}")
