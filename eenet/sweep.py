@@ -1,6 +1,7 @@
 """Fit every scheduler at every budget, and evaluate the fitted ones on a split.
 
-This is what the fit_schedulers and evaluate stages run; it is usable without DVC.
+This is what the fit_headline, fit_schedulers (through `eenet.fitting`) and evaluate stages run;
+it is usable without DVC.
 Fitted schedulers live under one folder with an `index.json` manifest:
 `{"budget": <headline spec>, "headline_ms": ..., "sweep_ms": [...], "costs_ms": [...],
 "entries": [{"method", "budget_ms", "dir"}]}`. A folder of sweep fits alone (the pipeline's
