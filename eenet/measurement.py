@@ -22,7 +22,7 @@ import torch
 from eenet.config import COUNT_MAXIMUMS, check_minimums
 from eenet.errors import ArtifactError
 from eenet.outputs import load_exit_outputs, load_latency
-from eenet.sweep import read_index
+from eenet.sweep import headline_entries, read_index
 
 if TYPE_CHECKING:
     from eenet.models.base import MultiExitModel
@@ -100,11 +100,7 @@ def measure_headline(
     planned_costs = np.asarray(latency["cumulative_ms"], dtype=np.float64)
     index = read_index(scheduler_dir)
     headline = float(index["headline_ms"])
-    # the headline policy is fitted at exactly the index's headline budget (as evaluate reads it)
-    entries = [e for e in index["entries"] if float(e["budget_ms"]) == headline]
-    if not entries:
-        raise ArtifactError(f"{scheduler_dir}: no scheduler fitted at the headline budget "
-                            f"{headline:.6g} ms")
+    entries = headline_entries(index, scheduler_dir)
     log_probs = load_exit_outputs(test_npz).log_probs()
     model = load_trained(model_dir)
     if model.n_exits != planned_costs.size:

@@ -198,6 +198,20 @@ def _check_index_fits(folder: Path, index: Mapping[str, Any], test: ExitOutputs,
         )
 
 
+def headline_entries(index: Mapping[str, Any],
+                     scheduler_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    """The entries of `index` (read from `scheduler_dir`) fitted at exactly its `headline_ms`,
+    as evaluate and measure read them: exact, since the index lists the headline among its
+    budgets (two sweep budgets within a rounding of it would otherwise both count). None is
+    a one-line ArtifactError naming the index."""
+    headline = float(index["headline_ms"])
+    entries = [e for e in index["entries"] if float(e["budget_ms"]) == headline]
+    if not entries:
+        raise ArtifactError(f"{Path(scheduler_dir) / INDEX_FILE}: no fitted scheduler at "
+                            f"headline_ms {headline!r}; rerun {FITTING_STAGES}")
+    return entries
+
+
 def evaluate_all(
     test: ExitOutputs,
     costs: np.ndarray,
@@ -213,6 +227,8 @@ def evaluate_all(
     budget sweep table.
     """
     index = read_index(scheduler_dir)
+    headline = float(index["headline_ms"])
+    headline_entries(index, scheduler_dir)  # fails before any evaluation
     folders = [(Path(scheduler_dir), index)]
     if sweep_dir is not None:
         folders.append((Path(sweep_dir), read_index(sweep_dir, headline=False)))
@@ -244,13 +260,8 @@ def evaluate_all(
         result = evaluate_exits(test, oracle_exits(test, costs, budget), costs)
         rows.append(_row(ORACLE, budget, result, rule=ORACLE_RULE))
     sweep = pd.DataFrame(rows)
-    headline = float(index["headline_ms"])
-    # exact: the index lists the headline among its budgets (two sweep budgets within a
-    # rounding of it would otherwise both count as the headline's row)
+    # exact, as in headline_entries (the headline folder's rows come first, so these are its)
     at_headline = sweep[sweep["budget_ms"] == headline]
-    if not (at_headline["method"] != ORACLE).any():
-        raise ArtifactError(f"{Path(scheduler_dir) / INDEX_FILE}: no fitted scheduler at "
-                            f"headline_ms {headline!r}; rerun {FITTING_STAGES}")
     metrics = {
         "budget": index.get("budget"),
         "budget_ms": headline,

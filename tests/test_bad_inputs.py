@@ -53,6 +53,7 @@ HEADLINE_FIT_ARGS = (VAL, LATENCY, SCORING, HEADLINE)
 SCORING_ARGS = (MODEL, LATENCY, SCORING)
 EVAL_ARGS = (TEST, LATENCY, HEADLINE, SCHEDULERS, "reports/metrics.json", "reports/sweep.csv",
              "reports/curves")
+MEASURE_ARGS = (MODEL, "data", HEADLINE, LATENCY, TEST, "reports/latency_real.json")
 ALLOWED_BUDGET = "expected a number of ms/sample > 0 or a percentage 'N%' with 0 <= N <= 100"
 
 
@@ -526,6 +527,11 @@ ARTIFACT_CASES: list[tuple[str, Callable[[Path], None], str, tuple[str, ...], st
      EVAL_ARGS, re.escape(f"{HEADLINE}/index.json: costs_ms must be a list of numbers, got "
                           "'0.1,0.2,0.4'; rerun fit_headline / fit_schedulers (or eenet "
                           "schedule --save)")),
+    # evaluate and measure read the headline's fits alike (eenet.sweep.headline_entries)
+    *[(f"{stage} of an index whose headline has no fit", _edit_index(headline_ms=9.5), stage,
+       args, re.escape(f"{HEADLINE}/index.json: no fitted scheduler at headline_ms 9.5; rerun "
+                       "fit_headline / fit_schedulers"))
+      for stage, args in (("evaluate", EVAL_ARGS), ("measure_latency", MEASURE_ARGS))],
     ("truncated model weights", _truncated_model_weights, "dump_logits",
      (MODEL, "data", "artifacts/logits"),
      re.escape(f"{MODEL}/model.safetensors: not a readable safetensors file (") + r".+\)"),
