@@ -34,12 +34,12 @@ import numpy as np
 import torch
 
 from eenet.batching import to_device
+from eenet.costs import load_latency
 from eenet.data.prepared import PreparedDataset
 from eenet.inference import collect_exit_logits
 from eenet.measurement import robust_ms_per_sample
 from eenet.models.artifact import load_trained
 from eenet.models.base import MultiExitModel
-from eenet.outputs import load_latency
 from eenet.profiling import (
     num_threads,
     prefix_calls,

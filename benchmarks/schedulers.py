@@ -34,8 +34,9 @@ import torch
 from real_outputs import REAL_HELD_OUT, trained_outputs  # beside this script (run as a script)
 from runner_up_outputs import ENTROPY_FAVOURED, split_pair
 
+from eenet.costs import load_costs
 from eenet.evaluation import evaluate_policies
-from eenet.outputs import ExitOutputs, check_compatible, load_costs, load_exit_outputs
+from eenet.outputs import ExitOutputs, check_compatible, load_exit_outputs
 from eenet.schedulers import FittedPolicy, fit_log_probs
 from eenet.schedulers.eenet import paired_z
 from eenet.synthetic import make_costs, make_split_pair

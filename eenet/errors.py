@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 
 class EENetError(Exception):
@@ -50,3 +51,9 @@ def naming(param: str) -> Iterator[None]:
         if message.startswith(f"{param}:"):
             raise
         raise type(exc)(f"{param}: {message}") from None
+
+
+def reject_directory(path: Path, wanted: str) -> None:
+    """A directory where a file is expected is a one-line error saying which file to give."""
+    if path.is_dir():
+        raise ArtifactError(f"{path}: is a directory; give {wanted} file")

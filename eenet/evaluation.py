@@ -8,8 +8,9 @@ from typing import Any
 
 import numpy as np
 
+from eenet.costs import validate_costs
 from eenet.errors import ArtifactError, ConfigError, unknown_name
-from eenet.outputs import ExitOutputs, check_compatible, validate_costs, validate_exit_outputs
+from eenet.outputs import ExitOutputs, check_compatible, validate_exit_outputs
 from eenet.schedulers import available_methods, fit_log_probs
 from eenet.schedulers.base import FittedPolicy, exit_fractions, mean_cost
 from eenet.schedulers.plans import check_budget

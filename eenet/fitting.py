@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from eenet.budget import resolve_budget, resolve_sweep
-from eenet.outputs import check_compatible, load_exit_outputs, load_latency
+from eenet.costs import load_latency
+from eenet.outputs import check_compatible, load_exit_outputs
 from eenet.schedulers.eenet import FIXED_SCORES
 from eenet.scoring_cost import load_scoring, method_extra
 from eenet.sweep import fit_all

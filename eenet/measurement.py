@@ -20,8 +20,9 @@ import numpy as np
 import torch
 
 from eenet.config import COUNT_MAXIMUMS, check_minimums
+from eenet.costs import load_latency
 from eenet.errors import ArtifactError
-from eenet.outputs import load_exit_outputs, load_latency
+from eenet.outputs import load_exit_outputs
 from eenet.sweep import headline_entries, read_index
 
 if TYPE_CHECKING:

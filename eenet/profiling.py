@@ -28,17 +28,17 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from eenet.batching import to_device
 from eenet.config import COUNT_MAXIMUMS, check_minimums
-from eenet.devices import memory_names, num_threads, resolve_device
-from eenet.errors import ArtifactError, ConfigError, EENetError, naming
-from eenet.models.base import MultiExitModel, batch_size_of, check_example_batch
-from eenet.outputs import (
+from eenet.costs import (
     latency_timing_fields,
     load_latency,
-    log_softmax64,
     ms_per_unit,
     read_cost_column,
     validate_costs,
 )
+from eenet.devices import memory_names, num_threads, resolve_device
+from eenet.errors import ArtifactError, ConfigError, EENetError, naming
+from eenet.models.base import MultiExitModel, batch_size_of, check_example_batch
+from eenet.outputs import log_softmax64
 from eenet.schedulers.base import FittedPolicy
 
 

@@ -24,10 +24,10 @@ import numpy as np
 import torch
 
 from eenet.config import COUNT_MAXIMUMS, check_minimums
+from eenet.costs import latency_timing_fields
 from eenet.errors import ArtifactError
 from eenet.jsonio import read_json_object
 from eenet.models.base import MultiExitModel
-from eenet.outputs import latency_timing_fields
 from eenet.schedulers.base import FittedPolicy
 
 REFERENCE = "maxprob"

@@ -20,10 +20,11 @@ import pandas as pd
 
 from eenet.atomic import atomic_directory, atomic_path, write_json
 from eenet.budget import DEFAULT_COST_UNIT, cost_unit_problem
+from eenet.costs import is_real_number
 from eenet.errors import ArtifactError, ConfigError, naming, unknown_name
 from eenet.evaluation import ORACLE, ORACLE_RULE, evaluate_exits, oracle_exits
 from eenet.jsonio import read_json_object
-from eenet.outputs import ExitOutputs, check_compatible, is_real_number
+from eenet.outputs import ExitOutputs, check_compatible
 from eenet.schedulers import available_methods, fit_policy, load_policy
 
 INDEX_FILE = "index.json"

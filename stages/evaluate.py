@@ -9,7 +9,8 @@ HEADLINE_DIR (stage fit_headline) gives metrics.json; both folders give the swee
 import numpy as np
 
 from eenet.cli import stage_cli
-from eenet.outputs import check_compatible, load_exit_outputs, load_latency
+from eenet.costs import load_latency
+from eenet.outputs import check_compatible, load_exit_outputs
 from eenet.sweep import evaluate_all, write_reports
 
 

@@ -6,8 +6,8 @@ Usage: python stages/profile_latency.py MODEL_DIR OUT_JSON   (reads params.yaml:
 import sys
 
 from eenet.cli import stage_cli
+from eenet.costs import save_latency
 from eenet.models.artifact import load_trained
-from eenet.outputs import save_latency
 from eenet.params import group, read_params
 from eenet.profiling import load_latency_table, profile_model, unwatched_table_note
 

@@ -7,9 +7,9 @@ batch size and threads are the latency profile's; for an imported table, this ho
 
 from eenet.atomic import write_json
 from eenet.cli import stage_cli
+from eenet.costs import load_latency
 from eenet.errors import ArtifactError
 from eenet.models.artifact import load_trained
-from eenet.outputs import load_latency
 from eenet.params import group, read_params
 from eenet.scoring_cost import (
     ARCHITECTURE,

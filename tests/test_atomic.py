@@ -18,10 +18,11 @@ import torch
 
 from eenet import atomic
 from eenet.checkpoint import save_checkpoint
+from eenet.costs import save_latency
 from eenet.errors import ArtifactError
 from eenet.models import build_model
 from eenet.models.artifact import save_trained
-from eenet.outputs import ExitOutputs, save_exit_outputs, save_latency
+from eenet.outputs import ExitOutputs, save_exit_outputs
 from tests.robust_helpers import ROOT, assert_terminated
 
 # call name -> index of the argument that is the destination (None: the object it is called on)

@@ -27,11 +27,12 @@ from safetensors.numpy import load_file, save_file
 
 from eenet.atomic import write_json
 from eenet.cli import RESUMES_NOTE, STOPPED_NOTE, Terminated
+from eenet.costs import save_latency
 from eenet.data import prepare_dataset
 from eenet.errors import ArtifactError
 from eenet.models import build_model
 from eenet.models.artifact import save_trained
-from eenet.outputs import ExitOutputs, load_exit_outputs, save_exit_outputs, save_latency
+from eenet.outputs import ExitOutputs, load_exit_outputs, save_exit_outputs
 from eenet.scoring_cost import profile_scoring
 from eenet.sweep import fit_all
 from eenet.synthetic import make_split_pair

@@ -11,8 +11,9 @@ import pytest
 
 from eenet.atomic import write_json
 from eenet.budget import resolve_budget, resolve_sweep
+from eenet.costs import save_latency
 from eenet.errors import ConfigError
-from eenet.outputs import save_exit_outputs, save_latency
+from eenet.outputs import save_exit_outputs
 from eenet.sweep import evaluate_all
 from eenet.synthetic import make_split_pair
 from tests.robust_helpers import ROOT, tiny_params, write_params

@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from eenet.costs import load_costs, validate_costs
 from eenet.errors import ArtifactError, ConfigError
-from eenet.outputs import load_costs, save_exit_outputs, validate_costs
+from eenet.outputs import save_exit_outputs
 from eenet.synthetic import make_split_pair
 
 COLUMN = "expected one cumulative ms value per line"

@@ -541,7 +541,8 @@ def _measure_workspace(workspace, policy_dir, tmp_path, monkeypatch) -> None:
     """The measure stage's inputs besides the model and data in `tmp_path` (the current
     folder): a maxprob scheduler at the headline budget, its costs and test logits, and
     params.yaml measuring 20 samples in batches of 8."""
-    from eenet.outputs import save_exit_outputs, save_latency
+    from eenet.costs import save_latency
+    from eenet.outputs import save_exit_outputs
 
     schedulers = tmp_path / "schedulers"
     shutil.copytree(policy_dir, schedulers / "maxprob")
@@ -824,9 +825,10 @@ def test_measuring_a_policy_of_another_model_names_both_folders(workspace, twelv
     """measure_real_latency and measure_headline said 'policy 'maxprob' has 2 thresholds but
     the model has 3 exits' (or '... the model's exits give 10', after the stem and first
     segment had run), naming neither the policy's folder nor the model's."""
+    from eenet.costs import save_latency
     from eenet.errors import ArtifactError
     from eenet.measurement import measure_headline
-    from eenet.outputs import save_exit_outputs, save_latency
+    from eenet.outputs import save_exit_outputs
     from eenet.runtime import measure_real_latency
 
     model = workspace["root"] / "model"

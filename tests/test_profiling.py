@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from eenet.costs import save_latency, validate_costs
 from eenet.devices import available_cpus, resolve_device
 from eenet.errors import ArtifactError, ConfigError
-from eenet.outputs import save_latency, validate_costs
 from eenet.profiling import (
     load_latency_table,
     prefix_calls,

@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from eenet.costs import save_latency
 from eenet.errors import ArtifactError
-from eenet.outputs import save_exit_outputs, save_latency
+from eenet.outputs import save_exit_outputs
 from eenet.synthetic import make_split_pair
 
 

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
+from eenet.costs import save_latency
 from eenet.errors import ArtifactError, ConfigError
 from eenet.evaluation import evaluate_policies
 from eenet.models import build_model
 from eenet.models.artifact import save_trained
-from eenet.outputs import save_latency
 from eenet.schedulers import fit_policy, load_policy
 from eenet.schedulers.eenet import check_weights, untrained_policy
 from eenet.scoring_cost import (

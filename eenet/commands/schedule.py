@@ -25,9 +25,10 @@ from eenet.budget import (
     resolve_sweep,
 )
 from eenet.config import check_schedulers, check_seed
+from eenet.costs import load_costs
 from eenet.errors import ArtifactError, ConfigError, naming, unknown_name
 from eenet.evaluation import ORACLE, check_split_pair, evaluate_sweep, fit_sweep
-from eenet.outputs import load_costs, load_exit_outputs
+from eenet.outputs import load_exit_outputs
 from eenet.schedulers import available_methods
 from eenet.schedulers.base import POLICY_FILE, FittedPolicy
 from eenet.schedulers.plans import no_early_exit_note

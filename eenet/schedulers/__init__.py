@@ -21,8 +21,9 @@ from typing import Any
 import numpy as np
 
 from eenet.config import check_seed
+from eenet.costs import validate_costs
 from eenet.errors import ArtifactError, unknown_name
-from eenet.outputs import ExitOutputs, check_compatible, validate_costs, validate_exit_outputs
+from eenet.outputs import ExitOutputs, check_compatible, validate_exit_outputs
 from eenet.schedulers.base import FittedPolicy, read_policy_metadata, resolve_settings
 from eenet.schedulers.plans import check_budget
 

@@ -1,0 +1,243 @@
+"""The per-exit costs contract: cumulative ms (or another unit) of reaching each exit.
+
+Costs (`latency.json`): `cumulative_ms`, one per exit, strictly increasing, plus measurement
+metadata. Costs can also be read from a one-column CSV (the authors' `seconds.csv`: UTF-8, one
+number per line, an optional header on the first line; an existing file without a .json/.csv
+suffix is read as one) or given as a comma-separated list.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import numbers
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eenet.atomic import write_json
+from eenet.budget import DEFAULT_COST_UNIT
+from eenet.config import THREADS_MAX, check_integer
+from eenet.errors import ArtifactError, ConfigError, naming, reject_directory
+from eenet.jsonio import read_json_object
+
+SECONDS_UNITS = {"s", "sec", "secs", "second", "seconds"}  # CSV cost headers meaning seconds
+MS_UNITS = {"ms", "msec", "millisecond", "milliseconds"}
+
+
+def _show(value: Any) -> str:
+    """A value as its JSON text where it has one (null, true, "1"), else its repr; at most 60
+    characters."""
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def is_real_number(value: Any) -> bool:
+    """An int or float (Python or numpy); bools are not numbers here."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def _check_cost_entries(costs: Any, source: str) -> None:
+    """Every entry of a list of costs is a number; anything else is a one-line error."""
+    if isinstance(costs, (list, tuple)):
+        for index, entry in enumerate(costs):
+            if not is_real_number(entry):
+                raise ArtifactError(
+                    f"{source}: cumulative costs must be numbers (ms per exit), "
+                    f"got {_show(entry)} at index {index}"
+                )
+    elif np.asarray(costs).dtype.kind not in "iuf":
+        raise ArtifactError(
+            f"{source}: cumulative costs must be a list of numbers (ms per exit), "
+            f"got {_show(costs)}"
+        )
+
+
+def validate_costs(costs: Any, source: str = "costs") -> np.ndarray:
+    """Return costs as float64 [n_exits]; they must be finite, positive, strictly increasing."""
+    _check_cost_entries(costs, source)
+    arr = np.asarray(costs, dtype=np.float64)
+    if arr.ndim == 1 and arr.size == 0:
+        raise ArtifactError(f"{source}: no cumulative costs given; expected one number per exit")
+    if arr.ndim != 1:
+        raise ArtifactError(
+            f"{source}: cumulative costs must be a flat list of numbers, got shape {arr.shape}"
+        )
+    if not np.isfinite(arr).all() or (arr <= 0).any():
+        raise ArtifactError(
+            f"{source}: cumulative costs must be finite and > 0, got {arr.tolist()}"
+        )
+    if (np.diff(arr) <= 0).any():
+        raise ArtifactError(
+            f"{source}: cumulative costs must be strictly increasing, got {arr.tolist()}"
+        )
+    return arr
+
+
+def latency_timing_fields(table: dict[str, Any], source: str, fix: str) -> dict[str, int]:
+    """A latency table's `batch_size` and `threads` (null or absent, as in an imported CSV: 1).
+    A value that is no integer in range (batch size >= 1, threads from 1 to THREADS_MAX) is a
+    one-line ArtifactError naming `source` and the field, ending with `fix`."""
+    values = {}
+    for key, high in (("batch_size", None), ("threads", THREADS_MAX)):
+        value = table.get(key)
+        try:
+            check_integer(key, value, 1, high, nullable=True)
+        except ConfigError as exc:
+            raise ArtifactError(f"{source}: {exc}; {fix}") from None
+        values[key] = 1 if value is None else value
+    return values
+
+
+def save_latency(path: str | os.PathLike, table: dict[str, Any]) -> Path:
+    """Validate `table['cumulative_ms']` and atomically write the latency JSON."""
+    validate_costs(table.get("cumulative_ms"), str(path))
+    return write_json(path, table)
+
+
+def load_latency(path: str | os.PathLike) -> dict[str, Any]:
+    """Load a latency JSON (the costs contract), validating `cumulative_ms`."""
+    reject_directory(Path(path), "a latency .json")
+    table = read_json_object(path, "latency table", required=("cumulative_ms",))
+    table["cumulative_ms"] = validate_costs(table["cumulative_ms"], str(path)).tolist()
+    return table
+
+
+def _read_text(path: Path) -> str:
+    """A costs file's text (a UTF-8 byte-order mark dropped); other encodings or binary data
+    are a one-line error."""
+    not_text = f"{path}: not a UTF-8 text file; expected a one-column CSV of cumulative ms"
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise ArtifactError(not_text) from None
+    except OSError as exc:
+        raise ArtifactError(f"{path}: costs file not readable ({exc.strerror})") from None
+    if "\0" in text:  # UTF-16 without a byte-order mark decodes, with NULs
+        raise ArtifactError(not_text)
+    return text
+
+
+def _too_many_fields(path: Path, line_no: int, cells: list[str]) -> ArtifactError:
+    """Error for a CSV row with more than one value, hinting at a decimal comma."""
+    shown = ",".join(cells)
+    hint = ""
+    if len(cells) == 2 and re.fullmatch(r"[+-]?\d+", cells[0]) and re.fullmatch(r"\d+", cells[1]):
+        hint = f" (decimal comma? write {cells[0]}.{cells[1]})"
+    return ArtifactError(
+        f"{path}: line {line_no}: {shown!r} has {len(cells)} fields{hint}; "
+        "expected one cumulative ms value per line"
+    )
+
+
+def read_cost_column(path: Path) -> tuple[list[float], str | None]:
+    """Values of a one-column CSV (one number per non-blank line) and its header, lower-cased,
+    if the first non-blank line is one (e.g. a unit: 'ms', 's'); None otherwise."""
+    values: list[float] = []
+    header: str | None = None
+    reader = csv.reader(io.StringIO(_read_text(path), newline=""))
+    first = True
+    for row in reader:
+        cells = [c.strip() for c in row if c.strip()]
+        if not cells:
+            continue
+        if len(cells) > 1:
+            raise _too_many_fields(path, reader.line_num, cells)
+        try:
+            values.append(float(cells[0]))
+        except ValueError:
+            if not first:  # a header is only allowed on the first non-blank line
+                raise ArtifactError(
+                    f"{path}: line {reader.line_num}: not a number: {cells[0]!r}"
+                ) from None
+            if _several_numbers(cells[0]):  # '1;2;3': not a header
+                raise ArtifactError(
+                    f"{path}: line {reader.line_num}: {cells[0]!r} holds several numbers; "
+                    "expected one cumulative cost per line (a one-column CSV)"
+                ) from None
+            header = cells[0].lower()
+        first = False
+    return values, header
+
+
+def _several_numbers(cell: str) -> bool:
+    """Whether `cell` is numbers joined by semicolons, tabs or spaces ('1;2;3')."""
+    parts = [p for p in re.split(r"[;\t ]+", cell) if p]
+    if len(parts) < 2:
+        return False
+    try:
+        [float(p) for p in parts]
+    except ValueError:
+        return False
+    return True
+
+
+def ms_per_unit(unit: str | None) -> float | None:
+    """Milliseconds in one `unit` of a costs column (its header, any case): 1000 for seconds,
+    1 for ms or no unit; None for a unit neither names."""
+    if unit is None or unit.lower() in MS_UNITS:
+        return 1.0
+    return 1000.0 if unit.lower() in SECONDS_UNITS else None
+
+
+def csv_costs(path: Path, unit: str = DEFAULT_COST_UNIT) -> list[float]:
+    """A one-column CSV's costs in `unit`: its values, converted where its header names a time
+    unit (seconds or ms) and `unit` is one too (any other header is a column name: the values
+    are in `unit` as they are). A time header with a `unit` that is no time (MFLOPs) is a
+    one-line ConfigError."""
+    values, header = read_cost_column(path)
+    header_ms = ms_per_unit(header) if header is not None else None
+    if header_ms is None:
+        return values
+    unit_ms = ms_per_unit(unit)
+    if unit_ms is None:
+        raise ConfigError(f"{path}: its header says the costs are in {header!r}, a time, but "
+                          f"the cost unit is {unit!r}; give the unit as ms or s, or drop the "
+                          "header")
+    return [v * header_ms / unit_ms for v in values]
+
+
+def _parse_comma_list(text: str) -> list[float] | None:
+    """Values of "1.0,2.0,3.5"; None when `text` is not such a list (an empty item included)."""
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        return None
+
+
+def load_costs(
+    spec: str | os.PathLike, name: str | None = None, unit: str = DEFAULT_COST_UNIT
+) -> np.ndarray:
+    """Cumulative per-exit costs in `unit` (ms by default) from a latency JSON (ms), a
+    one-column CSV (any other existing file is read as one; a header naming seconds or ms is
+    converted to `unit`), or "1.0,2.0,3.5"; `name` (e.g. a CLI flag) prefixes every error."""
+    if name is None:
+        return _load_costs(str(spec), "costs", unit)
+    with naming(name):
+        return _load_costs(str(spec), name, unit)
+
+
+def _load_costs(text: str, label: str, unit: str = DEFAULT_COST_UNIT) -> np.ndarray:
+    """`load_costs` of `text` in `unit`; errors not about a file name `label`."""
+    path = Path(text)
+    if path.suffix.lower() == ".json":
+        return np.asarray(load_latency(path)["cumulative_ms"], dtype=np.float64)
+    if path.suffix.lower() not in {".csv", ".txt"}:
+        values = _parse_comma_list(text) if text.replace(",", "").strip() else []
+        if values is not None:
+            return validate_costs(values, label)
+        if not (path.is_file() or path.is_dir()):
+            empty = " (it has an empty item)" if "" in map(str.strip, text.split(",")) else ""
+            raise ConfigError(f"{label}: {text!r} is neither a .json/.csv file nor a comma list "
+                              f"of ms values{empty}")
+    reject_directory(path, "a .json latency table or a one-column .csv")
+    if not path.is_file():
+        raise ArtifactError(f"{path}: costs file not found")
+    return validate_costs(csv_costs(path, unit), str(path))
