@@ -16,7 +16,7 @@ DEFAULTS: dict[str, Any] = {}
 
 @dataclass
 class MaxProbPolicy(HeuristicPolicy):
-    """s_k = log max_c p_k(c) (monotone in docs/method.md's max p; no ties at 1.0)."""
+    """s_k = log max_c p_k(c) (monotone in docs/method.md's max p; far fewer ties than max p)."""
 
     def exit_score(self, log_probs: np.ndarray) -> np.ndarray:
         return max_log_prob(log_probs)

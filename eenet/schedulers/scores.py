@@ -2,8 +2,9 @@
 
 For ranking, monotone transforms of docs/method.md's scores are used where they avoid ties:
 log max_c p instead of max_c p (max p rounds to exactly 1.0 for confident samples, its log
-keeps them apart), and -H(p)/log C instead of 1 - H(p)/log C (same order, no cancellation
-against 1 for confident samples).
+keeps them apart until one logit leads all others by ~33 or more: log max p is then within a
+few 1e-16 of 0, and such samples tie, split by the tie shares), and -H(p)/log C instead of
+1 - H(p)/log C (same order, no cancellation against 1 for confident samples).
 """
 
 from __future__ import annotations
