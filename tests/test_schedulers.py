@@ -311,6 +311,46 @@ def test_eenet_members_trained_at_once_give_the_same_policy(pair, costs, monkeyp
         np.testing.assert_array_equal(value, together.weights[key], err_msg=key)
 
 
+def test_lookahead_heads_trained_together_equal_each_trained_alone():
+    """The lookahead heads train in one loop (one backward, one fused AdamW step per step):
+    bit for bit the states of training each head on its own, also when they early-stop at
+    different steps (a head on noise stops first; its best state stays, the others go on)."""
+    import torch
+
+    import eenet.schedulers.eenet.training as training
+
+    rng = np.random.default_rng(0)
+    inputs = [torch.from_numpy(rng.standard_normal((400, d)).astype(np.float32))
+              for d in (6, 7, 8)]
+    targets = [(inputs[0][:, :3] > 0).float(),  # learnable: trains long
+               torch.from_numpy(rng.integers(0, 2, (400, 2)).astype(np.float32)),  # noise
+               (inputs[2][:, :1] + inputs[2][:, 1:2] > 0).float()]
+    fit_idx, hold_idx = np.arange(300), np.arange(300, 400)
+    settings = {"hidden": 8, "lr": 0.05, "weight_decay": 0.01, "max_epochs": 300,
+                "period": 5, "patience": 2}
+    held_out_checks: list[int] = []  # one head id per held-out evaluation
+    outputs = training.MLP.outputs
+
+    def counted(head: training.MLP, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[0] == len(hold_idx):
+            held_out_checks.append(id(head))
+        return outputs(head, x)
+
+    gen = torch.Generator().manual_seed(7)
+    alone = [training._fit_heads([x], [y], fit_idx, hold_idx, gen, settings)[0]
+             for x, y in zip(inputs, targets, strict=True)]
+    torch_gen = torch.Generator().manual_seed(7)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(training.MLP, "outputs", counted)
+        together = training._fit_heads(inputs, targets, fit_idx, hold_idx, torch_gen, settings)
+    phases = [held_out_checks.count(i) for i in dict.fromkeys(held_out_checks)]
+    assert len(phases) == 3 and len(set(phases)) == 3, phases  # the heads stopped apart
+    for head_alone, head_together in zip(alone, together, strict=True):
+        assert head_alone.keys() == head_together.keys()
+        for key, value in head_alone.items():
+            np.testing.assert_array_equal(value, head_together[key], err_msg=key)
+
+
 def test_eenet_fit_clock_starts_after_torch_loads_its_optimizer_machinery():
     """A process's first torch optimizer loads torch._dynamo (seconds): a fresh process's
     first EENet fit must have it loaded before its `fit_seconds` clock starts, so the figure

@@ -199,44 +199,55 @@ def _train_lookahead(
     AdamW, early-stopped on the member's held-out fold like g. Weights f{k}.*."""
     n_exits = correct_np.shape[0]
     a = member_probabilities(state, feats)[1][:, 0, :]  # [N, K], this member's a_k
-    gen = torch.Generator().manual_seed(seed)
-    out: dict[str, np.ndarray] = {}
-    for k in range(n_exits - 1):
-        x = torch.from_numpy(np.concatenate([feats[k], a[:, :k]], 1).astype(np.float32))
-        y = torch.from_numpy(correct_np[k:].T.astype(np.float32))
-        best_state = _fit_head(x, y, fit_idx, hold_idx, gen, s)
-        out.update({f"f{k}.{key}": value for key, value in best_state.items()})
-    return out
+    inputs = [torch.from_numpy(np.concatenate([feats[k], a[:, :k]], 1).astype(np.float32))
+              for k in range(n_exits - 1)]
+    targets = [torch.from_numpy(correct_np[k:].T.astype(np.float32)) for k in range(n_exits - 1)]
+    best = _fit_heads(inputs, targets, fit_idx, hold_idx, torch.Generator().manual_seed(seed), s)
+    return {f"f{k}.{key}": value for k, head in enumerate(best) for key, value in head.items()}
 
 
-def _fit_head(
-    x: torch.Tensor,
-    y: torch.Tensor,
+def _fit_heads(
+    inputs: list[torch.Tensor],
+    targets: list[torch.Tensor],
     fit_idx: np.ndarray,
     hold_idx: np.ndarray,
     gen: torch.Generator,
     s: Mapping[str, Any],
-) -> dict[str, np.ndarray]:
-    """One multi-output head x -> logits of the targets y: plain BCE on `fit_idx`, full-batch
-    AdamW, early-stopped on `hold_idx`; its best state."""
-    head = MLP(x.shape[1], int(s["hidden"]), gen, outputs=y.shape[1])
-    opt = adamw(list(head.params.values()), s)
+) -> list[dict[str, np.ndarray]]:
+    """Multi-output heads, one per (x, y) pair, x -> logits of the targets y: plain BCE on
+    `fit_idx`, full-batch AdamW, each early-stopped on `hold_idx` as `_early_stopped` would
+    alone; their best states. They train together, as if apart: one backward of the summed
+    losses and one fused AdamW step per step, over the heads still training (each parameter
+    gets its own head's gradient, and AdamW's update is elementwise), so the states are
+    those of training each head on its own, bit for bit, with a third of the calls."""
+    heads = [MLP(x.shape[1], int(s["hidden"]), gen, outputs=y.shape[1])
+             for x, y in zip(inputs, targets, strict=True)]
+    opt = adamw([t for head in heads for t in head.params.values()], s)
     bce = torch.nn.functional.binary_cross_entropy_with_logits
-    x_fit, y_fit, x_hold, y_hold = x[fit_idx], y[fit_idx], x[hold_idx], y[hold_idx]
+    fit = [(x[fit_idx], y[fit_idx]) for x, y in zip(inputs, targets, strict=True)]
+    hold = [(x[hold_idx], y[hold_idx]) for x, y in zip(inputs, targets, strict=True)]
     period = max(1, int(s["period"]))
+    best_loss, best = [math.inf] * len(heads), [head.state() for head in heads]
+    stale, step = [0] * len(heads), 0
 
-    def phase() -> int:
+    def training() -> list[int]:
+        return [i for i in range(len(heads))
+                if step < int(s["max_epochs"]) and stale[i] < int(s["patience"])]
+
+    while live := training():
         for _ in range(period):
-            opt.zero_grad(set_to_none=True)
-            bce(head.outputs(x_fit), y_fit).backward()
+            opt.zero_grad(set_to_none=True)  # a stopped head keeps no gradient: not stepped
+            sum(bce(heads[i].outputs(fit[i][0]), fit[i][1]) for i in live).backward()
             opt.step()
-        return period
-
-    def hold_loss() -> float:
+        step += period
         with torch.no_grad():
-            return float(bce(head.outputs(x_hold), y_hold))
-
-    return _early_stopped(phase, hold_loss, head.state, s)
+            for i in live:
+                loss = float(bce(heads[i].outputs(hold[i][0]), hold[i][1]))
+                if loss < best_loss[i] - 1e-6:
+                    best_loss[i], best[i], stale[i] = loss, heads[i].state(), 0
+                else:
+                    stale[i] += 1
+    return best
 
 
 def train_members(
