@@ -219,7 +219,8 @@ def _fit_heads(
     alone; their best states. They train together, as if apart: one backward of the summed
     losses and one fused AdamW step per step, over the heads still training (each parameter
     gets its own head's gradient, and AdamW's update is elementwise), so the states are
-    those of training each head on its own, bit for bit, with a third of the calls."""
+    those of training each head on its own, bit for bit, with one backward and one optimizer
+    step per step instead of one per head."""
     heads = [MLP(x.shape[1], int(s["hidden"]), gen, outputs=y.shape[1])
              for x, y in zip(inputs, targets, strict=True)]
     opt = adamw([t for head in heads for t in head.params.values()], s)
