@@ -166,6 +166,26 @@ def _train_once(
     return _early_stopped(phases, hold_loss, nets.state, s)
 
 
+class _BestState:
+    """Early stopping's record for one network: its best held-out loss and state (a copy),
+    and the phases since that loss last improved (by more than 1e-6)."""
+
+    def __init__(self, state: Callable[[], dict[str, np.ndarray]], patience: int) -> None:
+        self.state, self.patience = state, patience
+        self.loss, self.best, self.stale = math.inf, state(), 0
+
+    def improving(self) -> bool:
+        """Fewer than `patience` phases without an improvement."""
+        return self.stale < self.patience
+
+    def record(self, loss: float) -> None:
+        """A phase's held-out loss: keep the state if it improved."""
+        if loss < self.loss - 1e-6:
+            self.loss, self.best, self.stale = loss, self.state(), 0
+        else:
+            self.stale += 1
+
+
 def _early_stopped(
     phases: Callable[[], int],
     hold_loss: Callable[[], float],
@@ -174,15 +194,11 @@ def _early_stopped(
 ) -> dict[str, np.ndarray]:
     """Run training `phases` (each returns the steps it took) until `max_epochs` steps or
     `patience` phases without a held-out loss improvement; the best `state` (a copy)."""
-    best_loss, best_state, stale, step = math.inf, state(), 0, 0
-    while step < int(s["max_epochs"]) and stale < int(s["patience"]):
+    record, step = _BestState(state, int(s["patience"])), 0
+    while step < int(s["max_epochs"]) and record.improving():
         step += phases()
-        loss = hold_loss()
-        if loss < best_loss - 1e-6:
-            best_loss, best_state, stale = loss, state(), 0
-        else:
-            stale += 1
-    return best_state
+        record.record(hold_loss())
+    return record.best
 
 
 def _train_lookahead(
@@ -215,12 +231,12 @@ def _fit_heads(
     s: Mapping[str, Any],
 ) -> list[dict[str, np.ndarray]]:
     """Multi-output heads, one per (x, y) pair, x -> logits of the targets y: plain BCE on
-    `fit_idx`, full-batch AdamW, each early-stopped on `hold_idx` as `_early_stopped` would
-    alone; their best states. They train together, as if apart: one backward of the summed
-    losses and one fused AdamW step per step, over the heads still training (each parameter
-    gets its own head's gradient, and AdamW's update is elementwise), so the states are
-    those of training each head on its own, bit for bit, with one backward and one optimizer
-    step per step instead of one per head."""
+    `fit_idx`, full-batch AdamW, each early-stopped on `hold_idx` by its own `_BestState` as
+    `_early_stopped` would alone; their best states. They train together, as if apart: one
+    backward of the summed losses and one fused AdamW step per step, over the heads still
+    training (each parameter gets its own head's gradient, and AdamW's update is
+    elementwise), so the states are those of training each head on its own, bit for bit,
+    with one backward and one optimizer step per step instead of one per head."""
     heads = [MLP(x.shape[1], int(s["hidden"]), gen, outputs=y.shape[1])
              for x, y in zip(inputs, targets, strict=True)]
     opt = adamw([t for head in heads for t in head.params.values()], s)
@@ -228,12 +244,11 @@ def _fit_heads(
     fit = [(x[fit_idx], y[fit_idx]) for x, y in zip(inputs, targets, strict=True)]
     hold = [(x[hold_idx], y[hold_idx]) for x, y in zip(inputs, targets, strict=True)]
     period = max(1, int(s["period"]))
-    best_loss, best = [math.inf] * len(heads), [head.state() for head in heads]
-    stale, step = [0] * len(heads), 0
+    records, step = [_BestState(head.state, int(s["patience"])) for head in heads], 0
 
     def training() -> list[int]:
-        return [i for i in range(len(heads))
-                if step < int(s["max_epochs"]) and stale[i] < int(s["patience"])]
+        return [i for i, record in enumerate(records)
+                if step < int(s["max_epochs"]) and record.improving()]
 
     while live := training():
         for _ in range(period):
@@ -243,12 +258,8 @@ def _fit_heads(
         step += period
         with torch.no_grad():
             for i in live:
-                loss = float(bce(heads[i].outputs(hold[i][0]), hold[i][1]))
-                if loss < best_loss[i] - 1e-6:
-                    best_loss[i], best[i], stale[i] = loss, heads[i].state(), 0
-                else:
-                    stale[i] += 1
-    return best
+                records[i].record(float(bce(heads[i].outputs(hold[i][0]), hold[i][1])))
+    return [record.best for record in records]
 
 
 def train_members(
