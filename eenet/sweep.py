@@ -218,6 +218,7 @@ def evaluate_all(
     costs: np.ndarray,
     scheduler_dir: str | os.PathLike,
     sweep_dir: str | os.PathLike | None = None,
+    source: str = "test outputs vs latency",
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Evaluate every fitted scheduler (and the oracle) on `test`.
 
@@ -225,15 +226,16 @@ def evaluate_all(
     schedule --save` writes them); `sweep_dir`, when given, a folder of sweep fits alone (the
     pipeline's fit_schedulers). A method fitted at the same budget in both counts once, from
     `scheduler_dir`. Returns the headline metrics (at the headline budget) and the method x
-    budget sweep table.
+    budget sweep table. `source` names test and costs in the error when their exit counts
+    differ (checked first).
     """
+    check_compatible(test, costs, source)
     index = read_index(scheduler_dir)
     headline = float(index["headline_ms"])
     headline_entries(index, scheduler_dir)  # fails before any evaluation
     folders = [(Path(scheduler_dir), index)]
     if sweep_dir is not None:
         folders.append((Path(sweep_dir), read_index(sweep_dir, headline=False)))
-    check_compatible(test, costs, "test outputs vs latency")
     for folder, folder_index in folders:
         _check_index_fits(folder, folder_index, test, costs)
     log_probs = test.log_probs()

@@ -10,7 +10,7 @@ import numpy as np
 
 from eenet.cli import stage_cli
 from eenet.costs import load_latency
-from eenet.outputs import check_compatible, load_exit_outputs
+from eenet.outputs import load_exit_outputs
 from eenet.sweep import evaluate_all, write_reports
 
 
@@ -18,8 +18,8 @@ def main(test_npz: str, latency_json: str, headline_dir: str, sweep_dir: str,
          metrics_json: str, sweep_csv: str, curves_dir: str) -> None:
     costs = np.asarray(load_latency(latency_json)["cumulative_ms"])
     test = load_exit_outputs(test_npz)
-    check_compatible(test, costs, f"{test_npz} vs {latency_json}")
-    metrics, sweep = evaluate_all(test, costs, headline_dir, sweep_dir)
+    metrics, sweep = evaluate_all(test, costs, headline_dir, sweep_dir,
+                                  source=f"{test_npz} vs {latency_json}")
     write_reports(metrics, sweep, metrics_json, sweep_csv, curves_dir)
     for method, values in metrics["methods"].items():
         print(f"{method:>9}: {values['test_accuracy']:6.2f}% at {values['test_cost_ms']:.4g} ms "

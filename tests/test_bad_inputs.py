@@ -488,6 +488,8 @@ def _budget_below_first_exit(ws: Path) -> None:
 ARTIFACT_CASES: list[tuple[str, Callable[[Path], None], str, tuple[str, ...], str]] = [
     ("val has 3 exits, latency 4", _three_exits_latency_four, "fit_schedulers", FIT_ARGS,
      re.escape(f"{VAL} vs {LATENCY}: exit outputs have 3 exits but costs list 4")),
+    ("test has 3 exits, latency 4", _three_exits_latency_four, "evaluate", EVAL_ARGS,
+     re.escape(f"{TEST} vs {LATENCY}: exit outputs have 3 exits but costs list 4")),
     ("non-increasing costs", _non_increasing_costs, "fit_schedulers", FIT_ARGS,
      re.escape(f"{LATENCY}: cumulative costs must be strictly increasing, got [1.0, 3.0, 2.0]")),
     ("NaN logits", _nan_logits, "fit_schedulers", FIT_ARGS,
