@@ -243,14 +243,9 @@ def _fit_heads(
     bce = torch.nn.functional.binary_cross_entropy_with_logits
     fit = [(x[fit_idx], y[fit_idx]) for x, y in zip(inputs, targets, strict=True)]
     hold = [(x[hold_idx], y[hold_idx]) for x, y in zip(inputs, targets, strict=True)]
-    period = max(1, int(s["period"]))
+    period, max_steps = max(1, int(s["period"])), int(s["max_epochs"])
     records, step = [_BestState(head.state, int(s["patience"])) for head in heads], 0
-
-    def training() -> list[int]:
-        return [i for i, record in enumerate(records)
-                if step < int(s["max_epochs"]) and record.improving()]
-
-    while live := training():
+    while step < max_steps and (live := [i for i, r in enumerate(records) if r.improving()]):
         for _ in range(period):
             opt.zero_grad(set_to_none=True)  # a stopped head keeps no gradient: not stepped
             sum(bce(heads[i].outputs(fit[i][0]), fit[i][1]) for i in live).backward()
