@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -200,10 +201,11 @@ def load_scoring(path: str | os.PathLike, n_exits: int | None = None) -> dict[st
         raise ArtifactError(f"{path}: extra_ms must map method names to lists of numbers")
     for name, values in extra.items():
         if not isinstance(values, list) or not all(
-            isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v)
+            isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v) and v >= 0
             for v in values
-        ):
-            raise ArtifactError(f"{path}: extra_ms.{name} must be a list of finite numbers")
+        ) or any(later < earlier for earlier, later in pairwise(values)):
+            raise ArtifactError(f"{path}: extra_ms.{name} must be a list of finite numbers >= 0 "
+                                f"that do not decrease along the exits; rerun profile_scoring")
         if n_exits is not None and len(values) != n_exits:
             raise ArtifactError(f"{path}: {len(values)} exits, the latency table has "
                                 f"{n_exits}; rerun profile_scoring")

@@ -373,8 +373,8 @@ def test_a_budget_below_the_charged_first_exit_is_noted_as_such(files):
     to exit 0, over the budget: the note says so, not that 1,000 validation samples were too
     few (what it said before)."""
     proc = _run_on(files, "--costs", "1,2,3", "--method", "eenet,maxprob", "--budgets", "1.2,2",
-                   "--set", "eenet.scorer_extra_ms=[0.5, 0, 0]", "--set",
-                   "eenet.fixed_extra_ms={maxprob: [0.5, 0, 0]}", "--set",
+                   "--set", "eenet.scorer_extra_ms=[0.5, 0.5, 0.5]", "--set",
+                   "eenet.fixed_extra_ms={maxprob: [0.5, 0.5, 0.5]}", "--set",
                    "eenet.score_candidates=[maxprob]", "--set", "eenet.max_epochs=10", "--json")
     assert proc.returncode == 0, proc.stderr
     eenet = {r["budget"]: r for r in json.loads(proc.stdout) if r["method"] == "eenet"}

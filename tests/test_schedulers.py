@@ -250,14 +250,18 @@ def test_tie_shares_are_saved_checked_and_reloaded(tmp_path, pair, costs):
         load_policy(tmp_path)
 
 
-def test_planned_costs_of_another_exit_count_are_rejected_on_load(tmp_path, pair, costs):
-    """policy.json's planned_costs_ms must give one cost per exit (or none): two for three
-    exits loaded silently and made `eenet predict` fail with an IndexError after inference."""
+@pytest.mark.parametrize("planned", [[1.0, 2.0], [1.0, 0.0, 3.0], [1.0, 2.0, "NaN"],
+                                     [1.0, 3.5, 3.0]])
+def test_bad_planned_costs_are_rejected_on_load(tmp_path, pair, costs, planned):
+    """policy.json's planned_costs_ms must give one finite, increasing cost > 0 per exit (or
+    none): two for three exits loaded silently and made `eenet predict` fail with an
+    IndexError after inference; a zero or NaN cost would count in every evaluation."""
     fit_policy("maxprob", pair[0], costs, 2.0).save(tmp_path)
     meta = json.loads((tmp_path / "policy.json").read_text())
-    (tmp_path / "policy.json").write_text(json.dumps({**meta, "planned_costs_ms": [1.0, 2.0]}))
-    with pytest.raises(ArtifactError, match=r"planned_costs_ms needs one cost per exit \(3\) "
-                       r"or none, got \[1.0, 2.0\]"):
+    (tmp_path / "policy.json").write_text(json.dumps({**meta, "planned_costs_ms": planned}))
+    shown = re.escape(str([float(c) for c in planned]))
+    with pytest.raises(ArtifactError, match=r"planned_costs_ms needs one finite cost > 0 per "
+                       rf"exit \(3\), increasing, or none; got {shown}"):
         load_policy(tmp_path)
     (tmp_path / "policy.json").write_text(json.dumps({**meta, "planned_costs_ms": []}))
     assert load_policy(tmp_path).planned_costs == []
@@ -715,14 +719,22 @@ def test_eenet_score_candidates_are_validated(pair, costs):
         ({"switch_z": float("nan")}, "switch_z: must be a finite number, got nan"),
         ({"refine_z": "3"}, "refine_z: must be a finite number, got '3'"),
         ({"plan_temperatures": [1.0, -1.0]},
-         "plan_temperatures[1]: must be a finite number >= 0, got -1.0"),
+         "plan_temperatures[1]: must be a finite number >= 0 and <= 100, got -1.0"),
         ({"plan_temperatures": 1.0}, "plan_temperatures: expected a list of numbers >= 0, got 1.0"),
+        ({"plan_temperatures": [1.0, 1e6]},  # calibrated a plan that overspent B by a third
+         "plan_temperatures[1]: must be a finite number >= 0 and <= 100, got 1000000.0"),
         ({"scorer_extra_ms": [-0.1, 0.0, 0.0]},
          "scorer_extra_ms[0]: must be a finite number >= 0, got -0.1"),
         ({"scorer_extra_ms": ["0.1", 0.0, 0.0]},
          "scorer_extra_ms[0]: must be a finite number >= 0, got '0.1'"),
         ({"scorer_extra_ms": [0.1, 0.2]},
          "scorer_extra_ms: expected 3 finite values >= 0 (one per exit) or [], got [0.1, 0.2]"),
+        ({"scorer_extra_ms": [0.0, 1.5, 0.0]},  # its charged costs 1, 3.5, 3 did not increase
+         "scorer_extra_ms: must not decrease along the exits (the scoring to reach an exit "
+         "includes every earlier exit's), got [0.0, 1.5, 0.0]"),
+        ({"fixed_extra_ms": {"entropy": [0.2, 0.1, 0.3]}},
+         "fixed_extra_ms.entropy: must not decrease along the exits (the scoring to reach an "
+         "exit includes every earlier exit's), got [0.2, 0.1, 0.3]"),
         ({"fixed_extra_ms": {"entropy": [0.0, -1.0, 0.0]}},
          "fixed_extra_ms.entropy[1]: must be a finite number >= 0, got -1.0"),
         ({"fixed_extra_ms": {"entropy": [0.0, "a", 0.0]}},

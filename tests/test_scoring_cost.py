@@ -164,9 +164,12 @@ def test_bad_scorer_cost_settings_and_tables_are_one_line_errors(pair, costs, tm
     path.write_text(json.dumps({"charged": True, "extra_ms": {"eenet": [0.0, 0.1]}}))
     with pytest.raises(ArtifactError, match=r"2 exits, the latency table has 3; rerun "):
         load_scoring(path, 3)
-    path.write_text(json.dumps({"charged": True, "extra_ms": {"eenet": ["a"]}}))
-    with pytest.raises(ArtifactError, match=r"extra_ms\.eenet must be a list of finite"):
-        load_scoring(path)
+    for values in (["a"], [0.1, -0.2, 0.3], [0.2, 0.1, 0.3]):
+        path.write_text(json.dumps({"charged": True, "extra_ms": {"eenet": values}}))
+        with pytest.raises(ArtifactError) as err:
+            load_scoring(path)
+        assert str(err.value) == (f"{path}: extra_ms.eenet must be a list of finite numbers >= "
+                                  "0 that do not decrease along the exits; rerun profile_scoring")
 
 
 def test_eenet_charges_its_fixed_entropy_candidate_too(pair, costs):

@@ -12,6 +12,7 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -68,7 +69,7 @@ def thresholds_from_plan(
     sample get +inf; the last exit gets -inf, and so does an exit planned to take every sample
     still present (on any split everyone left leaves there, not only those scoring at least
     the lowest validation score). The cumulative counts are rounded, not each exit's: each
-    exit's share then misses its plan by under one sample, and no error accumulates into the
+    exit's share then misses its plan by at most one sample, and no error accumulates into the
     cost. Vectorised per exit (K is small).
     """
     n_exits, n = scores.shape
@@ -342,9 +343,11 @@ class FittedPolicy(ABC):
             raise ValueError(f"tie_shares needs one value in [0, 1] per exit "
                              f"({len(meta['thresholds'])}), got {shares}")
         planned = [float(c) for c in meta.get("planned_costs_ms", [])]
-        if planned and len(planned) != len(meta["thresholds"]):
-            raise ValueError(f"planned_costs_ms needs one cost per exit "
-                             f"({len(meta['thresholds'])}) or none, got {planned}")
+        if planned and (len(planned) != len(meta["thresholds"])
+                        or not all(math.isfinite(c) and c > 0 for c in planned)
+                        or any(b <= a for a, b in pairwise(planned))):
+            raise ValueError(f"planned_costs_ms needs one finite cost > 0 per exit "
+                             f"({len(meta['thresholds'])}), increasing, or none; got {planned}")
         unit = meta.get("cost_unit", DEFAULT_COST_UNIT)
         problem = cost_unit_problem(unit)
         if problem:

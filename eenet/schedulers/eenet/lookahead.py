@@ -51,8 +51,8 @@ def solve_lookahead(
     def exits(lam: float) -> np.ndarray:
         return first_exit(lookahead_scores(looks, costs, lam), zero)
 
-    # beyond +-span everyone leaves at exit 0 / K-1; the gap's floor (charged costs need not
-    # increase) is relative to the costs, so the bracket does not depend on their unit
+    # beyond +-span everyone leaves at exit 0 / K-1; the gap's floor (for steps lost in
+    # rounding) is relative to the costs, so the bracket does not depend on their unit
     gap = max(float(np.diff(costs).min()), 1e-9 * float(np.abs(costs).max()))
     span = 2.0 / gap
     within = budget * (1 + 1e-12)  # a mean that equals the budget up to rounding meets it

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -62,6 +63,9 @@ INTEGER_MINIMUMS = {"top_probs": 0, "hidden": 1, "max_epochs": 1, "period": 1, "
 HIDDEN_MAX = 4096
 # ... and the largest, where one is needed for the work not to fail
 INTEGER_MAXIMUMS = {"hidden": HIDDEN_MAX, "threads": THREADS_MAX}
+# Highest plan temperature: pi^100 already keeps only pi's most likely exits; past about 1e5
+# the calibration's tilt cannot outweigh tau * log(pi) and the plan missed the budget silently
+TEMPERATURE_MAX = 100.0
 # number settings: (lowest allowed, whether the lowest itself is allowed, highest allowed)
 NUMBER_RANGES = {
     "lr": (0.0, False, math.inf),
@@ -88,7 +92,7 @@ def check_settings(s: Mapping[str, Any]) -> None:
         raise ConfigError(f"{GROUP}.plan_temperatures: expected a list of numbers >= 0, got "
                           f"{temperatures!r}")
     for i, value in enumerate(temperatures):
-        check_number(f"{GROUP}.plan_temperatures[{i}]", value, 0.0)
+        check_number(f"{GROUP}.plan_temperatures[{i}]", value, 0.0, TEMPERATURE_MAX)
     if not s["plan_temperatures"] and not s["geometric_candidate"]:
         raise ConfigError(f"{GROUP}.plan_temperatures: empty and no geometric candidate")
     candidates = s["score_candidates"]
@@ -109,13 +113,17 @@ def check_settings(s: Mapping[str, Any]) -> None:
 
 
 def check_extra_ms(param: str, values: Any) -> None:
-    """Extra scoring ms per exit: a list of finite numbers >= 0 (its length is checked against
-    the exits when fitting), else a one-line ConfigError naming `param`."""
+    """Extra scoring ms per exit: a list of finite numbers >= 0 that does not decrease along
+    the exits (reaching exit k scores exits 0..k; its length is checked against the exits when
+    fitting), else a one-line ConfigError naming `param`."""
     if not isinstance(values, list | tuple):
         raise ConfigError(f"{param}: expected a list of ms per exit (numbers >= 0), "
                           f"got {values!r}")
     for i, value in enumerate(values):
         check_number(f"{param}[{i}]", value, 0.0)
+    if any(later < earlier for earlier, later in pairwise(values)):
+        raise ConfigError(f"{param}: must not decrease along the exits (the scoring to reach "
+                          f"an exit includes every earlier exit's), got {list(values)!r}")
 
 
 def feature_options(settings: Mapping[str, Any]) -> tuple[int, bool, bool]:
