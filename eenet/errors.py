@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +27,11 @@ def unknown_name(param: str, value: object, allowed: Iterable[str]) -> ConfigErr
     return ConfigError(f"{param}: unknown value {value!r}; allowed: {choices}")
 
 
+# what `np.load(..., allow_pickle=False)` and reading an array of its archive raise on a file
+# that is not one (zlib.error: a compressed .npz whose data is corrupt)
+NUMPY_LOAD_ERRORS = (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError, zlib.error)
+
+
 def numpy_load_problem(exc: Exception) -> str:
     """Why `np.load(..., allow_pickle=False)` refused a file, in words for the user: numpy
     takes any file that is neither an .npz archive nor an .npy array for a pickle and advises
@@ -37,6 +44,8 @@ def numpy_load_problem(exc: Exception) -> str:
         return "neither an .npz archive nor an .npy array"
     if isinstance(exc, EOFError):
         return "empty or truncated"
+    if isinstance(exc, zlib.error):
+        return f"corrupt compressed data: {exc}"
     return str(exc)
 
 

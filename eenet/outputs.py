@@ -10,14 +10,13 @@ holding both is an error. Per-exit costs, the other contract, are `eenet.costs`.
 from __future__ import annotations
 
 import os
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from eenet.atomic import write_with
-from eenet.errors import ArtifactError, numpy_load_problem, reject_directory
+from eenet.errors import NUMPY_LOAD_ERRORS, ArtifactError, numpy_load_problem, reject_directory
 
 PROB_TOLERANCE = 1e-2  # how far `probs` may stray from [0, 1] and from summing to 1 (float16)
 
@@ -214,7 +213,7 @@ def load_exit_outputs(path: str | os.PathLike) -> ExitOutputs:
             logits, labels = _read_npz_arrays(npz, path)
     except ArtifactError:
         raise
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:
+    except NUMPY_LOAD_ERRORS as exc:
         raise ArtifactError(f"{path}: not a readable npz file ({numpy_load_problem(exc)})"
                             ) from None
     validate_exit_outputs(ExitOutputs(logits, labels), str(path))

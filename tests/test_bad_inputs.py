@@ -465,6 +465,40 @@ def _missing_test_split(ws: Path) -> None:
     (ws / "data/test.npz").unlink()  # val is dumped first: it must not replace the old val.npz
 
 
+def _flip_a_compressed_byte(ws: Path) -> None:
+    """A byte of val.npz's deflated data flipped (prepared splits are written compressed)."""
+    data = bytearray((ws / "data/val.npz").read_bytes())
+    data[55] ^= 0xFF
+    (ws / "data/val.npz").write_bytes(bytes(data))
+
+
+def _edit_split(split: str, edit: Callable[[np.ndarray, np.ndarray], tuple]) -> Callable:
+    def corrupt(ws: Path) -> None:
+        with np.load(ws / f"data/{split}.npz") as npz:
+            x, y = edit(npz["x"].copy(), npz["y"].copy())
+        _save_npz(ws / f"data/{split}.npz", x=x, y=y)
+    return corrupt
+
+
+def _label_ten(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    y[5] = 10
+    return x, y
+
+
+def _edit_meta(**changes: Any) -> Callable[[Path], None]:
+    def corrupt(ws: Path) -> None:
+        meta = json.loads((ws / "data/meta.json").read_text())
+        (ws / "data/meta.json").write_text(json.dumps({**meta, **changes}))
+    return corrupt
+
+
+def _five_classes(ws: Path) -> None:
+    """A 5-class data set of the model's input shape (the labels of the 10-class one mod 5)."""
+    _edit_meta(num_classes=5)(ws)
+    for split in ("train", "val", "test"):
+        _edit_split(split, lambda x, y: (x, y % 5))(ws)
+
+
 def _scoring_for_two_exits(ws: Path) -> None:
     write_json(ws / SCORING, {"charged": True, "extra_ms": {"eenet": [0.0, 0.01]}})
 
@@ -580,6 +614,33 @@ ARTIFACT_CASES: list[tuple[str, Callable[[Path], None], str, tuple[str, ...], st
     ("test split missing", _missing_test_split, "dump_logits",
      (MODEL, "data", "artifacts/logits"),
      re.escape("data/test.npz: split not found (run the download stage)")),
+    # a corrupt compressed split was a zlib.error traceback; labels beyond the classes,
+    # meta.json values the loader cannot use and an empty split were tracebacks (training's
+    # IndexError, a KeyError, a concatenate of nothing); a 5-class data set ran through a
+    # 10-class model and was dumped as if it fitted
+    ("compressed split with a corrupt byte", _flip_a_compressed_byte, "dump_logits",
+     (MODEL, "data", "artifacts/logits"),
+     re.escape("data/val.npz: not a readable split file (corrupt compressed data: ") + r".+\)"),
+    ("split label beyond the classes", _edit_split("val", _label_ten), "dump_logits",
+     (MODEL, "data", "artifacts/logits"),
+     re.escape("data/val.npz: 'y' must lie in [0, 9] (10 classes), got [0, 10]")),
+    ("prepared data of another class count than the model", _five_classes, "dump_logits",
+     (MODEL, "data", "artifacts/logits"),
+     re.escape(f"data/meta.json: 5 classes; the model in {MODEL} has 10")),
+    ("prepared data of an unknown kind", _edit_meta(kind="audio"), "dump_logits",
+     (MODEL, "data", "artifacts/logits"),
+     re.escape("data/meta.json: kind must be one of sequence, image, text; got 'audio' (rerun "
+               "the download stage)")),
+    ("prepared data with classes as text", _edit_meta(num_classes="ten"), "dump_logits",
+     (MODEL, "data", "artifacts/logits"),
+     re.escape("data/meta.json: num_classes must be an integer >= 2, got 'ten' (rerun the "
+               "download stage)")),
+    ("image data without its channel means", _edit_meta(kind="image", std=[1, 1, 1]),
+     "dump_logits", (MODEL, "data", "artifacts/logits"),
+     re.escape("data/meta.json: mean must be a list of 3 finite numbers (one per colour "
+               "channel), got None (rerun the download stage)")),
+    ("empty split", _edit_split("val", lambda x, y: (x[:0], y[:0])), "dump_logits",
+     (MODEL, "data", "artifacts/logits"), re.escape("data/val.npz: no samples")),
     ("scoring table for another model", _scoring_for_two_exits, "fit_schedulers", FIT_ARGS,
      re.escape(f"{SCORING}: 2 exits, the latency table has 3; rerun profile_scoring")),
     # profile_scoring times the scoring at the latency table's batch size and threads: 10**9

@@ -297,6 +297,8 @@ def _unfit_ag_news(folder, kind):
     elif kind == "an empty test file":
         (folder / "test.csv").write_text("")
         return folder
+    elif kind == "an empty text cell":
+        rows[5][0] = ""
     else:  # "an empty label cell"
         rows[5][1] = ""
     with open(folder / "train.csv", "w", newline="") as fh:
@@ -310,6 +312,7 @@ def _unfit_ag_news(folder, kind):
                     "Business, Sci/Tech), got '"),
     ("an empty label cell", "split 'train' column label must hold class numbers 0..3 (World, "
                             "Sports, Business, Sci/Tech), got None"),
+    ("an empty text cell", "split 'train' has no text in row 4; every row needs a text"),
     ("saved, test filtered to nothing", "split 'test' is empty"),
     ("saved, test without rows", "is a split empty?"),
     ("an empty test file", "data.options.local_path: {local}/test.csv is empty (0 bytes); "
@@ -318,8 +321,9 @@ def _unfit_ag_news(folder, kind):
 def test_text_local_data_that_does_not_fit_is_a_one_line_error(tmp_path, kind, reason):
     """Local splits whose columns differ, labels that are class names or empty cells, and an
     empty saved split were tracebacks (DatasetGenerationCastError, int() of a name or of None,
-    an IndexError in load_from_disk), or were written (an empty test split); an empty file's
-    reason was `datasets`' "No columns to parse from file"."""
+    an IndexError in load_from_disk), or were written (an empty test split, an empty text cell
+    as the text 'None'); an empty file's reason was `datasets`' "No columns to parse from
+    file"."""
     local = _unfit_ag_news(tmp_path / "ag_news", kind)
     with pytest.raises(EENetError) as err:
         prepare_dataset("ag_news", tmp_path / "out", 0, local_path=local, val_size=10,

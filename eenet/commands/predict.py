@@ -12,7 +12,6 @@ import argparse
 import json
 import os
 import sys
-import zipfile
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +23,7 @@ from eenet.atomic import write_json
 from eenet.budget import DEFAULT_COST_UNIT
 from eenet.config import THREADS_MAX, check_integer
 from eenet.devices import num_threads
-from eenet.errors import ArtifactError, ConfigError, naming, numpy_load_problem
+from eenet.errors import NUMPY_LOAD_ERRORS, ArtifactError, ConfigError, naming, numpy_load_problem
 from eenet.models.base import (
     MultiExitModel,
     check_data_fits,
@@ -126,7 +125,7 @@ def _load_arrays(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
             if "x" not in npz.files:
                 raise ArtifactError(f"--input: {path}: expected an array 'x', found {npz.files}")
             return npz["x"], npz["y"] if "y" in npz.files else None
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+    except NUMPY_LOAD_ERRORS as exc:
         raise ArtifactError(f"--input: {path}: not a readable numpy file "
                             f"({numpy_load_problem(exc)})") from None
 

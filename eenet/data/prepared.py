@@ -8,7 +8,7 @@ sequences are float32 [N, L]; texts are unicode arrays, tokenised later by the m
 
 from __future__ import annotations
 
-import zipfile
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,8 +17,9 @@ import torch
 from torch.utils.data import Dataset
 
 from eenet.atomic import write_json, write_with
-from eenet.errors import ArtifactError, ConfigError, numpy_load_problem
+from eenet.errors import NUMPY_LOAD_ERRORS, ArtifactError, ConfigError, numpy_load_problem
 from eenet.jsonio import read_json_object
+from eenet.outputs import checked_labels
 
 if TYPE_CHECKING:
     from eenet.models.base import MultiExitModel
@@ -49,15 +50,40 @@ def write_meta(out_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
 
 
 def read_meta(data_dir: str | Path) -> dict[str, Any]:
-    """Read a prepared data set's meta.json."""
-    return read_json_object(
-        Path(data_dir) / "meta.json", "prepared data", "run the download stage",
-        required=("kind", "num_classes"),
-    )
+    """Read a prepared data set's meta.json; a value the loader cannot use (`kind`,
+    `num_classes`, an image set's `mean` / `std`) is a one-line ArtifactError naming it."""
+    path = Path(data_dir) / "meta.json"
+    meta = read_json_object(path, "prepared data", "run the download stage",
+                            required=("kind", "num_classes"))
+    problem = _meta_problem(meta)
+    if problem:
+        raise ArtifactError(f"{path}: {problem} (rerun the download stage)")
+    return meta
 
 
-def read_split(data_dir: str | Path, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """Arrays (x, y) of one split."""
+def _meta_problem(meta: dict[str, Any]) -> str | None:
+    """What makes a meta.json unusable, in words (None when it is fine)."""
+    if meta["kind"] not in KINDS:
+        return f"kind must be one of {', '.join(KINDS)}; got {meta['kind']!r}"
+    classes = meta["num_classes"]
+    if type(classes) is not int or classes < 2:
+        return f"num_classes must be an integer >= 2, got {classes!r}"
+    if meta["kind"] == "image":
+        for key, low in (("mean", -math.inf), ("std", 0.0)):
+            values = meta.get(key)
+            if not (isinstance(values, list) and len(values) == 3 and all(
+                    isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+                    and v > low for v in values)):
+                bound = ", each > 0" if key == "std" else ""
+                return (f"{key} must be a list of 3 finite numbers (one per colour "
+                        f"channel{bound}), got {values!r}")
+    return None
+
+
+def read_split(data_dir: str | Path, split: str,
+               num_classes: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Arrays (x, y) of one split: one integer label per sample, each in [0, `num_classes`)
+    when given (else a one-line ArtifactError naming the file)."""
     if split not in SPLITS:
         raise ConfigError(f"split: unknown value {split!r}; allowed: {', '.join(SPLITS)}")
     path = Path(data_dir) / f"{split}.npz"
@@ -65,10 +91,14 @@ def read_split(data_dir: str | Path, split: str) -> tuple[np.ndarray, np.ndarray
         raise ArtifactError(f"{path}: split not found (run the download stage)")
     try:
         with np.load(path, allow_pickle=False) as npz:
-            return npz["x"], npz["y"].astype(np.int64)
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
+            x, y = npz["x"], npz["y"]
+    except NUMPY_LOAD_ERRORS as exc:
         raise ArtifactError(f"{path}: not a readable split file ({numpy_load_problem(exc)})"
                             ) from None
+    if x.ndim == 0:
+        raise ArtifactError(f"{path}: 'x' must hold one sample per row, got a scalar")
+    return x, checked_labels(y, x.shape[0], num_classes or np.iinfo(np.int64).max,
+                             str(path), "'y'")
 
 
 class PreparedDataset(Dataset):
@@ -82,7 +112,7 @@ class PreparedDataset(Dataset):
     def __init__(self, data_dir: str | Path, split: str, augment: bool = False) -> None:
         self.meta = read_meta(data_dir)
         self.kind = self.meta["kind"]
-        self.x, self.y = read_split(data_dir, split)
+        self.x, self.y = read_split(data_dir, split, self.meta["num_classes"])
         self.augment = augment and self.kind == "image"
         self._draw = (0, 0)  # (seed, epoch) of the augmentation draws
         if self.kind == "image":
@@ -115,11 +145,19 @@ class PreparedDataset(Dataset):
 
 def split_for_model(model: MultiExitModel, model_dir: str | Path, data_dir: str | Path,
                     split: str) -> PreparedDataset:
-    """A prepared split to run the model of `model_dir` on, refused in one line when its
-    samples are not what that model takes (`eenet.models.base.check_data_fits`)."""
+    """A prepared split to run the model of `model_dir` on, refused in one line when it has
+    no sample, another class count than the model, or samples that are not what the model
+    takes (`eenet.models.base.check_data_fits`)."""
+    from eenet.models.artifact import read_trained_config
     from eenet.models.base import check_data_fits
 
     dataset = PreparedDataset(data_dir, split)
+    classes = read_trained_config(model_dir)["num_classes"]
+    if dataset.meta["num_classes"] != classes:
+        raise ArtifactError(f"{Path(data_dir) / 'meta.json'}: {dataset.meta['num_classes']} "
+                            f"classes; the model in {model_dir} has {classes}")
+    if not len(dataset):
+        raise ArtifactError(f"{Path(data_dir) / split}.npz: no samples")
     check_data_fits(model, dataset, str(data_dir), f"the model in {model_dir}")
     return dataset
 

@@ -193,7 +193,12 @@ def _columns(split: Any, source: TextSource, split_name: str) -> tuple[np.ndarra
     if len(split) == 0:
         raise EENetError(f"{source.name}: split {split_name!r} is empty; it needs labelled "
                          f"{source.text_column},label rows")
-    texts = np.asarray([str(t) for t in split[source.text_column]], dtype=np.str_)
+    column = split[source.text_column]
+    empty = next((row for row, text in enumerate(column) if text is None), None)
+    if empty is not None:  # str(None) would train on the text 'None'
+        raise EENetError(f"{source.name}: split {split_name!r} has no {source.text_column} in "
+                         f"row {empty}; every row needs a text")
+    texts = np.asarray([str(t) for t in column], dtype=np.str_)
     labels = _class_numbers(split["label"], source, split_name)
     bad = labels[(labels < 0) | (labels >= len(source.class_names))]
     if bad.size:
