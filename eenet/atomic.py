@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from eenet.errors import ArtifactError
+
 
 def _umask() -> int:
     """The process's umask (read by setting it and putting it back)."""
@@ -65,11 +67,49 @@ def remove_stale_temporaries(target: Path) -> None:
             path.unlink(missing_ok=True)
 
 
+def _make_parent(target: Path, advice: str) -> None:
+    """Create the folder `target` goes in; a file in the way (the folder itself or one above
+    it) is a one-line ArtifactError naming both, not mkdir's FileExistsError."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next((p for p in target.parents if p.exists() and not p.is_dir()),
+                       target.parent)
+        raise ArtifactError(f"{target}: {blocker} is a file, not a folder; {advice}") from None
+
+
+def _folder_problem(target: Path) -> ArtifactError:
+    """A folder where `atomic_path` writes a file (a rename cannot replace it)."""
+    return ArtifactError(f"{target}: is a folder; give a file path")
+
+
+def _old_copy(target: Path) -> Path:
+    """Where `atomic_directory` moves the old `target` folder while swapping in the new one."""
+    return target.with_name(f".{target.name}.old")
+
+
+def _check_swappable(target: Path) -> None:
+    """A file where `atomic_directory` writes a folder is refused: the swap would move it
+    aside and fail to delete it, leaving it hidden beside the new folder. So is a file (or
+    link) where the old folder is moved aside: it is not a copy of ours to delete."""
+    if target.exists() and not target.is_dir():
+        raise ArtifactError(f"{target}: is a file; give a folder")
+    old = _old_copy(target)
+    if old.is_symlink() or (old.exists() and not old.is_dir()):
+        raise ArtifactError(f"{old}: is a file in the way of replacing {target}; move it away")
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path in the target's folder; rename it onto `path` on success."""
+    """Yield a temporary path in the target's folder; rename it onto `path` on success.
+
+    An existing folder at `path`, or a file in place of a folder above it, is refused before
+    anything is written (a one-line ArtifactError).
+    """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.is_dir():
+        raise _folder_problem(target)
+    _make_parent(target, "give a file path in a folder")
     remove_stale_temporaries(target)
     fd, tmp_name = tempfile.mkstemp(prefix=_temporary_prefix(target), suffix=".tmp",
                                     dir=target.parent)
@@ -79,7 +119,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield tmp
         if tmp.exists():
             _publish_mode(tmp)
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except IsADirectoryError:  # a folder made there while the work ran
+            raise _folder_problem(target) from None
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -108,17 +151,21 @@ def write_json(path: str | os.PathLike, obj: Any, strict: bool = False) -> Path:
 def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary folder beside `path`; swap it in for `path` on success.
 
-    Readers see either the complete old folder or the complete new one.
+    Readers see either the complete old folder or the complete new one. A file at `path`, or
+    in place of a folder above it, is refused before anything is written (a one-line
+    ArtifactError), never moved aside.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    _check_swappable(target)
+    _make_parent(target, "give a folder path that can be created")
     remove_stale_temporaries(target)
     tmp = Path(tempfile.mkdtemp(prefix=_temporary_prefix(target), suffix=".tmp",
                                 dir=target.parent))
     try:
         yield tmp
         _publish_mode(tmp, directory=True)
-        old = target.with_name(f".{target.name}.old")
+        _check_swappable(target)  # again: either may have been made while the work ran
+        old = _old_copy(target)
         if old.exists():  # left by a run killed between the two renames below
             shutil.rmtree(old)
         if target.exists():

@@ -7,6 +7,7 @@ import json
 import os
 import pickle
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +40,11 @@ def save_checkpoint(directory: str | os.PathLike, state: dict[str, Any]) -> Path
     return write_with(path, _write)
 
 
-def load_checkpoint(directory: str | os.PathLike) -> dict[str, Any] | None:
-    """The last checkpoint under `directory`, or None; refuses anything but plain tensors/data."""
+def load_checkpoint(directory: str | os.PathLike) -> Any:
+    """The last checkpoint under `directory`, or None; refuses anything but plain tensors/data.
+
+    Whatever plain object the file holds is returned: whether it is a training checkpoint
+    (a dict of the expected entries) is `checked_checkpoint`'s to check."""
     path = Path(directory) / CHECKPOINT_FILE
     if not path.is_file():
         return None
@@ -61,3 +65,67 @@ def _starts_as_pickle(path: Path) -> bool:
     weights_only and refused there if it holds more than plain data."""
     with open(path, "rb") as fh:
         return fh.read(1) == b"\x80"
+
+
+def _is_state_dict(value: Any) -> bool:
+    """Whether `value` is a state dict (a dict; its contents are load_state_dict's to check)."""
+    return isinstance(value, dict)
+
+
+def _is_count(value: Any, low: int) -> bool:
+    """Whether `value` is an integer (not a bool) >= `low`."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+
+def _is_metrics_log(value: Any) -> bool:
+    """Whether `value` is a list of per-epoch {metric: number} dicts."""
+    return isinstance(value, list) and all(
+        isinstance(row, dict) and all(isinstance(v, (int, float)) for v in row.values())
+        for row in value
+    )
+
+
+# what `train_model` saves in a checkpoint: name -> (test, what it must be, required); the
+# states' contents are checked by the load_state_dict calls that resume from them
+CHECKPOINT_ENTRIES: dict[str, tuple[Callable[[Any], bool], str, bool]] = {
+    "epoch": (lambda v: _is_count(v, 0), "an integer >= 0", True),
+    "model": (_is_state_dict, "a state dict", True),
+    "optimizer": (_is_state_dict, "a state dict", True),
+    "scheduler": (_is_state_dict, "a state dict", True),
+    "scaler": (_is_state_dict, "a state dict", True),
+    "rng": (lambda v: isinstance(v, torch.Tensor), "a tensor", True),
+    "cuda_rng": (lambda v: isinstance(v, (list, tuple))
+                 and all(isinstance(t, torch.Tensor) for t in v), "a list of tensors", False),
+    "world_size": (lambda v: _is_count(v, 1), "an integer >= 1", False),
+    "history": (_is_metrics_log, "a list of per-epoch metrics", False),
+}
+
+
+def checked_checkpoint(path: Path, state: Any, fingerprint: str) -> dict[str, Any] | None:
+    """`state`, loaded from `path`, if it is a training checkpoint of the run `fingerprint`;
+    None if it is one of another run (trained afresh, like a run whose params changed). Any
+    other object is refused, as a corrupt file is: a one-line ArtifactError naming `path`."""
+    def refuse(reason: str) -> ArtifactError:
+        return ArtifactError(f"{path}: not a training checkpoint ({reason})")
+
+    if not isinstance(state, dict):
+        raise refuse(f"a {type(state).__name__}, not a dict of training states")
+    if not isinstance(state.get("fingerprint"), str):
+        raise refuse(_entry_problem(state, "fingerprint", "a string"))
+    if state["fingerprint"] != fingerprint:
+        return None
+    for name, (test, words, required) in CHECKPOINT_ENTRIES.items():
+        if (name in state or required) and not test(state.get(name)):
+            raise refuse(_entry_problem(state, name, words))
+    return state
+
+
+def _entry_problem(state: dict[str, Any], name: str, words: str) -> str:
+    """Why `state[name]` is not `words`, e.g. "no 'epoch'" or "'epoch' is 'x', not ..."."""
+    if name not in state:
+        return f"no {name!r}"
+    value = state[name]
+    shown = repr(value) if isinstance(value, (bool, int, float, str)) else None
+    if shown is None or len(shown) > 40:
+        shown = f"a {type(value).__name__}"
+    return f"{name!r} is {shown}, not {words}"

@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 import random
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,12 @@ from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm  # not tqdm.auto: its asyncio class calls iter() on the loader at once
 
 from eenet.batching import make_loader, to_device
-from eenet.checkpoint import load_checkpoint, save_checkpoint
+from eenet.checkpoint import (
+    CHECKPOINT_FILE,
+    checked_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
 from eenet.config import THREADS_MAX, WORKERS_MAX, check_integer, check_number
 from eenet.devices import (
     allocation_failure,
@@ -41,7 +47,7 @@ from eenet.distributed import (
     rank,
     world_size,
 )
-from eenet.errors import ConfigError, unknown_name
+from eenet.errors import ArtifactError, ConfigError, unknown_name
 from eenet.models.base import MultiExitModel
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
@@ -249,16 +255,31 @@ def resumable_checkpoint(
     A finished run is not resumed: the stage reruns because something it depends on changed.
     Nor is a run of another number of DDP processes (its steps per epoch, hence its learning
     rate schedule, differ), nor, given `model`, one whose weights do not fit it (the model's
-    code changed with the same params).
+    code changed with the same params). A file that is no training checkpoint is refused (a
+    one-line ArtifactError, see `checked_checkpoint`), as a corrupt one is.
     """
-    state = load_checkpoint(checkpoint_dir)
-    if state is None or state.get("fingerprint") != fingerprint:
+    loaded = load_checkpoint(checkpoint_dir)
+    if loaded is None:
         return None
-    if int(state.get("world_size", 1)) != world_size():
+    state = checked_checkpoint(Path(checkpoint_dir) / CHECKPOINT_FILE, loaded, fingerprint)
+    if state is None or state.get("world_size", 1) != world_size():
         return None
-    if model is not None and not same_shapes(state.get("model", {}), model.state_dict()):
+    if model is not None and not same_shapes(state["model"], model.state_dict()):
         return None
-    return state if int(state["epoch"]) + 1 < epochs else None
+    return state if state["epoch"] + 1 < epochs else None
+
+
+@contextmanager
+def _loading(path: Path, what: str) -> Iterator[None]:
+    """Errors of loading `what` from the checkpoint `path` (a state of the right type but the
+    wrong contents) as a one-line ArtifactError."""
+    try:
+        yield
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        detail = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+        raise ArtifactError(f"{path}: not a training checkpoint ({what} does not load: "
+                            f"{detail})") from None
 
 
 def same_shapes(saved: dict[str, Any], current: dict[str, torch.Tensor]) -> bool:
@@ -369,16 +390,18 @@ def train_model(
     log: list[dict[str, float]] = []  # every finished epoch's metrics, kept in the checkpoint
     state = resumable_checkpoint(checkpoint_dir, fingerprint, cfg.epochs, model)
     if state is not None:  # every process loads the same checkpoint, before DDP wraps the model
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        restore_rng_states(state, device)
+        path = Path(checkpoint_dir) / CHECKPOINT_FILE
+        for name, target in (("model", model), ("optimizer", optimizer),
+                             ("scheduler", scheduler), ("scaler", scaler)):
+            with _loading(path, f"its {name} state"):
+                target.load_state_dict(state[name])
+        with _loading(path, "its random state"):
+            restore_rng_states(state, device)
         start_epoch = resumed_from = int(state["epoch"]) + 1
         log = [dict(values) for values in state.get("history", [])]
         if is_main_process():
             print(f"resuming from epoch {start_epoch} of {cfg.epochs} ({start_epoch} done, "
-                  f"checkpoint {Path(checkpoint_dir) / 'last.pt'})", flush=True)
+                  f"checkpoint {path})", flush=True)
             if on_epoch is not None:  # replay the finished epochs into a fresh log
                 for done, values in enumerate(log):
                     on_epoch(done, values)

@@ -10,6 +10,7 @@ from typing import Any
 
 from dvclive import Live
 
+from eenet.atomic import atomic_directory
 from eenet.checkpoint import config_fingerprint
 from eenet.cli import stage_cli
 from eenet.data.prepared import PreparedDataset, read_meta
@@ -50,8 +51,10 @@ def _train_and_save(
     options: dict[str, Any], model_dir: str, checkpoint_dir: str, live_dir: str,
 ) -> None:
     """Rank 0 (or the only process): train with dvclive logging, then write the artifact."""
-    # a fresh log every run: a resumed run replays the finished epochs from its checkpoint
-    with Live(live_dir, dvcyaml=None, save_dvc_exp=False, resume=False) as live:
+    # a fresh log every run (a resumed run replays the finished epochs from its checkpoint),
+    # written beside live_dir and swapped in whole when training ends: never half a log
+    with atomic_directory(live_dir) as log_dir, \
+            Live(str(log_dir), dvcyaml=None, save_dvc_exp=False, resume=False) as live:
         def log_epoch(epoch: int, values: dict[str, float]) -> None:
             live.step = epoch
             for name, value in values.items():

@@ -10,6 +10,7 @@ import signal
 import stat
 import subprocess
 import sys
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import numpy as np
@@ -312,3 +313,80 @@ def test_the_next_write_removes_what_a_killed_writer_left(tmp_path: Path) -> Non
     atomic.write_json(file, {"new": 1})
     assert sorted(p.name for p in tmp_path.iterdir()) == [running.name, "logits",
                                                           "metrics.json"]
+
+
+def _never_entered(context: AbstractContextManager[Path]) -> None:
+    """Enter `context` (an atomic writer) expecting its refusal before the body runs."""
+    with context:
+        raise AssertionError("the write went ahead")
+
+
+def test_a_folder_is_not_written_over_a_file(tmp_path: Path) -> None:
+    """A stage given a file for its output folder: the file was moved aside to a hidden
+    `.notes.txt.old` (which the cleanup's rmtree could not delete) and the folder written in
+    its place; the next run failed with NotADirectoryError. Now both runs refuse at once."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("important")
+    for _ in range(2):
+        with pytest.raises(ArtifactError) as err:
+            _never_entered(atomic.atomic_directory(notes))
+        assert str(err.value) == f"{notes}: is a file; give a folder"
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+    assert notes.read_text() == "important"
+
+
+def test_a_file_where_the_old_folder_is_moved_aside_is_kept(tmp_path: Path) -> None:
+    """A file at `.<name>.old` (a user's file the swap once moved there) is not deleted, nor
+    an rmtree traceback: the write is refused, naming it."""
+    target, old = tmp_path / "notes.txt", tmp_path / ".notes.txt.old"
+    target.mkdir()
+    old.write_text("important")
+    with pytest.raises(ArtifactError) as err:
+        _never_entered(atomic.atomic_directory(target))
+    assert str(err.value) == f"{old}: is a file in the way of replacing {target}; move it away"
+    assert old.read_text() == "important" and list(target.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".notes.txt.old", "notes.txt"]
+
+
+def test_a_file_is_not_written_over_a_folder(tmp_path: Path) -> None:
+    """A file artifact given an existing folder's path is refused before the work (not an
+    IsADirectoryError at the final rename), and so is a folder made there while it ran."""
+    folder = tmp_path / "metrics.json"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("important")
+    message = f"{folder}: is a folder; give a file path"
+    with pytest.raises(ArtifactError) as err:
+        _never_entered(atomic.atomic_path(folder))
+    assert str(err.value) == message
+    with pytest.raises(ArtifactError) as err:
+        atomic.write_json(folder, {"new": 1})
+    assert str(err.value) == message
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+    assert (folder / "keep.txt").read_text() == "important"
+
+    late = tmp_path / "late.json"
+    with pytest.raises(ArtifactError) as err, atomic.atomic_path(late) as tmp:
+        tmp.write_text("{}")
+        late.mkdir()
+    assert str(err.value) == f"{late}: is a folder; give a file path"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["late.json", "metrics.json"]
+
+
+@pytest.mark.parametrize("directory", [False, True])
+@pytest.mark.parametrize("depth", [1, 2])
+def test_a_file_in_place_of_a_parent_folder_is_a_one_line_error(
+    tmp_path: Path, directory: bool, depth: int
+) -> None:
+    """`params.yaml/sub` (and deeper): mkdir's FileExistsError or NotADirectoryError became a
+    one-line error naming the target and the file in the way, which is left as it was."""
+    params = tmp_path / "params.yaml"
+    params.write_text("seed: 0\n")
+    target = params.joinpath(*["sub"] * depth)
+    writer = atomic.atomic_directory if directory else atomic.atomic_path
+    advice = ("give a folder path that can be created" if directory
+              else "give a file path in a folder")
+    with pytest.raises(ArtifactError) as err:
+        _never_entered(writer(target))
+    assert str(err.value) == f"{target}: {params} is a file, not a folder; {advice}"
+    assert [p.name for p in tmp_path.iterdir()] == ["params.yaml"]
+    assert params.read_text() == "seed: 0\n"

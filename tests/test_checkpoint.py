@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 import torch
 
 from eenet.checkpoint import config_fingerprint, load_checkpoint, save_checkpoint
+from eenet.data.prepared import PreparedDataset, write_meta, write_split
 from eenet.errors import ArtifactError
-from eenet.training import resumable_checkpoint
+from eenet.models import build_model
+from eenet.training import TrainConfig, resumable_checkpoint, train_model
+
+
+def _state(fingerprint: str, epoch: int, **extra: Any) -> dict[str, Any]:
+    """A checkpoint with every entry a resumed run reads (empty states)."""
+    return {"fingerprint": fingerprint, "epoch": epoch, "model": {}, "optimizer": {},
+            "scheduler": {}, "scaler": {}, "rng": torch.get_rng_state(), **extra}
 
 
 def test_fingerprint_ignores_key_order_and_sees_every_value() -> None:
@@ -27,7 +37,7 @@ def test_fingerprint_ignores_key_order_and_sees_every_value() -> None:
 
 def test_only_an_unfinished_run_with_the_same_fingerprint_is_resumed(tmp_path: Path) -> None:
     assert resumable_checkpoint(tmp_path, "fp", 5) is None  # nothing saved yet
-    save_checkpoint(tmp_path, {"epoch": 2, "fingerprint": "fp", "w": torch.arange(3.0)})
+    save_checkpoint(tmp_path, _state("fp", 2, w=torch.arange(3.0)))
     state = resumable_checkpoint(tmp_path, "fp", 5)
     assert state is not None and state["epoch"] == 2
     torch.testing.assert_close(state["w"], torch.arange(3.0))
@@ -54,3 +64,76 @@ def test_a_checkpoint_that_is_not_a_torch_archive_is_called_corrupt(tmp_path: Pa
     with pytest.raises(ArtifactError, match=r"last\.pt: corrupt checkpoint \(not a torch.save "
                        r"archive\)$"):
         load_checkpoint(tmp_path)
+
+
+@pytest.mark.parametrize(("content", "problem"), [
+    ([1, 2, 3], "a list, not a dict of training states"),
+    (torch.ones(3), "a Tensor, not a dict of training states"),
+    ({"epoch": 1, "model": {}}, "no 'fingerprint'"),
+    ({k: v for k, v in _state("fp", 1).items() if k != "epoch"}, "no 'epoch'"),
+    (_state("fp", "x"), "'epoch' is 'x', not an integer >= 0"),
+    (_state("fp", True), "'epoch' is True, not an integer >= 0"),
+    (_state("fp", -1), "'epoch' is -1, not an integer >= 0"),
+    (_state("fp", 1, optimizer=[]), "'optimizer' is a list, not a state dict"),
+    (_state("fp", 1, world_size="2"), "'world_size' is '2', not an integer >= 1"),
+    (_state("fp", 1, history=[{"train_loss": "low"}]),
+     "'history' is a list, not a list of per-epoch metrics"),
+])
+def test_a_checkpoint_of_the_wrong_shape_is_a_one_line_error(
+    tmp_path: Path, content: Any, problem: str
+) -> None:
+    """Plain data that is no training checkpoint (a list, a bare tensor, a dict lacking an
+    entry or holding one of the wrong type) is refused as a corrupt file is, not an
+    AttributeError, KeyError or ValueError from resuming; the file is left as it was."""
+    path = tmp_path / "last.pt"
+    torch.save(content, path)
+    data = path.read_bytes()
+    with pytest.raises(ArtifactError) as err:
+        resumable_checkpoint(tmp_path, "fp", 5)
+    assert str(err.value) == f"{path}: not a training checkpoint ({problem})"
+    assert path.read_bytes() == data
+
+
+def test_a_malformed_checkpoint_of_another_run_is_trained_afresh(tmp_path: Path) -> None:
+    """Only the fingerprint of another run's checkpoint is read: it is replaced, whatever the
+    rest holds (an older format, say), as a checkpoint of changed params always was."""
+    torch.save({"fingerprint": "other", "epoch": "x"}, tmp_path / "last.pt")
+    assert resumable_checkpoint(tmp_path, "fp", 5) is None
+
+
+def _write_waves(root: Path, n: int = 32, length: int = 16) -> None:
+    """A tiny prepared sequence set (class k: a sine of frequency k + 1)."""
+    rng = np.random.default_rng(0)
+    t = np.arange(length) / length
+    for split in ("train", "val"):
+        labels = rng.integers(0, 10, n)
+        write_split(root, split, np.sin(2 * np.pi * (labels[:, None] + 1) * t).astype(
+            np.float32), labels)
+    write_meta(root, {"dataset": "waves", "kind": "sequence", "num_classes": 10,
+                      "sizes": {"train": n, "val": n}})
+
+
+@pytest.mark.parametrize(("entry", "value", "problem"), [
+    ("optimizer", {}, "its optimizer state does not load: KeyError: 'param_groups'"),
+    ("rng", torch.zeros(3, dtype=torch.uint8), "its random state does not load: RuntimeError: "),
+])
+def test_a_checkpoint_whose_states_do_not_load_is_a_one_line_error(
+    tmp_path: Path, entry: str, value: Any, problem: str
+) -> None:
+    """A checkpoint of the right shape whose optimizer (or random) state does not fit the run
+    is refused when training resumes from it, not a traceback from load_state_dict."""
+    _write_waves(tmp_path / "data")
+    sets = PreparedDataset(tmp_path / "data", "train"), PreparedDataset(tmp_path / "data", "val")
+    cfg = TrainConfig(epochs=2, batch_size=16, threads=1, device="cpu")
+
+    def model() -> torch.nn.Module:
+        return build_model("resnet1d_3", 10, widths=[4, 4, 4], blocks=[1, 1, 1])
+
+    train_model(model(), *sets, cfg, tmp_path / "ckpt", "fp", progress=False)
+    path = tmp_path / "ckpt" / "last.pt"
+    save_checkpoint(path.parent, {**load_checkpoint(path.parent), "epoch": 0, entry: value})
+    with pytest.raises(ArtifactError) as err:
+        train_model(model(), *sets, cfg, tmp_path / "ckpt", "fp", progress=False)
+    message = str(err.value)
+    assert message.startswith(f"{path}: not a training checkpoint ({problem}"), message
+    assert message.endswith(")") and "\n" not in message
