@@ -89,6 +89,10 @@ class EarlyExitPredictor:
         self.tie_shares = list(policy.tie_shares)  # empty: no tie split
         self._never = forced_exit_thresholds(model.n_exits)
         self._last = model.n_exits - 1  # read per call: nn.Module attribute lookups are slow
+        # exits past the last one a sample can leave at before the last exit (thresholds +inf
+        # from there on) need no score: a policy that never exits early runs the plain model
+        leavable = np.flatnonzero(self.thresholds[:-1] < np.inf)
+        self._scored = int(leavable[-1]) + 1 if leavable.size else 0
         self._cpu = self.device.type == "cpu"
 
     def _sync(self) -> None:
@@ -106,7 +110,7 @@ class EarlyExitPredictor:
         batches of a split, each given its offset, decide as the whole split at once.
         """
         return self._run(inputs, self.thresholds, self._last, keep_logits,
-                         self.tie_shares, first_index)
+                         self.tie_shares, first_index, self._scored)
 
     def predict_exit(self, inputs: Any, k: int, keep_logits: bool = False) -> EarlyExitResult:
         """Every sample leaves at exit `k`, doing all the work of a real exit there: segments and
@@ -114,7 +118,7 @@ class EarlyExitPredictor:
         score passes before k, the bookkeeping. The latency profile times this call."""
         if not 0 <= k <= self._last:
             raise ValueError(f"exit {k} out of range 0..{self._last}")
-        return self._run(inputs, self._never, k, keep_logits)
+        return self._run(inputs, self._never, k, keep_logits, scored=self._last)
 
     def _host(self, logits: torch.Tensor) -> np.ndarray:
         """Exit logits as float32 numpy on the host (no torch call beyond `numpy` when they
@@ -124,7 +128,8 @@ class EarlyExitPredictor:
         return logits.float().cpu().numpy()
 
     def _run(self, inputs: Any, thresholds: np.ndarray, stop: int, keep_logits: bool,
-             tie_shares: list[float] | None = None, first_index: int = 0) -> EarlyExitResult:
+             tie_shares: list[float] | None = None, first_index: int = 0,
+             scored: int | None = None) -> EarlyExitResult:
         """`_steps` with the model in eval mode (a caller may have put it back in training
         mode since the predictor was made: dropout and batch statistics would then change the
         predictions and the exits), its mode restored afterwards. `seconds` is the wall time of
@@ -136,7 +141,8 @@ class EarlyExitPredictor:
         if training:
             self.model.eval()
         try:
-            result = self._steps(inputs, thresholds, stop, keep_logits, tie_shares, first_index)
+            result = self._steps(inputs, thresholds, stop, keep_logits, tie_shares, first_index,
+                                 self._last if scored is None else scored)
         finally:
             if training:
                 self.model.train()
@@ -146,10 +152,12 @@ class EarlyExitPredictor:
 
     @torch.inference_mode()
     def _steps(self, inputs: Any, thresholds: np.ndarray, stop: int, keep_logits: bool,
-               tie_shares: list[float] | None = None, first_index: int = 0) -> EarlyExitResult:
-        """Run exits 0..`stop`; at exit k < K-1 score the samples present and let those with
-        score >= thresholds[k] leave (those scoring exactly thresholds[k] by their tie share,
-        where the policy has one below 1); everyone still present leaves at `stop`.
+               tie_shares: list[float] | None = None, first_index: int = 0,
+               scored: int = 0) -> EarlyExitResult:
+        """Run exits 0..`stop`; at exit k < min(K-1, `scored`) score the samples present and
+        let those with score >= thresholds[k] leave (those scoring exactly thresholds[k] by
+        their tie share, where the policy has one below 1); at later exits nobody leaves and
+        nothing is scored; everyone still present leaves at `stop`.
 
         Per exit, the scheduling work is: exit k's log-softmax written in place into the
         history, the policy's `score_step` for exit k, one comparison and one count; the
@@ -176,7 +184,9 @@ class EarlyExitPredictor:
                     kept = np.zeros((last + 1, n, logits.shape[1]), dtype=np.float32)
                 kept[k, present] = logits
             leaving = present.size
-            if k < last:
+            if k < last and k >= scored:
+                leaving = 0
+            elif k < last:
                 if history is None:
                     self.policy.check_classes(logits.shape[1], "the model's exits give")
                     history = np.empty((last, *logits.shape))

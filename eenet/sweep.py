@@ -26,6 +26,7 @@ from eenet.evaluation import ORACLE, ORACLE_RULE, evaluate_exits, oracle_exits
 from eenet.jsonio import read_json_object
 from eenet.outputs import ExitOutputs, check_compatible
 from eenet.schedulers import available_methods, fit_policy, load_policy
+from eenet.schedulers.plans import no_early_exit
 
 INDEX_FILE = "index.json"
 FITTING_STAGES = "fit_headline / fit_schedulers"  # the pipeline stages that write such folders
@@ -59,8 +60,10 @@ def fit_all(
 
     `charged` maps a method to the extra ms/sample per exit its own scoring costs over the
     latency table's reference scoring (stage profile_scoring): the method plans with costs +
-    extra. A budget below its charged first-exit cost is fitted at that cost (everyone leaves
-    at exit 0, which still costs more than the budget) and the entry records `fitted_ms`.
+    extra, except at a budget at or above the last exit's cost, where every method runs the
+    plain model (no early exit, nothing scored). A budget below its charged first-exit cost is
+    fitted at that cost (everyone leaves at exit 0, which still costs more than the budget)
+    and the entry records `fitted_ms`.
     """
     check_compatible(val, costs, "validation outputs vs latency")
     methods = check_methods(methods)
@@ -69,14 +72,17 @@ def fit_all(
     settings = settings or {}
     charged = charged or {}
     fitted = []
+    plain = np.asarray(costs, dtype=np.float64)
     for method in methods:
-        method_costs = np.asarray(costs, dtype=np.float64)
+        method_costs = plain
         if method in charged:
-            method_costs = method_costs + np.asarray(charged[method], dtype=np.float64)
+            method_costs = plain + np.asarray(charged[method], dtype=np.float64)
         for budget in budgets:
-            fitted_ms = max(budget, float(method_costs[0]))
-            policy = fit_policy(method, val, method_costs, fitted_ms,
-                                settings.get(method, {}), seed)
+            # no early exit needed: the plain model, which scores nothing (the runtime skips
+            # the scoring of a policy that never exits early), within the budget for any method
+            table = plain if no_early_exit(plain, budget) else method_costs
+            fitted_ms = max(budget, float(table[0]))
+            policy = fit_policy(method, val, table, fitted_ms, settings.get(method, {}), seed)
             entry: dict[str, Any] = {"method": method, "budget_ms": budget, "policy": policy}
             if fitted_ms > budget:
                 entry["fitted_ms"] = fitted_ms

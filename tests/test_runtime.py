@@ -153,6 +153,30 @@ def test_infinite_thresholds_send_everyone_to_the_last_exit(model, inputs) -> No
         np.testing.assert_array_equal(result.predictions, model(inputs)[2].numpy().argmax(-1))
 
 
+def test_a_policy_that_never_exits_early_scores_nothing(model, inputs) -> None:
+    """Thresholds +inf before the last exit: nobody can leave early, so no exit is scored (a
+    charged method's scoring made it cost more than the plain model); a policy that can only
+    leave at exit 0 scores exit 0 alone; a forced exit (what the profile times) still scores
+    every exit it passes."""
+    calls: list[int] = []
+
+    def counted(policy):
+        original = policy.score_step
+        policy.score_step = lambda k, history, carry: (calls.append(k),
+                                                       original(k, history, carry))[1]
+        return EarlyExitPredictor(model, policy, device="cpu")
+
+    predictor = counted(EntropyPolicy("none", 1.0, np.array([np.inf, np.inf, -np.inf])))
+    assert (predictor.predict(inputs).exits == 2).all() and calls == []
+    predictor.predict_exit(inputs, 2)
+    assert calls == [0, 1]
+    calls.clear()
+    first_only = fitted(MaxProbPolicy, model, inputs, (0.5, 0.0, 0.5))
+    assert first_only.thresholds[1] == np.inf
+    result = counted(first_only).predict(inputs)
+    assert calls == [0] and set(result.exits.tolist()) == {0, 2}
+
+
 def test_minus_infinite_thresholds_stop_everyone_at_exit_0(model, inputs) -> None:
     policy = MaxProbPolicy("all", 1.0, np.full(3, -np.inf))
     result = EarlyExitPredictor(model, policy, device="cpu").predict(inputs)

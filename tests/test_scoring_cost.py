@@ -122,6 +122,27 @@ def test_heuristics_plan_with_their_charged_costs(pair, costs, tmp_path):
     assert (lowest.decide(val.log_probs()) == 0).all()
 
 
+def test_no_early_exit_runs_the_plain_model_for_every_method(pair, costs, tmp_path):
+    """A budget at or above the last exit's cost (even below a charged method's last exit
+    with its scoring): every method plans the plain model, all samples at the last exit at the
+    plain costs; charged entropy and patience planned early exits that paid for scoring."""
+    val, test = pair
+    extra = np.array([0.1, 0.2, 0.3])
+    last = float(costs[-1])
+    index = fit_all(val, costs, ["entropy", "patience", "maxprob"], [last, last + 0.1, last + 5],
+                    None, tmp_path / "s", charged={"entropy": extra, "patience": extra})
+    assert len(index["entries"]) == 9
+    for entry in index["entries"]:
+        policy = load_policy(tmp_path / "s" / entry["dir"])
+        assert policy.planned_costs == pytest.approx(costs), entry
+        assert (policy.decide(test.log_probs()) == costs.size - 1).all(), entry
+        assert policy.val_cost_ms == pytest.approx(last)
+    charged = fit_all(val, costs, ["entropy"], [last - 0.1], None, tmp_path / "t",
+                      charged={"entropy": extra})["entries"][0]
+    assert load_policy(tmp_path / "t" / charged["dir"]).planned_costs == pytest.approx(
+        costs + extra)
+
+
 def _learned(extra: list[float]) -> dict:
     return {**FAST_EENET, "score_candidates": [], "scorer_extra_ms": extra}
 
