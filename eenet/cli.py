@@ -36,10 +36,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# options whose value may begin with '-' (a negative budget): argparse takes such a value for
+# an unknown option unless it reads as one negative number, and stops with its usage
+DASH_VALUE_OPTIONS = ("--budgets",)
+
+
+def attach_dash_values(argv: Sequence[str]) -> list[str]:
+    """`--budgets -5%` as `--budgets=-5%`, so the budget's own check answers it; a next word
+    beginning with '--' is left alone (an option: the value is missing)."""
+    out: list[str] = []
+    words = iter(argv)
+    for word in words:
+        if word in DASH_VALUE_OPTIONS:
+            value = next(words, None)
+            if value is not None and value.startswith("-") and not value.startswith("--"):
+                out.append(f"{word}={value}")
+                continue
+            out.append(word)
+            if value is not None:
+                out.append(value)
+            continue
+        out.append(word)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `eenet` console script."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(attach_dash_values(sys.argv[1:] if argv is None else argv))
     try:
         status = int(args.func(args) or 0)
         sys.stdout.flush()  # a closed pipe shows here, not as a traceback at exit

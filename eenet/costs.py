@@ -72,11 +72,12 @@ def validate_costs(costs: Any, source: str = "costs") -> np.ndarray:
         )
     if not np.isfinite(arr).all() or (arr <= 0).any():
         raise ArtifactError(
-            f"{source}: cumulative costs must be finite and > 0, got {arr.tolist()}"
+            f"{source}: cumulative costs must be finite and > 0, got {_show(arr.tolist())}"
         )
     if (np.diff(arr) <= 0).any():
         raise ArtifactError(
-            f"{source}: cumulative costs must be strictly increasing, got {arr.tolist()}"
+            f"{source}: cumulative costs must be strictly increasing, got "
+            f"{_show(arr.tolist())}"
         )
     return arr
 

@@ -89,6 +89,16 @@ def test_table_output_with_json_or_list_costs(files, costs, methods):
                               "ms values (it has an empty item)"),
         (["--costs", "missing.csv"], "--costs: missing.csv: costs file not found"),
         (["--budgets", "1.5,,"], "--budgets: '1.5,,' has an empty item; expected a comma list"),
+        # a value beginning with '-' was argparse's usage and "expected one argument"
+        (["--budgets", "-0.5,1"], "--budgets: -0.5 ms/sample is below the first exit's cost; "
+                                  "feasible range: 1 to 3 ms/sample, or 0% to 100%"),
+        (["--budgets", "-5%"], "--budgets: '-5%' is outside 0%..100%"),
+        # a budget given twice was dropped silently: --save's folders no longer followed the list
+        (["--budgets", "1.5,2,1.5"], "--budgets: 1.5 and 1.5 are the same budget (1.5 "
+                                     "ms/sample); give each budget once"),
+        (["--budgets", "2,50%"], "--budgets: 2 and 50% are the same budget (2 ms/sample)"),
+        (["--method", "maxprob,,entropy"], "--method: 'maxprob,,entropy' has an empty item; "
+                                           "expected a comma list like eenet,maxprob"),
         (["--val", "missing.npz"], "--val: missing.npz: exit outputs file not found"),
         (["--test", "missing.npz"], "--test: missing.npz: exit outputs file not found"),
         (["--set", "maxprob"], "--set: expected METHOD.KEY=VALUE (e.g. eenet.hidden=64)"),
@@ -311,7 +321,7 @@ def test_auto_budgets_span_the_feasible_range_without_notes(files):
 
 
 def test_table_ends_with_eenets_margin_over_the_better_heuristic(files):
-    from eenet.commands.schedule import eenet_margins
+    from eenet.commands.schedule import eenet_margins, format_table
 
     args = ("--costs", "1,2,3", "--method", "maxprob,entropy,eenet", "--budgets", "1.5,2.5")
     table, as_json = _run_on(files, *args), _run_on(files, *args, "--json")
@@ -326,6 +336,9 @@ def test_table_ends_with_eenets_margin_over_the_better_heuristic(files):
                       f"{want[0][1]:+.2f} at 1.5, {want[1][1]:+.2f} at 2.5; "
                       f"mean {(want[0][1] + want[1][1]) / 2:+.2f}")
     assert eenet_margins([r for r in rows if r["method"] != "eenet"]) == []
+    # beside max p alone the footer names max p alone (it named entropy, which did not run)
+    alone = format_table([r for r in rows if r["method"] != "entropy"]).splitlines()[-1]
+    assert alone.startswith("eenet - best of maxprob (test accuracy points): ")
 
 
 def test_settings_reach_the_fit(files, tmp_path):

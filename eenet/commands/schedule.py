@@ -106,9 +106,12 @@ def register(subparsers: Any) -> None:
 def parse_methods(text: str) -> list[str]:
     """Comma list of method names, validated."""
     allowed = [*available_methods(), ORACLE]
-    methods = [m.strip() for m in text.split(",") if m.strip()]
-    if not methods:
+    methods = [m.strip() for m in text.split(",")]
+    if not any(methods):
         raise ConfigError(f"--method: empty; allowed: {', '.join(sorted(allowed))}")
+    if not all(methods):
+        raise ConfigError(f"--method: {text!r} has an empty item; expected a comma list like "
+                          "eenet,maxprob")
     for method in methods:
         if method not in allowed:
             raise unknown_name("--method", method, allowed)
@@ -137,8 +140,14 @@ def parse_budgets(text: str, costs: Any, unit: str = DEFAULT_COST_UNIT) -> list[
         raise ConfigError(f"--budgets: {text!r}: 'auto' stands alone (the {AUTO_SWEEP_POINTS} "
                           f"budgets of the feasible range); or give a comma list of "
                           f"{unit}/sample values or N%")
-    values = [resolve_budget(b, costs, "--budgets", unit) for b in parts]
-    return list(dict.fromkeys(values))
+    given: dict[float, str] = {}
+    for part in parts:
+        value = resolve_budget(part, costs, "--budgets", unit)
+        if value in given:  # --save numbers the folders in the order of the budgets given
+            raise ConfigError(f"--budgets: {given[value]} and {part} are the same budget "
+                              f"({value:.6g} {unit}/sample); give each budget once")
+        given[value] = part
+    return list(given)
 
 
 def parse_settings(items: list[str] | None, methods: list[str]) -> dict[str, dict[str, Any]]:
@@ -198,7 +207,8 @@ def format_table(rows: list[dict[str, Any]], unit: str = DEFAULT_COST_UNIT) -> s
     if margins:
         shown = ", ".join(f"{m:+.2f} at {b:.4g}" for b, m in margins)
         mean = sum(m for _, m in margins) / len(margins)
-        lines.append(f"eenet - best of {'/'.join(HEURISTICS)} (test accuracy points): {shown}; "
+        rivals = "/".join(h for h in HEURISTICS if any(r["method"] == h for r in rows))
+        lines.append(f"eenet - best of {rivals} (test accuracy points): {shown}; "
                      f"mean {mean:+.2f}")
     return "\n".join(lines)
 
