@@ -109,8 +109,8 @@ class EarlyExitPredictor:
         a policy that splits samples tied at a threshold splits them by that index, so
         batches of a split, each given its offset, decide as the whole split at once.
         """
-        return self._run(inputs, self.thresholds, self._last, keep_logits,
-                         self.tie_shares, first_index, self._scored)
+        return self._run(inputs, self.thresholds, self._last, self._scored, keep_logits,
+                         self.tie_shares, first_index)
 
     def predict_exit(self, inputs: Any, k: int, keep_logits: bool = False) -> EarlyExitResult:
         """Every sample leaves at exit `k`, doing all the work of a real exit there: segments and
@@ -118,7 +118,7 @@ class EarlyExitPredictor:
         score passes before k, the bookkeeping. The latency profile times this call."""
         if not 0 <= k <= self._last:
             raise ValueError(f"exit {k} out of range 0..{self._last}")
-        return self._run(inputs, self._never, k, keep_logits, scored=self._last)
+        return self._run(inputs, self._never, k, self._last, keep_logits)
 
     def _host(self, logits: torch.Tensor) -> np.ndarray:
         """Exit logits as float32 numpy on the host (no torch call beyond `numpy` when they
@@ -127,9 +127,9 @@ class EarlyExitPredictor:
             return logits.numpy()
         return logits.float().cpu().numpy()
 
-    def _run(self, inputs: Any, thresholds: np.ndarray, stop: int, keep_logits: bool,
-             tie_shares: list[float] | None = None, first_index: int = 0,
-             scored: int | None = None) -> EarlyExitResult:
+    def _run(self, inputs: Any, thresholds: np.ndarray, stop: int, scored: int,
+             keep_logits: bool, tie_shares: list[float] | None = None,
+             first_index: int = 0) -> EarlyExitResult:
         """`_steps` with the model in eval mode (a caller may have put it back in training
         mode since the predictor was made: dropout and batch statistics would then change the
         predictions and the exits), its mode restored afterwards. `seconds` is the wall time of
@@ -141,8 +141,8 @@ class EarlyExitPredictor:
         if training:
             self.model.eval()
         try:
-            result = self._steps(inputs, thresholds, stop, keep_logits, tie_shares, first_index,
-                                 self._last if scored is None else scored)
+            result = self._steps(inputs, thresholds, stop, scored, keep_logits, tie_shares,
+                                 first_index)
         finally:
             if training:
                 self.model.train()
@@ -151,9 +151,9 @@ class EarlyExitPredictor:
         return result
 
     @torch.inference_mode()
-    def _steps(self, inputs: Any, thresholds: np.ndarray, stop: int, keep_logits: bool,
-               tie_shares: list[float] | None = None, first_index: int = 0,
-               scored: int = 0) -> EarlyExitResult:
+    def _steps(self, inputs: Any, thresholds: np.ndarray, stop: int, scored: int,
+               keep_logits: bool, tie_shares: list[float] | None = None,
+               first_index: int = 0) -> EarlyExitResult:
         """Run exits 0..`stop`; at exit k < min(K-1, `scored`) score the samples present and
         let those with score >= thresholds[k] leave (those scoring exactly thresholds[k] by
         their tie share, where the policy has one below 1); at later exits nobody leaves and
