@@ -67,15 +67,18 @@ def remove_stale_temporaries(target: Path) -> None:
             path.unlink(missing_ok=True)
 
 
+def nearest_existing(path: Path) -> Path:
+    """The nearest path above `path` that exists (a file there means `path` cannot be made)."""
+    return next(parent for parent in path.parents if parent.exists())
+
+
 def _make_parent(target: Path, advice: str) -> None:
     """Create the folder `target` goes in; a file in the way (the folder itself or one above
     it) is a one-line ArtifactError naming both, not mkdir's FileExistsError."""
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        blocker = next((p for p in target.parents if p.exists() and not p.is_dir()),
-                       target.parent)
-        raise ArtifactError(f"{target}: {blocker} is a file, not a folder; {advice}") from None
+    blocker = nearest_existing(target)
+    if not blocker.is_dir():
+        raise ArtifactError(f"{target}: {blocker} is a file, not a folder; {advice}")
+    target.parent.mkdir(parents=True, exist_ok=True)
 
 
 def _folder_problem(target: Path) -> ArtifactError:

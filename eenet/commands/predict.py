@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from eenet.atomic import write_json
+from eenet.atomic import nearest_existing, write_json
 from eenet.budget import DEFAULT_COST_UNIT
 from eenet.config import THREADS_MAX, check_integer
 from eenet.devices import num_threads
@@ -234,14 +234,12 @@ def check_out_path(path: str | None) -> Path | None:
     if out.exists() and not out.is_file():  # the atomic rename would replace the node itself
         raise ConfigError(f"--out: {path} is not a regular file (a device, pipe or socket); "
                           f"give a file path")
-    for parent in out.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise ConfigError(f"--out: {parent} is a file, not a folder; give a file path "
-                                  f"in a folder")
-            if not os.access(parent, os.W_OK | os.X_OK):
-                raise ConfigError(f"--out: cannot write in {parent} (permission denied)")
-            break
+    parent = nearest_existing(out)
+    if not parent.is_dir():
+        raise ConfigError(f"--out: {parent} is a file, not a folder; give a file path in a "
+                          "folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"--out: cannot write in {parent} (permission denied)")
     return out
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from eenet.atomic import nearest_existing
 from eenet.budget import (
     AUTO_SWEEP_POINTS,
     DEFAULT_COST_UNIT,
@@ -306,12 +307,10 @@ def _check_save_folder(folder: Path) -> None:
                           f"{', ...' if len(strangers) > 3 else ''} beside its fitted "
                           "schedulers, which replacing it would delete; give a new or empty "
                           "folder")
-    for parent in folder.parents:  # the nearest existing folder above it must be one
-        if parent.exists():
-            if not parent.is_dir():
-                raise ConfigError(f"--save: {parent} is a file, not a folder; give a folder "
-                                  "path that can be created")
-            break
+    parent = nearest_existing(folder)
+    if not parent.is_dir():
+        raise ConfigError(f"--save: {parent} is a file, not a folder; give a folder path that "
+                          "can be created")
 
 
 def _not_schedulers(folder: Path) -> list[str]:
