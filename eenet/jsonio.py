@@ -10,6 +10,18 @@ from typing import Any
 
 from eenet.errors import ArtifactError
 
+INT_LIMIT = 2**63  # artifact integers are counts, seeds and sizes: int64 holds them all
+
+
+def _bounded_int(text: str) -> int:
+    """A JSON integer within int64 (a larger one would overflow numpy and float conversions
+    far from where it was read)."""
+    value = int(text)
+    if not -INT_LIMIT <= value < INT_LIMIT:
+        shown = text if len(text) <= 24 else f"{text[:12]}...({len(text)} digits)"
+        raise ValueError(f"integer {shown} is outside the 64-bit range")
+    return value
+
 
 def read_json_object(
     path: str | os.PathLike, what: str, hint: str = "", required: Iterable[str] = ()
@@ -19,7 +31,7 @@ def read_json_object(
     if not path.is_file():
         raise ArtifactError(f"{path}: {what} not found{f' ({hint})' if hint else ''}")
     try:
-        value = json.loads(path.read_text(encoding="utf-8-sig"))  # a BOM is no error
+        value = json.loads(path.read_text(encoding="utf-8-sig"), parse_int=_bounded_int)  # a BOM is no error
     except (OSError, ValueError) as exc:
         raise ArtifactError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(value, dict):

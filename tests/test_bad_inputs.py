@@ -393,6 +393,10 @@ def _null_cost(ws: Path) -> None:
     (ws / LATENCY).write_text('{"cumulative_ms": [1.0, null, 3.0]}')
 
 
+def _huge_integer_cost(ws: Path) -> None:
+    (ws / LATENCY).write_text('{"cumulative_ms": [1, 2, 1' + "0" * 400 + ']}')
+
+
 def _hundred_class_test(ws: Path) -> None:
     test = make_split_pair(n_exits=3, n_classes=100, n_val=10, n_test=200)[1]
     save_exit_outputs(ws / TEST, ExitOutputs(test.logits, test.labels))
@@ -536,6 +540,9 @@ ARTIFACT_CASES: list[tuple[str, Callable[[Path], None], str, tuple[str, ...], st
      re.escape(f"{LATENCY}: is a directory; give a latency .json file")),
     ("null cost", _null_cost, "evaluate", EVAL_ARGS,
      re.escape(f"{LATENCY}: cumulative costs must be numbers (ms per exit), got null at index 1")),
+    ("huge integer cost", _huge_integer_cost, "evaluate", EVAL_ARGS,
+     re.escape(f"{LATENCY}: not valid JSON (integer 100000000000...(401 digits) is outside "
+               "the 64-bit range)")),
     ("truncated npz", _truncated_npz, "fit_schedulers", FIT_ARGS,
      re.escape(f"{VAL}: not a readable npz file (") + r".+\)"),
     ("corrupt latency json", _corrupt_latency_json, "evaluate", EVAL_ARGS,

@@ -191,6 +191,11 @@ def test_bad_scorer_cost_settings_and_tables_are_one_line_errors(pair, costs, tm
             load_scoring(path)
         assert str(err.value) == (f"{path}: extra_ms.eenet must be a list of finite numbers >= "
                                   "0 that do not decrease along the exits; rerun profile_scoring")
+    path.write_text(json.dumps({"charged": True, "extra_ms": {"eenet": [0, 1, 2**64]}}))
+    with pytest.raises(ArtifactError) as err:  # numpy cannot take it: refused where it is read
+        load_scoring(path)
+    assert str(err.value) == (f"{path}: not valid JSON (integer 18446744073709551616 is "
+                              "outside the 64-bit range)")
 
 
 def test_eenet_charges_its_fixed_entropy_candidate_too(pair, costs):
