@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -161,6 +162,39 @@ def test_cifar_damaged_files_without_checksums_are_one_line_errors(cifar_root, t
     message = str(err.value)
     assert reason in message and "\n" not in message and message.startswith("cifar10: ")
     assert not (tmp_path / "out" / "meta.json").exists()
+
+
+class _Payload:
+    """Unpickling it creates `self.marker`: what any code a pickle runs could do."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+@pytest.mark.parametrize("protocol", [2, 5])
+def test_cifar_without_checksums_unpickles_no_code(cifar_root, tmp_path, protocol):
+    """Without checksums any file in the CIFAR folder is read: one whose pickle would run code
+    is refused before torchvision unpickles it, and the code never runs."""
+    import shutil
+
+    folder = tmp_path / "raw" / "cifar-10-batches-py"
+    shutil.copytree(cifar_root / "cifar-10-batches-py", folder)
+    marker = tmp_path / "code ran"
+    (folder / "data_batch_3").write_bytes(pickle.dumps(
+        {"data": np.zeros((5, 3072), np.uint8), "labels": _Payload(marker)}, protocol=protocol))
+    with pytest.raises(EENetError) as err:
+        prepare_dataset("cifar10", tmp_path / "out", 0, root=tmp_path / "raw", val_size=10,
+                        download=False, checksums=False)
+    message = str(err.value)  # protocol 2 reaches Path.touch through getattr
+    reached = "__builtin__.getattr" if protocol == 2 else "pathlib.Path.touch"
+    assert message.startswith(f"cifar10: {folder / 'data_batch_3'} is not a CIFAR batch file "
+                              f"(it imports {reached}, which no CIFAR file does")
+    assert message.endswith("); not unpickled; its files are damaged (set "
+                            "data.options.checksums: true to verify them)")
+    assert not marker.exists()
 
 
 def _csv_rows(path) -> list[tuple[str, int]]:

@@ -24,6 +24,44 @@ OPTIONS = {"root": str, "val_size": int, "download": bool, "checksums": bool}
 DAMAGED = "its files are damaged (set data.options.checksums: true to verify them)"
 # what torchvision raises on a corrupt or foreign batch file (checksums off)
 CORRUPT_BATCH = (pickle.UnpicklingError, EOFError, KeyError, TypeError, IndexError)
+# all a CIFAR batch file may import: numpy arrays (any numpy, any pickle protocol) and bytes
+PLAIN_GLOBALS = frozenset({
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+    *((f"numpy.{core}.multiarray", "_reconstruct") for core in ("core", "_core")),
+    *((f"numpy.{core}.numeric", "_frombuffer") for core in ("core", "_core")),
+})
+
+
+class _ForeignGlobal(pickle.UnpicklingError):
+    """A pickle importing something no CIFAR file imports."""
+
+
+class _PlainUnpickler(pickle.Unpickler):
+    """Reads a pickle that may build only dicts, lists, strings, numbers and numpy arrays."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in PLAIN_GLOBALS:
+            raise _ForeignGlobal(f"it imports {module}.{name}, which no CIFAR file does")
+        return super().find_class(module, name)
+
+
+def _refuse_unsafe_batches(name: str, folder: Path, cls: type) -> None:
+    """Without checksums torchvision would unpickle whatever lies in `folder`, and a pickle can
+    run any code: each file it would read is first read here by an unpickler that builds
+    nothing but plain data (one-line EENetError naming the file otherwise)."""
+    files = [file for file, _ in [*cls.train_list, *cls.test_list]] + [cls.meta["filename"]]
+    for file in files:
+        path = folder / file
+        if not path.is_file():
+            continue  # torchvision's own error says what is missing
+        try:
+            with path.open("rb") as fh:
+                _PlainUnpickler(fh, encoding="latin1").load()
+        except _ForeignGlobal as exc:
+            raise EENetError(f"{name}: {path} is not a CIFAR batch file ({exc}); not "
+                             f"unpickled; {DAMAGED}") from None
+        except Exception:  # noqa: BLE001, S112 - torchvision's read below reports the damage
+            continue  # (it fails at the same point: unpickling runs the same opcodes in order)
 
 
 def _dataset_class(name: str, checksums: bool) -> type:
@@ -47,6 +85,8 @@ def _dataset_class(name: str, checksums: bool) -> type:
 def _load(name: str, root: Path, download: bool, checksums: bool) -> tuple[Any, Any]:
     """(train, test) torchvision datasets, or a one-line error saying what to download where."""
     cls = _dataset_class(name, checksums)
+    if not checksums:
+        _refuse_unsafe_batches(name, root / cls.base_folder, cls)
     try:
         return cls(str(root), train=True, download=download), cls(str(root), train=False)
     except (OSError, RuntimeError, ValueError, *CORRUPT_BATCH) as exc:
