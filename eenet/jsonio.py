@@ -31,7 +31,8 @@ def read_json_object(
     if not path.is_file():
         raise ArtifactError(f"{path}: {what} not found{f' ({hint})' if hint else ''}")
     try:
-        value = json.loads(path.read_text(encoding="utf-8-sig"), parse_int=_bounded_int)  # a BOM is no error
+        text = path.read_text(encoding="utf-8-sig")  # a BOM is no error
+        value = json.loads(text, parse_int=_bounded_int)
     except (OSError, ValueError) as exc:
         raise ArtifactError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(value, dict):

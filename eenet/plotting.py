@@ -15,6 +15,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from eenet.atomic import write_with  # noqa: E402
+from eenet.costs import is_real_number  # noqa: E402
+from eenet.errors import ArtifactError  # noqa: E402
+from eenet.jsonio import read_json_object  # noqa: E402
 
 LABELS = {
     "eenet": "EENet",  # its rule may be a heuristic score with a validation-chosen plan
@@ -32,6 +35,60 @@ STYLES = {
     "patience": {"color": "tab:purple", "marker": "v"},
     "oracle": {"color": "black", "ls": "--", "marker": None, "lw": 1.2},
 }
+
+
+# the sweep CSV's columns the figures read, numeric but for the method
+SWEEP_COLUMNS = ("method", "budget_ms", "test_cost_ms", "test_accuracy")
+FIX = "rerun the evaluate stage"
+
+
+def _numbers(values: Any, count: int | None = None) -> bool:
+    """Whether `values` is a list of real numbers (of length `count` when given)."""
+    return (isinstance(values, list) and all(is_real_number(v) for v in values)
+            and (count is None or len(values) == count))
+
+
+def _metrics_problem(metrics: Mapping[str, Any]) -> str | None:
+    """What in an evaluate stage's metrics the figures cannot draw, in words (None if fine)."""
+    if not is_real_number(metrics["budget_ms"]):
+        return f"budget_ms must be a number, got {metrics['budget_ms']!r}"
+    exits = metrics["exits"]
+    if not (isinstance(exits, list) and exits and all(
+            isinstance(e, dict) and _numbers([e.get("accuracy"), e.get("cost_ms")])
+            for e in exits)):
+        return "exits must be a non-empty list of {accuracy, cost_ms} numbers"
+    methods = metrics["methods"]
+    if not isinstance(methods, dict) or not methods:
+        return "methods must map method names to their results"
+    for name, result in methods.items():
+        if not (isinstance(result, dict) and _numbers(result.get("exit_fractions"), len(exits))):
+            return f"methods.{name}.exit_fractions must be {len(exits)} numbers (one per exit)"
+    return None
+
+
+def read_report(metrics_json: str | os.PathLike,
+                sweep_csv: str | os.PathLike) -> tuple[dict[str, Any], pd.DataFrame]:
+    """The evaluate stage's metrics and sweep, as the figures read them; anything they could
+    not draw is a one-line ArtifactError naming the file."""
+    metrics = read_json_object(metrics_json, "metrics file", FIX,
+                               required=("budget_ms", "exits", "methods"))
+    problem = _metrics_problem(metrics)
+    if problem:
+        raise ArtifactError(f"{metrics_json}: {problem} ({FIX})")
+    try:
+        sweep = pd.read_csv(sweep_csv)
+    except (OSError, ValueError) as exc:
+        detail = " ".join(str(exc).split())
+        raise ArtifactError(f"{sweep_csv}: not a readable CSV file ({detail}; {FIX})") from None
+    missing = [c for c in SWEEP_COLUMNS if c not in sweep.columns]
+    bad = [c for c in SWEEP_COLUMNS[1:] if c in sweep.columns
+           and not pd.api.types.is_numeric_dtype(sweep[c])]
+    if missing or bad or sweep.empty:
+        problem = (f"missing column(s) {', '.join(missing)}" if missing else "no rows"
+                   if sweep.empty else f"column(s) {', '.join(bad)} not all numbers")
+        raise ArtifactError(f"{sweep_csv}: {problem}; the sweep needs {', '.join(SWEEP_COLUMNS)} "
+                            f"({FIX})")
+    return metrics, sweep
 
 
 def _save(fig: plt.Figure, path: str | os.PathLike) -> None:

@@ -298,8 +298,9 @@ def write_reports(metrics: Mapping[str, Any], sweep: pd.DataFrame, metrics_json:
                   sweep_csv: str | os.PathLike, curves_dir: str | os.PathLike) -> None:
     """`evaluate_all`'s results as the evaluate stage's three outputs: metrics JSON, the sweep
     CSV and one curve CSV per method in `curves_dir`. All three are written in full to
-    temporary paths first and renamed in together at the end: an interrupt or error leaves
-    the old three, never new metrics beside an old sweep."""
+    temporary paths first and renamed into place one after another at the end (curves, sweep,
+    metrics last): an interrupt or error while writing leaves the old three, and a failed
+    rename never leaves new metrics beside an old sweep."""
     with (atomic_path(metrics_json) as metrics_tmp, atomic_path(sweep_csv) as sweep_tmp,
           atomic_directory(curves_dir) as curves_tmp):
         write_json(metrics_tmp, metrics)

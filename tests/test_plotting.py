@@ -137,3 +137,46 @@ def test_titles_say_what_is_plotted_and_at_which_budget(figures, tmp_path):
     legend = [t.get_text() for t in accuracy.get_legend().get_texts()]
     bars = [t.get_text() for t in exits.get_xticklabels()]
     assert legend[:2] == bars == [plotting.LABELS["oracle"], plotting.LABELS["maxprob"]]
+
+
+def _write_report(tmp_path: Path, metrics: object, sweep: pd.DataFrame) -> tuple[Path, Path]:
+    metrics_json, sweep_csv = tmp_path / "metrics.json", tmp_path / "sweep.csv"
+    metrics_json.write_text(json.dumps(metrics))
+    sweep_csv.write_text(sweep.to_csv(index=False))
+    return metrics_json, sweep_csv
+
+
+def test_report_read_back_draws_both_figures(tmp_path):
+    metrics, sweep = plotting.read_report(*_write_report(tmp_path, METRICS, SWEEP))
+    assert metrics == METRICS
+    pd.testing.assert_frame_equal(sweep, SWEEP)
+    assert plotting.plot_exit_distribution(metrics, tmp_path / "e.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize(("metrics", "sweep", "where", "problem"), [
+    ([1], SWEEP, "metrics.json", "expected a JSON object (metrics file)"),
+    ({**METRICS, "budget_ms": "0.27"}, SWEEP, "metrics.json",
+     "budget_ms must be a number, got '0.27' (rerun the evaluate stage)"),
+    ({**METRICS, "exits": [{"accuracy": 75.0}]}, SWEEP, "metrics.json",
+     "exits must be a non-empty list of {accuracy, cost_ms} numbers (rerun the evaluate stage)"),
+    ({**METRICS, "methods": {"maxprob": {"exit_fractions": [1.0]}}}, SWEEP, "metrics.json",
+     "methods.maxprob.exit_fractions must be 2 numbers (one per exit) (rerun the evaluate "
+     "stage)"),
+    (METRICS, SWEEP.drop(columns="test_cost_ms"), "sweep.csv",
+     "missing column(s) test_cost_ms; the sweep needs method, budget_ms, test_cost_ms, "
+     "test_accuracy (rerun the evaluate stage)"),
+    (METRICS, SWEEP.assign(test_accuracy="high"), "sweep.csv",
+     "column(s) test_accuracy not all numbers; the sweep needs method, budget_ms, test_cost_ms, "
+     "test_accuracy (rerun the evaluate stage)"),
+    (METRICS, SWEEP.iloc[:0], "sweep.csv", "no rows; the sweep needs method, budget_ms, "
+     "test_cost_ms, test_accuracy (rerun the evaluate stage)"),
+])
+def test_reports_the_figures_cannot_draw_are_one_line_errors(tmp_path, metrics, sweep, where,
+                                                              problem):
+    """The plot stage read metrics.json and sweep.csv unchecked: a list for the metrics was
+    an AttributeError, a sweep without test_cost_ms a KeyError."""
+    from eenet.errors import ArtifactError
+
+    with pytest.raises(ArtifactError) as err:
+        plotting.read_report(*_write_report(tmp_path, metrics, sweep))
+    assert str(err.value) == f"{tmp_path / where}: {problem}"
