@@ -154,12 +154,17 @@ def write_json(path: str | os.PathLike, obj: Any, strict: bool = False) -> Path:
 def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary folder beside `path`; swap it in for `path` on success.
 
-    Readers see either the complete old folder or the complete new one. A file at `path`, or
-    in place of a folder above it, is refused before anything is written (a one-line
-    ArtifactError), never moved aside.
+    Readers see either the complete old folder or the complete new one (or, for the instant
+    between the swap's two renames, none). A run killed in that instant leaves the old folder
+    at `.NAME.old`: the next write puts it back first, so an interrupted write again keeps
+    the old folder. A file at `path`, or in place of a folder above it, is refused before
+    anything is written (a one-line ArtifactError), never moved aside.
     """
     target = Path(path)
     _check_swappable(target)
+    old = _old_copy(target)
+    if old.is_dir() and not target.exists():  # killed between the two renames below
+        os.replace(old, target)
     _make_parent(target, "give a folder path that can be created")
     remove_stale_temporaries(target)
     tmp = Path(tempfile.mkdtemp(prefix=_temporary_prefix(target), suffix=".tmp",
@@ -168,8 +173,7 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
         yield tmp
         _publish_mode(tmp, directory=True)
         _check_swappable(target)  # again: either may have been made while the work ran
-        old = _old_copy(target)
-        if old.exists():  # left by a run killed between the two renames below
+        if old.exists():  # left beside the target by a run killed after the swap
             shutil.rmtree(old)
         if target.exists():
             os.replace(target, old)

@@ -108,6 +108,39 @@ def test_interrupted_folder_write_keeps_the_old_folder(tmp_path: Path) -> None:
     _no_temporaries(tmp_path)
 
 
+def test_folder_write_killed_between_its_renames_gets_the_old_folder_back(
+        tmp_path: Path) -> None:
+    """A process killed after moving the old folder aside and before moving the new one in
+    left only `.NAME.old`; the next write puts it back first, so that write, interrupted,
+    keeps the old folder as any interrupted write does."""
+    import subprocess
+    import sys
+
+    target = tmp_path / "schedulers"
+    with atomic.atomic_directory(target) as tmp:
+        (tmp / "index.json").write_text("old")
+    killed_mid_swap = f"""
+import os
+from eenet import atomic
+renames = []
+def replace(src, dst):
+    renames.append(dst)
+    os.rename(src, dst)
+    if len(renames) == 1:
+        os._exit(9)
+atomic.os.replace = replace
+with atomic.atomic_directory({str(target)!r}) as tmp:
+    (tmp / "index.json").write_text("new")
+"""
+    run = subprocess.run([sys.executable, "-c", killed_mid_swap], check=False)
+    assert run.returncode == 9
+    assert not target.exists() and (tmp_path / ".schedulers.old" / "index.json").is_file()
+    with pytest.raises(Interrupted), atomic.atomic_directory(target) as tmp:
+        raise Interrupted
+    assert (target / "index.json").read_text() == "old"
+    _no_temporaries(tmp_path)
+
+
 def _outputs(value: float) -> ExitOutputs:
     return ExitOutputs(np.full((2, 4, 3), value, dtype=np.float32), np.arange(4) % 3)
 
