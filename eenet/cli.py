@@ -138,7 +138,8 @@ def sigterm_raises() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def run_stage(main_function, *args, resumes: bool = False, **kwargs) -> None:  # noqa: ANN001
+def run_stage(main_function: Callable[..., object], *args: object, resumes: bool = False,
+              **kwargs: object) -> None:
     """Run a stage's main; turn user errors into a one-line message and exit status 2, and
     Ctrl-C (SIGINT) or SIGTERM into one line and the shell's status for that signal, after
     the interrupted write's temporary files are removed. The line says what a rerun does:

@@ -111,6 +111,15 @@ def load_latency(path: str | os.PathLike) -> dict[str, Any]:
     return table
 
 
+def check_model_exits(n_costs: int, n_exits: int, source: str,
+                      model_dir: str | os.PathLike, fix: str) -> None:
+    """A latency table of `n_costs` exits for a model of `n_exits` is a one-line ArtifactError
+    naming the table (`source`), the model and what to do (`fix`)."""
+    if n_costs != n_exits:
+        raise ArtifactError(f"{source}: {n_costs} exits, the model in {model_dir} has "
+                            f"{n_exits}; {fix}")
+
+
 def _read_text(path: Path) -> str:
     """A costs file's text (a UTF-8 byte-order mark dropped); other encodings or binary data
     are a one-line error."""

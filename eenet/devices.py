@@ -93,7 +93,7 @@ def allocation_failure(exc: BaseException) -> str | None:
 
 
 @contextmanager
-def num_threads(threads: int, param: str = "threads"):
+def num_threads(threads: int, param: str = "threads") -> Iterator[None]:
     """Use `threads` torch CPU threads inside the block (0 = leave as is); restore afterwards.
     More threads than CPUs gets a note on stderr naming the setting `param` (once a process);
     more than THREADS_MAX is a one-line ConfigError naming it (torch would crash)."""

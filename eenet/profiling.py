@@ -38,7 +38,6 @@ from eenet.costs import (
 from eenet.devices import memory_names, num_threads, resolve_device
 from eenet.errors import ArtifactError, ConfigError, EENetError, naming
 from eenet.models.base import MultiExitModel, batch_size_of, check_example_batch
-from eenet.outputs import log_softmax64
 from eenet.schedulers.base import FittedPolicy
 
 
@@ -54,11 +53,6 @@ class NotIncreasingError(MeasurementError):
         self.medians, self.repeats = medians, repeats
         super().__init__(f"{group}: measured per-exit medians are not strictly increasing "
                          f"after {repeats} repeats ({medians} ms); {advice}")
-
-
-def log_probs64(logits: np.ndarray) -> np.ndarray:
-    """Float64 log-softmax of float32 logits [N, C], the same arithmetic as the simulation."""
-    return log_softmax64(logits)
 
 
 def reference_policy(n_exits: int) -> FittedPolicy:

@@ -6,7 +6,7 @@ Usage: python stages/profile_latency.py MODEL_DIR OUT_JSON   (reads params.yaml:
 import sys
 
 from eenet.cli import stage_cli
-from eenet.costs import save_latency
+from eenet.costs import check_model_exits, save_latency
 from eenet.models.artifact import load_trained
 from eenet.params import group, read_params
 from eenet.profiling import load_latency_table, profile_model, unwatched_table_note
@@ -21,13 +21,9 @@ def main(model_dir: str, out_json: str) -> None:
         note = unwatched_table_note(table_path)
         if note:
             print(note, file=sys.stderr)
-        if len(table["cumulative_ms"]) != model.n_exits:
-            from eenet.errors import ArtifactError
-
-            raise ArtifactError(
-                f"profile.table: {table_path} lists {len(table['cumulative_ms'])} exits, "
-                f"the model has {model.n_exits}"
-            )
+        check_model_exits(len(table["cumulative_ms"]), model.n_exits,
+                          f"{table_path} (profile.table)", model_dir,
+                          "give a table with one cost per exit of this model")
     else:
         table = profile_model(model, **settings)
     save_latency(out_json, table)

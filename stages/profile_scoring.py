@@ -7,8 +7,7 @@ batch size and threads are the latency profile's; for an imported table, this ho
 
 from eenet.atomic import write_json
 from eenet.cli import stage_cli
-from eenet.costs import load_latency
-from eenet.errors import ArtifactError
+from eenet.costs import check_model_exits, load_latency
 from eenet.models.artifact import load_trained
 from eenet.params import group, read_params
 from eenet.scoring_cost import (
@@ -25,9 +24,8 @@ def main(model_dir: str, latency_json: str, out_json: str) -> None:
     eenet = group(params, "schedulers").get("eenet") or {}
     latency = load_latency(latency_json)
     model = load_trained(model_dir)
-    if len(latency["cumulative_ms"]) != model.n_exits:
-        raise ArtifactError(f"{latency_json}: {len(latency['cumulative_ms'])} exits, the model "
-                            f"in {model_dir} has {model.n_exits}; rerun profile")
+    check_model_exits(len(latency["cumulative_ms"]), model.n_exits, latency_json, model_dir,
+                      "rerun profile")
     table = profile_scoring(
         model, {k: eenet[k] for k in ARCHITECTURE if k in eenet},  # dvc.yaml lists just these
         device=scoring_device(latency, latency_json), **latency_timing(latency, latency_json),

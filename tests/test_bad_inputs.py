@@ -648,6 +648,9 @@ ARTIFACT_CASES: list[tuple[str, Callable[[Path], None], str, tuple[str, ...], st
                "channel), got None (rerun the download stage)")),
     ("empty split", _edit_split("val", lambda x, y: (x[:0], y[:0])), "dump_logits",
      (MODEL, "data", "artifacts/logits"), re.escape("data/val.npz: no samples")),
+    *[(f"latency table of 4 exits for a 3-exit model ({stage})", _three_exits_latency_four,
+       stage, args, re.escape(f"{LATENCY}: 4 exits, the model in {MODEL} has 3; rerun profile"))
+      for stage, args in (("profile_scoring", SCORING_ARGS), ("measure_latency", MEASURE_ARGS))],
     ("scoring table for another model", _scoring_for_two_exits, "fit_schedulers", FIT_ARGS,
      re.escape(f"{SCORING}: 2 exits, the latency table has 3; rerun profile_scoring")),
     # profile_scoring times the scoring at the latency table's batch size and threads: 10**9

@@ -82,7 +82,7 @@ def test_ddp_writes_the_artifact_once(runs):
     assert not any("rank" in name or name.endswith(".tmp") for name in written), written
 
 
-def test_ddp_artifact_matches_a_single_process_run(runs):
+def test_ddp_artifact_has_the_single_process_layout(runs):
     single, ddp = runs
     one, two = load_trained(single / "model"), load_trained(ddp / "model")
     assert one.n_exits == two.n_exits == 3

@@ -237,8 +237,16 @@ def test_bad_tables_are_one_line_errors(tmp_path, name, text, error, match) -> N
 
 def test_network_only_profile_is_recorded() -> None:
     table = profile_model(TinyNet(), device="cpu", warmup=0, repeats=5, decisions=False)
-    assert table["decisions"] is False
+    assert table["decisions"] is False and table["decision_policy"] is None
+    assert table["timed"] == "run_prefix"
     validate_costs(table["cumulative_ms"])
+    # what it times: the network prefix alone, its exit's logits and no decision
+    model = TinyNet().eval()
+    x = model.example_inputs(4)
+    with torch.inference_mode():
+        full = model(x)
+        for k, call in enumerate(prefix_calls(model, x, torch.device("cpu"), decisions=False)):
+            assert torch.equal(call(), full[k])
 
 
 def test_forced_exit_predicts_with_the_exit_logits() -> None:

@@ -44,7 +44,9 @@ def test_geometric_plan_meets_budget_exactly(costs, budget):
     plan = geometric_plan(costs, budget)
     assert plan.min() >= 0 and plan.sum() == pytest.approx(1.0)
     assert plan_cost(plan, costs) == pytest.approx(budget, abs=1e-9)
-    assert np.all(np.diff(plan) <= 1e-12) or budget > costs.mean()  # q < 1 below the middle
+    # q < 1 below the middle (fewer samples at each later exit), q > 1 above it
+    steps = np.diff(plan) if budget < costs.mean() else -np.diff(plan)
+    assert np.all(steps <= 1e-12)
 
 
 def test_calibrated_plan_and_refinement_keep_the_cost(costs):
@@ -52,9 +54,15 @@ def test_calibrated_plan_and_refinement_keep_the_cost(costs):
     assert plan_cost(plan, costs) == pytest.approx(1.7, abs=1e-9)
     for v in cost_neutral_directions(costs):
         assert v.sum() == pytest.approx(0) and v @ costs == pytest.approx(0)
-    target = np.array([0.5, 0.3, 0.2])
-    refined, _ = refine_plan(plan, costs, lambda p: -float(np.abs(p - target).sum()))
+    target = np.array([0.5, 0.3, 0.2])  # the best plan: it costs 1.7 too
+
+    def closeness(p: np.ndarray) -> float:
+        return -float(np.abs(p - target).sum())
+
+    refined, score = refine_plan(plan, costs, closeness)
     assert plan_cost(refined, costs) == pytest.approx(1.7, abs=1e-9)
+    assert score == closeness(refined) > closeness(plan) + 0.5  # it moved most of the way...
+    assert np.abs(refined - target).max() < 0.02  # ...to within its smallest step
 
 
 def test_thresholds_realise_the_plan():

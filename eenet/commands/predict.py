@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -131,7 +132,7 @@ def _load_arrays(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def _batches(model: MultiExitModel, inputs: torch.Tensor | list[str],
-             labels: np.ndarray | None, size: int):
+             labels: np.ndarray | None, size: int) -> Iterator[tuple[Any, np.ndarray]]:
     """(inputs, labels) batches of `size` samples, texts tokenised by the model's `collate`;
     labels -1 when unknown."""
     n = len(inputs)
