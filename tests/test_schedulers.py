@@ -406,6 +406,10 @@ def test_budget_at_or_above_last_exit_means_no_early_exit(pair, costs, method):
     val, test = pair
     policy = fit_policy(method, val, costs, 5.0, _settings(method))
     assert (policy.exits_for(test) == 2).all()
+    # reported alike for every method (the heuristics said 'maxprob / geometric' there)
+    assert policy.rule() == "last exit (no early exit)"
+    assert fit_policy(method, val, costs, 2.0, _settings(method)).rule().split()[0] in (
+        method, "learned", "lookahead", "maxprob", "entropy")
 
 
 def test_infeasible_budget_states_the_range(pair, costs):

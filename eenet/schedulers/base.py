@@ -25,6 +25,8 @@ from eenet.jsonio import read_json_object
 from eenet.outputs import PROB_TOLERANCE, ExitOutputs, validate_exit_outputs
 
 POLICY_FILE = "policy.json"
+# the rule reported for a policy that lets no sample leave before the last exit
+NO_EARLY_EXIT_RULE = "last exit (no early exit)"
 # `decide` checks that its input rows are log-probabilities on this many samples (a mistake
 # such as passing raw logits shows in every row; checking all would cost more than deciding)
 LOG_PROB_CHECK_SAMPLES = 1024
@@ -272,9 +274,13 @@ class FittedPolicy(ABC):
             raise ArtifactError(f"{self.method} policy: fitted on exit outputs of "
                                 f"{fitted} classes; {have} {n_classes}")
 
+    def leaves_early(self) -> bool:
+        """Whether any sample can leave before the last exit (a threshold below +inf there)."""
+        return bool((np.asarray(self.thresholds[:-1], dtype=np.float64) < np.inf).any())
+
     def rule(self) -> str:
         """The fitted rule in a few words (score / plan), for reports."""
-        return self.method
+        return self.method if self.leaves_early() else NO_EARLY_EXIT_RULE
 
     def exits_for(self, outputs: ExitOutputs) -> np.ndarray:
         """Exit index of every sample of a split (checked: finite logits, labels in range)."""

@@ -15,7 +15,7 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
-from eenet.schedulers.base import FittedPolicy
+from eenet.schedulers.base import NO_EARLY_EXIT_RULE, FittedPolicy
 from eenet.schedulers.plans import geometric_plan
 
 P = TypeVar("P", bound="HeuristicPolicy")
@@ -35,7 +35,7 @@ class HeuristicPolicy(FittedPolicy):
         return self.exit_score(log_probs)
 
     def rule(self) -> str:
-        return f"{self.method} / geometric"
+        return f"{self.method} / geometric" if self.leaves_early() else NO_EARLY_EXIT_RULE
 
     def score_step(
         self, k: int, history: np.ndarray, carry: np.ndarray | None

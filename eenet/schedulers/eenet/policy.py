@@ -13,7 +13,7 @@ from safetensors.numpy import load_file, save_file
 
 from eenet.atomic import write_with
 from eenet.errors import ArtifactError
-from eenet.schedulers.base import FittedPolicy
+from eenet.schedulers.base import NO_EARLY_EXIT_RULE, FittedPolicy
 from eenet.schedulers.eenet.features import data_features, exit_features
 from eenet.schedulers.eenet.lookahead import lookahead_scores, stop_value
 from eenet.schedulers.eenet.scorer import (
@@ -51,8 +51,8 @@ class EENetPolicy(FittedPolicy):
     def rule(self) -> str:
         """Its score source and plan, e.g. 'maxprob / eenet_tau0+refined' (a heuristic's
         score with a plan chosen on validation) or 'lookahead / lookahead'."""
-        if self.plan_source.startswith("last_exit"):
-            return "last exit (no early exit)"
+        if self.plan_source.startswith("last_exit") or not self.leaves_early():
+            return NO_EARLY_EXIT_RULE
         return f"{self.score_source} / {self.plan_source}"
 
     def scores(self, log_probs: np.ndarray) -> np.ndarray:
