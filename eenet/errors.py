@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tokenize
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator
@@ -28,8 +29,11 @@ def unknown_name(param: str, value: object, allowed: Iterable[str]) -> ConfigErr
 
 
 # what `np.load(..., allow_pickle=False)` and reading an array of its archive raise on a file
-# that is not one (zlib.error: a compressed .npz whose data is corrupt)
-NUMPY_LOAD_ERRORS = (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError, zlib.error)
+# that is not one (zlib.error: a compressed .npz whose data is corrupt; TokenError /
+# SyntaxError: an array header that does not parse; MemoryError: a header declaring an array
+# larger than memory; NotImplementedError: a zip member of an unknown compression method)
+NUMPY_LOAD_ERRORS = (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError, zlib.error,
+                     tokenize.TokenError, SyntaxError, MemoryError, NotImplementedError)
 
 
 def numpy_load_problem(exc: Exception) -> str:
@@ -46,7 +50,11 @@ def numpy_load_problem(exc: Exception) -> str:
         return "empty or truncated"
     if isinstance(exc, zlib.error):
         return f"corrupt compressed data: {exc}"
-    return str(exc)
+    if isinstance(exc, (tokenize.TokenError, SyntaxError)):
+        return "an array header that does not parse"
+    if isinstance(exc, MemoryError):
+        return "an array header declaring more data than fits in memory"
+    return " ".join(str(exc).split())
 
 
 @contextmanager
