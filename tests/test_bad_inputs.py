@@ -597,7 +597,8 @@ ARTIFACT_CASES: list[tuple[str, Callable[[Path], None], str, tuple[str, ...], st
      + r".+ \(10 in all\)\)"),
     ("model config with classes as text", _edit_model_config(num_classes="10"), "dump_logits",
      (MODEL, "data", "artifacts/logits"),
-     re.escape(f"{MODEL}/config.json: num_classes must be an integer >= 1, got '10'")),
+     re.escape(f"{MODEL}/config.json: num_classes must be an integer from 1 to 1000000000000, got "
+               "'10'")),
     # an input_length too long to make: the profile's example inputs were a torch traceback
     # (past 2**63 torch cannot size them), dump_logits ran the artifact as if whole
     ("model config with an input length past any machine", _edit_model_options(

@@ -554,8 +554,11 @@ def test_models_command_errors_are_one_line(capsys):
 
     assert main(["models", "--model", "nope"]) == 2
     assert main(["models", "--classes", "1"]) == 2
+    # 2**63 was torch's storage-size overflow, 2**70 its integer conversion: tracebacks
+    assert main(["models", "--classes", str(2**63)]) == 2
     errors = capsys.readouterr().err.strip().splitlines()
-    assert len(errors) == 2 and "--model" in errors[0] and "--classes" in errors[1]
+    assert len(errors) == 3 and "--model" in errors[0] and "--classes" in errors[1]
+    assert errors[2].endswith(f"--classes: must be an integer from 2 to {10**12}, got {2**63}")
 
 
 def test_bert_weights_round_trip_through_safetensors(vocab, tmp_path):

@@ -13,8 +13,9 @@ from typing import Any
 
 import torch
 
+from eenet.config import check_integer
 from eenet.errors import ConfigError, unknown_name
-from eenet.models import MODELS, build_model
+from eenet.models import CLASSES_MAX, MODELS, build_model
 
 # Options that make a model buildable offline for counting; the architecture is unchanged.
 COUNT_OPTIONS: dict[str, dict[str, Any]] = {"bert_4": {"pretrained": None}}
@@ -69,8 +70,7 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
 
 def handle(args: argparse.Namespace) -> int:
-    if args.classes < 2:
-        raise ConfigError(f"--classes: must be >= 2, got {args.classes}")
+    check_integer("--classes", args.classes, 2, CLASSES_MAX)
     for name in args.model or []:
         if name not in MODELS:
             raise unknown_name("--model", name, MODELS)

@@ -14,6 +14,11 @@ MODELS: dict[str, str] = {
     "densenet121_4": "eenet.models.densenet121:build_densenet121_4",
     "bert_4": "eenet.models.bert:build_bert_4",
 }
+# Most output classes a model may have: far past any label space in use (extreme
+# classification has ~10**6), still countable by `eenet models` on the meta device (a model
+# that large is refused by its weight count before it is built for real); 2**63 classes
+# overflowed torch's storage size and 2**70 its integer conversion while building the heads.
+CLASSES_MAX = 10**12
 
 
 def build_model(name: str, num_classes: int, **options: Any) -> MultiExitModel:
@@ -22,4 +27,5 @@ def build_model(name: str, num_classes: int, **options: Any) -> MultiExitModel:
     return builder(num_classes, **options)
 
 
-__all__ = ["MODELS", "MultiExitModel", "batch_size_of", "build_model", "select_batch"]
+__all__ = ["CLASSES_MAX", "MODELS", "MultiExitModel", "batch_size_of", "build_model",
+           "select_batch"]

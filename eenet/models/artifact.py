@@ -25,7 +25,7 @@ from safetensors.torch import load_file, save_file
 from eenet.atomic import atomic_directory, write_json
 from eenet.errors import ArtifactError, ConfigError
 from eenet.jsonio import read_json_object
-from eenet.models import MultiExitModel, build_model
+from eenet.models import CLASSES_MAX, MultiExitModel, build_model
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
@@ -113,8 +113,10 @@ def _check_config(path: Path, config: dict[str, Any]) -> None:
     if not isinstance(name, str) or name not in MODELS:
         raise ArtifactError(f"{path}: name {name!r} is not a registered model; allowed: "
                             f"{', '.join(sorted(MODELS))}")
-    if isinstance(classes, bool) or not isinstance(classes, int) or classes < 1:
-        raise ArtifactError(f"{path}: num_classes must be an integer >= 1, got {classes!r}")
+    if isinstance(classes, bool) or not isinstance(classes, int) or not (
+            1 <= classes <= CLASSES_MAX):
+        raise ArtifactError(f"{path}: num_classes must be an integer from 1 to {CLASSES_MAX}, "
+                            f"got {classes!r}")
     spec = options_spec(resolve(MODELS, name, "model.name"), skip=1)
     try:
         if options is not None:
