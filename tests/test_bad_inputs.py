@@ -439,6 +439,18 @@ def _truncated_model_weights(ws: Path) -> None:
     path.write_bytes(path.read_bytes()[:100])
 
 
+def _model_weights_with_nan(ws: Path) -> None:
+    """One exit's classifier bias NaN: that exit never answered, and nothing said so."""
+    from safetensors.torch import load_file as load_torch
+    from safetensors.torch import save_file as save_torch
+
+    path = ws / MODEL / "model.safetensors"
+    state = load_torch(str(path))
+    bias = next(name for name in state if name.startswith("heads.0.") and name.endswith("bias"))
+    state[bias][0] = float("nan")
+    save_torch(state, str(path))
+
+
 def _model_weights_other_shape(ws: Path) -> None:
     other = build_model("resnet1d_3", 10, widths=[8, 8, 16], blocks=[1, 1, 1])
     save_trained(other, ws / "other", "resnet1d_3", 10)
@@ -475,6 +487,13 @@ def _flip_a_compressed_byte(ws: Path) -> None:
     data = bytearray((ws / "data/val.npz").read_bytes())
     data[55] ^= 0xFF
     (ws / "data/val.npz").write_bytes(bytes(data))
+
+
+def _nan_inputs(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two inputs NaN / inf (read as data, they gave NaN logits: answers left at the last exit)."""
+    x = x.astype(np.float32)
+    x.flat[3], x.flat[-1] = np.nan, np.inf
+    return x, y
 
 
 def _edit_split(split: str, edit: Callable[[np.ndarray, np.ndarray], tuple]) -> Callable:
@@ -580,6 +599,10 @@ ARTIFACT_CASES: list[tuple[str, Callable[[Path], None], str, tuple[str, ...], st
     ("truncated model weights", _truncated_model_weights, "dump_logits",
      (MODEL, "data", "artifacts/logits"),
      re.escape(f"{MODEL}/model.safetensors: not a readable safetensors file (") + r".+\)"),
+    ("model weights with NaN", _model_weights_with_nan, "dump_logits",
+     (MODEL, "data", "artifacts/logits"),
+     re.escape(f"{MODEL}/model.safetensors: weights hold NaN or inf (heads.0.") + r"\S+bias\); "
+     + re.escape("train again")),
     ("model weights of another shape", _model_weights_other_shape, "dump_logits",
      (MODEL, "data", "artifacts/logits"),
      re.escape(f"{MODEL}/model.safetensors: weights do not match resnet1d_3 with the options "
@@ -630,6 +653,10 @@ ARTIFACT_CASES: list[tuple[str, Callable[[Path], None], str, tuple[str, ...], st
     ("compressed split with a corrupt byte", _flip_a_compressed_byte, "dump_logits",
      (MODEL, "data", "artifacts/logits"),
      re.escape("data/val.npz: not a readable split file (corrupt compressed data: ") + r".+\)"),
+    ("split inputs with NaN", _edit_split("test", _nan_inputs), "dump_logits",
+     (MODEL, "data", "artifacts/logits"),
+     re.escape("data/test.npz: 'x' holds 2 values not finite (NaN or inf); rerun the download "
+               "stage")),
     ("split label beyond the classes", _edit_split("val", _label_ten), "dump_logits",
      (MODEL, "data", "artifacts/logits"),
      re.escape("data/val.npz: 'y' must lie in [0, 9] (10 classes), got [0, 10]")),

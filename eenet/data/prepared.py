@@ -97,6 +97,11 @@ def read_split(data_dir: str | Path, split: str,
                             ) from None
     if x.ndim == 0:
         raise ArtifactError(f"{path}: 'x' must hold one sample per row, got a scalar")
+    if x.dtype.kind == "f":  # NaN inputs give NaN logits: garbage answers at the last exit
+        bad = x.size - int(np.count_nonzero(np.isfinite(x)))
+        if bad:
+            raise ArtifactError(f"{path}: 'x' holds {bad} value{'s' if bad != 1 else ''} not "
+                                f"finite (NaN or inf); rerun the download stage")
     return x, checked_labels(y, x.shape[0], num_classes or np.iinfo(np.int64).max,
                              str(path), "'y'")
 

@@ -19,6 +19,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
@@ -164,6 +165,12 @@ def load_trained(directory: str | os.PathLike, **override_options: Any) -> Multi
         state = load_file(str(weights))
     except (SafetensorError, OSError, ValueError) as exc:
         raise ArtifactError(f"{weights}: not a readable safetensors file ({exc})") from None
+    broken = [name for name, tensor in state.items()
+              if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())]
+    if broken:  # a model with NaN or inf weights answers nonsense without a word
+        more = f" and {len(broken) - 1} more" if len(broken) > 1 else ""
+        raise ArtifactError(f"{weights}: weights hold NaN or inf ({broken[0]}{more}); train "
+                            f"again")
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
