@@ -22,6 +22,13 @@ DEFAULT_COST_UNIT = "ms"
 MAX_UNIT_LENGTH = 16
 
 
+def number_from_text(text: str) -> float:
+    """float(text) without Python's digit grouping: '1_0' is a typo, not 10 (ValueError)."""
+    if "_" in text:
+        raise ValueError(f"could not convert string to float: {text!r}")
+    return float(text)
+
+
 def cost_unit_problem(unit: Any) -> str | None:
     """What makes `unit` unusable as a cost unit's name (a short word such as ms, s, MFLOPs),
     or None."""
@@ -68,7 +75,7 @@ def resolve_budget(
         text = spec.strip()
         if text.endswith("%"):
             try:
-                fraction = float(text[:-1]) / 100.0
+                fraction = number_from_text(text[:-1]) / 100.0
             except ValueError:
                 raise ConfigError(f"{param}: {spec!r} is not a percentage like '50%'") from None
             if not 0.0 <= fraction <= 1.0:
@@ -77,7 +84,7 @@ def resolve_budget(
             # 100% is the full model's cost itself (lo + (hi - lo) can miss it by a rounding)
             return hi if fraction == 1.0 else lo + fraction * (hi - lo)
         try:
-            spec = float(text)
+            spec = number_from_text(text)
         except ValueError:
             raise ConfigError(f"{param}: expected {unit}/sample or 'N%', got {spec!r}") from None
     return check_budget_ms(float(spec), costs, param, percent=True, unit=unit)

@@ -36,14 +36,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# options whose value may begin with '-' (a negative budget): argparse takes such a value for
-# an unknown option unless it reads as one negative number, and stops with its usage
-DASH_VALUE_OPTIONS = ("--budgets",)
+# options whose value may begin with '-' (a negative budget or cost): argparse takes such a
+# value for an unknown option unless it reads as one negative number, and stops with its usage
+DASH_VALUE_OPTIONS = ("--budgets", "--costs")
 
 
 def attach_dash_values(argv: Sequence[str]) -> list[str]:
-    """`--budgets -5%` as `--budgets=-5%`, so the budget's own check answers it; a next word
-    beginning with '--' is left alone (an option: the value is missing)."""
+    """`--budgets -5%` as `--budgets=-5%` (and `--costs -1,2,4` likewise), so the value's own
+    check answers it; a next word beginning with '--' is left alone (an option: the value is
+    missing)."""
     out: list[str] = []
     words = iter(argv)
     for word in words:

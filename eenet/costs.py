@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from eenet.atomic import write_json
-from eenet.budget import DEFAULT_COST_UNIT
+from eenet.budget import DEFAULT_COST_UNIT, number_from_text
 from eenet.config import THREADS_MAX, check_integer
 from eenet.errors import ArtifactError, ConfigError, naming, reject_directory
 from eenet.jsonio import read_json_object
@@ -161,16 +161,18 @@ def read_cost_column(path: Path) -> tuple[list[float], str | None]:
         if len(cells) > 1:
             raise _too_many_fields(path, reader.line_num, cells)
         try:
-            values.append(float(cells[0]))
+            values.append(number_from_text(cells[0]))
         except ValueError:
-            if not first:  # a header is only allowed on the first non-blank line
-                raise ArtifactError(
-                    f"{path}: line {reader.line_num}: not a number: {cells[0]!r}"
-                ) from None
             if _several_numbers(cells[0]):  # '1;2;3': not a header
                 raise ArtifactError(
                     f"{path}: line {reader.line_num}: {cells[0]!r} holds several numbers; "
                     "expected one cumulative cost per line (a one-column CSV)"
+                ) from None
+            # a header is only allowed on the first non-blank line, and is no number
+            # mistyped ('1.O', '0x1': a header would silently drop the first exit's cost)
+            if not first or re.match(r"[+-]?\.?\d", cells[0]):
+                raise ArtifactError(
+                    f"{path}: line {reader.line_num}: not a number: {cells[0]!r}"
                 ) from None
             header = cells[0].lower()
         first = False
@@ -183,7 +185,7 @@ def _several_numbers(cell: str) -> bool:
     if len(parts) < 2:
         return False
     try:
-        [float(p) for p in parts]
+        [number_from_text(p) for p in parts]
     except ValueError:
         return False
     return True
@@ -217,7 +219,7 @@ def csv_costs(path: Path, unit: str = DEFAULT_COST_UNIT) -> list[float]:
 def _parse_comma_list(text: str) -> list[float] | None:
     """Values of "1.0,2.0,3.5"; None when `text` is not such a list (an empty item included)."""
     try:
-        return [float(v) for v in text.split(",")]
+        return [number_from_text(v) for v in text.split(",")]
     except ValueError:
         return None
 

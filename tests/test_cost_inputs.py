@@ -106,6 +106,10 @@ def test_valid_costs_keep_their_float64_values() -> None:
         ("1.0\n2.0;3.0,4.0\n", f"line 2: '2.0;3.0,4.0' has 2 fields; {COLUMN}"),
         ("ms\nms\n1.0\n", "line 2: not a number: 'ms'"),
         ("\n1.0\ntotal\n", "line 3: not a number: 'total'"),
+        # a mistyped first number was taken for a header: the first exit's cost dropped
+        ("1.O\n2\n4\n8\n", "line 1: not a number: '1.O'"),
+        ("0x1\n2\n4\n", "line 1: not a number: '0x1'"),
+        ("1\n2_0\n30\n", "line 2: not a number: '2_0'"),
         ("", "no cumulative costs given; expected one number per exit"),
         ("ms\n", "no cumulative costs given; expected one number per exit"),
         ("1;2;3\n", "line 1: '1;2;3' holds several numbers; expected one cumulative cost per "
@@ -114,7 +118,8 @@ def test_valid_costs_keep_their_float64_values() -> None:
                         "cost per line (a one-column CSV)"),
     ],
     ids=["decimal commas", "decimal comma after a header", "two columns with a header",
-         "two columns", "three values", "second header", "text after a value", "empty",
+         "two columns", "three values", "second header", "text after a value",
+         "mistyped first number", "hexadecimal first number", "digit grouping", "empty",
          "header only", "semicolons on one line", "spaces on one line"],
 )
 def test_bad_csv_is_one_line_naming_file_and_line(tmp_path: Path, content: str,

@@ -93,6 +93,11 @@ def test_table_output_with_json_or_list_costs(files, costs, methods):
         (["--budgets", "-0.5,1"], "--budgets: -0.5 ms/sample is below the first exit's cost; "
                                   "feasible range: 1 to 3 ms/sample, or 0% to 100%"),
         (["--budgets", "-5%"], "--budgets: '-5%' is outside 0%..100%"),
+        (["--costs", "-1,2,4"], "--costs: cumulative costs must be finite and > 0"),
+        # Python reads '2_0' as 20: a typo taken for a cost or a budget
+        (["--costs", "1,2_0,30"], "--costs: '1,2_0,30' is neither a .json/.csv file nor a "
+                                  "comma list"),
+        (["--budgets", "1_5"], "--budgets: expected ms/sample or 'N%', got '1_5'"),
         # a budget given twice was dropped silently: --save's folders no longer followed the list
         (["--budgets", "1.5,2,1.5"], "--budgets: 1.5 and 1.5 are the same budget (1.5 "
                                      "ms/sample); give each budget once"),
