@@ -84,7 +84,7 @@ def checked_labels(labels: np.ndarray, n_samples: int, n_classes: int, source: s
             f"{source}: {name} must be [n_samples] with n_samples={n_samples}, "
             f"got shape {labels.shape}"
         )
-    if not np.issubdtype(labels.dtype, np.integer):
+    if labels.dtype.kind not in "iu":  # numpy counts timedelta64 as an integer type too
         raise ArtifactError(f"{source}: {name} must be integers, got dtype {labels.dtype}")
     if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
         raise ArtifactError(

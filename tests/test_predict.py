@@ -708,6 +708,8 @@ def test_predict_out_refuses_a_pipe_or_device(workspace, policy_dir, tmp_path) -
         ((np.arange(50) % 10).astype(np.float64), "'y' must be integers, got "
                                                   "dtype float64"),
         (np.arange(50) % 2 == 0, "'y' must be integers, got dtype bool"),
+        ((np.arange(50) % 10).astype("m8[s]"), "'y' must be integers, got dtype "
+                                                "timedelta64[s]"),
         (np.arange(49) % 10, "'y' must be [n_samples] with n_samples=50, got shape (49,)"),
     ],
 )
