@@ -192,6 +192,19 @@ def test_save_refuses_a_folder_it_did_not_write(files, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
 
 
+@pytest.mark.parametrize("index", ["[1]", ""])
+def test_save_refuses_a_folder_whose_index_is_not_one(files, tmp_path, index):
+    """Any file named index.json made a folder count as fitted schedulers, replaced whole."""
+    (tmp_path / "index.json").write_text(index)
+    proc = _run_on(files, "--costs", "1,2,3", "--method", "maxprob", "--budgets", "2.0",
+                   "--save", str(tmp_path))
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert f"--save: {tmp_path} is no folder of fitted schedulers, which saving replaces (" in (
+        proc.stderr) and proc.stderr.rstrip().endswith("); give a new or empty folder")
+    assert (tmp_path / "index.json").read_text() == index
+
+
 def test_save_under_a_file_is_refused_before_fitting(files, tmp_path):
     """--save inside a path that runs through a file can never be written: a one-line error
     before any fitting (it was a FileExistsError traceback after fitting)."""

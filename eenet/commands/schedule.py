@@ -33,7 +33,7 @@ from eenet.outputs import load_exit_outputs
 from eenet.schedulers import available_methods
 from eenet.schedulers.base import POLICY_FILE, FittedPolicy
 from eenet.schedulers.plans import no_early_exit_note
-from eenet.sweep import INDEX_FILE, save_policies
+from eenet.sweep import INDEX_FILE, read_index, save_policies
 
 AUTO = "auto"
 EENET = "eenet"
@@ -301,6 +301,12 @@ def _check_save_folder(folder: Path) -> None:
         raise ConfigError(f"--save: {folder} is not empty and holds no {INDEX_FILE} of fitted "
                           "schedulers; give a new or empty folder (a schedulers folder is "
                           "replaced)")
+    if (folder / INDEX_FILE).is_file():  # a folder of fitted schedulers, or only named so
+        try:
+            read_index(folder, headline=False)
+        except ArtifactError as exc:
+            raise ConfigError(f"--save: {folder} is no folder of fitted schedulers, which "
+                              f"saving replaces ({exc}); give a new or empty folder") from None
     strangers = _not_schedulers(folder) if folder.is_dir() else []
     if strangers:  # replacing the folder would delete them (an input file among them, say)
         raise ConfigError(f"--save: {folder} holds {', '.join(strangers[:3])}"
