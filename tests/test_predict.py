@@ -720,6 +720,26 @@ def test_predict_checks_input_labels(workspace, policy_dir, tmp_path, y, message
     _one_line_error(done, f"--input: {tmp_path / 'xy.npz'}: {message}")
 
 
+@pytest.mark.parametrize(("edit", "problem"), [
+    (lambda x, y: (x[:0], y[:0]), "no samples"),
+    (lambda x, y: (np.where(np.arange(x.size).reshape(x.shape) == 7, np.nan, x), y),
+     "'x' holds 1 value not finite (NaN or inf); rerun the download stage"),
+], ids=["empty split", "NaN input"])
+def test_predict_data_split_is_checked_as_input_files_are(workspace, policy_dir, tmp_path,
+                                                          edit, problem) -> None:
+    """An empty --data split was 'error: no samples to predict' (no flag, no file), a NaN
+    input ran (--input refuses it)."""
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(workspace["data"], data)
+    with np.load(data / "test.npz") as npz:
+        x, y = edit(npz["x"], npz["y"])
+    np.savez(data / "test.npz", x=x, y=y)
+    done = _predict(workspace, policy_dir, "--data", str(data))
+    _one_line_error(done, f"--data: {data / 'test.npz'}: {problem}")
+
+
 def test_predict_input_labels_of_any_integer_dtype(workspace, policy_dir, tmp_path) -> None:
     x = np.load(workspace["data"] / "test.npz")["x"][:50]
     y = workspace["test"].labels[:50]

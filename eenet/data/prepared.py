@@ -82,8 +82,9 @@ def _meta_problem(meta: dict[str, Any]) -> str | None:
 
 def read_split(data_dir: str | Path, split: str,
                num_classes: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Arrays (x, y) of one split: one integer label per sample, each in [0, `num_classes`)
-    when given (else a one-line ArtifactError naming the file)."""
+    """Arrays (x, y) of one split: at least one sample, finite where its inputs are floats,
+    one integer label per sample, each in [0, `num_classes`) when given (else a one-line
+    ArtifactError naming the file)."""
     if split not in SPLITS:
         raise ConfigError(f"split: unknown value {split!r}; allowed: {', '.join(SPLITS)}")
     path = Path(data_dir) / f"{split}.npz"
@@ -97,6 +98,8 @@ def read_split(data_dir: str | Path, split: str,
                             ) from None
     if x.ndim == 0:
         raise ArtifactError(f"{path}: 'x' must hold one sample per row, got a scalar")
+    if x.shape[0] == 0:
+        raise ArtifactError(f"{path}: no samples")
     if x.dtype.kind == "f":  # NaN inputs give NaN logits: garbage answers at the last exit
         bad = x.size - int(np.count_nonzero(np.isfinite(x)))
         if bad:
@@ -151,7 +154,7 @@ class PreparedDataset(Dataset):
 def split_for_model(model: MultiExitModel, model_dir: str | Path, data_dir: str | Path,
                     split: str) -> PreparedDataset:
     """A prepared split to run the model of `model_dir` on, refused in one line when it has
-    no sample, another class count than the model, or samples that are not what the model
+    another class count than the model, or samples that are not what the model
     takes (`eenet.models.base.check_data_fits`)."""
     from eenet.models.artifact import read_trained_config
     from eenet.models.base import check_data_fits
@@ -161,8 +164,6 @@ def split_for_model(model: MultiExitModel, model_dir: str | Path, data_dir: str 
     if dataset.meta["num_classes"] != classes:
         raise ArtifactError(f"{Path(data_dir) / 'meta.json'}: {dataset.meta['num_classes']} "
                             f"classes; the model in {model_dir} has {classes}")
-    if not len(dataset):
-        raise ArtifactError(f"{Path(data_dir) / split}.npz: no samples")
     check_data_fits(model, dataset, str(data_dir), f"the model in {model_dir}")
     return dataset
 
