@@ -143,6 +143,9 @@ def fit_sweep(
     for method in methods:
         if method not in allowed:
             raise unknown_name("schedulers.methods", method, allowed)
+    if isinstance(budgets_ms, str):  # 'auto' was taken letter by letter: "got 'a'"
+        raise ConfigError(f"budgets: expected a list of ms/sample values, got {budgets_ms!r} "
+                          "(eenet.budget.resolve_sweep turns 'auto' and 'N%' into them)")
     budgets = [check_budget(costs, b, "budgets") for b in budgets_ms]
     settings = settings or {}
     val_lp = val.log_probs()

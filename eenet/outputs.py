@@ -96,6 +96,9 @@ def checked_labels(labels: np.ndarray, n_samples: int, n_classes: int, source: s
 
 def validate_exit_outputs(outputs: ExitOutputs, source: str = "exit outputs") -> ExitOutputs:
     """Check shapes, dtypes, finiteness and label range; raise ArtifactError naming `source`."""
+    if not isinstance(outputs, ExitOutputs):  # an array given for the outputs, say
+        raise ArtifactError(f"{source}: expected ExitOutputs (logits and labels), got "
+                            f"{type(outputs).__name__}")
     logits = outputs.logits
     if logits.ndim != 3:
         raise ArtifactError(

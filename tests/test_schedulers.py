@@ -425,6 +425,11 @@ def test_api_mistakes_are_one_line_errors_naming_the_parameter(pair, costs):
     val, test = pair
     with pytest.raises(ConfigError, match="^budget: expected ms/sample, got True$"):
         fit_policy("maxprob", val, costs, True)
+    with pytest.raises(ConfigError, match="^budget: expected ms/sample, got '2'$"):
+        fit_policy("maxprob", val, costs, "2")  # was fitted at 2.0 ms
+    with pytest.raises(ArtifactError, match="^validation outputs: expected ExitOutputs "
+                                            r"\(logits and labels\), got ndarray$"):
+        fit_policy("maxprob", val.logits, costs, 2.0)  # was an AttributeError
     for seed in (-1, None, 1.5):
         with pytest.raises(ConfigError, match=f"^seed: must be an integer from 0 to .*, got "
                                               f"{re.escape(repr(seed))}$"):
@@ -433,6 +438,9 @@ def test_api_mistakes_are_one_line_errors_naming_the_parameter(pair, costs):
     with pytest.raises(ConfigError, match=r"^schedulers.methods: expected a list of method "
                                           r"names, got 'maxprob'; e.g. \['maxprob'\]$"):
         schedule_sweep(val, test, costs, "maxprob", [2.0])
+    with pytest.raises(ConfigError, match=r"^budgets: expected a list of ms/sample values, "
+                                          r"got 'auto' \(eenet.budget.resolve_sweep"):
+        schedule_sweep(val, test, costs, ["maxprob"], "auto")
 
 
 def test_unknown_method_and_setting_are_one_line_errors(pair, costs):

@@ -20,7 +20,8 @@ _BISECT_STEPS = 200
 def check_budget(costs: np.ndarray, budget_ms: float, param: str = "budget") -> float:
     """Return the budget as float; ConfigError (with the feasible range) if it is infeasible."""
     costs = np.asarray(costs, dtype=np.float64)
-    if isinstance(budget_ms, (bool, np.bool_)):  # float(True) is 1.0: a mistake, not a budget
+    # float(True) is 1.0 and float("2") 2.0: mistakes, not budgets ("N%" has resolve_budget)
+    if isinstance(budget_ms, (bool, np.bool_, str, bytes)):
         raise ConfigError(f"{param}: expected ms/sample, got {budget_ms!r}")
     try:
         value = float(budget_ms)
