@@ -20,6 +20,7 @@ import numpy as np
 
 from eenet.atomic import write_json
 from eenet.budget import DEFAULT_COST_UNIT, cost_unit_problem
+from eenet.costs import is_real_number
 from eenet.errors import ArtifactError, ConfigError
 from eenet.jsonio import read_json_object
 from eenet.outputs import PROB_TOLERANCE, ExitOutputs, validate_exit_outputs
@@ -343,37 +344,96 @@ class FittedPolicy(ABC):
 
     @classmethod
     def from_metadata(cls, meta: Mapping[str, Any], directory: Path) -> FittedPolicy:
-        shares = [float(q) for q in meta.get("tie_shares", [])]
-        if shares and (len(shares) != len(meta["thresholds"])
-                       or not all(0.0 <= q <= 1.0 for q in shares)):
-            raise ValueError(f"tie_shares needs one value in [0, 1] per exit "
-                             f"({len(meta['thresholds'])}), got {shares}")
-        planned = [float(c) for c in meta.get("planned_costs_ms", [])]
-        if planned and (len(planned) != len(meta["thresholds"])
-                        or not all(math.isfinite(c) and c > 0 for c in planned)
-                        or any(b <= a for a, b in pairwise(planned))):
-            raise ValueError(f"planned_costs_ms needs one finite cost > 0 per exit "
-                             f"({len(meta['thresholds'])}), increasing, or none; got {planned}")
+        """The policy of a policy.json's fields, each checked: a bad one is a one-line
+        ArtifactError naming the file, the field and what it allows."""
+        where = directory / POLICY_FILE
+        thresholds = number_list(
+            meta, "thresholds", where, None,
+            'one number per exit (or "inf" / "-inf"), not NaN, the last exit\'s "-inf"',
+            lambda t: bool(t) and not any(map(math.isnan, t)) and t[-1] == -math.inf,
+        )
+        n = len(thresholds)
+        shares = number_list(meta, "tie_shares", where, n,
+                             f"one value in [0, 1] per exit ({n}), or none",
+                             lambda q: all(0.0 <= x <= 1.0 for x in q))
+        planned = number_list(
+            meta, "planned_costs_ms", where, n,
+            f"one finite cost > 0 per exit ({n}), increasing, or none",
+            lambda c: all(math.isfinite(x) and x > 0 for x in c)
+            and all(a < b for a, b in pairwise(c)),
+        )
+        fractions = number_list(meta, "val_exit_fractions", where, n,
+                                f"one fraction in [0, 1] per exit ({n}), or none",
+                                lambda f: all(0.0 <= x <= 1.0 for x in f))
         unit = meta.get("cost_unit", DEFAULT_COST_UNIT)
         problem = cost_unit_problem(unit)
         if problem:
-            raise ValueError(f"cost_unit {problem}")
-        classes = meta.get("n_classes")
-        if classes is not None and (type(classes) is not int or classes < 1):
-            raise ValueError(f"n_classes must be an integer >= 1, got {classes!r}")
+            raise malformed(where, f"cost_unit {problem}")
         return cls(
             method=meta["method"],
-            budget_ms=float(meta["budget_ms"]),
-            thresholds=np.array([float(t) for t in meta["thresholds"]], dtype=np.float64),
-            val_cost_ms=float(meta.get("val_cost_ms", float("nan"))),
-            val_exit_fractions=list(meta.get("val_exit_fractions", [])),
-            fit_seconds=float(meta.get("fit_seconds", 0.0)),
-            settings=dict(meta.get("settings", {})),
+            budget_ms=checked(meta, "budget_ms", where, "a finite number > 0",
+                              lambda v: is_real_number(v) and math.isfinite(v) and v > 0),
+            thresholds=np.array(thresholds, dtype=np.float64),
+            val_cost_ms=float(checked(
+                meta, "val_cost_ms", where, 'a finite number >= 0 or "nan" (not recorded)',
+                lambda v: v == "nan" or is_real_number(v) and (math.isnan(v) or 0 <= v < math.inf),
+                "nan")),
+            val_exit_fractions=fractions,
+            fit_seconds=checked(meta, "fit_seconds", where, "a finite number >= 0",
+                                lambda v: is_real_number(v) and 0 <= v < math.inf, 0.0),
+            settings=dict(checked(meta, "settings", where, "a JSON object",
+                                  lambda v: isinstance(v, dict), {})),
             planned_costs=planned,
             tie_shares=shares,
             cost_unit=unit,
-            n_classes=classes,
+            n_classes=checked(meta, "n_classes", where, "an integer >= 1",
+                              lambda v: v is None or type(v) is int and v >= 1),
         )
+
+
+def json_float(value: Any) -> float | None:
+    """A policy file's number as a float: a JSON number, or a text float() reads as an
+    infinity or NaN (what `json_number` writes); None for anything else ("1", true, null)."""
+    if is_real_number(value):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return None
+        return None if math.isfinite(number) else number
+    return None
+
+
+def malformed(where: Path, problem: str) -> ArtifactError:
+    """The one-line error of a policy file with a bad field."""
+    return ArtifactError(f"{where}: malformed fitted scheduler ({problem})")
+
+
+def checked(meta: Mapping[str, Any], key: str, where: Path, need: str,
+            ok: Callable[[Any], bool], default: Any = None) -> Any:
+    """`meta[key]` (`default` where absent) if `ok` accepts it, else a `malformed` error
+    ("budget_ms must be a finite number > 0, got nan")."""
+    value = meta.get(key, default)
+    if not ok(value):
+        raise malformed(where, f"{key} must be {need}, got {value!r}")
+    return value
+
+
+def number_list(meta: Mapping[str, Any], key: str, where: Path, n_exits: int | None,
+                need: str, ok: Callable[[list[float]], bool]) -> list[float]:
+    """`meta[key]` (absent: []) as floats (see `json_float`) if `ok` accepts them and, with
+    `n_exits`, they are none or one per exit; else a `malformed` error saying what `key`
+    needs (and, for a wrong count, that it disagrees with the thresholds')."""
+    value = meta.get(key, [])
+    numbers = [json_float(v) for v in value] if isinstance(value, list) else [None]
+    if None in numbers or not ok(numbers):  # type: ignore[arg-type]
+        shown = value if None in numbers else numbers
+        raise malformed(where, f"{key} needs {need}; got {shown!r}")
+    if n_exits is not None and numbers and len(numbers) != n_exits:
+        raise malformed(where, f"{key} needs {need}; got {numbers!r}: {len(numbers)} values, "
+                               f"but thresholds has {n_exits}")
+    return numbers  # type: ignore[return-value]
 
 
 def read_policy_metadata(directory: str | os.PathLike) -> dict[str, Any]:

@@ -12,8 +12,15 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 
 from eenet.atomic import write_with
+from eenet.costs import is_real_number
 from eenet.errors import ArtifactError
-from eenet.schedulers.base import NO_EARLY_EXIT_RULE, FittedPolicy
+from eenet.schedulers.base import (
+    NO_EARLY_EXIT_RULE,
+    POLICY_FILE,
+    FittedPolicy,
+    checked,
+    number_list,
+)
 from eenet.schedulers.eenet.features import data_features, exit_features
 from eenet.schedulers.eenet.lookahead import lookahead_scores, stop_value
 from eenet.schedulers.eenet.scorer import (
@@ -122,22 +129,27 @@ class EENetPolicy(FittedPolicy):
     @classmethod
     def from_metadata(cls, meta: Mapping[str, Any], directory: Path) -> EENetPolicy:
         base = FittedPolicy.from_metadata.__func__(cls, meta, directory)  # type: ignore[attr-defined]
-        path = directory / meta.get("weights", WEIGHTS_FILE)
+        where, n = directory / POLICY_FILE, len(base.thresholds)
+        name = checked(meta, "weights", where, "a file name", lambda v: isinstance(v, str)
+                       and bool(v), WEIGHTS_FILE)
+        path = directory / name
         if not path.is_file():
             raise ArtifactError(f"{path}: EENet weights not found")
         try:
             base.weights = dict(load_file(str(path)))
         except Exception as exc:  # safetensors raises its own error types
             raise ArtifactError(f"{path}: not a readable safetensors file ({exc})") from None
-        check_weights(base.weights, path)
-        base.plan = list(meta.get("plan", []))
-        base.plan_source = str(meta.get("plan_source", ""))
-        base.score_source = str(meta.get("score_source", LEARNED))
-        where = directory / "policy.json"
-        if base.score_source not in (LEARNED, LOOKAHEAD, *FIXED_SCORES):
-            allowed = ", ".join([LEARNED, LOOKAHEAD, *FIXED_SCORES])
+        check_weights(base.weights, path, n, base.n_classes)
+        base.plan = number_list(meta, "plan", where, n,
+                                f"one fraction in [0, 1] per exit ({n}), or none",
+                                lambda p: all(0.0 <= x <= 1.0 for x in p))
+        base.plan_source = checked(meta, "plan_source", where, "text",
+                                   lambda v: isinstance(v, str), "")
+        base.score_source = meta.get("score_source", LEARNED)
+        allowed = [LEARNED, LOOKAHEAD, *FIXED_SCORES]
+        if not isinstance(base.score_source, str) or base.score_source not in allowed:
             raise ArtifactError(f"{where}: unknown score_source {base.score_source!r}; "
-                                f"allowed: {allowed}")
+                                f"allowed: {', '.join(allowed)}")
         if base.score_source == LOOKAHEAD:
             _load_lookahead(base, meta, where)
         return base
@@ -145,16 +157,17 @@ class EENetPolicy(FittedPolicy):
 
 def _load_lookahead(policy: EENetPolicy, meta: Mapping[str, Any], where: Path) -> None:
     """The lookahead rule's price and costs from policy.json, checked against the weights."""
-    try:
-        policy.lookahead_lambda = float(meta["lookahead_lambda"])
-        policy.lookahead_costs = [float(c) for c in meta["lookahead_costs_ms"]]
-    except (KeyError, TypeError, ValueError):
+    if "lookahead_lambda" not in meta or "lookahead_costs_ms" not in meta:
         raise ArtifactError(f"{where}: score_source 'lookahead' needs a number "
-                            "lookahead_lambda and a list lookahead_costs_ms") from None
+                            "lookahead_lambda and a list lookahead_costs_ms")
     n_exits = len(policy.thresholds)
-    if len(policy.lookahead_costs) != n_exits or not math.isfinite(policy.lookahead_lambda):
-        raise ArtifactError(f"{where}: lookahead_costs_ms needs {n_exits} values (one per "
-                            f"exit) and lookahead_lambda a finite number")
+    policy.lookahead_lambda = float(checked(
+        meta, "lookahead_lambda", where, "a finite number",
+        lambda v: is_real_number(v) and math.isfinite(v)))
+    policy.lookahead_costs = number_list(
+        meta, "lookahead_costs_ms", where, n_exits,
+        f"{n_exits} values (one finite cost per exit)",
+        lambda c: len(c) == n_exits and all(map(math.isfinite, c)))
     heads = [scorer.looks for scorer in compile_scorer(policy.weights)]
     if heads[:-1] != list(range(n_exits, 1, -1)):
         raise ArtifactError(f"{where}: score_source 'lookahead' but the weights have no "

@@ -8,6 +8,7 @@ check of a loaded weights file.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from eenet.errors import ArtifactError, ConfigError
+from eenet.schedulers.eenet.features import exit_features
 
 # Largest fused network of one exit (w1 and w2, float64): it grows with the square of the
 # members (`folds`), and a typo there must be an error, not the machine out of memory.
@@ -197,9 +199,17 @@ def _mlp(w: Mapping[str, np.ndarray], prefix: str, x: np.ndarray) -> np.ndarray:
     return (hidden @ w[f"{prefix}.w2"].astype(np.float64) + w[f"{prefix}.b2"])[:, 0]
 
 
-def check_weights(weights: Mapping[str, np.ndarray], path: Path) -> None:
-    """Every score / assignment MLP must be in -> hidden -> 1 (a lookahead head:
-    -> hidden -> its exits) with matching shapes."""
+def check_weights(weights: Mapping[str, np.ndarray], path: Path, n_exits: int | None = None,
+                  n_classes: int | None = None) -> None:
+    """A loaded weights file, else a one-line ArtifactError naming it: every network tensor
+    finite floating-point numbers; every score / assignment MLP in -> hidden -> 1 (a lookahead
+    head: -> hidden -> its exits) with matching shapes; the header (`members` and the feature
+    options) single integers in range; and, given the policy's `n_exits` (and `n_classes`
+    where recorded), each member's networks for exactly those exits, each taking the inputs
+    its feature options give."""
+    for name, value in weights.items():
+        if name not in HEADER:
+            check_tensor(name, value, path)
     for name in weights:
         if not name.endswith(".w1"):
             continue
@@ -216,3 +226,83 @@ def check_weights(weights: Mapping[str, np.ndarray], path: Path) -> None:
                 f"{path}: EENet weights of the wrong shape ({net}: w1 {shapes[0]}, "
                 f"b1 {shapes[1]}, w2 {shapes[2]}, b2 {shapes[3]})"
             )
+    check_header(weights, path)
+    if n_exits is not None:
+        check_inputs(weights, path, n_exits, n_classes)
+
+
+# the weights file's entries that are not network tensors: one integer each, and what it allows
+HEADER = {
+    "members": ("an integer >= 1", lambda v: v >= 1),
+    "top": ("an integer >= 0 (0: every class's probability)", lambda v: v >= 0),
+    "agreement": ("0 or 1", lambda v: v in (0, 1)),
+    "log_scale": ("0 or 1", lambda v: v in (0, 1)),
+}
+# a network's name: member prefix (none for a single network), kind (g: score, h: assignment,
+# f: lookahead head) and exit
+NET_NAME = re.compile(r"(m\d+\.)?([ghf])(\d+)")
+
+
+def check_tensor(name: str, value: np.ndarray, path: Path) -> None:
+    """A network tensor must hold finite floating-point numbers (NaN weights silently sent
+    every sample to the last exit)."""
+    if not np.issubdtype(value.dtype, np.floating):
+        raise ArtifactError(f"{path}: EENet weight {name} must be floating-point, got dtype "
+                            f"{value.dtype}")
+    if not np.isfinite(value).all():
+        raise ArtifactError(f"{path}: EENet weight {name} must be finite, got NaN or "
+                            "infinite values")
+
+
+def check_header(weights: Mapping[str, np.ndarray], path: Path) -> None:
+    """Each `HEADER` entry present must be one integer it allows, and `members` the number of
+    member networks (m0., m1., ...) the file holds."""
+    for name, (need, ok) in HEADER.items():
+        value = weights.get(name)
+        if value is None:
+            continue
+        if value.shape != (1,) or not np.issubdtype(value.dtype, np.integer) or not ok(
+                int(value[0])):
+            shown = value.item() if value.size == 1 else value.tolist()
+            raise ArtifactError(f"{path}: EENet weights' {name} must be {need}, got {shown}")
+    held = {match[1] for name in weights if (match := NET_NAME.match(name)) and match[1]}
+    if "members" in weights and held != {f"m{i}." for i in range(int(weights["members"][0]))}:
+        raise ArtifactError(f"{path}: EENet weights' members must be the number of member "
+                            f"networks the file holds ({len(held)}), got "
+                            f"{int(weights['members'][0])}")
+
+
+def check_inputs(weights: Mapping[str, np.ndarray], path: Path, n_exits: int,
+                 n_classes: int | None) -> None:
+    """Every member has a score network g_k for each of the `n_exits` exits and no network
+    beyond them; each network of exit k takes that exit's data features under the recorded
+    feature options (on `n_classes` classes; unrecorded: those exit 0's networks show) plus
+    the member's k earlier a_j."""
+    members = member_prefixes(weights)
+    if not members:
+        return  # fitted without training: no networks
+    for name in weights:
+        match = NET_NAME.match(name)
+        if match and int(match[3]) >= n_exits:
+            raise ArtifactError(f"{path}: EENet weights have a network beyond the policy's "
+                                f"{n_exits} exits ({name})")
+    missing = [f"{m}g{k}.w1" for m in members for k in range(n_exits)
+               if f"{m}g{k}.w1" not in weights]
+    if missing:
+        raise ArtifactError(f"{path}: EENet weights incomplete (missing {missing[0]!r})")
+    top, agreement, log_scale = recorded_feature_options(weights)
+    classes = n_classes or max(1, weights[f"{members[0]}g0.w1"].shape[0] - 2)
+    blank = np.zeros((1, classes))
+    with np.errstate(all="ignore"):  # shapes only (one class: log C = 0)
+        dims = [exit_features(blank, blank if k else None, top, agreement, log_scale).shape[1]
+                for k in range(n_exits)]
+    for name, value in weights.items():
+        match = NET_NAME.fullmatch(name.removesuffix(".w1"))
+        if not name.endswith(".w1") or not match:
+            continue
+        k = int(match[3])
+        if value.shape[0] != dims[k] + k:
+            raise ArtifactError(
+                f"{path}: EENet weights' {name} takes {value.shape[0]} inputs, but the "
+                f"feature options (top {top}, agreement {int(agreement)}) give exit {k} "
+                f"{dims[k]} features of {classes} classes and {k} earlier scores")

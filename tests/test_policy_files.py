@@ -1,0 +1,213 @@
+"""Hand-edited policy folders: every field `load_policy` reads is checked at load, and a bad one
+is a one-line ArtifactError naming the file, the field and what it allows (never a traceback,
+never a policy that silently decides otherwise)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file, save_file
+
+from eenet.errors import ArtifactError
+from eenet.schedulers import FittedPolicy, fit_policy, load_policy
+from eenet.synthetic import make_costs, make_split_pair
+from tests.conftest import FAST_EENET
+
+# the learned score (no fixed candidates) without lookahead heads: decisions use the weights
+LEARNED_EENET = {**FAST_EENET, "score_candidates": [], "lookahead": False}
+MALFORMED = "policy.json: malformed fitted scheduler"
+WEIGHTS = "eenet.safetensors"
+
+
+@pytest.fixture(scope="module")
+def split() -> Any:
+    return make_split_pair(3, 10, 600, 600, seed=2)
+
+
+@pytest.fixture(scope="module")
+def saved(split: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A fitted maxprob and a fitted (learned-score) EENet policy, saved once."""
+    root = tmp_path_factory.mktemp("policies")
+    costs = make_costs(3)
+    fit_policy("maxprob", split[0], costs, 2.0).save(root / "maxprob")
+    policy = fit_policy("eenet", split[0], costs, 2.0, LEARNED_EENET)
+    assert policy.score_source == "learned"
+    policy.save(root / "eenet")
+    return {"maxprob": root / "maxprob", "eenet": root / "eenet"}
+
+
+def _copy(saved: dict[str, Path], method: str, tmp_path: Path) -> Path:
+    folder = tmp_path / method
+    shutil.copytree(saved[method], folder)
+    return folder
+
+
+def _edit_json(folder: Path, **fields: Any) -> None:
+    meta = json.loads((folder / "policy.json").read_text())
+    (folder / "policy.json").write_text(json.dumps({**meta, **fields}))
+
+
+def _edit_weights(folder: Path, edit: Callable[[dict[str, np.ndarray]], None]) -> None:
+    weights = load_file(str(folder / WEIGHTS))
+    edit(weights)
+    save_file(weights, str(folder / WEIGHTS))
+
+
+def _refused(folder: Path, message: str) -> None:
+    """Loading `folder` is exactly the one-line `message` (after the folder's path)."""
+    with pytest.raises(ArtifactError) as err:
+        load_policy(folder)
+    assert str(err.value) == f"{folder}/{message}"
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("method", ["maxprob", "eenet"])
+def test_an_unedited_policy_loads_and_decides_identically(saved, split, method, tmp_path):
+    folder = _copy(saved, method, tmp_path)
+    first: FittedPolicy = load_policy(folder)
+    # the text json_number writes for -inf, and the same file rewritten by the loaded policy
+    assert json.loads((folder / "policy.json").read_text())["thresholds"][-1] == "-inf"
+    first.save(tmp_path / "again")
+    again = load_policy(tmp_path / "again")
+    test = split[1]
+    np.testing.assert_array_equal(again.exits_for(test), first.exits_for(test))
+    np.testing.assert_array_equal(again.thresholds, first.thresholds)
+    if method == "eenet":  # the networks decide: not everything at one exit
+        assert len(set(first.exits_for(test).tolist())) > 1
+
+
+@pytest.mark.parametrize(("fields", "problem"), [
+    # thresholds: checked first, a non-empty list of numbers (or the infinities' texts)
+    ({"thresholds": ["nan", 0.1, "-inf"]}, 'thresholds needs one number per exit (or "inf" / '
+     '"-inf"), not NaN, the last exit\'s "-inf"; got [nan, 0.1, -inf]'),
+    ({"thresholds": [True, 0.1, "-inf"]}, 'thresholds needs one number per exit (or "inf" / '
+     '"-inf"), not NaN, the last exit\'s "-inf"; got [True, 0.1, \'-inf\']'),
+    ({"thresholds": [0.5, "0.1", "-inf"]}, 'thresholds needs one number per exit (or "inf" / '
+     '"-inf"), not NaN, the last exit\'s "-inf"; got [0.5, \'0.1\', \'-inf\']'),
+    ({"thresholds": [0.5, 0.1, 0.2]}, 'thresholds needs one number per exit (or "inf" / '
+     '"-inf"), not NaN, the last exit\'s "-inf"; got [0.5, 0.1, 0.2]'),
+    ({"thresholds": None}, 'thresholds needs one number per exit (or "inf" / "-inf"), not '
+     'NaN, the last exit\'s "-inf"; got None'),
+    ({"thresholds": []}, 'thresholds needs one number per exit (or "inf" / "-inf"), not NaN, '
+     'the last exit\'s "-inf"; got []'),
+    # a count that disagrees with the thresholds' says so
+    ({"thresholds": [0.5, "-inf"]}, "planned_costs_ms needs one finite cost > 0 per exit (2), "
+     "increasing, or none; got [1.0, 2.5, 4.0]: 3 values, but thresholds has 2"),
+    ({"planned_costs_ms": [], "val_exit_fractions": [0.5, 0.25, 0.25],
+      "thresholds": [0.5, "-inf"]}, "val_exit_fractions needs one fraction in [0, 1] per exit "
+     "(2), or none; got [0.5, 0.25, 0.25]: 3 values, but thresholds has 2"),
+    ({"budget_ms": float("nan")}, "budget_ms must be a finite number > 0, got nan"),
+    ({"budget_ms": -1}, "budget_ms must be a finite number > 0, got -1"),
+    ({"budget_ms": "2"}, "budget_ms must be a finite number > 0, got '2'"),
+    ({"budget_ms": True}, "budget_ms must be a finite number > 0, got True"),
+    ({"val_cost_ms": -1.0}, 'val_cost_ms must be a finite number >= 0 or "nan" (not recorded), '
+     "got -1.0"),
+    ({"val_cost_ms": None}, 'val_cost_ms must be a finite number >= 0 or "nan" (not recorded), '
+     "got None"),
+    ({"fit_seconds": "fast"}, "fit_seconds must be a finite number >= 0, got 'fast'"),
+    ({"settings": [1]}, "settings must be a JSON object, got [1]"),
+    ({"val_exit_fractions": [0.5, 0.5, "x"]}, "val_exit_fractions needs one fraction in "
+     "[0, 1] per exit (3), or none; got [0.5, 0.5, 'x']"),
+    ({"tie_shares": 5}, "tie_shares needs one value in [0, 1] per exit (3), or none; got 5"),
+    ({"tie_shares": [0.5, False, 1.0]}, "tie_shares needs one value in [0, 1] per exit (3), or "
+     "none; got [0.5, False, 1.0]"),
+])
+def test_bad_policy_json_fields_are_one_line_errors(saved, tmp_path, fields, problem):
+    folder = _copy(saved, "maxprob", tmp_path)
+    _edit_json(folder, **fields)
+    _refused(folder, f"{MALFORMED} ({problem})")
+
+
+def test_what_the_saver_writes_still_loads(saved, split, tmp_path):
+    """"inf" thresholds, an unrecorded ("nan") validation cost and a missing n_classes (files
+    written before it was recorded) load as before."""
+    folder = _copy(saved, "maxprob", tmp_path)
+    _edit_json(folder, thresholds=["inf", "inf", "-inf"], val_cost_ms="nan")
+    policy = load_policy(folder)
+    assert np.isnan(policy.val_cost_ms)
+    assert (policy.exits_for(split[1]) == 2).all()
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"weights": 5}, f"{MALFORMED} (weights must be a file name, got 5)"),
+    ({"weights": ""}, f"{MALFORMED} (weights must be a file name, got '')"),
+    ({"plan": [0.5, 0.5, float("nan")]}, f"{MALFORMED} (plan needs one fraction in [0, 1] per "
+     "exit (3), or none; got [0.5, 0.5, nan])"),
+    ({"plan_source": 3}, f"{MALFORMED} (plan_source must be text, got 3)"),
+    ({"score_source": ["learned"]}, "policy.json: unknown score_source ['learned']; allowed: "
+     "learned, lookahead, maxprob, entropy"),
+])
+def test_bad_eenet_policy_json_fields_are_one_line_errors(saved, tmp_path, fields, message):
+    folder = _copy(saved, "eenet", tmp_path)
+    _edit_json(folder, **fields)
+    _refused(folder, message)
+
+
+def _set(name: str, value: np.ndarray) -> Callable[[dict[str, np.ndarray]], None]:
+    def edit(weights: dict[str, np.ndarray]) -> None:
+        weights[name] = value
+
+    return edit
+
+
+def _nan_w1(weights: dict[str, np.ndarray]) -> None:
+    weights["m1.g0.w1"] = np.full_like(weights["m1.g0.w1"], np.nan)
+
+
+def _drop(name: str) -> Callable[[dict[str, np.ndarray]], None]:
+    def edit(weights: dict[str, np.ndarray]) -> None:
+        for key in [k for k in weights if k.startswith(name)]:
+            del weights[key]
+
+    return edit
+
+
+def _extra_exit(weights: dict[str, np.ndarray]) -> None:
+    for key in [k for k in weights if k.startswith("m0.g2.")]:
+        weights[key.replace("g2", "g3")] = weights[key]
+
+
+def _one(value: float, dtype: type = np.int64) -> np.ndarray:
+    return np.array([value], dtype=dtype)
+
+
+INPUTS = ("takes 7 inputs, but the feature options (top {top}, agreement {agreement}) give "
+          "exit 0 {d} features of 10 classes and 0 earlier scores")
+
+
+@pytest.mark.parametrize(("edit", "problem"), [
+    (_nan_w1, "EENet weight m1.g0.w1 must be finite, got NaN or infinite values"),
+    (_set("m0.g1.b2", np.array([np.inf], dtype=np.float32)),
+     "EENet weight m0.g1.b2 must be finite, got NaN or infinite values"),
+    (_set("m0.g0.w1", np.ones((7, 32), dtype=np.int32)),
+     "EENet weight m0.g0.w1 must be floating-point, got dtype int32"),
+    (_set("m0.g0.b1", np.ones(32, dtype=bool)),
+     "EENet weight m0.g0.b1 must be floating-point, got dtype bool"),
+    (_set("top", _one(100)), "EENet weights' m0.g0.w1 "
+     + INPUTS.format(top=100, agreement=1, d=12)),
+    (_set("top", _one(0)), "EENet weights' m0.g0.w1 " + INPUTS.format(top=0, agreement=1, d=12)),
+    (_set("top", _one(-3)), "EENet weights' top must be an integer >= 0 (0: every class's "
+     "probability), got -3"),
+    (_set("top", _one(5.0, np.float32)), "EENet weights' top must be an integer >= 0 (0: every "
+     "class's probability), got 5.0"),
+    (_set("agreement", _one(0)), "EENet weights' m0.g1.w1 takes 10 inputs, but the feature "
+     "options (top 5, agreement 0) give exit 1 7 features of 10 classes and 1 earlier scores"),
+    (_set("agreement", _one(7)), "EENet weights' agreement must be 0 or 1, got 7"),
+    (_set("log_scale", np.array([1, 1])), "EENet weights' log_scale must be 0 or 1, got [1, 1]"),
+    (_set("members", _one(2.5, np.float64)), "EENet weights' members must be an integer >= 1, "
+     "got 2.5"),
+    (_set("members", _one(5)), "EENet weights' members must be the number of member networks "
+     "the file holds (2), got 5"),
+    (_drop("m1.g2."), "EENet weights incomplete (missing 'm1.g2.w1')"),
+    (_extra_exit, "EENet weights have a network beyond the policy's 3 exits (m0.g3.b1)"),
+])
+def test_bad_eenet_weights_are_one_line_errors(saved, tmp_path, edit, problem):
+    folder = _copy(saved, "eenet", tmp_path)
+    _edit_weights(folder, edit)
+    _refused(folder, f"{WEIGHTS}: {problem}")
