@@ -155,6 +155,9 @@ def test_predict_cli_on_an_input_file(workspace, policy_dir, tmp_path, capsys) -
         (["--input", "bad.npy"], "do not fit the model (expects (1, 40))\n"),
         (["--input", "one.npy"], "samples of shape () do not fit the model (expects (1, 40)); "
                                  "for one sample, give 'x' the shape (1, 40)"),
+        # with its label: 'y' disagreed with a sample count read off the lone sample's axis
+        (["--input", "one_labelled.npz"], "samples of shape () do not fit the model (expects "
+                                          "(1, 40)); for one sample, give 'x' the shape (1, 40)"),
         (["--input", "x.txt"], "expected a .npy or .npz"),
         (["--data", "nowhere"], "prepared data not found"),
         (["--data", "DATA", "--split", "dev"], "error: --split: unknown value 'dev'"),
@@ -170,6 +173,7 @@ def test_predict_cli_errors_are_one_line(workspace, policy_dir, tmp_path, monkey
     monkeypatch.chdir(tmp_path)
     np.save(tmp_path / "bad.npy", np.zeros((3, 7), dtype=np.float32))
     np.save(tmp_path / "one.npy", np.zeros(40, dtype=np.float32))  # a lone sample, no batch axis
+    np.savez(tmp_path / "one_labelled.npz", x=np.zeros(40, dtype=np.float32), y=np.array([3]))
     (tmp_path / "x.txt").write_text("1 2 3")
     extra = [str(workspace["data"]) if e == "DATA" else e for e in extra]
     rc = main(["predict", "--model", str(workspace["root"] / "model"), "--policy",

@@ -80,8 +80,6 @@ def read_input_file(
     x, labels = _load_arrays(path)
     if x.ndim < 1 or x.shape[0] < 1:
         raise ArtifactError(f"--input: {path}: no samples (shape {x.shape})")
-    if labels is not None:
-        labels = checked_labels(labels, x.shape[0], num_classes, f"--input: {path}", "'y'")
     sample = input_sample_shape(model)
     takes_texts = sample is None
     # texts are str / bytes; numbers bool, integer or float (complex would lose its imaginary
@@ -91,7 +89,7 @@ def read_input_file(
                   else "numeric arrays (bool, integer or float)")
         raise ArtifactError(f"--input: {path}: the model takes {wanted}, got dtype {x.dtype}")
     if takes_texts:
-        return [str(t) for t in x], labels
+        return [str(t) for t in x], _checked_y(labels, x.shape[0], num_classes, path)
     with np.errstate(over="ignore"):  # a float64 beyond float32's range: inf, refused below
         values = np.ascontiguousarray(x, dtype=np.float32)
     bad = values.size - int(np.count_nonzero(np.isfinite(values)))
@@ -105,7 +103,16 @@ def read_input_file(
         lone = tuple(x.shape) in (sample, sample[1:])  # one sample, without its sample axis
         hint = f"; for one sample, give 'x' the shape {(1, *x.shape)}" if lone else ""
         raise ArtifactError(f"--input: {path}: {sample_misfit(x.shape[1:], sample)}{hint}")
-    return inputs, labels
+    return inputs, _checked_y(labels, x.shape[0], num_classes, path)
+
+
+def _checked_y(labels: np.ndarray | None, n_samples: int, num_classes: int,
+               path: Path) -> np.ndarray | None:
+    """The labels 'y' of an input file, checked once its samples are (a lone sample's shape
+    hint comes before 'y' disagreeing with a count read off the wrong axis)."""
+    if labels is None:
+        return None
+    return checked_labels(labels, n_samples, num_classes, f"--input: {path}", "'y'")
 
 
 def _load_arrays(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
