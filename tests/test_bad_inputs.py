@@ -625,9 +625,13 @@ ARTIFACT_CASES: list[tuple[str, Callable[[Path], None], str, tuple[str, ...], st
     # an input_length too long to make: the profile's example inputs were a torch traceback
     # (past 2**63 torch cannot size them), dump_logits ran the artifact as if whole
     ("model config with an input length past any machine", _edit_model_options(
-        input_length=10**30), "profile_latency", (MODEL, LATENCY),
+        input_length=2**62), "profile_latency", (MODEL, LATENCY),
      re.escape(f"{MODEL}/config.json: model.options.input_length: must be an integer from 1 to "
-               f"268435456, got {10**30}")),
+               f"268435456, got {2**62}")),
+    ("model config with an input length past int64", _edit_model_options(
+        input_length=10**30), "profile_latency", (MODEL, LATENCY),
+     re.escape(f"{MODEL}/config.json: not valid JSON (integer 100000000000...(31 digits) is "
+               "outside the 64-bit range)")),
     ("model config with a 4 TB input length", _edit_model_options(input_length=10**12),
      "dump_logits", (MODEL, "data", "artifacts/logits"),
      re.escape(f"{MODEL}/config.json: model.options.input_length: must be an integer from 1 to "
