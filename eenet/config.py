@@ -66,7 +66,6 @@ MAXIMUMS: dict[str, int] = {path: COUNT_MAXIMUMS[name] for path in MINIMUMS
                             if (name := path.rsplit(".", 1)[1]) in COUNT_MAXIMUMS}
 SEED_MAX = 2**32 - 1  # numpy's legacy seeding (np.random.seed) takes no more
 SEEDS = ("data.seed", "train.seed", "schedulers.seed")
-DUMP_SPEC: Spec = {"batch_size": int, "device": str}
 
 
 # ---------------------------------------------------------------- types
@@ -365,7 +364,9 @@ def check_profile(path: str, value: Any) -> None:
 
 
 def check_dump(path: str, value: Any) -> None:
-    check_mapping(path, value, DUMP_SPEC)
+    from eenet.inference import dump_exit_outputs
+
+    check_mapping(path, value, signature_spec(dump_exit_outputs, keyword_only=True))
     _check_device(path, value)
 
 

@@ -25,6 +25,9 @@ from eenet.config import THREADS_MAX, check_integer
 from eenet.errors import ArtifactError, ConfigError, naming, reject_directory
 from eenet.jsonio import read_json_object
 
+# the largest cost taken: sums of costs over any number of samples stay finite (at 1e308 the
+# mean cost of a split overflowed to Infinity)
+COST_MAX = 1e250
 SECONDS_UNITS = {"s", "sec", "secs", "second", "seconds"}  # CSV cost headers meaning seconds
 MS_UNITS = {"ms", "msec", "millisecond", "milliseconds"}
 
@@ -70,9 +73,10 @@ def validate_costs(costs: Any, source: str = "costs") -> np.ndarray:
         raise ArtifactError(
             f"{source}: cumulative costs must be a flat list of numbers, got shape {arr.shape}"
         )
-    if not np.isfinite(arr).all() or (arr <= 0).any():
+    if not np.isfinite(arr).all() or (arr <= 0).any() or (arr > COST_MAX).any():
         raise ArtifactError(
-            f"{source}: cumulative costs must be finite and > 0, got {_show(arr.tolist())}"
+            f"{source}: cumulative costs must be finite, > 0 and at most {COST_MAX:g}, got "
+            f"{_show(arr.tolist())}"
         )
     if (np.diff(arr) <= 0).any():
         raise ArtifactError(

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 from tqdm import tqdm  # not tqdm.auto: its asyncio class calls iter() on the loader at once
 
+from eenet.atomic import atomic_directory
 from eenet.batching import make_loader, to_device
-from eenet.devices import memory_names
+from eenet.data.prepared import split_for_model
+from eenet.devices import memory_names, resolve_device
+from eenet.models.artifact import load_trained
 from eenet.models.base import MultiExitModel
-from eenet.outputs import ExitOutputs
+from eenet.outputs import ExitOutputs, save_exit_outputs
+
+DUMP_SPLITS = ("val", "test")
 
 
 @torch.inference_mode()
@@ -37,3 +45,22 @@ def collect_exit_logits(
     return ExitOutputs(
         np.concatenate(chunks, axis=1).astype(np.float32), np.concatenate(labels).astype(np.int64)
     )
+
+
+def dump_exit_outputs(
+    model_dir: str | os.PathLike, data_dir: str | os.PathLike, out_dir: str | os.PathLike,
+    *, batch_size: int = 512, device: str = "auto",
+) -> dict[str, ExitOutputs]:
+    """Every exit's logits of a saved model on the prepared validation and test splits,
+    written as `out_dir`/val.npz and test.npz (the folder swapped in whole: both splits from
+    this model, or the old pair). Returns the outputs by split. The keyword arguments are the
+    params.yaml group `dump`."""
+    model = load_trained(model_dir)
+    target = resolve_device(device, "dump.device")
+    dumped = {}
+    with atomic_directory(out_dir) as tmp:
+        for split in DUMP_SPLITS:
+            dataset = split_for_model(model, model_dir, data_dir, split)
+            dumped[split] = collect_exit_logits(model, dataset, target, batch_size)
+            save_exit_outputs(Path(tmp) / f"{split}.npz", dumped[split])
+    return dumped

@@ -91,8 +91,7 @@ class EarlyExitPredictor:
         self._last = model.n_exits - 1  # read per call: nn.Module attribute lookups are slow
         # exits past the last one a sample can leave at before the last exit (thresholds +inf
         # from there on) need no score: a policy that never exits early runs the plain model
-        leavable = np.flatnonzero(self.thresholds[:-1] < np.inf)
-        self._scored = int(leavable[-1]) + 1 if leavable.size else 0
+        self._scored = policy.exits_scored()
         self._cpu = self.device.type == "cpu"
 
     def _sync(self) -> None:
@@ -197,6 +196,8 @@ class EarlyExitPredictor:
                     split_ties(leave, score, limits[k], tie_shares[k], first_index + present, k)
                 leaving = np.count_nonzero(leave)
             if k == stop or leaving == present.size:
+                if k == stop:  # NaN / +inf logits never pass a threshold: they end up here
+                    check_final_logits(logits, k, first_index + present)
                 predictions[present] = logits.argmax(axis=-1)
                 exits[present] = k
                 schedule += time.perf_counter() - tick
@@ -239,6 +240,20 @@ class EarlyExitPredictor:
         setting that gave `batch_size`, named when a batch does not fit in memory."""
         loader = make_loader(dataset, self.model, batch_size, shuffle=False, seed=0)
         return self.predict_batches(loader, (setting, batch_size) if setting else None)
+
+
+def check_final_logits(logits: np.ndarray, k: int, indices: np.ndarray) -> None:
+    """Logits of the samples leaving at the run's last exit `k` (sample `indices` in the
+    stream) hold no NaN or +inf, else a one-line ArtifactError: such a sample has no answer
+    (its scores were NaN at every exit before, so it came this far). Finite inputs far outside
+    the model's range (|x| near float32's maximum) overflow to them."""
+    bad = ~(logits < np.inf).all(axis=-1)  # NaN < inf is False; -inf (a masked class) is fine
+    if bad.any():
+        count = int(np.count_nonzero(bad))
+        raise ArtifactError(
+            f"exit {k} gave NaN or infinite logits for {count} sample(s), the first at index "
+            f"{int(indices[np.argmax(bad)])}: the model overflows on these inputs (far outside "
+            f"the range it was trained on?); no prediction for them")
 
 
 def split_batch(batch: Any) -> tuple[Any, np.ndarray | None]:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eenet.costs import load_costs, validate_costs
+from eenet.costs import COST_MAX, load_costs, validate_costs
 from eenet.errors import ArtifactError, ConfigError
 from eenet.outputs import save_exit_outputs
 from eenet.synthetic import make_split_pair
@@ -209,6 +209,20 @@ def test_validate_costs_rejects_bools_and_other_shapes() -> None:
         assert str(err.value) == message
     with pytest.raises(ArtifactError, match=r"must be numbers \(ms per exit\), got .+ at index 0"):
         validate_costs([np.bool_(True), 2.0])
+
+
+def test_costs_bounded_so_their_means_stay_finite() -> None:
+    """Up to COST_MAX a cost is taken (the mean over many samples stays finite); above it,
+    e.g. near float64's maximum where the mean overflowed to inf, it is a one-line error."""
+    n = 10**6
+    top = validate_costs([1.0, COST_MAX])
+    assert np.isfinite(np.full(n, top[-1]).mean())
+    with pytest.raises(ArtifactError) as err:
+        validate_costs([1.0, 1.001e250])
+    assert str(err.value).startswith("costs: cumulative costs must be finite, > 0 and at most "
+                                     "1e+250, got [1.0, 1.001e+250]")
+    with np.errstate(over="ignore"):
+        assert not np.isfinite(np.full(n, 1.7e308).mean())  # what the bound prevents
 
 
 # ---------------------------------------------------------------- through `eenet schedule`

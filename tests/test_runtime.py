@@ -177,6 +177,37 @@ def test_a_policy_that_never_exits_early_scores_nothing(model, inputs) -> None:
     assert calls == [0] and set(result.exits.tolist()) == {0, 2}
 
 
+@pytest.mark.parametrize(("thresholds", "scored"), [
+    ([np.inf, np.inf, -np.inf], 0), ([0.5, np.inf, -np.inf], 1), ([np.inf, 0.5, -np.inf], 2),
+    ([-np.inf, -np.inf, -np.inf], 2), ([np.inf, -np.inf], 0), ([0.0, -np.inf], 1), ([-np.inf], 0)])
+def test_exits_scored_is_one_past_the_last_exit_open_before_the_last(thresholds,
+                                                                      scored) -> None:
+    policy = MaxProbPolicy("p", 1.0, np.array(thresholds))
+    assert policy.exits_scored() == scored
+    assert policy.leaves_early() == (scored > 0)
+
+
+def test_samples_with_nan_logits_at_the_last_exit_are_refused_by_index(model, inputs) -> None:
+    """Finite inputs near float32's maximum overflow to NaN logits: their scores are NaN at
+    every exit, they never leave early, and at the last exit there is no answer for them.
+    That is a one-line error naming the first such sample's index in the stream (its answer
+    was argmax over NaN, exit 0's class, silently)."""
+    huge = inputs.clone()
+    huge[[7, 30]] = 3e38
+    with torch.inference_mode():
+        assert torch.isnan(model(huge)[0][7]).any()
+    policy = fitted(MaxProbPolicy, model, inputs, (0.5, 0.25, 0.25))
+    predictor = EarlyExitPredictor(model, policy, device="cpu")
+    message = (r"^exit 2 gave NaN or infinite logits for 2 sample\(s\), the first at index "
+               r"{}: the model overflows on these inputs \(far outside the range it was "
+               r"trained on\?\); no prediction for them$")
+    with pytest.raises(ArtifactError, match=message.format(107)):
+        predictor.predict(huge, first_index=100)
+    with pytest.raises(ArtifactError, match=message.format(7).replace("exit 2", "exit 1")):
+        predictor.predict_exit(huge, 1)
+    assert predictor.predict(inputs).n_samples == N  # finite logits: no error
+
+
 def test_minus_infinite_thresholds_stop_everyone_at_exit_0(model, inputs) -> None:
     policy = MaxProbPolicy("all", 1.0, np.full(3, -np.inf))
     result = EarlyExitPredictor(model, policy, device="cpu").predict(inputs)

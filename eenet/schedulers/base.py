@@ -275,9 +275,16 @@ class FittedPolicy(ABC):
             raise ArtifactError(f"{self.method} policy: fitted on exit outputs of "
                                 f"{fitted} classes; {have} {n_classes}")
 
+    def exits_scored(self) -> int:
+        """How many exits, from the first, a sample may leave at before the last: one past
+        the last exit before the last whose threshold is below +inf (0: nobody leaves early).
+        Exits from there on need no score (the runtime skips scoring them)."""
+        open_exits = np.flatnonzero(np.asarray(self.thresholds[:-1], dtype=np.float64) < np.inf)
+        return int(open_exits[-1]) + 1 if open_exits.size else 0
+
     def leaves_early(self) -> bool:
         """Whether any sample can leave before the last exit (a threshold below +inf there)."""
-        return bool((np.asarray(self.thresholds[:-1], dtype=np.float64) < np.inf).any())
+        return self.exits_scored() > 0
 
     def rule(self) -> str:
         """The fitted rule in a few words (score / plan), for reports."""

@@ -58,7 +58,7 @@ class EENetPolicy(FittedPolicy):
     def rule(self) -> str:
         """Its score source and plan, e.g. 'maxprob / eenet_tau0+refined' (a heuristic's
         score with a plan chosen on validation) or 'lookahead / lookahead'."""
-        if self.plan_source.startswith("last_exit") or not self.leaves_early():
+        if not self.leaves_early():
             return NO_EARLY_EXIT_RULE
         return f"{self.score_source} / {self.plan_source}"
 

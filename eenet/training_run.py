@@ -1,0 +1,70 @@
+"""Train a multi-exit model on a prepared data set and save it as a model artifact: the train
+stage's work, usable without DVC (also under torchrun: DDP, only rank 0 logs and writes)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from dvclive import Live
+
+from eenet.atomic import atomic_directory
+from eenet.checkpoint import config_fingerprint
+from eenet.data.prepared import PreparedDataset, read_meta
+from eenet.distributed import init_distributed, is_main_process, shutdown_distributed
+from eenet.models import MultiExitModel, build_model
+from eenet.models.artifact import save_trained
+from eenet.models.base import check_input_shape
+from eenet.training import TrainConfig, seed_everything, train_model
+
+
+def train_to_artifact(
+    data_dir: str | os.PathLike, model_dir: str | os.PathLike,
+    checkpoint_dir: str | os.PathLike, live_dir: str | os.PathLike,
+    model_params: dict[str, Any], train_cfg: TrainConfig,
+) -> dict[str, Any] | None:
+    """Build the model `model_params` names (params.yaml `model`: name, options) for the data
+    in `data_dir`, train it with `train_cfg` (resuming from `checkpoint_dir` when its
+    checkpoint has the same settings), log each epoch with dvclive in `live_dir`, and save the
+    artifact in `model_dir`. Returns the training summary (None on a DDP rank other than 0)."""
+    meta = read_meta(data_dir)
+    options = model_params.get("options", {}) or {}
+    seed_everything(train_cfg.seed)  # before building: initial weights are seeded too
+    model = build_model(model_params["name"], int(meta["num_classes"]), **options)
+    check_input_shape(model, meta.get("input_shape"), f"the data in {data_dir}")
+    fingerprint = config_fingerprint({"model": model_params, "train": train_cfg, "data": meta})
+    train_set = PreparedDataset(data_dir, "train", augment=True)
+    val_set = PreparedDataset(data_dir, "val")
+    init_distributed()
+    try:
+        if not is_main_process():  # under torchrun only rank 0 logs and writes artifacts
+            train_model(model, train_set, val_set, train_cfg, checkpoint_dir, fingerprint)
+            return None
+        summary = _train_logged(model, train_set, val_set, train_cfg, checkpoint_dir,
+                                fingerprint, live_dir)
+        save_trained(model, model_dir, model_params["name"], int(meta["num_classes"]),
+                     options, extra={"dataset": meta["dataset"],
+                                     "val_accuracy": summary["val_accuracy"]})
+        return summary
+    finally:
+        shutdown_distributed()
+
+
+def _train_logged(
+    model: MultiExitModel, train_set: PreparedDataset, val_set: PreparedDataset,
+    train_cfg: TrainConfig, checkpoint_dir: str | os.PathLike, fingerprint: str,
+    live_dir: str | os.PathLike,
+) -> dict[str, Any]:
+    """`train_model` with every epoch's values logged by dvclive. A fresh log every run (a
+    resumed run replays the finished epochs from its checkpoint), written beside `live_dir`
+    and swapped in whole when training ends: never half a log."""
+    with atomic_directory(live_dir) as log_dir, \
+            Live(str(log_dir), dvcyaml=None, save_dvc_exp=False, resume=False) as live:
+        def log_epoch(epoch: int, values: dict[str, float]) -> None:
+            live.step = epoch
+            for name, value in values.items():
+                live.log_metric(name, value)
+            live.next_step()
+
+        return train_model(model, train_set, val_set, train_cfg, checkpoint_dir, fingerprint,
+                           on_epoch=log_epoch)
