@@ -18,9 +18,10 @@ import torch
 from eenet.cli import main
 from eenet.data.prepared import PreparedDataset, write_meta, write_split
 from eenet.errors import ConfigError
-from eenet.inference import collect_exit_logits
+from eenet.inference import collect_exit_logits, dump_exit_outputs
 from eenet.models import build_model
 from eenet.models.artifact import save_trained
+from eenet.outputs import load_exit_outputs
 from eenet.runtime import EarlyExitPredictor
 from eenet.schedulers import available_methods, fit_policy, load_policy
 from tests.robust_helpers import stage_error, tiny_params, write_params
@@ -490,14 +491,33 @@ def test_dumping_logits_with_a_batch_size_beyond_the_split(workspace) -> None:
     assert np.array_equal(dumped.labels, workspace["test"].labels)
 
 
+def test_dump_exit_outputs_writes_both_splits_and_replaces_the_old_pair(workspace,
+                                                                       tmp_path) -> None:
+    """The dump stage's function, called without DVC: each split's outputs as
+    `collect_exit_logits` gives them (at any batch size), saved and returned; a previous
+    folder's files are replaced whole (no stale file survives)."""
+    out = tmp_path / "logits"
+    out.mkdir()
+    (out / "stale.npz").write_bytes(b"from another model")
+    dumped = dump_exit_outputs(workspace["root"] / "model", workspace["data"], out,
+                               batch_size=7, device="cpu")
+    assert sorted(dumped) == ["test", "val"]
+    assert sorted(p.name for p in out.iterdir()) == ["test.npz", "val.npz"]
+    for split in ("val", "test"):
+        saved = load_exit_outputs(out / f"{split}.npz")
+        np.testing.assert_array_equal(saved.logits, dumped[split].logits)
+        np.testing.assert_array_equal(saved.labels, workspace[split].labels)
+        np.testing.assert_allclose(saved.logits, workspace[split].logits, rtol=1e-5, atol=1e-5)
+
+
 def test_dumping_logits_that_do_not_fit_in_memory_is_one_line(workspace, tmp_path,
                                                               monkeypatch, capsys) -> None:
     """A batch whose forward pass needs more memory than there is was a torch traceback from
     the dump_logits stage; it is one line naming dump.batch_size, as profile.batch_size's is,
     and the stage's previous outputs are left as they were."""
-    import eenet.models.artifact
+    import eenet.inference
 
-    monkeypatch.setattr(eenet.models.artifact, "load_trained",
+    monkeypatch.setattr(eenet.inference, "load_trained",
                         lambda directory: BlowUpNet(num_classes=10, length=40))
     params = tiny_params()
     params["dump"]["batch_size"] = 16
