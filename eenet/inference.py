@@ -12,6 +12,7 @@ from tqdm import tqdm  # not tqdm.auto: its asyncio class calls iter() on the lo
 
 from eenet.atomic import atomic_directory
 from eenet.batching import make_loader, to_device
+from eenet.config import check_minimums
 from eenet.data.prepared import split_for_model
 from eenet.devices import memory_names, resolve_device
 from eenet.models.artifact import load_trained
@@ -55,8 +56,9 @@ def dump_exit_outputs(
     written as `out_dir`/val.npz and test.npz (the folder swapped in whole: both splits from
     this model, or the old pair). Returns the outputs by split. The keyword arguments are the
     params.yaml group `dump`."""
-    model = load_trained(model_dir)
+    check_minimums("dump", {"batch_size": (batch_size, 1)})
     target = resolve_device(device, "dump.device")
+    model = load_trained(model_dir)
     dumped = {}
     with atomic_directory(out_dir) as tmp:
         for split in DUMP_SPLITS:

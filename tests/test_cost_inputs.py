@@ -211,7 +211,7 @@ def test_validate_costs_rejects_bools_and_other_shapes() -> None:
         validate_costs([np.bool_(True), 2.0])
 
 
-def test_costs_bounded_so_their_means_stay_finite() -> None:
+def test_costs_bounded_so_their_means_stay_finite(tmp_path) -> None:
     """Up to COST_MAX a cost is taken (the mean over many samples stays finite); above it,
     e.g. near float64's maximum where the mean overflowed to inf, it is a one-line error."""
     n = 10**6
@@ -221,6 +221,17 @@ def test_costs_bounded_so_their_means_stay_finite() -> None:
         validate_costs([1.0, 1.001e250])
     assert str(err.value).startswith("costs: cumulative costs must be finite, > 0 and at most "
                                      "1e+250, got [1.0, 1.001e+250]")
+    seconds = Path(tmp_path) / "seconds.csv"
+    seconds.write_text("s\n1e246\n5e246\n2e247\n")  # within the bound as written, not in ms
+    with pytest.raises(ArtifactError) as err:
+        load_costs(seconds)
+    assert str(err.value).startswith(f"{seconds} (its values in 's', converted to ms): "
+                                     "cumulative costs must be finite, > 0 and at most 1e+250")
+    seconds.write_text("s\n3\n2\n")  # any other fault is shown in the file's own numbers
+    with pytest.raises(ArtifactError) as err:
+        load_costs(seconds)
+    assert str(err.value) == (f"{seconds}: cumulative costs must be strictly increasing, "
+                              "got [3.0, 2.0]")
     with np.errstate(over="ignore"):
         assert not np.isfinite(np.full(n, 1.7e308).mean())  # what the bound prevents
 

@@ -508,6 +508,11 @@ def test_dump_exit_outputs_writes_both_splits_and_replaces_the_old_pair(workspac
         np.testing.assert_array_equal(saved.logits, dumped[split].logits)
         np.testing.assert_array_equal(saved.labels, workspace[split].labels)
         np.testing.assert_allclose(saved.logits, workspace[split].logits, rtol=1e-5, atol=1e-5)
+    for bad in (0, True, "512", 2.5):  # checked as params.yaml's dump group is, before loading
+        with pytest.raises(ConfigError, match=rf"^dump\.batch_size: must be an integer >= 1, "
+                                              rf"got {re.escape(repr(bad))}$"):
+            dump_exit_outputs(tmp_path / "no model", workspace["data"], out, batch_size=bad)
+    assert sorted(p.name for p in out.iterdir()) == ["test.npz", "val.npz"]
 
 
 def test_dumping_logits_that_do_not_fit_in_memory_is_one_line(workspace, tmp_path,

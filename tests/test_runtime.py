@@ -198,14 +198,23 @@ def test_samples_with_nan_logits_at_the_last_exit_are_refused_by_index(model, in
         assert torch.isnan(model(huge)[0][7]).any()
     policy = fitted(MaxProbPolicy, model, inputs, (0.5, 0.25, 0.25))
     predictor = EarlyExitPredictor(model, policy, device="cpu")
-    message = (r"^exit 2 gave NaN or infinite logits for 2 sample\(s\), the first at index "
-               r"{}: the model overflows on these inputs \(far outside the range it was "
-               r"trained on\?\); no prediction for them$")
-    with pytest.raises(ArtifactError, match=message.format(107)):
+    message = (r"^exit {} gave NaN or infinite logits for the sample at index {} \({} such "
+               r"in its batch of {}\): the model overflows on these inputs \(far outside the "
+               r"range it was trained on\?\); no prediction for them$")
+    with pytest.raises(ArtifactError, match=message.format(2, 107, 2, r"\d+")):
         predictor.predict(huge, first_index=100)
-    with pytest.raises(ArtifactError, match=message.format(7).replace("exit 2", "exit 1")):
+    with pytest.raises(ArtifactError, match=message.format(1, 7, 2, N)):
         predictor.predict_exit(huge, 1)
+    # in batches of 16 the first bad batch stops the run: its one such sample is counted
+    with pytest.raises(ArtifactError, match=message.format(2, 7, 1, r"\d+")):
+        run_in_batches(predictor, huge, 16)
     assert predictor.predict(inputs).n_samples == N  # finite logits: no error
+    masked = copy.deepcopy(model)
+    with torch.no_grad():
+        masked.heads[2].bias[0] = -np.inf  # class 0 masked at the last exit: -inf is allowed
+    result = EarlyExitPredictor(masked, policy, device="cpu").predict(inputs)
+    assert (result.exits == 2).any()
+    assert (result.predictions[result.exits == 2] != 0).all()
 
 
 def test_minus_infinite_thresholds_stop_everyone_at_exit_0(model, inputs) -> None:
