@@ -245,18 +245,19 @@ class EarlyExitPredictor:
 
 def check_final_logits(logits: np.ndarray, k: int, indices: np.ndarray) -> None:
     """Logits of the samples leaving at the run's last exit `k` (sample `indices` in the
-    stream) hold no NaN or +inf, else a one-line ArtifactError: such a sample has no answer
-    (its scores were NaN at every exit before, so it came this far). Finite inputs far outside
-    the model's range (|x| near float32's maximum) overflow to them. The error comes from the
-    first batch holding one, so it counts that batch's."""
+    stream) hold no NaN or +inf and not only -inf, else a one-line ArtifactError: such a
+    sample has no answer (its scores were NaN at every exit before, so it came this far).
+    Finite inputs far outside the model's range (|x| near float32's maximum) overflow to
+    them. The error comes from the first batch holding one, so it counts that batch's."""
     if math.isfinite(logits.sum()):  # the usual case in one reduction (about 2 us at batch 1)
         return
-    bad = ~(logits < np.inf).all(axis=-1)  # NaN < inf is False; -inf (a masked class) is fine
+    # NaN < inf is False; -inf (a masked class) is fine unless every class is -inf
+    bad = ~(logits < np.inf).all(axis=-1) | ~(logits > -np.inf).any(axis=-1)
     if bad.any():
         count = int(np.count_nonzero(bad))
         raise ArtifactError(
-            f"exit {k} gave NaN or infinite logits for the sample at index "
-            f"{int(indices[np.argmax(bad)])} ({count} such in its batch of {bad.size}): the "
+            f"exit {k} gave NaN or infinite logits (or -inf for every class) for the sample at "
+            f"index {int(indices[np.argmax(bad)])} ({count} such in its batch of {bad.size}): the "
             f"model overflows on these inputs (far outside the range it was trained on?); no "
             f"prediction for them")
 

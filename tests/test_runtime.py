@@ -198,7 +198,8 @@ def test_samples_with_nan_logits_at_the_last_exit_are_refused_by_index(model, in
         assert torch.isnan(model(huge)[0][7]).any()
     policy = fitted(MaxProbPolicy, model, inputs, (0.5, 0.25, 0.25))
     predictor = EarlyExitPredictor(model, policy, device="cpu")
-    message = (r"^exit {} gave NaN or infinite logits for the sample at index {} \({} such "
+    message = (r"^exit {} gave NaN or infinite logits \(or -inf for every class\) for the "
+               r"sample at index {} \({} such "
                r"in its batch of {}\): the model overflows on these inputs \(far outside the "
                r"range it was trained on\?\); no prediction for them$")
     with pytest.raises(ArtifactError, match=message.format(2, 107, 2, r"\d+")):
@@ -215,6 +216,11 @@ def test_samples_with_nan_logits_at_the_last_exit_are_refused_by_index(model, in
     result = EarlyExitPredictor(masked, policy, device="cpu").predict(inputs)
     assert (result.exits == 2).any()
     assert (result.predictions[result.exits == 2] != 0).all()
+    with torch.no_grad():  # every class masked: no answer either
+        masked.heads[2].weight.zero_()
+        masked.heads[2].bias.fill_(-np.inf)
+    with pytest.raises(ArtifactError, match=message.format(2, 0, N, N)):
+        EarlyExitPredictor(masked, policy, device="cpu").predict_exit(inputs, 2)
 
 
 def test_minus_infinite_thresholds_stop_everyone_at_exit_0(model, inputs) -> None:
