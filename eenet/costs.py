@@ -212,12 +212,12 @@ def csv_costs(path: Path, unit: str = DEFAULT_COST_UNIT) -> list[float]:
     header_ms = ms_per_unit(header) if header is not None else None
     if header_ms is None or (header_ms == 1.0 and ms_per_unit(unit) == 1.0):
         return values
-    validate_costs(values, str(path))  # the file's own numbers, before any conversion
     unit_ms = ms_per_unit(unit)
     if unit_ms is None:
         raise ConfigError(f"{path}: its header says the costs are in {header!r}, a time, but "
                           f"the cost unit is {unit!r}; give the unit as ms or s, or drop the "
                           "header")
+    validate_costs(values, str(path))  # the file's own numbers, before any conversion
     converted = [v * header_ms / unit_ms for v in values]
     validate_costs(converted, f"{path} (its values in {header!r}, converted to {unit})")
     return converted
