@@ -203,24 +203,33 @@ def ms_per_unit(unit: str | None) -> float | None:
     return 1000.0 if unit.lower() in SECONDS_UNITS else None
 
 
-def csv_costs(path: Path, unit: str = DEFAULT_COST_UNIT) -> list[float]:
+def scaled_costs(values: list[float], path: Path, from_unit: str | None, to_unit: str,
+                 times: float = 1.0, per: float = 1.0) -> np.ndarray:
+    """A costs file's `values` (in `from_unit`) converted to `to_unit` (value * `times` /
+    `per`), validated: the file's own numbers first, then any converted ones, whose error
+    says they were converted."""
+    costs = validate_costs(values, str(path))
+    if times == per == 1.0:
+        return costs
+    return validate_costs(costs * times / per,
+                          f"{path} (its values in {from_unit!r}, converted to {to_unit})")
+
+
+def csv_costs(path: Path, unit: str = DEFAULT_COST_UNIT) -> np.ndarray:
     """A one-column CSV's costs in `unit`: its values, converted where its header names a time
     unit (seconds or ms) and `unit` is one too (any other header is a column name: the values
     are in `unit` as they are). A time header with a `unit` that is no time (MFLOPs) is a
     one-line ConfigError."""
     values, header = read_cost_column(path)
     header_ms = ms_per_unit(header) if header is not None else None
-    if header_ms is None or (header_ms == 1.0 and ms_per_unit(unit) == 1.0):
-        return values
+    if header_ms is None:
+        return scaled_costs(values, path, header, unit)
     unit_ms = ms_per_unit(unit)
     if unit_ms is None:
         raise ConfigError(f"{path}: its header says the costs are in {header!r}, a time, but "
                           f"the cost unit is {unit!r}; give the unit as ms or s, or drop the "
                           "header")
-    validate_costs(values, str(path))  # the file's own numbers, before any conversion
-    converted = [v * header_ms / unit_ms for v in values]
-    validate_costs(converted, f"{path} (its values in {header!r}, converted to {unit})")
-    return converted
+    return scaled_costs(values, path, header, unit, header_ms, unit_ms)
 
 
 def _parse_comma_list(text: str) -> list[float] | None:
@@ -259,4 +268,4 @@ def _load_costs(text: str, label: str, unit: str = DEFAULT_COST_UNIT) -> np.ndar
     reject_directory(path, "a .json latency table or a one-column .csv")
     if not path.is_file():
         raise ArtifactError(f"{path}: costs file not found")
-    return validate_costs(csv_costs(path, unit), str(path))
+    return csv_costs(path, unit)

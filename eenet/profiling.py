@@ -33,7 +33,7 @@ from eenet.costs import (
     load_latency,
     ms_per_unit,
     read_cost_column,
-    validate_costs,
+    scaled_costs,
 )
 from eenet.devices import memory_names, num_threads, resolve_device
 from eenet.errors import ArtifactError, ConfigError, EENetError, naming
@@ -313,7 +313,7 @@ def _load_latency_table(path: Path, unit: str | None) -> dict[str, Any]:
             f"{path}: unknown unit {unit or header!r}; use 'ms' or 's' as the "
             "header"
         )
-    costs = validate_costs([v * scale for v in values], str(path))
+    costs = scaled_costs(values, path, unit or header, "ms", scale)
     return {
         "cumulative_ms": costs.tolist(),
         "p50_ms": None,

@@ -14,6 +14,7 @@ import pytest
 from eenet.costs import COST_MAX, load_costs, validate_costs
 from eenet.errors import ArtifactError, ConfigError
 from eenet.outputs import save_exit_outputs
+from eenet.profiling import load_latency_table
 from eenet.synthetic import make_split_pair
 
 COLUMN = "expected one cumulative ms value per line"
@@ -227,11 +228,19 @@ def test_costs_bounded_so_their_means_stay_finite(tmp_path) -> None:
         load_costs(seconds)
     assert str(err.value).startswith(f"{seconds} (its values in 's', converted to ms): "
                                      "cumulative costs must be finite, > 0 and at most 1e+250")
+    with pytest.raises(ArtifactError) as err:  # profile.table converts through the same helper
+        load_latency_table(seconds)
+    assert str(err.value).startswith(f"profile.table: {seconds} (its values in 's', converted "
+                                     "to ms): cumulative costs must be finite, > 0 and at most")
     seconds.write_text("s\n3\n2\n")  # any other fault is shown in the file's own numbers
     with pytest.raises(ArtifactError) as err:
         load_costs(seconds)
     assert str(err.value) == (f"{seconds}: cumulative costs must be strictly increasing, "
                               "got [3.0, 2.0]")
+    with pytest.raises(ArtifactError) as err:
+        load_latency_table(seconds)
+    assert str(err.value) == (f"profile.table: {seconds}: cumulative costs must be strictly "
+                              "increasing, got [3.0, 2.0]")
     with np.errstate(over="ignore"):
         assert not np.isfinite(np.full(n, 1.7e308).mean())  # what the bound prevents
 
