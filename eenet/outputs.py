@@ -1,7 +1,8 @@
 """The exit-outputs contract between stages: logits per exit, and labels.
 
 Exit outputs (`<split>.npz`): `logits` float32 [n_exits, n_samples, n_classes] (raw, before
-softmax) and `labels` int64 [n_samples]. A file holding `probs` instead of `logits` is accepted
+softmax; -inf for some classes of a row marks masked classes, NaN and +inf are errors) and
+`labels` int64 [n_samples]. A file holding `probs` instead of `logits` is accepted
 (its log is used as logits, which gives the same softmax) if they are probabilities: finite,
 never negative, and at most 1 and summing to 1 over the classes within PROB_TOLERANCE. A file
 holding both is an error. Per-exit costs, the other contract, are `eenet.costs`.
@@ -107,9 +108,24 @@ def validate_exit_outputs(outputs: ExitOutputs, source: str = "exit outputs") ->
     if logits.shape[0] < 1 or logits.shape[1] < 1 or logits.shape[2] < 2:
         raise ArtifactError(f"{source}: need >=1 exit, >=1 sample, >=2 classes; got {logits.shape}")
     checked_labels(outputs.labels, logits.shape[1], logits.shape[2], source)
-    if not np.isfinite(logits).all():
-        raise ArtifactError(f"{source}: logits contain NaN or inf")
+    check_logit_values(logits, source)
     return outputs
+
+
+def check_logit_values(logits: np.ndarray, source: str) -> None:
+    """No NaN or +inf, and no row of -inf for every class; -inf for some classes of a row (a
+    masked class: probability 0, as a zero in `probs`) is fine, as in real early exit."""
+    if np.isfinite(logits).all():  # the usual case
+        return
+    # NaN < inf is False: a row is bad if any value is NaN or +inf, or none is above -inf
+    bad = ~(logits < np.inf).all(axis=-1) | ~(logits > -np.inf).any(axis=-1)
+    if bad.any():
+        exit_k, sample = (int(i[0]) for i in np.nonzero(bad))
+        raise ArtifactError(
+            f"{source}: logits contain NaN or inf at exit {exit_k}, sample {sample} "
+            f"({np.count_nonzero(bad)} such of {bad.size} rows); only -inf is allowed, and "
+            "only for some classes of a row (masked classes)"
+        )
 
 
 def save_exit_outputs(path: str | os.PathLike, outputs: ExitOutputs) -> Path:
@@ -142,7 +158,7 @@ def _logits_as_float32(logits: np.ndarray, path: Path) -> np.ndarray:
     numpy overflow warning)."""
     with np.errstate(over="ignore"):
         cast = logits.astype(np.float32)
-    if not np.isfinite(cast).all() and np.isfinite(logits).all():
+    if (np.isinf(cast) & np.isfinite(logits)).any():  # -inf given (masked classes) is fine
         raise ArtifactError(
             f"{path}: logits exceed the float32 range (|x| <= {np.finfo(np.float32).max:.4g})"
         )

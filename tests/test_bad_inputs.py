@@ -551,7 +551,8 @@ ARTIFACT_CASES: list[tuple[str, Callable[[Path], None], str, tuple[str, ...], st
     ("non-increasing costs", _non_increasing_costs, "fit_schedulers", FIT_ARGS,
      re.escape(f"{LATENCY}: cumulative costs must be strictly increasing, got [1.0, 3.0, 2.0]")),
     ("NaN logits", _nan_logits, "fit_schedulers", FIT_ARGS,
-     re.escape(f"{VAL}: logits contain NaN or inf")),
+     re.escape(f"{VAL}: logits contain NaN or inf at exit 1, sample 5 (1 such of 900 rows); "
+               "only -inf is allowed, and only for some classes of a row (masked classes)")),
     ("labels and logits disagree", _labels_count_mismatch, "fit_schedulers", FIT_ARGS,
      re.escape(f"{VAL}: labels must be [n_samples] with n_samples=300, got shape (299,)")),
     ("both logits and probs", _logits_and_probs, "fit_schedulers", FIT_ARGS,
@@ -775,6 +776,22 @@ LOADER_CASES: list[tuple[str, dict[str, np.ndarray], str]] = [
     ("text logits", {"logits": np.full((2, 4, 3), "1.5"), "labels": LABELS},
      "logits must be real numbers (float or int), got dtype <U3"),
     ("logits beyond float32", {"logits": np.full((2, 4, 3), 1e300), "labels": LABELS},
+     "logits exceed the float32 range (|x| <= 3.403e+38)"),
+    ("+inf logits", {"logits": _with(np.inf, (1, 3, 0), np.log(_probs())), "labels": LABELS},
+     "logits contain NaN or inf at exit 1, sample 3 (1 such of 8 rows); only -inf is allowed, "
+     "and only for some classes of a row (masked classes)"),
+    ("a row of -inf logits", {"logits": _with(-np.inf, (0, 2), np.log(_probs())),
+                              "labels": LABELS},
+     "logits contain NaN or inf at exit 0, sample 2 (1 such of 8 rows); only -inf is allowed, "
+     "and only for some classes of a row (masked classes)"),
+    ("NaN logits beside masked ones",
+     {"logits": _with(np.nan, (1, 1, 1), _with(-np.inf, (0, 0, 2), np.log(_probs()))),
+      "labels": LABELS},
+     "logits contain NaN or inf at exit 1, sample 1 (1 such of 8 rows); only -inf is allowed, "
+     "and only for some classes of a row (masked classes)"),
+    ("float64 beyond float32 beside masked classes",
+     {"logits": _with(-1e300, (1, 0, 0), _with(-np.inf, (0, 0, 2), np.log(_probs()))),
+      "labels": LABELS},
      "logits exceed the float32 range (|x| <= 3.403e+38)"),
     ("complex probs", {"probs": _probs().astype(np.complex64), "labels": LABELS},
      "probs must be real numbers (float or int), got dtype complex64"),

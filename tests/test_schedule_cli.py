@@ -12,7 +12,7 @@ import pytest
 
 from eenet.costs import save_latency
 from eenet.errors import ArtifactError
-from eenet.outputs import save_exit_outputs
+from eenet.outputs import ExitOutputs, save_exit_outputs
 from eenet.synthetic import make_split_pair
 
 
@@ -497,3 +497,31 @@ def test_a_reader_that_closes_the_pipe_ends_it_quietly(files, json_output):
     stderr = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 141, stderr
     assert stderr == ""
+
+
+def _masked(outputs: ExitOutputs, rng: np.random.Generator, value: float) -> ExitOutputs:
+    """`outputs` with about a third of each row's classes, never its top one, set to `value`."""
+    logits = outputs.logits.copy()
+    masked = (rng.random(logits.shape) < 0.3) & (logits < logits.max(axis=-1, keepdims=True))
+    logits[masked] = value
+    return ExitOutputs(logits, outputs.labels)
+
+
+def test_masked_classes_as_minus_inf_logits_schedule_like_zero_probabilities(tmp_path):
+    """-inf logits for some classes (a model that masks classes) were refused as "NaN or inf"
+    while real early exit took them; they now give every method exactly what a logit too low
+    to matter (probability 0 in float64) gives."""
+    val, test = make_split_pair(3, 10, 1500, 1500, seed=3)
+    rows = []
+    for value in (-np.inf, -1e4):
+        for name, split, seed in (("val", val, 0), ("test", test, 1)):
+            save_exit_outputs(tmp_path / f"{name}{value}.npz",
+                              _masked(split, np.random.default_rng(seed), value))
+        proc = _run("--val", str(tmp_path / f"val{value}.npz"),
+                    "--test", str(tmp_path / f"test{value}.npz"), "--costs", "1,2.5,4",
+                    "--method", "eenet,maxprob,entropy,patience,oracle",
+                    "--budgets", "1.8,2.6", "--json")
+        assert proc.returncode == 0 and proc.stderr == "", proc.stderr  # no numpy warnings
+        rows.append([{k: v for k, v in row.items() if k != "fit_seconds"}
+                     for row in json.loads(proc.stdout)])
+    assert len(rows[0]) == 10 and rows[0] == rows[1]
