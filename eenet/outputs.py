@@ -96,7 +96,8 @@ def checked_labels(labels: np.ndarray, n_samples: int, n_classes: int, source: s
 
 
 def validate_exit_outputs(outputs: ExitOutputs, source: str = "exit outputs") -> ExitOutputs:
-    """Check shapes, dtypes, finiteness and label range; raise ArtifactError naming `source`."""
+    """Check shapes, dtypes, values (`check_logit_values`) and label range; raise ArtifactError
+    naming `source`."""
     if not isinstance(outputs, ExitOutputs):  # an array given for the outputs, say
         raise ArtifactError(f"{source}: expected ExitOutputs (logits and labels), got "
                             f"{type(outputs).__name__}")
@@ -114,29 +115,37 @@ def validate_exit_outputs(outputs: ExitOutputs, source: str = "exit outputs") ->
 
 def check_logit_values(logits: np.ndarray, source: str) -> None:
     """No NaN or +inf, and no row of -inf for every class; -inf for some classes of a row (a
-    masked class: probability 0, as a zero in `probs`) is fine, as in real early exit."""
+    masked class: probability 0, as a zero in `probs`) is fine, as in real early exit. The
+    error names the first bad row and what it holds, and counts the bad rows."""
     if np.isfinite(logits).all():  # the usual case
         return
-    # NaN < inf is False: a row is bad if any value is NaN or +inf, or none is above -inf
-    bad = ~(logits < np.inf).all(axis=-1) | ~(logits > -np.inf).any(axis=-1)
-    if bad.any():
-        exit_k, sample = (int(i[0]) for i in np.nonzero(bad))
-        raise ArtifactError(
-            f"{source}: logits contain NaN or inf at exit {exit_k}, sample {sample} "
-            f"({np.count_nonzero(bad)} such of {bad.size} rows); only -inf is allowed, and "
-            "only for some classes of a row (masked classes)"
-        )
+    nan_rows = np.isnan(logits).any(axis=-1)
+    plus_inf_rows = (logits == np.inf).any(axis=-1)
+    masked_rows = ~(logits > -np.inf).any(axis=-1) & ~nan_rows  # -inf for every class
+    bad = nan_rows | plus_inf_rows | masked_rows
+    if not bad.any():
+        return
+    exit_k, sample = (int(i[0]) for i in np.nonzero(bad))
+    what = ("NaN" if nan_rows[exit_k, sample] else "+inf" if plus_inf_rows[exit_k, sample]
+            else "-inf for every class")
+    raise ArtifactError(
+        f"{source}: logits hold {what} at exit {exit_k}, sample {sample} "
+        f"({np.count_nonzero(bad)} of {bad.size} rows hold NaN, +inf or only -inf); -inf is "
+        "allowed only for some classes of a row (masked classes)"
+    )
 
 
 def save_exit_outputs(path: str | os.PathLike, outputs: ExitOutputs) -> Path:
-    """Validate and atomically write exit outputs as an uncompressed npz."""
+    """Validate and atomically write exit outputs as an uncompressed npz (float32 logits:
+    finite values beyond float32's range are an error, not a silent +-inf)."""
     validate_exit_outputs(outputs, str(path))
+    logits = _logits_as_float32(np.asarray(outputs.logits), Path(path))
 
     def _write(tmp: Path) -> None:
         with open(tmp, "wb") as fh:
             np.savez(
                 fh,
-                logits=outputs.logits.astype(np.float32),
+                logits=logits,
                 labels=outputs.labels.astype(np.int64),
             )
 
@@ -157,7 +166,7 @@ def _logits_as_float32(logits: np.ndarray, path: Path) -> np.ndarray:
     """Logits cast to float32; finite values beyond float32's range are a one-line error (no
     numpy overflow warning)."""
     with np.errstate(over="ignore"):
-        cast = logits.astype(np.float32)
+        cast = logits.astype(np.float32, copy=False)
     if (np.isinf(cast) & np.isfinite(logits)).any():  # -inf given (masked classes) is fine
         raise ArtifactError(
             f"{path}: logits exceed the float32 range (|x| <= {np.finfo(np.float32).max:.4g})"

@@ -551,8 +551,8 @@ ARTIFACT_CASES: list[tuple[str, Callable[[Path], None], str, tuple[str, ...], st
     ("non-increasing costs", _non_increasing_costs, "fit_schedulers", FIT_ARGS,
      re.escape(f"{LATENCY}: cumulative costs must be strictly increasing, got [1.0, 3.0, 2.0]")),
     ("NaN logits", _nan_logits, "fit_schedulers", FIT_ARGS,
-     re.escape(f"{VAL}: logits contain NaN or inf at exit 1, sample 5 (1 such of 900 rows); "
-               "only -inf is allowed, and only for some classes of a row (masked classes)")),
+     re.escape(f"{VAL}: logits hold NaN at exit 1, sample 5 (1 of 900 rows hold NaN, +inf or "
+               "only -inf); -inf is allowed only for some classes of a row (masked classes)")),
     ("labels and logits disagree", _labels_count_mismatch, "fit_schedulers", FIT_ARGS,
      re.escape(f"{VAL}: labels must be [n_samples] with n_samples=300, got shape (299,)")),
     ("both logits and probs", _logits_and_probs, "fit_schedulers", FIT_ARGS,
@@ -778,17 +778,17 @@ LOADER_CASES: list[tuple[str, dict[str, np.ndarray], str]] = [
     ("logits beyond float32", {"logits": np.full((2, 4, 3), 1e300), "labels": LABELS},
      "logits exceed the float32 range (|x| <= 3.403e+38)"),
     ("+inf logits", {"logits": _with(np.inf, (1, 3, 0), np.log(_probs())), "labels": LABELS},
-     "logits contain NaN or inf at exit 1, sample 3 (1 such of 8 rows); only -inf is allowed, "
-     "and only for some classes of a row (masked classes)"),
+     "logits hold +inf at exit 1, sample 3 (1 of 8 rows hold NaN, +inf or only -inf); -inf is "
+     "allowed only for some classes of a row (masked classes)"),
     ("a row of -inf logits", {"logits": _with(-np.inf, (0, 2), np.log(_probs())),
                               "labels": LABELS},
-     "logits contain NaN or inf at exit 0, sample 2 (1 such of 8 rows); only -inf is allowed, "
-     "and only for some classes of a row (masked classes)"),
+     "logits hold -inf for every class at exit 0, sample 2 (1 of 8 rows hold NaN, +inf or only "
+     "-inf); -inf is allowed only for some classes of a row (masked classes)"),
     ("NaN logits beside masked ones",
      {"logits": _with(np.nan, (1, 1, 1), _with(-np.inf, (0, 0, 2), np.log(_probs()))),
       "labels": LABELS},
-     "logits contain NaN or inf at exit 1, sample 1 (1 such of 8 rows); only -inf is allowed, "
-     "and only for some classes of a row (masked classes)"),
+     "logits hold NaN at exit 1, sample 1 (1 of 8 rows hold NaN, +inf or only -inf); -inf is "
+     "allowed only for some classes of a row (masked classes)"),
     ("float64 beyond float32 beside masked classes",
      {"logits": _with(-1e300, (1, 0, 0), _with(-np.inf, (0, 0, 2), np.log(_probs()))),
       "labels": LABELS},
@@ -822,6 +822,21 @@ def test_bad_exit_outputs(tmp_path: Path, arrays: dict[str, np.ndarray], message
         with pytest.raises(ArtifactError) as err:
             load_exit_outputs(path)
     assert str(err.value) == f"{path}: {message}"
+
+
+@pytest.mark.parametrize("value", [1e39, -1e39])
+def test_saving_logits_beyond_float32_is_refused(tmp_path: Path, value: float) -> None:
+    """float64 logits beyond float32's range were saved as +-inf with a numpy warning: a file
+    the loader then refused (+inf) or one whose class silently became masked (-inf)."""
+    logits = np.log(_probs())
+    logits[1, 2, 0] = value
+    path = tmp_path / "val.npz"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ArtifactError) as err:
+            save_exit_outputs(path, ExitOutputs(logits, LABELS))
+    assert str(err.value) == f"{path}: logits exceed the float32 range (|x| <= 3.403e+38)"
+    assert not path.exists()
 
 
 def test_npy_or_directory_is_not_exit_outputs(tmp_path: Path) -> None:

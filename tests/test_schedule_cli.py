@@ -500,9 +500,12 @@ def test_a_reader_that_closes_the_pipe_ends_it_quietly(files, json_output):
 
 
 def _masked(outputs: ExitOutputs, rng: np.random.Generator, value: float) -> ExitOutputs:
-    """`outputs` with about a third of each row's classes, never its top one, set to `value`."""
+    """`outputs` with about a third of each row's classes set to `value` (the top class, the
+    label, the previous exit's top class alike), but one random class kept in every row."""
     logits = outputs.logits.copy()
-    masked = (rng.random(logits.shape) < 0.3) & (logits < logits.max(axis=-1, keepdims=True))
+    masked = rng.random(logits.shape) < 0.3
+    kept = rng.integers(0, outputs.n_classes, logits.shape[:2])
+    np.put_along_axis(masked, kept[..., None], False, axis=-1)
     logits[masked] = value
     return ExitOutputs(logits, outputs.labels)
 

@@ -481,7 +481,8 @@ def _broken(outputs: ExitOutputs, what: str) -> ExitOutputs:
 
 
 @pytest.mark.parametrize(("what", "message"), [
-    ("nan", "logits contain NaN or inf"),
+    ("nan", r"logits hold NaN at exit 0, sample 0 \(200 of 6000 rows hold NaN, \+inf or only "
+            r"-inf\); -inf is allowed only for some classes of a row \(masked classes\)$"),
     ("short", r"labels must be \[n_samples\] with n_samples=2000, got shape \(1999,\)"),
 ])
 def test_the_python_api_checks_exit_outputs_it_is_given(pair, costs, what, message):
@@ -568,18 +569,23 @@ def test_decide_refuses_logits_or_probabilities(pair, costs, method):
     tolerance) still decide."""
     val, test = pair
     policy = fit_policy(method, val, costs, 1.8, _settings(method))
-    message = (r"^log_probs: expected log-probabilities \[exits, samples, classes\], each "
-               r"row's exp summing to 1 \(within 0\.01\); got sums from \S+ to \S+: pass "
-               r"logits through log_softmax \(ExitOutputs\.log_probs\(\)\)$")
+    def message(row: str) -> str:
+        return (r"^log_probs: expected log-probabilities \[exits, samples, classes\], each "
+                r"row's exp summing to 1 \(within 0\.01\); " + row + r": pass logits through "
+                r"log_softmax \(ExitOutputs\.log_probs\(\)\)$")
     shifted = test.log_probs() + 3.0  # logits of the same probabilities, not normalised
-    with pytest.raises(ArtifactError, match=message):
+    with pytest.raises(ArtifactError, match=message(r"exit 0, sample 0 sums to 20\.1")):
         policy.decide(shifted)
-    with pytest.raises(ArtifactError, match=message):
+    with pytest.raises(ArtifactError, match=message(r"exit 0, sample 0 sums to \S+")):
         policy.decide(test.probs())
     nan_row = test.log_probs().copy()
-    nan_row[1, 5, 0] = np.nan
-    with pytest.raises(ArtifactError, match=message):
+    nan_row[1, 5, 0] = np.nan  # the sums of every other row are 1: the message named them
+    with pytest.raises(ArtifactError, match=message("exit 1, sample 5 sums to nan")):
         policy.decide(nan_row)
+    masked_row = test.log_probs().copy()
+    masked_row[2, 7] = -np.inf  # probabilities summing to 0 (was "sums to nan")
+    with pytest.raises(ArtifactError, match=message("exit 2, sample 7 sums to 0")):
+        policy.decide(masked_row)
     with np.errstate(divide="ignore"):  # float16 rounds small probabilities to 0
         rounded = np.log(test.probs().astype(np.float16).astype(np.float64))
     assert policy.decide(rounded).shape == (test.n_samples,)

@@ -108,20 +108,25 @@ def thresholds_from_plan(
 def check_log_probabilities(log_probs: np.ndarray) -> None:
     """Each class row of `log_probs` [K, N, C] (its first LOG_PROB_CHECK_SAMPLES samples) must
     be a log-probability vector: exp summing to 1 within PROB_TOLERANCE, as loaded outputs'
-    `log_probs()` are. Raw logits or probabilities are a one-line ArtifactError: every policy
-    would decide on them without a word, and wrongly."""
+    `log_probs()` are. Raw logits or probabilities are a one-line ArtifactError naming the
+    first such row: every policy would decide on them without a word, and wrongly. A guard
+    against the wrong array, not a check of every value (`exits_for` checks the outputs in
+    full; -inf for some classes, probability 0, is a log-probability)."""
     head = np.asarray(log_probs[:, :LOG_PROB_CHECK_SAMPLES], dtype=np.float64)
     if head.size == 0:
         return
     with np.errstate(over="ignore", invalid="ignore"):
         top = head.max(axis=-1, keepdims=True)
         sums = np.exp(top[..., 0]) * np.exp(head - top).sum(axis=-1)
-    if np.all(np.abs(sums - 1.0) <= PROB_TOLERANCE):  # NaN fails too
+    sums[top[..., 0] == -np.inf] = 0.0  # a row of -inf only: probabilities summing to 0
+    bad = ~(np.abs(sums - 1.0) <= PROB_TOLERANCE)  # NaN is bad too
+    if not bad.any():
         return
+    exit_k, sample = (int(i[0]) for i in np.nonzero(bad))
     raise ArtifactError(
         "log_probs: expected log-probabilities [exits, samples, classes], each row's exp "
-        f"summing to 1 (within {PROB_TOLERANCE}); got sums from {np.nanmin(sums):.3g} to "
-        f"{np.nanmax(sums):.3g}: pass logits through log_softmax (ExitOutputs.log_probs())")
+        f"summing to 1 (within {PROB_TOLERANCE}); exit {exit_k}, sample {sample} sums to "
+        f"{sums[exit_k, sample]:.3g}: pass logits through log_softmax (ExitOutputs.log_probs())")
 
 
 def first_exit(
@@ -291,7 +296,8 @@ class FittedPolicy(ABC):
         return self.method if self.leaves_early() else NO_EARLY_EXIT_RULE
 
     def exits_for(self, outputs: ExitOutputs) -> np.ndarray:
-        """Exit index of every sample of a split (checked: finite logits, labels in range)."""
+        """Exit index of every sample of a split (checked: no NaN or +inf logits, no row of -inf
+        only, labels in range)."""
         return self.decide(validate_exit_outputs(outputs).log_probs())
 
     def apply_plan(self, val_scores: np.ndarray, plan: np.ndarray, costs: np.ndarray) -> None:
