@@ -113,21 +113,26 @@ def validate_exit_outputs(outputs: ExitOutputs, source: str = "exit outputs") ->
     return outputs
 
 
+def rows_without_answer(logits: np.ndarray) -> np.ndarray:
+    """Which rows of `logits` [..., C] hold NaN or +inf, or -inf for every class, bool [...];
+    -inf for some classes (a masked class, probability 0) is fine. The one rule of the
+    exit-outputs files and of real early exit (`eenet.runtime.check_final_logits`)."""
+    # NaN < inf is False: a NaN row fails the first test
+    return ~(logits < np.inf).all(axis=-1) | ~(logits > -np.inf).any(axis=-1)
+
+
 def check_logit_values(logits: np.ndarray, source: str) -> None:
-    """No NaN or +inf, and no row of -inf for every class; -inf for some classes of a row (a
-    masked class: probability 0, as a zero in `probs`) is fine, as in real early exit. The
-    error names the first bad row and what it holds, and counts the bad rows."""
+    """No row without an answer (`rows_without_answer`); the error names the first such row
+    and what it holds, and counts them."""
     if np.isfinite(logits).all():  # the usual case
         return
-    nan_rows = np.isnan(logits).any(axis=-1)
-    plus_inf_rows = (logits == np.inf).any(axis=-1)
-    masked_rows = ~(logits > -np.inf).any(axis=-1) & ~nan_rows  # -inf for every class
-    bad = nan_rows | plus_inf_rows | masked_rows
+    bad = rows_without_answer(logits)
     if not bad.any():
         return
     exit_k, sample = (int(i[0]) for i in np.nonzero(bad))
-    what = ("NaN" if nan_rows[exit_k, sample] else "+inf" if plus_inf_rows[exit_k, sample]
-            else "-inf for every class")
+    row = logits[exit_k, sample]
+    what = "NaN" if np.isnan(row).any() else "+inf" if (row == np.inf).any() else (
+        "-inf for every class")
     raise ArtifactError(
         f"{source}: logits hold {what} at exit {exit_k}, sample {sample} "
         f"({np.count_nonzero(bad)} of {bad.size} rows hold NaN, +inf or only -inf); -inf is "
