@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from eenet.errors import ArtifactError
+from eenet.termination import raise_if_terminated
 
 
 def _umask() -> int:
@@ -120,6 +121,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        raise_if_terminated()  # SIGTERM whose Terminated Python dropped: publish nothing
         if tmp.exists():
             _publish_mode(tmp)
         try:
@@ -171,6 +173,7 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
                                 dir=target.parent))
     try:
         yield tmp
+        raise_if_terminated()  # as in atomic_path
         _publish_mode(tmp, directory=True)
         _check_swappable(target)  # again: either may have been made while the work ran
         if old.exists():  # left beside the target by a run killed after the swap

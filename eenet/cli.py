@@ -11,13 +11,11 @@ import inspect
 import os
 import signal
 import sys
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from types import FrameType
+from collections.abc import Callable, Sequence
 
 from eenet.commands import COMMAND_MODULES
 from eenet.errors import EENetError
+from eenet.termination import Terminated, raise_if_terminated, sigterm_raises
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -105,40 +103,6 @@ RESUMES_NOTE = (
 )
 
 
-class Terminated(BaseException):
-    """SIGTERM arrived during a stage. Raised in the stage's main thread like Ctrl-C's
-    KeyboardInterrupt (a BaseException, so no `except Exception` swallows it), so that the
-    `finally` blocks of `eenet.atomic` remove their temporary files and folders: Python's
-    default SIGTERM action ends the process at once and left them behind."""
-
-
-@contextmanager
-def sigterm_raises() -> Iterator[None]:
-    """Inside the block, SIGTERM raises `Terminated` in this process. From then on a child's
-    end is no error: DataLoader workers get the signal with their process group and die by it,
-    and torch's SIGCHLD handler would raise that over `Terminated`, with a traceback. A child
-    forked meanwhile keeps SIGTERM's default action. Only the main thread may install a
-    handler; elsewhere nothing changes. The previous SIGTERM handler is put back."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    owner = os.getpid()
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        if os.getpid() != owner:  # a forked child: die by the signal, as by default
-            signal.signal(signum, signal.SIG_DFL)
-            os.kill(os.getpid(), signum)
-            return
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the process ends: not put back
-        raise Terminated
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def run_stage(main_function: Callable[..., object], *args: object, resumes: bool = False,
               **kwargs: object) -> None:
     """Run a stage's main; turn user errors into a one-line message and exit status 2, and
@@ -148,7 +112,10 @@ def run_stage(main_function: Callable[..., object], *args: object, resumes: bool
     note = RESUMES_NOTE if resumes else STOPPED_NOTE
     try:
         with sigterm_raises():
-            main_function(*args, **kwargs)
+            try:
+                main_function(*args, **kwargs)
+            finally:  # after SIGTERM, whatever came out (or nothing, if Python dropped the
+                raise_if_terminated()  # Terminated) ends the stage as terminated
     except EENetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -27,7 +27,7 @@ import yaml
 from safetensors.numpy import load_file, save_file
 
 from eenet.atomic import write_json
-from eenet.cli import RESUMES_NOTE, STOPPED_NOTE, Terminated
+from eenet.cli import RESUMES_NOTE, STOPPED_NOTE
 from eenet.costs import save_latency
 from eenet.data import prepare_dataset
 from eenet.errors import ArtifactError
@@ -37,6 +37,7 @@ from eenet.outputs import ExitOutputs, load_exit_outputs, save_exit_outputs
 from eenet.scoring_cost import profile_scoring
 from eenet.sweep import fit_all
 from eenet.synthetic import make_split_pair
+from eenet.termination import Terminated
 from tests.robust_helpers import (
     ROOT,
     assert_one_line_error,
