@@ -14,6 +14,7 @@ from eenet.budget import resolve_budget, resolve_sweep
 from eenet.costs import save_latency
 from eenet.errors import ConfigError
 from eenet.outputs import save_exit_outputs
+from eenet.schedulers.plans import no_early_exit_note
 from eenet.sweep import evaluate_all
 from eenet.synthetic import make_split_pair
 from tests.robust_helpers import ROOT, tiny_params, write_params
@@ -48,7 +49,9 @@ def test_stage_at_hundred_percent_needs_no_early_exit(
     headline = json.loads((tmp_path / "headline" / "index.json").read_text())
     assert headline["headline_ms"] == 0.41
     assert [e["budget_ms"] for e in headline["entries"]] == [0.41]
-    assert "no early exit is needed" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "no early exit is needed" in out
+    assert "'N%'" not in out  # 100% is no forgotten '%'
     sweep = json.loads((tmp_path / "schedulers" / "index.json").read_text())
     assert "headline_ms" not in sweep
     budgets = [e["budget_ms"] for e in sweep["entries"]]
@@ -103,3 +106,12 @@ def test_auto_sweep_of_one_exit_is_one_budget() -> None:
     """With one exit there is no range: 'auto' is that exit's cost once (index.json's
     sweep_ms listed it 12 times)."""
     assert resolve_sweep("auto", np.array([4.0])) == [4.0]
+
+
+def test_a_budget_above_the_full_model_says_how_a_share_is_written() -> None:
+    """`-S budget=50` on a model of 0.41 ms/sample (50%, its '%' forgotten) fitted every method
+    to the last exit and said only that no early exit is needed."""
+    note = no_early_exit_note(np.asarray(COSTS), 50.0, "budget")
+    assert note is not None and note.endswith("a share of the feasible range is written 'N%'")
+    assert "'N%'" not in no_early_exit_note(np.asarray(COSTS), 0.41, "budget")
+    assert no_early_exit_note(np.asarray(COSTS), 0.4, "budget") is None

@@ -120,6 +120,18 @@ def test_eenet_stays_visible_where_a_baseline_coincides(figures, tmp_path):
     assert eenet.get_linewidth() > maxprob.get_linewidth()
 
 
+def test_a_headline_budget_beyond_the_full_model_does_not_stretch_the_axis(figures, tmp_path):
+    """`-S budget=50` (ms, a forgotten '%') drew its line at 50 ms: the x-axis ran to 50 and
+    every curve sat squashed against its left edge. It is said in a corner instead."""
+    plotting.plot_accuracy_vs_budget(SWEEP, {**METRICS, "budget_ms": 50.0}, tmp_path / "a.png")
+    ax = figures[0].axes[0]
+    assert ax.get_xlim()[1] < 0.5
+    assert any("headline budget 50 ms: above the full model's cost" in t.get_text()
+               for t in ax.texts)
+    plotting.plot_accuracy_vs_budget(SWEEP, METRICS, tmp_path / "b.png")  # within: the line
+    assert any(list(line.get_xdata()) == [0.27, 0.27] for line in figures[1].axes[0].lines)
+
+
 def test_titles_say_what_is_plotted_and_at_which_budget(figures, tmp_path):
     """The accuracy figure was titled 'Accuracy vs budget' over an axis of realised test cost;
     the exit figure named the ms but not that it is the test split at the headline budget.

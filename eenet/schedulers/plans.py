@@ -42,9 +42,12 @@ def no_early_exit_note(
     the last exit's cost; None for a budget that needs early exit."""
     if not no_early_exit(costs, budget_ms):
         return None
-    return (f"note: {name} {budget_ms:.4g} {unit}/sample is at or above the last exit's cost "
-            f"({float(np.asarray(costs)[-1]):.4g} {unit}): no early exit is needed, every method "
-            "sends all samples to the last exit")
+    last = float(np.asarray(costs)[-1])
+    note = (f"note: {name} {budget_ms:.4g} {unit}/sample is at or above the last exit's cost "
+            f"({last:.4g} {unit}): no early exit is needed, every method sends all samples to "
+            "the last exit")
+    # above it, not at it (100%): likely a share of the range written without its '%'
+    return f"{note}; a share of the feasible range is written 'N%'" if budget_ms > last else note
 
 
 def last_exit_plan(n_exits: int) -> np.ndarray:
