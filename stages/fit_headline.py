@@ -20,7 +20,8 @@ def main(val_npz: str, latency_json: str, scoring_json: str, out_dir: str) -> No
     index = fit_from_artifacts(val_npz, latency_json, scoring_json, out_dir,
                                group(params, "schedulers"), budget=group(params, "budget"))
     headline = index["headline_ms"]
-    print(f"fitted {len(index['entries'])} schedulers at the headline budget "
+    fitted = len(index["entries"])
+    print(f"fitted {fitted} scheduler{'s' if fitted != 1 else ''} at the headline budget "
           f"{headline:.4g} ms/sample")
     note = no_early_exit_note(np.asarray(index["costs_ms"]), headline, "budget")
     if note:

@@ -17,8 +17,9 @@ def main(val_npz: str, latency_json: str, scoring_json: str, out_dir: str) -> No
     params = read_params()
     index = fit_from_artifacts(val_npz, latency_json, scoring_json, out_dir,
                                group(params, "schedulers"), budgets=group(params, "budgets"))
-    print(f"fitted {len(index['entries'])} schedulers at {len(index['sweep_ms'])} sweep "
-          "budgets")
+    fitted, budgets = len(index["entries"]), len(index["sweep_ms"])
+    print(f"fitted {fitted} scheduler{'s' if fitted != 1 else ''} at {budgets} sweep "
+          f"budget{'s' if budgets != 1 else ''}")
     for line in below_first_exit_notes(index):
         print(line)
 

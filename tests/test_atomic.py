@@ -348,6 +348,16 @@ def test_the_next_write_removes_what_a_killed_writer_left(tmp_path: Path) -> Non
                                                           "metrics.json"]
 
 
+def test_what_a_killed_writer_left_is_not_listed_by_git() -> None:
+    """Until the next write removes them, a killed writer's temporaries in reports/ (kept by
+    git) showed in `git status` as new files to add."""
+    for target in ("reports/train", "reports/metrics.json", "artifacts/model"):
+        name = f"{atomic._temporary_prefix(Path(target))}k3x9_q2z.tmp"
+        path = str(Path(target).parent / name)
+        check = subprocess.run(["git", "check-ignore", "--no-index", "-q", path], cwd=ROOT)
+        assert check.returncode == 0, f"{path} is not ignored by git"
+
+
 def _never_entered(context: AbstractContextManager[Path]) -> None:
     """Enter `context` (an atomic writer) expecting its refusal before the body runs."""
     with context:

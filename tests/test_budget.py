@@ -52,6 +52,8 @@ def test_stage_at_hundred_percent_needs_no_early_exit(
     out = capsys.readouterr().out
     assert "no early exit is needed" in out
     assert "'N%'" not in out  # 100% is no forgotten '%'
+    assert "fitted 1 scheduler at the headline budget 0.41 ms/sample" in out  # not "1 schedulers"
+    assert "fitted 12 schedulers at 12 sweep budgets" in out
     sweep = json.loads((tmp_path / "schedulers" / "index.json").read_text())
     assert "headline_ms" not in sweep
     budgets = [e["budget_ms"] for e in sweep["entries"]]
