@@ -64,7 +64,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(attach_dash_values(sys.argv[1:] if argv is None else argv))
     try:
-        status = int(args.func(args) or 0)
+        with sigterm_raises():  # SIGTERM as in a stage: temporaries removed, one line
+            try:
+                status = int(args.func(args) or 0)
+            finally:
+                raise_if_terminated()
         sys.stdout.flush()  # a closed pipe shows here, not as a traceback at exit
         return status
     except BrokenPipeError:
@@ -78,6 +82,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"eenet {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print(f"eenet {args.command}: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
 
 
 def stage_cli(

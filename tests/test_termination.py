@@ -140,3 +140,31 @@ def test_training_stops_at_the_next_batch_after_a_dropped_sigterm(tmp_path: Path
     assert train_set.reads == 96  # the batch holding read 70 (reads 65 to 96), no more
     assert not (tmp_path / "ckpt").exists()
     assert not termination_requested()  # the record ends with the block
+
+
+def test_sigterm_ends_an_eenet_command_with_one_line_and_no_temporaries(tmp_path: Path) -> None:
+    """`eenet predict` / `eenet schedule` killed by SIGTERM (`timeout`, a job scheduler) died
+    by the signal's default action, leaving the temporary file of the write under way; now they
+    end as a stage does: one line, the shell's status 143, nothing left behind."""
+    script = textwrap.dedent("""
+        import os, signal, sys
+        import eenet.commands.models as command
+        from eenet import cli
+        from eenet.atomic import atomic_path
+
+        def handle(args):
+            with atomic_path("out.txt") as tmp:
+                tmp.write_text("half")
+                os.kill(os.getpid(), signal.SIGTERM)
+                for _ in range(100):
+                    pass
+            return 0
+
+        command.handle = handle
+        sys.exit(cli.main(["models"]))
+    """)
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
+                            text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert result.returncode == 128 + signal.SIGTERM, result.stderr
+    assert result.stderr.splitlines() == ["eenet models: terminated"]
+    assert list(tmp_path.iterdir()) == []
