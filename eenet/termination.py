@@ -1,11 +1,12 @@
-"""SIGTERM as an exception in a stage's main thread, and a record of it that Python cannot drop.
+"""SIGTERM as an exception in the main thread of a stage or an `eenet` command, and a record of
+it that Python cannot drop.
 
 Python's default SIGTERM action ends the process at once, leaving `eenet.atomic`'s temporary
 files behind; `sigterm_raises` turns the signal into `Terminated`, raised like Ctrl-C's
 KeyboardInterrupt, so their `finally` blocks run. Where Python cannot raise (a fork hook, a
 `__del__`, a weakref callback) it prints "Exception ignored" and carries on; the signal is
 therefore also recorded, and `raise_if_terminated` raises it again at the next safe point: a
-training step, an artifact about to be published, the end of the stage.
+training step, an artifact about to be published, the end of the stage or command.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from typing import Any
 
 
 class Terminated(BaseException):
-    """SIGTERM arrived during a stage. A BaseException, so no `except Exception` swallows it."""
+    """SIGTERM arrived during a stage or command. A BaseException, so no `except Exception`
+    swallows it."""
 
 
 _terminated = threading.Event()
