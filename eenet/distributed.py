@@ -71,6 +71,15 @@ def all_reduce_sum(values: torch.Tensor) -> torch.Tensor:
     return total.cpu()
 
 
+def share_main_buffers(module: torch.nn.Module) -> None:
+    """Give every process rank 0's buffers (BatchNorm's running statistics). Each process's last
+    training step updates its own from its own batch, so without this the processes validate
+    slightly different models, none of them exactly the one rank 0 saves. Nothing outside DDP."""
+    if is_distributed():
+        for buffer in module.buffers():
+            dist.broadcast(buffer, src=0)
+
+
 def shutdown_distributed() -> None:
     """Leave the process group (call once, at the end of the run)."""
     if dist.is_available() and dist.is_initialized():

@@ -45,6 +45,7 @@ from eenet.distributed import (
     is_main_process,
     local_device,
     rank,
+    share_main_buffers,
     world_size,
 )
 from eenet.errors import ArtifactError, ConfigError, unknown_name
@@ -427,6 +428,7 @@ def train_model(
             distill_weight_for_epoch(cfg, epoch), cfg.distill_temperature,
             f"epoch {epoch + 1}/{cfg.epochs}", progress and is_main, cfg.batch_size,
         )
+        share_main_buffers(model)  # validate the model rank 0 saves, on every process
         accuracies = exit_accuracies(model, val_loader, device)
         # train_ce: comparable across epochs; train_loss steps up where distillation starts
         history = {"train_loss": train_loss, "train_ce": train_ce}
