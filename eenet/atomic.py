@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from eenet.errors import ArtifactError
-from eenet.termination import raise_if_terminated
+from eenet.termination import raise_if_stopped
 
 
 def _umask() -> int:
@@ -121,7 +121,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
-        raise_if_terminated()  # SIGTERM whose Terminated Python dropped: publish nothing
+        raise_if_stopped()  # Ctrl-C or SIGTERM whose exception Python dropped: publish nothing
         if tmp.exists():
             _publish_mode(tmp)
         try:
@@ -173,7 +173,7 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
                                 dir=target.parent))
     try:
         yield tmp
-        raise_if_terminated()  # as in atomic_path
+        raise_if_stopped()  # as in atomic_path
         _publish_mode(tmp, directory=True)
         _check_swappable(target)  # again: either may have been made while the work ran
         if old.exists():  # left beside the target by a run killed after the swap

@@ -50,7 +50,7 @@ from eenet.distributed import (
 )
 from eenet.errors import ArtifactError, ConfigError, unknown_name
 from eenet.models.base import MultiExitModel
-from eenet.termination import raise_if_terminated
+from eenet.termination import raise_if_stopped
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("multistep", "onecycle", "linear", "constant")
@@ -331,7 +331,7 @@ def _train_epoch(
     # disable=None: a bar only on a TTY; only rank 0 shows one
     bar = tqdm(loader, desc=desc, leave=False, disable=None if progress else True)
     for inputs, labels in bar:
-        raise_if_terminated()  # a SIGTERM whose Terminated Python dropped (in a worker's fork)
+        raise_if_stopped()  # Ctrl-C or SIGTERM whose exception Python dropped (a worker's fork)
         with memory_names("train.batch_size", batch_size):
             inputs, labels = to_device(inputs, device), labels.to(device)
             with torch.autocast(device.type, enabled=use_amp):

@@ -1,10 +1,12 @@
-"""SIGTERM ends a stage with one line even where Python cannot raise, or another signal races it.
+"""Ctrl-C and SIGTERM end a stage with one line even where Python cannot raise, or another signal
+races them.
 
 Python runs a signal handler between two bytecodes of the main thread, wherever that is. In a
 fork hook, a `__del__` or a weakref callback it cannot raise: it prints "Exception ignored" and
 carries on (seen when the signal reached training just as a DataLoader worker forked: training
 went on). And a SIGCHLD pending when SIGTERM's handler reset its handler to SIG_DFL printed
-"Signal 17 ignored due to race condition" with a traceback. Both are made here on purpose.
+"Signal 17 ignored due to race condition" with a traceback. Both are made here on purpose, and
+Ctrl-C (SIGINT) was dropped the same way.
 """
 
 from __future__ import annotations
@@ -25,15 +27,16 @@ from eenet.cli import STOPPED_NOTE
 from eenet.data import prepare_dataset
 from eenet.data.prepared import PreparedDataset
 from eenet.models import build_model
-from eenet.termination import Terminated, sigterm_raises, termination_requested
+from eenet.termination import Terminated, stop_requested, stop_signals_raise
 from eenet.training import TrainConfig
 from tests.robust_helpers import ROOT
 
-# a stage main that gets SIGTERM where Python cannot raise it, then writes an artifact
+# a stage main that gets a stop signal (SIGNAL) where Python cannot raise it, then writes an
+# artifact
 DROPPED = """
 class DropsSigterm:
     def __del__(self):
-        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGNAL)
         for _ in range(100):  # the handler runs here, inside __del__: its raise is dropped
             pass
 
@@ -51,6 +54,24 @@ def main():
     raise RuntimeError("DataLoader worker (pid(s) 4242) exited unexpectedly")
 """
 
+# ... that is stopped inside an object's __init__, an object whose __del__ then fails (torch's
+# DataLoader iterator does: its `_shutdown` is not set yet); the failure was printed at exit
+HALF_BUILT = """
+class HalfBuilt:
+    def __init__(self):
+        os.kill(os.getpid(), signal.SIGNAL)
+        for _ in range(100):  # stopped here
+            pass
+        self.ready = True
+
+    def __del__(self):
+        assert self.ready
+
+def main():
+    HalfBuilt()
+    write_text("artifact.txt", "complete")
+"""
+
 # ... that gets SIGTERM and, pending with it, SIGCHLD (a DataLoader worker dying by the same
 # signal) while torch's handler for it is installed
 RACED = """
@@ -66,27 +87,44 @@ def main():
 """
 
 
-def run_stage_script(tmp_path: Path, body: str) -> subprocess.CompletedProcess:
+def run_stage_script(tmp_path: Path, body: str, before: str = "") -> subprocess.CompletedProcess:
     script = "import os, signal, subprocess\n" \
              "from eenet.atomic import write_text\nfrom eenet.cli import run_stage\n" \
-             + textwrap.dedent(body) + "\nrun_stage(main)\n"
+             + textwrap.dedent(body) + "\n" + before + "run_stage(main)\n"
     return subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
                           text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
 
 
-@pytest.mark.parametrize("body", [DROPPED, DROPPED_THEN_FAILED, RACED],
-                         ids=["dropped", "dropped-then-failed", "raced-by-sigchld"])
-def test_sigterm_ends_the_stage_with_one_line_and_publishes_nothing(
-    tmp_path: Path, body: str
+STOPS = {"SIGTERM": ("terminated", 128 + signal.SIGTERM), "SIGINT": ("interrupted", 130)}
+
+
+@pytest.mark.parametrize("body, stop", [
+    (DROPPED, "SIGTERM"), (DROPPED_THEN_FAILED, "SIGTERM"), (RACED, "SIGTERM"),
+    (DROPPED, "SIGINT"), (DROPPED_THEN_FAILED, "SIGINT"),  # Ctrl-C kills no worker: no race
+    (HALF_BUILT, "SIGTERM"), (HALF_BUILT, "SIGINT"),
+], ids=["dropped-sigterm", "dropped-then-failed-sigterm", "raced-by-sigchld-sigterm",
+        "dropped-sigint", "dropped-then-failed-sigint", "half-built-sigterm", "half-built-sigint"])
+def test_a_stop_signal_ends_the_stage_with_one_line_and_publishes_nothing(
+    tmp_path: Path, body: str, stop: str
 ) -> None:
-    result = run_stage_script(tmp_path, body)
-    assert result.returncode == 128 + signal.SIGTERM, result.stderr
-    assert result.stderr.splitlines() == [f"terminated ({STOPPED_NOTE})"]
+    word, status = STOPS[stop]
+    result = run_stage_script(tmp_path, body.replace("SIGNAL", stop))
+    assert result.returncode == status, result.stderr
+    assert result.stderr.splitlines() == [f"{word} ({STOPPED_NOTE})"]
     assert list(tmp_path.iterdir()) == []  # neither the artifact nor its temporary file
 
 
+def test_an_ignored_ctrl_c_stays_ignored(tmp_path: Path) -> None:
+    """Under `nohup` (SIGINT ignored) a stage is not made to stop on Ctrl-C."""
+    body = DROPPED.replace("SIGNAL", "SIGINT")
+    result = run_stage_script(tmp_path, body, "signal.signal(signal.SIGINT, signal.SIG_IGN)\n")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "artifact.txt").read_text() == "complete"
+
+
 def test_other_unraisable_errors_are_still_reported(tmp_path: Path) -> None:
-    """Only a dropped Terminated is silenced; another error in a `__del__` prints as before."""
+    """Only a dropped stop signal's exception is silenced; another error in a `__del__` prints
+    as before."""
     result = run_stage_script(tmp_path, """
         class Broken:
             def __del__(self):
@@ -134,12 +172,12 @@ def test_training_stops_at_the_next_batch_after_a_dropped_sigterm(tmp_path: Path
     val_set = PreparedDataset(tmp_path / "data", "val")
     model = build_model("resnet1d_3", 10, widths=[4, 4, 4], blocks=[1, 1, 1])
     cfg = TrainConfig(epochs=20, batch_size=32, threads=1, device="cpu")
-    with pytest.raises(Terminated), sigterm_raises():
+    with pytest.raises(Terminated), stop_signals_raise():
         training.train_model(model, train_set, val_set, cfg, tmp_path / "ckpt", "fp",
                              progress=False)
     assert train_set.reads == 96  # the batch holding read 70 (reads 65 to 96), no more
     assert not (tmp_path / "ckpt").exists()
-    assert not termination_requested()  # the record ends with the block
+    assert stop_requested() is None  # the record ends with the block
 
 
 def test_sigterm_ends_an_eenet_command_with_one_line_and_no_temporaries(tmp_path: Path) -> None:
