@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 
 from eenet.commands import COMMAND_MODULES
 from eenet.errors import EENetError
-from eenet.termination import Terminated, raise_if_stopped, stop_signals_raise
+from eenet.termination import Terminated, run_stoppable
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,11 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(attach_dash_values(sys.argv[1:] if argv is None else argv))
     try:
-        with stop_signals_raise():  # Ctrl-C and SIGTERM as in a stage: one line
-            try:
-                status = int(args.func(args) or 0)
-            finally:
-                raise_if_stopped()
+        status = int(run_stoppable(args.func, args) or 0)  # Ctrl-C, SIGTERM: as in a stage
         sys.stdout.flush()  # a closed pipe shows here, not as a traceback at exit
         return status
     except BrokenPipeError:
@@ -118,11 +114,7 @@ def run_stage(main_function: Callable[..., object], *args: object, resumes: bool
     resume from the last checkpoint where `resumes` (training), else start the stage over."""
     note = RESUMES_NOTE if resumes else STOPPED_NOTE
     try:
-        with stop_signals_raise():
-            try:
-                main_function(*args, **kwargs)
-            finally:  # after Ctrl-C or SIGTERM, whatever came out (or nothing, if Python
-                raise_if_stopped()  # dropped the signal's exception) ends the stage so
+        run_stoppable(main_function, *args, **kwargs)
     except EENetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

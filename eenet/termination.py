@@ -17,10 +17,12 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 class Terminated(BaseException):
@@ -122,3 +124,16 @@ def stop_signals_raise() -> Iterator[None]:
             signal.signal(signum, before)
         sys.unraisablehook = report_unraisable
         _stopped.clear()
+
+
+def run_stoppable(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """`function(*args, **kwargs)` inside `stop_signals_raise`; after a stop signal it ends with
+    that signal's exception whatever came out of it (torch's "worker exited unexpectedly" for a
+    worker the signal killed), or if nothing did (Python dropped the exception). Raised here,
+    inside the block, so that what came out lets go of the interrupted frames while their
+    failed cleanup is not printed (at the block's exit they are still held)."""
+    with stop_signals_raise():
+        try:
+            return function(*args, **kwargs)
+        finally:
+            raise_if_stopped()
