@@ -15,11 +15,14 @@ import numpy as np
 import pytest
 import yaml
 
+from eenet.config import GROUPS
 from tests.robust_helpers import ROOT, tiny_params
 
-ALL_STAGES = ["download", "train", "profile", "dump_logits", "profile_scoring", "fit_headline",
-              "fit_schedulers", "evaluate", "measure", "plot"]
+CHECK = "check_params"  # runs on every change of params.yaml, first
+ALL_STAGES = [CHECK, "download", "train", "profile", "dump_logits", "profile_scoring",
+              "fit_headline", "fit_schedulers", "evaluate", "measure", "plot"]
 BOTH_FITS = ["fit_headline", "fit_schedulers", "evaluate", "measure", "plot"]
+HEADLINE = ["fit_headline", "evaluate", "measure", "plot"]
 
 pytestmark = pytest.mark.slow
 
@@ -139,7 +142,7 @@ def test_measure_reports_the_batch_it_ran_when_the_limit_is_smaller(repo):
 
 
 def test_measure_setting_reruns_only_measure(repo):
-    assert exp_run(repo, "measure.enabled=false") == ["measure"]
+    assert exp_run(repo, "measure.enabled=false") == [CHECK, "measure"]
     path, _ = repo
     assert json.loads((path / "reports/latency_real.json").read_text()) == {"enabled": False}
 
@@ -150,9 +153,34 @@ def test_second_repro_does_nothing(repo):
     assert stages_run(result.stdout) == []
 
 
+def test_a_key_no_stage_reads_fails_the_experiment_before_any_stage_runs(repo):
+    """`-S +budgt=0.9` (Hydra's hint for a mistyped `-S budgt=0.9`) changes no param any
+    fitting stage lists: nothing ran, and the experiment passed as if the budget had been
+    set. check_params runs on any change of params.yaml, first, and refuses it in one line;
+    with a real change beside it, nothing is fitted either."""
+    path, env = repo
+    dvc_exp = [sys.executable, "-m", "dvc", "exp", "run"]
+    params = (path / "params.yaml").read_text()
+    status = [sys.executable, "-m", "dvc", "status", "--json"]
+    assert json.loads(run(status, path, env).stdout) == {}  # all up to date before
+    for overrides in (["+budgt=0.9"], ["budget=65%", "+budgt=0.9"]):
+        try:
+            result = run([*dvc_exp, *(a for o in overrides for a in ("-S", o))], path, env,
+                         check=False)
+        finally:  # the failed experiment leaves its params.yaml in the workspace
+            (path / "params.yaml").write_text(params)
+        assert result.returncode != 0, result.stdout
+        assert stages_run(result.stdout) == [CHECK], result.stdout + result.stderr
+        ours = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        allowed = ", ".join(GROUPS)
+        assert ours == [f"error: budgt: unknown top-level key; allowed: {allowed}"], (
+            result.stderr)
+    assert json.loads(run(status, path, env).stdout) == {}  # and after: nothing recorded
+
+
 def test_budget_change_refits_the_headline_alone(repo):
     """`budget` is fit_headline's: the sweep's fits stay as they are."""
-    assert exp_run(repo, "budget=70%") == ["fit_headline", "evaluate", "measure", "plot"]
+    assert exp_run(repo, "budget=70%") == [CHECK, *HEADLINE]
     path, env = repo
     diff = run([sys.executable, "-m", "dvc", "params", "diff", "--json"], path, env).stdout
     assert "budget" in json.loads(diff)["params.yaml"]
@@ -187,14 +215,14 @@ def test_queued_experiment_does_not_retrain(repo):
     path, env = repo
     result = run([sys.executable, "-m", "dvc", "exp", "run", "--temp", "-S", "budget=60%"],
                  path, env)
-    assert stages_run(result.stdout) == ["fit_headline", "evaluate", "measure", "plot"]
+    assert stages_run(result.stdout) == [CHECK, *HEADLINE]
 
 
 def test_sweep_change_refits_the_sweep_alone_and_measures_nothing(repo):
     """`budgets` is fit_schedulers': the headline's policies, and so measure, stay; the sweep
     table then holds the new budgets beside the headline's."""
     path, _ = repo
-    assert exp_run(repo, "budgets=[30%,80%]") == ["fit_schedulers", "evaluate", "plot"]
+    assert exp_run(repo, "budgets=[30%,80%]") == [CHECK, "fit_schedulers", "evaluate", "plot"]
     sweep = json.loads((path / "artifacts/schedulers/index.json").read_text())
     headline = json.loads((path / "artifacts/headline/index.json").read_text())
     rows = (path / "reports/sweep.csv").read_text().splitlines()
@@ -205,13 +233,13 @@ def test_sweep_change_refits_the_sweep_alone_and_measures_nothing(repo):
 
 
 def test_scheduler_setting_does_not_rerun_training(repo):
-    assert exp_run(repo, "schedulers.seed=1") == BOTH_FITS
+    assert exp_run(repo, "schedulers.seed=1") == [CHECK, *BOTH_FITS]
 
 
 def test_eenet_architecture_reruns_its_scoring_profile_and_training_setting_does_not(repo):
     ran = exp_run(repo, "schedulers.eenet.hidden=16")
-    assert ran == ["profile_scoring", *BOTH_FITS]
-    assert exp_run(repo, "schedulers.eenet.lr=0.02") == BOTH_FITS
+    assert ran == [CHECK, "profile_scoring", *BOTH_FITS]
+    assert exp_run(repo, "schedulers.eenet.lr=0.02") == [CHECK, *BOTH_FITS]
 
 
 def test_charged_scoring_reaches_every_policy(repo):
@@ -247,12 +275,12 @@ def test_charged_scoring_reaches_every_policy(repo):
 
 def test_profile_setting_reruns_profile_and_downstream(repo):
     ran = exp_run(repo, "profile.repeats=16")
-    assert ran == ["profile", "profile_scoring", *BOTH_FITS]
+    assert ran == [CHECK, "profile", "profile_scoring", *BOTH_FITS]
 
 
 def test_training_setting_reruns_train_and_downstream(repo):
     ran = exp_run(repo, "train.epochs=1")
-    assert ran == ALL_STAGES[1:]
+    assert ran == [CHECK, *ALL_STAGES[2:]]
 
 
 def test_infeasible_budget_is_one_line_error(repo):
@@ -300,9 +328,10 @@ def test_editing_an_imported_table_in_latency_tables_reruns_profile(repo):
         run(["git", "commit", "-qm", "table"], path, env)
         return exp_run(repo, "profile.table=latency_tables/target.csv")
 
-    assert imported("ms\n0.1\n0.2\n0.4\n")[:2] == ["profile", "profile_scoring"]
+    assert imported("ms\n0.1\n0.2\n0.4\n")[:3] == [CHECK, "profile", "profile_scoring"]
     latency = json.loads((path / "artifacts/latency.json").read_text())
     assert latency["cumulative_ms"] == [0.1, 0.2, 0.4]
+    # the same profile.table as committed: only the table changed, params.yaml did not
     assert imported("ms\n0.1\n0.3\n0.4\n")[:2] == ["profile", "profile_scoring"]
     latency = json.loads((path / "artifacts/latency.json").read_text())
     assert latency["cumulative_ms"] == [0.1, 0.3, 0.4]

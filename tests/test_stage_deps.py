@@ -116,13 +116,15 @@ def _run_traced(stage: str) -> Run:
         return Run(_profiled(main, args), reads)
 
 
-def _profiled(main: Any, args: list[str]) -> set[str]:
+def _profiled(main: Any, args: list[str], checking: bool = False) -> set[str]:
+    """The eenet files whose functions `main(*args)` calls: outside the params check, or
+    (`checking`) inside it too."""
     prefix, used = str(ROOT / "eenet") + os.sep, set()
 
     def record(frame: FrameType, event: str, arg: Any) -> None:
         path = frame.f_code.co_filename
         own = path.startswith(prefix) and frame.f_code.co_name != "<module>"
-        if event == "call" and own and not _validating(frame):
+        if event == "call" and own and (checking or not _validating(frame)):
             used.add(Path(path).relative_to(ROOT).as_posix())
 
     sys.setprofile(record)
@@ -147,7 +149,7 @@ def used(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
     cwd = os.getcwd()
     os.chdir(ws)
     try:
-        return {stage: _run_traced(stage) for stage in STAGES}
+        return {stage: _run_traced(stage) for stage in STAGES_CHECKED}
     finally:
         os.chdir(cwd)
 
@@ -156,7 +158,23 @@ def _covered(path: str, deps: list[str]) -> bool:
     return any(path == d or path.startswith(d.rstrip("/") + "/") for d in deps)
 
 
-@pytest.mark.parametrize("stage", list(STAGES))
+# The stage whose job is the params check every stage makes: it reads the whole params file
+# and runs every group's rules, wherever in the package they live.
+CHECK = "check_params"
+STAGES_CHECKED = [name for name in STAGES if name != CHECK]
+
+
+def test_check_params_tracks_the_whole_params_file_and_the_code_its_check_runs() -> None:
+    stage = STAGES[CHECK]
+    assert stage["params"] == [{"params.yaml": None}] and "outs" not in stage
+    assert stage["cmd"] == "python stages/check_params.py params.yaml"
+    used = _profiled(eenet.params.read_params, [ROOT / "params.yaml"], checking=True)
+    assert "eenet/config.py" in used  # (which others run depends on what is cached already)
+    deps = stage["deps"]
+    assert all(_covered(f, deps) for f in used), (sorted(used), deps)
+
+
+@pytest.mark.parametrize("stage", STAGES_CHECKED)
 def test_stage_deps_are_the_code_it_runs(used: dict[str, Run], stage: str) -> None:
     deps = [d for d in STAGES[stage]["deps"] if isinstance(d, str)]
     ran = {f for f in used[stage].files if f not in NOT_CONTENT}
@@ -171,7 +189,7 @@ def _under(key: str, listed: str) -> bool:
     return key == listed or key.startswith(listed + ".")
 
 
-@pytest.mark.parametrize("stage", list(STAGES))
+@pytest.mark.parametrize("stage", STAGES_CHECKED)
 def test_stage_params_are_the_params_it_reads(used: dict[str, Run], stage: str) -> None:
     """At dvc.yaml's granularity: `train` covers every train.* key, `schedulers.eenet.hidden`
     just that one. A key interpolated into the stage's cmd / paths (`${data.dataset}`) counts

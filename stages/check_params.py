@@ -1,0 +1,20 @@
+"""Stage check_params: refuse a params.yaml holding a key or value no stage accepts.
+
+Usage: python stages/check_params.py PARAMS_YAML   (reads the whole file)
+
+Every stage checks the whole file when it runs, but a key that no stage lists (a typo added
+with `dvc exp run -S +budgt=0.9`, as Hydra's own hint for `-S budgt=0.9` suggests) changes no
+stage's params: without this stage nothing would run, and the experiment would "succeed".
+"""
+
+from eenet.cli import stage_cli
+from eenet.params import read_params
+
+
+def main(params_yaml: str) -> None:
+    params = read_params(params_yaml)
+    print(f"{params_yaml}: every key and value checked ({len(params)} top-level entries)")
+
+
+if __name__ == "__main__":
+    stage_cli(main, __doc__)
