@@ -125,6 +125,23 @@ def test_predict_summary_of_one_sample_says_sample(workspace, policy_dir, tmp_pa
     assert capsys.readouterr().out.startswith("1 sample, maxprob @ 2 ms: exit fractions")
 
 
+@pytest.mark.parametrize("planned", [None, []])
+def test_predict_summary_of_a_policy_without_planned_costs(workspace, policy_dir, tmp_path,
+                                                           capsys, planned) -> None:
+    """A policy.json without its planned costs (written by hand, or before they were kept)
+    loads and runs; the text summary then failed with a TypeError after the whole run."""
+    meta = json.loads((policy_dir / "policy.json").read_text())
+    if planned is None:
+        del meta["planned_costs_ms"]
+    else:
+        meta["planned_costs_ms"] = planned
+    (tmp_path / "policy.json").write_text(json.dumps(meta))
+    assert main(["predict", "--model", str(workspace["root"] / "model"), "--policy",
+                 str(tmp_path), "--data", str(workspace["data"]), "--device", "cpu"]) == 0
+    line = capsys.readouterr().out
+    assert line.startswith("100 samples, maxprob @ 2 ms: exit fractions") and "planned" not in line
+
+
 def test_predict_cli_on_an_input_file(workspace, policy_dir, tmp_path, capsys) -> None:
     x = np.load(workspace["data"] / "test.npz")["x"][:50]
     np.save(tmp_path / "x.npy", x)

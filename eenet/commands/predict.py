@@ -356,9 +356,14 @@ def summary_line(summary: dict[str, Any], fractions: np.ndarray) -> str:
     planned = summary["planned_ms_per_sample"]
     threads = summary["threads"]
     unit = summary["cost_unit"]
-    # a plan in ms compares with the measured time; one in another unit (MFLOPs) does not
-    plan = (f"; planned {planned:.4f} at the profiled batch size" if unit == DEFAULT_COST_UNIT
-            else f"; planned {planned:.4g} {unit}/sample")
+    # a plan in ms compares with the measured time; one in another unit (MFLOPs) does not;
+    # a policy written without its planned costs has none to show
+    if planned is None:
+        plan = ""
+    elif unit == DEFAULT_COST_UNIT:
+        plan = f"; planned {planned:.4f} at the profiled batch size"
+    else:
+        plan = f"; planned {planned:.4g} {unit}/sample"
     return (
         f"{summary['samples']} sample{'s' if summary['samples'] != 1 else ''}, "
         f"{summary['method']} @ {summary['budget_ms']:g} {unit}: "
@@ -367,5 +372,5 @@ def summary_line(summary: dict[str, Any], fractions: np.ndarray) -> str:
         f"{'' if accuracy is None else f', accuracy {accuracy:.2f} %'}, "
         f"{summary['measured_ms_per_sample']:.4f} ms/sample measured on {summary['device']} "
         f"(batch {summary['batch_size']}, {threads} thread{'s' if threads != 1 else ''}"
-        f"{'' if planned is None else plan})"
+        f"{plan})"
     )
