@@ -593,6 +593,20 @@ def test_decide_refuses_logits_or_probabilities(pair, costs, method):
 
 
 @pytest.mark.parametrize("method", METHODS)
+def test_decide_on_no_sample_decides_nothing(pair, costs, method):
+    """An empty batch (a streaming caller's last, say) gives no exits, as max p's did; EENet's
+    learned scorer raised numpy's "cannot reshape array of size 0"."""
+    val, test = pair
+    learned = {"switch_z": -1e9, "refine_z": -1e9, "score_candidates": []}  # its trained score
+    settings = {**_settings(method), **learned} if method == "eenet" else {}
+    policy = fit_policy(method, val, costs, 1.8, settings)
+    assert method != "eenet" or policy.score_source in ("learned", "lookahead")
+    exits = policy.decide(test.log_probs()[:, :0])
+    assert exits.shape == (0,) and exits.dtype == np.int64
+    assert policy.decide(test.log_probs()[:, :1]).shape == (1,)
+
+
+@pytest.mark.parametrize("method", METHODS)
 def test_a_policy_records_its_class_count_and_refuses_other_outputs(tmp_path, pair, costs,
                                                                     method):
     """A policy fitted on 10-class outputs ran on 12-class ones without a word once copied out

@@ -249,6 +249,8 @@ class FittedPolicy(ABC):
         self.check_exits(shape[0], "the log-probabilities have")
         self.check_classes(shape[2], "the log-probabilities have")
         check_log_probabilities(log_probs)
+        if shape[1] == 0:  # no sample, no decision (EENet's scorer cannot reshape nothing)
+            return np.zeros(0, dtype=np.int64)
         return self.exits_from_scores(self.scores(log_probs))
 
     def check_fits(self, n_exits: int, n_classes: int, have: str,
