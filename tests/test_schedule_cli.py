@@ -465,6 +465,24 @@ def test_cost_unit_labels_the_table_and_the_saved_policies(files, tmp_path):
                      for r in json.loads(plain.stdout)]
 
 
+def test_eenet_scoring_costs_are_ms_whatever_time_unit_the_costs_are_in(files, tmp_path):
+    """`eenet.scorer_extra_ms` is in ms (its name, params.yaml and the docs say so): with
+    costs in seconds it was read as seconds, 1000x the charge, and EENet sent every sample
+    to exit 0 with a note that its first exit cost more than the budget."""
+    (tmp_path / "seconds.csv").write_text("s\n0.001\n0.002\n0.003\n")
+    fit = ("--method", "eenet", "--json", "--set", "eenet.scorer_extra_ms=[0.3, 0.3, 0.3]",
+           "--set", "eenet.score_candidates=[]", "--set", "eenet.max_epochs=60")
+    in_ms = _run_on(files, "--costs", "1,2,3", "--budgets", "1.5,2.5", *fit)
+    in_s = _run_on(files, "--costs", str(tmp_path / "seconds.csv"), "--cost-unit", "s",
+                   "--budgets", "0.0015,0.0025", *fit)
+    assert in_ms.returncode == in_s.returncode == 0, in_ms.stderr + in_s.stderr
+    assert "more than the budget" not in in_s.stderr, in_s.stderr
+    for ms, s in zip(json.loads(in_ms.stdout), json.loads(in_s.stdout), strict=True):
+        assert s["exit_fractions"] == ms["exit_fractions"] and ms["exit_fractions"][0] < 0.9
+        assert s["test_accuracy"] == ms["test_accuracy"]
+        assert s["val_cost"] == pytest.approx(ms["val_cost"] / 1000)
+
+
 def test_a_policy_in_ms_is_saved_as_before(files, tmp_path):
     """The default unit is the contract's (ms): policy files do not spell it (the pipeline's
     stay as they were), and load back in ms."""

@@ -26,7 +26,7 @@ from eenet.budget import (
     resolve_sweep,
 )
 from eenet.config import check_schedulers, check_seed
-from eenet.costs import load_costs
+from eenet.costs import load_costs, ms_per_unit
 from eenet.errors import ArtifactError, ConfigError, naming, unknown_name
 from eenet.evaluation import ORACLE, check_split_pair, evaluate_sweep, fit_sweep
 from eenet.outputs import load_exit_outputs
@@ -171,6 +171,23 @@ def parse_settings(items: list[str] | None, methods: list[str]) -> dict[str, dic
     with naming("--set"):
         check_schedulers("schedulers", settings)
     return settings
+
+
+def scoring_costs_in_unit(settings: dict[str, Any], unit: str) -> dict[str, Any]:
+    """EENet's scoring costs (`scorer_extra_ms`, `fixed_extra_ms`) are ms, as their names
+    say: converted to a time `unit` (s) like the costs; with a unit that is no time (MFLOPs)
+    nothing converts ms, and they are taken in that unit."""
+    unit_ms = ms_per_unit(unit)
+    eenet = settings.get(EENET)
+    if not eenet or unit_ms in (None, 1.0):
+        return settings
+    eenet = dict(eenet)
+    if eenet.get("scorer_extra_ms"):
+        eenet["scorer_extra_ms"] = [float(v) / unit_ms for v in eenet["scorer_extra_ms"]]
+    if eenet.get("fixed_extra_ms"):
+        eenet["fixed_extra_ms"] = {name: [float(v) / unit_ms for v in values]
+                                   for name, values in eenet["fixed_extra_ms"].items()}
+    return {**settings, EENET: eenet}
 
 
 def check_cost_unit(unit: str, costs_spec: str) -> str:
@@ -379,6 +396,7 @@ def handler(args: argparse.Namespace) -> int:
     methods = parse_methods(args.method)
     settings = parse_settings(args.set, methods)
     unit = check_cost_unit(args.cost_unit, args.costs)
+    settings = scoring_costs_in_unit(settings, unit)
     costs = load_costs(args.costs, "--costs", unit)
     if EENET in settings:  # imports torch: only when EENet is fitted
         from eenet.schedulers.eenet.settings import check_exit_counts
