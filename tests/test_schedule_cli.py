@@ -321,14 +321,21 @@ def test_save_with_only_the_oracle_is_refused(files, tmp_path):
 
 
 def test_budget_at_or_above_the_full_cost_is_noted(files):
-    proc = _run_on(files, "--costs", "1,2,3", "--method", "maxprob,eenet", "--budgets",
+    """The note said "every method sends all samples to the last exit" beside an oracle row
+    that did not (it is no policy: it stops each sample where it is first right)."""
+    proc = _run_on(files, "--costs", "1,2,3", "--method", "maxprob,eenet,oracle", "--budgets",
                    "2.0,3.0,3.5", "--json")
     assert proc.returncode == 0, proc.stderr
     notes = [ln for ln in proc.stderr.splitlines() if ln.startswith("note:")]
     assert len(notes) == 2
     assert "--budgets 3.5 ms/sample is at or above the last exit's cost (3 ms)" in notes[1]
+    assert "every policy sends all samples to the last exit (the oracle, an upper bound, " in (
+        notes[1])
     for r in json.loads(proc.stdout):
-        assert (r["exit_fractions"][-1] == 1.0) == (r["budget"] >= 3.0)
+        if r["method"] == "oracle":
+            assert r["exit_fractions"][-1] < 0.5
+        else:
+            assert (r["exit_fractions"][-1] == 1.0) == (r["budget"] >= 3.0)
 
 
 def test_auto_budgets_span_the_feasible_range_without_notes(files):

@@ -44,8 +44,9 @@ def no_early_exit_note(
         return None
     last = float(np.asarray(costs)[-1])
     note = (f"note: {name} {budget_ms:.4g} {unit}/sample is at or above the last exit's cost "
-            f"({last:.4g} {unit}): no early exit is needed, every method sends all samples to "
-            "the last exit")
+            f"({last:.4g} {unit}): no early exit is needed, every policy sends all samples to "
+            "the last exit (the oracle, an upper bound, still stops each one where it is first "
+            "right)")
     # above it, not at it (100%): likely a share of the range written without its '%'
     return f"{note}; a share of the feasible range is written 'N%'" if budget_ms > last else note
 
