@@ -179,6 +179,18 @@ def _logits_as_float32(logits: np.ndarray, path: Path) -> np.ndarray:
     return cast
 
 
+def _refuse_probs(bad: np.ndarray, probs: np.ndarray, path: Path, rule: str) -> None:
+    """The one-line error for probabilities breaking `rule` where `bad` [exits, samples,
+    classes]: the first such value's exit, sample and class, and how many rows hold one."""
+    exit_k, sample, cls = (int(i[0]) for i in np.nonzero(bad))
+    rows = np.count_nonzero(bad.any(axis=-1))
+    raise ArtifactError(
+        f"{path}: probs {rule}; exit {exit_k}, sample {sample}, class {cls} holds "
+        f"{probs[exit_k, sample, cls]:.6g} ({rows} of {bad.shape[0] * bad.shape[1]} rows "
+        "hold such a value)"
+    )
+
+
 def _check_probs(probs: np.ndarray, path: Path) -> None:
     """Probabilities [n_exits, n_samples, n_classes]: finite, never negative, at most
     1 + PROB_TOLERANCE, each row summing to 1 within PROB_TOLERANCE (float16 rounding)."""
@@ -188,12 +200,14 @@ def _check_probs(probs: np.ndarray, path: Path) -> None:
         )
     if probs.size == 0:
         return
-    if not np.isfinite(probs).all():
-        raise ArtifactError(f"{path}: probs contain NaN or inf")
+    finite = np.isfinite(probs)
+    if not finite.all():
+        _refuse_probs(~finite, probs, path, "hold NaN or inf")
     if probs.min() < 0:
-        raise ArtifactError(f"{path}: probs contain negative values")
+        _refuse_probs(probs < 0, probs, path, "must not be negative")
     if probs.max() > 1 + PROB_TOLERANCE:
-        raise ArtifactError(f"{path}: probs must lie in [0, 1], got a value of {probs.max():.6g}")
+        _refuse_probs(probs > 1 + PROB_TOLERANCE, probs, path,
+                      f"must lie in [0, 1] (within {PROB_TOLERANCE})")
     sums = probs.sum(axis=-1)
     off = np.abs(sums - 1) > PROB_TOLERANCE
     if off.any():

@@ -797,15 +797,22 @@ LOADER_CASES: list[tuple[str, dict[str, np.ndarray], str]] = [
     ("complex probs", {"probs": _probs().astype(np.complex64), "labels": LABELS},
      "probs must be real numbers (float or int), got dtype complex64"),
     ("probs above 1", {"probs": _with(1.5, (0, 1, 2), _probs()), "labels": LABELS},
-     "probs must lie in [0, 1], got a value of 1.5"),
+     "probs must lie in [0, 1] (within 0.01); exit 0, sample 1, class 2 holds 1.5 (1 of 8 rows "
+     "hold such a value)"),
     ("probs row of zeros", {"probs": _zero_row(_probs()), "labels": LABELS},
      "probs must sum to 1 over the classes (within 0.01); exit 1, sample 2 sums to 0"),
     ("probs row not summing to 1", {"probs": _probs() * 0.9, "labels": LABELS},
      "probs must sum to 1 over the classes (within 0.01); exit 0, sample 0 sums to 0.9"),
     ("NaN probs", {"probs": _with(np.nan, (1, 0, 0), _probs()), "labels": LABELS},
-     "probs contain NaN or inf"),
+     "probs hold NaN or inf; exit 1, sample 0, class 0 holds nan (1 of 8 rows hold such a "
+     "value)"),
+    ("inf probs in two rows",
+     {"probs": _with(np.inf, (1, 3, 1), _with(np.inf, (0, 2, 0), _probs())), "labels": LABELS},
+     "probs hold NaN or inf; exit 0, sample 2, class 0 holds inf (2 of 8 rows hold such a "
+     "value)"),
     ("negative probs", {"probs": _with(-0.1, (0, 0, 0), _probs()), "labels": LABELS},
-     "probs contain negative values"),
+     "probs must not be negative; exit 0, sample 0, class 0 holds -0.1 (1 of 8 rows hold such "
+     "a value)"),
     ("probs of two axes", {"probs": _probs()[0], "labels": LABELS},
      "probs must be [n_exits, n_samples, n_classes], got shape (4, 3)"),
     ("both logits and probs", {"logits": np.log(_probs()), "probs": _probs(), "labels": LABELS},
