@@ -28,8 +28,14 @@ from eenet.jsonio import read_json_object
 # the largest cost taken: sums of costs over any number of samples stay finite (at 1e308 the
 # mean cost of a split overflowed to Infinity)
 COST_MAX = 1e250
-SECONDS_UNITS = {"s", "sec", "secs", "second", "seconds"}  # CSV cost headers meaning seconds
-MS_UNITS = {"ms", "msec", "millisecond", "milliseconds"}
+# the names of a time a CSV cost header (or --cost-unit) may give, and the ms in one of it
+TIME_UNITS_MS = {
+    **dict.fromkeys(("s", "sec", "secs", "second", "seconds"), 1000.0),
+    **dict.fromkeys(("ms", "msec", "millisecond", "milliseconds"), 1.0),
+    **dict.fromkeys(("us", "\u00b5s", "\u03bcs", "usec", "microsecond", "microseconds"), 1e-3),
+    **dict.fromkeys(("ns", "nsec", "nanosecond", "nanoseconds"), 1e-6),
+}
+TIME_UNITS_SHOWN = "s, ms, us or ns"
 
 
 def _show(value: Any) -> str:
@@ -197,10 +203,8 @@ def _several_numbers(cell: str) -> bool:
 
 def ms_per_unit(unit: str | None) -> float | None:
     """Milliseconds in one `unit` of a costs column (its header, any case): 1000 for seconds,
-    1 for ms or no unit; None for a unit neither names."""
-    if unit is None or unit.lower() in MS_UNITS:
-        return 1.0
-    return 1000.0 if unit.lower() in SECONDS_UNITS else None
+    1 for ms or no unit, 0.001 for microseconds, 1e-6 for ns; None for a unit naming no time."""
+    return 1.0 if unit is None else TIME_UNITS_MS.get(unit.lower())
 
 
 def scaled_costs(values: list[float], path: Path, from_unit: str | None, to_unit: str,
@@ -217,7 +221,7 @@ def scaled_costs(values: list[float], path: Path, from_unit: str | None, to_unit
 
 def csv_costs(path: Path, unit: str = DEFAULT_COST_UNIT) -> np.ndarray:
     """A one-column CSV's costs in `unit`: its values, converted where its header names a time
-    unit (seconds or ms) and `unit` is one too (any other header is a column name: the values
+    unit (s, ms, us, ns) and `unit` is one too (any other header is a column name: the values
     are in `unit` as they are). A time header with a `unit` that is no time (MFLOPs) is a
     one-line ConfigError."""
     values, header = read_cost_column(path)
@@ -227,8 +231,8 @@ def csv_costs(path: Path, unit: str = DEFAULT_COST_UNIT) -> np.ndarray:
     unit_ms = ms_per_unit(unit)
     if unit_ms is None:
         raise ConfigError(f"{path}: its header says the costs are in {header!r}, a time, but "
-                          f"the cost unit is {unit!r}; give the unit as ms or s, or drop the "
-                          "header")
+                          f"the cost unit is {unit!r}, which names no time; give the unit as one "
+                          f"({TIME_UNITS_SHOWN}), or drop the header")
     return scaled_costs(values, path, header, unit, header_ms, unit_ms)
 
 
@@ -244,7 +248,7 @@ def load_costs(
     spec: str | os.PathLike, name: str | None = None, unit: str = DEFAULT_COST_UNIT
 ) -> np.ndarray:
     """Cumulative per-exit costs in `unit` (ms by default) from a latency JSON (ms), a
-    one-column CSV (any other existing file is read as one; a header naming seconds or ms is
+    one-column CSV (any other existing file is read as one; a header naming a time unit is
     converted to `unit`), or "1.0,2.0,3.5"; `name` (e.g. a CLI flag) prefixes every error."""
     if name is None:
         return _load_costs(str(spec), "costs", unit)

@@ -29,6 +29,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from eenet.batching import to_device
 from eenet.config import COUNT_MAXIMUMS, check_minimums
 from eenet.costs import (
+    TIME_UNITS_SHOWN,
     latency_timing_fields,
     load_latency,
     ms_per_unit,
@@ -310,8 +311,8 @@ def _load_latency_table(path: Path, unit: str | None) -> dict[str, Any]:
     scale = ms_per_unit(unit or header)
     if scale is None:
         raise ConfigError(
-            f"{path}: unknown unit {unit or header!r}; use 'ms' or 's' as the "
-            "header"
+            f"{path}: unknown unit {unit or header!r}; use a time unit as the header "
+            f"({TIME_UNITS_SHOWN})"
         )
     costs = scaled_costs(values, path, unit or header, "ms", scale)
     return {

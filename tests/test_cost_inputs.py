@@ -64,6 +64,11 @@ def test_a_seconds_header_is_converted_to_ms(tmp_path: Path, header: str) -> Non
     ("seconds", "sec", [0.00231, 0.00415, 0.00493]),
     ("ms", "s", [2.31e-6, 4.15e-6, 4.93e-6]),
     ("cost", "MFLOPs", [0.00231, 0.00415, 0.00493]),  # a column name: the values as they are
+    # microseconds and nanoseconds were column names: the values taken as ms, 1000x too large
+    ("us", "ms", [2.31e-6, 4.15e-6, 4.93e-6]),
+    ("\u00b5s", "ms", [2.31e-6, 4.15e-6, 4.93e-6]),
+    ("ns", "us", [2.31e-6, 4.15e-6, 4.93e-6]),
+    ("ms", "us", [2.31, 4.15, 4.93]),  # was refused: "'us', which names no time"
 ])
 def test_a_time_header_is_converted_to_the_cost_unit(tmp_path: Path, header: str, unit: str,
                                                      want: list[float]) -> None:

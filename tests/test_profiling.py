@@ -205,6 +205,9 @@ def test_import_csv_in_seconds(tmp_path) -> None:
     plain = tmp_path / "plain.csv"
     plain.write_text("0.5\n1.5\n")
     assert load_latency_table(plain, unit="s")["cumulative_ms"] == pytest.approx([500, 1500])
+    micro = tmp_path / "micro.csv"  # was "unknown unit 'us'; use 'ms' or 's'"
+    micro.write_text("us\n2100\n4000\n")
+    assert load_latency_table(micro)["cumulative_ms"] == pytest.approx([2.1, 4.0])
 
 
 @pytest.mark.parametrize(
