@@ -35,8 +35,8 @@ import numpy as np
 import torch
 import yaml
 
-STAGES = ["profile", "dump_logits", "profile_scoring", "fit_headline", "fit_schedulers",
-          "evaluate", "measure"]
+STAGES = ["profile", "dump_logits", "profile_scoring", "profile_eenet_scoring", "fit_headline",
+          "fit_schedulers", "evaluate", "measure"]
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -145,7 +145,8 @@ def main() -> None:
     summary: dict[str, Any] = {"environment": environment(device)}
     print(json.dumps(summary["environment"]), flush=True)
     summary["stage_seconds"] = run_stages(work, params, out / "stages.log")
-    for name in ("artifacts/latency.json", "artifacts/scoring.json", "reports/metrics.json",
+    for name in ("artifacts/latency.json", "artifacts/scoring.json",
+                 "artifacts/scoring_eenet.json", "reports/metrics.json",
                  "reports/latency_real.json"):
         summary[Path(name).stem] = json.loads((work / name).read_text())
     shutil.copy(work / "reports/sweep.csv", out / "sweep.csv")

@@ -374,8 +374,10 @@ def check_scoring(path: str, value: Any) -> None:
     from eenet.scoring_cost import profile_scoring
 
     spec = signature_spec(profile_scoring, keyword_only=True)
-    # the latency profile's, and where its batch size comes from (for errors)
-    for profile_key in ("device", "batch_size", "threads", "batch_param", "batch_fix"):
+    # the latency profile's, where its batch size comes from (for errors), and which methods
+    # (each stage's own)
+    for profile_key in ("device", "batch_size", "threads", "batch_param", "batch_fix",
+                        "methods"):
         spec.pop(profile_key, None)
     check_mapping(path, value, spec)
 

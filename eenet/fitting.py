@@ -2,7 +2,8 @@
 
 Both stages fit every method of `schedulers.methods` on the validation exit outputs, each
 planning with the latency profile's costs plus its own measured scoring cost (the
-profile_scoring table), and write one schedulers folder (`eenet.sweep`'s format). They differ
+profile_scoring and profile_eenet_scoring tables), and write one schedulers folder
+(`eenet.sweep`'s format). They differ
 only in the budgets: fit_headline fits the headline `budget` alone (what measure runs and
 metrics.json reports), fit_schedulers the `budgets` sweep (the plots). Two stages, so that a
 change of one reruns its own fits only. Usable without DVC.
@@ -20,7 +21,7 @@ from eenet.budget import resolve_budget, resolve_sweep
 from eenet.costs import load_latency
 from eenet.outputs import check_compatible, load_exit_outputs
 from eenet.schedulers.eenet import FIXED_SCORES
-from eenet.scoring_cost import load_scoring, method_extra
+from eenet.scoring_cost import load_scoring, merged_scoring, method_extra
 from eenet.sweep import fit_all
 
 
@@ -51,11 +52,14 @@ def fit_from_artifacts(
     *,
     budget: Any = None,
     budgets: Any = None,
+    eenet_scoring_json: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Fit every method of `schedulers` at the headline `budget` or at the `budgets` sweep
     (params.yaml's specs: ms/sample or 'N%'; give exactly one) and write them to `out_dir`.
-    Returns the folder's index; a headline folder records `headline_ms` and the `budget`
-    spec, a sweep folder `sweep_ms`."""
+    The scoring costs come from `scoring_json` (the fixed scores', stage profile_scoring) and
+    `eenet_scoring_json` (EENet's scorer's, stage profile_eenet_scoring), or from
+    `scoring_json` alone where it holds every method's. Returns the folder's index; a
+    headline folder records `headline_ms` and the `budget` spec, a sweep folder `sweep_ms`."""
     if (budget is None) == (budgets is None):
         raise TypeError("fit_from_artifacts: give exactly one of budget and budgets")
     costs = np.asarray(load_latency(latency_json)["cumulative_ms"], dtype=np.float64)
@@ -63,8 +67,10 @@ def fit_from_artifacts(
     sweep = [] if budgets is None else resolve_sweep(budgets, costs)
     val = load_exit_outputs(val_npz)
     check_compatible(val, costs, f"{val_npz} vs {latency_json}")
-    settings, charged = charged_settings(schedulers, load_scoring(scoring_json, costs.size),
-                                         costs.size)
+    tables = [load_scoring(scoring_json, costs.size)]
+    if eenet_scoring_json is not None:
+        tables.append(load_scoring(eenet_scoring_json, costs.size, "profile_eenet_scoring"))
+    settings, charged = charged_settings(schedulers, merged_scoring(tables), costs.size)
     return fit_all(val, costs, schedulers.get("methods"), sweep, headline, out_dir, settings,
                    int(schedulers.get("seed", 0)), budget_spec=budget, charged=charged)
 

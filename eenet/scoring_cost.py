@@ -17,7 +17,7 @@ sample's path). What the profile_scoring stage runs; usable without DVC.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from itertools import pairwise
 from typing import Any
 
@@ -33,27 +33,41 @@ from eenet.schedulers.base import FittedPolicy
 
 REFERENCE = "maxprob"
 CHARGED = ("entropy", "patience", "eenet")  # methods whose scoring costs more than the reference
+# what each pipeline stage times: the fixed scores (stage profile_scoring) and EENet's learned
+# scorer (stage profile_eenet_scoring), apart, so that a change of EENet's architecture does not
+# time the fixed scores again (and move the baselines' plans by the timing noise)
+FIXED_CHARGED = ("entropy", "patience")
+LEARNED_CHARGED = ("eenet",)
 # the schedulers.eenet settings that shape the learned scorer (and so its cost)
 ARCHITECTURE = ("top_probs", "agreement", "log_scale", "hidden", "folds", "lookahead")
 
 
 def scoring_policies(
-    n_exits: int, n_classes: int, eenet_settings: Mapping[str, Any] | None = None
+    n_exits: int, n_classes: int, eenet_settings: Mapping[str, Any] | None = None,
+    methods: Sequence[str] = CHARGED,
 ) -> dict[str, FittedPolicy]:
-    """The reference and one policy of each charged method. Their thresholds do not matter:
-    the forced-exit calls timed here let no sample leave before its exit."""
+    """The reference and one policy of each charged method of `methods`. Their thresholds do
+    not matter: the forced-exit calls timed here let no sample leave before its exit."""
     from eenet.profiling import reference_policy
-    from eenet.schedulers.eenet import untrained_policy
-    from eenet.schedulers.entropy import EntropyPolicy
-    from eenet.schedulers.patience import PatiencePolicy
 
+    unknown = [m for m in methods if m not in CHARGED]
+    if unknown:
+        raise ValueError(f"scoring_policies: {unknown} are not among {CHARGED}")
     never = np.full(n_exits, np.inf)
-    return {
-        REFERENCE: reference_policy(n_exits),
-        "entropy": EntropyPolicy("entropy", float("nan"), never.copy()),
-        "patience": PatiencePolicy("patience", float("nan"), never.copy()),
-        "eenet": untrained_policy(n_exits, n_classes, eenet_settings),
-    }
+    policies: dict[str, FittedPolicy] = {REFERENCE: reference_policy(n_exits)}
+    if "entropy" in methods:
+        from eenet.schedulers.entropy import EntropyPolicy
+
+        policies["entropy"] = EntropyPolicy("entropy", float("nan"), never.copy())
+    if "patience" in methods:
+        from eenet.schedulers.patience import PatiencePolicy
+
+        policies["patience"] = PatiencePolicy("patience", float("nan"), never.copy())
+    if "eenet" in methods:
+        from eenet.schedulers.eenet import untrained_policy
+
+        policies["eenet"] = untrained_policy(n_exits, n_classes, eenet_settings)
+    return policies
 
 
 def time_scheduling(
@@ -145,6 +159,7 @@ def profile_scoring(
     model: MultiExitModel,
     eenet_settings: Mapping[str, Any] | None = None,
     *,
+    methods: Sequence[str] = CHARGED,
     charge: bool = True,
     device: str = "cpu",
     batch_size: int = 1,
@@ -154,18 +169,19 @@ def profile_scoring(
     batch_param: str = "scoring.batch_size",
     batch_fix: str = "lower it",
 ) -> dict[str, Any]:
-    """The scoring table the pipeline plans with: every charged method's extra scheduling
-    cost per exit over the reference, measured in the runtime on `device` (EENet's scorer of
-    the configured architecture). `charge` False records zeros. A batch too large for memory
-    names `batch_param` (see `time_scheduling`; the stage gives `latency_timing`'s)."""
+    """The scoring table the pipeline plans with: the extra scheduling cost per exit over the
+    reference of each charged method of `methods`, measured in the runtime on `device`
+    (EENet's scorer of the configured architecture). `charge` False records zeros. A batch
+    too large for memory names `batch_param` (see `time_scheduling`; the stage gives
+    `latency_timing`'s)."""
     n_exits = model.n_exits
     table: dict[str, Any] = {"charged": bool(charge), "reference": REFERENCE,
                              "batch_size": batch_size, "device": str(device),
                              "measured_in": "EarlyExitPredictor.predict_exit schedule_seconds"}
     if not charge or n_exits < 2:
-        table["extra_ms"] = {name: [0.0] * n_exits for name in CHARGED}
+        table["extra_ms"] = {name: [0.0] * n_exits for name in CHARGED if name in methods}
         return table
-    policies = scoring_policies(n_exits, _num_classes(model), eenet_settings)
+    policies = scoring_policies(n_exits, _num_classes(model), eenet_settings, methods)
     times = time_scheduling(model, policies, device=device, batch_size=batch_size,
                             threads=threads, warmup=warmup, repeats=repeats,
                             batch_param=batch_param, batch_fix=batch_fix)
@@ -176,6 +192,38 @@ def profile_scoring(
         scheduling_ms={name: t.tolist() for name, t in times.items()},
         extra_ms=extra_costs(times),
     )
+    return table
+
+
+def profile_stage(
+    model_dir: str | os.PathLike,
+    latency_json: str | os.PathLike,
+    out_json: str | os.PathLike,
+    settings: Mapping[str, Any],
+    methods: Sequence[str],
+    eenet_settings: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """What the profile_scoring / profile_eenet_scoring stages run: time `methods` on the
+    trained model in `model_dir` with the latency profile's device, batch size and threads
+    (`settings`: params.yaml's `scoring`), write the table to `out_json` and print it."""
+    from eenet.atomic import write_json
+    from eenet.costs import check_model_exits, load_latency
+    from eenet.models.artifact import load_trained
+
+    latency = load_latency(latency_json)
+    model = load_trained(model_dir)
+    check_model_exits(len(latency["cumulative_ms"]), model.n_exits, latency_json, model_dir,
+                      "rerun profile")
+    table = profile_scoring(
+        model, eenet_settings, methods=methods,
+        device=scoring_device(latency, str(latency_json)),
+        **latency_timing(latency, str(latency_json)), **settings,
+    )
+    write_json(out_json, table)
+    charged = "charged" if table["charged"] else "not charged"
+    for name, extra in table["extra_ms"].items():
+        print(f"{name:>9} scoring: +{[round(v * 1000, 1) for v in extra]} us/sample to reach "
+              f"each exit ({charged})")
     return table
 
 
@@ -191,10 +239,12 @@ def _num_classes(model: MultiExitModel) -> int:
                               0).shape[-1])
 
 
-def load_scoring(path: str | os.PathLike, n_exits: int | None = None) -> dict[str, Any]:
-    """A scoring table written by `profile_scoring`, for `n_exits` exits if given (one-line
-    ArtifactError if malformed or for another number of exits)."""
-    table = read_json_object(path, "scoring table", "run profile_scoring",
+def load_scoring(path: str | os.PathLike, n_exits: int | None = None,
+                 stage: str = "profile_scoring") -> dict[str, Any]:
+    """A scoring table written by `profile_scoring` (by the pipeline's `stage`), for
+    `n_exits` exits if given (one-line ArtifactError if malformed or for another number of
+    exits, saying to rerun `stage`)."""
+    table = read_json_object(path, "scoring table", f"run {stage}",
                              required=("charged", "extra_ms"))
     extra = table["extra_ms"]
     if not isinstance(extra, dict):
@@ -205,11 +255,23 @@ def load_scoring(path: str | os.PathLike, n_exits: int | None = None) -> dict[st
             for v in values
         ) or any(later < earlier for earlier, later in pairwise(values)):
             raise ArtifactError(f"{path}: extra_ms.{name} must be a list of finite numbers >= 0 "
-                                f"that do not decrease along the exits; rerun profile_scoring")
+                                f"that do not decrease along the exits; rerun {stage}")
         if n_exits is not None and len(values) != n_exits:
             raise ArtifactError(f"{path}: {len(values)} exits, the latency table has "
-                                f"{n_exits}; rerun profile_scoring")
+                                f"{n_exits}; rerun {stage}")
     return table
+
+
+def merged_scoring(tables: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The scoring tables of the stages that time the fixed scores and EENet's as one: every
+    method's extra_ms (a method in two tables is a ValueError), charged if any table is."""
+    extra: dict[str, Any] = {}
+    for table in tables:
+        twice = sorted(set(extra) & set(table["extra_ms"]))
+        if twice:
+            raise ValueError(f"merged_scoring: {twice} timed in two tables")
+        extra.update(table["extra_ms"])
+    return {"charged": any(bool(t["charged"]) for t in tables), "extra_ms": extra}
 
 
 def method_extra(table: Mapping[str, Any], method: str, n_exits: int) -> np.ndarray:

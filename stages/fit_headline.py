@@ -1,10 +1,11 @@
 """Stage fit_headline: fit each method at the headline budget.
 
-Usage: python stages/fit_headline.py VAL_NPZ LATENCY_JSON SCORING_JSON OUT_DIR
+Usage: python stages/fit_headline.py VAL_NPZ LATENCY_JSON SCORING_JSON EENET_SCORING_JSON OUT_DIR
 (reads params.yaml: budget, schedulers)
 
-The policies measure runs and metrics.json reports. SCORING_JSON (stage profile_scoring)
-gives each method's extra scoring cost per exit, charged in its plan (see eenet.fitting).
+The policies measure runs and metrics.json reports. SCORING_JSON (stage profile_scoring:
+entropy, patience) and EENET_SCORING_JSON (stage profile_eenet_scoring: EENet's scorer) give
+each method's extra scoring cost per exit, charged in its plan (see eenet.fitting).
 """
 
 import numpy as np
@@ -15,10 +16,12 @@ from eenet.params import group, read_params
 from eenet.schedulers.plans import no_early_exit_note
 
 
-def main(val_npz: str, latency_json: str, scoring_json: str, out_dir: str) -> None:
+def main(val_npz: str, latency_json: str, scoring_json: str, eenet_scoring_json: str,
+         out_dir: str) -> None:
     params = read_params()
     index = fit_from_artifacts(val_npz, latency_json, scoring_json, out_dir,
-                               group(params, "schedulers"), budget=group(params, "budget"))
+                               group(params, "schedulers"), budget=group(params, "budget"),
+                               eenet_scoring_json=eenet_scoring_json)
     headline = index["headline_ms"]
     fitted = len(index["entries"])
     print(f"fitted {fitted} scheduler{'s' if fitted != 1 else ''} at the headline budget "

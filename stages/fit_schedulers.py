@@ -1,11 +1,12 @@
 """Stage fit_schedulers: fit each method at every budget of the sweep.
 
-Usage: python stages/fit_schedulers.py VAL_NPZ LATENCY_JSON SCORING_JSON OUT_DIR
+Usage: python stages/fit_schedulers.py VAL_NPZ LATENCY_JSON SCORING_JSON EENET_SCORING_JSON OUT_DIR
 (reads params.yaml: budgets, schedulers)
 
 The sweep the plots draw; the headline budget's fits are fit_headline's. SCORING_JSON
-(stage profile_scoring) gives each method's extra scoring cost per exit, charged in its plan
-(see eenet.fitting).
+(stage profile_scoring: entropy, patience) and EENET_SCORING_JSON (stage
+profile_eenet_scoring: EENet's scorer) give each method's extra scoring cost per exit,
+charged in its plan (see eenet.fitting).
 """
 
 from eenet.cli import stage_cli
@@ -13,10 +14,12 @@ from eenet.fitting import below_first_exit_notes, fit_from_artifacts
 from eenet.params import group, read_params
 
 
-def main(val_npz: str, latency_json: str, scoring_json: str, out_dir: str) -> None:
+def main(val_npz: str, latency_json: str, scoring_json: str, eenet_scoring_json: str,
+         out_dir: str) -> None:
     params = read_params()
     index = fit_from_artifacts(val_npz, latency_json, scoring_json, out_dir,
-                               group(params, "schedulers"), budgets=group(params, "budgets"))
+                               group(params, "schedulers"), budgets=group(params, "budgets"),
+                               eenet_scoring_json=eenet_scoring_json)
     fitted, budgets = len(index["entries"]), len(index["sweep_ms"])
     print(f"fitted {fitted} scheduler{'s' if fitted != 1 else ''} at {budgets} sweep "
           f"budget{'s' if budgets != 1 else ''}")

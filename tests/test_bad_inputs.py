@@ -34,7 +34,7 @@ from eenet.errors import ArtifactError
 from eenet.models import build_model
 from eenet.models.artifact import save_trained
 from eenet.outputs import ExitOutputs, load_exit_outputs, save_exit_outputs
-from eenet.scoring_cost import profile_scoring
+from eenet.scoring_cost import FIXED_CHARGED, LEARNED_CHARGED, profile_scoring
 from eenet.sweep import fit_all
 from eenet.synthetic import make_split_pair
 from eenet.termination import Terminated
@@ -51,8 +51,9 @@ EENET_FAST = {"max_epochs": 20, "restarts": 1}
 VAL, TEST = "artifacts/logits/val.npz", "artifacts/logits/test.npz"
 LATENCY, SCHEDULERS, MODEL = "artifacts/latency.json", "artifacts/schedulers", "artifacts/model"
 SCORING, HEADLINE = "artifacts/scoring.json", "artifacts/headline"
-FIT_ARGS = (VAL, LATENCY, SCORING, SCHEDULERS)
-HEADLINE_FIT_ARGS = (VAL, LATENCY, SCORING, HEADLINE)
+EENET_SCORING = "artifacts/scoring_eenet.json"
+FIT_ARGS = (VAL, LATENCY, SCORING, EENET_SCORING, SCHEDULERS)
+HEADLINE_FIT_ARGS = (VAL, LATENCY, SCORING, EENET_SCORING, HEADLINE)
 SCORING_ARGS = (MODEL, LATENCY, SCORING)
 EVAL_ARGS = (TEST, LATENCY, HEADLINE, SCHEDULERS, "reports/metrics.json", "reports/sweep.csv",
              "reports/curves")
@@ -80,7 +81,10 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     save_exit_outputs(ws / VAL, val)
     save_exit_outputs(ws / TEST, test)
     save_latency(ws / LATENCY, {"cumulative_ms": [1.0, 2.0, 3.0], "source": "test"})
-    write_json(ws / SCORING, profile_scoring(model, warmup=2, repeats=20))
+    write_json(ws / SCORING, profile_scoring(model, methods=FIXED_CHARGED, warmup=2,
+                                             repeats=20))
+    write_json(ws / EENET_SCORING, profile_scoring(model, methods=LEARNED_CHARGED, warmup=2,
+                                                   repeats=20))
     costs, settings = np.array([1.0, 2.0, 3.0]), {"eenet": EENET_FAST}
     fit_all(val, costs, ["maxprob", "eenet"], [1.5, 2.5], None, ws / SCHEDULERS, settings, 0)
     fit_all(val, costs, ["maxprob", "eenet"], [], 2.0, ws / HEADLINE, settings, 0,
@@ -525,7 +529,11 @@ def _five_classes(ws: Path) -> None:
 
 
 def _scoring_for_two_exits(ws: Path) -> None:
-    write_json(ws / SCORING, {"charged": True, "extra_ms": {"eenet": [0.0, 0.01]}})
+    write_json(ws / SCORING, {"charged": True, "extra_ms": {"entropy": [0.0, 0.01]}})
+
+
+def _eenet_scoring_for_two_exits(ws: Path) -> None:
+    write_json(ws / EENET_SCORING, {"charged": True, "extra_ms": {"eenet": [0.0, 0.01]}})
 
 
 def _profiled(**fields: Any) -> Callable[[Path], None]:
@@ -685,9 +693,15 @@ ARTIFACT_CASES: list[tuple[str, Callable[[Path], None], str, tuple[str, ...], st
      (MODEL, "data", "artifacts/logits"), re.escape("data/val.npz: no samples")),
     *[(f"latency table of 4 exits for a 3-exit model ({stage})", _three_exits_latency_four,
        stage, args, re.escape(f"{LATENCY}: 4 exits, the model in {MODEL} has 3; rerun profile"))
-      for stage, args in (("profile_scoring", SCORING_ARGS), ("measure_latency", MEASURE_ARGS))],
+      for stage, args in (("profile_scoring", SCORING_ARGS),
+                          ("profile_eenet_scoring", (MODEL, LATENCY, EENET_SCORING)),
+                          ("measure_latency", MEASURE_ARGS))],
     ("scoring table for another model", _scoring_for_two_exits, "fit_schedulers", FIT_ARGS,
      re.escape(f"{SCORING}: 2 exits, the latency table has 3; rerun profile_scoring")),
+    ("EENet's scoring table for another model", _eenet_scoring_for_two_exits, "fit_headline",
+     HEADLINE_FIT_ARGS,
+     re.escape(f"{EENET_SCORING}: 2 exits, the latency table has 3; rerun "
+               "profile_eenet_scoring")),
     # profile_scoring times the scoring at the latency table's batch size and threads: 10**9
     # asked torch for 160 GB of example inputs, text or a list was a traceback from int(),
     # 0 became 1 and 2.5 became 2 silently, -3 named scoring.batch_size (no such setting)

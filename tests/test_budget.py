@@ -42,10 +42,11 @@ def test_stage_at_hundred_percent_needs_no_early_exit(
     save_exit_outputs(tmp_path / "val.npz", val)
     save_latency(tmp_path / "latency.json", {"cumulative_ms": COSTS, "source": "test"})
     write_json(tmp_path / "scoring.json", {"charged": False, "extra_ms": {}})
+    write_json(tmp_path / "scoring_eenet.json", {"charged": False, "extra_ms": {}})
     monkeypatch.chdir(tmp_path)
     for stage, out in (("fit_headline", "headline"), ("fit_schedulers", "schedulers")):
         main = runpy.run_path(str(ROOT / "stages" / f"{stage}.py"))["main"]
-        main("val.npz", "latency.json", "scoring.json", out)
+        main("val.npz", "latency.json", "scoring.json", "scoring_eenet.json", out)
     headline = json.loads((tmp_path / "headline" / "index.json").read_text())
     assert headline["headline_ms"] == 0.41
     assert [e["budget_ms"] for e in headline["entries"]] == [0.41]

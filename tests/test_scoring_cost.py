@@ -236,9 +236,11 @@ def test_stage_measures_on_this_hosts_cpu_for_a_table_imported_from_a_gpu(tmp_pa
     save_latency(tmp_path / "latency.json", {
         "cumulative_ms": [1.0, 2.0, 3.0], "device": "cuda", "batch_size": 1,
         "source": "gpu_box/latency.json"})
-    check_ok(run_stage("profile_scoring", tmp_path, "model", "latency.json", "scoring.json"))
-    table = load_scoring(tmp_path / "scoring.json", 3)
-    assert table["device"] == "cpu" and set(table["extra_ms"]) == set(CHARGED)
+    for stage, out, methods in (("profile_scoring", "scoring.json", {"entropy", "patience"}),
+                                ("profile_eenet_scoring", "scoring_eenet.json", {"eenet"})):
+        check_ok(run_stage(stage, tmp_path, "model", "latency.json", out))
+        table = load_scoring(tmp_path / out, 3)
+        assert table["device"] == "cpu" and set(table["extra_ms"]) == methods
 
 
 def test_scoring_is_timed_on_the_profiles_device_or_named_as_missing():
@@ -275,7 +277,9 @@ def test_a_scoring_batch_that_does_not_fit_in_memory_names_the_latency_file(
     """The scoring is timed at the latency profile's batch size: a batch whose run needs more
     memory than there is was a torch traceback from profile_scoring; it is one line naming the
     latency file's batch_size (where the size comes from), and no scoring table is written."""
-    import eenet.models.artifact
+    import eenet.inference  # noqa: F401  (first imported under the patch, it would bind the
+    import eenet.models.artifact  # fake load_trained for the rest of the session: dump_logits
+    # in later tests ran the fake model)
 
     monkeypatch.setattr(eenet.models.artifact, "load_trained",
                         lambda directory: _BlowsUpPastOneSample(num_classes=10))

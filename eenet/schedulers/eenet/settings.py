@@ -45,7 +45,7 @@ DEFAULTS: dict[str, Any] = {
     "score_candidates": ["maxprob", "entropy"],  # fixed scores the learned one must beat
     # extra ms/sample of reaching each exit when the learned score runs instead of max p (the
     # scoring the latency profile includes): planned and charged with it; [] = not charged.
-    # The pipeline fills it from artifacts/scoring.json (stage profile_scoring).
+    # The pipeline fills it from artifacts/scoring_eenet.json (stage profile_eenet_scoring).
     "scorer_extra_ms": [],
     # the same for the fixed scores of `score_candidates`, {name: [K]} (entropy's costs more
     # than max p's); {} = not charged. Filled by the pipeline likewise.
