@@ -37,6 +37,9 @@ def cost_unit_problem(unit: Any) -> str | None:
     if len(unit) > MAX_UNIT_LENGTH or not unit.isprintable() or any(c.isspace() for c in unit):
         return (f"must be one word of at most {MAX_UNIT_LENGTH} printable characters (e.g. ms, "
                 f"s, MFLOPs), got {unit!r}")
+    if "%" in unit:  # its tables would read "test %" beside "test acc %", its budgets as shares
+        return (f"must not hold '%' (a budget 'N%' is a share of the feasible range; the costs "
+                f"need a unit such as ms, s or MFLOPs), got {unit!r}")
     return None
 
 

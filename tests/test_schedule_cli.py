@@ -134,6 +134,8 @@ def test_table_output_with_json_or_list_costs(files, costs, methods):
          "of the feasible range); or give a comma list of ms/sample values or N%"),
         (["--cost-unit", ""], "--cost-unit: must be a unit's name such as ms, s or MFLOPs"),
         (["--cost-unit", "giga flops"], "--cost-unit: must be one word of at most 16 printable"),
+        (["--cost-unit", "%"], "--cost-unit: must not hold '%' (a budget 'N%' is a share of the "
+                               "feasible range"),
         (["--costs", "latency.json", "--cost-unit", "MFLOPs"],
          "--cost-unit: {files}/latency.json is a latency table, in ms; got 'MFLOPs'"),
         (["--cost-unit", "MFLOPs", "--budgets", "0.5"],
