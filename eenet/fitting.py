@@ -67,9 +67,11 @@ def fit_from_artifacts(
     sweep = [] if budgets is None else resolve_sweep(budgets, costs)
     val = load_exit_outputs(val_npz)
     check_compatible(val, costs, f"{val_npz} vs {latency_json}")
-    tables = [load_scoring(scoring_json, costs.size)]
+    tables = {str(scoring_json): (load_scoring(scoring_json, costs.size), "profile_scoring")}
     if eenet_scoring_json is not None:
-        tables.append(load_scoring(eenet_scoring_json, costs.size, "profile_eenet_scoring"))
+        stage = "profile_eenet_scoring"
+        tables[str(eenet_scoring_json)] = (load_scoring(eenet_scoring_json, costs.size, stage),
+                                           stage)
     settings, charged = charged_settings(schedulers, merged_scoring(tables), costs.size)
     return fit_all(val, costs, schedulers.get("methods"), sweep, headline, out_dir, settings,
                    int(schedulers.get("seed", 0)), budget_spec=budget, charged=charged)

@@ -262,16 +262,22 @@ def load_scoring(path: str | os.PathLike, n_exits: int | None = None,
     return table
 
 
-def merged_scoring(tables: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """The scoring tables of the stages that time the fixed scores and EENet's as one: every
-    method's extra_ms (a method in two tables is a ValueError), charged if any table is."""
+def merged_scoring(tables: Mapping[str, tuple[Mapping[str, Any], str]]) -> dict[str, Any]:
+    """The scoring tables of the stages that time the fixed scores and EENet's as one, from
+    {path: (table, the stage that writes it)}: every method's extra_ms, charged if any table
+    is. A method in two tables (one written before the stages were split) is a one-line
+    ArtifactError naming both files."""
     extra: dict[str, Any] = {}
-    for table in tables:
-        twice = sorted(set(extra) & set(table["extra_ms"]))
-        if twice:
-            raise ValueError(f"merged_scoring: {twice} timed in two tables")
-        extra.update(table["extra_ms"])
-    return {"charged": any(bool(t["charged"]) for t in tables), "extra_ms": extra}
+    source: dict[str, str] = {}
+    for path, (table, _) in tables.items():
+        for name, values in table["extra_ms"].items():
+            if name in extra:  # the earlier table holds a method that is not its stage's
+                raise ArtifactError(
+                    f"{source[name]}: extra_ms.{name} is given by {path} too; each method is "
+                    f"timed by one stage: rerun {tables[source[name]][1]}")
+            extra[name], source[name] = values, path
+    return {"charged": any(bool(t["charged"]) for t, _ in tables.values()),
+            "extra_ms": extra}
 
 
 def method_extra(table: Mapping[str, Any], method: str, n_exits: int) -> np.ndarray:

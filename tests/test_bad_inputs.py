@@ -536,6 +536,12 @@ def _eenet_scoring_for_two_exits(ws: Path) -> None:
     write_json(ws / EENET_SCORING, {"charged": True, "extra_ms": {"eenet": [0.0, 0.01]}})
 
 
+def _eenet_timed_in_both_tables(ws: Path) -> None:
+    """A scoring.json of the one stage that timed every method, beside EENet's own table."""
+    write_json(ws / SCORING, {"charged": True, "extra_ms": {
+        "entropy": [0.0, 0.01, 0.01], "patience": [0.0, 0.01, 0.01], "eenet": [0.0, 0.02, 0.03]}})
+
+
 def _profiled(**fields: Any) -> Callable[[Path], None]:
     """A measured latency profile on this CPU with `fields` set (a hand-edited one)."""
 
@@ -702,6 +708,9 @@ ARTIFACT_CASES: list[tuple[str, Callable[[Path], None], str, tuple[str, ...], st
      HEADLINE_FIT_ARGS,
      re.escape(f"{EENET_SCORING}: 2 exits, the latency table has 3; rerun "
                "profile_eenet_scoring")),
+    ("EENet timed in both scoring tables", _eenet_timed_in_both_tables, "fit_schedulers",
+     FIT_ARGS, re.escape(f"{SCORING}: extra_ms.eenet is given by {EENET_SCORING} too; each "
+                         "method is timed by one stage: rerun profile_scoring")),
     # profile_scoring times the scoring at the latency table's batch size and threads: 10**9
     # asked torch for 160 GB of example inputs, text or a list was a traceback from int(),
     # 0 became 1 and 2.5 became 2 silently, -3 named scoring.batch_size (no such setting)
