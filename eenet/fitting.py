@@ -21,7 +21,7 @@ from eenet.budget import resolve_budget, resolve_sweep
 from eenet.costs import load_latency
 from eenet.outputs import check_compatible, load_exit_outputs
 from eenet.schedulers.eenet import FIXED_SCORES
-from eenet.scoring_cost import load_scoring, merged_scoring, method_extra
+from eenet.scoring_cost import load_scoring_tables, method_extra
 from eenet.sweep import fit_all
 
 
@@ -67,12 +67,11 @@ def fit_from_artifacts(
     sweep = [] if budgets is None else resolve_sweep(budgets, costs)
     val = load_exit_outputs(val_npz)
     check_compatible(val, costs, f"{val_npz} vs {latency_json}")
-    tables = {str(scoring_json): (load_scoring(scoring_json, costs.size), "profile_scoring")}
+    tables = [(scoring_json, "profile_scoring")]
     if eenet_scoring_json is not None:
-        stage = "profile_eenet_scoring"
-        tables[str(eenet_scoring_json)] = (load_scoring(eenet_scoring_json, costs.size, stage),
-                                           stage)
-    settings, charged = charged_settings(schedulers, merged_scoring(tables), costs.size)
+        tables.append((eenet_scoring_json, "profile_eenet_scoring"))
+    settings, charged = charged_settings(schedulers, load_scoring_tables(tables, costs.size),
+                                         costs.size)
     return fit_all(val, costs, schedulers.get("methods"), sweep, headline, out_dir, settings,
                    int(schedulers.get("seed", 0)), budget_spec=budget, charged=charged)
 

@@ -262,22 +262,24 @@ def load_scoring(path: str | os.PathLike, n_exits: int | None = None,
     return table
 
 
-def merged_scoring(tables: Mapping[str, tuple[Mapping[str, Any], str]]) -> dict[str, Any]:
+def load_scoring_tables(
+    tables: Sequence[tuple[str | os.PathLike, str]], n_exits: int | None = None
+) -> dict[str, Any]:
     """The scoring tables of the stages that time the fixed scores and EENet's as one, from
-    {path: (table, the stage that writes it)}: every method's extra_ms, charged if any table
-    is. A method in two tables (one written before the stages were split) is a one-line
-    ArtifactError naming both files."""
+    (path, the pipeline stage that writes it) pairs, each read by `load_scoring`: every
+    method's extra_ms. A method in two tables (one written before the stages were split) is a
+    one-line ArtifactError naming both files and the stage to rerun."""
     extra: dict[str, Any] = {}
-    source: dict[str, str] = {}
-    for path, (table, _) in tables.items():
-        for name, values in table["extra_ms"].items():
+    source: dict[str, tuple[str | os.PathLike, str]] = {}
+    for path, stage in tables:
+        for name, values in load_scoring(path, n_exits, stage)["extra_ms"].items():
             if name in extra:  # the earlier table holds a method that is not its stage's
+                earlier, earlier_stage = source[name]
                 raise ArtifactError(
-                    f"{source[name]}: extra_ms.{name} is given by {path} too; each method is "
-                    f"timed by one stage: rerun {tables[source[name]][1]}")
-            extra[name], source[name] = values, path
-    return {"charged": any(bool(t["charged"]) for t, _ in tables.values()),
-            "extra_ms": extra}
+                    f"{earlier}: extra_ms.{name} is given by {path} too; each method is "
+                    f"timed by one stage: rerun {earlier_stage}")
+            extra[name], source[name] = values, (path, stage)
+    return {"extra_ms": extra}
 
 
 def method_extra(table: Mapping[str, Any], method: str, n_exits: int) -> np.ndarray:
