@@ -29,6 +29,16 @@ def number_from_text(text: str) -> float:
     return float(text)
 
 
+def distinct_digits(values: Sequence[float], least: int = 4) -> int:
+    """The fewest significant digits (at least `least`, at most 17) at which every two
+    different `values` print differently with the `g` format."""
+    distinct = sorted({float(v) for v in values})
+    for digits in range(least, 17):
+        if len({f"{v:.{digits}g}" for v in distinct}) == len(distinct):
+            return digits
+    return 17
+
+
 def cost_unit_problem(unit: Any) -> str | None:
     """What makes `unit` unusable as a cost unit's name (a short word such as ms, s, MFLOPs),
     or None."""

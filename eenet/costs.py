@@ -108,8 +108,16 @@ def latency_timing_fields(table: dict[str, Any], source: str, fix: str) -> dict[
 
 
 def save_latency(path: str | os.PathLike, table: dict[str, Any]) -> Path:
-    """Validate `table['cumulative_ms']` and atomically write the latency JSON."""
+    """Validate `table['cumulative_ms']` (a list or array) and the timing fields
+    (`latency_timing_fields`), and atomically write the latency JSON; numpy numbers and arrays
+    are written as JSON numbers and lists."""
+    if not isinstance(table, dict):
+        raise ArtifactError(f"{path}: a latency table is a dict with cumulative_ms, got "
+                            f"{type(table).__name__}")
+    table = {key: value.tolist() if isinstance(value, np.ndarray | np.generic) else value
+             for key, value in table.items()}
     validate_costs(table.get("cumulative_ms"), str(path))
+    latency_timing_fields(table, str(path), "fix the table")
     return write_json(path, table)
 
 

@@ -140,9 +140,11 @@ def fit_sweep(
     if isinstance(methods, str):  # its letters would be taken for method names, one by one
         raise ConfigError(f"schedulers.methods: expected a list of method names, got "
                           f"{methods!r}; e.g. [{methods!r}]")
+    methods = list(methods)  # a generator would be spent by the check below
     for method in methods:
         if method not in allowed:
             raise unknown_name("schedulers.methods", method, allowed)
+    check_method_settings(settings, methods)
     if isinstance(budgets_ms, str):  # 'auto' was taken letter by letter: "got 'a'"
         raise ConfigError(f"budgets: expected a list of ms/sample values, got {budgets_ms!r} "
                           "(eenet.budget.resolve_sweep turns 'auto' and 'N%' into them)")
@@ -156,6 +158,21 @@ def fit_sweep(
             for b in budgets
         ]
     return budgets, fitted
+
+
+def check_method_settings(settings: Any, methods: Sequence[str]) -> None:
+    """`settings` maps methods being fitted to their settings: anything else (no mapping, a
+    method not among `methods`, the oracle's) is a one-line ConfigError, as `--set` is."""
+    if settings is None:
+        return
+    if not isinstance(settings, Mapping):
+        raise ConfigError(f"settings: expected a mapping of method name to its settings, got "
+                          f"{settings!r}")
+    fitted = [m for m in methods if m != ORACLE]
+    for method in settings:
+        if method not in fitted:
+            raise ConfigError(f"settings: {method!r} is not a method fitted here (fitted: "
+                              f"{', '.join(fitted) or 'none'}); its settings would be ignored")
 
 
 def _evaluate_split(

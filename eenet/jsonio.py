@@ -23,6 +23,17 @@ def _bounded_int(text: str) -> int:
     return value
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are all different (Python keeps the last of a repeated key,
+    other readers the first: a hand-edited file would mean different things to each)."""
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        seen: set[str] = set()
+        repeated = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise ValueError(f"key {repeated!r} appears more than once in an object")
+    return value
+
+
 def read_json_object(
     path: str | os.PathLike, what: str, hint: str = "", required: Iterable[str] = ()
 ) -> dict[str, Any]:
@@ -32,9 +43,11 @@ def read_json_object(
         raise ArtifactError(f"{path}: {what} not found{f' ({hint})' if hint else ''}")
     try:
         text = path.read_text(encoding="utf-8-sig")  # a BOM is no error
-        value = json.loads(text, parse_int=_bounded_int)
+        value = json.loads(text, parse_int=_bounded_int, object_pairs_hook=_unique_keys)
     except (OSError, ValueError) as exc:
         raise ArtifactError(f"{path}: not valid JSON ({exc})") from None
+    except RecursionError:  # brackets nested thousands deep: no artifact of ours
+        raise ArtifactError(f"{path}: not valid JSON (nested too deeply)") from None
     if not isinstance(value, dict):
         raise ArtifactError(f"{path}: expected a JSON object ({what})")
     missing = [key for key in required if key not in value]

@@ -101,7 +101,13 @@ def validate_exit_outputs(outputs: ExitOutputs, source: str = "exit outputs") ->
     if not isinstance(outputs, ExitOutputs):  # an array given for the outputs, say
         raise ArtifactError(f"{source}: expected ExitOutputs (logits and labels), got "
                             f"{type(outputs).__name__}")
+    for name, value in (("logits", outputs.logits), ("labels", outputs.labels)):
+        if not isinstance(value, np.ndarray):  # a list, a torch tensor: np.asarray it first
+            raise ArtifactError(f"{source}: {name} must be a numpy array, got "
+                                f"{type(value).__name__}")
     logits = outputs.logits
+    if logits.dtype.kind not in "fiu":  # complex, object, bool, text
+        raise ArtifactError(f"{source}: logits must be real numbers, got dtype {logits.dtype}")
     if logits.ndim != 3:
         raise ArtifactError(
             f"{source}: logits must be [n_exits, n_samples, n_classes], got shape {logits.shape}"

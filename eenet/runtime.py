@@ -24,8 +24,8 @@ from torch.utils.data import Dataset, Subset
 
 from eenet.batching import make_loader, to_device
 from eenet.devices import memory_names, resolve_device
-from eenet.errors import ArtifactError, naming
-from eenet.models.base import MultiExitModel, batch_size_of, select_batch
+from eenet.errors import ArtifactError, ConfigError, naming
+from eenet.models.base import MultiExitModel, batch_size_of, input_sample_spec, select_batch
 from eenet.outputs import log_softmax64, rows_without_answer
 from eenet.schedulers.base import FittedPolicy, split_ties
 
@@ -82,7 +82,16 @@ class EarlyExitPredictor:
     """
 
     def __init__(self, model: MultiExitModel, policy: FittedPolicy, device: str = "auto") -> None:
+        if not isinstance(model, MultiExitModel):
+            raise ConfigError(f"model: expected a multi-exit model (eenet.models), got "
+                              f"{type(model).__name__}")
+        if not isinstance(policy, FittedPolicy):
+            raise ConfigError(f"policy: expected a fitted policy (eenet.schedulers.fit_policy "
+                              f"or load_policy), got {type(policy).__name__}")
         policy.check_exits(model.n_exits, "the model has")
+        # what a batch of inputs must be: a tensor of these samples (None: a model of texts,
+        # whose inputs are its `collate`'s)
+        self._inputs = input_sample_spec(model)
         self.device = resolve_device(device)
         self.model = model.eval().to(self.device)
         self.policy = policy
@@ -109,15 +118,35 @@ class EarlyExitPredictor:
         a policy that splits samples tied at a threshold splits them by that index, so
         batches of a split, each given its offset, decide as the whole split at once.
         """
+        if type(first_index) is not int and not isinstance(first_index, np.integer) \
+                or first_index < 0:
+            raise ConfigError(f"first_index: expected an integer >= 0, got {first_index!r}")
+        self.check_inputs(inputs)
         return self._run(inputs, self.thresholds, self._last, self._scored, keep_logits,
                          self.tie_shares, first_index)
+
+    def check_inputs(self, inputs: Any) -> None:
+        """A batch of a tensor model is a tensor of its samples' shape and dtype (a one-line
+        ConfigError otherwise: torch's own errors came from deep in a layer, and samples of
+        another length ran silently through a network that pools over any length)."""
+        if self._inputs is None:  # texts: the model's `collate` made the inputs
+            return
+        shape, dtype = self._inputs
+        if not isinstance(inputs, torch.Tensor) or inputs.dtype != dtype \
+                or inputs.dim() != len(shape) + 1 or tuple(inputs.shape[1:]) != shape:
+            got = (f"{inputs.dtype} of shape {tuple(inputs.shape)}"
+                   if isinstance(inputs, torch.Tensor) else type(inputs).__name__)
+            raise ConfigError(f"inputs: expected a {dtype} tensor of shape (batch, "
+                              f"{', '.join(map(str, shape))}), got {got} (one sample needs "
+                              "its batch axis: x[None])")
 
     def predict_exit(self, inputs: Any, k: int, keep_logits: bool = False) -> EarlyExitResult:
         """Every sample leaves at exit `k`, doing all the work of a real exit there: segments and
         heads 0..k, the policy's scores at exits 0..k (before the last exit) with thresholds no
         score passes before k, the bookkeeping. The latency profile times this call."""
-        if not 0 <= k <= self._last:
-            raise ValueError(f"exit {k} out of range 0..{self._last}")
+        if type(k) is not int and not isinstance(k, np.integer) or not 0 <= k <= self._last:
+            raise ConfigError(f"k: expected an exit from 0 to {self._last}, got {k!r}")
+        self.check_inputs(inputs)
         return self._run(inputs, self._never, k, self._last, keep_logits)
 
     def _host(self, logits: torch.Tensor) -> np.ndarray:
@@ -239,6 +268,9 @@ class EarlyExitPredictor:
         """Run over a dataset of (input, label) items, batched with the model's `collate`
         (a `batch_size` beyond the dataset: one batch of all of it). `setting`: the name of the
         setting that gave `batch_size`, named when a batch does not fit in memory."""
+        if type(batch_size) is not int or batch_size < 1:
+            raise ConfigError(f"{setting or 'batch_size'}: expected an integer >= 1, got "
+                              f"{batch_size!r}")
         loader = make_loader(dataset, self.model, batch_size, shuffle=False, seed=0)
         return self.predict_batches(loader, (setting, batch_size) if setting else None)
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from eenet.atomic import atomic_directory, atomic_path, write_json
+from eenet.atomic import atomic_directory, atomic_path, nearest_existing, write_json
 from eenet.budget import DEFAULT_COST_UNIT, cost_unit_problem
 from eenet.costs import is_real_number
 from eenet.errors import ArtifactError, ConfigError, naming, unknown_name
@@ -26,6 +26,7 @@ from eenet.evaluation import ORACLE, ORACLE_RULE, evaluate_exits, oracle_exits
 from eenet.jsonio import read_json_object
 from eenet.outputs import ExitOutputs, check_compatible
 from eenet.schedulers import available_methods, fit_policy, load_policy
+from eenet.schedulers.base import POLICY_FILE, FittedPolicy, is_policy_file
 from eenet.schedulers.plans import no_early_exit
 
 INDEX_FILE = "index.json"
@@ -97,6 +98,58 @@ def fit_all(
     return save_policies(out_dir, fitted, index)
 
 
+def check_schedulers_folder(folder: Path, param: str) -> None:
+    """`folder` may be new or empty, or a folder of fitted schedulers (saving replaces it
+    whole); anything else is a one-line ConfigError naming `param` (OS errors pass through)."""
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"{param}: {folder} is a file; give a folder")
+    here = Path.cwd()
+    if folder.resolve() in (here, *here.parents):  # replacing it would pull the folder away
+        raise ConfigError(f"{param}: {folder} is the current folder or holds it, which saving "
+                          f"replaces whole; give a folder inside it, e.g. {folder / 'fitted'}")
+    if folder.is_dir() and any(folder.iterdir()) and not (folder / INDEX_FILE).is_file():
+        raise ConfigError(f"{param}: {folder} is not empty and holds no {INDEX_FILE} of fitted "
+                          "schedulers; give a new or empty folder (a schedulers folder is "
+                          "replaced)")
+    if (folder / INDEX_FILE).is_file():  # a folder of fitted schedulers, or only named so
+        try:
+            read_index(folder, headline=False)
+        except ArtifactError as exc:
+            raise ConfigError(f"{param}: {folder} is no folder of fitted schedulers, which "
+                              f"saving replaces ({exc}); give a new or empty folder") from None
+    strangers = _not_schedulers(folder) if folder.is_dir() else []
+    if strangers:  # replacing the folder would delete them (an input file among them, say)
+        raise ConfigError(f"{param}: {folder} holds {', '.join(strangers[:3])}"
+                          f"{', ...' if len(strangers) > 3 else ''} beside its fitted "
+                          "schedulers, which replacing it would delete; give a new or empty "
+                          "folder")
+    parent = nearest_existing(folder)
+    if not parent.is_dir():
+        raise ConfigError(f"{param}: {parent} is a file, not a folder; give a folder path that "
+                          "can be created")
+
+
+def _not_schedulers(folder: Path) -> list[str]:
+    """Paths in `folder` (relative, sorted) that a folder of fitted schedulers does not hold:
+    anything beside its index and one folder per method of policy folders (each its
+    policy.json and weights)."""
+    methods = set(available_methods())
+    strangers = []
+    for entry in folder.iterdir():
+        if entry.name == INDEX_FILE:
+            continue
+        if not (entry.is_dir() and entry.name in methods):
+            strangers.append(entry.name)
+            continue
+        for policy in entry.iterdir():
+            if not (policy.is_dir() and (policy / POLICY_FILE).is_file()):
+                strangers.append(f"{entry.name}/{policy.name}")
+                continue
+            strangers += [f"{entry.name}/{policy.name}/{p.name}" for p in policy.iterdir()
+                          if not (p.is_file() and is_policy_file(p.name))]
+    return sorted(strangers)
+
+
 def save_policies(
     out_dir: str | os.PathLike,
     fitted: Sequence[Mapping[str, Any]],
@@ -105,7 +158,12 @@ def save_policies(
     """Write fitted policies as one folder of schedulers, atomically (a previous one at
     `out_dir` is replaced whole): each under `<method>/<NN>`, numbered per method in the
     given order, and `index.json` = `index` + `entries`. Each item of `fitted` has method,
-    budget_ms and policy; its other keys go into its entry as they are."""
+    budget_ms and policy; its other keys go into its entry as they are. A folder that is
+    neither new, empty nor one of fitted schedulers is refused (a one-line ConfigError), as
+    is an item that is no fitted policy of a known method, before anything is written."""
+    check_schedulers_folder(Path(out_dir), "save_policies")
+    for item in fitted:
+        _check_item(item)
     entries = []
     numbers: dict[str, int] = {}
     with atomic_directory(out_dir) as tmp:
@@ -119,6 +177,23 @@ def save_policies(
         manifest = {**index, "entries": entries}
         write_json(tmp / INDEX_FILE, manifest)
     return manifest
+
+
+def _check_item(item: Any) -> None:
+    """One item of `save_policies`: a mapping of a known method, a budget and its fitted
+    policy (the oracle has none), else a one-line ConfigError."""
+    if not isinstance(item, Mapping) or not {"method", "budget_ms", "policy"} <= set(item):
+        raise ConfigError(f"save_policies: each item needs method, budget_ms and policy, got "
+                          f"{item!r}")
+    method = item["method"]
+    if not isinstance(method, str) or method not in available_methods():
+        raise unknown_name("save_policies: method", method, available_methods())
+    if not isinstance(item["policy"], FittedPolicy):
+        raise ConfigError(f"save_policies: {method} at {item['budget_ms']!r}: expected a fitted "
+                          f"policy, got {item['policy']!r} (the oracle is no policy to save)")
+    if not is_real_number(item["budget_ms"]):
+        raise ConfigError(f"save_policies: {method}: budget_ms must be a number, got "
+                          f"{item['budget_ms']!r}")
 
 
 def read_index(scheduler_dir: str | os.PathLike, headline: bool = True) -> dict[str, Any]:

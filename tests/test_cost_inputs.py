@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eenet.costs import COST_MAX, load_costs, validate_costs
+from eenet.costs import COST_MAX, load_costs, load_latency, save_latency, validate_costs
 from eenet.errors import ArtifactError, ConfigError
 from eenet.outputs import save_exit_outputs
 from eenet.profiling import load_latency_table
@@ -331,3 +331,20 @@ def test_a_latency_json_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
     """Editors on Windows save JSON with a UTF-8 BOM; it is read like any other."""
     path = _write(tmp_path / "latency.json", '\ufeff{"cumulative_ms": [1.0, 2.5]}'.encode())
     assert load_costs(path).tolist() == [1.0, 2.5]
+
+
+def test_save_latency_takes_numpy_and_checks_the_timing_fields(tmp_path: Path) -> None:
+    """Numpy costs were a TypeError of json ("ndarray is not JSON serializable"), and a
+    batch_size of 0 was written, to be refused only when the pipeline read it."""
+    path = tmp_path / "latency.json"
+    save_latency(path, {"cumulative_ms": np.array([1.0, 2.0]), "batch_size": np.int64(1),
+                        "source": "numpy"})
+    assert load_latency(path)["cumulative_ms"] == [1.0, 2.0]
+    assert json.loads(path.read_text())["batch_size"] == 1
+    with pytest.raises(ArtifactError, match="bad.json: batch_size: must be an integer >= 1 or "
+                                            "null, got 0; fix the table$"):
+        save_latency(tmp_path / "bad.json", {"cumulative_ms": [1.0, 2.0], "batch_size": 0})
+    with pytest.raises(ArtifactError, match="^.*bad.json: a latency table is a dict with "
+                                            "cumulative_ms, got list$"):
+        save_latency(tmp_path / "bad.json", [1.0, 2.0])
+    assert not (tmp_path / "bad.json").exists()

@@ -11,6 +11,7 @@ import pytest
 from eenet.errors import ArtifactError, ConfigError
 from eenet.evaluation import _oracle, evaluate_exits, oracle_exits, schedule_sweep
 from eenet.outputs import ExitOutputs
+from eenet.schedulers import fit_policy
 from eenet.synthetic import make_costs, make_exit_outputs, make_split_pair
 from tests.conftest import FAST_EENET
 
@@ -345,3 +346,35 @@ def test_evaluate_exits_checks_the_exits(exits, message):
     val, _ = make_split_pair(3, 10, 200, 10, seed=0)
     with pytest.raises(ArtifactError, match=f"^{message}$"):
         evaluate_exits(val, exits, [1.0, 2.0, 3.0])
+
+
+def test_save_policies_refuses_a_folder_it_would_destroy(tmp_path):
+    """The library wrote over any folder (a home folder's files were deleted); `eenet schedule
+    --save`'s check now runs in `save_policies` itself. A method name that is a path wrote
+    outside the folder; an oracle entry (no policy) was an AttributeError."""
+    from eenet.sweep import save_policies
+
+    val, _ = make_split_pair(3, 10, 300, 300, seed=1)
+    policy = fit_policy("maxprob", val, np.array([1.0, 2.0, 3.0]), 1.5)
+    item = {"method": "maxprob", "budget_ms": 1.5, "policy": policy}
+    index = {"headline_ms": 1.5, "costs_ms": [1.0, 2.0, 3.0]}
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "keep.txt").write_text("precious")
+    with pytest.raises(ConfigError, match=f"^save_policies: {mine} is not empty and holds no "
+                                          "index.json of fitted schedulers"):
+        save_policies(mine, [item], index)
+    assert (mine / "keep.txt").read_text() == "precious"
+    with pytest.raises(ConfigError, match=r"^save_policies: method: unknown value "
+                                          r"'\.\./\.\./evil'; allowed: eenet"):
+        save_policies(tmp_path / "out", [{**item, "method": "../../evil"}], index)
+    with pytest.raises(ConfigError, match="^save_policies: maxprob at 1.5: expected a fitted "
+                                          r"policy, got None \(the oracle is no policy"):
+        save_policies(tmp_path / "out", [{**item, "policy": None}], index)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]  # nothing written
+    saved = save_policies(tmp_path / "out", [item], index)
+    assert saved["entries"][0]["dir"] == "maxprob/00"
+    save_policies(tmp_path / "out", [item], index)  # a folder of fitted schedulers: replaced
+    (tmp_path / "out" / "stranger.txt").write_text("x")
+    with pytest.raises(ConfigError, match="holds stranger.txt beside its fitted schedulers"):
+        save_policies(tmp_path / "out", [item], index)

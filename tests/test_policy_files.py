@@ -135,8 +135,16 @@ def test_what_the_saver_writes_still_loads(saved, split, tmp_path):
 
 
 @pytest.mark.parametrize(("fields", "message"), [
-    ({"weights": 5}, f"{MALFORMED} (weights must be a file name, got 5)"),
-    ({"weights": ""}, f"{MALFORMED} (weights must be a file name, got '')"),
+    ({"weights": 5}, f"{MALFORMED} (weights must be a file name in the policy's folder, got "
+     "5)"),
+    ({"weights": ""}, f"{MALFORMED} (weights must be a file name in the policy's folder, got "
+     "'')"),
+    # a weights file outside the policy's folder was opened and read (another policy's, or any
+    # file of the system)
+    ({"weights": "../eenet/eenet.safetensors"}, f"{MALFORMED} (weights must be a file name in "
+     "the policy's folder, got '../eenet/eenet.safetensors')"),
+    ({"weights": "/etc/passwd"}, f"{MALFORMED} (weights must be a file name in the policy's "
+     "folder, got '/etc/passwd')"),
     ({"plan": [0.5, 0.5, float("nan")]}, f"{MALFORMED} (plan needs one fraction in [0, 1] per "
      "exit (3), or none; got [0.5, 0.5, nan])"),
     ({"plan_source": 3}, f"{MALFORMED} (plan_source must be text, got 3)"),
@@ -211,3 +219,66 @@ def test_bad_eenet_weights_are_one_line_errors(saved, tmp_path, edit, problem):
     folder = _copy(saved, "eenet", tmp_path)
     _edit_weights(folder, edit)
     _refused(folder, f"{WEIGHTS}: {problem}")
+
+
+def test_a_policy_loads_from_its_policy_json_too(saved, split):
+    """`load_policy(folder / "policy.json")` said ".../policy.json/policy.json: not found"."""
+    for method in ("maxprob", "eenet"):
+        policy = load_policy(saved[method] / "policy.json")
+        assert (policy.exits_for(split[1]) == load_policy(saved[method]).exits_for(split[1])).all()
+
+
+def test_saving_replaces_the_folder_whole(saved, split, tmp_path, monkeypatch):
+    """A save interrupted between the weights and the JSON left the new weights beside the old
+    JSON, a policy that loaded and decided as neither; a maxprob saved over an EENet left its
+    weights behind. Now the folder is swapped in whole."""
+    import eenet.schedulers.base as base
+
+    old, new = load_policy(saved["eenet"]), fit_policy("eenet", split[0], make_costs(3), 2.4,
+                                                       LEARNED_EENET)
+    folder = tmp_path / "policy"
+    old.save(folder)
+
+    def interrupted(*args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(base, "write_json", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        new.save(folder)
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["policy"]  # no temporary left
+    assert (load_policy(folder).exits_for(split[1]) == old.exits_for(split[1])).all()
+    load_policy(saved["maxprob"]).save(folder)
+    assert sorted(p.name for p in folder.iterdir()) == ["policy.json"]
+    assert load_policy(folder).method == "maxprob"
+
+
+def test_saving_into_a_folder_of_other_files_is_refused(saved, tmp_path):
+    """Saving replaces the folder: one that holds anything but a policy's files is refused,
+    untouched; a path that is a file is a one-line error too."""
+    policy = load_policy(saved["maxprob"])
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    with pytest.raises(ArtifactError, match=r"mine: holds notes\.txt beside a fitted policy's "
+                       r"files, which saving the policy there would delete; give a new or "
+                       r"empty folder$"):
+        policy.save(tmp_path / "mine")
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ArtifactError) as err:
+        policy.save(tmp_path / "file")
+    assert "\n" not in str(err.value) and "file" in str(err.value)
+    assert (tmp_path / "file").read_text() == "x"
+
+
+def test_a_repeated_key_or_deep_nesting_is_a_one_line_error(saved, tmp_path):
+    """A policy.json with `"method"` twice loaded with the last one (other JSON readers take
+    the first); brackets nested 100,000 deep were a RecursionError."""
+    folder = _copy(saved, "maxprob", tmp_path)
+    text = (folder / "policy.json").read_text()
+    (folder / "policy.json").write_text(text.replace('"method": "maxprob"',
+                                                     '"method": "eenet", "method": "maxprob"', 1))
+    _refused(folder, "policy.json: not valid JSON (key 'method' appears more than once in an "
+                     "object)")
+    (folder / "policy.json").write_text("[" * 100_000 + "]" * 100_000)
+    _refused(folder, "policy.json: not valid JSON (nested too deeply)")

@@ -330,6 +330,43 @@ def test_policy_with_wrong_number_of_exits_is_an_artifact_error(model) -> None:
         EarlyExitPredictor(model, policy, device="cpu")
 
 
+def test_inputs_the_model_does_not_take_are_one_line_errors(model, inputs) -> None:
+    """From Python, a numpy batch, a float64 or integer tensor or a lone sample failed deep in
+    torch ("cannot size a state of type ndarray", "expected scalar type Double"), and samples
+    of another length ran silently (a network that pools over any length)."""
+    policy = fitted(MaxProbPolicy, model, inputs, (0.4, 0.3, 0.3))
+    predictor = EarlyExitPredictor(model, policy, device="cpu")
+    wanted = ", ".join(map(str, inputs.shape[1:]))
+    cases = [
+        (inputs.numpy(), "ndarray"),
+        (inputs.tolist(), "list"),
+        (inputs.double(), f"torch.float64 of shape {tuple(inputs.shape)}"),
+        (inputs.int(), f"torch.int32 of shape {tuple(inputs.shape)}"),
+        (inputs[0], f"torch.float32 of shape {tuple(inputs.shape[1:])}"),
+        (inputs[..., :5], f"torch.float32 of shape {tuple(inputs.shape[:-1]) + (5,)}"),
+    ]
+    for bad, got in cases:
+        for call in (predictor.predict, lambda x: predictor.predict_exit(x, 1)):
+            with pytest.raises(ConfigError) as err:
+                call(bad)
+            assert str(err.value) == (f"inputs: expected a torch.float32 tensor of shape (batch, "
+                                      f"{wanted}), got {got} (one sample needs its batch axis: "
+                                      "x[None])")
+    for index in (-1, "a", 1.0, True):
+        with pytest.raises(ConfigError, match="^first_index: expected an integer >= 0, got "):
+            predictor.predict(inputs, first_index=index)
+    for k in (3, -1, 1.0):
+        with pytest.raises(ConfigError, match=r"^k: expected an exit from 0 to 2, got "):
+            predictor.predict_exit(inputs, k)
+    with pytest.raises(ConfigError, match="^batch_size: expected an integer >= 1, got 0$"):
+        predictor.predict_dataset(torch.utils.data.TensorDataset(inputs), 0)
+    with pytest.raises(ConfigError, match="^policy: expected a fitted policy .*, got NoneType$"):
+        EarlyExitPredictor(model, None, device="cpu")
+    # what it takes still runs: a batch of one, numpy integers for the offset and the exit
+    assert predictor.predict(inputs[:1], first_index=np.int64(5)).n_samples == 1
+    assert (predictor.predict_exit(inputs, np.int64(1)).exits == 1).all()
+
+
 def test_predict_batches_keeps_order_and_labels(model, inputs) -> None:
     policy = fitted(MaxProbPolicy, model, inputs, (0.4, 0.3, 0.3))
     labels = torch.arange(N) % 5

@@ -372,6 +372,18 @@ def test_table_ends_with_eenets_margin_over_the_better_heuristic(files):
     assert alone.startswith("eenet - best of maxprob (test accuracy points): ")
 
 
+def test_budgets_that_differ_print_differently(files):
+    """Budgets 1.50001 and 1.50002 both printed as 1.5 in the table and its margins."""
+    args = ("--costs", "1,2,3", "--method", "maxprob,eenet", "--budgets", "1.50001,1.50002,2")
+    table = _run_on(files, *args)
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    rows = [line.split() for line in lines[2:-1]]  # between the header and the margins
+    assert [r[1] for r in rows] == ["1.50001", "1.50002", "2"] * 2
+    assert " at 1.50001, " in table.stdout and " at 1.50002, " in table.stdout
+    assert " at 2; " in table.stdout
+
+
 def test_settings_reach_the_fit(files, tmp_path):
     """--set as params.yaml's schedulers group: with EENet's bars to leave the heuristic
     baseline out of reach it keeps max p's rule (same rows as max p), and the saved policy

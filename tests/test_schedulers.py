@@ -248,14 +248,15 @@ def test_tie_shares_are_saved_checked_and_reloaded(tmp_path, pair, costs):
                  for split, name in zip(pair, ("val", "test"), strict=True))
     policy = fit_policy("maxprob", val, costs, 2.6)
     assert min(policy.tie_shares) < 1.0
-    policy.save(tmp_path)
-    loaded = load_policy(tmp_path)
+    folder = tmp_path / "policy"  # beside the outputs, which a save into tmp_path would delete
+    policy.save(folder)
+    loaded = load_policy(folder)
     assert loaded.tie_shares == policy.tie_shares
     np.testing.assert_array_equal(loaded.exits_for(test), policy.exits_for(test))
-    meta = json.loads((tmp_path / "policy.json").read_text())
-    (tmp_path / "policy.json").write_text(json.dumps({**meta, "tie_shares": [0.5, 2.0, 1.0]}))
+    meta = json.loads((folder / "policy.json").read_text())
+    (folder / "policy.json").write_text(json.dumps({**meta, "tie_shares": [0.5, 2.0, 1.0]}))
     with pytest.raises(ArtifactError, match=r"tie_shares needs one value in \[0, 1\] per exit"):
-        load_policy(tmp_path)
+        load_policy(folder)
 
 
 @pytest.mark.parametrize("planned", [[1.0, 2.0], [1.0, 0.0, 3.0], [1.0, 2.0, "NaN"],
@@ -425,8 +426,12 @@ def test_api_mistakes_are_one_line_errors_naming_the_parameter(pair, costs):
     val, test = pair
     with pytest.raises(ConfigError, match="^budget: expected ms/sample, got True$"):
         fit_policy("maxprob", val, costs, True)
-    with pytest.raises(ConfigError, match="^budget: expected ms/sample, got '2'$"):
+    with pytest.raises(ConfigError, match=r"^budget: expected ms/sample, got '2' "
+                                          r"\(eenet.budget.resolve_budget turns 'N%' and texts "
+                                          r"into ms/sample\)$"):
         fit_policy("maxprob", val, costs, "2")  # was fitted at 2.0 ms
+    with pytest.raises(ConfigError, match=r"^budget: expected ms/sample, got '50%' \(eenet"):
+        fit_policy("maxprob", val, costs, "50%")
     with pytest.raises(ArtifactError, match="^validation outputs: expected ExitOutputs "
                                             r"\(logits and labels\), got ndarray$"):
         fit_policy("maxprob", val.logits, costs, 2.0)  # was an AttributeError
@@ -452,6 +457,74 @@ def test_unknown_method_and_setting_are_one_line_errors(pair, costs):
     with pytest.raises(ConfigError, match="allowed: \\(none\\)"):
         fit_policy("maxprob", pair[0], costs, 2.0, {"q": 0.5})
     assert "hidden" in method_defaults("eenet")
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ([1], "schedulers.maxprob: expected a mapping of setting names to values, got [1]"),
+    ("hidden=8", "schedulers.maxprob: expected a mapping of setting names to values, got "
+     "'hidden=8'"),
+])
+def test_settings_that_are_no_mapping_are_one_line_errors(pair, costs, settings, message):
+    """They were an AttributeError, a ValueError of dict(), or accepted ([("hidden", 8)])."""
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
+        fit_policy("maxprob", pair[0], costs, 2.0, settings)
+    with pytest.raises(ConfigError, match="^schedulers.eenet: expected a mapping"):
+        fit_policy("eenet", pair[0], costs, 2.0, [("hidden", 8)])
+
+
+@pytest.mark.parametrize("key", ["agreement", "log_scale", "lookahead", "refine_plan",
+                                 "geometric_candidate"])
+@pytest.mark.parametrize("value", ["false", 1, None])
+def test_eenet_switches_take_true_or_false_only(pair, costs, key, value):
+    """`{"lookahead": "false"}` switched the heads on (bool("false") is True)."""
+    with pytest.raises(ConfigError, match=f"^schedulers.eenet.{key}: expected true or false, "
+                                          f"got {re.escape(repr(value))}$"):
+        fit_policy("eenet", pair[0], costs, 2.0, {**FAST_EENET, key: value})
+
+
+def test_sweep_settings_must_name_fitted_methods(pair, costs):
+    """Settings of a misspelt method, or of one not fitted, were ignored silently (`eenet
+    schedule --set` refuses both); settings that are no mapping were an AttributeError."""
+    val, test = pair
+    for settings, named in (({"maxprb": {}}, "'maxprb'"), ({"eenet": {"hidden": "x"}},
+                                                            "'eenet'")):
+        with pytest.raises(ConfigError, match=f"^settings: {named} is not a method fitted here "
+                                              r"\(fitted: maxprob\); its settings would be "
+                                              "ignored$"):
+            schedule_sweep(val, test, costs, ["maxprob", "oracle"], [2.0], settings)
+    with pytest.raises(ConfigError, match="^settings: expected a mapping of method name to its "
+                                          r"settings, got \[1\]$"):
+        schedule_sweep(val, test, costs, ["maxprob"], [2.0], [1])
+    rows = schedule_sweep(val, test, costs, ["maxprob"], [2.0], {"maxprob": {}})
+    assert [r["method"] for r in rows] == ["maxprob"]
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (lambda v: ExitOutputs(v.logits.tolist(), v.labels), "logits must be a numpy array, got list"),
+    (lambda v: ExitOutputs(v.logits, v.labels.tolist()), "labels must be a numpy array, got list"),
+    (lambda v: ExitOutputs(v.logits.astype(np.complex64), v.labels),
+     "logits must be real numbers, got dtype complex64"),
+    (lambda v: ExitOutputs(v.logits.astype(object), v.labels),
+     "logits must be real numbers, got dtype object"),
+    (lambda v: ExitOutputs(v.logits > 0, v.labels), "logits must be real numbers, got dtype bool"),
+])
+def test_exit_outputs_made_in_memory_are_checked(pair, costs, make, message):
+    """Lists were an AttributeError ('list' object has no attribute 'ndim'), complex and object
+    logits numpy's own errors, and bool logits were accepted."""
+    with pytest.raises(ArtifactError, match=f"^validation outputs: {re.escape(message)}$"):
+        fit_policy("maxprob", make(pair[0]), costs, 2.0)
+
+
+def test_sweep_methods_may_be_any_iterable(pair, costs):
+    """A generator of methods was spent by the name check: the sweep fitted nothing and
+    returned no rows."""
+    val, test = pair
+    rows = schedule_sweep(val, test, costs, (m for m in ["maxprob", "entropy"]), [2.0])
+    assert [r["method"] for r in rows] == ["maxprob", "entropy"]
+    again = schedule_sweep(val, test, costs, ["maxprob", "entropy"], [2.0])
+    for row in (*rows, *again):
+        row.pop("fit_seconds")  # a clock's reading
+    assert rows == again
 
 
 def test_eenet_on_one_validation_sample_is_a_one_line_error(pair, costs):

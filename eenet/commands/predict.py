@@ -152,12 +152,12 @@ def _batches(model: MultiExitModel, inputs: torch.Tensor | list[str],
 def check_policy_dir(path: str) -> Path:
     """--policy names one fitted scheduler (its folder, or its policy.json); a folder of them
     (or of one method's) is a one-line error that names the folders to choose from."""
-    from eenet.schedulers.base import POLICY_FILE
+    from eenet.schedulers.base import POLICY_FILE, policy_folder
     from eenet.sweep import INDEX_FILE, read_index
 
     folder = Path(path)
     if folder.name == POLICY_FILE and folder.is_file():  # the policy's file: its folder
-        return folder.parent
+        return policy_folder(folder)
     if folder.is_file():
         raise ConfigError(f"--policy: {folder} is a file; give a fitted scheduler's folder or "
                           f"its {POLICY_FILE}")
@@ -180,8 +180,9 @@ def check_policy_dir(path: str) -> Path:
     return folder
 
 
-def index_classes(folder: Path) -> int | None:
-    """`n_classes` recorded by the schedulers folder (`index.json`) that lists `folder`."""
+def index_entry(folder: Path) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The schedulers folder's index (`index.json`) that lists `folder`, and its entry there;
+    None where no readable index lists it."""
     from eenet.sweep import INDEX_FILE, read_index
 
     for root in (folder.parent, folder.parent.parent):
@@ -191,12 +192,28 @@ def index_classes(folder: Path) -> int | None:
             index = read_index(root, headline=False)
         except ArtifactError:
             return None  # an unreadable index is only context here, not the input
-        listed = {(root / str(e.get("dir", ""))).resolve()
-                  for e in index["entries"] if isinstance(e, dict)}
-        classes = index.get("n_classes")
-        if folder.resolve() in listed and isinstance(classes, int):
-            return classes
+        for entry in index["entries"]:
+            if (root / entry["dir"]).resolve() == folder.resolve():
+                return index, entry
     return None
+
+
+def index_classes(folder: Path) -> int | None:
+    """`n_classes` recorded by the schedulers folder (`index.json`) that lists `folder`."""
+    listed = index_entry(folder)
+    classes = None if listed is None else listed[0].get("n_classes")
+    return classes if isinstance(classes, int) else None
+
+
+def asked_budget(folder: Path, policy: FittedPolicy) -> float | None:
+    """The budget the schedulers folder's index says was asked for `folder`'s policy, where
+    it differs from the one the policy was fitted at (below the method's charged first-exit
+    cost, the fit spends that cost)."""
+    listed = index_entry(folder)
+    if listed is None or "fitted_ms" not in listed[1]:
+        return None
+    asked = float(listed[1]["budget_ms"])
+    return asked if asked != policy.budget_ms else None
 
 
 def weights_classes(policy: FittedPolicy, num_classes: int) -> int | None:
@@ -301,6 +318,8 @@ def handle(args: argparse.Namespace) -> int:
         "samples": result.n_samples,
         "method": policy.method,
         "budget_ms": policy.budget_ms,
+        # asked below the method's charged first-exit cost: the fit spends that cost
+        "asked_budget_ms": asked_budget(folder, policy),
         "cost_unit": policy.cost_unit,
         "exit_fractions": fractions.tolist(),
         "accuracy": result.accuracy() if has_labels else None,
@@ -361,12 +380,15 @@ def summary_line(summary: dict[str, Any], fractions: np.ndarray) -> str:
     if planned is None:
         plan = ""
     elif unit == DEFAULT_COST_UNIT:
-        plan = f"; planned {planned:.4f} at the profiled batch size"
+        plan = f"; planned {planned:.4f} by the costs it was fitted with"
     else:
         plan = f"; planned {planned:.4g} {unit}/sample"
+    asked = summary["asked_budget_ms"]
+    below = "" if asked is None else (f" (asked {asked:g}, below its charged first-exit "
+                                      "cost)")
     return (
         f"{summary['samples']} sample{'s' if summary['samples'] != 1 else ''}, "
-        f"{summary['method']} @ {summary['budget_ms']:g} {unit}: "
+        f"{summary['method']} @ {summary['budget_ms']:g} {unit}{below}: "
         "exit "
         f"fractions {np.round(fractions, 3).tolist()}"
         f"{'' if accuracy is None else f', accuracy {accuracy:.2f} %'}, "

@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 import yaml
 
-from eenet.atomic import nearest_existing
 from eenet.budget import (
     AUTO_SWEEP_POINTS,
     DEFAULT_COST_UNIT,
     cost_unit_problem,
+    distinct_digits,
     resolve_budget,
     resolve_sweep,
 )
@@ -31,9 +31,9 @@ from eenet.errors import ArtifactError, ConfigError, naming, unknown_name
 from eenet.evaluation import ORACLE, check_split_pair, evaluate_sweep, fit_sweep
 from eenet.outputs import load_exit_outputs
 from eenet.schedulers import available_methods
-from eenet.schedulers.base import POLICY_FILE, FittedPolicy
+from eenet.schedulers.base import FittedPolicy
 from eenet.schedulers.plans import no_early_exit_note
-from eenet.sweep import INDEX_FILE, read_index, save_policies
+from eenet.sweep import check_schedulers_folder, save_policies
 
 AUTO = "auto"
 EENET = "eenet"
@@ -205,8 +205,10 @@ def format_table(rows: list[dict[str, Any]], unit: str = DEFAULT_COST_UNIT) -> s
     """A readable table, one line per (method, budget), costs in `unit`."""
     width = 7 * max((len(r["exit_fractions"]) for r in rows), default=1)  # fractions column
     cost = max(8, len(f"test {unit}"))  # the cost columns' width
+    digits = distinct_digits([r["budget"] for r in rows])  # budgets that differ print so
+    budget = max(8, digits + 4)  # the budget column's width
     header = (
-        f"{'method':<10} {'budget':>8} {'test acc %':>10} {'test ' + unit:>{cost}} "
+        f"{'method':<10} {'budget':>{budget}} {'test acc %':>10} {'test ' + unit:>{cost}} "
         f"{'val ' + unit:>{cost}} "
         f"{'fit s':>6}  {'exit fractions (test)':<{width}} rule"
     )
@@ -215,7 +217,7 @@ def format_table(rows: list[dict[str, Any]], unit: str = DEFAULT_COST_UNIT) -> s
         name = r["method"] + ("*" if r.get("upper_bound") else "")
         fractions = " ".join(f"{f:.3f}" for f in r["exit_fractions"])
         lines.append(
-            f"{name:<10} {r['budget']:>8.4g} {r['test_accuracy']:>10.2f} "
+            f"{name:<10} {r['budget']:>{budget}.{digits}g} {r['test_accuracy']:>10.2f} "
             f"{r['test_cost']:>{cost}.4g} {r['val_cost']:>{cost}.4g} "
             f"{r['fit_seconds']:>6.2f}  {fractions:<{width}} {r['rule']}"
         )
@@ -223,7 +225,7 @@ def format_table(rows: list[dict[str, Any]], unit: str = DEFAULT_COST_UNIT) -> s
         lines.append("* oracle: upper bound that uses the labels; not a policy")
     margins = eenet_margins(rows)
     if margins:
-        shown = ", ".join(f"{m:+.2f} at {b:.4g}" for b, m in margins)
+        shown = ", ".join(f"{m:+.2f} at {b:.{digits}g}" for b, m in margins)
         mean = sum(m for _, m in margins) / len(margins)
         rivals = "/".join(h for h in HEURISTICS if any(r["method"] == h for r in rows))
         lines.append(f"eenet - best of {rivals} (test accuracy points): {shown}; "
@@ -301,65 +303,9 @@ def check_save_dir(path: str) -> None:
         raise ConfigError(f"--save: {path!r} is no folder name; give a folder to write, e.g. "
                           "fitted")
     try:
-        _check_save_folder(Path(path))
+        check_schedulers_folder(Path(path), "--save")
     except OSError as exc:  # a name the file system refuses, say
         raise ConfigError(f"--save: cannot write {path} ({exc.strerror or exc})") from None
-
-
-def _check_save_folder(folder: Path) -> None:
-    """`check_save_dir` on the folder (OS errors pass through)."""
-    if folder.exists() and not folder.is_dir():
-        raise ConfigError(f"--save: {folder} is a file; give a folder")
-    here = Path.cwd()
-    if folder.resolve() in (here, *here.parents):  # replacing it would pull the folder away
-        raise ConfigError(f"--save: {folder} is the current folder or holds it, which saving "
-                          f"replaces whole; give a folder inside it, e.g. {folder / 'fitted'}")
-    if folder.is_dir() and any(folder.iterdir()) and not (folder / INDEX_FILE).is_file():
-        raise ConfigError(f"--save: {folder} is not empty and holds no {INDEX_FILE} of fitted "
-                          "schedulers; give a new or empty folder (a schedulers folder is "
-                          "replaced)")
-    if (folder / INDEX_FILE).is_file():  # a folder of fitted schedulers, or only named so
-        try:
-            read_index(folder, headline=False)
-        except ArtifactError as exc:
-            raise ConfigError(f"--save: {folder} is no folder of fitted schedulers, which "
-                              f"saving replaces ({exc}); give a new or empty folder") from None
-    strangers = _not_schedulers(folder) if folder.is_dir() else []
-    if strangers:  # replacing the folder would delete them (an input file among them, say)
-        raise ConfigError(f"--save: {folder} holds {', '.join(strangers[:3])}"
-                          f"{', ...' if len(strangers) > 3 else ''} beside its fitted "
-                          "schedulers, which replacing it would delete; give a new or empty "
-                          "folder")
-    parent = nearest_existing(folder)
-    if not parent.is_dir():
-        raise ConfigError(f"--save: {parent} is a file, not a folder; give a folder path that "
-                          "can be created")
-
-
-def _not_schedulers(folder: Path) -> list[str]:
-    """Paths in `folder` (relative, sorted) that a folder of fitted schedulers does not hold:
-    anything beside its index and one folder per method of policy folders (each its
-    policy.json and weights)."""
-    methods = set(available_methods())
-    strangers = []
-    for entry in folder.iterdir():
-        if entry.name == INDEX_FILE:
-            continue
-        if not (entry.is_dir() and entry.name in methods):
-            strangers.append(entry.name)
-            continue
-        for policy in entry.iterdir():
-            if not (policy.is_dir() and (policy / POLICY_FILE).is_file()):
-                strangers.append(f"{entry.name}/{policy.name}")
-                continue
-            strangers += [f"{entry.name}/{policy.name}/{p.name}" for p in policy.iterdir()
-                          if not (p.is_file() and _policy_file(p.name))]
-    return sorted(strangers)
-
-
-def _policy_file(name: str) -> bool:
-    """Whether a file named `name` is one a fitted policy writes (its JSON or weights)."""
-    return name == POLICY_FILE or name.endswith(".safetensors")
 
 
 def save_fitted(

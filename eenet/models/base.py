@@ -169,10 +169,19 @@ def input_sample_shape(model: MultiExitModel) -> tuple[int, ...] | None:
     """The shape of one input sample the model takes (its example input's without the batch
     axis, read on the meta device where the model allows: nothing allocated), or None for a
     model whose inputs are no tensor (texts, tokenised in its `collate`)."""
+    spec = input_sample_spec(model)
+    return None if spec is None else spec[0]
+
+
+def input_sample_spec(model: MultiExitModel) -> tuple[tuple[int, ...], torch.dtype] | None:
+    """The shape of one input sample the model takes and its dtype (its example input's), or
+    None for a model whose inputs are no tensor (texts, tokenised in its `collate`)."""
     example = _meta_example(model)
     if example is None:
         example = model.example_inputs(1)
-    return tuple(int(d) for d in example.shape[1:]) if isinstance(example, torch.Tensor) else None
+    if not isinstance(example, torch.Tensor):
+        return None
+    return tuple(int(d) for d in example.shape[1:]), example.dtype
 
 
 def sample_misfit(shape: Sequence[int], wanted: Sequence[int], model_name: str = "the model"

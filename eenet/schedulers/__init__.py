@@ -22,9 +22,14 @@ import numpy as np
 
 from eenet.config import check_seed
 from eenet.costs import validate_costs
-from eenet.errors import ArtifactError, unknown_name
+from eenet.errors import ArtifactError, ConfigError, unknown_name
 from eenet.outputs import ExitOutputs, check_compatible, validate_exit_outputs
-from eenet.schedulers.base import FittedPolicy, read_policy_metadata, resolve_settings
+from eenet.schedulers.base import (
+    FittedPolicy,
+    policy_folder,
+    read_policy_metadata,
+    resolve_settings,
+)
 from eenet.schedulers.plans import check_budget
 
 # method name -> (module, policy class)
@@ -120,7 +125,11 @@ def fit_policy(
 
 
 def load_policy(directory: str | os.PathLike) -> FittedPolicy:
-    """Load a fitted policy saved by `FittedPolicy.save`, dispatching on its `method`."""
+    """Load a fitted policy saved by `FittedPolicy.save` (its folder, or its policy.json),
+    dispatching on its `method`."""
+    if not isinstance(directory, str | os.PathLike):
+        raise ConfigError(f"load_policy: expected a fitted scheduler's folder, got {directory!r}")
+    directory = policy_folder(directory)
     meta = read_policy_metadata(directory)
     method = meta["method"]
     if not isinstance(method, str) or method not in _METHODS:  # a list is unhashable

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from eenet.atomic import write_json
+from eenet.atomic import atomic_directory, write_json
 from eenet.budget import DEFAULT_COST_UNIT, cost_unit_problem
 from eenet.costs import is_real_number
 from eenet.errors import ArtifactError, ConfigError
@@ -162,14 +162,23 @@ def mean_cost(exits: np.ndarray, costs: np.ndarray) -> float:
 def resolve_settings(
     method: str, defaults: Mapping[str, Any], settings: Mapping[str, Any] | None
 ) -> dict[str, Any]:
-    """Defaults overridden by `settings`; an unknown key is a one-line ConfigError."""
+    """Defaults overridden by `settings`; an unknown key, or settings that are no mapping,
+    is a one-line ConfigError; so is a value of an on/off setting that is not true or false
+    (the text "false" would have switched it on)."""
+    if settings is not None and not isinstance(settings, Mapping):
+        raise ConfigError(f"schedulers.{method}: expected a mapping of setting names to "
+                          f"values, got {settings!r}")
     settings = dict(settings or {})
-    unknown = sorted(set(settings) - set(defaults))
+    unknown = sorted(set(settings) - set(defaults), key=str)
     if unknown:
         allowed = ", ".join(sorted(defaults)) or "(none)"
         raise ConfigError(
             f"schedulers.{method}: unknown setting {unknown[0]!r}; allowed: {allowed}"
         )
+    for key, value in settings.items():
+        if isinstance(defaults[key], bool) and not isinstance(value, bool | np.bool_):
+            raise ConfigError(f"schedulers.{method}.{key}: expected true or false, got "
+                              f"{value!r}")
     return {**defaults, **settings}
 
 
@@ -348,11 +357,22 @@ class FittedPolicy(ABC):
         }
 
     def save(self, directory: str | os.PathLike) -> Path:
-        """Write the policy as plain data under `directory` (never a pickle)."""
+        """Write the policy as plain data under `directory` (never a pickle), all at once: the
+        folder is swapped in whole (an interrupted save leaves the old policy, never its JSON
+        beside another fit's weights). A folder holding anything but a policy's own files is
+        refused (a one-line ArtifactError), since saving replaces it."""
         directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        self.save_tensors(directory)
-        return write_json(directory / POLICY_FILE, self.metadata(), strict=True)
+        strangers = [p.name for p in directory.iterdir()
+                     if not (p.is_file() and is_policy_file(p.name))] if directory.is_dir() else []
+        if strangers:
+            raise ArtifactError(f"{directory}: holds {', '.join(sorted(strangers)[:3])}"
+                                f"{', ...' if len(strangers) > 3 else ''} beside a fitted "
+                                "policy's files, which saving the policy there would delete; "
+                                "give a new or empty folder")
+        with atomic_directory(directory) as tmp:
+            self.save_tensors(tmp)
+            write_json(tmp / POLICY_FILE, self.metadata(), strict=True)
+        return directory / POLICY_FILE
 
     def save_tensors(self, directory: Path) -> None:  # noqa: B027 - optional hook
         """Subclasses with weights write them here (safetensors)."""
@@ -449,6 +469,17 @@ def number_list(meta: Mapping[str, Any], key: str, where: Path, n_exits: int | N
         raise malformed(where, f"{key} needs {need}; got {numbers!r}: {len(numbers)} values, "
                                f"but thresholds has {n_exits}")
     return numbers  # type: ignore[return-value]
+
+
+def is_policy_file(name: str) -> bool:
+    """Whether a file named `name` is one a fitted policy writes (its JSON or weights)."""
+    return name == POLICY_FILE or name.endswith(".safetensors")
+
+
+def policy_folder(path: str | os.PathLike) -> Path:
+    """A fitted policy's folder, given it or its policy.json."""
+    path = Path(path)
+    return path.parent if path.name == POLICY_FILE and path.is_file() else path
 
 
 def read_policy_metadata(directory: str | os.PathLike) -> dict[str, Any]:

@@ -22,7 +22,9 @@ def check_budget(costs: np.ndarray, budget_ms: float, param: str = "budget") -> 
     costs = np.asarray(costs, dtype=np.float64)
     # float(True) is 1.0 and float("2") 2.0: mistakes, not budgets ("N%" has resolve_budget)
     if isinstance(budget_ms, (bool, np.bool_, str, bytes)):
-        raise ConfigError(f"{param}: expected ms/sample, got {budget_ms!r}")
+        hint = (" (eenet.budget.resolve_budget turns 'N%' and texts into ms/sample)"
+                if isinstance(budget_ms, str) else "")
+        raise ConfigError(f"{param}: expected ms/sample, got {budget_ms!r}{hint}")
     try:
         value = float(budget_ms)
     except (TypeError, ValueError):

@@ -130,8 +130,9 @@ class EENetPolicy(FittedPolicy):
     def from_metadata(cls, meta: Mapping[str, Any], directory: Path) -> EENetPolicy:
         base = FittedPolicy.from_metadata.__func__(cls, meta, directory)  # type: ignore[attr-defined]
         where, n = directory / POLICY_FILE, len(base.thresholds)
-        name = checked(meta, "weights", where, "a file name", lambda v: isinstance(v, str)
-                       and bool(v), WEIGHTS_FILE)
+        name = checked(meta, "weights", where, "a file name in the policy's folder",
+                       lambda v: isinstance(v, str) and bool(v) and Path(v).name == v
+                       and v not in (".", ".."), WEIGHTS_FILE)
         path = directory / name
         if not path.is_file():
             raise ArtifactError(f"{path}: EENet weights not found")
