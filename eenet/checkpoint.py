@@ -53,11 +53,22 @@ def load_checkpoint(directory: str | os.PathLike) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise ArtifactError(f"{path}: refused to load, not a plain checkpoint ({first})") from None
+        raise ArtifactError(f"{path}: refused to load, not a plain checkpoint "
+                            f"({_refusal_reason(str(exc))})") from None
     except (RuntimeError, OSError, EOFError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ArtifactError(f"{path}: corrupt checkpoint ({first})") from None
+
+
+def _refusal_reason(message: str) -> str:
+    """The line of torch's weights_only refusal that says what the file holds (its first line
+    advises loading with weights_only=False, which would run the file's code: not relayed)."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    for line in lines:
+        if "GLOBAL" in line or "Unsupported" in line:
+            return line
+    return next((line for line in lines if "weights_only" not in line), "it holds more than "
+                "tensors and plain data")
 
 
 def _starts_as_pickle(path: Path) -> bool:

@@ -10,11 +10,11 @@ from dvclive import Live
 
 from eenet.atomic import atomic_directory
 from eenet.checkpoint import config_fingerprint
-from eenet.data.prepared import PreparedDataset, read_meta
+from eenet.data.prepared import PreparedDataset, read_meta, split_digest
 from eenet.distributed import init_distributed, is_main_process, shutdown_distributed
 from eenet.models import MultiExitModel, build_model
 from eenet.models.artifact import save_trained
-from eenet.models.base import check_input_shape
+from eenet.models.base import check_data_fits, check_input_shape
 from eenet.training import TrainConfig, seed_everything, train_model
 
 
@@ -32,9 +32,16 @@ def train_to_artifact(
     seed_everything(train_cfg.seed)  # before building: initial weights are seeded too
     model = build_model(model_params["name"], int(meta["num_classes"]), **options)
     check_input_shape(model, meta.get("input_shape"), f"the data in {data_dir}")
-    fingerprint = config_fingerprint({"model": model_params, "train": train_cfg, "data": meta})
     train_set = PreparedDataset(data_dir, "train", augment=True)
     val_set = PreparedDataset(data_dir, "val")
+    # texts for a model of tensors (or the reverse) failed deep in the first batch, or trained
+    # a BERT on the text of tensors' reprs for hours before dump_logits refused the pair
+    check_data_fits(model, train_set, f"the data in {data_dir}")
+    # the split files themselves: relabelled samples keep meta.json as it was, and a checkpoint
+    # of the old data was resumed
+    files = {split: split_digest(data_dir, split) for split in ("train", "val")}
+    fingerprint = config_fingerprint({"model": model_params, "train": train_cfg, "data": meta,
+                                      "files": files})
     init_distributed()
     try:
         if not is_main_process():  # under torchrun only rank 0 logs and writes artifacts

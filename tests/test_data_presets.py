@@ -131,6 +131,19 @@ def _damage(folder, kind):
     elif kind == "label 42":
         batch.write_bytes(pickle.dumps({"data": np.zeros((5, 3072), np.uint8),
                                         "labels": [0, 1, 2, 3, 42]}))
+    elif kind == "text labels":
+        batch.write_bytes(pickle.dumps({"data": np.zeros((5, 3072), np.uint8),
+                                        "labels": ["0", "1", "2", "3", "4"]}))
+    elif kind == "fractional labels":
+        batch.write_bytes(pickle.dumps({"data": np.zeros((5, 3072), np.uint8),
+                                        "labels": [0.5, 1.5, 2.5, 3.5, 4.5]}))
+    elif kind == "float pixels":
+        batch.write_bytes(pickle.dumps({"data": np.full((5, 3072), 0.5, np.float32),
+                                        "labels": [0, 1, 2, 3, 4]}))
+    elif kind == "11 class names":
+        meta = pickle.loads((folder / "batches.meta").read_bytes())
+        meta["label_names"] = [*meta["label_names"], "extra"]
+        (folder / "batches.meta").write_bytes(pickle.dumps(meta))
     elif kind == "fewer labels":
         batch.write_bytes(pickle.dumps({"data": np.zeros((5, 3072), np.uint8),
                                         "labels": [0, 1, 2]}))
@@ -145,6 +158,11 @@ def _damage(folder, kind):
     ("no labels", "a batch file is corrupt or not in CIFAR's format: missing entry"),
     ("label 42", "has training labels outside 0..9 (e.g. 42; 10 classes in its meta file)"),
     ("fewer labels", "holds 165 training images but 163 labels"),
+    # a traceback from numpy; truncated to 0..4; cast to bytes (all 0); an 11-class CIFAR-10
+    ("text labels", "has training labels of dtype <U21, not integers"),
+    ("fractional labels", "has training labels of dtype float64, not integers"),
+    ("float pixels", "has training images of dtype float32, not uint8 pixels"),
+    ("11 class names", "meta file names 11 classes, not 10"),
     ("no test images", "holds no test images"),
 ])
 def test_cifar_damaged_files_without_checksums_are_one_line_errors(cifar_root, tmp_path, kind,

@@ -9,6 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -119,3 +120,51 @@ def test_sigterm_to_training_with_workers_is_one_line_and_it_resumes(tmp_path: P
     finally:
         again.kill()
         again.wait()
+
+
+def test_a_checkpoint_of_other_data_is_not_resumed(tmp_path: Path) -> None:
+    """A checkpoint identified itself by the params and meta.json alone: after the data were
+    relabelled (same sizes, same statistics, the same meta.json) a killed run's checkpoint of
+    the old data was resumed. The split files' digests now count too."""
+    from eenet.data.prepared import read_split, write_split
+
+    _setup(tmp_path)
+    checkpoint = tmp_path / "artifacts/checkpoints/last.pt"
+    proc = subprocess.Popen(
+        stage_command("train", *TRAIN_ARGS), cwd=tmp_path, env=stage_env(),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        while not checkpoint.exists() and proc.poll() is None:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "training finished before it could be killed"
+    meta = (tmp_path / "data/meta.json").read_bytes()
+    x, y = read_split(tmp_path / "data", "train")
+    write_split(tmp_path / "data", "train", x, (y + 1) % 10)  # relabelled: meta.json unchanged
+    assert (tmp_path / "data/meta.json").read_bytes() == meta
+    again = check_ok(run_stage("train", tmp_path, *TRAIN_ARGS))
+    assert "resuming" not in again.stdout
+    assert int(load_checkpoint(checkpoint.parent)["epoch"]) == EPOCHS - 1
+
+
+def test_training_refuses_data_of_another_kind_before_it_starts(tmp_path: Path) -> None:
+    """A model of tensors given texts failed with a torch traceback in the first batch (a BERT
+    given tensors trained on their text for as long as asked, refused only by dump_logits)."""
+    from eenet.data.prepared import read_split, write_meta, write_split
+
+    params = tiny_params()
+    write_params(tmp_path, params)
+    prepare_dataset("mnist1d", tmp_path / "data", 0, **params["data"]["options"])
+    for split in ("train", "val", "test"):
+        x, y = read_split(tmp_path / "data", split)
+        write_split(tmp_path / "data", split, np.array([f"text {i}" for i in range(len(y))]), y)
+    meta = json.loads((tmp_path / "data/meta.json").read_text())
+    write_meta(tmp_path / "data", {**meta, "kind": "text"})
+    result = run_stage("train", tmp_path, *TRAIN_ARGS)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1].endswith(
+        "holds texts; the model takes tensors"), result.stderr
+    assert not (tmp_path / "artifacts/checkpoints").exists()

@@ -21,6 +21,7 @@ DEFAULT_ROOT = "data/raw"
 # the options prepare_cifar10 / prepare_cifar100 pass on to prepare_cifar, with their types
 OPTIONS = {"root": str, "val_size": int, "download": bool, "checksums": bool}
 # the advice of every check on loaded data: torchvision verifies files only with checksums
+CLASS_COUNTS = {"cifar10": 10, "cifar100": 100}
 DAMAGED = "its files are damaged (set data.options.checksums: true to verify them)"
 # what torchvision raises on a corrupt or foreign batch file (checksums off)
 CORRUPT_BATCH = (pickle.UnpicklingError, EOFError, KeyError, TypeError, IndexError)
@@ -112,10 +113,22 @@ def _check_loaded(name: str, folder: Path, train: Any, test: Any) -> None:
     a class of the meta file (torchvision checks none of this; without `checksums` a damaged
     or foreign batch file would otherwise be written as data)."""
     n_classes = len(train.classes)
+    if n_classes != CLASS_COUNTS[name]:  # an 11-name meta file made an 11-class CIFAR-10
+        raise EENetError(f"{name}: {folder}'s meta file names {n_classes} classes, not "
+                         f"{CLASS_COUNTS[name]}; {DAMAGED}")
     for split, data in (("training", train), ("test", test)):
         labels = np.asarray(data.targets)
         if len(data.data) == 0:
             raise EENetError(f"{name}: {folder} holds no {split} images; {DAMAGED}")
+        # text labels failed in numpy; fractional ones were truncated and float pixels cast to
+        # bytes (nearly all 0), written as data
+        if labels.dtype.kind not in "iu":
+            raise EENetError(f"{name}: {folder} has {split} labels of dtype {labels.dtype}, "
+                             f"not integers; {DAMAGED}")
+        pixels = np.asarray(data.data)
+        if pixels.dtype != np.uint8:
+            raise EENetError(f"{name}: {folder} has {split} images of dtype {pixels.dtype}, "
+                             f"not uint8 pixels; {DAMAGED}")
         if len(labels) != len(data.data):
             raise EENetError(
                 f"{name}: {folder} holds {len(data.data)} {split} images but {len(labels)} "

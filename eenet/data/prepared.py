@@ -8,6 +8,7 @@ sequences are float32 [N, L]; texts are unicode arrays, tokenised later by the m
 
 from __future__ import annotations
 
+import hashlib
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -78,6 +79,16 @@ def _meta_problem(meta: dict[str, Any]) -> str | None:
                 return (f"{key} must be a list of 3 finite numbers (one per colour "
                         f"channel{bound}), got {values!r}")
     return None
+
+
+def split_digest(data_dir: str | Path, split: str) -> str:
+    """The sha256 of one prepared split's file: what a training run saw, beyond meta.json
+    (relabelled or edited samples keep its sizes and statistics)."""
+    digest = hashlib.sha256()
+    with open(Path(data_dir) / f"{split}.npz", "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def read_split(data_dir: str | Path, split: str,
