@@ -575,3 +575,51 @@ def test_bert_weights_round_trip_through_safetensors(vocab, tmp_path):
     with torch.no_grad():
         for a, b in zip(model(batch), other(batch), strict=True):
             torch.testing.assert_close(a, b)
+
+
+def test_unreadable_tokenizer_files_are_one_line_errors(vocab, tmp_path):
+    """A vocab.txt without [UNK] failed in the first batch of training (WordPiece's "Missing
+    [UNK] token"), one that is not UTF-8 with the tokenizers library's traceback."""
+    (tmp_path / "nounk").mkdir()
+    (tmp_path / "nounk" / "vocab.txt").write_text(
+        "\n".join(w for w in vocab.read_text().split() if w != "[UNK]") + "\n")
+    with pytest.raises(EENetError) as err:
+        tiny_bert(tmp_path / "nounk" / "vocab.txt", tokenizer=str(tmp_path / "nounk" /
+                                                                  "vocab.txt"))
+    assert str(err.value) == (f"model.options.tokenizer: '{tmp_path / 'nounk' / 'vocab.txt'}' "
+                              "has no [UNK] token in its vocabulary; WordPiece needs one for "
+                              "words it cannot split")
+    (tmp_path / "bytes").mkdir()
+    (tmp_path / "bytes" / "vocab.txt").write_bytes(bytes(range(128, 256)) * 40)
+    with pytest.raises(EENetError) as err:
+        tiny_bert(vocab, tokenizer=str(tmp_path / "bytes" / "vocab.txt"))
+    assert str(err.value).startswith("model.options.tokenizer: cannot read the tokenizer in ")
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("damage", ["corrupt", "missing"])
+def test_a_trained_berts_damaged_tokenizer_is_one_line(vocab, tmp_path, damage):
+    """A corrupt assets/tokenizer.json was a JSONDecodeError traceback in every stage reading
+    the model; missing tokenizer files blamed model.options.tokenizer, which a trained model
+    does not read."""
+    from eenet.errors import ArtifactError
+    from eenet.models.artifact import load_trained, save_trained
+
+    options = {"pretrained": None, "config": {}, "exit_layers": [1, 2, 3, 4], "max_length": 16}
+    save_trained(tiny_bert(vocab), tmp_path / "model", "bert_4", 4, options)
+    assets = tmp_path / "model" / "assets"
+    if damage == "corrupt":
+        (assets / "tokenizer.json").write_text("{")
+        with pytest.raises(ArtifactError) as err:
+            load_trained(tmp_path / "model")
+        assert str(err.value).startswith(f"{assets}: cannot read the saved tokenizer (")
+        assert str(err.value).endswith("); rerun train") and "\n" not in str(err.value)
+        return
+    for name in ("tokenizer.json", "vocab.txt", "tokenizer_config.json",
+                 "special_tokens_map.json"):
+        (assets / name).unlink(missing_ok=True)
+    model = load_trained(tmp_path / "model")
+    with pytest.raises(ArtifactError) as err:
+        model.collate(["a text"])
+    assert str(err.value) == (f"{assets}: the trained model's tokenizer files (tokenizer.json, "
+                              "vocab.txt) are missing; rerun train")

@@ -100,6 +100,7 @@ class BertMultiExit(MultiExitModel):
         self.config = config
         self.max_length = int(max_length)
         self.tokenizer = tokenizer
+        self.assets_folder: Path | None = None  # set when rebuilt from a trained model
         self.stem = bert.embeddings
         dropout = config.classifier_dropout
         dropout = config.hidden_dropout_prob if dropout is None else dropout
@@ -165,11 +166,18 @@ class BertMultiExit(MultiExitModel):
         if any((folder / name).is_file() for name in ("tokenizer.json", "vocab.txt")):
             from transformers import BertTokenizerFast
 
-            tokenizer = BertTokenizerFast.from_pretrained(str(folder), local_files_only=True)
+            try:
+                tokenizer = BertTokenizerFast.from_pretrained(str(folder), local_files_only=True)
+            except Exception as exc:  # noqa: BLE001 - the tokenizers library raises plain
+                # Exception (and json its JSONDecodeError) for a damaged file: a traceback before
+                raise ArtifactError(f"{folder}: cannot read the saved tokenizer "
+                                    f"({_first_line(exc)}); rerun train") from None
         try:
-            return cls(BertModel(config), num_classes, layers, max_length, tokenizer=tokenizer)
+            model = cls(BertModel(config), num_classes, layers, max_length, tokenizer=tokenizer)
         except BUILD_ERRORS as exc:  # values BertModel refuses (heads, dropout, init range)
             raise ArtifactError(f"{path}: does not build ({_first_line(exc)})") from None
+        model.assets_folder = folder
+        return model
 
     def begin(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         hidden = self.stem(
@@ -186,6 +194,9 @@ class BertMultiExit(MultiExitModel):
 
     def collate_function(self) -> Tokenise:
         """The tokenizer and length limit alone: loader workers get these, not the model."""
+        if self.tokenizer is None and self.assets_folder is not None:  # a trained model's
+            raise ArtifactError(f"{self.assets_folder}: the trained model's tokenizer files "
+                                "(tokenizer.json, vocab.txt) are missing; rerun train")
         if self.tokenizer is None:
             raise ConfigError(
                 "model.options.tokenizer: this BERT model has no tokenizer (built without "
@@ -212,7 +223,9 @@ def _first_line(exc: BaseException) -> str:
 def _missing(what: str, source: str, exc: Exception) -> EENetError:
     """One-line error for pretrained files that cannot be loaded."""
     first = _first_line(exc)
-    folder = "a folder holding config.json, model.safetensors and vocab.txt"
+    folder = ("a folder holding vocab.txt or tokenizer.json, or a vocab.txt file"
+              if what == "tokenizer" else
+              "a folder holding config.json, model.safetensors and vocab.txt")
     param = f"model.options.{what}"
     if source.startswith((".", "/", "~")) or Path(source).exists():
         return EENetError(f"{param}: could not load {source!r} ({first}); it must be {folder}")
@@ -239,6 +252,15 @@ def load_tokenizer(source: str | Path, what: str = "tokenizer") -> Any:
         tokenizer = BertTokenizerFast.from_pretrained(str(path) if path.is_dir() else str(source))
     except (OSError, ValueError) as exc:
         raise _missing(what, str(source), exc) from None
+    except Exception as exc:  # noqa: BLE001 - the tokenizers library raises plain Exception
+        # for a file it cannot read (a vocab.txt that is not UTF-8): a traceback before
+        raise ConfigError(f"{param}: cannot read the tokenizer in {str(source)!r} "
+                          f"({_first_line(exc)})") from None
+    # the WordPiece vocabulary itself (the tokenizer adds [UNK] as a special token beside it,
+    # which WordPiece does not use): without it training failed in its first batch
+    if tokenizer.unk_token not in tokenizer.backend_tokenizer.get_vocab(with_added_tokens=False):
+        raise ConfigError(f"{param}: {str(source)!r} has no {tokenizer.unk_token} token in its "
+                          "vocabulary; WordPiece needs one for words it cannot split")
     if len(tokenizer) <= len(tokenizer.all_special_tokens):  # a folder without vocabulary
         raise ConfigError(
             f"{param}: {str(source)!r} holds no vocabulary (only the special tokens); give a "
