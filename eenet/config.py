@@ -319,6 +319,11 @@ def check_required(path: str, value: dict[str, Any], keys: Sequence[str]) -> Non
             raise ConfigError(f"{path}.{key}: missing (required, with {', '.join(keys)})")
 
 
+# data options that count samples: their least values (download checks the rest against the
+# data itself: a validation split smaller than the training set, ...)
+DATA_OPTION_MINIMUMS = {"val_size": 1, "max_train_samples": 1}
+
+
 def check_data(path: str, value: Any) -> None:
     from eenet.data import DATASETS
 
@@ -326,6 +331,10 @@ def check_data(path: str, value: Any) -> None:
     check_required(path, value, ("dataset", "seed"))
     prepare = _registered(DATASETS, value["dataset"], f"{path}.dataset")
     _check_options(f"{path}.options", value.get("options"), prepare, skip=2)
+    options = value.get("options") or {}
+    for key, low in DATA_OPTION_MINIMUMS.items():  # their upper bounds depend on the data
+        if isinstance(options.get(key), int) and options[key] < low:
+            raise ConfigError(f"{path}.options.{key}: must be >= {low}, got {options[key]}")
 
 
 def check_model(path: str, value: Any) -> None:

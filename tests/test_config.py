@@ -137,3 +137,19 @@ def test_a_numbered_gpu_passes_the_params_check(group: str) -> None:
     with pytest.raises(ConfigError, match=rf"^{group}\.device: unknown value 'cuda:x'; allowed: "
                                           r"auto, cpu, cuda, cuda:N$"):
         validate_params(params)
+
+
+@pytest.mark.parametrize(("dataset", "key", "value"), [
+    ("cifar10", "val_size", 0), ("cifar10", "val_size", -5), ("ag_news", "val_size", 0),
+    ("ag_news", "max_train_samples", 0), ("sst2", "max_train_samples", -1),
+])
+def test_data_sample_counts_below_one_are_named_up_front(dataset: str, key: str,
+                                                         value: int) -> None:
+    """check_params passed them; download refused them only when it ran."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["data"] = {"dataset": dataset, "seed": 0, "options": {key: value}}
+    with pytest.raises(ConfigError) as caught:
+        validate_params(params)
+    assert str(caught.value) == f"data.options.{key}: must be >= 1, got {value}"
+    params["data"]["options"][key] = 1
+    validate_params(params)
