@@ -221,7 +221,10 @@ def _is_class_number(value: Any) -> bool:
 def _class_numbers(values: list[Any], source: TextSource, split_name: str) -> np.ndarray:
     """A split's `label` column as int64, or a one-line EENetError naming a value that is not a
     class number (a class name, an empty cell, a fraction)."""
-    bad = [v for v in values if not _is_class_number(v)][:1]
+    # one text cell makes a CSV reader read the whole column as text: name a cell that is no
+    # number ('Sports'), not the first one ('3')
+    bad = sorted((v for v in values if not _is_class_number(v)),
+                 key=lambda v: isinstance(v, str) and v.strip().isdigit())[:1]
     if bad:
         raise EENetError(
             f"{source.name}: split {split_name!r} column label must hold class numbers "
