@@ -65,8 +65,8 @@ def _refusal_reason(message: str) -> str:
     advises loading with weights_only=False, which would run the file's code: not relayed)."""
     lines = [line.strip() for line in message.splitlines() if line.strip()]
     for line in lines:
-        if "GLOBAL" in line or "Unsupported" in line:
-            return line
+        if "GLOBAL" in line or "Unsupported" in line:  # its advice to allow it cut off too
+            return line.split(" Please use ")[0].split(" Check the documentation")[0]
     return next((line for line in lines if "weights_only" not in line), "it holds more than "
                 "tensors and plain data")
 

@@ -69,6 +69,20 @@ class EarlyExitResult:
         )
 
 
+def _input_spec(model: MultiExitModel) -> tuple[tuple[int, ...], torch.dtype] | None:
+    """The sample shape of the model's example inputs and the dtype its weights compute in
+    (a model made half or double precision takes inputs of that precision); None for a model
+    of texts or one without `example_inputs` (nothing to check against)."""
+    try:
+        spec = input_sample_spec(model)
+    except NotImplementedError:
+        return None
+    if spec is None:
+        return None
+    weights = next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
+    return spec[0], weights if spec[1].is_floating_point and weights is not None else spec[1]
+
+
 def forced_exit_thresholds(n_exits: int) -> np.ndarray:
     """Thresholds no score reaches: used with `EarlyExitPredictor.predict_exit`."""
     return np.full(n_exits, np.inf)
@@ -90,8 +104,8 @@ class EarlyExitPredictor:
                               f"or load_policy), got {type(policy).__name__}")
         policy.check_exits(model.n_exits, "the model has")
         # what a batch of inputs must be: a tensor of these samples (None: a model of texts,
-        # whose inputs are its `collate`'s)
-        self._inputs = input_sample_spec(model)
+        # whose inputs are its `collate`'s, or one without example inputs to tell)
+        self._inputs = _input_spec(model)
         self.device = resolve_device(device)
         self.model = model.eval().to(self.device)
         self.policy = policy
@@ -134,11 +148,13 @@ class EarlyExitPredictor:
         shape, dtype = self._inputs
         if not isinstance(inputs, torch.Tensor) or inputs.dtype != dtype \
                 or inputs.dim() != len(shape) + 1 or tuple(inputs.shape[1:]) != shape:
-            got = (f"{inputs.dtype} of shape {tuple(inputs.shape)}"
-                   if isinstance(inputs, torch.Tensor) else type(inputs).__name__)
+            tensor = isinstance(inputs, torch.Tensor)
+            got = f"{inputs.dtype} of shape {tuple(inputs.shape)}" if tensor else \
+                type(inputs).__name__
+            lone = tensor and tuple(inputs.shape) == shape  # one sample without its batch axis
             raise ConfigError(f"inputs: expected a {dtype} tensor of shape (batch, "
-                              f"{', '.join(map(str, shape))}), got {got} (one sample needs "
-                              "its batch axis: x[None])")
+                              f"{', '.join(map(str, shape))}), got {got}"
+                              f"{' (one sample needs its batch axis: x[None])' if lone else ''}")
 
     def predict_exit(self, inputs: Any, k: int, keep_logits: bool = False) -> EarlyExitResult:
         """Every sample leaves at exit `k`, doing all the work of a real exit there: segments and
@@ -268,7 +284,8 @@ class EarlyExitPredictor:
         """Run over a dataset of (input, label) items, batched with the model's `collate`
         (a `batch_size` beyond the dataset: one batch of all of it). `setting`: the name of the
         setting that gave `batch_size`, named when a batch does not fit in memory."""
-        if type(batch_size) is not int or batch_size < 1:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) \
+                or batch_size < 1:
             raise ConfigError(f"{setting or 'batch_size'}: expected an integer >= 1, got "
                               f"{batch_size!r}")
         loader = make_loader(dataset, self.model, batch_size, shuffle=False, seed=0)

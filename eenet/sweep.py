@@ -161,6 +161,10 @@ def save_policies(
     budget_ms and policy; its other keys go into its entry as they are. A folder that is
     neither new, empty nor one of fitted schedulers is refused (a one-line ConfigError), as
     is an item that is no fitted policy of a known method, before anything is written."""
+    fitted = list(fitted)  # a generator would be spent by the checks below
+    if "costs_ms" not in index:  # read_index needs it: the folder would be unreadable
+        raise ConfigError("save_policies: the index needs costs_ms, the costs the policies "
+                          "were fitted with")
     check_schedulers_folder(Path(out_dir), "save_policies")
     for item in fitted:
         _check_item(item)
@@ -173,7 +177,8 @@ def save_policies(
             rel = f"{method}/{numbers[method]:02d}"
             item["policy"].save(tmp / rel)
             extra = {k: v for k, v in item.items() if k not in ("method", "budget_ms", "policy")}
-            entries.append({"method": method, "budget_ms": item["budget_ms"], "dir": rel, **extra})
+            entries.append({"method": method, "budget_ms": float(item["budget_ms"]), "dir": rel,
+                            **extra})
         manifest = {**index, "entries": entries}
         write_json(tmp / INDEX_FILE, manifest)
     return manifest

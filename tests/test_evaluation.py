@@ -372,8 +372,14 @@ def test_save_policies_refuses_a_folder_it_would_destroy(tmp_path):
                                           r"policy, got None \(the oracle is no policy"):
         save_policies(tmp_path / "out", [{**item, "policy": None}], index)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]  # nothing written
-    saved = save_policies(tmp_path / "out", [item], index)
-    assert saved["entries"][0]["dir"] == "maxprob/00"
+    with pytest.raises(ConfigError, match="^save_policies: the index needs costs_ms"):
+        save_policies(tmp_path / "out", [item], {})  # read_index could not read that folder
+    # a generator of items was spent by the checks, and an index of no entries written
+    saved = save_policies(tmp_path / "out", (dict(item, budget_ms=b) for b in (1.5, 2.0)),
+                          index)
+    assert [e["dir"] for e in saved["entries"]] == ["maxprob/00", "maxprob/01"]
+    saved = save_policies(tmp_path / "out", [dict(item, budget_ms=np.float32(1.5))], index)
+    assert saved["entries"][0]["dir"] == "maxprob/00"  # a numpy budget is written as a number
     save_policies(tmp_path / "out", [item], index)  # a folder of fitted schedulers: replaced
     (tmp_path / "out" / "stranger.txt").write_text("x")
     with pytest.raises(ConfigError, match="holds stranger.txt beside its fitted schedulers"):

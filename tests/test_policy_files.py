@@ -253,7 +253,7 @@ def test_saving_replaces_the_folder_whole(saved, split, tmp_path, monkeypatch):
     assert load_policy(folder).method == "maxprob"
 
 
-def test_saving_into_a_folder_of_other_files_is_refused(saved, tmp_path):
+def test_saving_into_a_folder_of_other_files_is_refused(saved, tmp_path, monkeypatch):
     """Saving replaces the folder: one that holds anything but a policy's files is refused,
     untouched; a path that is a file is a one-line error too."""
     policy = load_policy(saved["maxprob"])
@@ -264,6 +264,12 @@ def test_saving_into_a_folder_of_other_files_is_refused(saved, tmp_path):
                        r"empty folder$"):
         policy.save(tmp_path / "mine")
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
+    (tmp_path / "empty").mkdir()
+    monkeypatch.chdir(tmp_path / "empty")
+    for here in (".", ""):  # a raw ValueError of pathlib ("has an empty name")
+        with pytest.raises(ArtifactError, match="the current folder or one holding it"):
+            policy.save(here)
+    monkeypatch.chdir(tmp_path)
     (tmp_path / "file").write_text("x")
     with pytest.raises(ArtifactError) as err:
         policy.save(tmp_path / "file")

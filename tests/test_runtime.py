@@ -346,12 +346,12 @@ def test_inputs_the_model_does_not_take_are_one_line_errors(model, inputs) -> No
         (inputs[..., :5], f"torch.float32 of shape {tuple(inputs.shape[:-1]) + (5,)}"),
     ]
     for bad, got in cases:
+        lone = " (one sample needs its batch axis: x[None])" if bad is cases[4][0] else ""
         for call in (predictor.predict, lambda x: predictor.predict_exit(x, 1)):
             with pytest.raises(ConfigError) as err:
                 call(bad)
             assert str(err.value) == (f"inputs: expected a torch.float32 tensor of shape (batch, "
-                                      f"{wanted}), got {got} (one sample needs its batch axis: "
-                                      "x[None])")
+                                      f"{wanted}), got {got}{lone}")
     for index in (-1, "a", 1.0, True):
         with pytest.raises(ConfigError, match="^first_index: expected an integer >= 0, got "):
             predictor.predict(inputs, first_index=index)
@@ -365,6 +365,17 @@ def test_inputs_the_model_does_not_take_are_one_line_errors(model, inputs) -> No
     # what it takes still runs: a batch of one, numpy integers for the offset and the exit
     assert predictor.predict(inputs[:1], first_index=np.int64(5)).n_samples == 1
     assert (predictor.predict_exit(inputs, np.int64(1)).exits == 1).all()
+    labelled = torch.utils.data.TensorDataset(inputs, torch.arange(N) % 5)
+    assert predictor.predict_dataset(labelled, np.int64(32)).n_samples == N
+    # a model made double precision takes double inputs (its example inputs stay float32)
+    double = EarlyExitPredictor(copy.deepcopy(model).double(), policy, device="cpu")
+    assert double.predict(inputs.double()).n_samples == N
+    with pytest.raises(ConfigError, match="^inputs: expected a torch.float64 tensor"):
+        double.predict(inputs)
+    # a model without example inputs is not checked (they are only needed to profile it)
+    bare = copy.deepcopy(model)
+    bare.example_inputs = lambda batch_size: (_ for _ in ()).throw(NotImplementedError())
+    assert EarlyExitPredictor(bare, policy, device="cpu").predict(inputs).n_samples == N
 
 
 def test_predict_batches_keeps_order_and_labels(model, inputs) -> None:

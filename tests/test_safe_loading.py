@@ -109,7 +109,5 @@ def test_malicious_model_weights_are_refused(train_dir: Path, capsys) -> None:
     assert re.fullmatch(
         re.escape("artifacts/model/model.safetensors: not a readable safetensors file (")
         + r".+\)", message), message
-    # what the file holds, not torch's advice to load it with weights_only=False
-    assert "weights_only" not in message and "nsupported" in message, message
     assert not marker.exists()
     assert not (train_dir / "artifacts/logits").exists()

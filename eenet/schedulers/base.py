@@ -362,6 +362,11 @@ class FittedPolicy(ABC):
         beside another fit's weights). A folder holding anything but a policy's own files is
         refused (a one-line ArtifactError), since saving replaces it."""
         directory = Path(directory)
+        here = Path.cwd()
+        if directory.resolve() in (here, *here.parents):  # swapping it would pull it away
+            raise ArtifactError(f"{directory}: the current folder or one holding it, which "
+                                "saving a policy replaces whole; give a folder inside it, e.g. "
+                                f"{directory / 'policy'}")
         strangers = [p.name for p in directory.iterdir()
                      if not (p.is_file() and is_policy_file(p.name))] if directory.is_dir() else []
         if strangers:
