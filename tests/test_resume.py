@@ -40,11 +40,12 @@ def _setup(path: Path) -> None:
     prepare_dataset("mnist1d", path / "data", 0, **params["data"]["options"])
 
 
-def test_killed_training_resumes_from_its_last_checkpoint(tmp_path: Path) -> None:
-    _setup(tmp_path)
-    checkpoint = tmp_path / "artifacts/checkpoints/last.pt"
+def _kill_after_first_checkpoint(path: Path) -> Path:
+    """Start the train stage in `path`, SIGKILL it once it has written a checkpoint; the
+    checkpoint's path."""
+    checkpoint = path / "artifacts/checkpoints/last.pt"
     proc = subprocess.Popen(
-        stage_command("train", *TRAIN_ARGS), cwd=tmp_path, env=stage_env(),
+        stage_command("train", *TRAIN_ARGS), cwd=path, env=stage_env(),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
@@ -54,6 +55,12 @@ def test_killed_training_resumes_from_its_last_checkpoint(tmp_path: Path) -> Non
     finally:
         proc.wait()
     assert proc.returncode == -signal.SIGKILL, "training finished before it could be killed"
+    return checkpoint
+
+
+def test_killed_training_resumes_from_its_last_checkpoint(tmp_path: Path) -> None:
+    _setup(tmp_path)
+    checkpoint = _kill_after_first_checkpoint(tmp_path)
     done = int(load_checkpoint(checkpoint.parent)["epoch"]) + 1
     assert 1 <= done < EPOCHS
     assert not (tmp_path / "artifacts/model/model.safetensors").exists()
@@ -129,18 +136,7 @@ def test_a_checkpoint_of_other_data_is_not_resumed(tmp_path: Path) -> None:
     from eenet.data.prepared import read_split, write_split
 
     _setup(tmp_path)
-    checkpoint = tmp_path / "artifacts/checkpoints/last.pt"
-    proc = subprocess.Popen(
-        stage_command("train", *TRAIN_ARGS), cwd=tmp_path, env=stage_env(),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        while not checkpoint.exists() and proc.poll() is None:
-            time.sleep(0.02)
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL, "training finished before it could be killed"
+    checkpoint = _kill_after_first_checkpoint(tmp_path)
     meta = (tmp_path / "data/meta.json").read_bytes()
     x, y = read_split(tmp_path / "data", "train")
     write_split(tmp_path / "data", "train", x, (y + 1) % 10)  # relabelled: meta.json unchanged
