@@ -288,3 +288,14 @@ def test_a_repeated_key_or_deep_nesting_is_a_one_line_error(saved, tmp_path):
                      "object)")
     (folder / "policy.json").write_text("[" * 100_000 + "]" * 100_000)
     _refused(folder, "policy.json: not valid JSON (nested too deeply)")
+
+
+def test_saving_through_a_link_writes_the_folder_it_names(saved, split, tmp_path):
+    """A link to a folder was replaced by a new folder, the linked folder left as it was."""
+    policy = load_policy(saved["maxprob"])
+    (tmp_path / "target").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "target")
+    policy.save(tmp_path / "link")
+    assert (tmp_path / "link").is_symlink()
+    assert (load_policy(tmp_path / "target").exits_for(split[1])
+            == policy.exits_for(split[1])).all()

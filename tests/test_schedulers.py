@@ -482,6 +482,24 @@ def test_eenet_switches_take_true_or_false_only(pair, costs, key, value):
         fit_policy("eenet", pair[0], costs, 2.0, {**FAST_EENET, key: value})
 
 
+def test_numpy_settings_are_taken_as_numbers(pair, costs, tmp_path):
+    """`hidden=np.int64(16)` was refused ("must be an integer") where a numpy seed is taken;
+    the saved policy.json records them as plain JSON numbers."""
+    settings = {**FAST_EENET, "hidden": np.int64(16), "folds": np.int32(2),
+                "lr": np.float32(0.01), "lookahead": np.bool_(False)}
+    policy = fit_policy("eenet", pair[0], costs, 2.0, settings)
+    policy.save(tmp_path / "policy")
+    recorded = json.loads((tmp_path / "policy" / "policy.json").read_text())["settings"]
+    assert recorded["hidden"] == 16 and recorded["lookahead"] is False
+
+
+def test_decide_on_a_list_is_a_one_line_error(pair, costs):
+    policy = fit_policy("maxprob", pair[0], costs, 2.0)
+    with pytest.raises(ArtifactError, match="^maxprob policy: expected log-probabilities as a "
+                                            "numpy array, got list$"):
+        policy.decide(pair[1].log_probs().tolist())  # was a TypeError deep in the scores
+
+
 def test_sweep_settings_must_name_fitted_methods(pair, costs):
     """Settings of a misspelt method, or of one not fitted, were ignored silently (`eenet
     schedule --set` refuses both); settings that are no mapping were an AttributeError."""

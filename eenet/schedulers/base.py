@@ -168,7 +168,10 @@ def resolve_settings(
     if settings is not None and not isinstance(settings, Mapping):
         raise ConfigError(f"schedulers.{method}: expected a mapping of setting names to "
                           f"values, got {settings!r}")
-    settings = dict(settings or {})
+    # numpy numbers as Python's (np.int64(16) hidden units were refused; policy.json records
+    # the settings, and JSON has no numpy types)
+    settings = {key: value.item() if isinstance(value, np.generic) else value
+                for key, value in (settings or {}).items()}
     unknown = sorted(set(settings) - set(defaults), key=str)
     if unknown:
         allowed = ", ".join(sorted(defaults)) or "(none)"
@@ -176,7 +179,7 @@ def resolve_settings(
             f"schedulers.{method}: unknown setting {unknown[0]!r}; allowed: {allowed}"
         )
     for key, value in settings.items():
-        if isinstance(defaults[key], bool) and not isinstance(value, bool | np.bool_):
+        if isinstance(defaults[key], bool) and not isinstance(value, bool):
             raise ConfigError(f"schedulers.{method}.{key}: expected true or false, got "
                               f"{value!r}")
     return {**defaults, **settings}
@@ -249,6 +252,9 @@ class FittedPolicy(ABC):
     def decide(self, log_probs: np.ndarray) -> np.ndarray:
         """Exit index of every sample, int64 [N], from all exits' log-probabilities [K, N, C]
         (K: the exits it was fitted for; anything else is a one-line ArtifactError)."""
+        if not isinstance(log_probs, np.ndarray):  # a list: a TypeError deep in the scores
+            raise ArtifactError(f"{self.method} policy: expected log-probabilities as a numpy "
+                                f"array, got {type(log_probs).__name__}")
         shape = np.shape(log_probs)
         if len(shape) != 3:
             raise ArtifactError(
@@ -362,6 +368,8 @@ class FittedPolicy(ABC):
         beside another fit's weights). A folder holding anything but a policy's own files is
         refused (a one-line ArtifactError), since saving replaces it."""
         directory = Path(directory)
+        if directory.is_symlink():  # saving replaces the folder: the one the link names
+            directory = directory.resolve()
         here = Path.cwd()
         if directory.resolve() in (here, *here.parents):  # swapping it would pull it away
             raise ArtifactError(f"{directory}: the current folder or one holding it, which "
