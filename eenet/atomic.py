@@ -68,6 +68,13 @@ def remove_stale_temporaries(target: Path) -> None:
             path.unlink(missing_ok=True)
 
 
+def holds_current_folder(path: Path) -> bool:
+    """Whether `path` is the current folder or one above it: swapping it in whole
+    (`atomic_directory`) would pull the folder this process works in away."""
+    here = Path.cwd()
+    return path.resolve() in (here, *here.parents)
+
+
 def nearest_existing(path: Path) -> Path:
     """The nearest path above `path` that exists (a file there means `path` cannot be made)."""
     return next(parent for parent in path.parents if parent.exists())

@@ -32,12 +32,12 @@ from eenet.models.base import MultiExitModel
 from eenet.schedulers.base import FittedPolicy
 
 REFERENCE = "maxprob"
-CHARGED = ("entropy", "patience", "eenet")  # methods whose scoring costs more than the reference
 # what each pipeline stage times: the fixed scores (stage profile_scoring) and EENet's learned
 # scorer (stage profile_eenet_scoring), apart, so that a change of EENet's architecture does not
 # time the fixed scores again (and move the baselines' plans by the timing noise)
 FIXED_CHARGED = ("entropy", "patience")
 LEARNED_CHARGED = ("eenet",)
+CHARGED = (*FIXED_CHARGED, *LEARNED_CHARGED)  # methods whose scoring costs more than the reference
 # the schedulers.eenet settings that shape the learned scorer (and so its cost)
 ARCHITECTURE = ("top_probs", "agreement", "log_scale", "hidden", "folds", "lookahead")
 

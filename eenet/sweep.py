@@ -18,7 +18,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from eenet.atomic import atomic_directory, atomic_path, nearest_existing, write_json
+from eenet.atomic import (
+    atomic_directory,
+    atomic_path,
+    holds_current_folder,
+    nearest_existing,
+    write_json,
+)
 from eenet.budget import DEFAULT_COST_UNIT, cost_unit_problem
 from eenet.costs import is_real_number
 from eenet.errors import ArtifactError, ConfigError, naming, unknown_name
@@ -26,7 +32,7 @@ from eenet.evaluation import ORACLE, ORACLE_RULE, evaluate_exits, oracle_exits
 from eenet.jsonio import read_json_object
 from eenet.outputs import ExitOutputs, check_compatible
 from eenet.schedulers import available_methods, fit_policy, load_policy
-from eenet.schedulers.base import POLICY_FILE, FittedPolicy, is_policy_file
+from eenet.schedulers.base import POLICY_FILE, FittedPolicy, foreign_files
 from eenet.schedulers.plans import no_early_exit
 
 INDEX_FILE = "index.json"
@@ -103,8 +109,7 @@ def check_schedulers_folder(folder: Path, param: str) -> None:
     whole); anything else is a one-line ConfigError naming `param` (OS errors pass through)."""
     if folder.exists() and not folder.is_dir():
         raise ConfigError(f"{param}: {folder} is a file; give a folder")
-    here = Path.cwd()
-    if folder.resolve() in (here, *here.parents):  # replacing it would pull the folder away
+    if holds_current_folder(folder):
         raise ConfigError(f"{param}: {folder} is the current folder or holds it, which saving "
                           f"replaces whole; give a folder inside it, e.g. {folder / 'fitted'}")
     if folder.is_dir() and any(folder.iterdir()) and not (folder / INDEX_FILE).is_file():
@@ -145,8 +150,7 @@ def _not_schedulers(folder: Path) -> list[str]:
             if not (policy.is_dir() and (policy / POLICY_FILE).is_file()):
                 strangers.append(f"{entry.name}/{policy.name}")
                 continue
-            strangers += [f"{entry.name}/{policy.name}/{p.name}" for p in policy.iterdir()
-                          if not (p.is_file() and is_policy_file(p.name))]
+            strangers += [f"{entry.name}/{policy.name}/{name}" for name in foreign_files(policy)]
     return sorted(strangers)
 
 
@@ -191,8 +195,7 @@ def _check_item(item: Any) -> None:
         raise ConfigError(f"save_policies: each item needs method, budget_ms and policy, got "
                           f"{item!r}")
     method = item["method"]
-    if not isinstance(method, str) or method not in available_methods():
-        raise unknown_name("save_policies: method", method, available_methods())
+    check_methods([method], "save_policies: method")
     if not isinstance(item["policy"], FittedPolicy):
         raise ConfigError(f"save_policies: {method} at {item['budget_ms']!r}: expected a fitted "
                           f"policy, got {item['policy']!r} (the oracle is no policy to save)")

@@ -155,9 +155,7 @@ def check_policy_dir(path: str) -> Path:
     from eenet.schedulers.base import POLICY_FILE, policy_folder
     from eenet.sweep import INDEX_FILE, read_index
 
-    folder = Path(path)
-    if folder.name == POLICY_FILE and folder.is_file():  # the policy's file: its folder
-        return policy_folder(folder)
+    folder = policy_folder(path)  # the policy's file names its folder
     if folder.is_file():
         raise ConfigError(f"--policy: {folder} is a file; give a fitted scheduler's folder or "
                           f"its {POLICY_FILE}")
@@ -185,6 +183,7 @@ def index_entry(folder: Path) -> tuple[dict[str, Any], dict[str, Any]] | None:
     None where no readable index lists it."""
     from eenet.sweep import INDEX_FILE, read_index
 
+    resolved = folder.resolve()
     for root in (folder.parent, folder.parent.parent):
         if not (root / INDEX_FILE).is_file():
             continue
@@ -193,7 +192,7 @@ def index_entry(folder: Path) -> tuple[dict[str, Any], dict[str, Any]] | None:
         except ArtifactError:
             return None  # an unreadable index is only context here, not the input
         for entry in index["entries"]:
-            if (root / entry["dir"]).resolve() == folder.resolve():
+            if (root / entry["dir"]).resolve() == resolved:
                 return index, entry
     return None
 

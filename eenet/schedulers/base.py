@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from eenet.atomic import atomic_directory, write_json
+from eenet.atomic import atomic_directory, holds_current_folder, write_json
 from eenet.budget import DEFAULT_COST_UNIT, cost_unit_problem
 from eenet.costs import is_real_number
 from eenet.errors import ArtifactError, ConfigError
@@ -370,15 +370,13 @@ class FittedPolicy(ABC):
         directory = Path(directory)
         if directory.is_symlink():  # saving replaces the folder: the one the link names
             directory = directory.resolve()
-        here = Path.cwd()
-        if directory.resolve() in (here, *here.parents):  # swapping it would pull it away
+        if holds_current_folder(directory):
             raise ArtifactError(f"{directory}: the current folder or one holding it, which "
                                 "saving a policy replaces whole; give a folder inside it, e.g. "
                                 f"{directory / 'policy'}")
-        strangers = [p.name for p in directory.iterdir()
-                     if not (p.is_file() and is_policy_file(p.name))] if directory.is_dir() else []
+        strangers = foreign_files(directory) if directory.is_dir() else []
         if strangers:
-            raise ArtifactError(f"{directory}: holds {', '.join(sorted(strangers)[:3])}"
+            raise ArtifactError(f"{directory}: holds {', '.join(strangers[:3])}"
                                 f"{', ...' if len(strangers) > 3 else ''} beside a fitted "
                                 "policy's files, which saving the policy there would delete; "
                                 "give a new or empty folder")
@@ -487,6 +485,12 @@ def number_list(meta: Mapping[str, Any], key: str, where: Path, n_exits: int | N
 def is_policy_file(name: str) -> bool:
     """Whether a file named `name` is one a fitted policy writes (its JSON or weights)."""
     return name == POLICY_FILE or name.endswith(".safetensors")
+
+
+def foreign_files(folder: Path) -> list[str]:
+    """Names of what a fitted policy's `folder` holds beside its own files (`is_policy_file`),
+    sorted: what replacing the folder whole would delete."""
+    return sorted(p.name for p in folder.iterdir() if not (p.is_file() and is_policy_file(p.name)))
 
 
 def policy_folder(path: str | os.PathLike) -> Path:
