@@ -337,6 +337,11 @@ def check_data(path: str, value: Any) -> None:
             raise ConfigError(f"{path}.options.{key}: must be >= {low}, got {options[key]}")
 
 
+# builder options that name files to read (pretrained weights, a tokenizer, a trained model's
+# assets): a model given one, or taking one by default, is checked when the train stage builds it
+FILE_OPTIONS = ("pretrained", "tokenizer", "assets")
+
+
 def check_model(path: str, value: Any) -> None:
     from eenet.models import MODELS
 
@@ -344,6 +349,21 @@ def check_model(path: str, value: Any) -> None:
     check_required(path, value, ("name",))
     builder = _registered(MODELS, value["name"], f"{path}.name")
     _check_options(f"{path}.options", value.get("options"), builder, skip=1)
+    check_model_options(builder, value.get("options") or {})
+
+
+def check_model_options(builder: Callable[..., Any], options: dict[str, Any]) -> None:
+    """Build the model on the meta device (no memory, a few milliseconds) for 2 classes, so its
+    own checks of its size options (counts, minimums, weight limit) refuse them before any
+    stage runs; skipped for a model that reads files to be built (see FILE_OPTIONS)."""
+    from eenet.models.base import checking_options
+
+    parameters = inspect.signature(builder).parameters
+    if any(options.get(name, parameters[name].default) is not None
+           for name in FILE_OPTIONS if name in parameters):
+        return
+    with checking_options():
+        builder(2, **options)
 
 
 def check_train(path: str, value: Any) -> None:

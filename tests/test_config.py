@@ -153,3 +153,33 @@ def test_data_sample_counts_below_one_are_named_up_front(dataset: str, key: str,
     assert str(caught.value) == f"data.options.{key}: must be >= 1, got {value}"
     params["data"]["options"][key] = 1
     validate_params(params)
+
+
+@pytest.mark.parametrize(("name", "options", "message"), [
+    ("resnet56_3", {"base_width": -4}, "model.options.base_width: must be an integer >= 1, got -4"),
+    ("resnet1d_3", {"widths": [4, 8]}, "model.options.blocks: expected 2 integers >= 1 (as many "
+                                        "as widths), one per exit, got (1, 1, 2)"),
+    ("densenet121_4", {"blocks": [6, 0, 24, 16]},
+     "model.options.blocks: expected integers >= 1, one per exit, got [6, 0, 24, 16]"),
+    ("resnet56_3", {"base_width": 10**6}, "model.options: blocks [9, 9, 9] and base_width "
+                                          "1000000 give the model 3.6e+15 parameters"),
+    ("bert_4", {"pretrained": None, "exit_layers": [2, 1, 4]}, "model.options.exit_layers: "),
+])
+def test_model_size_options_are_named_up_front(name: str, options: dict, message: str) -> None:
+    """check_params (every stage's params check) builds the model on the meta device, so sizes
+    its builder refuses fail before data is downloaded; they passed until the train stage."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["model"] = {"name": name, "options": options}
+    with pytest.raises(ConfigError) as caught:
+        validate_params(params)
+    assert str(caught.value).startswith(message) and "\n" not in str(caught.value)
+
+
+def test_a_model_that_reads_files_is_left_to_the_train_stage(tmp_path: Path) -> None:
+    """A BERT with pretrained weights (by default or a folder) is built by the train stage,
+    which has the files; the params check does not try to read them."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["model"] = {"name": "bert_4", "options": {"exit_layers": [2, 1, 4]}}
+    validate_params(params)
+    params["model"]["options"]["pretrained"] = str(tmp_path / "missing")
+    validate_params(params)

@@ -11,7 +11,9 @@ the batch, so that a batch can be shrunk (samples that exit leave) with `select_
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import torch
@@ -49,12 +51,30 @@ def check_counts(
     return tuple(items)
 
 
+# set while a model is built on the meta device only to check its options (check_params): the
+# weight limit applies as if it were built for real
+_LIMIT_ON_META: ContextVar[bool] = ContextVar("limit_weights_on_meta", default=False)
+
+
+@contextmanager
+def checking_options() -> Iterator[None]:
+    """Build models on the meta device (no memory, no initialisation) with every check of their
+    options, the weight limit included, as `check_model_options` does."""
+    token = _LIMIT_ON_META.set(True)
+    try:
+        with torch.device("meta"):
+            yield
+    finally:
+        _LIMIT_ON_META.reset(token)
+
+
 def check_weight_count(sizes: str, weights: int) -> None:
     """A model whose size options (`sizes`, e.g. "widths [8, 16, 64] and blocks [1, 1, 2]") give
     it `weights` parameters may have at most MAX_WEIGHTS; else a one-line ConfigError naming
     them, before anything is built. One built on the meta device holds no memory (`eenet
-    models` counts that way): any size passes."""
-    if weights > MAX_WEIGHTS and torch.get_default_device().type != "meta":
+    models` counts that way): any size passes, unless built under `checking_options`."""
+    on_meta = torch.get_default_device().type == "meta" and not _LIMIT_ON_META.get()
+    if weights > MAX_WEIGHTS and not on_meta:
         gib = weights / 2**28 if weights < 10**300 else math.inf  # float32: 2**28 a GiB
         raise ConfigError(f"model.options: {sizes} give the model {_count(weights)} parameters "
                           f"({_count(gib)} GiB as float32); allowed: at most {MAX_WEIGHTS} "
