@@ -94,6 +94,18 @@ def test_cifar_checksums_reject_files_that_are_not_the_official_ones(cifar_root,
     assert "\n" not in str(info.value)
 
 
+def test_cifar_checksums_name_a_missing_batch_file(cifar_root, tmp_path):
+    """It said "files missing or failing torchvision's checksums", naming none."""
+    import shutil
+
+    folder = tmp_path / "raw" / "cifar-10-batches-py"
+    shutil.copytree(cifar_root / "cifar-10-batches-py", folder)
+    (folder / "data_batch_4").unlink()
+    with pytest.raises(EENetError) as info:
+        prepare_dataset("cifar10", tmp_path / "out", 0, root=tmp_path / "raw", download=False)
+    assert f"could not load {folder} (data_batch_4 missing); download https://" in str(info.value)
+
+
 def test_cifar_missing_offline_says_what_to_download_and_where(tmp_path):
     with pytest.raises(EENetError) as info:
         prepare_dataset("cifar100", tmp_path / "out", 0, root=tmp_path / "raw", download=False)
@@ -122,7 +134,11 @@ def _damage(folder, kind):
     import pickle
 
     batch = folder / "data_batch_2"
-    if kind == "truncated":
+    if kind == "missing":
+        batch.unlink()
+    elif kind == "no meta names":
+        (folder / "batches.meta").write_bytes(pickle.dumps({"names": ["a", "b"]}))
+    elif kind == "truncated":
         batch.write_bytes(batch.read_bytes()[:1000])
     elif kind == "empty":
         batch.write_bytes(b"")
@@ -153,9 +169,12 @@ def _damage(folder, kind):
 
 
 @pytest.mark.parametrize(("kind", "reason"), [
-    ("truncated", "a batch file is corrupt or not in CIFAR's format: pickle data was truncated"),
-    ("empty", "a batch file is corrupt or not in CIFAR's format"),
-    ("no labels", "a batch file is corrupt or not in CIFAR's format: missing entry"),
+    # each named no file
+    ("truncated", "data_batch_2 is corrupt or not in CIFAR's format (pickle data was truncated)"),
+    ("empty", "data_batch_2 is corrupt or not in CIFAR's format (Ran out of input)"),
+    ("no labels", "data_batch_2 is not in CIFAR's format (no entry 'labels')"),
+    ("missing", "data_batch_2 is missing; download https://"),
+    ("no meta names", "batches.meta is not in CIFAR's format (no entry 'label_names')"),
     ("label 42", "has training labels outside 0..9 (e.g. 42; 10 classes in its meta file)"),
     ("fewer labels", "holds 165 training images but 163 labels"),
     # a traceback from numpy; truncated to 0..4; cast to bytes (all 0); an 11-class CIFAR-10

@@ -46,23 +46,42 @@ class _PlainUnpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
-def _refuse_unsafe_batches(name: str, folder: Path, cls: type) -> None:
-    """Without checksums torchvision would unpickle whatever lies in `folder`, and a pickle can
-    run any code: each file it would read is first read here by an unpickler that builds
-    nothing but plain data (one-line EENetError naming the file otherwise)."""
-    files = [file for file, _ in [*cls.train_list, *cls.test_list]] + [cls.meta["filename"]]
-    for file in files:
+def _check_batch_files(name: str, root: Path, cls: type, download: bool) -> None:
+    """Without checksums torchvision would unpickle whatever lies in the CIFAR folder, and a
+    pickle can run any code: each file it would read is first read here by an unpickler that
+    builds nothing but plain data. A file that is missing (unless it may be downloaded), does
+    not unpickle, imports anything else or lacks CIFAR's entries is a one-line EENetError
+    naming it (torchvision's own errors name no file)."""
+    folder = root / cls.base_folder
+    batches = [file for file, _ in [*cls.train_list, *cls.test_list]]
+    for file in [*batches, cls.meta["filename"]]:
         path = folder / file
         if not path.is_file():
-            continue  # torchvision's own error says what is missing
+            if folder.is_dir() and not download:
+                raise EENetError(f"{name}: {path} is missing; {_fetch_advice(root, cls)}")
+            continue  # torchvision downloads it, or says the folder is missing
         try:
             with path.open("rb") as fh:
-                _PlainUnpickler(fh, encoding="latin1").load()
+                entry = _PlainUnpickler(fh, encoding="latin1").load()
         except _ForeignGlobal as exc:
             raise EENetError(f"{name}: {path} is not a CIFAR batch file ({exc}); not "
                              f"unpickled; {DAMAGED}") from None
-        except Exception:  # noqa: BLE001, S112 - torchvision's read below reports the damage
-            continue  # (it fails at the same point: unpickling runs the same opcodes in order)
+        except Exception as exc:  # noqa: BLE001 - any failure to unpickle is damage
+            problem = " ".join(str(exc).split()) or type(exc).__name__
+            raise EENetError(f"{name}: {path} is corrupt or not in CIFAR's format ({problem}); "
+                             f"{DAMAGED}") from None
+        wanted = ("data", "labels" if name == "cifar10" else "fine_labels") \
+            if file in batches else (cls.meta["key"],)
+        missing = [key for key in wanted if not isinstance(entry, dict) or key not in entry]
+        if missing:
+            raise EENetError(f"{name}: {path} is not in CIFAR's format (no entry "
+                             f"{missing[0]!r}); {DAMAGED}")
+
+
+def _fetch_advice(root: Path, cls: type) -> str:
+    """What to download where, for a CIFAR folder that cannot be read."""
+    return (f"download {cls.url} and extract it into {root}/ so that "
+            f"{root / cls.base_folder}/ exists")
 
 
 def _dataset_class(name: str, checksums: bool) -> type:
@@ -87,7 +106,7 @@ def _load(name: str, root: Path, download: bool, checksums: bool) -> tuple[Any, 
     """(train, test) torchvision datasets, or a one-line error saying what to download where."""
     cls = _dataset_class(name, checksums)
     if not checksums:
-        _refuse_unsafe_batches(name, root / cls.base_folder, cls)
+        _check_batch_files(name, root, cls, download)
     try:
         return cls(str(root), train=True, download=download), cls(str(root), train=False)
     except (OSError, RuntimeError, ValueError, *CORRUPT_BATCH) as exc:
@@ -95,17 +114,19 @@ def _load(name: str, root: Path, download: bool, checksums: bool) -> tuple[Any, 
         if not folder.is_dir() and not download:
             reason = "folder not found and download=False"
         elif folder.is_dir() and isinstance(exc, RuntimeError):
-            reason = "files missing or failing torchvision's checksums"
+            files = [file for file, _ in [*cls.train_list, *cls.test_list]]
+            missing = [file for file in [*files, cls.meta["filename"]]
+                       if not (folder / file).is_file()]
+            reason = (f"{', '.join(missing)} missing" if missing
+                      else "files failing torchvision's checksums")
         elif isinstance(exc, CORRUPT_BATCH):
             problem = f"missing entry {exc}" if isinstance(exc, KeyError) else (
                 " ".join(str(exc).split()) or type(exc).__name__)
             reason = f"a batch file is corrupt or not in CIFAR's format: {problem}"
         else:
             reason = " ".join(str(exc).split()) or type(exc).__name__
-        raise EENetError(
-            f"{name}: could not load {root / cls.base_folder} ({reason}); download {cls.url} "
-            f"and extract it into {root}/ so that {root / cls.base_folder}/ exists"
-        ) from None
+        raise EENetError(f"{name}: could not load {root / cls.base_folder} ({reason}); "
+                         f"{_fetch_advice(root, cls)}") from None
 
 
 def _check_loaded(name: str, folder: Path, train: Any, test: Any) -> None:
