@@ -4,6 +4,7 @@ one line saying what is missing and where to put it."""
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -44,3 +45,36 @@ def test_ag_news_offline_says_how_to_provide_the_data(tmp_path: Path) -> None:
                      HF_HUB_OFFLINE="1")
     assert line.startswith("error: ag_news: could not load the data (offline mode, "), line
     assert "data.options.local_path" in line and "Hugging Face cache" in line
+
+
+def test_text_data_with_the_hub_unreachable_fails_at_once_in_one_line(tmp_path: Path) -> None:
+    """Without offline mode set, an unreachable hub was retried for about 23 s, each retry a
+    warning on stderr before the error (not one line); now the cache is read at once. The
+    endpoint's .invalid domain never resolves (RFC 2606), on any machine."""
+    pytest.importorskip("eenet.data.text")
+    pytest.importorskip("datasets")
+    line = _download(tmp_path, "ag_news", {}, HF_HOME=str(tmp_path / "hf"),
+                     HF_ENDPOINT="https://hub.invalid")
+    assert line.startswith("error: ag_news: could not load the data (the hub cannot be reached: "
+                           "hub.invalid does not resolve"), line
+    assert "data.options.local_path" in line
+
+
+def test_pretrained_bert_with_the_hub_unreachable_fails_at_once_in_one_line(
+        tmp_path: Path) -> None:
+    """The default `pretrained: bert-base-uncased`, not cached, with the hub unreachable: one
+    line on stderr naming why (23 s of retries, each a warning, before; a tokenizer several
+    minutes)."""
+    pytest.importorskip("transformers")
+    code = ("from eenet.cli import run_stage\n"
+            "from eenet.models import build_model\n"
+            "run_stage(build_model, 'bert_4', 4)\n")
+    env = {**stage_env(), "HF_HOME": str(tmp_path / "hf"), "HF_ENDPOINT": "https://hub.invalid"}
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: model.options.pretrained: could not load "
+                               "'bert-base-uncased' ("), lines[0]
+    assert "the hub cannot be reached: hub.invalid does not resolve" in lines[0]

@@ -15,6 +15,8 @@ JSON lines or parquet, or a `save_to_disk` folder) or `data_files` (split -> fil
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ import numpy as np
 from eenet.data.prepared import write_meta
 from eenet.data.splits import check_options, holdout, write_splits
 from eenet.errors import ConfigError, EENetError
+from eenet.hub import hub_unreachable
 
 # the options prepare_ag_news / prepare_sst2 pass on (to prepare_text, load_text_splits)
 OPTIONS = {
@@ -63,6 +66,21 @@ def _offline() -> bool:
     return bool(datasets.config.HF_HUB_OFFLINE) or any(
         f.upper() in {"1", "ON", "YES", "TRUE"} for f in flags
     )
+
+
+@contextmanager
+def _cache_only_if_unreachable() -> Iterator[None]:
+    """`datasets` in offline mode (the local cache only) while the hub cannot be reached:
+    otherwise it retries for about 23 s, logging each retry to stderr (`eenet.hub`)."""
+    import datasets.config
+
+    offline = datasets.config.HF_HUB_OFFLINE
+    if not offline and hub_unreachable():
+        datasets.config.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        datasets.config.HF_HUB_OFFLINE = offline
 
 
 def _builder_for(files: dict[str, Any]) -> str:
@@ -126,9 +144,10 @@ def load_text_splits(
         if data_files:
             files = {k: [str(p) for p in np.atleast_1d(v)] for k, v in data_files.items()}
             return datasets.load_dataset(_builder_for(files), data_files=files, cache_dir=cache_dir)
-        return datasets.load_dataset(
-            hub_id or source.hub_id, source.hub_config, cache_dir=cache_dir
-        )
+        with _cache_only_if_unreachable():
+            return datasets.load_dataset(
+                hub_id or source.hub_id, source.hub_config, cache_dir=cache_dir
+            )
     # ConnectionError and FileNotFoundError are OSErrors; DatasetsError: files that do not
     # parse or whose columns differ; IndexError: a saved split without rows (load_from_disk)
     except (OSError, ValueError, IndexError, datasets.exceptions.DatasetsError) as exc:
@@ -139,7 +158,9 @@ def load_text_splits(
                 f"{source.name}: could not load the data of {where} ({_problem(exc)}); "
                 f"{_file_layout(source)}"
             ) from None
-        mode = "offline mode, " if _offline() else ""
+        unreachable = hub_unreachable()
+        mode = ("offline mode, " if _offline() else
+                f"the hub cannot be reached: {unreachable}; " if unreachable else "")
         raise EENetError(
             f"{source.name}: could not load the data ({mode}{_problem(exc)}); "
             f"{_where_to_put(source)}"

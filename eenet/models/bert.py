@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from eenet.errors import ArtifactError, ConfigError, EENetError
+from eenet.hub import hub_unreachable
 from eenet.models.base import MultiExitModel, check_weight_count
 
 DEFAULT_PRETRAINED = "bert-base-uncased"
@@ -220,9 +221,20 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0].strip()
 
 
+def _hub_options(source: str | Path) -> dict[str, Any]:
+    """`from_pretrained` options for `source`: the local cache only for a hub name when the hub
+    cannot be reached (`eenet.hub`: no half-minute retries per file)."""
+    if Path(source).exists():
+        return {}
+    return {"local_files_only": True} if hub_unreachable() else {}
+
+
 def _missing(what: str, source: str, exc: Exception) -> EENetError:
     """One-line error for pretrained files that cannot be loaded."""
     first = _first_line(exc)
+    unreachable = None if Path(source).exists() else hub_unreachable()
+    if unreachable:
+        first = f"{first.rstrip('.')}; the hub cannot be reached: {unreachable}"
     folder = ("a folder holding vocab.txt or tokenizer.json, or a vocab.txt file"
               if what == "tokenizer" else
               "a folder holding config.json, model.safetensors and vocab.txt")
@@ -249,7 +261,8 @@ def load_tokenizer(source: str | Path, what: str = "tokenizer") -> Any:
             raise ConfigError(f"{param}: a file must be named vocab.txt, got {path.name}")
         path = path.parent
     try:
-        tokenizer = BertTokenizerFast.from_pretrained(str(path) if path.is_dir() else str(source))
+        tokenizer = BertTokenizerFast.from_pretrained(str(path) if path.is_dir() else str(source),
+                                                      **_hub_options(source))
     except (OSError, ValueError) as exc:
         raise _missing(what, str(source), exc) from None
     except Exception as exc:  # noqa: BLE001 - the tokenizers library raises plain Exception
@@ -297,7 +310,7 @@ def bert_config(pretrained: str | None, overrides: dict[str, Any] | None) -> Any
                           f"allowed: {', '.join(fields)}")
     if pretrained is not None:
         try:
-            config = BertConfig.from_pretrained(pretrained)
+            config = BertConfig.from_pretrained(pretrained, **_hub_options(pretrained))
         except (OSError, ValueError) as exc:
             raise _missing("pretrained", pretrained, exc) from None
     for key, value in overrides.items():
@@ -366,7 +379,7 @@ def load_bert(pretrained: str | None, config: dict[str, Any] | None) -> nn.Modul
     try:
         if pretrained is None:
             return BertModel(settings)
-        return BertModel.from_pretrained(pretrained, config=settings)
+        return BertModel.from_pretrained(pretrained, config=settings, **_hub_options(pretrained))
     except (OSError, ValueError) as exc:
         if isinstance(exc, ValueError) and (config or pretrained is None):
             # the settings do not build (e.g. hidden_size not a multiple of the heads)
