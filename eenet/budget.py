@@ -53,10 +53,13 @@ def cost_unit_problem(unit: Any) -> str | None:
     return None
 
 
-def feasible_range(costs: np.ndarray, percent: bool = False, unit: str = DEFAULT_COST_UNIT) -> str:
-    """'feasible range: <first exit's cost> to <full model's cost> ms/sample' (costs in `unit`)
-    for errors, and ', or 0% to 100%' where the relative form is accepted too."""
-    text = f"feasible range: {float(costs[0]):.4g} to {float(costs[-1]):.4g} {unit}/sample"
+def feasible_range(costs: np.ndarray, percent: bool = False, unit: str = DEFAULT_COST_UNIT,
+                   digits: int = 4) -> str:
+    """'feasible range: <first exit's cost> to <full model's cost> ms/sample' (costs in `unit`,
+    `digits` significant digits) for errors, and ', or 0% to 100%' where the relative form is
+    accepted too."""
+    low, high = float(costs[0]), float(costs[-1])
+    text = f"feasible range: {low:.{digits}g} to {high:.{digits}g} {unit}/sample"
     return f"{text}, or 0% to 100%" if percent else text
 
 
@@ -70,8 +73,9 @@ def check_budget_ms(
         raise ConfigError(f"{param}: {value} is not a finite number of {unit}/sample; "
                           f"{feasible_range(costs, percent, unit)}")
     if value < float(costs[0]) * (1 - 1e-9):
-        raise ConfigError(f"{param}: {value:.4g} {unit}/sample is below the first exit's cost; "
-                          f"{feasible_range(costs, percent, unit)}")
+        digits = distinct_digits([value, float(costs[0])])  # not "1 is below ... 1 to 4.5"
+        raise ConfigError(f"{param}: {value:.{digits}g} {unit}/sample is below the first exit's "
+                          f"cost; {feasible_range(costs, percent, unit, digits)}")
     return value
 
 

@@ -225,11 +225,15 @@ def _check_probs(probs: np.ndarray, path: Path) -> None:
 
 
 def _logits_from_probs(probs: np.ndarray, path: Path) -> np.ndarray:
-    """Validated probabilities' log as float32 logits (the same softmax)."""
+    """Validated probabilities' log as float32 logits (the same softmax), shifted so that each
+    row's largest is 0: float32 then keeps what tells the top classes apart (log 0.5 and
+    log(0.5 + 1e-8) round to the same float32; shifted, their difference 2e-8 is kept)."""
     probs = probs.astype(np.float64)
     _check_probs(probs, path)
     with np.errstate(divide="ignore"):
-        return np.maximum(np.log(probs), -1e4).astype(np.float32)
+        logs = np.log(probs)
+    logs -= logs.max(axis=-1, keepdims=True)
+    return np.maximum(logs, -1e4).astype(np.float32)
 
 
 def _read_npz_arrays(npz: np.lib.npyio.NpzFile, path: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -27,7 +27,7 @@ from eenet.devices import memory_names, resolve_device
 from eenet.errors import ArtifactError, ConfigError, naming
 from eenet.models.base import MultiExitModel, batch_size_of, input_sample_spec, select_batch
 from eenet.outputs import log_softmax64, rows_without_answer
-from eenet.schedulers.base import FittedPolicy, split_ties
+from eenet.schedulers.base import FittedPolicy, check_first_index, split_ties
 
 
 @dataclass
@@ -132,9 +132,7 @@ class EarlyExitPredictor:
         a policy that splits samples tied at a threshold splits them by that index, so
         batches of a split, each given its offset, decide as the whole split at once.
         """
-        if type(first_index) is not int and not isinstance(first_index, np.integer) \
-                or first_index < 0:
-            raise ConfigError(f"first_index: expected an integer >= 0, got {first_index!r}")
+        check_first_index(first_index)
         self.check_inputs(inputs)
         return self._run(inputs, self.thresholds, self._last, self._scored, keep_logits,
                          self.tie_shares, first_index)

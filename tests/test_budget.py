@@ -84,6 +84,9 @@ def test_percent_budgets_interpolate_between_the_first_and_last_exit() -> None:
         ("fast", r"^budget: expected ms/sample or 'N%', got 'fast'$"),
         (True, r"^budget: expected ms/sample or 'N%', got True$"),
         (0.5, r"^budget: 0\.5 ms/sample is below the first exit's cost; feasible range: 1 to 5"),
+        # it read "1 ms/sample is below the first exit's cost; feasible range: 1 to 5"
+        (0.99999, r"^budget: 0\.99999 ms/sample is below the first exit's cost; feasible range: "
+                  r"1 to 5 ms/sample, or 0% to 100%$"),
     ],
 )
 def test_malformed_or_infeasible_budgets_are_one_line_errors(spec, message) -> None:

@@ -1102,3 +1102,42 @@ def test_eenet_at_the_first_exits_cost_trains_nothing(pair, costs):
     assert policy.val_cost_ms == pytest.approx(first)
     above = fit_policy("eenet", val, costs, first * 1.2, FAST_EENET)
     assert "members" in above.weights
+
+
+@pytest.mark.parametrize("method", ["maxprob", "entropy", "patience"])
+def test_a_split_decided_in_parts_decides_as_the_whole(method: str) -> None:
+    """Every sample ties (one-hot rows), so the fitted rule splits them by their index: parts
+    decided with their offsets (`first_index`) equal the whole split at once; without an
+    offset each part numbered its samples from 0 (598 of 1000 exits differed for maxprob)."""
+    rng = np.random.default_rng(0)
+    n = 1000
+    labels = rng.integers(0, 10, n)
+    logits = np.full((3, n, 10), -100.0, np.float32)
+    logits[:, np.arange(n), labels] = 100.0
+    outputs = ExitOutputs(logits, labels)
+    policy = fit_policy(method, outputs, [1.0, 2.0, 3.0], 2.0)
+    assert policy.tie_shares  # the split this test is about
+    log_probs = outputs.log_probs()
+    whole = policy.decide(log_probs)
+    parts = np.concatenate([policy.decide(log_probs[:, i:i + 100], first_index=i)
+                            for i in range(0, n, 100)])
+    np.testing.assert_array_equal(parts, whole)
+    np.testing.assert_array_equal(
+        policy.exits_for(ExitOutputs(logits[:, 500:], labels[500:]), first_index=500),
+        whole[500:])
+    with pytest.raises(ConfigError, match=r"^first_index: expected an integer >= 0, got -1$"):
+        policy.decide(log_probs, first_index=-1)
+
+
+def test_probabilities_that_differ_past_float32_keep_their_order(tmp_path: Path) -> None:
+    """`probs` in float64 whose top two differ by 2e-8 (relative): their logs rounded to the
+    same float32 and the argmax fell to the first class (0 % where the logits gave 100 %)."""
+    logits = np.array([[[0.0, 2e-8]]] * 2, np.float32)
+    probs = np.exp(logits.astype(np.float64))
+    probs /= probs.sum(-1, keepdims=True)
+    np.savez(tmp_path / "logits.npz", logits=logits, labels=[1])
+    np.savez(tmp_path / "probs.npz", probs=probs, labels=[1])
+    from_probs = load_exit_outputs(tmp_path / "probs.npz")
+    assert list(load_exit_outputs(tmp_path / "logits.npz").exit_accuracy()) == [100.0, 100.0]
+    assert list(from_probs.exit_accuracy()) == [100.0, 100.0]
+    np.testing.assert_allclose(from_probs.probs(), probs, rtol=1e-6)

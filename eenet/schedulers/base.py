@@ -129,6 +129,13 @@ def check_log_probabilities(log_probs: np.ndarray) -> None:
         f"{sums[exit_k, sample]:.3g}: pass logits through log_softmax (ExitOutputs.log_probs())")
 
 
+def check_first_index(first_index: Any) -> None:
+    """A sample index to count tied samples from: an integer >= 0 (a one-line ConfigError)."""
+    if type(first_index) is not int and not isinstance(first_index, np.integer) \
+            or first_index < 0:
+        raise ConfigError(f"first_index: expected an integer >= 0, got {first_index!r}")
+
+
 def first_exit(
     scores: np.ndarray,
     thresholds: np.ndarray,
@@ -249,9 +256,13 @@ class FittedPolicy(ABC):
         by their index, counted from `first_index`)."""
         return first_exit(scores, self.thresholds, self.tie_shares or None, first_index)
 
-    def decide(self, log_probs: np.ndarray) -> np.ndarray:
+    def decide(self, log_probs: np.ndarray, first_index: int = 0) -> np.ndarray:
         """Exit index of every sample, int64 [N], from all exits' log-probabilities [K, N, C]
-        (K: the exits it was fitted for; anything else is a one-line ArtifactError)."""
+        (K: the exits it was fitted for; anything else is a one-line ArtifactError).
+        `first_index`: the index of the first sample in the split it comes from, so that a
+        policy splitting tied samples by their index decides a split given in parts, each with
+        its offset, as the whole split at once (and as the runtime does)."""
+        check_first_index(first_index)
         if not isinstance(log_probs, np.ndarray):  # a list: a TypeError deep in the scores
             raise ArtifactError(f"{self.method} policy: expected log-probabilities as a numpy "
                                 f"array, got {type(log_probs).__name__}")
@@ -266,7 +277,7 @@ class FittedPolicy(ABC):
         check_log_probabilities(log_probs)
         if shape[1] == 0:  # no sample, no decision (EENet's scorer cannot reshape nothing)
             return np.zeros(0, dtype=np.int64)
-        return self.exits_from_scores(self.scores(log_probs))
+        return self.exits_from_scores(self.scores(log_probs), first_index)
 
     def check_fits(self, n_exits: int, n_classes: int, have: str,
                    fitted_classes: ClassCount = None) -> None:
@@ -312,10 +323,10 @@ class FittedPolicy(ABC):
         """The fitted rule in a few words (score / plan), for reports."""
         return self.method if self.leaves_early() else NO_EARLY_EXIT_RULE
 
-    def exits_for(self, outputs: ExitOutputs) -> np.ndarray:
+    def exits_for(self, outputs: ExitOutputs, first_index: int = 0) -> np.ndarray:
         """Exit index of every sample of a split (checked: no NaN or +inf logits, no row of -inf
-        only, labels in range)."""
-        return self.decide(validate_exit_outputs(outputs).log_probs())
+        only, labels in range); `first_index` as for `decide`."""
+        return self.decide(validate_exit_outputs(outputs).log_probs(), first_index)
 
     def apply_plan(self, val_scores: np.ndarray, plan: np.ndarray, costs: np.ndarray) -> None:
         """Set thresholds realising `plan` on the validation scores, and record the result."""
