@@ -77,7 +77,7 @@ def fit_from_artifacts(
 
 
 def below_first_exit_notes(index: Mapping[str, Any]) -> list[str]:
-    """One line per fit whose budget was below its method's charged first-exit cost."""
-    return [f"  {e['method']} at {e['budget_ms']:.4g} ms: below its charged first-exit cost, "
+    """One line per fit whose budget was below the first exit's cost."""
+    return [f"  {e['method']} at {e['budget_ms']:.4g} ms: below the first exit's cost, "
             f"fitted at {e['fitted_ms']:.4g} ms (all leave at exit 0)"
             for e in index["entries"] if "fitted_ms" in e]

@@ -114,8 +114,11 @@ class EarlyExitPredictor:
         self._never = forced_exit_thresholds(model.n_exits)
         self._last = model.n_exits - 1  # read per call: nn.Module attribute lookups are slow
         # exits past the last one a sample can leave at before the last exit (thresholds +inf
-        # from there on) need no score: a policy that never exits early runs the plain model
+        # from there on) need no score: a policy that never exits early runs the plain model;
+        # at the first exit where the policy lets everyone leave (threshold -inf) all leave,
+        # unscored, and later exits are never reached
         self._scored = policy.exits_scored()
+        self._stop = policy.exit_for_all()
         self._cpu = self.device.type == "cpu"
 
     def _sync(self) -> None:
@@ -134,7 +137,7 @@ class EarlyExitPredictor:
         """
         check_first_index(first_index)
         self.check_inputs(inputs)
-        return self._run(inputs, self.thresholds, self._last, self._scored, keep_logits,
+        return self._run(inputs, self.thresholds, self._stop, self._scored, keep_logits,
                          self.tie_shares, first_index)
 
     def check_inputs(self, inputs: Any) -> None:
@@ -156,12 +159,13 @@ class EarlyExitPredictor:
 
     def predict_exit(self, inputs: Any, k: int, keep_logits: bool = False) -> EarlyExitResult:
         """Every sample leaves at exit `k`, doing all the work of a real exit there: segments and
-        heads 0..k, the policy's scores at exits 0..k (before the last exit) with thresholds no
-        score passes before k, the bookkeeping. The latency profile times this call."""
+        heads 0..k, the policy's scores at exits 0..k (before the last exit, and before the
+        exit where the policy lets everyone leave unscored) with thresholds no score passes
+        before k, the bookkeeping. The latency profile times this call."""
         if type(k) is not int and not isinstance(k, np.integer) or not 0 <= k <= self._last:
             raise ConfigError(f"k: expected an exit from 0 to {self._last}, got {k!r}")
         self.check_inputs(inputs)
-        return self._run(inputs, self._never, k, self._last, keep_logits)
+        return self._run(inputs, self._never, k, min(self._last, self._stop), keep_logits)
 
     def _host(self, logits: torch.Tensor) -> np.ndarray:
         """Exit logits as float32 numpy on the host (no torch call beyond `numpy` when they

@@ -68,9 +68,10 @@ def fit_all(
     `charged` maps a method to the extra ms/sample per exit its own scoring costs over the
     latency table's reference scoring (stage profile_scoring): the method plans with costs +
     extra, except at a budget at or above the last exit's cost, where every method runs the
-    plain model (no early exit, nothing scored). A budget below its charged first-exit cost is
-    fitted at that cost (everyone leaves at exit 0, which still costs more than the budget)
-    and the entry records `fitted_ms`.
+    plain model (no early exit, nothing scored), and below the charged first-exit cost, where
+    every method sends everyone out at exit 0 unscored (the runtime scores nothing there: the
+    threshold is -inf), at the plain first-exit cost. A budget below that is fitted at that
+    cost (it still costs more than the budget) and the entry records `fitted_ms`.
     """
     check_compatible(val, costs, "validation outputs vs latency")
     methods = check_methods(methods)
@@ -88,11 +89,13 @@ def fit_all(
             # no early exit needed: the plain model, which scores nothing (the runtime skips
             # the scoring of a policy that never exits early), within the budget for any method
             table = plain if no_early_exit(plain, budget) else method_costs
-            fitted_ms = max(budget, float(table[0]))
-            policy = fit_policy(method, val, table, fitted_ms, settings.get(method, {}), seed)
+            fit_ms = budget
+            if budget < method_costs[0]:  # scoring the first exit alone would cost more: all
+                table, fit_ms = plain, float(plain[0])  # leave there, unscored (threshold -inf)
+            policy = fit_policy(method, val, table, fit_ms, settings.get(method, {}), seed)
             entry: dict[str, Any] = {"method": method, "budget_ms": budget, "policy": policy}
-            if fitted_ms > budget:
-                entry["fitted_ms"] = fitted_ms
+            if fit_ms > budget:
+                entry["fitted_ms"] = fit_ms
             fitted.append(entry)
     index = {
         **({} if headline_ms is None else {"budget": budget_spec,

@@ -177,14 +177,45 @@ def test_a_policy_that_never_exits_early_scores_nothing(model, inputs) -> None:
     assert calls == [0] and set(result.exits.tolist()) == {0, 2}
 
 
-@pytest.mark.parametrize(("thresholds", "scored"), [
-    ([np.inf, np.inf, -np.inf], 0), ([0.5, np.inf, -np.inf], 1), ([np.inf, 0.5, -np.inf], 2),
-    ([-np.inf, -np.inf, -np.inf], 2), ([np.inf, -np.inf], 0), ([0.0, -np.inf], 1), ([-np.inf], 0)])
-def test_exits_scored_is_one_past_the_last_exit_open_before_the_last(thresholds,
-                                                                      scored) -> None:
+def test_a_policy_that_lets_everyone_leave_at_an_exit_scores_it_not(model, inputs) -> None:
+    """A threshold of -inf lets every sample present leave (every score passes it): that exit
+    needs no score, and later exits are never reached. Everyone at exit 0 (the fit below the
+    charged first-exit cost) scores nothing; it scored exit 0 and was charged for it."""
+    calls: list[int] = []
+
+    def counted(policy):
+        original = policy.score_step
+        policy.score_step = lambda k, history, carry: (calls.append(k),
+                                                       original(k, history, carry))[1]
+        return EarlyExitPredictor(model, policy, device="cpu")
+
+    everyone = EntropyPolicy("entropy", 1.0, np.array([-np.inf, np.inf, -np.inf]))
+    predictor = counted(everyone)
+    result = predictor.predict(inputs)
+    assert calls == [] and (result.exits == 0).all()
+    with torch.inference_mode():
+        np.testing.assert_array_equal(result.predictions, model(inputs)[0].numpy().argmax(-1))
+    predictor.predict_exit(inputs, 0)  # what the policy's own profile times at exit 0
+    assert calls == []
+    second = fitted(MaxProbPolicy, model, inputs, (0.5, 0.5, 0.0))
+    second.thresholds[1] = -np.inf
+    result = counted(second).predict(inputs)
+    assert calls == [0] and set(result.exits.tolist()) == {0, 1}
+    outputs = ExitOutputs(exit_logits(model, inputs), np.zeros(N, dtype=np.int64))
+    np.testing.assert_array_equal(result.exits, second.exits_for(outputs))
+
+
+@pytest.mark.parametrize(("thresholds", "scored", "everyone"), [
+    ([np.inf, np.inf, -np.inf], 0, 2), ([0.5, np.inf, -np.inf], 1, 2),
+    ([np.inf, 0.5, -np.inf], 2, 2), ([-np.inf, -np.inf, -np.inf], 0, 0),
+    ([0.5, -np.inf, -np.inf], 1, 1), ([-np.inf, 0.5, -np.inf], 0, 0),
+    ([np.inf, -np.inf], 0, 1), ([0.0, -np.inf], 1, 1), ([-np.inf], 0, 0)])
+def test_exits_scored_stop_at_the_last_exit_open_or_where_everyone_leaves(
+        thresholds, scored, everyone) -> None:
     policy = MaxProbPolicy("p", 1.0, np.array(thresholds))
     assert policy.exits_scored() == scored
-    assert policy.leaves_early() == (scored > 0)
+    assert policy.exit_for_all() == everyone
+    assert policy.leaves_early() == bool((np.array(thresholds[:-1]) < np.inf).any())
 
 
 def test_samples_with_nan_logits_at_the_last_exit_are_refused_by_index(model, inputs) -> None:

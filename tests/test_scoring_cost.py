@@ -104,8 +104,9 @@ def test_scoring_is_measured_in_the_runtime_and_can_be_switched_off():
 
 
 def test_heuristics_plan_with_their_charged_costs(pair, costs, tmp_path):
-    """fit_all with a charged entropy: its plan and evaluation use costs + extra; a budget below
-    its charged first exit is fitted there (everyone at exit 0) and says so."""
+    """fit_all with a charged entropy: its plan and evaluation use costs + extra; below its
+    charged first exit everyone leaves at exit 0 unscored, at the plain first-exit cost (it
+    was fitted at the charged cost, over the budget, though nothing needs a score there)."""
     val, _ = pair
     extra = np.array([0.2, 0.3, 0.3])
     index = fit_all(val, costs, ["entropy", "maxprob"], [1.1, 1.9], 1.9, tmp_path / "s",
@@ -116,10 +117,12 @@ def test_heuristics_plan_with_their_charged_costs(pair, costs, tmp_path):
     assert charged.planned_costs == pytest.approx(costs + extra)
     assert free.planned_costs == pytest.approx(costs)
     assert charged.val_cost_ms == pytest.approx(1.9, rel=0.01)
-    assert by_key[("entropy", 1.1)]["fitted_ms"] == pytest.approx(costs[0] + 0.2)
+    assert "fitted_ms" not in by_key[("entropy", 1.1)]
     assert "fitted_ms" not in by_key[("maxprob", 1.1)]
     lowest = load_policy(tmp_path / "s" / by_key[("entropy", 1.1)]["dir"])
     assert (lowest.decide(val.log_probs()) == 0).all()
+    assert lowest.planned_costs == pytest.approx(costs)
+    assert lowest.val_cost_ms == pytest.approx(costs[0]) and lowest.exits_scored() == 0
 
 
 def test_no_early_exit_runs_the_plain_model_for_every_method(pair, costs, tmp_path):

@@ -206,8 +206,8 @@ def index_classes(folder: Path) -> int | None:
 
 def asked_budget(folder: Path, policy: FittedPolicy) -> float | None:
     """The budget the schedulers folder's index says was asked for `folder`'s policy, where
-    it differs from the one the policy was fitted at (below the method's charged first-exit
-    cost, the fit spends that cost)."""
+    it differs from the one the policy was fitted at (below the first exit's cost, the fit
+    spends that cost)."""
     listed = index_entry(folder)
     if listed is None or "fitted_ms" not in listed[1]:
         return None
@@ -317,7 +317,7 @@ def handle(args: argparse.Namespace) -> int:
         "samples": result.n_samples,
         "method": policy.method,
         "budget_ms": policy.budget_ms,
-        # asked below the method's charged first-exit cost: the fit spends that cost
+        # asked below the first exit's cost: the fit spends that cost
         "asked_budget_ms": asked_budget(folder, policy),
         "cost_unit": policy.cost_unit,
         "exit_fractions": fractions.tolist(),
@@ -383,8 +383,7 @@ def summary_line(summary: dict[str, Any], fractions: np.ndarray) -> str:
     else:
         plan = f"; planned {planned:.4g} {unit}/sample"
     asked = summary["asked_budget_ms"]
-    below = "" if asked is None else (f" (asked {asked:g}, below its charged first-exit "
-                                      "cost)")
+    below = "" if asked is None else f" (asked {asked:g}, below the first exit's cost)"
     return (
         f"{summary['samples']} sample{'s' if summary['samples'] != 1 else ''}, "
         f"{summary['method']} @ {summary['budget_ms']:g} {unit}{below}: "

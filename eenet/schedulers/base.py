@@ -309,15 +309,23 @@ class FittedPolicy(ABC):
                                 f"{fitted} classes; {have} {n_classes}")
 
     def exits_scored(self) -> int:
-        """How many exits, from the first, a sample may leave at before the last: one past
-        the last exit before the last whose threshold is below +inf (0: nobody leaves early).
-        Exits from there on need no score (the runtime skips scoring them)."""
+        """How many exits, from the first, need a score: up to the last exit before the last
+        whose threshold is below +inf (where a sample may leave), and not from the first exit
+        that lets every sample leave (`exit_for_all`) on. 0: nobody leaves early, or everyone
+        leaves at the first exit. Exits from there on need no score (the runtime skips scoring
+        them)."""
         open_exits = np.flatnonzero(np.asarray(self.thresholds[:-1], dtype=np.float64) < np.inf)
-        return int(open_exits[-1]) + 1 if open_exits.size else 0
+        return min(int(open_exits[-1]) + 1 if open_exits.size else 0, self.exit_for_all())
+
+    def exit_for_all(self) -> int:
+        """The first exit at which every sample still present leaves, without a score: the
+        first threshold of -inf (every score passes it), else the last exit."""
+        everyone = np.flatnonzero(np.asarray(self.thresholds[:-1], dtype=np.float64) == -np.inf)
+        return int(everyone[0]) if everyone.size else len(self.thresholds) - 1
 
     def leaves_early(self) -> bool:
         """Whether any sample can leave before the last exit (a threshold below +inf there)."""
-        return self.exits_scored() > 0
+        return bool((np.asarray(self.thresholds[:-1], dtype=np.float64) < np.inf).any())
 
     def rule(self) -> str:
         """The fitted rule in a few words (score / plan), for reports."""
