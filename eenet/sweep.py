@@ -365,8 +365,8 @@ def evaluate_all(
                 "test_accuracy": round(float(row["test_accuracy"]), 4),
                 "test_cost_ms": float(row["test_cost_ms"]),
                 "val_cost_ms": _optional_float(row.get("val_cost_ms")),
-                "exit_fractions": [
-                    round(float(row[f"exit{k}_fraction"]), 4) for k in range(test.n_exits)
+                "exit_fractions": [  # exact, as sweep.csv (4 places cut 0.27675 to 0.2767)
+                    float(row[f"exit{k}_fraction"]) for k in range(test.n_exits)
                 ],
             }
             for row in at_headline.to_dict("records")

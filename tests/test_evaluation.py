@@ -185,7 +185,7 @@ def test_headline_metrics_come_from_the_headline_budget_alone(tmp_path):
     from eenet.errors import ArtifactError
     from eenet.sweep import INDEX_FILE, evaluate_all, fit_all
 
-    val, test = make_split_pair(3, 10, 400, 400, seed=2)
+    val, test = make_split_pair(3, 10, 400, 4001, seed=2)
     costs = make_costs(3, 1.0, 3.0)
     headline, near = 1.5, 1.5 * (1 + 1e-9)
     fit_all(val, costs, ["maxprob"], [1.2, near], headline, tmp_path)
@@ -193,6 +193,9 @@ def test_headline_metrics_come_from_the_headline_budget_alone(tmp_path):
     row = sweep[(sweep["method"] == "maxprob") & (sweep["budget_ms"] == headline)].iloc[0]
     got = metrics["methods"]["maxprob"]
     assert got["test_cost_ms"] == float(row["test_cost_ms"])
+    # exact shares of the 4001 samples (4 places cut 0.27675 to 0.2767: no sum of 1)
+    assert got["exit_fractions"] == [float(row[f"exit{k}_fraction"]) for k in range(3)]
+    assert sum(got["exit_fractions"]) == pytest.approx(1.0, abs=1e-12)
     assert set(metrics["methods"]) == {"maxprob", "oracle"}
     index = json.loads((tmp_path / INDEX_FILE).read_text())
     index["headline_ms"] = 1.7
