@@ -349,21 +349,38 @@ def check_model(path: str, value: Any) -> None:
     check_required(path, value, ("name",))
     builder = _registered(MODELS, value["name"], f"{path}.name")
     _check_options(f"{path}.options", value.get("options"), builder, skip=1)
-    check_model_options(builder, value.get("options") or {})
 
 
-def check_model_options(builder: Callable[..., Any], options: dict[str, Any]) -> None:
-    """Build the model on the meta device (no memory, a few milliseconds) for 2 classes, so its
-    own checks of its size options (counts, minimums, weight limit) refuse them before any
-    stage runs; skipped for a model that reads files to be built (see FILE_OPTIONS)."""
+# what a model builder may raise on options it refuses without a ConfigError of its own
+# (BertModel: a RuntimeError for a negative initializer_range, an AssertionError for a
+# pad_token_id past the vocabulary)
+BUILD_ERRORS = (RuntimeError, AssertionError, ValueError, TypeError, IndexError)
+
+
+def check_model_build(params: dict[str, Any]) -> None:
+    """Build the checked params' model on the meta device (no memory; milliseconds for the
+    presets, longer for thousands of blocks) for 2 classes, so its own checks of its size
+    options (counts, minimums, weight limit) refuse them before any stage runs: the
+    check_params stage runs it, the others leave it to the train stage. Skipped for a model
+    that reads files to be built (see FILE_OPTIONS)."""
+    from eenet.models import MODELS
     from eenet.models.base import checking_options
 
+    if "model" not in params:
+        return
+    builder = _registered(MODELS, params["model"]["name"], "model.name")
+    options = params["model"].get("options") or {}
     parameters = inspect.signature(builder).parameters
     if any(options.get(name, parameters[name].default) is not None
            for name in FILE_OPTIONS if name in parameters):
         return
-    with checking_options():
-        builder(2, **options)
+    try:
+        with checking_options():
+            builder(2, **options)
+    except BUILD_ERRORS as exc:
+        problem = " ".join(str(exc).split()) or type(exc).__name__
+        raise ConfigError(f"model.options: the model does not build with them ({problem})"
+                          ) from None
 
 
 def check_train(path: str, value: Any) -> None:

@@ -10,25 +10,33 @@ is cached loads as before, what is not fails at once, saying why).
 from __future__ import annotations
 
 import functools
-import os
 import socket
+from pathlib import Path
 from urllib.parse import urlparse
+from urllib.request import getproxies
 
-# seconds to wait for the hub's host to accept a connection
+
+def names_a_local_path(source: str | Path) -> bool:
+    """Whether `source` is meant as a file or folder here, not a hub name: it exists, or is
+    written as a path (./, ../, /, ~)."""
+    text = str(source)
+    return text.startswith((".", "/", "~")) or Path(text).exists()
+
+
+# seconds to wait for the hub's host to accept a connection (the name lookup before it is
+# the system resolver's, which fails at once where there is no network)
 CONNECT_TIMEOUT_S = 5.0
-# with any of these set, requests go through a proxy: the hub's host need not resolve here
-PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "HTTP_PROXY",
-                   "http_proxy")
 
 
 @functools.cache
 def hub_unreachable() -> str | None:
     """Why the Hugging Face hub cannot be reached from here (its host does not resolve or
     refuses a connection), or None: reachable, offline mode already on, or behind a proxy.
-    Found once per process."""
+    Found once per process; behind a proxy (the environment's or the system's, as
+    `urllib.request.getproxies` finds them) the host need not resolve here: not checked."""
     from huggingface_hub import constants
 
-    if constants.HF_HUB_OFFLINE or any(os.environ.get(name) for name in PROXY_VARIABLES):
+    if constants.HF_HUB_OFFLINE or getproxies():
         return None
     url = urlparse(constants.ENDPOINT)
     host = url.hostname

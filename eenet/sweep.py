@@ -90,9 +90,12 @@ def fit_all(
             # the scoring of a policy that never exits early), within the budget for any method
             table = plain if no_early_exit(plain, budget) else method_costs
             fit_ms = budget
-            if budget < method_costs[0]:  # scoring the first exit alone would cost more: all
-                table, fit_ms = plain, float(plain[0])  # leave there, unscored (threshold -inf)
+            if table is method_costs and budget < method_costs[0]:  # scoring the first exit
+                # alone would cost more: all leave there, unscored (threshold -inf)
+                table, fit_ms = plain, float(plain[0])
             policy = fit_policy(method, val, table, fit_ms, settings.get(method, {}), seed)
+            if fit_ms < budget:  # fitted at the plain first exit's cost, within the budget
+                policy.budget_ms = budget  # asked: the one its folder and the index name
             entry: dict[str, Any] = {"method": method, "budget_ms": budget, "policy": policy}
             if fit_ms > budget:
                 entry["fitted_ms"] = fit_ms

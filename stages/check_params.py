@@ -5,14 +5,18 @@ Usage: python stages/check_params.py PARAMS_YAML   (reads the whole file)
 Every stage checks the whole file when it runs, but a key that no stage lists (a typo added
 with `dvc exp run -S +budgt=0.9`, as Hydra's own hint for `-S budgt=0.9` suggests) changes no
 stage's params: without this stage nothing would run, and the experiment would "succeed".
+It also builds the model on PyTorch's meta device, so size options its builder refuses fail
+here, before any data is downloaded (`eenet.config.check_model_build`).
 """
 
 from eenet.cli import stage_cli
+from eenet.config import check_model_build
 from eenet.params import read_params
 
 
 def main(params_yaml: str) -> None:
     params = read_params(params_yaml)
+    check_model_build(params)  # the model's size options, on the meta device
     print(f"{params_yaml}: every key and value checked ({len(params)} top-level entries)")
 
 

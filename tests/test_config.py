@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from eenet.config import THREADS_MAX, TIMING_MAX, describe, validate_params
+from eenet.config import THREADS_MAX, TIMING_MAX, check_model_build, describe, validate_params
 from eenet.errors import ConfigError
-from tests.robust_helpers import ROOT
+from tests.robust_helpers import ROOT, stage_error
 
 PRESETS = sorted(p.stem for p in (ROOT / "conf/preset").glob("*.yaml"))
 
@@ -164,15 +164,26 @@ def test_data_sample_counts_below_one_are_named_up_front(dataset: str, key: str,
     ("resnet56_3", {"base_width": 10**6}, "model.options: blocks [9, 9, 9] and base_width "
                                           "1000000 give the model 3.6e+15 parameters"),
     ("bert_4", {"pretrained": None, "exit_layers": [2, 1, 4]}, "model.options.exit_layers: "),
+    # BertModel's own refusals (a RuntimeError, an AssertionError): a one-line error
+    ("bert_4", {"pretrained": None, "config": {"initializer_range": -1.0}},
+     "model.options: the model does not build with them ("),
+    ("bert_4", {"pretrained": None, "config": {"pad_token_id": 10**6}},
+     "model.options: the model does not build with them ("),
 ])
-def test_model_size_options_are_named_up_front(name: str, options: dict, message: str) -> None:
-    """check_params (every stage's params check) builds the model on the meta device, so sizes
-    its builder refuses fail before data is downloaded; they passed until the train stage."""
+def test_model_size_options_are_named_up_front(tmp_path: Path, capsys, name: str,
+                                               options: dict, message: str) -> None:
+    """The check_params stage builds the model on the meta device, so sizes its builder
+    refuses fail before data is downloaded; they passed until the train stage. The other
+    stages leave it to train (thousands of blocks take seconds to build, even on meta)."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["model"] = {"name": name, "options": options}
+    validate_params(params)
     with pytest.raises(ConfigError) as caught:
-        validate_params(params)
+        check_model_build(params)
     assert str(caught.value).startswith(message) and "\n" not in str(caught.value)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    line = stage_error(capsys, "check_params", str(tmp_path / "params.yaml"))
+    assert line.startswith(message)
 
 
 def test_a_model_that_reads_files_is_left_to_the_train_stage(tmp_path: Path) -> None:
@@ -180,6 +191,6 @@ def test_a_model_that_reads_files_is_left_to_the_train_stage(tmp_path: Path) -> 
     which has the files; the params check does not try to read them."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["model"] = {"name": "bert_4", "options": {"exit_layers": [2, 1, 4]}}
-    validate_params(params)
+    check_model_build(validate_params(params))
     params["model"]["options"]["pretrained"] = str(tmp_path / "missing")
-    validate_params(params)
+    check_model_build(validate_params(params))

@@ -47,6 +47,11 @@ def test_ag_news_offline_says_how_to_provide_the_data(tmp_path: Path) -> None:
     assert "data.options.local_path" in line and "Hugging Face cache" in line
 
 
+# behind a proxy the hub's host is not checked here (it need not resolve): none for these tests
+NO_PROXY = {f"{scheme}_proxy": "" for scheme in ("http", "https", "all")} | {
+    f"{scheme.upper()}_PROXY": "" for scheme in ("http", "https", "all")}
+
+
 def test_text_data_with_the_hub_unreachable_fails_at_once_in_one_line(tmp_path: Path) -> None:
     """Without offline mode set, an unreachable hub was retried for about 23 s, each retry a
     warning on stderr before the error (not one line); now the cache is read at once. The
@@ -54,7 +59,7 @@ def test_text_data_with_the_hub_unreachable_fails_at_once_in_one_line(tmp_path: 
     pytest.importorskip("eenet.data.text")
     pytest.importorskip("datasets")
     line = _download(tmp_path, "ag_news", {}, HF_HOME=str(tmp_path / "hf"),
-                     HF_ENDPOINT="https://hub.invalid")
+                     HF_ENDPOINT="https://hub.invalid", **NO_PROXY)
     assert line.startswith("error: ag_news: could not load the data (the hub cannot be reached: "
                            "hub.invalid does not resolve"), line
     assert "data.options.local_path" in line
@@ -69,7 +74,8 @@ def test_pretrained_bert_with_the_hub_unreachable_fails_at_once_in_one_line(
     code = ("from eenet.cli import run_stage\n"
             "from eenet.models import build_model\n"
             "run_stage(build_model, 'bert_4', 4)\n")
-    env = {**stage_env(), "HF_HOME": str(tmp_path / "hf"), "HF_ENDPOINT": "https://hub.invalid"}
+    env = {**stage_env(), "HF_HOME": str(tmp_path / "hf"), "HF_ENDPOINT": "https://hub.invalid",
+           **NO_PROXY}
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2, result.stderr

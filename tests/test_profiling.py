@@ -310,10 +310,11 @@ def test_profiled_prefix_runs_what_the_runtime_runs_to_exit_k(batch_size: int) -
         profiled = calls[k]()
         profiled_log, profiled_scores = list(model.log), list(ScoreLog.calls)
         # the runtime with thresholds that send every sample to exit k: before k finite but
-        # above any score (a policy whose thresholds are +inf up to the last exit can never
-        # exit early and scores nothing: test_a_policy_that_never_exits_early_scores_nothing)
+        # above any score, from k on finite but below any score (a policy whose thresholds are
+        # +inf up to the last exit can never exit early and scores nothing, one of -inf lets
+        # everyone leave unscored: test_runtime.py)
         thresholds = np.full(n_exits, np.finfo(np.float64).max)
-        thresholds[k:] = -np.inf
+        thresholds[k:] = np.finfo(np.float64).min
         runtime = EarlyExitPredictor(model, ScoreLog("log", 1.0, thresholds), device="cpu")
         model.log.clear()
         ScoreLog.calls = []

@@ -24,7 +24,7 @@ from eenet.scoring_cost import (
     scoring_device,
 )
 from eenet.sweep import fit_all
-from eenet.synthetic import make_costs
+from eenet.synthetic import make_costs, make_split_pair
 from tests.conftest import FAST_EENET
 from tests.robust_helpers import check_ok, run_stage, stage_error, tiny_params, write_params
 from tests.runtime_helpers import TinyNet
@@ -123,6 +123,19 @@ def test_heuristics_plan_with_their_charged_costs(pair, costs, tmp_path):
     assert (lowest.decide(val.log_probs()) == 0).all()
     assert lowest.planned_costs == pytest.approx(costs)
     assert lowest.val_cost_ms == pytest.approx(costs[0]) and lowest.exits_scored() == 0
+    assert lowest.budget_ms == 1.1  # the budget asked, as the index and the folder say
+
+
+def test_a_budget_past_the_plain_model_runs_it_even_below_the_charged_first_exit(tmp_path):
+    """Exit 0's charged scoring cost above the whole cost range: a budget at the last exit's
+    cost still runs the plain model (every sample at the last exit), not everyone at exit 0."""
+    val, _ = make_split_pair(2, 10, 500, 500, seed=5)
+    costs = np.array([1.0, 1.05])
+    index = fit_all(val, costs, ["entropy"], [1.05], 1.05, tmp_path / "s",
+                    charged={"entropy": [0.1, 0.1]})
+    policy = load_policy(tmp_path / "s" / index["entries"][0]["dir"])
+    assert not policy.leaves_early()
+    assert (policy.decide(val.log_probs()) == 1).all()
 
 
 def test_no_early_exit_runs_the_plain_model_for_every_method(pair, costs, tmp_path):

@@ -53,7 +53,7 @@ def _check_batch_files(name: str, root: Path, cls: type, download: bool) -> None
     not unpickle, imports anything else or lacks CIFAR's entries is a one-line EENetError
     naming it (torchvision's own errors name no file)."""
     folder = root / cls.base_folder
-    batches = [file for file, _ in [*cls.train_list, *cls.test_list]]
+    batches = _batch_files(cls)
     for file in [*batches, cls.meta["filename"]]:
         path = folder / file
         if not path.is_file():
@@ -76,6 +76,11 @@ def _check_batch_files(name: str, root: Path, cls: type, download: bool) -> None
         if missing:
             raise EENetError(f"{name}: {path} is not in CIFAR's format (no entry "
                              f"{missing[0]!r}); {DAMAGED}")
+
+
+def _batch_files(cls: type) -> list[str]:
+    """The names of a torchvision CIFAR class's batch files (train, then test)."""
+    return [file for file, _ in [*cls.train_list, *cls.test_list]]
 
 
 def _fetch_advice(root: Path, cls: type) -> str:
@@ -114,8 +119,7 @@ def _load(name: str, root: Path, download: bool, checksums: bool) -> tuple[Any, 
         if not folder.is_dir() and not download:
             reason = "folder not found and download=False"
         elif folder.is_dir() and isinstance(exc, RuntimeError):
-            files = [file for file, _ in [*cls.train_list, *cls.test_list]]
-            missing = [file for file in [*files, cls.meta["filename"]]
+            missing = [file for file in [*_batch_files(cls), cls.meta["filename"]]
                        if not (folder / file).is_file()]
             reason = (f"{', '.join(missing)} missing" if missing
                       else "files failing torchvision's checksums")

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from eenet.errors import ArtifactError, ConfigError, EENetError
-from eenet.hub import hub_unreachable
+from eenet.hub import hub_unreachable, names_a_local_path
 from eenet.models.base import MultiExitModel, check_weight_count
 
 DEFAULT_PRETRAINED = "bert-base-uncased"
@@ -224,7 +224,7 @@ def _first_line(exc: BaseException) -> str:
 def _hub_options(source: str | Path) -> dict[str, Any]:
     """`from_pretrained` options for `source`: the local cache only for a hub name when the hub
     cannot be reached (`eenet.hub`: no half-minute retries per file)."""
-    if Path(source).exists():
+    if names_a_local_path(source):
         return {}
     return {"local_files_only": True} if hub_unreachable() else {}
 
@@ -232,14 +232,14 @@ def _hub_options(source: str | Path) -> dict[str, Any]:
 def _missing(what: str, source: str, exc: Exception) -> EENetError:
     """One-line error for pretrained files that cannot be loaded."""
     first = _first_line(exc)
-    unreachable = None if Path(source).exists() else hub_unreachable()
+    unreachable = None if names_a_local_path(source) else hub_unreachable()
     if unreachable:
         first = f"{first.rstrip('.')}; the hub cannot be reached: {unreachable}"
     folder = ("a folder holding vocab.txt or tokenizer.json, or a vocab.txt file"
               if what == "tokenizer" else
               "a folder holding config.json, model.safetensors and vocab.txt")
     param = f"model.options.{what}"
-    if source.startswith((".", "/", "~")) or Path(source).exists():
+    if names_a_local_path(source):
         return EENetError(f"{param}: could not load {source!r} ({first}); it must be {folder}")
     return EENetError(
         f"{param}: could not load {source!r} ({first}); with network it is downloaded into "
