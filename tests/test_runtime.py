@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from functools import partial
 
 import numpy as np
 import pytest
@@ -153,19 +154,21 @@ def test_infinite_thresholds_send_everyone_to_the_last_exit(model, inputs) -> No
         np.testing.assert_array_equal(result.predictions, model(inputs)[2].numpy().argmax(-1))
 
 
+def counting_predictor(model, calls: list[int], policy) -> EarlyExitPredictor:
+    """A predictor of `policy` on `model` that appends to `calls` each exit it scores."""
+    original = policy.score_step
+    policy.score_step = lambda k, history, carry: (calls.append(k),
+                                                   original(k, history, carry))[1]
+    return EarlyExitPredictor(model, policy, device="cpu")
+
+
 def test_a_policy_that_never_exits_early_scores_nothing(model, inputs) -> None:
     """Thresholds +inf before the last exit: nobody can leave early, so no exit is scored (a
     charged method's scoring made it cost more than the plain model); a policy that can only
     leave at exit 0 scores exit 0 alone; a forced exit (what the profile times) still scores
     every exit it passes."""
     calls: list[int] = []
-
-    def counted(policy):
-        original = policy.score_step
-        policy.score_step = lambda k, history, carry: (calls.append(k),
-                                                       original(k, history, carry))[1]
-        return EarlyExitPredictor(model, policy, device="cpu")
-
+    counted = partial(counting_predictor, model, calls)
     predictor = counted(EntropyPolicy("none", 1.0, np.array([np.inf, np.inf, -np.inf])))
     assert (predictor.predict(inputs).exits == 2).all() and calls == []
     predictor.predict_exit(inputs, 2)
@@ -182,13 +185,7 @@ def test_a_policy_that_lets_everyone_leave_at_an_exit_scores_it_not(model, input
     needs no score, and later exits are never reached. Everyone at exit 0 (the fit below the
     charged first-exit cost) scores nothing; it scored exit 0 and was charged for it."""
     calls: list[int] = []
-
-    def counted(policy):
-        original = policy.score_step
-        policy.score_step = lambda k, history, carry: (calls.append(k),
-                                                       original(k, history, carry))[1]
-        return EarlyExitPredictor(model, policy, device="cpu")
-
+    counted = partial(counting_predictor, model, calls)
     everyone = EntropyPolicy("entropy", 1.0, np.array([-np.inf, np.inf, -np.inf]))
     predictor = counted(everyone)
     result = predictor.predict(inputs)
