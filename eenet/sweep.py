@@ -86,13 +86,14 @@ def fit_all(
         if method in charged:
             method_costs = plain + np.asarray(charged[method], dtype=np.float64)
         for budget in budgets:
-            # no early exit needed: the plain model, which scores nothing (the runtime skips
-            # the scoring of a policy that never exits early), within the budget for any method
-            table = plain if no_early_exit(plain, budget) else method_costs
-            fit_ms = budget
-            if table is method_costs and budget < method_costs[0]:  # scoring the first exit
-                # alone would cost more: all leave there, unscored (threshold -inf)
+            if no_early_exit(plain, budget):  # the plain model, which scores nothing (the
+                # runtime skips the scoring of a policy that never exits early)
+                table, fit_ms = plain, budget
+            elif budget < method_costs[0]:  # scoring the first exit alone would cost more:
+                # all leave there, unscored (threshold -inf), at the plain cost
                 table, fit_ms = plain, float(plain[0])
+            else:
+                table, fit_ms = method_costs, budget
             policy = fit_policy(method, val, table, fit_ms, settings.get(method, {}), seed)
             if fit_ms < budget:  # fitted at the plain first exit's cost, within the budget
                 policy.budget_ms = budget  # asked: the one its folder and the index name

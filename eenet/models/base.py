@@ -59,7 +59,7 @@ _LIMIT_ON_META: ContextVar[bool] = ContextVar("limit_weights_on_meta", default=F
 @contextmanager
 def checking_options() -> Iterator[None]:
     """Build models on the meta device (no memory, no initialisation) with every check of their
-    options, the weight limit included, as `check_model_options` does."""
+    options, the weight limit included, as `eenet.config.check_model_build` does."""
     token = _LIMIT_ON_META.set(True)
     try:
         with torch.device("meta"):

@@ -314,18 +314,22 @@ class FittedPolicy(ABC):
         that lets every sample leave (`exit_for_all`) on. 0: nobody leaves early, or everyone
         leaves at the first exit. Exits from there on need no score (the runtime skips scoring
         them)."""
-        open_exits = np.flatnonzero(np.asarray(self.thresholds[:-1], dtype=np.float64) < np.inf)
+        open_exits = np.flatnonzero(self._early_thresholds() < np.inf)
         return min(int(open_exits[-1]) + 1 if open_exits.size else 0, self.exit_for_all())
 
     def exit_for_all(self) -> int:
         """The first exit at which every sample still present leaves, without a score: the
         first threshold of -inf (every score passes it), else the last exit."""
-        everyone = np.flatnonzero(np.asarray(self.thresholds[:-1], dtype=np.float64) == -np.inf)
+        everyone = np.flatnonzero(self._early_thresholds() == -np.inf)
         return int(everyone[0]) if everyone.size else len(self.thresholds) - 1
 
     def leaves_early(self) -> bool:
         """Whether any sample can leave before the last exit (a threshold below +inf there)."""
-        return bool((np.asarray(self.thresholds[:-1], dtype=np.float64) < np.inf).any())
+        return bool((self._early_thresholds() < np.inf).any())
+
+    def _early_thresholds(self) -> np.ndarray:
+        """The thresholds of the exits before the last, float64."""
+        return np.asarray(self.thresholds[:-1], dtype=np.float64)
 
     def rule(self) -> str:
         """The fitted rule in a few words (score / plan), for reports."""
