@@ -2,9 +2,10 @@
 
 For a machine that has the accelerator but perhaps not DVC: takes the trained model and the
 prepared data of a `dvc repro` run (`artifacts/model`, `data/<dataset>`), and in a work folder
-runs dvc.yaml's own commands for profile -> dump_logits -> profile_scoring -> fit_headline ->
-fit_schedulers -> evaluate -> measure, with `profile.device`, `dump.device` and
-`measure.device` set to `--device` (every other parameter as in params.yaml). Then
+runs dvc.yaml's own commands for profile -> dump_logits -> profile_scoring ->
+profile_eenet_scoring -> fit_headline -> fit_schedulers -> evaluate -> measure, with
+`profile.device`, `dump.device` and `measure.device` set to `--device` (every other parameter
+as in params.yaml). Then
 `benchmarks.runtime` on that device against the device's own latency table and schedulers
 (batch 1 and 64), and a check of the one thing the runtime's equality with the simulation
 rests on there: that exit logits do not depend on the batch size they were computed in (the
@@ -183,4 +184,9 @@ def headline(summary: dict[str, Any]) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    from eenet.errors import EENetError
+
+    try:
+        main()
+    except EENetError as exc:  # a device that is not there, say: one line, as eenet's
+        sys.exit(f"device_run: error: {exc}")

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ import torch
 from eenet.batching import to_device
 from eenet.costs import load_latency
 from eenet.data.prepared import PreparedDataset
+from eenet.errors import EENetError
 from eenet.inference import collect_exit_logits
 from eenet.measurement import robust_ms_per_sample
 from eenet.models.artifact import load_trained
@@ -278,4 +280,7 @@ def format_row(row: dict[str, Any]) -> str:
             f"{100.0 * result.schedule_seconds / result.seconds:6.1f} {row['sim_ok']!s:>6}")
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except EENetError as exc:  # a device that is not there, a missing artifact: one line
+        sys.exit(f"benchmarks.runtime: error: {exc}")

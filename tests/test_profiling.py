@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -168,6 +172,19 @@ def test_bad_settings_are_one_line_errors(kwargs: dict, match: str) -> None:
 def test_cuda_without_gpu_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="no CUDA GPU"):
         profile_model(TinyNet(), device="cuda")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_device_run_without_the_gpu_ends_in_one_line(tmp_path) -> None:
+    """`benchmarks/device_run.py` (--device cuda by default) on a machine without a GPU: the
+    one-line error eenet's commands give, not a traceback (it ended in one)."""
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run([sys.executable, "benchmarks/device_run.py", "--out",
+                           str(tmp_path / "out")], cwd=root, capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "PYTHONPATH": str(root)})
+    assert proc.returncode == 1 and proc.stderr.strip() == (
+        "device_run: error: device: 'cuda' requested but no CUDA GPU is available; use auto "
+        "or cpu"), proc.stderr
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")

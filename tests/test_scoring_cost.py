@@ -191,6 +191,25 @@ def test_learned_score_is_skipped_when_its_cost_alone_breaks_the_budget(pair, co
     assert policy.val_cost_ms == pytest.approx(1.2, rel=0.01)
 
 
+
+@pytest.mark.parametrize("candidates", [["maxprob", "entropy"], []])
+def test_eenet_whose_every_score_breaks_the_budget_sends_all_to_exit_0_unscored(
+        pair, costs, candidates):
+    """Every score's charged first exit above the budget: everyone leaves at exit 0, which the
+    runtime reaches without scoring (threshold -inf), so the policy is planned at the plain
+    costs and meets the budget, as fit_all plans a charged heuristic there. It was planned at
+    the cheapest charged first exit (1.4 here, over a budget of 1.2), or with no fixed
+    candidate trained its networks for that rule."""
+    val, test = pair
+    settings = {**FAST_EENET, "score_candidates": candidates, "scorer_extra_ms": [0.5] * 3,
+                "fixed_extra_ms": {"maxprob": [0.4] * 3, "entropy": [0.5] * 3}}
+    policy = fit_policy("eenet", val, costs, 1.2, settings)
+    assert policy.planned_costs == pytest.approx(costs) and not policy.weights
+    assert policy.val_cost_ms == pytest.approx(costs[0]) and policy.exit_for_all() == 0
+    assert policy.exits_scored() == 0 and (policy.exits_for(test) == 0).all()
+    [result] = evaluate_policies([policy], [1.2], test.log_probs(), test.correct(), costs)
+    assert result["cost_ms"] == pytest.approx(costs[0])
+
 def test_bad_scorer_cost_settings_and_tables_are_one_line_errors(pair, costs, tmp_path):
     val, _ = pair
     with pytest.raises(ConfigError) as err:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Container
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ from eenet.evaluation import ORACLE, check_split_pair, evaluate_sweep, fit_sweep
 from eenet.outputs import load_exit_outputs
 from eenet.schedulers import available_methods
 from eenet.schedulers.base import FittedPolicy
+from eenet.schedulers.eenet import FIRST_EXIT_UNSCORED
 from eenet.schedulers.plans import no_early_exit_note
 from eenet.sweep import check_schedulers_folder, save_policies
 
@@ -245,46 +245,36 @@ def eenet_margins(rows: list[dict[str, Any]]) -> list[tuple[float, float]]:
     return margins
 
 
-def charged_floors(fitted: dict[str, list[FittedPolicy | None]], budgets: list[float],
-                   costs: np.ndarray) -> dict[tuple[str, float], float]:
-    """(method, budget) -> the first exit's cost in the costs that policy planned with (its
-    own scoring cost included where `--set` charged it), for every fitted policy whose first
-    exit costs more than its budget: no rule of it can meet the budget."""
-    floors = {}
-    for method, policies in fitted.items():
-        for budget, policy in zip(budgets, policies, strict=True):
-            if policy is None:  # the oracle: no policy, nothing charged
-                continue
-            first = float(policy.cost_table(costs)[0])
-            if first > budget * (1.0 + 1e-9):
-                floors[(method, budget)] = first
-    return floors
+def unscored_at_first_exit(fitted: dict[str, list[FittedPolicy | None]],
+                           budgets: list[float]) -> list[tuple[str, float]]:
+    """(method, budget) of every fitted policy that sends every sample to exit 0 unscored
+    because each score it may use, its own scoring cost charged (`--set`), costs more than the
+    budget to reach the first exit."""
+    return [(method, budget) for method, policies in fitted.items()
+            for budget, policy in zip(budgets, policies, strict=True)
+            if getattr(policy, "plan_source", None) == FIRST_EXIT_UNSCORED]
 
 
-def charged_floor_notes(floors: dict[tuple[str, float], float],
-                        unit: str = DEFAULT_COST_UNIT) -> list[str]:
-    """One line per method whose charged scoring cost puts its first exit above some budgets
-    (`charged_floors`): every sample leaves at exit 0 there, above the budget."""
+def unscored_notes(pairs: list[tuple[str, float]], costs: np.ndarray,
+                   unit: str = DEFAULT_COST_UNIT) -> list[str]:
+    """One line per method of `unscored_at_first_exit`: where, and what it spends there."""
     notes = []
-    for method in dict.fromkeys(m for m, _ in floors):
-        budgets = [b for m, b in floors if m == method]
-        first = max(floors[(method, b)] for b in budgets)
+    for method in dict.fromkeys(m for m, _ in pairs):
+        budgets = [b for m, b in pairs if m == method]
         notes.append(f"note: {method} at {', '.join(f'{b:g}' for b in budgets)}: with its own "
                      f"scoring cost charged (--set {method}.scorer_extra_ms / fixed_extra_ms) "
-                     f"its first exit costs {first:.4g} {unit}/sample, more than the budget; "
-                     "it sends every sample to exit 0 there")
+                     "every score it may use costs more than the budget at the first exit; it "
+                     "sends every sample to exit 0 there unscored, at that exit's own cost "
+                     f"({float(costs[0]):.4g} {unit}/sample)")
     return notes
 
 
-def validation_overrun_note(rows: list[dict[str, Any]], n_val: int, tolerance: float = 0.01,
-                            charged: Container[tuple[str, float]] = ()) -> str | None:
+def validation_overrun_note(rows: list[dict[str, Any]], n_val: int,
+                            tolerance: float = 0.01) -> str | None:
     """A one-line note when fitted policies cost more than their budget on validation itself
     (by more than `tolerance`): a plan is realised in whole samples, so few validation samples
-    round it coarsely. None when every policy meets its budget. Rows whose (method, budget) is
-    in `charged` (`charged_floors`: their charged first exit alone breaks the budget) have
-    their own note and are left out."""
+    round it coarsely. None when every policy meets its budget."""
     over = [r for r in rows if not r.get("upper_bound")
-            and (r["method"], r["budget"]) not in charged
             and r["val_cost"] > r["budget"] * (1.0 + tolerance)]
     if not over:
         return None
@@ -372,10 +362,9 @@ def handler(args: argparse.Namespace) -> int:
             print(note, file=sys.stderr)
     budgets, fitted = fit_sweep(val, costs, methods, budgets, settings, seed=args.seed)
     rows = evaluate_sweep(val, test, costs, budgets, fitted)
-    floors = charged_floors(fitted, budgets, costs)
-    for note in charged_floor_notes(floors, unit):
+    for note in unscored_notes(unscored_at_first_exit(fitted, budgets), costs, unit):
         print(note, file=sys.stderr)
-    note = validation_overrun_note(rows, val.n_samples, charged=floors)
+    note = validation_overrun_note(rows, val.n_samples)
     if note:
         print(note, file=sys.stderr)
     if args.save is not None:

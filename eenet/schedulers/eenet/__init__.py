@@ -26,7 +26,7 @@ trained networks), `lookahead` (the stop-value rule), `training` (torch, cross-f
 """
 
 from eenet.schedulers.eenet.features import data_features, exit_features
-from eenet.schedulers.eenet.fitting import fit, untrained_policy
+from eenet.schedulers.eenet.fitting import FIRST_EXIT_UNSCORED, fit, untrained_policy
 from eenet.schedulers.eenet.lookahead import lookahead_scores, solve_lookahead, stop_value
 from eenet.schedulers.eenet.policy import WEIGHTS_FILE, EENetPolicy
 from eenet.schedulers.eenet.scorer import ExitScorer, check_weights, compile_scorer
@@ -42,6 +42,7 @@ from eenet.schedulers.eenet.training import load_optimizer_machinery as prepare
 
 __all__ = [
     "DEFAULTS",
+    "FIRST_EXIT_UNSCORED",
     "FIXED_SCORES",
     "LEARNED",
     "LOOKAHEAD",

@@ -26,7 +26,10 @@ from eenet.schedulers.eenet.settings import (
     scorer_extra,
 )
 from eenet.schedulers.eenet.training import MLP, ScoreAssignmentNets, train_members, weights_header
-from eenet.schedulers.plans import last_exit_plan, no_early_exit
+from eenet.schedulers.plans import first_exit_plan, last_exit_plan, no_early_exit
+
+# the plan of a policy whose every score costs more than the budget at the first exit
+FIRST_EXIT_UNSCORED = "first_exit (every score's own cost breaks the budget: unscored)"
 
 
 def fit(
@@ -67,38 +70,33 @@ def _fit(
     costs = np.asarray(costs, dtype=np.float64)
     learned_costs = costs + scorer_extra(settings, n_exits)
     source_costs = {LEARNED: learned_costs, **fixed_costs(settings, costs)}
-    # a score whose own scoring cost alone breaks the budget is not a candidate, unless none
-    # meets it: then the cheapest fixed ones (or the learned one, with no fixed candidates)
-    # (at exactly its first exit's cost every sample leaves there whatever the score: the
-    # fixed scores give that rule without training networks for nothing)
+    # a score whose own scoring cost alone breaks the budget is not a candidate (at exactly
+    # its first exit's cost every sample leaves there whatever the score: the fixed scores
+    # give that rule without training networks for nothing)
     learned_feasible = budget_ms > learned_costs[0]
     fixed = [src for src in settings["score_candidates"] if source_costs[src][0] <= budget_ms]
     if not fixed and not learned_feasible:
-        fixed = list(settings["score_candidates"])
+        return _everyone_at_first_exit(policy, log_probs, costs)
     feats = data_features(log_probs, *feature_options(settings))
     score_sets: dict[str, np.ndarray] = {}
     own_plans: dict[str, list[tuple[str, np.ndarray]]] = {}
     pi = val_logits = val_looks = None
-    # the least a rule can cost when no candidate's own scoring meets the budget
-    rule_budget = max(budget_ms, min((float(source_costs[src][0]) for src in fixed),
-                                     default=budget_ms))
-    if learned_feasible or not fixed:
-        rule_budget = max(rule_budget, float(learned_costs[0]))
+    if learned_feasible:
         policy.weights, score_sets[LEARNED], oof_looks = train_members(
-            feats, correct_np, learned_costs, rule_budget, settings, seed
+            feats, correct_np, learned_costs, budget_ms, settings, seed
         )
         val_logits, val_a, val_looks = forward(policy.weights, feats)
         pi = mean_assignment(policy.weights, feats, val_a)
         if oof_looks is not None:  # the lookahead rule at the price that meets the budget
             policy.lookahead_lambda, natural = solve_lookahead(oof_looks, learned_costs,
-                                                               rule_budget)
+                                                               budget_ms)
             policy.lookahead_costs = learned_costs.tolist()
             score_sets[LOOKAHEAD] = lookahead_scores(oof_looks, learned_costs,
                                                      policy.lookahead_lambda)
             source_costs[LOOKAHEAD] = learned_costs
             own_plans[LOOKAHEAD] = [("lookahead", natural)]
     score_sets.update({src: FIXED_SCORES[src](log_probs) for src in fixed})
-    source, name, plan = choose_rule(score_sets, correct_np, pi, source_costs, rule_budget,
+    source, name, plan = choose_rule(score_sets, correct_np, pi, source_costs, budget_ms,
                                       settings, own_plans)
     policy.score_source = source
     if source in FIXED_SCORES:
@@ -110,6 +108,23 @@ def _fit(
     policy.set_rule(*thresholds_from_plan(val_scores, plan))
     policy.plan, policy.plan_source = plan.tolist(), name
     policy.record_validation(val_scores, source_costs[source])
+    return policy
+
+
+def _everyone_at_first_exit(
+    policy: EENetPolicy, log_probs: np.ndarray, costs: np.ndarray
+) -> EENetPolicy:
+    """Every score's own cost (charged) puts its first exit above the budget: all samples
+    leave at exit 0 unscored (its threshold is -inf, and the runtime scores no exit whose
+    threshold lets every sample leave), at the plain first-exit cost, which meets the budget;
+    as the pipeline's `fit_all` plans such a budget for a charged heuristic. Nothing trains."""
+    n_exits = log_probs.shape[0]
+    policy.score_source = next(iter(FIXED_SCORES))  # never computed: nobody is scored
+    plan = first_exit_plan(n_exits)
+    val_scores = FIXED_SCORES[policy.score_source](log_probs)
+    policy.set_rule(*thresholds_from_plan(val_scores, plan))
+    policy.plan, policy.plan_source = plan.tolist(), FIRST_EXIT_UNSCORED
+    policy.record_validation(val_scores, costs)
     return policy
 
 

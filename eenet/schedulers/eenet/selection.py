@@ -15,13 +15,15 @@ from eenet.schedulers.plans import calibrated_plan, geometric_plan, refine_plan
 
 
 def candidate_plans(
-    pi: np.ndarray | None, costs: np.ndarray, budget: float, s: Mapping[str, Any]
+    pi: np.ndarray | None, costs: np.ndarray, budget: float, s: Mapping[str, Any],
+    geometric: bool = False,
 ) -> list[tuple[str, np.ndarray]]:
-    """EENet's pi calibrated at each temperature, then the geometric plan (last); only the
-    geometric plan when there is no pi (nothing trained)."""
+    """EENet's pi calibrated at each temperature, then the geometric plan (last) where
+    `geometric_candidate` or `geometric` asks for it; only the geometric plan when there is
+    no pi (nothing trained)."""
     temps = [float(t) for t in s["plan_temperatures"]] if pi is not None else []
     plans = [(f"eenet_tau{t:g}", calibrated_plan(pi, costs, budget, t)) for t in temps]
-    if s["geometric_candidate"] or pi is None:
+    if s["geometric_candidate"] or geometric or pi is None:
         plans.append(("geometric", geometric_plan(costs, budget)))
     return plans
 
@@ -62,20 +64,25 @@ def choose_rule(
     `score_candidates` (nothing fitted). Each is tried with its `own_plans` (the lookahead
     rule's exit distribution) and every candidate plan (EENet's pi calibrated to the budget at
     several temperatures, the geometric plan) and the best pair is refined at constant cost. The
-    baseline is the first fixed score with the geometric plan (what the heuristics do; another
-    fixed score only if significantly better) or, with no fixed candidates, the learned score
-    with the geometric plan. Each score's plans are made with its own costs (`source_costs`:
-    the learned score's include its scoring cost where charged). A pair replaces the baseline
-    only if
-    it answers significantly more validation samples correctly (paired sign test z >=
-    `switch_z`, `refine_z` for the searched plan), so noise in a few thousand samples cannot
-    make EENet worse than the heuristics.
+    baseline is max p (or the one fixed score there is) with the geometric plan, whatever
+    `geometric_candidate` says (what the heuristics do; another fixed score only if
+    significantly better) or, with no fixed candidates, the learned score with the geometric
+    plan (its first plan without `geometric_candidate`). Each score's plans are made with its
+    own costs (`source_costs`: the learned score's include its scoring cost where charged). A
+    pair replaces the baseline only if it answers significantly more validation samples
+    correctly (paired sign test z >= `switch_z`, `refine_z` for the searched plan), so noise in
+    a few thousand samples cannot make EENet worse than the heuristics.
     """
     own_plans = own_plans or {}
-    plans = {src: [*own_plans.get(src, []), *candidate_plans(pi, source_costs[src], budget, s)]
+    # a fixed score always has the geometric plan, its heuristic's own rule and so the
+    # baseline (`geometric_candidate: false` drops it from the learned scores' plans alone)
+    plans = {src: [*own_plans.get(src, []),
+                   *candidate_plans(pi, source_costs[src], budget, s, src in FIXED_SCORES)]
              for src in score_sets}
-    base_at = -1 if s["geometric_candidate"] or pi is None else 0
-    fixed = [name for name in score_sets if name in FIXED_SCORES]
+    # max p first, whatever the order of `score_candidates`: the heuristics' baseline
+    fixed = sorted((name for name in score_sets if name in FIXED_SCORES),
+                   key=list(FIXED_SCORES).index)
+    base_at = -1 if fixed or s["geometric_candidate"] or pi is None else 0
     pairs = [(src, name, plan) for src in score_sets for name, plan in plans[src]]
     hits = {(src, name): _hits(score_sets[src], correct, plan) for src, name, plan in pairs}
     # the baseline: the first fixed score, or another fixed one only if significantly better
