@@ -38,7 +38,7 @@ from eenet.costs import load_costs
 from eenet.evaluation import evaluate_policies
 from eenet.outputs import ExitOutputs, check_compatible, load_exit_outputs
 from eenet.schedulers import FittedPolicy, fit_log_probs
-from eenet.schedulers.eenet import paired_z
+from eenet.schedulers.eenet import FIRST_EXIT_UNSCORED, paired_z
 from eenet.synthetic import make_costs, make_split_pair
 
 METHODS = ["maxprob", "entropy", "patience", "eenet"]
@@ -98,7 +98,8 @@ def rule_summary(policies: list[FittedPolicy]) -> str:
     trained = sum(s in ("learned", "lookahead")
                   and not getattr(p, "plan_source", "").startswith("last_exit")
                   for s, p in zip(sources, policies, strict=True))
-    replanned = sum(s in ("maxprob", "entropy") and getattr(p, "plan_source", "") != "geometric"
+    replanned = sum(s in ("maxprob", "entropy")
+                    and getattr(p, "plan_source", "") not in ("geometric", FIRST_EXIT_UNSCORED)
                     for s, p in zip(sources, policies, strict=True))
     return (f"EENet's rule: a trained score (learned or lookahead) at {trained} of "
             f"{len(policies)} budgets; a heuristic's score with a plan chosen on validation at "

@@ -68,10 +68,11 @@ def fit_all(
     `charged` maps a method to the extra ms/sample per exit its own scoring costs over the
     latency table's reference scoring (stage profile_scoring): the method plans with costs +
     extra, except at a budget at or above the last exit's cost, where every method runs the
-    plain model (no early exit, nothing scored), and below the charged first-exit cost, where
-    every method sends everyone out at exit 0 unscored (the runtime scores nothing there: the
-    threshold is -inf), at the plain first-exit cost. A budget below that is fitted at that
-    cost (it still costs more than the budget) and the entry records `fitted_ms`.
+    plain model (no early exit, nothing scored), and at or below the charged first-exit cost,
+    where every method sends everyone out at exit 0 unscored (the runtime scores nothing
+    there: the threshold is -inf), at the plain first-exit cost. A budget below that is
+    fitted at that cost (it still costs more than the budget) and the entry records
+    `fitted_ms`.
     """
     check_compatible(val, costs, "validation outputs vs latency")
     methods = check_methods(methods)
@@ -89,8 +90,8 @@ def fit_all(
             if no_early_exit(plain, budget):  # the plain model, which scores nothing (the
                 # runtime skips the scoring of a policy that never exits early)
                 table, fit_ms = plain, budget
-            elif budget < method_costs[0]:  # scoring the first exit alone would cost more:
-                # all leave there, unscored (threshold -inf), at the plain cost
+            elif budget <= method_costs[0]:  # scoring the first exit alone would cost as
+                # much or more: all leave there, unscored (threshold -inf), at the plain cost
                 table, fit_ms = plain, float(plain[0])
             else:
                 table, fit_ms = method_costs, budget

@@ -1105,14 +1105,18 @@ def test_at_the_first_exits_cost_every_test_sample_leaves_there(pair, costs, met
     assert policy.val_cost_ms == pytest.approx(first)
 
 
-def test_eenet_at_the_first_exits_cost_trains_nothing(pair, costs):
+@pytest.mark.parametrize("below", [0.0, 1e-10])
+def test_eenet_at_the_first_exits_cost_trains_nothing(pair, costs, below):
     """At a budget of exactly exit 0's cost every sample must leave there, whatever the score:
     EENet gives that rule with a fixed score and trains no networks (it trained for seconds);
-    just above it, it trains."""
+    just above it, it trains. A budget the budget check takes as that cost within rounding
+    (a relative 1e-10 under it) is that cost: it was taken for one that no score could meet,
+    unscored with a note of charged scoring where nothing was charged."""
     val, test = pair
     first = float(np.asarray(costs)[0])
-    policy = fit_policy("eenet", val, costs, first, FAST_EENET)
+    policy = fit_policy("eenet", val, costs, first * (1 - below), FAST_EENET)
     assert policy.weights == {} and policy.score_source in ("maxprob", "entropy")
+    assert policy.rule() == f"{policy.score_source} / geometric"
     assert (policy.exits_for(test) == 0).all()
     assert policy.val_cost_ms == pytest.approx(first)
     above = fit_policy("eenet", val, costs, first * 1.2, FAST_EENET)

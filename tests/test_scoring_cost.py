@@ -207,8 +207,32 @@ def test_eenet_whose_every_score_breaks_the_budget_sends_all_to_exit_0_unscored(
     assert policy.planned_costs == pytest.approx(costs) and not policy.weights
     assert policy.val_cost_ms == pytest.approx(costs[0]) and policy.exit_for_all() == 0
     assert policy.exits_scored() == 0 and (policy.exits_for(test) == 0).all()
+    assert policy.rule() == "exit 0 for all, unscored"  # no score is computed to name
     [result] = evaluate_policies([policy], [1.2], test.log_probs(), test.correct(), costs)
     assert result["cost_ms"] == pytest.approx(costs[0])
+
+
+def test_a_budget_of_exactly_a_charged_first_exit_is_counted_at_the_plain_one(
+        pair, costs, tmp_path):
+    """At a budget equal to a score's charged first-exit cost every sample leaves at exit 0,
+    where the runtime scores nothing: the rule costs the plain first exit, in EENet and in
+    fit_all alike (both counted it at the charged cost, which a budget a hair lower did not)."""
+    val, _ = pair
+    extra = [0.2, 0.3, 0.3]
+    first = float(costs[0]) + extra[0]
+    settings = {**FAST_EENET, "scorer_extra_ms": [0.5] * 3,
+                "fixed_extra_ms": {"maxprob": extra, "entropy": extra}}
+    for budget in (first, first - 1e-6):
+        policy = fit_policy("eenet", val, costs, budget, settings)
+        assert policy.exit_for_all() == 0 and policy.exits_scored() == 0, budget
+        assert policy.planned_costs == pytest.approx(costs), budget
+        assert policy.val_cost_ms == pytest.approx(costs[0]), budget
+    index = fit_all(val, costs, ["entropy"], [first], None, tmp_path / "s",
+                    charged={"entropy": extra})
+    [entry] = index["entries"]
+    policy = load_policy(tmp_path / "s" / entry["dir"])
+    assert policy.planned_costs == pytest.approx(costs) and "fitted_ms" not in entry
+    assert policy.val_cost_ms == pytest.approx(costs[0]) and policy.budget_ms == first
 
 def test_bad_scorer_cost_settings_and_tables_are_one_line_errors(pair, costs, tmp_path):
     val, _ = pair

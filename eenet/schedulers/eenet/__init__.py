@@ -26,9 +26,9 @@ trained networks), `lookahead` (the stop-value rule), `training` (torch, cross-f
 """
 
 from eenet.schedulers.eenet.features import data_features, exit_features
-from eenet.schedulers.eenet.fitting import FIRST_EXIT_UNSCORED, fit, untrained_policy
+from eenet.schedulers.eenet.fitting import fit, untrained_policy
 from eenet.schedulers.eenet.lookahead import lookahead_scores, solve_lookahead, stop_value
-from eenet.schedulers.eenet.policy import WEIGHTS_FILE, EENetPolicy
+from eenet.schedulers.eenet.policy import FIRST_EXIT_UNSCORED, WEIGHTS_FILE, EENetPolicy
 from eenet.schedulers.eenet.scorer import ExitScorer, check_weights, compile_scorer
 from eenet.schedulers.eenet.selection import paired_z
 from eenet.schedulers.eenet.settings import (

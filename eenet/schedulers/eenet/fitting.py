@@ -12,7 +12,7 @@ from eenet.devices import num_threads
 from eenet.schedulers.base import thresholds_from_plan
 from eenet.schedulers.eenet.features import data_features, exit_features
 from eenet.schedulers.eenet.lookahead import lookahead_scores, solve_lookahead
-from eenet.schedulers.eenet.policy import EENetPolicy
+from eenet.schedulers.eenet.policy import FIRST_EXIT_UNSCORED, EENetPolicy
 from eenet.schedulers.eenet.scorer import check_fused_sizes, forward, mean_assignment
 from eenet.schedulers.eenet.selection import choose_rule
 from eenet.schedulers.eenet.settings import (
@@ -27,9 +27,6 @@ from eenet.schedulers.eenet.settings import (
 )
 from eenet.schedulers.eenet.training import MLP, ScoreAssignmentNets, train_members, weights_header
 from eenet.schedulers.plans import first_exit_plan, last_exit_plan, no_early_exit
-
-# the plan of a policy whose every score costs more than the budget at the first exit
-FIRST_EXIT_UNSCORED = "first_exit (every score's own cost breaks the budget: unscored)"
 
 
 def fit(
@@ -72,9 +69,11 @@ def _fit(
     source_costs = {LEARNED: learned_costs, **fixed_costs(settings, costs)}
     # a score whose own scoring cost alone breaks the budget is not a candidate (at exactly
     # its first exit's cost every sample leaves there whatever the score: the fixed scores
-    # give that rule without training networks for nothing)
-    learned_feasible = budget_ms > learned_costs[0]
-    fixed = [src for src in settings["score_candidates"] if source_costs[src][0] <= budget_ms]
+    # give that rule without training networks for nothing); a budget that `check_budget`
+    # took as the first exit's cost within rounding counts as that cost
+    floor = max(budget_ms, float(costs[0]))
+    learned_feasible = floor > learned_costs[0]
+    fixed = [src for src in settings["score_candidates"] if source_costs[src][0] <= floor]
     if not fixed and not learned_feasible:
         return _everyone_at_first_exit(policy, log_probs, costs)
     feats = data_features(log_probs, *feature_options(settings))
@@ -107,7 +106,10 @@ def _fit(
         val_scores = val_logits
     policy.set_rule(*thresholds_from_plan(val_scores, plan))
     policy.plan, policy.plan_source = plan.tolist(), name
-    policy.record_validation(val_scores, source_costs[source])
+    # a rule that lets everyone leave at exit 0 scores nothing there (the runtime skips it):
+    # it costs the plain first exit, whatever its score's charge
+    policy.record_validation(val_scores, costs if policy.exit_for_all() == 0
+                             else source_costs[source])
     return policy
 
 

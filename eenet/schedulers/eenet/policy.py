@@ -35,6 +35,10 @@ from eenet.schedulers.eenet.scorer import (
 from eenet.schedulers.eenet.settings import FIXED_SCORES, LEARNED, LOOKAHEAD
 
 WEIGHTS_FILE = "eenet.safetensors"
+# the plan of a policy whose every score costs more than the budget to reach the first exit
+# (its own scoring charged): everyone leaves there unscored, and its rule says so
+FIRST_EXIT_UNSCORED = "first_exit (every score's own cost breaks the budget: unscored)"
+FIRST_EXIT_UNSCORED_RULE = "exit 0 for all, unscored"
 
 
 @dataclass
@@ -60,6 +64,8 @@ class EENetPolicy(FittedPolicy):
         score with a plan chosen on validation) or 'lookahead / lookahead'."""
         if not self.leaves_early():
             return NO_EARLY_EXIT_RULE
+        if self.plan_source == FIRST_EXIT_UNSCORED:  # no score is computed: none to name
+            return FIRST_EXIT_UNSCORED_RULE
         return f"{self.score_source} / {self.plan_source}"
 
     def scores(self, log_probs: np.ndarray) -> np.ndarray:

@@ -35,7 +35,9 @@ DEFAULTS: dict[str, Any] = {
     "alpha_cost": 1e-2,  # weight of the budget term
     "beta": 1.0,  # target_k proportional to a_k^beta
     "plan_temperatures": [1.0, 0.5, 2.0, 0.0],  # calibrated plans pi^tau * exp(lam c) tried
-    "geometric_candidate": True,  # also try the heuristics' geometric plan on EENet scores
+    # also try the heuristics' geometric plan on the learned scores (the fixed ones always have
+    # it: max p's with it is the baseline)
+    "geometric_candidate": True,
     "refine_plan": True,  # pattern-search the chosen plan at constant cost on validation
     "refine_min_gain": 0.0005,  # ... keeping a move only if it gains > this fraction (>= 2)
     "switch_z": 2.0,  # leave the heuristic baseline only if out-of-fold val gain has z >= this
