@@ -11,6 +11,7 @@ and the share of budgets where it is more than 0.05 points below. Prints figures
 nothing.
 
 Usage: python benchmarks/baseline_switch.py [--cases 10] [--seed 0] [--expected 100000]
+    [--budgets 20]
 """
 
 from __future__ import annotations
@@ -58,6 +59,9 @@ def main() -> None:
     parser.add_argument("--expected", type=int, default=100_000, metavar="N")
     parser.add_argument("--budgets", type=int, default=20)
     args = parser.parse_args()
+    for name in ("cases", "expected", "budgets"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name}: must be at least 1, got {getattr(args, name)}")
     rng = np.random.default_rng(args.seed)
     totals: dict[str, list[float]] = {bar: [] for bar in BARS}
     for _ in range(args.cases):

@@ -42,10 +42,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def device_params(params: dict[str, Any], device: str) -> dict[str, Any]:
-    """params.yaml with every measuring stage on `device`."""
+    """params.yaml with every measuring stage on `device`, and the profile measured there (not
+    imported: `profile.table` is dropped, and latency_tables/ is not linked in)."""
     params = copy.deepcopy(params)
     for name in ("profile", "dump", "measure"):
         params[name]["device"] = device
+    params["profile"]["table"] = None
     return params
 
 

@@ -117,7 +117,8 @@ def run_full(model: MultiExitModel, data: list, device) -> tuple[np.ndarray, flo
 
 
 def pick_entries(index: dict[str, Any], method: str, budgets: list[float] | None) -> list[dict]:
-    """Three fitted entries of `method`: the requested budgets, or 25/50/75 % of the sweep."""
+    """Fitted entries of `method`: the nearest to each requested budget, or three: those 20,
+    50 and 80 % of the way along its sweep's entries below the last exit's cost."""
     entries = sorted((e for e in index["entries"] if e["method"] == method),
                      key=lambda e: e["budget_ms"])
     if not entries:
@@ -141,7 +142,10 @@ def main() -> None:
     parser.add_argument("--method", default="eenet",
                         help="a method, or a comma list measured one after another in this run "
                              "(e.g. eenet,maxprob: their ratios then share the machine's state)")
-    parser.add_argument("--budgets", type=float, nargs="*", help="ms; default 25/50/75 %% of sweep")
+    parser.add_argument("--budgets", type=float, nargs="*",
+                        help="ms (the nearest fitted budget of each); default the fitted "
+                             "budgets 20 / 50 / 80 %% of the way along the sweep's below the "
+                             "last exit's cost")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=None, help="default: the profile's")
     parser.add_argument("--samples-b1", type=int, default=1000, help="samples timed at batch 1")
@@ -150,11 +154,20 @@ def main() -> None:
                         help="profile/run blocks interleaved per row (shared-machine drift)")
     parser.add_argument("--repeats", type=int, default=200, help="profile repeats per row")
     args = parser.parse_args()
+    for name in ("samples_b1", "big_batch", "blocks", "repeats"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')}: must be at least 1, got "
+                         f"{getattr(args, name)}")
+    if args.repeats < args.blocks:  # each block profiles repeats // blocks rounds
+        parser.error(f"--repeats: must be at least --blocks ({args.blocks}), got {args.repeats}")
 
     needed = [Path(args.model), Path(args.latency), Path(args.schedulers) / "index.json",
               Path(args.data) / "meta.json"]
     missing = [str(p) for p in needed if not p.exists()]
     if missing:
+        paths = ("model", "latency", "schedulers", "data")
+        if any(getattr(args, name) != parser.get_default(name) for name in paths):
+            parser.error(f"missing: {', '.join(missing)}")  # paths the user gave
         print(f"skipped: pipeline artifacts missing ({', '.join(missing)}); run `dvc repro`")
         return
     device = resolve_device(args.device)

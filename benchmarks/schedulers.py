@@ -271,6 +271,9 @@ def main() -> None:
                              "N test samples (margins in expectation over test draws)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads for evaluation")
     args = parser.parse_args()
+    for name, least in (("budgets", 1), ("threads", 1), ("expected", 0)):
+        if getattr(args, name) < least:
+            parser.error(f"--{name}: must be at least {least}, got {getattr(args, name)}")
     torch.set_num_threads(args.threads)
 
     summaries = {}

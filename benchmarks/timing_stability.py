@@ -1,11 +1,11 @@
 """How steady are per-exit timings on this device? Blocks of forced-exit calls over time.
 
 Times the profile's own calls (the runtime forced to each exit, `prefix_calls`) in blocks of
-`--rounds` rounds for `--seconds` seconds, from a fresh process, then again after `--idle`
-seconds of idleness, then takes `--profiles` full profiles (`profile_model`) one after the
-other. Prints each block's time since start and per-exit medians (ms): the spread shows how
-far a profile taken at one moment can be from real early exit at another. Prints figures;
-asserts nothing.
+`--rounds` rounds for `--seconds` seconds, from a fresh process, then again (for half as
+long) after `--idle` seconds of idleness, then takes `--profiles` full profiles
+(`profile_model`) one after the other. Prints each block's time since start and per-exit
+medians (ms): the spread shows how far a profile taken at one moment can be from real early
+exit at another. Prints figures; asserts nothing.
 
 Usage (repository root, after `dvc repro`):
     python benchmarks/timing_stability.py [--model artifacts/model] [--device cuda]
@@ -14,12 +14,14 @@ Usage (repository root, after `dvc repro`):
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 import numpy as np
 import torch
 
 from eenet.devices import resolve_device
+from eenet.errors import EENetError
 from eenet.models.artifact import load_trained
 from eenet.profiling import prefix_calls, profile_model, time_prefixes
 
@@ -44,6 +46,13 @@ def main() -> None:
     parser.add_argument("--idle", type=float, default=5.0)
     parser.add_argument("--profiles", type=int, default=3)
     args = parser.parse_args()
+    for name in ("batch_size", "rounds"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')}: must be at least 1, got "
+                         f"{getattr(args, name)}")
+    for name in ("seconds", "idle", "profiles"):
+        if not getattr(args, name) >= 0:
+            parser.error(f"--{name}: must be at least 0, got {getattr(args, name)}")
     device = resolve_device(args.device)
     model = load_trained(args.model).eval().to(device)
     calls = prefix_calls(model, model.example_inputs(args.batch_size).to(device), device)
@@ -56,7 +65,7 @@ def main() -> None:
         firsts = np.array([r[1][0] for r in rows])
         print(f"{label}: exit-0 median ms min {firsts.min():.3f} / median "
               f"{np.median(firsts):.3f} / max {firsts.max():.3f} over {len(rows)} blocks")
-        for row in rows[:5] + [("...",)] + rows[-2:]:
+        for row in rows[:5] + [("...",)] + rows[-2:] if len(rows) > 7 else rows:
             print("  ", *row)
     for i in range(args.profiles):
         table = profile_model(model, device=str(device), batch_size=args.batch_size)
@@ -65,4 +74,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except EENetError as exc:  # a device that is not there, a missing model: one line
+        sys.exit(f"timing_stability: error: {exc}")
