@@ -1,0 +1,37 @@
+"""The benchmark scripts refuse bad arguments in one line, as eenet's commands do."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize(("command", "rc", "message"), [
+    # each block profiled repeats // blocks = 0 rounds: every plan column printed nan
+    (["runtime.py", "--repeats", "1", "--blocks", "2"], 2,
+     "runtime.py: error: --repeats: must be at least --blocks (2), got 1"),
+    (["runtime.py", "--blocks", "0"], 2, "runtime.py: error: --blocks: must be at least 1, got 0"),
+    # a path the user named that is missing: not the quiet skip of the defaults (make bench)
+    (["runtime.py", "--model", "nope"], 2, "runtime.py: error: missing: nope"),
+    (["schedulers.py", "--budgets", "0"], 2,
+     "schedulers.py: error: --budgets: must be at least 1, got 0"),
+    (["baseline_switch.py", "--expected", "0"], 2,  # printed a table of nan
+     "baseline_switch.py: error: --expected: must be at least 1, got 0"),
+    (["timing_stability.py", "--rounds", "0"], 2,
+     "timing_stability.py: error: --rounds: must be at least 1, got 0"),
+    (["timing_stability.py", "--model", "nope"], 1,  # a traceback before
+     "timing_stability: error: nope/config.json: trained model config not found"),
+])
+def test_bad_benchmark_arguments_end_in_one_line(tmp_path, command, rc, message):
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / command[0]), *command[1:]],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == rc, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith(message), proc.stderr
