@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -125,7 +126,12 @@ def pick_entries(index: dict[str, Any], method: str, budgets: list[float] | None
         methods = sorted({e["method"] for e in index["entries"]})
         raise SystemExit(f"no fitted {method!r} schedulers; fitted methods: {methods}")
     if budgets:
-        return [min(entries, key=lambda e, b=b: abs(e["budget_ms"] - b)) for b in budgets]
+        picks = [min(entries, key=lambda e, b=b: abs(e["budget_ms"] - b)) for b in budgets]
+        for asked, entry in zip(budgets, picks, strict=True):
+            if not math.isclose(entry["budget_ms"], asked, rel_tol=1e-3):
+                print(f"note: {method} has no policy fitted at {asked:g} ms; measuring the "
+                      f"nearest, {entry['budget_ms']:.4g} ms", file=sys.stderr)
+        return list({entry["dir"]: entry for entry in picks}.values())  # each once
     below = [e for e in entries if e["budget_ms"] < index["costs_ms"][-1]] or entries
     picks = np.unique(np.round(np.linspace(0.2, 0.8, 3) * (len(below) - 1)).astype(int))
     return [below[i] for i in picks]

@@ -35,3 +35,17 @@ def test_bad_benchmark_arguments_end_in_one_line(tmp_path, command, rc, message)
     assert proc.returncode == rc, proc.stderr
     assert "Traceback" not in proc.stderr, proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith(message), proc.stderr
+
+
+def test_runtime_benchmark_names_a_budget_it_has_no_policy_for(capsys):
+    """Budgets asked of benchmarks.runtime are measured at the nearest fitted one, each policy
+    once (two asked budgets near one policy printed its rows twice), with a note where the
+    nearest is another budget (a budget outside the sweep moved silently)."""
+    from benchmarks.runtime import pick_entries
+
+    index = {"entries": [{"method": "m", "budget_ms": b, "dir": f"m/{i:02d}"}
+                         for i, b in enumerate([0.3, 0.4, 0.5])], "costs_ms": [0.3, 0.6]}
+    picked = pick_entries(index, "m", [0.4, 99.0, 0.5])
+    assert [e["budget_ms"] for e in picked] == [0.4, 0.5]
+    assert capsys.readouterr().err == ("note: m has no policy fitted at 99 ms; measuring the "
+                                       "nearest, 0.5 ms\n")
