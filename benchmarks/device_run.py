@@ -5,7 +5,7 @@ prepared data of a `dvc repro` run (`artifacts/model`, `data/<dataset>`), and in
 runs dvc.yaml's own commands for profile -> dump_logits -> profile_scoring ->
 profile_eenet_scoring -> fit_headline -> fit_schedulers -> evaluate -> measure, with
 `profile.device`, `dump.device` and `measure.device` set to `--device` (every other parameter
-as in params.yaml). Then
+as in params.yaml, but `profile.table`, dropped: the profile is measured there). Then
 `benchmarks.runtime` on that device against the device's own latency table and schedulers
 (batch 1 and 64), and a check of the one thing the runtime's equality with the simulation
 rests on there: that exit logits do not depend on the batch size they were computed in (the
@@ -191,4 +191,4 @@ if __name__ == "__main__":
     try:
         main()
     except EENetError as exc:  # a device that is not there, say: one line, as eenet's
-        sys.exit(f"device_run: error: {exc}")
+        sys.exit(f"{Path(sys.argv[0]).name}: error: {exc}")  # as argparse names it

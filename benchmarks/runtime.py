@@ -172,7 +172,8 @@ def main() -> None:
     missing = [str(p) for p in needed if not p.exists()]
     if missing:
         paths = ("model", "latency", "schedulers", "data")
-        if any(getattr(args, name) != parser.get_default(name) for name in paths):
+        if any(Path(getattr(args, name)).resolve() != Path(parser.get_default(name)).resolve()
+               for name in paths):
             parser.error(f"missing: {', '.join(missing)}")  # paths the user gave
         print(f"skipped: pipeline artifacts missing ({', '.join(missing)}); run `dvc repro`")
         return
@@ -243,7 +244,8 @@ def measure_row(model: MultiExitModel, policy, predictor: EarlyExitPredictor, da
     run_early_exit(predictor, data[:2], device)
     profiled: dict[int, list[np.ndarray]] = {b: [] for b in calls}
     parts, per_call, full_s = [], [], []
-    for block in np.array_split(np.arange(len(data)), args.blocks):
+    # no empty block (more blocks than calls: the full model's time of none divided by 0)
+    for block in np.array_split(np.arange(len(data)), min(args.blocks, len(data))):
         chunk = [data[i] for i in block]
         for b, size_calls in calls.items():
             profiled[b].append(time_prefixes(size_calls, device, args.repeats // args.blocks))
@@ -302,4 +304,4 @@ if __name__ == "__main__":
     try:
         main()
     except EENetError as exc:  # a device that is not there, a missing artifact: one line
-        sys.exit(f"benchmarks.runtime: error: {exc}")
+        sys.exit(f"{Path(sys.argv[0]).name}: error: {exc}")  # as argparse names it

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -50,7 +51,9 @@ def main() -> None:
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')}: must be at least 1, got "
                          f"{getattr(args, name)}")
-    for name in ("seconds", "idle", "profiles"):
+    if not args.seconds > 0:  # no block timed: nothing to print
+        parser.error(f"--seconds: must be more than 0, got {args.seconds}")
+    for name in ("idle", "profiles"):
         if not getattr(args, name) >= 0:
             parser.error(f"--{name}: must be at least 0, got {getattr(args, name)}")
     device = resolve_device(args.device)
@@ -77,4 +80,4 @@ if __name__ == "__main__":
     try:
         main()
     except EENetError as exc:  # a device that is not there, a missing model: one line
-        sys.exit(f"timing_stability: error: {exc}")
+        sys.exit(f"{Path(sys.argv[0]).name}: error: {exc}")  # as argparse names it

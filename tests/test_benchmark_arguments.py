@@ -26,7 +26,9 @@ ROOT = Path(__file__).resolve().parent.parent
     (["timing_stability.py", "--rounds", "0"], 2,
      "timing_stability.py: error: --rounds: must be at least 1, got 0"),
     (["timing_stability.py", "--model", "nope"], 1,  # a traceback before
-     "timing_stability: error: nope/config.json: trained model config not found"),
+     "timing_stability.py: error: nope/config.json: trained model config not found"),
+    (["timing_stability.py", "--seconds", "0"], 2,  # no block timed: a traceback
+     "timing_stability.py: error: --seconds: must be more than 0, got 0.0"),
 ])
 def test_bad_benchmark_arguments_end_in_one_line(tmp_path, command, rc, message):
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / command[0]), *command[1:]],

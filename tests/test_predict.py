@@ -238,6 +238,23 @@ def test_benchmark_skips_without_pipeline_artifacts(tmp_path, monkeypatch, capsy
     assert capsys.readouterr().out.startswith("skipped: pipeline artifacts missing")
 
 
+
+def test_benchmark_row_with_more_blocks_than_calls(workspace, policy_dir) -> None:
+    """benchmarks.runtime split a row's calls into --blocks blocks: more blocks than calls
+    (--samples-b1 2, --blocks 5) left empty ones, and timing the full model on none of them
+    divided by zero."""
+    import argparse
+
+    from benchmarks.runtime import measure_row
+    from eenet.runtime import EarlyExitPredictor, collate_split
+
+    cpu = torch.device("cpu")
+    model, policy = workspace["model"], load_policy(policy_dir)
+    data = collate_split(model, PreparedDataset(workspace["data"], "test"), 1, 2, cpu)
+    row = measure_row(model, policy, EarlyExitPredictor(model, policy, device="cpu"), data,
+                      cpu, 1, argparse.Namespace(blocks=5, repeats=5))
+    assert row["n"] == 2 and row["full_s"].size == 2
+
 def test_measure_real_latency_without_dvc(workspace, policy_dir) -> None:
     from eenet.runtime import measure_real_latency
 
