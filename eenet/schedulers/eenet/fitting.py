@@ -97,20 +97,13 @@ def _fit(
     score_sets.update({src: FIXED_SCORES[src](log_probs) for src in fixed})
     source, name, plan = choose_rule(score_sets, correct_np, pi, source_costs, budget_ms,
                                       settings, own_plans)
-    policy.score_source = source
     if source in FIXED_SCORES:
         val_scores = score_sets[source]
     elif source == LOOKAHEAD:  # the ensemble's scores on all of validation, as at inference
         val_scores = lookahead_scores(val_looks, learned_costs, policy.lookahead_lambda)
     else:
         val_scores = val_logits
-    policy.set_rule(*thresholds_from_plan(val_scores, plan))
-    policy.plan, policy.plan_source = plan.tolist(), name
-    # a rule that lets everyone leave at exit 0 scores nothing there (the runtime skips it):
-    # it costs the plain first exit, whatever its score's charge
-    policy.record_validation(val_scores, costs if policy.exit_for_all() == 0
-                             else source_costs[source])
-    return policy
+    return _apply_rule(policy, source, name, plan, val_scores, source_costs[source], costs)
 
 
 def _everyone_at_first_exit(
@@ -120,13 +113,23 @@ def _everyone_at_first_exit(
     leave at exit 0 unscored (its threshold is -inf, and the runtime scores no exit whose
     threshold lets every sample leave), at the plain first-exit cost, which meets the budget;
     as the pipeline's `fit_all` plans such a budget for a charged heuristic. Nothing trains."""
-    n_exits = log_probs.shape[0]
-    policy.score_source = next(iter(FIXED_SCORES))  # never computed: nobody is scored
-    plan = first_exit_plan(n_exits)
-    val_scores = FIXED_SCORES[policy.score_source](log_probs)
+    source = next(iter(FIXED_SCORES))  # never computed: nobody is scored
+    return _apply_rule(policy, source, FIRST_EXIT_UNSCORED, first_exit_plan(log_probs.shape[0]),
+                       FIXED_SCORES[source](log_probs), costs, costs)
+
+
+def _apply_rule(
+    policy: EENetPolicy, source: str, name: str, plan: np.ndarray, val_scores: np.ndarray,
+    rule_costs: np.ndarray, costs: np.ndarray,
+) -> EENetPolicy:
+    """`policy` with the rule of score `source` and plan `name`: thresholds on `val_scores`
+    realising `plan`, and its validation cost at the costs it runs at: `rule_costs` (its
+    score's own charge included), or the plain `costs` for a rule that lets everyone leave at
+    exit 0, which scores nothing there (the runtime skips it)."""
+    policy.score_source = source
     policy.set_rule(*thresholds_from_plan(val_scores, plan))
-    policy.plan, policy.plan_source = plan.tolist(), FIRST_EXIT_UNSCORED
-    policy.record_validation(val_scores, costs)
+    policy.plan, policy.plan_source = plan.tolist(), name
+    policy.record_validation(val_scores, costs if policy.exit_for_all() == 0 else rule_costs)
     return policy
 
 
