@@ -1,14 +1,15 @@
 """Schedulers benchmark: EENet vs the heuristics vs the oracle, accuracy x budget.
 
     python benchmarks/schedulers.py [--val artifacts/logits/val.npz --test ... --costs ...]
-        [--budgets 20] [--held-out] [--real-held-out] [--entropy-favoured] [--expected N]
-        [--threads 2]
+        [--budgets 20] [--held-out] [--real-held-out] [--entropy-favoured] [--cases N]
+        [--expected N] [--threads 2]
 
 For the default pipeline's outputs (skipped with a message when absent), a harder synthetic
 case (4 exits, 100 classes, 10k validation), with --held-out a few synthetic configurations not
 used for tuning, and with --real-held-out small real networks trained on fresh MNIST-1D draws
 (benchmarks/real_outputs.py), and with --entropy-favoured synthetic outputs on which entropy
-ranks samples better than max p (benchmarks/runner_up_outputs.py), it prints: test accuracy per
+ranks samples better than max p (benchmarks/runner_up_outputs.py) (--cases N: the first N cases
+of each of these three families, for a quicker run), it prints: test accuracy per
 method x budget, EENet's margin over the better of maxprob/entropy per budget and on average
 (with a paired sign-test z on the test samples: a negative margin with |z| < 2 is within one
 test draw's noise), the margin at equal realised test cost (the heuristics' accuracy
@@ -265,6 +266,9 @@ def main() -> None:
                         help="also train small real networks on fresh MNIST-1D draws (minutes)")
     parser.add_argument("--entropy-favoured", action="store_true",
                         help="also run synthetic cases where entropy beats max p")
+    parser.add_argument("--cases", type=int, default=None, metavar="N",
+                        help="run only the first N cases of --held-out, --real-held-out and "
+                             "--entropy-favoured each (default: all)")
     parser.add_argument("--skip-hard", action="store_true", help="skip the 4x100 synthetic case")
     parser.add_argument("--expected", type=int, default=0, metavar="N",
                         help="also evaluate each synthetic case's policies on a fresh draw of "
@@ -274,7 +278,10 @@ def main() -> None:
     for name, least in (("budgets", 1), ("threads", 1), ("expected", 0)):
         if getattr(args, name) < least:
             parser.error(f"--{name}: must be at least {least}, got {getattr(args, name)}")
+    if args.cases is not None and args.cases < 1:
+        parser.error(f"--cases: must be at least 1, got {args.cases}")
     torch.set_num_threads(args.threads)
+    first = slice(args.cases)  # slice(None): every case
 
     summaries = {}
     if Path(args.val).is_file() and Path(args.test).is_file() and Path(args.costs).is_file():
@@ -292,18 +299,18 @@ def main() -> None:
             expected_draw(val, 7, args.expected),
         )
     if args.held_out:
-        for n_exits, n_classes, n_val, seed in HELD_OUT:
+        for n_exits, n_classes, n_val, seed in HELD_OUT[first]:
             val, test = make_split_pair(n_exits, n_classes, n_val, 10_000, seed=seed)
             name = f"held-out {n_exits}x{n_classes}, {n_val} val"
             summaries[name] = run_case(name, val, test, make_costs(n_exits), args.budgets,
                                        expected_draw(val, seed, args.expected))
     if args.real_held_out:
-        for case in REAL_HELD_OUT:
+        for case in REAL_HELD_OUT[first]:
             val, test, mflops, fresh = trained_outputs(case, args.expected)
             summaries[case.name] = run_case(f"{case.name} (costs in MFLOPs)", val, test, mflops,
                                             args.budgets, fresh)
     if args.entropy_favoured:
-        for case in ENTROPY_FAVOURED:
+        for case in ENTROPY_FAVOURED[first]:
             val, test, fresh = split_pair(case, 10_000, args.expected)
             summaries[case.name] = run_case(case.name, val, test, make_costs(case.n_exits),
                                             args.budgets, fresh)

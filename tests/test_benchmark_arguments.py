@@ -21,6 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
     (["runtime.py", "--model", "nope"], 2, "runtime.py: error: missing: nope"),
     (["schedulers.py", "--budgets", "0"], 2,
      "schedulers.py: error: --budgets: must be at least 1, got 0"),
+    (["schedulers.py", "--cases", "0"], 2,
+     "schedulers.py: error: --cases: must be at least 1, got 0"),
     (["baseline_switch.py", "--expected", "0"], 2,  # printed a table of nan
      "baseline_switch.py: error: --expected: must be at least 1, got 0"),
     (["timing_stability.py", "--rounds", "0"], 2,
@@ -51,3 +53,23 @@ def test_runtime_benchmark_names_a_budget_it_has_no_policy_for(capsys):
     assert [e["budget_ms"] for e in picked] == [0.4, 0.5]
     assert capsys.readouterr().err == ("note: m has no policy fitted at 99 ms; measuring the "
                                        "nearest, 0.5 ms\n")
+
+
+def test_schedulers_benchmark_runs_the_first_case_of_each_family(tmp_path):
+    """`--cases 1` runs one held-out and one entropy-favoured case (a quick run), each with its
+    table, margin line and targets; the pipeline's outputs, absent here, are skipped with a
+    message."""
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "schedulers.py"), "--skip-hard", "--held-out",
+         "--entropy-favoured", "--cases", "1", "--budgets", "2", "--threads", "1"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert out.startswith("skipping the default pipeline's outputs")
+    sections = [line for line in out.splitlines() if line.startswith("=== ")]
+    assert [s.split(":")[0] for s in sections] == [
+        "=== held-out 3x10, 3000 val", "=== runner-up 3x10, 3000 val, strength 0.25"]
+    assert out.count("EENet margin over best of maxprob/entropy: mean") == 2
+    targets = out.split("targets (per case")[1]
+    assert targets.count("EENet >= better of max p / entropy at every budget: ") == 2
