@@ -21,6 +21,8 @@ import argparse
 import numpy as np
 from schedulers import hits_on  # the schedulers benchmark beside this script
 
+from eenet.cli import script_cli
+from eenet.config import check_integer
 from eenet.outputs import ExitOutputs
 from eenet.schedulers import fit_log_probs
 from eenet.schedulers.eenet import paired_z
@@ -60,8 +62,7 @@ def main() -> None:
     parser.add_argument("--budgets", type=int, default=20)
     args = parser.parse_args()
     for name in ("cases", "expected", "budgets"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name}: must be at least 1, got {getattr(args, name)}")
+        check_integer(f"--{name}", getattr(args, name), 1)
     rng = np.random.default_rng(args.seed)
     totals: dict[str, list[float]] = {bar: [] for bar in BARS}
     for _ in range(args.cases):
@@ -82,4 +83,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    script_cli(main)

@@ -186,9 +186,6 @@ def headline(summary: dict[str, Any]) -> str:
 
 
 if __name__ == "__main__":
-    from eenet.errors import EENetError
+    from eenet.cli import script_cli
 
-    try:
-        main()
-    except EENetError as exc:  # a device that is not there, say: one line, as eenet's
-        sys.exit(f"{Path(sys.argv[0]).name}: error: {exc}")  # as argparse names it
+    script_cli(main)  # a device that is not there, say: one line, as eenet's

@@ -36,9 +36,11 @@ import numpy as np
 import torch
 
 from eenet.batching import to_device
+from eenet.cli import script_cli
+from eenet.config import check_integer
 from eenet.costs import load_latency
 from eenet.data.prepared import PreparedDataset
-from eenet.errors import EENetError
+from eenet.errors import ConfigError
 from eenet.inference import collect_exit_logits
 from eenet.measurement import robust_ms_per_sample
 from eenet.models.artifact import load_trained
@@ -160,12 +162,11 @@ def main() -> None:
                         help="profile/run blocks interleaved per row (shared-machine drift)")
     parser.add_argument("--repeats", type=int, default=200, help="profile repeats per row")
     args = parser.parse_args()
-    for name in ("samples_b1", "big_batch", "blocks", "repeats"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')}: must be at least 1, got "
-                         f"{getattr(args, name)}")
+    for name in ("samples_b1", "big_batch", "blocks"):
+        check_integer(f"--{name.replace('_', '-')}", getattr(args, name), 1)
     if args.repeats < args.blocks:  # each block profiles repeats // blocks rounds
-        parser.error(f"--repeats: must be at least --blocks ({args.blocks}), got {args.repeats}")
+        raise ConfigError(f"--repeats: must be at least --blocks ({args.blocks}), got "
+                          f"{args.repeats}")
 
     needed = [Path(args.model), Path(args.latency), Path(args.schedulers) / "index.json",
               Path(args.data) / "meta.json"]
@@ -301,7 +302,4 @@ def format_row(row: dict[str, Any]) -> str:
             f"{100.0 * result.schedule_seconds / result.seconds:6.1f} {row['sim_ok']!s:>6}")
 
 if __name__ == "__main__":
-    try:
-        main()
-    except EENetError as exc:  # a device that is not there, a missing artifact: one line
-        sys.exit(f"{Path(sys.argv[0]).name}: error: {exc}")  # as argparse names it
+    script_cli(main)  # a device that is not there, a missing artifact: one line

@@ -35,6 +35,8 @@ import torch
 from real_outputs import REAL_HELD_OUT, trained_outputs  # beside this script (run as a script)
 from runner_up_outputs import ENTROPY_FAVOURED, split_pair
 
+from eenet.cli import script_cli
+from eenet.config import check_integer
 from eenet.costs import load_costs
 from eenet.evaluation import evaluate_policies
 from eenet.outputs import ExitOutputs, check_compatible, load_exit_outputs
@@ -275,11 +277,11 @@ def main() -> None:
                              "N test samples (margins in expectation over test draws)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads for evaluation")
     args = parser.parse_args()
-    for name, least in (("budgets", 1), ("threads", 1), ("expected", 0)):
-        if getattr(args, name) < least:
-            parser.error(f"--{name}: must be at least {least}, got {getattr(args, name)}")
-    if args.cases is not None and args.cases < 1:
-        parser.error(f"--cases: must be at least 1, got {args.cases}")
+    check_integer("--budgets", args.budgets, 1)
+    check_integer("--threads", args.threads, 1)
+    check_integer("--expected", args.expected, 0)
+    if args.cases is not None:  # None: every case
+        check_integer("--cases", args.cases, 1)
     torch.set_num_threads(args.threads)
     first = slice(args.cases)  # slice(None): every case
 
@@ -335,4 +337,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    script_cli(main)

@@ -14,15 +14,14 @@ Usage (repository root, after `dvc repro`):
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from eenet.cli import script_cli
+from eenet.config import check_integer, check_number
 from eenet.devices import resolve_device
-from eenet.errors import EENetError
 from eenet.models.artifact import load_trained
 from eenet.profiling import prefix_calls, profile_model, time_prefixes
 
@@ -47,15 +46,11 @@ def main() -> None:
     parser.add_argument("--idle", type=float, default=5.0)
     parser.add_argument("--profiles", type=int, default=3)
     args = parser.parse_args()
-    for name in ("batch_size", "rounds"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')}: must be at least 1, got "
-                         f"{getattr(args, name)}")
-    if not args.seconds > 0:  # no block timed: nothing to print
-        parser.error(f"--seconds: must be more than 0, got {args.seconds}")
-    for name in ("idle", "profiles"):
-        if not getattr(args, name) >= 0:
-            parser.error(f"--{name}: must be at least 0, got {getattr(args, name)}")
+    check_integer("--batch-size", args.batch_size, 1)
+    check_integer("--rounds", args.rounds, 1)
+    check_number("--seconds", args.seconds, 0, low_ok=False)  # no block timed: nothing to print
+    check_number("--idle", args.idle, 0)
+    check_integer("--profiles", args.profiles, 0)
     device = resolve_device(args.device)
     model = load_trained(args.model).eval().to(device)
     calls = prefix_calls(model, model.example_inputs(args.batch_size).to(device), device)
@@ -77,7 +72,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except EENetError as exc:  # a device that is not there, a missing model: one line
-        sys.exit(f"{Path(sys.argv[0]).name}: error: {exc}")  # as argparse names it
+    script_cli(main)  # a device that is not there, a missing model: one line

@@ -126,5 +126,16 @@ def run_stage(main_function: Callable[..., object], *args: object, resumes: bool
         raise SystemExit(128 + signal.SIGTERM) from None
 
 
+def script_cli(main_function: Callable[[], None]) -> None:
+    """A tool script's `__main__` (the benchmarks): a user error (`EENetError`: an option out
+    of range, a missing artifact, a device that is not there) ends in one line named as
+    argparse names the script, `schedulers.py: error: ...`, and status 2, as argparse's own."""
+    try:
+        main_function()
+    except EENetError as exc:
+        print(f"{os.path.basename(sys.argv[0])}: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -182,7 +182,7 @@ def test_device_run_without_the_gpu_ends_in_one_line(tmp_path) -> None:
     proc = subprocess.run([sys.executable, "benchmarks/device_run.py", "--out",
                            str(tmp_path / "out")], cwd=root, capture_output=True, text=True,
                           timeout=300, env={**os.environ, "PYTHONPATH": str(root)})
-    assert proc.returncode == 1 and proc.stderr.strip() == (
+    assert proc.returncode == 2 and proc.stderr.strip() == (
         "device_run.py: error: device: 'cuda' requested but no CUDA GPU is available; use auto "
         "or cpu"), proc.stderr
 
