@@ -1,9 +1,10 @@
 """Per-exit latency: measure the cumulative cost of reaching each exit, or import a table.
 
 Reaching exit k is timed as the early-exit runtime itself delivering a prediction at exit k:
-`EarlyExitPredictor.predict_exit` (stem, segments and heads 0..k, the policy's scoring at exits
-0..k, host transfers, bookkeeping), the same code path `predict` runs, so the planned cost is
-the measured one by construction up to noise. Every repeat times
+`EarlyExitPredictor.predict_exit` (stem, segments and heads 0..k, the policy's scoring at the
+exits of 0..k that `predict` scores, host transfers, bookkeeping), the same code path
+`predict` runs, so the planned cost is the measured one by construction up to noise. Every
+repeat times
 the prefixes of all exits one after the other (interleaved), so slow drifts of the machine hit
 every exit alike; the median over repeats, divided by the batch size, is the cost per sample.
 
@@ -83,8 +84,9 @@ def prefix_calls(
 ) -> list[Callable[[], Any]]:
     """The call timed for each exit k. With `decisions`, the runtime's own code path: an
     `EarlyExitPredictor` forced to let every sample leave at k (`predict_exit`), so the cost
-    includes the policy's scoring at exits 0..k, host transfers and bookkeeping exactly as
-    real early exit pays them. Without, the network prefix alone (`run_prefix`)."""
+    includes the policy's scoring on the way (the exits `predict` scores), host transfers and
+    bookkeeping exactly as real early exit pays them. Without, the network prefix alone
+    (`run_prefix`)."""
     if not decisions:
         return [lambda k=k: run_prefix(model, inputs, k) for k in range(model.n_exits)]
     from eenet.runtime import EarlyExitPredictor

@@ -135,8 +135,6 @@ class EarlyExitPredictor:
         a policy that splits samples tied at a threshold splits them by that index, so
         batches of a split, each given its offset, decide as the whole split at once.
         """
-        check_first_index(first_index)
-        self.check_inputs(inputs)
         return self._run(inputs, self.thresholds, self._stop, self._scored, keep_logits,
                          self.tie_shares, first_index)
 
@@ -159,13 +157,13 @@ class EarlyExitPredictor:
 
     def predict_exit(self, inputs: Any, k: int, keep_logits: bool = False) -> EarlyExitResult:
         """Every sample leaves at exit `k`, doing all the work of a real exit there: segments and
-        heads 0..k, the policy's scores at exits 0..k (before the last exit, and before the
-        exit where the policy lets everyone leave unscored) with thresholds no score passes
-        before k, the bookkeeping. The latency profile times this call."""
+        heads 0..k, the policy's scores at the exits of 0..k that `predict` scores (those
+        before the last exit, before the exit where the policy lets everyone leave unscored,
+        and not past the last exit a sample may leave at early) with thresholds no score
+        passes before k, the bookkeeping. The latency profile times this call."""
         if type(k) is not int and not isinstance(k, np.integer) or not 0 <= k <= self._last:
             raise ConfigError(f"k: expected an exit from 0 to {self._last}, got {k!r}")
-        self.check_inputs(inputs)
-        return self._run(inputs, self._never, k, min(self._last, self._stop), keep_logits)
+        return self._run(inputs, self._never, k, self._scored, keep_logits)
 
     def _host(self, logits: torch.Tensor) -> np.ndarray:
         """Exit logits as float32 numpy on the host (no torch call beyond `numpy` when they
@@ -177,13 +175,15 @@ class EarlyExitPredictor:
     def _run(self, inputs: Any, thresholds: np.ndarray, stop: int, scored: int,
              keep_logits: bool, tie_shares: list[float] | None = None,
              first_index: int = 0) -> EarlyExitResult:
-        """`_steps` with the model in eval mode (a caller may have put it back in training
-        mode since the predictor was made: dropout and batch statistics would then change the
-        predictions and the exits), its mode restored afterwards. `seconds` is the wall time of
-        all of it, device synchronised: what a caller timing the call sees, and what the
-        latency profile times (from outside `predict_exit`)."""
+        """The input checks, then `_steps` with the model in eval mode (a caller may have put
+        it back in training mode since the predictor was made: dropout and batch statistics
+        would then change the predictions and the exits), its mode restored afterwards.
+        `seconds` is the wall time of all of it, device synchronised: what a caller timing the
+        call sees, and what the latency profile times (from outside `predict_exit`)."""
         self._sync()
         start = time.perf_counter()
+        check_first_index(first_index)
+        self.check_inputs(inputs)
         training = self.model.training
         if training:
             self.model.eval()
@@ -226,6 +226,8 @@ class EarlyExitPredictor:
             state = model.run_segment(k, state)
             logits = self._host(model.run_head(k, state))
             tick = time.perf_counter()
+            if k == 0 and scored == 0:  # no exit scored, where the classes are checked
+                self.policy.check_classes(logits.shape[1], "the model's exits give")
             if keep_logits:
                 if kept is None:
                     kept = np.zeros((last + 1, n, logits.shape[1]), dtype=np.float32)

@@ -29,7 +29,7 @@ from eenet.costs import latency_timing_fields
 from eenet.errors import ArtifactError
 from eenet.jsonio import read_json_object
 from eenet.models.base import MultiExitModel
-from eenet.schedulers.base import FittedPolicy
+from eenet.schedulers.base import FittedPolicy, unreachable_thresholds
 
 REFERENCE = "maxprob"
 # what each pipeline stage times: the fixed scores (stage profile_scoring) and EENet's learned
@@ -46,14 +46,15 @@ def scoring_policies(
     n_exits: int, n_classes: int, eenet_settings: Mapping[str, Any] | None = None,
     methods: Sequence[str] = CHARGED,
 ) -> dict[str, FittedPolicy]:
-    """The reference and one policy of each charged method of `methods`. Their thresholds do
-    not matter: the forced-exit calls timed here let no sample leave before its exit."""
+    """The reference and one policy of each charged method of `methods`, each scoring every
+    exit before the last (thresholds no score reaches, but not +inf: the runtime does not score
+    an exit of +inf, where no sample may leave)."""
     from eenet.profiling import reference_policy
 
     unknown = [m for m in methods if m not in CHARGED]
     if unknown:
         raise ValueError(f"scoring_policies: {unknown} are not among {CHARGED}")
-    never = np.full(n_exits, np.inf)
+    never = unreachable_thresholds(n_exits)
     policies: dict[str, FittedPolicy] = {REFERENCE: reference_policy(n_exits)}
     if "entropy" in methods:
         from eenet.schedulers.entropy import EntropyPolicy

@@ -1144,7 +1144,8 @@ def test_a_split_decided_in_parts_decides_as_the_whole(method: str) -> None:
     np.testing.assert_array_equal(
         policy.exits_for(ExitOutputs(logits[:, 500:], labels[500:]), first_index=500),
         whole[500:])
-    with pytest.raises(ConfigError, match=r"^first_index: expected an integer >= 0, got -1$"):
+    with pytest.raises(ConfigError,
+                       match=r"^first_index: expected an integer from 0 to 2\*\*62, got -1$"):
         policy.decide(log_probs, first_index=-1)
 
 

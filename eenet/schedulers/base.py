@@ -129,11 +129,27 @@ def check_log_probabilities(log_probs: np.ndarray) -> None:
         f"{sums[exit_k, sample]:.3g}: pass logits through log_softmax (ExitOutputs.log_probs())")
 
 
+# the largest `first_index`: the indices of a batch counted from it stay int64 (past 2**63 the
+# sum was an OverflowError traceback, or wrapped round to negative indices)
+MAX_FIRST_INDEX = 2**62
+
+
 def check_first_index(first_index: Any) -> None:
-    """A sample index to count tied samples from: an integer >= 0 (a one-line ConfigError)."""
+    """A sample index to count tied samples from: an integer from 0 to MAX_FIRST_INDEX (a
+    one-line ConfigError)."""
     if type(first_index) is not int and not isinstance(first_index, np.integer) \
-            or first_index < 0:
-        raise ConfigError(f"first_index: expected an integer >= 0, got {first_index!r}")
+            or not 0 <= first_index <= MAX_FIRST_INDEX:
+        raise ConfigError(f"first_index: expected an integer from 0 to 2**62, got "
+                          f"{first_index!r}")
+
+
+def unreachable_thresholds(n_exits: int) -> np.ndarray:
+    """Thresholds of a policy that scores every exit before the last and lets no sample leave
+    there: finite, above every score (+inf marks an exit nobody may leave at, which the runtime
+    does not score), and -inf at the last exit. What the scoring profiles time."""
+    thresholds = np.full(n_exits, np.finfo(np.float64).max)
+    thresholds[-1] = -np.inf
+    return thresholds
 
 
 def first_exit(

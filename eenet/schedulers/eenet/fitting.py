@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from eenet.devices import num_threads
-from eenet.schedulers.base import thresholds_from_plan
+from eenet.schedulers.base import thresholds_from_plan, unreachable_thresholds
 from eenet.schedulers.eenet.features import data_features, exit_features
 from eenet.schedulers.eenet.lookahead import lookahead_scores, solve_lookahead
 from eenet.schedulers.eenet.policy import FIRST_EXIT_UNSCORED, EENetPolicy
@@ -137,8 +137,9 @@ def untrained_policy(
     n_exits: int, n_classes: int, settings: Mapping[str, Any] | None = None, seed: int = 0
 ) -> EENetPolicy:
     """A learned-score EENet policy of the configured architecture (`folds` members, `hidden`
-    units, the feature options, lookahead heads) with random weights and no early exit: what
-    its scorer costs does not depend on training, so this is what the scoring profile times."""
+    units, the feature options, lookahead heads) with random weights that scores every exit and
+    lets no sample leave early: what its scorer costs does not depend on training, so this is
+    what the scoring profile times."""
     s = {**DEFAULTS, **(settings or {})}
     check_settings(s)
     blank = np.zeros((1, n_classes))
@@ -154,10 +155,9 @@ def untrained_policy(
                 head = MLP(dims[k] + k, int(s["hidden"]), gen, outputs=n_exits - k)
                 state.update({f"f{k}.{key}": value for key, value in head.state().items()})
         weights.update({f"m{member}.{key}": value for key, value in state.items()})
-    thresholds = np.full(n_exits, np.inf)
-    thresholds[-1] = -np.inf
     # with lookahead heads, the dearer of the two learned scores (the stop value on top)
-    return EENetPolicy("eenet", float("inf"), thresholds, settings=dict(s), weights=weights,
+    return EENetPolicy("eenet", float("inf"), unreachable_thresholds(n_exits),
+                       settings=dict(s), weights=weights,
                        score_source=LOOKAHEAD if s["lookahead"] else LEARNED,
                        lookahead_costs=np.arange(n_exits, dtype=np.float64).tolist(),
                        n_classes=n_classes)
