@@ -4,9 +4,9 @@ Reaching exit k is timed as the early-exit runtime itself delivering a predictio
 `EarlyExitPredictor.predict_exit` (stem, segments and heads 0..k, the policy's scoring at the
 exits of 0..k that `predict` scores, host transfers, bookkeeping), the same code path
 `predict` runs, so the planned cost is the measured one by construction up to noise. Every
-repeat times
-the prefixes of all exits one after the other (interleaved), so slow drifts of the machine hit
-every exit alike; the median over repeats, divided by the batch size, is the cost per sample.
+repeat times the prefixes of all exits one after the other (interleaved), so slow drifts of the
+machine hit every exit alike; the median over repeats, divided by the batch size, is the cost
+per sample.
 
 On tiny models, noise can make two medians of neighbouring exits come out equal or in the wrong
 order. Then the measurement is repeated with twice as many repeats (pooled with the first), up
