@@ -171,11 +171,12 @@ def test_predict_cli_on_an_input_file(workspace, policy_dir, tmp_path, capsys) -
     [
         (["--input", "missing.npy"], "file not found"),
         (["--input", "bad.npy"], "do not fit the model (expects (1, 40))\n"),
-        (["--input", "one.npy"], "samples of shape () do not fit the model (expects (1, 40)); "
-                                 "for one sample, give 'x' the shape (1, 40)"),
+        # "samples of shape () do not fit the model" before
+        (["--input", "one.npy"], "'x' of shape (40,) is one sample without the sample axis; "
+                                 "give 'x' the shape (1, 40)"),
         # with its label: 'y' disagreed with a sample count read off the lone sample's axis
-        (["--input", "one_labelled.npz"], "samples of shape () do not fit the model (expects "
-                                          "(1, 40)); for one sample, give 'x' the shape (1, 40)"),
+        (["--input", "one_labelled.npz"], "'x' of shape (40,) is one sample without the sample "
+                                          "axis; give 'x' the shape (1, 40)"),
         (["--input", "x.txt"], "expected a .npy or .npz"),
         (["--data", "nowhere"], "prepared data not found"),
         (["--data", "DATA", "--split", "dev"], "error: --split: unknown value 'dev'"),
@@ -370,6 +371,13 @@ def test_predict_cli_names_the_policies_of_a_schedulers_folder(workspace, tmp_pa
     assert main([*base, str(tmp_path / "fitted" / "maxprob")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "holds 2 fitted schedulers in subfolders (00, 01)" in err
+    one = tmp_path / "one"
+    (one / "00").mkdir(parents=True)
+    for path in (tmp_path / "fitted" / "maxprob" / "00").iterdir():
+        (one / "00" / path.name).write_bytes(path.read_bytes())
+    assert main([*base, str(one)]) == 2  # "holds 1 fitted schedulers" before
+    assert "holds a fitted scheduler in a subfolder (00); give that folder" in \
+        capsys.readouterr().err
     assert main([*base, str(tmp_path / "fitted" / "maxprob" / "01")]) == 0
     assert "maxprob @ 2.4 ms" in capsys.readouterr().out
     # the policy's own file names its folder (it said ".../policy.json/policy.json: not found")
@@ -775,6 +783,23 @@ def test_predict_out_must_name_a_file(workspace, policy_dir, tmp_path, out, mess
                     cwd=tmp_path)
     _one_line_error(done, message)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "folder"]
+
+
+def test_predict_out_is_none_of_what_it_reads(workspace, policy_dir, tmp_path) -> None:
+    """--out equal to --input replaced the inputs with the report without a word; inside the
+    --model, --policy or --data folder it put a foreign file into an artifact."""
+    inputs = tmp_path / "x.npy"
+    np.save(inputs, np.zeros((3, 40), dtype=np.float32))
+    done = _predict(workspace, policy_dir, "--input", str(inputs), "--out", str(inputs))
+    _one_line_error(done, f"--out: {inputs} is the --input file; write the report elsewhere")
+    assert np.load(inputs).shape == (3, 40)
+    for flag, folder in (("model", workspace["root"] / "model"), ("policy", policy_dir),
+                         ("data", workspace["data"])):
+        out = folder / "sub" / "pred.json"
+        source = ("--input", str(inputs)) if flag != "data" else ("--data", str(folder))
+        done = _predict(workspace, policy_dir, *source, "--out", str(out))
+        _one_line_error(done, f"--out: {out} is inside the --{flag} folder ")
+        assert not (folder / "sub").exists()
 
 
 def test_predict_out_creates_missing_folders(workspace, policy_dir, tmp_path) -> None:

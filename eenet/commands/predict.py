@@ -100,9 +100,10 @@ def read_input_file(
     if inputs.ndim == len(sample):  # no channel axis
         inputs = inputs.unsqueeze(1)
     if tuple(inputs.shape[1:]) != sample:
-        lone = tuple(x.shape) in (sample, sample[1:])  # one sample, without its sample axis
-        hint = f"; for one sample, give 'x' the shape {(1, *x.shape)}" if lone else ""
-        raise ArtifactError(f"--input: {path}: {sample_misfit(x.shape[1:], sample)}{hint}")
+        if tuple(x.shape) in (sample, sample[1:]):  # one sample, without its sample axis
+            raise ArtifactError(f"--input: {path}: 'x' of shape {tuple(x.shape)} is one sample "
+                                f"without the sample axis; give 'x' the shape {(1, *x.shape)}")
+        raise ArtifactError(f"--input: {path}: {sample_misfit(x.shape[1:], sample)}")
     return inputs, _checked_y(labels, x.shape[0], num_classes, path)
 
 
@@ -173,8 +174,10 @@ def check_policy_dir(path: str) -> Path:
                 f"{folder / INDEX_FILE})")
     inside = sorted(p.parent.name for p in folder.glob(f"*/{POLICY_FILE}"))
     if inside:
-        raise ConfigError(f"--policy: {folder} holds {len(inside)} fitted schedulers in "
-                          f"subfolders ({', '.join(inside)}); give one of them")
+        many = (f"{len(inside)} fitted schedulers in subfolders" if len(inside) > 1
+                else "a fitted scheduler in a subfolder")
+        raise ConfigError(f"--policy: {folder} holds {many} ({', '.join(inside)}); give "
+                          f"{'one of them' if len(inside) > 1 else 'that folder'}")
     return folder
 
 
@@ -278,7 +281,27 @@ def check_args(args: argparse.Namespace) -> Path | None:
     resolve_device(args.device, "--device")
     check_integer("--batch-size", args.batch_size, 1)
     check_integer("--threads", args.threads, 1, THREADS_MAX)
-    return check_out_path(args.out)
+    out = check_out_path(args.out)
+    if out is not None:
+        check_out_apart(out, args)
+    return out
+
+
+def check_out_apart(out: Path, args: argparse.Namespace) -> None:
+    """--out is none of what the command reads: not the --input file (it was replaced by the
+    report without a word), nor inside the --model, --policy or --data folder (an artifact
+    with a foreign file in it)."""
+    target = out.resolve()
+    if args.input and target == Path(args.input).resolve():
+        raise ConfigError(f"--out: {args.out} is the --input file; write the report elsewhere")
+    for flag in ("model", "policy", "data"):
+        given = getattr(args, flag)
+        folder = Path(given).resolve() if given else None
+        if folder is not None and folder.is_file():  # --policy may name the policy file
+            folder = folder.parent
+        if folder is not None and folder in target.parents:
+            raise ConfigError(f"--out: {args.out} is inside the --{flag} folder {given}; "
+                              "write the report elsewhere")
 
 
 def planned_ms(policy: FittedPolicy, exits: np.ndarray) -> float | None:
