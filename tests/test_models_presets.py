@@ -508,6 +508,37 @@ def test_bert_config_values_that_do_not_build_are_one_line(vocab, config, messag
     assert str(err.value).startswith(message) and "\n" not in str(err.value), err.value
 
 
+@pytest.mark.parametrize(("damage", "message"), [
+    ("truncate", "the weights file of {src!r} is not readable as safetensors (Error while "
+                 "deserializing header"),
+    ("bin-only", "{src!r} holds pytorch_model.bin but no model.safetensors; eenet reads only "
+                 "safetensors"),
+])
+def test_unusable_pretrained_weights_are_one_line(tiny_pretrained, tmp_path, damage, message):
+    """A truncated model.safetensors was a SafetensorError traceback, a folder with only a
+    pytorch_model.bin an UnpicklingError traceback (advising weights_only=False)."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    source = tmp_path / "pretrained"
+    shutil.copytree(tiny_pretrained, source)
+    weights = source / "model.safetensors"
+    if damage == "truncate":
+        weights.write_bytes(weights.read_bytes()[:300])
+    elif damage == "bin-only":
+        weights.rename(source / "pytorch_model.bin")
+    else:
+        state = load_file(str(weights))
+        state["encoder.layer.1.output.dense.weight"][0, 0] = float(damage)
+        save_file(state, str(weights))
+    with pytest.raises(EENetError) as err:
+        build_model("bert_4", 2, pretrained=str(source), exit_layers=(2, 4), max_length=16)
+    text = str(err.value)
+    assert text.startswith("model.options.pretrained: " + message.format(src=str(source))), text
+    assert "\n" not in text
+
+
 def test_bert_config_overrides_that_fit_still_apply(tiny_pretrained):
     """Overrides the pretrained weights allow keep working: fewer layers, another dropout."""
     model = build_model("bert_4", 2, pretrained=str(tiny_pretrained), exit_layers=(1, 2),

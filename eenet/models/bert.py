@@ -376,15 +376,36 @@ def load_bert(pretrained: str | None, config: dict[str, Any] | None) -> nn.Modul
     if problem:
         raise ConfigError(f"model.options.config.{problem}")
     check_bert_size(settings)
+    from safetensors import SafetensorError
+
     try:
         if pretrained is None:
             return BertModel(settings)
-        return BertModel.from_pretrained(pretrained, config=settings, **_hub_options(pretrained))
+        # safetensors only: a pytorch_model.bin is a pickle, which can run code when loaded
+        bert = BertModel.from_pretrained(pretrained, config=settings, use_safetensors=True,
+                                         **_hub_options(pretrained))
+    except SafetensorError as exc:
+        raise ConfigError(f"model.options.pretrained: the weights file of {pretrained!r} is not "
+                          f"readable as safetensors ({_first_line(exc)})") from None
     except (OSError, ValueError) as exc:
         if isinstance(exc, ValueError) and (config or pretrained is None):
             # the settings do not build (e.g. hidden_size not a multiple of the heads)
             raise ConfigError(f"model.options.config: {_first_line(exc)}") from None
+        _refuse_pickled_only(str(pretrained))
         raise _missing("pretrained", str(pretrained), exc) from None
+    return bert
+
+
+def _refuse_pickled_only(source: str) -> None:
+    """A one-line ConfigError when the folder `source` holds pytorch_model.bin but no
+    model.safetensors: eenet never unpickles weights."""
+    folder = Path(source)
+    if (names_a_local_path(source) and (folder / "pytorch_model.bin").is_file()
+            and not (folder / "model.safetensors").is_file()):
+        raise ConfigError(
+            f"model.options.pretrained: {source!r} holds pytorch_model.bin but no "
+            "model.safetensors; eenet reads only safetensors (a .bin is a pickle, which can run "
+            "code when loaded): convert it to model.safetensors")
 
 
 def _check_layers(exit_layers: Sequence[int], max_length: int, config: Any) -> list[int]:
