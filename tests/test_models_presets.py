@@ -513,10 +513,13 @@ def test_bert_config_values_that_do_not_build_are_one_line(vocab, config, messag
                  "deserializing header"),
     ("bin-only", "{src!r} holds pytorch_model.bin but no model.safetensors; eenet reads only "
                  "safetensors"),
+    ("nan", "the weights of {src!r} hold NaN or inf (encoder.layer.1.output.dense.weight)"),
+    ("inf", "the weights of {src!r} hold NaN or inf (encoder.layer.1.output.dense.weight)"),
 ])
 def test_unusable_pretrained_weights_are_one_line(tiny_pretrained, tmp_path, damage, message):
     """A truncated model.safetensors was a SafetensorError traceback, a folder with only a
-    pytorch_model.bin an UnpicklingError traceback (advising weights_only=False)."""
+    pytorch_model.bin an UnpicklingError traceback (advising weights_only=False), and NaN / inf
+    weights were accepted and trained at chance."""
     import shutil
 
     from safetensors.torch import load_file, save_file

@@ -393,6 +393,7 @@ def load_bert(pretrained: str | None, config: dict[str, Any] | None) -> nn.Modul
             raise ConfigError(f"model.options.config: {_first_line(exc)}") from None
         _refuse_pickled_only(str(pretrained))
         raise _missing("pretrained", str(pretrained), exc) from None
+    _refuse_non_finite(bert, pretrained)
     return bert
 
 
@@ -406,6 +407,17 @@ def _refuse_pickled_only(source: str) -> None:
             f"model.options.pretrained: {source!r} holds pytorch_model.bin but no "
             "model.safetensors; eenet reads only safetensors (a .bin is a pickle, which can run "
             "code when loaded): convert it to model.safetensors")
+
+
+def _refuse_non_finite(bert: nn.Module, pretrained: str) -> None:
+    """A one-line ConfigError naming the first pretrained tensor holding NaN or inf: such
+    weights train at chance without a word."""
+    broken = [name for name, tensor in bert.state_dict().items()
+              if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())]
+    if broken:
+        more = f" and {len(broken) - 1} more" if len(broken) > 1 else ""
+        raise ConfigError(f"model.options.pretrained: the weights of {pretrained!r} hold NaN or "
+                          f"inf ({broken[0]}{more}); use a checkpoint with finite weights")
 
 
 def _check_layers(exit_layers: Sequence[int], max_length: int, config: Any) -> list[int]:
