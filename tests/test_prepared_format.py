@@ -9,7 +9,7 @@ import pytest
 
 from eenet.data import prepare_dataset
 from eenet.data.prepared import PreparedDataset, read_split, write_meta, write_split
-from eenet.errors import ConfigError
+from eenet.errors import ArtifactError, ConfigError
 
 
 def test_text_split_round_trips_compressed(tmp_path):
@@ -24,11 +24,51 @@ def test_text_split_round_trips_compressed(tmp_path):
         assert {i.compress_type for i in archive.infolist()} == {zipfile.ZIP_DEFLATED}
     assert path.stat().st_size < x.nbytes / 4  # fixed-width unicode is mostly padding
     x_back, y_back = read_split(tmp_path, "train")
-    assert x_back.dtype == x.dtype and y_back.dtype == np.int64
+    assert x_back.dtype == object and y_back.dtype == np.int64
     np.testing.assert_array_equal(x_back, x)
     np.testing.assert_array_equal(y_back, y)
     write_meta(tmp_path, {"dataset": "t", "kind": "text", "num_classes": 4, "sizes": {}})
     assert PreparedDataset(tmp_path, "train")[3] == (texts[3], int(y[3]))
+
+
+def test_one_long_text_does_not_pad_every_row(tmp_path):
+    """Texts were a fixed-width unicode array: one 1,000,000-character row among 200 made the
+    split 760 MB on disk and 2.1 GB read back (4 bytes per character of the longest text in
+    every row). Stored as UTF-8 bytes with offsets, each text costs its own length."""
+    rng = np.random.default_rng(0)
+    long_text = "".join(rng.choice(list("abcdefghé數 "), 200_000))  # incompressible-ish
+    texts = [long_text, *(f"row {i} été 數據 ✓" for i in range(199))]
+    write_split(tmp_path, "train", np.asarray(texts, dtype=object), np.arange(200) % 2)
+    with np.load(tmp_path / "train.npz", allow_pickle=False) as npz:
+        assert set(npz.files) == {"text_utf8", "text_offsets", "y"}
+        stored = sum(npz[key].nbytes for key in npz.files)
+    assert stored < 2 * len(long_text.encode("utf-8"))  # not 200 rows x the longest text
+    assert (tmp_path / "train.npz").stat().st_size < len(long_text.encode("utf-8"))
+    x_back, _ = read_split(tmp_path, "train")
+    assert x_back.tolist() == texts
+
+
+def test_text_splits_written_as_unicode_arrays_still_read(tmp_path):
+    texts = np.asarray(["été", "數據", ""], dtype=np.str_)
+    np.savez_compressed(tmp_path / "val.npz", x=texts, y=np.arange(3))
+    assert read_split(tmp_path, "val")[0].tolist() == texts.tolist()
+
+
+@pytest.mark.parametrize(("arrays", "problem"), [
+    ({"text_utf8": np.frombuffer(b"ab\xff", np.uint8), "text_offsets": np.array([0, 2, 3])},
+     "text 1 is not UTF-8"),
+    ({"text_utf8": np.frombuffer(b"abc", np.uint8), "text_offsets": np.array([0, 2, 5])},
+     "'text_offsets' must rise from 0 to the 3 bytes of 'text_utf8'"),
+    ({"text_utf8": np.zeros(3, np.int32), "text_offsets": np.array([0, 3])},
+     "'text_utf8' must be 1-D uint8"),
+    ({"text_offsets": np.array([0, 3])}, "neither 'x' nor 'text_utf8' and 'text_offsets'"),
+])
+def test_damaged_text_splits_are_one_line(tmp_path, arrays, problem):
+    np.savez_compressed(tmp_path / "test.npz", **arrays, y=np.arange(2))
+    with pytest.raises(ArtifactError) as err:
+        read_split(tmp_path, "test")
+    assert str(err.value).startswith(f"{tmp_path / 'test.npz'}: {problem}"), err.value
+    assert "\n" not in str(err.value)
 
 
 def test_image_split_round_trips_compressed(tmp_path):

@@ -3,7 +3,11 @@
 `data/<name>/` holds `train.npz`, `val.npz`, `test.npz` (compressed npz of arrays `x` and `y`, no
 pickles) and `meta.json` with at least `dataset`, `kind` ("sequence", "image" or "text"),
 `num_classes` and `sizes`. Images are uint8 NHWC with `mean`/`std` per channel in the meta;
-sequences are float32 [N, L]; texts are unicode arrays, tokenised later by the model's `collate`.
+sequences are float32 [N, L]. Texts are stored as `text_utf8` (every text's UTF-8 bytes, one
+after another, uint8) and `text_offsets` (int64 [N + 1]: text i is bytes offsets[i]:offsets[i+1])
+instead of `x`, so a long text costs its own length only; `read_split` gives them back as `x`, a
+numpy array of Python str (dtype object, built in memory, never unpickled), tokenised later by
+the model's `collate`. A split written before (`x` a unicode array) still reads.
 """
 
 from __future__ import annotations
@@ -32,14 +36,58 @@ KINDS = ("sequence", "image", "text")
 def write_split(out_dir: Path, split: str, x: np.ndarray, y: np.ndarray) -> None:
     """Atomically write one split, deflate-compressed (`np.load` reads it as any npz).
 
-    Texts are fixed-width unicode arrays (4 bytes per character of the longest text), mostly
-    padding: compressed, AG News' training split is a small fraction of its ~450 MB raw size.
+    Texts (`x` of str, as a unicode or object array) are written as UTF-8 bytes and offsets,
+    not as a fixed-width unicode array: that is 4 bytes per character of the longest text in
+    every row, so one long text made the split (and its reading) rows x longest text.
     """
+    arrays = encode_texts(x) if x.dtype.kind in "UO" else {"x": x}
+
     def _write(tmp: Path) -> None:
         with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, x=x, y=np.asarray(y, dtype=np.int64))
+            np.savez_compressed(fh, **arrays, y=np.asarray(y, dtype=np.int64))
 
     write_with(out_dir / f"{split}.npz", _write)
+
+
+def encode_texts(texts: np.ndarray) -> dict[str, np.ndarray]:
+    """`text_utf8` (all texts' UTF-8 bytes, concatenated) and `text_offsets` (int64 [N + 1])."""
+    encoded = [str(t).encode("utf-8") for t in texts]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum([len(b) for b in encoded], out=offsets[1:])
+    return {"text_utf8": np.frombuffer(b"".join(encoded), dtype=np.uint8),
+            "text_offsets": offsets}
+
+
+def decode_texts(data: np.ndarray, offsets: np.ndarray, path: Path) -> np.ndarray:
+    """The texts of `encode_texts` as an object array of str; a one-line ArtifactError naming
+    `path` when the arrays do not fit together."""
+    if data.dtype != np.uint8 or data.ndim != 1:
+        raise ArtifactError(f"{path}: 'text_utf8' must be 1-D uint8, got {data.dtype} "
+                            f"{data.shape} (rerun the download stage)")
+    if (offsets.dtype.kind not in "iu" or offsets.ndim != 1 or offsets.size < 1
+            or offsets[0] != 0 or offsets[-1] != data.size or np.any(np.diff(offsets) < 0)):
+        raise ArtifactError(f"{path}: 'text_offsets' must rise from 0 to the {data.size} bytes "
+                            "of 'text_utf8' (rerun the download stage)")
+    raw = data.tobytes()
+    texts = np.empty(offsets.size - 1, dtype=object)
+    try:
+        for i, (start, end) in enumerate(zip(offsets[:-1].tolist(), offsets[1:].tolist(),
+                                             strict=True)):
+            texts[i] = raw[start:end].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ArtifactError(f"{path}: text {i} is not UTF-8 ({exc.reason}); rerun the download "
+                            "stage") from None
+    return texts
+
+
+def _read_x(npz: Any, path: Path) -> np.ndarray:
+    """A split's inputs: `x`, or its texts decoded from `text_utf8` / `text_offsets`."""
+    if "x" in npz.files:
+        return npz["x"]
+    if {"text_utf8", "text_offsets"} <= set(npz.files):
+        return decode_texts(npz["text_utf8"], npz["text_offsets"], path)
+    raise ArtifactError(f"{path}: neither 'x' nor 'text_utf8' and 'text_offsets' in it "
+                        "(rerun the download stage)")
 
 
 def write_meta(out_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
@@ -103,7 +151,7 @@ def read_split(data_dir: str | Path, split: str,
         raise ArtifactError(f"{path}: split not found (run the download stage)")
     try:
         with np.load(path, allow_pickle=False) as npz:
-            x, y = npz["x"], npz["y"]
+            x, y = _read_x(npz, path), npz["y"]
     except NUMPY_LOAD_ERRORS as exc:
         raise ArtifactError(f"{path}: not a readable split file ({numpy_load_problem(exc)})"
                             ) from None

@@ -6,10 +6,11 @@
   validation split (872) and validation = `val_size` = 872 training sentences held out by the
   seed (the authors' hold-out size; train keeps the other 66,477).
 
-Texts are stored as numpy unicode arrays (no pickles) and tokenised later by the model's
-`collate`. Offline use: `HF_DATASETS_OFFLINE=1` with a filled Hugging Face cache, or local
-files through `local_path` (a folder with `train.*` / `test.*` / `validation.*` files in CSV,
-JSON lines or parquet, or a `save_to_disk` folder) or `data_files` (split -> file).
+Texts are stored as UTF-8 bytes and offsets (`eenet.data.prepared`; no pickles, no padding to
+the longest text) and tokenised later by the model's `collate`. Offline use:
+`HF_DATASETS_OFFLINE=1` with a filled Hugging Face cache, or local files through `local_path`
+(a folder with `train.*` / `test.*` / `validation.*` files in CSV, JSON lines or parquet, or a
+`save_to_disk` folder) or `data_files` (split -> file).
 """
 
 from __future__ import annotations
@@ -204,7 +205,7 @@ def _problem(exc: BaseException) -> str:
 
 
 def _columns(split: Any, source: TextSource, split_name: str) -> tuple[np.ndarray, np.ndarray]:
-    """(texts as a numpy unicode array, int64 labels) of one `datasets` split."""
+    """(texts as a numpy object array of str, int64 labels) of one `datasets` split."""
     missing = {source.text_column, "label"} - set(split.column_names)
     if missing:
         raise EENetError(
@@ -219,7 +220,8 @@ def _columns(split: Any, source: TextSource, split_name: str) -> tuple[np.ndarra
     if empty is not None:  # str(None) would train on the text 'None'
         raise EENetError(f"{source.name}: split {split_name!r} has no {source.text_column} in "
                          f"row {empty}; every row needs a text")
-    texts = np.asarray([str(t) for t in column], dtype=np.str_)
+    # an object array of str: a unicode array pads every row to the longest text
+    texts = np.asarray([str(t) for t in column], dtype=object)
     labels = _class_numbers(split["label"], source, split_name)
     bad = labels[(labels < 0) | (labels >= len(source.class_names))]
     if bad.size:
