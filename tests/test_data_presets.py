@@ -408,6 +408,27 @@ def test_text_local_data_that_does_not_fit_is_a_one_line_error(tmp_path, kind, r
     assert message.startswith("ag_news: ")
 
 
+@pytest.mark.parametrize(("cell", "got"), [
+    (["game", "team"], "got list ['game', 'team'] in row 0"),
+    (7, "got int 7 in row 0"),
+])
+def test_text_cells_that_are_not_strings_are_one_line(tmp_path, cell, got):
+    """A text column of lists or numbers (JSON lines) was stringified: the model trained on
+    "['game', 'team']" or "7"."""
+    import json
+
+    folder = tmp_path / "ag_news"
+    folder.mkdir()
+    rows = [{"text": cell, "label": i % 4} for i in range(30)]
+    for split in ("train", "test"):
+        (folder / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(EENetError) as err:
+        prepare_dataset("ag_news", tmp_path / "out", 0, local_path=folder, val_size=10,
+                        cache_dir=str(tmp_path / "cache"))
+    assert str(err.value) == ("ag_news: split 'train' column text must hold texts (strings), "
+                              + got)
+
+
 def test_text_missing_local_file_names_it_without_every_known_extension(tmp_path):
     """With local_path, data_files are found in that folder; a missing one was named with a
     list of ~300 file extensions `datasets` supports, burying the file in a 5,000-character

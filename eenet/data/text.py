@@ -220,8 +220,9 @@ def _columns(split: Any, source: TextSource, split_name: str) -> tuple[np.ndarra
     if empty is not None:  # str(None) would train on the text 'None'
         raise EENetError(f"{source.name}: split {split_name!r} has no {source.text_column} in "
                          f"row {empty}; every row needs a text")
+    _refuse_non_text(column, source, split_name)
     # an object array of str: a unicode array pads every row to the longest text
-    texts = np.asarray([str(t) for t in column], dtype=object)
+    texts = np.asarray(column, dtype=object)
     labels = _class_numbers(split["label"], source, split_name)
     bad = labels[(labels < 0) | (labels >= len(source.class_names))]
     if bad.size:
@@ -230,6 +231,16 @@ def _columns(split: Any, source: TextSource, split_name: str) -> tuple[np.ndarra
             f"0..{len(source.class_names) - 1} (e.g. {int(bad[0])}); it must be a labelled split"
         )
     return texts, labels
+
+
+def _refuse_non_text(column: list[Any], source: TextSource, split_name: str) -> None:
+    """A one-line EENetError naming the first cell of the text column that is not a string (a
+    list, a number): str() of it would train on its Python spelling."""
+    row = next((i for i, text in enumerate(column) if not isinstance(text, str)), None)
+    if row is not None:
+        raise EENetError(
+            f"{source.name}: split {split_name!r} column {source.text_column} must hold texts "
+            f"(strings), got {type(column[row]).__name__} {column[row]!r:.60} in row {row}")
 
 
 def _is_class_number(value: Any) -> bool:
