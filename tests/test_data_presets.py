@@ -429,6 +429,24 @@ def test_text_cells_that_are_not_strings_are_one_line(tmp_path, cell, got):
                               + got)
 
 
+@pytest.mark.parametrize("how", ["local_path", "data_files"])
+def test_a_split_missing_from_local_files_names_the_option_not_the_hub(tmp_path, how):
+    """A local folder or data_files without the test split got the advice to run
+    datasets.load_dataset once with network, beside the point for the user's own files."""
+    folder = write_ag_news(tmp_path / "ag_news")
+    (folder / "test.csv").rename(folder / "validation.csv")
+    options = ({"local_path": folder} if how == "local_path" else
+               {"data_files": {"train": str(folder / "train.csv"),
+                               "validation": str(folder / "validation.csv")}})
+    with pytest.raises(EENetError) as err:
+        prepare_dataset("ag_news", tmp_path / "out", 0, val_size=10,
+                        cache_dir=str(tmp_path / "cache"), **options)
+    message = str(err.value)
+    assert message.startswith("ag_news: no 'test' split in the loaded data (it has train, "
+                              f"validation); data.options.{how} "), message
+    assert "train and test" in message and "load_dataset" not in message and "\n" not in message
+
+
 def test_text_missing_local_file_names_it_without_every_known_extension(tmp_path):
     """With local_path, data_files are found in that folder; a missing one was named with a
     list of ~300 file extensions `datasets` supports, burying the file in a 5,000-character

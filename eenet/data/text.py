@@ -113,6 +113,21 @@ def _where_to_put(source: TextSource) -> str:
     )
 
 
+def _split_advice(source: TextSource, load_options: dict[str, Any]) -> str:
+    """What to do about a missing split: for the user's own files, the option naming them and
+    the split names they need; for the hub, how to fill the cache."""
+    needed = f"{source.train_split} and {source.test_split}"
+    if load_options.get("data_files"):
+        return (f"data.options.data_files must map the splits {needed} to files with columns "
+                f"{source.text_column},label")
+    if load_options.get("local_path") is not None:
+        return (f"data.options.local_path ({load_options['local_path']}) needs files named "
+                f"after the splits {needed} (e.g. {source.train_split}.csv, "
+                f"{source.test_split}.csv) with columns {source.text_column},label, or a "
+                "save_to_disk folder with those splits")
+    return _where_to_put(source)
+
+
 def load_text_splits(
     source: TextSource,
     local_path: str | Path | None = None,
@@ -281,7 +296,7 @@ def prepare_text(
         if split not in loaded:
             raise EENetError(
                 f"{source.name}: no {split!r} split in the loaded data (it has "
-                f"{', '.join(loaded)}); {_where_to_put(source)}"
+                f"{', '.join(loaded)}); {_split_advice(source, load_options)}"
             )
     x_all, y_all = _columns(loaded[source.train_split], source, source.train_split)
     train_idx, val_idx = holdout(len(y_all), val_size, seed)
