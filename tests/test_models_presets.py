@@ -390,8 +390,12 @@ def tiny_pretrained(vocab, tmp_path_factory):
      "model.options: config sizes (vocab_size 42, hidden_size 2000000000, num_hidden_layers 4, "
      "intermediate_size 64, max_position_embeddings 64, type_vocab_size 2) give the model "
      "6.8e+19 parameters (2.53e+11 GiB as float32); allowed: at most 1073741824 (4 GiB)"),
-    ({"pretrained": "PRE", "config": {"num_hidden_layers": 10**9}},
+    ({"config": {"num_hidden_layers": 10**9}},
      "model.options: config sizes (vocab_size 42, hidden_size 32, num_hidden_layers 1000000000"),
+    # with pretrained weights, more layers than they have are refused before any size check
+    ({"pretrained": "PRE", "config": {"num_hidden_layers": 10**9}},
+     "model.options.config.num_hidden_layers: 1000000000 is more than the 4 layers of the "
+     "pretrained weights 'PRE'"),
 ])
 def test_bert_config_and_tokenizer_problems_are_one_line_errors(
     vocab, tiny_pretrained, tmp_path, options, message
@@ -540,6 +544,18 @@ def test_unusable_pretrained_weights_are_one_line(tiny_pretrained, tmp_path, dam
     text = str(err.value)
     assert text.startswith("model.options.pretrained: " + message.format(src=str(source))), text
     assert "\n" not in text
+
+
+def test_more_layers_than_the_pretrained_weights_is_one_line(tiny_pretrained):
+    """num_hidden_layers above the checkpoint's was accepted: the extra layers started random
+    under a 'pretrained' model."""
+    with pytest.raises(EENetError) as err:
+        build_model("bert_4", 2, pretrained=str(tiny_pretrained), exit_layers=(2, 6),
+                    max_length=16, config={"num_hidden_layers": 6})
+    assert str(err.value) == (
+        f"model.options.config.num_hidden_layers: 6 is more than the 4 layers of the pretrained "
+        f"weights {str(tiny_pretrained)!r}, the extra ones would start random; use at most 4, "
+        "or set model.options.pretrained: null to train from scratch")
 
 
 def test_bert_config_overrides_that_fit_still_apply(tiny_pretrained):

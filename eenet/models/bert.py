@@ -320,12 +320,24 @@ def bert_config(pretrained: str | None, overrides: dict[str, Any] | None) -> Any
                 f"of the pretrained weights {pretrained!r}, which would not fit; keep it, or set "
                 "model.options.pretrained: null to train from scratch"
             )
+        if pretrained is not None and key == "num_hidden_layers":
+            _refuse_more_layers(value, config.num_hidden_layers, pretrained)
         try:
             setattr(config, key, value)
         except (StrictDataclassError, TypeError, ValueError) as exc:
             cause = exc.__cause__ or exc
             raise ConfigError(f"model.options.config.{key}: {_first_line(cause)}") from None
     return config
+
+
+def _refuse_more_layers(value: Any, layers: int, pretrained: str) -> None:
+    """A one-line ConfigError when `value` layers exceed the pretrained `layers`: the extra
+    layers would start random (fewer keep the first ones)."""
+    if type(value) is int and value > layers:
+        raise ConfigError(
+            f"model.options.config.num_hidden_layers: {value} is more than the {layers} layers "
+            f"of the pretrained weights {pretrained!r}, the extra ones would start random; use "
+            f"at most {layers}, or set model.options.pretrained: null to train from scratch")
 
 
 def bert_weight_count(config: Any) -> int:
