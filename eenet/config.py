@@ -324,6 +324,20 @@ def check_required(path: str, value: dict[str, Any], keys: Sequence[str]) -> Non
 DATA_OPTION_MINIMUMS = {"val_size": 1, "max_train_samples": 1}
 
 
+# data options naming a folder: an empty string would quietly mean the current folder
+DATA_PATH_OPTIONS = ("local_path", "cache_dir")
+
+
+def check_no_empty_paths(path: str, options: dict[str, Any], names: Sequence[str]) -> None:
+    """A ConfigError for an option of `names` given as an empty (or blank) string: a path
+    library reads it as the current folder."""
+    for name in names:
+        given = options.get(name)
+        if isinstance(given, str) and not given.strip():
+            raise ConfigError(f"{path}.{name}: empty; give a path, or null (an empty string "
+                              "would mean the current folder)")
+
+
 def check_data(path: str, value: Any) -> None:
     from eenet.data import DATASETS
 
@@ -332,6 +346,7 @@ def check_data(path: str, value: Any) -> None:
     prepare = _registered(DATASETS, value["dataset"], f"{path}.dataset")
     _check_options(f"{path}.options", value.get("options"), prepare, skip=2)
     options = value.get("options") or {}
+    check_no_empty_paths(f"{path}.options", options, DATA_PATH_OPTIONS)
     for key, low in DATA_OPTION_MINIMUMS.items():  # their upper bounds depend on the data
         if isinstance(options.get(key), int) and options[key] < low:
             raise ConfigError(f"{path}.options.{key}: must be >= {low}, got {options[key]}")
@@ -349,6 +364,7 @@ def check_model(path: str, value: Any) -> None:
     check_required(path, value, ("name",))
     builder = _registered(MODELS, value["name"], f"{path}.name")
     _check_options(f"{path}.options", value.get("options"), builder, skip=1)
+    check_no_empty_paths(f"{path}.options", value.get("options") or {}, FILE_OPTIONS)
 
 
 # what a model builder may raise on options it refuses without a ConfigError of its own

@@ -155,6 +155,22 @@ def test_data_sample_counts_below_one_are_named_up_front(dataset: str, key: str,
     validate_params(params)
 
 
+@pytest.mark.parametrize(("group", "key", "value"), [
+    ("data", "local_path", ""), ("data", "cache_dir", " "), ("model", "tokenizer", ""),
+    ("model", "pretrained", ""),
+])
+def test_empty_paths_are_refused_up_front(group: str, key: str, value: str) -> None:
+    """local_path: "" and tokenizer: "" silently meant the current folder."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["data"] = {"dataset": "ag_news", "seed": 0, "options": {}}
+    params["model"] = {"name": "bert_4", "options": {}}
+    params[group]["options"][key] = value
+    with pytest.raises(ConfigError) as caught:
+        validate_params(params)
+    assert str(caught.value) == (f"{group}.options.{key}: empty; give a path, or null (an "
+                                 "empty string would mean the current folder)")
+
+
 @pytest.mark.parametrize(("name", "options", "message"), [
     ("resnet56_3", {"base_width": -4}, "model.options.base_width: must be an integer >= 1, got -4"),
     ("resnet1d_3", {"widths": [4, 8]}, "model.options.blocks: expected 2 integers >= 1 (as many "
