@@ -12,14 +12,16 @@ import pytest
 from tests.robust_helpers import stage_command, stage_env, tiny_params, write_params
 
 
-def _download(path: Path, dataset: str, options: dict, **env: str) -> str:
-    """Run the download stage for `dataset`; return its single stderr line (exit status 2)."""
+def _download(path: Path, dataset: str, options: dict, env: dict[str, str] | None = None,
+              **extra: str) -> str:
+    """Run the download stage for `dataset` with `env` (default stage_env()) and `extra`;
+    return its single stderr line (exit status 2)."""
     params = tiny_params()
     params["data"] = {"dataset": dataset, "seed": 0, "options": options}
     write_params(path, params)
     result = subprocess.run(stage_command("download", "data/out"), cwd=path,
-                            env={**stage_env(), **env}, capture_output=True, text=True,
-                            timeout=120)
+                            env={**(env if env is not None else stage_env()), **extra},
+                            capture_output=True, text=True, timeout=120)
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
@@ -50,6 +52,14 @@ def test_ag_news_offline_says_how_to_provide_the_data(tmp_path: Path) -> None:
 # behind a proxy the hub's host is not checked here (it need not resolve): none for these tests
 NO_PROXY = {f"{scheme}_proxy": "" for scheme in ("http", "https", "all")} | {
     f"{scheme.upper()}_PROXY": "" for scheme in ("http", "https", "all")}
+OFFLINE_FLAGS = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
+
+
+def online_env(**env: str) -> dict[str, str]:
+    """stage_env() with `env`, without the offline flags: the tests of an unreachable hub need
+    offline mode off (it is what they are about), whatever the shell running pytest set."""
+    return {key: value for key, value in {**stage_env(), **env}.items()
+            if key not in OFFLINE_FLAGS}
 
 
 def test_text_data_with_the_hub_unreachable_fails_at_once_in_one_line(tmp_path: Path) -> None:
@@ -58,8 +68,8 @@ def test_text_data_with_the_hub_unreachable_fails_at_once_in_one_line(tmp_path: 
     endpoint's .invalid domain never resolves (RFC 2606), on any machine."""
     pytest.importorskip("eenet.data.text")
     pytest.importorskip("datasets")
-    line = _download(tmp_path, "ag_news", {}, HF_HOME=str(tmp_path / "hf"),
-                     HF_ENDPOINT="https://hub.invalid", **NO_PROXY)
+    line = _download(tmp_path, "ag_news", {}, env=online_env(
+        HF_HOME=str(tmp_path / "hf"), HF_ENDPOINT="https://hub.invalid", **NO_PROXY))
     assert line.startswith("error: ag_news: could not load the data (the hub cannot be reached: "
                            "hub.invalid does not resolve"), line
     assert "data.options.local_path" in line
@@ -74,8 +84,8 @@ def test_pretrained_bert_with_the_hub_unreachable_fails_at_once_in_one_line(
     code = ("from eenet.cli import run_stage\n"
             "from eenet.models import build_model\n"
             "run_stage(build_model, 'bert_4', 4)\n")
-    env = {**stage_env(), "HF_HOME": str(tmp_path / "hf"), "HF_ENDPOINT": "https://hub.invalid",
-           **NO_PROXY}
+    env = online_env(HF_HOME=str(tmp_path / "hf"), HF_ENDPOINT="https://hub.invalid",
+                     **NO_PROXY)
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2, result.stderr
