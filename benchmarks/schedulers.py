@@ -38,6 +38,7 @@ from runner_up_outputs import ENTROPY_FAVOURED, split_pair
 from eenet.cli import script_cli
 from eenet.config import check_integer
 from eenet.costs import load_costs
+from eenet.errors import ConfigError
 from eenet.evaluation import evaluate_policies
 from eenet.outputs import ExitOutputs, check_compatible, load_exit_outputs
 from eenet.schedulers import FittedPolicy, fit_log_probs
@@ -282,6 +283,9 @@ def main() -> None:
     check_integer("--expected", args.expected, 0)
     if args.cases is not None:  # None: every case
         check_integer("--cases", args.cases, 1)
+        if not (args.held_out or args.real_held_out or args.entropy_favoured):
+            raise ConfigError("--cases: counts the cases of --held-out, --real-held-out and "
+                              "--entropy-favoured; give one of them")
     torch.set_num_threads(args.threads)
     first = slice(args.cases)  # slice(None): every case
 

@@ -325,7 +325,7 @@ DATA_OPTION_MINIMUMS = {"val_size": 1, "max_train_samples": 1}
 
 
 # data options naming a folder: an empty string would quietly mean the current folder
-DATA_PATH_OPTIONS = ("local_path", "cache_dir")
+DATA_PATH_OPTIONS = ("local_path", "cache_dir", "root")
 
 
 def check_no_empty_paths(path: str, options: dict[str, Any], names: Sequence[str]) -> None:

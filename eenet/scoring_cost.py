@@ -48,7 +48,8 @@ def scoring_policies(
 ) -> dict[str, FittedPolicy]:
     """The reference and one policy of each charged method of `methods`, each scoring every
     exit before the last (thresholds no score reaches, but not +inf: the runtime does not score
-    an exit of +inf, where no sample may leave)."""
+    an exit of +inf, where no sample may leave). Only for timing: open exits no sample leaves
+    at are no rule to report."""
     from eenet.profiling import reference_policy
 
     unknown = [m for m in methods if m not in CHARGED]

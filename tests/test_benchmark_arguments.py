@@ -24,6 +24,9 @@ ROOT = Path(__file__).resolve().parent.parent
      "schedulers.py: error: --budgets: must be an integer >= 1, got 0"),
     (["schedulers.py", "--cases", "0"], 2,
      "schedulers.py: error: --cases: must be an integer >= 1, got 0"),
+    (["schedulers.py", "--cases", "1"], 2,  # ran the default cases, --cases unused
+     "schedulers.py: error: --cases: counts the cases of --held-out, --real-held-out and "
+     "--entropy-favoured; give one of them"),
     (["baseline_switch.py", "--expected", "0"], 2,  # printed a table of nan
      "baseline_switch.py: error: --expected: must be an integer >= 1, got 0"),
     (["timing_stability.py", "--rounds", "0"], 2,

@@ -155,14 +155,17 @@ def test_data_sample_counts_below_one_are_named_up_front(dataset: str, key: str,
     validate_params(params)
 
 
-@pytest.mark.parametrize(("group", "key", "value"), [
-    ("data", "local_path", ""), ("data", "cache_dir", " "), ("model", "tokenizer", ""),
-    ("model", "pretrained", ""),
+@pytest.mark.parametrize(("group", "key", "value", "dataset"), [
+    ("data", "local_path", "", "ag_news"), ("data", "cache_dir", " ", "ag_news"),
+    ("data", "root", "", "cifar10"), ("model", "tokenizer", "", "ag_news"),
+    ("model", "pretrained", "", "ag_news"),
 ])
-def test_empty_paths_are_refused_up_front(group: str, key: str, value: str) -> None:
-    """local_path: "" and tokenizer: "" silently meant the current folder."""
+def test_empty_paths_are_refused_up_front(group: str, key: str, value: str,
+                                          dataset: str) -> None:
+    """local_path: "" and tokenizer: "" silently meant the current folder (root: "", CIFAR's
+    download folder, too)."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["data"] = {"dataset": "ag_news", "seed": 0, "options": {}}
+    params["data"] = {"dataset": dataset, "seed": 0, "options": {}}
     params["model"] = {"name": "bert_4", "options": {}}
     params[group]["options"][key] = value
     with pytest.raises(ConfigError) as caught:

@@ -447,6 +447,19 @@ def test_a_split_missing_from_local_files_names_the_option_not_the_hub(tmp_path,
     assert "train and test" in message and "load_dataset" not in message and "\n" not in message
 
 
+@pytest.mark.parametrize("value", [3, "", [], ["train.csv", None]])
+def test_data_files_that_name_no_file_are_one_line(tmp_path, value):
+    """{"train": 3} said "use one of .csv, ... files, got ['', '.csv']"; an empty string named
+    the current folder."""
+    folder = write_ag_news(tmp_path / "ag_news")
+    with pytest.raises(EENetError) as err:
+        prepare_dataset("ag_news", tmp_path / "out", 0, val_size=10,
+                        data_files={"train": value, "test": str(folder / "test.csv")},
+                        cache_dir=str(tmp_path / "cache"))
+    assert str(err.value) == ("data.options.data_files.train: expected a file path or a list "
+                              f"of them, got {value!r}")
+
+
 def test_text_missing_local_file_names_it_without_every_known_extension(tmp_path):
     """With local_path, data_files are found in that folder; a missing one was named with a
     list of ~300 file extensions `datasets` supports, burying the file in a 5,000-character

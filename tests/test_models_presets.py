@@ -546,6 +546,24 @@ def test_unusable_pretrained_weights_are_one_line(tiny_pretrained, tmp_path, dam
     assert "\n" not in text
 
 
+def test_sharded_safetensors_beside_a_bin_are_not_called_missing(tiny_pretrained, tmp_path):
+    """A folder with a sharded safetensors index (and a pytorch_model.bin) that fails to load
+    is not told it has no model.safetensors."""
+    import json
+    import shutil
+
+    source = tmp_path / "sharded"
+    shutil.copytree(tiny_pretrained, source)
+    (source / "model.safetensors").rename(source / "pytorch_model.bin")
+    (source / "model.safetensors.index.json").write_text(
+        json.dumps({"metadata": {}, "weight_map": {"pooler.dense.weight": "missing.safetensors"}}))
+    with pytest.raises(EENetError) as err:
+        build_model("bert_4", 2, pretrained=str(source), exit_layers=(2, 4), max_length=16)
+    text = str(err.value)
+    assert text.startswith("model.options.pretrained: ") and "\n" not in text, text
+    assert "no model.safetensors" not in text, text
+
+
 def test_more_layers_than_the_pretrained_weights_is_one_line(tiny_pretrained):
     """num_hidden_layers above the checkpoint's was accepted: the extra layers started random
     under a 'pretrained' model."""

@@ -992,3 +992,31 @@ def test_measuring_a_policy_of_another_model_names_both_folders(workspace, twelv
     with pytest.raises(ArtifactError, match=want):
         measure_headline(model, workspace["data"], schedulers, tmp_path / "latency.json",
                          tmp_path / "test.npz", device="cpu", limit=3, rounds=1, repeats=3)
+
+
+def test_predict_out_through_a_symlink_loop_is_no_traceback(workspace, policy_dir, tmp_path):
+    """--out a link that points at itself: the report replaces the link (as before), where the
+    check that --out is none of the inputs raised RuntimeError (Path.resolve on a loop)."""
+    loop = tmp_path / "loop"
+    loop.symlink_to("loop")
+    done = _predict(workspace, policy_dir, "--data", str(workspace["data"]), "--out", str(loop))
+    assert done.returncode == 0, done.stderr
+    assert not loop.is_symlink() and json.loads(loop.read_text())["summary"]["samples"] == 100
+
+
+def test_predict_lone_sample_hint_only_where_it_is_right(tmp_path) -> None:
+    """A 2-D array for a 3-channel image model is no lone sample (giving it a sample axis would
+    not fit either): the plain misfit message, not a wrong hint."""
+    from eenet.commands.predict import read_input_file
+    from eenet.errors import ArtifactError
+
+    model = build_model("resnet56_3", 10)
+    np.save(tmp_path / "hw.npy", np.zeros((32, 32), dtype=np.float32))
+    with pytest.raises(ArtifactError) as info:
+        read_input_file(tmp_path / "hw.npy", model, 10)
+    assert "do not fit the model (expects (3, 32, 32))" in str(info.value)
+    assert "one sample" not in str(info.value)
+    np.save(tmp_path / "chw.npy", np.zeros((3, 32, 32), dtype=np.float32))
+    with pytest.raises(ArtifactError, match=r"is one sample without the sample axis; give 'x' "
+                                            r"the shape \(1, 3, 32, 32\)"):
+        read_input_file(tmp_path / "chw.npy", model, 10)

@@ -34,7 +34,8 @@ def test_text_split_round_trips_compressed(tmp_path):
 def test_one_long_text_does_not_pad_every_row(tmp_path):
     """Texts were a fixed-width unicode array: one 1,000,000-character row among 200 made the
     split 760 MB on disk and 2.1 GB read back (4 bytes per character of the longest text in
-    every row). Stored as UTF-8 bytes with offsets, each text costs its own length."""
+    every row). Stored as UTF-8 bytes with offsets, each text costs its own length (here one
+    200,000-character row)."""
     rng = np.random.default_rng(0)
     long_text = "".join(rng.choice(list("abcdefghé數 "), 200_000))  # incompressible-ish
     texts = [long_text, *(f"row {i} été 數據 ✓" for i in range(199))]

@@ -217,3 +217,34 @@ def test_predict_runs_texts_in_batches_with_their_labels(trained):
     assert report["summary"]["samples"] == texts.size
     assert report["exits"] == exits.tolist()
     assert report["predictions"] == logits[exits, np.arange(texts.size)].argmax(-1).tolist()
+
+
+def test_predict_takes_a_prepared_text_split_as_input(trained):
+    """A prepared text split (texts as UTF-8 bytes and offsets, no 'x') given to `eenet predict
+    --input` runs as the same split given by --data does (it was "expected an array 'x'")."""
+    case, tmp = trained
+    if case.model != "bert_4":
+        pytest.skip("text models only")
+    import subprocess
+    import sys
+
+    from eenet.schedulers import fit_policy
+
+    val = load_exit_outputs(tmp / "logits" / "val.npz")
+    costs = np.arange(1.0, case.n_exits + 1)
+    fit_policy("maxprob", val, costs, float(costs.mean())).save(tmp / "split-policy")
+    reports = []
+    for source in (["--input", str(tmp / "data" / "test.npz")],
+                   ["--data", str(tmp / "data"), "--split", "test"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "eenet.cli", "predict", "--model", str(tmp / "model"),
+             "--policy", str(tmp / "split-policy"), *source, "--device", "cpu", "--json"],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        reports.append(json.loads(done.stdout))
+    with np.load(tmp / "data" / "test.npz", allow_pickle=False) as npz:
+        assert "x" not in npz.files
+    assert reports[0]["exits"] == reports[1]["exits"]
+    assert reports[0]["predictions"] == reports[1]["predictions"]
+    assert reports[0]["summary"]["accuracy"] == reports[1]["summary"]["accuracy"]

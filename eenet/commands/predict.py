@@ -23,6 +23,7 @@ import torch
 from eenet.atomic import nearest_existing, write_json
 from eenet.budget import DEFAULT_COST_UNIT
 from eenet.config import THREADS_MAX, check_integer
+from eenet.data.prepared import TEXT_ARRAYS, decode_texts
 from eenet.devices import num_threads
 from eenet.errors import NUMPY_LOAD_ERRORS, ArtifactError, ConfigError, naming, numpy_load_problem
 from eenet.models.base import (
@@ -84,7 +85,8 @@ def read_input_file(
     takes_texts = sample is None
     # texts are str / bytes; numbers bool, integer or float (complex would lose its imaginary
     # part in the cast to float32; structured records and dates are no model inputs)
-    if x.dtype.kind not in ("US" if takes_texts else "biuf"):
+    # texts decoded from a prepared split are an object array of str (never unpickled)
+    if x.dtype.kind not in ("USO" if takes_texts else "biuf"):
         wanted = ("texts (an array of strings)" if takes_texts
                   else "numeric arrays (bool, integer or float)")
         raise ArtifactError(f"--input: {path}: the model takes {wanted}, got dtype {x.dtype}")
@@ -100,7 +102,8 @@ def read_input_file(
     if inputs.ndim == len(sample):  # no channel axis
         inputs = inputs.unsqueeze(1)
     if tuple(inputs.shape[1:]) != sample:
-        if tuple(x.shape) in (sample, sample[1:]):  # one sample, without its sample axis
+        # one sample without its sample axis (without its channel axis too, for one channel)
+        if tuple(x.shape) == sample or sample[0] == 1 and tuple(x.shape) == sample[1:]:
             raise ArtifactError(f"--input: {path}: 'x' of shape {tuple(x.shape)} is one sample "
                                 f"without the sample axis; give 'x' the shape {(1, *x.shape)}")
         raise ArtifactError(f"--input: {path}: {sample_misfit(x.shape[1:], sample)}")
@@ -131,9 +134,12 @@ def _load_arrays(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
         if not isinstance(loaded, np.lib.npyio.NpzFile):
             return loaded, None
         with loaded as npz:
-            if "x" not in npz.files:
+            if "x" not in npz.files and not set(npz.files) >= TEXT_ARRAYS:
                 raise ArtifactError(f"--input: {path}: expected an array 'x', found {npz.files}")
-            return npz["x"], npz["y"] if "y" in npz.files else None
+            # a prepared text split holds its texts as UTF-8 bytes and offsets
+            x = npz["x"] if "x" in npz.files else decode_texts(
+                npz["text_utf8"], npz["text_offsets"], f"--input: {path}")
+            return x, npz["y"] if "y" in npz.files else None
     except NUMPY_LOAD_ERRORS as exc:
         raise ArtifactError(f"--input: {path}: not a readable numpy file "
                             f"({numpy_load_problem(exc)})") from None
@@ -291,12 +297,14 @@ def check_out_apart(out: Path, args: argparse.Namespace) -> None:
     """--out is none of what the command reads: not the --input file (it was replaced by the
     report without a word), nor inside the --model, --policy or --data folder (an artifact
     with a foreign file in it)."""
-    target = out.resolve()
-    if args.input and target == Path(args.input).resolve():
+    # the path the report's rename replaces: a link at --out itself is replaced, not followed
+    # (os.path.realpath: Path.resolve raised on a symlink loop)
+    target = Path(os.path.realpath(out.parent)) / out.name
+    if args.input and target == Path(os.path.realpath(args.input)):
         raise ConfigError(f"--out: {args.out} is the --input file; write the report elsewhere")
     for flag in ("model", "policy", "data"):
         given = getattr(args, flag)
-        folder = Path(given).resolve() if given else None
+        folder = Path(os.path.realpath(given)) if given else None
         if folder is not None and folder.is_file():  # --policy may name the policy file
             folder = folder.parent
         if folder is not None and folder in target.parents:

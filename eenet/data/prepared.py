@@ -58,7 +58,11 @@ def encode_texts(texts: np.ndarray) -> dict[str, np.ndarray]:
             "text_offsets": offsets}
 
 
-def decode_texts(data: np.ndarray, offsets: np.ndarray, path: Path) -> np.ndarray:
+# the arrays a text split holds in place of `x`
+TEXT_ARRAYS = frozenset({"text_utf8", "text_offsets"})
+
+
+def decode_texts(data: np.ndarray, offsets: np.ndarray, path: str | Path) -> np.ndarray:
     """The texts of `encode_texts` as an object array of str; a one-line ArtifactError naming
     `path` when the arrays do not fit together."""
     if data.dtype != np.uint8 or data.ndim != 1:
@@ -84,7 +88,7 @@ def _read_x(npz: Any, path: Path) -> np.ndarray:
     """A split's inputs: `x`, or its texts decoded from `text_utf8` / `text_offsets`."""
     if "x" in npz.files:
         return npz["x"]
-    if {"text_utf8", "text_offsets"} <= set(npz.files):
+    if set(npz.files) >= TEXT_ARRAYS:
         return decode_texts(npz["text_utf8"], npz["text_offsets"], path)
     raise ArtifactError(f"{path}: neither 'x' nor 'text_utf8' and 'text_offsets' in it "
                         "(rerun the download stage)")

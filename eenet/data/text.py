@@ -84,6 +84,16 @@ def _cache_only_if_unreachable() -> Iterator[None]:
         datasets.config.HF_HUB_OFFLINE = offline
 
 
+def _check_data_file_paths(data_files: dict[str, Any] | None) -> None:
+    """Each split of `data_files` names a file path, or a list of them: a one-line ConfigError
+    for anything else (a number gave "got ['', '.csv']"; an empty string the current folder)."""
+    for split, value in (data_files or {}).items():
+        paths = value if isinstance(value, list) else [value]
+        if not paths or not all(isinstance(p, str) and p.strip() for p in paths):
+            raise ConfigError(f"data.options.data_files.{split}: expected a file path or a list "
+                              f"of them, got {value!r}")
+
+
 def _builder_for(files: dict[str, Any]) -> str:
     """The `datasets` packaged builder (csv / json / parquet) for local data files."""
     suffixes = {Path(str(p)).suffix for v in files.values() for p in np.atleast_1d(v)}
@@ -142,6 +152,7 @@ def load_text_splits(
     if data_files is not None and not data_files:  # {} would quietly mean the hub
         raise ConfigError("data.options.data_files: empty; give {split: file, ...} or null "
                           "(local_path or the Hugging Face hub)")
+    _check_data_file_paths(data_files)
     if local_path is not None and not Path(local_path).is_dir():
         raise ConfigError(f"data.options.local_path: {local_path} is not a folder; "
                           f"{_file_layout(source)} in a folder")

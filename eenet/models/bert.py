@@ -413,8 +413,9 @@ def _refuse_pickled_only(source: str) -> None:
     """A one-line ConfigError when the folder `source` holds pytorch_model.bin but no
     model.safetensors: eenet never unpickles weights."""
     folder = Path(source)
+    safetensors = ("model.safetensors", "model.safetensors.index.json")  # whole, or sharded
     if (names_a_local_path(source) and (folder / "pytorch_model.bin").is_file()
-            and not (folder / "model.safetensors").is_file()):
+            and not any((folder / name).is_file() for name in safetensors)):
         raise ConfigError(
             f"model.options.pretrained: {source!r} holds pytorch_model.bin but no "
             "model.safetensors; eenet reads only safetensors (a .bin is a pickle, which can run "

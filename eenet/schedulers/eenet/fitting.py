@@ -138,8 +138,9 @@ def untrained_policy(
 ) -> EENetPolicy:
     """A learned-score EENet policy of the configured architecture (`folds` members, `hidden`
     units, the feature options, lookahead heads) with random weights that scores every exit and
-    lets no sample leave early: what its scorer costs does not depend on training, so this is
-    what the scoring profile times."""
+    lets no sample leave early (its thresholds are above every score; `leaves_early()` reads
+    them as open exits): what its scorer costs does not depend on training, so this is what the
+    scoring profile times. Only for timing."""
     s = {**DEFAULTS, **(settings or {})}
     check_settings(s)
     blank = np.zeros((1, n_classes))
