@@ -226,7 +226,7 @@ class EarlyExitPredictor:
             state = model.run_segment(k, state)
             logits = self._host(model.run_head(k, state))
             tick = time.perf_counter()
-            if k == 0 and scored == 0:  # no exit scored, where the classes are checked
+            if k == 0:  # the first head's classes are the policy's, scored or not
                 self.policy.check_classes(logits.shape[1], "the model's exits give")
             if keep_logits:
                 if kept is None:
@@ -237,7 +237,6 @@ class EarlyExitPredictor:
                 leaving = 0
             elif k < last:
                 if history is None:
-                    self.policy.check_classes(logits.shape[1], "the model's exits give")
                     history = np.empty((last, *logits.shape))
                 log_softmax64(logits, out=history[k])
                 score, carry = score_step(k, history[:k + 1], carry)

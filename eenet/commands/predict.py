@@ -23,7 +23,7 @@ import torch
 from eenet.atomic import nearest_existing, write_json
 from eenet.budget import DEFAULT_COST_UNIT
 from eenet.config import THREADS_MAX, check_integer
-from eenet.data.prepared import TEXT_ARRAYS, decode_texts
+from eenet.data.prepared import TEXT_ARRAYS, split_inputs
 from eenet.devices import num_threads
 from eenet.errors import NUMPY_LOAD_ERRORS, ArtifactError, ConfigError, naming, numpy_load_problem
 from eenet.models.base import (
@@ -137,9 +137,7 @@ def _load_arrays(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
             if "x" not in npz.files and not set(npz.files) >= TEXT_ARRAYS:
                 raise ArtifactError(f"--input: {path}: expected an array 'x', found {npz.files}")
             # a prepared text split holds its texts as UTF-8 bytes and offsets
-            x = npz["x"] if "x" in npz.files else decode_texts(
-                npz["text_utf8"], npz["text_offsets"], f"--input: {path}")
-            return x, npz["y"] if "y" in npz.files else None
+            return split_inputs(npz, f"--input: {path}"), npz["y"] if "y" in npz.files else None
     except NUMPY_LOAD_ERRORS as exc:
         raise ArtifactError(f"--input: {path}: not a readable numpy file "
                             f"({numpy_load_problem(exc)})") from None

@@ -84,8 +84,9 @@ def decode_texts(data: np.ndarray, offsets: np.ndarray, path: str | Path) -> np.
     return texts
 
 
-def _read_x(npz: Any, path: Path) -> np.ndarray:
-    """A split's inputs: `x`, or its texts decoded from `text_utf8` / `text_offsets`."""
+def split_inputs(npz: Any, path: str | Path) -> np.ndarray:
+    """A split's inputs: `x`, or its texts decoded from `text_utf8` / `text_offsets` (errors
+    name `path`)."""
     if "x" in npz.files:
         return npz["x"]
     if set(npz.files) >= TEXT_ARRAYS:
@@ -155,7 +156,7 @@ def read_split(data_dir: str | Path, split: str,
         raise ArtifactError(f"{path}: split not found (run the download stage)")
     try:
         with np.load(path, allow_pickle=False) as npz:
-            x, y = _read_x(npz, path), npz["y"]
+            x, y = split_inputs(npz, path), npz["y"]
     except NUMPY_LOAD_ERRORS as exc:
         raise ArtifactError(f"{path}: not a readable split file ({numpy_load_problem(exc)})"
                             ) from None
