@@ -199,9 +199,14 @@ def test_written_files_and_folders_follow_the_umask(tmp_path, umask) -> None:
                                                             np.zeros(3, np.int64)))
         with atomic.atomic_directory(tmp_path / "schedulers") as folder:
             atomic.write_text(folder / "index.json", "{}\n")
+        # safetensors creates its own file private (0600): the weights must be readable too
+        save_trained(build_model("resnet1d_3", 10, widths=[4, 8, 16], blocks=[1, 1, 1]),
+                     tmp_path / "model", "resnet1d_3", 10)
+        save_checkpoint(tmp_path / "checkpoints", {"epoch": 1})
     finally:
         os.umask(previous)
-    for name in ("metrics.json", "val.npz", "schedulers/index.json"):
+    for name in ("metrics.json", "val.npz", "schedulers/index.json", "model/model.safetensors",
+                 "model/config.json", "checkpoints/last.pt"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o666 & ~umask, name
     assert stat.S_IMODE((tmp_path / "schedulers").stat().st_mode) == 0o777 & ~umask
 

@@ -23,7 +23,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from eenet.atomic import atomic_directory, write_json
+from eenet.atomic import atomic_directory, write_json, write_with
 from eenet.errors import ArtifactError, ConfigError
 from eenet.jsonio import read_json_object
 from eenet.models import CLASSES_MAX, MultiExitModel, build_model
@@ -55,7 +55,8 @@ def save_trained(
         **(extra or {}),
     }
     with atomic_directory(directory) as tmp:
-        save_file(state, str(tmp / WEIGHTS_FILE))
+        # through write_with: safetensors creates its file private (0600), whatever the umask
+        write_with(tmp / WEIGHTS_FILE, lambda path: save_file(state, str(path)))
         save_assets = getattr(model, "save_pretrained_assets", None)
         if callable(save_assets):
             (tmp / ASSETS_DIR).mkdir()
