@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from eenet.data import prepare_dataset
+from eenet.data.cifar import channel_mean_std
 from eenet.data.prepared import PreparedDataset, read_meta, read_split
 from eenet.errors import ConfigError, EENetError
 from tests.preset_fixtures import write_ag_news, write_cifar10, write_cifar100, write_sst2
@@ -22,6 +23,19 @@ def cifar_root(tmp_path_factory):
     write_cifar10(root)
     write_cifar100(root)
     return root
+
+
+def test_channel_statistics_equal_numpys_over_the_pixels() -> None:
+    """The normalisation's per-channel mean / std, computed from histograms (no float copy of
+    the pixels), equal numpy's over the scaled pixels, channel by channel (NHWC order)."""
+    rng = np.random.default_rng(0)
+    images = np.stack([rng.integers(0, 60, (40, 8, 8)), rng.integers(100, 256, (40, 8, 8)),
+                       rng.integers(0, 256, (40, 8, 8))], axis=-1).astype(np.uint8)
+    mean, std = channel_mean_std(images)
+    pixels = images.reshape(-1, 3) / 255.0
+    np.testing.assert_allclose(mean, pixels.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(std, pixels.std(axis=0), rtol=1e-12)
+    assert mean[0] < 0.25 < mean[1]
 
 
 def test_cifar10_prepare_holds_out_val_by_seed(cifar_root, tmp_path):
