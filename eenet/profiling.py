@@ -277,7 +277,8 @@ def unwatched_table_note(path: str | os.PathLike, watched: Path = WATCHED_TABLES
     if resolved.is_relative_to(folder):
         return None
     return (f"note: profile.table {path} is outside {watched}/, which DVC watches: after "
-            f"editing it, run `dvc repro -f profile` (or move it into {watched}/)")
+            f"editing it, run `dvc repro -f --downstream profile` (or move it into "
+            f"{watched}/)")
 
 
 def load_latency_table(path: str | os.PathLike, unit: str | None = None) -> dict[str, Any]:

@@ -139,7 +139,8 @@ def scoring_device(latency: Mapping[str, Any], source: str) -> str:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ArtifactError(f"{source}: profiled on {device}, which this host lacks; the "
                             "scoring is timed on the profile's device: rerun profile here "
-                            "(dvc repro -f profile) or profile_scoring on the GPU host")
+                            "(dvc repro -f --downstream profile) or profile_scoring on the "
+                            "GPU host")
     return device
 
 

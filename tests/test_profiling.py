@@ -434,6 +434,6 @@ def test_a_table_outside_the_watched_folder_gets_a_note(tmp_path, monkeypatch) -
     assert unwatched_table_note(tmp_path / "latency_tables" / "sub" / "gpu.json") is None
     note = unwatched_table_note("elsewhere/gpu.csv")
     assert note == ("note: profile.table elsewhere/gpu.csv is outside latency_tables/, which "
-                    "DVC watches: after editing it, run `dvc repro -f profile` (or move it "
-                    "into latency_tables/)")
+                    "DVC watches: after editing it, run `dvc repro -f --downstream profile` "
+                    "(or move it into latency_tables/)")
     assert unwatched_table_note("latency_tables/../gpu.csv") is not None
