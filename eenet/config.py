@@ -339,7 +339,8 @@ def check_no_empty_paths(path: str, options: dict[str, Any], names: Sequence[str
 
 
 def check_data(path: str, value: Any) -> None:
-    from eenet.data import DATASETS
+    from eenet.data import DATASETS, OPTION_RANGE_CHECKS
+    from eenet.registry import resolve
 
     check_mapping(path, value, {"dataset": str, "seed": int, "options": dict | None})
     check_required(path, value, ("dataset", "seed"))
@@ -350,6 +351,8 @@ def check_data(path: str, value: Any) -> None:
     for key, low in DATA_OPTION_MINIMUMS.items():  # their upper bounds depend on the data
         if isinstance(options.get(key), int) and options[key] < low:
             raise ConfigError(f"{path}.options.{key}: must be >= {low}, got {options[key]}")
+    if value["dataset"] in OPTION_RANGE_CHECKS:  # a data set's own ranges
+        resolve(OPTION_RANGE_CHECKS, value["dataset"], f"{path}.dataset")(**options)
 
 
 # builder options that name files to read (pretrained weights, a tokenizer, a trained model's
@@ -474,6 +477,36 @@ def check_schedulers(path: str, value: Any) -> None:
 
 def check_setup(path: str, value: Any) -> None:
     check_value(path, value, str)
+
+
+# what makes a setup: a `setup` naming a preset must run that preset's data and model
+SETUP_DEFINING = (("data", "dataset"), ("model", "name"))
+
+
+def check_setup_label(params: Mapping[str, Any], presets_dir: str | os.PathLike) -> None:
+    """`setup` labels which preset of `presets_dir` (conf/preset/) composed `params`: a label
+    naming a preset whose dataset or model differs from `params`' is a one-line ConfigError
+    (`dvc exp run -S setup=resnet56_3` relabels the default run; `-S preset=...` switches).
+    A name that is no preset labels a setup of one's own and is accepted."""
+    import yaml
+
+    label = params.get("setup")
+    preset_file = Path(presets_dir) / f"{label}.yaml"
+    if not isinstance(label, str) or not preset_file.is_file():
+        return
+    preset = yaml.safe_load(preset_file.read_text()) or {}
+    differ = [
+        f"{group}.{key} {params.get(group, {}).get(key)!r} (the preset's: "
+        f"{preset.get(group, {}).get(key)!r})"
+        for group, key in SETUP_DEFINING
+        if params.get(group, {}).get(key) != preset.get(group, {}).get(key)
+    ]
+    if differ:
+        raise ConfigError(
+            f"setup: {label!r} names the preset {preset_file}, but this run has "
+            f"{' and '.join(differ)}; switch setups with `dvc exp run -S preset={label}` "
+            "(setup only labels the composed file), or give a changed setup a name of its own"
+        )
 
 
 GROUPS: dict[str, Callable[[str, Any], None]] = {

@@ -7,7 +7,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from eenet.config import THREADS_MAX, TIMING_MAX, check_model_build, describe, validate_params
+from eenet.config import (
+    THREADS_MAX,
+    TIMING_MAX,
+    check_model_build,
+    check_setup_label,
+    describe,
+    validate_params,
+)
+from eenet.data import prepare_dataset
 from eenet.errors import ConfigError
 from tests.robust_helpers import ROOT, stage_error
 
@@ -155,6 +163,25 @@ def test_data_sample_counts_below_one_are_named_up_front(dataset: str, key: str,
     validate_params(params)
 
 
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("val_fraction", 1.5, "data.options.val_fraction: must lie in (0, 1), got 1.5"),
+    ("val_fraction", 0, "data.options.val_fraction: must lie in (0, 1), got 0"),
+    ("num_samples", 0, "data.options.num_samples: must be >= 100, got 0"),
+])
+def test_mnist1d_ranges_are_named_up_front(tmp_path: Path, key: str, value: float,
+                                           message: str) -> None:
+    """check_params passed them ("every key and value checked") and download refused them,
+    after DVC had removed the data it was to replace; the message is the one download gives."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["data"]["options"][key] = value
+    with pytest.raises(ConfigError) as caught:
+        validate_params(params)
+    assert str(caught.value) == message
+    with pytest.raises(ConfigError) as caught:
+        prepare_dataset("mnist1d", tmp_path, 0, **params["data"]["options"])
+    assert str(caught.value) == message
+
+
 @pytest.mark.parametrize(("group", "key", "value", "dataset"), [
     ("data", "local_path", "", "ag_news"), ("data", "cache_dir", " ", "ag_news"),
     ("data", "root", "", "cifar10"), ("model", "tokenizer", "", "ag_news"),
@@ -201,8 +228,34 @@ def test_model_size_options_are_named_up_front(tmp_path: Path, capsys, name: str
         check_model_build(params)
     assert str(caught.value).startswith(message) and "\n" not in str(caught.value)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    line = stage_error(capsys, "check_params", str(tmp_path / "params.yaml"))
+    line = stage_error(capsys, "check_params", str(tmp_path / "params.yaml"),
+                       str(ROOT / "conf" / "preset"))
     assert line.startswith(message)
+
+
+def test_a_setup_label_naming_a_preset_must_run_its_data_and_model(tmp_path: Path,
+                                                                   capsys) -> None:
+    """`dvc exp run -S setup=resnet56_3` relabelled the default run (MNIST-1D, resnet1d_3):
+    check_params passed it and the experiment showed a setup it did not run. A label naming a
+    preset must match its dataset and model; each preset's own composition does; a name of
+    one's own is accepted."""
+    presets = ROOT / "conf" / "preset"
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    check_setup_label(params, presets)  # the default composition
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({**params, "setup": "resnet56_3"}))
+    line = stage_error(capsys, "check_params", str(tmp_path / "params.yaml"), str(presets))
+    assert line.startswith("setup: 'resnet56_3' names the preset ")
+    assert "data.dataset 'mnist1d' (the preset's: 'cifar10')" in line
+    assert "model.name 'resnet1d_3' (the preset's: 'resnet56_3')" in line
+    assert "-S preset=resnet56_3" in line
+    check_setup_label({**params, "setup": "my_mnist1d_run"}, presets)
+    for preset in presets.glob("*.yaml"):
+        composed = yaml.safe_load(preset.read_text())
+        assert composed["setup"] == preset.stem
+        check_setup_label(composed, presets)
+        changed = {**composed, "model": {**composed["model"], "name": "other"}}
+        with pytest.raises(ConfigError, match=r"^setup: .* model\.name 'other'"):
+            check_setup_label(changed, presets)
 
 
 def test_a_model_that_reads_files_is_left_to_the_train_stage(tmp_path: Path) -> None:

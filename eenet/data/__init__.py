@@ -16,6 +16,12 @@ DATASETS: dict[str, str] = {
     "sst2": "eenet.data.text:prepare_sst2",
 }
 
+# name -> "module:check": check(**options) raises a ConfigError for a value out of range that
+# needs no data to tell (check_params runs it before anything is downloaded)
+OPTION_RANGE_CHECKS: dict[str, str] = {
+    "mnist1d": "eenet.data.mnist1d:check_ranges",
+}
+
 
 def prepare_dataset(name: str, out_dir: str | Path, seed: int, **options: Any) -> dict[str, Any]:
     """Download / generate data set `name` and write its train/val/test splits to `out_dir`."""
@@ -23,4 +29,4 @@ def prepare_dataset(name: str, out_dir: str | Path, seed: int, **options: Any) -
     return prepare(Path(out_dir), seed, **options)
 
 
-__all__ = ["DATASETS", "prepare_dataset"]
+__all__ = ["DATASETS", "OPTION_RANGE_CHECKS", "prepare_dataset"]

@@ -11,6 +11,19 @@ from eenet.data.prepared import write_meta, write_split
 from eenet.data.splits import holdout
 from eenet.errors import ConfigError
 
+NUM_SAMPLES_MIN = 100
+
+
+def check_ranges(num_samples: int = 20000, val_fraction: float = 0.2) -> None:
+    """The options' ranges, which need no data (check_params runs this too): a one-line
+    ConfigError naming the option. How many samples `val_fraction` holds out is checked once
+    the data are generated."""
+    if int(num_samples) < NUM_SAMPLES_MIN:
+        raise ConfigError(f"data.options.num_samples: must be >= {NUM_SAMPLES_MIN}, "
+                          f"got {num_samples}")
+    if not 0.0 < float(val_fraction) < 1.0:
+        raise ConfigError(f"data.options.val_fraction: must lie in (0, 1), got {val_fraction}")
+
 
 def prepare_mnist1d(
     out_dir: Path, seed: int, num_samples: int = 20000, val_fraction: float = 0.2
@@ -22,10 +35,7 @@ def prepare_mnist1d(
     """
     from mnist1d.data import get_dataset_args, make_dataset
 
-    if int(num_samples) < 100:
-        raise ConfigError(f"data.options.num_samples: must be >= 100, got {num_samples}")
-    if not 0.0 < float(val_fraction) < 1.0:
-        raise ConfigError(f"data.options.val_fraction: must lie in (0, 1), got {val_fraction}")
+    check_ranges(num_samples=num_samples, val_fraction=val_fraction)
     args = get_dataset_args()
     args.num_samples = int(num_samples)
     args.seed = int(seed)
