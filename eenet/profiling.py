@@ -171,10 +171,23 @@ def count_flops(model: MultiExitModel, inputs: Any) -> list[int]:
     return flops
 
 
+def cpu_model() -> str:
+    """The CPU's model name (`/proc/cpuinfo` on Linux, where `platform.processor()` is empty;
+    the platform's own elsewhere), or the machine type."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and value.strip():
+                return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "cpu"
+
+
 def _device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return platform.processor() or platform.machine() or "cpu"
+    return cpu_model()
 
 
 def profile_model(
@@ -246,6 +259,10 @@ def profile_model(
         "flops": flops,
         "device": target.type,
         "device_name": _device_name(target),
+        # the host's CPU, and the vector instructions torch's CPU kernels use (AVX2, AVX512):
+        # CPU costs differ between them
+        "cpu": cpu_model(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "batch_size": n,
         "threads": used_threads,
         "decisions": bool(decisions),

@@ -16,6 +16,7 @@ from eenet.costs import save_latency, validate_costs
 from eenet.devices import available_cpus, resolve_device
 from eenet.errors import ArtifactError, ConfigError
 from eenet.profiling import (
+    cpu_model,
     load_latency_table,
     prefix_calls,
     profile_model,
@@ -39,6 +40,15 @@ def test_profile_follows_the_latency_contract(table: dict) -> None:
         assert len(table[key]) == n_exits, key
     validate_costs(table["cumulative_ms"])  # finite, > 0, strictly increasing
     assert table["device"] == "cpu"
+    # the CPU by name (it read "x86_64": platform.processor() is empty on Linux), and the
+    # instruction set torch's kernels use
+    assert table["device_name"] == table["cpu"] == cpu_model()
+    if Path("/proc/cpuinfo").is_file():
+        names = [line.split(":", 1)[1].strip()
+                 for line in Path("/proc/cpuinfo").read_text().splitlines()
+                 if line.startswith("model name")]
+        assert not names or table["cpu"] == names[0]
+    assert table["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     assert table["batch_size"] == 4 and table["threads"] == 1
     assert table["source"] == "measured" and table["decisions"] is True
     assert table["repeats"] >= 25
