@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import random
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
@@ -423,6 +424,7 @@ def train_model(
         set_epoch = getattr(train_set, "set_epoch", None)  # its augmentation draws
         if set_epoch is not None:
             set_epoch(epoch, cfg.seed)
+        started = time.perf_counter()
         train_loss, train_ce = _train_epoch(
             network, train_loader, optimizer, scheduler, scaler, device,
             distill_weight_for_epoch(cfg, epoch), cfg.distill_temperature,
@@ -451,6 +453,9 @@ def train_model(
             )
             if on_epoch is not None:
                 on_epoch(epoch, history)
+            if progress:  # a line per epoch: the bar shows only on a terminal
+                print(epoch_line(epoch, cfg.epochs, history, time.perf_counter() - started),
+                      flush=True)
     barrier()
     return {
         "epochs": cfg.epochs,
@@ -460,6 +465,14 @@ def train_model(
         "world_size": world_size(),
         "rank": rank(),
     }
+
+
+def epoch_line(epoch: int, epochs: int, history: dict[str, float], seconds: float) -> str:
+    """One finished epoch, as the train stage prints it: under DVC, a queue or a redirect
+    (where no progress bar shows) a long run is followed by these lines."""
+    accuracies = [v for k, v in history.items() if k.startswith("val_acc_exit")]
+    return (f"epoch {epoch + 1}/{epochs}: train loss {history['train_loss']:.4f}, val accuracy "
+            f"by exit {' / '.join(f'{a:.2f}' for a in accuracies)} %, {seconds:.1f} s")
 
 
 def milestones_note(cfg: TrainConfig) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -67,6 +68,13 @@ def test_killed_training_resumes_from_its_last_checkpoint(tmp_path: Path) -> Non
 
     result = check_ok(run_stage("train", tmp_path, *TRAIN_ARGS))
     assert f"resuming from epoch {done} of {EPOCHS}" in result.stdout
+    # a line per epoch it trained (no bar shows without a terminal), none for those replayed
+    lines = [line for line in result.stdout.splitlines() if line.startswith("epoch ")]
+    assert [line.split(":")[0] for line in lines] == [
+        f"epoch {k}/{EPOCHS}" for k in range(done + 1, EPOCHS + 1)]
+    assert all(re.fullmatch(r"epoch \d+/\d+: train loss \d+\.\d{4}, val accuracy by exit "
+                            r"(\d+\.\d\d / ){2}\d+\.\d\d %, \d+\.\d s", line)
+               for line in lines), lines
     assert int(load_checkpoint(checkpoint.parent)["epoch"]) == EPOCHS - 1
     metrics = json.loads((tmp_path / "reports/train/metrics.json").read_text())
     assert metrics["step"] == EPOCHS - 1
