@@ -14,6 +14,7 @@ import json
 import numbers
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +127,24 @@ def load_latency(path: str | os.PathLike) -> dict[str, Any]:
     reject_directory(Path(path), "a latency .json")
     table = read_json_object(path, "latency table", required=("cumulative_ms",))
     table["cumulative_ms"] = validate_costs(table["cumulative_ms"], str(path)).tolist()
+    if not isinstance(table.get("model", {}), dict):
+        raise ArtifactError(f"{path}: model must be a JSON object (the trained model it was "
+                            f"measured on), got {_show(table['model'])}; rerun profile")
     return table
+
+
+def check_latency_for_model(latency: Mapping[str, Any], source: str | os.PathLike,
+                            model_dir: str | os.PathLike, n_exits: int,
+                            fix: str = "rerun profile") -> None:
+    """A latency table (`source`) measured for another model is a one-line ArtifactError
+    naming both and ending with `fix`: another exit count, or another architecture where the
+    table records its model (a measured table does; a CSV, or a table written before, not)."""
+    from eenet.models.artifact import architecture_mismatch
+
+    check_model_exits(len(latency["cumulative_ms"]), n_exits, str(source), model_dir, fix)
+    mismatch = architecture_mismatch(latency.get("model"), model_dir)
+    if mismatch:
+        raise ArtifactError(f"{source}: measured on {mismatch}; {fix}")
 
 
 def check_model_exits(n_costs: int, n_exits: int, source: str,

@@ -62,7 +62,8 @@ def fit_from_artifacts(
     headline folder records `headline_ms` and the `budget` spec, a sweep folder `sweep_ms`."""
     if (budget is None) == (budgets is None):
         raise TypeError("fit_from_artifacts: give exactly one of budget and budgets")
-    costs = np.asarray(load_latency(latency_json)["cumulative_ms"], dtype=np.float64)
+    latency = load_latency(latency_json)
+    costs = np.asarray(latency["cumulative_ms"], dtype=np.float64)
     headline = None if budget is None else resolve_budget(budget, costs)
     sweep = [] if budgets is None else resolve_sweep(budgets, costs)
     val = load_exit_outputs(val_npz)
@@ -73,7 +74,8 @@ def fit_from_artifacts(
     settings, charged = charged_settings(schedulers, load_scoring_tables(tables, costs.size),
                                          costs.size)
     return fit_all(val, costs, schedulers.get("methods"), sweep, headline, out_dir, settings,
-                   int(schedulers.get("seed", 0)), budget_spec=budget, charged=charged)
+                   int(schedulers.get("seed", 0)), budget_spec=budget, charged=charged,
+                   model=latency.get("model"))
 
 
 def below_first_exit_notes(index: Mapping[str, Any]) -> list[str]:

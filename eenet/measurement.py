@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from eenet.config import COUNT_MAXIMUMS, check_minimums
-from eenet.costs import check_model_exits, load_latency
+from eenet.costs import check_latency_for_model, load_latency
 from eenet.errors import ArtifactError
 from eenet.outputs import load_exit_outputs
 from eenet.sweep import headline_entries, read_index
@@ -104,8 +104,7 @@ def measure_headline(
     entries = headline_entries(index, scheduler_dir)
     log_probs = load_exit_outputs(test_npz).log_probs()
     model = load_trained(model_dir)
-    check_model_exits(planned_costs.size, model.n_exits, latency_json, model_dir,
-                      "rerun profile")
+    check_latency_for_model(latency, latency_json, model_dir, model.n_exits)
     policies = {e["method"]: load_policy(Path(scheduler_dir) / e["dir"]) for e in entries}
     classes = int(read_trained_config(model_dir)["num_classes"])
     for e in entries:

@@ -15,7 +15,7 @@ import os
 import time
 from collections.abc import Iterable
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -40,6 +40,8 @@ class EarlyExitResult:
     schedule_seconds: float = 0.0  # part of it spent scoring, deciding and shrinking batches
     labels: np.ndarray | None = None  # int64 [N] when the inputs came with labels
     logits: np.ndarray | None = None  # float32 [K, N, C] if kept; 0 for exits not computed
+    # (seconds, samples) of each call a concatenation joined; empty: this one call
+    calls: list[tuple[float, int]] = field(default_factory=list)
 
     @property
     def n_samples(self) -> int:
@@ -48,6 +50,11 @@ class EarlyExitResult:
     def exit_fractions(self, n_exits: int) -> np.ndarray:
         """Fraction of the samples that left at each exit, [n_exits]."""
         return np.bincount(self.exits, minlength=n_exits) / max(self.n_samples, 1)
+
+    def call_ms_per_sample(self) -> np.ndarray:
+        """The ms/sample of each call that made this result, in order (one for a single call)."""
+        calls = self.calls or [(self.seconds, self.n_samples)]
+        return np.array([1000.0 * seconds / max(n, 1) for seconds, n in calls])
 
     def accuracy(self) -> float:
         """Percent correct (needs labels)."""
@@ -66,6 +73,7 @@ class EarlyExitResult:
             schedule_seconds=sum(p.schedule_seconds for p in parts),
             labels=None if any(x is None for x in labels) else np.concatenate(labels),
             logits=None if any(x is None for x in logits) else np.concatenate(logits, axis=1),
+            calls=[call for p in parts for call in (p.calls or [(p.seconds, p.n_samples)])],
         )
 
 
@@ -332,9 +340,25 @@ def check_policy_for_model(policy: FittedPolicy, policy_dir: str | os.PathLike,
                            n_exits: int, num_classes: int,
                            model_dir: str | os.PathLike) -> None:
     """A policy fitted on another model's outputs (other exit count, or other classes where the
-    policy records them) is a one-line ArtifactError naming both folders, before any run."""
+    policy records them) or planned with another architecture's costs (where it records the
+    model of its latency profile) is a one-line ArtifactError naming both folders, before any
+    run."""
     with naming(str(policy_dir)):
         policy.check_fits(n_exits, num_classes, f"the model in {model_dir} has")
+    problem = planned_for_other_model(policy, model_dir)
+    if problem:
+        raise ArtifactError(f"{policy_dir}: {problem}")
+
+
+def planned_for_other_model(policy: FittedPolicy, model_dir: str | os.PathLike) -> str | None:
+    """What is wrong when `policy` was planned with the latency profile of another
+    architecture than the trained model's in `model_dir` (None: the same, or not recorded)."""
+    from eenet.models.artifact import architecture_mismatch
+
+    mismatch = architecture_mismatch(policy.model, model_dir)
+    if mismatch is None:
+        return None
+    return f"planned with the costs of {mismatch}; fit it with this model's latency profile"
 
 
 def collate_split(

@@ -210,13 +210,12 @@ def profile_stage(
     trained model in `model_dir` with the latency profile's device, batch size and threads
     (`settings`: params.yaml's `scoring`), write the table to `out_json` and print it."""
     from eenet.atomic import write_json
-    from eenet.costs import check_model_exits, load_latency
+    from eenet.costs import check_latency_for_model, load_latency
     from eenet.models.artifact import load_trained
 
     latency = load_latency(latency_json)
     model = load_trained(model_dir)
-    check_model_exits(len(latency["cumulative_ms"]), model.n_exits, latency_json, model_dir,
-                      "rerun profile")
+    check_latency_for_model(latency, latency_json, model_dir, model.n_exits)
     table = profile_scoring(
         model, eenet_settings, methods=methods,
         device=scoring_device(latency, str(latency_json)),

@@ -61,9 +61,11 @@ def fit_all(
     seed: int = 0,
     budget_spec: Any = None,
     charged: Mapping[str, Sequence[float]] | None = None,
+    model: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Fit each method at each sweep budget and the headline budget (None: none, a folder of
-    sweep fits alone); write them atomically.
+    sweep fits alone); write them atomically. `model`: the latency table's record of the
+    trained model its costs are for, kept in every policy and the index.
 
     `charged` maps a method to the extra ms/sample per exit its own scoring costs over the
     latency table's reference scoring (stage profile_scoring): the method plans with costs +
@@ -96,6 +98,7 @@ def fit_all(
             else:
                 table, fit_ms = method_costs, budget
             policy = fit_policy(method, val, table, fit_ms, settings.get(method, {}), seed)
+            policy.model = None if model is None else dict(model)
             if fit_ms < budget:  # fitted at the plain first exit's cost, within the budget
                 policy.budget_ms = budget  # asked: the one its folder and the index name
             entry: dict[str, Any] = {"method": method, "budget_ms": budget, "policy": policy}
@@ -108,6 +111,7 @@ def fit_all(
         "sweep_ms": [float(b) for b in sweep_ms],
         "costs_ms": [float(c) for c in costs],
         "n_classes": val.n_classes,
+        **({} if model is None else {"model": dict(model)}),
     }
     return save_policies(out_dir, fitted, index)
 

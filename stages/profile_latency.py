@@ -6,8 +6,8 @@ Usage: python stages/profile_latency.py MODEL_DIR OUT_JSON   (reads params.yaml:
 import sys
 
 from eenet.cli import stage_cli
-from eenet.costs import check_model_exits, save_latency
-from eenet.models.artifact import load_trained
+from eenet.costs import check_latency_for_model, save_latency
+from eenet.models.artifact import load_trained, model_identity
 from eenet.params import group, read_params
 from eenet.profiling import load_latency_table, profile_model, unwatched_table_note
 
@@ -21,11 +21,11 @@ def main(model_dir: str, out_json: str) -> None:
         note = unwatched_table_note(table_path)
         if note:
             print(note, file=sys.stderr)
-        check_model_exits(len(table["cumulative_ms"]), model.n_exits,
-                          f"{table_path} (profile.table)", model_dir,
-                          "give a table with one cost per exit of this model")
+        check_latency_for_model(table, f"{table_path} (profile.table)", model_dir,
+                                model.n_exits, "give a table measured for this model")
     else:
         table = profile_model(model, **settings)
+        table["model"] = model_identity(model_dir)  # what its costs and plans are for
     save_latency(out_json, table)
     print(f"cumulative ms/sample per exit: {[round(c, 4) for c in table['cumulative_ms']]}")
 

@@ -16,6 +16,8 @@ import pytest
 import yaml
 
 from eenet.config import GROUPS
+from eenet.models.artifact import model_identity
+from eenet.schedulers import load_policy
 from tests.robust_helpers import ROOT, tiny_params
 
 CHECK = "check_params"  # runs on every change of params.yaml, first
@@ -103,6 +105,14 @@ def test_first_run_leaves_every_report(repo):
         fractions = values["exit_fractions"]  # rounded to 4 decimals
         assert abs(sum(fractions) - 1) <= 5e-5 * len(fractions)
         assert 0 <= values["test_accuracy"] <= 100
+    # the profile records the model it measured; every policy planned with it, that model
+    model = model_identity(path / "artifacts/model")
+    assert json.loads((path / "artifacts/latency.json").read_text())["model"] == model
+    for folder in ("artifacts/headline", "artifacts/schedulers"):
+        index = json.loads((path / folder / "index.json").read_text())
+        assert index["model"] == model
+        for entry in index["entries"]:
+            assert load_policy(path / folder / entry["dir"]).model == model
     sweep = (path / "reports/sweep.csv").read_text().splitlines()
     header = sweep[0].split(",")
     assert {"method", "budget_ms", "test_accuracy", "test_cost_ms"} <= set(header)

@@ -17,7 +17,7 @@ import torch
 
 from eenet.cli import main
 from eenet.data.prepared import PreparedDataset, write_meta, write_split
-from eenet.errors import ConfigError
+from eenet.errors import ArtifactError, ConfigError
 from eenet.inference import collect_exit_logits, dump_exit_outputs
 from eenet.models import build_model
 from eenet.models.artifact import save_trained
@@ -348,7 +348,8 @@ def test_predict_summary_says_the_policys_cost_unit(workspace, tmp_path, capsys)
     assert "(maxprob at 1.8 MFLOPs/sample;" in capsys.readouterr().err
     assert main([*base, str(tmp_path / "fitted" / "maxprob" / "00")]) == 0
     line = capsys.readouterr().out
-    assert "maxprob @ 1.8 MFLOPs: " in line and " ms/sample measured on cpu" in line
+    assert "maxprob @ 1.8 MFLOPs: " in line
+    assert re.search(r" ms/sample measured \(median of 2 calls [0-9.]+\) on cpu", line), line
     assert re.search(r"; planned [0-9.]+ MFLOPs/sample\)$", line.strip()), line
     assert main([*base, str(tmp_path / "fitted" / "maxprob" / "00"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["summary"]["cost_unit"] == "MFLOPs"
@@ -482,6 +483,51 @@ def test_predict_rejects_a_policy_fitted_for_another_model(workspace, twelve_cla
     _one_line_error(done, f"--policy: {twelve_class_policies / policy}: {message}")
 
 
+def test_predict_and_measure_refuse_a_policy_planned_for_another_architecture(
+        workspace, tmp_path) -> None:
+    """Policies the pipeline fits record the model of the latency profile they were planned
+    with; one of another architecture (a CIFAR ResNet's policy on the MNIST-1D model: both 3
+    exits and 10 classes) ran in silence at several times its planned cost. Now one line naming
+    both; other weights of the same architecture (retrained) run, with a note."""
+    from eenet.models.artifact import model_identity
+    from eenet.runtime import check_policy_for_model
+    from eenet.sweep import fit_all
+
+    model_dir = workspace["root"] / "model"
+    wider = {**OPTIONS, "widths": [8, 8, 16]}
+    save_trained(build_model("resnet1d_3", 10, **wider), tmp_path / "wider", "resnet1d_3", 10,
+                 wider)
+    index = fit_all(workspace["val"], COSTS, ["maxprob"], [], 2.0, tmp_path / "fitted",
+                    model=model_identity(tmp_path / "wider"))
+    assert index["model"] == model_identity(tmp_path / "wider")
+    policy_dir = tmp_path / "fitted" / index["entries"][0]["dir"]
+    assert load_policy(policy_dir).model == index["model"]  # kept in policy.json
+    done = _predict(workspace, policy_dir, "--data", str(workspace["data"]))
+    _one_line_error(done, f"--policy: {policy_dir}: planned with the costs of resnet1d_3 "
+                          f"{wider}, 10 classes, not {model_dir}'s resnet1d_3 {OPTIONS}, 10 "
+                          "classes; fit it with this model's latency profile")
+    with pytest.raises(ArtifactError, match=rf"^{re.escape(str(policy_dir))}: planned with the "
+                                            "costs of resnet1d_3 "):
+        check_policy_for_model(load_policy(policy_dir), policy_dir, 3, 10, model_dir)
+
+    torch.manual_seed(5)
+    save_trained(build_model("resnet1d_3", 10, **OPTIONS), tmp_path / "retrained", "resnet1d_3",
+                 10, OPTIONS)
+    index = fit_all(workspace["val"], COSTS, ["maxprob"], [], 2.0, tmp_path / "refit",
+                    model=model_identity(tmp_path / "retrained"))
+    policy_dir = tmp_path / "refit" / index["entries"][0]["dir"]
+    check_policy_for_model(load_policy(policy_dir), policy_dir, 3, 10, model_dir)
+    done = _predict(workspace, policy_dir, "--data", str(workspace["data"]))
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.startswith(f"note: --policy {policy_dir} was fitted for other weights "
+                                  "of this model")
+    index = fit_all(workspace["val"], COSTS, ["maxprob"], [], 2.0, tmp_path / "own",
+                    model=model_identity(model_dir))
+    done = _predict(workspace, tmp_path / "own" / index["entries"][0]["dir"], "--data",
+                    str(workspace["data"]))
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+
+
 def test_policy_check_lets_this_models_policies_run(workspace, policy_dir, tmp_path) -> None:
     """A policy fitted on this model's outputs (top_probs = 0: its weights show 10 classes)
     passes the check and runs."""
@@ -491,7 +537,8 @@ def test_policy_check_lets_this_models_policies_run(workspace, policy_dir, tmp_p
                         {"top_probs": 0, "score_candidates": [], "max_epochs": 20})
     assert weights_classes(policy, 10) == 10
     policy.save(tmp_path / "eenet")
-    check_policy_fits(load_policy(tmp_path / "eenet"), tmp_path / "eenet", 3, 10)
+    check_policy_fits(load_policy(tmp_path / "eenet"), tmp_path / "eenet", 3, 10,
+                      str(workspace["root"] / "model"))
     done = _predict(workspace, tmp_path / "eenet", "--data", str(workspace["data"]), "--json")
     assert done.returncode == 0, done.stderr
     want = policy.decide(workspace["test"].log_probs())
@@ -514,9 +561,13 @@ def test_threads_default_is_the_profiles(workspace, policy_dir) -> None:
     base = ["--data", str(workspace["data"]), "--batch-size", "1"]
     done = _predict(workspace, policy_dir, *base, "--json")
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["summary"]["threads"] == DEFAULT_THREADS
+    summary = json.loads(done.stdout)["summary"]
+    assert summary["threads"] == DEFAULT_THREADS
+    # one call per sample at batch 1: the median call beside the mean (the first runs cold)
+    assert summary["calls"] == 100 and summary["median_call_ms_per_sample"] > 0
     done = _predict(workspace, policy_dir, *base)
-    assert "ms/sample measured on cpu (batch 1, 1 thread; planned " in done.stdout
+    assert re.search(r"ms/sample measured \(median of 100 calls [0-9.]+\) on cpu \(batch 1, "
+                     r"1 thread; planned ", done.stdout), done.stdout
     done = _predict(workspace, policy_dir, *base, "--threads", "2", "--json")
     assert json.loads(done.stdout)["summary"]["threads"] == 2
     _one_line_error(_predict(workspace, policy_dir, *base, "--batch-size", "0"),

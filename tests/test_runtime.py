@@ -520,3 +520,16 @@ def test_a_failed_own_profile_names_the_measure_settings(model, monkeypatch) -> 
     assert str(caught.value) == (
         "measure: entropy's own profile: measured per-exit medians are not strictly increasing "
         "after 200 repeats ([0.2, 0.1] ms); raise measure.repeats or measure.batch_size")
+
+
+def test_a_joined_result_keeps_each_calls_time_per_sample() -> None:
+    """`eenet predict` reports the median call beside the mean; a join of joins keeps every
+    call, in order."""
+    def call(seconds: float, n: int) -> EarlyExitResult:
+        return EarlyExitResult(np.zeros(n, np.int64), np.zeros(n, np.int64), seconds=seconds)
+
+    first = EarlyExitResult.concatenate([call(0.010, 2), call(0.003, 3)])
+    joined = EarlyExitResult.concatenate([first, call(0.004, 1)])
+    np.testing.assert_allclose(joined.call_ms_per_sample(), [5.0, 1.0, 4.0])
+    assert joined.seconds == pytest.approx(0.017) and joined.n_samples == 6
+    np.testing.assert_allclose(call(0.006, 3).call_ms_per_sample(), [2.0])

@@ -13,7 +13,7 @@ from eenet.costs import save_latency
 from eenet.errors import ArtifactError, ConfigError
 from eenet.evaluation import evaluate_policies
 from eenet.models import build_model
-from eenet.models.artifact import save_trained
+from eenet.models.artifact import model_identity, save_trained
 from eenet.schedulers import fit_policy, load_policy
 from eenet.schedulers.eenet import check_weights, untrained_policy
 from eenet.scoring_cost import (
@@ -26,7 +26,14 @@ from eenet.scoring_cost import (
 from eenet.sweep import fit_all
 from eenet.synthetic import make_costs, make_split_pair
 from tests.conftest import FAST_EENET
-from tests.robust_helpers import check_ok, run_stage, stage_error, tiny_params, write_params
+from tests.robust_helpers import (
+    assert_one_line_error,
+    check_ok,
+    run_stage,
+    stage_error,
+    tiny_params,
+    write_params,
+)
 from tests.runtime_helpers import TinyNet
 
 
@@ -300,6 +307,36 @@ def test_stage_measures_on_this_hosts_cpu_for_a_table_imported_from_a_gpu(tmp_pa
         check_ok(run_stage(stage, tmp_path, "model", "latency.json", out))
         table = load_scoring(tmp_path / out, 3)
         assert table["device"] == "cpu" and set(table["extra_ms"]) == methods
+
+
+def test_scoring_stages_refuse_a_latency_profile_of_another_model(tmp_path):
+    """A latency.json measured on another architecture with as many exits (the profile stage
+    records the model) was timed against this model in silence; now one line naming both. The
+    same architecture with other weights (retrained) keeps its costs."""
+    params = tiny_params()
+    params["scoring"].update(warmup=2, repeats=10)
+    write_params(tmp_path, params)
+    options = params["model"]["options"]
+    save_trained(build_model("resnet1d_3", 10, **options), tmp_path / "model", "resnet1d_3", 10,
+                 options)
+    other = {**options, "widths": [w * 2 for w in options["widths"]]}
+    save_trained(build_model("resnet1d_3", 10, **other), tmp_path / "other", "resnet1d_3", 10,
+                 other)
+    save_latency(tmp_path / "latency.json", {"cumulative_ms": [1.0, 2.0, 3.0], "device": "cpu",
+                                             "batch_size": 1,
+                                             "model": model_identity(tmp_path / "other")})
+    for stage in ("profile_scoring", "profile_eenet_scoring"):
+        assert_one_line_error(
+            run_stage(stage, tmp_path, "model", "latency.json", "scoring.json"),
+            f"latency.json: measured on resnet1d_3 {other}, 10 classes, not model's "
+            f"resnet1d_3 {options}, 10 classes; rerun profile")
+    torch.manual_seed(1)  # other weights, same architecture: its costs hold
+    save_trained(build_model("resnet1d_3", 10, **options), tmp_path / "retrained", "resnet1d_3",
+                 10, options)
+    save_latency(tmp_path / "latency.json", {"cumulative_ms": [1.0, 2.0, 3.0], "device": "cpu",
+                                             "batch_size": 1,
+                                             "model": model_identity(tmp_path / "retrained")})
+    check_ok(run_stage("profile_scoring", tmp_path, "model", "latency.json", "scoring.json"))
 
 
 def test_scoring_is_timed_on_the_profiles_device_or_named_as_missing():

@@ -239,15 +239,27 @@ def weights_classes(policy: FittedPolicy, num_classes: int) -> int | None:
     return int(np.shape(first)[0]) - extra
 
 
-def check_policy_fits(policy: FittedPolicy, folder: Path, n_exits: int, num_classes: int) -> None:
-    """A policy fitted on another model's outputs (other exits or classes) is a one-line
-    ArtifactError naming --policy, before any inference."""
+def check_policy_fits(policy: FittedPolicy, folder: Path, n_exits: int, num_classes: int,
+                      model_dir: str) -> None:
+    """A policy fitted on another model's outputs (other exits or classes) or planned with
+    another architecture's costs is a one-line ArtifactError naming --policy, before any
+    inference; one planned for other weights of the same architecture gets a note."""
+    from eenet.models.artifact import other_weights
     from eenet.outputs import log_softmax64
+    from eenet.runtime import planned_for_other_model
     from eenet.sweep import decide_checked
 
     with naming(f"--policy: {folder}"):
         policy.check_fits(n_exits, num_classes, "the model has",
                           lambda: index_classes(folder) or weights_classes(policy, num_classes))
+    problem = planned_for_other_model(policy, model_dir)
+    if problem:
+        raise ArtifactError(f"--policy: {folder}: {problem}")
+    if other_weights(policy.model, model_dir):
+        print(f"note: --policy {folder} was fitted for other weights of this model (retrained "
+              f"since?): its thresholds were set on that model's exit outputs, so its exit "
+              f"fractions and cost may differ from its plan; refit it for {model_dir}",
+              file=sys.stderr)
     probe = np.random.default_rng(0).standard_normal((n_exits, 2, num_classes))
     with naming("--policy"):  # anything else that does not fit: decide on two samples of it
         decide_checked(policy, log_softmax64(probe.astype(np.float32)), folder, {"dir": "."})
@@ -338,7 +350,7 @@ def handle(args: argparse.Namespace) -> int:
     with naming("--policy"):
         folder = check_policy_dir(args.policy)
         policy = load_policy(folder)
-    check_policy_fits(policy, folder, model.n_exits, classes)
+    check_policy_fits(policy, folder, model.n_exits, classes, args.model)
     predictor = EarlyExitPredictor(model, policy, device=args.device)
     result, has_labels, threads = run(args, predictor, classes)
     fractions = result.exit_fractions(model.n_exits)
@@ -352,6 +364,9 @@ def handle(args: argparse.Namespace) -> int:
         "exit_fractions": fractions.tolist(),
         "accuracy": result.accuracy() if has_labels else None,
         "measured_ms_per_sample": 1000.0 * result.seconds / result.n_samples,
+        # the median call's: the first call runs cold (caches, torch's first dispatch)
+        "median_call_ms_per_sample": float(np.median(result.call_ms_per_sample())),
+        "calls": len(result.call_ms_per_sample()),
         "planned_ms_per_sample": planned_ms(policy, result.exits),
         # the batch it ran at: fewer samples than --batch-size ran as one smaller batch
         "batch_size": min(args.batch_size, result.n_samples),
@@ -411,6 +426,8 @@ def summary_line(summary: dict[str, Any], fractions: np.ndarray) -> str:
         plan = f"; planned {planned:.4f} by the costs it was fitted with"
     else:
         plan = f"; planned {planned:.4g} {unit}/sample"
+    median = ("" if summary["calls"] == 1 else
+              f" (median of {summary['calls']} calls {summary['median_call_ms_per_sample']:.4f})")
     asked = summary["asked_budget_ms"]
     below = "" if asked is None else f" (asked {asked:g}, below the first exit's cost)"
     return (
@@ -419,7 +436,8 @@ def summary_line(summary: dict[str, Any], fractions: np.ndarray) -> str:
         "exit "
         f"fractions {np.round(fractions, 3).tolist()}"
         f"{'' if accuracy is None else f', accuracy {accuracy:.2f} %'}, "
-        f"{summary['measured_ms_per_sample']:.4f} ms/sample measured on {summary['device']} "
+        f"{summary['measured_ms_per_sample']:.4f} ms/sample measured{median} on "
+        f"{summary['device']} "
         f"(batch {summary['batch_size']}, {threads} thread{'s' if threads != 1 else ''}"
         f"{plan})"
     )

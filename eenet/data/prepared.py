@@ -12,7 +12,6 @@ the model's `collate`. A split written before (`x` a unicode array) still reads.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +21,7 @@ import torch
 from torch.utils.data import Dataset
 
 from eenet.atomic import write_json, write_with
+from eenet.digests import file_sha256
 from eenet.errors import NUMPY_LOAD_ERRORS, ArtifactError, ConfigError, numpy_load_problem
 from eenet.jsonio import read_json_object
 from eenet.outputs import checked_labels
@@ -137,11 +137,7 @@ def _meta_problem(meta: dict[str, Any]) -> str | None:
 def split_digest(data_dir: str | Path, split: str) -> str:
     """The sha256 of one prepared split's file: what a training run saw, beyond meta.json
     (relabelled or edited samples keep its sizes and statistics)."""
-    digest = hashlib.sha256()
-    with open(Path(data_dir) / f"{split}.npz", "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_sha256(Path(data_dir) / f"{split}.npz")
 
 
 def read_split(data_dir: str | Path, split: str,

@@ -16,6 +16,7 @@ The protocol, generic over models:
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from eenet.atomic import atomic_directory, write_json, write_with
+from eenet.digests import file_sha256
 from eenet.errors import ArtifactError, ConfigError
 from eenet.jsonio import read_json_object
 from eenet.models import CLASSES_MAX, MultiExitModel, build_model
@@ -89,6 +91,51 @@ def _assets_option(directory: Path, config: dict[str, Any]) -> dict[str, Any]:
     if Path(str(name)).name != str(name) or not folder.is_dir():
         raise ArtifactError(f"{folder}: the model's assets folder is missing (rerun training)")
     return {"assets": str(folder.resolve())}
+
+
+def model_identity(directory: str | os.PathLike) -> dict[str, Any]:
+    """What a latency table, and the policies planned with it, record of the trained model
+    they are for: its architecture (`name`, `options`, `num_classes`: what its costs depend
+    on) and its weights' sha256 (what its exit outputs depend on)."""
+    config = read_trained_config(directory)
+    return {
+        "name": config["name"],
+        "options": config.get("options") or {},
+        "num_classes": int(config["num_classes"]),
+        "weights_sha256": file_sha256(Path(directory) / WEIGHTS_FILE),
+    }
+
+
+ARCHITECTURE_KEYS = ("name", "options", "num_classes")
+
+
+def describe_identity(identity: Mapping[str, Any]) -> str:
+    """`resnet1d_3 {'widths': [8, 16, 64]}, 10 classes`: a model identity's architecture."""
+    options = identity.get("options") or {}
+    return (f"{identity.get('name')}{f' {options}' if options else ''}, "
+            f"{identity.get('num_classes')} classes")
+
+
+def architecture_mismatch(recorded: Any, directory: str | os.PathLike) -> str | None:
+    """None when `recorded` (an artifact's `model` entry; None or absent for an imported table
+    or an older file) is the architecture of the trained model in `directory`, else what
+    differs: "<recorded>, not <directory>'s <its own>"."""
+    if not isinstance(recorded, Mapping):
+        return None
+    config = read_trained_config(directory)
+    own = {"name": config["name"], "options": config.get("options") or {},
+           "num_classes": config["num_classes"]}
+    if all(recorded.get(key) == own[key] for key in ARCHITECTURE_KEYS):
+        return None
+    return f"{describe_identity(recorded)}, not {directory}'s {describe_identity(own)}"
+
+
+def other_weights(recorded: Any, directory: str | os.PathLike) -> bool:
+    """Whether `recorded` names weights other than those in `directory` (False where it
+    records none)."""
+    if not isinstance(recorded, Mapping) or "weights_sha256" not in recorded:
+        return False
+    return recorded["weights_sha256"] != file_sha256(Path(directory) / WEIGHTS_FILE)
 
 
 def read_trained_config(directory: str | os.PathLike) -> dict[str, Any]:

@@ -238,6 +238,10 @@ class FittedPolicy(ABC):
     # classes of the exit outputs it was fitted on: outputs with another count are refused;
     # None: not recorded (a policy file written before the count was)
     n_classes: int | None = None
+    # the trained model whose latency profile it was planned with (`eenet.models.artifact.
+    # model_identity`: architecture and weights' sha256); None: not recorded (costs of a CSV,
+    # a comma list, or a policy file written before)
+    model: dict[str, Any] | None = None
 
     # True when `scores` does not depend on what was fitted (heuristics): callers may cache
     fixed_scores: ClassVar[bool] = False
@@ -399,6 +403,7 @@ class FittedPolicy(ABC):
             # only another unit is written: a policy file without one is in ms, as before
             **({"cost_unit": self.cost_unit} if self.cost_unit != DEFAULT_COST_UNIT else {}),
             **({"n_classes": self.n_classes} if self.n_classes is not None else {}),
+            **({"model": self.model} if self.model is not None else {}),
         }
 
     def save(self, directory: str | os.PathLike) -> Path:
@@ -473,6 +478,8 @@ class FittedPolicy(ABC):
             cost_unit=unit,
             n_classes=checked(meta, "n_classes", where, "an integer >= 1",
                               lambda v: v is None or type(v) is int and v >= 1),
+            model=checked(meta, "model", where, "a JSON object (the model it was planned for)",
+                          lambda v: v is None or isinstance(v, dict)),
         )
 
 
