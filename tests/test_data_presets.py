@@ -106,6 +106,7 @@ def test_cifar_checksums_reject_files_that_are_not_the_official_ones(cifar_root,
     with pytest.raises(EENetError, match="checksums") as info:
         prepare_dataset("cifar10", tmp_path, 0, root=cifar_root, download=False)
     assert "\n" not in str(info.value)
+    assert "for a copy you trust, set data.options.checksums: false" in str(info.value)
 
 
 def test_cifar_checksums_name_a_missing_batch_file(cifar_root, tmp_path):
@@ -126,6 +127,24 @@ def test_cifar_missing_offline_says_what_to_download_and_where(tmp_path):
     message = str(info.value)
     assert "\n" not in message
     assert "cifar-100-python.tar.gz" in message and str(tmp_path / "raw") in message
+
+
+def test_cifar_missing_under_a_relative_root_says_where_it_looked(tmp_path, monkeypatch):
+    """`dvc exp run --queue` / `--temp` runs in a copy of the repository without data/raw
+    (git-ignored): the message says which folder the relative root was under, and what to
+    give instead. An absolute root's message stays as it was."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(EENetError) as info:
+        prepare_dataset("cifar10", tmp_path / "out", 0, root="data/raw", download=False)
+    message = str(info.value)
+    assert "\n" not in message
+    assert ("could not load data/raw/cifar-10-batches-py (folder not found and download=False; "
+            f"looked under {tmp_path}, and a queued or --temp experiment runs in a copy of the "
+            "repository without its git-ignored folders: give an absolute data.options.root)"
+            ) in message
+    with pytest.raises(EENetError) as info:
+        prepare_dataset("cifar10", tmp_path / "out", 0, root=tmp_path / "raw", download=False)
+    assert "(folder not found and download=False)" in str(info.value)
 
 
 def test_cifar_rejects_unknown_options(cifar_root, tmp_path):

@@ -117,12 +117,19 @@ def _load(name: str, root: Path, download: bool, checksums: bool) -> tuple[Any, 
     except (OSError, RuntimeError, ValueError, *CORRUPT_BATCH) as exc:
         folder = root / cls.base_folder
         if not folder.is_dir() and not download:
-            reason = "folder not found and download=False"
+            # a queued or --temp experiment runs in a copy holding what git tracks: data/raw,
+            # git-ignored, is not there
+            where = "" if root.is_absolute() else (
+                f"; looked under {Path.cwd()}, and a queued or --temp experiment runs in a copy "
+                "of the repository without its git-ignored folders: give an absolute "
+                "data.options.root")
+            reason = f"folder not found and download=False{where}"
         elif folder.is_dir() and isinstance(exc, RuntimeError):
             missing = [file for file in [*_batch_files(cls), cls.meta["filename"]]
                        if not (folder / file).is_file()]
             reason = (f"{', '.join(missing)} missing" if missing
-                      else "files failing torchvision's checksums")
+                      else "files failing torchvision's checksums; for a copy you trust, set "
+                           "data.options.checksums: false")
         elif isinstance(exc, CORRUPT_BATCH):
             problem = f"missing entry {exc}" if isinstance(exc, KeyError) else (
                 " ".join(str(exc).split()) or type(exc).__name__)
