@@ -51,10 +51,20 @@ def train_to_artifact(
                                 fingerprint, live_dir)
         save_trained(model, model_dir, model_params["name"], int(meta["num_classes"]),
                      options, extra={"dataset": meta["dataset"],
-                                     "val_accuracy": summary["val_accuracy"]})
+                                     "val_accuracy": summary["val_accuracy"],
+                                     **input_normalisation(meta)})
         return summary
     finally:
         shutdown_distributed()
+
+
+def input_normalisation(meta: dict[str, Any]) -> dict[str, Any]:
+    """For image data, `{"input_normalisation": {"mean": [...], "std": [...]}}`: the training
+    data's per-channel statistics, kept in the model's config.json so that the model folder
+    alone turns raw pixels into its inputs (`eenet predict --input` of uint8 images)."""
+    if meta.get("kind") != "image":
+        return {}
+    return {"input_normalisation": {"mean": list(meta["mean"]), "std": list(meta["std"])}}
 
 
 def _train_logged(

@@ -72,17 +72,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def read_input_file(
-    path: str | Path, model: MultiExitModel, num_classes: int
+    path: str | Path, model: MultiExitModel, num_classes: int,
+    normalisation: dict[str, Any] | None = None,
 ) -> tuple[torch.Tensor | list[str], np.ndarray | None]:
     """Inputs as the model takes them (samples shaped as its example inputs, a missing channel
-    axis added; or texts, for a model that tokenises them in `collate`), and labels
-    (integers in [0, `num_classes`), or None)."""
+    axis added; uint8 pixels of an image model normalised by its `normalisation`; or texts,
+    for a model that tokenises them in `collate`), and labels (integers in [0, `num_classes`),
+    or None)."""
     path = Path(path)
     x, labels = _load_arrays(path)
     if x.ndim < 1 or x.shape[0] < 1:
         raise ArtifactError(f"--input: {path}: no samples (shape {x.shape})")
     sample = input_sample_shape(model)
     takes_texts = sample is None
+    if x.dtype == np.uint8 and sample is not None and len(sample) == 3:
+        return (_normalised_pixels(x, sample, normalisation, path),
+                _checked_y(labels, x.shape[0], num_classes, path))
     # texts are str / bytes; numbers bool, integer or float (complex would lose its imaginary
     # part in the cast to float32; structured records and dates are no model inputs)
     # texts decoded from a prepared split are an object array of str (never unpickled)
@@ -98,6 +103,10 @@ def read_input_file(
     if bad:  # NaN logits score below every threshold: such samples left, garbage, at the last
         raise ArtifactError(f"--input: {path}: {bad} value{'s' if bad != 1 else ''} not finite "
                             f"as float32 (NaN, inf, or beyond +-3.4e38); inputs must be finite")
+    if normalisation is not None and float(np.abs(values).max()) > RAW_PIXEL_HINT:
+        print(f"note: --input: {path}: values up to {float(np.abs(values).max()):g}; the model "
+              "takes normalised images (about -3 to 3): raw 0-255 pixels give it as uint8, "
+              "which is normalised as its training data", file=sys.stderr)
     inputs = torch.from_numpy(values)
     if inputs.ndim == len(sample):  # no channel axis
         inputs = inputs.unsqueeze(1)
@@ -108,6 +117,31 @@ def read_input_file(
                                 f"without the sample axis; give 'x' the shape {(1, *x.shape)}")
         raise ArtifactError(f"--input: {path}: {sample_misfit(x.shape[1:], sample)}")
     return inputs, _checked_y(labels, x.shape[0], num_classes, path)
+
+
+# float image inputs beyond this: likely raw pixels, not normalised ones (CIFAR's normalised
+# values lie within about -2.5 to 2.8)
+RAW_PIXEL_HINT = 20.0
+
+
+def _normalised_pixels(x: np.ndarray, sample: tuple[int, ...],
+                       normalisation: dict[str, Any] | None, path: Path) -> torch.Tensor:
+    """uint8 images (NHWC as the prepared splits hold them, or NCHW) of an image model as its
+    inputs: scaled and normalised as its training data (the model's `input_normalisation`)."""
+    from eenet.data.prepared import channel_tensors, normalise_pixels
+
+    channels, height, width = sample
+    if normalisation is None:
+        raise ArtifactError(f"--input: {path}: uint8 pixels, but the model records no "
+                            "input_normalisation (trained before it was recorded): give float "
+                            "inputs normalised as its training data (its meta.json's mean/std)")
+    if tuple(x.shape[1:]) == (channels, height, width):
+        x = x.transpose(0, 2, 3, 1)
+    elif tuple(x.shape[1:]) != (height, width, channels):
+        raise ArtifactError(f"--input: {path}: uint8 images of shape {tuple(x.shape[1:])}; the "
+                            f"model takes {(height, width, channels)} (HWC) or "
+                            f"{(channels, height, width)} (CHW) per sample")
+    return normalise_pixels(x, *channel_tensors(normalisation["mean"], normalisation["std"]))
 
 
 def _checked_y(labels: np.ndarray | None, n_samples: int, num_classes: int,
@@ -393,6 +427,7 @@ def run(args: argparse.Namespace, predictor: EarlyExitPredictor,
     """Early exit over --data or --input on --threads torch threads: the result, whether the
     labels are known, and the thread count it ran on."""
     from eenet.data.prepared import PreparedDataset, read_meta
+    from eenet.models.artifact import read_trained_config
 
     model = predictor.model
     if args.data:
@@ -404,7 +439,9 @@ def run(args: argparse.Namespace, predictor: EarlyExitPredictor,
         predict = partial(predictor.predict_dataset, dataset, args.batch_size, "--batch-size")
         labelled = True
     else:
-        inputs, labels = read_input_file(args.input, model, classes)
+        inputs, labels = read_input_file(args.input, model, classes,
+                                         read_trained_config(args.model).get(
+                                             "input_normalisation"))
         batches = _batches(model, inputs, labels, args.batch_size)
         predict = partial(predictor.predict_batches, batches, ("--batch-size", args.batch_size))
         labelled = labels is not None

@@ -13,6 +13,7 @@ the model's `collate`. A split written before (`x` a unicode array) still reads.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -123,14 +124,21 @@ def _meta_problem(meta: dict[str, Any]) -> str | None:
     if type(classes) is not int or classes < 2:
         return f"num_classes must be an integer >= 2, got {classes!r}"
     if meta["kind"] == "image":
-        for key, low in (("mean", -math.inf), ("std", 0.0)):
-            values = meta.get(key)
-            if not (isinstance(values, list) and len(values) == 3 and all(
-                    isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-                    and v > low for v in values)):
-                bound = ", each > 0" if key == "std" else ""
-                return (f"{key} must be a list of 3 finite numbers (one per colour "
-                        f"channel{bound}), got {values!r}")
+        return channel_stats_problem(meta)
+    return None
+
+
+def channel_stats_problem(stats: Mapping[str, Any]) -> str | None:
+    """What is wrong with an image set's per-channel `mean` / `std` (None: 3 finite numbers
+    each, the std's > 0)."""
+    for key, low in (("mean", -math.inf), ("std", 0.0)):
+        values = stats.get(key)
+        if not (isinstance(values, list) and len(values) == 3 and all(
+                isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+                and v > low for v in values)):
+            bound = ", each > 0" if key == "std" else ""
+            return (f"{key} must be a list of 3 finite numbers (one per colour "
+                    f"channel{bound}), got {values!r}")
     return None
 
 
@@ -184,9 +192,7 @@ class PreparedDataset(Dataset):
         self.augment = augment and self.kind == "image"
         self._draw = (0, 0)  # (seed, epoch) of the augmentation draws
         if self.kind == "image":
-            mean = np.asarray(self.meta["mean"], dtype=np.float32).reshape(3, 1, 1)
-            std = np.asarray(self.meta["std"], dtype=np.float32).reshape(3, 1, 1)
-            self._mean, self._std = torch.from_numpy(mean), torch.from_numpy(std)
+            self._mean, self._std = channel_tensors(self.meta["mean"], self.meta["std"])
             self._transform = _crop_flip(tuple(self.x.shape[1:3]))
 
     def set_epoch(self, epoch: int, seed: int = 0) -> None:
@@ -202,13 +208,26 @@ class PreparedDataset(Dataset):
             return str(self.x[index]), label
         if self.kind == "sequence":
             return torch.from_numpy(np.asarray(self.x[index], dtype=np.float32))[None, :], label
-        image = torch.from_numpy(np.ascontiguousarray(self.x[index])).permute(2, 0, 1).float()
-        image = (image / 255.0 - self._mean) / self._std
+        image = normalise_pixels(self.x[index][None], self._mean, self._std)[0]
         if self.augment:
             with torch.random.fork_rng(devices=[]):  # the caller's generator stays untouched
                 torch.manual_seed(_sample_seed(*self._draw, int(index)))
                 image = self._transform(image)
         return image, label
+
+
+def channel_tensors(mean: Any, std: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """An image set's per-channel `mean` / `std` (its meta.json's, or a trained model's
+    `input_normalisation`) as float32 tensors shaped (3, 1, 1)."""
+    return (torch.from_numpy(np.asarray(mean, dtype=np.float32).reshape(3, 1, 1)),
+            torch.from_numpy(np.asarray(std, dtype=np.float32).reshape(3, 1, 1)))
+
+
+def normalise_pixels(pixels: np.ndarray, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """uint8 NHWC pixels as the image models take them: float32 NCHW, scaled to [0, 1] and
+    normalised per channel (the training data's statistics, `channel_tensors`)."""
+    images = torch.from_numpy(np.ascontiguousarray(pixels)).permute(0, 3, 1, 2).float()
+    return (images / 255.0 - mean) / std
 
 
 def split_for_model(model: MultiExitModel, model_dir: str | Path, data_dir: str | Path,

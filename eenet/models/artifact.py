@@ -172,6 +172,14 @@ def _check_config(path: Path, config: dict[str, Any]) -> None:
             check_mapping("options", options, spec or {})
     except ConfigError as exc:
         raise ArtifactError(f"{path}: {exc}") from None
+    normalisation = config.get("input_normalisation")
+    if normalisation is not None:
+        from eenet.data.prepared import channel_stats_problem
+
+        problem = (channel_stats_problem(normalisation) if isinstance(normalisation, dict)
+                   else f"a JSON object, got {normalisation!r}")
+        if problem:
+            raise ArtifactError(f"{path}: input_normalisation: {problem}")
 
 
 def _mismatch(exc: RuntimeError) -> str:

@@ -1,0 +1,116 @@
+"""Raw pixels into an image model: the model folder carries its training data's normalisation,
+so `eenet predict --input` of uint8 images predicts as on the prepared split."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from eenet.data import prepare_dataset
+from eenet.data.prepared import PreparedDataset, read_meta, read_split
+from eenet.inference import collect_exit_logits
+from eenet.models.artifact import load_trained, read_trained_config
+from eenet.sweep import fit_all
+from eenet.training import TrainConfig
+from eenet.training_run import train_to_artifact
+from tests.preset_fixtures import write_cifar10
+
+pytestmark = pytest.mark.slow
+COSTS = np.array([1.0, 2.0, 3.5])
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> dict[str, Path]:
+    """A tiny ResNet trained one epoch on a fake CIFAR-10, and a max-p policy fitted on it."""
+    root = tmp_path_factory.mktemp("images")
+    write_cifar10(root / "raw")
+    data = root / "cifar10"
+    prepare_dataset("cifar10", data, 0, root=root / "raw", val_size=50, download=False,
+                    checksums=False)
+    train_to_artifact(data, root / "model", root / "checkpoints", root / "live",
+                      {"name": "resnet56_3", "options": {"blocks": [1, 1, 1], "base_width": 4}},
+                      TrainConfig(epochs=1, batch_size=50, device="cpu"))
+    val = collect_exit_logits(load_trained(root / "model"), PreparedDataset(data, "val"),
+                              torch.device("cpu"))
+    index = fit_all(val, COSTS, ["maxprob"], [], 2.0, root / "fitted")
+    return {"root": root, "data": data, "model": root / "model",
+            "policy": root / "fitted" / index["entries"][0]["dir"]}
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    """`python -m eenet.cli ARGS` in a fresh process, as a user runs it."""
+    return subprocess.run([sys.executable, "-m", "eenet.cli", *args], capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=300)
+
+
+def _predict(trained: dict[str, Path], *source: str) -> subprocess.CompletedProcess:
+    return _cli("predict", "--model", str(trained["model"]), "--policy", str(trained["policy"]),
+                "--device", "cpu", "--json", *source)
+
+
+def test_the_model_folder_carries_its_training_datas_normalisation(trained) -> None:
+    meta = read_meta(trained["data"])
+    config = read_trained_config(trained["model"])
+    assert config["input_normalisation"] == {"mean": meta["mean"], "std": meta["std"]}
+
+
+def test_uint8_pixels_predict_as_the_prepared_split(trained, tmp_path) -> None:
+    """The prepared test split's uint8 pixels (HWC, as stored, or CHW) give the predictions and
+    exits of `--data`; they ran unnormalised before (every sample left at exit 0)."""
+    on_split = _predict(trained, "--data", str(trained["data"]))
+    assert on_split.returncode == 0, on_split.stderr
+    expected = json.loads(on_split.stdout)
+    x, y = read_split(trained["data"], "test")
+    assert x.dtype == np.uint8 and x.shape[1:] == (32, 32, 3)
+    for name, pixels in (("hwc", x), ("chw", x.transpose(0, 3, 1, 2))):
+        np.savez(tmp_path / f"{name}.npz", x=pixels, y=y)
+        done = _predict(trained, "--input", str(tmp_path / f"{name}.npz"))
+        assert done.returncode == 0 and done.stderr == "", done.stderr
+        got = json.loads(done.stdout)
+        assert got["predictions"] == expected["predictions"], name
+        assert got["exits"] == expected["exits"], name
+        assert got["summary"]["accuracy"] == expected["summary"]["accuracy"]
+
+
+def test_float_pixels_get_a_note_and_a_wrong_shape_one_line(trained, tmp_path) -> None:
+    x, _ = read_split(trained["data"], "test")
+    np.save(tmp_path / "float.npy", x.transpose(0, 3, 1, 2).astype(np.float32))
+    done = _predict(trained, "--input", str(tmp_path / "float.npy"))
+    assert done.returncode == 0
+    assert done.stderr.startswith(f"note: --input: {tmp_path / 'float.npy'}: values up to ")
+    assert "give it as uint8" in done.stderr
+    np.save(tmp_path / "small.npy", x[:, :16, :16])
+    done = _predict(trained, "--input", str(tmp_path / "small.npy"))
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        f"eenet predict: error: --input: {tmp_path / 'small.npy'}: uint8 images of shape "
+        "(16, 16, 3); the "
+        "model takes (32, 32, 3) (HWC) or (3, 32, 32) (CHW) per sample")
+
+
+def test_uint8_pixels_without_a_recorded_normalisation_are_refused(trained, tmp_path) -> None:
+    """A model folder written before it recorded the normalisation: one line, not a run on
+    unnormalised pixels."""
+    import shutil
+
+    old = tmp_path / "model"
+    shutil.copytree(trained["model"], old)
+    config = json.loads((old / "config.json").read_text())
+    del config["input_normalisation"]
+    (old / "config.json").write_text(json.dumps(config))
+    x, _ = read_split(trained["data"], "test")
+    np.save(tmp_path / "x.npy", x)
+    done = _cli("predict", "--model", str(old), "--policy", str(trained["policy"]), "--device",
+                "cpu", "--input", str(tmp_path / "x.npy"))
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1
+    assert done.stderr.startswith(f"eenet predict: error: --input: {tmp_path / 'x.npy'}: uint8 "
+                                  "pixels, but the model records no input_normalisation")
