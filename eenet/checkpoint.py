@@ -24,6 +24,10 @@ def config_fingerprint(config: Any) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
 
 
+# what to do about a checkpoint that cannot be resumed: it is training's own resume point
+RESTART = "delete it to train from the start"
+
+
 def save_checkpoint(directory: str | os.PathLike, state: dict[str, Any]) -> Path:
     """Atomically write a checkpoint (tensors, numbers, strings and dicts of them only).
 
@@ -49,15 +53,16 @@ def load_checkpoint(directory: str | os.PathLike) -> Any:
     if not path.is_file():
         return None
     if not (zipfile.is_zipfile(path) or _starts_as_pickle(path)):  # neither torch format
-        raise ArtifactError(f"{path}: corrupt checkpoint (not a torch.save archive)")
+        raise ArtifactError(f"{path}: corrupt checkpoint (not a torch.save archive); "
+                            f"{RESTART}")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise ArtifactError(f"{path}: refused to load, not a plain checkpoint "
-                            f"({_refusal_reason(str(exc))})") from None
+                            f"({_refusal_reason(str(exc))}); {RESTART}") from None
     except (RuntimeError, OSError, EOFError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ArtifactError(f"{path}: corrupt checkpoint ({first})") from None
+        raise ArtifactError(f"{path}: corrupt checkpoint ({first}); {RESTART}") from None
 
 
 def _refusal_reason(message: str) -> str:

@@ -285,6 +285,19 @@ def test_model_inputs_of_another_shape_than_the_data(ws: Path,
     assert not (ws / "ckpt").exists() and not (ws / "model").exists()
 
 
+def test_a_model_for_other_data_names_model_name(ws: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """The CIFAR ResNet on MNIST-1D: no option of it takes sequences, so the message points
+    at model.name (it suggested model.options.input_length, which that model does not have)."""
+    params = base_params()
+    params["model"] = {"name": "resnet56_3", "options": {"blocks": [1, 1, 1]}}
+    write_params(ws, params)
+    message = stage_error(capsys, "train", "data", "model", "ckpt", "live")
+    assert message == ("model.name: the model takes samples shaped [3, 32, 32] but the data in "
+                       "data holds samples shaped [1, 40], which no option of it changes; "
+                       "choose a model made for this data (`eenet models` lists them)")
+
+
 def test_model_inputs_too_long_to_make_are_compared_first(
         ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """An input_length of 10**12 made the shape check ask torch for one 4 TB example (a

@@ -55,6 +55,7 @@ def test_a_truncated_checkpoint_is_a_one_line_error(tmp_path: Path, keep: float)
     with pytest.raises(ArtifactError, match=r"last\.pt: corrupt checkpoint \(") as err:
         load_checkpoint(tmp_path)
     assert str(err.value).startswith(str(path)) and "\n" not in str(err.value)
+    assert str(err.value).endswith("; delete it to train from the start")
 
 
 def test_a_checkpoint_that_is_not_a_torch_archive_is_called_corrupt(tmp_path: Path) -> None:
@@ -62,7 +63,7 @@ def test_a_checkpoint_that_is_not_a_torch_archive_is_called_corrupt(tmp_path: Pa
     read as if the file were a pickle it would not trust)."""
     (tmp_path / "last.pt").write_bytes(b"not a checkpoint at all")
     with pytest.raises(ArtifactError, match=r"last\.pt: corrupt checkpoint \(not a torch.save "
-                       r"archive\)$"):
+                       r"archive\); delete it to train from the start$"):
         load_checkpoint(tmp_path)
 
 

@@ -268,6 +268,12 @@ def _check_sample(example: Any, input_shape: Sequence[int], source: str) -> None
     if not isinstance(example, torch.Tensor):
         return
     takes = [int(d) for d in example.shape[1:]]
+    if len(takes) != len(input_shape):  # an image model on sequences, or the reverse
+        raise ConfigError(
+            f"model.name: the model takes samples shaped {takes} but {source} holds samples "
+            f"shaped {list(input_shape)}, which no option of it changes; choose a model made "
+            "for this data (`eenet models` lists them)"
+        )
     if takes != [int(d) for d in input_shape]:
         raise ConfigError(
             f"model.options: the model's inputs are shaped {takes} but {source} holds samples "
