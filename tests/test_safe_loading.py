@@ -84,7 +84,7 @@ def test_malicious_checkpoint_is_refused(train_dir: Path, capsys, writer: str) -
     message = stage_error(capsys, "train", *TRAIN_ARGS)
     assert re.fullmatch(
         re.escape("artifacts/checkpoints/last.pt: refused to load, not a plain checkpoint (")
-        + r".+\)", message), message
+        + r".+\); delete it to train from the start", message), message
     # what the file holds, not torch's advice to load it with weights_only=False
     assert "weights_only" not in message and "nsupported" in message, message
     assert not marker.exists()
@@ -108,6 +108,6 @@ def test_malicious_model_weights_are_refused(train_dir: Path, capsys) -> None:
     message = stage_error(capsys, "dump_logits", "artifacts/model", "data", "artifacts/logits")
     assert re.fullmatch(
         re.escape("artifacts/model/model.safetensors: not a readable safetensors file (")
-        + r".+\)", message), message
+        + r".+\); delete it to train from the start", message), message
     assert not marker.exists()
     assert not (train_dir / "artifacts/logits").exists()
