@@ -147,8 +147,20 @@ def test_cifar_missing_under_a_relative_root_says_where_it_looked(tmp_path, monk
     assert "(folder not found and download=False)" in str(info.value)
 
 
+def test_prepare_dataset_checks_its_arguments_as_params_yaml(cifar_root, tmp_path):
+    """The library call took val_size=50.7 (truncated in silence) and '50', which check_params
+    refuses; it checks them the same way now (a Path for a folder is taken)."""
+    with pytest.raises(ConfigError, match=r"^data\.options\.val_size: expected an integer, got "
+                                          r"50\.7$"):
+        prepare_dataset("cifar10", tmp_path, 0, root=cifar_root, val_size=50.7, download=False)
+    with pytest.raises(ConfigError, match=r"^data\.options\.val_size: expected an integer, got "
+                                          r"'50'"):
+        prepare_dataset("cifar10", tmp_path, 0, root=cifar_root, val_size="50", download=False)
+    assert not tmp_path.joinpath("meta.json").exists()
+
+
 def test_cifar_rejects_unknown_options(cifar_root, tmp_path):
-    with pytest.raises(EENetError, match=r"^data\.options\.colour: not an option"):
+    with pytest.raises(EENetError, match=r"^data\.options\.colour: unknown key; allowed: "):
         prepare_dataset("cifar10", tmp_path, 0, root=cifar_root, colour=True)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,14 @@ OPTION_RANGE_CHECKS: dict[str, str] = {
 
 
 def prepare_dataset(name: str, out_dir: str | Path, seed: int, **options: Any) -> dict[str, Any]:
-    """Download / generate data set `name` and write its train/val/test splits to `out_dir`."""
+    """Download / generate data set `name` and write its train/val/test splits to `out_dir`.
+    The arguments are checked as params.yaml's `data` group is (`eenet.config.check_data`):
+    a value of the wrong type or range is a one-line ConfigError naming it."""
+    from eenet.config import check_data
+
+    # a path may be a Path here, where params.yaml writes a string
+    as_written = {k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in options.items()}
+    check_data("data", {"dataset": name, "seed": seed, "options": as_written})
     prepare = resolve(DATASETS, name, "data.dataset")
     return prepare(Path(out_dir), seed, **options)
 
