@@ -12,7 +12,7 @@ import pytest
 
 from eenet.costs import save_latency
 from eenet.errors import ArtifactError
-from eenet.outputs import ExitOutputs, save_exit_outputs
+from eenet.outputs import ExitOutputs, load_exit_outputs, save_exit_outputs
 from eenet.synthetic import make_split_pair
 
 
@@ -569,3 +569,36 @@ def test_masked_classes_as_minus_inf_logits_schedule_like_zero_probabilities(tmp
         rows.append([{k: v for k, v in row.items() if k != "fit_seconds"}
                      for row in json.loads(proc.stdout)])
     assert len(rows[0]) == 10 and rows[0] == rows[1]
+
+
+def _assert_columns_line_up(table: str, unit: str, rules: set[str]) -> None:
+    """Every row's cells end (right-aligned columns) or start (left-aligned ones) where the
+    header's labels do, and its rule is the whole text from the header's 'rule' on."""
+    header, dashes, *rows = table.splitlines()
+    assert dashes == "-" * len(header)
+    assert rows
+    for row in rows:
+        for label in ("budget", "test acc %", f"test {unit}", f"val {unit}", "fit s"):
+            end = header.index(label) + len(label)
+            assert row[end - 1] != " " and row[end] == " ", (label, header, row)
+        for label in ("exit fractions (test)", "rule"):
+            start = header.index(label)
+            assert row[start - 1] == " " and row[start] != " ", (label, header, row)
+        assert row[header.index("rule"):] in rules, (header, row)
+
+
+@pytest.mark.parametrize(("costs", "budgets"), [("1", "1"), ("1,2", "1.2,1.5"),
+                                                ("1,2,3", "1.5,2")])
+def test_table_columns_line_up_for_any_number_of_exits(tmp_path, files, costs, budgets):
+    """With 1 or 2 exits the exit fractions column (7 characters an exit) was narrower than
+    its header, so each row's rule began left of the header's 'rule'."""
+    n_exits = len(costs.split(","))
+    for name in ("val", "test"):
+        split = load_exit_outputs(files / f"{name}.npz")
+        save_exit_outputs(tmp_path / f"{name}.npz",
+                          ExitOutputs(split.logits[:n_exits], split.labels))
+    proc = _run("--val", str(tmp_path / "val.npz"), "--test", str(tmp_path / "test.npz"),
+                "--costs", costs, "--method", "maxprob", "--budgets", budgets)
+    assert proc.returncode == 0, proc.stderr
+    _assert_columns_line_up(proc.stdout, "ms", {"maxprob / geometric",
+                                                "last exit (no early exit)"})

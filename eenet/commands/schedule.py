@@ -38,6 +38,7 @@ from eenet.sweep import check_schedulers_folder, save_policies
 AUTO = "auto"
 EENET = "eenet"
 HEURISTICS = ("maxprob", "entropy")  # EENet's margin is over the better of these
+FRACTIONS_HEADER = "exit fractions (test)"  # the table's column of each exit's share
 JSON_KEYS = (
     "method",
     "budget",
@@ -203,14 +204,16 @@ def check_cost_unit(unit: str, costs_spec: str) -> str:
 
 def format_table(rows: list[dict[str, Any]], unit: str = DEFAULT_COST_UNIT) -> str:
     """A readable table, one line per (method, budget), costs in `unit`."""
-    width = 7 * max((len(r["exit_fractions"]) for r in rows), default=1)  # fractions column
+    # the exit fractions column: as wide as its header or its widest cell (6 characters an
+    # exit, a space between)
+    width = max([len(FRACTIONS_HEADER), *(7 * len(r["exit_fractions"]) - 1 for r in rows)])
     cost = max(8, len(f"test {unit}"))  # the cost columns' width
     digits = distinct_digits([r["budget"] for r in rows])  # budgets that differ print so
     budget = max(8, digits + 4)  # the budget column's width
     header = (
         f"{'method':<10} {'budget':>{budget}} {'test acc %':>10} {'test ' + unit:>{cost}} "
         f"{'val ' + unit:>{cost}} "
-        f"{'fit s':>6}  {'exit fractions (test)':<{width}} rule"
+        f"{'fit s':>6}  {FRACTIONS_HEADER:<{width}} rule"
     )
     lines = [header, "-" * len(header)]
     for r in rows:
