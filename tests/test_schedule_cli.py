@@ -602,3 +602,19 @@ def test_table_columns_line_up_for_any_number_of_exits(tmp_path, files, costs, b
     assert proc.returncode == 0, proc.stderr
     _assert_columns_line_up(proc.stdout, "ms", {"maxprob / geometric",
                                                 "last exit (no early exit)"})
+
+
+def test_table_columns_line_up_for_large_costs_and_long_fits(files):
+    """Costs from 1e4 ('1.519e+05': 9 characters) pushed the cost columns one right of their
+    8-character headers, and a fit of 1000 s or more its 6-character 'fit s' column."""
+    proc = _run_on(files, "--costs", "100000,200000,300000", "--method", "maxprob",
+                   "--budgets", "150000,250000")
+    assert proc.returncode == 0, proc.stderr
+    assert "e+05" in proc.stdout
+    _assert_columns_line_up(proc.stdout, "ms", {"maxprob / geometric"})
+    from eenet.commands.schedule import format_table
+
+    row = {"method": "eenet", "budget": 1.5e-7, "test_accuracy": 91.5, "test_cost": 1.519e-7,
+           "val_cost": 1.5e-7, "fit_seconds": 1234.5, "exit_fractions": [0.5, 0.25, 0.25],
+           "rule": "lookahead / lookahead+refined"}
+    _assert_columns_line_up(format_table([row], "s"), "s", {row["rule"]})

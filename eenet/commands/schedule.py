@@ -202,18 +202,26 @@ def check_cost_unit(unit: str, costs_spec: str) -> str:
     return unit
 
 
+def column_width(least: int, cells: list[str]) -> int:
+    """A table column's width: `least` (its header's, say), or its widest cell's."""
+    return max([least, *map(len, cells)])
+
+
 def format_table(rows: list[dict[str, Any]], unit: str = DEFAULT_COST_UNIT) -> str:
-    """A readable table, one line per (method, budget), costs in `unit`."""
+    """A readable table, one line per (method, budget), costs in `unit`; each column as wide
+    as its header or its widest cell, so the columns line up whatever the costs' size."""
     # the exit fractions column: as wide as its header or its widest cell (6 characters an
     # exit, a space between)
     width = max([len(FRACTIONS_HEADER), *(7 * len(r["exit_fractions"]) - 1 for r in rows)])
-    cost = max(8, len(f"test {unit}"))  # the cost columns' width
     digits = distinct_digits([r["budget"] for r in rows])  # budgets that differ print so
-    budget = max(8, digits + 4)  # the budget column's width
+    budget = column_width(8, [f"{r['budget']:.{digits}g}" for r in rows])
+    cost = column_width(max(8, len(f"test {unit}")),  # the two cost columns, alike
+                        [f"{r[k]:.4g}" for r in rows for k in ("test_cost", "val_cost")])
+    fit = column_width(6, [f"{r['fit_seconds']:.2f}" for r in rows])  # 1000 s and more: 7
     header = (
         f"{'method':<10} {'budget':>{budget}} {'test acc %':>10} {'test ' + unit:>{cost}} "
         f"{'val ' + unit:>{cost}} "
-        f"{'fit s':>6}  {FRACTIONS_HEADER:<{width}} rule"
+        f"{'fit s':>{fit}}  {FRACTIONS_HEADER:<{width}} rule"
     )
     lines = [header, "-" * len(header)]
     for r in rows:
@@ -222,7 +230,7 @@ def format_table(rows: list[dict[str, Any]], unit: str = DEFAULT_COST_UNIT) -> s
         lines.append(
             f"{name:<10} {r['budget']:>{budget}.{digits}g} {r['test_accuracy']:>10.2f} "
             f"{r['test_cost']:>{cost}.4g} {r['val_cost']:>{cost}.4g} "
-            f"{r['fit_seconds']:>6.2f}  {fractions:<{width}} {r['rule']}"
+            f"{r['fit_seconds']:>{fit}.2f}  {fractions:<{width}} {r['rule']}"
         )
     if any(r.get("upper_bound") for r in rows):
         lines.append("* oracle: upper bound that uses the labels; not a policy")
