@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from eenet.commands import COMMAND_MODULES
 from eenet.errors import EENetError
@@ -32,6 +33,43 @@ def build_parser() -> argparse.ArgumentParser:
             raise
         module.register(subparsers)
     return parser
+
+
+# where a parse records the options given so far (each action's `dest`), for the two below
+GIVEN_OPTIONS = "_given_options"
+
+
+def given_before(namespace: argparse.Namespace, dest: str) -> bool:
+    """Whether the option storing `dest` was given earlier in this parse; records it given."""
+    given = vars(namespace).setdefault(GIVEN_OPTIONS, set())
+    if dest in given:
+        return True
+    given.add(dest)
+    return False
+
+
+class GivenOnce(argparse.Action):
+    """A single-valued option (`--val FILE`): given again, a one-line error and status 2
+    (`eenet schedule: error: --val given twice; give it once`); argparse kept the last."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        if given_before(namespace, self.dest):
+            parser.exit(2, f"{parser.prog}: error: {self.option_strings[0]} given twice; "
+                           "give it once\n")
+        setattr(namespace, self.dest, values)
+
+
+class CommaJoined(argparse.Action):
+    """A comma-list option that may be repeated (`--method`, `--budgets`): each repeat's list
+    joins the ones before, `--method maxprob --method entropy` as `--method maxprob,entropy`,
+    and the whole is checked as one list; argparse kept the last."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        if given_before(namespace, self.dest):
+            values = f"{getattr(namespace, self.dest)},{values}"
+        setattr(namespace, self.dest, values)
 
 
 # options whose value may begin with '-' (a negative budget or cost): argparse takes such a

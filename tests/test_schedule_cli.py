@@ -618,3 +618,19 @@ def test_table_columns_line_up_for_large_costs_and_long_fits(files):
            "val_cost": 1.5e-7, "fit_seconds": 1234.5, "exit_fractions": [0.5, 0.25, 0.25],
            "rule": "lookahead / lookahead+refined"}
     _assert_columns_line_up(format_table([row], "s"), "s", {row["rule"]})
+
+
+def test_method_and_budgets_given_again_join_their_lists(files):
+    """`--method maxprob --method entropy` printed entropy's rows alone (argparse kept the last
+    value); each repeat's list now joins the ones before, checked as one list: a method twice
+    is fitted once, a budget twice is refused."""
+    proc = _run_on(files, "--costs", "1,2,3", "--method", "maxprob", "--method",
+                   "entropy,maxprob", "--budgets", "2", "--budgets", "1.5", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert [(r["method"], r["budget"]) for r in json.loads(proc.stdout)] == [
+        ("maxprob", 2.0), ("maxprob", 1.5), ("entropy", 2.0), ("entropy", 1.5)]
+    proc = _run_on(files, "--costs", "1,2,3", "--method", "maxprob", "--budgets", "2",
+                   "--budgets", "50%")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.splitlines() == ["eenet schedule: error: --budgets: 2 and 50% are the "
+                                        "same budget (2 ms/sample); give each budget once"]

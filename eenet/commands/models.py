@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from eenet.cli import GivenOnce
 from eenet.config import check_integer
 from eenet.errors import ConfigError, unknown_name
 from eenet.models import CLASSES_MAX, MODELS, build_model
@@ -26,7 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "models", help="list the registered models with exits and parameter counts",
         description=__doc__,
     )  # fmt: skip
-    parser.add_argument("--classes", type=int, default=10, help="output classes (default: 10)")
+    parser.add_argument("--classes", type=int, default=10, action=GivenOnce,
+                        help="output classes (default: 10)")
     parser.add_argument("--model", action="append", help="only this model (repeatable)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.set_defaults(func=handle)

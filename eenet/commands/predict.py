@@ -22,6 +22,7 @@ import torch
 
 from eenet.atomic import nearest_existing, write_json
 from eenet.budget import DEFAULT_COST_UNIT
+from eenet.cli import GivenOnce
 from eenet.config import THREADS_MAX, check_integer
 from eenet.data.prepared import TEXT_ARRAYS, split_inputs
 from eenet.devices import num_threads
@@ -49,25 +50,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="early-exit predictions with a trained model and a fitted scheduler",
         description=__doc__,
     )
-    parser.add_argument("--model", required=True, help="trained model dir (artifacts/model)")
-    parser.add_argument("--policy", required=True, help="fitted scheduler dir")
+    parser.add_argument("--model", required=True, action=GivenOnce,
+                        help="trained model dir (artifacts/model)")
+    parser.add_argument("--policy", required=True, action=GivenOnce, help="fitted scheduler dir")
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--data", help="prepared data dir (data/<dataset>)")
-    source.add_argument("--input", help=".npy inputs, or .npz with 'x' (and optional 'y')")
-    parser.add_argument("--split", default="test", help="split of --data (default: test)")
-    parser.add_argument("--batch-size", type=int, default=64,
+    source.add_argument("--data", action=GivenOnce, help="prepared data dir (data/<dataset>)")
+    source.add_argument("--input", action=GivenOnce,
+                        help=".npy inputs, or .npz with 'x' (and optional 'y')")
+    parser.add_argument("--split", default="test", action=GivenOnce,
+                        help="split of --data (default: test)")
+    parser.add_argument("--batch-size", type=int, default=64, action=GivenOnce,
                         help="samples per batch (default 64; the plan was profiled at the "
                              "profile's batch size, 1 by default)")
-    parser.add_argument("--device", default="auto",
+    parser.add_argument("--device", default="auto", action=GivenOnce,
                         help="auto | cpu | cuda | cuda:N (default: auto)")
     parser.add_argument(
-        "--threads", type=int, default=DEFAULT_THREADS, metavar="N",
+        "--threads", type=int, default=DEFAULT_THREADS, metavar="N", action=GivenOnce,
         help=f"torch CPU threads for the run, 1 to {THREADS_MAX} (default: {DEFAULT_THREADS}, "
              "the latency profile's default, so the measured ms/sample compares with the plan)",
     )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print per-sample results as JSON")
-    parser.add_argument("--out", help="write per-sample results as JSON to this file (missing "
-                                      "folders are created)")
+    parser.add_argument("--out", action=GivenOnce,
+                        help="write per-sample results as JSON to this file (missing folders "
+                             "are created)")
     parser.set_defaults(func=handle)
 
 

@@ -24,6 +24,7 @@ from eenet.budget import (
     resolve_budget,
     resolve_sweep,
 )
+from eenet.cli import CommaJoined, GivenOnce
 from eenet.config import check_schedulers, check_seed
 from eenet.costs import load_costs, ms_per_unit
 from eenet.errors import ArtifactError, ConfigError, naming, unknown_name
@@ -61,27 +62,34 @@ def register(subparsers: Any) -> None:
         help="fit budgeted exit policies on validation outputs and evaluate them on test",
         description="Fit each method at each budget on VAL, report accuracy and cost on TEST.",
     )
-    parser.add_argument("--val", required=True, help="validation exit outputs (.npz)")
-    parser.add_argument("--test", required=True, help="test exit outputs (.npz)")
+    parser.add_argument("--val", required=True, action=GivenOnce,
+                        help="validation exit outputs (.npz)")
+    parser.add_argument("--test", required=True, action=GivenOnce, help="test exit outputs (.npz)")
     parser.add_argument(
         "--costs",
         required=True,
+        action=GivenOnce,
         help="cumulative per-exit costs, ms unless --cost-unit: latency .json, one-column .csv, "
         "or a list like 1,2,3.5",
     )
     parser.add_argument(
-        "--method", default="eenet", help=f"one or a comma list of: {allowed} (default eenet)"
+        "--method",
+        default="eenet",
+        action=CommaJoined,
+        help=f"one or a comma list of: {allowed} (default eenet; repeats join)",
     )
     parser.add_argument(
         "--budgets",
         required=True,
+        action=CommaJoined,
         help="comma list of budgets in ms/sample or --cost-unit (or N%% of the range from the "
-        "first exit's cost to the last's), or 'auto': 12 budgets over that range",
+        "first exit's cost to the last's), or 'auto': 12 budgets over that range; repeats join",
     )
     parser.add_argument(
         "--json", action="store_true", help="print a JSON list, one object per method and budget"
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed for EENet (default 0)")
+    parser.add_argument("--seed", type=int, default=0, action=GivenOnce,
+                        help="seed for EENet (default 0)")
     parser.add_argument(
         "--set",
         action="append",
@@ -92,6 +100,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--cost-unit",
         default=DEFAULT_COST_UNIT,
+        action=GivenOnce,
         metavar="UNIT",
         help="the unit of --costs and --budgets, for the table and saved policies (default ms, "
         "a latency .json's; e.g. MFLOPs or s: the policies do not depend on it)",
@@ -99,6 +108,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--save",
         metavar="DIR",
+        action=GivenOnce,
         help="also write the fitted policies to DIR (<method>/<NN>/ + index.json), for "
         "`eenet predict --policy` and `eenet.schedulers.load_policy`",
     )

@@ -1,0 +1,54 @@
+"""Options of the `eenet` subcommands given more than once: a single-valued option is a
+one-line error naming it (argparse kept the last silently); --method and --budgets of
+`eenet schedule` join their comma lists."""
+
+from __future__ import annotations
+
+import pytest
+
+from eenet.cli import main
+
+SCHEDULE = ["schedule", "--val", "v.npz", "--test", "t.npz", "--costs", "1,2,3",
+            "--budgets", "2"]
+PREDICT = ["predict", "--model", "m", "--policy", "p", "--data", "d"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "option", "value"),
+    [
+        *((SCHEDULE, option, value) for option, value in (
+            ("--val", "v.npz"), ("--test", "t.npz"), ("--costs", "1,2,4"), ("--seed", "3"),
+            ("--cost-unit", "s"), ("--save", "fitted"))),
+        *((PREDICT, option, value) for option, value in (
+            ("--model", "m2"), ("--policy", "p2"), ("--data", "d2"), ("--split", "val"),
+            ("--batch-size", "8"), ("--device", "cpu"), ("--threads", "2"), ("--out", "o"))),
+        (["predict", "--model", "m", "--policy", "p", "--input", "x.npy"], "--input", "y.npy"),
+        (["models"], "--classes", "5"),
+    ],
+)
+def test_a_single_valued_option_given_twice_is_one_line(
+    capsys: pytest.CaptureFixture[str], argv: list[str], option: str, value: str
+) -> None:
+    """A second time with another value (an option the command line has), or the same value
+    twice (one it lacks): the error, before anything runs."""
+    twice = [*argv, option, value] if option in argv else [*argv, option, value, option, value]
+    with pytest.raises(SystemExit) as caught:
+        main(twice)
+    assert caught.value.code == 2
+    out = capsys.readouterr()
+    assert out.out == ""
+    assert out.err.splitlines() == [f"eenet {argv[0]}: error: {option} given twice; give it "
+                                    "once"]
+
+def test_method_and_budgets_given_again_join_in_the_parse() -> None:
+    """--method and --budgets: each repeat's list joins the ones before, in order; --set,
+    repeatable, still gathers its items."""
+    from eenet.cli import build_parser
+
+    args = build_parser().parse_args(
+        [*SCHEDULE, "--budgets", "1.5,2.5", "--method", "maxprob", "--method", "entropy,eenet",
+         "--set", "eenet.hidden=8", "--set", "eenet.max_epochs=10"])
+    assert args.budgets == "2,1.5,2.5"
+    assert args.method == "maxprob,entropy,eenet"
+    assert args.set == ["eenet.hidden=8", "eenet.max_epochs=10"]
+    assert build_parser().parse_args(SCHEDULE).method == "eenet"  # the default, given none
