@@ -65,12 +65,14 @@ def feasible_range(costs: np.ndarray, percent: bool = False, unit: str = DEFAULT
 
 def check_budget_ms(
     value: float, costs: np.ndarray, param: str = "budget", percent: bool = False,
-    unit: str = DEFAULT_COST_UNIT,
+    unit: str = DEFAULT_COST_UNIT, text: str | None = None,
 ) -> float:
     """`value` (ms/sample, or `unit`) if it is finite and not below the first exit's cost;
-    otherwise a one-line ConfigError naming `param` and the feasible range."""
+    otherwise a one-line ConfigError naming `param` and the feasible range. `text`: the value
+    as written, which a value that is not finite is shown as (1e400 is read as inf)."""
     if not np.isfinite(value):
-        raise ConfigError(f"{param}: {value} is not a finite number of {unit}/sample; "
+        raise ConfigError(f"{param}: {value if text is None else text} is not a finite number "
+                          f"of {unit}/sample; "
                           f"{feasible_range(costs, percent, unit)}")
     if value < float(costs[0]) * (1 - 1e-9):
         digits = distinct_digits([value, float(costs[0])])  # not "1 is below ... 1 to 4.5"
@@ -88,8 +90,9 @@ def resolve_budget(
     lo, hi = float(costs[0]), float(costs[-1])
     if isinstance(spec, bool):
         raise ConfigError(f"{param}: expected {unit}/sample or 'N%', got {spec!r}")
+    written = None  # the budget's text, for an error
     if isinstance(spec, str):
-        text = spec.strip()
+        text = written = spec.strip()
         if text.endswith("%"):
             try:
                 fraction = number_from_text(text[:-1]) / 100.0
@@ -104,7 +107,7 @@ def resolve_budget(
             spec = number_from_text(text)
         except ValueError:
             raise ConfigError(f"{param}: expected {unit}/sample or 'N%', got {spec!r}") from None
-    return check_budget_ms(float(spec), costs, param, percent=True, unit=unit)
+    return check_budget_ms(float(spec), costs, param, percent=True, unit=unit, text=written)
 
 
 def resolve_sweep(

@@ -87,6 +87,11 @@ def test_percent_budgets_interpolate_between_the_first_and_last_exit() -> None:
         # it read "1 ms/sample is below the first exit's cost; feasible range: 1 to 5"
         (0.99999, r"^budget: 0\.99999 ms/sample is below the first exit's cost; feasible range: "
                   r"1 to 5 ms/sample, or 0% to 100%$"),
+        # a text beyond float64's range was shown as what it overflowed to, inf
+        (" 1e400", r"^budget: 1e400 is not a finite number of ms/sample; feasible range: 1 to "
+                   r"5 ms/sample, or 0% to 100%$"),
+        ("-1E999", r"^budget: -1E999 is not a finite number of ms/sample"),
+        (float("inf"), r"^budget: inf is not a finite number of ms/sample"),
     ],
 )
 def test_malformed_or_infeasible_budgets_are_one_line_errors(spec, message) -> None:

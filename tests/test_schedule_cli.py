@@ -81,6 +81,9 @@ def test_table_output_with_json_or_list_costs(files, costs, methods):
         (["--budgets", "0.2"], "feasible range: 1 to 3 ms/sample"),
         (["--budgets", "nan"], "nan is not a finite number of ms/sample; feasible range: 1 to 3"),
         (["--budgets", "inf"], "inf is not a finite number of ms/sample; feasible range: 1 to 3"),
+        # beyond float64's range: it said "inf is not a finite number"
+        (["--budgets", "2,1e400"], "--budgets: 1e400 is not a finite number of ms/sample; "
+                                   "feasible range: 1 to 3 ms/sample, or 0% to 100%"),
         (["--costs", "1,2"], "val.npz and costs: exit outputs have 3 exits but costs list 2"),
         (["--test", "test_5_classes.npz"],
          "test_5_classes.npz: 5 classes, but {files}/val.npz: 10; both must come from the same"),
