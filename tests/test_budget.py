@@ -126,3 +126,17 @@ def test_a_budget_above_the_full_model_says_how_a_share_is_written() -> None:
     assert note is not None and note.endswith("a share of the feasible range is written 'N%'")
     assert "'N%'" not in no_early_exit_note(np.asarray(COSTS), 0.41, "budget")
     assert no_early_exit_note(np.asarray(COSTS), 0.4, "budget") is None
+
+
+def test_a_budget_far_above_the_full_model_asks_whether_the_costs_are_seconds() -> None:
+    """Costs in seconds read as ms (a CSV without its header 's') put every budget in ms far
+    above the last exit's cost; the note said only that no early exit is needed. More than
+    100 times above it, in ms, it asks, on the same line."""
+    hint = "; costs in seconds? a CSV's header line 's' (or 'seconds') converts them to ms"
+    costs = np.asarray([0.001, 0.002, 0.003])
+    note = no_early_exit_note(costs, 2.0, "--budgets")
+    assert note is not None and note.endswith(hint + "; a share of the feasible range is "
+                                              "written 'N%'")
+    assert "\n" not in note
+    assert hint not in no_early_exit_note(costs, 0.3, "--budgets")  # 100 times: not above
+    assert hint not in no_early_exit_note(costs, 2.0, "--budgets", "MFLOPs")  # no time

@@ -637,3 +637,25 @@ def test_method_and_budgets_given_again_join_their_lists(files):
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.splitlines() == ["eenet schedule: error: --budgets: 2 and 50% are the "
                                         "same budget (2 ms/sample); give each budget once"]
+
+
+@pytest.mark.parametrize("header", ["", "s\n"])
+def test_costs_in_seconds_without_their_header_are_asked_about(tmp_path, files, header):
+    """A CSV of seconds without its header 's' is read as ms: every budget in ms is then far
+    above the last exit's cost, and the note asks whether the costs are seconds (it said only
+    that no early exit is needed); with the header they are converted, and no note."""
+    (tmp_path / "costs.csv").write_text(f"{header}0.001\n0.002\n0.003\n")
+    proc = _run_on(files, "--costs", str(tmp_path / "costs.csv"), "--method", "maxprob",
+                   "--budgets", "1.5,2", "--json")
+    assert proc.returncode == 0, proc.stderr
+    notes = proc.stderr.splitlines()
+    if header:
+        assert notes == []
+        return
+    assert len(notes) == 2
+    for budget, note in zip(("1.5", "2"), notes, strict=True):
+        assert note.startswith(f"note: --budgets {budget} ms/sample is at or above the last "
+                               "exit's cost (0.003 ms)")
+        assert note.endswith("; costs in seconds? a CSV's header line 's' (or 'seconds') "
+                             "converts them to ms; a share of the feasible range is written "
+                             "'N%'")

@@ -15,6 +15,9 @@ from eenet.budget import DEFAULT_COST_UNIT, check_budget_ms
 from eenet.errors import ConfigError
 
 _BISECT_STEPS = 200
+# a budget more than this many times the last exit's cost (in ms) suggests costs in seconds
+# read as ms (a CSV without its header 's'): 1000 times too small
+SECONDS_HINT_RATIO = 100.0
 
 
 def check_budget(costs: np.ndarray, budget_ms: float, param: str = "budget") -> float:
@@ -41,7 +44,9 @@ def no_early_exit_note(
     costs: np.ndarray, budget_ms: float, name: str, unit: str = DEFAULT_COST_UNIT
 ) -> str | None:
     """The note for a budget (`name`: the parameter that gave it; costs in `unit`) at or above
-    the last exit's cost; None for a budget that needs early exit."""
+    the last exit's cost, one line; None for a budget that needs early exit. More than
+    `SECONDS_HINT_RATIO` times that cost in ms it says how costs in seconds are read as such,
+    and above it how a share of the range is written."""
     if not no_early_exit(costs, budget_ms):
         return None
     last = float(np.asarray(costs)[-1])
@@ -49,6 +54,9 @@ def no_early_exit_note(
             f"({last:.4g} {unit}): no early exit is needed, every policy sends all samples to "
             "the last exit (the oracle, an upper bound, still stops each one where it is first "
             "right)")
+    if unit == DEFAULT_COST_UNIT and budget_ms > SECONDS_HINT_RATIO * last:
+        # costs in seconds read as ms? a one-column CSV is ms unless its header says otherwise
+        note += "; costs in seconds? a CSV's header line 's' (or 'seconds') converts them to ms"
     # above it, not at it (100%): likely a share of the range written without its '%'
     return f"{note}; a share of the feasible range is written 'N%'" if budget_ms > last else note
 
