@@ -558,7 +558,8 @@ def test_threads_default_is_the_profiles(workspace, policy_dir) -> None:
     profile_default = inspect.signature(profile_model).parameters["threads"].default
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     assert DEFAULT_THREADS == profile_default == params["profile"]["threads"]
-    base = ["--data", str(workspace["data"]), "--batch-size", "1"]
+    data = ["--data", str(workspace["data"])]
+    base = [*data, "--batch-size", "1"]
     done = _predict(workspace, policy_dir, *base, "--json")
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)["summary"]
@@ -570,7 +571,7 @@ def test_threads_default_is_the_profiles(workspace, policy_dir) -> None:
                      r"1 thread; planned ", done.stdout), done.stdout
     done = _predict(workspace, policy_dir, *base, "--threads", "2", "--json")
     assert json.loads(done.stdout)["summary"]["threads"] == 2
-    _one_line_error(_predict(workspace, policy_dir, *base, "--batch-size", "0"),
+    _one_line_error(_predict(workspace, policy_dir, *data, "--batch-size", "0"),  # given once
                     "--batch-size: must be an integer >= 1, got 0")
     _one_line_error(_predict(workspace, policy_dir, *base, "--threads", "0"),
                     "--threads: must be an integer from 1 to 1024, got 0")
