@@ -49,6 +49,17 @@ def test_one_long_text_does_not_pad_every_row(tmp_path):
     assert x_back.tolist() == texts
 
 
+def test_a_text_that_is_no_valid_unicode_is_named_and_nothing_written(tmp_path):
+    """A lone surrogate (a JSON escape such as \\ud800 in a local data file) raised
+    UnicodeEncodeError from deep in the split's write; now one line naming the text."""
+    texts = np.array(["fine", "also fine", "broken \ud800 here"], dtype=object)
+    with pytest.raises(ConfigError) as caught:
+        write_split(tmp_path, "train", texts, np.array([0, 1, 0]))
+    assert str(caught.value) == ("train split: text 2 is not valid Unicode (a lone surrogate: "
+                                 "'broken \\ud800 here'); fix or drop it in the data")
+    assert not list(tmp_path.iterdir())
+
+
 def test_text_splits_written_as_unicode_arrays_still_read(tmp_path):
     texts = np.asarray(["été", "數據", ""], dtype=np.str_)
     np.savez_compressed(tmp_path / "val.npz", x=texts, y=np.arange(3))

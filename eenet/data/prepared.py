@@ -41,7 +41,7 @@ def write_split(out_dir: Path, split: str, x: np.ndarray, y: np.ndarray) -> None
     not as a fixed-width unicode array: that is 4 bytes per character of the longest text in
     every row, so one long text made the split (and its reading) rows x longest text.
     """
-    arrays = encode_texts(x) if x.dtype.kind in "UO" else {"x": x}
+    arrays = encode_texts(x, f"{split} split") if x.dtype.kind in "UO" else {"x": x}
 
     def _write(tmp: Path) -> None:
         with open(tmp, "wb") as fh:
@@ -50,13 +50,29 @@ def write_split(out_dir: Path, split: str, x: np.ndarray, y: np.ndarray) -> None
     write_with(out_dir / f"{split}.npz", _write)
 
 
-def encode_texts(texts: np.ndarray) -> dict[str, np.ndarray]:
-    """`text_utf8` (all texts' UTF-8 bytes, concatenated) and `text_offsets` (int64 [N + 1])."""
-    encoded = [str(t).encode("utf-8") for t in texts]
+def encode_texts(texts: np.ndarray, where: str = "texts") -> dict[str, np.ndarray]:
+    """`text_utf8` (all texts' UTF-8 bytes, concatenated) and `text_offsets` (int64 [N + 1]).
+    A text that is no valid Unicode (a lone surrogate, as a JSON escape `\\ud800` makes) is a
+    one-line ConfigError naming it by its index in `where`."""
+    try:
+        encoded = [str(t).encode("utf-8") for t in texts]
+    except UnicodeEncodeError:
+        index = next(i for i, t in enumerate(texts) if not _encodes(str(t)))
+        raise ConfigError(f"{where}: text {index} is not valid Unicode (a lone surrogate: "
+                          f"{str(texts[index])[:40]!r}); fix or drop it in the data") from None
     offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
     np.cumsum([len(b) for b in encoded], out=offsets[1:])
     return {"text_utf8": np.frombuffer(b"".join(encoded), dtype=np.uint8),
             "text_offsets": offsets}
+
+
+def _encodes(text: str) -> bool:
+    """Whether `text` encodes as UTF-8 (no lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 # the arrays a text split holds in place of `x`
