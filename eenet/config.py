@@ -491,8 +491,10 @@ def check_setup_label(params: Mapping[str, Any], presets_dir: str | os.PathLike)
     import yaml
 
     label = params.get("setup")
+    if not isinstance(label, str) or not label or Path(label).name != label:
+        return  # a preset is a file of presets_dir itself: a path names none
     preset_file = Path(presets_dir) / f"{label}.yaml"
-    if not isinstance(label, str) or not preset_file.is_file():
+    if not preset_file.is_file():
         return
     preset = yaml.safe_load(preset_file.read_text()) or {}
     differ = [

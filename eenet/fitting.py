@@ -78,6 +78,13 @@ def fit_from_artifacts(
                    model=latency.get("model"))
 
 
+def imported_from_csv(latency_json: str | os.PathLike) -> bool:
+    """Whether the latency table's costs came from an imported CSV (`profile.table`), which
+    may hold seconds without saying so, rather than from a measurement or a JSON table."""
+    source = str(load_latency(latency_json).get("source", "measured")).lower()
+    return source.endswith((".csv", ".txt"))
+
+
 def below_first_exit_notes(index: Mapping[str, Any]) -> list[str]:
     """One line per fit whose budget was below the first exit's cost."""
     return [f"  {e['method']} at {e['budget_ms']:.4g} ms: below the first exit's cost, "

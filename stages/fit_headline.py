@@ -11,7 +11,7 @@ each method's extra scoring cost per exit, charged in its plan (see eenet.fittin
 import numpy as np
 
 from eenet.cli import stage_cli
-from eenet.fitting import below_first_exit_notes, fit_from_artifacts
+from eenet.fitting import below_first_exit_notes, fit_from_artifacts, imported_from_csv
 from eenet.params import group, read_params
 from eenet.schedulers.plans import no_early_exit_note
 
@@ -26,7 +26,8 @@ def main(val_npz: str, latency_json: str, scoring_json: str, eenet_scoring_json:
     fitted = len(index["entries"])
     print(f"fitted {fitted} scheduler{'s' if fitted != 1 else ''} at the headline budget "
           f"{headline:.4g} ms/sample")
-    note = no_early_exit_note(np.asarray(index["costs_ms"]), headline, "budget")
+    note = no_early_exit_note(np.asarray(index["costs_ms"]), headline, "budget",
+                              typed_costs=imported_from_csv(latency_json))
     if note:
         print(f"  {note}")
     for line in below_first_exit_notes(index):

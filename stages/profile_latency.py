@@ -25,7 +25,9 @@ def main(model_dir: str, out_json: str) -> None:
                                 model.n_exits, "give a table measured for this model")
     else:
         table = profile_model(model, **settings)
-        table["model"] = model_identity(model_dir)  # what its costs and plans are for
+    # the model its costs are used for (an imported table's own record, checked above, may
+    # name other weights of this architecture): the policies planned with them keep it
+    table["model"] = model_identity(model_dir)
     save_latency(out_json, table)
     print(f"cumulative ms/sample per exit: {[round(c, 4) for c in table['cumulative_ms']]}")
 

@@ -249,6 +249,7 @@ def test_a_setup_label_naming_a_preset_must_run_its_data_and_model(tmp_path: Pat
     assert "model.name 'resnet1d_3' (the preset's: 'resnet56_3')" in line
     assert "-S preset=resnet56_3" in line
     check_setup_label({**params, "setup": "my_mnist1d_run"}, presets)
+    check_setup_label({**params, "setup": "../config"}, presets)  # a path names no preset
     for preset in presets.glob("*.yaml"):
         composed = yaml.safe_load(preset.read_text())
         assert composed["setup"] == preset.stem

@@ -157,6 +157,10 @@ def test_prepare_dataset_checks_its_arguments_as_params_yaml(cifar_root, tmp_pat
                                           r"'50'"):
         prepare_dataset("cifar10", tmp_path, 0, root=cifar_root, val_size="50", download=False)
     assert not tmp_path.joinpath("meta.json").exists()
+    # numpy numbers are taken as the numbers they are
+    meta = prepare_dataset("cifar10", tmp_path, np.int64(0), root=cifar_root,
+                           val_size=np.int64(50), download=False, checksums=False)
+    assert meta["sizes"]["val"] == 50
 
 
 def test_cifar_rejects_unknown_options(cifar_root, tmp_path):

@@ -447,3 +447,17 @@ def test_a_table_outside_the_watched_folder_gets_a_note(tmp_path, monkeypatch) -
                     "DVC watches: after editing it, run `dvc repro -f --downstream profile` "
                     "(or move it into latency_tables/)")
     assert unwatched_table_note("latency_tables/../gpu.csv") is not None
+
+
+def test_a_table_imported_from_a_csv_is_told_from_a_measured_one(tmp_path: Path) -> None:
+    """fit_headline asks whether costs are seconds only where they came from a CSV (which may
+    hold seconds without its header), not for a measured profile."""
+    from eenet.costs import save_latency
+    from eenet.fitting import imported_from_csv
+
+    (tmp_path / "t.csv").write_text("0.001\n0.002\n0.003\n")
+    save_latency(tmp_path / "imported.json", load_latency_table(tmp_path / "t.csv"))
+    save_latency(tmp_path / "measured.json", {"cumulative_ms": [1.0, 2.0, 3.0],
+                                              "source": "measured"})
+    assert imported_from_csv(tmp_path / "imported.json")
+    assert not imported_from_csv(tmp_path / "measured.json")

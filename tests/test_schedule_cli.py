@@ -651,6 +651,12 @@ def test_costs_in_seconds_without_their_header_are_asked_about(tmp_path, files, 
     notes = proc.stderr.splitlines()
     if header:
         assert notes == []
+        # the same costs in a latency .json (a measured profile): no CSV to fix, no hint
+        (tmp_path / "latency.json").write_text('{"cumulative_ms": [0.001, 0.002, 0.003]}')
+        proc = _run_on(files, "--costs", str(tmp_path / "latency.json"), "--method",
+                       "maxprob", "--budgets", "2", "--json")
+        assert proc.returncode == 0 and "no early exit is needed" in proc.stderr
+        assert "costs in seconds?" not in proc.stderr
         return
     assert len(notes) == 2
     for budget, note in zip(("1.5", "2"), notes, strict=True):

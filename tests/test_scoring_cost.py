@@ -339,6 +339,40 @@ def test_scoring_stages_refuse_a_latency_profile_of_another_model(tmp_path):
     check_ok(run_stage("profile_scoring", tmp_path, "model", "latency.json", "scoring.json"))
 
 
+def test_an_imported_table_is_checked_and_recorded_for_the_model_it_is_used_with(tmp_path):
+    """profile.table from another host: its model record may spell the options otherwise
+    (defaults left out) and name other weights of the same architecture; the profile stage
+    takes it and records this model, so the policies planned with it record this model (a
+    copied record made eenet predict note "fitted for other weights" on the model they were
+    fitted on). A table of another architecture is one line."""
+    params = tiny_params()
+    options = params["model"]["options"]
+    save_trained(build_model("resnet1d_3", 10, **options), tmp_path / "model", "resnet1d_3", 10,
+                 options)
+    torch.manual_seed(3)
+    spelled = {**options, "input_length": 40}  # the builder's default, written out
+    save_trained(build_model("resnet1d_3", 10, **spelled), tmp_path / "remote", "resnet1d_3",
+                 10, spelled)
+    save_latency(tmp_path / "remote.json", {"cumulative_ms": [1.0, 2.0, 3.0], "device": "cpu",
+                                            "model": model_identity(tmp_path / "remote")})
+    params["profile"]["table"] = str(tmp_path / "remote.json")
+    write_params(tmp_path, params)
+    check_ok(run_stage("profile_latency", tmp_path, "model", "latency.json"))
+    recorded = json.loads((tmp_path / "latency.json").read_text())["model"]
+    assert recorded == model_identity(tmp_path / "model")
+    wider = {**options, "widths": [w * 2 for w in options["widths"]]}
+    save_trained(build_model("resnet1d_3", 10, **wider), tmp_path / "wider", "resnet1d_3", 10,
+                 wider)
+    save_latency(tmp_path / "remote.json", {"cumulative_ms": [1.0, 2.0, 3.0], "device": "cpu",
+                                            "model": model_identity(tmp_path / "wider")})
+    result = run_stage("profile_latency", tmp_path, "model", "latency.json")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: {tmp_path / 'remote.json'} (profile.table): measured on resnet1d_3 {wider}, "
+        f"10 classes, not model's resnet1d_3 {options}, 10 classes; give a table measured for "
+        "this model")
+
+
 def test_scoring_is_timed_on_the_profiles_device_or_named_as_missing():
     """The scoring is timed where the profile was; a table imported from elsewhere on this
     host's CPU; a GPU profile on a host without that GPU names the profile file."""

@@ -378,7 +378,8 @@ def handler(args: argparse.Namespace) -> int:
                               "that uses the labels); add a fitted method: "
                               f"{', '.join(available_methods())}")
     for budget in [] if is_auto(args.budgets) else budgets:
-        note = no_early_exit_note(costs, budget, "--budgets", unit)
+        note = no_early_exit_note(costs, budget, "--budgets", unit,
+                                  typed_costs=not str(args.costs).lower().endswith(".json"))
         if note:
             print(note, file=sys.stderr)
     budgets, fitted = fit_sweep(val, costs, methods, budgets, settings, seed=args.seed)

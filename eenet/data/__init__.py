@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from eenet.registry import resolve
 
 # name -> "module:prepare"; prepare(out_dir: Path, seed: int, **options) -> meta dict
@@ -24,15 +26,22 @@ OPTION_RANGE_CHECKS: dict[str, str] = {
 }
 
 
+def _as_yaml(value: Any) -> Any:
+    """An option as params.yaml would write it: a Path as its string, a numpy number as the
+    Python number."""
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def prepare_dataset(name: str, out_dir: str | Path, seed: int, **options: Any) -> dict[str, Any]:
     """Download / generate data set `name` and write its train/val/test splits to `out_dir`.
     The arguments are checked as params.yaml's `data` group is (`eenet.config.check_data`):
     a value of the wrong type or range is a one-line ConfigError naming it."""
     from eenet.config import check_data
 
-    # a path may be a Path here, where params.yaml writes a string
-    as_written = {k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in options.items()}
-    check_data("data", {"dataset": name, "seed": seed, "options": as_written})
+    as_written = {key: _as_yaml(value) for key, value in options.items()}
+    check_data("data", {"dataset": name, "seed": _as_yaml(seed), "options": as_written})
     prepare = resolve(DATASETS, name, "data.dataset")
     return prepare(Path(out_dir), seed, **options)
 

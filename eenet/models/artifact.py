@@ -15,6 +15,8 @@ The protocol, generic over models:
 
 from __future__ import annotations
 
+import inspect
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -106,9 +108,6 @@ def model_identity(directory: str | os.PathLike) -> dict[str, Any]:
     }
 
 
-ARCHITECTURE_KEYS = ("name", "options", "num_classes")
-
-
 def describe_identity(identity: Mapping[str, Any]) -> str:
     """`resnet1d_3 {'widths': [8, 16, 64]}, 10 classes`: a model identity's architecture."""
     options = identity.get("options") or {}
@@ -116,16 +115,38 @@ def describe_identity(identity: Mapping[str, Any]) -> str:
             f"{identity.get('num_classes')} classes")
 
 
+def architecture(identity: Mapping[str, Any]) -> dict[str, Any]:
+    """A model identity's architecture, comparable however its options were written: the
+    builder's defaults filled in, options naming files (where pretrained weights or a
+    tokenizer were read from) left out, as JSON types (tuples as lists)."""
+    from eenet.config import FILE_OPTIONS
+    from eenet.models import MODELS
+    from eenet.registry import resolve
+
+    name = identity.get("name")
+    options = dict(identity.get("options") or {})
+    if isinstance(name, str) and name in MODELS:
+        builder = resolve(MODELS, name, "model.name")
+        for param in list(inspect.signature(builder).parameters.values())[1:]:
+            if param.default is not param.empty and param.kind in (
+                    param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY):
+                options.setdefault(param.name, param.default)
+    options = {key: value for key, value in options.items() if key not in FILE_OPTIONS}
+    return json.loads(json.dumps({"name": name, "num_classes": identity.get("num_classes"),
+                                  "options": options}, default=str))
+
+
 def architecture_mismatch(recorded: Any, directory: str | os.PathLike) -> str | None:
     """None when `recorded` (an artifact's `model` entry; None or absent for an imported table
-    or an older file) is the architecture of the trained model in `directory`, else what
-    differs: "<recorded>, not <directory>'s <its own>"."""
+    or an older file) is the architecture of the trained model in `directory` (options compared
+    with the builder's defaults filled in), else what differs: "<recorded>, not <directory>'s
+    <its own>"."""
     if not isinstance(recorded, Mapping):
         return None
     config = read_trained_config(directory)
     own = {"name": config["name"], "options": config.get("options") or {},
            "num_classes": config["num_classes"]}
-    if all(recorded.get(key) == own[key] for key in ARCHITECTURE_KEYS):
+    if architecture(recorded) == architecture(own):
         return None
     return f"{describe_identity(recorded)}, not {directory}'s {describe_identity(own)}"
 

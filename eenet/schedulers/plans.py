@@ -41,12 +41,14 @@ def no_early_exit(costs: np.ndarray, budget_ms: float) -> bool:
 
 
 def no_early_exit_note(
-    costs: np.ndarray, budget_ms: float, name: str, unit: str = DEFAULT_COST_UNIT
+    costs: np.ndarray, budget_ms: float, name: str, unit: str = DEFAULT_COST_UNIT,
+    typed_costs: bool = False,
 ) -> str | None:
     """The note for a budget (`name`: the parameter that gave it; costs in `unit`) at or above
-    the last exit's cost, one line; None for a budget that needs early exit. More than
-    `SECONDS_HINT_RATIO` times that cost in ms it says how costs in seconds are read as such,
-    and above it how a share of the range is written."""
+    the last exit's cost, one line; None for a budget that needs early exit. For `typed_costs`
+    (a CSV or a typed list, which may hold seconds; not a measured profile) more than
+    `SECONDS_HINT_RATIO` times that cost in ms, it says how costs in seconds are read as such;
+    above the cost, how a share of the range is written."""
     if not no_early_exit(costs, budget_ms):
         return None
     last = float(np.asarray(costs)[-1])
@@ -54,7 +56,7 @@ def no_early_exit_note(
             f"({last:.4g} {unit}): no early exit is needed, every policy sends all samples to "
             "the last exit (the oracle, an upper bound, still stops each one where it is first "
             "right)")
-    if unit == DEFAULT_COST_UNIT and budget_ms > SECONDS_HINT_RATIO * last:
+    if typed_costs and unit == DEFAULT_COST_UNIT and budget_ms > SECONDS_HINT_RATIO * last:
         # costs in seconds read as ms? a one-column CSV is ms unless its header says otherwise
         note += "; costs in seconds? a CSV's header line 's' (or 'seconds') converts them to ms"
     # above it, not at it (100%): likely a share of the range written without its '%'
