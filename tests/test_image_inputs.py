@@ -87,6 +87,11 @@ def test_float_pixels_get_a_note_and_a_wrong_shape_one_line(trained, tmp_path) -
     assert done.returncode == 0
     assert done.stderr.startswith(f"note: --input: {tmp_path / 'float.npy'}: values up to ")
     assert "give it as uint8" in done.stderr
+    np.save(tmp_path / "unit.npy", x.transpose(0, 3, 1, 2).astype(np.float32) / 255)
+    done = _predict(trained, "--input", str(tmp_path / "unit.npy"))
+    assert done.returncode == 0
+    assert done.stderr.startswith(f"note: --input: {tmp_path / 'unit.npy'}: no value below 0; ")
+    assert "pixels scaled to [0, 1]?" in done.stderr
     np.save(tmp_path / "small.npy", x[:, :16, :16])
     done = _predict(trained, "--input", str(tmp_path / "small.npy"))
     assert done.returncode == 2

@@ -108,10 +108,10 @@ def read_input_file(
     if bad:  # NaN logits score below every threshold: such samples left, garbage, at the last
         raise ArtifactError(f"--input: {path}: {bad} value{'s' if bad != 1 else ''} not finite "
                             f"as float32 (NaN, inf, or beyond +-3.4e38); inputs must be finite")
-    if normalisation is not None and float(np.abs(values).max()) > RAW_PIXEL_HINT:
-        print(f"note: --input: {path}: values up to {float(np.abs(values).max()):g}; the model "
-              "takes normalised images (about -3 to 3): raw 0-255 pixels give it as uint8, "
-              "which is normalised as its training data", file=sys.stderr)
+    if normalisation is not None:
+        note = raw_pixels_note(values)
+        if note:
+            print(f"note: --input: {path}: {note}", file=sys.stderr)
     inputs = torch.from_numpy(values)
     if inputs.ndim == len(sample):  # no channel axis
         inputs = inputs.unsqueeze(1)
@@ -127,6 +127,20 @@ def read_input_file(
 # float image inputs beyond this: likely raw pixels, not normalised ones (CIFAR's normalised
 # values lie within about -2.5 to 2.8)
 RAW_PIXEL_HINT = 20.0
+
+
+def raw_pixels_note(values: np.ndarray) -> str | None:
+    """What float images that look unnormalised look like (None: as normalised ones, about -3
+    to 3 and below 0 somewhere, the training mean being 0)."""
+    largest = float(np.abs(values).max())
+    if largest > RAW_PIXEL_HINT:
+        return (f"values up to {largest:g}; the model takes normalised images (about -3 to 3): "
+                "raw 0-255 pixels give it as uint8, which is normalised as its training data")
+    if float(values.min()) >= 0.0 and values.size > 1:
+        return ("no value below 0; the model takes normalised images (its training data's "
+                "mean 0 per channel): pixels scaled to [0, 1]? give the raw pixels as uint8, "
+                "which is normalised as its training data")
+    return None
 
 
 def _normalised_pixels(x: np.ndarray, sample: tuple[int, ...],
