@@ -290,15 +290,22 @@ def test_eenet_meets_a_budget_only_its_learned_score_can(pair, costs):
     assert policy.val_cost_ms == pytest.approx(1.2, rel=0.01)
 
 
-def test_stage_measures_on_this_hosts_cpu_for_a_table_imported_from_a_gpu(tmp_path):
-    """profile.table imported from a GPU machine: the table says cuda, this host may have no
-    GPU; the scoring is measured here on the CPU instead of failing."""
+def _scoring_workspace(tmp_path) -> dict:
+    """Quick scoring params written to `tmp_path` and a tiny trained model in its `model/`;
+    the model's options."""
     params = tiny_params()
     params["scoring"].update(warmup=2, repeats=10)
     write_params(tmp_path, params)
     options = params["model"]["options"]
     save_trained(build_model("resnet1d_3", 10, **options), tmp_path / "model", "resnet1d_3", 10,
                  options)
+    return options
+
+
+def test_stage_measures_on_this_hosts_cpu_for_a_table_imported_from_a_gpu(tmp_path):
+    """profile.table imported from a GPU machine: the table says cuda, this host may have no
+    GPU; the scoring is measured here on the CPU instead of failing."""
+    _scoring_workspace(tmp_path)
     save_latency(tmp_path / "latency.json", {
         "cumulative_ms": [1.0, 2.0, 3.0], "device": "cuda", "batch_size": 1,
         "source": "gpu_box/latency.json"})
@@ -313,12 +320,7 @@ def test_scoring_stages_refuse_a_latency_profile_of_another_model(tmp_path):
     """A latency.json measured on another architecture with as many exits (the profile stage
     records the model) was timed against this model in silence; now one line naming both. The
     same architecture with other weights (retrained) keeps its costs."""
-    params = tiny_params()
-    params["scoring"].update(warmup=2, repeats=10)
-    write_params(tmp_path, params)
-    options = params["model"]["options"]
-    save_trained(build_model("resnet1d_3", 10, **options), tmp_path / "model", "resnet1d_3", 10,
-                 options)
+    options = _scoring_workspace(tmp_path)
     other = {**options, "widths": [w * 2 for w in options["widths"]]}
     save_trained(build_model("resnet1d_3", 10, **other), tmp_path / "other", "resnet1d_3", 10,
                  other)
