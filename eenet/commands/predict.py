@@ -127,16 +127,18 @@ def read_input_file(
 # float image inputs beyond this: likely raw pixels, not normalised ones (CIFAR's normalised
 # values lie within about -2.5 to 2.8)
 RAW_PIXEL_HINT = 20.0
+RAW_PIXEL_SAMPLES = 8
 
 
 def raw_pixels_note(values: np.ndarray) -> str | None:
     """What float images that look unnormalised look like (None: as normalised ones, about -3
-    to 3 and below 0 somewhere, the training mean being 0)."""
+    to 3 and below 0 somewhere, the training mean being 0; a few bright images may have no
+    value below 0, so that is asked about from `RAW_PIXEL_SAMPLES` images on)."""
     largest = float(np.abs(values).max())
     if largest > RAW_PIXEL_HINT:
         return (f"values up to {largest:g}; the model takes normalised images (about -3 to 3): "
                 "raw 0-255 pixels give it as uint8, which is normalised as its training data")
-    if float(values.min()) >= 0.0 and values.size > 1:
+    if len(values) >= RAW_PIXEL_SAMPLES and float(values.min()) >= 0.0:
         return ("no value below 0; the model takes normalised images (its training data's "
                 "mean 0 per channel): pixels scaled to [0, 1]? give the raw pixels as uint8, "
                 "which is normalised as its training data")
