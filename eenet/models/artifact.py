@@ -60,7 +60,7 @@ def save_trained(
     }
     with atomic_directory(directory) as tmp:
         # through write_with: safetensors creates its file private (0600), whatever the umask
-        write_with(tmp / WEIGHTS_FILE, lambda path: save_file(state, str(path)))
+        write_with(tmp / WEIGHTS_FILE, lambda tmp_file: save_file(state, str(tmp_file)))
         save_assets = getattr(model, "save_pretrained_assets", None)
         if callable(save_assets):
             (tmp / ASSETS_DIR).mkdir()
