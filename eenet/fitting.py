@@ -75,7 +75,14 @@ def fit_from_artifacts(
                                          costs.size)
     return fit_all(val, costs, schedulers.get("methods"), sweep, headline, out_dir, settings,
                    int(schedulers.get("seed", 0)), budget_spec=budget, charged=charged,
-                   model=latency.get("model"))
+                   model=latency.get("model"), profiled_at=costs_profiled_at(latency))
+
+
+def costs_profiled_at(latency: Mapping[str, Any]) -> dict[str, Any]:
+    """The latency table's device, batch size and threads, where it records them (an
+    imported CSV records none)."""
+    return {key: latency[key] for key in ("device", "batch_size", "threads")
+            if latency.get(key) is not None}
 
 
 def imported_from_csv(latency_json: str | os.PathLike) -> bool:

@@ -5,7 +5,9 @@ it is usable without DVC.
 Fitted schedulers live under one folder with an `index.json` manifest:
 `{"budget": <headline spec>, "headline_ms": ..., "sweep_ms": [...], "costs_ms": [...],
 "entries": [{"method", "budget_ms", "dir"}]}`. A folder of sweep fits alone (the pipeline's
-fit_schedulers; its headline fits are fit_headline's folder) has no `headline_ms`.
+fit_schedulers; its headline fits are fit_headline's folder) has no `headline_ms`. Where the
+costs came from a latency table, the index also records the trained `model` they are for and
+`costs_profiled_at` (the table's device, batch size and threads).
 """
 
 from __future__ import annotations
@@ -62,10 +64,13 @@ def fit_all(
     budget_spec: Any = None,
     charged: Mapping[str, Sequence[float]] | None = None,
     model: Mapping[str, Any] | None = None,
+    profiled_at: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Fit each method at each sweep budget and the headline budget (None: none, a folder of
     sweep fits alone); write them atomically. `model`: the latency table's record of the
-    trained model its costs are for, kept in every policy and the index.
+    trained model its costs are for, kept in every policy and the index. `profiled_at`: how
+    the costs were measured (`costs_profiled_at`: device, batch size, threads), kept in the
+    index for readers that compare a run's time with the plan.
 
     `charged` maps a method to the extra ms/sample per exit its own scoring costs over the
     latency table's reference scoring (stage profile_scoring): the method plans with costs +
@@ -112,6 +117,7 @@ def fit_all(
         "costs_ms": [float(c) for c in costs],
         "n_classes": val.n_classes,
         **({} if model is None else {"model": dict(model)}),
+        **({} if not profiled_at else {"costs_profiled_at": dict(profiled_at)}),
     }
     return save_policies(out_dir, fitted, index)
 

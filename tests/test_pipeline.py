@@ -107,10 +107,14 @@ def test_first_run_leaves_every_report(repo):
         assert 0 <= values["test_accuracy"] <= 100
     # the profile records the model it measured; every policy planned with it, that model
     model = model_identity(path / "artifacts/model")
-    assert json.loads((path / "artifacts/latency.json").read_text())["model"] == model
+    latency = json.loads((path / "artifacts/latency.json").read_text())
+    assert latency["model"] == model
     for folder in ("artifacts/headline", "artifacts/schedulers"):
         index = json.loads((path / folder / "index.json").read_text())
         assert index["model"] == model
+        # how the costs were measured: predict compares its run with it
+        assert index["costs_profiled_at"] == {
+            "device": "cpu", "batch_size": latency["batch_size"], "threads": latency["threads"]}
         for entry in index["entries"]:
             assert load_policy(path / folder / entry["dir"]).model == model
     sweep = (path / "reports/sweep.csv").read_text().splitlines()

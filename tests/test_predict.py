@@ -417,6 +417,38 @@ def test_predict_cli_gives_the_budget_asked_below_the_first_exit(workspace, tmp_
     assert summary["budget_ms"] == 1.0 and summary["asked_budget_ms"] is None
 
 
+def test_predict_says_where_the_plans_costs_were_profiled_otherwise(workspace, tmp_path,
+                                                                      capsys) -> None:
+    """The plan's ms were profiled at batch 1 on one thread: a run at another batch size or
+    thread count names them beside its planned ms (it put 64-sample-batch ms beside batch-1
+    costs without a word); a run at the profile's settings, or costs of unknown origin
+    (an imported CSV records none), add nothing."""
+    from eenet.fitting import costs_profiled_at
+    from eenet.sweep import fit_all
+
+    measured = {"cumulative_ms": COSTS.tolist(), "device": "cpu", "batch_size": 1, "threads": 1}
+    imported = {"cumulative_ms": COSTS.tolist(), "device": None, "batch_size": None,
+                "threads": None}
+    assert costs_profiled_at(imported) == {}
+    for name, table in (("measured", measured), ("imported", imported)):
+        fit_all(workspace["val"], COSTS, ["maxprob"], [2.0], None, tmp_path / name,
+                profiled_at=costs_profiled_at(table))
+    base = ["predict", "--model", str(workspace["root"] / "model"), "--data",
+            str(workspace["data"]), "--device", "cpu", "--policy"]
+    runs = [("measured", ["--batch-size", "16"], ", profiled at batch 1)"),
+            ("measured", ["--batch-size", "16", "--threads", "2"],
+             ", profiled at batch 1, 1 thread)"),
+            ("measured", ["--batch-size", "1"], "by the costs it was fitted with)"),
+            ("imported", ["--batch-size", "16"], "by the costs it was fitted with)")]
+    for name, extra, end in runs:
+        assert main([*base, str(tmp_path / name / "maxprob" / "00"), *extra]) == 0
+        line = capsys.readouterr().out.strip()
+        assert line.endswith(end), line
+    assert main([*base, str(tmp_path / "measured" / "maxprob" / "00"), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)["summary"]
+    assert summary["costs_profiled_at"] == {"device": "cpu", "batch_size": 1, "threads": 1}
+
+
 # ---------------------------------------------------------------- the CLI as a user runs it
 
 

@@ -385,6 +385,31 @@ def planned_ms(policy: FittedPolicy, exits: np.ndarray) -> float | None:
     return float(np.asarray(policy.planned_costs, dtype=np.float64)[exits].mean())
 
 
+def costs_profiled_at(folder: Path) -> dict[str, Any] | None:
+    """The device, batch size and threads the policy's costs were profiled at, as the
+    schedulers folder's index records them (None: no index, or costs of an imported CSV)."""
+    listed = index_entry(folder)
+    recorded = None if listed is None else listed[0].get("costs_profiled_at")
+    return recorded if isinstance(recorded, dict) and recorded else None
+
+
+def profiled_otherwise(summary: dict[str, Any]) -> str:
+    """', profiled at batch 1, 4 threads' where the run's batch, threads or device differ
+    from those the plan's costs were profiled at (its ms then do not compare); else ''."""
+    at = summary.get("costs_profiled_at") or {}
+    settings = []
+    if at.get("batch_size") not in (None, summary["batch_size"]):
+        settings.append(f"batch {at['batch_size']}")
+    if at.get("threads") not in (None, summary["threads"]):
+        settings.append(f"{at['threads']} thread{'s' if at['threads'] != 1 else ''}")
+    where = ""
+    if at.get("device") not in (None, str(summary["device"]).split(":")[0]):
+        where = f" on {at['device']}"
+    if not settings and not where:
+        return ""
+    return f", profiled{' at ' + ', '.join(settings) if settings else ''}{where}"
+
+
 def write_report(out: Path, report: dict[str, Any]) -> None:
     """Atomically write the JSON report; an OS refusal is a one-line error naming --out."""
     try:
@@ -423,6 +448,8 @@ def handle(args: argparse.Namespace) -> int:
         "median_call_ms_per_sample": float(np.median(result.call_ms_per_sample())),
         "calls": len(result.call_ms_per_sample()),
         "planned_ms_per_sample": planned_ms(policy, result.exits),
+        # how the costs it was planned with were measured (None: not recorded)
+        "costs_profiled_at": costs_profiled_at(folder),
         # the batch it ran at: fewer samples than --batch-size ran as one smaller batch
         "batch_size": min(args.batch_size, result.n_samples),
         "threads": threads,
@@ -481,7 +508,8 @@ def summary_line(summary: dict[str, Any], fractions: np.ndarray) -> str:
     if planned is None:
         plan = ""
     elif unit == DEFAULT_COST_UNIT:
-        plan = f"; planned {planned:.4f} by the costs it was fitted with"
+        plan = (f"; planned {planned:.4f} by the costs it was fitted with"
+                f"{profiled_otherwise(summary)}")
     else:
         plan = f"; planned {planned:.4g} {unit}/sample"
     median = ("" if summary["calls"] == 1 else
