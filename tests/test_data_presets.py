@@ -539,6 +539,39 @@ def test_text_unreadable_local_files_are_named_without_hub_advice(tmp_path):
     assert "Hugging Face" not in message and "\n" not in message
 
 
+@pytest.mark.parametrize("how", ["local_path", "data_files"])
+def test_a_file_that_is_not_parquet_is_named_in_one_line_and_nothing_else(tmp_path, how, caplog,
+                                                                          capfd):
+    """train.parquet of random bytes: `datasets` logged "Failed to read schema from '<file>'
+    ..." to stderr before the one-line error, which did not name the file."""
+    import logging
+
+    import datasets  # noqa: F401  (its logger's handler is added on import)
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "ag_news"
+    folder.mkdir()
+    (folder / "train.parquet").write_bytes(np.random.default_rng(0).bytes(512))
+    pq.write_table(pa.table({"text": ["a text"] * 20, "label": [1] * 20}),
+                   folder / "test.parquet")
+    options = ({"local_path": folder} if how == "local_path" else
+               {"data_files": {s: str(folder / f"{s}.parquet") for s in ("train", "test")}})
+    logger = logging.getLogger("datasets")
+    handlers, propagate = logger.handlers[:], logger.propagate
+    with pytest.raises(EENetError) as err:
+        prepare_dataset("ag_news", tmp_path / "out", 0, val_size=10,
+                        cache_dir=str(tmp_path / "cache"), **options)
+    assert str(err.value) == (
+        f"ag_news: data.options.{how}: {folder / 'train.parquet'} is not a parquet file (Parquet "
+        "magic bytes not found in footer. Either the file is corrupted or this is not a parquet "
+        "file.); expected the train and test splits with columns text,label as CSV / JSON lines "
+        "/ parquet files named after the splits")
+    assert not [r for r in caplog.records if r.name.startswith("datasets")]
+    assert "Failed to read schema" not in capfd.readouterr().err
+    assert (logger.handlers, logger.propagate) == (handlers, propagate)
+
+
 def test_text_empty_data_files_is_refused_not_taken_for_the_hub(tmp_path, monkeypatch):
     """`data_files: {}` read as null went to the hub (offline: an error about the cache)."""
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")

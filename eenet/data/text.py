@@ -15,6 +15,7 @@ the longest text) and tokenised later by the model's `collate`. Offline use:
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -165,12 +166,16 @@ def load_text_splits(
         if local_path is not None and _saved_to_disk(Path(local_path)):
             return datasets.load_from_disk(str(local_path))
         if local_path is not None:
-            return datasets.load_dataset(
-                str(local_path), data_files=data_files, cache_dir=cache_dir
-            )
+            with _datasets_log_held():
+                return datasets.load_dataset(
+                    str(local_path), data_files=data_files, cache_dir=cache_dir
+                )
         if data_files:
             files = {k: [str(p) for p in np.atleast_1d(v)] for k, v in data_files.items()}
-            return datasets.load_dataset(_builder_for(files), data_files=files, cache_dir=cache_dir)
+            with _datasets_log_held():
+                return datasets.load_dataset(
+                    _builder_for(files), data_files=files, cache_dir=cache_dir
+                )
         with _cache_only_if_unreachable():
             return datasets.load_dataset(
                 hub_id or source.hub_id, source.hub_config, cache_dir=cache_dir
@@ -179,6 +184,11 @@ def load_text_splits(
     # parse or whose columns differ; IndexError: a saved split without rows (load_from_disk)
     except (OSError, ValueError, IndexError, datasets.exceptions.DatasetsError) as exc:
         if local_path is not None or data_files:  # the user's files: no advice on the hub
+            bad = _unreadable_file(local_path, data_files)
+            if bad:
+                where = ("data.options.local_path" if local_path is not None
+                         else "data.options.data_files")
+                raise EENetError(f"{source.name}: {where}: {bad}; {_file_layout(source)}") from None
             where = f"data.options.local_path ({local_path})" if local_path is not None else (
                 "data.options.data_files")
             raise EENetError(
@@ -199,10 +209,9 @@ def _saved_to_disk(folder: Path) -> bool:
     return (folder / "dataset_dict.json").is_file()
 
 
-def _empty_files(local_path: str | Path | None, data_files: dict[str, Any] | None) -> list[Path]:
-    """The user's data files of 0 bytes (`datasets` says only "No columns to parse from file"):
-    those `data_files` names (in `local_path` when given), or the data files in `local_path`
-    (none in a `save_to_disk` folder)."""
+def _data_files(local_path: str | Path | None, data_files: dict[str, Any] | None) -> list[Path]:
+    """The user's data files: those `data_files` names (in `local_path` when given), or the data
+    files in `local_path` (none in a `save_to_disk` folder); only those that are files."""
     folder = Path(local_path) if local_path is not None else None
     if data_files:
         paths = [folder / str(p) if folder is not None else Path(str(p))
@@ -211,7 +220,55 @@ def _empty_files(local_path: str | Path | None, data_files: dict[str, Any] | Non
         paths = sorted(p for p in folder.rglob("*") if p.suffix in FORMATS)
     else:
         return []
-    return [p for p in paths if p.is_file() and p.stat().st_size == 0]
+    return [p for p in paths if p.is_file()]
+
+
+def _empty_files(local_path: str | Path | None, data_files: dict[str, Any] | None) -> list[Path]:
+    """The user's data files of 0 bytes (`datasets` says only "No columns to parse from file")."""
+    return [p for p in _data_files(local_path, data_files) if p.stat().st_size == 0]
+
+
+def _unreadable_file(local_path: str | Path | None, data_files: dict[str, Any] | None) -> str:
+    """'<file> is not a parquet file (<why>)' for the first of the user's .parquet files whose
+    footer does not read ('' for none): `datasets`' error does not name the file."""
+    import pyarrow
+    import pyarrow.parquet
+
+    for path in _data_files(local_path, data_files):
+        if path.suffix == ".parquet":
+            try:
+                pyarrow.parquet.read_metadata(path)
+            except (OSError, pyarrow.ArrowException) as exc:
+                return f"{path} is not a parquet file ({_problem(exc)})"
+    return ""
+
+
+class _Holder(logging.Handler):
+    """A logging handler that keeps the records it is given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextmanager
+def _datasets_log_held() -> Iterator[None]:
+    """Hold what `datasets` logs while it loads the user's files: passed on once the load
+    succeeds, dropped when it fails (a "Failed to read schema" line would precede the one-line
+    error saying the same). The `datasets` logger is restored as it was either way."""
+    logger = logging.getLogger("datasets")
+    holder = _Holder()
+    handlers, propagate = logger.handlers[:], logger.propagate
+    logger.handlers[:], logger.propagate = [holder], False
+    try:
+        yield
+    finally:
+        logger.handlers[:], logger.propagate = handlers, propagate
+    for record in holder.records:  # reached only when the load succeeded
+        logger.handle(record)
 
 
 def _problem(exc: BaseException) -> str:
