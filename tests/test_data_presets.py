@@ -457,6 +457,25 @@ def test_text_local_data_that_does_not_fit_is_a_one_line_error(tmp_path, kind, r
     assert message.startswith("ag_news: ")
 
 
+def test_a_saved_dataset_of_one_split_asks_for_a_dataset_dict(tmp_path):
+    """`Dataset.save_to_disk` (one split, no split names) as local_path got `datasets`' advice
+    "Please use `load_from_disk` instead", beside the point: the train and test splits are
+    needed, by name."""
+    import datasets
+
+    folder = write_ag_news(tmp_path / "ag_news")
+    loaded = datasets.load_dataset(str(folder), cache_dir=str(tmp_path / "cache"))
+    loaded["train"].save_to_disk(tmp_path / "saved")
+    with pytest.raises(EENetError) as err:
+        prepare_dataset("ag_news", tmp_path / "out", 0, local_path=tmp_path / "saved",
+                        val_size=10, cache_dir=str(tmp_path / "cache"))
+    assert str(err.value) == (
+        f"ag_news: data.options.local_path: {tmp_path / 'saved'} is a saved Dataset (one split, "
+        "unnamed); give a saved DatasetDict naming the splits train and test "
+        "(datasets.DatasetDict({'train': ..., 'test': ...}).save_to_disk(folder)) or a folder "
+        "of files")
+
+
 @pytest.mark.parametrize(("cell", "got"), [
     (["game", "team"], "got list ['game', 'team'] in row 0"),
     (7, "got int 7 in row 0"),

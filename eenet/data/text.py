@@ -10,7 +10,7 @@ Texts are stored as UTF-8 bytes and offsets (`eenet.data.prepared`; no pickles, 
 the longest text) and tokenised later by the model's `collate`. Offline use:
 `HF_DATASETS_OFFLINE=1` with a filled Hugging Face cache, or local files through `local_path`
 (a folder with `train.*` / `test.*` / `validation.*` files in CSV, JSON lines or parquet, or a
-`save_to_disk` folder) or `data_files` (split -> file).
+`DatasetDict.save_to_disk` folder) or `data_files` (split -> file).
 """
 
 from __future__ import annotations
@@ -157,6 +157,12 @@ def load_text_splits(
     if local_path is not None and not Path(local_path).is_dir():
         raise ConfigError(f"data.options.local_path: {local_path} is not a folder; "
                           f"{_file_layout(source)} in a folder")
+    if local_path is not None and _saved_dataset(Path(local_path)):
+        raise EENetError(
+            f"{source.name}: data.options.local_path: {local_path} is a saved Dataset (one split, "
+            f"unnamed); give a saved DatasetDict naming the splits {source.train_split} and "
+            f"{source.test_split} (datasets.DatasetDict({{{source.train_split!r}: ..., "
+            f"{source.test_split!r}: ...}}).save_to_disk(folder)) or a folder of files")
     empty = _empty_files(local_path, data_files)
     if empty:
         where = "data.options.local_path" if local_path is not None else "data.options.data_files"
@@ -207,6 +213,12 @@ def load_text_splits(
 def _saved_to_disk(folder: Path) -> bool:
     """Whether `folder` is a `DatasetDict.save_to_disk` folder (not data files)."""
     return (folder / "dataset_dict.json").is_file()
+
+
+def _saved_dataset(folder: Path) -> bool:
+    """Whether `folder` is a `Dataset.save_to_disk` folder (one split): its state.json, which
+    `datasets.load_dataset` refuses with "Please use `load_from_disk` instead"."""
+    return (folder / "state.json").is_file() and not _saved_to_disk(folder)
 
 
 def _data_files(local_path: str | Path | None, data_files: dict[str, Any] | None) -> list[Path]:
