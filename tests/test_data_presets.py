@@ -419,6 +419,9 @@ def _unfit_ag_news(folder, kind):
     elif kind == "an empty test file":
         (folder / "test.csv").write_text("")
         return folder
+    elif kind.startswith("a header-only "):  # "... train file" / "... test file"
+        (folder / f"{kind.split()[2]}.csv").write_text("text,label\n")
+        return folder
     elif kind == "an empty text cell":
         rows[5][0] = ""
     else:  # "an empty label cell"
@@ -441,6 +444,12 @@ def _unfit_ag_news(folder, kind):
     ("saved, test without rows", "is a split empty?"),
     ("an empty test file", "data.options.local_path: {local}/test.csv is empty (0 bytes); "
                            "expected the train and test splits"),
+    # `datasets`: "Instruction "test" corresponds to no data!" / "Couldn't write column 'text':
+    # its type in this file is null, ..."
+    ("a header-only test file", "data.options.local_path: {local}/test.csv has no rows (only a "
+                                "header): a split needs rows in each of its files; expected "),
+    ("a header-only train file", "data.options.local_path: {local}/train.csv has no rows (only "
+                                 "a header): a split needs rows in each of its files; expected "),
 ])
 def test_text_local_data_that_does_not_fit_is_a_one_line_error(tmp_path, kind, reason):
     """Local splits whose columns differ, labels that are class names or empty cells, and an

@@ -15,6 +15,7 @@ the longest text) and tokenised later by the model's `collate`. Offline use:
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 from collections.abc import Iterator
@@ -190,7 +191,7 @@ def load_text_splits(
     # parse or whose columns differ; IndexError: a saved split without rows (load_from_disk)
     except (OSError, ValueError, IndexError, datasets.exceptions.DatasetsError) as exc:
         if local_path is not None or data_files:  # the user's files: no advice on the hub
-            bad = _unreadable_file(local_path, data_files)
+            bad = _unfit_file(local_path, data_files)
             if bad:
                 where = ("data.options.local_path" if local_path is not None
                          else "data.options.data_files")
@@ -240,19 +241,43 @@ def _empty_files(local_path: str | Path | None, data_files: dict[str, Any] | Non
     return [p for p in _data_files(local_path, data_files) if p.stat().st_size == 0]
 
 
-def _unreadable_file(local_path: str | Path | None, data_files: dict[str, Any] | None) -> str:
-    """'<file> is not a parquet file (<why>)' for the first of the user's .parquet files whose
-    footer does not read ('' for none): `datasets`' error does not name the file."""
+def _unfit_file(local_path: str | Path | None, data_files: dict[str, Any] | None) -> str:
+    """'<file> <why>' for the first of the user's data files that cannot give a split ('' for
+    none): a .parquet file whose footer does not read, or a file without rows (a CSV header
+    alone). `datasets`' errors name no file ("Parquet magic bytes not found", "its type in
+    this file is null", "Instruction 'test' corresponds to no data")."""
+    for path in _data_files(local_path, data_files):
+        why = _file_unfit(path)
+        if why:
+            return f"{path} {why}"
+    return ""
+
+
+def _file_unfit(path: Path) -> str:
+    """Why one data file cannot give a split ('' when nothing is seen): reads a parquet footer,
+    a CSV's first two rows, a JSON file up to its first non-blank byte."""
+    import csv
+
     import pyarrow
     import pyarrow.parquet
 
-    for path in _data_files(local_path, data_files):
-        if path.suffix == ".parquet":
-            try:
-                pyarrow.parquet.read_metadata(path)
-            except (OSError, pyarrow.ArrowException) as exc:
-                return f"{path} is not a parquet file ({_problem(exc)})"
-    return ""
+    if path.suffix == ".parquet":
+        try:
+            rows = pyarrow.parquet.read_metadata(path).num_rows
+        except (OSError, pyarrow.ArrowException) as exc:
+            return f"is not a parquet file ({_problem(exc)})"
+    elif path.suffix == ".csv":
+        try:
+            with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+                rows = sum(1 for _ in itertools.islice(filter(None, csv.reader(fh)), 2)) - 1
+        except (OSError, csv.Error):
+            return ""
+        if rows == 0:
+            return "has no rows (only a header): a split needs rows in each of its files"
+    else:  # JSON (lines): only blank
+        with open(path, "rb") as fh:
+            rows = int(any(chunk.strip() for chunk in iter(lambda: fh.read(1 << 16), b"")))
+    return "has no rows: a split needs rows in each of its files" if rows <= 0 else ""
 
 
 class _Holder(logging.Handler):
