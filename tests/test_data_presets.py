@@ -608,6 +608,25 @@ def test_text_empty_data_files_is_refused_not_taken_for_the_hub(tmp_path, monkey
                         cache_dir=str(tmp_path / "cache"))
 
 
+@pytest.mark.parametrize("key", ["local_path", "cache_dir"])
+@pytest.mark.parametrize("call", ["prepare_ag_news", "load_text_splits"])
+def test_empty_text_paths_are_refused_by_the_python_api_too(tmp_path, monkeypatch, key, call):
+    """params.yaml's check refused local_path: "" and cache_dir: "", but the text functions
+    called directly took "" as the current folder (local_path: the AG News files there)."""
+    from eenet.data import text
+
+    folder = write_ag_news(tmp_path / "here")
+    monkeypatch.chdir(folder)
+    options = {"local_path": str(folder), "cache_dir": str(tmp_path / "cache"), key: ""}
+    with pytest.raises(ConfigError) as err:
+        if call == "prepare_ag_news":
+            text.prepare_ag_news(tmp_path / "out", 0, val_size=10, **options)
+        else:
+            text.load_text_splits(text.AG_NEWS, **options)
+    assert str(err.value) == (f"data.options.{key}: empty; give a path, or null (an empty "
+                              "string would mean the current folder)")
+
+
 def test_augmentation_is_a_crop_and_flip_drawn_per_sample_and_epoch(cifar_root, tmp_path):
     """Each training image is a 32x32 window of itself padded by 4 (zeros, after
     normalisation), maybe mirrored; the draw depends on (seed, epoch, index) only, never on the

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from eenet.config import DATA_PATH_OPTIONS, check_no_empty_paths
 from eenet.data.prepared import write_meta
 from eenet.data.splits import check_options, holdout, write_splits
 from eenet.errors import ConfigError, EENetError
@@ -151,6 +152,8 @@ def load_text_splits(
     import datasets
     import datasets.exceptions
 
+    paths = {"local_path": local_path, "cache_dir": cache_dir}  # "" would mean the current folder
+    check_no_empty_paths("data.options", paths, DATA_PATH_OPTIONS)
     if data_files is not None and not data_files:  # {} would quietly mean the hub
         raise ConfigError("data.options.data_files: empty; give {split: file, ...} or null "
                           "(local_path or the Hugging Face hub)")
