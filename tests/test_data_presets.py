@@ -627,6 +627,15 @@ def test_empty_text_paths_are_refused_by_the_python_api_too(tmp_path, monkeypatc
                               "string would mean the current folder)")
 
 
+def test_text_local_path_may_be_the_current_folder(tmp_path, monkeypatch):
+    """local_path: "." failed inside `datasets` ("dataset_name should be specified but got
+    None": it names the data set after the folder's last path part, and "." has none)."""
+    monkeypatch.chdir(write_ag_news(tmp_path / "ag_news", n_train=30, n_test=8))
+    meta = prepare_dataset("ag_news", tmp_path / "out", 0, local_path=".", val_size=10,
+                           cache_dir=str(tmp_path / "cache"))
+    assert meta["sizes"] == {"train": 20, "val": 10, "test": 8}
+
+
 def test_augmentation_is_a_crop_and_flip_drawn_per_sample_and_epoch(cifar_root, tmp_path):
     """Each training image is a 32x32 window of itself padded by 4 (zeros, after
     normalisation), maybe mirrored; the draw depends on (seed, epoch, index) only, never on the

@@ -176,9 +176,9 @@ def load_text_splits(
         if local_path is not None and _saved_to_disk(Path(local_path)):
             return datasets.load_from_disk(str(local_path))
         if local_path is not None:
-            with _datasets_log_held():
+            with _datasets_log_held():  # absolute: "." names no data set ("dataset_name ...")
                 return datasets.load_dataset(
-                    str(local_path), data_files=data_files, cache_dir=cache_dir
+                    os.path.abspath(local_path), data_files=data_files, cache_dir=cache_dir
                 )
         if data_files:
             files = {k: [str(p) for p in np.atleast_1d(v)] for k, v in data_files.items()}
