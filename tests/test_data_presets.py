@@ -627,6 +627,18 @@ def test_empty_text_paths_are_refused_by_the_python_api_too(tmp_path, monkeypatc
                               "string would mean the current folder)")
 
 
+def test_empty_cifar_root_is_refused_by_the_python_api_too(cifar_root, tmp_path, monkeypatch):
+    """prepare_cifar called directly took root="" as the current folder (here: the batches)."""
+    from eenet.data.cifar import prepare_cifar
+
+    monkeypatch.chdir(cifar_root)
+    with pytest.raises(ConfigError) as err:
+        prepare_cifar("cifar10", tmp_path / "out", 0, root="", val_size=10, download=False,
+                      checksums=False)
+    assert str(err.value) == ("data.options.root: empty; give a path, or null (an empty "
+                              "string would mean the current folder)")
+
+
 def test_text_local_path_may_be_the_current_folder(tmp_path, monkeypatch):
     """local_path: "." failed inside `datasets` ("dataset_name should be specified but got
     None": it names the data set after the folder's last path part, and "." has none)."""

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from eenet.config import DATA_PATH_OPTIONS, check_no_empty_paths
 from eenet.data.prepared import write_meta
 from eenet.data.splits import check_options, holdout, write_splits
 from eenet.errors import EENetError
@@ -201,6 +202,7 @@ def prepare_cifar(
     checksums: bool = True,
 ) -> dict[str, Any]:
     """Load CIFAR `name` from `root` (downloading it if allowed) and write the splits."""
+    check_no_empty_paths("data.options", {"root": root}, DATA_PATH_OPTIONS)  # "": cwd
     root = Path(root)
     train, test = _load(name, root, download, checksums)
     _check_loaded(name, root / train.base_folder, train, test)
