@@ -103,15 +103,21 @@ def _budget_text(metrics: Mapping[str, Any]) -> str:
     return f"{spec} = {ms}" if isinstance(spec, str) and spec.strip().endswith("%") else ms
 
 
-def oracle_curve(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+def oracle_curve(rows: pd.DataFrame,
+                 full_cost_ms: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The oracle's (x, accuracy) points over the whole budget range, sorted by x.
 
     The oracle at budget B is the most accuracy any exit choice reaches at mean cost <= B; its
     realised cost stops growing once every sample that some exit gets right is answered, so
     its (realised cost, accuracy) points end there. Each of its accuracies is also reached at
     its budget, so the points at x = budget are exact too and carry the upper bound across the
-    sweep instead of ending the curve early."""
-    x = np.concatenate([rows["test_cost_ms"].to_numpy(float), rows["budget_ms"].to_numpy(float)])
+    sweep instead of ending the curve early. A budget above `full_cost_ms` (the last exit's
+    cost: every choice costs less) is drawn there: at 5 ms for a 0.6 ms model, it stretched
+    the x-axis and squashed every curve to its left."""
+    budgets = rows["budget_ms"].to_numpy(float)
+    if full_cost_ms is not None:
+        budgets = np.minimum(budgets, full_cost_ms)
+    x = np.concatenate([rows["test_cost_ms"].to_numpy(float), budgets])
     y = np.concatenate([rows["test_accuracy"].to_numpy(float)] * 2)
     order = np.lexsort((y, x))
     return x[order], y[order]
@@ -120,12 +126,12 @@ def oracle_curve(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 def _mark_headline(ax: Any, budget_ms: float, full_cost_ms: float) -> None:
     """A dotted line at the headline budget, labelled upright along it in the empty lower
     middle (the legend holds the lower right, the oracle's bound the top). A budget above the
-    full model's cost (50 ms for a model of 1 ms: a forgotten '%') is said in a corner
-    instead: a line there stretched the x-axis to it and squashed every curve to its left."""
+    full model's cost (50 ms for a model of 1 ms: a forgotten '%') is said in the legend
+    instead: a line there stretched the x-axis to it and squashed every curve to its left (and
+    a note in the top corner sat on the oracle's bound)."""
     if budget_ms > full_cost_ms:  # as fit_headline's note (100% is the cost itself)
-        ax.text(0.02, 0.98, f"headline budget {budget_ms:.3g} ms: above the full model's "
-                f"cost, no early exit", transform=ax.transAxes, fontsize=8, color="gray",
-                va="top")
+        ax.plot([], [], ls="none", label=f"headline budget {budget_ms:.3g} ms: above the\n"
+                f"full model's cost, no early exit")
         return
     ax.axvline(budget_ms, color="gray", ls=":", lw=1)
     low, high = ax.get_ylim()
@@ -142,13 +148,13 @@ def plot_accuracy_vs_budget(
     # in metrics.json's order (schedulers.methods, then the oracle), as the exit figure
     order = {m: i for i, m in enumerate(metrics.get("methods", {}))}
     groups = sorted(sweep.groupby("method", sort=False), key=lambda g: order.get(g[0], len(order)))
+    exits = metrics["exits"]
     for method, rows in groups:
         rows = rows.sort_values("budget_ms")
         style = {"marker": "o", "ms": 4, **STYLES.get(method, {})}
-        x, y = (oracle_curve(rows) if method == "oracle"
+        x, y = (oracle_curve(rows, float(exits[-1]["cost_ms"])) if method == "oracle"
                 else (rows["test_cost_ms"].to_numpy(), rows["test_accuracy"].to_numpy()))
         ax.plot(x, y, label=LABELS.get(method, method), **style)
-    exits = metrics["exits"]
     ax.scatter(
         [e["cost_ms"] for e in exits], [e["accuracy"] for e in exits],
         marker="*", s=160, color="goldenrod", edgecolor="black", zorder=5, label="single exit k",

@@ -122,12 +122,19 @@ def test_eenet_stays_visible_where_a_baseline_coincides(figures, tmp_path):
 
 def test_a_headline_budget_beyond_the_full_model_does_not_stretch_the_axis(figures, tmp_path):
     """`-S budget=50` (ms, a forgotten '%') drew its line at 50 ms: the x-axis ran to 50 and
-    every curve sat squashed against its left edge. It is said in a corner instead."""
-    plotting.plot_accuracy_vs_budget(SWEEP, {**METRICS, "budget_ms": 50.0}, tmp_path / "a.png")
+    every curve sat squashed against its left edge. It is said in a corner instead. The sweep
+    holds every method at that budget too (as sweep.csv does): the oracle's point at x = budget
+    stretched the axis the same way; it is drawn at the full model's cost."""
+    at_headline = pd.DataFrame([
+        {"method": "maxprob", "budget_ms": 50.0, "test_cost_ms": 0.41, "test_accuracy": 97.9},
+        {"method": "oracle", "budget_ms": 50.0, "test_cost_ms": 0.166, "test_accuracy": 98.6}])
+    plotting.plot_accuracy_vs_budget(pd.concat([SWEEP, at_headline]),
+                                     {**METRICS, "budget_ms": 50.0}, tmp_path / "a.png")
     ax = figures[0].axes[0]
     assert ax.get_xlim()[1] < 0.5
-    assert any("headline budget 50 ms: above the full model's cost" in t.get_text()
-               for t in ax.texts)
+    assert max(_line(figures[0], plotting.LABELS["oracle"]).get_xdata()) == pytest.approx(0.41)
+    assert "headline budget 50 ms: above the\nfull model's cost, no early exit" in [
+        t.get_text() for t in ax.get_legend().get_texts()]
     plotting.plot_accuracy_vs_budget(SWEEP, METRICS, tmp_path / "b.png")  # within: the line
     assert any(list(line.get_xdata()) == [0.27, 0.27] for line in figures[1].axes[0].lines)
 
