@@ -140,6 +140,8 @@ def test_measure_stage_runs_real_early_exit_at_the_headline(repo):
         assert row["ms_per_sample"] > row["schedule_ms_per_sample"] > 0
         assert row["ratio"] == pytest.approx(row["ms_per_sample"] / row["planned_ms"])
         assert abs(sum(row["exit_fractions"]) - 1) < 1e-9
+        # a percentage of 60 samples, to 4 decimals as metrics.json's (96.66666666666667 before)
+        assert row["accuracy"] == round(row["accuracy"], 4) and 0 <= row["accuracy"] <= 100
 
 
 def test_measure_reports_the_batch_it_ran_when_the_limit_is_smaller(repo):
