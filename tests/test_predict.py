@@ -330,6 +330,42 @@ def test_policies_saved_by_schedule_run_in_predict(workspace, tmp_path, capsys) 
         assert report["summary"]["exit_fractions"] == pytest.approx(row["exit_fractions"])
 
 
+def test_policies_saved_by_schedule_from_a_latency_table_record_its_model(workspace, tmp_path,
+                                                                         capsys) -> None:
+    """`eenet schedule --costs latency.json --save` recorded neither the model the table
+    measured nor how: its policies ran on another architecture's model in silence, which the
+    pipeline's own fits refuse. Now the index and each policy record the table's `model`, the
+    index its `costs_profiled_at`, and predict refuses or runs as for the pipeline's."""
+    from eenet.models.artifact import model_identity
+    from eenet.outputs import save_exit_outputs
+
+    save_exit_outputs(tmp_path / "val.npz", workspace["val"])
+    save_exit_outputs(tmp_path / "test.npz", workspace["test"])
+    wider = {**OPTIONS, "widths": [8, 8, 16]}
+    save_trained(build_model("resnet1d_3", 10, **wider), tmp_path / "wider", "resnet1d_3", 10,
+                 wider)
+    for name, model in (("this", workspace["root"] / "model"), ("wider", tmp_path / "wider")):
+        table = {"cumulative_ms": COSTS.tolist(), "device": "cpu", "batch_size": 1,
+                 "threads": 1, "model": model_identity(model)}
+        (tmp_path / f"{name}.json").write_text(json.dumps(table))
+        assert main(["schedule", "--val", str(tmp_path / "val.npz"), "--test",
+                     str(tmp_path / "test.npz"), "--costs", str(tmp_path / f"{name}.json"),
+                     "--method", "maxprob", "--budgets", "2.0", "--json",
+                     "--save", str(tmp_path / f"fitted_{name}")]) == 0
+        capsys.readouterr()
+        index = json.loads((tmp_path / f"fitted_{name}" / "index.json").read_text())
+        assert index["model"] == table["model"] == load_policy(
+            tmp_path / f"fitted_{name}" / "maxprob" / "00").model
+        assert index["costs_profiled_at"] == {"device": "cpu", "batch_size": 1, "threads": 1}
+    done = _predict(workspace, tmp_path / "fitted_wider" / "maxprob" / "00", "--data",
+                    str(workspace["data"]))
+    _one_line_error(done, "planned with the costs of resnet1d_3 ")
+    done = _predict(workspace, tmp_path / "fitted_this" / "maxprob" / "00", "--data",
+                    str(workspace["data"]), "--batch-size", "8")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith(", profiled at batch 1)"), done.stdout
+
+
 def test_predict_summary_says_the_policys_cost_unit(workspace, tmp_path, capsys) -> None:
     """A policy fitted on costs in MFLOPs (`eenet schedule --cost-unit MFLOPs`): the summary
     gives its budget and plan in MFLOPs, and only the measured time in ms."""

@@ -26,7 +26,7 @@ from eenet.budget import (
 )
 from eenet.cli import CommaJoined, GivenOnce
 from eenet.config import check_schedulers, check_seed
-from eenet.costs import load_costs, ms_per_unit
+from eenet.costs import load_costs, load_latency, ms_per_unit
 from eenet.errors import ArtifactError, ConfigError, naming, unknown_name
 from eenet.evaluation import ORACLE, check_split_pair, evaluate_sweep, fit_sweep
 from eenet.outputs import load_exit_outputs
@@ -327,20 +327,29 @@ def save_fitted(
     n_classes: int,
     seed: int,
     unit: str = DEFAULT_COST_UNIT,
+    latency: dict[str, Any] | None = None,
 ) -> None:
     """The fitted policies (not the oracle, which is no policy) as a schedulers folder;
     the first budget is its headline; costs in `unit` (recorded in the index, and in each
-    policy where it is not ms)."""
+    policy where it is not ms). With `--costs` a latency table (`latency`), the index and each
+    policy record the model it measured, and the index how (`costs_profiled_at`), as the
+    pipeline's fits do: `eenet predict` then refuses another architecture's model."""
+    from eenet.fitting import costs_profiled_at
+
+    model = (latency or {}).get("model")
     for policies in fitted.values():
         for policy in policies:
             if policy is not None:
                 policy.cost_unit = unit
+                policy.model = None if model is None else dict(model)
     items = [{"method": method, "budget_ms": budget, "policy": policy}
              for method, policies in fitted.items()
              for budget, policy in zip(budgets, policies, strict=True) if policy is not None]
     index = {"budget": budgets[0], "headline_ms": budgets[0], "sweep_ms": budgets,
              "costs_ms": [float(c) for c in costs], "n_classes": n_classes, "seed": seed,
-             "fitted_by": "eenet schedule", "cost_unit": unit}
+             "fitted_by": "eenet schedule", "cost_unit": unit,
+             **({} if model is None else {"model": dict(model)}),
+             **({"costs_profiled_at": at} if (at := costs_profiled_at(latency or {})) else {})}
     try:
         save_policies(path, items, index)
     except OSError as exc:
@@ -390,7 +399,9 @@ def handler(args: argparse.Namespace) -> int:
     if note:
         print(note, file=sys.stderr)
     if args.save is not None:
-        save_fitted(args.save, fitted, budgets, costs, val.n_classes, args.seed, unit)
+        latency = (load_latency(args.costs) if Path(args.costs).suffix.lower() == ".json"
+                   else None)  # loaded by load_costs above: a valid table
+        save_fitted(args.save, fitted, budgets, costs, val.n_classes, args.seed, unit, latency)
     if args.json:
         rows = [{**r, "cost_unit": unit} for r in rows]
         print(json.dumps([{k: r[k] for k in JSON_KEYS} for r in rows], indent=2))
