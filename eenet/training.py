@@ -31,7 +31,7 @@ from eenet.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from eenet.config import THREADS_MAX, WORKERS_MAX, check_integer, check_number
+from eenet.config import THREADS_MAX, WORKERS_MAX, check_integer, check_number, check_train
 from eenet.devices import (
     allocation_failure,
     check_device_name,
@@ -90,7 +90,14 @@ class TrainConfig:
         config.validate()
         return config
 
+    def check(self) -> None:
+        """The check params.yaml's `train` group gets (types, names, ranges), for a config made
+        in code: the same one-line ConfigErrors (unchecked, e.g. optimizer "rmsprop" trained
+        with AdamW and schedule "cosine" at a constant learning rate)."""
+        check_train("train", asdict(self))
+
     def validate(self) -> None:
+        """The value checks (names, ranges) of a config of the right types."""
         if self.optimizer not in OPTIMIZERS:
             raise unknown_name("train.optimizer", self.optimizer, OPTIMIZERS)
         if self.schedule not in SCHEDULES:
@@ -190,19 +197,23 @@ def check_train_size(n_samples: int, batch_size: int) -> None:
 
 
 def _optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """The optimizer `cfg.optimizer` names; any other name is a one-line ConfigError."""
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(
             model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
         )
     if cfg.optimizer == "adam":
         return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    raise unknown_name("train.optimizer", cfg.optimizer, OPTIMIZERS)
 
 
 def _scheduler(
     optimizer: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int
 ) -> torch.optim.lr_scheduler.LRScheduler:
-    """A per-step learning-rate schedule."""
+    """The per-step learning-rate schedule `cfg.schedule` names; any other name is a one-line
+    ConfigError."""
     total = cfg.epochs * steps_per_epoch
     if cfg.schedule == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(optimizer, cfg.lr, total_steps=total)
@@ -211,7 +222,9 @@ def _scheduler(
     if cfg.schedule == "multistep":
         steps = [m * steps_per_epoch for m in cfg.milestones]
         return torch.optim.lr_scheduler.MultiStepLR(optimizer, steps, gamma=cfg.gamma)
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
+    if cfg.schedule == "constant":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
+    raise unknown_name("train.schedule", cfg.schedule, SCHEDULES)
 
 
 @torch.inference_mode()
@@ -371,9 +384,9 @@ def train_model(
     right after. Returns a summary: epochs run, resumed-from epoch, final per-exit validation
     accuracy.
     """
+    cfg.check()  # as params.yaml's check does: a config made in code is checked too
     distributed = init_distributed()
     device = local_device(resolve_device(cfg.device, "train.device"))
-    cfg.check_parallelism()
     if cfg.threads > 0:  # restored on return (the decorator)
         torch.set_num_threads(cfg.threads)
     note = milestones_note(cfg)

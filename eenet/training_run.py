@@ -26,7 +26,9 @@ def train_to_artifact(
     """Build the model `model_params` names (params.yaml `model`: name, options) for the data
     in `data_dir`, train it with `train_cfg` (resuming from `checkpoint_dir` when its
     checkpoint has the same settings), log each epoch with dvclive in `live_dir`, and save the
-    artifact in `model_dir`. Returns the training summary (None on a DDP rank other than 0)."""
+    artifact in `model_dir`. Returns the training summary (None on a DDP rank other than 0).
+    `train_cfg` is checked as params.yaml's `train` group is (one-line ConfigErrors)."""
+    train_cfg.check()  # before reading data or building a model
     meta = read_meta(data_dir)
     options = model_params.get("options", {}) or {}
     seed_everything(train_cfg.seed)  # before building: initial weights are seeded too

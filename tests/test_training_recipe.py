@@ -130,6 +130,62 @@ def test_loader_workers_past_the_cap_are_a_one_line_error(tmp_path):
     assert not (tmp_path / "ckpt").exists()
 
 
+BAD_TRAIN_VALUES = {
+    "optimizer": ("rmsprop", "train.optimizer: unknown value 'rmsprop'; allowed: adam, adamw, sgd"),
+    "schedule": ("cosine", "train.schedule: unknown value 'cosine'; allowed: constant, linear, "
+                           "multistep, onecycle"),
+    "epochs": (0, "train.epochs: must be an integer >= 1, got 0"),
+    "lr": (-0.01, "train.lr: must be a finite number > 0, got -0.01"),
+}
+
+
+@pytest.mark.parametrize("entry", ["train_model", "train_to_artifact"])
+@pytest.mark.parametrize("key", list(BAD_TRAIN_VALUES))
+def test_the_python_api_checks_the_train_config_as_params_yaml_does(tmp_path, key, entry):
+    """params.yaml's check refused these, but a TrainConfig made in code trained anyway:
+    optimizer "rmsprop" with AdamW, schedule "cosine" at a constant learning rate, epochs 0 and
+    lr -0.01 failed in torch. Now both entry points give params.yaml's one-line ConfigError,
+    before any checkpoint is written."""
+    from eenet.config import validate_params
+    from eenet.training_run import train_to_artifact
+
+    value, message = BAD_TRAIN_VALUES[key]
+    with pytest.raises(ConfigError) as from_yaml:
+        validate_params({"train": {key: value}})
+    assert str(from_yaml.value) == message  # what params.yaml's check says
+    write_waves(tmp_path / "data", n_train=64, n_val=16)
+    cfg = TrainConfig(**{"epochs": 1, "batch_size": 32, "threads": 1, "device": "cpu",
+                         key: value})
+    options = {"widths": [4, 4, 4], "blocks": [1, 1, 1]}
+    with pytest.raises(ConfigError) as err:
+        if entry == "train_model":
+            training.train_model(build_model("resnet1d_3", 10, **options),
+                                 PreparedDataset(tmp_path / "data", "train"),
+                                 PreparedDataset(tmp_path / "data", "val"), cfg,
+                                 tmp_path / "ckpt", "fp", progress=False)
+        else:
+            train_to_artifact(tmp_path / "data", tmp_path / "model", tmp_path / "ckpt",
+                              tmp_path / "live", {"name": "resnet1d_3", "options": options}, cfg)
+    assert str(err.value) == message
+    assert not (tmp_path / "ckpt").exists()
+
+
+@pytest.mark.parametrize("key", ["optimizer", "schedule"])
+def test_an_unknown_optimizer_or_schedule_is_refused_not_replaced(key):
+    """_optimizer fell through to AdamW and _scheduler to a constant learning rate for any
+    name they did not know (defence in depth: train_model checks the config first)."""
+    value, message = BAD_TRAIN_VALUES[key]
+    model = torch.nn.Linear(2, 2)
+    cfg = TrainConfig(**{key: value})
+    with pytest.raises(ConfigError) as err:
+        optimizer = training._optimizer(model, cfg)
+        training._scheduler(optimizer, cfg, 10)
+    assert str(err.value) == message
+    good = training._optimizer(model, TrainConfig())
+    for name in training.SCHEDULES:  # every allowed name still builds
+        training._scheduler(good, TrainConfig(schedule=name), 10)
+
+
 class _HugeGradient(torch.autograd.Function):
     """The identity, whose backward pass asks torch for 4 PiB."""
 
