@@ -114,6 +114,7 @@ CHECKPOINT_ENTRIES: dict[str, tuple[Callable[[Any], bool], str, bool]] = {
                  and all(isinstance(t, torch.Tensor) for t in v), "a list of tensors", False),
     "world_size": (lambda v: _is_count(v, 1), "an integer >= 1", False),
     "history": (_is_metrics_log, "a list of per-epoch metrics", False),
+    "settings": (lambda v: isinstance(v, dict), "a dict of settings", False),  # newer only
 }
 
 

@@ -7,6 +7,7 @@ weight `distill_weight`). Runs unchanged under `torchrun` (DDP; only rank 0 writ
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import sys
@@ -274,15 +275,111 @@ def resumable_checkpoint(
     code changed with the same params). A file that is no training checkpoint is refused (a
     one-line ArtifactError, see `checked_checkpoint`), as a corrupt one is.
     """
+    return checkpoint_to_resume(checkpoint_dir, fingerprint, epochs, model)[0]
+
+
+def checkpoint_to_resume(
+    checkpoint_dir: str | Path, fingerprint: str, epochs: int,
+    model: torch.nn.Module | None = None, settings: dict[str, Any] | None = None,
+) -> tuple[dict[str, Any] | None, str | None]:
+    """(`resumable_checkpoint`'s answer, a one-line note when an unfinished run's checkpoint
+    is there but not resumed): naming the fields that differ from `settings` (what
+    `fingerprint` hashes) where the checkpoint records its own, the number of processes, or
+    weights that do not fit `model`. No note for a finished run's checkpoint."""
     loaded = load_checkpoint(checkpoint_dir)
     if loaded is None:
-        return None
-    state = checked_checkpoint(Path(checkpoint_dir) / CHECKPOINT_FILE, loaded, fingerprint)
-    if state is None or state.get("world_size", 1) != world_size():
-        return None
+        return None, None
+    path = Path(checkpoint_dir) / CHECKPOINT_FILE
+    state = checked_checkpoint(path, loaded, fingerprint)
+    if state is None:
+        return None, other_settings_note(path, loaded, settings)
+    done = int(state["epoch"]) + 1
+    if done >= epochs:
+        return None, None
+    where = f"checkpoint {path} ({done} of {epochs} epochs)"
+    processes = state.get("world_size", 1)
+    if processes != world_size():
+        return None, (f"{where} is of {processes} DDP processes, this run has {world_size()}; "
+                      f"{TRAINING_AFRESH}")
     if model is not None and not same_shapes(state["model"], model.state_dict()):
-        return None
-    return state if state["epoch"] + 1 < epochs else None
+        return None, f"{where} holds weights that do not fit the model; {TRAINING_AFRESH}"
+    return state, None
+
+
+TRAINING_AFRESH = "training from the start"
+
+
+def other_settings_note(
+    path: Path, state: dict[str, Any], settings: dict[str, Any] | None
+) -> str | None:
+    """The note for `state`, the checkpoint at `path` of another fingerprint: which of its
+    recorded settings differ from `settings` (an older checkpoint records only the hash: "other
+    training settings" alone); None if it is of a finished run."""
+    epoch = state.get("epoch")
+    done = epoch + 1 if isinstance(epoch, int) and not isinstance(epoch, bool) else None
+    saved = state.get("settings")
+    saved = saved if isinstance(saved, dict) else None
+    train = saved.get("train") if saved is not None else None
+    total = train.get("epochs") if isinstance(train, dict) else None
+    if not isinstance(total, int) or isinstance(total, bool):
+        total = None
+    if done is not None and total is not None and done >= total:
+        return None  # a finished run: nothing is lost
+    if done is None:
+        where = f"checkpoint {path}"
+    elif total is None:
+        where = f"checkpoint {path} ({done} epoch{'s' if done != 1 else ''} done)"
+    else:
+        where = f"checkpoint {path} ({done} of {total} epochs)"
+    changes = settings_diff(saved, settings) if saved is not None and settings else []
+    detail = f" ({', '.join(changes)})" if changes else ""
+    return f"{where} is of other training settings{detail}; {TRAINING_AFRESH}"
+
+
+def settings_diff(old: dict[str, Any], new: dict[str, Any], shown: int = 4) -> list[str]:
+    """What differs between two nested settings dicts, by dotted name: "train.lr 0.003 ->
+    0.002" (long values, e.g. digests, by name alone); at most `shown`, then "N more"."""
+    before, after = _flat(old), _flat(new)
+    changes = []
+    for name in sorted(before.keys() | after.keys()):
+        a, b = before.get(name, "unset"), after.get(name, "unset")
+        if a == b:
+            continue
+        texts = [str(v) for v in (a, b)]
+        fits = all(len(t) <= 24 for t in texts)
+        changes.append(f"{name} {texts[0]} -> {texts[1]}" if fits else name)
+    if len(changes) > shown:
+        changes = [*changes[:shown], f"{len(changes) - shown} more"]
+    return changes
+
+
+def _flat(settings: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dicts as one dict of dotted names."""
+    flat: dict[str, Any] = {}
+    for key, value in settings.items():
+        if isinstance(value, dict) and value:
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+# The train settings a run's fingerprint leaves out: `num_workers` alone is proven not to
+# change the trained weights, so a run interrupted and restarted with another value resumes.
+# The training loader's order comes from its own generator, reseeded with seed + epoch every
+# epoch (`train_model`), which the main process draws from whatever the worker count (the
+# sampler's permutation, then the DataLoader's base seed; never the global generator); each
+# sample's augmentation is seeded by (seed, epoch, index) inside `fork_rng`
+# (`PreparedDataset`), so a worker draws what the main process would; the collate functions
+# draw nothing. tests/test_training_recipe.py's test_num_workers_does_not_change_* check it.
+# `threads` and `device` stay in: they change the kernels and the order of float sums.
+WEIGHT_NEUTRAL = ("num_workers",)
+
+
+def run_settings(cfg: TrainConfig) -> dict[str, Any]:
+    """The train settings that identify a run and its checkpoint: all of `cfg` but
+    WEIGHT_NEUTRAL."""
+    return {k: v for k, v in asdict(cfg).items() if k not in WEIGHT_NEUTRAL}
 
 
 @contextmanager
@@ -375,8 +472,13 @@ def train_model(
     fingerprint: str,
     on_epoch: EpochCallback | None = None,
     progress: bool = True,
+    settings: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train all exits; checkpoint every epoch and resume a run with the same fingerprint.
+
+    `settings`, what `fingerprint` hashes (default: `{"train": run_settings(cfg)}`), is kept
+    in the checkpoint: a later run of another fingerprint names the fields that differ in the
+    line saying it trains from the start.
 
     Under torchrun (DDP) every process trains on its shard of the data; validation accuracy and
     the training loss are reduced over all processes; only rank 0 writes the checkpoint and
@@ -405,7 +507,14 @@ def train_model(
 
     start_epoch, resumed_from = 0, None
     log: list[dict[str, float]] = []  # every finished epoch's metrics, kept in the checkpoint
-    state = resumable_checkpoint(checkpoint_dir, fingerprint, cfg.epochs, model)
+    if settings is None:
+        settings = {"train": run_settings(cfg)}
+    # as plain data (a Path in model options as its text, as the fingerprint has it): the
+    # checkpoint loads with weights_only, which refuses any other object
+    settings = json.loads(json.dumps(settings, default=str))
+    state, note = checkpoint_to_resume(checkpoint_dir, fingerprint, cfg.epochs, model, settings)
+    if note is not None and is_main_process():
+        print(note, file=sys.stderr, flush=True)
     if state is not None:  # every process loads the same checkpoint, before DDP wraps the model
         path = Path(checkpoint_dir) / CHECKPOINT_FILE
         for name, target in (("model", model), ("optimizer", optimizer),
@@ -454,6 +563,7 @@ def train_model(
                 checkpoint_dir,
                 {
                     "fingerprint": fingerprint,
+                    "settings": settings,
                     "epoch": epoch,
                     "model": model.state_dict(),
                     "optimizer": optimizer.state_dict(),

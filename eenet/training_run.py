@@ -15,7 +15,7 @@ from eenet.distributed import init_distributed, is_main_process, shutdown_distri
 from eenet.models import MultiExitModel, build_model
 from eenet.models.artifact import save_trained
 from eenet.models.base import check_data_fits, check_input_shape
-from eenet.training import TrainConfig, seed_everything, train_model
+from eenet.training import TrainConfig, run_settings, seed_everything, train_model
 
 
 def train_to_artifact(
@@ -42,15 +42,19 @@ def train_to_artifact(
     # the split files themselves: relabelled samples keep meta.json as it was, and a checkpoint
     # of the old data was resumed
     files = {split: split_digest(data_dir, split) for split in ("train", "val")}
-    fingerprint = config_fingerprint({"model": model_params, "train": train_cfg, "data": meta,
-                                      "files": files})
+    # train.num_workers left out (run_settings): it does not change the weights, and a run
+    # interrupted, then restarted with more workers, resumes
+    settings = {"model": model_params, "train": run_settings(train_cfg), "data": meta,
+                "files": files}
+    fingerprint = config_fingerprint(settings)
     init_distributed()
     try:
         if not is_main_process():  # under torchrun only rank 0 logs and writes artifacts
-            train_model(model, train_set, val_set, train_cfg, checkpoint_dir, fingerprint)
+            train_model(model, train_set, val_set, train_cfg, checkpoint_dir, fingerprint,
+                        settings=settings)
             return None
         summary = _train_logged(model, train_set, val_set, train_cfg, checkpoint_dir,
-                                fingerprint, live_dir)
+                                fingerprint, settings, live_dir)
         save_trained(model, model_dir, model_params["name"], int(meta["num_classes"]),
                      options, extra={"dataset": meta["dataset"],
                                      "val_accuracy": summary["val_accuracy"],
@@ -72,7 +76,7 @@ def input_normalisation(meta: dict[str, Any]) -> dict[str, Any]:
 def _train_logged(
     model: MultiExitModel, train_set: PreparedDataset, val_set: PreparedDataset,
     train_cfg: TrainConfig, checkpoint_dir: str | os.PathLike, fingerprint: str,
-    live_dir: str | os.PathLike,
+    settings: dict[str, Any], live_dir: str | os.PathLike,
 ) -> dict[str, Any]:
     """`train_model` with every epoch's values logged by dvclive. A fresh log every run (a
     resumed run replays the finished epochs from its checkpoint), written beside `live_dir`
@@ -86,4 +90,4 @@ def _train_logged(
             live.next_step()
 
         return train_model(model, train_set, val_set, train_cfg, checkpoint_dir, fingerprint,
-                           on_epoch=log_epoch)
+                           on_epoch=log_epoch, settings=settings)

@@ -138,3 +138,27 @@ def test_a_checkpoint_whose_states_do_not_load_is_a_one_line_error(
     message = str(err.value)
     assert message.startswith(f"{path}: not a training checkpoint ({problem}"), message
     assert message.endswith(")") and "\n" not in message
+
+
+def test_a_checkpoint_not_resumed_is_named_unless_its_run_finished(tmp_path: Path) -> None:
+    """checkpoint_to_resume's note: the fields that differ (long values by name, at most four
+    and a count), another number of processes; none for a finished run."""
+    from eenet.training import checkpoint_to_resume
+
+    old = {"train": {"epochs": 5, "lr": 0.1, "seed": 0, "gamma": 0.1, "momentum": 0.9,
+                     "batch_size": 8}, "files": {"train": "a" * 64}}
+    save_checkpoint(tmp_path, _state("old", 1, settings=old))
+    new = {"train": {**old["train"], "lr": 0.2, "seed": 1, "gamma": 0.5, "batch_size": 4},
+           "files": {"train": "b" * 64}}
+    path = tmp_path / "last.pt"
+    assert checkpoint_to_resume(tmp_path, "new", 5, settings=new) == (None, (
+        f"checkpoint {path} (2 of 5 epochs) is of other training settings (files.train, "
+        "train.batch_size 8 -> 4, train.gamma 0.1 -> 0.5, train.lr 0.1 -> 0.2, 1 more); "
+        "training from the start"))
+    save_checkpoint(tmp_path, _state("old", 4, settings=old))  # finished: nothing lost
+    assert checkpoint_to_resume(tmp_path, "new", 5, settings=new) == (None, None)
+    save_checkpoint(tmp_path, _state("fp", 1, world_size=2))
+    assert checkpoint_to_resume(tmp_path, "fp", 5) == (None, (
+        f"checkpoint {path} (2 of 5 epochs) is of 2 DDP processes, this run has 1; training "
+        "from the start"))
+    assert resumable_checkpoint(tmp_path, "fp", 5) is None

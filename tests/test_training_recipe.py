@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from eenet import batching, training
-from eenet.checkpoint import load_checkpoint
+from eenet.checkpoint import load_checkpoint, save_checkpoint
 from eenet.data import prepare_dataset
 from eenet.data.prepared import PreparedDataset, write_meta, write_split
 from eenet.errors import ConfigError
@@ -400,6 +400,86 @@ def test_a_checkpoint_of_another_architecture_is_not_resumed(tmp_path):
     summary = training.train_model(other, train_set, val_set, cfg, tmp_path / "ckpt", "fp",
                                    progress=False)
     assert summary["resumed_from_epoch"] is None
+
+
+def _interrupted_artifact_run(tmp_path, monkeypatch, cfg: TrainConfig, folder: str = "ckpt"):
+    """train_to_artifact stopped right after its first checkpoint (as by a kill); the
+    checkpoint's folder."""
+    from eenet.training_run import train_to_artifact
+
+    save = training.save_checkpoint
+
+    def save_then_stop(directory, state):
+        save(directory, state)
+        raise Interrupted
+
+    monkeypatch.setattr(training, "save_checkpoint", save_then_stop)
+    with pytest.raises(Interrupted):
+        train_to_artifact(tmp_path / "data", tmp_path / "model", tmp_path / folder,
+                          tmp_path / "live", WAVES_MODEL, cfg)
+    monkeypatch.setattr(training, "save_checkpoint", save)
+    assert load_checkpoint(tmp_path / folder)["epoch"] == 0
+    return tmp_path / folder
+
+
+WAVES_MODEL = {"name": "resnet1d_3", "options": {"widths": [4, 4, 4], "blocks": [1, 1, 1]}}
+
+
+def test_a_run_restarted_with_other_loader_workers_resumes(tmp_path, monkeypatch, capsys):
+    """The fingerprint hashed the whole TrainConfig: a run interrupted, then restarted with
+    more loader workers (which do not change the weights) trained from epoch 1 without a word.
+    Now it resumes, and ends with the weights of an uninterrupted run."""
+    from eenet.training_run import train_to_artifact
+
+    write_waves(tmp_path / "data", n_train=96, n_val=16)
+    cfg = TrainConfig(epochs=3, batch_size=32, threads=1, device="cpu")
+    _interrupted_artifact_run(tmp_path, monkeypatch, cfg)
+    more = TrainConfig(epochs=3, batch_size=32, threads=1, device="cpu", num_workers=1)
+    capsys.readouterr()
+    summary = train_to_artifact(tmp_path / "data", tmp_path / "model", tmp_path / "ckpt",
+                                tmp_path / "live", WAVES_MODEL, more)
+    out, err = capsys.readouterr()
+    assert summary["resumed_from_epoch"] == 1
+    assert "resuming from epoch 1 of 3 (1 done" in out
+    assert "training from the start" not in err
+    train_to_artifact(tmp_path / "data", tmp_path / "fresh", tmp_path / "fresh_ckpt",
+                      tmp_path / "fresh_live", WAVES_MODEL, cfg)
+    _assert_same_weights(load_trained(tmp_path / "fresh").state_dict(),
+                         load_trained(tmp_path / "model").state_dict())
+
+
+def test_a_checkpoint_of_other_settings_says_so_and_trains_afresh(tmp_path, monkeypatch,
+                                                                   capsys):
+    """A checkpoint of other settings was dropped without a word (hours of CIFAR epochs): now
+    one line on stderr names it, its epochs and the fields that differ (an older checkpoint,
+    which records only its hash: "other training settings" alone), and training restarts."""
+    from eenet.training_run import train_to_artifact
+
+    write_waves(tmp_path / "data", n_train=96, n_val=16)
+    cfg = TrainConfig(epochs=3, batch_size=32, threads=1, device="cpu", lr=0.003)
+    ckpt = _interrupted_artifact_run(tmp_path, monkeypatch, cfg)
+    other = TrainConfig(epochs=3, batch_size=32, threads=1, device="cpu", lr=0.002)
+    capsys.readouterr()
+    summary = train_to_artifact(tmp_path / "data", tmp_path / "model", ckpt, tmp_path / "live",
+                                WAVES_MODEL, other)
+    out, err = capsys.readouterr()
+    assert summary["resumed_from_epoch"] is None and "resuming" not in out
+    assert err.splitlines() == [f"checkpoint {ckpt / 'last.pt'} (1 of 3 epochs) is of other "
+                                "training settings (train.lr 0.003 -> 0.002); training from "
+                                "the start"]
+    assert load_checkpoint(ckpt)["epoch"] == 2
+
+    # a checkpoint of before the settings were recorded: its hash alone
+    ckpt = _interrupted_artifact_run(tmp_path, monkeypatch, cfg, "old")
+    state = load_checkpoint(ckpt)
+    del state["settings"]
+    save_checkpoint(ckpt, state)
+    capsys.readouterr()
+    train_to_artifact(tmp_path / "data", tmp_path / "model", ckpt, tmp_path / "live",
+                      WAVES_MODEL, other)
+    assert capsys.readouterr().err.splitlines() == [
+        f"checkpoint {ckpt / 'last.pt'} (1 epoch done) is of other training settings; "
+        "training from the start"]
 
 
 def test_loader_workers_started_by_spawn_get_their_batches(tmp_path):
