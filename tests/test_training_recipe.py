@@ -130,6 +130,24 @@ def test_loader_workers_past_the_cap_are_a_one_line_error(tmp_path):
     assert not (tmp_path / "ckpt").exists()
 
 
+def test_a_batch_that_leaves_much_of_the_split_out_of_each_epoch_is_noted(tmp_path, capsys):
+    """Training drops the last incomplete batch: a batch of 40 on 70 samples trained 40 an
+    epoch without a word. A note says how many are left out; a few left over say nothing."""
+    write_waves(tmp_path / "data", n_train=70, n_val=20)
+    train_set = PreparedDataset(tmp_path / "data", "train")
+    val_set = PreparedDataset(tmp_path / "data", "val")
+    model = build_model("resnet1d_3", 10, widths=[4, 4, 4], blocks=[1, 1, 1])
+    cfg = TrainConfig(epochs=1, batch_size=40, threads=1, device="cpu")
+    training.train_model(model, train_set, val_set, cfg, tmp_path / "ckpt", "fp", progress=False)
+    assert capsys.readouterr().err.splitlines() == [
+        "note: train.batch_size 40 leaves 30 of the 70 training samples out of every epoch "
+        "(only whole batches are trained; another shuffle each epoch); a batch size that "
+        "divides 70, or one much smaller, trains on all of them"]
+    assert training.dropped_samples_note(70, 35) is None  # none left out
+    assert training.dropped_samples_note(70, 16) is None  # 6 of 70: under a tenth
+    assert training.dropped_samples_note(70, 12).startswith("note: train.batch_size 12 leaves 10 ")
+
+
 BAD_TRAIN_VALUES = {
     "optimizer": ("rmsprop", "train.optimizer: unknown value 'rmsprop'; allowed: adam, adamw, sgd"),
     "schedule": ("cosine", "train.schedule: unknown value 'cosine'; allowed: constant, linear, "
