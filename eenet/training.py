@@ -497,9 +497,6 @@ def train_model(
     seed_everything(cfg.seed)
     model.to(device)
     check_train_size(len(train_set), cfg.batch_size)
-    note = dropped_samples_note(len(train_set), cfg.batch_size)
-    if note and is_main_process():
-        print(note, file=sys.stderr, flush=True)
     train_loader = make_loader(
         train_set, model, cfg.batch_size, True, cfg.seed, cfg.num_workers, shard=True
     )
@@ -534,6 +531,10 @@ def train_model(
             if on_epoch is not None:  # replay the finished epochs into a fresh log
                 for done, values in enumerate(log):
                     on_epoch(done, values)
+    # once the checkpoint is read: a checkpoint refused is the one line a stage prints
+    note = dropped_samples_note(len(train_set), cfg.batch_size)
+    if note and is_main_process():
+        print(note, file=sys.stderr, flush=True)
     network: torch.nn.Module = model
     if distributed:
         ids = [device.index] if device.type == "cuda" else None
