@@ -13,10 +13,13 @@ from typing import Any
 
 import torch
 
-from eenet.atomic import write_with
+from eenet.atomic import write_text, write_with
+from eenet.digests import file_sha256
 from eenet.errors import ArtifactError
 
 CHECKPOINT_FILE = "last.pt"
+# beside it once its run's artifact is written: the sha256 of the checkpoint delivered
+DELIVERED_FILE = "delivered.sha256"
 
 
 def config_fingerprint(config: Any) -> str:
@@ -42,6 +45,22 @@ def save_checkpoint(directory: str | os.PathLike, state: dict[str, Any]) -> Path
             torch.save(state, fh)
 
     return write_with(path, _write)
+
+
+def mark_delivered(directory: str | os.PathLike) -> Path:
+    """Record that the checkpoint under `directory` is delivered (its run's artifact is
+    written): its sha256 in DELIVERED_FILE, which marks that checkpoint alone, not one a
+    later run writes there."""
+    return write_text(Path(directory) / DELIVERED_FILE,
+                      file_sha256(Path(directory) / CHECKPOINT_FILE) + "\n")
+
+
+def is_delivered(directory: str | os.PathLike) -> bool:
+    """Whether DELIVERED_FILE under `directory` marks the checkpoint there."""
+    mark, path = Path(directory) / DELIVERED_FILE, Path(directory) / CHECKPOINT_FILE
+    if not (mark.is_file() and path.is_file()):
+        return False
+    return mark.read_bytes().strip() == file_sha256(path).encode()
 
 
 def load_checkpoint(directory: str | os.PathLike) -> Any:
@@ -115,6 +134,8 @@ CHECKPOINT_ENTRIES: dict[str, tuple[Callable[[Any], bool], str, bool]] = {
     "world_size": (lambda v: _is_count(v, 1), "an integer >= 1", False),
     "history": (_is_metrics_log, "a list of per-epoch metrics", False),
     "settings": (lambda v: isinstance(v, dict), "a dict of settings", False),  # newer only
+    # a run that marks its artifact written (`mark_delivered`); newer only
+    "marks_delivery": (lambda v: isinstance(v, bool), "a bool", False),
 }
 
 

@@ -29,6 +29,7 @@ from eenet.batching import make_loader, to_device
 from eenet.checkpoint import (
     CHECKPOINT_FILE,
     checked_checkpoint,
+    is_delivered,
     load_checkpoint,
     save_checkpoint,
 )
@@ -281,11 +282,15 @@ def resumable_checkpoint(
 def checkpoint_to_resume(
     checkpoint_dir: str | Path, fingerprint: str, epochs: int,
     model: torch.nn.Module | None = None, settings: dict[str, Any] | None = None,
+    resume_finished: bool = False,
 ) -> tuple[dict[str, Any] | None, str | None]:
     """(`resumable_checkpoint`'s answer, a one-line note when an unfinished run's checkpoint
     is there but not resumed): naming the fields that differ from `settings` (what
     `fingerprint` hashes) where the checkpoint records its own, the number of processes, or
-    weights that do not fit `model`. No note for a finished run's checkpoint."""
+    weights that do not fit `model`. No note for a finished run's checkpoint.
+
+    With `resume_finished`, a finished run's checkpoint whose artifact was never written
+    (`awaits_artifact`) is resumed too, with nothing left to train."""
     loaded = load_checkpoint(checkpoint_dir)
     if loaded is None:
         return None, None
@@ -294,7 +299,8 @@ def checkpoint_to_resume(
     if state is None:
         return None, other_settings_note(path, loaded, settings)
     done = int(state["epoch"]) + 1
-    if done >= epochs:
+    if done >= epochs and not (done == epochs and resume_finished
+                               and awaits_artifact(checkpoint_dir, state)):
         return None, None
     where = f"checkpoint {path} ({done} of {epochs} epochs)"
     processes = state.get("world_size", 1)
@@ -307,6 +313,14 @@ def checkpoint_to_resume(
 
 
 TRAINING_AFRESH = "training from the start"
+
+
+def awaits_artifact(checkpoint_dir: str | Path, state: dict[str, Any]) -> bool:
+    """Whether `state`, the checkpoint under `checkpoint_dir`, is of a run that marks its
+    artifact written (`eenet.checkpoint.mark_delivered`) and is not marked: the run stopped
+    between its last checkpoint and its artifact. An older checkpoint marks nothing: its
+    finished run may have been saved, and a rerun (its code changed) trains afresh."""
+    return state.get("marks_delivery") is True and not is_delivered(checkpoint_dir)
 
 
 def other_settings_note(
@@ -473,12 +487,18 @@ def train_model(
     on_epoch: EpochCallback | None = None,
     progress: bool = True,
     settings: dict[str, Any] | None = None,
+    resume_finished: bool = False,
 ) -> dict[str, Any]:
     """Train all exits; checkpoint every epoch and resume a run with the same fingerprint.
 
     `settings`, what `fingerprint` hashes (default: `{"train": run_settings(cfg)}`), is kept
     in the checkpoint: a later run of another fingerprint names the fields that differ in the
     line saying it trains from the start.
+
+    `resume_finished`: the caller marks the checkpoint once it has written the run's artifact
+    (`eenet.checkpoint.mark_delivered`), and a finished run's checkpoint not so marked (the
+    run was stopped before its artifact) is resumed: no epoch trained, the model loaded from
+    it, its epochs replayed into `on_epoch`. Without it a finished run is trained afresh.
 
     Under torchrun (DDP) every process trains on its shard of the data; validation accuracy and
     the training loss are reduced over all processes; only rank 0 writes the checkpoint and
@@ -512,7 +532,8 @@ def train_model(
     # as plain data (a Path in model options as its text, as the fingerprint has it): the
     # checkpoint loads with weights_only, which refuses any other object
     settings = json.loads(json.dumps(settings, default=str))
-    state, note = checkpoint_to_resume(checkpoint_dir, fingerprint, cfg.epochs, model, settings)
+    state, note = checkpoint_to_resume(checkpoint_dir, fingerprint, cfg.epochs, model, settings,
+                                       resume_finished)
     if note is not None and is_main_process():
         print(note, file=sys.stderr, flush=True)
     if state is not None:  # every process loads the same checkpoint, before DDP wraps the model
@@ -525,9 +546,10 @@ def train_model(
             restore_rng_states(state, device)
         start_epoch = resumed_from = int(state["epoch"]) + 1
         log = [dict(values) for values in state.get("history", [])]
+        if start_epoch == cfg.epochs:
+            model.eval()  # as the last epoch's validation leaves it
         if is_main_process():
-            print(f"resuming from epoch {start_epoch} of {cfg.epochs} ({start_epoch} done, "
-                  f"checkpoint {path})", flush=True)
+            print(resuming_line(path, start_epoch, cfg.epochs), flush=True)
             if on_epoch is not None:  # replay the finished epochs into a fresh log
                 for done, values in enumerate(log):
                     on_epoch(done, values)
@@ -541,7 +563,7 @@ def train_model(
         network = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
 
     is_main = is_main_process()
-    history: dict[str, float] = {}
+    history: dict[str, float] = dict(log[-1]) if log else {}  # a finished run resumed: its own
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
         if isinstance(train_loader.sampler, DistributedSampler):
@@ -576,6 +598,7 @@ def train_model(
                     **rng_states(device),
                     "world_size": world_size(),
                     "history": log,
+                    "marks_delivery": resume_finished,
                 },
             )
             if on_epoch is not None:
@@ -592,6 +615,14 @@ def train_model(
         "world_size": world_size(),
         "rank": rank(),
     }
+
+
+def resuming_line(path: Path, done: int, epochs: int) -> str:
+    """The line saying a run resumes from the checkpoint `path` of `done` epochs."""
+    if done < epochs:
+        return f"resuming from epoch {done} of {epochs} ({done} done, checkpoint {path})"
+    return (f"resuming from checkpoint {path} ({done} of {epochs} epochs): all trained, the "
+            "model is taken from it")
 
 
 def epoch_line(epoch: int, epochs: int, history: dict[str, float], seconds: float) -> str:

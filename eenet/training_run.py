@@ -9,7 +9,7 @@ from typing import Any
 from dvclive import Live
 
 from eenet.atomic import atomic_directory
-from eenet.checkpoint import config_fingerprint
+from eenet.checkpoint import config_fingerprint, mark_delivered
 from eenet.data.prepared import PreparedDataset, read_meta, split_digest
 from eenet.distributed import init_distributed, is_main_process, shutdown_distributed
 from eenet.models import MultiExitModel, build_model
@@ -26,7 +26,10 @@ def train_to_artifact(
     """Build the model `model_params` names (params.yaml `model`: name, options) for the data
     in `data_dir`, train it with `train_cfg` (resuming from `checkpoint_dir` when its
     checkpoint has the same settings), log each epoch with dvclive in `live_dir`, and save the
-    artifact in `model_dir`. Returns the training summary (None on a DDP rank other than 0).
+    artifact in `model_dir`; then mark the checkpoint delivered. A finished run's checkpoint
+    not marked (stopped before its artifact) is resumed with nothing to train: the artifact is
+    written from it, as that run would have. Returns the training summary (None on a DDP rank
+    other than 0).
     `train_cfg` is checked as params.yaml's `train` group is (one-line ConfigErrors)."""
     train_cfg.check()  # before reading data or building a model
     meta = read_meta(data_dir)
@@ -51,7 +54,7 @@ def train_to_artifact(
     try:
         if not is_main_process():  # under torchrun only rank 0 logs and writes artifacts
             train_model(model, train_set, val_set, train_cfg, checkpoint_dir, fingerprint,
-                        settings=settings)
+                        settings=settings, resume_finished=True)
             return None
         summary = _train_logged(model, train_set, val_set, train_cfg, checkpoint_dir,
                                 fingerprint, settings, live_dir)
@@ -59,6 +62,7 @@ def train_to_artifact(
                      options, extra={"dataset": meta["dataset"],
                                      "val_accuracy": summary["val_accuracy"],
                                      **input_normalisation(meta)})
+        mark_delivered(checkpoint_dir)  # a rerun (its code changed) trains afresh
         return summary
     finally:
         shutdown_distributed()
@@ -90,4 +94,4 @@ def _train_logged(
             live.next_step()
 
         return train_model(model, train_set, val_set, train_cfg, checkpoint_dir, fingerprint,
-                           on_epoch=log_epoch, settings=settings)
+                           on_epoch=log_epoch, settings=settings, resume_finished=True)
