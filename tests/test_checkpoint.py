@@ -9,7 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from eenet.checkpoint import config_fingerprint, load_checkpoint, save_checkpoint
+from eenet.checkpoint import (
+    config_fingerprint,
+    load_checkpoint,
+    mark_delivered,
+    save_checkpoint,
+)
 from eenet.data.prepared import PreparedDataset, write_meta, write_split
 from eenet.errors import ArtifactError
 from eenet.models import build_model
@@ -43,6 +48,24 @@ def test_only_an_unfinished_run_with_the_same_fingerprint_is_resumed(tmp_path: P
     torch.testing.assert_close(state["w"], torch.arange(3.0))
     assert resumable_checkpoint(tmp_path, "other", 5) is None  # params changed
     assert resumable_checkpoint(tmp_path, "fp", 3) is None  # epochs 0..2 done: finished
+
+
+def test_a_finished_run_is_resumed_only_until_its_artifact_is_marked(tmp_path: Path) -> None:
+    """A finished run's checkpoint is resumed (nothing to train) when asked to and it is of a
+    run that marks its artifact written, until marked; an older one marks nothing: afresh."""
+    from eenet.training import checkpoint_to_resume
+
+    save_checkpoint(tmp_path, _state("fp", 2, marks_delivery=True))
+    state, note = checkpoint_to_resume(tmp_path, "fp", 3, resume_finished=True)
+    assert state is not None and state["epoch"] == 2 and note is None
+    assert checkpoint_to_resume(tmp_path, "fp", 3) == (None, None)  # not asked to
+    assert checkpoint_to_resume(tmp_path, "other", 3, resume_finished=True)[0] is None
+    mark_delivered(tmp_path)
+    assert checkpoint_to_resume(tmp_path, "fp", 3, resume_finished=True) == (None, None)
+    save_checkpoint(tmp_path, _state("fp", 2, marks_delivery=True, w=torch.ones(2)))
+    assert checkpoint_to_resume(tmp_path, "fp", 3, resume_finished=True)[0] is not None
+    save_checkpoint(tmp_path, _state("fp", 2))  # written before runs marked their artifact
+    assert checkpoint_to_resume(tmp_path, "fp", 3, resume_finished=True) == (None, None)
 
 
 @pytest.mark.parametrize("keep", [0.5, 0.0])

@@ -92,6 +92,53 @@ def test_killed_training_resumes_from_its_last_checkpoint(tmp_path: Path) -> Non
     assert (fresh / weights).read_bytes() == (tmp_path / weights).read_bytes()
 
 
+def _train_files(path: Path) -> dict[str, bytes]:
+    """The train stage's outputs under `path`: the model folder and the dvclive reports."""
+    return {str(f.relative_to(path)): f.read_bytes()
+            for folder in ("artifacts/model", "reports/train")
+            for f in sorted((path / folder).rglob("*")) if f.is_file()}
+
+
+def test_training_stopped_before_its_artifact_resumes_with_no_epoch_trained(
+    tmp_path: Path,
+) -> None:
+    """A run stopped after its last epoch's checkpoint, before its artifact (here: the model
+    folder is a file, refused then) trained every epoch again when rerun. Now it resumes with
+    none to train and writes what an uninterrupted run writes, byte for byte."""
+    _setup(tmp_path)
+    (tmp_path / "artifacts").mkdir()
+    (tmp_path / "artifacts/model").touch()
+    failed = run_stage("train", tmp_path, *TRAIN_ARGS)
+    assert failed.returncode == 2 and "is a file" in failed.stderr, failed.stderr
+    checkpoint = tmp_path / "artifacts/checkpoints/last.pt"
+    assert int(load_checkpoint(checkpoint.parent)["epoch"]) == EPOCHS - 1
+    (tmp_path / "artifacts/model").unlink()
+
+    result = check_ok(run_stage("train", tmp_path, *TRAIN_ARGS))
+    assert result.stdout.splitlines()[0] == (
+        f"resuming from checkpoint artifacts/checkpoints/last.pt ({EPOCHS} of {EPOCHS} "
+        "epochs): all trained, the model is taken from it")
+    assert not [line for line in result.stdout.splitlines() if line.startswith("epoch ")]
+    assert int(load_checkpoint(checkpoint.parent)["epoch"]) == EPOCHS - 1
+
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    (fresh / "params.yaml").write_text((tmp_path / "params.yaml").read_text())
+    (fresh / "data").symlink_to(tmp_path / "data")
+    check_ok(run_stage("train", fresh, *TRAIN_ARGS))
+    resumed, uninterrupted = _train_files(tmp_path), _train_files(fresh)
+    assert "artifacts/model/model.safetensors" in uninterrupted
+    assert "reports/train/plots/metrics/train_loss.tsv" in uninterrupted
+    assert resumed.keys() == uninterrupted.keys()
+    assert [name for name in resumed if resumed[name] != uninterrupted[name]] == []
+
+    # its artifact written, the checkpoint is marked: a rerun (code changed) trains afresh
+    again = check_ok(run_stage("train", tmp_path, *TRAIN_ARGS))
+    assert "resuming" not in again.stdout
+    assert len([line for line in again.stdout.splitlines() if line.startswith("epoch ")]) \
+        == EPOCHS
+
+
 def test_finished_training_is_not_resumed(tmp_path: Path) -> None:
     params = tiny_params()
     params["train"].update(epochs=1, batch_size=64)
