@@ -36,7 +36,12 @@ def save_checkpoint(directory: str | os.PathLike, state: dict[str, Any]) -> Path
 
     Through an open file: torch.save given a path names the archive's records after the
     file, here a random temporary name, so equal states gave different bytes (and DVC saw a
-    changed output on every identical rerun)."""
+    changed output on every identical rerun).
+
+    Then the delivered mark goes (`mark_delivered`): this checkpoint's run has not written its
+    artifact, even where the checkpoint equals the one marked (a run trained again, as
+    before). Removed after the write, never before: the marked checkpoint never stands
+    unmarked."""
     path = Path(directory) / CHECKPOINT_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
 
@@ -44,7 +49,9 @@ def save_checkpoint(directory: str | os.PathLike, state: dict[str, Any]) -> Path
         with open(tmp, "wb") as fh:
             torch.save(state, fh)
 
-    return write_with(path, _write)
+    write_with(path, _write)
+    (path.parent / DELIVERED_FILE).unlink(missing_ok=True)
+    return path
 
 
 def mark_delivered(directory: str | os.PathLike) -> Path:

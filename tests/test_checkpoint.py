@@ -53,16 +53,22 @@ def test_only_an_unfinished_run_with_the_same_fingerprint_is_resumed(tmp_path: P
 def test_a_finished_run_is_resumed_only_until_its_artifact_is_marked(tmp_path: Path) -> None:
     """A finished run's checkpoint is resumed (nothing to train) when asked to and it is of a
     run that marks its artifact written, until marked; an older one marks nothing: afresh."""
+    from eenet.checkpoint import DELIVERED_FILE
     from eenet.training import checkpoint_to_resume
 
-    save_checkpoint(tmp_path, _state("fp", 2, marks_delivery=True))
+    finished = _state("fp", 2, marks_delivery=True)
+    save_checkpoint(tmp_path, finished)
     state, note = checkpoint_to_resume(tmp_path, "fp", 3, resume_finished=True)
     assert state is not None and state["epoch"] == 2 and note is None
     assert checkpoint_to_resume(tmp_path, "fp", 3) == (None, None)  # not asked to
     assert checkpoint_to_resume(tmp_path, "other", 3, resume_finished=True)[0] is None
     mark_delivered(tmp_path)
     assert checkpoint_to_resume(tmp_path, "fp", 3, resume_finished=True) == (None, None)
-    save_checkpoint(tmp_path, _state("fp", 2, marks_delivery=True, w=torch.ones(2)))
+    save_checkpoint(tmp_path, finished)  # trained again to the same bytes: not delivered yet
+    assert not (tmp_path / DELIVERED_FILE).exists()
+    assert checkpoint_to_resume(tmp_path, "fp", 3, resume_finished=True)[0] is not None
+    mark_delivered(tmp_path)
+    torch.save({**finished, "w": torch.ones(2)}, tmp_path / "last.pt")  # another, copied in
     assert checkpoint_to_resume(tmp_path, "fp", 3, resume_finished=True)[0] is not None
     save_checkpoint(tmp_path, _state("fp", 2))  # written before runs marked their artifact
     assert checkpoint_to_resume(tmp_path, "fp", 3, resume_finished=True) == (None, None)
