@@ -387,3 +387,31 @@ def test_save_policies_refuses_a_folder_it_would_destroy(tmp_path):
     (tmp_path / "out" / "stranger.txt").write_text("x")
     with pytest.raises(ConfigError, match="holds stranger.txt beside its fitted schedulers"):
         save_policies(tmp_path / "out", [item], index)
+
+
+def test_sweep_csv_floats_read_back_exactly(tmp_path):
+    """sweep.csv and the curve CSVs hold every float exactly: its headline row's budget_ms
+    equals metrics.json's (6 significant digits wrote 0.3515695 as 0.351569, so an exact
+    join of the two found nothing) and every number equals the sweep's own."""
+    import csv
+    import json
+
+    from eenet.sweep import evaluate_all, fit_all, write_reports
+
+    val, test = make_split_pair(3, 10, 400, 400, seed=5)
+    costs = make_costs(3, 1.0, 3.0) * 0.3515695  # costs and budgets of many digits
+    headline = float(costs[0] + (costs[-1] - costs[0]) / 3)
+    fit_all(val, costs, ["maxprob", "patience"], [float(costs[0]) * 1.2345678], headline,
+            tmp_path / "fits")
+    metrics, sweep = evaluate_all(test, costs, tmp_path / "fits")
+    paths = (tmp_path / "metrics.json", tmp_path / "sweep.csv", tmp_path / "curves")
+    write_reports(metrics, sweep, *paths)
+    budget = json.loads(paths[0].read_text())["budget_ms"]
+    assert budget == headline
+    with paths[1].open(newline="") as f:
+        budgets = [float(row["budget_ms"]) for row in csv.DictReader(f)]
+    assert budget in budgets and set(budgets) == set(sweep["budget_ms"])
+    pd.testing.assert_frame_equal(pd.read_csv(paths[1]), sweep, check_exact=True)
+    for method, rows in sweep.groupby("method"):
+        pd.testing.assert_frame_equal(pd.read_csv(paths[2] / f"{method}.csv"),
+                                      rows.reset_index(drop=True), check_exact=True)
