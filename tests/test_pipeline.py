@@ -349,6 +349,12 @@ def test_plots_follow_the_methods_run(repo):
     assert not shown.get("errors"), shown.get("errors")
     values = shown["data"]["accuracy_vs_budget"][0]["content"]["data"]["values"]
     assert {v["method"] for v in values} == {"maxprob", "entropy", "oracle"}
+    # the training curves, once each, their y axes labelled (not the raw metric names)
+    curves = {Path(k).stem: v[0]["content"] for k, v in shown["data"].items()
+              if "reports/train/plots/metrics/" in k}
+    assert {"train_loss", "train_ce", "val_acc_exit0"} <= set(curves)
+    for name, content in curves.items():
+        assert content["layer"][0]["encoding"]["y"]["title"] != name
 
 
 def test_editing_an_imported_table_in_latency_tables_reruns_profile(repo):
