@@ -155,7 +155,8 @@ def test_evaluate_all_on_outputs_of_another_exit_count_is_one_line(tmp_path):
 def test_sweep_names_each_policys_rule(tmp_path):
     """sweep.csv says which rule each fitted policy is: the heuristics' score with the geometric
     plan, EENet's chosen score source and plan (a heuristic's score, its learned score or the
-    lookahead stop value), patience's own rule, the oracle as such."""
+    lookahead stop value), patience's score with its one shared threshold (it said 'patience'
+    alone, no plan), the oracle as such."""
     from eenet.schedulers import load_policy
     from eenet.sweep import evaluate_all, fit_all
 
@@ -169,7 +170,7 @@ def test_sweep_names_each_policys_rule(tmp_path):
                     & np.isclose(sweep["budget_ms"], entry["budget_ms"])].iloc[0]
         policy = load_policy(tmp_path / entry["dir"])
         expected = {"maxprob": "maxprob / geometric", "entropy": "entropy / geometric",
-                    "patience": "patience",
+                    "patience": "patience / shared_threshold",
                     "eenet": f"{getattr(policy, 'score_source', '')} / "
                              f"{getattr(policy, 'plan_source', '')}"}[entry["method"]]
         assert row["rule"] == expected
