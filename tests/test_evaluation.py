@@ -155,7 +155,8 @@ def test_evaluate_all_on_outputs_of_another_exit_count_is_one_line(tmp_path):
 def test_sweep_names_each_policys_rule(tmp_path):
     """sweep.csv says which rule each fitted policy is: the heuristics' score with the geometric
     plan, EENet's chosen score source and plan (a heuristic's score, its learned score or the
-    lookahead stop value), patience's own rule, the oracle as such."""
+    lookahead stop value), patience's score with its one shared threshold (it said 'patience'
+    alone, no plan), the oracle as such."""
     from eenet.schedulers import load_policy
     from eenet.sweep import evaluate_all, fit_all
 
@@ -169,7 +170,7 @@ def test_sweep_names_each_policys_rule(tmp_path):
                     & np.isclose(sweep["budget_ms"], entry["budget_ms"])].iloc[0]
         policy = load_policy(tmp_path / entry["dir"])
         expected = {"maxprob": "maxprob / geometric", "entropy": "entropy / geometric",
-                    "patience": "patience",
+                    "patience": "patience / shared_threshold",
                     "eenet": f"{getattr(policy, 'score_source', '')} / "
                              f"{getattr(policy, 'plan_source', '')}"}[entry["method"]]
         assert row["rule"] == expected
@@ -387,3 +388,31 @@ def test_save_policies_refuses_a_folder_it_would_destroy(tmp_path):
     (tmp_path / "out" / "stranger.txt").write_text("x")
     with pytest.raises(ConfigError, match="holds stranger.txt beside its fitted schedulers"):
         save_policies(tmp_path / "out", [item], index)
+
+
+def test_sweep_csv_floats_read_back_exactly(tmp_path):
+    """sweep.csv and the curve CSVs hold every float exactly: its headline row's budget_ms
+    equals metrics.json's (6 significant digits wrote 0.3515695 as 0.351569, so an exact
+    join of the two found nothing) and every number equals the sweep's own."""
+    import csv
+    import json
+
+    from eenet.sweep import evaluate_all, fit_all, write_reports
+
+    val, test = make_split_pair(3, 10, 400, 400, seed=5)
+    costs = make_costs(3, 1.0, 3.0) * 0.3515695  # costs and budgets of many digits
+    headline = float(costs[0] + (costs[-1] - costs[0]) / 3)
+    fit_all(val, costs, ["maxprob", "patience"], [float(costs[0]) * 1.2345678], headline,
+            tmp_path / "fits")
+    metrics, sweep = evaluate_all(test, costs, tmp_path / "fits")
+    paths = (tmp_path / "metrics.json", tmp_path / "sweep.csv", tmp_path / "curves")
+    write_reports(metrics, sweep, *paths)
+    budget = json.loads(paths[0].read_text())["budget_ms"]
+    assert budget == headline
+    with paths[1].open(newline="") as f:
+        budgets = [float(row["budget_ms"]) for row in csv.DictReader(f)]
+    assert budget in budgets and set(budgets) == set(sweep["budget_ms"])
+    pd.testing.assert_frame_equal(pd.read_csv(paths[1]), sweep, check_exact=True)
+    for method, rows in sweep.groupby("method"):
+        pd.testing.assert_frame_equal(pd.read_csv(paths[2] / f"{method}.csv"),
+                                      rows.reset_index(drop=True), check_exact=True)

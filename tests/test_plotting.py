@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -55,7 +59,8 @@ def test_dvc_plots_name_their_units_and_the_upper_bound():
     names the oracle an upper bound. Every file a plot reads is committed."""
     root = Path(__file__).resolve().parents[1]
     plots = yaml.safe_load((root / "dvc.yaml").read_text())["plots"]
-    defined = [next(iter(p.values())) for p in plots if isinstance(p, dict)]
+    defined = [spec for p in plots if isinstance(p, dict)
+               for spec in p.values() if isinstance(spec.get("y"), dict)]  # the sweep's
     assert defined
     for spec in defined:
         assert "ms / sample" in spec["x_label"] and "(%)" in spec["y_label"], spec
@@ -199,3 +204,42 @@ def test_reports_the_figures_cannot_draw_are_one_line_errors(tmp_path, metrics, 
     with pytest.raises(ArtifactError) as err:
         plotting.read_report(*_write_report(tmp_path, metrics, sweep))
     assert str(err.value) == f"{tmp_path / where}: {problem}"
+
+
+TRAIN_CURVES = "reports/train/plots/metrics"
+
+
+def _dvc_plots_shown(tmp_path: Path) -> dict:
+    """`dvc plots show --json` on a copy of dvc.yaml, its templates and the committed reports
+    (the training curves a run of stage train wrote)."""
+    root = Path(__file__).resolve().parents[1]
+    for name in ("dvc.yaml", "params.yaml"):
+        shutil.copy(root / name, tmp_path / name)
+    for name in ("plots", "reports"):
+        shutil.copytree(root / name, tmp_path / name)
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    dvc = [sys.executable, "-m", "dvc"]
+    subprocess.run([*dvc, "init", "-q", "--no-scm"], cwd=tmp_path, env=env, check=True)
+    shown = subprocess.run([*dvc, "plots", "show", "--json"], cwd=tmp_path, env=env,
+                           check=True, capture_output=True, text=True)
+    return json.loads(shown.stdout)
+
+
+def test_dvc_plots_label_the_training_curves(tmp_path):
+    """`dvc plots show` drew each dvclive curve of reports/train titled by its path, its y
+    axis by the raw metric name (train_ce, val_acc_exit0): each now says what it is, once
+    (no second copy from the train stage's own declaration), with no file missing."""
+    shown = _dvc_plots_shown(tmp_path)
+    assert not shown.get("errors"), shown.get("errors")
+    curves = {k: v[0]["content"] for k, v in shown["data"].items() if TRAIN_CURVES in k}
+    files = sorted((Path(__file__).resolve().parents[1] / TRAIN_CURVES).glob("*.tsv"))
+    assert sorted(curves) == [f"{TRAIN_CURVES}/{f.name}" for f in files]
+    for plot_id, content in curves.items():
+        name = Path(plot_id).stem
+        x, y = content["encoding"]["x"], content["layer"][0]["encoding"]["y"]
+        assert (x["field"], y["field"]) == ("step", name)
+        assert x["title"] == "epoch (0-based)" and y["title"] != name, (plot_id, y["title"])
+        if name.startswith("val_acc_exit"):  # one per exit, titled by its path
+            assert y["title"] == "validation accuracy (%)"
+        else:  # the two losses, each its own title
+            assert name in ("train_loss", "train_ce") and content["title"]["text"] != plot_id
