@@ -14,7 +14,7 @@ import torch
 import yaml
 
 from eenet.batching import make_loader
-from eenet.checkpoint import load_checkpoint, save_checkpoint
+from eenet.checkpoint import is_delivered, load_checkpoint, save_checkpoint
 from eenet.data import prepare_dataset
 from eenet.data.prepared import PreparedDataset
 from eenet.models.artifact import load_trained
@@ -79,7 +79,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory, data: Path) -> tuple[Path, Pa
 def test_ddp_writes_the_artifact_once(runs):
     _, ddp = runs
     assert sorted(p.name for p in (ddp / "model").iterdir()) == ["config.json", "model.safetensors"]
-    assert [p.name for p in (ddp / "ckpt").iterdir()] == ["last.pt"]
+    # the checkpoint, and rank 0's mark that its model is written (a rerun trains afresh)
+    assert sorted(p.name for p in (ddp / "ckpt").iterdir()) == ["delivered.sha256", "last.pt"]
+    assert is_delivered(ddp / "ckpt")
     written = {p.relative_to(ddp).as_posix() for p in ddp.rglob("*") if p.is_file()}
     assert not any("rank" in name or name.endswith(".tmp") for name in written), written
 
