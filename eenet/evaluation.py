@@ -10,7 +10,7 @@ import numpy as np
 
 from eenet.costs import validate_costs
 from eenet.errors import ArtifactError, ConfigError, unknown_name
-from eenet.outputs import ExitOutputs, check_compatible, validate_exit_outputs
+from eenet.outputs import ExitOutputs, check_compatible, percent_correct, validate_exit_outputs
 from eenet.schedulers import available_methods, fit_log_probs
 from eenet.schedulers.base import FittedPolicy, exit_fractions, mean_cost
 from eenet.schedulers.plans import check_budget
@@ -23,7 +23,7 @@ def _evaluate(correct: np.ndarray, exits: np.ndarray, costs: np.ndarray) -> dict
     exits = np.asarray(exits, dtype=np.int64)
     hit = correct[exits, np.arange(exits.size)]
     return {
-        "accuracy": 100.0 * float(hit.mean()),
+        "accuracy": float(percent_correct(hit)),
         "cost_ms": mean_cost(exits, costs),
         "exit_fractions": exit_fractions(exits, correct.shape[0]),
     }

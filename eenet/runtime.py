@@ -26,7 +26,7 @@ from eenet.batching import make_loader, to_device
 from eenet.devices import memory_names, resolve_device
 from eenet.errors import ArtifactError, ConfigError, naming
 from eenet.models.base import MultiExitModel, batch_size_of, input_sample_spec, select_batch
-from eenet.outputs import log_softmax64, rows_without_answer
+from eenet.outputs import log_softmax64, percent_correct, rows_without_answer
 from eenet.schedulers.base import FittedPolicy, check_first_index, split_ties
 
 
@@ -60,7 +60,7 @@ class EarlyExitResult:
         """Percent correct (needs labels)."""
         if self.labels is None:
             raise ValueError("no labels")
-        return float(100.0 * (self.predictions == self.labels).mean())
+        return float(percent_correct(self.predictions == self.labels))
 
     @staticmethod
     def concatenate(parts: list[EarlyExitResult]) -> EarlyExitResult:

@@ -35,6 +35,19 @@ def test_evaluate_exits_by_hand():
     assert res["exit_fractions"] == [0.75, 0.25]
 
 
+def test_accuracies_are_the_percent_a_reader_would_compute():
+    # 2959 of 4000 right at exit 0 (100 * mean gave 73.97500000000001 in sweep.csv), 3999 at 1
+    labels = np.zeros(4000, dtype=np.int64)
+    logits = np.zeros((2, 4000, 2), dtype=np.float32)
+    logits[0, 2959:, 1] = 1.0
+    logits[1, 3999:, 1] = 1.0
+    out = ExitOutputs(logits, labels)
+    assert out.exit_accuracy().tolist() == [73.975, 99.975]
+    for exit_index, shown in ((0, "73.975"), (1, "99.975")):
+        exits = np.full(4000, exit_index, dtype=np.int64)
+        assert repr(evaluate_exits(out, exits, [1.0, 2.0])["accuracy"]) == shown
+
+
 def test_oracle_by_hand():
     out, costs = _hand_outputs(), [1.0, 3.0]
     np.testing.assert_array_equal(oracle_exits(out, costs, 1.0), [0, 0, 0, 0])
