@@ -245,6 +245,8 @@ class FittedPolicy(ABC):
 
     # True when `scores` does not depend on what was fitted (heuristics): callers may cache
     fixed_scores: ClassVar[bool] = False
+    # how a fixed method turns its scores into thresholds, named in `rule` after its score
+    plan_name: ClassVar[str | None] = None
 
     @abstractmethod
     def scores(self, log_probs: np.ndarray) -> np.ndarray:
@@ -353,7 +355,9 @@ class FittedPolicy(ABC):
 
     def rule(self) -> str:
         """The fitted rule in a few words (score / plan), for reports."""
-        return self.method if self.leaves_early() else NO_EARLY_EXIT_RULE
+        if not self.leaves_early():
+            return NO_EARLY_EXIT_RULE
+        return self.method if self.plan_name is None else f"{self.method} / {self.plan_name}"
 
     def exits_for(self, outputs: ExitOutputs, first_index: int = 0) -> np.ndarray:
         """Exit index of every sample of a split (checked: no NaN or +inf logits, no row of -inf

@@ -15,7 +15,7 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
-from eenet.schedulers.base import NO_EARLY_EXIT_RULE, FittedPolicy
+from eenet.schedulers.base import FittedPolicy
 from eenet.schedulers.plans import geometric_plan
 
 P = TypeVar("P", bound="HeuristicPolicy")
@@ -26,6 +26,7 @@ class HeuristicPolicy(FittedPolicy):
     """s_k = `exit_score`(log-probabilities of exit k); subclasses define `exit_score`."""
 
     fixed_scores: ClassVar[bool] = True
+    plan_name: ClassVar[str | None] = "geometric"
 
     @abstractmethod
     def exit_score(self, log_probs: np.ndarray) -> np.ndarray:
@@ -33,9 +34,6 @@ class HeuristicPolicy(FittedPolicy):
 
     def scores(self, log_probs: np.ndarray) -> np.ndarray:
         return self.exit_score(log_probs)
-
-    def rule(self) -> str:
-        return f"{self.method} / geometric" if self.leaves_early() else NO_EARLY_EXIT_RULE
 
     def score_step(
         self, k: int, history: np.ndarray, carry: np.ndarray | None

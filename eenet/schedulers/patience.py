@@ -17,12 +17,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from eenet.schedulers.base import NO_EARLY_EXIT_RULE, FittedPolicy, first_exit, mean_cost
+from eenet.schedulers.base import FittedPolicy, first_exit, mean_cost
 from eenet.schedulers.plans import bisect_to_budget, no_early_exit, solve_monotone_threshold
 from eenet.schedulers.scores import patience_counts
 
 DEFAULTS: dict[str, Any] = {}
-PLAN = "shared_threshold"  # one threshold for exits 0..K-2, solved on validation
 _TIE_BISECT_STEPS = 40  # q to 1e-12: finer than the gap between two samples' tie numbers
 
 
@@ -31,11 +30,7 @@ class PatiencePolicy(FittedPolicy):
     """Patience count plus half the max probability (tie-break within one patience level)."""
 
     fixed_scores: ClassVar[bool] = True
-
-    def rule(self) -> str:
-        """Score / plan, as the other methods' ('patience / shared_threshold'; it said
-        'patience' alone)."""
-        return f"{self.method} / {PLAN}" if self.leaves_early() else NO_EARLY_EXIT_RULE
+    plan_name: ClassVar[str | None] = "shared_threshold"  # one threshold for exits 0..K-2
 
     def scores(self, log_probs: np.ndarray) -> np.ndarray:
         counts = patience_counts(log_probs).astype(np.float64)
