@@ -17,6 +17,7 @@ from eenet.outputs import ExitOutputs, load_exit_outputs
 from eenet.schedulers import available_methods, fit_policy, load_policy, method_defaults
 from eenet.schedulers.base import first_exit, thresholds_from_plan
 from eenet.schedulers.eenet import lookahead_scores, solve_lookahead
+from eenet.schedulers.eenet.selection import candidate_plans, choose_rule, refine_starts
 from eenet.schedulers.plans import (
     calibrated_plan,
     cost_neutral_directions,
@@ -24,8 +25,8 @@ from eenet.schedulers.plans import (
     plan_cost,
     refine_plan,
 )
-from eenet.schedulers.scores import neg_normalised_entropy
-from eenet.synthetic import make_split_pair
+from eenet.schedulers.scores import max_log_prob, neg_normalised_entropy
+from eenet.synthetic import make_costs, make_split_pair
 from tests.conftest import FAST_EENET
 
 METHODS = ["maxprob", "entropy", "patience", "eenet"]
@@ -63,6 +64,39 @@ def test_calibrated_plan_and_refinement_keep_the_cost(costs):
     assert plan_cost(refined, costs) == pytest.approx(1.7, abs=1e-9)
     assert score == closeness(refined) > closeness(plan) + 0.5  # it moved most of the way...
     assert np.abs(refined - target).max() < 0.02  # ...to within its smallest step
+
+
+def test_refinement_keeps_the_best_plan_reached_from_several_starts():
+    """EENet's refined plan is the best the pattern search reaches from any of its starts (the
+    best pairs, then each other score's best), not only from the single best pair: on these
+    outputs the search from the best pair stops at fewer correct answers than one started
+    from another pair reaches (at a lower budget of the pipeline's sweep that made EENet's
+    refined plan better than at a higher one, and its curve dip)."""
+    val, _ = make_split_pair(3, 10, 1500, 10, seed=1)
+    log_probs, correct = val.log_probs(), val.correct()
+    costs = make_costs(3)
+    budget = 2.5
+    settings = {**method_defaults("eenet"), "switch_z": 1e9, "refine_z": -1e9}
+    score_sets = {"maxprob": max_log_prob(log_probs),
+                  "entropy": neg_normalised_entropy(log_probs)}
+    pi = np.array([0.5, 0.2, 0.3])
+    source, name, plan = choose_rule(score_sets, correct, pi, dict.fromkeys(score_sets, costs),
+                                     budget, settings)
+    assert name.endswith("+refined") and plan_cost(plan, costs) == pytest.approx(budget)
+
+    def hits(src: str, p: np.ndarray) -> int:
+        exits = first_exit(score_sets[src], *thresholds_from_plan(score_sets[src], p))
+        return int(correct[exits, np.arange(exits.size)].sum())
+
+    def refined_hits(src: str, start: np.ndarray) -> int:
+        found, _ = refine_plan(start, costs, lambda p: float(hits(src, p)), min_gain=2.0)
+        return hits(src, found)
+
+    scored = [(hits(src, p), src, n, p) for src in score_sets
+              for n, p in candidate_plans(pi, costs, budget, settings, True)]
+    reached = [refined_hits(src, p) for _, src, _, p in refine_starts(scored)]
+    best_start = max(scored, key=lambda item: item[0])
+    assert hits(source, plan) == max(reached) > refined_hits(best_start[1], best_start[3])
 
 
 def test_thresholds_realise_the_plan():

@@ -91,7 +91,7 @@ def thresholds_from_plan(
             thresholds[k] = -np.inf
             break
         here = scores[k, remaining]
-        threshold = np.sort(here)[::-1][take - 1]
+        threshold = np.partition(here, here.size - take)[here.size - take]  # take-th largest
         leave = here >= threshold
         tied = np.flatnonzero(here == threshold)
         extra = take - (int(leave.sum()) - tied.size)  # tied samples to let go, >= 1
