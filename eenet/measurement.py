@@ -23,6 +23,7 @@ from eenet.config import COUNT_MAXIMUMS, check_minimums
 from eenet.costs import check_latency_for_model, load_latency
 from eenet.errors import ArtifactError
 from eenet.outputs import load_exit_outputs
+from eenet.report_layout import by_exit
 from eenet.sweep import headline_entries, read_index
 
 if TYPE_CHECKING:
@@ -167,7 +168,8 @@ def measure_headline(
             "schedule_ms_per_sample": float(1000.0 * schedule[method].mean() / n),
             # 4 decimals, as metrics.json's (97.39999999999999 for 487 of 500)
             "accuracy": round(result.accuracy(), 4),
-            "exit_fractions": result.exit_fractions(model.n_exits).tolist(),
+            # keyed by exit, as metrics.json's: dvc metrics / exp show drop lists
+            "exit_fractions": by_exit(result.exit_fractions(model.n_exits).tolist()),
             "exits_match_simulation": bool(np.array_equal(exits,
                                                           policy.decide(log_probs[:, :n]))),
         }

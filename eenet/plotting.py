@@ -18,6 +18,7 @@ from eenet.atomic import write_with  # noqa: E402
 from eenet.costs import is_real_number  # noqa: E402
 from eenet.errors import ArtifactError  # noqa: E402
 from eenet.jsonio import read_json_object  # noqa: E402
+from eenet.report_layout import per_exit  # noqa: E402
 
 LABELS = {
     "eenet": "EENet",  # its rule may be a heuristic score with a validation-chosen plan
@@ -33,7 +34,9 @@ STYLES = {
     "maxprob": {"color": "tab:blue", "marker": "s"},
     "entropy": {"color": "tab:green", "marker": "^"},
     "patience": {"color": "tab:purple", "marker": "v"},
-    "oracle": {"color": "black", "ls": "--", "marker": None, "lw": 1.2},
+    # as plots/by_method.json draws it (a black line, plus-shaped markers): there dashes tell
+    # the revisions of `dvc plots diff` apart, so no method has a dash of its own
+    "oracle": {"color": "black", "marker": "P", "lw": 1.2},
 }
 
 
@@ -48,21 +51,33 @@ def _numbers(values: Any, count: int | None = None) -> bool:
             and (count is None or len(values) == count))
 
 
+def exits_of(metrics: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """metrics.json's exits in order, each {accuracy, cost_ms}: from its keyed form
+    (`{"exit0": ..}`) or the list that reports held before."""
+    return per_exit(metrics["exits"]) or []
+
+
+def fractions_of(result: Mapping[str, Any]) -> list[Any]:
+    """A method's `exit_fractions` in exit order, from either form (as `exits_of`)."""
+    return per_exit(result.get("exit_fractions")) or []
+
+
 def _metrics_problem(metrics: Mapping[str, Any]) -> str | None:
-    """What in an evaluate stage's metrics the figures cannot draw, in words (None if fine)."""
+    """What in an evaluate stage's metrics the figures cannot draw, in words (None if fine).
+    Per-exit values are keyed `exit0`, `exit1`, ... (a list, as written before, is read too)."""
     if not is_real_number(metrics["budget_ms"]):
         return f"budget_ms must be a number, got {metrics['budget_ms']!r}"
-    exits = metrics["exits"]
-    if not (isinstance(exits, list) and exits and all(
-            isinstance(e, dict) and _numbers([e.get("accuracy"), e.get("cost_ms")])
-            for e in exits)):
-        return "exits must be a non-empty list of {accuracy, cost_ms} numbers"
+    exits = exits_of(metrics)
+    if not (exits and all(isinstance(e, dict) and _numbers([e.get("accuracy"), e.get("cost_ms")])
+                          for e in exits)):
+        return "exits must map exit0, exit1, ... to {accuracy, cost_ms} numbers"
     methods = metrics["methods"]
     if not isinstance(methods, dict) or not methods:
         return "methods must map method names to their results"
+    last = f"exit{len(exits) - 1}"
     for name, result in methods.items():
-        if not (isinstance(result, dict) and _numbers(result.get("exit_fractions"), len(exits))):
-            return f"methods.{name}.exit_fractions must be {len(exits)} numbers (one per exit)"
+        if not (isinstance(result, dict) and _numbers(fractions_of(result), len(exits))):
+            return f"methods.{name}.exit_fractions must be one number per exit, exit0 to {last}"
     return None
 
 
@@ -103,26 +118,6 @@ def _budget_text(metrics: Mapping[str, Any]) -> str:
     return f"{spec} = {ms}" if isinstance(spec, str) and spec.strip().endswith("%") else ms
 
 
-def oracle_curve(rows: pd.DataFrame,
-                 full_cost_ms: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The oracle's (x, accuracy) points over the whole budget range, sorted by x.
-
-    The oracle at budget B is the most accuracy any exit choice reaches at mean cost <= B; its
-    realised cost stops growing once every sample that some exit gets right is answered, so
-    its (realised cost, accuracy) points end there. Each of its accuracies is also reached at
-    its budget, so the points at x = budget are exact too and carry the upper bound across the
-    sweep instead of ending the curve early. A budget above `full_cost_ms` (the last exit's
-    cost: every choice costs less) is drawn there: at 5 ms for a 0.6 ms model, it stretched
-    the x-axis and squashed every curve to its left."""
-    budgets = rows["budget_ms"].to_numpy(float)
-    if full_cost_ms is not None:
-        budgets = np.minimum(budgets, full_cost_ms)
-    x = np.concatenate([rows["test_cost_ms"].to_numpy(float), budgets])
-    y = np.concatenate([rows["test_accuracy"].to_numpy(float)] * 2)
-    order = np.lexsort((y, x))
-    return x[order], y[order]
-
-
 def _mark_headline(ax: Any, budget_ms: float, full_cost_ms: float) -> None:
     """A dotted line at the headline budget, labelled upright along it in the empty lower
     middle (the legend holds the lower right, the oracle's bound the top). A budget above the
@@ -143,29 +138,37 @@ def _mark_headline(ax: Any, budget_ms: float, full_cost_ms: float) -> None:
 def plot_accuracy_vs_budget(
     sweep: pd.DataFrame, metrics: Mapping[str, Any], path: str | os.PathLike
 ) -> Path:
-    """Test accuracy against realised ms/sample per method, plus single exits and the oracle."""
+    """Test accuracy against the budget (ms/sample) per method, the oracle's upper bound and
+    the single exits, as the `dvc plots` view `accuracy_vs_budget` draws it (its companion
+    `accuracy_vs_realised_cost` has the realised test cost on x).
+
+    Exit k alone is a policy any budget from its cost up affords: its star is at budget = its
+    cost. A budget above the full model's cost (the last exit's: no early exit is needed) is
+    drawn there: at 5 ms for a 0.6 ms model, it stretched the x-axis and squashed every curve
+    to its left."""
     fig, ax = plt.subplots(figsize=(7.5, 5))
     # in metrics.json's order (schedulers.methods, then the oracle), as the exit figure
     order = {m: i for i, m in enumerate(metrics.get("methods", {}))}
     groups = sorted(sweep.groupby("method", sort=False), key=lambda g: order.get(g[0], len(order)))
-    exits = metrics["exits"]
+    exits = exits_of(metrics)
+    full_cost = float(exits[-1]["cost_ms"])
     for method, rows in groups:
-        rows = rows.sort_values("budget_ms")
+        rows = rows.sort_values(["budget_ms", "test_accuracy"])
         style = {"marker": "o", "ms": 4, **STYLES.get(method, {})}
-        x, y = (oracle_curve(rows, float(exits[-1]["cost_ms"])) if method == "oracle"
-                else (rows["test_cost_ms"].to_numpy(), rows["test_accuracy"].to_numpy()))
-        ax.plot(x, y, label=LABELS.get(method, method), **style)
+        ax.plot(np.minimum(rows["budget_ms"].to_numpy(float), full_cost),
+                rows["test_accuracy"].to_numpy(float), label=LABELS.get(method, method), **style)
     ax.scatter(
         [e["cost_ms"] for e in exits], [e["accuracy"] for e in exits],
-        marker="*", s=160, color="goldenrod", edgecolor="black", zorder=5, label="single exit k",
+        marker="*", s=160, color="goldenrod", edgecolor="black", zorder=5,
+        label="single exit k (at budget = its cost)",
     )
     for k, e in enumerate(exits):
         ax.annotate(f"exit {k}", (e["cost_ms"], e["accuracy"]), textcoords="offset points",
                     xytext=(6, -12), fontsize=8)
-    _mark_headline(ax, float(metrics["budget_ms"]), float(exits[-1]["cost_ms"]))
-    ax.set_xlabel("average cost on test (ms / sample)")
+    _mark_headline(ax, float(metrics["budget_ms"]), full_cost)
+    ax.set_xlabel("budget (ms / sample)")
     ax.set_ylabel("test accuracy (%)")
-    ax.set_title("Test accuracy vs realised cost over the budget sweep")
+    ax.set_title("Test accuracy vs budget (ms / sample) over the budget sweep")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     _save(fig, path)
@@ -176,12 +179,12 @@ def plot_exit_distribution(metrics: Mapping[str, Any], path: str | os.PathLike) 
     """Stacked bars: fraction of test samples leaving at each exit, per method, at the headline."""
     methods = metrics["methods"]
     names = list(methods)
-    n_exits = len(metrics["exits"])
+    n_exits = len(exits_of(metrics))
     fig, ax = plt.subplots(figsize=(7.5, 4))
     bottoms = [0.0] * len(names)
     cmap = plt.get_cmap("viridis", n_exits)
     for k in range(n_exits):
-        values = [methods[m]["exit_fractions"][k] for m in names]
+        values = [fractions_of(methods[m])[k] for m in names]
         ax.bar([LABELS.get(m, m) for m in names], values, bottom=bottoms, color=cmap(k),
                label=f"exit {k}")
         bottoms = [b + v for b, v in zip(bottoms, values, strict=True)]

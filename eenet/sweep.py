@@ -33,6 +33,7 @@ from eenet.errors import ArtifactError, ConfigError, naming, unknown_name
 from eenet.evaluation import ORACLE, ORACLE_RULE, evaluate_exits, oracle_exits
 from eenet.jsonio import read_json_object
 from eenet.outputs import ExitOutputs, check_compatible
+from eenet.report_layout import by_exit
 from eenet.schedulers import available_methods, fit_policy, load_policy
 from eenet.schedulers.base import POLICY_FILE, FittedPolicy, foreign_files
 from eenet.schedulers.plans import no_early_exit
@@ -380,16 +381,17 @@ def evaluate_all(
                 "test_accuracy": round(float(row["test_accuracy"]), 4),
                 "test_cost_ms": float(row["test_cost_ms"]),
                 "val_cost_ms": _optional_float(row.get("val_cost_ms")),
-                "exit_fractions": [  # exact, as sweep.csv (4 places cut 0.27675 to 0.2767)
-                    float(row[f"exit{k}_fraction"]) for k in range(test.n_exits)
-                ],
+                # keyed by exit, as every per-exit value here: dvc metrics / exp show drop
+                # lists; exact, as sweep.csv (4 places cut 0.27675 to 0.2767)
+                "exit_fractions": by_exit(
+                    float(row[f"exit{k}_fraction"]) for k in range(test.n_exits)),
             }
             for row in at_headline.to_dict("records")
         },
-        "exits": [
+        "exits": by_exit(
             {"accuracy": round(float(a), 4), "cost_ms": float(c)}
             for a, c in zip(test.exit_accuracy(), costs, strict=True)
-        ],
+        ),
     }
     sweep = sweep.sort_values(["method", "budget_ms"]).reset_index(drop=True)
     return metrics, sweep

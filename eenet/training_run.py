@@ -8,7 +8,7 @@ from typing import Any
 
 from dvclive import Live
 
-from eenet.atomic import atomic_directory
+from eenet.atomic import atomic_directory, write_text
 from eenet.checkpoint import config_fingerprint, mark_delivered
 from eenet.data.prepared import PreparedDataset, read_meta, split_digest
 from eenet.distributed import init_distributed, is_main_process, shutdown_distributed
@@ -77,14 +77,32 @@ def input_normalisation(meta: dict[str, Any]) -> dict[str, Any]:
     return {"input_normalisation": {"mean": list(meta["mean"]), "std": list(meta["std"])}}
 
 
+# every exit's validation accuracy per epoch in one long table beside dvclive's files (one
+# file per exit there): `dvc plots show` draws it as one plot, a line per exit
+EXIT_ACCURACY_CSV = "exit_accuracy.csv"
+EXIT_ACCURACY_HEADER = "epoch,exit,val_accuracy\n"
+
+
+def exit_accuracy_lines(epoch: int, values: dict[str, float]) -> list[str]:
+    """One epoch's rows of EXIT_ACCURACY_CSV, one per exit (`val_acc_exit<k>` in `values`),
+    each value as dvclive's .tsv files write it."""
+    lines, k = [], 0
+    while f"val_acc_exit{k}" in values:
+        lines.append(f"{epoch},{k},{float(values[f'val_acc_exit{k}'])}\n")
+        k += 1
+    return lines
+
+
 def _train_logged(
     model: MultiExitModel, train_set: PreparedDataset, val_set: PreparedDataset,
     train_cfg: TrainConfig, checkpoint_dir: str | os.PathLike, fingerprint: str,
     settings: dict[str, Any], live_dir: str | os.PathLike,
 ) -> dict[str, Any]:
-    """`train_model` with every epoch's values logged by dvclive. A fresh log every run (a
-    resumed run replays the finished epochs from its checkpoint), written beside `live_dir`
-    and swapped in whole when training ends: never half a log."""
+    """`train_model` with every epoch's values logged by dvclive, and every exit's validation
+    accuracy in EXIT_ACCURACY_CSV beside them. A fresh log every run (a resumed run replays
+    the finished epochs from its checkpoint, so no epoch is there twice), written beside
+    `live_dir` and swapped in whole when training ends: never half a log."""
+    rows: list[str] = []
     with atomic_directory(live_dir) as log_dir, \
             Live(str(log_dir), dvcyaml=None, save_dvc_exp=False, resume=False) as live:
         def log_epoch(epoch: int, values: dict[str, float]) -> None:
@@ -92,6 +110,8 @@ def _train_logged(
             for name, value in values.items():
                 live.log_metric(name, value)
             live.next_step()
+            rows.extend(exit_accuracy_lines(epoch, values))
+            write_text(log_dir / EXIT_ACCURACY_CSV, EXIT_ACCURACY_HEADER + "".join(rows))
 
         return train_model(model, train_set, val_set, train_cfg, checkpoint_dir, fingerprint,
                            on_epoch=log_epoch, settings=settings, resume_finished=True)

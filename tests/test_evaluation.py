@@ -208,8 +208,9 @@ def test_headline_metrics_come_from_the_headline_budget_alone(tmp_path):
     got = metrics["methods"]["maxprob"]
     assert got["test_cost_ms"] == float(row["test_cost_ms"])
     # exact shares of the 4001 samples (4 places cut 0.27675 to 0.2767: no sum of 1)
-    assert got["exit_fractions"] == [float(row[f"exit{k}_fraction"]) for k in range(3)]
-    assert sum(got["exit_fractions"]) == pytest.approx(1.0, abs=1e-12)
+    assert got["exit_fractions"] == {f"exit{k}": float(row[f"exit{k}_fraction"])
+                                     for k in range(3)}
+    assert sum(got["exit_fractions"].values()) == pytest.approx(1.0, abs=1e-12)
     assert set(metrics["methods"]) == {"maxprob", "oracle"}
     index = json.loads((tmp_path / INDEX_FILE).read_text())
     index["headline_ms"] = 1.7
@@ -339,14 +340,15 @@ def test_evaluate_all_rows_and_metrics_recompute_from_the_saved_policies(tmp_pat
             assert got["test_cost_ms"] == row["test_cost_ms"]
             assert got["val_cost_ms"] == policy.val_cost_ms
             assert got["exit_fractions"] == pytest.approx(
-                [row[f"exit{k}_fraction"] for k in range(3)], abs=1e-4)
+                {f"exit{k}": row[f"exit{k}_fraction"] for k in range(3)}, abs=1e-4)
     for budget in (1.4, 1.9, 2.4):
         check(rows[("oracle", budget)], _oracle(correct, costs, budget), costs)
     assert metrics["budget"] == "45%" and metrics["budget_ms"] == 1.9
     assert metrics["methods"]["oracle"]["val_cost_ms"] is None
-    assert metrics["exits"] == [
-        {"accuracy": pytest.approx(100.0 * correct[k].mean(), abs=1e-4), "cost_ms": costs[k]}
-        for k in range(3)]
+    assert metrics["exits"] == {
+        f"exit{k}": {"accuracy": pytest.approx(100.0 * correct[k].mean(), abs=1e-4),
+                     "cost_ms": costs[k]}
+        for k in range(3)}
 
 
 @pytest.mark.parametrize(("exits", "message"), [
@@ -429,3 +431,53 @@ def test_sweep_csv_floats_read_back_exactly(tmp_path):
     for method, rows in sweep.groupby("method"):
         pd.testing.assert_frame_equal(pd.read_csv(paths[2] / f"{method}.csv"),
                                       rows.reset_index(drop=True), check_exact=True)
+
+
+def _lists_in(value: object, where: str = "") -> list[str]:
+    """The dotted keys under which `value` holds a list (what DVC leaves out)."""
+    if isinstance(value, list):
+        return [where]
+    if isinstance(value, dict):
+        return [found for key, item in value.items()
+                for found in _lists_in(item, f"{where}.{key}" if where else key)]
+    return []
+
+
+def test_dvc_metrics_show_every_per_exit_value(tmp_path):
+    """`dvc metrics show` / `diff` and `dvc exp show` drop lists: metrics.json's exits (each
+    exit's test accuracy and cost) and each method's exit_fractions never showed. Each is
+    keyed by exit now, and `dvc metrics show --json` on the evaluate stage's real output shows
+    every one of them."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from eenet.sweep import evaluate_all, fit_all, write_reports
+
+    val, test = make_split_pair(3, 10, 400, 400, seed=5)
+    costs = make_costs(3, 1.0, 3.0)
+    fit_all(val, costs, ["maxprob"], [1.5], 2.0, tmp_path / "fits")
+    metrics, sweep = evaluate_all(test, costs, tmp_path / "fits")
+    reports = tmp_path / "reports"
+    write_reports(metrics, sweep, reports / "metrics.json", reports / "sweep.csv",
+                  reports / "curves")
+    written = json.loads((reports / "metrics.json").read_text())
+    assert _lists_in(written) == []
+    (tmp_path / "dvc.yaml").write_text("metrics:\n  - reports/metrics.json\n")
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    dvc = [sys.executable, "-m", "dvc"]
+    subprocess.run([*dvc, "init", "-q", "--no-scm"], cwd=tmp_path, env=env, check=True)
+    shown = json.loads(subprocess.run([*dvc, "metrics", "show", "--json"], cwd=tmp_path,
+                                      env=env, check=True, capture_output=True,
+                                      text=True).stdout)
+    (revision,) = shown.values()
+    got = revision["data"]["reports/metrics.json"]["data"]
+    accuracy = test.exit_accuracy()
+    assert got["exits"] == {f"exit{k}": {"accuracy": round(float(accuracy[k]), 4),
+                                         "cost_ms": float(costs[k])} for k in range(3)}
+    for method in ("maxprob", "oracle"):
+        fractions = got["methods"][method]["exit_fractions"]
+        assert list(fractions) == ["exit0", "exit1", "exit2"], method
+        assert fractions == written["methods"][method]["exit_fractions"]
+        assert sum(fractions.values()) == pytest.approx(1.0)

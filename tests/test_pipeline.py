@@ -98,12 +98,13 @@ def test_first_run_leaves_every_report(repo):
     path, _ = repo
     metrics = json.loads((path / "reports/metrics.json").read_text())
     assert set(metrics["methods"]) >= {"eenet", "maxprob", "entropy", "oracle"}
-    assert len(metrics["exits"]) == 3
-    costs = [e["cost_ms"] for e in metrics["exits"]]
+    assert list(metrics["exits"]) == ["exit0", "exit1", "exit2"]  # keyed: dvc shows no lists
+    costs = [e["cost_ms"] for e in metrics["exits"].values()]
     assert costs == sorted(costs)
     for values in metrics["methods"].values():
-        fractions = values["exit_fractions"]  # rounded to 4 decimals
-        assert abs(sum(fractions) - 1) <= 5e-5 * len(fractions)
+        fractions = values["exit_fractions"]
+        assert list(fractions) == ["exit0", "exit1", "exit2"]
+        assert abs(sum(fractions.values()) - 1) <= 1e-9
         assert 0 <= values["test_accuracy"] <= 100
     # the profile records the model it measured; every policy planned with it, that model
     model = model_identity(path / "artifacts/model")
@@ -139,9 +140,43 @@ def test_measure_stage_runs_real_early_exit_at_the_headline(repo):
         assert row["exits_match_simulation"] is True
         assert row["ms_per_sample"] > row["schedule_ms_per_sample"] > 0
         assert row["ratio"] == pytest.approx(row["ms_per_sample"] / row["planned_ms"])
-        assert abs(sum(row["exit_fractions"]) - 1) < 1e-9
+        assert list(row["exit_fractions"]) == ["exit0", "exit1", "exit2"]
+        assert abs(sum(row["exit_fractions"].values()) - 1) < 1e-9
         # a percentage of 60 samples, to 4 decimals as metrics.json's (96.66666666666667 before)
         assert row["accuracy"] == round(row["accuracy"], 4) and 0 <= row["accuracy"] <= 100
+
+
+def test_dvc_metrics_show_every_per_exit_value(repo):
+    """`dvc metrics show` (and so `diff` and `dvc exp show`) dropped lists: each exit's test
+    accuracy and cost, and where each method's samples leave (on test and in real early exit),
+    never showed. Keyed by exit, every one of them shows, in both metrics files."""
+    path, env = repo
+    shown = json.loads(run([sys.executable, "-m", "dvc", "metrics", "show", "--json"], path,
+                           env).stdout)
+    (revision,) = shown.values()
+    files = revision["data"]
+    metrics = files["reports/metrics.json"]["data"]
+    real = files["reports/latency_real.json"]["data"]
+    written = json.loads((path / "reports/metrics.json").read_text())
+    assert metrics["exits"] == written["exits"]
+    assert all(set(e) == {"accuracy", "cost_ms"} for e in metrics["exits"].values())
+    keys = ["exit0", "exit1", "exit2"]
+    for report in (metrics, real):
+        for method, values in report["methods"].items():
+            assert list(values["exit_fractions"]) == keys, method
+    # nothing left out: no value in either file is a list
+    for name in ("metrics.json", "latency_real.json"):
+        assert _lists_in(json.loads((path / "reports" / name).read_text())) == [], name
+
+
+def _lists_in(value: Any, where: str = "") -> list[str]:
+    """The dotted keys under which `value` holds a list (what DVC leaves out)."""
+    if isinstance(value, list):
+        return [where]
+    if isinstance(value, dict):
+        return [found for key, item in value.items()
+                for found in _lists_in(item, f"{where}.{key}" if where else key)]
+    return []
 
 
 def test_measure_reports_the_batch_it_ran_when_the_limit_is_smaller(repo):
@@ -352,9 +387,14 @@ def test_plots_follow_the_methods_run(repo):
     # the training curves, once each, their y axes labelled (not the raw metric names)
     curves = {Path(k).stem: v[0]["content"] for k, v in shown["data"].items()
               if "reports/train/plots/metrics/" in k}
-    assert {"train_loss", "train_ce", "val_acc_exit0"} <= set(curves)
+    assert set(curves) == {"train_loss", "train_ce"}
     for name, content in curves.items():
         assert content["layer"][0]["encoding"]["y"]["title"] != name
+    # every exit's validation accuracy in one plot, a line per exit, each epoch once
+    values = shown["data"]["validation_accuracy_per_exit"][0]["content"]["data"]["values"]
+    epochs = pipeline_params()["train"]["epochs"]
+    assert sorted((int(v["epoch"]), int(v["exit"])) for v in values) == [
+        (e, k) for e in range(epochs) for k in range(3)]
 
 
 def test_editing_an_imported_table_in_latency_tables_reruns_profile(repo):

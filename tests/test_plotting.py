@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -15,17 +16,26 @@ import yaml
 
 from eenet import plotting
 
-# a sweep like the committed default's: the oracle saturates long before the last budget
+# a sweep like the committed default's: the oracle saturates long before the last budget;
+# max-prob's realised cost misses each budget a little, as on test
 SWEEP = pd.DataFrame([
-    *({"method": "maxprob", "budget_ms": b, "test_cost_ms": b, "test_accuracy": a}
-      for b, a in [(0.14, 75.0), (0.2, 92.0), (0.27, 97.3), (0.41, 97.9)]),
+    *({"method": "maxprob", "budget_ms": b, "test_cost_ms": c, "test_accuracy": a}
+      for b, c, a in [(0.14, 0.14, 75.0), (0.2, 0.203, 92.0), (0.27, 0.268, 97.3),
+                      (0.41, 0.41, 97.9)]),
     *({"method": "oracle", "budget_ms": b, "test_cost_ms": c, "test_accuracy": a}
       for b, c, a in [(0.14, 0.14, 75.0), (0.2, 0.166, 98.6), (0.27, 0.166, 98.6),
                       (0.41, 0.166, 98.6)]),
 ])
+# as the evaluate stage writes it: every per-exit value keyed by exit (dvc shows no lists)
 METRICS = {"budget_ms": 0.27,
-           "exits": [{"accuracy": 75.0, "cost_ms": 0.14}, {"accuracy": 97.9, "cost_ms": 0.41}],
-           "methods": {m: {"exit_fractions": [0.5, 0.5]} for m in ("maxprob", "oracle")}}
+           "exits": {"exit0": {"accuracy": 75.0, "cost_ms": 0.14},
+                     "exit1": {"accuracy": 97.9, "cost_ms": 0.41}},
+           "methods": {m: {"exit_fractions": {"exit0": 0.5, "exit1": 0.5}}
+                       for m in ("maxprob", "oracle")}}
+# the same, as the evaluate stage wrote it before (lists): still read
+OLD_METRICS = {"budget_ms": 0.27,
+               "exits": [{"accuracy": 75.0, "cost_ms": 0.14}, {"accuracy": 97.9, "cost_ms": 0.41}],
+               "methods": {m: {"exit_fractions": [0.5, 0.5]} for m in ("maxprob", "oracle")}}
 
 
 @pytest.fixture()
@@ -53,6 +63,40 @@ def test_oracle_upper_bound_spans_the_budget_sweep(figures, tmp_path):
     assert list(x) == sorted(x)
 
 
+def test_accuracy_png_is_drawn_against_the_budget_as_its_name_says(figures, tmp_path):
+    """reports/accuracy_vs_budget.png drew accuracy against the realised test cost, while the
+    `dvc plots` view of the same name draws it against the budget. Every method's points are
+    now at its budgets (never its realised costs), the axis says so, and exit k alone is at
+    budget = its cost."""
+    plotting.plot_accuracy_vs_budget(SWEEP, METRICS, tmp_path / "a.png")
+    ax = figures[0].axes[0]
+    for method, rows in SWEEP.groupby("method"):
+        line = _line(figures[0], plotting.LABELS[method])
+        assert list(line.get_xdata()) == sorted(rows["budget_ms"]), method
+        assert list(line.get_ydata()) == list(rows.sort_values("budget_ms")["test_accuracy"])
+    assert ax.get_xlabel() == "budget (ms / sample)"
+    stars = ax.collections[0].get_offsets()
+    assert stars.tolist() == [[0.14, 75.0], [0.41, 97.9]]
+    assert "budget" in ax.get_title() and "realised" not in ax.get_title()
+
+
+def test_old_list_form_metrics_draw_the_same_figures(figures, tmp_path):
+    """metrics.json written before the exits were keyed (lists) is still read and drawn as
+    the keyed form is."""
+    for metrics in (METRICS, OLD_METRICS):
+        read, sweep = plotting.read_report(*_write_report(tmp_path, metrics, SWEEP))
+        assert read == metrics
+        plotting.plot_accuracy_vs_budget(sweep, read, tmp_path / "a.png")
+        plotting.plot_exit_distribution(read, tmp_path / "e.png")
+    keyed, old = figures[:2], figures[2:]
+    for new_fig, old_fig in zip(keyed, old, strict=True):
+        new_ax, old_ax = new_fig.axes[0], old_fig.axes[0]
+        assert [(list(n.get_xdata()), list(n.get_ydata())) for n in new_ax.get_lines()] == [
+            (list(o.get_xdata()), list(o.get_ydata())) for o in old_ax.get_lines()]
+        assert [p.get_height() for p in new_ax.patches] == [p.get_height() for p in old_ax.patches]
+    assert len(keyed[1].axes[0].patches) == 4  # 2 methods x 2 exits
+
+
 def test_dvc_plots_name_their_units_and_the_upper_bound():
     """`dvc plots show` titled its axes with the raw field names (budget_ms, test_accuracy)
     and showed the oracle as one more method; each axis now states its unit and the template
@@ -60,7 +104,7 @@ def test_dvc_plots_name_their_units_and_the_upper_bound():
     root = Path(__file__).resolve().parents[1]
     plots = yaml.safe_load((root / "dvc.yaml").read_text())["plots"]
     defined = [spec for p in plots if isinstance(p, dict)
-               for spec in p.values() if isinstance(spec.get("y"), dict)]  # the sweep's
+               for spec in p.values() if spec.get("template") == "plots/by_method.json"]
     assert defined
     for spec in defined:
         assert "ms / sample" in spec["x_label"] and "(%)" in spec["y_label"], spec
@@ -84,8 +128,6 @@ def test_exit_distribution_legend_covers_no_bar(figures, tmp_path):
 
 def _template_mapping(template: dict, target: str) -> dict[str, str]:
     """The {from: to} table of the template's calculate transform that makes `target`."""
-    import re
-
     expr = next(t["calculate"] for t in template["transform"] if t["as"] == target)
     return dict(re.findall(r"'([^']+)': '([^']+)'", expr))
 
@@ -107,6 +149,14 @@ def test_dvc_plots_show_each_method_as_the_png_does():
         assert colours[label] == to_hex(plotting.STYLES[method]["color"]), method
         assert label in shapes, method
     assert len(set(shapes.values())) == len(shapes)
+    # the same marker and line style (the PNG drew the oracle dashed, without markers, the
+    # template as a solid line of crosses: its dashes are the revisions')
+    vega_shape = {"o": "circle", "s": "square", "^": "triangle-up", "v": "triangle-down",
+                  "P": "cross"}
+    for method, label in plotting.LABELS.items():
+        style = plotting.STYLES[method]
+        assert vega_shape[style["marker"]] == shapes[label], method
+        assert style.get("ls", "-") == "-", method
     line, points = template["layer"]
     assert points["encoding"]["color"]["field"] == points["encoding"]["shape"]["field"]
     assert line["encoding"]["strokeDash"]["legend"]["symbolType"] == "stroke"
@@ -128,8 +178,8 @@ def test_eenet_stays_visible_where_a_baseline_coincides(figures, tmp_path):
 def test_a_headline_budget_beyond_the_full_model_does_not_stretch_the_axis(figures, tmp_path):
     """`-S budget=50` (ms, a forgotten '%') drew its line at 50 ms: the x-axis ran to 50 and
     every curve sat squashed against its left edge. It is said in a corner instead. The sweep
-    holds every method at that budget too (as sweep.csv does): the oracle's point at x = budget
-    stretched the axis the same way; it is drawn at the full model's cost."""
+    holds every method at that budget too (as sweep.csv does): a point at x = budget stretched
+    the axis the same way; each is drawn at the full model's cost."""
     at_headline = pd.DataFrame([
         {"method": "maxprob", "budget_ms": 50.0, "test_cost_ms": 0.41, "test_accuracy": 97.9},
         {"method": "oracle", "budget_ms": 50.0, "test_cost_ms": 0.166, "test_accuracy": 98.6}])
@@ -137,7 +187,8 @@ def test_a_headline_budget_beyond_the_full_model_does_not_stretch_the_axis(figur
                                      {**METRICS, "budget_ms": 50.0}, tmp_path / "a.png")
     ax = figures[0].axes[0]
     assert ax.get_xlim()[1] < 0.5
-    assert max(_line(figures[0], plotting.LABELS["oracle"]).get_xdata()) == pytest.approx(0.41)
+    for method in ("oracle", "maxprob"):  # at the budget's x, each drawn at the full cost
+        assert max(_line(figures[0], plotting.LABELS[method]).get_xdata()) == pytest.approx(0.41)
     assert "headline budget 50 ms: above the\nfull model's cost, no early exit" in [
         t.get_text() for t in ax.get_legend().get_texts()]
     plotting.plot_accuracy_vs_budget(SWEEP, METRICS, tmp_path / "b.png")  # within: the line
@@ -145,17 +196,18 @@ def test_a_headline_budget_beyond_the_full_model_does_not_stretch_the_axis(figur
 
 
 def test_titles_say_what_is_plotted_and_at_which_budget(figures, tmp_path):
-    """The accuracy figure was titled 'Accuracy vs budget' over an axis of realised test cost;
-    the exit figure named the ms but not that it is the test split at the headline budget.
-    Both list the methods in the same order (metrics.json's: schedulers.methods, then the
-    oracle); the accuracy figure's was alphabetical by method name."""
+    """The accuracy figure was titled 'Accuracy vs budget' over an axis of realised test cost
+    (its axis is the budget now); the exit figure named the ms but not that it is the test
+    split at the headline budget. Both list the methods in the same order (metrics.json's:
+    schedulers.methods, then the oracle); the accuracy figure's was alphabetical by method
+    name."""
     metrics = {**METRICS, "budget": "50%",
                "methods": {m: METRICS["methods"][m] for m in ("oracle", "maxprob")}}
     plotting.plot_accuracy_vs_budget(SWEEP, metrics, tmp_path / "a.png")
     plotting.plot_exit_distribution(metrics, tmp_path / "e.png")
     accuracy, exits = (fig.axes[0] for fig in figures)
     assert "test accuracy" in accuracy.get_title().lower()
-    assert "realised" in accuracy.get_title()
+    assert "budget" in accuracy.get_title()
     title = exits.get_title()
     assert "test" in title and "headline budget" in title and "50%" in title, title
     legend = [t.get_text() for t in accuracy.get_legend().get_texts()]
@@ -181,11 +233,28 @@ def test_report_read_back_draws_both_figures(tmp_path):
     ([1], SWEEP, "metrics.json", "expected a JSON object (metrics file)"),
     ({**METRICS, "budget_ms": "0.27"}, SWEEP, "metrics.json",
      "budget_ms must be a number, got '0.27' (rerun the evaluate stage)"),
-    ({**METRICS, "exits": [{"accuracy": 75.0}]}, SWEEP, "metrics.json",
-     "exits must be a non-empty list of {accuracy, cost_ms} numbers (rerun the evaluate stage)"),
-    ({**METRICS, "methods": {"maxprob": {"exit_fractions": [1.0]}}}, SWEEP, "metrics.json",
-     "methods.maxprob.exit_fractions must be 2 numbers (one per exit) (rerun the evaluate "
+    ({**METRICS, "exits": {"exit0": {"accuracy": 75.0}}}, SWEEP, "metrics.json",
+     "exits must map exit0, exit1, ... to {accuracy, cost_ms} numbers (rerun the evaluate "
      "stage)"),
+    ({**METRICS, "exits": [{"accuracy": 75.0}]}, SWEEP, "metrics.json",  # the old list form
+     "exits must map exit0, exit1, ... to {accuracy, cost_ms} numbers (rerun the evaluate "
+     "stage)"),
+    ({**METRICS, "exits": {"exit0": METRICS["exits"]["exit0"],
+                           "exit2": METRICS["exits"]["exit1"]}}, SWEEP, "metrics.json",
+     "exits must map exit0, exit1, ... to {accuracy, cost_ms} numbers (rerun the evaluate "
+     "stage)"),
+    ({**METRICS, "exits": {}}, SWEEP, "metrics.json",
+     "exits must map exit0, exit1, ... to {accuracy, cost_ms} numbers (rerun the evaluate "
+     "stage)"),
+    ({**METRICS, "methods": {"maxprob": {"exit_fractions": {"exit0": 1.0}}}}, SWEEP,
+     "metrics.json", "methods.maxprob.exit_fractions must be one number per exit, exit0 to "
+     "exit1 (rerun the evaluate stage)"),
+    ({**METRICS, "methods": {"maxprob": {"exit_fractions": {"exit0": 0.5, "exit1": "0.5"}}}},
+     SWEEP, "metrics.json", "methods.maxprob.exit_fractions must be one number per exit, exit0 "
+     "to exit1 (rerun the evaluate stage)"),
+    ({**METRICS, "methods": {"maxprob": {"exit_fractions": [1.0]}}}, SWEEP, "metrics.json",
+     "methods.maxprob.exit_fractions must be one number per exit, exit0 to exit1 (rerun the "
+     "evaluate stage)"),
     (METRICS, SWEEP.drop(columns="test_cost_ms"), "sweep.csv",
      "missing column(s) test_cost_ms; the sweep needs method, budget_ms, test_cost_ms, "
      "test_accuracy (rerun the evaluate stage)"),
@@ -227,19 +296,72 @@ def _dvc_plots_shown(tmp_path: Path) -> dict:
 
 def test_dvc_plots_label_the_training_curves(tmp_path):
     """`dvc plots show` drew each dvclive curve of reports/train titled by its path, its y
-    axis by the raw metric name (train_ce, val_acc_exit0): each now says what it is, once
-    (no second copy from the train stage's own declaration), with no file missing."""
+    axis by the raw metric name (train_ce, val_acc_exit0): each loss now says what it is,
+    once (no second copy from the train stage's own declaration), and the exits' accuracies
+    are one plot (below), none of them drawn alone."""
     shown = _dvc_plots_shown(tmp_path)
     assert not shown.get("errors"), shown.get("errors")
     curves = {k: v[0]["content"] for k, v in shown["data"].items() if TRAIN_CURVES in k}
-    files = sorted((Path(__file__).resolve().parents[1] / TRAIN_CURVES).glob("*.tsv"))
-    assert sorted(curves) == [f"{TRAIN_CURVES}/{f.name}" for f in files]
+    assert sorted(curves) == [f"{TRAIN_CURVES}/{name}.tsv" for name in ("train_ce", "train_loss")]
     for plot_id, content in curves.items():
         name = Path(plot_id).stem
         x, y = content["encoding"]["x"], content["layer"][0]["encoding"]["y"]
         assert (x["field"], y["field"]) == ("step", name)
         assert x["title"] == "epoch (0-based)" and y["title"] != name, (plot_id, y["title"])
-        if name.startswith("val_acc_exit"):  # one per exit, titled by its path
-            assert y["title"] == "validation accuracy (%)"
-        else:  # the two losses, each its own title
-            assert name in ("train_loss", "train_ce") and content["title"]["text"] != plot_id
+        assert content["title"]["text"] != plot_id
+
+
+EXIT_ACCURACY = "reports/train/exit_accuracy.csv"
+
+
+def test_dvc_plots_draw_every_exits_validation_accuracy_in_one_plot(tmp_path):
+    """Each exit's validation accuracy was its own plot (dvclive's val_acc_exit<k>.tsv),
+    titled by its file path. It is one plot now, titled, its axes labelled, one line per
+    exit coloured by exit (plots/by_exit.json), from the train stage's long-format CSV."""
+    shown = _dvc_plots_shown(tmp_path)
+    assert not shown.get("errors"), shown.get("errors")
+    titled = [k for k, v in shown["data"].items()
+              if v[0].get("content", {}).get("title") == "Validation accuracy per exit"]
+    assert titled == ["validation_accuracy_per_exit"]
+    content = shown["data"]["validation_accuracy_per_exit"][0]["content"]
+    encoding = content["encoding"]
+    assert (encoding["x"]["field"], encoding["y"]["field"]) == ("epoch", "val_accuracy")
+    assert encoding["x"]["title"] == "epoch (0-based)"
+    assert encoding["y"]["title"] == "validation accuracy (%)"
+    assert encoding["color"]["field"] == "exit"
+    labels = dict(re.findall(r"'([^']*)' \+ datum\.(\w+)", json.dumps(content["transform"])))
+    assert labels == {"exit ": "exit"}  # the legend says "exit 0", "exit 1", ...
+    values = content["data"]["values"]
+    table = pd.read_csv(tmp_path / EXIT_ACCURACY)
+    assert len(values) == len(table) and {v["exit"] for v in values} == {"0", "1", "2"}
+    assert [float(v["val_accuracy"]) for v in values] == table["val_accuracy"].tolist()
+
+
+def test_committed_exit_accuracy_table_is_the_dvclive_curves():
+    """The committed reports/train/exit_accuracy.csv holds exactly what dvclive's committed
+    val_acc_exit<k>.tsv files hold (the same run's), each epoch once per exit."""
+    root = Path(__file__).resolve().parents[1]
+    table = pd.read_csv(root / EXIT_ACCURACY, dtype=str)
+    assert list(table.columns) == ["epoch", "exit", "val_accuracy"]
+    n_exits = len(list((root / TRAIN_CURVES).glob("val_acc_exit*.tsv")))
+    assert n_exits == table["exit"].nunique() == 3
+    for k in range(n_exits):
+        curve = pd.read_csv(root / TRAIN_CURVES / f"val_acc_exit{k}.tsv", sep="\t", dtype=str)
+        rows = table[table["exit"] == str(k)]
+        assert rows["epoch"].tolist() == curve["step"].tolist()
+        assert rows["val_accuracy"].tolist() == curve[f"val_acc_exit{k}"].tolist()
+
+
+def test_plot_stage_refuses_a_malformed_per_exit_value_in_one_line(tmp_path, capsys,
+                                                                    monkeypatch):
+    """The plot stage run on a metrics.json whose exit_fractions skip an exit: one line
+    naming the file and the key, no figure written."""
+    from tests.robust_helpers import stage_error
+
+    bad = {**METRICS, "methods": {"maxprob": {"exit_fractions": {"exit0": 0.5, "exit2": 0.5}}}}
+    metrics_json, sweep_csv = _write_report(tmp_path, bad, SWEEP)
+    monkeypatch.chdir(tmp_path)
+    error = stage_error(capsys, "plot", str(metrics_json), str(sweep_csv), "a.png", "e.png")
+    assert error == (f"{metrics_json}: methods.maxprob.exit_fractions must be one number per "
+                     "exit, exit0 to exit1 (rerun the evaluate stage)")
+    assert not (tmp_path / "a.png").exists() and not (tmp_path / "e.png").exists()

@@ -80,6 +80,15 @@ def test_killed_training_resumes_from_its_last_checkpoint(tmp_path: Path) -> Non
     assert metrics["step"] == EPOCHS - 1
     curve = pd.read_csv(tmp_path / "reports/train/plots/metrics/train_loss.tsv", sep="\t")
     assert curve["step"].tolist() == list(range(EPOCHS))
+    # every exit's accuracy in one table: continued, each epoch once per exit, as dvclive's
+    table = pd.read_csv(tmp_path / "reports/train/exit_accuracy.csv")
+    assert list(zip(table["epoch"], table["exit"], strict=True)) == [
+        (e, k) for e in range(EPOCHS) for k in range(3)]
+    for k in range(3):
+        exit_curve = pd.read_csv(
+            tmp_path / f"reports/train/plots/metrics/val_acc_exit{k}.tsv", sep="\t")
+        assert table[table["exit"] == k]["val_accuracy"].tolist() == \
+            exit_curve[f"val_acc_exit{k}"].tolist()
     assert (tmp_path / "artifacts/model/model.safetensors").is_file()
 
     # the resumed run ends where an uninterrupted run ends: same weights, bit for bit
@@ -129,6 +138,7 @@ def test_training_stopped_before_its_artifact_resumes_with_no_epoch_trained(
     resumed, uninterrupted = _train_files(tmp_path), _train_files(fresh)
     assert "artifacts/model/model.safetensors" in uninterrupted
     assert "reports/train/plots/metrics/train_loss.tsv" in uninterrupted
+    assert "reports/train/exit_accuracy.csv" in uninterrupted
     assert resumed.keys() == uninterrupted.keys()
     assert [name for name in resumed if resumed[name] != uninterrupted[name]] == []
 

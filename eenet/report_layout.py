@@ -1,0 +1,42 @@
+"""How the DVC metrics files key per-exit values: `{"exit0": .., "exit1": ..}`, not a list.
+
+`dvc metrics show` / `diff` and `dvc exp show` show a report's numbers and nested objects of
+them (flattened, `exits.exit0.accuracy`) but drop lists: each exit has its own key, named as
+sweep.csv's `exit<k>_fraction` columns and dvclive's `val_acc_exit<k>` name it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+_KEY = re.compile(r"exit(0|[1-9][0-9]*)")
+
+
+def exit_key(k: int) -> str:
+    """The key of exit `k` (0-based): `exit<k>`."""
+    return f"exit{k}"
+
+
+def by_exit(values: Iterable[T]) -> dict[str, T]:
+    """`values`, one per exit in order, keyed `exit0`, `exit1`, ..."""
+    return {exit_key(k): value for k, value in enumerate(values)}
+
+
+def per_exit(value: Any) -> list[Any] | None:
+    """A per-exit field's values in exit order: from its keyed form (keys exactly `exit0` to
+    `exit<n-1>`, in any order) or from the list the reports held before; None when `value` is
+    neither (another key, a gap, no exit at all)."""
+    if isinstance(value, list):
+        return list(value) if value else None
+    if not isinstance(value, dict) or not value:
+        return None
+    matches = [_KEY.fullmatch(key) if isinstance(key, str) else None for key in value]
+    if not all(matches):
+        return None
+    order = sorted(int(m.group(1)) for m in matches if m)
+    if order != list(range(len(value))):
+        return None
+    return [value[exit_key(k)] for k in order]
