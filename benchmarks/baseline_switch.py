@@ -23,7 +23,7 @@ from schedulers import hits_on  # the schedulers benchmark beside this script
 
 from eenet.cli import script_cli
 from eenet.config import check_integer
-from eenet.outputs import ExitOutputs
+from eenet.outputs import ExitOutputs, percent_correct
 from eenet.schedulers import fit_log_probs
 from eenet.schedulers.eenet import paired_z
 from eenet.synthetic import make_costs, make_split_pair
@@ -45,7 +45,7 @@ def shortfalls(val: ExitOutputs, fresh: ExitOutputs, costs: np.ndarray,
         for method in HEURISTICS:
             policy = fit_log_probs(method, val_lp, val.labels, costs, float(budget))
             val_hits[method] = hits_on(policy, val_lp, val_ok)
-            expected[method] = 100.0 * hits_on(policy, fresh_lp, fresh_ok).mean()
+            expected[method] = float(percent_correct(hits_on(policy, fresh_lp, fresh_ok)))
         z = paired_z(val_hits["entropy"], val_hits["maxprob"])
         best = max(expected.values())
         for bar, threshold in BARS.items():
