@@ -11,6 +11,17 @@ from eenet.synthetic import make_costs, make_split_pair
 FAST_EENET = {"max_epochs": 60, "restarts": 1, "period": 10}
 
 
+def lists_in(value: object, where: str = "") -> list[str]:
+    """The dotted keys under which a report's `value` holds a list (what `dvc metrics show`
+    leaves out)."""
+    if isinstance(value, list):
+        return [where]
+    if isinstance(value, dict):
+        return [found for key, item in value.items()
+                for found in lists_in(item, f"{where}.{key}" if where else key)]
+    return []
+
+
 @pytest.fixture(scope="session")
 def pair():
     return make_split_pair(n_exits=3, n_classes=10, n_val=2000, n_test=2000, seed=5)

@@ -13,7 +13,7 @@ from eenet.evaluation import _oracle, evaluate_exits, oracle_exits, schedule_swe
 from eenet.outputs import ExitOutputs
 from eenet.schedulers import fit_policy
 from eenet.synthetic import make_costs, make_exit_outputs, make_split_pair
-from tests.conftest import FAST_EENET
+from tests.conftest import FAST_EENET, lists_in
 
 
 def _hand_outputs() -> ExitOutputs:
@@ -433,16 +433,6 @@ def test_sweep_csv_floats_read_back_exactly(tmp_path):
                                       rows.reset_index(drop=True), check_exact=True)
 
 
-def _lists_in(value: object, where: str = "") -> list[str]:
-    """The dotted keys under which `value` holds a list (what DVC leaves out)."""
-    if isinstance(value, list):
-        return [where]
-    if isinstance(value, dict):
-        return [found for key, item in value.items()
-                for found in _lists_in(item, f"{where}.{key}" if where else key)]
-    return []
-
-
 def test_dvc_metrics_show_every_per_exit_value(tmp_path):
     """`dvc metrics show` / `diff` and `dvc exp show` drop lists: metrics.json's exits (each
     exit's test accuracy and cost) and each method's exit_fractions never showed. Each is
@@ -463,7 +453,7 @@ def test_dvc_metrics_show_every_per_exit_value(tmp_path):
     write_reports(metrics, sweep, reports / "metrics.json", reports / "sweep.csv",
                   reports / "curves")
     written = json.loads((reports / "metrics.json").read_text())
-    assert _lists_in(written) == []
+    assert lists_in(written) == []
     (tmp_path / "dvc.yaml").write_text("metrics:\n  - reports/metrics.json\n")
     env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
     dvc = [sys.executable, "-m", "dvc"]

@@ -18,6 +18,7 @@ import yaml
 from eenet.config import GROUPS
 from eenet.models.artifact import model_identity
 from eenet.schedulers import load_policy
+from tests.conftest import lists_in
 from tests.robust_helpers import ROOT, tiny_params
 
 CHECK = "check_params"  # runs on every change of params.yaml, first
@@ -166,17 +167,7 @@ def test_dvc_metrics_show_every_per_exit_value(repo):
             assert list(values["exit_fractions"]) == keys, method
     # nothing left out: no value in either file is a list
     for name in ("metrics.json", "latency_real.json"):
-        assert _lists_in(json.loads((path / "reports" / name).read_text())) == [], name
-
-
-def _lists_in(value: Any, where: str = "") -> list[str]:
-    """The dotted keys under which `value` holds a list (what DVC leaves out)."""
-    if isinstance(value, list):
-        return [where]
-    if isinstance(value, dict):
-        return [found for key, item in value.items()
-                for found in _lists_in(item, f"{where}.{key}" if where else key)]
-    return []
+        assert lists_in(json.loads((path / "reports" / name).read_text())) == [], name
 
 
 def test_measure_reports_the_batch_it_ran_when_the_limit_is_smaller(repo):
