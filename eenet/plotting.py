@@ -18,7 +18,7 @@ from eenet.atomic import write_with  # noqa: E402
 from eenet.costs import is_real_number  # noqa: E402
 from eenet.errors import ArtifactError  # noqa: E402
 from eenet.jsonio import read_json_object  # noqa: E402
-from eenet.report_layout import per_exit  # noqa: E402
+from eenet.report_layout import exit_key, per_exit  # noqa: E402
 
 LABELS = {
     "eenet": "EENet",  # its rule may be a heuristic score with a validation-chosen plan
@@ -74,7 +74,7 @@ def _metrics_problem(metrics: Mapping[str, Any]) -> str | None:
     methods = metrics["methods"]
     if not isinstance(methods, dict) or not methods:
         return "methods must map method names to their results"
-    last = f"exit{len(exits) - 1}"
+    last = exit_key(len(exits) - 1)
     for name, result in methods.items():
         if not (isinstance(result, dict) and _numbers(fractions_of(result), len(exits))):
             return f"methods.{name}.exit_fractions must be one number per exit, exit0 to {last}"

@@ -122,16 +122,16 @@ def choose_rule(
         min_gain = max(2.0, float(s["refine_min_gain"]) * correct.shape[1])
         refined = []
         for _, src, name, start in refine_starts(scored):
-            plan, _ = refine_plan(
+            plan, value = refine_plan(
                 start, source_costs[src],
                 lambda p, src=src: float(_hits(score_sets[src], correct, p).sum()),
                 min_gain=min_gain,
             )
-            refined.append((_hits(score_sets[src], correct, plan), src, f"{name}+refined", plan))
+            refined.append((int(value), src, f"{name}+refined", plan))
         # one refined candidate, the best reached (ties: the earlier start)
-        found, src, name, plan = max(refined, key=lambda item: int(item[0].sum()))
-        hits[(src, name)] = found
-        scored.append((int(found.sum()), src, name, plan))
+        value, src, name, plan = max(refined, key=lambda item: item[0])
+        hits[(src, name)] = _hits(score_sets[src], correct, plan)
+        scored.append((value, src, name, plan))
     best_value = int(base_hits.sum())
     for value, src, name, plan in scored:
         # a searched plan has had more chances to look good by luck: it must clear a higher bar
