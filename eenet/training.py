@@ -582,7 +582,7 @@ def train_model(
         accuracies = exit_accuracies(model, val_loader, device)
         # train_ce: comparable across epochs; train_loss steps up where distillation starts
         history = {"train_loss": train_loss, "train_ce": train_ce}
-        history.update({f"val_acc_exit{k}": a for k, a in enumerate(accuracies)})
+        history.update({exit_accuracy_name(k): a for k, a in enumerate(accuracies)})
         log.append(history)
         if is_main:
             save_checkpoint(
@@ -610,11 +610,21 @@ def train_model(
     return {
         "epochs": cfg.epochs,
         "resumed_from_epoch": resumed_from,
-        "val_accuracy": [history.get(f"val_acc_exit{k}") for k in range(model.n_exits)],
+        "val_accuracy": [history.get(exit_accuracy_name(k)) for k in range(model.n_exits)],
         "config": asdict(cfg),
         "world_size": world_size(),
         "rank": rank(),
     }
+
+
+# the logged name of each exit's validation accuracy: dvclive's metric (and .tsv file), the
+# checkpoint's history and the stage's exit_accuracy.csv rows all read it through these
+EXIT_ACCURACY_PREFIX = "val_acc_exit"
+
+
+def exit_accuracy_name(k: int) -> str:
+    """The logged name of exit k's validation accuracy per epoch ("val_acc_exit<k>")."""
+    return f"{EXIT_ACCURACY_PREFIX}{k}"
 
 
 def resuming_line(path: Path, done: int, epochs: int) -> str:
@@ -628,7 +638,7 @@ def resuming_line(path: Path, done: int, epochs: int) -> str:
 def epoch_line(epoch: int, epochs: int, history: dict[str, float], seconds: float) -> str:
     """One finished epoch, as the train stage prints it: under DVC, a queue or a redirect
     (where no progress bar shows) a long run is followed by these lines."""
-    accuracies = [v for k, v in history.items() if k.startswith("val_acc_exit")]
+    accuracies = [v for k, v in history.items() if k.startswith(EXIT_ACCURACY_PREFIX)]
     return (f"epoch {epoch + 1}/{epochs}: train loss {history['train_loss']:.4f}, val accuracy "
             f"by exit {' / '.join(f'{a:.2f}' for a in accuracies)} %, {seconds:.1f} s")
 

@@ -15,7 +15,13 @@ from eenet.distributed import init_distributed, is_main_process, shutdown_distri
 from eenet.models import MultiExitModel, build_model
 from eenet.models.artifact import save_trained
 from eenet.models.base import check_data_fits, check_input_shape
-from eenet.training import TrainConfig, run_settings, seed_everything, train_model
+from eenet.training import (
+    TrainConfig,
+    exit_accuracy_name,
+    run_settings,
+    seed_everything,
+    train_model,
+)
 
 
 def train_to_artifact(
@@ -87,8 +93,8 @@ def exit_accuracy_lines(epoch: int, values: dict[str, float]) -> list[str]:
     """One epoch's rows of EXIT_ACCURACY_CSV, one per exit (`val_acc_exit<k>` in `values`),
     each value as dvclive's .tsv files write it."""
     lines, k = [], 0
-    while f"val_acc_exit{k}" in values:
-        lines.append(f"{epoch},{k},{float(values[f'val_acc_exit{k}'])}\n")
+    while exit_accuracy_name(k) in values:
+        lines.append(f"{epoch},{k},{float(values[exit_accuracy_name(k)])}\n")
         k += 1
     return lines
 
