@@ -88,7 +88,11 @@ def main():
 
 
 def run_stage_script(tmp_path: Path, body: str, before: str = "") -> subprocess.CompletedProcess:
+    # Ctrl-C handled as a stage run from a terminal has it (Python's own handler), whoever
+    # launched the tests: a suite started in the background by a non-interactive shell
+    # inherits SIGINT ignored, and its SIGINT cases then failed (`before` may ignore it again)
     script = "import os, signal, subprocess\n" \
+             "signal.signal(signal.SIGINT, signal.default_int_handler)\n" \
              "from eenet.atomic import write_text\nfrom eenet.cli import run_stage\n" \
              + textwrap.dedent(body) + "\n" + before + "run_stage(main)\n"
     return subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
