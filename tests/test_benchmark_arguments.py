@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -35,6 +36,12 @@ ROOT = Path(__file__).resolve().parent.parent
      "timing_stability.py: error: nope/config.json: trained model config not found"),
     (["timing_stability.py", "--seconds", "0"], 2,  # no block timed: a traceback
      "timing_stability.py: error: --seconds: must be a finite number > 0, got 0.0"),
+    (["tuning.py", "--seeds", "201,101"], 2,  # tuning on a held-out case spoils it
+     "tuning.py: error: --seeds: 101 is a held-out case's seed in benchmarks/schedulers.py"),
+    (["tuning.py", "--shapes", "5"], 2,
+     "tuning.py: error: --shapes: must be an integer from 1 to 4, got 5"),
+    (["tuning.py", "--compare", "nope.json"], 2,  # before any fit, not after minutes
+     "tuning.py: error: --compare: cannot read nope.json (No such file or directory)"),
 ])
 def test_bad_benchmark_arguments_end_in_one_line(tmp_path, command, rc, message):
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / command[0]), *command[1:]],
@@ -77,3 +84,30 @@ def test_schedulers_benchmark_runs_the_first_case_of_each_family(tmp_path):
     assert out.count("EENet margin over best of maxprob/entropy: mean") == 2
     targets = out.split("targets (per case")[1]
     assert targets.count("EENet >= better of max p / entropy at every budget: ") == 2
+
+
+def test_tuning_check_compares_a_run_with_a_saved_one(tmp_path):
+    """benchmarks/tuning.py --compare prints this run's margins minus a saved run's: none
+    against its own saved run (the fits are deterministic), and a saved margin lowered at one
+    budget shows as that budget's gain."""
+    def run(*extra: str) -> str:
+        proc = subprocess.run(
+            [sys.executable, str(ROOT / "benchmarks" / "tuning.py"), "--shapes", "1",
+             "--seeds", "201", "--budgets", "2", "--expected", "2000", "--no-pipeline", *extra],
+            cwd=tmp_path, capture_output=True, text=True, timeout=300,
+            env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.splitlines()[-1]
+
+    run("--save", "saved.json")
+    assert run("--compare", "saved.json").endswith(
+        "test mean +0.000 (worst +0.00, best +0.00)  expected mean +0.000 (worst +0.00, "
+        "best +0.00)  rules changed at 0 of 2")
+    saved = json.loads((tmp_path / "saved.json").read_text())
+    (case,) = saved.values()
+    case["test"][1] -= 0.5
+    case["rules"][0] = "another rule"
+    (tmp_path / "lowered.json").write_text(json.dumps(saved))
+    assert run("--compare", "lowered.json").endswith(
+        "test mean +0.250 (worst +0.00, best +0.50)  expected mean +0.000 (worst +0.00, "
+        "best +0.00)  rules changed at 1 of 2")
