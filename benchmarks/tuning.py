@@ -76,7 +76,7 @@ def margins(val: ExitOutputs, test: ExitOutputs, costs: np.ndarray, n_budgets: i
 
 def case_line(name: str, result: dict[str, Any]) -> str:
     """One case's margins: mean and minimum on test (and in expectation)."""
-    parts = [f"{name:<24}"]
+    parts = [f"{name:<26}"]
     for tag in ("test", "expected"):
         if tag in result:
             values = np.array(result[tag])
@@ -90,12 +90,12 @@ def comparison_lines(saved: dict[str, Any], current: dict[str, Any]) -> list[str
     for name, now in current.items():
         before = saved.get(name)
         if before is None:
-            lines.append(f"{name:<24}  not in the saved run")
+            lines.append(f"{name:<26}  not in the saved run")
             continue
         if len(before["rules"]) != len(now["rules"]):
-            lines.append(f"{name:<24}  another number of budgets in the saved run")
+            lines.append(f"{name:<26}  another number of budgets in the saved run")
             continue
-        parts = [f"{name:<24}"]
+        parts = [f"{name:<26}"]
         for tag in ("test", "expected"):
             if tag in now and tag in before:
                 change = np.array(now[tag]) - np.array(before[tag])
