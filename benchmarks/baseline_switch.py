@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from schedulers import hits_on  # the schedulers benchmark beside this script
+from schedulers import hits_on, inner_budgets  # the schedulers benchmark beside this script
 
 from eenet.cli import script_cli
 from eenet.config import check_integer
@@ -40,7 +40,7 @@ def shortfalls(val: ExitOutputs, fresh: ExitOutputs, costs: np.ndarray,
     val_lp, val_ok = val.log_probs(), val.correct()
     fresh_lp, fresh_ok = fresh.log_probs(), fresh.correct()
     out: dict[str, list[float]] = {bar: [] for bar in BARS}
-    for budget in np.linspace(costs[0], costs[-1], n_budgets + 2)[1:-1]:
+    for budget in inner_budgets(costs, n_budgets):
         val_hits, expected = {}, {}
         for method in HEURISTICS:
             policy = fit_log_probs(method, val_lp, val.labels, costs, float(budget))

@@ -54,6 +54,12 @@ HELD_OUT = [  # (exits, classes, n_val, seed): not used while tuning
 ]
 
 
+def inner_budgets(costs: np.ndarray, n_budgets: int) -> list[float]:
+    """`n_budgets` evenly spaced budgets strictly between the first exit's cost and the last's
+    (every one needs early exit, none is the first exit alone): the sweep the benchmarks fit."""
+    return np.linspace(costs[0], costs[-1], n_budgets + 2)[1:-1].tolist()
+
+
 def hits_on(policy: FittedPolicy, log_probs: np.ndarray, correct: np.ndarray) -> np.ndarray:
     """Which samples of a split the policy answers correctly."""
     exits = policy.decide(log_probs)
@@ -120,7 +126,7 @@ def run_case(
 ) -> dict[str, float]:
     """Fit every method at every budget on val, evaluate on test (and on a large `expected`
     draw of the same distribution, if given), print the figures."""
-    budgets = np.linspace(costs[0], costs[-1], n_budgets + 2)[1:-1].tolist()
+    budgets = inner_budgets(costs, n_budgets)
     val_lp, test_lp, test_correct = val.log_probs(), test.log_probs(), test.correct()
     policies = {
         m: [fit_log_probs(m, val_lp, val.labels, costs, b) for b in budgets] for m in METHODS

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from schedulers import HELD_OUT  # the schedulers benchmark beside this script
+from schedulers import HELD_OUT, expected_draw, inner_budgets, margins_on  # beside this script
 
 from eenet.cli import script_cli
 from eenet.config import check_integer
@@ -58,7 +58,7 @@ def margins(val: ExitOutputs, test: ExitOutputs, costs: np.ndarray, n_budgets: i
             fresh: ExitOutputs | None) -> dict[str, Any]:
     """EENet's margin over the better heuristic at each budget strictly inside the feasible
     range, on test (and on `fresh`, in expectation), and EENet's rule at each."""
-    budgets = np.linspace(costs[0], costs[-1], n_budgets + 2)[1:-1].tolist()
+    budgets = inner_budgets(costs, n_budgets)
     val_lp = val.log_probs()
     policies = {m: [fit_log_probs(m, val_lp, val.labels, costs, b) for b in budgets]
                 for m in METHODS}
@@ -67,10 +67,9 @@ def margins(val: ExitOutputs, test: ExitOutputs, costs: np.ndarray, n_budgets: i
         if split is None:
             continue
         lp, correct = split.log_probs(), split.correct()
-        acc = {m: np.array([r["accuracy"] for r in evaluate_policies(ps, budgets, lp, correct,
-                                                                      costs)])
-               for m, ps in policies.items()}
-        result[tag] = (acc["eenet"] - np.maximum(acc["maxprob"], acc["entropy"])).tolist()
+        evaluated = {m: evaluate_policies(ps, budgets, lp, correct, costs)
+                     for m, ps in policies.items()}
+        result[tag] = [margins_on(evaluated, i)[0] for i in range(len(budgets))]
     return result
 
 
@@ -153,7 +152,7 @@ def main() -> None:
     for n_exits, n_classes, n_val, _ in HELD_OUT[: args.shapes]:
         for seed in seeds:
             val, test = make_split_pair(n_exits, n_classes, n_val, 10_000, seed=seed)
-            _, fresh = make_split_pair(n_exits, n_classes, n_val, args.expected, seed=seed)
+            fresh = expected_draw(val, seed, args.expected)
             name = f"{n_exits}x{n_classes} {n_val} val, seed {seed}"
             results[name] = margins(val, test, make_costs(n_exits), args.budgets, fresh)
             print(case_line(name, results[name]), flush=True)
