@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from eenet.errors import ArtifactError
+from eenet.rounding import tidy_floats
 from eenet.termination import raise_if_stopped
 
 
@@ -152,9 +153,13 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
     return write_with(path, lambda tmp: tmp.write_text(text))
 
 
-def write_json(path: str | os.PathLike, obj: Any, strict: bool = False) -> Path:
+def write_json(path: str | os.PathLike, obj: Any, strict: bool = False,
+               tidy: bool = False) -> Path:
     """Atomically write `obj` as indented JSON; `strict`: refuse NaN and infinities (which
-    Python writes as NaN / Infinity, not JSON)."""
+    Python writes as NaN / Infinity, not JSON); `tidy`: every float without its float-sum
+    noise (`eenet.rounding.tidy`), for tables of measurements and reports."""
+    if tidy:
+        obj = tidy_floats(obj)
     return write_text(path, json.dumps(obj, indent=2, sort_keys=False, allow_nan=not strict)
                       + "\n")
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.distributed import DistributedSampler
@@ -70,3 +71,22 @@ def to_device(batch: Any, device: torch.device) -> Any:
     if isinstance(batch, (list, tuple)):
         return type(batch)(to_device(v, device) for v in batch)
     return batch
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The training loader's seed for `epoch` of a run seeded `seed`: a different one for
+    every (seed, epoch) pair. (seed + epoch, DistributedSampler's own convention, gave the run
+    of seed 1 the order seed 0 had one epoch later, so runs of neighbouring seeds saw the
+    same batches.)"""
+    return int(np.random.SeedSequence([seed, epoch]).generate_state(1, np.uint64)[0] >> 1)
+
+
+def reseed_loader(loader: DataLoader, seed: int) -> None:
+    """Make a training loader's next pass draw from `seed` alone: its generator (the shuffle,
+    then the workers' base seed), and a DistributedSampler's permutation (which adds its
+    epoch to its seed: kept at 0, so `seed` is the whole of it)."""
+    if isinstance(loader.sampler, DistributedSampler):
+        loader.sampler.seed = seed
+        loader.sampler.set_epoch(0)
+    assert loader.generator is not None  # make_loader gives every loader one
+    loader.generator.manual_seed(seed)

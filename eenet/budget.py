@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from eenet.errors import ConfigError
+from eenet.rounding import tidy
 
 AUTO_SWEEP_POINTS = 12
 # the costs contract's unit (latency tables are ms/sample); `eenet schedule --cost-unit` names
@@ -81,6 +82,15 @@ def check_budget_ms(
     return value
 
 
+def tidy_between(budget: float, lo: float, hi: float) -> float:
+    """A budget computed between the first and the full model's cost (`lo`, `hi`) without
+    its float-sum noise (`eenet.rounding.tidy`: 0.3992760000000001 -> 0.399276), kept within
+    them; `lo` and `hi` themselves exactly (a cost is the budget of one exit for all)."""
+    if not lo < budget < hi:
+        return budget
+    return min(max(tidy(budget), lo), hi)
+
+
 def resolve_budget(
     spec: float | int | str, costs: np.ndarray, param: str = "budget", unit: str = DEFAULT_COST_UNIT
 ) -> float:
@@ -102,7 +112,7 @@ def resolve_budget(
                 raise ConfigError(f"{param}: {spec!r} is outside 0%..100%; "
                                   f"{feasible_range(costs, True, unit)}")
             # 100% is the full model's cost itself (lo + (hi - lo) can miss it by a rounding)
-            return hi if fraction == 1.0 else lo + fraction * (hi - lo)
+            return hi if fraction == 1.0 else tidy_between(lo + fraction * (hi - lo), lo, hi)
         try:
             spec = number_from_text(text)
         except ValueError:
@@ -119,7 +129,9 @@ def resolve_sweep(
         if spec.strip().lower() != "auto":
             raise ConfigError(f"{param}: expected 'auto' or a list of budgets, got {spec!r}")
         # unique: one point when the costs leave no range (one exit)
-        return sorted({float(b) for b in np.linspace(costs[0], costs[-1], AUTO_SWEEP_POINTS)})
+        lo, hi = float(costs[0]), float(costs[-1])
+        return sorted({tidy_between(float(b), lo, hi)
+                       for b in np.linspace(lo, hi, AUTO_SWEEP_POINTS)})
     if not isinstance(spec, Sequence) or len(spec) == 0:
         raise ConfigError(f"{param}: expected 'auto' or a non-empty list of budgets, got {spec!r}")
     values = [resolve_budget(b, costs, f"{param}[{i}]") for i, b in enumerate(spec)]

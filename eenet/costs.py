@@ -25,6 +25,7 @@ from eenet.budget import DEFAULT_COST_UNIT, number_from_text
 from eenet.config import THREADS_MAX, check_integer
 from eenet.errors import ArtifactError, ConfigError, naming, reject_directory
 from eenet.jsonio import read_json_object
+from eenet.rounding import tidy_floats
 
 # the largest cost taken: sums of costs over any number of samples stay finite (at 1e308 the
 # mean cost of a split overflowed to Infinity)
@@ -111,12 +112,12 @@ def latency_timing_fields(table: dict[str, Any], source: str, fix: str) -> dict[
 def save_latency(path: str | os.PathLike, table: dict[str, Any]) -> Path:
     """Validate `table['cumulative_ms']` (a list or array) and the timing fields
     (`latency_timing_fields`), and atomically write the latency JSON; numpy numbers and arrays
-    are written as JSON numbers and lists."""
+    are written as JSON numbers and lists, floats tidy (`eenet.rounding`)."""
     if not isinstance(table, dict):
         raise ArtifactError(f"{path}: a latency table is a dict with cumulative_ms, got "
                             f"{type(table).__name__}")
-    table = {key: value.tolist() if isinstance(value, np.ndarray | np.generic) else value
-             for key, value in table.items()}
+    table = tidy_floats({key: value.tolist() if isinstance(value, np.ndarray | np.generic)
+                         else value for key, value in table.items()})
     validate_costs(table.get("cumulative_ms"), str(path))
     latency_timing_fields(table, str(path), "fix the table")
     return write_json(path, table)

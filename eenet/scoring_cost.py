@@ -221,7 +221,7 @@ def profile_stage(
         device=scoring_device(latency, str(latency_json)),
         **latency_timing(latency, str(latency_json)), **settings,
     )
-    write_json(out_json, table)
+    write_json(out_json, table, tidy=True)
     charged = "charged" if table["charged"] else "not charged"
     for name, extra in table["extra_ms"].items():
         print(f"{name:>9} scoring: +{[round(v * 1000, 1) for v in extra]} us/sample to reach "

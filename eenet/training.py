@@ -22,10 +22,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
-from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm  # not tqdm.auto: its asyncio class calls iter() on the loader at once
 
-from eenet.batching import make_loader, to_device
+from eenet.batching import epoch_seed, make_loader, reseed_loader, to_device
 from eenet.checkpoint import (
     CHECKPOINT_FILE,
     checked_checkpoint,
@@ -380,10 +379,10 @@ def _flat(settings: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 # The train settings a run's fingerprint leaves out: `num_workers` alone is proven not to
 # change the trained weights, so a run interrupted and restarted with another value resumes.
-# The training loader's order comes from its own generator, reseeded with seed + epoch every
-# epoch (`train_model`), which the main process draws from whatever the worker count (the
-# sampler's permutation, then the DataLoader's base seed; never the global generator); each
-# sample's augmentation is seeded by (seed, epoch, index) inside `fork_rng`
+# The training loader's order comes from its own generator, reseeded from (seed, epoch) every
+# epoch (`train_model`, `epoch_seed`), which the main process draws from whatever the worker
+# count (the sampler's permutation, then the DataLoader's base seed; never the global
+# generator); each sample's augmentation is seeded by (seed, epoch, index) inside `fork_rng`
 # (`PreparedDataset`), so a worker draws what the main process would; the collate functions
 # draw nothing. tests/test_training_recipe.py's test_num_workers_does_not_change_* check it.
 # `threads` and `device` stay in: they change the kernels and the order of float sums.
@@ -566,9 +565,7 @@ def train_model(
     history: dict[str, float] = dict(log[-1]) if log else {}  # a finished run resumed: its own
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
-        if isinstance(train_loader.sampler, DistributedSampler):
-            train_loader.sampler.set_epoch(epoch)
-        train_loader.generator.manual_seed(cfg.seed + epoch)
+        reseed_loader(train_loader, epoch_seed(cfg.seed, epoch))
         set_epoch = getattr(train_set, "set_epoch", None)  # its augmentation draws
         if set_epoch is not None:
             set_epoch(epoch, cfg.seed)

@@ -17,7 +17,7 @@ def main(model_dir: str, data_dir: str, headline_dir: str, latency_json: str, te
     settings = dict(group(read_params(), "measure"))
     report = measure_headline(model_dir, data_dir, headline_dir, latency_json, test_npz,
                               **settings)
-    write_json(out_json, report)
+    write_json(out_json, report, tidy=True)
     if not report["enabled"]:
         print("measure.enabled is false: nothing measured")
         return

@@ -14,6 +14,7 @@ from eenet.budget import resolve_budget, resolve_sweep
 from eenet.costs import save_latency
 from eenet.errors import ConfigError
 from eenet.outputs import save_exit_outputs
+from eenet.rounding import tidy
 from eenet.schedulers.plans import no_early_exit_note
 from eenet.sweep import evaluate_all
 from eenet.synthetic import make_split_pair
@@ -111,6 +112,26 @@ def test_sweep_is_sorted_unique_ms_and_auto_spans_the_range() -> None:
         resolve_sweep("all", costs)
     with pytest.raises(ConfigError, match=r"^budgets: expected 'auto' or a non-empty list"):
         resolve_sweep([], costs)
+
+
+def test_budgets_between_the_costs_carry_no_float_sum_noise() -> None:
+    """0.1 + 0.4 * (0.7 - 0.1) is 0.33999999999999997 in floating point: "40%" is 0.34, and
+    each auto sweep point inside the range is its value at 12 significant digits (what
+    index.json, sweep.csv and metrics.json show); the ends stay the costs themselves, even
+    costs of float noise (0.30000000000000004 rounded would fall below the first exit)."""
+    costs = [0.1, 0.25, 0.7]
+    assert repr(0.1 + 0.4 * (0.7 - 0.1)) == "0.33999999999999997"  # the noise removed
+    assert resolve_budget("40%", costs) == 0.34
+    assert resolve_budget("60%", costs) == 0.46
+    auto = resolve_sweep("auto", costs)
+    exact = np.linspace(0.1, 0.7, 12)
+    np.testing.assert_allclose(auto, exact, rtol=1e-11, atol=0)
+    assert [len(repr(b)) for b in auto] != [len(repr(float(b))) for b in exact]
+    assert all(b == tidy(b) for b in auto) and auto[0] == 0.1 and auto[-1] == 0.7
+    noisy = [0.1 + 0.2, 0.5, 0.1 + 0.7]
+    assert resolve_budget("0%", noisy) == noisy[0] and resolve_budget("100%", noisy) == noisy[-1]
+    assert resolve_sweep("auto", noisy)[0] == noisy[0]
+    assert resolve_budget(0.33999999999999997, costs) == 0.33999999999999997  # typed: as is
 
 
 def test_auto_sweep_of_one_exit_is_one_budget() -> None:

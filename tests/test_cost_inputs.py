@@ -333,6 +333,31 @@ def test_a_latency_json_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
     assert load_costs(path).tolist() == [1.0, 2.5]
 
 
+def test_latency_and_measurement_tables_are_written_without_float_sum_noise(
+        tmp_path: Path) -> None:
+    """A median of two timings or a difference of two (0.35789950000000004 ms in a committed
+    latency.json) is written at 12 significant digits, as every float of the scoring and real
+    latency tables (`write_json(tidy=True)`); integers, flags, text and NaN as they are."""
+    from eenet.atomic import write_json
+
+    path = tmp_path / "latency.json"
+    noisy = [0.198013, (0.357899 + 0.3579) / 2, 0.6156915000000001]
+    assert repr(noisy[1]) == "0.35789950000000004"
+    save_latency(path, {"cumulative_ms": np.array(noisy), "p90_ms": [0.1 + 0.2, 1.0, 2.0],
+                        "flops": [34080, 85600, 906080], "batch_size": 1, "device": "cpu"})
+    table = json.loads(path.read_text())
+    assert table["cumulative_ms"] == [0.198013, 0.3578995, 0.6156915]
+    assert table["p90_ms"] == [0.3, 1.0, 2.0] and table["flops"] == [34080, 85600, 906080]
+    assert load_costs(path).tolist() == [0.198013, 0.3578995, 0.6156915]
+    report = {"ratio": 1.0968764113972558, "n": 500, "ok": True, "gap": float("nan"),
+              "methods": {"eenet": {"ms": [0.0352120005118195, np.float64(0.1) * 3]}}}
+    write_json(tmp_path / "report.json", report, tidy=True)
+    text = (tmp_path / "report.json").read_text()
+    assert json.loads(text)["methods"]["eenet"]["ms"] == [0.0352120005118, 0.3]
+    assert '"ratio": 1.0968764114,' in text and '"n": 500,' in text and '"ok": true' in text
+    assert '"gap": NaN' in text
+
+
 def test_save_latency_takes_numpy_and_checks_the_timing_fields(tmp_path: Path) -> None:
     """Numpy costs were a TypeError of json ("ndarray is not JSON serializable"), and a
     batch_size of 0 was written, to be refused only when the pipeline read it."""

@@ -30,6 +30,7 @@ from eenet.costs import load_costs, load_latency, ms_per_unit
 from eenet.errors import ArtifactError, ConfigError, naming, unknown_name
 from eenet.evaluation import ORACLE, check_split_pair, evaluate_sweep, fit_sweep
 from eenet.outputs import load_exit_outputs
+from eenet.rounding import tidy_floats
 from eenet.schedulers import available_methods
 from eenet.schedulers.base import FittedPolicy
 from eenet.schedulers.eenet import FIRST_EXIT_UNSCORED
@@ -404,7 +405,9 @@ def handler(args: argparse.Namespace) -> int:
         save_fitted(args.save, fitted, budgets, costs, val.n_classes, args.seed, unit, latency)
     if args.json:
         rows = [{**r, "cost_unit": unit} for r in rows]
-        print(json.dumps([{k: r[k] for k in JSON_KEYS} for r in rows], indent=2))
+        # the budget as given (or resolved: tidy); measured and averaged numbers tidy
+        print(json.dumps([{k: r[k] if k == "budget" else tidy_floats(r[k]) for k in JSON_KEYS}
+                          for r in rows], indent=2))
     else:
         print(format_table(rows, unit))
     return 0

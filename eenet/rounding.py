@@ -1,0 +1,33 @@
+"""Numbers as people read them: float-sum noise dropped from what the reports and tables show.
+
+A mean, a median of two timings or a point between two costs picks up noise in its last
+binary digits (0.3992760000000001, 0.19508899999999996). `tidy` drops it by keeping
+`TIDY_DIGITS` significant digits: far below any measured or counted quantity's precision,
+and idempotent, so a tidy budget written to one file and read from another still joins
+exactly. Thresholds are never tidied (they sit on samples' scores).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+TIDY_DIGITS = 12
+
+
+def tidy(value: float, digits: int = TIDY_DIGITS) -> float:
+    """`value` at `digits` significant digits (NaN and infinities as they are)."""
+    value = float(value)
+    return float(f"{value:.{digits}g}") if math.isfinite(value) else value
+
+
+def tidy_floats(obj: Any, digits: int = TIDY_DIGITS) -> Any:
+    """`obj` (dicts, lists and tuples of numbers, as JSON writes them) with every float
+    `tidy`; integers, booleans and text as they are."""
+    if isinstance(obj, float):
+        return tidy(obj, digits)
+    if isinstance(obj, dict):
+        return {key: tidy_floats(value, digits) for key, value in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [tidy_floats(value, digits) for value in obj]
+    return obj
