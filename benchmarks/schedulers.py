@@ -60,6 +60,23 @@ def inner_budgets(costs: np.ndarray, n_budgets: int) -> list[float]:
     return np.linspace(costs[0], costs[-1], n_budgets + 2)[1:-1].tolist()
 
 
+# the default pipeline's exit outputs and latency table (`dvc repro` writes them)
+PIPELINE_OUTPUTS = ("artifacts/logits/val.npz", "artifacts/logits/test.npz",
+                    "artifacts/latency.json")
+
+
+def pipeline_case(val_npz: str, test_npz: str, costs_file: str
+                  ) -> tuple[ExitOutputs, ExitOutputs, np.ndarray] | None:
+    """The validation and test outputs and the costs of a pipeline run, checked against each
+    other; None when one of the three files is missing."""
+    if not all(Path(path).is_file() for path in (val_npz, test_npz, costs_file)):
+        return None
+    costs = load_costs(costs_file)
+    val, test = load_exit_outputs(val_npz), load_exit_outputs(test_npz)
+    check_compatible(val, costs)
+    return val, test, costs
+
+
 def hits_on(policy: FittedPolicy, log_probs: np.ndarray, correct: np.ndarray) -> np.ndarray:
     """Which samples of a split the policy answers correctly."""
     exits = policy.decide(log_probs)
@@ -266,9 +283,9 @@ def expected_draw(val: ExitOutputs, seed: int, n_samples: int) -> ExitOutputs | 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--val", default="artifacts/logits/val.npz")
-    parser.add_argument("--test", default="artifacts/logits/test.npz")
-    parser.add_argument("--costs", default="artifacts/latency.json")
+    parser.add_argument("--val", default=PIPELINE_OUTPUTS[0])
+    parser.add_argument("--test", default=PIPELINE_OUTPUTS[1])
+    parser.add_argument("--costs", default=PIPELINE_OUTPUTS[2])
     parser.add_argument("--budgets", type=int, default=20, help="budgets per sweep")
     parser.add_argument("--held-out", action="store_true", help="also run held-out synthetics")
     parser.add_argument("--real-held-out", action="store_true",
@@ -296,11 +313,9 @@ def main() -> None:
     first = slice(args.cases)  # slice(None): every case
 
     summaries = {}
-    if Path(args.val).is_file() and Path(args.test).is_file() and Path(args.costs).is_file():
-        costs = load_costs(args.costs)
-        val, test = load_exit_outputs(args.val), load_exit_outputs(args.test)
-        check_compatible(val, costs)
-        summaries["pipeline"] = run_case("default pipeline", val, test, costs, args.budgets)
+    pipeline = pipeline_case(args.val, args.test, args.costs)
+    if pipeline is not None:
+        summaries["pipeline"] = run_case("default pipeline", *pipeline, args.budgets)
     else:
         print(f"skipping the default pipeline's outputs: {args.val}, {args.test} or "
               f"{args.costs} not found (run `dvc repro` first)")

@@ -23,20 +23,25 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from schedulers import HELD_OUT, expected_draw, inner_budgets, margins_on  # beside this script
+from schedulers import (  # the schedulers benchmark beside this script
+    HELD_OUT,
+    PIPELINE_OUTPUTS,
+    expected_draw,
+    inner_budgets,
+    margins_on,
+    pipeline_case,
+)
 
 from eenet.cli import script_cli
 from eenet.config import check_integer
-from eenet.costs import load_costs
 from eenet.errors import ConfigError
 from eenet.evaluation import evaluate_policies
-from eenet.outputs import ExitOutputs, check_compatible, load_exit_outputs
+from eenet.outputs import ExitOutputs
 from eenet.schedulers import fit_log_probs
 from eenet.synthetic import make_costs, make_split_pair
 
 METHODS = ("maxprob", "entropy", "eenet")
 HELD_OUT_SEEDS = {seed for *_, seed in HELD_OUT}
-PIPELINE = ("artifacts/logits/val.npz", "artifacts/logits/test.npz", "artifacts/latency.json")
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -141,14 +146,13 @@ def main() -> None:
     saved = read_saved(args.compare) if args.compare else None
 
     results: dict[str, dict[str, Any]] = {}
-    if not args.no_pipeline and all(Path(p).is_file() for p in PIPELINE):
-        val, test = load_exit_outputs(PIPELINE[0]), load_exit_outputs(PIPELINE[1])
-        costs = load_costs(PIPELINE[2])
-        check_compatible(val, costs)
+    pipeline = None if args.no_pipeline else pipeline_case(*PIPELINE_OUTPUTS)
+    if pipeline is not None:
+        val, test, costs = pipeline
         results["pipeline"] = margins(val, test, costs, args.budgets, None)
         print(case_line("pipeline", results["pipeline"]), flush=True)
     elif not args.no_pipeline:
-        print(f"skipping the pipeline's outputs: {', '.join(PIPELINE)} not all found")
+        print(f"skipping the pipeline's outputs: {', '.join(PIPELINE_OUTPUTS)} not all found")
     for n_exits, n_classes, n_val, _ in HELD_OUT[: args.shapes]:
         for seed in seeds:
             val, test = make_split_pair(n_exits, n_classes, n_val, 10_000, seed=seed)
