@@ -1,8 +1,9 @@
-"""Multi-exit training: weighted exit losses, late self-distillation, checkpoint and resume.
+"""Multi-exit training: the `train:` settings, the training loop, a checkpoint every epoch.
 
-Loss (the authors' weighting): sum_k (k+1) * CE_k / (K (K+1)); in the last `distill_from`
-fraction of epochs, earlier exits are also distilled to the last one (KL at temperature T,
-weight `distill_weight`). Runs unchanged under `torchrun` (DDP; only rank 0 writes).
+Loss (`eenet.losses`, the authors' weighting): sum_k (k+1) * CE_k / (K (K+1)); in the last
+`distill_from` fraction of epochs, earlier exits are also distilled to the last one (KL at
+temperature T, weight `distill_weight`). A run resumes from its checkpoint where
+`eenet.resume` allows. Runs unchanged under `torchrun` (DDP; only rank 0 writes).
 """
 
 from __future__ import annotations
@@ -12,26 +13,18 @@ import math
 import random
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm  # not tqdm.auto: its asyncio class calls iter() on the loader at once
 
 from eenet.batching import epoch_seed, make_loader, reseed_loader, to_device
-from eenet.checkpoint import (
-    CHECKPOINT_FILE,
-    checked_checkpoint,
-    is_delivered,
-    load_checkpoint,
-    save_checkpoint,
-)
+from eenet.checkpoint import CHECKPOINT_FILE, save_checkpoint
 from eenet.config import THREADS_MAX, WORKERS_MAX, check_integer, check_number, check_train
 from eenet.devices import (
     allocation_failure,
@@ -50,8 +43,16 @@ from eenet.distributed import (
     share_main_buffers,
     world_size,
 )
-from eenet.errors import ArtifactError, ConfigError, unknown_name
+from eenet.errors import ConfigError, unknown_name
+from eenet.losses import exit_losses
 from eenet.models.base import MultiExitModel
+from eenet.resume import (
+    checkpoint_to_resume,
+    loading_state,
+    restore_rng_states,
+    resuming_line,
+    rng_states,
+)
 from eenet.termination import raise_if_stopped
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
@@ -133,47 +134,6 @@ class TrainConfig:
 def distill_weight_for_epoch(cfg: TrainConfig, epoch: int) -> float:
     """Self-distillation weight of 0-based `epoch`: on from epoch floor(distill_from * epochs)."""
     return cfg.distill_weight if epoch >= math.floor(cfg.distill_from * cfg.epochs) else 0.0
-
-
-def multi_exit_loss(
-    logits: Sequence[torch.Tensor],
-    labels: torch.Tensor,
-    distill_weight: float = 0.0,
-    temperature: float = 3.0,
-) -> torch.Tensor:
-    """sum_k (k+1) CE_k / (K(K+1)) plus optional distillation of exits 0..K-2 to exit K-1."""
-    return exit_losses(logits, labels, distill_weight, temperature)[0]
-
-
-def exit_losses(
-    logits: Sequence[torch.Tensor],
-    labels: torch.Tensor,
-    distill_weight: float = 0.0,
-    temperature: float = 3.0,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(`multi_exit_loss`, its exit-weighted cross-entropy part alone), computed once."""
-    n_exits = len(logits)
-    ce = exit_weighted_ce(logits, labels)
-    if distill_weight <= 0 or n_exits < 2:
-        return ce, ce
-    teacher = F.log_softmax(logits[-1].detach().float() / temperature, dim=-1)
-    kd = sum(
-        F.kl_div(
-            F.log_softmax(z.float() / temperature, dim=-1),
-            teacher,
-            log_target=True,
-            reduction="batchmean",
-        )
-        for z in logits[:-1]
-    )
-    return ce + distill_weight * temperature**2 * kd / (n_exits - 1), ce
-
-
-def exit_weighted_ce(logits: Sequence[torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
-    """The loss without distillation: sum_k (k+1) CE_k / (K(K+1))."""
-    n_exits = len(logits)
-    loss = sum((k + 1) * F.cross_entropy(z.float(), labels) for k, z in enumerate(logits))
-    return loss / (n_exits * (n_exits + 1))
 
 
 def seed_everything(seed: int) -> None:
@@ -263,120 +223,6 @@ def validation_memory_error(exc: RuntimeError, batch_size: int | None) -> Except
 EpochCallback = Callable[[int, dict[str, float]], None]
 
 
-def resumable_checkpoint(
-    checkpoint_dir: str | Path, fingerprint: str, epochs: int,
-    model: torch.nn.Module | None = None,
-) -> dict[str, Any] | None:
-    """The checkpoint of an unfinished run with the same fingerprint, else None.
-
-    A finished run is not resumed: the stage reruns because something it depends on changed.
-    Nor is a run of another number of DDP processes (its steps per epoch, hence its learning
-    rate schedule, differ), nor, given `model`, one whose weights do not fit it (the model's
-    code changed with the same params). A file that is no training checkpoint is refused (a
-    one-line ArtifactError, see `checked_checkpoint`), as a corrupt one is.
-    """
-    return checkpoint_to_resume(checkpoint_dir, fingerprint, epochs, model)[0]
-
-
-def checkpoint_to_resume(
-    checkpoint_dir: str | Path, fingerprint: str, epochs: int,
-    model: torch.nn.Module | None = None, settings: dict[str, Any] | None = None,
-    resume_finished: bool = False,
-) -> tuple[dict[str, Any] | None, str | None]:
-    """(`resumable_checkpoint`'s answer, a one-line note when an unfinished run's checkpoint
-    is there but not resumed): naming the fields that differ from `settings` (what
-    `fingerprint` hashes) where the checkpoint records its own, the number of processes, or
-    weights that do not fit `model`. No note for a finished run's checkpoint.
-
-    With `resume_finished`, a finished run's checkpoint whose artifact was never written
-    (`awaits_artifact`) is resumed too, with nothing left to train."""
-    loaded = load_checkpoint(checkpoint_dir)
-    if loaded is None:
-        return None, None
-    path = Path(checkpoint_dir) / CHECKPOINT_FILE
-    state = checked_checkpoint(path, loaded, fingerprint)
-    if state is None:
-        return None, other_settings_note(path, loaded, settings)
-    done = int(state["epoch"]) + 1
-    if done >= epochs and not (done == epochs and resume_finished
-                               and awaits_artifact(checkpoint_dir, state)):
-        return None, None
-    where = f"checkpoint {path} ({done} of {epochs} epochs)"
-    processes = state.get("world_size", 1)
-    if processes != world_size():
-        return None, (f"{where} is of {processes} DDP processes, this run has {world_size()}; "
-                      f"{TRAINING_AFRESH}")
-    if model is not None and not same_shapes(state["model"], model.state_dict()):
-        return None, f"{where} holds weights that do not fit the model; {TRAINING_AFRESH}"
-    return state, None
-
-
-TRAINING_AFRESH = "training from the start"
-
-
-def awaits_artifact(checkpoint_dir: str | Path, state: dict[str, Any]) -> bool:
-    """Whether `state`, the checkpoint under `checkpoint_dir`, is of a run that marks its
-    artifact written (`eenet.checkpoint.mark_delivered`) and is not marked: the run stopped
-    between its last checkpoint and its artifact. An older checkpoint marks nothing: its
-    finished run may have been saved, and a rerun (its code changed) trains afresh."""
-    return state.get("marks_delivery") is True and not is_delivered(checkpoint_dir)
-
-
-def other_settings_note(
-    path: Path, state: dict[str, Any], settings: dict[str, Any] | None
-) -> str | None:
-    """The note for `state`, the checkpoint at `path` of another fingerprint: which of its
-    recorded settings differ from `settings` (an older checkpoint records only the hash: "other
-    training settings" alone); None if it is of a finished run."""
-    epoch = state.get("epoch")
-    done = epoch + 1 if isinstance(epoch, int) and not isinstance(epoch, bool) else None
-    saved = state.get("settings")
-    saved = saved if isinstance(saved, dict) else None
-    train = saved.get("train") if saved is not None else None
-    total = train.get("epochs") if isinstance(train, dict) else None
-    if not isinstance(total, int) or isinstance(total, bool):
-        total = None
-    if done is not None and total is not None and done >= total:
-        return None  # a finished run: nothing is lost
-    if done is None:
-        where = f"checkpoint {path}"
-    elif total is None:
-        where = f"checkpoint {path} ({done} epoch{'s' if done != 1 else ''} done)"
-    else:
-        where = f"checkpoint {path} ({done} of {total} epochs)"
-    changes = settings_diff(saved, settings) if saved is not None and settings else []
-    detail = f" ({', '.join(changes)})" if changes else ""
-    return f"{where} is of other training settings{detail}; {TRAINING_AFRESH}"
-
-
-def settings_diff(old: dict[str, Any], new: dict[str, Any], shown: int = 4) -> list[str]:
-    """What differs between two nested settings dicts, by dotted name: "train.lr 0.003 ->
-    0.002" (long values, e.g. digests, by name alone); at most `shown`, then "N more"."""
-    before, after = _flat(old), _flat(new)
-    changes = []
-    for name in sorted(before.keys() | after.keys()):
-        a, b = before.get(name, "unset"), after.get(name, "unset")
-        if a == b:
-            continue
-        texts = [str(v) for v in (a, b)]
-        fits = all(len(t) <= 24 for t in texts)
-        changes.append(f"{name} {texts[0]} -> {texts[1]}" if fits else name)
-    if len(changes) > shown:
-        changes = [*changes[:shown], f"{len(changes) - shown} more"]
-    return changes
-
-
-def _flat(settings: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested dicts as one dict of dotted names."""
-    flat: dict[str, Any] = {}
-    for key, value in settings.items():
-        if isinstance(value, dict) and value:
-            flat.update(_flat(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
 # The train settings a run's fingerprint leaves out: `num_workers` alone is proven not to
 # change the trained weights, so a run interrupted and restarted with another value resumes.
 # The training loader's order comes from its own generator, reseeded from (seed, epoch) every
@@ -393,44 +239,6 @@ def run_settings(cfg: TrainConfig) -> dict[str, Any]:
     """The train settings that identify a run and its checkpoint: all of `cfg` but
     WEIGHT_NEUTRAL."""
     return {k: v for k, v in asdict(cfg).items() if k not in WEIGHT_NEUTRAL}
-
-
-@contextmanager
-def _loading(path: Path, what: str) -> Iterator[None]:
-    """Errors of loading `what` from the checkpoint `path` (a state of the right type but the
-    wrong contents) as a one-line ArtifactError."""
-    try:
-        yield
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        detail = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
-        raise ArtifactError(f"{path}: not a training checkpoint ({what} does not load: "
-                            f"{detail})") from None
-
-
-def same_shapes(saved: dict[str, Any], current: dict[str, torch.Tensor]) -> bool:
-    """Whether two state dicts hold the same names with tensors of the same shapes."""
-    return saved.keys() == current.keys() and all(
-        isinstance(saved[k], torch.Tensor) and saved[k].shape == v.shape
-        for k, v in current.items()
-    )
-
-
-def rng_states(device: torch.device) -> dict[str, Any]:
-    """The random states a resumed run continues from: the CPU generator's, and on a GPU the
-    CUDA generators' (dropout, e.g. BERT's, draws from them there)."""
-    states: dict[str, Any] = {"rng": torch.get_rng_state()}
-    if device.type == "cuda":
-        states["cuda_rng"] = torch.cuda.get_rng_state_all()
-    return states
-
-
-def restore_rng_states(state: dict[str, Any], device: torch.device) -> None:
-    """Put back what `rng_states` saved (CUDA states only on a GPU with as many devices)."""
-    torch.set_rng_state(state["rng"])
-    cuda = state.get("cuda_rng")
-    if device.type == "cuda" and cuda is not None and len(cuda) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(cuda)
 
 
 def _train_epoch(
@@ -539,9 +347,9 @@ def train_model(
         path = Path(checkpoint_dir) / CHECKPOINT_FILE
         for name, target in (("model", model), ("optimizer", optimizer),
                              ("scheduler", scheduler), ("scaler", scaler)):
-            with _loading(path, f"its {name} state"):
+            with loading_state(path, f"its {name} state"):
                 target.load_state_dict(state[name])
-        with _loading(path, "its random state"):
+        with loading_state(path, "its random state"):
             restore_rng_states(state, device)
         start_epoch = resumed_from = int(state["epoch"]) + 1
         log = [dict(values) for values in state.get("history", [])]
@@ -622,14 +430,6 @@ EXIT_ACCURACY_PREFIX = "val_acc_exit"
 def exit_accuracy_name(k: int) -> str:
     """The logged name of exit k's validation accuracy per epoch ("val_acc_exit<k>")."""
     return f"{EXIT_ACCURACY_PREFIX}{k}"
-
-
-def resuming_line(path: Path, done: int, epochs: int) -> str:
-    """The line saying a run resumes from the checkpoint `path` of `done` epochs."""
-    if done < epochs:
-        return f"resuming from epoch {done} of {epochs} ({done} done, checkpoint {path})"
-    return (f"resuming from checkpoint {path} ({done} of {epochs} epochs): all trained, the "
-            "model is taken from it")
 
 
 def epoch_line(epoch: int, epochs: int, history: dict[str, float], seconds: float) -> str:

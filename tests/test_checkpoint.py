@@ -18,7 +18,8 @@ from eenet.checkpoint import (
 from eenet.data.prepared import PreparedDataset, write_meta, write_split
 from eenet.errors import ArtifactError
 from eenet.models import build_model
-from eenet.training import TrainConfig, resumable_checkpoint, train_model
+from eenet.resume import resumable_checkpoint
+from eenet.training import TrainConfig, train_model
 
 
 def _state(fingerprint: str, epoch: int, **extra: Any) -> dict[str, Any]:
@@ -54,7 +55,7 @@ def test_a_finished_run_is_resumed_only_until_its_artifact_is_marked(tmp_path: P
     """A finished run's checkpoint is resumed (nothing to train) when asked to and it is of a
     run that marks its artifact written, until marked; an older one marks nothing: afresh."""
     from eenet.checkpoint import DELIVERED_FILE
-    from eenet.training import checkpoint_to_resume
+    from eenet.resume import checkpoint_to_resume
 
     finished = _state("fp", 2, marks_delivery=True)
     save_checkpoint(tmp_path, finished)
@@ -172,7 +173,7 @@ def test_a_checkpoint_whose_states_do_not_load_is_a_one_line_error(
 def test_a_checkpoint_not_resumed_is_named_unless_its_run_finished(tmp_path: Path) -> None:
     """checkpoint_to_resume's note: the fields that differ (long values by name, at most four
     and a count), another number of processes; none for a finished run."""
-    from eenet.training import checkpoint_to_resume
+    from eenet.resume import checkpoint_to_resume
 
     old = {"train": {"epochs": 5, "lr": 0.1, "seed": 0, "gamma": 0.1, "momentum": 0.9,
                      "batch_size": 8}, "files": {"train": "a" * 64}}

@@ -18,7 +18,8 @@ from eenet.checkpoint import is_delivered, load_checkpoint, save_checkpoint
 from eenet.data import prepare_dataset
 from eenet.data.prepared import PreparedDataset
 from eenet.models.artifact import load_trained
-from eenet.training import exit_accuracies, resumable_checkpoint
+from eenet.resume import resumable_checkpoint
+from eenet.training import exit_accuracies
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGE = str(ROOT / "stages" / "train.py")

@@ -9,19 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-from eenet import batching, training
+from eenet import batching, resume, training
 from eenet.checkpoint import load_checkpoint, save_checkpoint
 from eenet.data import prepare_dataset
 from eenet.data.prepared import PreparedDataset, write_meta, write_split
 from eenet.errors import ConfigError
+from eenet.losses import exit_losses, multi_exit_loss
 from eenet.models import build_model
 from eenet.models.artifact import load_trained, save_trained
-from eenet.training import (
-    TrainConfig,
-    distill_weight_for_epoch,
-    exit_losses,
-    multi_exit_loss,
-)
+from eenet.training import TrainConfig, distill_weight_for_epoch
 from tests.runtime_helpers import TinyNet
 
 
@@ -412,9 +408,9 @@ def test_a_checkpoint_of_another_architecture_is_not_resumed(tmp_path):
     state = load_checkpoint(tmp_path / "ckpt")
     save_checkpoint(tmp_path / "ckpt", {**state, "epoch": 0})  # as if stopped after epoch 1
     same = build_model("resnet1d_3", 10, widths=[4, 4, 4], blocks=[1, 1, 1])
-    assert training.resumable_checkpoint(tmp_path / "ckpt", "fp", 2, same) is not None
+    assert resume.resumable_checkpoint(tmp_path / "ckpt", "fp", 2, same) is not None
     other = build_model("resnet1d_3", 10, widths=[4, 4, 8], blocks=[1, 1, 1])
-    assert training.resumable_checkpoint(tmp_path / "ckpt", "fp", 2, other) is None
+    assert resume.resumable_checkpoint(tmp_path / "ckpt", "fp", 2, other) is None
     summary = training.train_model(other, train_set, val_set, cfg, tmp_path / "ckpt", "fp",
                                    progress=False)
     assert summary["resumed_from_epoch"] is None
@@ -525,13 +521,13 @@ def test_checkpoints_keep_the_cuda_generators_on_a_gpu(monkeypatch):
     monkeypatch.setattr(torch.cuda, "set_rng_state_all", restored.append)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     cpu_state = torch.get_rng_state()
-    states = training.rng_states(torch.device("cuda"))
+    states = resume.rng_states(torch.device("cuda"))
     assert states["cuda_rng"] is saved and torch.equal(states["rng"], cpu_state)
-    assert "cuda_rng" not in training.rng_states(torch.device("cpu"))
+    assert "cuda_rng" not in resume.rng_states(torch.device("cpu"))
     torch.rand(3)
-    training.restore_rng_states(states, torch.device("cuda"))
+    resume.restore_rng_states(states, torch.device("cuda"))
     assert restored == [saved] and torch.equal(torch.get_rng_state(), cpu_state)
-    training.restore_rng_states(states, torch.device("cpu"))  # a GPU run resumed on a CPU
+    resume.restore_rng_states(states, torch.device("cpu"))  # a GPU run resumed on a CPU
     assert restored == [saved]
 
 
