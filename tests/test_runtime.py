@@ -14,9 +14,11 @@ from eenet.errors import ArtifactError, ConfigError
 from eenet.measurement import measure_headline, own_profile, report_notes
 from eenet.outputs import ExitOutputs
 from eenet.runtime import EarlyExitPredictor, EarlyExitResult
-from eenet.schedulers.base import thresholds_from_plan
 from eenet.schedulers.entropy import EntropyPolicy
 from eenet.schedulers.patience import PatiencePolicy
+from eenet.schedulers.thresholds import (
+    thresholds_from_plan,
+)
 from tests.runtime_helpers import (
     DEVICES,
     CoarseMaxProbPolicy,

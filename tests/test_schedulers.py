@@ -15,7 +15,6 @@ from eenet.errors import ArtifactError, ConfigError
 from eenet.evaluation import _evaluate, evaluate_policies, oracle_exits, schedule_sweep
 from eenet.outputs import ExitOutputs, load_exit_outputs
 from eenet.schedulers import available_methods, fit_policy, load_policy, method_defaults
-from eenet.schedulers.base import first_exit, thresholds_from_plan
 from eenet.schedulers.eenet import lookahead_scores, solve_lookahead
 from eenet.schedulers.eenet.selection import candidate_plans, choose_rule, refine_starts
 from eenet.schedulers.plans import (
@@ -26,6 +25,10 @@ from eenet.schedulers.plans import (
     refine_plan,
 )
 from eenet.schedulers.scores import max_log_prob, neg_normalised_entropy
+from eenet.schedulers.thresholds import (
+    first_exit,
+    thresholds_from_plan,
+)
 from eenet.synthetic import make_costs, make_split_pair
 from tests.conftest import FAST_EENET
 

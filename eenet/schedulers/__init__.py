@@ -26,11 +26,13 @@ from eenet.errors import ArtifactError, ConfigError, unknown_name
 from eenet.outputs import ExitOutputs, check_compatible, validate_exit_outputs
 from eenet.schedulers.base import (
     FittedPolicy,
-    policy_folder,
-    read_policy_metadata,
     resolve_settings,
 )
 from eenet.schedulers.plans import check_budget
+from eenet.schedulers.policy_file import (
+    policy_folder,
+    read_policy_metadata,
+)
 
 # method name -> (module, policy class)
 _METHODS: dict[str, tuple[str, str]] = {

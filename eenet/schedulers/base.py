@@ -1,8 +1,9 @@
-"""The exit-policy interface shared by every scheduler, and the code they share.
+"""The exit-policy interface shared by every scheduler: `FittedPolicy`, and its settings.
 
 A policy gives each exit k a score s_k(x) computed only from exits 0..k, and a threshold t_k;
 a sample leaves at the first k with s_k >= t_k, the last exit takes everything left
-(t_{K-1} = -inf). Thresholds come from a planned exit distribution (docs/method.md).
+(t_{K-1} = -inf). Thresholds come from a planned exit distribution (docs/method.md;
+`eenet.schedulers.thresholds`); a policy is saved as plain data (`eenet.schedulers.policy_file`).
 """
 
 from __future__ import annotations
@@ -22,10 +23,23 @@ from eenet.atomic import atomic_directory, holds_current_folder, write_json
 from eenet.budget import DEFAULT_COST_UNIT, cost_unit_problem
 from eenet.costs import is_real_number
 from eenet.errors import ArtifactError, ConfigError
-from eenet.jsonio import read_json_object
 from eenet.outputs import PROB_TOLERANCE, ExitOutputs, validate_exit_outputs
+from eenet.schedulers.policy_file import (
+    POLICY_FILE,
+    checked,
+    foreign_files,
+    json_number,
+    malformed,
+    number_list,
+)
+from eenet.schedulers.thresholds import (
+    check_first_index,
+    exit_fractions,
+    first_exit,
+    mean_cost,
+    thresholds_from_plan,
+)
 
-POLICY_FILE = "policy.json"
 # the rule reported for a policy that lets no sample leave before the last exit
 NO_EARLY_EXIT_RULE = "last exit (no early exit)"
 # `decide` checks that its input rows are log-probabilities on this many samples (a mistake
@@ -34,75 +48,6 @@ LOG_PROB_CHECK_SAMPLES = 1024
 # a class count a policy was fitted on where it records none: the count, a function giving it
 # (called only when needed), or None (unknown)
 ClassCount = int | Callable[[], int | None] | None
-
-
-def tie_uniforms(indices: np.ndarray, k: int) -> np.ndarray:
-    """A pseudo-random number in [0, 1) per (sample index, exit k), float64 [N]: splitmix64 of
-    the pair, so it depends on neither the scores nor the batching. It splits the samples tied
-    at a threshold (deterministically: the same index and exit always give the same number)."""
-    z = (np.asarray(indices, dtype=np.uint64) << np.uint64(16)) + np.uint64(k)
-    z = z + np.uint64(0x9E3779B97F4A7C15)  # numpy arrays wrap around on uint64 overflow
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    z = z ^ (z >> np.uint64(31))
-    return (z >> np.uint64(11)).astype(np.float64) * 2.0**-53
-
-
-def split_ties(
-    leave: np.ndarray, scores: np.ndarray, threshold: float, share: float, ids: np.ndarray,
-    k: int,
-) -> None:
-    """In place: of the samples scoring exactly `threshold` at exit k, only those whose
-    `tie_uniforms` number (of their index in the split, `ids`) is below `share` leave. The
-    rule of the simulation (`first_exit`) and of real early exit alike."""
-    tied = np.flatnonzero(scores == threshold)
-    leave[tied] = tie_uniforms(ids[tied], k) < share
-
-
-def thresholds_from_plan(
-    scores: np.ndarray, fractions: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Thresholds t_k and tie shares q_k so that round((pi_0 + ... + pi_k) * N) of the
-    samples have left by exit k.
-
-    `scores` is [K, N] (validation), `fractions` the planned pi [K]. A sample leaves at exit k
-    if s_k > t_k, or s_k == t_k and its `tie_uniforms` number is below q_k: samples tied at the
-    threshold (saturated probabilities, say) are split so the plan is met exactly; q_k = 1
-    (all tied samples leave) wherever there is no tie to split. Exits planned to receive no
-    sample get +inf; the last exit gets -inf, and so does an exit planned to take every sample
-    still present (on any split everyone left leaves there, not only those scoring at least
-    the lowest validation score). The cumulative counts are rounded, not each exit's: each
-    exit's share then misses its plan by at most one sample, and no error accumulates into the
-    cost. Vectorised per exit (K is small).
-    """
-    n_exits, n = scores.shape
-    cumulative = np.round(np.cumsum(np.asarray(fractions, dtype=np.float64)) * n)
-    counts = np.diff(cumulative.astype(np.int64), prepend=0)
-    thresholds = np.full(n_exits, np.inf)
-    thresholds[-1] = -np.inf
-    shares = np.ones(n_exits)
-    present = np.ones(n, dtype=bool)
-    for k in range(n_exits - 1):
-        remaining = np.flatnonzero(present)
-        take = int(min(counts[k], remaining.size))
-        if take <= 0:
-            continue
-        if take == remaining.size:
-            thresholds[k] = -np.inf
-            break
-        here = scores[k, remaining]
-        threshold = np.partition(here, here.size - take)[here.size - take]  # take-th largest
-        leave = here >= threshold
-        tied = np.flatnonzero(here == threshold)
-        extra = take - (int(leave.sum()) - tied.size)  # tied samples to let go, >= 1
-        if extra < tied.size:
-            draws = tie_uniforms(remaining[tied], k)
-            ranked = np.sort(draws)
-            shares[k] = 0.5 * (ranked[extra - 1] + ranked[extra])
-            leave[tied] = draws < shares[k]
-        thresholds[k] = threshold
-        present[remaining[leave]] = False
-    return thresholds, shares
 
 
 def check_log_probabilities(log_probs: np.ndarray) -> None:
@@ -129,59 +74,6 @@ def check_log_probabilities(log_probs: np.ndarray) -> None:
         f"{sums[exit_k, sample]:.3g}: pass logits through log_softmax (ExitOutputs.log_probs())")
 
 
-# the largest `first_index`: the indices of a batch counted from it stay int64 (past 2**63 the
-# sum was an OverflowError traceback, or wrapped round to negative indices)
-MAX_FIRST_INDEX = 2**62
-
-
-def check_first_index(first_index: Any) -> None:
-    """A sample index to count tied samples from: an integer from 0 to MAX_FIRST_INDEX (a
-    one-line ConfigError)."""
-    if type(first_index) is not int and not isinstance(first_index, np.integer) \
-            or not 0 <= first_index <= MAX_FIRST_INDEX:
-        raise ConfigError(f"first_index: expected an integer from 0 to 2**62, got "
-                          f"{first_index!r}")
-
-
-def unreachable_thresholds(n_exits: int) -> np.ndarray:
-    """Thresholds of a policy that scores every exit before the last and lets no sample leave
-    there: finite, above every score (+inf marks an exit nobody may leave at, which the runtime
-    does not score), and -inf at the last exit. What the scoring profiles time."""
-    thresholds = np.full(n_exits, np.finfo(np.float64).max)
-    thresholds[-1] = -np.inf
-    return thresholds
-
-
-def first_exit(
-    scores: np.ndarray,
-    thresholds: np.ndarray,
-    shares: np.ndarray | None = None,
-    first_index: int = 0,
-) -> np.ndarray:
-    """Index of the first exit whose score reaches its threshold, int64 [N]. With tie
-    `shares` (see `thresholds_from_plan`), a sample scoring exactly t_k leaves if its
-    `tie_uniforms` number (sample indices counted from `first_index`) is below q_k."""
-    thresholds = np.asarray(thresholds, dtype=np.float64)
-    passed = scores >= thresholds[:, None]
-    if shares is not None:
-        ids = first_index + np.arange(scores.shape[1])
-        for k in np.flatnonzero(np.asarray(shares)[:-1] < 1.0):  # only exits with a tie split
-            split_ties(passed[k], scores[k], thresholds[k], shares[k], ids, int(k))
-    passed[-1] = True
-    return passed.argmax(axis=0).astype(np.int64)
-
-
-def exit_fractions(exits: np.ndarray, n_exits: int) -> list[float]:
-    """Fraction of samples leaving at each exit."""
-    counts = np.bincount(np.asarray(exits, dtype=np.int64), minlength=n_exits)
-    return (counts / max(1, len(exits))).tolist()
-
-
-def mean_cost(exits: np.ndarray, costs: np.ndarray) -> float:
-    """Average cost (ms/sample) of leaving at `exits`."""
-    return float(np.asarray(costs, dtype=np.float64)[np.asarray(exits, dtype=np.int64)].mean())
-
-
 def resolve_settings(
     method: str, defaults: Mapping[str, Any], settings: Mapping[str, Any] | None
 ) -> dict[str, Any]:
@@ -206,14 +98,6 @@ def resolve_settings(
             raise ConfigError(f"schedulers.{method}.{key}: expected true or false, got "
                               f"{value!r}")
     return {**defaults, **settings}
-
-
-def json_number(value: float) -> float | str:
-    """`value` for strict JSON: a finite float as is, an infinity or NaN as the text float()
-    reads back ("inf", "-inf", "nan"; JSON has no such numbers, jq and JavaScript refuse
-    Python's -Infinity)."""
-    value = float(value)
-    return value if math.isfinite(value) else str(value)
 
 
 @dataclass
@@ -487,73 +371,3 @@ class FittedPolicy(ABC):
         )
 
 
-def json_float(value: Any) -> float | None:
-    """A policy file's number as a float: a JSON number, or a text float() reads as an
-    infinity or NaN (what `json_number` writes); None for anything else ("1", true, null)."""
-    if is_real_number(value):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            number = float(value)
-        except ValueError:
-            return None
-        return None if math.isfinite(number) else number
-    return None
-
-
-def malformed(where: Path, problem: str) -> ArtifactError:
-    """The one-line error of a policy file with a bad field."""
-    return ArtifactError(f"{where}: malformed fitted scheduler ({problem})")
-
-
-def checked(meta: Mapping[str, Any], key: str, where: Path, need: str,
-            ok: Callable[[Any], bool], default: Any = None) -> Any:
-    """`meta[key]` (`default` where absent) if `ok` accepts it, else a `malformed` error
-    ("budget_ms must be a finite number > 0, got nan")."""
-    value = meta.get(key, default)
-    if not ok(value):
-        raise malformed(where, f"{key} must be {need}, got {value!r}")
-    return value
-
-
-def number_list(meta: Mapping[str, Any], key: str, where: Path, n_exits: int | None,
-                need: str, ok: Callable[[list[float]], bool]) -> list[float]:
-    """`meta[key]` (absent: []) as floats (see `json_float`) if `ok` accepts them and, with
-    `n_exits`, they are none or one per exit; else a `malformed` error saying what `key`
-    needs (and, for a wrong count, that it disagrees with the thresholds')."""
-    value = meta.get(key, [])
-    numbers = [json_float(v) for v in value] if isinstance(value, list) else [None]
-    if None in numbers or not ok(numbers):  # type: ignore[arg-type]
-        shown = value if None in numbers else numbers
-        raise malformed(where, f"{key} needs {need}; got {shown!r}")
-    if n_exits is not None and numbers and len(numbers) != n_exits:
-        raise malformed(where, f"{key} needs {need}; got {numbers!r}: {len(numbers)} values, "
-                               f"but thresholds has {n_exits}")
-    return numbers  # type: ignore[return-value]
-
-
-def is_policy_file(name: str) -> bool:
-    """Whether a file named `name` is one a fitted policy writes (its JSON or weights)."""
-    return name == POLICY_FILE or name.endswith(".safetensors")
-
-
-def foreign_files(folder: Path) -> list[str]:
-    """Names of what a fitted policy's `folder` holds beside its own files (`is_policy_file`),
-    sorted: what replacing the folder whole would delete."""
-    return sorted(p.name for p in folder.iterdir() if not (p.is_file() and is_policy_file(p.name)))
-
-
-def policy_folder(path: str | os.PathLike) -> Path:
-    """A fitted policy's folder, given it or its policy.json."""
-    path = Path(path)
-    return path.parent if path.name == POLICY_FILE and path.is_file() else path
-
-
-def read_policy_metadata(directory: str | os.PathLike) -> dict[str, Any]:
-    """Read and minimally validate a saved policy's JSON."""
-    return read_json_object(
-        Path(directory) / POLICY_FILE,
-        "fitted scheduler",
-        "fit it with `eenet schedule` or the fit_headline / fit_schedulers stages",
-        required=("method", "budget_ms", "thresholds"),
-    )

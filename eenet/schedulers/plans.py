@@ -2,7 +2,7 @@
 
 A plan pi (sum 1) has planned cost sum_k pi_k c_k. Plans are solved so this equals the budget
 B exactly, by bisection on one scalar (never a coarse grid). The thresholds that realise a plan
-on validation scores come from `base.thresholds_from_plan`.
+on validation scores come from `thresholds.thresholds_from_plan`.
 """
 
 from __future__ import annotations

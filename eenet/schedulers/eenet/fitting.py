@@ -9,7 +9,6 @@ import numpy as np
 import torch
 
 from eenet.devices import num_threads
-from eenet.schedulers.base import thresholds_from_plan, unreachable_thresholds
 from eenet.schedulers.eenet.features import data_features, exit_features
 from eenet.schedulers.eenet.lookahead import lookahead_scores, solve_lookahead
 from eenet.schedulers.eenet.policy import FIRST_EXIT_UNSCORED, EENetPolicy
@@ -27,6 +26,10 @@ from eenet.schedulers.eenet.settings import (
 )
 from eenet.schedulers.eenet.training import MLP, ScoreAssignmentNets, train_members, weights_header
 from eenet.schedulers.plans import first_exit_plan, last_exit_plan, no_early_exit
+from eenet.schedulers.thresholds import (
+    thresholds_from_plan,
+    unreachable_thresholds,
+)
 
 
 def fit(

@@ -9,9 +9,12 @@ from typing import Any
 
 import numpy as np
 
-from eenet.schedulers.base import first_exit, thresholds_from_plan
 from eenet.schedulers.eenet.settings import FIXED_SCORES, LEARNED
 from eenet.schedulers.plans import calibrated_plan, geometric_plan, refine_plan
+from eenet.schedulers.thresholds import (
+    first_exit,
+    thresholds_from_plan,
+)
 
 
 def candidate_plans(
