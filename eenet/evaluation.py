@@ -12,14 +12,9 @@ from eenet.costs import validate_costs
 from eenet.errors import ArtifactError, ConfigError, unknown_name
 from eenet.outputs import ExitOutputs, check_compatible, percent_correct, validate_exit_outputs
 from eenet.schedulers import available_methods, fit_log_probs
-from eenet.schedulers.base import (
-    FittedPolicy,
-)
+from eenet.schedulers.base import FittedPolicy
 from eenet.schedulers.plans import check_budget
-from eenet.schedulers.thresholds import (
-    exit_fractions,
-    mean_cost,
-)
+from eenet.schedulers.thresholds import exit_fractions, mean_cost
 
 ORACLE = "oracle"
 ORACLE_RULE = "oracle (knows the labels)"  # its `rule` in reports: an upper bound, not a policy

@@ -28,9 +28,7 @@ from eenet.sweep import headline_entries, read_index
 
 if TYPE_CHECKING:
     from eenet.models.base import MultiExitModel
-    from eenet.schedulers.base import (
-        FittedPolicy,
-    )
+    from eenet.schedulers.base import FittedPolicy
 
 
 def robust_ms_per_sample(call_ms: np.ndarray, exits: np.ndarray, batch_size: int) -> float:

@@ -40,9 +40,7 @@ from eenet.costs import (
 from eenet.devices import memory_names, num_threads, resolve_device
 from eenet.errors import ArtifactError, ConfigError, EENetError, naming
 from eenet.models.base import MultiExitModel, batch_size_of, check_example_batch
-from eenet.schedulers.base import (
-    FittedPolicy,
-)
+from eenet.schedulers.base import FittedPolicy
 
 
 class MeasurementError(EENetError):

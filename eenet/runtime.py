@@ -27,13 +27,8 @@ from eenet.devices import memory_names, resolve_device
 from eenet.errors import ArtifactError, ConfigError, naming
 from eenet.models.base import MultiExitModel, batch_size_of, input_sample_spec, select_batch
 from eenet.outputs import log_softmax64, percent_correct, rows_without_answer
-from eenet.schedulers.base import (
-    FittedPolicy,
-)
-from eenet.schedulers.thresholds import (
-    check_first_index,
-    split_ties,
-)
+from eenet.schedulers.base import FittedPolicy
+from eenet.schedulers.thresholds import check_first_index, split_ties
 
 
 @dataclass

@@ -29,12 +29,8 @@ from eenet.costs import latency_timing_fields
 from eenet.errors import ArtifactError
 from eenet.jsonio import read_json_object
 from eenet.models.base import MultiExitModel
-from eenet.schedulers.base import (
-    FittedPolicy,
-)
-from eenet.schedulers.thresholds import (
-    unreachable_thresholds,
-)
+from eenet.schedulers.base import FittedPolicy
+from eenet.schedulers.thresholds import unreachable_thresholds
 
 REFERENCE = "maxprob"
 # what each pipeline stage times: the fixed scores (stage profile_scoring) and EENet's learned

@@ -36,14 +36,9 @@ from eenet.outputs import ExitOutputs, check_compatible
 from eenet.report_layout import by_exit
 from eenet.rounding import tidy
 from eenet.schedulers import available_methods, fit_policy, load_policy
-from eenet.schedulers.base import (
-    FittedPolicy,
-)
+from eenet.schedulers.base import FittedPolicy
 from eenet.schedulers.plans import no_early_exit
-from eenet.schedulers.policy_file import (
-    POLICY_FILE,
-    foreign_files,
-)
+from eenet.schedulers.policy_file import POLICY_FILE, foreign_files
 
 INDEX_FILE = "index.json"
 FITTING_STAGES = "fit_headline / fit_schedulers"  # the pipeline stages that write such folders

@@ -7,9 +7,7 @@ import torch
 from torch import nn
 
 from eenet.models.base import MultiExitModel
-from eenet.schedulers.base import (
-    FittedPolicy,
-)
+from eenet.schedulers.base import FittedPolicy
 
 # where real early exit is checked: the CPU always, the GPU too on a machine that has one
 DEVICES = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]

@@ -16,9 +16,7 @@ from eenet.outputs import ExitOutputs
 from eenet.runtime import EarlyExitPredictor, EarlyExitResult
 from eenet.schedulers.entropy import EntropyPolicy
 from eenet.schedulers.patience import PatiencePolicy
-from eenet.schedulers.thresholds import (
-    thresholds_from_plan,
-)
+from eenet.schedulers.thresholds import thresholds_from_plan
 from tests.runtime_helpers import (
     DEVICES,
     CoarseMaxProbPolicy,

@@ -25,10 +25,7 @@ from eenet.schedulers.plans import (
     refine_plan,
 )
 from eenet.schedulers.scores import max_log_prob, neg_normalised_entropy
-from eenet.schedulers.thresholds import (
-    first_exit,
-    thresholds_from_plan,
-)
+from eenet.schedulers.thresholds import first_exit, thresholds_from_plan
 from eenet.synthetic import make_costs, make_split_pair
 from tests.conftest import FAST_EENET
 

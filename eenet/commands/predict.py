@@ -37,9 +37,7 @@ from eenet.outputs import checked_labels
 
 if TYPE_CHECKING:
     from eenet.runtime import EarlyExitPredictor, EarlyExitResult
-    from eenet.schedulers.base import (
-        FittedPolicy,
-    )
+    from eenet.schedulers.base import FittedPolicy
 
 # The latency profile's default thread count (params.yaml profile.threads, `profile_model`):
 # predictions timed on as many threads as the plan was profiled on compare with it.
@@ -214,10 +212,7 @@ def _batches(model: MultiExitModel, inputs: torch.Tensor | list[str],
 def check_policy_dir(path: str) -> Path:
     """--policy names one fitted scheduler (its folder, or its policy.json); a folder of them
     (or of one method's) is a one-line error that names the folders to choose from."""
-    from eenet.schedulers.policy_file import (
-        POLICY_FILE,
-        policy_folder,
-    )
+    from eenet.schedulers.policy_file import POLICY_FILE, policy_folder
     from eenet.sweep import INDEX_FILE, read_index
 
     folder = policy_folder(path)  # the policy's file names its folder

@@ -32,9 +32,7 @@ from eenet.evaluation import ORACLE, check_split_pair, evaluate_sweep, fit_sweep
 from eenet.outputs import load_exit_outputs
 from eenet.rounding import tidy_floats
 from eenet.schedulers import available_methods
-from eenet.schedulers.base import (
-    FittedPolicy,
-)
+from eenet.schedulers.base import FittedPolicy
 from eenet.schedulers.eenet import FIRST_EXIT_UNSCORED
 from eenet.schedulers.plans import no_early_exit_note
 from eenet.sweep import check_schedulers_folder, save_policies

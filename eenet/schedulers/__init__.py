@@ -24,15 +24,9 @@ from eenet.config import check_seed
 from eenet.costs import validate_costs
 from eenet.errors import ArtifactError, ConfigError, unknown_name
 from eenet.outputs import ExitOutputs, check_compatible, validate_exit_outputs
-from eenet.schedulers.base import (
-    FittedPolicy,
-    resolve_settings,
-)
+from eenet.schedulers.base import FittedPolicy, resolve_settings
 from eenet.schedulers.plans import check_budget
-from eenet.schedulers.policy_file import (
-    policy_folder,
-    read_policy_metadata,
-)
+from eenet.schedulers.policy_file import policy_folder, read_policy_metadata
 
 # method name -> (module, policy class)
 _METHODS: dict[str, tuple[str, str]] = {

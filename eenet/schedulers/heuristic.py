@@ -15,9 +15,7 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
-from eenet.schedulers.base import (
-    FittedPolicy,
-)
+from eenet.schedulers.base import FittedPolicy
 from eenet.schedulers.plans import geometric_plan
 
 P = TypeVar("P", bound="HeuristicPolicy")

@@ -17,15 +17,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from eenet.schedulers.base import (
-    FittedPolicy,
-)
+from eenet.schedulers.base import FittedPolicy
 from eenet.schedulers.plans import bisect_to_budget, no_early_exit, solve_monotone_threshold
 from eenet.schedulers.scores import patience_counts
-from eenet.schedulers.thresholds import (
-    first_exit,
-    mean_cost,
-)
+from eenet.schedulers.thresholds import first_exit, mean_cost
 
 DEFAULTS: dict[str, Any] = {}
 _TIE_BISECT_STEPS = 40  # q to 1e-12: finer than the gap between two samples' tie numbers

@@ -26,10 +26,7 @@ from eenet.schedulers.eenet.settings import (
 )
 from eenet.schedulers.eenet.training import MLP, ScoreAssignmentNets, train_members, weights_header
 from eenet.schedulers.plans import first_exit_plan, last_exit_plan, no_early_exit
-from eenet.schedulers.thresholds import (
-    thresholds_from_plan,
-    unreachable_thresholds,
-)
+from eenet.schedulers.thresholds import thresholds_from_plan, unreachable_thresholds
 
 
 def fit(

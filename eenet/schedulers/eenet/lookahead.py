@@ -7,9 +7,7 @@ import numpy as np
 
 from eenet.schedulers.eenet.scorer import sigmoid
 from eenet.schedulers.plans import bisect_to_budget
-from eenet.schedulers.thresholds import (
-    first_exit,
-)
+from eenet.schedulers.thresholds import first_exit
 
 _BISECT_STEPS = 60  # the price lam to 2^-60 of its bracket
 

@@ -14,10 +14,7 @@ from safetensors.numpy import load_file, save_file
 from eenet.atomic import write_with
 from eenet.costs import is_real_number
 from eenet.errors import ArtifactError
-from eenet.schedulers.base import (
-    NO_EARLY_EXIT_RULE,
-    FittedPolicy,
-)
+from eenet.schedulers.base import NO_EARLY_EXIT_RULE, FittedPolicy
 from eenet.schedulers.eenet.features import data_features, exit_features
 from eenet.schedulers.eenet.lookahead import lookahead_scores, stop_value
 from eenet.schedulers.eenet.scorer import (
@@ -30,11 +27,7 @@ from eenet.schedulers.eenet.scorer import (
     step_exit,
 )
 from eenet.schedulers.eenet.settings import FIXED_SCORES, LEARNED, LOOKAHEAD
-from eenet.schedulers.policy_file import (
-    POLICY_FILE,
-    checked,
-    number_list,
-)
+from eenet.schedulers.policy_file import POLICY_FILE, checked, number_list
 
 WEIGHTS_FILE = "eenet.safetensors"
 # the plan of a policy whose every score costs more than the budget to reach the first exit

@@ -11,10 +11,7 @@ import numpy as np
 
 from eenet.schedulers.eenet.settings import FIXED_SCORES, LEARNED
 from eenet.schedulers.plans import calibrated_plan, geometric_plan, refine_plan
-from eenet.schedulers.thresholds import (
-    first_exit,
-    thresholds_from_plan,
-)
+from eenet.schedulers.thresholds import first_exit, thresholds_from_plan
 
 
 def candidate_plans(
