@@ -599,7 +599,7 @@ def test_predict_and_measure_refuse_a_policy_planned_for_another_architecture(
 def test_policy_check_lets_this_models_policies_run(workspace, policy_dir, tmp_path) -> None:
     """A policy fitted on this model's outputs (top_probs = 0: its weights show 10 classes)
     passes the check and runs."""
-    from eenet.commands.predict import check_policy_fits, weights_classes
+    from eenet.commands.predict_policy import check_policy_fits, weights_classes
 
     policy = fit_policy("eenet", workspace["val"], COSTS, 2.0,
                         {"top_probs": 0, "score_candidates": [], "max_epochs": 20})
@@ -1054,7 +1054,7 @@ def test_models_command_names_the_flag() -> None:
 def test_an_input_of_python_objects_is_not_called_a_non_numpy_file(tmp_path, archive) -> None:
     """An .npy (or an .npz's 'x') of dtype object was refused as 'neither an .npz archive nor
     an .npy array', which it is: the error now says what it holds and what to save."""
-    from eenet.commands.predict import _load_arrays
+    from eenet.commands.predict_inputs import load_input_arrays
     from eenet.errors import ArtifactError
 
     objects = np.array([1, "a"], dtype=object)
@@ -1065,17 +1065,17 @@ def test_an_input_of_python_objects_is_not_called_a_non_numpy_file(tmp_path, arc
         np.save(path, objects, allow_pickle=True)
     with pytest.raises(ArtifactError, match=r"^--input: .*: not a readable numpy file \(an array "
                                             r"of Python objects \(dtype object\)") as info:
-        _load_arrays(path)
+        load_input_arrays(path)
     assert "neither" not in str(info.value) and "\n" not in str(info.value)
 
 
 def test_an_input_folder_is_called_a_folder(tmp_path) -> None:
     """`--input` naming a folder said 'file not found' of a path that exists."""
-    from eenet.commands.predict import _load_arrays
+    from eenet.commands.predict_inputs import load_input_arrays
 
     with pytest.raises(ConfigError, match=r"^--input: .* is a folder; give a \.npy or \.npz "
                                           r"file$"):
-        _load_arrays(tmp_path)
+        load_input_arrays(tmp_path)
 
 
 @pytest.mark.parametrize(("policy", "message"), [
@@ -1127,7 +1127,7 @@ def test_predict_out_through_a_symlink_loop_is_no_traceback(workspace, policy_di
 def test_predict_lone_sample_hint_only_where_it_is_right(tmp_path) -> None:
     """A 2-D array for a 3-channel image model is no lone sample (giving it a sample axis would
     not fit either): the plain misfit message, not a wrong hint."""
-    from eenet.commands.predict import read_input_file
+    from eenet.commands.predict_inputs import read_input_file
     from eenet.errors import ArtifactError
 
     model = build_model("resnet56_3", 10)

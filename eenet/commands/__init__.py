@@ -1,4 +1,5 @@
-"""`eenet` subcommands: each module exposes `register(subparsers)` and sets `func`."""
+"""`eenet` subcommands: each module of COMMAND_MODULES exposes `register(subparsers)` and
+sets `func`; the others (predict_inputs, predict_policy) are parts of one command."""
 
 # Modules listed here are imported by eenet.cli; each adds one subcommand.
 COMMAND_MODULES: tuple[str, ...] = (
