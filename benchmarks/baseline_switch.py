@@ -21,8 +21,8 @@ import argparse
 import numpy as np
 from schedulers import hits_on, inner_budgets  # the schedulers benchmark beside this script
 
+from eenet.checks import check_integer
 from eenet.cli import script_cli
-from eenet.config import check_integer
 from eenet.outputs import ExitOutputs, percent_correct
 from eenet.schedulers import fit_log_probs
 from eenet.schedulers.eenet import paired_z

@@ -36,8 +36,8 @@ import numpy as np
 import torch
 
 from eenet.batching import to_device
+from eenet.checks import check_integer
 from eenet.cli import script_cli
-from eenet.config import check_integer
 from eenet.costs import load_latency
 from eenet.data.prepared import PreparedDataset
 from eenet.errors import ConfigError

@@ -35,8 +35,8 @@ import torch
 from real_outputs import REAL_HELD_OUT, trained_outputs  # beside this script (run as a script)
 from runner_up_outputs import ENTROPY_FAVOURED, split_pair
 
+from eenet.checks import check_integer
 from eenet.cli import script_cli
-from eenet.config import check_integer
 from eenet.costs import load_costs
 from eenet.errors import ConfigError
 from eenet.evaluation import evaluate_policies

@@ -19,8 +19,8 @@ import time
 import numpy as np
 import torch
 
+from eenet.checks import check_integer, check_number
 from eenet.cli import script_cli
-from eenet.config import check_integer, check_number
 from eenet.devices import resolve_device
 from eenet.models.artifact import load_trained
 from eenet.profiling import prefix_calls, profile_model, time_prefixes

@@ -32,8 +32,8 @@ from schedulers import (  # the schedulers benchmark beside this script
     pipeline_case,
 )
 
+from eenet.checks import check_integer
 from eenet.cli import script_cli
-from eenet.config import check_integer
 from eenet.errors import ConfigError
 from eenet.evaluation import evaluate_policies
 from eenet.outputs import ExitOutputs

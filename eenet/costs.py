@@ -22,7 +22,7 @@ import numpy as np
 
 from eenet.atomic import write_json
 from eenet.budget import DEFAULT_COST_UNIT, number_from_text
-from eenet.config import THREADS_MAX, check_integer
+from eenet.checks import THREADS_MAX, check_integer
 from eenet.errors import ArtifactError, ConfigError, naming, reject_directory
 from eenet.jsonio import read_json_object
 from eenet.rounding import tidy_floats

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from eenet.config import THREADS_MAX, check_integer
+from eenet.checks import THREADS_MAX, check_integer
 from eenet.errors import ConfigError
 
 DEVICES = ("auto", "cpu", "cuda")

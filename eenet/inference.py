@@ -12,7 +12,7 @@ from tqdm import tqdm  # not tqdm.auto: its asyncio class calls iter() on the lo
 
 from eenet.atomic import atomic_directory
 from eenet.batching import make_loader, to_device
-from eenet.config import check_minimums
+from eenet.checks import check_minimums
 from eenet.data.prepared import split_for_model
 from eenet.devices import memory_names, resolve_device
 from eenet.models.artifact import load_trained

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from eenet.config import COUNT_MAXIMUMS, check_minimums
+from eenet.checks import COUNT_MAXIMUMS, check_minimums
 from eenet.costs import check_latency_for_model, load_latency
 from eenet.errors import ArtifactError
 from eenet.outputs import load_exit_outputs

@@ -28,7 +28,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from eenet.batching import to_device
-from eenet.config import COUNT_MAXIMUMS, check_minimums
+from eenet.checks import COUNT_MAXIMUMS, check_minimums
 from eenet.costs import (
     TIME_UNITS_SHOWN,
     latency_timing_fields,

@@ -394,7 +394,7 @@ def measure_real_latency(
     ms/sample, scheduler ms/sample,
     exit fractions, accuracy, and the exits' ids so a caller can compare with a plan.
     """
-    from eenet.config import THREADS_MAX, check_minimums
+    from eenet.checks import THREADS_MAX, check_minimums
     from eenet.data.prepared import split_for_model
     from eenet.devices import num_threads
     from eenet.models.artifact import load_trained, read_trained_config

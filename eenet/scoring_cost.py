@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from eenet.config import COUNT_MAXIMUMS, check_minimums
+from eenet.checks import COUNT_MAXIMUMS, check_minimums
 from eenet.costs import latency_timing_fields
 from eenet.errors import ArtifactError
 from eenet.jsonio import read_json_object

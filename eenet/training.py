@@ -25,7 +25,8 @@ from tqdm import tqdm  # not tqdm.auto: its asyncio class calls iter() on the lo
 
 from eenet.batching import epoch_seed, make_loader, reseed_loader, to_device
 from eenet.checkpoint import CHECKPOINT_FILE, save_checkpoint
-from eenet.config import THREADS_MAX, WORKERS_MAX, check_integer, check_number, check_train
+from eenet.checks import THREADS_MAX, WORKERS_MAX, check_integer, check_number
+from eenet.config import check_train
 from eenet.devices import (
     allocation_failure,
     check_device_name,

@@ -7,14 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from eenet.config import (
-    THREADS_MAX,
-    TIMING_MAX,
-    check_model_build,
-    check_setup_label,
-    describe,
-    validate_params,
-)
+from eenet.checks import THREADS_MAX, TIMING_MAX
+from eenet.config import check_model_build, check_setup_label, describe, validate_params
 from eenet.data import prepare_dataset
 from eenet.errors import ConfigError
 from tests.robust_helpers import ROOT, stage_error

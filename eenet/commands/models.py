@@ -13,8 +13,8 @@ from typing import Any
 
 import torch
 
+from eenet.checks import check_integer
 from eenet.cli import GivenOnce
-from eenet.config import check_integer
 from eenet.errors import ConfigError, unknown_name
 from eenet.models import CLASSES_MAX, MODELS, build_model
 

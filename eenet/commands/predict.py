@@ -21,6 +21,7 @@ import torch
 
 from eenet.atomic import nearest_existing, write_json
 from eenet.budget import DEFAULT_COST_UNIT
+from eenet.checks import THREADS_MAX, check_integer
 from eenet.cli import GivenOnce
 from eenet.commands.predict_inputs import input_batches, read_input_file
 from eenet.commands.predict_policy import (
@@ -29,7 +30,6 @@ from eenet.commands.predict_policy import (
     check_policy_fits,
     costs_profiled_at,
 )
-from eenet.config import THREADS_MAX, check_integer
 from eenet.devices import num_threads
 from eenet.errors import ArtifactError, ConfigError, naming
 from eenet.models.base import check_data_fits

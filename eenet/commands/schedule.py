@@ -24,8 +24,9 @@ from eenet.budget import (
     resolve_budget,
     resolve_sweep,
 )
+from eenet.checks import check_seed
 from eenet.cli import CommaJoined, GivenOnce
-from eenet.config import check_schedulers, check_seed
+from eenet.config import check_schedulers
 from eenet.costs import load_costs, load_latency, ms_per_unit
 from eenet.errors import ArtifactError, ConfigError, naming, unknown_name
 from eenet.evaluation import ORACLE, check_split_pair, evaluate_sweep, fit_sweep

@@ -15,7 +15,7 @@ from fractions import Fraction
 import torch
 from torch import nn
 
-from eenet.config import check_minimums
+from eenet.checks import check_minimums
 from eenet.models.base import MultiExitModel, check_counts, check_weight_count
 from eenet.models.cifar_heads import (
     ConvExitHead,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from eenet.config import check_minimums
+from eenet.checks import check_minimums
 from eenet.models.base import (
     MAX_EXAMPLE_BYTES,
     MultiExitModel,

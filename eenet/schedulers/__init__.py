@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from eenet.config import check_seed
+from eenet.checks import check_seed
 from eenet.costs import validate_costs
 from eenet.errors import ArtifactError, ConfigError, unknown_name
 from eenet.outputs import ExitOutputs, check_compatible, validate_exit_outputs

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from eenet.config import THREADS_MAX, check_minimums, check_number
+from eenet.checks import THREADS_MAX, check_minimums, check_number
 from eenet.errors import ConfigError, unknown_name
 from eenet.schedulers.scores import max_log_prob, neg_normalised_entropy
 
