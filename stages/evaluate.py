@@ -11,7 +11,7 @@ import numpy as np
 from eenet.cli import stage_cli
 from eenet.costs import load_latency
 from eenet.outputs import load_exit_outputs
-from eenet.sweep import evaluate_all, write_reports
+from eenet.sweep_evaluation import evaluate_all, write_reports
 
 
 def main(test_npz: str, latency_json: str, headline_dir: str, sweep_dir: str,

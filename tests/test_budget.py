@@ -16,7 +16,7 @@ from eenet.errors import ConfigError
 from eenet.outputs import save_exit_outputs
 from eenet.rounding import tidy
 from eenet.schedulers.plans import no_early_exit_note
-from eenet.sweep import evaluate_all
+from eenet.sweep_evaluation import evaluate_all
 from eenet.synthetic import make_split_pair
 from tests.robust_helpers import ROOT, tiny_params, write_params
 

@@ -152,7 +152,8 @@ def test_evaluate_all_on_outputs_of_another_exit_count_is_one_line(tmp_path):
     one-line ArtifactError naming the index (it was numpy's broadcast ValueError)."""
     from eenet.errors import ArtifactError
     from eenet.evaluation import fit_sweep
-    from eenet.sweep import INDEX_FILE, evaluate_all, save_policies
+    from eenet.sweep import INDEX_FILE, save_policies
+    from eenet.sweep_evaluation import evaluate_all
 
     val, test = make_split_pair(3, 10, 200, 200, seed=1)
     two = ExitOutputs(val.logits[:2], val.labels)
@@ -171,7 +172,8 @@ def test_sweep_names_each_policys_rule(tmp_path):
     lookahead stop value), patience's score with its one shared threshold (it said 'patience'
     alone, no plan), the oracle as such."""
     from eenet.schedulers import load_policy
-    from eenet.sweep import evaluate_all, fit_all
+    from eenet.sweep import fit_all
+    from eenet.sweep_evaluation import evaluate_all
 
     val, test = make_split_pair(3, 10, 600, 600, seed=4)
     costs = make_costs(3, 1.0, 3.0)
@@ -197,7 +199,8 @@ def test_headline_metrics_come_from_the_headline_budget_alone(tmp_path):
     import json
 
     from eenet.errors import ArtifactError
-    from eenet.sweep import INDEX_FILE, evaluate_all, fit_all
+    from eenet.sweep import INDEX_FILE, fit_all
+    from eenet.sweep_evaluation import evaluate_all
 
     val, test = make_split_pair(3, 10, 400, 4001, seed=2)
     costs = make_costs(3, 1.0, 3.0)
@@ -226,7 +229,8 @@ def test_headline_and_sweep_folders_evaluate_as_one(tmp_path):
     is a one-line error naming that folder."""
     import json
 
-    from eenet.sweep import INDEX_FILE, evaluate_all, fit_all
+    from eenet.sweep import INDEX_FILE, fit_all
+    from eenet.sweep_evaluation import evaluate_all
 
     val, test = make_split_pair(3, 10, 400, 400, seed=3)
     costs = make_costs(3, 1.0, 3.0)
@@ -255,7 +259,7 @@ def test_evaluate_reports_are_replaced_together_or_not_at_all(tmp_path):
     metrics, sweep and curves as they were; a good write replaces all three."""
     import pandas as pd
 
-    from eenet.sweep import write_reports
+    from eenet.sweep_evaluation import write_reports
 
     paths = (tmp_path / "metrics.json", tmp_path / "sweep.csv", tmp_path / "curves")
     good = pd.DataFrame({"method": ["maxprob", "oracle"], "budget_ms": [1.0, 1.0]})
@@ -310,7 +314,8 @@ def test_evaluate_all_rows_and_metrics_recompute_from_the_saved_policies(tmp_pat
     charged method's scoring cost included), exit fractions, its validation cost; the oracle
     at each budget; each exit's own accuracy and cost."""
     from eenet.schedulers import load_policy
-    from eenet.sweep import evaluate_all, fit_all
+    from eenet.sweep import fit_all
+    from eenet.sweep_evaluation import evaluate_all
 
     val, test = make_split_pair(3, 10, 600, 500, seed=6)
     costs = make_costs(3, 1.0, 3.0)
@@ -412,7 +417,8 @@ def test_sweep_csv_floats_read_back_exactly(tmp_path):
     import csv
     import json
 
-    from eenet.sweep import evaluate_all, fit_all, write_reports
+    from eenet.sweep import fit_all
+    from eenet.sweep_evaluation import evaluate_all, write_reports
 
     val, test = make_split_pair(3, 10, 400, 400, seed=5)
     costs = make_costs(3, 1.0, 3.0) * 0.3515695  # costs and budgets of many digits
@@ -447,7 +453,8 @@ def test_reports_show_numbers_without_float_sum_noise(tmp_path):
     import json
 
     from eenet.schedulers import load_policy
-    from eenet.sweep import evaluate_all, fit_all, write_reports
+    from eenet.sweep import fit_all
+    from eenet.sweep_evaluation import evaluate_all, write_reports
 
     val, test = make_split_pair(3, 10, 400, 400, seed=5)
     costs = np.array([0.1, 0.25, 0.7])
@@ -482,7 +489,8 @@ def test_dvc_metrics_show_every_per_exit_value(tmp_path):
     import subprocess
     import sys
 
-    from eenet.sweep import evaluate_all, fit_all, write_reports
+    from eenet.sweep import fit_all
+    from eenet.sweep_evaluation import evaluate_all, write_reports
 
     val, test = make_split_pair(3, 10, 400, 400, seed=5)
     costs = make_costs(3, 1.0, 3.0)

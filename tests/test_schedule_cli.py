@@ -168,7 +168,8 @@ def test_saved_policies_reproduce_the_reported_rows(files, tmp_path):
     policies on test gives exactly the rows the command printed."""
     from eenet.outputs import load_exit_outputs
     from eenet.schedulers import load_policy
-    from eenet.sweep import evaluate_all, read_index
+    from eenet.sweep import read_index
+    from eenet.sweep_evaluation import evaluate_all
 
     out = tmp_path / "policies"
     proc = _run_on(files, "--costs", "1,2,3", "--method", "eenet,maxprob,patience,oracle",

@@ -631,7 +631,7 @@ def test_the_python_api_checks_exit_outputs_it_is_given(pair, costs, what, messa
 def test_evaluating_a_saved_policy_on_other_outputs_names_its_folder(tmp_path, pair, costs):
     """The sweep's check says the same as the runtime's and predict's (`check_fits`), and both
     mismatches name the policy's folder (a class mismatch did not)."""
-    from eenet.sweep import decide_checked
+    from eenet.sweep_evaluation import decide_checked
 
     policy = fit_policy("maxprob", pair[0], costs, 2.0)
     four, _ = make_split_pair(4, 10, 50, 10, seed=1)

@@ -109,7 +109,7 @@ def check_policy_fits(policy: FittedPolicy, folder: Path, n_exits: int, num_clas
     from eenet.models.artifact import other_weights
     from eenet.outputs import log_softmax64
     from eenet.runtime import planned_for_other_model
-    from eenet.sweep import decide_checked
+    from eenet.sweep_evaluation import decide_checked
 
     with naming(f"--policy: {folder}"):
         policy.check_fits(n_exits, num_classes, "the model has",

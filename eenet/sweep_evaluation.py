@@ -1,0 +1,173 @@
+"""Evaluate folders of fitted schedulers (`eenet.sweep`) and the oracle on a split, and write
+the evaluate stage's reports: metrics.json at the headline budget, the method x budget sweep
+CSV and one curve per method. Usable without DVC."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from eenet.atomic import atomic_directory, atomic_path, write_json
+from eenet.errors import ArtifactError, naming
+from eenet.evaluation import ORACLE, ORACLE_RULE, evaluate_exits, oracle_exits
+from eenet.outputs import ExitOutputs, check_compatible
+from eenet.report_layout import by_exit
+from eenet.rounding import tidy
+from eenet.schedulers import load_policy
+from eenet.sweep import INDEX_FILE, headline_entries, read_index
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)
+
+
+def _row(method: str, budget: float, result: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
+    """One sweep row: the budget exactly as fitted (rows join on it), every other number
+    `tidy` (a mean cost of 0.19508899999999996 ms is shown as 0.195089)."""
+    row = {
+        "method": method,
+        "budget_ms": budget,
+        "test_accuracy": result["accuracy"],
+        "test_cost_ms": result["cost_ms"],
+    }
+    row.update(extra)
+    row.update({f"exit{k}_fraction": f for k, f in enumerate(result["exit_fractions"])})
+    return {key: tidy(value) if key != "budget_ms" and isinstance(value, float) else value
+            for key, value in row.items()}
+
+
+def decide_checked(
+    policy: Any, log_probs: np.ndarray, scheduler_dir: str | os.PathLike, entry: Mapping
+) -> np.ndarray:
+    """`policy.decide`, with a policy that does not fit the outputs as a one-line ArtifactError
+    naming its folder."""
+    n_exits, _, n_classes = log_probs.shape
+    with naming(str(Path(scheduler_dir) / entry["dir"])):
+        policy.check_fits(n_exits, n_classes, "the outputs have")
+        try:
+            return policy.decide(log_probs)
+        except (ValueError, KeyError, IndexError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ArtifactError(f"fitted scheduler does not fit outputs of {n_exits} exits x "
+                                f"{n_classes} classes ({first})") from None
+
+
+def _check_index_fits(folder: Path, index: Mapping[str, Any], test: ExitOutputs,
+                      costs: np.ndarray) -> None:
+    """A one-line ArtifactError where a schedulers folder was fitted with other costs or
+    another class count than the test outputs and latency table have."""
+    fitted_costs = np.asarray(index["costs_ms"], dtype=np.float64)
+    if fitted_costs.shape != np.shape(costs) or not np.allclose(fitted_costs, costs):
+        raise ArtifactError(
+            f"{folder / INDEX_FILE}: schedulers were fitted with costs "
+            f"{index['costs_ms']} but the latency table now says {costs.tolist()}; rerun fitting"
+        )
+    if index.get("n_classes") not in (None, test.n_classes):
+        raise ArtifactError(
+            f"{folder}: schedulers were fitted on {index['n_classes']} classes, "
+            f"test outputs have {test.n_classes}"
+        )
+
+
+def evaluate_all(
+    test: ExitOutputs,
+    costs: np.ndarray,
+    scheduler_dir: str | os.PathLike,
+    sweep_dir: str | os.PathLike | None = None,
+    source: str = "test outputs vs latency",
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Evaluate every fitted scheduler (and the oracle) on `test`.
+
+    `scheduler_dir` holds the fits at the headline budget (and maybe the sweep's, as `eenet
+    schedule --save` writes them); `sweep_dir`, when given, a folder of sweep fits alone (the
+    pipeline's fit_schedulers). A method fitted at the same budget in both counts once, from
+    `scheduler_dir`. Returns the headline metrics (at the headline budget) and the method x
+    budget sweep table. `source` names test and costs in the error when their exit counts
+    differ (checked first).
+    """
+    check_compatible(test, costs, source)
+    index = read_index(scheduler_dir)
+    headline = float(index["headline_ms"])
+    headline_entries(index, scheduler_dir)  # fails before any evaluation
+    folders = [(Path(scheduler_dir), index)]
+    if sweep_dir is not None:
+        folders.append((Path(sweep_dir), read_index(sweep_dir, headline=False)))
+    for folder, folder_index in folders:
+        _check_index_fits(folder, folder_index, test, costs)
+    log_probs = test.log_probs()
+    rows, seen = [], set()
+    for folder, folder_index in folders:
+        for entry in folder_index["entries"]:
+            if (entry["method"], entry["budget_ms"]) in seen:
+                continue
+            seen.add((entry["method"], entry["budget_ms"]))
+            policy = load_policy(folder / entry["dir"])
+            exits = decide_checked(policy, log_probs, folder, entry)
+            try:
+                own_costs = policy.cost_table(costs)
+            except ValueError as exc:
+                raise ArtifactError(f"{folder / entry['dir']}: {exc}") from None
+            result = evaluate_exits(test, exits, own_costs)
+            rows.append(
+                _row(
+                    entry["method"], entry["budget_ms"], result,
+                    val_cost_ms=policy.val_cost_ms, fit_seconds=policy.fit_seconds,
+                    rule=policy.rule(),
+                )
+            )
+    for budget in sorted({budget for _, budget in seen}):
+        result = evaluate_exits(test, oracle_exits(test, costs, budget), costs)
+        rows.append(_row(ORACLE, budget, result, rule=ORACLE_RULE))
+    sweep = pd.DataFrame(rows)
+    # exact, as in headline_entries (the headline folder's rows come first, so these are its)
+    at_headline = sweep[sweep["budget_ms"] == headline]
+    metrics = {
+        "budget": index.get("budget"),
+        "budget_ms": headline,
+        "methods": {
+            row["method"]: {
+                "test_accuracy": round(float(row["test_accuracy"]), 4),
+                "test_cost_ms": float(row["test_cost_ms"]),
+                "val_cost_ms": _optional_float(row.get("val_cost_ms")),
+                # keyed by exit, as every per-exit value here: dvc metrics / exp show drop
+                # lists; exact, as sweep.csv (4 places cut 0.27675 to 0.2767)
+                "exit_fractions": by_exit(
+                    float(row[f"exit{k}_fraction"]) for k in range(test.n_exits)),
+            }
+            for row in at_headline.to_dict("records")
+        },
+        "exits": by_exit(
+            {"accuracy": round(float(a), 4), "cost_ms": tidy(c)}
+            for a, c in zip(test.exit_accuracy(), costs, strict=True)
+        ),
+    }
+    sweep = sweep.sort_values(["method", "budget_ms"]).reset_index(drop=True)
+    return metrics, sweep
+
+
+def write_reports(metrics: Mapping[str, Any], sweep: pd.DataFrame, metrics_json: str | os.PathLike,
+                  sweep_csv: str | os.PathLike, curves_dir: str | os.PathLike) -> None:
+    """`evaluate_all`'s results as the evaluate stage's three outputs: metrics JSON, the sweep
+    CSV and one curve CSV per method in `curves_dir`. All three are written in full to
+    temporary paths first and renamed into place one after another at the end (curves, sweep,
+    metrics last): an interrupt or error while writing leaves the old three, and a failed
+    rename never leaves new metrics beside an old sweep."""
+    with (atomic_path(metrics_json) as metrics_tmp, atomic_path(sweep_csv) as sweep_tmp,
+          atomic_directory(curves_dir) as curves_tmp):
+        write_json(metrics_tmp, metrics)
+        sweep_tmp.write_text(sweep_csv_text(sweep))
+        for method, rows in sweep.groupby("method"):
+            (curves_tmp / f"{method}.csv").write_text(sweep_csv_text(rows))
+
+
+def sweep_csv_text(rows: pd.DataFrame) -> str:
+    """`rows` as CSV text, each float in its shortest exact form (Python's repr): read back,
+    a row's budget_ms equals metrics.json's and the sweep's own float (6 significant digits
+    wrote 0.3515695 as 0.351569, which no exact join found); the measured and averaged
+    numbers are already tidy (`_row`)."""
+    return rows.to_csv(index=False)
