@@ -53,7 +53,8 @@ from eenet.profiling import (
     time_prefixes,
     warm_up,
 )
-from eenet.runtime import EarlyExitPredictor, EarlyExitResult, collate_split
+from eenet.real_latency import collate_split
+from eenet.runtime import EarlyExitPredictor, EarlyExitResult
 from eenet.schedulers import load_policy
 
 

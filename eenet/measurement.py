@@ -89,12 +89,8 @@ def measure_headline(
     from eenet.data.prepared import split_for_model
     from eenet.devices import memory_names, num_threads, resolve_device
     from eenet.models.artifact import load_trained, read_trained_config
-    from eenet.runtime import (
-        EarlyExitPredictor,
-        EarlyExitResult,
-        check_policy_for_model,
-        collate_split,
-    )
+    from eenet.real_latency import check_policy_for_model, collate_split
+    from eenet.runtime import EarlyExitPredictor, EarlyExitResult
     from eenet.schedulers import load_policy
 
     target = resolve_device(device, "measure.device")

@@ -11,7 +11,6 @@ logits of the same model.
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Iterable
 from contextlib import nullcontext
@@ -20,11 +19,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, Subset
+from torch.utils.data import Dataset
 
 from eenet.batching import make_loader, to_device
 from eenet.devices import memory_names, resolve_device
-from eenet.errors import ArtifactError, ConfigError, naming
+from eenet.errors import ArtifactError, ConfigError
 from eenet.models.base import MultiExitModel, batch_size_of, input_sample_spec, select_batch
 from eenet.outputs import log_softmax64, percent_correct, rows_without_answer
 from eenet.schedulers.base import FittedPolicy
@@ -335,110 +334,3 @@ def split_batch(batch: Any) -> tuple[Any, np.ndarray | None]:
     if isinstance(labels, torch.Tensor):
         labels = labels.detach().cpu().numpy()
     return inputs, np.asarray(labels, dtype=np.int64)
-
-
-def check_policy_for_model(policy: FittedPolicy, policy_dir: str | os.PathLike,
-                           n_exits: int, num_classes: int,
-                           model_dir: str | os.PathLike) -> None:
-    """A policy fitted on another model's outputs (other exit count, or other classes where the
-    policy records them) or planned with another architecture's costs (where it records the
-    model of its latency profile) is a one-line ArtifactError naming both folders, before any
-    run."""
-    with naming(str(policy_dir)):
-        policy.check_fits(n_exits, num_classes, f"the model in {model_dir} has")
-    problem = planned_for_other_model(policy, model_dir)
-    if problem:
-        raise ArtifactError(f"{policy_dir}: {problem}")
-
-
-def planned_for_other_model(policy: FittedPolicy, model_dir: str | os.PathLike) -> str | None:
-    """What is wrong when `policy` was planned with the latency profile of another
-    architecture than the trained model's in `model_dir` (None: the same, or not recorded)."""
-    from eenet.models.artifact import architecture_mismatch
-
-    mismatch = architecture_mismatch(policy.model, model_dir)
-    if mismatch is None:
-        return None
-    return f"planned with the costs of {mismatch}; fit it with this model's latency profile"
-
-
-def collate_split(
-    model: MultiExitModel, dataset: Dataset, batch_size: int, limit: int | None,
-    device: torch.device,
-) -> list[tuple[Any, torch.Tensor]]:
-    """The first `limit` samples (all when None or 0), exactly, as model-ready (inputs on
-    `device`, labels) batches, in order: collated before any timing."""
-    if limit:
-        dataset = Subset(dataset, range(min(int(limit), len(dataset))))
-    return [(to_device(inputs, device), labels)
-            for inputs, labels in make_loader(dataset, model, batch_size, shuffle=False, seed=0)]
-
-
-def measure_real_latency(
-    model_dir: str | os.PathLike,
-    policy_dir: str | os.PathLike,
-    data_dir: str | os.PathLike,
-    batch_size: int = 1,
-    *,
-    split: str = "test",
-    device: str = "auto",
-    threads: int = 1,
-    limit: int | None = None,
-    warmup_batches: int = 2,
-) -> dict[str, Any]:
-    """Real early exit of a saved model + policy on a prepared split, without DVC.
-
-    `limit` caps the samples run (None or 0: the whole split). Batches are collated before
-    timing; the first `warmup_batches` are run untimed. Returns
-    plain data: mean and median ms/sample (median over calls, per sample), each call's
-    ms/sample, scheduler ms/sample,
-    exit fractions, accuracy, and the exits' ids so a caller can compare with a plan.
-    """
-    from eenet.checks import THREADS_MAX, check_minimums
-    from eenet.data.prepared import split_for_model
-    from eenet.devices import num_threads
-    from eenet.models.artifact import load_trained, read_trained_config
-    from eenet.schedulers import load_policy
-
-    check_minimums("measure_real_latency", {
-        "batch_size": (batch_size, 1), "threads": (threads, 0),
-        "warmup_batches": (warmup_batches, 0), "limit": (0 if limit is None else limit, 0)},
-        {"threads": THREADS_MAX})
-    target = resolve_device(device)
-    model = load_trained(model_dir)
-    policy = load_policy(policy_dir)
-    check_policy_for_model(policy, policy_dir, model.n_exits,
-                           int(read_trained_config(model_dir)["num_classes"]), model_dir)
-    predictor = EarlyExitPredictor(model, policy, device=str(target))
-    batches = collate_split(model, split_for_model(model, model_dir, data_dir, split),
-                            batch_size, limit, target)
-    with num_threads(threads), memory_names("measure_real_latency.batch_size", batch_size):
-        for inputs, _ in batches[:warmup_batches]:
-            predictor.predict(inputs)
-        parts, seen = [], 0
-        for inputs, labels in batches:
-            part = predictor.predict(inputs, first_index=seen)
-            seen += part.n_samples
-            part.labels = np.asarray(labels, dtype=np.int64)
-            parts.append(part)
-        used_threads = torch.get_num_threads()
-    if not parts:
-        raise ArtifactError(f"{data_dir}: split {split!r} has no samples")
-    result = EarlyExitResult.concatenate(parts)
-    per_call = np.array([1000.0 * p.seconds / p.n_samples for p in parts])
-    n = result.n_samples
-    return {
-        "method": policy.method,
-        "budget_ms": float(policy.budget_ms),
-        "batch_size": int(batch_size),
-        "n_samples": n,
-        "device": target.type,
-        "threads": used_threads,
-        "ms_per_sample": 1000.0 * result.seconds / n,
-        "median_ms_per_sample": float(np.median(per_call)),
-        "call_ms": per_call.tolist(),  # ms/sample of each call, in order
-        "schedule_ms_per_sample": 1000.0 * result.schedule_seconds / n,
-        "exit_fractions": result.exit_fractions(model.n_exits).tolist(),
-        "accuracy": result.accuracy(),
-        "exits": result.exits.tolist(),
-    }

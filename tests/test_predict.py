@@ -247,7 +247,8 @@ def test_benchmark_row_with_more_blocks_than_calls(workspace, policy_dir) -> Non
     import argparse
 
     from benchmarks.runtime import measure_row
-    from eenet.runtime import EarlyExitPredictor, collate_split
+    from eenet.real_latency import collate_split
+    from eenet.runtime import EarlyExitPredictor
 
     cpu = torch.device("cpu")
     model, policy = workspace["model"], load_policy(policy_dir)
@@ -257,7 +258,7 @@ def test_benchmark_row_with_more_blocks_than_calls(workspace, policy_dir) -> Non
     assert row["n"] == 2 and row["full_s"].size == 2
 
 def test_measure_real_latency_without_dvc(workspace, policy_dir) -> None:
-    from eenet.runtime import measure_real_latency
+    from eenet.real_latency import measure_real_latency
 
     out = measure_real_latency(workspace["root"] / "model", policy_dir, workspace["data"],
                                batch_size=8, device="cpu", limit=40)
@@ -276,7 +277,7 @@ def test_measured_samples_are_exactly_the_first_limit(workspace, policy_dir, bat
     """`limit` (measure.limit) counts samples, not batches: a batch size that does not divide
     it runs exactly `limit` samples (not a whole last batch more); 0 or more than the split:
     the whole split."""
-    from eenet.runtime import collate_split, measure_real_latency
+    from eenet.real_latency import collate_split, measure_real_latency
 
     want = min(limit or 100, 100)
     batches = collate_split(workspace["model"], PreparedDataset(workspace["data"], "test"),
@@ -295,7 +296,7 @@ def test_measured_samples_are_exactly_the_first_limit(workspace, policy_dir, bat
 def test_measure_real_latency_settings_are_one_line_errors(workspace, policy_dir, setting,
                                                            value) -> None:
     from eenet.errors import ConfigError
-    from eenet.runtime import measure_real_latency
+    from eenet.real_latency import measure_real_latency
 
     allowed = "from 0 to 1024" if setting == "threads" else r">= \d"
     with pytest.raises(ConfigError, match=rf"^measure_real_latency\.{setting}: must be an "
@@ -558,7 +559,7 @@ def test_predict_and_measure_refuse_a_policy_planned_for_another_architecture(
     exits and 10 classes) ran in silence at several times its planned cost. Now one line naming
     both; other weights of the same architecture (retrained) run, with a note."""
     from eenet.models.artifact import model_identity
-    from eenet.runtime import check_policy_for_model
+    from eenet.real_latency import check_policy_for_model
     from eenet.sweep import fit_all
 
     model_dir = workspace["root"] / "model"
@@ -786,7 +787,7 @@ def test_measuring_batches_that_do_not_fit_in_memory_is_one_line(workspace, poli
     """The measure stage's real early-exit runs, and `measure_real_latency`'s, of batches
     that need more memory than there is were torch tracebacks; each is one line naming its
     batch size setting (the stage writes no report)."""
-    from eenet.runtime import measure_real_latency
+    from eenet.real_latency import measure_real_latency
 
     _measure_workspace(workspace, policy_dir, tmp_path, monkeypatch)
     message = stage_error(capsys, "measure_latency", str(workspace["root"] / "model"),
@@ -840,7 +841,7 @@ def test_measuring_data_the_model_does_not_take_is_one_line(workspace, policy_di
     `measure_real_latency`, without a word; each now names the data and the model with both
     shapes, before running anything (the stage writes no report)."""
     from eenet.errors import ArtifactError
-    from eenet.runtime import measure_real_latency
+    from eenet.real_latency import measure_real_latency
 
     model = tmp_path / "model"
     shutil.copytree(workspace["root"] / "model", model)
@@ -859,7 +860,7 @@ def test_measuring_data_the_model_does_not_take_is_one_line(workspace, policy_di
 
 
 def test_measure_real_latency_batch_size_beyond_the_split(workspace, policy_dir) -> None:
-    from eenet.runtime import measure_real_latency
+    from eenet.real_latency import measure_real_latency
 
     report = measure_real_latency(workspace["root"] / "model", policy_dir, workspace["data"],
                                   batch_size=10**20, device="cpu", limit=30)
@@ -1092,7 +1093,7 @@ def test_measuring_a_policy_of_another_model_names_both_folders(workspace, twelv
     from eenet.errors import ArtifactError
     from eenet.measurement import measure_headline
     from eenet.outputs import save_exit_outputs
-    from eenet.runtime import measure_real_latency
+    from eenet.real_latency import measure_real_latency
 
     model = workspace["root"] / "model"
     want = f"^{re.escape(str(twelve_class_policies / policy))}: " + re.escape(

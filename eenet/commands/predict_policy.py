@@ -108,15 +108,13 @@ def check_policy_fits(policy: FittedPolicy, folder: Path, n_exits: int, num_clas
     inference; one planned for other weights of the same architecture gets a note."""
     from eenet.models.artifact import other_weights
     from eenet.outputs import log_softmax64
-    from eenet.runtime import planned_for_other_model
+    from eenet.real_latency import check_policy_for_model
     from eenet.sweep_evaluation import decide_checked
 
-    with naming(f"--policy: {folder}"):
-        policy.check_fits(n_exits, num_classes, "the model has",
-                          lambda: index_classes(folder) or weights_classes(policy, num_classes))
-    problem = planned_for_other_model(policy, model_dir)
-    if problem:
-        raise ArtifactError(f"--policy: {folder}: {problem}")
+    check_policy_for_model(
+        policy, folder, n_exits, num_classes, model_dir, label=f"--policy: {folder}",
+        have="the model has",
+        fitted_classes=lambda: index_classes(folder) or weights_classes(policy, num_classes))
     if other_weights(policy.model, model_dir):
         print(f"note: --policy {folder} was fitted for other weights of this model (retrained "
               f"since?): its thresholds were set on that model's exit outputs, so its exit "
