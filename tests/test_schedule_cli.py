@@ -356,7 +356,7 @@ def test_auto_budgets_span_the_feasible_range_without_notes(files):
 
 
 def test_table_ends_with_eenets_margin_over_the_better_heuristic(files):
-    from eenet.commands.schedule import eenet_margins, format_table
+    from eenet.commands.schedule_report import eenet_margins, format_table
 
     args = ("--costs", "1,2,3", "--method", "maxprob,entropy,eenet", "--budgets", "1.5,2.5")
     table, as_json = _run_on(files, *args), _run_on(files, *args, "--json")
@@ -616,7 +616,7 @@ def test_table_columns_line_up_for_large_costs_and_long_fits(files):
     assert proc.returncode == 0, proc.stderr
     assert "e+05" in proc.stdout
     _assert_columns_line_up(proc.stdout, "ms", {"maxprob / geometric"})
-    from eenet.commands.schedule import format_table
+    from eenet.commands.schedule_report import format_table
 
     row = {"method": "eenet", "budget": 1.5e-7, "test_accuracy": 91.5, "test_cost": 1.519e-7,
            "val_cost": 1.5e-7, "fit_seconds": 1234.5, "exit_fractions": [0.5, 0.25, 0.25],

@@ -15,8 +15,6 @@ the longest text) and tokenised later by the model's `collate`. Offline use:
 
 from __future__ import annotations
 
-import itertools
-import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,6 +27,16 @@ import numpy as np
 from eenet.config import DATA_PATH_OPTIONS, check_no_empty_paths
 from eenet.data.prepared import write_meta
 from eenet.data.splits import check_options, holdout, write_splits
+from eenet.data.text_files import (
+    builder_for,
+    check_data_file_paths,
+    datasets_log_held,
+    empty_files,
+    loading_problem,
+    saved_dataset,
+    saved_to_disk,
+    unfit_file,
+)
 from eenet.errors import ConfigError, EENetError
 from eenet.hub import hub_unreachable
 
@@ -37,7 +45,6 @@ OPTIONS = {
     "val_size": int, "max_train_samples": int | None, "local_path": str | None,
     "data_files": dict | None, "hub_id": str | None, "cache_dir": str | None,
 }
-FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
 
 
 @dataclass(frozen=True)
@@ -85,28 +92,6 @@ def _cache_only_if_unreachable() -> Iterator[None]:
         yield
     finally:
         datasets.config.HF_HUB_OFFLINE = offline
-
-
-def _check_data_file_paths(data_files: dict[str, Any] | None) -> None:
-    """Each split of `data_files` names a file path, or a list of them: a one-line ConfigError
-    for anything else (a number gave "got ['', '.csv']"; an empty string the current folder)."""
-    for split, value in (data_files or {}).items():
-        paths = value if isinstance(value, list) else [value]
-        if not paths or not all(isinstance(p, str) and p.strip() for p in paths):
-            raise ConfigError(f"data.options.data_files.{split}: expected a file path or a list "
-                              f"of them, got {value!r}")
-
-
-def _builder_for(files: dict[str, Any]) -> str:
-    """The `datasets` packaged builder (csv / json / parquet) for local data files."""
-    suffixes = {Path(str(p)).suffix for v in files.values() for p in np.atleast_1d(v)}
-    builders = {FORMATS.get(s) for s in suffixes}
-    if len(builders) != 1 or None in builders:
-        raise ConfigError(
-            f"data.options.data_files: use one of {', '.join(sorted(FORMATS))} files, "
-            f"got {sorted(suffixes)}"
-        )
-    return builders.pop()
 
 
 def _file_layout(source: TextSource) -> str:
@@ -157,34 +142,34 @@ def load_text_splits(
     if data_files is not None and not data_files:  # {} would quietly mean the hub
         raise ConfigError("data.options.data_files: empty; give {split: file, ...} or null "
                           "(local_path or the Hugging Face hub)")
-    _check_data_file_paths(data_files)
+    check_data_file_paths(data_files)
     if local_path is not None and not Path(local_path).is_dir():
         raise ConfigError(f"data.options.local_path: {local_path} is not a folder; "
                           f"{_file_layout(source)} in a folder")
-    if local_path is not None and _saved_dataset(Path(local_path)):
+    if local_path is not None and saved_dataset(Path(local_path)):
         raise EENetError(
             f"{source.name}: data.options.local_path: {local_path} is a saved Dataset (one split, "
             f"unnamed); give a saved DatasetDict naming the splits {source.train_split} and "
             f"{source.test_split} (datasets.DatasetDict({{{source.train_split!r}: ..., "
             f"{source.test_split!r}: ...}}).save_to_disk(folder)) or a folder of files")
-    empty = _empty_files(local_path, data_files)
+    empty = empty_files(local_path, data_files)
     if empty:
         where = "data.options.local_path" if local_path is not None else "data.options.data_files"
         raise EENetError(f"{source.name}: {where}: {empty[0]} is empty (0 bytes); "
                          f"{_file_layout(source)}")
     try:
-        if local_path is not None and _saved_to_disk(Path(local_path)):
+        if local_path is not None and saved_to_disk(Path(local_path)):
             return datasets.load_from_disk(str(local_path))
         if local_path is not None:
-            with _datasets_log_held():  # absolute: "." names no data set ("dataset_name ...")
+            with datasets_log_held():  # absolute: "." names no data set ("dataset_name ...")
                 return datasets.load_dataset(
                     os.path.abspath(local_path), data_files=data_files, cache_dir=cache_dir
                 )
         if data_files:
             files = {k: [str(p) for p in np.atleast_1d(v)] for k, v in data_files.items()}
-            with _datasets_log_held():
+            with datasets_log_held():
                 return datasets.load_dataset(
-                    _builder_for(files), data_files=files, cache_dir=cache_dir
+                    builder_for(files), data_files=files, cache_dir=cache_dir
                 )
         with _cache_only_if_unreachable():
             return datasets.load_dataset(
@@ -194,7 +179,7 @@ def load_text_splits(
     # parse or whose columns differ; IndexError: a saved split without rows (load_from_disk)
     except (OSError, ValueError, IndexError, datasets.exceptions.DatasetsError) as exc:
         if local_path is not None or data_files:  # the user's files: no advice on the hub
-            bad = _unfit_file(local_path, data_files)
+            bad = unfit_file(local_path, data_files)
             if bad:
                 where = ("data.options.local_path" if local_path is not None
                          else "data.options.data_files")
@@ -202,129 +187,16 @@ def load_text_splits(
             where = f"data.options.local_path ({local_path})" if local_path is not None else (
                 "data.options.data_files")
             raise EENetError(
-                f"{source.name}: could not load the data of {where} ({_problem(exc)}); "
+                f"{source.name}: could not load the data of {where} ({loading_problem(exc)}); "
                 f"{_file_layout(source)}"
             ) from None
         unreachable = hub_unreachable()
         mode = ("offline mode, " if _offline() else
                 f"the hub cannot be reached: {unreachable}; " if unreachable else "")
         raise EENetError(
-            f"{source.name}: could not load the data ({mode}{_problem(exc)}); "
+            f"{source.name}: could not load the data ({mode}{loading_problem(exc)}); "
             f"{_where_to_put(source)}"
         ) from None
-
-
-def _saved_to_disk(folder: Path) -> bool:
-    """Whether `folder` is a `DatasetDict.save_to_disk` folder (not data files)."""
-    return (folder / "dataset_dict.json").is_file()
-
-
-def _saved_dataset(folder: Path) -> bool:
-    """Whether `folder` is a `Dataset.save_to_disk` folder (one split): its state.json, which
-    `datasets.load_dataset` refuses with "Please use `load_from_disk` instead"."""
-    return (folder / "state.json").is_file() and not _saved_to_disk(folder)
-
-
-def _data_files(local_path: str | Path | None, data_files: dict[str, Any] | None) -> list[Path]:
-    """The user's data files: those `data_files` names (in `local_path` when given), or the data
-    files in `local_path` (none in a `save_to_disk` folder); only those that are files."""
-    folder = Path(local_path) if local_path is not None else None
-    if data_files:
-        paths = [folder / str(p) if folder is not None else Path(str(p))
-                 for v in data_files.values() for p in np.atleast_1d(v)]
-    elif folder is not None and not _saved_to_disk(folder):
-        paths = sorted(p for p in folder.rglob("*") if p.suffix in FORMATS)
-    else:
-        return []
-    return [p for p in paths if p.is_file()]
-
-
-def _empty_files(local_path: str | Path | None, data_files: dict[str, Any] | None) -> list[Path]:
-    """The user's data files of 0 bytes (`datasets` says only "No columns to parse from file")."""
-    return [p for p in _data_files(local_path, data_files) if p.stat().st_size == 0]
-
-
-def _unfit_file(local_path: str | Path | None, data_files: dict[str, Any] | None) -> str:
-    """'<file> <why>' for the first of the user's data files that cannot give a split ('' for
-    none): a .parquet file whose footer does not read, or a file without rows (a CSV header
-    alone). `datasets`' errors name no file ("Parquet magic bytes not found", "its type in
-    this file is null", "Instruction 'test' corresponds to no data")."""
-    for path in _data_files(local_path, data_files):
-        why = _file_unfit(path)
-        if why:
-            return f"{path} {why}"
-    return ""
-
-
-def _file_unfit(path: Path) -> str:
-    """Why one data file cannot give a split ('' when nothing is seen): reads a parquet footer,
-    a CSV's first two rows, a JSON file up to its first non-blank byte."""
-    import csv
-
-    import pyarrow
-    import pyarrow.parquet
-
-    if path.suffix == ".parquet":
-        try:
-            rows = pyarrow.parquet.read_metadata(path).num_rows
-        except (OSError, pyarrow.ArrowException) as exc:
-            return f"is not a parquet file ({_problem(exc)})"
-    elif path.suffix == ".csv":
-        try:
-            with open(path, newline="", encoding="utf-8", errors="replace") as fh:
-                rows = sum(1 for _ in itertools.islice(filter(None, csv.reader(fh)), 2)) - 1
-        except (OSError, csv.Error):
-            return ""
-        if rows == 0:
-            return "has no rows (only a header): a split needs rows in each of its files"
-    else:  # JSON (lines): only blank
-        with open(path, "rb") as fh:
-            rows = int(any(chunk.strip() for chunk in iter(lambda: fh.read(1 << 16), b"")))
-    return "has no rows: a split needs rows in each of its files" if rows <= 0 else ""
-
-
-class _Holder(logging.Handler):
-    """A logging handler that keeps the records it is given."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-@contextmanager
-def _datasets_log_held() -> Iterator[None]:
-    """Hold what `datasets` logs while it loads the user's files: passed on once the load
-    succeeds, dropped when it fails (a "Failed to read schema" line would precede the one-line
-    error saying the same). The `datasets` logger is restored as it was either way."""
-    logger = logging.getLogger("datasets")
-    holder = _Holder()
-    handlers, propagate = logger.handlers[:], logger.propagate
-    logger.handlers[:], logger.propagate = [holder], False
-    try:
-        yield
-    finally:
-        logger.handlers[:], logger.propagate = handlers, propagate
-    for record in holder.records:  # reached only when the load succeeded
-        logger.handle(record)
-
-
-def _problem(exc: BaseException) -> str:
-    """The first specific line of a loading error: `datasets` wraps a failure while reading
-    files in a generic first line, with the reason on a later line or in the chained cause."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    if lines and lines[0].startswith("An error occurred while generating the dataset"):
-        if len(lines) > 1:
-            return lines[1]
-        if exc.__cause__ is not None:
-            return _problem(exc.__cause__)
-    if isinstance(exc, IndexError):
-        return f"{lines[0] if lines else 'IndexError'}: is a split empty?"
-    # a missing local file: drop the list of every extension `datasets` knows (~300 of them)
-    return (lines[0].split(" with any supported extension [")[0] if lines
-            else type(exc).__name__)
 
 
 def _columns(split: Any, source: TextSource, split_name: str) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,115 @@
+"""`eenet schedule`'s report: the readable table of fitted policies and the notes under it.
+
+One line per (method, budget) with columns as wide as their widest cell, EENet's margin over
+the better heuristic, and the notes on policies that send everyone to the first exit unscored
+or cost more than their budget on validation itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from eenet.budget import DEFAULT_COST_UNIT, distinct_digits
+from eenet.schedulers.base import FittedPolicy
+from eenet.schedulers.eenet import FIRST_EXIT_UNSCORED
+
+EENET = "eenet"
+HEURISTICS = ("maxprob", "entropy")  # EENet's margin is over the better of these
+FRACTIONS_HEADER = "exit fractions (test)"  # the table's column of each exit's share
+
+
+def column_width(least: int, cells: list[str]) -> int:
+    """A table column's width: `least` (its header's, say), or its widest cell's."""
+    return max([least, *map(len, cells)])
+
+
+def format_table(rows: list[dict[str, Any]], unit: str = DEFAULT_COST_UNIT) -> str:
+    """A readable table, one line per (method, budget), costs in `unit`; each column as wide
+    as its header or its widest cell, so the columns line up whatever the costs' size."""
+    # the exit fractions column: as wide as its header or its widest cell (6 characters an
+    # exit, a space between)
+    width = max([len(FRACTIONS_HEADER), *(7 * len(r["exit_fractions"]) - 1 for r in rows)])
+    digits = distinct_digits([r["budget"] for r in rows])  # budgets that differ print so
+    budget = column_width(8, [f"{r['budget']:.{digits}g}" for r in rows])
+    cost = column_width(max(8, len(f"test {unit}")),  # the two cost columns, alike
+                        [f"{r[k]:.4g}" for r in rows for k in ("test_cost", "val_cost")])
+    fit = column_width(6, [f"{r['fit_seconds']:.2f}" for r in rows])  # 1000 s and more: 7
+    header = (
+        f"{'method':<10} {'budget':>{budget}} {'test acc %':>10} {'test ' + unit:>{cost}} "
+        f"{'val ' + unit:>{cost}} "
+        f"{'fit s':>{fit}}  {FRACTIONS_HEADER:<{width}} rule"
+    )
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        name = r["method"] + ("*" if r.get("upper_bound") else "")
+        fractions = " ".join(f"{f:.3f}" for f in r["exit_fractions"])
+        lines.append(
+            f"{name:<10} {r['budget']:>{budget}.{digits}g} {r['test_accuracy']:>10.2f} "
+            f"{r['test_cost']:>{cost}.4g} {r['val_cost']:>{cost}.4g} "
+            f"{r['fit_seconds']:>{fit}.2f}  {fractions:<{width}} {r['rule']}"
+        )
+    if any(r.get("upper_bound") for r in rows):
+        lines.append("* oracle: upper bound that uses the labels; not a policy")
+    margins = eenet_margins(rows)
+    if margins:
+        shown = ", ".join(f"{m:+.2f} at {b:.{digits}g}" for b, m in margins)
+        mean = sum(m for _, m in margins) / len(margins)
+        rivals = "/".join(h for h in HEURISTICS if any(r["method"] == h for r in rows))
+        lines.append(f"eenet - best of {rivals} (test accuracy points): {shown}; "
+                     f"mean {mean:+.2f}")
+    return "\n".join(lines)
+
+
+def eenet_margins(rows: list[dict[str, Any]]) -> list[tuple[float, float]]:
+    """(budget, EENet's test accuracy minus the better heuristic's) at each budget where EENet
+    and at least one of the heuristics ran; empty otherwise."""
+    accuracy = {(r["method"], r["budget"]): r["test_accuracy"] for r in rows}
+    margins = []
+    for (method, budget), value in accuracy.items():
+        rivals = [accuracy[(h, budget)] for h in HEURISTICS if (h, budget) in accuracy]
+        if method == EENET and rivals:
+            margins.append((budget, value - max(rivals)))
+    return margins
+
+
+def unscored_at_first_exit(fitted: dict[str, list[FittedPolicy | None]],
+                           budgets: list[float]) -> list[tuple[str, float]]:
+    """(method, budget) of every fitted policy that sends every sample to exit 0 unscored
+    because each score it may use, its own scoring cost charged (`--set`), costs more than the
+    budget to reach the first exit."""
+    return [(method, budget) for method, policies in fitted.items()
+            for budget, policy in zip(budgets, policies, strict=True)
+            if getattr(policy, "plan_source", None) == FIRST_EXIT_UNSCORED]
+
+
+def unscored_notes(pairs: list[tuple[str, float]], costs: np.ndarray,
+                   unit: str = DEFAULT_COST_UNIT) -> list[str]:
+    """One line per method of `unscored_at_first_exit`: where, and what it spends there."""
+    notes = []
+    for method in dict.fromkeys(m for m, _ in pairs):
+        budgets = [b for m, b in pairs if m == method]
+        notes.append(f"note: {method} at {', '.join(f'{b:g}' for b in budgets)}: with its own "
+                     f"scoring cost charged (--set {method}.scorer_extra_ms / fixed_extra_ms) "
+                     "every score it may use costs more than the budget at the first exit; it "
+                     "sends every sample to exit 0 there unscored, at that exit's own cost "
+                     f"({float(costs[0]):.4g} {unit}/sample)")
+    return notes
+
+
+def validation_overrun_note(rows: list[dict[str, Any]], n_val: int,
+                            tolerance: float = 0.01) -> str | None:
+    """A one-line note when fitted policies cost more than their budget on validation itself
+    (by more than `tolerance`): a plan is realised in whole samples, so few validation samples
+    round it coarsely. None when every policy meets its budget."""
+    over = [r for r in rows if not r.get("upper_bound")
+            and r["val_cost"] > r["budget"] * (1.0 + tolerance)]
+    if not over:
+        return None
+    worst = max(over, key=lambda r: r["val_cost"] / r["budget"])
+    excess = 100.0 * (worst["val_cost"] / worst["budget"] - 1.0)
+    return (f"note: {len(over)} fitted policies cost more than their budget on validation, up "
+            f"to {excess:.1f} % ({worst['method']} at {worst['budget']:g}: "
+            f"{worst['val_cost']:.4g}): {n_val} validation samples realise a planned exit "
+            "distribution only in whole samples; more validation samples meet budgets closely")

@@ -1,0 +1,155 @@
+"""The user's own text data files (`data.options.local_path` / `data_files`) as `datasets`
+loads them: which files they are, which packaged builder reads them, and why one cannot give a
+split (empty, a header alone, not parquet), said with the file's name where `datasets`' own
+errors name none; its log held back while it loads them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eenet.errors import ConfigError
+
+FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
+
+
+def check_data_file_paths(data_files: dict[str, Any] | None) -> None:
+    """Each split of `data_files` names a file path, or a list of them: a one-line ConfigError
+    for anything else (a number gave "got ['', '.csv']"; an empty string the current folder)."""
+    for split, value in (data_files or {}).items():
+        paths = value if isinstance(value, list) else [value]
+        if not paths or not all(isinstance(p, str) and p.strip() for p in paths):
+            raise ConfigError(f"data.options.data_files.{split}: expected a file path or a list "
+                              f"of them, got {value!r}")
+
+
+def builder_for(files: dict[str, Any]) -> str:
+    """The `datasets` packaged builder (csv / json / parquet) for local data files."""
+    suffixes = {Path(str(p)).suffix for v in files.values() for p in np.atleast_1d(v)}
+    builders = {FORMATS.get(s) for s in suffixes}
+    if len(builders) != 1 or None in builders:
+        raise ConfigError(
+            f"data.options.data_files: use one of {', '.join(sorted(FORMATS))} files, "
+            f"got {sorted(suffixes)}"
+        )
+    return builders.pop()
+
+
+def saved_to_disk(folder: Path) -> bool:
+    """Whether `folder` is a `DatasetDict.save_to_disk` folder (not data files)."""
+    return (folder / "dataset_dict.json").is_file()
+
+
+def saved_dataset(folder: Path) -> bool:
+    """Whether `folder` is a `Dataset.save_to_disk` folder (one split): its state.json, which
+    `datasets.load_dataset` refuses with "Please use `load_from_disk` instead"."""
+    return (folder / "state.json").is_file() and not saved_to_disk(folder)
+
+
+def user_data_files(local_path: str | Path | None, data_files: dict[str, Any] | None) -> list[Path]:
+    """The user's data files: those `data_files` names (in `local_path` when given), or the data
+    files in `local_path` (none in a `save_to_disk` folder); only those that are files."""
+    folder = Path(local_path) if local_path is not None else None
+    if data_files:
+        paths = [folder / str(p) if folder is not None else Path(str(p))
+                 for v in data_files.values() for p in np.atleast_1d(v)]
+    elif folder is not None and not saved_to_disk(folder):
+        paths = sorted(p for p in folder.rglob("*") if p.suffix in FORMATS)
+    else:
+        return []
+    return [p for p in paths if p.is_file()]
+
+
+def empty_files(local_path: str | Path | None, data_files: dict[str, Any] | None) -> list[Path]:
+    """The user's data files of 0 bytes (`datasets` says only "No columns to parse from file")."""
+    return [p for p in user_data_files(local_path, data_files) if p.stat().st_size == 0]
+
+
+def unfit_file(local_path: str | Path | None, data_files: dict[str, Any] | None) -> str:
+    """'<file> <why>' for the first of the user's data files that cannot give a split ('' for
+    none): a .parquet file whose footer does not read, or a file without rows (a CSV header
+    alone). `datasets`' errors name no file ("Parquet magic bytes not found", "its type in
+    this file is null", "Instruction 'test' corresponds to no data")."""
+    for path in user_data_files(local_path, data_files):
+        why = file_unfit(path)
+        if why:
+            return f"{path} {why}"
+    return ""
+
+
+def file_unfit(path: Path) -> str:
+    """Why one data file cannot give a split ('' when nothing is seen): reads a parquet footer,
+    a CSV's first two rows, a JSON file up to its first non-blank byte."""
+    import csv
+
+    import pyarrow
+    import pyarrow.parquet
+
+    if path.suffix == ".parquet":
+        try:
+            rows = pyarrow.parquet.read_metadata(path).num_rows
+        except (OSError, pyarrow.ArrowException) as exc:
+            return f"is not a parquet file ({loading_problem(exc)})"
+    elif path.suffix == ".csv":
+        try:
+            with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+                rows = sum(1 for _ in itertools.islice(filter(None, csv.reader(fh)), 2)) - 1
+        except (OSError, csv.Error):
+            return ""
+        if rows == 0:
+            return "has no rows (only a header): a split needs rows in each of its files"
+    else:  # JSON (lines): only blank
+        with open(path, "rb") as fh:
+            rows = int(any(chunk.strip() for chunk in iter(lambda: fh.read(1 << 16), b"")))
+    return "has no rows: a split needs rows in each of its files" if rows <= 0 else ""
+
+
+class _Holder(logging.Handler):
+    """A logging handler that keeps the records it is given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextmanager
+def datasets_log_held() -> Iterator[None]:
+    """Hold what `datasets` logs while it loads the user's files: passed on once the load
+    succeeds, dropped when it fails (a "Failed to read schema" line would precede the one-line
+    error saying the same). The `datasets` logger is restored as it was either way."""
+    logger = logging.getLogger("datasets")
+    holder = _Holder()
+    handlers, propagate = logger.handlers[:], logger.propagate
+    logger.handlers[:], logger.propagate = [holder], False
+    try:
+        yield
+    finally:
+        logger.handlers[:], logger.propagate = handlers, propagate
+    for record in holder.records:  # reached only when the load succeeded
+        logger.handle(record)
+
+
+def loading_problem(exc: BaseException) -> str:
+    """The first specific line of a loading error: `datasets` wraps a failure while reading
+    files in a generic first line, with the reason on a later line or in the chained cause."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if lines and lines[0].startswith("An error occurred while generating the dataset"):
+        if len(lines) > 1:
+            return lines[1]
+        if exc.__cause__ is not None:
+            return loading_problem(exc.__cause__)
+    if isinstance(exc, IndexError):
+        return f"{lines[0] if lines else 'IndexError'}: is a split empty?"
+    # a missing local file: drop the list of every extension `datasets` knows (~300 of them)
+    return (lines[0].split(" with any supported extension [")[0] if lines
+            else type(exc).__name__)
