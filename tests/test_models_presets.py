@@ -247,7 +247,8 @@ def test_bert_loader_workers_get_the_tokenizer_not_the_model(vocab):
 def test_bert_segments_match_bert_model_with_padding(vocab, attention):
     from transformers import BertConfig, BertModel
 
-    from eenet.models.bert import BertMultiExit, load_tokenizer
+    from eenet.models.bert import BertMultiExit
+    from eenet.models.bert_loading import load_tokenizer
     from tests.preset_fixtures import tiny_bert_config
 
     torch.manual_seed(0)
@@ -311,7 +312,7 @@ def test_bert_trains_with_adamw(vocab):
 def test_bert_loads_pretrained_from_a_local_folder(vocab, tmp_path):
     from transformers import BertConfig, BertModel
 
-    from eenet.models.bert import load_tokenizer
+    from eenet.models.bert_loading import load_tokenizer
     from tests.preset_fixtures import tiny_bert_config
 
     torch.manual_seed(0)
@@ -431,7 +432,7 @@ def test_bert_config_and_tokenizer_problems_are_one_line_errors(
 def test_the_bert_size_check_counts_the_parameters_bert_model_gets(vocab, config):
     from transformers import BertConfig, BertModel
 
-    from eenet.models.bert import bert_weight_count
+    from eenet.models.bert_loading import bert_weight_count
     from tests.preset_fixtures import tiny_bert_config
 
     settings = BertConfig(**{**tiny_bert_config(len(vocab.read_text().split())), **config})

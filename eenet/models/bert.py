@@ -24,8 +24,15 @@ import torch
 from torch import nn
 
 from eenet.errors import ArtifactError, ConfigError, EENetError
-from eenet.hub import hub_unreachable, names_a_local_path
-from eenet.models.base import MultiExitModel, check_weight_count
+from eenet.models.base import MultiExitModel
+from eenet.models.bert_loading import (
+    BUILD_ERRORS,
+    bert_config_problem,
+    check_bert_size,
+    first_line,
+    load_bert,
+    load_tokenizer,
+)
 
 DEFAULT_PRETRAINED = "bert-base-uncased"
 DEFAULT_EXIT_LAYERS = (3, 6, 9, 12)
@@ -154,7 +161,7 @@ class BertMultiExit(MultiExitModel):
             # of the wrong type (dtype: a name torch lacks), or no JSON object at all (an
             # edited file): a traceback before
             raise ArtifactError(f"{path}: not a valid BertConfig "
-                                f"({_first_line(exc.__cause__ or exc)})") from None
+                                f"({first_line(exc.__cause__ or exc)})") from None
         layers = _check_layers(exit_layers, max_length, config)
         problem = bert_config_problem(config)
         if problem:
@@ -172,11 +179,11 @@ class BertMultiExit(MultiExitModel):
             except Exception as exc:  # noqa: BLE001 - the tokenizers library raises plain
                 # Exception (and json its JSONDecodeError) for a damaged file: a traceback before
                 raise ArtifactError(f"{folder}: cannot read the saved tokenizer "
-                                    f"({_first_line(exc)}); rerun train") from None
+                                    f"({first_line(exc)}); rerun train") from None
         try:
             model = cls(BertModel(config), num_classes, layers, max_length, tokenizer=tokenizer)
         except BUILD_ERRORS as exc:  # values BertModel refuses (heads, dropout, init range)
-            raise ArtifactError(f"{path}: does not build ({_first_line(exc)})") from None
+            raise ArtifactError(f"{path}: does not build ({first_line(exc)})") from None
         model.assets_folder = folder
         return model
 
@@ -214,223 +221,6 @@ class BertMultiExit(MultiExitModel):
             "token_type_ids": torch.zeros(shape, dtype=torch.long),
             "attention_mask": torch.ones(shape, dtype=torch.long),
         }
-
-
-def _first_line(exc: BaseException) -> str:
-    """The first line of an exception's message (its type's name when it has none)."""
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0].strip()
-
-
-def _hub_options(source: str | Path) -> dict[str, Any]:
-    """`from_pretrained` options for `source`: the local cache only for a hub name when the hub
-    cannot be reached (`eenet.hub`: no half-minute retries per file)."""
-    if names_a_local_path(source):
-        return {}
-    return {"local_files_only": True} if hub_unreachable() else {}
-
-
-def _missing(what: str, source: str, exc: Exception) -> EENetError:
-    """One-line error for pretrained files that cannot be loaded."""
-    first = _first_line(exc)
-    unreachable = None if names_a_local_path(source) else hub_unreachable()
-    if unreachable:
-        first = f"{first.rstrip('.')}; the hub cannot be reached: {unreachable}"
-    folder = ("a folder holding vocab.txt or tokenizer.json, or a vocab.txt file"
-              if what == "tokenizer" else
-              "a folder holding config.json, model.safetensors and vocab.txt")
-    param = f"model.options.{what}"
-    if names_a_local_path(source):
-        return EENetError(f"{param}: could not load {source!r} ({first}); it must be {folder}")
-    return EENetError(
-        f"{param}: could not load {source!r} ({first}); with network it is downloaded into "
-        f"the Hugging Face cache ($HF_HOME, default ~/.cache/huggingface/hub); offline, run "
-        f"`hf download {source}` where there is network and copy that cache here, or set "
-        f"{param} to {folder}"
-    )
-
-
-def load_tokenizer(source: str | Path, what: str = "tokenizer") -> Any:
-    """A fast BERT tokenizer from a hub name, a folder, or a `vocab.txt` file; `what` is the
-    option it comes from (`tokenizer`, or `pretrained` when that is the default source)."""
-    from transformers import BertTokenizerFast
-
-    param = f"model.options.{what}"
-    path = Path(source)
-    if path.is_file():
-        if path.name != "vocab.txt":
-            raise ConfigError(f"{param}: a file must be named vocab.txt, got {path.name}")
-        path = path.parent
-    try:
-        tokenizer = BertTokenizerFast.from_pretrained(str(path) if path.is_dir() else str(source),
-                                                      **_hub_options(source))
-    except (OSError, ValueError) as exc:
-        raise _missing(what, str(source), exc) from None
-    except Exception as exc:  # noqa: BLE001 - the tokenizers library raises plain Exception
-        # for a file it cannot read (a vocab.txt that is not UTF-8): a traceback before
-        raise ConfigError(f"{param}: cannot read the tokenizer in {str(source)!r} "
-                          f"({_first_line(exc)})") from None
-    # the WordPiece vocabulary itself (the tokenizer adds [UNK] as a special token beside it,
-    # which WordPiece does not use): without it training failed in its first batch
-    if tokenizer.unk_token not in tokenizer.backend_tokenizer.get_vocab(with_added_tokens=False):
-        raise ConfigError(f"{param}: {str(source)!r} has no {tokenizer.unk_token} token in its "
-                          "vocabulary; WordPiece needs one for words it cannot split")
-    if len(tokenizer) <= len(tokenizer.all_special_tokens):  # a folder without vocabulary
-        raise ConfigError(
-            f"{param}: {str(source)!r} holds no vocabulary (only the special tokens); give a "
-            "folder with vocab.txt or tokenizer.json, or a vocab.txt file"
-        )
-    return tokenizer
-
-
-# BertConfig fields that fix the shape of pretrained weights (num_hidden_layers may shrink)
-# the BertConfig fields that size a BertModel's parameters
-SIZES = ("vocab_size", "hidden_size", "num_hidden_layers", "intermediate_size",
-         "max_position_embeddings", "type_vocab_size")
-WEIGHT_SHAPES = ("vocab_size", "hidden_size", "intermediate_size", "max_position_embeddings",
-                 "type_vocab_size")
-
-
-def bert_config(pretrained: str | None, overrides: dict[str, Any] | None) -> Any:
-    """`pretrained`'s `BertConfig` (the defaults without it) with `overrides` set; a one-line
-    ConfigError naming `model.options.config.<field>` for a field BertConfig does not have, a
-    value it refuses, or a weight shape the pretrained weights do not have."""
-    from transformers import BertConfig
-
-    try:  # huggingface_hub's strict dataclasses (BertConfig with transformers >= 5) refuse values
-        from huggingface_hub.errors import StrictDataclassError
-    except ImportError:  # older versions: a refused value is a TypeError / ValueError
-        StrictDataclassError = TypeError
-
-    overrides = dict(overrides or {})
-    config = BertConfig()
-    fields = sorted(k for k in config.to_dict() if not k.startswith("_"))
-    unknown = sorted(set(overrides) - set(fields))
-    if unknown:
-        raise ConfigError(f"model.options.config.{unknown[0]}: not a BertConfig field; "
-                          f"allowed: {', '.join(fields)}")
-    if pretrained is not None:
-        try:
-            config = BertConfig.from_pretrained(pretrained, **_hub_options(pretrained))
-        except (OSError, ValueError) as exc:
-            raise _missing("pretrained", pretrained, exc) from None
-    for key, value in overrides.items():
-        if pretrained is not None and key in WEIGHT_SHAPES and value != getattr(config, key):
-            raise ConfigError(
-                f"model.options.config.{key}: {value!r} differs from {getattr(config, key)!r} "
-                f"of the pretrained weights {pretrained!r}, which would not fit; keep it, or set "
-                "model.options.pretrained: null to train from scratch"
-            )
-        if pretrained is not None and key == "num_hidden_layers":
-            _refuse_more_layers(value, config.num_hidden_layers, pretrained)
-        try:
-            setattr(config, key, value)
-        except (StrictDataclassError, TypeError, ValueError) as exc:
-            cause = exc.__cause__ or exc
-            raise ConfigError(f"model.options.config.{key}: {_first_line(cause)}") from None
-    return config
-
-
-def _refuse_more_layers(value: Any, layers: int, pretrained: str) -> None:
-    """A one-line ConfigError when `value` layers exceed the pretrained `layers`: the extra
-    layers would start random (fewer keep the first ones)."""
-    if type(value) is int and value > layers:
-        raise ConfigError(
-            f"model.options.config.num_hidden_layers: {value} is more than the {layers} layers "
-            f"of the pretrained weights {pretrained!r}, the extra ones would start random; use "
-            f"at most {layers}, or set model.options.pretrained: null to train from scratch")
-
-
-def bert_weight_count(config: Any) -> int:
-    """The parameters of `BertModel(config)` (embeddings, encoder layers without cross-attention,
-    pooler), counted from the config's sizes without building it."""
-    hidden, inner = int(config.hidden_size), int(config.intermediate_size)
-    tables = (int(config.vocab_size) + int(config.max_position_embeddings)
-              + int(config.type_vocab_size))
-    layer = 4 * hidden * hidden + 2 * hidden * inner + 9 * hidden + inner
-    return (tables + 3) * hidden + hidden * hidden + int(config.num_hidden_layers) * layer
-
-
-# What BertModel (and the heads' initialisation) raise for config values they refuse: hidden
-# sizes not a multiple of the heads, dropout outside [0, 1], a negative init range, ...
-BUILD_ERRORS = (ValueError, TypeError, KeyError, IndexError, RuntimeError, AssertionError,
-                ZeroDivisionError)
-
-
-def bert_config_problem(config: Any) -> str | None:
-    """What in a BertConfig BertModel would fail on with a bare traceback: a size or the head
-    count not an integer >= 1 (a negative dimension, a division by zero), an activation it does
-    not know (a KeyError); None when there is nothing of that."""
-    from transformers.activations import ACT2FN
-
-    for key in (*SIZES, "num_attention_heads"):
-        value = getattr(config, key, None)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            return f"{key}: must be an integer >= 1, got {value!r}"
-    act = config.hidden_act
-    if not (callable(act) or (isinstance(act, str) and act in ACT2FN)):
-        return f"hidden_act: unknown activation {act!r}; allowed: {', '.join(sorted(ACT2FN))}"
-    return None
-
-
-def check_bert_size(config: Any) -> None:
-    """A one-line ConfigError naming the config's sizes when they give BertModel more than
-    MAX_WEIGHTS parameters, before anything is built."""
-    sizes = ", ".join(f"{key} {getattr(config, key)}" for key in SIZES)
-    check_weight_count(f"config sizes ({sizes})", bert_weight_count(config))
-
-
-def load_bert(pretrained: str | None, config: dict[str, Any] | None) -> nn.Module:
-    """`BertModel` with pretrained weights, or randomly initialised from `BertConfig(**config)`."""
-    from transformers import BertModel
-
-    settings = bert_config(pretrained, config)
-    problem = bert_config_problem(settings)
-    if problem:
-        raise ConfigError(f"model.options.config.{problem}")
-    check_bert_size(settings)
-    from safetensors import SafetensorError
-
-    try:
-        if pretrained is None:
-            return BertModel(settings)
-        # safetensors only: a pytorch_model.bin is a pickle, which can run code when loaded
-        bert = BertModel.from_pretrained(pretrained, config=settings, use_safetensors=True,
-                                         **_hub_options(pretrained))
-    except SafetensorError as exc:
-        raise ConfigError(f"model.options.pretrained: the weights file of {pretrained!r} is not "
-                          f"readable as safetensors ({_first_line(exc)})") from None
-    except (OSError, ValueError) as exc:
-        if isinstance(exc, ValueError) and (config or pretrained is None):
-            # the settings do not build (e.g. hidden_size not a multiple of the heads)
-            raise ConfigError(f"model.options.config: {_first_line(exc)}") from None
-        _refuse_pickled_only(str(pretrained))
-        raise _missing("pretrained", str(pretrained), exc) from None
-    _refuse_non_finite(bert, pretrained)
-    return bert
-
-
-def _refuse_pickled_only(source: str) -> None:
-    """A one-line ConfigError when the folder `source` holds pytorch_model.bin but no
-    model.safetensors: eenet never unpickles weights."""
-    folder = Path(source)
-    safetensors = ("model.safetensors", "model.safetensors.index.json")  # whole, or sharded
-    if (names_a_local_path(source) and (folder / "pytorch_model.bin").is_file()
-            and not any((folder / name).is_file() for name in safetensors)):
-        raise ConfigError(
-            f"model.options.pretrained: {source!r} holds pytorch_model.bin but no "
-            "model.safetensors; eenet reads only safetensors (a .bin is a pickle, which can run "
-            "code when loaded): convert it to model.safetensors")
-
-
-def _refuse_non_finite(bert: nn.Module, pretrained: str) -> None:
-    """A one-line ConfigError naming the first pretrained tensor holding NaN or inf: such
-    weights train at chance without a word."""
-    broken = [name for name, tensor in bert.state_dict().items()
-              if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())]
-    if broken:
-        more = f" and {len(broken) - 1} more" if len(broken) > 1 else ""
-        raise ConfigError(f"model.options.pretrained: the weights of {pretrained!r} hold NaN or "
-                          f"inf ({broken[0]}{more}); use a checkpoint with finite weights")
 
 
 def _check_layers(exit_layers: Sequence[int], max_length: int, config: Any) -> list[int]:
