@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from pathlib import Path
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -12,4 +13,17 @@ def file_sha256(path: str | os.PathLike) -> str:
     with open(path, "rb") as stream:
         for block in iter(lambda: stream.read(1 << 20), b""):
             digest.update(block)
+    return digest.hexdigest()
+
+
+def package_digest(folder: str | os.PathLike | None = None) -> str:
+    """The sha256 of the eenet package's source (every .py file under `folder`, default the
+    package's own, by relative path and bytes): what a finished training run records of the
+    code that trained it, so that a rerun of the same settings by the same code may reuse it."""
+    root = Path(folder) if folder is not None else Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        relative = path.relative_to(root).as_posix().encode()
+        digest.update(len(relative).to_bytes(8, "big") + relative)
+        digest.update(bytes.fromhex(file_sha256(path)))
     return digest.hexdigest()

@@ -37,15 +37,18 @@ def resumable_checkpoint(
 def checkpoint_to_resume(
     checkpoint_dir: str | Path, fingerprint: str, epochs: int,
     model: torch.nn.Module | None = None, settings: dict[str, Any] | None = None,
-    resume_finished: bool = False,
+    resume_finished: bool = False, code: str | None = None,
 ) -> tuple[dict[str, Any] | None, str | None]:
     """(`resumable_checkpoint`'s answer, a one-line note when an unfinished run's checkpoint
     is there but not resumed): naming the fields that differ from `settings` (what
     `fingerprint` hashes) where the checkpoint records its own, the number of processes, or
     weights that do not fit `model`. No note for a finished run's checkpoint.
 
-    With `resume_finished`, a finished run's checkpoint whose artifact was never written
-    (`awaits_artifact`) is resumed too, with nothing left to train."""
+    With `resume_finished`, a finished run's checkpoint is resumed too, with nothing left to
+    train, when its artifact was never written (`awaits_artifact`) or when it records `code`,
+    the digest of the code training now (`eenet.digests.package_digest`): the same settings
+    trained by the same code give the same weights, so a rerun for a setting the fingerprint
+    leaves out (WEIGHT_NEUTRAL) reuses them."""
     loaded = load_checkpoint(checkpoint_dir)
     if loaded is None:
         return None, None
@@ -55,7 +58,8 @@ def checkpoint_to_resume(
         return None, other_settings_note(path, loaded, settings)
     done = int(state["epoch"]) + 1
     if done >= epochs and not (done == epochs and resume_finished
-                               and awaits_artifact(checkpoint_dir, state)):
+                               and (same_code(state, code)
+                                    or awaits_artifact(checkpoint_dir, state))):
         return None, None
     where = f"checkpoint {path} ({done} of {epochs} epochs)"
     processes = state.get("world_size", 1)
@@ -68,6 +72,12 @@ def checkpoint_to_resume(
 
 
 TRAINING_AFRESH = "training from the start"
+
+
+def same_code(state: dict[str, Any], code: str | None) -> bool:
+    """Whether the checkpoint `state` records `code` as the digest of the code that trained
+    it (an older checkpoint records none: its run is not reused)."""
+    return code is not None and state.get("code") == code
 
 
 def awaits_artifact(checkpoint_dir: str | Path, state: dict[str, Any]) -> bool:
@@ -171,10 +181,15 @@ def restore_rng_states(state: dict[str, Any], device: torch.device) -> None:
         torch.cuda.set_rng_state_all(cuda)
 
 
-def resuming_line(path: Path, done: int, epochs: int) -> str:
-    """The line saying a run resumes from the checkpoint `path` of `done` epochs."""
+def resuming_line(path: Path, done: int, epochs: int, delivered: bool = False) -> str:
+    """The line saying a run resumes from the checkpoint `path` of `done` epochs (`delivered`:
+    a finished run whose artifact was written, reused by a rerun of the same code)."""
     if done < epochs:
         return f"resuming from epoch {done} of {epochs} ({done} done, checkpoint {path})"
+    if delivered:
+        return (f"reusing checkpoint {path} ({done} of {epochs} epochs): a finished run of "
+                f"these settings by this code, the model is taken from it; delete "
+                f"{path.parent} to train again")
     return (f"resuming from checkpoint {path} ({done} of {epochs} epochs): all trained, the "
             "model is taken from it")
 

@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm  # not tqdm.auto: its asyncio class calls iter() on the loader at once
 
 from eenet.batching import epoch_seed, make_loader, reseed_loader, to_device
-from eenet.checkpoint import CHECKPOINT_FILE, save_checkpoint
+from eenet.checkpoint import CHECKPOINT_FILE, is_delivered, save_checkpoint
 from eenet.checks import THREADS_MAX, WORKERS_MAX, check_integer, check_number
 from eenet.config import check_train
 from eenet.devices import (
@@ -225,7 +225,8 @@ EpochCallback = Callable[[int, dict[str, float]], None]
 
 
 # The train settings a run's fingerprint leaves out: `num_workers` alone is proven not to
-# change the trained weights, so a run interrupted and restarted with another value resumes.
+# change the trained weights, so a run interrupted and restarted with another value resumes,
+# and a finished one rerun with another value by the same code (`code`) is reused.
 # The training loader's order comes from its own generator, reseeded from (seed, epoch) every
 # epoch (`train_model`, `epoch_seed`), which the main process draws from whatever the worker
 # count (the sampler's permutation, then the DataLoader's base seed; never the global
@@ -296,6 +297,7 @@ def train_model(
     progress: bool = True,
     settings: dict[str, Any] | None = None,
     resume_finished: bool = False,
+    code: str | None = None,
 ) -> dict[str, Any]:
     """Train all exits; checkpoint every epoch and resume a run with the same fingerprint.
 
@@ -307,6 +309,9 @@ def train_model(
     (`eenet.checkpoint.mark_delivered`), and a finished run's checkpoint not so marked (the
     run was stopped before its artifact) is resumed: no epoch trained, the model loaded from
     it, its epochs replayed into `on_epoch`. Without it a finished run is trained afresh.
+    `code`, the digest of the code training (`eenet.digests.package_digest`), is kept in the
+    checkpoint; with `resume_finished`, a finished run that records the same is resumed so
+    too, its artifact written or not (same settings, same code: the same weights).
 
     Under torchrun (DDP) every process trains on its shard of the data; validation accuracy and
     the training loss are reduced over all processes; only rank 0 writes the checkpoint and
@@ -341,7 +346,7 @@ def train_model(
     # checkpoint loads with weights_only, which refuses any other object
     settings = json.loads(json.dumps(settings, default=str))
     state, note = checkpoint_to_resume(checkpoint_dir, fingerprint, cfg.epochs, model, settings,
-                                       resume_finished)
+                                       resume_finished, code)
     if note is not None and is_main_process():
         print(note, file=sys.stderr, flush=True)
     if state is not None:  # every process loads the same checkpoint, before DDP wraps the model
@@ -357,7 +362,8 @@ def train_model(
         if start_epoch == cfg.epochs:
             model.eval()  # as the last epoch's validation leaves it
         if is_main_process():
-            print(resuming_line(path, start_epoch, cfg.epochs), flush=True)
+            print(resuming_line(path, start_epoch, cfg.epochs, start_epoch == cfg.epochs
+                                and is_delivered(checkpoint_dir)), flush=True)
             if on_epoch is not None:  # replay the finished epochs into a fresh log
                 for done, values in enumerate(log):
                     on_epoch(done, values)
@@ -405,6 +411,7 @@ def train_model(
                     "world_size": world_size(),
                     "history": log,
                     "marks_delivery": resume_finished,
+                    **({} if code is None else {"code": code}),
                 },
             )
             if on_epoch is not None:

@@ -11,6 +11,7 @@ from dvclive import Live
 from eenet.atomic import atomic_directory, write_text
 from eenet.checkpoint import config_fingerprint, mark_delivered
 from eenet.data.prepared import PreparedDataset, read_meta, split_digest
+from eenet.digests import package_digest
 from eenet.distributed import init_distributed, is_main_process, shutdown_distributed
 from eenet.models import MultiExitModel, build_model
 from eenet.models.artifact import save_trained
@@ -60,7 +61,7 @@ def train_to_artifact(
     try:
         if not is_main_process():  # under torchrun only rank 0 logs and writes artifacts
             train_model(model, train_set, val_set, train_cfg, checkpoint_dir, fingerprint,
-                        settings=settings, resume_finished=True)
+                        settings=settings, resume_finished=True, code=package_digest())
             return None
         summary = _train_logged(model, train_set, val_set, train_cfg, checkpoint_dir,
                                 fingerprint, settings, live_dir)
@@ -120,4 +121,5 @@ def _train_logged(
             write_text(log_dir / EXIT_ACCURACY_CSV, EXIT_ACCURACY_HEADER + "".join(rows))
 
         return train_model(model, train_set, val_set, train_cfg, checkpoint_dir, fingerprint,
-                           on_epoch=log_epoch, settings=settings, resume_finished=True)
+                           on_epoch=log_epoch, settings=settings, resume_finished=True,
+                           code=package_digest())

@@ -75,6 +75,50 @@ def test_a_finished_run_is_resumed_only_until_its_artifact_is_marked(tmp_path: P
     assert checkpoint_to_resume(tmp_path, "fp", 3, resume_finished=True) == (None, None)
 
 
+def test_a_delivered_finished_run_is_resumed_only_by_the_code_that_trained_it(
+    tmp_path: Path,
+) -> None:
+    """A finished run whose artifact was written is resumed (nothing to train, its weights
+    reused) by a run of the same fingerprint and the same code digest alone: not by other
+    code, not without a digest, not from an older checkpoint recording none, and not when
+    not asked to (`resume_finished`)."""
+    from eenet.resume import checkpoint_to_resume
+
+    save_checkpoint(tmp_path, _state("fp", 2, marks_delivery=True, code="a" * 64))
+    mark_delivered(tmp_path)
+    state, note = checkpoint_to_resume(tmp_path, "fp", 3, resume_finished=True, code="a" * 64)
+    assert state is not None and state["epoch"] == 2 and note is None
+    for fingerprint, code, finished in (("fp", "b" * 64, True), ("fp", None, True),
+                                        ("other", "a" * 64, True), ("fp", "a" * 64, False)):
+        assert checkpoint_to_resume(tmp_path, fingerprint, 3, resume_finished=finished,
+                                    code=code)[0] is None
+    assert checkpoint_to_resume(tmp_path, "fp", 4, resume_finished=True, code="a" * 64)[0] \
+        is not None  # an unfinished run (more epochs asked) resumes whatever the code
+    save_checkpoint(tmp_path, _state("fp", 2, marks_delivery=True))  # records no code
+    mark_delivered(tmp_path)
+    assert checkpoint_to_resume(tmp_path, "fp", 3, resume_finished=True, code="a" * 64)[0] \
+        is None
+
+
+def test_the_package_digest_sees_every_source_file(tmp_path: Path) -> None:
+    """The code digest changes with any .py file's bytes or name, not with other files."""
+    from eenet.digests import package_digest
+
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "a.py").write_text("x = 1\n")
+    (tmp_path / "sub" / "b.py").write_text("y = 2\n")
+    first = package_digest(tmp_path)
+    (tmp_path / "notes.txt").write_text("not code")
+    assert package_digest(tmp_path) == first
+    (tmp_path / "sub" / "b.py").write_text("y = 3\n")
+    assert package_digest(tmp_path) != first
+    (tmp_path / "sub" / "b.py").write_text("y = 2\n")
+    assert package_digest(tmp_path) == first
+    (tmp_path / "sub" / "b.py").rename(tmp_path / "b.py")
+    assert package_digest(tmp_path) != first
+    assert len(package_digest()) == 64
+
+
 @pytest.mark.parametrize("keep", [0.5, 0.0])
 def test_a_truncated_checkpoint_is_a_one_line_error(tmp_path: Path, keep: float) -> None:
     """A checkpoint cut short (a full disk, a copy stopped midway) is an ArtifactError naming

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from eenet.checkpoint import load_checkpoint
+from eenet.checkpoint import load_checkpoint, mark_delivered, save_checkpoint
 from eenet.cli import RESUMES_NOTE
 from eenet.data import prepare_dataset
 from tests.robust_helpers import (
@@ -142,21 +142,47 @@ def test_training_stopped_before_its_artifact_resumes_with_no_epoch_trained(
     assert resumed.keys() == uninterrupted.keys()
     assert [name for name in resumed if resumed[name] != uninterrupted[name]] == []
 
-    # its artifact written, the checkpoint is marked: a rerun (code changed) trains afresh
+    # its artifact written, the checkpoint is marked; one written by other code (the stage
+    # reran because training's code changed) is trained afresh
+    state = load_checkpoint(checkpoint.parent)
+    save_checkpoint(checkpoint.parent, {**state, "code": "0" * 64})
+    mark_delivered(checkpoint.parent)
     again = check_ok(run_stage("train", tmp_path, *TRAIN_ARGS))
-    assert "resuming" not in again.stdout
+    assert "resuming" not in again.stdout and "reusing" not in again.stdout
     assert len([line for line in again.stdout.splitlines() if line.startswith("epoch ")]) \
         == EPOCHS
 
 
-def test_finished_training_is_not_resumed(tmp_path: Path) -> None:
+def test_finished_training_reruns_with_more_workers_without_training(tmp_path: Path) -> None:
+    """`dvc exp run -S train.num_workers=2` reran the train stage (it reads the setting) and
+    trained the whole run again, for weights the worker count does not change. A finished run
+    of the same settings by the same code is now reused: no epoch trained, the model and
+    reports written byte for byte as before, a line saying so. Other settings train afresh."""
     params = tiny_params()
-    params["train"].update(epochs=1, batch_size=64)
+    params["train"].update(epochs=2, batch_size=64)
     write_params(tmp_path, params)
     prepare_dataset("mnist1d", tmp_path / "data", 0, **params["data"]["options"])
-    check_ok(run_stage("train", tmp_path, *TRAIN_ARGS))
+    first = check_ok(run_stage("train", tmp_path, *TRAIN_ARGS))
+    assert len([line for line in first.stdout.splitlines() if line.startswith("epoch ")]) == 2
+    trained = _train_files(tmp_path)
+
+    params["train"]["num_workers"] = 2
+    write_params(tmp_path, params)
     again = check_ok(run_stage("train", tmp_path, *TRAIN_ARGS))
-    assert "resuming" not in again.stdout
+    assert again.stdout.splitlines()[0] == (
+        "reusing checkpoint artifacts/checkpoints/last.pt (2 of 2 epochs): a finished run of "
+        "these settings by this code, the model is taken from it; delete artifacts/checkpoints "
+        "to train again")
+    assert not [line for line in again.stdout.splitlines() if line.startswith("epoch ")]
+    reused = _train_files(tmp_path)
+    assert reused.keys() == trained.keys()
+    assert [name for name in reused if reused[name] != trained[name]] == []
+
+    params["train"]["lr"] = params["train"]["lr"] / 2
+    write_params(tmp_path, params)
+    other = check_ok(run_stage("train", tmp_path, *TRAIN_ARGS))
+    assert "reusing" not in other.stdout and "resuming" not in other.stdout
+    assert len([line for line in other.stdout.splitlines() if line.startswith("epoch ")]) == 2
 
 
 def test_sigterm_to_training_with_workers_is_one_line_and_it_resumes(tmp_path: Path) -> None:
