@@ -23,7 +23,8 @@ from eenet.inference import collect_exit_logits
 from eenet.models import build_model
 from eenet.outputs import ExitOutputs
 from eenet.profiling import count_flops
-from eenet.training import TrainConfig, seed_everything, train_model
+from eenet.train_config import TrainConfig
+from eenet.training import seed_everything, train_model
 
 
 @dataclass(frozen=True)

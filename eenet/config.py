@@ -332,7 +332,7 @@ def check_model_build(params: dict[str, Any]) -> None:
 
 
 def check_train(path: str, value: Any) -> None:
-    from eenet.training import TrainConfig
+    from eenet.train_config import TrainConfig
 
     hints = typing.get_type_hints(TrainConfig)
     check_mapping(path, value, {f.name: hints[f.name] for f in fields(TrainConfig)})

@@ -1,4 +1,5 @@
-"""Multi-exit training: the `train:` settings, the training loop, a checkpoint every epoch.
+"""Multi-exit training: the loop over epochs, validation of every exit, a checkpoint every
+epoch. Its settings, optimizer and schedule are `eenet.train_config`'s.
 
 Loss (`eenet.losses`, the authors' weighting): sum_k (k+1) * CE_k / (K (K+1)); in the last
 `distill_from` fraction of epochs, earlier exits are also distilled to the last one (KL at
@@ -14,7 +15,7 @@ import random
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +26,8 @@ from tqdm import tqdm  # not tqdm.auto: its asyncio class calls iter() on the lo
 
 from eenet.batching import epoch_seed, make_loader, reseed_loader, to_device
 from eenet.checkpoint import CHECKPOINT_FILE, is_delivered, save_checkpoint
-from eenet.checks import THREADS_MAX, WORKERS_MAX, check_integer, check_number
-from eenet.config import check_train
 from eenet.devices import (
     allocation_failure,
-    check_device_name,
     memory_names,
     num_threads,
     resolve_device,
@@ -44,7 +42,7 @@ from eenet.distributed import (
     share_main_buffers,
     world_size,
 )
-from eenet.errors import ConfigError, unknown_name
+from eenet.errors import ConfigError
 from eenet.losses import exit_losses
 from eenet.models.base import MultiExitModel
 from eenet.resume import (
@@ -55,86 +53,14 @@ from eenet.resume import (
     rng_states,
 )
 from eenet.termination import raise_if_stopped
-
-OPTIMIZERS = ("sgd", "adam", "adamw")
-SCHEDULES = ("multistep", "onecycle", "linear", "constant")
-
-
-@dataclass
-class TrainConfig:
-    """The `train:` group of params.yaml."""
-
-    epochs: int = 15
-    batch_size: int = 128
-    optimizer: str = "adamw"
-    lr: float = 3e-3
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    schedule: str = "onecycle"
-    milestones: list[int] = field(default_factory=list)
-    gamma: float = 0.1
-    distill_weight: float = 0.01
-    distill_temperature: float = 3.0
-    distill_from: float = 0.75
-    seed: int = 0
-    threads: int = 0
-    num_workers: int = 0
-    device: str = "auto"
-
-    @classmethod
-    def from_params(cls, params: dict[str, Any]) -> TrainConfig:
-        allowed = {f.name for f in fields(cls)}
-        for key in params:
-            if key not in allowed:
-                raise ConfigError(
-                    f"train.{key}: unknown key; allowed: {', '.join(sorted(allowed))}"
-                )
-        config = cls(**params)
-        config.validate()
-        return config
-
-    def check(self) -> None:
-        """The check params.yaml's `train` group gets (types, names, ranges), for a config made
-        in code: the same one-line ConfigErrors (unchecked, e.g. optimizer "rmsprop" trained
-        with AdamW and schedule "cosine" at a constant learning rate)."""
-        check_train("train", asdict(self))
-
-    def validate(self) -> None:
-        """The value checks (names, ranges) of a config of the right types."""
-        if self.optimizer not in OPTIMIZERS:
-            raise unknown_name("train.optimizer", self.optimizer, OPTIMIZERS)
-        if self.schedule not in SCHEDULES:
-            raise unknown_name("train.schedule", self.schedule, SCHEDULES)
-        if self.epochs < 1:
-            raise ConfigError(f"train.epochs: must be >= 1, got {self.epochs}")
-        if self.batch_size < 1:
-            raise ConfigError(f"train.batch_size: must be >= 1, got {self.batch_size}")
-        self.check_parallelism()
-        check_number("train.lr", self.lr, 0.0, low_ok=False)
-        check_number("train.weight_decay", self.weight_decay, 0.0)
-        check_number("train.momentum", self.momentum, 0.0, 1.0, high_ok=False)
-        check_number("train.gamma", self.gamma, 0.0, low_ok=False)
-        check_number("train.distill_weight", self.distill_weight, 0.0)
-        check_number("train.distill_temperature", self.distill_temperature, 0.0, low_ok=False)
-        steps = self.milestones
-        integers = all(isinstance(m, int) and not isinstance(m, bool) for m in steps)
-        if not integers or any(b <= a for a, b in zip([0, *steps], steps, strict=False)):
-            raise ConfigError(f"train.milestones: must be increasing epoch numbers >= 1, got "
-                              f"{self.milestones}")
-        if not 0.0 <= self.distill_from <= 1.0:
-            raise ConfigError(f"train.distill_from: must lie in [0, 1], got {self.distill_from}")
-        check_device_name(self.device, "train.device")
-
-    def check_parallelism(self) -> None:
-        """`threads` at most THREADS_MAX and `num_workers` at most WORKERS_MAX, else a one-line
-        ConfigError naming it (past them torch crashed, or the loader forked without end)."""
-        check_integer("train.threads", self.threads, 0, THREADS_MAX)
-        check_integer("train.num_workers", self.num_workers, 0, WORKERS_MAX)
-
-
-def distill_weight_for_epoch(cfg: TrainConfig, epoch: int) -> float:
-    """Self-distillation weight of 0-based `epoch`: on from epoch floor(distill_from * epochs)."""
-    return cfg.distill_weight if epoch >= math.floor(cfg.distill_from * cfg.epochs) else 0.0
+from eenet.train_config import (
+    TrainConfig,
+    distill_weight_for_epoch,
+    make_lr_schedule,
+    make_optimizer,
+    milestones_note,
+    run_settings,
+)
 
 
 def seed_everything(seed: int) -> None:
@@ -156,37 +82,6 @@ def check_train_size(n_samples: int, batch_size: int) -> None:
             f"train.batch_size: {batch_size} is more than the {per_process} training "
             f"samples{where}, so no batch would be trained; use at most {per_process}"
         )
-
-
-def _optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """The optimizer `cfg.optimizer` names; any other name is a one-line ConfigError."""
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(
-            model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
-        )
-    if cfg.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    raise unknown_name("train.optimizer", cfg.optimizer, OPTIMIZERS)
-
-
-def _scheduler(
-    optimizer: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int
-) -> torch.optim.lr_scheduler.LRScheduler:
-    """The per-step learning-rate schedule `cfg.schedule` names; any other name is a one-line
-    ConfigError."""
-    total = cfg.epochs * steps_per_epoch
-    if cfg.schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, cfg.lr, total_steps=total)
-    if cfg.schedule == "linear":
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.0, 1 - s / total))
-    if cfg.schedule == "multistep":
-        steps = [m * steps_per_epoch for m in cfg.milestones]
-        return torch.optim.lr_scheduler.MultiStepLR(optimizer, steps, gamma=cfg.gamma)
-    if cfg.schedule == "constant":
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
-    raise unknown_name("train.schedule", cfg.schedule, SCHEDULES)
 
 
 @torch.inference_mode()
@@ -222,25 +117,6 @@ def validation_memory_error(exc: RuntimeError, batch_size: int | None) -> Except
 
 
 EpochCallback = Callable[[int, dict[str, float]], None]
-
-
-# The train settings a run's fingerprint leaves out: `num_workers` alone is proven not to
-# change the trained weights, so a run interrupted and restarted with another value resumes,
-# and a finished one rerun with another value by the same code (`code`) is reused.
-# The training loader's order comes from its own generator, reseeded from (seed, epoch) every
-# epoch (`train_model`, `epoch_seed`), which the main process draws from whatever the worker
-# count (the sampler's permutation, then the DataLoader's base seed; never the global
-# generator); each sample's augmentation is seeded by (seed, epoch, index) inside `fork_rng`
-# (`PreparedDataset`), so a worker draws what the main process would; the collate functions
-# draw nothing. tests/test_training_recipe.py's test_num_workers_does_not_change_* check it.
-# `threads` and `device` stay in: they change the kernels and the order of float sums.
-WEIGHT_NEUTRAL = ("num_workers",)
-
-
-def run_settings(cfg: TrainConfig) -> dict[str, Any]:
-    """The train settings that identify a run and its checkpoint: all of `cfg` but
-    WEIGHT_NEUTRAL."""
-    return {k: v for k, v in asdict(cfg).items() if k not in WEIGHT_NEUTRAL}
 
 
 def _train_epoch(
@@ -334,8 +210,8 @@ def train_model(
         train_set, model, cfg.batch_size, True, cfg.seed, cfg.num_workers, shard=True
     )
     val_loader = make_loader(val_set, model, 512, False, cfg.seed, cfg.num_workers, shard=True)
-    optimizer = _optimizer(model, cfg)
-    scheduler = _scheduler(optimizer, cfg, max(len(train_loader), 1))
+    optimizer = make_optimizer(model, cfg)
+    scheduler = make_lr_schedule(optimizer, cfg, max(len(train_loader), 1))
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda")
 
     start_epoch, resumed_from = 0, None
@@ -460,13 +336,3 @@ def dropped_samples_note(n_samples: int, batch_size: int) -> str | None:
             f"training samples{where} out of every epoch (only whole batches are trained; "
             f"another shuffle each epoch); a batch size that divides {per_process}, or one "
             "much smaller, trains on all of them")
-
-
-def milestones_note(cfg: TrainConfig) -> str | None:
-    """A note for multistep milestones at or past the last epoch: the learning rate never
-    drops there (e.g. a preset's milestones after `-S train.epochs=2`)."""
-    late = [m for m in cfg.milestones if m >= cfg.epochs]
-    if cfg.schedule != "multistep" or not late:
-        return None
-    return (f"note: train.milestones {late} lie at or past the last epoch ({cfg.epochs}): the "
-            "learning rate is not lowered there")

@@ -16,13 +16,8 @@ from eenet.distributed import init_distributed, is_main_process, shutdown_distri
 from eenet.models import MultiExitModel, build_model
 from eenet.models.artifact import save_trained
 from eenet.models.base import check_data_fits, check_input_shape
-from eenet.training import (
-    TrainConfig,
-    exit_accuracy_name,
-    run_settings,
-    seed_everything,
-    train_model,
-)
+from eenet.train_config import TrainConfig, run_settings
+from eenet.training import exit_accuracy_name, seed_everything, train_model
 
 
 def train_to_artifact(

@@ -8,7 +8,7 @@ only rank 0 logs (dvclive), checkpoints and writes the model artifact.
 
 from eenet.cli import stage_cli
 from eenet.params import group, read_params
-from eenet.training import TrainConfig
+from eenet.train_config import TrainConfig
 from eenet.training_run import train_to_artifact
 
 

@@ -19,7 +19,8 @@ from eenet.data.prepared import PreparedDataset, write_meta, write_split
 from eenet.errors import ArtifactError
 from eenet.models import build_model
 from eenet.resume import resumable_checkpoint
-from eenet.training import TrainConfig, train_model
+from eenet.train_config import TrainConfig
+from eenet.training import train_model
 
 
 def _state(fingerprint: str, epoch: int, **extra: Any) -> dict[str, Any]:

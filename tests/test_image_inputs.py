@@ -18,7 +18,7 @@ from eenet.data.prepared import PreparedDataset, read_meta, read_split
 from eenet.inference import collect_exit_logits
 from eenet.models.artifact import load_trained, read_trained_config
 from eenet.sweep import fit_all
-from eenet.training import TrainConfig
+from eenet.train_config import TrainConfig
 from eenet.training_run import train_to_artifact
 from tests.preset_fixtures import write_cifar10
 

@@ -80,7 +80,7 @@ def test_thread_counts_past_the_cap_are_one_line_errors(threads: int) -> None:
     memory), 2**40 overflowed torch.set_num_threads; now each names its setting, before the
     thread count changes."""
     from eenet.devices import num_threads
-    from eenet.training import TrainConfig
+    from eenet.train_config import TrainConfig
 
     before = torch.get_num_threads()
     message = rf"must be an integer from 0 to 1024, got {threads}$"

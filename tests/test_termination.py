@@ -28,7 +28,7 @@ from eenet.data import prepare_dataset
 from eenet.data.prepared import PreparedDataset
 from eenet.models import build_model
 from eenet.termination import Terminated, stop_requested, stop_signals_raise
-from eenet.training import TrainConfig
+from eenet.train_config import TrainConfig
 from tests.robust_helpers import ROOT
 
 # a stage main that gets a stop signal (SIGNAL) where Python cannot raise it, then writes an

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from eenet import batching, resume, training
+from eenet import batching, resume, train_config, training
 from eenet.checkpoint import load_checkpoint, save_checkpoint
 from eenet.data import prepare_dataset
 from eenet.data.prepared import PreparedDataset, write_meta, write_split
@@ -17,7 +17,7 @@ from eenet.errors import ConfigError
 from eenet.losses import exit_losses, multi_exit_loss
 from eenet.models import build_model
 from eenet.models.artifact import load_trained, save_trained
-from eenet.training import TrainConfig, distill_weight_for_epoch
+from eenet.train_config import TrainConfig, distill_weight_for_epoch
 from tests.runtime_helpers import TinyNet
 
 
@@ -192,12 +192,12 @@ def test_an_unknown_optimizer_or_schedule_is_refused_not_replaced(key):
     model = torch.nn.Linear(2, 2)
     cfg = TrainConfig(**{key: value})
     with pytest.raises(ConfigError) as err:
-        optimizer = training._optimizer(model, cfg)
-        training._scheduler(optimizer, cfg, 10)
+        optimizer = train_config.make_optimizer(model, cfg)
+        train_config.make_lr_schedule(optimizer, cfg, 10)
     assert str(err.value) == message
-    good = training._optimizer(model, TrainConfig())
-    for name in training.SCHEDULES:  # every allowed name still builds
-        training._scheduler(good, TrainConfig(schedule=name), 10)
+    good = train_config.make_optimizer(model, TrainConfig())
+    for name in train_config.SCHEDULES:  # every allowed name still builds
+        train_config.make_lr_schedule(good, TrainConfig(schedule=name), 10)
 
 
 class _HugeGradient(torch.autograd.Function):
@@ -568,11 +568,11 @@ def test_training_restores_the_thread_count_and_notes_late_milestones(tmp_path, 
     assert ("note: train.milestones [1, 50] lie at or past the last epoch (1): the learning "
             "rate is not lowered there") in capsys.readouterr().err
     cfg.epochs = 2
-    assert training.milestones_note(cfg) == (
+    assert train_config.milestones_note(cfg) == (
         "note: train.milestones [50] lie at or past the last epoch (2): the learning rate is "
         "not lowered there")
     cfg.schedule = "onecycle"
-    assert training.milestones_note(cfg) is None
+    assert train_config.milestones_note(cfg) is None
 
 
 class OrderRecordingDataset(PreparedDataset):
