@@ -12,7 +12,6 @@ from __future__ import annotations
 import inspect
 import math
 import os
-import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields
@@ -21,8 +20,7 @@ from typing import Any
 
 from eenet.checks import COUNT_MAXIMUMS, check_integer, check_seed
 from eenet.errors import ConfigError, unknown_name
-
-Spec = dict[str, Any]  # key -> type annotation (Any: not type-checked)
+from eenet.type_specs import Spec, describe, is_number_text, matches, options_spec, signature_spec
 
 # Smallest allowed value of integer settings that count things.
 MINIMUMS: dict[str, int] = {
@@ -55,60 +53,11 @@ SEEDS = ("data.seed", "train.seed", "schedulers.seed")
 # ---------------------------------------------------------------- types
 
 
-def describe(annotation: Any) -> str:
-    """A short English name of what an annotation allows."""
-    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
-    if origin in (typing.Union, types.UnionType):
-        return " or ".join(dict.fromkeys(describe(a) for a in args))
-    if origin is typing.Literal:
-        return "one of " + ", ".join(repr(a) for a in args)
-    if origin in (list, tuple, Sequence):
-        inner = [a for a in args if a is not Ellipsis]
-        if len(set(inner)) != 1:
-            return "a list"
-        item = describe(inner[0])
-        plural = f"{item.split(' ', 1)[-1]}s" if item.startswith("a") else item
-        return f"a list of {plural}"
-    if origin in (dict, Mapping) or annotation in (dict, Mapping):
-        return "a mapping"
-    names = {bool: "true/false", int: "an integer", float: "a number", str: "a string",
-             type(None): "null", list: "a list", Path: "a path", os.PathLike: "a path"}
-    return names.get(annotation, getattr(annotation, "__name__", str(annotation)))
-
-
-def matches(value: Any, annotation: Any) -> bool:
-    """Whether a YAML value fits an annotation (unknown annotations accept anything)."""
-    if annotation is Any or annotation is inspect.Parameter.empty:
-        return True
-    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
-    if origin in (typing.Union, types.UnionType):
-        return any(matches(value, a) for a in args)
-    if origin is typing.Literal:
-        return value in args
-    if origin in (list, tuple, Sequence) or annotation in (list, tuple):
-        inner = [a for a in args if a is not Ellipsis]
-        item = inner[0] if len(set(inner)) == 1 else Any
-        return isinstance(value, list) and all(matches(v, item) for v in value)
-    if origin in (dict, Mapping) or annotation in (dict, Mapping):
-        return isinstance(value, dict)
-    if annotation is type(None) or annotation is None:
-        return value is None
-    if annotation is bool:
-        return isinstance(value, bool)
-    if annotation is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if annotation is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if annotation in (str, Path, os.PathLike):
-        return isinstance(value, str)
-    return True
-
-
 def check_value(path: str, value: Any, annotation: Any) -> None:
     """Raise a ConfigError when `value` does not fit `annotation` or is below its minimum."""
     if not matches(value, annotation):
         hint = ""
-        if isinstance(value, str) and _is_number(value):
+        if isinstance(value, str) and is_number_text(value):
             hint = (" (YAML reads it as text; write it with a dot and a signed exponent, e.g. "
                     "3.0e-3 or 1.0e+9)" if "e" in value.lower() else
                     " (YAML reads a quoted number as text; write it without quotes)")
@@ -118,14 +67,6 @@ def check_value(path: str, value: Any, annotation: Any) -> None:
         check_integer(path, value, low, MAXIMUMS.get(path))
     if path in SEEDS:
         check_seed(path, value)
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def check_mapping(path: str, value: Any, spec: Spec) -> dict[str, Any]:
@@ -138,48 +79,6 @@ def check_mapping(path: str, value: Any, spec: Spec) -> dict[str, Any]:
             raise ConfigError(f"{path}.{key}: unknown key; allowed: {allowed}")
         check_value(f"{path}.{key}", item, spec[key])
     return value
-
-
-# ---------------------------------------------------------------- specs from the code
-
-
-def signature_spec(function: Callable[..., Any], skip: int = 0, keyword_only: bool = False) -> Spec:
-    """Parameters of `function` (after the first `skip`) with their annotations.
-
-    Parameters annotated `Any` cannot come from YAML (tensors, callables) and are left out.
-    """
-    try:
-        hints = typing.get_type_hints(function)
-    except Exception:  # noqa: BLE001 - unresolvable annotations: check keys only
-        hints = {}
-    spec: Spec = {}
-    for i, param in enumerate(inspect.signature(function).parameters.values()):
-        if i < skip or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-            continue
-        if keyword_only and param.kind is not param.KEYWORD_ONLY:
-            continue
-        annotation = hints.get(param.name, Any)
-        if keyword_only and annotation is Any:
-            continue
-        spec[param.name] = annotation
-    return spec
-
-
-def options_spec(function: Callable[..., Any], skip: int) -> Spec | None:
-    """The options a builder / prepare function takes; None when they cannot be known.
-
-    A function taking `**options` names them in its module's `OPTIONS`: a mapping of each
-    name to its type annotation (or a sequence of names, not type-checked).
-    """
-    spec = signature_spec(function, skip)
-    params = inspect.signature(function).parameters.values()
-    if any(p.kind is p.VAR_KEYWORD for p in params):
-        listed = getattr(inspect.getmodule(function), "OPTIONS", None)
-        if listed is None:
-            return None
-        types_ = listed if isinstance(listed, Mapping) else dict.fromkeys(listed, Any)
-        spec.update({name: kind for name, kind in types_.items() if name not in spec})
-    return spec
 
 
 def _registered(table: Mapping[str, str], name: Any, param: str) -> Callable[..., Any]:
@@ -221,7 +120,7 @@ def check_budget_spec(path: str, value: Any) -> None:
         if not 0.0 <= percent <= 100.0:
             raise ConfigError(f"{path}: {value!r} is not allowed; expected {allowed}")
         return
-    if isinstance(value, str) and _is_number(value):
+    if isinstance(value, str) and is_number_text(value):
         value = float(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigError(f"{path}: {value!r} is not allowed; expected {allowed}")

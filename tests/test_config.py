@@ -8,9 +8,10 @@ import pytest
 import yaml
 
 from eenet.checks import THREADS_MAX, TIMING_MAX
-from eenet.config import check_model_build, check_setup_label, describe, validate_params
+from eenet.config import check_model_build, check_setup_label, validate_params
 from eenet.data import prepare_dataset
 from eenet.errors import ConfigError
+from eenet.type_specs import describe
 from tests.robust_helpers import ROOT, stage_error
 
 PRESETS = sorted(p.stem for p in (ROOT / "conf/preset").glob("*.yaml"))

@@ -175,9 +175,10 @@ def read_trained_config(directory: str | os.PathLike) -> dict[str, Any]:
 def _check_config(path: Path, config: dict[str, Any]) -> None:
     """A one-line ArtifactError naming the file unless `name` is a registered model, the classes
     an integer >= 1 and `options` (null or a mapping) options its builder takes."""
-    from eenet.config import check_mapping, options_spec
+    from eenet.config import check_mapping
     from eenet.models import MODELS
     from eenet.registry import resolve
+    from eenet.type_specs import options_spec
 
     name, classes, options = config["name"], config["num_classes"], config.get("options")
     if not isinstance(name, str) or name not in MODELS:
