@@ -339,6 +339,20 @@ def test_profile_setting_reruns_profile_and_downstream(repo):
     assert ran == [CHECK, "profile", "profile_scoring", "profile_eenet_scoring", *BOTH_FITS]
 
 
+def test_loader_workers_rerun_train_alone_which_reuses_its_finished_run(repo):
+    """`train.num_workers` is read by train, so DVC reruns it; it trained every epoch again
+    and reran every stage after it. The finished run of the same settings by the same code
+    is now reused: the model comes out byte for byte as it was, and DVC skips the rest."""
+    path, env = repo
+    weights = (path / "artifacts/model/model.safetensors").read_bytes()
+    result = run([sys.executable, "-m", "dvc", "exp", "run", "-S", "train.num_workers=1"],
+                 path, env)
+    assert stages_run(result.stdout) == [CHECK, "train"]
+    assert "reusing checkpoint artifacts/checkpoints/last.pt (2 of 2 epochs)" in result.stdout
+    assert not re.search(r"^epoch \d+/", result.stdout, re.MULTILINE)  # none trained
+    assert (path / "artifacts/model/model.safetensors").read_bytes() == weights
+
+
 def test_training_setting_reruns_train_and_downstream(repo):
     ran = exp_run(repo, "train.epochs=1")
     assert ran == [CHECK, *ALL_STAGES[2:]]
