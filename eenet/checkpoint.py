@@ -15,7 +15,7 @@ import torch
 
 from eenet.atomic import write_text, write_with
 from eenet.digests import file_sha256
-from eenet.errors import ArtifactError
+from eenet.errors import ArtifactError, first_line
 
 CHECKPOINT_FILE = "last.pt"
 # beside it once its run's artifact is written: the sha256 of the checkpoint delivered
@@ -87,8 +87,7 @@ def load_checkpoint(directory: str | os.PathLike) -> Any:
         raise ArtifactError(f"{path}: refused to load, not a plain checkpoint "
                             f"({_refusal_reason(str(exc))}); {RESTART}") from None
     except (RuntimeError, OSError, EOFError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ArtifactError(f"{path}: corrupt checkpoint ({first}); {RESTART}") from None
+        raise ArtifactError(f"{path}: corrupt checkpoint ({first_line(exc)}); {RESTART}") from None
 
 
 def _refusal_reason(message: str) -> str:

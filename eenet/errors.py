@@ -32,6 +32,12 @@ def unknown_name(param: str, value: object, allowed: Iterable[str]) -> ConfigErr
 # that is not one (zlib.error: a compressed .npz whose data is corrupt; TokenError /
 # SyntaxError: an array header that does not parse; MemoryError: a header declaring an array
 # larger than memory; NotImplementedError: a zip member of an unknown compression method)
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none): what a
+    one-line error quotes of a library's own, often multi-line, message."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0].strip()
+
+
 NUMPY_LOAD_ERRORS = (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError, zlib.error,
                      tokenize.TokenError, SyntaxError, MemoryError, NotImplementedError)
 

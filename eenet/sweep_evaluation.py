@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from eenet.atomic import atomic_directory, atomic_path, write_json
-from eenet.errors import ArtifactError, naming
+from eenet.errors import ArtifactError, first_line, naming
 from eenet.evaluation import ORACLE, ORACLE_RULE, evaluate_exits, oracle_exits
 from eenet.outputs import ExitOutputs, check_compatible
 from eenet.report_layout import by_exit
@@ -52,9 +52,8 @@ def decide_checked(
         try:
             return policy.decide(log_probs)
         except (ValueError, KeyError, IndexError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ArtifactError(f"fitted scheduler does not fit outputs of {n_exits} exits x "
-                                f"{n_classes} classes ({first})") from None
+                                f"{n_classes} classes ({first_line(exc)})") from None
 
 
 def _check_index_fits(folder: Path, index: Mapping[str, Any], test: ExitOutputs,

@@ -23,13 +23,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from eenet.errors import ArtifactError, ConfigError, EENetError
+from eenet.errors import ArtifactError, ConfigError, EENetError, first_line
 from eenet.models.base import MultiExitModel
 from eenet.models.bert_loading import (
     BUILD_ERRORS,
     bert_config_problem,
     check_bert_size,
-    first_line,
     load_bert,
     load_tokenizer,
 )

@@ -13,14 +13,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from eenet.errors import ConfigError, EENetError
+from eenet.errors import ConfigError, EENetError, first_line
 from eenet.hub import hub_unreachable, names_a_local_path
 from eenet.models.base import check_weight_count
-
-
-def first_line(exc: BaseException) -> str:
-    """The first line of an exception's message (its type's name when it has none)."""
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0].strip()
 
 
 def _hub_options(source: str | Path) -> dict[str, Any]:
