@@ -140,7 +140,8 @@ def stage_cli(
 STOPPED_NOTE = "no half-written artifact is left; a rerun starts the stage over"
 # ... except training's (`resumes`): it checkpoints every epoch and continues from there
 RESUMES_NOTE = (
-    "no half-written artifact is left; a rerun resumes training from its last checkpoint"
+    "no half-written artifact is left; a rerun resumes training from its last checkpoint "
+    "(from the start if no epoch had finished)"
 )
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from eenet.errors import ArtifactError, ConfigError
 from eenet.evaluation import _evaluate, evaluate_policies, oracle_exits, schedule_sweep
@@ -715,6 +716,27 @@ def test_decide_refuses_logits_or_probabilities(pair, costs, method):
         rounded = np.log(test.probs().astype(np.float16).astype(np.float64))
     assert policy.decide(rounded).shape == (test.n_samples,)
     np.testing.assert_array_equal(policy.decide(test.log_probs()), policy.exits_for(test))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_decide_refuses_float32_log_probabilities(pair, costs, method):
+    """Policies are fitted and run on float64 log-softmax. torch's float32 log_softmax rounds
+    many top log-probabilities to exactly 0, so samples tie at a threshold and leave elsewhere:
+    `decide` took them without a word and decided otherwise. Now a one-line error naming the
+    dtype and the function to use."""
+    val, test = pair
+    policy = fit_policy(method, val, costs, 1.8, _settings(method))
+    lp32 = torch.log_softmax(torch.from_numpy(test.logits), dim=-1).numpy()
+    assert lp32.dtype == np.float32
+    with pytest.raises(ArtifactError, match=rf"^{method} policy: expected float64 "
+                                            r"log-probabilities, got float32: compute them "
+                                            r"from the logits with eenet\.outputs\."
+                                            r"log_softmax64 .*; float32 rounding changes "
+                                            r"the decisions$"):
+        policy.decide(lp32)
+    with pytest.raises(ArtifactError, match="got float16"):
+        policy.decide(lp32.astype(np.float16))
+    assert policy.decide(test.log_probs()).shape == (test.n_samples,)
 
 
 @pytest.mark.parametrize("method", METHODS)

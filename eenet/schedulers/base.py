@@ -74,6 +74,18 @@ def check_log_probabilities(log_probs: np.ndarray) -> None:
         f"{sums[exit_k, sample]:.3g}: pass logits through log_softmax (ExitOutputs.log_probs())")
 
 
+def check_float64(log_probs: np.ndarray, method: str) -> None:
+    """`log_probs` are float64, as every policy is fitted and run on (`log_softmax64`), else a
+    one-line ArtifactError: float32 log-softmax rounds many top log-probabilities to exactly 0,
+    so samples a policy tells apart tie at its thresholds and leave elsewhere, without a word
+    (a cast back to float64 cannot restore what the rounding lost)."""
+    if log_probs.dtype != np.float64:
+        raise ArtifactError(
+            f"{method} policy: expected float64 log-probabilities, got {log_probs.dtype}: "
+            f"compute them from the logits with eenet.outputs.log_softmax64 (or "
+            f"ExitOutputs.log_probs()); {log_probs.dtype} rounding changes the decisions")
+
+
 def resolve_settings(
     method: str, defaults: Mapping[str, Any], settings: Mapping[str, Any] | None
 ) -> dict[str, Any]:
@@ -180,6 +192,7 @@ class FittedPolicy(ABC):
                 f"{shape}")
         self.check_exits(shape[0], "the log-probabilities have")
         self.check_classes(shape[2], "the log-probabilities have")
+        check_float64(log_probs, self.method)
         check_log_probabilities(log_probs)
         if shape[1] == 0:  # no sample, no decision (EENet's scorer cannot reshape nothing)
             return np.zeros(0, dtype=np.int64)
