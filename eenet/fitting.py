@@ -92,6 +92,22 @@ def imported_from_csv(latency_json: str | os.PathLike) -> bool:
     return source.endswith((".csv", ".txt"))
 
 
+def above_last_exit_note(index: Mapping[str, Any]) -> str | None:
+    """The note for the sweep budgets of a sweep folder's `index` above the last exit's cost
+    (where every policy runs the full model: the plots' points there say nothing), one line;
+    None if there are none. The last exit's cost itself, `auto`'s top point, is no mistake."""
+    last = float(index["costs_ms"][-1])
+    above = [b for b in index["sweep_ms"] if b > last]
+    if not above:
+        return None
+    listed = ", ".join(f"{b:.4g}" for b in above)
+    many = len(above) > 1
+    return (f"  note: budget{'s' if many else ''} {listed} ms/sample "
+            f"{'are' if many else 'is'} above the last exit's cost ({last:.4g} ms): no early "
+            f"exit is needed, every policy sends all samples to the last exit there; a share "
+            f"of the feasible range is written 'N%'")
+
+
 def below_first_exit_notes(index: Mapping[str, Any]) -> list[str]:
     """One line per fit whose budget was below the first exit's cost."""
     return [f"  {e['method']} at {e['budget_ms']:.4g} ms: below the first exit's cost, "

@@ -10,7 +10,7 @@ charged in its plan (see eenet.fitting).
 """
 
 from eenet.cli import stage_cli
-from eenet.fitting import below_first_exit_notes, fit_from_artifacts
+from eenet.fitting import above_last_exit_note, below_first_exit_notes, fit_from_artifacts
 from eenet.params import group, read_params
 
 
@@ -23,6 +23,9 @@ def main(val_npz: str, latency_json: str, scoring_json: str, eenet_scoring_json:
     fitted, budgets = len(index["entries"]), len(index["sweep_ms"])
     print(f"fitted {fitted} scheduler{'s' if fitted != 1 else ''} at {budgets} sweep "
           f"budget{'s' if budgets != 1 else ''}")
+    note = above_last_exit_note(index)
+    if note:
+        print(note)
     for line in below_first_exit_notes(index):
         print(line)
 

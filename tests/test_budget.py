@@ -64,6 +64,33 @@ def test_stage_at_hundred_percent_needs_no_early_exit(
     assert rows.groupby("method").size().to_dict() == {"maxprob": 12, "oracle": 12}
 
 
+def test_fit_schedulers_notes_sweep_budgets_above_the_full_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Sweep budgets above the last exit's cost run the full model (fit_headline said so for
+    the headline budget, fit_schedulers said nothing of the sweep's): one note names them;
+    `auto`, whose top point is the last exit's cost itself, gives none."""
+    val, _ = make_split_pair(n_exits=3, n_classes=10, n_val=300, n_test=50)
+    save_exit_outputs(tmp_path / "val.npz", val)
+    save_latency(tmp_path / "latency.json", {"cumulative_ms": COSTS, "source": "test"})
+    write_json(tmp_path / "scoring.json", {"charged": False, "extra_ms": {}})
+    write_json(tmp_path / "scoring_eenet.json", {"charged": False, "extra_ms": {}})
+    monkeypatch.chdir(tmp_path)
+    main = runpy.run_path(str(ROOT / "stages" / "fit_schedulers.py"))["main"]
+    for budgets, note in (([0.2, 0.5, 0.9], "budgets 0.5, 0.9 ms/sample are above"),
+                          ([0.2, 0.9], "budget 0.9 ms/sample is above"), ("auto", None)):
+        params = tiny_params(budgets=budgets)
+        params["schedulers"]["methods"] = ["maxprob"]
+        write_params(tmp_path, params)
+        main("val.npz", "latency.json", "scoring.json", "scoring_eenet.json", "schedulers")
+        out = capsys.readouterr().out
+        if note is None:
+            assert "note" not in out
+        else:
+            assert f"  note: {note} the last exit's cost (0.41 ms): no early exit is needed" \
+                in out
+
+
 def test_percent_budgets_interpolate_between_the_first_and_last_exit() -> None:
     """'N%' is N percent of the way from the first exit's cost to the last's (costs 1, 2, 5:
     the range is 4 ms wide, so 25% is 2 ms, 50% 3 ms); numbers and numeric text are ms."""
