@@ -8,6 +8,10 @@ import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class EENetError(Exception):
@@ -61,6 +65,16 @@ def numpy_load_problem(exc: Exception) -> str:
     if isinstance(exc, MemoryError):
         return "an array header declaring more data than fits in memory"
     return " ".join(str(exc).split())
+
+
+def npz_array(npz: np.lib.npyio.NpzFile, name: str) -> np.ndarray:
+    """Array `name` of an open npz; a member that is not an .npy array (numpy hands its raw
+    bytes) is a ValueError naming the member, which `numpy_load_problem` words as it is."""
+    value = npz[name]
+    if isinstance(value, bytes):
+        member = name if name in npz.zip.namelist() else f"{name}.npy"
+        raise ValueError(f"member {member!r} is not an .npy array")
+    return value
 
 
 @contextmanager

@@ -17,7 +17,13 @@ from pathlib import Path
 import numpy as np
 
 from eenet.atomic import write_with
-from eenet.errors import NUMPY_LOAD_ERRORS, ArtifactError, numpy_load_problem, reject_directory
+from eenet.errors import (
+    NUMPY_LOAD_ERRORS,
+    ArtifactError,
+    npz_array,
+    numpy_load_problem,
+    reject_directory,
+)
 
 PROB_TOLERANCE = 1e-2  # how far `probs` may stray from [0, 1] and from summing to 1 (float16)
 
@@ -255,10 +261,11 @@ def _read_npz_arrays(npz: np.lib.npyio.NpzFile, path: Path) -> tuple[np.ndarray,
         raise ArtifactError(
             f"{path}: holds both 'logits' and 'probs'; expected one of them (and 'labels')"
         )
-    labels = npz["labels"]
+    labels = npz_array(npz, "labels")
     if "logits" in keys:
-        return _logits_as_float32(_real_array(npz["logits"], "logits", path), path), labels
-    return _logits_from_probs(_real_array(npz["probs"], "probs", path), path), labels
+        return _logits_as_float32(_real_array(npz_array(npz, "logits"), "logits", path),
+                                  path), labels
+    return _logits_from_probs(_real_array(npz_array(npz, "probs"), "probs", path), path), labels
 
 
 def load_exit_outputs(path: str | os.PathLike) -> ExitOutputs:

@@ -202,6 +202,52 @@ def test_predict_cli_errors_are_one_line(workspace, policy_dir, tmp_path, monkey
     assert match in err and err.count("\n") == 1
 
 
+def _zip_with_raw_member(path: Path, arrays: dict[str, np.ndarray], raw: str) -> None:
+    """An npz of `arrays` whose member `raw`.npy holds the array pickled, not as .npy."""
+    import io
+    import pickle
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, array in arrays.items():
+            buffer = io.BytesIO()
+            np.save(buffer, array)
+            archive.writestr(f"{name}.npy",
+                             pickle.dumps(array) if name == raw else buffer.getvalue())
+
+
+@pytest.mark.parametrize("raw", ["x", "y"])
+def test_predict_input_member_that_is_no_npy_array(workspace, policy_dir, tmp_path, capsys,
+                                                   raw) -> None:
+    """--input's 'x' or 'y' member holding a pickle: numpy hands its raw bytes, which were an
+    AttributeError traceback ('bytes' has no attribute 'ndim'); now the file is named as not
+    readable, and nothing is unpickled."""
+    given = tmp_path / "xy.npz"
+    _zip_with_raw_member(given, {"x": np.zeros((2, 40), np.float32), "y": np.arange(2)}, raw)
+    rc = main(["predict", "--model", str(workspace["root"] / "model"), "--policy",
+               str(policy_dir), "--input", str(given), "--device", "cpu"])
+    assert rc == 2
+    assert capsys.readouterr().err == (
+        f"eenet predict: error: --input: {given}: not a readable numpy file (member "
+        f"'{raw}.npy' is not an .npy array)\n")
+
+
+def test_predict_data_split_member_that_is_no_npy_array(workspace, policy_dir, tmp_path,
+                                                        capsys) -> None:
+    """--data DIR whose test.npz holds a pickled 'x' member: one line naming the split file."""
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(workspace["data"] / "meta.json", data / "meta.json")
+    _zip_with_raw_member(data / "test.npz",
+                         {"x": np.zeros((2, 40), np.float32), "y": np.arange(2)}, "x")
+    rc = main(["predict", "--model", str(workspace["root"] / "model"), "--policy",
+               str(policy_dir), "--data", str(data), "--device", "cpu"])
+    assert rc == 2
+    assert capsys.readouterr().err == (
+        f"eenet predict: error: --data: {data / 'test.npz'}: not a readable split file (member "
+        "'x.npy' is not an .npy array)\n")
+
+
 def test_predict_cli_missing_policy(workspace, tmp_path, capsys) -> None:
     rc = main(["predict", "--model", str(workspace["root"] / "model"), "--policy",
                str(tmp_path), "--data", str(workspace["data"])])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import pickle
 import zipfile
 
 import numpy as np
@@ -81,6 +83,27 @@ def test_damaged_text_splits_are_one_line(tmp_path, arrays, problem):
         read_split(tmp_path, "test")
     assert str(err.value).startswith(f"{tmp_path / 'test.npz'}: {problem}"), err.value
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(("arrays", "pickled"), [
+    ({"x": np.zeros((2, 40), np.float32), "y": np.arange(2)}, "x"),
+    ({"x": np.zeros((2, 40), np.float32), "y": np.arange(2)}, "y"),
+    ({"text_utf8": np.frombuffer(b"ab", np.uint8), "text_offsets": np.array([0, 1, 2]),
+      "y": np.arange(2)}, "text_utf8"),
+])
+def test_a_split_member_that_is_no_npy_array_is_one_line(tmp_path, arrays, pickled):
+    """A member holding a pickle, not an .npy array: numpy hands its raw bytes, which were an
+    AttributeError traceback ('bytes' has no attribute 'ndim' / 'dtype'); never unpickled."""
+    with zipfile.ZipFile(tmp_path / "test.npz", "w") as archive:
+        for name, array in arrays.items():
+            buffer = io.BytesIO()
+            np.save(buffer, array)
+            data = pickle.dumps(array) if name == pickled else buffer.getvalue()
+            archive.writestr(f"{name}.npy", data)
+    with pytest.raises(ArtifactError) as err:
+        read_split(tmp_path, "test")
+    assert str(err.value) == (f"{tmp_path / 'test.npz'}: not a readable split file (member "
+                              f"'{pickled}.npy' is not an .npy array)")
 
 
 def test_image_split_round_trips_compressed(tmp_path):

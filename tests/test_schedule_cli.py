@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
+import pickle
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -161,6 +164,36 @@ def test_bad_inputs_give_one_line_errors(files, args, message):
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert message.format(files=files) in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    """What np.save writes for `array`: a valid .npy member of an npz."""
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("pickled", ["logits", "labels", "probs"])
+def test_an_npz_member_that_is_no_npy_array_is_one_line(files, tmp_path, pickled):
+    """A member of an exit-outputs npz holding a pickle, not an .npy array: numpy hands its
+    raw bytes, which was an AttributeError traceback ('bytes' has no 'dtype') for the logits
+    and "labels must be a numpy array, got bytes" for the labels; never unpickled."""
+    test = load_exit_outputs(files / "test.npz")
+    arrays = {"labels": test.labels,
+              "probs" if pickled == "probs" else "logits": test.probs() if pickled == "probs"
+              else test.logits}
+    bad = tmp_path / "bad.npz"
+    with zipfile.ZipFile(bad, "w") as archive:
+        for name, array in arrays.items():
+            data = pickle.dumps(array) if name == pickled else _npy_bytes(array)
+            archive.writestr(f"{name}.npy", data)
+    proc = _run("--val", str(bad), "--test", str(files / "test.npz"), "--costs", "1,2,3",
+                "--method", "maxprob", "--budgets", "2")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip().splitlines() == [
+        f"eenet schedule: error: --val: {bad}: not a readable npz file (member "
+        f"'{pickled}.npy' is not an .npy array)"
+    ]
 
 
 def test_saved_policies_reproduce_the_reported_rows(files, tmp_path):

@@ -17,7 +17,13 @@ import numpy as np
 import torch
 
 from eenet.data.prepared import TEXT_ARRAYS, split_inputs
-from eenet.errors import NUMPY_LOAD_ERRORS, ArtifactError, ConfigError, numpy_load_problem
+from eenet.errors import (
+    NUMPY_LOAD_ERRORS,
+    ArtifactError,
+    ConfigError,
+    npz_array,
+    numpy_load_problem,
+)
 from eenet.models.base import MultiExitModel, input_sample_shape, sample_misfit
 from eenet.outputs import checked_labels
 
@@ -138,7 +144,8 @@ def load_input_arrays(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
             if "x" not in npz.files and not set(npz.files) >= TEXT_ARRAYS:
                 raise ArtifactError(f"--input: {path}: expected an array 'x', found {npz.files}")
             # a prepared text split holds its texts as UTF-8 bytes and offsets
-            return split_inputs(npz, f"--input: {path}"), npz["y"] if "y" in npz.files else None
+            x = split_inputs(npz, f"--input: {path}")
+            return x, npz_array(npz, "y") if "y" in npz.files else None
     except NUMPY_LOAD_ERRORS as exc:
         raise ArtifactError(f"--input: {path}: not a readable numpy file "
                             f"({numpy_load_problem(exc)})") from None

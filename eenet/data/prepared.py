@@ -23,7 +23,13 @@ from torch.utils.data import Dataset
 
 from eenet.atomic import write_json, write_with
 from eenet.digests import file_sha256
-from eenet.errors import NUMPY_LOAD_ERRORS, ArtifactError, ConfigError, numpy_load_problem
+from eenet.errors import (
+    NUMPY_LOAD_ERRORS,
+    ArtifactError,
+    ConfigError,
+    npz_array,
+    numpy_load_problem,
+)
 from eenet.jsonio import read_json_object
 from eenet.outputs import checked_labels
 
@@ -105,9 +111,9 @@ def split_inputs(npz: Any, path: str | Path) -> np.ndarray:
     """A split's inputs: `x`, or its texts decoded from `text_utf8` / `text_offsets` (errors
     name `path`)."""
     if "x" in npz.files:
-        return npz["x"]
+        return npz_array(npz, "x")
     if set(npz.files) >= TEXT_ARRAYS:
-        return decode_texts(npz["text_utf8"], npz["text_offsets"], path)
+        return decode_texts(npz_array(npz, "text_utf8"), npz_array(npz, "text_offsets"), path)
     raise ArtifactError(f"{path}: neither 'x' nor 'text_utf8' and 'text_offsets' in it "
                         "(rerun the download stage)")
 
@@ -176,7 +182,7 @@ def read_split(data_dir: str | Path, split: str,
         raise ArtifactError(f"{path}: split not found (run the download stage)")
     try:
         with np.load(path, allow_pickle=False) as npz:
-            x, y = split_inputs(npz, path), npz["y"]
+            x, y = split_inputs(npz, path), npz_array(npz, "y")
     except NUMPY_LOAD_ERRORS as exc:
         raise ArtifactError(f"{path}: not a readable split file ({numpy_load_problem(exc)})"
                             ) from None
