@@ -123,14 +123,29 @@ def save_latency(path: str | os.PathLike, table: dict[str, Any]) -> Path:
     return write_json(path, table)
 
 
+def model_options_problem(model: Mapping[str, Any]) -> str | None:
+    """What is wrong with a recorded model entry's `options` (its builder's keyword arguments;
+    absent or null: none), in words; None when they are a JSON object."""
+    options = model.get("options")
+    if options is None or isinstance(options, dict):
+        return None
+    return ("model.options must be a JSON object (the model's builder options), got "
+            f"{_show(options)}")
+
+
 def load_latency(path: str | os.PathLike) -> dict[str, Any]:
-    """Load a latency JSON (the costs contract), validating `cumulative_ms`."""
+    """Load a latency JSON (the costs contract), validating `cumulative_ms` and its `model`
+    entry (a JSON object whose `options` are one)."""
     reject_directory(Path(path), "a latency .json")
     table = read_json_object(path, "latency table", required=("cumulative_ms",))
     table["cumulative_ms"] = validate_costs(table["cumulative_ms"], str(path)).tolist()
-    if not isinstance(table.get("model", {}), dict):
+    model = table.get("model", {})
+    if not isinstance(model, dict):
         raise ArtifactError(f"{path}: model must be a JSON object (the trained model it was "
                             f"measured on), got {_show(table['model'])}; rerun profile")
+    problem = model_options_problem(model)
+    if problem:
+        raise ArtifactError(f"{path}: {problem}; rerun profile")
     return table
 
 

@@ -287,8 +287,12 @@ def test_authors_seconds_file_without_suffix_and_with_bom(outputs: Path, tmp_pat
         ("latency.json", '{"cumulative_ms": {"a": 1}}',
          'cumulative costs must be a list of numbers (ms per exit), got {"a": 1}'),
         ("folder", None, CSV_DIRECTORY),
+        # copied by --save into every policy, which `eenet predict` then failed on (traceback)
+        ("latency.json", '{"cumulative_ms": [1, 2, 3], "model": {"name": 5, "options": "x"}}',
+         "model.options must be a JSON object (the model's builder options), got \"x\"; "
+         "rerun profile"),
     ],
-    ids=["decimal commas", "utf-16", "costs as a mapping", "directory"],
+    ids=["decimal commas", "utf-16", "costs as a mapping", "directory", "model options text"],
 )
 def test_schedule_prints_one_line(outputs: Path, tmp_path: Path, name: str,
                                   content: str | bytes | None, message: str) -> None:

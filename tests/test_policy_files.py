@@ -112,6 +112,14 @@ def test_an_unedited_policy_loads_and_decides_identically(saved, split, method, 
      "got None"),
     ({"fit_seconds": "fast"}, "fit_seconds must be a finite number >= 0, got 'fast'"),
     ({"settings": [1]}, "settings must be a JSON object, got [1]"),
+    # options that are no JSON object were a ValueError / TypeError traceback in `eenet predict`
+    # (comparing the architecture), or taken as a dict of pairs ([["widths", 1]])
+    ({"model": {"name": 5, "options": "x"}}, "model.options must be a JSON object (the "
+     "model's builder options), got \"x\""),
+    ({"model": {"name": "resnet1d_3", "options": [1]}}, "model.options must be a JSON object "
+     "(the model's builder options), got [1]"),
+    ({"model": {"name": "resnet1d_3", "options": [["widths", 1]]}}, "model.options must be a "
+     "JSON object (the model's builder options), got [[\"widths\", 1]]"),
     ({"val_exit_fractions": [0.5, 0.5, "x"]}, "val_exit_fractions needs one fraction in "
      "[0, 1] per exit (3), or none; got [0.5, 0.5, 'x']"),
     ({"tie_shares": 5}, "tie_shares needs one value in [0, 1] per exit (3), or none; got 5"),

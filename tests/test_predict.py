@@ -248,6 +248,25 @@ def test_predict_data_split_member_that_is_no_npy_array(workspace, policy_dir, t
         "'x.npy' is not an .npy array)\n")
 
 
+def test_predict_policy_with_model_options_no_object(workspace, policy_dir, tmp_path,
+                                                     capsys) -> None:
+    """A policy.json whose model entry's options are text (as `eenet schedule --save` copied
+    them from a latency JSON) was a ValueError traceback comparing the architectures; now the
+    loader's one-line "malformed" error, before any inference."""
+    folder = tmp_path / "policy"
+    shutil.copytree(policy_dir, folder)
+    meta = json.loads((folder / "policy.json").read_text())
+    meta["model"] = {"name": 5, "options": "x"}
+    (folder / "policy.json").write_text(json.dumps(meta))
+    np.savez(tmp_path / "xy.npz", x=np.zeros((2, 1, 40), np.float32), y=np.arange(2))
+    rc = main(["predict", "--model", str(workspace["root"] / "model"), "--policy", str(folder),
+               "--input", str(tmp_path / "xy.npz"), "--device", "cpu"])
+    assert rc == 2
+    assert capsys.readouterr().err == (
+        f"eenet predict: error: --policy: {folder / 'policy.json'}: malformed fitted scheduler "
+        "(model.options must be a JSON object (the model's builder options), got \"x\")\n")
+
+
 def test_predict_cli_missing_policy(workspace, tmp_path, capsys) -> None:
     rc = main(["predict", "--model", str(workspace["root"] / "model"), "--policy",
                str(tmp_path), "--data", str(workspace["data"])])

@@ -30,6 +30,7 @@ from eenet.schedulers.policy_file import (
     foreign_files,
     json_number,
     malformed,
+    model_entry,
     number_list,
 )
 from eenet.schedulers.thresholds import (
@@ -379,8 +380,7 @@ class FittedPolicy(ABC):
             cost_unit=unit,
             n_classes=checked(meta, "n_classes", where, "an integer >= 1",
                               lambda v: v is None or type(v) is int and v >= 1),
-            model=checked(meta, "model", where, "a JSON object (the model it was planned for)",
-                          lambda v: v is None or isinstance(v, dict)),
+            model=model_entry(meta, where),
         )
 
 

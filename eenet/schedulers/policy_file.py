@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from eenet.costs import is_real_number
+from eenet.costs import is_real_number, model_options_problem
 from eenet.errors import ArtifactError
 from eenet.jsonio import read_json_object
 
@@ -51,6 +51,17 @@ def checked(meta: Mapping[str, Any], key: str, where: Path, need: str,
     if not ok(value):
         raise malformed(where, f"{key} must be {need}, got {value!r}")
     return value
+
+
+def model_entry(meta: Mapping[str, Any], where: Path) -> dict[str, Any] | None:
+    """`meta['model']` (the trained model the policy was planned for; absent: None) if it is
+    a JSON object whose `options` are one (or absent), else a `malformed` error."""
+    model = checked(meta, "model", where, "a JSON object (the model it was planned for)",
+                    lambda v: v is None or isinstance(v, dict))
+    problem = None if model is None else model_options_problem(model)
+    if problem:
+        raise malformed(where, problem)
+    return model
 
 
 def number_list(meta: Mapping[str, Any], key: str, where: Path, n_exits: int | None,
