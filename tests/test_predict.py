@@ -170,7 +170,9 @@ def test_predict_cli_on_an_input_file(workspace, policy_dir, tmp_path, capsys) -
     ("extra", "match"),
     [
         (["--input", "missing.npy"], "file not found"),
-        (["--input", "bad.npy"], "do not fit the model (expects (1, 40))\n"),
+        # 40 values without a channel axis fit too: the message said (1, 40) alone
+        (["--input", "bad.npy"], "do not fit the model (expects (1, 40), or (40,) without the "
+                                 "channel axis)\n"),
         # "samples of shape () do not fit the model" before
         (["--input", "one.npy"], "'x' of shape (40,) is one sample without the sample axis; "
                                  "give 'x' the shape (1, 40)"),

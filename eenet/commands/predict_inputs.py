@@ -72,7 +72,10 @@ def read_input_file(
         if tuple(x.shape) == sample or sample[0] == 1 and tuple(x.shape) == sample[1:]:
             raise ArtifactError(f"--input: {path}: 'x' of shape {tuple(x.shape)} is one sample "
                                 f"without the sample axis; give 'x' the shape {(1, *x.shape)}")
-        raise ArtifactError(f"--input: {path}: {sample_misfit(x.shape[1:], sample)}")
+        # one channel: samples without their channel axis are taken too (above)
+        bare = f", or {sample[1:]} without the channel axis" if sample[0] == 1 else ""
+        misfit = sample_misfit(x.shape[1:], sample)
+        raise ArtifactError(f"--input: {path}: {misfit[:-1]}{bare})")
     return inputs, _checked_y(labels, x.shape[0], num_classes, path)
 
 
