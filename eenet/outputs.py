@@ -268,12 +268,19 @@ def _read_npz_arrays(npz: np.lib.npyio.NpzFile, path: Path) -> tuple[np.ndarray,
     return _logits_from_probs(_real_array(npz_array(npz, "probs"), "probs", path), path), labels
 
 
-def load_exit_outputs(path: str | os.PathLike) -> ExitOutputs:
-    """Load and validate an exit-outputs npz (`logits` or `probs`, and `labels`)."""
+def check_exit_outputs_file(path: str | os.PathLike) -> Path:
+    """`path` as a Path when a file is there, else a one-line ArtifactError (a folder, or
+    nothing): what a command checks of each outputs file it is given before loading any."""
     path = Path(path)
     reject_directory(path, "an exit-outputs .npz")
     if not path.is_file():
         raise ArtifactError(f"{path}: exit outputs file not found")
+    return path
+
+
+def load_exit_outputs(path: str | os.PathLike) -> ExitOutputs:
+    """Load and validate an exit-outputs npz (`logits` or `probs`, and `labels`)."""
+    path = check_exit_outputs_file(path)
     try:
         loaded = np.load(path, allow_pickle=False)
         if not isinstance(loaded, np.lib.npyio.NpzFile):

@@ -166,6 +166,23 @@ def test_bad_inputs_give_one_line_errors(files, args, message):
     assert "Traceback" not in proc.stderr
 
 
+def test_missing_files_are_named_in_the_usage_lines_order(tmp_path):
+    """The README's example pasted where none of its files exist named --costs' latency.json
+    first (the costs were read before the outputs were looked for); now --val, then --test."""
+    args = ["--val", "val.npz", "--test", "test.npz", "--costs", "latency.json",
+            "--method", "eenet,maxprob", "--budgets", "1.5,2.0"]
+    proc = subprocess.run([sys.executable, "-m", "eenet.cli", "schedule", *args],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "eenet schedule: error: --val: val.npz: exit outputs file not found"]
+    (tmp_path / "val.npz").write_bytes(b"")
+    proc = subprocess.run([sys.executable, "-m", "eenet.cli", "schedule", *args],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.stderr.strip().splitlines() == [
+        "eenet schedule: error: --test: test.npz: exit outputs file not found"]
+
+
 def _npy_bytes(array: np.ndarray) -> bytes:
     """What np.save writes for `array`: a valid .npy member of an npz."""
     buffer = io.BytesIO()

@@ -36,7 +36,7 @@ from eenet.config import check_schedulers
 from eenet.costs import load_costs, load_latency, ms_per_unit
 from eenet.errors import ArtifactError, ConfigError, naming, unknown_name
 from eenet.evaluation import ORACLE, check_split_pair, evaluate_sweep, fit_sweep
-from eenet.outputs import load_exit_outputs
+from eenet.outputs import check_exit_outputs_file, load_exit_outputs
 from eenet.rounding import tidy_floats
 from eenet.schedulers import available_methods
 from eenet.schedulers.base import FittedPolicy
@@ -272,6 +272,9 @@ def handler(args: argparse.Namespace) -> int:
     settings = parse_settings(args.set, methods)
     unit = check_cost_unit(args.cost_unit, args.costs)
     settings = scoring_costs_in_unit(settings, unit)
+    for flag, path in (("--val", args.val), ("--test", args.test)):  # a missing file in the
+        with naming(flag):  # order of the usage line, before the costs are read
+            check_exit_outputs_file(path)
     costs = load_costs(args.costs, "--costs", unit)
     if EENET in settings:  # imports torch: only when EENet is fitted
         from eenet.schedulers.eenet.settings import check_exit_counts
