@@ -1,6 +1,8 @@
 """The `eenet` command line: subcommands live in `eenet.commands`.
 
 User errors (`EENetError`) print as one line on stderr and exit with status 2; no traceback.
+Output that cannot be written (`> /dev/full`) is one line too, status 1; a closed pipe ends
+quietly.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TextIO
 
 from eenet.commands import COMMAND_MODULES
 from eenet.errors import EENetError
@@ -97,19 +99,65 @@ def attach_dash_values(argv: Sequence[str]) -> list[str]:
     return out
 
 
+class OutputError(Exception):
+    """Writing a command's output (stdout) failed; `error` is the OSError it raised."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class GuardedOutput:
+    """A command's stdout whose failed write or flush raises OutputError: a full disk or a
+    closed pipe told apart from an OSError of a file the command reads or writes."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        """Write `text`; an OSError is an OutputError."""
+        try:
+            return self._stream.write(text)
+        except OSError as exc:
+            raise OutputError(exc) from exc
+
+    def flush(self) -> None:
+        """Flush; an OSError is an OutputError."""
+        try:
+            self._stream.flush()
+        except OSError as exc:
+            raise OutputError(exc) from exc
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def output_failure(command: str, error: OSError) -> int:
+    """The exit status once writing stdout failed with `error`: a closed pipe ends quietly
+    with the status of a SIGPIPE, anything else (`> /dev/full`) is one line and status 1.
+    Stdout then goes to /dev/null, so that the flush at exit cannot fail again (a traceback)."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    if isinstance(error, BrokenPipeError):
+        # the reader closed the pipe (`eenet predict --json | head`): stop quietly, as tools
+        # killed by SIGPIPE do
+        return 128 + signal.SIGPIPE
+    print(f"eenet {command}: error: cannot write the output ({error.strerror or error})",
+          file=sys.stderr)
+    return 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `eenet` console script."""
     parser = build_parser()
     args = parser.parse_args(attach_dash_values(sys.argv[1:] if argv is None else argv))
+    stdout, sys.stdout = sys.stdout, GuardedOutput(sys.stdout)
     try:
         status = int(run_stoppable(args.func, args) or 0)  # Ctrl-C, SIGTERM: as in a stage
-        sys.stdout.flush()  # a closed pipe shows here, not as a traceback at exit
+        sys.stdout.flush()  # a closed pipe or a full disk shows here, not at exit
         return status
-    except BrokenPipeError:
-        # the reader closed the pipe (`eenet predict --json | head`): stop quietly, as tools
-        # killed by SIGPIPE do; stdout goes to /dev/null so the exit's flush cannot fail again
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 128 + signal.SIGPIPE
+    except OutputError as exc:
+        sys.stdout = stdout
+        return output_failure(args.command, exc.error)
     except EENetError as exc:
         print(f"eenet {args.command}: error: {exc}", file=sys.stderr)
         return 2
@@ -119,6 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Terminated:
         print(f"eenet {args.command}: terminated", file=sys.stderr)
         return 128 + signal.SIGTERM
+    finally:
+        sys.stdout = stdout
 
 
 def stage_cli(

@@ -1,12 +1,19 @@
 """Options of the `eenet` subcommands given more than once: a single-valued option is a
 one-line error naming it (argparse kept the last silently); --method and --budgets of
-`eenet schedule` join their comma lists."""
+`eenet schedule` join their comma lists. Output that cannot be written is one line too."""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from eenet.cli import main
+from eenet.outputs import save_exit_outputs
+from eenet.synthetic import make_split_pair
 
 SCHEDULE = ["schedule", "--val", "v.npz", "--test", "t.npz", "--costs", "1,2,3",
             "--budgets", "2"]
@@ -52,3 +59,26 @@ def test_method_and_budgets_given_again_join_in_the_parse() -> None:
     assert args.method == "maxprob,entropy,eenet"
     assert args.set == ["eenet.hidden=8", "eenet.max_epochs=10"]
     assert build_parser().parse_args(SCHEDULE).method == "eenet"  # the default, given none
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("args", [
+    ["schedule", "--json"], ["schedule"], ["models"], ["models", "--json"],
+])
+def test_output_that_cannot_be_written_is_one_line(tmp_path: Path, args: list[str]) -> None:
+    """`eenet schedule --json > /dev/full`, `eenet models > /dev/full`: an OSError traceback
+    (No space left on device) from the command's print, status 1; now one line naming the
+    command, no traceback (nor one at exit, flushing stdout), and a non-zero status."""
+    if args[0] == "schedule":
+        for name, split in zip(("val", "test"), make_split_pair(3, 10, 50, 50, seed=1),
+                               strict=True):
+            save_exit_outputs(tmp_path / f"{name}.npz", split)
+        args = [*args, "--val", str(tmp_path / "val.npz"), "--test", str(tmp_path / "test.npz"),
+                "--costs", "1,2,3", "--method", "maxprob", "--budgets", "2"]
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "eenet.cli", *args], stdout=full,
+                              stderr=subprocess.PIPE, text=True, timeout=300)
+    assert done.stderr.splitlines() == [
+        f"eenet {args[0]}: error: cannot write the output (No space left on device)"
+    ], done.stderr
+    assert done.returncode == 1
