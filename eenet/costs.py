@@ -94,10 +94,26 @@ def validate_costs(costs: Any, source: str = "costs") -> np.ndarray:
     return arr
 
 
+# the longest device name a latency table may record (torch's are "cpu", "cuda")
+DEVICE_NAME_MAX = 64
+
+
+def _check_device_field(table: Mapping[str, Any], source: str, fix: str) -> None:
+    """A latency table's `device` (what it was measured on) must be null or absent, or a
+    printable name of at most DEVICE_NAME_MAX characters; else a one-line ArtifactError."""
+    value = table.get("device")
+    if value is None or (isinstance(value, str) and value.strip() and value.isprintable()
+                         and len(value) <= DEVICE_NAME_MAX):
+        return
+    raise ArtifactError(f"{source}: device: must be a device name such as cpu or cuda (at most "
+                        f"{DEVICE_NAME_MAX} characters), or null, got {value!r}; {fix}")
+
+
 def latency_timing_fields(table: dict[str, Any], source: str, fix: str) -> dict[str, int]:
-    """A latency table's `batch_size` and `threads` (null or absent, as in an imported CSV: 1).
-    A value that is no integer in range (batch size >= 1, threads from 1 to THREADS_MAX) is a
-    one-line ArtifactError naming `source` and the field, ending with `fix`."""
+    """A latency table's `batch_size` and `threads` (null or absent, as in an imported CSV: 1),
+    its `device` checked too. A value that is no integer in range (batch size >= 1, threads
+    from 1 to THREADS_MAX), or a device that is no name, is a one-line ArtifactError naming
+    `source` and the field, ending with `fix`."""
     values = {}
     for key, high in (("batch_size", None), ("threads", THREADS_MAX)):
         value = table.get(key)
@@ -106,6 +122,7 @@ def latency_timing_fields(table: dict[str, Any], source: str, fix: str) -> dict[
         except ConfigError as exc:
             raise ArtifactError(f"{source}: {exc}; {fix}") from None
         values[key] = 1 if value is None else value
+    _check_device_field(table, source, fix)
     return values
 
 
@@ -302,7 +319,9 @@ def _load_costs(text: str, label: str, unit: str = DEFAULT_COST_UNIT) -> np.ndar
     """`load_costs` of `text` in `unit`; errors not about a file name `label`."""
     path = Path(text)
     if path.suffix.lower() == ".json":
-        return np.asarray(load_latency(path)["cumulative_ms"], dtype=np.float64)
+        table = load_latency(path)
+        latency_timing_fields(table, str(path), "fix the table")  # copied by schedule --save
+        return np.asarray(table["cumulative_ms"], dtype=np.float64)
     if path.suffix.lower() not in {".csv", ".txt"}:
         values = _parse_comma_list(text) if text.replace(",", "").strip() else []
         if values is not None:

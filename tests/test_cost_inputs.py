@@ -192,6 +192,28 @@ def test_non_numeric_json_costs_are_one_line(tmp_path: Path, cumulative_ms: str,
     assert str(err.value) == f"{path}: cumulative costs must be {shown}"
 
 
+@pytest.mark.parametrize(("fields", "problem"), [
+    ('"threads": "x"', "threads: must be an integer from 1 to 1024 or null, got 'x'"),
+    ('"threads": {"a": 1}', "threads: must be an integer from 1 to 1024 or null, got {'a': 1}"),
+    ('"batch_size": 0', "batch_size: must be an integer >= 1 or null, got 0"),
+    ('"batch_size": [1]', "batch_size: must be an integer >= 1 or null, got [1]"),
+    ('"batch_size": 1e300', "batch_size: must be an integer >= 1 or null, got 1e+300"),
+    ('"device": {"a": 1}', "device: must be a device name such as cpu or cuda (at most 64 "
+     "characters), or null, got {'a': 1}"),
+    ('"device": ""', "device: must be a device name such as cpu or cuda (at most 64 "
+     "characters), or null, got ''"),
+])
+def test_latency_json_timing_fields_are_checked(tmp_path: Path, fields: str,
+                                                problem: str) -> None:
+    """A latency JSON given as costs had its batch size, threads and device taken unchecked:
+    `eenet schedule --save` copied them into its index, and `eenet predict` then printed
+    "profiled at x threads"."""
+    path = _write(tmp_path / "latency.json", f'{{"cumulative_ms": [1, 2, 3], {fields}}}')
+    with pytest.raises(ArtifactError) as err:
+        load_costs(path)
+    assert str(err.value) == f"{path}: {problem}; fix the table"
+
+
 @pytest.mark.parametrize("spec", ["", " ", ",", " , "])
 def test_empty_comma_list_says_no_costs(spec: str) -> None:
     with pytest.raises(ArtifactError) as err:
@@ -305,6 +327,25 @@ def test_schedule_prints_one_line(outputs: Path, tmp_path: Path, name: str,
     assert proc.returncode == 2 and proc.stdout == ""
     assert "Traceback" not in proc.stderr
     assert proc.stderr.splitlines() == [f"eenet schedule: error: --costs: {path}: {message}"]
+
+
+def test_schedule_save_refuses_a_latency_json_with_bad_threads(outputs: Path,
+                                                               tmp_path: Path) -> None:
+    """`--save` copied a latency JSON's unchecked `threads` into its index ("profiled at x
+    threads" in `eenet predict`); now refused in one line before anything is fitted."""
+    path = _write(tmp_path / "lm.json", '{"cumulative_ms": [1, 2, 3], "threads": "x"}')
+    proc = subprocess.run(
+        [sys.executable, "-m", "eenet.cli", "schedule", "--val", str(outputs / "val.npz"),
+         "--test", str(outputs / "test.npz"), "--costs", str(path), "--method", "maxprob",
+         "--budgets", "2.0", "--save", str(tmp_path / "fitted")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.splitlines() == [
+        f"eenet schedule: error: --costs: {path}: threads: must be an integer from 1 to 1024 "
+        "or null, got 'x'; fix the table"
+    ]
+    assert not (tmp_path / "fitted").exists()
 
 
 def test_schedule_seconds_csv_with_cost_unit_seconds(outputs: Path, tmp_path: Path) -> None:
