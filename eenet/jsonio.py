@@ -43,8 +43,13 @@ def read_json_object(
         raise ArtifactError(f"{path}: {what} not found{f' ({hint})' if hint else ''}")
     try:
         text = path.read_text(encoding="utf-8-sig")  # a BOM is no error
+    except OSError as exc:  # no permission to read it, say: the file is not what is wrong
+        raise ArtifactError(f"{path}: {what} not readable ({exc.strerror or exc})") from None
+    except ValueError as exc:  # not UTF-8
+        raise ArtifactError(f"{path}: not valid JSON ({exc})") from None
+    try:
         value = json.loads(text, parse_int=_bounded_int, object_pairs_hook=_unique_keys)
-    except (OSError, ValueError) as exc:
+    except ValueError as exc:
         raise ArtifactError(f"{path}: not valid JSON ({exc})") from None
     except RecursionError:  # brackets nested thousands deep: no artifact of ours
         raise ArtifactError(f"{path}: not valid JSON (nested too deeply)") from None

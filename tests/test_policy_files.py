@@ -5,6 +5,7 @@ never a policy that silently decides otherwise)."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -296,6 +297,19 @@ def test_a_repeated_key_or_deep_nesting_is_a_one_line_error(saved, tmp_path):
                      "object)")
     (folder / "policy.json").write_text("[" * 100_000 + "]" * 100_000)
     _refused(folder, "policy.json: not valid JSON (nested too deeply)")
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
+                    reason="root reads a file without read permission")
+def test_an_unreadable_policy_json_says_not_readable(saved, tmp_path):
+    """A policy.json without read permission was "not valid JSON ([Errno 13] Permission
+    denied: ...)": the file may be fine, it cannot be read; now said as the CSV loader says."""
+    folder = _copy(saved, "maxprob", tmp_path)
+    (folder / "policy.json").chmod(0)
+    try:
+        _refused(folder, "policy.json: fitted scheduler not readable (Permission denied)")
+    finally:
+        (folder / "policy.json").chmod(0o644)
 
 
 def test_saving_through_a_link_writes_the_folder_it_names(saved, split, tmp_path):
