@@ -82,3 +82,13 @@ def test_output_that_cannot_be_written_is_one_line(tmp_path: Path, args: list[st
         f"eenet {args[0]}: error: cannot write the output (No space left on device)"
     ], done.stderr
     assert done.returncode == 1
+
+
+def test_python_m_eenet_runs_the_command_line() -> None:
+    """`python -m eenet` was "'eenet' is a package and cannot be directly executed"; it now
+    runs the `eenet` command line as the console script does."""
+    done = subprocess.run([sys.executable, "-m", "eenet", "--help"], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: eenet ")
+    assert "schedule" in done.stdout and "predict" in done.stdout
