@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from eenet.checks import COUNT_MAXIMUMS, check_integer, check_seed
-from eenet.errors import ConfigError, unknown_name
+from eenet.errors import ConfigError, unknown_name, yaml_text
 from eenet.type_specs import Spec, describe, is_number_text, matches, options_spec, signature_spec
 
 # Smallest allowed value of integer settings that count things.
@@ -61,7 +61,7 @@ def check_value(path: str, value: Any, annotation: Any) -> None:
             hint = (" (YAML reads it as text; write it with a dot and a signed exponent, e.g. "
                     "3.0e-3 or 1.0e+9)" if "e" in value.lower() else
                     " (YAML reads a quoted number as text; write it without quotes)")
-        raise ConfigError(f"{path}: expected {describe(annotation)}, got {value!r}{hint}")
+        raise ConfigError(f"{path}: expected {describe(annotation)}, got {yaml_text(value)}{hint}")
     low = MINIMUMS.get(path)
     if low is not None and isinstance(value, int):
         check_integer(path, value, low, MAXIMUMS.get(path))
@@ -72,7 +72,8 @@ def check_value(path: str, value: Any, annotation: Any) -> None:
 def check_mapping(path: str, value: Any, spec: Spec) -> dict[str, Any]:
     """Check that `value` is a mapping whose keys are in `spec` and whose values fit it."""
     if not isinstance(value, dict):
-        raise ConfigError(f"{path}: expected a mapping of {', '.join(spec)}, got {value!r}")
+        raise ConfigError(f"{path}: expected a mapping of {', '.join(spec)}, got "
+                          f"{yaml_text(value)}")
     for key, item in value.items():
         if key not in spec:
             allowed = ", ".join(sorted(spec)) or "(none)"
@@ -101,7 +102,7 @@ def _check_options(path: str, options: Any, function: Callable[..., Any], skip: 
     spec = options_spec(function, skip)
     if spec is None:
         if not isinstance(options, dict):
-            raise ConfigError(f"{path}: expected a mapping, got {options!r}")
+            raise ConfigError(f"{path}: expected a mapping, got {yaml_text(options)}")
         return
     check_mapping(path, options, spec)
 
@@ -118,14 +119,14 @@ def check_budget_spec(path: str, value: Any) -> None:
         except ValueError:
             percent = math.nan
         if not 0.0 <= percent <= 100.0:
-            raise ConfigError(f"{path}: {value!r} is not allowed; expected {allowed}")
+            raise ConfigError(f"{path}: {yaml_text(value)} is not allowed; expected {allowed}")
         return
     if isinstance(value, str) and is_number_text(value):
         value = float(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{path}: {value!r} is not allowed; expected {allowed}")
+        raise ConfigError(f"{path}: {yaml_text(value)} is not allowed; expected {allowed}")
     if not math.isfinite(value) or value <= 0:
-        raise ConfigError(f"{path}: {value!r} is not allowed; expected {allowed}")
+        raise ConfigError(f"{path}: {yaml_text(value)} is not allowed; expected {allowed}")
 
 
 def check_budgets(path: str, value: Any) -> None:
@@ -134,7 +135,7 @@ def check_budgets(path: str, value: Any) -> None:
         return
     if not isinstance(value, list) or not value:
         raise ConfigError(
-            f"{path}: expected 'auto' or a non-empty list of budgets, got {value!r}"
+            f"{path}: expected 'auto' or a non-empty list of budgets, got {yaml_text(value)}"
         )
     for i, item in enumerate(value):
         check_budget_spec(f"{path}[{i}]", item)

@@ -36,6 +36,14 @@ def unknown_name(param: str, value: object, allowed: Iterable[str]) -> ConfigErr
 # that is not one (zlib.error: a compressed .npz whose data is corrupt; TokenError /
 # SyntaxError: an array header that does not parse; MemoryError: a header declaring an array
 # larger than memory; NotImplementedError: a zip member of an unknown compression method)
+def yaml_text(value: object) -> str:
+    """A value as params.yaml spells it, for messages about a parameter: null, true and false
+    (Python's None, True, False), anything else as repr writes it."""
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    return repr(value)
+
+
 def first_line(exc: BaseException) -> str:
     """The first line of an exception's message (its type's name when it has none): what a
     one-line error quotes of a library's own, often multi-line, message."""

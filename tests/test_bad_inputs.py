@@ -205,6 +205,9 @@ PARAM_CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
      _set("schedulers.eenet.fixed_extra_ms", {"patience": [0.0, 0.1, 0.2]}),
      "schedulers.eenet.fixed_extra_ms: unknown value 'patience'; allowed: entropy, maxprob"),
     ("zero budget", _set("budget", 0), f"budget: 0 is not allowed; {ALLOWED_BUDGET}"),
+    # as params.yaml spells it (was Python's "None is not allowed")
+    ("null budget", _set("budget", None), f"budget: null is not allowed; {ALLOWED_BUDGET}"),
+    ("true budget", _set("budget", True), f"budget: true is not allowed; {ALLOWED_BUDGET}"),
     ("negative budget", _set("budget", -1.5), f"budget: -1.5 is not allowed; {ALLOWED_BUDGET}"),
     ("malformed budget", _set("budget", "fast"),
      f"budget: 'fast' is not allowed; {ALLOWED_BUDGET}"),

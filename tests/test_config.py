@@ -58,7 +58,7 @@ def test_seeds_are_checked(group: str, seed: object) -> None:
     not a ValueError from inside a stage."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params[group]["seed"] = seed
-    message = (f"{group}.seed: expected an integer, got True" if seed is True else
+    message = (f"{group}.seed: expected an integer, got true" if seed is True else
                f"{group}.seed: must be an integer from 0 to 4294967295, got {seed}")
     with pytest.raises(ConfigError) as caught:
         validate_params(params)
