@@ -13,7 +13,7 @@ from eenet.atomic import write_json
 from eenet.budget import resolve_budget, resolve_sweep
 from eenet.costs import save_latency
 from eenet.errors import ConfigError
-from eenet.outputs import save_exit_outputs
+from eenet.outputs import ExitOutputs, save_exit_outputs
 from eenet.rounding import tidy
 from eenet.schedulers.plans import no_early_exit_note
 from eenet.sweep_evaluation import evaluate_all
@@ -30,6 +30,18 @@ def test_hundred_percent_is_the_full_models_cost() -> None:
     assert resolve_sweep("auto", COSTS)[-1] == resolve_budget("100%", COSTS)
 
 
+def _fitting_inputs(folder: Path, monkeypatch: pytest.MonkeyPatch) -> ExitOutputs:
+    """The fit stages' inputs in `folder`, made the working folder: val.npz, latency.json of
+    COSTS and uncharged scoring tables; returns the matching test outputs."""
+    val, test = make_split_pair(n_exits=3, n_classes=10, n_val=300, n_test=50)
+    save_exit_outputs(folder / "val.npz", val)
+    save_latency(folder / "latency.json", {"cumulative_ms": COSTS, "source": "test"})
+    for name in ("scoring.json", "scoring_eenet.json"):
+        write_json(folder / name, {"charged": False, "extra_ms": {}})
+    monkeypatch.chdir(folder)
+    return test
+
+
 def test_stage_at_hundred_percent_needs_no_early_exit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -39,12 +51,7 @@ def test_stage_at_hundred_percent_needs_no_early_exit(
     params = tiny_params(budget="100%", budgets="auto")
     params["schedulers"]["methods"] = ["maxprob"]
     write_params(tmp_path, params)
-    val, test = make_split_pair(n_exits=3, n_classes=10, n_val=300, n_test=50)
-    save_exit_outputs(tmp_path / "val.npz", val)
-    save_latency(tmp_path / "latency.json", {"cumulative_ms": COSTS, "source": "test"})
-    write_json(tmp_path / "scoring.json", {"charged": False, "extra_ms": {}})
-    write_json(tmp_path / "scoring_eenet.json", {"charged": False, "extra_ms": {}})
-    monkeypatch.chdir(tmp_path)
+    test = _fitting_inputs(tmp_path, monkeypatch)
     for stage, out in (("fit_headline", "headline"), ("fit_schedulers", "schedulers")):
         main = runpy.run_path(str(ROOT / "stages" / f"{stage}.py"))["main"]
         main("val.npz", "latency.json", "scoring.json", "scoring_eenet.json", out)
@@ -70,12 +77,7 @@ def test_fit_schedulers_notes_sweep_budgets_above_the_full_model(
     """Sweep budgets above the last exit's cost run the full model (fit_headline said so for
     the headline budget, fit_schedulers said nothing of the sweep's): one note names them;
     `auto`, whose top point is the last exit's cost itself, gives none."""
-    val, _ = make_split_pair(n_exits=3, n_classes=10, n_val=300, n_test=50)
-    save_exit_outputs(tmp_path / "val.npz", val)
-    save_latency(tmp_path / "latency.json", {"cumulative_ms": COSTS, "source": "test"})
-    write_json(tmp_path / "scoring.json", {"charged": False, "extra_ms": {}})
-    write_json(tmp_path / "scoring_eenet.json", {"charged": False, "extra_ms": {}})
-    monkeypatch.chdir(tmp_path)
+    _fitting_inputs(tmp_path, monkeypatch)
     main = runpy.run_path(str(ROOT / "stages" / "fit_schedulers.py"))["main"]
     for budgets, note in (([0.2, 0.5, 0.9], "budgets 0.5, 0.9 ms/sample are above"),
                           ([0.2, 0.9], "budget 0.9 ms/sample is above"), ("auto", None)):
