@@ -32,10 +32,6 @@ def unknown_name(param: str, value: object, allowed: Iterable[str]) -> ConfigErr
     return ConfigError(f"{param}: unknown value {value!r}; allowed: {choices}")
 
 
-# what `np.load(..., allow_pickle=False)` and reading an array of its archive raise on a file
-# that is not one (zlib.error: a compressed .npz whose data is corrupt; TokenError /
-# SyntaxError: an array header that does not parse; MemoryError: a header declaring an array
-# larger than memory; NotImplementedError: a zip member of an unknown compression method)
 def yaml_text(value: object) -> str:
     """A value as params.yaml spells it, for messages about a parameter: null, true and false
     (Python's None, True, False), anything else as repr writes it."""
@@ -50,6 +46,10 @@ def first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0].strip()
 
 
+# what `np.load(..., allow_pickle=False)` and reading an array of its archive raise on a file
+# that is not one (zlib.error: a compressed .npz whose data is corrupt; TokenError /
+# SyntaxError: an array header that does not parse; MemoryError: a header declaring an array
+# larger than memory; NotImplementedError: a zip member of an unknown compression method)
 NUMPY_LOAD_ERRORS = (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError, zlib.error,
                      tokenize.TokenError, SyntaxError, MemoryError, NotImplementedError)
 

@@ -74,8 +74,7 @@ def read_input_file(
                                 f"without the sample axis; give 'x' the shape {(1, *x.shape)}")
         # one channel: samples without their channel axis are taken too (above)
         bare = f", or {sample[1:]} without the channel axis" if sample[0] == 1 else ""
-        misfit = sample_misfit(x.shape[1:], sample)
-        raise ArtifactError(f"--input: {path}: {misfit[:-1]}{bare})")
+        raise ArtifactError(f"--input: {path}: {sample_misfit(x.shape[1:], sample, also=bare)}")
     return inputs, _checked_y(labels, x.shape[0], num_classes, path)
 
 

@@ -204,11 +204,12 @@ def input_sample_spec(model: MultiExitModel) -> tuple[tuple[int, ...], torch.dty
     return tuple(int(d) for d in example.shape[1:]), example.dtype
 
 
-def sample_misfit(shape: Sequence[int], wanted: Sequence[int], model_name: str = "the model"
-                  ) -> str:
-    """The error text for samples of `shape` given to a model (`model_name`) taking `wanted`."""
+def sample_misfit(shape: Sequence[int], wanted: Sequence[int], model_name: str = "the model",
+                  also: str = "") -> str:
+    """The error text for samples of `shape` given to a model (`model_name`) taking `wanted`
+    (`also`: another form the caller takes, said after it)."""
     return (f"samples of shape {tuple(int(d) for d in shape)} do not fit {model_name} "
-            f"(expects {tuple(wanted)})")
+            f"(expects {tuple(wanted)}{also})")
 
 
 def check_data_fits(model: MultiExitModel, dataset: torch.utils.data.Dataset, where: str,
