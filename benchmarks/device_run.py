@@ -2,8 +2,8 @@
 
 For a machine that has the accelerator but perhaps not DVC: takes the trained model and the
 prepared data of a `dvc repro` run (`artifacts/model`, `data/<dataset>`), and in a work folder
-runs dvc.yaml's own commands for profile -> dump_logits -> profile_scoring ->
-profile_eenet_scoring -> fit_headline -> fit_schedulers -> evaluate -> measure, with
+runs dvc.yaml's own commands for import_latency -> profile -> dump_logits -> profile_scoring
+-> profile_eenet_scoring -> fit_headline -> fit_schedulers -> evaluate -> measure, with
 `profile.device`, `dump.device` and `measure.device` set to `--device` (every other parameter
 as in params.yaml, but `profile.table`, dropped: the profile is measured there). Then
 `benchmarks.runtime` on that device against the device's own latency table and schedulers
@@ -36,8 +36,8 @@ import numpy as np
 import torch
 import yaml
 
-STAGES = ["profile", "dump_logits", "profile_scoring", "profile_eenet_scoring", "fit_headline",
-          "fit_schedulers", "evaluate", "measure"]
+STAGES = ["import_latency", "profile", "dump_logits", "profile_scoring", "profile_eenet_scoring",
+          "fit_headline", "fit_schedulers", "evaluate", "measure"]
 ROOT = Path(__file__).resolve().parent.parent
 
 

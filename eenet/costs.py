@@ -155,14 +155,34 @@ def load_latency(path: str | os.PathLike) -> dict[str, Any]:
     entry (a JSON object whose `options` are one)."""
     reject_directory(Path(path), "a latency .json")
     table = read_json_object(path, "latency table", required=("cumulative_ms",))
-    table["cumulative_ms"] = validate_costs(table["cumulative_ms"], str(path)).tolist()
+    return checked_latency(table, str(path))
+
+
+def checked_latency(table: dict[str, Any], source: str,
+                    fix: str = "rerun profile") -> dict[str, Any]:
+    """`table` (a latency JSON object read from `source`) with its `cumulative_ms` validated
+    (as a list) and its `model` entry checked; a problem is a one-line ArtifactError ending
+    with `fix`."""
+    if "cumulative_ms" not in table:
+        raise ArtifactError(f"{source}: not a valid latency table (missing cumulative_ms); "
+                            f"{fix}")
+    table["cumulative_ms"] = validate_costs(table["cumulative_ms"], source).tolist()
     model = table.get("model", {})
     if not isinstance(model, dict):
-        raise ArtifactError(f"{path}: model must be a JSON object (the trained model it was "
-                            f"measured on), got {_show(table['model'])}; rerun profile")
+        raise ArtifactError(f"{source}: model must be a JSON object (the trained model it was "
+                            f"measured on), got {_show(table['model'])}; {fix}")
     problem = model_options_problem(model)
     if problem:
-        raise ArtifactError(f"{path}: {problem}; rerun profile")
+        raise ArtifactError(f"{source}: {problem}; {fix}")
+    return table
+
+
+def load_user_latency(path: str | os.PathLike) -> dict[str, Any]:
+    """A latency JSON a user gives (`eenet schedule --costs`, `profile.table`): `load_latency`
+    with its batch size, threads and device checked too (`latency_timing_fields`), as they
+    are copied on (into `schedule --save`'s index, into the pipeline's profile)."""
+    table = load_latency(path)
+    latency_timing_fields(table, str(path), "fix the table")
     return table
 
 
@@ -319,9 +339,7 @@ def _load_costs(text: str, label: str, unit: str = DEFAULT_COST_UNIT) -> np.ndar
     """`load_costs` of `text` in `unit`; errors not about a file name `label`."""
     path = Path(text)
     if path.suffix.lower() == ".json":
-        table = load_latency(path)
-        latency_timing_fields(table, str(path), "fix the table")  # copied by schedule --save
-        return np.asarray(table["cumulative_ms"], dtype=np.float64)
+        return np.asarray(load_user_latency(path)["cumulative_ms"], dtype=np.float64)
     if path.suffix.lower() not in {".csv", ".txt"}:
         values = _parse_comma_list(text) if text.replace(",", "").strip() else []
         if values is not None:

@@ -1,4 +1,5 @@
-"""Per-exit latency: measure the cumulative cost of reaching each exit, or import a table.
+"""Per-exit latency: measure the cumulative cost of reaching each exit (tables measured
+elsewhere: `eenet.latency_import`).
 
 Reaching exit k is timed as the early-exit runtime itself delivering a prediction at exit k:
 `EarlyExitPredictor.predict_exit` (stem, segments and heads 0..k, the policy's scoring at the
@@ -16,7 +17,6 @@ error rather than invent numbers.
 
 from __future__ import annotations
 
-import os
 import platform
 import time
 from collections.abc import Callable
@@ -29,16 +29,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from eenet.batching import to_device
 from eenet.checks import COUNT_MAXIMUMS, check_minimums
-from eenet.costs import (
-    TIME_UNITS_SHOWN,
-    latency_timing_fields,
-    load_latency,
-    ms_per_unit,
-    read_cost_column,
-    scaled_costs,
-)
 from eenet.devices import memory_names, num_threads, resolve_device
-from eenet.errors import ArtifactError, ConfigError, EENetError, naming
+from eenet.errors import ConfigError, EENetError
 from eenet.models.base import MultiExitModel, batch_size_of, check_example_batch
 from eenet.schedulers.base import FittedPolicy
 
@@ -279,69 +271,3 @@ def profile_model(
 
 def _strictly_increasing(values: np.ndarray) -> bool:
     return bool(np.all(np.diff(values) > 0))
-
-
-# ---------------------------------------------------------------- imported tables
-
-# the folder the profile stage lists as a DVC dependency: a table edited there reruns profile
-WATCHED_TABLES = Path("latency_tables")
-
-
-def unwatched_table_note(path: str | os.PathLike, watched: Path = WATCHED_TABLES) -> str | None:
-    """A note when `profile.table` names a file outside the `watched` folder (relative to the
-    working directory): DVC does not see edits to it, so a rerun would keep the old costs."""
-    resolved, folder = Path(path).resolve(), watched.resolve()
-    if resolved.is_relative_to(folder):
-        return None
-    return (f"note: profile.table {path} is outside {watched}/, which DVC watches: after "
-            f"editing it, run `dvc repro -f --downstream profile` (or move it into "
-            f"{watched}/)")
-
-
-def load_latency_table(path: str | os.PathLike, unit: str | None = None) -> dict[str, Any]:
-    """A latency table measured elsewhere: our JSON, or a one-column CSV of cumulative costs.
-
-    CSV values are milliseconds unless a header line or `unit` says seconds ('s'): the
-    authors' `seconds.csv` files hold cumulative milliseconds despite the name (ResNet-56 on
-    CIFAR-10: 2.31, 4.15, 4.93, the scale of the paper's 2.5 ms budget). `source` records the
-    path; measurement details the file does not give are None. Every error names
-    `profile.table`, the parameter that gives the file.
-    """
-    with naming("profile.table"):
-        return _load_latency_table(Path(path), unit)
-
-
-def _load_latency_table(path: Path, unit: str | None) -> dict[str, Any]:
-    """`load_latency_table` of `path`, its errors not yet naming the parameter."""
-    if not path.is_file():
-        raise ArtifactError(f"{path}: latency table not found")
-    if path.suffix.lower() == ".json":
-        table = load_latency(path)
-        table.setdefault("measured_as", table.get("source", "measured"))
-        table["source"] = str(path)
-        for key in ("device", "batch_size", "threads", "p50_ms", "p90_ms", "flops"):
-            table.setdefault(key, None)
-        latency_timing_fields(table, str(path), "fix the table")  # profile_scoring's timing
-        return table
-    if path.suffix.lower() not in {".csv", ".txt"}:
-        raise ConfigError(
-            f"{path}: expected a .json latency table or a one-column .csv"
-        )
-    values, header = read_cost_column(path)
-    scale = ms_per_unit(unit or header)
-    if scale is None:
-        raise ConfigError(
-            f"{path}: unknown unit {unit or header!r}; use a time unit as the header "
-            f"({TIME_UNITS_SHOWN})"
-        )
-    costs = scaled_costs(values, path, unit or header, "ms", scale)
-    return {
-        "cumulative_ms": costs.tolist(),
-        "p50_ms": None,
-        "p90_ms": None,
-        "flops": None,
-        "device": None,
-        "batch_size": None,
-        "threads": None,
-        "source": str(path),
-    }

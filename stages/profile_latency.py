@@ -1,30 +1,28 @@
 """Stage profile: cumulative cost (ms/sample) of reaching each exit, or an imported table.
 
-Usage: python stages/profile_latency.py MODEL_DIR OUT_JSON   (reads params.yaml: profile)
+Usage: python stages/profile_latency.py MODEL_DIR IMPORTED_JSON OUT_JSON
+(reads params.yaml: profile, but for profile.table: IMPORTED_JSON, import_latency's record,
+holds the table it names)
 """
-
-import sys
 
 from eenet.cli import stage_cli
 from eenet.costs import check_latency_for_model, save_latency
+from eenet.latency_import import load_import
 from eenet.models.artifact import load_trained, model_identity
 from eenet.params import group, read_params
-from eenet.profiling import load_latency_table, profile_model, unwatched_table_note
+from eenet.profiling import profile_model
 
 
-def main(model_dir: str, out_json: str) -> None:
-    settings = dict(group(read_params(), "profile"))
-    table_path = settings.pop("table", None)
+def main(model_dir: str, imported_json: str, out_json: str) -> None:
     model = load_trained(model_dir)
-    if table_path:
-        table = load_latency_table(table_path)
-        note = unwatched_table_note(table_path)
-        if note:
-            print(note, file=sys.stderr)
-        check_latency_for_model(table, f"{table_path} (profile.table)", model_dir,
-                                model.n_exits, "give a table measured for this model")
+    table = load_import(imported_json)
+    if table is None:
+        settings = group(read_params(), "profile")
+        table = profile_model(model, **{key: settings[key] for key in settings
+                                        if key != "table"})
     else:
-        table = profile_model(model, **settings)
+        check_latency_for_model(table, f"{table['source']} (profile.table)", model_dir,
+                                model.n_exits, "give a table measured for this model")
     # the model its costs are used for (an imported table's own record, checked above, may
     # name other weights of this architecture): the policies planned with them keep it
     table["model"] = model_identity(model_dir)

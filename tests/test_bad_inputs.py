@@ -31,6 +31,7 @@ from eenet.cli import RESUMES_NOTE, STOPPED_NOTE
 from eenet.costs import save_latency
 from eenet.data import prepare_dataset
 from eenet.errors import ArtifactError
+from eenet.latency_import import import_record, save_import
 from eenet.models import build_model
 from eenet.models.artifact import save_trained
 from eenet.outputs import ExitOutputs, load_exit_outputs, save_exit_outputs
@@ -52,6 +53,7 @@ VAL, TEST = "artifacts/logits/val.npz", "artifacts/logits/test.npz"
 LATENCY, SCHEDULERS, MODEL = "artifacts/latency.json", "artifacts/schedulers", "artifacts/model"
 SCORING, HEADLINE = "artifacts/scoring.json", "artifacts/headline"
 EENET_SCORING = "artifacts/scoring_eenet.json"
+IMPORTED = "artifacts/imported_latency.json"  # import_latency's record: no table, here
 FIT_ARGS = (VAL, LATENCY, SCORING, EENET_SCORING, SCHEDULERS)
 HEADLINE_FIT_ARGS = (VAL, LATENCY, SCORING, EENET_SCORING, HEADLINE)
 SCORING_ARGS = (MODEL, LATENCY, SCORING)
@@ -80,6 +82,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     val, test = make_split_pair(n_exits=3, n_classes=10, n_val=300, n_test=300)
     save_exit_outputs(ws / VAL, val)
     save_exit_outputs(ws / TEST, test)
+    save_import(ws / IMPORTED, import_record(None))
     save_latency(ws / LATENCY, {"cumulative_ms": [1.0, 2.0, 3.0], "source": "test"})
     write_json(ws / SCORING, profile_scoring(model, methods=FIXED_CHARGED, warmup=2,
                                              repeats=20))
@@ -337,7 +340,7 @@ def test_a_profile_batch_too_large_to_make(ws: Path, capsys: pytest.CaptureFixtu
     params = base_params()
     params["profile"]["batch_size"] = 10**9
     write_params(ws, params)
-    assert stage_error(capsys, "profile_latency", MODEL, "latency.json") == (
+    assert stage_error(capsys, "profile_latency", MODEL, IMPORTED, "latency.json") == (
         "profile.batch_size: 1000000000 samples of the model's example inputs (160 bytes each) "
         "would take 149 GiB; allowed: at most 6710886 samples (1 GiB)")
     assert not (ws / "latency.json").exists()
@@ -658,11 +661,11 @@ ARTIFACT_CASES: list[tuple[str, Callable[[Path], None], str, tuple[str, ...], st
     # an input_length too long to make: the profile's example inputs were a torch traceback
     # (past 2**63 torch cannot size them), dump_logits ran the artifact as if whole
     ("model config with an input length past any machine", _edit_model_options(
-        input_length=2**62), "profile_latency", (MODEL, LATENCY),
+        input_length=2**62), "profile_latency", (MODEL, IMPORTED, LATENCY),
      re.escape(f"{MODEL}/config.json: model.options.input_length: must be an integer from 1 to "
                f"268435456, got {2**62}")),
     ("model config with an input length past int64", _edit_model_options(
-        input_length=10**30), "profile_latency", (MODEL, LATENCY),
+        input_length=10**30), "profile_latency", (MODEL, IMPORTED, LATENCY),
      re.escape(f"{MODEL}/config.json: not valid JSON (integer 100000000000...(31 digits) is "
                "outside the 64-bit range)")),
     ("model config with a 4 TB input length", _edit_model_options(input_length=10**12),
@@ -753,10 +756,10 @@ ARTIFACT_CASES: list[tuple[str, Callable[[Path], None], str, tuple[str, ...], st
      re.escape(f"{MODEL}/config.json: n_exits is 4, but resnet1d_3 built with its options has "
                "3 exits")),
     ("model config with the exit count as a float", _edit_model_config(n_exits=3.0),
-     "profile_latency", (MODEL, LATENCY),
+     "profile_latency", (MODEL, IMPORTED, LATENCY),
      re.escape(f"{MODEL}/config.json: n_exits: expected an integer, got 3.0")),
     ("model config with the exit count as text", _edit_model_config(n_exits="3"),
-     "profile_latency", (MODEL, LATENCY),
+     "profile_latency", (MODEL, IMPORTED, LATENCY),
      re.escape(f"{MODEL}/config.json: n_exits: expected an integer, got '3'")),
     # a hand-edited input length the data does not have: dump_logits ran the length-40 data
     # through the model (it pools over any length) without a word

@@ -13,8 +13,8 @@ import pytest
 
 from eenet.costs import COST_MAX, load_costs, load_latency, save_latency, validate_costs
 from eenet.errors import ArtifactError, ConfigError
+from eenet.latency_import import load_latency_table
 from eenet.outputs import save_exit_outputs
-from eenet.profiling import load_latency_table
 from eenet.synthetic import make_split_pair
 
 COLUMN = "expected one cumulative ms value per line"

@@ -22,9 +22,9 @@ from tests.conftest import lists_in
 from tests.robust_helpers import ROOT, tiny_params
 
 CHECK = "check_params"  # runs on every change of params.yaml, first
-ALL_STAGES = [CHECK, "download", "train", "profile", "dump_logits", "profile_scoring",
-              "profile_eenet_scoring", "fit_headline", "fit_schedulers", "evaluate", "measure",
-              "plot"]
+ALL_STAGES = [CHECK, "download", "train", "import_latency", "profile", "dump_logits",
+              "profile_scoring", "profile_eenet_scoring", "fit_headline", "fit_schedulers",
+              "evaluate", "measure", "plot"]
 BOTH_FITS = ["fit_headline", "fit_schedulers", "evaluate", "measure", "plot"]
 HEADLINE = ["fit_headline", "evaluate", "measure", "plot"]
 
@@ -61,7 +61,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]
     shutil.copy(ROOT / "dvc.yaml", path / "dvc.yaml")
     shutil.copy(ROOT / ".gitignore", path / ".gitignore")
     shutil.copytree(ROOT / "plots", path / "plots")  # the plot templates dvc.yaml names
-    shutil.copytree(ROOT / "latency_tables", path / "latency_tables")  # profile's watched folder
+    shutil.copytree(ROOT / "latency_tables", path / "latency_tables")  # import_latency's folder
     shutil.copytree(ROOT / "conf" / "preset", path / "conf" / "preset")  # what `setup` may name
     (path / "params.yaml").write_text(yaml.safe_dump(pipeline_params(), sort_keys=False))
     bin_dir = str(Path(sys.executable).parent)
@@ -355,7 +355,7 @@ def test_loader_workers_rerun_train_alone_which_reuses_its_finished_run(repo):
 
 def test_training_setting_reruns_train_and_downstream(repo):
     ran = exp_run(repo, "train.epochs=1")
-    assert ran == [CHECK, *ALL_STAGES[2:]]
+    assert ran == [CHECK, *(stage for stage in ALL_STAGES[2:] if stage != "import_latency")]
 
 
 def test_infeasible_budget_is_one_line_error(repo):
@@ -402,23 +402,32 @@ def test_plots_follow_the_methods_run(repo):
         (e, k) for e in range(epochs) for k in range(3)]
 
 
-def test_editing_an_imported_table_in_latency_tables_reruns_profile(repo):
+def test_an_imported_table_reruns_profile_when_what_it_says_changes(repo):
     """profile.table's file is named by a parameter, so DVC did not see it edited in place:
-    the stage kept the old costs. latency_tables/ is a dependency of profile: an edit there
-    reruns it with the new costs (runs last: it leaves the table set in the workspace)."""
+    the stage kept the old costs. import_latency lists latency_tables/ and records what it
+    read: an edit of the named table reruns profile with the new costs; any file there reran
+    profile and all after it, now the import alone, its record unchanged (runs last: it leaves
+    the table set in the workspace)."""
     path, env = repo
     table = path / "latency_tables" / "target.csv"
 
-    def imported(text: str) -> list[str]:
-        table.write_text(text)
+    def imported(text: str, file: Path = table) -> list[str]:
+        file.write_text(text)
         run(["git", "add", "-A"], path, env)
         run(["git", "commit", "-qm", "table"], path, env)
         return exp_run(repo, "profile.table=latency_tables/target.csv")
 
-    assert imported("ms\n0.1\n0.2\n0.4\n")[:3] == [CHECK, "profile", "profile_scoring"]
+    assert imported("ms\n0.1\n0.2\n0.4\n")[:4] == [CHECK, "import_latency", "profile",
+                                                   "profile_scoring"]
     latency = json.loads((path / "artifacts/latency.json").read_text())
     assert latency["cumulative_ms"] == [0.1, 0.2, 0.4]
     # the same profile.table as committed: only the table changed, params.yaml did not
-    assert imported("ms\n0.1\n0.3\n0.4\n")[:2] == ["profile", "profile_scoring"]
+    assert imported("ms\n0.1\n0.3\n0.4\n")[:3] == ["import_latency", "profile",
+                                                   "profile_scoring"]
     latency = json.loads((path / "artifacts/latency.json").read_text())
     assert latency["cumulative_ms"] == [0.1, 0.3, 0.4]
+    # another table added beside it, or this one rewritten with the same values
+    assert imported("s\n0.001\n0.002\n", path / "latency_tables" / "other.csv") == [
+        "import_latency"]
+    assert imported("0.10\n 0.3\n0.4\n\n") == ["import_latency"]
+    assert json.loads((path / "artifacts/latency.json").read_text()) == latency

@@ -12,12 +12,11 @@ import numpy as np
 import pytest
 import torch
 
-from eenet.costs import save_latency, validate_costs
+from eenet.costs import validate_costs
 from eenet.devices import available_cpus, resolve_device
-from eenet.errors import ArtifactError, ConfigError
+from eenet.errors import ConfigError
 from eenet.profiling import (
     cpu_model,
-    load_latency_table,
     prefix_calls,
     profile_model,
     run_prefix,
@@ -204,67 +203,6 @@ def test_profile_on_gpu() -> None:
     validate_costs(table["cumulative_ms"])
 
 
-# ---------------------------------------------------------------- imported tables
-
-
-def test_import_json_table_records_its_path(tmp_path, table: dict) -> None:
-    path = save_latency(tmp_path / "target.json", table)
-    imported = load_latency_table(path)
-    assert imported["cumulative_ms"] == pytest.approx(table["cumulative_ms"])
-    assert imported["source"] == str(path)
-    assert imported["measured_as"] == "measured"
-    assert imported["flops"] == table["flops"]
-
-
-def test_import_authors_seconds_csv_as_ms(tmp_path) -> None:
-    path = tmp_path / "seconds.csv"
-    path.write_text("2.31\n4.15\n4.93")  # the authors' ResNet-56 / CIFAR-10 file
-    imported = load_latency_table(path)
-    assert imported["cumulative_ms"] == [2.31, 4.15, 4.93]
-    assert imported["source"] == str(path)
-    assert imported["device"] is None
-
-
-def test_import_csv_in_seconds(tmp_path) -> None:
-    path = tmp_path / "costs.csv"
-    path.write_text("seconds\n0.0021\n0.004\n")
-    assert load_latency_table(path)["cumulative_ms"] == pytest.approx([2.1, 4.0])
-    plain = tmp_path / "plain.csv"
-    plain.write_text("0.5\n1.5\n")
-    assert load_latency_table(plain, unit="s")["cumulative_ms"] == pytest.approx([500, 1500])
-    micro = tmp_path / "micro.csv"  # was "unknown unit 'us'; use 'ms' or 's'"
-    micro.write_text("us\n2100\n4000\n")
-    assert load_latency_table(micro)["cumulative_ms"] == pytest.approx([2.1, 4.0])
-
-
-@pytest.mark.parametrize(
-    ("name", "text", "error", "match"),
-    [
-        ("missing.csv", None, ArtifactError, "not found"),
-        ("down.csv", "3\n2\n", ArtifactError, "strictly increasing"),
-        ("bad.csv", "1\nfast\n", ArtifactError, "not a number"),
-        ("unit.csv", "minutes\n1\n2\n", ConfigError, "unknown unit"),
-        ("table.yaml", "a: 1\n", ConfigError, "expected a .json"),
-        ("broken.json", "{", ArtifactError, "not valid JSON"),
-        ("nokey.json", "{}", ArtifactError, "cumulative_ms"),
-        # profile_scoring times at the table's batch size and threads: a bad one used to be
-        # copied into artifacts/latency.json and refused only there, a stage later
-        ("batch.json", '{"cumulative_ms": [1, 2], "batch_size": 0}', ArtifactError,
-         r"batch_size: must be an integer >= 1 or null, got 0; fix the table$"),
-        ("threads.json", '{"cumulative_ms": [1, 2], "threads": "two"}', ArtifactError,
-         r"threads: must be an integer from 1 to 1024 or null, got 'two'; fix the table$"),
-    ],
-)
-def test_bad_tables_are_one_line_errors(tmp_path, name, text, error, match) -> None:
-    path = tmp_path / name
-    if text is not None:
-        path.write_text(text)
-    with pytest.raises(error, match=match) as info:
-        load_latency_table(path)
-    assert "\n" not in str(info.value)
-    assert str(info.value).startswith(f"profile.table: {path}")
-
-
 def test_network_only_profile_is_recorded() -> None:
     table = profile_model(TinyNet(), device="cpu", warmup=0, repeats=5, decisions=False)
     assert table["decisions"] is False and table["decision_policy"] is None
@@ -431,33 +369,3 @@ def test_warm_up_stops_after_its_time_cap(monkeypatch) -> None:
     assert done == len(durations) and done % 2 == 0
     spent = np.cumsum(durations) / 1e9
     assert spent[-3] < profiling.WARMUP_MAX_SECONDS <= spent[-1]
-
-
-def test_a_table_outside_the_watched_folder_gets_a_note(tmp_path, monkeypatch) -> None:
-    """profile.table inside latency_tables/ (which dvc.yaml lists for profile) needs no note;
-    one elsewhere is read, with a note that DVC does not see edits to it."""
-    from eenet.profiling import unwatched_table_note
-
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "latency_tables").mkdir()
-    assert unwatched_table_note("latency_tables/gpu.csv") is None
-    assert unwatched_table_note(tmp_path / "latency_tables" / "sub" / "gpu.json") is None
-    note = unwatched_table_note("elsewhere/gpu.csv")
-    assert note == ("note: profile.table elsewhere/gpu.csv is outside latency_tables/, which "
-                    "DVC watches: after editing it, run `dvc repro -f --downstream profile` "
-                    "(or move it into latency_tables/)")
-    assert unwatched_table_note("latency_tables/../gpu.csv") is not None
-
-
-def test_a_table_imported_from_a_csv_is_told_from_a_measured_one(tmp_path: Path) -> None:
-    """fit_headline asks whether costs are seconds only where they came from a CSV (which may
-    hold seconds without its header), not for a measured profile."""
-    from eenet.costs import save_latency
-    from eenet.fitting import imported_from_csv
-
-    (tmp_path / "t.csv").write_text("0.001\n0.002\n0.003\n")
-    save_latency(tmp_path / "imported.json", load_latency_table(tmp_path / "t.csv"))
-    save_latency(tmp_path / "measured.json", {"cumulative_ms": [1.0, 2.0, 3.0],
-                                              "source": "measured"})
-    assert imported_from_csv(tmp_path / "imported.json")
-    assert not imported_from_csv(tmp_path / "measured.json")

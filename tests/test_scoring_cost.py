@@ -359,7 +359,8 @@ def test_an_imported_table_is_checked_and_recorded_for_the_model_it_is_used_with
                                             "model": model_identity(tmp_path / "remote")})
     params["profile"]["table"] = str(tmp_path / "remote.json")
     write_params(tmp_path, params)
-    check_ok(run_stage("profile_latency", tmp_path, "model", "latency.json"))
+    check_ok(run_stage("import_latency", tmp_path, "latency_tables", "imported.json"))
+    check_ok(run_stage("profile_latency", tmp_path, "model", "imported.json", "latency.json"))
     recorded = json.loads((tmp_path / "latency.json").read_text())["model"]
     assert recorded == model_identity(tmp_path / "model")
     wider = {**options, "widths": [w * 2 for w in options["widths"]]}
@@ -367,7 +368,8 @@ def test_an_imported_table_is_checked_and_recorded_for_the_model_it_is_used_with
                  wider)
     save_latency(tmp_path / "remote.json", {"cumulative_ms": [1.0, 2.0, 3.0], "device": "cpu",
                                             "model": model_identity(tmp_path / "wider")})
-    result = run_stage("profile_latency", tmp_path, "model", "latency.json")
+    check_ok(run_stage("import_latency", tmp_path, "latency_tables", "imported.json"))
+    result = run_stage("profile_latency", tmp_path, "model", "imported.json", "latency.json")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1] == (
         f"error: {tmp_path / 'remote.json'} (profile.table): measured on resnet1d_3 {wider}, "

@@ -147,11 +147,22 @@ def used(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
     params["measure"].update(limit=20, rounds=1, warmup=1, repeats=3, device="cpu")
     params["schedulers"]["eenet"].update(max_epochs=10)
     ws = tmp_path_factory.mktemp("deps")
-    write_params(ws, params)
     cwd = os.getcwd()
     os.chdir(ws)
     try:
-        return {stage: _run_traced(stage) for stage in STAGES_CHECKED}
+        # import_latency reads a table only where profile.table names one: traced with one
+        # first (a CSV in the watched folder), then with none, which the pipeline's profile
+        # measures after
+        (ws / "latency_tables").mkdir()
+        (ws / "latency_tables" / "target.csv").write_text("ms\n0.1\n0.2\n0.4\n")
+        write_params(ws, {**params, "profile": {**params["profile"],
+                                                "table": "latency_tables/target.csv"}})
+        with_table = _run_traced(IMPORT)
+        write_params(ws, params)
+        runs = {stage: _run_traced(stage) for stage in STAGES_CHECKED}
+        runs[IMPORT] = Run(runs[IMPORT].files | with_table.files,
+                           runs[IMPORT].params | with_table.params)
+        return runs
     finally:
         os.chdir(cwd)
 
@@ -164,6 +175,7 @@ def _covered(path: str, deps: list[str]) -> bool:
 # and runs every group's rules, wherever in the package they live.
 CHECK = "check_params"
 STAGES_CHECKED = [name for name in STAGES if name != CHECK]
+IMPORT = "import_latency"  # traced with and without a table to import
 
 
 def test_check_params_tracks_the_whole_params_file_and_the_code_its_check_runs() -> None:

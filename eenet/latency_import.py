@@ -1,0 +1,128 @@
+"""Latency tables measured elsewhere (`profile.table`), read and recorded for the pipeline.
+
+A table is our latency JSON (a profile run on the target) or a one-column CSV of cumulative
+per-exit costs, such as the EENet authors' `seconds.csv`. The pipeline's `import_latency` stage
+reads the table `profile.table` names and writes what it read, normalised, as one small
+record (`save_import`), or a record of no table; `profile` reads that record (`load_import`)
+instead of the table. The stage lists the tables' folder, so a table edited there reruns it,
+and the record's content, not the folder, decides whether `profile` reruns: a file added to or
+edited in the folder that `profile.table` does not name leaves the record, and so every stage
+after it, as it was.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from eenet.atomic import write_json
+from eenet.costs import (
+    TIME_UNITS_SHOWN,
+    checked_latency,
+    latency_timing_fields,
+    load_user_latency,
+    ms_per_unit,
+    read_cost_column,
+    scaled_costs,
+)
+from eenet.errors import ArtifactError, ConfigError, naming
+from eenet.jsonio import read_json_object
+
+# the folder the import stage lists as a DVC dependency: a table edited there reruns it
+WATCHED_TABLES = Path("latency_tables")
+# the stage that reads profile.table, and so what to rerun when its record is wrong
+IMPORT_STAGE = "import_latency"
+
+
+def unwatched_table_note(path: str | os.PathLike, watched: Path = WATCHED_TABLES) -> str | None:
+    """A note when `profile.table` names a file outside the `watched` folder (relative to the
+    working directory): DVC does not see edits to it, so a rerun would keep the old costs."""
+    resolved, folder = Path(path).resolve(), watched.resolve()
+    if resolved.is_relative_to(folder):
+        return None
+    return (f"note: profile.table {path} is outside {watched}/, which DVC watches: after "
+            f"editing it, run `dvc repro -f -s {IMPORT_STAGE}` then `dvc repro` (or move it "
+            f"into {watched}/)")
+
+
+def load_latency_table(path: str | os.PathLike, unit: str | None = None) -> dict[str, Any]:
+    """A latency table measured elsewhere: our JSON, or a one-column CSV of cumulative costs.
+
+    CSV values are milliseconds unless a header line or `unit` says seconds ('s'): the
+    authors' `seconds.csv` files hold cumulative milliseconds despite the name (ResNet-56 on
+    CIFAR-10: 2.31, 4.15, 4.93, the scale of the paper's 2.5 ms budget). `source` records the
+    path; measurement details the file does not give are None. Every error names
+    `profile.table`, the parameter that gives the file.
+    """
+    with naming("profile.table"):
+        return _load_latency_table(Path(path), unit)
+
+
+def _load_latency_table(path: Path, unit: str | None) -> dict[str, Any]:
+    """`load_latency_table` of `path`, its errors not yet naming the parameter."""
+    if not path.is_file():
+        raise ArtifactError(f"{path}: latency table not found")
+    if path.suffix.lower() == ".json":
+        table = load_user_latency(path)  # profile_scoring times at its batch size, threads
+        table.setdefault("measured_as", table.get("source", "measured"))
+        table["source"] = str(path)
+        for key in ("device", "batch_size", "threads", "p50_ms", "p90_ms", "flops"):
+            table.setdefault(key, None)
+        return table
+    if path.suffix.lower() not in {".csv", ".txt"}:
+        raise ConfigError(
+            f"{path}: expected a .json latency table or a one-column .csv"
+        )
+    values, header = read_cost_column(path)
+    scale = ms_per_unit(unit or header)
+    if scale is None:
+        raise ConfigError(
+            f"{path}: unknown unit {unit or header!r}; use a time unit as the header "
+            f"({TIME_UNITS_SHOWN})"
+        )
+    costs = scaled_costs(values, path, unit or header, "ms", scale)
+    return {
+        "cumulative_ms": costs.tolist(),
+        "p50_ms": None,
+        "p90_ms": None,
+        "flops": None,
+        "device": None,
+        "batch_size": None,
+        "threads": None,
+        "source": str(path),
+    }
+
+
+# ---------------------------------------------------------------- the import stage's record
+
+
+def import_record(table_path: str | os.PathLike | None) -> dict[str, Any]:
+    """What the import stage records for `profile.table`: the table's path and what was read
+    from it (`load_latency_table`), or None for both where no table is named (profile
+    measures)."""
+    if not table_path:
+        return {"table": None, "latency": None}
+    return {"table": str(table_path), "latency": load_latency_table(table_path)}
+
+
+def save_import(path: str | os.PathLike, record: dict[str, Any]) -> Path:
+    """Atomically write an `import_record` as JSON (floats tidy)."""
+    return write_json(path, record, strict=True, tidy=True)
+
+
+def load_import(path: str | os.PathLike) -> dict[str, Any] | None:
+    """The latency table an import record at `path` holds, checked; None where it records no
+    table. A record that is not one is a one-line ArtifactError saying to rerun the stage."""
+    fix = f"rerun {IMPORT_STAGE}"
+    record = read_json_object(path, "imported latency record", fix,
+                              required=("table", "latency"))
+    table, latency = record["table"], record["latency"]
+    if table is None and latency is None:
+        return None
+    if not isinstance(table, str) or not isinstance(latency, dict):
+        raise ArtifactError(f"{path}: expected a table path and its latency object, or null "
+                            f"for both; {fix}")
+    latency = checked_latency(latency, str(path), fix)
+    latency_timing_fields(latency, str(path), fix)
+    return latency

@@ -1,0 +1,159 @@
+"""Latency tables measured elsewhere (`profile.table`) and the import stage's record of them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from eenet.costs import save_latency
+from eenet.errors import ArtifactError, ConfigError
+from eenet.latency_import import (
+    import_record,
+    load_import,
+    load_latency_table,
+    save_import,
+    unwatched_table_note,
+)
+
+# a table as a profile run writes it (the fields a CSV lacks included)
+MEASURED = {"cumulative_ms": [0.2, 0.35, 0.61], "p50_ms": [0.2, 0.35, 0.61],
+            "p90_ms": [0.25, 0.4, 0.7], "flops": [1000, 2500, 6000], "device": "cpu",
+            "batch_size": 1, "threads": 1, "source": "measured"}
+
+
+def test_import_json_table_records_its_path(tmp_path) -> None:
+    path = save_latency(tmp_path / "target.json", dict(MEASURED))
+    imported = load_latency_table(path)
+    assert imported["cumulative_ms"] == pytest.approx(MEASURED["cumulative_ms"])
+    assert imported["source"] == str(path)
+    assert imported["measured_as"] == "measured"
+    assert imported["flops"] == MEASURED["flops"]
+
+
+def test_import_authors_seconds_csv_as_ms(tmp_path) -> None:
+    path = tmp_path / "seconds.csv"
+    path.write_text("2.31\n4.15\n4.93")  # the authors' ResNet-56 / CIFAR-10 file
+    imported = load_latency_table(path)
+    assert imported["cumulative_ms"] == [2.31, 4.15, 4.93]
+    assert imported["source"] == str(path)
+    assert imported["device"] is None
+
+
+def test_import_csv_in_seconds(tmp_path) -> None:
+    path = tmp_path / "costs.csv"
+    path.write_text("seconds\n0.0021\n0.004\n")
+    assert load_latency_table(path)["cumulative_ms"] == pytest.approx([2.1, 4.0])
+    plain = tmp_path / "plain.csv"
+    plain.write_text("0.5\n1.5\n")
+    assert load_latency_table(plain, unit="s")["cumulative_ms"] == pytest.approx([500, 1500])
+    micro = tmp_path / "micro.csv"  # was "unknown unit 'us'; use 'ms' or 's'"
+    micro.write_text("us\n2100\n4000\n")
+    assert load_latency_table(micro)["cumulative_ms"] == pytest.approx([2.1, 4.0])
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "error", "match"),
+    [
+        ("missing.csv", None, ArtifactError, "not found"),
+        ("down.csv", "3\n2\n", ArtifactError, "strictly increasing"),
+        ("bad.csv", "1\nfast\n", ArtifactError, "not a number"),
+        ("unit.csv", "minutes\n1\n2\n", ConfigError, "unknown unit"),
+        ("table.yaml", "a: 1\n", ConfigError, "expected a .json"),
+        ("broken.json", "{", ArtifactError, "not valid JSON"),
+        ("nokey.json", "{}", ArtifactError, "cumulative_ms"),
+        # profile_scoring times at the table's batch size and threads: a bad one used to be
+        # copied into artifacts/latency.json and refused only there, a stage later
+        ("batch.json", '{"cumulative_ms": [1, 2], "batch_size": 0}', ArtifactError,
+         r"batch_size: must be an integer >= 1 or null, got 0; fix the table$"),
+        ("threads.json", '{"cumulative_ms": [1, 2], "threads": "two"}', ArtifactError,
+         r"threads: must be an integer from 1 to 1024 or null, got 'two'; fix the table$"),
+    ],
+)
+def test_bad_tables_are_one_line_errors(tmp_path, name, text, error, match) -> None:
+    path = tmp_path / name
+    if text is not None:
+        path.write_text(text)
+    with pytest.raises(error, match=match) as info:
+        load_latency_table(path)
+    assert "\n" not in str(info.value)
+    assert str(info.value).startswith(f"profile.table: {path}")
+
+
+def test_a_table_outside_the_watched_folder_gets_a_note(tmp_path, monkeypatch) -> None:
+    """profile.table inside latency_tables/ (which dvc.yaml lists for import_latency) needs
+    no note; one elsewhere is read, with a note that DVC does not see edits to it."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "latency_tables").mkdir()
+    assert unwatched_table_note("latency_tables/gpu.csv") is None
+    assert unwatched_table_note(tmp_path / "latency_tables" / "sub" / "gpu.json") is None
+    note = unwatched_table_note("elsewhere/gpu.csv")
+    assert note == ("note: profile.table elsewhere/gpu.csv is outside latency_tables/, which "
+                    "DVC watches: after editing it, run `dvc repro -f -s import_latency` then "
+                    "`dvc repro` (or move it into latency_tables/)")
+    assert unwatched_table_note("latency_tables/../gpu.csv") is not None
+    assert unwatched_table_note("elsewhere/gpu.csv", Path("elsewhere")) is None
+
+
+def test_a_table_imported_from_a_csv_is_told_from_a_measured_one(tmp_path: Path) -> None:
+    """fit_headline asks whether costs are seconds only where they came from a CSV (which may
+    hold seconds without its header), not for a measured profile."""
+    from eenet.fitting import imported_from_csv
+
+    (tmp_path / "t.csv").write_text("0.001\n0.002\n0.003\n")
+    save_latency(tmp_path / "imported.json", load_latency_table(tmp_path / "t.csv"))
+    save_latency(tmp_path / "measured.json", {"cumulative_ms": [1.0, 2.0, 3.0],
+                                              "source": "measured"})
+    assert imported_from_csv(tmp_path / "imported.json")
+    assert not imported_from_csv(tmp_path / "measured.json")
+
+
+# ---------------------------------------------------------------- the import stage's record
+
+
+def test_the_record_holds_the_table_read_or_none(tmp_path) -> None:
+    """No table: a record of none (profile measures). A table: what was read from it, the
+    same on reading the record back as on reading the table itself."""
+    save_import(tmp_path / "none.json", import_record(None))
+    assert load_import(tmp_path / "none.json") is None
+    table = tmp_path / "gpu.csv"
+    table.write_text("ms\n0.1\n0.2\n0.4\n")
+    save_import(tmp_path / "gpu.json", import_record(table))
+    assert load_import(tmp_path / "gpu.json") == load_latency_table(table)
+    assert json.loads((tmp_path / "gpu.json").read_text())["table"] == str(table)
+
+
+def test_a_record_unchanged_by_what_the_table_does_not_say(tmp_path) -> None:
+    """The record is written from what was read, not the file's bytes: a table rewritten
+    with other spacing or a unit header of the same scale records the same, so profile (which
+    depends on the record) does not rerun."""
+    table = tmp_path / "gpu.csv"
+    table.write_text("0.1\n0.2\n0.4\n")
+    save_import(tmp_path / "a.json", import_record(table))
+    table.write_text("ms\n 0.10\n0.2\n0.4\n\n")
+    save_import(tmp_path / "b.json", import_record(table))
+    assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("{", "not valid JSON"),
+        ('{"table": null}', r"missing latency"),
+        ('{"table": "t.csv", "latency": null}', "a table path and its latency object"),
+        ('{"table": "t.csv", "latency": {"cumulative_ms": [2, 1]}}', "strictly increasing"),
+        ('{"table": "t.csv", "latency": {"cumulative_ms": [1, 2], "threads": 0}}',
+         "threads: must be an integer"),
+    ],
+)
+def test_a_bad_record_is_a_one_line_error_saying_to_rerun_the_stage(tmp_path, text,
+                                                                    match) -> None:
+    path = tmp_path / "imported_latency.json"
+    path.write_text(text)
+    with pytest.raises(ArtifactError, match=match) as info:
+        load_import(path)
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(str(path))
+    if "latency object" in match or "must be" in match:
+        assert message.endswith("; rerun import_latency")
