@@ -116,6 +116,19 @@ def validation_memory_error(exc: RuntimeError, batch_size: int | None) -> Except
                        "train.device with more memory")
 
 
+def check_not_diverged(model: torch.nn.Module, epoch: int, epochs: int, loss: float) -> None:
+    """After an epoch, a weight that is NaN or infinite (training diverged: a learning rate
+    far too high, say) is a one-line ConfigError naming train.lr. Such a run was saved as a
+    model answering nonsense, refused only by dump_logits, and a rerun of the same settings
+    reused its checkpoint; the checkpoint of the epoch before stays as it was."""
+    broken = next((name for name, weight in model.named_parameters()
+                   if not bool(torch.isfinite(weight).all())), None)
+    if broken is None:
+        return
+    raise ConfigError(f"train: training diverged in epoch {epoch + 1}/{epochs} (train loss "
+                      f"{loss:.4g}; weight {broken} is NaN or infinite); lower train.lr")
+
+
 EpochCallback = Callable[[int, dict[str, float]], None]
 
 
@@ -266,6 +279,7 @@ def train_model(
             distill_weight_for_epoch(cfg, epoch), cfg.distill_temperature,
             f"epoch {epoch + 1}/{cfg.epochs}", progress and is_main, cfg.batch_size,
         )
+        check_not_diverged(model, epoch, cfg.epochs, train_loss)  # before it is saved
         share_main_buffers(model)  # validate the model rank 0 saves, on every process
         accuracies = exit_accuracies(model, val_loader, device)
         # train_ce: comparable across epochs; train_loss steps up where distillation starts

@@ -109,6 +109,23 @@ def test_a_batch_larger_than_the_training_split_is_a_one_line_error(tmp_path):
     assert summary["epochs"] == 1
 
 
+def test_training_that_diverges_stops_in_one_line_before_saving_the_epoch(tmp_path):
+    """A learning rate far too high made the weights NaN: training went on, saved the model
+    as delivered (dump_logits refused it a stage later), and a rerun reused the run."""
+    write_waves(tmp_path / "data", n_train=100, n_val=20)
+    train_set = PreparedDataset(tmp_path / "data", "train")
+    val_set = PreparedDataset(tmp_path / "data", "val")
+    model = build_model("resnet1d_3", 10, widths=[4, 4, 4], blocks=[1, 1, 1])
+    cfg = TrainConfig(epochs=2, batch_size=10, optimizer="sgd", lr=1e6, schedule="constant",
+                      threads=1, device="cpu")
+    with pytest.raises(ConfigError, match=r"^train: training diverged in epoch 1/2 \(train "
+                                          r"loss \S+; weight \S+ is NaN or infinite\); lower "
+                                          r"train\.lr$"):
+        training.train_model(model, train_set, val_set, cfg, tmp_path / "ckpt", "fp",
+                             progress=False)
+    assert not (tmp_path / "ckpt" / "last.pt").exists()
+
+
 def test_loader_workers_past_the_cap_are_a_one_line_error(tmp_path):
     """train.num_workers 10**9 made the DataLoader fork worker processes until the system's
     process limit, then hang: at most WORKERS_MAX, named before any worker starts, from
