@@ -61,3 +61,26 @@ def test_paper_presets_carry_the_seed_budgets(preset, dataset, model, budget):
 def test_budget_override_applies_after_the_preset():
     assert composed("preset=resnet56_3", "budget=3.0")["budget"] == 3.0
     assert composed("budget=70%")["budget"] == "70%"
+
+
+def _data_options(dataset: str) -> set[str]:
+    """The options data set `dataset` takes (what `data.options` may hold)."""
+    import inspect
+
+    from eenet.data import cifar, mnist1d, text
+
+    if dataset == "mnist1d":
+        return set(inspect.signature(mnist1d.prepare_mnist1d).parameters) - {"out_dir", "seed"}
+    return set((cifar if dataset.startswith("cifar") else text).OPTIONS)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_every_data_option_is_in_the_preset_so_dash_s_can_set_it(preset):
+    """docs/presets.md sets `data.options.local_path`, `download` and `checksums` with
+    `dvc exp run -S`: a Hydra override of a key the composed config lacks needs a `+`, and
+    Hydra refused them ("Could not override ... use +data.options.local_path")."""
+    params = composed(f"preset={preset}")
+    options = params["data"]["options"]
+    assert set(options) == _data_options(params["data"]["dataset"])
+    for key in options:
+        assert composed(f"preset={preset}", f"data.options.{key}=1")["data"]["options"][key] == 1
