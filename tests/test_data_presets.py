@@ -649,15 +649,21 @@ def test_text_local_path_may_be_the_current_folder(tmp_path, monkeypatch):
 
 
 def test_augmentation_is_a_crop_and_flip_drawn_per_sample_and_epoch(cifar_root, tmp_path):
-    """Each training image is a 32x32 window of itself padded by 4 (zeros, after
-    normalisation), maybe mirrored; the draw depends on (seed, epoch, index) only, never on the
-    global generator, so loader workers see the same draws as the main process."""
+    """Each training image is a 32x32 window of itself padded by 4 black pixels (as the
+    recipe's crop of raw pixels pads; it padded zeros after normalisation, the mean colour),
+    maybe mirrored; the draw depends on (seed, epoch, index) only, never on the global
+    generator, so loader workers see the same draws as the main process."""
     import torch
+
+    from eenet.data.prepared import channel_tensors
 
     prepare_dataset("cifar10", tmp_path, 0, root=cifar_root, val_size=50, download=False,
                     checksums=False)
     plain = PreparedDataset(tmp_path, "train")
     augmented = PreparedDataset(tmp_path, "train", augment=True)
+    mean, std = channel_tensors(plain.meta["mean"], plain.meta["std"])
+    black = (torch.zeros(3, 1, 1) - mean) / std  # a black pixel, normalised
+    padded_by = 0
     draws = set()
     for epoch in range(4):
         augmented.set_epoch(epoch, seed=7)
@@ -666,14 +672,17 @@ def test_augmentation_is_a_crop_and_flip_drawn_per_sample_and_epoch(cifar_root, 
             image = augmented[index][0]
             torch.manual_seed(999)
             assert torch.equal(image, augmented[index][0])
-            padded = torch.nn.functional.pad(plain[index][0], (4, 4, 4, 4))
+            padded = black.expand(3, 40, 40).clone()
+            padded[:, 4:36, 4:36] = plain[index][0]
             windows = {(top, left, flip) for top in range(9) for left in range(9)
                        for flip in (False, True)
                        if torch.equal(image, (padded.flip(-1) if flip else padded)
                                       [:, top:top + 32, left:left + 32])}
             assert windows, (epoch, index)
             draws.add((index, frozenset(windows)))
+            padded_by += min(max(abs(top - 4), abs(left - 4)) for top, left, _ in windows)
     assert len(draws) > 6  # the epochs draw differently
+    assert padded_by  # some draws hold padding (and so black pixels)
     def epoch_images(seed: int) -> list:
         augmented.set_epoch(0, seed=seed)
         return [augmented[i][0] for i in range(10)]

@@ -230,12 +230,12 @@ class PreparedDataset(Dataset):
             return str(self.x[index]), label
         if self.kind == "sequence":
             return torch.from_numpy(np.asarray(self.x[index], dtype=np.float32))[None, :], label
-        image = normalise_pixels(self.x[index][None], self._mean, self._std)[0]
-        if self.augment:
+        image = unit_pixels(self.x[index][None])[0]
+        if self.augment:  # before normalising: the crop pads black, as the recipe's does
             with torch.random.fork_rng(devices=[]):  # the caller's generator stays untouched
                 torch.manual_seed(_sample_seed(*self._draw, int(index)))
                 image = self._transform(image)
-        return image, label
+        return (image - self._mean) / self._std, label
 
 
 def channel_tensors(mean: Any, std: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -245,11 +245,15 @@ def channel_tensors(mean: Any, std: Any) -> tuple[torch.Tensor, torch.Tensor]:
             torch.from_numpy(np.asarray(std, dtype=np.float32).reshape(3, 1, 1)))
 
 
+def unit_pixels(pixels: np.ndarray) -> torch.Tensor:
+    """uint8 NHWC pixels as float32 NCHW scaled to [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(pixels)).permute(0, 3, 1, 2).float() / 255.0
+
+
 def normalise_pixels(pixels: np.ndarray, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
     """uint8 NHWC pixels as the image models take them: float32 NCHW, scaled to [0, 1] and
     normalised per channel (the training data's statistics, `channel_tensors`)."""
-    images = torch.from_numpy(np.ascontiguousarray(pixels)).permute(0, 3, 1, 2).float()
-    return (images / 255.0 - mean) / std
+    return (unit_pixels(pixels) - mean) / std
 
 
 def split_for_model(model: MultiExitModel, model_dir: str | Path, data_dir: str | Path,
