@@ -23,13 +23,15 @@ def resumable_checkpoint(
     checkpoint_dir: str | Path, fingerprint: str, epochs: int,
     model: torch.nn.Module | None = None,
 ) -> dict[str, Any] | None:
-    """The checkpoint of an unfinished run with the same fingerprint, else None.
+    """The checkpoint of an unfinished run with the same fingerprint, else None
+    (`checkpoint_to_resume` without its note; the train stage calls that, which also resumes
+    a finished run whose artifact was never written, or that the same code ran).
 
-    A finished run is not resumed: the stage reruns because something it depends on changed.
-    Nor is a run of another number of DDP processes (its steps per epoch, hence its learning
-    rate schedule, differ), nor, given `model`, one whose weights do not fit it (the model's
-    code changed with the same params). A file that is no training checkpoint is refused (a
-    one-line ArtifactError, see `checked_checkpoint`), as a corrupt one is.
+    A finished run is not resumed here. Nor is a run of another number of DDP processes (its
+    steps per epoch, hence its learning rate schedule, differ), nor, given `model`, one whose
+    weights do not fit it (the model's code changed with the same params). A file that is no
+    training checkpoint is refused (a one-line ArtifactError, see `checked_checkpoint`), as a
+    corrupt one is.
     """
     return checkpoint_to_resume(checkpoint_dir, fingerprint, epochs, model)[0]
 

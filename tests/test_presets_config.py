@@ -52,7 +52,7 @@ def test_preset_replaces_whole_groups(preset):
         ("bert_4_sst2", "sst2", "bert_4", 125),
     ],
 )
-def test_paper_presets_carry_the_seed_budgets(preset, dataset, model, budget):
+def test_paper_presets_carry_the_papers_budgets(preset, dataset, model, budget):
     params = composed(f"preset={preset}")
     assert (params["data"]["dataset"], params["model"]["name"]) == (dataset, model)
     assert params["budget"] == budget

@@ -21,8 +21,8 @@ from eenet.errors import EENetError
 DEFAULT_ROOT = "data/raw"
 # the options prepare_cifar10 / prepare_cifar100 pass on to prepare_cifar, with their types
 OPTIONS = {"root": str, "val_size": int, "download": bool, "checksums": bool}
-# the advice of every check on loaded data: torchvision verifies files only with checksums
 CLASS_COUNTS = {"cifar10": 10, "cifar100": 100}
+# the advice of every check on loaded data: torchvision verifies files only with checksums
 DAMAGED = "its files are damaged (set data.options.checksums: true to verify them)"
 # what torchvision raises on a corrupt or foreign batch file (checksums off)
 CORRUPT_BATCH = (pickle.UnpicklingError, EOFError, KeyError, TypeError, IndexError)

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from eenet.data.prepared import write_meta, write_split
-from eenet.data.splits import holdout
+from eenet.data.prepared import write_meta
+from eenet.data.splits import holdout, write_splits
 from eenet.errors import ConfigError
 
 NUM_SAMPLES_MIN = 100
@@ -52,9 +52,7 @@ def prepare_mnist1d(
             np.asarray(generated["y_test"], dtype=np.int64),
         ),
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for split, (x, y) in splits.items():
-        write_split(out_dir, split, x, y)
+    sizes = write_splits(out_dir, splits)
     return write_meta(
         out_dir,
         {
@@ -62,7 +60,7 @@ def prepare_mnist1d(
             "kind": "sequence",
             "num_classes": 10,
             "input_shape": [1, int(x_train.shape[1])],
-            "sizes": {split: int(len(y)) for split, (_, y) in splits.items()},
+            "sizes": sizes,
             "seed": int(seed),
         },
     )
