@@ -14,15 +14,25 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from eenet.commands import COMMAND_MODULES
 from eenet.errors import EENetError
 from eenet.termination import Terminated, run_stoppable
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line, status 2: the message (naming the option,
+    as argparse words it) and where the usage is; argparse printed its usage lines first.
+    Subcommands' parsers are of this class too (argparse makes them of the parent's)."""
+
+    def error(self, message: str) -> NoReturn:
+        """Exit with `prog: error: message (usage: prog -h)`."""
+        self.exit(2, f"{self.prog}: error: {message} (usage: {self.prog} -h)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="eenet", description="Budgeted adaptive inference with multi-exit networks."
     )
     subparsers = parser.add_subparsers(dest="command", required=True)
@@ -34,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # command not built yet
             raise
         module.register(subparsers)
+    # the name a missing command is called by in the error: the commands, not `command`
+    subparsers.metavar = "{" + ",".join(subparsers.choices) + "}"
     return parser
 
 
@@ -178,7 +190,7 @@ def stage_cli(
     (the stage's input and output paths, in order); run it through `run_stage`. `resumes`:
     a rerun of this stage continues from its checkpoint (training) instead of starting over."""
     names = list(inspect.signature(main_function).parameters)
-    parser = argparse.ArgumentParser(description=description)
+    parser = OneLineParser(description=description)
     for name in names:
         parser.add_argument(name)
     args = parser.parse_args()

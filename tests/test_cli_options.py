@@ -47,6 +47,41 @@ def test_a_single_valued_option_given_twice_is_one_line(
     assert out.err.splitlines() == [f"eenet {argv[0]}: error: {option} given twice; give it "
                                     "once"]
 
+@pytest.mark.parametrize(
+    ("argv", "error"),
+    [
+        ([*SCHEDULE, "--seed", "abc"],
+         "eenet schedule: error: argument --seed: invalid int value: 'abc' (usage: eenet "
+         "schedule -h)"),
+        (["schedule", "--val", "v.npz"],
+         "eenet schedule: error: the following arguments are required: --test, --costs, "
+         "--budgets (usage: eenet schedule -h)"),
+        ([*PREDICT, "--bogus"],
+         "eenet: error: unrecognized arguments: --bogus (usage: eenet -h)"),
+        ([], "eenet: error: the following arguments are required: {schedule,models,predict} "
+             "(usage: eenet -h)"),
+    ],
+)
+def test_argparse_errors_are_one_line(capsys: pytest.CaptureFixture[str], argv: list[str],
+                                      error: str) -> None:
+    """argparse's own errors (a value of the wrong type, a missing or unknown option) printed
+    its usage lines first; one line now, naming the option and where the usage is."""
+    with pytest.raises(SystemExit) as caught:
+        main(argv)
+    assert caught.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [error]
+
+
+def test_a_stage_called_without_its_paths_is_one_line() -> None:
+    """A stage script run by hand without its paths: argparse's error in one line too."""
+    done = subprocess.run([sys.executable, "stages/download.py"], capture_output=True,
+                          text=True, timeout=120, cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "download.py: error: the following arguments are required: out_dir (usage: "
+        "download.py -h)"]
+
+
 def test_method_and_budgets_given_again_join_in_the_parse() -> None:
     """--method and --budgets: each repeat's list joins the ones before, in order; --set,
     repeatable, still gathers its items."""
