@@ -673,7 +673,7 @@ ARTIFACT_CASES: list[tuple[str, Callable[[Path], None], str, tuple[str, ...], st
      re.escape(f"{MODEL}/config.json: model.options.input_length: must be an integer from 1 to "
                "268435456, got 1000000000000")),
     ("model config naming no model", _edit_model_config(name="resnet"), "profile_latency",
-     (MODEL, LATENCY),
+     (MODEL, IMPORTED, LATENCY),
      re.escape(f"{MODEL}/config.json: name 'resnet' is not a registered model; allowed: "
                "bert_4, densenet121_4, resnet1d_3, resnet56_3")),
     ("model weights of another model", _edit_model_config(name="resnet56_3", options={}),
