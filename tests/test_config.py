@@ -202,6 +202,11 @@ def test_empty_paths_are_refused_up_front(group: str, key: str, value: str,
                                         "as widths), one per exit, got (1, 1, 2)"),
     ("densenet121_4", {"blocks": [6, 0, 24, 16]},
      "model.options.blocks: expected integers >= 1, one per exit, got [6, 0, 24, 16]"),
+    # built, then a torch traceback in training's first batch
+    ("densenet121_4", {"blocks": [1, 1, 1, 1, 1, 1, 1], "growth": 8},
+     "model.options.blocks: expected at most 6 integers, one per exit"),
+    ("densenet121_4", {"blocks": [1, 1], "growth": 2},
+     "model.options.growth: must be an integer >= 3 with blocks [1, 1], got 2"),
     ("resnet56_3", {"base_width": 10**6}, "model.options: blocks [9, 9, 9] and base_width "
                                           "1000000 give the model 3.6e+15 parameters"),
     ("bert_4", {"pretrained": None, "exit_layers": [2, 1, 4]}, "model.options.exit_layers: "),

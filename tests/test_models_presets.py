@@ -112,6 +112,20 @@ def test_small_cnn_variants_train_a_step():
          "model.options.blocks: expected integers >= 1, one per exit, got [6, 0, 24, 16]"),
         ("densenet121_4", {"growth": 2.5},
          "model.options.growth: must be an integer >= 1, got 2.5"),
+        # options that built but never ran: a 7th block's transition pooled the 1x1 image to
+        # nothing, an exit head of 3 // 4 = 0 channels got a weight of size [0, 3, 3, 3]
+        ("densenet121_4", {"blocks": [1] * 7, "growth": 8},
+         "model.options.blocks: expected at most 6 integers, one per exit (each transition "
+         "halves the 32x32 image: 7 blocks would pool it below 1x1), got [1, 1, 1, 1, 1, 1, 1]"),
+        ("densenet121_4", {"blocks": [1, 1], "growth": 1},
+         "model.options.growth: must be an integer >= 3 with blocks [1, 1], got 1 (exit 0's "
+         "head would get 1 // 4 = 0 channels)"),
+        ("densenet121_4", {"blocks": [1, 1], "growth": 2},
+         "model.options.growth: must be an integer >= 3 with blocks [1, 1], got 2 (exit 0's "
+         "head would get 3 // 4 = 0 channels)"),
+        ("densenet121_4", {"blocks": [6, 1, 1], "growth": 1},
+         "model.options.growth: must be an integer >= 2 with blocks [6, 1, 1], got 1 (exit 1's "
+         "head would get 2 // 4 = 0 channels)"),
         # sizes past MAX_WEIGHTS: torch tried to allocate them (192 GB for the first), a
         # traceback, or a billion blocks were built one by one
         ("resnet1d_3", {"widths": [8, 16, 10**9]},
@@ -138,6 +152,25 @@ def test_bad_architecture_options_are_one_line_errors(name, options, message):
     with pytest.raises(EENetError) as err:
         build_model(name, 10, **options)
     assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("densenet121_4", {"blocks": [1] * 6, "growth": 8}),  # 1x1 after the last transition
+        ("densenet121_4", {"blocks": [1, 1], "growth": 3}),  # heads of one channel
+        ("densenet121_4", {"blocks": [1], "growth": 1}),  # no early exit
+        ("resnet56_3", {"blocks": [1] * 8, "base_width": 1}),  # strided 3x3 convs keep 1x1
+        ("resnet1d_3", {"widths": [1] * 8, "blocks": [1] * 8, "input_length": 1}),
+    ],
+)
+def test_the_smallest_and_deepest_allowed_cnns_run(name, options):
+    """The limits the CNNs' option checks draw: what they let through runs a forward pass
+    (every head and spatial size at least one)."""
+    model = build_model(name, 3, **options).eval()
+    with torch.no_grad():
+        logits = model(model.example_inputs(2))
+    assert [tuple(z.shape) for z in logits] == [(2, 3)] * model.n_exits
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ parameters, 1,035,268 without the three early heads (9,148, 33,748 and 129,604).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from fractions import Fraction
 
@@ -16,6 +17,7 @@ import torch
 from torch import nn
 
 from eenet.checks import check_minimums
+from eenet.errors import ConfigError
 from eenet.models.base import MultiExitModel, check_counts, check_weight_count
 from eenet.models.cifar_heads import (
     ConvExitHead,
@@ -26,6 +28,10 @@ from eenet.models.cifar_heads import (
 )
 
 BOTTLENECK_WIDTH = 4  # the 1x1 convolution outputs 4 * growth channels
+# Most dense blocks: a transition between two blocks halves the 32x32 CIFAR image, so 6
+# blocks leave it 1x1 and a 7th block's transition pooled 1x1 to nothing, a torch traceback
+# in the first batch ("Output size is too small")
+MAX_BLOCKS = 6
 
 
 class DenseLayer(nn.Module):
@@ -70,6 +76,8 @@ class DenseNetCifarMultiExit(MultiExitModel):
         super().__init__()
         blocks = check_counts("blocks", blocks)
         check_minimums("model.options", {"growth": (growth, 1)})
+        check_block_count(blocks)
+        check_exit_widths(blocks, growth, reduction)
         check_weight_count(f"blocks {list(blocks)} and growth {growth}",
                            weight_count(num_classes, blocks, growth, reduction))
         channels = 2 * growth
@@ -90,6 +98,43 @@ class DenseNetCifarMultiExit(MultiExitModel):
 
     def example_inputs(self, batch_size: int) -> torch.Tensor:
         return random_images(batch_size)
+
+
+def check_block_count(blocks: Sequence[int]) -> None:
+    """At most MAX_BLOCKS dense blocks (the transitions between them must leave the 32x32
+    image at least 1x1); else a one-line ConfigError naming model.options.blocks."""
+    if len(blocks) > MAX_BLOCKS:
+        raise ConfigError(f"model.options.blocks: expected at most {MAX_BLOCKS} integers, one "
+                          f"per exit (each transition halves the 32x32 image: {len(blocks)} "
+                          f"blocks would pool it below 1x1), got {list(blocks)}")
+
+
+def check_exit_widths(blocks: Sequence[int], growth: int, reduction: float = 0.5) -> None:
+    """Every early exit head gets at least one channel (a quarter of its transition's output,
+    rounded down; 0 was a torch traceback in the first batch); else a one-line ConfigError
+    naming model.options.growth and the least growth these blocks allow (one exists for any
+    `reduction` > 0: 5 / reduction gives every head a channel)."""
+    starved = _starved_exit(blocks, growth, reduction)
+    if starved is None:
+        return
+    exit_index, channels = starved
+    least = next(g for g in itertools.count(growth + 1)
+                 if _starved_exit(blocks, g, reduction) is None)
+    raise ConfigError(f"model.options.growth: must be an integer >= {least} with blocks "
+                      f"{list(blocks)}, got {growth} (exit {exit_index}'s head would get "
+                      f"{channels} // {BOTTLENECK_WIDTH} = 0 channels)")
+
+
+def _starved_exit(blocks: Sequence[int], growth: int,
+                  reduction: float) -> tuple[int, int] | None:
+    """The first early exit whose head gets no channel, with its transition's output
+    channels; None when every one gets some (always for growth >= 4 at reduction 0.5)."""
+    channels = 2 * growth
+    for index, n_layers in enumerate(blocks[:-1]):
+        channels = int(Fraction(reduction) * (channels + n_layers * growth))
+        if channels < BOTTLENECK_WIDTH:
+            return index, channels
+    return None
 
 
 def weight_count(num_classes: int, blocks: Sequence[int], growth: int,
