@@ -4,6 +4,7 @@ stage's work, usable without DVC (also under torchrun: DDP, only rank 0 logs and
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from dvclive import Live
@@ -42,8 +43,10 @@ def train_to_artifact(
     train_set = PreparedDataset(data_dir, "train", augment=True)
     val_set = PreparedDataset(data_dir, "val")
     # texts for a model of tensors (or the reverse) failed deep in the first batch, or trained
-    # a BERT on the text of tensors' reprs for hours before dump_logits refused the pair
-    check_data_fits(model, train_set, f"the data in {data_dir}")
+    # a BERT on the text of tensors' reprs for hours before dump_logits refused the pair; a
+    # val split of another shape failed at the first validation, or validated silently
+    for split, dataset in (("train", train_set), ("val", val_set)):
+        check_data_fits(model, dataset, str(Path(data_dir) / f"{split}.npz"))
     # the split files themselves: relabelled samples keep meta.json as it was, and a checkpoint
     # of the old data was resumed
     files = {split: split_digest(data_dir, split) for split in ("train", "val")}

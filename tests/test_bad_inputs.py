@@ -304,6 +304,36 @@ def test_a_model_for_other_data_names_model_name(ws: Path,
                        "choose a model made for this data (`eenet models` lists them)")
 
 
+def _drop_input_shape(ws: Path) -> None:
+    meta = json.loads((ws / "data/meta.json").read_text())
+    del meta["input_shape"]
+    (ws / "data/meta.json").write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize(("x", "recorded", "message"), [
+    # a CIFAR val.npz copied over MNIST-1D's: a conv1d traceback at the first validation
+    (np.zeros((60, 32, 32, 3), dtype=np.uint8), True,
+     "data/val.npz: samples of shape (32, 32, 3), but data/meta.json's input_shape [1, 40] "
+     "stores them as (40,); rerun the download stage"),
+    # sequences of length 50: validated silently on inputs the model was not built for
+    (np.zeros((60, 50), dtype=np.float32), True,
+     "data/val.npz: samples of shape (50,), but data/meta.json's input_shape [1, 40] stores "
+     "them as (40,); rerun the download stage"),
+    (np.zeros((60, 50), dtype=np.float32), False,
+     "data/val.npz: samples of shape (1, 50) do not fit the model (expects (1, 40))"),
+])
+def test_a_val_split_of_another_shape_is_refused_before_training(
+        ws: Path, capsys: pytest.CaptureFixture[str], x: np.ndarray, recorded: bool,
+        message: str) -> None:
+    """Only the training split was checked against the model (and none against meta.json)."""
+    write_params(ws, base_params())
+    _save_npz(ws / "data/val.npz", x=x, y=np.arange(len(x)) % 10)
+    if not recorded:
+        _drop_input_shape(ws)
+    assert stage_error(capsys, "train", "data", "model", "ckpt", "live") == message
+    assert not (ws / "ckpt").exists() and not (ws / "model").exists()
+
+
 def test_model_inputs_too_long_to_make_are_compared_first(
         ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """An input_length of 10**12 made the shape check ask torch for one 4 TB example (a

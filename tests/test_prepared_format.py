@@ -114,6 +114,25 @@ def test_image_split_round_trips_compressed(tmp_path):
     np.testing.assert_array_equal(y_back, np.arange(20) % 10)
 
 
+@pytest.mark.parametrize(("kind", "input_shape", "x", "stored"), [
+    ("image", [3, 8, 8], np.zeros((4, 8, 8, 4), dtype=np.uint8), (8, 8, 3)),
+    ("image", [3, 8, 8], np.zeros((4, 8, 8), dtype=np.uint8), (8, 8, 3)),
+    ("sequence", [1, 40], np.zeros((4, 50), dtype=np.float32), (40,)),
+])
+def test_split_samples_of_another_shape_than_meta_json_are_one_line(tmp_path, kind, input_shape,
+                                                                     x, stored):
+    """4-channel images under an image meta.json were a traceback from normalise_pixels at
+    the first sample; sequences of another length read as if they fitted."""
+    write_split(tmp_path, "train", x, np.arange(4) % 2)
+    write_meta(tmp_path, {"dataset": "toy", "kind": kind, "num_classes": 2,
+                          "input_shape": input_shape, "mean": [0.5] * 3, "std": [0.25] * 3})
+    with pytest.raises(ArtifactError) as err:
+        PreparedDataset(tmp_path, "train")[0]
+    assert str(err.value) == (f"{tmp_path / 'train.npz'}: samples of shape {x.shape[1:]}, but "
+                              f"{tmp_path / 'meta.json'}'s input_shape {input_shape} stores them "
+                              f"as {stored}; rerun the download stage")
+
+
 @pytest.mark.parametrize(("fraction", "held_out"), [(0.001, 0), (0.999, 80)])
 def test_mnist1d_val_fraction_leaving_a_split_empty_is_a_one_line_error(tmp_path, fraction,
                                                                        held_out):

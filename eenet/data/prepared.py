@@ -199,6 +199,32 @@ def read_split(data_dir: str | Path, split: str,
                              str(path), "'y'")
 
 
+def stored_sample_shape(meta: Mapping[str, Any]) -> tuple[int, ...] | None:
+    """The shape one sample of a split is stored in, by meta.json's `input_shape` (the shape
+    the models take): images (height, width, channels) for [channels, height, width],
+    sequences (length,) for [1, length]; None where it records none (texts) or another form."""
+    shape = meta.get("input_shape")
+    if not (isinstance(shape, list) and all(type(d) is int for d in shape)):
+        return None
+    if meta["kind"] == "image" and len(shape) == 3:
+        return shape[1], shape[2], shape[0]
+    if meta["kind"] == "sequence" and len(shape) == 2 and shape[0] == 1:
+        return (shape[1],)
+    return None
+
+
+def check_sample_shape(x: np.ndarray, meta: Mapping[str, Any], path: Path) -> None:
+    """A split's samples `x` are stored as its meta.json's `input_shape` says; else a
+    one-line ArtifactError naming the split file `path` (4-channel images were a traceback
+    from `normalise_pixels`, sequences of another length trained a network that pools over
+    any length, silently)."""
+    wanted = stored_sample_shape(meta)
+    if wanted is not None and tuple(x.shape[1:]) != wanted:
+        raise ArtifactError(f"{path}: samples of shape {tuple(x.shape[1:])}, but "
+                            f"{path.parent / 'meta.json'}'s input_shape {meta['input_shape']} "
+                            f"stores them as {wanted}; rerun the download stage")
+
+
 class PreparedDataset(Dataset):
     """A prepared split as (input, label) items; image splits can be augmented for training.
 
@@ -211,6 +237,7 @@ class PreparedDataset(Dataset):
         self.meta = read_meta(data_dir)
         self.kind = self.meta["kind"]
         self.x, self.y = read_split(data_dir, split, self.meta["num_classes"])
+        check_sample_shape(self.x, self.meta, Path(data_dir) / f"{split}.npz")
         self.augment = augment and self.kind == "image"
         self._draw = (0, 0)  # (seed, epoch) of the augmentation draws
         if self.kind == "image":
