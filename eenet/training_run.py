@@ -15,7 +15,7 @@ from eenet.data.prepared import PreparedDataset, read_meta, split_digest
 from eenet.digests import package_digest
 from eenet.distributed import init_distributed, is_main_process, shutdown_distributed
 from eenet.models import MultiExitModel, build_model
-from eenet.models.artifact import save_trained
+from eenet.models.artifact import check_replaceable, save_trained
 from eenet.models.base import check_data_fits, check_input_shape
 from eenet.train_config import TrainConfig, run_settings
 from eenet.training import exit_accuracy_name, seed_everything, train_model
@@ -35,6 +35,8 @@ def train_to_artifact(
     other than 0).
     `train_cfg` is checked as params.yaml's `train` group is (one-line ConfigErrors)."""
     train_cfg.check()  # before reading data or building a model
+    # a folder save_trained would refuse was found after the last epoch: hours of a preset
+    check_replaceable(Path(model_dir))
     meta = read_meta(data_dir)
     options = model_params.get("options", {}) or {}
     seed_everything(train_cfg.seed)  # before building: initial weights are seeded too

@@ -334,6 +334,20 @@ def test_a_val_split_of_another_shape_is_refused_before_training(
     assert not (ws / "ckpt").exists() and not (ws / "model").exists()
 
 
+def test_a_model_folder_that_cannot_be_replaced_is_refused_before_training(
+        ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A model folder holding other files was refused by save_trained after the last epoch
+    (hours into a 150-epoch preset); it is checked before anything trains."""
+    write_params(ws, base_params())
+    (ws / "model").mkdir()
+    (ws / "model/notes.txt").write_text("mine")
+    assert stage_error(capsys, "train", "data", "model", "ckpt", "live") == (
+        "model: holds notes.txt besides a trained model; give a new folder or a trained "
+        "model's (it is replaced whole)")
+    assert not (ws / "ckpt").exists() and not (ws / "live").exists()
+    assert [p.name for p in (ws / "model").iterdir()] == ["notes.txt"]
+
+
 def test_model_inputs_too_long_to_make_are_compared_first(
         ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """An input_length of 10**12 made the shape check ask torch for one 4 TB example (a

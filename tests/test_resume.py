@@ -108,16 +108,29 @@ def _train_files(path: Path) -> dict[str, bytes]:
             for f in sorted((path / folder).rglob("*")) if f.is_file()}
 
 
+def _model_folder_taken_mid_run(path: Path) -> subprocess.CompletedProcess:
+    """Run the train stage in `path`, putting a file where its model folder goes once it has
+    written a checkpoint (its up-front checks passed): save_trained refuses it after the last
+    epoch."""
+    checkpoint = path / "artifacts/checkpoints/last.pt"
+    proc = subprocess.Popen(stage_command("train", *TRAIN_ARGS), cwd=path, env=stage_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while not checkpoint.exists() and proc.poll() is None:
+        time.sleep(0.02)
+    (path / "artifacts/model").touch()
+    out, err = proc.communicate()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
 def test_training_stopped_before_its_artifact_resumes_with_no_epoch_trained(
     tmp_path: Path,
 ) -> None:
     """A run stopped after its last epoch's checkpoint, before its artifact (here: the model
-    folder is a file, refused then) trained every epoch again when rerun. Now it resumes with
-    none to train and writes what an uninterrupted run writes, byte for byte."""
+    folder became a file during training, refused then) trained every epoch again when rerun.
+    Now it resumes with none to train and writes what an uninterrupted run writes, byte for
+    byte."""
     _setup(tmp_path)
-    (tmp_path / "artifacts").mkdir()
-    (tmp_path / "artifacts/model").touch()
-    failed = run_stage("train", tmp_path, *TRAIN_ARGS)
+    failed = _model_folder_taken_mid_run(tmp_path)
     assert failed.returncode == 2 and "is a file" in failed.stderr, failed.stderr
     checkpoint = tmp_path / "artifacts/checkpoints/last.pt"
     assert int(load_checkpoint(checkpoint.parent)["epoch"]) == EPOCHS - 1
