@@ -287,7 +287,7 @@ def test_model_inputs_of_another_shape_than_the_data(ws: Path,
     message = stage_error(capsys, "train", "data", "model", "ckpt", "live")
     assert message == ("model.options: the model's inputs are shaped [1, 72] but the data in "
                        "data holds samples shaped [1, 40]; set the model's input options to "
-                       "match (e.g. model.options.input_length)")
+                       "match (model.options.input_length)")
     assert not (ws / "ckpt").exists() and not (ws / "model").exists()
 
 
@@ -302,6 +302,21 @@ def test_a_model_for_other_data_names_model_name(ws: Path,
     assert message == ("model.name: the model takes samples shaped [3, 32, 32] but the data in "
                        "data holds samples shaped [1, 40], which no option of it changes; "
                        "choose a model made for this data (`eenet models` lists them)")
+
+
+def test_a_model_of_one_input_shape_is_not_told_to_set_an_option(
+        ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """CIFAR ResNet-56 on 28x28 images was told to set model.options.input_length, an option
+    it does not have: no option of it changes its input shape, so model.name is named."""
+    params = base_params()
+    params["model"] = {"name": "resnet56_3", "options": {"blocks": [1, 1, 1]}}
+    write_params(ws, params)
+    _edit_meta(input_shape=[3, 28, 28])(ws)
+    message = stage_error(capsys, "train", "data", "model", "ckpt", "live")
+    assert message == ("model.name: the model takes samples shaped [3, 32, 32] but the data in "
+                       "data holds samples shaped [3, 28, 28], which no option of it changes; "
+                       "choose a model made for this data (`eenet models` lists them)")
+    assert not (ws / "ckpt").exists()
 
 
 def _drop_input_shape(ws: Path) -> None:
@@ -369,7 +384,7 @@ def test_model_inputs_too_long_to_make_are_compared_first(
     message = stage_error(capsys, "train", "data", "model", "ckpt", "live")
     assert message == ("model.options: the model's inputs are shaped [1, 268435456] but the "
                        "data in data holds samples shaped [1, 40]; set the model's input "
-                       "options to match (e.g. model.options.input_length)")
+                       "options to match (model.options.input_length)")
     model = build_model("resnet1d_3", 10)
     torch.manual_seed(0)
     model.example_inputs(1)

@@ -111,6 +111,10 @@ def batch_size_of(state: State) -> int:
 class MultiExitModel(nn.Module):
     """Base class: subclasses fill `stem`, `segments` and `heads` (one head per segment)."""
 
+    # the builder options that set the shape of the inputs (resnet1d_3: input_length): what a
+    # shape error suggests; none for a model made for one input shape (the CIFAR CNNs)
+    input_options: tuple[str, ...] = ()
+
     def __init__(self) -> None:
         super().__init__()
         self.stem: nn.Module = nn.Identity()
@@ -179,10 +183,10 @@ def check_input_shape(model: MultiExitModel, input_shape: Sequence[int] | None,
     the meta device first, so a mismatch allocates nothing (an input_length of 10**12 asked
     torch for 4 TB); then the example is made as before (the same random draws)."""
     if input_shape is not None:
-        _check_sample(_meta_example(model), input_shape, source)
+        _check_sample(_meta_example(model), input_shape, source, model.input_options)
     example = model.example_inputs(1)
     if input_shape is not None:
-        _check_sample(example, input_shape, source)
+        _check_sample(example, input_shape, source, model.input_options)
 
 
 def input_sample_shape(model: MultiExitModel) -> tuple[int, ...] | None:
@@ -263,21 +267,24 @@ def _nbytes(inputs: Any) -> int:
     return sum(_nbytes(item) for item in inputs) if isinstance(inputs, list | tuple) else 0
 
 
-def _check_sample(example: Any, input_shape: Sequence[int], source: str) -> None:
+def _check_sample(example: Any, input_shape: Sequence[int], source: str,
+                  options: Sequence[str] = ()) -> None:
     """A one-line ConfigError when `example` is a tensor whose samples are not shaped
-    `input_shape` (from `source`)."""
+    `input_shape` (from `source`), suggesting the model's input `options` where it has any,
+    else another model."""
     if not isinstance(example, torch.Tensor):
         return
     takes = [int(d) for d in example.shape[1:]]
-    if len(takes) != len(input_shape):  # an image model on sequences, or the reverse
+    # an image model on sequences (or the reverse), or a model of one input shape
+    if len(takes) != len(input_shape) or (takes != list(input_shape) and not options):
         raise ConfigError(
             f"model.name: the model takes samples shaped {takes} but {source} holds samples "
             f"shaped {list(input_shape)}, which no option of it changes; choose a model made "
             "for this data (`eenet models` lists them)"
         )
     if takes != [int(d) for d in input_shape]:
+        names = " / ".join(f"model.options.{name}" for name in options)
         raise ConfigError(
             f"model.options: the model's inputs are shaped {takes} but {source} holds samples "
-            f"shaped {list(input_shape)}; set the model's input options to match (e.g. "
-            "model.options.input_length)"
+            f"shaped {list(input_shape)}; set the model's input options to match ({names})"
         )

@@ -55,6 +55,8 @@ class PoolHead1d(nn.Module):
 class ResNet1d(MultiExitModel):
     """Stem conv, then one stage of residual blocks per exit, each stage wider and coarser."""
 
+    input_options = ("input_length",)
+
     def __init__(
         self,
         num_classes: int,
