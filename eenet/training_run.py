@@ -48,7 +48,8 @@ def train_to_artifact(
     # a BERT on the text of tensors' reprs for hours before dump_logits refused the pair; a
     # val split of another shape failed at the first validation, or validated silently
     for split, dataset in (("train", train_set), ("val", val_set)):
-        check_data_fits(model, dataset, str(Path(data_dir) / f"{split}.npz"))
+        check_data_fits(model, dataset, str(Path(data_dir) / f"{split}.npz"),
+                        registered=model_params["name"])
     # the split files themselves: relabelled samples keep meta.json as it was, and a checkpoint
     # of the old data was resumed
     files = {split: split_digest(data_dir, split) for split in ("train", "val")}

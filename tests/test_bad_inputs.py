@@ -319,6 +319,39 @@ def test_a_model_of_one_input_shape_is_not_told_to_set_an_option(
     assert not (ws / "ckpt").exists()
 
 
+def _texts_for_every_split(ws: Path) -> None:
+    """The prepared MNIST-1D data turned into texts of the same labels."""
+    from eenet.data.prepared import read_split, write_split
+
+    for split in ("train", "val", "test"):
+        _, y = read_split(ws / "data", split)
+        write_split(ws / "data", split, np.array([f"text {i}" for i in range(len(y))]), y)
+    _edit_meta(kind="text")(ws)
+
+
+def test_data_of_the_other_kind_names_model_name_and_the_models_taking_it(
+        ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Texts given to a CNN said 'the data in data holds texts; the model takes tensors':
+    neither model.name nor which models take texts. Both ways round, both are named."""
+    from tests.preset_fixtures import tiny_bert_config, write_vocab
+
+    vocab = write_vocab(ws / "vocab.txt")
+    params = base_params()
+    params["model"] = {"name": "bert_4", "options": {
+        "pretrained": None, "tokenizer": str(vocab), "exit_layers": [1, 2, 3, 4],
+        "max_length": 16, "config": tiny_bert_config(len(vocab.read_text().split()))}}
+    write_params(ws, params)
+    assert stage_error(capsys, "train", "data", "model", "ckpt", "live") == (
+        "model.name: bert_4 takes texts but data/train.npz holds tensors; models taking "
+        "tensors: densenet121_4, resnet1d_3, resnet56_3")
+    write_params(ws, base_params())
+    _texts_for_every_split(ws)
+    assert stage_error(capsys, "train", "data", "model", "ckpt", "live") == (
+        "model.name: resnet1d_3 takes tensors but data/train.npz holds texts; models taking "
+        "texts: bert_4")
+    assert not (ws / "ckpt").exists()
+
+
 def _drop_input_shape(ws: Path) -> None:
     meta = json.loads((ws / "data/meta.json").read_text())
     del meta["input_shape"]

@@ -620,6 +620,18 @@ def test_bert_config_overrides_that_fit_still_apply(tiny_pretrained):
     assert model(model.collate(TEXTS[:2]))[1].shape == (2, 2)
 
 
+def test_the_registry_says_which_models_take_texts():
+    """TEXT_MODELS (named by the error for data of the other kind) is what each registered
+    model's inputs are: texts exactly where it has no tensor input shape."""
+    from eenet.models import MODELS, TEXT_MODELS
+    from eenet.models.base import input_sample_shape
+
+    with torch.device("meta"):
+        takes_texts = {name for name in MODELS if input_sample_shape(
+            build_model(name, 2, **({"pretrained": None} if name == "bert_4" else {}))) is None}
+    assert takes_texts == TEXT_MODELS
+
+
 def test_models_command_lists_exits_and_counts(capsys):
     import json
 

@@ -266,5 +266,6 @@ def test_training_refuses_data_of_another_kind_before_it_starts(tmp_path: Path) 
     result = run_stage("train", tmp_path, *TRAIN_ARGS)
     assert result.returncode != 0
     assert result.stderr.strip().splitlines()[-1].endswith(
-        "holds texts; the model takes tensors"), result.stderr
+        "model.name: resnet1d_3 takes tensors but data/train.npz holds texts; models taking "
+        "texts: bert_4"), result.stderr
     assert not (tmp_path / "artifacts/checkpoints").exists()

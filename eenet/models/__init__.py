@@ -14,6 +14,9 @@ MODELS: dict[str, str] = {
     "densenet121_4": "eenet.models.densenet121:build_densenet121_4",
     "bert_4": "eenet.models.bert:build_bert_4",
 }
+# the registered models whose inputs are texts (tokenised in their `collate`); the others take
+# tensors. A model registered here too is named by the error for data of the other kind.
+TEXT_MODELS: frozenset[str] = frozenset({"bert_4"})
 # Most output classes a model may have: far past any label space in use (extreme
 # classification has ~10**6), still countable by `eenet models` on the meta device (a model
 # that large is refused by its weight count before it is built for real); 2**63 classes
@@ -27,5 +30,10 @@ def build_model(name: str, num_classes: int, **options: Any) -> MultiExitModel:
     return builder(num_classes, **options)
 
 
-__all__ = ["CLASSES_MAX", "MODELS", "MultiExitModel", "batch_size_of", "build_model",
-           "select_batch"]
+def models_taking(texts: bool) -> list[str]:
+    """The registered models taking texts (`texts`) or else tensors, sorted by name."""
+    return sorted(name for name in MODELS if (name in TEXT_MODELS) == texts)
+
+
+__all__ = ["CLASSES_MAX", "MODELS", "TEXT_MODELS", "MultiExitModel", "batch_size_of",
+           "build_model", "models_taking", "select_batch"]

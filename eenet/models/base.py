@@ -20,7 +20,7 @@ import torch
 import torch.utils.data
 from torch import nn
 
-from eenet.errors import ArtifactError, ConfigError
+from eenet.errors import ArtifactError, ConfigError, EENetError
 
 State = Any  # torch.Tensor | dict[str, torch.Tensor]
 
@@ -217,22 +217,38 @@ def sample_misfit(shape: Sequence[int], wanted: Sequence[int], model_name: str =
 
 
 def check_data_fits(model: MultiExitModel, dataset: torch.utils.data.Dataset, where: str,
-                    model_name: str = "the model") -> None:
+                    model_name: str = "the model", registered: str | None = None) -> None:
     """A data set's samples are what the model takes: texts, or tensors shaped as its example
     inputs (the first sample checked, once: a prepared split's are all alike). A network that
     pools over any length would otherwise run, silently, on inputs it was not built for. A
     one-line ArtifactError naming `where` (the data) and `model_name`; models taking texts
-    (BERT) only check that the data holds texts."""
+    (BERT) only check that the data holds texts. Given the model's `registered` name (from
+    params.yaml's model.name), data of the other kind is a ConfigError naming model.name and
+    the models that take it."""
     if not len(dataset):
         return
     wanted = input_sample_shape(model)
     takes_texts = wanted is None
     sample = dataset[0][0]
     if isinstance(sample, str) != takes_texts:
-        kinds = ("texts", "tensors") if takes_texts else ("tensors", "texts")
-        raise ArtifactError(f"{where} holds {kinds[1]}; {model_name} takes {kinds[0]}")
+        raise _kind_misfit(where, takes_texts, model_name, registered)
     if not takes_texts and tuple(sample.shape) != wanted:
         raise ArtifactError(f"{where}: {sample_misfit(sample.shape, wanted, model_name)}")
+
+
+def _kind_misfit(where: str, takes_texts: bool, model_name: str,
+                 registered: str | None) -> EENetError:
+    """The error for data of the other kind (texts, tensors) than the model takes: naming
+    model.name and the registered models taking the data's kind, given the `registered`
+    name."""
+    takes, holds = ("texts", "tensors") if takes_texts else ("tensors", "texts")
+    if registered is None:
+        return ArtifactError(f"{where} holds {holds}; {model_name} takes {takes}")
+    from eenet.models import models_taking
+
+    others = ", ".join(models_taking(not takes_texts)) or "none registered"
+    return ConfigError(f"model.name: {registered} takes {takes} but {where} holds {holds}; "
+                       f"models taking {holds}: {others}")
 
 
 def _meta_example(model: MultiExitModel) -> Any:
