@@ -209,8 +209,9 @@ def check_model_build(params: dict[str, Any]) -> None:
     """Build the checked params' model on the meta device (no memory; milliseconds for the
     presets, longer for thousands of blocks) for 2 classes, so its own checks of its size
     options (counts, minimums, weight limit) refuse them before any stage runs: the
-    check_params stage runs it, the others leave it to the train stage. Skipped for a model
-    that reads files to be built (see FILE_OPTIONS)."""
+    check_params stage runs it, the others leave it to the train stage. Its inputs must
+    batch as training batches them (a BERT needs a tokenizer). Skipped for a model that reads
+    files to be built (see FILE_OPTIONS)."""
     from eenet.models import MODELS
     from eenet.models.base import checking_options
 
@@ -224,11 +225,14 @@ def check_model_build(params: dict[str, Any]) -> None:
         return
     try:
         with checking_options():
-            builder(2, **options)
+            model = builder(2, **options)
     except BUILD_ERRORS as exc:
         problem = " ".join(str(exc).split()) or type(exc).__name__
         raise ConfigError(f"model.options: the model does not build with them ({problem})"
                           ) from None
+    # what batches its inputs, as train's data loader asks for it: a BERT without pretrained
+    # weights or a tokenizer builds, but train refuses it (a ConfigError naming the option)
+    model.collate_function()
 
 
 def check_train(path: str, value: Any) -> None:

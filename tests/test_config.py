@@ -210,6 +210,10 @@ def test_empty_paths_are_refused_up_front(group: str, key: str, value: str,
     ("resnet56_3", {"base_width": 10**6}, "model.options: blocks [9, 9, 9] and base_width "
                                           "1000000 give the model 3.6e+15 parameters"),
     ("bert_4", {"pretrained": None, "exit_layers": [2, 1, 4]}, "model.options.exit_layers: "),
+    # built, but never trains: train refused it in these words, where it makes the loader
+    ("bert_4", {"pretrained": None},
+     "model.options.tokenizer: this BERT model has no tokenizer (built without pretrained "
+     "weights); set model.options.tokenizer to a tokenizer name, folder or vocab.txt"),
     # BertModel's own refusals (a RuntimeError, an AssertionError): a one-line error
     ("bert_4", {"pretrained": None, "config": {"initializer_range": -1.0}},
      "model.options: the model does not build with them ("),
