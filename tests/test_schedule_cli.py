@@ -99,11 +99,11 @@ def test_table_output_with_json_or_list_costs(files, costs, methods):
         (["--budgets", "-0.5,1"], "--budgets: -0.5 ms/sample is below the first exit's cost; "
                                   "feasible range: 1 to 3 ms/sample, or 0% to 100%"),
         (["--budgets", "-5%"], "--budgets: '-5%' is outside 0%..100%"),
-        (["--costs", "-1,2,4"], "--costs: cumulative costs must be finite, > 0 and at most "
+        (["--costs", "-1,2,4"], "--costs: cumulative costs must be finite, from 1e-100 to "
                                 "1e+250"),
         # costs near float64's maximum overflowed to Infinity in the mean costs (--json)
-        (["--costs", "1e307,5e307,1.7e308"], "--costs: cumulative costs must be finite, > 0 "
-                                             "and at most 1e+250, got [1e+307, 5e+307"),
+        (["--costs", "1e307,5e307,1.7e308"], "--costs: cumulative costs must be finite, from "
+                                             "1e-100 to 1e+250, got [1e+307, 5e+307"),
         # Python reads '2_0' as 20: a typo taken for a cost or a budget
         (["--costs", "1,2_0,30"], "--costs: '1,2_0,30' is neither a .json/.csv file nor a "
                                   "comma list"),
