@@ -144,32 +144,51 @@ class GuardedOutput:
         return getattr(self._stream, name)
 
 
-def output_failure(command: str, error: OSError) -> int:
+def output_failure(prog: str, error: OSError) -> int:
     """The exit status once writing stdout failed with `error`: a closed pipe ends quietly
-    with the status of a SIGPIPE, anything else (`> /dev/full`) is one line and status 1.
-    Stdout then goes to /dev/null, so that the flush at exit cannot fail again (a traceback)."""
+    with the status of a SIGPIPE, anything else (`> /dev/full`) is one line naming `prog`
+    (`eenet schedule`) and status 1. Stdout then goes to /dev/null, so that the flush at exit
+    cannot fail again (a traceback)."""
     os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     if isinstance(error, BrokenPipeError):
         # the reader closed the pipe (`eenet predict --json | head`): stop quietly, as tools
         # killed by SIGPIPE do
         return 128 + signal.SIGPIPE
-    print(f"eenet {command}: error: cannot write the output ({error.strerror or error})",
+    print(f"{prog}: error: cannot write the output ({error.strerror or error})",
           file=sys.stderr)
     return 1
+
+
+def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
+    """`parser`'s arguments from `argv`; `--help`, whose text is the output, flushed here, so
+    that a full disk says so (an OutputError) rather than pass silently at exit."""
+    try:
+        return parser.parse_args(attach_dash_values(argv))
+    except SystemExit as exc:
+        if exc.code in (0, None):
+            sys.stdout.flush()
+        raise
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `eenet` console script."""
     parser = build_parser()
-    args = parser.parse_args(attach_dash_values(sys.argv[1:] if argv is None else argv))
     stdout, sys.stdout = sys.stdout, GuardedOutput(sys.stdout)
+    try:
+        args = _parse(parser, sys.argv[1:] if argv is None else argv)
+    except OutputError as exc:
+        sys.stdout = stdout
+        return output_failure("eenet", exc.error)
+    except SystemExit:
+        sys.stdout = stdout
+        raise
     try:
         status = int(run_stoppable(args.func, args) or 0)  # Ctrl-C, SIGTERM: as in a stage
         sys.stdout.flush()  # a closed pipe or a full disk shows here, not at exit
         return status
     except OutputError as exc:
         sys.stdout = stdout
-        return output_failure(args.command, exc.error)
+        return output_failure(f"eenet {args.command}", exc.error)
     except EENetError as exc:
         print(f"eenet {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -119,6 +119,22 @@ def test_output_that_cannot_be_written_is_one_line(tmp_path: Path, args: list[st
     assert done.returncode == 1
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("args", [["--help"], ["schedule", "--help"], ["predict", "-h"]])
+def test_help_that_cannot_be_written_is_one_line(args: list[str]) -> None:
+    """`eenet --help > /dev/full` ended silently with status 0 (argparse prints the help
+    while parsing, before the command's output is guarded): one line and status 1 too."""
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "eenet.cli", *args], stdout=full,
+                              stderr=subprocess.PIPE, text=True, timeout=300)
+    assert done.stderr.splitlines() == [
+        "eenet: error: cannot write the output (No space left on device)"], done.stderr
+    assert done.returncode == 1
+    shown = subprocess.run([sys.executable, "-m", "eenet.cli", *args], capture_output=True,
+                           text=True, timeout=300)
+    assert shown.returncode == 0 and shown.stdout.startswith("usage: eenet")
+
+
 def test_python_m_eenet_runs_the_command_line() -> None:
     """`python -m eenet` was "'eenet' is a package and cannot be directly executed"; it now
     runs the `eenet` command line as the console script does."""
