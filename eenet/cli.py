@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, TextIO
 
 from eenet.commands import COMMAND_MODULES
-from eenet.errors import EENetError
+from eenet.errors import EENetError, one_line
 from eenet.termination import Terminated, run_stoppable
 
 
@@ -190,7 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout = stdout
         return output_failure(f"eenet {args.command}", exc.error)
     except EENetError as exc:
-        print(f"eenet {args.command}: error: {exc}", file=sys.stderr)
+        print(f"eenet {args.command}: error: {one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"eenet {args.command}: interrupted", file=sys.stderr)
@@ -236,7 +236,7 @@ def run_stage(main_function: Callable[..., object], *args: object, resumes: bool
     try:
         run_stoppable(main_function, *args, **kwargs)
     except EENetError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         raise SystemExit(2) from None
     except KeyboardInterrupt:  # Ctrl-C: one line, the shell's status for SIGINT
         print(f"interrupted ({note})", file=sys.stderr)
@@ -253,7 +253,7 @@ def script_cli(main_function: Callable[[], None]) -> None:
     try:
         main_function()
     except EENetError as exc:
-        print(f"{os.path.basename(sys.argv[0])}: error: {exc}", file=sys.stderr)
+        print(f"{os.path.basename(sys.argv[0])}: error: {one_line(exc)}", file=sys.stderr)
         raise SystemExit(2) from None
 
 

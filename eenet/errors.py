@@ -40,6 +40,13 @@ def yaml_text(value: object) -> str:
     return repr(value)
 
 
+def one_line(message: object) -> str:
+    """`message` as one printable line: a line break or other control character in it (a file
+    name holding one, say) written as its escape (`\\n`), so an error stays one line."""
+    return "".join(char if char.isprintable() else char.encode("unicode_escape").decode()
+                   for char in str(message))
+
+
 def first_line(exc: BaseException) -> str:
     """The first line of an exception's message (its type's name when it has none): what a
     one-line error quotes of a library's own, often multi-line, message."""

@@ -72,6 +72,19 @@ def test_argparse_errors_are_one_line(capsys: pytest.CaptureFixture[str], argv: 
     assert capsys.readouterr().err.splitlines() == [error]
 
 
+def test_a_file_name_with_a_line_break_keeps_the_error_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A path holding a newline (or a terminal's escape sequence) printed the error as two
+    lines; control characters are written as their escapes."""
+    folder = tmp_path / "a\nb"
+    with pytest.raises(SystemExit) as caught:
+        sys.exit(main([*SCHEDULE[:2], str(folder / "v\x1b[31m.npz"), *SCHEDULE[3:]]))
+    assert caught.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"eenet schedule: error: --val: {tmp_path}/a\\nb/v\\x1b[31m.npz: exit outputs file "
+        "not found"]
+
+
 def test_a_stage_called_without_its_paths_is_one_line() -> None:
     """A stage script run by hand without its paths: argparse's error in one line too."""
     done = subprocess.run([sys.executable, "stages/download.py"], capture_output=True,
