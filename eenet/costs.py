@@ -75,7 +75,8 @@ def _check_cost_entries(costs: Any, source: str) -> None:
 
 
 def validate_costs(costs: Any, source: str = "costs") -> np.ndarray:
-    """Return costs as float64 [n_exits]; they must be finite, positive, strictly increasing."""
+    """Return costs as float64 [n_exits]; they must be finite, from COST_MIN to COST_MAX and
+    strictly increasing."""
     _check_cost_entries(costs, source)
     arr = np.asarray(costs, dtype=np.float64)
     if arr.ndim == 1 and arr.size == 0:
@@ -153,12 +154,12 @@ def model_options_problem(model: Mapping[str, Any]) -> str | None:
             f"{_show(options)}")
 
 
-def load_latency(path: str | os.PathLike) -> dict[str, Any]:
+def load_latency(path: str | os.PathLike, fix: str = "rerun profile") -> dict[str, Any]:
     """Load a latency JSON (the costs contract), validating `cumulative_ms` and its `model`
-    entry (a JSON object whose `options` are one)."""
+    entry (a JSON object whose `options` are one); a bad entry's error ends with `fix`."""
     reject_directory(Path(path), "a latency .json")
     table = read_json_object(path, "latency table", required=("cumulative_ms",))
-    return checked_latency(table, str(path))
+    return checked_latency(table, str(path), fix)
 
 
 def checked_latency(table: dict[str, Any], source: str,
@@ -184,7 +185,7 @@ def load_user_latency(path: str | os.PathLike) -> dict[str, Any]:
     """A latency JSON a user gives (`eenet schedule --costs`, `profile.table`): `load_latency`
     with its batch size, threads and device checked too (`latency_timing_fields`), as they
     are copied on (into `schedule --save`'s index, into the pipeline's profile)."""
-    table = load_latency(path)
+    table = load_latency(path, "fix the table")
     latency_timing_fields(table, str(path), "fix the table")
     return table
 

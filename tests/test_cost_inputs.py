@@ -317,7 +317,7 @@ def test_authors_seconds_file_without_suffix_and_with_bom(outputs: Path, tmp_pat
         # copied by --save into every policy, which `eenet predict` then failed on (traceback)
         ("latency.json", '{"cumulative_ms": [1, 2, 3], "model": {"name": 5, "options": "x"}}',
          "model.options must be a JSON object (the model's builder options), got \"x\"; "
-         "rerun profile"),
+         "fix the table"),  # a user's file: rerunning profile would not mend it
     ],
     ids=["decimal commas", "utf-16", "costs as a mapping", "directory", "model options text"],
 )
