@@ -12,6 +12,7 @@ after it, as it was.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -103,7 +104,9 @@ def import_record(table_path: str | os.PathLike | None) -> dict[str, Any]:
     measures)."""
     if not table_path:
         return {"table": None, "latency": None}
-    return {"table": str(table_path), "latency": load_latency_table(table_path)}
+    # keys sorted: a JSON table rewritten in another key order records the same
+    latency = json.loads(json.dumps(load_latency_table(table_path), sort_keys=True))
+    return {"table": str(table_path), "latency": latency}
 
 
 def save_import(path: str | os.PathLike, record: dict[str, Any]) -> Path:
@@ -115,6 +118,16 @@ def load_import(path: str | os.PathLike) -> dict[str, Any] | None:
     """The latency table an import record at `path` holds, checked; None where it records no
     table. A record that is not one is a one-line ArtifactError saying to rerun the stage."""
     fix = f"rerun {IMPORT_STAGE}"
+    try:
+        return _load_import(path, fix)
+    except ArtifactError as exc:
+        if fix in str(exc):
+            raise
+        raise ArtifactError(f"{exc}; {fix}") from None
+
+
+def _load_import(path: str | os.PathLike, fix: str) -> dict[str, Any] | None:
+    """`load_import` of `path`; some of its errors not yet ending with `fix`."""
     record = read_json_object(path, "imported latency record", fix,
                               required=("table", "latency"))
     table, latency = record["table"], record["latency"]

@@ -21,7 +21,7 @@ def main(model_dir: str, imported_json: str, out_json: str) -> None:
         table = profile_model(model, **{key: settings[key] for key in settings
                                         if key != "table"})
     else:
-        check_latency_for_model(table, f"{table['source']} (profile.table)", model_dir,
+        check_latency_for_model(table, f"profile.table: {table['source']}", model_dir,
                                 model.n_exits, "give a table measured for this model")
     # the model its costs are used for (an imported table's own record, checked above, may
     # name other weights of this architecture): the policies planned with them keep it
