@@ -161,7 +161,8 @@ def output_failure(prog: str, error: OSError) -> int:
 
 def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
     """`parser`'s arguments from `argv`; `--help`, whose text is the output, flushed here, so
-    that a full disk says so (an OutputError) rather than pass silently at exit."""
+    that a full disk says so (an OutputError, with stdout a GuardedOutput: argparse drops an
+    OSError of its write) rather than pass silently."""
     try:
         return parser.parse_args(attach_dash_values(argv))
     except SystemExit as exc:
@@ -174,11 +175,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `eenet` console script."""
     parser = build_parser()
     stdout, sys.stdout = sys.stdout, GuardedOutput(sys.stdout)
+    words = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = _parse(parser, sys.argv[1:] if argv is None else argv)
-    except OutputError as exc:
+        args = _parse(parser, words)
+    except OutputError as exc:  # the help: of the command named first, if any
         sys.stdout = stdout
-        return output_failure("eenet", exc.error)
+        command = next((word for word in words if not word.startswith("-")), None)
+        return output_failure(" ".join(filter(None, ("eenet", command))), exc.error)
     except SystemExit:
         sys.stdout = stdout
         raise
@@ -212,7 +215,14 @@ def stage_cli(
     parser = OneLineParser(description=description)
     for name in names:
         parser.add_argument(name)
-    args = parser.parse_args()
+    stdout, sys.stdout = sys.stdout, GuardedOutput(sys.stdout)
+    try:
+        args = _parse(parser, sys.argv[1:])
+    except OutputError as exc:  # --help on a full disk (argparse drops an OSError)
+        sys.stdout = stdout
+        raise SystemExit(output_failure(parser.prog, exc.error)) from None
+    finally:
+        sys.stdout = stdout
     run_stage(main_function, *(getattr(args, name) for name in names), resumes=resumes)
 
 
