@@ -1,9 +1,10 @@
 """Benchmark: does real early exit cost what the latency profile planned?
 
-For one method at 3 budgets of the fitted sweep, on the test split: measured mean ms/sample of
-real early exit (`EarlyExitPredictor`) at batch 1 and batch 64, against the cost the profile
-plans for exactly those samples' exits (sum of cumulative exit costs / N); the speed-up over
-running the full model the same way, with both accuracies; the scheduler's own overhead.
+For each method of --method at 3 budgets of the fitted sweep, on the test split: measured mean
+ms/sample of real early exit (`EarlyExitPredictor`) at batch 1 and batch 64, against the cost
+the profile plans for exactly those samples' exits (sum of cumulative exit costs / N); the
+speed-up over running the full model the same way, with both accuracies; the scheduler's own
+overhead.
 `planned` comes from profiling this very policy here with the profiler's own functions
 (`prefix_calls` + `time_prefixes`: the runtime forced to each exit, the policy's scorer
 included) at the batch size of the row, in blocks interleaved with the real run; `plan_ref`
@@ -42,7 +43,6 @@ from eenet.costs import load_latency
 from eenet.data.prepared import PreparedDataset
 from eenet.errors import ConfigError
 from eenet.inference import collect_exit_logits
-from eenet.measurement import robust_ms_per_sample
 from eenet.models.artifact import load_trained
 from eenet.models.base import MultiExitModel
 from eenet.profiling import (
@@ -54,7 +54,7 @@ from eenet.profiling import (
     warm_up,
 )
 from eenet.real_latency import collate_split
-from eenet.runtime import EarlyExitPredictor, EarlyExitResult
+from eenet.runtime import EarlyExitPredictor, EarlyExitResult, robust_ms_per_sample
 from eenet.schedulers import load_policy
 
 
@@ -126,8 +126,9 @@ def pick_entries(index: dict[str, Any], method: str, budgets: list[float] | None
     entries = sorted((e for e in index["entries"] if e["method"] == method),
                      key=lambda e: e["budget_ms"])
     if not entries:
-        methods = sorted({e["method"] for e in index["entries"]})
-        raise SystemExit(f"no fitted {method!r} schedulers; fitted methods: {methods}")
+        methods = ", ".join(sorted({e["method"] for e in index["entries"]}))
+        raise ConfigError(f"--method: no fitted {method!r} schedulers; fitted methods: "
+                          f"{methods}")
     if budgets:
         picks = [min(entries, key=lambda e, b=b: abs(e["budget_ms"] - b)) for b in budgets]
         for asked, entry in zip(budgets, picks, strict=True):
@@ -184,6 +185,8 @@ def main() -> None:
     costs = np.asarray(latency["cumulative_ms"])
     threads = args.threads if args.threads is not None else int(latency.get("threads") or 1)
     index = json.loads((Path(args.schedulers) / "index.json").read_text())
+    methods = [m.strip() for m in args.method.split(",") if m.strip()]
+    picked = [(m, e) for m in methods for e in pick_entries(index, m, args.budgets)]  # first
     model = load_trained(args.model).to(device)
     dataset = PreparedDataset(args.data, args.split)
     test = collect_exit_logits(model, dataset, device)
@@ -197,8 +200,6 @@ def main() -> None:
               f"cumulative ms/sample {np.round(costs, 4).tolist()}")
         full = {bs: run_full(model, data, device) for bs, data in runs.items()}  # accuracy
         rows = []
-        methods = [m.strip() for m in args.method.split(",") if m.strip()]
-        picked = [(m, e) for m in methods for e in pick_entries(index, m, args.budgets)]
         for method, entry in picked:
             policy = load_policy(Path(args.schedulers) / entry["dir"])
             predictor = EarlyExitPredictor(model, policy, device=str(device))

@@ -31,15 +31,6 @@ if TYPE_CHECKING:
     from eenet.schedulers.base import FittedPolicy
 
 
-def robust_ms_per_sample(call_ms: np.ndarray, exits: np.ndarray, batch_size: int) -> float:
-    """A load-robust ms/sample, the profile's statistic. Batch 1: the median ms of the samples
-    leaving at each exit, averaged with the exits' counts; larger batches: median over calls."""
-    if batch_size > 1:
-        return float(np.median(call_ms))
-    return float(sum(np.median(call_ms[exits == k]) * np.count_nonzero(exits == k)
-                     for k in np.unique(exits)) / exits.size)
-
-
 def own_profile(model: MultiExitModel, policy: FittedPolicy, method: str, device: str,
                 batch_size: int, threads: int, warmup: int, repeats: int) -> np.ndarray:
     """The running policy's forced-exit profile (ms/sample to reach each exit), taken with the
@@ -90,7 +81,7 @@ def measure_headline(
     from eenet.devices import memory_names, num_threads, resolve_device
     from eenet.models.artifact import load_trained, read_trained_config
     from eenet.real_latency import check_policy_for_model, collate_split
-    from eenet.runtime import EarlyExitPredictor, EarlyExitResult
+    from eenet.runtime import EarlyExitPredictor, EarlyExitResult, robust_ms_per_sample
     from eenet.schedulers import load_policy
 
     target = resolve_device(device, "measure.device")
@@ -186,7 +177,9 @@ def measure_headline(
 def report_notes(report: dict[str, Any]) -> list[str]:
     """Notes on what `ratio` compares, when it is not like with like: a plan imported from
     another device, or measured at another batch size than the plan was profiled at (a
-    shrinking batch runs less efficiently). 'ratio_own_profile' compares like with like."""
+    shrinking batch runs less efficiently). 'ratio_own_profile' compares with a profile taken
+    here at the batch size run: like with like at batch 1; at a larger batch, the shrinking
+    batch is what the forced-exit profile does not see."""
     if not report.get("enabled"):
         return []
     notes = []
@@ -198,5 +191,6 @@ def report_notes(report: dict[str, Any]) -> list[str]:
     if planned_at not in (None, report["batch_size"]):
         notes.append(f"note: measured at batch {report['batch_size']}, the plan was profiled "
                      f"at batch {planned_at}: 'ratio' compares the two batch sizes; "
-                     "'ratio_own_profile' compares like with like (docs/runtime.md)")
+                     "'ratio_own_profile' compares with a profile at this batch size, which "
+                     "does not see the batch shrink as samples leave (docs/runtime.md)")
     return notes

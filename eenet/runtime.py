@@ -77,6 +77,17 @@ class EarlyExitResult:
         )
 
 
+def robust_ms_per_sample(call_ms: np.ndarray, exits: np.ndarray, batch_size: int) -> float:
+    """A load-robust ms/sample, the profile's statistic. Batch 1 (`call_ms` one per sample, in
+    the order of `exits`): the median ms of the samples leaving at each exit, averaged with the
+    exits' counts (a plain median is the cost of the exit most samples take); larger
+    batches: the median over calls."""
+    if batch_size > 1:
+        return float(np.median(call_ms))
+    return float(sum(np.median(call_ms[exits == k]) * np.count_nonzero(exits == k)
+                     for k in np.unique(exits)) / exits.size)
+
+
 def _input_spec(model: MultiExitModel) -> tuple[tuple[int, ...], torch.dtype] | None:
     """The sample shape of the model's example inputs and the dtype its weights compute in
     (a model made half or double precision takes inputs of that precision); None for a model

@@ -64,6 +64,13 @@ def test_runtime_benchmark_names_a_budget_it_has_no_policy_for(capsys):
     assert [e["budget_ms"] for e in picked] == [0.4, 0.5]
     assert capsys.readouterr().err == ("note: m has no policy fitted at 99 ms; measuring the "
                                        "nearest, 0.5 ms\n")
+    # a method with no policies: one line naming --method (a bare SystemExit line, and only
+    # after the model was loaded and the test split run)
+    from eenet.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^--method: no fitted 'foo' schedulers; fitted "
+                                          r"methods: m$"):
+        pick_entries(index, "foo", None)
 
 
 def test_schedulers_benchmark_runs_the_first_case_of_each_family(tmp_path):

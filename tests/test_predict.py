@@ -182,6 +182,9 @@ def test_predict_cli_on_an_input_file(workspace, policy_dir, tmp_path, capsys) -
         (["--input", "x.txt"], "expected a .npy or .npz"),
         (["--data", "nowhere"], "prepared data not found"),
         (["--data", "DATA", "--split", "dev"], "error: --split: unknown value 'dev'"),
+        # ignored with --input (status 0), even a name of no split
+        (["--input", "bad.npy", "--split", "bogus"],
+         "error: --split: chooses a split of --data; --input is read whole\n"),
         (["--data", "DATA", "--batch-size", "0"],
          "error: --batch-size: must be an integer >= 1, got 0\n"),
         (["--data", "DATA", "--device", "cuda:7" if torch.cuda.is_available() else "cuda"],
@@ -700,10 +703,12 @@ def test_threads_default_is_the_profiles(workspace, policy_dir) -> None:
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)["summary"]
     assert summary["threads"] == DEFAULT_THREADS
-    # one call per sample at batch 1: the median call beside the mean (the first runs cold)
-    assert summary["calls"] == 100 and summary["median_call_ms_per_sample"] > 0
+    # one call per sample at batch 1: the per-exit medians beside the mean (the first runs
+    # cold; a plain median is the cost of the exit most samples take)
+    assert summary["calls"] == 100 and summary["robust_ms_per_sample"] > 0
     done = _predict(workspace, policy_dir, *base)
-    assert re.search(r"ms/sample measured \(median of 100 calls [0-9.]+\) on cpu \(batch 1, "
+    assert re.search(r"ms/sample measured \(per-exit medians of 100 calls [0-9.]+\) on cpu "
+                     r"\(batch 1, "
                      r"1 thread; planned ", done.stdout), done.stdout
     done = _predict(workspace, policy_dir, *base, "--threads", "2", "--json")
     assert json.loads(done.stdout)["summary"]["threads"] == 2
@@ -1208,3 +1213,15 @@ def test_predict_lone_sample_hint_only_where_it_is_right(tmp_path) -> None:
     with pytest.raises(ArtifactError, match=r"is one sample without the sample axis; give 'x' "
                                             r"the shape \(1, 3, 32, 32\)"):
         read_input_file(tmp_path / "chw.npy", model, 10)
+
+
+def test_data_of_another_class_count_names_both_counts(workspace, policy_dir,
+                                                       tmp_path) -> None:
+    """--data of 5 classes for a 10-class model said only that it 'does not have the model's
+    10 classes'; both counts now."""
+    data = tmp_path / "data"
+    shutil.copytree(workspace["data"], data)
+    meta = json.loads((data / "meta.json").read_text())
+    (data / "meta.json").write_text(json.dumps({**meta, "num_classes": 5}))
+    _one_line_error(_predict(workspace, policy_dir, "--data", str(data)),
+                    f"error: --data: {data} has 5 classes, the model 10\n")

@@ -13,7 +13,7 @@ import torch
 from eenet.errors import ArtifactError, ConfigError
 from eenet.measurement import measure_headline, own_profile, report_notes
 from eenet.outputs import ExitOutputs
-from eenet.runtime import EarlyExitPredictor, EarlyExitResult
+from eenet.runtime import EarlyExitPredictor, EarlyExitResult, robust_ms_per_sample
 from eenet.schedulers.entropy import EntropyPolicy
 from eenet.schedulers.patience import PatiencePolicy
 from eenet.schedulers.thresholds import thresholds_from_plan
@@ -533,3 +533,14 @@ def test_a_joined_result_keeps_each_calls_time_per_sample() -> None:
     np.testing.assert_allclose(joined.call_ms_per_sample(), [5.0, 1.0, 4.0])
     assert joined.seconds == pytest.approx(0.017) and joined.n_samples == 6
     np.testing.assert_allclose(call(0.006, 3).call_ms_per_sample(), [2.0])
+
+
+def test_the_robust_statistic_at_batch_1_weighs_each_exits_median_by_its_samples() -> None:
+    """At batch 1 a plain median over calls is the cost of the exit most samples take (eenet
+    predict printed it as the run's ms/sample, below the plan when most left early): the
+    median of each exit's samples, weighted by their counts; at larger batches the median."""
+    call_ms = np.array([1.0, 1.1, 0.9, 10.0, 50.0])  # the 50 ms call: one slow outlier
+    exits = np.array([0, 0, 0, 1, 1])
+    assert robust_ms_per_sample(call_ms, exits, 1) == pytest.approx((3 * 1.0 + 2 * 30.0) / 5)
+    assert robust_ms_per_sample(call_ms, exits, 64) == 1.1
+
