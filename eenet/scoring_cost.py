@@ -26,7 +26,7 @@ import torch
 
 from eenet.checks import COUNT_MAXIMUMS, check_minimums
 from eenet.costs import latency_timing_fields
-from eenet.errors import ArtifactError
+from eenet.errors import ArtifactError, ConfigError
 from eenet.jsonio import read_json_object
 from eenet.models.base import MultiExitModel
 from eenet.schedulers.base import FittedPolicy
@@ -82,7 +82,7 @@ def time_scheduling(
     threads: int = 1,
     warmup: int = 100,
     repeats: int = 500,
-    batch_param: str = "scoring.batch_size",
+    batch_param: str = "batch_size",
     batch_fix: str = "lower it",
 ) -> dict[str, np.ndarray]:
     """Median scheduling ms/sample of reaching each exit with each policy, {name: [K]}.
@@ -100,12 +100,12 @@ def time_scheduling(
     from eenet.models.base import check_example_batch
     from eenet.runtime import EarlyExitPredictor
 
-    target = resolve_device(device, "scoring.device")
+    target = resolve_device(device, "device")
     check_example_batch(model, batch_size, batch_param)
     names = list(policies)
     n_exits = model.n_exits
     samples = {name: np.empty((repeats, n_exits)) for name in names}
-    with (num_threads(threads, "profile.threads"), torch.inference_mode(),
+    with (num_threads(threads, "threads"), torch.inference_mode(),
           memory_names(batch_param, batch_size, batch_fix)):
         predictors = {name: EarlyExitPredictor(model, policy, device=str(target))
                       for name, policy in policies.items()}
@@ -137,6 +137,14 @@ def scoring_device(latency: Mapping[str, Any], source: str) -> str:
     if latency.get("source", "measured") != "measured":
         return "cpu"
     device = str(latency.get("device") or "cpu")
+    # a name torch does not know is the profile's field, not a setting (there is no
+    # scoring.device): named as the file's
+    from eenet.devices import check_device_name
+
+    try:
+        check_device_name(device)
+    except ConfigError as exc:
+        raise ArtifactError(f"{source}: {exc}; rerun profile") from None
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ArtifactError(f"{source}: profiled on {device}, which this host lacks; the "
                             "scoring is timed on the profile's device: rerun profile here "
@@ -170,7 +178,7 @@ def profile_scoring(
     threads: int = 1,
     warmup: int = 100,
     repeats: int = 500,
-    batch_param: str = "scoring.batch_size",
+    batch_param: str = "batch_size",
     batch_fix: str = "lower it",
 ) -> dict[str, Any]:
     """The scoring table the pipeline plans with: the extra scheduling cost per exit over the

@@ -379,6 +379,15 @@ def test_an_imported_table_is_checked_and_recorded_for_the_model_it_is_used_with
         "this model")
 
 
+def test_a_profile_device_torch_does_not_know_names_the_profiles_field() -> None:
+    """A latency.json whose device is no torch device name was refused as
+    "scoring.device: unknown value" (no such setting): the file's field is named now."""
+    with pytest.raises(ArtifactError) as err:
+        scoring_device({"device": "tpu", "source": "measured"}, "lat.json")
+    assert str(err.value) == ("lat.json: device: unknown value 'tpu'; allowed: auto, cpu, cuda, "
+                              "cuda:N; rerun profile")
+
+
 def test_scoring_is_timed_on_the_profiles_device_or_named_as_missing():
     """The scoring is timed where the profile was; a table imported from elsewhere on this
     host's CPU; a GPU profile on a host without that GPU names the profile file."""
