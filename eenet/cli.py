@@ -159,32 +159,33 @@ def output_failure(prog: str, error: OSError) -> int:
     return 1
 
 
-def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
-    """`parser`'s arguments from `argv`; `--help`, whose text is the output, flushed here, so
-    that a full disk says so (an OutputError, with stdout a GuardedOutput: argparse drops an
-    OSError of its write) rather than pass silently."""
+def _parse(parser: argparse.ArgumentParser, argv: Sequence[str],
+           prog: str) -> argparse.Namespace:
+    """`parser`'s arguments from `argv`, stdout guarded while it parses: `--help`, whose text
+    is the output, is flushed here, and help that cannot be written (argparse drops an OSError
+    of its write) ends as `output_failure` says, naming `prog`, rather than silently."""
+    stdout, sys.stdout = sys.stdout, GuardedOutput(sys.stdout)
     try:
-        return parser.parse_args(attach_dash_values(argv))
-    except SystemExit as exc:
-        if exc.code in (0, None):
-            sys.stdout.flush()
-        raise
+        try:
+            return parser.parse_args(argv)
+        except SystemExit as exc:
+            if exc.code in (0, None):
+                sys.stdout.flush()
+            raise
+    except OutputError as exc:
+        sys.stdout = stdout
+        raise SystemExit(output_failure(prog, exc.error)) from None
+    finally:
+        sys.stdout = stdout
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `eenet` console script."""
     parser = build_parser()
-    stdout, sys.stdout = sys.stdout, GuardedOutput(sys.stdout)
     words = list(sys.argv[1:] if argv is None else argv)
-    try:
-        args = _parse(parser, words)
-    except OutputError as exc:  # the help: of the command named first, if any
-        sys.stdout = stdout
-        command = next((word for word in words if not word.startswith("-")), None)
-        return output_failure(" ".join(filter(None, ("eenet", command))), exc.error)
-    except SystemExit:
-        sys.stdout = stdout
-        raise
+    command = next((word for word in words if not word.startswith("-")), None)  # its help's
+    args = _parse(parser, attach_dash_values(words), " ".join(filter(None, ("eenet", command))))
+    stdout, sys.stdout = sys.stdout, GuardedOutput(sys.stdout)
     try:
         status = int(run_stoppable(args.func, args) or 0)  # Ctrl-C, SIGTERM: as in a stage
         sys.stdout.flush()  # a closed pipe or a full disk shows here, not at exit
@@ -215,14 +216,7 @@ def stage_cli(
     parser = OneLineParser(description=description)
     for name in names:
         parser.add_argument(name)
-    stdout, sys.stdout = sys.stdout, GuardedOutput(sys.stdout)
-    try:
-        args = _parse(parser, sys.argv[1:])
-    except OutputError as exc:  # --help on a full disk (argparse drops an OSError)
-        sys.stdout = stdout
-        raise SystemExit(output_failure(parser.prog, exc.error)) from None
-    finally:
-        sys.stdout = stdout
+    args = _parse(parser, sys.argv[1:], parser.prog)
     run_stage(main_function, *(getattr(args, name) for name in names), resumes=resumes)
 
 
