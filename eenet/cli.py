@@ -13,7 +13,8 @@ import inspect
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, NoReturn, TextIO
 
 from eenet.commands import COMMAND_MODULES
@@ -21,14 +22,78 @@ from eenet.errors import EENetError, one_line
 from eenet.termination import Terminated, run_stoppable
 
 
+class UsageError(Exception):
+    """A OneLineParser's error, its one line: raised while parsing, printed (status 2) by the
+    outermost parse, `parse_args`, so that the parser whose command failed to parse may name
+    its own unknown words first."""
+
+
 class OneLineParser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line, status 2: the message (naming the option,
     as argparse words it) and where the usage is; argparse printed its usage lines first.
-    Subcommands' parsers are of this class too (argparse makes them of the parent's)."""
+    Subcommands' parsers are of this class too (argparse makes them of the parent's).
+
+    A word that no argument takes (`--bogus`) is an error of the parser it was given to,
+    named before missing required arguments: argparse named the missing ones instead, and
+    left a command's unknown words to `eenet`, whose error pointed at `eenet -h`."""
 
     def error(self, message: str) -> NoReturn:
-        """Exit with `prog: error: message (usage: prog -h)`."""
-        self.exit(2, f"{self.prog}: error: {message} (usage: {self.prog} -h)\n")
+        """Raise `prog: error: message (usage: prog -h)` as a UsageError."""
+        raise UsageError(f"{self.prog}: error: {message} (usage: {self.prog} -h)")
+
+    def parse_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> argparse.Namespace:
+        """Parse `args`; an error is its one line on stderr and status 2."""
+        try:
+            return super().parse_args(args, namespace)
+        except UsageError as exc:
+            self.exit(2, f"{exc}\n")
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        """Parse `args` as argparse does, leaving nothing over: words no argument takes are
+        an error. One that argparse raised first (a missing required argument, whose check
+        comes last) stands only if a parse with nothing required finds no such words."""
+        args = list(sys.argv[1:] if args is None else args)
+        try:
+            parsed, unknown = super().parse_known_args(args, namespace)
+        except UsageError:
+            with nothing_required(self):
+                _, unknown = super().parse_known_args(args)  # a fresh namespace: none given
+            if not unknown:
+                raise
+        if unknown:
+            self.error(f"unrecognized arguments: {' '.join(unknown)}")
+        return parsed, unknown
+
+
+Requirable = argparse.Action | argparse._MutuallyExclusiveGroup
+
+
+def requirables(parser: argparse.ArgumentParser) -> Iterator[Requirable]:
+    """`parser`'s arguments and groups of them that may be required, and its commands'."""
+    for action in parser._actions:
+        yield action
+        if isinstance(action, argparse._SubParsersAction):
+            for command_parser in action.choices.values():
+                yield from requirables(command_parser)
+    yield from parser._mutually_exclusive_groups
+
+
+@contextmanager
+def nothing_required(parser: argparse.ArgumentParser) -> Iterator[None]:
+    """While inside, no argument of `parser` (nor of its commands) is required: a parse then
+    gets to the end, where argparse names what is missing, without stopping there."""
+    required = [item for item in requirables(parser) if item.required]
+    for item in required:
+        item.required = False
+    try:
+        yield
+    finally:
+        for item in required:
+            item.required = True
 
 
 def build_parser() -> argparse.ArgumentParser:

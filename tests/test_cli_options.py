@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from eenet.cli import main
+from eenet.cli import main, stage_cli
 from eenet.outputs import save_exit_outputs
 from eenet.synthetic import make_split_pair
 
@@ -58,7 +58,7 @@ def test_a_single_valued_option_given_twice_is_one_line(
          "eenet schedule: error: the following arguments are required: --test, --costs, "
          "--budgets (usage: eenet schedule -h)"),
         ([*PREDICT, "--bogus"],
-         "eenet: error: unrecognized arguments: --bogus (usage: eenet -h)"),
+         "eenet predict: error: unrecognized arguments: --bogus (usage: eenet predict -h)"),
         ([], "eenet: error: the following arguments are required: {schedule,models,predict} "
              "(usage: eenet -h)"),
     ],
@@ -71,6 +71,71 @@ def test_argparse_errors_are_one_line(capsys: pytest.CaptureFixture[str], argv: 
         main(argv)
     assert caught.value.code == 2
     assert capsys.readouterr().err.splitlines() == [error]
+
+
+@pytest.mark.parametrize(
+    ("argv", "error"),
+    [
+        (["schedule", "--bogus"], "eenet schedule: error: unrecognized arguments: --bogus "
+                                  "(usage: eenet schedule -h)"),
+        (["schedule", "--val", "v.npz", "--bogus=1", "stray"],
+         "eenet schedule: error: unrecognized arguments: --bogus=1 stray (usage: eenet "
+         "schedule -h)"),
+        (["predict", "--bogus"], "eenet predict: error: unrecognized arguments: --bogus "
+                                 "(usage: eenet predict -h)"),
+        (["--bogus", "schedule"], "eenet: error: unrecognized arguments: --bogus (usage: "
+                                  "eenet -h)"),
+        (["--bogus"], "eenet: error: unrecognized arguments: --bogus (usage: eenet -h)"),
+    ],
+)
+def test_an_unknown_option_is_named_before_missing_ones(
+    capsys: pytest.CaptureFixture[str], argv: list[str], error: str
+) -> None:
+    """`eenet schedule --bogus` said --val, --test, ... were required, not that --bogus is
+    unknown; a command's unknown option pointed at `eenet -h`, not at the command's help.
+    Before the command (`eenet --bogus schedule`), it is eenet's own."""
+    with pytest.raises(SystemExit) as caught:
+        main(argv)
+    assert caught.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [error]
+
+
+def test_help_after_an_unknown_option_shows_the_required_ones(
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`eenet schedule --bogus -h` is the help, as argparse gave it: required options
+    unbracketed in its usage (the parse that looks for unknown words requires nothing)."""
+    with pytest.raises(SystemExit) as caught:
+        main(["schedule", "--bogus", "-h"])
+    assert caught.value.code == 0
+    assert capsys.readouterr().out.startswith(
+        "usage: eenet schedule [-h] --val VAL --test TEST --costs COSTS")
+
+
+@pytest.mark.parametrize(
+    ("argv", "error"),
+    [
+        (["--bogus"], "unrecognized arguments: --bogus"),
+        (["a", "--bogus"], "unrecognized arguments: --bogus"),
+        (["a", "b", "c"], "unrecognized arguments: c"),
+        (["a"], "the following arguments are required: out_file"),
+    ],
+)
+def test_a_stage_names_an_unknown_option_before_missing_paths(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], argv: list[str],
+    error: str
+) -> None:
+    """A stage script (`stage_cli`) as `eenet`: an unknown option first, then missing paths."""
+
+    def stage(in_file: str, out_file: str) -> None:
+        raise AssertionError("the stage ran")
+
+    monkeypatch.setattr(sys, "argv", ["stage.py", *argv])
+    with pytest.raises(SystemExit) as caught:
+        stage_cli(stage, None)
+    assert caught.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [f"stage.py: error: {error} (usage: "
+                                                    "stage.py -h)"]
 
 
 def test_a_file_name_with_a_line_break_keeps_the_error_one_line(
