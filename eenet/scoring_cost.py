@@ -156,15 +156,18 @@ def scoring_device(latency: Mapping[str, Any], source: str) -> str:
 def latency_timing(latency: Mapping[str, Any], source: str) -> dict[str, Any]:
     """`profile_scoring`'s batch size and threads from a latency table (the profile's; null or
     absent, as in an imported CSV: 1), with the name and fix its memory errors give: the
-    table's `batch_size` field in `source`. A value that is no integer in range is a one-line
-    ArtifactError naming `source` and the field."""
-    imported = latency.get("source", "measured") != "measured"
-    table = f"the imported table {latency.get('source')} (profile.table)"
-    rerun = f"fix {table} and rerun profile" if imported else "rerun profile"
-    values = latency_timing_fields(latency, source, rerun)
-    lower = f"lower it in {table}" if imported else "lower profile.batch_size"
-    return {**values, "batch_param": f"{source}: batch_size",
-            "batch_fix": f"{lower} and rerun profile"}
+    table's `batch_size` field in `source`; for a table imported from elsewhere (its `source`
+    the table's path, not "measured"), lower it there and rerun import_latency, whose record
+    profile copies. A value that is no integer in range is a one-line ArtifactError naming
+    `source` and the field, ending "rerun profile" whatever the source: the import checks a
+    table's as profile checks its own, so the file was edited since profile wrote it."""
+    values = latency_timing_fields(latency, source, "rerun profile")
+    if latency.get("source", "measured") == "measured":
+        fix = "lower profile.batch_size and rerun profile"
+    else:
+        fix = (f"lower it in the imported table {latency.get('source')} (profile.table) and "
+               "rerun import_latency")
+    return {**values, "batch_param": f"{source}: batch_size", "batch_fix": fix}
 
 
 def profile_scoring(

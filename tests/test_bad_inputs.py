@@ -837,11 +837,12 @@ ARTIFACT_CASES: list[tuple[str, Callable[[Path], None], str, tuple[str, ...], st
     ("latency threads as text", _profiled(threads="two"), "profile_scoring", SCORING_ARGS,
      re.escape(f"{LATENCY}: threads: must be an integer from 1 to 1024 or null, got 'two'; "
                "rerun profile")),
+    # the import refuses such a table: profile's copy was edited since, and profile rewrites it
     ("imported latency table with batch size 0",
      _profiled(batch_size=0, source="latency_tables/gpu.json"), "profile_scoring",
      SCORING_ARGS,
-     re.escape(f"{LATENCY}: batch_size: must be an integer >= 1 or null, got 0; fix the "
-               "imported table latency_tables/gpu.json (profile.table) and rerun profile")),
+     re.escape(f"{LATENCY}: batch_size: must be an integer >= 1 or null, got 0; rerun "
+               "profile")),
     # a hand-edited n_exits was ignored: the model was rebuilt with its own count
     ("model config with another exit count", _edit_model_config(n_exits=4), "dump_logits",
      (MODEL, "data", "artifacts/logits"),

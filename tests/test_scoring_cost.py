@@ -12,6 +12,7 @@ import torch
 from eenet.costs import save_latency
 from eenet.errors import ArtifactError, ConfigError
 from eenet.evaluation import evaluate_policies
+from eenet.latency_import import import_record
 from eenet.models import build_model
 from eenet.models.artifact import model_identity, save_trained
 from eenet.schedulers import fit_policy, load_policy
@@ -19,6 +20,7 @@ from eenet.schedulers.eenet import check_weights, untrained_policy
 from eenet.scoring_cost import (
     CHARGED,
     extra_costs,
+    latency_timing,
     load_scoring,
     profile_scoring,
     scoring_device,
@@ -401,6 +403,21 @@ def test_scoring_is_timed_on_the_profiles_device_or_named_as_missing():
         scoring_device({"device": "cuda", "source": "measured"}, "lat.json")
 
 
+@pytest.mark.parametrize("source", ["measured", "latency_tables/gpu.json"])
+def test_a_bad_timing_field_of_the_profile_says_to_rerun_profile(tmp_path, source) -> None:
+    """A latency.json whose batch_size is no batch size: the import checks an imported table's
+    as profile checks its own, so it was edited after profile wrote it, whatever its source;
+    rerunning profile mends it (fixing the table, already right, did not: the import's record
+    and so profile's copy stayed as they were)."""
+    (tmp_path / "gpu.json").write_text(json.dumps({"cumulative_ms": [1.0], "batch_size": 0}))
+    with pytest.raises(ArtifactError, match=r"batch_size: .* got 0; fix the table$"):
+        import_record(tmp_path / "gpu.json")
+    with pytest.raises(ArtifactError) as err:
+        latency_timing({"cumulative_ms": [1.0], "batch_size": 0, "source": source}, "lat.json")
+    assert str(err.value) == ("lat.json: batch_size: must be an integer >= 1 or null, got 0; "
+                              "rerun profile")
+
+
 class _BlowsUpPastOneSample(TinyNet):
     """One sample runs (the scoring profile reads the classes from one); a batch of more needs
     far more memory than any machine has (its stem's output 2**30 times longer)."""
@@ -414,8 +431,9 @@ class _BlowsUpPastOneSample(TinyNet):
 
 @pytest.mark.parametrize(("source", "fix"), [
     ("measured", "lower profile.batch_size and rerun profile"),
+    # profile copies the table from import_latency's record: it is the stage to rerun
     ("gpu_box/latency.json", "lower it in the imported table gpu_box/latency.json "
-                             "(profile.table) and rerun profile"),
+                             "(profile.table) and rerun import_latency"),
 ])
 def test_a_scoring_batch_that_does_not_fit_in_memory_names_the_latency_file(
         tmp_path, monkeypatch, capsys, source, fix) -> None:
