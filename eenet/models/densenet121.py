@@ -10,8 +10,9 @@ parameters, 1,035,268 without the three early heads (9,148, 33,748 and 129,604).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from fractions import Fraction
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -80,24 +81,45 @@ class DenseNetCifarMultiExit(MultiExitModel):
         check_exit_widths(blocks, growth, reduction)
         check_weight_count(f"blocks {list(blocks)} and growth {growth}",
                            weight_count(num_classes, blocks, growth, reduction))
-        channels = 2 * growth
-        self.stem = nn.Conv2d(3, channels, 3, padding=1, bias=False)
-        for index, n_layers in enumerate(blocks):
-            layers: list[nn.Module] = []
-            for _ in range(n_layers):
-                layers.append(DenseLayer(channels, growth))
-                channels += growth
-            if index < len(blocks) - 1:
-                out_channels = int(channels * reduction)
-                layers.append(Transition(channels, out_channels))
-                channels = out_channels
-                self.heads.append(ConvExitHead(channels, num_classes, reduction=BOTTLENECK_WIDTH))
+        self.stem = nn.Conv2d(3, 2 * growth, 3, padding=1, bias=False)
+        for block in block_widths(blocks, growth, reduction):
+            layers: list[nn.Module] = [DenseLayer(block.start + j * growth, growth)
+                                       for j in range(block.layers)]
+            if block.out is None:
+                self.heads.append(PoolLinearHead(block.end, num_classes, pre_norm=True))
             else:
-                self.heads.append(PoolLinearHead(channels, num_classes, pre_norm=True))
+                layers.append(Transition(block.end, block.out))
+                self.heads.append(ConvExitHead(block.out, num_classes,
+                                               reduction=BOTTLENECK_WIDTH))
             self.segments.append(nn.Sequential(*layers))
 
     def example_inputs(self, batch_size: int) -> torch.Tensor:
         return random_images(batch_size)
+
+
+class BlockWidths(NamedTuple):
+    """The channels of one dense block: those it reads (`start`), its `layers`, those it ends
+    with (`end`: each layer adds growth), and its transition's output (`out`; None for the
+    last block, which has none)."""
+
+    start: int
+    layers: int
+    end: int
+    out: int | None
+
+
+def block_widths(blocks: Sequence[int], growth: int,
+                 reduction: float = 0.5) -> Iterator[BlockWidths]:
+    """Each dense block's widths, from the stem's 2 * growth channels: what the model builds,
+    the size check counts and the head check reads. A transition keeps
+    int(reduction * channels), worked out exactly (a float product of huge channel counts is
+    not, and one near an integer may round up past it)."""
+    channels = 2 * growth
+    for index, n_layers in enumerate(blocks):
+        end = channels + n_layers * growth
+        out = int(Fraction(reduction) * end) if index < len(blocks) - 1 else None
+        yield BlockWidths(channels, n_layers, end, out)
+        channels = end if out is None else out
 
 
 def check_block_count(blocks: Sequence[int]) -> None:
@@ -129,11 +151,9 @@ def _starved_exit(blocks: Sequence[int], growth: int,
                   reduction: float) -> tuple[int, int] | None:
     """The first early exit whose head gets no channel, with its transition's output
     channels; None when every one gets some (always for growth >= 4 at reduction 0.5)."""
-    channels = 2 * growth
-    for index, n_layers in enumerate(blocks[:-1]):
-        channels = int(Fraction(reduction) * (channels + n_layers * growth))
-        if channels < BOTTLENECK_WIDTH:
-            return index, channels
+    for index, block in enumerate(block_widths(blocks, growth, reduction)):
+        if block.out is not None and block.out < BOTTLENECK_WIDTH:
+            return index, block.out
     return None
 
 
@@ -142,19 +162,17 @@ def weight_count(num_classes: int, blocks: Sequence[int], growth: int,
     """The parameters of `DenseNetCifarMultiExit(num_classes, blocks, growth, reduction)`,
     counted without building it."""
     inner = BOTTLENECK_WIDTH * growth
-    channels = 2 * growth
-    count = 27 * channels  # stem: 3x3 convolution from RGB
-    for index, n_layers in enumerate(blocks):
-        # layer j reads channels + j * growth: batch norm and 1x1 convolution over them
-        read = n_layers * channels + growth * n_layers * (n_layers - 1) // 2
+    count = 27 * 2 * growth  # stem: 3x3 convolution from RGB to 2 * growth channels
+    for block in block_widths(blocks, growth, reduction):
+        n_layers = block.layers
+        # layer j reads start + j * growth: batch norm and 1x1 convolution over them
+        read = n_layers * block.start + growth * n_layers * (n_layers - 1) // 2
         count += read * (2 + inner) + n_layers * (2 * inner + 9 * inner * growth)
-        channels += n_layers * growth
-        if index == len(blocks) - 1:
-            return count + pool_head_weights(channels, num_classes, pre_norm=True)
-        out = int(Fraction(reduction) * channels)  # int(channels * reduction), exact if huge
-        count += (2 + out) * channels  # transition: batch norm and 1x1 convolution
-        count += conv_head_weights(out, num_classes, reduction=BOTTLENECK_WIDTH)
-        channels = out
+        if block.out is None:
+            count += pool_head_weights(block.end, num_classes, pre_norm=True)
+        else:
+            count += (2 + block.out) * block.end  # transition: batch norm and 1x1 convolution
+            count += conv_head_weights(block.out, num_classes, reduction=BOTTLENECK_WIDTH)
     return count
 
 
