@@ -109,7 +109,6 @@ def measure_headline(
     # fewer samples than a batch (`limit` or the split): the calls ran at that size, and the
     # policies' own profiles and the report compare like with like at it
     batch_size = int(sizes.max())
-    starts = (np.cumsum(sizes) - sizes).tolist()  # each batch's first sample in the split
     seconds = {m: np.zeros((rounds, len(batches))) for m in policies}
     schedule = {m: np.zeros(rounds) for m in policies}
     results: dict[str, EarlyExitResult] = {}
@@ -123,13 +122,10 @@ def measure_headline(
                     predictor.predict(inputs)
             for r in range(rounds):
                 for method, predictor in predictors.items():
-                    parts = [predictor.predict(inputs, first_index=start)
-                             for (inputs, _), start in zip(batches, starts, strict=True)]
+                    parts = predictor.predict_in_order(batches)
                     seconds[method][r] = [p.seconds for p in parts]
                     schedule[method][r] = sum(p.schedule_seconds for p in parts)
                     if r == 0:
-                        for part, (_, labels) in zip(parts, batches, strict=True):
-                            part.labels = np.asarray(labels, dtype=np.int64)
                         results[method] = EarlyExitResult.concatenate(parts)
         # each policy's own forced-exit profile, after the real runs (it moves the model)
         own = {m: own_profile(model, p, m, str(target), batch_size, threads, warmup, repeats)

@@ -105,12 +105,7 @@ def measure_real_latency(
     with num_threads(threads), memory_names("measure_real_latency.batch_size", batch_size):
         for inputs, _ in batches[:warmup_batches]:
             predictor.predict(inputs)
-        parts, seen = [], 0
-        for inputs, labels in batches:
-            part = predictor.predict(inputs, first_index=seen)
-            seen += part.n_samples
-            part.labels = np.asarray(labels, dtype=np.int64)
-            parts.append(part)
+        parts = predictor.predict_in_order(batches)
         used_threads = torch.get_num_threads()
     if not parts:
         raise ArtifactError(f"{data_dir}: split {split!r} has no samples")

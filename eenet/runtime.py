@@ -282,6 +282,21 @@ class EarlyExitPredictor:
             schedule += time.perf_counter() - tick
         return EarlyExitResult(predictions, exits, 0.0, schedule, logits=kept)  # `_run` times
 
+    def predict_in_order(self, batches: Iterable[tuple[Any, Any]],
+                         batch_setting: tuple[str, int] | None = None) -> list[EarlyExitResult]:
+        """One result per (inputs, labels) batch, in order: each batch's `first_index` is the
+        count of the samples before it (a tie-splitting policy then decides as on the whole
+        stream), its labels (None: none) kept as int64. `batch_setting` as `predict_batches`'s,
+        named when a batch does not fit in memory."""
+        parts, seen = [], 0
+        for inputs, labels in batches:
+            with memory_names(*batch_setting) if batch_setting else nullcontext():
+                part = self.predict(inputs, first_index=seen)
+            seen += part.n_samples
+            part.labels = None if labels is None else np.asarray(labels, dtype=np.int64)
+            parts.append(part)
+        return parts
+
     def predict_batches(self, batches: Iterable[Any],
                         batch_setting: tuple[str, int] | None = None) -> EarlyExitResult:
         """Run over the batches of e.g. a DataLoader, results in order: (inputs, labels) pairs,
@@ -289,14 +304,7 @@ class EarlyExitPredictor:
         the result has no labels. `batch_setting`: the (name, value) of the setting that sized
         the batches; torch failing to allocate while running a batch is then a one-line
         ConfigError naming it."""
-        parts, seen = [], 0
-        for batch in batches:
-            inputs, labels = split_batch(batch)
-            with memory_names(*batch_setting) if batch_setting else nullcontext():
-                part = self.predict(inputs, first_index=seen)
-            seen += part.n_samples
-            part.labels = labels
-            parts.append(part)
+        parts = self.predict_in_order(map(split_batch, batches), batch_setting)
         if not parts:
             raise ArtifactError("no samples to predict")
         return EarlyExitResult.concatenate(parts)
