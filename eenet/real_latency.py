@@ -110,7 +110,7 @@ def measure_real_latency(
     if not parts:
         raise ArtifactError(f"{data_dir}: split {split!r} has no samples")
     result = EarlyExitResult.concatenate(parts)
-    per_call = np.array([1000.0 * p.seconds / p.n_samples for p in parts])
+    per_call = result.call_ms_per_sample()
     n = result.n_samples
     return {
         "method": policy.method,
