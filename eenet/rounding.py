@@ -4,7 +4,8 @@ A mean, a median of two timings or a point between two costs picks up noise in i
 binary digits (0.3992760000000001, 0.19508899999999996). `tidy` drops it by keeping
 `TIDY_DIGITS` significant digits: far below any measured or counted quantity's precision,
 and idempotent, so a tidy budget written to one file and read from another still joins
-exactly. Thresholds are never tidied (they sit on samples' scores).
+exactly. Thresholds are never tidied (they sit on samples' scores). Exit fractions are shown
+at `FRACTION_DIGITS` decimals (`shown_fraction`), alike wherever they are printed.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import math
 from typing import Any
 
 TIDY_DIGITS = 12
+FRACTION_DIGITS = 3  # decimals of an exit fraction as `eenet schedule` and `eenet predict` show it
 
 
 def tidy(value: float, digits: int = TIDY_DIGITS) -> float:
@@ -31,3 +33,10 @@ def tidy_floats(obj: Any, digits: int = TIDY_DIGITS) -> Any:
     if isinstance(obj, list | tuple):
         return [tidy_floats(value, digits) for value in obj]
     return obj
+
+
+def shown_fraction(value: float) -> float:
+    """An exit fraction at `FRACTION_DIGITS` decimals, rounded as Python's `round` and format
+    (`f"{value:.3f}"`) round it: from the float's exact value, so 0.7955 (stored a hair below)
+    is 0.795 (np.round scales by 1000 first and gave 0.796)."""
+    return round(float(value), FRACTION_DIGITS)

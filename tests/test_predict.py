@@ -1225,3 +1225,23 @@ def test_data_of_another_class_count_names_both_counts(workspace, policy_dir,
     (data / "meta.json").write_text(json.dumps({**meta, "num_classes": 5}))
     _one_line_error(_predict(workspace, policy_dir, "--data", str(data)),
                     f"error: --data: {data} has 5 classes, the model 10\n")
+
+
+def test_predict_rounds_exit_fractions_as_the_schedule_table() -> None:
+    """0.7955 (1591 of 2000) printed as 0.796 in predict's summary (np.round) and 0.795 in
+    `eenet schedule`'s table, 0.0125 (1 of 80) as 0.012 and 0.013: the two now agree."""
+    from eenet.commands.predict import summary_line
+    from eenet.commands.schedule_report import format_table
+
+    fractions = np.array([0.7955, 0.0125, 0.192])
+    summary = {"samples": 2000, "method": "maxprob", "budget_ms": 2.0, "asked_budget_ms": None,
+               "cost_unit": "ms", "accuracy": None, "measured_ms_per_sample": 1.0,
+               "robust_ms_per_sample": 1.0, "calls": 1, "planned_ms_per_sample": None,
+               "batch_size": 1, "threads": 1, "device": "cpu"}
+    shown = re.search(r"exit fractions \[([^]]*)\]", summary_line(summary, fractions)).group(1)
+    row = {"method": "maxprob", "budget": 2.0, "test_accuracy": 90.0, "test_cost": 2.0,
+           "val_cost": 2.0, "fit_seconds": 0.1, "exit_fractions": fractions.tolist(),
+           "rule": "rule"}
+    table = format_table([row]).splitlines()[2].split()[6:9]
+    assert shown.split(", ") == ["0.795", "0.013", "0.192"]
+    assert [float(f) for f in shown.split(", ")] == [float(f) for f in table]

@@ -35,6 +35,7 @@ from eenet.commands.predict_policy import (
 from eenet.devices import num_threads
 from eenet.errors import ArtifactError, ConfigError, naming
 from eenet.models.base import check_data_fits
+from eenet.rounding import shown_fraction
 
 if TYPE_CHECKING:
     from eenet.runtime import EarlyExitPredictor, EarlyExitResult
@@ -278,7 +279,7 @@ def summary_line(summary: dict[str, Any], fractions: np.ndarray) -> str:
         f"{summary['samples']} sample{'s' if summary['samples'] != 1 else ''}, "
         f"{summary['method']} @ {summary['budget_ms']:g} {unit}{below}: "
         "exit "
-        f"fractions {np.round(fractions, 3).tolist()}"
+        f"fractions {[shown_fraction(f) for f in fractions]}"
         f"{'' if accuracy is None else f', accuracy {accuracy:.2f} %'}, "
         f"{summary['measured_ms_per_sample']:.4f} ms/sample measured{median} on "
         f"{summary['device']} "

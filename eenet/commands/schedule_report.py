@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from eenet.budget import DEFAULT_COST_UNIT, distinct_digits
+from eenet.rounding import FRACTION_DIGITS
 from eenet.schedulers.base import FittedPolicy
 from eenet.schedulers.eenet import FIRST_EXIT_UNSCORED
 
@@ -44,7 +45,7 @@ def format_table(rows: list[dict[str, Any]], unit: str = DEFAULT_COST_UNIT) -> s
     lines = [header, "-" * len(header)]
     for r in rows:
         name = r["method"] + ("*" if r.get("upper_bound") else "")
-        fractions = " ".join(f"{f:.3f}" for f in r["exit_fractions"])
+        fractions = " ".join(f"{f:.{FRACTION_DIGITS}f}" for f in r["exit_fractions"])
         lines.append(
             f"{name:<10} {r['budget']:>{budget}.{digits}g} {r['test_accuracy']:>10.2f} "
             f"{r['test_cost']:>{cost}.4g} {r['val_cost']:>{cost}.4g} "
