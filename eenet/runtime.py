@@ -322,9 +322,14 @@ class EarlyExitPredictor:
         return self.predict_batches(loader, (setting, batch_size) if setting else None)
 
 
+class NoAnswerError(ArtifactError):
+    """Samples the model gives no answer for (`check_final_logits`): the inputs' fault, so a
+    caller that read them from a file names it."""
+
+
 def check_final_logits(logits: np.ndarray, k: int, indices: np.ndarray) -> None:
     """Logits of the samples leaving at the run's last exit `k` (sample `indices` in the
-    stream) hold no NaN or +inf and not only -inf, else a one-line ArtifactError: such a
+    stream) hold no NaN or +inf and not only -inf, else a one-line NoAnswerError: such a
     sample has no answer (its scores were NaN at every exit before, so it came this far).
     Finite inputs far outside the model's range (|x| near float32's maximum) overflow to
     them. The error comes from the first batch holding one, so it counts that batch's."""
@@ -333,7 +338,7 @@ def check_final_logits(logits: np.ndarray, k: int, indices: np.ndarray) -> None:
     bad = rows_without_answer(logits)  # -inf for some classes (masked) is fine
     if bad.any():
         count = int(np.count_nonzero(bad))
-        raise ArtifactError(
+        raise NoAnswerError(
             f"exit {k} gave NaN or infinite logits (or -inf for every class) for the sample at "
             f"index {int(indices[np.argmax(bad)])} ({count} such in its batch of {bad.size}): the "
             f"model overflows on these inputs (far outside the range it was trained on?); no "

@@ -1245,3 +1245,24 @@ def test_predict_rounds_exit_fractions_as_the_schedule_table() -> None:
     table = format_table([row]).splitlines()[2].split()[6:9]
     assert shown.split(", ") == ["0.795", "0.013", "0.192"]
     assert [float(f) for f in shown.split(", ")] == [float(f) for f in table]
+
+
+@pytest.mark.parametrize("source", ["--input", "--data"])
+def test_samples_the_model_overflows_on_name_the_inputs(workspace, policy_dir, tmp_path,
+                                                        source) -> None:
+    """Finite inputs far outside the model's range overflow to NaN logits at the last exit:
+    the one-line error gave the sample's index but not the file it indexes."""
+    with np.load(workspace["data"] / "test.npz") as npz:
+        x, y = npz["x"][:5].copy(), npz["y"][:5]
+    x[2] = -3e38  # NaN logits at every exit of the workspace's model
+    data = tmp_path / "data"
+    if source == "--input":
+        path = tmp_path / "x.npy"
+        np.save(path, x)
+    else:
+        shutil.copytree(workspace["data"], data)
+        path = data / "test.npz"
+        np.savez(path, x=x, y=y)
+    done = _predict(workspace, policy_dir, source, str(data if source == "--data" else path))
+    _one_line_error(done, f"error: {source}: {path}: exit 2 gave NaN or infinite logits (or "
+                          "-inf for every class) for the sample at index 2 (")
