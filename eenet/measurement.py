@@ -35,7 +35,7 @@ def own_profile(model: MultiExitModel, policy: FittedPolicy, method: str, device
                 batch_size: int, threads: int, warmup: int, repeats: int) -> np.ndarray:
     """The running policy's forced-exit profile (ms/sample to reach each exit), taken with the
     measure settings; a failed one (not increasing, a batch too large for memory) names them."""
-    from eenet.profiling import NotIncreasingError, profile_model
+    from eenet.profiling import NotIncreasingError, not_increasing_advice, profile_model
 
     try:
         return np.asarray(profile_model(model, device=device, batch_size=batch_size,
@@ -43,7 +43,7 @@ def own_profile(model: MultiExitModel, policy: FittedPolicy, method: str, device
                                         policy=policy, group="measure")["cumulative_ms"])
     except NotIncreasingError as exc:
         raise NotIncreasingError(exc.medians, exc.repeats, f"measure: {method}'s own profile",
-                                 "raise measure.repeats or measure.batch_size") from None
+                                 not_increasing_advice("measure")) from None
 
 
 def measure_headline(

@@ -49,6 +49,13 @@ class NotIncreasingError(MeasurementError):
                          f"after {repeats} repeats ({medians} ms); {advice}")
 
 
+def not_increasing_advice(group: str) -> str:
+    """What may help medians that are not increasing, in the settings of `group` (the
+    profile stage can import a table instead)."""
+    table = ", or import a table with profile.table" if group == "profile" else ""
+    return f"raise {group}.repeats or {group}.batch_size{table}"
+
+
 def reference_policy(n_exits: int) -> FittedPolicy:
     """The decision work a profile includes when no policy is given: MSDNet's max
     log-probability score (the cheapest registered policy's; a learned scorer costs more)."""
@@ -203,15 +210,15 @@ def profile_model(
     mode on `device` for the measurement, then returned to its former device and mode.
     `decisions` (default) times the runtime itself forced to exit at k (`prefix_calls`), so the
     plan is what real early exit costs; the scoring is `policy`'s (default: `reference_policy`,
-    max log-probability). False times the network alone. Errors name the settings of `group`
-    (e.g. `measure` for its profile of each running policy).
+    max log-probability). False times the network alone. Errors name `group` and its
+    settings (e.g. `measure` for its profile of each running policy).
     """
     check_minimums(group, {"batch_size": (batch_size, 1), "threads": (threads, 0),
                                "warmup": (warmup, 0), "repeats": (repeats, 1),
                                "max_rounds": (max_rounds, 1)}, COUNT_MAXIMUMS)
     target = resolve_device(device, f"{group}.device")
     if model.n_exits < 1:
-        raise ConfigError("profile: the model has no exits")
+        raise ConfigError(f"{group}: the model has no exits")
     first = next(model.parameters(), None)
     home = first.device if first is not None else torch.device("cpu")
     was_training = model.training
@@ -240,9 +247,8 @@ def profile_model(
     per_sample = samples / n
     median = np.median(per_sample, axis=0)
     if not _strictly_increasing(median):
-        raise NotIncreasingError(np.round(median, 6).tolist(), samples.shape[0], "profile",
-                                 "raise profile.repeats or profile.batch_size, or import a "
-                                 "table with profile.table")
+        raise NotIncreasingError(np.round(median, 6).tolist(), samples.shape[0], group,
+                                 not_increasing_advice(group))
     return {
         "cumulative_ms": median.tolist(),
         "p50_ms": median.tolist(),

@@ -369,3 +369,28 @@ def test_warm_up_stops_after_its_time_cap(monkeypatch) -> None:
     assert done == len(durations) and done % 2 == 0
     spent = np.cumsum(durations) / 1e9
     assert spent[-3] < profiling.WARMUP_MAX_SECONDS <= spent[-1]
+
+
+def test_profile_errors_name_the_callers_settings(monkeypatch) -> None:
+    """Called for the measure stage (`group="measure"`), the profile's own errors said
+    "profile: ..." and advised profile.repeats / profile.table, settings of another stage."""
+    import eenet.profiling as profiling
+    from eenet.profiling import NotIncreasingError
+
+    def decreasing(calls, device, repeats):
+        return np.tile(np.arange(len(calls), 0, -1.0), (repeats, 1))
+
+    monkeypatch.setattr(profiling, "time_prefixes", decreasing)
+    medians = "not strictly increasing after 2 repeats ([3.0, 2.0, 1.0] ms)"
+    with pytest.raises(NotIncreasingError) as caught:
+        profile_model(TinyNet(), device="cpu", warmup=0, repeats=2, max_rounds=1,
+                      group="measure")
+    assert str(caught.value) == (f"measure: measured per-exit medians are {medians}; raise "
+                                 "measure.repeats or measure.batch_size")
+    with pytest.raises(NotIncreasingError) as caught:  # the profile stage's, as before
+        profile_model(TinyNet(), device="cpu", warmup=0, repeats=2, max_rounds=1)
+    assert str(caught.value) == (f"profile: measured per-exit medians are {medians}; raise "
+                                 "profile.repeats or profile.batch_size, or import a table "
+                                 "with profile.table")
+    with pytest.raises(ConfigError, match="^measure: the model has no exits$"):
+        profile_model(TinyNet(depths=()), device="cpu", group="measure")
