@@ -7,10 +7,14 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 install: $(VENV)/.installed
 
-# torch and torchvision are pinned exactly: a looser range may fetch gigabytes of CUDA wheels.
+# torch and torchvision are pinned exactly: the versions tested, whose wheels CI's host keeps
+# (a looser range may fetch others). PyPI's Linux torch is its CUDA build, about 3 GB with the
+# nvidia-* packages it pulls in; on a machine without an NVIDIA GPU,
+# `make repro TORCH_INDEX=https://download.pytorch.org/whl/cpu` takes the CPU build instead.
+TORCH_INDEX ?=
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) torch==2.14.1 torchvision==0.29.1
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
