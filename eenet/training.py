@@ -14,7 +14,7 @@ import math
 import random
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -318,6 +318,28 @@ def train_model(
         "world_size": world_size(),
         "rank": rank(),
     }
+
+
+CHANCE_MARGIN = 2.0  # points above the most common class's share that count as learning
+
+
+def chance_note(val_accuracy: Sequence[float | None], labels: np.ndarray,
+                cfg: TrainConfig) -> str | None:
+    """A one-line note when no exit's validation accuracy (percent) beats always answering
+    the split's most common class by CHANCE_MARGIN points: the model learned nothing (a
+    learning rate too high to converge yet low enough to keep the weights finite, which
+    `check_not_diverged` does not stop); None otherwise, or without labels."""
+    known = [a for a in val_accuracy if a is not None]
+    if not known or labels.size == 0:
+        return None
+    common = 100.0 * np.bincount(labels).max() / labels.size
+    best = max(known)
+    if best > common + CHANCE_MARGIN:
+        return None
+    return (f"note: train: no exit beats always answering the most common class on validation "
+            f"(best exit {best:.2f} %, that class {common:.2f} %): the model learned nothing; "
+            f"check train.lr ({cfg.lr:g}: far too high or too low?) and train.epochs "
+            f"({cfg.epochs})")
 
 
 # the logged name of each exit's validation accuracy: dvclive's metric (and .tsv file), the

@@ -4,6 +4,7 @@ stage's work, usable without DVC (also under torchrun: DDP, only rank 0 logs and
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from eenet.models import MultiExitModel, build_model
 from eenet.models.artifact import check_replaceable, save_trained
 from eenet.models.base import check_data_fits, check_input_shape
 from eenet.train_config import TrainConfig, run_settings
-from eenet.training import exit_accuracy_name, seed_everything, train_model
+from eenet.training import chance_note, exit_accuracy_name, seed_everything, train_model
 
 
 def train_to_artifact(
@@ -71,6 +72,9 @@ def train_to_artifact(
                                      "val_accuracy": summary["val_accuracy"],
                                      **input_normalisation(meta)})
         mark_delivered(checkpoint_dir)  # a rerun (its code changed) trains afresh
+        note = chance_note(summary["val_accuracy"], val_set.y, train_cfg)
+        if note is not None:
+            print(note, file=sys.stderr, flush=True)
         return summary
     finally:
         shutdown_distributed()

@@ -629,3 +629,43 @@ def test_runs_of_neighbouring_seeds_never_share_an_epochs_order(tmp_path):
     assert not any(a == b for a in first for b in second)
     assert len({tuple(order) for order in first}) == len(first)  # epochs differ too
     assert _epoch_orders(tmp_path, 0, "again") == first
+
+
+@pytest.mark.parametrize("lr", [1e4, 1e-2])
+def test_a_model_that_learned_nothing_is_noted(tmp_path, capsys, lr):
+    """train.lr 1e4 kept the weights finite (no divergence stop) and left every exit at
+    chance: the pipeline fitted schedulers on it without a word. A note names it when no exit
+    beats always answering the most common validation class; a model that learned says none."""
+    from eenet.training_run import train_to_artifact
+
+    write_waves(tmp_path / "data", n_train=640, n_val=200)
+    cfg = TrainConfig(epochs=3, batch_size=64, threads=1, device="cpu", lr=lr,
+                      schedule="constant")
+    summary = train_to_artifact(tmp_path / "data", tmp_path / "model", tmp_path / "ckpt",
+                                tmp_path / "live", {"name": "resnet1d_3", "options": {
+                                    "widths": [4, 4, 4], "blocks": [1, 1, 1]}}, cfg)
+    labels = PreparedDataset(tmp_path / "data", "val").y
+    common = 100.0 * np.bincount(labels).max() / labels.size
+    notes = [line for line in capsys.readouterr().err.splitlines() if "learned nothing" in line]
+    if lr == 1e4:
+        assert max(summary["val_accuracy"]) <= common + training.CHANCE_MARGIN
+        assert notes == [
+            f"note: train: no exit beats always answering the most common class on validation "
+            f"(best exit {max(summary['val_accuracy']):.2f} %, that class {common:.2f} %): the "
+            f"model learned nothing; check train.lr (10000: far too high or too low?) and "
+            f"train.epochs (3)"]
+    else:
+        assert max(summary["val_accuracy"]) > common + training.CHANCE_MARGIN
+        assert notes == []
+
+
+def test_the_learned_nothing_note_compares_with_the_most_common_class():
+    """60 % of the labels are class 0: an exit at 62 % is no better than answering 0 always
+    (within the 2-point margin), one at 62.5 % is; exits without an accuracy are left out."""
+    labels = np.array([0] * 6 + [1] * 4)
+    cfg = TrainConfig(epochs=5, lr=0.5)
+    assert training.chance_note([61.0, 62.0], labels, cfg) is not None
+    assert training.chance_note([61.0, 62.5], labels, cfg) is None
+    assert training.chance_note([None, None], labels, cfg) is None
+    assert training.chance_note([None, 10.0], labels, cfg).endswith(
+        "check train.lr (0.5: far too high or too low?) and train.epochs (5)")
