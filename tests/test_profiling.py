@@ -51,7 +51,7 @@ def test_profile_follows_the_latency_contract(table: dict) -> None:
     assert table["batch_size"] == 4 and table["threads"] == 1
     assert table["source"] == "measured" and table["decisions"] is True
     assert table["repeats"] >= 25
-    assert all(p90 >= p50 for p50, p90 in zip(table["p50_ms"], table["p90_ms"], strict=True))
+    assert table["p50_ms"] == table["cumulative_ms"]  # the cost is the median per sample
     json.dumps(table)  # plain data
 
 
@@ -394,3 +394,27 @@ def test_profile_errors_name_the_callers_settings(monkeypatch) -> None:
                                  "with profile.table")
     with pytest.raises(ConfigError, match="^measure: the model has no exits$"):
         profile_model(TinyNet(depths=()), device="cpu", group="measure")
+
+
+def test_profile_costs_are_per_sample_not_per_batch(monkeypatch) -> None:
+    """Each timed call runs the whole batch; the table's costs are per sample: a batch of 4
+    whose calls take 4, 8 and 12 ms costs 1, 2 and 3 ms per sample. Five repeats, the last
+    six times slower (per sample 1, 1, 1, 1, 6 times the base): the median is the base, the
+    mean twice it, and p90 (numpy's linear interpolation: 1 + 0.6 * (6 - 1)) four times it."""
+    import eenet.profiling as profiling
+
+    per_call = np.array([4.0, 8.0, 12.0])
+    scale = np.array([1.0, 1.0, 1.0, 1.0, 6.0])
+
+    def fixed(calls, device, repeats):
+        assert len(calls) == per_call.size and repeats == scale.size
+        return scale[:, None] * per_call
+
+    monkeypatch.setattr(profiling, "time_prefixes", fixed)
+    table = profile_model(TinyNet(), device="cpu", batch_size=4, warmup=0, repeats=5)
+    base = [1.0, 2.0, 3.0]  # per_call / 4
+    assert table["batch_size"] == 4 and table["repeats"] == 5
+    assert table["cumulative_ms"] == pytest.approx(base)
+    assert table["p50_ms"] == pytest.approx(base)
+    assert table["mean_ms"] == pytest.approx([2 * b for b in base])
+    assert table["p90_ms"] == pytest.approx([4 * b for b in base])
