@@ -507,19 +507,29 @@ def test_measure_notes_a_batch_size_other_than_the_plans() -> None:
 
 
 def test_a_failed_own_profile_names_the_measure_settings(model, monkeypatch) -> None:
-    """The running policy's own profile is taken with measure.warmup / repeats: when its
-    medians are not increasing, the advice names those, not profile.*."""
+    """The running policy's own profile is taken with the measure settings (device, batch
+    size, threads, warmup, repeats; each a different value here), its policy's scoring and
+    group "measure": when its medians are not increasing, the advice names those, not
+    profile.*."""
     import eenet.profiling as profiling
 
+    received = []
+
     def not_increasing(*args, **kwargs):
+        received.append((args, kwargs))
         raise profiling.NotIncreasingError([0.2, 0.1], 200, "profile", "raise profile.repeats")
 
     monkeypatch.setattr(profiling, "profile_model", not_increasing)
+    policy = MaxProbPolicy("entropy", 1.0, np.zeros(model.n_exits))
     with pytest.raises(profiling.MeasurementError) as caught:
-        own_profile(model, None, "entropy", "cpu", 1, 1, 0, 200)
+        own_profile(model, policy, "entropy", "cpu", 3, 2, 7, 11)
     assert str(caught.value) == (
         "measure: entropy's own profile: measured per-exit medians are not strictly increasing "
         "after 200 repeats ([0.2, 0.1] ms); raise measure.repeats or measure.batch_size")
+    ((args, kwargs),) = received
+    assert args == (model,)
+    assert kwargs == {"device": "cpu", "batch_size": 3, "threads": 2, "warmup": 7,
+                      "repeats": 11, "policy": policy, "group": "measure"}
 
 
 def test_a_joined_result_keeps_each_calls_time_per_sample() -> None:
