@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from eenet.errors import EENetError
+from eenet.losses import multi_exit_loss
 from eenet.models import build_model
 
 
@@ -337,15 +338,11 @@ def test_bert_trains_with_adamw(vocab):
     batch = model.collate(TEXTS)
     labels = torch.tensor([1, 2, 3, 0])
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    weights = [(k + 1) / 10 for k in range(4)]  # the authors' (k+1) / (K(K+1)/2) weighting
     losses = []
     for _ in range(40):
         optimizer.zero_grad()
-        logits = model(batch)
-        loss = sum(
-            w * torch.nn.functional.cross_entropy(z, labels)
-            for w, z in zip(weights, logits, strict=True)
-        )
+        # the training objective itself: the authors' sum_k (k+1) CE_k / (K(K+1))
+        loss = multi_exit_loss(model(batch), labels)
         loss.backward()
         optimizer.step()
         losses.append(loss.item())

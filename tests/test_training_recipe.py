@@ -14,7 +14,7 @@ from eenet.checkpoint import load_checkpoint, save_checkpoint
 from eenet.data import prepare_dataset
 from eenet.data.prepared import PreparedDataset, write_meta, write_split
 from eenet.errors import ConfigError
-from eenet.losses import exit_losses, multi_exit_loss
+from eenet.losses import exit_losses, exit_weighted_ce, multi_exit_loss
 from eenet.models import build_model
 from eenet.models.artifact import load_trained, save_trained
 from eenet.train_config import TrainConfig, distill_weight_for_epoch
@@ -46,6 +46,40 @@ def test_multi_exit_loss_matches_a_hand_computation(n_exits, weight):
     expected = by_hand(logits, labels, weight, 3.0)
     got = multi_exit_loss(logits, labels, distill_weight=weight, temperature=3.0)
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def label_logits(label_logit: float, labels: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """Logits of 0 but `label_logit` at each sample's label: every sample's cross-entropy is
+    log(1 + (n_classes - 1) / exp(label_logit)), in closed form."""
+    logits = torch.zeros(len(labels), n_classes, dtype=torch.float64)
+    logits[torch.arange(len(labels)), labels] = label_logit
+    return logits
+
+
+@pytest.mark.parametrize("n_exits", [1, 2, 4, 7])
+def test_exits_of_equal_cross_entropy_cost_half_of_it(n_exits):
+    """The weights (k+1) / (K(K+1)) of exits k = 0..K-1 sum to 1/2 for any K: exits whose
+    cross-entropy is c each make a loss of c / 2. Here c = log 2 (4 classes, the label's
+    logit log 3: probability 3 / 6), each exit's logits shifted by its own constant."""
+    labels = torch.tensor([0, 3, 1])
+    logits = [label_logits(math.log(3), labels, 4) + k for k in range(n_exits)]
+    half = math.log(2) / 2
+    assert float(multi_exit_loss(logits, labels)) == pytest.approx(half, rel=1e-6)
+    assert float(exit_weighted_ce(logits, labels)) == pytest.approx(half, rel=1e-6)
+
+
+def test_the_exit_weighted_loss_of_known_cross_entropies():
+    """Three exits, 4 classes, cross-entropies in closed form: uniform logits log 4 = 2 log 2;
+    the label's logit log 3 (probability 3 / 6) log 2; log 9 (probability 9 / 12) log(4 / 3).
+    Weighted 1, 2, 3 over K(K+1) = 12: (2 log 2 + 2 log 2 + 3 log(4 / 3)) / 12
+    = (10 log 2 - 3 log 3) / 12."""
+    labels = torch.tensor([2, 0])
+    logits = [torch.zeros(2, 4, dtype=torch.float64), label_logits(math.log(3), labels, 4),
+              label_logits(math.log(9), labels, 4)]
+    expected = (10 * math.log(2) - 3 * math.log(3)) / 12
+    assert float(exit_weighted_ce(logits, labels)) == pytest.approx(expected, rel=1e-6)
+    loss, ce = exit_losses(logits, labels)
+    assert float(loss) == float(ce) == pytest.approx(expected, rel=1e-6)
 
 
 def test_distillation_does_not_train_the_teacher():
