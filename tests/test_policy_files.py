@@ -4,6 +4,7 @@ never a policy that silently decides otherwise)."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -299,17 +300,32 @@ def test_a_repeated_key_or_deep_nesting_is_a_one_line_error(saved, tmp_path):
     _refused(folder, "policy.json: not valid JSON (nested too deeply)")
 
 
-@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
-                    reason="root reads a file without read permission")
-def test_an_unreadable_policy_json_says_not_readable(saved, tmp_path):
+def test_an_unreadable_policy_json_says_not_readable(saved, tmp_path, monkeypatch):
     """A policy.json without read permission was "not valid JSON ([Errno 13] Permission
-    denied: ...)": the file may be fine, it cannot be read; now said as the CSV loader says."""
+    denied: ...)": the file may be fine, it cannot be read; now said as the CSV loader says.
+    Opening it is refused by a stand-in for Path.open (what read_text opens with), so the test
+    runs as root too, who reads a file without read permission; and for real by chmod where
+    that denies reading."""
     folder = _copy(saved, "maxprob", tmp_path)
-    (folder / "policy.json").chmod(0)
+    path = folder / "policy.json"
+    message = "policy.json: fitted scheduler not readable (Permission denied)"
+    real_open = Path.open
+
+    def denied(self: Path, *args: Any, **kwargs: Any) -> Any:
+        if self == path:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
+        return real_open(self, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Path, "open", denied)
+        _refused(folder, message)
+    load_policy(folder)  # the file itself is fine
+    path.chmod(0)
     try:
-        _refused(folder, "policy.json: fitted scheduler not readable (Permission denied)")
+        if not os.access(path, os.R_OK):  # not as root
+            _refused(folder, message)
     finally:
-        (folder / "policy.json").chmod(0o644)
+        path.chmod(0o644)
 
 
 def test_saving_through_a_link_writes_the_folder_it_names(saved, split, tmp_path):
