@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,11 +109,9 @@ def run_stage(name: str, *args: str) -> None:
     importlib.import_module(f"stages.{name}").main(*args)
 
 
-@pytest.fixture(scope="module", params=list(CASES), ids=list(CASES))
-def trained(request, tmp_path_factory) -> tuple[Case, Path]:
-    """A preset prepared, trained for one epoch and its logits dumped, in a stage folder."""
-    case = CASES[request.param]
-    tmp = tmp_path_factory.mktemp(request.param)
+def train_case(name: str, tmp: Path) -> tuple[Case, Path]:
+    """A preset prepared, trained for one epoch and its logits dumped, in stage folder `tmp`."""
+    case = CASES[name]
     torch.set_num_threads(1)
     options = {**case.options, **(tiny_bert_sources(tmp) if case.model == "bert_4" else {})}
     params = {
@@ -129,6 +128,35 @@ def trained(request, tmp_path_factory) -> tuple[Case, Path]:
             shutil.rmtree(tmp / source, ignore_errors=True)
         run_stage("dump_logits", "model", str(data), "logits")
     return case, tmp
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> Callable[[str], tuple[Case, Path]]:
+    """Each preset's run by name, made once for this module whichever fixture asks first."""
+    done: dict[str, tuple[Case, Path]] = {}
+
+    def run(name: str) -> tuple[Case, Path]:
+        if name not in done:
+            done[name] = train_case(name, tmp_path_factory.mktemp(name))
+        return done[name]
+
+    return run
+
+
+@pytest.fixture(scope="module", params=list(CASES), ids=list(CASES))
+def trained(request, runs) -> tuple[Case, Path]:
+    """Every preset's run."""
+    return runs(request.param)
+
+
+# BERT: the text model, and the one whose artifact saves assets (its config and vocabulary)
+BERT_CASES = [name for name, case in CASES.items() if case.model == "bert_4"]
+
+
+@pytest.fixture(scope="module", params=BERT_CASES, ids=BERT_CASES)
+def bert_trained(request, runs) -> tuple[Case, Path]:
+    """The BERT presets' runs (the same runs `trained` gives for them)."""
+    return runs(request.param)
 
 
 def test_logits_have_one_row_per_exit_sample_and_class(trained):
@@ -168,10 +196,8 @@ def test_artifact_reloads_from_its_own_folder(trained):
         assert not (moved / "assets").exists()
 
 
-def test_artifact_without_its_assets_is_a_one_line_error(trained):
-    case, tmp = trained
-    if case.model != "bert_4":
-        pytest.skip("only models that save assets")
+def test_artifact_without_its_assets_is_a_one_line_error(bert_trained):
+    case, tmp = bert_trained
     from eenet.errors import ArtifactError
 
     broken = shutil.copytree(tmp / "model", tmp / "broken-model")
@@ -181,13 +207,11 @@ def test_artifact_without_its_assets_is_a_one_line_error(trained):
     assert "\n" not in str(info.value)
 
 
-def test_predict_runs_texts_in_batches_with_their_labels(trained):
+def test_predict_runs_texts_in_batches_with_their_labels(bert_trained):
     """`eenet predict --input` with texts and labels on a trained BERT preset: batched like
     any input (3 per batch here), and every sample exits where the policy decides on the
     model's own outputs for that text."""
-    case, tmp = trained
-    if case.model != "bert_4":
-        pytest.skip("text models only")
+    case, tmp = bert_trained
     import subprocess
     import sys
 
@@ -219,12 +243,10 @@ def test_predict_runs_texts_in_batches_with_their_labels(trained):
     assert report["predictions"] == logits[exits, np.arange(texts.size)].argmax(-1).tolist()
 
 
-def test_predict_takes_a_prepared_text_split_as_input(trained):
+def test_predict_takes_a_prepared_text_split_as_input(bert_trained):
     """A prepared text split (texts as UTF-8 bytes and offsets, no 'x') given to `eenet predict
     --input` runs as the same split given by --data does (it was "expected an array 'x'")."""
-    case, tmp = trained
-    if case.model != "bert_4":
-        pytest.skip("text models only")
+    case, tmp = bert_trained
     import subprocess
     import sys
 
