@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import copy
+import importlib
 import json
 import os
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +14,31 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+BENCHMARKS = ROOT / "benchmarks"
+
+
+@pytest.fixture
+def as_scripts(monkeypatch, tmp_path):
+    """benchmarks/ first on sys.path (as for `python benchmarks/<script>.py`, whose siblings
+    import each other by bare name) and the working folder `tmp_path`; the modules imported
+    from benchmarks/ by bare name are forgotten afterwards."""
+    before = set(sys.modules)
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    monkeypatch.chdir(tmp_path)
+    yield
+    for name in set(sys.modules) - before:
+        if Path(getattr(sys.modules[name], "__file__", None) or "").parent == BENCHMARKS:
+            del sys.modules[name]
+
+
+def run_script(monkeypatch, script: str, *args: str) -> int | str | None:
+    """benchmarks/<script> with `args`, in this process as `python benchmarks/<script>` runs it
+    (its own `__main__` block); the status it exits with."""
+    path = BENCHMARKS / script
+    monkeypatch.setattr(sys, "argv", [str(path), *args])
+    with pytest.raises(SystemExit) as exc:
+        runpy.run_path(str(path), run_name="__main__")
+    return exc.value.code
 
 
 @pytest.mark.parametrize(("command", "rc", "message"), [
@@ -43,13 +71,25 @@ ROOT = Path(__file__).resolve().parent.parent
     (["tuning.py", "--compare", "nope.json"], 2,  # before any fit, not after minutes
      "tuning.py: error: --compare: cannot read nope.json (No such file or directory)"),
 ])
-def test_bad_benchmark_arguments_end_in_one_line(tmp_path, command, rc, message):
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / command[0]), *command[1:]],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert proc.returncode == rc, proc.stderr
-    assert "Traceback" not in proc.stderr, proc.stderr
-    assert proc.stderr.strip().splitlines()[-1].startswith(message), proc.stderr
+def test_bad_benchmark_arguments_end_in_one_line(as_scripts, monkeypatch, capsys, command, rc,
+                                                 message):
+    """Each script run in this process (a subprocess each, importing torch, took 34 s in all);
+    an exception other than the exit would fail the test as a traceback would."""
+    assert run_script(monkeypatch, *command) == rc
+    err = capsys.readouterr().err
+    assert "Traceback" not in err, err
+    assert err.strip().splitlines()[-1].startswith(message), err
+
+
+def test_a_bad_argument_ends_in_one_line_from_the_command_line(tmp_path):
+    """The same through the real entry point, `python benchmarks/tuning.py` in a process of
+    its own (its sibling imported from the script's folder, `script_cli` in `__main__`)."""
+    proc = subprocess.run([sys.executable, str(BENCHMARKS / "tuning.py"), "--compare",
+                           "nope.json"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr == ("tuning.py: error: --compare: cannot read nope.json (No such file or "
+                           "directory)\n")
 
 
 def test_runtime_benchmark_names_a_budget_it_has_no_policy_for(capsys):
@@ -93,28 +133,44 @@ def test_schedulers_benchmark_runs_the_first_case_of_each_family(tmp_path):
     assert targets.count("EENet >= better of max p / entropy at every budget: ") == 2
 
 
-def test_tuning_check_compares_a_run_with_a_saved_one(tmp_path):
-    """benchmarks/tuning.py --compare prints this run's margins minus a saved run's: none
-    against its own saved run (the fits are deterministic), and a saved margin lowered at one
-    budget shows as that budget's gain."""
-    def run(*extra: str) -> str:
-        proc = subprocess.run(
-            [sys.executable, str(ROOT / "benchmarks" / "tuning.py"), "--shapes", "1",
-             "--seeds", "201", "--budgets", "2", "--expected", "2000", "--no-pipeline", *extra],
-            cwd=tmp_path, capture_output=True, text=True, timeout=300,
-            env={**os.environ, "PYTHONPATH": str(ROOT)})
-        assert proc.returncode == 0, proc.stderr
-        return proc.stdout.splitlines()[-1]
+TUNING_ARGS = ["--shapes", "1", "--seeds", "201", "--budgets", "2", "--expected", "2000",
+               "--no-pipeline"]
 
-    run("--save", "saved.json")
-    assert run("--compare", "saved.json").endswith(
+
+def test_tuning_check_compares_a_run_with_a_saved_one(tmp_path, as_scripts, monkeypatch,
+                                                      capsys):
+    """benchmarks/tuning.py --compare prints this run's margins minus a saved run's: none
+    against the run saved, and a saved margin lowered at one budget shows as that budget's
+    gain. One real run (a process of its own) saves its margins; --compare then runs in this
+    process with that run's saved margins in place of the fits (three real runs took
+    27 s)."""
+    proc = subprocess.run([sys.executable, str(BENCHMARKS / "tuning.py"), *TUNING_ARGS,
+                           "--save", "saved.json"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr
+    saved = json.loads((tmp_path / "saved.json").read_text())
+    ((name, case),) = saved.items()
+    assert name == "3x10 3000 val, seed 201" and len(case["rules"]) == 2
+    assert len(case["test"]) == len(case["expected"]) == 2
+    assert proc.stdout.splitlines()[-1].startswith(name)
+
+    tuning = importlib.import_module("tuning")
+    monkeypatch.setattr(tuning, "margins", lambda *args: copy.deepcopy(case))
+
+    def compare(path: str) -> str:
+        monkeypatch.setattr(sys, "argv", ["tuning.py", *TUNING_ARGS, "--compare", path])
+        tuning.main()
+        out = capsys.readouterr().out
+        assert f"this run minus {path}:" in out
+        return out.splitlines()[-1]
+
+    assert compare("saved.json").endswith(
         "test mean +0.000 (worst +0.00, best +0.00)  expected mean +0.000 (worst +0.00, "
         "best +0.00)  rules changed at 0 of 2")
-    saved = json.loads((tmp_path / "saved.json").read_text())
-    (case,) = saved.values()
-    case["test"][1] -= 0.5
-    case["rules"][0] = "another rule"
-    (tmp_path / "lowered.json").write_text(json.dumps(saved))
-    assert run("--compare", "lowered.json").endswith(
+    case_saved = copy.deepcopy(case)
+    case_saved["test"][1] -= 0.5
+    case_saved["rules"][0] = "another rule"
+    (tmp_path / "lowered.json").write_text(json.dumps({name: case_saved}))
+    assert compare("lowered.json").endswith(
         "test mean +0.250 (worst +0.00, best +0.50)  expected mean +0.000 (worst +0.00, "
         "best +0.00)  rules changed at 1 of 2")
