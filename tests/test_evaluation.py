@@ -479,11 +479,12 @@ def test_reports_show_numbers_without_float_sum_noise(tmp_path):
         rows[("maxprob", 0.4)]["test_cost_ms"]
 
 
-def test_dvc_metrics_show_every_per_exit_value(tmp_path):
+def test_dvc_metrics_show_every_per_exit_value_the_evaluate_stage_writes(tmp_path):
     """`dvc metrics show` / `diff` and `dvc exp show` drop lists: metrics.json's exits (each
     exit's test accuracy and cost) and each method's exit_fractions never showed. Each is
     keyed by exit now, and `dvc metrics show --json` on the evaluate stage's real output shows
-    every one of them."""
+    every one of them, value by value (the real pipeline's dvc.yaml and its measure report:
+    test_pipeline.py)."""
     import json
     import os
     import subprocess
