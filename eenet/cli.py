@@ -38,7 +38,9 @@ class OneLineParser(argparse.ArgumentParser):
     left a command's unknown words to `eenet`, whose error pointed at `eenet -h`."""
 
     def error(self, message: str) -> NoReturn:
-        """Raise `prog: error: message (usage: prog -h)` as a UsageError."""
+        """Raise `prog: error: message (usage: prog -h)` as a UsageError (no exit: `parse_args`
+        prints it and exits with status 2; a caller of `parse_known_args` or of `error`
+        itself, outside `parse_args`, gets the exception)."""
         raise UsageError(f"{self.prog}: error: {message} (usage: {self.prog} -h)")
 
     def parse_args(  # type: ignore[override]

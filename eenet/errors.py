@@ -93,12 +93,14 @@ def npz_array(npz: np.lib.npyio.NpzFile, name: str) -> np.ndarray:
 
 
 @contextmanager
-def naming(param: str) -> Iterator[None]:
-    """Prefix any EENetError raised inside with `param` (e.g. a CLI flag), so the one-line
-    error says which input it is about; one already naming `param` passes unchanged."""
+def naming(param: str, types: type[EENetError] | tuple[type[EENetError], ...] = EENetError,
+           ) -> Iterator[None]:
+    """Prefix any error of `types` (default: every EENetError) raised inside with `param`
+    (e.g. a CLI flag), so the one-line error says which input it is about; one already naming
+    `param` passes unchanged."""
     try:
         yield
-    except EENetError as exc:
+    except types as exc:
         message = str(exc)
         if message.startswith(f"{param}:"):
             raise

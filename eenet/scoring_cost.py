@@ -158,15 +158,16 @@ def latency_timing(latency: Mapping[str, Any], source: str) -> dict[str, Any]:
     absent, as in an imported CSV: 1), with the name and fix its memory errors give: the
     table's `batch_size` field in `source`; for a table imported from elsewhere (its `source`
     the table's path, not "measured"), lower it there and rerun import_latency, whose record
-    profile copies. A value that is no integer in range is a one-line ArtifactError naming
-    `source` and the field, ending "rerun profile" whatever the source: the import checks a
-    table's as profile checks its own, so the file was edited since profile wrote it."""
+    profile copies, and then profile: `dvc repro` does both. A value that is no integer in
+    range is a one-line ArtifactError naming `source` and the field, ending "rerun profile"
+    whatever the source: the import checks a table's as profile checks its own, so the file
+    was edited since profile wrote it."""
     values = latency_timing_fields(latency, source, "rerun profile")
     if latency.get("source", "measured") == "measured":
         fix = "lower profile.batch_size and rerun profile"
     else:
         fix = (f"lower it in the imported table {latency.get('source')} (profile.table) and "
-               "rerun import_latency")
+               "rerun the pipeline (dvc repro: import_latency, then profile)")
     return {**values, "batch_param": f"{source}: batch_size", "batch_fix": fix}
 
 

@@ -328,13 +328,14 @@ def chance_note(val_accuracy: Sequence[float | None], labels: np.ndarray,
     """A one-line note when no exit's validation accuracy (percent) beats always answering
     the split's most common class by CHANCE_MARGIN points: the model learned nothing (a
     learning rate too high to converge yet low enough to keep the weights finite, which
-    `check_not_diverged` does not stop); None otherwise, or without labels."""
+    `check_not_diverged` does not stop); None otherwise, without labels, or where that class
+    is so common (over 100 - 2 * CHANCE_MARGIN %) that no exit could beat it by the margin."""
     known = [a for a in val_accuracy if a is not None]
     if not known or labels.size == 0:
         return None
     common = 100.0 * np.bincount(labels).max() / labels.size
     best = max(known)
-    if best > common + CHANCE_MARGIN:
+    if best > common + CHANCE_MARGIN or common > 100.0 - 2 * CHANCE_MARGIN:
         return None
     return (f"note: train: no exit beats always answering the most common class on validation "
             f"(best exit {best:.2f} %, that class {common:.2f} %): the model learned nothing; "

@@ -143,7 +143,8 @@ def test_tuning_check_compares_a_run_with_a_saved_one(tmp_path, as_scripts, monk
     against the run saved, and a saved margin lowered at one budget shows as that budget's
     gain. One real run (a process of its own) saves its margins; --compare then runs in this
     process with that run's saved margins in place of the fits (three real runs took
-    27 s)."""
+    27 s; that two real fits agree is test_schedulers.py's and test_evaluation.py's
+    to check)."""
     proc = subprocess.run([sys.executable, str(BENCHMARKS / "tuning.py"), *TUNING_ARGS,
                            "--save", "saved.json"], cwd=tmp_path, capture_output=True,
                           text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})

@@ -201,11 +201,14 @@ def test_the_size_check_counts_the_parameters_the_model_gets(name, options):
 def test_densenet_built_with_another_reduction_has_the_widths_its_checks_count():
     """The transitions' widths were worked out three times: the model rounded
     channels * reduction in floating point, the size count and the head check exactly, so at
-    reduction 0.3 a 50-channel transition was built 15 wide and counted 14 wide."""
-    from eenet.models.densenet121 import DenseNetCifarMultiExit, weight_count
+    reduction 0.3 a 50-channel transition was built 15 wide and counted 14 wide. Now all
+    three take 3/10 of 50 channels, 15: the reduction as written, not the binary float just
+    below it."""
+    from eenet.models.densenet121 import DenseNetCifarMultiExit, block_widths, weight_count
 
     model = DenseNetCifarMultiExit(7, blocks=(3, 1, 2), growth=10, reduction=0.3)
     assert weight_count(7, (3, 1, 2), 10, 0.3) == sum(p.numel() for p in model.parameters())
+    assert [b.out for b in block_widths((3, 1, 2), 10, 0.3)] == [15, 7, None]  # 50, then 25
 
 
 # --- BERT: a tiny BertConfig and WordPiece vocabulary drive the real modules and tokenizer ---

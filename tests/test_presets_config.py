@@ -32,6 +32,15 @@ def key_paths(tree: dict, prefix: str = "") -> list[str]:
     return paths
 
 
+@pytest.mark.parametrize("preset", PRESETS)
+def test_a_preset_sets_no_key_of_config_yaml(preset):
+    """conf/config.yaml composes after the preset (`_self_` last, for params.yaml's order):
+    a key both set would take config.yaml's value, the preset's silently lost."""
+    own = set(key_paths(yaml.safe_load((ROOT / "conf/config.yaml").read_text())))
+    path = ROOT / "conf/preset" / f"{preset}.yaml"
+    assert own & set(key_paths(yaml.safe_load(path.read_text()))) == set()
+
+
 def test_params_yaml_keeps_the_order_dvc_exp_run_writes():
     """`dvc exp run` rewrites params.yaml in the composition's key order: the committed file
     has that order, so the rewrite moves no setting (it drops the comments alone)."""

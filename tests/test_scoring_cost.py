@@ -431,9 +431,11 @@ class _BlowsUpPastOneSample(TinyNet):
 
 @pytest.mark.parametrize(("source", "fix"), [
     ("measured", "lower profile.batch_size and rerun profile"),
-    # profile copies the table from import_latency's record: it is the stage to rerun
+    # profile copies the table from import_latency's record, and profile_scoring reads
+    # profile's: both are to rerun
     ("gpu_box/latency.json", "lower it in the imported table gpu_box/latency.json "
-                             "(profile.table) and rerun import_latency"),
+                             "(profile.table) and rerun the pipeline (dvc repro: "
+                             "import_latency, then profile)"),
 ])
 def test_a_scoring_batch_that_does_not_fit_in_memory_names_the_latency_file(
         tmp_path, monkeypatch, capsys, source, fix) -> None:

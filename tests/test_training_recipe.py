@@ -706,5 +706,7 @@ def test_the_learned_nothing_note_compares_with_the_most_common_class():
     assert training.chance_note([61.0, 62.0], labels, cfg) is not None
     assert training.chance_note([61.0, 62.5], labels, cfg) is None
     assert training.chance_note([None, None], labels, cfg) is None
+    # 97 % of one class: no exit could beat answering it by 2 points, none is blamed
+    assert training.chance_note([97.0], np.array([0] * 97 + [1] * 3), cfg) is None
     assert training.chance_note([None, 10.0], labels, cfg).endswith(
         "check train.lr (0.5: far too high or too low?) and train.epochs (5)")

@@ -14,8 +14,6 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -253,22 +251,14 @@ def run(args: argparse.Namespace, predictor: EarlyExitPredictor,
         batches = input_batches(model, inputs, labels, args.batch_size)
         predict = partial(predictor.predict_batches, batches, ("--batch-size", args.batch_size))
         labelled = labels is not None
-    source = (f"--data: {Path(args.data) / f'{args.split}.npz'}" if args.data
-              else f"--input: {args.input}")
-    with num_threads(args.threads, "--threads"), inputs_named(source):
-        return predict(), labelled, torch.get_num_threads()
-
-
-@contextmanager
-def inputs_named(source: str) -> Iterator[None]:
-    """Samples the model gives no answer for (their logits overflow) are a one-line error
-    that names where they were read, `source` (the index it gives is theirs there)."""
     from eenet.runtime import NoAnswerError
 
-    try:
-        yield
-    except NoAnswerError as exc:
-        raise NoAnswerError(f"{source}: {exc}") from None
+    source = (f"--data: {Path(args.data) / f'{args.split}.npz'}" if args.data
+              else f"--input: {args.input}")
+    # samples the model gives no answer for (their logits overflow): the error names where
+    # they were read (the index it gives is theirs there)
+    with num_threads(args.threads, "--threads"), naming(source, NoAnswerError):
+        return predict(), labelled, torch.get_num_threads()
 
 
 def summary_line(summary: dict[str, Any], fractions: np.ndarray) -> str:

@@ -112,12 +112,13 @@ def block_widths(blocks: Sequence[int], growth: int,
                  reduction: float = 0.5) -> Iterator[BlockWidths]:
     """Each dense block's widths, from the stem's 2 * growth channels: what the model builds,
     the size check counts and the head check reads. A transition keeps
-    int(reduction * channels), worked out exactly (a float product of huge channel counts is
-    not, and one near an integer may round up past it)."""
+    floor(reduction * channels) for the reduction as written (0.3 is 3/10: 15 of 50 channels,
+    where the binary float 0.3, a hair below, gives 14), worked out exactly (a float product
+    of huge channel counts is not)."""
     channels = 2 * growth
     for index, n_layers in enumerate(blocks):
         end = channels + n_layers * growth
-        out = int(Fraction(reduction) * end) if index < len(blocks) - 1 else None
+        out = int(Fraction(repr(float(reduction))) * end) if index < len(blocks) - 1 else None
         yield BlockWidths(channels, n_layers, end, out)
         channels = end if out is None else out
 
