@@ -19,10 +19,11 @@ import numpy as np
 
 from eenet.budget import resolve_budget, resolve_sweep
 from eenet.costs import load_latency
-from eenet.outputs import check_compatible, load_exit_outputs
+from eenet.outputs import ExitOutputs, check_compatible, load_exit_outputs
+from eenet.schedulers.base import FittedPolicy
 from eenet.schedulers.eenet import FIXED_SCORES
 from eenet.scoring_cost import load_scoring_tables, method_extra
-from eenet.sweep import fit_all
+from eenet.sweep import fit_all, fit_charged
 
 
 def charged_settings(
@@ -41,6 +42,29 @@ def charged_settings(
         eenet["fixed_extra_ms"] = {m: e.tolist() for m, e in charged.items() if m in FIXED_SCORES}
     settings["eenet"] = eenet
     return settings, {m: e for m, e in charged.items() if m != "eenet"}
+
+
+def fit_with_scoring(
+    method: str,
+    val: ExitOutputs,
+    costs: Any,
+    budget_ms: float,
+    scoring: Mapping[str, Any],
+    settings: Mapping[str, Any] | None = None,
+    seed: int = 0,
+) -> FittedPolicy:
+    """`fit_policy` with the method's own scoring cost charged, as the pipeline charges it:
+    `scoring` is `eenet.scoring_cost.profile_scoring`'s table (`extra_ms` per method) for the
+    model whose `costs` (`eenet.profiling.profile_model`'s `cumulative_ms`) the policy plans
+    with. EENet gets its scorer's and its fixed candidates' extra in its settings (unless
+    `settings` gives them), entropy and patience plan with costs + their extra, max p with the
+    costs (the profile times its scoring). Uncharged, EENet's learned scorer can cost far
+    more than its plan in real early exit."""
+    n_exits = int(np.size(costs))
+    every, charged = charged_settings({method: dict(settings or {})}, scoring, n_exits)
+    policy, _ = fit_charged(method, val, costs, budget_ms, charged.get(method),
+                            every.get(method, {}), seed)
+    return policy
 
 
 def fit_from_artifacts(

@@ -86,24 +86,11 @@ def fit_all(
     settings = settings or {}
     charged = charged or {}
     fitted = []
-    plain = np.asarray(costs, dtype=np.float64)
     for method in methods:
-        method_costs = plain
-        if method in charged:
-            method_costs = plain + np.asarray(charged[method], dtype=np.float64)
         for budget in budgets:
-            if no_early_exit(plain, budget):  # the plain model, which scores nothing (the
-                # runtime skips the scoring of a policy that never exits early)
-                table, fit_ms = plain, budget
-            elif budget <= method_costs[0]:  # scoring the first exit alone would cost as
-                # much or more: all leave there, unscored (threshold -inf), at the plain cost
-                table, fit_ms = plain, float(plain[0])
-            else:
-                table, fit_ms = method_costs, budget
-            policy = fit_policy(method, val, table, fit_ms, settings.get(method, {}), seed)
+            policy, fit_ms = fit_charged(method, val, costs, budget, charged.get(method),
+                                         settings.get(method, {}), seed)
             policy.model = None if model is None else dict(model)
-            if fit_ms < budget:  # fitted at the plain first exit's cost, within the budget
-                policy.budget_ms = budget  # asked: the one its folder and the index name
             entry: dict[str, Any] = {"method": method, "budget_ms": budget, "policy": policy}
             if fit_ms > budget:
                 entry["fitted_ms"] = fit_ms
@@ -118,6 +105,37 @@ def fit_all(
         **({} if not profiled_at else {"costs_profiled_at": dict(profiled_at)}),
     }
     return save_policies(out_dir, fitted, index)
+
+
+def fit_charged(
+    method: str,
+    val: ExitOutputs,
+    costs: Any,
+    budget_ms: float,
+    extra_ms: Sequence[float] | None = None,
+    settings: Mapping[str, Any] | None = None,
+    seed: int = 0,
+) -> tuple[FittedPolicy, float]:
+    """`fit_policy` for a method whose own scoring costs `extra_ms` per exit over `costs`
+    (None: nothing more), as the pipeline fits it: planned with costs + extra, except at a
+    budget at or above the last exit's cost (the plain model: no early exit, nothing scored)
+    and at or below the charged first exit's cost (everyone leaves at exit 0 unscored, at the
+    plain first exit's cost; below that cost it is fitted there, over the budget). Returns the
+    policy, its `budget_ms` the one asked, and the budget it was fitted at."""
+    plain = np.asarray(costs, dtype=np.float64)
+    method_costs = plain if extra_ms is None else plain + np.asarray(extra_ms, dtype=np.float64)
+    if no_early_exit(plain, budget_ms):  # the plain model, which scores nothing (the runtime
+        # skips the scoring of a policy that never exits early)
+        table, fit_ms = plain, budget_ms
+    elif budget_ms <= method_costs[0]:  # scoring the first exit alone would cost as much or
+        # more: all leave there, unscored (threshold -inf), at the plain cost
+        table, fit_ms = plain, float(plain[0])
+    else:
+        table, fit_ms = method_costs, budget_ms
+    policy = fit_policy(method, val, table, fit_ms, settings or {}, seed)
+    if fit_ms < budget_ms:  # fitted at the plain first exit's cost, within the budget
+        policy.budget_ms = budget_ms  # asked: the one its folder and the index name
+    return policy, fit_ms
 
 
 def check_schedulers_folder(folder: Path, param: str) -> None:

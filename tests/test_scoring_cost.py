@@ -135,6 +135,33 @@ def test_heuristics_plan_with_their_charged_costs(pair, costs, tmp_path):
     assert lowest.budget_ms == 1.1  # the budget asked, as the index and the folder say
 
 
+def test_fit_with_scoring_fits_as_the_pipeline_does(pair, costs, tmp_path):
+    """From Python, a scoring table (profile_scoring's form) charges each method as the
+    pipeline's fits do: the same thresholds and planned costs as fit_all's with the table's
+    charges, for EENet (its scorer's and its fixed candidates' extra in its settings), for
+    entropy (costs + extra) and for entropy below its charged first exit (all at exit 0)."""
+    from eenet.fitting import charged_settings, fit_with_scoring
+
+    val, _ = pair
+    table = {"extra_ms": {"entropy": [0.05, 0.1, 0.1], "eenet": [0.1, 0.2, 0.25]}}
+    eenet = {**FAST_EENET, "score_candidates": []}
+    settings, charged = charged_settings({"eenet": eenet}, table, costs.size)
+    index = fit_all(val, costs, ["eenet", "entropy"], [1.02, 2.0], None, tmp_path / "s",
+                    settings, 0, charged=charged)
+    for entry in index["entries"]:
+        method, budget = entry["method"], entry["budget_ms"]
+        piped = load_policy(tmp_path / "s" / entry["dir"])
+        mine = fit_with_scoring(method, val, costs, budget, table,
+                                eenet if method == "eenet" else None)
+        assert mine.budget_ms == budget
+        assert mine.planned_costs == piped.planned_costs, entry
+        np.testing.assert_array_equal(mine.thresholds, piped.thresholds)
+    learned = fit_with_scoring("eenet", val, costs, 2.0, table, eenet)
+    assert learned.planned_costs == pytest.approx(costs + np.array([0.1, 0.2, 0.25]))
+    uncharged = fit_policy("eenet", val, costs, 2.0, eenet)
+    assert uncharged.planned_costs == pytest.approx(costs)
+
+
 def test_a_budget_past_the_plain_model_runs_it_even_below_the_charged_first_exit(tmp_path):
     """Exit 0's charged scoring cost above the whole cost range: a budget at the last exit's
     cost still runs the plain model (every sample at the last exit), not everyone at exit 0."""
