@@ -31,7 +31,7 @@ from eenet.batching import to_device
 from eenet.checks import COUNT_MAXIMUMS, check_minimums
 from eenet.devices import memory_names, num_threads, resolve_device
 from eenet.errors import ConfigError, EENetError
-from eenet.models.base import MultiExitModel, batch_size_of, check_example_batch
+from eenet.models.base import MultiExitModel, batch_size_of, check_example_batch, check_model
 from eenet.schedulers.base import FittedPolicy
 
 
@@ -217,6 +217,7 @@ def profile_model(
                                "warmup": (warmup, 0), "repeats": (repeats, 1),
                                "max_rounds": (max_rounds, 1)}, COUNT_MAXIMUMS)
     target = resolve_device(device, f"{group}.device")
+    check_model(model)
     if model.n_exits < 1:
         raise ConfigError(f"{group}: the model has no exits")
     first = next(model.parameters(), None)

@@ -24,7 +24,13 @@ from torch.utils.data import Dataset
 from eenet.batching import make_loader, to_device
 from eenet.devices import memory_names, resolve_device
 from eenet.errors import ArtifactError, ConfigError
-from eenet.models.base import MultiExitModel, batch_size_of, input_sample_spec, select_batch
+from eenet.models.base import (
+    MultiExitModel,
+    batch_size_of,
+    check_model,
+    input_sample_spec,
+    select_batch,
+)
 from eenet.outputs import log_softmax64, percent_correct, rows_without_answer
 from eenet.schedulers.base import FittedPolicy
 from eenet.schedulers.thresholds import check_first_index, split_ties
@@ -115,9 +121,7 @@ class EarlyExitPredictor:
     """
 
     def __init__(self, model: MultiExitModel, policy: FittedPolicy, device: str = "auto") -> None:
-        if not isinstance(model, MultiExitModel):
-            raise ConfigError(f"model: expected a multi-exit model (eenet.models), got "
-                              f"{type(model).__name__}")
+        check_model(model)
         if not isinstance(policy, FittedPolicy):
             raise ConfigError(f"policy: expected a fitted policy (eenet.schedulers.fit_policy "
                               f"or load_policy), got {type(policy).__name__}")

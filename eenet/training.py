@@ -44,7 +44,7 @@ from eenet.distributed import (
 )
 from eenet.errors import ConfigError
 from eenet.losses import exit_losses
-from eenet.models.base import MultiExitModel
+from eenet.models.base import MultiExitModel, check_model
 from eenet.resume import (
     checkpoint_to_resume,
     loading_state,
@@ -208,6 +208,7 @@ def train_model(
     right after. Returns a summary: epochs run, resumed-from epoch, final per-exit validation
     accuracy.
     """
+    check_model(model)
     cfg.check()  # as params.yaml's check does: a config made in code is checked too
     distributed = init_distributed()
     device = local_device(resolve_device(cfg.device, "train.device"))

@@ -15,6 +15,7 @@ import torch
 from eenet.costs import validate_costs
 from eenet.devices import available_cpus, resolve_device
 from eenet.errors import ConfigError
+from eenet.models.base import MultiExitModel
 from eenet.profiling import (
     cpu_model,
     prefix_calls,
@@ -174,6 +175,54 @@ def test_bad_settings_are_one_line_errors(kwargs: dict, match: str) -> None:
     """Each names its setting, what is allowed and what it got (the whole message, one line)."""
     with pytest.raises(ConfigError) as info:
         profile_model(TinyNet(), **kwargs)
+    assert str(info.value) == match
+
+
+class NoExample(TinyNet):
+    """A model of one's own without `example_inputs`."""
+
+    example_inputs = MultiExitModel.example_inputs
+
+
+def test_a_model_without_example_inputs_says_what_to_implement() -> None:
+    """One line naming the method, or the profile's `inputs=`, which then runs."""
+    with pytest.raises(NotImplementedError) as info:
+        profile_model(NoExample(), device="cpu", warmup=0, repeats=3)
+    assert str(info.value) == ("NoExample.example_inputs(batch_size): not implemented; "
+                               "implement it to return a batch of dummy inputs, or pass "
+                               "inputs=<a batch> to eenet.profiling.profile_model")
+    table = profile_model(NoExample(), device="cpu", inputs=TinyNet().example_inputs(2),
+                          warmup=0, repeats=3)
+    assert table["batch_size"] == 2
+
+
+def segments_without_heads() -> TinyNet:
+    """TinyNet with a segment more than it has heads."""
+    model = TinyNet()
+    del model.heads[-1]
+    return model
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda: torch.nn.Linear(4, 3),
+         "model: expected a multi-exit model (eenet.models), got Linear"),
+        (segments_without_heads,
+         "model: TinyNet has 3 segment(s) and 2 head(s); allowed: one head per segment"),
+    ],
+)
+@pytest.mark.parametrize("use", ["profile", "runtime"])
+def test_a_model_that_is_no_multi_exit_model_is_one_line(make, match: str, use: str) -> None:
+    """Not a MultiExitModel, or a segment without its head (it never ran): one ConfigError
+    from the profile and the runtime alike."""
+    model = make()
+    with pytest.raises(ConfigError) as info:
+        if use == "profile":
+            profile_model(model, device="cpu", inputs=torch.zeros(2, 1, 32), warmup=0,
+                          repeats=3)
+        else:
+            EarlyExitPredictor(model, MaxProbPolicy("maxprob", 0.0, np.zeros(2)), device="cpu")
     assert str(info.value) == match
 
 

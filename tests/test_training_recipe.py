@@ -143,6 +143,21 @@ def test_a_batch_larger_than_the_training_split_is_a_one_line_error(tmp_path):
     assert summary["epochs"] == 1
 
 
+def test_a_segment_without_its_head_is_refused_before_training(tmp_path):
+    """A model of one's own with 3 segments and 2 heads trained and ran only 2 segments."""
+    write_waves(tmp_path / "data", n_train=50, n_val=20)
+    model = TinyNet()
+    del model.heads[-1]
+    cfg = TrainConfig(epochs=1, batch_size=50, threads=1, device="cpu")
+    with pytest.raises(ConfigError) as err:
+        training.train_model(model, PreparedDataset(tmp_path / "data", "train"),
+                             PreparedDataset(tmp_path / "data", "val"), cfg, tmp_path / "ckpt",
+                             "fp", progress=False)
+    assert str(err.value) == ("model: TinyNet has 3 segment(s) and 2 head(s); allowed: one "
+                              "head per segment")
+    assert not (tmp_path / "ckpt").exists()
+
+
 def test_training_that_diverges_stops_in_one_line_before_saving_the_epoch(tmp_path):
     """A learning rate far too high made the weights NaN: training went on, saved the model
     as delivered (dump_logits refused it a stage later), and a rerun reused the run."""

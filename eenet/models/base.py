@@ -158,7 +158,10 @@ class MultiExitModel(nn.Module):
 
     def example_inputs(self, batch_size: int) -> Any:
         """A batch of valid dummy inputs (used by profiling)."""
-        raise NotImplementedError
+        raise NotImplementedError(
+            f"{type(self).__name__}.example_inputs(batch_size): not implemented; implement it "
+            "to return a batch of dummy inputs, or pass inputs=<a batch> to "
+            "eenet.profiling.profile_model")
 
     def segment_parameter_counts(self) -> dict[str, Any]:
         """Parameter counts: total, backbone (stem + segments + last head) and early heads."""
@@ -172,6 +175,19 @@ class MultiExitModel(nn.Module):
             "backbone": count(self.stem) + sum(count(s) for s in self.segments) + heads[-1],
             "exit_heads": heads[:-1],
         }
+
+
+def check_model(model: Any, param: str = "model") -> None:
+    """`model` is a MultiExitModel with one head per segment (else a one-line ConfigError
+    naming `param`): a segment without its head never ran, and a head past the segments
+    failed at an index."""
+    if not isinstance(model, MultiExitModel):
+        raise ConfigError(f"{param}: expected a multi-exit model (eenet.models), got "
+                          f"{type(model).__name__}")
+    segments, heads = len(model.segments), len(model.heads)
+    if segments != heads:
+        raise ConfigError(f"{param}: {type(model).__name__} has {segments} segment(s) and "
+                          f"{heads} head(s); allowed: one head per segment")
 
 
 def check_input_shape(model: MultiExitModel, input_shape: Sequence[int] | None,
