@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from eenet.errors import EENetError
+from eenet.errors import ConfigError, EENetError
 from eenet.losses import multi_exit_loss
 from eenet.models import build_model
 
@@ -747,3 +747,11 @@ def test_a_trained_berts_damaged_tokenizer_is_one_line(vocab, tmp_path, damage):
         model.collate(["a text"])
     assert str(err.value) == (f"{assets}: the trained model's tokenizer files (tokenizer.json, "
                               "vocab.txt) are missing; rerun train")
+
+
+def test_an_option_the_model_does_not_take_is_one_line_listing_its_options():
+    """build_model("resnet1d_3", 10, width=...) was a TypeError of an unexpected keyword."""
+    with pytest.raises(ConfigError) as err:
+        build_model("resnet1d_3", 10, width=[4, 8, 16])
+    assert str(err.value) == ("model.options.width: unknown option of resnet1d_3; allowed: "
+                              "blocks, input_length, widths")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from eenet.errors import ConfigError
 from eenet.models.base import MultiExitModel, batch_size_of, select_batch
 from eenet.registry import resolve
+from eenet.type_specs import options_spec
 
 # name -> "module:builder"; builder(num_classes: int, **options) -> MultiExitModel
 MODELS: dict[str, str] = {
@@ -25,8 +27,14 @@ CLASSES_MAX = 10**12
 
 
 def build_model(name: str, num_classes: int, **options: Any) -> MultiExitModel:
-    """Build the registered model `name` for `num_classes` classes."""
+    """Build the registered model `name` for `num_classes` classes; an option it does not
+    take is a one-line ConfigError listing those it does."""
     builder = resolve(MODELS, name, "model.name")
+    allowed = options_spec(builder, skip=1)
+    unknown = sorted(set(options) - set(allowed)) if allowed is not None else []
+    if unknown:
+        raise ConfigError(f"model.options.{unknown[0]}: unknown option of {name}; allowed: "
+                          f"{', '.join(sorted(allowed))}")
     return builder(num_classes, **options)
 
 
