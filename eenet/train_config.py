@@ -156,3 +156,13 @@ def milestones_note(cfg: TrainConfig) -> str | None:
         return None
     return (f"note: train.milestones {late} lie at or past the last epoch ({cfg.epochs}): the "
             "learning rate is not lowered there")
+
+
+def check_train_config(cfg: Any, param: str) -> None:
+    """`cfg` (argument `param` of a function) is a TrainConfig, checked as `TrainConfig.check`
+    does; anything else, a dict included, is a one-line ConfigError naming TrainConfig."""
+    if not isinstance(cfg, TrainConfig):
+        raise ConfigError(f"{param}: expected a TrainConfig (eenet.train_config; "
+                          f"TrainConfig.from_params(d) makes one of a dict d), got "
+                          f"{type(cfg).__name__}")
+    cfg.check()

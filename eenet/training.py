@@ -55,6 +55,7 @@ from eenet.resume import (
 from eenet.termination import raise_if_stopped
 from eenet.train_config import (
     TrainConfig,
+    check_train_config,
     distill_weight_for_epoch,
     make_lr_schedule,
     make_optimizer,
@@ -209,7 +210,8 @@ def train_model(
     accuracy.
     """
     check_model(model)
-    cfg.check()  # as params.yaml's check does: a config made in code is checked too
+    # as params.yaml's check does: a config made in code is checked too
+    check_train_config(cfg, "cfg")
     distributed = init_distributed()
     device = local_device(resolve_device(cfg.device, "train.device"))
     if cfg.threads > 0:  # restored on return (the decorator)

@@ -18,7 +18,7 @@ from eenet.distributed import init_distributed, is_main_process, shutdown_distri
 from eenet.models import MultiExitModel, build_model
 from eenet.models.artifact import check_replaceable, save_trained
 from eenet.models.base import check_data_fits, check_input_shape
-from eenet.train_config import TrainConfig, run_settings
+from eenet.train_config import TrainConfig, check_train_config, run_settings
 from eenet.training import chance_note, exit_accuracy_name, seed_everything, train_model
 
 
@@ -35,7 +35,7 @@ def train_to_artifact(
     written from it, as that run would have. Returns the training summary (None on a DDP rank
     other than 0).
     `train_cfg` is checked as params.yaml's `train` group is (one-line ConfigErrors)."""
-    train_cfg.check()  # before reading data or building a model
+    check_train_config(train_cfg, "train_cfg")  # before reading data or building a model
     # a folder save_trained would refuse was found after the last epoch: hours of a preset
     check_replaceable(Path(model_dir))
     meta = read_meta(data_dir)

@@ -250,6 +250,26 @@ def test_the_python_api_checks_the_train_config_as_params_yaml_does(tmp_path, ke
     assert not (tmp_path / "ckpt").exists()
 
 
+@pytest.mark.parametrize("entry", ["train_model", "train_to_artifact"])
+def test_a_dict_for_the_train_config_is_one_line_naming_trainconfig(tmp_path, entry):
+    """A dict of train settings failed with "'dict' object has no attribute 'check'"."""
+    from eenet.training_run import train_to_artifact
+
+    options = {"widths": [4, 4, 4], "blocks": [1, 1, 1]}
+    with pytest.raises(ConfigError) as err:
+        if entry == "train_model":
+            training.train_model(build_model("resnet1d_3", 10, **options), [], [],
+                                 {"epochs": 2}, tmp_path / "ckpt", "fp", progress=False)
+        else:
+            train_to_artifact(tmp_path / "data", tmp_path / "model", tmp_path / "ckpt",
+                              tmp_path / "live", {"name": "resnet1d_3", "options": options},
+                              {"epochs": 2})
+    param = "cfg" if entry == "train_model" else "train_cfg"
+    assert str(err.value) == (f"{param}: expected a TrainConfig (eenet.train_config; "
+                              "TrainConfig.from_params(d) makes one of a dict d), got dict")
+    assert not (tmp_path / "ckpt").exists()
+
+
 @pytest.mark.parametrize("key", ["optimizer", "schedule"])
 def test_an_unknown_optimizer_or_schedule_is_refused_not_replaced(key):
     """_optimizer fell through to AdamW and _scheduler to a constant learning rate for any
