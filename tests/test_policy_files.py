@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
 
-from eenet.errors import ArtifactError
+from eenet.errors import ArtifactError, ConfigError
 from eenet.schedulers import FittedPolicy, fit_policy, load_policy
 from eenet.synthetic import make_costs, make_split_pair
 from tests.conftest import FAST_EENET
@@ -236,6 +236,29 @@ def test_a_policy_loads_from_its_policy_json_too(saved, split):
     for method in ("maxprob", "eenet"):
         policy = load_policy(saved[method] / "policy.json")
         assert (policy.exits_for(split[1]) == load_policy(saved[method]).exits_for(split[1])).all()
+
+
+def test_a_schedulers_folder_names_a_policy_to_load_instead(split, tmp_path):
+    """A folder written by save_policies (`eenet schedule --save`) said "policy.json: fitted
+    scheduler not found (fit it with eenet schedule ...)", though it holds fitted ones."""
+    from eenet.sweep import save_policies
+
+    costs = make_costs(3)
+    fitted = [{"method": "maxprob", "budget_ms": b, "policy": fit_policy("maxprob", split[0],
+                                                                        costs, b)}
+              for b in (1.6, 2.4)]
+    save_policies(tmp_path / "fitted", fitted, {"costs_ms": costs.tolist()})
+    with pytest.raises(ConfigError) as err:
+        load_policy(tmp_path / "fitted")
+    folder = tmp_path / "fitted"
+    assert str(err.value) == (
+        f"load_policy: {folder} is a folder of 2 fitted schedulers; give one of them, e.g. "
+        f"{folder / 'maxprob' / '00'} (maxprob at 1.6 ms/sample; all are listed in "
+        f"{folder / 'index.json'})")
+    with pytest.raises(ConfigError, match=r"^load_policy: .* holds 2 fitted schedulers in "
+                                          r"subfolders \(00, 01\); give one of them$"):
+        load_policy(folder / "maxprob")
+    assert load_policy(folder / "maxprob" / "01").budget_ms == 2.4
 
 
 def test_saving_replaces_the_folder_whole(saved, split, tmp_path, monkeypatch):

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from eenet.budget import DEFAULT_COST_UNIT
 from eenet.errors import ArtifactError, ConfigError, naming
 
 if TYPE_CHECKING:
@@ -19,8 +18,7 @@ if TYPE_CHECKING:
 def check_policy_dir(path: str) -> Path:
     """--policy names one fitted scheduler (its folder, or its policy.json); a folder of them
     (or of one method's) is a one-line error that names the folders to choose from."""
-    from eenet.schedulers.policy_file import POLICY_FILE, policy_folder
-    from eenet.sweep import INDEX_FILE, read_index
+    from eenet.schedulers.policy_file import POLICY_FILE, check_not_many_policies, policy_folder
 
     folder = policy_folder(path)  # the policy's file names its folder
     if folder.is_file():
@@ -28,22 +26,7 @@ def check_policy_dir(path: str) -> Path:
                           f"its {POLICY_FILE}")
     if (folder / POLICY_FILE).is_file() or not folder.is_dir():
         return folder
-    if (folder / INDEX_FILE).is_file():
-        index = read_index(folder, headline=False)
-        entries, unit = index["entries"], index.get("cost_unit", DEFAULT_COST_UNIT)
-        if entries:
-            first = entries[0]
-            raise ConfigError(
-                f"--policy: {folder} is a folder of {len(entries)} fitted schedulers; give one "
-                f"of them, e.g. {folder / first['dir']} ({first['method']} at "
-                f"{float(first['budget_ms']):.4g} {unit}/sample; all are listed in "
-                f"{folder / INDEX_FILE})")
-    inside = sorted(p.parent.name for p in folder.glob(f"*/{POLICY_FILE}"))
-    if inside:
-        many = (f"{len(inside)} fitted schedulers in subfolders" if len(inside) > 1
-                else "a fitted scheduler in a subfolder")
-        raise ConfigError(f"--policy: {folder} holds {many} ({', '.join(inside)}); give "
-                          f"{'one of them' if len(inside) > 1 else 'that folder'}")
+    check_not_many_policies(folder, "--policy")
     return folder
 
 

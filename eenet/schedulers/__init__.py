@@ -26,7 +26,11 @@ from eenet.errors import ArtifactError, ConfigError, unknown_name
 from eenet.outputs import ExitOutputs, check_compatible, validate_exit_outputs
 from eenet.schedulers.base import FittedPolicy, resolve_settings
 from eenet.schedulers.plans import check_budget
-from eenet.schedulers.policy_file import policy_folder, read_policy_metadata
+from eenet.schedulers.policy_file import (
+    check_not_many_policies,
+    policy_folder,
+    read_policy_metadata,
+)
 
 # method name -> (module, policy class)
 _METHODS: dict[str, tuple[str, str]] = {
@@ -126,6 +130,7 @@ def load_policy(directory: str | os.PathLike) -> FittedPolicy:
     if not isinstance(directory, str | os.PathLike):
         raise ConfigError(f"load_policy: expected a fitted scheduler's folder, got {directory!r}")
     directory = policy_folder(directory)
+    check_not_many_policies(Path(directory), "load_policy")
     meta = read_policy_metadata(directory)
     method = meta["method"]
     if not isinstance(method, str) or method not in _METHODS:  # a list is unhashable

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from eenet.costs import is_real_number, model_options_problem
-from eenet.errors import ArtifactError
+from eenet.errors import ArtifactError, ConfigError
 from eenet.jsonio import read_json_object
 
 POLICY_FILE = "policy.json"
@@ -95,6 +95,33 @@ def policy_folder(path: str | os.PathLike) -> Path:
     """A fitted policy's folder, given it or its policy.json."""
     path = Path(path)
     return path.parent if path.name == POLICY_FILE and path.is_file() else path
+
+
+def check_not_many_policies(folder: Path, label: str) -> None:
+    """A folder of fitted schedulers (a schedulers folder with its index.json, written by
+    `eenet.sweep.save_policies`, or one of a method's) given where one is wanted: a one-line
+    ConfigError naming `label` and a folder to give instead. Anything else passes."""
+    from eenet.budget import DEFAULT_COST_UNIT
+    from eenet.sweep import INDEX_FILE, read_index
+
+    if (folder / POLICY_FILE).is_file() or not folder.is_dir():
+        return
+    if (folder / INDEX_FILE).is_file():
+        index = read_index(folder, headline=False)
+        entries, unit = index["entries"], index.get("cost_unit", DEFAULT_COST_UNIT)
+        if entries:
+            first = entries[0]
+            raise ConfigError(
+                f"{label}: {folder} is a folder of {len(entries)} fitted schedulers; give one "
+                f"of them, e.g. {folder / first['dir']} ({first['method']} at "
+                f"{float(first['budget_ms']):.4g} {unit}/sample; all are listed in "
+                f"{folder / INDEX_FILE})")
+    inside = sorted(p.parent.name for p in folder.glob(f"*/{POLICY_FILE}"))
+    if inside:
+        many = (f"{len(inside)} fitted schedulers in subfolders" if len(inside) > 1
+                else "a fitted scheduler in a subfolder")
+        raise ConfigError(f"{label}: {folder} holds {many} ({', '.join(inside)}); give "
+                          f"{'one of them' if len(inside) > 1 else 'that folder'}")
 
 
 def read_policy_metadata(directory: str | os.PathLike) -> dict[str, Any]:
