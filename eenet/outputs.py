@@ -128,7 +128,14 @@ def validate_exit_outputs(outputs: ExitOutputs, source: str = "exit outputs") ->
         )
     if logits.shape[0] < 1 or logits.shape[1] < 1 or logits.shape[2] < 2:
         raise ArtifactError(f"{source}: need >=1 exit, >=1 sample, >=2 classes; got {logits.shape}")
-    checked_labels(outputs.labels, logits.shape[1], logits.shape[2], source)
+    labels = outputs.labels
+    if labels.ndim == 1 and labels.shape[0] == logits.shape[0] != logits.shape[1]:
+        raise ArtifactError(
+            f"{source}: logits of shape {logits.shape} look like [n_samples, n_exits, "
+            f"n_classes] ({labels.shape[0]} labels); give [n_exits, n_samples, n_classes]: "
+            "np.transpose(logits, (1, 0, 2))"
+        )
+    checked_labels(labels, logits.shape[1], logits.shape[2], source)
     check_logit_values(logits, source)
     return outputs
 

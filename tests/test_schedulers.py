@@ -568,6 +568,19 @@ def test_exit_outputs_made_in_memory_are_checked(pair, costs, make, message):
         fit_policy("maxprob", make(pair[0]), costs, 2.0)
 
 
+def test_logits_of_samples_by_exits_say_how_to_transpose_them(pair, costs):
+    """Logits [n, K, C] instead of [K, n, C] blamed the labels: "labels must be [n_samples]
+    with n_samples=3, got shape (2000,)"."""
+    val = pair[0]
+    swapped = ExitOutputs(np.transpose(val.logits, (1, 0, 2)), val.labels)
+    with pytest.raises(ArtifactError) as err:
+        fit_policy("maxprob", swapped, costs, 2.0)
+    assert str(err.value) == (
+        "validation outputs: logits of shape (2000, 3, 10) look like [n_samples, n_exits, "
+        "n_classes] (2000 labels); give [n_exits, n_samples, n_classes]: "
+        "np.transpose(logits, (1, 0, 2))")
+
+
 def test_sweep_methods_may_be_any_iterable(pair, costs):
     """A generator of methods was spent by the name check: the sweep fitted nothing and
     returned no rows."""
