@@ -278,6 +278,17 @@ def test_save_load_round_trip(tmp_path, pair, costs, method):
     np.testing.assert_array_equal(loaded.exits_for(test), policy.exits_for(test))
 
 
+@pytest.mark.parametrize("method", METHODS)
+def test_policies_compare_by_identity(tmp_path, pair, costs, method):
+    """Comparing a policy with its reloaded copy raised numpy's "truth value of an array is
+    ambiguous" (dataclass equality of the thresholds), and policies were unhashable."""
+    policy = fit_policy(method, pair[0], costs, 2.0, _settings(method))
+    policy.save(tmp_path / method)
+    loaded = load_policy(tmp_path / method)
+    assert policy == policy and loaded != policy
+    assert len({policy, loaded, policy}) == 2
+
+
 def test_tie_shares_are_saved_checked_and_reloaded(tmp_path, pair, costs):
     val, test = (_saturated(split, 10.0, tmp_path / f"{name}.npz")
                  for split, name in zip(pair, ("val", "test"), strict=True))

@@ -113,7 +113,7 @@ def resolve_settings(
     return {**defaults, **settings}
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: fields hold numpy arrays
 class FittedPolicy(ABC):
     """A policy fitted at one budget: plain data that can be saved and reloaded."""
 

@@ -14,7 +14,7 @@ from eenet.schedulers.scores import neg_normalised_entropy
 DEFAULTS: dict[str, Any] = {}
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: fields hold numpy arrays
 class EntropyPolicy(HeuristicPolicy):
     """s_k = -H(p_k)/log C (docs/method.md's 1 - H/log C shifted by a constant)."""
 

@@ -21,7 +21,7 @@ from eenet.schedulers.plans import geometric_plan
 P = TypeVar("P", bound="HeuristicPolicy")
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: fields hold numpy arrays
 class HeuristicPolicy(FittedPolicy):
     """s_k = `exit_score`(log-probabilities of exit k); subclasses define `exit_score`."""
 

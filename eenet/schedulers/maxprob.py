@@ -14,7 +14,7 @@ from eenet.schedulers.scores import max_log_prob
 DEFAULTS: dict[str, Any] = {}
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: fields hold numpy arrays
 class MaxProbPolicy(HeuristicPolicy):
     """s_k = log max_c p_k(c) (monotone in docs/method.md's max p; far fewer ties than max p)."""
 

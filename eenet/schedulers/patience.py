@@ -26,7 +26,7 @@ DEFAULTS: dict[str, Any] = {}
 _TIE_BISECT_STEPS = 40  # q to 1e-12: finer than the gap between two samples' tie numbers
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: fields hold numpy arrays
 class PatiencePolicy(FittedPolicy):
     """Patience count plus half the max probability (tie-break within one patience level)."""
 

@@ -36,7 +36,7 @@ FIRST_EXIT_UNSCORED = "first_exit (every score's own cost breaks the budget: uns
 FIRST_EXIT_UNSCORED_RULE = "exit 0 for all, unscored"
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: fields hold numpy arrays
 class EENetPolicy(FittedPolicy):
     """Thresholds on the score logits g_k (or on a fixed score, or on the lookahead stop
     value); weights kept as plain float32 arrays."""
