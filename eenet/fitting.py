@@ -19,10 +19,11 @@ import numpy as np
 
 from eenet.budget import resolve_budget, resolve_sweep
 from eenet.costs import load_latency
+from eenet.errors import ConfigError
 from eenet.outputs import ExitOutputs, check_compatible, load_exit_outputs
 from eenet.schedulers.base import FittedPolicy
 from eenet.schedulers.eenet import FIXED_SCORES
-from eenet.scoring_cost import load_scoring_tables, method_extra
+from eenet.scoring_cost import CHARGED, extra_problem, load_scoring_tables, method_extra
 from eenet.sweep import fit_all, fit_charged
 
 
@@ -59,8 +60,19 @@ def fit_with_scoring(
     with. EENet gets its scorer's and its fixed candidates' extra in its settings (unless
     `settings` gives them), entropy and patience plan with costs + their extra, max p with the
     costs (the profile times its scoring). Uncharged, EENet's learned scorer can cost far
-    more than its plan in real early exit."""
+    more than its plan in real early exit. Time EENet's scorer with the settings it is fitted
+    with (`profile_scoring(model, settings)`: its architecture sets its cost). A budget
+    below the first exit's cost, a table that is no such table or lacks the method (where it
+    is charged: entropy, patience, eenet) is a one-line ConfigError."""
     n_exits = int(np.size(costs))
+    budget_ms = resolve_budget(budget_ms, np.asarray(costs, dtype=np.float64), "budget_ms")
+    extra = scoring.get("extra_ms") if isinstance(scoring, Mapping) else None
+    problem = extra_problem(extra, n_exits)
+    if problem is None and method in CHARGED and method not in extra:
+        problem = f"extra_ms has no {method}"
+    if problem is not None:
+        raise ConfigError(f"scoring: {problem}; give eenet.scoring_cost.profile_scoring's "
+                          f"table of the model the costs are for (methods including {method})")
     every, charged = charged_settings({method: dict(settings or {})}, scoring, n_exits)
     policy, _ = fit_charged(method, val, costs, budget_ms, charged.get(method),
                             every.get(method, {}), seed)

@@ -261,20 +261,28 @@ def load_scoring(path: str | os.PathLike, n_exits: int | None = None,
     exits, saying to rerun `stage`)."""
     table = read_json_object(path, "scoring table", f"run {stage}",
                              required=("charged", "extra_ms"))
-    extra = table["extra_ms"]
-    if not isinstance(extra, dict):
-        raise ArtifactError(f"{path}: extra_ms must map method names to lists of numbers")
+    problem = extra_problem(table["extra_ms"], n_exits)
+    if problem is not None:
+        raise ArtifactError(f"{path}: {problem}; rerun {stage}")
+    return table
+
+
+def extra_problem(extra: Any, n_exits: int | None = None) -> str | None:
+    """What is wrong with a scoring table's `extra_ms` (None: nothing): a mapping of method
+    names to lists of finite numbers >= 0 that do not decrease along the exits, `n_exits` of
+    them if given."""
+    if not isinstance(extra, Mapping):
+        return "extra_ms must map method names to lists of numbers"
     for name, values in extra.items():
         if not isinstance(values, list) or not all(
             isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v) and v >= 0
             for v in values
         ) or any(later < earlier for earlier, later in pairwise(values)):
-            raise ArtifactError(f"{path}: extra_ms.{name} must be a list of finite numbers >= 0 "
-                                f"that do not decrease along the exits; rerun {stage}")
+            return (f"extra_ms.{name} must be a list of finite numbers >= 0 that do not "
+                    f"decrease along the exits")
         if n_exits is not None and len(values) != n_exits:
-            raise ArtifactError(f"{path}: {len(values)} exits, the latency table has "
-                                f"{n_exits}; rerun {stage}")
-    return table
+            return f"{len(values)} exits, the latency table has {n_exits}"
+    return None
 
 
 def load_scoring_tables(

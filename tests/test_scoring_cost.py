@@ -486,3 +486,31 @@ def test_a_scoring_batch_that_does_not_fit_in_memory_names_the_latency_file(
     assert re.fullmatch(r"latency\.json: batch_size: 16 does not fit in memory \(tried to "
                         rf"allocate \d+ bytes\); {re.escape(fix)}", message), message
     assert not (tmp_path / "scoring.json").exists()
+
+
+def test_fit_with_scoring_refuses_what_it_cannot_charge(pair, costs):
+    """A table lacking the method was charged nothing (the uncharged plan it exists to
+    prevent), one value was stretched over every exit, a negative budget was fitted at the
+    first exit's cost without a word: each is a one-line ConfigError now."""
+    from eenet.fitting import fit_with_scoring
+
+    val, _ = pair
+    fix = "give eenet.scoring_cost.profile_scoring's table of the model the costs are for"
+    cases = [
+        ("eenet", 2.0, {"extra_ms": {"entropy": [0.0, 0.1, 0.1]}}, "extra_ms has no eenet"),
+        ("entropy", 2.0, {"extra_ms": {"entropy": [0.05]}},
+         "1 exits, the latency table has 3"),
+        ("entropy", 2.0, {"extra_ms": {"entropy": [0.1, -0.1, 0.2]}},
+         "extra_ms.entropy must be a list of finite numbers >= 0 that do not decrease along "
+         "the exits"),
+        ("maxprob", 2.0, {"charged": True}, "extra_ms must map method names to lists of numbers"),
+    ]
+    for method, budget, table, problem in cases:
+        with pytest.raises(ConfigError) as err:
+            fit_with_scoring(method, val, costs, budget, table)
+        assert str(err.value) == f"scoring: {problem}; {fix} (methods including {method})"
+    with pytest.raises(ConfigError, match=r"^budget_ms: -1(\.0)? ms/sample is below the first "):
+        fit_with_scoring("maxprob", val, costs, -1, {"extra_ms": {}})
+    # max p is what the profile times: a table without it charges it nothing, as the pipeline
+    assert fit_with_scoring("maxprob", val, costs, 2.0, {"extra_ms": {}}).planned_costs == \
+        pytest.approx(costs)
