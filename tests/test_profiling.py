@@ -226,6 +226,32 @@ def test_a_model_that_is_no_multi_exit_model_is_one_line(make, match: str, use: 
     assert str(info.value) == match
 
 
+class SharedBlock(MultiExitModel):
+    """One block run before every head (its own `run_segment`): one segment, three heads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = torch.nn.Identity()
+        self.segments = torch.nn.ModuleList([torch.nn.Linear(8, 8)])
+        self.heads = torch.nn.ModuleList(torch.nn.Linear(8, 3) for _ in range(3))
+
+    def run_segment(self, k: int, state: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.segments[0](state))
+
+    def example_inputs(self, batch_size: int) -> torch.Tensor:
+        return torch.randn(batch_size, 8)
+
+
+def test_a_model_with_its_own_run_segment_keeps_its_segments_as_it_likes() -> None:
+    """Overriding run_segment is the documented way past `segments[k]`: a model sharing one
+    block between its three exits runs (the head count check is for the default one)."""
+    torch.manual_seed(0)
+    model = SharedBlock().eval()
+    policy = MaxProbPolicy("maxprob", 0.0, np.array([np.inf, np.inf, -np.inf]))
+    result = EarlyExitPredictor(model, policy, device="cpu").predict(torch.randn(5, 8))
+    assert (result.exits == 2).all()
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
 def test_cuda_without_gpu_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="no CUDA GPU"):

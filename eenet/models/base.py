@@ -180,12 +180,14 @@ class MultiExitModel(nn.Module):
 def check_model(model: Any, param: str = "model") -> None:
     """`model` is a MultiExitModel with one head per segment (else a one-line ConfigError
     naming `param`): a segment without its head never ran, and a head past the segments
-    failed at an index."""
+    failed at an index. A model with its own `run_segment` may have fewer segments than
+    heads (one block shared by every exit, say), never more (the last would never run)."""
     if not isinstance(model, MultiExitModel):
         raise ConfigError(f"{param}: expected a multi-exit model (eenet.models), got "
                           f"{type(model).__name__}")
     segments, heads = len(model.segments), len(model.heads)
-    if segments != heads:
+    own_steps = type(model).run_segment is not MultiExitModel.run_segment
+    if segments > heads or (segments < heads and not own_steps):
         raise ConfigError(f"{param}: {type(model).__name__} has {segments} segment(s) and "
                           f"{heads} head(s); allowed: one head per segment")
 
