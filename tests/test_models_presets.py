@@ -753,5 +753,18 @@ def test_an_option_the_model_does_not_take_is_one_line_listing_its_options():
     """build_model("resnet1d_3", 10, width=...) was a TypeError of an unexpected keyword."""
     with pytest.raises(ConfigError) as err:
         build_model("resnet1d_3", 10, width=[4, 8, 16])
-    assert str(err.value) == ("model.options.width: unknown option of resnet1d_3; allowed: "
+    assert str(err.value) == ("model.options.width: unknown key; allowed: "
                               "blocks, input_length, widths")
+
+
+def test_a_wrong_option_given_to_load_trained_is_the_callers_not_the_artifacts(tmp_path):
+    """load_trained(dir, width=...) blamed the artifact's config.json, which is fine."""
+    from eenet.models.artifact import load_trained, save_trained
+
+    options = {"widths": [4, 4, 4], "blocks": [1, 1, 1]}
+    save_trained(build_model("resnet1d_3", 10, **options), tmp_path, "resnet1d_3", 10, options)
+    with pytest.raises(ConfigError) as err:
+        load_trained(tmp_path, width=[8, 8, 8])
+    assert str(err.value) == ("model.options.width: unknown key; allowed: "
+                              "blocks, input_length, widths")
+    assert load_trained(tmp_path, input_length=40).n_exits == 3  # an option it takes

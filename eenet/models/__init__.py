@@ -29,13 +29,19 @@ CLASSES_MAX = 10**12
 def build_model(name: str, num_classes: int, **options: Any) -> MultiExitModel:
     """Build the registered model `name` for `num_classes` classes; an option it does not
     take is a one-line ConfigError listing those it does."""
-    builder = resolve(MODELS, name, "model.name")
-    allowed = options_spec(builder, skip=1)
+    check_option_names(name, options)
+    return resolve(MODELS, name, "model.name")(num_classes, **options)
+
+
+def check_option_names(name: str, options: Any) -> None:
+    """Every key of `options` is an option of the registered model `name`, else a one-line
+    ConfigError naming the first other one and listing the model's (values are the model's
+    own checks)."""
+    allowed = options_spec(resolve(MODELS, name, "model.name"), skip=1)
     unknown = sorted(set(options) - set(allowed)) if allowed is not None else []
     if unknown:
-        raise ConfigError(f"model.options.{unknown[0]}: unknown option of {name}; allowed: "
-                          f"{', '.join(sorted(allowed))}")
-    return builder(num_classes, **options)
+        listed = ", ".join(sorted(allowed)) or "(none)"  # as params.yaml's check words it
+        raise ConfigError(f"model.options.{unknown[0]}: unknown key; allowed: {listed}")
 
 
 def models_taking(texts: bool) -> list[str]:
@@ -44,4 +50,4 @@ def models_taking(texts: bool) -> list[str]:
 
 
 __all__ = ["CLASSES_MAX", "MODELS", "TEXT_MODELS", "MultiExitModel", "batch_size_of",
-           "build_model", "models_taking", "select_batch"]
+           "build_model", "check_option_names", "models_taking", "select_batch"]

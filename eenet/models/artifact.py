@@ -30,7 +30,7 @@ from eenet.atomic import atomic_directory, write_json, write_with
 from eenet.digests import file_sha256
 from eenet.errors import ArtifactError, ConfigError
 from eenet.jsonio import read_json_object
-from eenet.models import CLASSES_MAX, MultiExitModel, build_model
+from eenet.models import CLASSES_MAX, MultiExitModel, build_model, check_option_names
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
@@ -223,6 +223,8 @@ def load_trained(directory: str | os.PathLike, **override_options: Any) -> Multi
     """
     directory = Path(directory)
     config = read_trained_config(directory)
+    if override_options:  # the caller's, not config.json's: no fault of the artifact
+        check_option_names(config["name"], override_options)
     options = {**(config.get("options") or {}), **_assets_option(directory, config),
                **override_options}
     try:
