@@ -50,7 +50,7 @@ def log_softmax64(logits: np.ndarray, out: np.ndarray | None = None) -> np.ndarr
     return np.subtract(z, np.log(total, out=total), out=z)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # arrays: compared by identity (numpy's == is no truth value)
 class ExitOutputs:
     """What every exit of a multi-exit model produced on one split."""
 

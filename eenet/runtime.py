@@ -36,7 +36,7 @@ from eenet.schedulers.base import FittedPolicy
 from eenet.schedulers.thresholds import check_first_index, split_ties
 
 
-@dataclass
+@dataclass(eq=False)  # arrays: compared by identity (numpy's == is no truth value)
 class EarlyExitResult:
     """Per-sample outcome of early-exit inference, in input order."""
 

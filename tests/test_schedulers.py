@@ -289,6 +289,18 @@ def test_policies_compare_by_identity(tmp_path, pair, costs, method):
     assert len({policy, loaded, policy}) == 2
 
 
+def test_exit_outputs_and_results_compare_by_identity(pair):
+    """ExitOutputs and EarlyExitResult compared their arrays as dataclasses: == raised numpy's
+    "truth value of an array is ambiguous", and neither could be hashed."""
+    from eenet.runtime import EarlyExitResult
+
+    val, _ = pair
+    copy = ExitOutputs(val.logits.copy(), val.labels.copy())
+    assert val == val and copy != val and len({val, copy, val}) == 2
+    result = EarlyExitResult(np.zeros(2, dtype=np.int64), np.zeros(2, dtype=np.int64))
+    assert result == result and result != EarlyExitResult(result.predictions, result.exits)
+
+
 def test_tie_shares_are_saved_checked_and_reloaded(tmp_path, pair, costs):
     val, test = (_saturated(split, 10.0, tmp_path / f"{name}.npz")
                  for split, name in zip(pair, ("val", "test"), strict=True))
