@@ -24,9 +24,7 @@ def check_policy_dir(path: str) -> Path:
     if folder.is_file():
         raise ConfigError(f"--policy: {folder} is a file; give a fitted scheduler's folder or "
                           f"its {POLICY_FILE}")
-    if (folder / POLICY_FILE).is_file() or not folder.is_dir():
-        return folder
-    check_not_many_policies(folder, "--policy")
+    check_not_many_policies(folder, "--policy")  # passes a policy's folder, or none
     return folder
 
 
