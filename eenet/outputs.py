@@ -11,8 +11,10 @@ holding both is an error. Per-exit costs, the other contract, are `eenet.costs`.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,10 +22,14 @@ from eenet.atomic import write_with
 from eenet.errors import (
     NUMPY_LOAD_ERRORS,
     ArtifactError,
+    first_line,
     npz_array,
     numpy_load_problem,
     reject_directory,
 )
+
+if TYPE_CHECKING:
+    import torch
 
 PROB_TOLERANCE = 1e-2  # how far `probs` may stray from [0, 1] and from summing to 1 (float16)
 
@@ -50,12 +56,54 @@ def log_softmax64(logits: np.ndarray, out: np.ndarray | None = None) -> np.ndarr
     return np.subtract(z, np.log(total, out=total), out=z)
 
 
+def _torch_as_numpy(tensor: torch.Tensor) -> np.ndarray:
+    """A torch tensor as a numpy array: detached, on the CPU, bfloat16 (which numpy lacks) as
+    float32, any other dtype kept."""
+    import torch  # already imported: the caller found it in sys.modules
+
+    tensor = tensor.detach().cpu()
+    if tensor.dtype == torch.bfloat16:
+        tensor = tensor.float()
+    return tensor.numpy()
+
+
+def _as_numpy(value: object, name: str) -> np.ndarray:
+    """`value` as a numpy array: an ndarray unchanged, a torch tensor (or a list or tuple of
+    tensors, stacked: a multi-exit model's per-exit logits) via `_torch_as_numpy`, anything
+    else through np.asarray; what does not convert is a one-line ArtifactError."""
+    if isinstance(value, np.ndarray):
+        return value
+    torch = sys.modules.get("torch")  # no tensor can exist before torch is imported
+    try:
+        if torch is not None:
+            if isinstance(value, (list, tuple)) and value and all(
+                    isinstance(item, torch.Tensor) for item in value):
+                value = torch.stack([item.detach() for item in value])
+            if isinstance(value, torch.Tensor):
+                return _torch_as_numpy(value)
+        return np.asarray(value)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise ArtifactError(f"ExitOutputs: {name} do not convert to a numpy array "
+                            f"({first_line(exc)})") from None
+
+
 @dataclass(frozen=True, eq=False)  # arrays: compared by identity (numpy's == is no truth value)
 class ExitOutputs:
-    """What every exit of a multi-exit model produced on one split."""
+    """What every exit of a multi-exit model produced on one split.
 
-    logits: np.ndarray  # float32 [n_exits, n_samples, n_classes]
+    Built from numpy arrays, torch tensors (detached and moved to the CPU; bfloat16 becomes
+    float32) or nested lists; the shapes and dtypes are checked at once (`check_exit_arrays`),
+    the logits' values (NaN, inf) by `validate_exit_outputs`. Labels are kept as int64, the
+    logits in their own real dtype."""
+
+    logits: np.ndarray  # real [n_exits, n_samples, n_classes]; float32 when loaded from a file
     labels: np.ndarray  # int64 [n_samples]
+
+    def __post_init__(self) -> None:
+        logits = _as_numpy(self.logits, "logits")
+        labels = check_exit_arrays(logits, _as_numpy(self.labels, "labels"), "ExitOutputs")
+        object.__setattr__(self, "logits", logits)  # frozen: set once, here
+        object.__setattr__(self, "labels", labels)
 
     @property
     def n_exits(self) -> int:
@@ -109,17 +157,10 @@ def checked_labels(labels: np.ndarray, n_samples: int, n_classes: int, source: s
     return labels.astype(np.int64, copy=False)
 
 
-def validate_exit_outputs(outputs: ExitOutputs, source: str = "exit outputs") -> ExitOutputs:
-    """Check shapes, dtypes, values (`check_logit_values`) and label range; raise ArtifactError
-    naming `source`."""
-    if not isinstance(outputs, ExitOutputs):  # an array given for the outputs, say
-        raise ArtifactError(f"{source}: expected ExitOutputs (logits and labels), got "
-                            f"{type(outputs).__name__}")
-    for name, value in (("logits", outputs.logits), ("labels", outputs.labels)):
-        if not isinstance(value, np.ndarray):  # a list, a torch tensor: np.asarray it first
-            raise ArtifactError(f"{source}: {name} must be a numpy array, got "
-                                f"{type(value).__name__}")
-    logits = outputs.logits
+def check_exit_arrays(logits: np.ndarray, labels: np.ndarray, source: str) -> np.ndarray:
+    """The cheap checks of exit outputs, on numpy arrays: real logits [n_exits, n_samples,
+    n_classes] with >=1 exit, >=1 sample and >=2 classes, integer labels [n_samples] in
+    [0, n_classes). Returns the labels as int64; an ArtifactError naming `source` otherwise."""
     if logits.dtype.kind not in "fiu":  # complex, object, bool, text
         raise ArtifactError(f"{source}: logits must be real numbers, got dtype {logits.dtype}")
     if logits.ndim != 3:
@@ -128,15 +169,24 @@ def validate_exit_outputs(outputs: ExitOutputs, source: str = "exit outputs") ->
         )
     if logits.shape[0] < 1 or logits.shape[1] < 1 or logits.shape[2] < 2:
         raise ArtifactError(f"{source}: need >=1 exit, >=1 sample, >=2 classes; got {logits.shape}")
-    labels = outputs.labels
     if labels.ndim == 1 and labels.shape[0] == logits.shape[0] != logits.shape[1]:
         raise ArtifactError(
             f"{source}: logits of shape {logits.shape} look like [n_samples, n_exits, "
             f"n_classes] ({labels.shape[0]} labels); give [n_exits, n_samples, n_classes]: "
             "np.transpose(logits, (1, 0, 2))"
         )
-    checked_labels(labels, logits.shape[1], logits.shape[2], source)
-    check_logit_values(logits, source)
+    return checked_labels(labels, logits.shape[1], logits.shape[2], source)
+
+
+def validate_exit_outputs(outputs: ExitOutputs, source: str = "exit outputs") -> ExitOutputs:
+    """Check shapes, dtypes and label range again (`check_exit_arrays`: the arrays may have
+    changed in place since construction) and the logits' values (`check_logit_values`, the
+    costly scan); raise ArtifactError naming `source`."""
+    if not isinstance(outputs, ExitOutputs):  # an array given for the outputs, say
+        raise ArtifactError(f"{source}: expected ExitOutputs (logits and labels), got "
+                            f"{type(outputs).__name__}")
+    check_exit_arrays(outputs.logits, outputs.labels, source)
+    check_logit_values(outputs.logits, source)
     return outputs
 
 
@@ -171,7 +221,7 @@ def save_exit_outputs(path: str | os.PathLike, outputs: ExitOutputs) -> Path:
     """Validate and atomically write exit outputs as an uncompressed npz (float32 logits:
     finite values beyond float32's range are an error, not a silent +-inf)."""
     validate_exit_outputs(outputs, str(path))
-    logits = _logits_as_float32(np.asarray(outputs.logits), Path(path))
+    logits = _logits_as_float32(outputs.logits, Path(path))
 
     def _write(tmp: Path) -> None:
         with open(tmp, "wb") as fh:
@@ -302,8 +352,9 @@ def load_exit_outputs(path: str | os.PathLike) -> ExitOutputs:
     except NUMPY_LOAD_ERRORS as exc:
         raise ArtifactError(f"{path}: not a readable npz file ({numpy_load_problem(exc)})"
                             ) from None
-    validate_exit_outputs(ExitOutputs(logits, labels), str(path))
-    return ExitOutputs(logits, labels.astype(np.int64, copy=False))
+    check_exit_arrays(logits, labels, str(path))  # before ExitOutputs: errors name the file
+    check_logit_values(logits, str(path))
+    return ExitOutputs(logits, labels)
 
 
 def check_compatible(outputs: ExitOutputs, costs: np.ndarray, source: str = "inputs") -> None:

@@ -576,30 +576,84 @@ def test_sweep_settings_must_name_fitted_methods(pair, costs):
 
 
 @pytest.mark.parametrize(("make", "message"), [
-    (lambda v: ExitOutputs(v.logits.tolist(), v.labels), "logits must be a numpy array, got list"),
-    (lambda v: ExitOutputs(v.logits, v.labels.tolist()), "labels must be a numpy array, got list"),
     (lambda v: ExitOutputs(v.logits.astype(np.complex64), v.labels),
      "logits must be real numbers, got dtype complex64"),
     (lambda v: ExitOutputs(v.logits.astype(object), v.labels),
      "logits must be real numbers, got dtype object"),
     (lambda v: ExitOutputs(v.logits > 0, v.labels), "logits must be real numbers, got dtype bool"),
+    (lambda v: ExitOutputs(v.logits[0], v.labels),
+     "logits must be [n_exits, n_samples, n_classes], got shape (2000, 10)"),
+    (lambda v: ExitOutputs(v.logits, v.labels.astype(np.float32)),
+     "labels must be integers, got dtype float32"),
+    (lambda v: ExitOutputs(v.logits, v.labels[:-1]),
+     "labels must be [n_samples] with n_samples=2000, got shape (1999,)"),
+    (lambda v: ExitOutputs(v.logits[:, :, :9], v.labels),
+     "labels must lie in [0, 8] (9 classes), got [0, 9]"),
 ])
-def test_exit_outputs_made_in_memory_are_checked(pair, costs, make, message):
-    """Lists were an AttributeError ('list' object has no attribute 'ndim'), complex and object
-    logits numpy's own errors, and bool logits were accepted."""
-    with pytest.raises(ArtifactError, match=f"^validation outputs: {re.escape(message)}$"):
-        fit_policy("maxprob", make(pair[0]), costs, 2.0)
+def test_exit_outputs_are_checked_when_made(pair, make, message):
+    """Complex and object logits were numpy's own errors at use, bool logits were accepted, and
+    wrong shapes or labels surfaced only when a function validated the outputs: each is now a
+    one-line error at construction."""
+    with pytest.raises(ArtifactError, match=f"^ExitOutputs: {re.escape(message)}$"):
+        make(pair[0])
 
 
-def test_logits_of_samples_by_exits_say_how_to_transpose_them(pair, costs):
+@pytest.mark.parametrize("tensors", [False, True], ids=["arrays", "tensors"])
+def test_ragged_exit_logits_are_a_one_line_error(pair, tensors):
+    """Exits of different sample counts, as a list of arrays or of tensors: numpy's or torch's
+    own error, quoted in one line."""
+    val = pair[0]
+    ragged = [val.logits[0], val.logits[1, :5]]
+    if tensors:
+        ragged = [torch.from_numpy(part) for part in ragged]
+    with pytest.raises(ArtifactError, match=r"^ExitOutputs: logits do not convert to a numpy "
+                                            r"array \([^\n]+\)$"):
+        ExitOutputs(ragged, val.labels)
+
+
+def _decisions(outputs: ExitOutputs, test: ExitOutputs, costs: np.ndarray) -> np.ndarray:
+    """Exits that maxprob, fitted on `outputs`, gives every sample of `outputs` and `test`."""
+    policy = fit_policy("maxprob", outputs, costs, 2.0)
+    return np.concatenate([policy.exits_for(outputs), policy.exits_for(test)])
+
+
+def test_exit_outputs_take_lists(pair, costs):
+    """Lists were refused ("logits must be a numpy array, got list"); now np.asarray'd."""
+    val, test = pair
+    listed = ExitOutputs(val.logits.tolist(), val.labels.tolist())
+    assert isinstance(listed.logits, np.ndarray) and listed.labels.dtype == np.int64
+    np.testing.assert_array_equal(listed.logits, val.logits)
+    np.testing.assert_array_equal(_decisions(listed, test, costs), _decisions(val, test, costs))
+
+
+def test_exit_outputs_take_torch_tensors(pair, costs):
+    """A model's float16 logits that require grad, with torch int64 labels, give the policy
+    decisions of the same values in numpy float32 (they were refused: "must be a numpy array,
+    got Tensor"); bfloat16, which numpy lacks, becomes float32."""
+    val, test = pair
+    half = torch.from_numpy(val.logits).half().requires_grad_()
+    labels = torch.from_numpy(val.labels)
+    made = ExitOutputs(half, labels)
+    assert made.logits.dtype == np.float16 and made.labels.dtype == np.int64
+    as_float32 = ExitOutputs(half.detach().float().numpy(), val.labels)
+    np.testing.assert_array_equal(_decisions(made, test, costs),
+                                  _decisions(as_float32, test, costs))
+    brain = torch.from_numpy(val.logits).bfloat16()
+    made = ExitOutputs(brain, labels)
+    assert made.logits.dtype == np.float32
+    np.testing.assert_array_equal(made.logits, brain.float().numpy())
+    per_exit = list(torch.from_numpy(val.logits).requires_grad_())  # as a model returns them
+    np.testing.assert_array_equal(ExitOutputs(per_exit, labels).logits, val.logits)
+
+
+def test_logits_of_samples_by_exits_say_how_to_transpose_them(pair):
     """Logits [n, K, C] instead of [K, n, C] blamed the labels: "labels must be [n_samples]
     with n_samples=3, got shape (2000,)"."""
     val = pair[0]
-    swapped = ExitOutputs(np.transpose(val.logits, (1, 0, 2)), val.labels)
     with pytest.raises(ArtifactError) as err:
-        fit_policy("maxprob", swapped, costs, 2.0)
+        ExitOutputs(np.transpose(val.logits, (1, 0, 2)), val.labels)
     assert str(err.value) == (
-        "validation outputs: logits of shape (2000, 3, 10) look like [n_samples, n_exits, "
+        "ExitOutputs: logits of shape (2000, 3, 10) look like [n_samples, n_exits, "
         "n_classes] (2000 labels); give [n_exits, n_samples, n_classes]: "
         "np.transpose(logits, (1, 0, 2))")
 
@@ -634,23 +688,27 @@ def test_mismatched_costs_rejected(pair):
 
 
 def _broken(outputs: ExitOutputs, what: str) -> ExitOutputs:
-    """`outputs` with NaN logits on 10 % of exit 0's rows, or labels one too short."""
+    """`outputs` with NaN logits on 10 % of exit 0's rows, or a label out of range written
+    into its labels after construction (which checks them)."""
     if what == "nan":
         logits = outputs.logits.copy()
         logits[0, : outputs.n_samples // 10] = np.nan
         return ExitOutputs(logits, outputs.labels)
-    return ExitOutputs(outputs.logits, outputs.labels[:-1])
+    broken = ExitOutputs(outputs.logits, outputs.labels.copy())
+    broken.labels[0] = outputs.n_classes
+    return broken
 
 
 @pytest.mark.parametrize(("what", "message"), [
     ("nan", r"logits hold NaN at exit 0, sample 0 \(200 of 6000 rows hold NaN, \+inf or only "
             r"-inf\); -inf is allowed only for some classes of a row \(masked classes\)$"),
-    ("short", r"labels must be \[n_samples\] with n_samples=2000, got shape \(1999,\)"),
+    ("label", r"labels must lie in \[0, 9\] \(10 classes\), got \[0, 10\]$"),
 ])
 def test_the_python_api_checks_exit_outputs_it_is_given(pair, costs, what, message):
     """ExitOutputs built in Python are not loaded through `load_exit_outputs`: fit_policy and
     schedule_sweep fitted on NaN logits without a word (validation cost 80 % over the
-    budget), and labels of the wrong length were a numpy broadcasting traceback."""
+    budget). Construction checks only shapes and labels (no scan of the logits), and arrays
+    can change in place after it: every function checks the outputs it is given."""
     val, test = pair
     bad = _broken(val, what)
     with pytest.raises(ArtifactError, match=f"^validation outputs: {message}"):
