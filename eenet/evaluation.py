@@ -81,6 +81,46 @@ def oracle_exits(outputs: ExitOutputs, costs: Any, budget_ms: float) -> np.ndarr
     return _oracle(outputs.correct(), costs, budget_ms)
 
 
+def _oracle_corners(correct: np.ndarray, costs: np.ndarray) -> list[np.ndarray]:
+    """The oracle's exits at each break point of its accuracy-vs-budget curve: everyone at
+    exit 0, then every sample it moves to exit 1, then also those to exit 2, ... (one entry
+    per exit that some sample moves to, in cost order, as `_oracle` takes the moves)."""
+    n = correct.shape[1]
+    cheapest = correct.argmax(axis=0)  # first correct exit (0 if none)
+    movable = ~correct[0] & correct.any(axis=0)
+    corners = [np.zeros(n, dtype=np.int64)]
+    for k in range(1, correct.shape[0]):
+        moved = movable & (cheapest == k)
+        if moved.any():
+            exits = corners[-1].copy()
+            exits[moved] = k
+            corners.append(exits)
+    return corners
+
+
+def oracle_curve(outputs: ExitOutputs, costs: Any) -> list[dict[str, Any]]:
+    """The oracle's exact accuracy against the budget, as its break points (one dict per point,
+    `_evaluate`'s keys plus `budget_ms`), from the first exit's cost to the last's.
+
+    The oracle moves samples wrong at exit 0 to their cheapest correct exit, cheapest moves
+    first: all moves to exit k cost alike, so between two break points (the budgets where
+    every move to one more exit is taken) its accuracy rises by one sample per (c_k - c_0) / n
+    ms, on the straight line between them to within one sample (100 / n points), and stays
+    flat after the last one. Drawn through the break points the curve is the bound itself;
+    drawn through a sweep's budgets alone it cut the corners and ran below it."""
+    costs = validate_costs(costs)
+    validate_exit_outputs(outputs)
+    check_compatible(outputs, costs)
+    correct = outputs.correct()
+    points = []
+    for exits in _oracle_corners(correct, costs):
+        result = _evaluate(correct, exits, costs)
+        points.append({"budget_ms": result["cost_ms"], **result})
+    if points[-1]["budget_ms"] < costs[-1]:  # saturated below the full model's cost: flat
+        points.append({**points[-1], "budget_ms": float(costs[-1])})
+    return points
+
+
 def evaluate_policies(
     policies: Sequence[FittedPolicy | None],
     budgets_ms: Sequence[float],

@@ -90,20 +90,31 @@ def read_report(metrics_json: str | os.PathLike,
     problem = _metrics_problem(metrics)
     if problem:
         raise ArtifactError(f"{metrics_json}: {problem} ({FIX})")
+    return metrics, _read_rows(sweep_csv, "the sweep")
+
+
+def read_oracle_curve(oracle_csv: str | os.PathLike) -> pd.DataFrame:
+    """The evaluate stage's oracle curve (its break points, in the sweep's columns), as the
+    accuracy figure reads it; anything it could not draw is a one-line ArtifactError."""
+    return _read_rows(oracle_csv, "the oracle curve")
+
+
+def _read_rows(csv_path: str | os.PathLike, what: str) -> pd.DataFrame:
+    """A CSV of sweep rows (`SWEEP_COLUMNS`, numeric but the method), checked."""
     try:
-        sweep = pd.read_csv(sweep_csv)
+        rows = pd.read_csv(csv_path)
     except (OSError, ValueError) as exc:
         detail = " ".join(str(exc).split())
-        raise ArtifactError(f"{sweep_csv}: not a readable CSV file ({detail}; {FIX})") from None
-    missing = [c for c in SWEEP_COLUMNS if c not in sweep.columns]
-    bad = [c for c in SWEEP_COLUMNS[1:] if c in sweep.columns
-           and not pd.api.types.is_numeric_dtype(sweep[c])]
-    if missing or bad or sweep.empty:
+        raise ArtifactError(f"{csv_path}: not a readable CSV file ({detail}; {FIX})") from None
+    missing = [c for c in SWEEP_COLUMNS if c not in rows.columns]
+    bad = [c for c in SWEEP_COLUMNS[1:] if c in rows.columns
+           and not pd.api.types.is_numeric_dtype(rows[c])]
+    if missing or bad or rows.empty:
         problem = (f"missing column(s) {', '.join(missing)}" if missing else "no rows"
-                   if sweep.empty else f"column(s) {', '.join(bad)} not all numbers")
-        raise ArtifactError(f"{sweep_csv}: {problem}; the sweep needs {', '.join(SWEEP_COLUMNS)} "
+                   if rows.empty else f"column(s) {', '.join(bad)} not all numbers")
+        raise ArtifactError(f"{csv_path}: {problem}; {what} needs {', '.join(SWEEP_COLUMNS)} "
                             f"({FIX})")
-    return metrics, sweep
+    return rows
 
 
 def _save(fig: plt.Figure, path: str | os.PathLike) -> None:
@@ -111,52 +122,81 @@ def _save(fig: plt.Figure, path: str | os.PathLike) -> None:
     plt.close(fig)
 
 
-def _budget_text(metrics: Mapping[str, Any]) -> str:
-    """The headline budget as '0.274 ms / sample', with its spec when that was a percentage."""
-    ms = f"{metrics['budget_ms']:.3g} ms / sample"
+def _budget_text(metrics: Mapping[str, Any], unit: str = "ms / sample") -> str:
+    """The headline budget as '0.274 ms / sample', with its spec when that was a percentage
+    ('50% = 0.274 ms / sample')."""
+    ms = f"{metrics['budget_ms']:.3g} {unit}"
     spec = metrics.get("budget")
     return f"{spec} = {ms}" if isinstance(spec, str) and spec.strip().endswith("%") else ms
 
 
-def _mark_headline(ax: Any, budget_ms: float, full_cost_ms: float) -> None:
+def _mark_headline(ax: Any, metrics: Mapping[str, Any], full_cost_ms: float) -> None:
     """A dotted line at the headline budget, labelled upright along it in the empty lower
     middle (the legend holds the lower right, the oracle's bound the top). A budget above the
     full model's cost (50 ms for a model of 1 ms: a forgotten '%') is said in the legend
     instead: a line there stretched the x-axis to it and squashed every curve to its left (and
-    a note in the top corner sat on the oracle's bound)."""
+    a note in the top corner sat on the oracle's bound). The label gives the budget as it was
+    set where that was a percentage ('headline budget 50% = 0.266 ms'), as the exit figure's
+    title does."""
+    budget_ms, text = float(metrics["budget_ms"]), _budget_text(metrics, "ms")
     if budget_ms > full_cost_ms:  # as fit_headline's note (100% is the cost itself)
-        ax.plot([], [], ls="none", label=f"headline budget {budget_ms:.3g} ms: above the\n"
+        ax.plot([], [], ls="none", label=f"headline budget {text}: above the\n"
                 f"full model's cost, no early exit")
         return
     ax.axvline(budget_ms, color="gray", ls=":", lw=1)
     low, high = ax.get_ylim()
-    ax.annotate(f"headline budget {budget_ms:.3g} ms", (budget_ms, low + 0.3 * (high - low)),
+    ax.annotate(f"headline budget {text}", (budget_ms, low + 0.3 * (high - low)),
                 fontsize=8, rotation=90, textcoords="offset points", xytext=(3, 0),
                 color="gray")
 
 
+def _with_break_points(x: np.ndarray, y: np.ndarray, curve: pd.DataFrame | None,
+                       low: float, high: float) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """The oracle's sweep points (x sorted) joined by its curve's break points within
+    [low, high] (the plotted budgets), in budget order; and the indices of the sweep's points
+    among them (the markers). A break point at a sweep budget counts once, as the sweep's."""
+    if curve is None:
+        return x, y, list(range(len(x)))
+    bx, by = curve["budget_ms"].to_numpy(float), curve["test_accuracy"].to_numpy(float)
+    keep = (bx >= low) & (bx <= high) & ~np.isin(bx, x)
+    points = sorted([(b, a, True) for b, a in zip(x, y, strict=True)]
+                    + [(b, a, False) for b, a in zip(bx[keep], by[keep], strict=True)],
+                    key=lambda p: p[0])
+    return (np.array([p[0] for p in points]), np.array([p[1] for p in points]),
+            [i for i, p in enumerate(points) if p[2]])
+
+
 def plot_accuracy_vs_budget(
-    sweep: pd.DataFrame, metrics: Mapping[str, Any], path: str | os.PathLike
+    sweep: pd.DataFrame, metrics: Mapping[str, Any], path: str | os.PathLike,
+    oracle_curve: pd.DataFrame | None = None,
 ) -> Path:
     """Test accuracy against the budget (ms/sample) per method, the oracle's upper bound and
     the single exits, as the `dvc plots` view `accuracy_vs_budget` draws it (its companion
     `accuracy_vs_realised_cost` has the realised test cost on x).
 
-    Exit k alone is a policy any budget from its cost up affords: its star is at budget = its
-    cost. A budget above the full model's cost (the last exit's: no early exit is needed) is
-    drawn there: at 5 ms for a 0.6 ms model, it stretched the x-axis and squashed every curve
-    to its left."""
+    `oracle_curve` (the evaluate stage's oracle_curve.csv: `read_oracle_curve`) gives the
+    oracle's break points: its line then runs through those within the plotted budgets too,
+    and is the bound itself (its markers stay at the sweep's budgets); without them it joins
+    the sweep's points, cutting the bound's corners. Exit k alone is a policy any budget from
+    its cost up affords: its star is at budget = its cost. A budget above the full model's
+    cost (the last exit's: no early exit is needed) is drawn there: at 5 ms for a 0.6 ms
+    model, it stretched the x-axis and squashed every curve to its left."""
     fig, ax = plt.subplots(figsize=(7.5, 5))
     # in metrics.json's order (schedulers.methods, then the oracle), as the exit figure
     order = {m: i for i, m in enumerate(metrics.get("methods", {}))}
     groups = sorted(sweep.groupby("method", sort=False), key=lambda g: order.get(g[0], len(order)))
     exits = exits_of(metrics)
     full_cost = float(exits[-1]["cost_ms"])
+    budgets = np.minimum(sweep["budget_ms"].to_numpy(float), full_cost)
     for method, rows in groups:
         rows = rows.sort_values(["budget_ms", "test_accuracy"])
         style = {"marker": "o", "ms": 4, **STYLES.get(method, {})}
-        ax.plot(np.minimum(rows["budget_ms"].to_numpy(float), full_cost),
-                rows["test_accuracy"].to_numpy(float), label=LABELS.get(method, method), **style)
+        x = np.minimum(rows["budget_ms"].to_numpy(float), full_cost)
+        y = rows["test_accuracy"].to_numpy(float)
+        marked = list(range(len(x)))
+        if method == "oracle":  # eenet.evaluation.ORACLE (it imports the schedulers)
+            x, y, marked = _with_break_points(x, y, oracle_curve, budgets.min(), budgets.max())
+        ax.plot(x, y, label=LABELS.get(method, method), markevery=marked, **style)
     ax.scatter(
         [e["cost_ms"] for e in exits], [e["accuracy"] for e in exits],
         marker="*", s=160, color="goldenrod", edgecolor="black", zorder=5,
@@ -165,7 +205,7 @@ def plot_accuracy_vs_budget(
     for k, e in enumerate(exits):
         ax.annotate(f"exit {k}", (e["cost_ms"], e["accuracy"]), textcoords="offset points",
                     xytext=(6, -12), fontsize=8)
-    _mark_headline(ax, float(metrics["budget_ms"]), full_cost)
+    _mark_headline(ax, metrics, full_cost)
     ax.set_xlabel("budget (ms / sample)")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title("Test accuracy vs budget (ms / sample) over the budget sweep")

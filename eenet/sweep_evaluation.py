@@ -1,11 +1,13 @@
 """Evaluate folders of fitted schedulers (`eenet.sweep`) and the oracle on a split, and write
 the evaluate stage's reports: metrics.json at the headline budget, the method x budget sweep
-CSV and one curve per method. Usable without DVC."""
+CSV, one curve per method and the oracle's exact curve (its break points). Usable without
+DVC."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,7 @@ import pandas as pd
 
 from eenet.atomic import atomic_directory, atomic_path, write_json
 from eenet.errors import ArtifactError, first_line, naming
-from eenet.evaluation import ORACLE, ORACLE_RULE, evaluate_exits, oracle_exits
+from eenet.evaluation import ORACLE, ORACLE_RULE, evaluate_exits, oracle_curve, oracle_exits
 from eenet.outputs import ExitOutputs, check_compatible
 from eenet.report_layout import by_exit
 from eenet.rounding import tidy
@@ -149,19 +151,35 @@ def evaluate_all(
     return metrics, sweep
 
 
+def oracle_curve_table(test: ExitOutputs, costs: np.ndarray) -> pd.DataFrame:
+    """The oracle's exact accuracy-vs-budget curve on `test` (`eenet.evaluation.oracle_curve`:
+    its break points, from the first exit's cost to the last's), in sweep.csv's columns: drawn
+    through these and the sweep's budgets, the oracle's line is the bound itself."""
+    return pd.DataFrame([_row(ORACLE, tidy(point["budget_ms"]), point, rule=ORACLE_RULE)
+                         for point in oracle_curve(test, costs)])
+
+
 def write_reports(metrics: Mapping[str, Any], sweep: pd.DataFrame, metrics_json: str | os.PathLike,
-                  sweep_csv: str | os.PathLike, curves_dir: str | os.PathLike) -> None:
-    """`evaluate_all`'s results as the evaluate stage's three outputs: metrics JSON, the sweep
-    CSV and one curve CSV per method in `curves_dir`. All three are written in full to
-    temporary paths first and renamed into place one after another at the end (curves, sweep,
-    metrics last): an interrupt or error while writing leaves the old three, and a failed
-    rename never leaves new metrics beside an old sweep."""
+                  sweep_csv: str | os.PathLike, curves_dir: str | os.PathLike,
+                  oracle: pd.DataFrame | None = None,
+                  oracle_csv: str | os.PathLike | None = None) -> None:
+    """`evaluate_all`'s results as the evaluate stage's outputs: metrics JSON, the sweep CSV,
+    one curve CSV per method in `curves_dir` and, given both, the oracle's exact curve
+    (`oracle_curve_table`) as `oracle_csv`. All are written in full to temporary paths first
+    and renamed into place one after another at the end (oracle curve, curves, sweep, metrics
+    last): an interrupt or error while writing leaves the old ones, and a failed rename never
+    leaves new metrics beside an old sweep."""
+    if (oracle is None) != (oracle_csv is None):
+        raise TypeError("write_reports: give both oracle and oracle_csv, or neither")
     with (atomic_path(metrics_json) as metrics_tmp, atomic_path(sweep_csv) as sweep_tmp,
-          atomic_directory(curves_dir) as curves_tmp):
+          atomic_directory(curves_dir) as curves_tmp,
+          nullcontext() if oracle_csv is None else atomic_path(oracle_csv) as oracle_tmp):
         write_json(metrics_tmp, metrics)
         sweep_tmp.write_text(sweep_csv_text(sweep))
         for method, rows in sweep.groupby("method"):
             (curves_tmp / f"{method}.csv").write_text(sweep_csv_text(rows))
+        if oracle is not None:
+            oracle_tmp.write_text(sweep_csv_text(oracle))
 
 
 def sweep_csv_text(rows: pd.DataFrame) -> str:

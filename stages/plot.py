@@ -1,15 +1,23 @@
 """Stage plot: accuracy-vs-budget and exit-distribution figures.
 
-Usage: python stages/plot.py METRICS_JSON SWEEP_CSV ACCURACY_PNG EXITS_PNG
+Usage: python stages/plot.py METRICS_JSON SWEEP_CSV ORACLE_CSV ACCURACY_PNG EXITS_PNG
+
+ORACLE_CSV: the oracle's exact curve (stage evaluate), drawn through its break points.
 """
 
 from eenet.cli import stage_cli
-from eenet.plotting import plot_accuracy_vs_budget, plot_exit_distribution, read_report
+from eenet.plotting import (
+    plot_accuracy_vs_budget,
+    plot_exit_distribution,
+    read_oracle_curve,
+    read_report,
+)
 
 
-def main(metrics_json: str, sweep_csv: str, accuracy_png: str, exits_png: str) -> None:
+def main(metrics_json: str, sweep_csv: str, oracle_csv: str, accuracy_png: str,
+         exits_png: str) -> None:
     metrics, sweep = read_report(metrics_json, sweep_csv)
-    plot_accuracy_vs_budget(sweep, metrics, accuracy_png)
+    plot_accuracy_vs_budget(sweep, metrics, accuracy_png, read_oracle_curve(oracle_csv))
     plot_exit_distribution(metrics, exits_png)
     print(f"wrote {accuracy_png} and {exits_png}")
 

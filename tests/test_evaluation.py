@@ -519,3 +519,73 @@ def test_dvc_metrics_show_every_per_exit_value_the_evaluate_stage_writes(tmp_pat
         assert list(fractions) == ["exit0", "exit1", "exit2"], method
         assert fractions == written["methods"][method]["exit_fractions"]
         assert sum(fractions.values()) == pytest.approx(1.0)
+
+
+def test_oracle_curve_by_hand():
+    """The hand outputs: exit 0 right on 2 of 4 samples, exit 1 right on 2 of the others.
+    The oracle's break points are everyone at exit 0 (50 % at 1 ms) and both movable samples
+    at exit 1 (100 % at 2 ms), then flat to the last exit's cost."""
+    from eenet.evaluation import oracle_curve
+
+    points = oracle_curve(_hand_outputs(), [1.0, 3.0])
+    assert [(p["budget_ms"], p["accuracy"], p["cost_ms"]) for p in points] == [
+        (1.0, 50.0, 1.0), (2.0, 100.0, 2.0), (3.0, 100.0, 2.0)]
+    assert [p["exit_fractions"] for p in points] == [[1.0, 0.0], [0.5, 0.5], [0.5, 0.5]]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_oracle_curve_is_the_bound_between_its_break_points(seed):
+    """The oracle's accuracy against the budget, drawn through its break points, is the bound:
+    at each break point the oracle (and the best of all assignments within that budget)
+    reaches it; at any budget between two, the oracle lies on the straight line joining them
+    to within one sample, never above it. The line through a sweep's budgets alone (what the
+    plot drew) ran up to several points below it."""
+    from eenet.evaluation import oracle_curve
+
+    out, costs = make_exit_outputs(4, 10, 400, seed=seed), make_costs(4)
+    correct, n = out.correct(), out.n_samples
+    points = oracle_curve(out, costs)
+    x = np.array([p["budget_ms"] for p in points])
+    y = np.array([p["accuracy"] for p in points])
+    assert x[0] == costs[0] and x[-1] == costs[-1] and len(points) >= 3
+    assert (np.diff(x) > 0).all() and (np.diff(y) >= 0).all()
+    assert y[-1] == pytest.approx(100.0 * correct.any(0).mean())
+    for p in points:
+        exits = _oracle(correct, costs, p["budget_ms"] * (1 + 1e-12))
+        assert evaluate_exits(out, exits, costs)["accuracy"] == p["accuracy"]
+        assert p["cost_ms"] <= p["budget_ms"] + 1e-12
+    budgets = np.linspace(costs[0], costs[-1], 301)
+    got = np.array([evaluate_exits(out, _oracle(correct, costs, b), costs)["accuracy"]
+                    for b in budgets])
+    line = np.interp(budgets, x, y)
+    assert (got <= line + 1e-9).all() and (got >= line - 100.0 / n - 1e-9).all()
+    coarse = np.linspace(costs[0], costs[-1], 5)  # a sweep's few budgets
+    coarse_acc = [evaluate_exits(out, _oracle(correct, costs, b), costs)["accuracy"]
+                  for b in coarse]
+    assert (line - np.interp(budgets, coarse, coarse_acc)).max() > 1.0
+
+
+def test_evaluate_stage_writes_the_oracles_exact_curve(tmp_path):
+    """The evaluate stage's oracle_curve.csv (written with the other reports) holds the
+    oracle's break points in sweep.csv's columns: every oracle row of the sweep lies on the
+    line through them (to within one sample, never above), and the files read back exactly."""
+    from eenet.sweep import fit_all
+    from eenet.sweep_evaluation import evaluate_all, oracle_curve_table, write_reports
+
+    val, test = make_split_pair(3, 10, 400, 500, seed=5)
+    costs = make_costs(3, 1.0, 3.0)
+    fit_all(val, costs, ["maxprob"], [1.2, 1.6, 2.4], 2.0, tmp_path / "fits")
+    metrics, sweep = evaluate_all(test, costs, tmp_path / "fits")
+    curve = oracle_curve_table(test, costs)
+    paths = (tmp_path / "metrics.json", tmp_path / "sweep.csv", tmp_path / "curves")
+    write_reports(metrics, sweep, *paths, curve, tmp_path / "oracle_curve.csv")
+    read = pd.read_csv(tmp_path / "oracle_curve.csv")
+    pd.testing.assert_frame_equal(read, curve, check_exact=True)
+    assert list(read.columns) == [c for c in sweep.columns if c in read.columns]
+    assert set(read["method"]) == {"oracle"} and read["budget_ms"].is_monotonic_increasing
+    oracle = sweep[sweep["method"] == "oracle"]
+    line = np.interp(oracle["budget_ms"], read["budget_ms"], read["test_accuracy"])
+    assert (oracle["test_accuracy"] <= line + 1e-9).all()
+    assert (oracle["test_accuracy"] >= line - 100.0 / test.n_samples - 1e-9).all()
+    with pytest.raises(TypeError, match="give both oracle and oracle_csv"):
+        write_reports(metrics, sweep, *paths, curve)

@@ -124,6 +124,11 @@ def test_first_run_leaves_every_report(repo):
     assert {"method", "budget_ms", "test_accuracy", "test_cost_ms"} <= set(header)
     # 3 methods + oracle, each at 2 sweep budgets + the headline budget
     assert len(sweep) - 1 == 4 * 3
+    # the oracle's exact curve, which the plot draws it through: from exit 0's cost to the last's
+    oracle = (path / "reports/oracle_curve.csv").read_text().splitlines()
+    assert oracle[0].split(",")[:4] == header[:4] and len(oracle) - 1 >= 2
+    assert [float(line.split(",")[1]) for line in oracle[1::len(oracle) - 2]] == [
+        e["cost_ms"] for e in (metrics["exits"]["exit0"], metrics["exits"]["exit2"])]
     for png in ("accuracy_vs_budget.png", "exit_distribution.png"):
         assert (path / "reports" / png).read_bytes()[:4] == b"\x89PNG"
     assert (path / "reports/train/metrics.json").is_file()

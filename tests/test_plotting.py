@@ -63,6 +63,30 @@ def test_oracle_upper_bound_spans_the_budget_sweep(figures, tmp_path):
     assert list(x) == sorted(x)
 
 
+# the oracle's break points for SWEEP's outputs (as the evaluate stage's oracle_curve.csv):
+# everyone at exit 0, then every movable sample moved (saturated at 0.166 ms), flat to the end
+ORACLE_CURVE = pd.DataFrame(
+    [{"method": "oracle", "budget_ms": b, "test_cost_ms": c, "test_accuracy": a}
+     for b, c, a in [(0.14, 0.14, 75.0), (0.166, 0.166, 98.6), (0.41, 0.166, 98.6)]])
+
+
+def test_oracle_is_drawn_through_its_break_points(figures, tmp_path):
+    """The oracle, labelled an upper bound, was drawn straight from one sweep budget to the
+    next: at its break point (0.166 ms, where it reaches 98.6 %) the line read 85 %, below
+    the bound it stands for. Given the evaluate stage's curve, the line runs through the
+    break points within the plotted budgets too; its markers stay at the sweep's budgets."""
+    curve = pd.concat([ORACLE_CURVE, ORACLE_CURVE.iloc[[1]].assign(budget_ms=0.1)])  # outside
+    plotting.plot_accuracy_vs_budget(SWEEP, METRICS, tmp_path / "a.png", curve)
+    line = _line(figures[0], plotting.LABELS["oracle"])
+    x, y = list(line.get_xdata()), list(line.get_ydata())
+    assert x == [0.14, 0.166, 0.2, 0.27, 0.41] and y == [75.0, 98.6, 98.6, 98.6, 98.6]
+    assert line.get_markevery() == [0, 2, 3, 4]  # the sweep's points, not the break point
+    figures[0].canvas.draw()  # the legend still shows the oracle's marker
+    plotting.plot_accuracy_vs_budget(SWEEP, METRICS, tmp_path / "b.png")  # no curve: as before
+    assert list(_line(figures[1], plotting.LABELS["oracle"]).get_xdata()) == [0.14, 0.2, 0.27,
+                                                                                0.41]
+
+
 def test_accuracy_png_is_drawn_against_the_budget_as_its_name_says(figures, tmp_path):
     """reports/accuracy_vs_budget.png drew accuracy against the realised test cost, while the
     `dvc plots` view of the same name draws it against the budget. Every method's points are
@@ -210,6 +234,9 @@ def test_titles_say_what_is_plotted_and_at_which_budget(figures, tmp_path):
     assert "budget" in accuracy.get_title()
     title = exits.get_title()
     assert "test" in title and "headline budget" in title and "50%" in title, title
+    # the accuracy figure's headline line says the budget as it was set, as that title does
+    notes = [t.get_text() for t in accuracy.texts]
+    assert "headline budget 50% = 0.27 ms" in notes, notes
     legend = [t.get_text() for t in accuracy.get_legend().get_texts()]
     bars = [t.get_text() for t in exits.get_xticklabels()]
     assert legend[:2] == bars == [plotting.LABELS["oracle"], plotting.LABELS["maxprob"]]
@@ -360,8 +387,19 @@ def test_plot_stage_refuses_a_malformed_per_exit_value_in_one_line(tmp_path, cap
 
     bad = {**METRICS, "methods": {"maxprob": {"exit_fractions": {"exit0": 0.5, "exit2": 0.5}}}}
     metrics_json, sweep_csv = _write_report(tmp_path, bad, SWEEP)
+    oracle_csv = tmp_path / "oracle_curve.csv"
+    oracle_csv.write_text(ORACLE_CURVE.to_csv(index=False))
     monkeypatch.chdir(tmp_path)
-    error = stage_error(capsys, "plot", str(metrics_json), str(sweep_csv), "a.png", "e.png")
+    error = stage_error(capsys, "plot", str(metrics_json), str(sweep_csv), str(oracle_csv),
+                        "a.png", "e.png")
     assert error == (f"{metrics_json}: methods.maxprob.exit_fractions must be one number per "
                      "exit, exit0 to exit1 (rerun the evaluate stage)")
     assert not (tmp_path / "a.png").exists() and not (tmp_path / "e.png").exists()
+    # the oracle's curve is checked as the sweep is
+    metrics_json, _ = _write_report(tmp_path, METRICS, SWEEP)
+    oracle_csv.write_text(ORACLE_CURVE.drop(columns="test_accuracy").to_csv(index=False))
+    error = stage_error(capsys, "plot", str(metrics_json), str(sweep_csv), str(oracle_csv),
+                        "a.png", "e.png")
+    assert error == (f"{oracle_csv}: missing column(s) test_accuracy; the oracle curve needs "
+                     "method, budget_ms, test_cost_ms, test_accuracy (rerun the evaluate stage)")
+    assert not (tmp_path / "a.png").exists()
