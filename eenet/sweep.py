@@ -4,7 +4,8 @@ This is what the fit_headline and fit_schedulers stages run (through `eenet.fitt
 evaluate stage reads the folders (`eenet.sweep_evaluation`). Usable without DVC.
 Fitted schedulers live under one folder with an `index.json` manifest:
 `{"budget": <headline spec>, "headline_ms": ..., "sweep_ms": [...], "costs_ms": [...],
-"entries": [{"method", "budget_ms", "dir"}]}`. A folder of sweep fits alone (the pipeline's
+"n_val": <validation samples fitted on>, "entries": [{"method", "budget_ms", "dir"}]}`. A
+folder of sweep fits alone (the pipeline's
 fit_schedulers; its headline fits are fit_headline's folder) has no `headline_ms`. Where the
 costs came from a latency table, the index also records the trained `model` they are for and
 `costs_profiled_at` (the table's device, batch size and threads).
@@ -101,6 +102,7 @@ def fit_all(
         "sweep_ms": [float(b) for b in sweep_ms],
         "costs_ms": [float(c) for c in costs],
         "n_classes": val.n_classes,
+        "n_val": val.n_samples,
         **({} if model is None else {"model": dict(model)}),
         **({} if not profiled_at else {"costs_profiled_at": dict(profiled_at)}),
     }

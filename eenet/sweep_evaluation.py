@@ -87,9 +87,10 @@ def evaluate_all(
     `scheduler_dir` holds the fits at the headline budget (and maybe the sweep's, as `eenet
     schedule --save` writes them); `sweep_dir`, when given, a folder of sweep fits alone (the
     pipeline's fit_schedulers). A method fitted at the same budget in both counts once, from
-    `scheduler_dir`. Returns the headline metrics (at the headline budget) and the method x
-    budget sweep table. `source` names test and costs in the error when their exit counts
-    differ (checked first).
+    `scheduler_dir`. Returns the headline metrics (at the headline budget: each method's rule,
+    accuracy, costs and exit fractions, each exit's own, and the context: `n_val`, `n_test`,
+    `costs_profiled_at` from the index) and the method x budget sweep table. `source` names
+    test and costs in the error when their exit counts differ (checked first).
     """
     check_compatible(test, costs, source)
     index = read_index(scheduler_dir)
@@ -130,8 +131,15 @@ def evaluate_all(
     metrics = {
         "budget": index.get("budget"),
         "budget_ms": headline,
+        # what the numbers rest on: the samples fitted on (null: an index from before it was
+        # recorded) and evaluated on, and where the costs were profiled (the index's
+        # `costs_profiled_at`: device, batch size, threads; null for an imported CSV table)
+        "n_val": index.get("n_val"),
+        "n_test": test.n_samples,
+        "costs_profiled_at": index.get("costs_profiled_at") or None,
         "methods": {
             row["method"]: {
+                "rule": row["rule"],  # sweep.csv's: score / plan (EENet's as chosen)
                 "test_accuracy": round(float(row["test_accuracy"]), 4),
                 "test_cost_ms": float(row["test_cost_ms"]),
                 "val_cost_ms": _optional_float(row.get("val_cost_ms")),

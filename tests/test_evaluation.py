@@ -350,6 +350,13 @@ def test_evaluate_all_rows_and_metrics_recompute_from_the_saved_policies(tmp_pat
         check(rows[("oracle", budget)], _oracle(correct, costs, budget), costs)
     assert metrics["budget"] == "45%" and metrics["budget_ms"] == 1.9
     assert metrics["methods"]["oracle"]["val_cost_ms"] is None
+    # each method's rule at the headline (sweep.csv's), and what the numbers rest on
+    for method, got in metrics["methods"].items():
+        assert got["rule"] == rows[(method, 1.9)]["rule"], method
+    assert metrics["methods"]["entropy"]["rule"] == "entropy / geometric"
+    assert metrics["methods"]["oracle"]["rule"] == "oracle (knows the labels)"
+    assert (metrics["n_val"], metrics["n_test"]) == (600, 500)
+    assert metrics["costs_profiled_at"] is None  # costs given as numbers: nowhere recorded
     assert metrics["exits"] == {
         f"exit{k}": {"accuracy": pytest.approx(100.0 * correct[k].mean(), abs=1e-4),
                      "cost_ms": costs[k]}
@@ -493,9 +500,10 @@ def test_dvc_metrics_show_every_per_exit_value_the_evaluate_stage_writes(tmp_pat
     from eenet.sweep import fit_all
     from eenet.sweep_evaluation import evaluate_all, write_reports
 
-    val, test = make_split_pair(3, 10, 400, 400, seed=5)
+    val, test = make_split_pair(3, 10, 400, 300, seed=5)
     costs = make_costs(3, 1.0, 3.0)
-    fit_all(val, costs, ["maxprob"], [1.5], 2.0, tmp_path / "fits")
+    profiled_at = {"device": "cpu", "batch_size": 1, "threads": 1}  # as costs_profiled_at
+    fit_all(val, costs, ["maxprob"], [1.5], 2.0, tmp_path / "fits", profiled_at=profiled_at)
     metrics, sweep = evaluate_all(test, costs, tmp_path / "fits")
     reports = tmp_path / "reports"
     write_reports(metrics, sweep, reports / "metrics.json", reports / "sweep.csv",
@@ -519,6 +527,12 @@ def test_dvc_metrics_show_every_per_exit_value_the_evaluate_stage_writes(tmp_pat
         assert list(fractions) == ["exit0", "exit1", "exit2"], method
         assert fractions == written["methods"][method]["exit_fractions"]
         assert sum(fractions.values()) == pytest.approx(1.0)
+    # the context shows too, text included: each method's rule, the sample counts and where
+    # the costs were profiled (the index's costs_profiled_at)
+    assert got["methods"]["maxprob"]["rule"] == "maxprob / geometric"
+    assert got["methods"]["oracle"]["rule"] == "oracle (knows the labels)"
+    assert (got["n_val"], got["n_test"]) == (400, 300)
+    assert got["costs_profiled_at"] == profiled_at
 
 
 def test_oracle_curve_by_hand():

@@ -102,7 +102,8 @@ def test_first_run_leaves_every_report(repo):
     assert list(metrics["exits"]) == ["exit0", "exit1", "exit2"]  # keyed: dvc shows no lists
     costs = [e["cost_ms"] for e in metrics["exits"].values()]
     assert costs == sorted(costs)
-    for values in metrics["methods"].values():
+    for method, values in metrics["methods"].items():
+        assert isinstance(values["rule"], str) and values["rule"], method  # as in sweep.csv
         fractions = values["exit_fractions"]
         assert list(fractions) == ["exit0", "exit1", "exit2"]
         assert abs(sum(fractions.values()) - 1) <= 1e-9
@@ -119,6 +120,11 @@ def test_first_run_leaves_every_report(repo):
             "device": "cpu", "batch_size": latency["batch_size"], "threads": latency["threads"]}
         for entry in index["entries"]:
             assert load_policy(path / folder / entry["dir"]).model == model
+    # metrics.json says where the costs were profiled, as the index does, and the sample counts
+    assert metrics["costs_profiled_at"] == index["costs_profiled_at"]
+    logits = {split: np.load(path / f"artifacts/logits/{split}.npz")["labels"].size
+              for split in ("val", "test")}
+    assert (metrics["n_val"], metrics["n_test"]) == (logits["val"], logits["test"])
     sweep = (path / "reports/sweep.csv").read_text().splitlines()
     header = sweep[0].split(",")
     assert {"method", "budget_ms", "test_accuracy", "test_cost_ms"} <= set(header)

@@ -233,7 +233,11 @@ def test_saved_policies_reproduce_the_reported_rows(files, tmp_path):
     ]
     assert index["headline_ms"] == 1.5 and index["costs_ms"] == [1.0, 2.0, 3.0]
     assert load_policy(out / "eenet" / "01").budget_ms == 2.5
-    _, sweep = evaluate_all(load_exit_outputs(files / "test.npz"), np.array([1.0, 2.0, 3.0]), out)
+    test = load_exit_outputs(files / "test.npz")
+    metrics, sweep = evaluate_all(test, np.array([1.0, 2.0, 3.0]), out)
+    # the samples fitted on and evaluated on, as the pipeline's metrics.json says them
+    n_val = load_exit_outputs(files / "val.npz").n_samples
+    assert (index["n_val"], metrics["n_val"], metrics["n_test"]) == (n_val, n_val, test.n_samples)
     assert len(sweep) == len(rows)  # the evaluate stage adds the oracle back
     for r in sweep.to_dict("records"):
         want = rows[(r["method"], r["budget_ms"])]

@@ -237,12 +237,14 @@ def save_fitted(
     seed: int,
     unit: str = DEFAULT_COST_UNIT,
     latency: dict[str, Any] | None = None,
+    n_val: int | None = None,
 ) -> None:
     """The fitted policies (not the oracle, which is no policy) as a schedulers folder;
     the first budget is its headline; costs in `unit` (recorded in the index, and in each
     policy where it is not ms). With `--costs` a latency table (`latency`), the index and each
     policy record the model it measured, and the index how (`costs_profiled_at`), as the
-    pipeline's fits do: `eenet predict` then refuses another architecture's model."""
+    pipeline's fits do: `eenet predict` then refuses another architecture's model. `n_val`:
+    the validation samples they were fitted on, recorded as the pipeline's index does."""
     from eenet.fitting import costs_profiled_at
 
     model = (latency or {}).get("model")
@@ -255,7 +257,8 @@ def save_fitted(
              for method, policies in fitted.items()
              for budget, policy in zip(budgets, policies, strict=True) if policy is not None]
     index = {"budget": budgets[0], "headline_ms": budgets[0], "sweep_ms": budgets,
-             "costs_ms": [float(c) for c in costs], "n_classes": n_classes, "seed": seed,
+             "costs_ms": [float(c) for c in costs], "n_classes": n_classes,
+             **({} if n_val is None else {"n_val": n_val}), "seed": seed,
              "fitted_by": "eenet schedule", "cost_unit": unit,
              **({} if model is None else {"model": dict(model)}),
              **({"costs_profiled_at": at} if (at := costs_profiled_at(latency or {})) else {})}
@@ -313,7 +316,8 @@ def handler(args: argparse.Namespace) -> int:
     if args.save is not None:
         latency = (load_latency(args.costs) if Path(args.costs).suffix.lower() == ".json"
                    else None)  # loaded by load_costs above: a valid table
-        save_fitted(args.save, fitted, budgets, costs, val.n_classes, args.seed, unit, latency)
+        save_fitted(args.save, fitted, budgets, costs, val.n_classes, args.seed, unit, latency,
+                    val.n_samples)
     if args.json:
         rows = [{**r, "cost_unit": unit} for r in rows]
         # the budget as given (or resolved: tidy); measured and averaged numbers tidy
