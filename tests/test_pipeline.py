@@ -249,6 +249,29 @@ def test_budget_change_refits_the_headline_alone(repo):
         assert "test_accuracy" in metrics["data"]["methods"]["eenet"]
 
 
+def test_readme_comparison_of_two_experiments_of_this_machine(repo):
+    """README ("The budget"): `dvc metrics diff` after `dvc exp run` compared with the
+    committed run (another CPU's: every exit, training metric and timing moved). The
+    workflow it shows now, a baseline saved as an experiment and compared by name with
+    `--targets reports/metrics.json`: only the headline's metrics move, and `budget_ms` goes
+    up with the budget; no training metric and no timing of latency_real.json is listed."""
+    path, env = repo
+    dvc = [sys.executable, "-m", "dvc"]
+    before = yaml.safe_load((path / "params.yaml").read_text())["budget"]
+    run([*dvc, "exp", "save", "-f", "-n", "readme-base"], path, env)
+    ran = run([*dvc, "exp", "run", "-n", "readme-85", "-S", "budget=85%"], path, env)
+    assert stages_run(ran.stdout) == [CHECK, *HEADLINE]
+    diff = json.loads(run([*dvc, "metrics", "diff", "readme-base", "readme-85", "--targets",
+                           "reports/metrics.json", "--json"], path, env).stdout)
+    assert list(diff) == ["reports/metrics.json"], list(diff)
+    changed = diff["reports/metrics.json"]
+    assert changed["budget_ms"]["new"] > changed["budget_ms"]["old"]
+    assert not any(key.startswith("exits.") for key in changed), changed  # the same model
+    params = json.loads(run([*dvc, "exp", "diff", "readme-base", "readme-85", "--json"], path,
+                            env).stdout)["params"]["params.yaml"]
+    assert (params["budget"]["old"], params["budget"]["new"]) == (before, "85%")
+
+
 def _revisions(show: Any) -> Any:
     """Every revision entry (workspace, commits, experiments) of `dvc exp show --json`."""
     if isinstance(show, dict):
