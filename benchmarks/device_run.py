@@ -172,7 +172,7 @@ def main() -> None:
 
 def headline(summary: dict[str, Any]) -> str:
     """Short table: the device's exit costs, then each method at the headline budget."""
-    latency, real = summary["latency"], summary["latency_real"]
+    latency, real = summary["latency"], summary["latency_real"]["measured"]
     lines = [f"exit costs ms/sample ({latency.get('device_name')}, batch "
              f"{latency.get('batch_size')}): {np.round(latency['cumulative_ms'], 4).tolist()}",
              f"headline budget {real.get('budget_ms', 0):.4g} ms; method: test acc, measured "

@@ -7,7 +7,11 @@ samples' exits (mean of the policy's planned cumulative cost of each sample's ex
 profile's, plus its charged scoring cost), and with a profile of the running policy itself
 taken now on this machine (its own scorer's cost included, the machine's current load).
 Also checks that the real exits equal the simulated ones from the dumped logits. What the
-measure stage runs; usable without DVC.
+measure stage runs; usable without DVC. The stage's metrics file (`write_report`) holds the
+report under one top-level key, `measured`: `dvc metrics show` and `dvc exp show` then name
+its columns `measured.budget_ms`, `measured.methods.<m>.exit_fractions.exit0`, ..., apart from
+metrics.json's `budget_ms` and `methods.<m>.exit_fractions.exit0` (with the same names DVC
+prefixed some columns by their file and not others).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from eenet.atomic import write_json
 from eenet.checks import COUNT_MAXIMUMS, check_minimums
 from eenet.costs import check_latency_for_model, load_latency
 from eenet.errors import ArtifactError
@@ -68,8 +73,9 @@ def measure_headline(
     times, the methods taking turns within each round (a slow moment of a shared machine then
     hits each alike), after `warmup` (at least 2) untimed batches each; a call's time is its
     median over the rounds. `warmup` / `repeats` also drive the profile of each running policy
-    (as in the profile stage). Returns plain data (the measure stage's metrics JSON); `enabled`
-    False returns `{"enabled": False}` and measures nothing.
+    (as in the profile stage). Returns plain data, which the measure stage's metrics JSON holds
+    under `measured` (`write_report`); `enabled` False returns `{"enabled": False}` and
+    measures nothing.
     """
     if not enabled:
         return {"enabled": False}
@@ -149,8 +155,9 @@ def measure_headline(
             "ratio_own_profile": mean_ms / planned_own,
             "ratio_own_profile_robust": robust / planned_own,
             "schedule_ms_per_sample": float(1000.0 * schedule[method].mean() / n),
-            # 4 decimals, as metrics.json's (97.39999999999999 for 487 of 500)
-            "accuracy": round(result.accuracy(), 4),
+            # of the samples run (the first `limit`), not metrics.json's whole test split: 4
+            # decimals, as its test_accuracy (97.39999999999999 for 487 of 500)
+            "subset_accuracy": round(result.accuracy(), 4),
             # keyed by exit, as metrics.json's: dvc metrics / exp show drop lists
             "exit_fractions": by_exit(result.exit_fractions(model.n_exits).tolist()),
             "exits_match_simulation": bool(np.array_equal(exits,
@@ -168,6 +175,16 @@ def measure_headline(
         "plan_batch_size": latency.get("batch_size"),
         "methods": methods,
     }
+
+
+# the measure stage's metrics file holds `measure_headline`'s report under this key alone
+REPORT_KEY = "measured"
+
+
+def write_report(path: str | os.PathLike, report: dict[str, Any]) -> None:
+    """`measure_headline`'s report as the measure stage's metrics file: under the top-level
+    key `measured` (REPORT_KEY), every float tidy."""
+    write_json(path, {REPORT_KEY: report}, tidy=True)
 
 
 def report_notes(report: dict[str, Any]) -> list[str]:

@@ -3,12 +3,13 @@
 Usage: python stages/measure_latency.py MODEL_DIR DATA_DIR HEADLINE_DIR LATENCY_JSON \
        TEST_NPZ OUT_JSON   (reads params.yaml: measure)
 
+OUT_JSON holds the report under the top-level key `measured`.
+
 HEADLINE_DIR: stage fit_headline's folder (any schedulers folder that records a headline).
 """
 
-from eenet.atomic import write_json
 from eenet.cli import stage_cli
-from eenet.measurement import measure_headline, report_notes
+from eenet.measurement import measure_headline, report_notes, write_report
 from eenet.params import group, read_params
 
 
@@ -17,7 +18,7 @@ def main(model_dir: str, data_dir: str, headline_dir: str, latency_json: str, te
     settings = dict(group(read_params(), "measure"))
     report = measure_headline(model_dir, data_dir, headline_dir, latency_json, test_npz,
                               **settings)
-    write_json(out_json, report, tidy=True)
+    write_report(out_json, report)
     if not report["enabled"]:
         print("measure.enabled is false: nothing measured")
         return

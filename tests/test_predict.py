@@ -853,6 +853,42 @@ def _measure_workspace(workspace, policy_dir, tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
 
 
+def _dotted_keys(value: object, where: str = "") -> set[str]:
+    """A report's leaves as `dvc metrics show` / `dvc exp show` name their columns."""
+    if isinstance(value, dict):
+        return {found for key, item in value.items()
+                for found in _dotted_keys(item, f"{where}.{key}" if where else key)}
+    return {where}
+
+
+def test_measure_report_names_no_column_as_metrics_json_does(workspace, policy_dir, tmp_path,
+                                                            monkeypatch) -> None:
+    """latency_real.json and metrics.json shared `budget_ms` and `methods.<m>.exit_fractions.*`
+    (dvc then prefixed some columns with their file, not others), and latency_real's
+    `methods.<m>.accuracy` (of the first `measure.limit` test samples) sat beside
+    metrics.json's `test_accuracy` (all of them). The measure stage writes its report under
+    `measured`, the accuracy as `subset_accuracy`: the samples' own, counted by hand here."""
+    import runpy
+
+    from eenet.sweep_evaluation import evaluate_all
+
+    _measure_workspace(workspace, policy_dir, tmp_path, monkeypatch)
+    main_function = runpy.run_path(str(REPO / "stages" / "measure_latency.py"))["main"]
+    main_function(str(workspace["root"] / "model"), str(workspace["data"]), "schedulers",
+                  "latency.json", "test.npz", "report.json")
+    written = json.loads((tmp_path / "report.json").read_text())
+    assert list(written) == ["measured"]
+    report = written["measured"]
+    row = report["methods"]["maxprob"]
+    test = workspace["test"]
+    exits = load_policy(policy_dir).decide(test.log_probs())[:20]
+    right = test.predictions()[exits, np.arange(20)] == test.labels[:20]
+    assert report["n_samples"] == 20 and "accuracy" not in row
+    assert row["subset_accuracy"] == pytest.approx(100.0 * right.mean())
+    metrics, _ = evaluate_all(test, COSTS, tmp_path / "schedulers")
+    assert not _dotted_keys(metrics) & _dotted_keys(written)
+
+
 def test_measuring_batches_that_do_not_fit_in_memory_is_one_line(workspace, policy_dir,
                                                                  tmp_path, blows_up,
                                                                  monkeypatch, capsys) -> None:
