@@ -407,6 +407,7 @@ def test_auto_budgets_span_the_feasible_range_without_notes(files):
     budgets = [r["budget"] for r in rows if r["method"] == "maxprob"]
     assert budgets == pytest.approx(np.linspace(1.0, 3.0, 12).tolist())
     assert [r["budget"] for r in rows if r["method"] == "entropy"] == budgets
+    assert {r["budget_given"] for r in rows} == {"auto"}
 
 
 def test_table_ends_with_eenets_margin_over_the_better_heuristic(files):
@@ -428,6 +429,24 @@ def test_table_ends_with_eenets_margin_over_the_better_heuristic(files):
     # beside max p alone the footer names max p alone (it named entropy, which did not run)
     alone = format_table([r for r in rows if r["method"] != "entropy"]).splitlines()[-1]
     assert alone.startswith("eenet - best of maxprob (test accuracy points): ")
+
+
+def test_percentage_budgets_show_as_given_beside_their_value(files):
+    """`--budgets 25%,2.2`: the table showed 1.5 and 2.2, not which row was the 25 %; and the
+    JSON gave the resolved budget alone."""
+    args = ("--costs", "1,2,3", "--method", "maxprob,eenet", "--budgets", "25%,2.2")
+    table, as_json = _run_on(files, *args), _run_on(files, *args, "--json")
+    assert table.returncode == 0 and as_json.returncode == 0, table.stderr + as_json.stderr
+    header, _, *rows, footer = table.stdout.splitlines()
+    end = header.index("budget") + len("budget")
+    assert [row[:end].split(None, 1)[1].strip() for row in rows] == ["25% (1.5)", "2.2"] * 2
+    _assert_columns_line_up("\n".join([header, _, *rows]), "ms", {"maxprob / geometric"}
+                            | {r["rule"] for r in json.loads(as_json.stdout)})
+    assert " at 25% (1.5), " in footer and " at 2.2; " in footer
+    rows = json.loads(as_json.stdout)
+    assert [(r["method"], r["budget"], r["budget_given"]) for r in rows] == [
+        ("maxprob", 1.5, "25%"), ("maxprob", 2.2, "2.2"), ("eenet", 1.5, "25%"),
+        ("eenet", 2.2, "2.2")]
 
 
 def test_budgets_that_differ_print_differently(files):

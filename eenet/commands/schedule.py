@@ -47,6 +47,7 @@ AUTO = "auto"
 JSON_KEYS = (
     "method",
     "budget",
+    "budget_given",  # the --budgets item as written ('50%', '2.0'), or 'auto'
     "cost_unit",  # of budget, test_cost and val_cost: --cost-unit (ms by default)
     "test_accuracy",
     "test_cost",
@@ -143,8 +144,14 @@ def parse_budgets(text: str, costs: Any, unit: str = DEFAULT_COST_UNIT) -> list[
     """Comma list of budgets (ms/sample, or the costs' `unit`, or 'N%'), each checked against
     the feasible range, or 'auto': the pipeline's sweep over the feasible range, first exit's
     cost to the last's."""
+    return list(given_budgets(text, costs, unit))
+
+
+def given_budgets(text: str, costs: Any, unit: str = DEFAULT_COST_UNIT) -> dict[float, str]:
+    """`parse_budgets`' budgets in order, each with its item of `text` as written ('50%',
+    '2.0'), or 'auto' for each of the automatic sweep's."""
     if is_auto(text):
-        return resolve_sweep(AUTO, costs, "--budgets")
+        return dict.fromkeys(resolve_sweep(AUTO, costs, "--budgets"), AUTO)
     parts = [b.strip() for b in text.split(",")]
     if not any(parts):
         raise ConfigError(f"--budgets: expected a comma list of {unit}/sample values, got "
@@ -163,7 +170,7 @@ def parse_budgets(text: str, costs: Any, unit: str = DEFAULT_COST_UNIT) -> list[
             raise ConfigError(f"--budgets: {given[value]} and {part} are the same budget "
                               f"({value:.6g} {unit}/sample); give each budget once")
         given[value] = part
-    return list(given)
+    return given
 
 
 def parse_settings(items: list[str] | None, methods: list[str]) -> dict[str, dict[str, Any]]:
@@ -284,7 +291,8 @@ def handler(args: argparse.Namespace) -> int:
 
         with naming("--set"):
             check_exit_counts(settings[EENET], costs)
-    budgets = parse_budgets(args.budgets, costs, unit)
+    given = given_budgets(args.budgets, costs, unit)
+    budgets = list(given)
     with naming("--val"):
         val = load_exit_outputs(args.val)
     with naming("--test"):
@@ -307,7 +315,8 @@ def handler(args: argparse.Namespace) -> int:
         if note:
             print(note, file=sys.stderr)
     budgets, fitted = fit_sweep(val, costs, methods, budgets, settings, seed=args.seed)
-    rows = evaluate_sweep(val, test, costs, budgets, fitted)
+    rows = [{**r, "budget_given": given[r["budget"]]}
+            for r in evaluate_sweep(val, test, costs, budgets, fitted)]
     for note in unscored_notes(unscored_at_first_exit(fitted, budgets), costs, unit):
         print(note, file=sys.stderr)
     note = validation_overrun_note(rows, val.n_samples)
@@ -320,7 +329,8 @@ def handler(args: argparse.Namespace) -> int:
                     val.n_samples)
     if args.json:
         rows = [{**r, "cost_unit": unit} for r in rows]
-        # the budget as given (or resolved: tidy); measured and averaged numbers tidy
+        # the budget exact (its number as given, or a resolved one, tidy already); measured
+        # and averaged numbers tidy
         print(json.dumps([{k: r[k] if k == "budget" else tidy_floats(r[k]) for k in JSON_KEYS}
                           for r in rows], indent=2))
     else:

@@ -26,14 +26,24 @@ def column_width(least: int, cells: list[str]) -> int:
     return max([least, *map(len, cells)])
 
 
+def budget_label(row: dict[str, Any], digits: int) -> str:
+    """A row's budget for the table: its value to `digits` significant digits, after the
+    percentage it was given as where it was one (`budget_given` '50%': '50% (2.35)')."""
+    value = f"{row['budget']:.{digits}g}"
+    given = row.get("budget_given")
+    return f"{given} ({value})" if isinstance(given, str) and given.endswith("%") else value
+
+
 def format_table(rows: list[dict[str, Any]], unit: str = DEFAULT_COST_UNIT) -> str:
     """A readable table, one line per (method, budget), costs in `unit`; each column as wide
-    as its header or its widest cell, so the columns line up whatever the costs' size."""
+    as its header or its widest cell, so the columns line up whatever the costs' size. A
+    budget given as a percentage shows it beside its value (`budget_label`)."""
     # the exit fractions column: as wide as its header or its widest cell (6 characters an
     # exit, a space between)
     width = max([len(FRACTIONS_HEADER), *(7 * len(r["exit_fractions"]) - 1 for r in rows)])
     digits = distinct_digits([r["budget"] for r in rows])  # budgets that differ print so
-    budget = column_width(8, [f"{r['budget']:.{digits}g}" for r in rows])
+    labels = {r["budget"]: budget_label(r, digits) for r in rows}
+    budget = column_width(8, list(labels.values()))
     cost = column_width(max(8, len(f"test {unit}")),  # the two cost columns, alike
                         [f"{r[k]:.4g}" for r in rows for k in ("test_cost", "val_cost")])
     fit = column_width(6, [f"{r['fit_seconds']:.2f}" for r in rows])  # 1000 s and more: 7
@@ -47,7 +57,7 @@ def format_table(rows: list[dict[str, Any]], unit: str = DEFAULT_COST_UNIT) -> s
         name = r["method"] + ("*" if r.get("upper_bound") else "")
         fractions = " ".join(f"{f:.{FRACTION_DIGITS}f}" for f in r["exit_fractions"])
         lines.append(
-            f"{name:<10} {r['budget']:>{budget}.{digits}g} {r['test_accuracy']:>10.2f} "
+            f"{name:<10} {labels[r['budget']]:>{budget}} {r['test_accuracy']:>10.2f} "
             f"{r['test_cost']:>{cost}.4g} {r['val_cost']:>{cost}.4g} "
             f"{r['fit_seconds']:>{fit}.2f}  {fractions:<{width}} {r['rule']}"
         )
@@ -55,7 +65,7 @@ def format_table(rows: list[dict[str, Any]], unit: str = DEFAULT_COST_UNIT) -> s
         lines.append("* oracle: upper bound that uses the labels; not a policy")
     margins = eenet_margins(rows)
     if margins:
-        shown = ", ".join(f"{m:+.2f} at {b:.{digits}g}" for b, m in margins)
+        shown = ", ".join(f"{m:+.2f} at {labels[b]}" for b, m in margins)
         mean = sum(m for _, m in margins) / len(margins)
         rivals = "/".join(h for h in HEURISTICS if any(r["method"] == h for r in rows))
         lines.append(f"eenet - best of {rivals} (test accuracy points): {shown}; "
