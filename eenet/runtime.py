@@ -211,8 +211,13 @@ class EarlyExitPredictor:
         if training:
             self.model.eval()
         try:
-            result = self._steps(inputs, thresholds, stop, scored, keep_logits, tie_shares,
-                                 first_index)
+            # logits of inputs the model overflows on (inf, NaN) give NaN scores, which never
+            # pass a threshold, and no answer at the last exit (`check_final_logits`): numpy's
+            # warnings on the way (inf - inf in the log-softmax, a float32 sum past its
+            # maximum) would only print beside that error or the result
+            with np.errstate(invalid="ignore", over="ignore"):
+                result = self._steps(inputs, thresholds, stop, scored, keep_logits, tie_shares,
+                                     first_index)
         finally:
             if training:
                 self.model.train()

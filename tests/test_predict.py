@@ -1302,3 +1302,33 @@ def test_samples_the_model_overflows_on_name_the_inputs(workspace, policy_dir, t
     done = _predict(workspace, policy_dir, source, str(data if source == "--data" else path))
     _one_line_error(done, f"error: {source}: {path}: exit 2 gave NaN or infinite logits (or "
                           "-inf for every class) for the sample at index 2 (")
+
+
+@pytest.mark.parametrize("source", ["--input", "--data"])
+def test_inputs_near_float32s_maximum_print_no_numpy_warning(workspace, policy_dir, tmp_path,
+                                                             source) -> None:
+    """+3e38 gives the workspace's model infinite logits at exits 0 and 1 and finite ones at
+    the last: numpy's RuntimeWarning (inf - inf in the log-softmax) was printed beside the
+    result, and beside the one-line error when another sample has no answer."""
+    with np.load(workspace["data"] / "test.npz") as npz:
+        x, y = npz["x"][:5].copy(), npz["y"][:5]
+    x[2] = 3e38
+    for name, bad in (("fine", None), ("bad", 3)):
+        if bad is not None:
+            x[bad] = -3e38  # NaN logits at every exit: no answer
+        data = tmp_path / name
+        if source == "--input":
+            path = tmp_path / f"{name}.npy"
+            np.save(path, x)
+        else:
+            shutil.copytree(workspace["data"], data)
+            path = data / "test.npz"
+            np.savez(path, x=x, y=y)
+        done = _predict(workspace, policy_dir, source,
+                        str(data if source == "--data" else path))
+        if bad is None:
+            assert done.returncode == 0 and done.stderr == "", done.stderr
+            assert done.stdout.startswith("5 samples, maxprob @ 2 ms: "), done.stdout
+        else:
+            _one_line_error(done, f"error: {source}: {path}: exit 2 gave NaN or infinite "
+                                  "logits (or -inf for every class) for the sample at index 3 (")

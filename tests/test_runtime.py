@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import time
+import warnings
 from functools import partial
 
 import numpy as np
@@ -296,6 +297,26 @@ def test_samples_with_nan_logits_at_the_last_exit_are_refused_by_index(model, in
         masked.heads[2].bias.fill_(-np.inf)
     with pytest.raises(ArtifactError, match=message.format(2, 0, N, N)):
         EarlyExitPredictor(masked, policy, device="cpu").predict_exit(inputs, 2)
+
+
+@pytest.mark.parametrize("policy_cls", POLICIES)
+def test_overflowing_logits_give_no_numpy_warnings(model, inputs, policy_cls) -> None:
+    """Logits of +inf (inputs the model overflows on) made the log-softmax compute inf - inf,
+    and huge finite ones overflowed the last exit's float32 sum: numpy's RuntimeWarnings were
+    printed beside `eenet predict`'s result or its one-line error."""
+    policy = fitted(policy_cls, model, inputs, (0.5, 0.25, 0.25))
+    blown = copy.deepcopy(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with torch.no_grad():
+            blown.heads[0].bias[:2] = np.inf  # NaN scores at exit 0: nobody leaves there
+            blown.heads[2].bias.fill_(3e38)  # finite, but their float32 sum is not
+        result = EarlyExitPredictor(blown, policy, device="cpu").predict(inputs)
+        assert (result.exits > 0).all()
+        with torch.no_grad():
+            blown.heads[2].bias[0] = np.inf  # no answer at the last exit: the error alone
+        with pytest.raises(ArtifactError, match="^exit 2 gave NaN or infinite logits"):
+            EarlyExitPredictor(blown, policy, device="cpu").predict(inputs)
 
 
 def test_minus_infinite_thresholds_stop_everyone_at_exit_0(model, inputs) -> None:
