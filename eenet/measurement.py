@@ -86,7 +86,12 @@ def measure_headline(
     from eenet.data.prepared import split_for_model
     from eenet.devices import memory_names, num_threads, resolve_device
     from eenet.models.artifact import load_trained, read_trained_config
-    from eenet.real_latency import check_policy_for_model, collate_split
+    from eenet.real_latency import (
+        check_policy_for_model,
+        collate_split,
+        data_named,
+        warm_up_batches,
+    )
     from eenet.runtime import EarlyExitPredictor, EarlyExitResult, robust_ms_per_sample
     from eenet.schedulers import load_policy
 
@@ -122,10 +127,10 @@ def measure_headline(
         used_threads = torch.get_num_threads()
         predictors = {m: EarlyExitPredictor(model, p, device=str(target))
                       for m, p in policies.items()}
-        with memory_names("measure.batch_size", asked):  # the batches are on `target` already
+        # the batches are on `target` already; samples without an answer name the test split
+        with memory_names("measure.batch_size", asked), data_named(data_dir, "test"):
             for predictor in predictors.values():
-                for inputs, _ in batches[:max(2, warmup)]:
-                    predictor.predict(inputs)
+                warm_up_batches(predictor, batches, max(2, warmup))
             for r in range(rounds):
                 for method, predictor in predictors.items():
                     parts = predictor.predict_in_order(batches)

@@ -9,6 +9,8 @@ measure stage and `benchmarks/runtime.py` build on; the predictor itself is `een
 from __future__ import annotations
 
 import os
+from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,7 +21,7 @@ from eenet.batching import make_loader, to_device
 from eenet.devices import memory_names, resolve_device
 from eenet.errors import ArtifactError, naming
 from eenet.models.base import MultiExitModel
-from eenet.runtime import EarlyExitPredictor, EarlyExitResult
+from eenet.runtime import EarlyExitPredictor, EarlyExitResult, NoAnswerError
 from eenet.schedulers.base import ClassCount, FittedPolicy
 
 
@@ -64,6 +66,23 @@ def collate_split(
             for inputs, labels in make_loader(dataset, model, batch_size, shuffle=False, seed=0)]
 
 
+def warm_up_batches(predictor: EarlyExitPredictor,
+                    batches: list[tuple[Any, torch.Tensor]], count: int) -> None:
+    """Run the first `count` (inputs, labels) batches untimed, each at the index of its first
+    sample in the split (`first_index`), as the timed runs are: an error names a sample by
+    its index there."""
+    seen = 0
+    for inputs, labels in batches[:count]:
+        predictor.predict(inputs, first_index=seen)
+        seen += len(labels)
+
+
+def data_named(data_dir: str | os.PathLike, split: str) -> AbstractContextManager[None]:
+    """Samples the model gives no answer for (its logits overflow, `NoAnswerError`): the
+    error names the split's file, `DATA_DIR/SPLIT.npz`, as `eenet predict --data`'s does."""
+    return naming(str(Path(data_dir) / f"{split}.npz"), NoAnswerError)
+
+
 def measure_real_latency(
     model_dir: str | os.PathLike,
     policy_dir: str | os.PathLike,
@@ -102,9 +121,9 @@ def measure_real_latency(
     predictor = EarlyExitPredictor(model, policy, device=str(target))
     batches = collate_split(model, split_for_model(model, model_dir, data_dir, split),
                             batch_size, limit, target)
-    with num_threads(threads), memory_names("measure_real_latency.batch_size", batch_size):
-        for inputs, _ in batches[:warmup_batches]:
-            predictor.predict(inputs)
+    with num_threads(threads), memory_names("measure_real_latency.batch_size", batch_size), \
+            data_named(data_dir, split):
+        warm_up_batches(predictor, batches, warmup_batches)
         parts = predictor.predict_in_order(batches)
         used_threads = torch.get_num_threads()
     if not parts:

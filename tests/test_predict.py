@@ -1304,6 +1304,33 @@ def test_samples_the_model_overflows_on_name_the_inputs(workspace, policy_dir, t
                           "-inf for every class) for the sample at index 2 (")
 
 
+def test_measuring_samples_the_model_overflows_on_names_the_split(workspace, policy_dir,
+                                                                 tmp_path, monkeypatch,
+                                                                 capsys) -> None:
+    """The measure stage's error on a test sample without an answer named neither the split's
+    file nor the sample's index in it (its warm-up runs gave the index in its batch: 4 for
+    sample 12 in batches of 8); `eenet predict --data` names both."""
+    from eenet.real_latency import measure_real_latency
+
+    data = tmp_path / "data"
+    shutil.copytree(workspace["data"], data)
+    with np.load(data / "test.npz") as npz:
+        x, y = npz["x"].copy(), npz["y"]
+    x[12] = -3e38  # NaN logits at every exit of the workspace's model
+    np.savez(data / "test.npz", x=x, y=y)
+    _measure_workspace(workspace, policy_dir, tmp_path, monkeypatch)
+    message = stage_error(capsys, "measure_latency", str(workspace["root"] / "model"),
+                          str(data), "schedulers", "latency.json", "test.npz", "report.json")
+    want = (f"{data / 'test.npz'}: exit 2 gave NaN or infinite logits (or -inf for every "
+            "class) for the sample at index 12 (")
+    assert message.startswith(want), message
+    assert not (tmp_path / "report.json").exists()
+    for warmup in (0, 2):  # the error from a warm-up batch or from the run
+        with pytest.raises(ArtifactError, match=f"^{re.escape(want)}"):
+            measure_real_latency(workspace["root"] / "model", policy_dir, data, batch_size=8,
+                                 device="cpu", limit=20, warmup_batches=warmup)
+
+
 @pytest.mark.parametrize("source", ["--input", "--data"])
 def test_inputs_near_float32s_maximum_print_no_numpy_warning(workspace, policy_dir, tmp_path,
                                                              source) -> None:
