@@ -341,7 +341,8 @@ def check_final_logits(logits: np.ndarray, k: int, indices: np.ndarray) -> None:
     stream) hold no NaN or +inf and not only -inf, else a one-line NoAnswerError: such a
     sample has no answer (its scores were NaN at every exit before, so it came this far).
     Finite inputs far outside the model's range (|x| near float32's maximum) overflow to
-    them. The error comes from the first batch holding one, so it counts that batch's."""
+    them. The error comes from the first batch holding one, so it counts that batch's samples
+    at exit `k` (the others left earlier)."""
     if math.isfinite(logits.sum()):  # the usual case in one reduction (about 2 us at batch 1)
         return
     bad = rows_without_answer(logits)  # -inf for some classes (masked) is fine
@@ -349,7 +350,8 @@ def check_final_logits(logits: np.ndarray, k: int, indices: np.ndarray) -> None:
         count = int(np.count_nonzero(bad))
         raise NoAnswerError(
             f"exit {k} gave NaN or infinite logits (or -inf for every class) for the sample at "
-            f"index {int(indices[np.argmax(bad)])} ({count} such in its batch of {bad.size}): the "
+            f"index {int(indices[np.argmax(bad)])} ({count} of the {bad.size} samples of its batch "
+            f"that reached exit {k}): the "
             f"model overflows on these inputs (far outside the range it was trained on?); no "
             f"prediction for them")
 

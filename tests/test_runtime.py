@@ -275,15 +275,15 @@ def test_samples_with_nan_logits_at_the_last_exit_are_refused_by_index(model, in
     policy = fitted(MaxProbPolicy, model, inputs, (0.5, 0.25, 0.25))
     predictor = EarlyExitPredictor(model, policy, device="cpu")
     message = (r"^exit {} gave NaN or infinite logits \(or -inf for every class\) for the "
-               r"sample at index {} \({} such "
-               r"in its batch of {}\): the model overflows on these inputs \(far outside the "
+               r"sample at index {} \({} of the {} samples of its batch "
+               r"that reached exit {}\): the model overflows on these inputs \(far outside the "
                r"range it was trained on\?\); no prediction for them$")
-    with pytest.raises(ArtifactError, match=message.format(2, 107, 2, r"\d+")):
+    with pytest.raises(ArtifactError, match=message.format(2, 107, 2, r"\d+", 2)):
         predictor.predict(huge, first_index=100)
-    with pytest.raises(ArtifactError, match=message.format(1, 7, 2, N)):
+    with pytest.raises(ArtifactError, match=message.format(1, 7, 2, N, 1)):
         predictor.predict_exit(huge, 1)
     # in batches of 16 the first bad batch stops the run: its one such sample is counted
-    with pytest.raises(ArtifactError, match=message.format(2, 7, 1, r"\d+")):
+    with pytest.raises(ArtifactError, match=message.format(2, 7, 1, r"\d+", 2)):
         run_in_batches(predictor, huge, 16)
     assert predictor.predict(inputs).n_samples == N  # finite logits: no error
     masked = copy.deepcopy(model)
@@ -295,7 +295,7 @@ def test_samples_with_nan_logits_at_the_last_exit_are_refused_by_index(model, in
     with torch.no_grad():  # every class masked: no answer either
         masked.heads[2].weight.zero_()
         masked.heads[2].bias.fill_(-np.inf)
-    with pytest.raises(ArtifactError, match=message.format(2, 0, N, N)):
+    with pytest.raises(ArtifactError, match=message.format(2, 0, N, N, 2)):
         EarlyExitPredictor(masked, policy, device="cpu").predict_exit(inputs, 2)
 
 
