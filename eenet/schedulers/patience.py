@@ -5,7 +5,7 @@ n_k counts the consecutive exits up to k that agree with exit k's prediction. On
 shared by exits 0..K-2 and solved on validation so the cost meets the budget, means: leave
 when n_k >= P = ceil(t), or n_k == floor(t) and the exit is confident enough. The confidence
 tie-break makes the mix deterministic (no random coin per sample). Where many samples still tie
-at t (max p saturated at exactly 1.0), a share of them leaves (`base.tie_uniforms`), solved so
+at t (max p saturated at exactly 1.0), a share of them leaves (`thresholds.tie_uniforms`), solved so
 the validation cost meets the budget.
 """
 
