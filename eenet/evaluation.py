@@ -116,6 +116,7 @@ def oracle_curve(outputs: ExitOutputs, costs: Any) -> list[dict[str, Any]]:
     for exits in _oracle_corners(correct, costs):
         result = _evaluate(correct, exits, costs)
         points.append({"budget_ms": result["cost_ms"], **result})
+    points[0]["budget_ms"] = float(costs[0])  # everyone at exit 0: its cost exactly, not a mean
     if points[-1]["budget_ms"] < costs[-1]:  # saturated below the full model's cost: flat
         points.append({**points[-1], "budget_ms": float(costs[-1])})
     return points

@@ -23,6 +23,17 @@ def tidy(value: float, digits: int = TIDY_DIGITS) -> float:
     return float(f"{value:.{digits}g}") if math.isfinite(value) else value
 
 
+def tidy_up(value: float, digits: int = TIDY_DIGITS) -> float:
+    """The least number of `digits` significant digits that is >= `value` (`tidy` rounds to
+    the nearest, which may be below): a budget written tidily still affords what it stands
+    for."""
+    shown = tidy(value, digits)
+    if shown >= value or not math.isfinite(value):
+        return shown
+    step = 10.0 ** (math.floor(math.log10(abs(value))) - digits + 1)  # one unit in the last digit
+    return tidy(shown + step, digits)
+
+
 def tidy_floats(obj: Any, digits: int = TIDY_DIGITS) -> Any:
     """`obj` (dicts, lists and tuples of numbers, as JSON writes them) with every float
     `tidy`; integers, booleans and text as they are."""

@@ -19,7 +19,7 @@ from eenet.errors import ArtifactError, first_line, naming
 from eenet.evaluation import ORACLE, ORACLE_RULE, evaluate_exits, oracle_curve, oracle_exits
 from eenet.outputs import ExitOutputs, check_compatible
 from eenet.report_layout import by_exit
-from eenet.rounding import tidy
+from eenet.rounding import tidy, tidy_up
 from eenet.schedulers import load_policy
 from eenet.sweep import INDEX_FILE, headline_entries, read_index
 
@@ -162,8 +162,13 @@ def evaluate_all(
 def oracle_curve_table(test: ExitOutputs, costs: np.ndarray) -> pd.DataFrame:
     """The oracle's exact accuracy-vs-budget curve on `test` (`eenet.evaluation.oracle_curve`:
     its break points, from the first exit's cost to the last's), in sweep.csv's columns: drawn
-    through these and the sweep's budgets, the oracle's line is the bound itself."""
-    return pd.DataFrame([_row(ORACLE, tidy(point["budget_ms"]), point, rule=ORACLE_RULE)
+    through these and the sweep's budgets, the oracle's line is the bound itself. A point's
+    budget is rounded up (`tidy_up`, at most the last exit's cost): rounded to the nearest it
+    could fall below what the point's last move costs, and `oracle_exits` at the budget written
+    answered a sample fewer than the row said."""
+    top = float(costs[-1])
+    return pd.DataFrame([_row(ORACLE, min(tidy_up(point["budget_ms"]), top), point,
+                              rule=ORACLE_RULE)
                          for point in oracle_curve(test, costs)])
 
 

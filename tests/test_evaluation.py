@@ -603,3 +603,31 @@ def test_evaluate_stage_writes_the_oracles_exact_curve(tmp_path):
     assert (oracle["test_accuracy"] >= line - 100.0 / test.n_samples - 1e-9).all()
     with pytest.raises(TypeError, match="give both oracle and oracle_csv"):
         write_reports(metrics, sweep, *paths, curve)
+
+
+def test_oracle_curve_rows_are_afforded_at_the_budget_they_state():
+    """Each oracle_curve.csv row read as sweep.csv's are: the oracle at the row's budget_ms
+    reaches the row's accuracy. Budgets rounded to the nearest 12 digits fell below the cost of
+    a point's last move (about one row in six on random outputs with tidy costs: a sample
+    fewer than the row said); rounded up they never do, the first row is the first exit's cost
+    exactly and the last the full model's."""
+    from eenet.rounding import tidy_up
+    from eenet.sweep_evaluation import oracle_curve_table
+
+    assert tidy_up(0.1234567890123456) == 0.123456789013
+    assert tidy_up(0.123456789012) == 0.123456789012
+    rng = np.random.default_rng(1)
+    checked = 0
+    for _ in range(300):
+        n = int(rng.integers(3, 60))
+        correct = rng.random((3, n)) < 0.5
+        logits = np.where(correct[..., None], [5.0, 0.0], [0.0, 5.0]).astype(np.float32)
+        out = ExitOutputs(logits, np.zeros(n, np.int64))
+        costs = np.round(np.sort(rng.uniform(0.1, 1.0, 3)).cumsum(), 7)  # tidy, as a profile's
+        table = oracle_curve_table(out, costs)
+        assert table["budget_ms"].iloc[0] == costs[0] and table["budget_ms"].iloc[-1] == costs[-1]
+        for row in table.itertuples():
+            got = evaluate_exits(out, oracle_exits(out, costs, row.budget_ms), costs)
+            assert got["accuracy"] == pytest.approx(row.test_accuracy, abs=1e-9), (n, costs, row)
+            checked += 1
+    assert checked > 900
