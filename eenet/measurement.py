@@ -90,7 +90,6 @@ def measure_headline(
         check_policy_for_model,
         collate_split,
         data_named,
-        warm_up_batches,
     )
     from eenet.runtime import EarlyExitPredictor, EarlyExitResult, robust_ms_per_sample
     from eenet.schedulers import load_policy
@@ -130,7 +129,7 @@ def measure_headline(
         # the batches are on `target` already; samples without an answer name the test split
         with memory_names("measure.batch_size", asked), data_named(data_dir, "test"):
             for predictor in predictors.values():
-                warm_up_batches(predictor, batches, max(2, warmup))
+                predictor.predict_in_order(batches[:max(2, warmup)])  # untimed
             for r in range(rounds):
                 for method, predictor in predictors.items():
                     parts = predictor.predict_in_order(batches)

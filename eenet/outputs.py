@@ -61,7 +61,7 @@ def _torch_as_numpy(tensor: torch.Tensor) -> np.ndarray:
     float32, any other dtype kept."""
     import torch  # already imported: the caller found it in sys.modules
 
-    tensor = tensor.detach().cpu()
+    tensor = tensor.detach().cpu().resolve_conj().resolve_neg()  # numpy takes neither bit
     if tensor.dtype == torch.bfloat16:
         tensor = tensor.float()
     return tensor.numpy()

@@ -66,17 +66,6 @@ def collate_split(
             for inputs, labels in make_loader(dataset, model, batch_size, shuffle=False, seed=0)]
 
 
-def warm_up_batches(predictor: EarlyExitPredictor,
-                    batches: list[tuple[Any, torch.Tensor]], count: int) -> None:
-    """Run the first `count` (inputs, labels) batches untimed, each at the index of its first
-    sample in the split (`first_index`), as the timed runs are: an error names a sample by
-    its index there."""
-    seen = 0
-    for inputs, labels in batches[:count]:
-        predictor.predict(inputs, first_index=seen)
-        seen += len(labels)
-
-
 def data_named(data_dir: str | os.PathLike, split: str) -> AbstractContextManager[None]:
     """Samples the model gives no answer for (its logits overflow, `NoAnswerError`): the
     error names the split's file, `DATA_DIR/SPLIT.npz`, as `eenet predict --data`'s does."""
@@ -123,7 +112,7 @@ def measure_real_latency(
                             batch_size, limit, target)
     with num_threads(threads), memory_names("measure_real_latency.batch_size", batch_size), \
             data_named(data_dir, split):
-        warm_up_batches(predictor, batches, warmup_batches)
+        predictor.predict_in_order(batches[:warmup_batches])  # untimed; errors name the index
         parts = predictor.predict_in_order(batches)
         used_threads = torch.get_num_threads()
     if not parts:

@@ -644,6 +644,10 @@ def test_exit_outputs_take_torch_tensors(pair, costs):
     np.testing.assert_array_equal(made.logits, brain.float().numpy())
     per_exit = list(torch.from_numpy(val.logits).requires_grad_())  # as a model returns them
     np.testing.assert_array_equal(ExitOutputs(per_exit, labels).logits, val.logits)
+    # a view with torch's negative bit (the imaginary part of a conjugate) reads as its values
+    # (numpy took neither the conjugate nor the negative bit: "has negative bit set")
+    negated = (1j * torch.from_numpy(val.logits)).conj().imag
+    np.testing.assert_array_equal(ExitOutputs(negated, labels).logits, -val.logits)
 
 
 def test_logits_of_samples_by_exits_say_how_to_transpose_them(pair):

@@ -140,16 +140,11 @@ def is_auto(text: str) -> bool:
     return text.strip().lower() == AUTO
 
 
-def parse_budgets(text: str, costs: Any, unit: str = DEFAULT_COST_UNIT) -> list[float]:
-    """Comma list of budgets (ms/sample, or the costs' `unit`, or 'N%'), each checked against
-    the feasible range, or 'auto': the pipeline's sweep over the feasible range, first exit's
-    cost to the last's."""
-    return list(given_budgets(text, costs, unit))
-
-
 def given_budgets(text: str, costs: Any, unit: str = DEFAULT_COST_UNIT) -> dict[float, str]:
-    """`parse_budgets`' budgets in order, each with its item of `text` as written ('50%',
-    '2.0'), or 'auto' for each of the automatic sweep's."""
+    """The budgets of a comma list (ms/sample, or the costs' `unit`, or 'N%'), each checked
+    against the feasible range, or of 'auto' (the pipeline's sweep over the feasible range,
+    first exit's cost to the last's), in order, each with its item of `text` as written
+    ('50%', '2.0'), or 'auto' for each of the automatic sweep's."""
     if is_auto(text):
         return dict.fromkeys(resolve_sweep(AUTO, costs, "--budgets"), AUTO)
     parts = [b.strip() for b in text.split(",")]
