@@ -126,7 +126,7 @@ def _budget_text(metrics: Mapping[str, Any], unit: str = "ms / sample") -> str:
     """The headline budget as '0.274 ms / sample', with its spec when that was a percentage
     ('50% = 0.274 ms / sample')."""
     ms = f"{metrics['budget_ms']:.3g} {unit}"
-    spec = metrics.get("budget")
+    spec = metrics.get("budget_given")
     return f"{spec} = {ms}" if isinstance(spec, str) and spec.strip().endswith("%") else ms
 
 

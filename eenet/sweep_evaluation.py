@@ -129,7 +129,9 @@ def evaluate_all(
     # exact, as in headline_entries (the headline folder's rows come first, so these are its)
     at_headline = sweep[sweep["budget_ms"] == headline]
     metrics = {
-        "budget": index.get("budget"),
+        # the headline budget as given (params.yaml's `budget`: '50%', 0.3): named apart from
+        # that param, which `dvc exp show` shows beside it (`eenet schedule --json`'s name)
+        "budget_given": index.get("budget"),
         "budget_ms": headline,
         # what the numbers rest on: the samples fitted on (null: an index from before it was
         # recorded) and evaluated on, and where the costs were profiled (the index's

@@ -22,6 +22,15 @@ def lists_in(value: object, where: str = "") -> list[str]:
     return []
 
 
+def dotted_keys(value: object, where: str = "") -> list[str]:
+    """The dotted keys of a report's (or params file's) leaves, as `dvc metrics show` /
+    `dvc exp show` name its columns."""
+    if isinstance(value, dict):
+        return [found for key, item in value.items()
+                for found in dotted_keys(item, f"{where}.{key}" if where else key)]
+    return [where]
+
+
 @pytest.fixture(scope="session")
 def pair():
     return make_split_pair(n_exits=3, n_classes=10, n_val=2000, n_test=2000, seed=5)

@@ -13,7 +13,7 @@ from eenet.evaluation import _oracle, evaluate_exits, oracle_exits, schedule_swe
 from eenet.outputs import ExitOutputs
 from eenet.schedulers import fit_policy
 from eenet.synthetic import make_costs, make_exit_outputs, make_split_pair
-from tests.conftest import FAST_EENET, lists_in
+from tests.conftest import FAST_EENET, dotted_keys, lists_in
 
 
 def _hand_outputs() -> ExitOutputs:
@@ -348,7 +348,7 @@ def test_evaluate_all_rows_and_metrics_recompute_from_the_saved_policies(tmp_pat
                 {f"exit{k}": row[f"exit{k}_fraction"] for k in range(3)}, abs=1e-4)
     for budget in (1.4, 1.9, 2.4):
         check(rows[("oracle", budget)], _oracle(correct, costs, budget), costs)
-    assert metrics["budget"] == "45%" and metrics["budget_ms"] == 1.9
+    assert metrics["budget_given"] == "45%" and metrics["budget_ms"] == 1.9
     assert metrics["methods"]["oracle"]["val_cost_ms"] is None
     # each method's rule at the headline (sweep.csv's), and what the numbers rest on
     for method, got in metrics["methods"].items():
@@ -361,6 +361,27 @@ def test_evaluate_all_rows_and_metrics_recompute_from_the_saved_policies(tmp_pat
         f"exit{k}": {"accuracy": pytest.approx(100.0 * correct[k].mean(), abs=1e-4),
                      "cost_ms": costs[k]}
         for k in range(3)}
+
+
+def test_metrics_share_no_column_name_with_the_params(tmp_path):
+    """`dvc exp show` lists params.yaml's columns beside metrics.json's, and names one that is
+    in both by its file: the headline budget as given, metrics.json's `budget` (as params.yaml's
+    `budget`), showed as `reports/metrics.json:budget`. It is `budget_given` (as `eenet
+    schedule --json` names it), and no metrics.json key is a params.yaml key."""
+    import yaml
+
+    from eenet.sweep import fit_all
+    from eenet.sweep_evaluation import evaluate_all
+    from tests.robust_helpers import ROOT
+
+    val, test = make_split_pair(3, 10, 300, 200, seed=2)
+    costs = make_costs(3, 1.0, 3.0)
+    fit_all(val, costs, ["maxprob"], [1.5], 2.0, tmp_path, budget_spec="50%")
+    metrics, _ = evaluate_all(test, costs, tmp_path)
+    assert metrics["budget_given"] == "50%" and "budget" not in metrics
+    params = set(dotted_keys(yaml.safe_load((ROOT / "params.yaml").read_text())))
+    assert "budget" in params
+    assert not set(dotted_keys(metrics)) & params
 
 
 @pytest.mark.parametrize(("exits", "message"), [

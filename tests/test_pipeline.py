@@ -18,7 +18,7 @@ import yaml
 from eenet.config import GROUPS
 from eenet.models.artifact import model_identity
 from eenet.schedulers import load_policy
-from tests.conftest import lists_in
+from tests.conftest import dotted_keys, lists_in
 from tests.robust_helpers import ROOT, tiny_params
 
 CHECK = "check_params"  # runs on every change of params.yaml, first
@@ -186,18 +186,13 @@ def test_the_pipelines_metrics_files_show_in_dvc_keyed_by_exit(repo):
     assert lists_in(real) == []
     # no column name the two files share: dvc prefixed such columns by their file and left the
     # rest bare (budget_ms, methods.<m>.exit_fractions.exit0 came in both forms)
-    keys = {name: set(_dotted(files[name]["data"])) for name in files}
+    keys = {name: set(dotted_keys(files[name]["data"])) for name in files}
     assert not keys["reports/metrics.json"] & keys["reports/latency_real.json"]
     assert not keys["reports/metrics.json"] & keys["reports/train/metrics.json"]
-
-
-def _dotted(value: Any, where: str = "") -> list[str]:
-    """The dotted keys of a report's leaves, as `dvc metrics show` / `dvc exp show` name its
-    columns."""
-    if isinstance(value, dict):
-        return [found for key, item in value.items()
-                for found in _dotted(item, f"{where}.{key}" if where else key)]
-    return [where]
+    # nor with params.yaml, whose columns `dvc exp show` lists beside them (the headline
+    # budget as given was `budget` in both: reports/metrics.json:budget)
+    params = set(dotted_keys(yaml.safe_load((path / "params.yaml").read_text())))
+    assert "budget" in params and not keys["reports/metrics.json"] & params
 
 
 def test_measure_reports_the_batch_it_ran_when_the_limit_is_smaller(repo):

@@ -225,7 +225,7 @@ def test_titles_say_what_is_plotted_and_at_which_budget(figures, tmp_path):
     split at the headline budget. Both list the methods in the same order (metrics.json's:
     schedulers.methods, then the oracle); the accuracy figure's was alphabetical by method
     name."""
-    metrics = {**METRICS, "budget": "50%",
+    metrics = {**METRICS, "budget_given": "50%",
                "methods": {m: METRICS["methods"][m] for m in ("oracle", "maxprob")}}
     plotting.plot_accuracy_vs_budget(SWEEP, metrics, tmp_path / "a.png")
     plotting.plot_exit_distribution(metrics, tmp_path / "e.png")
