@@ -25,7 +25,7 @@ from eenet.checks import check_integer
 from eenet.cli import script_cli
 from eenet.outputs import ExitOutputs, percent_correct
 from eenet.schedulers import fit_log_probs
-from eenet.schedulers.eenet import paired_z
+from eenet.significance import paired_z
 from eenet.synthetic import make_costs, make_split_pair
 
 BARS = {"z >= 2 (default)": 2.0, "z >= 1": 1.0, "z >= 0.5": 0.5, "any gain": 0.0,

@@ -42,7 +42,8 @@ from eenet.errors import ConfigError
 from eenet.evaluation import evaluate_policies
 from eenet.outputs import ExitOutputs, check_compatible, load_exit_outputs
 from eenet.schedulers import FittedPolicy, fit_log_probs
-from eenet.schedulers.eenet import FIRST_EXIT_UNSCORED, paired_z
+from eenet.schedulers.eenet import FIRST_EXIT_UNSCORED
+from eenet.significance import paired_z
 from eenet.synthetic import make_costs, make_split_pair
 
 METHODS = ["maxprob", "entropy", "patience", "eenet"]

@@ -1,13 +1,14 @@
 """Evaluate folders of fitted schedulers (`eenet.sweep`) and the oracle on a split, and write
 the evaluate stage's reports: metrics.json at the headline budget, the method x budget sweep
-CSV, one curve per method and the oracle's exact curve (its break points). Usable without
-DVC."""
+CSV, one curve per method, the oracle's exact curve (its break points) and the summary
+(`eenet.summary`). Usable without DVC."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
 from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,19 @@ def _check_index_fits(folder: Path, index: Mapping[str, Any], test: ExitOutputs,
         )
 
 
+@dataclass
+class Evaluation:
+    """`evaluate_folders`' results: `evaluate_all`'s two, each row's per-sample hits and the
+    index's record of the trained model."""
+
+    metrics: dict[str, Any]
+    sweep: pd.DataFrame
+    # per (method, budget_ms) of a sweep row (budget_ms exactly as there): whether each test
+    # sample is answered correctly, as evaluated (bool [n_test])
+    hits: dict[tuple[str, float], np.ndarray]
+    model: dict[str, Any] | None  # the headline index's `model` (None: costs given as numbers)
+
+
 def evaluate_all(
     test: ExitOutputs,
     costs: np.ndarray,
@@ -88,10 +102,24 @@ def evaluate_all(
     schedule --save` writes them); `sweep_dir`, when given, a folder of sweep fits alone (the
     pipeline's fit_schedulers). A method fitted at the same budget in both counts once, from
     `scheduler_dir`. Returns the headline metrics (at the headline budget: each method's rule,
-    accuracy, costs and exit fractions, each exit's own, and the context: `n_val`, `n_test`,
-    `costs_profiled_at` from the index) and the method x budget sweep table. `source` names
-    test and costs in the error when their exit counts differ (checked first).
+    accuracy, costs and exit fractions, each exit's own, and the context: `budget_given`,
+    `n_val`, `n_test`, `costs_profiled_at` from the index) and the method x budget sweep
+    table. `source` names test and costs in the error when their exit counts differ (checked
+    first). `evaluate_folders` also keeps each row's per-sample hits.
     """
+    evaluation = evaluate_folders(test, costs, scheduler_dir, sweep_dir, source)
+    return evaluation.metrics, evaluation.sweep
+
+
+def evaluate_folders(
+    test: ExitOutputs,
+    costs: np.ndarray,
+    scheduler_dir: str | os.PathLike,
+    sweep_dir: str | os.PathLike | None = None,
+    source: str = "test outputs vs latency",
+) -> Evaluation:
+    """`evaluate_all`, each policy's exits decided once, keeping what each row's exits answered
+    correctly (`Evaluation.hits`, for paired comparisons) and the index's model record."""
     check_compatible(test, costs, source)
     index = read_index(scheduler_dir)
     headline = float(index["headline_ms"])
@@ -101,8 +129,9 @@ def evaluate_all(
         folders.append((Path(sweep_dir), read_index(sweep_dir, headline=False)))
     for folder, folder_index in folders:
         _check_index_fits(folder, folder_index, test, costs)
-    log_probs = test.log_probs()
-    rows, seen = [], set()
+    log_probs, correct = test.log_probs(), test.correct()
+    samples = np.arange(test.n_samples)
+    rows, seen, hits = [], set(), {}
     for folder, folder_index in folders:
         for entry in folder_index["entries"]:
             if (entry["method"], entry["budget_ms"]) in seen:
@@ -114,7 +143,8 @@ def evaluate_all(
                 own_costs = policy.cost_table(costs)
             except ValueError as exc:
                 raise ArtifactError(f"{folder / entry['dir']}: {exc}") from None
-            result = evaluate_exits(test, exits, own_costs)
+            result = evaluate_exits(test, exits, own_costs)  # checks the exits
+            hits[(entry["method"], entry["budget_ms"])] = correct[np.asarray(exits), samples]
             rows.append(
                 _row(
                     entry["method"], entry["budget_ms"], result,
@@ -123,7 +153,9 @@ def evaluate_all(
                 )
             )
     for budget in sorted({budget for _, budget in seen}):
-        result = evaluate_exits(test, oracle_exits(test, costs, budget), costs)
+        exits = oracle_exits(test, costs, budget)
+        result = evaluate_exits(test, exits, costs)
+        hits[(ORACLE, budget)] = correct[exits, samples]
         rows.append(_row(ORACLE, budget, result, rule=ORACLE_RULE))
     sweep = pd.DataFrame(rows)
     # exact, as in headline_entries (the headline folder's rows come first, so these are its)
@@ -158,7 +190,7 @@ def evaluate_all(
         ),
     }
     sweep = sweep.sort_values(["method", "budget_ms"]).reset_index(drop=True)
-    return metrics, sweep
+    return Evaluation(metrics, sweep, hits, index.get("model") or None)
 
 
 def oracle_curve_table(test: ExitOutputs, costs: np.ndarray) -> pd.DataFrame:
@@ -177,24 +209,32 @@ def oracle_curve_table(test: ExitOutputs, costs: np.ndarray) -> pd.DataFrame:
 def write_reports(metrics: Mapping[str, Any], sweep: pd.DataFrame, metrics_json: str | os.PathLike,
                   sweep_csv: str | os.PathLike, curves_dir: str | os.PathLike,
                   oracle: pd.DataFrame | None = None,
-                  oracle_csv: str | os.PathLike | None = None) -> None:
+                  oracle_csv: str | os.PathLike | None = None,
+                  summary: str | None = None,
+                  summary_md: str | os.PathLike | None = None) -> None:
     """`evaluate_all`'s results as the evaluate stage's outputs: metrics JSON, the sweep CSV,
-    one curve CSV per method in `curves_dir` and, given both, the oracle's exact curve
-    (`oracle_curve_table`) as `oracle_csv`. All are written in full to temporary paths first
-    and renamed into place one after another at the end (oracle curve, curves, sweep, metrics
-    last): an interrupt or error while writing leaves the old ones, and a failed rename never
-    leaves new metrics beside an old sweep."""
+    one curve CSV per method in `curves_dir`, given both, the oracle's exact curve
+    (`oracle_curve_table`) as `oracle_csv` and, given both, the summary's text
+    (`eenet.summary.summary_markdown`) as `summary_md`. All are written in full to temporary
+    paths first and renamed into place one after another at the end (summary, oracle curve,
+    curves, sweep, metrics last): an interrupt or error while writing leaves the old ones, and
+    a failed rename never leaves new metrics beside an old sweep."""
     if (oracle is None) != (oracle_csv is None):
         raise TypeError("write_reports: give both oracle and oracle_csv, or neither")
+    if (summary is None) != (summary_md is None):
+        raise TypeError("write_reports: give both summary and summary_md, or neither")
     with (atomic_path(metrics_json) as metrics_tmp, atomic_path(sweep_csv) as sweep_tmp,
           atomic_directory(curves_dir) as curves_tmp,
-          nullcontext() if oracle_csv is None else atomic_path(oracle_csv) as oracle_tmp):
+          nullcontext() if oracle_csv is None else atomic_path(oracle_csv) as oracle_tmp,
+          nullcontext() if summary_md is None else atomic_path(summary_md) as summary_tmp):
         write_json(metrics_tmp, metrics)
         sweep_tmp.write_text(sweep_csv_text(sweep))
         for method, rows in sweep.groupby("method"):
             (curves_tmp / f"{method}.csv").write_text(sweep_csv_text(rows))
         if oracle is not None:
             oracle_tmp.write_text(sweep_csv_text(oracle))
+        if summary is not None:
+            summary_tmp.write_text(summary)
 
 
 def sweep_csv_text(rows: pd.DataFrame) -> str:

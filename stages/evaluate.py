@@ -1,10 +1,11 @@
 """Stage evaluate: every fitted scheduler and the oracle on the test split.
 
 Usage: python stages/evaluate.py TEST_NPZ LATENCY_JSON HEADLINE_DIR SWEEP_DIR \
-       METRICS_JSON SWEEP_CSV CURVES_DIR ORACLE_CSV
+       METRICS_JSON SWEEP_CSV CURVES_DIR ORACLE_CSV SUMMARY_MD
 
 HEADLINE_DIR (stage fit_headline) gives metrics.json; both folders give the sweep's rows.
 ORACLE_CSV: the oracle's exact curve (its break points), which the plot draws it through.
+SUMMARY_MD: accuracy per method and budget, EENet's margins with their paired z.
 """
 
 import numpy as np
@@ -12,17 +13,21 @@ import numpy as np
 from eenet.cli import stage_cli
 from eenet.costs import load_latency
 from eenet.outputs import load_exit_outputs
-from eenet.sweep_evaluation import evaluate_all, oracle_curve_table, write_reports
+from eenet.summary import summary_markdown
+from eenet.sweep_evaluation import evaluate_folders, oracle_curve_table, write_reports
 
 
 def main(test_npz: str, latency_json: str, headline_dir: str, sweep_dir: str,
-         metrics_json: str, sweep_csv: str, curves_dir: str, oracle_csv: str) -> None:
+         metrics_json: str, sweep_csv: str, curves_dir: str, oracle_csv: str,
+         summary_md: str) -> None:
     costs = np.asarray(load_latency(latency_json)["cumulative_ms"])
     test = load_exit_outputs(test_npz)
-    metrics, sweep = evaluate_all(test, costs, headline_dir, sweep_dir,
-                                  source=f"{test_npz} vs {latency_json}")
-    write_reports(metrics, sweep, metrics_json, sweep_csv, curves_dir,
-                  oracle_curve_table(test, costs), oracle_csv)
+    result = evaluate_folders(test, costs, headline_dir, sweep_dir,
+                              source=f"{test_npz} vs {latency_json}")
+    metrics = result.metrics
+    write_reports(metrics, result.sweep, metrics_json, sweep_csv, curves_dir,
+                  oracle_curve_table(test, costs), oracle_csv,
+                  summary_markdown(metrics, result.sweep, result.hits, result.model), summary_md)
     for method, values in metrics["methods"].items():
         print(f"{method:>9}: {values['test_accuracy']:6.2f}% at {values['test_cost_ms']:.4g} ms "
               f"(budget {metrics['budget_ms']:.4g} ms)")

@@ -135,6 +135,24 @@ def test_first_run_leaves_every_report(repo):
     assert oracle[0].split(",")[:4] == header[:4] and len(oracle) - 1 >= 2
     assert [float(line.split(",")[1]) for line in (oracle[1], oracle[-1])] == [
         e["cost_ms"] for e in (metrics["exits"]["exit0"], metrics["exits"]["exit2"])]
+    # the summary: a row per sweep budget (the headline's marked), each method's accuracy as
+    # the sweep's, EENet's margin over the better heuristic with its paired z
+    summary = (path / "reports/summary.md").read_text()
+    table = [[c.strip() for c in line.strip("|").split("|")]
+             for line in summary.splitlines() if line.startswith("|")]
+    assert table[0] == ["budget (ms)", "% of exit range", "eenet", "maxprob", "entropy",
+                        "oracle (upper bound)", "eenet - better of maxprob / entropy", "z"]
+    assert len(table) - 2 == 3 and sum("(headline)" in row[0] for row in table[2:]) == 1
+    rows = [line.split(",") for line in sweep[1:]]
+    at = {(r[header.index("method")], float(r[header.index("budget_ms")])):
+          float(r[header.index("test_accuracy")]) for r in rows}
+    budgets = sorted({b for _, b in at})
+    for row, budget in zip(table[2:], budgets, strict=True):
+        assert row[2:6] == [f"{at[(m, budget)]:.2f}"
+                            for m in ("eenet", "maxprob", "entropy", "oracle")]
+        assert re.fullmatch(r"[+-]\d+\.\d{2} \(vs (maxprob|entropy)\)", row[6]), row
+        assert re.fullmatch(r"[+-]\d+\.\d", row[7]), row
+    assert f"n_test = {metrics['n_test']}" in summary and "resnet1d_3" in summary
     for png in ("accuracy_vs_budget.png", "exit_distribution.png"):
         assert (path / "reports" / png).read_bytes()[:4] == b"\x89PNG"
     assert (path / "reports/train/metrics.json").is_file()

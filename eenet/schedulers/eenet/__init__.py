@@ -30,7 +30,6 @@ from eenet.schedulers.eenet.fitting import fit, untrained_policy
 from eenet.schedulers.eenet.lookahead import lookahead_scores, solve_lookahead, stop_value
 from eenet.schedulers.eenet.policy import FIRST_EXIT_UNSCORED, WEIGHTS_FILE, EENetPolicy
 from eenet.schedulers.eenet.scorer import ExitScorer, check_weights, compile_scorer
-from eenet.schedulers.eenet.selection import paired_z
 from eenet.schedulers.eenet.settings import (
     DEFAULTS,
     FIXED_SCORES,
@@ -56,7 +55,6 @@ __all__ = [
     "exit_features",
     "fit",
     "lookahead_scores",
-    "paired_z",
     "prepare",
     "solve_lookahead",
     "stop_value",

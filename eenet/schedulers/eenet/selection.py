@@ -3,7 +3,6 @@ which plan, leaving the heuristics' choice only on a significant out-of-fold gai
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,6 +11,7 @@ import numpy as np
 from eenet.schedulers.eenet.settings import FIXED_SCORES, LEARNED
 from eenet.schedulers.plans import calibrated_plan, geometric_plan, refine_plan
 from eenet.schedulers.thresholds import first_exit, thresholds_from_plan
+from eenet.significance import paired_z
 
 
 def candidate_plans(
@@ -39,13 +39,6 @@ def _hits(scores: np.ndarray, correct: np.ndarray, plan: np.ndarray) -> np.ndarr
     """Whether each sample is answered correctly under the rule realising `plan`."""
     exits = first_exit(scores, *thresholds_from_plan(scores, plan))
     return correct[exits, np.arange(scores.shape[1])]
-
-
-def paired_z(hits: np.ndarray, baseline: np.ndarray) -> float:
-    """Sign-test statistic of `hits` over `baseline` on the same samples (wins - losses)."""
-    wins = int((hits & ~baseline).sum())
-    losses = int((~hits & baseline).sum())
-    return (wins - losses) / math.sqrt(max(1, wins + losses))
 
 
 # the most accurate (score, plan) pairs on validation that the plan refinement starts from

@@ -1,0 +1,106 @@
+"""The evaluate stage's summary.md: each method's test accuracy at each sweep budget, the
+oracle as an upper bound, and EENet's margin over the better of max p and entropy with a paired
+sign-test z on the test samples, so that a reader can judge which margins are noise."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from eenet.budget import distinct_digits
+from eenet.evaluation import ORACLE
+from eenet.significance import paired_z
+
+EENET = "eenet"
+HEURISTICS = ("maxprob", "entropy")  # EENet's margin is over the better of these at a budget
+Z_NOTE = ("z: paired sign test of EENet against the method its margin is over, on the same "
+          "test samples: (wins - losses) / sqrt(wins + losses), a win a sample only EENet "
+          "answers correctly, a loss one only the other does; |z| < 2 is within one test "
+          "draw's noise.")
+
+
+def summary_markdown(metrics: Mapping[str, Any], sweep: pd.DataFrame,
+                     hits: Mapping[tuple[str, float], np.ndarray],
+                     model: Mapping[str, Any] | None = None) -> str:
+    """summary.md's text from `evaluate_folders`' results: `metrics` (metrics.json's: the
+    context and the exits' costs), `sweep` (sweep.csv's rows), `hits` (per (method,
+    budget_ms) of a row: each test sample answered correctly) and the index's `model` record
+    (None: left out)."""
+    methods = _methods(metrics, sweep)
+    rivals = [m for m in HEURISTICS if m in methods]
+    compare = EENET in methods and bool(rivals)
+    header = ["budget (ms)", "% of exit range",
+              *(f"{m} (upper bound)" if m == ORACLE else m for m in methods)]
+    if compare:
+        header += [f"eenet - better of {' / '.join(rivals)}", "z"]
+    accuracy = {(r["method"], r["budget_ms"]): float(r["test_accuracy"])
+                for r in sweep.to_dict("records")}
+    budgets = sorted({float(b) for b in sweep["budget_ms"]})
+    costs = [float(e["cost_ms"]) for e in metrics["exits"].values()]
+    digits = distinct_digits(budgets)
+    span = costs[-1] - costs[0]  # 0 for a model of one exit
+    lines = ["# Test accuracy (%) by budget", "", _context(metrics, model, costs), "",
+             "| " + " | ".join(header) + " |",
+             "|---|" + "---:|" * (len(header) - 1)]
+    for budget in budgets:
+        label = f"{budget:.{digits}g}"
+        if budget == metrics["budget_ms"]:
+            label = f"**{label}** (headline)"
+        cells = [label, _number(100.0 * (budget - costs[0]) / span if span else None, ".1f"),
+                 *(_number(accuracy.get((m, budget)), ".2f") for m in methods)]
+        if compare:
+            cells += _margin(accuracy, hits, budget, rivals)
+        lines.append("| " + " | ".join(cells) + " |")
+    if compare:
+        lines += ["", Z_NOTE]
+    return "\n".join(lines) + "\n"
+
+
+def _methods(metrics: Mapping[str, Any], sweep: pd.DataFrame) -> list[str]:
+    """The methods in metrics.json's order (schedulers.methods), then any other of the
+    sweep's, the oracle last."""
+    ordered = list(dict.fromkeys([*metrics["methods"], *sweep["method"]]))
+    return [m for m in ordered if m != ORACLE] + [m for m in ordered if m == ORACLE]
+
+
+def _context(metrics: Mapping[str, Any], model: Mapping[str, Any] | None,
+             costs: list[float]) -> str:
+    """One line: the model (where recorded), the sample counts, where the costs were
+    profiled, the exits' costs and the headline budget."""
+    parts = []
+    if model:
+        parts.append(f"Model {model.get('name')} ({model.get('num_classes')} classes)")
+    n_val = metrics.get("n_val")
+    parts.append(f"fitted on n_val = {'unknown' if n_val is None else n_val}, "
+                 f"evaluated on n_test = {metrics['n_test']} test samples")
+    at = metrics.get("costs_profiled_at")
+    parts.append("costs not profiled here (an imported or given table)" if not at else
+                 f"costs profiled on {at.get('device')} (batch size {at.get('batch_size')}, "
+                 f"threads {at.get('threads')})")
+    exits = " / ".join(f"{c:.4g}" for c in costs)
+    given = metrics.get("budget_given")
+    headline = f"{metrics['budget_ms']:.4g} ms"
+    parts.append(f"exits at {exits} ms / sample; headline budget "
+                 + (f"{given} = {headline}" if given is not None else headline))
+    return "; ".join(parts) + ". % of exit range: 0 = the first exit's cost, 100 = the last's."
+
+
+def _margin(accuracy: Mapping[tuple[str, float], float],
+            hits: Mapping[tuple[str, float], np.ndarray], budget: float,
+            rivals: list[str]) -> list[str]:
+    """EENet's margin over the more accurate of `rivals` at `budget` (named), and the paired
+    z of its hits over that one's; dashes where either did not run there."""
+    ran = [m for m in rivals if (m, budget) in accuracy]
+    if (EENET, budget) not in accuracy or not ran:
+        return ["-", "-"]
+    rival = max(ran, key=lambda m: accuracy[(m, budget)])  # ties: the first, max p
+    margin = accuracy[(EENET, budget)] - accuracy[(rival, budget)]
+    z = paired_z(hits[(EENET, budget)], hits[(rival, budget)])
+    return [f"{margin:+.2f} (vs {rival})", f"{z:+.1f}"]
+
+
+def _number(value: float | None, spec: str) -> str:
+    return "-" if value is None else f"{value:{spec}}"
