@@ -18,7 +18,7 @@ from eenet.atomic import write_with  # noqa: E402
 from eenet.costs import is_real_number  # noqa: E402
 from eenet.errors import ArtifactError  # noqa: E402
 from eenet.jsonio import read_json_object  # noqa: E402
-from eenet.report_layout import exit_key, per_exit  # noqa: E402
+from eenet.report_layout import budget_as_set, exit_key, per_exit  # noqa: E402
 
 LABELS = {
     "eenet": "EENet",  # its rule may be a heuristic score with a validation-chosen plan
@@ -125,9 +125,7 @@ def _save(fig: plt.Figure, path: str | os.PathLike) -> None:
 def _budget_text(metrics: Mapping[str, Any], unit: str = "ms / sample") -> str:
     """The headline budget as '0.274 ms / sample', with its spec when that was a percentage
     ('50% = 0.274 ms / sample')."""
-    ms = f"{metrics['budget_ms']:.3g} {unit}"
-    spec = metrics.get("budget_given")
-    return f"{spec} = {ms}" if isinstance(spec, str) and spec.strip().endswith("%") else ms
+    return budget_as_set(metrics, f"{metrics['budget_ms']:.3g} {unit}")
 
 
 def _mark_headline(ax: Any, metrics: Mapping[str, Any], full_cost_ms: float) -> None:

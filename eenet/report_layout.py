@@ -8,11 +8,21 @@ sweep.csv's `exit<k>_fraction` columns and dvclive's `val_acc_exit<k>` name it.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 _KEY = re.compile(r"exit(0|[1-9][0-9]*)")
+
+
+def budget_as_set(metrics: Mapping[str, Any], shown: str) -> str:
+    """`shown` (metrics.json's headline budget as a caller formats it, '0.274 ms'), preceded by
+    the budget as set where that was a percentage ('50% = 0.274 ms'): `budget_given`, or
+    `budget` in a metrics.json written before it was renamed."""
+    spec = metrics.get("budget_given", metrics.get("budget"))
+    if isinstance(spec, str) and spec.strip().endswith("%"):
+        return f"{spec.strip()} = {shown}"
+    return shown
 
 
 def exit_key(k: int) -> str:

@@ -27,7 +27,8 @@ def main(test_npz: str, latency_json: str, headline_dir: str, sweep_dir: str,
     metrics = result.metrics
     write_reports(metrics, result.sweep, metrics_json, sweep_csv, curves_dir,
                   oracle_curve_table(test, costs), oracle_csv,
-                  summary_markdown(metrics, result.sweep, result.hits, result.model), summary_md)
+                  summary_markdown(metrics, result.sweep, result.hits, result.model, costs),
+                  summary_md)
     for method, values in metrics["methods"].items():
         print(f"{method:>9}: {values['test_accuracy']:6.2f}% at {values['test_cost_ms']:.4g} ms "
               f"(budget {metrics['budget_ms']:.4g} ms)")

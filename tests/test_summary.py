@@ -98,14 +98,14 @@ def test_summary_table_gives_each_accuracy_and_eenets_margin_with_its_paired_z(r
     own = _own_hits(run)
     zs = []
     for budget, row in zip(budgets, rows, strict=True):
-        assert row[2:6] == [f"{accuracy[(m, budget)]:.2f}"
+        assert row[2:6] == [f"{accuracy[(m, budget)]:.3f}"
                             for m in ("eenet", "maxprob", "entropy", "oracle")]
         rival = max(("maxprob", "entropy"), key=lambda m: accuracy[(m, budget)])
         eenet, other = own[("eenet", budget)], own[(rival, budget)]
         wins, losses = int(np.sum(eenet & ~other)), int(np.sum(~eenet & other))
         margin = 100.0 * (wins - losses) / eenet.size
         assert margin == pytest.approx(accuracy[("eenet", budget)] - accuracy[(rival, budget)])
-        assert row[6] == f"{margin:+.2f} (vs {rival})"
+        assert row[6] == f"{margin:+.3f} (vs {rival})"
         zs.append((wins - losses) / math.sqrt(max(1, wins + losses)))
         assert row[7] == f"{zs[-1]:+.1f}"
     assert any(z != 0 for z in zs)  # the rules differ on some samples: z was counted
@@ -168,3 +168,33 @@ def test_evaluate_stage_writes_the_summary_with_the_other_reports(run, tmp_path:
     assert summary.read_text() == text
     with pytest.raises(TypeError, match="give both summary and summary_md"):
         write_reports(evaluation.metrics, evaluation.sweep, *paths, summary=text)
+
+
+def test_summary_and_oracle_curve_with_costs_of_many_digits(tmp_path: Path):
+    """Costs of more than 12 significant digits (given from Python; a profile writes them
+    rounded): the oracle curve's first row was rounded up off the first exit's cost, and the
+    summary's first budget read -0.0 % of the range (metrics.json's rounded costs against the
+    exact budgets). A budget given in ms is said once in the context line, not '0.3 = 0.3 ms'."""
+    from eenet.sweep_evaluation import oracle_curve_table
+
+    val, test = make_split_pair(3, 10, 400, 600, seed=4)
+    costs = np.array([0.1847433736937233, 0.4123456789012345, 2 / 3])
+    assert oracle_curve_table(test, costs)["budget_ms"].iloc[0] == costs[0]
+    fit_all(val, costs, ["maxprob", "entropy"], [float(costs[0]), 0.3], 0.3, tmp_path,
+            budget_spec=0.3)
+    evaluation = evaluate_folders(test, costs, tmp_path)
+    text = summary_markdown(evaluation.metrics, evaluation.sweep, evaluation.hits, costs=costs)
+    assert [row[1] for row in _table(text)[1]][0] == "0.0"
+    assert "headline budget 0.3 ms" in text
+
+
+def test_budget_as_set_reads_old_metrics_files_too():
+    """The plot's and the summary's headline label: the budget as set where it was a
+    percentage, from `budget_given` or, in a metrics.json written before the rename, `budget`
+    (such a file lost its '50% =' label)."""
+    from eenet.report_layout import budget_as_set
+
+    assert budget_as_set({"budget_given": "50%"}, "0.27 ms") == "50% = 0.27 ms"
+    assert budget_as_set({"budget": " 50% "}, "0.27 ms") == "50% = 0.27 ms"
+    assert budget_as_set({"budget_given": 0.3}, "0.3 ms") == "0.3 ms"
+    assert budget_as_set({}, "0.3 ms") == "0.3 ms"
