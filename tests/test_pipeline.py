@@ -148,9 +148,9 @@ def test_first_run_leaves_every_report(repo):
           float(r[header.index("test_accuracy")]) for r in rows}
     budgets = sorted({b for _, b in at})
     for row, budget in zip(table[2:], budgets, strict=True):
-        assert row[2:6] == [f"{at[(m, budget)]:.2f}"
+        assert row[2:6] == [f"{at[(m, budget)]:.3f}"
                             for m in ("eenet", "maxprob", "entropy", "oracle")]
-        assert re.fullmatch(r"[+-]\d+\.\d{2} \(vs (maxprob|entropy)\)", row[6]), row
+        assert re.fullmatch(r"[+-]\d+\.\d{3} \(vs (maxprob|entropy)\)", row[6]), row
         assert re.fullmatch(r"[+-]\d+\.\d", row[7]), row
     assert f"n_test = {metrics['n_test']}" in summary and "resnet1d_3" in summary
     for png in ("accuracy_vs_budget.png", "exit_distribution.png"):
