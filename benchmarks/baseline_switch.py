@@ -26,11 +26,11 @@ from eenet.cli import script_cli
 from eenet.outputs import ExitOutputs, percent_correct
 from eenet.schedulers import fit_log_probs
 from eenet.significance import paired_z
+from eenet.summary import HEURISTICS
 from eenet.synthetic import make_costs, make_split_pair
 
 BARS = {"z >= 2 (default)": 2.0, "z >= 1": 1.0, "z >= 0.5": 0.5, "any gain": 0.0,
         "always max p": np.inf}
-HEURISTICS = ("maxprob", "entropy")
 
 
 def shortfalls(val: ExitOutputs, fresh: ExitOutputs, costs: np.ndarray,

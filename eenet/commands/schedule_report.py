@@ -15,9 +15,8 @@ from eenet.budget import DEFAULT_COST_UNIT, distinct_digits
 from eenet.rounding import FRACTION_DIGITS
 from eenet.schedulers.base import FittedPolicy
 from eenet.schedulers.eenet import FIRST_EXIT_UNSCORED
+from eenet.summary import EENET, HEURISTICS  # EENet's margin is over the better heuristic
 
-EENET = "eenet"
-HEURISTICS = ("maxprob", "entropy")  # EENet's margin is over the better of these
 FRACTIONS_HEADER = "exit fractions (test)"  # the table's column of each exit's share
 
 
