@@ -15,7 +15,7 @@ from eenet.budget import DEFAULT_COST_UNIT, distinct_digits
 from eenet.rounding import FRACTION_DIGITS
 from eenet.schedulers.base import FittedPolicy
 from eenet.schedulers.eenet import FIRST_EXIT_UNSCORED
-from eenet.summary import EENET, HEURISTICS  # EENet's margin is over the better heuristic
+from eenet.summary import EENET, HEURISTICS, better_rival  # margins over the better heuristic
 
 FRACTIONS_HEADER = "exit fractions (test)"  # the table's column of each exit's share
 
@@ -73,14 +73,14 @@ def format_table(rows: list[dict[str, Any]], unit: str = DEFAULT_COST_UNIT) -> s
 
 
 def eenet_margins(rows: list[dict[str, Any]]) -> list[tuple[float, float]]:
-    """(budget, EENet's test accuracy minus the better heuristic's) at each budget where EENet
-    and at least one of the heuristics ran; empty otherwise."""
+    """(budget, EENet's test accuracy minus the better heuristic's, `better_rival`) at each
+    budget where EENet and at least one of the heuristics ran; empty otherwise."""
     accuracy = {(r["method"], r["budget"]): r["test_accuracy"] for r in rows}
     margins = []
-    for (method, budget), value in accuracy.items():
-        rivals = [accuracy[(h, budget)] for h in HEURISTICS if (h, budget) in accuracy]
-        if method == EENET and rivals:
-            margins.append((budget, value - max(rivals)))
+    for budget in dict.fromkeys(b for m, b in accuracy if m == EENET):
+        rival = better_rival(accuracy, budget)
+        if rival is not None:
+            margins.append((budget, accuracy[(EENET, budget)] - accuracy[(rival, budget)]))
     return margins
 
 
