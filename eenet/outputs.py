@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import InitVar, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -94,14 +94,17 @@ class ExitOutputs:
     Built from numpy arrays, torch tensors (detached and moved to the CPU; bfloat16 becomes
     float32) or nested lists; the shapes and dtypes are checked at once (`check_exit_arrays`),
     the logits' values (NaN, inf) by `validate_exit_outputs`. Labels are kept as int64, the
-    logits in their own real dtype."""
+    logits in their own real dtype. `source` (keyword, not kept) is what the checks' errors
+    name: `load_exit_outputs` gives the file's path."""
 
     logits: np.ndarray  # real [n_exits, n_samples, n_classes]; float32 when loaded from a file
     labels: np.ndarray  # int64 [n_samples]
+    # what the checks' errors name (a file's path, say); not kept
+    source: InitVar[str] = "ExitOutputs"
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, source: str) -> None:
         logits = _as_numpy(self.logits, "logits")
-        labels = check_exit_arrays(logits, _as_numpy(self.labels, "labels"), "ExitOutputs")
+        labels = check_exit_arrays(logits, _as_numpy(self.labels, "labels"), source)
         object.__setattr__(self, "logits", logits)  # frozen: set once, here
         object.__setattr__(self, "labels", labels)
 
@@ -352,9 +355,9 @@ def load_exit_outputs(path: str | os.PathLike) -> ExitOutputs:
     except NUMPY_LOAD_ERRORS as exc:
         raise ArtifactError(f"{path}: not a readable npz file ({numpy_load_problem(exc)})"
                             ) from None
-    check_exit_arrays(logits, labels, str(path))  # before ExitOutputs: errors name the file
-    check_logit_values(logits, str(path))
-    return ExitOutputs(logits, labels)
+    outputs = ExitOutputs(logits, labels, source=str(path))  # its checks' errors name the file
+    check_logit_values(outputs.logits, str(path))
+    return outputs
 
 
 def check_compatible(outputs: ExitOutputs, costs: np.ndarray, source: str = "inputs") -> None:

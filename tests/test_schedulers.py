@@ -598,6 +598,16 @@ def test_exit_outputs_are_checked_when_made(pair, make, message):
         make(pair[0])
 
 
+def test_exit_outputs_checks_name_the_source_given(pair):
+    """`source=` names what the construction's checks blame (load_exit_outputs gives the
+    file's path, and checks once: it checked the arrays itself, then ExitOutputs again)."""
+    val = pair[0]
+    with pytest.raises(ArtifactError, match=r"^outputs/val\.npz: labels must lie in \[0, 8\]"):
+        ExitOutputs(val.logits[:, :, :9], val.labels, source="outputs/val.npz")
+    made = ExitOutputs(val.logits, val.labels, source="outputs/val.npz")
+    assert set(vars(made)) == {"logits", "labels"}  # not kept: the outputs are the arrays
+
+
 @pytest.mark.parametrize("tensors", [False, True], ids=["arrays", "tensors"])
 def test_ragged_exit_logits_are_a_one_line_error(pair, tensors):
     """Exits of different sample counts, as a list of arrays or of tensors: numpy's or torch's
