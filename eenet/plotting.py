@@ -117,8 +117,19 @@ def _read_rows(csv_path: str | os.PathLike, what: str) -> pd.DataFrame:
     return rows
 
 
-def _save(fig: plt.Figure, path: str | os.PathLike) -> None:
+# no creation date in the PDF (matplotlib writes the time of saving): the same figure gives
+# the same bytes on every run, as DVC's hash of the output expects
+PDF_METADATA = {"CreationDate": None}
+
+
+def _save(fig: plt.Figure, path: str | os.PathLike,
+          pdf_path: str | os.PathLike | None = None) -> None:
+    """`fig` as a PNG at `path` and, given `pdf_path`, as a PDF there (vector; byte for byte
+    the same each time the same figure is saved), each written atomically."""
     write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=130, bbox_inches="tight"))
+    if pdf_path is not None:
+        write_with(pdf_path, lambda tmp: fig.savefig(tmp, format="pdf", bbox_inches="tight",
+                                                     metadata=PDF_METADATA))
     plt.close(fig)
 
 
@@ -166,7 +177,7 @@ def _with_break_points(x: np.ndarray, y: np.ndarray, curve: pd.DataFrame | None,
 
 def plot_accuracy_vs_budget(
     sweep: pd.DataFrame, metrics: Mapping[str, Any], path: str | os.PathLike,
-    oracle_curve: pd.DataFrame | None = None,
+    oracle_curve: pd.DataFrame | None = None, pdf_path: str | os.PathLike | None = None,
 ) -> Path:
     """Test accuracy against the budget (ms/sample) per method, the oracle's upper bound and
     the single exits, as the `dvc plots` view `accuracy_vs_budget` draws it (its companion
@@ -178,7 +189,10 @@ def plot_accuracy_vs_budget(
     the sweep's points, cutting the bound's corners. Exit k alone is a policy any budget from
     its cost up affords: its star is at budget = its cost. A budget above the full model's
     cost (the last exit's: no early exit is needed) is drawn there: at 5 ms for a 0.6 ms
-    model, it stretched the x-axis and squashed every curve to its left."""
+    model, it stretched the x-axis and squashed every curve to its left.
+
+    Written as a PNG at `path` and, given `pdf_path`, the same figure as a PDF (for papers;
+    no creation date in it, so a rerun writes the same bytes)."""
     fig, ax = plt.subplots(figsize=(7.5, 5))
     # in metrics.json's order (schedulers.methods, then the oracle), as the exit figure
     order = {m: i for i, m in enumerate(metrics.get("methods", {}))}
@@ -209,7 +223,7 @@ def plot_accuracy_vs_budget(
     ax.set_title("Test accuracy vs budget (ms / sample) over the budget sweep")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
-    _save(fig, path)
+    _save(fig, path, pdf_path)
     return Path(path)
 
 

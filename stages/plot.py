@@ -1,8 +1,10 @@
 """Stage plot: accuracy-vs-budget and exit-distribution figures.
 
-Usage: python stages/plot.py METRICS_JSON SWEEP_CSV ORACLE_CSV ACCURACY_PNG EXITS_PNG
+Usage: python stages/plot.py METRICS_JSON SWEEP_CSV ORACLE_CSV ACCURACY_PNG ACCURACY_PDF \
+       EXITS_PNG
 
 ORACLE_CSV: the oracle's exact curve (stage evaluate), drawn through its break points.
+ACCURACY_PDF: the accuracy figure again, as a vector PDF (the same bytes on every rerun).
 """
 
 from eenet.cli import stage_cli
@@ -15,11 +17,12 @@ from eenet.plotting import (
 
 
 def main(metrics_json: str, sweep_csv: str, oracle_csv: str, accuracy_png: str,
-         exits_png: str) -> None:
+         accuracy_pdf: str, exits_png: str) -> None:
     metrics, sweep = read_report(metrics_json, sweep_csv)
-    plot_accuracy_vs_budget(sweep, metrics, accuracy_png, read_oracle_curve(oracle_csv))
+    plot_accuracy_vs_budget(sweep, metrics, accuracy_png, read_oracle_curve(oracle_csv),
+                            accuracy_pdf)
     plot_exit_distribution(metrics, exits_png)
-    print(f"wrote {accuracy_png} and {exits_png}")
+    print(f"wrote {accuracy_png}, {accuracy_pdf} and {exits_png}")
 
 
 if __name__ == "__main__":

@@ -155,6 +155,9 @@ def test_first_run_leaves_every_report(repo):
     assert f"n_test = {metrics['n_test']}" in summary and "resnet1d_3" in summary
     for png in ("accuracy_vs_budget.png", "exit_distribution.png"):
         assert (path / "reports" / png).read_bytes()[:4] == b"\x89PNG"
+    # the accuracy figure again as a PDF, without the time it was written (DVC hashes it)
+    pdf = (path / "reports/accuracy_vs_budget.pdf").read_bytes()
+    assert pdf.startswith(b"%PDF-") and b"CreationDate" not in pdf
     assert (path / "reports/train/metrics.json").is_file()
     assert (path / "dvc.lock").is_file()
 
