@@ -1,7 +1,7 @@
 """Evaluate folders of fitted schedulers (`eenet.sweep`) and the oracle on a split, and write
 the evaluate stage's reports: metrics.json at the headline budget, the method x budget sweep
-CSV, one curve per method, the oracle's exact curve (its break points) and the summary
-(`eenet.summary`). Usable without DVC."""
+CSV, one curve per method, the oracle's exact curve (its break points), the summary
+(`eenet.summary`) and the per-exit table (`exits_table`). Usable without DVC."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from eenet.atomic import atomic_directory, atomic_path, write_json
 from eenet.errors import ArtifactError, first_line, naming
 from eenet.evaluation import ORACLE, ORACLE_RULE, evaluate_exits, oracle_curve, oracle_exits
 from eenet.outputs import ExitOutputs, check_compatible
-from eenet.report_layout import by_exit
+from eenet.report_layout import by_exit, per_exit
 from eenet.rounding import tidy, tidy_up
 from eenet.schedulers import load_policy
 from eenet.sweep import INDEX_FILE, headline_entries, read_index
@@ -207,27 +207,44 @@ def oracle_curve_table(test: ExitOutputs, costs: np.ndarray) -> pd.DataFrame:
                          for i, point in enumerate(points)])
 
 
+def exits_table(metrics: Mapping[str, Any]) -> pd.DataFrame:
+    """metrics.json's per-exit values as a table, one row per exit: `exit` (0-based),
+    `cost_ms` (the cumulative cost per sample of reaching it, from the latency table) and
+    `test_accuracy` (%, the exit alone on test); the very numbers metrics.json's `exits`
+    holds (`exits.exit<k>.cost_ms`, `.accuracy`), so the two files agree exactly."""
+    exits = per_exit(metrics["exits"])
+    if exits is None:
+        raise ValueError("metrics' exits must be keyed exit0, exit1, ... (or a list)")
+    return pd.DataFrame({"exit": range(len(exits)),
+                         "cost_ms": [e["cost_ms"] for e in exits],
+                         "test_accuracy": [e["accuracy"] for e in exits]})
+
+
 def write_reports(metrics: Mapping[str, Any], sweep: pd.DataFrame, metrics_json: str | os.PathLike,
                   sweep_csv: str | os.PathLike, curves_dir: str | os.PathLike,
                   oracle: pd.DataFrame | None = None,
                   oracle_csv: str | os.PathLike | None = None,
                   summary: str | None = None,
-                  summary_md: str | os.PathLike | None = None) -> None:
+                  summary_md: str | os.PathLike | None = None,
+                  exits_csv: str | os.PathLike | None = None) -> None:
     """`evaluate_all`'s results as the evaluate stage's outputs: metrics JSON, the sweep CSV,
     one curve CSV per method in `curves_dir`, given both, the oracle's exact curve
-    (`oracle_curve_table`) as `oracle_csv` and, given both, the summary's text
-    (`eenet.summary.summary_markdown`) as `summary_md`. All are written in full to temporary
-    paths first and renamed into place one after another at the end (summary, oracle curve,
-    curves, sweep, metrics last): an interrupt or error while writing leaves the old ones, and
-    a failed rename never leaves new metrics beside an old sweep."""
+    (`oracle_curve_table`) as `oracle_csv`, given both, the summary's text
+    (`eenet.summary.summary_markdown`) as `summary_md` and, given `exits_csv`, the metrics'
+    per-exit values (`exits_table`) there. All are written in full to temporary paths first
+    and renamed into place one after another at the end (exits, summary, oracle curve, curves,
+    sweep, metrics last): an interrupt or error while writing leaves the old ones, and a
+    failed rename never leaves new metrics beside an old sweep."""
     if (oracle is None) != (oracle_csv is None):
         raise TypeError("write_reports: give both oracle and oracle_csv, or neither")
     if (summary is None) != (summary_md is None):
         raise TypeError("write_reports: give both summary and summary_md, or neither")
+    exits = None if exits_csv is None else exits_table(metrics)  # before anything is written
     with (atomic_path(metrics_json) as metrics_tmp, atomic_path(sweep_csv) as sweep_tmp,
           atomic_directory(curves_dir) as curves_tmp,
           nullcontext() if oracle_csv is None else atomic_path(oracle_csv) as oracle_tmp,
-          nullcontext() if summary_md is None else atomic_path(summary_md) as summary_tmp):
+          nullcontext() if summary_md is None else atomic_path(summary_md) as summary_tmp,
+          nullcontext() if exits_csv is None else atomic_path(exits_csv) as exits_tmp):
         write_json(metrics_tmp, metrics)
         sweep_tmp.write_text(sweep_csv_text(sweep))
         for method, rows in sweep.groupby("method"):
@@ -236,6 +253,8 @@ def write_reports(metrics: Mapping[str, Any], sweep: pd.DataFrame, metrics_json:
             oracle_tmp.write_text(sweep_csv_text(oracle))
         if summary is not None:
             summary_tmp.write_text(summary)
+        if exits is not None:
+            exits_tmp.write_text(sweep_csv_text(exits))
 
 
 def sweep_csv_text(rows: pd.DataFrame) -> str:

@@ -1,11 +1,12 @@
 """Stage evaluate: every fitted scheduler and the oracle on the test split.
 
 Usage: python stages/evaluate.py TEST_NPZ LATENCY_JSON HEADLINE_DIR SWEEP_DIR \
-       METRICS_JSON SWEEP_CSV CURVES_DIR ORACLE_CSV SUMMARY_MD
+       METRICS_JSON SWEEP_CSV CURVES_DIR ORACLE_CSV SUMMARY_MD EXITS_CSV
 
 HEADLINE_DIR (stage fit_headline) gives metrics.json; both folders give the sweep's rows.
 ORACLE_CSV: the oracle's exact curve (its break points), which the plot draws it through.
 SUMMARY_MD: accuracy per method and budget, EENet's margins with their paired z.
+EXITS_CSV: one row per exit (exit, cost_ms, test_accuracy), as metrics.json's `exits`.
 """
 
 import numpy as np
@@ -19,7 +20,7 @@ from eenet.sweep_evaluation import evaluate_folders, oracle_curve_table, write_r
 
 def main(test_npz: str, latency_json: str, headline_dir: str, sweep_dir: str,
          metrics_json: str, sweep_csv: str, curves_dir: str, oracle_csv: str,
-         summary_md: str) -> None:
+         summary_md: str, exits_csv: str) -> None:
     costs = np.asarray(load_latency(latency_json)["cumulative_ms"])
     test = load_exit_outputs(test_npz)
     result = evaluate_folders(test, costs, headline_dir, sweep_dir,
@@ -28,7 +29,7 @@ def main(test_npz: str, latency_json: str, headline_dir: str, sweep_dir: str,
     write_reports(metrics, result.sweep, metrics_json, sweep_csv, curves_dir,
                   oracle_curve_table(test, costs), oracle_csv,
                   summary_markdown(metrics, result.sweep, result.hits, result.model, costs),
-                  summary_md)
+                  summary_md, exits_csv)
     for method, values in metrics["methods"].items():
         print(f"{method:>9}: {values['test_accuracy']:6.2f}% at {values['test_cost_ms']:.4g} ms "
               f"(budget {metrics['budget_ms']:.4g} ms)")

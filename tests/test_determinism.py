@@ -29,7 +29,7 @@ PIPELINE = [
      "artifacts/scoring.json", "artifacts/scoring_eenet.json", "artifacts/schedulers"),
     ("evaluate", "artifacts/logits/test.npz", "artifacts/latency.json", "artifacts/headline",
      "artifacts/schedulers", "reports/metrics.json", "reports/sweep.csv", "reports/curves",
-     "reports/oracle_curve.csv", "reports/summary.md"),
+     "reports/oracle_curve.csv", "reports/summary.md", "reports/exits.csv"),
 ]
 
 
@@ -60,7 +60,8 @@ def test_same_params_give_identical_logits_and_metrics(tmp_path: Path) -> None:
     for split in ("val", "test"):
         name = f"artifacts/logits/{split}.npz"
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
-    for name in ("reports/metrics.json", "reports/summary.md", "artifacts/model/model.safetensors",
+    for name in ("reports/metrics.json", "reports/summary.md", "reports/exits.csv",
+                 "artifacts/model/model.safetensors",
                  "artifacts/headline/index.json", "artifacts/schedulers/index.json"):
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
     metrics = json.loads((first / "reports/metrics.json").read_text())

@@ -652,3 +652,52 @@ def test_oracle_curve_rows_are_afforded_at_the_budget_they_state():
             assert got["accuracy"] == pytest.approx(row.test_accuracy, abs=1e-9), (n, costs, row)
             checked += 1
     assert checked > 900
+
+
+def test_evaluate_stage_writes_each_exits_cost_and_accuracy_as_metrics_json_does(tmp_path):
+    """The evaluate stage's exits.csv: one row per exit (0-based), its cumulative cost from
+    the latency table and its test accuracy (%) alone, the very numbers metrics.json's `exits`
+    records (costs of many digits, tidy there, are tidy here too: 12 significant digits at
+    most), each accuracy the test outputs' own. Written with the other reports: a failure
+    while writing them leaves the old table."""
+    import json
+    import runpy
+
+    from eenet.outputs import save_exit_outputs
+    from eenet.rounding import tidy
+    from eenet.sweep import fit_all
+    from eenet.sweep_evaluation import write_reports
+    from tests.robust_helpers import ROOT
+
+    val, test = make_split_pair(3, 10, 400, 500, seed=5)
+    costs = make_costs(3, 1.0, 3.0) * 0.3515695  # more than 12 significant digits
+    fit_all(val, costs, ["maxprob"], [1.2 * costs[0]], 1.5 * costs[0], tmp_path / "headline")
+    fit_all(val, costs, ["maxprob"], [2.0 * costs[0]], None, tmp_path / "schedulers")
+    save_exit_outputs(tmp_path / "test.npz", test)
+    (tmp_path / "latency.json").write_text(json.dumps({"cumulative_ms": costs.tolist()}))
+    reports = tmp_path / "reports"
+    paths = [reports / name for name in ("metrics.json", "sweep.csv", "curves",
+                                         "oracle_curve.csv", "summary.md", "exits.csv")]
+    main = runpy.run_path(str(ROOT / "stages" / "evaluate.py"))["main"]
+    main(str(tmp_path / "test.npz"), str(tmp_path / "latency.json"), str(tmp_path / "headline"),
+         str(tmp_path / "schedulers"), *map(str, paths))
+    text = paths[-1].read_text()
+    lines = text.splitlines()
+    assert lines[0] == "exit,cost_ms,test_accuracy" and len(lines) == 1 + 3
+    assert all(_significant_digits(n) <= 12 for line in lines[1:] for n in line.split(","))
+    table = pd.read_csv(paths[-1])
+    assert table["exit"].tolist() == [0, 1, 2]
+    metrics = json.loads(paths[0].read_text())
+    assert table["cost_ms"].tolist() == [e["cost_ms"] for e in metrics["exits"].values()]
+    assert table["test_accuracy"].tolist() == [e["accuracy"] for e in metrics["exits"].values()]
+    assert table["cost_ms"].tolist() == [tidy(c) for c in costs]
+    assert table["cost_ms"].tolist() != costs.tolist()  # (so tidy was needed: checked above)
+    assert table["test_accuracy"].tolist() == [round(float(a), 4)
+                                               for a in test.exit_accuracy()]
+    sweep = pd.read_csv(paths[1])
+    bad = sweep.assign(method="no/such/dir")
+    with pytest.raises(OSError):
+        write_reports({**metrics, "exits": {"exit0": {"accuracy": 1.0, "cost_ms": 1.0}}}, bad,
+                      *paths[:3], exits_csv=paths[-1])
+    assert paths[-1].read_text() == text
+    assert sorted(p.name for p in reports.iterdir()) == sorted(p.name for p in paths)

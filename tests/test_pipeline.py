@@ -153,6 +153,11 @@ def test_first_run_leaves_every_report(repo):
         assert re.fullmatch(r"[+-]\d+\.\d{3} \(vs (maxprob|entropy)\)", row[6]), row
         assert re.fullmatch(r"[+-]\d+\.\d", row[7]), row
     assert f"n_test = {metrics['n_test']}" in summary and "resnet1d_3" in summary
+    # each exit's cost and test accuracy, one row per exit: metrics.json's very numbers
+    exits = (path / "reports/exits.csv").read_text().splitlines()
+    assert exits[0] == "exit,cost_ms,test_accuracy"
+    assert [[float(v) for v in line.split(",")] for line in exits[1:]] == [
+        [k, e["cost_ms"], e["accuracy"]] for k, e in enumerate(metrics["exits"].values())]
     for png in ("accuracy_vs_budget.png", "exit_distribution.png"):
         assert (path / "reports" / png).read_bytes()[:4] == b"\x89PNG"
     # the accuracy figure again as a PDF, without the time it was written (DVC hashes it)
