@@ -26,6 +26,11 @@ class ArtifactError(EENetError):
     """An artifact file is missing, corrupt, or does not match the others."""
 
 
+class MissingExtraError(EENetError):
+    """A feature needs a package of one of pyproject.toml's extras that is not installed
+    (`eenet.extras.require`): a core install schedules exit outputs, not the pipeline or BERT."""
+
+
 def unknown_name(param: str, value: object, allowed: Iterable[str]) -> ConfigError:
     """Error for a name that is not in a registry, listing what is allowed."""
     choices = ", ".join(sorted(allowed))

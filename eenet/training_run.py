@@ -8,13 +8,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dvclive import Live
-
 from eenet.atomic import atomic_directory, write_text
 from eenet.checkpoint import config_fingerprint, mark_delivered
 from eenet.data.prepared import PreparedDataset, read_meta, split_digest
 from eenet.digests import package_digest
 from eenet.distributed import init_distributed, is_main_process, shutdown_distributed
+from eenet.extras import require
 from eenet.models import MultiExitModel, build_model
 from eenet.models.artifact import check_replaceable, save_trained
 from eenet.models.base import check_data_fits, check_input_shape
@@ -34,7 +33,10 @@ def train_to_artifact(
     not marked (stopped before its artifact) is resumed with nothing to train: the artifact is
     written from it, as that run would have. Returns the training summary (None on a DDP rank
     other than 0).
-    `train_cfg` is checked as params.yaml's `train` group is (one-line ConfigErrors)."""
+    `train_cfg` is checked as params.yaml's `train` group is (one-line ConfigErrors).
+    The logs need dvclive (the `pipeline` extra): without it, a one-line MissingExtraError
+    before anything is read."""
+    require("dvclive", "training (its dvclive logs)")
     check_train_config(train_cfg, "train_cfg")  # before reading data or building a model
     # a folder save_trained would refuse was found after the last epoch: hours of a preset
     check_replaceable(Path(model_dir))
@@ -114,6 +116,8 @@ def _train_logged(
     accuracy in EXIT_ACCURACY_CSV beside them. A fresh log every run (a resumed run replays
     the finished epochs from its checkpoint, so no epoch is there twice), written beside
     `live_dir` and swapped in whole when training ends: never half a log."""
+    from dvclive import Live  # the `pipeline` extra (train_to_artifact checked it is there)
+
     rows: list[str] = []
     with atomic_directory(live_dir) as log_dir, \
             Live(str(log_dir), dvcyaml=None, save_dvc_exp=False, resume=False) as live:

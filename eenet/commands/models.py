@@ -2,20 +2,23 @@
 
 Counts are for `--classes` output classes. Models are built on PyTorch's meta device (shapes
 only, no memory, no initialisation) and without pretrained weights (BERT from the default
-`BertConfig`, which has bert-base-uncased's shape), so counting needs no download.
+`BertConfig`, which has bert-base-uncased's shape), so counting needs no download. A model
+whose extra is not installed (BERT without transformers, the `text` extra) is left out of the
+list with a note on stderr saying what to install; asked for by `--model`, it is an error.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 import torch
 
 from eenet.checks import check_integer
 from eenet.cli import GivenOnce
-from eenet.errors import ConfigError, unknown_name
+from eenet.errors import ConfigError, MissingExtraError, unknown_name
 from eenet.models import CLASSES_MAX, MODELS, build_model
 
 # Options that make a model buildable offline for counting; the architecture is unchanged.
@@ -76,10 +79,14 @@ def handle(args: argparse.Namespace) -> int:
     for name in args.model or []:
         if name not in MODELS:
             raise unknown_name("--model", name, MODELS)
-    rows = []
+    rows, notes = [], []
     for name in dict.fromkeys(args.model or MODELS):
         try:
             rows.append(describe(name, args.classes))
+        except MissingExtraError as exc:
+            if args.model:  # asked for by name: the one-line error says what to install
+                raise
+            notes.append(f"eenet models: not listed: {exc}")
         except ModuleNotFoundError as exc:
             module = MODELS[name].partition(":")[0]
             if exc.name != module:
@@ -93,4 +100,6 @@ def handle(args: argparse.Namespace) -> int:
     else:
         print(f"parameters for {args.classes} classes (backbone = stem + segments + last head)")
         print(format_table(rows))
+    for note in notes:
+        print(note, file=sys.stderr)
     return 0

@@ -10,6 +10,7 @@ import numpy as np
 from eenet.data.prepared import write_meta
 from eenet.data.splits import holdout, write_splits
 from eenet.errors import ConfigError
+from eenet.extras import require
 
 NUM_SAMPLES_MIN = 100
 
@@ -31,8 +32,10 @@ def prepare_mnist1d(
     """Generate MNIST-1D (`mnist1d.data.make_dataset`) and write train/val/test splits.
 
     The package's own 80/20 split gives train and test; `val_fraction` of train is held out
-    as validation by `seed`. The generator itself is seeded by `seed` as well.
+    as validation by `seed`. The generator itself is seeded by `seed` as well. Needs the
+    mnist1d package (the `pipeline` extra): without it, a one-line MissingExtraError.
     """
+    require("mnist1d", "data set mnist1d")
     from mnist1d.data import get_dataset_args, make_dataset
 
     check_ranges(num_samples=num_samples, val_fraction=val_fraction)

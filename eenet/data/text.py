@@ -38,6 +38,7 @@ from eenet.data.text_files import (
     unfit_file,
 )
 from eenet.errors import ConfigError, EENetError
+from eenet.extras import require
 from eenet.hub import hub_unreachable
 
 # the options prepare_ag_news / prepare_sst2 pass on (to prepare_text, load_text_splits)
@@ -133,7 +134,9 @@ def load_text_splits(
     hub_id: str | None = None,
     cache_dir: str | None = None,
 ) -> Any:
-    """A `datasets.DatasetDict` from local files, a saved folder or the hub (one-line errors)."""
+    """A `datasets.DatasetDict` from local files, a saved folder or the hub (one-line errors;
+    without the datasets package, the `text` extra, a MissingExtraError)."""
+    require("datasets", f"data set {source.name}")
     import datasets
     import datasets.exceptions
 

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from eenet.errors import ArtifactError, ConfigError, EENetError, first_line
+from eenet.extras import require
 from eenet.models.base import MultiExitModel
 from eenet.models.bert_loading import (
     BUILD_ERRORS,
@@ -258,8 +259,10 @@ def build_bert_4(
     defaults to `pretrained`; without either, `collate` is unavailable but counting and
     `example_inputs` work. `assets` (set by `load_trained`) rebuilds a trained model's saved
     architecture and tokenizer from that folder instead, ignoring `pretrained`, `config` and
-    `tokenizer`.
+    `tokenizer`. Needs transformers (the `text` extra): without it, a one-line
+    MissingExtraError.
     """
+    require("transformers", "model bert_4")
     if assets is not None:
         return BertMultiExit.from_assets(assets, num_classes, exit_layers, max_length)
     bert = load_bert(pretrained, config)
