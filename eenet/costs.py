@@ -23,7 +23,13 @@ import numpy as np
 from eenet.atomic import write_json
 from eenet.budget import DEFAULT_COST_UNIT, number_from_text
 from eenet.checks import THREADS_MAX, check_integer
-from eenet.errors import ArtifactError, ConfigError, naming, reject_directory
+from eenet.errors import (
+    ArtifactError,
+    ConfigError,
+    naming,
+    reject_directory,
+    reject_special_file,
+)
 from eenet.jsonio import read_json_object
 from eenet.rounding import tidy_floats
 
@@ -348,11 +354,12 @@ def _load_costs(text: str, label: str, unit: str = DEFAULT_COST_UNIT) -> np.ndar
         values = _parse_comma_list(text) if text.replace(",", "").strip() else []
         if values is not None:
             return validate_costs(values, label)
-        if not (path.is_file() or path.is_dir()):
+        if not path.exists():
             empty = " (it has an empty item)" if "" in map(str.strip, text.split(",")) else ""
             raise ConfigError(f"{label}: {text!r} is neither a .json/.csv file nor a comma list "
                               f"of ms values{empty}")
     reject_directory(path, "a .json latency table or a one-column .csv")
+    reject_special_file(path, "a .json latency table or a one-column .csv")
     if not path.is_file():
         raise ArtifactError(f"{path}: costs file not found")
     return csv_costs(path, unit)

@@ -45,6 +45,12 @@ def yaml_text(value: object) -> str:
     return repr(value)
 
 
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """`count` and `noun`, the noun plural unless the count is one: '1 fitted policy',
+    '2 fitted policies' (`plural`, default the noun and 's')."""
+    return f"{count} {noun if count == 1 else plural or noun + 's'}"
+
+
 def one_line(message: object) -> str:
     """`message` as one printable line: a line break or other control character in it (a file
     name holding one, say) written as its escape (`\\n`), so an error stays one line."""
@@ -116,3 +122,12 @@ def reject_directory(path: Path, wanted: str) -> None:
     """A directory where a file is expected is a one-line error saying which file to give."""
     if path.is_dir():
         raise ArtifactError(f"{path}: is a directory; give {wanted} file")
+
+
+def reject_special_file(path: Path, wanted: str) -> None:
+    """Something that exists but is neither a regular file nor a directory (a device such as
+    /dev/null, a pipe, a socket) where a file is expected is a one-line error saying so and
+    which file to give; it was reported as not found."""
+    if path.exists() and not path.is_file() and not path.is_dir():
+        raise ArtifactError(f"{path}: not a regular file (a device, pipe or socket); give "
+                            f"{wanted} file")

@@ -158,11 +158,15 @@ def check_split_pair(
     call them by `names`, e.g. their files)."""
     validate_exit_outputs(val, names[0])
     validate_exit_outputs(test, names[1])
+    # each other first: with val and costs agreeing, a test split of another model's was
+    # blamed on the costs
+    for what, v, t in (("exits", val.n_exits, test.n_exits),
+                       ("classes", val.n_classes, test.n_classes)):
+        if v != t:
+            raise ArtifactError(f"{names[1]}: {t} {what}, but {names[0]}: {v}; both must come "
+                                "from the same model")
     check_compatible(val, costs, f"{names[0]} and costs")
     check_compatible(test, costs, f"{names[1]} and costs")
-    if val.n_classes != test.n_classes:
-        raise ArtifactError(f"{names[1]}: {test.n_classes} classes, but {names[0]}: "
-                            f"{val.n_classes}; both must come from the same model")
 
 
 def fit_sweep(
@@ -240,25 +244,31 @@ def evaluate_sweep(
     """Rows of `fit_sweep`'s policies evaluated on `val` and `test`: one dict per (method,
     budget). Keys: method, budget, test_accuracy (percent), test_cost, val_cost, val_accuracy,
     exit_fractions (test), fit_seconds, upper_bound (True only for "oracle", which uses the
-    labels of each split and is not a policy), rule (`FittedPolicy.rule`: score / plan)."""
+    labels of each split and is not a policy), rule (`FittedPolicy.rule`: score / plan).
+    The oracle's val_cost, val_accuracy and fit_seconds are None: it is no policy fitted on
+    validation (the evaluate stage's reports leave them empty too)."""
     costs = validate_costs(costs)
     check_split_pair(val, test, costs)
-    val_res, test_res = (_evaluate_split(split, costs, budgets_ms, fitted) for split in (val, test))
+    val_res = _evaluate_split(val, costs, budgets_ms,  # the oracle's not computed there
+                              {m: p for m, p in fitted.items() if m != ORACLE})
+    test_res = _evaluate_split(test, costs, budgets_ms, fitted)
     rows: list[dict[str, Any]] = []
     for method, policies in fitted.items():
         for budget, policy, v, t in zip(
-            budgets_ms, policies, val_res[method], test_res[method], strict=True
+            budgets_ms, policies, val_res.get(method, [None] * len(policies)),
+            test_res[method], strict=True
         ):
+            v = None if policy is None else v  # the oracle: no policy fitted on validation
             rows.append(
                 {
                     "method": method,
                     "budget": float(budget),
                     "test_accuracy": t["accuracy"],
                     "test_cost": t["cost_ms"],
-                    "val_cost": v["cost_ms"],
-                    "val_accuracy": v["accuracy"],
+                    "val_cost": None if v is None else v["cost_ms"],
+                    "val_accuracy": None if v is None else v["accuracy"],
                     "exit_fractions": t["exit_fractions"],
-                    "fit_seconds": 0.0 if policy is None else policy.fit_seconds,
+                    "fit_seconds": None if policy is None else policy.fit_seconds,
                     "upper_bound": method == ORACLE,
                     "rule": ORACLE_RULE if policy is None else policy.rule(),
                 }

@@ -22,10 +22,12 @@ from eenet.atomic import write_with
 from eenet.errors import (
     NUMPY_LOAD_ERRORS,
     ArtifactError,
+    counted,
     first_line,
     npz_array,
     numpy_load_problem,
     reject_directory,
+    reject_special_file,
 )
 
 if TYPE_CHECKING:
@@ -329,10 +331,13 @@ def _read_npz_arrays(npz: np.lib.npyio.NpzFile, path: Path) -> tuple[np.ndarray,
 
 
 def check_exit_outputs_file(path: str | os.PathLike) -> Path:
-    """`path` as a Path when a file is there, else a one-line ArtifactError (a folder, or
-    nothing): what a command checks of each outputs file it is given before loading any."""
+    """`path` as a Path when a regular file is there, else a one-line ArtifactError (a
+    folder, a device such as /dev/null, a pipe, or nothing): what a command checks of each
+    outputs file it is given before loading any."""
     path = Path(path)
-    reject_directory(path, "an exit-outputs .npz")
+    wanted = "an exit-outputs .npz"
+    reject_directory(path, wanted)
+    reject_special_file(path, wanted)
     if not path.is_file():
         raise ArtifactError(f"{path}: exit outputs file not found")
     return path
@@ -364,5 +369,6 @@ def check_compatible(outputs: ExitOutputs, costs: np.ndarray, source: str = "inp
     """The exit outputs and the costs must describe the same number of exits."""
     if outputs.n_exits != len(costs):
         raise ArtifactError(
-            f"{source}: exit outputs have {outputs.n_exits} exits but costs list {len(costs)}"
+            f"{source}: exit outputs have {counted(outputs.n_exits, 'exit')} but costs list "
+            f"{len(costs)}"
         )

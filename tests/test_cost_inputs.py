@@ -78,6 +78,14 @@ def test_a_time_header_is_converted_to_the_cost_unit(tmp_path: Path, header: str
     np.testing.assert_allclose(load_costs(path, unit=unit), want, rtol=1e-12)
 
 
+def test_a_special_file_is_no_costs_file(tmp_path: Path) -> None:
+    """`--costs /dev/null` said it was neither a file nor a comma list."""
+    with pytest.raises(ArtifactError) as err:
+        load_costs("/dev/null", "--costs")
+    assert str(err.value) == (f"--costs: /dev/null: not a regular file (a device, pipe or "
+                              f"socket); give {CSV_WANTED}")
+
+
 def test_a_time_header_with_a_cost_unit_that_is_no_time_is_one_line(tmp_path: Path) -> None:
     path = _write(tmp_path / "costs.csv", "s\n0.001\n0.002\n")
     with pytest.raises(ConfigError, match=r"^--costs: .*costs.csv: its header says the costs are "

@@ -82,6 +82,9 @@ def test_sweep_rows_and_oracle_upper_bound():
         assert sum(r["exit_fractions"]) == pytest.approx(1.0)
         if r["method"] == "oracle":
             assert r["upper_bound"] and r["test_cost"] <= r["budget"] + 1e-9
+            # no policy fitted on validation: none of its cost, accuracy or fit time, as the
+            # evaluate stage's reports (it was re-run on validation with those labels)
+            assert r["val_cost"] is r["val_accuracy"] is r["fit_seconds"] is None
             continue
         assert r["val_cost"] == pytest.approx(r["budget"], rel=0.01)
         assert abs(r["test_cost"] / r["budget"] - 1) < 0.05
@@ -89,6 +92,20 @@ def test_sweep_rows_and_oracle_upper_bound():
         at = max(r["test_cost"], r["budget"])
         bound = evaluate_exits(test, _oracle(correct, costs, at), costs)
         assert bound["accuracy"] >= r["test_accuracy"]
+
+
+def test_split_pair_compares_val_and_test_before_the_costs():
+    """A test split of other exits than validation's and the costs' was blamed on the costs
+    ('test outputs and costs: ...'); val and test are compared first, exits then classes."""
+    val, test = make_split_pair(3, 10, 50, 50, seed=1)
+    costs = make_costs(3, 1.0, 3.0)
+    two = ExitOutputs(test.logits[:2], test.labels)
+    with pytest.raises(ArtifactError, match=r"^test outputs: 2 exits, but validation outputs: "
+                                            r"3; both must come from the same model$"):
+        schedule_sweep(val, two, costs, ["maxprob"], [2.0])
+    with pytest.raises(ArtifactError, match=r"^test outputs: 2 exits, but validation outputs: "
+                                            r"3; both must come from the same model$"):
+        schedule_sweep(val, two, costs[:2], ["maxprob"], [2.0])
 
 
 def test_sweep_rejects_unknown_method_and_bad_budget():

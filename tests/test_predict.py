@@ -1170,6 +1170,16 @@ def test_an_input_of_python_objects_is_not_called_a_non_numpy_file(tmp_path, arc
     assert "neither" not in str(info.value) and "\n" not in str(info.value)
 
 
+def test_an_input_that_is_no_regular_file_is_called_so() -> None:
+    """`--input /dev/null` said 'file not found' of a device that exists."""
+    from eenet.commands.predict_inputs import load_input_arrays
+
+    with pytest.raises(ArtifactError, match=r"^--input: /dev/null: not a regular file \(a "
+                                            r"device, pipe or socket\); give a \.npy or \.npz "
+                                            r"file$"):
+        load_input_arrays(Path("/dev/null"))
+
+
 def test_an_input_folder_is_called_a_folder(tmp_path) -> None:
     """`--input` naming a folder said 'file not found' of a path that exists."""
     from eenet.commands.predict_inputs import load_input_arrays

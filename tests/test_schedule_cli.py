@@ -89,7 +89,8 @@ def test_table_output_with_json_or_list_costs(files, costs, methods):
                                    "feasible range: 1 to 3 ms/sample, or 0% to 100%"),
         (["--costs", "1,2"], "val.npz and costs: exit outputs have 3 exits but costs list 2"),
         (["--test", "test_5_classes.npz"],
-         "test_5_classes.npz: 5 classes, but {files}/val.npz: 10; both must come from the same"),
+         "--test {files}/test_5_classes.npz: 5 classes, but --val {files}/val.npz: 10; both must "
+         "come from the same model"),
         (["--costs", "3,2,1"], "--costs: cumulative costs must be strictly increasing"),
         (["--costs", "1,,3"], "--costs: '1,,3' is neither a .json/.csv file nor a comma list of "
                               "ms values (it has an empty item)"),
@@ -136,8 +137,14 @@ def test_table_output_with_json_or_list_costs(files, costs, methods):
          "--set: schedulers.eenet.folds: 1001 folds but 1000 validation samples; allowed: 2 to "
          "1000"),
         (["--seed", "-1"], "--seed: must be an integer from 0 to 4294967295, got -1"),
-        (["--budgets", "auto,2.5"], "--budgets: 'auto,2.5': 'auto' stands alone (the 12 budgets "
-         "of the feasible range); or give a comma list of ms/sample values or N%"),
+        (["--budgets", "auto,2.5"], "--budgets: 'auto' cannot be combined with other budgets "
+         "(given: auto, 2.5); give --budgets auto alone (the 12 budgets of the feasible range), "
+         "or a comma list of ms/sample values or N%"),
+        (["--test", "/dev/null"], "--test: /dev/null: not a regular file (a device, pipe or "
+                                  "socket); give an exit-outputs .npz file"),
+        (["--costs", "/dev/null"], "--costs: /dev/null: not a regular file (a device, pipe or "
+                                   "socket); give a .json latency table or a one-column .csv "
+                                   "file"),
         (["--cost-unit", ""], "--cost-unit: must be a unit's name such as ms, s or MFLOPs"),
         (["--cost-unit", "giga flops"], "--cost-unit: must be one word of at most 16 printable"),
         (["--cost-unit", "%"], "--cost-unit: must not hold '%' (a budget 'N%' is a share of the "
@@ -226,6 +233,9 @@ def test_saved_policies_reproduce_the_reported_rows(files, tmp_path):
                    "--budgets", "1.5,2.5", "--json", "--save", str(out))
     assert proc.returncode == 0, proc.stderr
     assert f"saved 6 fitted policies to {out}" in proc.stderr
+    one = _run_on(files, "--costs", "1,2,3", "--method", "maxprob,oracle", "--budgets", "2",
+                  "--save", str(tmp_path / "one"))
+    assert one.returncode == 0 and f"saved 1 fitted policy to {tmp_path / 'one'}" in one.stderr
     rows = {(r["method"], r["budget"]): r for r in json.loads(proc.stdout)}
     index = read_index(out)
     assert [(e["method"], e["budget_ms"]) for e in index["entries"]] == [
@@ -244,6 +254,9 @@ def test_saved_policies_reproduce_the_reported_rows(files, tmp_path):
         assert r["test_accuracy"] == want["test_accuracy"]
         assert r["test_cost_ms"] == want["test_cost"]
         assert [r[f"exit{k}_fraction"] for k in range(3)] == want["exit_fractions"]
+        if r["method"] == "oracle":  # fitted on nothing: no validation cost nor fit time
+            assert want["val_cost"] is want["val_accuracy"] is want["fit_seconds"] is None
+            assert np.isnan(r["val_cost_ms"]) and np.isnan(r["fit_seconds"])
 
 
 def test_save_refuses_a_folder_it_did_not_write(files, tmp_path):
@@ -491,9 +504,11 @@ def test_a_budget_missed_on_a_tiny_validation_set_is_noted(tmp_path, files):
     over = [r for r in rows if r["method"] == "maxprob" and r["val_cost"] > 1.01 * r["budget"]]
     assert over, rows
     worst = max(over, key=lambda r: r["val_cost"] / r["budget"])
+    policies = ("1 fitted policy costs more than its budget on validation, by" if len(over) == 1
+                else f"{len(over)} fitted policies cost more than their budget on validation, "
+                "up to")
     assert proc.stderr.strip().splitlines() == [
-        f"note: {len(over)} fitted policies cost more than their budget on validation, up to "
-        f"{100 * (worst['val_cost'] / worst['budget'] - 1):.1f} % (maxprob at "
+        f"note: {policies} {100 * (worst['val_cost'] / worst['budget'] - 1):.1f} % (maxprob at "
         f"{worst['budget']:g}: {worst['val_cost']:.4g}): 5 validation samples realise a planned "
         "exit distribution only in whole samples; more validation samples meet budgets closely"
     ]
@@ -739,3 +754,116 @@ def test_costs_in_seconds_without_their_header_are_asked_about(tmp_path, files, 
         assert note.endswith("; costs in seconds? a CSV's header line 's' (or 'seconds') "
                              "converts them to ms; a share of the feasible range is written "
                              "'N%'")
+
+
+def test_a_policy_over_budget_on_one_validation_sample_is_noted_in_the_singular():
+    """The note said '1 fitted policies cost more than their budget' and '1 validation
+    samples realise'; the oracle's row (no validation cost) is no policy and not counted."""
+    from eenet.commands.schedule_report import validation_overrun_note
+
+    rows = [{"method": "maxprob", "budget": 2.5, "val_cost": 3.0, "upper_bound": False},
+            {"method": "oracle", "budget": 2.5, "val_cost": None, "upper_bound": True}]
+    assert validation_overrun_note(rows, 1) == (
+        "note: 1 fitted policy costs more than its budget on validation, by 20.0 % (maxprob at "
+        "2.5: 3): 1 validation sample realises a planned exit distribution only in whole "
+        "samples; more validation samples meet budgets closely")
+    assert validation_overrun_note(rows[1:], 1) is None
+
+
+def test_the_oracle_has_no_validation_cost_nor_fit_time(files):
+    """The oracle was re-run on validation with its labels and given a `val_cost`, a
+    `val_accuracy` and a fit time of 0: it is no policy fitted on validation, and the evaluate
+    stage's metrics.json and sweep.csv leave them empty. Null in the JSON, '-' in the table,
+    whose columns still line up; the margins and notes read the rows as before."""
+    args = ("--costs", "1,2,3", "--method", "maxprob,entropy,eenet,oracle", "--budgets",
+            "1.5,2.5")
+    table, as_json = _run_on(files, *args), _run_on(files, *args, "--json")
+    assert table.returncode == 0 and as_json.returncode == 0, table.stderr + as_json.stderr
+    rows = json.loads(as_json.stdout)
+    for r in rows:
+        fitted = r["method"] != "oracle"
+        for key in ("val_cost", "val_accuracy", "fit_seconds"):
+            assert (r[key] is not None) == fitted, (key, r)
+    header, dashes, *lines, bound, margins = table.stdout.splitlines()
+    assert [ln.split()[0] for ln in lines] == [*["maxprob"] * 2, *["entropy"] * 2,
+                                               *["eenet"] * 2, *["oracle*"] * 2]
+    _assert_columns_line_up("\n".join([header, dashes, *lines]), "ms",
+                            {r["rule"] for r in rows})
+    for line in lines:
+        if line.startswith("oracle"):
+            cells = line[:header.index("exit fractions")].split()
+            assert cells[-2:] == ["-", "-"], line  # val ms, fit s
+    assert bound == "* oracle: upper bound that uses the labels; not a policy"
+    assert margins.startswith("eenet - best of maxprob/entropy (test accuracy points): ")
+
+
+def test_the_same_setting_given_twice_is_one_line(files):
+    """`--set eenet.hidden=16 --set eenet.hidden=64` kept the last one silently; other keys
+    still gather."""
+    proc = _run_on(files, "--costs", "1,2,3", "--method", "eenet", "--budgets", "2",
+                   "--set", "eenet.hidden=16", "--set", "eenet.max_epochs=5",
+                   "--set", "eenet.hidden = 64")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.splitlines() == [
+        "eenet schedule: error: --set: eenet.hidden given twice ('eenet.hidden=16', then "
+        "'eenet.hidden = 64'); give each setting once"]
+
+
+def test_auto_and_other_budgets_given_apart_are_one_line_in_the_users_terms(files):
+    """`--budgets auto --budgets 2.05` quoted 'auto,2.05', which the user never typed."""
+    proc = _run_on(files, "--costs", "1,2,3", "--method", "maxprob", "--budgets", "auto",
+                   "--budgets", "2.05")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.splitlines() == [
+        "eenet schedule: error: --budgets: 'auto' cannot be combined with other budgets "
+        "(given: auto, 2.05); give --budgets auto alone (the 12 budgets of the feasible range), "
+        "or a comma list of ms/sample values or N%"]
+
+
+@pytest.mark.parametrize("costs", ["1,2,3", "1,2"])
+def test_val_and_test_of_other_exit_counts_are_checked_before_the_costs(tmp_path, files, costs):
+    """A 3-exit --val, a 2-exit --test and 3 costs blamed the costs ('test.npz and costs:
+    exit outputs have 2 exits but costs list 3'); the two splits are compared first, by
+    their options, whichever of them the costs fit."""
+    test = load_exit_outputs(files / "test.npz")
+    save_exit_outputs(tmp_path / "test2.npz", ExitOutputs(test.logits[:2], test.labels))
+    proc = _run("--val", str(files / "val.npz"), "--test", str(tmp_path / "test2.npz"),
+                "--costs", costs, "--method", "maxprob", "--budgets", "1.5")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.splitlines() == [
+        f"eenet schedule: error: --test {tmp_path / 'test2.npz'}: 2 exits, but --val "
+        f"{files / 'val.npz'}: 3; both must come from the same model"]
+
+
+def test_one_exit_outputs_against_more_costs_say_exit_in_the_singular(tmp_path, files):
+    """'exit outputs have 1 exits but costs list 3'."""
+    for name in ("val", "test"):
+        split = load_exit_outputs(files / f"{name}.npz")
+        save_exit_outputs(tmp_path / f"{name}.npz", ExitOutputs(split.logits[:1], split.labels))
+    proc = _run("--val", str(tmp_path / "val.npz"), "--test", str(tmp_path / "test.npz"),
+                "--costs", "1,2,3", "--method", "maxprob", "--budgets", "1.5")
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        f"eenet schedule: error: --val {tmp_path / 'val.npz'} and costs: exit outputs have 1 "
+        "exit but costs list 3"]
+
+
+def test_the_same_file_as_val_and_test_is_noted(tmp_path, files):
+    """The same file given as --val and --test (by one path, or two ways to it) was taken
+    silently: the rows then measure the fit on its own samples. A note says so; the rows are
+    what they were."""
+    val = files / "val.npz"
+    (tmp_path / "link.npz").symlink_to(val)
+    args = ("--costs", "1,2,3", "--method", "maxprob", "--budgets", "1.5", "--json")
+    runs = [_run("--val", str(val), "--test", str(test), *args)
+            for test in (val, tmp_path / "link.npz", files / "test.npz")]
+    assert all(proc.returncode == 0 for proc in runs), [proc.stderr for proc in runs]
+    note = ("note: --val and --test are the same file ({}): the test figures measure the fit "
+            "on the samples fitted on, not how the policies do on unseen ones")
+    assert runs[0].stderr.splitlines() == [note.format(val)]
+    assert runs[1].stderr.splitlines() == [note.format(f"{val} and {tmp_path / 'link.npz'}")]
+    assert runs[2].stderr == ""
+    rows = [[{k: v for k, v in r.items() if k != "fit_seconds"} for r in json.loads(p.stdout)]
+            for p in runs[:2]]
+    assert rows[0] == rows[1]
+

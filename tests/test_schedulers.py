@@ -18,6 +18,7 @@ from eenet.outputs import ExitOutputs, load_exit_outputs
 from eenet.schedulers import available_methods, fit_policy, load_policy, method_defaults
 from eenet.schedulers.eenet import lookahead_scores, solve_lookahead
 from eenet.schedulers.eenet.selection import candidate_plans, choose_rule, refine_starts
+from eenet.schedulers.eenet.settings import check_fold_count
 from eenet.schedulers.plans import (
     calibrated_plan,
     cost_neutral_directions,
@@ -1215,6 +1216,10 @@ def test_eenet_folds_above_the_validation_size_is_a_one_line_error(pair, costs):
                        r"samples; allowed: 2 to 3") as err:
         fit_policy("eenet", three, costs, 2.0, {**FAST_EENET, "folds": 4})
     assert "\n" not in str(err.value)
+    # '2 folds but 1 validation samples; allowed: 2 to 1'
+    with pytest.raises(ConfigError, match=r"^schedulers.eenet.folds: 2 folds but 1 validation "
+                       r"sample; cross-fitting needs at least 2$"):
+        check_fold_count(2, 1)
     policy = fit_policy("eenet", three, costs, 2.0, {**FAST_EENET, "folds": 3})
     assert int(policy.weights["members"][0]) == 3
 

@@ -21,8 +21,10 @@ from eenet.errors import (
     NUMPY_LOAD_ERRORS,
     ArtifactError,
     ConfigError,
+    naming,
     npz_array,
     numpy_load_problem,
+    reject_special_file,
 )
 from eenet.models.base import MultiExitModel, input_sample_shape, sample_misfit
 from eenet.outputs import checked_labels
@@ -133,6 +135,8 @@ def load_input_arrays(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     as what the file holds (an .npz archive named .npy, or an array named .npz, reads too)."""
     if path.is_dir():
         raise ConfigError(f"--input: {path} is a folder; give a .npy or .npz file")
+    with naming("--input"):
+        reject_special_file(path, "a .npy or .npz")
     if not path.is_file():
         raise ArtifactError(f"--input: {path}: file not found")
     suffix = path.suffix.lower()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ from eenet.commands.schedule_report import (
 )
 from eenet.config import check_schedulers
 from eenet.costs import load_costs, load_latency, ms_per_unit
-from eenet.errors import ArtifactError, ConfigError, naming, unknown_name
+from eenet.errors import ArtifactError, ConfigError, counted, naming, unknown_name
 from eenet.evaluation import ORACLE, check_split_pair, evaluate_sweep, fit_sweep
 from eenet.outputs import check_exit_outputs_file, load_exit_outputs
 from eenet.rounding import tidy_floats
@@ -154,10 +155,11 @@ def given_budgets(text: str, costs: Any, unit: str = DEFAULT_COST_UNIT) -> dict[
     if not all(parts):
         raise ConfigError(f"--budgets: {text!r} has an empty item; expected a comma list like "
                           "1.5,2.0,2.5")
-    if any(is_auto(b) for b in parts):
-        raise ConfigError(f"--budgets: {text!r}: 'auto' stands alone (the {AUTO_SWEEP_POINTS} "
-                          f"budgets of the feasible range); or give a comma list of "
-                          f"{unit}/sample values or N%")
+    if any(is_auto(b) for b in parts):  # the items, not `text`: repeats were joined into it
+        raise ConfigError(f"--budgets: 'auto' cannot be combined with other budgets (given: "
+                          f"{', '.join(parts)}); give --budgets auto alone (the "
+                          f"{AUTO_SWEEP_POINTS} budgets of the feasible range), or a comma "
+                          f"list of {unit}/sample values or N%")
     given: dict[float, str] = {}
     for part in parts:
         value = resolve_budget(part, costs, "--budgets", unit)
@@ -172,6 +174,7 @@ def parse_settings(items: list[str] | None, methods: list[str]) -> dict[str, dic
     """--set METHOD.KEY=VALUE items as {method: {key: value}}, checked as params.yaml's
     `schedulers` group is (known keys, typed values); each method among `methods`."""
     settings: dict[str, dict[str, Any]] = {}
+    given: dict[tuple[str, str], str] = {}  # (method, key): its item, to name a repeat
     for item in items or []:
         name, equals, text = item.partition("=")
         method, dot, key = name.strip().partition(".")
@@ -181,6 +184,10 @@ def parse_settings(items: list[str] | None, methods: list[str]) -> dict[str, dic
         if method not in methods or method == ORACLE:
             raise ConfigError(f"--set: {item!r}: {method!r} is not a fitted method of --method "
                               f"({', '.join(m for m in methods if m != ORACLE)})")
+        if (method, key) in given:  # the last one was kept, silently
+            raise ConfigError(f"--set: {method}.{key} given twice ({given[method, key]!r}, "
+                              f"then {item!r}); give each setting once")
+        given[method, key] = item
         try:
             settings.setdefault(method, {})[key] = yaml.safe_load(text)
         except yaml.YAMLError:
@@ -205,6 +212,17 @@ def scoring_costs_in_unit(settings: dict[str, Any], unit: str) -> dict[str, Any]
         eenet["fixed_extra_ms"] = {name: [float(v) / unit_ms for v in values]
                                    for name, values in eenet["fixed_extra_ms"].items()}
     return {**settings, EENET: eenet}
+
+
+def same_file_note(val: str, test: str) -> str | None:
+    """A one-line note when --val and --test name one file (the same path, or two paths to
+    the same file: a link, a path through '..'), None otherwise: the test figures then show
+    how the policies fit the samples they were fitted on, not how they generalise."""
+    if not os.path.samefile(val, test):
+        return None
+    named = val if val == test else f"{val} and {test}"
+    return (f"note: --val and --test are the same file ({named}): the test figures measure "
+            "the fit on the samples fitted on, not how the policies do on unseen ones")
 
 
 def check_cost_unit(unit: str, costs_spec: str) -> str:
@@ -268,7 +286,8 @@ def save_fitted(
         save_policies(path, items, index)
     except OSError as exc:
         raise ArtifactError(f"--save: cannot write {path} ({exc.strerror or exc})") from None
-    print(f"saved {len(items)} fitted policies to {path}", file=sys.stderr)
+    print(f"saved {counted(len(items), 'fitted policy', 'fitted policies')} to {path}",
+          file=sys.stderr)
 
 
 def handler(args: argparse.Namespace) -> int:
@@ -292,7 +311,10 @@ def handler(args: argparse.Namespace) -> int:
         val = load_exit_outputs(args.val)
     with naming("--test"):
         test = load_exit_outputs(args.test)
-    check_split_pair(val, test, costs, (args.val, args.test))
+    check_split_pair(val, test, costs, (f"--val {args.val}", f"--test {args.test}"))
+    note = same_file_note(args.val, args.test)  # the inputs are fine: what the rows mean
+    if note:
+        print(note, file=sys.stderr)
     if "folds" in settings.get(EENET, {}):  # checked before any fitting, as --set's own
         from eenet.schedulers.eenet.settings import check_fold_count
 

@@ -12,12 +12,20 @@ from typing import Any
 import numpy as np
 
 from eenet.budget import DEFAULT_COST_UNIT, distinct_digits
+from eenet.errors import counted
 from eenet.rounding import FRACTION_DIGITS
 from eenet.schedulers.base import FittedPolicy
 from eenet.schedulers.eenet import FIRST_EXIT_UNSCORED
 from eenet.summary import EENET, HEURISTICS, better_rival  # margins over the better heuristic
 
 FRACTIONS_HEADER = "exit fractions (test)"  # the table's column of each exit's share
+NOT_APPLICABLE = "-"  # a cell with no value: the oracle's validation cost and fit time
+
+
+def cell(value: float | None, spec: str) -> str:
+    """A number of the table formatted by `spec` ('.4g'), or NOT_APPLICABLE for None (the
+    oracle, fitted on nothing, has no validation cost nor fit time)."""
+    return NOT_APPLICABLE if value is None else format(value, spec)
 
 
 def column_width(least: int, cells: list[str]) -> int:
@@ -44,8 +52,8 @@ def format_table(rows: list[dict[str, Any]], unit: str = DEFAULT_COST_UNIT) -> s
     labels = {r["budget"]: budget_label(r, digits) for r in rows}
     budget = column_width(8, list(labels.values()))
     cost = column_width(max(8, len(f"test {unit}")),  # the two cost columns, alike
-                        [f"{r[k]:.4g}" for r in rows for k in ("test_cost", "val_cost")])
-    fit = column_width(6, [f"{r['fit_seconds']:.2f}" for r in rows])  # 1000 s and more: 7
+                        [cell(r[k], ".4g") for r in rows for k in ("test_cost", "val_cost")])
+    fit = column_width(6, [cell(r["fit_seconds"], ".2f") for r in rows])  # 1000 s and more: 7
     header = (
         f"{'method':<10} {'budget':>{budget}} {'test acc %':>10} {'test ' + unit:>{cost}} "
         f"{'val ' + unit:>{cost}} "
@@ -57,8 +65,8 @@ def format_table(rows: list[dict[str, Any]], unit: str = DEFAULT_COST_UNIT) -> s
         fractions = " ".join(f"{f:.{FRACTION_DIGITS}f}" for f in r["exit_fractions"])
         lines.append(
             f"{name:<10} {labels[r['budget']]:>{budget}} {r['test_accuracy']:>10.2f} "
-            f"{r['test_cost']:>{cost}.4g} {r['val_cost']:>{cost}.4g} "
-            f"{r['fit_seconds']:>{fit}.2f}  {fractions:<{width}} {r['rule']}"
+            f"{r['test_cost']:>{cost}.4g} {cell(r['val_cost'], '.4g'):>{cost}} "
+            f"{cell(r['fit_seconds'], '.2f'):>{fit}}  {fractions:<{width}} {r['rule']}"
         )
     if any(r.get("upper_bound") for r in rows):
         lines.append("* oracle: upper bound that uses the labels; not a policy")
@@ -113,13 +121,17 @@ def validation_overrun_note(rows: list[dict[str, Any]], n_val: int,
     """A one-line note when fitted policies cost more than their budget on validation itself
     (by more than `tolerance`): a plan is realised in whole samples, so few validation samples
     round it coarsely. None when every policy meets its budget."""
-    over = [r for r in rows if not r.get("upper_bound")
+    over = [r for r in rows if r.get("val_cost") is not None  # the oracle's: None
             and r["val_cost"] > r["budget"] * (1.0 + tolerance)]
     if not over:
         return None
     worst = max(over, key=lambda r: r["val_cost"] / r["budget"])
     excess = 100.0 * (worst["val_cost"] / worst["budget"] - 1.0)
-    return (f"note: {len(over)} fitted policies cost more than their budget on validation, up "
-            f"to {excess:.1f} % ({worst['method']} at {worst['budget']:g}: "
-            f"{worst['val_cost']:.4g}): {n_val} validation samples realise a planned exit "
-            "distribution only in whole samples; more validation samples meet budgets closely")
+    one = len(over) == 1
+    policies = (f"{counted(len(over), 'fitted policy', 'fitted policies')} "
+                f"{'costs more than its' if one else 'cost more than their'} budget")
+    samples = f"{counted(n_val, 'validation sample')} realise{'s' if n_val == 1 else ''}"
+    return (f"note: {policies} on validation, {'by' if one else 'up to'} {excess:.1f} % "
+            f"({worst['method']} at {worst['budget']:g}: {worst['val_cost']:.4g}): {samples} a "
+            "planned exit distribution only in whole samples; more validation samples meet "
+            "budgets closely")

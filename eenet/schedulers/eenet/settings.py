@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from eenet.checks import THREADS_MAX, check_minimums, check_number
-from eenet.errors import ConfigError, unknown_name
+from eenet.errors import ConfigError, counted, unknown_name
 from eenet.schedulers.scores import max_log_prob, neg_normalised_entropy
 
 LEARNED = "learned"
@@ -155,8 +155,10 @@ def check_fold_count(n_folds: int, n_samples: int) -> None:
     """Every member early-stops on its own fold, so each fold needs a validation sample: a
     ConfigError naming `schedulers.eenet.folds` when there are more folds than samples."""
     if n_folds > n_samples:
-        raise ConfigError(f"schedulers.eenet.folds: {n_folds} folds but {n_samples} validation "
-                          f"samples; allowed: 2 to {n_samples}")
+        allowed = (f"allowed: 2 to {n_samples}" if n_samples >= 2
+                   else "cross-fitting needs at least 2")
+        raise ConfigError(f"schedulers.eenet.folds: {n_folds} folds but "
+                          f"{counted(n_samples, 'validation sample')}; {allowed}")
 
 
 def fixed_costs(settings: Mapping[str, Any], costs: np.ndarray) -> dict[str, np.ndarray]:
