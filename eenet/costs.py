@@ -47,6 +47,7 @@ TIME_UNITS_MS = {
     **dict.fromkeys(("ns", "nsec", "nanosecond", "nanoseconds"), 1e-6),
 }
 TIME_UNITS_SHOWN = "s, ms, us or ns"
+SHORT_TIME_UNITS = {1000.0: "s", 1.0: "ms", 1e-3: "us", 1e-6: "ns"}  # by the ms in one
 
 
 def _show(value: Any) -> str:
@@ -290,6 +291,46 @@ def _several_numbers(cell: str) -> bool:
     return True
 
 
+def _header_words(header: str) -> list[str]:
+    """A CSV header's words, lower-cased: split at spaces, punctuation and underscores
+    ('latency (s)', 'time [ms]', 'cost_us', 'time / s'); an apostrophe stays in its word
+    ("exit's" is no 's')."""
+    return [word for word in re.split(r"[^\w'\u2019]+|_+", header.lower()) if word]
+
+
+def header_time_unit(header: str | None) -> str | None:
+    """The time unit a costs CSV's header says its values are in, lower-cased: the header
+    itself when it is one ('s', 'ms', 'us', 'ns' and their long names), or its last word when
+    that is one, the header holding no digit and no word for another time ('latency (s)',
+    'time [ms]', 'cost_us', 'time / s', 'time in seconds'); None for no header or any other
+    ('cost', 'MFLOPs', 'ms per sample', 'ms per s', 'latency (1e-3 s)')."""
+    if header is None:
+        return None
+    if header.strip().lower() in TIME_UNITS_MS:
+        return header.strip().lower()
+    words = _header_words(header)
+    if not words or ms_per_unit(words[-1]) is None or re.search(r"\d", header):
+        return None
+    times = {TIME_UNITS_MS[word] for word in words if word in TIME_UNITS_MS}
+    return words[-1] if len(times) == 1 else None
+
+
+def check_header_times(header: str, unit: str, path: Path) -> None:
+    """A costs CSV header that names no unit (`header_time_unit`) is a column name, its values
+    read in `unit`; one that mentions a time other than `unit` ('second exit first', 'ms per
+    s' or 'latency (1e-3 s)' with ms) is a one-line ConfigError rather than values read 1000x
+    off."""
+    unit_ms = ms_per_unit(unit)
+    other = [word for word in _header_words(header)
+             if word in TIME_UNITS_MS and TIME_UNITS_MS[word] != unit_ms]
+    if other:
+        short = SHORT_TIME_UNITS[TIME_UNITS_MS[other[0]]]
+        raise ConfigError(f"{path}: its header {header!r} mentions {other[0]!r}, a time, but "
+                          f"names no one unit (alone, or last with no other time nor number: "
+                          f"'{short}', 'latency ({short})'), and as a column name it would leave "
+                          f"the values in {unit}; write the header so, or drop it")
+
+
 def ms_per_unit(unit: str | None) -> float | None:
     """Milliseconds in one `unit` of a costs column (its header, any case): 1000 for seconds,
     1 for ms or no unit, 0.001 for microseconds, 1e-6 for ns; None for a unit naming no time."""
@@ -310,13 +351,17 @@ def scaled_costs(values: list[float], path: Path, from_unit: str | None, to_unit
 
 def csv_costs(path: Path, unit: str = DEFAULT_COST_UNIT) -> np.ndarray:
     """A one-column CSV's costs in `unit`: its values, converted where its header names a time
-    unit (s, ms, us, ns) and `unit` is one too (any other header is a column name: the values
-    are in `unit` as they are). A time header with a `unit` that is no time (MFLOPs) is a
+    unit (s, ms, us, ns: alone or last, `header_time_unit`) and `unit` is one too (any other
+    header is a column name: the values are in `unit` as they are, unless it mentions another
+    time, `check_header_times`). A time header with a `unit` that is no time (MFLOPs) is a
     one-line ConfigError."""
     values, header = read_cost_column(path)
-    header_ms = ms_per_unit(header) if header is not None else None
-    if header_ms is None:
+    named = header_time_unit(header)
+    if named is None:
+        if header is not None:
+            check_header_times(header, unit, path)
         return scaled_costs(values, path, header, unit)
+    header, header_ms = named, ms_per_unit(named)
     unit_ms = ms_per_unit(unit)
     if unit_ms is None:
         raise ConfigError(f"{path}: its header says the costs are in {header!r}, a time, but "

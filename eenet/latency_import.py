@@ -21,6 +21,7 @@ from eenet.atomic import write_json
 from eenet.costs import (
     TIME_UNITS_SHOWN,
     checked_latency,
+    header_time_unit,
     latency_timing_fields,
     load_user_latency,
     ms_per_unit,
@@ -76,13 +77,14 @@ def _load_latency_table(path: Path, unit: str | None) -> dict[str, Any]:
             f"{path}: expected a .json latency table or a one-column .csv"
         )
     values, header = read_cost_column(path)
-    scale = ms_per_unit(unit or header)
+    unit = unit or header_time_unit(header) or header  # 'latency (s)': 's'
+    scale = ms_per_unit(unit)
     if scale is None:
         raise ConfigError(
-            f"{path}: unknown unit {unit or header!r}; use a time unit as the header "
-            f"({TIME_UNITS_SHOWN})"
+            f"{path}: unknown unit {unit!r}; use a time unit as the header "
+            f"({TIME_UNITS_SHOWN}), alone or last, e.g. 'latency (ms)'"
         )
-    costs = scaled_costs(values, path, unit or header, "ms", scale)
+    costs = scaled_costs(values, path, unit, "ms", scale)
     return {
         "cumulative_ms": costs.tolist(),
         "p50_ms": None,

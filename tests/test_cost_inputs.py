@@ -78,6 +78,47 @@ def test_a_time_header_is_converted_to_the_cost_unit(tmp_path: Path, header: str
     np.testing.assert_allclose(load_costs(path, unit=unit), want, rtol=1e-12)
 
 
+@pytest.mark.parametrize(("header", "unit", "want"), [
+    # a header naming its unit last was a column name: seconds taken as ms, 1000x too small
+    ("latency (s)", "ms", [2.31, 4.15, 4.93]),
+    ("Time [ms]", "ms", [0.00231, 0.00415, 0.00493]),
+    ("cost_us", "ms", [2.31e-6, 4.15e-6, 4.93e-6]),
+    ("cumulative_ms", "s", [2.31e-6, 4.15e-6, 4.93e-6]),
+    ("time / s", "ms", [2.31, 4.15, 4.93]),
+    ("latency(\u00b5s)", "ms", [2.31e-6, 4.15e-6, 4.93e-6]),
+    ("time in seconds", "ms", [2.31, 4.15, 4.93]),
+    # a column name that names no time, or the values' own unit elsewhere: values as they are
+    ("exit's cost", "ms", [0.00231, 0.00415, 0.00493]),
+    ("ms per sample", "ms", [0.00231, 0.00415, 0.00493]),
+    ("GFLOPs", "MFLOPs", [0.00231, 0.00415, 0.00493]),
+])
+def test_a_header_naming_its_unit_last_is_converted(tmp_path: Path, header: str, unit: str,
+                                                    want: list[float]) -> None:
+    path = _write(tmp_path / "costs.csv", f"{header}\n0.00231\n0.00415\n0.00493\n")
+    np.testing.assert_allclose(load_costs(path, unit=unit), want, rtol=1e-12)
+
+
+@pytest.mark.parametrize(("header", "unit", "word", "short"), [
+    ("second exit first", "ms", "second", "s"),
+    ("ms per s", "ms", "s", "s"),
+    ("latency (1e-3 s)", "ms", "s", "s"),
+    ("ms per sample", "s", "ms", "ms"),
+])
+def test_a_header_mentioning_another_time_is_one_line(tmp_path: Path, header: str, unit: str,
+                                                      word: str, short: str) -> None:
+    """A header that mentions a time but names no one unit (a time word elsewhere than last,
+    beside another time or a number) was a column name, its values read in the cost unit:
+    where the time it mentions is another, that is an error, not values 1000x off."""
+    path = _write(tmp_path / "costs.csv", f"{header}\n0.001\n0.002\n")
+    with pytest.raises(ConfigError) as err:
+        load_costs(path, "--costs", unit)
+    assert str(err.value) == (
+        f"--costs: {path}: its header {header!r} mentions {word!r}, a time, but names no one "
+        f"unit (alone, or last with no other time nor number: '{short}', 'latency ({short})'), "
+        f"and as a column name it would leave the values in {unit}; write the header so, or "
+        "drop it")
+
+
 def test_a_special_file_is_no_costs_file(tmp_path: Path) -> None:
     """`--costs /dev/null` said it was neither a file nor a comma list."""
     with pytest.raises(ArtifactError) as err:
@@ -86,8 +127,10 @@ def test_a_special_file_is_no_costs_file(tmp_path: Path) -> None:
                               f"socket); give {CSV_WANTED}")
 
 
-def test_a_time_header_with_a_cost_unit_that_is_no_time_is_one_line(tmp_path: Path) -> None:
-    path = _write(tmp_path / "costs.csv", "s\n0.001\n0.002\n")
+@pytest.mark.parametrize("header", ["s", "latency (s)"])
+def test_a_time_header_with_a_cost_unit_that_is_no_time_is_one_line(tmp_path: Path,
+                                                                     header: str) -> None:
+    path = _write(tmp_path / "costs.csv", f"{header}\n0.001\n0.002\n")
     with pytest.raises(ConfigError, match=r"^--costs: .*costs.csv: its header says the costs are "
                        r"in 's', a time, but the cost unit is 'MFLOPs'"):
         load_costs(path, "--costs", "MFLOPs")
