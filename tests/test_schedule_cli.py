@@ -867,3 +867,15 @@ def test_the_same_file_as_val_and_test_is_noted(tmp_path, files):
             for p in runs[:2]]
     assert rows[0] == rows[1]
 
+
+def test_members_of_an_npz_that_are_not_read_are_ignored_unread(files, tmp_path):
+    """Only the members read (logits or probs, and labels) are checked; any other, a pickle
+    included, is ignored and never unpickled (as README says)."""
+    test = load_exit_outputs(files / "test.npz")
+    path = tmp_path / "extra.npz"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("logits.npy", _npy_bytes(test.logits))
+        archive.writestr("labels.npy", _npy_bytes(test.labels))
+        archive.writestr("extra.npy", pickle.dumps({"notes": "not an array"}))
+    loaded = load_exit_outputs(path)
+    np.testing.assert_array_equal(loaded.logits, test.logits)
