@@ -383,6 +383,39 @@ def test_eenet_members_trained_at_once_give_the_same_policy(pair, costs, monkeyp
         np.testing.assert_array_equal(value, together.weights[key], err_msg=key)
 
 
+def test_eenet_members_all_end_before_a_failed_fit_goes_on(monkeypatch):
+    """A member's error (or Ctrl-C in the main thread) stops the other members at their next
+    phase, and `run_members` raises only once none of them runs: a member thread left inside
+    torch when the interpreter exits aborts the process."""
+    import threading
+    import time
+
+    import eenet.schedulers.eenet.training as training
+
+    monkeypatch.setattr(training, "fold_workers", lambda n_folds: 2)  # member 2 queued
+    running, phases, both = set(), [], threading.Barrier(2, timeout=30)
+
+    def fit(fold, go_on):
+        running.add(fold)
+        try:
+            if fold < 2:
+                both.wait()  # members 0 and 1 both train when member 0 fails
+            if fold == 0:
+                raise ValueError("member 0 failed")
+            for phase in range(10_000):
+                go_on()
+                phases.append(phase)
+                time.sleep(0.001)
+            return fold
+        finally:
+            running.discard(fold)
+
+    with pytest.raises(ValueError, match="member 0 failed"):
+        training.run_members(fit, 3)
+    assert running == set()
+    assert len(phases) < 10_000
+
+
 def test_lookahead_heads_trained_together_equal_each_trained_alone():
     """The lookahead heads train in one loop (one backward, one fused AdamW step per step):
     bit for bit the states of training each head on its own, also when they early-stop at

@@ -210,3 +210,55 @@ def test_sigterm_ends_an_eenet_command_with_one_line_and_no_temporaries(tmp_path
     assert result.returncode == 128 + signal.SIGTERM, result.stderr
     assert result.stderr.splitlines() == ["eenet models: terminated"]
     assert list(tmp_path.iterdir()) == []
+
+
+# `eenet schedule` whose first EENet member gets the stop signal twice: once while it trains,
+# and again once the main thread, stopping, waits for it; `timeout` sends its signal twice (to
+# the process, then to its group), and now and then the second came that late. The member
+# then trains on as long as it is let (nothing else ends it).
+TWICE = """
+import signal, sys, threading, time
+import numpy as np
+signal.signal(signal.SIGINT, signal.default_int_handler)
+from eenet import cli, termination
+from eenet.schedulers.eenet import training
+from eenet.synthetic import make_split_pair
+
+val, test = make_split_pair(n_exits=4, n_classes=10, n_val=400, n_test=400, seed=3)
+np.savez("val.npz", logits=val.logits, labels=val.labels)
+np.savez("test.npz", logits=test.logits, labels=test.labels)
+early_stopped, signalled, main = training._early_stopped, [], threading.main_thread().ident
+
+def signalled_twice(phases, hold_loss, state, s, *rest):
+    if signalled:
+        return early_stopped(phases, hold_loss, state, s, *rest)
+    signalled.append(True)
+    while termination.stop_requested() is None:  # sent again where the main thread went to
+        signal.pthread_kill(main, signal.SIGNAL)  # wait on a lock just after it arrived
+        time.sleep(0.05)
+    time.sleep(0.5)  # the main thread has taken it and waits for this member to end
+    signal.pthread_kill(main, signal.SIGNAL)
+    return early_stopped(phases, hold_loss, state, {**s, "max_epochs": 10**9,
+                                                    "patience": 10**9}, *rest)
+
+training._early_stopped = signalled_twice
+sys.exit(cli.main(["schedule", "--val", "val.npz", "--test", "test.npz",
+                   "--costs", "1,4,8,12", "--budgets", "50%"]))
+"""
+
+
+@pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM"])
+def test_a_stop_signal_twice_during_an_eenet_fit_ends_it_with_one_line(
+    tmp_path: Path, stop: str
+) -> None:
+    """The second signal, inside the thread pool's join, made Python 3.11 mark the member's
+    thread stopped though it still trained; the interpreter exited without waiting for it and
+    killed the thread inside torch: `terminate called without an active exception`, status
+    134 (SIGABRT). Now the member stops at its next phase and the command ends as promised."""
+    word, status = STOPS[stop]
+    result = subprocess.run([sys.executable, "-c", TWICE.replace("SIGNAL", stop)],
+                            cwd=tmp_path, capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert result.returncode == status, result.stderr
+    assert result.stderr.splitlines() == [f"eenet schedule: {word}"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["test.npz", "val.npz"]

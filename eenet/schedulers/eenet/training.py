@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import math
 import os
+import threading
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -126,9 +128,11 @@ def _train_once(
     costs: torch.Tensor,
     s: Mapping[str, Any],
     seed: int,
+    go_on: Callable[[], None],
 ) -> dict[str, np.ndarray]:
     """One restart: alternate score / assignment phases; return the best state (a copy).
-    `costs` are in units of the budget."""
+    `costs` are in units of the budget; `go_on` is called before each phase (see
+    `_early_stopped`)."""
     nets = ScoreAssignmentNets([d.shape[1] for d in data], int(s["hidden"]), seed)
     opt_g = adamw(nets.score_params(), s)
     opt_h = adamw(nets.assign_params(), s)
@@ -163,7 +167,7 @@ def _train_once(
             r = torch.softmax(nets.assign_logits(xs), 1)
             return float(_weighted_bce(z, y_hold, r, float(s["uniform_weight"])))
 
-    return _early_stopped(phases, hold_loss, nets.state, s)
+    return _early_stopped(phases, hold_loss, nets.state, s, go_on)
 
 
 class _BestState:
@@ -186,16 +190,24 @@ class _BestState:
             self.stale += 1
 
 
+def _go_on() -> None:
+    """A training loop's check before each phase where nothing can stop it early."""
+
+
 def _early_stopped(
     phases: Callable[[], int],
     hold_loss: Callable[[], float],
     state: Callable[[], dict[str, np.ndarray]],
     s: Mapping[str, Any],
+    go_on: Callable[[], None] = _go_on,
 ) -> dict[str, np.ndarray]:
     """Run training `phases` (each returns the steps it took) until `max_epochs` steps or
-    `patience` phases without a held-out loss improvement; the best `state` (a copy)."""
+    `patience` phases without a held-out loss improvement; the best `state` (a copy).
+    `go_on()` comes before each phase: it raises to end the training there (`_Members.go_on`:
+    the fit is ending)."""
     record, step = _BestState(state, int(s["patience"])), 0
     while step < int(s["max_epochs"]) and record.improving():
+        go_on()
         step += phases()
         record.record(hold_loss())
     return record.best
@@ -209,16 +221,19 @@ def _train_lookahead(
     hold_idx: np.ndarray,
     s: Mapping[str, Any],
     seed: int,
+    go_on: Callable[[], None],
 ) -> dict[str, np.ndarray]:
     """Lookahead heads f_k (k < K-1) of one member: on g's inputs [x_k, a_0..a_{k-1}] (the
     member's trained a), logits of "exit j is right" for j = k..K-1, plain BCE, full-batch
-    AdamW, early-stopped on the member's held-out fold like g. Weights f{k}.*."""
+    AdamW, early-stopped on the member's held-out fold like g (`go_on` before each phase).
+    Weights f{k}.*."""
     n_exits = correct_np.shape[0]
     a = member_probabilities(state, feats)[1][:, 0, :]  # [N, K], this member's a_k
     inputs = [torch.from_numpy(np.concatenate([feats[k], a[:, :k]], 1).astype(np.float32))
               for k in range(n_exits - 1)]
     targets = [torch.from_numpy(correct_np[k:].T.astype(np.float32)) for k in range(n_exits - 1)]
-    best = _fit_heads(inputs, targets, fit_idx, hold_idx, torch.Generator().manual_seed(seed), s)
+    best = _fit_heads(inputs, targets, fit_idx, hold_idx, torch.Generator().manual_seed(seed), s,
+                      go_on)
     return {f"f{k}.{key}": value for k, head in enumerate(best) for key, value in head.items()}
 
 
@@ -229,14 +244,16 @@ def _fit_heads(
     hold_idx: np.ndarray,
     gen: torch.Generator,
     s: Mapping[str, Any],
+    go_on: Callable[[], None] = _go_on,
 ) -> list[dict[str, np.ndarray]]:
     """Multi-output heads, one per (x, y) pair, x -> logits of the targets y: plain BCE on
     `fit_idx`, full-batch AdamW, each early-stopped on `hold_idx` by its own `_BestState` as
-    `_early_stopped` would alone; their best states. They train together, as if apart: one
-    backward of the summed losses and one fused AdamW step per step, over the heads still
-    training (each parameter gets its own head's gradient, and AdamW's update is
-    elementwise), so the states are those of training each head on its own, bit for bit,
-    with one backward and one optimizer step per step instead of one per head."""
+    `_early_stopped` would alone (`go_on()` before each phase, as there); their best states.
+    They train together, as if apart: one backward of the summed losses and one fused AdamW
+    step per step, over the heads still training (each parameter gets its own head's
+    gradient, and AdamW's update is elementwise), so the states are those of training each
+    head on its own, bit for bit, with one backward and one optimizer step per step instead of
+    one per head."""
     heads = [MLP(x.shape[1], int(s["hidden"]), gen, outputs=y.shape[1])
              for x, y in zip(inputs, targets, strict=True)]
     opt = adamw([t for head in heads for t in head.params.values()], s)
@@ -246,6 +263,7 @@ def _fit_heads(
     period, max_steps = max(1, int(s["period"])), int(s["max_epochs"])
     records, step = [_BestState(head.state, int(s["patience"])) for head in heads], 0
     while step < max_steps and (live := [i for i, r in enumerate(records) if r.improving()]):
+        go_on()
         for _ in range(period):
             opt.zero_grad(set_to_none=True)  # a stopped head keeps no gradient: not stepped
             sum(bce(heads[i].outputs(fit[i][0]), fit[i][1]) for i in live).backward()
@@ -287,10 +305,10 @@ def train_members(
 
     torch_threads = torch.get_num_threads()  # the fit's (`threads`), for every member
 
-    def fit_fold(fold: int) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray,
-                                     list[np.ndarray] | None]:
+    def fit_fold(fold: int, go_on: Callable[[], None]) -> tuple[
+            np.ndarray, dict[str, np.ndarray], np.ndarray, list[np.ndarray] | None]:
         """Member `fold`: its held-out samples, weights, out-of-fold score logits [K, n_fold]
-        and lookahead logits (None without lookahead)."""
+        and lookahead logits (None without lookahead); `go_on()` before each training phase."""
         torch.set_num_threads(torch_threads)  # a pool thread's own OpenMP setting
         hold_idx, fit_idx = np.flatnonzero(fold_of == fold), np.flatnonzero(fold_of != fold)
         hold_feats = [d[hold_idx] for d in feats]
@@ -304,6 +322,7 @@ def train_members(
                 costs_t,
                 settings,
                 seed * 1000 + fold * 100 + restart,
+                go_on,
             )
             hold_logits, hold_a = member_probabilities(state, hold_feats)
             pi = mean_assignment(state, hold_feats, hold_a)
@@ -315,7 +334,7 @@ def train_members(
         state, looks = dict(best[1]), None
         if settings["lookahead"]:
             state.update(_train_lookahead(feats, correct_np, state, fit_idx, hold_idx, settings,
-                                          seed * 1000 + fold * 100 + 99))
+                                          seed * 1000 + fold * 100 + 99, go_on))
             looks = forward(state, hold_feats)[2]
         return hold_idx, state, best[2], looks
 
@@ -323,8 +342,7 @@ def train_members(
     oof = np.zeros((n_exits, n))
     oof_looks = ([np.zeros((n, n_exits - k if k < n_exits - 1 else 0)) for k in range(n_exits)]
                  if settings["lookahead"] else None)
-    with ThreadPoolExecutor(max_workers=fold_workers(n_folds)) as pool:
-        members = list(pool.map(fit_fold, range(n_folds)))
+    members = run_members(fit_fold, n_folds)
     for fold, (hold_idx, state, hold_logits, looks) in enumerate(members):
         if oof_looks is not None:
             for rows, z in zip(oof_looks, looks, strict=True):
@@ -333,6 +351,81 @@ def train_members(
         oof[:, hold_idx] = hold_logits
     weights.update(weights_header(n_folds, settings))
     return weights, oof, oof_looks
+
+
+T = TypeVar("T")
+
+
+class MembersStopped(Exception):
+    """Raised in a member's training, at its next phase, once the fit is ending early."""
+
+
+class _Members:
+    """The members of one fit training on pool threads: which of them are running, and a gate
+    that, once closed (`stop_and_wait`), no member passes to start or to train another phase.
+    Its state is read and changed under a plain lock, held only for a few bytecodes."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._stopping = False
+        self._running = 0
+
+    def run(self, fit: Callable[[int, Callable[[], None]], T], fold: int) -> T:
+        """`fit(fold, go_on)` on a pool thread, counted as running until it returns or raises;
+        not started at all once the gate is closed."""
+        with self._lock:
+            if self._stopping:
+                raise MembersStopped
+            self._running += 1
+        try:
+            return fit(fold, self.go_on)
+        finally:
+            with self._lock:
+                self._running -= 1
+
+    def go_on(self) -> None:
+        """A member's check before each training phase: MembersStopped once the gate closed."""
+        if self._stopping:
+            raise MembersStopped
+
+    def stop_and_wait(self) -> None:
+        """Close the gate, then wait until no member runs: those that ran end at their next
+        phase, before any more torch work. Further stop signals do not cut the wait short: a
+        stop under way must not leave a member inside torch (see `run_members`).
+        Polled with short sleeps, not a Condition or Thread.join, which an interrupt can leave
+        half-done (Python 3.11's Thread.join, interrupted, marks a running thread stopped)."""
+        while True:
+            try:
+                with self._lock:
+                    self._stopping = True
+                    if not self._running:
+                        return
+                time.sleep(0.002)
+            except BaseException:  # Ctrl-C or SIGTERM again: the stop is already under way
+                continue
+
+
+def run_members(fit: Callable[[int, Callable[[], None]], T], n_folds: int) -> list[T]:
+    """`fit(fold, go_on)` for each fold, `fold_workers` at once on threads, in fold order.
+
+    However it ends, no member is running when this returns or raises. An interrupt (Ctrl-C,
+    SIGTERM) or a member's error closes the gate: pending members never start, running ones
+    end at their next training phase, and the main thread waits for them, through further
+    interrupts, before the exception goes on. A member left inside torch while the interpreter
+    exits aborts the process: its thread is killed when it next takes the GIL, and torch's C++
+    calls std::terminate ("terminate called without an active exception", status 134). The
+    pool's own join did leave one: `timeout` sends its signal twice (to the process, then to
+    its group), and a second KeyboardInterrupt inside Thread.join (the ThreadPoolExecutor's
+    shutdown, waiting for a running member) makes Python 3.11 mark that thread stopped, so the
+    interpreter's exit no longer waited for it."""
+    members = _Members()
+    pool = ThreadPoolExecutor(max_workers=fold_workers(n_folds))
+    try:
+        futures = [pool.submit(members.run, fit, fold) for fold in range(n_folds)]
+        return [future.result() for future in futures]
+    finally:
+        members.stop_and_wait()  # on success at once: every member has returned
+        pool.shutdown(wait=False, cancel_futures=True)  # idle threads: they end on their own
 
 
 def adamw(params: list[torch.Tensor], s: Mapping[str, Any]) -> torch.optim.AdamW:
