@@ -248,7 +248,14 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str],
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `eenet` console script."""
-    parser = build_parser()
+    try:  # importing the commands (torch) takes a second or two: a stop signal then is one line
+        parser = run_stoppable(build_parser)
+    except KeyboardInterrupt:
+        print("eenet: interrupted", file=sys.stderr)
+        return 130
+    except Terminated:
+        print("eenet: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
     words = list(sys.argv[1:] if argv is None else argv)
     command = next((word for word in words if not word.startswith("-")), None)  # its help's
     args = _parse(parser, attach_dash_values(words), " ".join(filter(None, ("eenet", command))))

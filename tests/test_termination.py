@@ -262,3 +262,31 @@ def test_a_stop_signal_twice_during_an_eenet_fit_ends_it_with_one_line(
     assert result.returncode == status, result.stderr
     assert result.stderr.splitlines() == [f"eenet schedule: {word}"]
     assert sorted(path.name for path in tmp_path.iterdir()) == ["test.npz", "val.npz"]
+
+
+# `eenet` stopped while it imports its commands (torch: a second or two after it starts)
+WHILE_IMPORTING = """
+import os, signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)
+from eenet import cli
+build_parser = cli.build_parser
+
+def signalled_while_building():
+    os.kill(os.getpid(), signal.SIGNAL)
+    return build_parser()
+
+cli.build_parser = signalled_while_building
+sys.exit(cli.main(["models"]))
+"""
+
+
+@pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM"])
+def test_a_stop_signal_while_eenet_starts_is_one_line(tmp_path: Path, stop: str) -> None:
+    """Ctrl-C while `eenet` imported its commands, before any handler was set, printed a
+    KeyboardInterrupt traceback (SIGTERM ended it with no line at all)."""
+    word, status = STOPS[stop]
+    result = subprocess.run([sys.executable, "-c", WHILE_IMPORTING.replace("SIGNAL", stop)],
+                            cwd=tmp_path, capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert result.returncode == status, result.stderr
+    assert result.stderr.splitlines() == [f"eenet: {word}"]
