@@ -247,6 +247,18 @@ sys.exit(cli.main(["schedule", "--val", "val.npz", "--test", "test.npz",
 """
 
 
+def run_stopped(tmp_path: Path, script: str, stop: str
+                ) -> tuple[subprocess.CompletedProcess, str]:
+    """`script` run in `tmp_path` with its SIGNAL the `stop` signal's name; asserts it ended
+    with that signal's status. Returns the result and the word its line should say."""
+    word, status = STOPS[stop]
+    result = subprocess.run([sys.executable, "-c", script.replace("SIGNAL", stop)],
+                            cwd=tmp_path, capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert result.returncode == status, result.stderr
+    return result, word
+
+
 @pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM"])
 def test_a_stop_signal_twice_during_an_eenet_fit_ends_it_with_one_line(
     tmp_path: Path, stop: str
@@ -255,11 +267,7 @@ def test_a_stop_signal_twice_during_an_eenet_fit_ends_it_with_one_line(
     thread stopped though it still trained; the interpreter exited without waiting for it and
     killed the thread inside torch: `terminate called without an active exception`, status
     134 (SIGABRT). Now the member stops at its next phase and the command ends as promised."""
-    word, status = STOPS[stop]
-    result = subprocess.run([sys.executable, "-c", TWICE.replace("SIGNAL", stop)],
-                            cwd=tmp_path, capture_output=True, text=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
-    assert result.returncode == status, result.stderr
+    result, word = run_stopped(tmp_path, TWICE, stop)
     assert result.stderr.splitlines() == [f"eenet schedule: {word}"]
     assert sorted(path.name for path in tmp_path.iterdir()) == ["test.npz", "val.npz"]
 
@@ -284,9 +292,5 @@ sys.exit(cli.main(["models"]))
 def test_a_stop_signal_while_eenet_starts_is_one_line(tmp_path: Path, stop: str) -> None:
     """Ctrl-C while `eenet` imported its commands, before any handler was set, printed a
     KeyboardInterrupt traceback (SIGTERM ended it with no line at all)."""
-    word, status = STOPS[stop]
-    result = subprocess.run([sys.executable, "-c", WHILE_IMPORTING.replace("SIGNAL", stop)],
-                            cwd=tmp_path, capture_output=True, text=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
-    assert result.returncode == status, result.stderr
+    result, word = run_stopped(tmp_path, WHILE_IMPORTING, stop)
     assert result.stderr.splitlines() == [f"eenet: {word}"]
