@@ -258,7 +258,6 @@ def evaluate_sweep(
             budgets_ms, policies, val_res.get(method, [None] * len(policies)),
             test_res[method], strict=True
         ):
-            v = None if policy is None else v  # the oracle: no policy fitted on validation
             rows.append(
                 {
                     "method": method,
