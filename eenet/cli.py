@@ -248,33 +248,29 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str],
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `eenet` console script."""
-    try:  # importing the commands (torch) takes a second or two: a stop signal then is one line
-        parser = run_stoppable(build_parser)
-    except KeyboardInterrupt:
-        print("eenet: interrupted", file=sys.stderr)
-        return 130
-    except Terminated:
-        print("eenet: terminated", file=sys.stderr)
-        return 128 + signal.SIGTERM
-    words = list(sys.argv[1:] if argv is None else argv)
-    command = next((word for word in words if not word.startswith("-")), None)  # its help's
-    args = _parse(parser, attach_dash_values(words), " ".join(filter(None, ("eenet", command))))
-    stdout, sys.stdout = sys.stdout, GuardedOutput(sys.stdout)
+    prog, stdout = "eenet", sys.stdout  # what its one-line messages are called by
     try:
+        # importing the commands (torch) takes a second or two: a stop signal then is one line
+        parser = run_stoppable(build_parser)
+        words = list(sys.argv[1:] if argv is None else argv)
+        command = next((word for word in words if not word.startswith("-")), None)  # its help's
+        args = _parse(parser, attach_dash_values(words), " ".join(filter(None, (prog, command))))
+        prog = f"eenet {args.command}"
+        sys.stdout = GuardedOutput(stdout)
         status = int(run_stoppable(args.func, args) or 0)  # Ctrl-C, SIGTERM: as in a stage
         sys.stdout.flush()  # a closed pipe or a full disk shows here, not at exit
         return status
     except OutputError as exc:
         sys.stdout = stdout
-        return output_failure(f"eenet {args.command}", exc.error)
+        return output_failure(prog, exc.error)
     except EENetError as exc:
-        print(f"eenet {args.command}: error: {one_line(exc)}", file=sys.stderr)
+        print(f"{prog}: error: {one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"eenet {args.command}: interrupted", file=sys.stderr)
+        print(f"{prog}: interrupted", file=sys.stderr)
         return 130
     except Terminated:
-        print(f"eenet {args.command}: terminated", file=sys.stderr)
+        print(f"{prog}: terminated", file=sys.stderr)
         return 128 + signal.SIGTERM
     finally:
         sys.stdout = stdout
