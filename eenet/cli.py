@@ -149,7 +149,14 @@ class CommaJoined(argparse.Action):
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
                  values: Any, option_string: str | None = None) -> None:
         if given_before(namespace, self.dest):
-            values = f"{getattr(namespace, self.dest)},{values}"
+            before = getattr(namespace, self.dest)
+            for text in (before, values):  # named as typed: the joined text was never typed
+                if not all(item.strip() for item in str(text).split(",")):
+                    what = "has an empty item" if str(text).strip() else "is empty"
+                    parser.exit(2, f"{parser.prog}: error: {self.option_strings[0]}: {text!r} "
+                                   f"{what}; give each repeat a comma list without empty "
+                                   "items\n")
+            values = f"{before},{values}"
         setattr(namespace, self.dest, values)
 
 

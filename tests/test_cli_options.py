@@ -175,6 +175,27 @@ def test_method_and_budgets_given_again_join_in_the_parse() -> None:
     assert build_parser().parse_args(SCHEDULE).method == "eenet"  # the default, given none
 
 
+@pytest.mark.parametrize(
+    ("extra", "error"),
+    [
+        (["--budgets", ""], "--budgets: '' is empty"),
+        (["--budgets", "3,,4"], "--budgets: '3,,4' has an empty item"),
+        (["--method", "maxprob", "--method", " "], "--method: ' ' is empty"),
+        (["--method", "maxprob,", "--method", "entropy"], "--method: 'maxprob,' has an empty item"),
+    ],
+)
+def test_an_empty_repeat_is_named_as_typed(
+    capsys: pytest.CaptureFixture[str], extra: list[str], error: str
+) -> None:
+    """`--budgets 2 --budgets ''` quoted the joined text ('2,'), which the user never typed;
+    now the repeat (or the value before it) as given, before anything runs."""
+    with pytest.raises(SystemExit) as caught:
+        main([*SCHEDULE, *extra])
+    assert caught.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"eenet schedule: error: {error}; give each repeat a comma list without empty items"]
+
+
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
 @pytest.mark.parametrize("args", [
     ["schedule", "--json"], ["schedule"], ["models"], ["models", "--json"],
