@@ -28,7 +28,7 @@ from eenet.errors import (
     ConfigError,
     naming,
     reject_directory,
-    reject_special_file,
+    require_regular_file,
 )
 from eenet.jsonio import read_json_object
 from eenet.rounding import tidy_floats
@@ -403,8 +403,6 @@ def _load_costs(text: str, label: str, unit: str = DEFAULT_COST_UNIT) -> np.ndar
             empty = " (it has an empty item)" if "" in map(str.strip, text.split(",")) else ""
             raise ConfigError(f"{label}: {text!r} is neither a .json/.csv file nor a comma list "
                               f"of ms values{empty}")
-    reject_directory(path, "a .json latency table or a one-column .csv")
-    reject_special_file(path, "a .json latency table or a one-column .csv")
-    if not path.is_file():
-        raise ArtifactError(f"{path}: costs file not found")
+    require_regular_file(path, "a .json latency table or a one-column .csv",
+                         "costs file not found")
     return csv_costs(path, unit)

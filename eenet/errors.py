@@ -124,10 +124,15 @@ def reject_directory(path: Path, wanted: str) -> None:
         raise ArtifactError(f"{path}: is a directory; give {wanted} file")
 
 
-def reject_special_file(path: Path, wanted: str) -> None:
-    """Something that exists but is neither a regular file nor a directory (a device such as
-    /dev/null, a pipe, a socket) where a file is expected is a one-line error saying so and
-    which file to give; it was reported as not found."""
-    if path.exists() and not path.is_file() and not path.is_dir():
+def require_regular_file(path: Path, wanted: str, missing: str) -> Path:
+    """`path` when a regular file is there, else a one-line ArtifactError saying what is there
+    instead and which file to give: a directory, something neither a file nor a directory (a
+    device such as /dev/null, a pipe, a socket; it was reported as not found) or nothing
+    (`missing`, e.g. "costs file not found")."""
+    reject_directory(path, wanted)
+    if path.exists() and not path.is_file():
         raise ArtifactError(f"{path}: not a regular file (a device, pipe or socket); give "
                             f"{wanted} file")
+    if not path.is_file():
+        raise ArtifactError(f"{path}: {missing}")
+    return path

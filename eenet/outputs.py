@@ -26,8 +26,7 @@ from eenet.errors import (
     first_line,
     npz_array,
     numpy_load_problem,
-    reject_directory,
-    reject_special_file,
+    require_regular_file,
 )
 
 if TYPE_CHECKING:
@@ -334,13 +333,7 @@ def check_exit_outputs_file(path: str | os.PathLike) -> Path:
     """`path` as a Path when a regular file is there, else a one-line ArtifactError (a
     folder, a device such as /dev/null, a pipe, or nothing): what a command checks of each
     outputs file it is given before loading any."""
-    path = Path(path)
-    wanted = "an exit-outputs .npz"
-    reject_directory(path, wanted)
-    reject_special_file(path, wanted)
-    if not path.is_file():
-        raise ArtifactError(f"{path}: exit outputs file not found")
-    return path
+    return require_regular_file(Path(path), "an exit-outputs .npz", "exit outputs file not found")
 
 
 def load_exit_outputs(path: str | os.PathLike) -> ExitOutputs:

@@ -1180,12 +1180,13 @@ def test_an_input_that_is_no_regular_file_is_called_so() -> None:
         load_input_arrays(Path("/dev/null"))
 
 
-def test_an_input_folder_is_called_a_folder(tmp_path) -> None:
-    """`--input` naming a folder said 'file not found' of a path that exists."""
+def test_an_input_folder_is_called_a_directory(tmp_path) -> None:
+    """`--input` naming a folder said 'file not found' of a path that exists; now as --val,
+    --test and --costs say it."""
     from eenet.commands.predict_inputs import load_input_arrays
 
-    with pytest.raises(ConfigError, match=r"^--input: .* is a folder; give a \.npy or \.npz "
-                                          r"file$"):
+    with pytest.raises(ArtifactError, match=r"^--input: .*: is a directory; give a \.npy or "
+                                            r"\.npz file$"):
         load_input_arrays(tmp_path)
 
 

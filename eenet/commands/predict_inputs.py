@@ -24,7 +24,7 @@ from eenet.errors import (
     naming,
     npz_array,
     numpy_load_problem,
-    reject_special_file,
+    require_regular_file,
 )
 from eenet.models.base import MultiExitModel, input_sample_shape, sample_misfit
 from eenet.outputs import checked_labels
@@ -133,12 +133,8 @@ def _checked_y(labels: np.ndarray | None, n_samples: int, num_classes: int,
 def load_input_arrays(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     """`x` and `y` (None when absent) of a .npy (x only) or .npz file, without pickles; read
     as what the file holds (an .npz archive named .npy, or an array named .npz, reads too)."""
-    if path.is_dir():
-        raise ConfigError(f"--input: {path} is a folder; give a .npy or .npz file")
     with naming("--input"):
-        reject_special_file(path, "a .npy or .npz")
-    if not path.is_file():
-        raise ArtifactError(f"--input: {path}: file not found")
+        require_regular_file(path, "a .npy or .npz", "file not found")
     suffix = path.suffix.lower()
     if suffix not in (".npy", ".npz"):
         raise ConfigError(f"--input: {path}: expected a .npy or .npz file")
