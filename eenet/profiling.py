@@ -66,12 +66,7 @@ def reference_policy(n_exits: int) -> FittedPolicy:
 
 def run_prefix(model: MultiExitModel, inputs: Any, k: int) -> Any:
     """The network alone up to exit k: stem, segments 0..k, heads 0..k; exit k's logits."""
-    state = model.begin(inputs)
-    logits = None
-    for j in range(k + 1):
-        state = model.run_segment(j, state)
-        logits = model.run_head(j, state)
-    return logits
+    return model.forward(inputs, up_to=k)[-1]
 
 
 def prefix_calls(
