@@ -46,8 +46,9 @@ def stop_requested() -> type[BaseException] | None:
 def raise_if_stopped() -> None:
     """Raise the first stop signal's exception if one arrived, whether or not its own raise got
     through."""
-    if _stopped:
-        raise _stopped[0]
+    stopped = stop_requested()
+    if stopped is not None:
+        raise stopped
 
 
 def _ignore_signal(signum: int, frame: FrameType | None) -> None:
