@@ -33,7 +33,7 @@ from eenet.models.base import (
 )
 from eenet.outputs import log_softmax64, percent_correct, rows_without_answer
 from eenet.schedulers.base import FittedPolicy
-from eenet.schedulers.thresholds import check_first_index, split_ties
+from eenet.schedulers.thresholds import check_first_index, exit_distribution, split_ties
 
 
 @dataclass(eq=False)  # arrays: compared by identity (numpy's == is no truth value)
@@ -55,7 +55,7 @@ class EarlyExitResult:
 
     def exit_fractions(self, n_exits: int) -> np.ndarray:
         """Fraction of the samples that left at each exit, [n_exits]."""
-        return np.bincount(self.exits, minlength=n_exits) / max(self.n_samples, 1)
+        return exit_distribution(self.exits, n_exits)
 
     def call_ms_per_sample(self) -> np.ndarray:
         """The ms/sample of each call that made this result, in order (one for a single call)."""

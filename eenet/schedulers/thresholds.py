@@ -126,10 +126,15 @@ def first_exit(
     return passed.argmax(axis=0).astype(np.int64)
 
 
-def exit_fractions(exits: np.ndarray, n_exits: int) -> list[float]:
-    """Fraction of samples leaving at each exit."""
+def exit_distribution(exits: np.ndarray, n_exits: int) -> np.ndarray:
+    """Fraction of samples leaving at each exit, [n_exits] (zeros for no samples)."""
     counts = np.bincount(np.asarray(exits, dtype=np.int64), minlength=n_exits)
-    return (counts / max(1, len(exits))).tolist()
+    return counts / max(1, len(exits))
+
+
+def exit_fractions(exits: np.ndarray, n_exits: int) -> list[float]:
+    """Fraction of samples leaving at each exit, as a list (for JSON)."""
+    return exit_distribution(exits, n_exits).tolist()
 
 
 def mean_cost(exits: np.ndarray, costs: np.ndarray) -> float:

@@ -7,7 +7,7 @@ import numpy as np
 
 from eenet.schedulers.eenet.scorer import sigmoid
 from eenet.schedulers.plans import bisect_to_budget
-from eenet.schedulers.thresholds import first_exit
+from eenet.schedulers.thresholds import exit_distribution, first_exit
 
 _BISECT_STEPS = 60  # the price lam to 2^-60 of its bracket
 
@@ -58,8 +58,7 @@ def solve_lookahead(
     within = budget * (1 + 1e-12)  # a mean that equals the budget up to rounding meets it
     lo, hi = bisect_to_budget(lambda lam: costs[exits(lam)].mean(), -span, span, within,
                               _BISECT_STEPS)
-    under, over = (np.bincount(exits(lam), minlength=len(looks)) / looks[0].shape[0]
-                   for lam in (hi, lo))
+    under, over = (exit_distribution(exits(lam), len(looks)) for lam in (hi, lo))
     cost_under, cost_over = float(under @ costs), float(over @ costs)
     if cost_under < budget < cost_over:  # a jump over B: mix its two sides to cost exactly B
         share = (budget - cost_under) / (cost_over - cost_under)
