@@ -168,6 +168,8 @@ def check_no_empty_paths(path: str, options: dict[str, Any], names: Sequence[str
 
 
 def check_data(path: str, value: Any) -> None:
+    """`data`: a registered data set, its builder's options by type, counts and paths
+    sensible, and the data set's own option ranges."""
     from eenet.data import DATASETS, OPTION_RANGE_CHECKS
     from eenet.registry import resolve
 
@@ -190,6 +192,7 @@ FILE_OPTIONS = ("pretrained", "tokenizer", "assets")
 
 
 def check_model(path: str, value: Any) -> None:
+    """`model`: a registered model and options its builder takes (types, no empty path)."""
     from eenet.models import MODELS
 
     check_mapping(path, value, {"name": str, "options": dict | None})
@@ -236,6 +239,7 @@ def check_model_build(params: dict[str, Any]) -> None:
 
 
 def check_train(path: str, value: Any) -> None:
+    """`train`: the keys and types of TrainConfig, then its values (names, ranges)."""
     from eenet.train_config import TrainConfig
 
     hints = typing.get_type_hints(TrainConfig)
@@ -244,6 +248,7 @@ def check_train(path: str, value: Any) -> None:
 
 
 def _check_device(path: str, value: Any) -> None:
+    """A group's `device`, where it has one: auto, cpu, cuda or cuda:N."""
     from eenet.devices import check_device_name
 
     if isinstance(value, dict) and "device" in value:
@@ -251,6 +256,7 @@ def _check_device(path: str, value: Any) -> None:
 
 
 def check_profile(path: str, value: Any) -> None:
+    """`profile`: the settings `profile_model` takes, and `table` (a path or null)."""
     from eenet.profiling import profile_model
 
     spec = signature_spec(profile_model, keyword_only=True)
@@ -262,6 +268,7 @@ def check_profile(path: str, value: Any) -> None:
 
 
 def check_dump(path: str, value: Any) -> None:
+    """`dump`: the settings `dump_exit_outputs` takes."""
     from eenet.inference import dump_exit_outputs
 
     check_mapping(path, value, signature_spec(dump_exit_outputs, keyword_only=True))
@@ -269,6 +276,7 @@ def check_dump(path: str, value: Any) -> None:
 
 
 def check_scoring(path: str, value: Any) -> None:
+    """`scoring`: the settings `profile_scoring` takes but those the latency profile gives."""
     from eenet.scoring_cost import profile_scoring
 
     spec = signature_spec(profile_scoring, keyword_only=True)
@@ -281,6 +289,7 @@ def check_scoring(path: str, value: Any) -> None:
 
 
 def check_measure(path: str, value: Any) -> None:
+    """`measure`: the settings `measure_headline` takes."""
     from eenet.measurement import measure_headline
 
     check_mapping(path, value, signature_spec(measure_headline, keyword_only=True))
@@ -288,6 +297,8 @@ def check_measure(path: str, value: Any) -> None:
 
 
 def check_schedulers(path: str, value: Any) -> None:
+    """`schedulers`: the methods run and each method's settings (its own keys, types and
+    ranges), before anything fits."""
     from eenet.schedulers import available_methods, check_method_settings, method_defaults
     from eenet.sweep import check_methods
 
@@ -309,6 +320,7 @@ def check_schedulers(path: str, value: Any) -> None:
 
 
 def check_setup(path: str, value: Any) -> None:
+    """`setup`: a preset's name (what it labels is checked by `check_setup_label`)."""
     check_value(path, value, str)
 
 
