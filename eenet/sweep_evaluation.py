@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from eenet.atomic import atomic_directory, atomic_path, write_json
+from eenet.atomic import atomic_path, write_json
 from eenet.errors import ArtifactError, first_line, naming
 from eenet.evaluation import ORACLE, ORACLE_RULE, evaluate_exits, oracle_curve, oracle_exits
 from eenet.outputs import ExitOutputs, check_compatible
@@ -221,34 +221,31 @@ def exits_table(metrics: Mapping[str, Any]) -> pd.DataFrame:
 
 
 def write_reports(metrics: Mapping[str, Any], sweep: pd.DataFrame, metrics_json: str | os.PathLike,
-                  sweep_csv: str | os.PathLike, curves_dir: str | os.PathLike,
+                  sweep_csv: str | os.PathLike,
                   oracle: pd.DataFrame | None = None,
                   oracle_csv: str | os.PathLike | None = None,
                   summary: str | None = None,
                   summary_md: str | os.PathLike | None = None,
                   exits_csv: str | os.PathLike | None = None) -> None:
-    """`evaluate_all`'s results as the evaluate stage's outputs: metrics JSON, the sweep CSV,
-    one curve CSV per method in `curves_dir`, given both, the oracle's exact curve
-    (`oracle_curve_table`) as `oracle_csv`, given both, the summary's text
-    (`eenet.summary.summary_markdown`) as `summary_md` and, given `exits_csv`, the metrics'
-    per-exit values (`exits_table`) there. All are written in full to temporary paths first
-    and renamed into place one after another at the end (exits, summary, oracle curve, curves,
-    sweep, metrics last): an interrupt or error while writing leaves the old ones, and a
-    failed rename never leaves new metrics beside an old sweep."""
+    """`evaluate_all`'s results as the evaluate stage's outputs: metrics JSON, the sweep CSV
+    (every method's rows), given both, the oracle's exact curve (`oracle_curve_table`) as
+    `oracle_csv`, given both, the summary's text (`eenet.summary.summary_markdown`) as
+    `summary_md` and, given `exits_csv`, the metrics' per-exit values (`exits_table`) there.
+    All are written in full to temporary paths first and renamed into place one after another
+    at the end (exits, summary, oracle curve, sweep, metrics last): an interrupt or error while
+    writing leaves the old ones, and a failed rename never leaves new metrics beside an old
+    sweep."""
     if (oracle is None) != (oracle_csv is None):
         raise TypeError("write_reports: give both oracle and oracle_csv, or neither")
     if (summary is None) != (summary_md is None):
         raise TypeError("write_reports: give both summary and summary_md, or neither")
     exits = None if exits_csv is None else exits_table(metrics)  # before anything is written
     with (atomic_path(metrics_json) as metrics_tmp, atomic_path(sweep_csv) as sweep_tmp,
-          atomic_directory(curves_dir) as curves_tmp,
           nullcontext() if oracle_csv is None else atomic_path(oracle_csv) as oracle_tmp,
           nullcontext() if summary_md is None else atomic_path(summary_md) as summary_tmp,
           nullcontext() if exits_csv is None else atomic_path(exits_csv) as exits_tmp):
         write_json(metrics_tmp, metrics)
         sweep_tmp.write_text(sweep_csv_text(sweep))
-        for method, rows in sweep.groupby("method"):
-            (curves_tmp / f"{method}.csv").write_text(sweep_csv_text(rows))
         if oracle is not None:
             oracle_tmp.write_text(sweep_csv_text(oracle))
         if summary is not None:

@@ -1,7 +1,7 @@
 """Stage evaluate: every fitted scheduler and the oracle on the test split.
 
 Usage: python stages/evaluate.py TEST_NPZ LATENCY_JSON HEADLINE_DIR SWEEP_DIR \
-       METRICS_JSON SWEEP_CSV CURVES_DIR ORACLE_CSV SUMMARY_MD EXITS_CSV
+       METRICS_JSON SWEEP_CSV ORACLE_CSV SUMMARY_MD EXITS_CSV
 
 HEADLINE_DIR (stage fit_headline) gives metrics.json; both folders give the sweep's rows.
 ORACLE_CSV: the oracle's exact curve (its break points), which the plot draws it through.
@@ -19,14 +19,14 @@ from eenet.sweep_evaluation import evaluate_folders, oracle_curve_table, write_r
 
 
 def main(test_npz: str, latency_json: str, headline_dir: str, sweep_dir: str,
-         metrics_json: str, sweep_csv: str, curves_dir: str, oracle_csv: str,
+         metrics_json: str, sweep_csv: str, oracle_csv: str,
          summary_md: str, exits_csv: str) -> None:
     costs = np.asarray(load_latency(latency_json)["cumulative_ms"])
     test = load_exit_outputs(test_npz)
     result = evaluate_folders(test, costs, headline_dir, sweep_dir,
                               source=f"{test_npz} vs {latency_json}")
     metrics = result.metrics
-    write_reports(metrics, result.sweep, metrics_json, sweep_csv, curves_dir,
+    write_reports(metrics, result.sweep, metrics_json, sweep_csv,
                   oracle_curve_table(test, costs), oracle_csv,
                   summary_markdown(metrics, result.sweep, result.hits, result.model, costs),
                   summary_md, exits_csv)

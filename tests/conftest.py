@@ -39,3 +39,25 @@ def pair():
 @pytest.fixture(scope="session")
 def costs() -> np.ndarray:
     return make_costs(3, 1.0, 3.0)
+
+
+# a sweep holding this method name fails to be written (`failing_sweep_write`)
+UNWRITABLE = "unwritable"
+
+
+@pytest.fixture
+def failing_sweep_write(monkeypatch: pytest.MonkeyPatch) -> str:
+    """Writing a sweep CSV whose rows hold the method UNWRITABLE raises OSError (as a full disk
+    would), after the reports written before it: for the all-or-nothing checks of the evaluate
+    stage's reports. Returns the method name."""
+    from eenet import sweep_evaluation
+
+    real = sweep_evaluation.sweep_csv_text
+
+    def text(rows):
+        if "method" in rows and (rows["method"] == UNWRITABLE).any():
+            raise OSError(28, "No space left on device (simulated)")
+        return real(rows)
+
+    monkeypatch.setattr(sweep_evaluation, "sweep_csv_text", text)
+    return UNWRITABLE

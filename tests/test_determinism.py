@@ -28,7 +28,7 @@ PIPELINE = [
     ("fit_schedulers", "artifacts/logits/val.npz", "artifacts/latency.json",
      "artifacts/scoring.json", "artifacts/scoring_eenet.json", "artifacts/schedulers"),
     ("evaluate", "artifacts/logits/test.npz", "artifacts/latency.json", "artifacts/headline",
-     "artifacts/schedulers", "reports/metrics.json", "reports/sweep.csv", "reports/curves",
+     "artifacts/schedulers", "reports/metrics.json", "reports/sweep.csv",
      "reports/oracle_curve.csv", "reports/summary.md", "reports/exits.csv"),
 ]
 

@@ -270,29 +270,27 @@ def test_headline_and_sweep_folders_evaluate_as_one(tmp_path):
     assert "\n" not in str(err.value)
 
 
-def test_evaluate_reports_are_replaced_together_or_not_at_all(tmp_path):
-    """The evaluate stage's three outputs are renamed in together after all are written: a
-    failure while writing the curves (here a method name no file can have) leaves the old
-    metrics, sweep and curves as they were; a good write replaces all three."""
+def test_evaluate_reports_are_replaced_together_or_not_at_all(tmp_path, failing_sweep_write):
+    """The evaluate stage's outputs are renamed in together after all are written: a failure
+    while writing them (the sweep, after the metrics) leaves the old metrics and sweep as they
+    were, and no temporary file; a good write replaces both."""
     import pandas as pd
 
     from eenet.sweep_evaluation import write_reports
 
-    paths = (tmp_path / "metrics.json", tmp_path / "sweep.csv", tmp_path / "curves")
+    paths = (tmp_path / "metrics.json", tmp_path / "sweep.csv")
     good = pd.DataFrame({"method": ["maxprob", "oracle"], "budget_ms": [1.0, 1.0]})
     write_reports({"budget_ms": 1.0}, good, *paths)
 
-    def state() -> tuple[str, str, list[str]]:
-        return (paths[0].read_text(), paths[1].read_text(),
-                sorted(p.name for p in paths[2].iterdir()))
+    def state() -> tuple[str, str]:
+        return paths[0].read_text(), paths[1].read_text()
 
     before = state()
-    assert before[2] == ["maxprob.csv", "oracle.csv"]
-    bad = pd.DataFrame({"method": ["maxprob", "no/such/dir"], "budget_ms": [2.0, 2.0]})
+    bad = pd.DataFrame({"method": ["maxprob", failing_sweep_write], "budget_ms": [2.0, 2.0]})
     with pytest.raises(OSError):
         write_reports({"budget_ms": 2.0}, bad, *paths)
     assert state() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["curves", "metrics.json", "sweep.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json", "sweep.csv"]
     write_reports({"budget_ms": 3.0}, good.assign(budget_ms=3.0), *paths)
     assert '"budget_ms": 3.0' in paths[0].read_text() and "3" in paths[1].read_text()
 
@@ -471,7 +469,7 @@ def test_sweep_csv_floats_read_back_exactly(tmp_path):
     fit_all(val, costs, ["maxprob", "patience"], [float(costs[0]) * 1.2345678], headline,
             tmp_path / "fits")
     metrics, sweep = evaluate_all(test, costs, tmp_path / "fits")
-    paths = (tmp_path / "metrics.json", tmp_path / "sweep.csv", tmp_path / "curves")
+    paths = (tmp_path / "metrics.json", tmp_path / "sweep.csv")
     write_reports(metrics, sweep, *paths)
     budget = json.loads(paths[0].read_text())["budget_ms"]
     assert budget == headline
@@ -479,9 +477,6 @@ def test_sweep_csv_floats_read_back_exactly(tmp_path):
         budgets = [float(row["budget_ms"]) for row in csv.DictReader(f)]
     assert budget in budgets and set(budgets) == set(sweep["budget_ms"])
     pd.testing.assert_frame_equal(pd.read_csv(paths[1]), sweep, check_exact=True)
-    for method, rows in sweep.groupby("method"):
-        pd.testing.assert_frame_equal(pd.read_csv(paths[2] / f"{method}.csv"),
-                                      rows.reset_index(drop=True), check_exact=True)
 
 
 def _significant_digits(number: str) -> int:
@@ -492,7 +487,7 @@ def _significant_digits(number: str) -> int:
 
 def test_reports_show_numbers_without_float_sum_noise(tmp_path):
     """A mean cost over a split picks up noise in its last binary digits (0.19508899999999996
-    ms in the committed sweep.csv): sweep.csv, the curves and metrics.json write every cost,
+    ms in the committed sweep.csv): sweep.csv and metrics.json write every cost,
     fraction and accuracy at most 12 significant digits long, within 1e-11 of the exact mean;
     at least one of those means did carry noise here (else this checks nothing)."""
     import json
@@ -505,10 +500,9 @@ def test_reports_show_numbers_without_float_sum_noise(tmp_path):
     costs = np.array([0.1, 0.25, 0.7])
     index = fit_all(val, costs, ["maxprob", "entropy"], [0.34, 0.46], 0.4, tmp_path / "fits")
     metrics, sweep = evaluate_all(test, costs, tmp_path / "fits")
-    paths = (tmp_path / "metrics.json", tmp_path / "sweep.csv", tmp_path / "curves")
+    paths = (tmp_path / "metrics.json", tmp_path / "sweep.csv")
     write_reports(metrics, sweep, *paths)
-    texts = [paths[0].read_text(), paths[1].read_text(),
-             *(f.read_text() for f in sorted(paths[2].iterdir()))]
+    texts = [paths[0].read_text(), paths[1].read_text()]
     numbers = [n for text in texts for n in re.findall(r"-?\d[\d.]*(?:e[+-]?\d+)?", text)]
     assert numbers and max(map(_significant_digits, numbers)) <= 12
     noisy = 0
@@ -544,8 +538,7 @@ def test_dvc_metrics_show_every_per_exit_value_the_evaluate_stage_writes(tmp_pat
     fit_all(val, costs, ["maxprob"], [1.5], 2.0, tmp_path / "fits", profiled_at=profiled_at)
     metrics, sweep = evaluate_all(test, costs, tmp_path / "fits")
     reports = tmp_path / "reports"
-    write_reports(metrics, sweep, reports / "metrics.json", reports / "sweep.csv",
-                  reports / "curves")
+    write_reports(metrics, sweep, reports / "metrics.json", reports / "sweep.csv")
     written = json.loads((reports / "metrics.json").read_text())
     assert lists_in(written) == []
     (tmp_path / "dvc.yaml").write_text("metrics:\n  - reports/metrics.json\n")
@@ -629,7 +622,7 @@ def test_evaluate_stage_writes_the_oracles_exact_curve(tmp_path):
     fit_all(val, costs, ["maxprob"], [1.2, 1.6, 2.4], 2.0, tmp_path / "fits")
     metrics, sweep = evaluate_all(test, costs, tmp_path / "fits")
     curve = oracle_curve_table(test, costs)
-    paths = (tmp_path / "metrics.json", tmp_path / "sweep.csv", tmp_path / "curves")
+    paths = (tmp_path / "metrics.json", tmp_path / "sweep.csv")
     write_reports(metrics, sweep, *paths, curve, tmp_path / "oracle_curve.csv")
     read = pd.read_csv(tmp_path / "oracle_curve.csv")
     pd.testing.assert_frame_equal(read, curve, check_exact=True)
@@ -671,7 +664,9 @@ def test_oracle_curve_rows_are_afforded_at_the_budget_they_state():
     assert checked > 900
 
 
-def test_evaluate_stage_writes_each_exits_cost_and_accuracy_as_metrics_json_does(tmp_path):
+def test_evaluate_stage_writes_each_exits_cost_and_accuracy_as_metrics_json_does(
+    tmp_path, failing_sweep_write
+):
     """The evaluate stage's exits.csv: one row per exit (0-based), its cumulative cost from
     the latency table and its test accuracy (%) alone, the very numbers metrics.json's `exits`
     records (costs of many digits, tidy there, are tidy here too: 12 significant digits at
@@ -693,8 +688,8 @@ def test_evaluate_stage_writes_each_exits_cost_and_accuracy_as_metrics_json_does
     save_exit_outputs(tmp_path / "test.npz", test)
     (tmp_path / "latency.json").write_text(json.dumps({"cumulative_ms": costs.tolist()}))
     reports = tmp_path / "reports"
-    paths = [reports / name for name in ("metrics.json", "sweep.csv", "curves",
-                                         "oracle_curve.csv", "summary.md", "exits.csv")]
+    paths = [reports / name for name in ("metrics.json", "sweep.csv", "oracle_curve.csv",
+                                         "summary.md", "exits.csv")]
     main = runpy.run_path(str(ROOT / "stages" / "evaluate.py"))["main"]
     main(str(tmp_path / "test.npz"), str(tmp_path / "latency.json"), str(tmp_path / "headline"),
          str(tmp_path / "schedulers"), *map(str, paths))
@@ -712,9 +707,9 @@ def test_evaluate_stage_writes_each_exits_cost_and_accuracy_as_metrics_json_does
     assert table["test_accuracy"].tolist() == [round(float(a), 4)
                                                for a in test.exit_accuracy()]
     sweep = pd.read_csv(paths[1])
-    bad = sweep.assign(method="no/such/dir")
+    bad = sweep.assign(method=failing_sweep_write)
     with pytest.raises(OSError):
         write_reports({**metrics, "exits": {"exit0": {"accuracy": 1.0, "cost_ms": 1.0}}}, bad,
-                      *paths[:3], exits_csv=paths[-1])
+                      *paths[:2], exits_csv=paths[-1])
     assert paths[-1].read_text() == text
     assert sorted(p.name for p in reports.iterdir()) == sorted(p.name for p in paths)

@@ -152,17 +152,19 @@ def test_paired_z_by_hand():
     assert paired_z(first, first) == 0.0
 
 
-def test_evaluate_stage_writes_the_summary_with_the_other_reports(run, tmp_path: Path):
+def test_evaluate_stage_writes_the_summary_with_the_other_reports(
+    run, tmp_path: Path, failing_sweep_write: str
+):
     """summary.md is written with the evaluate stage's other reports, renamed in with them: a
-    failure while writing them (a method name no curve file can have) leaves the old summary;
+    failure while writing them (the sweep, simulated) leaves the old summary;
     summary and path come together."""
     evaluation = run["evaluation"]
-    paths = (tmp_path / "metrics.json", tmp_path / "sweep.csv", tmp_path / "curves")
+    paths = (tmp_path / "metrics.json", tmp_path / "sweep.csv")
     summary = tmp_path / "summary.md"
     text = summary_markdown(evaluation.metrics, evaluation.sweep, evaluation.hits, MODEL)
     write_reports(evaluation.metrics, evaluation.sweep, *paths, summary=text, summary_md=summary)
     assert summary.read_text() == text
-    bad = evaluation.sweep.assign(method="no/such/dir")
+    bad = evaluation.sweep.assign(method=failing_sweep_write)
     with pytest.raises(OSError):
         write_reports(evaluation.metrics, bad, *paths, summary="new", summary_md=summary)
     assert summary.read_text() == text
