@@ -5,7 +5,7 @@ from __future__ import annotations
 import tokenize
 import zipfile
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,6 +35,17 @@ def unknown_name(param: str, value: object, allowed: Iterable[str]) -> ConfigErr
     """Error for a name that is not in a registry, listing what is allowed."""
     choices = ", ".join(sorted(allowed))
     return ConfigError(f"{param}: unknown value {value!r}; allowed: {choices}")
+
+
+def once_each(names: Sequence[str], param: str, what: str) -> list[str]:
+    """`names` as a list when none repeats, else a one-line ConfigError naming the first
+    repeat (a repeat was dropped silently: the user may have meant another name)."""
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ConfigError(f"{param}: {name!r} given twice; give each {what} once")
+        seen.add(name)
+    return list(names)
 
 
 def yaml_text(value: object) -> str:

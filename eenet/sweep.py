@@ -28,7 +28,7 @@ from eenet.atomic import (
 )
 from eenet.budget import DEFAULT_COST_UNIT, cost_unit_problem
 from eenet.costs import is_real_number
-from eenet.errors import ArtifactError, ConfigError, unknown_name
+from eenet.errors import ArtifactError, ConfigError, once_each, unknown_name
 from eenet.jsonio import read_json_object
 from eenet.outputs import ExitOutputs, check_compatible
 from eenet.schedulers import available_methods, fit_policy
@@ -41,14 +41,16 @@ FITTING_STAGES = "fit_headline / fit_schedulers"  # the pipeline stages that wri
 
 
 def check_methods(methods: Sequence[str], param: str = "schedulers.methods") -> list[str]:
-    """The requested method names, each known; at least one."""
+    """The requested method names, each known and given once; at least one."""
     allowed = available_methods()
     if isinstance(methods, str) or not methods:
-        raise ConfigError(f"{param}: expected a non-empty list; allowed: {', '.join(allowed)}")
+        raise ConfigError(f"{param}: expected a non-empty list; allowed: "
+                          f"{', '.join(sorted(allowed))}")
     for name in methods:
         if name not in allowed:
             raise unknown_name(param, name, allowed)
-    return list(dict.fromkeys(methods))
+    return once_each(methods, param, "method")
+
 
 
 def fit_all(

@@ -196,6 +196,12 @@ PARAM_CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
      "model.options.widths: expected a list of integers, got 'wide'"),
     ("unknown method", _set("schedulers.methods", ["eenet", "bogus"]),
      "schedulers.methods: unknown value 'bogus'; allowed: eenet, entropy, maxprob, patience"),
+    # a repeat was dropped silently (`[eenet,eenet]` ran EENet alone, with rc 0)
+    ("method given twice", _set("schedulers.methods", ["eenet", "maxprob", "eenet"]),
+     "schedulers.methods: 'eenet' given twice; give each method once"),
+    # the empty list's message listed them in registry order, the unknown name's sorted
+    ("no method", _set("schedulers.methods", []),
+     "schedulers.methods: expected a non-empty list; allowed: eenet, entropy, maxprob, patience"),
     ("unknown scheduler setting", _set("schedulers.maxprob", {"temperature": 2}),
      "schedulers.maxprob.temperature: unknown key; allowed: (none)"),
     ("scheduler setting of the wrong type", _set("schedulers.eenet.hidden", "big"),

@@ -113,6 +113,8 @@ def test_table_output_with_json_or_list_costs(files, costs, methods):
         (["--budgets", "1.5,2,1.5"], "--budgets: 1.5 and 1.5 are the same budget (1.5 "
                                      "ms/sample); give each budget once"),
         (["--budgets", "2,50%"], "--budgets: 2 and 50% are the same budget (2 ms/sample)"),
+        (["--method", "maxprob,entropy,maxprob"], "--method: 'maxprob' given twice; give each "
+                                                  "method once"),
         (["--method", "maxprob,,entropy"], "--method: 'maxprob,,entropy' has an empty item; "
                                            "expected a comma list like eenet,maxprob"),
         (["--val", "missing.npz"], "--val: missing.npz: exit outputs file not found"),

@@ -35,7 +35,7 @@ from eenet.commands.schedule_report import (
 )
 from eenet.config import check_schedulers
 from eenet.costs import load_costs, load_latency, ms_per_unit
-from eenet.errors import ArtifactError, ConfigError, counted, naming, unknown_name
+from eenet.errors import ArtifactError, ConfigError, counted, naming, once_each, unknown_name
 from eenet.evaluation import ORACLE, check_split_pair, evaluate_sweep, fit_sweep
 from eenet.outputs import check_exit_outputs_file, load_exit_outputs
 from eenet.rounding import tidy_floats
@@ -133,7 +133,7 @@ def parse_methods(text: str) -> list[str]:
     for method in methods:
         if method not in allowed:
             raise unknown_name("--method", method, allowed)
-    return list(dict.fromkeys(methods))
+    return once_each(methods, "--method", "method")
 
 
 def is_auto(text: str) -> bool:
