@@ -48,7 +48,6 @@ def summary_markdown(metrics: Mapping[str, Any], sweep: pd.DataFrame,
     costs = ([float(c) for c in costs] if costs is not None
              else [float(e["cost_ms"]) for e in metrics["exits"].values()])
     digits = distinct_digits(budgets)
-    span = costs[-1] - costs[0]  # 0 for a model of one exit
     lines = ["# Test accuracy (%) by budget", "", _context(metrics, model, costs), "",
              "| " + " | ".join(header) + " |",
              "|---|" + "---:|" * (len(header) - 1)]
@@ -56,7 +55,7 @@ def summary_markdown(metrics: Mapping[str, Any], sweep: pd.DataFrame,
         label = f"{budget:.{digits}g}"
         if budget == metrics["budget_ms"]:
             label = f"**{label}** (headline)"
-        cells = [label, _number(100.0 * (budget - costs[0]) / span if span else None, ".1f"),
+        cells = [label, _range_share(budget, costs),
                  *(_number(accuracy.get((m, budget)), ".3f") for m in methods)]
         if compare:
             cells += _margin(accuracy, hits, budget)
@@ -64,6 +63,18 @@ def summary_markdown(metrics: Mapping[str, Any], sweep: pd.DataFrame,
     if compare:
         lines += ["", Z_NOTE]
     return "\n".join(lines) + "\n"
+
+
+def _range_share(budget: float, costs: list[float]) -> str:
+    """Where `budget` lies between the first exit's cost (0) and the last's (100), as text;
+    'above 100 (no early exit)' past the last (a headline of 5 ms for a 0.4 ms model showed
+    1889.6); '-' for a model of one exit."""
+    span = costs[-1] - costs[0]
+    if not span:
+        return _number(None, ".1f")
+    if budget > costs[-1]:  # as fit_headline's note: 100% is the cost itself
+        return "above 100 (no early exit)"
+    return _number(100.0 * (budget - costs[0]) / span, ".1f")
 
 
 def _methods(metrics: Mapping[str, Any], sweep: pd.DataFrame) -> list[str]:

@@ -190,6 +190,19 @@ def test_summary_and_oracle_curve_with_costs_of_many_digits(tmp_path: Path):
     assert "headline budget 0.3 ms" in text
 
 
+def test_a_budget_above_the_full_models_cost_is_said_to_be_so(tmp_path: Path):
+    """A headline of 5 ms for a 3 ms model (a forgotten '%': budget=50) showed 200.0 % of the
+    exit range (1889.6 for the pipeline's); now 'above 100 (no early exit)', the last exit's
+    cost itself still 100.0."""
+    val, test = make_split_pair(3, 10, 300, 300, seed=6)
+    costs = make_costs(3, 1.0, 3.0)
+    fit_all(val, costs, ["maxprob"], [2.0, 3.0], 5.0, tmp_path)
+    evaluation = evaluate_folders(test, costs, tmp_path)
+    _, rows = _table(summary_markdown(evaluation.metrics, evaluation.sweep, evaluation.hits))
+    assert [row[:2] for row in rows] == [["2", "50.0"], ["3", "100.0"],
+                                         ["**5** (headline)", "above 100 (no early exit)"]]
+
+
 def test_budget_as_set_reads_old_metrics_files_too():
     """The plot's and the summary's headline label: the budget as set where it was a
     percentage, from `budget_given` or, in a metrics.json written before the rename, `budget`
