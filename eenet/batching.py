@@ -1,9 +1,16 @@
 """Batching samples for a model: its collate function in a DataLoader, and moving batches to a
-device. Shared by training, logit dumping, profiling and the runtime."""
+device. Shared by training, logit dumping, profiling and the runtime.
+
+A data set held in memory (a prepared split, `eenet predict --input`'s inputs) reads a batch
+at once through `__getitems__` (rows sliced from its arrays, converted together) as a
+`SampleBatch`; any other data set, one item at a time. Both the training loader and
+`split_batches` (evaluation, logit dumping, measuring, predicting) read batches so.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -13,6 +20,33 @@ from torch.utils.data.distributed import DistributedSampler
 
 from eenet.distributed import is_distributed, rank, world_size
 from eenet.models.base import MultiExitModel
+
+
+@dataclass(frozen=True, eq=False)
+class SampleBatch(Sequence):
+    """Samples read together: their inputs stacked into one tensor (or a list of texts) and
+    their labels (int64 [N]). Also the sequence of (input, label) items that a data set's
+    `__getitems__` returns, so any collate function takes it; `LabelledCollate` batches it
+    without taking it apart."""
+
+    inputs: torch.Tensor | list[str]
+    labels: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def __getitem__(self, index: Any) -> Any:
+        if not isinstance(index, int | np.integer):
+            raise TypeError("a SampleBatch is indexed by one sample's position")
+        return self.inputs[index], int(self.labels[index])
+
+
+def row_index(indices: Sequence[int]) -> slice | np.ndarray:
+    """Sample indices as an index into a data set's arrays: a range as a slice (a view, no
+    gather), any other sequence as an int64 array."""
+    if isinstance(indices, range):
+        return slice(indices.start, indices.stop, indices.step)
+    return np.asarray(indices, dtype=np.int64)
 
 
 class LabelledCollate:
@@ -25,9 +59,50 @@ class LabelledCollate:
     def __init__(self, collate: Callable[[list[Any]], Any]) -> None:
         self.collate = collate
 
-    def __call__(self, items: list[tuple[Any, int]]) -> tuple[Any, torch.Tensor]:
+    def __call__(self, items: Sequence[tuple[Any, int]]) -> tuple[Any, torch.Tensor]:
+        if isinstance(items, SampleBatch):
+            return self._collated(items.inputs), items.labels
         inputs, labels = zip(*items, strict=True)
         return self.collate(list(inputs)), torch.as_tensor(labels, dtype=torch.long)
+
+    def _collated(self, inputs: torch.Tensor | list[str]) -> Any:
+        """Inputs read together as `collate` would batch them one by one: a stacked tensor
+        is what `default_collate` makes of its samples; texts (or a model's own collate of
+        tensors) go through `collate`."""
+        if isinstance(inputs, torch.Tensor):
+            if self.collate is torch.utils.data.default_collate:
+                return inputs
+            return self.collate(list(inputs.unbind(0)))
+        return self.collate(list(inputs))
+
+
+def read_batch(dataset: Dataset, indices: Sequence[int],
+               collate: Callable[[list[Any]], Any]) -> tuple[Any, torch.Tensor]:
+    """The samples `indices` of `dataset` as one (inputs, int64 labels) batch, inputs
+    batched by `collate`: through the data set's `__getitems__` where it has one (as a
+    DataLoader reads), else item by item."""
+    read_many = getattr(dataset, "__getitems__", None)
+    items = read_many(indices) if callable(read_many) else [dataset[i] for i in indices]
+    return LabelledCollate(collate)(items)
+
+
+def split_batches(
+    dataset: Dataset, model: MultiExitModel, batch_size: int, *, limit: int | None = None,
+    shard: bool = False,
+) -> Iterator[tuple[Any, torch.Tensor]]:
+    """(inputs, int64 labels) batches of `batch_size` samples of `dataset` in order, inputs
+    batched as the model's `collate` does: the one reader of evaluation, logit dumping,
+    measuring and predicting. `limit`: the first `limit` samples only (None or 0: all).
+    With `shard` under DDP, every `world_size`-th sample from `rank` (each sample exactly
+    once over all ranks)."""
+    rows = range(len(dataset))  # type: ignore[arg-type]
+    if limit:
+        rows = rows[:int(limit)]
+    if shard and is_distributed():
+        rows = rows[rank()::world_size()]
+    collate = model.collate_function()
+    for start in range(0, len(rows), int(batch_size)):
+        yield read_batch(dataset, rows[start:start + int(batch_size)], collate)
 
 
 def make_loader(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from torch.utils.data import Dataset
 from tqdm import tqdm  # not tqdm.auto: its asyncio class calls iter() on the loader at once
 
 from eenet.atomic import atomic_directory
-from eenet.batching import make_loader, to_device
+from eenet.batching import split_batches, to_device
 from eenet.checks import check_minimums
 from eenet.data.prepared import split_for_model
 from eenet.devices import memory_names, resolve_device
@@ -34,10 +35,11 @@ def collect_exit_logits(
     torch failing to allocate in a batch's forward pass is a one-line ConfigError naming
     dump.batch_size (= `batch_size`)."""
     model.eval().to(device)
-    loader = make_loader(dataset, model, batch_size, shuffle=False, seed=0)
     chunks: list[np.ndarray] = []
     labels: list[np.ndarray] = []
-    bar = tqdm(loader, desc="exit logits", leave=False, disable=None if progress else True)
+    bar = tqdm(split_batches(dataset, model, batch_size), desc="exit logits", leave=False,
+               total=math.ceil(len(dataset) / batch_size),  # type: ignore[arg-type]
+               disable=None if progress else True)
     for inputs, y in bar:
         with memory_names("dump.batch_size", batch_size):
             logits = model(to_device(inputs, device))

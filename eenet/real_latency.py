@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, Subset
+from torch.utils.data import Dataset
 
-from eenet.batching import make_loader, to_device
+from eenet.batching import split_batches, to_device
 from eenet.devices import memory_names, resolve_device
 from eenet.errors import ArtifactError, naming
 from eenet.models.base import MultiExitModel
@@ -60,10 +60,8 @@ def collate_split(
 ) -> list[tuple[Any, torch.Tensor]]:
     """The first `limit` samples (all when None or 0), exactly, as model-ready (inputs on
     `device`, labels) batches, in order: collated before any timing."""
-    if limit:
-        dataset = Subset(dataset, range(min(int(limit), len(dataset))))
     return [(to_device(inputs, device), labels)
-            for inputs, labels in make_loader(dataset, model, batch_size, shuffle=False, seed=0)]
+            for inputs, labels in split_batches(dataset, model, batch_size, limit=limit)]
 
 
 def data_named(data_dir: str | os.PathLike, split: str) -> AbstractContextManager[None]:

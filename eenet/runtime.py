@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from eenet.batching import make_loader, to_device
+from eenet.batching import split_batches, to_device
 from eenet.devices import memory_names, resolve_device
 from eenet.errors import ArtifactError, ConfigError
 from eenet.models.base import (
@@ -327,8 +327,8 @@ class EarlyExitPredictor:
                 or batch_size < 1:
             raise ConfigError(f"{setting or 'batch_size'}: expected an integer >= 1, got "
                               f"{batch_size!r}")
-        loader = make_loader(dataset, self.model, batch_size, shuffle=False, seed=0)
-        return self.predict_batches(loader, (setting, batch_size) if setting else None)
+        batches = split_batches(dataset, self.model, batch_size)
+        return self.predict_batches(batches, (setting, batch_size) if setting else None)
 
 
 class NoAnswerError(ArtifactError):

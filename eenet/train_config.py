@@ -104,9 +104,10 @@ def distill_weight_for_epoch(cfg: TrainConfig, epoch: int) -> float:
 # The training loader's order comes from its own generator, reseeded from (seed, epoch) every
 # epoch (`train_model`, `epoch_seed`), which the main process draws from whatever the worker
 # count (the sampler's permutation, then the DataLoader's base seed; never the global
-# generator); each sample's augmentation is seeded by (seed, epoch, index) inside `fork_rng`
-# (`PreparedDataset`), so a worker draws what the main process would; the collate functions
-# draw nothing. tests/test_training_recipe.py's test_num_workers_does_not_change_* check it.
+# generator); each sample's augmentation is a counter-based draw from (seed, epoch, index)
+# (`eenet.data.augment`), so a worker draws what the main process would, whatever batch holds
+# the sample; the collate functions draw nothing. tests/test_training_recipe.py's
+# test_num_workers_does_not_change_* check it.
 # `threads` and `device` stay in: they change the kernels and the order of float sums.
 WEIGHT_NEUTRAL = ("num_workers",)
 

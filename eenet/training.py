@@ -14,7 +14,7 @@ import math
 import random
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm  # not tqdm.auto: its asyncio class calls iter() on the loader at once
 
-from eenet.batching import epoch_seed, make_loader, reseed_loader, to_device
+from eenet.batching import epoch_seed, make_loader, reseed_loader, split_batches, to_device
 from eenet.checkpoint import CHECKPOINT_FILE, is_delivered, save_checkpoint
 from eenet.devices import (
     allocation_failure,
@@ -85,17 +85,23 @@ def check_train_size(n_samples: int, batch_size: int) -> None:
         )
 
 
+# the validation pass's batches (no setting: the whole split when smaller)
+VALIDATION_BATCH = 512
+
+
 @torch.inference_mode()
-def exit_accuracies(model: MultiExitModel, loader: DataLoader, device: torch.device) -> list[float]:
-    """Accuracy (percent) of every exit on a loader; summed over all processes under DDP."""
+def exit_accuracies(model: MultiExitModel, batches: Iterable[tuple[Any, torch.Tensor]],
+                    device: torch.device, batch_size: int | None = None) -> list[float]:
+    """Accuracy (percent) of every exit on (inputs, labels) batches (of `batch_size`, which
+    an allocation failure names); summed over all processes under DDP."""
     model.eval()
     correct = torch.zeros(model.n_exits, dtype=torch.long)
     total = 0
-    for inputs, labels in loader:
+    for inputs, labels in batches:
         try:
             logits = model(to_device(inputs, device))
         except RuntimeError as exc:
-            raise validation_memory_error(exc, loader.batch_size) from None
+            raise validation_memory_error(exc, batch_size) from None
         labels = labels.to(device)
         for k, z in enumerate(logits):
             correct[k] += int((z.argmax(-1) == labels).sum())
@@ -225,7 +231,6 @@ def train_model(
     train_loader = make_loader(
         train_set, model, cfg.batch_size, True, cfg.seed, cfg.num_workers, shard=True
     )
-    val_loader = make_loader(val_set, model, 512, False, cfg.seed, cfg.num_workers, shard=True)
     optimizer = make_optimizer(model, cfg)
     scheduler = make_lr_schedule(optimizer, cfg, max(len(train_loader), 1))
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda")
@@ -284,7 +289,9 @@ def train_model(
         )
         check_not_diverged(model, epoch, cfg.epochs, train_loss)  # before it is saved
         share_main_buffers(model)  # validate the model rank 0 saves, on every process
-        accuracies = exit_accuracies(model, val_loader, device)
+        accuracies = exit_accuracies(
+            model, split_batches(val_set, model, VALIDATION_BATCH, shard=True), device,
+            min(VALIDATION_BATCH, max(len(val_set), 1)))
         # train_ce: comparable across epochs; train_loss steps up where distillation starts
         history = {"train_loss": train_loss, "train_ce": train_ce}
         history.update({exit_accuracy_name(k): a for k, a in enumerate(accuracies)})

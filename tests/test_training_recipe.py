@@ -427,7 +427,8 @@ class CountingLoader(torch.utils.data.DataLoader):
 def test_an_epoch_makes_one_loader_iterator(tmp_path, monkeypatch):
     """tqdm.auto's class called iter() on the loader when wrapping it, then again to loop: each
     epoch started its DataLoader workers twice (the first ones only prefetched, for nothing) and
-    drew the shuffle from another generator state, so num_workers changed the trained weights."""
+    drew the shuffle from another generator state, so num_workers changed the trained weights.
+    Validation reads its batches without a DataLoader (`batching.split_batches`)."""
     write_waves(tmp_path / "data", n_train=64, n_val=16)
     train_set = PreparedDataset(tmp_path / "data", "train")
     val_set = PreparedDataset(tmp_path / "data", "val")
@@ -435,7 +436,7 @@ def test_an_epoch_makes_one_loader_iterator(tmp_path, monkeypatch):
     model = build_model("resnet1d_3", 10, widths=[4, 4, 4], blocks=[1, 1, 1])
     cfg = TrainConfig(epochs=2, batch_size=32, threads=1, device="cpu")
     training.train_model(model, train_set, val_set, cfg, tmp_path / "ckpt", "fp", progress=False)
-    assert CountingLoader.iterators == 2 * 2  # per epoch: one training pass, one validation
+    assert CountingLoader.iterators == 2  # one training pass per epoch
 
 
 def _weights_by_workers(tmp_path, train_set, val_set, build, workers: int, **cfg) -> dict:
@@ -667,15 +668,15 @@ def test_training_restores_the_thread_count_and_notes_late_milestones(tmp_path, 
 
 
 class OrderRecordingDataset(PreparedDataset):
-    """A prepared split that records the order its samples are read in."""
+    """A prepared split that records the order its samples are read in (a batch at once)."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.reads: list[int] = []
 
-    def __getitem__(self, index: int):
-        self.reads.append(int(index))
-        return super().__getitem__(index)
+    def __getitems__(self, indices):
+        self.reads.extend(int(i) for i in indices)
+        return super().__getitems__(indices)
 
 
 def _epoch_orders(tmp_path, seed: int, run: str, epochs: int = 3) -> list[list[int]]:

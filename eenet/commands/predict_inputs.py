@@ -9,13 +9,15 @@ naming --input.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from torch.utils.data import Dataset
 
+from eenet.batching import SampleBatch, row_index, split_batches
 from eenet.data.prepared import TEXT_ARRAYS, split_inputs
 from eenet.errors import (
     NUMPY_LOAD_ERRORS,
@@ -153,12 +155,34 @@ def load_input_arrays(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
                             f"({numpy_load_problem(exc)})") from None
 
 
+class LoadedInputs(Dataset):
+    """An input file's inputs, as the model takes them, and labels (-1 when unknown) as a
+    data set read a batch at a time (`eenet.batching.split_batches`), as a prepared split is."""
+
+    def __init__(self, inputs: torch.Tensor | list[str], labels: np.ndarray | None) -> None:
+        self.inputs = inputs if isinstance(inputs, torch.Tensor) else np.asarray(inputs,
+                                                                                 dtype=object)
+        count = len(inputs)
+        self.labels = np.full(count, -1, dtype=np.int64) if labels is None else np.asarray(
+            labels, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[Any, int]:
+        return self.inputs[index], int(self.labels[index])
+
+    def __getitems__(self, indices: Sequence[int]) -> SampleBatch:
+        """The samples `indices`: a slice of the inputs (a range) or a gather."""
+        rows = row_index(indices)
+        labels = torch.from_numpy(self.labels[rows])
+        if isinstance(self.inputs, torch.Tensor):
+            return SampleBatch(self.inputs[rows], labels)
+        return SampleBatch(self.inputs[rows].tolist(), labels)
+
+
 def input_batches(model: MultiExitModel, inputs: torch.Tensor | list[str],
-             labels: np.ndarray | None, size: int) -> Iterator[tuple[Any, np.ndarray]]:
+                  labels: np.ndarray | None, size: int) -> Iterator[tuple[Any, torch.Tensor]]:
     """(inputs, labels) batches of `size` samples, texts tokenised by the model's `collate`;
     labels -1 when unknown."""
-    n = len(inputs)
-    for i in range(0, n, size):
-        y = labels[i:i + size] if labels is not None else np.full(min(size, n - i), -1)
-        part = inputs[i:i + size]
-        yield (model.collate(part) if isinstance(part, list) else part), y
+    return split_batches(LoadedInputs(inputs, labels), model, size)

@@ -13,7 +13,7 @@ the model's `collate`. A split written before (`x` a unicode array) still reads.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,7 @@ import torch
 from torch.utils.data import Dataset
 
 from eenet.atomic import write_json, write_with
+from eenet.batching import SampleBatch, row_index
 from eenet.digests import file_sha256
 from eenet.errors import (
     NUMPY_LOAD_ERRORS,
@@ -228,10 +229,13 @@ def check_sample_shape(x: np.ndarray, meta: Mapping[str, Any], path: Path) -> No
 class PreparedDataset(Dataset):
     """A prepared split as (input, label) items; image splits can be augmented for training.
 
-    Augmentation (torchvision's pad-4 random crop and horizontal flip, the standard CIFAR
-    recipe) draws each sample's crop and flip from (seed, epoch, index), set by `set_epoch`:
-    the same whatever process loads the sample, so the number of loader workers does not
-    change the trained weights."""
+    A batch of samples is read at once (`__getitems__`, as a DataLoader and
+    `eenet.batching.split_batches` read): its rows of the split's arrays, converted
+    together into the tensors the samples one by one would stack into. Augmentation (the pad-4
+    random crop and horizontal flip of the CIFAR recipe, `eenet.data.augment`) draws each
+    sample's crop and flip from (seed, epoch, index), set by `set_epoch`: the same whatever
+    process or batch loads the sample, so the number of loader workers does not change the
+    trained weights."""
 
     def __init__(self, data_dir: str | Path, split: str, augment: bool = False) -> None:
         self.meta = read_meta(data_dir)
@@ -242,7 +246,6 @@ class PreparedDataset(Dataset):
         self._draw = (0, 0)  # (seed, epoch) of the augmentation draws
         if self.kind == "image":
             self._mean, self._std = channel_tensors(self.meta["mean"], self.meta["std"])
-            self._transform = _crop_flip(tuple(self.x.shape[1:3]))
 
     def set_epoch(self, epoch: int, seed: int = 0) -> None:
         """Draw this epoch's augmentations (before the loader's iterator is made)."""
@@ -257,12 +260,29 @@ class PreparedDataset(Dataset):
             return str(self.x[index]), label
         if self.kind == "sequence":
             return torch.from_numpy(np.asarray(self.x[index], dtype=np.float32))[None, :], label
+        if self.augment:  # drawn as in a batch: the same sample, the same crop and flip
+            return self.__getitems__([index])[0]
         image = unit_pixels(self.x[index][None])[0]
-        if self.augment:  # before normalising: the crop pads black, as the recipe's does
-            with torch.random.fork_rng(devices=[]):  # the caller's generator stays untouched
-                torch.manual_seed(_sample_seed(*self._draw, int(index)))
-                image = self._transform(image)
         return (image - self._mean) / self._std, label
+
+    def __getitems__(self, indices: Sequence[int]) -> SampleBatch:
+        """The samples `indices` read at once: what their items would batch into (inputs
+        stacked, or texts; int64 labels), from one slice (a range) or gather of the arrays."""
+        rows = row_index(indices)
+        labels = torch.from_numpy(np.array(self.y[rows], dtype=np.int64))
+        if self.kind == "text":
+            return SampleBatch(self.x[rows].tolist(), labels)
+        if self.kind == "sequence":  # a copy: a batch changed in place leaves the split as it is
+            values = np.array(self.x[rows], dtype=np.float32)
+            return SampleBatch(torch.from_numpy(values)[:, None, :], labels)
+        pixels = self.x[rows]
+        if self.augment:  # before normalising: the crop pads black, as the recipe's does
+            from eenet.data.augment import augment_pixels
+
+            pixels = augment_pixels(pixels, np.arange(len(self))[rows], *self._draw)
+        # contiguous, as the samples stacked are (not the channels-last strides of NHWC)
+        images = normalise_pixels(pixels, self._mean, self._std).contiguous()
+        return SampleBatch(images, labels)
 
 
 def channel_tensors(mean: Any, std: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -298,16 +318,3 @@ def split_for_model(model: MultiExitModel, model_dir: str | Path, data_dir: str 
                             f"classes; the model in {model_dir} has {classes}")
     check_data_fits(model, dataset, str(data_dir), f"the model in {model_dir}")
     return dataset
-
-
-def _crop_flip(size: tuple[int, int], padding: int = 4) -> Any:
-    """Standard CIFAR augmentation (torchvision): pad-`padding` random crop, horizontal flip."""
-    from torchvision.transforms import v2
-
-    return v2.Compose([v2.RandomCrop(list(size), padding=padding), v2.RandomHorizontalFlip()])
-
-
-def _sample_seed(seed: int, epoch: int, index: int) -> int:
-    """One sample's augmentation seed in one epoch of a run: distinct for every (seed, epoch,
-    index) a run meets."""
-    return int(np.random.SeedSequence([seed, epoch, index]).generate_state(1, np.uint64)[0])

@@ -1,0 +1,173 @@
+"""One batch reader: a prepared split's batches are read at once (its rows sliced, converted
+together) and hold exactly the tensors its samples read one by one batch into."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from eenet import batching
+from eenet.batching import LabelledCollate, make_loader, split_batches
+from eenet.commands.predict_inputs import input_batches
+from eenet.data.prepared import PreparedDataset, write_meta, write_split
+from tests.runtime_helpers import TinyNet
+
+N_SAMPLES = 23  # batches of 5: a short last one
+
+
+def write_kind(root, kind: str) -> None:
+    """A small prepared train split of `kind`: sequences, images or texts."""
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 4, N_SAMPLES)
+    meta: dict[str, Any] = {"dataset": kind, "kind": kind, "num_classes": 4}
+    if kind == "sequence":
+        x = rng.standard_normal((N_SAMPLES, 32)).astype(np.float32)
+        meta["input_shape"] = [1, 32]
+    elif kind == "image":
+        x = rng.integers(0, 256, (N_SAMPLES, 8, 8, 3), dtype=np.uint8)
+        meta.update(input_shape=[3, 8, 8], mean=[0.49, 0.48, 0.45], std=[0.25, 0.24, 0.26])
+    else:
+        words = np.array(["market", "game", "été", "數據", "a", ""])
+        x = np.array([" ".join(rng.choice(words, int(rng.integers(0, 6))))
+                      for _ in range(N_SAMPLES)], dtype=object)
+    write_split(root, "train", x, y)
+    write_meta(root, meta)
+
+
+class OneByOne(Dataset):
+    """A data set read item by item (no `__getitems__`): the per-sample path."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> Any:
+        return self.dataset[index]
+
+
+def word_counts(texts: list[str]) -> torch.Tensor:
+    """A stand-in tokeniser (module level: loader workers get it pickled)."""
+    return torch.tensor([len(t.split()) for t in texts])
+
+
+def stack_plus_one(samples: list[torch.Tensor]) -> torch.Tensor:
+    """A model's own collate of tensors."""
+    return torch.stack(samples) + 1
+
+
+class OwnCollate(TinyNet):
+    """A model batching its samples with its own collate function."""
+
+    def __init__(self, collate: Any) -> None:
+        super().__init__(num_classes=4)
+        self.collate_with = collate
+
+    def collate_function(self) -> Any:
+        return self.collate_with
+
+
+def per_sample_batches(dataset: Dataset, model: TinyNet, batch_size: int,
+                       rows: Any = None) -> list[tuple[Any, torch.Tensor]]:
+    """The batches a DataLoader makes of `dataset`'s items one by one (`rows` of it)."""
+    loader = DataLoader(OneByOne(dataset), batch_size=batch_size, sampler=rows,
+                        collate_fn=LabelledCollate(model.collate_function()))
+    return list(loader)
+
+
+def assert_same_batches(got: list, expected: list) -> None:
+    assert len(got) == len(expected)
+    for (inputs, labels), (want_inputs, want_labels) in zip(got, expected, strict=True):
+        assert labels.dtype == torch.long and torch.equal(labels, want_labels)
+        if isinstance(want_inputs, torch.Tensor):
+            assert inputs.dtype == want_inputs.dtype and inputs.is_contiguous()
+            assert torch.equal(inputs, want_inputs)
+        else:
+            assert inputs == want_inputs
+
+
+@pytest.mark.parametrize("kind", ["sequence", "image", "text"])
+def test_split_batches_hold_the_tensors_of_the_samples_one_by_one(tmp_path, kind):
+    write_kind(tmp_path, kind)
+    dataset = PreparedDataset(tmp_path, "train")
+    model = TinyNet(num_classes=4) if kind != "text" else OwnCollate(word_counts)
+    expected = per_sample_batches(dataset, model, 5)
+    assert_same_batches(list(split_batches(dataset, model, 5)), expected)
+    assert_same_batches(list(split_batches(dataset, model, 10**12)),  # one batch of all
+                        per_sample_batches(dataset, model, N_SAMPLES))
+    assert_same_batches(list(split_batches(dataset, model, 5, limit=7)), expected[:1] + [
+        (expected[1][0][:2], expected[1][1][:2])])
+
+
+@pytest.mark.parametrize("kind", ["sequence", "image", "text"])
+def test_a_training_loader_reads_the_batches_of_the_samples_one_by_one(tmp_path, kind):
+    """The training loader reads each shuffled batch at once: the batches the same samples,
+    in the same order, read one by one would make."""
+    write_kind(tmp_path, kind)
+    dataset = PreparedDataset(tmp_path, "train", augment=True)
+    dataset.set_epoch(2, seed=5)
+    model = TinyNet(num_classes=4) if kind != "text" else OwnCollate(word_counts)
+    batched = list(make_loader(dataset, model, 5, True, seed=11))
+    one_by_one = list(make_loader(OneByOne(dataset), model, 5, True, seed=11))
+    assert len(batched) == N_SAMPLES // 5  # the short last batch dropped
+    assert_same_batches(batched, one_by_one)
+
+
+def test_evaluation_shards_read_every_world_size_th_sample(tmp_path, monkeypatch):
+    """Under DDP each process validates the samples rank, rank + world_size, ...: each
+    sample once over all processes, as its sampler did."""
+    write_kind(tmp_path, "image")
+    dataset = PreparedDataset(tmp_path, "train")
+    model = TinyNet(num_classes=4)
+    monkeypatch.setattr(batching, "is_distributed", lambda: True)
+    monkeypatch.setattr(batching, "world_size", lambda: 3)
+    monkeypatch.setattr(batching, "rank", lambda: 1)
+    assert_same_batches(list(split_batches(dataset, model, 4, shard=True)),
+                        per_sample_batches(dataset, model, 4, range(1, N_SAMPLES, 3)))
+
+
+def test_a_models_own_collate_gets_the_samples_one_by_one(tmp_path):
+    write_kind(tmp_path, "sequence")
+    dataset = PreparedDataset(tmp_path, "train")
+    model = OwnCollate(stack_plus_one)
+    assert_same_batches(list(split_batches(dataset, model, 5)),
+                        per_sample_batches(dataset, model, 5))
+
+
+def test_a_batch_changed_in_place_leaves_the_split_as_it_is(tmp_path):
+    write_kind(tmp_path, "sequence")
+    dataset = PreparedDataset(tmp_path, "train")
+    before = dataset.x.copy()
+    for inputs, _ in split_batches(dataset, TinyNet(num_classes=4), 5):
+        inputs.zero_()
+    np.testing.assert_array_equal(dataset.x, before)
+
+
+def test_other_data_sets_are_read_one_item_at_a_time(tmp_path):
+    """A data set without `__getitems__` (a user's, or a wrapper) batches as before."""
+    write_kind(tmp_path, "sequence")
+    wrapped = OneByOne(PreparedDataset(tmp_path, "train"))
+    model = TinyNet(num_classes=4)
+    assert_same_batches(list(split_batches(wrapped, model, 5)),
+                        per_sample_batches(wrapped, model, 5))
+
+
+def test_predict_input_batches_slice_the_inputs():
+    """`eenet predict --input` reads its batches as a prepared split's: slices of the
+    inputs, texts through the model's collate, labels -1 when unknown."""
+    inputs = torch.arange(7 * 32, dtype=torch.float32).reshape(7, 1, 32)
+    labels = np.array([3, 1, 0, 2, 2, 1, 0])
+    model = TinyNet(num_classes=4)
+    batches = list(input_batches(model, inputs, labels, 3))
+    assert [b[0].shape[0] for b in batches] == [3, 3, 1]
+    assert torch.equal(torch.cat([b[0] for b in batches]), inputs)
+    assert torch.cat([b[1] for b in batches]).tolist() == labels.tolist()
+    texts = ["a b", "c", "", "d e f"]
+    batches = list(input_batches(OwnCollate(word_counts), texts, None, 3))
+    assert [b[0].tolist() for b in batches] == [[2, 1, 0], [3]]
+    assert [b[1].tolist() for b in batches] == [[-1, -1, -1], [-1]]
