@@ -213,15 +213,11 @@ def _columns(split: Any, source: TextSource, split_name: str) -> tuple[np.ndarra
     if len(split) == 0:
         raise EENetError(f"{source.name}: split {split_name!r} is empty; it needs labelled "
                          f"{source.text_column},label rows")
-    column = split[source.text_column]
-    empty = next((row for row, text in enumerate(column) if text is None), None)
-    if empty is not None:  # str(None) would train on the text 'None'
-        raise EENetError(f"{source.name}: split {split_name!r} has no {source.text_column} in "
-                         f"row {empty}; every row needs a text")
-    _refuse_non_text(column, source, split_name)
+    texts = split[source.text_column][:]  # its Python values, read once (a list)
+    _refuse_non_text(texts, source, split_name)
     # an object array of str: a unicode array pads every row to the longest text
-    texts = np.asarray(column, dtype=object)
-    labels = _class_numbers(split["label"], source, split_name)
+    texts = np.asarray(texts, dtype=object)
+    labels = _class_numbers(_label_column(split), source, split_name)
     bad = labels[(labels < 0) | (labels >= len(source.class_names))]
     if bad.size:
         raise EENetError(
@@ -232,13 +228,34 @@ def _columns(split: Any, source: TextSource, split_name: str) -> tuple[np.ndarra
 
 
 def _refuse_non_text(column: list[Any], source: TextSource, split_name: str) -> None:
-    """A one-line EENetError naming the first cell of the text column that is not a string (a
-    list, a number): str() of it would train on its Python spelling."""
-    row = next((i for i, text in enumerate(column) if not isinstance(text, str)), None)
-    if row is not None:
+    """A one-line EENetError naming the first row of the text column without a text (None:
+    str(None) would train on the text 'None'), or else the first cell that is not a string
+    (a list, a number: str() of it would train on its Python spelling). One pass."""
+    other = None  # the first cell that is neither a string nor None
+    for row, text in enumerate(column):
+        if text is None:
+            raise EENetError(f"{source.name}: split {split_name!r} has no "
+                             f"{source.text_column} in row {row}; every row needs a text")
+        if other is None and not isinstance(text, str):
+            other = row
+    if other is not None:
         raise EENetError(
             f"{source.name}: split {split_name!r} column {source.text_column} must hold texts "
-            f"(strings), got {type(column[row]).__name__} {column[row]!r:.60} in row {row}")
+            f"(strings), got {type(column[other]).__name__} {column[other]!r:.60} in row "
+            f"{other}")
+
+
+def _label_column(split: Any) -> np.ndarray | list[Any]:
+    """A split's `label` column: a numpy array when Arrow stores it as integers with none
+    missing (ClassLabel, int64: read in one conversion); else its Python values."""
+    import pyarrow.types
+
+    column = split.with_format("arrow")["label"][:]
+    if pyarrow.types.is_integer(column.type) and column.null_count == 0:
+        numbers = column.to_numpy()
+        if np.can_cast(numbers.dtype, np.int64):  # not uint64's largest
+            return numbers
+    return split["label"][:]
 
 
 def _is_class_number(value: Any) -> bool:
@@ -250,9 +267,14 @@ def _is_class_number(value: Any) -> bool:
     )
 
 
-def _class_numbers(values: list[Any], source: TextSource, split_name: str) -> np.ndarray:
+def _class_numbers(values: np.ndarray | list[Any], source: TextSource,
+                   split_name: str) -> np.ndarray:
     """A split's `label` column as int64, or a one-line EENetError naming a value that is not a
-    class number (a class name, an empty cell, a fraction)."""
+    class number (a class name, an empty cell, a fraction). An array of integers is one; other
+    values are looked at one by one."""
+    if isinstance(values, np.ndarray) and values.dtype.kind in "iu" \
+            and np.can_cast(values.dtype, np.int64):
+        return values.astype(np.int64)
     # one text cell makes a CSV reader read the whole column as text: name a cell that is no
     # number ('Sports'), not the first one ('3')
     bad = sorted((v for v in values if not _is_class_number(v)),
