@@ -767,3 +767,66 @@ def test_the_text_column_is_read_from_the_data_set_once(monkeypatch):
     texts, _ = text._columns(split, AG_NEWS, "train")
     assert texts.tolist() == [f"text {i}" for i in range(8)]
     assert iterations == []
+
+
+@pytest.mark.parametrize("name", ["cifar10", "cifar100"])
+def test_cifar_without_checksums_unpickles_each_file_once(cifar_root, tmp_path, monkeypatch,
+                                                          name):
+    """Without checksums every batch file was unpickled twice (about 180 MB read twice): by
+    the restricted unpickler that checks it, then by torchvision with plain pickle (a file
+    swapped in between was unpickled unchecked). The splits are now built from the checked
+    read, as torchvision builds them; torchvision unpickles nothing."""
+    import shutil
+
+    from eenet.data import cifar
+
+    cls = cifar._dataset_class(name, checksums=False)
+    by_torchvision = cls(str(cifar_root), train=True), cls(str(cifar_root), train=False)
+    shutil.copytree(cifar_root / cls.base_folder, tmp_path / "raw" / cls.base_folder)
+    reads = []
+    plain_read = cifar._unpickle_plain
+    monkeypatch.setattr(cifar, "_unpickle_plain",
+                        lambda name, path: reads.append(path.name) or plain_read(name, path))
+
+    def unpickled_unchecked(*args, **kwargs):
+        raise AssertionError("a file unpickled with plain pickle")
+
+    monkeypatch.setattr(pickle, "load", unpickled_unchecked)
+    ours = cifar._load(name, tmp_path / "raw", download=True, checksums=False)
+    assert sorted(reads) == sorted([*cifar._batch_files(cls), cls.meta["filename"]])
+    for split, theirs in zip(ours, by_torchvision, strict=True):
+        assert split.data.dtype == np.uint8 and split.data.shape[1:] == (32, 32, 3)
+        np.testing.assert_array_equal(split.data, theirs.data)
+        assert split.targets == theirs.targets and split.classes == theirs.classes
+    meta = prepare_dataset(name, tmp_path / "out", 0, root=tmp_path / "raw", val_size=10,
+                           download=False, checksums=False)
+    assert meta["classes"] == by_torchvision[0].classes
+
+
+def test_cifar_without_checksums_still_downloads_through_torchvision(cifar_root, tmp_path,
+                                                                     monkeypatch):
+    """A missing file with download=True is fetched by torchvision (its CIFAR10 class with
+    download=True, here a stand-in extracting the fixture), then read as files that were
+    there."""
+    import shutil
+
+    import torchvision.datasets
+
+    fetched = []
+
+    def extract(dataset) -> None:
+        fetched.append(type(dataset).__name__)
+        shutil.copytree(cifar_root / "cifar-10-batches-py",
+                        Path(dataset.root) / "cifar-10-batches-py", dirs_exist_ok=True)
+
+    monkeypatch.setattr(torchvision.datasets.CIFAR10, "download", extract)
+    meta = prepare_dataset("cifar10", tmp_path / "out", 0, root=tmp_path / "raw", val_size=10,
+                           download=True, checksums=False)
+    assert fetched == ["CIFAR10Unverified"]
+    there = prepare_dataset("cifar10", tmp_path / "there", 0, root=cifar_root, val_size=10,
+                            download=False, checksums=False)
+    assert meta == there
+    for split in ("train", "val", "test"):
+        for ours, theirs in zip(read_split(tmp_path / "out", split),
+                                read_split(tmp_path / "there", split), strict=True):
+            np.testing.assert_array_equal(ours, theirs)

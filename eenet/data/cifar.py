@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pickle
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -47,41 +47,77 @@ class _PlainUnpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
-def _check_batch_files(name: str, root: Path, cls: type, download: bool) -> None:
-    """Without checksums torchvision would unpickle whatever lies in the CIFAR folder, and a
-    pickle can run any code: each file it would read is first read here by an unpickler that
-    builds nothing but plain data. A file that is missing (unless it may be downloaded), does
-    not unpickle, imports anything else or lacks CIFAR's entries is a one-line EENetError
-    naming it (torchvision's own errors name no file)."""
+class CifarSplit(NamedTuple):
+    """One CIFAR split as loaded: its images (uint8 NHWC, if the files are sound), a label
+    per image and the meta file's class names (the attributes torchvision's datasets have)."""
+
+    data: np.ndarray
+    targets: list[Any]
+    classes: list[Any]
+
+
+def _unpickle_plain(name: str, path: Path) -> Any:
+    """What the pickle `path` holds, read by an unpickler that builds nothing but plain data
+    (any code it would import is refused unrun); a one-line EENetError naming the file when it
+    does not unpickle."""
+    try:
+        with path.open("rb") as fh:
+            return _PlainUnpickler(fh, encoding="latin1").load()  # latin1: as torchvision
+    except _ForeignGlobal as exc:
+        raise EENetError(f"{name}: {path} is not a CIFAR batch file ({exc}); not "
+                         f"unpickled; {DAMAGED}") from None
+    except Exception as exc:  # noqa: BLE001 - any failure to unpickle is damage
+        problem = " ".join(str(exc).split()) or type(exc).__name__
+        raise EENetError(f"{name}: {path} is corrupt or not in CIFAR's format ({problem}); "
+                         f"{DAMAGED}") from None
+
+
+def _read_batch_files(name: str, root: Path, cls: type) -> tuple[CifarSplit, CifarSplit]:
+    """(train, test) of the CIFAR folder without checksums, each file unpickled once, by an
+    unpickler that builds nothing but plain data: a pickle can run any code, and torchvision
+    would unpickle whatever lies in the folder. A file that is missing, does not unpickle,
+    imports anything else or lacks CIFAR's entries is a one-line EENetError naming it
+    (torchvision's own errors name no file). Arrays as torchvision builds them; a folder
+    that is not there raises FileNotFoundError."""
     folder = root / cls.base_folder
-    batches = _batch_files(cls)
-    for file in [*batches, cls.meta["filename"]]:
+    if not folder.is_dir():
+        raise FileNotFoundError(folder)
+    labels_key = "labels" if name == "cifar10" else "fine_labels"
+    entries = {}
+    for file in [*_batch_files(cls), cls.meta["filename"]]:
         path = folder / file
         if not path.is_file():
-            if folder.is_dir() and not download:
-                raise EENetError(f"{name}: {path} is missing; {_fetch_advice(root, cls)}")
-            continue  # torchvision downloads it, or says the folder is missing
-        try:
-            with path.open("rb") as fh:
-                entry = _PlainUnpickler(fh, encoding="latin1").load()
-        except _ForeignGlobal as exc:
-            raise EENetError(f"{name}: {path} is not a CIFAR batch file ({exc}); not "
-                             f"unpickled; {DAMAGED}") from None
-        except Exception as exc:  # noqa: BLE001 - any failure to unpickle is damage
-            problem = " ".join(str(exc).split()) or type(exc).__name__
-            raise EENetError(f"{name}: {path} is corrupt or not in CIFAR's format ({problem}); "
-                             f"{DAMAGED}") from None
-        wanted = ("data", "labels" if name == "cifar10" else "fine_labels") \
-            if file in batches else (cls.meta["key"],)
+            raise EENetError(f"{name}: {path} is missing; {_fetch_advice(root, cls)}")
+        entry = _unpickle_plain(name, path)
+        wanted = (cls.meta["key"],) if file == cls.meta["filename"] else ("data", labels_key)
         missing = [key for key in wanted if not isinstance(entry, dict) or key not in entry]
         if missing:
             raise EENetError(f"{name}: {path} is not in CIFAR's format (no entry "
                              f"{missing[0]!r}); {DAMAGED}")
+        entries[file] = entry
+    classes = entries[cls.meta["filename"]][cls.meta["key"]]
+
+    def split(files: list[list[Any]]) -> CifarSplit:
+        batches = [entries[file] for file, _ in files]
+        images = np.vstack([batch["data"] for batch in batches]).reshape(-1, 3, 32, 32)
+        labels: list[Any] = []
+        for batch in batches:
+            labels.extend(batch[labels_key])
+        return CifarSplit(images.transpose((0, 2, 3, 1)), labels, classes)  # HWC
+
+    return split(cls.train_list), split(cls.test_list)
 
 
 def _batch_files(cls: type) -> list[str]:
     """The names of a torchvision CIFAR class's batch files (train, then test)."""
     return [file for file, _ in [*cls.train_list, *cls.test_list]]
+
+
+def _missing_files(root: Path, cls: type) -> list[str]:
+    """The files of a torchvision CIFAR class missing from its folder under `root`."""
+    folder = root / cls.base_folder
+    return [file for file in [*_batch_files(cls), cls.meta["filename"]]
+            if not (folder / file).is_file()]
 
 
 def _fetch_advice(root: Path, cls: type) -> str:
@@ -109,12 +145,19 @@ def _dataset_class(name: str, checksums: bool) -> type:
 
 
 def _load(name: str, root: Path, download: bool, checksums: bool) -> tuple[Any, Any]:
-    """(train, test) torchvision datasets, or a one-line error saying what to download where."""
+    """(train, test) splits, or a one-line error saying what to download where. With
+    `checksums`, torchvision's datasets (it verifies the files' MD5s, then unpickles them);
+    without, the files read once by `_read_batch_files` (torchvision only downloads what is
+    missing, when `download`)."""
     cls = _dataset_class(name, checksums)
-    if not checksums:
-        _check_batch_files(name, root, cls, download)
     try:
-        return cls(str(root), train=True, download=download), cls(str(root), train=False)
+        if checksums:
+            return cls(str(root), train=True, download=download), cls(str(root), train=False)
+        if download and _missing_files(root, cls):
+            # torchvision downloads and extracts the archive (checking its MD5), then reads
+            # the test file of what it extracted: the smallest read it can be asked for
+            cls(str(root), train=False, download=True)
+        return _read_batch_files(name, root, cls)
     except (OSError, RuntimeError, ValueError, *CORRUPT_BATCH) as exc:
         folder = root / cls.base_folder
         if not folder.is_dir() and not download:
@@ -126,8 +169,7 @@ def _load(name: str, root: Path, download: bool, checksums: bool) -> tuple[Any, 
                 "data.options.root")
             reason = f"folder not found and download=False{where}"
         elif folder.is_dir() and isinstance(exc, RuntimeError):
-            missing = [file for file in [*_batch_files(cls), cls.meta["filename"]]
-                       if not (folder / file).is_file()]
+            missing = _missing_files(root, cls)
             reason = (f"{', '.join(missing)} missing" if missing
                       else "files failing torchvision's checksums; for a copy you trust, set "
                            "data.options.checksums: false")
@@ -205,7 +247,7 @@ def prepare_cifar(
     check_no_empty_paths("data.options", {"root": root}, DATA_PATH_OPTIONS)  # "": cwd
     root = Path(root)
     train, test = _load(name, root, download, checksums)
-    _check_loaded(name, root / train.base_folder, train, test)
+    _check_loaded(name, root / _dataset_class(name, checksums).base_folder, train, test)
     x_all = np.ascontiguousarray(train.data, dtype=np.uint8)
     y_all = np.asarray(train.targets, dtype=np.int64)
     train_idx, val_idx = holdout(len(y_all), val_size, seed)
