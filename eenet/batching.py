@@ -100,9 +100,10 @@ def split_batches(
         rows = rows[:int(limit)]
     if shard and is_distributed():
         rows = rows[rank()::world_size()]
-    collate = model.collate_function()
-    for start in range(0, len(rows), int(batch_size)):
-        yield read_batch(dataset, rows[start:start + int(batch_size)], collate)
+    collate = model.collate_function()  # now: a model that cannot batch says so at once
+    size = int(batch_size)
+    return (read_batch(dataset, rows[start:start + size], collate)
+            for start in range(0, len(rows), size))
 
 
 def make_loader(

@@ -156,15 +156,14 @@ def load_input_arrays(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 class LoadedInputs(Dataset):
-    """An input file's inputs, as the model takes them, and labels (-1 when unknown) as a
-    data set read a batch at a time (`eenet.batching.split_batches`), as a prepared split is."""
+    """An input file's inputs (as the model takes them) and labels (-1 when unknown): a data
+    set that reads a batch at once, as a prepared split does (`eenet.batching.split_batches`)."""
 
     def __init__(self, inputs: torch.Tensor | list[str], labels: np.ndarray | None) -> None:
         self.inputs = inputs if isinstance(inputs, torch.Tensor) else np.asarray(inputs,
                                                                                  dtype=object)
-        count = len(inputs)
-        self.labels = np.full(count, -1, dtype=np.int64) if labels is None else np.asarray(
-            labels, dtype=np.int64)
+        self.labels = (np.full(len(inputs), -1, dtype=np.int64) if labels is None
+                       else np.asarray(labels, dtype=np.int64))
 
     def __len__(self) -> int:
         return len(self.labels)
