@@ -70,6 +70,8 @@ def run_script(monkeypatch, script: str, *args: str) -> int | str | None:
      "tuning.py: error: --shapes: must be an integer from 1 to 4, got 5"),
     (["tuning.py", "--compare", "nope.json"], 2,  # before any fit, not after minutes
      "tuning.py: error: --compare: cannot read nope.json (No such file or directory)"),
+    (["loading.py", "--samples", "0"], 2,
+     "loading.py: error: --samples: must be an integer >= 1, got 0"),
 ])
 def test_bad_benchmark_arguments_end_in_one_line(as_scripts, monkeypatch, capsys, command, rc,
                                                  message):
