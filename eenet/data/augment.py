@@ -2,7 +2,7 @@
 image padded black on each side and a horizontal flip with probability 1/2, done for a whole
 batch at once (one pad, one gather).
 
-Each sample's crop offsets and flip are counter-based draws (splitmix64, the mixer of the
+Each sample's crop offsets and flip are counter-based draws (`eenet.splitmix`, as the
 schedulers' `tie_uniforms`) from the run's seed, the epoch and the sample's index in its
 split: the same whatever process loads the sample or which batch holds it, so the number of
 loader workers does not change the trained weights.
@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+
+from eenet.splitmix import splitmix64, unit_floats
 
 PADDING = 4  # black pixels added on each side before cropping (the CIFAR recipe's)
 # what each draw is for: the third part of its key, after (seed, epoch)
@@ -53,15 +55,6 @@ def augment_pixels(pixels: np.ndarray, indices: np.ndarray, seed: int, epoch: in
     return crop_flip(pixels, *crop_flip_draws(seed, epoch, indices, padding), padding)
 
 
-def splitmix64(counters: np.ndarray) -> np.ndarray:
-    """splitmix64's output for uint64 `counters` (its state step, then its mix): a bijection,
-    so distinct counters give distinct outputs. numpy arrays wrap around on uint64 overflow."""
-    z = np.asarray(counters, dtype=np.uint64) + np.uint64(0x9E3779B97F4A7C15)
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
-
-
 def keyed_uniforms(key: Sequence[int], indices: np.ndarray) -> np.ndarray:
     """A number in [0, 1) per index, float64: splitmix64 of the index under `key` (integers:
     the run's seed, the epoch, what the number is for). The same key and index give the same
@@ -70,4 +63,4 @@ def keyed_uniforms(key: Sequence[int], indices: np.ndarray) -> np.ndarray:
     for part in key:
         state = splitmix64(state ^ np.uint64(int(part) % 2**64))
     bits = splitmix64(state ^ np.asarray(indices, dtype=np.uint64))
-    return (bits >> np.uint64(11)).astype(np.float64) * 2.0**-53  # the top 53 bits
+    return unit_floats(bits)

@@ -13,18 +13,15 @@ from typing import Any
 import numpy as np
 
 from eenet.errors import ConfigError
+from eenet.splitmix import splitmix64, unit_floats
 
 
 def tie_uniforms(indices: np.ndarray, k: int) -> np.ndarray:
     """A pseudo-random number in [0, 1) per (sample index, exit k), float64 [N]: splitmix64 of
     the pair, so it depends on neither the scores nor the batching. It splits the samples tied
     at a threshold (deterministically: the same index and exit always give the same number)."""
-    z = (np.asarray(indices, dtype=np.uint64) << np.uint64(16)) + np.uint64(k)
-    z = z + np.uint64(0x9E3779B97F4A7C15)  # numpy arrays wrap around on uint64 overflow
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    z = z ^ (z >> np.uint64(31))
-    return (z >> np.uint64(11)).astype(np.float64) * 2.0**-53
+    counters = (np.asarray(indices, dtype=np.uint64) << np.uint64(16)) + np.uint64(k)
+    return unit_floats(splitmix64(counters))
 
 
 def split_ties(
