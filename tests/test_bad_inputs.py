@@ -58,8 +58,7 @@ FIT_ARGS = (VAL, LATENCY, SCORING, EENET_SCORING, SCHEDULERS)
 HEADLINE_FIT_ARGS = (VAL, LATENCY, SCORING, EENET_SCORING, HEADLINE)
 SCORING_ARGS = (MODEL, LATENCY, SCORING)
 EVAL_ARGS = (TEST, LATENCY, HEADLINE, SCHEDULERS, "reports/metrics.json", "reports/sweep.csv",
-             "reports/curves", "reports/oracle_curve.csv", "reports/summary.md",
-             "reports/exits.csv")
+             "reports/oracle_curve.csv", "reports/summary.md", "reports/exits.csv")
 MEASURE_ARGS = (MODEL, "data", HEADLINE, LATENCY, TEST, "reports/latency_real.json")
 ALLOWED_BUDGET = "expected a number of ms/sample > 0 or a percentage 'N%' with 0 <= N <= 100"
 
