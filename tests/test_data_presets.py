@@ -118,7 +118,7 @@ def test_cifar_checksums_name_a_missing_batch_file(cifar_root, tmp_path):
     (folder / "data_batch_4").unlink()
     with pytest.raises(EENetError) as info:
         prepare_dataset("cifar10", tmp_path / "out", 0, root=tmp_path / "raw", download=False)
-    assert f"could not load {folder} (data_batch_4 missing); download https://" in str(info.value)
+    assert str(info.value).startswith(f"cifar10: {folder}: data_batch_4 is missing; ")
 
 
 def test_cifar_missing_offline_says_what_to_download_and_where(tmp_path):
@@ -276,10 +276,11 @@ def test_cifar_without_checksums_unpickles_no_code(cifar_root, tmp_path, protoco
                         download=False, checksums=False)
     message = str(err.value)  # protocol 2 reaches Path.touch through getattr
     reached = "__builtin__.getattr" if protocol == 2 else "pathlib.Path.touch"
-    assert message.startswith(f"cifar10: {folder / 'data_batch_3'} is not a CIFAR batch file "
-                              f"(it imports {reached}, which no CIFAR file does")
-    assert message.endswith("); not unpickled; its files are damaged (set "
-                            "data.options.checksums: true to verify them)")
+    assert message.startswith(f"cifar10: {folder}: data_batch_3 is not a CIFAR batch file "
+                              f"(it imports {reached}, which no CIFAR file does; not unpickled); "
+                              "download https://")
+    assert message.endswith(f" and extract it into {tmp_path / 'raw'}/ again, replacing "
+                            "cifar-10-batches-py/")
     assert not marker.exists()
 
 
@@ -786,7 +787,7 @@ def test_cifar_without_checksums_unpickles_each_file_once(cifar_root, tmp_path, 
     reads = []
     plain_read = cifar._unpickle_plain
     monkeypatch.setattr(cifar, "_unpickle_plain",
-                        lambda name, path: reads.append(path.name) or plain_read(name, path))
+                        lambda path: reads.append(path.name) or plain_read(path))
 
     def unpickled_unchecked(*args, **kwargs):
         raise AssertionError("a file unpickled with plain pickle")
@@ -805,24 +806,13 @@ def test_cifar_without_checksums_unpickles_each_file_once(cifar_root, tmp_path, 
 
 def test_cifar_without_checksums_still_downloads_through_torchvision(cifar_root, tmp_path,
                                                                      monkeypatch):
-    """A missing file with download=True is fetched by torchvision (its CIFAR10 class with
-    download=True, here a stand-in extracting the fixture), then read as files that were
-    there."""
-    import shutil
-
-    import torchvision.datasets
-
-    fetched = []
-
-    def extract(dataset) -> None:
-        fetched.append(type(dataset).__name__)
-        shutil.copytree(cifar_root / "cifar-10-batches-py",
-                        Path(dataset.root) / "cifar-10-batches-py", dirs_exist_ok=True)
-
-    monkeypatch.setattr(torchvision.datasets.CIFAR10, "download", extract)
+    """A missing file with download=True is fetched by torchvision (its
+    download_and_extract_archive, here a stand-in extracting the fixture), then read as files
+    that were there."""
+    fetched = _fake_download(monkeypatch, cifar_root)
     meta = prepare_dataset("cifar10", tmp_path / "out", 0, root=tmp_path / "raw", val_size=10,
                            download=True, checksums=False)
-    assert fetched == ["CIFAR10Unverified"]
+    assert fetched == ["cifar-10-python.tar.gz"]
     there = prepare_dataset("cifar10", tmp_path / "there", 0, root=cifar_root, val_size=10,
                             download=False, checksums=False)
     assert meta == there
@@ -830,3 +820,131 @@ def test_cifar_without_checksums_still_downloads_through_torchvision(cifar_root,
         for ours, theirs in zip(read_split(tmp_path / "out", split),
                                 read_split(tmp_path / "there", split), strict=True):
             np.testing.assert_array_equal(ours, theirs)
+
+
+def _fake_download(monkeypatch, cifar_root, offline: bool = False) -> list[str]:
+    """Stands in for torchvision's download_and_extract_archive: extracts the fixture's
+    folders into the root (over what is there, as the archive's extraction does), or fails
+    as it does offline. Returns the list of archives asked for."""
+    import shutil
+    import urllib.error
+
+    import torchvision.datasets.utils
+
+    fetched = []
+
+    def extract(url, download_root, filename=None, md5=None, **kwargs) -> None:
+        fetched.append(filename)
+        if offline:
+            raise urllib.error.URLError(OSError(-2, "Name or service not known"))
+        for folder in ("cifar-10-batches-py", "cifar-100-python"):
+            shutil.copytree(cifar_root / folder, Path(download_root) / folder,
+                            dirs_exist_ok=True)
+
+    monkeypatch.setattr(torchvision.datasets.utils, "download_and_extract_archive", extract)
+    return fetched
+
+
+@pytest.fixture
+def official(cifar_root, monkeypatch):
+    """The fixture's files taken for the official ones: torchvision's CIFAR classes list
+    their MD5s."""
+    import hashlib
+
+    import torchvision.datasets
+
+    def md5(path: Path) -> str:
+        return hashlib.md5(path.read_bytes()).hexdigest()
+
+    for cls in (torchvision.datasets.CIFAR10, torchvision.datasets.CIFAR100):
+        folder = cifar_root / cls.base_folder
+        for attr in ("train_list", "test_list"):
+            monkeypatch.setattr(cls, attr, [[file, md5(folder / file)]
+                                            for file, _ in getattr(cls, attr)])
+        monkeypatch.setattr(cls, "meta", {**cls.meta,
+                                          "md5": md5(folder / cls.meta["filename"])})
+    return cifar_root
+
+
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+
+
+@pytest.mark.parametrize("checksums", [True, False])
+@pytest.mark.parametrize("download", [True, False])
+@pytest.mark.parametrize(("damage", "problem"), [
+    ("truncated", "data_batch_3 {md5}is corrupt or not in CIFAR's format (pickle data was "
+                  "truncated)"),
+    ("deleted", "test_batch is missing"),
+])
+def test_cifar_damaged_folder_names_the_file_in_every_combination(
+        official, tmp_path, monkeypatch, damage, problem, download, checksums):
+    """With the presets' defaults (download and checksums on) a truncated data_batch_3 or a
+    deleted test_batch was "could not load ... (<urlopen error ...>); download ... so that
+    .../cifar-10-batches-py/ exists" (the folder exists; no file named); with checksums alone
+    "files failing torchvision's checksums; for a copy you trust, set data.options.checksums:
+    false"; without checksums the file was named but the advice was "set
+    data.options.checksums: true to verify them". Every combination now names the file and
+    what is wrong with it, and says to extract the archive again; a failed download is said
+    to be one."""
+    import shutil
+
+    root = tmp_path / "raw"
+    folder = root / "cifar-10-batches-py"
+    shutil.copytree(official / "cifar-10-batches-py", folder)
+    if damage == "truncated":
+        batch = folder / "data_batch_3"
+        batch.write_bytes(batch.read_bytes()[:1000])
+    else:
+        (folder / "test_batch").unlink()
+    fetched = _fake_download(monkeypatch, official, offline=True)
+    with pytest.raises(EENetError) as err:
+        prepare_dataset("cifar10", tmp_path / "out", 0, root=root, val_size=10,
+                        download=download, checksums=checksums)
+    message = str(err.value)
+    problem = problem.format(md5="fails its MD5 checksum and " if checksums else "")
+    tried = download and (checksums or damage == "deleted")  # unverified: missing files only
+    failed = (f"data.options.download: true tried to download {CIFAR10_URL} to replace it and "
+              "failed (<urlopen error [Errno -2] Name or service not known>); download it")
+    advice = failed if tried else f"download {CIFAR10_URL}"
+    assert message == (f"cifar10: {folder}: {problem}; {advice} and extract it into {root}/ "
+                       "again, replacing cifar-10-batches-py/")
+    assert fetched == (["cifar-10-python.tar.gz"] if tried else [])
+    assert not (tmp_path / "out" / "meta.json").exists()
+
+
+def test_cifar_download_replaces_a_damaged_folders_files(official, tmp_path, monkeypatch):
+    """With download on, a folder whose file fails its MD5 is extracted again from the
+    archive (torchvision's download, which an intact archive in the root spares), then read."""
+    import shutil
+
+    root = tmp_path / "raw"
+    shutil.copytree(official / "cifar-10-batches-py", root / "cifar-10-batches-py")
+    batch = root / "cifar-10-batches-py" / "data_batch_3"
+    batch.write_bytes(batch.read_bytes()[:1000])
+    fetched = _fake_download(monkeypatch, official)
+    meta = prepare_dataset("cifar10", tmp_path / "out", 0, root=root, val_size=10)
+    assert fetched == ["cifar-10-python.tar.gz"] and meta["sizes"]["test"] == 30
+
+
+def test_cifar_files_that_read_but_are_not_the_official_ones(cifar_root, official, tmp_path):
+    """A file failing its MD5 that reads as a CIFAR file is named as not the official one;
+    only then is checksums: false offered (for a copy one trusts), and a damaged file beside
+    it leaves only the advice to extract the archive again."""
+    import shutil
+
+    root = tmp_path / "raw"
+    folder = root / "cifar-10-batches-py"
+    shutil.copytree(official / "cifar-10-batches-py", folder)
+    entry = pickle.loads((folder / "data_batch_1").read_bytes())
+    (folder / "data_batch_1").write_bytes(pickle.dumps(entry, protocol=4))  # same data
+    with pytest.raises(EENetError) as err:
+        prepare_dataset("cifar10", tmp_path / "out", 0, root=root, download=False)
+    assert str(err.value) == (
+        f"cifar10: {folder}: data_batch_1 fails its MD5 checksum (it reads as a CIFAR file: not "
+        f"the official one); download {CIFAR10_URL} and extract it into {root}/ again, replacing "
+        "cifar-10-batches-py/, or for a copy you trust, set data.options.checksums: false")
+    (folder / "test_batch").unlink()
+    with pytest.raises(EENetError) as err:
+        prepare_dataset("cifar10", tmp_path / "out", 0, root=root, download=False)
+    assert "test_batch is missing; data_batch_1 fails" in str(err.value)
+    assert str(err.value).endswith("replacing cifar-10-batches-py/")

@@ -8,6 +8,7 @@ split go to the meta.
 from __future__ import annotations
 
 import pickle
+import tarfile
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -22,10 +23,10 @@ DEFAULT_ROOT = "data/raw"
 # the options prepare_cifar10 / prepare_cifar100 pass on to prepare_cifar, with their types
 OPTIONS = {"root": str, "val_size": int, "download": bool, "checksums": bool}
 CLASS_COUNTS = {"cifar10": 10, "cifar100": 100}
-# the advice of every check on loaded data: torchvision verifies files only with checksums
-DAMAGED = "its files are damaged (set data.options.checksums: true to verify them)"
-# what torchvision raises on a corrupt or foreign batch file (checksums off)
+# what torchvision raises on a corrupt or foreign batch file
 CORRUPT_BATCH = (pickle.UnpicklingError, EOFError, KeyError, TypeError, IndexError)
+# what fetching and extracting the archive raises (offline: a URLError, an OSError)
+DOWNLOAD_FAILED = (OSError, RuntimeError, ValueError, tarfile.TarError)
 # all a CIFAR batch file may import: numpy arrays (any numpy, any pickle protocol) and bytes
 PLAIN_GLOBALS = frozenset({
     ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
@@ -56,45 +57,64 @@ class CifarSplit(NamedTuple):
     classes: list[Any]
 
 
-def _unpickle_plain(name: str, path: Path) -> Any:
+def _one_line(exc: BaseException) -> str:
+    """An exception's text on one line (its type's name when it has none)."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+class _Unreadable(Exception):
+    """A CIFAR file that cannot be read as one; its text says what is wrong with it (it
+    follows the file's name: "is corrupt or ...")."""
+
+
+def _unpickle_plain(path: Path) -> Any:
     """What the pickle `path` holds, read by an unpickler that builds nothing but plain data
-    (any code it would import is refused unrun); a one-line EENetError naming the file when it
-    does not unpickle."""
+    (any code it would import is refused unrun); _Unreadable when it does not unpickle."""
     try:
         with path.open("rb") as fh:
             return _PlainUnpickler(fh, encoding="latin1").load()  # latin1: as torchvision
     except _ForeignGlobal as exc:
-        raise EENetError(f"{name}: {path} is not a CIFAR batch file ({exc}); not "
-                         f"unpickled; {DAMAGED}") from None
+        raise _Unreadable(f"is not a CIFAR batch file ({exc}; not unpickled)") from None
     except Exception as exc:  # noqa: BLE001 - any failure to unpickle is damage
-        problem = " ".join(str(exc).split()) or type(exc).__name__
-        raise EENetError(f"{name}: {path} is corrupt or not in CIFAR's format ({problem}); "
-                         f"{DAMAGED}") from None
+        raise _Unreadable(f"is corrupt or not in CIFAR's format ({_one_line(exc)})") from None
+
+
+def _read_file(name: str, cls: type, file: str, path: Path) -> dict[str, Any]:
+    """The entries of CIFAR file `file` (at `path`), read by `_unpickle_plain`; _Unreadable
+    when it does not unpickle or lacks CIFAR's entries."""
+    entry = _unpickle_plain(path)
+    labels_key = "labels" if name == "cifar10" else "fine_labels"
+    wanted = (cls.meta["key"],) if file == cls.meta["filename"] else ("data", labels_key)
+    missing = [key for key in wanted if not isinstance(entry, dict) or key not in entry]
+    if missing:
+        raise _Unreadable(f"is not in CIFAR's format (no entry {missing[0]!r})")
+    return entry
 
 
 def _read_batch_files(name: str, root: Path, cls: type) -> tuple[CifarSplit, CifarSplit]:
     """(train, test) of the CIFAR folder without checksums, each file unpickled once, by an
     unpickler that builds nothing but plain data: a pickle can run any code, and torchvision
-    would unpickle whatever lies in the folder. A file that is missing, does not unpickle,
-    imports anything else or lacks CIFAR's entries is a one-line EENetError naming it
+    would unpickle whatever lies in the folder. Files that are missing, do not unpickle,
+    import anything else or lack CIFAR's entries are one one-line EENetError naming each
     (torchvision's own errors name no file). Arrays as torchvision builds them; a folder
     that is not there raises FileNotFoundError."""
     folder = root / cls.base_folder
     if not folder.is_dir():
         raise FileNotFoundError(folder)
     labels_key = "labels" if name == "cifar10" else "fine_labels"
-    entries = {}
-    for file in [*_batch_files(cls), cls.meta["filename"]]:
+    entries, problems = {}, []
+    for file in _all_files(cls):
         path = folder / file
         if not path.is_file():
-            raise EENetError(f"{name}: {path} is missing; {_fetch_advice(root, cls)}")
-        entry = _unpickle_plain(name, path)
-        wanted = (cls.meta["key"],) if file == cls.meta["filename"] else ("data", labels_key)
-        missing = [key for key in wanted if not isinstance(entry, dict) or key not in entry]
-        if missing:
-            raise EENetError(f"{name}: {path} is not in CIFAR's format (no entry "
-                             f"{missing[0]!r}); {DAMAGED}")
-        entries[file] = entry
+            problems.append(f"{file} is missing")
+            continue
+        try:
+            entries[file] = _read_file(name, cls, file, path)
+        except _Unreadable as exc:
+            problems.append(f"{file} {exc}")
+    if problems:
+        raise EENetError(f"{name}: {folder}: {'; '.join(problems)}; "
+                         f"{_repair_advice(root, cls)}")
     classes = entries[cls.meta["filename"]][cls.meta["key"]]
 
     def split(files: list[list[Any]]) -> CifarSplit:
@@ -113,17 +133,70 @@ def _batch_files(cls: type) -> list[str]:
     return [file for file, _ in [*cls.train_list, *cls.test_list]]
 
 
-def _missing_files(root: Path, cls: type) -> list[str]:
-    """The files of a torchvision CIFAR class missing from its folder under `root`."""
-    folder = root / cls.base_folder
-    return [file for file in [*_batch_files(cls), cls.meta["filename"]]
-            if not (folder / file).is_file()]
+def _all_files(cls: type) -> list[str]:
+    """The names of all files of a torchvision CIFAR class's folder: batches, then meta."""
+    return [*_batch_files(cls), cls.meta["filename"]]
 
 
 def _fetch_advice(root: Path, cls: type) -> str:
-    """What to download where, for a CIFAR folder that cannot be read."""
+    """What to download where, for a CIFAR folder that is not there."""
     return (f"download {cls.url} and extract it into {root}/ so that "
             f"{root / cls.base_folder}/ exists")
+
+
+def _repair_advice(root: Path, cls: type, url_named: bool = False) -> str:
+    """What to do about a CIFAR folder with missing or damaged files: extract the archive
+    again (whatever the checksums setting: both read the same files)."""
+    archive = "it" if url_named else cls.url
+    return f"download {archive} and extract it into {root}/ again, replacing {cls.base_folder}/"
+
+
+def _folder_problems(name: str, root: Path, cls: type, checksums: bool) -> list[str]:
+    """What is wrong with the files of the CIFAR folder under `root`, file by file: missing,
+    and with `checksums` failing its MD5 (then read, to say whether it is damaged or merely
+    not the official file). Without `checksums` only missing files; damage shows when
+    `_read_batch_files` reads them."""
+    from torchvision.datasets.utils import check_integrity
+
+    folder = root / cls.base_folder
+    md5s = dict([*cls.train_list, *cls.test_list, (cls.meta["filename"], cls.meta["md5"])])
+    problems, unofficial = [], []
+    for file in _all_files(cls):
+        path = folder / file
+        if not path.is_file():
+            problems.append(f"{file} is missing")
+        elif checksums and not check_integrity(str(path), md5s[file]):
+            try:
+                _read_file(name, cls, file, path)
+                unofficial.append(file)
+            except _Unreadable as exc:
+                problems.append(f"{file} fails its MD5 checksum and {exc}")
+    if len(unofficial) == 1:
+        problems.append(f"{unofficial[0]} fails its MD5 checksum (it reads as a CIFAR file: "
+                        "not the official one)")
+    elif unofficial:
+        problems.append(f"{', '.join(unofficial)} fail their MD5 checksums (they read as CIFAR "
+                        "files: not the official ones)")
+    return problems
+
+
+def _problem_advice(root: Path, cls: type, problems: list[str], url_named: bool = False) -> str:
+    """The advice for `problems` of `_folder_problems`: extract the archive again; where the
+    only problem is files that read well but are not the official ones, also the way to keep
+    a copy of one's own."""
+    advice = _repair_advice(root, cls, url_named)
+    if all("not the official" in problem for problem in problems):
+        advice += ", or for a copy you trust, set data.options.checksums: false"
+    return advice
+
+
+def _download_archive(root: Path, cls: type) -> None:
+    """torchvision's download of the CIFAR archive into `root` (an intact archive already
+    there is not downloaded again) and its extraction, which replaces the folder's files."""
+    from torchvision.datasets import utils
+
+    utils.download_and_extract_archive(cls.url, str(root), filename=cls.filename,
+                                       md5=cls.tgz_md5)
 
 
 def _dataset_class(name: str, checksums: bool) -> type:
@@ -145,75 +218,91 @@ def _dataset_class(name: str, checksums: bool) -> type:
 
 
 def _load(name: str, root: Path, download: bool, checksums: bool) -> tuple[Any, Any]:
-    """(train, test) splits, or a one-line error saying what to download where. With
-    `checksums`, torchvision's datasets (it verifies the files' MD5s, then unpickles them);
-    without, the files read once by `_read_batch_files` (torchvision only downloads what is
-    missing, when `download`)."""
+    """(train, test) splits, or a one-line error naming each missing or damaged file and
+    saying what to download where.
+
+    A folder that is not there is downloaded when `download`. One that is there is checked
+    file by file first (`_folder_problems`): with `download`, missing files (with
+    `checksums`, files failing their MD5s) have torchvision download and extract the archive
+    again (offline that fails: the error names both the files and the failed download).
+    Then with `checksums`, torchvision's datasets read the files (it verifies the MD5s again,
+    then unpickles them); without, `_read_batch_files` reads each once."""
     cls = _dataset_class(name, checksums)
-    try:
-        if checksums:
-            return cls(str(root), train=True, download=download), cls(str(root), train=False)
-        if download and _missing_files(root, cls):
-            # torchvision downloads and extracts the archive (checking its MD5), then reads
-            # the test file of what it extracted: the smallest read it can be asked for
-            cls(str(root), train=False, download=True)
-        return _read_batch_files(name, root, cls)
-    except (OSError, RuntimeError, ValueError, *CORRUPT_BATCH) as exc:
-        folder = root / cls.base_folder
-        if not folder.is_dir() and not download:
+    folder = root / cls.base_folder
+    if not folder.is_dir():
+        if not download:
             # a queued or --temp experiment runs in a copy holding what git tracks: data/raw,
             # git-ignored, is not there
             where = "" if root.is_absolute() else (
                 f"; looked under {Path.cwd()}, and a queued or --temp experiment runs in a copy "
                 "of the repository without its git-ignored folders: give an absolute "
                 "data.options.root")
-            reason = f"folder not found and download=False{where}"
-        elif folder.is_dir() and isinstance(exc, RuntimeError):
-            missing = _missing_files(root, cls)
-            reason = (f"{', '.join(missing)} missing" if missing
-                      else "files failing torchvision's checksums; for a copy you trust, set "
-                           "data.options.checksums: false")
-        elif isinstance(exc, CORRUPT_BATCH):
-            problem = f"missing entry {exc}" if isinstance(exc, KeyError) else (
-                " ".join(str(exc).split()) or type(exc).__name__)
-            reason = f"a batch file is corrupt or not in CIFAR's format: {problem}"
-        else:
-            reason = " ".join(str(exc).split()) or type(exc).__name__
-        raise EENetError(f"{name}: could not load {root / cls.base_folder} ({reason}); "
-                         f"{_fetch_advice(root, cls)}") from None
+            raise EENetError(f"{name}: could not load {folder} (folder not found and "
+                             f"download=False{where}); {_fetch_advice(root, cls)}")
+        try:
+            _download_archive(root, cls)
+        except DOWNLOAD_FAILED as exc:
+            raise EENetError(f"{name}: could not load {folder} (folder not found, and its "
+                             f"download failed: {_one_line(exc)}); "
+                             f"{_fetch_advice(root, cls)}") from None
+    problems = _folder_problems(name, root, cls, checksums)
+    if problems and download:
+        try:
+            _download_archive(root, cls)
+        except DOWNLOAD_FAILED as exc:
+            them = "it" if len(problems) == 1 else "them"
+            raise EENetError(
+                f"{name}: {folder}: {'; '.join(problems)}; data.options.download: true tried to "
+                f"download {cls.url} to replace {them} and failed ({_one_line(exc)}); "
+                f"{_problem_advice(root, cls, problems, url_named=True)}") from None
+        problems = _folder_problems(name, root, cls, checksums)
+    if problems:
+        raise EENetError(f"{name}: {folder}: {'; '.join(problems)}; "
+                         f"{_problem_advice(root, cls, problems)}")
+    if not checksums:
+        return _read_batch_files(name, root, cls)
+    try:
+        return cls(str(root), train=True), cls(str(root), train=False)
+    except (OSError, RuntimeError, ValueError, *CORRUPT_BATCH) as exc:  # changed since checked
+        problem = f"missing entry {exc}" if isinstance(exc, KeyError) else _one_line(exc)
+        raise EENetError(f"{name}: could not load {folder} ({problem}); "
+                         f"{_repair_advice(root, cls)}") from None
 
 
-def _check_loaded(name: str, folder: Path, train: Any, test: Any) -> None:
+def _check_loaded(name: str, root: Path, train: Any, test: Any) -> None:
     """One-line EENetError unless each split has images, one label per image and every label
     a class of the meta file (torchvision checks none of this; without `checksums` a damaged
     or foreign batch file would otherwise be written as data)."""
+    cls = _dataset_class(name, checksums=True)
+    folder = root / cls.base_folder
+    damaged = f"its files are damaged: {_repair_advice(root, cls)}"
     n_classes = len(train.classes)
     if n_classes != CLASS_COUNTS[name]:  # an 11-name meta file made an 11-class CIFAR-10
         raise EENetError(f"{name}: {folder}'s meta file names {n_classes} classes, not "
-                         f"{CLASS_COUNTS[name]}; {DAMAGED}")
+                         f"{CLASS_COUNTS[name]}; {damaged}")
     for split, data in (("training", train), ("test", test)):
         labels = np.asarray(data.targets)
         if len(data.data) == 0:
-            raise EENetError(f"{name}: {folder} holds no {split} images; {DAMAGED}")
+            raise EENetError(f"{name}: {folder} holds no {split} images; {damaged}")
         # text labels failed in numpy; fractional ones were truncated and float pixels cast to
         # bytes (nearly all 0), written as data
         if labels.dtype.kind not in "iu":
             raise EENetError(f"{name}: {folder} has {split} labels of dtype {labels.dtype}, "
-                             f"not integers; {DAMAGED}")
+                             f"not integers; {damaged}")
         pixels = np.asarray(data.data)
         if pixels.dtype != np.uint8:
             raise EENetError(f"{name}: {folder} has {split} images of dtype {pixels.dtype}, "
-                             f"not uint8 pixels; {DAMAGED}")
+                             f"not uint8 pixels; {damaged}")
         if len(labels) != len(data.data):
             raise EENetError(
                 f"{name}: {folder} holds {len(data.data)} {split} images but {len(labels)} "
-                f"labels; {DAMAGED}"
+                f"labels; {damaged}"
             )
         bad = labels[(labels < 0) | (labels >= n_classes)]
         if bad.size:
             raise EENetError(
                 f"{name}: {folder} has {split} labels outside 0..{n_classes - 1} (e.g. "
-                f"{int(bad[0])}; {n_classes} classes in its meta file); {DAMAGED}"
+                f"{int(bad[0])}; {n_classes} classes in its meta file); {damaged}"
             )
 
 
@@ -247,7 +336,7 @@ def prepare_cifar(
     check_no_empty_paths("data.options", {"root": root}, DATA_PATH_OPTIONS)  # "": cwd
     root = Path(root)
     train, test = _load(name, root, download, checksums)
-    _check_loaded(name, root / _dataset_class(name, checksums).base_folder, train, test)
+    _check_loaded(name, root, train, test)
     x_all = np.ascontiguousarray(train.data, dtype=np.uint8)
     y_all = np.asarray(train.targets, dtype=np.int64)
     train_idx, val_idx = holdout(len(y_all), val_size, seed)
