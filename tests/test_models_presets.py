@@ -470,6 +470,49 @@ def test_bert_config_and_tokenizer_problems_are_one_line_errors(
     assert text.startswith(message) and "\n" not in text
 
 
+@pytest.mark.parametrize("tokenizer", [None, "VOCAB"])
+def test_a_tokenizer_larger_than_pretrained_weights_asks_only_for_a_matching_one(
+        vocab, tmp_path, tokenizer):
+    """A pretrained folder whose tokenizer (42 tokens) outgrows its weights' vocab_size (30)
+    was told "use a matching tokenizer or set model.options.config.vocab_size", and setting
+    it was refused: pretrained weights fix vocab_size. Only the advice that can work is given;
+    from scratch, vocab_size is still offered."""
+    import shutil
+
+    from transformers import BertConfig, BertModel
+
+    from tests.preset_fixtures import tiny_bert_config
+
+    folder = tmp_path / "pretrained"
+    BertModel(BertConfig(**tiny_bert_config(30))).save_pretrained(folder)
+    shutil.copy(vocab, folder / "vocab.txt")
+    with pytest.raises(EENetError) as err:
+        tiny_bert(vocab, pretrained=str(folder), config=None,
+                  tokenizer=None if tokenizer is None else str(vocab))
+    message = str(err.value)
+    if tokenizer is None:
+        assert message == (
+            f"model.options.pretrained: the tokenizer of '{folder}' has 42 tokens but its weights' "
+            "vocab_size is 30: token ids would fall outside the embedding, so it is not the "
+            "tokenizer the weights were trained with; set model.options.tokenizer to that one "
+            "(the weights fix vocab_size)")
+    else:
+        assert message == (
+            "model.options.tokenizer: the tokenizer has 42 tokens but the vocab_size of the "
+            f"pretrained weights '{folder}' is 30: token ids would fall outside the embedding; "
+            "use the tokenizer those weights were trained with (the one saved with them; "
+            f"model.options.tokenizer: null reads the one of '{folder}')")
+    assert "vocab_size:" not in message and "config" not in message
+    # the advice it gave: refused, as pretrained weights fix vocab_size
+    with pytest.raises(EENetError, match=r"^model\.options\.config\.vocab_size: 42 differs "
+                                         r"from 30 of the pretrained weights"):
+        tiny_bert(vocab, pretrained=str(folder), config={"vocab_size": 42})
+    with pytest.raises(EENetError) as err:  # from scratch either fix works
+        tiny_bert(vocab, config=tiny_bert_config(30))
+    assert str(err.value).endswith("; use a matching tokenizer or set "
+                                   "model.options.config.vocab_size to at least 42")
+
+
 @pytest.mark.parametrize("config", [{}, {"hidden_size": 24, "num_attention_heads": 4,
                                          "intermediate_size": 10, "type_vocab_size": 3}])
 def test_the_bert_size_check_counts_the_parameters_bert_model_gets(vocab, config):

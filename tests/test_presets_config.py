@@ -109,3 +109,35 @@ def test_every_data_option_is_in_the_preset_so_dash_s_can_set_it(preset):
     assert set(options) == _data_options(params["data"]["dataset"])
     for key in options:
         assert composed(f"preset={preset}", f"data.options.{key}=1")["data"]["options"][key] == 1
+
+
+PAPER_PRESETS = [preset for preset in PRESETS if preset != "default"]
+
+
+@pytest.mark.parametrize("preset", PAPER_PRESETS)
+def test_every_model_option_is_in_the_paper_presets_so_dash_s_can_set_it(preset):
+    """docs/presets.md says the paper's presets list every option of their model, but the
+    BERT presets lacked `config`: `dvc exp run -S model.options.config=...` failed in Hydra
+    ("Key 'config' is not in struct"). Every option the builder takes but `assets` (which
+    load_trained sets) is listed, and `-S` sets each (`config` a mapping at once)."""
+    import inspect
+
+    from eenet.models import MODELS
+    from eenet.registry import resolve
+
+    params = composed(f"preset={preset}")
+    name, options = params["model"]["name"], params["model"]["options"]
+    builder = resolve(MODELS, name, "model.name")
+    taken = set(list(inspect.signature(builder).parameters)[1:]) - {"assets"}
+    assert set(options) == taken
+    for key in options:
+        assert composed(f"preset={preset}", f"model.options.{key}=1")["model"]["options"][key] == 1
+    if "config" in options:
+        assert options["config"] is None  # BertConfig's own defaults (pretrained's)
+        override = "model.options.config={hidden_dropout_prob: 0.2}"
+        assert composed(f"preset={preset}", override)["model"]["options"]["config"] == {
+            "hidden_dropout_prob": 0.2}
+        # one field inside the null: Hydra's `+` (as docs/presets.md says)
+        override = "+model.options.config.hidden_dropout_prob=0.2"
+        assert composed(f"preset={preset}", override)["model"]["options"]["config"] == {
+            "hidden_dropout_prob": 0.2}

@@ -244,6 +244,27 @@ def _check_layers(exit_layers: Sequence[int], max_length: int, config: Any) -> l
     return layers
 
 
+def _vocab_mismatch(what: str, tokens: int, vocab_size: int, pretrained: str | None) -> str:
+    """The error for a tokenizer of more tokens than the model's vocab_size (from `what`:
+    `tokenizer`, or `pretrained` for its own), with only the advice that can work: pretrained
+    weights fix vocab_size (model.options.config.vocab_size must equal theirs), so there only
+    a tokenizer matching them helps; from scratch, either."""
+    outside = "token ids would fall outside the embedding"
+    if pretrained is None:
+        return (f"model.options.{what}: the tokenizer has {tokens} tokens but the model's "
+                f"vocab_size is {vocab_size}: {outside}; use a matching tokenizer or set "
+                f"model.options.config.vocab_size to at least {tokens}")
+    if what == "pretrained":
+        return (f"model.options.pretrained: the tokenizer of {pretrained!r} has {tokens} "
+                f"tokens but its weights' vocab_size is {vocab_size}: {outside}, so it is not the "
+                "tokenizer the weights were trained with; set model.options.tokenizer to that "
+                "one (the weights fix vocab_size)")
+    return (f"model.options.tokenizer: the tokenizer has {tokens} tokens but the vocab_size of "
+            f"the pretrained weights {pretrained!r} is {vocab_size}: {outside}; use the "
+            "tokenizer those weights were trained with (the one saved with them; "
+            f"model.options.tokenizer: null reads the one of {pretrained!r})")
+
+
 def build_bert_4(
     num_classes: int,
     pretrained: str | None = DEFAULT_PRETRAINED,
@@ -270,11 +291,7 @@ def build_bert_4(
     source, what = (tokenizer, "tokenizer") if tokenizer is not None else (pretrained, "pretrained")
     loaded = load_tokenizer(source, what) if source is not None else None
     if loaded is not None and len(loaded) > bert.config.vocab_size:
-        raise ConfigError(
-            f"model.options.{what}: the tokenizer has {len(loaded)} tokens but the model's "
-            f"vocab_size is {bert.config.vocab_size}: token ids would fall outside the "
-            "embedding; use a matching tokenizer or set model.options.config.vocab_size"
-        )
+        raise ConfigError(_vocab_mismatch(what, len(loaded), bert.config.vocab_size, pretrained))
     return BertMultiExit(
         bert,
         num_classes,
