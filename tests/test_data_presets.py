@@ -411,8 +411,20 @@ def _unfit_ag_news(folder, kind):
         datasets.DatasetDict({"train": loaded["train"], "test": test}).save_to_disk(
             folder.parent / "saved")
         return folder.parent / "saved"
+    if kind in ("test has category, train label", "test has an extra column"):
+        with open(folder / "test.csv", newline="") as fh:
+            test_rows = list(csv.reader(fh))
+        if kind.endswith("extra column"):
+            test_rows = [[*row, "extra" if i == 0 else "x"] for i, row in enumerate(test_rows)]
+        else:
+            test_rows[0] = ["text", "category"]
+        with open(folder / "test.csv", "w", newline="") as fh:
+            csv.writer(fh).writerows(test_rows)
+        return folder
     if kind == "train has category, test label":
         rows[0] = ["text", "category"]
+    elif kind == "labels 1-4":  # the original AG News CSVs' numbering
+        rows[1:] = [[text, int(label) + 1] for text, label in rows[1:]]
     elif kind == "class names":
         rows[1:] = [[text, names[int(label)]] for text, label in rows[1:]]
     elif kind == "one class name":  # the column is read as text: '3' came before 'Sports'
@@ -433,7 +445,21 @@ def _unfit_ag_news(folder, kind):
 
 
 @pytest.mark.parametrize(("kind", "reason"), [
-    ("train has category, test label", "(All the data files must have the same columns"),
+    # `datasets`: "(All the data files must have the same columns", naming neither
+    ("train has category, test label", "data.options.local_path: {local}/train.csv lacks column "
+                                       "label (it has text, category); expected the train and "
+                                       "test splits with columns text,label"),
+    # the whole reason was "(Couldn't cast)"
+    ("test has category, train label", "data.options.local_path: {local}/test.csv lacks column "
+                                       "label (it has text, category); expected the train and "
+                                       "test splits with columns text,label"),
+    ("test has an extra column", "data.options.local_path: {local}/train.csv has columns text, "
+                                 "label but {local}/test.csv has text, label, extra: every file "
+                                 "needs the same columns; expected "),
+    # it said "it must be a labelled split" alone
+    ("labels 1-4", "split 'train' has labels outside 0..3 (e.g. 4); labels must start at 0 (0 "
+                   "World, 1 Sports, 2 Business, 3 Sci/Tech) but these run 1..4, as the "
+                   "original AG News CSVs number the classes 1-4: subtract 1 from each label"),
     ("class names", "split 'train' column label must hold class numbers 0..3 (World, Sports, "
                     "Business, Sci/Tech), got '"),
     ("an empty label cell", "split 'train' column label must hold class numbers 0..3 (World, "
@@ -566,6 +592,31 @@ def test_text_unreadable_local_files_are_named_without_hub_advice(tmp_path):
     assert message.endswith("expected the train and test splits with columns text,label as "
                             "CSV / JSON lines / parquet files named after the splits")
     assert "Hugging Face" not in message and "\n" not in message
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
+def test_one_file_without_the_label_column_is_named_in_every_format(tmp_path, suffix):
+    """SST-2 whose validation file names its label column otherwise: the whole reason was
+    `datasets`' "Couldn't cast" (CSV: tests above)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "sst2"
+    folder.mkdir()
+    for split, label in (("train", "label"), ("validation", "score")):
+        rows = {"sentence": ["a good film", "a bad film"] * 5, label: [1, 0] * 5}
+        if suffix == ".parquet":
+            pq.write_table(pa.table(rows), folder / f"{split}{suffix}")
+        else:
+            lines = [json.dumps(dict(zip(rows, values, strict=True)))
+                     for values in zip(*rows.values(), strict=True)]
+            (folder / f"{split}{suffix}").write_text("\n".join(lines) + "\n")
+    with pytest.raises(EENetError) as err:
+        prepare_dataset("sst2", tmp_path / "out", 0, val_size=2, local_path=folder,
+                        cache_dir=str(tmp_path / "cache"))
+    assert str(err.value).startswith(
+        f"sst2: data.options.local_path: {folder / ('validation' + suffix)} lacks column label "
+        "(it has sentence, score); expected the train and validation splits")
 
 
 @pytest.mark.parametrize("how", ["local_path", "data_files"])

@@ -30,6 +30,7 @@ from eenet.data.splits import check_options, holdout, write_splits
 from eenet.data.text_files import (
     builder_for,
     check_data_file_paths,
+    column_problem,
     datasets_log_held,
     empty_files,
     loading_problem,
@@ -59,11 +60,13 @@ class TextSource:
     train_split: str
     test_split: str
     class_names: tuple[str, ...]
+    numbered_from_one: str = ""  # copies of the data set that number its classes from 1
 
 
 AG_NEWS = TextSource(
     "ag_news", "fancyzhx/ag_news", None, "text", "train", "test",
     ("World", "Sports", "Business", "Sci/Tech"),
+    "the original AG News CSVs number the classes 1-4",
 )  # fmt: skip
 SST2 = TextSource(
     "sst2", "nyu-mll/glue", "sst2", "sentence", "train", "validation", ("negative", "positive")
@@ -182,7 +185,8 @@ def load_text_splits(
     # parse or whose columns differ; IndexError: a saved split without rows (load_from_disk)
     except (OSError, ValueError, IndexError, datasets.exceptions.DatasetsError) as exc:
         if local_path is not None or data_files:  # the user's files: no advice on the hub
-            bad = unfit_file(local_path, data_files)
+            bad = (unfit_file(local_path, data_files)
+                   or column_problem(local_path, data_files, (source.text_column, "label")))
             if bad:
                 where = ("data.options.local_path" if local_path is not None
                          else "data.options.data_files")
@@ -218,13 +222,26 @@ def _columns(split: Any, source: TextSource, split_name: str) -> tuple[np.ndarra
     # an object array of str: a unicode array pads every row to the longest text
     texts = np.asarray(texts, dtype=object)
     labels = _class_numbers(_label_column(split), source, split_name)
-    bad = labels[(labels < 0) | (labels >= len(source.class_names))]
+    n_classes = len(source.class_names)
+    bad = labels[(labels < 0) | (labels >= n_classes)]
     if bad.size:
-        raise EENetError(
-            f"{source.name}: split {split_name!r} has labels outside "
-            f"0..{len(source.class_names) - 1} (e.g. {int(bad[0])}); it must be a labelled split"
-        )
+        raise EENetError(f"{source.name}: split {split_name!r} has labels outside "
+                         f"0..{n_classes - 1} (e.g. {int(bad[0])}); "
+                         f"{_label_advice(source, labels)}")
     return texts, labels
+
+
+def _label_advice(source: TextSource, labels: np.ndarray) -> str:
+    """What to do about labels outside the classes: labels that run 1..n are numbered from 1
+    (as the original AG News CSVs number their classes), others are no labelled split (GLUE's
+    test split has -1 everywhere)."""
+    n_classes = len(source.class_names)
+    if labels.min() >= 1 and labels.max() == n_classes:
+        numbered = ", ".join(f"{i} {name}" for i, name in enumerate(source.class_names))
+        origin = f", as {source.numbered_from_one}" if source.numbered_from_one else ""
+        return (f"labels must start at 0 ({numbered}) but these run 1..{n_classes}{origin}: "
+                "subtract 1 from each label")
+    return "it must be a labelled split"
 
 
 def _refuse_non_text(column: list[Any], source: TextSource, split_name: str) -> None:

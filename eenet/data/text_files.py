@@ -111,6 +111,55 @@ def file_unfit(path: Path) -> str:
     return "has no rows: a split needs rows in each of its files" if rows <= 0 else ""
 
 
+def file_columns(path: Path) -> list[str] | None:
+    """The column names of one data file, read cheaply: a CSV's (TSV's) header, the keys of a
+    JSON lines file's first object, a parquet file's schema; None where they cannot be seen
+    (a JSON array, an unreadable file)."""
+    import csv
+    import json
+
+    import pyarrow
+    import pyarrow.parquet
+
+    try:
+        if path.suffix == ".parquet":
+            return list(pyarrow.parquet.read_schema(path).names)
+        if path.suffix in (".csv", ".tsv"):
+            delimiter = "\t" if path.suffix == ".tsv" else ","
+            with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+                return next(filter(None, csv.reader(fh, delimiter=delimiter)), None)
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            first = next((line for line in fh if line.strip()), None)
+        row = json.loads(first) if first is not None else None
+        return list(row) if isinstance(row, dict) else None
+    except (OSError, csv.Error, ValueError, pyarrow.ArrowException):
+        return None
+
+
+def column_problem(local_path: str | Path | None, data_files: dict[str, Any] | None,
+                   needed: tuple[str, ...]) -> str:
+    """'<file> lacks column ... (it has ...)' for the first of the user's data files without a
+    column of `needed`, else '<file> has columns ... but <file> has ...' for the first whose
+    columns differ from the first file's ('' for none). `datasets` loads all files with one
+    schema, and its error for a file that does not fit it names neither file nor column
+    ("Couldn't cast")."""
+    seen: list[tuple[Path, list[str]]] = []
+    for path in user_data_files(local_path, data_files):
+        columns = file_columns(path)
+        if columns is None:
+            continue
+        missing = [name for name in needed if name not in columns]
+        if missing:
+            return (f"{path} lacks column{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+                    f"(it has {', '.join(columns) or 'none'})")
+        seen.append((path, columns))
+    for path, columns in seen[1:]:
+        if set(columns) != set(seen[0][1]):
+            return (f"{path} has columns {', '.join(columns)} but {seen[0][0]} has "
+                    f"{', '.join(seen[0][1])}: every file needs the same columns")
+    return ""
+
+
 class _Holder(logging.Handler):
     """A logging handler that keeps the records it is given."""
 
