@@ -354,6 +354,55 @@ def test_sst2_uses_glue_validation_as_test_and_holds_out_train(tmp_path):
     assert sorted(held) == sorted((row["sentence"], row["label"]) for row in train)
 
 
+def _glue_tsv(folder: Path) -> Path:
+    """SST-2 as GLUE's own download has it: train.tsv / dev.tsv, tab-separated, a comma and a
+    quote in a sentence (a CSV reader would split or unquote them)."""
+    folder.mkdir(parents=True)
+    rows = {"train": [('a good, "moving" film', 1), ("dull", 0)] * 6,
+            "dev": [("fun , great", 1), ("boring", 0), ("awful", 0)]}
+    for name, split in rows.items():
+        lines = ["sentence\tlabel", *(f"{text}\t{label}" for text, label in split)]
+        (folder / f"{name}.tsv").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+@pytest.mark.parametrize("how", ["local_path", "data_files", "both"])
+def test_glue_tsv_files_read_alike_through_local_path_and_data_files(tmp_path, how):
+    """GLUE's train.tsv / dev.tsv prepared through local_path (dev read as validation), but
+    data_files naming the same files was refused ("use one of .csv, .json, .jsonl, .parquet
+    files"). Both read them tab-separated, to the same splits."""
+    folder = _glue_tsv(tmp_path / "glue")
+    files = {"train": "train.tsv", "validation": "dev.tsv"}
+    options = {
+        "local_path": {"local_path": str(folder)},
+        "data_files": {"data_files": {k: str(folder / v) for k, v in files.items()}},
+        "both": {"local_path": str(folder), "data_files": files},
+    }[how]
+    meta = prepare_dataset("sst2", tmp_path / "out", 0, val_size=2,
+                           cache_dir=str(tmp_path / "cache"), **options)
+    assert meta["sizes"] == {"train": 10, "val": 2, "test": 3}
+    test_x, test_y = read_split(tmp_path / "out", "test")
+    assert test_x.tolist() == ["fun , great", "boring", "awful"] and test_y.tolist() == [1, 0, 0]
+    texts = {text for split in ("train", "val") for text in read_split(tmp_path / "out", split)[0]}
+    assert texts == {'a good, "moving" film', "dull"}
+
+
+def test_data_files_of_mixed_or_unknown_formats_name_the_allowed_ones(tmp_path):
+    folder = _glue_tsv(tmp_path / "glue")
+    (folder / "dev.csv").write_text("sentence,label\nfun,1\n")
+    (folder / "dev.txt").write_text("fun\n")
+    for dev, message in (
+        ("dev.csv", "data.options.data_files: give files of one format, got .csv and .tsv"),
+        ("dev.txt", "data.options.data_files: use .csv, .tsv (tab-separated), .json / .jsonl "
+                    "(JSON lines) or .parquet files, got .txt"),
+    ):
+        with pytest.raises(ConfigError) as err:
+            prepare_dataset("sst2", tmp_path / "out", 0, val_size=2,
+                            data_files={"train": str(folder / "train.tsv"),
+                                        "validation": str(folder / dev)})
+        assert str(err.value) == message
+
+
 def test_sst2_default_holds_out_872(tmp_path):
     folder = write_sst2(tmp_path / "sst2", n_train=900, n_val=5)
     meta = prepare_dataset(
@@ -590,7 +639,7 @@ def test_text_unreadable_local_files_are_named_without_hub_advice(tmp_path):
     assert message.startswith(f"ag_news: could not load the data of data.options.local_path "
                               f"({folder}) (")
     assert message.endswith("expected the train and test splits with columns text,label as "
-                            "CSV / JSON lines / parquet files named after the splits")
+                            "CSV / TSV / JSON lines / parquet files named after the splits")
     assert "Hugging Face" not in message and "\n" not in message
 
 
@@ -645,8 +694,8 @@ def test_a_file_that_is_not_parquet_is_named_in_one_line_and_nothing_else(tmp_pa
     assert str(err.value) == (
         f"ag_news: data.options.{how}: {folder / 'train.parquet'} is not a parquet file (Parquet "
         "magic bytes not found in footer. Either the file is corrupted or this is not a parquet "
-        "file.); expected the train and test splits with columns text,label as CSV / JSON lines "
-        "/ parquet files named after the splits")
+        "file.); expected the train and test splits with columns text,label as CSV / TSV / JSON "
+        "lines / parquet files named after the splits")
     assert not [r for r in caplog.records if r.name.startswith("datasets")]
     assert "Failed to read schema" not in capfd.readouterr().err
     assert (logger.handlers, logger.propagate) == (handlers, propagate)

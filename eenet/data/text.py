@@ -9,8 +9,8 @@
 Texts are stored as UTF-8 bytes and offsets (`eenet.data.prepared`; no pickles, no padding to
 the longest text) and tokenised later by the model's `collate`. Offline use:
 `HF_DATASETS_OFFLINE=1` with a filled Hugging Face cache, or local files through `local_path`
-(a folder with `train.*` / `test.*` / `validation.*` files in CSV, JSON lines or parquet, or a
-`DatasetDict.save_to_disk` folder) or `data_files` (split -> file).
+(a folder with `train.*` / `test.*` / `validation.*` files in CSV, TSV, JSON lines or parquet,
+or a `DatasetDict.save_to_disk` folder) or `data_files` (split -> file, the same formats).
 """
 
 from __future__ import annotations
@@ -101,8 +101,8 @@ def _cache_only_if_unreachable() -> Iterator[None]:
 def _file_layout(source: TextSource) -> str:
     """What local files of `source` must look like."""
     return (f"expected the {source.train_split} and {source.test_split} splits with columns "
-            f"{source.text_column},label as CSV / JSON lines / parquet files named after the "
-            "splits")
+            f"{source.text_column},label as CSV / TSV / JSON lines / parquet files named after "
+            "the splits")
 
 
 def _where_to_put(source: TextSource) -> str:
@@ -173,9 +173,10 @@ def load_text_splits(
                 )
         if data_files:
             files = {k: [str(p) for p in np.atleast_1d(v)] for k, v in data_files.items()}
+            builder, builder_options = builder_for(files)
             with datasets_log_held():
                 return datasets.load_dataset(
-                    builder_for(files), data_files=files, cache_dir=cache_dir
+                    builder, data_files=files, cache_dir=cache_dir, **builder_options
                 )
         with _cache_only_if_unreachable():
             return datasets.load_dataset(

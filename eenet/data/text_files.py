@@ -17,7 +17,13 @@ import numpy as np
 
 from eenet.errors import ConfigError
 
-FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
+# the data files read, each with its `datasets` packaged builder and that builder's options,
+# as `datasets` reads them in a local_path folder (a .tsv: CSV, tab-separated)
+FORMATS: dict[str, tuple[str, dict[str, str]]] = {
+    ".csv": ("csv", {}), ".tsv": ("csv", {"sep": "\t"}), ".json": ("json", {}),
+    ".jsonl": ("json", {}), ".parquet": ("parquet", {}),
+}
+FORMAT_NAMES = ".csv, .tsv (tab-separated), .json / .jsonl (JSON lines) or .parquet"
 
 
 def check_data_file_paths(data_files: dict[str, Any] | None) -> None:
@@ -30,16 +36,20 @@ def check_data_file_paths(data_files: dict[str, Any] | None) -> None:
                               f"of them, got {value!r}")
 
 
-def builder_for(files: dict[str, Any]) -> str:
-    """The `datasets` packaged builder (csv / json / parquet) for local data files."""
-    suffixes = {Path(str(p)).suffix for v in files.values() for p in np.atleast_1d(v)}
-    builders = {FORMATS.get(s) for s in suffixes}
-    if len(builders) != 1 or None in builders:
-        raise ConfigError(
-            f"data.options.data_files: use one of {', '.join(sorted(FORMATS))} files, "
-            f"got {sorted(suffixes)}"
-        )
-    return builders.pop()
+def builder_for(files: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    """The `datasets` packaged builder (csv / json / parquet) for local data files, with its
+    options (a .tsv's tab separator), as a local_path folder reads them."""
+    suffixes = sorted({Path(str(p)).suffix for v in files.values() for p in np.atleast_1d(v)})
+    unknown = [s or "(none)" for s in suffixes if s not in FORMATS]
+    if unknown:
+        raise ConfigError(f"data.options.data_files: use {FORMAT_NAMES} files, got "
+                          f"{', '.join(unknown)}")
+    builders = {(FORMATS[s][0], tuple(FORMATS[s][1].items())) for s in suffixes}
+    if len(builders) != 1:
+        raise ConfigError(f"data.options.data_files: give files of one format, got "
+                          f"{' and '.join(suffixes)}")
+    builder, options = builders.pop()
+    return builder, dict(options)
 
 
 def saved_to_disk(folder: Path) -> bool:
@@ -97,10 +107,12 @@ def file_unfit(path: Path) -> str:
             rows = pyarrow.parquet.read_metadata(path).num_rows
         except (OSError, pyarrow.ArrowException) as exc:
             return f"is not a parquet file ({loading_problem(exc)})"
-    elif path.suffix == ".csv":
+    elif path.suffix in (".csv", ".tsv"):
+        delimiter = FORMATS[path.suffix][1].get("sep", ",")
         try:
             with open(path, newline="", encoding="utf-8", errors="replace") as fh:
-                rows = sum(1 for _ in itertools.islice(filter(None, csv.reader(fh)), 2)) - 1
+                reader = csv.reader(fh, delimiter=delimiter)
+                rows = sum(1 for _ in itertools.islice(filter(None, reader), 2)) - 1
         except (OSError, csv.Error):
             return ""
         if rows == 0:
@@ -125,7 +137,7 @@ def file_columns(path: Path) -> list[str] | None:
         if path.suffix == ".parquet":
             return list(pyarrow.parquet.read_schema(path).names)
         if path.suffix in (".csv", ".tsv"):
-            delimiter = "\t" if path.suffix == ".tsv" else ","
+            delimiter = FORMATS[path.suffix][1].get("sep", ",")
             with open(path, newline="", encoding="utf-8", errors="replace") as fh:
                 return next(filter(None, csv.reader(fh, delimiter=delimiter)), None)
         with open(path, encoding="utf-8", errors="replace") as fh:
