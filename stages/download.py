@@ -1,11 +1,15 @@
 """Stage download: prepare the data set's train/val/test splits.
 
-Usage: python stages/download.py OUT_DIR   (reads params.yaml: data)
+Usage: python stages/download.py OUT_DIR   (reads params.yaml: data; a local copy it names is
+watched by DVC in local_data/, see eenet.local_copies)
 """
+
+import sys
 
 from eenet.atomic import atomic_directory
 from eenet.cli import stage_cli
 from eenet.data import prepare_dataset
+from eenet.local_copies import data_copy_notes
 from eenet.params import group, read_params
 
 
@@ -15,6 +19,8 @@ def main(out_dir: str) -> None:
         meta = prepare_dataset(data["dataset"], tmp, int(data["seed"]),
                                **(data.get("options") or {}))
     print(f"prepared {meta['dataset']}: {meta['sizes']} -> {out_dir}")
+    for note in data_copy_notes(data):  # a copy outside local_data/: DVC does not watch it
+        print(note, file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,16 @@
 """Stage train: train every exit of the multi-exit model.
 
 Usage: python stages/train.py DATA_DIR MODEL_DIR CHECKPOINT_DIR LIVE_DIR
-(reads params.yaml: model, train). Runs unchanged under
+(reads params.yaml: model, train; local pretrained weights or a tokenizer are watched by DVC
+in local_models/, see eenet.local_copies). Runs unchanged under
 `torchrun --nproc_per_node N stages/train.py ...` (DDP): every process trains on its shard,
 only rank 0 logs (dvclive), checkpoints and writes the model artifact.
 """
 
+import sys
+
 from eenet.cli import stage_cli
+from eenet.local_copies import model_copy_notes
 from eenet.params import group, read_params
 from eenet.train_config import TrainConfig
 from eenet.training_run import train_to_artifact
@@ -17,9 +21,12 @@ def main(data_dir: str, model_dir: str, checkpoint_dir: str, live_dir: str) -> N
     model_params = group(params, "model")
     summary = train_to_artifact(data_dir, model_dir, checkpoint_dir, live_dir, model_params,
                                 TrainConfig.from_params(group(params, "train")))
-    if summary is not None:
+    if summary is not None:  # rank 0 under torchrun
         print(f"trained {model_params['name']}: val accuracy per exit "
               f"{summary['val_accuracy']}")
+        # files outside local_models/: DVC does not watch them
+        for note in model_copy_notes(model_params.get("options") or {}):
+            print(note, file=sys.stderr)
 
 
 if __name__ == "__main__":

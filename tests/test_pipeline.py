@@ -62,6 +62,9 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]
     shutil.copy(ROOT / ".gitignore", path / ".gitignore")
     shutil.copytree(ROOT / "plots", path / "plots")  # the plot templates dvc.yaml names
     shutil.copytree(ROOT / "latency_tables", path / "latency_tables")  # import_latency's folder
+    for folder in ("local_data", "local_models"):  # download's and train's, as a clone has them
+        (path / folder).mkdir()
+        shutil.copy(ROOT / folder / "README.md", path / folder / "README.md")
     shutil.copytree(ROOT / "conf" / "preset", path / "conf" / "preset")  # what `setup` may name
     (path / "params.yaml").write_text(yaml.safe_dump(pipeline_params(), sort_keys=False))
     bin_dir = str(Path(sys.executable).parent)
