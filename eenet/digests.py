@@ -27,3 +27,19 @@ def package_digest(folder: str | os.PathLike | None = None) -> str:
         digest.update(len(relative).to_bytes(8, "big") + relative)
         digest.update(bytes.fromhex(file_sha256(path)))
     return digest.hexdigest()
+
+
+def path_digest(path: str | os.PathLike) -> str:
+    """The sha256 of a file's bytes, or of a folder's files (each by its relative path and
+    bytes, in sorted order; links to files followed): what a training run records of the local
+    files its model is built from (a pretrained folder, a tokenizer's vocab.txt), so that a
+    rerun with other files there trains afresh instead of reusing the run."""
+    root = Path(path)
+    if not root.is_dir():
+        return file_sha256(root)
+    digest = hashlib.sha256()
+    for file in sorted(p for p in root.rglob("*") if p.is_file()):
+        relative = file.relative_to(root).as_posix().encode()
+        digest.update(len(relative).to_bytes(8, "big") + relative)
+        digest.update(bytes.fromhex(file_sha256(file)))
+    return digest.hexdigest()

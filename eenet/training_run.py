@@ -10,8 +10,9 @@ from typing import Any
 
 from eenet.atomic import atomic_directory, write_text
 from eenet.checkpoint import config_fingerprint, mark_delivered
+from eenet.config import FILE_OPTIONS
 from eenet.data.prepared import PreparedDataset, read_meta, split_digest
-from eenet.digests import package_digest
+from eenet.digests import package_digest, path_digest
 from eenet.distributed import init_distributed, is_main_process, shutdown_distributed
 from eenet.extras import require
 from eenet.models import MultiExitModel, build_model
@@ -60,6 +61,11 @@ def train_to_artifact(
     # interrupted, then restarted with more workers, resumes
     settings = {"model": model_params, "train": run_settings(train_cfg), "data": meta,
                 "files": files}
+    # the files the model was built from (pretrained weights, a tokenizer) where an option
+    # names them here: weights replaced in the same folder reused the run trained from the old
+    sources = model_file_digests(options)
+    if sources:  # absent for a model built from no local files: its runs' fingerprints as before
+        settings["model_files"] = sources
     fingerprint = config_fingerprint(settings)
     init_distributed()
     try:
@@ -80,6 +86,14 @@ def train_to_artifact(
         return summary
     finally:
         shutdown_distributed()
+
+
+def model_file_digests(options: dict[str, Any]) -> dict[str, str]:
+    """The digest (`eenet.digests.path_digest`) of each file or folder a model option names
+    that exists here (`eenet.config.FILE_OPTIONS`: `pretrained`, `tokenizer`), by option; a
+    hub name, read from the Hugging Face cache, is left out (its files are not looked up)."""
+    return {name: path_digest(value) for name in FILE_OPTIONS
+            if isinstance(value := options.get(name), str | os.PathLike) and Path(value).exists()}
 
 
 def input_normalisation(meta: dict[str, Any]) -> dict[str, Any]:

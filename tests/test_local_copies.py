@@ -3,7 +3,9 @@ dependency of the download stage) or `local_models/` (of the train stage), an ed
 reruns the stage that reads it, though git ignores the files; one elsewhere gets a note.
 
 Before, `data.options.local_path` and `model.options.pretrained` were only strings to DVC:
-relabelling a local AG News CSV left `dvc status` up to date and the old splits in place.
+relabelling a local AG News CSV left `dvc status` up to date and the old splits in place, and
+replaced BERT weights, once the train stage was forced, reused the run trained from the old
+ones (its checkpoint's settings named the folder, not its files).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import pytest
 import yaml
 
 from eenet.data.prepared import read_split
+from eenet.digests import path_digest
 from eenet.local_copies import (
     WATCHED_DATA,
     WATCHED_MODELS,
@@ -27,7 +30,8 @@ from eenet.local_copies import (
     model_copy_notes,
     unwatched_note,
 )
-from tests.preset_fixtures import write_ag_news
+from eenet.training_run import model_file_digests
+from tests.preset_fixtures import tiny_bert_config, write_ag_news, write_vocab
 from tests.robust_helpers import (
     ROOT,
     check_ok,
@@ -195,3 +199,73 @@ def test_which_model_options_name_copies(tmp_path: Path, monkeypatch) -> None:
                      "watches: after changing its files, run `dvc repro -f -s train` then "
                      "`dvc repro` (or move it into local_models/)"
                      for name, path in (("pretrained", "mine"), ("tokenizer", "vocab.txt"))]
+
+
+def test_model_file_digests_follow_the_files(tmp_path: Path, monkeypatch) -> None:
+    """What the training fingerprint records of a local model: each named file or folder's
+    digest, which any change of a file in it changes; a hub name and other options none."""
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "local_models" / "bert"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text("{}")
+    (folder / "model.safetensors").write_bytes(b"old")
+    vocab = write_vocab(tmp_path / "vocab.txt")
+    options = {"pretrained": "local_models/bert", "tokenizer": str(vocab), "max_length": 8}
+    digests = model_file_digests(options)
+    assert digests == {"pretrained": path_digest(folder), "tokenizer": path_digest(vocab)}
+    assert model_file_digests({"pretrained": "bert-base-uncased", "tokenizer": None}) == {}
+    (folder / "model.safetensors").write_bytes(b"new")
+    assert model_file_digests(options)["pretrained"] != digests["pretrained"]
+    (folder / "sub").mkdir()
+    (folder / "sub" / "model.safetensors").write_bytes(b"new")  # a file's place counts too
+    moved = model_file_digests(options)["pretrained"]
+    (folder / "model.safetensors").unlink()
+    assert model_file_digests(options)["pretrained"] != moved
+
+
+@pytest.mark.slow
+def test_replaced_pretrained_weights_train_afresh(tmp_path: Path) -> None:
+    """The train stage rerun (as DVC reruns it when local_models/ changes) with the same
+    settings and data: the same weights reuse the finished run; other weights in the same
+    folder train from the start and give another model (they reused the old run before)."""
+    pytest.importorskip("transformers")
+    from transformers import BertConfig, BertModel
+
+    from eenet.data import prepare_dataset
+    from eenet.models.artifact import load_trained
+
+    torch = pytest.importorskip("torch")
+    prepare_dataset("ag_news", tmp_path / "data", 0, val_size=10, cache_dir=str(tmp_path / "hf"),
+                    local_path=write_ag_news(tmp_path / "local_data" / "ag", n_train=40,
+                                             n_test=12))
+    (tmp_path / "local_models").mkdir()
+    vocab = write_vocab(tmp_path / "local_models" / "vocab.txt")
+    config = BertConfig(**tiny_bert_config(len(vocab.read_text().split())))
+
+    def save_weights(seed: int) -> None:
+        torch.manual_seed(seed)
+        BertModel(config).save_pretrained(tmp_path / "local_models" / "bert")
+
+    save_weights(0)
+    params = tiny_params()
+    params["model"] = {"name": "bert_4", "options": {
+        "pretrained": "local_models/bert", "tokenizer": "local_models/vocab.txt",
+        "max_length": 24, "exit_layers": [1, 2, 3, 4]}}
+    params["train"].update(epochs=1, batch_size=16, optimizer="adamw", lr=3e-5,
+                           schedule="linear")
+    write_params(tmp_path, params)
+    args = ("data", "model", "ckpt", "live")
+
+    def train() -> tuple[str, dict]:
+        result = check_ok(run_stage("train", tmp_path, *args))
+        assert "outside local_models/" not in result.stderr  # watched: no note
+        return result.stdout + result.stderr, load_trained(tmp_path / "model").state_dict()
+
+    _, first = train()
+    same, again = train()
+    assert "reusing checkpoint" in same
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    save_weights(1)
+    other, replaced = train()
+    assert "reusing checkpoint" not in other
+    assert not all(torch.equal(first[k], replaced[k]) for k in first)
