@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -21,12 +22,7 @@ def package_digest(folder: str | os.PathLike | None = None) -> str:
     package's own, by relative path and bytes): what a finished training run records of the
     code that trained it, so that a rerun of the same settings by the same code may reuse it."""
     root = Path(folder) if folder is not None else Path(__file__).resolve().parent
-    digest = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
-        relative = path.relative_to(root).as_posix().encode()
-        digest.update(len(relative).to_bytes(8, "big") + relative)
-        digest.update(bytes.fromhex(file_sha256(path)))
-    return digest.hexdigest()
+    return _files_digest(root, root.rglob("*.py"))
 
 
 def path_digest(path: str | os.PathLike) -> str:
@@ -37,9 +33,15 @@ def path_digest(path: str | os.PathLike) -> str:
     root = Path(path)
     if not root.is_dir():
         return file_sha256(root)
+    return _files_digest(root, (file for file in root.rglob("*") if file.is_file()))
+
+
+def _files_digest(root: Path, files: Iterable[Path]) -> str:
+    """The sha256 of `files` under `root`, each by its relative path and its bytes' sha256,
+    in sorted order."""
     digest = hashlib.sha256()
-    for file in sorted(p for p in root.rglob("*") if p.is_file()):
-        relative = file.relative_to(root).as_posix().encode()
+    for path in sorted(files):
+        relative = path.relative_to(root).as_posix().encode()
         digest.update(len(relative).to_bytes(8, "big") + relative)
-        digest.update(bytes.fromhex(file_sha256(file)))
+        digest.update(bytes.fromhex(file_sha256(path)))
     return digest.hexdigest()
