@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from benchmarks.loading import OneByOne
 from eenet import batching
 from eenet.batching import LabelledCollate, make_loader, split_batches
 from eenet.commands.predict_inputs import input_batches
@@ -36,19 +37,6 @@ def write_kind(root, kind: str) -> None:
                       for _ in range(N_SAMPLES)], dtype=object)
     write_split(root, "train", x, y)
     write_meta(root, meta)
-
-
-class OneByOne(Dataset):
-    """A data set read item by item (no `__getitems__`): the per-sample path."""
-
-    def __init__(self, dataset: Dataset) -> None:
-        self.dataset = dataset
-
-    def __len__(self) -> int:
-        return len(self.dataset)  # type: ignore[arg-type]
-
-    def __getitem__(self, index: int) -> Any:
-        return self.dataset[index]
 
 
 def word_counts(texts: list[str]) -> torch.Tensor:
