@@ -716,13 +716,18 @@ def test_table_columns_line_up_for_large_costs_and_long_fits(files):
 
 def test_method_and_budgets_given_again_join_their_lists(files):
     """`--method maxprob --method entropy` printed entropy's rows alone (argparse kept the last
-    value); each repeat's list now joins the ones before, checked as one list: a method twice
-    is fitted once, a budget twice is refused."""
+    value); each repeat's list now joins the ones before, checked as one list: a method or a
+    budget twice is refused (a method twice was fitted once, silently)."""
     proc = _run_on(files, "--costs", "1,2,3", "--method", "maxprob", "--method",
-                   "entropy,maxprob", "--budgets", "2", "--budgets", "1.5", "--json")
+                   "entropy", "--budgets", "2", "--budgets", "1.5", "--json")
     assert proc.returncode == 0, proc.stderr
     assert [(r["method"], r["budget"]) for r in json.loads(proc.stdout)] == [
         ("maxprob", 2.0), ("maxprob", 1.5), ("entropy", 2.0), ("entropy", 1.5)]
+    proc = _run_on(files, "--costs", "1,2,3", "--method", "maxprob", "--method",
+                   "entropy,maxprob", "--budgets", "2")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.splitlines() == ["eenet schedule: error: --method: 'maxprob' given "
+                                        "twice; give each method once"]
     proc = _run_on(files, "--costs", "1,2,3", "--method", "maxprob", "--budgets", "2",
                    "--budgets", "50%")
     assert proc.returncode == 2 and proc.stdout == ""
