@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -34,6 +35,13 @@ def path_digest(path: str | os.PathLike) -> str:
     if not root.is_dir():
         return file_sha256(root)
     return _files_digest(root, (file for file in root.rglob("*") if file.is_file()))
+
+
+def local_paths(options: Mapping[str, Any], names: Iterable[str]) -> dict[str, Any]:
+    """The options of `names` whose value is a path that exists here (a pretrained folder, a
+    tokenizer file), by name; a hub name such as `bert-base-uncased` is no local path."""
+    return {name: value for name in names
+            if isinstance(value := options.get(name), str | os.PathLike) and Path(value).exists()}
 
 
 def _files_digest(root: Path, files: Iterable[Path]) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 
 from eenet.config import FILE_OPTIONS
 from eenet.data.cifar import DEFAULT_ROOT
+from eenet.digests import local_paths
 
 # the folders dvc.yaml lists: the download stage's data copies, the train stage's model files
 WATCHED_DATA = Path("local_data")
@@ -57,7 +58,6 @@ def model_copy_notes(options: dict[str, Any], watched: Path = WATCHED_MODELS) ->
     """The notes for the local files the model's options name outside `watched` (those of
     `eenet.config.FILE_OPTIONS` that exist as paths here: a pretrained folder, a tokenizer);
     a hub name is no local copy."""
-    notes = (unwatched_note(f"model.options.{name}", value, watched, "train")
-             for name in FILE_OPTIONS
-             if isinstance(value := options.get(name), str | os.PathLike) and Path(value).exists())
+    notes = (unwatched_note(f"model.options.{name}", path, watched, "train")
+             for name, path in local_paths(options, FILE_OPTIONS).items())
     return [note for note in notes if note is not None]

@@ -12,7 +12,7 @@ from eenet.atomic import atomic_directory, write_text
 from eenet.checkpoint import config_fingerprint, mark_delivered
 from eenet.config import FILE_OPTIONS
 from eenet.data.prepared import PreparedDataset, read_meta, split_digest
-from eenet.digests import package_digest, path_digest
+from eenet.digests import local_paths, package_digest, path_digest
 from eenet.distributed import init_distributed, is_main_process, shutdown_distributed
 from eenet.extras import require
 from eenet.models import MultiExitModel, build_model
@@ -92,8 +92,7 @@ def model_file_digests(options: dict[str, Any]) -> dict[str, str]:
     """The digest (`eenet.digests.path_digest`) of each file or folder a model option names
     that exists here (`eenet.config.FILE_OPTIONS`: `pretrained`, `tokenizer`), by option; a
     hub name, read from the Hugging Face cache, is left out (its files are not looked up)."""
-    return {name: path_digest(value) for name in FILE_OPTIONS
-            if isinstance(value := options.get(name), str | os.PathLike) and Path(value).exists()}
+    return {name: path_digest(path) for name, path in local_paths(options, FILE_OPTIONS).items()}
 
 
 def input_normalisation(meta: dict[str, Any]) -> dict[str, Any]:
