@@ -23,6 +23,8 @@ DEFAULT_ROOT = "data/raw"
 # the options prepare_cifar10 / prepare_cifar100 pass on to prepare_cifar, with their types
 OPTIONS = {"root": str, "val_size": int, "download": bool, "checksums": bool}
 CLASS_COUNTS = {"cifar10": 10, "cifar100": 100}
+# the batch files' entry of the labels (CIFAR-100's fine labels: its 100 classes)
+LABELS_KEY = {"cifar10": "labels", "cifar100": "fine_labels"}
 # what torchvision raises on a corrupt or foreign batch file
 CORRUPT_BATCH = (pickle.UnpicklingError, EOFError, KeyError, TypeError, IndexError)
 # what fetching and extracting the archive raises (offline: a URLError, an OSError)
@@ -83,7 +85,7 @@ def _read_file(name: str, cls: type, file: str, path: Path) -> dict[str, Any]:
     """The entries of CIFAR file `file` (at `path`), read by `_unpickle_plain`; _Unreadable
     when it does not unpickle or lacks CIFAR's entries."""
     entry = _unpickle_plain(path)
-    labels_key = "labels" if name == "cifar10" else "fine_labels"
+    labels_key = LABELS_KEY[name]
     wanted = (cls.meta["key"],) if file == cls.meta["filename"] else ("data", labels_key)
     missing = [key for key in wanted if not isinstance(entry, dict) or key not in entry]
     if missing:
@@ -101,7 +103,7 @@ def _read_batch_files(name: str, root: Path, cls: type) -> tuple[CifarSplit, Cif
     folder = root / cls.base_folder
     if not folder.is_dir():
         raise FileNotFoundError(folder)
-    labels_key = "labels" if name == "cifar10" else "fine_labels"
+    labels_key = LABELS_KEY[name]
     entries, problems = {}, []
     for file in _all_files(cls):
         path = folder / file
