@@ -777,6 +777,19 @@ def test_a_policy_over_budget_on_one_validation_sample_is_noted_in_the_singular(
     assert validation_overrun_note(rows[1:], 1) is None
 
 
+def test_policies_over_budget_on_validation_samples_are_noted_in_the_plural():
+    """The plural counterpart of the note above (its words now chosen by `counted`): several
+    policies over budget give the largest excess, on several validation samples."""
+    from eenet.commands.schedule_report import validation_overrun_note
+
+    rows = [{"method": "maxprob", "budget": 2.5, "val_cost": 3.0, "upper_bound": False},
+            {"method": "entropy", "budget": 2.0, "val_cost": 2.1, "upper_bound": False}]
+    assert validation_overrun_note(rows, 3) == (
+        "note: 2 fitted policies cost more than their budget on validation, up to 20.0 % "
+        "(maxprob at 2.5: 3): 3 validation samples realise a planned exit distribution only "
+        "in whole samples; more validation samples meet budgets closely")
+
+
 def test_the_oracle_has_no_validation_cost_nor_fit_time(files):
     """The oracle was re-run on validation with its labels and given a `val_cost`, a
     `val_accuracy` and a fit time of 0: it is no policy fitted on validation, and the evaluate

@@ -127,11 +127,12 @@ def validation_overrun_note(rows: list[dict[str, Any]], n_val: int,
         return None
     worst = max(over, key=lambda r: r["val_cost"] / r["budget"])
     excess = 100.0 * (worst["val_cost"] / worst["budget"] - 1.0)
-    one = len(over) == 1
-    policies = (f"{counted(len(over), 'fitted policy', 'fitted policies')} "
-                f"{'costs more than its' if one else 'cost more than their'} budget")
-    samples = f"{counted(n_val, 'validation sample')} realise{'s' if n_val == 1 else ''}"
-    return (f"note: {policies} on validation, {'by' if one else 'up to'} {excess:.1f} % "
+    # the counted nouns with their verbs, agreeing with the count
+    policies = counted(len(over), "fitted policy costs more than its",
+                       "fitted policies cost more than their")
+    samples = counted(n_val, "validation sample realises", "validation samples realise")
+    by = "by" if len(over) == 1 else "up to"  # one policy's excess, or the largest of several
+    return (f"note: {policies} budget on validation, {by} {excess:.1f} % "
             f"({worst['method']} at {worst['budget']:g}: {worst['val_cost']:.4g}): {samples} a "
             "planned exit distribution only in whole samples; more validation samples meet "
             "budgets closely")
