@@ -147,6 +147,28 @@ def test_cifar_missing_under_a_relative_root_says_where_it_looked(tmp_path, monk
     assert "(folder not found and download=False)" in str(info.value)
 
 
+@pytest.mark.parametrize("name, folder", [("cifar10", "cifar-10-batches-py"),
+                                          ("cifar100", "cifar-100-python")])
+def test_cifar_root_may_name_the_extracted_folder_itself(cifar_root, tmp_path, name, folder):
+    """A root naming the archive's extracted folder (`.../cifar-10-batches-py`), not its parent,
+    read as a missing folder: `could not load .../cifar-10-batches-py/cifar-10-batches-py
+    (folder not found ...)`, and with `download` on torchvision downloaded the archive again
+    into it. It is read as its parent: the same splits. A missing folder of that name is to be
+    extracted into its parent."""
+    options = {"val_size": 40, "download": False, "checksums": False}
+    prepare_dataset(name, tmp_path / "parent", 0, root=cifar_root, **options)
+    prepare_dataset(name, tmp_path / "itself", 0, root=cifar_root / folder, **options)
+    for split in ("train", "val", "test"):
+        for got, want in zip(read_split(tmp_path / "itself", split),
+                             read_split(tmp_path / "parent", split), strict=True):
+            assert np.array_equal(got, want), split
+    with pytest.raises(EENetError) as info:
+        prepare_dataset(name, tmp_path / "out", 0, root=tmp_path / "raw" / folder, **options)
+    assert (f"could not load {tmp_path / 'raw' / folder} (folder not found and download=False)"
+            f"; download ") in str(info.value)
+    assert f"and extract it into {tmp_path / 'raw'}/ so that" in str(info.value)
+
+
 def test_prepare_dataset_checks_its_arguments_as_params_yaml(cifar_root, tmp_path):
     """The library call took val_size=50.7 (truncated in silence) and '50', which check_params
     refuses; it checks them the same way now (a Path for a folder is taken)."""

@@ -325,6 +325,16 @@ def channel_mean_std(images: np.ndarray) -> tuple[list[float], list[float]]:
     return mean, std
 
 
+def archive_root(name: str, root: Path) -> Path:
+    """The folder that holds (or is to hold) CIFAR `name`'s extracted folder: `root`, or its
+    parent where `root` names that folder itself (`.../cifar-10-batches-py`, as extracted from
+    the archive) and holds no folder of that name. The files are still checked one by one."""
+    base = _dataset_class(name, checksums=True).base_folder
+    if root.name == base and not (root / base).is_dir():
+        return root.parent
+    return root
+
+
 def prepare_cifar(
     name: str,
     out_dir: Path,
@@ -336,7 +346,7 @@ def prepare_cifar(
 ) -> dict[str, Any]:
     """Load CIFAR `name` from `root` (downloading it if allowed) and write the splits."""
     check_no_empty_paths("data.options", {"root": root}, DATA_PATH_OPTIONS)  # "": cwd
-    root = Path(root)
+    root = archive_root(name, Path(root))
     train, test = _load(name, root, download, checksums)
     _check_loaded(name, root, train, test)
     x_all = np.ascontiguousarray(train.data, dtype=np.uint8)
