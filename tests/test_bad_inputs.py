@@ -286,14 +286,16 @@ def test_empty_data_options_take_the_defaults(ws: Path, monkeypatch: pytest.Monk
 def test_model_inputs_of_another_shape_than_the_data(ws: Path,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     """The 1-D ResNet trains on any length, but the profile times its example inputs: a
-    model.options.input_length other than the data's is named before anything trains."""
+    model.options.input_length other than the data's is named before anything trains, with
+    the value that fits the data (it said only "set the model's input options to match
+    (model.options.input_length)", leaving the user to read the length off the shape)."""
     params = base_params()
     params["model"]["options"]["input_length"] = 72
     write_params(ws, params)
     message = stage_error(capsys, "train", "data", "model", "ckpt", "live")
     assert message == ("model.options: the model's inputs are shaped [1, 72] but the data in "
-                       "data holds samples shaped [1, 40]; set the model's input options to "
-                       "match (model.options.input_length)")
+                       "data holds samples shaped [1, 40]; set model.options.input_length: 40 "
+                       "to match")
     assert not (ws / "ckpt").exists() and not (ws / "model").exists()
 
 
@@ -422,8 +424,8 @@ def test_model_inputs_too_long_to_make_are_compared_first(
     write_params(ws, params)
     message = stage_error(capsys, "train", "data", "model", "ckpt", "live")
     assert message == ("model.options: the model's inputs are shaped [1, 268435456] but the "
-                       "data in data holds samples shaped [1, 40]; set the model's input "
-                       "options to match (model.options.input_length)")
+                       "data in data holds samples shaped [1, 40]; set "
+                       "model.options.input_length: 40 to match")
     model = build_model("resnet1d_3", 10)
     torch.manual_seed(0)
     model.example_inputs(1)

@@ -811,3 +811,26 @@ def test_a_wrong_option_given_to_load_trained_is_the_callers_not_the_artifacts(t
     assert str(err.value) == ("model.options.width: unknown key; allowed: "
                               "blocks, input_length, widths")
     assert load_trained(tmp_path, input_length=40).n_exits == 3  # an option it takes
+
+
+def test_a_sequence_of_another_length_names_the_input_length_that_fits() -> None:
+    """Data of another length than resnet1d_3's default 40 (MNIST-1D's; the default preset does
+    not list input_length) is named with the value to set; a model made for one input shape
+    (the CIFAR ResNet) is still pointed at model.name, and shapes no input_length gives at
+    the input options alone."""
+    from eenet.models.base import check_input_shape
+
+    model = build_model("resnet1d_3", 10)
+    check_input_shape(model, [1, 40], "the data in data/mnist1d")
+    with pytest.raises(ConfigError) as caught:
+        check_input_shape(model, [1, 72], "the data in own")
+    assert str(caught.value) == (
+        "model.options: the model's inputs are shaped [1, 40] but the data in own holds "
+        "samples shaped [1, 72]; set model.options.input_length: 72 to match")
+    with pytest.raises(ConfigError) as caught:
+        check_input_shape(model, [2, 72], "the data in own")
+    assert str(caught.value).endswith(
+        "; set the model's input options to match (model.options.input_length)")
+    cifar = build_model("resnet56_3", 10, blocks=[1, 1, 1])
+    with pytest.raises(ConfigError, match=r"^model\.name: .* which no option of it changes"):
+        check_input_shape(cifar, [1, 72], "the data in own")

@@ -121,6 +121,12 @@ class MultiExitModel(nn.Module):
         self.segments = nn.ModuleList()
         self.heads = nn.ModuleList()
 
+    def input_options_for(self, sample_shape: Sequence[int]) -> dict[str, Any]:
+        """The values of `input_options` under which the model takes samples shaped
+        `sample_shape` (resnet1d_3 for [1, 72]: {'input_length': 72}), for a shape error to
+        name; {} where the model does not say (or no option gives that shape)."""
+        return {}
+
     @property
     def n_exits(self) -> int:
         return len(self.heads)
@@ -200,11 +206,12 @@ def check_input_shape(model: MultiExitModel, input_shape: Sequence[int] | None,
     models taking texts, or data without a recorded shape, pass. The shapes are compared on
     the meta device first, so a mismatch allocates nothing (an input_length of 10**12 asked
     torch for 4 TB); then the example is made as before (the same random draws)."""
+    fitting = model.input_options_for(input_shape) if input_shape is not None else None
     if input_shape is not None:
-        _check_sample(_meta_example(model), input_shape, source, model.input_options)
+        _check_sample(_meta_example(model), input_shape, source, model.input_options, fitting)
     example = model.example_inputs(1)
     if input_shape is not None:
-        _check_sample(example, input_shape, source, model.input_options)
+        _check_sample(example, input_shape, source, model.input_options, fitting)
 
 
 def input_sample_shape(model: MultiExitModel) -> tuple[int, ...] | None:
@@ -302,10 +309,10 @@ def _nbytes(inputs: Any) -> int:
 
 
 def _check_sample(example: Any, input_shape: Sequence[int], source: str,
-                  options: Sequence[str] = ()) -> None:
+                  options: Sequence[str] = (), fitting: dict[str, Any] | None = None) -> None:
     """A one-line ConfigError when `example` is a tensor whose samples are not shaped
-    `input_shape` (from `source`), suggesting the model's input `options` where it has any,
-    else another model."""
+    `input_shape` (from `source`), suggesting the model's input `options` where it has any
+    (with the values `fitting` the data, where the model gives them), else another model."""
     if not isinstance(example, torch.Tensor):
         return
     takes = [int(d) for d in example.shape[1:]]
@@ -317,8 +324,13 @@ def _check_sample(example: Any, input_shape: Sequence[int], source: str,
             "for this data (`eenet models` lists them)"
         )
     if takes != [int(d) for d in input_shape]:
-        names = " / ".join(f"model.options.{name}" for name in options)
+        if fitting:  # the values themselves (the 1-D ResNet: its input_length)
+            advice = "set " + ", ".join(f"model.options.{name}: {value}"
+                                        for name, value in fitting.items()) + " to match"
+        else:
+            names = " / ".join(f"model.options.{name}" for name in options)
+            advice = f"set the model's input options to match ({names})"
         raise ConfigError(
             f"model.options: the model's inputs are shaped {takes} but {source} holds samples "
-            f"shaped {list(input_shape)}; set the model's input options to match ({names})"
+            f"shaped {list(input_shape)}; {advice}"
         )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -85,6 +88,12 @@ class ResNet1d(MultiExitModel):
 
     def example_inputs(self, batch_size: int) -> torch.Tensor:
         return torch.randn(batch_size, 1, self.input_length)
+
+    def input_options_for(self, sample_shape: Sequence[int]) -> dict[str, Any]:
+        """{'input_length': n} for samples of one channel of length n (the data's, which a
+        shape error names); {} for other shapes, which no input_length gives."""
+        shape = [int(d) for d in sample_shape]
+        return {"input_length": shape[1]} if len(shape) == 2 and shape[0] == 1 else {}
 
 
 def weight_count(num_classes: int, widths: tuple[int, ...], blocks: tuple[int, ...]) -> int:
