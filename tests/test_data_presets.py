@@ -1070,3 +1070,94 @@ def test_cifar_files_that_read_but_are_not_the_official_ones(cifar_root, officia
         prepare_dataset("cifar10", tmp_path / "out", 0, root=root, download=False)
     assert "test_batch is missing; data_batch_1 fails" in str(err.value)
     assert str(err.value).endswith("replacing cifar-10-batches-py/")
+
+
+# the original AG News CSVs' rows (class 1-4, title, description), with what the hub's loader
+# keeps as written: quotes and commas, "NA", an empty description, the `\` line breaks
+ORIGINAL_AG_NEWS = [
+    ("3", "Wall St. Bears Claw Back Into the Black (Reuters)",
+     "Reuters - Short-sellers, Wall Street's dwindling\\band of ultra-cynics, are green again."),
+    ("4", "Carlyle Looks Toward Commercial Aerospace (Reuters)",
+     "Reuters - Private investment firm Carlyle Group,\\which has a reputation"),
+    ("1", "NA", 'A "quoted" description, with commas'),
+    ("2", "A title  with two spaces", ""),
+]
+
+
+def _write_original_ag_news(folder: Path, train: int = 10, test: int = 3) -> Path:
+    """train.csv / test.csv as AG News is distributed: no header row, every field quoted."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, repeats in (("train", train), ("test", test)):
+        with open(folder / f"{name}.csv", "w", newline="") as fh:
+            csv.writer(fh, quoting=csv.QUOTE_ALL).writerows(ORIGINAL_AG_NEWS * repeats)
+    return folder
+
+
+@pytest.mark.parametrize("how", ["local_path", "data_files"])
+def test_ag_news_original_csvs_are_read_as_the_hub_has_them(tmp_path, capfd, how):
+    """The AG News CSVs as distributed (no header row; class 1-4, title, description) were
+    refused: `.../test.csv lacks columns text, label (it has 3, Fears for T N pension ...)`.
+    They are read as the hub's loader reads them, text = title + " " + description and label =
+    class - 1, said on stderr: the same splits as those files converted to text,label."""
+    original = _write_original_ag_news(tmp_path / "original")
+    converted = tmp_path / "converted"
+    converted.mkdir()
+    for name in ("train", "test"):
+        with open(original / f"{name}.csv", newline="") as fh:
+            rows = list(csv.reader(fh))
+        with open(converted / f"{name}.csv", "w", newline="") as fh:
+            csv.writer(fh).writerows([["text", "label"]] + [
+                [f"{title} {description}", int(label) - 1] for label, title, description in rows])
+    options = ({"local_path": str(original)} if how == "local_path" else
+               {"data_files": {s: str(original / f"{s}.csv") for s in ("train", "test")}})
+    meta = prepare_dataset("ag_news", tmp_path / "out", 0, val_size=8,
+                           cache_dir=str(tmp_path / "cache"), **options)
+    note = capfd.readouterr().err
+    assert ("ag_news: read " in note and " as the original AG News CSVs (no header row; class "
+            "1-4, title, description): text = title + ' ' + description, label = class - 1"
+            in note)
+    assert meta["sizes"] == {"train": 32, "val": 8, "test": 12}
+    prepare_dataset("ag_news", tmp_path / "want", 0, val_size=8, local_path=str(converted),
+                    cache_dir=str(tmp_path / "cache"))
+    for split in ("train", "val", "test"):
+        got, want = read_split(tmp_path / "out", split), read_split(tmp_path / "want", split)
+        assert got[0].tolist() == want[0].tolist() and np.array_equal(got[1], want[1]), split
+    texts, labels = read_split(tmp_path / "out", "test")
+    assert texts[2] == 'NA A "quoted" description, with commas' and labels[2] == 0
+    assert texts[3] == "A title  with two spaces " and labels[:4].tolist() == [2, 3, 0, 1]
+
+
+@pytest.mark.parametrize(("kind", "reason"), [
+    # one file in the layout, one with a header: not read as the layout, and said so
+    ("test with a header", "train.csv lacks columns text, label (it has 3, Wall St. Bears "),
+    # headerless, but two columns: no guess, the error as before
+    ("two columns", "split 'train' lacks column(s) label, text; it has 3, "),
+    ("a class 14", "split 'train' row 41 has class '14'; the original AG News CSVs (no header "
+                   "row; class 1-4, title, description) number the classes 1-4"),
+    ("a row of 4 fields", "as the original AG News CSVs (no header row; class 1-4, title, "
+                          "description) (Error tokenizing data. C error: Expected 3 fields in "
+                          "line 41, saw 4); expected the train and test splits"),
+])
+def test_ag_news_original_layout_is_read_only_as_distributed(tmp_path, kind, reason):
+    """The original layout is recognised only where every file begins as it does (three
+    fields, the first a class 1-4); each row is then checked, one line naming the first
+    that is not in it."""
+    folder = _write_original_ag_news(tmp_path / "ag_news")
+    if kind == "test with a header":
+        (folder / "test.csv").write_text("text,label\na text,1\nanother,2\n")
+    elif kind == "two columns":
+        for name in ("train", "test"):
+            (folder / f"{name}.csv").write_text('"3","a text"\n"1","another"\n' * 5)
+    else:
+        extra = '"14","a","b"\n' if kind == "a class 14" else '"2","a","b","c"\n'
+        with open(folder / "train.csv", "a") as fh:
+            fh.write(extra)
+    with pytest.raises(EENetError) as err:
+        prepare_dataset("ag_news", tmp_path / "out", 0, local_path=str(folder), val_size=2,
+                        cache_dir=str(tmp_path / "cache"))
+    message = str(err.value)
+    assert reason in message and "\n" not in message
+    if kind == "test with a header":
+        assert message.endswith(f"({folder / 'train.csv'} is in the layout of the original AG "
+                                "News CSVs (no header row; class 1-4, title, description), "
+                                "which is read only when every file is in it)")

@@ -10,12 +10,15 @@ Texts are stored as UTF-8 bytes and offsets (`eenet.data.prepared`; no pickles, 
 the longest text) and tokenised later by the model's `collate`. Offline use:
 `HF_DATASETS_OFFLINE=1` with a filled Hugging Face cache, or local files through `local_path`
 (a folder with `train.*` / `test.*` / `validation.*` files in CSV, TSV, JSON lines or parquet,
-or a `DatasetDict.save_to_disk` folder) or `data_files` (split -> file, the same formats).
+or a `DatasetDict.save_to_disk` folder) or `data_files` (split -> file, the same formats); AG
+News's original headerless CSVs (class 1-4, title, description) are read as the hub's loader
+reads them.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,15 +31,19 @@ from eenet.config import DATA_PATH_OPTIONS, check_no_empty_paths
 from eenet.data.prepared import write_meta
 from eenet.data.splits import check_options, holdout, write_splits
 from eenet.data.text_files import (
+    ORIGINAL_COLUMNS,
     builder_for,
     check_data_file_paths,
     column_problem,
     datasets_log_held,
     empty_files,
     loading_problem,
+    original_layout,
+    original_read_options,
     saved_dataset,
     saved_to_disk,
     unfit_file,
+    user_data_files,
 )
 from eenet.errors import ConfigError, EENetError
 from eenet.extras import require
@@ -61,12 +68,16 @@ class TextSource:
     test_split: str
     class_names: tuple[str, ...]
     numbered_from_one: str = ""  # copies of the data set that number its classes from 1
+    # the headerless CSV layout the data set is distributed in (class from 1, title,
+    # description), read as such; "" for none
+    original_csv: str = ""
 
 
 AG_NEWS = TextSource(
     "ag_news", "fancyzhx/ag_news", None, "text", "train", "test",
     ("World", "Sports", "Business", "Sci/Tech"),
     "the original AG News CSVs number the classes 1-4",
+    "the original AG News CSVs (no header row; class 1-4, title, description)",
 )  # fmt: skip
 SST2 = TextSource(
     "sst2", "nyu-mll/glue", "sst2", "sentence", "train", "validation", ("negative", "positive")
@@ -163,21 +174,27 @@ def load_text_splits(
         where = "data.options.local_path" if local_path is not None else "data.options.data_files"
         raise EENetError(f"{source.name}: {where}: {empty[0]} is empty (0 bytes); "
                          f"{_file_layout(source)}")
+    original = _original_files(source, local_path, data_files)
+    read_options = original_read_options() if original else {}
     try:
         if local_path is not None and saved_to_disk(Path(local_path)):
             return datasets.load_from_disk(str(local_path))
         if local_path is not None:
             with datasets_log_held():  # absolute: "." names no data set ("dataset_name ...")
-                return datasets.load_dataset(
-                    os.path.abspath(local_path), data_files=data_files, cache_dir=cache_dir
+                loaded = datasets.load_dataset(
+                    os.path.abspath(local_path), data_files=data_files, cache_dir=cache_dir,
+                    **read_options
                 )
+            return _from_original(loaded, source, original) if original else loaded
         if data_files:
             files = {k: [str(p) for p in np.atleast_1d(v)] for k, v in data_files.items()}
             builder, builder_options = builder_for(files)
             with datasets_log_held():
-                return datasets.load_dataset(
-                    builder, data_files=files, cache_dir=cache_dir, **builder_options
+                loaded = datasets.load_dataset(
+                    builder, data_files=files, cache_dir=cache_dir,
+                    **builder_options, **read_options
                 )
+            return _from_original(loaded, source, original) if original else loaded
         with _cache_only_if_unreachable():
             return datasets.load_dataset(
                 hub_id or source.hub_id, source.hub_config, cache_dir=cache_dir
@@ -186,12 +203,18 @@ def load_text_splits(
     # parse or whose columns differ; IndexError: a saved split without rows (load_from_disk)
     except (OSError, ValueError, IndexError, datasets.exceptions.DatasetsError) as exc:
         if local_path is not None or data_files:  # the user's files: no advice on the hub
+            where = ("data.options.local_path" if local_path is not None
+                     else "data.options.data_files")
+            if original:  # a row of other fields than the layout's three, say
+                raise EENetError(
+                    f"{source.name}: {where}: could not read {_names(original)} as "
+                    f"{source.original_csv} ({loading_problem(exc)}); {_file_layout(source)}, "
+                    "or every file in that layout") from None
             bad = (unfit_file(local_path, data_files)
                    or column_problem(local_path, data_files, (source.text_column, "label")))
             if bad:
-                where = ("data.options.local_path" if local_path is not None
-                         else "data.options.data_files")
-                raise EENetError(f"{source.name}: {where}: {bad}; {_file_layout(source)}") from None
+                raise EENetError(f"{source.name}: {where}: {bad}; {_file_layout(source)}"
+                                 f"{_original_hint(source, local_path, data_files)}") from None
             where = f"data.options.local_path ({local_path})" if local_path is not None else (
                 "data.options.data_files")
             raise EENetError(
@@ -205,6 +228,65 @@ def load_text_splits(
             f"{source.name}: could not load the data ({mode}{loading_problem(exc)}); "
             f"{_where_to_put(source)}"
         ) from None
+
+
+def _original_files(source: TextSource, local_path: str | Path | None,
+                    data_files: dict[str, Any] | None) -> list[Path]:
+    """The user's data files when every one of them begins in `source`'s original headerless
+    CSV layout (`original_layout`: the AG News CSVs as distributed); [] otherwise: for other
+    data sets, files with a header, a mixture, a save_to_disk folder."""
+    if not source.original_csv:
+        return []
+    files = user_data_files(local_path, data_files)
+    n_classes = len(source.class_names)
+    return files if files and all(original_layout(p, n_classes) for p in files) else []
+
+
+def _original_hint(source: TextSource, local_path: str | Path | None,
+                   data_files: dict[str, Any] | None) -> str:
+    """For files lacking columns, where some (not all) of them are in `source`'s original
+    layout: that the layout is read only when every file is in it ('' otherwise)."""
+    if not source.original_csv:
+        return ""
+    n_classes = len(source.class_names)
+    some = [p for p in user_data_files(local_path, data_files) if original_layout(p, n_classes)]
+    return (f" ({_names(some)} {'is' if len(some) == 1 else 'are'} in the layout of "
+            f"{source.original_csv}, which is read only when every file is in it)"
+            if some else "")
+
+
+def _names(paths: list[Path]) -> str:
+    return ", ".join(str(p) for p in paths)
+
+
+def _from_original(loaded: Any, source: TextSource, files: list[Path]) -> Any:
+    """The splits read from files in `source`'s original CSV layout (`ORIGINAL_COLUMNS`) as
+    the hub's loading script made them: text = title + " " + description, label = class - 1
+    (a one-line EENetError naming the first row whose class is no number 1..n, or that lacks
+    a field). Says on stderr how the files were read."""
+    import datasets
+
+    n_classes = len(source.class_names)
+    classes = {str(c): c - 1 for c in range(1, n_classes + 1)}
+    splits = {}
+    for name, split in loaded.items():
+        labels, titles, descriptions = (split[c][:] for c in ORIGINAL_COLUMNS)
+        for row, (label, title, description) in enumerate(zip(labels, titles, descriptions,
+                                                              strict=True)):
+            if title is None or description is None:
+                raise EENetError(f"{source.name}: split {name!r} row {row + 1} has fewer than "
+                                 f"3 fields; {source.original_csv} have 3 in every row")
+            if (label or "").strip() not in classes:
+                raise EENetError(f"{source.name}: split {name!r} row {row + 1} has class "
+                                 f"{label!r}; {source.original_csv} number the classes "
+                                 f"1-{n_classes}")
+        texts = [f"{title} {description}"
+                 for title, description in zip(titles, descriptions, strict=True)]
+        splits[name] = datasets.Dataset.from_dict(
+            {"text": texts, "label": [classes[label.strip()] for label in labels]})
+    print(f"{source.name}: read {_names(files)} as {source.original_csv}: text = title + ' ' "
+          "+ description, label = class - 1, as the hub's loader reads them", file=sys.stderr)
+    return datasets.DatasetDict(splits)
 
 
 def _columns(split: Any, source: TextSource, split_name: str) -> tuple[np.ndarray, np.ndarray]:

@@ -123,6 +123,33 @@ def file_unfit(path: Path) -> str:
     return "has no rows: a split needs rows in each of its files" if rows <= 0 else ""
 
 
+# the columns of the original AG News CSVs, as distributed (no header row): class number from
+# 1, title, description; read by name (`datasets`' csv builder, every cell a string as written)
+ORIGINAL_COLUMNS = ("label", "title", "description")
+
+
+def original_read_options() -> dict[str, Any]:
+    """The `datasets` csv builder's options reading files of the original AG News layout: the
+    three columns named, no header row, each cell the string written (no "NA" read as
+    missing), spaces after a comma skipped (as the hub's own loader reads them)."""
+    import datasets
+
+    return {"names": list(ORIGINAL_COLUMNS), "header": None, "na_filter": False,
+            "skipinitialspace": True,
+            "features": datasets.Features({c: datasets.Value("string") for c in ORIGINAL_COLUMNS})}
+
+
+def original_layout(path: Path, n_classes: int) -> bool:
+    """Whether the .csv file `path` begins as the original AG News CSVs do: no header row, its
+    first row three fields of which the first is a class number 1..`n_classes`. Only that row
+    is read; every row is checked as the file is loaded."""
+    if path.suffix != ".csv":
+        return False
+    first = file_columns(path)
+    return (first is not None and len(first) == 3
+            and first[0].strip() in {str(c) for c in range(1, n_classes + 1)})
+
+
 def file_columns(path: Path) -> list[str] | None:
     """The column names of one data file, read cheaply: a CSV's (TSV's) header, the keys of a
     JSON lines file's first object, a parquet file's schema; None where they cannot be seen
