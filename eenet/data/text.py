@@ -262,28 +262,29 @@ def _names(paths: list[Path]) -> str:
 def _from_original(loaded: Any, source: TextSource, files: list[Path]) -> Any:
     """The splits read from files in `source`'s original CSV layout (`ORIGINAL_COLUMNS`) as
     the hub's loading script made them: text = title + " " + description, label = class - 1
-    (a one-line EENetError naming the first row whose class is no number 1..n, or that lacks
-    a field). Says on stderr how the files were read."""
+    (a one-line EENetError naming the first row whose class is no number 1..n; a row of two
+    fields reads with an empty description, as pandas fills it). Says on stderr how the files
+    were read."""
     import datasets
+    import pyarrow
+    import pyarrow.compute as pc
 
     n_classes = len(source.class_names)
-    classes = {str(c): c - 1 for c in range(1, n_classes + 1)}
+    numbers = pyarrow.array([str(c) for c in range(1, n_classes + 1)])
     splits = {}
-    for name, split in loaded.items():
-        labels, titles, descriptions = (split[c][:] for c in ORIGINAL_COLUMNS)
-        for row, (label, title, description) in enumerate(zip(labels, titles, descriptions,
-                                                              strict=True)):
-            if title is None or description is None:
-                raise EENetError(f"{source.name}: split {name!r} row {row + 1} has fewer than "
-                                 f"3 fields; {source.original_csv} have 3 in every row")
-            if (label or "").strip() not in classes:
-                raise EENetError(f"{source.name}: split {name!r} row {row + 1} has class "
-                                 f"{label!r}; {source.original_csv} number the classes "
-                                 f"1-{n_classes}")
-        texts = [f"{title} {description}"
-                 for title, description in zip(titles, descriptions, strict=True)]
-        splits[name] = datasets.Dataset.from_dict(
-            {"text": texts, "label": [classes[label.strip()] for label in labels]})
+    for name, split in loaded.items():  # column-wise (arrow compute): no per-row Python
+        labels, titles, descriptions = (split.data.column(c) for c in ORIGINAL_COLUMNS)
+        classes = pc.utf8_trim_whitespace(labels)
+        valid = pc.fill_null(pc.is_in(classes, value_set=numbers), False)
+        if not pc.all(valid).as_py():
+            row = pc.index(valid, False).as_py()
+            raise EENetError(f"{source.name}: split {name!r} row {row + 1} has class "
+                             f"{labels[row].as_py()!r}; {source.original_csv} number the "
+                             f"classes 1-{n_classes}")
+        splits[name] = datasets.Dataset.from_dict({
+            "text": pc.binary_join_element_wise(titles, descriptions, " "),
+            "label": pc.subtract(pc.cast(classes, pyarrow.int64()), 1),
+        })
     print(f"{source.name}: read {_names(files)} as {source.original_csv}: text = title + ' ' "
           "+ description, label = class - 1, as the hub's loader reads them", file=sys.stderr)
     return datasets.DatasetDict(splits)
