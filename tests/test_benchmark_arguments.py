@@ -177,3 +177,42 @@ def test_tuning_check_compares_a_run_with_a_saved_one(tmp_path, as_scripts, monk
     assert compare("lowered.json").endswith(
         "test mean +0.250 (worst +0.00, best +0.50)  expected mean +0.000 (worst +0.00, "
         "best +0.00)  rules changed at 1 of 2")
+
+
+def test_timing_stability_times_per_sample_on_the_profiles_threads(as_scripts, monkeypatch,
+                                                                   capsys):
+    """Its blocks are ms per sample on --threads (default 1), as its profiles are: at batch 16
+    they printed ms per call beside the profiles' ms per sample, and ran on torch's default
+    thread count beside 1-thread profiles (15x slower on a busy 2-core machine)."""
+    import numpy as np
+    import torch
+
+    from tests.runtime_helpers import TinyNet
+
+    stability = importlib.import_module("timing_stability")
+    threads_seen: list[int] = []
+
+    def fake_time_prefixes(calls: list, device: torch.device, rounds: int) -> np.ndarray:
+        threads_seen.append(torch.get_num_threads())
+        return np.full((rounds, len(calls)), 8.0)  # ms per call of 16 samples
+
+    def fake_profile(model: object, **settings: object) -> dict:
+        threads_seen.append(torch.get_num_threads())
+        return {"cumulative_ms": [0.5, 1.0, 1.5], "warmup_rounds": 0}
+
+    monkeypatch.setattr(stability, "time_prefixes", fake_time_prefixes)
+    monkeypatch.setattr(stability, "profile_model", fake_profile)
+    monkeypatch.setattr(stability, "load_trained", lambda path: TinyNet())
+    monkeypatch.setattr(sys, "argv", ["timing_stability.py", "--device", "cpu", "--batch-size",
+                                      "16", "--seconds", "0.001", "--idle", "0",
+                                      "--profiles", "1"])
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        stability.main()
+    finally:
+        torch.set_num_threads(before)
+    out = capsys.readouterr().out
+    assert threads_seen and set(threads_seen) == {1}
+    assert "[0.5, 0.5, 0.5]" in out.split("profile 0")[0]  # 8 ms per call / 16 samples
+    assert "exit-0 median ms/sample min 0.5000" in out
