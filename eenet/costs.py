@@ -337,6 +337,13 @@ def ms_per_unit(unit: str | None) -> float | None:
     return 1.0 if unit is None else TIME_UNITS_MS.get(unit.lower())
 
 
+def in_ms(value: float | None, unit: str) -> float | None:
+    """`value` (a cost or budget in `unit`, a policy's `cost_unit`) in milliseconds; None
+    where it is None or `unit` names no time (MFLOPs), which no ms compares with."""
+    scale = ms_per_unit(unit)
+    return None if value is None or scale is None else float(value) * scale
+
+
 def scaled_costs(values: list[float], path: Path, from_unit: str | None, to_unit: str,
                  times: float = 1.0, per: float = 1.0) -> np.ndarray:
     """A costs file's `values` (in `from_unit`) converted to `to_unit` (value * `times` /

@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import Dataset
 
 from eenet.batching import split_batches, to_device
+from eenet.costs import in_ms
 from eenet.devices import memory_names, resolve_device
 from eenet.errors import ArtifactError, naming
 from eenet.models.base import MultiExitModel
@@ -120,7 +121,10 @@ def measure_real_latency(
     n = result.n_samples
     return {
         "method": policy.method,
-        "budget_ms": float(policy.budget_ms),
+        # the policy's budget in its cost unit, and in ms where that is a time (else None)
+        "cost_unit": policy.cost_unit,
+        "budget": float(policy.budget_ms),
+        "budget_ms": in_ms(policy.budget_ms, policy.cost_unit),
         "batch_size": int(batch_size),
         "n_samples": n,
         "device": target.type,

@@ -459,7 +459,48 @@ def test_predict_summary_says_the_policys_cost_unit(workspace, tmp_path, capsys)
     assert re.search(r" ms/sample measured \(median of 2 calls [0-9.]+\) on cpu", line), line
     assert re.search(r"; planned [0-9.]+ MFLOPs/sample\)$", line.strip()), line
     assert main([*base, str(tmp_path / "fitted" / "maxprob" / "00"), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["summary"]["cost_unit"] == "MFLOPs"
+    summary = json.loads(capsys.readouterr().out)["summary"]
+    assert summary["cost_unit"] == "MFLOPs" and summary["budget"] == 1.8
+    # no field named _ms holds MFLOPs: they held the budget and plan in MFLOPs
+    assert summary["budget_ms"] is None and summary["planned_ms_per_sample"] is None
+    assert summary["planned_per_sample"] > 0
+
+
+def test_predict_gives_a_plan_in_seconds_in_ms(workspace, tmp_path, capsys) -> None:
+    """A policy fitted on costs in seconds (`--cost-unit s`): its budget and plan, converted,
+    are the summary's `_ms` fields and the line's planned ms beside the measured ms; they held
+    the seconds (0.0018 planned beside 0.3 ms measured: a plan 200x off by its name)."""
+    from eenet.outputs import save_exit_outputs
+
+    save_exit_outputs(tmp_path / "val.npz", workspace["val"])
+    save_exit_outputs(tmp_path / "test.npz", workspace["test"])
+    seconds = ",".join(str(c / 1000) for c in COSTS)
+    assert main(["schedule", "--val", str(tmp_path / "val.npz"), "--test",
+                 str(tmp_path / "test.npz"), "--costs", seconds, "--method", "maxprob",
+                 "--budgets", "0.0018", "--cost-unit", "s", "--save",
+                 str(tmp_path / "fitted")]) == 0
+    capsys.readouterr()
+    base = ["predict", "--model", str(workspace["root"] / "model"), "--data",
+            str(workspace["data"]), "--device", "cpu", "--policy",
+            str(tmp_path / "fitted" / "maxprob" / "00")]
+    assert main([*base, "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)["summary"]
+    assert summary["cost_unit"] == "s" and summary["budget"] == 0.0018
+    assert summary["budget_ms"] == pytest.approx(1.8)
+    assert summary["planned_ms_per_sample"] == pytest.approx(1000 * summary["planned_per_sample"])
+    assert main(base) == 0
+    line = capsys.readouterr().out.strip()
+    assert "maxprob @ 0.0018 s: " in line
+    planned = re.search(r"; planned ([0-9.]+) ms/sample \(([0-9.e-]+) s\) by the costs it was "
+                        r"fitted with\)$", line)
+    assert planned, line
+    assert float(planned.group(1)) == pytest.approx(1000 * float(planned.group(2)), rel=1e-3)
+    from eenet.real_latency import measure_real_latency
+
+    out = measure_real_latency(workspace["root"] / "model", tmp_path / "fitted" / "maxprob" / "00",
+                               workspace["data"], device="cpu", limit=4)
+    assert (out["cost_unit"], out["budget"]) == ("s", 0.0018)
+    assert out["budget_ms"] == pytest.approx(1.8)  # it held 0.0018
 
 
 def test_predict_cli_names_the_policies_of_a_schedulers_folder(workspace, tmp_path,
@@ -1273,9 +1314,10 @@ def test_predict_rounds_exit_fractions_as_the_schedule_table() -> None:
     from eenet.commands.schedule_report import format_table
 
     fractions = np.array([0.7955, 0.0125, 0.192])
-    summary = {"samples": 2000, "method": "maxprob", "budget_ms": 2.0, "asked_budget_ms": None,
-               "cost_unit": "ms", "accuracy": None, "measured_ms_per_sample": 1.0,
-               "robust_ms_per_sample": 1.0, "calls": 1, "planned_ms_per_sample": None,
+    summary = {"samples": 2000, "method": "maxprob", "budget": 2.0, "budget_ms": 2.0,
+               "asked_budget": None, "asked_budget_ms": None, "cost_unit": "ms",
+               "accuracy": None, "measured_ms_per_sample": 1.0, "robust_ms_per_sample": 1.0,
+               "calls": 1, "planned_per_sample": None, "planned_ms_per_sample": None,
                "batch_size": 1, "threads": 1, "device": "cpu"}
     shown = re.search(r"exit fractions \[([^]]*)\]", summary_line(summary, fractions)).group(1)
     row = {"method": "maxprob", "budget": 2.0, "test_accuracy": 90.0, "test_cost": 2.0,

@@ -32,6 +32,7 @@ from eenet.commands.predict_policy import (
     check_policy_fits,
     costs_profiled_at,
 )
+from eenet.costs import in_ms
 from eenet.devices import num_threads
 from eenet.errors import ArtifactError, ConfigError, naming
 from eenet.models.base import check_data_fits
@@ -140,9 +141,9 @@ def check_out_apart(out: Path, args: argparse.Namespace) -> None:
                               "write the report elsewhere")
 
 
-def planned_ms(policy: FittedPolicy, exits: np.ndarray) -> float | None:
-    """Mean ms/sample (or the policy's cost unit) the policy's plan charges for these exits
-    (None: saved without it)."""
+def planned_cost(policy: FittedPolicy, exits: np.ndarray) -> float | None:
+    """Mean cost per sample, in the policy's cost unit (ms unless `eenet schedule --cost-unit`
+    said otherwise), the policy's plan charges for these exits (None: saved without it)."""
     if not policy.planned_costs or not exits.size:
         return None
     return float(np.asarray(policy.planned_costs, dtype=np.float64)[exits].mean())
@@ -189,13 +190,19 @@ def handle(args: argparse.Namespace) -> int:
     predictor = EarlyExitPredictor(model, policy, device=args.device)
     result, has_labels, threads = run(args, predictor, classes)
     fractions = result.exit_fractions(model.n_exits)
+    unit = policy.cost_unit
+    asked = asked_budget(folder, policy)  # below the first exit's cost: the fit spends that
+    planned = planned_cost(policy, result.exits)
     summary = {
         "samples": result.n_samples,
         "method": policy.method,
-        "budget_ms": policy.budget_ms,
-        # asked below the first exit's cost: the fit spends that cost
-        "asked_budget_ms": asked_budget(folder, policy),
-        "cost_unit": policy.cost_unit,
+        # the budget and the plan in the policy's cost unit, and in ms where that is a time
+        # (null for MFLOPs): every field named _ms holds ms, to compare with the measured ms
+        "cost_unit": unit,
+        "budget": policy.budget_ms,
+        "budget_ms": in_ms(policy.budget_ms, unit),
+        "asked_budget": asked,
+        "asked_budget_ms": in_ms(asked, unit),
         "exit_fractions": fractions.tolist(),
         "accuracy": result.accuracy() if has_labels else None,
         "measured_ms_per_sample": 1000.0 * result.seconds / result.n_samples,
@@ -204,7 +211,8 @@ def handle(args: argparse.Namespace) -> int:
         "robust_ms_per_sample": robust_ms_per_sample(result.call_ms_per_sample(), result.exits,
                                                      min(args.batch_size, result.n_samples)),
         "calls": len(result.call_ms_per_sample()),
-        "planned_ms_per_sample": planned_ms(policy, result.exits),
+        "planned_per_sample": planned,
+        "planned_ms_per_sample": in_ms(planned, unit),
         # how the costs it was planned with were measured (None: not recorded)
         "costs_profiled_at": costs_profiled_at(folder),
         # the batch it ran at: fewer samples than --batch-size ran as one smaller batch
@@ -264,26 +272,17 @@ def run(args: argparse.Namespace, predictor: EarlyExitPredictor,
 def summary_line(summary: dict[str, Any], fractions: np.ndarray) -> str:
     """The one-line text summary."""
     accuracy = summary["accuracy"]
-    planned = summary["planned_ms_per_sample"]
     threads = summary["threads"]
     unit = summary["cost_unit"]
-    # a plan in ms compares with the measured time; one in another unit (MFLOPs) does not;
-    # a policy written without its planned costs has none to show
-    if planned is None:
-        plan = ""
-    elif unit == DEFAULT_COST_UNIT:
-        plan = (f"; planned {planned:.4f} by the costs it was fitted with"
-                f"{profiled_otherwise(summary)}")
-    else:
-        plan = f"; planned {planned:.4g} {unit}/sample"
+    plan = plan_text(summary)
     statistic = "per-exit medians" if summary["batch_size"] == 1 else "median"
     median = ("" if summary["calls"] == 1 else
               f" ({statistic} of {summary['calls']} calls {summary['robust_ms_per_sample']:.4f})")
-    asked = summary["asked_budget_ms"]
+    asked = summary["asked_budget"]
     below = "" if asked is None else f" (asked {asked:g}, below the first exit's cost)"
     return (
         f"{summary['samples']} sample{'s' if summary['samples'] != 1 else ''}, "
-        f"{summary['method']} @ {summary['budget_ms']:g} {unit}{below}: "
+        f"{summary['method']} @ {summary['budget']:g} {unit}{below}: "
         "exit "
         f"fractions {[shown_fraction(f) for f in fractions]}"
         f"{'' if accuracy is None else f', accuracy {accuracy:.2f} %'}, "
@@ -292,3 +291,18 @@ def summary_line(summary: dict[str, Any], fractions: np.ndarray) -> str:
         f"(batch {summary['batch_size']}, {threads} thread{'s' if threads != 1 else ''}"
         f"{plan})"
     )
+
+
+def plan_text(summary: dict[str, Any]) -> str:
+    """The summary line's plan: in ms where the policy's cost unit is a time (converted from
+    s, us or ns, the unit's figure beside it), to compare with the measured ms; in its own
+    unit otherwise (MFLOPs: no time); empty for a policy saved without its planned costs."""
+    planned, planned_ms = summary["planned_per_sample"], summary["planned_ms_per_sample"]
+    unit = summary["cost_unit"]
+    if planned is None:
+        return ""
+    if planned_ms is None:
+        return f"; planned {planned:.4g} {unit}/sample"
+    given = "" if unit == DEFAULT_COST_UNIT else f" ms/sample ({planned:.4g} {unit})"
+    return (f"; planned {planned_ms:.4f}{given} by the costs it was fitted with"
+            f"{profiled_otherwise(summary)}")
