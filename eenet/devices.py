@@ -52,6 +52,15 @@ def resolve_device(name: str, param: str = "device") -> torch.device:
     return torch.device(name)
 
 
+def same_device(recorded: str, run: str) -> bool:
+    """Whether a device name a table records and the one a run used name the same device:
+    the same type, and the same index where both give one ('cuda' is the current GPU)."""
+    recorded_type, _, recorded_index = str(recorded).partition(":")
+    run_type, _, run_index = str(run).partition(":")
+    return recorded_type == run_type and (not recorded_index or not run_index
+                                          or recorded_index == run_index)
+
+
 def available_cpus() -> int:
     """CPUs this process may run on (its affinity where the OS reports one)."""
     if hasattr(os, "sched_getaffinity"):

@@ -173,7 +173,7 @@ def measure_headline(
         "batch_size": batch_size,
         "n_samples": n,
         "rounds": rounds,
-        "device": target.type,
+        "device": str(target),  # with its index: cuda:1
         "threads": used_threads,
         "plan": str(latency.get("source", "measured")),
         "plan_batch_size": latency.get("batch_size"),

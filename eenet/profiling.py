@@ -251,7 +251,8 @@ def profile_model(
         "p90_ms": np.percentile(per_sample, 90, axis=0).tolist(),
         "mean_ms": per_sample.mean(axis=0).tolist(),
         "flops": flops,
-        "device": target.type,
+        # with its index (cuda:1): profile_scoring times the scoring on this very device
+        "device": str(target),
         "device_name": _device_name(target),
         # the host's CPU, and the vector instructions torch's CPU kernels use (AVX2, AVX512):
         # CPU costs differ between them

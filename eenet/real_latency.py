@@ -127,7 +127,7 @@ def measure_real_latency(
         "budget_ms": in_ms(policy.budget_ms, policy.cost_unit),
         "batch_size": int(batch_size),
         "n_samples": n,
-        "device": target.type,
+        "device": str(target),  # with its index: cuda:1
         "threads": used_threads,
         "ms_per_sample": 1000.0 * result.seconds / n,
         "median_ms_per_sample": float(np.median(per_call)),

@@ -597,6 +597,22 @@ def test_predict_says_where_the_plans_costs_were_profiled_otherwise(workspace, t
     assert summary["costs_profiled_at"] == {"device": "cpu", "batch_size": 1, "threads": 1}
 
 
+@pytest.mark.parametrize(("recorded", "run", "said"), [
+    ("cuda:1", "cuda:1", ""),  # said ", profiled on cuda:1" of the very device it ran on
+    ("cuda:1", "cuda:0", ", profiled on cuda:1"),
+    ("cuda", "cuda:0", ""),  # 'cuda' is the current GPU: no index to differ
+    ("cpu", "cuda", ", profiled on cpu"),
+])
+def test_predict_compares_the_profiles_device_index_and_all(recorded, run, said) -> None:
+    """A plan profiled on one GPU of several is named where the run used another one, and not
+    where it ran on the same one (only the device type was compared)."""
+    from eenet.commands.predict import profiled_otherwise
+
+    summary = {"costs_profiled_at": {"device": recorded, "batch_size": 1, "threads": 1},
+               "batch_size": 1, "threads": 1, "device": run}
+    assert profiled_otherwise(summary) == said
+
+
 # ---------------------------------------------------------------- the CLI as a user runs it
 
 

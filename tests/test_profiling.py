@@ -493,3 +493,16 @@ def test_profile_costs_are_per_sample_not_per_batch(monkeypatch) -> None:
     assert table["p50_ms"] == pytest.approx(base)
     assert table["mean_ms"] == pytest.approx([2 * b for b in base])
     assert table["p90_ms"] == pytest.approx([4 * b for b in base])
+
+
+def test_profile_records_its_device_with_the_index(monkeypatch) -> None:
+    """A profile on `cuda:1` recorded `device: cuda`, so profile_scoring, which times the
+    scoring on the profile's device, ran on the current GPU (cuda:0) instead. The device is
+    now recorded as resolved, index included (a CPU device with an index stands in for a GPU
+    here: the record is the same code path)."""
+    import eenet.profiling as profiling
+
+    monkeypatch.setattr(profiling, "resolve_device", lambda name, param: torch.device("cpu", 0))
+    table = profile_model(TinyNet(), batch_size=1, threads=1, warmup=0, repeats=20,
+                          decisions=False, max_rounds=3)
+    assert table["device"] == "cpu:0"

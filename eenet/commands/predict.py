@@ -33,7 +33,7 @@ from eenet.commands.predict_policy import (
     costs_profiled_at,
 )
 from eenet.costs import in_ms
-from eenet.devices import num_threads
+from eenet.devices import num_threads, same_device
 from eenet.errors import ArtifactError, ConfigError, naming
 from eenet.models.base import check_data_fits
 from eenet.rounding import shown_fraction
@@ -159,7 +159,7 @@ def profiled_otherwise(summary: dict[str, Any]) -> str:
     if at.get("threads") not in (None, summary["threads"]):
         settings.append(f"{at['threads']} thread{'s' if at['threads'] != 1 else ''}")
     where = ""
-    if at.get("device") not in (None, str(summary["device"]).split(":")[0]):
+    if at.get("device") is not None and not same_device(at["device"], summary["device"]):
         where = f" on {at['device']}"
     if not settings and not where:
         return ""
