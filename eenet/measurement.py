@@ -17,6 +17,7 @@ prefixed some columns by their file and not others).
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -71,8 +72,9 @@ def measure_headline(
 
     `limit` caps the test samples run (0 = the whole split). Every method runs them `rounds`
     times, the methods taking turns within each round (a slow moment of a shared machine then
-    hits each alike), after `warmup` (at least 2) untimed batches each; a call's time is its
-    median over the rounds. `warmup` / `repeats` also drive the profile of each running policy
+    hits each alike), after `warmup` (at least 2) untimed batches each (repeated for a second
+    on a GPU, as the profile warms up there); a call's time is its median over the rounds.
+    `warmup` / `repeats` also drive the profile of each running policy
     (as in the profile stage). Returns plain data, which the measure stage's metrics JSON holds
     under `measured` (`write_report`); `enabled` False returns `{"enabled": False}` and
     measures nothing.
@@ -86,6 +88,7 @@ def measure_headline(
     from eenet.data.prepared import split_for_model
     from eenet.devices import memory_names, num_threads, resolve_device
     from eenet.models.artifact import load_trained, read_trained_config
+    from eenet.profiling import warm_for_device
     from eenet.real_latency import (
         check_policy_for_model,
         collate_split,
@@ -128,8 +131,9 @@ def measure_headline(
                       for m, p in policies.items()}
         # the batches are on `target` already; samples without an answer name the test split
         with memory_names("measure.batch_size", asked), data_named(data_dir, "test"):
-            for predictor in predictors.values():
-                predictor.predict_in_order(batches[:max(2, warmup)])  # untimed
+            for predictor in predictors.values():  # untimed: once, for a second on a GPU
+                warm_for_device(partial(predictor.predict_in_order, batches[:max(2, warmup)]),
+                                target)
             for r in range(rounds):
                 for method, predictor in predictors.items():
                     parts = predictor.predict_in_order(batches)

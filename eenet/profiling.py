@@ -153,6 +153,19 @@ def warm_up(calls: list[Callable[[], Any]], device: torch.device, rounds: int) -
     return done
 
 
+def warm_for_device(run: Callable[[], Any], device: torch.device) -> int:
+    """`run` untimed once, and again until WARMUP_MIN_SECONDS of `device`'s type have passed
+    (a GPU's clocks and caches take about a second to settle; a CPU: once); runs made."""
+    start = time.perf_counter()
+    least = min(WARMUP_MIN_SECONDS.get(device.type, 0.0), WARMUP_MAX_SECONDS)
+    done = 0
+    while True:
+        run()
+        done += 1
+        if time.perf_counter() - start >= least:
+            return done
+
+
 def count_flops(model: MultiExitModel, inputs: Any) -> list[int]:
     """FLOPs per sample of reaching each exit (cumulative), by `torch.utils.flop_counter`."""
     n = batch_size_of(inputs)

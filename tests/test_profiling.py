@@ -446,6 +446,25 @@ def test_warm_up_stops_after_its_time_cap(monkeypatch) -> None:
     assert spent[-3] < profiling.WARMUP_MAX_SECONDS <= spent[-1]
 
 
+def test_warm_for_device_runs_once_on_a_cpu_and_for_a_second_on_a_gpu(monkeypatch) -> None:
+    """The measure stage's untimed real runs: one pass on a CPU (as before), and passes until
+    WARMUP_MIN_SECONDS (1 s) have gone by on a GPU, as the profile warms up there (a pass of
+    0.3 s: four passes, the fourth crossing the second)."""
+    import eenet.profiling as profiling
+
+    clock = _Clock()
+    monkeypatch.setattr(profiling, "time", clock)
+    passes = [0]
+
+    def one_pass() -> None:
+        passes[0] += 1
+        clock.ns += 300_000_000
+
+    assert profiling.warm_for_device(one_pass, torch.device("cpu")) == 1 == passes[0]
+    assert profiling.warm_for_device(one_pass, torch.device("cuda")) == 4
+    assert passes[0] == 5
+
+
 def test_profile_errors_name_the_callers_settings(monkeypatch) -> None:
     """Called for the measure stage (`group="measure"`), the profile's own errors said
     "profile: ..." and advised profile.repeats / profile.table, settings of another stage."""
