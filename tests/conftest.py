@@ -31,6 +31,17 @@ def dotted_keys(value: object, where: str = "") -> list[str]:
     return [where]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _dvc_site_cache(tmp_path_factory: pytest.TempPathFactory):
+    """DVC's per-repo state and index databases (its site cache) in the session's temporary
+    folder: every `dvc` the tests run (test_pipeline's, test_local_copies', the metrics and
+    plots checks) left a folder under /var/tmp/dvc/repo for each temporary repo, never
+    removed."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DVC_SITE_CACHE_DIR", str(tmp_path_factory.mktemp("dvc_site_cache")))
+        yield
+
+
 @pytest.fixture(scope="session")
 def pair():
     return make_split_pair(n_exits=3, n_classes=10, n_val=2000, n_test=2000, seed=5)
