@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from eenet.outputs import ExitOutputs, save_exit_outputs
 from eenet.synthetic import make_costs, make_split_pair
 
 # Small, fast EENet settings for tests (the defaults are for real fits).
@@ -29,6 +32,17 @@ def dotted_keys(value: object, where: str = "") -> list[str]:
         return [found for key, item in value.items()
                 for found in dotted_keys(item, f"{where}.{key}" if where else key)]
     return [where]
+
+
+def saved_split_pair(root: Path, n_classes: int, n_val: int, n_test: int,
+                     seed: int) -> tuple[ExitOutputs, ExitOutputs]:
+    """Synthetic 3-exit validation and test outputs (`make_split_pair`) saved as
+    `root/val.npz` and `root/test.npz`, what `eenet schedule --val --test` reads; returns
+    them."""
+    val, test = make_split_pair(3, n_classes, n_val, n_test, seed=seed)
+    save_exit_outputs(root / "val.npz", val)
+    save_exit_outputs(root / "test.npz", test)
+    return val, test
 
 
 @pytest.fixture(autouse=True, scope="session")

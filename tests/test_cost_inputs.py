@@ -14,8 +14,7 @@ import pytest
 from eenet.costs import COST_MAX, COST_MIN, load_costs, load_latency, save_latency, validate_costs
 from eenet.errors import ArtifactError, ConfigError
 from eenet.latency_import import load_latency_table
-from eenet.outputs import save_exit_outputs
-from eenet.synthetic import make_split_pair
+from tests.conftest import saved_split_pair
 
 COLUMN = "expected one cumulative ms value per line"
 NOT_TEXT = "not a UTF-8 text file; expected a one-column CSV of cumulative ms"
@@ -334,9 +333,7 @@ def test_costs_bounded_so_their_means_stay_finite(tmp_path) -> None:
 @pytest.fixture(scope="module")
 def outputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("cost_inputs")
-    val, test = make_split_pair(3, 10, 200, 200, seed=4)
-    save_exit_outputs(root / "val.npz", val)
-    save_exit_outputs(root / "test.npz", test)
+    saved_split_pair(root, 10, 200, 200, seed=4)
     return root
 
 

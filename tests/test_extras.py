@@ -19,9 +19,9 @@ import torch
 
 from eenet.models import build_model
 from eenet.models.artifact import save_trained
-from eenet.outputs import save_exit_outputs
 from eenet.schedulers import fit_policy
 from eenet.synthetic import make_split_pair
+from tests.conftest import saved_split_pair
 
 REPO = Path(__file__).resolve().parents[1]
 # the extras' packages (pyproject.toml), and packages that only they bring in
@@ -57,9 +57,7 @@ def _one_line_error(done: subprocess.CompletedProcess, prefix: str, package: str
 def files(tmp_path_factory):
     """Exit outputs, a tiny trained model (random weights) with inputs, and a policy for it."""
     root = tmp_path_factory.mktemp("extras")
-    val, test = make_split_pair(3, 10, 400, 400, seed=4)
-    save_exit_outputs(root / "val.npz", val)
-    save_exit_outputs(root / "test.npz", test)
+    val, _ = saved_split_pair(root, 10, 400, 400, seed=4)
     options = {"widths": [4, 8, 8], "blocks": [1, 1, 1]}
     torch.manual_seed(0)
     save_trained(build_model("resnet1d_3", 10, **options).eval(), root / "model", "resnet1d_3",

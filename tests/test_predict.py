@@ -24,6 +24,7 @@ from eenet.models.artifact import save_trained
 from eenet.outputs import load_exit_outputs
 from eenet.runtime import EarlyExitPredictor
 from eenet.schedulers import available_methods, fit_policy, load_policy
+from tests.conftest import saved_split_pair
 from tests.robust_helpers import stage_error, tiny_params, write_params
 from tests.runtime_helpers import DEVICES, BlowUpNet
 
@@ -638,13 +639,10 @@ def _predict(workspace, policy, *extra: str, cwd=None) -> subprocess.CompletedPr
 def twelve_class_policies(tmp_path_factory, workspace):
     """Policies fitted by `eenet schedule --save` on 12-class outputs (the model has 10), one
     of them copied out of its schedulers folder, and one fitted on 2-exit outputs."""
-    from eenet.outputs import save_exit_outputs
     from eenet.synthetic import make_split_pair
 
     root = tmp_path_factory.mktemp("other_outputs")
-    val, test = make_split_pair(3, 12, 300, 100, seed=1)
-    save_exit_outputs(root / "val.npz", val)
-    save_exit_outputs(root / "test.npz", test)
+    saved_split_pair(root, 12, 300, 100, seed=1)
     rc = main(["schedule", "--val", str(root / "val.npz"), "--test", str(root / "test.npz"),
                "--costs", "1,2,4", "--method", "eenet,maxprob", "--budgets", "2", "--save",
                str(root / "fitted"), "--set", "eenet.top_probs=0", "--set",

@@ -17,14 +17,13 @@ from eenet.costs import save_latency
 from eenet.errors import ArtifactError
 from eenet.outputs import ExitOutputs, load_exit_outputs, save_exit_outputs
 from eenet.synthetic import make_split_pair
+from tests.conftest import saved_split_pair
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     root = tmp_path_factory.mktemp("schedule")
-    val, test = make_split_pair(3, 10, 1000, 1000, seed=2)
-    save_exit_outputs(root / "val.npz", val)
-    save_exit_outputs(root / "test.npz", test)
+    _, test = saved_split_pair(root, 10, 1000, 1000, seed=2)
     np.savez(root / "test_probs.npz", probs=test.probs(), labels=test.labels)
     save_exit_outputs(root / "test_5_classes.npz", make_split_pair(3, 5, 10, 10, seed=3)[1])
     (root / "seconds.csv").write_text("1.0\n2.0\n3.0\n")
