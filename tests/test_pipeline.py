@@ -52,9 +52,23 @@ def stages_run(output: str) -> list[str]:
     return re.findall(r"Running stage '([\w-]+)'", output)
 
 
+def pipeline_env(path: Path) -> dict[str, str]:
+    """The environment of the DVC and git commands run in the repo at `path`."""
+    bin_dir = str(Path(sys.executable).parent)
+    return {
+        **os.environ,
+        "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
+        "PYTHONPATH": str(path),
+        "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
+        "DVC_NO_ANALYTICS": "1",
+    }
+
+
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
-    """A temporary git + DVC repo holding the pipeline with tiny params, already reproduced."""
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A temporary git + DVC repo holding the pipeline with tiny params, already reproduced
+    and committed. Never handed to a test: each gets its own copy (`repo`)."""
     path = tmp_path_factory.mktemp("pipeline")
     shutil.copytree(ROOT / "stages", path / "stages", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "eenet", path / "eenet", ignore=shutil.ignore_patterns("__pycache__"))
@@ -67,15 +81,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]
         shutil.copy(ROOT / folder / "README.md", path / folder / "README.md")
     shutil.copytree(ROOT / "conf" / "preset", path / "conf" / "preset")  # what `setup` may name
     (path / "params.yaml").write_text(yaml.safe_dump(pipeline_params(), sort_keys=False))
-    bin_dir = str(Path(sys.executable).parent)
-    env = {
-        **os.environ,
-        "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
-        "PYTHONPATH": str(path),
-        "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
-        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
-        "DVC_NO_ANALYTICS": "1",
-    }
+    env = pipeline_env(path)
     dvc = [sys.executable, "-m", "dvc"]
     run(["git", "init", "-q"], path, env)
     run(dvc + ["init", "-q"], path, env)
@@ -86,7 +92,18 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]
     assert stages_run(first.stdout) == ALL_STAGES, first.stdout
     run(["git", "add", "-A"], path, env)
     run(["git", "commit", "-qm", "reproduced"], path, env)
-    return path, env
+    return path
+
+
+@pytest.fixture
+def repo(built: Path, tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """This test's own copy of the reproduced repo (a few MB: git, DVC's cache, the training
+    checkpoint), so that no test sees what another's experiments left in the workspace (a
+    params.yaml changed, EENet dropped from the methods, the checkpoint retrained for 1 epoch)
+    and each passes alone and in any order."""
+    path = tmp_path / "pipeline"
+    shutil.copytree(built, path, symlinks=True)
+    return path, pipeline_env(path)
 
 
 def exp_run(repo: tuple[Path, dict[str, str]], *overrides: str) -> list[str]:
@@ -457,9 +474,7 @@ def test_infeasible_budget_is_one_line_error(repo):
 
 
 def test_plots_follow_the_methods_run(repo):
-    """The accuracy plots draw whichever methods ran (here without EENet), one colour each.
-    Next to last in the module: it leaves the workspace without EENet, which only the last
-    test (it needs no EENet) runs after."""
+    """The accuracy plots draw whichever methods ran (here without EENet), one colour each."""
     assert "plot" in exp_run(repo, "schedulers.methods=[maxprob,entropy]")
     path, env = repo
     shown = json.loads(run([sys.executable, "-m", "dvc", "plots", "show", "--json"], path,
@@ -484,8 +499,7 @@ def test_an_imported_table_reruns_profile_when_what_it_says_changes(repo):
     """profile.table's file is named by a parameter, so DVC did not see it edited in place:
     the stage kept the old costs. import_latency lists latency_tables/ and records what it
     read: an edit of the named table reruns profile with the new costs; any file there reran
-    profile and all after it, now the import alone, its record unchanged (runs last: it leaves
-    the table set in the workspace)."""
+    profile and all after it, now the import alone, its record unchanged."""
     path, env = repo
     table = path / "latency_tables" / "target.csv"
 
