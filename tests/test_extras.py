@@ -80,7 +80,7 @@ def test_every_module_imports_without_the_extras():
     assert done.stdout == "imported\n"
 
 
-def test_schedule_runs_without_the_extras(files):
+def test_schedule_runs_without_the_extras(files, tmp_path):
     args = ("schedule", "--val", str(files / "val.npz"), "--test", str(files / "test.npz"),
             "--costs", "1,2,3", "--budgets", "2.0", "--method", "maxprob,entropy,eenet")
     table = _eenet(*args)
@@ -88,11 +88,11 @@ def test_schedule_runs_without_the_extras(files):
     lines = table.stdout.splitlines()
     assert lines[0].split()[:2] == ["method", "budget"]
     assert [line.split()[0] for line in lines[2:5]] == ["maxprob", "entropy", "eenet"]
-    as_json = _eenet(*args, "--json", "--save", str(files / "saved"))
+    as_json = _eenet(*args, "--json", "--save", str(tmp_path / "saved"))
     assert as_json.returncode == 0, as_json.stderr
     rows = json.loads(as_json.stdout)
     assert [row["method"] for row in rows] == ["maxprob", "entropy", "eenet"]
-    assert (files / "saved" / "index.json").is_file()
+    assert (tmp_path / "saved" / "index.json").is_file()
 
 
 def test_predict_and_help_run_without_the_extras(files):
