@@ -475,7 +475,7 @@ def test_infeasible_budget_is_one_line_error(repo):
 
 def test_plots_follow_the_methods_run(repo):
     """The accuracy plots draw whichever methods ran (here without EENet), one colour each."""
-    assert "plot" in exp_run(repo, "schedulers.methods=[maxprob,entropy]")
+    assert exp_run(repo, "schedulers.methods=[maxprob,entropy]") == [CHECK, *BOTH_FITS]
     path, env = repo
     shown = json.loads(run([sys.executable, "-m", "dvc", "plots", "show", "--json"], path,
                            env).stdout)
