@@ -28,7 +28,7 @@ from eenet.costs import (
     read_cost_column,
     scaled_costs,
 )
-from eenet.errors import ArtifactError, ConfigError, naming
+from eenet.errors import ArtifactError, ConfigError, naming, require_regular_file
 from eenet.jsonio import read_json_object
 
 # the folder the import stage lists as a DVC dependency: a table edited there reruns it
@@ -63,8 +63,8 @@ def load_latency_table(path: str | os.PathLike, unit: str | None = None) -> dict
 
 def _load_latency_table(path: Path, unit: str | None) -> dict[str, Any]:
     """`load_latency_table` of `path`, its errors not yet naming the parameter."""
-    if not path.is_file():
-        raise ArtifactError(f"{path}: latency table not found")
+    require_regular_file(path, "a latency table (.json or one-column .csv)",
+                         "latency table not found")
     if path.suffix.lower() == ".json":
         table = load_user_latency(path)  # profile_scoring times at its batch size, threads
         table.setdefault("measured_as", table.get("source", "measured"))

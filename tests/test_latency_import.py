@@ -60,6 +60,8 @@ def test_import_csv_in_seconds(tmp_path) -> None:
     ("name", "text", "error", "match"),
     [
         ("missing.csv", None, ArtifactError, "not found"),
+        ("tables", None, ArtifactError, r"is a directory; give a latency table \(\.json or "
+                                        r"one-column \.csv\) file$"),
         ("down.csv", "3\n2\n", ArtifactError, "strictly increasing"),
         ("bad.csv", "1\nfast\n", ArtifactError, "not a number"),
         ("unit.csv", "minutes\n1\n2\n", ConfigError, "unknown unit"),
@@ -80,6 +82,8 @@ def test_bad_tables_are_one_line_errors(tmp_path, name, text, error, match) -> N
     path = tmp_path / name
     if text is not None:
         path.write_text(text)
+    elif name == "tables":  # a folder given for the table: said so, not "not found"
+        path.mkdir()
     with pytest.raises(error, match=match) as info:
         load_latency_table(path)
     assert "\n" not in str(info.value)
