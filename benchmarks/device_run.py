@@ -155,7 +155,9 @@ def main() -> None:
     shutil.copy(work / "reports/sweep.csv", out / "sweep.csv")
     summary["batch_invariance"] = batch_invariance(work, device)
     print("batch invariance:", json.dumps(summary["batch_invariance"]), flush=True)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    partial = out / "summary.json.partial"  # whole or not at all: renamed once written
+    partial.write_text(json.dumps(summary, indent=2))
+    os.replace(partial, out / "summary.json")
 
     command = [sys.executable, "-m", "benchmarks.runtime", "--device", args.device,
                "--model", str(work / "artifacts/model"),

@@ -32,6 +32,7 @@ from schedulers import (  # the schedulers benchmark beside this script
     pipeline_case,
 )
 
+from eenet.atomic import write_text
 from eenet.checks import check_integer
 from eenet.cli import script_cli
 from eenet.errors import ConfigError
@@ -161,7 +162,7 @@ def main() -> None:
             results[name] = margins(val, test, make_costs(n_exits), args.budgets, fresh)
             print(case_line(name, results[name]), flush=True)
     if args.save:
-        Path(args.save).write_text(json.dumps(results, indent=1))
+        write_text(args.save, json.dumps(results, indent=1))  # whole or not at all
     if saved is not None:
         print(f"\nthis run minus {args.compare}:")
         print("\n".join(comparison_lines(saved, results)))

@@ -330,12 +330,17 @@ def run_stage(main_function: Callable[..., object], *args: object, resumes: bool
 def script_cli(main_function: Callable[[], None]) -> None:
     """A tool script's `__main__` (the benchmarks): a user error (`EENetError`: an option out
     of range, a missing artifact, a device that is not there) ends in one line named as
-    argparse names the script, `schedulers.py: error: ...`, and status 2, as argparse's own."""
+    argparse names the script, `schedulers.py: error: ...`, and status 2, as argparse's own; a
+    reader that closes the pipe (`| head`) ends it quietly with SIGPIPE's status."""
+    prog = os.path.basename(sys.argv[0])
     try:
         main_function()
+        sys.stdout.flush()  # a closed pipe shows here, not in the flush at exit
     except EENetError as exc:
-        print(f"{os.path.basename(sys.argv[0])}: error: {one_line(exc)}", file=sys.stderr)
+        print(f"{prog}: error: {one_line(exc)}", file=sys.stderr)
         raise SystemExit(2) from None
+    except BrokenPipeError as exc:  # `schedulers.py | head`: quietly, as `eenet` does
+        raise SystemExit(output_failure(prog, exc)) from None
 
 
 if __name__ == "__main__":

@@ -94,6 +94,21 @@ def test_a_bad_argument_ends_in_one_line_from_the_command_line(tmp_path):
                            "directory)\n")
 
 
+def test_a_benchmark_piped_into_head_ends_quietly(tmp_path):
+    """A tool script (`script_cli` in `__main__`, as every benchmark) printing more than a
+    pipe holds, read by `head -c 1`: the reader closes the pipe and the script ends with
+    SIGPIPE's status, no BrokenPipeError traceback (there was one)."""
+    script = tmp_path / "long_table.py"
+    script.write_text("from eenet.cli import script_cli\n"
+                      "script_cli(lambda: [print('x' * 1000) for _ in range(1000)])\n")
+    proc = subprocess.run(
+        f"{sys.executable} {script} | head -c 1 > /dev/null; echo ${{PIPESTATUS[0]}}",
+        shell=True, executable="/bin/bash", cwd=tmp_path, capture_output=True, text=True,
+        timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.stdout.split() == ["141"], proc.stdout
+    assert proc.stderr == "", proc.stderr
+
+
 def test_runtime_benchmark_names_a_budget_it_has_no_policy_for(capsys):
     """Budgets asked of benchmarks.runtime are measured at the nearest fitted one, each policy
     once (two asked budgets near one policy printed its rows twice), with a note where the
