@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -75,6 +76,24 @@ def thread_count_note(threads: int, param: str) -> str | None:
         return None
     return (f"note: {param} {threads} is more than the {cpus} CPUs available here: the threads "
             f"contend for them, so work runs (and is timed) slower than with {cpus}")
+
+
+def worker_count_note(workers: int, param: str) -> str | None:
+    """A one-line note when `workers` loader processes (the setting `param`) exceed the CPUs
+    this process may use: it stands for torch's multi-line DataLoader warning, which
+    `quiet_worker_warning` then silences."""
+    cpus = available_cpus()
+    if workers <= cpus:
+        return None
+    return (f"note: {param} {workers} is more than the {cpus} CPUs available here: the loader "
+            f"processes contend for them, so batches may come slower than with {cpus}")
+
+
+def quiet_worker_warning() -> None:
+    """Silence torch's DataLoader warning about more workers than CPUs (a multi-line
+    paragraph each run), once `worker_count_note` has said it in one line."""
+    warnings.filterwarnings("ignore", message="This DataLoader will create",
+                            category=UserWarning)
 
 
 @contextmanager

@@ -30,7 +30,9 @@ from eenet.devices import (
     allocation_failure,
     memory_names,
     num_threads,
+    quiet_worker_warning,
     resolve_device,
+    worker_count_note,
 )
 from eenet.distributed import (
     all_reduce_sum,
@@ -225,6 +227,11 @@ def train_model(
     note = milestones_note(cfg)
     if note and is_main_process():
         print(note, file=sys.stderr, flush=True)
+    workers_note = worker_count_note(cfg.num_workers, "train.num_workers")
+    if workers_note:  # in one line, for torch's paragraph
+        quiet_worker_warning()
+        if is_main_process():
+            print(workers_note, file=sys.stderr, flush=True)
     seed_everything(cfg.seed)
     model.to(device)
     check_train_size(len(train_set), cfg.batch_size)

@@ -465,6 +465,30 @@ def test_num_workers_does_not_change_the_trained_weights(tmp_path):
     _assert_same_weights(*weights)
 
 
+def test_more_loader_workers_than_cpus_is_one_line(tmp_path, monkeypatch, capfd):
+    """train.num_workers above the CPUs here: one note naming the setting, instead of torch's
+    DataLoader paragraph ("This DataLoader will create 2 worker processes in total. Our
+    suggested max number of worker ...", with its source line)."""
+    import warnings
+
+    import eenet.devices as devices
+
+    monkeypatch.setattr(devices, "available_cpus", lambda: 1)
+    monkeypatch.setattr("torch.utils.data.dataloader.os.sched_getaffinity",
+                        lambda pid: {0}, raising=False)
+    write_waves(tmp_path / "data", n_train=64, n_val=16)
+    sets = PreparedDataset(tmp_path / "data", "train"), PreparedDataset(tmp_path / "data", "val")
+    with warnings.catch_warnings(record=True) as caught:  # its filter stays in this test
+        warnings.simplefilter("always")
+        _weights_by_workers(tmp_path, *sets, lambda: build_model(
+            "resnet1d_3", 10, widths=[4, 4, 4], blocks=[1, 1, 1]), 2, epochs=1, batch_size=32)
+    assert ("note: train.num_workers 2 is more than the 1 CPUs available here: the loader "
+            "processes contend for them, so batches may come slower than with 1\n"
+            ) in capfd.readouterr().err
+    shown = [str(w.message) for w in caught]
+    assert not any("This DataLoader will create" in m for m in shown), shown
+
+
 def test_num_workers_does_not_change_weights_trained_with_augmentation(tmp_path):
     """CIFAR augmentation draws each sample's crop and flip from (seed, epoch, index): a
     worker process draws what the main process would, so the weights are the same."""
