@@ -22,7 +22,7 @@ from eenet.costs import in_ms
 from eenet.devices import memory_names, resolve_device
 from eenet.errors import ArtifactError, naming
 from eenet.models.base import MultiExitModel
-from eenet.runtime import EarlyExitPredictor, EarlyExitResult, NoAnswerError
+from eenet.runtime import EarlyExitPredictor, EarlyExitResult, NoAnswerError, robust_ms_per_sample
 from eenet.schedulers.base import ClassCount, FittedPolicy
 
 
@@ -87,9 +87,12 @@ def measure_real_latency(
 
     `limit` caps the samples run (None or 0: the whole split). Batches are collated before
     timing; the first `warmup_batches` are run untimed. Returns
-    plain data: mean and median ms/sample (median over calls, per sample), each call's
-    ms/sample, scheduler ms/sample,
-    exit fractions, accuracy, and the exits' ids so a caller can compare with a plan.
+    plain data: mean ms/sample, `robust_ms_per_sample` (the measure stage's and `eenet
+    predict`'s statistic: at batch 1 each exit's median call weighted by the samples leaving
+    there, else the median over calls), `median_ms_per_sample` (the plain median over calls:
+    at batch 1 about the cost of the exit most samples take), each call's ms/sample,
+    scheduler ms/sample, exit fractions, accuracy, and the exits' ids so a caller can compare
+    with a plan.
     """
     from eenet.checks import THREADS_MAX, check_minimums
     from eenet.data.prepared import split_for_model
@@ -130,7 +133,9 @@ def measure_real_latency(
         "device": str(target),  # with its index: cuda:1
         "threads": used_threads,
         "ms_per_sample": 1000.0 * result.seconds / n,
-        "median_ms_per_sample": float(np.median(per_call)),
+        # batch 1: each exit's median call weighted by its samples (as the measure stage)
+        "robust_ms_per_sample": robust_ms_per_sample(per_call, result.exits, batch_size),
+        "median_ms_per_sample": float(np.median(per_call)),  # plain median over calls
         "call_ms": per_call.tolist(),  # ms/sample of each call, in order
         "schedule_ms_per_sample": 1000.0 * result.schedule_seconds / n,
         "exit_fractions": result.exit_fractions(model.n_exits).tolist(),

@@ -342,6 +342,24 @@ def test_measure_real_latency_without_dvc(workspace, policy_dir) -> None:
     json.dumps(out)
 
 
+@pytest.mark.parametrize("batch_size", [1, 8])
+def test_measure_real_latency_gives_the_robust_ms_per_sample(workspace, policy_dir,
+                                                             batch_size) -> None:
+    """`measure_real_latency` gave only a plain median over calls, at batch 1 about the cost
+    of the exit most samples take; it now also gives `robust_ms_per_sample`, the statistic of
+    the measure stage and `eenet predict` (each exit's median call weighted by its samples)."""
+    from eenet.real_latency import measure_real_latency
+    from eenet.runtime import robust_ms_per_sample
+
+    out = measure_real_latency(workspace["root"] / "model", policy_dir, workspace["data"],
+                               batch_size=batch_size, device="cpu", limit=40)
+    call_ms, exits = np.array(out["call_ms"]), np.array(out["exits"])
+    assert out["robust_ms_per_sample"] == robust_ms_per_sample(call_ms, exits, batch_size)
+    assert out["median_ms_per_sample"] == float(np.median(call_ms))
+    if batch_size == 1:
+        assert len(call_ms) == len(exits) == 40
+
+
 @pytest.mark.parametrize("batch_size,limit", [(7, 20), (64, 10), (3, 500), (200, 0)])
 def test_measured_samples_are_exactly_the_first_limit(workspace, policy_dir, batch_size,
                                                       limit) -> None:
