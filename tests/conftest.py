@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +54,41 @@ def _dvc_site_cache(tmp_path_factory: pytest.TempPathFactory):
     removed."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DVC_SITE_CACHE_DIR", str(tmp_path_factory.mktemp("dvc_site_cache")))
+        yield
+
+
+def _torch_settings() -> tuple[int, object] | None:
+    """torch's process-wide thread count and default dtype (None before torch is imported:
+    nothing to compare, and no import of torch for tests that do not need it)."""
+    torch = sys.modules.get("torch")
+    return None if torch is None else (torch.get_num_threads(), torch.get_default_dtype())
+
+
+@pytest.fixture(autouse=True)
+def _torch_settings_restored():
+    """A test that changes torch's thread count or default dtype restores it: several set one
+    thread and left it so for every later test of the process. The settings are put back
+    either way, and the test errors naming them."""
+    before = _torch_settings()
+    yield
+    after = _torch_settings()
+    if before is None or after == before:
+        return
+    import torch
+
+    torch.set_num_threads(before[0])
+    torch.set_default_dtype(before[1])
+    pytest.fail(f"the test left torch's (threads, default dtype) at {after}, was {before}; "
+                "restore them (eenet.devices.num_threads, or try/finally)", pytrace=False)
+
+
+@pytest.fixture
+def one_thread():
+    """One torch CPU thread for the test (tiny training runs far faster without an OpenMP
+    pool on a shared machine), the previous count restored after it."""
+    from eenet.devices import num_threads
+
+    with num_threads(1):
         yield
 
 

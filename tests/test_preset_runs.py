@@ -23,6 +23,7 @@ import yaml
 
 from eenet.data import prepare_dataset
 from eenet.data.prepared import PreparedDataset, read_split
+from eenet.devices import num_threads
 from eenet.inference import collect_exit_logits
 from eenet.models.artifact import load_trained
 from eenet.outputs import load_exit_outputs
@@ -112,7 +113,6 @@ def run_stage(name: str, *args: str) -> None:
 def train_case(name: str, tmp: Path) -> tuple[Case, Path]:
     """A preset prepared, trained for one epoch and its logits dumped, in stage folder `tmp`."""
     case = CASES[name]
-    torch.set_num_threads(1)
     options = {**case.options, **(tiny_bert_sources(tmp) if case.model == "bert_4" else {})}
     params = {
         "model": {"name": case.model, "options": options},
@@ -120,8 +120,9 @@ def train_case(name: str, tmp: Path) -> tuple[Case, Path]:
         "dump": {"batch_size": 8, "device": "cpu"},
     }
     (tmp / "params.yaml").write_text(yaml.safe_dump(params))
-    data = prepare(case, tmp)
-    with pytest.MonkeyPatch.context() as patch:
+    # one thread (tiny ops run faster without an OpenMP pool), the count restored after
+    with pytest.MonkeyPatch.context() as patch, num_threads(1):
+        data = prepare(case, tmp)
         patch.chdir(tmp)
         run_stage("train", str(data), "model", "ckpt", "live")
         for source in ("pretrained", "vocab"):  # the artifact alone must rebuild the model

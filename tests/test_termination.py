@@ -19,7 +19,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-import torch
 from torch.utils.data import Dataset
 
 from eenet import training
@@ -167,10 +166,10 @@ class _DropsSigterm:
             pass
 
 
-def test_training_stops_at_the_next_batch_after_a_dropped_sigterm(tmp_path: Path) -> None:
+def test_training_stops_at_the_next_batch_after_a_dropped_sigterm(tmp_path: Path,
+                                                                  one_thread) -> None:
     """Not at the epoch's end (its checkpoint is refused then) nor after all epochs: the batch
     being read is the last."""
-    torch.set_num_threads(1)
     prepare_dataset("mnist1d", tmp_path / "data", 0, num_samples=600)
     train_set = DropsSigtermAt(PreparedDataset(tmp_path / "data", "train"), at=70)
     val_set = PreparedDataset(tmp_path / "data", "val")

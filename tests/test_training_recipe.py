@@ -100,9 +100,8 @@ def test_distillation_runs_in_the_last_quarter_of_epochs(epochs):
     assert weights[-1] == 0.01  # the last epoch always distils
 
 
-def test_train_model_uses_the_weight_of_each_epoch(tmp_path, monkeypatch):
+def test_train_model_uses_the_weight_of_each_epoch(tmp_path, monkeypatch, one_thread):
     """Record the distillation weight every training step gets, epoch by epoch."""
-    torch.set_num_threads(1)
     prepare_dataset("mnist1d", tmp_path / "data", 0, num_samples=300)
     train_set = PreparedDataset(tmp_path / "data", "train")
     val_set = PreparedDataset(tmp_path / "data", "val")
