@@ -283,7 +283,7 @@ def check_scoring(path: str, value: Any) -> None:
     # the latency profile's, where its batch size comes from (for errors), and which methods
     # (each stage's own)
     for profile_key in ("device", "batch_size", "threads", "batch_param", "batch_fix",
-                        "methods"):
+                        "threads_param", "methods"):
         spec.pop(profile_key, None)
     check_mapping(path, value, spec)
 

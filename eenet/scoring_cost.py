@@ -84,6 +84,7 @@ def time_scheduling(
     repeats: int = 500,
     batch_param: str = "batch_size",
     batch_fix: str = "lower it",
+    threads_param: str = "threads",
 ) -> dict[str, np.ndarray]:
     """Median scheduling ms/sample of reaching each exit with each policy, {name: [K]}.
 
@@ -91,7 +92,8 @@ def time_scheduling(
     alternating order from round to round (neither always first after the network).
     Example inputs past MAX_EXAMPLE_BYTES, or torch failing to allocate during the runs, are
     one-line ConfigErrors naming `batch_param` (where the batch size comes from; the latter
-    with `batch_fix`)."""
+    with `batch_fix`). More threads than CPUs is a note naming `threads_param` (where the
+    thread count comes from)."""
     check_minimums("scoring", {"batch_size": (batch_size, 1), "threads": (threads, 0),
                                "warmup": (warmup, 0), "repeats": (repeats, 1)},
                    COUNT_MAXIMUMS)
@@ -105,7 +107,7 @@ def time_scheduling(
     names = list(policies)
     n_exits = model.n_exits
     samples = {name: np.empty((repeats, n_exits)) for name in names}
-    with (num_threads(threads, "threads"), torch.inference_mode(),
+    with (num_threads(threads, threads_param), torch.inference_mode(),
           memory_names(batch_param, batch_size, batch_fix)):
         predictors = {name: EarlyExitPredictor(model, policy, device=str(target))
                       for name, policy in policies.items()}
@@ -158,17 +160,22 @@ def latency_timing(latency: Mapping[str, Any], source: str) -> dict[str, Any]:
     absent, as in an imported CSV: 1), with the name and fix its memory errors give: the
     table's `batch_size` field in `source`; for a table imported from elsewhere (its `source`
     the table's path, not "measured"), lower it there and rerun import_latency, whose record
-    profile copies, and then profile: `dvc repro` does both. A value that is no integer in
+    profile copies, and then profile: `dvc repro` does both. The note on more threads than
+    CPUs names the table's `threads` and where it comes from: profile.threads, or the
+    imported table (profile.table). A value that is no integer in
     range is a one-line ArtifactError naming `source` and the field, ending "rerun profile"
     whatever the source: the import checks a table's as profile checks its own, so the file
     was edited since profile wrote it."""
     values = latency_timing_fields(latency, source, "rerun profile")
     if latency.get("source", "measured") == "measured":
         fix = "lower profile.batch_size and rerun profile"
+        threads_from = "profile.threads"
     else:
         fix = (f"lower it in the imported table {latency.get('source')} (profile.table) and "
                "rerun the pipeline (dvc repro: import_latency, then profile)")
-    return {**values, "batch_param": f"{source}: batch_size", "batch_fix": fix}
+        threads_from = f"from the imported table {latency.get('source')}, profile.table"
+    return {**values, "batch_param": f"{source}: batch_size", "batch_fix": fix,
+            "threads_param": f"{source}'s threads ({threads_from})"}
 
 
 def profile_scoring(
@@ -184,12 +191,13 @@ def profile_scoring(
     repeats: int = 500,
     batch_param: str = "batch_size",
     batch_fix: str = "lower it",
+    threads_param: str = "threads",
 ) -> dict[str, Any]:
     """The scoring table the pipeline plans with: the extra scheduling cost per exit over the
     reference of each charged method of `methods`, measured in the runtime on `device`
     (EENet's scorer of the configured architecture). `charge` False records zeros. A batch
-    too large for memory names `batch_param` (see `time_scheduling`; the stage gives
-    `latency_timing`'s)."""
+    too large for memory names `batch_param`, more threads than CPUs `threads_param` (see
+    `time_scheduling`; the stage gives `latency_timing`'s)."""
     n_exits = model.n_exits
     table: dict[str, Any] = {"charged": bool(charge), "reference": REFERENCE,
                              "batch_size": batch_size, "device": str(device),
@@ -200,7 +208,8 @@ def profile_scoring(
     policies = scoring_policies(n_exits, _num_classes(model), eenet_settings, methods)
     times = time_scheduling(model, policies, device=device, batch_size=batch_size,
                             threads=threads, warmup=warmup, repeats=repeats,
-                            batch_param=batch_param, batch_fix=batch_fix)
+                            batch_param=batch_param, batch_fix=batch_fix,
+                            threads_param=threads_param)
     table.update(
         threads=threads,
         warmup=warmup,

@@ -23,6 +23,7 @@ from eenet.scoring_cost import (
     latency_timing,
     load_scoring,
     profile_scoring,
+    profile_stage,
     scoring_device,
 )
 from eenet.sweep import fit_all
@@ -343,6 +344,36 @@ def test_stage_measures_on_this_hosts_cpu_for_a_table_imported_from_a_gpu(tmp_pa
         check_ok(run_stage(stage, tmp_path, "model", "latency.json", out))
         table = load_scoring(tmp_path / out, 3)
         assert table["device"] == "cpu" and set(table["extra_ms"]) == methods
+
+
+@pytest.mark.parametrize(("source", "named"), [
+    ("measured", "latency.json's threads (profile.threads)"),
+    ("gpu_box/latency.json", "latency.json's threads (from the imported table "
+                             "gpu_box/latency.json, profile.table)"),
+])
+def test_scoring_threads_past_the_cpus_name_where_they_come_from(tmp_path, monkeypatch, capsys,
+                                                                 source, named) -> None:
+    """The scoring stages time with the latency profile's threads (there is no
+    scoring.threads): more than the CPUs was a note on a setting `threads` that no file
+    holds; it names the profile's field and the setting (or imported table) it comes from."""
+    from eenet import devices
+
+    monkeypatch.setattr(devices, "available_cpus", lambda: 1)
+    monkeypatch.setattr(devices, "_NOTED", set())
+    _scoring_workspace(tmp_path)
+    save_latency(tmp_path / "latency.json", {
+        "cumulative_ms": [1.0, 2.0, 3.0], "device": "cpu", "batch_size": 1, "threads": 2,
+        "source": source})
+    monkeypatch.chdir(tmp_path)
+    table = profile_stage("model", "latency.json", "scoring.json",
+                          {"charge": True, "warmup": 0, "repeats": 1}, ["entropy"])
+    assert table["threads"] == 2
+    note = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note:")]
+    assert note == [f"note: {named} 2 is more than the 1 CPUs available here: the threads "
+                    "contend for them, so work runs (and is timed) slower than with 1"]
+    # the Python API names its argument
+    profile_scoring(TinyNet(), methods=["entropy"], threads=2, warmup=0, repeats=1)
+    assert "note: threads 2 is more than the 1 CPUs" in capsys.readouterr().err
 
 
 def test_scoring_stages_refuse_a_latency_profile_of_another_model(tmp_path):
