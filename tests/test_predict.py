@@ -616,6 +616,41 @@ def test_predict_says_where_the_plans_costs_were_profiled_otherwise(workspace, t
     assert summary["costs_profiled_at"] == {"device": "cpu", "batch_size": 1, "threads": 1}
 
 
+def test_predict_says_a_lone_policy_json_has_no_record_of_its_profile(workspace, tmp_path,
+                                                                      capsys) -> None:
+    """A policy planned with a latency profile's costs, copied out of its schedulers folder on
+    its own: how the costs were profiled is kept in the folder's index only. The run said
+    nothing of it (as if it compared); it notes that it is not known. In its folder (folder
+    or policy.json named), or with typed costs (no profile's model recorded), no note."""
+    from eenet.models.artifact import model_identity
+    from eenet.sweep import fit_all
+
+    model_dir = workspace["root"] / "model"
+    fit_all(workspace["val"], COSTS, ["maxprob"], [2.0], None, tmp_path / "fitted",
+            model=model_identity(model_dir),
+            profiled_at={"device": "cpu", "batch_size": 1, "threads": 1})
+    fit_all(workspace["val"], COSTS, ["maxprob"], [2.0], None, tmp_path / "typed")
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    fitted = tmp_path / "fitted" / "maxprob" / "00"
+    shutil.copy(fitted / "policy.json", alone / "policy.json")
+    typed_alone = tmp_path / "typed_alone"
+    typed_alone.mkdir()
+    shutil.copy(tmp_path / "typed" / "maxprob" / "00" / "policy.json", typed_alone)
+    base = ["predict", "--model", str(model_dir), "--data", str(workspace["data"]),
+            "--device", "cpu", "--batch-size", "16", "--policy"]
+    assert main([*base, str(alone / "policy.json")]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.strip().endswith("by the costs it was fitted with)"), captured.out
+    assert captured.err.strip() == (
+        f"note: --policy {alone}: no schedulers index (index.json) lists it, so where its costs "
+        "were profiled (device, batch size, threads) is not known here; its planned ms "
+        "compare with a run at the profile's settings (the pipeline's: artifacts/latency.json)")
+    for policy in (fitted, fitted / "policy.json", typed_alone):
+        assert main([*base, str(policy)]) == 0
+        assert "note:" not in capsys.readouterr().err, policy
+
+
 @pytest.mark.parametrize(("recorded", "run", "said"), [
     ("cuda:1", "cuda:1", ""),  # said ", profiled on cuda:1" of the very device it ran on
     ("cuda:1", "cuda:0", ", profiled on cuda:1"),

@@ -31,6 +31,7 @@ from eenet.commands.predict_policy import (
     check_policy_dir,
     check_policy_fits,
     costs_profiled_at,
+    unrecorded_profile_note,
 )
 from eenet.costs import in_ms
 from eenet.devices import num_threads, same_device
@@ -187,6 +188,9 @@ def handle(args: argparse.Namespace) -> int:
         folder = check_policy_dir(args.policy)
         policy = load_policy(folder)
     check_policy_fits(policy, folder, model.n_exits, classes, args.model)
+    note = unrecorded_profile_note(policy, folder)
+    if note:
+        print(note, file=sys.stderr)
     predictor = EarlyExitPredictor(model, policy, device=args.device)
     result, has_labels, threads = run(args, predictor, classes)
     fractions = result.exit_fractions(model.n_exits)

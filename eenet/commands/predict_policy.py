@@ -112,3 +112,17 @@ def costs_profiled_at(folder: Path) -> dict[str, Any] | None:
     listed = index_entry(folder)
     recorded = None if listed is None else listed[0].get("costs_profiled_at")
     return recorded if isinstance(recorded, dict) and recorded else None
+
+
+def unrecorded_profile_note(policy: FittedPolicy, folder: Path) -> str | None:
+    """A note for a policy planned with a latency profile's costs (it records the profile's
+    model) whose folder no schedulers index lists (a policy.json copied out on its own): how
+    those costs were profiled is kept in the index only, so the run cannot say whether its
+    batch size, threads and device are the profile's. None otherwise (an index lists it, or
+    its costs were typed: they are whatever they say)."""
+    if policy.model is None or index_entry(folder) is not None:
+        return None
+    return (f"note: --policy {folder}: no schedulers index (index.json) lists it, so where its "
+            "costs were profiled (device, batch size, threads) is not known here; its planned "
+            "ms compare with a run at the profile's settings (the pipeline's: "
+            "artifacts/latency.json)")
