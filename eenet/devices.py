@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from eenet.checks import THREADS_MAX, check_integer
-from eenet.errors import ConfigError
+from eenet.errors import ConfigError, counted
 
 DEVICES = ("auto", "cpu", "cuda")
 _NOTED: set[str] = set()  # thread-count notes already printed by this process
@@ -74,8 +74,8 @@ def thread_count_note(threads: int, param: str) -> str | None:
     cpus = available_cpus()
     if threads <= cpus:
         return None
-    return (f"note: {param} {threads} is more than the {cpus} CPUs available here: the threads "
-            f"contend for them, so work runs (and is timed) slower than with {cpus}")
+    return (f"note: {param} {threads} is more than the {counted(cpus, 'CPU')} available here: "
+            f"the threads contend for them, so work runs (and is timed) slower than with {cpus}")
 
 
 def worker_count_note(workers: int, param: str) -> str | None:
@@ -85,8 +85,8 @@ def worker_count_note(workers: int, param: str) -> str | None:
     cpus = available_cpus()
     if workers <= cpus:
         return None
-    return (f"note: {param} {workers} is more than the {cpus} CPUs available here: the loader "
-            f"processes contend for them, so batches may come slower than with {cpus}")
+    return (f"note: {param} {workers} is more than the {counted(cpus, 'CPU')} available here: "
+            f"the loader processes contend for them, so batches may come slower than with {cpus}")
 
 
 def quiet_worker_warning() -> None:

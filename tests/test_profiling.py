@@ -14,7 +14,7 @@ import torch
 
 from eenet.costs import validate_costs
 from eenet.devices import available_cpus, resolve_device
-from eenet.errors import ConfigError
+from eenet.errors import ConfigError, counted
 from eenet.models.base import MultiExitModel
 from eenet.profiling import (
     cpu_model,
@@ -141,7 +141,7 @@ def test_more_threads_than_cpus_gets_one_note_naming_the_setting(capsys, monkeyp
     assert table["threads"] == too_many
     err = capsys.readouterr().err
     assert err.count("note: profile.threads") == 1, err
-    assert f"profile.threads {too_many} is more than the {available_cpus()} CPUs" in err
+    assert f"profile.threads {too_many} is more than the {counted(available_cpus(), 'CPU')} " in err
     profile_model(TinyNet(), device="cpu", threads=1, warmup=0, repeats=3)
     assert "note:" not in capsys.readouterr().err
 

@@ -369,11 +369,11 @@ def test_scoring_threads_past_the_cpus_name_where_they_come_from(tmp_path, monke
                           {"charge": True, "warmup": 0, "repeats": 1}, ["entropy"])
     assert table["threads"] == 2
     note = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note:")]
-    assert note == [f"note: {named} 2 is more than the 1 CPUs available here: the threads "
+    assert note == [f"note: {named} 2 is more than the 1 CPU available here: the threads "
                     "contend for them, so work runs (and is timed) slower than with 1"]
     # the Python API names its argument
     profile_scoring(TinyNet(), methods=["entropy"], threads=2, warmup=0, repeats=1)
-    assert "note: threads 2 is more than the 1 CPUs" in capsys.readouterr().err
+    assert "note: threads 2 is more than the 1 CPU available" in capsys.readouterr().err
 
 
 def test_scoring_stages_refuse_a_latency_profile_of_another_model(tmp_path):

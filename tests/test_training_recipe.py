@@ -481,7 +481,7 @@ def test_more_loader_workers_than_cpus_is_one_line(tmp_path, monkeypatch, capfd)
         warnings.simplefilter("always")
         _weights_by_workers(tmp_path, *sets, lambda: build_model(
             "resnet1d_3", 10, widths=[4, 4, 4], blocks=[1, 1, 1]), 2, epochs=1, batch_size=32)
-    assert ("note: train.num_workers 2 is more than the 1 CPUs available here: the loader "
+    assert ("note: train.num_workers 2 is more than the 1 CPU available here: the loader "
             "processes contend for them, so batches may come slower than with 1\n"
             ) in capfd.readouterr().err
     shown = [str(w.message) for w in caught]
