@@ -100,6 +100,16 @@ def _old_copy(target: Path) -> Path:
     return target.with_name(f".{target.name}.old")
 
 
+def _discard_old_copy(old: Path, target: Path) -> None:
+    """Delete `old` (`_old_copy(target)`), first renamed to one of this process's temporary
+    names: a run killed part-way through the deletion leaves a stale temporary, removed by the
+    next write, not a half-deleted `.NAME.old` that the next write would take for the whole
+    old folder and put back in place of a missing target."""
+    doomed = old.with_name(f"{_temporary_prefix(target)}old{os.urandom(4).hex()}.tmp")
+    os.replace(old, doomed)
+    shutil.rmtree(doomed, ignore_errors=True)
+
+
 def _check_swappable(target: Path) -> None:
     """A file where `atomic_directory` writes a folder is refused: the swap would move it
     aside and fail to delete it, leaving it hidden beside the new folder. So is a file (or
@@ -189,11 +199,12 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
         _publish_mode(tmp, directory=True)
         _check_swappable(target)  # again: either may have been made while the work ran
         if old.exists():  # left beside the target by a run killed after the swap
-            shutil.rmtree(old)
+            _discard_old_copy(old, target)
         if target.exists():
             os.replace(target, old)
         os.replace(tmp, target)
-        shutil.rmtree(old, ignore_errors=True)
+        if old.exists():
+            _discard_old_copy(old, target)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

@@ -141,6 +141,41 @@ with atomic.atomic_directory({str(target)!r}) as tmp:
     _no_temporaries(tmp_path)
 
 
+def test_a_folder_write_killed_while_deleting_the_old_copy_leaves_none_to_put_back(
+        tmp_path: Path) -> None:
+    """A run killed part-way through deleting the old folder (moved aside, the new one in
+    place) left a half-deleted `.NAME.old`; once the target was gone (`dvc repro` removes a
+    stage's outputs first), the next write put that half back as the target, and that write,
+    interrupted, left a partial folder. The old copy is now renamed to a temporary name
+    before it is deleted: what a kill there leaves is a stale temporary, never put back."""
+    target = tmp_path / "headline"
+    with atomic.atomic_directory(target) as tmp:
+        for name in ("a.json", "b.json", "index.json"):
+            (tmp / name).write_text("old")
+    killed_mid_delete = f"""
+import os
+from pathlib import Path
+from eenet import atomic
+def rmtree(path, ignore_errors=False):
+    first = sorted(Path(path).iterdir())[0]
+    first.unlink()  # one file deleted, then killed
+    os._exit(9)
+atomic.shutil.rmtree = rmtree
+with atomic.atomic_directory({str(target)!r}) as tmp:
+    for name in ("a.json", "b.json", "index.json"):
+        (tmp / name).write_text("new")
+"""
+    run = subprocess.run([sys.executable, "-c", killed_mid_delete], check=False)
+    assert run.returncode == 9
+    assert sorted(p.name for p in target.iterdir()) == ["a.json", "b.json", "index.json"]
+    shutil.rmtree(target)  # as `dvc repro` removes the stage's outputs before running it
+    with pytest.raises(Interrupted), atomic.atomic_directory(target) as tmp:
+        (tmp / "index.json").write_text("newer")
+        raise Interrupted
+    assert not target.exists()  # absent, not the old folder's remains
+    _no_temporaries(tmp_path)
+
+
 def _outputs(value: float) -> ExitOutputs:
     return ExitOutputs(np.full((2, 4, 3), value, dtype=np.float32), np.arange(4) % 3)
 
@@ -361,6 +396,10 @@ def test_what_a_killed_writer_left_is_not_listed_by_git() -> None:
         path = str(Path(target).parent / name)
         check = subprocess.run(["git", "check-ignore", "--no-index", "-q", path], cwd=ROOT)
         assert check.returncode == 0, f"{path} is not ignored by git"
+    # a folder swap killed between its renames leaves the old folder at `.NAME.old`
+    old = str(atomic._old_copy(Path("reports/train")))
+    check = subprocess.run(["git", "check-ignore", "--no-index", "-q", old], cwd=ROOT)
+    assert check.returncode == 0, f"{old} is not ignored by git"
 
 
 def _never_entered(context: AbstractContextManager[Path]) -> None:
