@@ -206,12 +206,11 @@ def check_input_shape(model: MultiExitModel, input_shape: Sequence[int] | None,
     models taking texts, or data without a recorded shape, pass. The shapes are compared on
     the meta device first, so a mismatch allocates nothing (an input_length of 10**12 asked
     torch for 4 TB); then the example is made as before (the same random draws)."""
-    fitting = model.input_options_for(input_shape) if input_shape is not None else None
     if input_shape is not None:
-        _check_sample(_meta_example(model), input_shape, source, model.input_options, fitting)
+        _check_sample(_meta_example(model), input_shape, source, model)
     example = model.example_inputs(1)
     if input_shape is not None:
-        _check_sample(example, input_shape, source, model.input_options, fitting)
+        _check_sample(example, input_shape, source, model)
 
 
 def input_sample_shape(model: MultiExitModel) -> tuple[int, ...] | None:
@@ -309,12 +308,13 @@ def _nbytes(inputs: Any) -> int:
 
 
 def _check_sample(example: Any, input_shape: Sequence[int], source: str,
-                  options: Sequence[str] = (), fitting: dict[str, Any] | None = None) -> None:
-    """A one-line ConfigError when `example` is a tensor whose samples are not shaped
-    `input_shape` (from `source`), suggesting the model's input `options` where it has any
-    (with the values `fitting` the data, where the model gives them), else another model."""
+                  model: MultiExitModel) -> None:
+    """A one-line ConfigError when `example` (`model`'s) is a tensor whose samples are not
+    shaped `input_shape` (from `source`), suggesting the model's input options where it has
+    any (with the values that fit the data, where the model gives them), else another model."""
     if not isinstance(example, torch.Tensor):
         return
+    options = model.input_options
     takes = [int(d) for d in example.shape[1:]]
     # an image model on sequences (or the reverse), or a model of one input shape
     if len(takes) != len(input_shape) or (takes != list(input_shape) and not options):
@@ -324,6 +324,7 @@ def _check_sample(example: Any, input_shape: Sequence[int], source: str,
             "for this data (`eenet models` lists them)"
         )
     if takes != [int(d) for d in input_shape]:
+        fitting = model.input_options_for(input_shape)
         if fitting:  # the values themselves (the 1-D ResNet: its input_length)
             advice = "set " + ", ".join(f"model.options.{name}: {value}"
                                         for name, value in fitting.items()) + " to match"
