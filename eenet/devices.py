@@ -69,24 +69,28 @@ def available_cpus() -> int:
     return os.cpu_count() or 1
 
 
+def _over_cpus_note(count: int, param: str, consequence: str) -> str | None:
+    """A note when `count` (the setting `param`: threads, loader processes) exceeds the CPUs
+    this process may use, ending with `consequence` (formatted with `cpus`)."""
+    cpus = available_cpus()
+    if count <= cpus:
+        return None
+    return (f"note: {param} {count} is more than the {counted(cpus, 'CPU')} available here: "
+            + consequence.format(cpus=cpus))
+
+
 def thread_count_note(threads: int, param: str) -> str | None:
     """A note when `threads` (the setting `param`) exceeds the CPUs this process may use."""
-    cpus = available_cpus()
-    if threads <= cpus:
-        return None
-    return (f"note: {param} {threads} is more than the {counted(cpus, 'CPU')} available here: "
-            f"the threads contend for them, so work runs (and is timed) slower than with {cpus}")
+    return _over_cpus_note(threads, param, "the threads contend for them, so work runs (and "
+                                           "is timed) slower than with {cpus}")
 
 
 def worker_count_note(workers: int, param: str) -> str | None:
     """A one-line note when `workers` loader processes (the setting `param`) exceed the CPUs
     this process may use: it stands for torch's multi-line DataLoader warning, which
     `quiet_worker_warning` then silences."""
-    cpus = available_cpus()
-    if workers <= cpus:
-        return None
-    return (f"note: {param} {workers} is more than the {counted(cpus, 'CPU')} available here: "
-            f"the loader processes contend for them, so batches may come slower than with {cpus}")
+    return _over_cpus_note(workers, param, "the loader processes contend for them, so batches "
+                                           "may come slower than with {cpus}")
 
 
 def quiet_worker_warning() -> None:
