@@ -1161,3 +1161,99 @@ def test_ag_news_original_layout_is_read_only_as_distributed(tmp_path, kind, rea
         assert message.endswith(f"({folder / 'train.csv'} is in the layout of the original AG "
                                 "News CSVs (no header row; class 1-4, title, description), "
                                 "which is read only when every file is in it)")
+
+
+# Kaggle's copy of the AG News CSVs: the original's rows under a header row, written as pandas
+# writes them (only fields holding a comma or a quote quoted: a leading space left bare)
+KAGGLE_HEADER = "Class Index,Title,Description"
+LEADING_SPACES = ("4", " A title after a space", "  a description after two")
+
+
+def _write_kaggle_ag_news(folder: Path, rows: list[tuple[str, str, str]],
+                          header: str = KAGGLE_HEADER) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("train", "test"):
+        with open(folder / f"{name}.csv", "w", newline="", encoding="utf-8") as fh:
+            fh.write(header + "\r\n")
+            csv.writer(fh).writerows(rows)
+    return folder
+
+
+@pytest.mark.parametrize(("how", "header"), [
+    ("local_path", KAGGLE_HEADER),
+    # case, spaces around the names and a byte order mark do not matter
+    ("data_files", "\ufeffclass index, Title ,DESCRIPTION"),
+])
+def test_ag_news_kaggle_csvs_give_the_original_csvs_data(tmp_path, capfd, how, header):
+    """Kaggle's AG News CSVs (header `Class Index,Title,Description`, the original's rows)
+    were refused: `split 'train' lacks column(s) label, text; it has Class Index, Title,
+    Description`. They give exactly the splits the original headerless CSVs give (class 1-4
+    -> label 0-3, title + " " + description), a leading space kept as the original's quotes
+    keep it, and stderr says how they were read."""
+    rows = ORIGINAL_AG_NEWS * 9 + [LEADING_SPACES] * 4
+    original = tmp_path / "original"
+    original.mkdir()
+    for name in ("train", "test"):
+        with open(original / f"{name}.csv", "w", newline="") as fh:
+            csv.writer(fh, quoting=csv.QUOTE_ALL).writerows(rows)
+    kaggle = _write_kaggle_ag_news(tmp_path / "kaggle", rows, header)
+    assert (kaggle / "train.csv").read_text(encoding="utf-8").splitlines()[-1] == (
+        "4, A title after a space,  a description after two")
+    options = ({"local_path": str(kaggle)} if how == "local_path" else
+               {"data_files": {s: str(kaggle / f"{s}.csv") for s in ("train", "test")}})
+    meta = prepare_dataset("ag_news", tmp_path / "out", 0, val_size=8,
+                           cache_dir=str(tmp_path / "cache"), **options)
+    note = capfd.readouterr().err
+    assert (" as Kaggle's AG News CSVs (header row Class Index,Title,Description; class 1-4, "
+            "title, description): text = title + ' ' + description, label = class - 1" in note)
+    assert meta["sizes"] == {"train": 32, "val": 8, "test": 40}
+    prepare_dataset("ag_news", tmp_path / "want", 0, val_size=8, local_path=str(original),
+                    cache_dir=str(tmp_path / "cache"))
+    for split in ("train", "val", "test"):
+        got, want = read_split(tmp_path / "out", split), read_split(tmp_path / "want", split)
+        assert got[0].tolist() == want[0].tolist() and np.array_equal(got[1], want[1]), split
+    texts, labels = read_split(tmp_path / "out", "test")
+    assert texts[2] == 'NA A "quoted" description, with commas' and labels[:4].tolist() == [
+        2, 3, 0, 1]
+    assert texts[-1] == " A title after a space   a description after two" and labels[-1] == 3
+
+
+@pytest.mark.parametrize(("kind", "reason"), [
+    # a Kaggle file beside a text,label file: neither layout is guessed, the file is named
+    ("test as text,label", "train.csv lacks columns text, label (it has Class Index, Title, "
+                           "Description); expected the train and test splits"),
+    # a Kaggle file beside an original one: one layout each, said so
+    ("test headerless", "test.csv lacks columns text, label (it has 3, Wall St. Bears "),
+    ("a class 0", "split 'train' row 41 has class '0'; Kaggle's AG News CSVs (header row Class "
+                  "Index,Title,Description; class 1-4, title, description) number the classes "
+                  "1-4"),
+])
+def test_ag_news_kaggle_layout_is_read_only_as_distributed(tmp_path, kind, reason):
+    """Kaggle's layout, like the original's, is read only where every file has its header, and
+    each row is then checked: one line naming the first row that is not in it."""
+    folder = _write_kaggle_ag_news(tmp_path / "ag_news", ORIGINAL_AG_NEWS * 10)
+    if kind == "test as text,label":
+        (folder / "test.csv").write_text("text,label\na text,1\nanother,2\n")
+    elif kind == "test headerless":
+        _write_original_ag_news(tmp_path / "original")
+        (tmp_path / "original" / "test.csv").replace(folder / "test.csv")
+    else:
+        with open(folder / "train.csv", "a") as fh:
+            fh.write("0,a,b\r\n")
+    with pytest.raises(EENetError) as err:
+        prepare_dataset("ag_news", tmp_path / "out", 0, local_path=str(folder), val_size=2,
+                        cache_dir=str(tmp_path / "cache"))
+    message = str(err.value)
+    assert reason in message and "\n" not in message
+    if kind == "test as text,label":
+        assert message.endswith(f"({folder / 'train.csv'} is in the layout of Kaggle's AG News "
+                                "CSVs (header row Class Index,Title,Description; class 1-4, "
+                                "title, description), which is read only when every file is "
+                                "in it)")
+    if kind == "test headerless":
+        assert message.endswith(f"({folder / 'test.csv'} is in the layout of the original AG "
+                                "News CSVs (no header row; class 1-4, title, description); "
+                                f"{folder / 'train.csv'} is in the layout of Kaggle's AG News "
+                                "CSVs (header row Class Index,Title,Description; class 1-4, "
+                                "title, description): a layout is read only when every file "
+                                "is in it)")

@@ -11,8 +11,9 @@ the longest text) and tokenised later by the model's `collate`. Offline use:
 `HF_DATASETS_OFFLINE=1` with a filled Hugging Face cache, or local files through `local_path`
 (a folder with `train.*` / `test.*` / `validation.*` files in CSV, TSV, JSON lines or parquet,
 or a `DatasetDict.save_to_disk` folder) or `data_files` (split -> file, the same formats); AG
-News's original headerless CSVs (class 1-4, title, description) are read as the hub's loader
-reads them.
+News's original headerless CSVs (class 1-4, title, description), and Kaggle's copy of them
+(the same rows under the header `Class Index,Title,Description`), are read as the hub's loader
+reads the original.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from eenet.data.text_files import (
     column_problem,
     datasets_log_held,
     empty_files,
+    headed_layout,
     loading_problem,
     original_layout,
     original_read_options,
@@ -71,6 +73,10 @@ class TextSource:
     # the headerless CSV layout the data set is distributed in (class from 1, title,
     # description), read as such; "" for none
     original_csv: str = ""
+    # the header row of copies in that layout that have one (Kaggle's AG News CSVs), read as
+    # the layout too, and what to call such files; () / "" for none
+    original_header: tuple[str, ...] = ()
+    headed_csv: str = ""
 
 
 AG_NEWS = TextSource(
@@ -78,6 +84,9 @@ AG_NEWS = TextSource(
     ("World", "Sports", "Business", "Sci/Tech"),
     "the original AG News CSVs number the classes 1-4",
     "the original AG News CSVs (no header row; class 1-4, title, description)",
+    ("Class Index", "Title", "Description"),
+    "Kaggle's AG News CSVs (header row Class Index,Title,Description; class 1-4, title, "
+    "description)",
 )  # fmt: skip
 SST2 = TextSource(
     "sst2", "nyu-mll/glue", "sst2", "sentence", "train", "validation", ("negative", "positive")
@@ -174,8 +183,9 @@ def load_text_splits(
         where = "data.options.local_path" if local_path is not None else "data.options.data_files"
         raise EENetError(f"{source.name}: {where}: {empty[0]} is empty (0 bytes); "
                          f"{_file_layout(source)}")
-    original = _original_files(source, local_path, data_files)
-    read_options = original_read_options() if original else {}
+    original, headed = _original_files(source, local_path, data_files)
+    layout = source.headed_csv if headed else source.original_csv
+    read_options = original_read_options(headed) if original else {}
     try:
         if local_path is not None and saved_to_disk(Path(local_path)):
             return datasets.load_from_disk(str(local_path))
@@ -185,7 +195,7 @@ def load_text_splits(
                     os.path.abspath(local_path), data_files=data_files, cache_dir=cache_dir,
                     **read_options
                 )
-            return _from_original(loaded, source, original) if original else loaded
+            return _from_original(loaded, source, original, layout) if original else loaded
         if data_files:
             files = {k: [str(p) for p in np.atleast_1d(v)] for k, v in data_files.items()}
             builder, builder_options = builder_for(files)
@@ -194,7 +204,7 @@ def load_text_splits(
                     builder, data_files=files, cache_dir=cache_dir,
                     **builder_options, **read_options
                 )
-            return _from_original(loaded, source, original) if original else loaded
+            return _from_original(loaded, source, original, layout) if original else loaded
         with _cache_only_if_unreachable():
             return datasets.load_dataset(
                 hub_id or source.hub_id, source.hub_config, cache_dir=cache_dir
@@ -208,7 +218,7 @@ def load_text_splits(
             if original:  # a row of other fields than the layout's three, say
                 raise EENetError(
                     f"{source.name}: {where}: could not read {_names(original)} as "
-                    f"{source.original_csv} ({loading_problem(exc)}); {_file_layout(source)}, "
+                    f"{layout} ({loading_problem(exc)}); {_file_layout(source)}, "
                     "or every file in that layout") from None
             bad = (unfit_file(local_path, data_files)
                    or column_problem(local_path, data_files, (source.text_column, "label")))
@@ -231,15 +241,19 @@ def load_text_splits(
 
 
 def _original_files(source: TextSource, local_path: str | Path | None,
-                    data_files: dict[str, Any] | None) -> list[Path]:
-    """The user's data files when every one of them begins in `source`'s original headerless
-    CSV layout (`original_layout`: the AG News CSVs as distributed); [] otherwise: for other
-    data sets, files with a header, a mixture, a save_to_disk folder."""
-    if not source.original_csv:
-        return []
-    files = user_data_files(local_path, data_files)
-    n_classes = len(source.class_names)
-    return files if files and all(original_layout(p, n_classes) for p in files) else []
+                    data_files: dict[str, Any] | None) -> tuple[list[Path], bool]:
+    """(the user's data files, False) when every one of them begins in `source`'s original
+    headerless CSV layout (`original_layout`: the AG News CSVs as distributed), (files, True)
+    when every one begins with its header row (`headed_layout`: Kaggle's copy); ([], False)
+    otherwise: for other data sets, other headers, a mixture, a save_to_disk folder."""
+    files = user_data_files(local_path, data_files) if source.original_csv else []
+    if not files:
+        return [], False
+    if all(original_layout(p, len(source.class_names)) for p in files):
+        return files, False
+    if all(headed_layout(p, source.original_header) for p in files):
+        return files, True
+    return [], False
 
 
 def _original_hint(source: TextSource, local_path: str | Path | None,
@@ -248,23 +262,32 @@ def _original_hint(source: TextSource, local_path: str | Path | None,
     layout: that the layout is read only when every file is in it ('' otherwise)."""
     if not source.original_csv:
         return ""
+    files = user_data_files(local_path, data_files)
     n_classes = len(source.class_names)
-    some = [p for p in user_data_files(local_path, data_files) if original_layout(p, n_classes)]
-    return (f" ({_names(some)} {'is' if len(some) == 1 else 'are'} in the layout of "
-            f"{source.original_csv}, which is read only when every file is in it)"
-            if some else "")
+    parts = []
+    for layout, some in (
+        (source.original_csv, [p for p in files if original_layout(p, n_classes)]),
+        (source.headed_csv, [p for p in files if headed_layout(p, source.original_header)]),
+    ):
+        if some:
+            parts.append(f"{_names(some)} {'is' if len(some) == 1 else 'are'} in the layout of "
+                         f"{layout}")
+    if len(parts) == 1:
+        return f" ({parts[0]}, which is read only when every file is in it)"
+    return (f" ({'; '.join(parts)}: a layout is read only when every file is in it)"
+            if parts else "")
 
 
 def _names(paths: list[Path]) -> str:
     return ", ".join(str(p) for p in paths)
 
 
-def _from_original(loaded: Any, source: TextSource, files: list[Path]) -> Any:
-    """The splits read from files in `source`'s original CSV layout (`ORIGINAL_COLUMNS`) as
-    the hub's loading script made them: text = title + " " + description, label = class - 1
-    (a one-line EENetError naming the first row whose class is no number 1..n; a row of two
-    fields reads with an empty description, as pandas fills it). Says on stderr how the files
-    were read."""
+def _from_original(loaded: Any, source: TextSource, files: list[Path], layout: str) -> Any:
+    """The splits read from files in `source`'s original CSV layout (`ORIGINAL_COLUMNS`; with
+    or without a header row, `layout` naming which) as the hub's loading script made them:
+    text = title + " " + description, label = class - 1 (a one-line EENetError naming the
+    first row whose class is no number 1..n; a row of two fields reads with an empty
+    description, as pandas fills it). Says on stderr how the files were read."""
     import datasets
     import pyarrow
     import pyarrow.compute as pc
@@ -279,13 +302,13 @@ def _from_original(loaded: Any, source: TextSource, files: list[Path]) -> Any:
         if not pc.all(valid).as_py():
             row = pc.index(valid, False).as_py()
             raise EENetError(f"{source.name}: split {name!r} row {row + 1} has class "
-                             f"{labels[row].as_py()!r}; {source.original_csv} number the "
+                             f"{labels[row].as_py()!r}; {layout} number the "
                              f"classes 1-{n_classes}")
         splits[name] = datasets.Dataset.from_dict({
             "text": pc.binary_join_element_wise(titles, descriptions, " "),
             "label": pc.subtract(pc.cast(classes, pyarrow.int64()), 1),
         })
-    print(f"{source.name}: read {_names(files)} as {source.original_csv}: text = title + ' ' "
+    print(f"{source.name}: read {_names(files)} as {layout}: text = title + ' ' "
           "+ description, label = class - 1, as the hub's loader reads them", file=sys.stderr)
     return datasets.DatasetDict(splits)
 

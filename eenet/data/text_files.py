@@ -128,14 +128,16 @@ def file_unfit(path: Path) -> str:
 ORIGINAL_COLUMNS = ("label", "title", "description")
 
 
-def original_read_options() -> dict[str, Any]:
+def original_read_options(headed: bool = False) -> dict[str, Any]:
     """The `datasets` csv builder's options reading files of the original AG News layout: the
-    three columns named, no header row, each cell the string written (no "NA" read as
-    missing), spaces after a comma skipped (as the hub's own loader reads them)."""
+    three columns named, each cell the string written (no "NA" read as missing); without a
+    header row, spaces after a comma skipped (as the hub's own loader reads the original's
+    quoted fields); `headed` (Kaggle's copy): its header row skipped and spaces kept, as its
+    fields are written unquoted (' Title' is the original's quoted " Title")."""
     import datasets
 
-    return {"names": list(ORIGINAL_COLUMNS), "header": None, "na_filter": False,
-            "skipinitialspace": True,
+    return {"names": list(ORIGINAL_COLUMNS), "header": 0 if headed else None, "na_filter": False,
+            "skipinitialspace": not headed,
             "features": datasets.Features({c: datasets.Value("string") for c in ORIGINAL_COLUMNS})}
 
 
@@ -148,6 +150,17 @@ def original_layout(path: Path, n_classes: int) -> bool:
     first = file_columns(path)
     return (first is not None and len(first) == 3
             and first[0].strip() in {str(c) for c in range(1, n_classes + 1)})
+
+
+def headed_layout(path: Path, header: tuple[str, ...]) -> bool:
+    """Whether the .csv file `path` begins with the header row `header` (case, spaces around a
+    name and a UTF-8 byte order mark ignored): the original AG News layout under Kaggle's
+    header `Class Index,Title,Description`. Only that row is read."""
+    if path.suffix != ".csv" or not header:
+        return False
+    first = file_columns(path)
+    return first is not None and [name.strip().lstrip("\ufeff").strip().casefold()
+                                  for name in first] == [name.casefold() for name in header]
 
 
 def file_columns(path: Path) -> list[str] | None:
