@@ -19,7 +19,7 @@ from typing import Any, NoReturn, TextIO
 
 from eenet.commands import COMMAND_MODULES
 from eenet.errors import EENetError, one_line
-from eenet.termination import Terminated, run_stoppable
+from eenet.termination import Terminated, raise_if_stopped, run_stoppable, stop_signals_raise
 
 
 class UsageError(Exception):
@@ -283,17 +283,41 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout = stdout
 
 
+@contextmanager
+def stage_start() -> Iterator[None]:
+    """Around a stage script's start: its imports (torch: a second or two), the first thing it
+    does after importing this light module, and the parse of its arguments (`stage_cli`).
+    Ctrl-C (SIGINT) or SIGTERM meanwhile ends the script with one line naming it and the
+    signal's word, `train.py: interrupted while starting (nothing written)`, and the shell's
+    status, 130 or 143, as later in the stage (`run_stage`); Ctrl-C printed a KeyboardInterrupt
+    traceback from inside the import, and SIGTERM ended the script with no line at all."""
+    prog = os.path.basename(sys.argv[0])
+    try:
+        with stop_signals_raise():
+            try:
+                yield
+            finally:
+                raise_if_stopped()  # one whose raise Python dropped (in a `__del__`)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted while starting (nothing written)", file=sys.stderr)
+        raise SystemExit(130) from None
+    except Terminated:
+        print(f"{prog}: terminated while starting (nothing written)", file=sys.stderr)
+        raise SystemExit(128 + signal.SIGTERM) from None
+
+
 def stage_cli(
     main_function: Callable[..., None], description: str | None, resumes: bool = False
 ) -> None:
     """A stage script's `__main__`: its positional arguments are `main_function`'s parameters
     (the stage's input and output paths, in order); run it through `run_stage`. `resumes`:
     a rerun of this stage continues from its checkpoint (training) instead of starting over."""
-    names = list(inspect.signature(main_function).parameters)
-    parser = OneLineParser(description=description)
-    for name in names:
-        parser.add_argument(name)
-    args = _parse(parser, sys.argv[1:], parser.prog)
+    with stage_start():  # a stop signal while parsing: still nothing written
+        names = list(inspect.signature(main_function).parameters)
+        parser = OneLineParser(description=description)
+        for name in names:
+            parser.add_argument(name)
+        args = _parse(parser, sys.argv[1:], parser.prog)
     run_stage(main_function, *(getattr(args, name) for name in names), resumes=resumes)
 
 

@@ -12,9 +12,11 @@ preset of PRESETS_DIR must run that preset's dataset and model (`-S setup=resnet
 labelled the default run so).
 """
 
-from eenet.cli import stage_cli
-from eenet.config import check_model_build, check_setup_label
-from eenet.params import read_params
+from eenet.cli import stage_cli, stage_start
+
+with stage_start():
+    from eenet.config import check_model_build, check_setup_label
+    from eenet.params import read_params
 
 
 def main(params_yaml: str, presets_dir: str) -> None:

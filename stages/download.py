@@ -6,11 +6,13 @@ watched by DVC in local_data/, see eenet.local_copies)
 
 import sys
 
-from eenet.atomic import atomic_directory
-from eenet.cli import stage_cli
-from eenet.data import prepare_dataset
-from eenet.local_copies import data_copy_notes
-from eenet.params import group, read_params
+from eenet.cli import stage_cli, stage_start
+
+with stage_start():
+    from eenet.atomic import atomic_directory
+    from eenet.data import prepare_dataset
+    from eenet.local_copies import data_copy_notes
+    from eenet.params import group, read_params
 
 
 def main(out_dir: str) -> None:

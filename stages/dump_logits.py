@@ -3,9 +3,11 @@
 Usage: python stages/dump_logits.py MODEL_DIR DATA_DIR OUT_DIR   (reads params.yaml: dump)
 """
 
-from eenet.cli import stage_cli
-from eenet.inference import dump_exit_outputs
-from eenet.params import group, read_params
+from eenet.cli import stage_cli, stage_start
+
+with stage_start():
+    from eenet.inference import dump_exit_outputs
+    from eenet.params import group, read_params
 
 
 def main(model_dir: str, data_dir: str, out_dir: str) -> None:

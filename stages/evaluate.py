@@ -9,13 +9,15 @@ SUMMARY_MD: accuracy per method and budget, EENet's margins with their paired z.
 EXITS_CSV: one row per exit (exit, cost_ms, test_accuracy), as metrics.json's `exits`.
 """
 
-import numpy as np
+from eenet.cli import stage_cli, stage_start
 
-from eenet.cli import stage_cli
-from eenet.costs import load_latency
-from eenet.outputs import load_exit_outputs
-from eenet.summary import summary_markdown
-from eenet.sweep_evaluation import evaluate_folders, oracle_curve_table, write_reports
+with stage_start():
+    import numpy as np
+
+    from eenet.costs import load_latency
+    from eenet.outputs import load_exit_outputs
+    from eenet.summary import summary_markdown
+    from eenet.sweep_evaluation import evaluate_folders, oracle_curve_table, write_reports
 
 
 def main(test_npz: str, latency_json: str, headline_dir: str, sweep_dir: str,

@@ -8,12 +8,14 @@ entropy, patience) and EENET_SCORING_JSON (stage profile_eenet_scoring: EENet's 
 each method's extra scoring cost per exit, charged in its plan (see eenet.fitting).
 """
 
-import numpy as np
+from eenet.cli import stage_cli, stage_start
 
-from eenet.cli import stage_cli
-from eenet.fitting import below_first_exit_notes, fit_from_artifacts, imported_from_csv
-from eenet.params import group, read_params
-from eenet.schedulers.plans import no_early_exit_note
+with stage_start():
+    import numpy as np
+
+    from eenet.fitting import below_first_exit_notes, fit_from_artifacts, imported_from_csv
+    from eenet.params import group, read_params
+    from eenet.schedulers.plans import no_early_exit_note
 
 
 def main(val_npz: str, latency_json: str, scoring_json: str, eenet_scoring_json: str,

@@ -9,9 +9,11 @@ profile_eenet_scoring: EENet's scorer) give each method's extra scoring cost per
 charged in its plan (see eenet.fitting).
 """
 
-from eenet.cli import stage_cli
-from eenet.fitting import above_last_exit_note, below_first_exit_notes, fit_from_artifacts
-from eenet.params import group, read_params
+from eenet.cli import stage_cli, stage_start
+
+with stage_start():
+    from eenet.fitting import above_last_exit_note, below_first_exit_notes, fit_from_artifacts
+    from eenet.params import group, read_params
 
 
 def main(val_npz: str, latency_json: str, scoring_json: str, eenet_scoring_json: str,

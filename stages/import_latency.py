@@ -7,9 +7,11 @@ TABLES_DIR: latency_tables, the folder DVC watches for it)
 import sys
 from pathlib import Path
 
-from eenet.cli import stage_cli
-from eenet.latency_import import import_record, save_import, unwatched_table_note
-from eenet.params import group, read_params
+from eenet.cli import stage_cli, stage_start
+
+with stage_start():
+    from eenet.latency_import import import_record, save_import, unwatched_table_note
+    from eenet.params import group, read_params
 
 
 def main(tables_dir: str, out_json: str) -> None:

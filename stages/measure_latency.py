@@ -8,9 +8,11 @@ OUT_JSON holds the report under the top-level key `measured`.
 HEADLINE_DIR: stage fit_headline's folder (any schedulers folder that records a headline).
 """
 
-from eenet.cli import stage_cli
-from eenet.measurement import measure_headline, report_notes, write_report
-from eenet.params import group, read_params
+from eenet.cli import stage_cli, stage_start
+
+with stage_start():
+    from eenet.measurement import measure_headline, report_notes, write_report
+    from eenet.params import group, read_params
 
 
 def main(model_dir: str, data_dir: str, headline_dir: str, latency_json: str, test_npz: str,

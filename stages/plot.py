@@ -7,13 +7,15 @@ ORACLE_CSV: the oracle's exact curve (stage evaluate), drawn through its break p
 ACCURACY_PDF: the accuracy figure again, as a vector PDF (the same bytes on every rerun).
 """
 
-from eenet.cli import stage_cli
-from eenet.plotting import (
-    plot_accuracy_vs_budget,
-    plot_exit_distribution,
-    read_oracle_curve,
-    read_report,
-)
+from eenet.cli import stage_cli, stage_start
+
+with stage_start():
+    from eenet.plotting import (
+        plot_accuracy_vs_budget,
+        plot_exit_distribution,
+        read_oracle_curve,
+        read_report,
+    )
 
 
 def main(metrics_json: str, sweep_csv: str, oracle_csv: str, accuracy_png: str,

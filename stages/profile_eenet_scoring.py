@@ -5,9 +5,11 @@ Usage: python stages/profile_eenet_scoring.py MODEL_DIR LATENCY_JSON OUT_JSON
 batch size and threads are the latency profile's; for an imported table, this host's CPU)
 """
 
-from eenet.cli import stage_cli
-from eenet.params import group, read_params
-from eenet.scoring_cost import ARCHITECTURE, LEARNED_CHARGED, profile_stage
+from eenet.cli import stage_cli, stage_start
+
+with stage_start():
+    from eenet.params import group, read_params
+    from eenet.scoring_cost import ARCHITECTURE, LEARNED_CHARGED, profile_stage
 
 
 def main(model_dir: str, latency_json: str, out_json: str) -> None:

@@ -5,12 +5,14 @@ Usage: python stages/profile_latency.py MODEL_DIR IMPORTED_JSON OUT_JSON
 holds the table it names)
 """
 
-from eenet.cli import stage_cli
-from eenet.costs import check_latency_for_model, save_latency
-from eenet.latency_import import load_import
-from eenet.models.artifact import load_trained, model_identity
-from eenet.params import group, read_params
-from eenet.profiling import profile_model
+from eenet.cli import stage_cli, stage_start
+
+with stage_start():
+    from eenet.costs import check_latency_for_model, save_latency
+    from eenet.latency_import import load_import
+    from eenet.models.artifact import load_trained, model_identity
+    from eenet.params import group, read_params
+    from eenet.profiling import profile_model
 
 
 def main(model_dir: str, imported_json: str, out_json: str) -> None:

@@ -8,9 +8,11 @@ Entropy and patience, timed against max p; EENet's learned scorer is profile_een
 so that a change of its architecture leaves these figures, and the baselines' plans, alone.
 """
 
-from eenet.cli import stage_cli
-from eenet.params import group, read_params
-from eenet.scoring_cost import FIXED_CHARGED, profile_stage
+from eenet.cli import stage_cli, stage_start
+
+with stage_start():
+    from eenet.params import group, read_params
+    from eenet.scoring_cost import FIXED_CHARGED, profile_stage
 
 
 def main(model_dir: str, latency_json: str, out_json: str) -> None:

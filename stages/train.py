@@ -9,11 +9,13 @@ only rank 0 logs (dvclive), checkpoints and writes the model artifact.
 
 import sys
 
-from eenet.cli import stage_cli
-from eenet.local_copies import model_copy_notes
-from eenet.params import group, read_params
-from eenet.train_config import TrainConfig
-from eenet.training_run import train_to_artifact
+from eenet.cli import stage_cli, stage_start
+
+with stage_start():
+    from eenet.local_copies import model_copy_notes
+    from eenet.params import group, read_params
+    from eenet.train_config import TrainConfig
+    from eenet.training_run import train_to_artifact
 
 
 def main(data_dir: str, model_dir: str, checkpoint_dir: str, live_dir: str) -> None:
