@@ -234,6 +234,18 @@ def _damage(folder, kind):
     elif kind == "fewer labels":
         batch.write_bytes(pickle.dumps({"data": np.zeros((5, 3072), np.uint8),
                                         "labels": [0, 1, 2]}))
+    elif kind == "labels a number":
+        batch.write_bytes(pickle.dumps({"data": np.zeros((5, 3072), np.uint8), "labels": 3}))
+    elif kind == "ragged labels":
+        batch.write_bytes(pickle.dumps({"data": np.zeros((5, 3072), np.uint8),
+                                        "labels": [[0], [1, 2], 3, 4, 5]}))
+    elif kind == "rows of 100 pixels":
+        batch.write_bytes(pickle.dumps({"data": np.zeros((5, 100), np.uint8),
+                                        "labels": [0, 1, 2, 3, 4]}))
+    elif kind == "class names a number":
+        (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": 10}))
+    elif kind == "class names not text":
+        (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": list(range(10))}))
     else:  # "no test images"
         (folder / "test_batch").write_bytes(pickle.dumps(
             {"data": np.zeros((0, 3072), np.uint8), "labels": []}))
@@ -254,6 +266,18 @@ def _damage(folder, kind):
     ("float pixels", "has training images of dtype float32, not uint8 pixels"),
     ("11 class names", "meta file names 11 classes, not 10"),
     ("no test images", "holds no test images"),
+    # a traceback from list.extend, numpy's vstack or asarray, len
+    ("labels a number", "data_batch_2 is not in CIFAR's format ('labels' must be a flat list of "
+                        "labels, got 3)"),
+    ("ragged labels", "data_batch_2 is not in CIFAR's format ('labels' must be a flat list of "
+                      "labels, got a ragged list)"),
+    ("rows of 100 pixels", "data_batch_2 is not in CIFAR's format ('data' must hold one row of "
+                           "3072 pixels per image, got shape (5, 100))"),
+    ("class names a number", "batches.meta is not in CIFAR's format ('label_names' must be a "
+                             "list of class names, got 10)"),
+    # written to meta.json as the class names
+    ("class names not text", "batches.meta is not in CIFAR's format ('label_names' must be a "
+                             "list of class names (strings), got 0)"),
 ])
 def test_cifar_damaged_files_without_checksums_are_one_line_errors(cifar_root, tmp_path, kind,
                                                                    reason):
@@ -924,6 +948,19 @@ def test_cifar_without_checksums_unpickles_each_file_once(cifar_root, tmp_path, 
     meta = prepare_dataset(name, tmp_path / "out", 0, root=tmp_path / "raw", val_size=10,
                            download=False, checksums=False)
     assert meta["classes"] == by_torchvision[0].classes
+
+
+def test_cifar_folder_gone_before_its_files_are_read_names_them(tmp_path):
+    """The unverified read runs after the folder's files were found; a folder removed in
+    between was a FileNotFoundError traceback, and now names its files missing in one line."""
+    from eenet.data import cifar
+
+    cls = cifar._dataset_class("cifar10", checksums=False)
+    with pytest.raises(EENetError) as err:
+        cifar._read_batch_files("cifar10", tmp_path, cls)
+    message = str(err.value)
+    assert message.startswith(f"cifar10: {tmp_path / cls.base_folder}: data_batch_1 is missing; "
+                              "data_batch_2 is missing;") and "\n" not in message
 
 
 def test_cifar_without_checksums_still_downloads_through_torchvision(cifar_root, tmp_path,

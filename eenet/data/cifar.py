@@ -8,6 +8,7 @@ split go to the meta.
 from __future__ import annotations
 
 import pickle
+import reprlib
 import tarfile
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -25,6 +26,8 @@ OPTIONS = {"root": str, "val_size": int, "download": bool, "checksums": bool}
 CLASS_COUNTS = {"cifar10": 10, "cifar100": 100}
 # the batch files' entry of the labels (CIFAR-100's fine labels: its 100 classes)
 LABELS_KEY = {"cifar10": "labels", "cifar100": "fine_labels"}
+# the values of one image in a batch file's `data` row: its red, green, then blue 32 x 32 plane
+PIXELS_PER_IMAGE = 3 * 32 * 32
 # what torchvision raises on a corrupt or foreign batch file
 CORRUPT_BATCH = (pickle.UnpicklingError, EOFError, KeyError, TypeError, IndexError)
 # what fetching and extracting the archive raises (offline: a URLError, an OSError)
@@ -83,14 +86,62 @@ def _unpickle_plain(path: Path) -> Any:
 
 def _read_file(name: str, cls: type, file: str, path: Path) -> dict[str, Any]:
     """The entries of CIFAR file `file` (at `path`), read by `_unpickle_plain`; _Unreadable
-    when it does not unpickle or lacks CIFAR's entries."""
+    when it does not unpickle, lacks CIFAR's entries or they are not shaped as CIFAR's."""
     entry = _unpickle_plain(path)
     labels_key = LABELS_KEY[name]
     wanted = (cls.meta["key"],) if file == cls.meta["filename"] else ("data", labels_key)
     missing = [key for key in wanted if not isinstance(entry, dict) or key not in entry]
     if missing:
         raise _Unreadable(f"is not in CIFAR's format (no entry {missing[0]!r})")
+    problem = (_names_problem(entry, cls.meta["key"]) if file == cls.meta["filename"]
+               else _batch_problem(entry, labels_key))
+    if problem:
+        raise _Unreadable(f"is not in CIFAR's format ({problem})")
     return entry
+
+
+def _shape_of(value: Any) -> tuple[int, ...] | None:
+    """`value`'s shape as numpy sees it (an array's, a nested list's; () for a single value);
+    None for a ragged list (lists of different lengths)."""
+    try:
+        return np.shape(value)
+    except ValueError:
+        return None
+
+
+def _described(value: Any, shape: tuple[int, ...] | None) -> str:
+    """`value` of shape `shape` (`_shape_of`) in words for an error: its shape, or a single
+    value itself, or that it is a ragged list."""
+    if shape is None:
+        return "a ragged list"
+    return f"shape {shape}" if shape else reprlib.repr(value)
+
+
+def _batch_problem(entry: dict[str, Any], labels_key: str) -> str | None:
+    """What keeps a batch file's `data` and labels from being images and their labels, in
+    words (None: one row of PIXELS_PER_IMAGE values per image, a flat list of labels); their
+    dtypes and counts are `_check_loaded`'s (a traceback from numpy or list.extend was)."""
+    data, labels = entry["data"], entry[labels_key]
+    shape = _shape_of(data)
+    if shape is None or len(shape) != 2 or shape[1] != PIXELS_PER_IMAGE:
+        return (f"'data' must hold one row of {PIXELS_PER_IMAGE} pixels per image, got "
+                f"{_described(data, shape)}")
+    shape = _shape_of(labels)
+    if shape is None or len(shape) != 1:
+        return f"{labels_key!r} must be a flat list of labels, got {_described(labels, shape)}"
+    return None
+
+
+def _names_problem(entry: dict[str, Any], key: str) -> str | None:
+    """What keeps a meta file's class names (entry `key`) from being a list of strings, in
+    words; None when they are one (a single value was a TypeError from len)."""
+    names = entry[key]
+    if not isinstance(names, list | tuple):
+        return f"{key!r} must be a list of class names, got {reprlib.repr(names)}"
+    others = [name for name in names if not isinstance(name, str)]
+    if others:
+        return f"{key!r} must be a list of class names (strings), got {reprlib.repr(others[0])}"
+    return None
 
 
 def _read_batch_files(name: str, root: Path, cls: type) -> tuple[CifarSplit, CifarSplit]:
@@ -98,11 +149,8 @@ def _read_batch_files(name: str, root: Path, cls: type) -> tuple[CifarSplit, Cif
     unpickler that builds nothing but plain data: a pickle can run any code, and torchvision
     would unpickle whatever lies in the folder. Files that are missing, do not unpickle,
     import anything else or lack CIFAR's entries are one one-line EENetError naming each
-    (torchvision's own errors name no file). Arrays as torchvision builds them; a folder
-    that is not there raises FileNotFoundError."""
+    (torchvision's own errors name no file). Arrays as torchvision builds them."""
     folder = root / cls.base_folder
-    if not folder.is_dir():
-        raise FileNotFoundError(folder)
     labels_key = LABELS_KEY[name]
     entries, problems = {}, []
     for file in _all_files(cls):
