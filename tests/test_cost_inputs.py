@@ -77,6 +77,16 @@ def test_a_time_header_is_converted_to_the_cost_unit(tmp_path: Path, header: str
     np.testing.assert_allclose(load_costs(path, unit=unit), want, rtol=1e-12)
 
 
+@pytest.mark.parametrize(("header", "unit", "value"), [
+    ("s", "s", 0.00071), ("seconds", "sec", 0.00071), ("us", "us", 0.123), ("ns", "ns", 0.061)])
+def test_a_time_header_in_the_cost_unit_keeps_its_values_exactly(tmp_path: Path, header: str,
+                                                                 unit: str, value: float) -> None:
+    """`--cost-unit s` on a file headed `s` keeps its values (docs/schedulers.md): they were
+    converted there and back (0.00071 * 1000 / 1000 is 0.0007099999999999999)."""
+    path = _write(tmp_path / "costs.csv", f"{header}\n{value!r}\n1.5\n")
+    assert load_costs(path, unit=unit).tolist() == [value, 1.5]
+
+
 @pytest.mark.parametrize(("header", "unit", "want"), [
     # a header naming its unit last was a column name: seconds taken as ms, 1000x too small
     ("latency (s)", "ms", [2.31, 4.15, 4.93]),
