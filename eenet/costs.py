@@ -81,11 +81,20 @@ def _check_cost_entries(costs: Any, source: str) -> None:
         )
 
 
+def _out_of_range(source: str, costs: Any) -> ArtifactError:
+    """The one-line error for costs that are not all finite, from COST_MIN to COST_MAX."""
+    return ArtifactError(f"{source}: cumulative costs must be finite, from {COST_MIN:g} to "
+                         f"{COST_MAX:g}, got {_show(costs)}")
+
+
 def validate_costs(costs: Any, source: str = "costs") -> np.ndarray:
     """Return costs as float64 [n_exits]; they must be finite, from COST_MIN to COST_MAX and
     strictly increasing."""
     _check_cost_entries(costs, source)
-    arr = np.asarray(costs, dtype=np.float64)
+    try:
+        arr = np.asarray(costs, dtype=np.float64)
+    except OverflowError:  # a Python int beyond float64 (10**400): an OverflowError traceback
+        raise _out_of_range(source, costs) from None
     if arr.ndim == 1 and arr.size == 0:
         raise ArtifactError(f"{source}: no cumulative costs given; expected one number per exit")
     if arr.ndim != 1:
@@ -93,10 +102,7 @@ def validate_costs(costs: Any, source: str = "costs") -> np.ndarray:
             f"{source}: cumulative costs must be a flat list of numbers, got shape {arr.shape}"
         )
     if not np.isfinite(arr).all() or (arr < COST_MIN).any() or (arr > COST_MAX).any():
-        raise ArtifactError(
-            f"{source}: cumulative costs must be finite, from {COST_MIN:g} to {COST_MAX:g}, got "
-            f"{_show(arr.tolist())}"
-        )
+        raise _out_of_range(source, arr.tolist())
     if (np.diff(arr) <= 0).any():
         raise ArtifactError(
             f"{source}: cumulative costs must be strictly increasing, got "

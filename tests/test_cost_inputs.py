@@ -309,6 +309,10 @@ def test_costs_bounded_so_their_means_stay_finite(tmp_path) -> None:
         validate_costs([1.0, 1.001e250])
     assert str(err.value).startswith("costs: cumulative costs must be finite, from 1e-100 to "
                                      "1e+250, got [1.0, 1.001e+250]")
+    with pytest.raises(ArtifactError) as err:  # a Python int beyond float64: an OverflowError
+        validate_costs([1.0, 10**400])
+    assert str(err.value).startswith("costs: cumulative costs must be finite, from 1e-100 to "
+                                     "1e+250, got [1.0, 1000")
     seconds = Path(tmp_path) / "seconds.csv"
     seconds.write_text("s\n1e246\n5e246\n2e247\n")  # within the bound as written, not in ms
     with pytest.raises(ArtifactError) as err:
