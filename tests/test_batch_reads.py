@@ -134,6 +134,8 @@ def test_a_batch_changed_in_place_leaves_the_split_as_it_is(tmp_path):
     for inputs, _ in split_batches(dataset, TinyNet(num_classes=4), 5):
         inputs.zero_()
     np.testing.assert_array_equal(dataset.x, before)
+    dataset[3][0].zero_()  # a sample read alone: it was a view of the split's row
+    np.testing.assert_array_equal(dataset.x, before)
 
 
 def test_other_data_sets_are_read_one_item_at_a_time(tmp_path):

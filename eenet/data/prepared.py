@@ -258,8 +258,8 @@ class PreparedDataset(Dataset):
         label = int(self.y[index])
         if self.kind == "text":
             return str(self.x[index]), label
-        if self.kind == "sequence":
-            return torch.from_numpy(np.asarray(self.x[index], dtype=np.float32))[None, :], label
+        if self.kind == "sequence":  # a copy, as a batch's (`__getitems__`)
+            return torch.from_numpy(np.array(self.x[index], dtype=np.float32))[None, :], label
         if self.augment:  # drawn as in a batch: the same sample, the same crop and flip
             return self.__getitems__([index])[0]
         image = unit_pixels(self.x[index][None])[0]
