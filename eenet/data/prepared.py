@@ -108,7 +108,7 @@ def decode_texts(data: np.ndarray, offsets: np.ndarray, path: str | Path) -> np.
     return texts
 
 
-def split_inputs(npz: Any, path: str | Path) -> np.ndarray:
+def split_inputs(npz: np.lib.npyio.NpzFile, path: str | Path) -> np.ndarray:
     """A split's inputs: `x`, or its texts decoded from `text_utf8` / `text_offsets` (errors
     name `path`)."""
     if "x" in npz.files:
