@@ -68,6 +68,41 @@ def test_calibrated_plan_and_refinement_keep_the_cost(costs):
     assert np.abs(refined - target).max() < 0.02  # ...to within its smallest step
 
 
+# exit 1 a millionth of the range dearer than exit 0 (a second head on the same features, say,
+# costs in FLOPs); budgets between the two, and one inside the range
+NEAR_COSTS = np.array([1.0, 1.000001, 2.0])
+NEAR_BUDGETS = (1.0000002, 1.0000005, 1.0000009, 1.5)
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.5, 2.0, 0.0])
+def test_calibrated_plan_meets_the_budget_when_two_exits_cost_almost_alike(temperature):
+    """A budget between two exits whose costs differ by a millionth of the range needs the
+    plan's tilt far past 1e6, where its search bracket stopped: the plan then cost up to four
+    times the budget's spend over the first exit's cost (B - c_0), and EENet's thresholds
+    realised it on validation."""
+    for base in ([0.2, 0.6, 0.2], [0.05, 0.9, 0.05], [0.5, 0.49, 0.01]):
+        for budget in NEAR_BUDGETS:
+            plan = calibrated_plan(np.array(base), NEAR_COSTS, budget, temperature)
+            assert plan.min() >= 0 and plan.sum() == pytest.approx(1.0)
+            spend = plan_cost(plan, NEAR_COSTS) - NEAR_COSTS[0]
+            assert spend == pytest.approx(budget - NEAR_COSTS[0], rel=1e-6)
+
+
+def test_eenet_calibrated_plan_meets_the_budget_when_two_exits_cost_almost_alike():
+    """The same on a real fit: EENet's learned score with its calibrated plan (the only
+    candidate here) at a budget between exits 0 and 1 plans exactly B, and its thresholds meet
+    it on validation to half a sample's worth of that gap (its plan sends nobody to exit 2)."""
+    val, _ = make_split_pair(3, 10, 400, 10, seed=0)
+    settings = {**FAST_EENET, "score_candidates": [], "lookahead": False,
+                "geometric_candidate": False, "refine_plan": False, "plan_temperatures": [2.0]}
+    budget = NEAR_BUDGETS[0]
+    policy = fit_policy("eenet", val, NEAR_COSTS, budget, settings=settings)
+    assert policy.rule() == "learned / eenet_tau2"
+    assert plan_cost(np.array(policy.plan), NEAR_COSTS) <= budget * (1 + 1e-15)
+    half_sample = 0.5 * (NEAR_COSTS[1] - NEAR_COSTS[0]) / val.n_samples
+    assert policy.val_cost_ms <= budget + half_sample * (1 + 1e-6)
+
+
 def test_refinement_keeps_the_best_plan_reached_from_several_starts():
     """EENet's refined plan is the best the pattern search reaches from any of its starts (the
     best pairs, then each other score's best), not only from the single best pair: on these

@@ -15,6 +15,10 @@ from eenet.budget import DEFAULT_COST_UNIT, check_budget_ms
 from eenet.errors import ConfigError
 
 _BISECT_STEPS = 200
+# how far the exponential family's tilt may be searched: a budget between two exits whose costs
+# differ by a millionth of the range needs a tilt past 1e6 (the old limit, where the plan
+# stopped and cost more than B); beyond this every weight but one underflows anyway
+_TILT_LIMIT = 1e300
 # a budget more than this many times the last exit's cost (in ms) suggests costs in seconds
 # read as ms (a CSV without its header 's'): 1000 times too small
 SECONDS_HINT_RATIO = 100.0
@@ -86,7 +90,8 @@ def _solve_exponential_family(
     """pi proportional to exp(log_base + t * feature), t solved by bisection so cost == budget.
 
     The planned cost is the mean of increasing costs under an exponential tilt along an
-    increasing feature, hence monotone in t.
+    increasing feature, hence monotone in t. The bracket doubles until it holds B, however
+    large t must be (exits whose costs differ by a tiny share of the range).
     """
     costs = np.asarray(costs, dtype=np.float64)
     if no_early_exit(costs, budget_ms):
@@ -100,9 +105,9 @@ def _solve_exponential_family(
         return w / w.sum()
 
     lo, hi = -1.0, 1.0
-    while plan_cost(plan_at(lo), costs) > budget_ms and lo > -1e6:
+    while plan_cost(plan_at(lo), costs) > budget_ms and lo > -_TILT_LIMIT:
         lo *= 2.0
-    while plan_cost(plan_at(hi), costs) < budget_ms and hi < 1e6:
+    while plan_cost(plan_at(hi), costs) < budget_ms and hi < _TILT_LIMIT:
         hi *= 2.0
     for _ in range(_BISECT_STEPS):
         mid = 0.5 * (lo + hi)
