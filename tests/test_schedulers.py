@@ -1182,6 +1182,21 @@ def test_lookahead_rule_meets_the_budget_and_spends_more_with_more():
     assert solve_lookahead(looks, costs, 3.9)[0] < 0
 
 
+def test_lookahead_rule_meets_the_budget_when_two_exits_cost_almost_alike():
+    """Exits 0 and 1 whose costs differ by 1e-10 of the last exit's: the price's bracket,
+    floored at 1e-9 of the largest cost, could not make the rule leave at exit 0 rather than
+    exit 1, and below c_1 the plan cost more than the budget (several times its spend over
+    c_0). The bracket now widens to the least gap where it must."""
+    rng = np.random.default_rng(0)
+    costs = np.array([1.0, 1.0 + 1e-10, 2.0])
+    looks = [rng.standard_normal((3000, 3 - k)) for k in range(2)] + [np.zeros((3000, 0))]
+    for budget in (1.0 + 2e-11, 1.0 + 5e-11, 1.0 + 8e-11, 1.5):
+        _, plan = solve_lookahead(looks, costs, budget)
+        assert plan_cost(plan, costs) <= budget * (1 + 1e-12)  # the solver's own tolerance
+        spend = plan_cost(plan, costs) - costs[0]
+        assert spend == pytest.approx(budget - costs[0], rel=0.1)  # that tolerance is 5 % here
+
+
 def test_lookahead_plan_costs_the_budget_when_stop_values_tie():
     """Lookahead logits of a few distinct values (one-hot probabilities give such): whole
     groups of samples switch exit at one price, and the rule at the price that meets B spent

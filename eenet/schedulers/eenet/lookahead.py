@@ -53,11 +53,18 @@ def solve_lookahead(
 
     # beyond +-span everyone leaves at exit 0 / K-1; the gap's floor (for steps lost in
     # rounding) is relative to the costs, so the bracket does not depend on their unit
-    gap = max(float(np.diff(costs).min()), 1e-9 * float(np.abs(costs).max()))
+    least_gap = float(np.diff(costs).min())
+    gap = max(least_gap, 1e-9 * float(np.abs(costs).max()))
     span = 2.0 / gap
     within = budget * (1 + 1e-12)  # a mean that equals the budget up to rounding meets it
-    lo, hi = bisect_to_budget(lambda lam: costs[exits(lam)].mean(), -span, span, within,
-                              _BISECT_STEPS)
+
+    def cost_at(lam: float) -> float:
+        return float(costs[exits(lam)].mean())
+
+    # two exits closer in cost than the floor: at 2 / (their gap) everyone leaves at exit 0,
+    # which meets any feasible budget (at +span the rule could cost more than B)
+    top = span if cost_at(span) <= within else 2.0 / least_gap
+    lo, hi = bisect_to_budget(cost_at, -span, top, within, _BISECT_STEPS)
     under, over = (exit_distribution(exits(lam), len(looks)) for lam in (hi, lo))
     cost_under, cost_over = float(under @ costs), float(over @ costs)
     if cost_under < budget < cost_over:  # a jump over B: mix its two sides to cost exactly B
