@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, NoReturn, TextIO
 
 from eenet.commands import COMMAND_MODULES
@@ -319,6 +319,20 @@ def stage_cli(
             parser.add_argument(name)
         args = _parse(parser, sys.argv[1:], parser.prog)
     run_stage(main_function, *(getattr(args, name) for name in names), resumes=resumes)
+    _shut_down_by_ctrl_c()
+
+
+def _shut_down_by_ctrl_c() -> None:
+    """After a stage has written everything: a Ctrl-C while Python shuts down (torch's exit
+    hooks, some 0.7 s) ends the script by the signal itself, with no line, as SIGTERM does
+    there; Python's handler raised KeyboardInterrupt inside an exit hook, which printed
+    `Exception ignored in atexit callback` and its traceback. An ignored Ctrl-C (`nohup`)
+    stays ignored."""
+    for stream in (sys.stdout, sys.stderr):  # what the stage printed, before a kill could drop it
+        with suppress(OSError):  # one that cannot be written fails at exit, as it did
+            stream.flush()
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 # what a stage stopped by Ctrl-C or SIGTERM says after its one word: its outputs are written

@@ -293,3 +293,34 @@ def test_a_stop_signal_while_eenet_starts_is_one_line(tmp_path: Path, stop: str)
     KeyboardInterrupt traceback (SIGTERM ended it with no line at all)."""
     result, word = run_stopped(tmp_path, WHILE_IMPORTING, stop)
     assert result.stderr.splitlines() == [f"eenet: {word}"]
+
+
+def test_ctrl_c_while_a_finished_stage_shuts_down_ends_it_by_the_signal_alone(
+        tmp_path: Path) -> None:
+    """A Ctrl-C after the stage wrote everything, while Python runs its exit hooks (torch's):
+    the script ends by the signal, with no line; Python's handler raised KeyboardInterrupt
+    inside the hook, which printed `Exception ignored in atexit callback` and a traceback."""
+    script = textwrap.dedent("""\
+        import atexit, os, signal, sys, time
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        from eenet.atomic import write_text
+        from eenet.cli import stage_cli
+
+        def hook():  # an exit hook that a Ctrl-C interrupts
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+
+        def main(out: str) -> None:
+            write_text(out, "complete")
+            print("written")
+            atexit.register(hook)
+
+        sys.argv = ["stage.py", "artifact.txt"]
+        stage_cli(main, None)
+    """)
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
+                            text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert result.returncode == -signal.SIGINT, result.stderr
+    assert result.stderr == ""
+    assert result.stdout == "written\n"  # printed before the kill
+    assert (tmp_path / "artifact.txt").read_text() == "complete"
