@@ -370,6 +370,27 @@ def test_sweep_change_refits_the_sweep_alone_and_measures_nothing(repo):
     assert len(budgets) == 3 and headline["headline_ms"] in budgets  # exact, as written
 
 
+def test_budgets_above_the_full_model_are_drawn_at_its_cost(repo):
+    """A headline (50) and a sweep budget (40) in ms above the tiny model's full cost (a
+    forgotten '%'): `dvc plots show` drew each at its own x, 50 on an axis where every curve
+    sat within its first percent, though those policies run the full model and spend its cost;
+    each is now drawn at that cost, the budget itself still in sweep.csv's `budget_ms`."""
+    assert exp_run(repo, "budget=50", "budgets=[30%,40]") == [CHECK, *BOTH_FITS]
+    path, env = repo
+    full = json.loads((path / "reports/metrics.json").read_text())["exits"]["exit2"]["cost_ms"]
+    assert full < 40
+    shown = json.loads(run([sys.executable, "-m", "dvc", "plots", "show", "--json"], path,
+                           env).stdout)
+    assert not shown.get("errors"), shown.get("errors")
+    content = shown["data"]["accuracy_vs_budget"][0]["content"]
+    x = content["encoding"]["x"]["field"]
+    values = content["data"]["values"]
+    assert {float(v["budget_ms"]) for v in values} > {40.0, 50.0}
+    for value in values:  # the over-range budgets at the full cost, the others at their own
+        budget = float(value["budget_ms"])
+        assert float(value[x]) == (full if budget > full else budget), value
+
+
 def test_scheduler_setting_does_not_rerun_training(repo):
     assert exp_run(repo, "schedulers.seed=1") == [CHECK, *BOTH_FITS]
 

@@ -201,6 +201,9 @@ def test_a_budget_above_the_full_models_cost_is_said_to_be_so(tmp_path: Path):
     _, rows = _table(summary_markdown(evaluation.metrics, evaluation.sweep, evaluation.hits))
     assert [row[:2] for row in rows] == [["2", "50.0"], ["3", "100.0"],
                                          ["**5** (headline)", "above 100 (no early exit)"]]
+    # sweep.csv's budget_capped_ms, the x `dvc plots` draws a row at: 5 ms at the 3 ms it spends
+    capped = evaluation.sweep.groupby("budget_ms")["budget_capped_ms"].unique()
+    assert {b: list(c) for b, c in capped.items()} == {2.0: [2.0], 3.0: [3.0], 5.0: [3.0]}
 
 
 def test_budget_as_set_reads_old_metrics_files_too():
