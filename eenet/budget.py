@@ -136,3 +136,18 @@ def resolve_sweep(
         raise ConfigError(f"{param}: expected 'auto' or a non-empty list of budgets, got {spec!r}")
     values = [resolve_budget(b, costs, f"{param}[{i}]") for i, b in enumerate(spec)]
     return sorted(set(values))
+
+
+def sweep_as_given(
+    spec: str | Sequence[float | int | str], costs: np.ndarray, param: str = "budgets"
+) -> list[float | int | str] | None:
+    """Each budget of `resolve_sweep(spec, costs)`, in its order, as the list gave it ('75%',
+    0.3: the first item that resolved to it); None for 'auto', which gives no budget."""
+    budgets = resolve_sweep(spec, costs, param)  # checks the spec first
+    if isinstance(spec, str):
+        return None
+    costs = np.asarray(costs, dtype=np.float64)
+    given: dict[float, float | int | str] = {}
+    for i, item in enumerate(spec):
+        given.setdefault(resolve_budget(item, costs, f"{param}[{i}]"), item)
+    return [given[b] for b in budgets]

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from eenet.budget import resolve_budget, resolve_sweep
+from eenet.budget import resolve_budget, resolve_sweep, sweep_as_given
 from eenet.costs import load_latency
 from eenet.errors import ConfigError
 from eenet.outputs import ExitOutputs, check_compatible, load_exit_outputs
@@ -95,13 +95,15 @@ def fit_from_artifacts(
     The scoring costs come from `scoring_json` (the fixed scores', stage profile_scoring) and
     `eenet_scoring_json` (EENet's scorer's, stage profile_eenet_scoring), or from
     `scoring_json` alone where it holds every method's. Returns the folder's index; a
-    headline folder records `headline_ms` and the `budget` spec, a sweep folder `sweep_ms`."""
+    headline folder records `headline_ms` and the `budget` spec, a sweep folder `sweep_ms`
+    (and, for a list, each budget as given: `sweep_given`)."""
     if (budget is None) == (budgets is None):
         raise TypeError("fit_from_artifacts: give exactly one of budget and budgets")
     latency = load_latency(latency_json)
     costs = np.asarray(latency["cumulative_ms"], dtype=np.float64)
     headline = None if budget is None else resolve_budget(budget, costs)
     sweep = [] if budgets is None else resolve_sweep(budgets, costs)
+    given = None if budgets is None else sweep_as_given(budgets, costs)  # for the reports
     val = load_exit_outputs(val_npz)
     check_compatible(val, costs, f"{val_npz} vs {latency_json}")
     tables = [(scoring_json, "profile_scoring")]
@@ -111,7 +113,8 @@ def fit_from_artifacts(
                                          costs.size)
     return fit_all(val, costs, schedulers.get("methods"), sweep, headline, out_dir, settings,
                    int(schedulers.get("seed", 0)), budget_spec=budget, charged=charged,
-                   model=latency.get("model"), profiled_at=costs_profiled_at(latency))
+                   model=latency.get("model"), profiled_at=costs_profiled_at(latency),
+                   sweep_given=given)
 
 
 def costs_profiled_at(latency: Mapping[str, Any]) -> dict[str, Any]:

@@ -19,7 +19,13 @@ def budget_as_set(metrics: Mapping[str, Any], shown: str) -> str:
     """`shown` (metrics.json's headline budget as a caller formats it, '0.274 ms'), preceded by
     the budget as set where that was a percentage ('50% = 0.274 ms'): `budget_given`, or
     `budget` in a metrics.json written before it was renamed."""
-    spec = metrics.get("budget_given", metrics.get("budget"))
+    return as_set(metrics.get("budget_given", metrics.get("budget")), shown)
+
+
+def as_set(spec: Any, shown: str) -> str:
+    """`shown` (a budget in ms as a caller formats it), preceded by `spec`, the budget as set,
+    where that was a percentage ('75% = 0.373'); a budget set in ms (or not known) is `shown`
+    alone."""
     if isinstance(spec, str) and spec.strip().endswith("%"):
         return f"{spec.strip()} = {shown}"
     return shown

@@ -12,7 +12,7 @@ import pandas as pd
 
 from eenet.budget import distinct_digits
 from eenet.evaluation import ORACLE
-from eenet.report_layout import budget_as_set
+from eenet.report_layout import as_set, budget_as_set
 from eenet.significance import paired_z
 
 EENET = "eenet"
@@ -26,15 +26,18 @@ Z_NOTE = ("z: paired sign test of EENet against the method its margin is over, o
 def summary_markdown(metrics: Mapping[str, Any], sweep: pd.DataFrame,
                      hits: Mapping[tuple[str, float], np.ndarray],
                      model: Mapping[str, Any] | None = None,
-                     costs: Sequence[float] | None = None) -> str:
+                     costs: Sequence[float] | None = None,
+                     given: Mapping[float, Any] | None = None) -> str:
     """summary.md's text from `evaluate_folders`' results: `metrics` (metrics.json's: the
     context and the exits' costs), `sweep` (sweep.csv's rows), `hits` (per (method,
     budget_ms) of a row: each test sample answered correctly), the index's `model` record
     (None: left out) and the exact `costs` the budgets were resolved against (None:
     metrics.json's, rounded to 12 digits, which put a first exit's budget at -0.0 % of the
-    range where rounding raised its cost). Accuracies and margins at 3 decimals: a test split
-    of 4,000 steps by 0.025 points, and at 2 decimals 98.175 showed as 98.17 beside 97.600
-    and a margin of +0.58."""
+    range where rounding raised its cost) and `given`, the sweep's budgets as the params gave
+    them (`Evaluation.given`): a row whose budget was set as a percentage shows it, '75% =
+    0.373', as the headline's row does (metrics.json's `budget_given`). Accuracies and margins
+    at 3 decimals: a test split of 4,000 steps by 0.025 points, and at 2 decimals 98.175
+    showed as 98.17 beside 97.600 and a margin of +0.58."""
     methods = _methods(metrics, sweep)
     rivals = [m for m in HEURISTICS if m in methods]
     compare = EENET in methods and bool(rivals)
@@ -51,10 +54,13 @@ def summary_markdown(metrics: Mapping[str, Any], sweep: pd.DataFrame,
     lines = ["# Test accuracy (%) by budget", "", _context(metrics, model, costs), "",
              "| " + " | ".join(header) + " |",
              "|---|" + "---:|" * (len(header) - 1)]
+    given = given or {}
     for budget in budgets:
         label = f"{budget:.{digits}g}"
         if budget == metrics["budget_ms"]:
-            label = f"**{label}** (headline)"
+            label = f"**{budget_as_set(metrics, label)}** (headline)"
+        else:
+            label = as_set(given.get(budget), label)
         cells = [label, _range_share(budget, costs),
                  *(_number(accuracy.get((m, budget)), ".3f") for m in methods)]
         if compare:

@@ -6,7 +6,8 @@ Fitted schedulers live under one folder with an `index.json` manifest:
 `{"budget": <headline spec>, "headline_ms": ..., "sweep_ms": [...], "costs_ms": [...],
 "n_val": <validation samples fitted on>, "entries": [{"method", "budget_ms", "dir"}]}`. A
 folder of sweep fits alone (the pipeline's
-fit_schedulers; its headline fits are fit_headline's folder) has no `headline_ms`. Where the
+fit_schedulers; its headline fits are fit_headline's folder) has no `headline_ms`; one of a
+list of budgets records each as given (`sweep_given`, beside `sweep_ms`: '75%', 0.3). Where the
 costs came from a latency table, the index also records the trained `model` they are for and
 `costs_profiled_at` (the table's device, batch size and threads).
 """
@@ -66,9 +67,12 @@ def fit_all(
     charged: Mapping[str, Sequence[float]] | None = None,
     model: Mapping[str, Any] | None = None,
     profiled_at: Mapping[str, Any] | None = None,
+    sweep_given: Sequence[Any] | None = None,
 ) -> dict[str, Any]:
     """Fit each method at each sweep budget and the headline budget (None: none, a folder of
-    sweep fits alone); write them atomically. `model`: the latency table's record of the
+    sweep fits alone); write them atomically. `sweep_given`: each of `sweep_ms` as the params
+    gave it ('75%', 0.3: `eenet.budget.sweep_as_given`), kept in the index as `sweep_given` for
+    the reports (None: not recorded, as for 'auto'). `model`: the latency table's record of the
     trained model its costs are for, kept in every policy and the index. `profiled_at`: how
     the costs were measured (`costs_profiled_at`: device, batch size, threads), kept in the
     index for readers that compare a run's time with the plan.
@@ -84,6 +88,9 @@ def fit_all(
     """
     check_compatible(val, costs, "validation outputs vs latency")
     methods = check_methods(methods)
+    if sweep_given is not None and len(sweep_given) != len(sweep_ms):
+        raise ConfigError(f"sweep_given: one per sweep budget ({len(sweep_ms)}), got "
+                          f"{len(sweep_given)}")
     headline = set() if headline_ms is None else {float(headline_ms)}
     budgets = sorted({float(b) for b in sweep_ms} | headline)
     settings = settings or {}
@@ -102,6 +109,7 @@ def fit_all(
         **({} if headline_ms is None else {"budget": budget_spec,
                                            "headline_ms": float(headline_ms)}),
         "sweep_ms": [float(b) for b in sweep_ms],
+        **({} if sweep_given is None else {"sweep_given": list(sweep_given)}),
         "costs_ms": [float(c) for c in costs],
         "n_classes": val.n_classes,
         "n_val": val.n_samples,
@@ -266,6 +274,10 @@ def _index_problem(index: Mapping[str, Any]) -> str | None:
     unit_problem = cost_unit_problem(index.get("cost_unit", DEFAULT_COST_UNIT))
     if unit_problem:
         return f"cost_unit {unit_problem}"
+    given, sweep = index.get("sweep_given"), index.get("sweep_ms")
+    if given is not None and not (isinstance(given, list) and isinstance(sweep, list)
+                                  and len(given) == len(sweep)):
+        return f"sweep_given must be a list of one budget per sweep_ms, got {given!r}"
     entries = index["entries"]
     if not isinstance(entries, list) or not entries:
         return "entries must be a non-empty list of fitted schedulers"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -85,8 +85,8 @@ def _check_index_fits(folder: Path, index: Mapping[str, Any], test: ExitOutputs,
 
 @dataclass
 class Evaluation:
-    """`evaluate_folders`' results: `evaluate_all`'s two, each row's per-sample hits and the
-    index's record of the trained model."""
+    """`evaluate_folders`' results: `evaluate_all`'s two, each row's per-sample hits, the
+    index's record of the trained model and each budget as given."""
 
     metrics: dict[str, Any]
     sweep: pd.DataFrame
@@ -94,6 +94,9 @@ class Evaluation:
     # sample is answered correctly, as evaluated (bool [n_test])
     hits: dict[tuple[str, float], np.ndarray]
     model: dict[str, Any] | None  # the headline index's `model` (None: costs given as numbers)
+    # per budget_ms of a row, the budget as the params gave it ('75%', 0.3): the headline's
+    # `budget` and each sweep folder's `sweep_given` (none for 'auto' or an older index)
+    given: dict[float, Any] = field(default_factory=dict)
 
 
 def evaluate_all(
@@ -197,7 +200,18 @@ def evaluate_folders(
         ),
     }
     sweep = sweep.sort_values(["method", "budget_ms"]).reset_index(drop=True)
-    return Evaluation(metrics, sweep, hits, index.get("model") or None)
+    return Evaluation(metrics, sweep, hits, index.get("model") or None, _as_given(folders))
+
+
+def _as_given(folders: list[tuple[Path, Mapping[str, Any]]]) -> dict[float, Any]:
+    """Each budget of the folders' indexes as given, where recorded: the sweeps'
+    `sweep_given`, then the headline's `budget` (the first folder's), which wins."""
+    given = {float(b): g for _, index in folders if index.get("sweep_given") is not None
+             for b, g in zip(index["sweep_ms"], index["sweep_given"], strict=True)}
+    headline = folders[0][1]
+    if headline.get("budget") is not None:
+        given[float(headline["headline_ms"])] = headline["budget"]
+    return given
 
 
 def oracle_curve_table(test: ExitOutputs, costs: np.ndarray) -> pd.DataFrame:

@@ -30,7 +30,8 @@ def main(test_npz: str, latency_json: str, headline_dir: str, sweep_dir: str,
     metrics = result.metrics
     write_reports(metrics, result.sweep, metrics_json, sweep_csv,
                   oracle_curve_table(test, costs), oracle_csv,
-                  summary_markdown(metrics, result.sweep, result.hits, result.model, costs),
+                  summary_markdown(metrics, result.sweep, result.hits, result.model, costs,
+                                   result.given),
                   summary_md, exits_csv)
     for method, values in metrics["methods"].items():
         print(f"{method:>9}: {values['test_accuracy']:6.2f}% at {values['test_cost_ms']:.4g} ms "

@@ -370,11 +370,13 @@ def test_sweep_change_refits_the_sweep_alone_and_measures_nothing(repo):
     assert len(budgets) == 3 and headline["headline_ms"] in budgets  # exact, as written
 
 
-def test_budgets_above_the_full_model_are_drawn_at_its_cost(repo):
+def test_budgets_above_the_full_model_and_as_set_in_plots_and_summary(repo):
     """A headline (50) and a sweep budget (40) in ms above the tiny model's full cost (a
     forgotten '%'): `dvc plots show` drew each at its own x, 50 on an axis where every curve
     sat within its first percent, though those policies run the full model and spend its cost;
-    each is now drawn at that cost, the budget itself still in sweep.csv's `budget_ms`."""
+    each is now drawn at that cost, the budget itself still in sweep.csv's `budget_ms`.
+    summary.md listed a sweep budget set as '30%' by its ms alone; it now reads '30% = ...',
+    one set in ms as before."""
     assert exp_run(repo, "budget=50", "budgets=[30%,40]") == [CHECK, *BOTH_FITS]
     path, env = repo
     full = json.loads((path / "reports/metrics.json").read_text())["exits"]["exit2"]["cost_ms"]
@@ -389,6 +391,13 @@ def test_budgets_above_the_full_model_are_drawn_at_its_cost(repo):
     for value in values:  # the over-range budgets at the full cost, the others at their own
         budget = float(value["budget_ms"])
         assert float(value[x]) == (full if budget > full else budget), value
+    summary = (path / "reports/summary.md").read_text()
+    labels = [line.split("|")[1].strip() for line in summary.splitlines()
+              if line.startswith("| ") and not line.startswith("| budget")]
+    share = json.loads((path / "artifacts/schedulers/index.json").read_text())["sweep_ms"][0]
+    assert re.fullmatch(r"30% = [0-9.]+", labels[0]) and float(labels[0][6:]) == pytest.approx(
+        share, rel=1e-3)
+    assert labels[1:] == ["40", "**50** (headline)"]
 
 
 def test_scheduler_setting_does_not_rerun_training(repo):

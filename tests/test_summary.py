@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from eenet.errors import ArtifactError, ConfigError
 from eenet.schedulers import load_policy
 from eenet.significance import paired_z
 from eenet.summary import summary_markdown
@@ -91,8 +92,8 @@ def test_summary_table_gives_each_accuracy_and_eenets_margin_with_its_paired_z(r
     assert header == ["budget (ms)", "% of exit range", "eenet", "maxprob", "entropy",
                       "oracle (upper bound)", "eenet - better of maxprob / entropy", "z"]
     budgets = sorted([*BUDGETS, HEADLINE])
-    assert [row[0] for row in rows] == [
-        f"**{b:g}** (headline)" if b == HEADLINE else f"{b:g}" for b in budgets]
+    assert [row[0] for row in rows] == [  # the headline as set (budget_spec), 45%
+        f"**45% = {b:g}** (headline)" if b == HEADLINE else f"{b:g}" for b in budgets]
     assert [row[1] for row in rows] == ["15.0", "30.0", "45.0", "70.0"]  # costs 1 to 3 ms
     accuracy = {(r.method, r.budget_ms): r.test_accuracy for r in evaluation.sweep.itertuples()}
     own = _own_hits(run)
@@ -204,6 +205,31 @@ def test_a_budget_above_the_full_models_cost_is_said_to_be_so(tmp_path: Path):
     # sweep.csv's budget_capped_ms, the x `dvc plots` draws a row at: 5 ms at the 3 ms it spends
     capped = evaluation.sweep.groupby("budget_ms")["budget_capped_ms"].unique()
     assert {b: list(c) for b, c in capped.items()} == {2.0: [2.0], 3.0: [3.0], 5.0: [3.0]}
+
+
+def test_sweep_budgets_set_as_shares_show_as_set(tmp_path: Path):
+    """summary.md listed `budgets: [1.5, 75%]` as '1.5' and '2.5' (its % column: 75.0),
+    leaving a reader to guess which was set and which derived; a budget set as a share now
+    reads as set, '75% = 2.5', one set in ms as before, from the index's `sweep_given`
+    (an index without it, as 'auto' writes, labels every budget in ms)."""
+    val, test = make_split_pair(3, 10, 300, 300, seed=6)
+    costs = make_costs(3, 1.0, 3.0)
+    fit_all(val, costs, ["maxprob"], [], 2.0, tmp_path / "headline", budget_spec=2.0)
+    for name, given in (("set", [1.5, "75%"]), ("auto", None)):
+        fit_all(val, costs, ["maxprob"], [1.5, 2.5], None, tmp_path / name, sweep_given=given)
+        evaluation = evaluate_folders(test, costs, tmp_path / "headline", tmp_path / name)
+        text = summary_markdown(evaluation.metrics, evaluation.sweep, evaluation.hits,
+                                given=evaluation.given)
+        labels = [row[0] for row in _table(text)[1]]
+        assert labels == ["1.5", "**2** (headline)",
+                          "75% = 2.5" if given else "2.5"], (name, labels)
+    with pytest.raises(ConfigError, match="sweep_given: one per sweep budget"):
+        fit_all(val, costs, ["maxprob"], [1.5, 2.5], None, tmp_path / "bad", sweep_given=[1.5])
+    index = tmp_path / "set" / "index.json"  # a hand-edited index: one line naming it
+    index.write_text(index.read_text().replace('"75%"', '"75%", 3'))
+    with pytest.raises(ArtifactError, match=r"index\.json: sweep_given must be a list of one "
+                                            r"budget per sweep_ms, got \[1\.5, '75%', 3\]"):
+        evaluate_folders(test, costs, tmp_path / "headline", tmp_path / "set")
 
 
 def test_budget_as_set_reads_old_metrics_files_too():
