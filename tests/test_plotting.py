@@ -184,6 +184,10 @@ def test_dvc_plots_show_each_method_as_the_png_does():
     line, points = template["layer"]
     assert points["encoding"]["color"]["field"] == points["encoding"]["shape"]["field"]
     assert line["encoding"]["strokeDash"]["legend"]["symbolType"] == "stroke"
+    # every label whole: Vega cuts legend labels at 160 px by default ('BranchyNet (entrop…',
+    # 'Oracle (upper boun…'); 0 is no limit
+    for channel in ("color", "shape"):
+        assert points["encoding"][channel]["legend"]["labelLimit"] == 0, channel
 
 
 def test_eenet_stays_visible_where_a_baseline_coincides(figures, tmp_path):
