@@ -363,12 +363,32 @@ def test_bert_loads_pretrained_from_a_local_folder(vocab, tmp_path):
     source.save_pretrained(tmp_path)
     load_tokenizer(vocab).save_pretrained(tmp_path)
     model = build_model("bert_4", 2, pretrained=str(tmp_path), exit_layers=(2, 4), max_length=16)
-    torch.testing.assert_close(
-        model.stem.word_embeddings.weight, source.embeddings.word_embeddings.weight
-    )
+    assert bert_weights(model) == {k: v for k, v in equal_keys(source.state_dict()).items()
+                                   if not k.startswith("pooler.")}
     for head in model.heads:
-        torch.testing.assert_close(head.dense.weight, source.pooler.dense.weight)
+        assert torch.equal(head.dense.weight, source.pooler.dense.weight)
+        assert torch.equal(head.dense.bias, source.pooler.dense.bias)
     assert model(model.collate(TEXTS[:2]))[1].shape == (2, 2)
+
+
+class equal_keys(dict):
+    """A state dict compared by exact tensor equality (==), for a readable assert."""
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, dict) and self.keys() == other.keys()
+                and all(torch.equal(v, other[k]) for k, v in self.items()))
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def bert_weights(model) -> equal_keys:
+    """A BertMultiExit's `BertModel` weights (embeddings and encoder layers, without its
+    heads) under the names `BertModel.state_dict` gives them."""
+    state = {f"embeddings.{k}": v for k, v in model.stem.state_dict().items()}
+    layers = [layer for segment in model.segments for layer in segment.layers]
+    for index, layer in enumerate(layers):
+        state.update({f"encoder.layer.{index}.{k}": v for k, v in layer.state_dict().items()})
+    return equal_keys(state)
 
 
 def test_bert_missing_pretrained_offline_is_one_line(tmp_path, monkeypatch):
@@ -670,7 +690,34 @@ def test_bert_config_overrides_that_fit_still_apply(tiny_pretrained):
                                                "hidden_dropout_prob": 0.2})
     assert [len(s.layers) for s in model.segments] == [1, 1]
     assert model.config.hidden_dropout_prob == 0.2
+    from safetensors.torch import load_file
+
+    saved = load_file(str(tiny_pretrained / "model.safetensors"))  # the first two layers kept
+    assert bert_weights(model) == {k: v for k, v in saved.items() if k.startswith((
+        "embeddings.", "encoder.layer.0.", "encoder.layer.1."))}
     assert model(model.collate(TEXTS[:2]))[1].shape == (2, 2)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_pretrained_weights_saved_in_half_precision_load_as_float32(vocab, tmp_path, dtype):
+    """transformers keeps the dtype a checkpoint was saved in: a bfloat16 / float16 BERT
+    loaded in it, and its float32 exit heads failed in the first batch with a RuntimeError
+    traceback ("mat1 and mat2 must have the same dtype")."""
+    from transformers import BertConfig, BertModel
+
+    from eenet.models.bert_loading import load_tokenizer
+    from tests.preset_fixtures import tiny_bert_config
+
+    torch.manual_seed(0)
+    source = BertModel(BertConfig(**tiny_bert_config(len(vocab.read_text().split()))))
+    source.to(dtype).save_pretrained(tmp_path)
+    load_tokenizer(vocab).save_pretrained(tmp_path)
+    model = build_model("bert_4", 2, pretrained=str(tmp_path), exit_layers=(2, 4), max_length=16)
+    assert {p.dtype for p in model.parameters()} == {torch.float32}
+    assert bert_weights(model) == {k: v.float() for k, v in source.state_dict().items()
+                                   if not k.startswith("pooler.")}
+    logits = model(model.collate(TEXTS[:2]))
+    assert [(x.dtype, tuple(x.shape)) for x in logits] == [(torch.float32, (2, 2))] * 2
 
 
 def test_the_registry_says_which_models_take_texts():

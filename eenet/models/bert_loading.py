@@ -177,7 +177,8 @@ def check_bert_size(config: Any) -> None:
 
 
 def load_bert(pretrained: str | None, config: dict[str, Any] | None) -> nn.Module:
-    """`BertModel` with pretrained weights, or randomly initialised from `BertConfig(**config)`."""
+    """`BertModel` with pretrained weights (as float32, whatever dtype they were saved in), or
+    randomly initialised from `BertConfig(**config)`."""
     from transformers import BertModel
 
     settings = bert_config(pretrained, config)
@@ -190,9 +191,12 @@ def load_bert(pretrained: str | None, config: dict[str, Any] | None) -> nn.Modul
     try:
         if pretrained is None:
             return BertModel(settings)
-        # safetensors only: a pytorch_model.bin is a pickle, which can run code when loaded
+        # safetensors only: a pytorch_model.bin is a pickle, which can run code when loaded.
+        # float32 as a model built from its config: transformers otherwise keeps the dtype
+        # the weights were saved in (bfloat16, float16), and the float32 exit heads failed
+        # on them in the first batch ("mat1 and mat2 must have the same dtype")
         bert = BertModel.from_pretrained(pretrained, config=settings, use_safetensors=True,
-                                         **_hub_options(pretrained))
+                                         dtype=torch.float32, **_hub_options(pretrained))
     except SafetensorError as exc:
         raise ConfigError(f"model.options.pretrained: the weights file of {pretrained!r} is not "
                           f"readable as safetensors ({first_line(exc)})") from None
