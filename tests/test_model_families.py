@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -255,3 +256,29 @@ def load_edited(folder: Path, edit: dict[str, Any]) -> str:
         load_trained(folder)
     assert "\n" not in str(err.value), str(err.value)
     return str(err.value)
+
+
+def test_an_artifact_renamed_to_another_model_is_one_line(family, tmp_path) -> None:
+    """config.json naming another registered model than the weights' is a one-line
+    ArtifactError naming config.json or model.safetensors. A BERT is rebuilt from its
+    artifact's assets: one claiming to be a BERT without them went for the pretrained
+    weights on the network (an EENetError about the Hugging Face cache, offline), and a
+    BERT's renamed to a CNN was refused for an option (assets) no params.yaml sets."""
+    name, options, model, _ = family
+    folder = save_trained(model, tmp_path / "model", name, CLASSES, options)
+    for other in sorted(set(MODELS) - {name}):
+        if name == "bert_4":
+            want = (f"{folder}/config.json: records an assets folder, but {other} takes none "
+                    "(the artifact of another model?); rerun train")
+        elif other == "bert_4":
+            want = (f"{folder}/config.json: records no assets folder, which bert_4 is rebuilt "
+                    "from (its config and tokenizer); rerun train")
+        else:
+            want = ""
+        text = load_edited(folder, {"name": other, "options": {}})
+        if want:
+            assert text == want
+        else:
+            assert re.match(rf"{re.escape(str(folder))}/(config\.json: n_exits is \d, but "
+                            rf"{other} |model\.safetensors: weights do not match {other} )",
+                            text), text
