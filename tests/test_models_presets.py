@@ -321,6 +321,30 @@ def test_bert_padding_does_not_change_predictions(vocab):
         torch.testing.assert_close(a[0], p[0], atol=1e-5, rtol=1e-4)
 
 
+def test_a_tokenizer_padding_on_the_left_still_pads_texts_on_the_right(vocab, tmp_path):
+    """A tokenizer folder whose tokenizer_config.json pads on the left put padding before
+    [CLS]: the exits pooled a padding position and the position ids shifted, so a text's
+    outputs depended on the longest text of its batch."""
+    import json
+
+    from eenet.models.bert_loading import load_tokenizer
+
+    load_tokenizer(vocab).save_pretrained(tmp_path)
+    settings = json.loads((tmp_path / "tokenizer_config.json").read_text())
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({**settings,
+                                                                "padding_side": "left"}))
+    assert load_tokenizer(tmp_path).padding_side == "left"
+    torch.manual_seed(0)
+    model = tiny_bert(vocab, tokenizer=str(tmp_path)).eval()
+    batch = model.collate([TEXTS[3], TEXTS[2]])
+    assert batch["input_ids"][0, 0] == model.tokenizer.cls_token_id
+    assert batch["attention_mask"][0].tolist() == [1] * 5 + [0] * 5
+    with torch.no_grad():
+        alone, padded = model(model.collate([TEXTS[3]])), model(batch)
+    for a, p in zip(alone, padded, strict=True):
+        torch.testing.assert_close(a[0], p[0], atol=1e-5, rtol=1e-4)
+
+
 def test_bert_state_can_shrink_between_segments(vocab):
     from eenet.models import select_batch
 

@@ -39,8 +39,10 @@ DEFAULT_EXIT_LAYERS = (3, 6, 9, 12)
 
 
 class Tokenise:
-    """Texts to BERT inputs: [CLS] text [SEP], padded to the longest, truncated to
-    `max_length`; holds only the tokenizer, so it pickles small."""
+    """Texts to BERT inputs: [CLS] text [SEP], padded on the right to the longest, truncated
+    to `max_length`; holds only the tokenizer, so it pickles small. Right whatever the
+    tokenizer's own `padding_side`: the exits read [CLS] at position 0, and BERT's position
+    ids count from the first token."""
 
     def __init__(self, tokenizer: Any, max_length: int) -> None:
         self.tokenizer = tokenizer
@@ -50,6 +52,7 @@ class Tokenise:
         encoded = self.tokenizer(
             [str(t) for t in items],
             padding=True,
+            padding_side="right",
             truncation=True,
             max_length=self.max_length,
             return_tensors="pt",
