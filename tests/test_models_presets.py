@@ -304,12 +304,46 @@ def test_bert_segments_match_bert_model_with_padding(vocab, attention):
     model = BertMultiExit(bert, 4, (2, 4), tokenizer=load_tokenizer(vocab)).eval()
     batch = model.collate(TEXTS)
     with torch.no_grad():
-        reference = bert(**batch).last_hidden_state
+        reference = bert(**batch, output_hidden_states=True).hidden_states
         state = model.begin(batch)
-        for k in range(model.n_exits):
+        logits = model(batch)
+        real = batch["attention_mask"].bool()
+        for k, layer in enumerate((2, 4)):  # each exit reads the hidden states of its layer
             state = model.run_segment(k, state)
-    real = batch["attention_mask"].bool()
-    torch.testing.assert_close(state["hidden"][real], reference[real])
+            torch.testing.assert_close(state["hidden"][real], reference[layer][real])
+            head = model.heads[k]  # pooled from [CLS] as BertPooler pools
+            torch.testing.assert_close(
+                logits[k], head.classifier(torch.tanh(head.dense(reference[layer][:, 0]))))
+
+
+def test_bert_exits_pool_alike_in_training_the_full_pass_and_early_exit(vocab):
+    """Without dropout, training mode (what the loss sees), the full forward pass in eval
+    mode (the dumped logits the schedulers fit on) and real early exit give each exit the
+    same logits: one pooling everywhere."""
+    import numpy as np
+
+    from eenet.runtime import EarlyExitPredictor
+    from tests.runtime_helpers import MaxProbPolicy
+
+    torch.manual_seed(0)
+    model = tiny_bert(vocab, config={**tiny_bert_config_of(vocab), "hidden_dropout_prob": 0.0,
+                                     "attention_probs_dropout_prob": 0.0})
+    batch = model.collate(TEXTS)
+    training = model.train()(batch)
+    with torch.no_grad():
+        full = model.eval()(batch)
+    kept = EarlyExitPredictor(model, MaxProbPolicy("none", 1.0, np.full(4, np.inf)),
+                              "cpu").predict(batch, keep_logits=True).logits
+    for k in range(model.n_exits):
+        torch.testing.assert_close(training[k].detach(), full[k])
+        np.testing.assert_allclose(kept[k], full[k].numpy(), rtol=1e-5, atol=1e-6)
+
+
+def tiny_bert_config_of(vocab) -> dict:
+    """The tiny BertConfig overrides `tiny_bert` uses for `vocab`."""
+    from tests.preset_fixtures import tiny_bert_config
+
+    return tiny_bert_config(len(vocab.read_text().split()))
 
 
 def test_bert_padding_does_not_change_predictions(vocab):
