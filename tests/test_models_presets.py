@@ -666,10 +666,15 @@ def test_a_hand_edited_saved_bert_config_is_one_line(vocab, tmp_path, edit, prob
      "model.options.config.num_attention_heads: must be an integer >= 1, got 0"),
     ({"hidden_act": "nope"}, "model.options.config.hidden_act: unknown activation 'nope'; "
                              "allowed: gelu, "),
+    *[({key: True}, f"model.options.config.{key}: must be false, got True (the exits read "
+                    "[CLS] of BERT run as an encoder, with bidirectional attention)")
+      for key in ("is_decoder", "add_cross_attention")],
 ])
 def test_bert_config_values_that_do_not_build_are_one_line(vocab, config, message):
     """The same values as model.options.config in params.yaml were tracebacks when training
-    (a negative dimension, a division by zero, a KeyError)."""
+    (a negative dimension, a division by zero, a KeyError). A decoder's config built a model
+    whose exits were not BertModel's: its segments attend both ways where BertModel, as a
+    decoder, masks causally (and cross-attention weights that never ran)."""
     from tests.preset_fixtures import tiny_bert_config
 
     with pytest.raises(EENetError) as err:

@@ -153,10 +153,18 @@ BUILD_ERRORS = (ValueError, TypeError, KeyError, IndexError, RuntimeError, Asser
                 ZeroDivisionError)
 
 
+# BertConfig fields the multi-exit BERT does not honour: its segments run the encoder layers
+# with a bidirectional mask and no encoder states, so as a decoder (causal attention, which
+# BertModel would apply) its exits were not BertModel's hidden states, and its cross-attention
+# weights never ran
+ENCODER_ONLY = ("is_decoder", "add_cross_attention")
+
+
 def bert_config_problem(config: Any) -> str | None:
     """What in a BertConfig BertModel would fail on with a bare traceback: a size or the head
     count not an integer >= 1 (a negative dimension, a division by zero), an activation it does
-    not know (a KeyError); None when there is nothing of that."""
+    not know (a KeyError); or what the exits would silently not honour (`ENCODER_ONLY`). None
+    when there is nothing of that."""
     from transformers.activations import ACT2FN
 
     for key in (*SIZES, "num_attention_heads"):
@@ -166,6 +174,10 @@ def bert_config_problem(config: Any) -> str | None:
     act = config.hidden_act
     if not (callable(act) or (isinstance(act, str) and act in ACT2FN)):
         return f"hidden_act: unknown activation {act!r}; allowed: {', '.join(sorted(ACT2FN))}"
+    for key in ENCODER_ONLY:
+        if getattr(config, key, False):
+            return (f"{key}: must be false, got {getattr(config, key)!r} (the exits read [CLS] "
+                    "of BERT run as an encoder, with bidirectional attention)")
     return None
 
 
