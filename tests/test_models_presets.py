@@ -427,6 +427,9 @@ def test_bert_loads_pretrained_from_a_local_folder(vocab, tmp_path):
         assert torch.equal(head.dense.weight, source.pooler.dense.weight)
         assert torch.equal(head.dense.bias, source.pooler.dense.bias)
     assert model(model.collate(TEXTS[:2]))[1].shape == (2, 2)
+    # built in training mode throughout, as a model from its config (from_pretrained hands
+    # back its BertModel in eval mode: no dropout in the encoder of a model "training")
+    assert {m.training for m in model.modules()} == {True}
 
 
 class equal_keys(dict):

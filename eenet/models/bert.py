@@ -121,6 +121,10 @@ class BertMultiExit(MultiExitModel):
             self.heads.append(BertExitHead(config.hidden_size, num_classes, dropout))
             start = end
         self._init_heads(bert.pooler if pooler_init and bert.pooler is not None else None)
+        # one mode for the whole model, training as any new module: `from_pretrained` hands
+        # its BertModel back in eval mode, which left the encoder without dropout under a
+        # model that said it was training
+        self.train()
 
     def _init_heads(self, pooler: nn.Module | None) -> None:
         """BERT's initialisation for the heads; dense layers copy the pretrained pooler if any."""
