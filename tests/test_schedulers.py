@@ -1197,6 +1197,21 @@ def test_lookahead_rule_meets_the_budget_when_two_exits_cost_almost_alike():
         assert spend == pytest.approx(budget - costs[0], rel=0.1)  # that tolerance is 5 % here
 
 
+def test_lookahead_rule_spends_the_budget_between_two_last_exits_costing_almost_alike():
+    """The same at the top of the range: exits 1 and 2 a 1e-10 apart, a budget between them.
+    The price's lower end, floored alike, kept samples at exit 1 that the budget would send
+    on: the plan spent 78 % of B - c_1 at B = c_1 + 8e-11, 65 % at c_1 + 9.5e-11."""
+    rng = np.random.default_rng(0)
+    costs = np.array([1.0, 2.0, 2.0 + 1e-10])
+    looks = [rng.standard_normal((3000, 3 - k)) for k in range(2)] + [np.zeros((3000, 0))]
+    for budget in (2.0 + 2e-11, 2.0 + 5e-11, 2.0 + 8e-11, 2.0 + 9.5e-11):
+        _, plan = solve_lookahead(looks, costs, budget)
+        assert plan_cost(plan, costs) <= budget * (1 + 1e-12)
+        spend = plan_cost(plan, costs) - costs[1]
+        # the solver's tolerance, B * 1e-12, is a tenth of the least spend here
+        assert spend == pytest.approx(budget - costs[1], rel=0.1), budget
+
+
 def test_lookahead_plan_costs_the_budget_when_stop_values_tie():
     """Lookahead logits of a few distinct values (one-hot probabilities give such): whole
     groups of samples switch exit at one price, and the rule at the price that meets B spent

@@ -61,10 +61,14 @@ def solve_lookahead(
     def cost_at(lam: float) -> float:
         return float(costs[exits(lam)].mean())
 
-    # two exits closer in cost than the floor: at 2 / (their gap) everyone leaves at exit 0,
-    # which meets any feasible budget (at +span the rule could cost more than B)
-    top = span if cost_at(span) <= within else 2.0 / least_gap
-    lo, hi = bisect_to_budget(cost_at, -span, top, within, _BISECT_STEPS)
+    # two exits closer in cost than the floor: at +-2 / (their gap) everyone leaves at exit 0
+    # (which meets any feasible budget) / goes on to the last (which spends any below its
+    # cost); at +-span the rule could cost more than B, or between the last two exits less
+    bottom, top = -span, span
+    if least_gap < gap:
+        top = top if cost_at(top) <= within else 2.0 / least_gap
+        bottom = bottom if cost_at(bottom) > within else -2.0 / least_gap
+    lo, hi = bisect_to_budget(cost_at, bottom, top, within, _BISECT_STEPS)
     under, over = (exit_distribution(exits(lam), len(looks)) for lam in (hi, lo))
     cost_under, cost_over = float(under @ costs), float(over @ costs)
     if cost_under < budget < cost_over:  # a jump over B: mix its two sides to cost exactly B
