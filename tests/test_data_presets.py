@@ -1220,6 +1220,9 @@ def _write_kaggle_ag_news(folder: Path, rows: list[tuple[str, str, str]],
     ("local_path", KAGGLE_HEADER),
     # case, spaces around the names and a byte order mark do not matter
     ("data_files", "\ufeffclass index, Title ,DESCRIPTION"),
+    # a byte order mark before a quoted header (quoting every field, as Excel or pandas may
+    # save it): the mark hid the first quote, and the file read as text,label's
+    ("local_path", '\ufeff"Class Index","Title","Description"'),
 ])
 def test_ag_news_kaggle_csvs_give_the_original_csvs_data(tmp_path, capfd, how, header):
     """Kaggle's AG News CSVs (header `Class Index,Title,Description`, the original's rows)

@@ -159,7 +159,7 @@ def headed_layout(path: Path, header: tuple[str, ...]) -> bool:
     if path.suffix != ".csv" or not header:
         return False
     first = file_columns(path)
-    return first is not None and [name.strip().lstrip("\ufeff").strip().casefold()
+    return first is not None and [name.strip().casefold()
                                   for name in first] == [name.casefold() for name in header]
 
 
@@ -178,7 +178,8 @@ def file_columns(path: Path) -> list[str] | None:
             return list(pyarrow.parquet.read_schema(path).names)
         if path.suffix in (".csv", ".tsv"):
             delimiter = FORMATS[path.suffix][1].get("sep", ",")
-            with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+            # a byte order mark dropped, as pandas drops it, before it hides a quoted name
+            with open(path, newline="", encoding="utf-8-sig", errors="replace") as fh:
                 return next(filter(None, csv.reader(fh, delimiter=delimiter)), None)
         with open(path, encoding="utf-8", errors="replace") as fh:
             first = next((line for line in fh if line.strip()), None)
