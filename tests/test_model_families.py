@@ -282,3 +282,41 @@ def test_an_artifact_renamed_to_another_model_is_one_line(family, tmp_path) -> N
             assert re.match(rf"{re.escape(str(folder))}/(config\.json: n_exits is \d, but "
                             rf"{other} |model\.safetensors: weights do not match {other} )",
                             text), text
+
+
+# a model of one's own that keeps assets (README: a `save_pretrained_assets` method and an
+# `assets` option), its builder taking `**options` with no OPTIONS list: options unknown
+OWN_MODEL = '''
+import json
+from pathlib import Path
+
+from eenet.models.resnet1d import build_resnet1d_3
+
+
+def build(num_classes, **options):
+    assets = options.pop("assets", None)
+    if assets is not None:
+        options = json.loads((Path(assets) / "options.json").read_text())
+    model = build_resnet1d_3(num_classes, **options)
+    model.save_pretrained_assets = (
+        lambda folder: (folder / "options.json").write_text(json.dumps(options)))
+    return model
+'''
+
+
+def test_an_artifact_with_assets_of_a_builder_taking_any_options_loads(tmp_path,
+                                                                       monkeypatch) -> None:
+    """A registered builder taking `**options` (options that cannot be known) is given the
+    assets its artifact records: it was refused as taking none."""
+    (tmp_path / "own_model.py").write_text(OWN_MODEL)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(MODELS, "own_3", "own_model:build")
+    torch.manual_seed(0)
+    model = build_model("own_3", CLASSES, widths=[4, 8, 16]).eval()
+    folder = save_trained(model, tmp_path / "model", "own_3", CLASSES, {})
+    assert (folder / "assets" / "options.json").is_file()
+    loaded = load_trained(folder)
+    inputs = model.example_inputs(N)
+    with torch.inference_mode():
+        for a, b in zip(model(inputs), loaded(inputs), strict=True):
+            assert torch.equal(a, b)

@@ -88,14 +88,16 @@ def _assets_option(directory: Path, config: dict[str, Any]) -> dict[str, Any]:
     """`{"assets": <folder>}` for an artifact that carries assets, else `{}`. A one-line
     ArtifactError where config.json and its model disagree: no assets recorded for a model
     rebuilt from them (its builder would read `pretrained` again, from the network), or
-    assets for one that takes none (another model's artifact)."""
+    assets for one that takes none (another model's artifact). A builder whose options cannot
+    be known (`**options` with no `OPTIONS` list) is taken at config.json's word."""
     from eenet.models import MODELS
     from eenet.registry import resolve
     from eenet.type_specs import options_spec
 
     name = config.get("assets")
     model = config["name"]
-    takes = "assets" in (options_spec(resolve(MODELS, model, "model.name"), skip=1) or {})
+    spec = options_spec(resolve(MODELS, model, "model.name"), skip=1)
+    takes = bool(name) if spec is None else "assets" in spec  # None: `**options`, unlisted
     if takes and not name:
         raise ArtifactError(f"{directory / CONFIG_FILE}: records no assets folder, which "
                             f"{model} is rebuilt from (its config and tokenizer); rerun train")
