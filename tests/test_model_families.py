@@ -144,7 +144,7 @@ def mixed_policy(model, inputs) -> MaxProbPolicy:
     return MaxProbPolicy("mixed", 1.0, np.array([*thresholds, 0.0]))
 
 
-def test_mixed_exits_give_the_full_forward_passs_outputs(family) -> None:
+def test_mixed_exits_give_the_full_forward_pass_outputs(family) -> None:
     """Samples leaving at different exits get, at each exit they reach, the logits of the full
     forward pass over the whole batch (every exit at once), to float tolerance: run in one
     batch that shrinks, and each sample alone (BERT: alone unpadded; batch norm in eval mode

@@ -421,7 +421,7 @@ def test_bert_loads_pretrained_from_a_local_folder(vocab, tmp_path):
     source.save_pretrained(tmp_path)
     load_tokenizer(vocab).save_pretrained(tmp_path)
     model = build_model("bert_4", 2, pretrained=str(tmp_path), exit_layers=(2, 4), max_length=16)
-    assert bert_weights(model) == {k: v for k, v in equal_keys(source.state_dict()).items()
+    assert bert_weights(model) == {k: v for k, v in source.state_dict().items()
                                    if not k.startswith("pooler.")}
     for head in model.heads:
         assert torch.equal(head.dense.weight, source.pooler.dense.weight)
@@ -432,7 +432,7 @@ def test_bert_loads_pretrained_from_a_local_folder(vocab, tmp_path):
     assert {m.training for m in model.modules()} == {True}
 
 
-class equal_keys(dict):
+class TensorDict(dict):
     """A state dict compared by exact tensor equality (==), for a readable assert."""
 
     def __eq__(self, other: object) -> bool:
@@ -442,14 +442,14 @@ class equal_keys(dict):
     __hash__ = None  # type: ignore[assignment]
 
 
-def bert_weights(model) -> equal_keys:
+def bert_weights(model) -> TensorDict:
     """A BertMultiExit's `BertModel` weights (embeddings and encoder layers, without its
     heads) under the names `BertModel.state_dict` gives them."""
     state = {f"embeddings.{k}": v for k, v in model.stem.state_dict().items()}
     layers = [layer for segment in model.segments for layer in segment.layers]
     for index, layer in enumerate(layers):
         state.update({f"encoder.layer.{index}.{k}": v for k, v in layer.state_dict().items()})
-    return equal_keys(state)
+    return TensorDict(state)
 
 
 def test_bert_missing_pretrained_offline_is_one_line(tmp_path, monkeypatch):
