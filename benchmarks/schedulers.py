@@ -40,7 +40,7 @@ from eenet.cli import script_cli
 from eenet.costs import load_costs
 from eenet.errors import ConfigError
 from eenet.evaluation import evaluate_policies
-from eenet.outputs import ExitOutputs, check_compatible, load_exit_outputs
+from eenet.outputs import ExitOutputs, check_compatible, load_exit_outputs, percent_correct
 from eenet.schedulers import FittedPolicy, fit_log_probs
 from eenet.schedulers.eenet import FIRST_EXIT_UNSCORED
 from eenet.significance import paired_z
@@ -84,10 +84,28 @@ def hits_on(policy: FittedPolicy, log_probs: np.ndarray, correct: np.ndarray) ->
     return correct[exits, np.arange(exits.size)]
 
 
-def accuracy_at_cost(sweep: list[dict[str, float]], cost: float) -> float:
-    """A method's test accuracy at realised test cost `cost`, interpolated along its sweep."""
-    points = sorted((r["cost_ms"], r["accuracy"]) for r in sweep)
-    return float(np.interp(cost, [c for c, _ in points], [a for _, a in points]))
+Point = tuple[float, float]  # (realised cost, accuracy %) of one policy on one split
+
+
+def sweep_ends(correct: np.ndarray, costs: np.ndarray) -> tuple[Point, Point]:
+    """The two ends of every heuristic's sweep on a split (`correct`: [K, N]): everyone at the
+    first exit (its cost, its accuracy) and everyone at the last, the policies its thresholds
+    give at budgets of the first and the last exit's cost."""
+    accuracy = percent_correct(correct, axis=1)
+    return (float(costs[0]), float(accuracy[0])), (float(costs[-1]), float(accuracy[-1]))
+
+
+def accuracy_at_cost(sweep: list[dict[str, float]], cost: float, ends: tuple[Point, Point]
+                     ) -> float:
+    """A method's accuracy at realised cost `cost`, interpolated along its sweep with its two
+    `ends` (`sweep_ends`): outside the budgets' realised costs it runs on to those ends (held
+    flat it credited the heuristic, below its cheapest point, with that point's accuracy);
+    of points of one cost the most accurate counts (np.interp takes no ties)."""
+    best: dict[float, float] = {}
+    for c, a in [*ends, *((r["cost_ms"], r["accuracy"]) for r in sweep)]:
+        best[c] = max(a, best.get(c, -np.inf))
+    xs = sorted(best)
+    return float(np.interp(cost, xs, [best[x] for x in xs]))
 
 
 def cost_noise_pct(
@@ -101,15 +119,16 @@ def cost_noise_pct(
 
 
 def margins_on(
-    results: dict[str, list[dict[str, float]]], index: int
+    results: dict[str, list[dict[str, float]]], index: int, ends: tuple[Point, Point]
 ) -> tuple[float, float]:
-    """EENet's margin over the better of maxprob / entropy at budget `index` of evaluated
-    sweeps: nominal, and at EENet's realised cost (the heuristics interpolated there)."""
+    """EENet's margin over the better of maxprob / entropy at budget `index` of sweeps
+    evaluated on one split: nominal, and at EENet's realised cost (the heuristics interpolated
+    there, their sweeps run on to that split's `ends`)."""
     nominal = results["eenet"][index]["accuracy"] - max(
         results[m][index]["accuracy"] for m in ("maxprob", "entropy"))
     cost = results["eenet"][index]["cost_ms"]
     matched = results["eenet"][index]["accuracy"] - max(
-        accuracy_at_cost(results[m], cost) for m in ("maxprob", "entropy"))
+        accuracy_at_cost(results[m], cost, ends) for m in ("maxprob", "entropy"))
     return nominal, matched
 
 
@@ -162,6 +181,7 @@ def run_case(
             m: evaluate_policies(policies[m], budgets, expected_lp, expected_correct, costs)
             for m in METHODS
         }
+        expected_ends = sweep_ends(expected_correct, costs)
 
     print(f"\n=== {name}: {val.n_exits} exits, {val.n_classes} classes, "
           f"{val.n_samples} val / {test.n_samples} test; costs {np.round(costs, 4).tolist()}")
@@ -171,13 +191,14 @@ def run_case(
           + f" {'margin':>7} {'z':>5} {'matched':>7} {'miss %':>7}"
           + (f" {'E margin':>8} {'E match':>7}" if in_expectation else "") + "  EENet's rule")
     margins, zs, matched, expected_margins = [], [], [], []
+    test_ends = sweep_ends(test_correct, costs)
     misses = {m: misses_pct(results[m], budgets) for m in METHODS}
     for i, b in enumerate(budgets):
         acc = {m: results[m][i]["accuracy"] for m in cols}
         rival = max(("maxprob", "entropy"), key=lambda m: acc[m])
         # the margin, and the same comparison at equal realised test cost: a heuristic that
         # overspends the budget on this test draw buys accuracy with it
-        margin, at_cost = margins_on(results, i)
+        margin, at_cost = margins_on(results, i, test_ends)
         # paired sign test on the test samples: is the margin more than this draw's noise?
         z = paired_z(hits_on(policies["eenet"][i], test_lp, test_correct),
                      hits_on(policies[rival][i], test_lp, test_correct))
@@ -188,7 +209,7 @@ def run_case(
         row = (f"{b:>8.4g} " + " ".join(f"{acc[m]:>9.2f}" for m in cols)
                + f" {margin:>+7.2f} {z:>+5.1f} {at_cost:>+7.2f} {miss:>7.2f}")
         if in_expectation:
-            expected_margins.append(margins_on(in_expectation, i))
+            expected_margins.append(margins_on(in_expectation, i, expected_ends))
             row += f" {expected_margins[-1][0]:>+8.2f} {expected_margins[-1][1]:>+7.2f}"
         print(f"{row}  {policies['eenet'][i].rule()}")
     worst_m, worst_i = max(((m, i) for m in METHODS for i in range(len(budgets))),

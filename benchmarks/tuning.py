@@ -30,6 +30,7 @@ from schedulers import (  # the schedulers benchmark beside this script
     inner_budgets,
     margins_on,
     pipeline_case,
+    sweep_ends,
 )
 
 from eenet.atomic import write_text
@@ -75,7 +76,8 @@ def margins(val: ExitOutputs, test: ExitOutputs, costs: np.ndarray, n_budgets: i
         lp, correct = split.log_probs(), split.correct()
         evaluated = {m: evaluate_policies(ps, budgets, lp, correct, costs)
                      for m, ps in policies.items()}
-        result[tag] = [margins_on(evaluated, i)[0] for i in range(len(budgets))]
+        ends = sweep_ends(correct, costs)
+        result[tag] = [margins_on(evaluated, i, ends)[0] for i in range(len(budgets))]
     return result
 
 

@@ -231,3 +231,32 @@ def test_timing_stability_times_per_sample_on_the_profiles_threads(as_scripts, m
     assert threads_seen and set(threads_seen) == {1}
     assert "[0.5, 0.5, 0.5]" in out.split("profile 0")[0]  # 8 ms per call / 16 samples
     assert "exit-0 median ms/sample min 0.5000" in out
+
+
+def test_equal_cost_accuracy_runs_on_to_the_sweeps_ends_and_takes_the_best_of_a_tie(
+        as_scripts) -> None:
+    """The heuristics' accuracy at EENet's realised cost: below the sweep's cheapest point it
+    runs down to everyone at exit 0 (held at that point's accuracy, it credited the heuristic
+    with accuracy it pays more for), above the dearest up to everyone at the last exit, and of
+    two points of one cost the more accurate counts on both sides of it (np.interp took the
+    less accurate one just below it and the more accurate one at it)."""
+    import numpy as np
+
+    schedulers = importlib.import_module("schedulers")
+    correct = np.array([[True, False, False, False], [True, True, True, False]])
+    ends = schedulers.sweep_ends(correct, np.array([1.0, 4.0]))
+    assert ends == ((1.0, 25.0), (4.0, 75.0))
+    sweep = [{"cost_ms": 2.0, "accuracy": 60.0}, {"cost_ms": 3.0, "accuracy": 70.0},
+             {"cost_ms": 2.0, "accuracy": 50.0}]
+    at = lambda cost: schedulers.accuracy_at_cost(sweep, cost, ends)  # noqa: E731
+    assert at(1.5) == pytest.approx(42.5)  # halfway from exit 0's 25 % to 60 %
+    assert at(1.0) == 25.0
+    assert at(1.99) == pytest.approx(59.65) and at(2.0) == 60.0  # the tie's better point
+    assert at(3.5) == pytest.approx(72.5) and at(4.0) == 75.0
+    # EENet's margin at equal cost uses them: 55 % at cost 1.5 is 12.5 points above max p
+    results = {"eenet": [{"cost_ms": 1.5, "accuracy": 55.0}],
+               "maxprob": [{"cost_ms": 2.0, "accuracy": 60.0}],
+               "entropy": [{"cost_ms": 2.0, "accuracy": 58.0}]}
+    nominal, matched = schedulers.margins_on(results, 0, ends)
+    assert nominal == -5.0 and matched == pytest.approx(12.5)
+
