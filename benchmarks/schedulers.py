@@ -44,7 +44,7 @@ from eenet.outputs import ExitOutputs, check_compatible, load_exit_outputs, perc
 from eenet.schedulers import FittedPolicy, fit_log_probs
 from eenet.schedulers.eenet import FIRST_EXIT_UNSCORED
 from eenet.significance import paired_z
-from eenet.synthetic import make_costs, make_split_pair
+from eenet.synthetic import make_costs, make_draws, make_split_pair
 
 METHODS = ["maxprob", "entropy", "patience", "eenet"]
 HELD_OUT = [  # (exits, classes, n_val, seed): not used while tuning
@@ -290,16 +290,19 @@ def print_targets(summaries: dict[str, dict[str, float]]) -> None:
               + ("" if hard["n_budgets"] == 20 else "; the target is at 20 budgets") + ")")
 
 
-def expected_draw(val: ExitOutputs, seed: int, n_samples: int) -> ExitOutputs | None:
+def expected_draw(val: ExitOutputs, test: ExitOutputs, seed: int, n_samples: int
+                  ) -> ExitOutputs | None:
     """A fresh test draw of `n_samples` from the distribution of the synthetic case whose
-    validation split `val` was drawn by `make_split_pair(..., seed=seed)` (the same
-    validation split comes first, so the fitted policies are those of the case); None when
-    `n_samples` is 0."""
+    splits `val` and `test` were drawn by `make_split_pair(..., seed=seed)`: drawn after both
+    by the same generator, so independent of either (drawn in the test split's place, it
+    reused the test split's random numbers: its first labels were the test split's); None
+    when `n_samples` is 0."""
     if n_samples <= 0:
         return None
-    same_val, draw = make_split_pair(val.n_exits, val.n_classes, val.n_samples, n_samples,
-                                     seed=seed)
-    assert np.array_equal(same_val.logits, val.logits), "not the case's distribution"
+    same_val, same_test, draw = make_draws(val.n_exits, val.n_classes,
+                                           (val.n_samples, test.n_samples, n_samples), seed)
+    assert np.array_equal(same_val.logits, val.logits) and np.array_equal(
+        same_test.logits, test.logits), "not the case's distribution"
     return draw
 
 
@@ -345,14 +348,14 @@ def main() -> None:
         val, test = make_split_pair(4, 100, 10_000, 10_000, seed=7)
         summaries["synthetic 4x100"] = run_case(
             "harder synthetic", val, test, make_costs(4), args.budgets,
-            expected_draw(val, 7, args.expected),
+            expected_draw(val, test, 7, args.expected),
         )
     if args.held_out:
         for n_exits, n_classes, n_val, seed in HELD_OUT[first]:
             val, test = make_split_pair(n_exits, n_classes, n_val, 10_000, seed=seed)
             name = f"held-out {n_exits}x{n_classes}, {n_val} val"
             summaries[name] = run_case(name, val, test, make_costs(n_exits), args.budgets,
-                                       expected_draw(val, seed, args.expected))
+                                       expected_draw(val, test, seed, args.expected))
     if args.real_held_out:
         for case in REAL_HELD_OUT[first]:
             val, test, mflops, fresh = trained_outputs(case, args.expected)

@@ -159,7 +159,7 @@ def main() -> None:
     for n_exits, n_classes, n_val, _ in HELD_OUT[: args.shapes]:
         for seed in seeds:
             val, test = make_split_pair(n_exits, n_classes, n_val, 10_000, seed=seed)
-            fresh = expected_draw(val, seed, args.expected)
+            fresh = expected_draw(val, test, seed, args.expected)
             name = f"{n_exits}x{n_classes} {n_val} val, seed {seed}"
             results[name] = margins(val, test, make_costs(n_exits), args.budgets, fresh)
             print(case_line(name, results[name]), flush=True)

@@ -11,6 +11,8 @@ benchmarks; the pipeline itself uses a real model's outputs.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -55,6 +57,19 @@ def make_split_pair(
     n_val: int = 10_000,
     n_test: int = 10_000,
     seed: int = 0,
+    **kwargs: Any,
+) -> tuple[ExitOutputs, ExitOutputs]:
+    """A (validation, test) pair drawn from one distribution (same exits, same classes); the
+    knobs (`kwargs`) are `make_draws`'s."""
+    val, test = make_draws(n_exits, n_classes, (n_val, n_test), seed, **kwargs)
+    return val, test
+
+
+def make_draws(
+    n_exits: int,
+    n_classes: int,
+    sizes: Sequence[int],
+    seed: int = 0,
     *,
     skill_range: tuple[float, float] = (-0.6, 1.6),
     class_spread: float = 0.5,
@@ -62,8 +77,10 @@ def make_split_pair(
     rho: float = 0.6,
     shared: float = 0.5,
     temperature_range: tuple[float, float] = (1.0, 2.0),
-) -> tuple[ExitOutputs, ExitOutputs]:
-    """A (validation, test) pair drawn from one distribution (same exits, same classes).
+) -> list[ExitOutputs]:
+    """Independent splits of `sizes[i]` samples each from one distribution, drawn in turn from
+    one generator: the first two are `make_split_pair`'s (validation, test) of the same seed,
+    and a third is a fresh draw that shares no random number with either.
 
     `skill_range` is the true-class logit margin of the first and last exits relative to the
     typical largest distractor (sqrt(2 log C)); `class_spread` the spread of per-class
@@ -78,13 +95,11 @@ def make_split_pair(
     class_offsets = class_spread * rng.standard_normal(n_classes)
     args = (n_exits, n_classes)
     params = (skills, temperatures, class_offsets, noise, rho, shared)
-    val = _draw(rng, *args, n_val, *params)
-    test = _draw(rng, *args, n_test, *params)
-    return val, test
+    return [_draw(rng, *args, int(n), *params) for n in sizes]
 
 
 def make_exit_outputs(
     n_exits: int = 4, n_classes: int = 100, n_samples: int = 10_000, seed: int = 0, **kwargs
 ) -> ExitOutputs:
-    """One split of synthetic exit outputs (see `make_split_pair` for the knobs)."""
+    """One split of synthetic exit outputs (see `make_draws` for the knobs)."""
     return make_split_pair(n_exits, n_classes, n_samples, 1, seed, **kwargs)[0]

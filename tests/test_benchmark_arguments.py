@@ -260,3 +260,24 @@ def test_equal_cost_accuracy_runs_on_to_the_sweeps_ends_and_takes_the_best_of_a_
     nominal, matched = schedulers.margins_on(results, 0, ends)
     assert nominal == -5.0 and matched == pytest.approx(12.5)
 
+
+def test_the_expected_draw_is_independent_of_the_cases_test_split(as_scripts) -> None:
+    """A synthetic case's fresh draw comes from its distribution after its validation and its
+    test split: drawn in the test split's place it reused the test split's random numbers (its
+    first labels were the test split's, its difficulties the test's distractor logits)."""
+    import numpy as np
+
+    from eenet.synthetic import make_draws, make_split_pair
+
+    schedulers = importlib.import_module("schedulers")
+    val, test = make_split_pair(3, 10, 300, 400, seed=101)
+    fresh = schedulers.expected_draw(val, test, 101, 2000)
+    assert fresh is not None and fresh.n_samples == 2000
+    assert not np.array_equal(fresh.labels[:400], test.labels)
+    third = make_draws(3, 10, (300, 400, 2000), 101)
+    np.testing.assert_array_equal(third[0].logits, val.logits)
+    np.testing.assert_array_equal(third[1].logits, test.logits)
+    np.testing.assert_array_equal(third[2].logits, fresh.logits)
+    assert schedulers.expected_draw(val, test, 101, 0) is None
+    with pytest.raises(AssertionError, match="not the case's distribution"):
+        schedulers.expected_draw(val, make_split_pair(3, 10, 300, 400, seed=102)[1], 101, 10)
