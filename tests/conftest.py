@@ -92,6 +92,16 @@ def one_thread():
         yield
 
 
+@pytest.fixture(scope="module")
+def one_thread_per_module():
+    """`one_thread` for a whole module (`pytestmark = pytest.mark.usefixtures(...)`): its
+    module-scoped fixtures (models built once) run at one thread too."""
+    from eenet.devices import num_threads
+
+    with num_threads(1):
+        yield
+
+
 @pytest.fixture(scope="session")
 def pair():
     return make_split_pair(n_exits=3, n_classes=10, n_val=2000, n_test=2000, seed=5)

@@ -9,14 +9,8 @@ from eenet.errors import ConfigError, EENetError
 from eenet.losses import multi_exit_loss
 from eenet.models import build_model
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny ops on a shared machine run far faster without an OpenMP thread pool."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# tiny ops on a shared machine run far faster without an OpenMP thread pool
+pytestmark = pytest.mark.usefixtures("one_thread_per_module")
 
 
 @pytest.fixture(scope="module")
