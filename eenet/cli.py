@@ -318,16 +318,18 @@ def stage_cli(
         for name in names:
             parser.add_argument(name)
         args = _parse(parser, sys.argv[1:], parser.prog)
-    run_stage(main_function, *(getattr(args, name) for name in names), resumes=resumes)
-    _shut_down_by_ctrl_c()
+    try:
+        run_stage(main_function, *(getattr(args, name) for name in names), resumes=resumes)
+    finally:  # finished, failed or stopped: its line is out, nothing is left to write
+        _shut_down_by_ctrl_c()
 
 
 def _shut_down_by_ctrl_c() -> None:
-    """After a stage has written everything: a Ctrl-C while Python shuts down (torch's exit
-    hooks, some 0.7 s) ends the script by the signal itself, with no line, as SIGTERM does
-    there; Python's handler raised KeyboardInterrupt inside an exit hook, which printed
-    `Exception ignored in atexit callback` and its traceback. An ignored Ctrl-C (`nohup`)
-    stays ignored."""
+    """After a stage has ended (written everything, or failed or stopped with its one line): a
+    Ctrl-C while Python shuts down (torch's exit hooks, some 0.7 s) ends the script by the
+    signal itself, with no line more, as SIGTERM does there; Python's handler raised
+    KeyboardInterrupt inside an exit hook, which printed `Exception ignored in atexit
+    callback` and its traceback. An ignored Ctrl-C (`nohup`) stays ignored."""
     for stream in (sys.stdout, sys.stderr):  # what the stage printed, before a kill could drop it
         with suppress(OSError):  # one that cannot be written fails at exit, as it did
             stream.flush()

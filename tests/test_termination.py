@@ -295,11 +295,15 @@ def test_a_stop_signal_while_eenet_starts_is_one_line(tmp_path: Path, stop: str)
     assert result.stderr.splitlines() == [f"eenet: {word}"]
 
 
-def test_ctrl_c_while_a_finished_stage_shuts_down_ends_it_by_the_signal_alone(
-        tmp_path: Path) -> None:
-    """A Ctrl-C after the stage wrote everything, while Python runs its exit hooks (torch's):
-    the script ends by the signal, with no line; Python's handler raised KeyboardInterrupt
-    inside the hook, which printed `Exception ignored in atexit callback` and a traceback."""
+@pytest.mark.parametrize("ending, line", [
+    ("", None), ("    raise EENetError('bad input')\n", "error: bad input"),
+], ids=["finished", "failed"])
+def test_ctrl_c_while_a_stage_shuts_down_ends_it_by_the_signal_alone(
+        tmp_path: Path, ending: str, line: str | None) -> None:
+    """A Ctrl-C after the stage ended (wrote everything, or failed with its one line), while
+    Python runs its exit hooks (torch's): the script ends by the signal, with no line more;
+    Python's handler raised KeyboardInterrupt inside the hook, which printed `Exception
+    ignored in atexit callback` and a traceback."""
     script = textwrap.dedent("""\
         import atexit, os, signal, sys, time
         signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -314,13 +318,14 @@ def test_ctrl_c_while_a_finished_stage_shuts_down_ends_it_by_the_signal_alone(
             write_text(out, "complete")
             print("written")
             atexit.register(hook)
-
+    """) + ending + textwrap.dedent("""\
+        from eenet.errors import EENetError
         sys.argv = ["stage.py", "artifact.txt"]
         stage_cli(main, None)
     """)
     result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
                             text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
     assert result.returncode == -signal.SIGINT, result.stderr
-    assert result.stderr == ""
+    assert result.stderr.splitlines() == ([] if line is None else [line])  # the stage's own only
     assert result.stdout == "written\n"  # printed before the kill
     assert (tmp_path / "artifact.txt").read_text() == "complete"
