@@ -253,6 +253,14 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str],
         sys.stdout = stdout
 
 
+def stop_word_and_status(exc: KeyboardInterrupt | Terminated) -> tuple[str, int]:
+    """The word a stop signal's one line says and the shell's status for that signal: Ctrl-C
+    (KeyboardInterrupt) `interrupted`, 130; SIGTERM (`Terminated`) `terminated`, 143."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted", 128 + signal.SIGINT
+    return "terminated", 128 + signal.SIGTERM
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `eenet` console script."""
     prog, stdout = "eenet", sys.stdout  # what its one-line messages are called by
@@ -273,12 +281,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EENetError as exc:
         print(f"{prog}: error: {one_line(exc)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
-    except Terminated:
-        print(f"{prog}: terminated", file=sys.stderr)
-        return 128 + signal.SIGTERM
+    except (KeyboardInterrupt, Terminated) as exc:
+        word, status = stop_word_and_status(exc)
+        print(f"{prog}: {word}", file=sys.stderr)
+        return status
     finally:
         sys.stdout = stdout
 
@@ -298,12 +304,10 @@ def stage_start() -> Iterator[None]:
                 yield
             finally:
                 raise_if_stopped()  # one whose raise Python dropped (in a `__del__`)
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted while starting (nothing written)", file=sys.stderr)
-        raise SystemExit(130) from None
-    except Terminated:
-        print(f"{prog}: terminated while starting (nothing written)", file=sys.stderr)
-        raise SystemExit(128 + signal.SIGTERM) from None
+    except (KeyboardInterrupt, Terminated) as exc:
+        word, status = stop_word_and_status(exc)
+        print(f"{prog}: {word} while starting (nothing written)", file=sys.stderr)
+        raise SystemExit(status) from None
 
 
 def stage_cli(
@@ -359,12 +363,10 @@ def run_stage(main_function: Callable[..., object], *args: object, resumes: bool
     except EENetError as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr)
         raise SystemExit(2) from None
-    except KeyboardInterrupt:  # Ctrl-C: one line, the shell's status for SIGINT
-        print(f"interrupted ({note})", file=sys.stderr)
-        raise SystemExit(130) from None
-    except Terminated:  # SIGTERM (kill, timeout, a job scheduler): likewise, status 128 + 15
-        print(f"terminated ({note})", file=sys.stderr)
-        raise SystemExit(128 + signal.SIGTERM) from None
+    except (KeyboardInterrupt, Terminated) as exc:  # Ctrl-C, SIGTERM (kill, a job scheduler)
+        word, status = stop_word_and_status(exc)
+        print(f"{word} ({note})", file=sys.stderr)
+        raise SystemExit(status) from None
 
 
 def script_cli(main_function: Callable[[], None]) -> None:
