@@ -120,10 +120,12 @@ def resolve_budget(
     return check_budget_ms(float(spec), costs, param, percent=True, unit=unit, text=written)
 
 
-def resolve_sweep(
+def resolve_sweep_and_given(
     spec: str | Sequence[float | int | str], costs: np.ndarray, param: str = "budgets"
-) -> list[float]:
-    """Sorted unique sweep budgets in ms; "auto" spans the feasible range."""
+) -> tuple[list[float], list[float | int | str] | None]:
+    """Sorted unique sweep budgets in ms ("auto" spans the feasible range), and each of them as
+    the list gave it ('75%', 0.3: the first item that resolved to it); None for 'auto', which
+    gives no budget."""
     costs = np.asarray(costs, dtype=np.float64)
     if isinstance(spec, str):
         if spec.strip().lower() != "auto":
@@ -131,23 +133,18 @@ def resolve_sweep(
         # unique: one point when the costs leave no range (one exit)
         lo, hi = float(costs[0]), float(costs[-1])
         return sorted({tidy_between(float(b), lo, hi)
-                       for b in np.linspace(lo, hi, AUTO_SWEEP_POINTS)})
+                       for b in np.linspace(lo, hi, AUTO_SWEEP_POINTS)}), None
     if not isinstance(spec, Sequence) or len(spec) == 0:
         raise ConfigError(f"{param}: expected 'auto' or a non-empty list of budgets, got {spec!r}")
-    values = [resolve_budget(b, costs, f"{param}[{i}]") for i, b in enumerate(spec)]
-    return sorted(set(values))
-
-
-def sweep_as_given(
-    spec: str | Sequence[float | int | str], costs: np.ndarray, param: str = "budgets"
-) -> list[float | int | str] | None:
-    """Each budget of `resolve_sweep(spec, costs)`, in its order, as the list gave it ('75%',
-    0.3: the first item that resolved to it); None for 'auto', which gives no budget."""
-    budgets = resolve_sweep(spec, costs, param)  # checks the spec first
-    if isinstance(spec, str):
-        return None
-    costs = np.asarray(costs, dtype=np.float64)
     given: dict[float, float | int | str] = {}
     for i, item in enumerate(spec):
         given.setdefault(resolve_budget(item, costs, f"{param}[{i}]"), item)
-    return [given[b] for b in budgets]
+    budgets = sorted(given)
+    return budgets, [given[b] for b in budgets]
+
+
+def resolve_sweep(
+    spec: str | Sequence[float | int | str], costs: np.ndarray, param: str = "budgets"
+) -> list[float]:
+    """Sorted unique sweep budgets in ms; "auto" spans the feasible range."""
+    return resolve_sweep_and_given(spec, costs, param)[0]

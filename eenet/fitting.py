@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from eenet.budget import resolve_budget, resolve_sweep, sweep_as_given
+from eenet.budget import resolve_budget, resolve_sweep_and_given
 from eenet.costs import load_latency
 from eenet.errors import ConfigError
 from eenet.outputs import ExitOutputs, check_compatible, load_exit_outputs
@@ -102,8 +102,8 @@ def fit_from_artifacts(
     latency = load_latency(latency_json)
     costs = np.asarray(latency["cumulative_ms"], dtype=np.float64)
     headline = None if budget is None else resolve_budget(budget, costs)
-    sweep = [] if budgets is None else resolve_sweep(budgets, costs)
-    given = None if budgets is None else sweep_as_given(budgets, costs)  # for the reports
+    # `given`: each sweep budget as the list gave it, for the reports
+    sweep, given = ([], None) if budgets is None else resolve_sweep_and_given(budgets, costs)
     val = load_exit_outputs(val_npz)
     check_compatible(val, costs, f"{val_npz} vs {latency_json}")
     tables = [(scoring_json, "profile_scoring")]

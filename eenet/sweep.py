@@ -71,11 +71,11 @@ def fit_all(
 ) -> dict[str, Any]:
     """Fit each method at each sweep budget and the headline budget (None: none, a folder of
     sweep fits alone); write them atomically. `sweep_given`: each of `sweep_ms` as the params
-    gave it ('75%', 0.3: `eenet.budget.sweep_as_given`), kept in the index as `sweep_given` for
-    the reports (None: not recorded, as for 'auto'). `model`: the latency table's record of the
-    trained model its costs are for, kept in every policy and the index. `profiled_at`: how
-    the costs were measured (`costs_profiled_at`: device, batch size, threads), kept in the
-    index for readers that compare a run's time with the plan.
+    gave it ('75%', 0.3: `eenet.budget.resolve_sweep_and_given`), kept in the index as
+    `sweep_given` for the reports (None: not recorded, as for 'auto'). `model`: the latency
+    table's record of the trained model its costs are for, kept in every policy and the index.
+    `profiled_at`: how the costs were measured (`costs_profiled_at`: device, batch size,
+    threads), kept in the index for readers that compare a run's time with the plan.
 
     `charged` maps a method to the extra ms/sample per exit its own scoring costs over the
     latency table's reference scoring (stage profile_scoring): the method plans with costs +

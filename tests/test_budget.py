@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from eenet.atomic import write_json
-from eenet.budget import resolve_budget, resolve_sweep, sweep_as_given
+from eenet.budget import resolve_budget, resolve_sweep, resolve_sweep_and_given
 from eenet.costs import save_latency
 from eenet.errors import ConfigError
 from eenet.outputs import ExitOutputs, save_exit_outputs
@@ -150,10 +150,11 @@ def test_sweep_as_given_pairs_each_budget_with_the_item_that_set_it() -> None:
     costs = [1.0, 2.0, 5.0]
     spec = ["50%", 2.0, 5, "25%", " 75% ", "3"]
     assert resolve_sweep(spec, costs) == [2.0, 3.0, 4.0, 5.0]
-    assert sweep_as_given(spec, costs) == [2.0, "50%", " 75% ", 5]  # 2.0 before 25%
-    assert sweep_as_given(" auto ", costs) is None
+    assert resolve_sweep_and_given(spec, costs) == (
+        [2.0, 3.0, 4.0, 5.0], [2.0, "50%", " 75% ", 5])  # 2.0 before 25%
+    assert resolve_sweep_and_given(" auto ", costs) == (resolve_sweep("auto", costs), None)
     with pytest.raises(ConfigError, match=r"^budgets\[1\]: 0\.5 ms/sample is below"):
-        sweep_as_given([2.0, 0.5], costs)
+        resolve_sweep_and_given([2.0, 0.5], costs)
 
 
 def test_budgets_between_the_costs_carry_no_float_sum_noise() -> None:
