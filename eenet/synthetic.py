@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
@@ -57,11 +56,21 @@ def make_split_pair(
     n_val: int = 10_000,
     n_test: int = 10_000,
     seed: int = 0,
-    **kwargs: Any,
+    *,
+    skill_range: tuple[float, float] = (-0.6, 1.6),
+    class_spread: float = 0.5,
+    noise: float = 0.8,
+    rho: float = 0.6,
+    shared: float = 0.5,
+    temperature_range: tuple[float, float] = (1.0, 2.0),
 ) -> tuple[ExitOutputs, ExitOutputs]:
     """A (validation, test) pair drawn from one distribution (same exits, same classes); the
-    knobs (`kwargs`) are `make_draws`'s."""
-    val, test = make_draws(n_exits, n_classes, (n_val, n_test), seed, **kwargs)
+    knobs and their defaults are `make_draws`'s (described there)."""
+    val, test = make_draws(
+        n_exits, n_classes, (n_val, n_test), seed, skill_range=skill_range,
+        class_spread=class_spread, noise=noise, rho=rho, shared=shared,
+        temperature_range=temperature_range,
+    )
     return val, test
 
 
