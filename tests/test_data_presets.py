@@ -1121,6 +1121,12 @@ ORIGINAL_AG_NEWS = [
 ]
 
 
+# how the errors and notes name the two AG News layouts read as they are distributed
+ORIGINAL_LAYOUT = "the original AG News CSVs (no header row; class 1-4, title, description)"
+KAGGLE_LAYOUT = ("Kaggle's AG News CSVs (header row Class Index,Title,Description; class 1-4, "
+                 "title, description)")
+
+
 def _write_original_ag_news(folder: Path, train: int = 10, test: int = 3) -> Path:
     """train.csv / test.csv as AG News is distributed: no header row, every field quoted."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -1150,9 +1156,8 @@ def test_ag_news_original_csvs_are_read_as_the_hub_has_them(tmp_path, capfd, how
     meta = prepare_dataset("ag_news", tmp_path / "out", 0, val_size=8,
                            cache_dir=str(tmp_path / "cache"), **options)
     note = capfd.readouterr().err
-    assert ("ag_news: read " in note and " as the original AG News CSVs (no header row; class "
-            "1-4, title, description): text = title + ' ' + description, label = class - 1"
-            in note)
+    assert ("ag_news: read " in note and
+            f" as {ORIGINAL_LAYOUT}: text = title + ' ' + description, label = class - 1" in note)
     assert meta["sizes"] == {"train": 32, "val": 8, "test": 12}
     prepare_dataset("ag_news", tmp_path / "want", 0, val_size=8, local_path=str(converted),
                     cache_dir=str(tmp_path / "cache"))
@@ -1164,16 +1169,25 @@ def test_ag_news_original_csvs_are_read_as_the_hub_has_them(tmp_path, capfd, how
     assert texts[3] == "A title  with two spaces " and labels[:4].tolist() == [2, 3, 0, 1]
 
 
+def _ag_news_error(tmp_path: Path, folder: Path, reason: str) -> str:
+    """The error of preparing AG News from `folder`: one line that says `reason`."""
+    with pytest.raises(EENetError) as err:
+        prepare_dataset("ag_news", tmp_path / "out", 0, local_path=str(folder), val_size=2,
+                        cache_dir=str(tmp_path / "cache"))
+    message = str(err.value)
+    assert reason in message and "\n" not in message
+    return message
+
+
 @pytest.mark.parametrize(("kind", "reason"), [
     # one file in the layout, one with a header: not read as the layout, and said so
     ("test with a header", "train.csv lacks columns text, label (it has 3, Wall St. Bears "),
     # headerless, but two columns: no guess, the error as before
     ("two columns", "split 'train' lacks column(s) label, text; it has 3, "),
-    ("a class 14", "split 'train' row 41 has class '14'; the original AG News CSVs (no header "
-                   "row; class 1-4, title, description) number the classes 1-4"),
-    ("a row of 4 fields", "as the original AG News CSVs (no header row; class 1-4, title, "
-                          "description) (Error tokenizing data. C error: Expected 3 fields in "
-                          "line 41, saw 4); expected the train and test splits"),
+    ("a class 14", f"split 'train' row 41 has class '14'; {ORIGINAL_LAYOUT} number the classes "
+                   "1-4"),
+    ("a row of 4 fields", f"as {ORIGINAL_LAYOUT} (Error tokenizing data. C error: Expected 3 "
+                          "fields in line 41, saw 4); expected the train and test splits"),
 ])
 def test_ag_news_original_layout_is_read_only_as_distributed(tmp_path, kind, reason):
     """The original layout is recognised only where every file begins as it does (three
@@ -1189,14 +1203,9 @@ def test_ag_news_original_layout_is_read_only_as_distributed(tmp_path, kind, rea
         extra = '"14","a","b"\n' if kind == "a class 14" else '"2","a","b","c"\n'
         with open(folder / "train.csv", "a") as fh:
             fh.write(extra)
-    with pytest.raises(EENetError) as err:
-        prepare_dataset("ag_news", tmp_path / "out", 0, local_path=str(folder), val_size=2,
-                        cache_dir=str(tmp_path / "cache"))
-    message = str(err.value)
-    assert reason in message and "\n" not in message
+    message = _ag_news_error(tmp_path, folder, reason)
     if kind == "test with a header":
-        assert message.endswith(f"({folder / 'train.csv'} is in the layout of the original AG "
-                                "News CSVs (no header row; class 1-4, title, description), "
+        assert message.endswith(f"({folder / 'train.csv'} is in the layout of {ORIGINAL_LAYOUT}, "
                                 "which is read only when every file is in it)")
 
 
@@ -1244,8 +1253,7 @@ def test_ag_news_kaggle_csvs_give_the_original_csvs_data(tmp_path, capfd, how, h
     meta = prepare_dataset("ag_news", tmp_path / "out", 0, val_size=8,
                            cache_dir=str(tmp_path / "cache"), **options)
     note = capfd.readouterr().err
-    assert (" as Kaggle's AG News CSVs (header row Class Index,Title,Description; class 1-4, "
-            "title, description): text = title + ' ' + description, label = class - 1" in note)
+    assert f" as {KAGGLE_LAYOUT}: text = title + ' ' + description, label = class - 1" in note
     assert meta["sizes"] == {"train": 32, "val": 8, "test": 40}
     prepare_dataset("ag_news", tmp_path / "want", 0, val_size=8, local_path=str(original),
                     cache_dir=str(tmp_path / "cache"))
@@ -1264,9 +1272,7 @@ def test_ag_news_kaggle_csvs_give_the_original_csvs_data(tmp_path, capfd, how, h
                            "Description); expected the train and test splits"),
     # a Kaggle file beside an original one: one layout each, said so
     ("test headerless", "test.csv lacks columns text, label (it has 3, Wall St. Bears "),
-    ("a class 0", "split 'train' row 41 has class '0'; Kaggle's AG News CSVs (header row Class "
-                  "Index,Title,Description; class 1-4, title, description) number the classes "
-                  "1-4"),
+    ("a class 0", f"split 'train' row 41 has class '0'; {KAGGLE_LAYOUT} number the classes 1-4"),
 ])
 def test_ag_news_kaggle_layout_is_read_only_as_distributed(tmp_path, kind, reason):
     """Kaggle's layout, like the original's, is read only where every file has its header, and
@@ -1280,20 +1286,11 @@ def test_ag_news_kaggle_layout_is_read_only_as_distributed(tmp_path, kind, reaso
     else:
         with open(folder / "train.csv", "a") as fh:
             fh.write("0,a,b\r\n")
-    with pytest.raises(EENetError) as err:
-        prepare_dataset("ag_news", tmp_path / "out", 0, local_path=str(folder), val_size=2,
-                        cache_dir=str(tmp_path / "cache"))
-    message = str(err.value)
-    assert reason in message and "\n" not in message
+    message = _ag_news_error(tmp_path, folder, reason)
     if kind == "test as text,label":
-        assert message.endswith(f"({folder / 'train.csv'} is in the layout of Kaggle's AG News "
-                                "CSVs (header row Class Index,Title,Description; class 1-4, "
-                                "title, description), which is read only when every file is "
-                                "in it)")
+        assert message.endswith(f"({folder / 'train.csv'} is in the layout of {KAGGLE_LAYOUT}, "
+                                "which is read only when every file is in it)")
     if kind == "test headerless":
-        assert message.endswith(f"({folder / 'test.csv'} is in the layout of the original AG "
-                                "News CSVs (no header row; class 1-4, title, description); "
-                                f"{folder / 'train.csv'} is in the layout of Kaggle's AG News "
-                                "CSVs (header row Class Index,Title,Description; class 1-4, "
-                                "title, description): a layout is read only when every file "
-                                "is in it)")
+        assert message.endswith(f"({folder / 'test.csv'} is in the layout of {ORIGINAL_LAYOUT}; "
+                                f"{folder / 'train.csv'} is in the layout of {KAGGLE_LAYOUT}: a "
+                                "layout is read only when every file is in it)")
