@@ -18,7 +18,7 @@ from eenet.atomic import write_with  # noqa: E402
 from eenet.costs import is_real_number  # noqa: E402
 from eenet.errors import ArtifactError  # noqa: E402
 from eenet.jsonio import read_json_object  # noqa: E402
-from eenet.report_layout import budget_as_set, exit_key, per_exit  # noqa: E402
+from eenet.report_layout import budget_as_set, exit_key, method_order, per_exit  # noqa: E402
 
 LABELS = {
     "eenet": "EENet",  # its rule may be a heuristic score with a validation-chosen plan
@@ -194,9 +194,10 @@ def plot_accuracy_vs_budget(
     Written as a PNG at `path` and, given `pdf_path`, the same figure as a PDF (for papers;
     no creation date in it, so a rerun writes the same bytes)."""
     fig, ax = plt.subplots(figsize=(7.5, 5))
-    # in metrics.json's order (schedulers.methods, then the oracle), as the exit figure
-    order = {m: i for i, m in enumerate(metrics.get("methods", {}))}
-    groups = sorted(sweep.groupby("method", sort=False), key=lambda g: order.get(g[0], len(order)))
+    # in metrics.json's order (schedulers.methods, then the oracle), as the exit figure and
+    # `dvc plots` (sweep.csv's method_order) list them
+    order = method_order(metrics.get("methods", {}), sweep["method"])
+    groups = sorted(sweep.groupby("method", sort=False), key=lambda g: order[g[0]])
     exits = exits_of(metrics)
     full_cost = float(exits[-1]["cost_ms"])
     budgets = np.minimum(sweep["budget_ms"].to_numpy(float), full_cost)

@@ -1,4 +1,5 @@
-"""How the DVC metrics files key per-exit values: `{"exit0": .., "exit1": ..}`, not a list.
+"""How the reports lay out what they share: per-exit values keyed `{"exit0": .., "exit1": ..}`
+in the DVC metrics files, not a list, and the methods' order in the accuracy figures' legends.
 
 `dvc metrics show` / `diff` and `dvc exp show` show a report's numbers and nested objects of
 them (flattened, `exits.exit0.accuracy`) but drop lists: each exit has its own key, named as
@@ -29,6 +30,17 @@ def as_set(spec: Any, shown: str) -> str:
     if isinstance(spec, str) and spec.strip().endswith("%"):
         return f"{spec.strip()} = {shown}"
     return shown
+
+
+def method_order(listed: Iterable[str], methods: Iterable[str]) -> dict[str, int]:
+    """Each method's place (0 first) in the accuracy figures' legends, for `listed` (metrics.json's
+    `methods`: schedulers.methods in order, then the oracle) and `methods` (a sweep's): the
+    listed in their order, any other after them by name. The PNG draws its lines in this order
+    and sweep.csv's `method_order` holds it for `dvc plots` (plots/by_method.json)."""
+    order = {method: i for i, method in enumerate(dict.fromkeys(listed))}
+    for method in sorted(set(methods) - set(order)):
+        order[method] = len(order)
+    return order
 
 
 def exit_key(k: int) -> str:

@@ -19,7 +19,7 @@ from eenet.atomic import atomic_path, write_json
 from eenet.errors import ArtifactError, first_line, naming
 from eenet.evaluation import ORACLE, ORACLE_RULE, evaluate_exits, oracle_curve, oracle_exits
 from eenet.outputs import ExitOutputs, check_compatible
-from eenet.report_layout import by_exit, per_exit
+from eenet.report_layout import by_exit, method_order, per_exit
 from eenet.rounding import tidy, tidy_up
 from eenet.schedulers import load_policy
 from eenet.sweep import INDEX_FILE, headline_entries, read_index
@@ -114,8 +114,10 @@ def evaluate_all(
     `scheduler_dir`. Returns the headline metrics (at the headline budget: each method's rule,
     accuracy, costs and exit fractions, each exit's own, and the context: `budget_given`,
     `n_val`, `n_test`, `costs_profiled_at` from the index) and the method x budget sweep
-    table. `source` names test and costs in the error when their exit counts differ (checked
-    first). `evaluate_folders` also keeps each row's per-sample hits.
+    table (by method and budget; `method_order`: each method's place in the figures' legends,
+    `eenet.report_layout.method_order`). `source` names test and costs in the error when
+    their exit counts differ (checked first). `evaluate_folders` also keeps each row's
+    per-sample hits.
     """
     evaluation = evaluate_folders(test, costs, scheduler_dir, sweep_dir, source)
     return evaluation.metrics, evaluation.sweep
@@ -199,6 +201,9 @@ def evaluate_folders(
             for a, c in zip(test.exit_accuracy(), costs, strict=True)
         ),
     }
+    # each method's place in the legends (the PNG's order), for `dvc plots`' (by_method.json)
+    sweep.insert(1, "method_order", sweep["method"].map(method_order(metrics["methods"],
+                                                                     sweep["method"])))
     sweep = sweep.sort_values(["method", "budget_ms"]).reset_index(drop=True)
     return Evaluation(metrics, sweep, hits, index.get("model") or None, _as_given(folders))
 

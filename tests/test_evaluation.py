@@ -270,6 +270,35 @@ def test_headline_and_sweep_folders_evaluate_as_one(tmp_path):
     assert "\n" not in str(err.value)
 
 
+def test_sweep_csv_gives_each_method_its_place_in_the_legends(tmp_path):
+    """`dvc plots` listed the methods by name (BranchyNet, EENet, MSDNet, Oracle, PABEE), the
+    PNG as schedulers.methods lists them, the oracle last: sweep.csv's `method_order`, beside
+    `method`, holds each method's place in the PNG's order (plots/by_method.json sorts by it),
+    the same on every row of a method, from the headline folder and the sweep's alike; the
+    rows stay sorted by method and budget. A method no metrics list comes after, by name."""
+    from eenet.report_layout import method_order
+    from eenet.sweep import fit_all
+    from eenet.sweep_evaluation import evaluate_all, write_reports
+
+    val, test = make_split_pair(3, 10, 300, 300, seed=3)
+    costs = make_costs(3, 1.0, 3.0)
+    methods = ["patience", "maxprob", "entropy"]  # not by name
+    fit_all(val, costs, methods, [], 1.5, tmp_path / "headline")
+    fit_all(val, costs, methods, [1.2, 2.4], None, tmp_path / "sweep")
+    metrics, sweep = evaluate_all(test, costs, tmp_path / "headline", tmp_path / "sweep")
+    paths = (tmp_path / "metrics.json", tmp_path / "sweep.csv")
+    write_reports(metrics, sweep, *paths)
+    read = pd.read_csv(paths[1])
+    assert list(read.columns[:3]) == ["method", "method_order", "budget_ms"]
+    places = read.groupby("method")["method_order"].unique()
+    assert {m: list(p) for m, p in places.items()} == {
+        "patience": [0], "maxprob": [1], "entropy": [2], "oracle": [3]}
+    assert list(metrics["methods"]) == sorted(places.index, key=lambda m: places[m][0])
+    assert list(read["method"]) == sorted(read["method"]) and len(read) == 4 * 3
+    assert method_order(["maxprob", "oracle"], ["patience", "oracle", "entropy"]) == {
+        "maxprob": 0, "oracle": 1, "entropy": 2, "patience": 3}
+
+
 def test_evaluate_reports_are_replaced_together_or_not_at_all(tmp_path, failing_sweep_write):
     """The evaluate stage's outputs are renamed in together after all are written: a failure
     while writing them (the sweep, after the metrics) leaves the old metrics and sweep as they

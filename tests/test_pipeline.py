@@ -152,7 +152,9 @@ def test_first_run_leaves_every_report(repo):
     assert len(sweep) - 1 == 4 * 3
     # the oracle's exact curve, which the plot draws it through: from exit 0's cost to the last's
     oracle = (path / "reports/oracle_curve.csv").read_text().splitlines()
-    assert oracle[0].split(",")[:4] == header[:4] and len(oracle) - 1 >= 2
+    columns = oracle[0].split(",")  # sweep.csv's but a legend place, val cost and fit time
+    assert [c for c in header if c in columns] == columns and len(oracle) - 1 >= 2
+    assert set(header) - set(columns) == {"method_order", "val_cost_ms", "fit_seconds"}
     assert [float(line.split(",")[1]) for line in (oracle[1], oracle[-1])] == [
         e["cost_ms"] for e in (metrics["exits"]["exit0"], metrics["exits"]["exit2"])]
     # the summary: a row per sweep budget (the headline's marked), each method's accuracy as
@@ -366,7 +368,8 @@ def test_sweep_change_refits_the_sweep_alone_and_measures_nothing(repo):
     headline = json.loads((path / "artifacts/headline/index.json").read_text())
     rows = (path / "reports/sweep.csv").read_text().splitlines()
     assert len(sweep["sweep_ms"]) == 2 and len(rows) - 1 == 4 * 3
-    budgets = {float(line.split(",")[1]) for line in rows[1:]}
+    column = rows[0].split(",").index("budget_ms")
+    budgets = {float(line.split(",")[column]) for line in rows[1:]}
     assert len(budgets) == 3 and headline["headline_ms"] in budgets  # exact, as written
 
 
@@ -512,6 +515,9 @@ def test_plots_follow_the_methods_run(repo):
     assert not shown.get("errors"), shown.get("errors")
     values = shown["data"]["accuracy_vs_budget"][0]["content"]["data"]["values"]
     assert {v["method"] for v in values} == {"maxprob", "entropy", "oracle"}
+    # each in its place in the PNG's legend, which plots/by_method.json lists them by
+    assert {(v["method"], v["method_order"]) for v in values} == {
+        ("maxprob", "0"), ("entropy", "1"), ("oracle", "2")}
     # the training curves, once each, their y axes labelled (not the raw metric names)
     curves = {Path(k).stem: v[0]["content"] for k, v in shown["data"].items()
               if "reports/train/plots/metrics/" in k}
