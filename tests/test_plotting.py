@@ -190,6 +190,37 @@ def test_dvc_plots_show_each_method_as_the_png_does():
         assert points["encoding"][channel]["legend"]["labelLimit"] == 0, channel
 
 
+def test_dvc_plots_list_the_methods_in_the_pngs_order():
+    """`dvc plots show` listed the methods by name (BranchyNet, EENet, MSDNet, Oracle, PABEE),
+    the PNG as schedulers.methods lists them, the oracle last. The template now colours and
+    marks each by `method_key`: its place (sweep.csv's `method_order`, the least any revision
+    gives it; 999, after the others, where none does, as in reports from before it) before
+    its label, so that Vega's ascending order is the PNG's, the legend showing the label alone.
+    (A `sort` by method_order on the label itself swapped colours and markers: Vega-Lite
+    orders a range read from a field, as method_colour, by the encoded field's values.)"""
+    root = Path(__file__).resolve().parents[1]
+    template = json.loads((root / "plots" / "by_method.json").read_text())
+    steps = template["transform"]
+    made = [step.get("as") for step in steps]
+    join = next(step for step in steps if "joinaggregate" in step)
+    assert join == {"joinaggregate": [{"op": "min", "field": "method_order", "as": "method_rank"}],
+                    "groupby": ["method"]}
+    # the place read as a number (dvc hands the CSV's values over as text: '10' < '9'), and
+    # grouped by the label, which every revision's rows of a method share
+    assert steps[made.index("method_order")]["calculate"] == "toNumber(datum.method_order)"
+    assert made.index("method") < made.index("method_order") < steps.index(join)
+    key = steps[made.index("method_key")]["calculate"]
+    assert steps.index(join) < made.index("method_key")
+    assert key == ("(isValid(datum.method_rank) ? format(datum.method_rank, '03d') : '999')"
+                   " + ' ' + datum.method")
+    points = template["layer"][1]["encoding"]
+    for channel in ("color", "shape"):
+        assert points[channel]["field"] == "method_key", channel
+        assert points[channel]["sort"] == "ascending", channel
+        # the label after the 3-digit place and its space
+        assert points[channel]["legend"]["labelExpr"] == "substring(datum.label, 4)", channel
+
+
 def test_eenet_stays_visible_where_a_baseline_coincides(figures, tmp_path):
     """At and above the default headline max-prob's curve is EENet's: drawn after it with
     markers of the same size, it hid EENet's markers and most of its line."""
