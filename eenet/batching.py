@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.distributed import DistributedSampler
 
 from eenet.distributed import is_distributed, rank, world_size
+from eenet.errors import ArtifactError
 from eenet.models.base import MultiExitModel
 
 
@@ -39,6 +40,56 @@ class SampleBatch(Sequence):
         if not isinstance(index, int | np.integer):
             raise TypeError("a SampleBatch is indexed by one sample's position")
         return self.inputs[index], int(self.labels[index])
+
+
+def batch_labels(labels: Sequence[Any]) -> torch.Tensor:
+    """A batch's labels, one per item, as int64 [N]: each an integer class index (a Python or
+    numpy integer, an integer array or tensor of one value). Anything else is a one-line
+    ArtifactError: float labels were cut to integers without a word (2.7 read as 2), float
+    tensors, one-hot rows and 0-d numpy arrays were a TypeError traceback."""
+    if not any(isinstance(label, np.ndarray) for label in labels):  # torch warns of those
+        try:  # the usual case at once: Python integers, or integer tensors of one value
+            values = torch.as_tensor(labels)
+            if values.ndim == 1 and _integer_dtype(values):
+                return values.long()
+        except (TypeError, ValueError, RuntimeError):
+            pass
+    items = [_unwrapped(label) for label in labels]
+    rows = [item for item in items if isinstance(item, torch.Tensor | np.ndarray)]
+    if rows:
+        raise ArtifactError(f"labels: expected an integer class index per sample, got labels "
+                            f"of shape {tuple(rows[0].shape)} per sample (one-hot rows? give "
+                            "each sample's class index: argmax)")
+    try:
+        values = torch.as_tensor(items)
+    except (TypeError, ValueError, RuntimeError):  # texts, None
+        odd = next((item for item in items if not isinstance(item, int | float | np.number)),
+                   items[0])
+        shown = repr(odd)
+        raise ArtifactError(f"labels: expected an integer class index per sample, got "
+                            f"{type(odd).__name__} labels such as "
+                            f"{shown[:40]}{'...' if len(shown) > 40 else ''}") from None
+    if not _integer_dtype(values):
+        fractions = values[values != values.round()] if values.is_floating_point() else values
+        shown = (fractions if fractions.numel() else values)[0].item()
+        text = repr(shown) if isinstance(shown, bool) else f"{shown:.6g}"
+        raise ArtifactError(f"labels: expected integer class indices, got {values.dtype} "
+                            f"labels such as {text}; convert them to integers")
+    return values.long()
+
+
+def _integer_dtype(values: torch.Tensor) -> bool:
+    """Whether a tensor holds integers (bool, float and complex do not)."""
+    return not (values.dtype == torch.bool or values.is_floating_point() or values.is_complex())
+
+
+def _unwrapped(label: Any) -> Any:
+    """A label held in a tensor or numpy array of one value as that number (torch takes no
+    sequence of 0-d arrays); anything else as it is."""
+    if isinstance(label, torch.Tensor) and label.numel() == 1 or (
+            isinstance(label, np.ndarray) and label.size == 1):
+        return label.item()
+    return label
 
 
 def row_index(indices: Sequence[int]) -> slice | np.ndarray:
@@ -63,7 +114,7 @@ class LabelledCollate:
         if isinstance(items, SampleBatch):
             return self._collated(items.inputs), items.labels
         inputs, labels = zip(*items, strict=True)
-        return self.collate(list(inputs)), torch.as_tensor(labels, dtype=torch.long)
+        return self.collate(list(inputs)), batch_labels(labels)
 
     def _collated(self, inputs: torch.Tensor | list[str]) -> Any:
         """Inputs read together as `collate` would batch them one by one: a stacked tensor

@@ -15,6 +15,7 @@ from eenet import batching
 from eenet.batching import LabelledCollate, make_loader, split_batches
 from eenet.commands.predict_inputs import input_batches
 from eenet.data.prepared import PreparedDataset, write_meta, write_split
+from eenet.errors import ArtifactError
 from tests.runtime_helpers import TinyNet
 
 N_SAMPLES = 23  # batches of 5: a short last one
@@ -161,3 +162,47 @@ def test_predict_input_batches_slice_the_inputs():
     batches = list(input_batches(OwnCollate(word_counts), texts, None, 3))
     assert [b[0].tolist() for b in batches] == [[2, 1, 0], [3]]
     assert [b[1].tolist() for b in batches] == [[-1, -1, -1], [-1]]
+
+
+class GivenLabels(Dataset):
+    """A user's data set: one input per item and the label as given, read one at a time."""
+
+    def __init__(self, labels: list[Any]) -> None:
+        self.labels = labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, Any]:
+        return torch.zeros(1, 32), self.labels[index]
+
+
+@pytest.mark.parametrize("labels, message", [
+    ([0, 2.7, 1], "expected integer class indices, got torch.float32 labels such as 2.7; "
+                  "convert them to integers"),
+    ([torch.tensor(1.0), torch.tensor(2.0)], "expected integer class indices, got "
+                                             "torch.float32 labels such as 1; convert them"),
+    ([True, False], "expected integer class indices, got torch.bool labels such as True"),
+    ([torch.tensor([0, 1]), torch.tensor([1, 0])], "expected an integer class index per "
+                                                   "sample, got labels of shape (2,) per "
+                                                   "sample (one-hot rows? give each "
+                                                   "sample's class index: argmax)"),
+    ([1, "cat"], "expected an integer class index per sample, got str labels such as 'cat'"),
+])
+def test_labels_that_are_no_class_indices_are_one_line(labels, message):
+    """Float labels were cut to integers without a word (2.7 trained as class 2); float
+    tensors and one-hot rows were a TypeError traceback from the collate."""
+    with pytest.raises(ArtifactError) as err:
+        list(split_batches(GivenLabels(labels), TinyNet(num_classes=4), 5))
+    assert str(err.value).startswith(f"labels: {message}")
+    assert "\n" not in str(err.value)
+
+
+def test_integer_labels_of_every_kind_batch_as_int64():
+    """Python, numpy and torch integers alike; a batch of 0-d numpy arrays (`np.array(y)`)
+    was a TypeError traceback."""
+    model = TinyNet(num_classes=4)
+    labels = [1, np.int32(2), np.array(3), torch.tensor(0, dtype=torch.uint8), torch.tensor([2])]
+    for given, expected in ((labels, [1, 2, 3, 0, 2]), ([np.array(3), np.array(1)], [3, 1])):
+        (_, got), = split_batches(GivenLabels(given), model, 5)
+        assert got.dtype == torch.long and got.tolist() == expected
