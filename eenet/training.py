@@ -44,7 +44,7 @@ from eenet.distributed import (
     share_main_buffers,
     world_size,
 )
-from eenet.errors import ConfigError
+from eenet.errors import ArtifactError, ConfigError
 from eenet.losses import exit_losses
 from eenet.models.base import MultiExitModel, check_model
 from eenet.resume import (
@@ -93,9 +93,11 @@ VALIDATION_BATCH = 512
 
 @torch.inference_mode()
 def exit_accuracies(model: MultiExitModel, batches: Iterable[tuple[Any, torch.Tensor]],
-                    device: torch.device, batch_size: int | None = None) -> list[float]:
+                    device: torch.device, batch_size: int | None = None,
+                    source: str = "val_set") -> list[float]:
     """Accuracy (percent) of every exit on (inputs, labels) batches (of `batch_size`, which
-    an allocation failure names); summed over all processes under DDP."""
+    an allocation failure names); summed over all processes under DDP. Labels outside the
+    model's classes are a one-line ArtifactError naming `source`."""
     model.eval()
     correct = torch.zeros(model.n_exits, dtype=torch.long)
     total = 0
@@ -104,6 +106,7 @@ def exit_accuracies(model: MultiExitModel, batches: Iterable[tuple[Any, torch.Te
             logits = model(to_device(inputs, device))
         except RuntimeError as exc:
             raise validation_memory_error(exc, batch_size) from None
+        check_label_range(labels, logits[0].shape[-1], source)
         labels = labels.to(device)
         for k, z in enumerate(logits):
             correct[k] += int((z.argmax(-1) == labels).sum())
@@ -111,6 +114,19 @@ def exit_accuracies(model: MultiExitModel, batches: Iterable[tuple[Any, torch.Te
     counts = all_reduce_sum(torch.cat([correct, torch.tensor([total])]))
     correct, total = counts[:-1], int(counts[-1])
     return (100.0 * correct.double() / max(total, 1)).tolist()
+
+
+def check_label_range(labels: torch.Tensor, n_classes: int, source: str) -> None:
+    """A batch's labels (int64, before they move to the device) must be classes of the model's
+    exits, 0 to `n_classes` - 1; else a one-line ArtifactError naming `source`. Cross-entropy
+    raised an IndexError traceback on the CPU (a device-side assert on a GPU) and skipped
+    -100, its ignore_index, without a word; validation counted such samples wrong."""
+    if labels.numel() == 0:
+        return
+    low, high = int(labels.min()), int(labels.max())
+    if low < 0 or high >= n_classes:
+        raise ArtifactError(f"{source}: labels must lie in [0, {n_classes - 1}] (the "
+                            f"{n_classes} classes of the model's exits), got [{low}, {high}]")
 
 
 def validation_memory_error(exc: RuntimeError, batch_size: int | None) -> Exception:
@@ -165,10 +181,11 @@ def _train_epoch(
     for inputs, labels in bar:
         raise_if_stopped()  # Ctrl-C or SIGTERM whose exception Python dropped (a worker's fork)
         with memory_names("train.batch_size", batch_size):
-            inputs, labels = to_device(inputs, device), labels.to(device)
+            inputs, targets = to_device(inputs, device), labels.to(device)
             with torch.autocast(device.type, enabled=use_amp):
                 logits = network(inputs)
-            loss, ce = exit_losses(logits, labels, distill, temperature)
+            check_label_range(labels, logits[0].shape[-1], "train_set")
+            loss, ce = exit_losses(logits, targets, distill, temperature)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
         scaler.step(optimizer)

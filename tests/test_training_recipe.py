@@ -8,12 +8,13 @@ import re
 import numpy as np
 import pytest
 import torch
+from torch.utils.data import TensorDataset
 
 from eenet import batching, resume, train_config, training
 from eenet.checkpoint import load_checkpoint, save_checkpoint
 from eenet.data import prepare_dataset
 from eenet.data.prepared import PreparedDataset, write_meta, write_split
-from eenet.errors import ConfigError
+from eenet.errors import ArtifactError, ConfigError
 from eenet.losses import exit_losses, exit_weighted_ce, multi_exit_loss
 from eenet.models import build_model
 from eenet.models.artifact import load_trained, save_trained
@@ -769,3 +770,25 @@ def test_the_learned_nothing_note_compares_with_the_most_common_class():
     assert training.chance_note([97.0], np.array([0] * 97 + [1] * 3), cfg) is None
     assert training.chance_note([None, 10.0], labels, cfg).endswith(
         "check train.lr (0.5: far too high or too low?) and train.epochs (5)")
+
+
+@pytest.mark.parametrize("split, given, got", [
+    ("train", [0, 1, 4], "[0, 4]"),
+    ("train", [0, -100, 1], "[-100, 3]"),  # cross-entropy's ignore_index: skipped silently
+    ("val", [0, 1, 7], "[0, 7]"),
+])
+def test_labels_outside_the_models_classes_are_one_line(tmp_path, split, given, got):
+    """A data set of one's own with a label past the model's classes: training raised an
+    IndexError traceback (a device-side assert on a GPU) or skipped -100 without a word, and
+    validation counted such samples wrong."""
+    x = torch.randn(20, 1, 32)
+    labels = torch.arange(20) % 4
+    wrong = labels.clone()
+    wrong[:3] = torch.tensor(given)
+    sets = {name: TensorDataset(x, wrong if name == split else labels) for name in ("train", "val")}
+    cfg = TrainConfig(epochs=1, batch_size=20, threads=1, device="cpu")
+    with pytest.raises(ArtifactError) as err:
+        training.train_model(TinyNet(num_classes=4), sets["train"], sets["val"], cfg,
+                             tmp_path / "ckpt", "fp", progress=False)
+    assert str(err.value) == (f"{split}_set: labels must lie in [0, 3] (the 4 classes of the "
+                              f"model's exits), got {got}")
