@@ -46,7 +46,8 @@ def checked_exits(exits: Any, n_exits: int, n_samples: int) -> np.ndarray:
 
 
 def evaluate_exits(outputs: ExitOutputs, exits: np.ndarray, costs: Any) -> dict[str, Any]:
-    """Accuracy (percent), mean cost (ms/sample) and exit fractions of per-sample exits."""
+    """Accuracy (percent), mean cost (ms/sample) and exit fractions of per-sample exits
+    (int [N], each in [0, n_exits)): {"accuracy", "cost_ms", "exit_fractions" [n_exits]}."""
     costs = validate_costs(costs)
     validate_exit_outputs(outputs)
     check_compatible(outputs, costs)
