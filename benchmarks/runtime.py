@@ -59,11 +59,12 @@ from eenet.schedulers import load_policy
 
 
 def run_early_exit(
-    predictor: EarlyExitPredictor, data: list, device
+    predictor: EarlyExitPredictor, data: list, device, first_index: int = 0
 ) -> tuple[list[EarlyExitResult], np.ndarray]:
     """The result of each call and its seconds, timed from outside the call (what a caller
-    sees, as the profile times it)."""
-    parts, seconds, seen = [], [], 0
+    sees, as the profile times it). `first_index`: the split index of `data`'s first sample
+    (a tie-splitting policy splits by it, as the simulation does on the whole split)."""
+    parts, seconds, seen = [], [], first_index
     for inputs, labels in data:
         inputs = to_device(inputs, device)
         if device.type == "cuda":
@@ -247,12 +248,13 @@ def measure_row(model: MultiExitModel, policy, predictor: EarlyExitPredictor, da
     run_early_exit(predictor, data[:2], device)
     profiled: dict[int, list[np.ndarray]] = {b: [] for b in calls}
     parts, per_call, full_s = [], [], []
+    starts = np.cumsum([0] + [len(labels) for _, labels in data])  # each call's first sample
     # no empty block (more blocks than calls: the full model's time of none divided by 0)
     for block in np.array_split(np.arange(len(data)), min(args.blocks, len(data))):
         chunk = [data[i] for i in block]
         for b, size_calls in calls.items():
             profiled[b].append(time_prefixes(size_calls, device, args.repeats // args.blocks))
-        block_parts, seconds = run_early_exit(predictor, chunk, device)
+        block_parts, seconds = run_early_exit(predictor, chunk, device, int(starts[block[0]]))
         parts += block_parts
         per_call.append(seconds)
         full_s.append(run_full(model, chunk, device)[0])

@@ -328,6 +328,32 @@ def test_benchmark_row_with_more_blocks_than_calls(workspace, policy_dir) -> Non
                       cpu, 1, argparse.Namespace(blocks=5, repeats=5))
     assert row["n"] == 2 and row["full_s"].size == 2
 
+
+@pytest.mark.parametrize("batch_size", [1, 8])
+def test_benchmark_blocks_split_ties_by_the_samples_split_index(workspace, batch_size) -> None:
+    """benchmarks.runtime runs a row's calls in blocks; each block's samples keep their index
+    in the split, by which a policy splits samples tied at a threshold. Every block restarted
+    at index 0, so after the first block tied samples were split as other samples of the
+    split are, and the exits left the simulation's (sim_ok False)."""
+    import argparse
+
+    from benchmarks.runtime import measure_row
+    from eenet.real_latency import collate_split
+    from eenet.schedulers.thresholds import thresholds_from_plan
+    from tests.runtime_helpers import CoarseMaxProbPolicy
+
+    cpu = torch.device("cpu")
+    model, test = workspace["model"], workspace["test"]
+    policy = CoarseMaxProbPolicy("coarse", 1.0, np.zeros(model.n_exits))
+    policy.set_rule(*thresholds_from_plan(policy.scores(test.log_probs()),
+                                          np.array([0.3, 0.3, 0.4])))
+    assert min(policy.tie_shares[:-1]) < 1.0  # tied samples are split at exits 0 and 1
+    data = collate_split(model, PreparedDataset(workspace["data"], "test"), batch_size, None,
+                         cpu)
+    row = measure_row(model, policy, EarlyExitPredictor(model, policy, device="cpu"), data,
+                      cpu, batch_size, argparse.Namespace(blocks=4, repeats=4))
+    np.testing.assert_array_equal(row["result"].exits, policy.decide(test.log_probs()))
+
 def test_measure_real_latency_without_dvc(workspace, policy_dir) -> None:
     from eenet.real_latency import measure_real_latency
 
