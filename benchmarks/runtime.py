@@ -8,8 +8,11 @@ overhead.
 `planned` comes from profiling this very policy here with the profiler's own functions
 (`prefix_calls` + `time_prefixes`: the runtime forced to each exit, the policy's scorer
 included) at the batch size of the row, in blocks interleaved with the real run; `plan_ref`
-is the pipeline's plan for this policy: the `--latency` table (reference max-probability
-decision work, batch 1) plus the scoring cost charged to it (`planned_costs_ms`).
+is the pipeline's plan for this policy, the costs it was fitted with (`planned_costs_ms`: the
+pipeline's latency profile, reference max-probability decision work, plus the scoring cost
+charged to it; `--latency` only for a policy saved without them), shown on the row run at the
+batch size that profile was taken at (the schedulers index's `costs_profiled_at`): a plan
+profiled at batch 64 says nothing of batch 1.
 
 A forced-exit profile at batch 64 sends all 64 samples through every segment up to k; in real
 early exit the batch shrinks as samples leave, so later segments run at smaller, less efficient
@@ -142,6 +145,14 @@ def pick_entries(index: dict[str, Any], method: str, budgets: list[float] | None
     return [below[i] for i in picks]
 
 
+def plan_batch_size(index: dict[str, Any], latency: dict[str, Any]) -> int:
+    """The batch size the policies' planned costs were profiled at: the schedulers index's
+    record (`costs_profiled_at`), else the latency table's, else 1 (a CSV table records
+    none)."""
+    recorded = (index.get("costs_profiled_at") or {}).get("batch_size")
+    return int(recorded or latency.get("batch_size") or 1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -186,6 +197,7 @@ def main() -> None:
     costs = np.asarray(latency["cumulative_ms"])
     threads = args.threads if args.threads is not None else int(latency.get("threads") or 1)
     index = json.loads((Path(args.schedulers) / "index.json").read_text())
+    plan_batch = plan_batch_size(index, latency)
     methods = [m.strip() for m in args.method.split(",") if m.strip()]
     picked = [(m, e) for m in methods for e in pick_entries(index, m, args.budgets)]  # first
     model = load_trained(args.model).to(device)
@@ -198,7 +210,8 @@ def main() -> None:
         print(f"device {device} ({latency.get('device_name', '')}), threads {threads}, "
               f"profile {args.latency}: source {latency.get('source')}, batch "
               f"{latency.get('batch_size')}, decisions {latency.get('decision_policy')}, "
-              f"cumulative ms/sample {np.round(costs, 4).tolist()}")
+              f"cumulative ms/sample {np.round(costs, 4).tolist()}; plan_ref profiled at batch "
+              f"{plan_batch}")
         full = {bs: run_full(model, data, device) for bs, data in runs.items()}  # accuracy
         rows = []
         for method, entry in picked:
@@ -209,6 +222,7 @@ def main() -> None:
                 row = measure_row(model, policy, predictor, data, device, bs, args)
                 row.update(method=method, budget=entry["budget_ms"], bs=bs,
                            acc_full=full[bs][1], costs=policy.cost_table(costs),
+                           plan_batch=plan_batch,
                            sim_ok=bool((row["result"].exits == simulated[:row["n"]]).all()))
                 if bs > 1:
                     print_steps(method, entry["budget_ms"], row["sizes"], row["call_ms"])
@@ -226,12 +240,13 @@ HEADER = (f"{'method':8} {'budget':>7} {'batch':>5} {'n':>5} {'plan_ref':>8} {'p
 LEGEND = (
     "planned = cost of the exits actually taken (ms/sample) from a profile of this policy at "
     "this batch size (forced exits: the whole batch reaches exit k); plan_ref = the pipeline's "
-    "plan for this policy (--latency, batch 1, plus its charged scoring cost); ratio = mean "
+    "plan for this policy (the costs it was fitted with: the pipeline's profile plus its "
+    "charged scoring cost), only on the row at the batch size it was profiled at; ratio = mean "
     "measured/planned; r_mean = mean measured / plan from the "
     "profile's means; robust = measured/planned with per-exit medians (batch 1); r_ref = robust "
-    "against plan_ref; shrink = plan with exit k's step costed at the batch size really present "
-    "at exit k (profiled at powers of two, interpolated), r_shrink = measured/shrink, r_sh_med = "
-    "median over calls of call ms / its shrink plan; full = "
+    "(batch > 1: the mean) against plan_ref; shrink = plan with exit k's step costed at the "
+    "batch size really present at exit k (profiled at powers of two, interpolated), r_shrink = "
+    "measured/shrink, r_sh_med = median over calls of call ms / its shrink plan; full = "
     "mean ms of the whole model run the same way; speedup = full/early exit (medians at batch "
     "1); sched = scoring, deciding, shrinking; sim_ok = exits equal the simulation")
 
@@ -288,7 +303,9 @@ def format_row(row: dict[str, Any]) -> str:
     per_call, full_s = row["per_call"], row["full_s"]
     planned = float(row["plan"][result.exits].mean())
     planned_mean = float(row["plan_mean"][result.exits].mean())
-    plan_ref = float(row["costs"][result.exits].mean()) if bs == 1 else float("nan")
+    # the pipeline's plan compares with a run at the batch size it was profiled at only
+    at_plan = bs == row["plan_batch"]
+    plan_ref = float(row["costs"][result.exits].mean()) if at_plan else float("nan")
     measured = 1000.0 * per_call.sum() / n
     full_ms = 1000.0 * full_s.sum() / n
     if bs == 1:  # medians, as the profile: per exit, then weighted by exit counts
@@ -296,7 +313,7 @@ def format_row(row: dict[str, Any]) -> str:
         robust, r_ref = robust_abs / planned, robust_abs / plan_ref
         speedup = float(np.median(full_s) * 1000.0) / robust_abs
     else:
-        robust, r_ref, speedup = float("nan"), float("nan"), full_ms / measured
+        robust, r_ref, speedup = float("nan"), measured / plan_ref, full_ms / measured
     return (f"{row['method']:8} {row['budget']:7.4f} {bs:5d} {n:5d} {plan_ref:8.4f} "
             f"{planned:8.4f} {measured:8.4f} {measured / planned:6.3f} "
             f"{measured / planned_mean:6.3f} {robust:6.3f} {r_ref:6.3f} {row['shrink']:8.4f} "

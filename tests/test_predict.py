@@ -354,6 +354,39 @@ def test_benchmark_blocks_split_ties_by_the_samples_split_index(workspace, batch
                       cpu, batch_size, argparse.Namespace(blocks=4, repeats=4))
     np.testing.assert_array_equal(row["result"].exits, policy.decide(test.log_probs()))
 
+
+def test_benchmark_compares_the_pipelines_plan_at_its_batch_size(workspace, policy_dir) -> None:
+    """benchmarks.runtime's plan_ref (the costs the policy was fitted with) and r_ref are
+    given on the row run at the batch size those costs were profiled at: with a profile at
+    batch 8 they were compared with the batch-1 run and left out of the batch-8 row."""
+    import argparse
+
+    from benchmarks.runtime import format_row, measure_row, plan_batch_size
+    from eenet.real_latency import collate_split
+
+    assert plan_batch_size({"costs_profiled_at": {"batch_size": 8}}, {"batch_size": 1}) == 8
+    assert plan_batch_size({}, {"batch_size": 8}) == 8
+    assert plan_batch_size({"costs_profiled_at": None}, {"source": "seconds.csv"}) == 1
+    cpu = torch.device("cpu")
+    model, policy = workspace["model"], load_policy(policy_dir)
+    dataset = PreparedDataset(workspace["data"], "test")
+
+    def plan_ref_and_r_ref(batch_size: int, plan_batch: int) -> tuple[float, float]:
+        data = collate_split(model, dataset, batch_size, 16, cpu)
+        row = measure_row(model, policy, EarlyExitPredictor(model, policy, device="cpu"), data,
+                          cpu, batch_size, argparse.Namespace(blocks=2, repeats=2))
+        row.update(method="maxprob", budget=2.0, bs=batch_size, acc_full=0.0, sim_ok=True,
+                   costs=policy.cost_table(COSTS), plan_batch=plan_batch)
+        columns = format_row(row).split()
+        return float(columns[4]), float(columns[10])
+
+    planned = float(policy.cost_table(COSTS)[:1].item())  # at least exit 0's cost
+    for batch_size, plan_batch in ((1, 1), (8, 8)):
+        plan_ref, r_ref = plan_ref_and_r_ref(batch_size, plan_batch)
+        assert plan_ref >= planned and np.isfinite(r_ref) and r_ref > 0
+    for batch_size, plan_batch in ((1, 8), (8, 1)):
+        assert all(np.isnan(plan_ref_and_r_ref(batch_size, plan_batch)))
+
 def test_measure_real_latency_without_dvc(workspace, policy_dir) -> None:
     from eenet.real_latency import measure_real_latency
 
