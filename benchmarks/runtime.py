@@ -247,8 +247,9 @@ LEGEND = (
     "(batch > 1: the mean) against plan_ref; shrink = plan with exit k's step costed at the "
     "batch size really present at exit k (profiled at powers of two, interpolated), r_shrink = "
     "measured/shrink, r_sh_med = median over calls of call ms / its shrink plan; full = "
-    "mean ms of the whole model run the same way; speedup = full/early exit (medians at batch "
-    "1); sched = scoring, deciding, shrinking; sim_ok = exits equal the simulation")
+    "mean ms of the whole model (every exit's head, no scoring) run the same way; speedup = "
+    "full/early exit (medians at batch 1); sched = scoring, deciding, shrinking; sim_ok = "
+    "exits equal the simulation")
 
 
 def measure_row(model: MultiExitModel, policy, predictor: EarlyExitPredictor, data: list,
