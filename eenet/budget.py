@@ -8,6 +8,7 @@ feasible on any machine, so it is the embedded default. A sweep is a list of suc
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,6 +39,12 @@ def distinct_digits(values: Sequence[float], least: int = 4) -> int:
         if len({f"{v:.{digits}g}" for v in distinct}) == len(distinct):
             return digits
     return 17
+
+
+def has_unit(text: str) -> bool:
+    """Whether `text` is a number with a unit after it ('2ms', '2 ms/sample', '1.5e-3 s')."""
+    return re.fullmatch(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*"
+                        r"[^\W\d_]+(?:\s*/\s*[^\W\d_]+)?", text) is not None
 
 
 def cost_unit_problem(unit: Any) -> str | None:
@@ -116,7 +123,12 @@ def resolve_budget(
         try:
             spec = number_from_text(text)
         except ValueError:
-            raise ConfigError(f"{param}: expected {unit}/sample or 'N%', got {spec!r}") from None
+            # '2ms': a budget's unit is the costs', never written (and '1.5e-3 s' with ms is no
+            # 1.5e-3, so the number is not offered)
+            hint = ("" if not has_unit(text) else
+                    f"; write a number without a unit: budgets are in the costs' unit, {unit}")
+            raise ConfigError(f"{param}: expected {unit}/sample or 'N%', got {spec!r}{hint}"
+                              ) from None
     return check_budget_ms(float(spec), costs, param, percent=True, unit=unit, text=written)
 
 

@@ -112,6 +112,11 @@ def test_percent_budgets_interpolate_between_the_first_and_last_exit() -> None:
         ("-5%", r"^budget: '-5%' is outside 0%\.\.100%"),
         ("half%", r"^budget: 'half%' is not a percentage like '50%'$"),
         ("fast", r"^budget: expected ms/sample or 'N%', got 'fast'$"),
+        # a unit written after the number was refused without saying that was the trouble
+        ("2ms", r"^budget: expected ms/sample or 'N%', got '2ms'; write a number without a "
+                r"unit: budgets are in the costs' unit, ms$"),
+        ("1.5e-3 ms / sample", r"^budget: expected ms/sample or 'N%', got '1\.5e-3 ms / sample'; "
+                               r"write a number without a unit"),
         (True, r"^budget: expected ms/sample or 'N%', got True$"),
         (0.5, r"^budget: 0\.5 ms/sample is below the first exit's cost; feasible range: 1 to 5"),
         # it read "1 ms/sample is below the first exit's cost; feasible range: 1 to 5"
@@ -207,3 +212,14 @@ def test_a_budget_far_above_the_full_model_asks_whether_the_costs_are_seconds() 
     assert hint not in no_early_exit_note(costs, 0.3, "--budgets", typed_costs=True)
     assert hint not in no_early_exit_note(costs, 2.0, "--budgets", "MFLOPs", typed_costs=True)
     assert hint not in no_early_exit_note(costs, 2.0, "budget")
+
+
+def test_costs_in_seconds_as_a_comma_list_are_asked_about_without_a_csv_header() -> None:
+    """A comma list of seconds (`eenet schedule --costs 0.001,0.002,0.003`) got the CSV's
+    advice, a header line 's', which a list cannot have; it is told how a list is given."""
+    costs = np.asarray([0.001, 0.002, 0.003])
+    note = no_early_exit_note(costs, 2.0, "--budgets", typed_costs=True, listed=True)
+    assert note is not None and note.endswith(
+        "; costs in seconds? a comma list is read as ms: give it in ms, or say --cost-unit s "
+        "and give the budgets in s; a share of the feasible range is written 'N%'")
+    assert "header" not in note
