@@ -48,6 +48,9 @@ TIME_UNITS_MS = {
 }
 TIME_UNITS_SHOWN = "s, ms, us or ns"
 SHORT_TIME_UNITS = {1000.0: "s", 1.0: "ms", 1e-3: "us", 1e-6: "ns"}  # by the ms in one
+COST_FILE_SUFFIXES = (".csv", ".txt")  # read as a one-column CSV, never as a comma list
+# numpy's files (exit outputs) given as costs: refused by name, not read as a CSV that is no text
+EXIT_OUTPUTS_SUFFIXES = (".npz", ".npy")
 
 
 def _show(value: Any) -> str:
@@ -392,6 +395,14 @@ def _parse_comma_list(text: str) -> list[float] | None:
         return None
 
 
+def is_cost_list(spec: str | os.PathLike) -> bool:
+    """Whether `load_costs` reads `spec` as a comma list of costs ("1.0,2.0,3.5"), not as a
+    file."""
+    text = str(spec)
+    return (Path(text).suffix.lower() not in {".json", *COST_FILE_SUFFIXES}
+            and bool(text.replace(",", "").strip()) and _parse_comma_list(text) is not None)
+
+
 def load_costs(
     spec: str | os.PathLike, name: str | None = None, unit: str = DEFAULT_COST_UNIT
 ) -> np.ndarray:
@@ -409,7 +420,7 @@ def _load_costs(text: str, label: str, unit: str = DEFAULT_COST_UNIT) -> np.ndar
     path = Path(text)
     if path.suffix.lower() == ".json":
         return np.asarray(load_user_latency(path)["cumulative_ms"], dtype=np.float64)
-    if path.suffix.lower() not in {".csv", ".txt"}:
+    if path.suffix.lower() not in COST_FILE_SUFFIXES:
         values = _parse_comma_list(text) if text.replace(",", "").strip() else []
         if values is not None:
             return validate_costs(values, label)
@@ -419,4 +430,8 @@ def _load_costs(text: str, label: str, unit: str = DEFAULT_COST_UNIT) -> np.ndar
                               f"of ms values{empty}")
     require_regular_file(path, "a .json latency table or a one-column .csv",
                          "costs file not found")
+    if path.suffix.lower() in EXIT_OUTPUTS_SUFFIXES:  # the files given in each other's place
+        raise ConfigError(f"{path}: an {path.suffix.lower()} file, such as exit outputs, not "
+                          "costs; give a .json latency table, a one-column .csv or a comma list "
+                          f"of cumulative {unit} like 1,2,3.5")
     return csv_costs(path, unit)

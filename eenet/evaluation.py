@@ -154,9 +154,11 @@ def check_split_pair(
     test: ExitOutputs,
     costs: np.ndarray,
     names: tuple[str, str] = ("validation outputs", "test outputs"),
+    costs_name: str = "costs",
 ) -> None:
     """Validation and test outputs that fit the costs and each other (one-line errors that
-    call them by `names`, e.g. their files)."""
+    call them by `names`, e.g. their files, and the costs by `costs_name`, e.g. the option
+    that gave them)."""
     validate_exit_outputs(val, names[0])
     validate_exit_outputs(test, names[1])
     # each other first: with val and costs agreeing, a test split of another model's was
@@ -166,8 +168,8 @@ def check_split_pair(
         if v != t:
             raise ArtifactError(f"{names[1]}: {t} {what}, but {names[0]}: {v}; both must come "
                                 "from the same model")
-    check_compatible(val, costs, f"{names[0]} and costs")
-    check_compatible(test, costs, f"{names[1]} and costs")
+    check_compatible(val, costs, f"{names[0]} and {costs_name}")
+    check_compatible(test, costs, f"{names[1]} and {costs_name}")
 
 
 def fit_sweep(

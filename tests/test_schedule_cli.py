@@ -86,7 +86,9 @@ def test_table_output_with_json_or_list_costs(files, costs, methods):
         # beyond float64's range: it said "inf is not a finite number"
         (["--budgets", "2,1e400"], "--budgets: 1e400 is not a finite number of ms/sample; "
                                    "feasible range: 1 to 3 ms/sample, or 0% to 100%"),
-        (["--costs", "1,2"], "val.npz and costs: exit outputs have 3 exits but costs list 2"),
+        # it said "val.npz and costs": the option that gave them, and its value, named now
+        (["--costs", "1,2"], "val.npz and --costs 1,2: exit outputs have 3 exits but costs "
+                             "list 2"),
         (["--test", "test_5_classes.npz"],
          "--test {files}/test_5_classes.npz: 5 classes, but --val {files}/val.npz: 10; both must "
          "come from the same model"),
@@ -108,6 +110,13 @@ def test_table_output_with_json_or_list_costs(files, costs, methods):
         (["--costs", "1,2_0,30"], "--costs: '1,2_0,30' is neither a .json/.csv file nor a "
                                   "comma list"),
         (["--budgets", "1_5"], "--budgets: expected ms/sample or 'N%', got '1_5'"),
+        (["--budgets", "2ms"], "--budgets: expected ms/sample or 'N%', got '2ms'; write a number "
+                               "without a unit: budgets are in the costs' unit, ms"),
+        # exit outputs given for the costs were "not a UTF-8 text file; expected a one-column
+        # CSV of cumulative ms"
+        (["--costs", "test.npz"], "--costs: {files}/test.npz: an .npz file, such as exit "
+                                  "outputs, not costs; give a .json latency table, a one-column "
+                                  ".csv or a comma list of cumulative ms like 1,2,3.5"),
         # a budget given twice was dropped silently: --save's folders no longer followed the list
         (["--budgets", "1.5,2,1.5"], "--budgets: 1.5 and 1.5 are the same budget (1.5 "
                                      "ms/sample); give each budget once"),
@@ -762,6 +771,20 @@ def test_costs_in_seconds_without_their_header_are_asked_about(tmp_path, files, 
                              "'N%'")
 
 
+def test_a_comma_list_of_seconds_is_asked_about_as_a_list(files):
+    """A comma list of seconds read as ms was told of a CSV's header line 's', which a list
+    has no place for; now how to give a list."""
+    proc = _run_on(files, "--costs", "0.001,0.002,0.003", "--method", "maxprob",
+                   "--budgets", "2", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.splitlines() == [
+        "note: --budgets 2 ms/sample is at or above the last exit's cost (0.003 ms): no early "
+        "exit is needed, every policy sends all samples to the last exit (the oracle, an upper "
+        "bound, still stops each one where it is first right); costs in seconds? a comma list "
+        "is read as ms: give it in ms, or say --cost-unit s and give the budgets in s; a share "
+        "of the feasible range is written 'N%'"]
+
+
 def test_a_policy_over_budget_on_one_validation_sample_is_noted_in_the_singular():
     """The note said '1 fitted policies cost more than their budget' and '1 validation
     samples realise'; the oracle's row (no validation cost) is no policy and not counted."""
@@ -863,8 +886,8 @@ def test_one_exit_outputs_against_more_costs_say_exit_in_the_singular(tmp_path, 
                 "--costs", "1,2,3", "--method", "maxprob", "--budgets", "1.5")
     assert proc.returncode == 2
     assert proc.stderr.splitlines() == [
-        f"eenet schedule: error: --val {tmp_path / 'val.npz'} and costs: exit outputs have 1 "
-        "exit but costs list 3"]
+        f"eenet schedule: error: --val {tmp_path / 'val.npz'} and --costs 1,2,3: exit outputs "
+        "have 1 exit but costs list 3"]
 
 
 def test_the_same_file_as_val_and_test_is_noted(tmp_path, files):

@@ -34,7 +34,7 @@ from eenet.commands.schedule_report import (
     validation_overrun_note,
 )
 from eenet.config import check_schedulers
-from eenet.costs import load_costs, load_latency, ms_per_unit
+from eenet.costs import is_cost_list, load_costs, load_latency, ms_per_unit
 from eenet.errors import ArtifactError, ConfigError, counted, naming, once_each, unknown_name
 from eenet.evaluation import ORACLE, check_split_pair, evaluate_sweep, fit_sweep
 from eenet.outputs import check_exit_outputs_file, load_exit_outputs
@@ -311,7 +311,8 @@ def handler(args: argparse.Namespace) -> int:
         val = load_exit_outputs(args.val)
     with naming("--test"):
         test = load_exit_outputs(args.test)
-    check_split_pair(val, test, costs, (f"--val {args.val}", f"--test {args.test}"))
+    check_split_pair(val, test, costs, (f"--val {args.val}", f"--test {args.test}"),
+                     f"--costs {args.costs}")
     note = same_file_note(args.val, args.test)  # the inputs are fine: what the rows mean
     if note:
         print(note, file=sys.stderr)
@@ -328,7 +329,8 @@ def handler(args: argparse.Namespace) -> int:
                               f"{', '.join(available_methods())}")
     for budget in [] if is_auto(args.budgets) else budgets:
         note = no_early_exit_note(costs, budget, "--budgets", unit,
-                                  typed_costs=not str(args.costs).lower().endswith(".json"))
+                                  typed_costs=not str(args.costs).lower().endswith(".json"),
+                                  listed=is_cost_list(args.costs))
         if note:
             print(note, file=sys.stderr)
     budgets, fitted = fit_sweep(val, costs, methods, budgets, settings, seed=args.seed)

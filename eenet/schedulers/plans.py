@@ -46,13 +46,14 @@ def no_early_exit(costs: np.ndarray, budget_ms: float) -> bool:
 
 def no_early_exit_note(
     costs: np.ndarray, budget_ms: float, name: str, unit: str = DEFAULT_COST_UNIT,
-    typed_costs: bool = False,
+    typed_costs: bool = False, listed: bool = False,
 ) -> str | None:
     """The note for a budget (`name`: the parameter that gave it; costs in `unit`) at or above
     the last exit's cost, one line; None for a budget that needs early exit. For `typed_costs`
     (a CSV or a typed list, which may hold seconds; not a measured profile) more than
-    `SECONDS_HINT_RATIO` times that cost in ms, it says how costs in seconds are read as such;
-    above the cost, how a share of the range is written."""
+    `SECONDS_HINT_RATIO` times that cost in ms, it says how costs in seconds are read as such
+    (a CSV's header; `listed`: a comma list, which has none, is given in ms or with
+    `--cost-unit s`); above the cost, how a share of the range is written."""
     if not no_early_exit(costs, budget_ms):
         return None
     last = float(np.asarray(costs)[-1])
@@ -62,7 +63,9 @@ def no_early_exit_note(
             "right)")
     if typed_costs and unit == DEFAULT_COST_UNIT and budget_ms > SECONDS_HINT_RATIO * last:
         # costs in seconds read as ms? a one-column CSV is ms unless its header says otherwise
-        note += "; costs in seconds? a CSV's header line 's' (or 'seconds') converts them to ms"
+        note += ("; costs in seconds? a comma list is read as ms: give it in ms, or say "
+                 "--cost-unit s and give the budgets in s" if listed else
+                 "; costs in seconds? a CSV's header line 's' (or 'seconds') converts them to ms")
     # above it, not at it (100%): likely a share of the range written without its '%'
     return f"{note}; a share of the feasible range is written 'N%'" if budget_ms > last else note
 
