@@ -161,6 +161,16 @@ def checked_labels(labels: np.ndarray, n_samples: int, n_classes: int, source: s
     return labels.astype(np.int64, copy=False)
 
 
+def one_exit_hint(ndim: int, name: str) -> str:
+    """What to do with exit outputs of `ndim` axes where three are needed: two are one exit's
+    [n_samples, n_classes] (the final exit's alone, say), stacked with the others' into
+    [n_exits, ...]; '' for any other count."""
+    if ndim != 2:
+        return ""
+    return (f" (one exit's {name}? stack every exit's, first to last: "
+            f"np.stack([{name}_0, {name}_1, ...]))")
+
+
 def check_exit_arrays(logits: np.ndarray, labels: np.ndarray, source: str) -> np.ndarray:
     """The cheap checks of exit outputs, on numpy arrays: real logits [n_exits, n_samples,
     n_classes] with >=1 exit, >=1 sample and >=2 classes, integer labels [n_samples] in
@@ -168,9 +178,8 @@ def check_exit_arrays(logits: np.ndarray, labels: np.ndarray, source: str) -> np
     if logits.dtype.kind not in "fiu":  # complex, object, bool, text
         raise ArtifactError(f"{source}: logits must be real numbers, got dtype {logits.dtype}")
     if logits.ndim != 3:
-        raise ArtifactError(
-            f"{source}: logits must be [n_exits, n_samples, n_classes], got shape {logits.shape}"
-        )
+        raise ArtifactError(f"{source}: logits must be [n_exits, n_samples, n_classes], got "
+                            f"shape {logits.shape}{one_exit_hint(logits.ndim, 'logits')}")
     if logits.shape[0] < 1 or logits.shape[1] < 1 or logits.shape[2] < 2:
         raise ArtifactError(f"{source}: need >=1 exit, >=1 sample, >=2 classes; got {logits.shape}")
     if labels.ndim == 1 and labels.shape[0] == logits.shape[0] != logits.shape[1]:
@@ -278,9 +287,8 @@ def _check_probs(probs: np.ndarray, path: Path) -> None:
     """Probabilities [n_exits, n_samples, n_classes]: finite, never negative, at most
     1 + PROB_TOLERANCE, each row summing to 1 within PROB_TOLERANCE (float16 rounding)."""
     if probs.ndim != 3:
-        raise ArtifactError(
-            f"{path}: probs must be [n_exits, n_samples, n_classes], got shape {probs.shape}"
-        )
+        raise ArtifactError(f"{path}: probs must be [n_exits, n_samples, n_classes], got shape "
+                            f"{probs.shape}{one_exit_hint(probs.ndim, 'probs')}")
     if probs.size == 0:
         return
     finite = np.isfinite(probs)

@@ -957,8 +957,15 @@ LOADER_CASES: list[tuple[str, dict[str, np.ndarray], str]] = [
     ("negative probs", {"probs": _with(-0.1, (0, 0, 0), _probs()), "labels": LABELS},
      "probs must not be negative; exit 0, sample 0, class 0 holds -0.1 (1 of 8 rows hold such "
      "a value)"),
+    # one exit's probabilities: the error now says how to stack every exit's
     ("probs of two axes", {"probs": _probs()[0], "labels": LABELS},
-     "probs must be [n_exits, n_samples, n_classes], got shape (4, 3)"),
+     "probs must be [n_exits, n_samples, n_classes], got shape (4, 3) (one exit's probs? stack "
+     "every exit's, first to last: np.stack([probs_0, probs_1, ...]))"),
+    ("logits of two axes", {"logits": np.log(_probs()[0]), "labels": LABELS},
+     "logits must be [n_exits, n_samples, n_classes], got shape (4, 3) (one exit's logits? "
+     "stack every exit's, first to last: np.stack([logits_0, logits_1, ...]))"),
+    ("logits of four axes", {"logits": np.log(_probs())[None], "labels": LABELS},
+     "logits must be [n_exits, n_samples, n_classes], got shape (1, 2, 4, 3)"),
     ("both logits and probs", {"logits": np.log(_probs()), "probs": _probs(), "labels": LABELS},
      "holds both 'logits' and 'probs'; expected one of them (and 'labels')"),
 ]

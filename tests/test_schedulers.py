@@ -651,7 +651,8 @@ def test_sweep_settings_must_name_fitted_methods(pair, costs):
      "logits must be real numbers, got dtype object"),
     (lambda v: ExitOutputs(v.logits > 0, v.labels), "logits must be real numbers, got dtype bool"),
     (lambda v: ExitOutputs(v.logits[0], v.labels),
-     "logits must be [n_exits, n_samples, n_classes], got shape (2000, 10)"),
+     "logits must be [n_exits, n_samples, n_classes], got shape (2000, 10) (one exit's logits? "
+     "stack every exit's, first to last: np.stack([logits_0, logits_1, ...]))"),
     (lambda v: ExitOutputs(v.logits, v.labels.astype(np.float32)),
      "labels must be integers, got dtype float32"),
     (lambda v: ExitOutputs(v.logits, v.labels[:-1]),
