@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -259,6 +260,28 @@ def test_a_schedulers_folder_names_a_policy_to_load_instead(split, tmp_path):
                                           r"subfolders \(00, 01\); give one of them$"):
         load_policy(folder / "maxprob")
     assert load_policy(folder / "maxprob" / "01").budget_ms == 2.4
+    # its index.json, given as a policy's policy.json is: "index.json/policy.json: fitted
+    # scheduler not found"
+    with pytest.raises(ConfigError, match=f"^load_policy: {re.escape(str(folder))} is a folder "
+                                          "of 2 fitted schedulers; give one of them"):
+        load_policy(folder / "index.json")
+
+
+def test_a_schedulers_folder_of_one_policy_names_it_in_the_singular(split, tmp_path):
+    """'a folder of 1 fitted schedulers; give one of them, e.g. ...; all are listed in'."""
+    from eenet.sweep import save_policies
+
+    costs = make_costs(3)
+    save_policies(tmp_path / "fitted", [{"method": "maxprob", "budget_ms": 1.6,
+                                         "policy": fit_policy("maxprob", split[0], costs, 1.6)}],
+                  {"costs_ms": costs.tolist()})
+    folder = tmp_path / "fitted"
+    for given in (folder, folder / "index.json"):
+        with pytest.raises(ConfigError) as err:
+            load_policy(given)
+        assert str(err.value) == (
+            f"load_policy: {folder} is a folder of 1 fitted scheduler; give its own folder, "
+            f"{folder / 'maxprob' / '00'} (maxprob at 1.6 ms/sample)")
 
 
 def test_saving_replaces_the_folder_whole(saved, split, tmp_path, monkeypatch):

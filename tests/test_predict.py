@@ -595,6 +595,9 @@ def test_predict_cli_names_the_policies_of_a_schedulers_folder(workspace, tmp_pa
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "is a folder of 2 fitted schedulers; give one of them, " \
         f"e.g. {tmp_path / 'fitted' / 'maxprob' / '00'} (maxprob at 1.6 ms/sample" in err
+    # its index.json: "is a file; give a fitted scheduler's folder or its policy.json"
+    assert main([*base, str(tmp_path / "fitted" / "index.json")]) == 2
+    assert "is a folder of 2 fitted schedulers; give one of them" in capsys.readouterr().err
     assert main([*base, str(tmp_path / "fitted" / "maxprob")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "holds 2 fitted schedulers in subfolders (00, 01)" in err

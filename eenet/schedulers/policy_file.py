@@ -92,9 +92,12 @@ def foreign_files(folder: Path) -> list[str]:
 
 
 def policy_folder(path: str | os.PathLike) -> Path:
-    """A fitted policy's folder, given it or its policy.json."""
+    """A fitted policy's folder, given it or its policy.json; a schedulers folder's index.json
+    gives that folder, which `check_not_many_policies` then names a policy of."""
+    from eenet.sweep import INDEX_FILE
+
     path = Path(path)
-    return path.parent if path.name == POLICY_FILE and path.is_file() else path
+    return path.parent if path.name in (POLICY_FILE, INDEX_FILE) and path.is_file() else path
 
 
 def check_not_many_policies(folder: Path, label: str) -> None:
@@ -111,11 +114,14 @@ def check_not_many_policies(folder: Path, label: str) -> None:
         entries, unit = index["entries"], index.get("cost_unit", DEFAULT_COST_UNIT)
         if entries:
             first = entries[0]
+            shown = (f"{folder / first['dir']} ({first['method']} at "
+                     f"{float(first['budget_ms']):.4g} {unit}/sample")
             raise ConfigError(
                 f"{label}: {folder} is a folder of {len(entries)} fitted schedulers; give one "
-                f"of them, e.g. {folder / first['dir']} ({first['method']} at "
-                f"{float(first['budget_ms']):.4g} {unit}/sample; all are listed in "
-                f"{folder / INDEX_FILE})")
+                f"of them, e.g. {shown}; all are listed in {folder / INDEX_FILE})"
+                if len(entries) > 1 else
+                f"{label}: {folder} is a folder of 1 fitted scheduler; give its own folder, "
+                f"{shown})")
     inside = sorted(p.parent.name for p in folder.glob(f"*/{POLICY_FILE}"))
     if inside:
         many = (f"{len(inside)} fitted schedulers in subfolders" if len(inside) > 1
