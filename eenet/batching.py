@@ -43,11 +43,13 @@ class SampleBatch(Sequence):
 
 
 def batch_labels(labels: Sequence[Any]) -> torch.Tensor:
-    """A batch's labels, one per item, as int64 [N]: each an integer class index (a Python or
-    numpy integer, an integer array or tensor of one value). Anything else is a one-line
-    ArtifactError: float labels were cut to integers without a word (2.7 read as 2), float
-    tensors, one-hot rows and 0-d numpy arrays were a TypeError traceback."""
-    if not any(isinstance(label, np.ndarray) for label in labels):  # torch warns of those
+    """A batch's labels, one per item (or one tensor or array of them), as int64 [N]: each an
+    integer class index (a Python or numpy integer, an integer array or tensor of one value).
+    Anything else is a one-line ArtifactError: float labels were cut to integers without a
+    word (2.7 read as 2), float tensors, one-hot rows and 0-d numpy arrays were a TypeError
+    traceback."""
+    if isinstance(labels, torch.Tensor | np.ndarray) or not any(  # torch warns of a list
+            isinstance(label, np.ndarray) for label in labels):  # of arrays, not of one
         try:  # the usual case at once: Python integers, or integer tensors of one value
             values = torch.as_tensor(labels)
             if values.ndim == 1 and _integer_dtype(values):
@@ -76,6 +78,20 @@ def batch_labels(labels: Sequence[Any]) -> torch.Tensor:
         raise ArtifactError(f"labels: expected integer class indices, got {values.dtype} "
                             f"labels such as {text}; convert them to integers")
     return values.long()
+
+
+def check_label_range(labels: torch.Tensor, n_classes: int, source: str) -> None:
+    """A batch's labels (int64, before they move to the device) must be classes of the model's
+    exits, 0 to `n_classes` - 1; else a one-line ArtifactError naming `source`. Cross-entropy
+    raised an IndexError traceback on the CPU (a device-side assert on a GPU) and skipped
+    -100, its ignore_index, without a word; validation and the runtime's `accuracy()` counted
+    such samples wrong."""
+    if labels.numel() == 0:
+        return
+    low, high = int(labels.min()), int(labels.max())
+    if low < 0 or high >= n_classes:
+        raise ArtifactError(f"{source}: labels must lie in [0, {n_classes - 1}] (the "
+                            f"{n_classes} classes of the model's exits), got [{low}, {high}]")
 
 
 def _integer_dtype(values: torch.Tensor) -> bool:

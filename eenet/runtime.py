@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from eenet.batching import split_batches, to_device
+from eenet.batching import batch_labels, check_label_range, split_batches, to_device
 from eenet.devices import memory_names, resolve_device
 from eenet.errors import ArtifactError, ConfigError
 from eenet.models.base import (
@@ -63,9 +63,12 @@ class EarlyExitResult:
         return np.array([1000.0 * seconds / max(n, 1) for seconds, n in calls])
 
     def accuracy(self) -> float:
-        """Percent correct (needs labels)."""
+        """Percent correct (needs labels: a one-line ConfigError otherwise)."""
         if self.labels is None:
-            raise ValueError("no labels")
+            raise ConfigError("accuracy: this result has no labels; run labelled data "
+                              "(predict_dataset of (input, label) items, or predict_batches "
+                              "of (inputs, labels) batches), or compare its predictions with "
+                              "the labels yourself")
         return float(percent_correct(self.predictions == self.labels))
 
     @staticmethod
@@ -136,6 +139,7 @@ class EarlyExitPredictor:
         self.tie_shares = list(policy.tie_shares)  # empty: no tie split
         self._never = forced_exit_thresholds(model.n_exits)
         self._last = model.n_exits - 1  # read per call: nn.Module attribute lookups are slow
+        self._classes: int | None = None  # of the model's exits, known from its first run
         # exits past the last one a sample can leave at before the last exit (thresholds +inf
         # from there on) need no score: a policy that never exits early runs the plain model;
         # at the first exit where the policy lets everyone leave (threshold -inf) all leave,
@@ -256,6 +260,7 @@ class EarlyExitPredictor:
             tick = time.perf_counter()
             if k == 0:  # the first head's classes are the policy's, scored or not
                 self.policy.check_classes(logits.shape[1], "the model's exits give")
+                self._classes = logits.shape[1]
             if keep_logits:
                 if kept is None:
                     kept = np.zeros((last + 1, n, logits.shape[1]), dtype=np.float32)
@@ -292,28 +297,51 @@ class EarlyExitPredictor:
         return EarlyExitResult(predictions, exits, 0.0, schedule, logits=kept)  # `_run` times
 
     def predict_in_order(self, batches: Iterable[tuple[Any, Any]],
-                         batch_setting: tuple[str, int] | None = None) -> list[EarlyExitResult]:
+                         batch_setting: tuple[str, int] | None = None,
+                         source: str = "batches") -> list[EarlyExitResult]:
         """One result per (inputs, labels) batch, in order: each batch's `first_index` is the
         count of the samples before it (a tie-splitting policy then decides as on the whole
-        stream), its labels (None: none) kept as int64. `batch_setting` as `predict_batches`'s,
-        named when a batch does not fit in memory."""
+        stream), its labels (None: none) kept as int64 (`_checked_labels`: a one-line
+        ArtifactError naming `source` unless they are one class of the model per sample).
+        `batch_setting` as `predict_batches`'s, named when a batch does not fit in memory."""
         parts, seen = [], 0
         for inputs, labels in batches:
             with memory_names(*batch_setting) if batch_setting else nullcontext():
                 part = self.predict(inputs, first_index=seen)
             seen += part.n_samples
-            part.labels = None if labels is None else np.asarray(labels, dtype=np.int64)
+            if labels is not None:
+                part.labels = self._checked_labels(labels, part.n_samples, source)
             parts.append(part)
         return parts
+
+    def _checked_labels(self, labels: Any, n_samples: int, source: str) -> np.ndarray:
+        """A batch's labels as int64 on the host: integer class indices (`batch_labels`), one
+        per sample, each a class of the model's exits (`check_label_range`); else a one-line
+        ArtifactError naming `source`. Labels outside the classes lowered `accuracy()` without
+        a word, and a batch of more or fewer labels than samples shifted the labels of every
+        batch after it."""
+        values = batch_labels(labels)
+        if values.numel() != n_samples:
+            raise ArtifactError(f"{source}: a batch of {n_samples} samples came with "
+                                f"{values.numel()} labels; give one label per sample")
+        assert self._classes is not None  # `predict` ran the first exit
+        check_label_range(values, self._classes, source)
+        return values.cpu().numpy()
 
     def predict_batches(self, batches: Iterable[Any],
                         batch_setting: tuple[str, int] | None = None) -> EarlyExitResult:
         """Run over the batches of e.g. a DataLoader, results in order: (inputs, labels) pairs,
         or inputs alone (a tensor, a dict, or the one-item list of `TensorDataset(x)`), then
-        the result has no labels. `batch_setting`: the (name, value) of the setting that sized
-        the batches; torch failing to allocate while running a batch is then a one-line
-        ConfigError naming it."""
-        parts = self.predict_in_order(map(split_batch, batches), batch_setting)
+        the result has no labels. Labels are one class of the model's exits per sample, else a
+        one-line ArtifactError naming `batches`. `batch_setting`: the (name, value) of the
+        setting that sized the batches; torch failing to allocate while running a batch is
+        then a one-line ConfigError naming it."""
+        return self._predict_all(batches, batch_setting, "batches")
+
+    def _predict_all(self, batches: Iterable[Any], batch_setting: tuple[str, int] | None,
+                     source: str) -> EarlyExitResult:
+        """`predict_batches`, its batches' labels checked in the name of `source`."""
+        parts = self.predict_in_order(map(split_batch, batches), batch_setting, source)
         if not parts:
             raise ArtifactError("no samples to predict")
         return EarlyExitResult.concatenate(parts)
@@ -321,14 +349,15 @@ class EarlyExitPredictor:
     def predict_dataset(self, dataset: Dataset, batch_size: int = 1,
                         setting: str | None = None) -> EarlyExitResult:
         """Run over a dataset of (input, label) items, batched with the model's `collate`
-        (a `batch_size` beyond the dataset: one batch of all of it). `setting`: the name of the
-        setting that gave `batch_size`, named when a batch does not fit in memory."""
+        (a `batch_size` beyond the dataset: one batch of all of it); a label outside the
+        model's classes is a one-line ArtifactError naming `dataset`. `setting`: the name of
+        the setting that gave `batch_size`, named when a batch does not fit in memory."""
         if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) \
                 or batch_size < 1:
             raise ConfigError(f"{setting or 'batch_size'}: expected an integer >= 1, got "
                               f"{batch_size!r}")
         batches = split_batches(dataset, self.model, batch_size)
-        return self.predict_batches(batches, (setting, batch_size) if setting else None)
+        return self._predict_all(batches, (setting, batch_size) if setting else None, "dataset")
 
 
 class NoAnswerError(ArtifactError):
@@ -356,8 +385,8 @@ def check_final_logits(logits: np.ndarray, k: int, indices: np.ndarray) -> None:
             f"prediction for them")
 
 
-def split_batch(batch: Any) -> tuple[Any, np.ndarray | None]:
-    """A loader's batch as (inputs, int64 labels on the host, or None when it has none)."""
+def split_batch(batch: Any) -> tuple[Any, Any]:
+    """A loader's batch as (inputs, labels as given, or None when it has none)."""
     if not isinstance(batch, tuple | list):
         return batch, None
     if len(batch) == 1:
@@ -365,7 +394,4 @@ def split_batch(batch: Any) -> tuple[Any, np.ndarray | None]:
     if len(batch) != 2:
         raise ArtifactError(f"predict_batches: a batch of {len(batch)} items; expected "
                             f"(inputs, labels) or inputs alone")
-    inputs, labels = batch
-    if isinstance(labels, torch.Tensor):
-        labels = labels.detach().cpu().numpy()
-    return inputs, np.asarray(labels, dtype=np.int64)
+    return batch[0], batch[1]

@@ -24,7 +24,14 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm  # not tqdm.auto: its asyncio class calls iter() on the loader at once
 
-from eenet.batching import epoch_seed, make_loader, reseed_loader, split_batches, to_device
+from eenet.batching import (
+    check_label_range,
+    epoch_seed,
+    make_loader,
+    reseed_loader,
+    split_batches,
+    to_device,
+)
 from eenet.checkpoint import CHECKPOINT_FILE, is_delivered, save_checkpoint
 from eenet.devices import (
     allocation_failure,
@@ -44,7 +51,7 @@ from eenet.distributed import (
     share_main_buffers,
     world_size,
 )
-from eenet.errors import ArtifactError, ConfigError
+from eenet.errors import ConfigError
 from eenet.losses import exit_losses
 from eenet.models.base import MultiExitModel, check_model
 from eenet.resume import (
@@ -114,19 +121,6 @@ def exit_accuracies(model: MultiExitModel, batches: Iterable[tuple[Any, torch.Te
     counts = all_reduce_sum(torch.cat([correct, torch.tensor([total])]))
     correct, total = counts[:-1], int(counts[-1])
     return (100.0 * correct.double() / max(total, 1)).tolist()
-
-
-def check_label_range(labels: torch.Tensor, n_classes: int, source: str) -> None:
-    """A batch's labels (int64, before they move to the device) must be classes of the model's
-    exits, 0 to `n_classes` - 1; else a one-line ArtifactError naming `source`. Cross-entropy
-    raised an IndexError traceback on the CPU (a device-side assert on a GPU) and skipped
-    -100, its ignore_index, without a word; validation counted such samples wrong."""
-    if labels.numel() == 0:
-        return
-    low, high = int(labels.min()), int(labels.max())
-    if low < 0 or high >= n_classes:
-        raise ArtifactError(f"{source}: labels must lie in [0, {n_classes - 1}] (the "
-                            f"{n_classes} classes of the model's exits), got [{low}, {high}]")
 
 
 def validation_memory_error(exc: RuntimeError, batch_size: int | None) -> Exception:

@@ -506,6 +506,47 @@ def test_predict_batches_takes_a_dataloader_with_or_without_labels(model, inputs
         predictor.predict_batches([(inputs, labels, labels)])
 
 
+def test_accuracy_without_labels_says_where_labels_come_from(model, inputs) -> None:
+    """A result of unlabelled inputs has no accuracy: a one-line ConfigError saying how to
+    get one (it was a bare ValueError("no labels"))."""
+    predictor = EarlyExitPredictor(model, fitted(MaxProbPolicy, model, inputs, (0.4, 0.3, 0.3)),
+                                   device="cpu")
+    for result in (predictor.predict(inputs), predictor.predict_batches(inputs.split(7))):
+        with pytest.raises(ConfigError) as err:
+            result.accuracy()
+        assert str(err.value) == (
+            "accuracy: this result has no labels; run labelled data (predict_dataset of "
+            "(input, label) items, or predict_batches of (inputs, labels) batches), or compare "
+            "its predictions with the labels yourself")
+
+
+def test_labels_that_are_no_class_of_the_model_are_one_line(model, inputs) -> None:
+    """Labels outside the model's 5 classes, a batch with more or fewer labels than samples,
+    and float labels of a DataLoader were taken as they were: `accuracy()` counted the first
+    wrong, the second shifted the labels of the batches after it, the third were cut to
+    integers."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    predictor = EarlyExitPredictor(model, fitted(MaxProbPolicy, model, inputs, (0.4, 0.3, 0.3)),
+                                   device="cpu")
+    labels = torch.arange(N) % 5
+    classes = r"labels must lie in \[0, 4\] \(the 5 classes of the model's exits\), got "
+    with pytest.raises(ArtifactError, match=f"^dataset: {classes}" + r"\[0, 5\]$"):
+        predictor.predict_dataset(TensorDataset(inputs, labels + (labels == 4)), 16)
+    with pytest.raises(ArtifactError, match=f"^batches: {classes}" + r"\[-1, 3\]$"):
+        predictor.predict_batches([(inputs[:10], labels[:10]), (inputs[10:20], labels[10:20] - 1)])
+    with pytest.raises(ArtifactError, match="^batches: a batch of 10 samples came with 9 "
+                                            "labels; give one label per sample$"):
+        predictor.predict_batches([(inputs[:10], labels[:9]), (inputs[10:20], labels[9:20])])
+    with pytest.raises(ArtifactError, match="^labels: expected integer class indices, got "
+                                            "torch.float32 labels such as 0.5; convert them"):
+        predictor.predict_batches(DataLoader(TensorDataset(inputs, labels + 0.5), batch_size=8))
+    # integer labels of any kind, every class included, run as before
+    batches = [(inputs[:48], labels[:48].numpy().astype(np.int32)), (inputs[48:], labels[48:])]
+    result = predictor.predict_batches(batches)
+    assert result.labels.dtype == np.int64 and result.labels.tolist() == labels.tolist()
+
+
 def test_measure_settings_are_checked_before_anything_loads(tmp_path):
     paths = [tmp_path / name for name in ("model", "data", "schedulers", "lat.json", "t.npz")]
     with pytest.raises(ConfigError, match=r"^measure\.limit: must be an integer >= 0, got -1$"):

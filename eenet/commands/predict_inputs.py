@@ -181,7 +181,9 @@ class LoadedInputs(Dataset):
 
 
 def input_batches(model: MultiExitModel, inputs: torch.Tensor | list[str],
-                  labels: np.ndarray | None, size: int) -> Iterator[tuple[Any, torch.Tensor]]:
+                  labels: np.ndarray | None, size: int,
+                  ) -> Iterator[tuple[Any, torch.Tensor | None]]:
     """(inputs, labels) batches of `size` samples, texts tokenised by the model's `collate`;
-    labels -1 when unknown."""
-    return split_batches(LoadedInputs(inputs, labels), model, size)
+    labels None when unknown (the runtime refuses -1, a label of no class)."""
+    batches = split_batches(LoadedInputs(inputs, labels), model, size)
+    return batches if labels is not None else ((batch, None) for batch, _ in batches)
