@@ -15,7 +15,13 @@ import torch
 from eenet.errors import ArtifactError, ConfigError
 from eenet.evaluation import _evaluate, evaluate_policies, oracle_exits, schedule_sweep
 from eenet.outputs import ExitOutputs, load_exit_outputs
-from eenet.schedulers import available_methods, fit_policy, load_policy, method_defaults
+from eenet.schedulers import (
+    available_methods,
+    check_method_settings,
+    fit_policy,
+    load_policy,
+    method_defaults,
+)
 from eenet.schedulers.eenet import lookahead_scores, solve_lookahead
 from eenet.schedulers.eenet.selection import candidate_plans, choose_rule, refine_starts
 from eenet.schedulers.eenet.settings import check_fold_count
@@ -576,8 +582,14 @@ def test_api_mistakes_are_one_line_errors_naming_the_parameter(pair, costs):
 
 
 def test_unknown_method_and_setting_are_one_line_errors(pair, costs):
-    with pytest.raises(ConfigError, match="schedulers.methods.*allowed: eenet, entropy"):
+    """An unknown method names the Python API's parameter, `method` (it named the pipeline's
+    schedulers.methods, which checks its methods itself, as `eenet schedule --method` does)."""
+    allowed = "allowed: eenet, entropy, maxprob, patience"
+    with pytest.raises(ConfigError, match=f"^method: unknown value 'random'; {allowed}$"):
         fit_policy("random", pair[0], costs, 2.0)
+    for call in (method_defaults, lambda method: check_method_settings(method, None)):
+        with pytest.raises(ConfigError, match=f"^method: unknown value 'random'; {allowed}$"):
+            call("random")
     with pytest.raises(ConfigError, match="'lrate'; allowed: .*lr") as err:
         fit_policy("eenet", pair[0], costs, 2.0, {"lrate": 1})
     assert "\n" not in str(err.value)

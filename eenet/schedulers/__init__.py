@@ -55,9 +55,12 @@ def available_methods() -> list[str]:
     return list(_METHODS)
 
 
-def _module(method: str, param: str = "schedulers.methods") -> ModuleType:
+def _module(method: str) -> ModuleType:
+    """The module of `method`; an unknown one is a one-line ConfigError naming `method`, the
+    Python API's parameter (the pipeline and `eenet schedule` check their methods first, in
+    the names of schedulers.methods and --method)."""
     if not isinstance(method, str) or method not in _METHODS:
-        raise unknown_name(param, method, _METHODS)
+        raise unknown_name("method", method, _METHODS)
     return importlib.import_module(_METHODS[method][0])
 
 
