@@ -7,12 +7,13 @@ speed-up over running the full model the same way, with both accuracies; the sch
 overhead.
 `planned` comes from profiling this very policy here with the profiler's own functions
 (`prefix_calls` + `time_prefixes`: the runtime forced to each exit, the policy's scorer
-included) at the batch size of the row, in blocks interleaved with the real run; `plan_ref`
-is the pipeline's plan for this policy, the costs it was fitted with (`planned_costs_ms`: the
-pipeline's latency profile, reference max-probability decision work, plus the scoring cost
-charged to it; `--latency` only for a policy saved without them), shown on the row run at the
-batch size that profile was taken at (the schedulers index's `costs_profiled_at`): a plan
-profiled at batch 64 says nothing of batch 1.
+included) at the batch size of each call (a split's shorter last call at its own; a split
+smaller than --big-batch runs, and is profiled, at its size), in blocks interleaved with the
+real run; `plan_ref` is the pipeline's plan for this policy, the costs it was fitted with
+(`planned_costs_ms`: the pipeline's latency profile, reference max-probability decision work,
+plus the scoring cost charged to it; `--latency` only for a policy saved without them), shown
+on the row run at the batch size that profile was taken at (the schedulers index's
+`costs_profiled_at`): a plan profiled at batch 64 says nothing of batch 1.
 
 A forced-exit profile at batch 64 sends all 64 samples through every segment up to k; in real
 early exit the batch shrinks as samples leave, so later segments run at smaller, less efficient
@@ -100,6 +101,16 @@ def shrink_plan_ms(sizes: np.ndarray, call_ms: np.ndarray, counts: np.ndarray) -
     per_exit = np.stack([np.interp(counts[:, k], sizes, steps[:, k])
                          for k in range(steps.shape[1])], axis=1)  # loop over exits only
     return np.where(counts > 0, per_exit, 0.0).sum(axis=1)
+
+
+def forced_plan_ms(parts: list[EarlyExitResult], sizes: np.ndarray,
+                   call_ms: np.ndarray) -> np.ndarray:
+    """Each sample's planned ms, [N] in order: the forced-exit cost of its call at the exit it
+    took, profiled at the call's own batch size (`call_ms` [S, n_exits] at `sizes`), shared by
+    the call's samples. A split's last call holds fewer samples than the others (32 of 4000 at
+    batch 64): priced at the others' size, its samples were planned too cheap."""
+    row_of = {int(b): i for i, b in enumerate(sizes)}
+    return np.concatenate([call_ms[row_of[p.n_samples], p.exits] / p.n_samples for p in parts])
 
 
 def profile_sizes(big_batch: int) -> np.ndarray:
@@ -219,12 +230,12 @@ def main() -> None:
             predictor = EarlyExitPredictor(model, policy, device=str(device))
             simulated = policy.decide(test.log_probs())
             for bs, data in runs.items():
-                row = measure_row(model, policy, predictor, data, device, bs, args)
-                row.update(method=method, budget=entry["budget_ms"], bs=bs,
+                row = measure_row(model, policy, predictor, data, device, args)
+                row.update(method=method, budget=entry["budget_ms"],
                            acc_full=full[bs][1], costs=policy.cost_table(costs),
                            plan_batch=plan_batch,
                            sim_ok=bool((row["result"].exits == simulated[:row["n"]]).all()))
-                if bs > 1:
+                if row["bs"] > 1:
                     print_steps(method, entry["budget_ms"], row["sizes"], row["call_ms"])
                 rows.append(format_row(row))
         print(HEADER)
@@ -238,8 +249,10 @@ HEADER = (f"{'method':8} {'budget':>7} {'batch':>5} {'n':>5} {'plan_ref':>8} {'p
           f"{'acc_full':>8} {'sched_ms':>8} {'sched%':>6} {'sim_ok':>6}")
 
 LEGEND = (
-    "planned = cost of the exits actually taken (ms/sample) from a profile of this policy at "
-    "this batch size (forced exits: the whole batch reaches exit k); plan_ref = the pipeline's "
+    "batch = the size of the row's calls (a split smaller than --big-batch: its size); planned "
+    "= cost of the exits actually taken (ms/sample) from a profile of this policy at each "
+    "call's batch size (forced exits: the whole call reaches exit k; a shorter last call at its "
+    "own size); plan_ref = the pipeline's "
     "plan for this policy (the costs it was fitted with: the pipeline's profile plus its "
     "charged scoring cost), only on the row at the batch size it was profiled at; ratio = mean "
     "measured/planned; r_mean = mean measured / plan from the "
@@ -253,10 +266,15 @@ LEGEND = (
 
 
 def measure_row(model: MultiExitModel, policy, predictor: EarlyExitPredictor, data: list,
-                device, bs: int, args: argparse.Namespace) -> dict[str, Any]:
-    """Profile this policy (forced exits, at `bs` and, for bs > 1, at the smaller powers of
-    two) in blocks interleaved with the real run and the full model; timings of one row."""
-    sizes = profile_sizes(bs) if bs > 1 else np.array([1])
+                device, args: argparse.Namespace) -> dict[str, Any]:
+    """Profile this policy (forced exits, at the row's batch size `bs`, that of its largest
+    call, at the smaller powers of two and at a shorter last call's size) in blocks
+    interleaved with the real run and the full model; timings of one row. A split smaller
+    than --big-batch runs as one call of its size and is planned at that size, as the measure
+    stage does (it was planned at --big-batch)."""
+    call_sizes = [len(labels) for _, labels in data]
+    bs = max(call_sizes)
+    sizes = np.union1d(profile_sizes(bs), call_sizes)
     calls = {int(b): prefix_calls(model, to_device(model.example_inputs(int(b)), device), device,
                                   policy=policy) for b in sizes}
     for size_calls in calls.values():
@@ -276,14 +294,17 @@ def measure_row(model: MultiExitModel, policy, predictor: EarlyExitPredictor, da
         full_s.append(run_full(model, chunk, device)[0])
     samples = {b: np.concatenate(t) for b, t in profiled.items()}
     call_ms = np.stack([np.median(samples[int(b)], axis=0) for b in sizes])  # [S, K]
+    mean_ms = np.stack([samples[int(b)].mean(axis=0) for b in sizes])
     result = EarlyExitResult.concatenate(parts)
     n = result.n_samples
     shrink_calls = shrink_plan_ms(sizes, call_ms, present_counts(parts, model.n_exits))
     per_call = np.concatenate(per_call)
     return {
-        "result": result, "n": n, "sizes": sizes, "call_ms": call_ms,
+        "result": result, "n": n, "bs": bs, "sizes": sizes, "call_ms": call_ms,
         "per_call": per_call, "full_s": np.concatenate(full_s),
-        "plan": call_ms[-1] / bs, "plan_mean": samples[bs].mean(axis=0) / bs,
+        # each sample's planned ms (medians, means of the profile) at its call's size
+        "plan": forced_plan_ms(parts, sizes, call_ms),
+        "plan_mean": forced_plan_ms(parts, sizes, mean_ms),
         "shrink": float(shrink_calls.sum() / n),
         "r_shrink_median": float(np.median(1000.0 * per_call / shrink_calls)),
     }
@@ -302,8 +323,7 @@ def format_row(row: dict[str, Any]) -> str:
     """One printed row of figures (ratios against each plan)."""
     result, bs, n = row["result"], row["bs"], row["n"]
     per_call, full_s = row["per_call"], row["full_s"]
-    planned = float(row["plan"][result.exits].mean())
-    planned_mean = float(row["plan_mean"][result.exits].mean())
+    planned, planned_mean = float(row["plan"].mean()), float(row["plan_mean"].mean())
     # the pipeline's plan compares with a run at the batch size it was profiled at only
     at_plan = bs == row["plan_batch"]
     plan_ref = float(row["costs"][result.exits].mean()) if at_plan else float("nan")

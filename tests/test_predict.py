@@ -325,7 +325,7 @@ def test_benchmark_row_with_more_blocks_than_calls(workspace, policy_dir) -> Non
     model, policy = workspace["model"], load_policy(policy_dir)
     data = collate_split(model, PreparedDataset(workspace["data"], "test"), 1, 2, cpu)
     row = measure_row(model, policy, EarlyExitPredictor(model, policy, device="cpu"), data,
-                      cpu, 1, argparse.Namespace(blocks=5, repeats=5))
+                      cpu, argparse.Namespace(blocks=5, repeats=5))
     assert row["n"] == 2 and row["full_s"].size == 2
 
 
@@ -351,8 +351,40 @@ def test_benchmark_blocks_split_ties_by_the_samples_split_index(workspace, batch
     data = collate_split(model, PreparedDataset(workspace["data"], "test"), batch_size, None,
                          cpu)
     row = measure_row(model, policy, EarlyExitPredictor(model, policy, device="cpu"), data,
-                      cpu, batch_size, argparse.Namespace(blocks=4, repeats=4))
+                      cpu, argparse.Namespace(blocks=4, repeats=4))
     np.testing.assert_array_equal(row["result"].exits, policy.decide(test.log_probs()))
+
+
+@pytest.mark.parametrize(("batch_size", "limit", "calls"), [
+    (64, None, [64, 36]),  # the split's last call holds 36 of the 100 samples
+    (64, 40, [40]),  # a split smaller than the batch: one call of 40
+])
+def test_benchmark_plans_each_call_at_its_own_batch_size(workspace, policy_dir, batch_size,
+                                                         limit, calls) -> None:
+    """benchmarks.runtime's `planned` priced every sample at the batch-64 forced-exit profile
+    (a 64th of a call of 64): a split's shorter last call, and a split smaller than
+    --big-batch, were planned at a batch size they did not run at. Each call is now planned
+    at its own size, profiled beside the others; the row's batch is its largest call's."""
+    import argparse
+
+    from benchmarks.runtime import measure_row
+    from eenet.real_latency import collate_split
+
+    cpu = torch.device("cpu")
+    model, policy = workspace["model"], load_policy(policy_dir)
+    data = collate_split(model, PreparedDataset(workspace["data"], "test"), batch_size, limit,
+                         cpu)
+    assert [len(labels) for _, labels in data] == calls
+    row = measure_row(model, policy, EarlyExitPredictor(model, policy, device="cpu"), data,
+                      cpu, argparse.Namespace(blocks=2, repeats=2))
+    assert row["bs"] == calls[0] and set(calls) <= set(row["sizes"].tolist())
+    assert max(row["sizes"]) == calls[0]  # nothing profiled at a size no call ran at
+    exits, start = row["result"].exits, 0
+    for size in calls:
+        profile = row["call_ms"][row["sizes"].tolist().index(size)]  # forced exits, at `size`
+        np.testing.assert_allclose(row["plan"][start:start + size],
+                                   profile[exits[start:start + size]] / size)
+        start += size
 
 
 def test_benchmark_compares_the_pipelines_plan_at_its_batch_size(workspace, policy_dir) -> None:
@@ -374,8 +406,8 @@ def test_benchmark_compares_the_pipelines_plan_at_its_batch_size(workspace, poli
     def plan_ref_and_r_ref(batch_size: int, plan_batch: int) -> tuple[float, float]:
         data = collate_split(model, dataset, batch_size, 16, cpu)
         row = measure_row(model, policy, EarlyExitPredictor(model, policy, device="cpu"), data,
-                          cpu, batch_size, argparse.Namespace(blocks=2, repeats=2))
-        row.update(method="maxprob", budget=2.0, bs=batch_size, acc_full=0.0, sim_ok=True,
+                          cpu, argparse.Namespace(blocks=2, repeats=2))
+        row.update(method="maxprob", budget=2.0, acc_full=0.0, sim_ok=True,
                    costs=policy.cost_table(COSTS), plan_batch=plan_batch)
         columns = format_row(row).split()
         return float(columns[4]), float(columns[10])
