@@ -1179,7 +1179,7 @@ def _ag_news_error(tmp_path: Path, folder: Path, reason: str) -> str:
     return message
 
 
-@pytest.mark.parametrize(("kind", "reason"), [
+@pytest.mark.parametrize(("kind", "reason"), [pytest.param(*case, id=case[0]) for case in [
     # one file in the layout, one with a header: not read as the layout, and said so
     ("test with a header", "train.csv lacks columns text, label (it has 3, Wall St. Bears "),
     # headerless, but two columns: no guess, the error as before
@@ -1188,7 +1188,7 @@ def _ag_news_error(tmp_path: Path, folder: Path, reason: str) -> str:
                    "1-4"),
     ("a row of 4 fields", f"as {ORIGINAL_LAYOUT} (Error tokenizing data. C error: Expected 3 "
                           "fields in line 41, saw 4); expected the train and test splits"),
-])
+]])
 def test_ag_news_original_layout_is_read_only_as_distributed(tmp_path, kind, reason):
     """The original layout is recognised only where every file begins as it does (three
     fields, the first a class 1-4); each row is then checked, one line naming the first
@@ -1266,14 +1266,14 @@ def test_ag_news_kaggle_csvs_give_the_original_csvs_data(tmp_path, capfd, how, h
     assert texts[-1] == " A title after a space   a description after two" and labels[-1] == 3
 
 
-@pytest.mark.parametrize(("kind", "reason"), [
+@pytest.mark.parametrize(("kind", "reason"), [pytest.param(*case, id=case[0]) for case in [
     # a Kaggle file beside a text,label file: neither layout is guessed, the file is named
     ("test as text,label", "train.csv lacks columns text, label (it has Class Index, Title, "
                            "Description); expected the train and test splits"),
     # a Kaggle file beside an original one: one layout each, said so
     ("test headerless", "test.csv lacks columns text, label (it has 3, Wall St. Bears "),
     ("a class 0", f"split 'train' row 41 has class '0'; {KAGGLE_LAYOUT} number the classes 1-4"),
-])
+]])
 def test_ag_news_kaggle_layout_is_read_only_as_distributed(tmp_path, kind, reason):
     """Kaggle's layout, like the original's, is read only where every file has its header, and
     each row is then checked: one line naming the first row that is not in it."""
