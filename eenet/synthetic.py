@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -23,6 +24,26 @@ def make_costs(n_exits: int, first_ms: float = 1.0, last_ms: float = 4.0) -> np.
     return np.linspace(first_ms, last_ms, n_exits)
 
 
+@dataclass(frozen=True)
+class Knobs:
+    """How the synthetic network behaves. `skill_range`: the true-class logit margin of the
+    first and last exits relative to the typical largest distractor (sqrt(2 log C));
+    `class_spread`: the spread of per-class difficulty; `noise` / `rho`: the size and
+    exit-to-exit correlation of per-exit noise; `shared`: how much of the distractor logits
+    exits share; `temperature_range`: the logit scale of the first and last exits
+    (miscalibration)."""
+
+    skill_range: tuple[float, float] = (-0.6, 1.6)
+    class_spread: float = 0.5
+    noise: float = 0.8
+    rho: float = 0.6
+    shared: float = 0.5
+    temperature_range: tuple[float, float] = (1.0, 2.0)
+
+
+DEFAULT_KNOBS = Knobs()
+
+
 def _draw(
     rng: np.random.Generator,
     n_exits: int,
@@ -31,10 +52,9 @@ def _draw(
     skills: np.ndarray,
     temperatures: np.ndarray,
     class_offsets: np.ndarray,
-    noise: float,
-    rho: float,
-    shared: float,
+    knobs: Knobs,
 ) -> ExitOutputs:
+    noise, rho, shared = knobs.noise, knobs.rho, knobs.shared
     labels = rng.integers(0, n_classes, n_samples)
     difficulty = rng.standard_normal(n_samples)
     eps = np.empty((n_exits, n_samples))
@@ -57,20 +77,11 @@ def make_split_pair(
     n_test: int = 10_000,
     seed: int = 0,
     *,
-    skill_range: tuple[float, float] = (-0.6, 1.6),
-    class_spread: float = 0.5,
-    noise: float = 0.8,
-    rho: float = 0.6,
-    shared: float = 0.5,
-    temperature_range: tuple[float, float] = (1.0, 2.0),
+    knobs: Knobs = DEFAULT_KNOBS,
 ) -> tuple[ExitOutputs, ExitOutputs]:
-    """A (validation, test) pair drawn from one distribution (same exits, same classes); the
-    knobs and their defaults are `make_draws`'s (described there)."""
-    val, test = make_draws(
-        n_exits, n_classes, (n_val, n_test), seed, skill_range=skill_range,
-        class_spread=class_spread, noise=noise, rho=rho, shared=shared,
-        temperature_range=temperature_range,
-    )
+    """A (validation, test) pair drawn from one distribution (same exits, same classes): the
+    first two of `make_draws`."""
+    val, test = make_draws(n_exits, n_classes, (n_val, n_test), seed, knobs=knobs)
     return val, test
 
 
@@ -80,35 +91,24 @@ def make_draws(
     sizes: Sequence[int],
     seed: int = 0,
     *,
-    skill_range: tuple[float, float] = (-0.6, 1.6),
-    class_spread: float = 0.5,
-    noise: float = 0.8,
-    rho: float = 0.6,
-    shared: float = 0.5,
-    temperature_range: tuple[float, float] = (1.0, 2.0),
+    knobs: Knobs = DEFAULT_KNOBS,
 ) -> list[ExitOutputs]:
-    """Independent splits of `sizes[i]` samples each from one distribution, drawn in turn from
-    one generator: the first two are `make_split_pair`'s (validation, test) of the same seed,
-    and a third is a fresh draw that shares no random number with either.
-
-    `skill_range` is the true-class logit margin of the first and last exits relative to the
-    typical largest distractor (sqrt(2 log C)); `class_spread` the spread of per-class
-    difficulty; `noise`/`rho` the size and exit-to-exit correlation of per-exit noise;
-    `shared` how much of the distractor logits exits share; `temperature_range` the logit scale
-    of the first and last exits (miscalibration).
-    """
+    """Independent splits of `sizes[i]` samples each from one distribution (its `knobs`),
+    drawn in turn from one generator: the first two are `make_split_pair`'s (validation,
+    test) of the same seed, and a third is a fresh draw that shares no random number with
+    either."""
     rng = np.random.default_rng(seed)
     base = math.sqrt(2 * math.log(n_classes))
-    skills = base + np.linspace(*skill_range, n_exits)
-    temperatures = np.linspace(*temperature_range, n_exits)
-    class_offsets = class_spread * rng.standard_normal(n_classes)
-    args = (n_exits, n_classes)
-    params = (skills, temperatures, class_offsets, noise, rho, shared)
-    return [_draw(rng, *args, int(n), *params) for n in sizes]
+    skills = base + np.linspace(*knobs.skill_range, n_exits)
+    temperatures = np.linspace(*knobs.temperature_range, n_exits)
+    class_offsets = knobs.class_spread * rng.standard_normal(n_classes)
+    return [_draw(rng, n_exits, n_classes, int(n), skills, temperatures, class_offsets, knobs)
+            for n in sizes]
 
 
 def make_exit_outputs(
-    n_exits: int = 4, n_classes: int = 100, n_samples: int = 10_000, seed: int = 0, **kwargs
+    n_exits: int = 4, n_classes: int = 100, n_samples: int = 10_000, seed: int = 0, *,
+    knobs: Knobs = DEFAULT_KNOBS,
 ) -> ExitOutputs:
-    """One split of synthetic exit outputs (see `make_draws` for the knobs)."""
-    return make_split_pair(n_exits, n_classes, n_samples, 1, seed, **kwargs)[0]
+    """One split of synthetic exit outputs (`make_split_pair`'s validation split)."""
+    return make_split_pair(n_exits, n_classes, n_samples, 1, seed, knobs=knobs)[0]

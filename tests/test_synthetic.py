@@ -1,26 +1,33 @@
-"""The synthetic exit outputs' generators: `make_split_pair` lists `make_draws`'s knobs."""
+"""The synthetic exit outputs' generators: one set of knobs (`Knobs`) for all three."""
 
 from __future__ import annotations
 
-import inspect
+import dataclasses
 
 import numpy as np
+import pytest
 
-from eenet.synthetic import make_draws, make_split_pair
-
-
-def keyword_defaults(function) -> dict[str, object]:
-    return {name: p.default for name, p in inspect.signature(function).parameters.items()
-            if p.kind is inspect.Parameter.KEYWORD_ONLY}
+from eenet.synthetic import Knobs, make_draws, make_exit_outputs, make_split_pair
 
 
-def test_a_split_pair_has_make_draws_knobs_and_defaults_and_draws_as_it_does() -> None:
-    """`make_split_pair` names each of `make_draws`'s knobs with its default (it passed
-    `**kwargs` on, unseen by readers and type checkers), and a pair is the first two draws."""
-    assert keyword_defaults(make_split_pair) == keyword_defaults(make_draws)
-    assert len(keyword_defaults(make_draws)) == 6
-    knobs = {"skill_range": (-1.0, 2.0), "noise": 0.5, "rho": 0.2, "shared": 0.7}
-    pair = make_split_pair(3, 7, 40, 30, seed=2, **knobs)
-    for made, drawn in zip(pair, make_draws(3, 7, (40, 30), 2, **knobs), strict=True):
+def test_a_split_pair_and_one_split_are_make_draws_draws_with_the_same_knobs() -> None:
+    """`make_split_pair` is the first two draws of `make_draws`, `make_exit_outputs` the first
+    of a pair, each with the knobs given (they were `**kwargs`, then keyword arguments whose
+    defaults `make_split_pair` repeated); knobs other than the defaults draw other outputs."""
+    knobs = Knobs(skill_range=(-1.0, 2.0), noise=0.5, rho=0.2, shared=0.7)
+    pair = make_split_pair(3, 7, 40, 30, seed=2, knobs=knobs)
+    one = make_exit_outputs(3, 7, 40, seed=2, knobs=knobs)
+    for made, drawn in zip((*pair, one), [*make_draws(3, 7, (40, 30), 2, knobs=knobs), pair[0]],
+                           strict=True):
         np.testing.assert_array_equal(made.logits, drawn.logits)
         np.testing.assert_array_equal(made.labels, drawn.labels)
+    default = make_split_pair(3, 7, 40, 30, seed=2)[0]
+    assert not np.array_equal(default.logits, pair[0].logits)
+    np.testing.assert_array_equal(default.logits,
+                                  make_draws(3, 7, (40,), 2, knobs=Knobs())[0].logits)
+
+
+def test_knobs_are_frozen() -> None:
+    """A `Knobs` is a value: the default one, shared by every call, cannot be changed."""
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Knobs().noise = 0.1  # type: ignore[misc]
