@@ -48,6 +48,12 @@ TIME_UNITS_MS = {
 }
 TIME_UNITS_SHOWN = "s, ms, us or ns"
 SHORT_TIME_UNITS = {1000.0: "s", 1.0: "ms", 1e-3: "us", 1e-6: "ns"}  # by the ms in one
+# times costs are never read in, by the name of the time: a CSV header naming one is refused,
+# not taken as a column name (minutes read as ms); 'm' is no such name (metres? minutes?)
+OTHER_TIME_WORDS = {
+    **dict.fromkeys(("min", "mins", "minute", "minutes"), "min"),
+    **dict.fromkeys(("h", "hr", "hrs", "hour", "hours"), "h"),
+}
 COST_FILE_SUFFIXES = (".csv", ".txt")  # read as a one-column CSV, never as a comma list
 # numpy's files (exit outputs) given as costs: refused by name, not read as a CSV that is no text
 EXIT_OUTPUTS_SUFFIXES = (".npz", ".npy")
@@ -229,10 +235,10 @@ def check_model_exits(n_costs: int, n_exits: int, source: str,
                             f"{n_exits}; {fix}")
 
 
-def _read_text(path: Path) -> str:
+def _read_text(path: Path, unit: str) -> str:
     """A costs file's text (a UTF-8 byte-order mark dropped); other encodings or binary data
-    are a one-line error."""
-    not_text = f"{path}: not a UTF-8 text file; expected a one-column CSV of cumulative ms"
+    are a one-line error (saying the costs expected are in `unit`)."""
+    not_text = f"{path}: not a UTF-8 text file; expected a one-column CSV of cumulative {unit}"
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
@@ -244,31 +250,33 @@ def _read_text(path: Path) -> str:
     return text
 
 
-def _too_many_fields(path: Path, line_no: int, cells: list[str]) -> ArtifactError:
-    """Error for a CSV row with more than one value, hinting at a decimal comma."""
+def _too_many_fields(path: Path, line_no: int, cells: list[str], unit: str) -> ArtifactError:
+    """Error for a CSV row with more than one value (costs in `unit`), hinting at a decimal
+    comma."""
     shown = ",".join(cells)
     hint = ""
     if len(cells) == 2 and re.fullmatch(r"[+-]?\d+", cells[0]) and re.fullmatch(r"\d+", cells[1]):
         hint = f" (decimal comma? write {cells[0]}.{cells[1]})"
     return ArtifactError(
         f"{path}: line {line_no}: {shown!r} has {len(cells)} fields{hint}; "
-        "expected one cumulative ms value per line"
+        f"expected one cumulative {unit} value per line"
     )
 
 
-def read_cost_column(path: Path) -> tuple[list[float], str | None]:
+def read_cost_column(path: Path, unit: str = DEFAULT_COST_UNIT) -> tuple[list[float], str | None]:
     """Values of a one-column CSV (one number per non-blank line) and its header, lower-cased,
-    if the first non-blank line is one (e.g. a unit: 'ms', 's'); None otherwise."""
+    if the first non-blank line is one (e.g. a unit: 'ms', 's'); None otherwise. Its errors
+    say the costs expected are in `unit`."""
     values: list[float] = []
     header: str | None = None
-    reader = csv.reader(io.StringIO(_read_text(path), newline=""))
+    reader = csv.reader(io.StringIO(_read_text(path, unit), newline=""))
     first = True
     for row in reader:
         cells = [c.strip() for c in row if c.strip()]
         if not cells:
             continue
         if len(cells) > 1:
-            raise _too_many_fields(path, reader.line_num, cells)
+            raise _too_many_fields(path, reader.line_num, cells, unit)
         try:
             values.append(number_from_text(cells[0]))
         except ValueError:
@@ -312,13 +320,14 @@ def header_time_unit(header: str | None) -> str | None:
     itself when it is one ('s', 'ms', 'us', 'ns' and their long names), or its last word when
     that is one, the header holding no digit and no word for another time ('latency (s)',
     'time [ms]', 'cost_us', 'time / s', 'time in seconds'); None for no header or any other
-    ('cost', 'MFLOPs', 'ms per sample', 'ms per s', 'latency (1e-3 s)')."""
+    ('cost', 'MFLOPs', 'ms per sample', 'ms per s', 'latency (1e-3 s)', 's per min')."""
     if header is None:
         return None
     if header.strip().lower() in TIME_UNITS_MS:
         return header.strip().lower()
     words = _header_words(header)
-    if not words or ms_per_unit(words[-1]) is None or re.search(r"\d", header):
+    if (not words or ms_per_unit(words[-1]) is None or re.search(r"\d", header)
+            or any(word in OTHER_TIME_WORDS for word in words)):
         return None
     times = {TIME_UNITS_MS[word] for word in words if word in TIME_UNITS_MS}
     return words[-1] if len(times) == 1 else None
@@ -327,17 +336,25 @@ def header_time_unit(header: str | None) -> str | None:
 def check_header_times(header: str, unit: str, path: Path) -> None:
     """A costs CSV header that names no unit (`header_time_unit`) is a column name, its values
     read in `unit`; one that mentions a time other than `unit` ('second exit first', 'ms per
-    s' or 'latency (1e-3 s)' with ms) is a one-line ConfigError rather than values read 1000x
-    off."""
+    s' or 'latency (1e-3 s)' with ms; 'minutes' or 'latency (h)', times costs are never read
+    in, with any `unit` but that time) is a one-line ConfigError rather than values read
+    1000x, or 60000x, off."""
     unit_ms = ms_per_unit(unit)
-    other = [word for word in _header_words(header)
-             if word in TIME_UNITS_MS and TIME_UNITS_MS[word] != unit_ms]
+    words = _header_words(header)
+    other = [word for word in words if word in TIME_UNITS_MS and TIME_UNITS_MS[word] != unit_ms]
+    unread = [word for word in words if word in OTHER_TIME_WORDS
+              and OTHER_TIME_WORDS[word] != OTHER_TIME_WORDS.get(unit.lower())]
     if other:
         short = SHORT_TIME_UNITS[TIME_UNITS_MS[other[0]]]
         raise ConfigError(f"{path}: its header {header!r} mentions {other[0]!r}, a time, but "
                           f"names no one unit (alone, or last with no other time nor number: "
                           f"'{short}', 'latency ({short})'), and as a column name it would leave "
                           f"the values in {unit}; write the header so, or drop it")
+    if unread:
+        raise ConfigError(f"{path}: its header {header!r} mentions {unread[0]!r}, a time costs "
+                          f"are not read in ({TIME_UNITS_SHOWN}); give the values in one of "
+                          f"those under a header naming it ('s', 'latency (s)'), or drop the "
+                          f"header if they are in {unit}")
 
 
 def ms_per_unit(unit: str | None) -> float | None:
@@ -372,7 +389,7 @@ def csv_costs(path: Path, unit: str = DEFAULT_COST_UNIT) -> np.ndarray:
     header is a column name: the values are in `unit` as they are, unless it mentions another
     time, `check_header_times`). A time header with a `unit` that is no time (MFLOPs) is a
     one-line ConfigError."""
-    values, header = read_cost_column(path)
+    values, header = read_cost_column(path, unit)
     named = header_time_unit(header)
     if named is None:
         if header is not None:
@@ -427,7 +444,7 @@ def _load_costs(text: str, label: str, unit: str = DEFAULT_COST_UNIT) -> np.ndar
         if not path.exists():
             empty = " (it has an empty item)" if "" in map(str.strip, text.split(",")) else ""
             raise ConfigError(f"{label}: {text!r} is neither a .json/.csv file nor a comma list "
-                              f"of ms values{empty}")
+                              f"of {unit} values{empty}")
     require_regular_file(path, "a .json latency table or a one-column .csv",
                          "costs file not found")
     if path.suffix.lower() in EXIT_OUTPUTS_SUFFIXES:  # the files given in each other's place

@@ -128,6 +128,58 @@ def test_a_header_mentioning_another_time_is_one_line(tmp_path: Path, header: st
         "drop it")
 
 
+@pytest.mark.parametrize(("header", "unit", "word"), [
+    ("minutes", "ms", "minutes"),
+    ("min", "ms", "min"),
+    ("time (min)", "ms", "min"),
+    ("Latency (min)", "s", "min"),
+    ("h", "ms", "h"),
+    ("hours", "MFLOPs", "hours"),
+    ("s per min", "s", "min"),
+])
+def test_a_header_naming_minutes_or_hours_is_one_line(tmp_path: Path, header: str, unit: str,
+                                                      word: str) -> None:
+    """Minutes and hours are no unit costs are read in: such a header was a column name, its
+    values read in the cost unit (minutes taken as ms, 60000x off); docs/schedulers.md says a
+    header mentioning another time is an error, and now it is."""
+    path = _write(tmp_path / "costs.csv", f"{header}\n0.001\n0.002\n")
+    with pytest.raises(ConfigError) as err:
+        load_costs(path, "--costs", unit)
+    assert str(err.value) == (
+        f"--costs: {path}: its header {header.lower()!r} mentions {word!r}, a time costs are "
+        "not read in (s, ms, us or ns); give the values in one of those under a header naming "
+        f"it ('s', 'latency (s)'), or drop the header if they are in {unit}")
+
+
+@pytest.mark.parametrize(("header", "unit"), [
+    ("cost", "ms"), ("MFLOPs", "MFLOPs"), ("latency", "ms"), ("exit", "ms"), ("mem", "ms"),
+    ("minutes", "min"), ("latency (h)", "hours"),  # the cost unit's own time: a column name
+])
+def test_a_header_naming_no_other_time_keeps_its_values(tmp_path: Path, header: str,
+                                                        unit: str) -> None:
+    path = _write(tmp_path / "costs.csv", f"{header}\n0.001\n0.002\n")
+    assert load_costs(path, "--costs", unit).tolist() == [0.001, 0.002]
+
+
+@pytest.mark.parametrize(("spec", "content", "message"), [
+    ("costs.csv", "1,5\n2,5\n", "line 1: '1,5' has 2 fields (decimal comma? write 1.5); "
+                                "expected one cumulative MFLOPs value per line"),
+    ("costs.csv", "1.0\n2.0\n".encode("utf-16"),
+     "not a UTF-8 text file; expected a one-column CSV of cumulative MFLOPs"),
+    ("missing", None, "is neither a .json/.csv file nor a comma list of MFLOPs values"),
+])
+def test_cost_errors_say_the_cost_unit(tmp_path: Path, spec: str, content: str | bytes | None,
+                                       message: str) -> None:
+    """Errors on a costs CSV or a comma list said ms whatever `--cost-unit` was."""
+    path = tmp_path / spec
+    if content is not None:
+        _write(path, content)
+    with pytest.raises((ArtifactError, ConfigError)) as err:
+        load_costs(path, "--costs", "MFLOPs")
+    shown = f"{path}:" if content is not None else f"{str(path)!r}"
+    assert str(err.value) == f"--costs: {shown} {message}"
+
+
 def test_a_special_file_is_no_costs_file(tmp_path: Path) -> None:
     """`--costs /dev/null` said it was neither a file nor a comma list."""
     with pytest.raises(ArtifactError) as err:
