@@ -910,6 +910,31 @@ def test_the_same_file_as_val_and_test_is_noted(tmp_path, files):
     assert rows[0] == rows[1]
 
 
+def test_a_copy_of_val_as_test_is_noted(tmp_path, files):
+    """Two files of the same outputs (a copy, or the arrays saved again) given as --val and
+    --test were taken silently, though the same file (or a link) was noted: the same mistake.
+    Outputs differing in one label are no copy, and get no note."""
+    val = files / "val.npz"
+    outputs = load_exit_outputs(val)
+    copy = tmp_path / "copy.npz"
+    copy.write_bytes(val.read_bytes())
+    resaved = tmp_path / "resaved.npz"
+    np.savez_compressed(resaved, labels=outputs.labels, logits=outputs.logits)
+    relabelled = tmp_path / "relabelled.npz"
+    labels = outputs.labels.copy()
+    labels[0] = (labels[0] + 1) % outputs.n_classes
+    np.savez(relabelled, logits=outputs.logits, labels=labels)
+    args = ("--costs", "1,2,3", "--method", "maxprob", "--budgets", "1.5", "--json")
+    runs = [_run("--val", str(val), "--test", str(test), *args)
+            for test in (copy, resaved, relabelled)]
+    assert all(proc.returncode == 0 for proc in runs), [proc.stderr for proc in runs]
+    note = ("note: --val and --test hold the same outputs ({} and {}): the test figures "
+            "measure the fit on the samples fitted on, not how the policies do on unseen ones")
+    assert runs[0].stderr.splitlines() == [note.format(val, copy)]
+    assert runs[1].stderr.splitlines() == [note.format(val, resaved)]
+    assert runs[2].stderr == ""
+
+
 def test_members_of_an_npz_that_are_not_read_are_ignored_unread(files, tmp_path):
     """Only the members read (logits or probs, and labels) are checked; any other, a pickle
     included, is ignored and never unpickled (as README says)."""

@@ -37,7 +37,7 @@ from eenet.config import check_schedulers
 from eenet.costs import is_cost_list, load_costs, load_latency, ms_per_unit
 from eenet.errors import ArtifactError, ConfigError, counted, naming, once_each, unknown_name
 from eenet.evaluation import ORACLE, check_split_pair, evaluate_sweep, fit_sweep
-from eenet.outputs import check_exit_outputs_file, load_exit_outputs
+from eenet.outputs import ExitOutputs, check_exit_outputs_file, load_exit_outputs
 from eenet.rounding import tidy_floats
 from eenet.schedulers import available_methods
 from eenet.schedulers.base import FittedPolicy
@@ -214,6 +214,11 @@ def scoring_costs_in_unit(settings: dict[str, Any], unit: str) -> dict[str, Any]
     return {**settings, EENET: eenet}
 
 
+# what the rows mean where the test split is the validation split
+SAME_SAMPLES = ("the test figures measure the fit on the samples fitted on, not how the "
+                "policies do on unseen ones")
+
+
 def same_file_note(val: str, test: str) -> str | None:
     """A one-line note when --val and --test name one file (the same path, or two paths to
     the same file: a link, a path through '..'), None otherwise: the test figures then show
@@ -221,8 +226,19 @@ def same_file_note(val: str, test: str) -> str | None:
     if not os.path.samefile(val, test):
         return None
     named = val if val == test else f"{val} and {test}"
-    return (f"note: --val and --test are the same file ({named}): the test figures measure "
-            "the fit on the samples fitted on, not how the policies do on unseen ones")
+    return (f"note: --val and --test are the same file ({named}): {SAME_SAMPLES}")
+
+
+def same_outputs_note(val_path: str, test_path: str, val: ExitOutputs,
+                      test: ExitOutputs) -> str | None:
+    """A one-line note when --val and --test, two files, hold the same outputs (a copy: equal
+    labels and logits), None otherwise: the same mistake as one file given twice. The shapes
+    are compared first, so different splits cost no pass over the logits."""
+    if (val.logits.shape != test.logits.shape or not np.array_equal(val.labels, test.labels)
+            or not np.array_equal(val.logits, test.logits)):
+        return None
+    return (f"note: --val and --test hold the same outputs ({val_path} and {test_path}): "
+            f"{SAME_SAMPLES}")
 
 
 def check_cost_unit(unit: str, costs_spec: str) -> str:
@@ -313,7 +329,9 @@ def handler(args: argparse.Namespace) -> int:
         test = load_exit_outputs(args.test)
     check_split_pair(val, test, costs, (f"--val {args.val}", f"--test {args.test}"),
                      f"--costs {args.costs}")
-    note = same_file_note(args.val, args.test)  # the inputs are fine: what the rows mean
+    # the inputs are fine: what the rows mean
+    note = (same_file_note(args.val, args.test)
+            or same_outputs_note(args.val, args.test, val, test))
     if note:
         print(note, file=sys.stderr)
     if "folds" in settings.get(EENET, {}):  # checked before any fitting, as --set's own
