@@ -881,19 +881,27 @@ def test_check_fits_asks_for_a_class_count_only_where_the_policy_records_none(pa
 def test_decide_refuses_logits_or_probabilities(pair, costs, method):
     """`decide` takes log-probabilities; given the raw logits or the probabilities instead,
     every policy decided without a word (max p's order on logits is another order). Now a
-    one-line error; log-probabilities of float16 probabilities (rows off 1 by the loader's
-    tolerance) still decide."""
+    one-line error saying how to take the log of what was given (probabilities were told to
+    pass logits through log_softmax); log-probabilities of float16 probabilities (rows off 1
+    by the loader's tolerance) still decide."""
     val, test = pair
     policy = fit_policy(method, val, costs, 1.8, _settings(method))
-    def message(row: str) -> str:
+    logits_advice = (r"pass logits through eenet\.outputs\.log_softmax64 "
+                     r"\(ExitOutputs\.log_probs\(\)\)")
+    def message(row: str, advice: str = logits_advice) -> str:
         return (r"^log_probs: expected log-probabilities \[exits, samples, classes\], each "
-                r"row's exp summing to 1 \(within 0\.01\); " + row + r": pass logits through "
-                r"log_softmax \(ExitOutputs\.log_probs\(\)\)$")
+                r"row's exp summing to 1 \(within 0\.01\); " + row + ": " + advice + "$")
     shifted = test.log_probs() + 3.0  # logits of the same probabilities, not normalised
     with pytest.raises(ArtifactError, match=message(r"exit 0, sample 0 sums to 20\.1")):
         policy.decide(shifted)
-    with pytest.raises(ArtifactError, match=message(r"exit 0, sample 0 sums to \S+")):
+    probs_advice = (r"these look like probabilities \(each row in \[0, 1\], summing to 1\): "
+                    r"pass np\.log\(probs\.astype\(np\.float64\)\)")
+    with pytest.raises(ArtifactError, match=message(r"exit 0, sample 0 sums to \S+",
+                                                    probs_advice)):
         policy.decide(test.probs())
+    with np.errstate(divide="ignore"):  # the advice followed: the decisions of log_probs()
+        np.testing.assert_array_equal(policy.decide(np.log(test.probs().astype(np.float64))),
+                                      policy.decide(test.log_probs()))
     nan_row = test.log_probs().copy()
     nan_row[1, 5, 0] = np.nan  # the sums of every other row are 1: the message named them
     with pytest.raises(ArtifactError, match=message("exit 1, sample 5 sums to nan")):
@@ -926,6 +934,13 @@ def test_decide_refuses_float32_log_probabilities(pair, costs, method):
         policy.decide(lp32)
     with pytest.raises(ArtifactError, match="got float16"):
         policy.decide(lp32.astype(np.float16))
+    # float32 probabilities (torch's softmax) were told to use the logits: told to take the log
+    with pytest.raises(ArtifactError, match=rf"^{method} policy: expected float64 "
+                                            r"log-probabilities, got float32: these look like "
+                                            r"probabilities \(each row in \[0, 1\], summing to "
+                                            r"1\): pass np\.log\(probs\.astype\(np\.float64\)\); "
+                                            r"float32 rounding changes the decisions$"):
+        policy.decide(test.probs().astype(np.float32))
     assert policy.decide(test.log_probs()).shape == (test.n_samples,)
 
 

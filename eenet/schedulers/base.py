@@ -51,13 +51,29 @@ LOG_PROB_CHECK_SAMPLES = 1024
 ClassCount = int | Callable[[], int | None] | None
 
 
+# what `decide`, given probabilities instead of float64 log-probabilities, says to do
+PROBS_ADVICE = ("these look like probabilities (each row in [0, 1], summing to 1): pass "
+                "np.log(probs.astype(np.float64))")
+
+
+def _looks_like_probabilities(head: np.ndarray) -> bool:
+    """Whether `head` [K, n, C] holds probabilities, not log-probabilities: every value in
+    [0, 1] and each row summing to 1, within PROB_TOLERANCE (as `eenet.outputs` accepts a
+    file's probs); NaN is neither."""
+    head = np.asarray(head, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        return bool(head.size and head.min() >= 0 and head.max() <= 1 + PROB_TOLERANCE
+                    and (np.abs(head.sum(axis=-1) - 1) <= PROB_TOLERANCE).all())
+
+
 def check_log_probabilities(log_probs: np.ndarray) -> None:
     """Each class row of `log_probs` [K, N, C] (its first LOG_PROB_CHECK_SAMPLES samples) must
     be a log-probability vector: exp summing to 1 within PROB_TOLERANCE, as loaded outputs'
     `log_probs()` are. Raw logits or probabilities are a one-line ArtifactError naming the
-    first such row: every policy would decide on them without a word, and wrongly. A guard
-    against the wrong array, not a check of every value (`exits_for` checks the outputs in
-    full; -inf for some classes, probability 0, is a log-probability)."""
+    first such row and how to take the log of what was given: every policy would decide on
+    them without a word, and wrongly. A guard against the wrong array, not a check of every
+    value (`exits_for` checks the outputs in full; -inf for some classes, probability 0, is a
+    log-probability)."""
     head = np.asarray(log_probs[:, :LOG_PROB_CHECK_SAMPLES], dtype=np.float64)
     if head.size == 0:
         return
@@ -69,22 +85,28 @@ def check_log_probabilities(log_probs: np.ndarray) -> None:
     if not bad.any():
         return
     exit_k, sample = (int(i[0]) for i in np.nonzero(bad))
+    advice = (PROBS_ADVICE if _looks_like_probabilities(head) else
+              "pass logits through eenet.outputs.log_softmax64 (ExitOutputs.log_probs())")
     raise ArtifactError(
         "log_probs: expected log-probabilities [exits, samples, classes], each row's exp "
         f"summing to 1 (within {PROB_TOLERANCE}); exit {exit_k}, sample {sample} sums to "
-        f"{sums[exit_k, sample]:.3g}: pass logits through log_softmax (ExitOutputs.log_probs())")
+        f"{sums[exit_k, sample]:.3g}: {advice}")
 
 
 def check_float64(log_probs: np.ndarray, method: str) -> None:
     """`log_probs` are float64, as every policy is fitted and run on (`log_softmax64`), else a
     one-line ArtifactError: float32 log-softmax rounds many top log-probabilities to exactly 0,
     so samples a policy tells apart tie at its thresholds and leave elsewhere, without a word
-    (a cast back to float64 cannot restore what the rounding lost)."""
+    (a cast back to float64 cannot restore what the rounding lost). Probabilities (float32
+    softmax) are told to take their log in float64 instead."""
     if log_probs.dtype != np.float64:
+        probs = (log_probs.dtype.kind == "f"
+                 and _looks_like_probabilities(log_probs[:, :LOG_PROB_CHECK_SAMPLES]))
+        advice = (PROBS_ADVICE if probs else "compute them from the logits with "
+                  "eenet.outputs.log_softmax64 (or ExitOutputs.log_probs())")
         raise ArtifactError(
             f"{method} policy: expected float64 log-probabilities, got {log_probs.dtype}: "
-            f"compute them from the logits with eenet.outputs.log_softmax64 (or "
-            f"ExitOutputs.log_probs()); {log_probs.dtype} rounding changes the decisions")
+            f"{advice}; {log_probs.dtype} rounding changes the decisions")
 
 
 def resolve_settings(
