@@ -562,7 +562,7 @@ def test_predict_summary_says_the_policys_cost_unit(workspace, tmp_path, capsys)
     base = ["predict", "--model", str(workspace["root"] / "model"), "--data",
             str(workspace["data"]), "--device", "cpu", "--policy"]
     assert main([*base, str(tmp_path / "fitted")]) == 2
-    assert "(maxprob at 1.8 MFLOPs/sample;" in capsys.readouterr().err
+    assert "(maxprob at 1.8 MFLOPs/sample)" in capsys.readouterr().err
     assert main([*base, str(tmp_path / "fitted" / "maxprob" / "00")]) == 0
     line = capsys.readouterr().out
     assert "maxprob @ 1.8 MFLOPs: " in line
