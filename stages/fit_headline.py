@@ -15,6 +15,7 @@ with stage_start():
 
     from eenet.fitting import below_first_exit_notes, fit_from_artifacts, imported_from_csv
     from eenet.params import group, read_params
+    from eenet.report_layout import as_set
     from eenet.schedulers.plans import no_early_exit_note
 
 
@@ -26,8 +27,9 @@ def main(val_npz: str, latency_json: str, scoring_json: str, eenet_scoring_json:
                                eenet_scoring_json=eenet_scoring_json)
     headline = index["headline_ms"]
     fitted = len(index["entries"])
+    # as set where that was a share, as summary.md and the plots give it: '30% = 0.1496'
     print(f"fitted {fitted} scheduler{'s' if fitted != 1 else ''} at the headline budget "
-          f"{headline:.4g} ms/sample")
+          f"{as_set(index.get('budget'), f'{headline:.4g}')} ms/sample")
     note = no_early_exit_note(np.asarray(index["costs_ms"]), headline, "budget",
                               typed_costs=imported_from_csv(latency_json))
     if note:

@@ -61,7 +61,8 @@ def test_stage_at_hundred_percent_needs_no_early_exit(
     out = capsys.readouterr().out
     assert "no early exit is needed" in out
     assert "'N%'" not in out  # 100% is no forgotten '%'
-    assert "fitted 1 scheduler at the headline budget 0.41 ms/sample" in out  # not "1 schedulers"
+    # not "1 schedulers"; the budget as set, as summary.md and the plots give it
+    assert "fitted 1 scheduler at the headline budget 100% = 0.41 ms/sample" in out
     assert "fitted 12 schedulers at 12 sweep budgets" in out
     sweep = json.loads((tmp_path / "schedulers" / "index.json").read_text())
     assert "headline_ms" not in sweep
@@ -69,6 +70,35 @@ def test_stage_at_hundred_percent_needs_no_early_exit(
     assert len(budgets) == 12 and np.all(np.diff(budgets) > 0.01) and budgets[-1] == 0.41
     _, rows = evaluate_all(test, np.asarray(COSTS), "headline", "schedulers")
     assert rows.groupby("method").size().to_dict() == {"maxprob": 12, "oracle": 12}
+
+
+def test_stage_lines_give_the_budget_as_set_and_accuracy_as_summary_md(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`-S budget=30%` prints '30% = <ms>' in fit_headline's and evaluate's lines, as
+    summary.md's headline row and the plots label it (both printed the ms alone); a budget set
+    in ms prints the ms alone. evaluate prints each method's accuracy to summary.md's 3
+    decimals, metrics.json's number (97.925 % printed as 97.92 %)."""
+    test = _fitting_inputs(tmp_path, monkeypatch)
+    save_exit_outputs(tmp_path / "test.npz", test)
+    stages = {name: runpy.run_path(str(ROOT / "stages" / f"{name}.py"))["main"]
+              for name in ("fit_headline", "fit_schedulers", "evaluate")}
+    reports = [f"reports/{name}" for name in ("metrics.json", "sweep.csv", "oracle_curve.csv",
+                                               "summary.md", "exits.csv")]
+    for budget, shown in (("30%", "30% = 0.193"), (0.3, "0.3")):
+        params = tiny_params(budget=budget, budgets=[0.2])
+        params["schedulers"]["methods"] = ["maxprob"]
+        write_params(tmp_path, params)
+        for stage, out in (("fit_headline", "headline"), ("fit_schedulers", "schedulers")):
+            stages[stage]("val.npz", "latency.json", "scoring.json", "scoring_eenet.json", out)
+        stages["evaluate"]("test.npz", "latency.json", "headline", "schedulers", *reports)
+        out = capsys.readouterr().out
+        assert f"fitted 1 scheduler at the headline budget {shown} ms/sample" in out
+        metrics = json.loads((tmp_path / reports[0]).read_text())
+        for method, values in metrics["methods"].items():
+            assert (f"{method:>9}: {values['test_accuracy']:7.3f}% at "
+                    f"{values['test_cost_ms']:.4g} ms (budget {shown} ms)") in out.splitlines()
+        assert f"**{shown}** (headline)" in (tmp_path / reports[3]).read_text()
 
 
 def test_fit_schedulers_notes_sweep_budgets_above_the_full_model(
