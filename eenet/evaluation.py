@@ -12,6 +12,7 @@ from eenet.costs import validate_costs
 from eenet.errors import ArtifactError, ConfigError, unknown_name
 from eenet.outputs import ExitOutputs, check_compatible, percent_correct, validate_exit_outputs
 from eenet.schedulers import available_methods, fit_log_probs
+from eenet.schedulers import check_method_settings as check_settings_of
 from eenet.schedulers.base import FittedPolicy
 from eenet.schedulers.plans import check_budget
 from eenet.schedulers.thresholds import exit_fractions, mean_cost
@@ -187,12 +188,12 @@ def fit_sweep(
     check_compatible(val, costs, "validation outputs and costs")
     allowed = [*available_methods(), ORACLE]
     if isinstance(methods, str):  # its letters would be taken for method names, one by one
-        raise ConfigError(f"schedulers.methods: expected a list of method names, got "
-                          f"{methods!r}; e.g. [{methods!r}]")
+        raise ConfigError(f"methods: expected a list of method names, got {methods!r}; "
+                          f"e.g. [{methods!r}]")
     methods = list(methods)  # a generator would be spent by the check below
     for method in methods:
         if method not in allowed:
-            raise unknown_name("schedulers.methods", method, allowed)
+            raise unknown_name("methods", method, allowed)
     check_method_settings(settings, methods)
     if isinstance(budgets_ms, str):  # 'auto' was taken letter by letter: "got 'a'"
         raise ConfigError(f"budgets: expected a list of ms/sample values, got {budgets_ms!r} "
@@ -210,8 +211,10 @@ def fit_sweep(
 
 
 def check_method_settings(settings: Any, methods: Sequence[str]) -> None:
-    """`settings` maps methods being fitted to their settings: anything else (no mapping, a
-    method not among `methods`, the oracle's) is a one-line ConfigError, as `--set` is."""
+    """`settings` maps methods being fitted to their settings, each in range: anything else
+    (no mapping, a method not among `methods`, the oracle's, a bad setting) is a one-line
+    ConfigError before anything fits, as `--set` is; a method's settings are named as the
+    caller gave them, `settings.<method>` (the pipeline's names: it checks them itself)."""
     if settings is None:
         return
     if not isinstance(settings, Mapping):
@@ -222,6 +225,7 @@ def check_method_settings(settings: Any, methods: Sequence[str]) -> None:
         if method not in fitted:
             raise ConfigError(f"settings: {method!r} is not a method fitted here (fitted: "
                               f"{', '.join(fitted) or 'none'}); its settings would be ignored")
+        check_settings_of(method, settings[method], f"settings.{method}")
 
 
 def _evaluate_split(

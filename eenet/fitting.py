@@ -18,9 +18,11 @@ from typing import Any
 import numpy as np
 
 from eenet.budget import resolve_budget, resolve_sweep_and_given
+from eenet.config import check_schedulers
 from eenet.costs import load_latency
 from eenet.errors import ConfigError
 from eenet.outputs import ExitOutputs, check_compatible, load_exit_outputs
+from eenet.schedulers import check_method_settings
 from eenet.schedulers.base import FittedPolicy
 from eenet.schedulers.eenet import FIXED_SCORES
 from eenet.scoring_cost import CHARGED, extra_problem, load_scoring_tables, method_extra
@@ -63,7 +65,8 @@ def fit_with_scoring(
     more than its plan in real early exit. Time EENet's scorer with the settings it is fitted
     with (`profile_scoring(model, settings)`: its architecture sets its cost). A budget
     below the first exit's cost, a table that is no such table or lacks the method (where it
-    is charged: entropy, patience, eenet) is a one-line ConfigError."""
+    is charged: entropy, patience, eenet) is a one-line ConfigError; so are bad `settings`."""
+    check_method_settings(method, settings)  # no mapping: a TypeError of dict() below
     n_exits = int(np.size(costs))
     budget_ms = resolve_budget(budget_ms, np.asarray(costs, dtype=np.float64), "budget_ms")
     extra = scoring.get("extra_ms") if isinstance(scoring, Mapping) else None
@@ -96,9 +99,11 @@ def fit_from_artifacts(
     `eenet_scoring_json` (EENet's scorer's, stage profile_eenet_scoring), or from
     `scoring_json` alone where it holds every method's. Returns the folder's index; a
     headline folder records `headline_ms` and the `budget` spec, a sweep folder `sweep_ms`
-    (and, for a list, each budget as given: `sweep_given`)."""
+    (and, for a list, each budget as given: `sweep_given`). `schedulers` is checked as
+    params.yaml's group is, a bad one a one-line ConfigError in its names."""
     if (budget is None) == (budgets is None):
         raise TypeError("fit_from_artifacts: give exactly one of budget and budgets")
+    check_schedulers("schedulers", schedulers)  # as params.yaml's group, in its names
     latency = load_latency(latency_json)
     costs = np.asarray(latency["cumulative_ms"], dtype=np.float64)
     headline = None if budget is None else resolve_budget(budget, costs)

@@ -32,7 +32,7 @@ from eenet.costs import is_real_number
 from eenet.errors import ArtifactError, ConfigError, once_each, unknown_name
 from eenet.jsonio import read_json_object
 from eenet.outputs import ExitOutputs, check_compatible
-from eenet.schedulers import available_methods, fit_policy
+from eenet.schedulers import available_methods, check_method_settings, fit_policy
 from eenet.schedulers.base import FittedPolicy
 from eenet.schedulers.plans import no_early_exit
 from eenet.schedulers.policy_file import POLICY_FILE, foreign_files
@@ -74,6 +74,7 @@ def fit_all(
     gave it ('75%', 0.3: `eenet.budget.resolve_sweep_and_given`), kept in the index as
     `sweep_given` for the reports (None: not recorded, as for 'auto'). `model`: the latency
     table's record of the trained model its costs are for, kept in every policy and the index.
+    `settings`: each method's settings (`fit_policy`'s), checked before anything fits.
     `profiled_at`: how the costs were measured (`costs_profiled_at`: device, batch size,
     threads), kept in the index for readers that compare a run's time with the plan.
 
@@ -94,6 +95,9 @@ def fit_all(
     headline = set() if headline_ms is None else {float(headline_ms)}
     budgets = sorted({float(b) for b in sweep_ms} | headline)
     settings = settings or {}
+    for method in methods:  # named as given, before anything fits
+        if method in settings:
+            check_method_settings(method, settings[method], f"settings.{method}")
     charged = charged or {}
     fitted = []
     for method in methods:

@@ -111,7 +111,8 @@ def test_split_pair_compares_val_and_test_before_the_costs():
 def test_sweep_rejects_unknown_method_and_bad_budget():
     val, test = make_split_pair(3, 10, 300, 300, seed=1)
     costs = make_costs(3)
-    with pytest.raises(ConfigError, match="allowed: eenet, entropy, maxprob, oracle, patience"):
+    with pytest.raises(ConfigError, match="^methods: unknown value 'best'; allowed: eenet, "
+                                          "entropy, maxprob, oracle, patience$"):
         schedule_sweep(val, test, costs, ["best"], [2.0])
     with pytest.raises(ConfigError, match="budgets.*feasible range"):
         schedule_sweep(val, test, costs, ["maxprob"], [0.1])

@@ -573,8 +573,8 @@ def test_api_mistakes_are_one_line_errors_naming_the_parameter(pair, costs):
                                               f"{re.escape(repr(seed))}$"):
             fit_policy("eenet", val, costs, 2.0, FAST_EENET, seed=seed)
     fit_policy("maxprob", val, costs, 2.0, seed=np.int64(3))  # numpy integers stay accepted
-    with pytest.raises(ConfigError, match=r"^schedulers.methods: expected a list of method "
-                                          r"names, got 'maxprob'; e.g. \['maxprob'\]$"):
+    with pytest.raises(ConfigError, match=r"^methods: expected a list of method names, got "
+                                          r"'maxprob'; e.g. \['maxprob'\]$"):
         schedule_sweep(val, test, costs, "maxprob", [2.0])
     with pytest.raises(ConfigError, match=r"^budgets: expected a list of ms/sample values, "
                                           r"got 'auto' \(eenet.budget.resolve_sweep"):
@@ -590,7 +590,8 @@ def test_unknown_method_and_setting_are_one_line_errors(pair, costs):
     for call in (method_defaults, lambda method: check_method_settings(method, None)):
         with pytest.raises(ConfigError, match=f"^method: unknown value 'random'; {allowed}$"):
             call("random")
-    with pytest.raises(ConfigError, match="'lrate'; allowed: .*lr") as err:
+    with pytest.raises(ConfigError, match="^settings: unknown eenet setting 'lrate'; "
+                                          "allowed: .*lr") as err:
         fit_policy("eenet", pair[0], costs, 2.0, {"lrate": 1})
     assert "\n" not in str(err.value)
     with pytest.raises(ConfigError, match="allowed: \\(none\\)"):
@@ -599,15 +600,15 @@ def test_unknown_method_and_setting_are_one_line_errors(pair, costs):
 
 
 @pytest.mark.parametrize(("settings", "message"), [
-    ([1], "schedulers.maxprob: expected a mapping of setting names to values, got [1]"),
-    ("hidden=8", "schedulers.maxprob: expected a mapping of setting names to values, got "
+    ([1], "settings: expected a mapping of maxprob setting names to values, got [1]"),
+    ("hidden=8", "settings: expected a mapping of maxprob setting names to values, got "
      "'hidden=8'"),
 ])
 def test_settings_that_are_no_mapping_are_one_line_errors(pair, costs, settings, message):
     """They were an AttributeError, a ValueError of dict(), or accepted ([("hidden", 8)])."""
     with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
         fit_policy("maxprob", pair[0], costs, 2.0, settings)
-    with pytest.raises(ConfigError, match="^schedulers.eenet: expected a mapping"):
+    with pytest.raises(ConfigError, match="^settings: expected a mapping of eenet setting"):
         fit_policy("eenet", pair[0], costs, 2.0, [("hidden", 8)])
 
 
@@ -616,7 +617,7 @@ def test_settings_that_are_no_mapping_are_one_line_errors(pair, costs, settings,
 @pytest.mark.parametrize("value", ["false", 1, None])
 def test_eenet_switches_take_true_or_false_only(pair, costs, key, value):
     """`{"lookahead": "false"}` switched the heads on (bool("false") is True)."""
-    with pytest.raises(ConfigError, match=f"^schedulers.eenet.{key}: expected true or false, "
+    with pytest.raises(ConfigError, match=f"^settings.{key}: expected true or false, "
                                           f"got {re.escape(repr(value))}$"):
         fit_policy("eenet", pair[0], costs, 2.0, {**FAST_EENET, key: value})
 
@@ -654,6 +655,38 @@ def test_sweep_settings_must_name_fitted_methods(pair, costs):
         schedule_sweep(val, test, costs, ["maxprob"], [2.0], [1])
     rows = schedule_sweep(val, test, costs, ["maxprob"], [2.0], {"maxprob": {}})
     assert [r["method"] for r in rows] == ["maxprob"]
+
+
+def test_bad_settings_name_what_each_python_caller_gave(pair, costs, tmp_path):
+    """Settings of the Python API are named as its caller gave them, before anything fits:
+    `settings.<method>` of a sweep, `settings` of one method, `schedulers` of
+    fit_from_artifacts (params.yaml's group); all said schedulers.<method>, the pipeline's
+    names, though the pipeline and `eenet schedule --set` check them first in their own."""
+    from eenet.fitting import fit_from_artifacts, fit_with_scoring
+    from eenet.sweep import fit_all
+
+    val, test = pair
+    for settings, message in (
+        ({"eenet": {"lrate": 1}}, "settings.eenet: unknown eenet setting 'lrate'; allowed: "),
+        ({"maxprob": [1]}, "settings.maxprob: expected a mapping of maxprob setting names to "
+                           "values, got [1]"),
+        ({"eenet": {"lookahead": "false"}}, "settings.eenet.lookahead: expected true or "
+                                            "false, got 'false'"),
+    ):
+        with pytest.raises(ConfigError, match=f"^{re.escape(message)}"):
+            schedule_sweep(val, test, costs, ["maxprob", "eenet"], [2.0], settings)
+    with pytest.raises(ConfigError, match=r"^settings.maxprob: unknown maxprob setting 'q'; "
+                                          r"allowed: \(none\)$"):
+        fit_all(val, costs, ["maxprob"], [2.0], None, tmp_path / "fits", {"maxprob": {"q": 1}})
+    assert not (tmp_path / "fits").exists()
+    with pytest.raises(ConfigError, match="^settings: expected a mapping of maxprob setting "
+                                          r"names to values, got \[1\]$"):
+        fit_with_scoring("maxprob", val, costs, 2.0, {}, [1])  # was a TypeError of dict()
+    with pytest.raises(ConfigError, match=r"^schedulers.maxprob.q: unknown key; allowed: "
+                                          r"\(none\)$"):
+        fit_from_artifacts(tmp_path / "val.npz", tmp_path / "latency.json",
+                           tmp_path / "scoring.json", tmp_path / "out",
+                           {"methods": ["maxprob"], "maxprob": {"q": 1}}, budget=2.0)
 
 
 @pytest.mark.parametrize(("make", "message"), [

@@ -69,13 +69,17 @@ def method_defaults(method: str) -> dict[str, Any]:
     return dict(_module(method).DEFAULTS)
 
 
-def check_method_settings(method: str, settings: Mapping[str, Any] | None) -> None:
+def check_method_settings(
+    method: str, settings: Mapping[str, Any] | None, param: str = "settings"
+) -> None:
     """`settings` over `method`'s defaults within the method's own ranges: its module's
-    `check_settings` where it has one (one-line ConfigError naming the setting)."""
+    `check_settings` where it has one (one-line ConfigError naming the setting; settings that
+    are no mapping, or an unknown one, name `param`, what the caller called them)."""
     module = _module(method)
+    resolved = resolve_settings(method, module.DEFAULTS, settings, param)
     check = getattr(module, "check_settings", None)
     if check is not None:
-        check(resolve_settings(method, module.DEFAULTS, settings))
+        check(resolved)
 
 
 def fit_log_probs(

@@ -110,14 +110,17 @@ def check_float64(log_probs: np.ndarray, method: str) -> None:
 
 
 def resolve_settings(
-    method: str, defaults: Mapping[str, Any], settings: Mapping[str, Any] | None
+    method: str, defaults: Mapping[str, Any], settings: Mapping[str, Any] | None,
+    param: str = "settings",
 ) -> dict[str, Any]:
     """Defaults overridden by `settings`; an unknown key, or settings that are no mapping,
-    is a one-line ConfigError; so is a value of an on/off setting that is not true or false
-    (the text "false" would have switched it on)."""
+    is a one-line ConfigError naming `param` (what the caller called the settings: the Python
+    API's `settings`, or e.g. `settings.eenet` of a sweep's per-method settings); so is a
+    value of an on/off setting that is not true or false (the text "false" would have
+    switched it on)."""
     if settings is not None and not isinstance(settings, Mapping):
-        raise ConfigError(f"schedulers.{method}: expected a mapping of setting names to "
-                          f"values, got {settings!r}")
+        raise ConfigError(f"{param}: expected a mapping of {method} setting names to values, "
+                          f"got {settings!r}")
     # numpy numbers as Python's (np.int64(16) hidden units were refused; policy.json records
     # the settings, and JSON has no numpy types)
     settings = {key: value.item() if isinstance(value, np.generic) else value
@@ -126,12 +129,11 @@ def resolve_settings(
     if unknown:
         allowed = ", ".join(sorted(defaults)) or "(none)"
         raise ConfigError(
-            f"schedulers.{method}: unknown setting {unknown[0]!r}; allowed: {allowed}"
+            f"{param}: unknown {method} setting {unknown[0]!r}; allowed: {allowed}"
         )
     for key, value in settings.items():
         if isinstance(defaults[key], bool) and not isinstance(value, bool):
-            raise ConfigError(f"schedulers.{method}.{key}: expected true or false, got "
-                              f"{value!r}")
+            raise ConfigError(f"{param}.{key}: expected true or false, got {value!r}")
     return {**defaults, **settings}
 
 
