@@ -54,6 +54,8 @@ OTHER_TIME_WORDS = {
     **dict.fromkeys(("min", "mins", "minute", "minutes"), "min"),
     **dict.fromkeys(("h", "hr", "hrs", "hour", "hours"), "h"),
 }
+# ... each as a cost unit's error names it
+OTHER_TIME_NAMES = {"min": "minutes (a minute is 60 s)", "h": "hours (an hour is 3600 s)"}
 COST_FILE_SUFFIXES = (".csv", ".txt")  # read as a one-column CSV, never as a comma list
 # numpy's files (exit outputs) given as costs: refused by name, not read as a CSV that is no text
 EXIT_OUTPUTS_SUFFIXES = (".npz", ".npy")
@@ -342,14 +344,18 @@ def check_header_times(header: str, unit: str, path: Path) -> None:
     unit_ms = ms_per_unit(unit)
     words = _header_words(header)
     other = [word for word in words if word in TIME_UNITS_MS and TIME_UNITS_MS[word] != unit_ms]
-    unread = [word for word in words if word in OTHER_TIME_WORDS
-              and OTHER_TIME_WORDS[word] != OTHER_TIME_WORDS.get(unit.lower())]
+    unread = [word for word in words if word in OTHER_TIME_WORDS]
     if other:
         short = SHORT_TIME_UNITS[TIME_UNITS_MS[other[0]]]
         raise ConfigError(f"{path}: its header {header!r} mentions {other[0]!r}, a time, but "
                           f"names no one unit (alone, or last with no other time nor number: "
                           f"'{short}', 'latency ({short})'), and as a column name it would leave "
                           f"the values in {unit}; write the header so, or drop it")
+    if unread and unit_ms is None:  # no time: told to give one, which it refuses
+        raise ConfigError(f"{path}: its header {header!r} mentions {unread[0]!r}, a time, but "
+                          f"the cost unit is {unit!r}, which names no time; drop the header if "
+                          f"the values are in {unit} (times are read in {TIME_UNITS_SHOWN}, "
+                          "with a cost unit naming one)")
     if unread:
         raise ConfigError(f"{path}: its header {header!r} mentions {unread[0]!r}, a time costs "
                           f"are not read in ({TIME_UNITS_SHOWN}); give the values in one of "
@@ -359,8 +365,27 @@ def check_header_times(header: str, unit: str, path: Path) -> None:
 
 def ms_per_unit(unit: str | None) -> float | None:
     """Milliseconds in one `unit` of a costs column (its header, any case): 1000 for seconds,
-    1 for ms or no unit, 0.001 for microseconds, 1e-6 for ns; None for a unit naming no time."""
+    1 for ms or no unit, 0.001 for microseconds, 1e-6 for ns; None for a unit naming no time
+    (MFLOPs), or a time costs are not read in (minutes, hours: `check_cost_time_unit` refuses
+    them as a cost unit, `check_header_times` as a header)."""
     return 1.0 if unit is None else TIME_UNITS_MS.get(unit.lower())
+
+
+def cost_time_unit_problem(unit: str) -> str | None:
+    """What makes `unit`, a cost unit's name, unusable as a time (minutes, hours: no costs are
+    read in them, and no header converts to them), or None."""
+    other = OTHER_TIME_WORDS.get(unit.lower()) if isinstance(unit, str) else None
+    if other is None:
+        return None
+    return (f"{unit!r} names {OTHER_TIME_NAMES[other]}, a time costs are not given in; give "
+            f"the costs in {TIME_UNITS_SHOWN}, or in a unit that is no time, such as MFLOPs")
+
+
+def check_cost_time_unit(unit: str, param: str = "unit") -> None:
+    """`cost_time_unit_problem` as a one-line ConfigError naming `param`."""
+    problem = cost_time_unit_problem(unit)
+    if problem:
+        raise ConfigError(f"{param}: {problem}")
 
 
 def in_ms(value: float | None, unit: str) -> float | None:
@@ -388,7 +413,8 @@ def csv_costs(path: Path, unit: str = DEFAULT_COST_UNIT) -> np.ndarray:
     unit (s, ms, us, ns: alone or last, `header_time_unit`) and `unit` is one too (any other
     header is a column name: the values are in `unit` as they are, unless it mentions another
     time, `check_header_times`). A time header with a `unit` that is no time (MFLOPs) is a
-    one-line ConfigError."""
+    one-line ConfigError; so is a `unit` of minutes or hours (`check_cost_time_unit`)."""
+    check_cost_time_unit(unit)
     values, header = read_cost_column(path, unit)
     named = header_time_unit(header)
     if named is None:
@@ -425,7 +451,9 @@ def load_costs(
 ) -> np.ndarray:
     """Cumulative per-exit costs in `unit` (ms by default) from a latency JSON (ms), a
     one-column CSV (any other existing file is read as one; a header naming a time unit is
-    converted to `unit`), or "1.0,2.0,3.5"; `name` (e.g. a CLI flag) prefixes every error."""
+    converted to `unit`), or "1.0,2.0,3.5"; `name` (e.g. a CLI flag) prefixes every error
+    about the costs. A `unit` of minutes or hours is a one-line ConfigError naming `unit`."""
+    check_cost_time_unit(unit)
     if name is None:
         return _load_costs(str(spec), "costs", unit)
     with naming(name):

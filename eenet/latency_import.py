@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from eenet.atomic import write_json
+from eenet.budget import DEFAULT_COST_UNIT
 from eenet.costs import (
     TIME_UNITS_SHOWN,
     checked_latency,
@@ -76,7 +77,7 @@ def _load_latency_table(path: Path, unit: str | None) -> dict[str, Any]:
         raise ConfigError(
             f"{path}: expected a .json latency table or a one-column .csv"
         )
-    values, header = read_cost_column(path)
+    values, header = read_cost_column(path, unit or DEFAULT_COST_UNIT)  # its errors' unit
     unit = unit or header_time_unit(header) or header  # 'latency (s)': 's'
     scale = ms_per_unit(unit)
     if scale is None:

@@ -134,7 +134,6 @@ def test_a_header_mentioning_another_time_is_one_line(tmp_path: Path, header: st
     ("time (min)", "ms", "min"),
     ("Latency (min)", "s", "min"),
     ("h", "ms", "h"),
-    ("hours", "MFLOPs", "hours"),
     ("s per min", "s", "min"),
 ])
 def test_a_header_naming_minutes_or_hours_is_one_line(tmp_path: Path, header: str, unit: str,
@@ -151,9 +150,40 @@ def test_a_header_naming_minutes_or_hours_is_one_line(tmp_path: Path, header: st
         f"it ('s', 'latency (s)'), or drop the header if they are in {unit}")
 
 
+@pytest.mark.parametrize("header", ["hours", "time (min)"])
+def test_minutes_or_hours_with_a_cost_unit_that_is_no_time_are_one_line(tmp_path: Path,
+                                                                        header: str) -> None:
+    """With `--cost-unit MFLOPs` such a header was told to give the values in s, ms, us or
+    ns, which that unit then refuses."""
+    path = _write(tmp_path / "costs.csv", f"{header}\n0.001\n0.002\n")
+    with pytest.raises(ConfigError) as err:
+        load_costs(path, "--costs", "MFLOPs")
+    word = header.split()[-1].strip("()")
+    assert str(err.value) == (
+        f"--costs: {path}: its header {header!r} mentions {word!r}, a time, but the cost unit "
+        "is 'MFLOPs', which names no time; drop the header if the values are in MFLOPs (times "
+        "are read in s, ms, us or ns, with a cost unit naming one)")
+
+
+@pytest.mark.parametrize(("unit", "named"), [
+    ("min", "minutes (a minute is 60 s)"), ("hours", "hours (an hour is 3600 s)"),
+    ("H", "hours (an hour is 3600 s)")])
+@pytest.mark.parametrize("content", ["s\n0.001\n0.002\n", "ms\n1\n2\n", "1\n2\n", None])
+def test_a_cost_unit_of_minutes_or_hours_is_one_line(tmp_path: Path, unit: str, named: str,
+                                                     content: str | None) -> None:
+    """Costs are not read in minutes or hours (nor are CSV headers naming them): such a cost
+    unit was taken for one that names no time, so a header 's' was said to give "'min', which
+    names no time", and a comma list was labelled minutes."""
+    spec = "1,2,3" if content is None else _write(tmp_path / "costs.csv", content)
+    with pytest.raises(ConfigError) as err:
+        load_costs(spec, "--costs", unit)
+    assert str(err.value) == (
+        f"unit: {unit!r} names {named}, a time costs are not given in; give the costs in s, ms, "
+        "us or ns, or in a unit that is no time, such as MFLOPs")
+
+
 @pytest.mark.parametrize(("header", "unit"), [
     ("cost", "ms"), ("MFLOPs", "MFLOPs"), ("latency", "ms"), ("exit", "ms"), ("mem", "ms"),
-    ("minutes", "min"), ("latency (h)", "hours"),  # the cost unit's own time: a column name
 ])
 def test_a_header_naming_no_other_time_keeps_its_values(tmp_path: Path, header: str,
                                                         unit: str) -> None:

@@ -51,6 +51,10 @@ def test_import_csv_in_seconds(tmp_path) -> None:
     micro = tmp_path / "micro.csv"  # was "unknown unit 'us'; use 'ms' or 's'"
     micro.write_text("us\n2100\n4000\n")
     assert load_latency_table(micro)["cumulative_ms"] == pytest.approx([2.1, 4.0])
+    wide = tmp_path / "wide.csv"  # its line errors said ms whatever the unit
+    wide.write_text("0.5\n1.5,2\n")
+    with pytest.raises(ArtifactError, match="expected one cumulative s value per line$"):
+        load_latency_table(wide, unit="s")
     named = tmp_path / "named.csv"  # was "unknown unit 'latency (s)'", as `eenet schedule` reads it
     named.write_text("latency (s)\n0.0021\n0.004\n")
     assert load_latency_table(named)["cumulative_ms"] == pytest.approx([2.1, 4.0])

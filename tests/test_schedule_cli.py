@@ -159,6 +159,9 @@ def test_table_output_with_json_or_list_costs(files, costs, methods):
         (["--cost-unit", "giga flops"], "--cost-unit: must be one word of at most 16 printable"),
         (["--cost-unit", "%"], "--cost-unit: must not hold '%' (a budget 'N%' is a share of the "
                                "feasible range"),
+        (["--cost-unit", "min"], "--cost-unit: 'min' names minutes (a minute is 60 s), a time "
+                                 "costs are not given in; give the costs in s, ms, us or ns, "
+                                 "or in a unit that is no time, such as MFLOPs"),
         (["--costs", "latency.json", "--cost-unit", "MFLOPs"],
          "--cost-unit: {files}/latency.json is a latency table, in ms; got 'MFLOPs'"),
         (["--cost-unit", "MFLOPs", "--budgets", "0.5"],

@@ -34,7 +34,13 @@ from eenet.commands.schedule_report import (
     validation_overrun_note,
 )
 from eenet.config import check_schedulers
-from eenet.costs import is_cost_list, load_costs, load_latency, ms_per_unit
+from eenet.costs import (
+    cost_time_unit_problem,
+    is_cost_list,
+    load_costs,
+    load_latency,
+    ms_per_unit,
+)
 from eenet.errors import ArtifactError, ConfigError, counted, naming, once_each, unknown_name
 from eenet.evaluation import ORACLE, check_split_pair, evaluate_sweep, fit_sweep
 from eenet.outputs import ExitOutputs, check_exit_outputs_file, load_exit_outputs
@@ -242,8 +248,9 @@ def same_outputs_note(val_path: str, test_path: str, val: ExitOutputs,
 
 
 def check_cost_unit(unit: str, costs_spec: str) -> str:
-    """--cost-unit: a short word; a latency .json's costs are ms, so it must be ms with one."""
-    problem = cost_unit_problem(unit)
+    """--cost-unit: a short word, no time costs are not read in (minutes, hours); a latency
+    .json's costs are ms, so it must be ms with one."""
+    problem = cost_unit_problem(unit) or cost_time_unit_problem(unit)
     if problem:
         raise ConfigError(f"--cost-unit: {problem}")
     if unit != DEFAULT_COST_UNIT and Path(costs_spec).suffix.lower() == ".json":
