@@ -251,7 +251,7 @@ def _damage(folder, kind):
             {"data": np.zeros((0, 3072), np.uint8), "labels": []}))
 
 
-@pytest.mark.parametrize(("kind", "reason"), [
+@pytest.mark.parametrize(("kind", "reason"), [pytest.param(*case, id=case[0]) for case in [
     # each named no file
     ("truncated", "data_batch_2 is corrupt or not in CIFAR's format (pickle data was truncated)"),
     ("empty", "data_batch_2 is corrupt or not in CIFAR's format (Ran out of input)"),
@@ -278,7 +278,7 @@ def _damage(folder, kind):
     # written to meta.json as the class names
     ("class names not text", "batches.meta is not in CIFAR's format ('label_names' must be a "
                              "list of class names (strings), got 0)"),
-])
+]])
 def test_cifar_damaged_files_without_checksums_are_one_line_errors(cifar_root, tmp_path, kind,
                                                                    reason):
     """With checksums off torchvision reads whatever is there: a truncated or empty batch
@@ -539,7 +539,7 @@ def _unfit_ag_news(folder, kind):
     return folder
 
 
-@pytest.mark.parametrize(("kind", "reason"), [
+@pytest.mark.parametrize(("kind", "reason"), [pytest.param(*case, id=case[0]) for case in [
     # `datasets`: "(All the data files must have the same columns", naming neither
     ("train has category, test label", "data.options.local_path: {local}/train.csv lacks column "
                                        "label (it has text, category); expected the train and "
@@ -572,7 +572,7 @@ def _unfit_ag_news(folder, kind):
                                 "header): a split needs rows in each of its files; expected "),
     ("a header-only train file", "data.options.local_path: {local}/train.csv has no rows (only "
                                  "a header): a split needs rows in each of its files; expected "),
-])
+]])
 def test_text_local_data_that_does_not_fit_is_a_one_line_error(tmp_path, kind, reason):
     """Local splits whose columns differ, labels that are class names or empty cells, and an
     empty saved split were tracebacks (DatasetGenerationCastError, int() of a name or of None,
@@ -646,7 +646,8 @@ def test_a_split_missing_from_local_files_names_the_option_not_the_hub(tmp_path,
     assert "train and test" in message and "load_dataset" not in message and "\n" not in message
 
 
-@pytest.mark.parametrize("value", [3, "", [], ["train.csv", None]])
+@pytest.mark.parametrize("value", [3, "", [], ["train.csv", None]],
+                         ids=["a number", "empty text", "an empty list", "a list holding None"])
 def test_data_files_that_name_no_file_are_one_line(tmp_path, value):
     """{"train": 3} said "use one of .csv, ... files, got ['', '.csv']"; an empty string named
     the current folder."""
@@ -867,7 +868,7 @@ def test_integer_labels_are_read_in_one_conversion(monkeypatch):
 
 @pytest.mark.parametrize(("labels", "got"), [
     ([0, None, 2], "got None"), ([True, False, True], "got True"), ([0.0, 1.5, 2.0], "got 1.5"),
-])
+], ids=["a missing label", "bools", "a fraction"])
 def test_labels_that_are_no_integers_are_still_named(labels, got):
     """Missing labels, bools and fractions go through the scan, which names one."""
     from eenet.data import text
