@@ -20,6 +20,8 @@ from typing import Any
 from eenet.atomic import write_json
 from eenet.budget import DEFAULT_COST_UNIT
 from eenet.costs import (
+    OTHER_TIME_NAMES,
+    OTHER_TIME_WORDS,
     TIME_UNITS_SHOWN,
     checked_latency,
     header_time_unit,
@@ -56,10 +58,22 @@ def load_latency_table(path: str | os.PathLike, unit: str | None = None) -> dict
     authors' `seconds.csv` files hold cumulative milliseconds despite the name (ResNet-56 on
     CIFAR-10: 2.31, 4.15, 4.93, the scale of the paper's 2.5 ms budget). `source` records the
     path; measurement details the file does not give are None. Every error names
-    `profile.table`, the parameter that gives the file.
+    `profile.table`, the parameter that gives the file, but a bad `unit`'s, which names it.
     """
+    if unit is not None and (not isinstance(unit, str) or ms_per_unit(unit) is None):
+        raise ConfigError(f"unit: {unit_problem(unit)}; give unit as {TIME_UNITS_SHOWN}")
     with naming("profile.table"):
         return _load_latency_table(Path(path), unit)
+
+
+def unit_problem(unit: str) -> str:
+    """Why `unit` (no time of s, ms, us, ns) is no latency table's unit: minutes and hours
+    are times latencies are not read in (as `eenet.costs` refuses them), anything else no
+    time at all."""
+    other = OTHER_TIME_WORDS.get(unit.lower()) if isinstance(unit, str) else None
+    if other is not None:
+        return f"{unit!r} names {OTHER_TIME_NAMES[other]}, a time latencies are not read in"
+    return f"unknown unit {unit!r}"
 
 
 def _load_latency_table(path: Path, unit: str | None) -> dict[str, Any]:
@@ -81,10 +95,8 @@ def _load_latency_table(path: Path, unit: str | None) -> dict[str, Any]:
     unit = unit or header_time_unit(header) or header  # 'latency (s)': 's'
     scale = ms_per_unit(unit)
     if scale is None:
-        raise ConfigError(
-            f"{path}: unknown unit {unit!r}; use a time unit as the header "
-            f"({TIME_UNITS_SHOWN}), alone or last, e.g. 'latency (ms)'"
-        )
+        raise ConfigError(f"{path}: {unit_problem(unit)}; use a time unit as the header "
+                          f"({TIME_UNITS_SHOWN}), alone or last, e.g. 'latency (ms)'")
     costs = scaled_costs(values, path, unit, "ms", scale)
     return {
         "cumulative_ms": costs.tolist(),

@@ -55,6 +55,14 @@ def test_import_csv_in_seconds(tmp_path) -> None:
     wide.write_text("0.5\n1.5,2\n")
     with pytest.raises(ArtifactError, match="expected one cumulative s value per line$"):
         load_latency_table(wide, unit="s")
+    # an explicit unit that is no latency's names `unit` (minutes were told to use a time
+    # unit as the header, as if the file's header were wrong)
+    for unit, why in (("min", "'min' names minutes (a minute is 60 s), a time latencies are "
+                                "not read in"), ("MFLOPs", "unknown unit 'MFLOPs'"),
+                      (5, "unknown unit 5")):
+        with pytest.raises(ConfigError) as err:
+            load_latency_table(plain, unit=unit)
+        assert str(err.value) == f"unit: {why}; give unit as s, ms, us or ns"
     named = tmp_path / "named.csv"  # was "unknown unit 'latency (s)'", as `eenet schedule` reads it
     named.write_text("latency (s)\n0.0021\n0.004\n")
     assert load_latency_table(named)["cumulative_ms"] == pytest.approx([2.1, 4.0])
@@ -68,7 +76,9 @@ def test_import_csv_in_seconds(tmp_path) -> None:
                                         r"one-column \.csv\) file$"),
         ("down.csv", "3\n2\n", ArtifactError, "strictly increasing"),
         ("bad.csv", "1\nfast\n", ArtifactError, "not a number"),
-        ("unit.csv", "minutes\n1\n2\n", ConfigError, "unknown unit"),
+        ("unit.csv", "minutes\n1\n2\n", ConfigError, r"'minutes' names minutes \(a minute is "
+         r"60 s\), a time latencies are not read in; use a time unit as the header"),
+        ("tons.csv", "tons\n1\n2\n", ConfigError, "unknown unit 'tons'"),
         ("table.yaml", "a: 1\n", ConfigError, "expected a .json"),
         ("broken.json", "{", ArtifactError, "not valid JSON"),
         ("nokey.json", "{}", ArtifactError, "cumulative_ms"),
