@@ -195,10 +195,12 @@ def fit_sweep(
         if method not in allowed:
             raise unknown_name("methods", method, allowed)
     check_method_settings(settings, methods)
+    # named as the Python caller typed them (`eenet schedule` checks its --budgets first)
     if isinstance(budgets_ms, str):  # 'auto' was taken letter by letter: "got 'a'"
-        raise ConfigError(f"budgets: expected a list of ms/sample values, got {budgets_ms!r} "
-                          "(eenet.budget.resolve_sweep turns 'auto' and 'N%' into them)")
-    budgets = [check_budget(costs, b, "budgets") for b in budgets_ms]
+        raise ConfigError(f"budgets_ms: expected a list of ms/sample values, got "
+                          f"{budgets_ms!r} (eenet.budget.resolve_sweep turns 'auto' and 'N%' "
+                          "into them)")
+    budgets = [check_budget(costs, b, f"budgets_ms[{i}]") for i, b in enumerate(budgets_ms)]
     settings = settings or {}
     val_lp = val.log_probs()
     fitted: dict[str, list[FittedPolicy | None]] = {}

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from eenet.errors import ArtifactError, ConfigError
-from eenet.evaluation import _evaluate, evaluate_policies, oracle_exits, schedule_sweep
+from eenet.evaluation import _evaluate, evaluate_policies, fit_sweep, oracle_exits, schedule_sweep
 from eenet.outputs import ExitOutputs, load_exit_outputs
 from eenet.schedulers import (
     available_methods,
@@ -576,9 +576,14 @@ def test_api_mistakes_are_one_line_errors_naming_the_parameter(pair, costs):
     with pytest.raises(ConfigError, match=r"^methods: expected a list of method names, got "
                                           r"'maxprob'; e.g. \['maxprob'\]$"):
         schedule_sweep(val, test, costs, "maxprob", [2.0])
-    with pytest.raises(ConfigError, match=r"^budgets: expected a list of ms/sample values, "
+    # named as typed: budgets_ms (they said 'budgets'), each budget by its place in the list
+    with pytest.raises(ConfigError, match=r"^budgets_ms: expected a list of ms/sample values, "
                                           r"got 'auto' \(eenet.budget.resolve_sweep"):
         schedule_sweep(val, test, costs, ["maxprob"], "auto")
+    with pytest.raises(ConfigError, match=r"^budgets_ms\[1\]: expected ms/sample, got '50%'"):
+        schedule_sweep(val, test, costs, ["maxprob"], [2.0, "50%"])
+    with pytest.raises(ConfigError, match=r"^budgets_ms\[0\]: "):
+        fit_sweep(val, costs, ["maxprob"], [0.0])
 
 
 def test_unknown_method_and_setting_are_one_line_errors(pair, costs):
