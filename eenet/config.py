@@ -283,7 +283,7 @@ def check_scoring(path: str, value: Any) -> None:
     # the latency profile's, where its batch size comes from (for errors), and which methods
     # (each stage's own)
     for profile_key in ("device", "batch_size", "threads", "batch_param", "batch_fix",
-                        "threads_param", "methods"):
+                        "threads_param", "settings_param", "methods"):
         spec.pop(profile_key, None)
     check_mapping(path, value, spec)
 
@@ -316,7 +316,8 @@ def check_schedulers(path: str, value: Any) -> None:
                 {k: (Any if d is None else float if type(d) is float else type(d))
                  for k, d in defaults.items()},
             )
-            check_method_settings(method, value[method])  # its ranges, before anything fits
+            # its ranges, before anything fits, named as params.yaml's
+            check_method_settings(method, value[method], f"{path}.{method}")
 
 
 def check_setup(path: str, value: Any) -> None:

@@ -45,12 +45,12 @@ ARCHITECTURE = ("top_probs", "agreement", "log_scale", "hidden", "folds", "looka
 
 def scoring_policies(
     n_exits: int, n_classes: int, eenet_settings: Mapping[str, Any] | None = None,
-    methods: Sequence[str] = CHARGED,
+    methods: Sequence[str] = CHARGED, settings_param: str = "eenet_settings",
 ) -> dict[str, FittedPolicy]:
     """The reference and one policy of each charged method of `methods`, each scoring every
     exit before the last (thresholds no score reaches, but not +inf: the runtime does not score
     an exit of +inf, where no sample may leave). Only for timing: open exits no sample leaves
-    at are no rule to report."""
+    at are no rule to report. Bad `eenet_settings` name `settings_param`."""
     from eenet.profiling import reference_policy
 
     unknown = [m for m in methods if m not in CHARGED]
@@ -69,7 +69,8 @@ def scoring_policies(
     if "eenet" in methods:
         from eenet.schedulers.eenet import untrained_policy
 
-        policies["eenet"] = untrained_policy(n_exits, n_classes, eenet_settings)
+        policies["eenet"] = untrained_policy(n_exits, n_classes, eenet_settings,
+                                             param=settings_param)
     return policies
 
 
@@ -192,12 +193,14 @@ def profile_scoring(
     batch_param: str = "batch_size",
     batch_fix: str = "lower it",
     threads_param: str = "threads",
+    settings_param: str = "eenet_settings",
 ) -> dict[str, Any]:
     """The scoring table the pipeline plans with: the extra scheduling cost per exit over the
     reference of each charged method of `methods`, measured in the runtime on `device`
     (EENet's scorer of the configured architecture). `charge` False records zeros. A batch
     too large for memory names `batch_param`, more threads than CPUs `threads_param` (see
-    `time_scheduling`; the stage gives `latency_timing`'s)."""
+    `time_scheduling`; the stage gives `latency_timing`'s), bad `eenet_settings`
+    `settings_param` (the stage's: schedulers.eenet)."""
     n_exits = model.n_exits
     table: dict[str, Any] = {"charged": bool(charge), "reference": REFERENCE,
                              "batch_size": batch_size, "device": str(device),
@@ -205,7 +208,8 @@ def profile_scoring(
     if not charge or n_exits < 2:
         table["extra_ms"] = {name: [0.0] * n_exits for name in CHARGED if name in methods}
         return table
-    policies = scoring_policies(n_exits, _num_classes(model), eenet_settings, methods)
+    policies = scoring_policies(n_exits, _num_classes(model), eenet_settings, methods,
+                                settings_param)
     times = time_scheduling(model, policies, device=device, batch_size=batch_size,
                             threads=threads, warmup=warmup, repeats=repeats,
                             batch_param=batch_param, batch_fix=batch_fix,
@@ -239,7 +243,7 @@ def profile_stage(
     model = load_trained(model_dir)
     check_latency_for_model(latency, latency_json, model_dir, model.n_exits)
     table = profile_scoring(
-        model, eenet_settings, methods=methods,
+        model, eenet_settings, methods=methods, settings_param="schedulers.eenet",
         device=scoring_device(latency, str(latency_json)),
         **latency_timing(latency, str(latency_json)), **settings,
     )

@@ -677,6 +677,8 @@ def test_bad_settings_name_what_each_python_caller_gave(pair, costs, tmp_path):
                            "values, got [1]"),
         ({"eenet": {"lookahead": "false"}}, "settings.eenet.lookahead: expected true or "
                                             "false, got 'false'"),
+        # EENet's ranges too (they said schedulers.eenet.hidden)
+        ({"eenet": {"hidden": 0}}, "settings.eenet.hidden: must be an integer from 1 to 4096"),
     ):
         with pytest.raises(ConfigError, match=f"^{re.escape(message)}"):
             schedule_sweep(val, test, costs, ["maxprob", "eenet"], [2.0], settings)
@@ -1145,7 +1147,7 @@ def test_eenet_score_source_round_trip_and_corruption(tmp_path, pair, costs):
 
 def test_eenet_score_candidates_are_validated(pair, costs):
     val, _ = pair
-    with pytest.raises(ConfigError, match="schedulers.eenet.score_candidates"):
+    with pytest.raises(ConfigError, match=r"^settings\.score_candidates: "):
         fit_policy("eenet", val, costs, 1.8, {**FAST_EENET, "score_candidates": ["oracle"]})
 
 
@@ -1173,7 +1175,8 @@ def test_eenet_score_candidates_are_validated(pair, costs):
         ({"scorer_extra_ms": ["0.1", 0.0, 0.0]},
          "scorer_extra_ms[0]: must be a finite number >= 0, got '0.1'"),
         ({"scorer_extra_ms": [0.1, 0.2]},
-         "scorer_extra_ms: expected 3 finite values >= 0 (one per exit) or [], got [0.1, 0.2]"),
+         "schedulers.eenet.scorer_extra_ms: expected 3 finite values >= 0 (one per exit) or [], "
+         "got [0.1, 0.2]"),
         ({"scorer_extra_ms": [0.0, 1.5, 0.0]},  # its charged costs 1, 3.5, 3 did not increase
          "scorer_extra_ms: must not decrease along the exits (the scoring to reach an exit "
          "includes every earlier exit's), got [0.0, 1.5, 0.0]"),
@@ -1185,18 +1188,22 @@ def test_eenet_score_candidates_are_validated(pair, costs):
         ({"fixed_extra_ms": {"entropy": [0.0, "a", 0.0]}},
          "fixed_extra_ms.entropy[1]: must be a finite number >= 0, got 'a'"),
         ({"fixed_extra_ms": {"entropy": [0.0]}},
-         "fixed_extra_ms: expected {score: 3 finite values >= 0} for scores among maxprob, "
-         "entropy, or {}; got {'entropy': [0.0]}"),
+         "schedulers.eenet.fixed_extra_ms: expected {score: 3 finite values >= 0} for scores "
+         "among maxprob, entropy, or {}; got {'entropy': [0.0]}"),
     ],
 )
 def test_eenet_settings_out_of_range_are_one_line_errors(pair, costs, setting, message):
     """Each numeric setting has a range: outside it (or of the wrong type, from Python) a
-    one-line ConfigError naming it, before anything trains (torch would reject a negative
-    weight decay with a traceback; a negative patience or temperature ran silently)."""
+    one-line ConfigError naming it as typed, `settings.KEY` (it said schedulers.eenet.KEY,
+    params.yaml's name, which the pipeline checks itself), before anything trains (torch
+    would reject a negative weight decay with a traceback; a negative patience or
+    temperature ran silently). The per-exit lengths, checked at fit time, still say
+    schedulers.eenet (the fit does not know the caller's name)."""
     val, _ = pair
     with pytest.raises(ConfigError) as err:
         fit_policy("eenet", val, costs, 1.8, {**FAST_EENET, **setting})
-    assert str(err.value) == f"schedulers.eenet.{message}"
+    prefix = "" if message.startswith("schedulers.eenet.") else "settings."
+    assert str(err.value) == f"{prefix}{message}"
 
 
 def _overthinking_pair(seed: int) -> tuple[ExitOutputs, ExitOutputs]:

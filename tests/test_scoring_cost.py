@@ -25,6 +25,7 @@ from eenet.scoring_cost import (
     profile_scoring,
     profile_stage,
     scoring_device,
+    scoring_policies,
 )
 from eenet.sweep import fit_all
 from eenet.synthetic import make_costs, make_split_pair
@@ -70,20 +71,26 @@ def test_too_many_folds_is_an_error_not_out_of_memory(pair):
     before any member is built (the scoring profile built all 5000 first, the fit trained
     all of them first: minutes, then the error)."""
     val, costs = pair[0], make_costs(3, 1.0, 3.0)
-    message = (r"^schedulers\.eenet\.folds: {} members would need [0-9.]+ GiB for one exit's "
+    message = (r"^{}\.folds: {} members would need [0-9.]+ GiB for one exit's "
                r"fused scorer .+; lower folds or hidden")
-    with pytest.raises(ConfigError, match=message.format(5000)):
+    with pytest.raises(ConfigError, match=message.format("settings", 5000)):
         untrained_policy(3, val.n_classes, {"folds": 5000, "hidden": 8})
-    with pytest.raises(ConfigError, match=message.format(2000)):
+    with pytest.raises(ConfigError, match=message.format(r"eenet_settings", 5000)):
+        scoring_policies(3, val.n_classes, {"folds": 5000, "hidden": 8})
+    with pytest.raises(ConfigError, match=message.format(r"schedulers\.eenet", 2000)):
         fit_policy("eenet", val, costs, 2.0, {**FAST_EENET, "folds": 2000, "score_candidates": []})
 
 
 def test_too_many_hidden_units_are_an_error_before_any_network_is_made():
     """profile_scoring builds the configured scorer with random weights: 10**9 hidden units
     asked torch for 28 GB at once (a traceback); now the settings are checked first."""
-    with pytest.raises(ConfigError, match=r"^schedulers\.eenet\.hidden: must be an integer "
-                                          r"from 1 to 4096, got 1000000000$"):
-        profile_scoring(TinyNet(num_classes=5), {"hidden": 10**9}, warmup=1, repeats=2)
+    # named as typed (it said schedulers.eenet.hidden; the stage's still does)
+    for param, given in (("eenet_settings", {}), ("schedulers.eenet",
+                                                  {"settings_param": "schedulers.eenet"})):
+        with pytest.raises(ConfigError, match=rf"^{re.escape(param)}\.hidden: must be an "
+                                              r"integer from 1 to 4096, got 1000000000$"):
+            profile_scoring(TinyNet(num_classes=5), {"hidden": 10**9}, warmup=1, repeats=2,
+                            **given)
 
 
 @pytest.mark.parametrize("repeats", [10**10, 2**70])

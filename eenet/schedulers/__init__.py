@@ -73,13 +73,14 @@ def check_method_settings(
     method: str, settings: Mapping[str, Any] | None, param: str = "settings"
 ) -> None:
     """`settings` over `method`'s defaults within the method's own ranges: its module's
-    `check_settings` where it has one (one-line ConfigError naming the setting; settings that
-    are no mapping, or an unknown one, name `param`, what the caller called them)."""
+    `check_settings` where it has one (one-line ConfigError naming the setting as
+    `param`.KEY; settings that are no mapping, or an unknown one, name `param`, what the
+    caller called them)."""
     module = _module(method)
     resolved = resolve_settings(method, module.DEFAULTS, settings, param)
     check = getattr(module, "check_settings", None)
     if check is not None:
-        check(resolved)
+        check(resolved, param)
 
 
 def fit_log_probs(

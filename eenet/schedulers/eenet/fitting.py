@@ -134,19 +134,21 @@ def _apply_rule(
 
 
 def untrained_policy(
-    n_exits: int, n_classes: int, settings: Mapping[str, Any] | None = None, seed: int = 0
+    n_exits: int, n_classes: int, settings: Mapping[str, Any] | None = None, seed: int = 0,
+    param: str = "settings",
 ) -> EENetPolicy:
     """A learned-score EENet policy of the configured architecture (`folds` members, `hidden`
     units, the feature options, lookahead heads) with random weights that scores every exit and
     lets no sample leave early (its thresholds are above every score; `leaves_early()` reads
     them as open exits): what its scorer costs does not depend on training, so this is what the
-    scoring profile times. Only for timing."""
+    scoring profile times. Only for timing. Bad `settings` are one-line errors naming them as
+    `param`."""
     s = {**DEFAULTS, **(settings or {})}
-    check_settings(s)
+    check_settings(s, param)
     blank = np.zeros((1, n_classes))
     dims = [exit_features(blank, blank if k else None, *feature_options(s)).shape[1]
             for k in range(n_exits)]
-    check_fused_sizes(int(s["folds"]), int(s["hidden"]), dims, bool(s["lookahead"]))
+    check_fused_sizes(int(s["folds"]), int(s["hidden"]), dims, bool(s["lookahead"]), param)
     weights = weights_header(int(s["folds"]), s)
     for member in range(int(s["folds"])):
         state = ScoreAssignmentNets(dims, int(s["hidden"]), seed + member).state()

@@ -98,28 +98,30 @@ def compile_scorer(weights: Mapping[str, np.ndarray]) -> list[ExitScorer]:
     return scorers
 
 
-def check_fused_size(members: int, hidden: int, features: int, k: int, looks: int) -> None:
+def check_fused_size(members: int, hidden: int, features: int, k: int, looks: int,
+                     param: str = "schedulers.eenet") -> None:
     """Exit k's fused network of `hidden` units in all must fit MAX_FUSED_BYTES; else a
-    one-line ConfigError naming `folds` (and `hidden`). Its input rows: `features` data
-    features and each member's k earlier a_j; its output columns: each member's score, their
-    mean and `looks` lookahead logits."""
+    one-line ConfigError naming `param`.folds (and `hidden`; `param`: what the caller called
+    the settings). Its input rows: `features` data features and each member's k earlier a_j;
+    its output columns: each member's score, their mean and `looks` lookahead logits."""
     size = 8 * hidden * (features + members * k + members + 1 + looks)
     if size > MAX_FUSED_BYTES:
         raise ConfigError(
-            f"schedulers.eenet.folds: {members} members would need {size / 2**30:.1f} GiB for "
+            f"{param}.folds: {members} members would need {size / 2**30:.1f} GiB for "
             f"one exit's fused scorer ({hidden} hidden units in all; it grows with the square "
             f"of folds); lower folds or hidden (at most {MAX_FUSED_BYTES / 2**30:g} GiB)"
         )
 
 
-def check_fused_sizes(members: int, hidden: int, dims: Sequence[int], lookahead: bool) -> None:
+def check_fused_sizes(members: int, hidden: int, dims: Sequence[int], lookahead: bool,
+                      param: str = "schedulers.eenet") -> None:
     """`check_fused_size` for every exit of a scorer before any of it is built or trained:
     `members` networks of `hidden` units per exit on `dims[k]` data features (and with
     `lookahead`, as many heads at every exit but the last, one logit per exit from k on)."""
     for k, d in enumerate(dims):
         looks = len(dims) - k if lookahead and k < len(dims) - 1 else 0
         blocks = members * (2 if looks else 1)
-        check_fused_size(members, blocks * hidden, d, k, looks)
+        check_fused_size(members, blocks * hidden, d, k, looks, param)
 
 
 def step_exit(

@@ -55,7 +55,6 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-GROUP = "schedulers.eenet"  # where the settings live in params.yaml (named in errors)
 # integer settings that count things: their smallest allowed value
 INTEGER_MINIMUMS = {"top_probs": 0, "hidden": 1, "max_epochs": 1, "period": 1, "patience": 1,
                     "folds": 2, "restarts": 1, "threads": 1}
@@ -82,36 +81,37 @@ NUMBER_RANGES = {
 }
 
 
-def check_settings(s: Mapping[str, Any]) -> None:
-    """Every numeric setting in its range (one-line ConfigError naming it), and the score and
-    plan candidates usable."""
-    check_minimums(GROUP, {key: (s[key], low) for key, low in INTEGER_MINIMUMS.items()},
+def check_settings(s: Mapping[str, Any], param: str = "settings") -> None:
+    """Every numeric setting in its range (one-line ConfigError naming it as `param`.KEY:
+    the Python API's `settings`, a sweep's `settings.eenet`, params.yaml's
+    `schedulers.eenet`), and the score and plan candidates usable."""
+    check_minimums(param, {key: (s[key], low) for key, low in INTEGER_MINIMUMS.items()},
                    INTEGER_MAXIMUMS)
     for key, (low, low_ok, high) in NUMBER_RANGES.items():
-        check_number(f"{GROUP}.{key}", s[key], low, high, low_ok=low_ok)
+        check_number(f"{param}.{key}", s[key], low, high, low_ok=low_ok)
     temperatures = s["plan_temperatures"]
     if not isinstance(temperatures, list | tuple):
-        raise ConfigError(f"{GROUP}.plan_temperatures: expected a list of numbers >= 0, got "
+        raise ConfigError(f"{param}.plan_temperatures: expected a list of numbers >= 0, got "
                           f"{temperatures!r}")
     for i, value in enumerate(temperatures):
-        check_number(f"{GROUP}.plan_temperatures[{i}]", value, 0.0, TEMPERATURE_MAX)
+        check_number(f"{param}.plan_temperatures[{i}]", value, 0.0, TEMPERATURE_MAX)
     if not s["plan_temperatures"] and not s["geometric_candidate"]:
-        raise ConfigError(f"{GROUP}.plan_temperatures: empty and no geometric candidate")
+        raise ConfigError(f"{param}.plan_temperatures: empty and no geometric candidate")
     candidates = s["score_candidates"]
     if not isinstance(candidates, list | tuple) or any(c not in FIXED_SCORES for c in candidates):
         raise ConfigError(
-            f"{GROUP}.score_candidates: expected a list of {', '.join(FIXED_SCORES)}, "
+            f"{param}.score_candidates: expected a list of {', '.join(FIXED_SCORES)}, "
             f"got {candidates!r}"
         )
-    check_extra_ms(f"{GROUP}.scorer_extra_ms", s["scorer_extra_ms"])
+    check_extra_ms(f"{param}.scorer_extra_ms", s["scorer_extra_ms"])
     fixed = s["fixed_extra_ms"] or {}
     if not isinstance(fixed, Mapping):
-        raise ConfigError(f"{GROUP}.fixed_extra_ms: expected a mapping of score name to ms per "
+        raise ConfigError(f"{param}.fixed_extra_ms: expected a mapping of score name to ms per "
                           f"exit, or {{}}; got {fixed!r}")
     for name, values in fixed.items():
         if name not in FIXED_SCORES:
-            raise unknown_name(f"{GROUP}.fixed_extra_ms", name, FIXED_SCORES)
-        check_extra_ms(f"{GROUP}.fixed_extra_ms.{name}", values)
+            raise unknown_name(f"{param}.fixed_extra_ms", name, FIXED_SCORES)
+        check_extra_ms(f"{param}.fixed_extra_ms.{name}", values)
 
 
 def check_extra_ms(param: str, values: Any) -> None:
