@@ -461,12 +461,21 @@ def test_bert_missing_pretrained_offline_is_one_line(tmp_path, monkeypatch):
 
 
 def test_bert_rejects_bad_exit_layers(vocab):
-    with pytest.raises(EENetError, match="model.options.exit_layers"):
-        tiny_bert(vocab, exit_layers=(2, 1, 4))
-    with pytest.raises(EENetError, match="model.options.exit_layers"):
-        tiny_bert(vocab, exit_layers=(1, 2))
-    with pytest.raises(EENetError, match="model.options.max_length"):
-        tiny_bert(vocab, max_length=512)
+    """Exit layers must increase from 1 and end at the last of the 4 layers; max_length must
+    lie in [2, max_position_embeddings (64)]: each bound itself is allowed, one past it not."""
+    layers = ("model.options.exit_layers: must increase strictly from >= 1 and end at the last "
+              "layer (4), got {}")
+    for bad in ((2, 1, 4), (1, 2), (0, 1, 2, 4), (1, 1, 2, 4), ()):
+        with pytest.raises(EENetError) as err:
+            tiny_bert(vocab, exit_layers=bad)
+        assert str(err.value) == layers.format(list(bad))
+    for bad in (1, 65, 512):
+        with pytest.raises(EENetError) as err:
+            tiny_bert(vocab, max_length=bad)
+        assert str(err.value) == f"model.options.max_length: must lie in [2, 64], got {bad}"
+    for good in (2, 64):
+        assert tiny_bert(vocab, max_length=good).max_length == good
+    assert len(tiny_bert(vocab, exit_layers=(4,)).segments) == 1
 
 
 @pytest.fixture(scope="module")

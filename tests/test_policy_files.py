@@ -329,7 +329,8 @@ def test_saving_into_a_folder_of_other_files_is_refused(saved, tmp_path, monkeyp
     (tmp_path / "file").write_text("x")
     with pytest.raises(ArtifactError) as err:
         policy.save(tmp_path / "file")
-    assert "\n" not in str(err.value) and "file" in str(err.value)
+    # the whole line: "file" alone was found in the path the message starts with
+    assert str(err.value) == f"{tmp_path / 'file'}: is a file; give a folder"
     assert (tmp_path / "file").read_text() == "x"
 
 
