@@ -833,6 +833,8 @@ def test_models_command_counts_any_size_on_the_meta_device(capsys):
 
 
 def test_models_command_errors_are_one_line(capsys):
+    import json
+
     from eenet.cli import main
 
     assert main(["models", "--model", "nope"]) == 2
@@ -840,8 +842,14 @@ def test_models_command_errors_are_one_line(capsys):
     # 2**63 was torch's storage-size overflow, 2**70 its integer conversion: tracebacks
     assert main(["models", "--classes", str(2**63)]) == 2
     errors = capsys.readouterr().err.strip().splitlines()
-    assert len(errors) == 3 and "--model" in errors[0] and "--classes" in errors[1]
-    assert errors[2].endswith(f"--classes: must be an integer from 2 to {10**12}, got {2**63}")
+    assert errors == [
+        "eenet models: error: --model: unknown value 'nope'; allowed: bert_4, densenet121_4, "
+        "resnet1d_3, resnet56_3",
+        *(f"eenet models: error: --classes: must be an integer from 2 to {10**12}, got {n}"
+          for n in (1, 2**63))]
+    # the least count allowed is listed
+    assert main(["models", "--classes", "2", "--model", "resnet1d_3", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["num_classes"] == 2
 
 
 def test_bert_weights_round_trip_through_safetensors(vocab, tmp_path):
