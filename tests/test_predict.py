@@ -498,7 +498,9 @@ def test_policies_saved_by_schedule_run_in_predict(workspace, tmp_path, capsys) 
                "--save", str(tmp_path / "fitted")])
     assert rc == 0
     rows = json.loads(capsys.readouterr().out)
-    for i, row in enumerate(r for r in rows if r["method"] == "eenet"):
+    eenet_rows = [r for r in rows if r["method"] == "eenet"]
+    assert [r["budget"] for r in eenet_rows] == [1.8, 2.6]  # the loop below runs on both
+    for i, row in enumerate(eenet_rows):
         policy_dir = tmp_path / "fitted" / "eenet" / f"{i:02d}"
         rc = main(["predict", "--model", str(workspace["root"] / "model"), "--policy",
                    str(policy_dir), "--data", str(workspace["data"]), "--device", "cpu",
