@@ -471,10 +471,15 @@ def test_text_offline_without_cache_is_one_line(tmp_path, monkeypatch):
 
 
 def test_text_missing_local_folder_and_unlabelled_test_are_one_line_errors(tmp_path):
-    with pytest.raises(EENetError, match="not a folder"):
+    with pytest.raises(EENetError) as err:
         prepare_dataset("ag_news", tmp_path / "o", 0, local_path=tmp_path / "nowhere")
-    folder = write_sst2(tmp_path / "sst2")
-    with pytest.raises(EENetError, match="labelled split"):
+    assert str(err.value) == (
+        f"data.options.local_path: {tmp_path / 'nowhere'} is not a folder; expected the train "
+        "and test splits with columns text,label as CSV / TSV / JSON lines / parquet files "
+        "named after the splits in a folder")
+    folder = write_sst2(tmp_path / "sst2")  # its test split is GLUE's: every label -1
+    with pytest.raises(EENetError, match=r"^sst2: split 'validation' has labels outside 0\.\.1 "
+                                         r"\(e\.g\. -1\); it must be a labelled split$"):
         prepare_dataset(
             "sst2",
             tmp_path / "o",
