@@ -742,7 +742,7 @@ def test_evaluate_stage_writes_each_exits_cost_and_accuracy_as_metrics_json_does
                                                for a in test.exit_accuracy()]
     sweep = pd.read_csv(paths[1])
     bad = sweep.assign(method=failing_sweep_write)
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="simulated"):
         write_reports({**metrics, "exits": {"exit0": {"accuracy": 1.0, "cost_ms": 1.0}}}, bad,
                       *paths[:2], exits_csv=paths[-1])
     assert paths[-1].read_text() == text

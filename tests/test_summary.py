@@ -166,7 +166,7 @@ def test_evaluate_stage_writes_the_summary_with_the_other_reports(
     write_reports(evaluation.metrics, evaluation.sweep, *paths, summary=text, summary_md=summary)
     assert summary.read_text() == text
     bad = evaluation.sweep.assign(method=failing_sweep_write)
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="simulated"):
         write_reports(evaluation.metrics, bad, *paths, summary="new", summary_md=summary)
     assert summary.read_text() == text
     with pytest.raises(TypeError, match="give both summary and summary_md"):
