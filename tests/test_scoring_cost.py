@@ -309,7 +309,8 @@ def test_eenet_charges_its_fixed_entropy_candidate_too(pair, costs):
     assert policy.score_source == "entropy"
     assert policy.planned_costs == pytest.approx(costs + np.array([0.1, 0.15, 0.15]))
     assert policy.val_cost_ms == pytest.approx(1.2, rel=0.01)
-    with pytest.raises(ConfigError, match=r"^schedulers\.eenet\.fixed_extra_ms: unknown value "
+    # fit_policy's own parameter, `settings` (the pipeline and `--set` name theirs first)
+    with pytest.raises(ConfigError, match=r"^settings\.fixed_extra_ms: unknown value "
                                           r"'oracle'; allowed: entropy, maxprob$"):
         fit_policy("eenet", val, costs, 1.9, {**settings, "fixed_extra_ms": {"oracle": [0] * 3}})
 
