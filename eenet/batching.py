@@ -9,6 +9,7 @@ at once through `__getitems__` (rows sliced from its arrays, converted together)
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,7 @@ from torch.utils.data.distributed import DistributedSampler
 
 from eenet.distributed import is_distributed, rank, world_size
 from eenet.errors import ArtifactError
+from eenet.labels import holds_integers
 from eenet.models.base import MultiExitModel
 
 
@@ -45,67 +47,46 @@ class SampleBatch(Sequence):
 def batch_labels(labels: Sequence[Any]) -> torch.Tensor:
     """A batch's labels, one per item (or one tensor or array of them), as int64 [N]: each an
     integer class index (a Python or numpy integer, an integer array or tensor of one value).
-    Anything else is a one-line ArtifactError: float labels were cut to integers without a
-    word (2.7 read as 2), float tensors, one-hot rows and 0-d numpy arrays were a TypeError
-    traceback."""
+    Anything else is a one-line ArtifactError naming the first label that is none: float
+    labels were cut to integers without a word (2.7 read as 2), float tensors, one-hot rows
+    and 0-d numpy arrays were a TypeError traceback."""
     if isinstance(labels, torch.Tensor | np.ndarray) or not any(  # torch warns of a list
             isinstance(label, np.ndarray) for label in labels):  # of arrays, not of one
         try:  # the usual case at once: Python integers, or integer tensors of one value
             values = torch.as_tensor(labels)
-            if values.ndim == 1 and _integer_dtype(values):
+            if values.ndim == 1 and holds_integers(values):
                 return values.long()
         except (TypeError, ValueError, RuntimeError):
             pass
-    items = [_unwrapped(label) for label in labels]
-    rows = [item for item in items if isinstance(item, torch.Tensor | np.ndarray)]
-    if rows:
-        raise ArtifactError(f"labels: expected an integer class index per sample, got labels "
-                            f"of shape {tuple(rows[0].shape)} per sample (one-hot rows? give "
-                            "each sample's class index: argmax)")
-    try:
-        values = torch.as_tensor(items)
-    except (TypeError, ValueError, RuntimeError):  # texts, None
-        odd = next((item for item in items if not isinstance(item, int | float | np.number)),
-                   items[0])
-        shown = repr(odd)
+    indices = [_class_index(label) for label in labels]
+    if None in indices:
         raise ArtifactError(f"labels: expected an integer class index per sample, got "
-                            f"{type(odd).__name__} labels such as "
-                            f"{shown[:40]}{'...' if len(shown) > 40 else ''}") from None
-    if not _integer_dtype(values):
-        fractions = values[values != values.round()] if values.is_floating_point() else values
-        shown = (fractions if fractions.numel() else values)[0].item()
-        text = repr(shown) if isinstance(shown, bool) else f"{shown:.6g}"
-        raise ArtifactError(f"labels: expected integer class indices, got {values.dtype} "
-                            f"labels such as {text}; convert them to integers")
-    return values.long()
+                            f"{_described(labels[indices.index(None)])}")
+    return torch.tensor(indices, dtype=torch.long)
 
 
-def check_label_range(labels: torch.Tensor, n_classes: int, source: str) -> None:
-    """A batch's labels (int64, before they move to the device) must be classes of the model's
-    exits, 0 to `n_classes` - 1; else a one-line ArtifactError naming `source`. Cross-entropy
-    raised an IndexError traceback on the CPU (a device-side assert on a GPU) and skipped
-    -100, its ignore_index, without a word; validation and the runtime's `accuracy()` counted
-    such samples wrong."""
-    if labels.numel() == 0:
-        return
-    low, high = int(labels.min()), int(labels.max())
-    if low < 0 or high >= n_classes:
-        raise ArtifactError(f"{source}: labels must lie in [0, {n_classes - 1}] (the "
-                            f"{n_classes} classes of the model's exits), got [{low}, {high}]")
+def _class_index(label: Any) -> int | None:
+    """A label as an integer class index: a Python integer (no bool) that int64 holds, or an
+    integer tensor, array or numpy scalar of one value (torch takes no sequence of 0-d
+    arrays); None when it is none of these."""
+    if isinstance(label, torch.Tensor | np.ndarray | np.generic):
+        if math.prod(label.shape) != 1 or not holds_integers(label):
+            return None
+        label = label.item()
+    fits = isinstance(label, int) and not isinstance(label, bool) and abs(label) < 2 ** 63
+    return label if fits else None
 
 
-def _integer_dtype(values: torch.Tensor) -> bool:
-    """Whether a tensor holds integers (bool, float and complex do not)."""
-    return not (values.dtype == torch.bool or values.is_floating_point() or values.is_complex())
-
-
-def _unwrapped(label: Any) -> Any:
-    """A label held in a tensor or numpy array of one value as that number (torch takes no
-    sequence of 0-d arrays); anything else as it is."""
-    if isinstance(label, torch.Tensor) and label.numel() == 1 or (
-            isinstance(label, np.ndarray) and label.size == 1):
-        return label.item()
-    return label
+def _described(label: Any) -> str:
+    """A label that is no class index (`_class_index`), in words for the error naming it."""
+    kind = type(label).__name__
+    if isinstance(label, torch.Tensor | np.ndarray | np.generic):
+        if math.prod(label.shape) != 1:
+            return (f"labels of shape {tuple(label.shape)} per sample (one-hot rows? give "
+                    "each sample's class index: argmax)")
+        kind, label = str(label.dtype), label.item()
+    shown = f"{label:.6g}" if isinstance(label, float) else repr(label)
+    return f"{kind} labels such as {shown[:40]}{'...' * (len(shown) > 40)}"
 
 
 def row_index(indices: Sequence[int]) -> slice | np.ndarray:

@@ -28,6 +28,7 @@ from eenet.errors import (
     numpy_load_problem,
     require_regular_file,
 )
+from eenet.labels import check_label_range, holds_integers
 
 if TYPE_CHECKING:
     import torch
@@ -144,20 +145,17 @@ class ExitOutputs:
 
 def checked_labels(labels: np.ndarray, n_samples: int, n_classes: int, source: str,
                    name: str = "labels") -> np.ndarray:
-    """`labels` as int64 after checking them: one integer per sample, each in [0, n_classes);
-    an ArtifactError naming `source` and the array's `name` otherwise."""
+    """`labels` as int64 after checking them: one integer per sample, each in [0, n_classes)
+    (`eenet.labels`' rules); an ArtifactError naming `source` and the array's `name`
+    otherwise."""
     if labels.ndim != 1 or labels.shape[0] != n_samples:
         raise ArtifactError(
             f"{source}: {name} must be [n_samples] with n_samples={n_samples}, "
             f"got shape {labels.shape}"
         )
-    if labels.dtype.kind not in "iu":  # numpy counts timedelta64 as an integer type too
+    if not holds_integers(labels):
         raise ArtifactError(f"{source}: {name} must be integers, got dtype {labels.dtype}")
-    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
-        raise ArtifactError(
-            f"{source}: {name} must lie in [0, {n_classes - 1}] ({n_classes} classes), "
-            f"got [{labels.min()}, {labels.max()}]"
-        )
+    check_label_range(labels, n_classes, source, name)
     return labels.astype(np.int64, copy=False)
 
 

@@ -21,9 +21,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from eenet.batching import batch_labels, check_label_range, split_batches, to_device
+from eenet.batching import batch_labels, split_batches, to_device
 from eenet.devices import memory_names, resolve_device
 from eenet.errors import ArtifactError, ConfigError
+from eenet.labels import MODEL_EXITS, check_label_range
 from eenet.models.base import (
     MultiExitModel,
     batch_size_of,
@@ -139,7 +140,10 @@ class EarlyExitPredictor:
         self.tie_shares = list(policy.tie_shares)  # empty: no tie split
         self._never = forced_exit_thresholds(model.n_exits)
         self._last = model.n_exits - 1  # read per call: nn.Module attribute lookups are slow
-        self._classes: int | None = None  # of the model's exits, known from its first run
+        # classes of the model's exits, which labels must be: known from its first run, as
+        # a policy need not record them (`n_classes` None: a policy file written before it
+        # did, one built in code) and a model records no class count
+        self._classes: int | None = None
         # exits past the last one a sample can leave at before the last exit (thresholds +inf
         # from there on) need no score: a policy that never exits early runs the plain model;
         # at the first exit where the policy lets everyone leave (threshold -inf) all leave,
@@ -325,7 +329,7 @@ class EarlyExitPredictor:
             raise ArtifactError(f"{source}: a batch of {n_samples} samples came with "
                                 f"{values.numel()} labels; give one label per sample")
         assert self._classes is not None  # `predict` ran the first exit
-        check_label_range(values, self._classes, source)
+        check_label_range(values, self._classes, source, classes_of=MODEL_EXITS)
         return values.cpu().numpy()
 
     def predict_batches(self, batches: Iterable[Any],

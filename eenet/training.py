@@ -25,7 +25,6 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm  # not tqdm.auto: its asyncio class calls iter() on the loader at once
 
 from eenet.batching import (
-    check_label_range,
     epoch_seed,
     make_loader,
     reseed_loader,
@@ -52,6 +51,7 @@ from eenet.distributed import (
     world_size,
 )
 from eenet.errors import ConfigError
+from eenet.labels import MODEL_EXITS, check_label_range
 from eenet.losses import exit_losses
 from eenet.models.base import MultiExitModel, check_model
 from eenet.resume import (
@@ -113,7 +113,7 @@ def exit_accuracies(model: MultiExitModel, batches: Iterable[tuple[Any, torch.Te
             logits = model(to_device(inputs, device))
         except RuntimeError as exc:
             raise validation_memory_error(exc, batch_size) from None
-        check_label_range(labels, logits[0].shape[-1], source)
+        check_label_range(labels, logits[0].shape[-1], source, classes_of=MODEL_EXITS)
         labels = labels.to(device)
         for k, z in enumerate(logits):
             correct[k] += int((z.argmax(-1) == labels).sum())
@@ -178,7 +178,7 @@ def _train_epoch(
             inputs, targets = to_device(inputs, device), labels.to(device)
             with torch.autocast(device.type, enabled=use_amp):
                 logits = network(inputs)
-            check_label_range(labels, logits[0].shape[-1], "train_set")
+            check_label_range(labels, logits[0].shape[-1], "train_set", classes_of=MODEL_EXITS)
             loss, ce = exit_losses(logits, targets, distill, temperature)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()

@@ -16,6 +16,7 @@ from eenet.batching import LabelledCollate, make_loader, split_batches
 from eenet.commands.predict_inputs import input_batches
 from eenet.data.prepared import PreparedDataset, write_meta, write_split
 from eenet.errors import ArtifactError
+from eenet.labels import MODEL_EXITS, check_label_range, holds_integers
 from tests.runtime_helpers import TinyNet
 
 N_SAMPLES = 23  # batches of 5: a short last one
@@ -178,11 +179,20 @@ class GivenLabels(Dataset):
 
 
 @pytest.mark.parametrize("labels, message", [
-    ([0, 2.7, 1], "expected integer class indices, got torch.float32 labels such as 2.7; "
-                  "convert them to integers"),
-    ([torch.tensor(1.0), torch.tensor(2.0)], "expected integer class indices, got "
-                                             "torch.float32 labels such as 1; convert them"),
-    ([True, False], "expected integer class indices, got torch.bool labels such as True"),
+    ([0, 2.7, 1], "expected an integer class index per sample, got float labels such as "
+                  "2.7"),
+    ([torch.tensor(1.0), torch.tensor(2.0)], "expected an integer class index per sample, got "
+                                             "torch.float32 labels such as 1"),
+    ([np.float32(0.1), 2], "expected an integer class index per sample, got float32 labels "
+                           "such as 0.1"),
+    ([True, False], "expected an integer class index per sample, got bool labels such as "
+                    "True"),
+    ([np.timedelta64(3, "ns")], "expected an integer class index per sample, got "
+                                "timedelta64[ns] labels such as 3"),
+    ([None, 1], "expected an integer class index per sample, got NoneType labels such as "
+                "None"),
+    ([1, 2 ** 70], "expected an integer class index per sample, got int labels such as "
+                   "1180591620717411303424"),
     ([torch.tensor([0, 1]), torch.tensor([1, 0])], "expected an integer class index per "
                                                    "sample, got labels of shape (2,) per "
                                                    "sample (one-hot rows? give each "
@@ -194,8 +204,33 @@ def test_labels_that_are_no_class_indices_are_one_line(labels, message):
     tensors and one-hot rows were a TypeError traceback from the collate."""
     with pytest.raises(ArtifactError) as err:
         list(split_batches(GivenLabels(labels), TinyNet(num_classes=4), 5))
-    assert str(err.value).startswith(f"labels: {message}")
-    assert "\n" not in str(err.value)
+    assert str(err.value) == f"labels: {message}"
+
+
+@pytest.mark.parametrize("dtype", ["int8", "uint8", "int32", "int64", "bool", "float16",
+                                   "float32", "float64", "complex64"])
+def test_arrays_and_tensors_of_labels_follow_one_integer_rule(dtype):
+    """Exit outputs' labels (numpy) and a batch's (torch) are integers by one rule
+    (`holds_integers`): signed or unsigned integers, not bool, float or complex."""
+    array = np.zeros(3, dtype=dtype)
+    expected = dtype.startswith(("int", "uint"))
+    assert holds_integers(array) is holds_integers(torch.from_numpy(array)) is expected
+
+
+def test_label_range_reads_alike_on_arrays_and_tensors():
+    """One range rule and one wording for numpy and torch labels, each caller naming its
+    labels and, where it says so, whose classes they are."""
+    for labels in (np.array([0, 5, 2]), torch.tensor([0, 5, 2]), torch.tensor([-1, 4])):
+        with pytest.raises(ArtifactError) as err:
+            check_label_range(labels, 5, "val_set", classes_of=MODEL_EXITS)
+        low, high = int(labels.min()), int(labels.max())
+        assert str(err.value) == (f"val_set: labels must lie in [0, 4] (the 5 classes of the "
+                                  f"model's exits), got [{low}, {high}]")
+    with pytest.raises(ArtifactError) as err:
+        check_label_range(np.array([3, 9]), 9, "data/val.npz", "'y'")
+    assert str(err.value) == "data/val.npz: 'y' must lie in [0, 8] (9 classes), got [3, 9]"
+    for fine in (np.arange(5), torch.arange(5), np.zeros(0, dtype=np.int64), torch.zeros(0)):
+        check_label_range(fine, 5, "val_set")
 
 
 def test_integer_labels_of_every_kind_batch_as_int64():

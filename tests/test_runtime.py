@@ -538,8 +538,8 @@ def test_labels_that_are_no_class_of_the_model_are_one_line(model, inputs) -> No
     with pytest.raises(ArtifactError, match="^batches: a batch of 10 samples came with 9 "
                                             "labels; give one label per sample$"):
         predictor.predict_batches([(inputs[:10], labels[:9]), (inputs[10:20], labels[9:20])])
-    with pytest.raises(ArtifactError, match="^labels: expected integer class indices, got "
-                                            "torch.float32 labels such as 0.5; convert them"):
+    with pytest.raises(ArtifactError, match="^labels: expected an integer class index per "
+                                            "sample, got torch.float32 labels such as 0.5$"):
         predictor.predict_batches(DataLoader(TensorDataset(inputs, labels + 0.5), batch_size=8))
     # integer labels of any kind, every class included, run as before
     batches = [(inputs[:48], labels[:48].numpy().astype(np.int32)), (inputs[48:], labels[48:])]
