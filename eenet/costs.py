@@ -371,14 +371,24 @@ def ms_per_unit(unit: str | None) -> float | None:
     return 1.0 if unit is None else TIME_UNITS_MS.get(unit.lower())
 
 
-def cost_time_unit_problem(unit: str) -> str | None:
-    """What makes `unit`, a cost unit's name, unusable as a time (minutes, hours: no costs are
-    read in them, and no header converts to them), or None."""
+def unread_time_problem(unit: Any, read: str) -> str | None:
+    """"'min' names minutes (a minute is 60 s), a time `read` are not read in" where `unit`
+    names minutes or hours (any case), which neither costs nor latencies are read in; None for
+    any other `unit`. Each caller adds what to give instead."""
     other = OTHER_TIME_WORDS.get(unit.lower()) if isinstance(unit, str) else None
     if other is None:
         return None
-    return (f"{unit!r} names {OTHER_TIME_NAMES[other]}, a time costs are not given in; give "
-            f"the costs in {TIME_UNITS_SHOWN}, or in a unit that is no time, such as MFLOPs")
+    return f"{unit!r} names {OTHER_TIME_NAMES[other]}, a time {read} are not read in"
+
+
+def cost_time_unit_problem(unit: str) -> str | None:
+    """What makes `unit`, a cost unit's name, unusable as a time (minutes, hours: no costs are
+    read in them, and no header converts to them), or None."""
+    problem = unread_time_problem(unit, "costs")
+    if problem is None:
+        return None
+    return (f"{problem}; give the costs in {TIME_UNITS_SHOWN}, or in a unit that is no time, "
+            "such as MFLOPs")
 
 
 def check_cost_time_unit(unit: str, param: str = "unit") -> None:

@@ -20,8 +20,6 @@ from typing import Any
 from eenet.atomic import write_json
 from eenet.budget import DEFAULT_COST_UNIT
 from eenet.costs import (
-    OTHER_TIME_NAMES,
-    OTHER_TIME_WORDS,
     TIME_UNITS_SHOWN,
     checked_latency,
     header_time_unit,
@@ -30,6 +28,7 @@ from eenet.costs import (
     ms_per_unit,
     read_cost_column,
     scaled_costs,
+    unread_time_problem,
 )
 from eenet.errors import ArtifactError, ConfigError, naming, require_regular_file
 from eenet.jsonio import read_json_object
@@ -66,14 +65,11 @@ def load_latency_table(path: str | os.PathLike, unit: str | None = None) -> dict
         return _load_latency_table(Path(path), unit)
 
 
-def unit_problem(unit: str) -> str:
+def unit_problem(unit: Any) -> str:
     """Why `unit` (no time of s, ms, us, ns) is no latency table's unit: minutes and hours
-    are times latencies are not read in (as `eenet.costs` refuses them), anything else no
+    are times latencies are not read in (`eenet.costs.unread_time_problem`), anything else no
     time at all."""
-    other = OTHER_TIME_WORDS.get(unit.lower()) if isinstance(unit, str) else None
-    if other is not None:
-        return f"{unit!r} names {OTHER_TIME_NAMES[other]}, a time latencies are not read in"
-    return f"unknown unit {unit!r}"
+    return unread_time_problem(unit, "latencies") or f"unknown unit {unit!r}"
 
 
 def _load_latency_table(path: Path, unit: str | None) -> dict[str, Any]:

@@ -178,7 +178,7 @@ def test_a_cost_unit_of_minutes_or_hours_is_one_line(tmp_path: Path, unit: str, 
     with pytest.raises(ConfigError) as err:
         load_costs(spec, "--costs", unit)
     assert str(err.value) == (
-        f"unit: {unit!r} names {named}, a time costs are not given in; give the costs in s, ms, "
+        f"unit: {unit!r} names {named}, a time costs are not read in; give the costs in s, ms, "
         "us or ns, or in a unit that is no time, such as MFLOPs")
 
 

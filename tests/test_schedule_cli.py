@@ -160,7 +160,7 @@ def test_table_output_with_json_or_list_costs(files, costs, methods):
         (["--cost-unit", "%"], "--cost-unit: must not hold '%' (a budget 'N%' is a share of the "
                                "feasible range"),
         (["--cost-unit", "min"], "--cost-unit: 'min' names minutes (a minute is 60 s), a time "
-                                 "costs are not given in; give the costs in s, ms, us or ns, "
+                                 "costs are not read in; give the costs in s, ms, us or ns, "
                                  "or in a unit that is no time, such as MFLOPs"),
         (["--costs", "latency.json", "--cost-unit", "MFLOPs"],
          "--cost-unit: {files}/latency.json is a latency table, in ms; got 'MFLOPs'"),
