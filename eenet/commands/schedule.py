@@ -225,21 +225,16 @@ SAME_SAMPLES = ("the test figures measure the fit on the samples fitted on, not 
                 "policies do on unseen ones")
 
 
-def same_file_note(val: str, test: str) -> str | None:
-    """A one-line note when --val and --test name one file (the same path, or two paths to
-    the same file: a link, a path through '..'), None otherwise: the test figures then show
-    how the policies fit the samples they were fitted on, not how they generalise."""
-    if not os.path.samefile(val, test):
-        return None
-    named = val if val == test else f"{val} and {test}"
-    return (f"note: --val and --test are the same file ({named}): {SAME_SAMPLES}")
-
-
-def same_outputs_note(val_path: str, test_path: str, val: ExitOutputs,
+def same_samples_note(val_path: str, test_path: str, val: ExitOutputs,
                       test: ExitOutputs) -> str | None:
-    """A one-line note when --val and --test, two files, hold the same outputs (a copy: equal
-    labels and logits), None otherwise: the same mistake as one file given twice. The shapes
-    are compared first, so different splits cost no pass over the logits."""
+    """A one-line note when --val and --test give the same samples, None otherwise: one file
+    (the same path, or two paths to it: a link, a path through '..'), or two files of the same
+    outputs (a copy: equal labels and logits). The test figures then show how the policies fit
+    the samples they were fitted on, not how they generalise. The shapes are compared first,
+    so different splits cost no pass over the logits."""
+    if os.path.samefile(val_path, test_path):
+        named = val_path if val_path == test_path else f"{val_path} and {test_path}"
+        return f"note: --val and --test are the same file ({named}): {SAME_SAMPLES}"
     if (val.logits.shape != test.logits.shape or not np.array_equal(val.labels, test.labels)
             or not np.array_equal(val.logits, test.logits)):
         return None
@@ -337,8 +332,7 @@ def handler(args: argparse.Namespace) -> int:
     check_split_pair(val, test, costs, (f"--val {args.val}", f"--test {args.test}"),
                      f"--costs {args.costs}")
     # the inputs are fine: what the rows mean
-    note = (same_file_note(args.val, args.test)
-            or same_outputs_note(args.val, args.test, val, test))
+    note = same_samples_note(args.val, args.test, val, test)
     if note:
         print(note, file=sys.stderr)
     if "folds" in settings.get(EENET, {}):  # checked before any fitting, as --set's own
