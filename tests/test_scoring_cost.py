@@ -156,6 +156,9 @@ def test_fit_with_scoring_fits_as_the_pipeline_does(pair, costs, tmp_path):
     settings, charged = charged_settings({"eenet": eenet}, table, costs.size)
     index = fit_all(val, costs, ["eenet", "entropy"], [1.02, 2.0], None, tmp_path / "s",
                     settings, 0, charged=charged)
+    # each method at each budget, once: an empty or short index would compare nothing
+    assert [(e["method"], e["budget_ms"]) for e in index["entries"]] == [
+        ("eenet", 1.02), ("eenet", 2.0), ("entropy", 1.02), ("entropy", 2.0)]
     for entry in index["entries"]:
         method, budget = entry["method"], entry["budget_ms"]
         piped = load_policy(tmp_path / "s" / entry["dir"])
