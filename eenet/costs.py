@@ -372,9 +372,9 @@ def ms_per_unit(unit: str | None) -> float | None:
 
 
 def unread_time_problem(unit: Any, read: str) -> str | None:
-    """"'min' names minutes (a minute is 60 s), a time `read` are not read in" where `unit`
-    names minutes or hours (any case), which neither costs nor latencies are read in; None for
-    any other `unit`. Each caller adds what to give instead."""
+    """Where `unit` names minutes or hours (any case), in which neither costs nor latencies
+    are read, the phrase saying so ("'min' names minutes (a minute is 60 s), a time `read` are
+    not read in"); None for any other `unit`. Each caller adds what to give instead."""
     other = OTHER_TIME_WORDS.get(unit.lower()) if isinstance(unit, str) else None
     if other is None:
         return None
