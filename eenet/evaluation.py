@@ -13,7 +13,7 @@ from eenet.errors import ArtifactError, ConfigError, unknown_name
 from eenet.outputs import ExitOutputs, check_compatible, percent_correct, validate_exit_outputs
 from eenet.schedulers import available_methods, fit_log_probs
 from eenet.schedulers import check_method_settings as check_settings_of
-from eenet.schedulers.base import FittedPolicy
+from eenet.schedulers.base import FittedPolicy, settings_named
 from eenet.schedulers.plans import check_budget
 from eenet.schedulers.thresholds import exit_fractions, mean_cost
 
@@ -180,9 +180,12 @@ def fit_sweep(
     budgets_ms: Sequence[float],
     settings: Mapping[str, Mapping[str, Any]] | None = None,
     seed: int = 0,
+    settings_param: str = "settings",
 ) -> tuple[list[float], dict[str, list[FittedPolicy | None]]]:
     """Fit each method at each budget on `val`: (the checked budgets, {method: [policy per
-    budget]}); the oracle's entries are None (it is computed on each split from its labels)."""
+    budget]}); the oracle's entries are None (it is computed on each split from its labels).
+    Errors and notes about a method's settings name them `settings_param`.<method> (what the
+    caller called `settings`; `eenet schedule`'s: schedulers)."""
     costs = validate_costs(costs)
     validate_exit_outputs(val, "validation outputs")
     check_compatible(val, costs, "validation outputs and costs")
@@ -194,7 +197,7 @@ def fit_sweep(
     for method in methods:
         if method not in allowed:
             raise unknown_name("methods", method, allowed)
-    check_method_settings(settings, methods)
+    check_method_settings(settings, methods, settings_param)
     # named as the Python caller typed them (`eenet schedule` checks its --budgets first)
     if isinstance(budgets_ms, str):  # 'auto' was taken letter by letter: "got 'a'"
         raise ConfigError(f"budgets_ms: expected a list of ms/sample values, got "
@@ -205,29 +208,31 @@ def fit_sweep(
     val_lp = val.log_probs()
     fitted: dict[str, list[FittedPolicy | None]] = {}
     for method in methods:
-        fitted[method] = [None] * len(budgets) if method == ORACLE else [
-            fit_log_probs(method, val_lp, val.labels, costs, b, settings.get(method), seed)
-            for b in budgets
-        ]
+        with settings_named(f"{settings_param}.{method}"):
+            fitted[method] = [None] * len(budgets) if method == ORACLE else [
+                fit_log_probs(method, val_lp, val.labels, costs, b, settings.get(method), seed)
+                for b in budgets
+            ]
     return budgets, fitted
 
 
-def check_method_settings(settings: Any, methods: Sequence[str]) -> None:
+def check_method_settings(settings: Any, methods: Sequence[str], param: str = "settings"
+                          ) -> None:
     """`settings` maps methods being fitted to their settings, each in range: anything else
     (no mapping, a method not among `methods`, the oracle's, a bad setting) is a one-line
-    ConfigError before anything fits, as `--set` is; a method's settings are named as the
-    caller gave them, `settings.<method>` (the pipeline's names: it checks them itself)."""
+    ConfigError before anything fits, as `--set` is; the settings are named as the caller
+    gave them, `param` (a method's `param`.<method>)."""
     if settings is None:
         return
     if not isinstance(settings, Mapping):
-        raise ConfigError(f"settings: expected a mapping of method name to its settings, got "
+        raise ConfigError(f"{param}: expected a mapping of method name to its settings, got "
                           f"{settings!r}")
     fitted = [m for m in methods if m != ORACLE]
     for method in settings:
         if method not in fitted:
-            raise ConfigError(f"settings: {method!r} is not a method fitted here (fitted: "
+            raise ConfigError(f"{param}: {method!r} is not a method fitted here (fitted: "
                               f"{', '.join(fitted) or 'none'}); its settings would be ignored")
-        check_settings_of(method, settings[method], f"settings.{method}")
+        check_settings_of(method, settings[method], f"{param}.{method}")
 
 
 def _evaluate_split(

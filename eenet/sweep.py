@@ -33,7 +33,7 @@ from eenet.errors import ArtifactError, ConfigError, once_each, unknown_name
 from eenet.jsonio import read_json_object
 from eenet.outputs import ExitOutputs, check_compatible
 from eenet.schedulers import available_methods, check_method_settings, fit_policy
-from eenet.schedulers.base import FittedPolicy
+from eenet.schedulers.base import FittedPolicy, settings_named
 from eenet.schedulers.plans import no_early_exit
 from eenet.schedulers.policy_file import POLICY_FILE, foreign_files
 
@@ -68,13 +68,16 @@ def fit_all(
     model: Mapping[str, Any] | None = None,
     profiled_at: Mapping[str, Any] | None = None,
     sweep_given: Sequence[Any] | None = None,
+    settings_param: str = "settings",
 ) -> dict[str, Any]:
     """Fit each method at each sweep budget and the headline budget (None: none, a folder of
     sweep fits alone); write them atomically. `sweep_given`: each of `sweep_ms` as the params
     gave it ('75%', 0.3: `eenet.budget.resolve_sweep_and_given`), kept in the index as
     `sweep_given` for the reports (None: not recorded, as for 'auto'). `model`: the latency
     table's record of the trained model its costs are for, kept in every policy and the index.
-    `settings`: each method's settings (`fit_policy`'s), checked before anything fits.
+    `settings`: each method's settings (`fit_policy`'s), checked before anything fits; bad
+    ones, then and while fitting, are named `settings_param`.<method> (what the caller called
+    `settings`; the pipeline's: schedulers).
     `profiled_at`: how the costs were measured (`costs_profiled_at`: device, batch size,
     threads), kept in the index for readers that compare a run's time with the plan.
 
@@ -97,13 +100,14 @@ def fit_all(
     settings = settings or {}
     for method in methods:  # named as given, before anything fits
         if method in settings:
-            check_method_settings(method, settings[method], f"settings.{method}")
+            check_method_settings(method, settings[method], f"{settings_param}.{method}")
     charged = charged or {}
     fitted = []
     for method in methods:
         for budget in budgets:
-            policy, fit_ms = fit_charged(method, val, costs, budget, charged.get(method),
-                                         settings.get(method, {}), seed)
+            with settings_named(f"{settings_param}.{method}"):
+                policy, fit_ms = fit_charged(method, val, costs, budget, charged.get(method),
+                                             settings.get(method, {}), seed)
             policy.model = None if model is None else dict(model)
             entry: dict[str, Any] = {"method": method, "budget_ms": budget, "policy": policy}
             if fit_ms > budget:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from eenet.costs import save_latency
-from eenet.errors import ArtifactError
+from eenet.errors import ArtifactError, counted
 from eenet.outputs import ExitOutputs, load_exit_outputs, save_exit_outputs
 from eenet.synthetic import make_split_pair
 from tests.conftest import saved_split_pair
@@ -852,6 +852,33 @@ def test_the_same_setting_given_twice_is_one_line(files):
     assert proc.stderr.splitlines() == [
         "eenet schedule: error: --set: eenet.hidden given twice ('eenet.hidden=16', then "
         "'eenet.hidden = 64'); give each setting once"]
+
+
+def test_an_eenet_scorer_too_large_is_named_as_set_before_fitting(files):
+    """The fused scorer past its memory limit was found once fitting began, named without the
+    --set its other settings' errors carry; now checked with them, before any fit."""
+    proc = _run_on(files, "--costs", "1,2,3", "--method", "eenet", "--budgets", "2",
+                   "--set", "eenet.folds=100", "--set", "eenet.hidden=4096")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.splitlines() == [
+        "eenet schedule: error: --set: schedulers.eenet.folds: 100 members would need 1.3 GiB "
+        "for one exit's fused scorer (819200 hidden units in all; it grows with the square of "
+        "folds); lower folds or hidden (at most 1 GiB)"]
+
+
+def test_eenet_threads_past_the_cpus_are_noted_in_the_names_of_set(files):
+    """The fit's note names the setting as --set's errors do (the Python API's sweep says
+    settings.eenet.threads)."""
+    from eenet.devices import available_cpus
+
+    too_many, cpus = available_cpus() + 1, available_cpus()
+    proc = _run_on(files, "--costs", "1,2,3", "--method", "eenet", "--budgets", "2",
+                   "--set", f"eenet.threads={too_many}", "--set", "eenet.max_epochs=10")
+    assert proc.returncode == 0, proc.stderr
+    assert [line for line in proc.stderr.splitlines() if "threads" in line] == [
+        f"note: schedulers.eenet.threads {too_many} is more than the {counted(cpus, 'CPU')} "
+        "available here: the threads contend for them, so work runs (and is timed) slower than "
+        f"with {cpus}"]
 
 
 def test_auto_and_other_budgets_given_apart_are_one_line_in_the_users_terms(files):

@@ -12,9 +12,11 @@ import numpy as np
 import pytest
 import torch
 
+from eenet.costs import save_latency
 from eenet.errors import ArtifactError, ConfigError
 from eenet.evaluation import _evaluate, evaluate_policies, fit_sweep, oracle_exits, schedule_sweep
-from eenet.outputs import ExitOutputs, load_exit_outputs
+from eenet.fitting import fit_from_artifacts, fit_with_scoring
+from eenet.outputs import ExitOutputs, load_exit_outputs, save_exit_outputs
 from eenet.schedulers import (
     available_methods,
     check_method_settings,
@@ -34,6 +36,7 @@ from eenet.schedulers.plans import (
 )
 from eenet.schedulers.scores import max_log_prob, neg_normalised_entropy
 from eenet.schedulers.thresholds import first_exit, thresholds_from_plan
+from eenet.sweep import fit_all
 from eenet.synthetic import make_costs, make_split_pair
 from tests.conftest import FAST_EENET
 
@@ -667,9 +670,6 @@ def test_bad_settings_name_what_each_python_caller_gave(pair, costs, tmp_path):
     `settings.<method>` of a sweep, `settings` of one method, `schedulers` of
     fit_from_artifacts (params.yaml's group); all said schedulers.<method>, the pipeline's
     names, though the pipeline and `eenet schedule --set` check them first in their own."""
-    from eenet.fitting import fit_from_artifacts, fit_with_scoring
-    from eenet.sweep import fit_all
-
     val, test = pair
     for settings, message in (
         ({"eenet": {"lrate": 1}}, "settings.eenet: unknown eenet setting 'lrate'; allowed: "),
@@ -694,6 +694,69 @@ def test_bad_settings_name_what_each_python_caller_gave(pair, costs, tmp_path):
         fit_from_artifacts(tmp_path / "val.npz", tmp_path / "latency.json",
                            tmp_path / "scoring.json", tmp_path / "out",
                            {"methods": ["maxprob"], "maxprob": {"q": 1}}, budget=2.0)
+
+
+# EENet's checks once fitting has begun (its ranges pass): settings that fail each, and the
+# one-line message after the settings' name
+FIT_TIME_CHECKS = {
+    "scorer_extra_ms": ({"scorer_extra_ms": [0.1, 0.2]},
+                        "scorer_extra_ms: expected 3 finite values >= 0 (one per exit) or [], "
+                        "got [0.1, 0.2]"),
+    "fixed_extra_ms": ({"fixed_extra_ms": {"entropy": [0.1, 0.2]}},
+                       "fixed_extra_ms: expected {score: 3 finite values >= 0} for scores "
+                       "among maxprob, entropy, or {}; got {'entropy': [0.1, 0.2]}"),
+    "folds": ({"folds": 201}, "folds: 201 folds but 200 validation samples; allowed: 2 to 200"),
+    "fused size": ({"folds": 100, "hidden": 4096},
+                   "folds: 100 members would need 1.3 GiB for one exit's fused scorer (819200 "
+                   "hidden units in all; it grows with the square of folds); lower folds or "
+                   "hidden (at most 1 GiB)"),
+}
+
+
+def _fit_from_artifacts(val, costs, settings, tmp_path):
+    """The pipeline's fit (params.yaml's `schedulers` group) of EENet at 2 ms on `val`."""
+    save_exit_outputs(tmp_path / "val.npz", val)
+    save_latency(tmp_path / "latency.json", {"cumulative_ms": costs.tolist(), "source": "test"})
+    (tmp_path / "scoring.json").write_text(json.dumps({"charged": True, "extra_ms": {}}))
+    fit_from_artifacts(tmp_path / "val.npz", tmp_path / "latency.json",
+                       tmp_path / "scoring.json", tmp_path / "out",
+                       {"methods": ["eenet"], "eenet": settings}, budget=2.0)
+
+
+# how each caller fits EENet at 2 ms with `settings`, and what it calls them
+EENET_CALLERS = {
+    "fit_policy": ("settings", lambda val, costs, s, _: fit_policy("eenet", val, costs, 2.0, s)),
+    "fit_with_scoring": ("settings", lambda val, costs, s, _: fit_with_scoring(
+        "eenet", val, costs, 2.0, {"extra_ms": {"eenet": [0.0] * 3}}, s)),
+    "fit_sweep": ("settings.eenet",
+                  lambda val, costs, s, _: fit_sweep(val, costs, ["eenet"], [2.0], {"eenet": s})),
+    "fit_all": ("settings.eenet", lambda val, costs, s, tmp: fit_all(
+        val, costs, ["eenet"], [2.0], None, tmp / "fits", {"eenet": s})),
+    "fit_from_artifacts": ("schedulers.eenet", _fit_from_artifacts),
+}
+
+
+@pytest.mark.parametrize("caller", list(EENET_CALLERS))
+@pytest.mark.parametrize("check", list(FIT_TIME_CHECKS))
+def test_eenet_fit_time_checks_name_the_settings_as_each_caller_gave_them(
+        pair, costs, tmp_path, monkeypatch, capsys, caller, check):
+    """Per-exit scoring costs, folds against the validation samples, the fused scorer's size
+    and threads past the CPUs (a note) are checked once EENet fits: they said
+    schedulers.eenet.KEY, params.yaml's name, whoever called; now as the caller typed them:
+    fit_policy's `settings`, a sweep's `settings.eenet`, the pipeline's `schedulers.eenet`."""
+    from eenet import devices
+
+    monkeypatch.setattr(devices, "available_cpus", lambda: 1)
+    monkeypatch.setattr(devices, "_NOTED", set())
+    name, fit = EENET_CALLERS[caller]
+    bad, message = FIT_TIME_CHECKS[check]
+    val = ExitOutputs(pair[0].logits[:, :200], pair[0].labels[:200])
+    with pytest.raises(ConfigError) as err:
+        fit(val, costs, {**FAST_EENET, "threads": 2, **bad}, tmp_path)
+    assert str(err.value) == f"{name}.{message}"
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note:")]
+    assert notes == [f"note: {name}.threads 2 is more than the 1 CPU available here: the "
+                     "threads contend for them, so work runs (and is timed) slower than with 1"]
 
 
 @pytest.mark.parametrize(("make", "message"), [
@@ -1175,8 +1238,7 @@ def test_eenet_score_candidates_are_validated(pair, costs):
         ({"scorer_extra_ms": ["0.1", 0.0, 0.0]},
          "scorer_extra_ms[0]: must be a finite number >= 0, got '0.1'"),
         ({"scorer_extra_ms": [0.1, 0.2]},
-         "schedulers.eenet.scorer_extra_ms: expected 3 finite values >= 0 (one per exit) or [], "
-         "got [0.1, 0.2]"),
+         "scorer_extra_ms: expected 3 finite values >= 0 (one per exit) or [], got [0.1, 0.2]"),
         ({"scorer_extra_ms": [0.0, 1.5, 0.0]},  # its charged costs 1, 3.5, 3 did not increase
          "scorer_extra_ms: must not decrease along the exits (the scoring to reach an exit "
          "includes every earlier exit's), got [0.0, 1.5, 0.0]"),
@@ -1188,8 +1250,8 @@ def test_eenet_score_candidates_are_validated(pair, costs):
         ({"fixed_extra_ms": {"entropy": [0.0, "a", 0.0]}},
          "fixed_extra_ms.entropy[1]: must be a finite number >= 0, got 'a'"),
         ({"fixed_extra_ms": {"entropy": [0.0]}},
-         "schedulers.eenet.fixed_extra_ms: expected {score: 3 finite values >= 0} for scores "
-         "among maxprob, entropy, or {}; got {'entropy': [0.0]}"),
+         "fixed_extra_ms: expected {score: 3 finite values >= 0} for scores among maxprob, "
+         "entropy, or {}; got {'entropy': [0.0]}"),
     ],
 )
 def test_eenet_settings_out_of_range_are_one_line_errors(pair, costs, setting, message):
@@ -1197,13 +1259,12 @@ def test_eenet_settings_out_of_range_are_one_line_errors(pair, costs, setting, m
     one-line ConfigError naming it as typed, `settings.KEY` (it said schedulers.eenet.KEY,
     params.yaml's name, which the pipeline checks itself), before anything trains (torch
     would reject a negative weight decay with a traceback; a negative patience or
-    temperature ran silently). The per-exit lengths, checked at fit time, still say
-    schedulers.eenet (the fit does not know the caller's name)."""
+    temperature ran silently). The per-exit lengths, checked once the fit has begun, too
+    (other callers: `test_eenet_fit_time_checks_name_the_settings_as_each_caller_gave_them`)."""
     val, _ = pair
     with pytest.raises(ConfigError) as err:
         fit_policy("eenet", val, costs, 1.8, {**FAST_EENET, **setting})
-    prefix = "" if message.startswith("schedulers.eenet.") else "settings."
-    assert str(err.value) == f"{prefix}{message}"
+    assert str(err.value) == f"settings.{message}"
 
 
 def _overthinking_pair(seed: int) -> tuple[ExitOutputs, ExitOutputs]:
@@ -1383,14 +1444,13 @@ def test_eenet_folds_above_the_validation_size_is_a_one_line_error(pair, costs):
     a scorer of that many members); as many folds as samples still fits."""
     val = pair[0]
     three = ExitOutputs(val.logits[:, :3], val.labels[:3])
-    with pytest.raises(ConfigError, match=r"schedulers.eenet.folds: 4 folds but 3 validation "
-                       r"samples; allowed: 2 to 3") as err:
+    with pytest.raises(ConfigError, match=r"^settings\.folds: 4 folds but 3 validation "
+                       r"samples; allowed: 2 to 3$"):
         fit_policy("eenet", three, costs, 2.0, {**FAST_EENET, "folds": 4})
-    assert "\n" not in str(err.value)
     # '2 folds but 1 validation samples; allowed: 2 to 1'
-    with pytest.raises(ConfigError, match=r"^schedulers.eenet.folds: 2 folds but 1 validation "
+    with pytest.raises(ConfigError, match=r"^schedulers\.eenet\.folds: 2 folds but 1 validation "
                        r"sample; cross-fitting needs at least 2$"):
-        check_fold_count(2, 1)
+        check_fold_count(2, 1, "schedulers.eenet")
     policy = fit_policy("eenet", three, costs, 2.0, {**FAST_EENET, "folds": 3})
     assert int(policy.weights["members"][0]) == 3
 

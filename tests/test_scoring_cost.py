@@ -77,7 +77,7 @@ def test_too_many_folds_is_an_error_not_out_of_memory(pair):
         untrained_policy(3, val.n_classes, {"folds": 5000, "hidden": 8})
     with pytest.raises(ConfigError, match=message.format(r"eenet_settings", 5000)):
         scoring_policies(3, val.n_classes, {"folds": 5000, "hidden": 8})
-    with pytest.raises(ConfigError, match=message.format(r"schedulers\.eenet", 2000)):
+    with pytest.raises(ConfigError, match=message.format("settings", 2000)):  # as typed
         fit_policy("eenet", val, costs, 2.0, {**FAST_EENET, "folds": 2000, "score_candidates": []})
 
 
@@ -285,7 +285,7 @@ def test_bad_scorer_cost_settings_and_tables_are_one_line_errors(pair, costs, tm
     val, _ = pair
     with pytest.raises(ConfigError) as err:
         fit_policy("eenet", val, costs, 1.9, _learned([0.1, 0.2]))
-    assert str(err.value) == ("schedulers.eenet.scorer_extra_ms: expected 3 finite values >= 0 "
+    assert str(err.value) == ("settings.scorer_extra_ms: expected 3 finite values >= 0 "
                               "(one per exit) or [], got [0.1, 0.2]")
     path = tmp_path / "scoring.json"
     path.write_text(json.dumps({"charged": True, "extra_ms": {"eenet": [0.0, 0.1]}}))

@@ -176,6 +176,10 @@ def given_budgets(text: str, costs: Any, unit: str = DEFAULT_COST_UNIT) -> dict[
     return given
 
 
+# what --set's errors and notes call its settings: params.yaml's group, as `schedulers.eenet.KEY`
+SET_GROUP = "schedulers"
+
+
 def parse_settings(items: list[str] | None, methods: list[str]) -> dict[str, dict[str, Any]]:
     """--set METHOD.KEY=VALUE items as {method: {key: value}}, checked as params.yaml's
     `schedulers` group is (known keys, typed values); each method among `methods`."""
@@ -199,7 +203,7 @@ def parse_settings(items: list[str] | None, methods: list[str]) -> dict[str, dic
         except yaml.YAMLError:
             raise ConfigError(f"--set: {item!r}: the value is not valid YAML") from None
     with naming("--set"):
-        check_schedulers("schedulers", settings)
+        check_schedulers(SET_GROUP, settings)
     return settings
 
 
@@ -308,6 +312,19 @@ def save_fitted(
           file=sys.stderr)
 
 
+def check_eenet_sizes(overrides: dict[str, Any], val: ExitOutputs) -> None:
+    """EENet's folds (where --set gives them) against the validation samples, and the memory
+    of its scorer for `val`'s exits and classes: one-line ConfigErrors naming
+    schedulers.eenet.KEY, before any fitting (a fit would name them the same)."""
+    from eenet.schedulers.eenet.fitting import check_scorer_size
+    from eenet.schedulers.eenet.settings import check_fold_count
+
+    group = f"{SET_GROUP}.{EENET}"
+    if "folds" in overrides:
+        check_fold_count(int(overrides["folds"]), val.n_samples, group)
+    check_scorer_size(overrides, val.n_exits, val.n_classes, group)
+
+
 def handler(args: argparse.Namespace) -> int:
     check_seed("--seed", args.seed)
     methods = parse_methods(args.method)
@@ -322,7 +339,7 @@ def handler(args: argparse.Namespace) -> int:
         from eenet.schedulers.eenet.settings import check_exit_counts
 
         with naming("--set"):
-            check_exit_counts(settings[EENET], costs)
+            check_exit_counts(settings[EENET], costs, f"{SET_GROUP}.{EENET}")
     given = given_budgets(args.budgets, costs, unit)
     budgets = list(given)
     with naming("--val"):
@@ -335,11 +352,9 @@ def handler(args: argparse.Namespace) -> int:
     note = same_samples_note(args.val, args.test, val, test)
     if note:
         print(note, file=sys.stderr)
-    if "folds" in settings.get(EENET, {}):  # checked before any fitting, as --set's own
-        from eenet.schedulers.eenet.settings import check_fold_count
-
+    if EENET in methods:  # checked before any fitting, as --set's own
         with naming("--set"):
-            check_fold_count(int(settings[EENET]["folds"]), val.n_samples)
+            check_eenet_sizes(settings.get(EENET, {}), val)
     if args.save is not None:
         check_save_dir(args.save)
         if methods == [ORACLE]:
@@ -352,7 +367,8 @@ def handler(args: argparse.Namespace) -> int:
                                   listed=is_cost_list(args.costs))
         if note:
             print(note, file=sys.stderr)
-    budgets, fitted = fit_sweep(val, costs, methods, budgets, settings, seed=args.seed)
+    budgets, fitted = fit_sweep(val, costs, methods, budgets, settings, seed=args.seed,
+                                settings_param=SET_GROUP)
     rows = [{**r, "budget_given": given[r["budget"]]}
             for r in evaluate_sweep(val, test, costs, budgets, fitted)]
     for note in unscored_notes(unscored_at_first_exit(fitted, budgets), costs, unit):

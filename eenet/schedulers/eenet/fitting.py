@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from eenet.devices import num_threads
+from eenet.schedulers.base import settings_name
 from eenet.schedulers.eenet.features import data_features, exit_features
 from eenet.schedulers.eenet.lookahead import lookahead_scores, solve_lookahead
 from eenet.schedulers.eenet.policy import FIRST_EXIT_UNSCORED, EENetPolicy
@@ -38,10 +39,12 @@ def fit(
     seed: int,
 ) -> EENetPolicy:
     """Train score + assignment networks on validation, then plan and thresholds at B (torch
-    on `threads` threads meanwhile)."""
-    check_settings(settings)
-    with num_threads(int(settings["threads"]), "schedulers.eenet.threads"):
-        return _fit(log_probs, labels, costs, budget_ms, settings, seed)
+    on `threads` threads meanwhile). Errors and notes name the settings as the caller did
+    (`eenet.schedulers.base.settings_named`: `settings` unless set)."""
+    param = settings_name()
+    check_settings(settings, param)
+    with num_threads(int(settings["threads"]), f"{param}.threads"):
+        return _fit(log_probs, labels, costs, budget_ms, settings, seed, param)
 
 
 def _fit(
@@ -51,9 +54,11 @@ def _fit(
     budget_ms: float,
     settings: Mapping[str, Any],
     seed: int,
+    param: str,
 ) -> EENetPolicy:
     """`fit` within its thread setting: the learned score (and lookahead heads) trained
-    unless the budget rules them out, the rule chosen on validation, thresholds set."""
+    unless the budget rules them out, the rule chosen on validation, thresholds set. Bad
+    settings are named `param`.KEY."""
     n_exits, n = log_probs.shape[:2]
     correct_np = log_probs.argmax(-1) == labels[None, :]  # [K, N]
     policy = EENetPolicy("eenet", budget_ms, np.zeros(n_exits), settings=dict(settings))
@@ -65,8 +70,8 @@ def _fit(
         policy.record_validation(np.zeros((n_exits, n)), costs)
         return policy
     costs = np.asarray(costs, dtype=np.float64)
-    learned_costs = costs + scorer_extra(settings, n_exits)
-    source_costs = {LEARNED: learned_costs, **fixed_costs(settings, costs)}
+    learned_costs = costs + scorer_extra(settings, n_exits, param)
+    source_costs = {LEARNED: learned_costs, **fixed_costs(settings, costs, param)}
     # a score whose own scoring cost alone breaks the budget is not a candidate (at exactly
     # its first exit's cost every sample leaves there whatever the score: the fixed scores
     # give that rule without training networks for nothing); a budget that `check_budget`
@@ -82,7 +87,7 @@ def _fit(
     pi = val_logits = val_looks = None
     if learned_feasible:
         policy.weights, score_sets[LEARNED], oof_looks = train_members(
-            feats, correct_np, learned_costs, budget_ms, settings, seed
+            feats, correct_np, learned_costs, budget_ms, settings, seed, param
         )
         val_logits, val_a, val_looks = forward(policy.weights, feats)
         pi = mean_assignment(policy.weights, feats, val_a)
@@ -133,6 +138,24 @@ def _apply_rule(
     return policy
 
 
+def scorer_dims(n_exits: int, n_classes: int, settings: Mapping[str, Any]) -> list[int]:
+    """The data features of each exit's networks for `n_classes` classes (the settings'
+    feature options)."""
+    blank = np.zeros((1, n_classes))
+    return [exit_features(blank, blank if k else None, *feature_options(settings)).shape[1]
+            for k in range(n_exits)]
+
+
+def check_scorer_size(overrides: Mapping[str, Any], n_exits: int, n_classes: int,
+                      param: str = "settings") -> None:
+    """The scorer `overrides` (over DEFAULTS) configure for `n_exits` exits of `n_classes`
+    classes fits `check_fused_sizes`' limit; checked before fitting, a ConfigError naming
+    `param`.folds."""
+    s = {**DEFAULTS, **overrides}
+    check_fused_sizes(int(s["folds"]), int(s["hidden"]), scorer_dims(n_exits, n_classes, s),
+                      bool(s["lookahead"]), param)
+
+
 def untrained_policy(
     n_exits: int, n_classes: int, settings: Mapping[str, Any] | None = None, seed: int = 0,
     param: str = "settings",
@@ -145,9 +168,7 @@ def untrained_policy(
     `param`."""
     s = {**DEFAULTS, **(settings or {})}
     check_settings(s, param)
-    blank = np.zeros((1, n_classes))
-    dims = [exit_features(blank, blank if k else None, *feature_options(s)).shape[1]
-            for k in range(n_exits)]
+    dims = scorer_dims(n_exits, n_classes, s)
     check_fused_sizes(int(s["folds"]), int(s["hidden"]), dims, bool(s["lookahead"]), param)
     weights = weights_header(int(s["folds"]), s)
     for member in range(int(s["folds"])):

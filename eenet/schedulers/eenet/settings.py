@@ -132,37 +132,43 @@ def feature_options(settings: Mapping[str, Any]) -> tuple[int, bool, bool]:
     return int(settings["top_probs"]), bool(settings["agreement"]), bool(settings["log_scale"])
 
 
-def scorer_extra(settings: Mapping[str, Any], n_exits: int) -> np.ndarray:
-    """`scorer_extra_ms` as [K] (zeros when not charged); a wrong length is a ConfigError."""
+def scorer_extra(settings: Mapping[str, Any], n_exits: int, param: str = "settings"
+                 ) -> np.ndarray:
+    """`scorer_extra_ms` as [K] (zeros when not charged); a wrong length is a ConfigError
+    naming it as `param`.scorer_extra_ms (`param`: what the caller called the settings)."""
     extra = np.asarray(settings["scorer_extra_ms"] or np.zeros(n_exits), dtype=np.float64)
     if extra.shape != (n_exits,) or not np.isfinite(extra).all() or (extra < 0).any():
         raise ConfigError(
-            f"schedulers.eenet.scorer_extra_ms: expected {n_exits} finite values >= 0 (one per "
+            f"{param}.scorer_extra_ms: expected {n_exits} finite values >= 0 (one per "
             f"exit) or [], got {settings['scorer_extra_ms']!r}"
         )
     return extra
 
 
-def check_exit_counts(overrides: Mapping[str, Any], costs: np.ndarray) -> None:
+def check_exit_counts(overrides: Mapping[str, Any], costs: np.ndarray,
+                      param: str = "settings") -> None:
     """The per-exit lists among `overrides` (`scorer_extra_ms`, `fixed_extra_ms`) have one
-    value per exit of `costs`; checked before fitting, a ConfigError naming the setting."""
+    value per exit of `costs`; checked before fitting, a ConfigError naming the setting as
+    `param`.KEY."""
     settings = {**DEFAULTS, **overrides}
-    scorer_extra(settings, costs.size)
-    fixed_costs(settings, costs)
+    scorer_extra(settings, costs.size, param)
+    fixed_costs(settings, costs, param)
 
 
-def check_fold_count(n_folds: int, n_samples: int) -> None:
+def check_fold_count(n_folds: int, n_samples: int, param: str = "settings") -> None:
     """Every member early-stops on its own fold, so each fold needs a validation sample: a
-    ConfigError naming `schedulers.eenet.folds` when there are more folds than samples."""
+    ConfigError naming `param`.folds when there are more folds than samples."""
     if n_folds > n_samples:
         allowed = (f"allowed: 2 to {n_samples}" if n_samples >= 2
                    else "cross-fitting needs at least 2")
-        raise ConfigError(f"schedulers.eenet.folds: {n_folds} folds but "
+        raise ConfigError(f"{param}.folds: {n_folds} folds but "
                           f"{counted(n_samples, 'validation sample')}; {allowed}")
 
 
-def fixed_costs(settings: Mapping[str, Any], costs: np.ndarray) -> dict[str, np.ndarray]:
-    """Each fixed score candidate's costs: `costs` plus its `fixed_extra_ms` if charged."""
+def fixed_costs(settings: Mapping[str, Any], costs: np.ndarray, param: str = "settings"
+                ) -> dict[str, np.ndarray]:
+    """Each fixed score candidate's costs: `costs` plus its `fixed_extra_ms` if charged;
+    a wrong length is a ConfigError naming it as `param`.fixed_extra_ms."""
     extra = settings["fixed_extra_ms"] or {}
     if not isinstance(extra, Mapping) or any(
         name not in FIXED_SCORES or np.shape(values) != costs.shape
@@ -171,8 +177,7 @@ def fixed_costs(settings: Mapping[str, Any], costs: np.ndarray) -> dict[str, np.
         for name, values in extra.items()
     ):
         raise ConfigError(
-            f"schedulers.eenet.fixed_extra_ms: expected {{score: {costs.size} finite values "
-            f">= 0}} "
+            f"{param}.fixed_extra_ms: expected {{score: {costs.size} finite values >= 0}} "
             f"for scores among {', '.join(FIXED_SCORES)}, or {{}}; got {extra!r}"
         )
     return {src: costs + np.asarray(extra.get(src, np.zeros(costs.size)), dtype=np.float64)

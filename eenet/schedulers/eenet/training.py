@@ -282,11 +282,12 @@ def train_members(
     budget_ms: float,
     settings: Mapping[str, Any],
     seed: int,
+    param: str,
 ) -> tuple[dict[str, np.ndarray], np.ndarray, list[np.ndarray] | None]:
     """Cross-fitting: member f trains on the other folds, early-stops on fold f and scores
     fold f out of sample. Returns the members' weights, the out-of-fold score logits [K, N]
     and, with `lookahead`, the out-of-fold lookahead logits per exit [N, looks_k] (honest:
-    the rule is chosen on them)."""
+    the rule is chosen on them). Too many folds are a ConfigError naming `param`.folds."""
     n_exits, n = correct_np.shape
     if n < 2:  # a member needs a sample to fit on and one to early-stop on
         raise ArtifactError(f"validation outputs: EENet needs at least 2 validation samples "
@@ -297,9 +298,9 @@ def train_members(
     # (ms, seconds, FLOPs), with no float32 rounding of tiny or huge numbers
     costs_t = torch.from_numpy((np.asarray(costs, dtype=np.float64) / budget_ms).astype(np.float32))
     n_folds = int(settings["folds"])
-    check_fold_count(n_folds, n)
+    check_fold_count(n_folds, n, param)
     check_fused_sizes(n_folds, int(settings["hidden"]), [f.shape[1] for f in feats],
-                      bool(settings["lookahead"]))
+                      bool(settings["lookahead"]), param)
     fold_of = np.empty(n, dtype=np.int64)
     fold_of[np.random.default_rng(seed).permutation(n)] = np.arange(n) % n_folds
 
