@@ -1115,6 +1115,28 @@ def test_cifar_files_that_read_but_are_not_the_official_ones(cifar_root, officia
     assert str(err.value).endswith("replacing cifar-10-batches-py/")
 
 
+def test_a_failed_download_to_replace_several_unofficial_files_names_them_all(
+        cifar_root, tmp_path, monkeypatch):
+    """A copy of one's own (none of its seven files the official one) under the presets'
+    defaults, offline: the download to replace them fails. The seven files make one entry of
+    the problems, and the error said the download was to "replace it"."""
+    import shutil
+
+    root = tmp_path / "raw"
+    folder = root / "cifar-10-batches-py"
+    shutil.copytree(cifar_root / "cifar-10-batches-py", folder)
+    _fake_download(monkeypatch, cifar_root, offline=True)
+    with pytest.raises(EENetError) as err:
+        prepare_dataset("cifar10", tmp_path / "out", 0, root=root, val_size=10)
+    files = "data_batch_1, data_batch_2, data_batch_3, data_batch_4, data_batch_5, test_batch"
+    assert str(err.value) == (
+        f"cifar10: {folder}: {files}, batches.meta fail their MD5 checksums (they read as CIFAR "
+        "files: not the official ones); data.options.download: true tried to download "
+        f"{CIFAR10_URL} to replace them and failed (<urlopen error [Errno -2] Name or service "
+        f"not known>); download it and extract it into {root}/ again, replacing "
+        "cifar-10-batches-py/, or for a copy you trust, set data.options.checksums: false")
+
+
 # the original AG News CSVs' rows (class 1-4, title, description), with what the hub's loader
 # keeps as written: quotes and commas, "NA", an empty description, the `\` line breaks
 ORIGINAL_AG_NEWS = [

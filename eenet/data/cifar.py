@@ -201,41 +201,53 @@ def _repair_advice(root: Path, cls: type, url_named: bool = False) -> str:
     return f"download {archive} and extract it into {root}/ again, replacing {cls.base_folder}/"
 
 
-def _folder_problems(name: str, root: Path, cls: type, checksums: bool) -> list[str]:
-    """What is wrong with the files of the CIFAR folder under `root`, file by file: missing,
+# what `_folder_problems` says of a file that fails its MD5 but reads as a CIFAR file
+UNOFFICIAL = "fails its MD5 checksum (it reads as a CIFAR file: not the official one)"
+
+
+def _folder_problems(name: str, root: Path, cls: type, checksums: bool) -> dict[str, str]:
+    """What is wrong with the files of the CIFAR folder under `root`, by file name: missing,
     and with `checksums` failing its MD5 (then read, to say whether it is damaged or merely
-    not the official file). Without `checksums` only missing files; damage shows when
-    `_read_batch_files` reads them."""
+    not the official file, `UNOFFICIAL`). Without `checksums` only missing files; damage shows
+    when `_read_batch_files` reads them."""
     from torchvision.datasets.utils import check_integrity
 
     folder = root / cls.base_folder
     md5s = dict([*cls.train_list, *cls.test_list, (cls.meta["filename"], cls.meta["md5"])])
-    problems, unofficial = [], []
+    problems = {}
     for file in _all_files(cls):
         path = folder / file
         if not path.is_file():
-            problems.append(f"{file} is missing")
+            problems[file] = "is missing"
         elif checksums and not check_integrity(str(path), md5s[file]):
             try:
                 _read_file(name, cls, file, path)
-                unofficial.append(file)
+                problems[file] = UNOFFICIAL
             except _Unreadable as exc:
-                problems.append(f"{file} fails its MD5 checksum and {exc}")
-    if len(unofficial) == 1:
-        problems.append(f"{unofficial[0]} fails its MD5 checksum (it reads as a CIFAR file: "
-                        "not the official one)")
-    elif unofficial:
-        problems.append(f"{', '.join(unofficial)} fail their MD5 checksums (they read as CIFAR "
-                        "files: not the official ones)")
+                problems[file] = f"fails its MD5 checksum and {exc}"
     return problems
 
 
-def _problem_advice(root: Path, cls: type, problems: list[str], url_named: bool = False) -> str:
+def _problems_text(problems: dict[str, str]) -> str:
+    """`_folder_problems`' findings on one line, file by file; the files that are merely not
+    the official ones together, last."""
+    parts = [f"{file} {problem}" for file, problem in problems.items() if problem != UNOFFICIAL]
+    unofficial = [file for file, problem in problems.items() if problem == UNOFFICIAL]
+    if len(unofficial) == 1:
+        parts.append(f"{unofficial[0]} {UNOFFICIAL}")
+    elif unofficial:
+        parts.append(f"{', '.join(unofficial)} fail their MD5 checksums (they read as CIFAR "
+                     "files: not the official ones)")
+    return "; ".join(parts)
+
+
+def _problem_advice(root: Path, cls: type, problems: dict[str, str],
+                    url_named: bool = False) -> str:
     """The advice for `problems` of `_folder_problems`: extract the archive again; where the
     only problem is files that read well but are not the official ones, also the way to keep
     a copy of one's own."""
     advice = _repair_advice(root, cls, url_named)
-    if all("not the official" in problem for problem in problems):
+    if all(problem == UNOFFICIAL for problem in problems.values()):
         advice += ", or for a copy you trust, set data.options.checksums: false"
     return advice
 
@@ -300,14 +312,14 @@ def _load(name: str, root: Path, download: bool, checksums: bool) -> tuple[Any, 
         try:
             _download_archive(root, cls)
         except DOWNLOAD_FAILED as exc:
-            them = "it" if len(problems) == 1 else "them"
+            them = "it" if len(problems) == 1 else "them"  # one file, or several
             raise EENetError(
-                f"{name}: {folder}: {'; '.join(problems)}; data.options.download: true tried to "
-                f"download {cls.url} to replace {them} and failed ({_one_line(exc)}); "
+                f"{name}: {folder}: {_problems_text(problems)}; data.options.download: true "
+                f"tried to download {cls.url} to replace {them} and failed ({_one_line(exc)}); "
                 f"{_problem_advice(root, cls, problems, url_named=True)}") from None
         problems = _folder_problems(name, root, cls, checksums)
     if problems:
-        raise EENetError(f"{name}: {folder}: {'; '.join(problems)}; "
+        raise EENetError(f"{name}: {folder}: {_problems_text(problems)}; "
                          f"{_problem_advice(root, cls, problems)}")
     if not checksums:
         return _read_batch_files(name, root, cls)
