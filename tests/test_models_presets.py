@@ -266,6 +266,25 @@ def test_bert_tokenises_and_returns_one_output_per_exit(vocab):
     assert len(model(example)) == 4
 
 
+def test_a_berts_saved_tokenizer_is_the_same_before_and_after_it_tokenised(vocab, tmp_path):
+    """The train stage reusing a finished run saves a model whose tokenizer never ran; one
+    trained afresh had tokenised every batch, and its tokenizer.json held the truncation and
+    padding of the last call: the artifact's bytes differed, so every later stage ran again.
+    Saving leaves the tokenizer working as before (long texts still truncated)."""
+    model = tiny_bert(vocab)
+    for folder in ("unused", "used"):
+        (tmp_path / folder).mkdir()
+    model.save_pretrained_assets(tmp_path / "unused")
+    assert model.collate(TEXTS)["input_ids"].shape == (4, 10)
+    model.save_pretrained_assets(tmp_path / "used")
+    files = sorted(p.name for p in (tmp_path / "unused").iterdir())
+    assert "tokenizer.json" in files
+    assert files == sorted(p.name for p in (tmp_path / "used").iterdir())
+    for name in files:
+        assert (tmp_path / "used" / name).read_bytes() == (tmp_path / "unused" / name).read_bytes()
+    assert model.collate([" ".join(["game"] * 50)])["input_ids"].shape == (1, 16)
+
+
 def test_bert_loader_workers_get_the_tokenizer_not_the_model(vocab):
     """DataLoader workers started by spawn (macOS, Windows) receive the collate function
     pickled: it must batch as the model does without carrying the model's weights."""

@@ -136,10 +136,18 @@ class BertMultiExit(MultiExitModel):
                 head.dense.load_state_dict(pooler.dense.state_dict())
 
     def save_pretrained_assets(self, folder: Path) -> None:
-        """Write the `BertConfig` (config.json) and the tokenizer files into `folder`."""
+        """Write the `BertConfig` (config.json) and the tokenizer files into `folder`.
+
+        The tokenizer is saved without the truncation and padding its last call left in its
+        backend (`Tokenise` passes its own on every call): with them, a model trained afresh
+        and the same model reused from its finished checkpoint (whose tokenizer never ran)
+        wrote different tokenizer.json files, and every stage after train ran again."""
         folder = Path(folder)
         self.config.to_json_file(str(folder / "config.json"))
         if self.tokenizer is not None:
+            backend = self.tokenizer.backend_tokenizer
+            backend.no_truncation()
+            backend.no_padding()
             self.tokenizer.save_pretrained(str(folder))
 
     @classmethod
