@@ -471,12 +471,16 @@ def test_bert_missing_pretrained_offline_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    messages = []
     for source in ("eenet-test/no-such-bert", str(tmp_path)):
         with pytest.raises(EENetError) as info:
             build_model("bert_4", 2, pretrained=source)
         message = str(info.value)
         assert "\n" not in message and "model.options.pretrained" in message
         assert "config.json" in message
+        messages.append(message)
+    # the hub's files go into $HF_HOME/hub; $HF_HOME itself defaults to ~/.cache/huggingface
+    assert "Hugging Face cache ($HF_HOME/hub, default ~/.cache/huggingface/hub)" in messages[0]
 
 
 def test_bert_rejects_bad_exit_layers(vocab):

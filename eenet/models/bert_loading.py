@@ -40,7 +40,7 @@ def _missing(what: str, source: str, exc: Exception) -> EENetError:
         return EENetError(f"{param}: could not load {source!r} ({first}); it must be {folder}")
     return EENetError(
         f"{param}: could not load {source!r} ({first}); with network it is downloaded into "
-        f"the Hugging Face cache ($HF_HOME, default ~/.cache/huggingface/hub); offline, run "
+        f"the Hugging Face cache ($HF_HOME/hub, default ~/.cache/huggingface/hub); offline, run "
         f"`hf download {source}` where there is network and copy that cache here, or set "
         f"{param} to {folder}"
     )
