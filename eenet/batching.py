@@ -20,8 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.distributed import DistributedSampler
 
 from eenet.distributed import is_distributed, rank, world_size
-from eenet.errors import ArtifactError
-from eenet.labels import holds_integers
+from eenet.labels import LabelError, holds_integers
 from eenet.models.base import MultiExitModel
 
 
@@ -47,7 +46,7 @@ class SampleBatch(Sequence):
 def batch_labels(labels: Sequence[Any]) -> torch.Tensor:
     """A batch's labels, one per item (or one tensor or array of them), as int64 [N]: each an
     integer class index (a Python or numpy integer, an integer array or tensor of one value).
-    Anything else is a one-line ArtifactError naming the first label that is none: float
+    Anything else is a one-line LabelError naming the first label that is none: float
     labels were cut to integers without a word (2.7 read as 2), float tensors, one-hot rows
     and 0-d numpy arrays were a TypeError traceback."""
     if isinstance(labels, torch.Tensor | np.ndarray) or not any(  # torch warns of a list
@@ -60,7 +59,7 @@ def batch_labels(labels: Sequence[Any]) -> torch.Tensor:
             pass
     indices = [_class_index(label) for label in labels]
     if None in indices:
-        raise ArtifactError(f"labels: expected an integer class index per sample, got "
+        raise LabelError(f"labels: expected an integer class index per sample, got "
                             f"{_described(labels[indices.index(None)])}")
     return torch.tensor(indices, dtype=torch.long)
 

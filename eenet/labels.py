@@ -22,6 +22,11 @@ if TYPE_CHECKING:
 MODEL_EXITS = "the model's exits"
 
 
+class LabelError(ArtifactError):
+    """Labels that are no integer class index per sample (`batch_labels`): a caller that knows
+    where they came from names it (`EarlyExitPredictor`: `dataset` or `batches`)."""
+
+
 def holds_integers(values: np.ndarray | torch.Tensor) -> bool:
     """Whether an array's or a tensor's dtype is an integer type: not bool, float or complex,
     nor numpy's timedelta64 (which numpy counts among its integer types)."""

@@ -23,8 +23,8 @@ from torch.utils.data import Dataset
 
 from eenet.batching import batch_labels, split_batches, to_device
 from eenet.devices import memory_names, resolve_device
-from eenet.errors import ArtifactError, ConfigError
-from eenet.labels import MODEL_EXITS, check_label_range
+from eenet.errors import ArtifactError, ConfigError, naming
+from eenet.labels import MODEL_EXITS, LabelError, check_label_range
 from eenet.models.base import (
     MultiExitModel,
     batch_size_of,
@@ -309,13 +309,16 @@ class EarlyExitPredictor:
         ArtifactError naming `source` unless they are one class of the model per sample).
         `batch_setting` as `predict_batches`'s, named when a batch does not fit in memory."""
         parts, seen = [], 0
-        for inputs, labels in batches:
-            with memory_names(*batch_setting) if batch_setting else nullcontext():
-                part = self.predict(inputs, first_index=seen)
-            seen += part.n_samples
-            if labels is not None:
-                part.labels = self._checked_labels(labels, part.n_samples, source)
-            parts.append(part)
+        # labels that are no class index per sample, whether a batch was read with them (a
+        # data set's, collated) or checked here: the error names `source`
+        with naming(source, LabelError):
+            for inputs, labels in batches:
+                with memory_names(*batch_setting) if batch_setting else nullcontext():
+                    part = self.predict(inputs, first_index=seen)
+                seen += part.n_samples
+                if labels is not None:
+                    part.labels = self._checked_labels(labels, part.n_samples, source)
+                parts.append(part)
         return parts
 
     def _checked_labels(self, labels: Any, n_samples: int, source: str) -> np.ndarray:
@@ -347,7 +350,7 @@ class EarlyExitPredictor:
         """`predict_batches`, its batches' labels checked in the name of `source`."""
         parts = self.predict_in_order(map(split_batch, batches), batch_setting, source)
         if not parts:
-            raise ArtifactError("no samples to predict")
+            raise ArtifactError(f"{source}: no samples to predict")
         return EarlyExitResult.concatenate(parts)
 
     def predict_dataset(self, dataset: Dataset, batch_size: int = 1,

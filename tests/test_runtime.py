@@ -538,13 +538,28 @@ def test_labels_that_are_no_class_of_the_model_are_one_line(model, inputs) -> No
     with pytest.raises(ArtifactError, match="^batches: a batch of 10 samples came with 9 "
                                             "labels; give one label per sample$"):
         predictor.predict_batches([(inputs[:10], labels[:9]), (inputs[10:20], labels[9:20])])
-    with pytest.raises(ArtifactError, match="^labels: expected an integer class index per "
-                                            "sample, got torch.float32 labels such as 0.5$"):
+    with pytest.raises(ArtifactError, match="^batches: labels: expected an integer class index "
+                                            "per sample, got torch.float32 labels such as 0.5$"):
         predictor.predict_batches(DataLoader(TensorDataset(inputs, labels + 0.5), batch_size=8))
+    with pytest.raises(ArtifactError, match="^dataset: labels: expected an integer class index per "
+                                            "sample, got torch.float32 labels such as 0.5$"):
+        predictor.predict_dataset(TensorDataset(inputs, labels + 0.5), 8)
     # integer labels of any kind, every class included, run as before
     batches = [(inputs[:48], labels[:48].numpy().astype(np.int32)), (inputs[48:], labels[48:])]
     result = predictor.predict_batches(batches)
     assert result.labels.dtype == np.int64 and result.labels.tolist() == labels.tolist()
+
+
+def test_nothing_to_predict_names_the_batches_or_the_dataset(model, inputs) -> None:
+    """No batches, or an empty data set, was 'no samples to predict', naming neither."""
+    from torch.utils.data import TensorDataset
+
+    predictor = EarlyExitPredictor(model, fitted(MaxProbPolicy, model, inputs, (0.4, 0.3, 0.3)),
+                                   device="cpu")
+    with pytest.raises(ArtifactError, match="^batches: no samples to predict$"):
+        predictor.predict_batches([])
+    with pytest.raises(ArtifactError, match="^dataset: no samples to predict$"):
+        predictor.predict_dataset(TensorDataset(inputs[:0], torch.zeros(0, dtype=torch.long)), 4)
 
 
 def test_measure_settings_are_checked_before_anything_loads(tmp_path):
