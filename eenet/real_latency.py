@@ -86,13 +86,13 @@ def measure_real_latency(
     """Real early exit of a saved model + policy on a prepared split, without DVC.
 
     `limit` caps the samples run (None or 0: the whole split). Batches are collated before
-    timing; the first `warmup_batches` are run untimed. Returns
-    plain data: mean ms/sample, `robust_ms_per_sample` (the measure stage's and `eenet
-    predict`'s statistic: at batch 1 each exit's median call weighted by the samples leaving
-    there, else the median over calls), `median_ms_per_sample` (the plain median over calls:
-    at batch 1 about the cost of the exit most samples take), each call's ms/sample,
-    scheduler ms/sample, exit fractions, accuracy, and the exits' ids so a caller can compare
-    with a plan.
+    timing; the first `warmup_batches` are run untimed. Returns plain data: the batch size
+    it ran at (fewer samples: their one batch), mean ms/sample, `robust_ms_per_sample` (the
+    measure stage's and `eenet predict`'s statistic: at batch 1 each exit's median call
+    weighted by the samples leaving there, else the median over calls),
+    `median_ms_per_sample` (the plain median over calls: at batch 1 about the cost of the exit
+    most samples take), each call's ms/sample, scheduler ms/sample, exit fractions, accuracy,
+    and the exits' ids so a caller can compare with a plan.
     """
     from eenet.checks import THREADS_MAX, check_minimums
     from eenet.data.prepared import split_for_model
@@ -128,7 +128,9 @@ def measure_real_latency(
         "cost_unit": policy.cost_unit,
         "budget": float(policy.budget_ms),
         "budget_ms": in_ms(policy.budget_ms, policy.cost_unit),
-        "batch_size": int(batch_size),
+        # the batch it ran at: fewer samples than `batch_size` ran as one smaller batch, as
+        # `eenet predict` and the measure stage report it
+        "batch_size": max(part.n_samples for part in parts),
         "n_samples": n,
         "device": str(target),  # with its index: cuda:1
         "threads": used_threads,

@@ -1170,6 +1170,8 @@ def test_measure_real_latency_batch_size_beyond_the_split(workspace, policy_dir)
                                   batch_size=10**20, device="cpu", limit=30)
     want = load_policy(policy_dir).decide(workspace["test"].log_probs()[:, :30])
     assert report["n_samples"] == 30 and report["exits"] == want.tolist()
+    # the batch it ran at, as `eenet predict` and the measure stage give it (was 10**20)
+    assert report["batch_size"] == 30
 
 
 @pytest.mark.parametrize(
