@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +17,17 @@ from eenet.data.prepared import PreparedDataset, read_meta, split_digest
 from eenet.digests import local_paths, package_digest, path_digest
 from eenet.distributed import init_distributed, is_main_process, shutdown_distributed
 from eenet.extras import require
-from eenet.models import MultiExitModel, build_model
+from eenet.models import build_model
 from eenet.models.artifact import check_replaceable, save_trained
 from eenet.models.base import check_data_fits, check_input_shape
 from eenet.train_config import TrainConfig, check_train_config, run_settings
-from eenet.training import chance_note, exit_accuracy_name, seed_everything, train_model
+from eenet.training import (
+    EpochCallback,
+    chance_note,
+    exit_accuracy_name,
+    seed_everything,
+    train_model,
+)
 
 
 def train_to_artifact(
@@ -29,8 +37,9 @@ def train_to_artifact(
 ) -> dict[str, Any] | None:
     """Build the model `model_params` names (params.yaml `model`: name, options) for the data
     in `data_dir`, train it with `train_cfg` (resuming from `checkpoint_dir` when its
-    checkpoint has the same settings), log each epoch with dvclive in `live_dir`, and save the
-    artifact in `model_dir`; then mark the checkpoint delivered. A finished run's checkpoint
+    checkpoint has the same settings), log each epoch with dvclive for `live_dir` (swapped in
+    whole after the model is written: `training_log`), and save the artifact in `model_dir`;
+    then mark the checkpoint delivered. A finished run's checkpoint
     not marked (stopped before its artifact) is resumed with nothing to train: the artifact is
     written from it, as that run would have. Returns the training summary (None on a DDP rank
     other than 0).
@@ -73,12 +82,16 @@ def train_to_artifact(
             train_model(model, train_set, val_set, train_cfg, checkpoint_dir, fingerprint,
                         settings=settings, resume_finished=True, code=package_digest())
             return None
-        summary = _train_logged(model, train_set, val_set, train_cfg, checkpoint_dir,
-                                fingerprint, settings, live_dir)
-        save_trained(model, model_dir, model_params["name"], int(meta["num_classes"]),
-                     options, extra={"dataset": meta["dataset"],
-                                     "val_accuracy": summary["val_accuracy"],
-                                     **input_normalisation(meta)})
+        # the log is swapped in after the model is written: a stop or an error while the model
+        # is written leaves the old log beside the old model, not the new run's beside it
+        with training_log(live_dir) as log_epoch:
+            summary = train_model(model, train_set, val_set, train_cfg, checkpoint_dir,
+                                  fingerprint, on_epoch=log_epoch, settings=settings,
+                                  resume_finished=True, code=package_digest())
+            save_trained(model, model_dir, model_params["name"], int(meta["num_classes"]),
+                         options, extra={"dataset": meta["dataset"],
+                                         "val_accuracy": summary["val_accuracy"],
+                                         **input_normalisation(meta)})
         mark_delivered(checkpoint_dir)  # a rerun (its code changed) trains afresh
         note = chance_note(summary["val_accuracy"], val_set.y, train_cfg)
         if note is not None:
@@ -120,15 +133,13 @@ def exit_accuracy_lines(epoch: int, values: dict[str, float]) -> list[str]:
     return lines
 
 
-def _train_logged(
-    model: MultiExitModel, train_set: PreparedDataset, val_set: PreparedDataset,
-    train_cfg: TrainConfig, checkpoint_dir: str | os.PathLike, fingerprint: str,
-    settings: dict[str, Any], live_dir: str | os.PathLike,
-) -> dict[str, Any]:
-    """`train_model` with every epoch's values logged by dvclive, and every exit's validation
-    accuracy in EXIT_ACCURACY_CSV beside them. A fresh log every run (a resumed run replays
-    the finished epochs from its checkpoint, so no epoch is there twice), written beside
-    `live_dir` and swapped in whole when training ends: never half a log."""
+@contextmanager
+def training_log(live_dir: str | os.PathLike) -> Iterator[EpochCallback]:
+    """Yield the callback that logs each epoch's values with dvclive, and every exit's
+    validation accuracy in EXIT_ACCURACY_CSV beside them, for `train_model`'s `on_epoch`. A
+    fresh log every run (a resumed run replays the finished epochs from its checkpoint, so no
+    epoch is there twice), written beside `live_dir` and swapped in whole when the block ends
+    without error: never half a log, and none of a run stopped or failed inside the block."""
     from dvclive import Live  # the `pipeline` extra (train_to_artifact checked it is there)
 
     rows: list[str] = []
@@ -142,6 +153,4 @@ def _train_logged(
             rows.extend(exit_accuracy_lines(epoch, values))
             write_text(log_dir / EXIT_ACCURACY_CSV, EXIT_ACCURACY_HEADER + "".join(rows))
 
-        return train_model(model, train_set, val_set, train_cfg, checkpoint_dir, fingerprint,
-                           on_epoch=log_epoch, settings=settings, resume_finished=True,
-                           code=package_digest())
+        yield log_epoch

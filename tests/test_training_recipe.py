@@ -270,6 +270,41 @@ def test_a_dict_for_the_train_config_is_one_line_naming_trainconfig(tmp_path, en
     assert not (tmp_path / "ckpt").exists()
 
 
+def test_a_failed_model_save_keeps_the_old_training_log(tmp_path, monkeypatch):
+    """The training log (dvclive's files, exit_accuracy.csv) was swapped in as the last epoch
+    ended, before the model was written: a model save that failed (a full disk; a stop signal
+    there) left the new run's curves beside the old model. Now the log is swapped in after the
+    model, and such a failure leaves both as they were."""
+    import eenet.models.artifact
+    from eenet.training_run import train_to_artifact
+
+    write_waves(tmp_path / "data", n_train=64, n_val=16)
+    model_params = {"name": "resnet1d_3", "options": {"widths": [4, 4, 4], "blocks": [1, 1, 1]}}
+
+    def train(epochs: int) -> None:
+        cfg = TrainConfig(epochs=epochs, batch_size=32, threads=1, device="cpu")
+        train_to_artifact(tmp_path / "data", tmp_path / "model", tmp_path / "ckpt",
+                          tmp_path / "live", model_params, cfg)
+
+    def outputs() -> dict[str, bytes]:
+        return {str(p.relative_to(tmp_path)): p.read_bytes()
+                for folder in ("model", "live") for p in (tmp_path / folder).rglob("*")
+                if p.is_file()}
+
+    train(1)
+    before = outputs()
+    assert "live/exit_accuracy.csv" in before
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device (simulated)")
+
+    monkeypatch.setattr(eenet.models.artifact, "save_file", disk_full)
+    with pytest.raises(OSError, match="simulated"):
+        train(2)
+    assert outputs() == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
 @pytest.mark.parametrize("key", ["optimizer", "schedule"])
 def test_an_unknown_optimizer_or_schedule_is_refused_not_replaced(key):
     """_optimizer fell through to AdamW and _scheduler to a constant learning rate for any
