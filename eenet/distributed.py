@@ -12,6 +12,8 @@ import os
 import torch
 import torch.distributed as dist
 
+from eenet.errors import ConfigError
+
 
 def is_distributed() -> bool:
     """True inside an initialised process group of more than one process."""
@@ -48,11 +50,17 @@ def init_distributed() -> bool:
     return True
 
 
-def local_device(device: torch.device) -> torch.device:
-    """`device` pinned to this process's GPU under DDP (cuda -> cuda:LOCAL_RANK)."""
-    if device.type == "cuda" and device.index is None and is_distributed():
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    return device
+def local_device(device: torch.device, param: str = "train.device") -> torch.device:
+    """`device` pinned to this process's GPU under DDP (cuda -> cuda:LOCAL_RANK). A GPU named
+    by index (`cuda:N`) under DDP would put every process on that one GPU: a one-line
+    ConfigError naming `param`, raised by every process alike (none is left waiting)."""
+    if device.type != "cuda" or not is_distributed():
+        return device
+    if device.index is not None:
+        raise ConfigError(f"{param}: {device} under torchrun would put all {world_size()} "
+                          f"processes on GPU {device.index}; give cuda (each process takes "
+                          "the GPU of its LOCAL_RANK)")
+    return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
 
 
 def barrier() -> None:

@@ -17,6 +17,7 @@ from eenet.batching import make_loader
 from eenet.checkpoint import is_delivered, load_checkpoint, save_checkpoint
 from eenet.data import prepare_dataset
 from eenet.data.prepared import PreparedDataset
+from eenet.errors import ConfigError
 from eenet.models.artifact import load_trained
 from eenet.resume import resumable_checkpoint
 from eenet.training import exit_accuracies
@@ -159,3 +160,22 @@ def test_ddp_reports_the_validation_accuracy_of_the_model_it_saves(tmp_path: Pat
     assert reported == whole_split
     logged = json.loads((run / "live/metrics.json").read_text())
     assert [logged[f"val_acc_exit{k}"] for k in range(3)] == whole_split
+
+
+def test_a_gpu_by_index_under_ddp_is_a_one_line_error(monkeypatch) -> None:
+    """Under DDP `cuda` becomes each process's own GPU (its LOCAL_RANK); `cuda:N` would put
+    every process on GPU N, so every process refuses it alike, naming train.device."""
+    import eenet.distributed as distributed
+
+    monkeypatch.setattr(distributed, "is_distributed", lambda: True)
+    monkeypatch.setattr(distributed, "world_size", lambda: 2)
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert distributed.local_device(torch.device("cuda")) == torch.device("cuda", 1)
+    assert distributed.local_device(torch.device("cpu")) == torch.device("cpu")
+    with pytest.raises(ConfigError) as error:
+        distributed.local_device(torch.device("cuda", 1))
+    assert str(error.value) == ("train.device: cuda:1 under torchrun would put all 2 processes "
+                                "on GPU 1; give cuda (each process takes the GPU of its "
+                                "LOCAL_RANK)")
+    monkeypatch.setattr(distributed, "is_distributed", lambda: False)
+    assert distributed.local_device(torch.device("cuda", 1)) == torch.device("cuda", 1)
