@@ -433,6 +433,27 @@ def test_glue_tsv_files_read_alike_through_local_path_and_data_files(tmp_path, h
     assert texts == {'a good, "moving" film', "dull"}
 
 
+@pytest.mark.parametrize("dev", ["dev.tsv", "dev [1].tsv"])
+def test_glue_folder_as_downloaded_reads_train_and_dev_not_its_unlabelled_test(tmp_path, dev):
+    """GLUE's SST-2 folder holds a test.tsv without labels (columns index,sentence): through
+    local_path it made the whole folder an error naming it; now only the splits used are read
+    (a '[' in a file's name matches that file). Named in data_files, it is still refused."""
+    folder = _glue_tsv(tmp_path / "glue")
+    (folder / "dev.tsv").rename(folder / dev)
+    (folder / "test.tsv").write_text("index\tsentence\n0\tsplendid\n1\tawful , dull\n")
+    meta = prepare_dataset("sst2", tmp_path / "out", 0, val_size=2, local_path=str(folder),
+                           cache_dir=str(tmp_path / "cache"))
+    assert meta["sizes"] == {"train": 10, "val": 2, "test": 3}
+    test_x, test_y = read_split(tmp_path / "out", "test")
+    assert test_x.tolist() == ["fun , great", "boring", "awful"] and test_y.tolist() == [1, 0, 0]
+    with pytest.raises(EENetError) as err:
+        prepare_dataset("sst2", tmp_path / "out2", 0, val_size=2, local_path=str(folder),
+                        data_files={"train": "train.tsv", "validation": "test.tsv"},
+                        cache_dir=str(tmp_path / "cache"))
+    assert str(err.value).startswith(f"sst2: data.options.local_path: {folder / 'test.tsv'} "
+                                     "lacks column label (it has index, sentence); ")
+
+
 def test_data_files_of_mixed_or_unknown_formats_name_the_allowed_ones(tmp_path):
     folder = _glue_tsv(tmp_path / "glue")
     (folder / "dev.csv").write_text("sentence,label\nfun,1\n")

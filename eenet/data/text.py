@@ -10,10 +10,10 @@ Texts are stored as UTF-8 bytes and offsets (`eenet.data.prepared`; no pickles, 
 the longest text) and tokenised later by the model's `collate`. Offline use:
 `HF_DATASETS_OFFLINE=1` with a filled Hugging Face cache, or local files through `local_path`
 (a folder with `train.*` / `test.*` / `validation.*` files in CSV, TSV, JSON lines or parquet,
-or a `DatasetDict.save_to_disk` folder) or `data_files` (split -> file, the same formats); AG
-News's original headerless CSVs (class 1-4, title, description), and Kaggle's copy of them
-(the same rows under the header `Class Index,Title,Description`), are read as the hub's loader
-reads the original.
+of which only the two splits used are read, or a `DatasetDict.save_to_disk` folder) or
+`data_files` (split -> file, the same formats); AG News's original headerless CSVs (class
+1-4, title, description), and Kaggle's copy of them (the same rows under the header
+`Class Index,Title,Description`), are read as the hub's loader reads the original.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from eenet.data.prepared import write_meta
 from eenet.data.splits import check_options, holdout, write_splits
 from eenet.data.text_files import (
     ORIGINAL_COLUMNS,
+    as_patterns,
     builder_for,
     check_data_file_paths,
     column_problem,
@@ -45,6 +46,7 @@ from eenet.data.text_files import (
     saved_dataset,
     saved_to_disk,
     unfit_file,
+    used_split_files,
     user_data_files,
 )
 from eenet.errors import ConfigError, EENetError
@@ -178,6 +180,12 @@ def load_text_splits(
             f"unnamed); give a saved DatasetDict naming the splits {source.train_split} and "
             f"{source.test_split} (datasets.DatasetDict({{{source.train_split!r}: ..., "
             f"{source.test_split!r}: ...}}).save_to_disk(folder)) or a folder of files")
+    load_files = data_files
+    if local_path is not None and data_files is None and not saved_to_disk(Path(local_path)):
+        # only the splits used are read: GLUE's folder as downloaded holds an unlabelled test.tsv
+        splits = (source.train_split, source.test_split)
+        data_files = used_split_files(Path(local_path), splits)
+        load_files = as_patterns(data_files, splits) if data_files else None
     empty = empty_files(local_path, data_files)
     if empty:
         where = "data.options.local_path" if local_path is not None else "data.options.data_files"
@@ -192,7 +200,7 @@ def load_text_splits(
         if local_path is not None:
             with datasets_log_held():  # absolute: "." names no data set ("dataset_name ...")
                 loaded = datasets.load_dataset(
-                    os.path.abspath(local_path), data_files=data_files, cache_dir=cache_dir,
+                    os.path.abspath(local_path), data_files=load_files, cache_dir=cache_dir,
                     **read_options
                 )
             return _from_original(loaded, source, original, layout) if original else loaded

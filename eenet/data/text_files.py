@@ -63,6 +63,38 @@ def saved_dataset(folder: Path) -> bool:
     return (folder / "state.json").is_file() and not saved_to_disk(folder)
 
 
+def used_split_files(folder: Path, splits: tuple[str, ...]) -> dict[str, list[str]] | None:
+    """The data files of a folder of files (not `save_to_disk`) that give `splits`, split by
+    their names as `datasets` splits a folder (GLUE's dev.tsv: validation): {split: [path
+    relative to `folder`, ...]} in the order of their paths (the order errors name files in),
+    the files of any other split left out (GLUE's test.tsv, which has no labels: its columns
+    failed the whole load). None where a split of `splits` has no file of a format read here:
+    the folder is then read whole, as `datasets` reads it."""
+    from datasets.data_files import DataFilesDict, get_data_patterns
+
+    base = folder.expanduser().resolve()
+    try:
+        patterns = get_data_patterns(base.as_posix())
+    except FileNotFoundError:  # no data files: the load says so
+        return None
+    if not all(split in patterns for split in splits):
+        return None
+    found = DataFilesDict.from_patterns({split: patterns[split] for split in splits},
+                                        base_path=base.as_posix())
+    files = {split: sorted(Path(f).relative_to(base).as_posix() for f in found[split]
+                           if Path(f).suffix in FORMATS) for split in splits}
+    return dict(sorted(files.items(), key=lambda item: item[1])) if all(files.values()) else None
+
+
+def as_patterns(files: dict[str, list[str]], splits: tuple[str, ...]) -> dict[str, list[str]]:
+    """The file paths of `splits` as `datasets` patterns matching just those files (a '[' in a
+    name escaped), the splits in the order given: `datasets` casts every split to the columns
+    of the first (train, as in a folder it read whole)."""
+    import glob
+
+    return {split: [glob.escape(path) for path in files[split]] for split in splits}
+
+
 def user_data_files(local_path: str | Path | None, data_files: dict[str, Any] | None) -> list[Path]:
     """The user's data files: those `data_files` names (in `local_path` when given), or the data
     files in `local_path` (none in a `save_to_disk` folder); only those that are files."""
