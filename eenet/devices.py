@@ -128,15 +128,16 @@ def allocation_failure(exc: BaseException) -> str | None:
 def num_threads(threads: int, param: str = "threads") -> Iterator[None]:
     """Use `threads` torch CPU threads inside the block (0 = leave as is); restore afterwards.
     More threads than CPUs gets a note on stderr naming the setting `param` (once a process);
-    more than THREADS_MAX is a one-line ConfigError naming it (torch would crash)."""
-    check_integer(param, int(threads), 0, THREADS_MAX)
+    more than THREADS_MAX is a one-line ConfigError naming it (torch would crash), as is a
+    count that is no integer (1.5 ran 1 thread, True 1)."""
+    check_integer(param, threads, 0, THREADS_MAX)
     previous = torch.get_num_threads()
     if threads:
-        note = thread_count_note(int(threads), param)
+        note = thread_count_note(threads, param)
         if note and note not in _NOTED:
             _NOTED.add(note)
             print(note, file=sys.stderr)
-        torch.set_num_threads(int(threads))
+        torch.set_num_threads(threads)
     try:
         yield
     finally:

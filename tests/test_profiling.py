@@ -93,6 +93,18 @@ def test_thread_counts_past_the_cap_are_one_line_errors(threads: int) -> None:
     assert torch.get_num_threads() == before
 
 
+@pytest.mark.parametrize("threads", [1.5, 2.0, True, "2"])
+def test_thread_counts_that_are_no_integer_are_one_line_errors(threads: object) -> None:
+    """num_threads cut its count to an integer before checking it: 1.5 ran 1 thread, True 1."""
+    from eenet.devices import num_threads
+
+    before = torch.get_num_threads()
+    with pytest.raises(ConfigError) as err, num_threads(threads, "--jobs"):  # type: ignore[arg-type]
+        pass
+    assert str(err.value) == f"--jobs: must be an integer from 0 to 1024, got {threads!r}"
+    assert torch.get_num_threads() == before
+
+
 @pytest.mark.parametrize(("setting", "low"), [("warmup", 0), ("repeats", 1)])
 def test_profile_timing_counts_past_the_cap_are_one_line(setting: str, low: int) -> None:
     """np.empty((repeats, exits)) failed for 10**10 (224 GiB) and past 2**63 (a traceback)."""
