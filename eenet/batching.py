@@ -10,7 +10,7 @@ at once through `__getitems__` (rows sliced from its arrays, converted together)
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,13 +48,19 @@ def batch_labels(labels: Sequence[Any]) -> torch.Tensor:
     integer class index (a Python or numpy integer, an integer array or tensor of one value).
     Anything else is a one-line LabelError naming the first label that is none: float
     labels were cut to integers without a word (2.7 read as 2), float tensors, one-hot rows
-    and 0-d numpy arrays were a TypeError traceback."""
+    and 0-d numpy arrays were a TypeError traceback, as was one value for the whole batch (a
+    0-d tensor or array); uint64 labels past int64 wrapped round to negative numbers."""
+    if _one_value(labels):
+        raise LabelError(f"labels: expected an integer class index per sample, got one value "
+                         f"for the whole batch ({_value_described(labels)})")
     if isinstance(labels, torch.Tensor | np.ndarray) or not any(  # torch warns of a list
             isinstance(label, np.ndarray) for label in labels):  # of arrays, not of one
         try:  # the usual case at once: Python integers, or integer tensors of one value
             values = torch.as_tensor(labels)
             if values.ndim == 1 and holds_integers(values):
-                return values.long()
+                classes = values.long()  # negative only where uint64 labels are past int64
+                if values.dtype != torch.uint64 or not bool((classes < 0).any()):
+                    return classes
         except (TypeError, ValueError, RuntimeError):
             pass
     indices = [_class_index(label) for label in labels]
@@ -76,6 +82,24 @@ def _class_index(label: Any) -> int | None:
     return label if fits else None
 
 
+def _one_value(labels: Any) -> bool:
+    """Whether a batch's `labels` are one value, not one per sample: a 0-d tensor or array, or
+    anything that is no sequence (a number, None)."""
+    if isinstance(labels, torch.Tensor | np.ndarray):
+        return labels.ndim == 0
+    return not isinstance(labels, Iterable)
+
+
+def _value_described(value: Any) -> str:
+    """One value given as a whole batch's labels (`_one_value`), in words."""
+    if isinstance(value, torch.Tensor | np.ndarray):
+        kind = "tensor" if isinstance(value, torch.Tensor) else "array"
+        return f"a 0-d {kind}: {value.item()!r:.40}"
+    if isinstance(value, np.generic):
+        return f"{value.dtype} {value.item()!r:.40}"
+    return f"{type(value).__name__} {value!r:.40}"
+
+
 def _described(label: Any) -> str:
     """A label that is no class index (`_class_index`), in words for the error naming it."""
     kind = type(label).__name__
@@ -85,7 +109,9 @@ def _described(label: Any) -> str:
                     "each sample's class index: argmax)")
         kind, label = str(label.dtype), label.item()
     shown = f"{label:.6g}" if isinstance(label, float) else repr(label)
-    return f"{kind} labels such as {shown[:40]}{'...' * (len(shown) > 40)}"
+    huge = isinstance(label, int) and not isinstance(label, bool) and abs(label) >= 2 ** 63
+    return (f"{kind} labels such as {shown[:40]}{'...' * (len(shown) > 40)}"
+            f"{' (too large for a class index)' * huge}")
 
 
 def row_index(indices: Sequence[int]) -> slice | np.ndarray:

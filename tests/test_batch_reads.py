@@ -192,7 +192,7 @@ class GivenLabels(Dataset):
     ([None, 1], "expected an integer class index per sample, got NoneType labels such as "
                 "None"),
     ([1, 2 ** 70], "expected an integer class index per sample, got int labels such as "
-                   "1180591620717411303424"),
+                   "1180591620717411303424 (too large for a class index)"),
     ([torch.tensor([0, 1]), torch.tensor([1, 0])], "expected an integer class index per "
                                                    "sample, got labels of shape (2,) per "
                                                    "sample (one-hot rows? give each "
@@ -205,6 +205,37 @@ def test_labels_that_are_no_class_indices_are_one_line(labels, message):
     with pytest.raises(ArtifactError) as err:
         list(split_batches(GivenLabels(labels), TinyNet(num_classes=4), 5))
     assert str(err.value) == f"labels: {message}"
+
+
+@pytest.mark.parametrize("labels, message", [
+    (torch.tensor(3), "one value for the whole batch (a 0-d tensor: 3)"),
+    (np.array(3), "one value for the whole batch (a 0-d array: 3)"),
+    (np.array(2.5), "one value for the whole batch (a 0-d array: 2.5)"),
+    (np.int64(3), "one value for the whole batch (int64 3)"),
+    (3, "one value for the whole batch (int 3)"),
+    (np.array([1, 2 ** 63], dtype=np.uint64), "uint64 labels such as 9223372036854775808 (too "
+                                              "large for a class index)"),
+    (torch.tensor([2 ** 64 - 1, 0], dtype=torch.uint64), "torch.uint64 labels such as "
+                                                         "18446744073709551615 (too large for "
+                                                         "a class index)"),
+])
+def test_batch_labels_of_one_value_or_past_int64_are_one_line(labels, message):
+    """One value as a whole batch's labels (a 0-d tensor or array, a number) was a TypeError
+    traceback ("iteration over a 0-d tensor"); uint64 labels from 2**63 wrapped round to
+    negative class indices under .long() (then said to be out of range with a negative
+    bound)."""
+    with pytest.raises(ArtifactError) as err:
+        batching.batch_labels(labels)
+    assert str(err.value) == f"labels: expected an integer class index per sample, got {message}"
+
+
+def test_unsigned_labels_within_int64_read_as_they_are():
+    """uint64 (and uint8) labels that int64 holds are read as the same class indices."""
+    for labels in (np.array([0, 3, 2 ** 63 - 1], dtype=np.uint64),
+                   torch.tensor([0, 3, 2 ** 63 - 1], dtype=torch.uint64),
+                   np.array([0, 3, 255], dtype=np.uint8)):
+        got = batching.batch_labels(labels)
+        assert got.dtype == torch.int64 and got.tolist() == [0, 3, int(labels[-1])]
 
 
 @pytest.mark.parametrize("dtype", ["int8", "uint8", "int32", "int64", "bool", "float16",

@@ -544,6 +544,11 @@ def test_labels_that_are_no_class_of_the_model_are_one_line(model, inputs) -> No
     with pytest.raises(ArtifactError, match="^dataset: labels: expected an integer class index per "
                                             "sample, got torch.float32 labels such as 0.5$"):
         predictor.predict_dataset(TensorDataset(inputs, labels + 0.5), 8)
+    for label, shown in ((torch.tensor(3), "tensor"), (np.array(3), "array")):  # a TypeError
+        with pytest.raises(ArtifactError, match="^batches: labels: expected an integer class "
+                                                "index per sample, got one value for the whole "
+                                                rf"batch \(a 0-d {shown}: 3\)$"):
+            predictor.predict_batches([(inputs[:1], label)])
     # integer labels of any kind, every class included, run as before
     batches = [(inputs[:48], labels[:48].numpy().astype(np.int32)), (inputs[48:], labels[48:])]
     result = predictor.predict_batches(batches)
