@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from eenet.errors import ArtifactError
+from eenet.errors import ArtifactError, require_regular_file
 
 INT_LIMIT = 2**63  # artifact integers are counts, seeds and sizes: int64 holds them all
 
@@ -38,9 +38,8 @@ def read_json_object(
     path: str | os.PathLike, what: str, hint: str = "", required: Iterable[str] = ()
 ) -> dict[str, Any]:
     """Load a JSON object; errors name the file, what it should be, and how to get it."""
-    path = Path(path)
-    if not path.is_file():
-        raise ArtifactError(f"{path}: {what} not found{f' ({hint})' if hint else ''}")
+    path = require_regular_file(Path(path), f"the {what}",
+                                f"{what} not found{f' ({hint})' if hint else ''}")
     try:
         text = path.read_text(encoding="utf-8-sig")  # a BOM is no error
     except OSError as exc:  # no permission to read it, say: the file is not what is wrong

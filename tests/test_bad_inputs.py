@@ -465,6 +465,21 @@ def test_unreadable_params_file(ws: Path, capsys: pytest.CaptureFixture[str]) ->
     assert re.fullmatch(r"params\.yaml: not valid YAML \(.+\)", message), message
 
 
+def test_params_file_not_utf8(ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A params.yaml that is not UTF-8 text was a UnicodeDecodeError traceback."""
+    (ws / "params.yaml").write_bytes(b"budget: \xff\xfe 50%\n")
+    message = stage_error(capsys, "download", "data/out")
+    assert message == "params.yaml: not valid YAML (not UTF-8 text: invalid start byte at byte 8)"
+
+
+def test_params_file_that_is_a_directory(ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A directory named params.yaml was reported as no params file at all."""
+    (ws / "params.yaml").unlink()
+    (ws / "params.yaml").mkdir()
+    message = stage_error(capsys, "download", "data/out")
+    assert message == "params.yaml: is a directory; give the params .yaml file"
+
+
 # ---------------------------------------------------------------- artifacts
 
 
@@ -672,6 +687,16 @@ def _profiled(**fields: Any) -> Callable[[Path], None]:
     return edit
 
 
+def _a_directory(relative: str) -> Callable[[Path], None]:
+    """The file at `relative` replaced by an empty directory of its name."""
+
+    def corrupt(ws: Path) -> None:
+        (ws / relative).unlink()
+        (ws / relative).mkdir()
+
+    return corrupt
+
+
 def _budget_below_first_exit(ws: Path) -> None:
     params = base_params()
     params["budget"] = 0.5
@@ -872,6 +897,24 @@ ARTIFACT_CASES: list[tuple[str, Callable[[Path], None], str, tuple[str, ...], st
      HEADLINE_FIT_ARGS,
      re.escape("budget: 0.5 ms/sample is below the first exit's cost; feasible range: 1 to 3 "
                "ms/sample, or 0% to 100%")),
+    # a directory where a file is expected was reported as the file not found
+    *[(f"{name} as a directory", _a_directory(path), stage, args,
+       re.escape(f"{path}: is a directory; give {wanted} file"))
+      for name, path, stage, args, wanted in (
+          ("scoring table", SCORING, "fit_schedulers", FIT_ARGS, "the scoring table"),
+          ("scheduler index", f"{HEADLINE}/index.json", "evaluate", EVAL_ARGS,
+           "the scheduler index"),
+          ("model config", f"{MODEL}/config.json", "profile_latency", (MODEL, IMPORTED, LATENCY),
+           "the trained model config"),
+          ("model weights", f"{MODEL}/model.safetensors", "dump_logits",
+           (MODEL, "data", "artifacts/logits"), "the model weights"),
+          ("EENet weights", f"{HEADLINE}/eenet/00/eenet.safetensors", "evaluate", EVAL_ARGS,
+           "the EENet weights"),
+          ("prepared data's meta.json", "data/meta.json", "dump_logits",
+           (MODEL, "data", "artifacts/logits"), "the prepared data"),
+          ("val split", "data/val.npz", "dump_logits", (MODEL, "data", "artifacts/logits"),
+           "a split .npz"),
+      )],
 ]
 
 

@@ -30,6 +30,7 @@ from eenet.errors import (
     ConfigError,
     npz_array,
     numpy_load_problem,
+    require_regular_file,
 )
 from eenet.jsonio import read_json_object
 from eenet.outputs import checked_labels
@@ -179,8 +180,7 @@ def read_split(data_dir: str | Path, split: str,
     if split not in SPLITS:
         raise ConfigError(f"split: unknown value {split!r}; allowed: {', '.join(SPLITS)}")
     path = Path(data_dir) / f"{split}.npz"
-    if not path.is_file():
-        raise ArtifactError(f"{path}: split not found (run the download stage)")
+    require_regular_file(path, "a split .npz", "split not found (run the download stage)")
     try:
         with np.load(path, allow_pickle=False) as npz:
             x, y = split_inputs(npz, path), npz_array(npz, "y")

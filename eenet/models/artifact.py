@@ -28,7 +28,7 @@ from safetensors.torch import load_file, save_file
 
 from eenet.atomic import atomic_directory, write_json, write_with
 from eenet.digests import file_sha256
-from eenet.errors import ArtifactError, ConfigError
+from eenet.errors import ArtifactError, ConfigError, require_regular_file
 from eenet.jsonio import read_json_object
 from eenet.models import CLASSES_MAX, MultiExitModel, build_model, check_option_names
 
@@ -256,8 +256,8 @@ def load_trained(directory: str | os.PathLike, **override_options: Any) -> Multi
         raise ArtifactError(f"{directory / CONFIG_FILE}: n_exits is {n_exits!r}, but "
                             f"{config['name']} built with its options has {model.n_exits} exits")
     weights = directory / WEIGHTS_FILE
-    if not weights.is_file():
-        raise ArtifactError(f"{weights}: model weights not found (run the train stage)")
+    require_regular_file(weights, "the model weights", "model weights not found (run the train "
+                         "stage)")
     try:
         state = load_file(str(weights))
     except (SafetensorError, OSError, ValueError) as exc:

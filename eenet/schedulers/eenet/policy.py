@@ -13,7 +13,7 @@ from safetensors.numpy import load_file, save_file
 
 from eenet.atomic import write_with
 from eenet.costs import is_real_number
-from eenet.errors import ArtifactError
+from eenet.errors import ArtifactError, require_regular_file
 from eenet.schedulers.base import NO_EARLY_EXIT_RULE, FittedPolicy
 from eenet.schedulers.eenet.features import data_features, exit_features
 from eenet.schedulers.eenet.lookahead import lookahead_scores, stop_value
@@ -135,8 +135,7 @@ class EENetPolicy(FittedPolicy):
                        lambda v: isinstance(v, str) and bool(v) and Path(v).name == v
                        and v not in (".", ".."), WEIGHTS_FILE)
         path = directory / name
-        if not path.is_file():
-            raise ArtifactError(f"{path}: EENet weights not found")
+        require_regular_file(path, "the EENet weights", "EENet weights not found")
         try:
             base.weights = dict(load_file(str(path)))
         except Exception as exc:  # safetensors raises its own error types
