@@ -14,6 +14,7 @@ costs came from a latency table, the index also records the trained `model` they
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -32,7 +33,12 @@ from eenet.costs import is_real_number
 from eenet.errors import ArtifactError, ConfigError, once_each, unknown_name
 from eenet.jsonio import read_json_object
 from eenet.outputs import ExitOutputs, check_compatible
-from eenet.schedulers import available_methods, check_method_settings, fit_policy
+from eenet.schedulers import (
+    available_methods,
+    check_method_settings,
+    fit_policy,
+    load_policy,
+)
 from eenet.schedulers.base import FittedPolicy, settings_named
 from eenet.schedulers.plans import no_early_exit
 from eenet.schedulers.policy_file import POLICY_FILE, foreign_files
@@ -279,6 +285,9 @@ def _index_problem(index: Mapping[str, Any]) -> str | None:
     costs = index["costs_ms"]
     if not isinstance(costs, list) or not costs or not all(is_real_number(c) for c in costs):
         return f"costs_ms must be a list of numbers, got {costs!r}"
+    n_classes = index.get("n_classes")  # absent in an older index: not checked
+    if n_classes is not None and (type(n_classes) is not int or n_classes < 2):
+        return f"n_classes must be an integer >= 2, got {n_classes!r}"
     unit_problem = cost_unit_problem(index.get("cost_unit", DEFAULT_COST_UNIT))
     if unit_problem:
         return f"cost_unit {unit_problem}"
@@ -309,3 +318,35 @@ def headline_entries(index: Mapping[str, Any],
         raise ArtifactError(f"{Path(scheduler_dir) / INDEX_FILE}: no fitted scheduler at "
                             f"headline_ms {headline!r}; rerun {FITTING_STAGES}")
     return entries
+
+
+def check_fitted_costs(scheduler_dir: str | os.PathLike, index: Mapping[str, Any],
+                       costs: np.ndarray) -> None:
+    """A one-line ArtifactError where the schedulers of `scheduler_dir` (its `index`) were
+    fitted with other costs than `costs`, the latency table's now."""
+    fitted_costs = np.asarray(index["costs_ms"], dtype=np.float64)
+    if fitted_costs.shape != np.shape(costs) or not np.allclose(fitted_costs, costs):
+        raise ArtifactError(
+            f"{Path(scheduler_dir) / INDEX_FILE}: schedulers were fitted with costs "
+            f"{index['costs_ms']} but the latency table now says {costs.tolist()}; rerun fitting"
+        )
+
+
+def load_entry_policy(scheduler_dir: str | os.PathLike, index: Mapping[str, Any],
+                      entry: Mapping[str, Any]) -> FittedPolicy:
+    """The fitted policy of one `entry` of the `index` of `scheduler_dir`. A policy of another
+    method, or fitted at another budget than its entry says (a policy folder copied in from
+    another run or budget: it was evaluated and measured as the entry's without a word), is
+    a one-line ArtifactError naming both files."""
+    folder = Path(scheduler_dir) / entry["dir"]
+    policy = load_policy(folder)
+    # fitted at the budget, or (below the charged first exit's cost) at the first exit's cost
+    budgets = [entry["budget_ms"], entry.get("fitted_ms"), index["costs_ms"][0]]
+    if policy.method != entry["method"] or not any(
+            is_real_number(b) and math.isclose(policy.budget_ms, b, rel_tol=1e-9)
+            for b in budgets):
+        raise ArtifactError(
+            f"{folder / POLICY_FILE}: method {policy.method!r}, budget_ms {policy.budget_ms!r}; "
+            f"{Path(scheduler_dir) / INDEX_FILE} lists method {entry['method']!r}, budget_ms "
+            f"{entry['budget_ms']!r} for it; rerun {FITTING_STAGES}")
+    return policy

@@ -21,8 +21,12 @@ from eenet.evaluation import ORACLE, ORACLE_RULE, evaluate_exits, oracle_curve, 
 from eenet.outputs import ExitOutputs, check_compatible
 from eenet.report_layout import by_exit, method_order, per_exit
 from eenet.rounding import tidy, tidy_up
-from eenet.schedulers import load_policy
-from eenet.sweep import INDEX_FILE, headline_entries, read_index
+from eenet.sweep import (
+    check_fitted_costs,
+    headline_entries,
+    load_entry_policy,
+    read_index,
+)
 
 # written exactly: the budget as fitted, and capped at the full model's cost (an exit's cost)
 EXACT = ("budget_ms", "budget_capped_ms")
@@ -70,12 +74,7 @@ def _check_index_fits(folder: Path, index: Mapping[str, Any], test: ExitOutputs,
                       costs: np.ndarray) -> None:
     """A one-line ArtifactError where a schedulers folder was fitted with other costs or
     another class count than the test outputs and latency table have."""
-    fitted_costs = np.asarray(index["costs_ms"], dtype=np.float64)
-    if fitted_costs.shape != np.shape(costs) or not np.allclose(fitted_costs, costs):
-        raise ArtifactError(
-            f"{folder / INDEX_FILE}: schedulers were fitted with costs "
-            f"{index['costs_ms']} but the latency table now says {costs.tolist()}; rerun fitting"
-        )
+    check_fitted_costs(folder, index, costs)
     if index.get("n_classes") not in (None, test.n_classes):
         raise ArtifactError(
             f"{folder}: schedulers were fitted on {index['n_classes']} classes, "
@@ -149,7 +148,7 @@ def evaluate_folders(
             if (entry["method"], entry["budget_ms"]) in seen:
                 continue
             seen.add((entry["method"], entry["budget_ms"]))
-            policy = load_policy(folder / entry["dir"])
+            policy = load_entry_policy(folder, folder_index, entry)
             exits = decide_checked(policy, log_probs, folder, entry)
             try:
                 own_costs = policy.cost_table(costs)

@@ -687,6 +687,24 @@ def _profiled(**fields: Any) -> Callable[[Path], None]:
     return edit
 
 
+def _policy_copied_from(source: str) -> Callable[[Path], None]:
+    """The headline's maxprob policy replaced by the one in `source` (another budget's)."""
+
+    def corrupt(ws: Path) -> None:
+        shutil.rmtree(ws / HEADLINE / "maxprob/00")
+        shutil.copytree(ws / source, ws / HEADLINE / "maxprob/00")
+
+    return corrupt
+
+
+def _headline_fitted_with_other_costs(ws: Path) -> None:
+    """The headline's fits redone with costs of another profile (latency.json unchanged)."""
+    val = load_exit_outputs(ws / VAL)
+    shutil.rmtree(ws / HEADLINE)
+    fit_all(val, np.array([1.0, 2.5, 3.0]), ["maxprob"], [], 2.0, ws / HEADLINE, None, 0,
+            budget_spec=2.0)
+
+
 def _a_directory(relative: str) -> Callable[[Path], None]:
     """The file at `relative` replaced by an empty directory of its name."""
 
@@ -897,6 +915,28 @@ ARTIFACT_CASES: list[tuple[str, Callable[[Path], None], str, tuple[str, ...], st
      HEADLINE_FIT_ARGS,
      re.escape("budget: 0.5 ms/sample is below the first exit's cost; feasible range: 1 to 3 "
                "ms/sample, or 0% to 100%")),
+    # its check compared '10' with the outputs' 10: "fitted on 10 classes, test outputs have 10"
+    ("scheduler index classes as text", _edit_index(n_classes="10"), "evaluate", EVAL_ARGS,
+     re.escape(f"{HEADLINE}/index.json: n_classes must be an integer >= 2, got '10'; rerun "
+               "fit_headline / fit_schedulers (or eenet schedule --save)")),
+    # a policy folder from another budget or method under an entry: evaluated and measured as
+    # the entry's without a word
+    *[(f"{stage} of a headline policy fitted at another budget", _policy_copied_from(
+        f"{SCHEDULERS}/maxprob/00"), stage, args,
+       re.escape(f"{HEADLINE}/maxprob/00/policy.json: method 'maxprob', budget_ms 1.5; "
+                 f"{HEADLINE}/index.json lists method 'maxprob', budget_ms 2.0 for it; rerun "
+                 "fit_headline / fit_schedulers"))
+      for stage, args in (("evaluate", EVAL_ARGS), ("measure_latency", MEASURE_ARGS))],
+    ("a headline policy of another method", _policy_copied_from(f"{HEADLINE}/eenet/00"),
+     "evaluate", EVAL_ARGS,
+     re.escape(f"{HEADLINE}/maxprob/00/policy.json: method 'eenet', budget_ms 2.0; "
+               f"{HEADLINE}/index.json lists method 'maxprob', budget_ms 2.0 for it; rerun "
+               "fit_headline / fit_schedulers")),
+    # evaluate refused it, measure compared the run with plans made for other costs
+    ("measure of a headline fitted with other costs", _headline_fitted_with_other_costs,
+     "measure_latency", MEASURE_ARGS,
+     re.escape(f"{HEADLINE}/index.json: schedulers were fitted with costs [1.0, 2.5, 3.0] but "
+               "the latency table now says [1.0, 2.0, 3.0]; rerun fitting")),
     # a directory where a file is expected was reported as the file not found
     *[(f"{name} as a directory", _a_directory(path), stage, args,
        re.escape(f"{path}: is a directory; give {wanted} file"))
