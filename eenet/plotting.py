@@ -114,7 +114,20 @@ def _read_rows(csv_path: str | os.PathLike, what: str) -> pd.DataFrame:
                    if rows.empty else f"column(s) {', '.join(bad)} not all numbers")
         raise ArtifactError(f"{csv_path}: {problem}; {what} needs {', '.join(SWEEP_COLUMNS)} "
                             f"({FIX})")
+    line = _unfinished_line(rows)
+    if line is not None:
+        raise ArtifactError(f"{csv_path}: line {line} holds an empty, NaN or infinite value; "
+                            f"{what} needs {', '.join(SWEEP_COLUMNS)} in every row ({FIX})")
     return rows
+
+
+def _unfinished_line(rows: pd.DataFrame) -> int | None:
+    """The file's line (the header is line 1) of the first row whose method is empty or whose
+    drawn numbers are empty, NaN or infinite, else None: a truncated or hand-edited CSV, whose
+    row was drawn as a gap without a word."""
+    numbers = rows[list(SWEEP_COLUMNS[1:])].to_numpy(dtype=np.float64)
+    broken = rows["method"].isna().to_numpy() | ~np.isfinite(numbers).all(axis=1)
+    return int(np.flatnonzero(broken)[0]) + 2 if broken.any() else None
 
 
 # no creation date in the PDF (matplotlib writes the time of saving): the same figure gives

@@ -291,6 +291,13 @@ def test_report_read_back_draws_both_figures(tmp_path):
     assert plotting.plot_exit_distribution(metrics, tmp_path / "e.png").stat().st_size > 0
 
 
+def _with_cell(column: str, value: object) -> pd.DataFrame:
+    """SWEEP with its second row's `column` set to `value` (None: an empty cell)."""
+    sweep = SWEEP.astype({column: object})
+    sweep.loc[1, column] = value
+    return sweep
+
+
 @pytest.mark.parametrize(("metrics", "sweep", "where", "problem"), [
     ([1], SWEEP, "metrics.json", "expected a JSON object (metrics file)"),
     ({**METRICS, "budget_ms": "0.27"}, SWEEP, "metrics.json",
@@ -325,6 +332,12 @@ def test_report_read_back_draws_both_figures(tmp_path):
      "test_accuracy (rerun the evaluate stage)"),
     (METRICS, SWEEP.iloc[:0], "sweep.csv", "no rows; the sweep needs method, budget_ms, "
      "test_cost_ms, test_accuracy (rerun the evaluate stage)"),
+    # an empty cell (a truncated file's last row), NaN or inf was drawn as a gap without a word
+    *[(METRICS, _with_cell(column, value), "sweep.csv",
+       "line 3 holds an empty, NaN or infinite value; the sweep needs method, budget_ms, "
+       "test_cost_ms, test_accuracy in every row (rerun the evaluate stage)")
+      for column, value in (("test_accuracy", None), ("test_cost_ms", float("nan")),
+                            ("budget_ms", float("inf")), ("method", None))],
 ])
 def test_reports_the_figures_cannot_draw_are_one_line_errors(tmp_path, metrics, sweep, where,
                                                               problem):
@@ -335,6 +348,16 @@ def test_reports_the_figures_cannot_draw_are_one_line_errors(tmp_path, metrics, 
     with pytest.raises(ArtifactError) as err:
         plotting.read_report(*_write_report(tmp_path, metrics, sweep))
     assert str(err.value) == f"{tmp_path / where}: {problem}"
+
+
+def test_a_metrics_folder_is_named_as_one(tmp_path):
+    """A folder where metrics.json belongs: its error said 'give the metrics file file'."""
+    from eenet.errors import ArtifactError
+
+    (tmp_path / "metrics.json").mkdir()
+    with pytest.raises(ArtifactError) as err:
+        plotting.read_report(tmp_path / "metrics.json", tmp_path / "sweep.csv")
+    assert str(err.value) == f"{tmp_path / 'metrics.json'}: is a directory; give the metrics file"
 
 
 TRAIN_CURVES = "reports/train/plots/metrics"
