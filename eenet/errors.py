@@ -139,11 +139,15 @@ def require_regular_file(path: Path, wanted: str, missing: str) -> Path:
     """`path` when a regular file is there, else a one-line ArtifactError saying what is there
     instead and which file to give: a directory, something neither a file nor a directory (a
     device such as /dev/null, a pipe, a socket; it was reported as not found) or nothing
-    (`missing`, e.g. "costs file not found")."""
+    (`missing`, e.g. "costs file not found"; where a file stands in for a folder above it,
+    saying so: `artifacts/headline` a file, its index.json was merely not found)."""
     reject_directory(path, wanted)
     if path.exists() and not path.is_file():
         raise ArtifactError(f"{path}: not a regular file (a device, pipe or socket); give "
                             f"{wanted} file")
     if not path.is_file():
-        raise ArtifactError(f"{path}: {missing}")
+        blocker = next((parent for parent in path.parents if parent.exists()), None)
+        cause = (f"; {blocker} is a file, not a folder"
+                 if blocker is not None and not blocker.is_dir() else "")
+        raise ArtifactError(f"{path}: {missing}{cause}")
     return path

@@ -38,7 +38,7 @@ def read_json_object(
     path: str | os.PathLike, what: str, hint: str = "", required: Iterable[str] = ()
 ) -> dict[str, Any]:
     """Load a JSON object; errors name the file, what it should be, and how to get it."""
-    path = require_regular_file(Path(path), f"the {what}",
+    path = require_regular_file(Path(path), f"the {what.removesuffix(' file')}",
                                 f"{what} not found{f' ({hint})' if hint else ''}")
     try:
         text = path.read_text(encoding="utf-8-sig")  # a BOM is no error

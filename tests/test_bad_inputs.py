@@ -705,6 +705,16 @@ def _headline_fitted_with_other_costs(ws: Path) -> None:
             budget_spec=2.0)
 
 
+def _a_file(relative: str) -> Callable[[Path], None]:
+    """The folder at `relative` replaced by a file of its name."""
+
+    def corrupt(ws: Path) -> None:
+        shutil.rmtree(ws / relative)
+        (ws / relative).write_text("not a folder\n")
+
+    return corrupt
+
+
 def _a_directory(relative: str) -> Callable[[Path], None]:
     """The file at `relative` replaced by an empty directory of its name."""
 
@@ -937,6 +947,14 @@ ARTIFACT_CASES: list[tuple[str, Callable[[Path], None], str, tuple[str, ...], st
      "measure_latency", MEASURE_ARGS,
      re.escape(f"{HEADLINE}/index.json: schedulers were fitted with costs [1.0, 2.5, 3.0] but "
                "the latency table now says [1.0, 2.0, 3.0]; rerun fitting")),
+    # a file where a folder is expected: only the file inside it was said to be missing
+    ("headline folder as a file", _a_file(HEADLINE), "evaluate", EVAL_ARGS,
+     re.escape(f"{HEADLINE}/index.json: scheduler index not found (run fit_headline / "
+               f"fit_schedulers); {HEADLINE} is a file, not a folder")),
+    ("prepared data folder as a file", _a_file("data"), "dump_logits",
+     (MODEL, "data", "artifacts/logits"),
+     re.escape("data/meta.json: prepared data not found (run the download stage); data is a "
+               "file, not a folder")),
     # a directory where a file is expected was reported as the file not found
     *[(f"{name} as a directory", _a_directory(path), stage, args,
        re.escape(f"{path}: is a directory; give {wanted} file"))
