@@ -46,6 +46,8 @@ def read_json_object(
         raise ArtifactError(f"{path}: {what} not readable ({exc.strerror or exc})") from None
     except ValueError as exc:  # not UTF-8
         raise ArtifactError(f"{path}: not valid JSON ({exc})") from None
+    if not text.strip():  # a zero-byte file (an interrupted copy, a full disk)
+        raise ArtifactError(f"{path}: not valid JSON (the file is empty)")
     try:
         value = json.loads(text, parse_int=_bounded_int, object_pairs_hook=_unique_keys)
     except ValueError as exc:

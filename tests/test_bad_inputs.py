@@ -947,6 +947,9 @@ ARTIFACT_CASES: list[tuple[str, Callable[[Path], None], str, tuple[str, ...], st
      "measure_latency", MEASURE_ARGS,
      re.escape(f"{HEADLINE}/index.json: schedulers were fitted with costs [1.0, 2.5, 3.0] but "
                "the latency table now says [1.0, 2.0, 3.0]; rerun fitting")),
+    # json's own words for it were "Expecting value: line 1 column 1 (char 0)"
+    ("empty latency table", lambda ws: (ws / LATENCY).write_text(""), "evaluate", EVAL_ARGS,
+     re.escape(f"{LATENCY}: not valid JSON (the file is empty)")),
     # a file where a folder is expected: only the file inside it was said to be missing
     ("headline folder as a file", _a_file(HEADLINE), "evaluate", EVAL_ARGS,
      re.escape(f"{HEADLINE}/index.json: scheduler index not found (run fit_headline / "
