@@ -102,10 +102,10 @@ def measure_headline(
     index = read_index(scheduler_dir)
     headline = float(index["headline_ms"])
     entries = headline_entries(index, scheduler_dir)
-    check_fitted_costs(scheduler_dir, index, planned_costs)
     log_probs = load_exit_outputs(test_npz).log_probs()
     model = load_trained(model_dir)
     check_latency_for_model(latency, latency_json, model_dir, model.n_exits)
+    check_fitted_costs(scheduler_dir, index, planned_costs)
     policies = {e["method"]: load_entry_policy(scheduler_dir, index, e) for e in entries}
     classes = int(read_trained_config(model_dir)["num_classes"])
     for e in entries:
