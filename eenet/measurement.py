@@ -30,7 +30,12 @@ from eenet.costs import check_latency_for_model, load_latency
 from eenet.errors import ArtifactError
 from eenet.outputs import load_exit_outputs
 from eenet.report_layout import by_exit
-from eenet.sweep import check_fitted_costs, headline_entries, load_entry_policy, read_index
+from eenet.sweep import (
+    check_entry_policy,
+    check_fitted_costs,
+    headline_entries,
+    read_index,
+)
 
 if TYPE_CHECKING:
     from eenet.models.base import MultiExitModel
@@ -95,6 +100,7 @@ def measure_headline(
         data_named,
     )
     from eenet.runtime import EarlyExitPredictor, EarlyExitResult, robust_ms_per_sample
+    from eenet.schedulers import load_policy
 
     target = resolve_device(device, "measure.device")
     latency = load_latency(latency_json)
@@ -106,11 +112,12 @@ def measure_headline(
     model = load_trained(model_dir)
     check_latency_for_model(latency, latency_json, model_dir, model.n_exits)
     check_fitted_costs(scheduler_dir, index, planned_costs)
-    policies = {e["method"]: load_entry_policy(scheduler_dir, index, e) for e in entries}
+    policies = {e["method"]: load_policy(Path(scheduler_dir) / e["dir"]) for e in entries}
     classes = int(read_trained_config(model_dir)["num_classes"])
     for e in entries:
         check_policy_for_model(policies[e["method"]], Path(scheduler_dir) / e["dir"],
                                model.n_exits, classes, model_dir)
+        check_entry_policy(policies[e["method"]], scheduler_dir, index, e)
     batches = collate_split(model, split_for_model(model, model_dir, data_dir, "test"),
                             batch_size, limit or None, target)
     n = sum(len(labels) for _, labels in batches)

@@ -33,12 +33,7 @@ from eenet.costs import is_real_number
 from eenet.errors import ArtifactError, ConfigError, once_each, unknown_name
 from eenet.jsonio import read_json_object
 from eenet.outputs import ExitOutputs, check_compatible
-from eenet.schedulers import (
-    available_methods,
-    check_method_settings,
-    fit_policy,
-    load_policy,
-)
+from eenet.schedulers import available_methods, check_method_settings, fit_policy
 from eenet.schedulers.base import FittedPolicy, settings_named
 from eenet.schedulers.plans import no_early_exit
 from eenet.schedulers.policy_file import POLICY_FILE, foreign_files
@@ -332,21 +327,19 @@ def check_fitted_costs(scheduler_dir: str | os.PathLike, index: Mapping[str, Any
         )
 
 
-def load_entry_policy(scheduler_dir: str | os.PathLike, index: Mapping[str, Any],
-                      entry: Mapping[str, Any]) -> FittedPolicy:
-    """The fitted policy of one `entry` of the `index` of `scheduler_dir`. A policy of another
-    method, or fitted at another budget than its entry says (a policy folder copied in from
-    another run or budget: it was evaluated and measured as the entry's without a word), is
-    a one-line ArtifactError naming both files."""
-    folder = Path(scheduler_dir) / entry["dir"]
-    policy = load_policy(folder)
+def check_entry_policy(policy: FittedPolicy, scheduler_dir: str | os.PathLike,
+                       index: Mapping[str, Any], entry: Mapping[str, Any]) -> None:
+    """A one-line ArtifactError naming both files where the `policy` loaded for one `entry` of
+    the `index` of `scheduler_dir` is of another method, or fitted at another budget, than its
+    entry says: a policy folder copied in from another run or budget, which was evaluated and
+    measured as the entry's without a word."""
     # fitted at the budget, or (below the charged first exit's cost) at the first exit's cost
     budgets = [entry["budget_ms"], entry.get("fitted_ms"), index["costs_ms"][0]]
-    if policy.method != entry["method"] or not any(
+    if policy.method == entry["method"] and any(
             is_real_number(b) and math.isclose(policy.budget_ms, b, rel_tol=1e-9)
             for b in budgets):
-        raise ArtifactError(
-            f"{folder / POLICY_FILE}: method {policy.method!r}, budget_ms {policy.budget_ms!r}; "
-            f"{Path(scheduler_dir) / INDEX_FILE} lists method {entry['method']!r}, budget_ms "
-            f"{entry['budget_ms']!r} for it; rerun {FITTING_STAGES}")
-    return policy
+        return
+    raise ArtifactError(
+        f"{Path(scheduler_dir) / entry['dir'] / POLICY_FILE}: method {policy.method!r}, "
+        f"budget_ms {policy.budget_ms!r}; {Path(scheduler_dir) / INDEX_FILE} lists method "
+        f"{entry['method']!r}, budget_ms {entry['budget_ms']!r} for it; rerun {FITTING_STAGES}")

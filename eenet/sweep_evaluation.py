@@ -21,10 +21,11 @@ from eenet.evaluation import ORACLE, ORACLE_RULE, evaluate_exits, oracle_curve, 
 from eenet.outputs import ExitOutputs, check_compatible
 from eenet.report_layout import by_exit, method_order, per_exit
 from eenet.rounding import tidy, tidy_up
+from eenet.schedulers import load_policy
 from eenet.sweep import (
+    check_entry_policy,
     check_fitted_costs,
     headline_entries,
-    load_entry_policy,
     read_index,
 )
 
@@ -148,8 +149,9 @@ def evaluate_folders(
             if (entry["method"], entry["budget_ms"]) in seen:
                 continue
             seen.add((entry["method"], entry["budget_ms"]))
-            policy = load_entry_policy(folder, folder_index, entry)
+            policy = load_policy(folder / entry["dir"])
             exits = decide_checked(policy, log_probs, folder, entry)
+            check_entry_policy(policy, folder, folder_index, entry)
             try:
                 own_costs = policy.cost_table(costs)
             except ValueError as exc:
