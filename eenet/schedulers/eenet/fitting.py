@@ -138,22 +138,17 @@ def _apply_rule(
     return policy
 
 
-def scorer_dims(n_exits: int, n_classes: int, settings: Mapping[str, Any]) -> list[int]:
-    """The data features of each exit's networks for `n_classes` classes (the settings'
-    feature options)."""
-    blank = np.zeros((1, n_classes))
-    return [exit_features(blank, blank if k else None, *feature_options(settings)).shape[1]
-            for k in range(n_exits)]
-
-
 def check_scorer_size(overrides: Mapping[str, Any], n_exits: int, n_classes: int,
-                      param: str = "settings") -> None:
-    """The scorer `overrides` (over DEFAULTS) configure for `n_exits` exits of `n_classes`
-    classes fits `check_fused_sizes`' limit; checked before fitting, a ConfigError naming
-    `param`.folds."""
+                      param: str = "settings") -> list[int]:
+    """The data features of each exit's networks (the feature options of `overrides` over
+    DEFAULTS, for `n_classes` classes), once the scorer they configure for `n_exits` exits
+    fits `check_fused_sizes`' limit; else a ConfigError naming `param`.folds."""
     s = {**DEFAULTS, **overrides}
-    check_fused_sizes(int(s["folds"]), int(s["hidden"]), scorer_dims(n_exits, n_classes, s),
-                      bool(s["lookahead"]), param)
+    blank = np.zeros((1, n_classes))
+    dims = [exit_features(blank, blank if k else None, *feature_options(s)).shape[1]
+            for k in range(n_exits)]
+    check_fused_sizes(int(s["folds"]), int(s["hidden"]), dims, bool(s["lookahead"]), param)
+    return dims
 
 
 def untrained_policy(
@@ -168,8 +163,7 @@ def untrained_policy(
     `param`."""
     s = {**DEFAULTS, **(settings or {})}
     check_settings(s, param)
-    dims = scorer_dims(n_exits, n_classes, s)
-    check_fused_sizes(int(s["folds"]), int(s["hidden"]), dims, bool(s["lookahead"]), param)
+    dims = check_scorer_size(s, n_exits, n_classes, param)
     weights = weights_header(int(s["folds"]), s)
     for member in range(int(s["folds"])):
         state = ScoreAssignmentNets(dims, int(s["hidden"]), seed + member).state()
