@@ -9,8 +9,7 @@ at once through `__getitems__` (rows sliced from its arrays, converted together)
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.distributed import DistributedSampler
 
 from eenet.distributed import is_distributed, rank, world_size
-from eenet.labels import LabelError, holds_integers
+from eenet.labels import batch_labels
 from eenet.models.base import MultiExitModel
 
 
@@ -41,77 +40,6 @@ class SampleBatch(Sequence):
         if not isinstance(index, int | np.integer):
             raise TypeError("a SampleBatch is indexed by one sample's position")
         return self.inputs[index], int(self.labels[index])
-
-
-def batch_labels(labels: Sequence[Any]) -> torch.Tensor:
-    """A batch's labels, one per item (or one tensor or array of them), as int64 [N]: each an
-    integer class index (a Python or numpy integer, an integer array or tensor of one value).
-    Anything else is a one-line LabelError naming the first label that is none: float
-    labels were cut to integers without a word (2.7 read as 2), float tensors, one-hot rows
-    and 0-d numpy arrays were a TypeError traceback, as was one value for the whole batch (a
-    0-d tensor or array); uint64 labels past int64 wrapped round to negative numbers."""
-    if _one_value(labels):
-        raise LabelError(f"labels: expected an integer class index per sample, got one value "
-                         f"for the whole batch ({_value_described(labels)})")
-    if isinstance(labels, torch.Tensor | np.ndarray) or not any(  # torch warns of a list
-            isinstance(label, np.ndarray) for label in labels):  # of arrays, not of one
-        try:  # the usual case at once: Python integers, or integer tensors of one value
-            values = torch.as_tensor(labels)
-            if values.ndim == 1 and holds_integers(values):
-                classes = values.long()  # negative only where uint64 labels are past int64
-                if values.dtype != torch.uint64 or not bool((classes < 0).any()):
-                    return classes
-        except (TypeError, ValueError, RuntimeError):
-            pass
-    indices = [_class_index(label) for label in labels]
-    if None in indices:
-        raise LabelError(f"labels: expected an integer class index per sample, got "
-                            f"{_described(labels[indices.index(None)])}")
-    return torch.tensor(indices, dtype=torch.long)
-
-
-def _class_index(label: Any) -> int | None:
-    """A label as an integer class index: a Python integer (no bool) that int64 holds, or an
-    integer tensor, array or numpy scalar of one value (torch takes no sequence of 0-d
-    arrays); None when it is none of these."""
-    if isinstance(label, torch.Tensor | np.ndarray | np.generic):
-        if math.prod(label.shape) != 1 or not holds_integers(label):
-            return None
-        label = label.item()
-    fits = isinstance(label, int) and not isinstance(label, bool) and abs(label) < 2 ** 63
-    return label if fits else None
-
-
-def _one_value(labels: Any) -> bool:
-    """Whether a batch's `labels` are one value, not one per sample: a 0-d tensor or array, or
-    anything that is no sequence (a number, None)."""
-    if isinstance(labels, torch.Tensor | np.ndarray):
-        return labels.ndim == 0
-    return not isinstance(labels, Iterable)
-
-
-def _value_described(value: Any) -> str:
-    """One value given as a whole batch's labels (`_one_value`), in words."""
-    if isinstance(value, torch.Tensor | np.ndarray):
-        kind = "tensor" if isinstance(value, torch.Tensor) else "array"
-        return f"a 0-d {kind}: {value.item()!r:.40}"
-    if isinstance(value, np.generic):
-        return f"{value.dtype} {value.item()!r:.40}"
-    return f"{type(value).__name__} {value!r:.40}"
-
-
-def _described(label: Any) -> str:
-    """A label that is no class index (`_class_index`), in words for the error naming it."""
-    kind = type(label).__name__
-    if isinstance(label, torch.Tensor | np.ndarray | np.generic):
-        if math.prod(label.shape) != 1:
-            return (f"labels of shape {tuple(label.shape)} per sample (one-hot rows? give "
-                    "each sample's class index: argmax)")
-        kind, label = str(label.dtype), label.item()
-    shown = f"{label:.6g}" if isinstance(label, float) else repr(label)
-    huge = isinstance(label, int) and not isinstance(label, bool) and abs(label) >= 2 ** 63
-    return (f"{kind} labels such as {shown[:40]}{'...' * (len(shown) > 40)}"
-            f"{' (too large for a class index)' * huge}")
 
 
 def row_index(indices: Sequence[int]) -> slice | np.ndarray:

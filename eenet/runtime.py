@@ -21,10 +21,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from eenet.batching import batch_labels, split_batches, to_device
+from eenet.batching import split_batches, to_device
 from eenet.devices import memory_names, resolve_device
 from eenet.errors import ArtifactError, ConfigError, naming
-from eenet.labels import MODEL_EXITS, LabelError, check_label_range
+from eenet.labels import MODEL_EXITS, LabelError, batch_labels, check_label_range
 from eenet.models.base import (
     MultiExitModel,
     batch_size_of,

@@ -3,6 +3,10 @@ together) and hold exactly the tensors its samples read one by one batch into.""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,9 +20,10 @@ from eenet.batching import LabelledCollate, make_loader, split_batches
 from eenet.commands.predict_inputs import input_batches
 from eenet.data.prepared import PreparedDataset, write_meta, write_split
 from eenet.errors import ArtifactError
-from eenet.labels import MODEL_EXITS, check_label_range, holds_integers
+from eenet.labels import MODEL_EXITS, batch_labels, check_label_range, holds_integers
 from tests.runtime_helpers import TinyNet
 
+REPO = Path(__file__).resolve().parents[1]
 N_SAMPLES = 23  # batches of 5: a short last one
 
 
@@ -225,8 +230,20 @@ def test_batch_labels_of_one_value_or_past_int64_are_one_line(labels, message):
     negative class indices under .long() (then said to be out of range with a negative
     bound)."""
     with pytest.raises(ArtifactError) as err:
-        batching.batch_labels(labels)
+        batch_labels(labels)
     assert str(err.value) == f"labels: expected an integer class index per sample, got {message}"
+
+
+def test_label_rules_import_no_torch():
+    """eenet.labels holds the torch side of the label rules (`batch_labels`) too, yet importing
+    it, or eenet.outputs, which checks exit outputs' labels by it, loads no torch: scheduling
+    exit outputs stays light."""
+    code = ("import sys\nimport eenet.labels, eenet.outputs\n"
+            "print(sorted(name for name in sys.modules if name.split('.')[0] == 'torch'))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, cwd=REPO, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "[]\n"
 
 
 def test_unsigned_labels_within_int64_read_as_they_are():
@@ -234,7 +251,7 @@ def test_unsigned_labels_within_int64_read_as_they_are():
     for labels in (np.array([0, 3, 2 ** 63 - 1], dtype=np.uint64),
                    torch.tensor([0, 3, 2 ** 63 - 1], dtype=torch.uint64),
                    np.array([0, 3, 255], dtype=np.uint8)):
-        got = batching.batch_labels(labels)
+        got = batch_labels(labels)
         assert got.dtype == torch.int64 and got.tolist() == [0, 3, int(labels[-1])]
 
 
