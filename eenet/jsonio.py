@@ -37,8 +37,12 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def read_json_object(
     path: str | os.PathLike, what: str, hint: str = "", required: Iterable[str] = ()
 ) -> dict[str, Any]:
-    """Load a JSON object; errors name the file, what it should be, and how to get it."""
-    path = require_regular_file(Path(path), f"the {what.removesuffix(' file')}",
+    """Load a JSON object; errors name the file, what it should be, and how to get it.
+
+    `what` is what the file holds, a singular noun without an article ("fitted scheduler"),
+    as every message reads it: "give the {what} file", "{what} not found ({hint})", "{what}
+    not readable", "expected a JSON object ({what})", "not a valid {what} (missing ...)"."""
+    path = require_regular_file(Path(path), f"the {what}",
                                 f"{what} not found{f' ({hint})' if hint else ''}")
     try:
         text = path.read_text(encoding="utf-8-sig")  # a BOM is no error

@@ -85,7 +85,7 @@ def read_report(metrics_json: str | os.PathLike,
                 sweep_csv: str | os.PathLike) -> tuple[dict[str, Any], pd.DataFrame]:
     """The evaluate stage's metrics and sweep, as the figures read them; anything they could
     not draw is a one-line ArtifactError naming the file."""
-    metrics = read_json_object(metrics_json, "metrics file", FIX,
+    metrics = read_json_object(metrics_json, "metrics report", FIX,
                                required=("budget_ms", "exits", "methods"))
     problem = _metrics_problem(metrics)
     if problem:

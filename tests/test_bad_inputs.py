@@ -835,7 +835,7 @@ ARTIFACT_CASES: list[tuple[str, Callable[[Path], None], str, tuple[str, ...], st
                "config.json (Missing key(s) in state_dict: segments.0.0.conv3.weight, ")
      + r".+ \(\d+ in all\)\)"),
     ("prepared data missing", _missing_data, "dump_logits", (MODEL, "data", "artifacts/logits"),
-     re.escape("data/meta.json: prepared data not found (run the download stage)")),
+     re.escape("data/meta.json: prepared data set not found (run the download stage)")),
     ("test split missing", _missing_test_split, "dump_logits",
      (MODEL, "data", "artifacts/logits"),
      re.escape("data/test.npz: split not found (run the download stage)")),
@@ -956,7 +956,7 @@ ARTIFACT_CASES: list[tuple[str, Callable[[Path], None], str, tuple[str, ...], st
                f"fit_schedulers); {HEADLINE} is a file, not a folder")),
     ("prepared data folder as a file", _a_file("data"), "dump_logits",
      (MODEL, "data", "artifacts/logits"),
-     re.escape("data/meta.json: prepared data not found (run the download stage); data is a "
+     re.escape("data/meta.json: prepared data set not found (run the download stage); data is a "
                "file, not a folder")),
     # a directory where a file is expected was reported as the file not found
     *[(f"{name} as a directory", _a_directory(path), stage, args,
@@ -972,7 +972,7 @@ ARTIFACT_CASES: list[tuple[str, Callable[[Path], None], str, tuple[str, ...], st
           ("EENet weights", f"{HEADLINE}/eenet/00/eenet.safetensors", "evaluate", EVAL_ARGS,
            "the EENet weights"),
           ("prepared data's meta.json", "data/meta.json", "dump_logits",
-           (MODEL, "data", "artifacts/logits"), "the prepared data"),
+           (MODEL, "data", "artifacts/logits"), "the prepared data set"),
           ("val split", "data/val.npz", "dump_logits", (MODEL, "data", "artifacts/logits"),
            "a split .npz"),
       )],

@@ -299,7 +299,7 @@ def _with_cell(column: str, value: object) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize(("metrics", "sweep", "where", "problem"), [
-    ([1], SWEEP, "metrics.json", "expected a JSON object (metrics file)"),
+    ([1], SWEEP, "metrics.json", "expected a JSON object (metrics report)"),
     ({**METRICS, "budget_ms": "0.27"}, SWEEP, "metrics.json",
      "budget_ms must be a number, got '0.27' (rerun the evaluate stage)"),
     ({**METRICS, "exits": {"exit0": {"accuracy": 75.0}}}, SWEEP, "metrics.json",
@@ -351,13 +351,18 @@ def test_reports_the_figures_cannot_draw_are_one_line_errors(tmp_path, metrics, 
 
 
 def test_a_metrics_folder_is_named_as_one(tmp_path):
-    """A folder where metrics.json belongs: its error said 'give the metrics file file'."""
+    """A folder where metrics.json belongs, or no metrics.json, names the file in the words of
+    its other errors (its folder error said 'give the metrics file file')."""
     from eenet.errors import ArtifactError
 
-    (tmp_path / "metrics.json").mkdir()
+    path = tmp_path / "metrics.json"
     with pytest.raises(ArtifactError) as err:
-        plotting.read_report(tmp_path / "metrics.json", tmp_path / "sweep.csv")
-    assert str(err.value) == f"{tmp_path / 'metrics.json'}: is a directory; give the metrics file"
+        plotting.read_report(path, tmp_path / "sweep.csv")
+    assert str(err.value) == f"{path}: metrics report not found (rerun the evaluate stage)"
+    path.mkdir()
+    with pytest.raises(ArtifactError) as err:
+        plotting.read_report(path, tmp_path / "sweep.csv")
+    assert str(err.value) == f"{path}: is a directory; give the metrics report file"
 
 
 TRAIN_CURVES = "reports/train/plots/metrics"

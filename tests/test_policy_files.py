@@ -347,6 +347,19 @@ def test_a_repeated_key_or_deep_nesting_is_a_one_line_error(saved, tmp_path):
     _refused(folder, "policy.json: not valid JSON (nested too deeply)")
 
 
+def test_a_policy_json_that_is_no_file_names_the_fitted_scheduler(saved, tmp_path):
+    """A folder or a pipe where policy.json belongs says which file to give, in the words of
+    its other errors ('fitted scheduler', read as given: no caller's words are cut)."""
+    folder = _copy(saved, "maxprob", tmp_path)
+    (folder / "policy.json").unlink()
+    (folder / "policy.json").mkdir()
+    _refused(folder, "policy.json: is a directory; give the fitted scheduler file")
+    (folder / "policy.json").rmdir()
+    os.mkfifo(folder / "policy.json")
+    _refused(folder, "policy.json: not a regular file (a device, pipe or socket); give the "
+                     "fitted scheduler file")
+
+
 def test_an_unreadable_policy_json_says_not_readable(saved, tmp_path, monkeypatch):
     """A policy.json without read permission was "not valid JSON ([Errno 13] Permission
     denied: ...)": the file may be fine, it cannot be read; now said as the CSV loader says.

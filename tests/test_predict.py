@@ -181,7 +181,7 @@ def test_predict_cli_on_an_input_file(workspace, policy_dir, tmp_path, capsys) -
         (["--input", "one_labelled.npz"], "'x' of shape (40,) is one sample without the sample "
                                           "axis; give 'x' the shape (1, 40)"),
         (["--input", "x.txt"], "expected a .npy or .npz"),
-        (["--data", "nowhere"], "prepared data not found"),
+        (["--data", "nowhere"], "prepared data set not found"),
         (["--data", "DATA", "--split", "dev"], "error: --split: unknown value 'dev'"),
         # ignored with --input (status 0), even a name of no split
         (["--input", "bad.npy", "--split", "bogus"],
@@ -287,7 +287,7 @@ def test_predict_cli_missing_policy(workspace, tmp_path, capsys) -> None:
         ("--policy", "nowhere", "--policy: nowhere/policy.json: fitted scheduler not found"),
         ("--policy", "x.npy", "--policy: x.npy is a file; give a fitted scheduler's folder or "
                               "its policy.json"),
-        ("--data", "nowhere", "--data: nowhere/meta.json: prepared data not found"),
+        ("--data", "nowhere", "--data: nowhere/meta.json: prepared data set not found"),
     ],
 )
 def test_predict_errors_about_a_path_name_its_flag(workspace, policy_dir, tmp_path, flag, value,

@@ -132,7 +132,7 @@ def read_meta(data_dir: str | Path) -> dict[str, Any]:
     """Read a prepared data set's meta.json; a value the loader cannot use (`kind`,
     `num_classes`, an image set's `mean` / `std`) is a one-line ArtifactError naming it."""
     path = Path(data_dir) / "meta.json"
-    meta = read_json_object(path, "prepared data", "run the download stage",
+    meta = read_json_object(path, "prepared data set", "run the download stage",
                             required=("kind", "num_classes"))
     problem = _meta_problem(meta)
     if problem:
