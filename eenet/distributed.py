@@ -12,7 +12,8 @@ import os
 import torch
 import torch.distributed as dist
 
-from eenet.errors import ConfigError
+from eenet.errors import ArtifactError, ConfigError, EENetError
+from eenet.labels import LabelError
 
 
 def is_distributed() -> bool:
@@ -69,14 +70,57 @@ def barrier() -> None:
         dist.barrier()
 
 
+def _for_backend(values: torch.Tensor) -> torch.Tensor:
+    """A copy of `values` where the process group's backend takes it: a GPU for a group of
+    NCCL alone (one joined by the caller), the host for gloo or `init_distributed`'s pair."""
+    values = values.detach().clone()
+    return values.cuda() if dist.get_backend() == "nccl" else values
+
+
 def all_reduce_sum(values: torch.Tensor) -> torch.Tensor:
     """Element-wise sum of `values` over all processes (a copy; unchanged outside DDP)."""
-    total = values.detach().clone()
-    if is_distributed():
-        if dist.get_backend() == "nccl":
-            total = total.cuda()
-        dist.all_reduce(total, op=dist.ReduceOp.SUM)
+    if not is_distributed():
+        return values.detach().clone().cpu()
+    total = _for_backend(values)
+    dist.all_reduce(total, op=dist.ReduceOp.SUM)
     return total.cpu()
+
+
+# the errors `share_error` raises on every process as their own type (the most specific
+# first); any other EENetError is raised there as an EENetError of its message
+SHARED_ERRORS: tuple[type[EENetError], ...] = (LabelError, ArtifactError, ConfigError,
+                                                EENetError)
+
+
+def share_error(error: EENetError | None) -> None:
+    """Under DDP, raise on every process the error that any of them met (the lowest rank's:
+    its own exception there, its type and one-line message on the others), so that none is
+    left waiting in the next collective for a process that stopped (forever, where the caller
+    catches the error; a gloo "Connection closed by peer" traceback, where it exits). A
+    collective: every process calls it at the same point, with None where it met no error,
+    and all return together when none did (one all-reduce of one number). Outside DDP it
+    raises `error` itself, if any."""
+    if not is_distributed():
+        if error is not None:
+            raise error
+        return
+    first = _for_backend(torch.tensor([rank() if error is not None else world_size()]))
+    dist.all_reduce(first, op=dist.ReduceOp.MIN)
+    source = int(first.item())
+    if source == world_size():
+        return
+    if error is not None and rank() == source:  # its message and type, to every process
+        text = str(error).encode("utf-8", "backslashreplace")
+        kind = next(k for k, cls in enumerate(SHARED_ERRORS) if isinstance(error, cls))
+        dist.broadcast(_for_backend(torch.tensor([len(text), kind])), src=source)
+        dist.broadcast(_for_backend(torch.tensor(list(text), dtype=torch.uint8)), src=source)
+        raise error
+    header = _for_backend(torch.zeros(2, dtype=torch.long))
+    dist.broadcast(header, src=source)
+    body = _for_backend(torch.zeros(int(header[0]), dtype=torch.uint8))
+    dist.broadcast(body, src=source)
+    message = bytes(body.cpu().tolist()).decode("utf-8", "replace")
+    raise SHARED_ERRORS[int(header[1])](message) from None
 
 
 def share_main_buffers(module: torch.nn.Module) -> None:

@@ -14,7 +14,7 @@ import math
 import random
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -47,10 +47,11 @@ from eenet.distributed import (
     is_main_process,
     local_device,
     rank,
+    share_error,
     share_main_buffers,
     world_size,
 )
-from eenet.errors import ConfigError
+from eenet.errors import ArtifactError, ConfigError, EENetError
 from eenet.labels import MODEL_EXITS, check_label_range
 from eenet.losses import exit_losses
 from eenet.models.base import MultiExitModel, check_model
@@ -104,22 +105,31 @@ def exit_accuracies(model: MultiExitModel, batches: Iterable[tuple[Any, torch.Te
                     source: str = "val_set") -> list[float]:
     """Accuracy (percent) of every exit on (inputs, labels) batches (of `batch_size`, which
     an allocation failure names); summed over all processes under DDP. Labels outside the
-    model's classes are a one-line ArtifactError naming `source`."""
+    model's classes are a one-line ArtifactError naming `source`, raised under DDP by every
+    process alike, whichever process's share held them (`share_error`)."""
     model.eval()
     correct = torch.zeros(model.n_exits, dtype=torch.long)
     total = 0
-    for inputs, labels in batches:
-        try:
-            logits = model(to_device(inputs, device))
-        except RuntimeError as exc:
-            raise validation_memory_error(exc, batch_size) from None
-        check_label_range(labels, logits[0].shape[-1], source, classes_of=MODEL_EXITS)
-        labels = labels.to(device)
-        for k, z in enumerate(logits):
-            correct[k] += int((z.argmax(-1) == labels).sum())
-        total += int(labels.numel())
-    counts = all_reduce_sum(torch.cat([correct, torch.tensor([total])]))
-    correct, total = counts[:-1], int(counts[-1])
+    problem: EENetError | None = None
+    try:
+        for inputs, labels in batches:
+            try:
+                logits = model(to_device(inputs, device))
+            except RuntimeError as exc:
+                raise validation_memory_error(exc, batch_size) from None
+            check_label_range(labels, logits[0].shape[-1], source, classes_of=MODEL_EXITS)
+            labels = labels.to(device)
+            for k, z in enumerate(logits):
+                correct[k] += int((z.argmax(-1) == labels).sum())
+            total += int(labels.numel())
+    except EENetError as exc:  # a bad label or batch in this process's share: see below
+        problem = exc
+    # whether any process met an error rides on the counts' sum (no collective more); then
+    # every process raises it (under DDP the others waited for the one that stopped)
+    counts = all_reduce_sum(torch.tensor([*correct.tolist(), total, problem is not None]))
+    if int(counts[-1]):
+        share_error(problem)
+    correct, total = counts[:-2], int(counts[-2])
     return (100.0 * correct.double() / max(total, 1)).tolist()
 
 
@@ -171,14 +181,18 @@ def _train_epoch(
     use_amp = device.type == "cuda"
     running, running_ce, batches = 0.0, 0.0, 0
     # disable=None: a bar only on a TTY; only rank 0 shows one
-    bar = tqdm(loader, desc=desc, leave=False, disable=None if progress else True)
-    for inputs, labels in bar:
+    bar = iter(tqdm(loader, desc=desc, leave=False, disable=None if progress else True))
+    classes: int | None = None  # the exits' classes: known from the first step's logits
+    while (batch := _next_batch(bar, classes)) is not None:
         raise_if_stopped()  # Ctrl-C or SIGTERM whose exception Python dropped (a worker's fork)
+        inputs, labels = batch
         with memory_names("train.batch_size", batch_size):
             inputs, targets = to_device(inputs, device), labels.to(device)
             with torch.autocast(device.type, enabled=use_amp):
                 logits = network(inputs)
-            check_label_range(labels, logits[0].shape[-1], "train_set", classes_of=MODEL_EXITS)
+            if classes is None:  # the first step: its labels checked now, before backward
+                classes = logits[0].shape[-1]
+                share_error(_label_problem(labels, classes))
             loss, ce = exit_losses(logits, targets, distill, temperature)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
@@ -192,6 +206,36 @@ def _train_epoch(
     totals = all_reduce_sum(torch.tensor([running, running_ce, batches], dtype=torch.float64))
     n = max(float(totals[2]), 1.0)
     return float(totals[0] / n), float(totals[1] / n)
+
+
+def _label_problem(labels: torch.Tensor, classes: int) -> ArtifactError | None:
+    """The one-line error of training labels outside the exits' `classes`, or None."""
+    try:
+        check_label_range(labels, classes, "train_set", classes_of=MODEL_EXITS)
+    except ArtifactError as exc:
+        return exc
+    return None
+
+
+def _next_batch(batches: Iterator[tuple[Any, torch.Tensor]],
+                classes: int | None) -> tuple[Any, torch.Tensor] | None:
+    """The next training batch (None after the last), its labels checked: integer class
+    indices (`batch_labels`, in the loader's collate) and, where `classes` is known, each a
+    class of the model's exits. A label error is raised on every process alike before the
+    step (`share_error`): under DDP the process that met it stopped alone, and the others
+    waited in the step's gradient all-reduce for it. Every process has as many batches
+    (`DistributedSampler`), so all reach the end together."""
+    problem: ArtifactError | None = None
+    try:
+        batch = next(batches)
+    except StopIteration:
+        return None
+    except ArtifactError as exc:  # LabelError: labels that are no class indices
+        batch, problem = None, exc
+    if batch is not None and classes is not None:
+        problem = _label_problem(batch[1], classes)
+    share_error(problem)
+    return batch
 
 
 @num_threads(0)  # torch's thread count as the caller had it, restored on return
@@ -224,9 +268,10 @@ def train_model(
 
     Under torchrun (DDP) every process trains on its shard of the data; validation accuracy and
     the training loss are reduced over all processes; only rank 0 writes the checkpoint and
-    calls `on_epoch`. All processes leave together (a barrier), so rank 0 may write artifacts
-    right after. Returns a summary: epochs run, resumed-from epoch, final per-exit validation
-    accuracy.
+    calls `on_epoch`. A label error in one process's share stops every process with it, at
+    the same step (`share_error`: one all-reduce of one number per step). All processes
+    leave together (a barrier), so rank 0 may write artifacts right after. Returns a summary:
+    epochs run, resumed-from epoch, final per-exit validation accuracy.
     """
     check_model(model)
     # as params.yaml's check does: a config made in code is checked too

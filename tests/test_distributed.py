@@ -179,3 +179,43 @@ def test_a_gpu_by_index_under_ddp_is_a_one_line_error(monkeypatch) -> None:
                                 "LOCAL_RANK)")
     monkeypatch.setattr(distributed, "is_distributed", lambda: False)
     assert distributed.local_device(torch.device("cuda", 1)) == torch.device("cuda", 1)
+
+
+def test_a_label_error_in_one_process_stops_every_process_with_it(tmp_path: Path) -> None:
+    """A bad label in one process's share of the data (a float label in its first batch, one
+    outside the classes in its first or a later step, or in its validation share) stopped
+    that process alone: the others waited in the step's gradient all-reduce (or the
+    validation's sum) for ever where the caller caught the error, and died of a gloo
+    "Connection closed by peer" traceback where it exited. Now every process raises the same
+    one-line error at the same step, and the process group stays usable (the worker's barrier
+    after its four cases). Past its timeout the run is stopped (torchrun stops its workers
+    on SIGTERM): a hang fails the test, never hangs it."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+               "--master_addr", "127.0.0.1", "--master_port", str(free_port()),
+               str(ROOT / "tests" / "ddp_label_worker.py"), str(tmp_path)]
+    log = tmp_path / "log.txt"
+    # output to a file: a worker left running holds no pipe open that waiting would read
+    with log.open("w") as out, subprocess.Popen(command, cwd=tmp_path, env=env, stdout=out,
+                                                stderr=subprocess.STDOUT) as run:
+        try:
+            run.wait(timeout=240)
+        except subprocess.TimeoutExpired:
+            run.terminate()  # torchrun's SIGTERM: it stops its workers (they run in sessions
+            try:  # of their own, so a kill of its process group would not reach them)
+                run.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                run.kill()
+            pytest.fail("a process was left waiting: the run hung until its timeout\n"
+                        + log.read_text()[-4000:])
+    assert run.returncode == 0, log.read_text()
+    caught = [json.loads((tmp_path / f"caught-{rank}.json").read_text()) for rank in (0, 1)]
+    out_of_range = "{}: labels must lie in [0, 3] (the 4 classes of the model's exits), got {}"
+    expected = {
+        "float-first-step": ["LabelError", "labels: expected an integer class index per "
+                             "sample, got float labels such as 2.5"],
+        "range-later-step": ["ArtifactError", out_of_range.format("train_set", "[0, 99]")],
+        "range-first-step": ["ArtifactError", out_of_range.format("train_set", "[1, 99]")],
+        "range-validation": ["ArtifactError", out_of_range.format("val_set", "[0, 99]")],
+    }
+    assert caught == [expected, expected]
