@@ -59,9 +59,12 @@ class EarlyExitResult:
         return exit_distribution(self.exits, n_exits)
 
     def call_ms_per_sample(self) -> np.ndarray:
-        """The ms/sample of each call that made this result, in order (one for a single call)."""
+        """The ms/sample of each call that made this result, in order (one for a single call),
+        float64. A call of no samples has none and is left out (an empty batch's overhead was
+        counted as one sample's time): the result of an empty batch gives an empty array."""
         calls = self.calls or [(self.seconds, self.n_samples)]
-        return np.array([1000.0 * seconds / max(n, 1) for seconds, n in calls])
+        return np.array([1000.0 * seconds / n for seconds, n in calls if n > 0],
+                        dtype=np.float64)
 
     def accuracy(self) -> float:
         """Percent correct (needs labels: a one-line ConfigError otherwise)."""
@@ -158,7 +161,10 @@ class EarlyExitPredictor:
 
     def predict(self, inputs: Any, keep_logits: bool = False,
                 first_index: int = 0) -> EarlyExitResult:
-        """Early-exit predictions for one batch of inputs (any batch size >= 1).
+        """Early-exit predictions for one batch of inputs. An empty batch (`x[:0]`: a serving
+        queue's, drained) gives an empty result (int64 [0] predictions and exits; float32
+        [K, 0, C] logits where kept), not an error; a whole run over no samples
+        (`predict_batches`, `predict_dataset`) is one.
 
         `keep_logits` also returns the logits the run computed (exits 0..exit of each sample),
         so that `policy.decide` can be replayed on exactly what the runtime saw.
@@ -347,9 +353,13 @@ class EarlyExitPredictor:
 
     def _predict_all(self, batches: Iterable[Any], batch_setting: tuple[str, int] | None,
                      source: str) -> EarlyExitResult:
-        """`predict_batches`, its batches' labels checked in the name of `source`."""
+        """`predict_batches`, its batches' labels checked in the name of `source`. No samples
+        at all (no batches, or only empty ones: a wrong path, a filter that kept nothing) is
+        a one-line ArtifactError naming `source`: a run's accuracy and time per sample mean
+        nothing there. An empty batch among others adds no samples, nor a call to
+        `call_ms_per_sample`."""
         parts = self.predict_in_order(map(split_batch, batches), batch_setting, source)
-        if not parts:
+        if not any(part.n_samples for part in parts):
             raise ArtifactError(f"{source}: no samples to predict")
         return EarlyExitResult.concatenate(parts)
 

@@ -565,6 +565,40 @@ def test_nothing_to_predict_names_the_batches_or_the_dataset(model, inputs) -> N
         predictor.predict_batches([])
     with pytest.raises(ArtifactError, match="^dataset: no samples to predict$"):
         predictor.predict_dataset(TensorDataset(inputs[:0], torch.zeros(0, dtype=torch.long)), 4)
+    # only empty batches are no samples either (they gave an empty result, its accuracy NaN)
+    none = torch.zeros(0, dtype=torch.long)
+    for batches in ([(inputs[:0], none)], [inputs[:0], inputs[:0]]):
+        with pytest.raises(ArtifactError, match="^batches: no samples to predict$"):
+            predictor.predict_batches(batches)
+    # an empty batch among others adds no samples, and no call of a time per sample for none
+    # (its overhead was one call's 'ms per sample', moving the median over calls)
+    result = predictor.predict_batches([(inputs[:3], torch.arange(3)), (inputs[:0], none),
+                                        (inputs[3:5], torch.arange(2))])
+    assert result.n_samples == 5 and result.labels.tolist() == [0, 1, 2, 0, 1]
+    assert result.call_ms_per_sample().shape == (2,)
+
+
+@pytest.mark.parametrize("policy_cls", POLICIES)
+def test_an_empty_batch_gives_an_empty_result(model, inputs, policy_cls) -> None:
+    """`predict` of an empty batch (a serving queue's, drained) is an empty result, not an
+    error: every per-sample field empty with its dtype, and no time per sample (its one call
+    counted the call's overhead as one sample's ms)."""
+    predictor = EarlyExitPredictor(model, fitted(policy_cls, model, inputs, (0.4, 0.3, 0.3)),
+                                   device="cpu")
+    runs = [predictor.predict(inputs[:0]), predictor.predict(inputs[:0], keep_logits=True),
+            predictor.predict_exit(inputs[:0], 1, keep_logits=True)]
+    for result in runs:
+        assert result.n_samples == 0 and result.labels is None
+        for values in (result.predictions, result.exits):
+            assert values.dtype == np.int64 and values.shape == (0,)
+        times = result.call_ms_per_sample()
+        assert times.dtype == np.float64 and times.shape == (0,)
+        assert result.seconds >= 0.0 and result.exit_fractions(3).tolist() == [0.0] * 3
+    assert runs[0].logits is None
+    for result in runs[1:]:
+        assert result.logits.dtype == np.float32 and result.logits.shape == (3, 0, 5)
+    joined = EarlyExitResult.concatenate([predictor.predict(inputs[:4]), runs[0]])
+    assert joined.n_samples == 4 and joined.call_ms_per_sample().shape == (1,)
 
 
 def test_measure_settings_are_checked_before_anything_loads(tmp_path):
