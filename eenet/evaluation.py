@@ -13,7 +13,7 @@ from eenet.errors import ArtifactError, ConfigError, unknown_name
 from eenet.outputs import ExitOutputs, check_compatible, percent_correct, validate_exit_outputs
 from eenet.schedulers import available_methods, fit_log_probs
 from eenet.schedulers import check_method_settings as check_settings_of
-from eenet.schedulers.base import FittedPolicy, settings_named
+from eenet.schedulers.base import FittedPolicy
 from eenet.schedulers.plans import check_budget
 from eenet.schedulers.thresholds import exit_fractions, mean_cost
 
@@ -208,11 +208,11 @@ def fit_sweep(
     val_lp = val.log_probs()
     fitted: dict[str, list[FittedPolicy | None]] = {}
     for method in methods:
-        with settings_named(f"{settings_param}.{method}"):
-            fitted[method] = [None] * len(budgets) if method == ORACLE else [
-                fit_log_probs(method, val_lp, val.labels, costs, b, settings.get(method), seed)
-                for b in budgets
-            ]
+        fitted[method] = [None] * len(budgets) if method == ORACLE else [
+            fit_log_probs(method, val_lp, val.labels, costs, b, settings.get(method), seed,
+                          settings_param=f"{settings_param}.{method}")
+            for b in budgets
+        ]
     return budgets, fitted
 
 

@@ -34,7 +34,7 @@ from eenet.errors import ArtifactError, ConfigError, once_each, unknown_name
 from eenet.jsonio import read_json_object
 from eenet.outputs import ExitOutputs, check_compatible
 from eenet.schedulers import available_methods, check_method_settings, fit_policy
-from eenet.schedulers.base import FittedPolicy, settings_named
+from eenet.schedulers.base import FittedPolicy
 from eenet.schedulers.plans import no_early_exit
 from eenet.schedulers.policy_file import POLICY_FILE, foreign_files
 
@@ -106,9 +106,9 @@ def fit_all(
     fitted = []
     for method in methods:
         for budget in budgets:
-            with settings_named(f"{settings_param}.{method}"):
-                policy, fit_ms = fit_charged(method, val, costs, budget, charged.get(method),
-                                             settings.get(method, {}), seed)
+            policy, fit_ms = fit_charged(method, val, costs, budget, charged.get(method),
+                                         settings.get(method, {}), seed,
+                                         settings_param=f"{settings_param}.{method}")
             policy.model = None if model is None else dict(model)
             entry: dict[str, Any] = {"method": method, "budget_ms": budget, "policy": policy}
             if fit_ms > budget:
@@ -136,13 +136,16 @@ def fit_charged(
     extra_ms: Sequence[float] | None = None,
     settings: Mapping[str, Any] | None = None,
     seed: int = 0,
+    *,
+    settings_param: str = "settings",
 ) -> tuple[FittedPolicy, float]:
     """`fit_policy` for a method whose own scoring costs `extra_ms` per exit over `costs`
     (None: nothing more), as the pipeline fits it: planned with costs + extra, except at a
     budget at or above the last exit's cost (the plain model: no early exit, nothing scored)
     and at or below the charged first exit's cost (everyone leaves at exit 0 unscored, at the
     plain first exit's cost; below that cost it is fitted there, over the budget). Returns the
-    policy, its `budget_ms` the one asked, and the budget it was fitted at."""
+    policy, its `budget_ms` the one asked, and the budget it was fitted at. `settings_param`:
+    what the caller called `settings` (`fit_policy`'s)."""
     plain = np.asarray(costs, dtype=np.float64)
     method_costs = plain if extra_ms is None else plain + np.asarray(extra_ms, dtype=np.float64)
     if no_early_exit(plain, budget_ms):  # the plain model, which scores nothing (the runtime
@@ -153,7 +156,8 @@ def fit_charged(
         table, fit_ms = plain, float(plain[0])
     else:
         table, fit_ms = method_costs, budget_ms
-    policy = fit_policy(method, val, table, fit_ms, settings or {}, seed)
+    policy = fit_policy(method, val, table, fit_ms, settings or {}, seed,
+                        settings_param=settings_param)
     if fit_ms < budget_ms:  # fitted at the plain first exit's cost, within the budget
         policy.budget_ms = budget_ms  # asked: the one its folder and the index name
     return policy, fit_ms

@@ -232,6 +232,24 @@ def test_bad_eenet_weights_are_one_line_errors(saved, tmp_path, edit, problem):
     _refused(folder, f"{WEIGHTS}: {problem}")
 
 
+def test_weights_too_large_to_score_are_named_as_the_file_at_load(saved, tmp_path, monkeypatch):
+    """A weights file whose fused scorer would pass the memory limit is refused at load, naming
+    the file: it loaded, then its first scoring said params.yaml's schedulers.eenet.folds, a
+    setting that file was never fitted with. (The saved policy's 2 members of 32 hidden units
+    pass 1 GiB by far: the limit is lowered instead of writing a file that large.)"""
+    from eenet.schedulers.eenet import scorer
+
+    folder = _copy(saved, "eenet", tmp_path)
+    monkeypatch.setattr(scorer, "MAX_FUSED_BYTES", 2**20 // 1024)  # 1 KiB
+    with pytest.raises(ArtifactError) as err:
+        load_policy(folder)
+    assert re.fullmatch(
+        rf"{re.escape(str(folder / WEIGHTS))}: EENet weights too large to score: 2 members would "
+        r"need [0-9.]+ GiB for one exit's fused scorer \(64 hidden units in all; it grows with "
+        r"the square of folds\); at most [0-9.e-]+ GiB per exit \(fit with lower folds or "
+        r"hidden\)", str(err.value))
+
+
 def test_a_policy_loads_from_its_policy_json_too(saved, split):
     """`load_policy(folder / "policy.json")` said ".../policy.json/policy.json: not found"."""
     for method in ("maxprob", "eenet"):

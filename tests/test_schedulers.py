@@ -20,6 +20,7 @@ from eenet.outputs import ExitOutputs, load_exit_outputs, save_exit_outputs
 from eenet.schedulers import (
     available_methods,
     check_method_settings,
+    fit_log_probs,
     fit_policy,
     load_policy,
     method_defaults,
@@ -665,6 +666,19 @@ def test_sweep_settings_must_name_fitted_methods(pair, costs):
     assert [r["method"] for r in rows] == ["maxprob"]
 
 
+def test_fit_log_probs_names_its_settings_as_its_caller_gives_them(pair, costs):
+    """fit_log_probs' own settings check said `settings` whatever its caller called them; its
+    `settings_param` (fit_policy's, and each method's `fit`'s) names them now."""
+    val = pair[0]
+    with pytest.raises(ConfigError, match=r"^config\.maxprob: unknown maxprob setting 'q'; "
+                                          r"allowed: \(none\)$"):
+        fit_log_probs("maxprob", val.log_probs(), val.labels, costs, 2.0, {"q": 1},
+                      settings_param="config.maxprob")
+    with pytest.raises(ConfigError, match=r"^config\.eenet\.lookahead: expected true or "
+                                          r"false, got 'no'$"):
+        fit_policy("eenet", val, costs, 2.0, {"lookahead": "no"}, settings_param="config.eenet")
+
+
 def test_bad_settings_name_what_each_python_caller_gave(pair, costs, tmp_path):
     """Settings of the Python API are named as its caller gave them, before anything fits:
     `settings.<method>` of a sweep, `settings` of one method, `schedulers` of
@@ -733,6 +747,9 @@ EENET_CALLERS = {
     "fit_all": ("settings.eenet", lambda val, costs, s, tmp: fit_all(
         val, costs, ["eenet"], [2.0], None, tmp / "fits", {"eenet": s})),
     "fit_from_artifacts": ("schedulers.eenet", _fit_from_artifacts),
+    # any caller's own name, passed explicitly (it travelled in a ContextVar)
+    "fit_policy named": ("config.eenet", lambda val, costs, s, _: fit_policy(
+        "eenet", val, costs, 2.0, s, settings_param="config.eenet")),
 }
 
 

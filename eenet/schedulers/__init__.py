@@ -4,8 +4,9 @@ any split, save as plain data (JSON + safetensors), load back.
 Methods: `eenet` (learned, Ilhan et al. WACV 2024), `maxprob` (MSDNet), `entropy`
 (BranchyNet), `patience` (PABEE). Each lives in its own module (EENet in a package of them)
 exposing `DEFAULTS` (allowed settings), a `FittedPolicy` subclass and `fit(log_probs, labels,
-costs, budget_ms, settings, seed)`; `maxprob` and `entropy` share their policy and fit through
-`heuristic.py`.
+costs, budget_ms, settings, seed, *, settings_param)` (`settings_param`: what the caller called
+the settings, for the errors and notes naming them); `maxprob` and `entropy` share their policy
+and fit through `heuristic.py`.
 """
 
 from __future__ import annotations
@@ -91,6 +92,8 @@ def fit_log_probs(
     budget_ms: float,
     settings: Mapping[str, Any] | None = None,
     seed: int = 0,
+    *,
+    settings_param: str = "settings",
 ) -> FittedPolicy:
     """`fit_policy` on precomputed validation log-probabilities [K, N, C] (float64)."""
     module = _module(method)
@@ -101,12 +104,13 @@ def fit_log_probs(
         )
     budget_ms = check_budget(costs, budget_ms)
     check_seed("seed", int(seed) if isinstance(seed, np.integer) else seed)
-    resolved = resolve_settings(method, module.DEFAULTS, settings)
+    resolved = resolve_settings(method, module.DEFAULTS, settings, settings_param)
     prepare = getattr(module, "prepare", None)  # a method's one-time library loads, untimed
     if prepare is not None:
         prepare()
     start = time.perf_counter()
-    policy = module.fit(log_probs, labels, costs, budget_ms, resolved, int(seed))
+    policy = module.fit(log_probs, labels, costs, budget_ms, resolved, int(seed),
+                        settings_param=settings_param)
     policy.fit_seconds = time.perf_counter() - start
     policy.n_classes = int(log_probs.shape[2])
     return policy
@@ -119,17 +123,22 @@ def fit_policy(
     budget_ms: float,
     settings: Mapping[str, Any] | None = None,
     seed: int = 0,
+    *,
+    settings_param: str = "settings",
 ) -> FittedPolicy:
     """Fit `method` on the validation split at `budget_ms` (ms/sample).
 
     A budget below the first exit's cost is a ConfigError stating the feasible range; a budget
     at or above the last exit's cost sends everything to the last exit (no early exit needed).
+    Errors and notes about the settings name them `settings_param` (a setting as
+    `settings_param`.KEY): what the caller called them, `settings` unless it says otherwise.
     """
     _module(method)
     costs = validate_costs(costs)
     validate_exit_outputs(val, "validation outputs")
     check_compatible(val, costs, "validation outputs and costs")
-    return fit_log_probs(method, val.log_probs(), val.labels, costs, budget_ms, settings, seed)
+    return fit_log_probs(method, val.log_probs(), val.labels, costs, budget_ms, settings, seed,
+                         settings_param=settings_param)
 
 
 def load_policy(directory: str | os.PathLike) -> FittedPolicy:

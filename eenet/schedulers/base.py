@@ -11,9 +11,7 @@ from __future__ import annotations
 import math
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
@@ -109,28 +107,6 @@ def check_float64(log_probs: np.ndarray, method: str) -> None:
         raise ArtifactError(
             f"{method} policy: expected float64 log-probabilities, got {log_probs.dtype}: "
             f"{advice}; {log_probs.dtype} rounding changes the decisions")
-
-
-# what the caller of a fit called the settings it fits with, for the errors and notes about
-# them once fitting has begun (a method's `fit` takes the settings alone): `settings_named`
-_SETTINGS_NAME: ContextVar[str] = ContextVar("settings_name", default="settings")
-
-
-@contextmanager
-def settings_named(name: str) -> Iterator[None]:
-    """Fits inside name their settings `name` (a setting as `name`.KEY) in the errors and
-    notes they raise once fitting has begun: a sweep's `settings.<method>`, params.yaml's
-    `schedulers.<method>`; outside, fit_policy's `settings`."""
-    token = _SETTINGS_NAME.set(name)
-    try:
-        yield
-    finally:
-        _SETTINGS_NAME.reset(token)
-
-
-def settings_name() -> str:
-    """What the fit being run calls its settings (`settings_named`; `settings` outside)."""
-    return _SETTINGS_NAME.get()
 
 
 def resolve_settings(

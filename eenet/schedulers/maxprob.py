@@ -29,6 +29,9 @@ def fit(
     budget_ms: float,
     settings: Mapping[str, Any],
     seed: int,
+    *,
+    settings_param: str = "settings",
 ) -> MaxProbPolicy:
-    """Geometric plan solved so the planned cost is B; thresholds from validation scores."""
+    """Geometric plan solved so the planned cost is B; thresholds from validation scores.
+    `settings_param` (what the caller called the settings) names nothing: no settings."""
     return fit_geometric(MaxProbPolicy, "maxprob", log_probs, costs, budget_ms, settings)

@@ -62,8 +62,11 @@ def fit(
     budget_ms: float,
     settings: Mapping[str, Any],
     seed: int,
+    *,
+    settings_param: str = "settings",
 ) -> PatiencePolicy:
-    """One threshold for exits 0..K-2, chosen so the validation cost is closest to B."""
+    """One threshold for exits 0..K-2, chosen so the validation cost is closest to B.
+    `settings_param` (what the caller called the settings) names nothing: no settings."""
     n_exits = log_probs.shape[0]
     policy = PatiencePolicy("patience", budget_ms, np.full(n_exits, np.inf), settings=settings)
     policy.thresholds[-1] = -np.inf

@@ -9,7 +9,6 @@ import numpy as np
 import torch
 
 from eenet.devices import num_threads
-from eenet.schedulers.base import settings_name
 from eenet.schedulers.eenet.features import data_features, exit_features
 from eenet.schedulers.eenet.lookahead import lookahead_scores, solve_lookahead
 from eenet.schedulers.eenet.policy import FIRST_EXIT_UNSCORED, EENetPolicy
@@ -37,14 +36,16 @@ def fit(
     budget_ms: float,
     settings: Mapping[str, Any],
     seed: int,
+    *,
+    settings_param: str = "settings",
 ) -> EENetPolicy:
     """Train score + assignment networks on validation, then plan and thresholds at B (torch
-    on `threads` threads meanwhile). Errors and notes name the settings as the caller did
-    (`eenet.schedulers.base.settings_named`: `settings` unless set)."""
-    param = settings_name()
-    check_settings(settings, param)
-    with num_threads(int(settings["threads"]), f"{param}.threads"):
-        return _fit(log_probs, labels, costs, budget_ms, settings, seed, param)
+    on `threads` threads meanwhile). Errors and notes name a setting `settings_param`.KEY,
+    what the caller called the settings (fit_policy's `settings`, a sweep's
+    `settings.eenet`, the pipeline's `schedulers.eenet`)."""
+    check_settings(settings, settings_param)
+    with num_threads(int(settings["threads"]), f"{settings_param}.threads"):
+        return _fit(log_probs, labels, costs, budget_ms, settings, seed, settings_param)
 
 
 def _fit(

@@ -63,22 +63,42 @@ def _net(weights: Mapping[str, np.ndarray], prefix: str) -> dict[str, np.ndarray
             for key in ("w1", "b1", "w2", "b2")}
 
 
-def compile_scorer(weights: Mapping[str, np.ndarray]) -> list[ExitScorer]:
-    """The fused float64 networks of every exit (empty when nothing was trained)."""
+def fused_layout(weights: Mapping[str, np.ndarray]) -> list[tuple[int, int, int]]:
+    """Per exit, from the weights' shapes alone (nothing built): the fused network's hidden
+    units in all (every member's g_k, then its lookahead head f_k where there is one), its
+    data features and its lookahead logits (0 without heads); empty when nothing was
+    trained."""
     members = member_prefixes(weights)
-    n = len(members)
     n_exits = sum(1 for name in weights if members and name.startswith(f"{members[0]}g")
                   and name.endswith(".w1"))
-    scorers: list[ExitScorer] = []
+    layout = []
     for k in range(n_exits):
+        heads = f"{members[0]}f{k}.w1" in weights
+        kinds = ("g", "f") if heads else ("g",)
+        hidden = sum(int(np.shape(weights[f"{m}{kind}{k}.w1"])[1])
+                     for kind in kinds for m in members)
+        d = int(np.shape(weights[f"{members[0]}g{k}.w1"])[0]) - k
+        looks = int(np.shape(weights[f"{members[0]}f{k}.w2"])[1]) if heads else 0
+        layout.append((hidden, d, looks))
+    return layout
+
+
+def compile_scorer(weights: Mapping[str, np.ndarray]) -> list[ExitScorer]:
+    """The fused float64 networks of every exit (empty when nothing was trained). One past
+    MAX_FUSED_BYTES is a ConfigError (`check_fused_size`) before any is built; fits check
+    their settings, and a policy file its weights (`check_weights`), before they get here."""
+    members = member_prefixes(weights)
+    n = len(members)
+    layout = fused_layout(weights)
+    for k, (hidden, d, looks) in enumerate(layout):
+        check_fused_size(n, hidden, d, k, looks)
+    scorers: list[ExitScorer] = []
+    for k, (_, d, looks) in enumerate(layout):
         nets = [_net(weights, f"{m}g{k}") for m in members]
         heads = ([_net(weights, f"{m}f{k}") for m in members]
                  if f"{members[0]}f{k}.w1" in weights else [])
-        d = nets[0]["w1"].shape[0] - k
-        looks = heads[0]["w2"].shape[1] if heads else 0
         blocks = nets + heads
         edges = np.cumsum([0, *(net["w1"].shape[1] for net in blocks)])
-        check_fused_size(n, int(edges[-1]), d, k, looks)
         w1 = np.zeros((d + n * k, edges[-1]))
         w2 = np.zeros((edges[-1], n + 1 + looks))
         b2 = np.zeros(n + 1 + looks)
@@ -104,13 +124,22 @@ def check_fused_size(members: int, hidden: int, features: int, k: int, looks: in
     one-line ConfigError naming `param`.folds (and `hidden`; `param`: what the caller called
     the settings). Its input rows: `features` data features and each member's k earlier a_j;
     its output columns: each member's score, their mean and `looks` lookahead logits."""
+    problem = fused_size_problem(members, hidden, features, k, looks)
+    if problem:
+        raise ConfigError(f"{param}.folds: {problem}; lower folds or hidden (at most "
+                          f"{MAX_FUSED_BYTES / 2**30:g} GiB)")
+
+
+def fused_size_problem(members: int, hidden: int, features: int, k: int, looks: int
+                       ) -> str | None:
+    """What is wrong with exit k's fused network (see `check_fused_size`) past
+    MAX_FUSED_BYTES ("100 members would need 1.3 GiB for one exit's fused scorer (...)");
+    None when it fits."""
     size = 8 * hidden * (features + members * k + members + 1 + looks)
-    if size > MAX_FUSED_BYTES:
-        raise ConfigError(
-            f"{param}.folds: {members} members would need {size / 2**30:.1f} GiB for "
-            f"one exit's fused scorer ({hidden} hidden units in all; it grows with the square "
-            f"of folds); lower folds or hidden (at most {MAX_FUSED_BYTES / 2**30:g} GiB)"
-        )
+    if size <= MAX_FUSED_BYTES:
+        return None
+    return (f"{members} members would need {size / 2**30:.1f} GiB for one exit's fused scorer "
+            f"({hidden} hidden units in all; it grows with the square of folds)")
 
 
 def check_fused_sizes(members: int, hidden: int, dims: Sequence[int], lookahead: bool,
@@ -208,7 +237,7 @@ def check_weights(weights: Mapping[str, np.ndarray], path: Path, n_exits: int | 
     head: -> hidden -> its exits) with matching shapes; the header (`members` and the feature
     options) single integers in range; and, given the policy's `n_exits` (and `n_classes`
     where recorded), each member's networks for exactly those exits, each taking the inputs
-    its feature options give."""
+    its feature options give, and each exit's fused network within MAX_FUSED_BYTES."""
     for name, value in weights.items():
         if name not in HEADER:
             check_tensor(name, value, path)
@@ -231,6 +260,21 @@ def check_weights(weights: Mapping[str, np.ndarray], path: Path, n_exits: int | 
     check_header(weights, path)
     if n_exits is not None:
         check_inputs(weights, path, n_exits, n_classes)
+        check_fused_weights(weights, path)
+
+
+def check_fused_weights(weights: Mapping[str, np.ndarray], path: Path) -> None:
+    """A weights file whose networks fuse within MAX_FUSED_BYTES per exit (a hand-made one
+    could ask for any size), checked at load from their shapes alone; else a one-line
+    ArtifactError naming the file (its scoring would have named params.yaml's
+    schedulers.eenet.folds, a setting that file was never fitted with)."""
+    members = len(member_prefixes(weights))
+    for k, (hidden, d, looks) in enumerate(fused_layout(weights)):
+        problem = fused_size_problem(members, hidden, d, k, looks)
+        if problem:
+            raise ArtifactError(f"{path}: EENet weights too large to score: {problem}; at "
+                                f"most {MAX_FUSED_BYTES / 2**30:g} GiB per exit (fit with "
+                                "lower folds or hidden)")
 
 
 # the weights file's entries that are not network tensors: one integer each, and what it allows
