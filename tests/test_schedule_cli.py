@@ -272,6 +272,35 @@ def test_saved_policies_reproduce_the_reported_rows(files, tmp_path):
             assert np.isnan(r["val_cost_ms"]) and np.isnan(r["fit_seconds"])
 
 
+def test_saved_index_records_the_budgets_as_given(files, tmp_path):
+    """--save's index records the budgets as the pipeline's records params.yaml's: `budget`
+    and `sweep_given` ('50%' as written, a number as resolved), so evaluating the folder gives
+    the `budget_given` the command printed (it gave the resolved 2.0 for '50%'); 'auto'
+    records none, its headline `budget` being the first exit's cost."""
+    from eenet.sweep import read_index
+    from eenet.sweep_evaluation import evaluate_folders
+
+    out = tmp_path / "policies"
+    proc = _run_on(files, "--costs", "1,2,3", "--method", "maxprob", "--budgets", "50%,2.5",
+                   "--json", "--save", str(out))
+    assert proc.returncode == 0, proc.stderr
+    printed = {r["budget"]: r["budget_given"] for r in json.loads(proc.stdout)}
+    assert printed == {2.0: "50%", 2.5: "2.5"}
+    index = read_index(out)
+    assert (index["budget"], index["headline_ms"]) == ("50%", 2.0)
+    assert (index["sweep_ms"], index["sweep_given"]) == ([2.0, 2.5], ["50%", 2.5])
+    evaluation = evaluate_folders(load_exit_outputs(files / "test.npz"),
+                                  np.array([1.0, 2.0, 3.0]), out)
+    assert evaluation.metrics["budget_given"] == "50%"
+    assert evaluation.given == {2.0: "50%", 2.5: 2.5}
+    auto = tmp_path / "auto"
+    proc = _run_on(files, "--costs", "1,2,3", "--method", "maxprob", "--budgets", "auto",
+                   "--save", str(auto))
+    assert proc.returncode == 0, proc.stderr
+    index = read_index(auto)
+    assert index["budget"] == index["headline_ms"] == 1.0 and "sweep_given" not in index
+
+
 def test_save_refuses_a_folder_it_did_not_write(files, tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     proc = _run_on(files, "--costs", "1,2,3", "--method", "maxprob", "--budgets", "2.0",

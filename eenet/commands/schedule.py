@@ -176,6 +176,12 @@ def given_budgets(text: str, costs: Any, unit: str = DEFAULT_COST_UNIT) -> dict[
     return given
 
 
+def as_spec(item: str, budget: float) -> float | str:
+    """A --budgets item as params.yaml's `budget` would give it: a share of the range as
+    written ('50%'), any number as the budget it resolved to."""
+    return item.strip() if item.strip().endswith("%") else budget
+
+
 # what --set's errors and notes call its settings: params.yaml's group, as `schedulers.eenet.KEY`
 SET_GROUP = "schedulers"
 
@@ -280,13 +286,18 @@ def save_fitted(
     unit: str = DEFAULT_COST_UNIT,
     latency: dict[str, Any] | None = None,
     n_val: int | None = None,
+    given: dict[float, str] | None = None,
 ) -> None:
     """The fitted policies (not the oracle, which is no policy) as a schedulers folder;
     the first budget is its headline; costs in `unit` (recorded in the index, and in each
     policy where it is not ms). With `--costs` a latency table (`latency`), the index and each
     policy record the model it measured, and the index how (`costs_profiled_at`), as the
     pipeline's fits do: `eenet predict` then refuses another architecture's model. `n_val`:
-    the validation samples they were fitted on, recorded as the pipeline's index does."""
+    the validation samples they were fitted on, recorded as the pipeline's index does.
+    `given`: each budget's --budgets item (`given_budgets`); the index records the budgets as
+    the pipeline's does params.yaml's, its `budget` and `sweep_given` ('50%' as written, a
+    number as resolved), so that `evaluate_all` on the folder gives the `budget_given` the
+    command printed; none for 'auto' (the headline `budget` is then its number)."""
     from eenet.fitting import costs_profiled_at
 
     model = (latency or {}).get("model")
@@ -298,7 +309,10 @@ def save_fitted(
     items = [{"method": method, "budget_ms": budget, "policy": policy}
              for method, policies in fitted.items()
              for budget, policy in zip(budgets, policies, strict=True) if policy is not None]
-    index = {"budget": budgets[0], "headline_ms": budgets[0], "sweep_ms": budgets,
+    specs = (None if not given or any(is_auto(g) for g in given.values())
+             else [as_spec(given[b], b) for b in budgets])
+    index = {"budget": budgets[0] if specs is None else specs[0], "headline_ms": budgets[0],
+             "sweep_ms": budgets, **({} if specs is None else {"sweep_given": specs}),
              "costs_ms": [float(c) for c in costs], "n_classes": n_classes,
              **({} if n_val is None else {"n_val": n_val}), "seed": seed,
              "fitted_by": "eenet schedule", "cost_unit": unit,
@@ -380,7 +394,7 @@ def handler(args: argparse.Namespace) -> int:
         latency = (load_latency(args.costs) if Path(args.costs).suffix.lower() == ".json"
                    else None)  # loaded by load_costs above: a valid table
         save_fitted(args.save, fitted, budgets, costs, val.n_classes, args.seed, unit, latency,
-                    val.n_samples)
+                    val.n_samples, given)
     if args.json:
         rows = [{**r, "cost_unit": unit} for r in rows]
         # the budget exact (its number as given, or a resolved one, tidy already); measured
