@@ -1,17 +1,18 @@
 """Does real early exit cost what was planned? Measure it at the headline budget.
 
 For every method fitted at the headline budget: run the model with real early exit
-(`EarlyExitPredictor`) on the first samples of the test split, the methods taking turns,
-and compare the measured ms/sample with the cost the pipeline planned for exactly those
-samples' exits (mean of the policy's planned cumulative cost of each sample's exit: the
-profile's, plus its charged scoring cost), and with a profile of the running policy itself
-taken now on this machine (its own scorer's cost included, the machine's current load).
-Also checks that the real exits equal the simulated ones from the dumped logits. What the
-measure stage runs; usable without DVC. The stage's metrics file (`write_report`) holds the
-report under one top-level key, `measured`: `dvc metrics show` and `dvc exp show` then name
-its columns `measured.budget_ms`, `measured.methods.<m>.exit_fractions.exit0`, ..., apart from
-metrics.json's `budget_ms` and `methods.<m>.exit_fractions.exit0` (with the same names DVC
-prefixed some columns by their file and not others).
+(`EarlyExitPredictor`) on the first samples of the test split, the methods taking turns in an
+order that changes from round to round (`round_order`), and compare the measured ms/sample with
+the cost the pipeline planned for exactly those samples' exits (mean of the policy's planned
+cumulative cost of each sample's exit: the profile's, plus its charged scoring cost), and with
+a profile of the running policy itself taken now on this machine (its own scorer's cost
+included, the machine's current load). Also checks that the real exits equal the simulated ones
+from the dumped logits. What the measure stage runs; usable without DVC. The stage's metrics
+file (`write_report`) holds the report under one top-level key, `measured`: `dvc metrics show`
+and `dvc exp show` then name its columns `measured.budget_ms`,
+`measured.methods.<m>.exit_fractions.exit0`, ..., apart from metrics.json's `budget_ms` and
+`methods.<m>.exit_fractions.exit0` (with the same names DVC prefixed some columns by their file
+and not others).
 """
 
 from __future__ import annotations
@@ -40,6 +41,39 @@ from eenet.sweep import (
 if TYPE_CHECKING:
     from eenet.models.base import MultiExitModel
     from eenet.schedulers.base import FittedPolicy
+
+
+def round_order(n_methods: int, round_index: int) -> list[int]:
+    """The order the methods (by index) run in round `round_index`: a Williams design, so no
+    method keeps the same place in the round, nor runs right after the same other method, round
+    after round (cache state, CPU frequency or a shared machine's drift then biases none alike).
+
+    Round r runs (r + w_k) mod n for w = 0, 1, n-1, 2, n-2, ...: in rounds 0 to n-1 (and
+    each later block of n) each method takes each place once. With an even n each method
+    follows each other method once in those n rounds; with an odd n the next n rounds run the
+    same orders reversed, and each method follows each other one twice in 2n rounds. The
+    orders repeat with that period (`order_period`); two methods alternate."""
+    if n_methods < 1 or round_index < 0:
+        raise ValueError(f"round_order: needs n_methods >= 1 and round_index >= 0, got "
+                         f"{n_methods} and {round_index}")
+    offsets = [0] + [(k + 1) // 2 if k % 2 else n_methods - k // 2 for k in range(1, n_methods)]
+    index = round_index % order_period(n_methods)
+    order = [(index + w) % n_methods for w in offsets]
+    return order[::-1] if index >= n_methods else order
+
+
+def order_period(n_methods: int) -> int:
+    """After how many rounds `round_order` repeats: n for an even n (or one method), 2n for an
+    odd n (the orders, then the same reversed)."""
+    return n_methods if n_methods % 2 == 0 or n_methods == 1 else 2 * n_methods
+
+
+def round_orders(methods: list[str], rounds: int) -> dict[str, str]:
+    """The report's record of the orders run: `{"round0": "a, b, c", ...}`, one entry per round
+    of one period of `round_order` (at most `rounds`): round r ran round (r mod period)'s. A
+    string per round, as DVC shows no lists."""
+    return {f"round{r}": ", ".join(methods[i] for i in round_order(len(methods), r))
+            for r in range(min(rounds, order_period(len(methods))))}
 
 
 def own_profile(model: MultiExitModel, policy: FittedPolicy, method: str, device: str,
@@ -77,7 +111,9 @@ def measure_headline(
 
     `limit` caps the test samples run (0 = the whole split). Every method runs them `rounds`
     times, the methods taking turns within each round (a slow moment of a shared machine then
-    hits each alike), after `warmup` (at least 2) untimed batches each (repeated for a second
+    hits each alike) in an order that changes from round to round (`round_order`: no method
+    always first, or always right after the same other; the report's `orders` records them),
+    after `warmup` (at least 2) untimed batches each (repeated for a second
     on a GPU, as the profile warms up there); a call's time is its median over the rounds.
     `warmup` / `repeats` also drive the profile of each running policy
     (as in the profile stage). Returns plain data, which the measure stage's metrics JSON holds
@@ -141,8 +177,10 @@ def measure_headline(
             for predictor in predictors.values():  # untimed: once, for a second on a GPU
                 warm_for_device(partial(predictor.predict_in_order, batches[:max(2, warmup)]),
                                 target)
+            names = list(predictors)
             for r in range(rounds):
-                for method, predictor in predictors.items():
+                for method in (names[i] for i in round_order(len(names), r)):
+                    predictor = predictors[method]
                     parts = predictor.predict_in_order(batches)
                     seconds[method][r] = [p.seconds for p in parts]
                     schedule[method][r] = sum(p.schedule_seconds for p in parts)
@@ -184,6 +222,8 @@ def measure_headline(
         "batch_size": batch_size,
         "n_samples": n,
         "rounds": rounds,
+        # the methods' order in each round (one period; round r ran round r mod period's)
+        "orders": round_orders(list(policies), rounds),
         "device": str(target),  # with its index: cuda:1
         "threads": used_threads,
         "plan": str(latency.get("source", "measured")),

@@ -1432,6 +1432,46 @@ def test_measuring_a_policy_of_another_model_names_both_folders(workspace, twelv
                          tmp_path / "test.npz", device="cpu", limit=3, rounds=1, repeats=3)
 
 
+def test_measure_runs_the_methods_in_a_changing_order_and_records_it(workspace, tmp_path,
+                                                                    monkeypatch) -> None:
+    """A real measure run of three methods: it ran them in the same order every round (one
+    always right after the same other); now every round runs each method once in the order
+    `round_order` gives, the orders differ from round to round, and the report's `orders`
+    records the orders the timed runs really took."""
+    from eenet.costs import save_latency
+    from eenet.measurement import measure_headline
+    from eenet.outputs import save_exit_outputs
+    from eenet.sweep import fit_all
+
+    methods = ["maxprob", "entropy", "patience"]
+    fit_all(workspace["val"], COSTS, methods, [], 2.0, tmp_path / "headline")
+    save_latency(tmp_path / "latency.json", {"cumulative_ms": COSTS.tolist()})
+    save_exit_outputs(tmp_path / "test.npz", workspace["test"])
+    ran: list[str] = []  # the method of each timed pass over the 6 samples' 6 batches
+    run = EarlyExitPredictor.predict_in_order
+
+    def recorded(self, batches, *args, **kwargs):
+        batches = list(batches)
+        if len(batches) == 6:
+            ran.append(self.policy.method)
+        return run(self, batches, *args, **kwargs)
+
+    monkeypatch.setattr(EarlyExitPredictor, "predict_in_order", recorded)
+    report = measure_headline(workspace["root"] / "model", workspace["data"],
+                              tmp_path / "headline", tmp_path / "latency.json",
+                              tmp_path / "test.npz", device="cpu", limit=6, rounds=4, warmup=2,
+                              repeats=3)
+    assert report["rounds"] == 4 and set(report["methods"]) == set(methods)
+    orders = report["orders"]
+    assert list(orders) == ["round0", "round1", "round2", "round3"]
+    rounds = [orders[f"round{r}"].split(", ") for r in range(4)]
+    assert all(sorted(order) == sorted(methods) for order in rounds)  # each once a round
+    assert len({tuple(order) for order in rounds}) == 4  # no two rounds alike
+    assert len({order[0] for order in rounds[:3]}) == 3  # each first once in 3 rounds
+    assert ran == [method for order in rounds for method in order]
+    assert all(row["exits_match_simulation"] for row in report["methods"].values())
+
+
 def test_predict_out_through_a_symlink_loop_is_no_traceback(workspace, policy_dir, tmp_path):
     """--out a link that points at itself: the report replaces the link (as before), where the
     check that --out is none of the inputs raised RuntimeError (Path.resolve on a loop)."""

@@ -12,7 +12,14 @@ import pytest
 import torch
 
 from eenet.errors import ArtifactError, ConfigError
-from eenet.measurement import measure_headline, own_profile, report_notes
+from eenet.measurement import (
+    measure_headline,
+    order_period,
+    own_profile,
+    report_notes,
+    round_order,
+    round_orders,
+)
 from eenet.outputs import ExitOutputs
 from eenet.runtime import EarlyExitPredictor, EarlyExitResult, robust_ms_per_sample
 from eenet.schedulers.entropy import EntropyPolicy
@@ -606,6 +613,41 @@ def test_measure_settings_are_checked_before_anything_loads(tmp_path):
     with pytest.raises(ConfigError, match=r"^measure\.limit: must be an integer >= 0, got -1$"):
         measure_headline(*paths, limit=-1)
     assert measure_headline(*paths, enabled=False) == {"enabled": False}
+
+
+@pytest.mark.parametrize("n", range(1, 9))
+def test_measure_rounds_change_each_methods_place_and_predecessor(n: int) -> None:
+    """The measure stage ran the methods in one order every round: a method always first, or
+    always right after the same other one. Each round is every method once; over each block of
+    n rounds every method takes every place once; over a period (n rounds, 2n for an odd n)
+    every method runs right after every other one equally often (once, or twice)."""
+    period = order_period(n)
+    assert period == (n if n % 2 == 0 or n == 1 else 2 * n)
+    orders = [round_order(n, r) for r in range(period)]
+    assert all(sorted(order) == list(range(n)) for order in orders)
+    for start in range(0, period, n):
+        for place in range(n):
+            assert sorted(o[place] for o in orders[start:start + n]) == list(range(n))
+    follows = [(o[k], o[k + 1]) for o in orders for k in range(n - 1)]
+    expected = [(a, b) for a in range(n) for b in range(n) if a != b] * (period // n)
+    assert sorted(follows) == sorted(expected)
+    assert [round_order(n, r) for r in range(period, 2 * period)] == orders  # it repeats
+    if n > 1:
+        assert len({tuple(o) for o in orders}) == period
+
+
+def test_measure_round_orders_are_recorded_by_round_for_one_period() -> None:
+    names = ["eenet", "maxprob", "entropy"]
+    assert round_order(2, 0) == [0, 1] and round_order(2, 1) == [1, 0]  # two alternate
+    assert round_orders(names, 5) == {"round0": "eenet, maxprob, entropy",
+                                      "round1": "maxprob, entropy, eenet",
+                                      "round2": "entropy, eenet, maxprob",
+                                      "round3": "entropy, maxprob, eenet",
+                                      "round4": "eenet, entropy, maxprob"}
+    assert len(round_orders(names, 10**6)) == 6 and round_orders(names, 1) == {
+        "round0": "eenet, maxprob, entropy"}
+    with pytest.raises(ValueError, match="^round_order: needs n_methods >= 1"):
+        round_order(0, 0)
 
 
 def test_measure_notes_a_batch_size_other_than_the_plans() -> None:
