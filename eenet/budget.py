@@ -132,12 +132,43 @@ def resolve_budget(
     return check_budget_ms(float(spec), costs, param, percent=True, unit=unit, text=written)
 
 
+def shown_item(item: Any) -> str:
+    """A budget as its list gave it, for an error: '30%' quoted, a number as Python writes it
+    (2.0, 5; a numpy number as the plain one)."""
+    return repr(item.item() if isinstance(item, np.generic) else item)
+
+
+def same_budget(first: str, second: str, value: str) -> ConfigError:
+    """The one-line error for two budgets of one list that are the same budget (`value`: it
+    in ms/sample, or as both gave it), worded as `eenet schedule --budgets`' is."""
+    return ConfigError(f"{first} and {second} are the same budget ({value}); give each budget "
+                       "once")
+
+
+def check_each_once(budgets: Sequence[float], param: str, items: Sequence[Any] | None = None,
+                    unit: str = DEFAULT_COST_UNIT) -> None:
+    """Each budget of a list once: the first two items that are the same budget (in `unit`,
+    e.g. '50%' and 2.0 on costs 1 to 3) are a one-line ConfigError naming both as
+    `param`[i] with the item as given (`items`, default the budgets): a sweep holds each
+    budget once, and a repeat would otherwise be dropped without a word."""
+    shown = budgets if items is None else items
+    first: dict[float, int] = {}
+    for j, value in enumerate(budgets):
+        i = first.setdefault(float(value), j)
+        if i != j:
+            raise same_budget(f"{param}[{i}] ({shown_item(shown[i])})",
+                              f"{param}[{j}] ({shown_item(shown[j])})",
+                              f"{float(value):.6g} {unit}/sample")
+
+
 def resolve_sweep_and_given(
     spec: str | Sequence[float | int | str], costs: np.ndarray, param: str = "budgets"
 ) -> tuple[list[float], list[float | int | str] | None]:
-    """Sorted unique sweep budgets in ms ("auto" spans the feasible range), and each of them as
-    the list gave it ('75%', 0.3: the first item that resolved to it); None for 'auto', which
-    gives no budget."""
+    """Sorted sweep budgets in ms ("auto" spans the feasible range), and each of them as the
+    list gave it ('75%', 0.3); None for 'auto', which gives no budget. A list giving one
+    budget twice (the same ms/sample: '30%' twice, or '50%' and 2.0 on costs 1 to 3) is a
+    one-line ConfigError naming both items (`check_each_once`), as `eenet schedule --budgets`
+    refuses it; 'auto' gives its points once (one exit: one point)."""
     costs = np.asarray(costs, dtype=np.float64)
     if isinstance(spec, str):
         if spec.strip().lower() != "auto":
@@ -148,15 +179,14 @@ def resolve_sweep_and_given(
                        for b in np.linspace(lo, hi, AUTO_SWEEP_POINTS)}), None
     if not isinstance(spec, Sequence) or len(spec) == 0:
         raise ConfigError(f"{param}: expected 'auto' or a non-empty list of budgets, got {spec!r}")
-    given: dict[float, float | int | str] = {}
-    for i, item in enumerate(spec):
-        given.setdefault(resolve_budget(item, costs, f"{param}[{i}]"), item)
-    budgets = sorted(given)
-    return budgets, [given[b] for b in budgets]
+    budgets = [resolve_budget(item, costs, f"{param}[{i}]") for i, item in enumerate(spec)]
+    check_each_once(budgets, param, spec)
+    order = sorted(range(len(budgets)), key=budgets.__getitem__)
+    return [budgets[i] for i in order], [spec[i] for i in order]
 
 
 def resolve_sweep(
     spec: str | Sequence[float | int | str], costs: np.ndarray, param: str = "budgets"
 ) -> list[float]:
-    """Sorted unique sweep budgets in ms; "auto" spans the feasible range."""
+    """Sorted sweep budgets in ms, each given once; "auto" spans the feasible range."""
     return resolve_sweep_and_given(spec, costs, param)[0]

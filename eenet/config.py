@@ -18,6 +18,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from eenet.budget import same_budget, shown_item
 from eenet.checks import COUNT_MAXIMUMS, check_integer, check_seed
 from eenet.errors import ConfigError, unknown_name, yaml_text
 from eenet.type_specs import Spec, describe, is_number_text, matches, options_spec, signature_spec
@@ -130,7 +131,9 @@ def check_budget_spec(path: str, value: Any) -> None:
 
 
 def check_budgets(path: str, value: Any) -> None:
-    """The sweep: 'auto' or a non-empty list of budgets."""
+    """The sweep: 'auto' or a non-empty list of budgets, none given twice in the same form
+    ('30%' and '30.0%', 2 and 2.0; '50%' and 2.0 may be one budget too, which the fit stage
+    tells once the costs are measured)."""
     if isinstance(value, str) and value.strip().lower() == "auto":
         return
     if not isinstance(value, list) or not value:
@@ -139,6 +142,22 @@ def check_budgets(path: str, value: Any) -> None:
         )
     for i, item in enumerate(value):
         check_budget_spec(f"{path}[{i}]", item)
+    first: dict[tuple[bool, float], int] = {}
+    for j, item in enumerate(value):
+        i = first.setdefault(budget_as_written(item), j)
+        if i != j:
+            percent, number = budget_as_written(item)
+            raise same_budget(f"{path}[{i}] ({shown_item(value[i])})",
+                              f"{path}[{j}] ({shown_item(item)})",
+                              f"{number:g}%" if percent else f"{number:.6g} ms/sample")
+
+
+def budget_as_written(item: Any) -> tuple[bool, float]:
+    """A checked budget spec as (a percentage?, its number): two items that are the same
+    budget whatever the costs ('30%' and ' 30.0% ', 2 and '2.0') give the same."""
+    if isinstance(item, str) and item.strip().endswith("%"):
+        return True, float(item.strip()[:-1])
+    return False, float(item)
 
 
 def check_required(path: str, value: dict[str, Any], keys: Sequence[str]) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from eenet.budget import check_each_once
 from eenet.costs import validate_costs
 from eenet.errors import ArtifactError, ConfigError, unknown_name
 from eenet.outputs import ExitOutputs, check_compatible, percent_correct, validate_exit_outputs
@@ -185,7 +186,9 @@ def fit_sweep(
     """Fit each method at each budget on `val`: (the checked budgets, {method: [policy per
     budget]}); the oracle's entries are None (it is computed on each split from its labels).
     Errors and notes about a method's settings name them `settings_param`.<method> (what the
-    caller called `settings`; `eenet schedule`'s: schedulers)."""
+    caller called `settings`; `eenet schedule`'s: schedulers). A budget given twice is a
+    one-line ConfigError naming both (`budgets_ms[i]`), as `eenet schedule --budgets` and the
+    pipeline's `budgets` refuse it."""
     costs = validate_costs(costs)
     validate_exit_outputs(val, "validation outputs")
     check_compatible(val, costs, "validation outputs and costs")
@@ -203,7 +206,9 @@ def fit_sweep(
         raise ConfigError(f"budgets_ms: expected a list of ms/sample values, got "
                           f"{budgets_ms!r} (eenet.budget.resolve_sweep turns 'auto' and 'N%' "
                           "into them)")
-    budgets = [check_budget(costs, b, f"budgets_ms[{i}]") for i, b in enumerate(budgets_ms)]
+    given = list(budgets_ms)  # a generator would be spent by the checks
+    budgets = [check_budget(costs, b, f"budgets_ms[{i}]") for i, b in enumerate(given)]
+    check_each_once(budgets, "budgets_ms", given)  # each budget's fits and rows once
     settings = settings or {}
     val_lp = val.log_probs()
     fitted: dict[str, list[FittedPolicy | None]] = {}

@@ -28,7 +28,7 @@ from eenet.atomic import (
     nearest_existing,
     write_json,
 )
-from eenet.budget import DEFAULT_COST_UNIT, cost_unit_problem
+from eenet.budget import DEFAULT_COST_UNIT, check_each_once, cost_unit_problem
 from eenet.costs import is_real_number
 from eenet.errors import ArtifactError, ConfigError, once_each, unknown_name
 from eenet.jsonio import read_json_object
@@ -72,7 +72,8 @@ def fit_all(
     settings_param: str = "settings",
 ) -> dict[str, Any]:
     """Fit each method at each sweep budget and the headline budget (None: none, a folder of
-    sweep fits alone); write them atomically. `sweep_given`: each of `sweep_ms` as the params
+    sweep fits alone; each sweep budget once, a repeat a one-line ConfigError naming both
+    `sweep_ms[i]`); write them atomically. `sweep_given`: each of `sweep_ms` as the params
     gave it ('75%', 0.3: `eenet.budget.resolve_sweep_and_given`), kept in the index as
     `sweep_given` for the reports (None: not recorded, as for 'auto'). `model`: the latency
     table's record of the trained model its costs are for, kept in every policy and the index.
@@ -96,6 +97,8 @@ def fit_all(
     if sweep_given is not None and len(sweep_given) != len(sweep_ms):
         raise ConfigError(f"sweep_given: one per sweep budget ({len(sweep_ms)}), got "
                           f"{len(sweep_given)}")
+    # a repeat was fitted once but listed twice in the index's sweep_ms
+    check_each_once([float(b) for b in sweep_ms], "sweep_ms", sweep_ms)
     headline = set() if headline_ms is None else {float(headline_ms)}
     budgets = sorted({float(b) for b in sweep_ms} | headline)
     settings = settings or {}

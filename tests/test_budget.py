@@ -164,9 +164,9 @@ def test_malformed_or_infeasible_budgets_are_one_line_errors(spec, message) -> N
         resolve_budget(spec, [1.0, 2.0, 5.0])
 
 
-def test_sweep_is_sorted_unique_ms_and_auto_spans_the_range() -> None:
+def test_sweep_is_sorted_ms_and_auto_spans_the_range() -> None:
     costs = [1.0, 2.0, 5.0]
-    assert resolve_sweep(["50%", 2.0, 5, "25%", "3"], costs) == [2.0, 3.0, 5.0]
+    assert resolve_sweep(["50%", 2.0, 5, "3.5"], costs) == [2.0, 3.0, 3.5, 5.0]
     auto = resolve_sweep(" AUTO ", costs)
     assert len(auto) == 12 and auto[0] == 1.0 and auto[-1] == 5.0
     np.testing.assert_allclose(np.diff(auto), 4.0 / 11)
@@ -180,16 +180,42 @@ def test_sweep_is_sorted_unique_ms_and_auto_spans_the_range() -> None:
 
 def test_sweep_as_given_pairs_each_budget_with_the_item_that_set_it() -> None:
     """The reports show a sweep budget set as a share as set ('50% = 3'): each budget of the
-    resolved sweep, in its order, with the first list item that resolved to it; 'auto' sets
-    none; a bad list is the same one-line error as resolve_sweep's."""
+    resolved sweep, in its order, with the list item that gave it; 'auto' sets none; a bad
+    list is the same one-line error as resolve_sweep's."""
     costs = [1.0, 2.0, 5.0]
-    spec = ["50%", 2.0, 5, "25%", " 75% ", "3"]
+    spec = ["50%", 2.0, 5, " 75% "]
     assert resolve_sweep(spec, costs) == [2.0, 3.0, 4.0, 5.0]
     assert resolve_sweep_and_given(spec, costs) == (
-        [2.0, 3.0, 4.0, 5.0], [2.0, "50%", " 75% ", 5])  # 2.0 before 25%
+        [2.0, 3.0, 4.0, 5.0], [2.0, "50%", " 75% ", 5])
     assert resolve_sweep_and_given(" auto ", costs) == (resolve_sweep("auto", costs), None)
     with pytest.raises(ConfigError, match=r"^budgets\[1\]: 0\.5 ms/sample is below"):
         resolve_sweep_and_given([2.0, 0.5], costs)
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    (["30%", "30%"], "budgets[0] ('30%') and budgets[1] ('30%') are the same budget (2.2 "
+                     "ms/sample); give each budget once"),
+    ([4.0, "50%", 2.0, "25%"], "budgets[2] (2.0) and budgets[3] ('25%') are the same budget "
+                               "(2 ms/sample); give each budget once"),
+    ([3, np.float64(3.0)], "budgets[0] (3) and budgets[1] (3.0) are the same budget (3 "
+                           "ms/sample); give each budget once"),
+])
+def test_a_sweep_list_giving_a_budget_twice_is_refused_naming_both(spec, message) -> None:
+    """params.yaml's `budgets: ['30%', '30%']` became one budget without a word, where
+    `eenet schedule --budgets 30%,30%` refuses it: the same one-line error, naming both items
+    as the list gave them and the budget in ms."""
+    costs = [1.0, 2.0, 5.0]
+    for resolve in (resolve_sweep, resolve_sweep_and_given):
+        with pytest.raises(ConfigError) as caught:
+            resolve(spec, costs)
+        assert str(caught.value) == message
+
+
+def test_auto_gives_each_of_its_points_once() -> None:
+    """'auto' is no list: points of its own that fall together are joined, not refused (one
+    exit: one point; a range narrower than the 12 digits its inner points keep: its ends)."""
+    assert resolve_sweep_and_given("auto", [4.0]) == ([4.0], None)
+    assert resolve_sweep("auto", [1.0, 1.0 + 1e-12]) == [1.0, 1.0 + 1e-12]
 
 
 def test_budgets_between_the_costs_carry_no_float_sum_noise() -> None:

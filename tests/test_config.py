@@ -158,6 +158,27 @@ def test_data_sample_counts_below_one_are_named_up_front(dataset: str, key: str,
     validate_params(params)
 
 
+@pytest.mark.parametrize(("budgets", "message"), [
+    (["30%", "30%"], "budgets[0] ('30%') and budgets[1] ('30%') are the same budget (30%); "
+                     "give each budget once"),
+    ([0.5, "25%", " 25.0% "], "budgets[1] ('25%') and budgets[2] (' 25.0% ') are the same "
+                              "budget (25%); give each budget once"),
+    ([2, 1.5, "2.0"], "budgets[0] (2) and budgets[2] ('2.0') are the same budget (2 "
+                      "ms/sample); give each budget once"),
+])
+def test_a_budget_written_twice_is_refused_up_front(budgets, message) -> None:
+    """`budgets: ['30%', '30%']` became one budget, unsaid, after training and profiling;
+    check_params refuses a repeat in the same form (a share, or ms) in one line naming both
+    items. '50%' and 2.0 can be one budget on some costs only: the fit stage tells those."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["budgets"] = budgets
+    with pytest.raises(ConfigError) as caught:
+        validate_params(params)
+    assert str(caught.value) == message
+    params["budgets"] = [2, "50%", "2.5", 2.0000001]
+    validate_params(params)
+
+
 @pytest.mark.parametrize(("key", "value", "message"), [
     ("val_fraction", 1.5, "data.options.val_fraction: must lie in (0, 1), got 1.5"),
     ("val_fraction", 0, "data.options.val_fraction: must lie in (0, 1), got 0"),

@@ -118,6 +118,31 @@ def test_sweep_rejects_unknown_method_and_bad_budget():
         schedule_sweep(val, test, costs, ["maxprob"], [0.1])
 
 
+def test_a_budget_given_twice_to_the_python_api_is_refused_naming_both(tmp_path):
+    """As `eenet schedule --budgets` and the pipeline's `budgets` refuse it: fit_sweep (and so
+    schedule_sweep) fitted a repeat twice and gave its rows twice; fit_all fitted it once but
+    listed it twice in the index's sweep_ms. A one-line error naming both, before any fit."""
+    from eenet.evaluation import fit_sweep
+    from eenet.sweep import fit_all
+
+    val, test = make_split_pair(3, 10, 300, 300, seed=1)
+    costs = make_costs(3)
+    want = (r"^budgets_ms\[0\] \(2\.0\) and budgets_ms\[2\] \(2\) are the same budget "
+            r"\(2 ms/sample\); give each budget once$")
+    with pytest.raises(ConfigError, match=want):
+        fit_sweep(val, costs, ["maxprob"], [2.0, 1.5, 2])
+    with pytest.raises(ConfigError, match=want):
+        schedule_sweep(val, test, costs, ["maxprob", "oracle"], iter([2.0, 1.5, 2]))
+    with pytest.raises(ConfigError, match=r"^sweep_ms\[0\] \(1\.5\) and sweep_ms\[1\] "
+                                          r"\(1\.5\) are the same budget \(1\.5 ms/sample\); "
+                                          "give each budget once$"):
+        fit_all(val, costs, ["maxprob"], [1.5, 1.5], None, tmp_path / "fitted")
+    assert not (tmp_path / "fitted").exists()
+    # the headline among the sweep's budgets is no repeat: one fit serves both
+    index = fit_all(val, costs, ["maxprob"], [1.5, 2.0], 1.5, tmp_path / "both")
+    assert index["sweep_ms"] == [1.5, 2.0] and len(index["entries"]) == 2
+
+
 def test_sweep_is_deterministic():
     val, test = make_split_pair(3, 10, 800, 800, seed=9)
     costs = make_costs(3)
