@@ -147,7 +147,8 @@ PARAM_CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
      "train.epochs: expected an integer, got '15' (YAML reads a quoted number as text; write it "
      "without quotes)"),
     ("too few generated samples", _set("data.options.num_samples", 50),
-     "data.options.num_samples: must be >= 100, got 50"),
+     "data.options.num_samples: must be from 100 to 1000000 (MNIST-1D is generated one sample "
+     "at a time, all in memory: 10**6 take up to an hour and about 1.5 GB), got 50"),
     ("zero batch size", _set("train.batch_size", 0),
      "train.batch_size: must be an integer >= 1, got 0"),
     ("lr in YAML 1.1 exponent form", _set("train.lr", "3e-3"),

@@ -179,10 +179,18 @@ def test_a_budget_written_twice_is_refused_up_front(budgets, message) -> None:
     validate_params(params)
 
 
+NUM_SAMPLES_RANGE = ("data.options.num_samples: must be from 100 to 1000000 (MNIST-1D is "
+                     "generated one sample at a time, all in memory: 10**6 take up to an hour "
+                     "and about 1.5 GB)")
+
+
 @pytest.mark.parametrize(("key", "value", "message"), [
     ("val_fraction", 1.5, "data.options.val_fraction: must lie in (0, 1), got 1.5"),
     ("val_fraction", 0, "data.options.val_fraction: must lie in (0, 1), got 0"),
-    ("num_samples", 0, "data.options.num_samples: must be >= 100, got 0"),
+    ("num_samples", 0, f"{NUM_SAMPLES_RANGE}, got 0"),
+    # a typo of 4 * 10**9 samples ran out of memory (or on for hours) in download
+    ("num_samples", 4000000000, f"{NUM_SAMPLES_RANGE}, got 4000000000"),
+    ("num_samples", 10**6 + 1, f"{NUM_SAMPLES_RANGE}, got 1000001"),
 ])
 def test_mnist1d_ranges_are_named_up_front(tmp_path: Path, key: str, value: float,
                                            message: str) -> None:
@@ -196,6 +204,14 @@ def test_mnist1d_ranges_are_named_up_front(tmp_path: Path, key: str, value: floa
     with pytest.raises(ConfigError) as caught:
         prepare_dataset("mnist1d", tmp_path, 0, **params["data"]["options"])
     assert str(caught.value) == message
+
+
+def test_mnist1d_num_samples_ends_of_the_range_pass() -> None:
+    """100 and 10**6 samples are allowed (checked only: nothing is generated here)."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    for value in (100, 10**6):
+        params["data"]["options"]["num_samples"] = value
+        validate_params(params)
 
 
 @pytest.mark.parametrize(("group", "key", "value", "dataset"), [
