@@ -23,6 +23,7 @@ from eenet.budget import (
     cost_unit_problem,
     resolve_budget,
     resolve_sweep,
+    same_budget,
 )
 from eenet.checks import check_seed
 from eenet.cli import CommaJoined, GivenOnce
@@ -170,8 +171,7 @@ def given_budgets(text: str, costs: Any, unit: str = DEFAULT_COST_UNIT) -> dict[
     for part in parts:
         value = resolve_budget(part, costs, "--budgets", unit)
         if value in given:  # --save numbers the folders in the order of the budgets given
-            raise ConfigError(f"--budgets: {given[value]} and {part} are the same budget "
-                              f"({value:.6g} {unit}/sample); give each budget once")
+            raise same_budget(f"--budgets: {given[value]}", part, f"{value:.6g} {unit}/sample")
         given[value] = part
     return given
 
