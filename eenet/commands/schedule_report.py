@@ -74,9 +74,9 @@ def format_table(rows: list[dict[str, Any]], unit: str = DEFAULT_COST_UNIT) -> s
     if margins:
         shown = ", ".join(f"{m:+.2f} at {labels[b]}" for b, m in margins)
         mean = sum(m for _, m in margins) / len(margins)
-        rivals = "/".join(h for h in HEURISTICS if any(r["method"] == h for r in rows))
-        lines.append(f"eenet - best of {rivals} (test accuracy points): {shown}; "
-                     f"mean {mean:+.2f}")
+        ran = [h for h in HEURISTICS if any(r["method"] == h for r in rows)]
+        rivals = "best of " + "/".join(ran) if len(ran) > 1 else ran[0]
+        lines.append(f"eenet - {rivals} (test accuracy points): {shown}; mean {mean:+.2f}")
     return "\n".join(lines)
 
 
