@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any, NoReturn, TextIO
 
+from eenet import __version__
 from eenet.commands import COMMAND_MODULES
 from eenet.errors import EENetError, one_line
 from eenet.termination import Terminated, raise_if_stopped, run_stoppable, stop_signals_raise
@@ -102,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="eenet", description="Budgeted adaptive inference with multi-exit networks."
     )
+    parser.add_argument("--version", action="version", version=f"eenet {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for module_name in COMMAND_MODULES:
         try:

@@ -250,3 +250,24 @@ def test_python_m_eenet_runs_the_command_line() -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("usage: eenet ")
     assert "schedule" in done.stdout and "predict" in done.stdout
+
+
+def test_version_is_the_packages_one_line() -> None:
+    """`eenet --version` was an unrecognised argument; it prints the package's version (the
+    one pyproject.toml installs, read from `eenet.__version__`), one line, status 0."""
+    from importlib.metadata import version
+
+    import eenet
+
+    done = subprocess.run([sys.executable, "-m", "eenet.cli", "--version"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"eenet {eenet.__version__}\n"
+    assert version("eenet") == eenet.__version__
+    if os.path.exists("/dev/full"):  # its write failing is one line, as --help's
+        with open("/dev/full", "w") as full:
+            failed = subprocess.run([sys.executable, "-m", "eenet.cli", "--version"],
+                                    stdout=full, stderr=subprocess.PIPE, text=True, timeout=300)
+        assert failed.stderr.splitlines() == [
+            "eenet: error: cannot write the output (No space left on device)"], failed.stderr
+        assert failed.returncode == 1
