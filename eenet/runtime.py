@@ -219,7 +219,7 @@ class EarlyExitPredictor:
         call sees, and what the latency profile times (from outside `predict_exit`)."""
         self._sync()
         start = time.perf_counter()
-        check_first_index(first_index)
+        first_index = check_first_index(first_index)  # a Python int: sample ids stay int64
         self.check_inputs(inputs)
         training = self.model.training
         if training:

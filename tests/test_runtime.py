@@ -712,3 +712,20 @@ def test_the_robust_statistic_at_batch_1_weighs_each_exits_median_by_its_samples
     assert robust_ms_per_sample(call_ms, exits, 1) == pytest.approx((3 * 1.0 + 2 * 30.0) / 5)
     assert robust_ms_per_sample(call_ms, exits, 64) == 1.1
 
+
+
+def test_a_numpy_unsigned_first_index_splits_ties_as_the_same_int(model, inputs) -> None:
+    """Real early exit given its batch's offset as np.uint64 decides as with the same int and
+    as the simulation: uint64 plus the int64 sample positions is float64, which rounded an
+    offset past 2**53 and split the tied samples by other numbers."""
+    policy = fitted(CoarseMaxProbPolicy, model, inputs, (0.3, 0.3, 0.4))
+    assert policy.tie_shares and min(policy.tie_shares[:-1]) < 1.0
+    predictor = EarlyExitPredictor(model, policy, device="cpu")
+    offset = 2**60 + 1
+    want = predictor.predict(inputs, first_index=offset).exits
+    logits = exit_logits(model, inputs)
+    simulated = policy.decide(ExitOutputs(logits, np.zeros(N, dtype=np.int64)).log_probs(),
+                              first_index=offset)
+    np.testing.assert_array_equal(want, simulated)
+    np.testing.assert_array_equal(predictor.predict(inputs, first_index=np.uint64(offset)).exits,
+                                  want)

@@ -1578,3 +1578,24 @@ def test_probabilities_that_differ_past_float32_keep_their_order(tmp_path: Path)
     assert list(load_exit_outputs(tmp_path / "logits.npz").exit_accuracy()) == [100.0, 100.0]
     assert list(from_probs.exit_accuracy()) == [100.0, 100.0]
     np.testing.assert_allclose(from_probs.probs(), probs, rtol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["maxprob", "patience"])
+def test_a_numpy_unsigned_first_index_splits_ties_as_the_same_int(method: str) -> None:
+    """An offset given as np.uint64 decides as the same Python int: uint64 plus the int64
+    sample positions is float64 in numpy, which rounded offsets past 2**53 (2**60 + 1 moved
+    the tie numbers of most samples: 41 of 50 maxprob exits differed)."""
+    rng = np.random.default_rng(0)
+    n = 400
+    labels = rng.integers(0, 10, n)
+    logits = np.full((3, n, 10), -100.0, np.float32)
+    logits[:, np.arange(n), labels] = 100.0  # every sample ties: the rule splits by index
+    policy = fit_policy(method, ExitOutputs(logits, labels), [1.0, 2.0, 3.0], 1.7)
+    assert policy.tie_shares
+    log_probs = ExitOutputs(logits, labels).log_probs()[:, :50]
+    offset = 2**60 + 1
+    want = policy.decide(log_probs, first_index=offset)
+    np.testing.assert_array_equal(policy.decide(log_probs, first_index=np.uint64(offset)), want)
+    np.testing.assert_array_equal(
+        first_exit(policy.scores(log_probs), policy.thresholds, policy.tie_shares,
+                   np.uint64(offset)), want)

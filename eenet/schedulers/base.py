@@ -205,7 +205,7 @@ class FittedPolicy(ABC):
         `first_index`: the index of the first sample in the split it comes from, so that a
         policy splitting tied samples by their index decides a split given in parts, each with
         its offset, as the whole split at once (and as the runtime does)."""
-        check_first_index(first_index)
+        first_index = check_first_index(first_index)
         if not isinstance(log_probs, np.ndarray):  # a list: a TypeError deep in the scores
             raise ArtifactError(f"{self.method} policy: expected log-probabilities as a numpy "
                                 f"array, got {type(log_probs).__name__}")

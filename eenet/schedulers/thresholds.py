@@ -86,13 +86,15 @@ def thresholds_from_plan(
 MAX_FIRST_INDEX = 2**62
 
 
-def check_first_index(first_index: Any) -> None:
+def check_first_index(first_index: Any) -> int:
     """A sample index to count tied samples from: an integer from 0 to MAX_FIRST_INDEX (a
-    one-line ConfigError)."""
+    one-line ConfigError), returned as a Python int (a numpy uint64 plus the int64 sample
+    positions is float64, which rounds indices past 2**53 and so splits ties differently)."""
     if type(first_index) is not int and not isinstance(first_index, np.integer) \
             or not 0 <= first_index <= MAX_FIRST_INDEX:
         raise ConfigError(f"first_index: expected an integer from 0 to 2**62, got "
                           f"{first_index!r}")
+    return int(first_index)
 
 
 def unreachable_thresholds(n_exits: int) -> np.ndarray:
@@ -116,7 +118,7 @@ def first_exit(
     thresholds = np.asarray(thresholds, dtype=np.float64)
     passed = scores >= thresholds[:, None]
     if shares is not None:
-        ids = first_index + np.arange(scores.shape[1])
+        ids = int(first_index) + np.arange(scores.shape[1])  # int64, whatever its type
         for k in np.flatnonzero(np.asarray(shares)[:-1] < 1.0):  # only exits with a tie split
             split_ties(passed[k], scores[k], thresholds[k], shares[k], ids, int(k))
     passed[-1] = True
