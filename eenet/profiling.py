@@ -31,7 +31,13 @@ from eenet.batching import to_device
 from eenet.checks import COUNT_MAXIMUMS, check_minimums
 from eenet.devices import memory_names, num_threads, resolve_device
 from eenet.errors import ConfigError, EENetError
-from eenet.models.base import MultiExitModel, batch_size_of, check_example_batch, check_model
+from eenet.models.base import (
+    MultiExitModel,
+    batch_size_of,
+    check_example_batch,
+    check_model,
+    example_batch,
+)
 from eenet.schedulers.base import FittedPolicy
 
 
@@ -213,9 +219,10 @@ def profile_model(
 ) -> dict[str, Any]:
     """Measure the cumulative ms/sample of reaching each exit; a latency-contract dict.
 
-    `inputs` (a batch) replaces the model's `example_inputs(batch_size)`; the batch size is then
-    the inputs'. `threads` = 0 keeps torch's current thread count. The model is put in eval
-    mode on `device` for the measurement, then returned to its former device and mode.
+    `inputs` (a batch) replaces the model's `example_inputs(batch_size)` (made in the precision
+    of its weights, `example_batch`); the batch size is then the inputs'. `threads` = 0 keeps
+    torch's current thread count. The model is put in eval mode on `device` for the
+    measurement, then returned to its former device and mode.
     `decisions` (default) times the runtime itself forced to exit at k (`prefix_calls`), so the
     plan is what real early exit costs; the scoring is `policy`'s (default: `reference_policy`,
     max log-probability). False times the network alone. Errors name `group` and its
@@ -234,7 +241,7 @@ def profile_model(
     if inputs is None:
         check_example_batch(model, batch_size, f"{group}.batch_size")
         with memory_names(f"{group}.batch_size", batch_size):
-            inputs = model.example_inputs(batch_size)
+            inputs = example_batch(model, batch_size)
     n = batch_size_of(inputs)
     inputs = to_device(inputs, target)
     model.eval().to(target)

@@ -31,6 +31,7 @@ from eenet.models.base import (
     check_model,
     input_sample_spec,
     select_batch,
+    weights_dtype,
 )
 from eenet.outputs import log_softmax64, percent_correct, rows_without_answer
 from eenet.schedulers.base import FittedPolicy
@@ -111,7 +112,7 @@ def _input_spec(model: MultiExitModel) -> tuple[tuple[int, ...], torch.dtype] | 
         return None
     if spec is None:
         return None
-    weights = next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
+    weights = weights_dtype(model)
     return spec[0], weights if spec[1].is_floating_point and weights is not None else spec[1]
 
 

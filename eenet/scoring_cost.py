@@ -100,7 +100,7 @@ def time_scheduling(
                    COUNT_MAXIMUMS)
     from eenet.batching import to_device
     from eenet.devices import memory_names, num_threads, resolve_device
-    from eenet.models.base import check_example_batch
+    from eenet.models.base import check_example_batch, example_batch
     from eenet.runtime import EarlyExitPredictor
 
     target = resolve_device(device, "device")
@@ -112,7 +112,7 @@ def time_scheduling(
           memory_names(batch_param, batch_size, batch_fix)):
         predictors = {name: EarlyExitPredictor(model, policy, device=str(target))
                       for name, policy in policies.items()}
-        inputs = to_device(model.example_inputs(batch_size), target)
+        inputs = to_device(example_batch(model, batch_size), target)
         for repeat in range(warmup + repeats):
             order = names if repeat % 2 == 0 else names[::-1]
             for k in range(n_exits):
@@ -258,12 +258,13 @@ def profile_stage(
 def _num_classes(model: MultiExitModel) -> int:
     """Classes of the model's exits, from one forward pass of an example input."""
     from eenet.batching import to_device
+    from eenet.models.base import example_batch
     from eenet.profiling import run_prefix
 
     first = next(model.parameters(), None)
     device = first.device if first is not None else torch.device("cpu")
     with torch.inference_mode():
-        return int(run_prefix(model.eval(), to_device(model.example_inputs(1), device),
+        return int(run_prefix(model.eval(), to_device(example_batch(model, 1), device),
                               0).shape[-1])
 
 

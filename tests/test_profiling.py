@@ -165,6 +165,20 @@ def test_given_inputs_set_the_batch_size() -> None:
     assert table["batch_size"] == 3
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
+def test_a_model_in_another_precision_is_profiled_with_inputs_of_its_precision(dtype) -> None:
+    """The runtime takes a model made double or half precision, with inputs of that
+    precision; its profile made the example inputs in float32 and failed in torch's first
+    layer ("expected scalar type Float but found Double"), a traceback."""
+    torch.manual_seed(0)
+    model = TinyNet(width=16, length=64).to(dtype)
+    table = profile_model(model, device="cpu", warmup=2, repeats=9)
+    assert len(table["cumulative_ms"]) == model.n_exits and len(table["flops"]) == 3
+    assert next(model.parameters()).dtype == dtype  # the model itself is left as it was
+    assert profile_model(model, device="cpu", decisions=False, warmup=2,
+                         repeats=9)["timed"] == "run_prefix"
+
+
 def test_run_prefix_gives_the_exit_logits() -> None:
     model = TinyNet().eval()
     x = model.example_inputs(2)

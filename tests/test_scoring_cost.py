@@ -120,6 +120,14 @@ def test_scoring_is_measured_in_the_runtime_and_can_be_switched_off():
         profile_scoring(model, repeats=0)
 
 
+def test_the_scoring_of_a_model_in_another_precision_is_timed_on_inputs_of_its_precision():
+    """A double-precision model: its example inputs (float32) failed in its first layer."""
+    torch.manual_seed(0)
+    model = TinyNet(num_classes=5).double()
+    table = profile_scoring(model, {"hidden": 8}, methods=["entropy"], warmup=1, repeats=3)
+    assert len(table["scheduling_ms"]["entropy"]) == 3
+
+
 def test_heuristics_plan_with_their_charged_costs(pair, costs, tmp_path):
     """fit_all with a charged entropy: its plan and evaluation use costs + extra; below its
     charged first exit everyone leaves at exit 0 unscored, at the plain first-exit cost (it

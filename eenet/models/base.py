@@ -183,6 +183,33 @@ class MultiExitModel(nn.Module):
         }
 
 
+def weights_dtype(model: nn.Module) -> torch.dtype | None:
+    """The floating dtype the model's weights compute in (float32, or half / double for a
+    model made so); None for a model without floating weights."""
+    return next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
+
+
+def example_batch(model: MultiExitModel, batch_size: int) -> Any:
+    """The model's `example_inputs(batch_size)` in the precision of its weights: floating
+    tensors (alone, or in a dict / list / tuple) cast to it, others (token ids) kept. A model
+    made double or half precision takes inputs of that precision (the runtime refuses any
+    other); its example inputs are float32 whatever its weights."""
+    dtype = weights_dtype(model)
+    inputs = model.example_inputs(batch_size)
+    return inputs if dtype is None else _floats_as(inputs, dtype)
+
+
+def _floats_as(inputs: Any, dtype: torch.dtype) -> Any:
+    """`inputs` with its floating tensors cast to `dtype` (the same objects where they are)."""
+    if isinstance(inputs, torch.Tensor):
+        return inputs.to(dtype) if inputs.is_floating_point() else inputs
+    if isinstance(inputs, dict):
+        return {key: _floats_as(value, dtype) for key, value in inputs.items()}
+    if isinstance(inputs, list | tuple):
+        return type(inputs)(_floats_as(value, dtype) for value in inputs)
+    return inputs
+
+
 def check_model(model: Any, param: str = "model") -> None:
     """`model` is a MultiExitModel with one head per segment (else a one-line ConfigError
     naming `param`): a segment without its head never ran, and a head past the segments
