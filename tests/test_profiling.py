@@ -15,7 +15,7 @@ import torch
 from eenet.costs import validate_costs
 from eenet.devices import available_cpus, resolve_device
 from eenet.errors import ConfigError, counted
-from eenet.models.base import MultiExitModel
+from eenet.models.base import MultiExitModel, check_example_batch
 from eenet.profiling import (
     cpu_model,
     prefix_calls,
@@ -177,6 +177,17 @@ def test_a_model_in_another_precision_is_profiled_with_inputs_of_its_precision(d
     assert next(model.parameters()).dtype == dtype  # the model itself is left as it was
     assert profile_model(model, device="cpu", decisions=False, warmup=2,
                          repeats=9)["timed"] == "run_prefix"
+
+
+def test_a_double_models_example_inputs_count_at_their_precision() -> None:
+    """1 GiB of float32 example inputs passed the cap for a double-precision model, whose
+    profile then made them twice as large."""
+    model = TinyNet(length=32)  # 128 bytes per sample in float32
+    check_example_batch(model, 2**23, "profile.batch_size")  # 1 GiB: at the cap
+    with pytest.raises(ConfigError, match=r"^profile\.batch_size: 8388608 samples of the "
+                                          r"model's example inputs \(256 bytes each\) would "
+                                          r"take 2 GiB; allowed: at most 4194304 samples"):
+        check_example_batch(model.double(), 2**23, "profile.batch_size")
 
 
 def test_run_prefix_gives_the_exit_logits() -> None:

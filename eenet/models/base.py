@@ -194,8 +194,12 @@ def example_batch(model: MultiExitModel, batch_size: int) -> Any:
     tensors (alone, or in a dict / list / tuple) cast to it, others (token ids) kept. A model
     made double or half precision takes inputs of that precision (the runtime refuses any
     other); its example inputs are float32 whatever its weights."""
+    return _in_precision(model, model.example_inputs(batch_size))
+
+
+def _in_precision(model: nn.Module, inputs: Any) -> Any:
+    """`inputs` with its floating tensors in the precision of the model's weights."""
     dtype = weights_dtype(model)
-    inputs = model.example_inputs(batch_size)
     return inputs if dtype is None else _floats_as(inputs, dtype)
 
 
@@ -315,8 +319,9 @@ def _meta_example(model: MultiExitModel) -> Any:
 def check_example_batch(model: MultiExitModel, batch_size: int, param: str) -> None:
     """`batch_size` samples of the model's example inputs may take at most MAX_EXAMPLE_BYTES
     (one sample measured on the meta device, nothing allocated); else a one-line ConfigError
-    naming `param` and the most samples allowed."""
-    per_sample = _nbytes(_meta_example(model))
+    naming `param` and the most samples allowed. They are counted in the precision of the
+    model's weights, as `example_batch` makes them (a double model's take twice float32's)."""
+    per_sample = _nbytes(_in_precision(model, _meta_example(model)))
     if per_sample and batch_size * per_sample > MAX_EXAMPLE_BYTES:
         gib = batch_size * per_sample / 2**30 if batch_size < 10**300 else math.inf
         raise ConfigError(f"{param}: {batch_size} samples of the model's example inputs "
