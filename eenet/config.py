@@ -18,7 +18,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from eenet.budget import same_budget, shown_item
+from eenet.budget import has_unit, number_from_text, same_budget, shown_item
 from eenet.checks import COUNT_MAXIMUMS, check_integer, check_seed
 from eenet.errors import ConfigError, unknown_name, yaml_text
 from eenet.type_specs import Spec, describe, is_number_text, matches, options_spec, signature_spec
@@ -112,18 +112,22 @@ def _check_options(path: str, options: Any, function: Callable[..., Any], skip: 
 
 
 def check_budget_spec(path: str, value: Any) -> None:
-    """A budget: ms/sample > 0, or 'N%' with 0 <= N <= 100."""
+    """A budget: ms/sample > 0, or 'N%' with 0 <= N <= 100, its text read as the fit stages
+    read it (`eenet.budget.resolve_budget`: '1_0%' is a typo there, not 10%)."""
     allowed = "a number of ms/sample > 0 or a percentage 'N%' with 0 <= N <= 100"
-    if isinstance(value, str) and value.strip().endswith("%"):
+    if isinstance(value, str):
+        text = value.strip()
         try:
-            percent = float(value.strip()[:-1])
+            number = number_from_text(text[:-1] if text.endswith("%") else text)
         except ValueError:
-            percent = math.nan
-        if not 0.0 <= percent <= 100.0:
-            raise ConfigError(f"{path}: {yaml_text(value)} is not allowed; expected {allowed}")
-        return
-    if isinstance(value, str) and is_number_text(value):
-        value = float(value)
+            hint = "; write the number without a unit: budgets are in ms" if has_unit(text) else ""
+            raise ConfigError(f"{path}: {yaml_text(value)} is not allowed; expected "
+                              f"{allowed}{hint}") from None
+        if text.endswith("%"):
+            if not 0.0 <= number <= 100.0:
+                raise ConfigError(f"{path}: {yaml_text(value)} is not allowed; expected {allowed}")
+            return
+        value = number
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigError(f"{path}: {yaml_text(value)} is not allowed; expected {allowed}")
     if not math.isfinite(value) or value <= 0:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
+from eenet.budget import resolve_budget
 from eenet.checks import THREADS_MAX, TIMING_MAX
 from eenet.config import check_model_build, check_setup_label, validate_params
 from eenet.data import prepare_dataset
@@ -176,6 +178,47 @@ def test_a_budget_written_twice_is_refused_up_front(budgets, message) -> None:
         validate_params(params)
     assert str(caught.value) == message
     params["budgets"] = [2, "50%", "2.5", 2.0000001]
+    validate_params(params)
+
+
+BUDGET_ALLOWED = "expected a number of ms/sample > 0 or a percentage 'N%' with 0 <= N <= 100"
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    # float() reads Python's digit grouping, the fit stages do not: check_params passed
+    # `-S budget=1_0%`, and fit_headline refused it after whatever ran before it
+    ("1_0%", f"'1_0%' is not allowed; {BUDGET_ALLOWED}"),
+    ("1_0", f"'1_0' is not allowed; {BUDGET_ALLOWED}"),
+    (" 0.3_5 ", f"' 0.3_5 ' is not allowed; {BUDGET_ALLOWED}"),
+    ("2ms", f"'2ms' is not allowed; {BUDGET_ALLOWED}; write the number without a unit: "
+            "budgets are in ms"),
+    ("50 %%", f"'50 %%' is not allowed; {BUDGET_ALLOWED}"),
+])
+def test_check_params_refuses_the_budget_texts_the_fit_stages_refuse(text: str,
+                                                                     message: str) -> None:
+    """`budget` and each item of `budgets` are read up front as the fit stages read them
+    (`resolve_budget`), so a text they would refuse fails in check_params, before any stage."""
+    costs = np.array([0.1, 0.2, 20.0])
+    with pytest.raises(ConfigError):
+        resolve_budget(text, costs)
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["budget"] = text
+    with pytest.raises(ConfigError) as caught:
+        validate_params(params)
+    assert str(caught.value) == f"budget: {message}"
+    params["budget"] = "50%"
+    params["budgets"] = [0.5, text]
+    with pytest.raises(ConfigError) as caught:
+        validate_params(params)
+    assert str(caught.value) == f"budgets[1]: {message}"
+
+
+@pytest.mark.parametrize("text", ["10%", " 1e1 % ", "+50%", "0.35", " 2.5 ", "1e1", "100%"])
+def test_check_params_accepts_the_budget_texts_the_fit_stages_accept(text: str) -> None:
+    resolve_budget(text, np.array([0.1, 0.2, 20.0]))
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["budget"] = text
+    params["budgets"] = [text]
     validate_params(params)
 
 
