@@ -120,7 +120,7 @@ def check_budget_spec(path: str, value: Any) -> None:
         try:
             number = number_from_text(text[:-1] if text.endswith("%") else text)
         except ValueError:
-            hint = "; write the number without a unit: budgets are in ms" if has_unit(text) else ""
+            hint = "; write a number without a unit: budgets are in ms" if has_unit(text) else ""
             raise ConfigError(f"{path}: {yaml_text(value)} is not allowed; expected "
                               f"{allowed}{hint}") from None
         if text.endswith("%"):

@@ -190,7 +190,7 @@ BUDGET_ALLOWED = "expected a number of ms/sample > 0 or a percentage 'N%' with 0
     ("1_0%", f"'1_0%' is not allowed; {BUDGET_ALLOWED}"),
     ("1_0", f"'1_0' is not allowed; {BUDGET_ALLOWED}"),
     (" 0.3_5 ", f"' 0.3_5 ' is not allowed; {BUDGET_ALLOWED}"),
-    ("2ms", f"'2ms' is not allowed; {BUDGET_ALLOWED}; write the number without a unit: "
+    ("2ms", f"'2ms' is not allowed; {BUDGET_ALLOWED}; write a number without a unit: "
             "budgets are in ms"),
     ("50 %%", f"'50 %%' is not allowed; {BUDGET_ALLOWED}"),
 ])
