@@ -5,20 +5,25 @@ A data set held in memory (a prepared split, `eenet predict --input`'s inputs) r
 at once through `__getitems__` (rows sliced from its arrays, converted together) as a
 `SampleBatch`; any other data set, one item at a time. Both the training loader and
 `split_batches` (evaluation, logit dumping, measuring, predicting) read batches so.
+
+An EENetError met reading a batch in a DataLoader worker process (a label that is no class
+index, say) comes to the main process as the batch (`WorkerFailure`), which `BatchLoader`
+raises there as it was: torch would raise its class with the worker's traceback for message.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, get_worker_info
 from torch.utils.data.distributed import DistributedSampler
 
 from eenet.distributed import is_distributed, rank, world_size
+from eenet.errors import EENetError
 from eenet.labels import batch_labels
 from eenet.models.base import MultiExitModel
 
@@ -50,6 +55,73 @@ def row_index(indices: Sequence[int]) -> slice | np.ndarray:
     return np.asarray(indices, dtype=np.int64)
 
 
+@dataclass(frozen=True)
+class WorkerFailure:
+    """An EENetError a DataLoader worker met reading a batch, sent in the batch's place: its
+    class and its one-line message. Raised, torch would send the worker's traceback as the
+    message (or a RuntimeError of it, for a class it cannot rebuild)."""
+
+    kind: type[EENetError]
+    message: str
+
+    def error(self) -> EENetError:
+        """The error as the main process would have raised it (an EENetError of the message
+        where its class takes no message alone)."""
+        try:
+            return self.kind(self.message)
+        except TypeError:
+            return EENetError(self.message)
+
+
+Read = TypeVar("Read")
+
+
+def carried(read: Callable[[], Read]) -> Read | WorkerFailure:
+    """`read()`; in a DataLoader worker, an EENetError it raises as a `WorkerFailure` (in the
+    main process it is raised as it is)."""
+    try:
+        return read()
+    except EENetError as exc:
+        if get_worker_info() is None:
+            raise
+        return WorkerFailure(type(exc), str(exc))
+
+
+def read_items(dataset: Dataset, indices: Sequence[int]) -> Sequence[Any]:
+    """The samples `indices` of `dataset`, as a DataLoader reads them: through its
+    `__getitems__` where it has one, else item by item."""
+    read_many = getattr(dataset, "__getitems__", None)
+    return read_many(indices) if callable(read_many) else [dataset[i] for i in indices]
+
+
+class CarriedErrors(Dataset):
+    """`dataset` as a DataLoader reads it, an EENetError of its reads in a worker process
+    carried to the main process (`carried`)."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> Any:
+        return self.dataset[index]
+
+    def __getitems__(self, indices: Sequence[int]) -> Sequence[Any] | WorkerFailure:
+        return carried(lambda: read_items(self.dataset, indices))
+
+
+class BatchLoader(DataLoader):
+    """A DataLoader that raises a worker's `WorkerFailure` in the main process as the error
+    it was (the one line `num_workers=0` raises)."""
+
+    def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
+        for batch in super().__iter__():
+            if isinstance(batch, WorkerFailure):
+                raise batch.error()
+            yield batch
+
+
 class LabelledCollate:
     """Batch (input, label) items: the inputs with `collate`, the labels as int64.
 
@@ -60,7 +132,14 @@ class LabelledCollate:
     def __init__(self, collate: Callable[[list[Any]], Any]) -> None:
         self.collate = collate
 
-    def __call__(self, items: Sequence[tuple[Any, int]]) -> tuple[Any, torch.Tensor]:
+    def __call__(self, items: Sequence[tuple[Any, int]] | WorkerFailure,
+                 ) -> tuple[Any, torch.Tensor] | WorkerFailure:
+        if isinstance(items, WorkerFailure):  # a worker's read failed: passed on
+            return items
+        return carried(lambda: self._batched(items))
+
+    def _batched(self, items: Sequence[tuple[Any, int]]) -> tuple[Any, torch.Tensor]:
+        """The items as one (inputs, int64 labels) batch."""
         if isinstance(items, SampleBatch):
             return self._collated(items.inputs), items.labels
         inputs, labels = zip(*items, strict=True)
@@ -82,9 +161,7 @@ def read_batch(dataset: Dataset, indices: Sequence[int],
     """The samples `indices` of `dataset` as one (inputs, int64 labels) batch, inputs
     batched by `collate`: through the data set's `__getitems__` where it has one (as a
     DataLoader reads), else item by item."""
-    read_many = getattr(dataset, "__getitems__", None)
-    items = read_many(indices) if callable(read_many) else [dataset[i] for i in indices]
-    return LabelledCollate(collate)(items)
+    return LabelledCollate(collate)._batched(read_items(dataset, indices))
 
 
 def split_batches(
@@ -111,7 +188,9 @@ def make_loader(
     dataset: Dataset, model: MultiExitModel, batch_size: int, shuffle: bool, seed: int,
     num_workers: int = 0, shard: bool = False,
 ) -> DataLoader:
-    """A loader that batches inputs with the model's `collate`.
+    """A loader that batches inputs with the model's `collate`. An EENetError met reading a
+    batch in a worker process (`num_workers` > 0) is raised as in the main process: its own
+    class and one-line message (`BatchLoader`).
 
     With `shard` under DDP, each process reads its own part: training (`shuffle`) through a
     `DistributedSampler` (equal batch counts on every rank, as DDP needs), evaluation through
@@ -127,8 +206,8 @@ def make_loader(
         else:
             sampler = range(rank(), len(dataset), world_size())
     generator = torch.Generator().manual_seed(seed)
-    return DataLoader(
-        dataset,
+    return BatchLoader(
+        CarriedErrors(dataset),
         batch_size=batch_size,
         shuffle=shuffle and sampler is None,
         sampler=sampler,

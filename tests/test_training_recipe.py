@@ -14,7 +14,7 @@ from eenet import batching, resume, train_config, training
 from eenet.checkpoint import load_checkpoint, save_checkpoint
 from eenet.data import prepare_dataset
 from eenet.data.prepared import PreparedDataset, write_meta, write_split
-from eenet.errors import ArtifactError, ConfigError
+from eenet.errors import ArtifactError, ConfigError, EENetError
 from eenet.losses import exit_losses, exit_weighted_ce, multi_exit_loss
 from eenet.models import build_model
 from eenet.models.artifact import load_trained, save_trained
@@ -449,8 +449,8 @@ def test_gpu_mixed_precision_training_resumes_and_loads_on_the_cpu(tmp_path):
     assert (cpu.argmax(-1) == gpu.argmax(-1)).float().mean() > 0.99
 
 
-class CountingLoader(torch.utils.data.DataLoader):
-    """A DataLoader that counts the iterators made from it."""
+class CountingLoader(batching.BatchLoader):
+    """The training DataLoader, counting the iterators made from it."""
 
     iterators = 0
 
@@ -467,7 +467,7 @@ def test_an_epoch_makes_one_loader_iterator(tmp_path, monkeypatch):
     write_waves(tmp_path / "data", n_train=64, n_val=16)
     train_set = PreparedDataset(tmp_path / "data", "train")
     val_set = PreparedDataset(tmp_path / "data", "val")
-    monkeypatch.setattr(batching, "DataLoader", CountingLoader)
+    monkeypatch.setattr(batching, "BatchLoader", CountingLoader)
     model = build_model("resnet1d_3", 10, widths=[4, 4, 4], blocks=[1, 1, 1])
     cfg = TrainConfig(epochs=2, batch_size=32, threads=1, device="cpu")
     training.train_model(model, train_set, val_set, cfg, tmp_path / "ckpt", "fp", progress=False)
@@ -827,3 +827,42 @@ def test_labels_outside_the_models_classes_are_one_line(tmp_path, split, given, 
                              tmp_path / "ckpt", "fp", progress=False)
     assert str(err.value) == (f"{split}_set: labels must lie in [0, 3] (the 4 classes of the "
                               f"model's exits), got {got}")
+
+
+class OneBadSample(torch.utils.data.Dataset):
+    """20 samples of 4 classes; sample 13 is bad: a float label (`kind` "label", a LabelError
+    of the loader's collate) or a read that fails (`kind` "read", a ConfigError of the data
+    set's own)."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.x = torch.randn(20, 1, 32, generator=torch.Generator().manual_seed(0))
+
+    def __len__(self) -> int:
+        return 20
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, object]:
+        if index == 13 and self.kind == "read":
+            raise ConfigError("my_data: sample 13 cannot be read")
+        return self.x[index], 2.5 if index == 13 and self.kind == "label" else index % 4
+
+
+@pytest.mark.parametrize("kind, error, message", [
+    ("label", "LabelError",
+     "labels: expected an integer class index per sample, got float labels such as 2.5"),
+    ("read", "ConfigError", "my_data: sample 13 cannot be read"),
+])
+def test_an_error_in_a_loader_worker_is_the_same_one_line(tmp_path, kind, error, message):
+    """With train.num_workers > 0, an EENetError met reading a batch (a label that is no class
+    index, or one the data set raises) reached the user as torch's paragraph, "Caught LabelError
+    in DataLoader worker process 0. Original Traceback (most recent call last): ...", in an
+    error of the same class; now it is the line the main process would raise."""
+    cfg = {workers: TrainConfig(epochs=1, batch_size=5, threads=1, device="cpu",
+                                num_workers=workers) for workers in (0, 1)}
+    caught = []
+    for workers in (0, 1):
+        with pytest.raises(EENetError) as err:
+            training.train_model(TinyNet(num_classes=4), OneBadSample(kind), OneBadSample("ok"),
+                                 cfg[workers], tmp_path / f"ckpt{workers}", "fp", progress=False)
+        caught.append((type(err.value).__name__, str(err.value)))
+    assert caught == [(error, message)] * 2
