@@ -12,7 +12,7 @@ import os
 import torch
 import torch.distributed as dist
 
-from eenet.errors import ArtifactError, ConfigError, EENetError
+from eenet.errors import ArtifactError, ConfigError, EENetError, first_line, one_line
 from eenet.labels import LabelError
 
 
@@ -92,9 +92,11 @@ SHARED_ERRORS: tuple[type[EENetError], ...] = (LabelError, ArtifactError, Config
                                                 EENetError)
 
 
-def share_error(error: EENetError | None) -> None:
+def share_error(error: Exception | None, where: str = "") -> None:
     """Under DDP, raise on every process the error that any of them met (the lowest rank's:
-    its own exception there, its type and one-line message on the others), so that none is
+    its own exception there, with its traceback; on the others an EENetError of its type and
+    one-line message, or for an error of any other kind (a bug's RuntimeError, say) one line
+    naming that process, its error's type and first line, after `where`), so that none is
     left waiting in the next collective for a process that stopped (forever, where the caller
     catches the error; a gloo "Connection closed by peer" traceback, where it exits). A
     collective: every process calls it at the same point, with None where it met no error,
@@ -110,8 +112,10 @@ def share_error(error: EENetError | None) -> None:
     if source == world_size():
         return
     if error is not None and rank() == source:  # its message and type, to every process
-        text = str(error).encode("utf-8", "backslashreplace")
-        kind = next(k for k, cls in enumerate(SHARED_ERRORS) if isinstance(error, cls))
+        text = shared_message(error, where).encode("utf-8", "backslashreplace")
+        kind = len(SHARED_ERRORS) - 1  # EENetError: any other error's line (`shared_message`)
+        if isinstance(error, EENetError):
+            kind = next(k for k, cls in enumerate(SHARED_ERRORS) if isinstance(error, cls))
         dist.broadcast(_for_backend(torch.tensor([len(text), kind])), src=source)
         dist.broadcast(_for_backend(torch.tensor(list(text), dtype=torch.uint8)), src=source)
         raise error
@@ -121,6 +125,17 @@ def share_error(error: EENetError | None) -> None:
     dist.broadcast(body, src=source)
     message = bytes(body.cpu().tolist()).decode("utf-8", "replace")
     raise SHARED_ERRORS[int(header[1])](message) from None
+
+
+def shared_message(error: Exception, where: str = "") -> str:
+    """What the other processes raise for this process's `error`: an EENetError's own message;
+    for any other, one line naming this process and the error's type and first line (its
+    traceback is printed by this process alone), after `where` ("train: ...")."""
+    if isinstance(error, EENetError):
+        return str(error)
+    prefix = f"{where}: " if where else ""
+    return (f"{prefix}process {rank()} of {world_size()} stopped with {type(error).__name__}: "
+            f"{one_line(first_line(error))} (its traceback is in that process's output)")
 
 
 def share_main_buffers(module: torch.nn.Module) -> None:

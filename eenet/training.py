@@ -51,7 +51,7 @@ from eenet.distributed import (
     share_main_buffers,
     world_size,
 )
-from eenet.errors import ArtifactError, ConfigError, EENetError
+from eenet.errors import ConfigError
 from eenet.labels import MODEL_EXITS, check_label_range
 from eenet.losses import exit_losses
 from eenet.models.base import MultiExitModel, check_model
@@ -106,11 +106,13 @@ def exit_accuracies(model: MultiExitModel, batches: Iterable[tuple[Any, torch.Te
     """Accuracy (percent) of every exit on (inputs, labels) batches (of `batch_size`, which
     an allocation failure names); summed over all processes under DDP. Labels outside the
     model's classes are a one-line ArtifactError naming `source`, raised under DDP by every
-    process alike, whichever process's share held them (`share_error`)."""
+    process alike, whichever process's share held them (`share_error`); so is any other error
+    of one process's pass (its own error there, one line naming it, after `source`, on the
+    others)."""
     model.eval()
     correct = torch.zeros(model.n_exits, dtype=torch.long)
     total = 0
-    problem: EENetError | None = None
+    problem: Exception | None = None
     try:
         for inputs, labels in batches:
             try:
@@ -122,13 +124,13 @@ def exit_accuracies(model: MultiExitModel, batches: Iterable[tuple[Any, torch.Te
             for k, z in enumerate(logits):
                 correct[k] += int((z.argmax(-1) == labels).sum())
             total += int(labels.numel())
-    except EENetError as exc:  # a bad label or batch in this process's share: see below
+    except Exception as exc:  # a bad label or batch, or a failed pass, here: see below
         problem = exc
     # whether any process met an error rides on the counts' sum (no collective more); then
     # every process raises it (under DDP the others waited for the one that stopped)
     counts = all_reduce_sum(torch.tensor([*correct.tolist(), total, problem is not None]))
     if int(counts[-1]):
-        share_error(problem)
+        share_error(problem, source)
     correct, total = counts[:-2], int(counts[-2])
     return (100.0 * correct.double() / max(total, 1)).tolist()
 
@@ -177,23 +179,31 @@ def _train_epoch(
     """One pass over `loader`; the mean training loss (the objective) and its exit-weighted
     cross-entropy alone (without distillation), over all batches of all processes. torch
     failing to allocate in a step's forward or backward pass is a one-line ConfigError naming
-    train.batch_size (= `batch_size`)."""
+    train.batch_size (= `batch_size`).
+
+    Under DDP an error in one process's forward pass or loss, or in its read of the next
+    batch (read before the step's backward pass), is raised by every process alike before
+    that backward pass (`share_error`; one all-reduce of one number per step, and one before
+    the first step): the others would wait for it in the gradient all-reduce. Every process
+    has as many batches (`DistributedSampler`), so all reach the end together."""
     use_amp = device.type == "cuda"
     running, running_ce, batches = 0.0, 0.0, 0
     # disable=None: a bar only on a TTY; only rank 0 shows one
     bar = iter(tqdm(loader, desc=desc, leave=False, disable=None if progress else True))
-    classes: int | None = None  # the exits' classes: known from the first step's logits
-    while (batch := _next_batch(bar, classes)) is not None:
+    batch, problem = _read_batch(bar, device, batch_size)
+    share_error(problem, "train")  # before the first forward pass, which no process runs alone
+    while batch is not None:
         raise_if_stopped()  # Ctrl-C or SIGTERM whose exception Python dropped (a worker's fork)
-        inputs, labels = batch
+        following: tuple[Any, torch.Tensor] | None = None
+        try:
+            loss, ce = _step_loss(network, batch, device, use_amp, distill, temperature,
+                                  batch_size)
+        except Exception as exc:  # raised below, by every process alike
+            problem = exc
+        else:
+            following, problem = _read_batch(bar, device, batch_size)
+        share_error(problem, "train")
         with memory_names("train.batch_size", batch_size):
-            inputs, targets = to_device(inputs, device), labels.to(device)
-            with torch.autocast(device.type, enabled=use_amp):
-                logits = network(inputs)
-            if classes is None:  # the first step: its labels checked now, before backward
-                classes = logits[0].shape[-1]
-                share_error(_label_problem(labels, classes))
-            loss, ce = exit_losses(logits, targets, distill, temperature)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
         scaler.step(optimizer)
@@ -203,39 +213,41 @@ def _train_epoch(
         running += value
         running_ce += value_ce
         batches += 1
+        batch = following
     totals = all_reduce_sum(torch.tensor([running, running_ce, batches], dtype=torch.float64))
     n = max(float(totals[2]), 1.0)
     return float(totals[0] / n), float(totals[1] / n)
 
 
-def _label_problem(labels: torch.Tensor, classes: int) -> ArtifactError | None:
-    """The one-line error of training labels outside the exits' `classes`, or None."""
-    try:
-        check_label_range(labels, classes, "train_set", classes_of=MODEL_EXITS)
-    except ArtifactError as exc:
-        return exc
-    return None
+def _step_loss(network: torch.nn.Module, batch: tuple[Any, torch.Tensor],
+               device: torch.device, use_amp: bool, distill: float, temperature: float,
+               batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A training step's loss and exit-weighted cross-entropy on `batch` (its inputs on
+    `device` already), its labels checked first against the classes of the exits'
+    logits: a one-line ArtifactError naming train_set."""
+    inputs, labels = batch
+    with memory_names("train.batch_size", batch_size):
+        with torch.autocast(device.type, enabled=use_amp):
+            logits = network(inputs)
+        check_label_range(labels, logits[0].shape[-1], "train_set", classes_of=MODEL_EXITS)
+        return exit_losses(logits, labels.to(device), distill, temperature)
 
 
-def _next_batch(batches: Iterator[tuple[Any, torch.Tensor]],
-                classes: int | None) -> tuple[Any, torch.Tensor] | None:
-    """The next training batch (None after the last), its labels checked: integer class
-    indices (`batch_labels`, in the loader's collate) and, where `classes` is known, each a
-    class of the model's exits. A label error is raised on every process alike before the
-    step (`share_error`): under DDP the process that met it stopped alone, and the others
-    waited in the step's gradient all-reduce for it. Every process has as many batches
-    (`DistributedSampler`), so all reach the end together."""
-    problem: ArtifactError | None = None
+def _read_batch(batches: Iterator[tuple[Any, torch.Tensor]], device: torch.device,
+                batch_size: int) -> tuple[tuple[Any, torch.Tensor] | None, Exception | None]:
+    """The next training batch, its inputs moved to `device` (None after the last), or the
+    error reading or moving it (labels that are no class indices: `batch_labels`, in the
+    loader's collate), which the caller shares before any process goes on: moved here, the
+    inputs leave nothing that can fail before the model's forward pass, where DDP's own
+    collectives (its buffers' broadcast) run first."""
     try:
-        batch = next(batches)
+        inputs, labels = next(batches)
+        with memory_names("train.batch_size", batch_size):
+            return (to_device(inputs, device), labels), None
     except StopIteration:
-        return None
-    except ArtifactError as exc:  # LabelError: labels that are no class indices
-        batch, problem = None, exc
-    if batch is not None and classes is not None:
-        problem = _label_problem(batch[1], classes)
-    share_error(problem)
-    return batch
+        return None, None
+    except Exception as exc:
+        return None, exc
 
 
 @num_threads(0)  # torch's thread count as the caller had it, restored on return
@@ -268,8 +280,9 @@ def train_model(
 
     Under torchrun (DDP) every process trains on its shard of the data; validation accuracy and
     the training loss are reduced over all processes; only rank 0 writes the checkpoint and
-    calls `on_epoch`. A label error in one process's share stops every process with it, at
-    the same step (`share_error`: one all-reduce of one number per step). All processes
+    calls `on_epoch`. An error in one process's read of a batch (a label error), forward pass
+    or loss stops every process, at the same step, before its backward pass (`share_error`:
+    one all-reduce of one number per step); the others raise it in one line. All processes
     leave together (a barrier), so rank 0 may write artifacts right after. Returns a summary:
     epochs run, resumed-from epoch, final per-exit validation accuracy.
     """

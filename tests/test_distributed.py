@@ -183,13 +183,14 @@ def test_a_gpu_by_index_under_ddp_is_a_one_line_error(monkeypatch) -> None:
 
 def test_a_label_error_in_one_process_stops_every_process_with_it(tmp_path: Path) -> None:
     """A bad label in one process's share of the data (a float label in its first batch, one
-    outside the classes in its first or a later step, or in its validation share) stopped
-    that process alone: the others waited in the step's gradient all-reduce (or the
-    validation's sum) for ever where the caller caught the error, and died of a gloo
-    "Connection closed by peer" traceback where it exited. Now every process raises the same
-    one-line error at the same step, and the process group stays usable (the worker's barrier
-    after its four cases). Past its timeout the run is stopped (torchrun stops its workers
-    on SIGTERM): a hang fails the test, never hangs it."""
+    outside the classes in its first or a later step, or in its validation share), or a
+    RuntimeError in its forward pass, stopped that process alone: the others waited in the
+    step's gradient all-reduce (or the validation's sum) for ever where the caller caught the
+    error, and died of a gloo "Connection closed by peer" traceback where it exited. Now every
+    process raises the same one-line error at the same step (the process whose forward pass
+    failed, its own RuntimeError; the others, one line naming it), and the process group
+    stays usable (the worker's barrier after its cases). Past its timeout the run is stopped
+    (torchrun stops its workers on SIGTERM): a hang fails the test, never hangs it."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
                "--master_addr", "127.0.0.1", "--master_port", str(free_port()),
@@ -218,4 +219,11 @@ def test_a_label_error_in_one_process_stops_every_process_with_it(tmp_path: Path
         "range-first-step": ["ArtifactError", out_of_range.format("train_set", "[1, 99]")],
         "range-validation": ["ArtifactError", out_of_range.format("val_set", "[0, 99]")],
     }
-    assert caught == [expected, expected]
+    stopped = ("{}: process 1 of 2 stopped with RuntimeError: rank 1 fails in pass {} (its "
+               "traceback is in that process's output)")
+    assert caught == [
+        {**expected, "forward-error": ["EENetError", stopped.format("train", 2)],
+         "forward-error-validation": ["EENetError", stopped.format("val_set", 1)]},
+        {**expected, "forward-error": ["RuntimeError", "rank 1 fails in pass 2\nsecond line"],
+         "forward-error-validation": ["RuntimeError", "rank 1 fails in pass 1\nsecond line"]},
+    ]
