@@ -43,10 +43,10 @@ import torch
 from eenet.batching import to_device
 from eenet.checks import check_integer
 from eenet.cli import script_cli
-from eenet.costs import load_latency
 from eenet.data.prepared import PreparedDataset
 from eenet.errors import ConfigError
 from eenet.inference import collect_exit_logits
+from eenet.latency_table import load_latency
 from eenet.models.artifact import load_trained
 from eenet.models.base import MultiExitModel
 from eenet.profiling import (

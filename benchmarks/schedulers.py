@@ -37,7 +37,7 @@ from runner_up_outputs import ENTROPY_FAVOURED, split_pair
 
 from eenet.checks import check_integer
 from eenet.cli import script_cli
-from eenet.costs import load_costs
+from eenet.cost_inputs import load_costs
 from eenet.errors import ConfigError
 from eenet.evaluation import evaluate_policies
 from eenet.outputs import ExitOutputs, check_compatible, load_exit_outputs, percent_correct

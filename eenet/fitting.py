@@ -19,8 +19,8 @@ import numpy as np
 
 from eenet.budget import resolve_budget, resolve_sweep_and_given
 from eenet.config import check_schedulers
-from eenet.costs import load_latency
 from eenet.errors import ConfigError
+from eenet.latency_table import load_latency
 from eenet.outputs import ExitOutputs, check_compatible, load_exit_outputs
 from eenet.schedulers import check_method_settings
 from eenet.schedulers.base import FittedPolicy

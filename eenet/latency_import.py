@@ -19,19 +19,11 @@ from typing import Any
 
 from eenet.atomic import write_json
 from eenet.budget import DEFAULT_COST_UNIT
-from eenet.costs import (
-    TIME_UNITS_SHOWN,
-    checked_latency,
-    header_time_unit,
-    latency_timing_fields,
-    load_user_latency,
-    ms_per_unit,
-    read_cost_column,
-    scaled_costs,
-    unread_time_problem,
-)
+from eenet.cost_csv import header_time_unit, read_cost_column, scaled_costs
 from eenet.errors import ArtifactError, ConfigError, naming, require_regular_file
 from eenet.jsonio import read_json_object
+from eenet.latency_table import checked_latency, latency_timing_fields, load_user_latency
+from eenet.time_units import TIME_UNITS_SHOWN, ms_per_unit, unread_time_problem
 
 # the folder the import stage lists as a DVC dependency: a table edited there reruns it
 WATCHED_TABLES = Path("latency_tables")
@@ -67,8 +59,8 @@ def load_latency_table(path: str | os.PathLike, unit: str | None = None) -> dict
 
 def unit_problem(unit: Any) -> str:
     """Why `unit` (no time of s, ms, us, ns) is no latency table's unit: minutes and hours
-    are times latencies are not read in (`eenet.costs.unread_time_problem`), anything else no
-    time at all."""
+    are times latencies are not read in (`eenet.time_units.unread_time_problem`), anything
+    else no time at all."""
     return unread_time_problem(unit, "latencies") or f"unknown unit {unit!r}"
 
 

@@ -27,8 +27,8 @@ import torch
 
 from eenet.atomic import write_json
 from eenet.checks import COUNT_MAXIMUMS, check_minimums
-from eenet.costs import check_latency_for_model, load_latency
 from eenet.errors import ArtifactError
+from eenet.latency_table import check_latency_for_model, load_latency
 from eenet.outputs import load_exit_outputs
 from eenet.report_layout import by_exit
 from eenet.sweep import (

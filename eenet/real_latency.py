@@ -18,12 +18,12 @@ import torch
 from torch.utils.data import Dataset
 
 from eenet.batching import split_batches, to_device
-from eenet.costs import in_ms
 from eenet.devices import memory_names, resolve_device
 from eenet.errors import ArtifactError, naming
 from eenet.models.base import MultiExitModel
 from eenet.runtime import EarlyExitPredictor, EarlyExitResult, NoAnswerError, robust_ms_per_sample
 from eenet.schedulers.base import ClassCount, FittedPolicy
+from eenet.time_units import in_ms
 
 
 def check_policy_for_model(policy: FittedPolicy, policy_dir: str | os.PathLike,

@@ -25,9 +25,9 @@ import numpy as np
 import torch
 
 from eenet.checks import COUNT_MAXIMUMS, check_minimums
-from eenet.costs import latency_timing_fields
 from eenet.errors import ArtifactError, ConfigError
 from eenet.jsonio import read_json_object
+from eenet.latency_table import latency_timing_fields
 from eenet.models.base import MultiExitModel
 from eenet.schedulers.base import FittedPolicy
 from eenet.schedulers.thresholds import unreachable_thresholds
@@ -236,7 +236,7 @@ def profile_stage(
     trained model in `model_dir` with the latency profile's device, batch size and threads
     (`settings`: params.yaml's `scoring`), write the table to `out_json` and print it."""
     from eenet.atomic import write_json
-    from eenet.costs import check_latency_for_model, load_latency
+    from eenet.latency_table import check_latency_for_model, load_latency
     from eenet.models.artifact import load_trained
 
     latency = load_latency(latency_json)

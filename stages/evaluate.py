@@ -14,7 +14,7 @@ from eenet.cli import stage_cli, stage_start
 with stage_start():
     import numpy as np
 
-    from eenet.costs import load_latency
+    from eenet.latency_table import load_latency
     from eenet.outputs import load_exit_outputs
     from eenet.report_layout import budget_as_set
     from eenet.summary import summary_markdown

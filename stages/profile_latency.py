@@ -8,8 +8,8 @@ holds the table it names)
 from eenet.cli import stage_cli, stage_start
 
 with stage_start():
-    from eenet.costs import check_latency_for_model, save_latency
     from eenet.latency_import import load_import
+    from eenet.latency_table import check_latency_for_model, save_latency
     from eenet.models.artifact import load_trained, model_identity
     from eenet.params import group, read_params
     from eenet.profiling import profile_model

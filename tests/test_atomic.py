@@ -19,8 +19,8 @@ import torch
 
 from eenet import atomic
 from eenet.checkpoint import save_checkpoint
-from eenet.costs import save_latency
 from eenet.errors import ArtifactError
+from eenet.latency_table import save_latency
 from eenet.models import build_model
 from eenet.models.artifact import save_trained
 from eenet.outputs import ExitOutputs, save_exit_outputs

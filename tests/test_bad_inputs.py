@@ -28,10 +28,10 @@ from safetensors.numpy import load_file, save_file
 
 from eenet.atomic import write_json
 from eenet.cli import RESUMES_NOTE, STOPPED_NOTE
-from eenet.costs import save_latency
 from eenet.data import prepare_dataset
 from eenet.errors import ArtifactError
 from eenet.latency_import import import_record, save_import
+from eenet.latency_table import save_latency
 from eenet.models import build_model
 from eenet.models.artifact import save_trained
 from eenet.outputs import ExitOutputs, load_exit_outputs, save_exit_outputs

@@ -11,8 +11,8 @@ import pytest
 
 from eenet.atomic import write_json
 from eenet.budget import resolve_budget, resolve_sweep, resolve_sweep_and_given
-from eenet.costs import save_latency
 from eenet.errors import ConfigError
+from eenet.latency_table import save_latency
 from eenet.outputs import ExitOutputs, save_exit_outputs
 from eenet.rounding import tidy
 from eenet.schedulers.plans import no_early_exit_note

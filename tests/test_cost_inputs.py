@@ -11,9 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eenet.costs import COST_MAX, COST_MIN, load_costs, load_latency, save_latency, validate_costs
+from eenet.cost_inputs import load_costs
+from eenet.costs import COST_MAX, COST_MIN, validate_costs
 from eenet.errors import ArtifactError, ConfigError
 from eenet.latency_import import load_latency_table
+from eenet.latency_table import load_latency, save_latency
 from tests.conftest import saved_split_pair
 
 COLUMN = "expected one cumulative ms value per line"

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from eenet.costs import save_latency
 from eenet.errors import ArtifactError, ConfigError
 from eenet.latency_import import (
     import_record,
@@ -16,6 +15,7 @@ from eenet.latency_import import (
     save_import,
     unwatched_table_note,
 )
+from eenet.latency_table import save_latency
 
 # a table as a profile run writes it (the fields a CSV lacks included)
 MEASURED = {"cumulative_ms": [0.2, 0.35, 0.61], "p50_ms": [0.2, 0.35, 0.61],

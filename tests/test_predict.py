@@ -1040,7 +1040,7 @@ def _measure_workspace(workspace, policy_dir, tmp_path, monkeypatch) -> None:
     """The measure stage's inputs besides the model and data in `tmp_path` (the current
     folder): a maxprob scheduler at the headline budget, its costs and test logits, and
     params.yaml measuring 20 samples in batches of 8."""
-    from eenet.costs import save_latency
+    from eenet.latency_table import save_latency
     from eenet.outputs import save_exit_outputs
 
     schedulers = tmp_path / "schedulers"
@@ -1406,8 +1406,8 @@ def test_measuring_a_policy_of_another_model_names_both_folders(workspace, twelv
     """measure_real_latency and measure_headline said 'policy 'maxprob' has 2 thresholds but
     the model has 3 exits' (or '... the model's exits give 10', after the stem and first
     segment had run), naming neither the policy's folder nor the model's."""
-    from eenet.costs import save_latency
     from eenet.errors import ArtifactError
+    from eenet.latency_table import save_latency
     from eenet.measurement import measure_headline
     from eenet.outputs import save_exit_outputs
     from eenet.real_latency import measure_real_latency
@@ -1438,7 +1438,7 @@ def test_measure_runs_the_methods_in_a_changing_order_and_records_it(workspace, 
     always right after the same other); now every round runs each method once in the order
     `round_order` gives, the orders differ from round to round, and the report's `orders`
     records the orders the timed runs really took."""
-    from eenet.costs import save_latency
+    from eenet.latency_table import save_latency
     from eenet.measurement import measure_headline
     from eenet.outputs import save_exit_outputs
     from eenet.sweep import fit_all

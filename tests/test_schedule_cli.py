@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eenet.costs import save_latency
 from eenet.errors import ArtifactError, counted
+from eenet.latency_table import save_latency
 from eenet.outputs import ExitOutputs, load_exit_outputs, save_exit_outputs
 from eenet.synthetic import make_split_pair
 from tests.conftest import saved_split_pair

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from eenet.costs import save_latency
 from eenet.errors import ArtifactError, ConfigError
 from eenet.evaluation import _evaluate, evaluate_policies, fit_sweep, oracle_exits, schedule_sweep
 from eenet.fitting import fit_from_artifacts, fit_with_scoring
+from eenet.latency_table import save_latency
 from eenet.outputs import ExitOutputs, load_exit_outputs, save_exit_outputs
 from eenet.schedulers import (
     available_methods,

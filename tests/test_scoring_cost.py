@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from eenet.costs import save_latency
 from eenet.errors import ArtifactError, ConfigError
 from eenet.evaluation import evaluate_policies
 from eenet.latency_import import import_record
+from eenet.latency_table import save_latency
 from eenet.models import build_model
 from eenet.models.artifact import model_identity, save_trained
 from eenet.schedulers import fit_policy, load_policy

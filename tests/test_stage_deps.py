@@ -153,17 +153,19 @@ def used(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
     os.chdir(ws)
     try:
         # import_latency reads a table only where profile.table names one: traced with one
-        # first (a CSV in the watched folder), then with none, which the pipeline's profile
-        # measures after
+        # first (a CSV, then a JSON table, in the watched folder: each is read by its own
+        # code), then with none, which the pipeline's profile measures after
         (ws / "latency_tables").mkdir()
         (ws / "latency_tables" / "target.csv").write_text("ms\n0.1\n0.2\n0.4\n")
-        write_params(ws, {**params, "profile": {**params["profile"],
-                                                "table": "latency_tables/target.csv"}})
-        with_table = _run_traced(IMPORT)
+        (ws / "latency_tables" / "target.json").write_text('{"cumulative_ms": [0.1, 0.2, 0.4]}')
+        with_tables = []
+        for table in ("latency_tables/target.csv", "latency_tables/target.json"):
+            write_params(ws, {**params, "profile": {**params["profile"], "table": table}})
+            with_tables.append(_run_traced(IMPORT))
         write_params(ws, params)
         runs = {stage: _run_traced(stage) for stage in STAGES_CHECKED}
-        runs[IMPORT] = Run(runs[IMPORT].files | with_table.files,
-                           runs[IMPORT].params | with_table.params)
+        runs[IMPORT] = Run(set().union(runs[IMPORT].files, *(run.files for run in with_tables)),
+                           set().union(runs[IMPORT].params, *(run.params for run in with_tables)))
         return runs
     finally:
         os.chdir(cwd)

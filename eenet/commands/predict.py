@@ -33,11 +33,11 @@ from eenet.commands.predict_policy import (
     costs_profiled_at,
     unrecorded_profile_note,
 )
-from eenet.costs import in_ms
 from eenet.devices import num_threads, same_device
 from eenet.errors import ArtifactError, ConfigError, naming
 from eenet.models.base import check_data_fits
 from eenet.rounding import shown_fraction
+from eenet.time_units import in_ms
 
 if TYPE_CHECKING:
     from eenet.runtime import EarlyExitPredictor, EarlyExitResult

@@ -35,21 +35,17 @@ from eenet.commands.schedule_report import (
     validation_overrun_note,
 )
 from eenet.config import check_schedulers
-from eenet.costs import (
-    cost_time_unit_problem,
-    is_cost_list,
-    load_costs,
-    load_latency,
-    ms_per_unit,
-)
+from eenet.cost_inputs import is_cost_list, load_costs
 from eenet.errors import ArtifactError, ConfigError, counted, naming, once_each, unknown_name
 from eenet.evaluation import ORACLE, check_split_pair, evaluate_sweep, fit_sweep
+from eenet.latency_table import load_latency
 from eenet.outputs import ExitOutputs, check_exit_outputs_file, load_exit_outputs
 from eenet.rounding import tidy_floats
 from eenet.schedulers import available_methods
 from eenet.schedulers.base import FittedPolicy
 from eenet.schedulers.plans import no_early_exit_note
 from eenet.sweep import check_schedulers_folder, save_policies
+from eenet.time_units import cost_time_unit_problem, ms_per_unit
 
 AUTO = "auto"
 JSON_KEYS = (

@@ -9,9 +9,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from eenet.costs import is_real_number, model_options_problem
+from eenet.costs import is_real_number
 from eenet.errors import ArtifactError, ConfigError
 from eenet.jsonio import read_json_object
+from eenet.latency_table import model_options_problem
 
 POLICY_FILE = "policy.json"
 
