@@ -952,14 +952,14 @@ def test_cifar_without_checksums_unpickles_each_file_once(cifar_root, tmp_path, 
     read, as torchvision builds them; torchvision unpickles nothing."""
     import shutil
 
-    from eenet.data import cifar
+    from eenet.data import cifar, cifar_files
 
     cls = cifar._dataset_class(name, checksums=False)
     by_torchvision = cls(str(cifar_root), train=True), cls(str(cifar_root), train=False)
     shutil.copytree(cifar_root / cls.base_folder, tmp_path / "raw" / cls.base_folder)
     reads = []
-    plain_read = cifar._unpickle_plain
-    monkeypatch.setattr(cifar, "_unpickle_plain",
+    plain_read = cifar_files._unpickle_plain
+    monkeypatch.setattr(cifar_files, "_unpickle_plain",
                         lambda path: reads.append(path.name) or plain_read(path))
 
     def unpickled_unchecked(*args, **kwargs):
@@ -967,7 +967,7 @@ def test_cifar_without_checksums_unpickles_each_file_once(cifar_root, tmp_path, 
 
     monkeypatch.setattr(pickle, "load", unpickled_unchecked)
     ours = cifar._load(name, tmp_path / "raw", download=True, checksums=False)
-    assert sorted(reads) == sorted([*cifar._batch_files(cls), cls.meta["filename"]])
+    assert sorted(reads) == sorted([*cifar_files._batch_files(cls), cls.meta["filename"]])
     for split, theirs in zip(ours, by_torchvision, strict=True):
         assert split.data.dtype == np.uint8 and split.data.shape[1:] == (32, 32, 3)
         np.testing.assert_array_equal(split.data, theirs.data)
@@ -980,11 +980,11 @@ def test_cifar_without_checksums_unpickles_each_file_once(cifar_root, tmp_path, 
 def test_cifar_folder_gone_before_its_files_are_read_names_them(tmp_path):
     """The unverified read runs after the folder's files were found; a folder removed in
     between was a FileNotFoundError traceback, and now names its files missing in one line."""
-    from eenet.data import cifar
+    from eenet.data import cifar, cifar_files
 
     cls = cifar._dataset_class("cifar10", checksums=False)
     with pytest.raises(EENetError) as err:
-        cifar._read_batch_files("cifar10", tmp_path, cls)
+        cifar_files.read_batch_files("cifar10", tmp_path, cls)
     message = str(err.value)
     assert message.startswith(f"cifar10: {tmp_path / cls.base_folder}: data_batch_1 is missing; "
                               "data_batch_2 is missing;") and "\n" not in message

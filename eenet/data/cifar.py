@@ -2,20 +2,28 @@
 
 Validation is `val_size` (5,000, as the authors) training images held out by the seed; test is
 the official test set. Images are stored uint8 NHWC; the per-channel mean / std of the training
-split go to the meta.
+split go to the meta. Without checksums the batch files are read by `eenet.data.cifar_files`
+(an unpickler that builds nothing but plain data), not by torchvision.
 """
 
 from __future__ import annotations
 
 import pickle
-import reprlib
 import tarfile
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
 from eenet.config import DATA_PATH_OPTIONS, check_no_empty_paths
+from eenet.data.cifar_files import (
+    Unreadable,
+    all_files,
+    one_line,
+    read_batch_files,
+    read_file,
+    repair_advice,
+)
 from eenet.data.prepared import write_meta
 from eenet.data.splits import check_options, holdout, write_splits
 from eenet.errors import EENetError
@@ -24,181 +32,16 @@ DEFAULT_ROOT = "data/raw"
 # the options prepare_cifar10 / prepare_cifar100 pass on to prepare_cifar, with their types
 OPTIONS = {"root": str, "val_size": int, "download": bool, "checksums": bool}
 CLASS_COUNTS = {"cifar10": 10, "cifar100": 100}
-# the batch files' entry of the labels (CIFAR-100's fine labels: its 100 classes)
-LABELS_KEY = {"cifar10": "labels", "cifar100": "fine_labels"}
-# the values of one image in a batch file's `data` row: its red, green, then blue 32 x 32 plane
-PIXELS_PER_IMAGE = 3 * 32 * 32
 # what torchvision raises on a corrupt or foreign batch file
 CORRUPT_BATCH = (pickle.UnpicklingError, EOFError, KeyError, TypeError, IndexError)
 # what fetching and extracting the archive raises (offline: a URLError, an OSError)
 DOWNLOAD_FAILED = (OSError, RuntimeError, ValueError, tarfile.TarError)
-# all a CIFAR batch file may import: numpy arrays (any numpy, any pickle protocol) and bytes
-PLAIN_GLOBALS = frozenset({
-    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
-    *((f"numpy.{core}.multiarray", "_reconstruct") for core in ("core", "_core")),
-    *((f"numpy.{core}.numeric", "_frombuffer") for core in ("core", "_core")),
-})
-
-
-class _ForeignGlobal(pickle.UnpicklingError):
-    """A pickle importing something no CIFAR file imports."""
-
-
-class _PlainUnpickler(pickle.Unpickler):
-    """Reads a pickle that may build only dicts, lists, strings, numbers and numpy arrays."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) not in PLAIN_GLOBALS:
-            raise _ForeignGlobal(f"it imports {module}.{name}, which no CIFAR file does")
-        return super().find_class(module, name)
-
-
-class CifarSplit(NamedTuple):
-    """One CIFAR split as loaded: its images (uint8 NHWC, if the files are sound), a label
-    per image and the meta file's class names (the attributes torchvision's datasets have)."""
-
-    data: np.ndarray
-    targets: list[Any]
-    classes: list[Any]
-
-
-def _one_line(exc: BaseException) -> str:
-    """An exception's text on one line (its type's name when it has none)."""
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
-class _Unreadable(Exception):
-    """A CIFAR file that cannot be read as one; its text says what is wrong with it (it
-    follows the file's name: "is corrupt or ...")."""
-
-
-def _unpickle_plain(path: Path) -> Any:
-    """What the pickle `path` holds, read by an unpickler that builds nothing but plain data
-    (any code it would import is refused unrun); _Unreadable when it does not unpickle."""
-    try:
-        with path.open("rb") as fh:
-            return _PlainUnpickler(fh, encoding="latin1").load()  # latin1: as torchvision
-    except _ForeignGlobal as exc:
-        raise _Unreadable(f"is not a CIFAR batch file ({exc}; not unpickled)") from None
-    except Exception as exc:  # noqa: BLE001 - any failure to unpickle is damage
-        raise _Unreadable(f"is corrupt or not in CIFAR's format ({_one_line(exc)})") from None
-
-
-def _read_file(name: str, cls: type, file: str, path: Path) -> dict[str, Any]:
-    """The entries of CIFAR file `file` (at `path`), read by `_unpickle_plain`; _Unreadable
-    when it does not unpickle, lacks CIFAR's entries or they are not shaped as CIFAR's."""
-    entry = _unpickle_plain(path)
-    labels_key = LABELS_KEY[name]
-    wanted = (cls.meta["key"],) if file == cls.meta["filename"] else ("data", labels_key)
-    missing = [key for key in wanted if not isinstance(entry, dict) or key not in entry]
-    if missing:
-        raise _Unreadable(f"is not in CIFAR's format (no entry {missing[0]!r})")
-    problem = (_names_problem(entry, cls.meta["key"]) if file == cls.meta["filename"]
-               else _batch_problem(entry, labels_key))
-    if problem:
-        raise _Unreadable(f"is not in CIFAR's format ({problem})")
-    return entry
-
-
-def _shape_of(value: Any) -> tuple[int, ...] | None:
-    """`value`'s shape as numpy sees it (an array's, a nested list's; () for a single value);
-    None for a ragged list (lists of different lengths)."""
-    try:
-        return np.shape(value)
-    except ValueError:
-        return None
-
-
-def _described(value: Any, shape: tuple[int, ...] | None) -> str:
-    """`value` of shape `shape` (`_shape_of`) in words for an error: its shape, or a single
-    value itself, or that it is a ragged list."""
-    if shape is None:
-        return "a ragged list"
-    return f"shape {shape}" if shape else reprlib.repr(value)
-
-
-def _batch_problem(entry: dict[str, Any], labels_key: str) -> str | None:
-    """What keeps a batch file's `data` and labels from being images and their labels, in
-    words (None: one row of PIXELS_PER_IMAGE values per image, a flat list of labels); their
-    dtypes and counts are `_check_loaded`'s (a traceback from numpy or list.extend was)."""
-    data, labels = entry["data"], entry[labels_key]
-    shape = _shape_of(data)
-    if shape is None or len(shape) != 2 or shape[1] != PIXELS_PER_IMAGE:
-        return (f"'data' must hold one row of {PIXELS_PER_IMAGE} pixels per image, got "
-                f"{_described(data, shape)}")
-    shape = _shape_of(labels)
-    if shape is None or len(shape) != 1:
-        return f"{labels_key!r} must be a flat list of labels, got {_described(labels, shape)}"
-    return None
-
-
-def _names_problem(entry: dict[str, Any], key: str) -> str | None:
-    """What keeps a meta file's class names (entry `key`) from being a list of strings, in
-    words; None when they are one (a single value was a TypeError from len)."""
-    names = entry[key]
-    if not isinstance(names, list | tuple):
-        return f"{key!r} must be a list of class names, got {reprlib.repr(names)}"
-    others = [name for name in names if not isinstance(name, str)]
-    if others:
-        return f"{key!r} must be a list of class names (strings), got {reprlib.repr(others[0])}"
-    return None
-
-
-def _read_batch_files(name: str, root: Path, cls: type) -> tuple[CifarSplit, CifarSplit]:
-    """(train, test) of the CIFAR folder without checksums, each file unpickled once, by an
-    unpickler that builds nothing but plain data: a pickle can run any code, and torchvision
-    would unpickle whatever lies in the folder. Files that are missing, do not unpickle,
-    import anything else or lack CIFAR's entries are one one-line EENetError naming each
-    (torchvision's own errors name no file). Arrays as torchvision builds them."""
-    folder = root / cls.base_folder
-    labels_key = LABELS_KEY[name]
-    entries, problems = {}, []
-    for file in _all_files(cls):
-        path = folder / file
-        if not path.is_file():
-            problems.append(f"{file} is missing")
-            continue
-        try:
-            entries[file] = _read_file(name, cls, file, path)
-        except _Unreadable as exc:
-            problems.append(f"{file} {exc}")
-    if problems:
-        raise EENetError(f"{name}: {folder}: {'; '.join(problems)}; "
-                         f"{_repair_advice(root, cls)}")
-    classes = entries[cls.meta["filename"]][cls.meta["key"]]
-
-    def split(files: list[list[Any]]) -> CifarSplit:
-        batches = [entries[file] for file, _ in files]
-        images = np.vstack([batch["data"] for batch in batches]).reshape(-1, 3, 32, 32)
-        labels: list[Any] = []
-        for batch in batches:
-            labels.extend(batch[labels_key])
-        return CifarSplit(images.transpose((0, 2, 3, 1)), labels, classes)  # HWC
-
-    return split(cls.train_list), split(cls.test_list)
-
-
-def _batch_files(cls: type) -> list[str]:
-    """The names of a torchvision CIFAR class's batch files (train, then test)."""
-    return [file for file, _ in [*cls.train_list, *cls.test_list]]
-
-
-def _all_files(cls: type) -> list[str]:
-    """The names of all files of a torchvision CIFAR class's folder: batches, then meta."""
-    return [*_batch_files(cls), cls.meta["filename"]]
 
 
 def _fetch_advice(root: Path, cls: type) -> str:
     """What to download where, for a CIFAR folder that is not there."""
     return (f"download {cls.url} and extract it into {root}/ so that "
             f"{root / cls.base_folder}/ exists")
-
-
-def _repair_advice(root: Path, cls: type, url_named: bool = False) -> str:
-    """What to do about a CIFAR folder with missing or damaged files: extract the archive
-    again (whatever the checksums setting: both read the same files)."""
-    archive = "it" if url_named else cls.url
-    return f"download {archive} and extract it into {root}/ again, replacing {cls.base_folder}/"
 
 
 # what `_folder_problems` says of a file that fails its MD5 but reads as a CIFAR file
@@ -209,21 +52,21 @@ def _folder_problems(name: str, root: Path, cls: type, checksums: bool) -> dict[
     """What is wrong with the files of the CIFAR folder under `root`, by file name: missing,
     and with `checksums` failing its MD5 (then read, to say whether it is damaged or merely
     not the official file, `UNOFFICIAL`). Without `checksums` only missing files; damage shows
-    when `_read_batch_files` reads them."""
+    when `read_batch_files` reads them."""
     from torchvision.datasets.utils import check_integrity
 
     folder = root / cls.base_folder
     md5s = dict([*cls.train_list, *cls.test_list, (cls.meta["filename"], cls.meta["md5"])])
     problems = {}
-    for file in _all_files(cls):
+    for file in all_files(cls):
         path = folder / file
         if not path.is_file():
             problems[file] = "is missing"
         elif checksums and not check_integrity(str(path), md5s[file]):
             try:
-                _read_file(name, cls, file, path)
+                read_file(name, cls, file, path)
                 problems[file] = UNOFFICIAL
-            except _Unreadable as exc:
+            except Unreadable as exc:
                 problems[file] = f"fails its MD5 checksum and {exc}"
     return problems
 
@@ -246,7 +89,7 @@ def _problem_advice(root: Path, cls: type, problems: dict[str, str],
     """The advice for `problems` of `_folder_problems`: extract the archive again; where the
     only problem is files that read well but are not the official ones, also the way to keep
     a copy of one's own."""
-    advice = _repair_advice(root, cls, url_named)
+    advice = repair_advice(root, cls, url_named)
     if all(problem == UNOFFICIAL for problem in problems.values()):
         advice += ", or for a copy you trust, set data.options.checksums: false"
     return advice
@@ -288,7 +131,7 @@ def _load(name: str, root: Path, download: bool, checksums: bool) -> tuple[Any, 
     `checksums`, files failing their MD5s) have torchvision download and extract the archive
     again (offline that fails: the error names both the files and the failed download).
     Then with `checksums`, torchvision's datasets read the files (it verifies the MD5s again,
-    then unpickles them); without, `_read_batch_files` reads each once."""
+    then unpickles them); without, `read_batch_files` reads each once."""
     cls = _dataset_class(name, checksums)
     folder = root / cls.base_folder
     if not folder.is_dir():
@@ -305,7 +148,7 @@ def _load(name: str, root: Path, download: bool, checksums: bool) -> tuple[Any, 
             _download_archive(root, cls)
         except DOWNLOAD_FAILED as exc:
             raise EENetError(f"{name}: could not load {folder} (folder not found, and its "
-                             f"download failed: {_one_line(exc)}); "
+                             f"download failed: {one_line(exc)}); "
                              f"{_fetch_advice(root, cls)}") from None
     problems = _folder_problems(name, root, cls, checksums)
     if problems and download:
@@ -315,20 +158,20 @@ def _load(name: str, root: Path, download: bool, checksums: bool) -> tuple[Any, 
             them = "it" if len(problems) == 1 else "them"  # one file, or several
             raise EENetError(
                 f"{name}: {folder}: {_problems_text(problems)}; data.options.download: true "
-                f"tried to download {cls.url} to replace {them} and failed ({_one_line(exc)}); "
+                f"tried to download {cls.url} to replace {them} and failed ({one_line(exc)}); "
                 f"{_problem_advice(root, cls, problems, url_named=True)}") from None
         problems = _folder_problems(name, root, cls, checksums)
     if problems:
         raise EENetError(f"{name}: {folder}: {_problems_text(problems)}; "
                          f"{_problem_advice(root, cls, problems)}")
     if not checksums:
-        return _read_batch_files(name, root, cls)
+        return read_batch_files(name, root, cls)
     try:
         return cls(str(root), train=True), cls(str(root), train=False)
     except (OSError, RuntimeError, ValueError, *CORRUPT_BATCH) as exc:  # changed since checked
-        problem = f"missing entry {exc}" if isinstance(exc, KeyError) else _one_line(exc)
+        problem = f"missing entry {exc}" if isinstance(exc, KeyError) else one_line(exc)
         raise EENetError(f"{name}: could not load {folder} ({problem}); "
-                         f"{_repair_advice(root, cls)}") from None
+                         f"{repair_advice(root, cls)}") from None
 
 
 def _check_loaded(name: str, root: Path, train: Any, test: Any) -> None:
@@ -337,7 +180,7 @@ def _check_loaded(name: str, root: Path, train: Any, test: Any) -> None:
     or foreign batch file would otherwise be written as data)."""
     cls = _dataset_class(name, checksums=True)
     folder = root / cls.base_folder
-    damaged = f"its files are damaged: {_repair_advice(root, cls)}"
+    damaged = f"its files are damaged: {repair_advice(root, cls)}"
     n_classes = len(train.classes)
     if n_classes != CLASS_COUNTS[name]:  # an 11-name meta file made an 11-class CIFAR-10
         raise EENetError(f"{name}: {folder}'s meta file names {n_classes} classes, not "
