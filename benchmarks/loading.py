@@ -29,9 +29,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
-from eenet.batching import make_loader, split_batches
+from eenet.batching import DatasetView, make_loader, split_batches
 from eenet.checks import check_integer
 from eenet.cli import script_cli
 from eenet.data.prepared import PreparedDataset, write_meta, write_split
@@ -40,17 +39,8 @@ from eenet.models.base import MultiExitModel
 MEAN, STD = [0.491, 0.482, 0.447], [0.247, 0.243, 0.262]
 
 
-class OneByOne(Dataset):
+class OneByOne(DatasetView):
     """A data set read item by item (no `__getitems__`), as every split was."""
-
-    def __init__(self, dataset: Dataset) -> None:
-        self.dataset = dataset
-
-    def __len__(self) -> int:
-        return len(self.dataset)  # type: ignore[arg-type]
-
-    def __getitem__(self, index: int) -> Any:
-        return self.dataset[index]
 
 
 class TorchvisionPerSample(OneByOne):

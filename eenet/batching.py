@@ -25,7 +25,7 @@ from torch.utils.data.distributed import DistributedSampler
 from eenet.distributed import is_distributed, rank, world_size
 from eenet.errors import EENetError
 from eenet.labels import batch_labels
-from eenet.models.base import MultiExitModel
+from eenet.models.base import MultiExitModel, map_tensors
 
 
 @dataclass(frozen=True, eq=False)
@@ -94,9 +94,9 @@ def read_items(dataset: Dataset, indices: Sequence[int]) -> Sequence[Any]:
     return read_many(indices) if callable(read_many) else [dataset[i] for i in indices]
 
 
-class CarriedErrors(Dataset):
-    """`dataset` as a DataLoader reads it, an EENetError of its reads in a worker process
-    carried to the main process (`carried`)."""
+class DatasetView(Dataset):
+    """`dataset`'s items and length, nothing else: read through it, a data set is read item
+    by item (a subclass may add its own `__getitems__`)."""
 
     def __init__(self, dataset: Dataset) -> None:
         self.dataset = dataset
@@ -106,6 +106,11 @@ class CarriedErrors(Dataset):
 
     def __getitem__(self, index: int) -> Any:
         return self.dataset[index]
+
+
+class CarriedErrors(DatasetView):
+    """`dataset` as a DataLoader reads it, an EENetError of its reads in a worker process
+    carried to the main process (`carried`)."""
 
     def __getitems__(self, indices: Sequence[int]) -> Sequence[Any] | WorkerFailure:
         return carried(lambda: read_items(self.dataset, indices))
@@ -220,13 +225,7 @@ def make_loader(
 
 def to_device(batch: Any, device: torch.device) -> Any:
     """Move a tensor or a dict/list of tensors to `device`."""
-    if isinstance(batch, torch.Tensor):
-        return batch.to(device, non_blocking=True)
-    if isinstance(batch, dict):
-        return {k: to_device(v, device) for k, v in batch.items()}
-    if isinstance(batch, (list, tuple)):
-        return type(batch)(to_device(v, device) for v in batch)
-    return batch
+    return map_tensors(batch, lambda t: t.to(device, non_blocking=True))
 
 
 def epoch_seed(seed: int, epoch: int) -> int:

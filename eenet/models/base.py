@@ -205,12 +205,18 @@ def _in_precision(model: nn.Module, inputs: Any) -> Any:
 
 def _floats_as(inputs: Any, dtype: torch.dtype) -> Any:
     """`inputs` with its floating tensors cast to `dtype` (the same objects where they are)."""
+    return map_tensors(inputs, lambda t: t.to(dtype) if t.is_floating_point() else t)
+
+
+def map_tensors(inputs: Any, change: Callable[[torch.Tensor], Any]) -> Any:
+    """`inputs` with `change` applied to each tensor: a tensor, or the tensors in a dict /
+    list / tuple (nested), anything else kept as it is."""
     if isinstance(inputs, torch.Tensor):
-        return inputs.to(dtype) if inputs.is_floating_point() else inputs
+        return change(inputs)
     if isinstance(inputs, dict):
-        return {key: _floats_as(value, dtype) for key, value in inputs.items()}
+        return {key: map_tensors(value, change) for key, value in inputs.items()}
     if isinstance(inputs, list | tuple):
-        return type(inputs)(_floats_as(value, dtype) for value in inputs)
+        return type(inputs)(map_tensors(value, change) for value in inputs)
     return inputs
 
 
