@@ -19,6 +19,7 @@ from eenet.costs import is_real_number  # noqa: E402
 from eenet.errors import ArtifactError  # noqa: E402
 from eenet.jsonio import read_json_object  # noqa: E402
 from eenet.report_layout import budget_as_set, exit_key, method_order, per_exit  # noqa: E402
+from eenet.rounding import tidy  # noqa: E402
 
 LABELS = {
     "eenet": "EENet",  # its rule may be a heuristic score with a validation-chosen plan
@@ -159,9 +160,11 @@ def _mark_headline(ax: Any, metrics: Mapping[str, Any], full_cost_ms: float) -> 
     instead: a line there stretched the x-axis to it and squashed every curve to its left (and
     a note in the top corner sat on the oracle's bound). The label gives the budget as it was
     set where that was a percentage ('headline budget 50% = 0.266 ms'), as the exit figure's
-    title does."""
+    title does. The two are compared at the precision metrics.json records an exit's cost in
+    (`tidy`): a 100% budget is the exact cost, 0.30000000000000004 for costs summed in floats,
+    which is above that cost written as 0.3, but is no budget above the full model's."""
     budget_ms, text = float(metrics["budget_ms"]), _budget_text(metrics, "ms")
-    if budget_ms > full_cost_ms:  # as fit_headline's note (100% is the cost itself)
+    if tidy(budget_ms) > tidy(full_cost_ms):  # as fit_headline's note (100% is the cost itself)
         ax.plot([], [], ls="none", label=f"headline budget {text}: above the\n"
                 f"full model's cost, no early exit")
         return

@@ -254,6 +254,47 @@ def test_a_headline_budget_beyond_the_full_model_does_not_stretch_the_axis(figur
     assert any(list(line.get_xdata()) == [0.27, 0.27] for line in figures[1].axes[0].lines)
 
 
+def test_a_headline_budget_of_100_percent_is_drawn_as_a_line_whatever_the_costs_digits(
+        figures, tmp_path):
+    """`budget=100%` is the full model's cost itself: the evaluate stage's summary.md puts it
+    at 100.0 % of the range. With costs summed in floats (0.1 + 0.2 = 0.30000000000000004 ms)
+    the plot compared that exact budget with the cost as metrics.json records it (0.3) and
+    said in the legend that the headline was above the full model's cost, with no early exit;
+    it is the dotted line at that cost."""
+    import json
+    import runpy
+
+    import numpy as np
+
+    from eenet.budget import resolve_budget
+    from eenet.outputs import save_exit_outputs
+    from eenet.sweep import fit_all
+    from eenet.synthetic import make_split_pair
+    from tests.robust_helpers import ROOT
+
+    costs = np.array([0.1, 0.1 + 0.1, 0.1 + 0.2])
+    assert costs[-1] > 0.3  # the float sum's noise
+    val, test = make_split_pair(3, 10, 200, 300, seed=5)
+    headline = resolve_budget("100%", costs)
+    fit_all(val, costs, ["maxprob"], [], headline, tmp_path / "headline", budget_spec="100%")
+    fit_all(val, costs, ["maxprob"], [0.15, 0.25], None, tmp_path / "schedulers")
+    save_exit_outputs(tmp_path / "test.npz", test)
+    (tmp_path / "latency.json").write_text(json.dumps({"cumulative_ms": costs.tolist()}))
+    reports = [str(tmp_path / name) for name in ("metrics.json", "sweep.csv",
+                                                  "oracle_curve.csv", "summary.md", "exits.csv")]
+    runpy.run_path(str(ROOT / "stages" / "evaluate.py"))["main"](
+        str(tmp_path / "test.npz"), str(tmp_path / "latency.json"), str(tmp_path / "headline"),
+        str(tmp_path / "schedulers"), *reports)
+    assert "| **100% = 0.3** (headline) | 100.0 |" in Path(reports[3]).read_text()
+    runpy.run_path(str(ROOT / "stages" / "plot.py"))["main"](
+        *reports[:3], str(tmp_path / "a.png"), str(tmp_path / "a.pdf"), str(tmp_path / "e.png"))
+    ax = figures[0].axes[0]
+    assert not [t.get_text() for t in ax.get_legend().get_texts() if "above" in t.get_text()]
+    assert "headline budget 100% = 0.3 ms" in [t.get_text() for t in ax.texts]
+    assert any(list(line.get_xdata()) == [headline, headline] and line.get_linestyle() == ":"
+               for line in ax.lines)
+
+
 def test_titles_say_what_is_plotted_and_at_which_budget(figures, tmp_path):
     """The accuracy figure was titled 'Accuracy vs budget' over an axis of realised test cost
     (its axis is the budget now); the exit figure named the ms but not that it is the test
