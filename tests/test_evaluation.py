@@ -772,3 +772,43 @@ def test_evaluate_stage_writes_each_exits_cost_and_accuracy_as_metrics_json_does
                       *paths[:2], exits_csv=paths[-1])
     assert paths[-1].read_text() == text
     assert sorted(p.name for p in reports.iterdir()) == sorted(p.name for p in paths)
+
+
+def test_evaluate_stage_prints_each_accuracy_as_summary_md_shows_it(tmp_path, capsys):
+    """The evaluate stage prints each method's headline accuracy at 3 decimals, as summary.md
+    shows it. It printed metrics.json's, already rounded to 4 decimals: 1902 of 2200 samples
+    right (86.4545454.. %) was 86.4545 there and printed 86.454, beside summary.md's 86.455."""
+    import json
+    import runpy
+    from pathlib import Path
+
+    from eenet.outputs import save_exit_outputs
+    from eenet.sweep import fit_all
+    from tests.robust_helpers import ROOT
+
+    def outputs(n: int, right: int) -> ExitOutputs:
+        """Two exits of two classes, every label 0: exit 0 right on the first half, the last
+        exit on the first `right` samples, each sure of its answer."""
+        logits = np.zeros((2, n, 2), np.float32)
+        logits[0, : n // 2, 0] = logits[0, n // 2:, 1] = 4.0
+        logits[1, :right, 0] = logits[1, right:, 1] = 4.0
+        return ExitOutputs(logits, np.zeros(n, np.int64))
+
+    costs = np.array([1.0, 2.0])
+    val, test = outputs(400, 350), outputs(2200, 1902)
+    fit_all(val, costs, ["maxprob"], [], 2.0, tmp_path / "headline", budget_spec="100%")
+    fit_all(val, costs, ["maxprob"], [1.5], None, tmp_path / "schedulers")
+    save_exit_outputs(tmp_path / "test.npz", test)
+    (tmp_path / "latency.json").write_text(json.dumps({"cumulative_ms": costs.tolist()}))
+    paths = [str(tmp_path / name) for name in ("metrics.json", "sweep.csv", "oracle_curve.csv",
+                                               "summary.md", "exits.csv")]
+    runpy.run_path(str(ROOT / "stages" / "evaluate.py"))["main"](
+        str(tmp_path / "test.npz"), str(tmp_path / "latency.json"), str(tmp_path / "headline"),
+        str(tmp_path / "schedulers"), *paths)
+    printed = capsys.readouterr().out
+    metrics = json.loads(Path(paths[0]).read_text())
+    assert metrics["methods"]["maxprob"]["test_accuracy"] == 86.4545  # 1902 of 2200
+    assert "| **100% = 2** (headline) | 100.0 | 86.455 | 86.455 |" in Path(paths[3]).read_text()
+    shown = dict(re.findall(r"^ *(\w+): +([0-9.]+)% at .* \(budget 100% = 2 ms\)$", printed,
+                            re.MULTILINE))
+    assert shown == {"maxprob": "86.455", "oracle": "86.455"}, printed
