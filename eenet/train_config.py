@@ -135,10 +135,15 @@ def make_lr_schedule(
     optimizer: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int
 ) -> torch.optim.lr_scheduler.LRScheduler:
     """The per-step learning-rate schedule `cfg.schedule` names; any other name is a one-line
-    ConfigError."""
+    ConfigError.
+
+    onecycle with SGD keeps `cfg.momentum` (torch's OneCycleLR cycles it 0.95 -> 0.85 -> 0.95
+    by default, so train.momentum changed nothing); with Adam or AdamW it cycles beta1 so, as
+    torch does."""
     total = cfg.epochs * steps_per_epoch
     if cfg.schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, cfg.lr, total_steps=total)
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, cfg.lr, total_steps=total,
+                                                   cycle_momentum=cfg.optimizer != "sgd")
     if cfg.schedule == "linear":
         return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.0, 1 - s / total))
     if cfg.schedule == "multistep":

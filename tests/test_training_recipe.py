@@ -321,6 +321,47 @@ def test_an_unknown_optimizer_or_schedule_is_refused_not_replaced(key):
         train_config.make_lr_schedule(good, TrainConfig(schedule=name), 10)
 
 
+def _momenta(cfg: TrainConfig, steps: int) -> list[float]:
+    """The momentum (SGD) or beta1 (Adam, AdamW) of each of `steps` steps of `cfg`'s
+    schedule."""
+    optimizer = train_config.make_optimizer(torch.nn.Linear(2, 2), cfg)
+    schedule = train_config.make_lr_schedule(optimizer, cfg, steps)
+    seen = []
+    for _ in range(steps):
+        group = optimizer.param_groups[0]
+        seen.append(group["momentum"] if "momentum" in group else group["betas"][0])
+        optimizer.step()
+        schedule.step()
+    return seen
+
+
+def test_onecycle_with_sgd_keeps_the_momentum_set():
+    """torch's OneCycleLR cycled SGD's momentum 0.95 -> 0.85 -> 0.95 whatever train.momentum
+    said: under onecycle the setting changed nothing. It is kept now; Adam's and AdamW's
+    beta1 still cycle, as before (the default recipe's weights are unchanged)."""
+    sgd = TrainConfig(epochs=1, optimizer="sgd", schedule="onecycle", momentum=0.5)
+    assert _momenta(sgd, 12) == [0.5] * 12
+    for name in ("adam", "adamw"):
+        betas = _momenta(TrainConfig(epochs=1, optimizer=name, schedule="onecycle"), 12)
+        assert betas[0] == pytest.approx(0.95) and min(betas) == pytest.approx(0.85, abs=0.01)
+
+
+def test_train_momentum_changes_the_weights_trained_under_onecycle(tmp_path):
+    """Two sgd + onecycle runs differing only in train.momentum trained identical weights."""
+    write_waves(tmp_path / "data", n_train=96, n_val=16)
+    sets = PreparedDataset(tmp_path / "data", "train"), PreparedDataset(tmp_path / "data", "val")
+    weights = []
+    for momentum in (0.5, 0.9):
+        training.seed_everything(0)
+        model = build_model("resnet1d_3", 10, widths=[4, 4, 4], blocks=[1, 1, 1])
+        cfg = TrainConfig(epochs=1, batch_size=32, threads=1, device="cpu", optimizer="sgd",
+                          lr=0.05, schedule="onecycle", momentum=momentum)
+        training.train_model(model, *sets, cfg, tmp_path / f"ckpt{momentum}", "fp",
+                             progress=False)
+        weights.append(model.state_dict())
+    assert any(not torch.equal(value, weights[1][name]) for name, value in weights[0].items())
+
+
 class _HugeGradient(torch.autograd.Function):
     """The identity, whose backward pass asks torch for 4 PiB."""
 
