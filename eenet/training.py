@@ -326,6 +326,8 @@ def train_model(
         path = Path(checkpoint_dir) / CHECKPOINT_FILE
         for name, target in (("model", model), ("optimizer", optimizer),
                              ("scheduler", scheduler), ("scaler", scaler)):
+            if name == "scaler" and not state[name]:  # saved off (no GPU then): starts afresh
+                continue
             with loading_state(path, f"its {name} state"):
                 target.load_state_dict(state[name])
         with loading_state(path, "its random state"):

@@ -490,6 +490,39 @@ def test_gpu_mixed_precision_training_resumes_and_loads_on_the_cpu(tmp_path):
     assert (cpu.argmax(-1) == gpu.argmax(-1)).float().mean() > 0.99
 
 
+def test_a_cpu_run_resumes_where_the_loss_scaler_is_on(tmp_path, monkeypatch):
+    """train.device auto: a run interrupted where no GPU was seen (its loss scaler off, its
+    state empty) and restarted where one is (the scaler on) stopped with "not a training
+    checkpoint (its scaler state does not load ...)". It resumes now, the scaler starting
+    afresh (here a CPU scaler turned on stands in for the GPU's)."""
+    write_waves(tmp_path / "data", n_train=96, n_val=16)
+    sets = PreparedDataset(tmp_path / "data", "train"), PreparedDataset(tmp_path / "data", "val")
+    cfg = TrainConfig(epochs=2, batch_size=32, threads=1, device="cpu")
+
+    def stop(epoch: int, values: dict) -> None:
+        raise Interrupted
+
+    def build():
+        return build_model("resnet1d_3", 10, widths=[4, 4, 4], blocks=[1, 1, 1])
+
+    with pytest.raises(Interrupted):
+        training.train_model(build(), *sets, cfg, tmp_path / "ckpt", "fp", on_epoch=stop,
+                             progress=False)
+    assert load_checkpoint(tmp_path / "ckpt")["scaler"] == {}
+    real = torch.amp.GradScaler
+    scalers = []
+
+    def scaler_on(device: str, enabled: bool = True) -> torch.amp.GradScaler:
+        scalers.append(real("cpu", enabled=True))
+        return scalers[-1]
+
+    monkeypatch.setattr(torch.amp, "GradScaler", scaler_on)
+    summary = training.train_model(build(), *sets, cfg, tmp_path / "ckpt", "fp",
+                                   progress=False)
+    assert summary["resumed_from_epoch"] == 1
+    assert scalers[0].is_enabled() and load_checkpoint(tmp_path / "ckpt")["scaler"] != {}
+
+
 class CountingLoader(batching.BatchLoader):
     """The training DataLoader, counting the iterators made from it."""
 
