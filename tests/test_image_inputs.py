@@ -119,3 +119,43 @@ def test_uint8_pixels_without_a_recorded_normalisation_are_refused(trained, tmp_
     assert done.stderr.count("\n") == 1
     assert done.stderr.startswith(f"eenet predict: error: --input: {tmp_path / 'x.npy'}: uint8 "
                                   "pixels, but the model records no input_normalisation")
+
+
+def _folder_of_other_statistics(trained: dict[str, Path], folder: Path) -> Path:
+    """The same splits in another folder whose meta.json records other per-channel statistics,
+    as a folder prepared from another (here: darker, lower-contrast) training split would."""
+    import shutil
+
+    shutil.copytree(trained["data"], folder)
+    meta = json.loads((folder / "meta.json").read_text())
+    (folder / "meta.json").write_text(json.dumps({**meta, "mean": [0.2, 0.25, 0.3],
+                                                  "std": [0.1, 0.1, 0.1]}))
+    return folder
+
+
+def test_dumped_logits_normalise_images_as_the_models_training_data(trained, tmp_path) -> None:
+    """The same images give the same logits whatever folder holds them: they are normalised
+    with the model's recorded training statistics, not with the statistics of the folder's
+    own training split (its meta.json), which gave other inputs than the model was trained
+    on."""
+    from eenet.inference import dump_exit_outputs
+
+    other = _folder_of_other_statistics(trained, tmp_path / "other")
+    own = dump_exit_outputs(trained["model"], trained["data"], tmp_path / "own_logits")
+    moved = dump_exit_outputs(trained["model"], other, tmp_path / "other_logits")
+    for split in ("val", "test"):
+        np.testing.assert_array_equal(moved[split].logits, own[split].logits, err_msg=split)
+
+
+def test_predict_data_normalises_as_the_models_training_data(trained, tmp_path) -> None:
+    """`--data` of a folder recording other statistics predicts as `--input` of its uint8
+    pixels does (both normalised with the model's `input_normalisation`)."""
+    other = _folder_of_other_statistics(trained, tmp_path / "other")
+    x, y = read_split(other, "test")
+    np.savez(tmp_path / "pixels.npz", x=x, y=y)
+    on_pixels = _predict(trained, "--input", str(tmp_path / "pixels.npz"))
+    on_split = _predict(trained, "--data", str(other))
+    assert on_pixels.returncode == 0 and on_split.returncode == 0, on_split.stderr
+    expected, got = json.loads(on_pixels.stdout), json.loads(on_split.stdout)
+    assert got["predictions"] == expected["predictions"]
+    assert got["exits"] == expected["exits"]

@@ -248,11 +248,13 @@ def run(args: argparse.Namespace, predictor: EarlyExitPredictor,
 
     model = predictor.model
     if args.data:
+        # images normalised as the model's training data, as --input's uint8 pixels are
+        normalisation = read_trained_config(args.model).get("input_normalisation")
         with naming("--data"):
             held = int(read_meta(args.data).get("num_classes", classes))
             if held != classes:
                 raise ArtifactError(f"{args.data} has {held} classes, the model {classes}")
-            dataset = PreparedDataset(args.data, args.split)
+            dataset = PreparedDataset(args.data, args.split, normalisation=normalisation)
         check_data_fits(model, dataset, f"--data: {args.data}")
         predict = partial(predictor.predict_dataset, dataset, args.batch_size, "--batch-size")
         labelled = True

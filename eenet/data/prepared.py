@@ -235,9 +235,15 @@ class PreparedDataset(Dataset):
     random crop and horizontal flip of the CIFAR recipe, `eenet.data.augment`) draws each
     sample's crop and flip from (seed, epoch, index), set by `set_epoch`: the same whatever
     process or batch loads the sample, so the number of loader workers does not change the
-    trained weights."""
+    trained weights.
 
-    def __init__(self, data_dir: str | Path, split: str, augment: bool = False) -> None:
+    Images are normalised with the meta's per-channel `mean` / `std` (its training split's),
+    or with `normalisation` where given: a trained model's `input_normalisation`, the
+    statistics of the data it was trained on, which its inputs must have whatever folder
+    holds the images."""
+
+    def __init__(self, data_dir: str | Path, split: str, augment: bool = False,
+                 normalisation: Mapping[str, Any] | None = None) -> None:
         self.meta = read_meta(data_dir)
         self.kind = self.meta["kind"]
         self.x, self.y = read_split(data_dir, split, self.meta["num_classes"])
@@ -245,7 +251,8 @@ class PreparedDataset(Dataset):
         self.augment = augment and self.kind == "image"
         self._draw = (0, 0)  # (seed, epoch) of the augmentation draws
         if self.kind == "image":
-            self._mean, self._std = channel_tensors(self.meta["mean"], self.meta["std"])
+            stats = self.meta if normalisation is None else normalisation
+            self._mean, self._std = channel_tensors(stats["mean"], stats["std"])
 
     def set_epoch(self, epoch: int, seed: int = 0) -> None:
         """Draw this epoch's augmentations (before the loader's iterator is made)."""
@@ -307,12 +314,15 @@ def split_for_model(model: MultiExitModel, model_dir: str | Path, data_dir: str 
                     split: str) -> PreparedDataset:
     """A prepared split to run the model of `model_dir` on, refused in one line when it has
     another class count than the model, or samples that are not what the model
-    takes (`eenet.models.base.check_data_fits`)."""
+    takes (`eenet.models.base.check_data_fits`). Images are normalised as the model's
+    training data (its recorded `input_normalisation`; the folder's own statistics for a
+    model that records none), not by the statistics of another folder's training split."""
     from eenet.models.artifact import read_trained_config
     from eenet.models.base import check_data_fits
 
-    dataset = PreparedDataset(data_dir, split)
-    classes = read_trained_config(model_dir)["num_classes"]
+    config = read_trained_config(model_dir)
+    dataset = PreparedDataset(data_dir, split, normalisation=config.get("input_normalisation"))
+    classes = config["num_classes"]
     if dataset.meta["num_classes"] != classes:
         raise ArtifactError(f"{Path(data_dir) / 'meta.json'}: {dataset.meta['num_classes']} "
                             f"classes; the model in {model_dir} has {classes}")
