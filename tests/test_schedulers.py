@@ -410,6 +410,32 @@ def test_eenet_is_deterministic(pair, costs):
     np.testing.assert_array_equal(a.exits_for(test), b.exits_for(test))
 
 
+def test_eenet_fit_ignores_and_keeps_the_global_random_state_and_thread_count(costs):
+    """EENet draws only from its own generators (seeded by `seed`) and trains on its
+    `threads` torch threads: the caller's global numpy / torch random state and torch thread
+    count change none of its weights, and the fit leaves all three as it found them."""
+    val, _ = make_split_pair(n_exits=3, n_classes=10, n_val=400, n_test=10, seed=5)
+    before = torch.get_num_threads()
+    fitted = []
+    try:
+        for threads, state in ((1, 0), (2, 1)):
+            torch.set_num_threads(threads)
+            np.random.seed(state)
+            torch.manual_seed(state)
+            np_state, torch_state = np.random.get_state()[1].copy(), torch.get_rng_state()
+            fitted.append(fit_policy("eenet", val, costs, 1.6, FAST_EENET, seed=3))
+            np.testing.assert_array_equal(np.random.get_state()[1], np_state)
+            assert torch.equal(torch.get_rng_state(), torch_state)
+            assert torch.get_num_threads() == threads
+    finally:
+        torch.set_num_threads(before)
+    first, second = fitted
+    np.testing.assert_array_equal(first.thresholds, second.thresholds)
+    assert first.weights.keys() == second.weights.keys()
+    for key, value in first.weights.items():
+        np.testing.assert_array_equal(value, second.weights[key], err_msg=key)
+
+
 @pytest.mark.parametrize("folds", [2, 3])
 def test_eenet_members_trained_at_once_give_the_same_policy(pair, costs, monkeypatch, folds):
     """The cross-fitted members train on a thread each (one per CPU): bit for bit the same
