@@ -21,6 +21,7 @@ from eenet.data import prepare_dataset
 from eenet.data.prepared import PreparedDataset
 from eenet.inference import collect_exit_logits
 from eenet.models import build_model
+from eenet.models.base import MultiExitModel, example_batch
 from eenet.outputs import ExitOutputs
 from eenet.profiling import count_flops
 from eenet.train_config import TrainConfig
@@ -77,8 +78,7 @@ def trained_outputs(
         cpu = torch.device("cpu")
         val, test = (collect_exit_logits(model, PreparedDataset(data_dir, split), cpu)
                      for split in ("val", "test"))
-        with torch.no_grad():
-            flops = count_flops(model, model.example_inputs(1))
+        mflops = exit_mflops(model)
         fresh = None
         if fresh_samples > 0:
             fresh_dir = Path(tmp) / "fresh"
@@ -88,4 +88,12 @@ def trained_outputs(
                      for split in ("train", "val", "test")]  # every sample of the draw
             fresh = ExitOutputs(np.concatenate([p.logits for p in parts], axis=1),
                                 np.concatenate([p.labels for p in parts]))
-    return val, test, np.asarray(flops, dtype=np.float64) / 1e6, fresh
+    return val, test, mflops, fresh
+
+
+def exit_mflops(model: MultiExitModel) -> np.ndarray:
+    """Cumulative MFLOPs per sample of reaching each exit, counted on one example input made
+    in the precision of the model's weights (`example_batch`: a double model refuses float32)."""
+    with torch.no_grad():
+        flops = count_flops(model, example_batch(model, 1))
+    return np.asarray(flops, dtype=np.float64) / 1e6

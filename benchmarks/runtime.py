@@ -48,7 +48,7 @@ from eenet.errors import ConfigError
 from eenet.inference import collect_exit_logits
 from eenet.latency_table import load_latency
 from eenet.models.artifact import load_trained
-from eenet.models.base import MultiExitModel
+from eenet.models.base import MultiExitModel, example_batch
 from eenet.profiling import (
     num_threads,
     prefix_calls,
@@ -275,8 +275,8 @@ def measure_row(model: MultiExitModel, policy, predictor: EarlyExitPredictor, da
     call_sizes = [len(labels) for _, labels in data]
     bs = max(call_sizes)
     sizes = np.union1d(profile_sizes(bs), call_sizes)
-    calls = {int(b): prefix_calls(model, to_device(model.example_inputs(int(b)), device), device,
-                                  policy=policy) for b in sizes}
+    calls = {int(b): prefix_calls(model, to_device(example_batch(model, int(b)), device), device,
+                                  policy=policy) for b in sizes}  # in the weights' precision
     for size_calls in calls.values():
         warm_up(size_calls, device, 10)
     run_early_exit(predictor, data[:2], device)

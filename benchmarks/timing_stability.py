@@ -20,10 +20,12 @@ import time
 import numpy as np
 import torch
 
+from eenet.batching import to_device
 from eenet.checks import THREADS_MAX, check_integer, check_number
 from eenet.cli import script_cli
 from eenet.devices import num_threads, resolve_device
 from eenet.models.artifact import load_trained
+from eenet.models.base import check_example_batch, example_batch
 from eenet.profiling import prefix_calls, profile_model, time_prefixes
 
 
@@ -60,7 +62,10 @@ def main() -> None:
     check_integer("--threads", args.threads, 0, THREADS_MAX)
     device = resolve_device(args.device, "--device")
     model = load_trained(args.model).eval().to(device)
-    calls = prefix_calls(model, model.example_inputs(args.batch_size).to(device), device)
+    check_example_batch(model, args.batch_size, "--batch-size")
+    # the example inputs in the weights' precision, as the profiles make them (a double or
+    # half model refuses float32 inputs)
+    calls = prefix_calls(model, to_device(example_batch(model, args.batch_size), device), device)
     # the blocks on the profiles' thread count: torch's default (every core) contends with
     # any other load, and its blocks compared with 1-thread profiles read 15x slower
     with num_threads(args.threads, "--threads"):

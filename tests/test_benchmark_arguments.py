@@ -233,6 +233,47 @@ def test_timing_stability_times_per_sample_on_the_profiles_threads(as_scripts, m
     assert "exit-0 median ms/sample min 0.5000" in out
 
 
+def test_timing_stability_times_a_double_model_in_its_precision(as_scripts, monkeypatch,
+                                                               capsys) -> None:
+    """Its blocks timed the runtime on the model's float32 example inputs: a model made
+    double precision (its runtime refuses float32) failed at the first block. They are now
+    made in the weights' precision, as its profiles' are; a batch too large for them is a
+    one-line error naming --batch-size before anything is made."""
+    import torch
+
+    from eenet.errors import ConfigError
+    from tests.runtime_helpers import TinyNet
+
+    stability = importlib.import_module("timing_stability")
+    torch.manual_seed(0)
+    monkeypatch.setattr(stability, "load_trained", lambda path: TinyNet().double())
+    monkeypatch.setattr(sys, "argv", ["timing_stability.py", "--device", "cpu", "--batch-size",
+                                      "2", "--rounds", "1", "--seconds", "0.001", "--idle",
+                                      "0", "--profiles", "0"])
+    stability.main()
+    assert "exit-0 median ms/sample min" in capsys.readouterr().out
+    monkeypatch.setattr(sys, "argv", ["timing_stability.py", "--device", "cpu", "--batch-size",
+                                      str(2**30)])
+    with pytest.raises(ConfigError, match=r"^--batch-size: 1073741824 samples of the model's "
+                                          r"example inputs \(256 bytes each\)"):
+        stability.main()
+
+
+def test_real_cases_count_a_double_models_flops_in_its_precision(as_scripts) -> None:
+    """The real held-out cases' MFLOPs were counted on float32 example inputs, which a model
+    made double precision cannot take; they are counted in the weights' precision, the same
+    counts as the float32 model's."""
+    import numpy as np
+    from real_outputs import exit_mflops
+
+    from tests.runtime_helpers import TinyNet
+
+    model = TinyNet()
+    single = exit_mflops(model)
+    np.testing.assert_array_equal(exit_mflops(model.double()), single)
+    assert np.all(np.diff(single) > 0)
+
+
 def test_equal_cost_accuracy_runs_on_to_the_sweeps_ends_and_takes_the_best_of_a_tie(
         as_scripts) -> None:
     """The heuristics' accuracy at EENet's realised cost: below the sweep's cheapest point it

@@ -419,6 +419,25 @@ def test_benchmark_compares_the_pipelines_plan_at_its_batch_size(workspace, poli
     for batch_size, plan_batch in ((1, 8), (8, 1)):
         assert all(np.isnan(plan_ref_and_r_ref(batch_size, plan_batch)))
 
+def test_benchmark_profiles_a_double_model_in_its_precision(workspace, policy_dir) -> None:
+    """benchmarks.runtime profiled each row with the model's float32 example inputs: a model
+    made double precision (whose runtime refuses float32) failed its row. The forced-exit
+    calls now take the example inputs in the weights' precision, as the profile stage's."""
+    import argparse
+
+    from benchmarks.runtime import measure_row
+    from eenet.real_latency import collate_split
+
+    cpu = torch.device("cpu")
+    model, policy = copy.deepcopy(workspace["model"]).double(), load_policy(policy_dir)
+    data = [(inputs.double(), labels) for inputs, labels in collate_split(
+        model, PreparedDataset(workspace["data"], "test"), 8, 16, cpu)]
+    row = measure_row(model, policy, EarlyExitPredictor(model, policy, device="cpu"), data,
+                      cpu, argparse.Namespace(blocks=2, repeats=2))
+    assert row["n"] == 16 and row["sizes"].tolist() == [1, 2, 4, 8]
+    assert np.all(np.isfinite(row["call_ms"])) and np.all(row["plan"] > 0)
+
+
 def test_measure_real_latency_without_dvc(workspace, policy_dir) -> None:
     from eenet.real_latency import measure_real_latency
 
