@@ -49,6 +49,7 @@ from eenet.inference import collect_exit_logits
 from eenet.latency_table import load_latency
 from eenet.models.artifact import load_trained
 from eenet.models.base import MultiExitModel, example_batch
+from eenet.outputs import predicted_classes
 from eenet.profiling import (
     num_threads,
     prefix_calls,
@@ -130,7 +131,7 @@ def run_full(model: MultiExitModel, data: list, device) -> tuple[np.ndarray, flo
         start = time.perf_counter()
         logits = run_prefix(model, inputs, model.n_exits - 1).float().cpu().numpy()
         seconds.append(time.perf_counter() - start)
-        correct += int((logits.argmax(-1) == labels.numpy()).sum())
+        correct += int((predicted_classes(logits) == labels.numpy()).sum())  # as reported
         n += len(labels)
     return np.asarray(seconds), 100.0 * correct / n
 

@@ -58,6 +58,16 @@ def log_softmax64(logits: np.ndarray, out: np.ndarray | None = None) -> np.ndarr
     return np.subtract(z, np.log(total, out=total), out=z)
 
 
+def predicted_classes(logits: np.ndarray) -> np.ndarray:
+    """Each row's predicted class, int64: the argmax of its float64 log-probabilities
+    (`log_softmax64`), the class the schedulers' own argmax names (patience's agreement,
+    EENet's features and training targets read log-probabilities). Logits of one row closer
+    than the log-softmax resolves (under ~1e-16 apart: tiny logits) give equal log-probs, the
+    first of them named; the logits' own argmax could name another, and an exit's prediction
+    then differed between the reports, the runtime and the schedulers."""
+    return log_softmax64(logits).argmax(axis=-1)
+
+
 def _torch_as_numpy(tensor: torch.Tensor) -> np.ndarray:
     """A torch tensor as a numpy array: detached, on the CPU, bfloat16 (which numpy lacks) as
     float32, any other dtype kept."""
@@ -131,8 +141,9 @@ class ExitOutputs:
         return np.exp(self.log_probs())
 
     def predictions(self) -> np.ndarray:
-        """Predicted class of every exit, int64 [n_exits, n_samples]."""
-        return self.logits.argmax(axis=-1)
+        """Predicted class of every exit, int64 [n_exits, n_samples]: the argmax of the
+        log-probabilities, as the schedulers and the runtime take it (`predicted_classes`)."""
+        return self.log_probs().argmax(axis=-1)
 
     def correct(self) -> np.ndarray:
         """Whether each exit is right on each sample, bool [n_exits, n_samples]."""

@@ -33,7 +33,12 @@ from eenet.models.base import (
     select_batch,
     weights_dtype,
 )
-from eenet.outputs import log_softmax64, percent_correct, rows_without_answer
+from eenet.outputs import (
+    log_softmax64,
+    percent_correct,
+    predicted_classes,
+    rows_without_answer,
+)
 from eenet.schedulers.base import FittedPolicy
 from eenet.schedulers.thresholds import check_first_index, exit_distribution, split_ties
 
@@ -277,12 +282,13 @@ class EarlyExitPredictor:
                     kept = np.zeros((last + 1, n, logits.shape[1]), dtype=np.float32)
                 kept[k, present] = logits
             leaving = present.size
+            log_probs: np.ndarray | None = None  # exit k's, where it is scored
             if k < last and k >= scored:
                 leaving = 0
             elif k < last:
                 if history is None:
                     history = np.empty((last, *logits.shape))
-                log_softmax64(logits, out=history[k])
+                log_probs = log_softmax64(logits, out=history[k])
                 score, carry = score_step(k, history[:k + 1], carry)
                 leave = score >= limits[k]
                 if tie_shares and tie_shares[k] < 1.0:
@@ -291,13 +297,15 @@ class EarlyExitPredictor:
             if k == stop or leaving == present.size:
                 if k == stop:  # NaN / +inf logits never pass a threshold: they end up here
                     check_final_logits(logits, k, first_index + present)
-                predictions[present] = logits.argmax(axis=-1)
+                # the class: the log-probs' argmax, as the simulation's (`predicted_classes`)
+                predictions[present] = (predicted_classes(logits) if log_probs is None
+                                        else log_probs.argmax(axis=-1))
                 exits[present] = k
                 schedule += time.perf_counter() - tick
                 break
             if leaving:
                 gone = present[leave]
-                predictions[gone] = logits[leave].argmax(axis=-1)
+                predictions[gone] = log_probs[leave].argmax(axis=-1)
                 exits[gone] = k
                 stay = ~leave
                 present = present[stay]

@@ -55,6 +55,7 @@ from eenet.errors import ConfigError
 from eenet.labels import MODEL_EXITS, check_label_range
 from eenet.losses import exit_losses
 from eenet.models.base import MultiExitModel, check_model
+from eenet.outputs import predicted_classes
 from eenet.resume import (
     checkpoint_to_resume,
     loading_state,
@@ -120,9 +121,10 @@ def exit_accuracies(model: MultiExitModel, batches: Iterable[tuple[Any, torch.Te
             except RuntimeError as exc:
                 raise validation_memory_error(exc, batch_size) from None
             check_label_range(labels, logits[0].shape[-1], source, classes_of=MODEL_EXITS)
-            labels = labels.to(device)
-            for k, z in enumerate(logits):
-                correct[k] += int((z.argmax(-1) == labels).sum())
+            classes = labels.cpu().numpy()
+            for k, z in enumerate(logits):  # float32 on the host, as the dump stage keeps them
+                hits = predicted_classes(z.float().cpu().numpy()) == classes
+                correct[k] += int(np.count_nonzero(hits))
             total += int(labels.numel())
     except Exception as exc:  # a bad label or batch, or a failed pass, here: see below
         problem = exc

@@ -42,6 +42,24 @@ class TinyNet(MultiExitModel):
         return torch.randn(batch_size, 1, self.length)
 
 
+# logits closer than the float64 log-softmax resolves (tiny: 1e-20 apart): the logits' own
+# argmax names one class (1 at exits 0 and 2), the log-probs' argmax, equal log-probs, the
+# first (0); exit 1's larger logit is class 0's, so by logits exits 0 and 1 disagree
+TIED_LOGITS = np.array([[1e-20, 2e-20, -5.0], [2e-20, 1e-20, -5.0], [1e-20, 3e-20, -5.0]],
+                       dtype=np.float32)
+
+
+def tied_logits_net() -> TinyNet:
+    """A TinyNet whose exit k gives TIED_LOGITS[k] for every input (heads: zero weights and
+    those biases)."""
+    net = TinyNet(num_classes=3).eval()
+    with torch.no_grad():
+        for head, bias in zip(net.heads, TIED_LOGITS, strict=True):
+            head.weight.zero_()
+            head.bias.copy_(torch.from_numpy(bias))
+    return net
+
+
 class BlowUpNet(TinyNet):
     """Its stem's output is 2**30 times longer than its inputs: small inputs, and a forward
     pass far too large for any machine's memory (torch fails to allocate it at once)."""

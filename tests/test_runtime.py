@@ -31,6 +31,7 @@ from tests.runtime_helpers import (
     MaxProbPolicy,
     PatienceMarginPolicy,
     TinyNet,
+    tied_logits_net,
 )
 
 N = 96
@@ -115,6 +116,56 @@ def test_runtime_equals_simulation(model, inputs, val_inputs, policy_cls, fracti
     result = run_in_batches(EarlyExitPredictor(net, policy, device=device), inputs, batch_size)
     np.testing.assert_array_equal(result.exits, want_exit)
     np.testing.assert_array_equal(result.predictions, want_pred)
+
+
+def test_an_exits_class_is_the_log_probs_argmax_everywhere(inputs) -> None:
+    """Logits 1e-20 apart give equal log-probabilities: patience counted exits 0 and 1 as
+    agreeing (the log-probs' argmax, class 0 at both) while the reports and the runtime named
+    exit 0's class by the logits' argmax (class 1). Every place now names the log-probs'
+    argmax: the simulation's predictions, the runtime's whether an exit is scored or not,
+    when everyone or only some leave there, and the scores are the ones they were."""
+    from eenet.schedulers.scores import patience_counts
+    from tests.runtime_helpers import TIED_LOGITS
+
+    net = tied_logits_net()
+    logits = exit_logits(net, inputs)
+    np.testing.assert_array_equal(logits[:, 0], TIED_LOGITS)
+    assert logits[:, 0].argmax(axis=-1).tolist() == [1, 0, 1]  # the logits' own argmax
+    outputs = ExitOutputs(logits, np.zeros(N, dtype=np.int64))
+    log_probs = outputs.log_probs()
+    assert log_probs[0, 0, 0] == log_probs[0, 0, 1]  # tied: the log-softmax cannot tell
+    assert (patience_counts(log_probs)[:, 0] == [1, 2, 3]).all()  # exits agree, for patience
+    np.testing.assert_array_equal(outputs.predictions(), np.zeros((3, N), dtype=np.int64))
+    assert outputs.exit_accuracy().tolist() == [100.0, 100.0, 100.0]
+    score = MaxProbPolicy("probe", 1.0, np.zeros(3)).scores(log_probs)[0, 0]
+    rules = {"exit 0 unscored, everyone leaves": ([-np.inf, np.inf, -np.inf], None),
+             "exit 0 scored, everyone leaves": ([score, np.inf, -np.inf], None),
+             "exit 0 scored, half leave; the rest at exit 2": ([score, np.inf, -np.inf],
+                                                              [0.5, 1.0, 1.0])}
+    for name, (thresholds, shares) in rules.items():
+        policy = MaxProbPolicy("tied", 1.0, np.zeros(3))
+        policy.set_rule(np.array(thresholds), None if shares is None else np.array(shares))
+        want_pred, want_exit = simulate(net, inputs, policy)
+        for batch_size in (1, N):
+            result = run_in_batches(EarlyExitPredictor(net, policy, device="cpu"), inputs,
+                                    batch_size)
+            np.testing.assert_array_equal(result.exits, want_exit, err_msg=name)
+            np.testing.assert_array_equal(result.predictions, want_pred, err_msg=name)
+            assert (result.predictions == 0).all(), name
+        if shares is not None:
+            assert 0 < (want_exit == 0).sum() < N and set(want_exit.tolist()) == {0, 2}
+
+
+def test_training_counts_an_exit_right_by_the_log_probs_argmax(inputs) -> None:
+    """Training's per-exit validation accuracy took the logits' argmax: on tied logits it
+    counted exits 0 and 2 wrong (class 1) where the reports count them right (class 0)."""
+    from eenet.training import exit_accuracies
+
+    labels = torch.zeros(N, dtype=torch.int64)
+    accuracies = exit_accuracies(tied_logits_net(), [(inputs[:40], labels[:40]),
+                                                     (inputs[40:], labels[40:])],
+                                 torch.device("cpu"))
+    assert accuracies == [100.0, 100.0, 100.0]
 
 
 @pytest.mark.parametrize("batch_size", [1, 5, N])
