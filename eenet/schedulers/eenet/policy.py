@@ -22,6 +22,7 @@ from eenet.schedulers.eenet.scorer import (
     check_weights,
     compile_scorer,
     forward,
+    fused_layout,
     mean_score_logits,
     recorded_feature_options,
     step_exit,
@@ -169,7 +170,9 @@ def _load_lookahead(policy: EENetPolicy, meta: Mapping[str, Any], where: Path) -
         meta, "lookahead_costs_ms", where, n_exits,
         f"{n_exits} values (one finite cost per exit)",
         lambda c: len(c) == n_exits and all(map(math.isfinite, c)))
-    heads = [scorer.looks for scorer in compile_scorer(policy.weights)]
+    # the weights' shapes alone (checked by `check_weights`): no fused scorer built to read
+    # them, the first `score_step` compiles it once
+    heads = [looks for _, _, looks in fused_layout(policy.weights)]
     if heads[:-1] != list(range(n_exits, 1, -1)):
         raise ArtifactError(f"{where}: score_source 'lookahead' but the weights have no "
                             "lookahead heads for every exit before the last")

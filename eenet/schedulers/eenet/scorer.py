@@ -95,8 +95,8 @@ def compile_scorer(weights: Mapping[str, np.ndarray]) -> list[ExitScorer]:
     scorers: list[ExitScorer] = []
     for k, (_, d, looks) in enumerate(layout):
         nets = [_net(weights, f"{m}g{k}") for m in members]
-        heads = ([_net(weights, f"{m}f{k}") for m in members]
-                 if f"{members[0]}f{k}.w1" in weights else [])
+        # the layout found exit k's lookahead heads (their logits): not looked up again
+        heads = [_net(weights, f"{m}f{k}") for m in members] if looks else []
         blocks = nets + heads
         edges = np.cumsum([0, *(net["w1"].shape[1] for net in blocks)])
         w1 = np.zeros((d + n * k, edges[-1]))
