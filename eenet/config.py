@@ -33,7 +33,6 @@ MINIMUMS: dict[str, int] = {
     "profile.threads": 0,
     "profile.warmup": 0,
     "profile.repeats": 1,
-    "profile.max_rounds": 1,
     "dump.batch_size": 1,
     "scoring.warmup": 0,
     "scoring.repeats": 1,
@@ -279,12 +278,17 @@ def _check_device(path: str, value: Any) -> None:
 
 
 def check_profile(path: str, value: Any) -> None:
-    """`profile`: the settings `profile_model` takes, and `table` (a path or null)."""
+    """`profile`: the settings `profile_model` takes that the profile stage lists, and `table`
+    (a path or null)."""
     from eenet.profiling import profile_model
 
     spec = signature_spec(profile_model, keyword_only=True)
     for runtime_object in ("inputs", "policy", "group"):  # arguments for code, not settings
         spec.pop(runtime_object, None)
+    # settings for code only: dvc.yaml's profile stage does not list them, so a change to
+    # either in params.yaml would rerun no stage (`profile_model(..., max_rounds=...)`)
+    for untracked in ("max_rounds", "decisions"):
+        spec.pop(untracked, None)
     spec["table"] = str | None
     check_mapping(path, value, spec)
     _check_device(path, value)

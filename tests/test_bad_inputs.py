@@ -250,7 +250,7 @@ PARAM_CASES: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("zero scoring repeats", _set("scoring.repeats", 0),
      "scoring.repeats: must be an integer from 1 to 1000000, got 0"),
     ("unknown profile key", _set("profile.inputs", 3),
-     "profile.inputs: unknown key; allowed: batch_size, decisions, device, max_rounds, repeats, "
+     "profile.inputs: unknown key; allowed: batch_size, device, repeats, "
      "table, threads, warmup"),
 ]
 

@@ -351,3 +351,38 @@ def test_a_model_that_reads_files_is_left_to_the_train_stage(tmp_path: Path) -> 
     check_model_build(validate_params(params))
     params["model"]["options"]["pretrained"] = str(tmp_path / "missing")
     check_model_build(validate_params(params))
+
+
+def _tracked_by_a_stage(key: str) -> bool:
+    """Whether some stage of dvc.yaml lists `key` (or a group above it) in its params."""
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    listed = {p for stage in stages.values() for p in stage.get("params", [])
+              if isinstance(p, str)}
+    parts = key.split(".")
+    return any(".".join(parts[:n]) in listed for n in range(1, len(parts) + 1))
+
+
+@pytest.mark.parametrize("name", ["max_rounds", "decisions"])
+def test_a_profile_setting_no_stage_lists_is_refused(name: str) -> None:
+    """`profile_model` takes `max_rounds` and `decisions`, but the profile stage lists its
+    keys one by one and not these: accepted in params.yaml, a change to either (`dvc exp run
+    -S +profile.max_rounds=5`) reran no stage and the experiment ended "done" with nothing
+    changed, which check_params exists to prevent."""
+    assert not _tracked_by_a_stage(f"profile.{name}")
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["profile"][name] = 5 if name == "max_rounds" else False
+    with pytest.raises(ConfigError) as caught:
+        validate_params(params)
+    assert str(caught.value) == (f"profile.{name}: unknown key; allowed: batch_size, device, "
+                                 "repeats, table, threads, warmup")
+
+
+def test_every_profile_key_check_params_allows_reruns_a_stage() -> None:
+    """Each key the profile group accepts is one a stage lists (profile's own, or
+    import_latency's `profile.table`), so changing it reruns that stage."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["profile"]["not_a_key"] = 1
+    with pytest.raises(ConfigError) as caught:
+        validate_params(params)
+    allowed = str(caught.value).split("allowed: ", 1)[1].split(", ")
+    assert allowed and all(_tracked_by_a_stage(f"profile.{key}") for key in allowed), allowed
