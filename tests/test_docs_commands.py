@@ -6,6 +6,7 @@ docs/schedulers.md, and the repository paths the pages name."""
 from __future__ import annotations
 
 import argparse
+import importlib
 import re
 from pathlib import Path
 
@@ -182,3 +183,61 @@ def test_every_repository_path_a_page_names_exists(page: Path) -> None:
                      if not (base / p if p.startswith("../") else ROOT / p).exists()
                      and not re.search(r"[<*]|\.\.\.|…|N\b", p))
     assert not missing, f"{page.name} names {missing}, not in the repository"
+
+
+def test_every_api_name_the_pages_give_exists() -> None:
+    """`eenet.module.name` in the pages imports and resolves (a `--set eenet.KEY` setting
+    and the policy file `eenet.safetensors` are no API names)."""
+    settings = set(method_defaults("eenet")) | {"safetensors"}
+    missing = []
+    for page, text in TEXT.items():
+        for name in sorted(set(re.findall(r"(?<![\w./-])(eenet(?:\.\w+)+)", text))):
+            parts = name.split(".")
+            if len(parts) == 2 and parts[1] in settings:
+                continue
+            found = 1
+            while found < len(parts):  # the longest importable module, then its attributes
+                try:
+                    importlib.import_module(".".join(parts[:found + 1]))
+                except ModuleNotFoundError:
+                    break
+                found += 1
+            target: object = importlib.import_module(".".join(parts[:found]))
+            for attribute in parts[found:]:
+                target = getattr(target, attribute, MISSING)
+            if target is MISSING:
+                missing.append(f"{page.name}: {name}")
+    assert not missing, missing
+
+
+MISSING = object()
+# named in the pages as keys that do not exist (runtime.md: "there is no `scoring.threads`")
+NAMED_AS_ABSENT = {"scoring.threads"}
+
+
+def test_every_setting_the_pages_name_is_one_check_params_allows() -> None:
+    """`train.lr`, `measure.limit`, `schedulers.eenet.hidden`, `--set eenet.hidden=...`: each
+    setting of those groups the pages name exists (a file such as `train.py` is no setting)."""
+    eenet_settings = set(method_defaults("eenet"))
+    groups = ("train", "profile", "dump", "scoring", "measure")
+    allowed = {group: _allowed_keys(group) for group in groups}
+    wrong = []
+    for page, text in TEXT.items():
+        named = set(re.findall(rf"(?<![\w./-])((?:{'|'.join(groups)})\.\w+)(?![\w-])", text))
+        wrong += [f"{page.name}: {name}" for name in sorted(named - NAMED_AS_ABSENT)
+                  if name.split(".")[1] not in allowed[name.split(".")[0]]
+                  and name.split(".")[1] not in ("py", "csv", "json")]
+        keys = set(re.findall(r"schedulers\.eenet\.(\w+)", text))
+        keys |= set(re.findall(r"(?<![\w.])eenet\.(\w+)=", text))
+        wrong += [f"{page.name}: eenet setting {key}" for key in sorted(keys)
+                  if key not in eenet_settings | {"KEY", "settings"}]
+    assert not wrong, wrong
+
+
+def _allowed_keys(group: str) -> set[str]:
+    """The keys check_params allows in `group`, from its one-line error on an unknown one."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params[group]["no_such_key"] = 1
+    with pytest.raises(ConfigError) as caught:
+        validate_params(params)
+    return set(str(caught.value).split("allowed: ", 1)[1].split(", "))
