@@ -25,6 +25,9 @@ test: install
 	ruff check .
 	python -m pytest -q
 
+lint: install
+	ruff check .
+
 bench: install
 	python benchmarks/schedulers.py
 	python benchmarks/runtime.py
