@@ -241,3 +241,21 @@ def _allowed_keys(group: str) -> set[str]:
     with pytest.raises(ConfigError) as caught:
         validate_params(params)
     return set(str(caught.value).split("allowed: ", 1)[1].split(", "))
+
+
+STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+
+
+@pytest.mark.parametrize("stage", sorted(STAGES))
+def test_a_stage_scripts_usage_line_takes_the_arguments_dvc_yaml_gives(stage: str) -> None:
+    """`python stages/X.py --help` prints its docstring's `Usage:` line: one name per argument
+    of the stage's command in dvc.yaml."""
+    command = " ".join(STAGES[stage]["cmd"].split())
+    script = re.search(r"python (stages/\w+\.py)", command).group(1)
+    source = (ROOT / script).read_text().replace("\\\n", " ")  # a continued line
+    paragraphs = re.search(r'"""(.*?)"""', source, re.DOTALL).group(1).split("\n\n")
+    text = " ".join(next((p for p in paragraphs if p.startswith("Usage:")), "").split())
+    usage = re.search(rf"Usage: python {re.escape(script)}((?: [A-Z][A-Z0-9_]*)*)", text)
+    assert usage, f"{script}: no `Usage: python {script} ...` line"
+    assert len(usage.group(1).split()) == len(command.split(script, 1)[1].split()), (
+        usage.group(0), command)
