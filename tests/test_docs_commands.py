@@ -259,3 +259,18 @@ def test_a_stage_scripts_usage_line_takes_the_arguments_dvc_yaml_gives(stage: st
     assert usage, f"{script}: no `Usage: python {script} ...` line"
     assert len(usage.group(1).split()) == len(command.split(script, 1)[1].split()), (
         usage.group(0), command)
+
+
+PRESETS = {p.stem: yaml.safe_load(p.read_text()) for p in (ROOT / "conf/preset").glob("*.yaml")}
+
+
+def test_the_presets_the_pages_name_are_conf_presets_with_their_budgets() -> None:
+    """Every `preset=NAME` the pages give is a file of conf/preset/; the README's preset
+    commands list every paper preset, each with its dataset's and budget's comment."""
+    named = {name for text in TEXT.values() for name in re.findall(r"preset=(\w+)", text)}
+    assert named <= set(PRESETS), sorted(named - set(PRESETS))
+    block = TEXT[ROOT / "README.md"].split("## Presets", 1)[1]
+    lines = re.findall(r"^dvc exp run -S preset=(\w+)\s+# .*?([\d.]+) ms$", block, re.MULTILINE)
+    assert {name for name, _ in lines} == set(PRESETS) - {"default"}
+    for name, budget in lines:
+        assert float(budget) == float(PRESETS[name]["budget"]), name
