@@ -1343,3 +1343,69 @@ def test_ag_news_kaggle_layout_is_read_only_as_distributed(tmp_path, kind, reaso
         assert message.endswith(f"({folder / 'test.csv'} is in the layout of {ORIGINAL_LAYOUT}; "
                                 f"{folder / 'train.csv'} is in the layout of {KAGGLE_LAYOUT}: a "
                                 "layout is read only when every file is in it)")
+
+
+def _named_split(names: list, order: list[int], repeat: int):
+    """An SST-2 split whose `label` is a ClassLabel of `names`: its rows' texts name their
+    class ("negative film"), the classes in `order` (indices into `names`) `repeat` times."""
+    import datasets
+
+    features = datasets.Features({"sentence": datasets.Value("string"),
+                                  "label": datasets.ClassLabel(names=names)})
+    return datasets.Dataset.from_dict(
+        {"sentence": [f"{names[i].strip().lower()} film" for i in order] * repeat,
+         "label": order * repeat}, features=features)
+
+
+def test_saved_class_names_in_another_order_are_renumbered_by_name(tmp_path, capsys):
+    """A saved DatasetDict whose ClassLabel numbers SST-2's classes in another order (here the
+    test split's, not the training split's) gives the preset's numbering in every split: a
+    "negative" text is 0 wherever it is, as meta.json's names say; a line on stderr says so.
+    Read as numbers, the test split's labels had been the training split's swapped."""
+    import datasets
+
+    datasets.DatasetDict({
+        "train": _named_split(["negative", "positive"], [0, 1], 10),
+        "validation": _named_split(["Positive", "negative"], [0, 1, 1], 3),
+    }).save_to_disk(tmp_path / "saved")
+    meta = prepare_dataset("sst2", tmp_path / "out", 0, val_size=4,
+                           local_path=str(tmp_path / "saved"), cache_dir=str(tmp_path / "c"))
+    assert meta["classes"] == ["negative", "positive"]
+    for split in ("train", "val", "test"):
+        texts, labels = read_split(tmp_path / "out", split)
+        assert {(str(t), int(y)) for t, y in zip(texts, labels, strict=True)} == {
+            ("negative film", 0), ("positive film", 1)}, split
+    _, test_labels = read_split(tmp_path / "out", "test")
+    assert test_labels.tolist() == [1, 0, 0] * 3
+    assert ("sst2: split 'validation': its label feature numbers the classes 0 Positive, "
+            "1 negative: renumbered by name as the preset's (0 negative, 1 positive)"
+            in capsys.readouterr().err)
+
+
+def test_saved_class_names_other_than_the_presets_are_refused(tmp_path):
+    """A ClassLabel naming other classes than the preset's is a one-line error naming the
+    split and both sets of names: no numbering of them can be trusted. ClassLabel's own names
+    of a bare class count ("0", "1") name nothing and are read as numbers."""
+    import datasets
+
+    datasets.DatasetDict({
+        "train": _named_split(["neg", "pos"], [0, 1], 10),
+        "validation": _named_split(["neg", "pos"], [0, 1], 3),
+    }).save_to_disk(tmp_path / "saved")
+    with pytest.raises(EENetError, match=(
+            r"^sst2: split 'train': its label feature names the classes neg, pos, not the "
+            r"preset's \(0 negative, 1 positive\); give its classes the preset's names "
+            r"\(Dataset\.align_labels_with_mapping\) or store plain integer labels numbered "
+            r"so$")):
+        prepare_dataset("sst2", tmp_path / "out", 0, val_size=4,
+                        local_path=str(tmp_path / "saved"), cache_dir=str(tmp_path / "c"))
+    bare = datasets.Features({"sentence": datasets.Value("string"),
+                              "label": datasets.ClassLabel(num_classes=2)})
+    datasets.DatasetDict({
+        name: datasets.Dataset.from_dict({"sentence": ["a film", "b film"] * n,
+                                          "label": [1, 0] * n}, features=bare)
+        for name, n in (("train", 10), ("validation", 3))
+    }).save_to_disk(tmp_path / "bare")
+    prepare_dataset("sst2", tmp_path / "out2", 0, val_size=4,
+                    local_path=str(tmp_path / "bare"), cache_dir=str(tmp_path / "c"))
+    assert read_split(tmp_path / "out2", "test")[1].tolist() == [1, 0] * 3

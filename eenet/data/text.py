@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from eenet.config import DATA_PATH_OPTIONS, check_no_empty_paths
+from eenet.data.class_names import in_preset_numbering
 from eenet.data.prepared import write_meta
 from eenet.data.splits import check_options, holdout, write_splits
 from eenet.data.text_files import (
@@ -322,7 +323,8 @@ def _from_original(loaded: Any, source: TextSource, files: list[Path], layout: s
 
 
 def _columns(split: Any, source: TextSource, split_name: str) -> tuple[np.ndarray, np.ndarray]:
-    """(texts as a numpy object array of str, int64 labels) of one `datasets` split."""
+    """(texts as a numpy object array of str, int64 labels) of one `datasets` split, the labels
+    in the preset's numbering (`in_preset_numbering`: a ClassLabel's names decide)."""
     missing = {source.text_column, "label"} - set(split.column_names)
     if missing:
         raise EENetError(
@@ -343,6 +345,8 @@ def _columns(split: Any, source: TextSource, split_name: str) -> tuple[np.ndarra
         raise EENetError(f"{source.name}: split {split_name!r} has labels outside "
                          f"0..{n_classes - 1} (e.g. {int(bad[0])}); "
                          f"{_label_advice(source, labels)}")
+    labels = in_preset_numbering(labels, split.features.get("label"), source.class_names,
+                                 f"{source.name}: split {split_name!r}")
     return texts, labels
 
 
