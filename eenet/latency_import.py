@@ -45,9 +45,11 @@ def unwatched_table_note(path: str | os.PathLike, watched: Path = WATCHED_TABLES
 def load_latency_table(path: str | os.PathLike, unit: str | None = None) -> dict[str, Any]:
     """A latency table measured elsewhere: our JSON, or a one-column CSV of cumulative costs.
 
-    CSV values are milliseconds unless a header line or `unit` says seconds ('s'): the
+    CSV values are milliseconds unless a header line or `unit` names another time unit: the
     authors' `seconds.csv` files hold cumulative milliseconds despite the name (ResNet-56 on
-    CIFAR-10: 2.31, 4.15, 4.93, the scale of the paper's 2.5 ms budget). `source` records the
+    CIFAR-10: 2.31, 4.15, 4.93, the scale of the paper's 2.5 ms budget). A header naming a
+    time unit of another scale than `unit` is a ConfigError (`unit` won, reading the values
+    1000x off). `source` records the
     path; measurement details the file does not give are None. Every error names
     `profile.table`, the parameter that gives the file, but a bad `unit`'s, which names it.
     """
@@ -80,7 +82,11 @@ def _load_latency_table(path: Path, unit: str | None) -> dict[str, Any]:
             f"{path}: expected a .json latency table or a one-column .csv"
         )
     values, header = read_cost_column(path, unit or DEFAULT_COST_UNIT)  # its errors' unit
-    unit = unit or header_time_unit(header) or header  # 'latency (s)': 's'
+    named = header_time_unit(header)  # 'latency (s)': 's'
+    if unit is not None and named is not None and ms_per_unit(named) != ms_per_unit(unit):
+        raise ConfigError(f"{path}: its header says the values are in {named!r}, but unit is "
+                          f"{unit!r}; give unit as {named!r} (or none), or fix the header")
+    unit = unit or named or header
     scale = ms_per_unit(unit)
     if scale is None:
         raise ConfigError(f"{path}: {unit_problem(unit)}; use a time unit as the header "

@@ -187,3 +187,23 @@ def test_a_bad_record_is_a_one_line_error_saying_to_rerun_the_stage(tmp_path, te
     message = str(info.value)
     assert "\n" not in message and message.startswith(str(path))
     assert message.endswith("; rerun import_latency")
+
+
+def test_a_unit_contradicting_the_csv_header_is_refused(tmp_path) -> None:
+    """A CSV whose header names its time unit, read with an explicit `unit` of another scale,
+    is a one-line error: `unit` used to win, reading 'latency (s)' values of 2.1 ms as
+    0.0021 ms and 'ms' values as seconds. A unit of the header's scale reads as the header."""
+    named = tmp_path / "named.csv"
+    named.write_text("latency (s)\n0.0021\n0.004\n")
+    for unit in ("ms", "us"):
+        with pytest.raises(ConfigError) as err:
+            load_latency_table(named, unit=unit)
+        assert str(err.value) == (f"profile.table: {named}: its header says the values are in "
+                                  f"'s', but unit is {unit!r}; give unit as 's' (or none), or "
+                                  "fix the header")
+    assert load_latency_table(named, unit="seconds")["cumulative_ms"] == pytest.approx([2.1, 4])
+    milli = tmp_path / "ms.csv"
+    milli.write_text("ms\n2.1\n4.0\n")
+    with pytest.raises(ConfigError, match=r"in 'ms', but unit is 's'"):
+        load_latency_table(milli, unit="s")
+    assert load_latency_table(milli, unit="ms")["cumulative_ms"] == pytest.approx([2.1, 4])
