@@ -13,6 +13,7 @@ after it, as it was.
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,10 @@ def _load_latency_table(path: Path, unit: str | None) -> dict[str, Any]:
                          "latency table not found")
     if path.suffix.lower() == ".json":
         table = load_user_latency(path)  # profile_scoring times at its batch size, threads
+        field = non_finite_field(table)
+        if field is not None:  # the record is strict JSON: NaN made json.dumps' traceback
+            raise ArtifactError(f"{path}: {field}: must be a finite number (no NaN or "
+                                "infinity); fix the table")
         table.setdefault("measured_as", table.get("source", "measured"))
         table["source"] = str(path)
         for key in ("device", "batch_size", "threads", "p50_ms", "p90_ms", "flops"):
@@ -102,6 +107,22 @@ def _load_latency_table(path: Path, unit: str | None) -> dict[str, Any]:
         "threads": None,
         "source": str(path),
     }
+
+
+def non_finite_field(value: Any, where: str = "") -> str | None:
+    """Where a JSON value holds NaN or an infinity, as a key path (`p50_ms[1]`); None where it
+    holds none."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return where or "the table"
+    if isinstance(value, dict):
+        items: Any = ((f"{where}.{key}" if where else str(key), item)
+                      for key, item in value.items())
+    elif isinstance(value, list):
+        items = ((f"{where}[{i}]", item) for i, item in enumerate(value))
+    else:
+        return None
+    return next((found for key, item in items
+                 if (found := non_finite_field(item, key)) is not None), None)
 
 
 # ---------------------------------------------------------------- the import stage's record

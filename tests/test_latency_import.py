@@ -90,6 +90,12 @@ def test_import_csv_in_seconds(tmp_path) -> None:
          r"threads: must be an integer from 1 to 1024 or null, got 'two'; fix the table$"),
         ("model.json", '{"cumulative_ms": [1, 2], "model": 5}', ArtifactError,
          r"model must be a JSON object .*, got 5; fix the table$"),
+        # the record is strict JSON: a NaN or infinity anywhere was json.dumps' traceback
+        ("nan.json", '{"cumulative_ms": [1, 2], "p50_ms": [NaN, 1.5]}', ArtifactError,
+         r"nan\.json: p50_ms\[0\]: must be a finite number \(no NaN or infinity\); fix the "
+         r"table$"),
+        ("inf.json", '{"cumulative_ms": [1, 2], "model": {"options": {"p": -Infinity}}}',
+         ArtifactError, r"inf\.json: model\.options\.p: must be a finite number"),
     ],
 )
 def test_bad_tables_are_one_line_errors(tmp_path, name, text, error, match) -> None:
