@@ -21,9 +21,11 @@ from typing import Any
 from eenet.atomic import write_json
 from eenet.budget import DEFAULT_COST_UNIT
 from eenet.cost_csv import header_time_unit, read_cost_column, scaled_costs
+from eenet.costs import validate_costs
 from eenet.errors import ArtifactError, ConfigError, naming, require_regular_file
 from eenet.jsonio import read_json_object
 from eenet.latency_table import checked_latency, latency_timing_fields, load_user_latency
+from eenet.rounding import TIDY_DIGITS, tidy_floats
 from eenet.time_units import TIME_UNITS_SHOWN, ms_per_unit, unread_time_problem
 
 # the folder the import stage lists as a DVC dependency: a table edited there reruns it
@@ -130,12 +132,17 @@ def non_finite_field(value: Any, where: str = "") -> str | None:
 
 def import_record(table_path: str | os.PathLike | None) -> dict[str, Any]:
     """What the import stage records for `profile.table`: the table's path and what was read
-    from it (`load_latency_table`), or None for both where no table is named (profile
-    measures)."""
+    from it (`load_latency_table`), its numbers as the record keeps them (`tidy_floats`), or
+    None for both where no table is named (profile measures). Costs that are strictly
+    increasing only past TIDY_DIGITS significant digits are a one-line ArtifactError naming
+    profile.table: recorded equal, profile refused them, telling to rerun this stage."""
     if not table_path:
         return {"table": None, "latency": None}
     # keys sorted: a JSON table rewritten in another key order records the same
-    latency = json.loads(json.dumps(load_latency_table(table_path), sort_keys=True))
+    latency = tidy_floats(json.loads(json.dumps(load_latency_table(table_path), sort_keys=True)))
+    with naming("profile.table"):
+        validate_costs(latency["cumulative_ms"],
+                       f"{table_path} (at {TIDY_DIGITS} significant digits, as recorded)")
     return {"table": str(table_path), "latency": latency}
 
 

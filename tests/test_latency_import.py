@@ -213,3 +213,19 @@ def test_a_unit_contradicting_the_csv_header_is_refused(tmp_path) -> None:
     with pytest.raises(ConfigError, match=r"in 'ms', but unit is 's'"):
         load_latency_table(milli, unit="s")
     assert load_latency_table(milli, unit="ms")["cumulative_ms"] == pytest.approx([2.1, 4])
+
+
+def test_costs_the_record_would_make_equal_are_refused_by_the_import(tmp_path) -> None:
+    """The record keeps 12 significant digits: costs increasing only past them were accepted
+    here and recorded equal, and profile then refused the record, saying to rerun this stage,
+    which wrote the same record again. They are refused here, naming profile.table."""
+    path = tmp_path / "close.csv"
+    path.write_text("1.0000000000001\n1.00000000000011\n")
+    assert load_latency_table(path)["cumulative_ms"] == [1.0000000000001, 1.00000000000011]
+    with pytest.raises(ArtifactError) as err:
+        import_record(path)
+    assert str(err.value) == (f"profile.table: {path} (at 12 significant digits, as recorded): "
+                              "cumulative costs must be strictly increasing, got [1.0, 1.0]")
+    path.write_text("1.0000000000001\n1.01\n")  # apart at 12 digits: recorded, and read
+    save_import(tmp_path / "record.json", import_record(path))
+    assert load_import(tmp_path / "record.json")["cumulative_ms"] == [1.0, 1.01]
