@@ -32,5 +32,7 @@ bench: install
 	python benchmarks/schedulers.py
 	python benchmarks/runtime.py
 
+# the pipeline's untracked outputs (data sets, models, logits); reports/ is tracked by git,
+# so it stays (`git checkout reports` restores the committed run's, `dvc repro` remakes it)
 clean:
-	rm -rf data artifacts reports
+	rm -rf data artifacts
