@@ -763,6 +763,47 @@ def test_sharded_safetensors_beside_a_bin_are_not_called_missing(tiny_pretrained
     assert "no model.safetensors" not in text, text
 
 
+class _Payload:
+    """Unpickling this runs `touch <marker>`: what a malicious weights shard would do."""
+
+    def __init__(self, marker) -> None:
+        self.marker = marker
+
+    def __reduce__(self):  # noqa: ANN204
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize("shard", ["plain", "malicious"])
+def test_a_safetensors_index_naming_a_pickle_shard_is_refused(tiny_pretrained, tmp_path, shard):
+    """A model.safetensors.index.json naming a .bin shard had transformers read that shard
+    with torch.load, use_safetensors=True notwithstanding: a plain one was unpickled (with
+    weights_only) and loaded, a malicious one an UnpicklingError traceback advising
+    weights_only=False. Both are refused in one line, before anything is read."""
+    import json
+    import shutil
+
+    from safetensors.torch import load_file
+
+    source = tmp_path / "sharded"
+    shutil.copytree(tiny_pretrained, source)
+    state = load_file(str(source / "model.safetensors"))
+    (source / "model.safetensors").unlink()
+    marker = tmp_path / "pwned"
+    bin_name = "pytorch_model-00001-of-00001.bin"
+    torch.save(state if shard == "plain" else {"x": _Payload(marker)}, source / bin_name)
+    (source / "model.safetensors.index.json").write_text(
+        json.dumps({"metadata": {}, "weight_map": dict.fromkeys(state, bin_name)}))
+    with pytest.raises(ConfigError) as err:
+        build_model("bert_4", 2, pretrained=str(source), exit_layers=(2, 4), max_length=16)
+    assert str(err.value) == (
+        f"model.options.pretrained: {str(source / 'model.safetensors.index.json')!r} names "
+        f"{bin_name} as a shard, not a .safetensors file; eenet reads only safetensors (a .bin "
+        "is a pickle, which can run code when loaded): convert it to .safetensors shards")
+    assert not marker.exists()
+
+
 def test_more_layers_than_the_pretrained_weights_is_one_line(tiny_pretrained):
     """num_hidden_layers above the checkpoint's was accepted: the extra layers started random
     under a 'pretrained' model."""

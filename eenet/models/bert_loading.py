@@ -7,6 +7,7 @@ The multi-exit model built from them is `eenet.models.bert`.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,9 @@ from torch import nn
 from eenet.errors import ConfigError, EENetError, first_line
 from eenet.hub import hub_unreachable, names_a_local_path
 from eenet.models.base import check_weight_count
+
+# the safetensors files of a pretrained folder: whole, or the index of its shards
+SAFETENSORS_FILE, SAFETENSORS_INDEX = "model.safetensors", "model.safetensors.index.json"
 
 
 def _hub_options(source: str | Path) -> dict[str, Any]:
@@ -204,6 +208,7 @@ def load_bert(pretrained: str | None, config: dict[str, Any] | None) -> nn.Modul
         if pretrained is None:
             return BertModel(settings)
         # safetensors only: a pytorch_model.bin is a pickle, which can run code when loaded.
+        _refuse_pickled_shards(pretrained)
         # float32 as a model built from its config: transformers otherwise keeps the dtype
         # the weights were saved in (bfloat16, float16), and the float32 exit heads failed
         # on them in the first batch ("mat1 and mat2 must have the same dtype")
@@ -226,13 +231,40 @@ def _refuse_pickled_only(source: str) -> None:
     """A one-line ConfigError when the folder `source` holds pytorch_model.bin but no
     model.safetensors: eenet never unpickles weights."""
     folder = Path(source)
-    safetensors = ("model.safetensors", "model.safetensors.index.json")  # whole, or sharded
+    safetensors = (SAFETENSORS_FILE, SAFETENSORS_INDEX)  # whole, or sharded
     if (names_a_local_path(source) and (folder / "pytorch_model.bin").is_file()
             and not any((folder / name).is_file() for name in safetensors)):
         raise ConfigError(
             f"model.options.pretrained: {source!r} holds pytorch_model.bin but no "
             "model.safetensors; eenet reads only safetensors (a .bin is a pickle, which can run "
             "code when loaded): convert it to model.safetensors")
+
+
+def _refuse_pickled_shards(source: str) -> None:
+    """A one-line ConfigError when the folder `source` has no model.safetensors and its
+    model.safetensors.index.json names a shard that is not a .safetensors file: transformers
+    reads such a shard with torch.load (a pickle), use_safetensors=True notwithstanding. An
+    index that does not read as one is left to transformers' own error."""
+    folder = Path(source)
+    index = folder / SAFETENSORS_INDEX
+    if (not names_a_local_path(source) or (folder / SAFETENSORS_FILE).is_file()
+            or not index.is_file()):
+        return
+    try:
+        weight_map = json.loads(index.read_text()).get("weight_map")
+    except (OSError, ValueError, AttributeError):
+        return
+    if not isinstance(weight_map, dict):
+        return
+    pickled = sorted({str(shard) for shard in weight_map.values()
+                      if not str(shard).endswith(".safetensors")})
+    if pickled:
+        named = (f"{pickled[0]} as a shard, not a .safetensors file" if len(pickled) == 1 else
+                 f"{pickled[0]} and {len(pickled) - 1} more as shards, not .safetensors files")
+        raise ConfigError(
+            f"model.options.pretrained: {str(index)!r} names {named}; eenet reads only "
+            "safetensors (a .bin is a pickle, which can run code when loaded): convert it to "
+            ".safetensors shards")
 
 
 def _refuse_non_finite(bert: nn.Module, pretrained: str) -> None:
