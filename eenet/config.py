@@ -361,15 +361,16 @@ def check_setup_label(params: Mapping[str, Any], presets_dir: str | os.PathLike)
     naming a preset whose dataset or model differs from `params`' is a one-line ConfigError
     (`dvc exp run -S setup=resnet56_3` relabels the default run; `-S preset=...` switches).
     A name that is no preset labels a setup of one's own and is accepted."""
-    import yaml
-
+    if not Path(presets_dir).is_dir():  # every label was taken for one of one's own
+        raise ConfigError(f"{presets_dir}: presets folder not found; give the folder of the "
+                          "preset .yaml files (conf/preset)")
     label = params.get("setup")
     if not isinstance(label, str) or not label or Path(label).name != label:
         return  # a preset is a file of presets_dir itself: a path names none
     preset_file = Path(presets_dir) / f"{label}.yaml"
     if not preset_file.is_file():
         return
-    preset = yaml.safe_load(preset_file.read_text()) or {}
+    preset = _read_preset(preset_file)
     differ = [
         f"{group}.{key} {params.get(group, {}).get(key)!r} (the preset's: "
         f"{preset.get(group, {}).get(key)!r})"
@@ -382,6 +383,30 @@ def check_setup_label(params: Mapping[str, Any], presets_dir: str | os.PathLike)
             f"{' and '.join(differ)}; switch setups with `dvc exp run -S preset={label}` "
             "(setup only labels the composed file), or give a changed setup a name of its own"
         )
+
+
+def _read_preset(path: Path) -> dict[str, Any]:
+    """A preset file as a mapping whose setup-defining groups are mappings; one that cannot
+    be read, is no YAML, or has another shape is a one-line ConfigError naming the file."""
+    import yaml
+
+    try:
+        preset = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise ConfigError(f"{path}: preset not readable ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: preset not valid YAML (not UTF-8 text: {exc.reason} at "
+                          f"byte {exc.start})") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: preset not valid YAML ({str(exc).splitlines()[0]})"
+                          ) from None
+    if not isinstance(preset, dict):
+        raise ConfigError(f"{path}: preset: expected a mapping of parameter groups")
+    for group, _ in SETUP_DEFINING:
+        if not isinstance(preset.get(group, {}), dict):
+            raise ConfigError(f"{path}: preset's {group} must be a mapping, got "
+                              f"{yaml_text(preset[group])}")
+    return preset
 
 
 GROUPS: dict[str, Callable[[str, Any], None]] = {

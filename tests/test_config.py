@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -386,3 +387,30 @@ def test_every_profile_key_check_params_allows_reruns_a_stage() -> None:
         validate_params(params)
     allowed = str(caught.value).split("allowed: ", 1)[1].split(", ")
     assert allowed and all(_tracked_by_a_stage(f"profile.{key}") for key in allowed), allowed
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    (b"data: [1,\n", "preset not valid YAML (while parsing a flow node)"),
+    (b"\xff\xfe\x00", "preset not valid YAML (not UTF-8 text: invalid start byte at byte 0)"),
+    (b"- 1\n", "preset: expected a mapping of parameter groups"),
+    (b"data: [mnist1d]\n", "preset's data must be a mapping, got ['mnist1d']"),
+], ids=["bad yaml", "not utf-8", "a list", "a group that is a list"])
+def test_a_preset_that_cannot_be_read_is_one_line(tmp_path: Path, capsys, text: bytes,
+                                                  problem: str) -> None:
+    """check_params run on a damaged preset file (the one `setup` names) was a yaml,
+    UnicodeDecodeError or AttributeError traceback; now one line naming the file."""
+    presets = tmp_path / "preset"
+    shutil.copytree(ROOT / "conf" / "preset", presets)
+    (presets / "default.yaml").write_bytes(text)
+    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    line = stage_error(capsys, "check_params", str(tmp_path / "params.yaml"), str(presets))
+    assert line == f"{presets / 'default.yaml'}: {problem}"
+
+
+def test_a_presets_folder_that_is_not_there_is_one_line(tmp_path: Path, capsys) -> None:
+    """check_params given a presets folder that is not there passed any `setup`, unchecked."""
+    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    line = stage_error(capsys, "check_params", str(tmp_path / "params.yaml"),
+                       str(tmp_path / "conf"))
+    assert line == (f"{tmp_path / 'conf'}: presets folder not found; give the folder of the "
+                    "preset .yaml files (conf/preset)")
