@@ -27,9 +27,9 @@ import torch
 
 from eenet.atomic import write_json
 from eenet.checks import COUNT_MAXIMUMS, check_minimums
-from eenet.errors import ArtifactError
+from eenet.errors import ArtifactError, counted
 from eenet.latency_table import check_latency_for_model, load_latency
-from eenet.outputs import load_exit_outputs
+from eenet.outputs import ExitOutputs, load_exit_outputs
 from eenet.report_layout import by_exit
 from eenet.sweep import (
     check_entry_policy,
@@ -91,6 +91,17 @@ def own_profile(model: MultiExitModel, policy: FittedPolicy, method: str, device
                                  not_increasing_advice("measure")) from None
 
 
+def check_outputs_for_model(outputs: ExitOutputs, source: str | os.PathLike, n_exits: int,
+                            n_classes: int, model_dir: str | os.PathLike) -> None:
+    """Exit outputs (`source`) dumped from another model than the one measured are a one-line
+    ArtifactError naming both, before anything runs (the real exits are compared with the
+    simulation on them only after every round)."""
+    if (outputs.n_exits, outputs.n_classes) != (n_exits, n_classes):
+        raise ArtifactError(f"{source}: {counted(outputs.n_exits, 'exit')} and "
+                            f"{counted(outputs.n_classes, 'class', 'classes')}, the model in "
+                            f"{model_dir} has {n_exits} and {n_classes}; rerun dump_logits")
+
+
 def measure_headline(
     model_dir: str | os.PathLike,
     data_dir: str | os.PathLike,
@@ -144,12 +155,14 @@ def measure_headline(
     index = read_index(scheduler_dir)
     headline = float(index["headline_ms"])
     entries = headline_entries(index, scheduler_dir)
-    log_probs = load_exit_outputs(test_npz).log_probs()
+    outputs = load_exit_outputs(test_npz)
     model = load_trained(model_dir)
     check_latency_for_model(latency, latency_json, model_dir, model.n_exits)
     check_fitted_costs(scheduler_dir, index, planned_costs)
     policies = {e["method"]: load_policy(Path(scheduler_dir) / e["dir"]) for e in entries}
     classes = int(read_trained_config(model_dir)["num_classes"])
+    check_outputs_for_model(outputs, test_npz, model.n_exits, classes, model_dir)
+    log_probs = outputs.log_probs()
     for e in entries:
         check_policy_for_model(policies[e["method"]], Path(scheduler_dir) / e["dir"],
                                model.n_exits, classes, model_dir)

@@ -543,6 +543,11 @@ def _hundred_class_test(ws: Path) -> None:
     save_exit_outputs(ws / TEST, ExitOutputs(test.logits, test.labels))
 
 
+def _two_exit_test(ws: Path) -> None:
+    test = load_exit_outputs(ws / TEST)
+    save_exit_outputs(ws / TEST, ExitOutputs(test.logits[:2], test.labels))
+
+
 def _eenet_weights_wrong_shape(ws: Path) -> None:
     """Widen the first weight matrix of every fitted EENet policy that has one."""
     for path in sorted((ws / SCHEDULERS / "eenet").glob("*/eenet.safetensors")):
@@ -948,6 +953,13 @@ ARTIFACT_CASES: list[tuple[str, Callable[[Path], None], str, tuple[str, ...], st
      "measure_latency", MEASURE_ARGS,
      re.escape(f"{HEADLINE}/index.json: schedulers were fitted with costs [1.0, 2.5, 3.0] but "
                "the latency table now says [1.0, 2.0, 3.0]; rerun fitting")),
+    # measure ran every round, then the policies refused the logits naming no file
+    ("measure on test outputs of two exits", _two_exit_test, "measure_latency", MEASURE_ARGS,
+     re.escape(f"{TEST}: 2 exits and 10 classes, the model in {MODEL} has 3 and 10; rerun "
+               "dump_logits")),
+    ("measure on test outputs of 100 classes", _hundred_class_test, "measure_latency",
+     MEASURE_ARGS, re.escape(f"{TEST}: 3 exits and 100 classes, the model in {MODEL} has 3 "
+                             "and 10; rerun dump_logits")),
     # json's own words for it were "Expecting value: line 1 column 1 (char 0)"
     ("empty latency table", lambda ws: (ws / LATENCY).write_text(""), "evaluate", EVAL_ARGS,
      re.escape(f"{LATENCY}: not valid JSON (the file is empty)")),
