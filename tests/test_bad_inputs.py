@@ -596,6 +596,22 @@ def _model_weights_with_nan(ws: Path) -> None:
     save_torch(state, str(path))
 
 
+def _model_weight_as(dtype: str, suffix: str) -> Callable[[Path], None]:
+    """The model's first tensor whose name ends with `suffix` stored as `dtype`."""
+    def edit(ws: Path) -> None:
+        import torch
+        from safetensors.torch import load_file as load_torch
+        from safetensors.torch import save_file as save_torch
+
+        path = ws / MODEL / "model.safetensors"
+        state = load_torch(str(path))
+        name = next(name for name in sorted(state) if name.endswith(suffix))
+        state[name] = state[name].to(getattr(torch, dtype))
+        save_torch(state, str(path))
+
+    return edit
+
+
 def _model_weights_other_shape(ws: Path) -> None:
     other = build_model("resnet1d_3", 10, widths=[8, 8, 16], blocks=[1, 1, 1])
     save_trained(other, ws / "other", "resnet1d_3", 10)
@@ -798,6 +814,17 @@ ARTIFACT_CASES: list[tuple[str, Callable[[Path], None], str, tuple[str, ...], st
      (MODEL, "data", "artifacts/logits"),
      re.escape(f"{MODEL}/model.safetensors: weights hold NaN or inf (heads.0.") + r"\S+bias\); "
      + re.escape("train again")),
+    # load_state_dict cast them: a model answering nonsense (weights cut to integers)
+    ("model weights stored as integers", _model_weight_as("int64", ".weight"), "dump_logits",
+     (MODEL, "data", "artifacts/logits"),
+     re.escape(f"{MODEL}/model.safetensors: ") + r"\S+\.weight"
+     + re.escape(" is int64, but resnet1d_3 takes float32 (1 tensor of another kind); give "
+                 "the weights the train stage saved")),
+    ("model step count stored as a float", _model_weight_as("float32", "num_batches_tracked"),
+     "profile_scoring", SCORING_ARGS,
+     re.escape(f"{MODEL}/model.safetensors: ") + r"\S+\.num_batches_tracked"
+     + re.escape(" is float32, but resnet1d_3 takes int64 (1 tensor of another kind); give "
+                 "the weights the train stage saved")),
     ("model weights of another shape", _model_weights_other_shape, "dump_logits",
      (MODEL, "data", "artifacts/logits"),
      re.escape(f"{MODEL}/model.safetensors: weights do not match resnet1d_3 with the options "

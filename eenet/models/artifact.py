@@ -28,7 +28,7 @@ from safetensors.torch import load_file, save_file
 
 from eenet.atomic import atomic_directory, write_json, write_with
 from eenet.digests import file_sha256
-from eenet.errors import ArtifactError, ConfigError, require_regular_file
+from eenet.errors import ArtifactError, ConfigError, counted, require_regular_file
 from eenet.jsonio import read_json_object
 from eenet.models import CLASSES_MAX, MultiExitModel, build_model, check_option_names
 
@@ -232,6 +232,11 @@ def _mismatch(exc: RuntimeError) -> str:
     return line
 
 
+def _dtype(tensor: torch.Tensor) -> str:
+    """A tensor's dtype as its name alone: float32, int64."""
+    return str(tensor.dtype).removeprefix("torch.")
+
+
 def load_trained(directory: str | os.PathLike, **override_options: Any) -> MultiExitModel:
     """Rebuild a trained model from its artifact and load its weights (no pickle), in eval mode.
 
@@ -268,6 +273,14 @@ def load_trained(directory: str | os.PathLike, **override_options: Any) -> Multi
         more = f" and {len(broken) - 1} more" if len(broken) > 1 else ""
         raise ArtifactError(f"{weights}: weights hold NaN or inf ({broken[0]}{more}); train "
                             f"again")
+    own = model.state_dict()
+    cast = [name for name, tensor in state.items()
+            if name in own and tensor.is_floating_point() != own[name].is_floating_point()]
+    if cast:  # load_state_dict casts them: integer weights would answer nonsense in silence
+        raise ArtifactError(f"{weights}: {cast[0]} is {_dtype(state[cast[0]])}, but "
+                            f"{config['name']} takes {_dtype(own[cast[0]])} ("
+                            f"{counted(len(cast), 'tensor')} of another kind); give the weights "
+                            "the train stage saved")
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
