@@ -112,6 +112,11 @@ def fit_from_artifacts(
     sweep, given = ([], None) if budgets is None else resolve_sweep_and_given(budgets, costs)
     val = load_exit_outputs(val_npz)
     check_compatible(val, costs, f"{val_npz} vs {latency_json}")
+    if "eenet" in (schedulers.get("methods") or []):
+        from eenet.schedulers.eenet.settings import check_sample_count
+
+        fitted_at = [*sweep, *([] if headline is None else [headline])]
+        check_sample_count(val.n_samples, costs, fitted_at, str(val_npz))
     tables = [(scoring_json, "profile_scoring")]
     if eenet_scoring_json is not None:
         tables.append((eenet_scoring_json, "profile_eenet_scoring"))

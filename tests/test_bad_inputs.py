@@ -980,6 +980,12 @@ ARTIFACT_CASES: list[tuple[str, Callable[[Path], None], str, tuple[str, ...], st
      "measure_latency", MEASURE_ARGS,
      re.escape(f"{HEADLINE}/index.json: schedulers were fitted with costs [1.0, 2.5, 3.0] but "
                "the latency table now says [1.0, 2.0, 3.0]; rerun fitting")),
+    # "validation outputs: EENet needs ...": no file named
+    ("validation outputs of one sample for EENet",
+     lambda ws: save_exit_outputs(ws / VAL, make_split_pair(3, 10, 1, 10)[0]), "fit_schedulers",
+     FIT_ARGS, re.escape(f"{VAL}: 1 validation sample; EENet needs at least 2 to cross-fit its "
+                         "scorer below the last exit's cost (give more, or fit the other "
+                         "methods alone)")),
     # measure ran every round, then the policies refused the logits naming no file
     ("measure on test outputs of two exits", _two_exit_test, "measure_latency", MEASURE_ARGS,
      re.escape(f"{TEST}: 2 exits and 10 classes, the model in {MODEL} has 3 and 10; rerun "

@@ -937,6 +937,31 @@ def test_val_and_test_of_other_exit_counts_are_checked_before_the_costs(tmp_path
         f"{files / 'val.npz'}: 3; both must come from the same model"]
 
 
+@pytest.mark.parametrize(("method", "budgets"), [("eenet", "2"), ("maxprob,eenet", "3,1.5")])
+def test_validation_outputs_too_few_for_eenet_name_val(tmp_path, files, method, budgets):
+    """One validation sample: EENet's cross-fitting refused it as "validation outputs", naming
+    neither --val nor its file (and after fitting the budgets before it)."""
+    save_exit_outputs(tmp_path / "val.npz", make_split_pair(3, 10, 1, 10, seed=4)[0])
+    proc = _run("--val", str(tmp_path / "val.npz"), "--test", str(files / "test.npz"),
+                "--costs", "1,2,3", "--method", method, "--budgets", budgets)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.splitlines() == [
+        f"eenet schedule: error: --val: {tmp_path / 'val.npz'}: 1 validation sample; EENet "
+        "needs at least 2 to cross-fit its scorer below the last exit's cost (give more, or fit "
+        "the other methods alone)"]
+
+
+@pytest.mark.parametrize("budgets", ["1", "3,5", "auto"])
+def test_eenet_on_one_validation_sample_where_it_trains_nothing(tmp_path, files, budgets):
+    """At the first exit's cost or at / above the last's, EENet fits without its scorer: one
+    validation sample is enough there, as before; auto spans the budgets between: refused."""
+    save_exit_outputs(tmp_path / "val.npz", make_split_pair(3, 10, 1, 10, seed=4)[0])
+    proc = _run("--val", str(tmp_path / "val.npz"), "--test", str(files / "test.npz"),
+                "--costs", "1,2,3", "--method", "eenet", "--budgets", budgets)
+    assert (proc.returncode == 0) == (budgets != "auto"), proc.stderr
+    assert ("1 validation sample" in proc.stderr) == (budgets == "auto"), proc.stderr
+
+
 def test_one_exit_outputs_against_more_costs_say_exit_in_the_singular(tmp_path, files):
     """'exit outputs have 1 exits but costs list 3'."""
     for name in ("val", "test"):

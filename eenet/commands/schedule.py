@@ -363,6 +363,9 @@ def handler(args: argparse.Namespace) -> int:
     if note:
         print(note, file=sys.stderr)
     if EENET in methods:  # checked before any fitting, as --set's own
+        from eenet.schedulers.eenet.settings import check_sample_count
+
+        check_sample_count(val.n_samples, costs, budgets, f"--val: {args.val}")
         with naming("--set"):
             check_eenet_sizes(settings.get(EENET, {}), val)
     if args.save is not None:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from itertools import pairwise
 from typing import Any
 
 import numpy as np
 
 from eenet.checks import THREADS_MAX, check_minimums, check_number
-from eenet.errors import ConfigError, counted, unknown_name
+from eenet.errors import ArtifactError, ConfigError, counted, unknown_name
 from eenet.schedulers.scores import max_log_prob, neg_normalised_entropy
 
 LEARNED = "learned"
@@ -153,6 +153,20 @@ def check_exit_counts(overrides: Mapping[str, Any], costs: np.ndarray,
     settings = {**DEFAULTS, **overrides}
     scorer_extra(settings, costs.size, param)
     fixed_costs(settings, costs, param)
+
+
+def check_sample_count(n_samples: int, costs: np.ndarray, budgets: Iterable[float],
+                       source: str) -> None:
+    """EENet cross-fits its scorer (a member fits on one sample and early-stops on another)
+    at any budget strictly between the first and the last exit's costs: there, validation
+    outputs of fewer than 2 samples are a one-line ArtifactError naming `source` (the file, or
+    the flag and file, that gave them), before anything is fitted."""
+    costs = np.asarray(costs, dtype=np.float64)
+    trains = costs.size > 1 and any(costs[0] < b < costs[-1] for b in budgets)
+    if trains and n_samples < 2:
+        raise ArtifactError(f"{source}: {counted(n_samples, 'validation sample')}; EENet needs "
+                            "at least 2 to cross-fit its scorer below the last exit's cost "
+                            "(give more, or fit the other methods alone)")
 
 
 def check_fold_count(n_folds: int, n_samples: int, param: str = "settings") -> None:
