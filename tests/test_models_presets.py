@@ -1022,3 +1022,40 @@ def test_a_sequence_of_another_length_names_the_input_length_that_fits() -> None
     cifar = build_model("resnet56_3", 10, blocks=[1, 1, 1])
     with pytest.raises(ConfigError, match=r"^model\.name: .* which no option of it changes"):
         check_input_shape(cifar, [1, 72], "the data in own")
+
+
+def test_a_policy_of_a_bert_built_from_another_pretrained_folder_is_refused(vocab, tmp_path):
+    """bert_4's sizes come from its `pretrained` folder's config, and that path is left out of
+    the architecture compared: a policy planned with the costs of a BERT of hidden size 32 ran
+    on one of 64 (four times the weights) with only a note, "fitted for other weights (retrained
+    since?)". The weights' shapes, recorded with the model, now tell them apart."""
+    from transformers import BertConfig, BertModel
+
+    from eenet.models.artifact import model_identity, save_trained
+    from eenet.real_latency import planned_for_other_model
+    from eenet.schedulers.maxprob import MaxProbPolicy
+    from tests.preset_fixtures import tiny_bert_config
+
+    def artifact(name: str, hidden: int, seed: int) -> object:
+        folder = tmp_path / f"pretrained_{name}"
+        config = {**tiny_bert_config(len(vocab.read_text().split())), "hidden_size": hidden,
+                  "intermediate_size": 2 * hidden}
+        torch.manual_seed(seed)
+        BertModel(BertConfig(**config)).save_pretrained(folder)
+        (folder / "vocab.txt").write_text(vocab.read_text())
+        options = {"pretrained": str(folder), "exit_layers": [1, 2, 3, 4], "max_length": 16}
+        return save_trained(build_model("bert_4", 4, **options), tmp_path / name, "bert_4", 4,
+                            options)
+
+    small, big, again = artifact("small", 32, 0), artifact("big", 64, 0), artifact("again", 32, 1)
+    policy = MaxProbPolicy("maxprob", 2.0, torch.zeros(4).numpy(), model=model_identity(small))
+    problem = planned_for_other_model(policy, big)
+    assert problem is not None and problem.startswith("planned with the costs of bert_4 ")
+    assert "42,448 weights, not " in problem and ", 158,608 weights (other weight shapes" in problem
+    # the same shapes from another folder (another training run's copy): no error
+    assert planned_for_other_model(policy, again) is None
+    assert planned_for_other_model(policy, small) is None
+    # a record written before the shapes were recorded is compared as before
+    older = {k: v for k, v in model_identity(small).items() if not k.startswith("weight_")}
+    assert planned_for_other_model(MaxProbPolicy("maxprob", 2.0, torch.zeros(4).numpy(),
+                                                 model=older), big) is None

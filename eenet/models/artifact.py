@@ -15,15 +15,17 @@ The protocol, generic over models:
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from eenet.atomic import atomic_directory, write_json, write_with
@@ -114,15 +116,35 @@ def _assets_option(directory: Path, config: dict[str, Any]) -> dict[str, Any]:
 
 def model_identity(directory: str | os.PathLike) -> dict[str, Any]:
     """What a latency table, and the policies planned with it, record of the trained model
-    they are for: its architecture (`name`, `options`, `num_classes`: what its costs depend
-    on) and its weights' sha256 (what its exit outputs depend on)."""
+    they are for: its architecture (`name`, `options`, `num_classes`, and its weights' shapes,
+    `weight_shapes`: what its costs depend on) and its weights' sha256 (what its exit
+    outputs depend on)."""
     config = read_trained_config(directory)
     return {
         "name": config["name"],
         "options": config.get("options") or {},
         "num_classes": int(config["num_classes"]),
+        **weight_shapes(directory),
         "weights_sha256": file_sha256(Path(directory) / WEIGHTS_FILE),
     }
+
+
+def weight_shapes(directory: str | os.PathLike) -> dict[str, Any]:
+    """`weight_count` (the values in the artifact's weights file) and `weight_shapes_sha256`
+    (the sha256 of its tensors' names and shapes, in name order): the architecture where the
+    options do not show it, as for a model built from a pretrained folder whose config sets
+    its sizes (`pretrained` names a path, left out of the comparison). Read from the file's
+    header alone; an unreadable file is a one-line ArtifactError."""
+    path = Path(directory) / WEIGHTS_FILE
+    try:
+        with safe_open(str(path), framework="pt") as weights:
+            shapes = sorted((name, list(weights.get_slice(name).get_shape()))
+                            for name in weights.keys())  # noqa: SIM118 - no __iter__
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ArtifactError(f"{path}: not a readable safetensors file ({exc})") from None
+    count = sum(math.prod(shape) for _, shape in shapes)
+    digest = hashlib.sha256(json.dumps(shapes, separators=(",", ":")).encode()).hexdigest()
+    return {"weight_count": count, "weight_shapes_sha256": digest}
 
 
 def describe_identity(identity: Mapping[str, Any]) -> str:
@@ -163,9 +185,18 @@ def architecture_mismatch(recorded: Any, directory: str | os.PathLike) -> str | 
     config = read_trained_config(directory)
     own = {"name": config["name"], "options": config.get("options") or {},
            "num_classes": config["num_classes"]}
-    if architecture(recorded) == architecture(own):
+    if architecture(recorded) != architecture(own):
+        return f"{describe_identity(recorded)}, not {directory}'s {describe_identity(own)}"
+    if "weight_shapes_sha256" not in recorded:  # recorded before the shapes were
         return None
-    return f"{describe_identity(recorded)}, not {directory}'s {describe_identity(own)}"
+    shapes = weight_shapes(directory)
+    if recorded["weight_shapes_sha256"] == shapes["weight_shapes_sha256"]:
+        return None
+    count = recorded.get("weight_count")
+    shown = f", {count:,} weights" if type(count) is int else ""
+    return (f"{describe_identity(recorded)}{shown}, not {directory}'s "
+            f"{describe_identity(own)}, {shapes['weight_count']:,} weights (other weight "
+            "shapes: built from another pretrained model?)")
 
 
 def other_weights(recorded: Any, directory: str | os.PathLike) -> bool:
