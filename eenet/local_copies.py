@@ -29,7 +29,7 @@ def unwatched_note(option: str, path: str | os.PathLike, watched: Path, stage: s
     """A note when the local copy `path` that `option` names lies outside the `watched`
     folder (relative to the working directory; links resolved): DVC does not see edits to it,
     so `stage` would not rerun after them."""
-    if Path(path).resolve().is_relative_to(watched.resolve()):
+    if _inside(path, watched):
         return None
     return (f"note: {option} {path} is outside {watched}/, which DVC watches: after changing "
             f"its files, run `dvc repro -f -s {stage}` then `dvc repro` (or move it into "
@@ -38,20 +38,29 @@ def unwatched_note(option: str, path: str | os.PathLike, watched: Path, stage: s
 
 def data_copy_notes(data: dict[str, Any], watched: Path = WATCHED_DATA) -> list[str]:
     """The notes for the local data copies params.yaml's `data` group names outside `watched`:
-    a text data set's `local_path` (or, without it, its `data_files`), and CIFAR's `root` when
-    `checksums` is off (with them on, torchvision refuses any file but the official one)."""
+    a text data set's `local_path` and `data_files` (with `local_path`, those outside it: an
+    absolute path or one through `..`, read all the same, which its own note does not cover),
+    and CIFAR's `root` when `checksums` is off (with them on, torchvision refuses any file but
+    the official one)."""
     options = data.get("options") or {}
     named: list[tuple[str, Any]] = []
-    if options.get("local_path") is not None:
-        named.append(("data.options.local_path", options["local_path"]))
-    elif options.get("data_files"):
-        for split, files in options["data_files"].items():
-            named += [(f"data.options.data_files.{split}", f)
-                      for f in (files if isinstance(files, list) else [files])]
+    folder = options.get("local_path")
+    if folder is not None:
+        named.append(("data.options.local_path", folder))
+    for split, files in (options.get("data_files") or {}).items():
+        for file in files if isinstance(files, list) else [files]:
+            path = Path(folder) / str(file) if folder is not None else file
+            if folder is None or not _inside(path, Path(folder)):
+                named.append((f"data.options.data_files.{split}", path))
     if options.get("checksums") is False:
         named.append(("data.options.root", options.get("root", DEFAULT_ROOT)))
     notes = (unwatched_note(option, path, watched, "download") for option, path in named)
     return [note for note in notes if note is not None]
+
+
+def _inside(path: str | os.PathLike, folder: Path) -> bool:
+    """Whether `path` lies in `folder` (links resolved)."""
+    return Path(path).resolve().is_relative_to(folder.resolve())
 
 
 def model_copy_notes(options: dict[str, Any], watched: Path = WATCHED_MODELS) -> list[str]:

@@ -187,6 +187,28 @@ def test_which_data_options_name_copies(tmp_path: Path, monkeypatch) -> None:
     assert data_copy_notes({"dataset": "mnist1d", "options": {"num_samples": 10}}) == []
 
 
+def test_data_files_outside_local_path_get_a_note(tmp_path: Path, monkeypatch) -> None:
+    """With `local_path`, `data_files` are taken inside it, but an absolute one or one through
+    `..` is read from where it is (datasets joins the two paths): files outside local_data/
+    were read with no note while local_path lay inside it."""
+    monkeypatch.chdir(tmp_path)
+    options = {"local_path": "local_data/ag", "data_files": {
+        "train": [str(tmp_path / "elsewhere" / "train.csv"), "more.csv"],
+        "test": "../../elsewhere/test.csv", "validation": "../other/val.csv"}}
+    notes = data_copy_notes({"dataset": "ag_news", "options": options})
+    assert [n.split(" is outside ")[0] for n in notes] == [
+        f"note: data.options.data_files.train {tmp_path / 'elsewhere' / 'train.csv'}",
+        "note: data.options.data_files.test local_data/ag/../../elsewhere/test.csv"]
+    # local_path outside: its own note covers the files in it, not those elsewhere
+    options["local_path"] = "mine"
+    notes = data_copy_notes({"dataset": "ag_news", "options": options})
+    assert [n.split(" is outside ")[0] for n in notes] == [
+        "note: data.options.local_path mine",
+        f"note: data.options.data_files.train {tmp_path / 'elsewhere' / 'train.csv'}",
+        "note: data.options.data_files.test mine/../../elsewhere/test.csv",
+        "note: data.options.data_files.validation mine/../other/val.csv"]
+
+
 def test_which_model_options_name_copies(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "local_models" / "bert").mkdir(parents=True)
