@@ -28,13 +28,22 @@ def package_digest(folder: str | os.PathLike | None = None) -> str:
 
 def path_digest(path: str | os.PathLike) -> str:
     """The sha256 of a file's bytes, or of a folder's files (each by its relative path and
-    bytes, in sorted order; links to files followed): what a training run records of the local
-    files its model is built from (a pretrained folder, a tokenizer's vocab.txt), so that a
-    rerun with other files there trains afresh instead of reusing the run."""
+    bytes, in sorted order; links to files followed; hidden files and folders left out): what
+    a training run records of the local files its model is built from (a pretrained folder, a
+    tokenizer's vocab.txt), so that a rerun with other files there trains afresh instead of
+    reusing the run. Hidden ones are no part of a model (transformers reads none): `hf download
+    --local-dir` keeps its bookkeeping in `.cache/huggingface/`, with the time of each run, so
+    rerunning it on unchanged files would otherwise retrain."""
     root = Path(path)
     if not root.is_dir():
         return file_sha256(root)
-    return _files_digest(root, (file for file in root.rglob("*") if file.is_file()))
+    return _files_digest(root, (file for file in root.rglob("*") if file.is_file()
+                                and not _hidden(file.relative_to(root))))
+
+
+def _hidden(relative: Path) -> bool:
+    """Whether a path inside a folder is hidden: a part of it begins with a dot."""
+    return any(part.startswith(".") for part in relative.parts)
 
 
 def local_paths(options: Mapping[str, Any], names: Iterable[str]) -> dict[str, Any]:

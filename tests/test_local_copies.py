@@ -245,6 +245,27 @@ def test_model_file_digests_follow_the_files(tmp_path: Path, monkeypatch) -> Non
     assert model_file_digests(options)["pretrained"] != moved
 
 
+def test_hf_download_bookkeeping_leaves_the_digest_alone(tmp_path: Path) -> None:
+    """`hf download --local-dir` (the command docs/presets.md gives) keeps per-file metadata
+    with the time of each run in `.cache/huggingface/download/`: rerun on unchanged files, it
+    changed the pretrained folder's digest, so that BERT trained afresh. Hidden files are no
+    part of a model and are left out; the model's own files still count."""
+    folder = tmp_path / "local_models" / "bert"
+    download = folder / ".cache" / "huggingface" / "download"
+    download.mkdir(parents=True)
+    for name in ("config.json", "model.safetensors", "vocab.txt"):
+        (folder / name).write_text(name)
+        (download / f"{name}.metadata").write_text("c0ffee\netag\n1765000000.1\n")
+    digest = path_digest(folder)
+    for name in ("config.json", "model.safetensors", "vocab.txt"):  # the same files, later
+        (download / f"{name}.metadata").write_text("c0ffee\netag\n1765003600.7\n")
+    (download / "vocab.txt.lock").write_text("")
+    (folder / ".DS_Store").write_text("x")
+    assert path_digest(folder) == digest
+    (folder / "vocab.txt").write_text("other words")
+    assert path_digest(folder) != digest
+
+
 @pytest.mark.slow
 def test_replaced_pretrained_weights_train_afresh(tmp_path: Path) -> None:
     """The train stage rerun (as DVC reruns it when local_models/ changes) with the same
