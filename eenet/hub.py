@@ -13,7 +13,7 @@ import functools
 import socket
 from pathlib import Path
 from urllib.parse import urlparse
-from urllib.request import getproxies
+from urllib.request import getproxies, proxy_bypass
 
 
 def names_a_local_path(source: str | Path) -> bool:
@@ -28,19 +28,27 @@ def names_a_local_path(source: str | Path) -> bool:
 CONNECT_TIMEOUT_S = 5.0
 
 
+def behind_proxy(scheme: str, host: str) -> bool:
+    """Whether a request to `host` by `scheme` goes through a proxy (the environment's or the
+    system's, as `urllib.request` finds them): one set for that scheme, or for all, and
+    `host` not exempted by `no_proxy`. A `no_proxy` alone sets no proxy."""
+    proxies = getproxies()
+    return bool(proxies.get(scheme) or proxies.get("all")) and not proxy_bypass(host)
+
+
 @functools.cache
 def hub_unreachable() -> str | None:
     """Why the Hugging Face hub cannot be reached from here (its host does not resolve or
     refuses a connection), or None: reachable, offline mode already on, or behind a proxy.
-    Found once per process; behind a proxy (the environment's or the system's, as
-    `urllib.request.getproxies` finds them) the host need not resolve here: not checked."""
+    Found once per process; behind a proxy (`behind_proxy`) the host need not resolve here:
+    not checked."""
     from huggingface_hub import constants
 
-    if constants.HF_HUB_OFFLINE or getproxies():
+    if constants.HF_HUB_OFFLINE:
         return None
     url = urlparse(constants.ENDPOINT)
     host = url.hostname
-    if not host:
+    if not host or behind_proxy(url.scheme, host):
         return None
     port = url.port or (80 if url.scheme == "http" else 443)
     try:
