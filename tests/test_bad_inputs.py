@@ -1340,3 +1340,33 @@ def test_a_stopped_stage_says_what_a_rerun_does(
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines == [f"{word} ({RESUMES_NOTE if stage == 'train' else STOPPED_NOTE})"]
     assert ("checkpoint" in lines[0]) == (stage == "train")
+
+
+def test_model_weights_of_another_dtype_are_refused_not_converted(tmp_path: Path) -> None:
+    """load_trained rebuilt the model in its builder's precision and loaded any dtype into it:
+    integer weights (an edited or foreign file) became floats, a float64 model came back as
+    float32 (other logits than those a policy was fitted on), without a word."""
+    import torch
+
+    from eenet.models.artifact import load_trained
+
+    options = {"widths": [4, 8, 8], "blocks": [1, 1, 1]}
+    model = build_model("resnet1d_3", 10, **options)
+    save_trained(model.double(), tmp_path / "f64", "resnet1d_3", 10, options)
+    with pytest.raises(ArtifactError, match=re.escape(
+            f"{tmp_path / 'f64' / 'model.safetensors'}: heads.0.") + r"\S+ is float64, but "
+            r"resnet1d_3 built with the options of config\.json holds float32 there \(and \d+ "
+            r"more tensors of another dtype\); loading would convert it: save the model as its "
+            r"builder makes it \(e\.g\. model\.float\(\)\) or train again$"):
+        load_trained(tmp_path / "f64")
+    save_trained(model.float(), tmp_path / "ints", "resnet1d_3", 10, options)
+    path = tmp_path / "ints" / "model.safetensors"
+    state = load_file(str(path))
+    state["stem.0.weight"] = np.round(state["stem.0.weight"] * 100).astype(np.int32)
+    save_file(state, str(path))
+    with pytest.raises(ArtifactError, match=r"stem\.0\.weight is int32, but resnet1d_3 takes "
+                                            r"float32 \(1 tensor of another kind\); give the "
+                                            r"weights the train stage saved$"):
+        load_trained(tmp_path / "ints")
+    save_trained(model.float(), tmp_path / "f32", "resnet1d_3", 10, options)
+    assert next(load_trained(tmp_path / "f32").parameters()).dtype == torch.float32

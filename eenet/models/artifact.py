@@ -268,6 +268,32 @@ def _dtype(tensor: torch.Tensor) -> str:
     return str(tensor.dtype).removeprefix("torch.")
 
 
+def _check_dtypes(weights: Path, state: Mapping[str, torch.Tensor], model: MultiExitModel,
+                  name: str) -> None:
+    """A one-line ArtifactError where a tensor of the weights file has another dtype than the
+    rebuilt model holds there: integers for float weights or the other way round (an edited
+    or foreign file: integer weights answer nonsense), or another float precision (a float64
+    model came back float32, other logits than a policy was fitted on). `load_state_dict`
+    converts either without a word, so that the model loaded is not the one saved."""
+    built = model.state_dict()
+    other = [key for key, tensor in state.items()
+             if key in built and tensor.dtype != built[key].dtype]
+    kind = [key for key in other if state[key].is_floating_point()
+            != built[key].is_floating_point()]
+    if kind:
+        raise ArtifactError(f"{weights}: {kind[0]} is {_dtype(state[kind[0]])}, but {name} "
+                            f"takes {_dtype(built[kind[0]])} ({counted(len(kind), 'tensor')} "
+                            "of another kind); give the weights the train stage saved")
+    if other:
+        key = other[0]
+        more = (f" (and {len(other) - 1} more tensor{'s' if len(other) > 2 else ''} of "
+                "another dtype)" if len(other) > 1 else "")
+        raise ArtifactError(
+            f"{weights}: {key} is {_dtype(state[key])}, but {name} built with the options of "
+            f"{CONFIG_FILE} holds {_dtype(built[key])} there{more}; loading would convert it: "
+            "save the model as its builder makes it (e.g. model.float()) or train again")
+
+
 def load_trained(directory: str | os.PathLike, **override_options: Any) -> MultiExitModel:
     """Rebuild a trained model from its artifact and load its weights (no pickle), in eval mode.
 
@@ -304,14 +330,7 @@ def load_trained(directory: str | os.PathLike, **override_options: Any) -> Multi
         more = f" and {len(broken) - 1} more" if len(broken) > 1 else ""
         raise ArtifactError(f"{weights}: weights hold NaN or inf ({broken[0]}{more}); train "
                             f"again")
-    own = model.state_dict()
-    cast = [name for name, tensor in state.items()
-            if name in own and tensor.is_floating_point() != own[name].is_floating_point()]
-    if cast:  # load_state_dict casts them: integer weights would answer nonsense in silence
-        raise ArtifactError(f"{weights}: {cast[0]} is {_dtype(state[cast[0]])}, but "
-                            f"{config['name']} takes {_dtype(own[cast[0]])} ("
-                            f"{counted(len(cast), 'tensor')} of another kind); give the weights "
-                            "the train stage saved")
+    _check_dtypes(weights, state, model, config["name"])
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
