@@ -9,6 +9,7 @@ measure stage and `benchmarks/runtime.py` build on; the predictor itself is `een
 from __future__ import annotations
 
 import os
+import sys
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,21 @@ def check_policy_for_model(policy: FittedPolicy, policy_dir: str | os.PathLike,
     problem = planned_for_other_model(policy, model_dir)
     if problem:
         raise ArtifactError(f"{where}: {problem}")
+
+
+def other_weights_note(policy: FittedPolicy, model_dir: str | os.PathLike,
+                       named: str) -> str | None:
+    """The note for a policy (`named`: how the caller names it, "--policy DIR") planned for
+    other weights of the architecture in `model_dir` (retrained since): it runs, but its
+    thresholds were set on that model's exit outputs. None where it records this model's
+    weights, or none."""
+    from eenet.models.artifact import other_weights
+
+    if not other_weights(policy.model, model_dir):
+        return None
+    return (f"note: {named} was fitted for other weights of this model (retrained since?): "
+            "its thresholds were set on that model's exit outputs, so its exit fractions and "
+            f"cost may differ from its plan; refit it for {model_dir}")
 
 
 def planned_for_other_model(policy: FittedPolicy, model_dir: str | os.PathLike) -> str | None:
@@ -109,6 +125,9 @@ def measure_real_latency(
     policy = load_policy(policy_dir)
     check_policy_for_model(policy, policy_dir, model.n_exits,
                            int(read_trained_config(model_dir)["num_classes"]), model_dir)
+    note = other_weights_note(policy, model_dir, f"measure_real_latency: policy {policy_dir}")
+    if note:  # as `eenet predict` notes it
+        print(note, file=sys.stderr)
     predictor = EarlyExitPredictor(model, policy, device=str(target))
     batches = collate_split(model, split_for_model(model, model_dir, data_dir, split),
                             batch_size, limit, target)

@@ -890,6 +890,34 @@ def test_predict_and_measure_refuse_a_policy_planned_for_another_architecture(
     assert done.returncode == 0 and done.stderr == "", done.stderr
 
 
+def test_measure_real_latency_notes_a_policy_fitted_for_other_weights(workspace, tmp_path,
+                                                                     capsys) -> None:
+    """`eenet predict` notes a policy planned for other weights of the same architecture
+    (retrained since); its Python counterpart ran it without a word."""
+    from eenet.models.artifact import model_identity
+    from eenet.real_latency import measure_real_latency
+    from eenet.sweep import fit_all
+
+    model_dir = workspace["root"] / "model"
+    torch.manual_seed(5)
+    save_trained(build_model("resnet1d_3", 10, **OPTIONS), tmp_path / "retrained", "resnet1d_3",
+                 10, OPTIONS)
+    for name, model in (("refit", tmp_path / "retrained"), ("own", model_dir)):
+        fit_all(workspace["val"], COSTS, ["maxprob"], [], 2.0, tmp_path / name,
+                model=model_identity(model))
+    capsys.readouterr()
+    measure_real_latency(model_dir, tmp_path / "refit" / "maxprob" / "00", workspace["data"],
+                         limit=10, warmup_batches=0)
+    assert capsys.readouterr().err == (
+        f"note: measure_real_latency: policy {tmp_path / 'refit' / 'maxprob' / '00'} was "
+        "fitted for other weights of this model (retrained since?): its thresholds were set on "
+        "that model's exit outputs, so its exit fractions and cost may differ from its plan; "
+        f"refit it for {model_dir}\n")
+    measure_real_latency(model_dir, tmp_path / "own" / "maxprob" / "00", workspace["data"],
+                         limit=10, warmup_batches=0)
+    assert capsys.readouterr().err == ""
+
+
 def test_policy_check_lets_this_models_policies_run(workspace, policy_dir, tmp_path) -> None:
     """A policy fitted on this model's outputs (top_probs = 0: its weights show 10 classes)
     passes the check and runs."""

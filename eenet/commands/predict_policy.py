@@ -87,20 +87,17 @@ def check_policy_fits(policy: FittedPolicy, folder: Path, n_exits: int, num_clas
     """A policy fitted on another model's outputs (other exits or classes) or planned with
     another architecture's costs is a one-line ArtifactError naming --policy, before any
     inference; one planned for other weights of the same architecture gets a note."""
-    from eenet.models.artifact import other_weights
     from eenet.outputs import log_softmax64
-    from eenet.real_latency import check_policy_for_model
+    from eenet.real_latency import check_policy_for_model, other_weights_note
     from eenet.sweep_evaluation import decide_checked
 
     check_policy_for_model(
         policy, folder, n_exits, num_classes, model_dir, label=f"--policy: {folder}",
         have="the model has",
         fitted_classes=lambda: index_classes(folder) or weights_classes(policy, num_classes))
-    if other_weights(policy.model, model_dir):
-        print(f"note: --policy {folder} was fitted for other weights of this model (retrained "
-              f"since?): its thresholds were set on that model's exit outputs, so its exit "
-              f"fractions and cost may differ from its plan; refit it for {model_dir}",
-              file=sys.stderr)
+    note = other_weights_note(policy, model_dir, f"--policy {folder}")
+    if note:
+        print(note, file=sys.stderr)
     probe = np.random.default_rng(0).standard_normal((n_exits, 2, num_classes))
     with naming("--policy"):  # anything else that does not fit: decide on two samples of it
         decide_checked(policy, log_softmax64(probe.astype(np.float32)), folder, {"dir": "."})
