@@ -314,7 +314,7 @@ def test_model_size_options_are_named_up_front(tmp_path: Path, capsys, name: str
     assert str(caught.value).startswith(message) and "\n" not in str(caught.value)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     line = stage_error(capsys, "check_params", str(tmp_path / "params.yaml"),
-                       str(ROOT / "conf" / "preset"))
+                       str(ROOT / "conf" / "preset"), str(ROOT / "dvc.yaml"))
     assert line.startswith(message)
 
 
@@ -328,7 +328,8 @@ def test_a_setup_label_naming_a_preset_must_run_its_data_and_model(tmp_path: Pat
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     check_setup_label(params, presets)  # the default composition
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({**params, "setup": "resnet56_3"}))
-    line = stage_error(capsys, "check_params", str(tmp_path / "params.yaml"), str(presets))
+    line = stage_error(capsys, "check_params", str(tmp_path / "params.yaml"), str(presets),
+                       str(ROOT / "dvc.yaml"))
     assert line.startswith("setup: 'resnet56_3' names the preset ")
     assert "data.dataset 'mnist1d' (the preset's: 'cifar10')" in line
     assert "model.name 'resnet1d_3' (the preset's: 'resnet56_3')" in line
@@ -414,3 +415,46 @@ def test_a_presets_folder_that_is_not_there_is_one_line(tmp_path: Path, capsys) 
                        str(tmp_path / "conf"))
     assert line == (f"{tmp_path / 'conf'}: presets folder not found; give the folder of the "
                     "preset .yaml files (conf/preset)")
+
+
+@pytest.mark.parametrize(("removed", "stage"), [
+    ("budget", "fit_headline"),
+    ("schedulers.eenet", "profile_eenet_scoring"),
+    ("profile.device", "profile"),
+    ("measure", "measure"),
+])
+def test_check_params_refuses_a_param_a_stage_lists_but_the_file_lacks(
+        tmp_path: Path, capsys, removed: str, stage: str) -> None:
+    """The schema takes a group or key left out (`dvc exp run -S '~budget'`, or removed with
+    `--no-hydra`), but DVC stops a stage whose listed param is missing only on reaching it,
+    after download and training had run; check_params refuses it first, naming the stage."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    *parents, last = removed.split(".")
+    node = params
+    for part in parents:
+        node = node[part]
+    del node[last]
+    validate_params(params)  # the schema alone accepts it
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    line = stage_error(capsys, "check_params", str(tmp_path / "params.yaml"),
+                       str(ROOT / "conf" / "preset"), str(ROOT / "dvc.yaml"))
+    listed = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"][stage]["params"]
+    key = next(p for p in listed if p == removed or p.startswith(removed + "."))
+    assert line == (f"{key}: missing from params.yaml, but dvc.yaml's stage {stage} lists it "
+                    "(DVC would stop there, after the stages before it had run); restore it")
+
+
+def test_check_params_accepts_every_preset_against_the_pipeline() -> None:
+    """Each preset's composition holds every param the stages list (a null one included)."""
+    hydra = pytest.importorskip("hydra")
+    from omegaconf import OmegaConf
+
+    from eenet.listed_params import check_listed_params, listed_params
+
+    listed = listed_params(ROOT / "dvc.yaml")
+    assert "profile.table" in listed["import_latency"] and listed["check_params"] == []
+    for preset in PRESETS:
+        with hydra.initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
+            params = OmegaConf.to_container(
+                hydra.compose("config", overrides=[f"preset={preset}"]))
+        check_listed_params(params, listed)

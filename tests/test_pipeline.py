@@ -296,6 +296,25 @@ def test_a_key_no_stage_reads_fails_the_experiment_before_any_stage_runs(repo):
     assert json.loads(run(status, path, env).stdout) == {}  # and after: nothing recorded
 
 
+def test_a_param_a_stage_lists_removed_fails_before_any_stage_runs(repo):
+    """`-S '~budget'` left params.yaml without the budget fit_headline lists: check_params
+    passed it, and DVC ran the stages up to fit_headline (training too) before stopping with
+    "Parameters 'budget' are missing". check_params refuses it first, in one line."""
+    path, env = repo
+    params = (path / "params.yaml").read_text()
+    try:
+        result = run([sys.executable, "-m", "dvc", "exp", "run", "-S", "~budget",
+                      "-S", "train.epochs=1"], path, env, check=False)
+    finally:  # the failed experiment leaves its params.yaml in the workspace
+        (path / "params.yaml").write_text(params)
+    assert result.returncode != 0, result.stdout
+    assert stages_run(result.stdout) == [CHECK], result.stdout + result.stderr
+    ours = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert ours == ["error: budget: missing from params.yaml, but dvc.yaml's stage fit_headline "
+                    "lists it (DVC would stop there, after the stages before it had run); "
+                    "restore it"], result.stderr
+
+
 def test_budget_change_refits_the_headline_alone(repo):
     """`budget` is fit_headline's: the sweep's fits stay as they are."""
     assert exp_run(repo, "budget=70%") == [CHECK, *HEADLINE]

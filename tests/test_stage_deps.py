@@ -185,7 +185,7 @@ IMPORT = "import_latency"  # traced with and without a table to import
 def test_check_params_tracks_the_whole_params_file_and_the_code_its_check_runs() -> None:
     stage = STAGES[CHECK]
     assert stage["params"] == [{"params.yaml": None}] and "outs" not in stage
-    assert stage["cmd"] == "python stages/check_params.py params.yaml conf/preset"
+    assert stage["cmd"] == "python stages/check_params.py params.yaml conf/preset dvc.yaml"
     assert "conf/preset" in stage["deps"]  # the presets a `setup` label may name
     used = _profiled(eenet.params.read_params, [ROOT / "params.yaml"], checking=True)
     assert "eenet/config.py" in used  # (which others run depends on what is cached already)
