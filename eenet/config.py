@@ -211,6 +211,9 @@ def check_data(path: str, value: Any) -> None:
 # builder options that name files to read (pretrained weights, a tokenizer, a trained model's
 # assets): a model given one, or taking one by default, is checked when the train stage builds it
 FILE_OPTIONS = ("pretrained", "tokenizer", "assets")
+# builder options that `load_trained` alone sets, to rebuild a trained artifact: in params.yaml
+# `assets` trained a BERT from random weights, ignoring `pretrained`, `config` and `tokenizer`
+ARTIFACT_OPTIONS = ("assets",)
 
 
 def check_model(path: str, value: Any) -> None:
@@ -221,6 +224,14 @@ def check_model(path: str, value: Any) -> None:
     check_required(path, value, ("name",))
     builder = _registered(MODELS, value["name"], f"{path}.name")
     _check_options(f"{path}.options", value.get("options"), builder, skip=1)
+    for name in ARTIFACT_OPTIONS:
+        if name in (value.get("options") or {}):
+            raise ConfigError(
+                f"{path}.options.{name}: not a setting; loading a trained model sets it, to "
+                "rebuild the artifact's architecture from that folder in place of the other "
+                "options (training would start from random weights, ignoring pretrained); "
+                "remove it"
+            )
     check_no_empty_paths(f"{path}.options", value.get("options") or {}, FILE_OPTIONS)
 
 

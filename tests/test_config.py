@@ -458,3 +458,20 @@ def test_check_params_accepts_every_preset_against_the_pipeline() -> None:
             params = OmegaConf.to_container(
                 hydra.compose("config", overrides=[f"preset={preset}"]))
         check_listed_params(params, listed)
+
+
+@pytest.mark.parametrize("preset", ["bert_4_ag_news", "bert_4_sst2"])
+def test_the_artifact_option_assets_is_refused_in_params(preset: str, tmp_path: Path) -> None:
+    """`assets` is the option load_trained sets to rebuild a trained BERT from its artifact:
+    given in params.yaml, check_params took it and train built a randomly initialised model
+    from that folder, ignoring the preset's `pretrained` weights (and `config`) in silence."""
+    hydra = pytest.importorskip("hydra")
+    from omegaconf import OmegaConf
+
+    with hydra.initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
+        params = OmegaConf.to_container(hydra.compose("config", overrides=[f"preset={preset}"]))
+    params["model"]["options"]["assets"] = str(tmp_path / "assets")
+    with pytest.raises(ConfigError) as caught:
+        validate_params(params)
+    assert str(caught.value).startswith("model.options.assets: not a setting; loading a "
+                                        "trained model sets it")
