@@ -404,7 +404,8 @@ def test_a_preset_that_cannot_be_read_is_one_line(tmp_path: Path, capsys, text: 
     shutil.copytree(ROOT / "conf" / "preset", presets)
     (presets / "default.yaml").write_bytes(text)
     (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
-    line = stage_error(capsys, "check_params", str(tmp_path / "params.yaml"), str(presets))
+    line = stage_error(capsys, "check_params", str(tmp_path / "params.yaml"), str(presets),
+                       str(ROOT / "dvc.yaml"))
     assert line == f"{presets / 'default.yaml'}: {problem}"
 
 
@@ -412,7 +413,7 @@ def test_a_presets_folder_that_is_not_there_is_one_line(tmp_path: Path, capsys) 
     """check_params given a presets folder that is not there passed any `setup`, unchecked."""
     (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
     line = stage_error(capsys, "check_params", str(tmp_path / "params.yaml"),
-                       str(tmp_path / "conf"))
+                       str(tmp_path / "conf"), str(ROOT / "dvc.yaml"))
     assert line == (f"{tmp_path / 'conf'}: presets folder not found; give the folder of the "
                     "preset .yaml files (conf/preset)")
 
