@@ -191,6 +191,21 @@ def fit_sweep(
     pipeline's `budgets` refuse it."""
     costs = validate_costs(costs)
     validate_exit_outputs(val, "validation outputs")
+    methods, budgets = _checked_sweep(val, costs, methods, budgets_ms, settings, settings_param)
+    return budgets, _fit_methods(val.log_probs(), val.labels, costs, methods, budgets,
+                                 settings or {}, seed, settings_param)
+
+
+def _checked_sweep(
+    val: ExitOutputs,
+    costs: np.ndarray,
+    methods: Sequence[str],
+    budgets_ms: Sequence[float],
+    settings: Mapping[str, Mapping[str, Any]] | None,
+    settings_param: str,
+) -> tuple[list[str], list[float]]:
+    """`fit_sweep`'s checks of validated `val` and `costs`: the methods and the checked
+    budgets, or a one-line error before anything fits."""
     check_compatible(val, costs, "validation outputs and costs")
     allowed = [*available_methods(), ORACLE]
     if isinstance(methods, str):  # its letters would be taken for method names, one by one
@@ -209,16 +224,25 @@ def fit_sweep(
     given = list(budgets_ms)  # a generator would be spent by the checks
     budgets = [check_budget(costs, b, f"budgets_ms[{i}]") for i, b in enumerate(given)]
     check_each_once(budgets, "budgets_ms", given)  # each budget's fits and rows once
-    settings = settings or {}
-    val_lp = val.log_probs()
-    fitted: dict[str, list[FittedPolicy | None]] = {}
-    for method in methods:
-        fitted[method] = [None] * len(budgets) if method == ORACLE else [
-            fit_log_probs(method, val_lp, val.labels, costs, b, settings.get(method), seed,
-                          settings_param=f"{settings_param}.{method}")
-            for b in budgets
-        ]
-    return budgets, fitted
+    return methods, budgets
+
+
+def _fit_methods(
+    val_lp: np.ndarray,
+    labels: np.ndarray,
+    costs: np.ndarray,
+    methods: list[str],
+    budgets: list[float],
+    settings: Mapping[str, Mapping[str, Any]],
+    seed: int,
+    settings_param: str,
+) -> dict[str, list[FittedPolicy | None]]:
+    """Each method fitted at each budget on validation log-probabilities `val_lp`."""
+    return {method: [None] * len(budgets) if method == ORACLE else [
+        fit_log_probs(method, val_lp, labels, costs, b, settings.get(method), seed,
+                      settings_param=f"{settings_param}.{method}")
+        for b in budgets
+    ] for method in methods}
 
 
 def check_method_settings(settings: Any, methods: Sequence[str], param: str = "settings"
@@ -248,7 +272,17 @@ def _evaluate_split(
 ) -> dict[str, list[dict[str, Any]]]:
     """Every method's policies evaluated on one split; its float64 log-probabilities live only
     here, so a sweep holds one split's at a time (they are 2x the logits' size)."""
-    log_probs, correct = outputs.log_probs(), outputs.correct()
+    return _evaluate_log_probs(*outputs.log_probs_and_correct(), costs, budgets_ms, fitted)
+
+
+def _evaluate_log_probs(
+    log_probs: np.ndarray,
+    correct: np.ndarray,
+    costs: np.ndarray,
+    budgets_ms: Sequence[float],
+    fitted: Mapping[str, Sequence[FittedPolicy | None]],
+) -> dict[str, list[dict[str, Any]]]:
+    """Every method's policies evaluated on one split's log-probabilities and hits."""
     return {method: evaluate_policies(policies, budgets_ms, log_probs, correct, costs)
             for method, policies in fitted.items()}
 
@@ -271,6 +305,17 @@ def evaluate_sweep(
     val_res = _evaluate_split(val, costs, budgets_ms,  # the oracle's not computed there
                               {m: p for m, p in fitted.items() if m != ORACLE})
     test_res = _evaluate_split(test, costs, budgets_ms, fitted)
+    return _sweep_rows(budgets_ms, fitted, val_res, test_res)
+
+
+def _sweep_rows(
+    budgets_ms: Sequence[float],
+    fitted: Mapping[str, Sequence[FittedPolicy | None]],
+    val_res: Mapping[str, list[dict[str, Any]]],
+    test_res: Mapping[str, list[dict[str, Any]]],
+) -> list[dict[str, Any]]:
+    """`evaluate_sweep`'s rows from each split's results (no validation results: the
+    oracle's)."""
     rows: list[dict[str, Any]] = []
     for method, policies in fitted.items():
         for budget, policy, v, t in zip(
@@ -305,7 +350,31 @@ def schedule_sweep(
 ) -> list[dict[str, Any]]:
     """Fit each method at each budget on `val`, evaluate on `test`: one dict per pair (the
     keys of `evaluate_sweep`)."""
+    return fit_and_evaluate_sweep(val, test, costs, methods, budgets_ms, settings, seed)[2]
+
+
+def fit_and_evaluate_sweep(
+    val: ExitOutputs,
+    test: ExitOutputs,
+    costs: Any,
+    methods: Sequence[str],
+    budgets_ms: Sequence[float],
+    settings: Mapping[str, Mapping[str, Any]] | None = None,
+    seed: int = 0,
+    settings_param: str = "settings",
+) -> tuple[list[float], dict[str, list[FittedPolicy | None]], list[dict[str, Any]]]:
+    """`fit_sweep` then `evaluate_sweep`: (the checked budgets, the fitted policies, the rows),
+    the same numbers, with one log-softmax per split: the validation log-probabilities the
+    fits read are evaluated on, then freed before the test split's are computed (each is
+    twice the logits' size)."""
     costs = validate_costs(costs)
     check_split_pair(val, test, costs)  # before the fits, which take seconds
-    budgets, fitted = fit_sweep(val, costs, methods, budgets_ms, settings, seed)
-    return evaluate_sweep(val, test, costs, budgets, fitted)
+    methods, budgets = _checked_sweep(val, costs, methods, budgets_ms, settings, settings_param)
+    val_lp, val_correct = val.log_probs_and_correct()
+    fitted = _fit_methods(val_lp, val.labels, costs, methods, budgets, settings or {}, seed,
+                          settings_param)
+    val_res = _evaluate_log_probs(val_lp, val_correct, costs, budgets,  # no oracle there
+                                  {m: p for m, p in fitted.items() if m != ORACLE})
+    del val_lp  # one split's log-probabilities at a time
+    test_res = _evaluate_split(test, costs, budgets, fitted)
+    return budgets, fitted, _sweep_rows(budgets, fitted, val_res, test_res)

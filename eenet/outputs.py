@@ -54,8 +54,41 @@ def log_softmax64(logits: np.ndarray, out: np.ndarray | None = None) -> np.ndarr
     z = np.empty(logits.shape, dtype=np.float64) if out is None else out
     top = np.maximum.reduce(logits, axis=-1, keepdims=True)  # exact in float32 as in float64
     np.subtract(logits, top, out=z, dtype=np.float64)  # both cast to float64 exactly first
-    total = np.add.reduce(np.exp(z), axis=-1, keepdims=True)
+    total = _sum_exp(z)
     return np.subtract(z, np.log(total, out=total), out=z)
+
+
+# values per block of a large array's float64 temporaries (8 MB): exp(z) of a whole [K, n, C]
+# split was another array as large as the log-probabilities (1.6 GB for ImageNet's 5 x 50,000
+# x 1000), allocated and freed at each call
+BLOCK_VALUES = 1 << 20
+
+
+def row_blocks(n_rows: int, n_cols: int) -> list[slice]:
+    """The blocks of rows, about BLOCK_VALUES values each, that a [n_rows, n_cols] array is
+    processed in to keep its temporaries small; each of at least 2 rows where there are 2
+    (numpy's einsum sums a lone row of over 8192 values in another order than the same row
+    among others: `scores.entropy` gave another last bit)."""
+    step = max(2, BLOCK_VALUES // max(n_cols, 1))
+    starts = list(range(0, n_rows, step))
+    if len(starts) > 1 and n_rows - starts[-1] == 1:  # a lone last row joins the block before
+        starts.pop()
+    return [slice(a, b) for a, b in zip(starts, [*starts[1:], n_rows], strict=True)]
+
+
+def _sum_exp(z: np.ndarray) -> np.ndarray:
+    """sum exp z over the last axis, keepdims, float64; a large C-contiguous `z` block by block
+    of rows (`row_blocks`), each row's sum the same number as at once."""
+    if z.size <= BLOCK_VALUES or not z.flags.c_contiguous or z.ndim < 2:
+        return np.add.reduce(np.exp(z), axis=-1, keepdims=True)
+    rows = z.reshape(-1, z.shape[-1])
+    total = np.empty((rows.shape[0], 1), dtype=np.float64)
+    blocks = row_blocks(*rows.shape)
+    buffer = np.empty((max(b.stop - b.start for b in blocks), rows.shape[1]), dtype=np.float64)
+    for block in blocks:
+        part = np.exp(rows[block], out=buffer[:block.stop - block.start])
+        np.add.reduce(part, axis=-1, keepdims=True, out=total[block])
+    return total.reshape(*z.shape[:-1], 1)
 
 
 def predicted_classes(logits: np.ndarray) -> np.ndarray:
@@ -142,16 +175,33 @@ class ExitOutputs:
 
     def predictions(self) -> np.ndarray:
         """Predicted class of every exit, int64 [n_exits, n_samples]: the argmax of the
-        log-probabilities, as the schedulers and the runtime take it (`predicted_classes`)."""
-        return self.log_probs().argmax(axis=-1)
+        log-probabilities, as the schedulers and the runtime take it (`predicted_classes`),
+        computed a block of samples at a time (never all float64 log-probabilities at once)."""
+        logits = self.logits
+        out = np.empty(logits.shape[:2], dtype=np.int64)
+        for block in row_blocks(logits.shape[1], logits.shape[0] * logits.shape[2]):
+            out[:, block] = predicted_classes(logits[:, block])  # all exits of some samples
+        return out
 
     def correct(self) -> np.ndarray:
         """Whether each exit is right on each sample, bool [n_exits, n_samples]."""
         return self.predictions() == self.labels[None, :]
 
+    def log_probs_and_correct(self) -> tuple[np.ndarray, np.ndarray]:
+        """`log_probs()` and `correct()` from one log-softmax: what an evaluation reads."""
+        log_probs = self.log_probs()
+        return log_probs, correct_of(log_probs, self.labels)
+
     def exit_accuracy(self) -> np.ndarray:
         """Accuracy (percent) of each exit alone, [n_exits]."""
         return percent_correct(self.correct(), axis=1)
+
+
+def correct_of(log_probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Whether each exit is right on each sample, bool [n_exits, n_samples], from the
+    float64 log-probabilities [n_exits, n_samples, n_classes] (their argmax, as
+    `ExitOutputs.correct`) and the labels [n_samples]."""
+    return log_probs.argmax(axis=-1) == labels[None, :]
 
 
 def checked_labels(labels: np.ndarray, n_samples: int, n_classes: int, source: str,

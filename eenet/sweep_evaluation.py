@@ -141,7 +141,7 @@ def evaluate_folders(
         folders.append((Path(sweep_dir), read_index(sweep_dir, headline=False)))
     for folder, folder_index in folders:
         _check_index_fits(folder, folder_index, test, costs)
-    log_probs, correct = test.log_probs(), test.correct()
+    log_probs, correct = test.log_probs_and_correct()
     samples, top = np.arange(test.n_samples), float(costs[-1])
     rows, seen, hits = [], set(), {}
     for folder, folder_index in folders:

@@ -37,7 +37,7 @@ from eenet.commands.schedule_report import (
 from eenet.config import check_schedulers
 from eenet.cost_inputs import is_cost_list, load_costs
 from eenet.errors import ArtifactError, ConfigError, counted, naming, once_each, unknown_name
-from eenet.evaluation import ORACLE, check_split_pair, evaluate_sweep, fit_sweep
+from eenet.evaluation import ORACLE, check_split_pair, fit_and_evaluate_sweep
 from eenet.latency_table import load_latency
 from eenet.outputs import ExitOutputs, check_exit_outputs_file, load_exit_outputs
 from eenet.rounding import tidy_floats
@@ -380,10 +380,9 @@ def handler(args: argparse.Namespace) -> int:
                                   listed=is_cost_list(args.costs))
         if note:
             print(note, file=sys.stderr)
-    budgets, fitted = fit_sweep(val, costs, methods, budgets, settings, seed=args.seed,
-                                settings_param=SET_GROUP)
-    rows = [{**r, "budget_given": given[r["budget"]]}
-            for r in evaluate_sweep(val, test, costs, budgets, fitted)]
+    budgets, fitted, rows = fit_and_evaluate_sweep(val, test, costs, methods, budgets, settings,
+                                                   seed=args.seed, settings_param=SET_GROUP)
+    rows = [{**r, "budget_given": given[r["budget"]]} for r in rows]
     for note in unscored_notes(unscored_at_first_exit(fitted, budgets), costs, unit):
         print(note, file=sys.stderr)
     note = validation_overrun_note(rows, val.n_samples)

@@ -44,7 +44,7 @@ def exit_features(
     p = np.exp(log_probs)
     conf = 1.0 - entropy_of(p, log_probs) / math.log(log_probs.shape[-1])
     if top > 0:  # sorted decreasing; its first column is max p
-        shown = np.sort(p, axis=-1)[:, : -min(int(top), p.shape[-1]) - 1 : -1]
+        shown = top_values(p, int(top))
         top_p = shown[:, :1]
     else:
         shown, top_p = p, p.max(axis=-1, keepdims=True)
@@ -57,3 +57,14 @@ def exit_features(
         same = log_probs.argmax(-1) == before
         parts += [same[:, None], p[np.arange(p.shape[0]), before][:, None]]
     return np.concatenate(parts, 1, dtype=np.float64)
+
+
+def top_values(p: np.ndarray, top: int) -> np.ndarray:
+    """The `top` largest values of each row of `p` [N, C] (all C where top >= C), in
+    decreasing order, [N, min(top, C)]: a partition then a sort of those few, not a sort of
+    all C (1000 ImageNet classes for 5 kept); the same values as the full sort's."""
+    n_classes = p.shape[-1]
+    if top >= n_classes:
+        return np.sort(p, axis=-1)[:, ::-1]
+    largest = np.partition(p, n_classes - top, axis=-1)[:, n_classes - top:]
+    return np.sort(largest, axis=-1)[:, ::-1]
