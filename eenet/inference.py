@@ -30,14 +30,16 @@ def collect_exit_logits(
     device: torch.device,
     batch_size: int = 512,
     progress: bool = False,
+    desc: str = "exit logits",
 ) -> ExitOutputs:
     """Logits of all exits on `dataset`, in order: float32 [n_exits, n_samples, n_classes].
+    `progress`: a tqdm bar named `desc` on stderr where stderr is a terminal (none in a log).
     torch failing to allocate in a batch's forward pass is a one-line ConfigError naming
     dump.batch_size (= `batch_size`)."""
     model.eval().to(device)
     chunks: list[np.ndarray] = []
     labels: list[np.ndarray] = []
-    bar = tqdm(split_batches(dataset, model, batch_size), desc="exit logits", leave=False,
+    bar = tqdm(split_batches(dataset, model, batch_size), desc=desc, leave=False,
                total=math.ceil(len(dataset) / batch_size),  # type: ignore[arg-type]
                disable=None if progress else True)
     for inputs, y in bar:
@@ -57,7 +59,8 @@ def dump_exit_outputs(
     """Every exit's logits of a saved model on the prepared validation and test splits,
     written as `out_dir`/val.npz and test.npz (the folder swapped in whole: both splits from
     this model, or the old pair). Returns the outputs by split. The keyword arguments are the
-    params.yaml group `dump`."""
+    params.yaml group `dump`. A progress bar per split shows on a terminal's stderr only: under
+    `dvc repro` with a log, or a redirect, nothing floods it."""
     check_minimums("dump", {"batch_size": (batch_size, 1)})
     target = resolve_device(device, "dump.device")
     model = load_trained(model_dir)
@@ -65,6 +68,7 @@ def dump_exit_outputs(
     with atomic_directory(out_dir) as tmp:
         for split in DUMP_SPLITS:
             dataset = split_for_model(model, model_dir, data_dir, split)
-            dumped[split] = collect_exit_logits(model, dataset, target, batch_size)
+            dumped[split] = collect_exit_logits(model, dataset, target, batch_size,
+                                                progress=True, desc=f"{split} exit logits")
             save_exit_outputs(Path(tmp) / f"{split}.npz", dumped[split])
     return dumped

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import io
 import json
 import os
 import re
@@ -1030,6 +1031,36 @@ def test_dump_exit_outputs_writes_both_splits_and_replaces_the_old_pair(workspac
                                               rf"got {re.escape(repr(bad))}$"):
             dump_exit_outputs(tmp_path / "no model", workspace["data"], out, batch_size=bad)
     assert sorted(p.name for p in out.iterdir()) == ["test.npz", "val.npz"]
+
+
+class TerminalText(io.StringIO):
+    """A stderr that says it is a terminal, keeping what is written to it."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_dump_exit_outputs_shows_a_bar_per_split_on_a_terminal_only(workspace, tmp_path,
+                                                                     monkeypatch) -> None:
+    """The dump stage showed no progress at all, even on a terminal (collect_exit_logits' bar
+    was never asked for): a long dump was silent. Each split now has a tqdm bar on stderr
+    where stderr is a terminal; in a log (`dvc repro > log`, a non-terminal stderr) nothing is
+    written, and stdout is left to the stage's result lines."""
+    model = workspace["root"] / "model"
+    for terminal in (True, False):
+        err = TerminalText() if terminal else io.StringIO()
+        out = io.StringIO()
+        monkeypatch.setattr(sys, "stderr", err)
+        monkeypatch.setattr(sys, "stdout", out)
+        dump_exit_outputs(model, workspace["data"], tmp_path / f"logits{terminal}",
+                          batch_size=7, device="cpu")
+        monkeypatch.undo()
+        assert out.getvalue() == ""
+        if terminal:
+            assert "val exit logits" in err.getvalue()
+            assert "test exit logits" in err.getvalue()
+        else:
+            assert err.getvalue() == ""
 
 
 def test_dumping_logits_that_do_not_fit_in_memory_is_one_line(workspace, tmp_path,
