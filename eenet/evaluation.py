@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from eenet.budget import check_each_once
 from eenet.costs import validate_costs
@@ -182,9 +183,11 @@ def fit_sweep(
     settings: Mapping[str, Mapping[str, Any]] | None = None,
     seed: int = 0,
     settings_param: str = "settings",
+    progress: bool = False,
 ) -> tuple[list[float], dict[str, list[FittedPolicy | None]]]:
     """Fit each method at each budget on `val`: (the checked budgets, {method: [policy per
     budget]}); the oracle's entries are None (it is computed on each split from its labels).
+    `progress`: a tqdm bar over the fits on stderr where stderr is a terminal (none in a log).
     Errors and notes about a method's settings name them `settings_param`.<method> (what the
     caller called `settings`; `eenet schedule`'s: schedulers). A budget given twice is a
     one-line ConfigError naming both (`budgets_ms[i]`), as `eenet schedule --budgets` and the
@@ -193,7 +196,7 @@ def fit_sweep(
     validate_exit_outputs(val, "validation outputs")
     methods, budgets = _checked_sweep(val, costs, methods, budgets_ms, settings, settings_param)
     return budgets, _fit_methods(val.log_probs(), val.labels, costs, methods, budgets,
-                                 settings or {}, seed, settings_param)
+                                 settings or {}, seed, settings_param, progress)
 
 
 def _checked_sweep(
@@ -236,13 +239,22 @@ def _fit_methods(
     settings: Mapping[str, Mapping[str, Any]],
     seed: int,
     settings_param: str,
+    progress: bool = False,
 ) -> dict[str, list[FittedPolicy | None]]:
-    """Each method fitted at each budget on validation log-probabilities `val_lp`."""
-    return {method: [None] * len(budgets) if method == ORACLE else [
-        fit_log_probs(method, val_lp, labels, costs, b, settings.get(method), seed,
-                      settings_param=f"{settings_param}.{method}")
-        for b in budgets
-    ] for method in methods}
+    """Each method fitted at each budget on validation log-probabilities `val_lp`; with
+    `progress`, a tqdm bar over the fits on stderr where stderr is a terminal (none in a
+    log), naming the fit under way."""
+    fits = [(method, b) for method in methods if method != ORACLE for b in budgets]
+    bar = tqdm(fits, desc="fitting", unit="fit", leave=False,
+               disable=None if progress else True)  # None: a bar only on a terminal
+    policies: dict[tuple[str, float], FittedPolicy] = {}
+    for method, b in bar:
+        bar.set_postfix_str(f"{method} at {b:.4g}")  # the fit under way
+        policies[method, b] = fit_log_probs(method, val_lp, labels, costs, b,
+                                            settings.get(method), seed,
+                                            settings_param=f"{settings_param}.{method}")
+    return {method: [None if method == ORACLE else policies[method, b] for b in budgets]
+            for method in methods}
 
 
 def check_method_settings(settings: Any, methods: Sequence[str], param: str = "settings"
@@ -362,17 +374,18 @@ def fit_and_evaluate_sweep(
     settings: Mapping[str, Mapping[str, Any]] | None = None,
     seed: int = 0,
     settings_param: str = "settings",
+    progress: bool = False,
 ) -> tuple[list[float], dict[str, list[FittedPolicy | None]], list[dict[str, Any]]]:
     """`fit_sweep` then `evaluate_sweep`: (the checked budgets, the fitted policies, the rows),
     the same numbers, with one log-softmax per split: the validation log-probabilities the
     fits read are evaluated on, then freed before the test split's are computed (each is
-    twice the logits' size)."""
+    twice the logits' size). `progress` as `fit_sweep`'s."""
     costs = validate_costs(costs)
     check_split_pair(val, test, costs)  # before the fits, which take seconds
     methods, budgets = _checked_sweep(val, costs, methods, budgets_ms, settings, settings_param)
     val_lp, val_correct = val.log_probs_and_correct()
     fitted = _fit_methods(val_lp, val.labels, costs, methods, budgets, settings or {}, seed,
-                          settings_param)
+                          settings_param, progress)
     val_res = _evaluate_log_probs(val_lp, val_correct, costs, budgets,  # no oracle there
                                   {m: p for m, p in fitted.items() if m != ORACLE})
     del val_lp  # one split's log-probabilities at a time

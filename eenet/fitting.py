@@ -101,7 +101,7 @@ def fit_from_artifacts(
     headline folder records `headline_ms` and the `budget` spec, a sweep folder `sweep_ms`
     (and, for a list, each budget as given: `sweep_given`). `schedulers` is checked as
     params.yaml's group is, a bad one a one-line ConfigError in its names (those found while
-    fitting too: schedulers.<method>.KEY)."""
+    fitting too: schedulers.<method>.KEY). A bar over the fits shows on a terminal's stderr only."""
     if (budget is None) == (budgets is None):
         raise TypeError("fit_from_artifacts: give exactly one of budget and budgets")
     check_schedulers("schedulers", schedulers)  # as params.yaml's group, in its names
@@ -125,7 +125,7 @@ def fit_from_artifacts(
     return fit_all(val, costs, schedulers.get("methods"), sweep, headline, out_dir, settings,
                    int(schedulers.get("seed", 0)), budget_spec=budget, charged=charged,
                    model=latency.get("model"), profiled_at=costs_profiled_at(latency),
-                   sweep_given=given, settings_param="schedulers")
+                   sweep_given=given, settings_param="schedulers", progress=True)
 
 
 def costs_profiled_at(latency: Mapping[str, Any]) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from eenet.atomic import (
     atomic_directory,
@@ -70,6 +71,7 @@ def fit_all(
     profiled_at: Mapping[str, Any] | None = None,
     sweep_given: Sequence[Any] | None = None,
     settings_param: str = "settings",
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Fit each method at each sweep budget and the headline budget (None: none, a folder of
     sweep fits alone; each sweep budget once, a repeat a one-line ConfigError naming both
@@ -82,6 +84,7 @@ def fit_all(
     `settings`; the pipeline's: schedulers).
     `profiled_at`: how the costs were measured (`costs_profiled_at`: device, batch size,
     threads), kept in the index for readers that compare a run's time with the plan.
+    `progress`: a tqdm bar over the fits on stderr where stderr is a terminal (none in a log).
 
     `charged` maps a method to the extra ms/sample per exit its own scoring costs over the
     latency table's reference scoring (stage profile_scoring): the method plans with costs +
@@ -107,16 +110,19 @@ def fit_all(
             check_method_settings(method, settings[method], f"{settings_param}.{method}")
     charged = charged or {}
     fitted = []
-    for method in methods:
-        for budget in budgets:
-            policy, fit_ms = fit_charged(method, val, costs, budget, charged.get(method),
-                                         settings.get(method, {}), seed,
-                                         settings_param=f"{settings_param}.{method}")
-            policy.model = None if model is None else dict(model)
-            entry: dict[str, Any] = {"method": method, "budget_ms": budget, "policy": policy}
-            if fit_ms > budget:
-                entry["fitted_ms"] = fit_ms
-            fitted.append(entry)
+    fits = [(method, budget) for method in methods for budget in budgets]
+    bar = tqdm(fits, desc="fitting", unit="fit", leave=False,
+               disable=None if progress else True)  # None: a bar only on a terminal
+    for method, budget in bar:
+        bar.set_postfix_str(f"{method} at {budget:.4g}")  # the fit under way
+        policy, fit_ms = fit_charged(method, val, costs, budget, charged.get(method),
+                                     settings.get(method, {}), seed,
+                                     settings_param=f"{settings_param}.{method}")
+        policy.model = None if model is None else dict(model)
+        entry: dict[str, Any] = {"method": method, "budget_ms": budget, "policy": policy}
+        if fit_ms > budget:
+            entry["fitted_ms"] = fit_ms
+        fitted.append(entry)
     index = {
         **({} if headline_ms is None else {"budget": budget_spec,
                                            "headline_ms": float(headline_ms)}),

@@ -1031,3 +1031,51 @@ def test_members_of_an_npz_that_are_not_read_are_ignored_unread(files, tmp_path)
         archive.writestr("extra.npy", pickle.dumps({"notes": "not an array"}))
     loaded = load_exit_outputs(path)
     np.testing.assert_array_equal(loaded.logits, test.logits)
+
+
+def _run_with_terminal_stderr(*args: str) -> tuple[int, str, str]:
+    """`eenet schedule ARGS` with stderr a terminal (a pty, 24 x 100) and stdout a pipe, as in
+    `eenet schedule --json | jq`: (status, stdout, what the terminal showed)."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    proc = subprocess.Popen([sys.executable, "-m", "eenet", "schedule", *args],
+                            stdout=subprocess.PIPE, stderr=slave, text=True)
+    os.close(slave)
+    shown = b""
+    while True:  # read as it runs: a full pty would stop the command
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: the command closed its end
+            break
+        if not chunk:
+            break
+        shown += chunk
+    out = proc.stdout.read()
+    proc.wait(timeout=120)
+    proc.stdout.close()
+    os.close(master)
+    return proc.returncode, out, shown.decode(errors="replace")
+
+
+def test_fits_show_a_bar_on_a_terminal_and_stdout_keeps_the_json(files):
+    """A long `eenet schedule` (EENet over a sweep: minutes) was silent on a terminal until the
+    table came. A bar over the fits shows on stderr where it is a terminal, naming the fit
+    under way; stdout is the JSON alone, which parses. In a log (stderr no terminal) no bar
+    is written."""
+    args = ("--val", str(files / "val.npz"), "--test", str(files / "test.npz"),
+            "--costs", "1,2,3", "--method", "maxprob,entropy", "--budgets", "1.5,2.5", "--json")
+    status, out, shown = _run_with_terminal_stderr(*args)
+    assert status == 0, shown
+    assert len(json.loads(out)) == 4
+    assert "fitting" in shown and "entropy at 2.5" in shown
+    logged = _run(*args)
+    assert logged.returncode == 0 and logged.stderr == ""
+    same = ("method", "budget", "test_accuracy", "exit_fractions")
+    assert ([{k: r[k] for k in same} for r in json.loads(logged.stdout)]
+            == [{k: r[k] for k in same} for r in json.loads(out)])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import subprocess
@@ -1625,3 +1626,34 @@ def test_a_numpy_unsigned_first_index_splits_ties_as_the_same_int(method: str) -
     np.testing.assert_array_equal(
         first_exit(policy.scores(log_probs), policy.thresholds, policy.tie_shares,
                    np.uint64(offset)), want)
+
+
+class TerminalText(io.StringIO):
+    """A stderr that says it is a terminal, keeping what is written to it."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_pipeline_fit_shows_a_bar_on_a_terminal_only(pair, costs, tmp_path, monkeypatch):
+    """The fit stages (`fit_from_artifacts`) were silent while fitting, minutes for EENet over a
+    sweep, even on a terminal. A tqdm bar over the fits, naming the one under way, now shows
+    on stderr where stderr is a terminal; in a log (`dvc repro > log`) nothing is written."""
+    val, _ = pair
+    save_exit_outputs(tmp_path / "val.npz", val)
+    save_latency(tmp_path / "latency.json", {"cumulative_ms": costs.tolist(), "source": "test"})
+    (tmp_path / "scoring.json").write_text(json.dumps({"charged": True, "extra_ms": {}}))
+    for terminal in (True, False):
+        err, out = (TerminalText() if terminal else io.StringIO()), io.StringIO()
+        monkeypatch.setattr(sys, "stderr", err)
+        monkeypatch.setattr(sys, "stdout", out)
+        fit_from_artifacts(tmp_path / "val.npz", tmp_path / "latency.json",
+                           tmp_path / "scoring.json", tmp_path / f"out{terminal}",
+                           {"methods": ["maxprob"]}, budgets=[1.5, 2.5])
+        monkeypatch.undo()
+        assert out.getvalue() == ""
+        if terminal:
+            assert "fitting" in err.getvalue()
+            assert "maxprob at 2.5" in err.getvalue()
+        else:
+            assert err.getvalue() == ""

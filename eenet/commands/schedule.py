@@ -381,7 +381,8 @@ def handler(args: argparse.Namespace) -> int:
         if note:
             print(note, file=sys.stderr)
     budgets, fitted, rows = fit_and_evaluate_sweep(val, test, costs, methods, budgets, settings,
-                                                   seed=args.seed, settings_param=SET_GROUP)
+                                                   seed=args.seed, settings_param=SET_GROUP,
+                                                   progress=True)
     rows = [{**r, "budget_given": given[r["budget"]]} for r in rows]
     for note in unscored_notes(unscored_at_first_exit(fitted, budgets), costs, unit):
         print(note, file=sys.stderr)
