@@ -2,7 +2,8 @@
 
 User errors (`EENetError`) print as one line on stderr and exit with status 2; no traceback.
 Output that cannot be written (`> /dev/full`) is one line too, status 1; a closed pipe ends
-quietly.
+quietly. Ctrl-C (SIGINT) or SIGTERM is one line, `eenet schedule: interrupted`, and status 130
+or 143; after the command has ended, while Python shuts down, the signal alone ends it.
 """
 
 from __future__ import annotations
@@ -264,7 +265,21 @@ def stop_word_and_status(exc: KeyboardInterrupt | Terminated) -> tuple[str, int]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `eenet` console script."""
+    """Entry point of the `eenet` console script (and `python -m eenet`): `argv` None, the
+    process's own command line. Once the command has ended (its output or its one line out),
+    a Ctrl-C while Python shuts down (torch's exit hooks) ends the process by the signal with
+    no line more, as a stage's does; it printed `Exception ignored in atexit callback`, a
+    traceback, and status 0. A caller's `argv` leaves its Ctrl-C handler alone."""
+    try:
+        return run_command(argv)
+    finally:
+        if argv is None:  # this process is the command: nothing runs after it
+            _shut_down_by_ctrl_c()
+
+
+def run_command(argv: Sequence[str] | None = None) -> int:
+    """Parse `argv` (None: `sys.argv[1:]`) and run its command: its exit status, with its
+    errors and stop signals as one line on stderr."""
     prog, stdout = "eenet", sys.stdout  # what its one-line messages are called by
     try:
         # importing the commands (torch) takes a second or two: a stop signal then is one line
@@ -331,11 +346,11 @@ def stage_cli(
 
 
 def _shut_down_by_ctrl_c() -> None:
-    """After a stage has ended (written everything, or failed or stopped with its one line): a
-    Ctrl-C while Python shuts down (torch's exit hooks, some 0.7 s) ends the script by the
-    signal itself, with no line more, as SIGTERM does there; Python's handler raised
-    KeyboardInterrupt inside an exit hook, which printed `Exception ignored in atexit
-    callback` and its traceback. An ignored Ctrl-C (`nohup`) stays ignored."""
+    """After a stage or an `eenet` command has ended (written everything, or failed or stopped
+    with its one line): a Ctrl-C while Python shuts down (torch's exit hooks, some 0.7 s)
+    ends the process by the signal itself, with no line more, as SIGTERM does there; Python's
+    handler raised KeyboardInterrupt inside an exit hook, which printed `Exception ignored in
+    atexit callback` and its traceback. An ignored Ctrl-C (`nohup`) stays ignored."""
     for stream in (sys.stdout, sys.stderr):  # what the stage printed, before a kill could drop it
         with suppress(OSError):  # one that cannot be written fails at exit, as it did
             stream.flush()

@@ -11,6 +11,7 @@ Ctrl-C (SIGINT) was dropped the same way.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -329,3 +330,41 @@ def test_ctrl_c_while_a_stage_shuts_down_ends_it_by_the_signal_alone(
     assert result.stderr.splitlines() == ([] if line is None else [line])  # the stage's own only
     assert result.stdout == "written\n"  # printed before the kill
     assert (tmp_path / "artifact.txt").read_text() == "complete"
+
+
+@pytest.mark.parametrize("args, status", [
+    (["models", "--model", "resnet1d_3", "--json"], 0), (["models", "--model", "nope"], 2),
+], ids=["finished", "failed"])
+def test_ctrl_c_while_an_eenet_command_shuts_down_ends_it_by_the_signal_alone(
+        tmp_path: Path, args: list[str], status: int) -> None:
+    """A Ctrl-C after an `eenet` command ended (its output written, or its one error line),
+    while Python runs its exit hooks (torch's): the command ends by the signal with no line
+    more, as a stage does; Python's handler raised KeyboardInterrupt inside the hook, which
+    printed `Exception ignored in atexit callback` and a traceback, and the status was 0.
+    A caller's argv leaves the handler alone: `main(argv)` runs in-process (tests)."""
+    script = textwrap.dedent(f"""\
+        import atexit, os, signal, sys, time
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        from eenet.cli import main
+
+        def hook():  # an exit hook that a Ctrl-C interrupts
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+
+        atexit.register(hook)
+        assert main({args!r}) == {status}
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        sys.argv = ["eenet", *{args!r}]
+        raise SystemExit(main())
+    """)
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
+                            text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert result.returncode == -signal.SIGINT, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines == ([] if status == 0 else ["eenet models: error: --model: unknown value "
+                                             "'nope'; allowed: bert_4, densenet121_4, "
+                                             "resnet1d_3, resnet56_3"] * 2)
+    if status == 0:
+        half = len(result.stdout) // 2  # both outputs whole, flushed before the kill
+        assert result.stdout[:half] == result.stdout[half:]
+        assert json.loads(result.stdout[:half])[0]["name"] == "resnet1d_3"
