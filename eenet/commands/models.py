@@ -32,7 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     parser.add_argument("--classes", type=int, default=10, action=GivenOnce,
                         help="output classes (default: 10)")
-    parser.add_argument("--model", action="append", help="only this model (repeatable)")
+    parser.add_argument("--model", action="append",
+                        help="only this model (repeatable; default: every registered model)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.set_defaults(func=handle)
 
