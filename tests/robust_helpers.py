@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import runpy
 import signal
@@ -84,3 +85,10 @@ def assert_terminated(proc: subprocess.Popen, err: str, note: str = STOPPED_NOTE
     stage's note (`eenet.cli.RESUMES_NOTE` for training)."""
     assert proc.returncode == 128 + signal.SIGTERM, err
     assert err.strip().splitlines() == [f"terminated ({note})"]
+
+
+class TerminalText(io.StringIO):
+    """A stderr that says it is a terminal, keeping what is written to it."""
+
+    def isatty(self) -> bool:
+        return True

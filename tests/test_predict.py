@@ -26,7 +26,7 @@ from eenet.outputs import load_exit_outputs
 from eenet.runtime import EarlyExitPredictor
 from eenet.schedulers import available_methods, fit_policy, load_policy
 from tests.conftest import saved_split_pair
-from tests.robust_helpers import stage_error, tiny_params, write_params
+from tests.robust_helpers import TerminalText, stage_error, tiny_params, write_params
 from tests.runtime_helpers import DEVICES, BlowUpNet
 
 COSTS = np.array([1.0, 2.0, 3.5])
@@ -1031,13 +1031,6 @@ def test_dump_exit_outputs_writes_both_splits_and_replaces_the_old_pair(workspac
                                               rf"got {re.escape(repr(bad))}$"):
             dump_exit_outputs(tmp_path / "no model", workspace["data"], out, batch_size=bad)
     assert sorted(p.name for p in out.iterdir()) == ["test.npz", "val.npz"]
-
-
-class TerminalText(io.StringIO):
-    """A stderr that says it is a terminal, keeping what is written to it."""
-
-    def isatty(self) -> bool:
-        return True
 
 
 def test_dump_exit_outputs_shows_a_bar_per_split_on_a_terminal_only(workspace, tmp_path,

@@ -41,6 +41,7 @@ from eenet.schedulers.thresholds import first_exit, thresholds_from_plan
 from eenet.sweep import fit_all
 from eenet.synthetic import make_costs, make_split_pair
 from tests.conftest import FAST_EENET
+from tests.robust_helpers import TerminalText
 
 METHODS = ["maxprob", "entropy", "patience", "eenet"]
 
@@ -1626,13 +1627,6 @@ def test_a_numpy_unsigned_first_index_splits_ties_as_the_same_int(method: str) -
     np.testing.assert_array_equal(
         first_exit(policy.scores(log_probs), policy.thresholds, policy.tie_shares,
                    np.uint64(offset)), want)
-
-
-class TerminalText(io.StringIO):
-    """A stderr that says it is a terminal, keeping what is written to it."""
-
-    def isatty(self) -> bool:
-        return True
 
 
 def test_the_pipeline_fit_shows_a_bar_on_a_terminal_only(pair, costs, tmp_path, monkeypatch):
