@@ -7,11 +7,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from eenet.budget import check_each_once
 from eenet.costs import validate_costs
 from eenet.errors import ArtifactError, ConfigError, unknown_name
+from eenet.fit_progress import fits_shown
 from eenet.outputs import ExitOutputs, check_compatible, percent_correct, validate_exit_outputs
 from eenet.schedulers import available_methods, fit_log_probs
 from eenet.schedulers import check_method_settings as check_settings_of
@@ -245,11 +245,8 @@ def _fit_methods(
     `progress`, a tqdm bar over the fits on stderr where stderr is a terminal (none in a
     log), naming the fit under way."""
     fits = [(method, b) for method in methods if method != ORACLE for b in budgets]
-    bar = tqdm(fits, desc="fitting", unit="fit", leave=False,
-               disable=None if progress else True)  # None: a bar only on a terminal
     policies: dict[tuple[str, float], FittedPolicy] = {}
-    for method, b in bar:
-        bar.set_postfix_str(f"{method} at {b:.4g}")  # the fit under way
+    for method, b in fits_shown(fits, progress):
         policies[method, b] = fit_log_probs(method, val_lp, labels, costs, b,
                                             settings.get(method), seed,
                                             settings_param=f"{settings_param}.{method}")

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from eenet.atomic import (
     atomic_directory,
@@ -32,6 +31,7 @@ from eenet.atomic import (
 from eenet.budget import DEFAULT_COST_UNIT, check_each_once, cost_unit_problem
 from eenet.costs import is_real_number
 from eenet.errors import ArtifactError, ConfigError, once_each, unknown_name
+from eenet.fit_progress import fits_shown
 from eenet.jsonio import read_json_object
 from eenet.outputs import ExitOutputs, check_compatible
 from eenet.schedulers import available_methods, check_method_settings, fit_policy
@@ -111,10 +111,7 @@ def fit_all(
     charged = charged or {}
     fitted = []
     fits = [(method, budget) for method in methods for budget in budgets]
-    bar = tqdm(fits, desc="fitting", unit="fit", leave=False,
-               disable=None if progress else True)  # None: a bar only on a terminal
-    for method, budget in bar:
-        bar.set_postfix_str(f"{method} at {budget:.4g}")  # the fit under way
+    for method, budget in fits_shown(fits, progress):
         policy, fit_ms = fit_charged(method, val, costs, budget, charged.get(method),
                                      settings.get(method, {}), seed,
                                      settings_param=f"{settings_param}.{method}")
