@@ -27,6 +27,7 @@ from eenet.schedulers import (
     method_defaults,
 )
 from eenet.schedulers.eenet import lookahead_scores, solve_lookahead
+from eenet.schedulers.eenet.seeds import uniforms
 from eenet.schedulers.eenet.selection import candidate_plans, choose_rule, refine_starts
 from eenet.schedulers.eenet.settings import check_fold_count
 from eenet.schedulers.plans import (
@@ -514,13 +515,12 @@ def test_lookahead_heads_trained_together_equal_each_trained_alone():
             held_out_checks.append(id(head))
         return outputs(head, x)
 
-    gen = torch.Generator().manual_seed(7)
-    alone = [training._fit_heads([x], [y], fit_idx, hold_idx, gen, settings)[0]
+    draw = uniforms(7)
+    alone = [training._fit_heads([x], [y], fit_idx, hold_idx, draw, settings)[0]
              for x, y in zip(inputs, targets, strict=True)]
-    torch_gen = torch.Generator().manual_seed(7)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(training.MLP, "outputs", counted)
-        together = training._fit_heads(inputs, targets, fit_idx, hold_idx, torch_gen, settings)
+        together = training._fit_heads(inputs, targets, fit_idx, hold_idx, uniforms(7), settings)
     phases = [held_out_checks.count(i) for i in dict.fromkeys(held_out_checks)]
     assert len(phases) == 3 and len(set(phases)) == 3, phases  # the heads stopped apart
     for head_alone, head_together in zip(alone, together, strict=True):

@@ -6,13 +6,13 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-import torch
 
 from eenet.devices import num_threads
 from eenet.schedulers.eenet.features import data_features, exit_features
 from eenet.schedulers.eenet.lookahead import lookahead_scores, solve_lookahead
 from eenet.schedulers.eenet.policy import FIRST_EXIT_UNSCORED, EENetPolicy
 from eenet.schedulers.eenet.scorer import check_fused_sizes, forward, mean_assignment
+from eenet.schedulers.eenet.seeds import uniforms
 from eenet.schedulers.eenet.selection import choose_rule
 from eenet.schedulers.eenet.settings import (
     DEFAULTS,
@@ -169,9 +169,9 @@ def untrained_policy(
     for member in range(int(s["folds"])):
         state = ScoreAssignmentNets(dims, int(s["hidden"]), seed + member).state()
         if s["lookahead"]:
-            gen = torch.Generator().manual_seed(seed + member)
+            draw = uniforms(seed + member)
             for k in range(n_exits - 1):
-                head = MLP(dims[k] + k, int(s["hidden"]), gen, outputs=n_exits - k)
+                head = MLP(dims[k] + k, int(s["hidden"]), draw, outputs=n_exits - k)
                 state.update({f"f{k}.{key}": value for key, value in head.state().items()})
         weights.update({f"m{member}.{key}": value for key, value in state.items()})
     # with lookahead heads, the dearer of the two learned scores (the stop value on top)

@@ -25,17 +25,19 @@ from eenet.schedulers.eenet.scorer import (
     mean_assignment,
     member_probabilities,
 )
+from eenet.schedulers.eenet.seeds import Uniforms, lookahead_seed, member_seed, uniforms
 from eenet.schedulers.eenet.selection import best_plan_accuracy, candidate_plans
 from eenet.schedulers.eenet.settings import check_fold_count, feature_options
 
 
 class MLP:
-    """in -> hidden (ReLU) -> outputs, parameters initialised from a private generator."""
+    """in -> hidden (ReLU) -> outputs, parameters initialised from a private generator's
+    uniforms (`seeds.uniforms`)."""
 
-    def __init__(self, in_dim: int, hidden: int, gen: torch.Generator, outputs: int = 1) -> None:
+    def __init__(self, in_dim: int, hidden: int, draw: Uniforms, outputs: int = 1) -> None:
         def uniform(shape: tuple[int, ...], fan_in: int) -> torch.Tensor:
             bound = 1.0 / math.sqrt(fan_in)
-            t = (torch.rand(shape, generator=gen, dtype=torch.float32) * 2 - 1) * bound
+            t = (draw(shape) * 2 - 1) * bound
             return t.requires_grad_()
 
         self.params = {
@@ -62,9 +64,9 @@ class ScoreAssignmentNets:
     """Score networks g_k and assignment networks h_k for K exits."""
 
     def __init__(self, in_dims: list[int], hidden: int, seed: int) -> None:
-        gen = torch.Generator().manual_seed(seed)
-        self.g = [MLP(d + k, hidden, gen) for k, d in enumerate(in_dims)]
-        self.h = [MLP(d + k, hidden, gen) for k, d in enumerate(in_dims)]
+        draw = uniforms(seed)
+        self.g = [MLP(d + k, hidden, draw) for k, d in enumerate(in_dims)]
+        self.h = [MLP(d + k, hidden, draw) for k, d in enumerate(in_dims)]
 
     def score_params(self) -> list[torch.Tensor]:
         return [t for m in self.g for t in m.params.values()]
@@ -232,8 +234,7 @@ def _train_lookahead(
     inputs = [torch.from_numpy(np.concatenate([feats[k], a[:, :k]], 1).astype(np.float32))
               for k in range(n_exits - 1)]
     targets = [torch.from_numpy(correct_np[k:].T.astype(np.float32)) for k in range(n_exits - 1)]
-    best = _fit_heads(inputs, targets, fit_idx, hold_idx, torch.Generator().manual_seed(seed), s,
-                      go_on)
+    best = _fit_heads(inputs, targets, fit_idx, hold_idx, uniforms(seed), s, go_on)
     return {f"f{k}.{key}": value for k, head in enumerate(best) for key, value in head.items()}
 
 
@@ -242,7 +243,7 @@ def _fit_heads(
     targets: list[torch.Tensor],
     fit_idx: np.ndarray,
     hold_idx: np.ndarray,
-    gen: torch.Generator,
+    draw: Uniforms,
     s: Mapping[str, Any],
     go_on: Callable[[], None] = _go_on,
 ) -> list[dict[str, np.ndarray]]:
@@ -254,7 +255,7 @@ def _fit_heads(
     gradient, and AdamW's update is elementwise), so the states are those of training each
     head on its own, bit for bit, with one backward and one optimizer step per step instead of
     one per head."""
-    heads = [MLP(x.shape[1], int(s["hidden"]), gen, outputs=y.shape[1])
+    heads = [MLP(x.shape[1], int(s["hidden"]), draw, outputs=y.shape[1])
              for x, y in zip(inputs, targets, strict=True)]
     opt = adamw([t for head in heads for t in head.params.values()], s)
     bce = torch.nn.functional.binary_cross_entropy_with_logits
@@ -322,7 +323,7 @@ def train_members(
                 torch.from_numpy(hold_idx),
                 costs_t,
                 settings,
-                seed * 1000 + fold * 100 + restart,
+                member_seed(seed, fold, restart),
                 go_on,
             )
             hold_logits, hold_a = member_probabilities(state, hold_feats)
@@ -335,7 +336,7 @@ def train_members(
         state, looks = dict(best[1]), None
         if settings["lookahead"]:
             state.update(_train_lookahead(feats, correct_np, state, fit_idx, hold_idx, settings,
-                                          seed * 1000 + fold * 100 + 99, go_on))
+                                          lookahead_seed(seed, fold), go_on))
             looks = forward(state, hold_feats)[2]
         return hold_idx, state, best[2], looks
 
