@@ -18,7 +18,9 @@ import numpy as np
 import torch
 
 from eenet.data import prepare_dataset
+from eenet.data.mnist1d import NUM_SAMPLES_MAX, NUM_SAMPLES_MIN
 from eenet.data.prepared import PreparedDataset
+from eenet.errors import ConfigError
 from eenet.inference import collect_exit_logits
 from eenet.models import build_model
 from eenet.models.base import MultiExitModel, example_batch
@@ -58,11 +60,23 @@ REAL_HELD_OUT = [
 FRESH_SEED_OFFSET = 100_000
 
 
+def check_fresh_samples(fresh_samples: int, param: str = "fresh_samples") -> None:
+    """A fresh draw's size: 0 (none) or a size MNIST-1D generates (NUM_SAMPLES_MIN to
+    NUM_SAMPLES_MAX), else a one-line ConfigError naming `param`; checked before any case
+    trains (the generator refused it only after the case's network had trained, minutes)."""
+    if fresh_samples != 0 and not NUM_SAMPLES_MIN <= fresh_samples <= NUM_SAMPLES_MAX:
+        raise ConfigError(f"{param}: a real case's fresh draw is MNIST-1D generated anew: 0 "
+                          f"(none) or from {NUM_SAMPLES_MIN} to {NUM_SAMPLES_MAX} samples, got "
+                          f"{fresh_samples}")
+
+
 def trained_outputs(
     case: RealCase, fresh_samples: int = 0
 ) -> tuple[ExitOutputs, ExitOutputs, np.ndarray, ExitOutputs | None]:
     """(validation outputs, test outputs, cumulative MFLOPs per exit, outputs on a fresh draw
-    of `fresh_samples` or None) of one trained case."""
+    of `fresh_samples` or None) of one trained case. A `fresh_samples` MNIST-1D cannot
+    generate is a ConfigError before the network trains."""
+    check_fresh_samples(fresh_samples)
     with tempfile.TemporaryDirectory(prefix="eenet-real-") as tmp:
         data_dir = Path(tmp) / "data"
         meta = prepare_dataset("mnist1d", data_dir, case.seed, num_samples=case.num_samples)

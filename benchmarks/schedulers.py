@@ -19,9 +19,10 @@ method, and the sampling noise of the worst), EENet fit times, and the time to e
 methods x budgets on test from its logits (fitting excluded). With --expected N, the same
 fitted policies of each synthetic, real held-out and entropy-favoured case are also evaluated
 on a fresh draw of N test samples from the case's distribution (for a real case: its trained
-network on N new MNIST-1D samples): their margins in expectation over test draws (a test draw's
-noise gone), nominal and at equal realised cost, and their budget misses in expectation (what
-remains is the validation split's sampling).
+network on N new MNIST-1D samples, so N from 100 to 1,000,000 with --real-held-out): their
+margins in expectation over test draws (a test draw's noise gone), nominal and at equal
+realised cost, and their budget misses in expectation (what remains is the validation split's
+sampling).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from real_outputs import REAL_HELD_OUT, trained_outputs  # beside this script (run as a script)
+from real_outputs import REAL_HELD_OUT, check_fresh_samples, trained_outputs  # beside this script
 from runner_up_outputs import ENTROPY_FAVOURED, split_pair
 
 from eenet.checks import check_integer
@@ -332,6 +333,8 @@ def main() -> None:
     check_integer("--budgets", args.budgets, 1)
     check_integer("--threads", args.threads, 1)
     check_integer("--expected", args.expected, 0)
+    if args.real_held_out:  # before the synthetic cases' fits and the networks' training
+        check_fresh_samples(args.expected, "--expected")
     if args.cases is not None:  # None: every case
         check_integer("--cases", args.cases, 1)
         if not (args.held_out or args.real_held_out or args.entropy_favoured):

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from eenet.errors import ConfigError
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = ROOT / "benchmarks"
 
@@ -81,6 +83,43 @@ def test_bad_benchmark_arguments_end_in_one_line(as_scripts, monkeypatch, capsys
     err = capsys.readouterr().err
     assert "Traceback" not in err, err
     assert err.strip().splitlines()[-1].startswith(message), err
+
+
+@pytest.mark.parametrize("expected", ["5", "1000001"])
+def test_schedulers_refuses_a_real_fresh_draw_size_before_any_work(as_scripts, monkeypatch,
+                                                                   capsys, expected):
+    """--real-held-out with an --expected MNIST-1D cannot generate: one line naming --expected
+    before anything is fitted or trained (MNIST-1D refused it, as data.options.num_samples,
+    once the first real case's network had trained: minutes, after the synthetic fits)."""
+    import real_outputs
+    import runner_up_outputs
+
+    def no_work(*args: object, **kwargs: object) -> None:
+        raise AssertionError("work began before --expected was checked")
+
+    monkeypatch.setattr(real_outputs, "prepare_dataset", no_work)
+    monkeypatch.setattr(runner_up_outputs, "draw_outputs", no_work)
+    monkeypatch.setattr("eenet.synthetic.make_draws", no_work)
+    assert run_script(monkeypatch, "schedulers.py", "--real-held-out", "--entropy-favoured",
+                      "--expected", expected) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [
+        f"schedulers.py: error: --expected: a real case's fresh draw is MNIST-1D generated "
+        f"anew: 0 (none) or from 100 to 1000000 samples, got {expected}"], err
+
+
+def test_a_real_fresh_draw_takes_no_size_mnist1d_cannot_generate(as_scripts, monkeypatch):
+    import real_outputs
+    from real_outputs import REAL_HELD_OUT, check_fresh_samples, trained_outputs
+
+    monkeypatch.setattr(real_outputs, "prepare_dataset", None)  # nothing may be generated
+    for fine in (0, 100, 10**6):
+        check_fresh_samples(fine, "--expected")
+    for bad in (1, 99, 10**6 + 1):
+        with pytest.raises(ConfigError, match=rf"^--expected: .* got {bad}$"):
+            check_fresh_samples(bad, "--expected")
+    with pytest.raises(ConfigError, match=r"^fresh_samples: .* got 7$"):  # before training
+        trained_outputs(REAL_HELD_OUT[0], 7)
 
 
 def test_a_bad_argument_ends_in_one_line_from_the_command_line(tmp_path):
