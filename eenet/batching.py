@@ -6,13 +6,16 @@ at once through `__getitems__` (rows sliced from its arrays, converted together)
 `SampleBatch`; any other data set, one item at a time. Both the training loader and
 `split_batches` (evaluation, logit dumping, measuring, predicting) read batches so.
 
-An EENetError met reading a batch in a DataLoader worker process (a label that is no class
-index, say) comes to the main process as the batch (`WorkerFailure`), which `BatchLoader`
-raises there as it was: torch would raise its class with the worker's traceback for message.
+An error met reading a batch in a DataLoader worker process (a label that is no class index,
+say) comes to the main process as the batch (`WorkerFailure`), which `BatchLoader` raises there
+in one line: an EENetError as it was; any other of its class, naming the worker, the batch's
+samples and the frame that raised it, the worker's traceback its `__cause__`. torch would raise
+its class with the worker's traceback for message, a paragraph.
 """
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -23,7 +26,7 @@ from torch.utils.data import DataLoader, Dataset, get_worker_info
 from torch.utils.data.distributed import DistributedSampler
 
 from eenet.distributed import is_distributed, rank, world_size
-from eenet.errors import EENetError
+from eenet.errors import EENetError, first_line, one_line
 from eenet.labels import batch_labels
 from eenet.models.base import MultiExitModel, map_tensors
 
@@ -57,34 +60,81 @@ def row_index(indices: Sequence[int]) -> slice | np.ndarray:
 
 @dataclass(frozen=True)
 class WorkerFailure:
-    """An EENetError a DataLoader worker met reading a batch, sent in the batch's place: its
-    class and its one-line message. Raised, torch would send the worker's traceback as the
-    message (or a RuntimeError of it, for a class it cannot rebuild)."""
+    """An error a DataLoader worker met reading a batch, sent in the batch's place: its class
+    and its one-line message; for an error other than an EENetError, also the worker's
+    traceback (`trace`). Raised, torch would send the worker's traceback as the message (or a
+    RuntimeError of it, for a class it cannot rebuild)."""
 
-    kind: type[EENetError]
+    kind: type[Exception]
     message: str
+    trace: str = ""
 
-    def error(self) -> EENetError:
-        """The error as the main process would have raised it (an EENetError of the message
-        where its class takes no message alone)."""
-        try:
-            return self.kind(self.message)
-        except TypeError:
-            return EENetError(self.message)
+    def error(self) -> Exception:
+        """The error as the main process raises it: an EENetError as it would have been
+        raised there (an EENetError of the message where its class takes no message alone);
+        any other of its class and one-line message, the worker's traceback its `__cause__`
+        (an error of that class too), each a RuntimeError naming the class where the class
+        takes no message alone."""
+        if issubclass(self.kind, EENetError):
+            try:
+                return self.kind(self.message)
+            except TypeError:
+                return EENetError(self.message)
+        error = rebuilt(self.kind, self.message)
+        error.__cause__ = rebuilt(self.kind, self.trace)
+        return error
+
+
+def rebuilt(kind: type[Exception], message: str) -> Exception:
+    """An error of class `kind` with `message`; a RuntimeError of the class's name and
+    `message` where the class takes no message alone (UnicodeDecodeError, say)."""
+    try:
+        return kind(message)
+    except Exception:
+        return RuntimeError(f"{kind.__name__}: {message}")
 
 
 Read = TypeVar("Read")
 
 
-def carried(read: Callable[[], Read]) -> Read | WorkerFailure:
-    """`read()`; in a DataLoader worker, an EENetError it raises as a `WorkerFailure` (in the
-    main process it is raised as it is)."""
+def carried(read: Callable[[], Read], samples: Sequence[int] | None = None,
+            ) -> Read | WorkerFailure:
+    """`read()`; in a DataLoader worker, an error it raises as a `WorkerFailure` (in the main
+    process it is raised as it is): an EENetError's own message; any other error's first line
+    and where it was met (the worker, the batch's `samples` where given, the frame that
+    raised it), with the worker's traceback."""
     try:
         return read()
     except EENetError as exc:
         if get_worker_info() is None:
             raise
         return WorkerFailure(type(exc), str(exc))
+    except Exception as exc:
+        worker = get_worker_info()
+        if worker is None:
+            raise
+        return WorkerFailure(type(exc), worker_message(exc, worker.id, samples),
+                             f"in DataLoader worker {worker.id}:\n"
+                             + "".join(traceback.format_exception(exc)).rstrip())
+
+
+# the samples of a batch a worker's error names, the first of them (a batch may hold thousands)
+NAMED_SAMPLES = 4
+
+
+def worker_message(exc: Exception, worker: int, samples: Sequence[int] | None) -> str:
+    """A worker's error of any kind in one line: its first line, then the worker, the samples
+    of the batch it read (where known) and the innermost frame of its traceback."""
+    where = [f"DataLoader worker {worker}"]
+    if samples is not None:
+        named = ", ".join(str(int(i)) for i in list(samples)[:NAMED_SAMPLES])
+        more = f", ... ({len(samples)} in all)" if len(samples) > NAMED_SAMPLES else ""
+        where.append(f"reading samples {named}{more}")
+    frames = traceback.extract_tb(exc.__traceback__)
+    if frames:
+        frame = frames[-1]
+        where.append(f"at {frame.filename}:{frame.lineno} in {frame.name}")
+    return f"{one_line(first_line(exc))} ({', '.join(where)})"
 
 
 def read_items(dataset: Dataset, indices: Sequence[int]) -> Sequence[Any]:
@@ -109,16 +159,16 @@ class DatasetView(Dataset):
 
 
 class CarriedErrors(DatasetView):
-    """`dataset` as a DataLoader reads it, an EENetError of its reads in a worker process
-    carried to the main process (`carried`)."""
+    """`dataset` as a DataLoader reads it, an error of its reads in a worker process carried
+    to the main process (`carried`, naming the batch's samples)."""
 
     def __getitems__(self, indices: Sequence[int]) -> Sequence[Any] | WorkerFailure:
-        return carried(lambda: read_items(self.dataset, indices))
+        return carried(lambda: read_items(self.dataset, indices), indices)
 
 
 class BatchLoader(DataLoader):
-    """A DataLoader that raises a worker's `WorkerFailure` in the main process as the error
-    it was (the one line `num_workers=0` raises)."""
+    """A DataLoader that raises a worker's `WorkerFailure` in the main process in one line:
+    an EENetError as `num_workers=0` raises it, any other as `WorkerFailure.error` says."""
 
     def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
         for batch in super().__iter__():
@@ -195,7 +245,8 @@ def make_loader(
 ) -> DataLoader:
     """A loader that batches inputs with the model's `collate`. An EENetError met reading a
     batch in a worker process (`num_workers` > 0) is raised as in the main process: its own
-    class and one-line message (`BatchLoader`).
+    class and one-line message; any other error, of its class in one line naming the worker,
+    the batch's samples and the frame that raised it (`BatchLoader`).
 
     With `shard` under DDP, each process reads its own part: training (`shuffle`) through a
     `DistributedSampler` (equal batch counts on every rank, as DDP needs), evaluation through

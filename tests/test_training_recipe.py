@@ -906,7 +906,7 @@ def test_labels_outside_the_models_classes_are_one_line(tmp_path, split, given, 
 class OneBadSample(torch.utils.data.Dataset):
     """20 samples of 4 classes; sample 13 is bad: a float label (`kind` "label", a LabelError
     of the loader's collate) or a read that fails (`kind` "read", a ConfigError of the data
-    set's own)."""
+    set's own; `kind` "bug", a ValueError of two lines)."""
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
@@ -918,6 +918,8 @@ class OneBadSample(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, object]:
         if index == 13 and self.kind == "read":
             raise ConfigError("my_data: sample 13 cannot be read")
+        if index == 13 and self.kind == "bug":
+            raise ValueError("sample 13: bad bytes\nsecond line")
         return self.x[index], 2.5 if index == 13 and self.kind == "label" else index % 4
 
 
@@ -940,3 +942,28 @@ def test_an_error_in_a_loader_worker_is_the_same_one_line(tmp_path, kind, error,
                                  cfg[workers], tmp_path / f"ckpt{workers}", "fp", progress=False)
         caught.append((type(err.value).__name__, str(err.value)))
     assert caught == [(error, message)] * 2
+
+
+def test_another_error_in_a_loader_worker_is_one_line_naming_where(tmp_path):
+    """An error of any other kind in a loader worker (a data set's bug: a ValueError) reached
+    the user as torch's paragraph, "Caught ValueError in DataLoader worker process 0. Original
+    Traceback ...", for message (under DDP the other processes quoted its first line, which
+    says nothing). Now it is an error of its class in one line: its first line, the worker,
+    the batch's samples and the frame that raised it; the worker's traceback is its cause."""
+    model = TinyNet(num_classes=4)
+    loader = batching.make_loader(OneBadSample("bug"), model, 5, False, 0, num_workers=1)
+    with pytest.raises(ValueError) as err:
+        list(loader)
+    assert re.fullmatch(r"sample 13: bad bytes \(DataLoader worker 0, reading samples 10, 11, "
+                        r"12, 13, \.\.\. \(5 in all\), at .*test_training_recipe\.py:\d+ in "
+                        r"__getitem__\)", str(err.value)), str(err.value)
+    cause = err.value.__cause__
+    assert type(cause) is ValueError and str(cause).startswith("in DataLoader worker 0:\n")
+    assert "ValueError: sample 13: bad bytes\nsecond line" in str(cause)
+    assert "raise ValueError" in str(cause)  # the worker's traceback, its source lines
+    cfg = TrainConfig(epochs=1, batch_size=5, threads=1, device="cpu", num_workers=1)
+    with pytest.raises(ValueError) as err:  # training's loader so too (its samples shuffled)
+        training.train_model(model, OneBadSample("bug"), OneBadSample("ok"), cfg,
+                             tmp_path / "ckpt", "fp", progress=False)
+    assert "\n" not in str(err.value) and str(err.value).startswith(
+        "sample 13: bad bytes (DataLoader worker 0, reading samples ")
