@@ -138,6 +138,44 @@ def shared_message(error: Exception, where: str = "") -> str:
             f"{one_line(first_line(error))} (its traceback is in that process's output)")
 
 
+class GradientsSeen:
+    """Under DDP, the trainable parameters of `module` whose gradient this step's backward pass
+    accumulated (`start` forgets them), so that a process whose backward pass failed can still
+    finish DDP's gradient all-reduce (`finish_reduction`), which the others wait in. Nothing is
+    watched outside DDP. `close` removes its hooks."""
+
+    def __init__(self, module: torch.nn.Module) -> None:
+        self.params = [p for p in module.parameters() if p.requires_grad]
+        self.seen: set[int] = set()
+        self.handles = ([p.register_post_accumulate_grad_hook(self._accumulated)
+                         for p in self.params] if is_distributed() else [])
+
+    def _accumulated(self, param: torch.Tensor) -> None:
+        self.seen.add(id(param))
+
+    def start(self) -> None:
+        """Forget the parameters seen: a backward pass begins."""
+        self.seen.clear()
+
+    def finish_reduction(self) -> None:
+        """After a failed backward pass: accumulate a zero gradient into every parameter it
+        did not reach, so DDP's hooks launch the gradient all-reduces the other processes wait
+        in (its buckets, in order) and its backward ends with theirs; this process's
+        gradients are then no use (the caller shares its error, and no process steps on
+        them). Nothing outside DDP."""
+        if not self.handles:
+            return
+        rest = [p for p in self.params if id(p) not in self.seen]
+        if rest:
+            torch.autograd.backward(rest, [torch.zeros_like(p) for p in rest])
+
+    def close(self) -> None:
+        """Remove the hooks."""
+        for handle in self.handles:
+            handle.remove()
+        self.handles = []
+
+
 def share_main_buffers(module: torch.nn.Module) -> None:
     """Give every process rank 0's buffers (BatchNorm's running statistics). Each process's last
     training step updates its own from its own batch, so without this the processes validate

@@ -41,9 +41,11 @@ from eenet.devices import (
     worker_count_note,
 )
 from eenet.distributed import (
+    GradientsSeen,
     all_reduce_sum,
     barrier,
     init_distributed,
+    is_distributed,
     is_main_process,
     local_device,
     rank,
@@ -100,7 +102,6 @@ def check_train_size(n_samples: int, batch_size: int) -> None:
 VALIDATION_BATCH = 512
 
 
-@torch.inference_mode()
 def exit_accuracies(model: MultiExitModel, batches: Iterable[tuple[Any, torch.Tensor]],
                     device: torch.device, batch_size: int | None = None,
                     source: str = "val_set") -> list[float]:
@@ -110,6 +111,22 @@ def exit_accuracies(model: MultiExitModel, batches: Iterable[tuple[Any, torch.Te
     process alike, whichever process's share held them (`share_error`); so is any other error
     of one process's pass (its own error there, one line naming it, after `source`, on the
     others)."""
+    counts, problem = exit_hits(model, batches, device, batch_size, source)
+    # whether any process met an error rides on the counts' sum (no collective more); then
+    # every process raises it (under DDP the others waited for the one that stopped)
+    summed = all_reduce_sum(torch.cat([counts, torch.tensor([problem is not None])]))
+    if int(summed[-1]):
+        share_error(problem, source)
+    return hit_percentages(summed[:-1])
+
+
+@torch.inference_mode()
+def exit_hits(model: MultiExitModel, batches: Iterable[tuple[Any, torch.Tensor]],
+              device: torch.device, batch_size: int | None = None,
+              source: str = "val_set") -> tuple[torch.Tensor, Exception | None]:
+    """This process's validation counts, int64 [correct at each exit..., samples], and the
+    error its pass met (None if none; the counts are then partial): `exit_accuracies` without
+    its sum over processes, which the caller makes (and shares the error)."""
     model.eval()
     correct = torch.zeros(model.n_exits, dtype=torch.long)
     total = 0
@@ -126,15 +143,15 @@ def exit_accuracies(model: MultiExitModel, batches: Iterable[tuple[Any, torch.Te
                 hits = predicted_classes(z.float().cpu().numpy()) == classes
                 correct[k] += int(np.count_nonzero(hits))
             total += int(labels.numel())
-    except Exception as exc:  # a bad label or batch, or a failed pass, here: see below
+    except Exception as exc:  # a bad label or batch, or a failed pass: the caller shares it
         problem = exc
-    # whether any process met an error rides on the counts' sum (no collective more); then
-    # every process raises it (under DDP the others waited for the one that stopped)
-    counts = all_reduce_sum(torch.tensor([*correct.tolist(), total, problem is not None]))
-    if int(counts[-1]):
-        share_error(problem, source)
-    correct, total = counts[:-2], int(counts[-2])
-    return (100.0 * correct.double() / max(total, 1)).tolist()
+    return torch.tensor([*correct.tolist(), total]), problem
+
+
+def hit_percentages(counts: torch.Tensor) -> list[float]:
+    """Every exit's accuracy (percent) from `exit_hits`'s counts (summed over processes)."""
+    correct, total = counts[:-1].double(), int(counts[-1])
+    return (100.0 * correct / max(total, 1)).tolist()
 
 
 def validation_memory_error(exc: RuntimeError, batch_size: int | None) -> Exception:
@@ -154,12 +171,21 @@ def check_not_diverged(model: torch.nn.Module, epoch: int, epochs: int, loss: fl
     far too high, say) is a one-line ConfigError naming train.lr. Such a run was saved as a
     model answering nonsense, refused only by dump_logits, and a rerun of the same settings
     reused its checkpoint; the checkpoint of the epoch before stays as it was."""
-    broken = next((name for name, weight in model.named_parameters()
-                   if not bool(torch.isfinite(weight).all())), None)
-    if broken is None:
-        return
-    raise ConfigError(f"train: training diverged in epoch {epoch + 1}/{epochs} (train loss "
-                      f"{loss:.4g}; weight {broken} is NaN or infinite); lower train.lr")
+    broken = diverged_weight(model)
+    if broken is not None:
+        raise diverged_error(broken, epoch, epochs, loss)
+
+
+def diverged_weight(model: torch.nn.Module) -> str | None:
+    """The name of the first weight of `model` that is NaN or infinite; None if none is."""
+    return next((name for name, weight in model.named_parameters()
+                 if not bool(torch.isfinite(weight).all())), None)
+
+
+def diverged_error(broken: str, epoch: int, epochs: int, loss: float) -> ConfigError:
+    """`check_not_diverged`'s error: weight `broken` is NaN or infinite after `epoch`."""
+    return ConfigError(f"train: training diverged in epoch {epoch + 1}/{epochs} (train loss "
+                       f"{loss:.4g}; weight {broken} is NaN or infinite); lower train.lr")
 
 
 EpochCallback = Callable[[int, dict[str, float]], None]
@@ -177,48 +203,81 @@ def _train_epoch(
     desc: str,
     progress: bool,
     batch_size: int,
-) -> tuple[float, float]:
-    """One pass over `loader`; the mean training loss (the objective) and its exit-weighted
-    cross-entropy alone (without distillation), over all batches of all processes. torch
-    failing to allocate in a step's forward or backward pass is a one-line ConfigError naming
-    train.batch_size (= `batch_size`).
+) -> tuple[torch.Tensor, Exception | None]:
+    """One pass over `loader`: this process's sums (float64) of the training loss (the
+    objective), of its exit-weighted cross-entropy alone (without distillation) and the count
+    of batches, which the caller sums over processes and divides; and under DDP the error of
+    this process's last backward pass or optimizer step, if any, which the caller shares (None
+    outside DDP, where it is raised). torch failing to allocate in a step's forward or backward
+    pass is a one-line ConfigError naming train.batch_size (= `batch_size`).
 
     Under DDP an error in one process's forward pass or loss, or in its read of the next
     batch (read before the step's backward pass), is raised by every process alike before
     that backward pass (`share_error`; one all-reduce of one number per step, and one before
-    the first step): the others would wait for it in the gradient all-reduce. Every process
-    has as many batches (`DistributedSampler`), so all reach the end together."""
+    the first step): the others would wait for it in the gradient all-reduce. An error in its
+    backward pass or optimizer step is shared so at the next step (the process still finishes
+    DDP's gradient all-reduce: `GradientsSeen`, and runs the next forward pass), or after the
+    last step by the caller. Every process has as many batches (`DistributedSampler`), so all
+    reach the end together."""
     use_amp = device.type == "cuda"
     running, running_ce, batches = 0.0, 0.0, 0
     # disable=None: a bar only on a TTY; only rank 0 shows one
     bar = iter(tqdm(loader, desc=desc, leave=False, disable=None if progress else True))
     batch, problem = _read_batch(bar, device, batch_size)
     share_error(problem, "train")  # before the first forward pass, which no process runs alone
-    while batch is not None:
-        raise_if_stopped()  # Ctrl-C or SIGTERM whose exception Python dropped (a worker's fork)
-        following: tuple[Any, torch.Tensor] | None = None
-        try:
-            loss, ce = _step_loss(network, batch, device, use_amp, distill, temperature,
-                                  batch_size)
-        except Exception as exc:  # raised below, by every process alike
-            problem = exc
-        else:
-            following, problem = _read_batch(bar, device, batch_size)
-        share_error(problem, "train")
+    gradients = GradientsSeen(network)  # under DDP only
+    try:
+        while batch is not None:
+            raise_if_stopped()  # Ctrl-C or SIGTERM whose exception Python dropped (a fork)
+            following: tuple[Any, torch.Tensor] | None = None
+            try:
+                loss, ce = _step_loss(network, batch, device, use_amp, distill, temperature,
+                                      batch_size)
+            except Exception as exc:  # raised below, by every process alike
+                problem = problem or exc  # the last step's backward or step failed first
+            else:
+                following, read_problem = _read_batch(bar, device, batch_size)
+                problem = problem or read_problem
+            share_error(problem, "train")
+            problem = _backward_and_step(loss, optimizer, scheduler, scaler, gradients,
+                                         batch_size)
+            value, value_ce = torch.stack([loss.detach(), ce.detach()]).tolist()  # one sync
+            running += value
+            running_ce += value_ce
+            batches += 1
+            batch = following
+    finally:
+        gradients.close()
+    return torch.tensor([running, running_ce, batches], dtype=torch.float64), problem
+
+
+def _backward_and_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer,
+                       scheduler: torch.optim.lr_scheduler.LRScheduler,
+                       scaler: torch.amp.GradScaler, gradients: GradientsSeen,
+                       batch_size: int) -> Exception | None:
+    """A training step's backward pass, optimizer and learning-rate steps. Under DDP an error
+    in them is returned, for the caller to share at the next collective, after this process
+    finished DDP's gradient all-reduce (a failed backward pass: `GradientsSeen`), so that no
+    process is left waiting in it; outside DDP it is raised."""
+    try:
+        gradients.start()
         with memory_names("train.batch_size", batch_size):
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
+    except Exception as exc:
+        if not is_distributed():
+            raise
+        gradients.finish_reduction()
+        return exc
+    try:
         scaler.step(optimizer)
         scaler.update()
         scheduler.step()
-        value, value_ce = torch.stack([loss.detach(), ce.detach()]).tolist()  # one sync
-        running += value
-        running_ce += value_ce
-        batches += 1
-        batch = following
-    totals = all_reduce_sum(torch.tensor([running, running_ce, batches], dtype=torch.float64))
-    n = max(float(totals[2]), 1.0)
-    return float(totals[0] / n), float(totals[1] / n)
+    except Exception as exc:
+        if not is_distributed():
+            raise
+        return exc
+    return None
 
 
 def _step_loss(network: torch.nn.Module, batch: tuple[Any, torch.Tensor],
@@ -284,7 +343,8 @@ def train_model(
     the training loss are reduced over all processes; only rank 0 writes the checkpoint and
     calls `on_epoch`. An error in one process's read of a batch (a label error), forward pass
     or loss stops every process, at the same step, before its backward pass (`share_error`:
-    one all-reduce of one number per step); the others raise it in one line. All processes
+    one all-reduce of one number per step); one in its backward pass or optimizer step, at the
+    next step or the epoch's end (`_train_epoch`); the others raise it in one line. All processes
     leave together (a barrier), so rank 0 may write artifacts right after. Returns a summary:
     epochs run, resumed-from epoch, final per-exit validation accuracy.
     """
@@ -362,16 +422,32 @@ def train_model(
         if set_epoch is not None:
             set_epoch(epoch, cfg.seed)
         started = time.perf_counter()
-        train_loss, train_ce = _train_epoch(
+        sums, problem = _train_epoch(
             network, train_loader, optimizer, scheduler, scaler, device,
             distill_weight_for_epoch(cfg, epoch), cfg.distill_temperature,
             f"epoch {epoch + 1}/{cfg.epochs}", progress and is_main, cfg.batch_size,
         )
-        check_not_diverged(model, epoch, cfg.epochs, train_loss)  # before it is saved
+        # a model diverged is neither validated nor saved (every process has the same weights,
+        # so all find it alike; a process whose last step failed has its own: not looked at)
+        broken = diverged_weight(model) if problem is None else None
         share_main_buffers(model)  # validate the model rank 0 saves, on every process
-        accuracies = exit_accuracies(
-            model, split_batches(val_set, model, VALIDATION_BATCH, shard=True), device,
-            min(VALIDATION_BATCH, max(len(val_set), 1)))
+        where, hits = "train", torch.zeros(model.n_exits + 1, dtype=torch.long)
+        if problem is None and broken is None:
+            hits, problem = exit_hits(
+                model, split_batches(val_set, model, VALIDATION_BATCH, shard=True), device,
+                min(VALIDATION_BATCH, max(len(val_set), 1)))
+            where = "val_set"
+        # one sum over processes: the training loss, the validation counts, and whether any
+        # process met an error (its last step's, its validation's) or a diverged model
+        failed = problem is not None or broken is not None
+        summed = all_reduce_sum(torch.cat([sums, hits.double(), torch.tensor([failed])]))
+        batches = max(float(summed[2]), 1.0)
+        train_loss, train_ce = float(summed[0] / batches), float(summed[1] / batches)
+        if broken is not None:
+            problem = diverged_error(broken, epoch, cfg.epochs, train_loss)
+        if int(summed[-1]):
+            share_error(problem, where)
+        accuracies = hit_percentages(summed[3:-1])
         # train_ce: comparable across epochs; train_loss steps up where distillation starts
         history = {"train_loss": train_loss, "train_ce": train_ce}
         history.update({exit_accuracy_name(k): a for k, a in enumerate(accuracies)})

@@ -181,6 +181,32 @@ def test_a_gpu_by_index_under_ddp_is_a_one_line_error(monkeypatch) -> None:
     assert distributed.local_device(torch.device("cuda", 1)) == torch.device("cuda", 1)
 
 
+def run_workers(script: str, workdir: Path, timeout: float) -> list[dict]:
+    """Run tests/`script` under torchrun in 2 CPU processes; what each wrote (caught-<rank>.json).
+    Past `timeout` seconds the run is stopped (torchrun stops its workers on SIGTERM): a hang
+    fails the test, never hangs it."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+               "--master_addr", "127.0.0.1", "--master_port", str(free_port()),
+               str(ROOT / "tests" / script), str(workdir)]
+    log = workdir / "log.txt"
+    # output to a file: a worker left running holds no pipe open that waiting would read
+    with log.open("w") as out, subprocess.Popen(command, cwd=workdir, env=env, stdout=out,
+                                                stderr=subprocess.STDOUT) as run:
+        try:
+            run.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            run.terminate()  # torchrun's SIGTERM: it stops its workers (they run in sessions
+            try:  # of their own, so a kill of its process group would not reach them)
+                run.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                run.kill()
+            pytest.fail("a process was left waiting: the run hung until its timeout\n"
+                        + log.read_text()[-4000:])
+    assert run.returncode == 0, log.read_text()
+    return [json.loads((workdir / f"caught-{rank}.json").read_text()) for rank in (0, 1)]
+
+
 def test_a_label_error_in_one_process_stops_every_process_with_it(tmp_path: Path) -> None:
     """A bad label in one process's share of the data (a float label in its first batch, one
     outside the classes in its first or a later step, or in its validation share), or a
@@ -191,26 +217,7 @@ def test_a_label_error_in_one_process_stops_every_process_with_it(tmp_path: Path
     failed, its own RuntimeError; the others, one line naming it), and the process group
     stays usable (the worker's barrier after its cases). Past its timeout the run is stopped
     (torchrun stops its workers on SIGTERM): a hang fails the test, never hangs it."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-               "--master_addr", "127.0.0.1", "--master_port", str(free_port()),
-               str(ROOT / "tests" / "ddp_label_worker.py"), str(tmp_path)]
-    log = tmp_path / "log.txt"
-    # output to a file: a worker left running holds no pipe open that waiting would read
-    with log.open("w") as out, subprocess.Popen(command, cwd=tmp_path, env=env, stdout=out,
-                                                stderr=subprocess.STDOUT) as run:
-        try:
-            run.wait(timeout=240)
-        except subprocess.TimeoutExpired:
-            run.terminate()  # torchrun's SIGTERM: it stops its workers (they run in sessions
-            try:  # of their own, so a kill of its process group would not reach them)
-                run.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                run.kill()
-            pytest.fail("a process was left waiting: the run hung until its timeout\n"
-                        + log.read_text()[-4000:])
-    assert run.returncode == 0, log.read_text()
-    caught = [json.loads((tmp_path / f"caught-{rank}.json").read_text()) for rank in (0, 1)]
+    caught = run_workers("ddp_label_worker.py", tmp_path, timeout=240)
     out_of_range = "{}: labels must lie in [0, 3] (the 4 classes of the model's exits), got {}"
     expected = {
         "float-first-step": ["LabelError", "labels: expected an integer class index per "
@@ -226,4 +233,33 @@ def test_a_label_error_in_one_process_stops_every_process_with_it(tmp_path: Path
          "forward-error-validation": ["EENetError", stopped.format("val_set", 1)]},
         {**expected, "forward-error": ["RuntimeError", "rank 1 fails in pass 2\nsecond line"],
          "forward-error-validation": ["RuntimeError", "rank 1 fails in pass 1\nsecond line"]},
+    ]
+
+
+def test_a_backward_or_step_error_in_one_process_stops_every_process_with_it(
+        tmp_path: Path) -> None:
+    """An error in one process's backward pass or optimizer step (a GPU running out of memory
+    in backward, say) was not shared: after a failed backward pass the others waited in DDP's
+    gradient all-reduce (for ever, where the caller caught the error; a gloo traceback, where
+    it exited), after a failed step in the next step's collectives. Now that process finishes
+    the gradient all-reduce and every process raises the error at the next step (or, after the
+    last step, at the epoch's end): its own RuntimeError there, one line naming it on the
+    others; and the process group stays usable (the worker's runs and barrier after its cases).
+    A run that diverges stops every process with the same line (its training loss summed over
+    both, as the validation counts are). The last run counts the all-reduces of 2 epochs of 4
+    steps: one before each epoch's first step, one per step, and one at its end (the training
+    loss and the validation counts summed together, with whether any process failed): 12, not
+    14."""
+    caught = run_workers("ddp_step_worker.py", tmp_path, timeout=150)
+    stopped = ("train: process 1 of 2 stopped with RuntimeError: rank 1 fails in call {} (its "
+               "traceback is in that process's output)")
+    calls = {"backward-error": 2, "step-error": 2, "step-error-last-step": 4,
+             "backward-error-last-step": 4}
+    diverged = ["ConfigError", "train: training diverged in epoch 1/1 (train loss nan; weight "
+                "segments.0.0.weight is NaN or infinite); lower train.lr"]
+    assert caught == [
+        {**{case: ["EENetError", stopped.format(n)] for case, n in calls.items()},
+         "diverged": diverged, "all-reduces": 12},
+        {**{case: ["RuntimeError", f"rank 1 fails in call {n}\nsecond line"]
+            for case, n in calls.items()}, "diverged": diverged, "all-reduces": 12},
     ]
