@@ -282,7 +282,8 @@ def run_command(argv: Sequence[str] | None = None) -> int:
     errors and stop signals as one line on stderr."""
     prog, stdout = "eenet", sys.stdout  # what its one-line messages are called by
     try:
-        # importing the commands (torch) takes a second or two: a stop signal then is one line
+        # importing the commands (light: each imports torch as it runs): a stop signal then
+        # is one line
         parser = run_stoppable(build_parser)
         words = list(sys.argv[1:] if argv is None else argv)
         command = next((word for word in words if not word.startswith("-")), None)  # its help's

@@ -20,7 +20,7 @@ import numpy as np
 from eenet.budget import resolve_budget, resolve_sweep_and_given
 from eenet.config import check_schedulers
 from eenet.errors import ConfigError
-from eenet.latency_table import load_latency
+from eenet.latency_table import costs_profiled_at, load_latency
 from eenet.outputs import ExitOutputs, check_compatible, load_exit_outputs
 from eenet.schedulers import check_method_settings
 from eenet.schedulers.base import FittedPolicy
@@ -126,13 +126,6 @@ def fit_from_artifacts(
                    int(schedulers.get("seed", 0)), budget_spec=budget, charged=charged,
                    model=latency.get("model"), profiled_at=costs_profiled_at(latency),
                    sweep_given=given, settings_param="schedulers", progress=True)
-
-
-def costs_profiled_at(latency: Mapping[str, Any]) -> dict[str, Any]:
-    """The latency table's device, batch size and threads, where it records them (an
-    imported CSV records none)."""
-    return {key: latency[key] for key in ("device", "batch_size", "threads")
-            if latency.get(key) is not None}
 
 
 def imported_from_csv(latency_json: str | os.PathLike) -> bool:

@@ -132,3 +132,10 @@ def check_model_exits(n_costs: int, n_exits: int, source: str,
     if n_costs != n_exits:
         raise ArtifactError(f"{source}: {n_costs} exits, the model in {model_dir} has "
                             f"{n_exits}; {fix}")
+
+
+def costs_profiled_at(latency: Mapping[str, Any]) -> dict[str, Any]:
+    """The latency table's device, batch size and threads, where it records them (an
+    imported CSV records none)."""
+    return {key: latency[key] for key in ("device", "batch_size", "threads")
+            if latency.get(key) is not None}

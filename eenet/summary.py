@@ -5,15 +5,17 @@ sign-test z on the test samples, so that a reader can judge which margins are no
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from eenet.budget import distinct_digits
 from eenet.evaluation import ORACLE
 from eenet.report_layout import as_set, budget_as_set
 from eenet.significance import paired_z
+
+if TYPE_CHECKING:  # pandas only names the sweep's type: `eenet schedule`'s table needs none
+    import pandas as pd
 
 EENET = "eenet"
 HEURISTICS = ("maxprob", "entropy")  # EENet's margin is over the better of these at a budget

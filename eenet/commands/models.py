@@ -14,12 +14,9 @@ import json
 import sys
 from typing import Any
 
-import torch
-
 from eenet.checks import check_integer
 from eenet.cli import GivenOnce
 from eenet.errors import ConfigError, MissingExtraError, unknown_name
-from eenet.models import CLASSES_MAX, MODELS, build_model
 
 # Options that make a model buildable offline for counting; the architecture is unchanged.
 COUNT_OPTIONS: dict[str, dict[str, Any]] = {"bert_4": {"pretrained": None}}
@@ -40,6 +37,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def describe(name: str, num_classes: int) -> dict[str, Any]:
     """Exits and parameter counts of model `name` for `num_classes` classes."""
+    import torch
+
+    from eenet.models import build_model
+
     options = COUNT_OPTIONS.get(name, {})
     with torch.device("meta"):
         model = build_model(name, num_classes, **options)
@@ -76,6 +77,8 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
 
 def handle(args: argparse.Namespace) -> int:
+    from eenet.models import CLASSES_MAX, MODELS  # torch: imported when the command runs
+
     check_integer("--classes", args.classes, 2, CLASSES_MAX)
     for name in args.model or []:
         if name not in MODELS:

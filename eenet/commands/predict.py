@@ -19,13 +19,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from eenet.atomic import nearest_existing, write_json
 from eenet.budget import DEFAULT_COST_UNIT
 from eenet.checks import THREADS_MAX, check_integer
 from eenet.cli import GivenOnce
-from eenet.commands.predict_inputs import input_batches, read_input_file
 from eenet.commands.predict_policy import (
     asked_budget,
     check_policy_dir,
@@ -33,9 +31,7 @@ from eenet.commands.predict_policy import (
     costs_profiled_at,
     unrecorded_profile_note,
 )
-from eenet.devices import num_threads, same_device
 from eenet.errors import ArtifactError, ConfigError, naming
-from eenet.models.base import check_data_fits
 from eenet.rounding import shown_fraction
 from eenet.time_units import in_ms
 
@@ -153,6 +149,7 @@ def planned_cost(policy: FittedPolicy, exits: np.ndarray) -> float | None:
 def profiled_otherwise(summary: dict[str, Any]) -> str:
     """', profiled at batch 1, 4 threads' where the run's batch, threads or device differ
     from those the plan's costs were profiled at (its ms then do not compare); else ''."""
+    from eenet.devices import same_device
     at = summary.get("costs_profiled_at") or {}
     settings = []
     if at.get("batch_size") not in (None, summary["batch_size"]):
@@ -243,8 +240,13 @@ def run(args: argparse.Namespace, predictor: EarlyExitPredictor,
         classes: int) -> tuple[EarlyExitResult, bool, int]:
     """Early exit over --data or --input on --threads torch threads: the result, whether the
     labels are known, and the thread count it ran on."""
+    import torch
+
+    from eenet.commands.predict_inputs import input_batches, read_input_file
     from eenet.data.prepared import PreparedDataset, read_meta
+    from eenet.devices import num_threads
     from eenet.models.artifact import read_trained_config
+    from eenet.models.base import check_data_fits
 
     model = predictor.model
     if args.data:

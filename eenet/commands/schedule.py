@@ -38,7 +38,7 @@ from eenet.config import check_schedulers
 from eenet.cost_inputs import is_cost_list, load_costs
 from eenet.errors import ArtifactError, ConfigError, counted, naming, once_each, unknown_name
 from eenet.evaluation import ORACLE, check_split_pair, fit_and_evaluate_sweep
-from eenet.latency_table import load_latency
+from eenet.latency_table import costs_profiled_at, load_latency
 from eenet.outputs import ExitOutputs, check_exit_outputs_file, load_exit_outputs
 from eenet.rounding import tidy_floats
 from eenet.schedulers import available_methods
@@ -294,8 +294,6 @@ def save_fitted(
     the pipeline's does params.yaml's, its `budget` and `sweep_given` ('50%' as written, a
     number as resolved), so that `evaluate_all` on the folder gives the `budget_given` the
     command printed; none for 'auto' (the headline `budget` is then its number)."""
-    from eenet.fitting import costs_profiled_at
-
     model = (latency or {}).get("model")
     for policies in fitted.values():
         for policy in policies:
@@ -345,7 +343,7 @@ def handler(args: argparse.Namespace) -> int:
         with naming(flag):  # order of the usage line, before the costs are read
             check_exit_outputs_file(path)
     costs = load_costs(args.costs, "--costs", unit)
-    if EENET in settings:  # imports torch: only when EENet is fitted
+    if EENET in settings:  # EENet's own modules: imported only where it is asked for
         from eenet.schedulers.eenet.settings import check_exit_counts
 
         with naming("--set"):

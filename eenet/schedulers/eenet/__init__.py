@@ -22,11 +22,15 @@ safetensors weights, one exit at a time during real early exit (`score_step`).
 Modules: `settings` (defaults, checks), `features` (x_k), `scorer` (numpy inference of the
 trained networks), `lookahead` (the stop-value rule), `training` (torch, cross-fitted),
 `selection` (score and plan chosen on validation), `policy` (`EENetPolicy`), `fitting`
-(`fit` at a budget).
+(`fit` at a budget). Only `training` and `fitting` import torch, on first use of `fit`,
+`untrained_policy` or `prepare`: loading or applying a fitted policy, its settings' checks and
+`eenet schedule` with the heuristics alone need numpy only.
 """
 
+import importlib
+from typing import Any
+
 from eenet.schedulers.eenet.features import data_features, exit_features
-from eenet.schedulers.eenet.fitting import fit, untrained_policy
 from eenet.schedulers.eenet.lookahead import lookahead_scores, solve_lookahead, stop_value
 from eenet.schedulers.eenet.policy import FIRST_EXIT_UNSCORED, WEIGHTS_FILE, EENetPolicy
 from eenet.schedulers.eenet.scorer import ExitScorer, check_weights, compile_scorer
@@ -37,7 +41,24 @@ from eenet.schedulers.eenet.settings import (
     LOOKAHEAD,
     check_settings,
 )
-from eenet.schedulers.eenet.training import load_optimizer_machinery as prepare
+
+# the names whose modules import torch: (module, its name there), imported on first use
+TORCH_NAMES: dict[str, tuple[str, str]] = {
+    "fit": ("eenet.schedulers.eenet.fitting", "fit"),
+    "untrained_policy": ("eenet.schedulers.eenet.fitting", "untrained_policy"),
+    "prepare": ("eenet.schedulers.eenet.training", "load_optimizer_machinery"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """`fit`, `untrained_policy` and `prepare` from their modules (torch), on first use."""
+    if name not in TORCH_NAMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module, attribute = TORCH_NAMES[name]
+    value = getattr(importlib.import_module(module), attribute)
+    globals()[name] = value  # later uses find it here, as an import had put it
+    return value
+
 
 __all__ = [
     "DEFAULTS",
