@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import InitVar, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -77,18 +78,28 @@ def row_blocks(n_rows: int, n_cols: int) -> list[slice]:
 
 
 def _sum_exp(z: np.ndarray) -> np.ndarray:
-    """sum exp z over the last axis, keepdims, float64; a large C-contiguous `z` block by block
-    of rows (`row_blocks`), each row's sum the same number as at once."""
+    """sum exp z over the last axis, keepdims, float64 (`reduce_exp_rows`: a large `z` block by
+    block of rows, each row's sum the same number as at once)."""
+    return reduce_exp_rows(z, lambda p, _: np.add.reduce(p, axis=-1))[..., None]
+
+
+def reduce_exp_rows(
+    z: np.ndarray, reduce: Callable[[np.ndarray, np.ndarray], np.ndarray]
+) -> np.ndarray:
+    """`reduce(exp z, z)` over the last axis, float64 z.shape[:-1]: `reduce` maps rows of
+    exp z and of z, [n, C] both, to one number per row [n]. A large C-contiguous `z` block by
+    block of rows (`row_blocks`), exp written into one reused buffer of a block (exp z was
+    another array as large as z); each row's number is the same as at once."""
     if z.size <= BLOCK_VALUES or not z.flags.c_contiguous or z.ndim < 2:
-        return np.add.reduce(np.exp(z), axis=-1, keepdims=True)
+        return reduce(np.exp(z), z)
     rows = z.reshape(-1, z.shape[-1])
-    total = np.empty((rows.shape[0], 1), dtype=np.float64)
+    out = np.empty(rows.shape[0], dtype=np.float64)
     blocks = row_blocks(*rows.shape)
     buffer = np.empty((max(b.stop - b.start for b in blocks), rows.shape[1]), dtype=np.float64)
     for block in blocks:
-        part = np.exp(rows[block], out=buffer[:block.stop - block.start])
-        np.add.reduce(part, axis=-1, keepdims=True, out=total[block])
-    return total.reshape(*z.shape[:-1], 1)
+        out[block] = reduce(np.exp(rows[block], out=buffer[:block.stop - block.start]),
+                            rows[block])
+    return out.reshape(z.shape[:-1])
 
 
 def predicted_classes(logits: np.ndarray) -> np.ndarray:
@@ -184,8 +195,13 @@ class ExitOutputs:
         return out
 
     def correct(self) -> np.ndarray:
-        """Whether each exit is right on each sample, bool [n_exits, n_samples]."""
-        return self.predictions() == self.labels[None, :]
+        """Whether each exit is right on each sample, bool [n_exits, n_samples]: `correct_of`
+        a block of samples at a time (never all float64 log-probabilities at once)."""
+        logits = self.logits
+        out = np.empty(logits.shape[:2], dtype=bool)
+        for block in row_blocks(logits.shape[1], logits.shape[0] * logits.shape[2]):
+            out[:, block] = correct_of(log_softmax64(logits[:, block]), self.labels[block])
+        return out
 
     def log_probs_and_correct(self) -> tuple[np.ndarray, np.ndarray]:
         """`log_probs()` and `correct()` from one log-softmax: what an evaluation reads."""
@@ -199,8 +215,9 @@ class ExitOutputs:
 
 def correct_of(log_probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Whether each exit is right on each sample, bool [n_exits, n_samples], from the
-    float64 log-probabilities [n_exits, n_samples, n_classes] (their argmax, as
-    `ExitOutputs.correct`) and the labels [n_samples]."""
+    float64 log-probabilities [n_exits, n_samples, n_classes] (their argmax: the class
+    `predicted_classes` names) and the labels [n_samples]. The one rule of `ExitOutputs.
+    correct`, which applies it a block of samples at a time."""
     return log_probs.argmax(axis=-1) == labels[None, :]
 
 

@@ -11,10 +11,9 @@ import numpy as np
 import pytest
 
 import eenet.outputs
-import eenet.schedulers.scores
 from eenet.cli import main
 from eenet.evaluation import evaluate_sweep, fit_and_evaluate_sweep, fit_sweep
-from eenet.outputs import ExitOutputs, log_softmax64, row_blocks
+from eenet.outputs import ExitOutputs, correct_of, log_softmax64, row_blocks
 from eenet.schedulers.eenet.features import top_values
 from eenet.schedulers.scores import entropy, entropy_of
 from eenet.synthetic import make_split_pair
@@ -66,8 +65,7 @@ def test_float64_temporaries_stay_below_the_log_probabilities_size(large):
 def test_blocks_give_the_whole_arrays_numbers(shape, monkeypatch):
     """Blocks of a few rows (a lone last row joined to the one before: einsum sums a lone row
     of over 8192 values in another order) give the whole array's numbers, bit for bit."""
-    monkeypatch.setattr(eenet.outputs, "BLOCK_VALUES", 2 * shape[-1] + 1)
-    monkeypatch.setattr(eenet.schedulers.scores, "BLOCK_VALUES", 2 * shape[-1] + 1)
+    monkeypatch.setattr(eenet.outputs, "BLOCK_VALUES", 2 * shape[-1] + 1)  # entropy's too
     rng = np.random.default_rng(1)
     logits = (rng.standard_normal(shape) * rng.uniform(0.5, 20)).astype(np.float32)
     logits[0, 0, 0] = -np.inf  # a masked class
@@ -76,6 +74,7 @@ def test_blocks_give_the_whole_arrays_numbers(shape, monkeypatch):
     assert entropy(log_probs).tobytes() == entropy_of(np.exp(log_probs), log_probs).tobytes()
     labels = rng.integers(0, shape[-1], shape[1])
     assert np.array_equal(ExitOutputs(logits, labels).predictions(), log_probs.argmax(-1))
+    assert np.array_equal(ExitOutputs(logits, labels).correct(), correct_of(log_probs, labels))
 
 
 def test_row_blocks_leave_no_row_alone_but_the_only_one():

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from eenet.outputs import BLOCK_VALUES, row_blocks
+from eenet.outputs import reduce_exp_rows
 
 _MOST_NEGATIVE = np.finfo(np.float64).min  # stands in for log 0 = -inf: 0 * it = 0
 
@@ -24,21 +24,11 @@ def max_log_prob(log_probs: np.ndarray) -> np.ndarray:
 
 
 def entropy(log_probs: np.ndarray) -> np.ndarray:
-    """Entropy H(p_k) in nats, [K, N]; p = 0 contributes 0, never NaN. A large C-contiguous
-    input block by block of rows (`eenet.outputs.row_blocks`): its [K, N, C] temporaries
-    (p, and log p clipped) were each as large as the log-probabilities; each row's entropy is
-    the same number either way."""
-    log_probs = np.asarray(log_probs, dtype=np.float64)
-    if log_probs.size <= BLOCK_VALUES or not log_probs.flags.c_contiguous or log_probs.ndim < 2:
-        return entropy_of(np.exp(log_probs), log_probs)
-    rows = log_probs.reshape(-1, log_probs.shape[-1])
-    out = np.empty(rows.shape[0], dtype=np.float64)
-    blocks = row_blocks(*rows.shape)
-    buffer = np.empty((max(b.stop - b.start for b in blocks), rows.shape[1]), dtype=np.float64)
-    for block in blocks:
-        out[block] = entropy_of(np.exp(rows[block], out=buffer[:block.stop - block.start]),
-                                rows[block])
-    return out.reshape(log_probs.shape[:-1])
+    """Entropy H(p_k) in nats, [K, N]; p = 0 contributes 0, never NaN. A large input block by
+    block of rows (`eenet.outputs.reduce_exp_rows`): its [K, N, C] temporaries (p, and log p
+    clipped) were each as large as the log-probabilities; each row's entropy is the same
+    number either way."""
+    return reduce_exp_rows(np.asarray(log_probs, dtype=np.float64), entropy_of)
 
 
 def entropy_of(probs: np.ndarray, log_probs: np.ndarray) -> np.ndarray:
