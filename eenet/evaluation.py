@@ -15,7 +15,7 @@ from eenet.fit_progress import fits_shown
 from eenet.outputs import ExitOutputs, check_compatible, percent_correct, validate_exit_outputs
 from eenet.schedulers import available_methods, fit_log_probs
 from eenet.schedulers import check_method_settings as check_settings_of
-from eenet.schedulers.base import FittedPolicy
+from eenet.schedulers.base import FittedPolicy, ScoreCache
 from eenet.schedulers.plans import check_budget
 from eenet.schedulers.thresholds import exit_fractions, mean_cost
 
@@ -132,14 +132,17 @@ def evaluate_policies(
     log_probs: np.ndarray,
     correct: np.ndarray,
     costs: np.ndarray,
+    cache: ScoreCache | None = None,
 ) -> list[dict[str, Any]]:
     """Evaluate fitted policies (None = the oracle at that budget) on one split.
 
     Work that does not depend on the fit (heuristic scores, EENet's input features) is shared
-    through a cache, so a sweep costs little more than one policy. A policy's cost is counted
-    with its own planned costs (`cost_table`: its scoring cost included where it was charged).
+    through `cache`, so a sweep costs little more than one policy: a dict kept for these
+    `log_probs` (the fits' on validation, say, or other methods'; None: a new one). A
+    policy's cost is counted with its own planned costs (`cost_table`: its scoring cost
+    included where it was charged).
     """
-    cache: dict[Any, np.ndarray] = {}
+    cache = {} if cache is None else cache
     results = []
     for policy, budget in zip(policies, budgets_ms, strict=True):
         if policy is None:
@@ -196,7 +199,7 @@ def fit_sweep(
     validate_exit_outputs(val, "validation outputs")
     methods, budgets = _checked_sweep(val, costs, methods, budgets_ms, settings, settings_param)
     return budgets, _fit_methods(val.log_probs(), val.labels, costs, methods, budgets,
-                                 settings or {}, seed, settings_param, progress)
+                                 settings or {}, seed, settings_param, progress, {})
 
 
 def _checked_sweep(
@@ -240,16 +243,18 @@ def _fit_methods(
     seed: int,
     settings_param: str,
     progress: bool = False,
+    cache: ScoreCache | None = None,
 ) -> dict[str, list[FittedPolicy | None]]:
-    """Each method fitted at each budget on validation log-probabilities `val_lp`; with
-    `progress`, a tqdm bar over the fits on stderr where stderr is a terminal (none in a
-    log), naming the fit under way."""
+    """Each method fitted at each budget on validation log-probabilities `val_lp`, each fixed
+    score computed once into `cache` (`fit_log_probs`'); with `progress`, a tqdm bar over the
+    fits on stderr where stderr is a terminal (none in a log), naming the fit under way."""
     fits = [(method, b) for method in methods if method != ORACLE for b in budgets]
     policies: dict[tuple[str, float], FittedPolicy] = {}
     for method, b in fits_shown(fits, progress):
         policies[method, b] = fit_log_probs(method, val_lp, labels, costs, b,
                                             settings.get(method), seed,
-                                            settings_param=f"{settings_param}.{method}")
+                                            settings_param=f"{settings_param}.{method}",
+                                            cache=cache)
     return {method: [None if method == ORACLE else policies[method, b] for b in budgets]
             for method in methods}
 
@@ -290,9 +295,12 @@ def _evaluate_log_probs(
     costs: np.ndarray,
     budgets_ms: Sequence[float],
     fitted: Mapping[str, Sequence[FittedPolicy | None]],
+    cache: ScoreCache | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
-    """Every method's policies evaluated on one split's log-probabilities and hits."""
-    return {method: evaluate_policies(policies, budgets_ms, log_probs, correct, costs)
+    """Every method's policies evaluated on one split's log-probabilities and hits, the
+    scores shared through `cache` (the split's; None: a new one)."""
+    cache = {} if cache is None else cache
+    return {method: evaluate_policies(policies, budgets_ms, log_probs, correct, costs, cache)
             for method, policies in fitted.items()}
 
 
@@ -376,15 +384,17 @@ def fit_and_evaluate_sweep(
     """`fit_sweep` then `evaluate_sweep`: (the checked budgets, the fitted policies, the rows),
     the same numbers, with one log-softmax per split: the validation log-probabilities the
     fits read are evaluated on, then freed before the test split's are computed (each is
-    twice the logits' size). `progress` as `fit_sweep`'s."""
+    twice the logits' size); and each fixed score (max p, entropy, patience) computed once
+    per split, not at every budget. `progress` as `fit_sweep`'s."""
     costs = validate_costs(costs)
     check_split_pair(val, test, costs)  # before the fits, which take seconds
     methods, budgets = _checked_sweep(val, costs, methods, budgets_ms, settings, settings_param)
     val_lp, val_correct = val.log_probs_and_correct()
+    val_cache: ScoreCache = {}  # each fixed score of validation computed once, fits and all
     fitted = _fit_methods(val_lp, val.labels, costs, methods, budgets, settings or {}, seed,
-                          settings_param, progress)
+                          settings_param, progress, val_cache)
     val_res = _evaluate_log_probs(val_lp, val_correct, costs, budgets,  # no oracle there
-                                  {m: p for m, p in fitted.items() if m != ORACLE})
-    del val_lp  # one split's log-probabilities at a time
+                                  {m: p for m, p in fitted.items() if m != ORACLE}, val_cache)
+    del val_lp, val_cache  # one split's log-probabilities (and scores) at a time
     test_res = _evaluate_split(test, costs, budgets, fitted)
     return budgets, fitted, _sweep_rows(budgets, fitted, val_res, test_res)

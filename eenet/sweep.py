@@ -33,8 +33,13 @@ from eenet.costs import is_real_number
 from eenet.errors import ArtifactError, ConfigError, once_each, unknown_name
 from eenet.fit_progress import fits_shown
 from eenet.jsonio import read_json_object
-from eenet.outputs import ExitOutputs, check_compatible
-from eenet.schedulers import available_methods, check_method_settings, fit_policy
+from eenet.outputs import ExitOutputs, check_compatible, validate_exit_outputs
+from eenet.schedulers import (
+    available_methods,
+    check_method_settings,
+    fit_log_probs,
+    fit_policy,
+)
 from eenet.schedulers.base import FittedPolicy
 from eenet.schedulers.plans import no_early_exit
 from eenet.schedulers.policy_file import POLICY_FILE, foreign_files
@@ -109,12 +114,18 @@ def fit_all(
         if method in settings:
             check_method_settings(method, settings[method], f"{settings_param}.{method}")
     charged = charged or {}
+    validate_exit_outputs(val, "validation outputs")
+    # one log-softmax, and each fixed score computed once, for all the fits
+    val_lp, cache = val.log_probs(), {}
     fitted = []
     fits = [(method, budget) for method in methods for budget in budgets]
     for method, budget in fits_shown(fits, progress):
-        policy, fit_ms = fit_charged(method, val, costs, budget, charged.get(method),
-                                     settings.get(method, {}), seed,
-                                     settings_param=f"{settings_param}.{method}")
+        table, fit_ms = charged_plan(costs, budget, charged.get(method))
+        policy = fit_log_probs(method, val_lp, val.labels, table, fit_ms,
+                               settings.get(method, {}), seed,
+                               settings_param=f"{settings_param}.{method}", cache=cache)
+        if fit_ms < budget:  # fitted at the plain first exit's cost, within the budget
+            policy.budget_ms = budget  # asked: the one its folder and the index name
         policy.model = None if model is None else dict(model)
         entry: dict[str, Any] = {"method": method, "budget_ms": budget, "policy": policy}
         if fit_ms > budget:
@@ -152,21 +163,31 @@ def fit_charged(
     plain first exit's cost; below that cost it is fitted there, over the budget). Returns the
     policy, its `budget_ms` the one asked, and the budget it was fitted at. `settings_param`:
     what the caller called `settings` (`fit_policy`'s)."""
-    plain = np.asarray(costs, dtype=np.float64)
-    method_costs = plain if extra_ms is None else plain + np.asarray(extra_ms, dtype=np.float64)
-    if no_early_exit(plain, budget_ms):  # the plain model, which scores nothing (the runtime
-        # skips the scoring of a policy that never exits early)
-        table, fit_ms = plain, budget_ms
-    elif budget_ms <= method_costs[0]:  # scoring the first exit alone would cost as much or
-        # more: all leave there, unscored (threshold -inf), at the plain cost
-        table, fit_ms = plain, float(plain[0])
-    else:
-        table, fit_ms = method_costs, budget_ms
+    table, fit_ms = charged_plan(costs, budget_ms, extra_ms)
     policy = fit_policy(method, val, table, fit_ms, settings or {}, seed,
                         settings_param=settings_param)
     if fit_ms < budget_ms:  # fitted at the plain first exit's cost, within the budget
         policy.budget_ms = budget_ms  # asked: the one its folder and the index name
     return policy, fit_ms
+
+
+def charged_plan(
+    costs: Any, budget_ms: float, extra_ms: Sequence[float] | None = None
+) -> tuple[np.ndarray, float]:
+    """The costs a method whose scoring costs `extra_ms` per exit over `costs` (None: nothing
+    more) plans with at `budget_ms`, and the budget it is fitted at (`fit_charged`'s rule):
+    the plain costs at a budget at or above the last exit's cost (no early exit, nothing
+    scored) and at or below the charged first exit's cost (then fitted at the plain first
+    exit's cost), costs + extra otherwise."""
+    plain = np.asarray(costs, dtype=np.float64)
+    method_costs = plain if extra_ms is None else plain + np.asarray(extra_ms, dtype=np.float64)
+    if no_early_exit(plain, budget_ms):  # the plain model, which scores nothing (the runtime
+        # skips the scoring of a policy that never exits early)
+        return plain, budget_ms
+    if budget_ms <= method_costs[0]:  # scoring the first exit alone would cost as much or
+        # more: all leave there, unscored (threshold -inf), at the plain cost
+        return plain, float(plain[0])
+    return method_costs, budget_ms
 
 
 def check_schedulers_folder(folder: Path, param: str) -> None:

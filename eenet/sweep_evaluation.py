@@ -22,6 +22,7 @@ from eenet.outputs import ExitOutputs, check_compatible
 from eenet.report_layout import by_exit, method_order, per_exit
 from eenet.rounding import tidy, tidy_up
 from eenet.schedulers import load_policy
+from eenet.schedulers.base import ScoreCache
 from eenet.sweep import (
     check_entry_policy,
     check_fitted_costs,
@@ -57,15 +58,16 @@ def _row(method: str, budget: float, result: Mapping[str, Any], full_cost_ms: fl
 
 
 def decide_checked(
-    policy: Any, log_probs: np.ndarray, scheduler_dir: str | os.PathLike, entry: Mapping
+    policy: Any, log_probs: np.ndarray, scheduler_dir: str | os.PathLike, entry: Mapping,
+    cache: ScoreCache | None = None,
 ) -> np.ndarray:
     """`policy.decide`, with a policy that does not fit the outputs as a one-line ArtifactError
-    naming its folder."""
+    naming its folder; `cache`: scores shared with the other policies deciding `log_probs`."""
     n_exits, _, n_classes = log_probs.shape
     with naming(str(Path(scheduler_dir) / entry["dir"])):
         policy.check_fits(n_exits, n_classes, "the outputs have")
         try:
-            return policy.decide(log_probs)
+            return policy.decide(log_probs, cache=cache)
         except (ValueError, KeyError, IndexError) as exc:
             raise ArtifactError(f"fitted scheduler does not fit outputs of {n_exits} exits x "
                                 f"{n_classes} classes ({first_line(exc)})") from None
@@ -142,6 +144,7 @@ def evaluate_folders(
     for folder, folder_index in folders:
         _check_index_fits(folder, folder_index, test, costs)
     log_probs, correct = test.log_probs_and_correct()
+    cache: ScoreCache = {}  # each fixed score (and EENet's features) once, not per budget
     samples, top = np.arange(test.n_samples), float(costs[-1])
     rows, seen, hits = [], set(), {}
     for folder, folder_index in folders:
@@ -150,7 +153,7 @@ def evaluate_folders(
                 continue
             seen.add((entry["method"], entry["budget_ms"]))
             policy = load_policy(folder / entry["dir"])
-            exits = decide_checked(policy, log_probs, folder, entry)
+            exits = decide_checked(policy, log_probs, folder, entry, cache)
             check_entry_policy(policy, folder, folder_index, entry)
             try:
                 own_costs = policy.cost_table(costs)

@@ -4,9 +4,10 @@ any split, save as plain data (JSON + safetensors), load back.
 Methods: `eenet` (learned, Ilhan et al. WACV 2024), `maxprob` (MSDNet), `entropy`
 (BranchyNet), `patience` (PABEE). Each lives in its own module (EENet in a package of them)
 exposing `DEFAULTS` (allowed settings), a `FittedPolicy` subclass and `fit(log_probs, labels,
-costs, budget_ms, settings, seed, *, settings_param)` (`settings_param`: what the caller called
-the settings, for the errors and notes naming them); `maxprob` and `entropy` share their policy
-and fit through `heuristic.py`.
+costs, budget_ms, settings, seed, *, settings_param, cache)` (`settings_param`: what the caller
+called the settings, for the errors and notes naming them; `cache`: the fixed scores shared by
+the fits on one split, `base.ScoreCache`); `maxprob` and `entropy` share their policy and fit
+through `heuristic.py`.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from eenet.checks import check_seed
 from eenet.costs import validate_costs
 from eenet.errors import ArtifactError, ConfigError, unknown_name
 from eenet.outputs import ExitOutputs, check_compatible, validate_exit_outputs
-from eenet.schedulers.base import FittedPolicy, resolve_settings
+from eenet.schedulers.base import FittedPolicy, ScoreCache, resolve_settings
 from eenet.schedulers.plans import check_budget
 from eenet.schedulers.policy_file import (
     check_not_many_policies,
@@ -94,8 +95,12 @@ def fit_log_probs(
     seed: int = 0,
     *,
     settings_param: str = "settings",
+    cache: ScoreCache | None = None,
 ) -> FittedPolicy:
-    """`fit_policy` on precomputed validation log-probabilities [K, N, C] (float64)."""
+    """`fit_policy` on precomputed validation log-probabilities [K, N, C] (float64). `cache`:
+    a dict kept for these `log_probs` across fits (at every budget of a sweep, say): each
+    fixed score is computed once into it, at the first fit that needs it (whose `fit_seconds`
+    includes it), and read from it by the others (None: computed at every fit)."""
     module = _module(method)
     costs = validate_costs(costs)
     if log_probs.shape[0] != costs.size:
@@ -110,7 +115,7 @@ def fit_log_probs(
         prepare()
     start = time.perf_counter()
     policy = module.fit(log_probs, labels, costs, budget_ms, resolved, int(seed),
-                        settings_param=settings_param)
+                        settings_param=settings_param, cache=cache)
     policy.fit_seconds = time.perf_counter() - start
     policy.n_classes = int(log_probs.shape[2])
     return policy

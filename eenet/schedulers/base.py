@@ -46,6 +46,9 @@ NO_EARLY_EXIT_RULE = "last exit (no early exit)"
 # `decide` checks that its input rows are log-probabilities on this many samples (a mistake
 # such as passing raw logits shows in every row; checking all would cost more than deciding)
 LOG_PROB_CHECK_SAMPLES = 1024
+# per-split scores shared between policies and fits, keyed ("scores", <score name>) for the
+# fixed scores (`cached_scores`); EENet keeps its input features there too
+ScoreCache = dict[Any, np.ndarray]
 # a class count a policy was fitted on where it records none: the count, a function giving it
 # (called only when needed), or None (unknown)
 ClassCount = int | Callable[[], int | None] | None
@@ -107,6 +110,23 @@ def check_float64(log_probs: np.ndarray, method: str) -> None:
         raise ArtifactError(
             f"{method} policy: expected float64 log-probabilities, got {log_probs.dtype}: "
             f"{advice}; {log_probs.dtype} rounding changes the decisions")
+
+
+def cached_scores(
+    cache: ScoreCache | None, name: str, score: Callable[[np.ndarray], np.ndarray],
+    log_probs: np.ndarray,
+) -> np.ndarray:
+    """`score(log_probs)`, the fixed score called `name`, computed once per `cache`: a dict
+    the caller keeps for one split's log-probabilities (None: computed, kept nowhere). Kept
+    read-only, since every policy and fit on the split reads the same array."""
+    if cache is None:
+        return score(log_probs)
+    key = ("scores", name)
+    if key not in cache:
+        scores = score(log_probs)
+        scores.flags.writeable = False
+        cache[key] = scores
+    return cache[key]
 
 
 def resolve_settings(
@@ -173,14 +193,12 @@ class FittedPolicy(ABC):
     def scores(self, log_probs: np.ndarray) -> np.ndarray:
         """Scores [k, N] from log-probabilities [k, N, C] of exits 0..k-1 (causal per exit)."""
 
-    def scores_cached(self, log_probs: np.ndarray, cache: dict[Any, np.ndarray]) -> np.ndarray:
-        """`scores(log_probs)`, sharing work through `cache` between policies on one split."""
+    def scores_cached(self, log_probs: np.ndarray, cache: ScoreCache | None) -> np.ndarray:
+        """`scores(log_probs)`, sharing work through `cache` between policies on one split
+        (`cached_scores`; None: nothing shared)."""
         if not self.fixed_scores:
             return self.scores(log_probs)
-        key = ("scores", self.method)
-        if key not in cache:
-            cache[key] = self.scores(log_probs)
-        return cache[key]
+        return cached_scores(cache, self.method, self.scores, log_probs)
 
     def score_step(
         self, k: int, history: np.ndarray, carry: np.ndarray | None
@@ -199,12 +217,15 @@ class FittedPolicy(ABC):
         by their index, counted from `first_index`)."""
         return first_exit(scores, self.thresholds, self.tie_shares or None, first_index)
 
-    def decide(self, log_probs: np.ndarray, first_index: int = 0) -> np.ndarray:
+    def decide(
+        self, log_probs: np.ndarray, first_index: int = 0, *, cache: ScoreCache | None = None
+    ) -> np.ndarray:
         """Exit index of every sample, int64 [N], from all exits' log-probabilities [K, N, C]
         (K: the exits it was fitted for; anything else is a one-line ArtifactError).
         `first_index`: the index of the first sample in the split it comes from, so that a
         policy splitting tied samples by their index decides a split given in parts, each with
-        its offset, as the whole split at once (and as the runtime does)."""
+        its offset, as the whole split at once (and as the runtime does). `cache`: scores
+        shared with other policies deciding the same `log_probs` (`scores_cached`)."""
         first_index = check_first_index(first_index)
         if not isinstance(log_probs, np.ndarray):  # a list: a TypeError deep in the scores
             raise ArtifactError(f"{self.method} policy: expected log-probabilities as a numpy "
@@ -221,7 +242,7 @@ class FittedPolicy(ABC):
         check_log_probabilities(log_probs)
         if shape[1] == 0:  # no sample, no decision (EENet's scorer cannot reshape nothing)
             return np.zeros(0, dtype=np.int64)
-        return self.exits_from_scores(self.scores(log_probs), first_index)
+        return self.exits_from_scores(self.scores_cached(log_probs, cache), first_index)
 
     def check_fits(self, n_exits: int, n_classes: int, have: str,
                    fitted_classes: ClassCount = None) -> None:

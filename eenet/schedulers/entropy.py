@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from eenet.schedulers.base import ScoreCache
 from eenet.schedulers.heuristic import HeuristicPolicy, fit_geometric
 from eenet.schedulers.scores import neg_normalised_entropy
 
@@ -31,7 +32,9 @@ def fit(
     seed: int,
     *,
     settings_param: str = "settings",
+    cache: ScoreCache | None = None,
 ) -> EntropyPolicy:
-    """Geometric plan solved so the planned cost is B; thresholds from validation scores.
-    `settings_param` (what the caller called the settings) names nothing: no settings."""
-    return fit_geometric(EntropyPolicy, "entropy", log_probs, costs, budget_ms, settings)
+    """Geometric plan solved so the planned cost is B; thresholds from validation scores
+    (`cache`: scores shared by the fits on these `log_probs`). `settings_param` (what the
+    caller called the settings) names nothing: no settings."""
+    return fit_geometric(EntropyPolicy, "entropy", log_probs, costs, budget_ms, settings, cache)

@@ -2,8 +2,9 @@
 
 MSDNet (`maxprob`) and BranchyNet (`entropy`) differ only in the score of one exit's
 log-probabilities; each module gives that function to `HeuristicPolicy` and fits with
-`fit_geometric`. The score of exit k reads exit k alone, so real early exit scores one exit per
-step (`score_step`) with no state between exits.
+`fit_geometric` (a sweep's fits on one split share the scores: `ScoreCache`). The score of
+exit k reads exit k alone, so real early exit scores one exit per step (`score_step`) with no
+state between exits.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
-from eenet.schedulers.base import FittedPolicy
+from eenet.schedulers.base import FittedPolicy, ScoreCache
 from eenet.schedulers.plans import geometric_plan
 
 P = TypeVar("P", bound="HeuristicPolicy")
@@ -49,8 +50,11 @@ def fit_geometric(
     costs: np.ndarray,
     budget_ms: float,
     settings: Mapping[str, Any],
+    cache: ScoreCache | None = None,
 ) -> P:
-    """Geometric plan solved so the planned cost is B; thresholds from validation scores."""
+    """Geometric plan solved so the planned cost is B; thresholds from validation scores
+    (taken from `cache`, the fits' on these `log_probs`, where another fit computed them)."""
     policy = policy_cls(method, budget_ms, np.zeros(log_probs.shape[0]), settings=dict(settings))
-    policy.apply_plan(policy.scores(log_probs), geometric_plan(costs, budget_ms), costs)
+    policy.apply_plan(policy.scores_cached(log_probs, cache), geometric_plan(costs, budget_ms),
+                      costs)
     return policy

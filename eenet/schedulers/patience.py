@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from eenet.schedulers.base import FittedPolicy
+from eenet.schedulers.base import FittedPolicy, ScoreCache
 from eenet.schedulers.plans import bisect_to_budget, no_early_exit, solve_monotone_threshold
 from eenet.schedulers.scores import patience_counts
 from eenet.schedulers.thresholds import first_exit, mean_cost
@@ -64,13 +64,15 @@ def fit(
     seed: int,
     *,
     settings_param: str = "settings",
+    cache: ScoreCache | None = None,
 ) -> PatiencePolicy:
-    """One threshold for exits 0..K-2, chosen so the validation cost is closest to B.
-    `settings_param` (what the caller called the settings) names nothing: no settings."""
+    """One threshold for exits 0..K-2, chosen so the validation cost is closest to B
+    (`cache`: scores shared by the fits on these `log_probs`). `settings_param` (what the
+    caller called the settings) names nothing: no settings."""
     n_exits = log_probs.shape[0]
     policy = PatiencePolicy("patience", budget_ms, np.full(n_exits, np.inf), settings=settings)
     policy.thresholds[-1] = -np.inf
-    scores = policy.scores(log_probs)
+    scores = policy.scores_cached(log_probs, cache)
     if budget_ms <= costs[0]:  # the first exit's cost: everyone leaves there, whatever the score
         policy.thresholds[:] = -np.inf
     elif not no_early_exit(costs, budget_ms) and n_exits > 1:

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from eenet.devices import num_threads
+from eenet.schedulers.base import ScoreCache, cached_scores
 from eenet.schedulers.eenet.features import data_features, exit_features
 from eenet.schedulers.eenet.lookahead import lookahead_scores, solve_lookahead
 from eenet.schedulers.eenet.policy import FIRST_EXIT_UNSCORED, EENetPolicy
@@ -38,14 +39,17 @@ def fit(
     seed: int,
     *,
     settings_param: str = "settings",
+    cache: ScoreCache | None = None,
 ) -> EENetPolicy:
     """Train score + assignment networks on validation, then plan and thresholds at B (torch
     on `threads` threads meanwhile). Errors and notes name a setting `settings_param`.KEY,
     what the caller called the settings (fit_policy's `settings`, a sweep's
-    `settings.eenet`, the pipeline's `schedulers.eenet`)."""
+    `settings.eenet`, the pipeline's `schedulers.eenet`). `cache`: the fixed scores shared
+    by the fits on these `log_probs` (the heuristics' own)."""
     check_settings(settings, settings_param)
     with num_threads(int(settings["threads"]), f"{settings_param}.threads"):
-        return _fit(log_probs, labels, costs, budget_ms, settings, seed, settings_param)
+        return _fit(log_probs, labels, costs, budget_ms, settings, seed, settings_param,
+                    cache)
 
 
 def _fit(
@@ -56,10 +60,11 @@ def _fit(
     settings: Mapping[str, Any],
     seed: int,
     param: str,
+    cache: ScoreCache | None = None,
 ) -> EENetPolicy:
     """`fit` within its thread setting: the learned score (and lookahead heads) trained
     unless the budget rules them out, the rule chosen on validation, thresholds set. Bad
-    settings are named `param`.KEY."""
+    settings are named `param`.KEY; the fixed scores come from `cache` where given."""
     n_exits, n = log_probs.shape[:2]
     correct_np = log_probs.argmax(-1) == labels[None, :]  # [K, N]
     policy = EENetPolicy("eenet", budget_ms, np.zeros(n_exits), settings=dict(settings))
@@ -81,7 +86,7 @@ def _fit(
     learned_feasible = floor > learned_costs[0]
     fixed = [src for src in settings["score_candidates"] if source_costs[src][0] <= floor]
     if not fixed and not learned_feasible:
-        return _everyone_at_first_exit(policy, log_probs, costs)
+        return _everyone_at_first_exit(policy, log_probs, costs, cache)
     feats = data_features(log_probs, *feature_options(settings))
     score_sets: dict[str, np.ndarray] = {}
     own_plans: dict[str, list[tuple[str, np.ndarray]]] = {}
@@ -100,7 +105,8 @@ def _fit(
                                                      policy.lookahead_lambda)
             source_costs[LOOKAHEAD] = learned_costs
             own_plans[LOOKAHEAD] = [("lookahead", natural)]
-    score_sets.update({src: FIXED_SCORES[src](log_probs) for src in fixed})
+    score_sets.update({src: cached_scores(cache, src, FIXED_SCORES[src], log_probs)
+                       for src in fixed})
     source, name, plan = choose_rule(score_sets, correct_np, pi, source_costs, budget_ms,
                                       settings, own_plans)
     if source in FIXED_SCORES:
@@ -113,7 +119,8 @@ def _fit(
 
 
 def _everyone_at_first_exit(
-    policy: EENetPolicy, log_probs: np.ndarray, costs: np.ndarray
+    policy: EENetPolicy, log_probs: np.ndarray, costs: np.ndarray,
+    cache: ScoreCache | None = None,
 ) -> EENetPolicy:
     """Every score's own cost (charged) puts its first exit above the budget: all samples
     leave at exit 0 unscored (its threshold is -inf, and the runtime scores no exit whose
@@ -121,7 +128,8 @@ def _everyone_at_first_exit(
     as the pipeline's `fit_all` plans such a budget for a charged heuristic. Nothing trains."""
     source = next(iter(FIXED_SCORES))  # never computed: nobody is scored
     return _apply_rule(policy, source, FIRST_EXIT_UNSCORED, first_exit_plan(log_probs.shape[0]),
-                       FIXED_SCORES[source](log_probs), costs, costs)
+                       cached_scores(cache, source, FIXED_SCORES[source], log_probs), costs,
+                       costs)
 
 
 def _apply_rule(

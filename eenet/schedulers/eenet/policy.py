@@ -14,7 +14,7 @@ from safetensors.numpy import load_file, save_file
 from eenet.atomic import write_with
 from eenet.costs import is_real_number
 from eenet.errors import ArtifactError, require_regular_file
-from eenet.schedulers.base import NO_EARLY_EXIT_RULE, FittedPolicy
+from eenet.schedulers.base import NO_EARLY_EXIT_RULE, FittedPolicy, ScoreCache, cached_scores
 from eenet.schedulers.eenet.features import data_features, exit_features
 from eenet.schedulers.eenet.lookahead import lookahead_scores, stop_value
 from eenet.schedulers.eenet.scorer import (
@@ -100,13 +100,13 @@ class EENetPolicy(FittedPolicy):
         costs = np.asarray(self.lookahead_costs, dtype=np.float64)[k:]
         return stop_value(z[:, scorer.members + 1 :], costs, self.lookahead_lambda), carry
 
-    def scores_cached(self, log_probs: np.ndarray, cache: dict[Any, np.ndarray]) -> np.ndarray:
-        """Policies fitted at other budgets share the (budget-independent) input features."""
+    def scores_cached(self, log_probs: np.ndarray, cache: ScoreCache | None) -> np.ndarray:
+        """Policies fitted at other budgets share the (budget-independent) input features
+        (None: nothing shared)."""
         if self.score_source in FIXED_SCORES:  # same key as the heuristic policies use
-            key = ("scores", self.score_source)
-            if key not in cache:
-                cache[key] = self.scores(log_probs)
-            return cache[key]
+            return cached_scores(cache, self.score_source, self.scores, log_probs)
+        if cache is None:
+            return self.scores(log_probs)
         options = recorded_feature_options(self.weights)
         key = ("eenet_features", *options)
         if key not in cache:
