@@ -99,7 +99,10 @@ def test_an_edited_data_copy_in_local_data_reruns_download(tmp_path: Path) -> No
         "val_size": 10, "local_path": "local_data/ag_news",  # from the repo root, as it runs
         "cache_dir": str(tmp_path / "hf-cache")}}
     write_params(repo, params)
-    env = {**stage_env(), **GIT_ENV, "PYTHONPATH": str(repo), "DVC_NO_ANALYTICS": "1"}
+    # dvc.yaml's `python stages/...` is this interpreter (as test_pipeline's runs): with a
+    # `python` of another environment first on PATH the stage failed to import torch
+    env = {**stage_env(), **GIT_ENV, "PYTHONPATH": str(repo), "DVC_NO_ANALYTICS": "1",
+           "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")}
     dvc = [sys.executable, "-m", "dvc"]
 
     def run(*cmd: str) -> str:
