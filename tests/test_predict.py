@@ -692,7 +692,8 @@ def test_predict_cli_gives_the_budget_asked_below_the_first_exit(workspace, tmp_
     assert main(base[:-2] + ["--policy", str(tmp_path / "fitted" / dirs[("entropy", 0.9)][0])]) == 0
     line = capsys.readouterr().out
     assert "entropy @ 1 ms (asked 0.9, below the first exit's cost): " in line, line
-    assert re.search(r"; planned [0-9.]+ by the costs it was fitted with\)$", line.strip()), line
+    assert re.search(r"; planned [0-9.]+ ms/sample by the costs it was fitted with\)$",
+                     line.strip()), line
     # a policy folder no index lists (copied out of its folder) shows its own budget alone
     shutil.copytree(tmp_path / "fitted" / dirs[("entropy", 0.9)][0], tmp_path / "alone")
     assert main([*base, str(tmp_path / "alone")]) == 0

@@ -311,6 +311,6 @@ def plan_text(summary: dict[str, Any]) -> str:
         return ""
     if planned_ms is None:
         return f"; planned {planned:.4g} {unit}/sample"
-    given = "" if unit == DEFAULT_COST_UNIT else f" ms/sample ({planned:.4g} {unit})"
-    return (f"; planned {planned_ms:.4f}{given} by the costs it was fitted with"
+    given = "" if unit == DEFAULT_COST_UNIT else f" ({planned:.4g} {unit})"
+    return (f"; planned {planned_ms:.4f} ms/sample{given} by the costs it was fitted with"
             f"{profiled_otherwise(summary)}")
