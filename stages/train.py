@@ -24,8 +24,8 @@ def main(data_dir: str, model_dir: str, checkpoint_dir: str, live_dir: str) -> N
     summary = train_to_artifact(data_dir, model_dir, checkpoint_dir, live_dir, model_params,
                                 TrainConfig.from_params(group(params, "train")))
     if summary is not None:  # rank 0 under torchrun
-        print(f"trained {model_params['name']}: val accuracy per exit "
-              f"{summary['val_accuracy']}")
+        accuracy = ", ".join(f"{a:.2f}" for a in summary["val_accuracy"])
+        print(f"trained {model_params['name']}: val accuracy % per exit [{accuracy}]")
         # files outside local_models/: DVC does not watch them
         for note in model_copy_notes(model_params.get("options") or {}):
             print(note, file=sys.stderr)
