@@ -29,6 +29,7 @@ BOTH_FITS = ["fit_headline", "fit_schedulers", "evaluate", "measure", "plot"]
 HEADLINE = ["fit_headline", "evaluate", "measure", "plot"]
 
 pytestmark = pytest.mark.slow
+FIRST_LOG = ".dvc/tmp/first_repro.log"  # the first `dvc repro`'s output, kept by `built`
 
 
 def pipeline_params() -> dict:
@@ -90,6 +91,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run(["git", "commit", "-qm", "tiny pipeline"], path, env)  # dvclive needs a commit
     first = run(dvc + ["repro"], path, env)
     assert stages_run(first.stdout) == ALL_STAGES, first.stdout
+    (path / FIRST_LOG).write_text(first.stdout)  # .dvc/tmp: ignored by git and DVC
     run(["git", "add", "-A"], path, env)
     run(["git", "commit", "-qm", "reproduced"], path, env)
     return path
@@ -583,3 +585,21 @@ def test_an_imported_table_reruns_profile_when_what_it_says_changes(repo):
         "import_latency"]
     assert imported("0.10\n 0.3\n0.4\n\n") == ["import_latency"]
     assert json.loads((path / "artifacts/latency.json").read_text()) == latency
+
+
+def test_first_run_prints_each_stage_s_figures_with_units(repo):
+    """What `dvc repro` prints: train's val accuracy per exit in % to two decimals, as
+    dump_logits prints its own (it printed the raw floats, `[76.40625, 96.75, 98.4375]`), and
+    measure's line per method with the plan's unit and its `ratio_robust` named (it said
+    `1.128 planned (ratio 1.341, medians 0.841)`)."""
+    path, _ = repo
+    log = (path / FIRST_LOG).read_text()
+    live = json.loads((path / "reports/train/metrics.json").read_text())
+    accuracies = ", ".join(f"{live[f'val_acc_exit{k}']:.2f}" for k in range(3))
+    assert f": val accuracy % per exit [{accuracies}]\n" in log, log
+    report = json.loads((path / "reports/latency_real.json").read_text())["measured"]
+    for method, row in report["methods"].items():
+        line = (f"{method:>9}: {row['ms_per_sample']:.4g} ms/sample measured, "
+                f"{row['planned_ms']:.4g} ms/sample planned (ratio {row['ratio']:.3f}; "
+                f"ratio_robust, of per-exit medians, {row['ratio_robust']:.3f}); ")
+        assert line in log, (line, log)

@@ -1681,23 +1681,3 @@ def test_inputs_near_float32s_maximum_print_no_numpy_warning(workspace, policy_d
         else:
             _one_line_error(done, f"error: {source}: {path}: exit 2 gave NaN or infinite "
                                   "logits (or -inf for every class) for the sample at index 3 (")
-
-
-def test_measure_stage_line_names_each_figure(monkeypatch, capsys) -> None:
-    """The measure stage's line per method said `1.128 planned (ratio 1.341, medians 0.841)`:
-    the plan without its unit and a bare `medians` figure; it gives the unit and names the
-    report's `ratio_robust` (the ratio of per-exit medians)."""
-    import runpy
-
-    main = runpy.run_path(str(REPO / "stages" / "measure_latency.py"))["main"]
-    row = {"ms_per_sample": 1.513, "planned_ms": 1.128, "ratio": 1.3413, "ratio_robust": 0.8412,
-           "exits_match_simulation": True}
-    monkeypatch.chdir(REPO)  # the stage reads params.yaml where it runs
-    monkeypatch.setitem(main.__globals__, "measure_headline",
-                        lambda *args, **kwargs: {"enabled": True, "methods": {"eenet": row}})
-    monkeypatch.setitem(main.__globals__, "write_report", lambda *args: None)
-    monkeypatch.setitem(main.__globals__, "report_notes", lambda report: [])
-    main("model", "data", "headline", "latency.json", "test.npz", "report.json")
-    assert capsys.readouterr().out == (
-        "    eenet: 1.513 ms/sample measured, 1.128 ms/sample planned (ratio 1.341; "
-        "ratio_robust, of per-exit medians, 0.841); exits equal the simulation: True\n")

@@ -967,20 +967,3 @@ def test_another_error_in_a_loader_worker_is_one_line_naming_where(tmp_path):
                              tmp_path / "ckpt", "fp", progress=False)
     assert "\n" not in str(err.value) and str(err.value).startswith(
         "sample 13: bad bytes (DataLoader worker 0, reading samples ")
-
-
-def test_train_stage_prints_each_exit_accuracy_rounded_in_percent(monkeypatch, capsys) -> None:
-    """The train stage's closing line gives the val accuracies as dump_logits does (% , two
-    decimals), not the raw floats (`[76.40625, 96.75, 98.4375]`)."""
-    import runpy
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1]
-    main = runpy.run_path(str(root / "stages" / "train.py"))["main"]
-    monkeypatch.chdir(root)  # the stage reads params.yaml where it runs
-    monkeypatch.setitem(main.__globals__, "train_to_artifact",
-                        lambda *args: {"val_accuracy": [76.40625, 96.75, 98.4375]})
-    main("data", "model", "checkpoints", "live")
-    out = capsys.readouterr().out
-    assert out.startswith("trained ") and out.rstrip().endswith(
-        ": val accuracy % per exit [76.41, 96.75, 98.44]"), out
