@@ -85,9 +85,20 @@ class WorkerFailure:
         return error
 
 
+class KeyErrorMessage(str):
+    """A KeyError's message that prints as it is: a KeyError's text is the repr of its
+    argument, which would quote the line and write a traceback's line breaks as \\n."""
+
+    def __repr__(self) -> str:
+        return str.__str__(self)
+
+
 def rebuilt(kind: type[Exception], message: str) -> Exception:
-    """An error of class `kind` with `message`; a RuntimeError of the class's name and
-    `message` where the class takes no message alone (UnicodeDecodeError, say)."""
+    """An error of class `kind` with `message` (a KeyError's printed as it is, unquoted); a
+    RuntimeError of the class's name and `message` where the class takes no message alone
+    (UnicodeDecodeError, say)."""
+    if issubclass(kind, KeyError):
+        message = KeyErrorMessage(message)
     try:
         return kind(message)
     except Exception:

@@ -906,7 +906,8 @@ def test_labels_outside_the_models_classes_are_one_line(tmp_path, split, given, 
 class OneBadSample(torch.utils.data.Dataset):
     """20 samples of 4 classes; sample 13 is bad: a float label (`kind` "label", a LabelError
     of the loader's collate) or a read that fails (`kind` "read", a ConfigError of the data
-    set's own; `kind` "bug", a ValueError of two lines)."""
+    set's own; `kind` "bug", a ValueError of two lines; "missing", a KeyError; "undecodable",
+    a UnicodeDecodeError)."""
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
@@ -920,6 +921,10 @@ class OneBadSample(torch.utils.data.Dataset):
             raise ConfigError("my_data: sample 13 cannot be read")
         if index == 13 and self.kind == "bug":
             raise ValueError("sample 13: bad bytes\nsecond line")
+        if index == 13 and self.kind == "missing":
+            raise KeyError("sample 13")
+        if index == 13 and self.kind == "undecodable":
+            b"\xff".decode("utf-8")
         return self.x[index], 2.5 if index == 13 and self.kind == "label" else index % 4
 
 
@@ -967,3 +972,32 @@ def test_another_error_in_a_loader_worker_is_one_line_naming_where(tmp_path):
                              tmp_path / "ckpt", "fp", progress=False)
     assert "\n" not in str(err.value) and str(err.value).startswith(
         "sample 13: bad bytes (DataLoader worker 0, reading samples ")
+
+
+@pytest.mark.parametrize("kind, error, line", [
+    ("missing", KeyError, "'sample 13'"),
+    ("undecodable", RuntimeError, "UnicodeDecodeError: 'utf-8' codec can't decode byte 0xff in "
+     "position 0: invalid start byte"),
+])
+def test_a_loader_workers_error_of_an_awkward_class_is_one_line(kind, error, line):
+    """A KeyError in a loader worker (a dict or a DataFrame missing a key) was raised quoted
+    twice over, KeyError: "'sample 13' (DataLoader worker 0, ...)", its cause the worker's
+    traceback in one line with its line breaks written \\n (a KeyError's text is the repr of
+    its argument). Now it reads as Python's own KeyError does, its cause as a traceback. An
+    error whose class takes no message alone (UnicodeDecodeError) is a RuntimeError naming the
+    class, its cause so too."""
+    loader = batching.make_loader(OneBadSample(kind), TinyNet(num_classes=4), 5, False, 0,
+                                  num_workers=1)
+    with pytest.raises(error) as err:
+        list(loader)
+    assert type(err.value) is error
+    where = (r" \(DataLoader worker 0, reading samples 10, 11, 12, 13, \.\.\. \(5 in all\), "
+             r"at .*test_training_recipe\.py:\d+ in __getitem__\)")
+    assert re.fullmatch(re.escape(line) + where, str(err.value)), str(err.value)
+    cause = str(err.value.__cause__)
+    prefix = "UnicodeDecodeError: " if error is RuntimeError else ""
+    assert type(err.value.__cause__) is error
+    assert cause.startswith(f"{prefix}in DataLoader worker 0:\nTraceback (most recent call "
+                            "last):\n"), cause
+    assert cause.endswith(kind == "missing" and "KeyError: 'sample 13'" or
+                          "invalid start byte"), cause
