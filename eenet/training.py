@@ -233,11 +233,12 @@ def _train_epoch(
             try:
                 loss, ce = _step_loss(network, batch, device, use_amp, distill, temperature,
                                       batch_size)
-            except Exception as exc:  # raised below, by every process alike
-                problem = problem or exc  # the last step's backward or step failed first
+            except Exception as exc:  # raised below, by every process alike (the last
+                # step's backward or optimizer step, where it failed, first)
+                problem = exc if problem is None else problem
             else:
                 following, read_problem = _read_batch(bar, device, batch_size)
-                problem = problem or read_problem
+                problem = read_problem if problem is None else problem
             share_error(problem, "train")
             problem = _backward_and_step(loss, optimizer, scheduler, scaler, gradients,
                                          batch_size)
