@@ -190,6 +190,32 @@ def test_cached_scores_match_direct_scores():
         assert result["exit_fractions"] == pytest.approx(np.bincount(exits, minlength=3) / 600)
 
 
+@pytest.mark.parametrize("method", ["maxprob", "patience", "eenet"])
+def test_a_cache_refuses_log_probabilities_it_was_not_made_for(method):
+    """A cache keeps the scores of the first log-probabilities it is given: a part of the split
+    (deciding it in parts, each with its first_index) or another split given the same cache
+    was decided on those scores, wrongly and without a word (678 of 2000 samples moved). Now a
+    one-line ConfigError naming `cache`; the array itself, or a view of all of it, still reads
+    the cached scores, the same exits as without a cache."""
+    val, test = make_split_pair(3, 10, 600, 600, seed=5)
+    costs = make_costs(3)
+    policy = fit_policy(method, val, costs, 2.0, FAST_EENET if method == "eenet" else None)
+    if method == "eenet":
+        policy.score_source = "learned"  # the features' cache (a heuristic's: the scores')
+    lp = test.log_probs()
+    whole = policy.decide(lp)
+    cache: dict = {}
+    np.testing.assert_array_equal(policy.decide(lp[:, :300], cache=cache), whole[:300])
+    with pytest.raises(ConfigError, match=r"^cache: kept for log-probabilities of shape "
+                       r"\(3, 300, 10\).*give one cache per split"):
+        policy.decide(lp[:, 300:], 300, cache=cache)
+    cache = {}
+    np.testing.assert_array_equal(policy.decide(lp, cache=cache), whole)
+    np.testing.assert_array_equal(policy.decide(lp[:], cache=cache), whole)  # a whole view
+    with pytest.raises(ConfigError, match="^cache: "):
+        policy.decide(val.log_probs(), cache=cache)
+
+
 def test_evaluate_all_on_outputs_of_another_exit_count_is_one_line(tmp_path):
     """Schedulers fitted for 2 exits, evaluated against a 3-exit latency table and outputs: a
     one-line ArtifactError naming the index (it was numpy's broadcast ValueError)."""

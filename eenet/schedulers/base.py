@@ -47,8 +47,11 @@ NO_EARLY_EXIT_RULE = "last exit (no early exit)"
 # such as passing raw logits shows in every row; checking all would cost more than deciding)
 LOG_PROB_CHECK_SAMPLES = 1024
 # per-split scores shared between policies and fits, keyed ("scores", <score name>) for the
-# fixed scores (`cached_scores`); EENet keeps its input features there too
-ScoreCache = dict[Any, np.ndarray]
+# fixed scores (`cached_scores`); EENet keeps its input features there too, and every cache
+# the log-probabilities it is kept for (`check_cache_for`)
+ScoreCache = dict[Any, Any]
+# the key of the log-probabilities a ScoreCache is kept for
+CACHE_OWNER = ("log_probs",)
 # a class count a policy was fitted on where it records none: the count, a function giving it
 # (called only when needed), or None (unknown)
 ClassCount = int | Callable[[], int | None] | None
@@ -117,16 +120,40 @@ def cached_scores(
     log_probs: np.ndarray,
 ) -> np.ndarray:
     """`score(log_probs)`, the fixed score called `name`, computed once per `cache`: a dict
-    the caller keeps for one split's log-probabilities (None: computed, kept nowhere). Kept
-    read-only, since every policy and fit on the split reads the same array."""
+    the caller keeps for one split's log-probabilities (None: computed, kept nowhere; other
+    log-probabilities than the cache's: `check_cache_for`'s ConfigError). Kept read-only,
+    since every policy and fit on the split reads the same array."""
     if cache is None:
         return score(log_probs)
+    check_cache_for(cache, log_probs)
     key = ("scores", name)
     if key not in cache:
         scores = score(log_probs)
         scores.flags.writeable = False
         cache[key] = scores
     return cache[key]
+
+
+def check_cache_for(cache: ScoreCache, log_probs: np.ndarray) -> None:
+    """`cache` is kept for `log_probs`: the first array it was given (kept in it, so that no
+    other array can take its memory), or a view of all of it. Other log-probabilities (another
+    split, a part of this one to decide it in parts) are a one-line ConfigError naming
+    `cache`: the scores kept for the first would decide them, wrongly and without a word."""
+    owner = cache.setdefault(CACHE_OWNER, log_probs)
+    if owner is log_probs or _same_array(owner, log_probs):
+        return
+    raise ConfigError(
+        f"cache: kept for log-probabilities of shape {owner.shape} ({owner.dtype}), given "
+        f"another array of shape {np.shape(log_probs)}; give one cache per split's "
+        "log-probabilities (a split decided in parts: none, or one per part)")
+
+
+def _same_array(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether `a` and `b` are the same values in the same memory (a view of all of `a`)."""
+    if not isinstance(b, np.ndarray):
+        return False
+    return (a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+            and a.shape == b.shape and a.strides == b.strides and a.dtype == b.dtype)
 
 
 def resolve_settings(
@@ -225,7 +252,8 @@ class FittedPolicy(ABC):
         `first_index`: the index of the first sample in the split it comes from, so that a
         policy splitting tied samples by their index decides a split given in parts, each with
         its offset, as the whole split at once (and as the runtime does). `cache`: scores
-        shared with other policies deciding the same `log_probs` (`scores_cached`)."""
+        shared with other policies deciding the same `log_probs` (`scores_cached`; a cache
+        kept for other log-probabilities, a part of them too, is a ConfigError)."""
         first_index = check_first_index(first_index)
         if not isinstance(log_probs, np.ndarray):  # a list: a TypeError deep in the scores
             raise ArtifactError(f"{self.method} policy: expected log-probabilities as a numpy "

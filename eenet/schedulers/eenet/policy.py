@@ -14,7 +14,13 @@ from safetensors.numpy import load_file, save_file
 from eenet.atomic import write_with
 from eenet.costs import is_real_number
 from eenet.errors import ArtifactError, require_regular_file
-from eenet.schedulers.base import NO_EARLY_EXIT_RULE, FittedPolicy, ScoreCache, cached_scores
+from eenet.schedulers.base import (
+    NO_EARLY_EXIT_RULE,
+    FittedPolicy,
+    ScoreCache,
+    cached_scores,
+    check_cache_for,
+)
 from eenet.schedulers.eenet.features import data_features, exit_features
 from eenet.schedulers.eenet.lookahead import lookahead_scores, stop_value
 from eenet.schedulers.eenet.scorer import (
@@ -107,11 +113,12 @@ class EENetPolicy(FittedPolicy):
             return cached_scores(cache, self.score_source, self.scores, log_probs)
         if cache is None:
             return self.scores(log_probs)
+        check_cache_for(cache, log_probs)
         options = recorded_feature_options(self.weights)
         key = ("eenet_features", *options)
         if key not in cache:
-            cache[key] = data_features(log_probs, *options)  # type: ignore[assignment]
-        return self._learned_scores(cache[key])  # type: ignore[arg-type]
+            cache[key] = data_features(log_probs, *options)
+        return self._learned_scores(cache[key])
 
     def metadata(self) -> dict[str, Any]:
         meta = super().metadata()
