@@ -108,7 +108,7 @@ from eenet.schedulers import load_policy
 from eenet.schedulers.eenet.settings import check_settings
 policy = load_policy(sys.argv[1])
 print((policy.decide(np.log(np.full((3, 4, 5), 0.2))) == 2).all())
-print("torch" in sys.modules)
+print("torch" in sys.modules, {{"fit", "prepare", "untrained_policy"}} <= set(dir(package)))
 try:
     package.no_such_name
 except AttributeError as exc:
@@ -123,14 +123,15 @@ print({LOADED!r} + ",".join(sorted(name for name in {HEAVY!r} if name in sys.mod
 
 def test_an_eenet_policy_loads_and_decides_without_torch(tmp_path: Path) -> None:
     """Its scorer runs in numpy: the package imports torch (its fitting and training modules)
-    only when `fit`, `untrained_policy` or `prepare` is first used."""
+    only when `fit`, `untrained_policy` or `prepare` is first used (`dir` lists them before,
+    for completion)."""
     policy = untrained_policy(3, 5, {"folds": 2, "hidden": 8})  # never exits early
     policy.budget_ms = 3.0  # its budget, infinite, is no JSON number
     policy.save(tmp_path / "policy")
     done, loaded = run_python(EENET_POLICY, [str(tmp_path / "policy")], tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
-        "True", "False",
+        "True", "False True",
         "module 'eenet.schedulers.eenet' has no attribute 'no_such_name'",
         "True load_optimizer_machinery",
     ]

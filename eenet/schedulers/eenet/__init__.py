@@ -60,6 +60,11 @@ def __getattr__(name: str) -> Any:
     return value
 
 
+def __dir__() -> list[str]:
+    """The package's names, with those imported on first use (for completion)."""
+    return sorted({*globals(), *TORCH_NAMES})
+
+
 __all__ = [
     "DEFAULTS",
     "FIRST_EXIT_UNSCORED",
