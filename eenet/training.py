@@ -166,16 +166,6 @@ def validation_memory_error(exc: RuntimeError, batch_size: int | None) -> Except
                        "train.device with more memory")
 
 
-def check_not_diverged(model: torch.nn.Module, epoch: int, epochs: int, loss: float) -> None:
-    """After an epoch, a weight that is NaN or infinite (training diverged: a learning rate
-    far too high, say) is a one-line ConfigError naming train.lr. Such a run was saved as a
-    model answering nonsense, refused only by dump_logits, and a rerun of the same settings
-    reused its checkpoint; the checkpoint of the epoch before stays as it was."""
-    broken = diverged_weight(model)
-    if broken is not None:
-        raise diverged_error(broken, epoch, epochs, loss)
-
-
 def diverged_weight(model: torch.nn.Module) -> str | None:
     """The name of the first weight of `model` that is NaN or infinite; None if none is."""
     return next((name for name, weight in model.named_parameters()
@@ -183,7 +173,11 @@ def diverged_weight(model: torch.nn.Module) -> str | None:
 
 
 def diverged_error(broken: str, epoch: int, epochs: int, loss: float) -> ConfigError:
-    """`check_not_diverged`'s error: weight `broken` is NaN or infinite after `epoch`."""
+    """After an epoch, a weight (`broken`) that is NaN or infinite (training diverged: a
+    learning rate far too high, say): a one-line ConfigError naming train.lr, which
+    `train_model` raises before the epoch is validated or saved. Such a run was saved as a
+    model answering nonsense, refused only by dump_logits, and a rerun of the same settings
+    reused its checkpoint; the checkpoint of the epoch before stays as it was."""
     return ConfigError(f"train: training diverged in epoch {epoch + 1}/{epochs} (train loss "
                        f"{loss:.4g}; weight {broken} is NaN or infinite); lower train.lr")
 
@@ -494,9 +488,10 @@ def chance_note(val_accuracy: Sequence[float | None], labels: np.ndarray,
                 cfg: TrainConfig) -> str | None:
     """A one-line note when no exit's validation accuracy (percent) beats always answering
     the split's most common class by CHANCE_MARGIN points: the model learned nothing (a
-    learning rate too high to converge yet low enough to keep the weights finite, which
-    `check_not_diverged` does not stop); None otherwise, without labels, or where that class
-    is so common (over 100 - 2 * CHANCE_MARGIN %) that no exit could beat it by the margin."""
+    learning rate too high to converge yet low enough to keep the weights finite, which the
+    divergence check, `diverged_weight`, does not stop); None otherwise, without labels, or
+    where that class is so common (over 100 - 2 * CHANCE_MARGIN %) that no exit could beat it
+    by the margin."""
     known = [a for a in val_accuracy if a is not None]
     if not known or labels.size == 0:
         return None
