@@ -40,7 +40,7 @@ from eenet.schedulers import (
     fit_log_probs,
     fit_policy,
 )
-from eenet.schedulers.base import FittedPolicy
+from eenet.schedulers.base import FittedPolicy, ScoreCache
 from eenet.schedulers.plans import no_early_exit
 from eenet.schedulers.policy_file import POLICY_FILE, foreign_files
 
@@ -120,12 +120,10 @@ def fit_all(
     fitted = []
     fits = [(method, budget) for method in methods for budget in budgets]
     for method, budget in fits_shown(fits, progress):
-        table, fit_ms = charged_plan(costs, budget, charged.get(method))
-        policy = fit_log_probs(method, val_lp, val.labels, table, fit_ms,
-                               settings.get(method, {}), seed,
-                               settings_param=f"{settings_param}.{method}", cache=cache)
-        if fit_ms < budget:  # fitted at the plain first exit's cost, within the budget
-            policy.budget_ms = budget  # asked: the one its folder and the index name
+        policy, fit_ms = fit_charged(method, val, costs, budget, charged.get(method),
+                                     settings.get(method, {}), seed,
+                                     settings_param=f"{settings_param}.{method}",
+                                     val_lp=val_lp, cache=cache)
         policy.model = None if model is None else dict(model)
         entry: dict[str, Any] = {"method": method, "budget_ms": budget, "policy": policy}
         if fit_ms > budget:
@@ -155,6 +153,8 @@ def fit_charged(
     seed: int = 0,
     *,
     settings_param: str = "settings",
+    val_lp: np.ndarray | None = None,
+    cache: ScoreCache | None = None,
 ) -> tuple[FittedPolicy, float]:
     """`fit_policy` for a method whose own scoring costs `extra_ms` per exit over `costs`
     (None: nothing more), as the pipeline fits it: planned with costs + extra, except at a
@@ -162,32 +162,28 @@ def fit_charged(
     and at or below the charged first exit's cost (everyone leaves at exit 0 unscored, at the
     plain first exit's cost; below that cost it is fitted there, over the budget). Returns the
     policy, its `budget_ms` the one asked, and the budget it was fitted at. `settings_param`:
-    what the caller called `settings` (`fit_policy`'s)."""
-    table, fit_ms = charged_plan(costs, budget_ms, extra_ms)
-    policy = fit_policy(method, val, table, fit_ms, settings or {}, seed,
-                        settings_param=settings_param)
-    if fit_ms < budget_ms:  # fitted at the plain first exit's cost, within the budget
-        policy.budget_ms = budget_ms  # asked: the one its folder and the index name
-    return policy, fit_ms
-
-
-def charged_plan(
-    costs: Any, budget_ms: float, extra_ms: Sequence[float] | None = None
-) -> tuple[np.ndarray, float]:
-    """The costs a method whose scoring costs `extra_ms` per exit over `costs` (None: nothing
-    more) plans with at `budget_ms`, and the budget it is fitted at (`fit_charged`'s rule):
-    the plain costs at a budget at or above the last exit's cost (no early exit, nothing
-    scored) and at or below the charged first exit's cost (then fitted at the plain first
-    exit's cost), costs + extra otherwise."""
+    what the caller called `settings` (`fit_policy`'s). `val_lp`: `val`'s log-probabilities,
+    checked, where a sweep holds them (`fit_all`), fitted on as `fit_log_probs` does, sharing
+    `cache` (None: `fit_policy` checks `val` and computes them)."""
     plain = np.asarray(costs, dtype=np.float64)
     method_costs = plain if extra_ms is None else plain + np.asarray(extra_ms, dtype=np.float64)
     if no_early_exit(plain, budget_ms):  # the plain model, which scores nothing (the runtime
         # skips the scoring of a policy that never exits early)
-        return plain, budget_ms
-    if budget_ms <= method_costs[0]:  # scoring the first exit alone would cost as much or
+        table, fit_ms = plain, budget_ms
+    elif budget_ms <= method_costs[0]:  # scoring the first exit alone would cost as much or
         # more: all leave there, unscored (threshold -inf), at the plain cost
-        return plain, float(plain[0])
-    return method_costs, budget_ms
+        table, fit_ms = plain, float(plain[0])
+    else:
+        table, fit_ms = method_costs, budget_ms
+    if val_lp is None:
+        policy = fit_policy(method, val, table, fit_ms, settings or {}, seed,
+                            settings_param=settings_param)
+    else:
+        policy = fit_log_probs(method, val_lp, val.labels, table, fit_ms, settings or {}, seed,
+                               settings_param=settings_param, cache=cache)
+    if fit_ms < budget_ms:  # fitted at the plain first exit's cost, within the budget
+        policy.budget_ms = budget_ms  # asked: the one its folder and the index name
+    return policy, fit_ms
 
 
 def check_schedulers_folder(folder: Path, param: str) -> None:
