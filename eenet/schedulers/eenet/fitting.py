@@ -9,9 +9,9 @@ import numpy as np
 
 from eenet.devices import num_threads
 from eenet.schedulers.base import ScoreCache, cached_scores
-from eenet.schedulers.eenet.features import data_features, exit_features
+from eenet.schedulers.eenet.features import exit_features
 from eenet.schedulers.eenet.lookahead import lookahead_scores, solve_lookahead
-from eenet.schedulers.eenet.policy import FIRST_EXIT_UNSCORED, EENetPolicy
+from eenet.schedulers.eenet.policy import FIRST_EXIT_UNSCORED, EENetPolicy, cached_features
 from eenet.schedulers.eenet.scorer import check_fused_sizes, forward, mean_assignment
 from eenet.schedulers.eenet.seeds import uniforms
 from eenet.schedulers.eenet.selection import choose_rule
@@ -87,7 +87,7 @@ def _fit(
     fixed = [src for src in settings["score_candidates"] if source_costs[src][0] <= floor]
     if not fixed and not learned_feasible:
         return _everyone_at_first_exit(policy, log_probs, costs, cache)
-    feats = data_features(log_probs, *feature_options(settings))
+    feats = cached_features(cache, log_probs, feature_options(settings))
     score_sets: dict[str, np.ndarray] = {}
     own_plans: dict[str, list[tuple[str, np.ndarray]]] = {}
     pi = val_logits = val_looks = None

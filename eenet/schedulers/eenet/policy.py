@@ -43,6 +43,25 @@ FIRST_EXIT_UNSCORED = "first_exit (every score's own cost breaks the budget: uns
 FIRST_EXIT_UNSCORED_RULE = "exit 0 for all, unscored"
 
 
+def cached_features(
+    cache: ScoreCache | None, log_probs: np.ndarray, options: tuple[int, bool, bool]
+) -> list[np.ndarray]:
+    """`data_features(log_probs, *options)`, computed once per `cache` (the split's, kept for
+    these `log_probs`: `check_cache_for`; None: computed, kept nowhere): EENet's fits and its
+    policies at every budget of a sweep read the same budget-independent input features,
+    kept read-only."""
+    if cache is None:
+        return data_features(log_probs, *options)
+    check_cache_for(cache, log_probs)
+    key = ("eenet_features", *options)
+    if key not in cache:
+        features = data_features(log_probs, *options)
+        for array in features:  # every fit and policy reads the same arrays
+            array.flags.writeable = False
+        cache[key] = features
+    return cache[key]
+
+
 @dataclass(eq=False)  # compared by identity: fields hold numpy arrays
 class EENetPolicy(FittedPolicy):
     """Thresholds on the score logits g_k (or on a fixed score, or on the lookahead stop
@@ -111,14 +130,8 @@ class EENetPolicy(FittedPolicy):
         (None: nothing shared)."""
         if self.score_source in FIXED_SCORES:  # same key as the heuristic policies use
             return cached_scores(cache, self.score_source, self.scores, log_probs)
-        if cache is None:
-            return self.scores(log_probs)
-        check_cache_for(cache, log_probs)
-        options = recorded_feature_options(self.weights)
-        key = ("eenet_features", *options)
-        if key not in cache:
-            cache[key] = data_features(log_probs, *options)
-        return self._learned_scores(cache[key])
+        return self._learned_scores(
+            cached_features(cache, log_probs, recorded_feature_options(self.weights)))
 
     def metadata(self) -> dict[str, Any]:
         meta = super().metadata()
