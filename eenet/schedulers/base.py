@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
@@ -46,12 +46,14 @@ NO_EARLY_EXIT_RULE = "last exit (no early exit)"
 # `decide` checks that its input rows are log-probabilities on this many samples (a mistake
 # such as passing raw logits shows in every row; checking all would cost more than deciding)
 LOG_PROB_CHECK_SAMPLES = 1024
-# per-split scores shared between policies and fits, keyed ("scores", <score name>) for the
-# fixed scores (`cached_scores`); EENet keeps its input features there too, and every cache
-# the log-probabilities it is kept for (`check_cache_for`)
+# per-split work shared between policies and fits (`cached`), keyed ("scores", <score name>)
+# for the fixed scores (`cached_scores`) and ("eenet_features", ...) for EENet's input
+# features; every cache also keeps the log-probabilities it is kept for (`check_cache_for`)
 ScoreCache = dict[Any, Any]
 # the key of the log-probabilities a ScoreCache is kept for
 CACHE_OWNER = ("log_probs",)
+# what a ScoreCache keeps under a key: one array, or a list of them (EENet's features)
+Cached = TypeVar("Cached", np.ndarray, list[np.ndarray])
 # a class count a policy was fitted on where it records none: the count, a function giving it
 # (called only when needed), or None (unknown)
 ClassCount = int | Callable[[], int | None] | None
@@ -119,18 +121,27 @@ def cached_scores(
     cache: ScoreCache | None, name: str, score: Callable[[np.ndarray], np.ndarray],
     log_probs: np.ndarray,
 ) -> np.ndarray:
-    """`score(log_probs)`, the fixed score called `name`, computed once per `cache`: a dict
-    the caller keeps for one split's log-probabilities (None: computed, kept nowhere; other
-    log-probabilities than the cache's: `check_cache_for`'s ConfigError). Kept read-only,
-    since every policy and fit on the split reads the same array."""
+    """`score(log_probs)`, the fixed score called `name`, computed once per `cache`
+    (`cached`)."""
+    return cached(cache, ("scores", name), log_probs, lambda: score(log_probs))
+
+
+
+def cached(cache: ScoreCache | None, key: tuple[Any, ...], log_probs: np.ndarray,
+           compute: Callable[[], Cached]) -> Cached:
+    """`compute()`, work on `log_probs` that depends on nothing else (a fixed score, EENet's
+    input features), done once per `cache` and kept there under `key`: a dict the caller
+    keeps for one split's log-probabilities (None: computed, kept nowhere; other
+    log-probabilities than the cache's: `check_cache_for`'s ConfigError). Its arrays are kept
+    read-only, since every policy and fit on the split reads the same ones."""
     if cache is None:
-        return score(log_probs)
+        return compute()
     check_cache_for(cache, log_probs)
-    key = ("scores", name)
     if key not in cache:
-        scores = score(log_probs)
-        scores.flags.writeable = False
-        cache[key] = scores
+        value = compute()
+        for array in value if isinstance(value, list) else [value]:
+            array.flags.writeable = False
+        cache[key] = value
     return cache[key]
 
 

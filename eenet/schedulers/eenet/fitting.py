@@ -44,8 +44,8 @@ def fit(
     """Train score + assignment networks on validation, then plan and thresholds at B (torch
     on `threads` threads meanwhile). Errors and notes name a setting `settings_param`.KEY,
     what the caller called the settings (fit_policy's `settings`, a sweep's
-    `settings.eenet`, the pipeline's `schedulers.eenet`). `cache`: the fixed scores shared
-    by the fits on these `log_probs` (the heuristics' own)."""
+    `settings.eenet`, the pipeline's `schedulers.eenet`). `cache`: the fixed scores (the
+    heuristics' own) and input features shared by the fits on these `log_probs`."""
     check_settings(settings, settings_param)
     with num_threads(int(settings["threads"]), f"{settings_param}.threads"):
         return _fit(log_probs, labels, costs, budget_ms, settings, seed, settings_param,
@@ -64,7 +64,8 @@ def _fit(
 ) -> EENetPolicy:
     """`fit` within its thread setting: the learned score (and lookahead heads) trained
     unless the budget rules them out, the rule chosen on validation, thresholds set. Bad
-    settings are named `param`.KEY; the fixed scores come from `cache` where given."""
+    settings are named `param`.KEY; the fixed scores and input features come from `cache`
+    where given."""
     n_exits, n = log_probs.shape[:2]
     correct_np = log_probs.argmax(-1) == labels[None, :]  # [K, N]
     policy = EENetPolicy("eenet", budget_ms, np.zeros(n_exits), settings=dict(settings))

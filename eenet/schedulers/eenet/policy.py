@@ -18,8 +18,8 @@ from eenet.schedulers.base import (
     NO_EARLY_EXIT_RULE,
     FittedPolicy,
     ScoreCache,
+    cached,
     cached_scores,
-    check_cache_for,
 )
 from eenet.schedulers.eenet.features import data_features, exit_features
 from eenet.schedulers.eenet.lookahead import lookahead_scores, stop_value
@@ -46,20 +46,11 @@ FIRST_EXIT_UNSCORED_RULE = "exit 0 for all, unscored"
 def cached_features(
     cache: ScoreCache | None, log_probs: np.ndarray, options: tuple[int, bool, bool]
 ) -> list[np.ndarray]:
-    """`data_features(log_probs, *options)`, computed once per `cache` (the split's, kept for
-    these `log_probs`: `check_cache_for`; None: computed, kept nowhere): EENet's fits and its
-    policies at every budget of a sweep read the same budget-independent input features,
-    kept read-only."""
-    if cache is None:
-        return data_features(log_probs, *options)
-    check_cache_for(cache, log_probs)
-    key = ("eenet_features", *options)
-    if key not in cache:
-        features = data_features(log_probs, *options)
-        for array in features:  # every fit and policy reads the same arrays
-            array.flags.writeable = False
-        cache[key] = features
-    return cache[key]
+    """`data_features(log_probs, *options)`, computed once per `cache` (`cached`): EENet's fits
+    and its policies at every budget of a sweep read the same budget-independent input
+    features."""
+    return cached(cache, ("eenet_features", *options), log_probs,
+                  lambda: data_features(log_probs, *options))
 
 
 @dataclass(eq=False)  # compared by identity: fields hold numpy arrays
