@@ -102,31 +102,16 @@ def check_train_size(n_samples: int, batch_size: int) -> None:
 VALIDATION_BATCH = 512
 
 
-def exit_accuracies(model: MultiExitModel, batches: Iterable[tuple[Any, torch.Tensor]],
-                    device: torch.device, batch_size: int | None = None,
-                    source: str = "val_set") -> list[float]:
-    """Accuracy (percent) of every exit on (inputs, labels) batches (of `batch_size`, which
-    an allocation failure names); summed over all processes under DDP. Labels outside the
-    model's classes are a one-line ArtifactError naming `source`, raised under DDP by every
-    process alike, whichever process's share held them (`share_error`); so is any other error
-    of one process's pass (its own error there, one line naming it, after `source`, on the
-    others)."""
-    counts, problem = exit_hits(model, batches, device, batch_size, source)
-    # whether any process met an error rides on the counts' sum (no collective more); then
-    # every process raises it (under DDP the others waited for the one that stopped)
-    summed = all_reduce_sum(torch.cat([counts, torch.tensor([problem is not None])]))
-    if int(summed[-1]):
-        share_error(problem, source)
-    return hit_percentages(summed[:-1])
-
-
 @torch.inference_mode()
 def exit_hits(model: MultiExitModel, batches: Iterable[tuple[Any, torch.Tensor]],
               device: torch.device, batch_size: int | None = None,
               source: str = "val_set") -> tuple[torch.Tensor, Exception | None]:
-    """This process's validation counts, int64 [correct at each exit..., samples], and the
-    error its pass met (None if none; the counts are then partial): `exit_accuracies` without
-    its sum over processes, which the caller makes (and shares the error)."""
+    """This process's counts on (inputs, labels) batches (of `batch_size`, which an
+    allocation failure names), int64 [correct at each exit..., samples], and the error its
+    pass met (None if none; the counts are then partial): labels outside the model's classes
+    are a one-line ArtifactError naming `source`. The caller sums the counts over processes
+    under DDP (`hit_percentages` makes them accuracies) and shares the error (`share_error`),
+    so that every process raises it alike, whichever process's share held it."""
     model.eval()
     correct = torch.zeros(model.n_exits, dtype=torch.long)
     total = 0

@@ -20,7 +20,7 @@ from eenet.data.prepared import PreparedDataset
 from eenet.errors import ConfigError
 from eenet.models.artifact import load_trained
 from eenet.resume import resumable_checkpoint
-from eenet.training import exit_accuracies
+from eenet.training import exit_hits, hit_percentages
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGE = str(ROOT / "stages" / "train.py")
@@ -154,8 +154,10 @@ def test_ddp_reports_the_validation_accuracy_of_the_model_it_saves(tmp_path: Pat
     train(run, tmp_path / "data", 2)
     model = load_trained(run / "model")
     val = PreparedDataset(tmp_path / "data", "val")
-    whole_split = exit_accuracies(model, make_loader(val, model, 512, False, 0),
-                                  torch.device("cpu"))
+    hits, problem = exit_hits(model, make_loader(val, model, 512, False, 0),
+                              torch.device("cpu"))
+    assert problem is None
+    whole_split = hit_percentages(hits)
     reported = json.loads((run / "model/config.json").read_text())["val_accuracy"]
     assert reported == whole_split
     logged = json.loads((run / "live/metrics.json").read_text())

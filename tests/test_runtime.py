@@ -159,13 +159,14 @@ def test_an_exits_class_is_the_log_probs_argmax_everywhere(inputs) -> None:
 def test_training_counts_an_exit_right_by_the_log_probs_argmax(inputs) -> None:
     """Training's per-exit validation accuracy took the logits' argmax: on tied logits it
     counted exits 0 and 2 wrong (class 1) where the reports count them right (class 0)."""
-    from eenet.training import exit_accuracies
+    from eenet.training import exit_hits, hit_percentages
 
     labels = torch.zeros(N, dtype=torch.int64)
-    accuracies = exit_accuracies(tied_logits_net(), [(inputs[:40], labels[:40]),
-                                                     (inputs[40:], labels[40:])],
-                                 torch.device("cpu"))
-    assert accuracies == [100.0, 100.0, 100.0]
+    hits, problem = exit_hits(tied_logits_net(), [(inputs[:40], labels[:40]),
+                                                  (inputs[40:], labels[40:])],
+                              torch.device("cpu"))
+    assert problem is None
+    assert hit_percentages(hits) == [100.0, 100.0, 100.0]
 
 
 @pytest.mark.parametrize("batch_size", [1, 5, N])
