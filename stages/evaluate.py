@@ -42,7 +42,7 @@ def main(test_npz: str, latency_json: str, headline_dir: str, sweep_dir: str,
     headline = result.sweep[result.sweep["budget_ms"] == metrics["budget_ms"]]
     accuracy = dict(zip(headline["method"], headline["test_accuracy"], strict=True))
     for method, values in metrics["methods"].items():
-        print(f"{method:>9}: {accuracy[method]:7.3f}% at {values['test_cost_ms']:.4g} ms "
+        print(f"{method:>9}: {accuracy[method]:7.3f}% at {values['test_cost_ms']:#.4g} ms "
               f"(budget {budget})")
 
 

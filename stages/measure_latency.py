@@ -27,8 +27,8 @@ def main(model_dir: str, data_dir: str, headline_dir: str, latency_json: str, te
     for note in report_notes(report):
         print(note)
     for method, row in report["methods"].items():
-        print(f"{method:>9}: {row['ms_per_sample']:.4g} ms/sample measured, "
-              f"{row['planned_ms']:.4g} ms/sample planned (ratio {row['ratio']:.3f}; "
+        print(f"{method:>9}: {row['ms_per_sample']:#.4g} ms/sample measured, "
+              f"{row['planned_ms']:#.4g} ms/sample planned (ratio {row['ratio']:.3f}; "
               f"ratio_robust, of per-exit medians, {row['ratio_robust']:.3f}); "
               "exits equal the simulation: "
               f"{row['exits_match_simulation']}")

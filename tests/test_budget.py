@@ -97,7 +97,7 @@ def test_stage_lines_give_the_budget_as_set_and_accuracy_as_summary_md(
         metrics = json.loads((tmp_path / reports[0]).read_text())
         for method, values in metrics["methods"].items():
             assert (f"{method:>9}: {values['test_accuracy']:7.3f}% at "
-                    f"{values['test_cost_ms']:.4g} ms (budget {shown} ms)") in out.splitlines()
+                    f"{values['test_cost_ms']:#.4g} ms (budget {shown} ms)") in out.splitlines()
         assert f"**{shown}** (headline)" in (tmp_path / reports[3]).read_text()
 
 

@@ -599,7 +599,7 @@ def test_first_run_prints_each_stage_s_figures_with_units(repo):
     assert f": val accuracy % per exit [{accuracies}]\n" in log, log
     report = json.loads((path / "reports/latency_real.json").read_text())["measured"]
     for method, row in report["methods"].items():
-        line = (f"{method:>9}: {row['ms_per_sample']:.4g} ms/sample measured, "
-                f"{row['planned_ms']:.4g} ms/sample planned (ratio {row['ratio']:.3f}; "
+        line = (f"{method:>9}: {row['ms_per_sample']:#.4g} ms/sample measured, "
+                f"{row['planned_ms']:#.4g} ms/sample planned (ratio {row['ratio']:.3f}; "
                 f"ratio_robust, of per-exit medians, {row['ratio_robust']:.3f}); ")
         assert line in log, (line, log)

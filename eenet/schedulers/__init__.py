@@ -5,9 +5,9 @@ Methods: `eenet` (learned, Ilhan et al. WACV 2024), `maxprob` (MSDNet), `entropy
 (BranchyNet), `patience` (PABEE). Each lives in its own module (EENet in a package of them)
 exposing `DEFAULTS` (allowed settings), a `FittedPolicy` subclass and `fit(log_probs, labels,
 costs, budget_ms, settings, seed, *, settings_param, cache)` (`settings_param`: what the caller
-called the settings, for the errors and notes naming them; `cache`: the fixed scores shared by
-the fits on one split, `base.ScoreCache`); `maxprob` and `entropy` share their policy and fit
-through `heuristic.py`.
+called the settings, for the errors and notes naming them; `cache`: what the fits on one split
+share, `base.ScoreCache`: the fixed scores and EENet's input features); `maxprob` and
+`entropy` share their policy and fit through `heuristic.py`.
 """
 
 from __future__ import annotations
