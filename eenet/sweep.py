@@ -360,8 +360,8 @@ def check_entry_policy(policy: FittedPolicy, scheduler_dir: str | os.PathLike,
     the `index` of `scheduler_dir` is of another method, or fitted at another budget, than its
     entry says: a policy folder copied in from another run or budget, which was evaluated and
     measured as the entry's without a word."""
-    # fitted at the budget, or (below the charged first exit's cost) at the first exit's cost
-    budgets = [entry["budget_ms"], entry.get("fitted_ms"), index["costs_ms"][0]]
+    # fitted at the budget, or (a budget below the first exit's cost) where the entry says
+    budgets = [entry["budget_ms"], entry.get("fitted_ms")]
     if policy.method == entry["method"] and any(
             is_real_number(b) and math.isclose(policy.budget_ms, b, rel_tol=1e-9)
             for b in budgets):

@@ -27,7 +27,7 @@ from eenet.scoring_cost import (
     scoring_device,
     scoring_policies,
 )
-from eenet.sweep import fit_all
+from eenet.sweep import check_entry_policy, fit_all
 from eenet.synthetic import make_costs, make_split_pair
 from tests.conftest import FAST_EENET
 from tests.robust_helpers import (
@@ -288,6 +288,26 @@ def test_a_budget_of_exactly_a_charged_first_exit_is_counted_at_the_plain_one(
     policy = load_policy(tmp_path / "s" / entry["dir"])
     assert policy.planned_costs == pytest.approx(costs) and "fitted_ms" not in entry
     assert policy.val_cost_ms == pytest.approx(costs[0]) and policy.budget_ms == first
+
+def test_a_policy_fitted_below_the_first_exit_is_refused_under_another_budget(
+        pair, costs, tmp_path):
+    """A policy asked below the first exit's cost keeps the budget asked (its entry records
+    where it was fitted), so it is its own entry's only; copied under another budget's entry
+    it is a one-line ArtifactError (accepted before: any policy at the first exit's cost
+    passed for any entry)."""
+    val, _ = pair
+    first = float(costs[0])
+    index = fit_all(val, costs, ["maxprob"], [first, 0.5 * first, 1.9], None, tmp_path / "s")
+    by_budget = {e["budget_ms"]: e for e in index["entries"]}
+    at_first = load_policy(tmp_path / "s" / by_budget[first]["dir"])
+    below = load_policy(tmp_path / "s" / by_budget[0.5 * first]["dir"])
+    assert at_first.budget_ms == first and below.budget_ms == by_budget[0.5 * first]["fitted_ms"]
+    check_entry_policy(at_first, tmp_path / "s", index, by_budget[first])
+    check_entry_policy(below, tmp_path / "s", index, by_budget[0.5 * first])
+    for policy in (at_first, below):
+        with pytest.raises(ArtifactError, match=r"lists method 'maxprob', budget_ms 1\.9 for"):
+            check_entry_policy(policy, tmp_path / "s", index, by_budget[1.9])
+
 
 def test_bad_scorer_cost_settings_and_tables_are_one_line_errors(pair, costs, tmp_path):
     val, _ = pair
