@@ -289,12 +289,13 @@ def test_a_budget_of_exactly_a_charged_first_exit_is_counted_at_the_plain_one(
     assert policy.planned_costs == pytest.approx(costs) and "fitted_ms" not in entry
     assert policy.val_cost_ms == pytest.approx(costs[0]) and policy.budget_ms == first
 
+
 def test_a_policy_fitted_below_the_first_exit_is_refused_under_another_budget(
         pair, costs, tmp_path):
-    """A policy asked below the first exit's cost keeps the budget asked (its entry records
-    where it was fitted), so it is its own entry's only; copied under another budget's entry
-    it is a one-line ArtifactError (accepted before: any policy at the first exit's cost
-    passed for any entry)."""
+    """A policy fitted at the first exit's cost records its entry's budget, or for a budget
+    below that cost the entry's `fitted_ms`, so it is its own entry's only; copied under
+    another budget's entry it is a one-line ArtifactError (accepted before: any policy at the
+    first exit's cost passed for any entry)."""
     val, _ = pair
     first = float(costs[0])
     index = fit_all(val, costs, ["maxprob"], [first, 0.5 * first, 1.9], None, tmp_path / "s")

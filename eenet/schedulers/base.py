@@ -126,7 +126,6 @@ def cached_scores(
     return cached(cache, ("scores", name), log_probs, lambda: score(log_probs))
 
 
-
 def cached(cache: ScoreCache | None, key: tuple[Any, ...], log_probs: np.ndarray,
            compute: Callable[[], Cached]) -> Cached:
     """`compute()`, work on `log_probs` that depends on nothing else (a fixed score, EENet's
