@@ -216,6 +216,31 @@ def test_a_cache_refuses_log_probabilities_it_was_not_made_for(method):
         policy.decide(val.log_probs(), cache=cache)
 
 
+
+@pytest.mark.parametrize("method", ["entropy", "eenet"])
+def test_a_cache_refuses_its_log_probabilities_changed_in_place(method):
+    """A cache's scores are those of its log-probabilities when it took them: the same array
+    recalibrated in place (a temperature, as a user may try) was decided on the old scores,
+    wrongly and without a word. Now a one-line ConfigError naming `cache`; a new cache decides
+    the changed array as deciding without one does."""
+    val, test = make_split_pair(3, 10, 600, 600, seed=5)
+    costs = make_costs(3)
+    policy = fit_policy(method, val, costs, 2.0, FAST_EENET if method == "eenet" else None)
+    if method == "eenet":
+        policy.score_source = "learned"  # the features' cache (a heuristic's: the scores')
+    lp = test.log_probs()
+    cache: dict = {}
+    before = policy.decide(lp)
+    np.testing.assert_array_equal(policy.decide(lp, cache=cache), before)
+    lp /= 3.0
+    lp -= np.logaddexp.reduce(lp, axis=-1, keepdims=True)
+    recalibrated = policy.decide(lp)
+    assert (recalibrated != before).any()  # the kept scores would decide it wrongly
+    with pytest.raises(ConfigError, match=r"^cache: its log-probabilities were changed in "
+                       r"place after it took them.*give a new cache after changing them$"):
+        policy.decide(lp, cache=cache)
+    np.testing.assert_array_equal(policy.decide(lp, cache={}), recalibrated)
+
 def test_evaluate_all_on_outputs_of_another_exit_count_is_one_line(tmp_path):
     """Schedulers fitted for 2 exits, evaluated against a 3-exit latency table and outputs: a
     one-line ArtifactError naming the index (it was numpy's broadcast ValueError)."""

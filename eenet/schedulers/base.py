@@ -52,6 +52,11 @@ LOG_PROB_CHECK_SAMPLES = 1024
 ScoreCache = dict[Any, Any]
 # the key of the log-probabilities a ScoreCache is kept for
 CACHE_OWNER = ("log_probs",)
+# the key of the values of them that a ScoreCache checks on each use (`check_cache_for`), and
+# how many it checks, spread evenly over the array (a check of all would cost more than the
+# work the cache saves)
+CACHE_SAMPLE = ("log_probs_sample",)
+CACHE_SAMPLE_SIZE = 4096
 # what a ScoreCache keeps under a key: one array, or a list of them (EENet's features)
 Cached = TypeVar("Cached", np.ndarray, list[np.ndarray])
 # a class count a policy was fitted on where it records none: the count, a function giving it
@@ -146,16 +151,34 @@ def cached(cache: ScoreCache | None, key: tuple[Any, ...], log_probs: np.ndarray
 
 def check_cache_for(cache: ScoreCache, log_probs: np.ndarray) -> None:
     """`cache` is kept for `log_probs`: the first array it was given (kept in it, so that no
-    other array can take its memory), or a view of all of it. Other log-probabilities (another
-    split, a part of this one to decide it in parts) are a one-line ConfigError naming
-    `cache`: the scores kept for the first would decide them, wrongly and without a word."""
+    other array can take its memory), or a view of all of it, with the values it had then.
+    Other log-probabilities (another split, a part of this one to decide it in parts) are a
+    one-line ConfigError naming `cache`: the scores kept for the first would decide them,
+    wrongly and without a word. So is the array changed in place since (e.g. recalibrated),
+    as far as `CACHE_SAMPLE_SIZE` of its values spread over it show: a change of most of
+    them shows; one of a few samples' values may not."""
     owner = cache.setdefault(CACHE_OWNER, log_probs)
-    if owner is log_probs or _same_array(owner, log_probs):
-        return
-    raise ConfigError(
-        f"cache: kept for log-probabilities of shape {owner.shape} ({owner.dtype}), given "
-        f"another array of shape {np.shape(log_probs)}; give one cache per split's "
-        "log-probabilities (a split decided in parts: none, or one per part)")
+    if owner is not log_probs and not _same_array(owner, log_probs):
+        raise ConfigError(
+            f"cache: kept for log-probabilities of shape {owner.shape} ({owner.dtype}), given "
+            f"another array of shape {np.shape(log_probs)}; give one cache per split's "
+            "log-probabilities (a split decided in parts: none, or one per part)")
+    if CACHE_SAMPLE not in cache:
+        cache[CACHE_SAMPLE] = _value_sample(owner)
+    positions, values = cache[CACHE_SAMPLE]
+    if not np.array_equal(owner[positions], values, equal_nan=True):
+        raise ConfigError(
+            "cache: its log-probabilities were changed in place after it took them, so the "
+            "scores it keeps are out of date; give a new cache after changing them")
+
+
+def _value_sample(array: np.ndarray) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    """`CACHE_SAMPLE_SIZE` positions spread evenly over `array` (all, if it has fewer values)
+    and a copy of its values there."""
+    flat = np.unique(np.linspace(0, array.size - 1, min(array.size, CACHE_SAMPLE_SIZE))
+                     .astype(np.int64))
+    positions = np.unravel_index(flat, array.shape)
+    return positions, array[positions].copy()
 
 
 def _same_array(a: np.ndarray, b: np.ndarray) -> bool:
