@@ -23,7 +23,7 @@ repro: install
 
 test: install
 	ruff check .
-	python -m pytest -q
+	python -m pytest -q --durations=20
 
 lint: install
 	ruff check .

@@ -114,7 +114,7 @@ def test_the_quick_start_is_the_makefiles_and_ci_runs_it() -> None:
         return [line.strip() for line in body.group(1).splitlines()]
 
     assert recipe("repro") == ["dvc repro"]
-    assert recipe("test") == ["ruff check .", "python -m pytest -q"]
+    assert recipe("test") == ["ruff check .", "python -m pytest -q --durations=20"]
     assert (ROOT / ".ci/run").read_text().strip().splitlines()[-1] == "make test"
     pins = set(re.findall(r"torch(?:vision)?==[\d.]+", block + section))
     project = set(re.findall(r"torch(?:vision)?==[\d.]+", (ROOT / "pyproject.toml").read_text()))
