@@ -190,6 +190,18 @@ def test_cached_scores_match_direct_scores():
         assert result["exit_fractions"] == pytest.approx(np.bincount(exits, minlength=3) / 600)
 
 
+def _cached_policy_case(method: str) -> tuple:
+    """A `method` policy fitted on a 3-exit split (EENet deciding by its learned score, which
+    caches its features; a heuristic caches its scores), that split and its test
+    log-probabilities."""
+    val, test = make_split_pair(3, 10, 600, 600, seed=5)
+    costs = make_costs(3)
+    policy = fit_policy(method, val, costs, 2.0, FAST_EENET if method == "eenet" else None)
+    if method == "eenet":
+        policy.score_source = "learned"  # the features' cache (a heuristic's: the scores')
+    return policy, val, test.log_probs()
+
+
 @pytest.mark.parametrize("method", ["maxprob", "patience", "eenet"])
 def test_a_cache_refuses_log_probabilities_it_was_not_made_for(method):
     """A cache keeps the scores of the first log-probabilities it is given: a part of the split
@@ -197,12 +209,7 @@ def test_a_cache_refuses_log_probabilities_it_was_not_made_for(method):
     was decided on those scores, wrongly and without a word (678 of 2000 samples moved). Now a
     one-line ConfigError naming `cache`; the array itself, or a view of all of it, still reads
     the cached scores, the same exits as without a cache."""
-    val, test = make_split_pair(3, 10, 600, 600, seed=5)
-    costs = make_costs(3)
-    policy = fit_policy(method, val, costs, 2.0, FAST_EENET if method == "eenet" else None)
-    if method == "eenet":
-        policy.score_source = "learned"  # the features' cache (a heuristic's: the scores')
-    lp = test.log_probs()
+    policy, val, lp = _cached_policy_case(method)
     whole = policy.decide(lp)
     cache: dict = {}
     np.testing.assert_array_equal(policy.decide(lp[:, :300], cache=cache), whole[:300])
@@ -216,19 +223,13 @@ def test_a_cache_refuses_log_probabilities_it_was_not_made_for(method):
         policy.decide(val.log_probs(), cache=cache)
 
 
-
 @pytest.mark.parametrize("method", ["entropy", "eenet"])
 def test_a_cache_refuses_its_log_probabilities_changed_in_place(method):
     """A cache's scores are those of its log-probabilities when it took them: the same array
     recalibrated in place (a temperature, as a user may try) was decided on the old scores,
     wrongly and without a word. Now a one-line ConfigError naming `cache`; a new cache decides
     the changed array as deciding without one does."""
-    val, test = make_split_pair(3, 10, 600, 600, seed=5)
-    costs = make_costs(3)
-    policy = fit_policy(method, val, costs, 2.0, FAST_EENET if method == "eenet" else None)
-    if method == "eenet":
-        policy.score_source = "learned"  # the features' cache (a heuristic's: the scores')
-    lp = test.log_probs()
+    policy, _, lp = _cached_policy_case(method)
     cache: dict = {}
     before = policy.decide(lp)
     np.testing.assert_array_equal(policy.decide(lp, cache=cache), before)
@@ -240,6 +241,7 @@ def test_a_cache_refuses_its_log_probabilities_changed_in_place(method):
                        r"place after it took them.*give a new cache after changing them$"):
         policy.decide(lp, cache=cache)
     np.testing.assert_array_equal(policy.decide(lp, cache={}), recalibrated)
+
 
 def test_evaluate_all_on_outputs_of_another_exit_count_is_one_line(tmp_path):
     """Schedulers fitted for 2 exits, evaluated against a 3-exit latency table and outputs: a
