@@ -12,6 +12,7 @@ from eenet.errors import ArtifactError, ConfigError
 from eenet.evaluation import _oracle, evaluate_exits, oracle_exits, schedule_sweep
 from eenet.outputs import ExitOutputs
 from eenet.schedulers import fit_policy
+from eenet.schedulers.base import FittedPolicy
 from eenet.synthetic import make_costs, make_exit_outputs, make_split_pair
 from tests.conftest import FAST_EENET, dotted_keys, lists_in
 
@@ -190,7 +191,7 @@ def test_cached_scores_match_direct_scores():
         assert result["exit_fractions"] == pytest.approx(np.bincount(exits, minlength=3) / 600)
 
 
-def _cached_policy_case(method: str) -> tuple:
+def _cached_policy_case(method: str) -> tuple[FittedPolicy, ExitOutputs, np.ndarray]:
     """A `method` policy fitted on a 3-exit split (EENet deciding by its learned score, which
     caches its features; a heuristic caches its scores), that split and its test
     log-probabilities."""

@@ -175,9 +175,8 @@ def check_cache_for(cache: ScoreCache, log_probs: np.ndarray) -> None:
 def _value_sample(array: np.ndarray) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
     """`CACHE_SAMPLE_SIZE` positions spread evenly over `array` (all, if it has fewer values)
     and a copy of its values there."""
-    flat = np.unique(np.linspace(0, array.size - 1, min(array.size, CACHE_SAMPLE_SIZE))
-                     .astype(np.int64))
-    positions = np.unravel_index(flat, array.shape)
+    flat = np.linspace(0, array.size - 1, min(array.size, CACHE_SAMPLE_SIZE)).astype(np.int64)
+    positions = np.unravel_index(flat, array.shape)  # distinct: they lie >= 1 apart
     return positions, array[positions].copy()
 
 
