@@ -244,6 +244,26 @@ def test_a_cache_refuses_its_log_probabilities_changed_in_place(method):
     np.testing.assert_array_equal(policy.decide(lp, cache={}), recalibrated)
 
 
+def test_a_cache_refuses_one_samples_row_changed_in_place():
+    """One sample's row at one exit replaced in place (its classes' values rotated) is as
+    stale as a recalibrated array: the cache checked 4,096 values spread over the array, so
+    on 3 exits x 2,000 samples (6,000 rows of 10) 1,904 rows held none of them and a change
+    of one passed. Now it checks one value of every row: each such change is the one-line
+    ConfigError."""
+    val, test = make_split_pair(3, 10, 400, 2000, seed=6)
+    policy = fit_policy("entropy", val, make_costs(3), 2.0)
+    lp = test.log_probs()
+    for exit_k in range(3):
+        for sample in np.linspace(0, lp.shape[1] - 1, 20).astype(int):
+            cache: dict = {}
+            policy.decide(lp, cache=cache)
+            row = lp[exit_k, sample].copy()
+            lp[exit_k, sample] = np.roll(row, 1)
+            with pytest.raises(ConfigError, match="^cache: its log-probabilities were changed"):
+                policy.decide(lp, cache=cache)
+            lp[exit_k, sample] = row
+
+
 def test_evaluate_all_on_outputs_of_another_exit_count_is_one_line(tmp_path):
     """Schedulers fitted for 2 exits, evaluated against a 3-exit latency table and outputs: a
     one-line ArtifactError naming the index (it was numpy's broadcast ValueError)."""

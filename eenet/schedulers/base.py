@@ -52,11 +52,14 @@ LOG_PROB_CHECK_SAMPLES = 1024
 ScoreCache = dict[Any, Any]
 # the key of the log-probabilities a ScoreCache is kept for
 CACHE_OWNER = ("log_probs",)
-# the key of the values of them that a ScoreCache checks on each use (`check_cache_for`), and
-# how many it checks, spread evenly over the array (a check of all would cost more than the
-# work the cache saves)
+# the key of the values of them that a ScoreCache checks on each use (`check_cache_for`): one
+# value of each row (exit, sample), its class moving from row to row (`_row_sample`); a
+# check of every value would cost as much as the scores the cache saves, one per row costs
+# 1/classes of it
 CACHE_SAMPLE = ("log_probs_sample",)
-CACHE_SAMPLE_SIZE = 4096
+# the step between the classes checked in consecutive rows (a prime: the class moves by it,
+# modulo the class count, so consecutive rows are checked in different classes)
+CACHE_SAMPLE_CLASS_STEP = 7919
 # what a ScoreCache keeps under a key: one array, or a list of them (EENet's features)
 Cached = TypeVar("Cached", np.ndarray, list[np.ndarray])
 # a class count a policy was fitted on where it records none: the count, a function giving it
@@ -154,9 +157,9 @@ def check_cache_for(cache: ScoreCache, log_probs: np.ndarray) -> None:
     other array can take its memory), or a view of all of it, with the values it had then.
     Other log-probabilities (another split, a part of this one to decide it in parts) are a
     one-line ConfigError naming `cache`: the scores kept for the first would decide them,
-    wrongly and without a word. So is the array changed in place since (e.g. recalibrated),
-    as far as `CACHE_SAMPLE_SIZE` of its values spread over it show: a change of most of
-    them shows; one of a few samples' values may not."""
+    wrongly and without a word. So is the array changed in place since (e.g. recalibrated, or
+    one sample's row replaced), as far as one value of each row (`_row_sample`) shows: a
+    change that leaves that value of every row as it was does not show."""
     owner = cache.setdefault(CACHE_OWNER, log_probs)
     if owner is not log_probs and not _same_array(owner, log_probs):
         raise ConfigError(
@@ -164,7 +167,7 @@ def check_cache_for(cache: ScoreCache, log_probs: np.ndarray) -> None:
             f"another array of shape {np.shape(log_probs)}; give one cache per split's "
             "log-probabilities (a split decided in parts: none, or one per part)")
     if CACHE_SAMPLE not in cache:
-        cache[CACHE_SAMPLE] = _value_sample(owner)
+        cache[CACHE_SAMPLE] = _row_sample(owner)
     positions, values = cache[CACHE_SAMPLE]
     if not np.array_equal(owner[positions], values, equal_nan=True):
         raise ConfigError(
@@ -172,11 +175,15 @@ def check_cache_for(cache: ScoreCache, log_probs: np.ndarray) -> None:
             "scores it keeps are out of date; give a new cache after changing them")
 
 
-def _value_sample(array: np.ndarray) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
-    """`CACHE_SAMPLE_SIZE` positions spread evenly over `array` (all, if it has fewer values)
-    and a copy of its values there."""
-    flat = np.linspace(0, array.size - 1, min(array.size, CACHE_SAMPLE_SIZE)).astype(np.int64)
-    positions = np.unravel_index(flat, array.shape)  # distinct: they lie >= 1 apart
+def _row_sample(array: np.ndarray) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    """One position in each row of `array` (every index but the last, the class), the class
+    moving by `CACHE_SAMPLE_CLASS_STEP` from row to row, and a copy of its values there (of all
+    of an array without rows: fewer than two axes, or no values)."""
+    if array.ndim < 2 or array.size == 0:
+        return (), np.array(array, copy=True)
+    rows = np.arange(array.size // array.shape[-1], dtype=np.int64)
+    classes = rows * CACHE_SAMPLE_CLASS_STEP % array.shape[-1]
+    positions = (*np.unravel_index(rows, array.shape[:-1]), classes)
     return positions, array[positions].copy()
 
 
