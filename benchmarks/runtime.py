@@ -344,5 +344,6 @@ def format_row(row: dict[str, Any]) -> str:
             f"{1000.0 * result.schedule_seconds / n:8.4f} "
             f"{100.0 * result.schedule_seconds / result.seconds:6.1f} {row['sim_ok']!s:>6}")
 
+
 if __name__ == "__main__":
     script_cli(main)  # a device that is not there, a missing artifact: one line

@@ -60,7 +60,6 @@ def check_methods(methods: Sequence[str], param: str = "schedulers.methods") -> 
     return once_each(methods, param, "method")
 
 
-
 def fit_all(
     val: ExitOutputs,
     costs: np.ndarray,

@@ -857,6 +857,7 @@ def test_augmentation_is_a_crop_and_flip_drawn_per_sample_and_epoch(cifar_root, 
             padded_by += min(max(abs(top - 4), abs(left - 4)) for top, left, _ in windows)
     assert len(draws) > 6  # the epochs draw differently
     assert padded_by  # some draws hold padding (and so black pixels)
+
     def epoch_images(seed: int) -> list:
         augmented.set_epoch(0, seed=seed)
         return [augmented[i][0] for i in range(10)]

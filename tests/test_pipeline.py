@@ -368,7 +368,6 @@ def _revisions(show: Any) -> Any:
             yield from _revisions(item)
 
 
-
 def test_queued_experiment_does_not_retrain(repo):
     """`dvc exp run --temp` (what every `--queue`d experiment runs in) works in a fresh
     workspace holding what git and DVC's cache hold, as a clone after `dvc pull` does. The
@@ -434,6 +433,7 @@ def test_eenet_architecture_reruns_its_scoring_profile_and_training_setting_does
     such run) in an experiment that changed EENet only."""
     path, _ = repo
     fixed = (path / "artifacts/scoring.json").read_bytes()
+
     def baselines() -> dict[str, dict]:  # the fixed-score policies, less their fit time
         return {m: {k: v for k, v in json.loads(
             (path / "artifacts/headline" / m / "00" / "policy.json").read_text()).items()

@@ -311,7 +311,6 @@ def test_benchmark_skips_without_pipeline_artifacts(tmp_path, monkeypatch, capsy
     assert capsys.readouterr().out.startswith("skipped: pipeline artifacts missing")
 
 
-
 def test_benchmark_row_with_more_blocks_than_calls(workspace, policy_dir) -> None:
     """benchmarks.runtime split a row's calls into --blocks blocks: more blocks than calls
     (--samples-b1 2, --blocks 5) left empty ones, and timing the full model on none of them
@@ -419,6 +418,7 @@ def test_benchmark_compares_the_pipelines_plan_at_its_batch_size(workspace, poli
         assert plan_ref >= planned and np.isfinite(r_ref) and r_ref > 0
     for batch_size, plan_batch in ((1, 8), (8, 1)):
         assert all(np.isnan(plan_ref_and_r_ref(batch_size, plan_batch)))
+
 
 def test_benchmark_profiles_a_double_model_in_its_precision(workspace, policy_dir) -> None:
     """benchmarks.runtime profiled each row with the model's float32 example inputs: a model

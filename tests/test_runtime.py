@@ -765,7 +765,6 @@ def test_the_robust_statistic_at_batch_1_weighs_each_exits_median_by_its_samples
     assert robust_ms_per_sample(call_ms, exits, 64) == 1.1
 
 
-
 def test_a_numpy_unsigned_first_index_splits_ties_as_the_same_int(model, inputs) -> None:
     """Real early exit given its batch's offset as np.uint64 decides as with the same int and
     as the simulation: uint64 plus the int64 sample positions is float64, which rounded an

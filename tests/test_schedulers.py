@@ -1036,6 +1036,7 @@ def test_decide_refuses_logits_or_probabilities(pair, costs, method):
     policy = fit_policy(method, val, costs, 1.8, _settings(method))
     logits_advice = (r"pass logits through eenet\.outputs\.log_softmax64 "
                      r"\(ExitOutputs\.log_probs\(\)\)")
+
     def message(row: str, advice: str = logits_advice) -> str:
         return (r"^log_probs: expected log-probabilities \[exits, samples, classes\], each "
                 r"row's exp summing to 1 \(within 0\.01\); " + row + ": " + advice + "$")
@@ -1216,7 +1217,6 @@ def test_eenet_falls_back_to_the_heuristic_when_its_scores_do_not_help(pair, cos
     np.testing.assert_array_equal(policy.exits_for(test), heuristic.exits_for(test))
 
 
-
 @pytest.mark.parametrize("settings", [{"geometric_candidate": False},
                                       {"score_candidates": ["entropy", "maxprob"]}])
 def test_eenet_baseline_is_max_ps_own_rule_whatever_the_other_settings(pair, costs, settings):
@@ -1230,6 +1230,7 @@ def test_eenet_baseline_is_max_ps_own_rule_whatever_the_other_settings(pair, cos
     assert (policy.score_source, policy.plan_source) == ("maxprob", "geometric")
     heuristic = fit_policy("maxprob", val, costs, 1.8)
     np.testing.assert_array_equal(policy.exits_for(test), heuristic.exits_for(test))
+
 
 def _saved_and_loaded_as(source: str, directory, pair, costs):
     """An EENet policy switched to `source`, saved to `directory` and loaded back; asserts that

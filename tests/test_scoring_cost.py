@@ -246,7 +246,6 @@ def test_learned_score_is_skipped_when_its_cost_alone_breaks_the_budget(pair, co
     assert policy.val_cost_ms == pytest.approx(1.2, rel=0.01)
 
 
-
 @pytest.mark.parametrize("candidates", [["maxprob", "entropy"], []])
 def test_eenet_whose_every_score_breaks_the_budget_sends_all_to_exit_0_unscored(
         pair, costs, candidates):
