@@ -5,7 +5,8 @@ softmax; -inf for some classes of a row marks masked classes, NaN and +inf are e
 `labels` int64 [n_samples]. A file holding `probs` instead of `logits` is accepted
 (its log is used as logits, which gives the same softmax) if they are probabilities: finite,
 never negative, and at most 1 and summing to 1 over the classes within PROB_TOLERANCE. A file
-holding both is an error. Per-exit costs, the other contract, are `eenet.costs`.
+holding both is an error, and so are probabilities saved as `logits` (`check_exit_arrays`).
+Per-exit costs, the other contract, are `eenet.costs`.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ if TYPE_CHECKING:
     import torch
 
 PROB_TOLERANCE = 1e-2  # how far `probs` may stray from [0, 1] and from summing to 1 (float16)
+# how many samples of each exit `check_exit_arrays` reads to tell probabilities given as logits
+# (a mistake shows in every row; all rows would cost a scan of the whole array)
+PROBS_AS_LOGITS_CHECK_SAMPLES = 1024
 
 
 def percent_correct(hits: np.ndarray, axis: int | None = None) -> np.ndarray:
@@ -247,10 +251,22 @@ def one_exit_hint(ndim: int, name: str) -> str:
             f"np.stack([{name}_0, {name}_1, ...]))")
 
 
+def looks_like_probabilities(head: np.ndarray) -> bool:
+    """Whether `head` [..., C] holds probabilities: every value in [0, 1] and each row summing
+    to 1, within PROB_TOLERANCE (as a file's `probs` are accepted); NaN is neither."""
+    head = np.asarray(head, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        return bool(head.size and head.min() >= 0 and head.max() <= 1 + PROB_TOLERANCE
+                    and (np.abs(head.sum(axis=-1) - 1) <= PROB_TOLERANCE).all())
+
+
 def check_exit_arrays(logits: np.ndarray, labels: np.ndarray, source: str) -> np.ndarray:
     """The cheap checks of exit outputs, on numpy arrays: real logits [n_exits, n_samples,
     n_classes] with >=1 exit, >=1 sample and >=2 classes, integer labels [n_samples] in
-    [0, n_classes). Returns the labels as int64; an ArtifactError naming `source` otherwise."""
+    [0, n_classes), and logits that are no probabilities (their first
+    PROBS_AS_LOGITS_CHECK_SAMPLES samples: a softmax of probabilities is not theirs, so every
+    policy would decide on the wrong confidences, and spend the wrong budget, without a
+    word). Returns the labels as int64; an ArtifactError naming `source` otherwise."""
     if logits.dtype.kind not in "fiu":  # complex, object, bool, text
         raise ArtifactError(f"{source}: logits must be real numbers, got dtype {logits.dtype}")
     if logits.ndim != 3:
@@ -263,6 +279,12 @@ def check_exit_arrays(logits: np.ndarray, labels: np.ndarray, source: str) -> np
             f"{source}: logits of shape {logits.shape} look like [n_samples, n_exits, "
             f"n_classes] ({labels.shape[0]} labels); give [n_exits, n_samples, n_classes]: "
             "np.transpose(logits, (1, 0, 2))"
+        )
+    if looks_like_probabilities(logits[:, :PROBS_AS_LOGITS_CHECK_SAMPLES]):
+        raise ArtifactError(
+            f"{source}: logits look like probabilities (each row in [0, 1], summing to 1 "
+            f"within {PROB_TOLERANCE}), whose softmax is not theirs: give the logits, or "
+            "np.log(probs) as logits, or in an .npz file the probabilities as 'probs'"
         )
     return checked_labels(labels, logits.shape[1], logits.shape[2], source)
 

@@ -233,6 +233,31 @@ def test_an_npz_member_that_is_no_npy_array_is_one_line(files, tmp_path, pickled
     ]
 
 
+@pytest.mark.parametrize("split", ["--val", "--test"])
+def test_probabilities_saved_as_logits_are_one_line(files, tmp_path, split):
+    """Softmax probabilities saved under 'logits' were read as logits, whose softmax is not
+    theirs: max p left 0.999 of the samples at exit 0 with no word, or (given as test) spent
+    half again the budget. Now one line naming the file and the way to give them; float16
+    probabilities, rows off 1 by up to the tolerance, are told apart too; so are they given
+    to ExitOutputs in Python."""
+    test = load_exit_outputs(files / "test.npz")
+    bad = tmp_path / "probs_as_logits.npz"
+    probs = test.probs().astype(np.float16)
+    assert np.abs(probs.astype(np.float64).sum(-1) - 1).max() > 1e-4  # rounded rows
+    np.savez(bad, logits=probs, labels=test.labels)
+    given = {"--val": str(files / "val.npz"), "--test": str(files / "test.npz"), split: str(bad)}
+    proc = _run(*[x for kv in given.items() for x in kv], "--costs", "1,2,3",
+                "--method", "maxprob", "--budgets", "2")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip().splitlines() == [
+        f"eenet schedule: error: {split}: {bad}: logits look like probabilities (each row in "
+        "[0, 1], summing to 1 within 0.01), whose softmax is not theirs: give the logits, or "
+        "np.log(probs) as logits, or in an .npz file the probabilities as 'probs'"
+    ]
+    with pytest.raises(ArtifactError, match=r"^ExitOutputs: logits look like probabilities"):
+        ExitOutputs(test.probs(), test.labels)
+
+
 def test_saved_policies_reproduce_the_reported_rows(files, tmp_path):
     """--save writes a schedulers folder (no oracle: it is no policy); evaluating the reloaded
     policies on test gives exactly the rows the command printed."""

@@ -23,7 +23,12 @@ from eenet.atomic import atomic_directory, holds_current_folder, write_json
 from eenet.budget import DEFAULT_COST_UNIT, cost_unit_problem
 from eenet.costs import is_real_number
 from eenet.errors import ArtifactError, ConfigError
-from eenet.outputs import PROB_TOLERANCE, ExitOutputs, validate_exit_outputs
+from eenet.outputs import (
+    PROB_TOLERANCE,
+    ExitOutputs,
+    looks_like_probabilities,
+    validate_exit_outputs,
+)
 from eenet.schedulers.policy_file import (
     POLICY_FILE,
     checked,
@@ -72,16 +77,6 @@ PROBS_ADVICE = ("these look like probabilities (each row in [0, 1], summing to 1
                 "np.log(probs.astype(np.float64))")
 
 
-def _looks_like_probabilities(head: np.ndarray) -> bool:
-    """Whether `head` [K, n, C] holds probabilities, not log-probabilities: every value in
-    [0, 1] and each row summing to 1, within PROB_TOLERANCE (as `eenet.outputs` accepts a
-    file's probs); NaN is neither."""
-    head = np.asarray(head, dtype=np.float64)
-    with np.errstate(invalid="ignore"):
-        return bool(head.size and head.min() >= 0 and head.max() <= 1 + PROB_TOLERANCE
-                    and (np.abs(head.sum(axis=-1) - 1) <= PROB_TOLERANCE).all())
-
-
 def check_log_probabilities(log_probs: np.ndarray) -> None:
     """Each class row of `log_probs` [K, N, C] (its first LOG_PROB_CHECK_SAMPLES samples) must
     be a log-probability vector: exp summing to 1 within PROB_TOLERANCE, as loaded outputs'
@@ -101,7 +96,7 @@ def check_log_probabilities(log_probs: np.ndarray) -> None:
     if not bad.any():
         return
     exit_k, sample = (int(i[0]) for i in np.nonzero(bad))
-    advice = (PROBS_ADVICE if _looks_like_probabilities(head) else
+    advice = (PROBS_ADVICE if looks_like_probabilities(head) else
               "pass logits through eenet.outputs.log_softmax64 (ExitOutputs.log_probs())")
     raise ArtifactError(
         "log_probs: expected log-probabilities [exits, samples, classes], each row's exp "
@@ -117,7 +112,7 @@ def check_float64(log_probs: np.ndarray, method: str) -> None:
     softmax) are told to take their log in float64 instead."""
     if log_probs.dtype != np.float64:
         probs = (log_probs.dtype.kind == "f"
-                 and _looks_like_probabilities(log_probs[:, :LOG_PROB_CHECK_SAMPLES]))
+                 and looks_like_probabilities(log_probs[:, :LOG_PROB_CHECK_SAMPLES]))
         advice = (PROBS_ADVICE if probs else "compute them from the logits with "
                   "eenet.outputs.log_softmax64 (or ExitOutputs.log_probs())")
         raise ArtifactError(
