@@ -1,6 +1,6 @@
 """Stage check_params: refuse a params.yaml holding a key or value no stage accepts.
 
-Usage: python stages/check_params.py PARAMS_YAML PRESETS_DIR DVC_YAML   (reads the whole file;
+Usage: python -m stages.check_params PARAMS_YAML PRESETS_DIR DVC_YAML   (reads the whole file;
 PRESETS_DIR: conf/preset, the presets a `setup` may name; DVC_YAML: the pipeline, whose stages'
 params must all be in the file)
 

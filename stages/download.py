@@ -1,6 +1,6 @@
 """Stage download: prepare the data set's train/val/test splits.
 
-Usage: python stages/download.py OUT_DIR   (reads params.yaml: data; a local copy it names is
+Usage: python -m stages.download OUT_DIR   (reads params.yaml: data; a local copy it names is
 watched by DVC in local_data/, see eenet.local_copies)
 """
 

@@ -1,6 +1,6 @@
 """Stage dump_logits: every exit's logits on the validation and test splits.
 
-Usage: python stages/dump_logits.py MODEL_DIR DATA_DIR OUT_DIR   (reads params.yaml: dump)
+Usage: python -m stages.dump_logits MODEL_DIR DATA_DIR OUT_DIR   (reads params.yaml: dump)
 """
 
 from eenet.cli import stage_cli, stage_start

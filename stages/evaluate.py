@@ -1,6 +1,6 @@
 """Stage evaluate: every fitted scheduler and the oracle on the test split.
 
-Usage: python stages/evaluate.py TEST_NPZ LATENCY_JSON HEADLINE_DIR SWEEP_DIR \
+Usage: python -m stages.evaluate TEST_NPZ LATENCY_JSON HEADLINE_DIR SWEEP_DIR \
        METRICS_JSON SWEEP_CSV ORACLE_CSV SUMMARY_MD EXITS_CSV
 
 HEADLINE_DIR (stage fit_headline) gives metrics.json; both folders give the sweep's rows.

@@ -1,6 +1,6 @@
 """Stage fit_headline: fit each method at the headline budget.
 
-Usage: python stages/fit_headline.py VAL_NPZ LATENCY_JSON SCORING_JSON EENET_SCORING_JSON OUT_DIR
+Usage: python -m stages.fit_headline VAL_NPZ LATENCY_JSON SCORING_JSON EENET_SCORING_JSON OUT_DIR
 (reads params.yaml: budget, schedulers)
 
 The policies measure runs and metrics.json reports. SCORING_JSON (stage profile_scoring:

@@ -1,6 +1,6 @@
 """Stage fit_schedulers: fit each method at every budget of the sweep.
 
-Usage: python stages/fit_schedulers.py VAL_NPZ LATENCY_JSON SCORING_JSON EENET_SCORING_JSON OUT_DIR
+Usage: python -m stages.fit_schedulers VAL_NPZ LATENCY_JSON SCORING_JSON EENET_SCORING_JSON OUT_DIR
 (reads params.yaml: budgets, schedulers)
 
 The sweep the plots draw; the headline budget's fits are fit_headline's. SCORING_JSON

@@ -1,6 +1,6 @@
 """Stage import_latency: read the latency table profile.table names, or record that none is.
 
-Usage: python stages/import_latency.py TABLES_DIR OUT_JSON   (reads params.yaml: profile.table;
+Usage: python -m stages.import_latency TABLES_DIR OUT_JSON   (reads params.yaml: profile.table;
 TABLES_DIR: latency_tables, the folder DVC watches for it)
 """
 

@@ -1,6 +1,6 @@
 """Stage measure: real early exit at the headline budget, measured against the plan.
 
-Usage: python stages/measure_latency.py MODEL_DIR DATA_DIR HEADLINE_DIR LATENCY_JSON \
+Usage: python -m stages.measure_latency MODEL_DIR DATA_DIR HEADLINE_DIR LATENCY_JSON \
        TEST_NPZ OUT_JSON   (reads params.yaml: measure)
 
 OUT_JSON holds the report under the top-level key `measured`.

@@ -1,6 +1,6 @@
 """Stage plot: accuracy-vs-budget and exit-distribution figures.
 
-Usage: python stages/plot.py METRICS_JSON SWEEP_CSV ORACLE_CSV ACCURACY_PNG ACCURACY_PDF \
+Usage: python -m stages.plot METRICS_JSON SWEEP_CSV ORACLE_CSV ACCURACY_PNG ACCURACY_PDF \
        EXITS_PNG
 
 ORACLE_CSV: the oracle's exact curve (stage evaluate), drawn through its break points.

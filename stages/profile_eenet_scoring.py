@@ -1,6 +1,6 @@
 """Stage profile_eenet_scoring: EENet's learned scorer's extra cost per exit, in the runtime.
 
-Usage: python stages/profile_eenet_scoring.py MODEL_DIR LATENCY_JSON OUT_JSON
+Usage: python -m stages.profile_eenet_scoring MODEL_DIR LATENCY_JSON OUT_JSON
 (reads params.yaml: scoring, and the schedulers.eenet keys that shape its scorer; device,
 batch size and threads are the latency profile's; for an imported table, this host's CPU)
 """

@@ -1,6 +1,6 @@
 """Stage profile: cumulative cost (ms/sample) of reaching each exit, or an imported table.
 
-Usage: python stages/profile_latency.py MODEL_DIR IMPORTED_JSON OUT_JSON
+Usage: python -m stages.profile_latency MODEL_DIR IMPORTED_JSON OUT_JSON
 (reads params.yaml: profile, but for profile.table: IMPORTED_JSON, import_latency's record,
 holds the table it names)
 """

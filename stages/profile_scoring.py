@@ -1,6 +1,6 @@
 """Stage profile_scoring: the fixed scores' extra scoring cost per exit, in the runtime.
 
-Usage: python stages/profile_scoring.py MODEL_DIR LATENCY_JSON OUT_JSON
+Usage: python -m stages.profile_scoring MODEL_DIR LATENCY_JSON OUT_JSON
 (reads params.yaml: scoring; device, batch size and threads are the latency profile's; for an
 imported table, this host's CPU)
 

@@ -1,9 +1,9 @@
 """Stage train: train every exit of the multi-exit model.
 
-Usage: python stages/train.py DATA_DIR MODEL_DIR CHECKPOINT_DIR LIVE_DIR
+Usage: python -m stages.train DATA_DIR MODEL_DIR CHECKPOINT_DIR LIVE_DIR
 (reads params.yaml: model, train; local pretrained weights or a tokenizer are watched by DVC
 in local_models/, see eenet.local_copies). Runs unchanged under
-`torchrun --nproc_per_node N stages/train.py ...` (DDP): every process trains on its shard,
+`torchrun --nproc_per_node N -m stages.train ...` (DDP): every process trains on its shard,
 only rank 0 logs (dvclive), checkpoints and writes the model artifact.
 """
 

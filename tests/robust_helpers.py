@@ -39,6 +39,14 @@ def write_params(directory: Path, params: dict[str, Any]) -> Path:
     return path
 
 
+def dvc_stage_script(cmd: str, dataset: str = "mnist1d") -> tuple[Path, list[str]]:
+    """The script file and the arguments of a dvc.yaml stage command (`python -m stages.X
+    ARGS`, ${data.dataset} as `dataset`)."""
+    words = cmd.replace("${data.dataset}", dataset).split()
+    assert words[:2] == ["python", "-m"] and words[2].startswith("stages."), cmd
+    return ROOT / f"{words[2].replace('.', '/')}.py", words[3:]
+
+
 def stage_env() -> dict[str, str]:
     """Environment for running `stages/*.py` from another folder: the repo on PYTHONPATH."""
     return {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}

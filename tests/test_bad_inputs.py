@@ -42,6 +42,7 @@ from eenet.termination import Terminated
 from tests.robust_helpers import (
     ROOT,
     assert_one_line_error,
+    dvc_stage_script,
     run_stage,
     stage_error,
     tiny_params,
@@ -1323,7 +1324,7 @@ def test_a_stopped_stage_says_what_a_rerun_does(
     the others keep none and start over."""
     import eenet.cli
 
-    script, *args = STAGE_COMMANDS[stage].replace("${data.dataset}", "mnist1d").split()[1:]
+    script, args = dvc_stage_script(STAGE_COMMANDS[stage])
     run_stage_main = eenet.cli.run_stage
 
     def stopped_at_once(main: Callable[..., None], *args: str, **kwargs: Any) -> None:
@@ -1333,9 +1334,9 @@ def test_a_stopped_stage_says_what_a_rerun_does(
         run_stage_main(stopped, *args, **kwargs)
 
     monkeypatch.setattr(eenet.cli, "run_stage", stopped_at_once)
-    monkeypatch.setattr(sys, "argv", [script, *args])
+    monkeypatch.setattr(sys, "argv", [str(script), *args])
     with pytest.raises(SystemExit) as caught:
-        runpy.run_path(str(ROOT / script), run_name="__main__")
+        runpy.run_path(str(script), run_name="__main__")
     assert caught.value.code == status
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines == [f"{word} ({RESUMES_NOTE if stage == 'train' else STOPPED_NOTE})"]

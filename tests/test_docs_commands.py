@@ -248,16 +248,16 @@ STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 
 @pytest.mark.parametrize("stage", sorted(STAGES))
 def test_a_stage_scripts_usage_line_takes_the_arguments_dvc_yaml_gives(stage: str) -> None:
-    """`python stages/X.py --help` prints its docstring's `Usage:` line: one name per argument
-    of the stage's command in dvc.yaml."""
+    """`python -m stages.X --help` prints its docstring's `Usage:` line: one name per argument
+    of the stage's command in dvc.yaml, which runs the stage as that module."""
     command = " ".join(STAGES[stage]["cmd"].split())
-    script = re.search(r"python (stages/\w+\.py)", command).group(1)
-    source = (ROOT / script).read_text().replace("\\\n", " ")  # a continued line
+    module = re.search(r"^python -m (stages\.\w+) ", command).group(1)
+    source = (ROOT / f"{module.replace('.', '/')}.py").read_text().replace("\\\n", " ")
     paragraphs = re.search(r'"""(.*?)"""', source, re.DOTALL).group(1).split("\n\n")
     text = " ".join(next((p for p in paragraphs if p.startswith("Usage:")), "").split())
-    usage = re.search(rf"Usage: python {re.escape(script)}((?: [A-Z][A-Z0-9_]*)*)", text)
-    assert usage, f"{script}: no `Usage: python {script} ...` line"
-    assert len(usage.group(1).split()) == len(command.split(script, 1)[1].split()), (
+    usage = re.search(rf"Usage: python -m {re.escape(module)}((?: [A-Z][A-Z0-9_]*)*)", text)
+    assert usage, f"{module}: no `Usage: python -m {module} ...` line"
+    assert len(usage.group(1).split()) == len(command.split(module, 1)[1].split()), (
         usage.group(0), command)
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import re
 import runpy
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 from types import FrameType
@@ -21,7 +23,7 @@ import pytest
 import yaml
 
 import eenet.params
-from tests.robust_helpers import ROOT, tiny_params, write_params
+from tests.robust_helpers import ROOT, dvc_stage_script, tiny_params, write_params
 
 pytestmark = pytest.mark.slow
 
@@ -111,12 +113,12 @@ def _run_traced(stage: str) -> Run:
     """What runs while `stage`'s script runs its dvc.yaml command: the eenet files whose
     functions it calls, and the params keys it reads. `read_params` validates the whole file
     before the recording mapping wraps it, so that check reads nothing here."""
-    script, *args = STAGES[stage]["cmd"].replace("${data.dataset}", "mnist1d").split()[1:]
+    script, args = dvc_stage_script(STAGES[stage]["cmd"])
     read_params, reads = eenet.params.read_params, set()
     with pytest.MonkeyPatch.context() as patch:  # the script imports the patched function
         patch.setattr(eenet.params, "read_params", lambda *a, **k: _Reads(read_params(*a, **k),
                                                                            reads))
-        main = runpy.run_path(str(ROOT / script))["main"]
+        main = runpy.run_path(str(script))["main"]
         return Run(_profiled(main, args), reads)
 
 
@@ -185,7 +187,7 @@ IMPORT = "import_latency"  # traced with and without a table to import
 def test_check_params_tracks_the_whole_params_file_and_the_code_its_check_runs() -> None:
     stage = STAGES[CHECK]
     assert stage["params"] == [{"params.yaml": None}] and "outs" not in stage
-    assert stage["cmd"] == "python stages/check_params.py params.yaml conf/preset dvc.yaml"
+    assert stage["cmd"] == "python -m stages.check_params params.yaml conf/preset dvc.yaml"
     assert "conf/preset" in stage["deps"]  # the presets a `setup` label may name
     used = _profiled(eenet.params.read_params, [ROOT / "params.yaml"], checking=True)
     assert "eenet/config.py" in used  # (which others run depends on what is cached already)
@@ -222,3 +224,23 @@ def test_stage_params_are_the_params_it_reads(used: dict[str, Run], stage: str) 
     assert not stale, f"{stage} reads params {stale}, which its dvc.yaml params do not list"
     unused = [p for p in listed if not any(_under(k, p) for k in read)]
     assert not unused, f"{stage} lists {unused} in its dvc.yaml params but never reads them"
+
+
+def test_every_stage_runs_the_eenet_of_the_workspace_it_runs_in(tmp_path: Path) -> None:
+    """dvc.yaml ran `python stages/X.py`, which starts Python's path at stages/ and so imports
+    eenet from wherever the environment installed it: in a queued experiment's temporary
+    workspace, or in a second clone using the first one's environment, DVC tracked that
+    workspace's eenet/ while another copy's code ran. Run as `python -m stages.X` from the
+    workspace root, each stage imports the workspace's own eenet (here, one that says so)."""
+    work = tmp_path / "workspace"
+    shutil.copytree(ROOT / "stages", work / "stages")
+    (work / "eenet").mkdir()
+    (work / "eenet" / "__init__.py").write_text('raise SystemExit("this workspace\'s eenet")\n')
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    for name, stage in STAGES.items():
+        command = stage["cmd"].replace("${data.dataset}", "mnist1d")
+        done = subprocess.run(command, shell=True, cwd=work, env=env, capture_output=True,
+                              text=True, timeout=120)
+        assert (done.returncode, done.stderr.strip()) == (1, "this workspace's eenet"), (
+            name, done.stderr)
