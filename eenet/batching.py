@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, Dataset, get_worker_info
 from torch.utils.data.distributed import DistributedSampler
 
 from eenet.distributed import is_distributed, rank, world_size
-from eenet.errors import EENetError, first_line, one_line
+from eenet.errors import ArtifactError, EENetError, first_line, one_line
 from eenet.labels import batch_labels
 from eenet.models.base import MultiExitModel, map_tensors
 
@@ -208,7 +208,10 @@ class LabelledCollate:
         """The items as one (inputs, int64 labels) batch."""
         if isinstance(items, SampleBatch):
             return self._collated(items.inputs), items.labels
-        inputs, labels = zip(*items, strict=True)
+        try:
+            inputs, labels = zip(*items, strict=True)
+        except (TypeError, ValueError):  # an item of inputs alone, or of more than a label
+            raise ArtifactError(unpaired_message(items)) from None
         return self.collate(list(inputs)), batch_labels(labels)
 
     def _collated(self, inputs: torch.Tensor | list[str]) -> Any:
@@ -220,6 +223,17 @@ class LabelledCollate:
                 return inputs
             return self.collate(list(inputs.unbind(0)))
         return self.collate(list(inputs))
+
+
+def unpaired_message(items: Sequence[Any]) -> str:
+    """What is wrong with a batch's items that are not all (inputs, label) pairs: the first
+    such item's kind and length."""
+    item = next((i for i in items if not (isinstance(i, tuple | list) and len(i) == 2)), None)
+    kind = ("no samples" if item is None else  # pairs all: only an empty batch fails
+            f"a {type(item).__name__} of {len(item)} item{'s' if len(item) != 1 else ''}"
+            if isinstance(item, tuple | list) else f"a {type(item).__name__}")
+    return ("dataset: each sample must be an (inputs, label) pair, as a TensorDataset(x, y) "
+            f"gives; got {kind}")
 
 
 def read_batch(dataset: Dataset, indices: Sequence[int],

@@ -53,6 +53,15 @@ def resolve_device(name: str, param: str = "device") -> torch.device:
     return torch.device(name)
 
 
+def torch_device(device: str | torch.device, param: str = "device") -> torch.device:
+    """`device` as a torch.device: a name by `resolve_device`'s rules, a torch.device as
+    given, but a CUDA one on a machine without it (or past its GPUs) is `resolve_device`'s
+    one-line ConfigError too, not torch's error at the first tensor moved there."""
+    if isinstance(device, torch.device) and device.type != "cuda":
+        return device
+    return resolve_device(str(device), param)
+
+
 def same_device(recorded: str, run: str) -> bool:
     """Whether a device name a table records and the one a run used name the same device:
     the same type, and the same index where both give one ('cuda' is the current GPU)."""

@@ -10,7 +10,8 @@ import numpy as np
 
 from eenet.budget import check_each_once
 from eenet.costs import validate_costs
-from eenet.errors import ArtifactError, ConfigError, unknown_name
+from eenet.errors import ArtifactError, ConfigError, once_each, unknown_name
+from eenet.evaluation_checks import check_evaluation_inputs
 from eenet.fit_progress import fits_shown
 from eenet.outputs import ExitOutputs, check_compatible, percent_correct, validate_exit_outputs
 from eenet.schedulers import available_methods, fit_log_probs
@@ -140,15 +141,16 @@ def evaluate_policies(
     through `cache`, so a sweep costs little more than one policy: a dict kept for these
     `log_probs` (the fits' on validation, say, or other methods'; None: a new one). A
     policy's cost is counted with its own planned costs (`cost_table`: its scoring cost
-    included where it was charged).
+    included where it was charged). What it is given is checked first
+    (`check_evaluation_inputs`: one-line errors naming the argument).
     """
+    costs = check_evaluation_inputs(policies, budgets_ms, log_probs, correct, costs)
     cache = {} if cache is None else cache
     results = []
     for policy, budget in zip(policies, budgets_ms, strict=True):
         if policy is None:
             exits = _oracle(correct, costs, budget)
         else:
-            policy.check_classes(log_probs.shape[2], "the outputs have")
             exits = policy.exits_from_scores(policy.scores_cached(log_probs, cache))
         results.append(_evaluate(correct, exits, costs if policy is None
                                  else policy.cost_table(costs)))
@@ -193,8 +195,8 @@ def fit_sweep(
     `progress`: a tqdm bar over the fits on stderr where stderr is a terminal (none in a log).
     Errors and notes about a method's settings name them `settings_param`.<method> (what the
     caller called `settings`; `eenet schedule`'s: schedulers). A budget given twice is a
-    one-line ConfigError naming both (`budgets_ms[i]`), as `eenet schedule --budgets` and the
-    pipeline's `budgets` refuse it."""
+    one-line ConfigError naming both (`budgets_ms[i]`), a method given twice one naming it,
+    as `eenet schedule` and the pipeline refuse them; so are no methods or no budgets."""
     costs = validate_costs(costs)
     validate_exit_outputs(val, "validation outputs")
     methods, budgets = _checked_sweep(val, costs, methods, budgets_ms, settings, settings_param)
@@ -218,9 +220,12 @@ def _checked_sweep(
         raise ConfigError(f"methods: expected a list of method names, got {methods!r}; "
                           f"e.g. [{methods!r}]")
     methods = list(methods)  # a generator would be spent by the check below
+    if not methods:
+        raise ConfigError(f"methods: empty; give one or more of {', '.join(allowed)}")
     for method in methods:
         if method not in allowed:
             raise unknown_name("methods", method, allowed)
+    once_each(methods, "methods", "method")  # a repeat's rows were given once, without a word
     check_method_settings(settings, methods, settings_param)
     # named as the Python caller typed them (`eenet schedule` checks its --budgets first)
     if isinstance(budgets_ms, str):  # 'auto' was taken letter by letter: "got 'a'"
@@ -228,6 +233,8 @@ def _checked_sweep(
                           f"{budgets_ms!r} (eenet.budget.resolve_sweep turns 'auto' and 'N%' "
                           "into them)")
     given = list(budgets_ms)  # a generator would be spent by the checks
+    if not given:
+        raise ConfigError("budgets_ms: empty; give one or more budgets in ms/sample")
     budgets = [check_budget(costs, b, f"budgets_ms[{i}]") for i, b in enumerate(given)]
     check_each_once(budgets, "budgets_ms", given)  # each budget's fits and rows once
     return methods, budgets

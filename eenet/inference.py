@@ -15,7 +15,7 @@ from eenet.atomic import atomic_directory
 from eenet.batching import split_batches, to_device
 from eenet.checks import check_minimums
 from eenet.data.prepared import split_for_model
-from eenet.devices import memory_names, resolve_device
+from eenet.devices import memory_names, resolve_device, torch_device
 from eenet.models.artifact import load_trained
 from eenet.models.base import MultiExitModel
 from eenet.outputs import ExitOutputs, save_exit_outputs
@@ -27,15 +27,18 @@ DUMP_SPLITS = ("val", "test")
 def collect_exit_logits(
     model: MultiExitModel,
     dataset: Dataset,
-    device: torch.device,
+    device: torch.device | str,
     batch_size: int = 512,
     progress: bool = False,
     desc: str = "exit logits",
 ) -> ExitOutputs:
     """Logits of all exits on `dataset`, in order: float32 [n_exits, n_samples, n_classes].
-    `progress`: a tqdm bar named `desc` on stderr where stderr is a terminal (none in a log).
-    torch failing to allocate in a batch's forward pass is a one-line ConfigError naming
-    dump.batch_size (= `batch_size`)."""
+    `device`: a torch.device or a name ('auto', 'cpu', 'cuda', 'cuda:N'; one this machine
+    lacks is a one-line ConfigError, `eenet.devices.torch_device`). `progress`: a tqdm bar
+    named `desc` on stderr where stderr is a terminal (none in a log). torch failing to
+    allocate in a batch's forward pass is a one-line ConfigError naming dump.batch_size
+    (= `batch_size`)."""
+    device = torch_device(device)
     model.eval().to(device)
     chunks: list[np.ndarray] = []
     labels: list[np.ndarray] = []

@@ -242,6 +242,11 @@ def profile_model(
         check_example_batch(model, batch_size, f"{group}.batch_size")
         with memory_names(f"{group}.batch_size", batch_size):
             inputs = example_batch(model, batch_size)
+    elif not isinstance(inputs, torch.Tensor | dict | tuple | list):  # batch_size_of's TypeError
+        hint = " (torch.from_numpy(x))" if isinstance(inputs, np.ndarray) else ""
+        raise ConfigError(f"inputs: expected a batch as the model takes it (a torch tensor "
+                          f"[batch, ...], or the dict of tensors its collate makes), got "
+                          f"{type(inputs).__name__}{hint}")
     n = batch_size_of(inputs)
     inputs = to_device(inputs, target)
     model.eval().to(target)

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from eenet.checks import COUNT_MAXIMUMS, check_minimums
-from eenet.errors import ArtifactError, ConfigError
+from eenet.errors import ArtifactError, ConfigError, unknown_name
 from eenet.jsonio import read_json_object
 from eenet.latency_table import latency_timing_fields
 from eenet.models.base import MultiExitModel
@@ -43,6 +43,22 @@ CHARGED = (*FIXED_CHARGED, *LEARNED_CHARGED)  # methods whose scoring costs more
 ARCHITECTURE = ("top_probs", "agreement", "log_scale", "hidden", "folds", "lookahead")
 
 
+def check_charged_methods(methods: Sequence[str], param: str = "methods") -> None:
+    """`methods` are charged methods (CHARGED), else a one-line ConfigError naming `param`:
+    the reference's scoring is what the others' extra is measured against, and a name that is
+    no method (or a text, taken letter by letter) has no scoring to time."""
+    if isinstance(methods, str):
+        raise ConfigError(f"{param}: expected a list of method names, got {methods!r}; "
+                          f"e.g. [{methods!r}]")
+    for method in methods:
+        if method == REFERENCE:
+            raise ConfigError(f"{param}: {REFERENCE} is the reference the others' extra scoring "
+                              f"cost is measured against (its extra is 0); allowed: "
+                              f"{', '.join(CHARGED)}")
+        if method not in CHARGED:
+            raise unknown_name(param, method, CHARGED)
+
+
 def scoring_policies(
     n_exits: int, n_classes: int, eenet_settings: Mapping[str, Any] | None = None,
     methods: Sequence[str] = CHARGED, settings_param: str = "eenet_settings",
@@ -53,9 +69,7 @@ def scoring_policies(
     at are no rule to report. Bad `eenet_settings` name `settings_param`."""
     from eenet.profiling import reference_policy
 
-    unknown = [m for m in methods if m not in CHARGED]
-    if unknown:
-        raise ValueError(f"scoring_policies: {unknown} are not among {CHARGED}")
+    check_charged_methods(methods)
     never = unreachable_thresholds(n_exits)
     policies: dict[str, FittedPolicy] = {REFERENCE: reference_policy(n_exits)}
     if "entropy" in methods:
@@ -201,6 +215,7 @@ def profile_scoring(
     too large for memory names `batch_param`, more threads than CPUs `threads_param` (see
     `time_scheduling`; the stage gives `latency_timing`'s), bad `eenet_settings`
     `settings_param` (the stage's: schedulers.eenet)."""
+    check_charged_methods(methods)
     n_exits = model.n_exits
     table: dict[str, Any] = {"charged": bool(charge), "reference": REFERENCE,
                              "batch_size": batch_size, "device": str(device),

@@ -9,7 +9,13 @@ import pandas as pd
 import pytest
 
 from eenet.errors import ArtifactError, ConfigError
-from eenet.evaluation import _oracle, evaluate_exits, oracle_exits, schedule_sweep
+from eenet.evaluation import (
+    _oracle,
+    evaluate_exits,
+    evaluate_policies,
+    oracle_exits,
+    schedule_sweep,
+)
 from eenet.outputs import ExitOutputs
 from eenet.schedulers import fit_policy
 from eenet.schedulers.base import FittedPolicy
@@ -161,7 +167,6 @@ def test_cached_scores_match_direct_scores():
     cached work."""
     import copy
 
-    from eenet.evaluation import evaluate_policies
     from eenet.schedulers import fit_policy
 
     val, test = make_split_pair(3, 10, 600, 600, seed=3)
@@ -886,3 +891,55 @@ def test_evaluate_stage_prints_each_accuracy_as_summary_md_shows_it(tmp_path, ca
     shown = dict(re.findall(r"^ *(\w+): +([0-9.]+)% at .* \(budget 100% = 2 ms\)$", printed,
                             re.MULTILINE))
     assert shown == {"maxprob": "86.455", "oracle": "86.455"}, printed
+
+
+def _evaluation_case() -> tuple[FittedPolicy, ExitOutputs]:
+    """A max p policy fitted at 1.8 on a 3-exit split, and its test split (1,500 samples:
+    more than decide's check of the first 1,024 reads)."""
+    val, test = make_split_pair(3, 10, 300, 1500, seed=2)
+    return fit_policy("maxprob", val, make_costs(3), 1.8), test
+
+
+def _with_nan(lp: np.ndarray) -> np.ndarray:
+    """`lp` with NaN at exit 1, sample 1400: past the rows decide's check reads."""
+    lp = lp.copy()
+    lp[1, 1400, 3] = np.nan
+    return lp
+
+
+@pytest.mark.parametrize(("args", "error", "message"), [
+    (lambda p, t: ([p], [1.8], t.logits.astype(np.float64), t.correct(), make_costs(3)),
+     ArtifactError, r"^log_probs: expected log-probabilities \[exits, samples, classes\]"),
+    (lambda p, t: ([p], [1.8], t.log_probs().astype(np.float32), t.correct(), make_costs(3)),
+     ArtifactError, r"^maxprob policy: expected float64 log-probabilities, got float32"),
+    (lambda p, t: ([p], [1.8], _with_nan(t.log_probs()), t.correct(), make_costs(3)),
+     ArtifactError, r"^log_probs: exit 1, sample 1400 holds NaN or \+inf"),
+    (lambda p, t: ([p, None], [1.8], t.log_probs(), t.correct(), make_costs(3)),
+     ConfigError, r"^budgets_ms: 1 budgets for 2 policies; give one budget per policy"),
+    (lambda p, t: ([p], [1.8], t, t.correct(), make_costs(3)),
+     ArtifactError, r"^log_probs: expected .*got ExitOutputs: pass outputs\.log_probs\(\)"),
+    (lambda p, t: ([p], [1.8], t.log_probs(), t.correct()[:, :10], make_costs(3)),
+     ArtifactError, r"^correct: expected bool hits of shape \(3, 1500\) .*got bool \(3, 10\)$"),
+    (lambda p, t: ([p], [1.8], t.log_probs(), t.correct().astype(int), make_costs(3)),
+     ArtifactError, r"^correct: expected bool hits of shape \(3, 1500\) .*got int64 \(3, 1500\)$"),
+    (lambda p, t: ([None], [1.8], t.log_probs(), t.correct(), make_costs(2)),
+     ArtifactError, r"^log_probs: 3 exits, but costs list 2$"),
+    (lambda p, t: ([None], [0.5], t.log_probs(), t.correct(), make_costs(3)),
+     ConfigError, r"^budgets_ms\[0\]: 0\.5 ms/sample is below the first exit's cost"),
+], ids=["raw logits", "float32", "nan", "lengths", "outputs", "correct shape", "correct ints",
+        "costs", "oracle budget"])
+def test_evaluate_policies_refuses_what_decide_refuses_in_one_line(args, error, message):
+    """evaluate_policies decided straight from the scores, checking nothing: raw logits gave
+    51.67 % at 1.0 ms (everyone at exit 0) without a word, as did float32 or NaN
+    log-probabilities; lists of other lengths, an ExitOutputs, hits of another shape or
+    costs of another exit count were zip's ValueError, an AttributeError or an IndexError,
+    and an oracle budget below the first exit's cost passed. Now each is one line naming
+    the argument, and what it takes still gives the figures it gave."""
+    policy, test = _evaluation_case()
+    with pytest.raises(error, match=message) as caught:
+        evaluate_policies(*args(policy, test))
+    assert "\n" not in str(caught.value)
+    [result, oracle] = evaluate_policies([policy, None], [1.8, 1.8], test.log_probs(),
+                                         test.correct(), make_costs(3))
+    assert result == evaluate_exits(test, policy.exits_for(test), make_costs(3))
+    assert oracle == evaluate_exits(test, oracle_exits(test, make_costs(3), 1.8), make_costs(3))

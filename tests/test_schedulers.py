@@ -1126,7 +1126,7 @@ def test_a_policy_records_its_class_count_and_refuses_other_outputs(tmp_path, pa
     with pytest.raises(ArtifactError, match=message + r"log-probabilities have 12$"):
         loaded.exits_for(twelve)
     correct = twelve.correct()
-    with pytest.raises(ArtifactError, match=message + r"outputs have 12$"):
+    with pytest.raises(ArtifactError, match=message + r"log-probabilities have 12$"):
         evaluate_policies([loaded], [1.8], twelve.log_probs(), correct, costs)
     meta = json.loads((tmp_path / "p" / "policy.json").read_text())
     assert meta["n_classes"] == 10

@@ -30,12 +30,13 @@ pytestmark = pytest.mark.slow
 STAGES: dict[str, Any] = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 # Code that does not shape what a stage writes: reading and checking params.yaml (and each
 # setting's value), errors, the check that an optional package is installed, atomic writes,
-# JSON reading, name registries, device / thread selection and the notes on local copies
-# outside the folders DVC watches.
+# JSON reading, name registries, device / thread selection, the notes on local copies
+# outside the folders DVC watches and the checks of what evaluate_policies is given.
 NOT_CONTENT = {"eenet/params.py", "eenet/config.py", "eenet/checks.py", "eenet/type_specs.py",
                "eenet/errors.py", "eenet/extras.py",
                "eenet/atomic.py", "eenet/jsonio.py", "eenet/registry.py", "eenet/devices.py",
-               "eenet/cli.py", "eenet/termination.py", "eenet/local_copies.py"}
+               "eenet/cli.py", "eenet/termination.py", "eenet/local_copies.py",
+               "eenet/evaluation_checks.py"}
 # Listed though a tiny run may not call it: every policy's base class (its tie splitting runs
 # only on tied scores), the training augmentation (image data sets only) and the
 # counter-based numbers both draw.
