@@ -15,12 +15,17 @@ from pathlib import Path
 from urllib.parse import urlparse
 from urllib.request import getproxies, proxy_bypass
 
+# the folder the docs keep local copies of pretrained models in (local_models/README.md)
+LOCAL_MODELS = "local_models"
+
 
 def names_a_local_path(source: str | Path) -> bool:
     """Whether `source` is meant as a file or folder here, not a hub name: it exists, or is
-    written as a path (./, ../, /, ~)."""
+    written as a path (./, ../, /, ~, a path in LOCAL_MODELS, or of more parts than a hub
+    name's `owner/name`)."""
     text = str(source)
-    return text.startswith((".", "/", "~")) or Path(text).exists()
+    return (text.startswith((".", "/", "~", f"{LOCAL_MODELS}/")) or text.count("/") > 1
+            or Path(text).exists())
 
 
 # seconds to wait for the hub's host to accept a connection (the name lookup before it is

@@ -19,10 +19,11 @@ from typing import Any
 from eenet.config import FILE_OPTIONS
 from eenet.data.cifar import DEFAULT_ROOT
 from eenet.digests import local_paths
+from eenet.hub import LOCAL_MODELS
 
 # the folders dvc.yaml lists: the download stage's data copies, the train stage's model files
 WATCHED_DATA = Path("local_data")
-WATCHED_MODELS = Path("local_models")
+WATCHED_MODELS = Path(LOCAL_MODELS)
 
 
 def unwatched_note(option: str, path: str | os.PathLike, watched: Path, stage: str) -> str | None:

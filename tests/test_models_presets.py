@@ -483,6 +483,28 @@ def test_bert_missing_pretrained_offline_is_one_line(tmp_path, monkeypatch):
     assert "Hugging Face cache ($HF_HOME/hub, default ~/.cache/huggingface/hub)" in messages[0]
 
 
+@pytest.mark.parametrize("source", ["local_models/missing", "local_models/bert/vocab.txt",
+                                    "./local_models/missing", "copies/bert-base/uncased"])
+@pytest.mark.parametrize("option", ["pretrained", "tokenizer"])
+def test_a_local_model_path_that_does_not_exist_says_so(tmp_path, monkeypatch, source, option):
+    """A mistyped local copy (`pretrained: local_models/bert-base-uncasd`) was taken for a hub
+    name: its error told the user to `hf download local_models/...`, or (./...) quoted the
+    hub's 'Repo id must be ...'; with the hub reachable it was looked up there first. A path
+    in local_models/, written from ./, or of more parts than a hub name's owner/name is one
+    line saying it does not exist."""
+    pytest.importorskip("transformers")
+    monkeypatch.chdir(tmp_path)
+    options = {option: source} if option == "pretrained" else {option: source,
+                                                                 "pretrained": None}
+    with pytest.raises(EENetError) as info:
+        build_model("bert_4", 2, **options)
+    expected = ("a folder holding vocab.txt or tokenizer.json, or a vocab.txt file"
+                if option == "tokenizer" else
+                "a folder holding config.json, model.safetensors and vocab.txt")
+    assert str(info.value) == (f"model.options.{option}: {source!r} does not exist (no such file "
+                               f"or folder); it must be {expected}")
+
+
 def test_bert_rejects_bad_exit_layers(vocab):
     """Exit layers must increase from 1 and end at the last of the 4 layers; max_length must
     lie in [2, max_position_embeddings (64)]: each bound itself is allowed, one past it not."""

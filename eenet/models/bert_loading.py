@@ -22,12 +22,24 @@ from eenet.models.base import check_weight_count
 SAFETENSORS_FILE, SAFETENSORS_INDEX = "model.safetensors", "model.safetensors.index.json"
 
 
-def _hub_options(source: str | Path) -> dict[str, Any]:
-    """`from_pretrained` options for `source`: the local cache only for a hub name when the hub
-    cannot be reached (`eenet.hub`: no half-minute retries per file)."""
+def _hub_options(source: str | Path, what: str) -> dict[str, Any]:
+    """`from_pretrained` options for `source` (the option `what` gave): the local cache only
+    for a hub name when the hub cannot be reached (`eenet.hub`: no half-minute retries per
+    file). A path (`names_a_local_path`) that does not exist is a one-line ConfigError:
+    transformers took it for a hub name, tried the hub and answered about repo ids."""
     if names_a_local_path(source):
+        if not Path(source).expanduser().exists():
+            raise ConfigError(f"model.options.{what}: {str(source)!r} does not exist (no such "
+                              f"file or folder); it must be {_expected(what)}")
         return {}
     return {"local_files_only": True} if hub_unreachable() else {}
+
+
+def _expected(what: str) -> str:
+    """What the option `what` (tokenizer or pretrained) names when it is a local path."""
+    return ("a folder holding vocab.txt or tokenizer.json, or a vocab.txt file"
+            if what == "tokenizer" else
+            "a folder holding config.json, model.safetensors and vocab.txt")
 
 
 def _missing(what: str, source: str, exc: Exception) -> EENetError:
@@ -36,9 +48,7 @@ def _missing(what: str, source: str, exc: Exception) -> EENetError:
     unreachable = None if names_a_local_path(source) else hub_unreachable()
     if unreachable:
         first = f"{first.rstrip('.')}; the hub cannot be reached: {unreachable}"
-    folder = ("a folder holding vocab.txt or tokenizer.json, or a vocab.txt file"
-              if what == "tokenizer" else
-              "a folder holding config.json, model.safetensors and vocab.txt")
+    folder = _expected(what)
     param = f"model.options.{what}"
     if names_a_local_path(source):
         return EENetError(f"{param}: could not load {source!r} ({first}); it must be {folder}")
@@ -61,9 +71,10 @@ def load_tokenizer(source: str | Path, what: str = "tokenizer") -> Any:
         if path.name != "vocab.txt":
             raise ConfigError(f"{param}: a file must be named vocab.txt, got {path.name}")
         path = path.parent
+    options = _hub_options(source, what)
     try:
         tokenizer = BertTokenizerFast.from_pretrained(str(path) if path.is_dir() else str(source),
-                                                      **_hub_options(source))
+                                                      **options)
     except (OSError, ValueError) as exc:
         raise _missing(what, str(source), exc) from None
     except Exception as exc:  # noqa: BLE001 - the tokenizers library raises plain Exception
@@ -110,8 +121,9 @@ def bert_config(pretrained: str | None, overrides: dict[str, Any] | None) -> Any
         raise ConfigError(f"model.options.config.{unknown[0]}: not a BertConfig field; "
                           f"allowed: {', '.join(fields)}")
     if pretrained is not None:
+        options = _hub_options(pretrained, "pretrained")
         try:
-            config = BertConfig.from_pretrained(pretrained, **_hub_options(pretrained))
+            config = BertConfig.from_pretrained(pretrained, **options)
         except (OSError, ValueError) as exc:
             raise _missing("pretrained", pretrained, exc) from None
     for key, value in overrides.items():
@@ -213,7 +225,8 @@ def load_bert(pretrained: str | None, config: dict[str, Any] | None) -> nn.Modul
         # the weights were saved in (bfloat16, float16), and the float32 exit heads failed
         # on them in the first batch ("mat1 and mat2 must have the same dtype")
         bert = BertModel.from_pretrained(pretrained, config=settings, use_safetensors=True,
-                                         dtype=torch.float32, **_hub_options(pretrained))
+                                         dtype=torch.float32,
+                                         **_hub_options(pretrained, "pretrained"))
     except SafetensorError as exc:
         raise ConfigError(f"model.options.pretrained: the weights file of {pretrained!r} is not "
                           f"readable as safetensors ({first_line(exc)})") from None
