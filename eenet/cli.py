@@ -281,6 +281,8 @@ def run_command(argv: Sequence[str] | None = None) -> int:
     """Parse `argv` (None: `sys.argv[1:]`) and run its command: its exit status, with its
     errors and stop signals as one line on stderr."""
     prog, stdout = "eenet", sys.stdout  # what its one-line messages are called by
+    if argv is None:  # this process is the command (a caller keeps its environment)
+        quiet_library_bars_off_terminal()
     try:
         # importing the commands (light: each imports torch as it runs): a stop signal then
         # is one line
@@ -307,6 +309,20 @@ def run_command(argv: Sequence[str] | None = None) -> int:
         sys.stdout = stdout
 
 
+# the Hugging Face libraries' switches for their own progress bars (a download, transformers'
+# "Loading weights", datasets' "Generating train split"), read when each is imported
+LIBRARY_BAR_SWITCHES = ("HF_HUB_DISABLE_PROGRESS_BARS", "HF_DATASETS_DISABLE_PROGRESS_BARS")
+
+
+def quiet_library_bars_off_terminal() -> None:
+    """Where stderr is no terminal (a log: DVC's, a redirect), switch the Hugging Face
+    libraries' progress bars off, as eenet's own are (they filled logs with bar lines); a
+    switch the user set is kept. Before those libraries are imported."""
+    if not sys.stderr.isatty():
+        for name in LIBRARY_BAR_SWITCHES:
+            os.environ.setdefault(name, "1")
+
+
 @contextmanager
 def stage_start() -> Iterator[None]:
     """Around a stage script's start: its imports (torch: a second or two), the first thing it
@@ -316,6 +332,7 @@ def stage_start() -> Iterator[None]:
     status, 130 or 143, as later in the stage (`run_stage`); Ctrl-C printed a KeyboardInterrupt
     traceback from inside the import, and SIGTERM ended the script with no line at all."""
     prog = os.path.basename(sys.argv[0])
+    quiet_library_bars_off_terminal()
     try:
         with stop_signals_raise():
             try:

@@ -100,9 +100,20 @@ def robust_ms_per_sample(call_ms: np.ndarray, exits: np.ndarray, batch_size: int
     """A load-robust ms/sample, the profile's statistic. Batch 1 (`call_ms` one per sample, in
     the order of `exits`): the median ms of the samples leaving at each exit, averaged with the
     exits' counts (a plain median is the cost of the exit most samples take); larger
-    batches: the median over calls."""
+    batches: the median over calls. No calls, or at batch 1 not one call per exit, is a
+    one-line ConfigError (a ZeroDivisionError or an IndexError before)."""
+    call_ms, exits = np.asarray(call_ms, dtype=np.float64), np.asarray(exits)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) \
+            or batch_size < 1:
+        raise ConfigError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
+    if call_ms.ndim != 1 or call_ms.size == 0:
+        raise ConfigError(f"call_ms: expected the ms/sample of one or more calls, got shape "
+                          f"{call_ms.shape}")
     if batch_size > 1:
         return float(np.median(call_ms))
+    if exits.shape != call_ms.shape:
+        raise ConfigError(f"exits: at batch 1 one exit per call ({call_ms.size}), got shape "
+                          f"{exits.shape}")
     return float(sum(np.median(call_ms[exits == k]) * np.count_nonzero(exits == k)
                      for k in np.unique(exits)) / exits.size)
 

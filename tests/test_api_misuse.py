@@ -14,7 +14,7 @@ from eenet.evaluation import schedule_sweep
 from eenet.inference import collect_exit_logits
 from eenet.models import build_model
 from eenet.profiling import profile_model
-from eenet.runtime import EarlyExitPredictor
+from eenet.runtime import EarlyExitPredictor, robust_ms_per_sample
 from eenet.schedulers import fit_policy
 from eenet.scoring_cost import profile_scoring
 from eenet.synthetic import make_costs, make_split_pair
@@ -104,3 +104,19 @@ def test_schedule_sweep_refuses_a_repeated_method_and_empty_lists(methods, budge
         schedule_sweep(val, test, make_costs(3), methods, budgets)
     rows = schedule_sweep(val, test, make_costs(3), ["maxprob", "entropy"], [1.5])
     assert [r["method"] for r in rows] == ["maxprob", "entropy"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (([], [], 1), r"^call_ms: expected the ms/sample of one or more calls, got shape \(0,\)$"),
+    (([1.0, 2.0], [0], 1), r"^exits: at batch 1 one exit per call \(2\), got shape \(1,\)$"),
+    (([1.0, 2.0], [0, 1], 0), r"^batch_size: expected an integer >= 1, got 0$"),
+])
+def test_robust_ms_per_sample_names_what_it_cannot_summarise(args, message):
+    """robust_ms_per_sample (docs/python.md's summary of a timed run) of no calls was a
+    ZeroDivisionError, of fewer exits than calls an IndexError; the calls it can summarise
+    give the median of each exit's calls weighted by their counts."""
+    with pytest.raises(ConfigError, match=message):
+        robust_ms_per_sample(*args)
+    assert robust_ms_per_sample([1.0, 3.0, 10.0], [0, 0, 1], 1) == pytest.approx(
+        (2.0 * 2 + 10.0) / 3)
+    assert robust_ms_per_sample([1.0, 3.0, 10.0], [0, 0, 1], 4) == 3.0
