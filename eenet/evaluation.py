@@ -10,7 +10,7 @@ import numpy as np
 
 from eenet.budget import check_each_once
 from eenet.costs import validate_costs
-from eenet.errors import ArtifactError, ConfigError, once_each, unknown_name
+from eenet.errors import ArtifactError, ConfigError
 from eenet.evaluation_checks import check_evaluation_inputs
 from eenet.fit_progress import fits_shown
 from eenet.outputs import ExitOutputs, check_compatible, percent_correct, validate_exit_outputs
@@ -19,6 +19,7 @@ from eenet.schedulers import check_method_settings as check_settings_of
 from eenet.schedulers.base import FittedPolicy, ScoreCache
 from eenet.schedulers.plans import check_budget
 from eenet.schedulers.thresholds import exit_fractions, mean_cost
+from eenet.sweep import check_methods
 
 ORACLE = "oracle"
 ORACLE_RULE = "oracle (knows the labels)"  # its `rule` in reports: an upper bound, not a policy
@@ -219,13 +220,8 @@ def _checked_sweep(
     if isinstance(methods, str):  # its letters would be taken for method names, one by one
         raise ConfigError(f"methods: expected a list of method names, got {methods!r}; "
                           f"e.g. [{methods!r}]")
-    methods = list(methods)  # a generator would be spent by the check below
-    if not methods:
-        raise ConfigError(f"methods: empty; give one or more of {', '.join(allowed)}")
-    for method in methods:
-        if method not in allowed:
-            raise unknown_name("methods", method, allowed)
-    once_each(methods, "methods", "method")  # a repeat's rows were given once, without a word
+    # a generator would be spent by the checks; a repeat's rows were given once, silently
+    methods = check_methods(list(methods), "methods", allowed)
     check_method_settings(settings, methods, settings_param)
     # named as the Python caller typed them (`eenet schedule` checks its --budgets first)
     if isinstance(budgets_ms, str):  # 'auto' was taken letter by letter: "got 'a'"

@@ -48,9 +48,11 @@ INDEX_FILE = "index.json"
 FITTING_STAGES = "fit_headline / fit_schedulers"  # the pipeline stages that write such folders
 
 
-def check_methods(methods: Sequence[str], param: str = "schedulers.methods") -> list[str]:
-    """The requested method names, each known and given once; at least one."""
-    allowed = available_methods()
+def check_methods(methods: Sequence[str], param: str = "schedulers.methods",
+                  allowed: Sequence[str] | None = None) -> list[str]:
+    """The requested method names, each one of `allowed` (default: the fitted methods) and
+    given once; at least one."""
+    allowed = available_methods() if allowed is None else allowed
     if isinstance(methods, str) or not methods:
         raise ConfigError(f"{param}: expected a non-empty list; allowed: "
                           f"{', '.join(sorted(allowed))}")

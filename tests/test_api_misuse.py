@@ -93,7 +93,8 @@ def test_profile_model_given_numpy_inputs_is_one_line(model):
 
 @pytest.mark.parametrize(("methods", "budgets", "message"), [
     (["maxprob", "maxprob"], [1.5], r"^methods: 'maxprob' given twice; give each method once$"),
-    ([], [1.5], r"^methods: empty; give one or more of "),
+    ([], [1.5], r"^methods: expected a non-empty list; allowed: eenet, entropy, maxprob, "
+                r"oracle, patience$"),
     (["maxprob"], [], r"^budgets_ms: empty; give one or more budgets in ms/sample$"),
 ])
 def test_schedule_sweep_refuses_a_repeated_method_and_empty_lists(methods, budgets, message):
