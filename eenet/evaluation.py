@@ -146,6 +146,18 @@ def evaluate_policies(
     (`check_evaluation_inputs`: one-line errors naming the argument).
     """
     costs = check_evaluation_inputs(policies, budgets_ms, log_probs, correct, costs)
+    return _evaluate_checked(policies, budgets_ms, log_probs, correct, costs, cache)
+
+
+def _evaluate_checked(
+    policies: Sequence[FittedPolicy | None],
+    budgets_ms: Sequence[float],
+    log_probs: np.ndarray,
+    correct: np.ndarray,
+    costs: np.ndarray,
+    cache: ScoreCache | None = None,
+) -> list[dict[str, Any]]:
+    """`evaluate_policies` on what `check_evaluation_inputs` has checked."""
     cache = {} if cache is None else cache
     results = []
     for policy, budget in zip(policies, budgets_ms, strict=True):
@@ -301,9 +313,13 @@ def _evaluate_log_probs(
     cache: ScoreCache | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
     """Every method's policies evaluated on one split's log-probabilities and hits, the
-    scores shared through `cache` (the split's; None: a new one)."""
+    scores shared through `cache` (the split's; None: a new one). What they are given is
+    checked once for all methods (`check_evaluation_inputs`), not once per method."""
     cache = {} if cache is None else cache
-    return {method: evaluate_policies(policies, budgets_ms, log_probs, correct, costs, cache)
+    every = [policy for policies in fitted.values() for policy in policies]
+    costs = check_evaluation_inputs(every, list(budgets_ms) * len(fitted), log_probs, correct,
+                                    costs)
+    return {method: _evaluate_checked(policies, budgets_ms, log_probs, correct, costs, cache)
             for method, policies in fitted.items()}
 
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from eenet.costs import validate_costs
 from eenet.errors import ArtifactError, ConfigError
-from eenet.outputs import ExitOutputs
+from eenet.outputs import ExitOutputs, check_logit_values
 from eenet.schedulers.base import FittedPolicy, check_float64, check_log_probabilities
 from eenet.schedulers.plans import check_budget
 
@@ -24,7 +24,7 @@ def check_evaluation_inputs(
 ) -> np.ndarray:
     """The costs as float64 [n_exits] once `policies` (None: the oracle) and `budgets_ms` pair
     up, `log_probs` are float64 log-probabilities [n_exits, n_samples, n_classes] of the
-    costs' exits without NaN or +inf (-inf: a masked class), `correct` is bool [n_exits,
+    costs' exits, each row with an answer (`check_logit_values`), `correct` is bool [n_exits,
     n_samples], each policy was fitted for these exits and classes, and each oracle budget
     is feasible; else a one-line ArtifactError or ConfigError naming the argument. Decided
     unchecked, raw logits or float32 gave wrong figures without a word."""
@@ -47,10 +47,7 @@ def check_evaluation_inputs(
     if fitted:
         check_float64(log_probs, fitted[0].method)
         check_log_probabilities(log_probs)
-        if not (log_probs < np.inf).all():  # NaN compares False too; -inf is a masked class
-            bad = np.argwhere(~(log_probs < np.inf))[0]
-            raise ArtifactError(f"log_probs: exit {bad[0]}, sample {bad[1]} holds NaN or "
-                                "+inf; a log-probability is finite, or -inf for a masked class")
+        check_logit_values(log_probs, "log_probs", "log-probabilities")  # -inf: masked classes
     for i, (policy, budget) in enumerate(zip(policies, budgets_ms, strict=True)):
         if policy is None:
             check_budget(costs, budget, f"budgets_ms[{i}]")

@@ -309,9 +309,10 @@ def rows_without_answer(logits: np.ndarray) -> np.ndarray:
     return ~(logits < np.inf).all(axis=-1) | ~(logits > -np.inf).any(axis=-1)
 
 
-def check_logit_values(logits: np.ndarray, source: str) -> None:
+def check_logit_values(logits: np.ndarray, source: str, name: str = "logits") -> None:
     """No row without an answer (`rows_without_answer`); the error names the first such row
-    and what it holds, and counts them."""
+    and what it holds, and counts them, calling the array `name` (log-probabilities follow
+    the same rule)."""
     if np.isfinite(logits).all():  # the usual case
         return
     bad = rows_without_answer(logits)
@@ -322,7 +323,7 @@ def check_logit_values(logits: np.ndarray, source: str) -> None:
     what = "NaN" if np.isnan(row).any() else "+inf" if (row == np.inf).any() else (
         "-inf for every class")
     raise ArtifactError(
-        f"{source}: logits hold {what} at exit {exit_k}, sample {sample} "
+        f"{source}: {name} hold {what} at exit {exit_k}, sample {sample} "
         f"({np.count_nonzero(bad)} of {bad.size} rows hold NaN, +inf or only -inf); -inf is "
         "allowed only for some classes of a row (masked classes)"
     )

@@ -913,7 +913,8 @@ def _with_nan(lp: np.ndarray) -> np.ndarray:
     (lambda p, t: ([p], [1.8], t.log_probs().astype(np.float32), t.correct(), make_costs(3)),
      ArtifactError, r"^maxprob policy: expected float64 log-probabilities, got float32"),
     (lambda p, t: ([p], [1.8], _with_nan(t.log_probs()), t.correct(), make_costs(3)),
-     ArtifactError, r"^log_probs: exit 1, sample 1400 holds NaN or \+inf"),
+     ArtifactError, r"^log_probs: log-probabilities hold NaN at exit 1, sample 1400 \(1 of "
+                    r"4500 rows hold NaN, \+inf or only -inf\)"),
     (lambda p, t: ([p, None], [1.8], t.log_probs(), t.correct(), make_costs(3)),
      ConfigError, r"^budgets_ms: 1 budgets for 2 policies; give one budget per policy"),
     (lambda p, t: ([p], [1.8], t, t.correct(), make_costs(3)),
