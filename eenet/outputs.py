@@ -36,9 +36,10 @@ if TYPE_CHECKING:
     import torch
 
 PROB_TOLERANCE = 1e-2  # how far `probs` may stray from [0, 1] and from summing to 1 (float16)
-# how many samples of each exit `check_exit_arrays` reads to tell probabilities given as logits
-# (a mistake shows in every row; all rows would cost a scan of the whole array)
-PROBS_AS_LOGITS_CHECK_SAMPLES = 1024
+# how many samples of each exit the cheap checks of an array's kind read: `check_exit_arrays`
+# telling probabilities given as logits, `decide` telling log-probabilities from logits or
+# probabilities (such a mistake shows in every row; all rows would cost a scan of the array)
+HEAD_CHECK_SAMPLES = 1024
 
 
 def percent_correct(hits: np.ndarray, axis: int | None = None) -> np.ndarray:
@@ -264,7 +265,7 @@ def check_exit_arrays(logits: np.ndarray, labels: np.ndarray, source: str) -> np
     """The cheap checks of exit outputs, on numpy arrays: real logits [n_exits, n_samples,
     n_classes] with >=1 exit, >=1 sample and >=2 classes, integer labels [n_samples] in
     [0, n_classes), and logits that are no probabilities (their first
-    PROBS_AS_LOGITS_CHECK_SAMPLES samples: a softmax of probabilities is not theirs, so every
+    HEAD_CHECK_SAMPLES samples: a softmax of probabilities is not theirs, so every
     policy would decide on the wrong confidences, and spend the wrong budget, without a
     word). Returns the labels as int64; an ArtifactError naming `source` otherwise."""
     if logits.dtype.kind not in "fiu":  # complex, object, bool, text
@@ -280,7 +281,7 @@ def check_exit_arrays(logits: np.ndarray, labels: np.ndarray, source: str) -> np
             f"n_classes] ({labels.shape[0]} labels); give [n_exits, n_samples, n_classes]: "
             "np.transpose(logits, (1, 0, 2))"
         )
-    if looks_like_probabilities(logits[:, :PROBS_AS_LOGITS_CHECK_SAMPLES]):
+    if looks_like_probabilities(logits[:, :HEAD_CHECK_SAMPLES]):
         raise ArtifactError(
             f"{source}: logits look like probabilities (each row in [0, 1], summing to 1 "
             f"within {PROB_TOLERANCE}), whose softmax is not theirs: give the logits, or "

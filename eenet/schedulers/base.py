@@ -24,6 +24,7 @@ from eenet.budget import DEFAULT_COST_UNIT, cost_unit_problem
 from eenet.costs import is_real_number
 from eenet.errors import ArtifactError, ConfigError
 from eenet.outputs import (
+    HEAD_CHECK_SAMPLES,
     PROB_TOLERANCE,
     ExitOutputs,
     looks_like_probabilities,
@@ -48,9 +49,6 @@ from eenet.schedulers.thresholds import (
 
 # the rule reported for a policy that lets no sample leave before the last exit
 NO_EARLY_EXIT_RULE = "last exit (no early exit)"
-# `decide` checks that its input rows are log-probabilities on this many samples (a mistake
-# such as passing raw logits shows in every row; checking all would cost more than deciding)
-LOG_PROB_CHECK_SAMPLES = 1024
 # per-split work shared between policies and fits (`cached`), keyed ("scores", <score name>)
 # for the fixed scores (`cached_scores`) and ("eenet_features", ...) for EENet's input
 # features; every cache also keeps the log-probabilities it is kept for (`check_cache_for`)
@@ -78,14 +76,14 @@ PROBS_ADVICE = ("these look like probabilities (each row in [0, 1], summing to 1
 
 
 def check_log_probabilities(log_probs: np.ndarray) -> None:
-    """Each class row of `log_probs` [K, N, C] (its first LOG_PROB_CHECK_SAMPLES samples) must
+    """Each class row of `log_probs` [K, N, C] (its first HEAD_CHECK_SAMPLES samples) must
     be a log-probability vector: exp summing to 1 within PROB_TOLERANCE, as loaded outputs'
     `log_probs()` are. Raw logits or probabilities are a one-line ArtifactError naming the
     first such row and how to take the log of what was given: every policy would decide on
     them without a word, and wrongly. A guard against the wrong array, not a check of every
     value (`exits_for` checks the outputs in full; -inf for some classes, probability 0, is a
     log-probability)."""
-    head = np.asarray(log_probs[:, :LOG_PROB_CHECK_SAMPLES], dtype=np.float64)
+    head = np.asarray(log_probs[:, :HEAD_CHECK_SAMPLES], dtype=np.float64)
     if head.size == 0:
         return
     with np.errstate(over="ignore", invalid="ignore"):
@@ -112,7 +110,7 @@ def check_float64(log_probs: np.ndarray, method: str) -> None:
     softmax) are told to take their log in float64 instead."""
     if log_probs.dtype != np.float64:
         probs = (log_probs.dtype.kind == "f"
-                 and looks_like_probabilities(log_probs[:, :LOG_PROB_CHECK_SAMPLES]))
+                 and looks_like_probabilities(log_probs[:, :HEAD_CHECK_SAMPLES]))
         advice = (PROBS_ADVICE if probs else "compute them from the logits with "
                   "eenet.outputs.log_softmax64 (or ExitOutputs.log_probs())")
         raise ArtifactError(
