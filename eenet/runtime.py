@@ -96,6 +96,14 @@ class EarlyExitResult:
         )
 
 
+def check_batch_size(batch_size: Any, param: str = "batch_size") -> None:
+    """`batch_size` is an integer >= 1 (a numpy one too, not a bool), else a one-line
+    ConfigError naming `param`."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) \
+            or batch_size < 1:
+        raise ConfigError(f"{param}: expected an integer >= 1, got {batch_size!r}")
+
+
 def robust_ms_per_sample(call_ms: np.ndarray, exits: np.ndarray, batch_size: int) -> float:
     """A load-robust ms/sample, the profile's statistic. Batch 1 (`call_ms` one per sample, in
     the order of `exits`): the median ms of the samples leaving at each exit, averaged with the
@@ -103,9 +111,7 @@ def robust_ms_per_sample(call_ms: np.ndarray, exits: np.ndarray, batch_size: int
     batches: the median over calls. No calls, or at batch 1 not one call per exit, is a
     one-line ConfigError (a ZeroDivisionError or an IndexError before)."""
     call_ms, exits = np.asarray(call_ms, dtype=np.float64), np.asarray(exits)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) \
-            or batch_size < 1:
-        raise ConfigError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
+    check_batch_size(batch_size)
     if call_ms.ndim != 1 or call_ms.size == 0:
         raise ConfigError(f"call_ms: expected the ms/sample of one or more calls, got shape "
                           f"{call_ms.shape}")
@@ -389,10 +395,7 @@ class EarlyExitPredictor:
         (a `batch_size` beyond the dataset: one batch of all of it); a label outside the
         model's classes is a one-line ArtifactError naming `dataset`. `setting`: the name of
         the setting that gave `batch_size`, named when a batch does not fit in memory."""
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) \
-                or batch_size < 1:
-            raise ConfigError(f"{setting or 'batch_size'}: expected an integer >= 1, got "
-                              f"{batch_size!r}")
+        check_batch_size(batch_size, setting or "batch_size")
         batches = split_batches(dataset, self.model, batch_size)
         return self._predict_all(batches, (setting, batch_size) if setting else None, "dataset")
 
