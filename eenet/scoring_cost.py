@@ -230,7 +230,7 @@ def profile_scoring(
                             batch_param=batch_param, batch_fix=batch_fix,
                             threads_param=threads_param)
     table.update(
-        threads=threads,
+        threads=threads or torch.get_num_threads(),  # 0 = torch's count: recorded as used
         warmup=warmup,
         repeats=repeats,
         scheduling_ms={name: t.tolist() for name, t in times.items()},

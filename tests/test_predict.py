@@ -939,7 +939,8 @@ def test_policy_check_lets_this_models_policies_run(workspace, policy_dir, tmp_p
 
 def test_threads_default_is_the_profiles(workspace, policy_dir) -> None:
     """--threads defaults to the latency profile's thread count (profile_model's default and
-    params.yaml's profile.threads), is applied for the run and reported; 0 is refused."""
+    params.yaml's profile.threads), is applied for the run and reported; 0 is torch's own
+    count, as in params.yaml's thread settings and the Python API, reported as used."""
     import inspect
 
     import yaml
@@ -967,12 +968,18 @@ def test_threads_default_is_the_profiles(workspace, policy_dir) -> None:
     assert json.loads(done.stdout)["summary"]["threads"] == 2
     _one_line_error(_predict(workspace, policy_dir, *data, "--batch-size", "0"),  # given once
                     "--batch-size: must be an integer >= 1, got 0")
-    _one_line_error(_predict(workspace, policy_dir, *base, "--threads", "0"),
-                    "--threads: must be an integer from 1 to 1024, got 0")
+    done = _predict(workspace, policy_dir, *base, "--threads", "0", "--json")
+    assert done.returncode == 0, done.stderr
+    torch_count = subprocess.run(
+        [sys.executable, "-c", "import torch; print(torch.get_num_threads())"],
+        capture_output=True, text=True, check=True).stdout
+    assert json.loads(done.stdout)["summary"]["threads"] == int(torch_count)
+    _one_line_error(_predict(workspace, policy_dir, *base, "--threads", "-1"),
+                    "--threads: must be an integer from 0 to 1024, got -1")
     # 10**9 threads crashed libgomp (out of memory), 2**40 overflowed torch.set_num_threads
     for threads in ("1000000000", str(2**40)):
         _one_line_error(_predict(workspace, policy_dir, *base, "--threads", threads),
-                        f"--threads: must be an integer from 1 to 1024, got {threads}")
+                        f"--threads: must be an integer from 0 to 1024, got {threads}")
     assert "default: 1, the latency profile's default" in " ".join(
         _cli("predict", "--help").stdout.split())
 

@@ -415,6 +415,17 @@ def test_scoring_threads_past_the_cpus_name_where_they_come_from(tmp_path, monke
     assert "note: threads 2 is more than the 1 CPU available" in capsys.readouterr().err
 
 
+def test_scoring_records_the_threads_it_timed_on() -> None:
+    """threads=0 times on torch's current count (as profile_model): the table records that
+    count, as profile_model's does, not the 0 it was given."""
+    import torch
+
+    table = profile_scoring(TinyNet(), methods=["entropy"], threads=0, warmup=0, repeats=1)
+    assert table["threads"] == torch.get_num_threads() >= 1
+    assert profile_scoring(TinyNet(), methods=["entropy"], threads=1, warmup=0,
+                           repeats=1)["threads"] == 1
+
+
 def test_scoring_stages_refuse_a_latency_profile_of_another_model(tmp_path):
     """A latency.json measured on another architecture with as many exits (the profile stage
     records the model) was timed against this model in silence; now one line naming both. The

@@ -66,7 +66,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="auto | cpu | cuda | cuda:N (default: auto)")
     parser.add_argument(
         "--threads", type=int, default=DEFAULT_THREADS, metavar="N", action=GivenOnce,
-        help=f"torch CPU threads for the run, 1 to {THREADS_MAX} (default: {DEFAULT_THREADS}, "
+        help=f"torch CPU threads for the run, 0 (torch's default) to {THREADS_MAX} (default: "
+             f"{DEFAULT_THREADS}, "
              "the latency profile's default: at its batch size the measured ms/sample compares "
              "with the plan)",
     )  # fmt: skip
@@ -112,7 +113,7 @@ def check_args(args: argparse.Namespace) -> Path | None:
         raise ConfigError(f"--split: unknown value {args.split!r}; allowed: {', '.join(SPLITS)}")
     resolve_device(args.device, "--device")
     check_integer("--batch-size", args.batch_size, 1)
-    check_integer("--threads", args.threads, 1, THREADS_MAX)
+    check_integer("--threads", args.threads, 0, THREADS_MAX)
     out = check_out_path(args.out)
     if out is not None:
         check_out_apart(out, args)
