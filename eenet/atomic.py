@@ -7,7 +7,6 @@ what a writer killed outright (SIGKILL, out of memory) had no chance to clean up
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -15,10 +14,8 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from eenet.errors import ArtifactError
-from eenet.rounding import tidy_floats
 from eenet.termination import raise_if_stopped
 
 
@@ -161,17 +158,6 @@ def write_with(path: str | os.PathLike, writer: Callable[[Path], None]) -> Path:
 def write_text(path: str | os.PathLike, text: str) -> Path:
     """Atomically write a text file."""
     return write_with(path, lambda tmp: tmp.write_text(text))
-
-
-def write_json(path: str | os.PathLike, obj: Any, strict: bool = False,
-               tidy: bool = False) -> Path:
-    """Atomically write `obj` as indented JSON; `strict`: refuse NaN and infinities (which
-    Python writes as NaN / Infinity, not JSON); `tidy`: every float without its float-sum
-    noise (`eenet.rounding.tidy`), for tables of measurements and reports."""
-    if tidy:
-        obj = tidy_floats(obj)
-    return write_text(path, json.dumps(obj, indent=2, sort_keys=False, allow_nan=not strict)
-                      + "\n")
 
 
 @contextmanager

@@ -1,4 +1,5 @@
-"""Reading JSON artifacts: a missing, unreadable or incomplete file is a one-line error."""
+"""JSON artifacts: how they are written (indented, floats optionally tidied: their bytes) and
+read (a missing, unreadable or incomplete file is a one-line error)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from eenet.atomic import write_text
 from eenet.errors import ArtifactError, require_regular_file
+from eenet.rounding import tidy_floats
 
 INT_LIMIT = 2**63  # artifact integers are counts, seeds and sizes: int64 holds them all
 
@@ -64,3 +67,14 @@ def read_json_object(
     if missing:
         raise ArtifactError(f"{path}: not a valid {what} (missing {', '.join(missing)})")
     return value
+
+
+def write_json(path: str | os.PathLike, obj: Any, strict: bool = False,
+               tidy: bool = False) -> Path:
+    """Atomically write `obj` as indented JSON; `strict`: refuse NaN and infinities (which
+    Python writes as NaN / Infinity, not JSON); `tidy`: every float without its float-sum
+    noise (`eenet.rounding.tidy`), for tables of measurements and reports."""
+    if tidy:
+        obj = tidy_floats(obj)
+    return write_text(path, json.dumps(obj, indent=2, sort_keys=False, allow_nan=not strict)
+                      + "\n")

@@ -18,12 +18,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from eenet.atomic import write_json
 from eenet.budget import DEFAULT_COST_UNIT
 from eenet.cost_csv import header_time_unit, read_cost_column, scaled_costs
 from eenet.costs import validate_costs
 from eenet.errors import ArtifactError, ConfigError, naming, require_regular_file
-from eenet.jsonio import read_json_object
+from eenet.jsonio import read_json_object, write_json
 from eenet.latency_table import checked_latency, latency_timing_fields, load_user_latency
 from eenet.rounding import TIDY_DIGITS, tidy_floats
 from eenet.time_units import TIME_UNITS_SHOWN, ms_per_unit, unread_time_problem

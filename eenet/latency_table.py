@@ -12,11 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from eenet.atomic import write_json
 from eenet.checks import THREADS_MAX, check_integer
 from eenet.costs import show, validate_costs
 from eenet.errors import ArtifactError, ConfigError, reject_directory
-from eenet.jsonio import read_json_object
+from eenet.jsonio import read_json_object, write_json
 from eenet.rounding import tidy_floats
 
 # the longest device name a latency table may record (torch's are "cpu", "cuda")

@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from eenet.atomic import write_json
 from eenet.checks import COUNT_MAXIMUMS, check_minimums
 from eenet.errors import ArtifactError, counted
+from eenet.jsonio import write_json
 from eenet.latency_table import check_latency_for_model, load_latency
 from eenet.outputs import ExitOutputs, load_exit_outputs
 from eenet.report_layout import by_exit

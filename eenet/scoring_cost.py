@@ -250,7 +250,7 @@ def profile_stage(
     """What the profile_scoring / profile_eenet_scoring stages run: time `methods` on the
     trained model in `model_dir` with the latency profile's device, batch size and threads
     (`settings`: params.yaml's `scoring`), write the table to `out_json` and print it."""
-    from eenet.atomic import write_json
+    from eenet.jsonio import write_json
     from eenet.latency_table import check_latency_for_model, load_latency
     from eenet.models.artifact import load_trained
 

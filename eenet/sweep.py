@@ -22,17 +22,12 @@ from typing import Any
 
 import numpy as np
 
-from eenet.atomic import (
-    atomic_directory,
-    holds_current_folder,
-    nearest_existing,
-    write_json,
-)
+from eenet.atomic import atomic_directory, holds_current_folder, nearest_existing
 from eenet.budget import DEFAULT_COST_UNIT, check_each_once, cost_unit_problem
 from eenet.costs import is_real_number
 from eenet.errors import ArtifactError, ConfigError, once_each, unknown_name
 from eenet.fit_progress import fits_shown
-from eenet.jsonio import read_json_object
+from eenet.jsonio import read_json_object, write_json
 from eenet.outputs import ExitOutputs, check_compatible, validate_exit_outputs
 from eenet.schedulers import (
     available_methods,

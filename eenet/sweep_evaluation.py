@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from eenet.atomic import atomic_path, write_json
+from eenet.atomic import atomic_path
 from eenet.errors import ArtifactError, first_line, naming
 from eenet.evaluation import ORACLE, ORACLE_RULE, evaluate_exits, oracle_curve, oracle_exits
+from eenet.jsonio import write_json
 from eenet.outputs import ExitOutputs, check_compatible
 from eenet.report_layout import by_exit, method_order, per_exit
 from eenet.rounding import tidy, tidy_up

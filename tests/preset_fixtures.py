@@ -10,6 +10,7 @@ import csv
 import json
 import pickle
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -132,3 +133,15 @@ def tiny_bert_config(vocab_size: int, layers: int = 4) -> dict:
         "intermediate_size": 64,
         "max_position_embeddings": 64,
     }
+
+
+def tiny_bert_sources(tmp: Path) -> dict[str, Any]:
+    """A local 'pretrained' tiny BERT folder and a vocab.txt, as bert_4 model options."""
+    from transformers import BertConfig, BertModel
+
+    (tmp / "vocab").mkdir()
+    vocab = write_vocab(tmp / "vocab" / "vocab.txt")
+    n_tokens = len(vocab.read_text().split())
+    BertModel(BertConfig(**tiny_bert_config(n_tokens))).save_pretrained(tmp / "pretrained")
+    return {"pretrained": str(tmp / "pretrained"), "tokenizer": str(vocab), "max_length": 24,
+            "exit_layers": [1, 2, 3, 4]}  # fmt: skip

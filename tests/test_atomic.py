@@ -20,6 +20,7 @@ import torch
 from eenet import atomic
 from eenet.checkpoint import save_checkpoint
 from eenet.errors import ArtifactError
+from eenet.jsonio import write_json
 from eenet.latency_table import save_latency
 from eenet.models import build_model
 from eenet.models.artifact import save_trained
@@ -83,7 +84,7 @@ def _no_temporaries(folder: Path) -> None:
 
 def test_interrupted_write_keeps_the_old_file(tmp_path: Path) -> None:
     target = tmp_path / "metrics.json"
-    atomic.write_json(target, {"old": 1})
+    write_json(target, {"old": 1})
 
     def half_then_fail(tmp: Path) -> None:
         tmp.write_text('{"new": ')
@@ -383,7 +384,7 @@ def test_the_next_write_removes_what_a_killed_writer_left(tmp_path: Path) -> Non
 
     with atomic.atomic_directory(folder) as tmp:
         (tmp / "val.npz").write_text("new")
-    atomic.write_json(file, {"new": 1})
+    write_json(file, {"new": 1})
     assert sorted(p.name for p in tmp_path.iterdir()) == [running.name, "logits",
                                                           "metrics.json"]
 
@@ -446,7 +447,7 @@ def test_a_file_is_not_written_over_a_folder(tmp_path: Path) -> None:
         _never_entered(atomic.atomic_path(folder))
     assert str(err.value) == message
     with pytest.raises(ArtifactError) as err:
-        atomic.write_json(folder, {"new": 1})
+        write_json(folder, {"new": 1})
     assert str(err.value) == message
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
     assert (folder / "keep.txt").read_text() == "important"

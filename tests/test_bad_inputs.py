@@ -26,10 +26,10 @@ import pytest
 import yaml
 from safetensors.numpy import load_file, save_file
 
-from eenet.atomic import write_json
 from eenet.cli import RESUMES_NOTE, STOPPED_NOTE
 from eenet.data import prepare_dataset
 from eenet.errors import ArtifactError
+from eenet.jsonio import write_json
 from eenet.latency_import import import_record, save_import
 from eenet.latency_table import save_latency
 from eenet.models import build_model

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eenet.atomic import write_json
 from eenet.budget import resolve_budget, resolve_sweep, resolve_sweep_and_given
 from eenet.errors import ConfigError
+from eenet.jsonio import write_json
 from eenet.latency_table import save_latency
 from eenet.outputs import ExitOutputs, save_exit_outputs
 from eenet.rounding import tidy

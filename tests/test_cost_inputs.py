@@ -534,7 +534,7 @@ def test_latency_and_measurement_tables_are_written_without_float_sum_noise(
     """A median of two timings or a difference of two (0.35789950000000004 ms in a committed
     latency.json) is written at 12 significant digits, as every float of the scoring and real
     latency tables (`write_json(tidy=True)`); integers, flags, text and NaN as they are."""
-    from eenet.atomic import write_json
+    from eenet.jsonio import write_json
 
     path = tmp_path / "latency.json"
     noisy = [0.198013, (0.357899 + 0.3579) / 2, 0.6156915000000001]

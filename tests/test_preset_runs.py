@@ -28,12 +28,11 @@ from eenet.inference import collect_exit_logits
 from eenet.models.artifact import load_trained
 from eenet.outputs import load_exit_outputs
 from tests.preset_fixtures import (
-    tiny_bert_config,
+    tiny_bert_sources,
     write_ag_news,
     write_cifar10,
     write_cifar100,
     write_sst2,
-    write_vocab,
 )
 
 pytestmark = pytest.mark.slow
@@ -91,18 +90,6 @@ def prepare(case: Case, tmp: Path) -> Path:
     meta = prepare_dataset(case.dataset, out, 0, **options)
     assert meta["sizes"] == case.sizes
     return out
-
-
-def tiny_bert_sources(tmp: Path) -> dict[str, Any]:
-    """A local 'pretrained' tiny BERT folder and a vocab.txt, as bert_4 model options."""
-    from transformers import BertConfig, BertModel
-
-    (tmp / "vocab").mkdir()
-    vocab = write_vocab(tmp / "vocab" / "vocab.txt")
-    n_tokens = len(vocab.read_text().split())
-    BertModel(BertConfig(**tiny_bert_config(n_tokens))).save_pretrained(tmp / "pretrained")
-    return {"pretrained": str(tmp / "pretrained"), "tokenizer": str(vocab), "max_length": 24,
-            "exit_layers": [1, 2, 3, 4]}  # fmt: skip
 
 
 def run_stage(name: str, *args: str) -> None:

@@ -23,18 +23,20 @@ import pytest
 import yaml
 
 import eenet.params
+from tests.preset_fixtures import tiny_bert_sources, write_ag_news, write_cifar10
 from tests.robust_helpers import ROOT, dvc_stage_script, tiny_params, write_params
 
 pytestmark = pytest.mark.slow
 
 STAGES: dict[str, Any] = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 # Code that does not shape what a stage writes: reading and checking params.yaml (and each
-# setting's value), errors, the check that an optional package is installed, atomic writes,
-# JSON reading, name registries, device / thread selection, the notes on local copies
+# setting's value), errors, the check that an optional package is installed, atomic writes
+# (the bytes are the caller's; JSON's layout is eenet/jsonio.py's), name registries, the
+# command line's plumbing and stop handling, the notes on local copies
 # outside the folders DVC watches and the checks of what evaluate_policies is given.
 NOT_CONTENT = {"eenet/params.py", "eenet/config.py", "eenet/checks.py", "eenet/type_specs.py",
                "eenet/errors.py", "eenet/extras.py",
-               "eenet/atomic.py", "eenet/jsonio.py", "eenet/registry.py", "eenet/devices.py",
+               "eenet/atomic.py", "eenet/registry.py",
                "eenet/cli.py", "eenet/termination.py", "eenet/local_copies.py",
                "eenet/evaluation_checks.py"}
 # Listed though a tiny run may not call it: every policy's base class (its tie splitting runs
@@ -110,11 +112,11 @@ class Run(NamedTuple):
     params: set[str]  # dotted params keys read
 
 
-def _run_traced(stage: str) -> Run:
-    """What runs while `stage`'s script runs its dvc.yaml command: the eenet files whose
-    functions it calls, and the params keys it reads. `read_params` validates the whole file
-    before the recording mapping wraps it, so that check reads nothing here."""
-    script, args = dvc_stage_script(STAGES[stage]["cmd"])
+def _run_traced(stage: str, dataset: str = "mnist1d") -> Run:
+    """What runs while `stage`'s script runs its dvc.yaml command (on `dataset`): the eenet
+    files whose functions it calls, and the params keys it reads. `read_params` validates the
+    whole file before the recording mapping wraps it, so that check reads nothing here."""
+    script, args = dvc_stage_script(STAGES[stage]["cmd"], dataset)
     read_params, reads = eenet.params.read_params, set()
     with pytest.MonkeyPatch.context() as patch:  # the script imports the patched function
         patch.setattr(eenet.params, "read_params", lambda *a, **k: _Reads(read_params(*a, **k),
@@ -167,11 +169,42 @@ def used(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
             with_tables.append(_run_traced(IMPORT))
         write_params(ws, params)
         runs = {stage: _run_traced(stage) for stage in STAGES_CHECKED}
-        runs[IMPORT] = Run(set().union(runs[IMPORT].files, *(run.files for run in with_tables)),
-                           set().union(runs[IMPORT].params, *(run.params for run in with_tables)))
+        # the paper presets' code paths (an image data set and its augmentation, a text data
+        # set, BERT and its hub / local-path rules): each whole pipeline traced too, at tiny
+        # size, and every stage's runs taken together
+        others = [_preset_runs(tmp_path_factory.mktemp(name), params, name)
+                  for name in PRESET_RUNS]
+        for stage in STAGES_CHECKED:
+            extra = [*(with_tables if stage == IMPORT else []), *(o[stage] for o in others)]
+            runs[stage] = Run(set().union(runs[stage].files, *(run.files for run in extra)),
+                              set().union(runs[stage].params, *(run.params for run in extra)))
         return runs
     finally:
         os.chdir(cwd)
+
+
+# A preset at test size: its data set, model and model options (BERT's: local files).
+PRESET_RUNS = ("cifar10", "ag_news")
+
+
+def _preset_runs(ws: Path, params: dict[str, Any], dataset: str) -> dict[str, Run]:
+    """Every stage but check_params traced in `ws` on a tiny copy of `dataset`'s preset:
+    resnet56_3 on CIFAR-10 batch files, or bert_4 (a tiny local BERT and vocabulary) on AG
+    News files."""
+    if dataset == "cifar10":
+        write_cifar10(ws / "raw", per_batch=10, n_test=12)
+        data = {"root": str(ws / "raw"), "val_size": 10, "download": False, "checksums": False}
+        model = {"name": "resnet56_3", "options": {"blocks": [1, 1, 1], "base_width": 4}}
+    else:
+        data = {"local_path": str(write_ag_news(ws / "raw", n_train=50, n_test=12)),
+                "val_size": 10, "cache_dir": str(ws / "hf-cache")}
+        model = {"name": "bert_4", "options": tiny_bert_sources(ws)}
+    preset = {**params, "data": {**params["data"], "dataset": dataset, "options": data},
+              "model": model, "train": {**params["train"], "epochs": 1, "batch_size": 16},
+              "dump": {**params["dump"], "batch_size": 8}}
+    write_params(ws, preset)
+    os.chdir(ws)
+    return {stage: _run_traced(stage, dataset) for stage in STAGES_CHECKED}
 
 
 def _covered(path: str, deps: list[str]) -> bool:

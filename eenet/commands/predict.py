@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from eenet.atomic import nearest_existing, write_json
+from eenet.atomic import nearest_existing
 from eenet.budget import DEFAULT_COST_UNIT
 from eenet.checks import THREADS_MAX, check_integer
 from eenet.cli import GivenOnce
@@ -32,6 +32,7 @@ from eenet.commands.predict_policy import (
     unrecorded_profile_note,
 )
 from eenet.errors import ArtifactError, ConfigError, naming
+from eenet.jsonio import write_json
 from eenet.rounding import shown_fraction
 from eenet.time_units import in_ms
 

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from eenet.atomic import write_json, write_with
+from eenet.atomic import write_with
 from eenet.batching import SampleBatch, row_index
 from eenet.digests import file_sha256
 from eenet.errors import (
@@ -32,7 +32,7 @@ from eenet.errors import (
     numpy_load_problem,
     require_regular_file,
 )
-from eenet.jsonio import read_json_object
+from eenet.jsonio import read_json_object, write_json
 from eenet.outputs import checked_labels
 
 if TYPE_CHECKING:

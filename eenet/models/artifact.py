@@ -28,10 +28,10 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from eenet.atomic import atomic_directory, write_json, write_with
+from eenet.atomic import atomic_directory, write_with
 from eenet.digests import file_sha256
 from eenet.errors import ArtifactError, ConfigError, counted, require_regular_file
-from eenet.jsonio import read_json_object
+from eenet.jsonio import read_json_object, write_json
 from eenet.models import CLASSES_MAX, MultiExitModel, build_model, check_option_names
 
 WEIGHTS_FILE = "model.safetensors"

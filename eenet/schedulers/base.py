@@ -19,10 +19,11 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
-from eenet.atomic import atomic_directory, holds_current_folder, write_json
+from eenet.atomic import atomic_directory, holds_current_folder
 from eenet.budget import DEFAULT_COST_UNIT, cost_unit_problem
 from eenet.costs import is_real_number
 from eenet.errors import ArtifactError, ConfigError
+from eenet.jsonio import write_json
 from eenet.outputs import (
     HEAD_CHECK_SAMPLES,
     PROB_TOLERANCE,
