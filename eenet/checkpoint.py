@@ -81,6 +81,9 @@ def load_checkpoint(directory: str | os.PathLike) -> Any:
     if not (zipfile.is_zipfile(path) or _starts_as_pickle(path)):  # neither torch format
         raise ArtifactError(f"{path}: corrupt checkpoint (not a torch.save archive); "
                             f"{RESTART}")
+    damaged = _damaged_record(path)
+    if damaged is not None:
+        raise ArtifactError(f"{path}: corrupt checkpoint ({damaged}); {RESTART}")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -88,6 +91,19 @@ def load_checkpoint(directory: str | os.PathLike) -> Any:
                             f"({_refusal_reason(str(exc))}); {RESTART}") from None
     except (RuntimeError, OSError, EOFError, ValueError) as exc:
         raise ArtifactError(f"{path}: corrupt checkpoint ({first_line(exc)}); {RESTART}") from None
+
+
+def _damaged_record(path: Path) -> str | None:
+    """What fails the CRC-32 check of a torch.save archive's records (torch.load does not
+    check them: damaged weights loaded as numbers), or None; a pickle-format file has none."""
+    if not zipfile.is_zipfile(path):
+        return None
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError) as exc:
+        return f"unreadable archive: {first_line(exc)}"
+    return None if bad is None else f"record {bad} fails its CRC check: damaged bytes"
 
 
 def _refusal_reason(message: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +132,32 @@ def test_a_truncated_checkpoint_is_a_one_line_error(tmp_path: Path, keep: float)
         load_checkpoint(tmp_path)
     assert str(err.value).startswith(str(path)) and "\n" not in str(err.value)
     assert str(err.value).endswith("; delete it to train from the start")
+
+
+def test_a_checkpoint_with_damaged_weight_bytes_is_refused(tmp_path: Path) -> None:
+    """Bytes flipped inside a weight record (a bad disk, a damaged copy) loaded as weights of
+    about 1e38, and the finished run's model was written from them without a word (found by
+    an audit): torch.load does not check the archive's CRCs; load_checkpoint does."""
+    import zipfile
+
+    weights = torch.linspace(-1, 1, 256)
+    path = save_checkpoint(tmp_path, {"epoch": 1, "w": weights})
+    with zipfile.ZipFile(path) as archive:
+        info = next(i for i in archive.infolist() if i.filename.endswith("/data/0"))
+    data = bytearray(path.read_bytes())
+    header = info.header_offset  # a local file header: 30 bytes, the name, the extra field
+    name_len = int.from_bytes(data[header + 26:header + 28], "little")
+    extra_len = int.from_bytes(data[header + 28:header + 30], "little")
+    start = header + 30 + name_len + extra_len
+    for i in range(start, start + 16):
+        data[i] ^= 0x40
+    path.write_bytes(bytes(data))
+    loaded = torch.load(path, weights_only=True)  # torch reads the damaged numbers as they are
+    assert not torch.equal(loaded["w"], weights)
+    with pytest.raises(ArtifactError, match=rf"^{re.escape(str(path))}: corrupt checkpoint "
+                       r"\(record \S+/data/0 fails its CRC check: damaged bytes\); delete it to "
+                       r"train from the start$"):
+        load_checkpoint(tmp_path)
 
 
 def test_a_checkpoint_that_is_not_a_torch_archive_is_called_corrupt(tmp_path: Path) -> None:
