@@ -321,6 +321,13 @@ def _index_problem(index: Mapping[str, Any]) -> str | None:
                 and isinstance(entry.get("dir"), str) and is_real_number(entry.get("budget_ms"))):
             return (f"entries[{i}] must hold a method and a dir (text) and a budget_ms "
                     f"(number), got {entry!r}")
+    # a hand-edited copy: one listing's fit was dropped in silence, or another's folder read
+    for show in (lambda e: f"dir {e['dir']!r}",
+                 lambda e: f"method {e['method']!r} at budget_ms {e['budget_ms']!r}"):
+        listed = [show(e) for e in entries]
+        twice = next((shown for i, shown in enumerate(listed) if shown in listed[:i]), None)
+        if twice is not None:
+            return f"entries list {twice} twice"
     return None
 
 

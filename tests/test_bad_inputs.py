@@ -799,6 +799,23 @@ ARTIFACT_CASES: list[tuple[str, Callable[[Path], None], str, tuple[str, ...], st
      "evaluate", EVAL_ARGS,
      re.escape(f"{HEADLINE}/index.json: entries[0] must hold a method and a dir (text) and "
                "a budget_ms (number), got {") + r".+"),
+    # a method relabelled by hand: evaluate dropped that fit in silence, measure named the
+    # other method's file
+    *[(f"{stage} of an index listing a method twice",
+       _edit_index(entries=lambda entries: [entries[0], {**entries[1],
+                                                         "method": entries[0]["method"]},
+                                            *entries[2:]]),
+       stage, args, re.escape(f"{HEADLINE}/index.json: entries list method 'maxprob' at "
+                              "budget_ms ") + r"\S+" + re.escape(" twice; rerun fit_headline / "
+                                                              "fit_schedulers (or eenet "
+                                                              "schedule --save)"))
+      for stage, args in (("evaluate", EVAL_ARGS), ("measure_latency", MEASURE_ARGS))],
+    ("scheduler index listing a folder twice",
+     _edit_index(entries=lambda entries: [entries[0], {**entries[1], "dir": entries[0]["dir"]},
+                                          *entries[2:]]),
+     "evaluate", EVAL_ARGS,
+     re.escape(f"{HEADLINE}/index.json: entries list dir 'maxprob/00' twice; rerun "
+               "fit_headline / fit_schedulers (or eenet schedule --save)")),
     ("scheduler index costs as text", _edit_index(costs_ms="0.1,0.2,0.4"), "evaluate",
      EVAL_ARGS, re.escape(f"{HEADLINE}/index.json: costs_ms must be a list of numbers, got "
                           "'0.1,0.2,0.4'; rerun fit_headline / fit_schedulers (or eenet "
