@@ -16,9 +16,10 @@ from eenet.batching import split_batches, to_device
 from eenet.checks import check_minimums
 from eenet.data.prepared import split_for_model
 from eenet.devices import memory_names, resolve_device, torch_device
+from eenet.errors import ArtifactError
 from eenet.models.artifact import load_trained
 from eenet.models.base import MultiExitModel
-from eenet.outputs import ExitOutputs, save_exit_outputs
+from eenet.outputs import ExitOutputs, rows_without_answer, save_exit_outputs
 
 DUMP_SPLITS = ("val", "test")
 
@@ -73,5 +74,22 @@ def dump_exit_outputs(
             dataset = split_for_model(model, model_dir, data_dir, split)
             dumped[split] = collect_exit_logits(model, dataset, target, batch_size,
                                                 progress=True, desc=f"{split} exit logits")
+            check_model_answers(dumped[split].logits, model_dir, f"the {split} split")
             save_exit_outputs(Path(tmp) / f"{split}.npz", dumped[split])
     return dumped
+
+
+def check_model_answers(logits: np.ndarray, model_dir: str | os.PathLike, inputs: str) -> None:
+    """A one-line ArtifactError naming the model (`model_dir`) where it gave `inputs` a row of
+    logits with no answer (NaN, +inf or -inf for every class): weights that overflow, which
+    the outputs' own check would blame on the file being written."""
+    if np.isfinite(logits).all():
+        return
+    bad = rows_without_answer(logits)
+    if bad.any():
+        exit_k, sample = (int(i[0]) for i in np.nonzero(bad))
+        raise ArtifactError(
+            f"{model_dir}: the model gave NaN or infinite logits on {inputs} (exit {exit_k}, "
+            f"sample {sample}; {np.count_nonzero(bad)} of {bad.size} rows): its weights "
+            "overflow on these inputs (far outside the range it was trained on?); train it "
+            "again")

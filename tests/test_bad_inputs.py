@@ -597,6 +597,17 @@ def _model_weights_with_nan(ws: Path) -> None:
     save_torch(state, str(path))
 
 
+def _model_weights_that_overflow(ws: Path) -> None:
+    """Finite weights near float32's limit (a damaged copy): every logit overflows."""
+    from safetensors.torch import load_file as load_torch
+    from safetensors.torch import save_file as save_torch
+
+    path = ws / MODEL / "model.safetensors"
+    state = load_torch(str(path))
+    state["stem.0.weight"].view(-1)[:4] = 1e38
+    save_torch(state, str(path))
+
+
 def _model_weight_as(dtype: str, suffix: str) -> Callable[[Path], None]:
     """The model's first tensor whose name ends with `suffix` stored as `dtype`."""
     def edit(ws: Path) -> None:
@@ -832,6 +843,13 @@ ARTIFACT_CASES: list[tuple[str, Callable[[Path], None], str, tuple[str, ...], st
      (MODEL, "data", "artifacts/logits"),
      re.escape(f"{MODEL}/model.safetensors: weights hold NaN or inf (heads.0.") + r"\S+bias\); "
      + re.escape("train again")),
+    # the outputs' check named the temporary file being written, and blamed the file
+    ("model weights that overflow", _model_weights_that_overflow, "dump_logits",
+     (MODEL, "data", "artifacts/logits"),
+     re.escape(f"{MODEL}: the model gave NaN or infinite logits on the val split (exit 0, "
+               "sample 0; ") + r"\d+ of \d+" + re.escape(" rows): its weights overflow on "
+                                                     "these inputs (far outside the range it "
+                                                     "was trained on?); train it again")),
     # load_state_dict cast them: a model answering nonsense (weights cut to integers)
     ("model weights stored as integers", _model_weight_as("int64", ".weight"), "dump_logits",
      (MODEL, "data", "artifacts/logits"),
