@@ -18,6 +18,7 @@ and not others).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,7 @@ from eenet.latency_table import check_latency_for_model, load_latency
 from eenet.outputs import ExitOutputs, load_exit_outputs
 from eenet.report_layout import by_exit
 from eenet.sweep import (
+    FITTING_STAGES,
     check_entry_policy,
     check_fitted_costs,
     headline_entries,
@@ -102,6 +104,21 @@ def check_outputs_for_model(outputs: ExitOutputs, source: str | os.PathLike, n_e
                             f"{model_dir} has {n_exits} and {n_classes}; rerun dump_logits")
 
 
+def check_same_weights(policies: Mapping[str, FittedPolicy], scheduler_dir: str | os.PathLike,
+                       entries: list[dict[str, Any]], model_dir: str | os.PathLike) -> None:
+    """A one-line ArtifactError where a headline policy records other weights than the
+    model's in `model_dir` (replaced or retrained since): its plan, and the exits measured
+    against it, are another model's (`eenet predict` runs such a policy, with a note)."""
+    from eenet.models.artifact import other_weights
+
+    for e in entries:
+        if other_weights(policies[e["method"]].model, model_dir):
+            raise ArtifactError(
+                f"{Path(scheduler_dir) / e['dir']}: fitted for other weights of the model in "
+                f"{model_dir} (retrained or replaced since?), so its plan is not this model's; "
+                f"rerun {FITTING_STAGES} with this model (dvc repro)")
+
+
 def measure_headline(
     model_dir: str | os.PathLike,
     data_dir: str | os.PathLike,
@@ -167,6 +184,7 @@ def measure_headline(
         check_policy_for_model(policies[e["method"]], Path(scheduler_dir) / e["dir"],
                                model.n_exits, classes, model_dir)
         check_entry_policy(policies[e["method"]], scheduler_dir, index, e)
+    check_same_weights(policies, scheduler_dir, entries, model_dir)
     batches = collate_split(model, split_for_model(model, model_dir, data_dir, "test"),
                             batch_size, limit or None, target)
     n = sum(len(labels) for _, labels in batches)

@@ -608,6 +608,25 @@ def _model_weights_that_overflow(ws: Path) -> None:
     save_torch(state, str(path))
 
 
+def _model_retrained(ws: Path) -> None:
+    """Other weights of the same architecture (a retrain, a replaced file) than the headline
+    policies record (as a pipeline's do: its latency table names the model)."""
+    import json
+
+    from safetensors.torch import load_file as load_torch
+    from safetensors.torch import save_file as save_torch
+
+    from eenet.models.artifact import model_identity
+
+    for policy_json in (ws / HEADLINE).glob("*/00/policy.json"):
+        record = json.loads(policy_json.read_text())
+        policy_json.write_text(json.dumps({**record, "model": model_identity(ws / MODEL)}))
+    path = ws / MODEL / "model.safetensors"
+    state = load_torch(str(path))
+    state["stem.0.weight"].mul_(1.01)
+    save_torch(state, str(path))
+
+
 def _model_weight_as(dtype: str, suffix: str) -> Callable[[Path], None]:
     """The model's first tensor whose name ends with `suffix` stored as `dtype`."""
     def edit(ws: Path) -> None:
@@ -843,6 +862,14 @@ ARTIFACT_CASES: list[tuple[str, Callable[[Path], None], str, tuple[str, ...], st
      (MODEL, "data", "artifacts/logits"),
      re.escape(f"{MODEL}/model.safetensors: weights hold NaN or inf (heads.0.") + r"\S+bias\); "
      + re.escape("train again")),
+    # measured in silence against another model's plan (its exits then the new model's)
+    ("measure with a model retrained since the fits", _model_retrained, "measure_latency",
+     MEASURE_ARGS,
+     re.escape(f"{HEADLINE}/") + r"\w+/00" + re.escape(f": fitted for other weights of the "
+                                                     f"model in {MODEL} (retrained or replaced "
+                                                     "since?), so its plan is not this model's; "
+                                                     "rerun fit_headline / fit_schedulers with "
+                                                     "this model (dvc repro)")),
     # the outputs' check named the temporary file being written, and blamed the file
     ("model weights that overflow", _model_weights_that_overflow, "dump_logits",
      (MODEL, "data", "artifacts/logits"),
