@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+from typing import Any
+
 import pytest
 import torch
 
@@ -483,6 +487,48 @@ def test_bert_missing_pretrained_offline_is_one_line(tmp_path, monkeypatch):
     assert "Hugging Face cache ($HF_HOME/hub, default ~/.cache/huggingface/hub)" in messages[0]
 
 
+def test_an_uncached_tokenizer_hub_name_offline_says_where_it_is_looked_for(tmp_path,
+                                                                            monkeypatch):
+    """Offline, a tokenizer hub name not in the cache (`bert-base-cased`, or a typo) loaded
+    as a tokenizer of the special tokens alone, and the error said the files held no
+    vocabulary; it now says the hub and the cache, as for `pretrained` (found by an audit)."""
+    import huggingface_hub.constants
+
+    from eenet.models.bert_loading import load_tokenizer
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    with pytest.raises(EENetError) as info:
+        load_tokenizer("eenet-test/no-such-tokenizer")
+    message = str(info.value)
+    assert message.startswith("model.options.tokenizer: could not load "
+                              "'eenet-test/no-such-tokenizer' (no tokenizer files for it in the "
+                              "Hugging Face cache"), message
+    assert "hf download eenet-test/no-such-tokenizer" in message and "\n" not in message
+
+
+def test_a_tokenizer_without_token_type_ids_in_its_inputs_still_gives_them(vocab, tmp_path):
+    """A tokenizer_config.json whose model_input_names leave out token_type_ids gave none:
+    a KeyError traceback in the first training batch (found by an audit)."""
+    import json
+    import shutil
+
+    from eenet.models.bert import Tokenise
+    from eenet.models.bert_loading import load_tokenizer
+
+    folder = tmp_path / "tok"
+    folder.mkdir()
+    shutil.copy(vocab, folder / "vocab.txt")
+    (folder / "tokenizer_config.json").write_text(
+        json.dumps({"model_input_names": ["input_ids", "attention_mask"]}))
+    tokenizer = load_tokenizer(folder)
+    assert "token_type_ids" not in tokenizer(["a good film"])  # as the config asks
+    batch = Tokenise(tokenizer, 16)(["a good film", "a bad dull film ."])
+    assert batch["token_type_ids"].shape == batch["input_ids"].shape
+    assert not batch["token_type_ids"].any()
+
+
 @pytest.mark.parametrize("source", ["local_models/missing", "local_models/bert/vocab.txt",
                                     "./local_models/missing", "copies/bert-base/uncased"])
 @pytest.mark.parametrize("option", ["pretrained", "tokenizer"])
@@ -765,6 +811,72 @@ def test_unusable_pretrained_weights_are_one_line(tiny_pretrained, tmp_path, dam
     text = str(err.value)
     assert text.startswith("model.options.pretrained: " + message.format(src=str(source))), text
     assert "\n" not in text
+
+
+def _edited_pretrained(source: Path, folder: Path, weights: Any = None,
+                       config: dict[str, Any] | None = None) -> Path:
+    """A copy of `source` with its weights mapped by `weights` and its config.json updated."""
+    import json
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(source, folder)
+    if weights is not None:
+        path = folder / "model.safetensors"
+        save_file(weights(load_file(str(path))), str(path))
+    if config:
+        path = folder / "config.json"
+        path.write_text(json.dumps({**json.loads(path.read_text()), **config}))
+    return folder
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    # another architecture's names (DistilBERT's layers): everything but a few started random
+    ({"weights": lambda state: {f"foo.{k}": v for k, v in state.items()}},
+     r"SRC lacks 69 of the tensors its config builds \(embeddings\.LayerNorm\.bias and "
+     r"68 more\), which would start at random; give a BERT checkpoint whose config\.json "
+     r"describes its weights"),
+    # a config claiming more layers than were saved: layers 2-3 started random
+    ({"weights": lambda state: {k: v for k, v in state.items()
+                                if not k.startswith(("encoder.layer.2.", "encoder.layer.3."))}},
+     r"SRC lacks 32 of the tensors its config builds \(encoder\.layer\.2\."),
+    # a config of other sizes than its weights: a 60-line RuntimeError traceback
+    ({"config": {"intermediate_size": 48}},
+     r"the weights of SRC do not fit its config \(encoder\.layer\.0\.intermediate\."
+     r"dense\.bias: saved \(64,\), the config builds \(48,\) and 11 more\); give a folder "
+     r"whose config\.json is its weights' own$"),
+])
+def test_pretrained_weights_that_do_not_all_load_are_refused(tiny_pretrained, tmp_path, capfd,
+                                                             edit, message):
+    """transformers starts every tensor a checkpoint lacks (or holds in another shape, with
+    ignore_mismatched_sizes) at random, after a table on stderr: a 'pretrained' BERT trained
+    from random weights with status 0 (found by an audit). Now one line, and no table."""
+    source = _edited_pretrained(tiny_pretrained, tmp_path / "edited", **edit)
+    with pytest.raises(ConfigError) as err:
+        build_model("bert_4", 2, pretrained=str(source), exit_layers=(2, 4), max_length=16)
+    shown = re.escape(repr(str(source)))
+    pattern = "model.options.pretrained: " + message.replace("SRC", shown)
+    assert re.match(pattern, str(err.value)), str(err.value)
+    assert "\n" not in str(err.value)
+    assert "MISSING" not in capfd.readouterr().err
+
+
+def test_pretrained_weights_without_a_pooler_load_with_a_note(tiny_pretrained, tmp_path,
+                                                              capsys):
+    """An MLM-only checkpoint has no pooler (the exits' heads start from it): it loads, the
+    pooler at random, and a note says so; every other tensor is the checkpoint's."""
+    from safetensors.torch import load_file
+
+    source = _edited_pretrained(tiny_pretrained, tmp_path / "mlm", weights=lambda state: {
+        k: v for k, v in state.items() if not k.startswith("pooler.")})
+    model = build_model("bert_4", 2, pretrained=str(source), exit_layers=(2, 4), max_length=16)
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note:")]
+    assert notes == [f"note: model.options.pretrained {str(source)!r} has no pooler weights: the "
+                     "pooler starts at random and is trained with the exits"]
+    saved = load_file(str(source / "model.safetensors"))
+    loaded = bert_weights(model)
+    assert all(torch.equal(loaded[k], v) for k, v in saved.items())
 
 
 def test_sharded_safetensors_beside_a_bin_are_not_called_missing(tiny_pretrained, tmp_path):

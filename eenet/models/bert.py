@@ -56,6 +56,10 @@ class Tokenise:
             truncation=True,
             max_length=self.max_length,
             return_tensors="pt",
+            # asked for: a tokenizer whose model_input_names leave them out (a
+            # tokenizer_config.json) gave none, a KeyError traceback in the first batch
+            return_token_type_ids=True,
+            return_attention_mask=True,
         )
         return {key: encoded[key] for key in ("input_ids", "token_type_ids", "attention_mask")}
 

@@ -8,6 +8,9 @@ The multi-exit model built from them is `eenet.models.bert`.
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +84,12 @@ def load_tokenizer(source: str | Path, what: str = "tokenizer") -> Any:
         # for a file it cannot read (a vocab.txt that is not UTF-8): a traceback before
         raise ConfigError(f"{param}: cannot read the tokenizer in {str(source)!r} "
                           f"({first_line(exc)})") from None
+    if (not path.is_dir() and not names_a_local_path(source)
+            and len(tokenizer) <= len(tokenizer.all_special_tokens)):
+        # a hub name whose files are not in the cache (offline, or a typo): transformers
+        # returned a tokenizer of the special tokens alone, as if the files held no vocabulary
+        raise _missing(what, str(source), OSError("no tokenizer files for it in the Hugging "
+                                                  "Face cache"))
     # the WordPiece vocabulary itself (the tokenizer adds [UNK] as a special token beside it,
     # which WordPiece does not use): without it training failed in its first batch
     if tokenizer.unk_token not in tokenizer.backend_tokenizer.get_vocab(with_added_tokens=False):
@@ -224,9 +233,14 @@ def load_bert(pretrained: str | None, config: dict[str, Any] | None) -> nn.Modul
         # float32 as a model built from its config: transformers otherwise keeps the dtype
         # the weights were saved in (bfloat16, float16), and the float32 exit heads failed
         # on them in the first batch ("mat1 and mat2 must have the same dtype")
-        bert = BertModel.from_pretrained(pretrained, config=settings, use_safetensors=True,
-                                         dtype=torch.float32,
-                                         **_hub_options(pretrained, "pretrained"))
+        # weights the config does not fit, or that lack some of its tensors, are checked
+        # below (`_refuse_unloaded`): transformers started those at random after a
+        # multi-line table on stderr (and raised a traceback for shapes that differ)
+        with _quiet_transformers():
+            bert, loading = BertModel.from_pretrained(
+                pretrained, config=settings, use_safetensors=True, dtype=torch.float32,
+                output_loading_info=True, ignore_mismatched_sizes=True,
+                **_hub_options(pretrained, "pretrained"))
     except SafetensorError as exc:
         raise ConfigError(f"model.options.pretrained: the weights file of {pretrained!r} is not "
                           f"readable as safetensors ({first_line(exc)})") from None
@@ -236,8 +250,52 @@ def load_bert(pretrained: str | None, config: dict[str, Any] | None) -> nn.Modul
             raise ConfigError(f"model.options.config: {first_line(exc)}") from None
         _refuse_pickled_only(str(pretrained))
         raise _missing("pretrained", str(pretrained), exc) from None
+    _refuse_unloaded(loading, pretrained)
     _refuse_non_finite(bert, pretrained)
     return bert
+
+
+@contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """transformers logs errors only inside the block (its load report, a warning table of
+    every key it did not load, is replaced by `_refuse_unloaded`'s one line)."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+
+
+def _refuse_unloaded(loading: dict[str, Any], pretrained: str) -> None:
+    """A one-line ConfigError where `pretrained`'s weights did not all load into BertModel
+    (`from_pretrained`'s loading info): a tensor of another shape than the config builds, or
+    one the checkpoint lacks (another architecture's weights, a config claiming more layers),
+    each of which would start at random under a 'pretrained' model. Only the pooler may be
+    missing (MLM-only checkpoints; it is trained with the exits): a note says so. Extra
+    tensors (BertForPreTraining's heads) are ignored."""
+    def more(keys: list[Any]) -> str:
+        return f" and {len(keys) - 1} more" if len(keys) > 1 else ""
+
+    mismatched = sorted(loading.get("mismatched_keys") or (), key=lambda k: k[0])
+    if mismatched:
+        name, saved, built = mismatched[0]
+        raise ConfigError(
+            f"model.options.pretrained: the weights of {pretrained!r} do not fit its config "
+            f"({name}: saved {tuple(saved)}, the config builds {tuple(built)}"
+            f"{more(mismatched)}); give a folder whose config.json is its weights' own")
+    missing = sorted(loading.get("missing_keys") or ())
+    lacking = [key for key in missing if not key.startswith("pooler.")]
+    if lacking:
+        raise ConfigError(
+            f"model.options.pretrained: {pretrained!r} lacks {len(lacking)} of the tensors "
+            f"its config builds ({lacking[0]}{more(lacking)}), which would start at random; "
+            "give a BERT checkpoint whose config.json describes its weights")
+    if missing:
+        print(f"note: model.options.pretrained {pretrained!r} has no pooler weights: the pooler "
+              "starts at random and is trained with the exits", file=sys.stderr)
 
 
 def _refuse_pickled_only(source: str) -> None:
