@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 
@@ -1193,3 +1194,30 @@ def test_a_policy_of_a_bert_built_from_another_pretrained_folder_is_refused(voca
     older = {k: v for k, v in model_identity(small).items() if not k.startswith("weight_")}
     assert planned_for_other_model(MaxProbPolicy("maxprob", 2.0, torch.zeros(4).numpy(),
                                                  model=older), big) is None
+
+
+@pytest.mark.parametrize(("texts", "problem"), [
+    (np.array([b"a great film", b"a dull film"]), None),
+    (np.array(["a great film", "a dull film"]), None),
+    (np.array([["a great film", "x"], ["a dull film", "y"]]),
+     "texts must be a 1-D array, one string per sample, got shape (2, 2)"),
+    (np.array([b"a great film", b"\xff\xfe"]),
+     "texts given as bytes must be UTF-8 (invalid start byte at byte 0)"),
+])
+def test_predict_input_texts_are_one_string_per_sample(vocab, tmp_path, texts, problem):
+    """`eenet predict --input` texts: bytes were classified as their repr ("b'a great film'"),
+    and a 2-D array's rows as "['a great film' 'x']", without a word (found by an audit).
+    Bytes are decoded as UTF-8 now, and any other shape is one line."""
+    from eenet.commands.predict_inputs import read_input_file
+    from eenet.errors import ArtifactError
+
+    path = tmp_path / "texts.npy"
+    np.save(path, texts)
+    model = tiny_bert(vocab)
+    if problem is None:
+        got, labels = read_input_file(path, model, 2)
+        assert got == ["a great film", "a dull film"] and labels is None
+    else:
+        with pytest.raises(ArtifactError) as err:
+            read_input_file(path, model, 2)
+        assert str(err.value) == f"--input: {path}: {problem}"

@@ -57,7 +57,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--data", action=GivenOnce, help="prepared data dir (data/<dataset>)")
     source.add_argument("--input", action=GivenOnce,
-                        help=".npy inputs, or .npz with 'x' (and optional 'y')")
+                        help=".npy inputs, or .npz with 'x' (and optional 'y'); for a text "
+                             "model a 1-D array of strings (str, or UTF-8 bytes)")
     parser.add_argument("--split", action=GivenOnce,
                         help="split of --data (default: test)")
     parser.add_argument("--batch-size", type=int, default=64, action=GivenOnce,

@@ -32,6 +32,22 @@ from eenet.models.base import MultiExitModel, input_sample_shape, sample_misfit
 from eenet.outputs import checked_labels
 
 
+def _texts(x: np.ndarray, path: Path) -> list[str]:
+    """One text per sample: a 1-D array of str, or of bytes decoded as UTF-8 (`str()` made
+    "b'...'" of them, tokenised as such); any other shape (a row of several strings, whose
+    repr was classified) or undecodable bytes is a one-line ArtifactError."""
+    if x.ndim != 1:
+        raise ArtifactError(f"--input: {path}: texts must be a 1-D array, one string per "
+                            f"sample, got shape {x.shape}")
+    if x.dtype.kind == "S" or any(isinstance(t, bytes) for t in x):
+        try:
+            return [t.decode("utf-8") if isinstance(t, bytes) else str(t) for t in x]
+        except UnicodeDecodeError as exc:
+            raise ArtifactError(f"--input: {path}: texts given as bytes must be UTF-8 "
+                                f"({exc.reason} at byte {exc.start})") from None
+    return [str(t) for t in x]
+
+
 def read_input_file(
     path: str | Path, model: MultiExitModel, num_classes: int,
     normalisation: dict[str, Any] | None = None,
@@ -57,7 +73,7 @@ def read_input_file(
                   else "numeric arrays (bool, integer or float)")
         raise ArtifactError(f"--input: {path}: the model takes {wanted}, got dtype {x.dtype}")
     if takes_texts:
-        return [str(t) for t in x], _checked_y(labels, x.shape[0], num_classes, path)
+        return _texts(x, path), _checked_y(labels, x.shape[0], num_classes, path)
     with np.errstate(over="ignore"):  # a float64 beyond float32's range: inf, refused below
         values = np.ascontiguousarray(x, dtype=np.float32)
     bad = values.size - int(np.count_nonzero(np.isfinite(values)))
