@@ -401,10 +401,12 @@ def test_sst2_uses_glue_validation_as_test_and_holds_out_train(tmp_path):
 
 
 def _glue_tsv(folder: Path) -> Path:
-    """SST-2 as GLUE's own download has it: train.tsv / dev.tsv, tab-separated, a comma and a
-    quote in a sentence (a CSV reader would split or unquote them)."""
+    """SST-2 as GLUE's own download has it: train.tsv / dev.tsv, tab-separated, unquoted: a
+    comma and quotes in a sentence, one starting with a quote and one whose quote never closes
+    (a CSV reader would split, unquote or join them: it merged the rows after such a quote)."""
     folder.mkdir(parents=True)
-    rows = {"train": [('a good, "moving" film', 1), ("dull", 0)] * 6,
+    rows = {"train": [('a good, "moving" film', 1), ("dull", 0)] * 5
+            + [('" the emperor s new clothes " is fun', 1), ('" a long quote begins here', 0)],
             "dev": [("fun , great", 1), ("boring", 0), ("awful", 0)]}
     for name, split in rows.items():
         lines = ["sentence\tlabel", *(f"{text}\t{label}" for text, label in split)]
@@ -430,7 +432,8 @@ def test_glue_tsv_files_read_alike_through_local_path_and_data_files(tmp_path, h
     test_x, test_y = read_split(tmp_path / "out", "test")
     assert test_x.tolist() == ["fun , great", "boring", "awful"] and test_y.tolist() == [1, 0, 0]
     texts = {text for split in ("train", "val") for text in read_split(tmp_path / "out", split)[0]}
-    assert texts == {'a good, "moving" film', "dull"}
+    assert texts == {'a good, "moving" film', "dull", '" the emperor s new clothes " is fun',
+                     '" a long quote begins here'}
 
 
 @pytest.mark.parametrize("dev", ["dev.tsv", "dev [1].tsv"])
@@ -1410,3 +1413,31 @@ def test_saved_class_names_other_than_the_presets_are_refused(tmp_path):
     prepare_dataset("sst2", tmp_path / "out2", 0, val_size=4,
                     local_path=str(tmp_path / "bare"), cache_dir=str(tmp_path / "c"))
     assert read_split(tmp_path / "out2", "test")[1].tolist() == [1, 0] * 3
+
+
+def test_a_local_file_replaced_keeping_its_size_and_time_is_read_anew(tmp_path):
+    """`datasets` reuses its cache of a local file of the same path, size and modification
+    time: labels rewritten in place (an archive or `rsync -a` restoring the time) gave the old
+    rows, also after `dvc repro -f` (found by an audit). Local files are read anew each time."""
+    import csv
+    import os
+
+    folder = write_ag_news(tmp_path / "ag", n_train=30, n_test=12)
+    cache = str(tmp_path / "cache")
+    prepare_dataset("ag_news", tmp_path / "first", 0, val_size=5, local_path=str(folder),
+                    cache_dir=cache)
+    train = folder / "train.csv"
+    stat = train.stat()
+    rows = list(csv.reader(train.open(newline="")))
+    rows[1:] = [[text, str((int(label) + 1) % 4)] for text, label in rows[1:]]
+    with train.open("w", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    os.utime(train, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert train.stat().st_size == stat.st_size
+    prepare_dataset("ag_news", tmp_path / "second", 0, val_size=5, local_path=str(folder),
+                    cache_dir=cache)
+    for split in ("train", "val"):
+        first_x, first_y = read_split(tmp_path / "first", split)
+        second_x, second_y = read_split(tmp_path / "second", split)
+        assert first_x.tolist() == second_x.tolist()
+        assert second_y.tolist() == [(int(y) + 1) % 4 for y in first_y]

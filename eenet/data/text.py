@@ -55,6 +55,10 @@ from eenet.extras import require
 from eenet.hub import hub_unreachable
 
 # the options prepare_ag_news / prepare_sst2 pass on (to prepare_text, load_text_splits)
+# local files are read anew each time: `datasets` reuses its cache of a file of the same
+# path, size and modification time, so a file replaced by one keeping them (an archive or
+# `rsync -a` restoring the time, `touch -r`) gave the old rows, also after `dvc repro -f`
+REREAD = "force_redownload"
 OPTIONS = {
     "val_size": int, "max_train_samples": int | None, "local_path": str | None,
     "data_files": dict | None, "hub_id": str | None, "cache_dir": str | None,
@@ -199,10 +203,12 @@ def load_text_splits(
         if local_path is not None and saved_to_disk(Path(local_path)):
             return datasets.load_from_disk(str(local_path))
         if local_path is not None:
+            # a .tsv's options (`FORMATS`): `datasets` infers only the builder from the suffix
+            folder_options = builder_for(data_files)[1] if data_files else {}
             with datasets_log_held():  # absolute: "." names no data set ("dataset_name ...")
                 loaded = datasets.load_dataset(
                     os.path.abspath(local_path), data_files=load_files, cache_dir=cache_dir,
-                    **read_options
+                    download_mode=REREAD, **folder_options, **read_options
                 )
             return _from_original(loaded, source, original, layout) if original else loaded
         if data_files:
@@ -210,7 +216,7 @@ def load_text_splits(
             builder, builder_options = builder_for(files)
             with datasets_log_held():
                 loaded = datasets.load_dataset(
-                    builder, data_files=files, cache_dir=cache_dir,
+                    builder, data_files=files, cache_dir=cache_dir, download_mode=REREAD,
                     **builder_options, **read_options
                 )
             return _from_original(loaded, source, original, layout) if original else loaded

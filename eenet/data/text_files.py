@@ -6,6 +6,7 @@ errors name none; its log held back while it loads them.
 
 from __future__ import annotations
 
+import csv
 import itertools
 import logging
 from collections.abc import Iterator
@@ -17,13 +18,21 @@ import numpy as np
 
 from eenet.errors import ConfigError
 
-# the data files read, each with its `datasets` packaged builder and that builder's options,
-# as `datasets` reads them in a local_path folder (a .tsv: CSV, tab-separated)
-FORMATS: dict[str, tuple[str, dict[str, str]]] = {
-    ".csv": ("csv", {}), ".tsv": ("csv", {"sep": "\t"}), ".json": ("json", {}),
-    ".jsonl": ("json", {}), ".parquet": ("parquet", {}),
+# the data files read, each with its `datasets` packaged builder and that builder's options
+# (a .tsv: tab-separated and unquoted, as GLUE writes it: a CSV reader unquoted a sentence
+# starting with a quote, and one whose quote never closed swallowed the rows after it)
+FORMATS: dict[str, tuple[str, dict[str, Any]]] = {
+    ".csv": ("csv", {}), ".tsv": ("csv", {"sep": "\t", "quoting": csv.QUOTE_NONE}),
+    ".json": ("json", {}), ".jsonl": ("json", {}), ".parquet": ("parquet", {}),
 }
 FORMAT_NAMES = ".csv, .tsv (tab-separated), .json / .jsonl (JSON lines) or .parquet"
+
+
+def _reader_dialect(suffix: str) -> dict[str, Any]:
+    """`csv.reader` options reading a .csv or .tsv as `datasets` does (`FORMATS`)."""
+    options = FORMATS[suffix][1]
+    return {"delimiter": options.get("sep", ","),
+            "quoting": options.get("quoting", csv.QUOTE_MINIMAL)}
 
 
 def check_data_file_paths(data_files: dict[str, Any] | None) -> None:
@@ -129,7 +138,6 @@ def unfit_file(local_path: str | Path | None, data_files: dict[str, Any] | None)
 def file_unfit(path: Path) -> str:
     """Why one data file cannot give a split ('' when nothing is seen): reads a parquet footer,
     a CSV's first two rows, a JSON file up to its first non-blank byte."""
-    import csv
 
     import pyarrow
     import pyarrow.parquet
@@ -140,10 +148,10 @@ def file_unfit(path: Path) -> str:
         except (OSError, pyarrow.ArrowException) as exc:
             return f"is not a parquet file ({loading_problem(exc)})"
     elif path.suffix in (".csv", ".tsv"):
-        delimiter = FORMATS[path.suffix][1].get("sep", ",")
+        dialect = _reader_dialect(path.suffix)
         try:
             with open(path, newline="", encoding="utf-8", errors="replace") as fh:
-                reader = csv.reader(fh, delimiter=delimiter)
+                reader = csv.reader(fh, **dialect)
                 rows = sum(1 for _ in itertools.islice(filter(None, reader), 2)) - 1
         except (OSError, csv.Error):
             return ""
@@ -199,7 +207,6 @@ def file_columns(path: Path) -> list[str] | None:
     """The column names of one data file, read cheaply: a CSV's (TSV's) header, the keys of a
     JSON lines file's first object, a parquet file's schema; None where they cannot be seen
     (a JSON array, an unreadable file)."""
-    import csv
     import json
 
     import pyarrow
@@ -209,10 +216,10 @@ def file_columns(path: Path) -> list[str] | None:
         if path.suffix == ".parquet":
             return list(pyarrow.parquet.read_schema(path).names)
         if path.suffix in (".csv", ".tsv"):
-            delimiter = FORMATS[path.suffix][1].get("sep", ",")
+            dialect = _reader_dialect(path.suffix)
             # a byte order mark dropped, as pandas drops it, before it hides a quoted name
             with open(path, newline="", encoding="utf-8-sig", errors="replace") as fh:
-                return next(filter(None, csv.reader(fh, delimiter=delimiter)), None)
+                return next(filter(None, csv.reader(fh, **dialect)), None)
         with open(path, encoding="utf-8", errors="replace") as fh:
             first = next((line for line in fh if line.strip()), None)
         row = json.loads(first) if first is not None else None
