@@ -1441,3 +1441,34 @@ def test_a_local_file_replaced_keeping_its_size_and_time_is_read_anew(tmp_path):
         second_x, second_y = read_split(tmp_path / "second", split)
         assert first_x.tolist() == second_x.tolist()
         assert second_y.tolist() == [(int(y) + 1) % 4 for y in first_y]
+
+
+def test_a_cifar_download_from_a_silent_server_fails_instead_of_hanging(tmp_path, monkeypatch):
+    """Behind a proxy (or to a server) that accepts the connection and never answers,
+    torchvision's download waited without end, and the stage hung without a word (found by
+    an audit): a connection silent for DOWNLOAD_TIMEOUT_S seconds is a failed download."""
+    import socket
+    import time
+
+    from eenet.data import cifar
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(4)  # connections complete in the backlog; nothing is ever read or sent
+    proxy = f"http://127.0.0.1:{silent.getsockname()[1]}"
+    for name in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
+        monkeypatch.setenv(name, proxy)
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(cifar, "DOWNLOAD_TIMEOUT_S", 1.0)
+    start = time.monotonic()
+    try:
+        with pytest.raises(EENetError) as err:
+            prepare_dataset("cifar10", tmp_path / "out", 0, root=tmp_path / "raw", val_size=10,
+                            download=True)
+    finally:
+        silent.close()
+    assert time.monotonic() - start < 30
+    assert "folder not found, and its download failed" in str(err.value)
+    assert "timed out" in str(err.value) and "\n" not in str(err.value)
+    assert socket.getdefaulttimeout() is None  # restored

@@ -9,6 +9,7 @@ split go to the meta. Without checksums the batch files are read by `eenet.data.
 from __future__ import annotations
 
 import pickle
+import socket
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,8 @@ CLASS_COUNTS = {"cifar10": 10, "cifar100": 100}
 CORRUPT_BATCH = (pickle.UnpicklingError, EOFError, KeyError, TypeError, IndexError)
 # what fetching and extracting the archive raises (offline: a URLError, an OSError)
 DOWNLOAD_FAILED = (OSError, RuntimeError, ValueError, tarfile.TarError)
+# seconds a connection may stay silent (connecting, or between received bytes)
+DOWNLOAD_TIMEOUT_S = 60.0
 
 
 def _fetch_advice(root: Path, cls: type) -> str:
@@ -97,11 +100,18 @@ def _problem_advice(root: Path, cls: type, problems: dict[str, str],
 
 def _download_archive(root: Path, cls: type) -> None:
     """torchvision's download of the CIFAR archive into `root` (an intact archive already
-    there is not downloaded again) and its extraction, which replaces the folder's files."""
+    there is not downloaded again) and its extraction, which replaces the folder's files. A
+    server (or proxy) silent for DOWNLOAD_TIMEOUT_S seconds fails it: torchvision's urllib
+    waits without end, and the stage hung without a word."""
     from torchvision.datasets import utils
 
-    utils.download_and_extract_archive(cls.url, str(root), filename=cls.filename,
-                                       md5=cls.tgz_md5)
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
+    try:
+        utils.download_and_extract_archive(cls.url, str(root), filename=cls.filename,
+                                           md5=cls.tgz_md5)
+    finally:
+        socket.setdefaulttimeout(previous)
 
 
 def _dataset_class(name: str, checksums: bool) -> type:
