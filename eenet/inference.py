@@ -19,7 +19,7 @@ from eenet.devices import memory_names, resolve_device, torch_device
 from eenet.errors import ArtifactError
 from eenet.models.artifact import load_trained
 from eenet.models.base import MultiExitModel
-from eenet.outputs import ExitOutputs, rows_without_answer, save_exit_outputs
+from eenet.outputs import ExitOutputs, first_row_without_answer, save_exit_outputs
 
 DUMP_SPLITS = ("val", "test")
 
@@ -83,13 +83,11 @@ def check_model_answers(logits: np.ndarray, model_dir: str | os.PathLike, inputs
     """A one-line ArtifactError naming the model (`model_dir`) where it gave `inputs` a row of
     logits with no answer (NaN, +inf or -inf for every class): weights that overflow, which
     the outputs' own check would blame on the file being written."""
-    if np.isfinite(logits).all():
-        return
-    bad = rows_without_answer(logits)
-    if bad.any():
-        exit_k, sample = (int(i[0]) for i in np.nonzero(bad))
+    first = first_row_without_answer(logits)
+    if first is not None:
+        exit_k, sample, count = first
         raise ArtifactError(
             f"{model_dir}: the model gave NaN or infinite logits on {inputs} (exit {exit_k}, "
-            f"sample {sample}; {np.count_nonzero(bad)} of {bad.size} rows): its weights "
-            "overflow on these inputs (far outside the range it was trained on?); train it "
-            "again")
+            f"sample {sample}; {count} of {logits.shape[0] * logits.shape[1]} rows): its "
+            "weights overflow on these inputs (far outside the range it was trained on?); "
+            "train it again")

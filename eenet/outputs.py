@@ -310,23 +310,33 @@ def rows_without_answer(logits: np.ndarray) -> np.ndarray:
     return ~(logits < np.inf).all(axis=-1) | ~(logits > -np.inf).any(axis=-1)
 
 
+def first_row_without_answer(logits: np.ndarray) -> tuple[int, int, int] | None:
+    """(exit, sample) of the first row without an answer (`rows_without_answer`) and how many
+    rows have none, or None where every row has one."""
+    if np.isfinite(logits).all():  # the usual case
+        return None
+    bad = rows_without_answer(logits)
+    if not bad.any():
+        return None
+    exit_k, sample = (int(i[0]) for i in np.nonzero(bad))
+    return exit_k, sample, int(np.count_nonzero(bad))
+
+
 def check_logit_values(logits: np.ndarray, source: str, name: str = "logits") -> None:
     """No row without an answer (`rows_without_answer`); the error names the first such row
     and what it holds, and counts them, calling the array `name` (log-probabilities follow
     the same rule)."""
-    if np.isfinite(logits).all():  # the usual case
+    first = first_row_without_answer(logits)
+    if first is None:
         return
-    bad = rows_without_answer(logits)
-    if not bad.any():
-        return
-    exit_k, sample = (int(i[0]) for i in np.nonzero(bad))
+    exit_k, sample, count = first
     row = logits[exit_k, sample]
     what = "NaN" if np.isnan(row).any() else "+inf" if (row == np.inf).any() else (
         "-inf for every class")
     raise ArtifactError(
         f"{source}: {name} hold {what} at exit {exit_k}, sample {sample} "
-        f"({np.count_nonzero(bad)} of {bad.size} rows hold NaN, +inf or only -inf); -inf is "
-        "allowed only for some classes of a row (masked classes)"
+        f"({count} of {logits.shape[0] * logits.shape[1]} rows hold NaN, +inf or only -inf); "
+        "-inf is allowed only for some classes of a row (masked classes)"
     )
 
 
