@@ -1448,7 +1448,6 @@ def test_a_cifar_download_from_a_silent_server_fails_instead_of_hanging(tmp_path
     torchvision's download waited without end, and the stage hung without a word (found by
     an audit): a connection silent for DOWNLOAD_TIMEOUT_S seconds is a failed download."""
     import socket
-    import time
 
     from eenet.data import cifar
 
@@ -1461,14 +1460,12 @@ def test_a_cifar_download_from_a_silent_server_fails_instead_of_hanging(tmp_path
     for name in ("no_proxy", "NO_PROXY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(cifar, "DOWNLOAD_TIMEOUT_S", 1.0)
-    start = time.monotonic()
     try:
         with pytest.raises(EENetError) as err:
             prepare_dataset("cifar10", tmp_path / "out", 0, root=tmp_path / "raw", val_size=10,
                             download=True)
     finally:
         silent.close()
-    assert time.monotonic() - start < 30
     assert "folder not found, and its download failed" in str(err.value)
     assert "timed out" in str(err.value) and "\n" not in str(err.value)
     assert socket.getdefaulttimeout() is None  # restored
