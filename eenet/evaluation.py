@@ -56,8 +56,19 @@ def evaluate_exits(outputs: ExitOutputs, exits: np.ndarray, costs: Any) -> dict[
     costs = validate_costs(costs)
     validate_exit_outputs(outputs)
     check_compatible(outputs, costs)
-    exits = checked_exits(exits, outputs.n_exits, outputs.n_samples)
-    return _evaluate(outputs.correct(), exits, costs)
+    return evaluate_correct(outputs.correct(), exits, costs)
+
+
+def evaluate_correct(correct: np.ndarray, exits: Any, costs: Any) -> dict[str, Any]:
+    """`evaluate_exits` from `correct` (bool [n_exits, N], `ExitOutputs.correct()`), made once
+    for many policies' exits (each call of `evaluate_exits` checks the outputs and takes their
+    log-softmax again): the exits and the costs are checked here, the outputs where `correct`
+    was made."""
+    costs = validate_costs(costs)
+    if len(costs) != correct.shape[0]:
+        raise ArtifactError(f"costs list {len(costs)} exits, the outputs have "
+                            f"{correct.shape[0]}")
+    return _evaluate(correct, checked_exits(exits, *correct.shape), costs)
 
 
 def _oracle(correct: np.ndarray, costs: np.ndarray, budget_ms: float) -> np.ndarray:
@@ -83,8 +94,13 @@ def oracle_exits(outputs: ExitOutputs, costs: Any, budget_ms: float) -> np.ndarr
     costs = validate_costs(costs)
     validate_exit_outputs(outputs)
     check_compatible(outputs, costs)
-    budget_ms = check_budget(costs, budget_ms)
-    return _oracle(outputs.correct(), costs, budget_ms)
+    return oracle_exits_of(outputs.correct(), costs, budget_ms)
+
+
+def oracle_exits_of(correct: np.ndarray, costs: np.ndarray, budget_ms: float) -> np.ndarray:
+    """UPPER BOUND: `oracle_exits` from `correct` (bool [n_exits, N]) made once, `costs`
+    validated and as many as its exits."""
+    return _oracle(correct, costs, check_budget(costs, budget_ms))
 
 
 def _oracle_corners(correct: np.ndarray, costs: np.ndarray) -> list[np.ndarray]:

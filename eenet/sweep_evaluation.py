@@ -16,10 +16,17 @@ import numpy as np
 import pandas as pd
 
 from eenet.atomic import atomic_path
+from eenet.costs import validate_costs
 from eenet.errors import ArtifactError, first_line, naming
-from eenet.evaluation import ORACLE, ORACLE_RULE, evaluate_exits, oracle_curve, oracle_exits
+from eenet.evaluation import (
+    ORACLE,
+    ORACLE_RULE,
+    evaluate_correct,
+    oracle_curve,
+    oracle_exits_of,
+)
 from eenet.jsonio import write_json
-from eenet.outputs import ExitOutputs, check_compatible
+from eenet.outputs import ExitOutputs, check_compatible, percent_correct
 from eenet.report_layout import by_exit, method_order, per_exit
 from eenet.rounding import tidy, tidy_up
 from eenet.schedulers import load_policy
@@ -134,7 +141,10 @@ def evaluate_folders(
     source: str = "test outputs vs latency",
 ) -> Evaluation:
     """`evaluate_all`, each policy's exits decided once, keeping what each row's exits answered
-    correctly (`Evaluation.hits`, for paired comparisons) and the index's model record."""
+    correctly (`Evaluation.hits`, for paired comparisons) and the index's model record. The
+    test outputs' correctness is taken once, for every policy and the oracle (not the whole
+    split's log-softmax again for each)."""
+    costs = validate_costs(costs)
     check_compatible(test, costs, source)
     index = read_index(scheduler_dir)
     headline = float(index["headline_ms"])
@@ -160,7 +170,7 @@ def evaluate_folders(
                 own_costs = policy.cost_table(costs)
             except ValueError as exc:
                 raise ArtifactError(f"{folder / entry['dir']}: {exc}") from None
-            result = evaluate_exits(test, exits, own_costs)  # checks the exits
+            result = evaluate_correct(correct, exits, own_costs)  # checks the exits
             hits[(entry["method"], entry["budget_ms"])] = correct[np.asarray(exits), samples]
             rows.append(
                 _row(
@@ -170,8 +180,8 @@ def evaluate_folders(
                 )
             )
     for budget in sorted({budget for _, budget in seen}):
-        exits = oracle_exits(test, costs, budget)
-        result = evaluate_exits(test, exits, costs)
+        exits = oracle_exits_of(correct, costs, budget)
+        result = evaluate_correct(correct, exits, costs)
         hits[(ORACLE, budget)] = correct[exits, samples]
         rows.append(_row(ORACLE, budget, result, top, rule=ORACLE_RULE))
     sweep = pd.DataFrame(rows)
@@ -203,7 +213,7 @@ def evaluate_folders(
         },
         "exits": by_exit(
             {"accuracy": round(float(a), 4), "cost_ms": tidy(c)}
-            for a, c in zip(test.exit_accuracy(), costs, strict=True)
+            for a, c in zip(percent_correct(correct, axis=1), costs, strict=True)
         ),
     }
     # each method's place in the legends (the PNG's order), for `dvc plots`' (by_method.json)

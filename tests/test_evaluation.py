@@ -249,15 +249,18 @@ def test_a_cache_refuses_its_log_probabilities_changed_in_place(method):
     np.testing.assert_array_equal(policy.decide(lp, cache={}), recalibrated)
 
 
-def test_a_cache_refuses_one_samples_row_changed_in_place():
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_a_cache_refuses_one_samples_row_changed_in_place(order):
     """One sample's row at one exit replaced in place (its classes' values rotated) is as
     stale as a recalibrated array: the cache checked 4,096 values spread over the array, so
     on 3 exits x 2,000 samples (6,000 rows of 10) 1,904 rows held none of them and a change
     of one passed. Now it checks one value of every row: each such change is the one-line
-    ConfigError."""
+    ConfigError, whatever the array's memory order (a flat `take` on a C-ordered array, an
+    index tuple on another)."""
     val, test = make_split_pair(3, 10, 400, 2000, seed=6)
     policy = fit_policy("entropy", val, make_costs(3), 2.0)
-    lp = test.log_probs()
+    lp = np.asarray(test.log_probs(), order=order)
+    assert lp.flags.c_contiguous == (order == "C")
     for exit_k in range(3):
         for sample in np.linspace(0, lp.shape[1] - 1, 20).astype(int):
             cache: dict = {}
@@ -312,6 +315,36 @@ def test_sweep_names_each_policys_rule(tmp_path):
                              f"{getattr(policy, 'plan_source', '')}"}[entry["method"]]
         assert row["rule"] == expected
     assert set(sweep.loc[sweep["method"] == "oracle", "rule"]) == {"oracle (knows the labels)"}
+
+
+def test_evaluate_all_takes_the_test_splits_log_softmax_once(tmp_path, monkeypatch):
+    """The evaluate stage checked the outputs and took the whole test split's log-softmax
+    again for every policy and every oracle budget (an audit measured 61 passes, 15x the
+    time, at 100k samples); it takes it once, and its rows are those of `evaluate_exits`."""
+    from eenet import outputs
+    from eenet.evaluation import evaluate_exits
+    from eenet.schedulers import load_policy
+    from eenet.sweep import fit_all
+    from eenet.sweep_evaluation import evaluate_all
+
+    val, test = make_split_pair(3, 10, 400, 500, seed=5)
+    costs = make_costs(3, 1.0, 3.0)
+    index = fit_all(val, costs, ["maxprob", "entropy", "patience"], [1.4, 1.8, 2.6], 2.2,
+                    tmp_path)
+    passes = []
+    softmax = outputs.log_softmax64
+    monkeypatch.setattr(outputs, "log_softmax64",
+                        lambda logits: passes.append(logits.shape[1]) or softmax(logits))
+    _, sweep = evaluate_all(test, costs, tmp_path)
+    assert sum(passes) == test.n_samples  # one pass over the split
+    monkeypatch.setattr(outputs, "log_softmax64", softmax)
+    for entry in index["entries"]:
+        policy = load_policy(tmp_path / entry["dir"])
+        want = evaluate_exits(test, policy.decide(test.log_probs()), policy.cost_table(costs))
+        row = sweep[(sweep["method"] == entry["method"])
+                    & (sweep["budget_ms"] == entry["budget_ms"])].iloc[0]
+        assert row["test_accuracy"] == pytest.approx(want["accuracy"])
+        assert row["test_cost_ms"] == pytest.approx(want["cost_ms"])
 
 
 def test_headline_metrics_come_from_the_headline_budget_alone(tmp_path):
