@@ -183,7 +183,7 @@ def used(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
         os.chdir(cwd)
 
 
-# A preset at test size: its data set, model and model options (BERT's: local files).
+# The data sets whose presets are traced too, at test size (`_preset_runs`).
 PRESET_RUNS = ("cifar10", "ag_news")
 
 

@@ -39,13 +39,13 @@ def _texts(x: np.ndarray, path: Path) -> list[str]:
     if x.ndim != 1:
         raise ArtifactError(f"--input: {path}: texts must be a 1-D array, one string per "
                             f"sample, got shape {x.shape}")
-    if x.dtype.kind == "S" or any(isinstance(t, bytes) for t in x):
+    if x.dtype.kind == "S":
         try:
-            return [t.decode("utf-8") if isinstance(t, bytes) else str(t) for t in x]
+            return np.char.decode(x, "utf-8").tolist()
         except UnicodeDecodeError as exc:
             raise ArtifactError(f"--input: {path}: texts given as bytes must be UTF-8 "
                                 f"({exc.reason} at byte {exc.start})") from None
-    return [str(t) for t in x]
+    return x.tolist()  # str: an array of them, or a prepared split's decoded texts
 
 
 def read_input_file(
