@@ -18,7 +18,6 @@ and not others).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -104,19 +103,19 @@ def check_outputs_for_model(outputs: ExitOutputs, source: str | os.PathLike, n_e
                             f"{model_dir} has {n_exits} and {n_classes}; rerun dump_logits")
 
 
-def check_same_weights(policies: Mapping[str, FittedPolicy], scheduler_dir: str | os.PathLike,
-                       entries: list[dict[str, Any]], model_dir: str | os.PathLike) -> None:
-    """A one-line ArtifactError where a headline policy records other weights than the
-    model's in `model_dir` (replaced or retrained since): its plan, and the exits measured
-    against it, are another model's (`eenet predict` runs such a policy, with a note)."""
+def check_same_weights(policy: FittedPolicy, policy_dir: str | os.PathLike,
+                       model_dir: str | os.PathLike, weights_sha256: str) -> None:
+    """A one-line ArtifactError where a headline policy (in `policy_dir`) records other
+    weights than the model's in `model_dir` (their digest `weights_sha256`; replaced or
+    retrained since): its plan, and the exits measured against it, are another model's
+    (`eenet predict` runs such a policy, with a note)."""
     from eenet.models.artifact import other_weights
 
-    for e in entries:
-        if other_weights(policies[e["method"]].model, model_dir):
-            raise ArtifactError(
-                f"{Path(scheduler_dir) / e['dir']}: fitted for other weights of the model in "
-                f"{model_dir} (retrained or replaced since?), so its plan is not this model's; "
-                f"rerun {FITTING_STAGES} with this model (dvc repro)")
+    if other_weights(policy.model, model_dir, weights_sha256):
+        raise ArtifactError(
+            f"{policy_dir}: fitted for other weights of the model in {model_dir} (retrained "
+            f"or replaced since?), so its plan is not this model's; rerun {FITTING_STAGES} "
+            "with this model (dvc repro)")
 
 
 def measure_headline(
@@ -156,7 +155,7 @@ def measure_headline(
                    COUNT_MAXIMUMS)
     from eenet.data.prepared import split_for_model
     from eenet.devices import memory_names, num_threads, resolve_device
-    from eenet.models.artifact import load_trained, read_trained_config
+    from eenet.models.artifact import load_trained, read_trained_config, weights_digest
     from eenet.profiling import warm_for_device
     from eenet.real_latency import (
         check_policy_for_model,
@@ -180,11 +179,13 @@ def measure_headline(
     classes = int(read_trained_config(model_dir)["num_classes"])
     check_outputs_for_model(outputs, test_npz, model.n_exits, classes, model_dir)
     log_probs = outputs.log_probs()
+    weights_sha256 = weights_digest(model_dir)  # once, for every policy's record of it
     for e in entries:
         check_policy_for_model(policies[e["method"]], Path(scheduler_dir) / e["dir"],
                                model.n_exits, classes, model_dir)
         check_entry_policy(policies[e["method"]], scheduler_dir, index, e)
-    check_same_weights(policies, scheduler_dir, entries, model_dir)
+        check_same_weights(policies[e["method"]], Path(scheduler_dir) / e["dir"], model_dir,
+                           weights_sha256)
     batches = collate_split(model, split_for_model(model, model_dir, data_dir, "test"),
                             batch_size, limit or None, target)
     n = sum(len(labels) for _, labels in batches)

@@ -324,10 +324,12 @@ def _index_problem(index: Mapping[str, Any]) -> str | None:
     # a hand-edited copy: one listing's fit was dropped in silence, or another's folder read
     for show in (lambda e: f"dir {e['dir']!r}",
                  lambda e: f"method {e['method']!r} at budget_ms {e['budget_ms']!r}"):
-        listed = [show(e) for e in entries]
-        twice = next((shown for i, shown in enumerate(listed) if shown in listed[:i]), None)
-        if twice is not None:
-            return f"entries list {twice} twice"
+        seen: set[str] = set()
+        for entry in entries:
+            shown = show(entry)
+            if shown in seen:
+                return f"entries list {shown} twice"
+            seen.add(shown)
     return None
 
 

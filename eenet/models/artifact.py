@@ -125,7 +125,7 @@ def model_identity(directory: str | os.PathLike) -> dict[str, Any]:
         "options": config.get("options") or {},
         "num_classes": int(config["num_classes"]),
         **weight_shapes(directory),
-        "weights_sha256": file_sha256(Path(directory) / WEIGHTS_FILE),
+        "weights_sha256": weights_digest(directory),
     }
 
 
@@ -199,12 +199,19 @@ def architecture_mismatch(recorded: Any, directory: str | os.PathLike) -> str | 
             "shapes: built from another pretrained model?)")
 
 
-def other_weights(recorded: Any, directory: str | os.PathLike) -> bool:
+def other_weights(recorded: Any, directory: str | os.PathLike,
+                  weights_sha256: str | None = None) -> bool:
     """Whether `recorded` names weights other than those in `directory` (False where it
-    records none)."""
+    records none); `weights_sha256`: their digest where the caller took it already (several
+    records checked against one model hash its file once)."""
     if not isinstance(recorded, Mapping) or "weights_sha256" not in recorded:
         return False
-    return recorded["weights_sha256"] != file_sha256(Path(directory) / WEIGHTS_FILE)
+    return recorded["weights_sha256"] != (weights_sha256 or weights_digest(directory))
+
+
+def weights_digest(directory: str | os.PathLike) -> str:
+    """The sha256 of a trained-model artifact's weights file."""
+    return file_sha256(Path(directory) / WEIGHTS_FILE)
 
 
 def read_trained_config(directory: str | os.PathLike) -> dict[str, Any]:
