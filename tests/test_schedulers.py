@@ -30,6 +30,7 @@ from eenet.schedulers.eenet import lookahead_scores, solve_lookahead
 from eenet.schedulers.eenet.seeds import uniforms
 from eenet.schedulers.eenet.selection import candidate_plans, choose_rule, refine_starts
 from eenet.schedulers.eenet.settings import check_fold_count
+from eenet.schedulers.hit_counter import HitCounter
 from eenet.schedulers.plans import (
     calibrated_plan,
     cost_neutral_directions,
@@ -188,6 +189,31 @@ def test_thresholds_split_samples_tied_at_a_threshold():
     assert (first_exit(scores, thresholds) == 0).mean() > 0.28  # without the split: all leave
     _, untied = thresholds_from_plan(np.random.default_rng(2).standard_normal((3, 1000)), plan)
     assert untied.tolist() == [1.0, 1.0, 1.0]
+
+
+@pytest.mark.parametrize("special", ["none", "ties", "minus_inf", "plus_inf", "nan"])
+def test_hit_counter_counts_what_the_thresholds_answer(special):
+    """The plan search's fast count equals thresholds_from_plan + first_exit on every plan:
+    2 to 12 exits, plans with empty exits, scores tied in runs (at the thresholds too), and
+    the non-finite scores that take its reference path."""
+    rng = np.random.default_rng(7)
+    for _ in range(40):
+        n_exits, n = int(rng.integers(2, 13)), int(rng.integers(1, 300))
+        scores = rng.standard_normal((n_exits, n))
+        if special == "ties":
+            scores = np.round(scores, 1)
+            scores[:, : n // 2] = 0.0
+        elif special != "none":
+            scores[0, rng.random(n) < 0.2] = {"minus_inf": -np.inf, "plus_inf": np.inf,
+                                               "nan": np.nan}[special]
+        correct = rng.random((n_exits, n)) < 0.6
+        counter = HitCounter(scores, correct)
+        for _ in range(15):
+            plan = rng.dirichlet(np.full(n_exits, rng.choice([0.2, 1.0, 5.0])))
+            plan[rng.random(n_exits) < 0.2] = 0.0
+            plan = plan / plan.sum() if plan.sum() > 0 else np.eye(n_exits)[-1]
+            exits = first_exit(scores, *thresholds_from_plan(scores, plan))
+            assert counter.count(plan) == int(correct[exits, np.arange(n)].sum())
 
 
 def _saturated(outputs: ExitOutputs, scale: float, path: Path) -> ExitOutputs:

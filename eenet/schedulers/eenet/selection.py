@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from eenet.schedulers.eenet.settings import FIXED_SCORES, LEARNED
+from eenet.schedulers.hit_counter import HitCounter
 from eenet.schedulers.plans import calibrated_plan, geometric_plan, refine_plan
 from eenet.schedulers.thresholds import first_exit, thresholds_from_plan
 from eenet.significance import paired_z
@@ -113,11 +114,12 @@ def choose_rule(
     scored = [(int(hits[(src, name)].sum()), src, name, plan) for src, name, plan in pairs]
     if s["refine_plan"]:
         min_gain = max(2.0, float(s["refine_min_gain"]) * correct.shape[1])
-        refined = []
+        refined, counters = [], {}
         for _, src, name, start in refine_starts(scored):
+            # each score's thresholds sorted once for the thousands of plans the search tries
+            counter = counters.setdefault(src, HitCounter(score_sets[src], correct))
             plan, value = refine_plan(
-                start, source_costs[src],
-                lambda p, src=src: float(_hits(score_sets[src], correct, p).sum()),
+                start, source_costs[src], lambda p, c=counter: float(c.count(p)),
                 min_gain=min_gain,
             )
             refined.append((int(value), src, f"{name}+refined", plan))
