@@ -4,7 +4,8 @@ Exit outputs (`<split>.npz`): `logits` float32 [n_exits, n_samples, n_classes] (
 softmax; -inf for some classes of a row marks masked classes, NaN and +inf are errors) and
 `labels` int64 [n_samples]. A file holding `probs` instead of `logits` is accepted
 (its log is used as logits, which gives the same softmax) if they are probabilities: finite,
-never negative, and at most 1 and summing to 1 over the classes within PROB_TOLERANCE. A file
+never negative (beyond PROB_ROUNDOFF, read as 0), and at most 1 and summing to 1 over the
+classes within PROB_TOLERANCE. A file
 holding both is an error, and so are probabilities saved as `logits` (`check_exit_arrays`).
 Per-exit costs, the other contract, are `eenet.costs`.
 """
@@ -35,7 +36,10 @@ from eenet.labels import check_label_range, holds_integers
 if TYPE_CHECKING:
     import torch
 
-PROB_TOLERANCE = 1e-2  # how far `probs` may stray from [0, 1] and from summing to 1 (float16)
+PROB_TOLERANCE = 1e-2  # how far `probs` may stray above 1 and from summing to 1 (float16)
+# negative `probs` this small are round-off (a class's 1 - the sum of the others, say), read as
+# 0; more negative is an error (-1e-12 was refused while every value x 1.009 passed)
+PROB_ROUNDOFF = 1e-6
 # how many samples of each exit the cheap checks of an array's kind read: `check_exit_arrays`
 # telling probabilities given as logits, `decide` telling log-probabilities from logits or
 # probabilities (such a mistake shows in every row; all rows would cost a scan of the array)
@@ -257,7 +261,8 @@ def looks_like_probabilities(head: np.ndarray) -> bool:
     to 1, within PROB_TOLERANCE (as a file's `probs` are accepted); NaN is neither."""
     head = np.asarray(head, dtype=np.float64)
     with np.errstate(invalid="ignore"):
-        return bool(head.size and head.min() >= 0 and head.max() <= 1 + PROB_TOLERANCE
+        return bool(head.size and head.min() >= -PROB_ROUNDOFF
+                    and head.max() <= 1 + PROB_TOLERANCE
                     and (np.abs(head.sum(axis=-1) - 1) <= PROB_TOLERANCE).all())
 
 
@@ -394,8 +399,8 @@ def _refuse_probs(bad: np.ndarray, probs: np.ndarray, path: Path, rule: str) -> 
 
 
 def _check_probs(probs: np.ndarray, path: Path) -> None:
-    """Probabilities [n_exits, n_samples, n_classes]: finite, never negative, at most
-    1 + PROB_TOLERANCE, each row summing to 1 within PROB_TOLERANCE (float16 rounding)."""
+    """Probabilities [n_exits, n_samples, n_classes]: finite, never below -PROB_ROUNDOFF, at
+    most 1 + PROB_TOLERANCE, each row summing to 1 within PROB_TOLERANCE (float16 rounding)."""
     if probs.ndim != 3:
         raise ArtifactError(f"{path}: probs must be [n_exits, n_samples, n_classes], got shape "
                             f"{probs.shape}{one_exit_hint(probs.ndim, 'probs')}")
@@ -404,8 +409,9 @@ def _check_probs(probs: np.ndarray, path: Path) -> None:
     finite = np.isfinite(probs)
     if not finite.all():
         _refuse_probs(~finite, probs, path, "hold NaN or inf")
-    if probs.min() < 0:
-        _refuse_probs(probs < 0, probs, path, "must not be negative")
+    if probs.min() < -PROB_ROUNDOFF:
+        _refuse_probs(probs < -PROB_ROUNDOFF, probs, path,
+                      f"must not be negative (beyond {PROB_ROUNDOFF:g} of round-off)")
     if probs.max() > 1 + PROB_TOLERANCE:
         _refuse_probs(probs > 1 + PROB_TOLERANCE, probs, path,
                       f"must lie in [0, 1] (within {PROB_TOLERANCE})")
@@ -426,7 +432,7 @@ def _logits_from_probs(probs: np.ndarray, path: Path) -> np.ndarray:
     probs = probs.astype(np.float64)
     _check_probs(probs, path)
     with np.errstate(divide="ignore"):
-        logs = np.log(probs)
+        logs = np.log(np.maximum(probs, 0.0))  # round-off below 0 (PROB_ROUNDOFF) is 0
     logs -= logs.max(axis=-1, keepdims=True)
     return np.maximum(logs, -1e4).astype(np.float32)
 

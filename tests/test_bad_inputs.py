@@ -1168,8 +1168,12 @@ LOADER_CASES: list[tuple[str, dict[str, np.ndarray], str]] = [
      "probs hold NaN or inf; exit 0, sample 2, class 0 holds inf (2 of 8 rows hold such a "
      "value)"),
     ("negative probs", {"probs": _with(-0.1, (0, 0, 0), _probs()), "labels": LABELS},
-     "probs must not be negative; exit 0, sample 0, class 0 holds -0.1 (1 of 8 rows hold such "
-     "a value)"),
+     "probs must not be negative (beyond 1e-06 of round-off); exit 0, sample 0, class 0 holds "
+     "-0.1 (1 of 8 rows hold such a value)"),
+    ("probs negative past round-off", {"probs": _with(-2e-6, (1, 2, 1), _probs()),
+                                       "labels": LABELS},
+     "probs must not be negative (beyond 1e-06 of round-off); exit 1, sample 2, class 1 holds "
+     "-2e-06 (1 of 8 rows hold such a value)"),
     # one exit's probabilities: the error now says how to stack every exit's
     ("probs of two axes", {"probs": _probs()[0], "labels": LABELS},
      "probs must be [n_exits, n_samples, n_classes], got shape (4, 3) (one exit's probs? stack "
@@ -1309,6 +1313,19 @@ def test_float16_probs_within_tolerance_keep_their_logits(tmp_path: Path) -> Non
     want = np.maximum(logs - logs.max(-1, keepdims=True), -1e4).astype(np.float32)
     np.testing.assert_array_equal(outputs.logits, want)
     np.testing.assert_array_equal(outputs.labels, LABELS)
+
+
+def test_probs_negative_by_round_off_load_as_zero(tmp_path: Path) -> None:
+    """A probability a hair below 0 (1 - the sum of the others, in float64 round-off) loads as
+    0, as values a hair above 1 load: -1e-12 was refused as negative."""
+    probs = _probs()
+    probs[0, 1] = [1.0 + 1e-12, 0.0, -1e-12]
+    probs[1, 2] = [0.6, 0.4 + 4e-7, -4e-7]
+    _save_npz(tmp_path / "val.npz", probs=probs, labels=LABELS)
+    clipped = np.maximum(probs, 0.0)
+    _save_npz(tmp_path / "clipped.npz", probs=clipped, labels=LABELS)
+    np.testing.assert_array_equal(load_exit_outputs(tmp_path / "val.npz").logits,
+                                  load_exit_outputs(tmp_path / "clipped.npz").logits)
 
 
 # ---------------------------------------------------------------- real processes
