@@ -294,3 +294,15 @@ def report_notes(report: dict[str, Any]) -> list[str]:
                      "'ratio_own_profile' compares with a profile at this batch size, which "
                      "does not see the batch shrink as samples leave (docs/runtime.md)")
     return notes
+
+
+def method_lines(report: dict[str, Any]) -> list[str]:
+    """One line per method of an enabled report: measured and planned ms/sample, `ratio`, and
+    `ratio_robust` named by the statistic it took at the report's batch size."""
+    # `eenet.runtime.robust_ms_per_sample`'s statistic at that batch size
+    robust = "per-exit medians" if report["batch_size"] == 1 else "the median over calls"
+    return [f"{method:>9}: {row['ms_per_sample']:#.4g} ms/sample measured, "
+            f"{row['planned_ms']:#.4g} ms/sample planned (ratio {row['ratio']:.3f}; "
+            f"ratio_robust, of {robust}, {row['ratio_robust']:.3f}); "
+            f"exits equal the simulation: {row['exits_match_simulation']}"
+            for method, row in report["methods"].items()]

@@ -11,7 +11,7 @@ HEADLINE_DIR: stage fit_headline's folder (any schedulers folder that records a 
 from eenet.cli import stage_cli, stage_start
 
 with stage_start():
-    from eenet.measurement import measure_headline, report_notes, write_report
+    from eenet.measurement import measure_headline, method_lines, report_notes, write_report
     from eenet.params import group, read_params
 
 
@@ -26,12 +26,8 @@ def main(model_dir: str, data_dir: str, headline_dir: str, latency_json: str, te
         return
     for note in report_notes(report):
         print(note)
-    for method, row in report["methods"].items():
-        print(f"{method:>9}: {row['ms_per_sample']:#.4g} ms/sample measured, "
-              f"{row['planned_ms']:#.4g} ms/sample planned (ratio {row['ratio']:.3f}; "
-              f"ratio_robust, of per-exit medians, {row['ratio_robust']:.3f}); "
-              "exits equal the simulation: "
-              f"{row['exits_match_simulation']}")
+    for line in method_lines(report):
+        print(line)
 
 
 if __name__ == "__main__":

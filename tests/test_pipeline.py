@@ -248,7 +248,7 @@ def test_the_pipelines_metrics_files_show_in_dvc_keyed_by_exit(repo):
 def test_measure_reports_the_batch_it_ran_when_the_limit_is_smaller(repo):
     """measure.limit below measure.batch_size: the calls run at the limit, and the report (and
     each policy's own profile) says that batch size, not the one asked for."""
-    from eenet.measurement import measure_headline
+    from eenet.measurement import measure_headline, method_lines
 
     path, _ = repo
     report = measure_headline(
@@ -258,6 +258,10 @@ def test_measure_reports_the_batch_it_ran_when_the_limit_is_smaller(repo):
     )  # fmt: skip
     assert report["n_samples"] == 24 and report["batch_size"] == 24
     assert all(row["exits_match_simulation"] for row in report["methods"].values())
+    # the stage's lines name the statistic ratio_robust took at that batch: no per-exit medians
+    lines = method_lines(report)
+    assert len(lines) == len(report["methods"])
+    assert all(", of the median over calls, " in line for line in lines), lines
 
 
 def test_measure_setting_reruns_only_measure(repo):
