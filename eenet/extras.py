@@ -43,3 +43,16 @@ def require(package: str, needed_for: str) -> ModuleType:
             f"{needed_for} needs the {package} package, which is not installed: "
             f"{install_hint(package)} (the {EXTRAS[package]!r} extra)"
         ) from None
+
+
+# torch is a core dependency (pyproject.toml), not an extra; an install without it (pip's
+# --no-deps, a broken environment) still runs the heuristics, and says this where torch is
+# needed (EENet's fit, `eenet predict`, `eenet models`)
+TORCH_MISSING = ("this needs torch, which is not installed: pip install torch==2.14.1 "
+                 "torchvision==0.29.1 (a core dependency; `eenet schedule` runs maxprob, "
+                 "entropy, patience and oracle without it)")
+
+
+def is_missing_torch(exc: ModuleNotFoundError) -> bool:
+    """Whether `exc` is torch (or a part of it) not being installed."""
+    return (exc.name or "").partition(".")[0] == "torch"

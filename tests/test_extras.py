@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 
+from eenet.extras import TORCH_MISSING
 from eenet.models import build_model
 from eenet.models.artifact import save_trained
 from eenet.schedulers import fit_policy
@@ -106,6 +107,25 @@ def test_predict_and_help_run_without_the_extras(files):
     helped = _eenet("--help")
     assert helped.returncode == 0, helped.stderr
     assert "schedule" in helped.stdout and "predict" in helped.stdout
+
+
+@pytest.mark.parametrize("command", ["schedule", "predict", "models"])
+def test_without_torch_a_command_that_needs_it_says_so_in_one_line(files, command):
+    """torch missing (an install with --no-deps): EENet's fit (schedule's default method),
+    predict and models say what to install in one line (a ModuleNotFoundError traceback
+    before); the heuristics still run."""
+    no_torch = "import sys\nsys.modules['torch'] = None\n" + EENET_CLI
+    args = {"schedule": ("--val", str(files / "val.npz"), "--test", str(files / "test.npz"),
+                         "--costs", "1,2,3", "--budgets", "2.0"),
+            "predict": ("--model", str(files / "model"), "--policy", str(files / "policy"),
+                        "--input", str(files / "x.npy")),
+            "models": ()}[command]
+    done = _blocked(no_torch, command, *args)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == f"eenet {command}: error: {TORCH_MISSING}\n", done.stderr
+    if command == "schedule":
+        heuristics = _blocked(no_torch, command, *args, "--method", "maxprob,entropy,oracle")
+        assert heuristics.returncode == 0, heuristics.stderr
 
 
 def test_models_lists_what_the_install_builds_and_says_what_bert_needs():
