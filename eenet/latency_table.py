@@ -65,13 +65,22 @@ def save_latency(path: str | os.PathLike, table: dict[str, Any]) -> Path:
 
 
 def model_options_problem(model: Mapping[str, Any]) -> str | None:
-    """What is wrong with a recorded model entry's `options` (its builder's keyword arguments;
-    absent or null: none), in words; None when they are a JSON object."""
+    """What is wrong with a recorded model entry, in words; None when it is whole: `options`
+    (its builder's keyword arguments) a JSON object, absent or null (none), `name` a
+    non-empty string and `num_classes` an integer >= 2, which a trained model is compared by
+    (`eenet predict` refused every model of a record without them, as "None classes")."""
     options = model.get("options")
-    if options is None or isinstance(options, dict):
-        return None
-    return ("model.options must be a JSON object (the model's builder options), got "
-            f"{show(options)}")
+    if options is not None and not isinstance(options, dict):
+        return ("model.options must be a JSON object (the model's builder options), got "
+                f"{show(options)}")
+    name = model.get("name")
+    if not isinstance(name, str) or not name:
+        return f"model.name must be the model's name (a non-empty string), got {show(name)}"
+    classes = model.get("num_classes")
+    if type(classes) is not int or classes < 2:
+        return (f"model.num_classes must be the model's class count (an integer >= 2), got "
+                f"{show(classes)}")
+    return None
 
 
 def load_latency(path: str | os.PathLike, fix: str = "rerun profile") -> dict[str, Any]:
@@ -91,10 +100,12 @@ def checked_latency(table: dict[str, Any], source: str,
         raise ArtifactError(f"{source}: not a valid latency table (missing cumulative_ms); "
                             f"{fix}")
     table["cumulative_ms"] = validate_costs(table["cumulative_ms"], source).tolist()
-    model = table.get("model", {})
+    if "model" not in table:  # an imported table, or one written before the record
+        return table
+    model = table["model"]
     if not isinstance(model, dict):
         raise ArtifactError(f"{source}: model must be a JSON object (the trained model it was "
-                            f"measured on), got {show(table['model'])}; {fix}")
+                            f"measured on), got {show(model)}; {fix}")
     problem = model_options_problem(model)
     if problem:
         raise ArtifactError(f"{source}: {problem}; {fix}")

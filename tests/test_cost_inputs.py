@@ -464,8 +464,16 @@ def test_authors_seconds_file_without_suffix_and_with_bom(outputs: Path, tmp_pat
         ("latency.json", '{"cumulative_ms": [1, 2, 3], "model": {"name": 5, "options": "x"}}',
          "model.options must be a JSON object (the model's builder options), got \"x\"; "
          "fix the table"),  # a user's file: rerunning profile would not mend it
+        # saved into the policies, whose `eenet predict` then refused every model ("None
+        # classes")
+        ("latency.json", '{"cumulative_ms": [1, 2, 3], "model": {"name": "resnet1d_3", '
+         '"options": {}}}', "model.num_classes must be the model's class count (an integer "
+         ">= 2), got null; fix the table"),
+        ("latency.json", '{"cumulative_ms": [1, 2, 3], "model": {"num_classes": 10}}',
+         "model.name must be the model's name (a non-empty string), got null; fix the table"),
     ],
-    ids=["decimal commas", "utf-16", "costs as a mapping", "directory", "model options text"],
+    ids=["decimal commas", "utf-16", "costs as a mapping", "directory", "model options text",
+         "model without classes", "model without name"],
 )
 def test_schedule_prints_one_line(outputs: Path, tmp_path: Path, name: str,
                                   content: str | bytes | None, message: str) -> None:

@@ -94,7 +94,8 @@ def test_import_csv_in_seconds(tmp_path) -> None:
         ("nan.json", '{"cumulative_ms": [1, 2], "p50_ms": [NaN, 1.5]}', ArtifactError,
          r"nan\.json: p50_ms\[0\]: must be a finite number \(no NaN or infinity\); fix the "
          r"table$"),
-        ("inf.json", '{"cumulative_ms": [1, 2], "model": {"options": {"p": -Infinity}}}',
+        ("inf.json", '{"cumulative_ms": [1, 2], "model": {"name": "resnet1d_3", '
+         '"num_classes": 10, "options": {"p": -Infinity}}}',
          ArtifactError, r"inf\.json: model\.options\.p: must be a finite number"),
     ],
 )

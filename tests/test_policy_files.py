@@ -123,6 +123,8 @@ def test_an_unedited_policy_loads_and_decides_identically(saved, split, method, 
      "(the model's builder options), got [1]"),
     ({"model": {"name": "resnet1d_3", "options": [["widths", 1]]}}, "model.options must be a "
      "JSON object (the model's builder options), got [[\"widths\", 1]]"),
+    ({"model": {"name": "resnet1d_3", "options": {}}}, "model.num_classes must be the model's "
+     "class count (an integer >= 2), got null"),
     ({"val_exit_fractions": [0.5, 0.5, "x"]}, "val_exit_fractions needs one fraction in "
      "[0, 1] per exit (3), or none; got [0.5, 0.5, 'x']"),
     ({"tie_shares": 5}, "tie_shares needs one value in [0, 1] per exit (3), or none; got 5"),
