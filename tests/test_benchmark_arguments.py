@@ -51,6 +51,8 @@ def run_script(monkeypatch, script: str, *args: str) -> int | str | None:
      "runtime.py: error: --blocks: must be an integer >= 1, got 0"),
     # a path the user named that is missing: not the quiet skip of the defaults (make bench)
     (["runtime.py", "--model", "nope"], 2, "runtime.py: error: missing: nope"),
+    (["plan_refinement.py", "--samples", "0"], 2,
+     "plan_refinement.py: error: --samples: must be an integer >= 1, got 0"),
     (["schedulers.py", "--budgets", "0"], 2,
      "schedulers.py: error: --budgets: must be an integer >= 1, got 0"),
     (["schedulers.py", "--cases", "0"], 2,
