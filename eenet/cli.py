@@ -21,7 +21,6 @@ from typing import Any, NoReturn, TextIO
 from eenet import __version__
 from eenet.commands import COMMAND_MODULES
 from eenet.errors import EENetError, one_line
-from eenet.extras import TORCH_MISSING, is_missing_torch
 from eenet.termination import Terminated, raise_if_stopped, run_stoppable, stop_signals_raise
 
 
@@ -303,6 +302,8 @@ def run_command(argv: Sequence[str] | None = None) -> int:
         print(f"{prog}: error: {one_line(exc)}", file=sys.stderr)
         return 2
     except ModuleNotFoundError as exc:  # a traceback from deep inside a command's imports
+        from eenet.extras import TORCH_MISSING, is_missing_torch  # (not among cli's imports)
+
         if not is_missing_torch(exc):
             raise
         print(f"{prog}: error: {TORCH_MISSING}", file=sys.stderr)

@@ -1280,6 +1280,7 @@ def test_predict_data_must_fit_the_model(workspace, policy_dir, tmp_path, x, kin
         ("folder", "--out: folder names a folder; give a file path, e.g. folder/predictions.json"),
         ("new/", "--out: new/ names a folder; give a file path"),
         ("afile/pred.json", "--out: afile is a file, not a folder"),
+        ("", "--out: expected a file path, got ''"),  # was "--out:  names a folder"
     ],
 )
 def test_predict_out_must_name_a_file(workspace, policy_dir, tmp_path, out, message) -> None:

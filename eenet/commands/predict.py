@@ -85,6 +85,8 @@ def check_out_path(path: str | None) -> Path | None:
     any work; missing folders are created when writing)."""
     if path is None:
         return None
+    if not path.strip():
+        raise ConfigError(f"--out: expected a file path, got {path!r}")
     out = Path(path)
     if out.is_dir() or path.endswith(tuple(filter(None, (os.sep, os.altsep)))):
         raise ConfigError(f"--out: {path} names a folder; give a file path, e.g. "
