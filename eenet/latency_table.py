@@ -64,7 +64,7 @@ def save_latency(path: str | os.PathLike, table: dict[str, Any]) -> Path:
     return write_json(path, table)
 
 
-def model_options_problem(model: Mapping[str, Any]) -> str | None:
+def model_record_problem(model: Mapping[str, Any]) -> str | None:
     """What is wrong with a recorded model entry, in words; None when it is whole: `options`
     (its builder's keyword arguments) a JSON object, absent or null (none), `name` a
     non-empty string and `num_classes` an integer >= 2, which a trained model is compared by
@@ -106,7 +106,7 @@ def checked_latency(table: dict[str, Any], source: str,
     if not isinstance(model, dict):
         raise ArtifactError(f"{source}: model must be a JSON object (the trained model it was "
                             f"measured on), got {show(model)}; {fix}")
-    problem = model_options_problem(model)
+    problem = model_record_problem(model)
     if problem:
         raise ArtifactError(f"{source}: {problem}; {fix}")
     return table

@@ -14,10 +14,16 @@ import numpy as np
 from eenet.schedulers.thresholds import first_exit, thresholds_from_plan, tie_uniforms
 
 
+def plan_hits(scores: np.ndarray, correct: np.ndarray, plan: np.ndarray) -> np.ndarray:
+    """Whether each sample is answered correctly, bool [N], under the rule realising `plan` on
+    `scores` [K, N] (`thresholds_from_plan`, then `first_exit`); `correct` is [K, N]."""
+    exits = first_exit(scores, *thresholds_from_plan(scores, plan))
+    return correct[exits, np.arange(scores.shape[1])]
+
+
 class HitCounter:
     """How many samples the rule realising a plan answers correctly, on fixed scores [K, N]
-    and correctness [K, N]: `count(plan)` equals
-    `correct[first_exit(scores, *thresholds_from_plan(scores, plan)), arange(N)].sum()`."""
+    and correctness [K, N]: `count(plan)` equals `plan_hits(scores, correct, plan).sum()`."""
 
     def __init__(self, scores: np.ndarray, correct: np.ndarray) -> None:
         self.scores = np.asarray(scores, dtype=np.float64)
@@ -32,9 +38,8 @@ class HitCounter:
             self.correct_sorted = np.take_along_axis(self.correct, self.order, axis=1)
 
     def reference(self, plan: np.ndarray) -> int:
-        """The count by `thresholds_from_plan` and `first_exit` themselves."""
-        exits = first_exit(self.scores, *thresholds_from_plan(self.scores, plan))
-        return int(self.correct[exits, np.arange(self.scores.shape[1])].sum())
+        """The count by `thresholds_from_plan` and `first_exit` themselves (`plan_hits`)."""
+        return int(plan_hits(self.scores, self.correct, plan).sum())
 
     def count(self, plan: np.ndarray) -> int:
         """Samples answered correctly when the plan's thresholds are set on these scores."""

@@ -12,7 +12,7 @@ from typing import Any
 from eenet.costs import is_real_number
 from eenet.errors import ArtifactError, ConfigError
 from eenet.jsonio import read_json_object
-from eenet.latency_table import model_options_problem
+from eenet.latency_table import model_record_problem
 
 POLICY_FILE = "policy.json"
 
@@ -59,7 +59,7 @@ def model_entry(meta: Mapping[str, Any], where: Path) -> dict[str, Any] | None:
     a JSON object whose `options` are one (or absent), else a `malformed` error."""
     model = checked(meta, "model", where, "a JSON object (the model it was planned for)",
                     lambda v: v is None or isinstance(v, dict))
-    problem = None if model is None else model_options_problem(model)
+    problem = None if model is None else model_record_problem(model)
     if problem:
         raise malformed(where, problem)
     return model

@@ -9,9 +9,8 @@ from typing import Any
 import numpy as np
 
 from eenet.schedulers.eenet.settings import FIXED_SCORES, LEARNED
-from eenet.schedulers.hit_counter import HitCounter
+from eenet.schedulers.hit_counter import HitCounter, plan_hits
 from eenet.schedulers.plans import calibrated_plan, geometric_plan, refine_plan
-from eenet.schedulers.thresholds import first_exit, thresholds_from_plan
 from eenet.significance import paired_z
 
 
@@ -33,13 +32,7 @@ def best_plan_accuracy(
     scores: np.ndarray, correct: np.ndarray, plans: list[tuple[str, np.ndarray]]
 ) -> float:
     """Accuracy of the most accurate of `plans`, each realised by thresholds on `scores`."""
-    return max(float(_hits(scores, correct, plan).mean()) for _, plan in plans)
-
-
-def _hits(scores: np.ndarray, correct: np.ndarray, plan: np.ndarray) -> np.ndarray:
-    """Whether each sample is answered correctly under the rule realising `plan`."""
-    exits = first_exit(scores, *thresholds_from_plan(scores, plan))
-    return correct[exits, np.arange(scores.shape[1])]
+    return max(float(plan_hits(scores, correct, plan).mean()) for _, plan in plans)
 
 
 # the most accurate (score, plan) pairs on validation that the plan refinement starts from
@@ -102,7 +95,7 @@ def choose_rule(
                    key=list(FIXED_SCORES).index)
     base_at = -1 if fixed or s["geometric_candidate"] or pi is None else 0
     pairs = [(src, name, plan) for src in score_sets for name, plan in plans[src]]
-    hits = {(src, name): _hits(score_sets[src], correct, plan) for src, name, plan in pairs}
+    hits = {(src, name): plan_hits(score_sets[src], correct, plan) for src, name, plan in pairs}
     # the baseline: the first fixed score, or another fixed one only if significantly better
     base_src, *others = fixed or [LEARNED]
     base_name = plans[base_src][base_at][0]
@@ -125,7 +118,7 @@ def choose_rule(
             refined.append((int(value), src, f"{name}+refined", plan))
         # one refined candidate, the best reached (ties: the earlier start)
         value, src, name, plan = max(refined, key=lambda item: item[0])
-        hits[(src, name)] = _hits(score_sets[src], correct, plan)
+        hits[(src, name)] = plan_hits(score_sets[src], correct, plan)
         scored.append((value, src, name, plan))
     best_value = int(base_hits.sum())
     for value, src, name, plan in scored:
