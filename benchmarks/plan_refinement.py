@@ -5,8 +5,9 @@ On synthetic validation outputs (`eenet.synthetic.make_split_pair`, `--samples` 
 classes) with 4 and 12 exits: max p's scores, the geometric plan at the middle of the cost
 range refined at constant cost (`eenet.schedulers.plans.refine_plan`, its default steps) once
 with each count, in one process, best of `--repeats`. Both searches must reach the same plan
-and count (asserted; `tests/test_schedulers.py` checks the two counts equal plan by plan), so
-the ratio is the refinement's speed-up alone. An EENet fit refines from three or more starts per budget.
+and count (asserted; `tests/test_schedulers.py` checks the two counts equal plan by plan),
+so the ratio is the refinement's speed-up alone. An EENet fit refines from three or more
+starts per budget.
 
 Usage (repository root):
     python benchmarks/plan_refinement.py [--samples 10000] [--repeats 3]
