@@ -319,9 +319,9 @@ def check_scoring(path: str, value: Any) -> None:
 
     spec = signature_spec(profile_scoring, keyword_only=True)
     # the latency profile's, where its batch size comes from (for errors), and which methods
-    # (each stage's own)
+    # and whether the plain model is timed too (each stage's own)
     for profile_key in ("device", "batch_size", "threads", "batch_param", "batch_fix",
-                        "threads_param", "settings_param", "methods"):
+                        "threads_param", "settings_param", "methods", "unscored"):
         spec.pop(profile_key, None)
     check_mapping(path, value, spec)
 

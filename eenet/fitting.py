@@ -25,7 +25,13 @@ from eenet.outputs import ExitOutputs, check_compatible, load_exit_outputs
 from eenet.schedulers import check_method_settings
 from eenet.schedulers.base import FittedPolicy
 from eenet.schedulers.eenet import FIXED_SCORES
-from eenet.scoring_cost import CHARGED, extra_problem, load_scoring_tables, method_extra
+from eenet.scoring_cost import (
+    CHARGED,
+    extra_problem,
+    load_scoring_tables,
+    method_extra,
+    saving_problem,
+)
 from eenet.sweep import fit_all, fit_charged
 
 
@@ -61,11 +67,13 @@ def fit_with_scoring(
     model whose `costs` (`eenet.profiling.profile_model`'s `cumulative_ms`) the policy plans
     with. EENet gets its scorer's and its fixed candidates' extra in its settings (unless
     `settings` gives them), entropy and patience plan with costs + their extra, max p with the
-    costs (the profile times its scoring). Uncharged, EENet's learned scorer can cost far
-    more than its plan in real early exit. Time EENet's scorer with the settings it is fitted
-    with (`profile_scoring(model, settings)`: its architecture sets its cost). A budget
-    below the first exit's cost, a table that is no such table or lacks the method (where it
-    is charged: entropy, patience, eenet) is a one-line ConfigError; so are bad `settings`."""
+    costs (the profile times its scoring); a policy of no early exit with the last exit's
+    cost less the table's `unscored_saving_ms` (`eenet.sweep.fit_charged`). Uncharged,
+    EENet's learned scorer can cost far more than its plan in real early exit. Time EENet's
+    scorer with the settings it is fitted with (`profile_scoring(model, settings)`: its
+    architecture sets its cost). A budget below the first exit's cost, a table that is no
+    such table or lacks the method (where it is charged: entropy, patience, eenet) is a
+    one-line ConfigError; so are bad `settings`."""
     check_method_settings(method, settings)  # no mapping: a TypeError of dict() below
     n_exits = int(np.size(costs))
     budget_ms = resolve_budget(budget_ms, np.asarray(costs, dtype=np.float64), "budget_ms")
@@ -73,13 +81,21 @@ def fit_with_scoring(
     problem = extra_problem(extra, n_exits)
     if problem is None and method in CHARGED and method not in extra:
         problem = f"extra_ms has no {method}"
+    if problem is None:
+        problem = saving_problem(scoring)
     if problem is not None:
         raise ConfigError(f"scoring: {problem}; give eenet.scoring_cost.profile_scoring's "
                           f"table of the model the costs are for (methods including {method})")
     every, charged = charged_settings({method: dict(settings or {})}, scoring, n_exits)
     policy, _ = fit_charged(method, val, costs, budget_ms, charged.get(method),
-                            every.get(method, {}), seed)
+                            every.get(method, {}), seed,
+                            unscored_saving_ms=unscored_saving(scoring))
     return policy
+
+
+def unscored_saving(scoring: Mapping[str, Any]) -> float:
+    """A scoring table's `unscored_saving_ms` (0 where it records none)."""
+    return float(scoring.get("unscored_saving_ms") or 0.0)
 
 
 def fit_from_artifacts(
@@ -120,12 +136,13 @@ def fit_from_artifacts(
     tables = [(scoring_json, "profile_scoring")]
     if eenet_scoring_json is not None:
         tables.append((eenet_scoring_json, "profile_eenet_scoring"))
-    settings, charged = charged_settings(schedulers, load_scoring_tables(tables, costs.size),
-                                         costs.size)
+    scoring = load_scoring_tables(tables, costs.size)
+    settings, charged = charged_settings(schedulers, scoring, costs.size)
     return fit_all(val, costs, schedulers.get("methods"), sweep, headline, out_dir, settings,
                    int(schedulers.get("seed", 0)), budget_spec=budget, charged=charged,
                    model=latency.get("model"), profiled_at=costs_profiled_at(latency),
-                   sweep_given=given, settings_param="schedulers", progress=True)
+                   sweep_given=given, settings_param="schedulers", progress=True,
+                   unscored_saving_ms=scoring["unscored_saving_ms"])
 
 
 def imported_from_csv(latency_json: str | os.PathLike) -> bool:

@@ -17,7 +17,7 @@ sample's path). What the profile_scoring stage runs; usable without DVC.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from itertools import pairwise
 from typing import Any
 
@@ -39,6 +39,8 @@ REFERENCE = "maxprob"
 FIXED_CHARGED = ("entropy", "patience")
 LEARNED_CHARGED = ("eenet",)
 CHARGED = (*FIXED_CHARGED, *LEARNED_CHARGED)  # methods whose scoring costs more than the reference
+# the policy timed beside the reference that lets no sample leave early (not a method)
+UNSCORED = "no early exit"
 # the schedulers.eenet settings that shape the learned scorer (and so its cost)
 ARCHITECTURE = ("top_probs", "agreement", "log_scale", "hidden", "folds", "lookahead")
 
@@ -100,11 +102,13 @@ def time_scheduling(
     batch_param: str = "batch_size",
     batch_fix: str = "lower it",
     threads_param: str = "threads",
+    last_only: Collection[str] = (),
 ) -> dict[str, np.ndarray]:
     """Median scheduling ms/sample of reaching each exit with each policy, {name: [K]}.
 
     Every round runs the forced exit k of every policy for every k, the policies in
-    alternating order from round to round (neither always first after the network).
+    alternating order from round to round (neither always first after the network). The
+    policies named in `last_only` are timed at the last exit alone (NaN before it).
     Example inputs past MAX_EXAMPLE_BYTES, or torch failing to allocate during the runs, are
     one-line ConfigErrors naming `batch_param` (where the batch size comes from; the latter
     with `batch_fix`). More threads than CPUs is a note naming `threads_param` (where the
@@ -121,7 +125,7 @@ def time_scheduling(
     check_example_batch(model, batch_size, batch_param)
     names = list(policies)
     n_exits = model.n_exits
-    samples = {name: np.empty((repeats, n_exits)) for name in names}
+    samples = {name: np.full((repeats, n_exits), np.nan) for name in names}
     with (num_threads(threads, threads_param), torch.inference_mode(),
           memory_names(batch_param, batch_size, batch_fix)):
         predictors = {name: EarlyExitPredictor(model, policy, device=str(target))
@@ -131,6 +135,8 @@ def time_scheduling(
             order = names if repeat % 2 == 0 else names[::-1]
             for k in range(n_exits):
                 for name in order:
+                    if k < n_exits - 1 and name in last_only:
+                        continue
                     seconds = predictors[name].predict_exit(inputs, k).schedule_seconds
                     if repeat >= warmup:
                         samples[name][repeat - warmup, k] = seconds
@@ -208,10 +214,15 @@ def profile_scoring(
     batch_fix: str = "lower it",
     threads_param: str = "threads",
     settings_param: str = "eenet_settings",
+    unscored: bool = True,
 ) -> dict[str, Any]:
     """The scoring table the pipeline plans with: the extra scheduling cost per exit over the
     reference of each charged method of `methods`, measured in the runtime on `device`
-    (EENet's scorer of the configured architecture). `charge` False records zeros. A batch
+    (EENet's scorer of the configured architecture), and, with `unscored`,
+    `unscored_saving_ms`: how much less than the last exit's profiled cost the model runs at
+    with no early exit, where the runtime scores nothing (the reference's scheduling ms of
+    reaching the last exit less a policy's that lets no sample leave early, at least 0).
+    `charge` False records zeros. A batch
     too large for memory names `batch_param`, more threads than CPUs `threads_param` (see
     `time_scheduling`; the stage gives `latency_timing`'s), bad `eenet_settings`
     `settings_param` (the stage's: schedulers.eenet)."""
@@ -222,13 +233,18 @@ def profile_scoring(
                              "measured_in": "EarlyExitPredictor.predict_exit schedule_seconds"}
     if not charge or n_exits < 2:
         table["extra_ms"] = {name: [0.0] * n_exits for name in CHARGED if name in methods}
+        if unscored:
+            table["unscored_saving_ms"] = 0.0
         return table
     policies = scoring_policies(n_exits, _num_classes(model), eenet_settings, methods,
                                 settings_param)
+    if unscored:
+        policies[UNSCORED] = no_early_exit_policy(n_exits)
     times = time_scheduling(model, policies, device=device, batch_size=batch_size,
                             threads=threads, warmup=warmup, repeats=repeats,
                             batch_param=batch_param, batch_fix=batch_fix,
-                            threads_param=threads_param)
+                            threads_param=threads_param, last_only=(UNSCORED,))
+    never = times.pop(UNSCORED, None)
     table.update(
         threads=threads or torch.get_num_threads(),  # 0 = torch's count: recorded as used
         warmup=warmup,
@@ -236,7 +252,19 @@ def profile_scoring(
         scheduling_ms={name: t.tolist() for name, t in times.items()},
         extra_ms=extra_costs(times),
     )
+    if never is not None:
+        table["unscored_saving_ms"] = max(float(times[REFERENCE][-1] - never[-1]), 0.0)
     return table
+
+
+def no_early_exit_policy(n_exits: int) -> FittedPolicy:
+    """The reference policy letting no sample leave before the last exit (thresholds +inf):
+    the runtime runs the plain model, scoring nothing."""
+    from eenet.profiling import reference_policy
+
+    policy = reference_policy(n_exits)
+    policy.set_rule(np.full(n_exits, np.inf))
+    return policy
 
 
 def profile_stage(
@@ -246,10 +274,12 @@ def profile_stage(
     settings: Mapping[str, Any],
     methods: Sequence[str],
     eenet_settings: Mapping[str, Any] | None = None,
+    unscored: bool = False,
 ) -> dict[str, Any]:
-    """What the profile_scoring / profile_eenet_scoring stages run: time `methods` on the
-    trained model in `model_dir` with the latency profile's device, batch size and threads
-    (`settings`: params.yaml's `scoring`), write the table to `out_json` and print it."""
+    """What the profile_scoring / profile_eenet_scoring stages run: time `methods` (and, with
+    `unscored`, the model run with no early exit) on the trained model in `model_dir` with
+    the latency profile's device, batch size and threads (`settings`: params.yaml's
+    `scoring`), write the table to `out_json` and print it."""
     from eenet.jsonio import write_json
     from eenet.latency_table import check_latency_for_model, load_latency
     from eenet.models.artifact import load_trained
@@ -259,7 +289,7 @@ def profile_stage(
     check_latency_for_model(latency, latency_json, model_dir, model.n_exits)
     table = profile_scoring(
         model, eenet_settings, methods=methods, settings_param="schedulers.eenet",
-        device=scoring_device(latency, str(latency_json)),
+        unscored=unscored, device=scoring_device(latency, str(latency_json)),
         **latency_timing(latency, str(latency_json)), **settings,
     )
     write_json(out_json, table, tidy=True)
@@ -267,6 +297,9 @@ def profile_stage(
     for name, extra in table["extra_ms"].items():
         print(f"{name:>9} scoring: +{[round(v * 1000, 1) for v in extra]} us/sample to reach "
               f"each exit ({charged})")
+    if "unscored_saving_ms" in table:
+        print(f"no early exit: -{round(table['unscored_saving_ms'] * 1000, 1)} us/sample "
+              f"against the last exit's cost, nothing scored ({charged})")
     return table
 
 
@@ -290,7 +323,7 @@ def load_scoring(path: str | os.PathLike, n_exits: int | None = None,
     exits, saying to rerun `stage`)."""
     table = read_json_object(path, "scoring table", f"run {stage}",
                              required=("charged", "extra_ms"))
-    problem = extra_problem(table["extra_ms"], n_exits)
+    problem = extra_problem(table["extra_ms"], n_exits) or saving_problem(table)
     if problem is not None:
         raise ArtifactError(f"{path}: {problem}; rerun {stage}")
     return table
@@ -314,24 +347,41 @@ def extra_problem(extra: Any, n_exits: int | None = None) -> str | None:
     return None
 
 
+def saving_problem(table: Mapping[str, Any]) -> str | None:
+    """What is wrong with a scoring table's `unscored_saving_ms` (None: nothing, or absent,
+    as in EENet's table or one written before it was recorded): a finite number >= 0."""
+    if "unscored_saving_ms" not in table:
+        return None
+    value = table["unscored_saving_ms"]
+    if isinstance(value, int | float) and not isinstance(value, bool) and np.isfinite(value) \
+            and value >= 0:
+        return None
+    return f"unscored_saving_ms must be a finite number >= 0, got {value!r}"
+
+
 def load_scoring_tables(
     tables: Sequence[tuple[str | os.PathLike, str]], n_exits: int | None = None
 ) -> dict[str, Any]:
     """The scoring tables of the stages that time the fixed scores and EENet's as one, from
     (path, the pipeline stage that writes it) pairs, each read by `load_scoring`: every
     method's extra_ms. A method in two tables (one written before the stages were split) is a
-    one-line ArtifactError naming both files and the stage to rerun."""
+    one-line ArtifactError naming both files and the stage to rerun. `unscored_saving_ms`:
+    the first table's that records it (0 where none does: the last exit's cost throughout)."""
     extra: dict[str, Any] = {}
     source: dict[str, tuple[str | os.PathLike, str]] = {}
+    saving = None
     for path, stage in tables:
-        for name, values in load_scoring(path, n_exits, stage)["extra_ms"].items():
+        table = load_scoring(path, n_exits, stage)
+        if saving is None:
+            saving = table.get("unscored_saving_ms")
+        for name, values in table["extra_ms"].items():
             if name in extra:  # the earlier table holds a method that is not its stage's
                 earlier, earlier_stage = source[name]
                 raise ArtifactError(
                     f"{earlier}: extra_ms.{name} is given by {path} too; each method is "
                     f"timed by one stage: rerun {earlier_stage}")
             extra[name], source[name] = values, (path, stage)
-    return {"extra_ms": extra}
+    return {"extra_ms": extra, "unscored_saving_ms": float(saving or 0.0)}
 
 
 def method_extra(table: Mapping[str, Any], method: str, n_exits: int) -> np.ndarray:

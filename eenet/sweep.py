@@ -73,6 +73,7 @@ def fit_all(
     sweep_given: Sequence[Any] | None = None,
     settings_param: str = "settings",
     progress: bool = False,
+    unscored_saving_ms: float = 0.0,
 ) -> dict[str, Any]:
     """Fit each method at each sweep budget and the headline budget (None: none, a folder of
     sweep fits alone; each sweep budget once, a repeat a one-line ConfigError naming both
@@ -94,7 +95,8 @@ def fit_all(
     where every method sends everyone out at exit 0 unscored (the runtime scores nothing
     there: the threshold is -inf), at the plain first-exit cost. A budget below that is
     fitted at that cost (it still costs more than the budget) and the entry records
-    `fitted_ms`.
+    `fitted_ms`. `unscored_saving_ms`: how much less than the last exit's cost the plain
+    model runs at, nothing scored (`fit_charged`'s).
     """
     check_compatible(val, costs, "validation outputs vs latency")
     methods = check_methods(methods)
@@ -119,7 +121,8 @@ def fit_all(
         policy, fit_ms = fit_charged(method, val, costs, budget, charged.get(method),
                                      settings.get(method, {}), seed,
                                      settings_param=f"{settings_param}.{method}",
-                                     val_lp=val_lp, cache=cache)
+                                     val_lp=val_lp, cache=cache,
+                                     unscored_saving_ms=unscored_saving_ms)
         policy.model = None if model is None else dict(model)
         entry: dict[str, Any] = {"method": method, "budget_ms": budget, "policy": policy}
         if fit_ms > budget:
@@ -151,6 +154,7 @@ def fit_charged(
     settings_param: str = "settings",
     val_lp: np.ndarray | None = None,
     cache: ScoreCache | None = None,
+    unscored_saving_ms: float = 0.0,
 ) -> tuple[FittedPolicy, float]:
     """`fit_policy` for a method whose own scoring costs `extra_ms` per exit over `costs`
     (None: nothing more), as the pipeline fits it: planned with costs + extra, except at a
@@ -160,12 +164,19 @@ def fit_charged(
     policy, its `budget_ms` the one asked, and the budget it was fitted at. `settings_param`:
     what the caller called `settings` (`fit_policy`'s). `val_lp`: `val`'s log-probabilities,
     checked, where a sweep holds them (`fit_all`), fitted on as `fit_log_probs` does, sharing
-    `cache` (None: `fit_policy` checks `val` and computes them)."""
+    `cache` (None: `fit_policy` checks `val` and computes them).
+
+    `unscored_saving_ms` (the profile_scoring table's): how much less than the last exit's
+    cost the plain model runs at, as the runtime scores nothing for a policy that lets no
+    sample leave early. That policy is planned at the lower cost (`unscored_costs`), and at a
+    budget from there to the last exit's cost it replaces the early-exit policy fitted there
+    where it is at least as accurate on validation (and, as accurate, no dearer)."""
     plain = np.asarray(costs, dtype=np.float64)
     method_costs = plain if extra_ms is None else plain + np.asarray(extra_ms, dtype=np.float64)
+    unscored = unscored_costs(plain, unscored_saving_ms)
     if no_early_exit(plain, budget_ms):  # the plain model, which scores nothing (the runtime
         # skips the scoring of a policy that never exits early)
-        table, fit_ms = plain, budget_ms
+        table, fit_ms = unscored, budget_ms
     elif budget_ms <= method_costs[0]:  # scoring the first exit alone would cost as much or
         # more: all leave there, unscored (threshold -inf), at the plain cost
         table, fit_ms = plain, float(plain[0])
@@ -177,9 +188,42 @@ def fit_charged(
     else:
         policy = fit_log_probs(method, val_lp, val.labels, table, fit_ms, settings or {}, seed,
                                settings_param=settings_param, cache=cache)
+    if no_early_exit(unscored, budget_ms) and policy.leaves_early():
+        if val_lp is None:
+            val_lp, cache = val.log_probs(), {}
+        plain_model = fit_log_probs(method, val_lp, val.labels, unscored, budget_ms,
+                                    settings or {}, seed, settings_param=settings_param,
+                                    cache=cache)
+        if _at_least_as_good(plain_model, policy, val_lp, val.labels, cache):
+            plain_model.fit_seconds += policy.fit_seconds  # both fits made the choice
+            policy = plain_model
     if fit_ms < budget_ms:  # fitted at the plain first exit's cost, within the budget
         policy.budget_ms = budget_ms  # asked: the one its folder and the index name
     return policy, fit_ms
+
+
+def unscored_costs(costs: np.ndarray, saving_ms: float) -> np.ndarray:
+    """The costs a policy that lets no sample leave early runs at: `costs` with the last exit's
+    less `saving_ms` (nothing is scored), where that stays above the exit before it (else
+    `costs`: the saving is not taken)."""
+    costs = np.asarray(costs, dtype=np.float64)
+    lowered = costs.copy()
+    lowered[-1] -= float(saving_ms)
+    if saving_ms > 0 and costs.size >= 2 and lowered[-1] > costs[-2]:
+        return lowered
+    return costs
+
+
+def _at_least_as_good(plain_model: FittedPolicy, policy: FittedPolicy, val_lp: np.ndarray,
+                      labels: np.ndarray, cache: ScoreCache | None) -> bool:
+    """Whether the policy of no early exit is at least as accurate on validation as `policy`
+    and, as accurate, costs no more there."""
+    correct = val_lp.argmax(axis=2) == labels[None, :]
+    samples = np.arange(labels.size)
+    hits = [int(correct[p.decide(val_lp, cache=cache), samples].sum())
+            for p in (plain_model, policy)]
+    return hits[0] > hits[1] or (hits[0] == hits[1]
+                                 and plain_model.val_cost_ms <= policy.val_cost_ms)
 
 
 def check_schedulers_folder(folder: Path, param: str) -> None:

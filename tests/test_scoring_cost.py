@@ -595,3 +595,132 @@ def test_fit_with_scoring_refuses_what_it_cannot_charge(pair, costs):
     # max p is what the profile times: a table without it charges it nothing, as the pipeline
     assert fit_with_scoring("maxprob", val, costs, 2.0, {"extra_ms": {}}).planned_costs == \
         pytest.approx(costs)
+
+
+def _val_hits(policy, outputs) -> int:
+    """Samples of `outputs` the policy's exits answer correctly."""
+    exits = policy.decide(outputs.log_probs())
+    correct = outputs.logits.argmax(axis=2) == outputs.labels[None, :]
+    return int(correct[exits, np.arange(outputs.n_samples)].sum())
+
+
+def _with_last_exit(outputs, logits_last: np.ndarray):
+    """`outputs` with the last exit's logits replaced."""
+    from eenet.outputs import ExitOutputs
+
+    logits = outputs.logits.copy()
+    logits[-1] = logits_last
+    return ExitOutputs(logits=logits, labels=outputs.labels)
+
+
+@pytest.mark.parametrize("method", ["maxprob", "entropy", "patience", "eenet"])
+def test_no_early_exit_is_planned_at_its_unscored_cost_and_chosen_where_no_worse(
+        pair, costs, tmp_path, method):
+    """The runtime scores nothing for a policy that lets no sample leave early, so it runs at
+    the last exit's cost less the profiled saving. At a budget from there to the last exit's
+    cost the plain model replaces the fitted early-exit policy exactly where it answers at
+    least as many validation samples (as many: at no higher validation cost); at and above
+    the last exit's cost it runs at the lower cost; its evaluated test cost is the lower one."""
+    from eenet.sweep import fit_charged
+    from eenet.sweep_evaluation import evaluate_all
+
+    val, test = pair
+    saving = 0.4
+    settings = FAST_EENET if method == "eenet" else {}
+    sure_last = _with_last_exit(val, np.eye(10)[val.labels] * 20.0)  # always right there
+    noisy = val.logits[-1].copy()
+    wrong = np.random.default_rng(0).random(val.n_samples) < 0.4  # the last exit overthinks
+    noisy[wrong] = np.roll(noisy[wrong], 1, axis=1)
+    overthinks = _with_last_exit(val, noisy)
+    chosen = []
+    for outputs in (val, sure_last, overthinks):
+        for budget in (2.7, 2.95):
+            plain_fit, _ = fit_charged(method, outputs, costs, budget, settings=settings)
+            policy, fit_ms = fit_charged(method, outputs, costs, budget, settings=settings,
+                                         unscored_saving_ms=saving)
+            assert fit_ms == budget and policy.budget_ms == budget
+            never = _val_hits(policy, outputs) if not policy.leaves_early() else None
+            full = int((outputs.logits[-1].argmax(axis=1) == outputs.labels).sum())
+            early = _val_hits(plain_fit, outputs)
+            no_worse = full > early or (full == early and plain_fit.val_cost_ms >= 2.6)
+            assert policy.leaves_early() is not no_worse, (budget, full, early)
+            if no_worse:
+                assert never == full
+                assert policy.planned_costs == pytest.approx([1.0, 2.0, 2.6])
+                assert policy.val_cost_ms == pytest.approx(2.6)
+            else:  # the early-exit fit, unchanged
+                np.testing.assert_array_equal(policy.thresholds, plain_fit.thresholds)
+                assert policy.planned_costs == plain_fit.planned_costs
+            chosen.append(policy.leaves_early())
+    assert chosen[2:4] == [False, False]  # an always-right last exit is never passed over
+    assert chosen[4:] == [True, True]  # one that overthinks keeps the early exits
+    index = fit_all(val, costs, [method], [2.0, 2.95, 3.0], None, tmp_path / "s",
+                    {method: settings}, unscored_saving_ms=saving)
+    by_budget = {e["budget_ms"]: e for e in index["entries"]}
+    top = load_policy(tmp_path / "s" / by_budget[3.0]["dir"])
+    assert not top.leaves_early() and top.planned_costs == pytest.approx([1.0, 2.0, 2.6])
+    assert load_policy(tmp_path / "s" / by_budget[2.0]["dir"]).planned_costs == \
+        pytest.approx(costs)
+    metrics_dir = tmp_path / "h"
+    fit_all(val, costs, [method], [], 3.0, metrics_dir, {method: settings},
+            unscored_saving_ms=saving)
+    _, sweep = evaluate_all(test, costs, metrics_dir, tmp_path / "s")
+    rows = sweep[sweep["method"] == method].set_index("budget_ms")
+    assert rows.loc[3.0, "test_cost_ms"] == pytest.approx(2.6)
+
+
+def test_a_saving_that_would_undercut_the_exit_before_is_not_taken(pair):
+    """A saving that would put the last exit at or below the one before leaves the costs
+    as they are (the costs contract: strictly increasing)."""
+    from eenet.sweep import fit_charged, unscored_costs
+
+    val, _ = pair
+    costs = np.array([1.0, 2.0, 2.3])
+    assert unscored_costs(costs, 0.2) == pytest.approx([1.0, 2.0, 2.1])
+    for saving in (0.3, 0.5, 0.0):
+        assert unscored_costs(costs, saving) == pytest.approx(costs)
+    policy, _ = fit_charged("maxprob", val, costs, 2.3, unscored_saving_ms=0.5)
+    assert policy.planned_costs == pytest.approx(costs) and not policy.leaves_early()
+
+
+def test_the_unscored_saving_is_measured_beside_the_reference():
+    """profile_scoring times the model with no early exit beside the reference: the saving
+    is a number >= 0, apart from the per-exit tables; uncharged it is 0; not asked, absent."""
+    torch.manual_seed(0)
+    model = TinyNet(num_classes=5)
+    table = profile_scoring(model, methods=["entropy"], warmup=2, repeats=30)
+    assert isinstance(table["unscored_saving_ms"], float) and table["unscored_saving_ms"] >= 0
+    assert set(table["scheduling_ms"]) == {"maxprob", "entropy"}
+    json.dumps(table, allow_nan=False)  # no NaN of the exits the plain model is not timed at
+    assert profile_scoring(model, methods=["entropy"], charge=False)["unscored_saving_ms"] == 0
+    assert "unscored_saving_ms" not in profile_scoring(model, methods=["entropy"], warmup=0,
+                                                       repeats=1, unscored=False)
+
+
+@pytest.mark.parametrize("value", [-0.1, "0.1", None, True, float("nan")])
+def test_a_bad_unscored_saving_is_a_one_line_error(tmp_path, value):
+    path = tmp_path / "scoring.json"
+    path.write_text(json.dumps({"charged": True, "extra_ms": {"entropy": [0.0, 0.1]},
+                                "unscored_saving_ms": value}))
+    with pytest.raises(ArtifactError) as info:
+        load_scoring(path, 2)
+    message = str(info.value)
+    assert "\n" not in message
+    assert re.fullmatch(rf"{re.escape(str(path))}: (unscored_saving_ms must be a finite "
+                        r"number >= 0, got .*; rerun profile_scoring|.*NaN.*)", message), message
+
+
+def test_fit_with_scoring_takes_the_tables_unscored_saving(pair, costs):
+    """From Python, a scoring table's `unscored_saving_ms` plans the plain model as the
+    pipeline's fits do; a bad one is a one-line ConfigError naming it."""
+    from eenet.fitting import fit_with_scoring
+
+    val, _ = pair
+    sure_last = _with_last_exit(val, np.eye(10)[val.labels] * 20.0)
+    table = {"extra_ms": {"entropy": [0.05, 0.1, 0.1]}, "unscored_saving_ms": 0.4}
+    policy = fit_with_scoring("entropy", sure_last, costs, 2.8, table)
+    assert not policy.leaves_early() and policy.planned_costs == pytest.approx([1, 2, 2.6])
+    assert fit_with_scoring("entropy", sure_last, costs, 2.5, table).leaves_early()
+    with pytest.raises(ConfigError, match=r"^scoring: unscored_saving_ms must be a finite "
+                                          r"number >= 0, got -1; give "):
+        fit_with_scoring("entropy", sure_last, costs, 2.8, {**table, "unscored_saving_ms": -1})
