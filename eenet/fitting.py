@@ -31,6 +31,7 @@ from eenet.scoring_cost import (
     load_scoring_tables,
     method_extra,
     saving_problem,
+    unscored_saving,
 )
 from eenet.sweep import fit_all, fit_charged
 
@@ -91,11 +92,6 @@ def fit_with_scoring(
                             every.get(method, {}), seed,
                             unscored_saving_ms=unscored_saving(scoring))
     return policy
-
-
-def unscored_saving(scoring: Mapping[str, Any]) -> float:
-    """A scoring table's `unscored_saving_ms` (0 where it records none)."""
-    return float(scoring.get("unscored_saving_ms") or 0.0)
 
 
 def fit_from_artifacts(

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from eenet.checks import COUNT_MAXIMUMS, check_minimums
+from eenet.costs import saving_value_problem
 from eenet.errors import ArtifactError, ConfigError, unknown_name
 from eenet.jsonio import read_json_object
 from eenet.latency_table import latency_timing_fields
@@ -274,12 +275,15 @@ def profile_stage(
     settings: Mapping[str, Any],
     methods: Sequence[str],
     eenet_settings: Mapping[str, Any] | None = None,
-    unscored: bool = False,
+    unscored: bool = True,
 ) -> dict[str, Any]:
     """What the profile_scoring / profile_eenet_scoring stages run: time `methods` (and, with
-    `unscored`, the model run with no early exit) on the trained model in `model_dir` with
-    the latency profile's device, batch size and threads (`settings`: params.yaml's
-    `scoring`), write the table to `out_json` and print it."""
+    `unscored`, the model run with no early exit: profile_eenet_scoring leaves it to
+    profile_scoring) on the trained model in `model_dir` with the latency profile's device,
+    batch size and threads (`settings`: params.yaml's `scoring`), write the table to
+    `out_json` and print it. A latency table whose costs hold no reference scoring (imported,
+    or profiled without decisions or with another policy's) has none to save: its saving is
+    0, said in a line."""
     from eenet.jsonio import write_json
     from eenet.latency_table import check_latency_for_model, load_latency
     from eenet.models.artifact import load_trained
@@ -287,20 +291,34 @@ def profile_stage(
     latency = load_latency(latency_json)
     model = load_trained(model_dir)
     check_latency_for_model(latency, latency_json, model_dir, model.n_exits)
+    scored = holds_reference_scoring(latency)
     table = profile_scoring(
         model, eenet_settings, methods=methods, settings_param="schedulers.eenet",
-        unscored=unscored, device=scoring_device(latency, str(latency_json)),
+        unscored=unscored and scored, device=scoring_device(latency, str(latency_json)),
         **latency_timing(latency, str(latency_json)), **settings,
     )
+    if unscored and not scored:
+        table["unscored_saving_ms"] = 0.0
     write_json(out_json, table, tidy=True)
     charged = "charged" if table["charged"] else "not charged"
     for name, extra in table["extra_ms"].items():
         print(f"{name:>9} scoring: +{[round(v * 1000, 1) for v in extra]} us/sample to reach "
               f"each exit ({charged})")
-    if "unscored_saving_ms" in table:
+    if unscored and not scored:
+        print(f"no early exit: no saving taken: {latency_json}'s costs hold no {REFERENCE} "
+              "scoring (imported, or profiled without it)")
+    elif "unscored_saving_ms" in table:
         print(f"no early exit: -{round(table['unscored_saving_ms'] * 1000, 1)} us/sample "
               f"against the last exit's cost, nothing scored ({charged})")
     return table
+
+
+def holds_reference_scoring(latency: Mapping[str, Any]) -> bool:
+    """Whether a latency table's costs include the reference's scoring at the exits before
+    each (a profile measured here with decisions by the reference policy), which a policy of
+    no early exit does not run."""
+    return (latency.get("source", "measured") == "measured" and latency.get("decisions") is True
+            and latency.get("decision_policy") == REFERENCE)
 
 
 def _num_classes(model: MultiExitModel) -> int:
@@ -352,11 +370,12 @@ def saving_problem(table: Mapping[str, Any]) -> str | None:
     as in EENet's table or one written before it was recorded): a finite number >= 0."""
     if "unscored_saving_ms" not in table:
         return None
-    value = table["unscored_saving_ms"]
-    if isinstance(value, int | float) and not isinstance(value, bool) and np.isfinite(value) \
-            and value >= 0:
-        return None
-    return f"unscored_saving_ms must be a finite number >= 0, got {value!r}"
+    return saving_value_problem(table["unscored_saving_ms"])
+
+
+def unscored_saving(table: Mapping[str, Any]) -> float:
+    """A scoring table's `unscored_saving_ms` (0 where it records none)."""
+    return float(table.get("unscored_saving_ms") or 0.0)
 
 
 def load_scoring_tables(
@@ -365,15 +384,20 @@ def load_scoring_tables(
     """The scoring tables of the stages that time the fixed scores and EENet's as one, from
     (path, the pipeline stage that writes it) pairs, each read by `load_scoring`: every
     method's extra_ms. A method in two tables (one written before the stages were split) is a
-    one-line ArtifactError naming both files and the stage to rerun. `unscored_saving_ms`:
-    the first table's that records it (0 where none does: the last exit's cost throughout)."""
+    one-line ArtifactError naming both files and the stage to rerun; so is
+    `unscored_saving_ms` in two (it is profile_scoring's; 0 where none records it: the
+    last exit's cost throughout)."""
     extra: dict[str, Any] = {}
     source: dict[str, tuple[str | os.PathLike, str]] = {}
-    saving = None
+    saving: dict[str, Any] = {}
     for path, stage in tables:
         table = load_scoring(path, n_exits, stage)
-        if saving is None:
-            saving = table.get("unscored_saving_ms")
+        if "unscored_saving_ms" in table:
+            if saving:
+                raise ArtifactError(
+                    f"{path}: unscored_saving_ms is given by {saving['path']} too; one stage "
+                    f"times it: rerun {stage}")
+            saving = {"path": path, "unscored_saving_ms": table["unscored_saving_ms"]}
         for name, values in table["extra_ms"].items():
             if name in extra:  # the earlier table holds a method that is not its stage's
                 earlier, earlier_stage = source[name]
@@ -381,7 +405,7 @@ def load_scoring_tables(
                     f"{earlier}: extra_ms.{name} is given by {path} too; each method is "
                     f"timed by one stage: rerun {earlier_stage}")
             extra[name], source[name] = values, (path, stage)
-    return {"extra_ms": extra, "unscored_saving_ms": float(saving or 0.0)}
+    return {"extra_ms": extra, "unscored_saving_ms": unscored_saving(saving)}
 
 
 def method_extra(table: Mapping[str, Any], method: str, n_exits: int) -> np.ndarray:

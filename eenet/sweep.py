@@ -9,13 +9,15 @@ folder of sweep fits alone (the pipeline's
 fit_schedulers; its headline fits are fit_headline's folder) has no `headline_ms`; one of a
 list of budgets records each as given (`sweep_given`, beside `sweep_ms`: '75%', 0.3). Where the
 costs came from a latency table, the index also records the trained `model` they are for and
-`costs_profiled_at` (the table's device, batch size and threads).
+`costs_profiled_at` (the table's device, batch size and threads); where the plain model was
+planned below the last exit's cost, `unscored_saving_ms` (`fit_charged`).
 """
 
 from __future__ import annotations
 
 import math
 import os
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,11 +26,11 @@ import numpy as np
 
 from eenet.atomic import atomic_directory, holds_current_folder, nearest_existing
 from eenet.budget import DEFAULT_COST_UNIT, check_each_once, cost_unit_problem
-from eenet.costs import is_real_number
+from eenet.costs import is_real_number, saving_value_problem, unscored_costs
 from eenet.errors import ArtifactError, ConfigError, once_each, unknown_name
 from eenet.fit_progress import fits_shown
 from eenet.jsonio import read_json_object, write_json
-from eenet.outputs import ExitOutputs, check_compatible, validate_exit_outputs
+from eenet.outputs import ExitOutputs, check_compatible, correct_of, validate_exit_outputs
 from eenet.schedulers import (
     available_methods,
     check_method_settings,
@@ -96,9 +98,11 @@ def fit_all(
     there: the threshold is -inf), at the plain first-exit cost. A budget below that is
     fitted at that cost (it still costs more than the budget) and the entry records
     `fitted_ms`. `unscored_saving_ms`: how much less than the last exit's cost the plain
-    model runs at, nothing scored (`fit_charged`'s).
+    model runs at, nothing scored (`fit_charged`'s); the index records it where above 0, for
+    the oracle (`eenet.sweep_evaluation`).
     """
     check_compatible(val, costs, "validation outputs vs latency")
+    check_saving(unscored_saving_ms)
     methods = check_methods(methods)
     if sweep_given is not None and len(sweep_given) != len(sweep_ms):
         raise ConfigError(f"sweep_given: one per sweep budget ({len(sweep_ms)}), got "
@@ -134,6 +138,7 @@ def fit_all(
         "sweep_ms": [float(b) for b in sweep_ms],
         **({} if sweep_given is None else {"sweep_given": list(sweep_given)}),
         "costs_ms": [float(c) for c in costs],
+        **({"unscored_saving_ms": float(unscored_saving_ms)} if unscored_saving_ms > 0 else {}),
         "n_classes": val.n_classes,
         "n_val": val.n_samples,
         **({} if model is None else {"model": dict(model)}),
@@ -168,9 +173,12 @@ def fit_charged(
 
     `unscored_saving_ms` (the profile_scoring table's): how much less than the last exit's
     cost the plain model runs at, as the runtime scores nothing for a policy that lets no
-    sample leave early. That policy is planned at the lower cost (`unscored_costs`), and at a
-    budget from there to the last exit's cost it replaces the early-exit policy fitted there
-    where it is at least as accurate on validation (and, as accurate, no dearer)."""
+    sample leave early. That policy is planned at the lower cost (`eenet.costs.
+    unscored_costs`), and at a budget from there to the last exit's cost it replaces the
+    early-exit policy fitted there where it answers at least as many validation samples (as
+    many: at no higher validation cost); the kept policy's `fit_seconds` count both fits and
+    the choice. A saving that is no finite number >= 0 is a one-line ConfigError."""
+    check_saving(unscored_saving_ms)
     plain = np.asarray(costs, dtype=np.float64)
     method_costs = plain if extra_ms is None else plain + np.asarray(extra_ms, dtype=np.float64)
     unscored = unscored_costs(plain, unscored_saving_ms)
@@ -189,36 +197,34 @@ def fit_charged(
         policy = fit_log_probs(method, val_lp, val.labels, table, fit_ms, settings or {}, seed,
                                settings_param=settings_param, cache=cache)
     if no_early_exit(unscored, budget_ms) and policy.leaves_early():
+        start = time.perf_counter()
         if val_lp is None:
             val_lp, cache = val.log_probs(), {}
         plain_model = fit_log_probs(method, val_lp, val.labels, unscored, budget_ms,
                                     settings or {}, seed, settings_param=settings_param,
                                     cache=cache)
+        early_seconds = policy.fit_seconds
         if _at_least_as_good(plain_model, policy, val_lp, val.labels, cache):
-            plain_model.fit_seconds += policy.fit_seconds  # both fits made the choice
             policy = plain_model
+        policy.fit_seconds = early_seconds + time.perf_counter() - start  # both fits chose
     if fit_ms < budget_ms:  # fitted at the plain first exit's cost, within the budget
         policy.budget_ms = budget_ms  # asked: the one its folder and the index name
     return policy, fit_ms
 
 
-def unscored_costs(costs: np.ndarray, saving_ms: float) -> np.ndarray:
-    """The costs a policy that lets no sample leave early runs at: `costs` with the last exit's
-    less `saving_ms` (nothing is scored), where that stays above the exit before it (else
-    `costs`: the saving is not taken)."""
-    costs = np.asarray(costs, dtype=np.float64)
-    lowered = costs.copy()
-    lowered[-1] -= float(saving_ms)
-    if saving_ms > 0 and costs.size >= 2 and lowered[-1] > costs[-2]:
-        return lowered
-    return costs
+def check_saving(value: Any, param: str = "unscored_saving_ms") -> None:
+    """A saving of the plain model that is no finite number >= 0 is a one-line ConfigError
+    naming `param`."""
+    problem = saving_value_problem(value, param)
+    if problem:
+        raise ConfigError(problem)
 
 
 def _at_least_as_good(plain_model: FittedPolicy, policy: FittedPolicy, val_lp: np.ndarray,
                       labels: np.ndarray, cache: ScoreCache | None) -> bool:
     """Whether the policy of no early exit is at least as accurate on validation as `policy`
     and, as accurate, costs no more there."""
-    correct = val_lp.argmax(axis=2) == labels[None, :]
+    correct = correct_of(val_lp, labels)
     samples = np.arange(labels.size)
     hits = [int(correct[p.decide(val_lp, cache=cache), samples].sum())
             for p in (plain_model, policy)]
@@ -347,6 +353,10 @@ def _index_problem(index: Mapping[str, Any]) -> str | None:
     costs = index["costs_ms"]
     if not isinstance(costs, list) or not costs or not all(is_real_number(c) for c in costs):
         return f"costs_ms must be a list of numbers, got {costs!r}"
+    if "unscored_saving_ms" in index:
+        problem = saving_value_problem(index["unscored_saving_ms"])
+        if problem:
+            return problem
     n_classes = index.get("n_classes")  # absent in an older index: not checked
     if n_classes is not None and (type(n_classes) is not int or n_classes < 2):
         return f"n_classes must be an integer >= 2, got {n_classes!r}"

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from eenet.atomic import atomic_path
-from eenet.costs import validate_costs
+from eenet.costs import unscored_costs, validate_costs
 from eenet.errors import ArtifactError, first_line, naming
 from eenet.evaluation import (
     ORACLE,
@@ -107,6 +107,10 @@ class Evaluation:
     # per budget_ms of a row, the budget as the params gave it ('75%', 0.3): the headline's
     # `budget` and each sweep folder's `sweep_given` (none for 'auto' or an older index)
     given: dict[float, Any] = field(default_factory=dict)
+    # the costs the oracle is bounded with: the latency table's, the last exit's lowered by
+    # the folders' largest `unscored_saving_ms` (the plain model's cost where it was planned
+    # so); `oracle_curve_table` takes them
+    oracle_costs: np.ndarray | None = None
 
 
 def evaluate_all(
@@ -179,9 +183,12 @@ def evaluate_folders(
                     rule=policy.rule(),
                 )
             )
+    # the bound of every policy, the plain model run unscored below the last exit's cost too
+    oracle_costs = unscored_costs(costs, max(float(i.get("unscored_saving_ms", 0.0))
+                                            for _, i in folders))
     for budget in sorted({budget for _, budget in seen}):
-        exits = oracle_exits_of(correct, costs, budget)
-        result = evaluate_correct(correct, exits, costs)
+        exits = oracle_exits_of(correct, oracle_costs, budget)
+        result = evaluate_correct(correct, exits, oracle_costs)
         hits[(ORACLE, budget)] = correct[exits, samples]
         rows.append(_row(ORACLE, budget, result, top, rule=ORACLE_RULE))
     sweep = pd.DataFrame(rows)
@@ -220,7 +227,8 @@ def evaluate_folders(
     sweep.insert(1, "method_order", sweep["method"].map(method_order(metrics["methods"],
                                                                      sweep["method"])))
     sweep = sweep.sort_values(["method", "budget_ms"]).reset_index(drop=True)
-    return Evaluation(metrics, sweep, hits, index.get("model") or None, _as_given(folders))
+    return Evaluation(metrics, sweep, hits, index.get("model") or None, _as_given(folders),
+                      oracle_costs)
 
 
 def _as_given(folders: list[tuple[Path, Mapping[str, Any]]]) -> dict[float, Any]:
@@ -236,7 +244,8 @@ def _as_given(folders: list[tuple[Path, Mapping[str, Any]]]) -> dict[float, Any]
 
 def oracle_curve_table(test: ExitOutputs, costs: np.ndarray) -> pd.DataFrame:
     """The oracle's exact accuracy-vs-budget curve on `test` (`eenet.evaluation.oracle_curve`:
-    its break points, from the first exit's cost to the last's), in sweep.csv's columns: drawn
+    its break points, from the first exit's cost to the last's; the evaluate stage gives the
+    costs it bounds the policies with, `Evaluation.oracle_costs`), in sweep.csv's columns: drawn
     through these and the sweep's budgets, the oracle's line is the bound itself. A point's
     budget is rounded up (`tidy_up`, at most the last exit's cost): rounded to the nearest it
     could fall below what the point's last move costs, and `oracle_exits` at the budget written

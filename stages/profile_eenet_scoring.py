@@ -16,7 +16,8 @@ def main(model_dir: str, latency_json: str, out_json: str) -> None:
     params = read_params()
     eenet = group(params, "schedulers").get("eenet") or {}
     profile_stage(model_dir, latency_json, out_json, group(params, "scoring"), LEARNED_CHARGED,
-                  {k: eenet[k] for k in ARCHITECTURE if k in eenet})  # dvc.yaml lists these
+                  {k: eenet[k] for k in ARCHITECTURE if k in eenet},  # dvc.yaml lists these
+                  unscored=False)  # profile_scoring's
 
 
 if __name__ == "__main__":

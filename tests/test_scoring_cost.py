@@ -669,18 +669,126 @@ def test_no_early_exit_is_planned_at_its_unscored_cost_and_chosen_where_no_worse
     assert rows.loc[3.0, "test_cost_ms"] == pytest.approx(2.6)
 
 
-def test_a_saving_that_would_undercut_the_exit_before_is_not_taken(pair):
-    """A saving that would put the last exit at or below the one before leaves the costs
-    as they are (the costs contract: strictly increasing)."""
-    from eenet.sweep import fit_charged, unscored_costs
+def test_a_saving_past_the_exit_before_is_capped_just_above_it(pair, tmp_path):
+    """A saving that would put the last exit at or below the one before is capped at the next
+    12-digit number above that exit's cost (the costs contract: strictly increasing, through
+    the policy file's JSON too), not dropped: a little more saving never plans dearer."""
+    from eenet.costs import unscored_costs
+    from eenet.sweep import fit_charged
 
     val, _ = pair
     costs = np.array([1.0, 2.0, 2.3])
     assert unscored_costs(costs, 0.2) == pytest.approx([1.0, 2.0, 2.1])
-    for saving in (0.3, 0.5, 0.0):
-        assert unscored_costs(costs, saving) == pytest.approx(costs)
+    for saving in (0.3, 0.5, 50.0):
+        assert unscored_costs(costs, saving).tolist() == [1.0, 2.0, 2.00000000001]
+    assert unscored_costs(costs, 0.0).tolist() == costs.tolist()
+    assert unscored_costs([1.0, 1.0000000000001], 0.5).tolist() == [1.0, 1.0000000000001]
     policy, _ = fit_charged("maxprob", val, costs, 2.3, unscored_saving_ms=0.5)
-    assert policy.planned_costs == pytest.approx(costs) and not policy.leaves_early()
+    assert policy.planned_costs == [1.0, 2.0, 2.00000000001] and not policy.leaves_early()
+    policy.save(tmp_path / "p")
+    assert load_policy(tmp_path / "p").planned_costs == [1.0, 2.0, 2.00000000001]
+
+
+def test_the_oracle_bounds_the_plain_model_run_unscored(pair, costs, tmp_path):
+    """Weak early exits and a sure last one: the plain model, planned below the last exit's
+    cost, beats an oracle bounded with the last exit's full cost; the oracle is bounded with
+    the lowered cost (the index records the saving), so it stays at or above every method."""
+    from eenet.sweep_evaluation import evaluate_folders, oracle_curve_table
+
+    val, test = pair
+    sure_val = _with_last_exit(val, np.eye(10)[val.labels] * 20.0)
+    sure_test = _with_last_exit(test, np.eye(10)[test.labels] * 20.0)
+    index = fit_all(sure_val, costs, ["maxprob", "entropy"], [], 2.8, tmp_path / "h",
+                    unscored_saving_ms=0.4)
+    assert index["unscored_saving_ms"] == 0.4
+    fit_all(sure_val, costs, ["maxprob"], [1.5, 2.2, 2.6, 3.0], None, tmp_path / "s",
+            unscored_saving_ms=0.4)
+    result = evaluate_folders(sure_test, costs, tmp_path / "h", tmp_path / "s")
+    sweep = result.sweep
+    for budget, rows in sweep.groupby("budget_ms"):
+        oracle = rows[rows["method"] == "oracle"]["test_accuracy"].item()
+        assert oracle >= rows["test_accuracy"].max(), (budget, rows)
+    plain = sweep[(sweep["method"] == "maxprob") & (sweep["budget_ms"] == 2.8)]
+    assert plain["test_accuracy"].item() == 100.0 and plain["test_cost_ms"].item() == 2.6
+    assert result.oracle_costs.tolist() == [1.0, 2.0, 2.6]
+    curve = oracle_curve_table(sure_test, result.oracle_costs)
+    assert curve["test_accuracy"].iloc[-1] == 100.0 and curve["budget_ms"].max() <= 2.6
+    # without a saving the index records none and the oracle takes the table's costs
+    assert "unscored_saving_ms" not in fit_all(sure_val, costs, ["maxprob"], [], 2.8,
+                                               tmp_path / "n")
+    assert evaluate_folders(sure_test, costs, tmp_path / "n").oracle_costs.tolist() == \
+        costs.tolist()
+
+
+@pytest.mark.parametrize("value", [-1.0, float("nan"), float("inf"), "0.4", None])
+def test_a_bad_saving_given_in_python_is_a_one_line_error(pair, costs, tmp_path, value):
+    """fit_all and fit_charged check the saving as the scoring table's is checked (a text
+    had raised a bare TypeError, NaN and negatives were dropped in silence); numpy floats of
+    any width are numbers."""
+    from eenet.sweep import fit_charged
+
+    val, _ = pair
+    with pytest.raises(ConfigError, match=r"^unscored_saving_ms must be a finite number >= 0, "
+                                          r"got "):
+        fit_all(val, costs, ["maxprob"], [], 2.8, tmp_path / "s", unscored_saving_ms=value)
+    with pytest.raises(ConfigError, match=r"^unscored_saving_ms must be a finite number"):
+        fit_charged("maxprob", val, costs, 2.8, unscored_saving_ms=value)
+    policy, _ = fit_charged("maxprob", val, costs, 3.0, unscored_saving_ms=np.float32(0.5))
+    assert policy.planned_costs == pytest.approx([1.0, 2.0, 2.5])
+
+
+def test_a_latency_table_without_reference_scoring_has_no_saving(tmp_path, capsys):
+    """Costs that hold no max p scoring (an imported table of the network's times, a profile
+    without decisions or of another policy's) have none to save: the stage records 0 and
+    says why; a profile with the reference's decisions gets the measured saving."""
+    torch.manual_seed(0)
+    options = tiny_params()["model"]["options"]
+    save_trained(build_model("resnet1d_3", 10, **options), tmp_path / "model", "resnet1d_3", 10,
+                 options)
+    record = model_identity(tmp_path / "model")
+    measured = {"cumulative_ms": [1.0, 2.0, 3.0], "device": "cpu", "model": record,
+                "source": "measured", "decisions": True, "decision_policy": "maxprob"}
+    settings = {"warmup": 1, "repeats": 3}
+    for table, scored in ((measured, True),
+                          ({**measured, "source": "latency_tables/authors.csv"}, False),
+                          ({**measured, "decisions": False}, False),
+                          ({**measured, "decision_policy": "entropy"}, False)):
+        save_latency(tmp_path / "latency.json", table)
+        out = profile_stage(tmp_path / "model", tmp_path / "latency.json",
+                            tmp_path / "scoring.json", settings, ["entropy"])
+        printed = capsys.readouterr().out
+        assert load_scoring(tmp_path / "scoring.json", 3)["unscored_saving_ms"] == \
+            pytest.approx(out["unscored_saving_ms"])
+        if scored:
+            assert "no saving taken" not in printed
+        else:
+            assert out["unscored_saving_ms"] == 0.0
+            assert f"no early exit: no saving taken: {tmp_path / 'latency.json'}'s costs hold " \
+                   "no maxprob scoring" in printed
+    eenet = profile_stage(tmp_path / "model", tmp_path / "latency.json",
+                          tmp_path / "eenet.json", settings, ["eenet"], {"hidden": 4},
+                          unscored=False)
+    assert "unscored_saving_ms" not in eenet
+
+
+def test_the_saving_comes_from_one_scoring_table(tmp_path):
+    """load_scoring_tables takes profile_scoring's saving (0 where no table records one, as
+    before it was measured); a second table holding one too is a one-line error naming both."""
+    from eenet.scoring_cost import load_scoring_tables
+
+    fixed, learned = tmp_path / "scoring.json", tmp_path / "scoring_eenet.json"
+    fixed.write_text(json.dumps({"charged": True, "extra_ms": {"entropy": [0.0, 0.1]},
+                                 "unscored_saving_ms": 0.05}))
+    learned.write_text(json.dumps({"charged": True, "extra_ms": {"eenet": [0.1, 0.2]}}))
+    pairs = [(fixed, "profile_scoring"), (learned, "profile_eenet_scoring")]
+    assert load_scoring_tables(pairs, 2)["unscored_saving_ms"] == 0.05
+    assert load_scoring_tables(pairs[1:], 2)["unscored_saving_ms"] == 0.0
+    learned.write_text(json.dumps({"charged": True, "extra_ms": {"eenet": [0.1, 0.2]},
+                                   "unscored_saving_ms": 0.0}))
+    with pytest.raises(ArtifactError) as info:
+        load_scoring_tables(pairs, 2)
+    assert str(info.value) == (f"{learned}: unscored_saving_ms is given by {fixed} too; one "
+                               "stage times it: rerun profile_eenet_scoring")
 
 
 def test_the_unscored_saving_is_measured_beside_the_reference():
@@ -724,3 +832,20 @@ def test_fit_with_scoring_takes_the_tables_unscored_saving(pair, costs):
     with pytest.raises(ConfigError, match=r"^scoring: unscored_saving_ms must be a finite "
                                           r"number >= 0, got -1; give "):
         fit_with_scoring("entropy", sure_last, costs, 2.8, {**table, "unscored_saving_ms": -1})
+
+
+def test_an_index_with_a_bad_saving_is_refused(pair, costs, tmp_path):
+    """A schedulers index whose saving was edited into no number >= 0 is one line naming the
+    index (the oracle would be bounded with it)."""
+    from eenet.sweep import read_index
+
+    val, _ = pair
+    fit_all(val, costs, ["maxprob"], [], 2.8, tmp_path / "h", unscored_saving_ms=0.4)
+    path = tmp_path / "h" / "index.json"
+    index = json.loads(path.read_text())
+    path.write_text(json.dumps({**index, "unscored_saving_ms": -0.4}))
+    with pytest.raises(ArtifactError) as info:
+        read_index(tmp_path / "h")
+    assert str(info.value) == (f"{path}: unscored_saving_ms must be a finite number >= 0, got "
+                               "-0.4; rerun fit_headline / fit_schedulers (or eenet schedule "
+                               "--save)")
