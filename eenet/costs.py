@@ -83,29 +83,3 @@ def validate_costs(costs: Any, source: str = "costs") -> np.ndarray:
             f"{show(arr.tolist())}"
         )
     return arr
-
-
-def saving_value_problem(value: Any, name: str = "unscored_saving_ms") -> str | None:
-    """What is wrong with a saving `value`, what running with no early exit saves against the
-    last exit's cost (None: nothing): it must be a finite real number >= 0."""
-    if is_real_number(value) and np.isfinite(value) and value >= 0:
-        return None
-    return f"{name} must be a finite number >= 0, got {show(value)}"
-
-
-def unscored_costs(costs: Any, saving_ms: float) -> np.ndarray:
-    """The costs a policy that lets no sample leave early runs at: `costs` with the last
-    exit's lowered by `saving_ms` (nothing is scored), kept above the exit before's: at most
-    down to the next 12-digit number above it, which the costs' JSON (`eenet.rounding`)
-    keeps distinct (where none lies below the last exit's cost, `costs`)."""
-    from eenet.rounding import tidy_up
-
-    costs = np.asarray(costs, dtype=np.float64)
-    if saving_ms <= 0 or costs.size < 2:
-        return costs
-    # the next 12-digit number above the exit before's, rounded either way
-    floor = tidy_up(float(np.nextafter(tidy_up(float(costs[-2])), np.inf)))
-    lowered = max(float(costs[-1]) - float(saving_ms), floor)
-    if lowered >= costs[-1]:
-        return costs
-    return np.append(costs[:-1], lowered)

@@ -25,13 +25,13 @@ import numpy as np
 import torch
 
 from eenet.checks import COUNT_MAXIMUMS, check_minimums
-from eenet.costs import saving_value_problem
 from eenet.errors import ArtifactError, ConfigError, unknown_name
 from eenet.jsonio import read_json_object
 from eenet.latency_table import latency_timing_fields
 from eenet.models.base import MultiExitModel
 from eenet.schedulers.base import FittedPolicy
 from eenet.schedulers.thresholds import unreachable_thresholds
+from eenet.unscored import saving_value_problem
 
 REFERENCE = "maxprob"
 # what each pipeline stage times: the fixed scores (stage profile_scoring) and EENet's learned

@@ -26,7 +26,7 @@ import numpy as np
 
 from eenet.atomic import atomic_directory, holds_current_folder, nearest_existing
 from eenet.budget import DEFAULT_COST_UNIT, check_each_once, cost_unit_problem
-from eenet.costs import is_real_number, saving_value_problem, unscored_costs
+from eenet.costs import is_real_number
 from eenet.errors import ArtifactError, ConfigError, once_each, unknown_name
 from eenet.fit_progress import fits_shown
 from eenet.jsonio import read_json_object, write_json
@@ -40,6 +40,7 @@ from eenet.schedulers import (
 from eenet.schedulers.base import FittedPolicy, ScoreCache
 from eenet.schedulers.plans import no_early_exit
 from eenet.schedulers.policy_file import POLICY_FILE, foreign_files
+from eenet.unscored import saving_value_problem, unscored_costs
 
 INDEX_FILE = "index.json"
 FITTING_STAGES = "fit_headline / fit_schedulers"  # the pipeline stages that write such folders
@@ -173,7 +174,7 @@ def fit_charged(
 
     `unscored_saving_ms` (the profile_scoring table's): how much less than the last exit's
     cost the plain model runs at, as the runtime scores nothing for a policy that lets no
-    sample leave early. That policy is planned at the lower cost (`eenet.costs.
+    sample leave early. That policy is planned at the lower cost (`eenet.unscored.
     unscored_costs`), and at a budget from there to the last exit's cost it replaces the
     early-exit policy fitted there where it answers at least as many validation samples (as
     many: at no higher validation cost); the kept policy's `fit_seconds` count both fits and

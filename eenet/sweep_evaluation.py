@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from eenet.atomic import atomic_path
-from eenet.costs import unscored_costs, validate_costs
+from eenet.costs import validate_costs
 from eenet.errors import ArtifactError, first_line, naming
 from eenet.evaluation import (
     ORACLE,
@@ -37,6 +37,7 @@ from eenet.sweep import (
     headline_entries,
     read_index,
 )
+from eenet.unscored import unscored_costs
 
 # written exactly: the budget as fitted, and capped at the full model's cost (an exit's cost)
 EXACT = ("budget_ms", "budget_capped_ms")

@@ -673,8 +673,8 @@ def test_a_saving_past_the_exit_before_is_capped_just_above_it(pair, tmp_path):
     """A saving that would put the last exit at or below the one before is capped at the next
     12-digit number above that exit's cost (the costs contract: strictly increasing, through
     the policy file's JSON too), not dropped: a little more saving never plans dearer."""
-    from eenet.costs import unscored_costs
     from eenet.sweep import fit_charged
+    from eenet.unscored import unscored_costs
 
     val, _ = pair
     costs = np.array([1.0, 2.0, 2.3])
