@@ -243,16 +243,21 @@ def _as_given(folders: list[tuple[Path, Mapping[str, Any]]]) -> dict[float, Any]
     return given
 
 
-def oracle_curve_table(test: ExitOutputs, costs: np.ndarray) -> pd.DataFrame:
+def oracle_curve_table(test: ExitOutputs, costs: np.ndarray,
+                       oracle_costs: np.ndarray | None = None) -> pd.DataFrame:
     """The oracle's exact accuracy-vs-budget curve on `test` (`eenet.evaluation.oracle_curve`:
-    its break points, from the first exit's cost to the last's; the evaluate stage gives the
-    costs it bounds the policies with, `Evaluation.oracle_costs`), in sweep.csv's columns: drawn
-    through these and the sweep's budgets, the oracle's line is the bound itself. A point's
+    its break points, from the first exit's cost to the last's), in sweep.csv's columns: drawn
+    through these and the sweep's budgets, the oracle's line is the bound itself. The oracle is
+    bounded with `oracle_costs` where given (`Evaluation.oracle_costs`: the plain model's lower
+    last-exit cost), its curve still drawn on to the last exit's cost in `costs`. A point's
     budget is rounded up (`tidy_up`, at most the last exit's cost): rounded to the nearest it
     could fall below what the point's last move costs, and `oracle_exits` at the budget written
     answered a sample fewer than the row said."""
     top = float(costs[-1])
-    points = oracle_curve(test, costs)  # the first at the first exit's cost exactly: kept so
+    # the first at the first exit's cost exactly: kept so
+    points = oracle_curve(test, costs if oracle_costs is None else oracle_costs)
+    if points[-1]["budget_ms"] < top:  # flat on to the last exit's cost, as oracle_curve's
+        points.append({**points[-1], "budget_ms": top})
     return pd.DataFrame([_row(ORACLE, point["budget_ms"] if i == 0
                               else min(tidy_up(point["budget_ms"]), top), point, top,
                               rule=ORACLE_RULE)

@@ -30,7 +30,7 @@ def main(test_npz: str, latency_json: str, headline_dir: str, sweep_dir: str,
                               source=f"{test_npz} vs {latency_json}")
     metrics = result.metrics
     write_reports(metrics, result.sweep, metrics_json, sweep_csv,
-                  oracle_curve_table(test, result.oracle_costs), oracle_csv,
+                  oracle_curve_table(test, costs, result.oracle_costs), oracle_csv,
                   summary_markdown(metrics, result.sweep, result.hits, result.model, costs,
                                    result.given),
                   summary_md, exits_csv)

@@ -711,8 +711,10 @@ def test_the_oracle_bounds_the_plain_model_run_unscored(pair, costs, tmp_path):
     plain = sweep[(sweep["method"] == "maxprob") & (sweep["budget_ms"] == 2.8)]
     assert plain["test_accuracy"].item() == 100.0 and plain["test_cost_ms"].item() == 2.6
     assert result.oracle_costs.tolist() == [1.0, 2.0, 2.6]
-    curve = oracle_curve_table(sure_test, result.oracle_costs)
-    assert curve["test_accuracy"].iloc[-1] == 100.0 and curve["budget_ms"].max() <= 2.6
+    curve = oracle_curve_table(sure_test, costs, result.oracle_costs)
+    at_plain = curve[curve["budget_ms"] <= 2.6]["test_accuracy"]
+    assert at_plain.iloc[-1] == 100.0 and curve["budget_ms"].iloc[-1] == 3.0  # drawn on flat
+    assert oracle_curve_table(sure_test, costs)["budget_ms"].iloc[-1] == 3.0
     # without a saving the index records none and the oracle takes the table's costs
     assert "unscored_saving_ms" not in fit_all(sure_val, costs, ["maxprob"], [], 2.8,
                                                tmp_path / "n")
