@@ -25,15 +25,9 @@ from eenet.outputs import ExitOutputs, check_compatible, load_exit_outputs
 from eenet.schedulers import check_method_settings
 from eenet.schedulers.base import FittedPolicy
 from eenet.schedulers.eenet import FIXED_SCORES
-from eenet.scoring_cost import (
-    CHARGED,
-    extra_problem,
-    load_scoring_tables,
-    method_extra,
-    saving_problem,
-    unscored_saving,
-)
+from eenet.scoring_cost import CHARGED, extra_problem, load_scoring_tables, method_extra
 from eenet.sweep import fit_all, fit_charged
+from eenet.unscored import saving_problem, unscored_saving
 
 
 def charged_settings(

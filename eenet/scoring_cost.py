@@ -31,7 +31,7 @@ from eenet.latency_table import latency_timing_fields
 from eenet.models.base import MultiExitModel
 from eenet.schedulers.base import FittedPolicy
 from eenet.schedulers.thresholds import unreachable_thresholds
-from eenet.unscored import saving_value_problem
+from eenet.unscored import saving_problem, unscored_saving
 
 REFERENCE = "maxprob"
 # what each pipeline stage times: the fixed scores (stage profile_scoring) and EENet's learned
@@ -262,9 +262,10 @@ def no_early_exit_policy(n_exits: int) -> FittedPolicy:
     """The reference policy letting no sample leave before the last exit (thresholds +inf):
     the runtime runs the plain model, scoring nothing."""
     from eenet.profiling import reference_policy
+    from eenet.runtime import forced_exit_thresholds
 
     policy = reference_policy(n_exits)
-    policy.set_rule(np.full(n_exits, np.inf))
+    policy.set_rule(forced_exit_thresholds(n_exits))
     return policy
 
 
@@ -291,20 +292,21 @@ def profile_stage(
     latency = load_latency(latency_json)
     model = load_trained(model_dir)
     check_latency_for_model(latency, latency_json, model_dir, model.n_exits)
-    scored = holds_reference_scoring(latency)
+    nothing_to_save = unscored and not holds_reference_scoring(latency)
     table = profile_scoring(
         model, eenet_settings, methods=methods, settings_param="schedulers.eenet",
-        unscored=unscored and scored, device=scoring_device(latency, str(latency_json)),
+        unscored=unscored and not nothing_to_save,
+        device=scoring_device(latency, str(latency_json)),
         **latency_timing(latency, str(latency_json)), **settings,
     )
-    if unscored and not scored:
+    if nothing_to_save:
         table["unscored_saving_ms"] = 0.0
     write_json(out_json, table, tidy=True)
     charged = "charged" if table["charged"] else "not charged"
     for name, extra in table["extra_ms"].items():
         print(f"{name:>9} scoring: +{[round(v * 1000, 1) for v in extra]} us/sample to reach "
               f"each exit ({charged})")
-    if unscored and not scored:
+    if nothing_to_save:
         print(f"no early exit: no saving taken: {latency_json}'s costs hold no {REFERENCE} "
               "scoring (imported, or profiled without it)")
     elif "unscored_saving_ms" in table:
@@ -363,19 +365,6 @@ def extra_problem(extra: Any, n_exits: int | None = None) -> str | None:
         if n_exits is not None and len(values) != n_exits:
             return f"{len(values)} exits, the latency table has {n_exits}"
     return None
-
-
-def saving_problem(table: Mapping[str, Any]) -> str | None:
-    """What is wrong with a scoring table's `unscored_saving_ms` (None: nothing, or absent,
-    as in EENet's table or one written before it was recorded): a finite number >= 0."""
-    if "unscored_saving_ms" not in table:
-        return None
-    return saving_value_problem(table["unscored_saving_ms"])
-
-
-def unscored_saving(table: Mapping[str, Any]) -> float:
-    """A scoring table's `unscored_saving_ms` (0 where it records none)."""
-    return float(table.get("unscored_saving_ms") or 0.0)
 
 
 def load_scoring_tables(

@@ -40,7 +40,7 @@ from eenet.schedulers import (
 from eenet.schedulers.base import FittedPolicy, ScoreCache
 from eenet.schedulers.plans import no_early_exit
 from eenet.schedulers.policy_file import POLICY_FILE, foreign_files
-from eenet.unscored import saving_value_problem, unscored_costs
+from eenet.unscored import saving_problem, saving_value_problem, unscored_costs
 
 INDEX_FILE = "index.json"
 FITTING_STAGES = "fit_headline / fit_schedulers"  # the pipeline stages that write such folders
@@ -354,10 +354,9 @@ def _index_problem(index: Mapping[str, Any]) -> str | None:
     costs = index["costs_ms"]
     if not isinstance(costs, list) or not costs or not all(is_real_number(c) for c in costs):
         return f"costs_ms must be a list of numbers, got {costs!r}"
-    if "unscored_saving_ms" in index:
-        problem = saving_value_problem(index["unscored_saving_ms"])
-        if problem:
-            return problem
+    saving = saving_problem(index)
+    if saving:
+        return saving
     n_classes = index.get("n_classes")  # absent in an older index: not checked
     if n_classes is not None and (type(n_classes) is not int or n_classes < 2):
         return f"n_classes must be an integer >= 2, got {n_classes!r}"

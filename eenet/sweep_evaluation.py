@@ -37,7 +37,7 @@ from eenet.sweep import (
     headline_entries,
     read_index,
 )
-from eenet.unscored import unscored_costs
+from eenet.unscored import unscored_costs, unscored_saving
 
 # written exactly: the budget as fitted, and capped at the full model's cost (an exit's cost)
 EXACT = ("budget_ms", "budget_capped_ms")
@@ -185,8 +185,7 @@ def evaluate_folders(
                 )
             )
     # the bound of every policy, the plain model run unscored below the last exit's cost too
-    oracle_costs = unscored_costs(costs, max(float(i.get("unscored_saving_ms", 0.0))
-                                            for _, i in folders))
+    oracle_costs = unscored_costs(costs, max(unscored_saving(i) for _, i in folders))
     for budget in sorted({budget for _, budget in seen}):
         exits = oracle_exits_of(correct, oracle_costs, budget)
         result = evaluate_correct(correct, exits, oracle_costs)

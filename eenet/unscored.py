@@ -9,6 +9,7 @@ module, apart from the costs contract (`eenet.costs`), which the latency profile
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,21 @@ def saving_value_problem(value: Any, name: str = "unscored_saving_ms") -> str | 
     if is_real_number(value) and np.isfinite(value) and value >= 0:
         return None
     return f"{name} must be a finite number >= 0, got {show(value)}"
+
+
+def saving_problem(record: Mapping[str, Any]) -> str | None:
+    """What is wrong with the `unscored_saving_ms` of a scoring table or a schedulers index
+    (None: nothing, or absent, as in EENet's table or one written before it was recorded):
+    a finite number >= 0."""
+    if "unscored_saving_ms" not in record:
+        return None
+    return saving_value_problem(record["unscored_saving_ms"])
+
+
+def unscored_saving(record: Mapping[str, Any]) -> float:
+    """The `unscored_saving_ms` of a scoring table or a schedulers index (0 where it records
+    none)."""
+    return float(record.get("unscored_saving_ms") or 0.0)
 
 
 def unscored_costs(costs: Any, saving_ms: float) -> np.ndarray:
