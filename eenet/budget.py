@@ -31,12 +31,17 @@ def number_from_text(text: str) -> float:
     return float(text)
 
 
-def distinct_digits(values: Sequence[float], least: int = 4) -> int:
+def distinct_digits(values: Sequence[float], least: int = 4,
+                    apart_from: Sequence[float] = ()) -> int:
     """The fewest significant digits (at least `least`, at most 17) at which every two
-    different `values` print differently with the `g` format."""
+    different `values` print differently with the `g` format, and each prints differently
+    from every different number of `apart_from` (exit costs: a budget of 2.9999 under a last
+    exit of 3 does not print as 3)."""
     distinct = sorted({float(v) for v in values})
+    others = {float(v) for v in apart_from} - set(distinct)
     for digits in range(least, 17):
-        if len({f"{v:.{digits}g}" for v in distinct}) == len(distinct):
+        shown = {f"{v:.{digits}g}" for v in distinct}
+        if len(shown) == len(distinct) and not shown & {f"{v:.{digits}g}" for v in others}:
             return digits
     return 17
 

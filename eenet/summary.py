@@ -52,7 +52,7 @@ def summary_markdown(metrics: Mapping[str, Any], sweep: pd.DataFrame,
     budgets = sorted({float(b) for b in sweep["budget_ms"]})
     costs = ([float(c) for c in costs] if costs is not None
              else [float(e["cost_ms"]) for e in metrics["exits"].values()])
-    digits = distinct_digits(budgets)
+    digits = distinct_digits(budgets, apart_from=costs)
     lines = ["# Test accuracy (%) by budget", "", _context(metrics, model, costs), "",
              "| " + " | ".join(header) + " |",
              "|---|" + "---:|" * (len(header) - 1)]

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eenet.budget import resolve_budget, resolve_sweep, resolve_sweep_and_given
+from eenet.budget import distinct_digits, resolve_budget, resolve_sweep, resolve_sweep_and_given
 from eenet.errors import ConfigError
 from eenet.jsonio import write_json
 from eenet.latency_table import save_latency
@@ -279,3 +279,13 @@ def test_costs_in_seconds_as_a_comma_list_are_asked_about_without_a_csv_header()
         "; costs in seconds? a comma list is read as ms: give it in ms, or say --cost-unit s "
         "and give the budgets in s; a share of the feasible range is written 'N%'")
     assert "header" not in note
+
+
+def test_distinct_digits_tells_budgets_apart_from_the_exit_costs():
+    """Budgets print with the digits that tell them apart from each other and from every exit
+    cost they differ from (2.9999 under a last exit of 3); a budget equal to a cost needs none
+    more."""
+    assert distinct_digits([2.9999, 2.0]) == 4
+    assert distinct_digits([2.9999, 2.0], apart_from=[1.0, 2.0, 3.0]) == 5
+    assert distinct_digits([3.0, 2.0], apart_from=[1.0, 2.0, 3.0]) == 4
+    assert distinct_digits([0.5], apart_from=[0.50000001]) == 8

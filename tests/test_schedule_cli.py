@@ -512,6 +512,16 @@ def test_table_ends_with_eenets_margin_over_the_better_heuristic(files):
     assert alone.startswith("eenet - maxprob (test accuracy points): ")
 
 
+def test_a_budget_just_under_an_exit_cost_does_not_print_as_that_cost(files):
+    """`--budgets 2.9999` under a last exit of 3 printed as 3 (four significant digits), as if
+    the budget were the full model's cost; the policy, whose validation cost rounds to whole
+    samples, was then read as over no budget at all."""
+    proc = _run_on(files, "--costs", "1,2,3", "--method", "maxprob", "--budgets", "2.9999,2")
+    assert proc.returncode == 0, proc.stderr
+    budgets = [line.split()[1] for line in proc.stdout.splitlines()[2:]]
+    assert budgets == ["2.9999", "2"]
+
+
 def test_percentage_budgets_show_as_given_beside_their_value(files):
     """`--budgets 25%,2.2`: the table showed 1.5 and 2.2, not which row was the 25 %; and the
     JSON gave the resolved budget alone."""

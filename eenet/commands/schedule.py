@@ -399,5 +399,5 @@ def handler(args: argparse.Namespace) -> int:
         print(json.dumps([{k: r[k] if k == "budget" else tidy_floats(r[k]) for k in JSON_KEYS}
                           for r in rows], indent=2))
     else:
-        print(format_table(rows, unit))
+        print(format_table(rows, unit, costs))
     return 0

@@ -7,6 +7,7 @@ or cost more than their budget on validation itself.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -41,14 +42,17 @@ def budget_label(row: dict[str, Any], digits: int) -> str:
     return f"{given} ({value})" if isinstance(given, str) and given.endswith("%") else value
 
 
-def format_table(rows: list[dict[str, Any]], unit: str = DEFAULT_COST_UNIT) -> str:
+def format_table(rows: list[dict[str, Any]], unit: str = DEFAULT_COST_UNIT,
+                 costs: Sequence[float] = ()) -> str:
     """A readable table, one line per (method, budget), costs in `unit`; each column as wide
     as its header or its widest cell, so the columns line up whatever the costs' size. A
-    budget given as a percentage shows it beside its value (`budget_label`)."""
+    budget given as a percentage shows it beside its value (`budget_label`). Budgets print
+    with the digits that tell them apart, and from each exit's cost in `costs`."""
     # the exit fractions column: as wide as its header or its widest cell (6 characters an
     # exit, a space between)
     width = max([len(FRACTIONS_HEADER), *(7 * len(r["exit_fractions"]) - 1 for r in rows)])
-    digits = distinct_digits([r["budget"] for r in rows])  # budgets that differ print so
+    # budgets that differ print so, and apart from the exit costs they differ from
+    digits = distinct_digits([r["budget"] for r in rows], apart_from=costs)
     labels = {r["budget"]: budget_label(r, digits) for r in rows}
     budget = column_width(8, list(labels.values()))
     cost = column_width(max(8, len(f"test {unit}")),  # the two cost columns, alike
