@@ -186,8 +186,17 @@ class ExitOutputs:
         return int(self.logits.shape[2])
 
     def log_probs(self) -> np.ndarray:
-        """Log-softmax of the logits in float64, [n_exits, n_samples, n_classes]."""
+        """Log-softmax of the logits in float64, [n_exits, n_samples, n_classes]. Logits
+        holding a row without an answer (NaN, +inf, only -inf) are a one-line ArtifactError
+        (`check_logit_values`), as for every other use of the outputs."""
+        self.check_values()
         return log_softmax64(self.logits)
+
+    def check_values(self) -> None:
+        """The logits' values: no row without an answer (`check_logit_values`), else a
+        one-line ArtifactError. Their answers (log-probabilities, predictions, hits) check
+        this first: a NaN logit gave an exit a silent accuracy."""
+        check_logit_values(self.logits, "exit outputs")
 
     def probs(self) -> np.ndarray:
         """Softmax of the logits in float64, [n_exits, n_samples, n_classes]."""
@@ -197,6 +206,7 @@ class ExitOutputs:
         """Predicted class of every exit, int64 [n_exits, n_samples]: the argmax of the
         log-probabilities, as the schedulers and the runtime take it (`predicted_classes`),
         computed a block of samples at a time (never all float64 log-probabilities at once)."""
+        self.check_values()
         logits = self.logits
         out = np.empty(logits.shape[:2], dtype=np.int64)
         for block in row_blocks(logits.shape[1], logits.shape[0] * logits.shape[2]):
@@ -206,6 +216,7 @@ class ExitOutputs:
     def correct(self) -> np.ndarray:
         """Whether each exit is right on each sample, bool [n_exits, n_samples]: `correct_of`
         a block of samples at a time (never all float64 log-probabilities at once)."""
+        self.check_values()
         logits = self.logits
         out = np.empty(logits.shape[:2], dtype=bool)
         for block in row_blocks(logits.shape[1], logits.shape[0] * logits.shape[2]):

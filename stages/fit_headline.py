@@ -30,8 +30,10 @@ def main(val_npz: str, latency_json: str, scoring_json: str, eenet_scoring_json:
     # as set where that was a share, as summary.md and the plots give it: '30% = 0.1496'
     print(f"fitted {fitted} scheduler{'s' if fitted != 1 else ''} at the headline budget "
           f"{as_set(index.get('budget'), f'{headline:.4g}')} ms/sample")
+    spec = index.get("budget")  # '100%' named as set
     note = no_early_exit_note(np.asarray(index["costs_ms"]), headline, "budget",
-                              typed_costs=imported_from_csv(latency_json))
+                              typed_costs=imported_from_csv(latency_json),
+                              given=spec if isinstance(spec, str) else None)
     if note:
         print(f"  {note}")
     for line in below_first_exit_notes(index):

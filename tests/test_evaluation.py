@@ -977,3 +977,19 @@ def test_evaluate_policies_refuses_what_decide_refuses_in_one_line(args, error, 
                                          test.correct(), make_costs(3))
     assert result == evaluate_exits(test, policy.exits_for(test), make_costs(3))
     assert oracle == evaluate_exits(test, oracle_exits(test, make_costs(3), 1.8), make_costs(3))
+
+
+@pytest.mark.parametrize("answer", ["exit_accuracy", "predictions", "correct", "log_probs",
+                                    "probs", "log_probs_and_correct"])
+def test_exit_outputs_answers_refuse_logits_without_an_answer(answer):
+    """A NaN logit gave `ExitOutputs.exit_accuracy()` (and the predictions, hits and
+    log-probabilities it comes from) a silent number for that exit; every other use of the
+    outputs refuses it in one line."""
+    outputs = make_exit_outputs(3, 4, 10, seed=0)
+    logits = outputs.logits.copy()
+    logits[1, 3, 2] = np.nan
+    broken = ExitOutputs(logits, outputs.labels)
+    message = "exit outputs: logits hold NaN at exit 1, sample 3 (1 of 30 rows hold NaN"
+    with pytest.raises(ArtifactError, match=re.escape(message)):
+        getattr(broken, answer)()
+    getattr(outputs, answer)()  # finite logits answer

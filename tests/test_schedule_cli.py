@@ -478,6 +478,16 @@ def test_budget_at_or_above_the_full_cost_is_noted(files):
             assert (r["exit_fractions"][-1] == 1.0) == (r["budget"] >= 3.0)
 
 
+def test_a_share_at_the_full_cost_is_noted_as_typed(files):
+    """`--budgets 100%` was noted as "--budgets 3 ms/sample is at or above ...", a value the
+    user never typed (errors quote the item as typed)."""
+    proc = _run_on(files, "--costs", "1,2,3", "--method", "maxprob", "--budgets", "0%,100%")
+    assert proc.returncode == 0, proc.stderr
+    notes = [ln for ln in proc.stderr.splitlines() if ln.startswith("note:")]
+    assert len(notes) == 1 and notes[0].startswith(
+        "note: --budgets 100% (3 ms/sample) is at or above the last exit's cost (3 ms): ")
+
+
 def test_auto_budgets_span_the_feasible_range_without_notes(files):
     proc = _run_on(files, "--costs", "1,2,3", "--method", "maxprob,entropy", "--budgets",
                    "auto", "--json")

@@ -375,7 +375,7 @@ def handler(args: argparse.Namespace) -> int:
     for budget in [] if is_auto(args.budgets) else budgets:
         note = no_early_exit_note(costs, budget, "--budgets", unit,
                                   typed_costs=not str(args.costs).lower().endswith(".json"),
-                                  listed=is_cost_list(args.costs))
+                                  listed=is_cost_list(args.costs), given=given[budget])
         if note:
             print(note, file=sys.stderr)
     budgets, fitted, rows = fit_and_evaluate_sweep(val, test, costs, methods, budgets, settings,

@@ -46,18 +46,21 @@ def no_early_exit(costs: np.ndarray, budget_ms: float) -> bool:
 
 def no_early_exit_note(
     costs: np.ndarray, budget_ms: float, name: str, unit: str = DEFAULT_COST_UNIT,
-    typed_costs: bool = False, listed: bool = False,
+    typed_costs: bool = False, listed: bool = False, given: str | None = None,
 ) -> str | None:
     """The note for a budget (`name`: the parameter that gave it; costs in `unit`) at or above
     the last exit's cost, one line; None for a budget that needs early exit. For `typed_costs`
     (a CSV or a typed list, which may hold seconds; not a measured profile) more than
     `SECONDS_HINT_RATIO` times that cost in ms, it says how costs in seconds are read as such
     (a CSV's header; `listed`: a comma list, which has none, is given in ms or with
-    `--cost-unit s`); above the cost, how a share of the range is written."""
+    `--cost-unit s`); above the cost, how a share of the range is written. `given`: the
+    budget as typed where it was a share ('100%'), named before its value."""
     if not no_early_exit(costs, budget_ms):
         return None
     last = float(np.asarray(costs)[-1])
-    note = (f"note: {name} {budget_ms:.4g} {unit}/sample is at or above the last exit's cost "
+    value = f"{budget_ms:.4g} {unit}/sample"
+    shown = f"{given} ({value})" if given and given.strip().endswith("%") else value
+    note = (f"note: {name} {shown} is at or above the last exit's cost "
             f"({last:.4g} {unit}): no early exit is needed, every policy sends all samples to "
             "the last exit (the oracle, an upper bound, still stops each one where it is first "
             "right)")
