@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import pickle
+import warnings
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -85,10 +86,16 @@ def load_checkpoint(directory: str | os.PathLike) -> Any:
     if damaged is not None:
         raise ArtifactError(f"{path}: corrupt checkpoint ({damaged}); {RESTART}")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # a pickle of protocol 3+ (not torch.save's): torch
+            # warns of the protocol, in lines beside the one-line refusal
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        reason = _refusal_reason(str(exc))
+        if not zipfile.is_zipfile(path) and "nsupported" in reason:  # a pickle of its own
+            reason = f"a pickle, not a torch.save checkpoint: {reason}"
         raise ArtifactError(f"{path}: refused to load, not a plain checkpoint "
-                            f"({_refusal_reason(str(exc))}); {RESTART}") from None
+                            f"({reason}); {RESTART}") from None
     except (RuntimeError, OSError, EOFError, ValueError) as exc:
         raise ArtifactError(f"{path}: corrupt checkpoint ({first_line(exc)}); {RESTART}") from None
 

@@ -71,7 +71,8 @@ def train_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+# torch's warning on a pickle's protocol printed lines beside the one-line refusal
+@pytest.mark.filterwarnings("error:Detected pickle protocol")
 @pytest.mark.parametrize("writer", ["pickle", "torch.save"])
 def test_malicious_checkpoint_is_refused(train_dir: Path, capsys, writer: str) -> None:
     marker = train_dir / "pwned"
@@ -87,6 +88,8 @@ def test_malicious_checkpoint_is_refused(train_dir: Path, capsys, writer: str) -
         + r".+\); delete it to train from the start", message), message
     # what the file holds, not torch's advice to load it with weights_only=False
     assert "weights_only" not in message and "nsupported" in message, message
+    # a pickle of its own is named as one (torch's reason alone: "Unsupported operand 149")
+    assert ("a pickle, not a torch.save checkpoint: " in message) == (writer == "pickle")
     assert not marker.exists()
     assert not (train_dir / "artifacts/model").exists()
     # control: the payload is live, an unrestricted unpickler would have run it
