@@ -11,12 +11,12 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from eenet.errors import ArtifactError
-from eenet.termination import raise_if_stopped
+from eenet.termination import raise_if_stopped, stop_signals_held
 
 
 def _umask() -> int:
@@ -55,7 +55,10 @@ def remove_stale_temporaries(target: Path) -> None:
     (killed before its cleanup could run); those of running processes are left alone."""
     if not target.parent.is_dir():
         return
-    pattern = re.compile(rf"\.{re.escape(target.name)}\.(\d+)\.[^.]+\.tmp")
+    # a writer's temporary, or one a second atomic write made of it (`write_json` into an
+    # `atomic_path` temporary: `..NAME.<pid>.<x>.tmp.<pid>.<y>.tmp`)
+    pattern = re.compile(rf"\.+{re.escape(target.name)}\.(\d+)\.[^.]+\.tmp"
+                         r"(?:\.\d+\.[^.]+\.tmp)*")
     for path in target.parent.iterdir():
         match = pattern.fullmatch(path.name)
         if match is None or _running(int(match.group(1))):
@@ -125,27 +128,44 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     An existing folder at `path`, or a file in place of a folder above it, is refused before
     anything is written (a one-line ArtifactError).
     """
-    target = Path(path)
-    if target.is_dir():
-        raise _folder_problem(target)
-    _make_parent(target, "give a file path in a folder")
-    remove_stale_temporaries(target)
-    fd, tmp_name = tempfile.mkstemp(prefix=_temporary_prefix(target), suffix=".tmp",
-                                    dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with atomic_paths([path]) as (tmp,):
         yield tmp
+
+
+@contextmanager
+def atomic_paths(paths: Sequence[str | os.PathLike]) -> Iterator[list[Path]]:
+    """Yield a temporary path beside each of `paths`; on success rename them onto theirs, in
+    order, Ctrl-C and SIGTERM held from the first rename to the last (`stop_signals_held`):
+    an interrupt leaves all the old files or all the new ones, never a mix of two runs (only
+    SIGKILL in the instant between two renames can). Each is refused as `atomic_path` refuses
+    it before anything is written."""
+    targets = [Path(path) for path in paths]
+    for target in targets:
+        if target.is_dir():
+            raise _folder_problem(target)
+        _make_parent(target, "give a file path in a folder")
+        remove_stale_temporaries(target)
+    tmps: list[Path] = []
+    try:
+        for target in targets:
+            fd, tmp_name = tempfile.mkstemp(prefix=_temporary_prefix(target), suffix=".tmp",
+                                            dir=target.parent)
+            os.close(fd)
+            tmps.append(Path(tmp_name))
+        yield tmps
         raise_if_stopped()  # Ctrl-C or SIGTERM whose exception Python dropped: publish nothing
-        if tmp.exists():
-            _publish_mode(tmp)
-        try:
-            os.replace(tmp, target)
-        except IsADirectoryError:  # a folder made there while the work ran
-            raise _folder_problem(target) from None
+        with stop_signals_held():
+            for tmp, target in zip(tmps, targets, strict=True):
+                if tmp.exists():
+                    _publish_mode(tmp)
+                try:
+                    os.replace(tmp, target)
+                except IsADirectoryError:  # a folder made there while the work ran
+                    raise _folder_problem(target) from None
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        for tmp in tmps:
+            if tmp.exists():
+                tmp.unlink()
 
 
 def write_with(path: str | os.PathLike, writer: Callable[[Path], None]) -> Path:
@@ -165,7 +185,8 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary folder beside `path`; swap it in for `path` on success.
 
     Readers see either the complete old folder or the complete new one (or, for the instant
-    between the swap's two renames, none). A run killed in that instant leaves the old folder
+    between the swap's two renames, none); Ctrl-C and SIGTERM wait for the swap to finish
+    (`stop_signals_held`). A run killed (SIGKILL) in that instant leaves the old folder
     at `.NAME.old`: the next write puts it back first, so an interrupted write again keeps
     the old folder. A file at `path`, or in place of a folder above it, is refused before
     anything is written (a one-line ArtifactError), never moved aside.
@@ -184,13 +205,14 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
         raise_if_stopped()  # as in atomic_path
         _publish_mode(tmp, directory=True)
         _check_swappable(target)  # again: either may have been made while the work ran
-        if old.exists():  # left beside the target by a run killed after the swap
-            _discard_old_copy(old, target)
-        if target.exists():
-            os.replace(target, old)
-        os.replace(tmp, target)
-        if old.exists():
-            _discard_old_copy(old, target)
+        with stop_signals_held():  # Ctrl-C between the two renames: no folder at all
+            if old.exists():  # left beside the target by a run killed after the swap
+                _discard_old_copy(old, target)
+            if target.exists():
+                os.replace(target, old)
+            os.replace(tmp, target)
+            if old.exists():
+                _discard_old_copy(old, target)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

@@ -74,7 +74,12 @@ def write_json(path: str | os.PathLike, obj: Any, strict: bool = False,
     """Atomically write `obj` as indented JSON; `strict`: refuse NaN and infinities (which
     Python writes as NaN / Infinity, not JSON); `tidy`: every float without its float-sum
     noise (`eenet.rounding.tidy`), for tables of measurements and reports."""
+    return write_text(path, json_text(obj, strict, tidy))
+
+
+def json_text(obj: Any, strict: bool = False, tidy: bool = False) -> str:
+    """`obj` as the indented JSON text `write_json` writes (`strict`, `tidy` as there), for a
+    file written with others as one unit (`eenet.atomic.atomic_paths`)."""
     if tidy:
         obj = tidy_floats(obj)
-    return write_text(path, json.dumps(obj, indent=2, sort_keys=False, allow_nan=not strict)
-                      + "\n")
+    return json.dumps(obj, indent=2, sort_keys=False, allow_nan=not strict) + "\n"

@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from eenet.atomic import write_with  # noqa: E402
+from eenet.atomic import atomic_paths, write_with  # noqa: E402
 from eenet.costs import is_real_number  # noqa: E402
 from eenet.errors import ArtifactError  # noqa: E402
 from eenet.jsonio import read_json_object  # noqa: E402
@@ -267,3 +267,14 @@ def plot_exit_distribution(metrics: Mapping[str, Any], path: str | os.PathLike) 
               loc="upper left", bbox_to_anchor=(1.01, 1.0))
     _save(fig, path)
     return Path(path)
+
+
+def plot_reports(metrics: Mapping[str, Any], sweep: pd.DataFrame,
+                 oracle_curve: pd.DataFrame | None, accuracy_png: str | os.PathLike,
+                 accuracy_pdf: str | os.PathLike, exits_png: str | os.PathLike) -> None:
+    """The stage plot's figures as one unit (`eenet.atomic.atomic_paths`): accuracy vs budget
+    (PNG and PDF) and the exit distribution, each drawn to a temporary file, then all renamed
+    into place together; an interrupt leaves all three old figures or all three new ones."""
+    with atomic_paths([accuracy_png, accuracy_pdf, exits_png]) as (png, pdf, exits):
+        plot_accuracy_vs_budget(sweep, metrics, png, oracle_curve, pdf)
+        plot_exit_distribution(metrics, exits)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from eenet.atomic import atomic_path
+from eenet.atomic import atomic_paths
 from eenet.costs import validate_costs
 from eenet.errors import ArtifactError, first_line, naming
 from eenet.evaluation import (
@@ -25,7 +24,7 @@ from eenet.evaluation import (
     oracle_curve,
     oracle_exits_of,
 )
-from eenet.jsonio import write_json
+from eenet.jsonio import json_text
 from eenet.outputs import ExitOutputs, check_compatible, percent_correct
 from eenet.report_layout import by_exit, method_order, per_exit
 from eenet.rounding import tidy, tidy_up
@@ -287,27 +286,25 @@ def write_reports(metrics: Mapping[str, Any], sweep: pd.DataFrame, metrics_json:
     (every method's rows), given both, the oracle's exact curve (`oracle_curve_table`) as
     `oracle_csv`, given both, the summary's text (`eenet.summary.summary_markdown`) as
     `summary_md` and, given `exits_csv`, the metrics' per-exit values (`exits_table`) there.
-    All are written in full to temporary paths first and renamed into place one after another
-    at the end (exits, summary, oracle curve, sweep, metrics last): an interrupt or error while
-    writing leaves the old ones, and a failed rename never leaves new metrics beside an old
-    sweep."""
+    All are written in full to temporary paths first and renamed into place together at the
+    end (`eenet.atomic.atomic_paths`; exits, summary, oracle curve, sweep, metrics last): an
+    interrupt leaves all the old ones or all the new ones, an error while writing the old
+    ones, and a failed rename never leaves new metrics beside an old sweep."""
     if (oracle is None) != (oracle_csv is None):
         raise TypeError("write_reports: give both oracle and oracle_csv, or neither")
     if (summary is None) != (summary_md is None):
         raise TypeError("write_reports: give both summary and summary_md, or neither")
     exits = None if exits_csv is None else exits_table(metrics)  # before anything is written
-    with (atomic_path(metrics_json) as metrics_tmp, atomic_path(sweep_csv) as sweep_tmp,
-          nullcontext() if oracle_csv is None else atomic_path(oracle_csv) as oracle_tmp,
-          nullcontext() if summary_md is None else atomic_path(summary_md) as summary_tmp,
-          nullcontext() if exits_csv is None else atomic_path(exits_csv) as exits_tmp):
-        write_json(metrics_tmp, metrics)
-        sweep_tmp.write_text(sweep_csv_text(sweep))
-        if oracle is not None:
-            oracle_tmp.write_text(sweep_csv_text(oracle))
-        if summary is not None:
-            summary_tmp.write_text(summary)
-        if exits is not None:
-            exits_tmp.write_text(sweep_csv_text(exits))
+    texts = {} if exits is None else {exits_csv: sweep_csv_text(exits)}
+    if summary is not None:
+        texts[summary_md] = summary
+    if oracle is not None:
+        texts[oracle_csv] = sweep_csv_text(oracle)
+    texts[sweep_csv] = sweep_csv_text(sweep)
+    texts[metrics_json] = json_text(metrics)  # renamed last
+    with atomic_paths(list(texts)) as tmps:
+        for tmp, text in zip(tmps, texts.values(), strict=True):
+            tmp.write_text(text)
 
 
 def sweep_csv_text(rows: pd.DataFrame) -> str:

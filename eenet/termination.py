@@ -127,6 +127,37 @@ def stop_signals_raise() -> Iterator[None]:
         _stopped.clear()
 
 
+@contextmanager
+def stop_signals_held() -> Iterator[None]:
+    """Inside the block Ctrl-C and SIGTERM are recorded, not acted on; after it, on success,
+    the first that arrived is acted on as its handler from before would have (raised, or the
+    default action). For a few renames that must all happen, or none: publishing several
+    files of one result, or swapping a folder in. Python-level handlers only, in the main
+    thread (elsewhere, and for an ignored signal, nothing changes)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    arrived: list[int] = []
+
+    def record(signum: int, frame: FrameType | None) -> None:
+        arrived.append(signum)
+
+    previous = {signum: signal.signal(signum, record)
+                for signum in (signal.SIGINT, signal.SIGTERM)
+                if signal.getsignal(signum) not in (signal.SIG_IGN, None)}
+    try:
+        yield
+    finally:
+        for signum, before in previous.items():
+            signal.signal(signum, before)
+    if arrived:
+        signum, before = arrived[0], previous[arrived[0]]
+        if callable(before):
+            before(signum, None)  # raises: KeyboardInterrupt, or `stop_signals_raise`'s
+        else:  # the default action (SIGTERM ends the process)
+            os.kill(os.getpid(), signum)
+
+
 def run_stoppable(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """`function(*args, **kwargs)` inside `stop_signals_raise`; after a stop signal it ends with
     that signal's exception whatever came out of it (torch's "worker exited unexpectedly" for a

@@ -10,20 +10,14 @@ ACCURACY_PDF: the accuracy figure again, as a vector PDF (the same bytes on ever
 from eenet.cli import stage_cli, stage_start
 
 with stage_start():
-    from eenet.plotting import (
-        plot_accuracy_vs_budget,
-        plot_exit_distribution,
-        read_oracle_curve,
-        read_report,
-    )
+    from eenet.plotting import plot_reports, read_oracle_curve, read_report
 
 
 def main(metrics_json: str, sweep_csv: str, oracle_csv: str, accuracy_png: str,
          accuracy_pdf: str, exits_png: str) -> None:
     metrics, sweep = read_report(metrics_json, sweep_csv)
-    plot_accuracy_vs_budget(sweep, metrics, accuracy_png, read_oracle_curve(oracle_csv),
-                            accuracy_pdf)
-    plot_exit_distribution(metrics, exits_png)
+    plot_reports(metrics, sweep, read_oracle_curve(oracle_csv), accuracy_png, accuracy_pdf,
+                 exits_png)
     print(f"wrote {accuracy_png}, {accuracy_pdf} and {exits_png}")
 
 

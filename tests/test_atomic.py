@@ -478,3 +478,79 @@ def test_a_file_in_place_of_a_parent_folder_is_a_one_line_error(
     assert str(err.value) == f"{target}: {params} is a file, not a folder; {advice}"
     assert [p.name for p in tmp_path.iterdir()] == ["params.yaml"]
     assert params.read_text() == "seed: 0\n"
+
+
+def _signal_after_rename(monkeypatch: pytest.MonkeyPatch, signum: int, after: int) -> list:
+    """Send `signum` to this process right after atomic's `after`-th rename (a Ctrl-C landing
+    between two renames); the renames' destinations are listed in the list returned."""
+    renames: list = []
+
+    def replace(src, dst):
+        os.rename(src, dst)
+        renames.append(Path(dst).name)
+        if len(renames) == after:
+            os.kill(os.getpid(), signum)
+
+    monkeypatch.setattr(atomic.os, "replace", replace)
+    return renames
+
+
+def test_ctrl_c_between_files_written_together_waits_for_the_last(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The evaluate stage's five reports and the plot stage's three figures were each renamed
+    into place on its own: a Ctrl-C after the first rename left a new file beside old ones
+    (figures of two runs). Files written together are all renamed before it acts."""
+    files = [tmp_path / name for name in ("exits.csv", "sweep.csv", "metrics.json")]
+    for file in files:
+        file.write_text("old")
+    renames = _signal_after_rename(monkeypatch, signal.SIGINT, after=1)
+    with pytest.raises(KeyboardInterrupt), atomic.atomic_paths(files) as tmps:
+        for tmp in tmps:
+            tmp.write_text("new")
+    assert renames == ["exits.csv", "sweep.csv", "metrics.json"]
+    assert [file.read_text() for file in files] == ["new"] * 3
+    _no_temporaries(tmp_path)
+
+
+def test_ctrl_c_between_a_folder_swaps_two_renames_leaves_the_new_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Ctrl-C after the old folder was moved aside and before the new one was moved in
+    deleted the finished new folder and left no folder at all (the old one hidden at
+    `.NAME.old`). The swap now finishes first, and the old copy is deleted."""
+    target = tmp_path / "schedulers"
+    with atomic.atomic_directory(target) as tmp:
+        (tmp / "index.json").write_text("old")
+    renames = _signal_after_rename(monkeypatch, signal.SIGINT, after=1)
+    with pytest.raises(KeyboardInterrupt), atomic.atomic_directory(target) as tmp:
+        (tmp / "index.json").write_text("new")
+    assert renames[:2] == [".schedulers.old", "schedulers"]
+    assert (target / "index.json").read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["schedulers"]
+
+
+def test_a_stop_signal_without_a_python_handler_still_ends_a_held_block() -> None:
+    """SIGTERM with its default action, held over the renames: the process ends by it after
+    the block, not inside it."""
+    code = """
+import os, signal, sys
+from eenet.termination import stop_signals_held
+with stop_signals_held():
+    os.kill(os.getpid(), signal.SIGTERM)
+    print("held", flush=True)
+print("not reached", flush=True)
+"""
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False)
+    assert run.returncode == -signal.SIGTERM and run.stdout == "held\n", run
+
+
+def test_the_next_write_removes_a_killed_writers_nested_temporary(tmp_path: Path) -> None:
+    """`write_json` into an `atomic_path` temporary makes a temporary of that temporary
+    (`..metrics.json.<pid>.<x>.tmp.<pid>.<y>.tmp`); killed while writing it, the writer left
+    a file no later write removed."""
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    nested = tmp_path / f"..metrics.json.{dead}.ab_cd12.tmp.{dead}.xy_z34.tmp"
+    nested.write_text("{")
+    write_json(tmp_path / "metrics.json", {"new": 1})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json"]
