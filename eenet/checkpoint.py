@@ -92,12 +92,17 @@ def load_checkpoint(directory: str | os.PathLike) -> Any:
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         reason = _refusal_reason(str(exc))
-        if not zipfile.is_zipfile(path) and "nsupported" in reason:  # a pickle of its own
+        if reason.startswith(UNKNOWN_OPCODE):  # a pickle protocol torch.save never writes
             reason = f"a pickle, not a torch.save checkpoint: {reason}"
         raise ArtifactError(f"{path}: refused to load, not a plain checkpoint "
                             f"({reason}); {RESTART}") from None
     except (RuntimeError, OSError, EOFError, ValueError) as exc:
         raise ArtifactError(f"{path}: corrupt checkpoint ({first_line(exc)}); {RESTART}") from None
+
+
+# how torch's weights_only unpickler refuses an opcode it does not know ("Unsupported operand
+# 149": protocol 4's FRAME), which no torch.save file holds: a pickle written by `pickle` itself
+UNKNOWN_OPCODE = "Unsupported operand"
 
 
 def _damaged_record(path: Path) -> str | None:

@@ -73,22 +73,24 @@ def train_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 # torch's warning on a pickle's protocol printed lines beside the one-line refusal
 @pytest.mark.filterwarnings("error:Detected pickle protocol")
-@pytest.mark.parametrize("writer", ["pickle", "torch.save"])
+@pytest.mark.parametrize("writer", ["pickle", "torch.save", "legacy torch.save"])
 def test_malicious_checkpoint_is_refused(train_dir: Path, capsys, writer: str) -> None:
     marker = train_dir / "pwned"
     checkpoint = train_dir / "artifacts/checkpoints/last.pt"
     checkpoint.parent.mkdir(parents=True)
     if writer == "pickle":
         checkpoint.write_bytes(pickle.dumps({"epoch": 0, "model": Payload(marker)}))
-    else:
-        torch.save({"epoch": 0, "model": Payload(marker)}, checkpoint)
+    else:  # torch's legacy format is a pickle too, of torch.save's own protocol
+        torch.save({"epoch": 0, "model": Payload(marker)}, checkpoint,
+                   _use_new_zipfile_serialization=writer == "torch.save")
     message = stage_error(capsys, "train", *TRAIN_ARGS)
     assert re.fullmatch(
         re.escape("artifacts/checkpoints/last.pt: refused to load, not a plain checkpoint (")
         + r".+\); delete it to train from the start", message), message
     # what the file holds, not torch's advice to load it with weights_only=False
     assert "weights_only" not in message and "nsupported" in message, message
-    # a pickle of its own is named as one (torch's reason alone: "Unsupported operand 149")
+    # a pickle of its own is named as one (torch's reason alone: "Unsupported operand 149");
+    # torch.save's files, its legacy pickle format too, are not
     assert ("a pickle, not a torch.save checkpoint: " in message) == (writer == "pickle")
     assert not marker.exists()
     assert not (train_dir / "artifacts/model").exists()
