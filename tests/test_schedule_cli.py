@@ -485,7 +485,7 @@ def test_a_share_at_the_full_cost_is_noted_as_typed(files):
     assert proc.returncode == 0, proc.stderr
     notes = [ln for ln in proc.stderr.splitlines() if ln.startswith("note:")]
     assert len(notes) == 1 and notes[0].startswith(
-        "note: --budgets 100% (3 ms/sample) is at or above the last exit's cost (3 ms): ")
+        "note: --budgets 100% = 3 ms/sample is at or above the last exit's cost (3 ms): ")
 
 
 def test_auto_budgets_span_the_feasible_range_without_notes(files):

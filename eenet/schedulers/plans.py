@@ -13,6 +13,7 @@ import numpy as np
 
 from eenet.budget import DEFAULT_COST_UNIT, check_budget_ms
 from eenet.errors import ConfigError
+from eenet.report_layout import as_set
 
 _BISECT_STEPS = 200
 # how far the exponential family's tilt may be searched: a budget between two exits whose costs
@@ -54,12 +55,12 @@ def no_early_exit_note(
     `SECONDS_HINT_RATIO` times that cost in ms, it says how costs in seconds are read as such
     (a CSV's header; `listed`: a comma list, which has none, is given in ms or with
     `--cost-unit s`); above the cost, how a share of the range is written. `given`: the
-    budget as typed where it was a share ('100%'), named before its value."""
+    budget as typed, named before its value where it was a share ('100% = 3 ms/sample',
+    `eenet.report_layout.as_set`)."""
     if not no_early_exit(costs, budget_ms):
         return None
     last = float(np.asarray(costs)[-1])
-    value = f"{budget_ms:.4g} {unit}/sample"
-    shown = f"{given} ({value})" if given and given.strip().endswith("%") else value
+    shown = as_set(given, f"{budget_ms:.4g} {unit}/sample")
     note = (f"note: {name} {shown} is at or above the last exit's cost "
             f"({last:.4g} {unit}): no early exit is needed, every policy sends all samples to "
             "the last exit (the oracle, an upper bound, still stops each one where it is first "
