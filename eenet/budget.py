@@ -110,7 +110,7 @@ def resolve_budget(
     the first exit's cost."""
     costs = np.asarray(costs, dtype=np.float64)
     lo, hi = float(costs[0]), float(costs[-1])
-    if isinstance(spec, bool):
+    if isinstance(spec, bool | np.bool_):
         raise ConfigError(f"{param}: expected {unit}/sample or 'N%', got {spec!r}")
     written = None  # the budget's text, for an error
     if isinstance(spec, str):

@@ -101,6 +101,7 @@ def nothing_required(parser: argparse.ArgumentParser) -> Iterator[None]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `eenet` parser, one subcommand per module of `COMMAND_MODULES`."""
     parser = OneLineParser(
         prog="eenet", description="Budgeted adaptive inference with multi-exit networks."
     )

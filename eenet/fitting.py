@@ -22,9 +22,11 @@ from eenet.config import check_schedulers
 from eenet.errors import ConfigError
 from eenet.latency_table import costs_profiled_at, load_latency
 from eenet.outputs import ExitOutputs, check_compatible, load_exit_outputs
+from eenet.report_layout import as_set
 from eenet.schedulers import check_method_settings
 from eenet.schedulers.base import FittedPolicy
 from eenet.schedulers.eenet import FIXED_SCORES
+from eenet.schedulers.plans import no_early_exit_note
 from eenet.scoring_cost import CHARGED, extra_problem, load_scoring_tables, method_extra
 from eenet.sweep import fit_all, fit_charged
 from eenet.unscored import saving_problem, unscored_saving
@@ -163,3 +165,37 @@ def below_first_exit_notes(index: Mapping[str, Any]) -> list[str]:
     return [f"  {e['method']} at {e['budget_ms']:.4g} ms: below the first exit's cost, "
             f"fitted at {e['fitted_ms']:.4g} ms (all leave at exit 0)"
             for e in index["entries"] if "fitted_ms" in e]
+
+
+def _fitted_count(index: Mapping[str, Any]) -> str:
+    fitted = len(index["entries"])
+    return f"fitted {fitted} scheduler{'s' if fitted != 1 else ''}"
+
+
+def headline_fit_lines(index: Mapping[str, Any], latency_json: str | os.PathLike) -> list[str]:
+    """What fit_headline prints of its folder's `index`: the fits and the headline budget (as
+    set where that was a share, as summary.md and the plots give it: '30% = 0.1496'), the note
+    for a budget at or above the last exit's cost (a share named as typed: '100% = 3
+    ms/sample'; costs from an imported CSV `latency_json` may be seconds) and the fits below
+    the first exit's cost."""
+    headline = index["headline_ms"]
+    lines = [f"{_fitted_count(index)} at the headline budget "
+             f"{as_set(index.get('budget'), f'{headline:.4g}')} ms/sample"]
+    spec = index.get("budget")
+    note = no_early_exit_note(np.asarray(index["costs_ms"]), headline, "budget",
+                              typed_costs=imported_from_csv(latency_json),
+                              given=spec if isinstance(spec, str) else None)
+    if note:
+        lines.append(f"  {note}")
+    return lines + below_first_exit_notes(index)
+
+
+def sweep_fit_lines(index: Mapping[str, Any]) -> list[str]:
+    """What fit_schedulers prints of its folder's `index`: the fits and budgets, the note for
+    budgets above the last exit's cost and the fits below the first exit's cost."""
+    budgets = len(index["sweep_ms"])
+    lines = [f"{_fitted_count(index)} at {budgets} sweep budget{'s' if budgets != 1 else ''}"]
+    note = above_last_exit_note(index)
+    if note:
+        lines.append(note)
+    return lines + below_first_exit_notes(index)

@@ -135,6 +135,18 @@ def check_latency_for_model(latency: Mapping[str, Any], source: str | os.PathLik
         raise ArtifactError(f"{source}: measured on {mismatch}; {fix}")
 
 
+def check_latency_classes(latency: Mapping[str, Any], source: str, n_classes: int,
+                          outputs: str) -> None:
+    """A latency table (`source`) whose `model` record names another class count than the
+    exit outputs' (`outputs`: where they come from) is a one-line ConfigError naming both: the
+    policies fitted on them would record both, and `eenet predict` refuse every model."""
+    recorded = (latency.get("model") or {}).get("num_classes")
+    if recorded is not None and int(recorded) != n_classes:
+        raise ConfigError(f"{source}: measured on a model of {recorded} classes, {outputs} "
+                          f"holds exit outputs of {n_classes}; give the costs measured on the "
+                          "model that gave them")
+
+
 def check_model_exits(n_costs: int, n_exits: int, source: str,
                       model_dir: str | os.PathLike, fix: str) -> None:
     """A latency table of `n_costs` exits for a model of `n_exits` is a one-line ArtifactError

@@ -175,14 +175,17 @@ class ExitOutputs:
 
     @property
     def n_exits(self) -> int:
+        """Exits (the logits' first axis)."""
         return int(self.logits.shape[0])
 
     @property
     def n_samples(self) -> int:
+        """Samples (the logits' second axis)."""
         return int(self.logits.shape[1])
 
     @property
     def n_classes(self) -> int:
+        """Classes (the logits' last axis)."""
         return int(self.logits.shape[2])
 
     def log_probs(self) -> np.ndarray:
@@ -388,7 +391,9 @@ def _logits_as_float32(logits: np.ndarray, path: Path) -> np.ndarray:
     numpy overflow warning)."""
     with np.errstate(over="ignore"):
         cast = logits.astype(np.float32, copy=False)
-    if logits.dtype.kind != "f" or logits.dtype.itemsize <= 4:  # ints, float16/32: all fit
+    # ints and float16/32 are within float32's range (an int past 2**24 is rounded to float32's
+    # precision, as float64 logits are: the outputs are float32 throughout)
+    if logits.dtype.kind != "f" or logits.dtype.itemsize <= 4:
         return cast  # (a loaded file's float32: two scans of every logit spared)
     if (np.isinf(cast) & np.isfinite(logits)).any():  # -inf given (masked classes) is fine
         raise ArtifactError(

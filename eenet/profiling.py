@@ -299,3 +299,28 @@ def profile_model(
 
 def _strictly_increasing(values: np.ndarray) -> bool:
     return bool(np.all(np.diff(values) > 0))
+
+
+def model_latency_table(model_dir: str | Path, imported_json: str | Path,
+                        settings: dict[str, Any]) -> dict[str, Any]:
+    """The profile stage's table for the trained model in `model_dir`: the table import_latency
+    recorded in `imported_json` (checked against the model: its exit count and weights), or,
+    where it recorded none, the model measured with `settings` (the params.yaml group
+    `profile`, less its `table`). Either records the model its costs are used for (an imported
+    table's own record may name other weights of this architecture): the policies planned with
+    them keep it."""
+    from eenet.latency_import import load_import
+    from eenet.latency_table import check_latency_for_model
+    from eenet.models.artifact import load_trained, model_identity
+
+    model = load_trained(model_dir)
+    table = load_import(imported_json)
+    if table is None:
+        # `table` is import_latency's to read (the profile stage does not list it)
+        table = profile_model(model, **{key: settings[key] for key in settings
+                                        if key != "table"})
+    else:
+        check_latency_for_model(table, f"profile.table: {table['source']}", model_dir,
+                                model.n_exits, "give a table measured for this model")
+    table["model"] = model_identity(model_dir)
+    return table

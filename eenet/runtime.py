@@ -58,6 +58,7 @@ class EarlyExitResult:
 
     @property
     def n_samples(self) -> int:
+        """Samples run."""
         return int(self.exits.shape[0])
 
     def exit_fractions(self, n_exits: int) -> np.ndarray:
@@ -83,6 +84,7 @@ class EarlyExitResult:
 
     @staticmethod
     def concatenate(parts: list[EarlyExitResult]) -> EarlyExitResult:
+        """The results of consecutive parts of one stream as one result."""
         labels = [p.labels for p in parts]
         logits = [p.logits for p in parts]
         return EarlyExitResult(

@@ -25,11 +25,13 @@ from eenet.evaluation import (
     oracle_exits_of,
 )
 from eenet.jsonio import json_text
-from eenet.outputs import ExitOutputs, check_compatible, percent_correct
-from eenet.report_layout import by_exit, method_order, per_exit
+from eenet.latency_table import load_latency
+from eenet.outputs import ExitOutputs, check_compatible, load_exit_outputs, percent_correct
+from eenet.report_layout import budget_as_set, by_exit, method_order, per_exit
 from eenet.rounding import tidy, tidy_up
 from eenet.schedulers import load_policy
 from eenet.schedulers.base import ScoreCache
+from eenet.summary import summary_markdown
 from eenet.sweep import (
     check_entry_policy,
     check_fitted_costs,
@@ -313,3 +315,41 @@ def sweep_csv_text(rows: pd.DataFrame) -> str:
     wrote 0.3515695 as 0.351569, which no exact join found); the measured and averaged
     numbers are already tidy (`_row`)."""
     return rows.to_csv(index=False)
+
+
+def evaluate_artifacts(
+    test_npz: str | os.PathLike, latency_json: str | os.PathLike,
+    headline_dir: str | os.PathLike, sweep_dir: str | os.PathLike,
+    metrics_json: str | os.PathLike, sweep_csv: str | os.PathLike,
+    oracle_csv: str | os.PathLike, summary_md: str | os.PathLike,
+    exits_csv: str | os.PathLike,
+) -> Evaluation:
+    """The evaluate stage's work: the test split's exit outputs (`test_npz`) and the latency
+    table's costs, every policy of the headline and sweep folders and the oracle evaluated
+    (`evaluate_folders`), and the five reports written together (`write_reports`): metrics,
+    the sweep, the oracle's exact curve, summary.md (`eenet.summary.summary_markdown`) and
+    the per-exit table. Returns the evaluation (`headline_lines` prints its headline)."""
+    costs = np.asarray(load_latency(latency_json)["cumulative_ms"])
+    test = load_exit_outputs(test_npz)
+    result = evaluate_folders(test, costs, headline_dir, sweep_dir,
+                              source=f"{test_npz} vs {latency_json}")
+    write_reports(result.metrics, result.sweep, metrics_json, sweep_csv,
+                  oracle_curve_table(test, costs, result.oracle_costs), oracle_csv,
+                  summary_markdown(result.metrics, result.sweep, result.hits, result.model,
+                                   costs, result.given),
+                  summary_md, exits_csv)
+    return result
+
+
+def headline_lines(result: Evaluation) -> list[str]:
+    """One line per method at the headline budget: its test accuracy to 3 decimals and cost.
+
+    The accuracy is the sweep's exact value, as summary.md gives it (metrics.json's, at 4
+    decimals, rounded twice: 1902 of 2200, 86.4545 there, printed 86.454 beside summary.md's
+    86.455); the budget as set where that was a share ('50% = 0.2691 ms')."""
+    metrics = result.metrics
+    budget = budget_as_set(metrics, f"{metrics['budget_ms']:.4g} ms")
+    headline = result.sweep[result.sweep["budget_ms"] == metrics["budget_ms"]]
+    accuracy = dict(zip(headline["method"], headline["test_accuracy"], strict=True))
+    return [f"{method:>9}: {accuracy[method]:7.3f}% at {values['test_cost_ms']:#.4g} ms "
+            f"(budget {budget})" for method, values in metrics["methods"].items()]

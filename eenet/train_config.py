@@ -44,6 +44,7 @@ class TrainConfig:
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> TrainConfig:
+        """The params.yaml group `train`; an unknown key is a one-line ConfigError."""
         allowed = {f.name for f in fields(cls)}
         for key in params:
             if key not in allowed:

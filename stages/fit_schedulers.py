@@ -12,7 +12,7 @@ charged in its plan (see eenet.fitting).
 from eenet.cli import stage_cli, stage_start
 
 with stage_start():
-    from eenet.fitting import above_last_exit_note, below_first_exit_notes, fit_from_artifacts
+    from eenet.fitting import fit_from_artifacts, sweep_fit_lines
     from eenet.params import group, read_params
 
 
@@ -22,13 +22,7 @@ def main(val_npz: str, latency_json: str, scoring_json: str, eenet_scoring_json:
     index = fit_from_artifacts(val_npz, latency_json, scoring_json, out_dir,
                                group(params, "schedulers"), budgets=group(params, "budgets"),
                                eenet_scoring_json=eenet_scoring_json)
-    fitted, budgets = len(index["entries"]), len(index["sweep_ms"])
-    print(f"fitted {fitted} scheduler{'s' if fitted != 1 else ''} at {budgets} sweep "
-          f"budget{'s' if budgets != 1 else ''}")
-    note = above_last_exit_note(index)
-    if note:
-        print(note)
-    for line in below_first_exit_notes(index):
+    for line in sweep_fit_lines(index):
         print(line)
 
 

@@ -148,6 +148,8 @@ def test_percent_budgets_interpolate_between_the_first_and_last_exit() -> None:
         ("1.5e-3 ms / sample", r"^budget: expected ms/sample or 'N%', got '1\.5e-3 ms / sample'; "
                                r"write a number without a unit"),
         (True, r"^budget: expected ms/sample or 'N%', got True$"),
+        # numpy's bool was taken as a budget of 1 ms/sample
+        (np.True_, r"^budget: expected ms/sample or 'N%', got np\.True_$"),
         (0.5, r"^budget: 0\.5 ms/sample is below the first exit's cost; feasible range: 1 to 5"),
         # it read "1 ms/sample is below the first exit's cost; feasible range: 1 to 5"
         (0.99999, r"^budget: 0\.99999 ms/sample is below the first exit's cost; feasible range: "

@@ -349,6 +349,28 @@ def test_save_refuses_a_folder_whose_index_is_not_one(files, tmp_path, index):
     assert (tmp_path / "index.json").read_text() == index
 
 
+def test_a_table_measured_on_a_model_of_other_classes_is_refused(files, tmp_path):
+    """A latency table recording a 7-class model beside 10-class exit outputs was taken: the
+    saved policies recorded both class counts, so `eenet predict` refused every model."""
+    for classes, code in ((7, 2), (10, 0)):
+        table = tmp_path / f"latency_{classes}.json"
+        save_latency(table, {"cumulative_ms": [1.0, 2.0, 3.0], "source": "test",
+                             "model": {"name": "resnet1d_3", "num_classes": classes}})
+        out = tmp_path / f"fitted_{classes}"
+        proc = _run_on(files, "--costs", str(table), "--method", "maxprob", "--budgets", "2.0",
+                       "--save", str(out))
+        assert proc.returncode == code, proc.stderr
+        if code:
+            assert proc.stderr == (f"eenet schedule: error: --costs {table}: measured on a "
+                                   f"model of 7 classes, --val {files / 'val.npz'} holds exit "
+                                   "outputs of 10; give the costs measured on the model that "
+                                   "gave them\n")
+            assert not out.exists()
+        else:
+            index = json.loads((out / "index.json").read_text())
+            assert index["n_classes"] == index["model"]["num_classes"] == 10
+
+
 def test_save_under_a_file_is_refused_before_fitting(files, tmp_path):
     """--save inside a path that runs through a file can never be written: a one-line error
     before any fitting (it was a FileExistsError traceback after fitting)."""

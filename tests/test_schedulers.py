@@ -39,7 +39,13 @@ from eenet.schedulers.plans import (
     refine_plan,
 )
 from eenet.schedulers.scores import max_log_prob, neg_normalised_entropy
-from eenet.schedulers.thresholds import first_exit, thresholds_from_plan
+from eenet.schedulers.thresholds import (
+    MAX_FIRST_INDEX,
+    first_exit,
+    thresholds_from_plan,
+    tie_uniforms,
+)
+from eenet.splitmix import splitmix64, unit_floats
 from eenet.sweep import fit_all
 from eenet.synthetic import make_costs, make_split_pair
 from tests.conftest import FAST_EENET
@@ -80,6 +86,35 @@ def test_calibrated_plan_and_refinement_keep_the_cost(costs):
     assert plan_cost(refined, costs) == pytest.approx(1.7, abs=1e-9)
     assert score == closeness(refined) > closeness(plan) + 0.5  # it moved most of the way...
     assert np.abs(refined - target).max() < 0.02  # ...to within its smallest step
+
+
+def test_refinement_keeps_the_cost_when_one_exit_is_far_dearer() -> None:
+    """With the last exit 1e11 times dearer than the others' gap, the cost-neutral moves
+    change its share by less than 1e-12; a move below zero by that much was set to zero and
+    so raised the planned cost by a share of the budget (1.2 -> 2.0 over the refinement)."""
+    costs = np.array([1.0, 2.0, 1e11])
+    plan = calibrated_plan(np.array([0.3, 0.4, 0.3]), costs, 1.2)
+    assert plan_cost(plan, costs) == pytest.approx(1.2, rel=1e-9)
+    # more at exit 1 at this cost needs less than nothing at exit 2: no move may raise it
+    refined, _ = refine_plan(plan, costs, lambda p: float(p[1]))
+    assert plan_cost(refined, costs) == pytest.approx(1.2, rel=1e-6)
+    assert refined[1] <= plan[1] + 1e-9
+    refined, _ = refine_plan(plan, costs, lambda p: float(p[0]))  # where it can, it moves
+    assert plan_cost(refined, costs) == pytest.approx(1.2, rel=1e-6)
+    assert refined[0] > plan[0] + 0.1
+
+
+@pytest.mark.parametrize(("costs", "budget"), [([1.0, 2.0, 1e11], 1.2), ([1.0, 2.0, 1e40], 1.5),
+                                               ([1e-40, 1.0, 2.0], 1e-39)])
+def test_eenet_meets_the_budget_without_warnings_when_costs_span_far(pair, costs, budget):
+    """Costs whose ratio to the budget passes float32's range were cast to inf for training
+    (numpy's overflow warning printed); EENet overspent by a third where refinement moved."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        policy = fit_policy("eenet", pair[0], costs, budget, FAST_EENET)
+    assert policy.val_cost_ms <= budget * 1.01
 
 
 # exit 1 a millionth of the range dearer than exit 0 (a second head on the same features, say,
@@ -1633,6 +1668,21 @@ def test_probabilities_that_differ_past_float32_keep_their_order(tmp_path: Path)
     assert list(load_exit_outputs(tmp_path / "logits.npz").exit_accuracy()) == [100.0, 100.0]
     assert list(from_probs.exit_accuracy()) == [100.0, 100.0]
     np.testing.assert_allclose(from_probs.probs(), probs, rtol=1e-6)
+
+
+def test_tie_numbers_differ_for_indices_2_to_the_48_apart() -> None:
+    """Each (index, exit) pair has its own tie number over the whole allowed index range: the
+    counter (index << 16) + k wrapped past 2**48, so two samples 2**48 apart drew the same
+    number. Below 2**48 the numbers are the counter's, as before."""
+    low = np.array([0, 5, 2**47, 2**48 - 1], dtype=np.uint64)
+    for k in (0, 3):
+        np.testing.assert_array_equal(
+            tie_uniforms(low, k), unit_floats(splitmix64((low << np.uint64(16)) + np.uint64(k))))
+        indices = np.array([5, 5 + 2**48, 5 + 2**49, MAX_FIRST_INDEX + 5], dtype=np.uint64)
+        draws = tie_uniforms(indices, k)
+        assert np.unique(draws).size == indices.size
+        assert ((draws >= 0.0) & (draws < 1.0)).all()
+    assert not np.array_equal(tie_uniforms(indices, 0), tie_uniforms(indices, 1))
 
 
 @pytest.mark.parametrize("method", ["maxprob", "patience"])

@@ -23,6 +23,7 @@ COUNT_OPTIONS: dict[str, dict[str, Any]] = {"bert_4": {"pretrained": None}}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `eenet models` and its options."""
     parser = subparsers.add_parser(
         "models", help="list the registered models with exits and parameter counts",
         description=__doc__,
@@ -77,6 +78,7 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
 
 def handle(args: argparse.Namespace) -> int:
+    """Print each registered model's exits and parameter counts; the exit status."""
     from eenet.models import CLASSES_MAX, MODELS  # torch: imported when the command runs
 
     check_integer("--classes", args.classes, 2, CLASSES_MAX)

@@ -46,6 +46,7 @@ DEFAULT_THREADS = 1
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `eenet predict` and its options."""
     parser = subparsers.add_parser(
         "predict",
         help="early-exit predictions with a trained model and a fitted scheduler",
@@ -178,6 +179,7 @@ def write_report(out: Path, report: dict[str, Any]) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
+    """Run a trained model with a fitted policy (real early exit); the exit status."""
     from eenet.models.artifact import load_trained, read_trained_config
     from eenet.runtime import EarlyExitPredictor, robust_ms_per_sample
     from eenet.schedulers import load_policy

@@ -38,7 +38,7 @@ from eenet.config import check_schedulers
 from eenet.cost_inputs import is_cost_list, load_costs
 from eenet.errors import ArtifactError, ConfigError, counted, naming, once_each, unknown_name
 from eenet.evaluation import ORACLE, check_split_pair, fit_and_evaluate_sweep
-from eenet.latency_table import costs_profiled_at, load_latency
+from eenet.latency_table import check_latency_classes, costs_profiled_at, load_latency
 from eenet.outputs import ExitOutputs, check_exit_outputs_file, load_exit_outputs
 from eenet.rounding import tidy_floats
 from eenet.schedulers import available_methods
@@ -65,6 +65,7 @@ JSON_KEYS = (
 
 
 def register(subparsers: Any) -> None:
+    """Add `eenet schedule` and its options."""
     allowed = ",".join([*available_methods(), ORACLE])
     parser = subparsers.add_parser(
         "schedule",
@@ -334,6 +335,7 @@ def check_eenet_sizes(overrides: dict[str, Any], val: ExitOutputs) -> None:
 
 
 def handler(args: argparse.Namespace) -> int:
+    """Fit and evaluate the methods on the given exit outputs and costs; the exit status."""
     check_seed("--seed", args.seed)
     methods = parse_methods(args.method)
     settings = parse_settings(args.set, methods)
@@ -356,6 +358,11 @@ def handler(args: argparse.Namespace) -> int:
         test = load_exit_outputs(args.test)
     check_split_pair(val, test, costs, (f"--val {args.val}", f"--test {args.test}"),
                      f"--costs {args.costs}")
+    latency = (load_latency(args.costs) if Path(args.costs).suffix.lower() == ".json"
+               else None)  # loaded by load_costs above: a valid table
+    if latency is not None:
+        check_latency_classes(latency, f"--costs {args.costs}", val.n_classes,
+                              f"--val {args.val}")
     # the inputs are fine: what the rows mean
     note = same_samples_note(args.val, args.test, val, test)
     if note:
@@ -388,8 +395,6 @@ def handler(args: argparse.Namespace) -> int:
     if note:
         print(note, file=sys.stderr)
     if args.save is not None:
-        latency = (load_latency(args.costs) if Path(args.costs).suffix.lower() == ".json"
-                   else None)  # loaded by load_costs above: a valid table
         save_fitted(args.save, fitted, budgets, costs, val.n_classes, args.seed, unit, latency,
                     val.n_samples, given)
     if args.json:

@@ -20,7 +20,7 @@ from eenet.config import DATA_PATH_OPTIONS, check_no_empty_paths
 from eenet.data.cifar_files import (
     Unreadable,
     all_files,
-    one_line,
+    flat_text,
     read_batch_files,
     read_file,
     repair_advice,
@@ -158,7 +158,7 @@ def _load(name: str, root: Path, download: bool, checksums: bool) -> tuple[Any, 
             _download_archive(root, cls)
         except DOWNLOAD_FAILED as exc:
             raise EENetError(f"{name}: could not load {folder} (folder not found, and its "
-                             f"download failed: {one_line(exc)}); "
+                             f"download failed: {flat_text(exc)}); "
                              f"{_fetch_advice(root, cls)}") from None
     problems = _folder_problems(name, root, cls, checksums)
     if problems and download:
@@ -168,7 +168,7 @@ def _load(name: str, root: Path, download: bool, checksums: bool) -> tuple[Any, 
             them = "it" if len(problems) == 1 else "them"  # one file, or several
             raise EENetError(
                 f"{name}: {folder}: {_problems_text(problems)}; data.options.download: true "
-                f"tried to download {cls.url} to replace {them} and failed ({one_line(exc)}); "
+                f"tried to download {cls.url} to replace {them} and failed ({flat_text(exc)}); "
                 f"{_problem_advice(root, cls, problems, url_named=True)}") from None
         problems = _folder_problems(name, root, cls, checksums)
     if problems:
@@ -179,7 +179,7 @@ def _load(name: str, root: Path, download: bool, checksums: bool) -> tuple[Any, 
     try:
         return cls(str(root), train=True), cls(str(root), train=False)
     except (OSError, RuntimeError, ValueError, *CORRUPT_BATCH) as exc:  # changed since checked
-        problem = f"missing entry {exc}" if isinstance(exc, KeyError) else one_line(exc)
+        problem = f"missing entry {exc}" if isinstance(exc, KeyError) else flat_text(exc)
         raise EENetError(f"{name}: could not load {folder} ({problem}); "
                          f"{repair_advice(root, cls)}") from None
 

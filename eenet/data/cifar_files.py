@@ -48,8 +48,9 @@ class CifarSplit(NamedTuple):
     classes: list[Any]
 
 
-def one_line(exc: BaseException) -> str:
-    """An exception's text on one line (its type's name when it has none)."""
+def flat_text(exc: BaseException) -> str:
+    """An exception's text on one line, each run of whitespace one space (its type's name
+    when it has none); `eenet.errors.one_line` escapes control characters instead."""
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
@@ -67,7 +68,7 @@ def _unpickle_plain(path: Path) -> Any:
     except _ForeignGlobal as exc:
         raise Unreadable(f"is not a CIFAR batch file ({exc}; not unpickled)") from None
     except Exception as exc:  # noqa: BLE001 - any failure to unpickle is damage
-        raise Unreadable(f"is corrupt or not in CIFAR's format ({one_line(exc)})") from None
+        raise Unreadable(f"is corrupt or not in CIFAR's format ({flat_text(exc)})") from None
 
 
 def read_file(name: str, cls: type, file: str, path: Path) -> dict[str, Any]:

@@ -129,6 +129,7 @@ class MultiExitModel(nn.Module):
 
     @property
     def n_exits(self) -> int:
+        """Exits (one head each)."""
         return len(self.heads)
 
     def begin(self, inputs: Any) -> State:

@@ -215,12 +215,10 @@ class BertMultiExit(MultiExitModel):
             mask = torch.ones(inputs["input_ids"].shape, dtype=torch.long, device=hidden.device)
         return {"hidden": hidden, "mask": mask}
 
-    def collate(self, items: list[str]) -> dict[str, torch.Tensor]:
-        """Tokenise a list of texts: [CLS] text [SEP], padded to the longest, truncated."""
-        return self.collate_function()(items)
-
     def collate_function(self) -> Tokenise:
-        """The tokenizer and length limit alone: loader workers get these, not the model."""
+        """The tokenizer and length limit alone (`collate` tokenises a list of texts with them:
+        [CLS] text [SEP], padded to the longest, truncated); loader workers get these, not the
+        model."""
         if self.tokenizer is None and self.assets_folder is not None:  # a trained model's
             raise ArtifactError(f"{self.assets_folder}: the trained model's tokenizer files "
                                 "(tokenizer.json, vocab.txt) are missing; rerun train")

@@ -20,6 +20,9 @@ _BISECT_STEPS = 200
 # differ by a millionth of the range needs a tilt past 1e6 (the old limit, where the plan
 # stopped and cost more than B); beyond this every weight but one underflows anyway
 _TILT_LIMIT = 1e300
+# the largest relative change of the planned cost that setting a share's rounding below zero
+# to zero may make in the plan refinement (with costs of like size it is about 1e-16)
+_CLIP_DRIFT = 1e-9
 # a budget more than this many times the last exit's cost (in ms) suggests costs in seconds
 # read as ms (a CSV without its header 's'): 1000 times too small
 SECONDS_HINT_RATIO = 100.0
@@ -75,12 +78,14 @@ def no_early_exit_note(
 
 
 def last_exit_plan(n_exits: int) -> np.ndarray:
+    """Everyone at the last exit (no early exit)."""
     plan = np.zeros(n_exits)
     plan[-1] = 1.0
     return plan
 
 
 def first_exit_plan(n_exits: int) -> np.ndarray:
+    """Everyone at the first exit."""
     plan = np.zeros(n_exits)
     plan[0] = 1.0
     return plan
@@ -225,6 +230,7 @@ def refine_plan(
     plan = np.asarray(plan, dtype=np.float64)
     best = score(plan)
     dirs = cost_neutral_directions(costs)
+    planned = plan_cost(plan, costs)
     for step in steps:
         for _ in range(max_moves):
             moved = False
@@ -233,7 +239,12 @@ def refine_plan(
                     cand = plan + sign * step * v
                     if cand.min() < -1e-12:
                         continue
-                    cand = np.clip(cand, 0.0, None)
+                    if cand.min() < 0.0:  # a share's rounding below zero, set to zero
+                        cand = np.clip(cand, 0.0, None)
+                        # ... which moves the cost by it times that exit's cost: with one exit
+                        # 1e11 times dearer than the others' gaps, by a share of the budget
+                        if abs(plan_cost(cand, costs) - planned) > _CLIP_DRIFT * abs(planned):
+                            continue
                     value = score(cand)
                     if value > best + min_gain:
                         plan, best, moved = cand, value, True

@@ -19,9 +19,15 @@ from eenet.splitmix import splitmix64, unit_floats
 def tie_uniforms(indices: np.ndarray, k: int) -> np.ndarray:
     """A pseudo-random number in [0, 1) per (sample index, exit k), float64 [N]: splitmix64 of
     the pair, so it depends on neither the scores nor the batching. It splits the samples tied
-    at a threshold (deterministically: the same index and exit always give the same number)."""
-    counters = (np.asarray(indices, dtype=np.uint64) << np.uint64(16)) + np.uint64(k)
-    return unit_floats(splitmix64(counters))
+    at a threshold (deterministically: the same index and exit always give the same number).
+    The pair's counter (index << 16) + k keeps an index's low 48 bits; an index past 2**48
+    also mixes in its high bits, so that it and an index 2**48 apart get different numbers."""
+    indices = np.asarray(indices, dtype=np.uint64)
+    mixed = splitmix64((indices << np.uint64(16)) + np.uint64(k))
+    high = indices >> np.uint64(48)
+    if high.any():  # splitmix64 is a bijection: a nonzero high part changes the number
+        mixed ^= np.where(high > 0, splitmix64(high), np.uint64(0))
+    return unit_floats(mixed)
 
 
 def split_ties(

@@ -24,6 +24,7 @@ MAX_FUSED_BYTES = 2**30
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
+    """1 / (1 + exp(-z)) without overflow (by tanh)."""
     return 0.5 * (1.0 + np.tanh(0.5 * z))
 
 

@@ -129,6 +129,7 @@ def check_extra_ms(param: str, values: Any) -> None:
 
 
 def feature_options(settings: Mapping[str, Any]) -> tuple[int, bool, bool]:
+    """The scorer's feature settings: `top_probs`, `agreement`, `log_scale`."""
     return int(settings["top_probs"]), bool(settings["agreement"]), bool(settings["log_scale"])
 
 

@@ -29,6 +29,10 @@ from eenet.schedulers.eenet.seeds import Uniforms, lookahead_seed, member_seed, 
 from eenet.schedulers.eenet.selection import best_plan_accuracy, candidate_plans
 from eenet.schedulers.eenet.settings import check_fold_count, feature_options
 
+# the most budgets an exit's cost counts as in training (float32 holds it, and a mean of many
+# samples' costs, and no policy at the budget sends a sample there)
+RATIO_CAP = 1e30
+
 
 class MLP:
     """in -> hidden (ReLU) -> outputs, parameters initialised from a private generator's
@@ -56,6 +60,7 @@ class MLP:
         return self.outputs(x)[:, 0]
 
     def state(self) -> dict[str, np.ndarray]:
+        """A float32 copy of each weight, by name."""
         return {key: t.detach().clone().numpy().astype(np.float32)
                 for key, t in self.params.items()}
 
@@ -69,9 +74,11 @@ class ScoreAssignmentNets:
         self.h = [MLP(d + k, hidden, draw) for k, d in enumerate(in_dims)]
 
     def score_params(self) -> list[torch.Tensor]:
+        """The score networks' weights (what the score phase trains)."""
         return [t for m in self.g for t in m.params.values()]
 
     def assign_params(self) -> list[torch.Tensor]:
+        """The assignment networks' weights (what the assignment phase trains)."""
         return [t for m in self.h for t in m.params.values()]
 
     def scores(self, data: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -87,6 +94,7 @@ class ScoreAssignmentNets:
         return torch.stack(zs, 1), xs
 
     def assign_logits(self, xs: list[torch.Tensor]) -> torch.Tensor:
+        """Assignment logits u [N, K] from the score phase's features x_k."""
         return torch.stack([self.h[k](x) for k, x in enumerate(xs)], 1)
 
     def state(self) -> dict[str, np.ndarray]:
@@ -296,8 +304,12 @@ def train_members(
     data = [torch.from_numpy(d.astype(np.float32)) for d in feats]
     correct = torch.from_numpy(correct_np.T.astype(np.float32))  # [N, K]
     # the networks see costs in units of the budget: the same policy whatever the cost unit
-    # (ms, seconds, FLOPs), with no float32 rounding of tiny or huge numbers
-    costs_t = torch.from_numpy((np.asarray(costs, dtype=np.float64) / budget_ms).astype(np.float32))
+    # (ms, seconds, FLOPs), with no float32 rounding of tiny or huge numbers; an exit dearer
+    # than RATIO_CAP budgets (costs allowed from 1e-100 to 1e250) counts as RATIO_CAP, which
+    # the budget term already keeps every sample from
+    with np.errstate(over="ignore"):
+        ratios = np.asarray(costs, dtype=np.float64) / budget_ms
+    costs_t = torch.from_numpy(np.minimum(ratios, RATIO_CAP).astype(np.float32))
     n_folds = int(settings["folds"])
     check_fold_count(n_folds, n, param)
     check_fused_sizes(n_folds, int(settings["hidden"]), [f.shape[1] for f in feats],
