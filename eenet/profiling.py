@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -302,7 +302,7 @@ def _strictly_increasing(values: np.ndarray) -> bool:
 
 
 def model_latency_table(model_dir: str | Path, imported_json: str | Path,
-                        settings: dict[str, Any]) -> dict[str, Any]:
+                        settings: Mapping[str, Any]) -> dict[str, Any]:
     """The profile stage's table for the trained model in `model_dir`: the table import_latency
     recorded in `imported_json` (checked against the model: its exit count and weights), or,
     where it recorded none, the model measured with `settings` (the params.yaml group
