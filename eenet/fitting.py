@@ -178,10 +178,9 @@ def headline_fit_lines(index: Mapping[str, Any], latency_json: str | os.PathLike
     for a budget at or above the last exit's cost (a share named as typed: '100% = 3
     ms/sample'; costs from an imported CSV `latency_json` may be seconds) and the fits below
     the first exit's cost."""
-    headline = index["headline_ms"]
+    headline, spec = index["headline_ms"], index.get("budget")
     lines = [f"{_fitted_count(index)} at the headline budget "
-             f"{as_set(index.get('budget'), f'{headline:.4g}')} ms/sample"]
-    spec = index.get("budget")
+             f"{as_set(spec, f'{headline:.4g}')} ms/sample"]
     note = no_early_exit_note(np.asarray(index["costs_ms"]), headline, "budget",
                               typed_costs=imported_from_csv(latency_json),
                               given=spec if isinstance(spec, str) else None)

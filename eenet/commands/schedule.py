@@ -381,7 +381,7 @@ def handler(args: argparse.Namespace) -> int:
                               f"{', '.join(available_methods())}")
     for budget in [] if is_auto(args.budgets) else budgets:
         note = no_early_exit_note(costs, budget, "--budgets", unit,
-                                  typed_costs=not str(args.costs).lower().endswith(".json"),
+                                  typed_costs=latency is None,  # a CSV or a list
                                   listed=is_cost_list(args.costs), given=given[budget])
         if note:
             print(note, file=sys.stderr)

@@ -237,9 +237,10 @@ def refine_plan(
             for v in dirs:
                 for sign in (1.0, -1.0):
                     cand = plan + sign * step * v
-                    if cand.min() < -1e-12:
+                    lowest = cand.min()
+                    if lowest < -1e-12:
                         continue
-                    if cand.min() < 0.0:  # a share's rounding below zero, set to zero
+                    if lowest < 0.0:  # a share's rounding below zero, set to zero
                         cand = np.clip(cand, 0.0, None)
                         # ... which moves the cost by it times that exit's cost: with one exit
                         # 1e11 times dearer than the others' gaps, by a share of the budget
