@@ -140,6 +140,9 @@ def test_percent_budgets_interpolate_between_the_first_and_last_exit() -> None:
         ("150%", r"^budget: '150%' is outside 0%\.\.100%; feasible range: 1 to 5 ms/sample, "
                  r"or 0% to 100%$"),
         ("-5%", r"^budget: '-5%' is outside 0%\.\.100%"),
+        # just past either end: the range is closed, with no tolerance
+        ("100.5%", r"^budget: '100\.5%' is outside 0%\.\.100%"),
+        ("-0.5%", r"^budget: '-0\.5%' is outside 0%\.\.100%"),
         ("half%", r"^budget: 'half%' is not a percentage like '50%'$"),
         ("fast", r"^budget: expected ms/sample or 'N%', got 'fast'$"),
         # a unit written after the number was refused without saying that was the trouble

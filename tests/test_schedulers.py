@@ -30,7 +30,7 @@ from eenet.schedulers.eenet import lookahead_scores, solve_lookahead
 from eenet.schedulers.eenet.seeds import uniforms
 from eenet.schedulers.eenet.selection import candidate_plans, choose_rule, refine_starts
 from eenet.schedulers.eenet.settings import check_fold_count
-from eenet.schedulers.hit_counter import HitCounter
+from eenet.schedulers.hit_counter import HitCounter, plan_hits
 from eenet.schedulers.plans import (
     calibrated_plan,
     cost_neutral_directions,
@@ -45,6 +45,7 @@ from eenet.schedulers.thresholds import (
     thresholds_from_plan,
     tie_uniforms,
 )
+from eenet.significance import paired_z
 from eenet.splitmix import splitmix64, unit_floats
 from eenet.sweep import fit_all
 from eenet.synthetic import make_costs, make_split_pair
@@ -326,6 +327,62 @@ def test_heuristic_accuracy_grows_with_budget(pair, costs, method):
         accs.append(_evaluate(correct, policy.decide(lp), costs)["accuracy"])
     assert all(b >= a - 0.3 for a, b in zip(accs, accs[1:], strict=False)), accs
     assert accs[-1] > accs[0] + 10
+
+
+@pytest.mark.parametrize("method", ["maxprob", "entropy"])
+def test_heuristic_confidence_picks_who_leaves(pair, costs, method):
+    """The heuristics' scores rank who leaves: on test, the same exit plan realised by the
+    reversed score (the least confident leave first) is far less accurate. Accuracy growing
+    with the budget cannot tell the two apart, since later exits are more accurate anyway."""
+    val, test = pair
+    policy = fit_policy(method, val, costs, 1.8)
+    reversed_val = -policy.scores(val.log_probs())
+    thresholds, shares = thresholds_from_plan(reversed_val, np.array(policy.val_exit_fractions))
+    reversed_exits = first_exit(-policy.scores(test.log_probs()), thresholds, shares)
+    correct = test.correct()
+    accuracy = _evaluate(correct, policy.exits_for(test), costs)["accuracy"]
+    reversed_accuracy = _evaluate(correct, reversed_exits, costs)["accuracy"]
+    assert accuracy > reversed_accuracy + 10, (accuracy, reversed_accuracy)
+
+
+def _patience_counts_by_hand(log_probs: np.ndarray) -> np.ndarray:
+    """Per exit and sample, how many consecutive exits up to it predict what it predicts."""
+    preds = log_probs.argmax(axis=-1)
+    counts = np.ones(preds.shape, dtype=np.int64)
+    for k in range(1, preds.shape[0]):
+        counts[k] = np.where(preds[k] == preds[k - 1], counts[k - 1] + 1, 1)
+    return counts
+
+
+@pytest.mark.parametrize("budget", [1.6, 2.2, 2.8])
+def test_patience_leaves_once_the_prediction_has_held_for_p_exits(budget):
+    """PABEE's rule, at a patience P (the fitted threshold's whole part) and any budget: a
+    sample whose prediction has held for more than P exits has left, one whose prediction has
+    held for fewer than P has not, and of those at exactly P the more confident leave first.
+    So the score ranks by the count first (a confidence weight past 1 + 1/C let a confident
+    sample with a count of 1 leave before one whose prediction held twice)."""
+    val, _ = make_split_pair(n_exits=4, n_classes=10, n_val=2000, n_test=10, seed=3)
+    costs = make_costs(4, 1.0, 4.0)
+    log_probs = val.log_probs()
+    counts = _patience_counts_by_hand(log_probs)
+    confidence = np.exp(log_probs.max(axis=-1))
+    policy = fit_policy("patience", val, costs, budget)
+    scores = policy.scores(log_probs)
+    for k in range(4):  # ranked by count first, then confidence
+        for low in range(1, k + 1):
+            assert scores[k][counts[k] == low].max() < scores[k][counts[k] == low + 1].min()
+    patience = int(np.floor(policy.thresholds[0]))
+    exits = policy.decide(log_probs)
+    at_patience = 0
+    for k in range(3):  # the last exit takes everyone left
+        reached, left = exits >= k, exits == k
+        assert not np.any(reached & ~left & (counts[k] > patience)), k
+        assert not np.any(left & (counts[k] < patience)), k
+        tied = reached & (counts[k] == patience)
+        if np.any(tied & left) and np.any(tied & ~left):
+            assert confidence[k][tied & left].min() >= confidence[k][tied & ~left].max()
+        at_patience += int(np.count_nonzero(tied & left))
+    assert at_patience > 0  # the budget's mix was tested: some leave at exactly P
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -1291,6 +1348,35 @@ def test_eenet_baseline_is_max_ps_own_rule_whatever_the_other_settings(pair, cos
     assert (policy.score_source, policy.plan_source) == ("maxprob", "geometric")
     heuristic = fit_policy("maxprob", val, costs, 1.8)
     np.testing.assert_array_equal(policy.exits_for(test), heuristic.exits_for(test))
+
+
+@pytest.mark.parametrize(("switch_z", "baseline"), [(2.0, "entropy"), (1e9, "maxprob")])
+def test_eenet_baseline_moves_to_a_significantly_better_fixed_score(switch_z, baseline):
+    """Where entropy answers significantly more validation samples than max p (z >= switch_z),
+    it becomes the baseline, which any other rule must beat significantly: a learned score
+    three samples better than entropy (z 1.7) but far better than max p is not taken. With the
+    bar out of reach, max p stays the baseline and no rule replaces it."""
+    rng = np.random.default_rng(0)
+    n = 2000
+    correct = np.ones((2, n), dtype=bool)
+    correct[0] = rng.random(n) < 0.6  # exit 0 right on 60 %, the last exit always
+    score_sets = {"maxprob": np.vstack([rng.random(n), np.zeros(n)]),  # no information
+                  "entropy": np.vstack([correct[0] + rng.normal(0.0, 0.6, n), np.zeros(n)])}
+    costs = np.array([1.0, 2.0])
+    plan = geometric_plan(costs, 1.5)
+    leaves = first_exit(score_sets["entropy"],
+                        *thresholds_from_plan(score_sets["entropy"], plan)) == 0
+    learned = score_sets["entropy"].copy()  # three wrong leavers swapped for three right stayers
+    learned[0, np.flatnonzero(leaves & ~correct[0])[:3]] = -10.0
+    learned[0, np.flatnonzero(~leaves & correct[0])[:3]] = 10.0
+    score_sets["learned"] = learned
+    hits = {src: plan_hits(scores, correct, plan) for src, scores in score_sets.items()}
+    assert hits["learned"].sum() == hits["entropy"].sum() + 3
+    assert paired_z(hits["entropy"], hits["maxprob"]) > 5
+    settings = {**method_defaults("eenet"), "refine_plan": False, "switch_z": switch_z}
+    source, name, _ = choose_rule(score_sets, correct, None, dict.fromkeys(score_sets, costs),
+                                  1.5, settings)
+    assert (source, name) == (baseline, "geometric")
 
 
 def _saved_and_loaded_as(source: str, directory, pair, costs):

@@ -613,6 +613,24 @@ def _with_last_exit(outputs, logits_last: np.ndarray):
     return ExitOutputs(logits=logits, labels=outputs.labels)
 
 
+def test_a_rule_as_accurate_replaces_another_only_at_no_higher_validation_cost(pair, costs):
+    """The choice between the plain model and an early-exit policy: where both answer as many
+    validation samples, the one costing no more there wins (every exit here is right on the
+    same samples, so any two policies tie on hits)."""
+    from eenet.outputs import ExitOutputs
+    from eenet.sweep import _at_least_as_good
+
+    val, _ = pair
+    same = ExitOutputs(logits=np.repeat(val.logits[-1:], 3, axis=0), labels=val.labels)
+    log_probs = same.log_probs()
+    cheap = fit_policy("maxprob", same, costs, 1.5)
+    dear = fit_policy("maxprob", same, costs, 2.5)
+    assert cheap.val_cost_ms < dear.val_cost_ms
+    assert _at_least_as_good(cheap, dear, log_probs, same.labels, None)
+    assert not _at_least_as_good(dear, cheap, log_probs, same.labels, None)
+    assert _at_least_as_good(dear, dear, log_probs, same.labels, None)
+
+
 @pytest.mark.parametrize("method", ["maxprob", "entropy", "patience", "eenet"])
 def test_no_early_exit_is_planned_at_its_unscored_cost_and_chosen_where_no_worse(
         pair, costs, tmp_path, method):
