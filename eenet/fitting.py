@@ -20,7 +20,7 @@ import numpy as np
 from eenet.budget import resolve_budget, resolve_sweep_and_given
 from eenet.config import check_schedulers
 from eenet.errors import ConfigError
-from eenet.latency_table import costs_profiled_at, load_latency
+from eenet.latency_table import check_latency_classes, costs_profiled_at, load_latency
 from eenet.outputs import ExitOutputs, check_compatible, load_exit_outputs
 from eenet.report_layout import as_set
 from eenet.schedulers import check_method_settings
@@ -120,6 +120,7 @@ def fit_from_artifacts(
     sweep, given = ([], None) if budgets is None else resolve_sweep_and_given(budgets, costs)
     val = load_exit_outputs(val_npz)
     check_compatible(val, costs, f"{val_npz} vs {latency_json}")
+    check_latency_classes(latency, str(latency_json), val.n_classes, str(val_npz))
     if "eenet" in (schedulers.get("methods") or []):
         from eenet.schedulers.eenet.settings import check_sample_count
 
@@ -128,7 +129,7 @@ def fit_from_artifacts(
     tables = [(scoring_json, "profile_scoring")]
     if eenet_scoring_json is not None:
         tables.append((eenet_scoring_json, "profile_eenet_scoring"))
-    scoring = load_scoring_tables(tables, costs.size)
+    scoring = load_scoring_tables(tables, costs.size, latency, str(latency_json))
     settings, charged = charged_settings(schedulers, scoring, costs.size)
     return fit_all(val, costs, schedulers.get("methods"), sweep, headline, out_dir, settings,
                    int(schedulers.get("seed", 0)), budget_spec=budget, charged=charged,

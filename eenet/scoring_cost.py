@@ -343,7 +343,9 @@ def load_scoring(path: str | os.PathLike, n_exits: int | None = None,
     exits, saying to rerun `stage`)."""
     table = read_json_object(path, "scoring table", f"run {stage}",
                              required=("charged", "extra_ms"))
-    problem = extra_problem(table["extra_ms"], n_exits) or saving_problem(table)
+    problem = (extra_problem(table["extra_ms"], n_exits) or saving_problem(table)
+               or (None if isinstance(table["charged"], bool) else
+                   f"charged must be true or false, got {table['charged']!r}"))
     if problem is not None:
         raise ArtifactError(f"{path}: {problem}; rerun {stage}")
     return table
@@ -368,19 +370,24 @@ def extra_problem(extra: Any, n_exits: int | None = None) -> str | None:
 
 
 def load_scoring_tables(
-    tables: Sequence[tuple[str | os.PathLike, str]], n_exits: int | None = None
+    tables: Sequence[tuple[str | os.PathLike, str]], n_exits: int | None = None,
+    latency: Mapping[str, Any] | None = None, latency_source: str = "the latency table",
 ) -> dict[str, Any]:
     """The scoring tables of the stages that time the fixed scores and EENet's as one, from
     (path, the pipeline stage that writes it) pairs, each read by `load_scoring`: every
     method's extra_ms. A method in two tables (one written before the stages were split) is a
     one-line ArtifactError naming both files and the stage to rerun; so is
     `unscored_saving_ms` in two (it is profile_scoring's; 0 where none records it: the
-    last exit's cost throughout)."""
+    last exit's cost throughout). With the `latency` table they are added to (read from
+    `latency_source`), each is checked to be timed as it was profiled
+    (`check_scoring_profile`)."""
     extra: dict[str, Any] = {}
     source: dict[str, tuple[str | os.PathLike, str]] = {}
     saving: dict[str, Any] = {}
     for path, stage in tables:
         table = load_scoring(path, n_exits, stage)
+        if latency is not None:
+            check_scoring_profile(table, str(path), stage, latency, latency_source)
         if "unscored_saving_ms" in table:
             if saving:
                 raise ArtifactError(
@@ -395,6 +402,23 @@ def load_scoring_tables(
                     f"timed by one stage: rerun {earlier_stage}")
             extra[name], source[name] = values, (path, stage)
     return {"extra_ms": extra, "unscored_saving_ms": unscored_saving(saving)}
+
+
+def check_scoring_profile(table: Mapping[str, Any], path: str, stage: str,
+                          latency: Mapping[str, Any], latency_source: str) -> None:
+    """A scoring table (`path`, written by `stage`) timed on another device or at another
+    batch size than the measured latency table it is added to is a one-line ArtifactError
+    naming both files: a plan would add costs measured under different conditions. The
+    scoring of a table imported from elsewhere is timed on this host's CPU
+    (`scoring_device`), and a field either file does not record says nothing: unchecked."""
+    if latency.get("source", "measured") != "measured":
+        return
+    for field in ("device", "batch_size"):
+        timed, profiled = table.get(field), latency.get(field)
+        if timed is not None and profiled is not None and timed != profiled:
+            raise ArtifactError(f"{path}: timed with {field} {timed!r}, {latency_source} was "
+                                f"profiled with {profiled!r}; rerun {stage} on the profile's "
+                                "costs")
 
 
 def method_extra(table: Mapping[str, Any], method: str, n_exits: int) -> np.ndarray:

@@ -25,7 +25,7 @@ from eenet.evaluation import (
     oracle_exits_of,
 )
 from eenet.jsonio import json_text
-from eenet.latency_table import load_latency
+from eenet.latency_table import check_latency_classes, load_latency
 from eenet.outputs import ExitOutputs, check_compatible, load_exit_outputs, percent_correct
 from eenet.report_layout import budget_as_set, by_exit, method_order, per_exit
 from eenet.rounding import tidy, tidy_up
@@ -157,7 +157,11 @@ def evaluate_folders(
     headline_entries(index, scheduler_dir)  # fails before any evaluation
     folders = [(Path(scheduler_dir), index)]
     if sweep_dir is not None:
-        folders.append((Path(sweep_dir), read_index(sweep_dir, headline=False)))
+        sweep_index = read_index(sweep_dir, headline=False)
+        if not sweep_index.get("sweep_ms"):  # the headline folder given twice, say
+            raise ArtifactError(f"{sweep_dir}: holds no sweep (its index lists no sweep_ms); "
+                                "give the sweep's folder (fit_schedulers' output)")
+        folders.append((Path(sweep_dir), sweep_index))
     for folder, folder_index in folders:
         _check_index_fits(folder, folder_index, test, costs)
     log_probs, correct = test.log_probs_and_correct()
@@ -329,8 +333,10 @@ def evaluate_artifacts(
     (`evaluate_folders`), and the five reports written together (`write_reports`): metrics,
     the sweep, the oracle's exact curve, summary.md (`eenet.summary.summary_markdown`) and
     the per-exit table. Returns the evaluation (`headline_lines` prints its headline)."""
-    costs = np.asarray(load_latency(latency_json)["cumulative_ms"])
+    latency = load_latency(latency_json)
+    costs = np.asarray(latency["cumulative_ms"])
     test = load_exit_outputs(test_npz)
+    check_latency_classes(latency, str(latency_json), test.n_classes, str(test_npz))
     result = evaluate_folders(test, costs, headline_dir, sweep_dir,
                               source=f"{test_npz} vs {latency_json}")
     write_reports(result.metrics, result.sweep, metrics_json, sweep_csv,
