@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -44,6 +45,14 @@ def load_costs(
     one-column CSV (any other existing file is read as one; a header naming a time unit is
     converted to `unit`), or "1.0,2.0,3.5"; `name` (e.g. a CLI flag) prefixes every error
     about the costs. A `unit` of minutes or hours is a one-line ConfigError naming `unit`."""
+    return load_costs_and_table(spec, name, unit)[0]
+
+
+def load_costs_and_table(
+    spec: str | os.PathLike, name: str | None = None, unit: str = DEFAULT_COST_UNIT
+) -> tuple[np.ndarray, dict[str, Any] | None]:
+    """`load_costs`, and the latency table the costs come from where `spec` is a latency
+    JSON (its model record, device and batch size; None for a CSV or a list)."""
     check_cost_time_unit(unit)
     if name is None:
         return _load_costs(str(spec), "costs", unit)
@@ -51,15 +60,18 @@ def load_costs(
         return _load_costs(str(spec), name, unit)
 
 
-def _load_costs(text: str, label: str, unit: str = DEFAULT_COST_UNIT) -> np.ndarray:
-    """`load_costs` of `text` in `unit`; errors not about a file name `label`."""
+def _load_costs(
+    text: str, label: str, unit: str = DEFAULT_COST_UNIT
+) -> tuple[np.ndarray, dict[str, Any] | None]:
+    """`load_costs_and_table` of `text` in `unit`; errors not about a file name `label`."""
     path = Path(text)
     if path.suffix.lower() == ".json":
-        return np.asarray(load_user_latency(path)["cumulative_ms"], dtype=np.float64)
+        table = load_user_latency(path)
+        return np.asarray(table["cumulative_ms"], dtype=np.float64), table
     if path.suffix.lower() not in COST_FILE_SUFFIXES:
         values = _parse_comma_list(text) if text.replace(",", "").strip() else []
         if values is not None:
-            return validate_costs(values, label)
+            return validate_costs(values, label), None
         if not path.exists():
             empty = " (it has an empty item)" if "" in map(str.strip, text.split(",")) else ""
             raise ConfigError(f"{label}: {text!r} is neither a .json/.csv file nor a comma list "
@@ -70,4 +82,4 @@ def _load_costs(text: str, label: str, unit: str = DEFAULT_COST_UNIT) -> np.ndar
         raise ConfigError(f"{path}: an {path.suffix.lower()} file, such as exit outputs, not "
                           "costs; give a .json latency table, a one-column .csv or a comma list "
                           f"of cumulative {unit} like 1,2,3.5")
-    return csv_costs(path, unit)
+    return csv_costs(path, unit), None

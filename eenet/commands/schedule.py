@@ -35,10 +35,10 @@ from eenet.commands.schedule_report import (
     validation_overrun_note,
 )
 from eenet.config import check_schedulers
-from eenet.cost_inputs import is_cost_list, load_costs
+from eenet.cost_inputs import is_cost_list, load_costs_and_table
 from eenet.errors import ArtifactError, ConfigError, counted, naming, once_each, unknown_name
 from eenet.evaluation import ORACLE, check_split_pair, fit_and_evaluate_sweep
-from eenet.latency_table import check_latency_classes, costs_profiled_at, load_latency
+from eenet.latency_table import check_latency_classes, costs_profiled_at
 from eenet.outputs import ExitOutputs, check_exit_outputs_file, load_exit_outputs
 from eenet.rounding import tidy_floats
 from eenet.schedulers import available_methods
@@ -344,7 +344,7 @@ def handler(args: argparse.Namespace) -> int:
     for flag, path in (("--val", args.val), ("--test", args.test)):  # a missing file in the
         with naming(flag):  # order of the usage line, before the costs are read
             check_exit_outputs_file(path)
-    costs = load_costs(args.costs, "--costs", unit)
+    costs, latency = load_costs_and_table(args.costs, "--costs", unit)  # a .json's table, else None
     if EENET in settings:  # EENet's own modules: imported only where it is asked for
         from eenet.schedulers.eenet.settings import check_exit_counts
 
@@ -358,8 +358,6 @@ def handler(args: argparse.Namespace) -> int:
         test = load_exit_outputs(args.test)
     check_split_pair(val, test, costs, (f"--val {args.val}", f"--test {args.test}"),
                      f"--costs {args.costs}")
-    latency = (load_latency(args.costs) if Path(args.costs).suffix.lower() == ".json"
-               else None)  # loaded by load_costs above: a valid table
     if latency is not None:
         check_latency_classes(latency, f"--costs {args.costs}", val.n_classes,
                               f"--val {args.val}")
